@@ -1,0 +1,72 @@
+"""HT502, HT503, HT505, HT506: timezones, quiet hours, opt-out text, frequency caps."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterator
+
+from ..diagnostics import Diagnostic, did_you_mean
+from .context import PlaybookContext
+
+
+def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
+    yield from _timezone(ctx)
+    yield from _quiet_hours(ctx)
+    yield from _opt_out(ctx)
+    yield from _caps(ctx)
+
+
+def valid_timezone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _timezone(ctx: PlaybookContext) -> Iterator[Diagnostic]:
+    name = ctx.data.get("timezone")
+    if isinstance(name, str) and not valid_timezone(name):
+        hint = did_you_mean(name, sorted(zoneinfo.available_timezones())) or "use an IANA name such as Asia/Shanghai"
+        yield ctx.at(("timezone",), "HT503", f"unknown timezone '{name}'", hint)
+
+
+def _minutes(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def in_window(t: int, start: int, end: int) -> bool:
+    """Whether minute-of-day t falls in [start, end), a window that may wrap midnight."""
+    return start <= t < end if start <= end else t >= start or t < end
+
+
+def _quiet_hours(ctx: PlaybookContext) -> Iterator[Diagnostic]:
+    quiet = (ctx.data.get("policies") or {}).get("quiet_hours")
+    if not quiet:
+        return
+    start, end = _minutes(quiet["start"]), _minutes(quiet["end"])
+    drop = quiet.get("outside", "defer") == "drop"
+    for i, rule in enumerate(ctx.rules):
+        at = rule["when"].get("at")
+        if at and in_window(_minutes(at), start, end):
+            if drop:
+                yield ctx.at(("rules", i, "when", "at"), "HT502", f"{ctx.rule_label(i)} sends at {at}, inside quiet hours {quiet['start']}-{quiet['end']}: it will never send (outside: drop)", f"move `at` to {quiet['end']} or later", severity="error")
+            else:
+                yield ctx.at(("rules", i, "when", "at"), "HT502", f"{ctx.rule_label(i)} sends at {at}, inside quiet hours {quiet['start']}-{quiet['end']}: every send is deferred to {quiet['end']}", f"set `at` to {quiet['end']} or later to say what happens")
+
+
+def _opt_out(ctx: PlaybookContext) -> Iterator[Diagnostic]:
+    channels = ctx.project.channels
+    for i, rule in enumerate(ctx.rules):
+        settings = channels.get(rule["channel"]) or {}
+        if settings.get("kind") == "sms" and rule["intent"] == "promotion" and not settings.get("opt_out"):
+            yield ctx.at(("rules", i, "channel"), "HT505", f"{ctx.rule_label(i)} sends marketing SMS on '{rule['channel']}', which has no opt-out text", f"set channels.{rule['channel']}.opt_out in huitou.yaml (e.g. 回T退订 or 拒收请回复R)")
+
+
+def _caps(ctx: PlaybookContext) -> Iterator[Diagnostic]:
+    caps = (ctx.data.get("policies") or {}).get("frequency_caps")
+    promos = [i for i, r in enumerate(ctx.rules) if r["intent"] == "promotion"]
+    if promos and not caps:
+        path = ("policies",) if "policies" in ctx.data else ("rules", promos[0], "intent")
+        yield ctx.at(path, "HT506", f"playbook '{ctx.name}' sends promotions but sets no frequency cap", "add policies.frequency_caps, e.g. [{max: 2, per: 7d}]", at_key=True)

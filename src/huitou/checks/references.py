@@ -1,0 +1,90 @@
+"""HT302-HT307: rules point at things that exist - channels, templates, dates - once each."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..calendar import CUSTOMER_DATES, HOLIDAYS, anchor_kind
+from ..diagnostics import Diagnostic, did_you_mean
+from ..templates import find_template, locale_chain
+from .context import PlaybookContext
+
+
+def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
+    yield from _duplicate_ids(ctx)
+    channels = ctx.project.channels
+    for i, rule in enumerate(ctx.rules):
+        if rule["channel"] not in channels:
+            hint = did_you_mean(rule["channel"], channels) or "configure it under `channels:` in huitou.yaml"
+            yield ctx.at(("rules", i, "channel"), "HT303", f"unknown channel '{rule['channel']}' in {ctx.rule_label(i)}", hint)
+        yield from _when(ctx, i, rule["when"])
+        yield from _templates(ctx, i, rule)
+
+
+def _duplicate_ids(ctx: PlaybookContext) -> Iterator[Diagnostic]:
+    seen: dict[str, int] = {}
+    for i, rule in enumerate(ctx.rules):
+        rid = rule["id"]
+        if rid in seen:
+            line, _ = ctx.doc.position(("rules", seen[rid], "id"))
+            yield ctx.at(("rules", i, "id"), "HT304", f"rule id '{rid}' is already used at line {line}", "rule ids are part of each idempotency key: give every rule its own")
+        seen.setdefault(rid, i)
+
+
+def _when(ctx: PlaybookContext, i: int, when: dict[str, object]) -> Iterator[Diagnostic]:
+    for key in ("on", "before", "after"):
+        anchor = when.get(key)
+        if not isinstance(anchor, str):
+            continue
+        kind = anchor_kind(anchor)
+        path = ("rules", i, "when", key)
+        if kind is None:
+            hint = did_you_mean(anchor, [*CUSTOMER_DATES, *HOLIDAYS]) or "use a date (2026-11-11), a customer date (birthday, last_delivery, ...) or a holiday (spring_festival, ...)"
+            yield ctx.at(path, "HT305", f"unknown date anchor '{anchor}' in {ctx.rule_label(i)}", hint)
+        elif kind == "date":
+            try:
+                dt.date.fromisoformat(anchor)
+            except ValueError:
+                yield ctx.at(path, "HT307", f"'{anchor}' is not a calendar date", "check the month and day")
+
+
+def _templates(ctx: PlaybookContext, i: int, rule: dict[str, object]) -> Iterator[Diagnostic]:
+    template = rule["template"]
+    if isinstance(template, dict):
+        days = rule["when"].get("days")  # type: ignore[union-attr]
+        steps = {str(d) for d in (days if isinstance(days, list) else [days] if days is not None else [])}
+        if set(template) != steps:
+            missing = sorted(steps - set(template), key=int)
+            extra = sorted(set(template) - steps, key=int)
+            parts = ([f"no template for day {', '.join(missing)}"] if missing else []) + ([f"day {', '.join(extra)} is not a step"] if extra else [])
+            yield ctx.at(("rules", i, "template"), "HT306", f"per-step templates of {ctx.rule_label(i)} do not match `when.days`: " + "; ".join(parts), f"give one template per day in {sorted(steps, key=int)}")
+        items = [(("rules", i, "template", k), str(v)) for k, v in template.items()]
+    else:
+        items = [(("rules", i, "template"), str(template))]
+    for path, name in items:
+        if find_template(ctx.project.templates_dir, ctx.locale, name, ctx.project.default_locale) is None:
+            yield ctx.at(path, "HT302", f"template '{name}' not found for locale {ctx.locale}", _template_hint(ctx, name))
+
+
+def _template_hint(ctx: PlaybookContext, name: str) -> str:
+    base = ctx.project.templates_dir
+    known = [
+        str(p.relative_to(base / loc)) for loc in locale_chain(ctx.locale, ctx.project.default_locale) if (base / loc).is_dir()
+        for p in (base / loc).rglob("*.j2")
+    ]
+    looked = ", ".join(ctx.project.display(base / loc / name) for loc in locale_chain(ctx.locale, ctx.project.default_locale))
+    return did_you_mean(name, known) or f"looked for {looked}"
+
+
+def template_files(ctx: PlaybookContext, i: int) -> list[tuple[tuple[str | int, ...], Path]]:
+    """The template files a rule uses, with the YAML path that names each."""
+    template = ctx.rules[i]["template"]
+    items = [(("rules", i, "template", k), str(v)) for k, v in template.items()] if isinstance(template, dict) else [(("rules", i, "template"), str(template))]
+    out = []
+    for path, name in items:
+        found = find_template(ctx.project.templates_dir, ctx.locale, name, ctx.project.default_locale)
+        if found is not None:
+            out.append((path, found))
+    return out

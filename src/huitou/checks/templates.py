@@ -1,0 +1,198 @@
+"""HT401-HT405: templates compile, use only real variables and fields, and fit the channel.
+
+The SMS budget check renders no data: it walks the template and builds its longest
+plausible text - the longer branch of every `if`, three turns of every loop, and for each
+variable a worst-case value of its type (a long Chinese name, a five-digit amount, ...) -
+then adds the channel's signature and opt-out and counts segments.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from jinja2 import TemplateSyntaxError, nodes
+from jinja2.exceptions import TemplateAssertionError
+
+from ..diagnostics import Diagnostic, did_you_mean
+from ..features import CATALOG
+from ..project import Project
+from ..sms import compose, measure
+from ..templates import EMAIL_BLOCKS, environment, template_fields
+from .context import PlaybookContext
+from .references import template_files
+
+# Worst plausible rendering of a value of each feature type (the SMS budget check).
+WORST_BY_TYPE = {
+    "string": "欧阳某某某某某某",
+    "integer": "99999",
+    "money": "99999.99",
+    "number": "999.9",
+    "date": "2026-12-31",
+    "boolean": "False",
+    "list": "['某某某某', '某某某某']",
+}
+WORST_FILTERED = {"money": "¥99,999.99", "date": "2026年12月31日", "mask": "138****0000", "greeting": "Good afternoon"}
+LOOP_TURNS = 3
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(source: str) -> nodes.Template | TemplateSyntaxError:
+    env = environment()
+    try:
+        tree = env.parse(source)
+        env.compile(source)  # unknown filters and tests are found at compile time
+    except (TemplateSyntaxError, TemplateAssertionError) as exc:
+        return exc if isinstance(exc, TemplateSyntaxError) else TemplateSyntaxError(exc.message or str(exc), exc.lineno)
+    return tree
+
+
+def read_template(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
+    """Syntax, variables and fields of one template file."""
+    display = project.display(path)
+    source = read_template(path)
+    if source is None:
+        yield Diagnostic(display, 1, 1, "HT003", "cannot read the template as UTF-8 text", "save it as UTF-8")
+        return
+    tree = _parse(source)
+    if isinstance(tree, TemplateSyntaxError):
+        line = tree.lineno or 1
+        yield Diagnostic(display, line, 1, "HT401", f"template error: {tree.message}", "check the {{ }} and {% %} tags on this line")
+        return
+    fields = template_fields({k: v for k, v in project.catalog.items() if k not in CATALOG})
+    lines = source.splitlines()
+    assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    for name in tree.find_all(nodes.Name):
+        if name.ctx == "load" and name.name not in fields and name.name not in assigned:
+            hint = did_you_mean(name.name, fields) or "available: " + ", ".join(fields)
+            yield Diagnostic(display, name.lineno, _column(lines, name.lineno, name.name), "HT402", f"unknown variable '{name.name}'", hint)
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if not isinstance(target, nodes.Name) or target.name in assigned or target.name not in fields:
+            continue
+        attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        allowed = fields[target.name]
+        if not isinstance(attr, str):
+            continue
+        if allowed is None or attr not in allowed:
+            hint = did_you_mean(attr, allowed or ()) or (f"'{target.name}' has no fields" if allowed is None else "see docs/features.md")
+            yield Diagnostic(display, node.lineno, _column(lines, node.lineno, f"{target.name}.{attr}", offset=len(target.name) + 1), "HT403", f"'{target.name}' has no field '{attr}'", hint)
+    for ref in _includes(tree):
+        if not (path.parent / ref).is_file() and not _in_locale_root(path, ref, project):
+            yield Diagnostic(display, 1, 1, "HT302", f"included template '{ref}' not found", "paths are relative to the locale directory")
+
+
+def _in_locale_root(path: Path, ref: str, project: Project) -> bool:
+    try:
+        locale_dir = project.templates_dir / path.resolve().relative_to(project.templates_dir.resolve()).parts[0]
+    except (ValueError, IndexError):
+        return False
+    return (locale_dir / ref).is_file()
+
+
+def _includes(tree: nodes.Template) -> list[str]:
+    from jinja2 import meta
+
+    return [r for r in meta.find_referenced_templates(tree) if r is not None]
+
+
+def _column(lines: list[str], lineno: int, text: str, offset: int = 0) -> int:
+    line = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+    found = re.search(re.escape(text), line)
+    return (found.start() + offset + 1) if found else 1
+
+
+def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
+    """Channel fit of the templates each rule uses."""
+    channels = ctx.project.channels
+    for i, rule in enumerate(ctx.rules):
+        settings = channels.get(rule["channel"]) or {}
+        kind = settings.get("kind")
+        for path, file in template_files(ctx, i):
+            source = read_template(file)
+            tree = _parse(source) if source is not None else None
+            if not isinstance(tree, nodes.Template):
+                continue
+            if kind == "sms":
+                yield from _sms_budget(ctx, i, path, file, tree, settings)
+            elif kind == "email":
+                blocks = {b.name for b in tree.find_all(nodes.Block)}
+                missing = ["subject"] if "subject" not in blocks else []
+                if not blocks & {"text", "html"}:
+                    missing.append("text or html")
+                if missing:
+                    yield ctx.at(path, "HT405", f"email template {ctx.project.display(file)} has no {' and no '.join(missing)} block", "define {% block subject %}...{% endblock %} and {% block text %} / {% block html %}")
+
+
+def _sms_budget(ctx: PlaybookContext, i: int, path: tuple[str | int, ...], file: Path, tree: nodes.Template, settings: dict[str, object]) -> Iterator[Diagnostic]:
+    body = worst_case(tree.body, ctx.project.shop, ctx.locale)
+    opt_out = str(settings.get("opt_out") or "") if ctx.rules[i]["intent"] == "promotion" else ""
+    text = compose(body, str(settings.get("signature") or ""), opt_out)
+    length = measure(text)
+    budget = int(settings.get("max_segments") or 1)  # type: ignore[call-overload]
+    if length.segments > budget:
+        yield ctx.at(
+            path,
+            "HT404",
+            f"SMS {ctx.project.display(file)} can reach {length.units} {length.encoding.upper()} characters with signature and opt-out: {length.segments} segments, over the budget of {budget}",
+            f"a {length.encoding.upper()} SMS holds {length.single_limit} characters in one segment; shorten the text or raise channels.{ctx.rules[i]['channel']}.max_segments",
+        )
+
+
+def worst_case(body: list[nodes.Node], shop: dict[str, object], locale: str) -> str:
+    """The longest plausible text a template body can render."""
+    out = []
+    for node in body:
+        if isinstance(node, nodes.Output):
+            out.extend(_expr(n, shop, locale) if not isinstance(n, nodes.TemplateData) else n.data for n in node.nodes)
+        elif isinstance(node, nodes.If):
+            branches = [worst_case(node.body, shop, locale)]
+            branches += [worst_case(e.body, shop, locale) for e in node.elif_]
+            branches.append(worst_case(node.else_, shop, locale))
+            out.append(max(branches, key=_weight))
+        elif isinstance(node, nodes.For):
+            out.append(max(worst_case(node.body, shop, locale) * LOOP_TURNS, worst_case(node.else_, shop, locale), key=_weight))
+        elif hasattr(node, "body") and isinstance(getattr(node, "body"), list):
+            out.append(worst_case(node.body, shop, locale))  # blocks, with, filter blocks
+    return "".join(out)
+
+
+def _weight(text: str) -> tuple[int, int]:
+    m = measure(text)
+    return (m.segments, m.units)
+
+
+def _expr(node: nodes.Node, shop: dict[str, object], locale: str) -> str:
+    if isinstance(node, nodes.Const):
+        return str(node.value)
+    if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+        if node.node.name == "shop" and node.attr in shop:
+            return str(shop[node.attr])
+        feature = CATALOG.get(node.attr)
+        return WORST_BY_TYPE.get(feature.type, WORST_BY_TYPE["string"]) if feature else WORST_BY_TYPE["string"]
+    if isinstance(node, nodes.Filter):
+        if node.name == "greeting" and locale.startswith(("zh", "ja")):
+            return "おはようございます" if locale.startswith("ja") else "下午好"
+        if node.name in WORST_FILTERED:
+            return WORST_FILTERED[node.name]
+        inner = _expr(node.node, shop, locale) if node.node is not None else ""
+        if node.name in ("default", "d") and node.args:
+            return max(inner, _expr(node.args[0], shop, locale), key=_weight)
+        if node.name == "truncate" and node.args and isinstance(node.args[0], nodes.Const):
+            return inner[: int(node.args[0].value)]
+        return inner
+    if isinstance(node, nodes.CondExpr):
+        options = [_expr(node.expr1, shop, locale)] + ([_expr(node.expr2, shop, locale)] if node.expr2 is not None else [])
+        return max(options, key=_weight)
+    if isinstance(node, nodes.Concat):
+        return "".join(_expr(n, shop, locale) for n in node.nodes)
+    return WORST_BY_TYPE["string"]

@@ -1,0 +1,116 @@
+"""Diagnostics: every problem huitou finds is a value, never an exception.
+
+A check yields :class:`Diagnostic` records; reporters turn them into text, JSON,
+GitHub annotations or SARIF. Codes are stable: tools and people may grep for them.
+
+>>> d = Diagnostic("rules/a.yaml", 3, 5, "HT201", "unknown feature 'ordr_count'")
+>>> d.severity, d.name
+('error', 'unknown-feature')
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    PROBLEMS = 1
+    ERROR = 2
+
+
+@dataclass(frozen=True)
+class Check:
+    code: str
+    name: str
+    severity: str  # default severity: "error" or "warning"
+    summary: str
+
+
+# The registry of every diagnostic code. docs/checks.md documents each one; a test keeps
+# the two in step. Numbering: 0xx loading, 1xx schema, 2xx predicates, 3xx references,
+# 4xx templates and channels, 5xx policies and compliance.
+CHECKS: dict[str, Check] = {
+    c.code: c
+    for c in [
+        Check("HT001", "yaml-syntax", "error", "The file is not valid YAML."),
+        Check("HT002", "duplicate-key", "error", "A mapping has the same key twice."),
+        Check("HT003", "unreadable-file", "error", "The file cannot be read or is not UTF-8."),
+        Check("HT004", "unsupported-version", "error", "`version` is missing or not supported."),
+        Check("HT005", "not-a-mapping", "error", "The document is empty or not a mapping."),
+        Check("HT101", "unknown-key", "error", "A key the schema does not know."),
+        Check("HT102", "missing-key", "error", "A required key is missing."),
+        Check("HT103", "wrong-type", "error", "A value has the wrong type."),
+        Check("HT104", "invalid-value", "error", "A value is out of range or badly formed."),
+        Check("HT201", "unknown-feature", "error", "A predicate names a feature that does not exist."),
+        Check("HT202", "predicate-syntax", "error", "A predicate cannot be parsed."),
+        Check("HT203", "type-mismatch", "error", "A comparison mixes incompatible types."),
+        Check("HT204", "unknown-value", "error", "A comparison uses a value the feature never takes."),
+        Check("HT205", "segment-cycle", "error", "Segments refer to each other in a cycle."),
+        Check("HT301", "unknown-segment", "error", "A segment name that is not defined."),
+        Check("HT302", "unknown-template", "error", "A template file that does not exist."),
+        Check("HT303", "unknown-channel", "error", "A channel that is not configured."),
+        Check("HT304", "duplicate-rule-id", "error", "Two rules share an id."),
+        Check("HT305", "unknown-date-anchor", "error", "A timing anchor that is neither a date, a customer date nor a known holiday."),
+        Check("HT306", "step-template-mismatch", "error", "Per-step templates do not match the timing's steps."),
+        Check("HT307", "invalid-date", "error", "A date that does not exist in the calendar."),
+        Check("HT401", "template-syntax", "error", "A template cannot be compiled."),
+        Check("HT402", "unknown-template-variable", "error", "A template uses a variable that is never provided."),
+        Check("HT403", "unknown-template-field", "error", "A template uses a field the object does not have."),
+        Check("HT404", "sms-too-long", "error", "An SMS can render longer than the channel's segment budget."),
+        Check("HT405", "email-template-blocks", "error", "An email template lacks a subject or body block."),
+        Check("HT501", "care-first", "error", "A promotion reaches customers no care rule reaches."),
+        Check("HT502", "quiet-hours", "warning", "A send time falls inside the quiet hours."),
+        Check("HT503", "invalid-timezone", "error", "A timezone name that does not exist."),
+        Check("HT504", "literal-secret", "error", "A secret written into YAML instead of read from the environment."),
+        Check("HT505", "missing-opt-out", "error", "Marketing SMS without an opt-out text."),
+        Check("HT506", "no-frequency-cap", "warning", "Promotions without any frequency cap."),
+    ]
+}
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem at one place. Lines and columns are 1-based."""
+
+    file: str
+    line: int
+    column: int
+    code: str
+    message: str
+    hint: str = ""
+    severity: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.severity:
+            object.__setattr__(self, "severity", CHECKS[self.code].severity)
+
+    @property
+    def name(self) -> str:
+        return CHECKS[self.code].name
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+def did_you_mean(word: str, candidates: object) -> str:
+    """A hint naming the closest candidate, or "" when nothing is close.
+
+    >>> did_you_mean("chanel", ["channel", "segment"])
+    "did you mean 'channel'?"
+    """
+    import difflib
+
+    names = [str(c) for c in candidates]  # type: ignore[attr-defined]
+    close = difflib.get_close_matches(str(word), names, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""

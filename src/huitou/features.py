@@ -1,0 +1,80 @@
+"""The feature catalog: every name a predicate or template may use, with its type.
+
+docs/features.md gives the exact definitions; a test keeps the two in step.
+
+>>> CATALOG["days_since_last_order"].type
+'integer'
+>>> CATALOG["lifecycle"].values[:2]
+('new', 'active')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Types of the predicate language. "money" is exact decimal; "list" is a list of strings.
+TYPES = ("integer", "money", "number", "date", "string", "boolean", "list")
+NUMERIC = {"integer", "money", "number"}
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    type: str
+    summary: str
+    values: tuple[str, ...] = ()  # the closed set of values a string feature takes, if any
+    source: str = "orders"  # orders | customers (profile columns may be absent)
+
+
+LIFECYCLE_STAGES = ("new", "active", "cooling", "dormant_high", "dormant_low", "lost")
+ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
+
+_FEATURES = [
+    Feature("customer_id", "string", "The customer's id, exactly as in the data.", source="customers"),
+    Feature("order_count", "integer", "Purchases (paid orders) up to the as-of date."),
+    Feature("purchase_days", "integer", "Distinct local dates with a purchase."),
+    Feature("first_order_date", "date", "Local date of the first purchase."),
+    Feature("last_order_date", "date", "Local date of the latest purchase."),
+    Feature("days_since_first_order", "integer", "As-of date minus first_order_date, in days."),
+    Feature("days_since_last_order", "integer", "As-of date minus last_order_date, in days."),
+    Feature("total_spent", "money", "Sum of purchase amounts (exact decimal)."),
+    Feature("avg_order_value", "money", "total_spent / order_count, rounded to cents."),
+    Feature("purchase_cycle_days", "number", "(last - first order date) / (purchase_days - 1); null below 2 purchase days."),
+    Feature("days_until_due", "number", "purchase_cycle_days - days_since_last_order; negative when overdue."),
+    Feature("lifecycle", "string", "Lifecycle stage from recency and order count.", LIFECYCLE_STAGES),
+    Feature("days_to_birthday", "integer", "Days from the as-of date to the next birthday (0 on the day).", source="customers"),
+    Feature("age", "integer", "Whole years since the birthday.", source="customers"),
+    Feature("has_unpaid_order", "boolean", "An unpaid, not cancelled order exists."),
+    Feature("last_order_status", "string", "Status of the latest order of any status.", ORDER_STATUSES),
+    Feature("days_since_last_delivery", "integer", "As-of date minus the latest delivered_at date."),
+    Feature("last_rating", "integer", "Rating of the latest rated order (1-5)."),
+    Feature("last_category", "string", "Category of the latest purchase."),
+    Feature("name", "string", "Customer name.", source="customers"),
+    Feature("phone", "string", "Mobile number.", source="customers"),
+    Feature("email", "string", "Email address.", source="customers"),
+    Feature("wechat_id", "string", "WeChat id.", source="customers"),
+    Feature("birthday", "date", "Birthday (the year may be unknown: 1900).", source="customers"),
+    Feature("gender", "string", "Gender as given.", source="customers"),
+    Feature("city", "string", "City.", source="customers"),
+    Feature("tier", "string", "Membership tier.", source="customers"),
+    Feature("points", "integer", "Loyalty points.", source="customers"),
+    Feature("tags", "list", "Tags (a list of strings).", source="customers"),
+    Feature("timezone", "string", "IANA timezone of the customer.", source="customers"),
+    Feature("locale", "string", "Preferred locale, e.g. zh-CN.", source="customers"),
+    Feature("consent_sms", "boolean", "Consent to marketing SMS.", source="customers"),
+    Feature("consent_email", "boolean", "Consent to marketing email.", source="customers"),
+    Feature("consent_wechat", "boolean", "Consent to WeChat/IM messages.", source="customers"),
+    Feature("consent_phone", "boolean", "Consent to marketing calls.", source="customers"),
+]
+
+CATALOG: dict[str, Feature] = {f.name: f for f in _FEATURES}
+
+
+def catalog_with(extra_fields: dict[str, str] | None = None) -> dict[str, Feature]:
+    """The catalog plus project-declared profile columns (huitou.yaml `data.customers.fields`)."""
+    if not extra_fields:
+        return CATALOG
+    merged = dict(CATALOG)
+    for name, type_ in extra_fields.items():
+        merged[name] = Feature(name, type_, "Profile column declared in huitou.yaml.", source="customers")
+    return merged

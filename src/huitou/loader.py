@@ -1,0 +1,220 @@
+"""Load YAML strictly and keep positions: every value can be traced to file:line:col.
+
+YAML 1.1 surprises are off: only ``true``/``false`` are booleans (``yes``, ``no``, ``on``,
+``off`` stay strings), dates and times stay strings (``10:30`` is not the number 630), and
+numbers follow YAML 1.2 (``0755`` is 755, not an octal). Mapping keys are always strings,
+as in JSON, so ``7: sms/d7.j2`` has the key ``"7"``.
+
+>>> doc, problems = load_text("a: yes\\nat: 10:30\\nday: 2026-11-11\\n", "x.yaml")
+>>> doc.data
+{'a': 'yes', 'at': '10:30', 'day': '2026-11-11'}
+>>> doc.position(("at",))
+(2, 5)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .diagnostics import Diagnostic
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 core scalars and duplicate-key reporting."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, yaml.Mark, yaml.Mark]] = []
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG or not isinstance(key_node, ScalarNode):
+                continue
+            if key_node.value in seen:
+                self.duplicates.append((key_node.value, key_node.start_mark, seen[key_node.value]))
+            seen[key_node.value] = key_node.start_mark
+        self.flatten_mapping(node)
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) else self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a plain value, not a list or mapping", key_node.start_mark
+                )
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+def _core_schema_resolvers() -> dict[str | None, list[tuple[str, re.Pattern[str]]]]:
+    dropped = {
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:timestamp",
+    }
+    table = {
+        first: [(tag, rx) for tag, rx in entries if tag not in dropped]
+        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    core = [
+        ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
+        ("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), "-+0123456789"),
+        (
+            "tag:yaml.org,2002:float",
+            re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+            "-+.0123456789",
+        ),
+    ]
+    for tag, rx, firsts in core:
+        for ch in firsts:
+            table.setdefault(ch, []).append((tag, rx))
+    return table
+
+
+StrictLoader.yaml_implicit_resolvers = _core_schema_resolvers()
+
+
+def _construct_int(loader: StrictLoader, node: ScalarNode) -> int:
+    text = node.value
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    return int(text, 0) if text.startswith("0x") else int(text)
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+@dataclass
+class Document:
+    """A parsed YAML file: the plain data and the node tree that knows positions."""
+
+    path: str
+    text: str
+    data: Any
+    root: Node | None
+
+    def node(self, path: tuple[str | int, ...]) -> tuple[Node | None, Node | None]:
+        """The (key node, value node) at a data path; the deepest reached if it is absent."""
+        key: Node | None = None
+        node = self.root
+        for part in path:
+            found = _child(node, part)
+            if found is None:
+                return key, node
+            key, node = found
+        return key, node
+
+    def position(self, path: tuple[str | int, ...], *, at_key: bool = False) -> tuple[int, int]:
+        key, value = self.node(path)
+        target = key if at_key and key is not None else value
+        if target is None:
+            return 1, 1
+        return target.start_mark.line + 1, target.start_mark.column + 1
+
+    def scalar_position(self, path: tuple[str | int, ...], offset: int) -> tuple[int, int]:
+        """Position of character `offset` of the string value at `path`."""
+        _, node = self.node(path)
+        if not isinstance(node, ScalarNode):
+            return self.position(path)
+        return scalar_offset_position(node, offset)
+
+
+def _child(node: Node | None, part: str | int) -> tuple[Node | None, Node] | None:
+    if isinstance(node, SequenceNode) and isinstance(part, int):
+        return (None, node.value[part]) if 0 <= part < len(node.value) else None
+    if isinstance(node, MappingNode):
+        merged = []
+        for key_node, value_node in reversed(node.value):  # the last duplicate wins, as in the data
+            if key_node.tag == _MERGE_TAG:
+                merged.append(value_node)
+            elif isinstance(key_node, ScalarNode) and key_node.value == str(part):
+                return key_node, value_node
+        for value_node in merged:
+            for source in value_node.value if isinstance(value_node, SequenceNode) else [value_node]:
+                found = _child(source, part)
+                if found is not None:
+                    return found
+    return None
+
+
+def scalar_offset_position(node: ScalarNode, offset: int) -> tuple[int, int]:
+    """Map an offset in a scalar's value to its 1-based line and column in the source.
+
+    Works for plain, quoted and block scalars by aligning the value with the raw source
+    text: quotes, indentation and line folding are skipped over.
+    """
+    buffer = node.start_mark.buffer
+    start = node.start_mark.index
+    if buffer is None:
+        return node.start_mark.line + 1, node.start_mark.column + 1 + offset
+    raw = buffer[start : node.end_mark.index]
+    value = node.value
+    j = 0
+    if node.style in ("|", ">"):
+        newline = raw.find("\n")
+        j = newline + 1 if newline >= 0 else len(raw)
+    elif node.style in ("'", '"'):
+        j = 1
+    for i, ch in enumerate(value[: max(offset, 0)]):
+        while j < len(raw) and raw[j] != ch and not (ch == " " and raw[j] == "\n"):
+            j += 1
+        j += 1
+        if i + 1 >= len(value):
+            break
+    # Skip indentation so the column lands on the character itself.
+    while j < len(raw) and raw[j] in " \n" and (offset < len(value) and value[offset] not in " \n"):
+        j += 1
+    absolute = start + min(j, len(raw))
+    line = buffer.count("\n", 0, absolute)
+    column = absolute - (buffer.rfind("\n", 0, absolute) + 1)
+    return line + 1, column + 1
+
+
+def load_text(text: str, path: str) -> tuple[Document | None, list[Diagnostic]]:
+    """Parse YAML text; problems come back as diagnostics, never as exceptions."""
+    loader = StrictLoader(text)
+    loader.name = path
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        hint = "check the indentation and quoting here; a value containing ': ' or '#' needs quotes"
+        return None, [Diagnostic(path, line, col, "HT001", message or "invalid YAML", hint)]
+    except yaml.YAMLError as exc:  # e.g. a reader error: control characters
+        return None, [Diagnostic(path, 1, 1, "HT001", str(exc).splitlines()[0], "remove control characters")]
+    finally:
+        loader.dispose()
+    problems = [
+        Diagnostic(
+            path,
+            mark.line + 1,
+            mark.column + 1,
+            "HT002",
+            f"duplicate key '{key}' (first at line {first.line + 1})",
+            "remove one of them; YAML would silently keep only the last",
+        )
+        for key, mark, first in loader.duplicates
+    ]
+    return Document(path, text, data, root), problems
+
+
+def load_file(path: Path, display: str) -> tuple[Document | None, list[Diagnostic]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [Diagnostic(display, 1, 1, "HT003", f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save the file as UTF-8")]
+    except OSError as exc:
+        return None, [Diagnostic(display, 1, 1, "HT003", f"cannot read the file: {exc.strerror}", "check the path and permissions")]
+    return load_text(text, display)

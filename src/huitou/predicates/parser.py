@@ -1,0 +1,238 @@
+"""Tokenize and parse predicate text into the AST, keeping every offset.
+
+>>> tree = parse("order_count = 1 AND days_since_last_order <= 45")
+>>> type(tree).__name__, len(tree.items)
+('And', 2)
+>>> parse("order_count = = 1")
+PredicateError(message="expected a value after '=', found '='", offset=14, hint='write a number, a quoted string, a date like -90d, or a feature name')
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .ast import And, Between, Compare, Contains, Expr, InList, IsNull, Literal, Name, Not, Operand, Or, Term
+
+
+@dataclass(frozen=True)
+class PredicateError:
+    message: str
+    offset: int
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # ident keyword number reldate string op lparen rparen comma end
+    text: str
+    start: int
+    end: int
+    value: object = None
+
+
+KEYWORDS = {"and", "or", "not", "between", "in", "is", "null", "contains", "true", "false", "today", "yesterday"}
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+|--[^\n]*)
+  | (?P<reldate>[-+]\d+[dwmy](?![A-Za-z0-9_]))
+  | (?P<number>-?\d+(?:\.\d+)?(?![A-Za-z_]))
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<string>'(?:[^']|'')*'|"(?:[^"]|"")*")
+  | (?P<op><=|>=|!=|<>|=|<|>)
+  | (?P<lparen>\()
+  | (?P<rparen>\))
+  | (?P<comma>,)
+    """,
+    re.VERBOSE,
+)
+
+
+class _Fail(Exception):
+    def __init__(self, error: PredicateError) -> None:
+        self.error = error
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            ch = text[pos]
+            hint = "strings need single quotes: 'vip'" if ch in "'\"" else "remove it, or quote it inside a string"
+            if ch in "'\"":
+                raise _Fail(PredicateError(f"unterminated string starting with {ch}", pos, hint))
+            raise _Fail(PredicateError(f"unexpected character {ch!r}", pos, hint))
+        kind = m.lastgroup or ""
+        word = m.group()
+        if kind != "space":
+            value: object = None
+            if kind == "ident" and word.lower() in KEYWORDS:
+                kind, value = "keyword", word.lower()
+            elif kind == "string":
+                value = word[1:-1].replace(word[0] * 2, word[0])
+            elif kind == "number":
+                value = float(word) if "." in word else int(word)
+            elif kind == "reldate":
+                value = int(word[:-1])
+            elif kind == "op":
+                value = "!=" if word == "<>" else word
+            tokens.append(Token(kind, word, m.start(), m.end(), value))
+        pos = m.end()
+    tokens.append(Token("end", "", len(text), len(text)))
+    return tokens
+
+
+def parse(text: str) -> Expr | PredicateError:
+    """Parse a predicate; a syntax error comes back as a PredicateError value."""
+    try:
+        parser = _Parser(tokenize(text))
+        if parser.peek().kind == "end":
+            raise _Fail(PredicateError("the predicate is empty", 0, "write a condition such as order_count >= 1"))
+        tree = parser.expr()
+        tok = parser.peek()
+        if tok.kind != "end":
+            hint = "join conditions with AND or OR" if tok.kind in ("ident", "lparen") else "remove it, or join with AND / OR"
+            raise _Fail(PredicateError(f"unexpected {_describe(tok)}", tok.start, hint))
+        return tree
+    except _Fail as fail:
+        return fail.error
+    except RecursionError:
+        return PredicateError("the predicate is nested too deeply", 0, "simplify the parentheses")
+
+
+def _describe(tok: Token) -> str:
+    return "end of the predicate" if tok.kind == "end" else f"'{tok.text}'"
+
+
+class _Parser:
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens = tokens
+        self.i = 0
+
+    def peek(self, ahead: int = 0) -> Token:
+        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
+
+    def take(self) -> Token:
+        tok = self.peek()
+        self.i += 1
+        return tok
+
+    def is_kw(self, word: str, ahead: int = 0) -> bool:
+        tok = self.peek(ahead)
+        return tok.kind == "keyword" and tok.value == word
+
+    def expect_kw(self, word: str, after: str) -> Token:
+        if not self.is_kw(word):
+            tok = self.peek()
+            raise _Fail(PredicateError(f"expected {word.upper()} after {after}, found {_describe(tok)}", tok.start))
+        return self.take()
+
+    def expr(self) -> Expr:
+        items = [self.conj()]
+        while self.is_kw("or"):
+            self.take()
+            items.append(self.conj())
+        return items[0] if len(items) == 1 else Or(tuple(items), items[0].start, items[-1].end)
+
+    def conj(self) -> Expr:
+        items = [self.negation()]
+        while self.is_kw("and"):
+            self.take()
+            items.append(self.negation())
+        return items[0] if len(items) == 1 else And(tuple(items), items[0].start, items[-1].end)
+
+    def negation(self) -> Expr:
+        if self.is_kw("not"):
+            tok = self.take()
+            item = self.negation()
+            return Not(item, tok.start, item.end)
+        return self.condition()
+
+    def condition(self) -> Expr:
+        tok = self.peek()
+        if tok.kind == "lparen":
+            self.take()
+            inner = self.expr()
+            close = self.peek()
+            if close.kind != "rparen":
+                raise _Fail(PredicateError(f"expected ')' to close the '(' at column {tok.start + 1}, found {_describe(close)}", close.start, "add the missing ')'"))
+            self.take()
+            return inner
+        left = self.operand("a condition")
+        negated = False
+        if self.is_kw("not") and (self.is_kw("between", 1) or self.is_kw("in", 1) or self.is_kw("contains", 1)):
+            self.take()
+            negated = True
+        nxt = self.peek()
+        if nxt.kind == "op":
+            self.take()
+            right = self.operand(f"'{nxt.text}'")
+            return Compare(str(nxt.value), left, right, left.start, right.end)
+        if self.is_kw("between"):
+            self.take()
+            low = self.operand("BETWEEN")
+            self.expect_kw("and", "the lower bound of BETWEEN")
+            high = self.operand("BETWEEN ... AND")
+            return Between(left, low, high, negated, left.start, high.end)
+        if self.is_kw("in"):
+            return self.in_list(left, negated)
+        if self.is_kw("contains"):
+            self.take()
+            item = self.operand("CONTAINS")
+            return Contains(left, item, negated, left.start, item.end)
+        if self.is_kw("is"):
+            self.take()
+            is_not = False
+            if self.is_kw("not"):
+                self.take()
+                is_not = True
+            end = self.expect_kw("null", "IS NOT" if is_not else "IS")
+            return IsNull(left, is_not, left.start, end.end)
+        if isinstance(left, Name):
+            return Term(left, left.start, left.end)
+        raise _Fail(PredicateError(f"a value alone is not a condition: '{nxt.text or tok.text}'", left.start, "compare it with a feature, e.g. order_count >= 2"))
+
+    def in_list(self, left: Operand, negated: bool) -> Expr:
+        self.take()
+        open_ = self.peek()
+        if open_.kind != "lparen":
+            raise _Fail(PredicateError(f"expected '(' after IN, found {_describe(open_)}", open_.start, "write IN ('gold', 'platinum')"))
+        self.take()
+        items: list[Literal] = []
+        while True:
+            item = self.operand("IN (")
+            if not isinstance(item, Literal):
+                raise _Fail(PredicateError("IN lists hold values, not feature names", item.start, "quote strings: IN ('gold', 'vip')"))
+            items.append(item)
+            sep = self.take()
+            if sep.kind == "rparen":
+                return InList(left, tuple(items), negated, left.start, sep.end)
+            if sep.kind != "comma":
+                raise _Fail(PredicateError(f"expected ',' or ')' in the IN list, found {_describe(sep)}", sep.start, "separate values with commas and close with ')'"))
+
+    def operand(self, after: str) -> Operand:
+        tok = self.take()
+        if tok.kind == "ident":
+            return Name(tok.text, tok.start, tok.end)
+        if tok.kind == "number":
+            return Literal("integer" if isinstance(tok.value, int) else "number", tok.value, tok.start, tok.end)
+        if tok.kind == "string":
+            return Literal("string", tok.value, tok.start, tok.end)
+        if tok.kind == "reldate":
+            return Literal("reldate", tok.value, tok.start, tok.end, unit=tok.text[-1])
+        if tok.kind == "keyword" and tok.value in ("true", "false"):
+            return Literal("boolean", tok.value == "true", tok.start, tok.end)
+        if tok.kind == "keyword" and tok.value == "null":
+            return Literal("null", None, tok.start, tok.end)
+        if tok.kind == "keyword" and tok.value in ("today", "yesterday"):
+            return Literal("reldate", 0 if tok.value == "today" else -1, tok.start, tok.end, unit="d")
+        if tok.kind == "keyword":
+            raise _Fail(PredicateError(f"expected a value or feature name after {after}, found keyword '{tok.text}'", tok.start, "a keyword cannot stand here"))
+        raise _Fail(PredicateError(
+            f"expected a value after {after}, found {_describe(tok)}" if after != "a condition" else f"expected a condition, found {_describe(tok)}",
+            tok.start,
+            "write a number, a quoted string, a date like -90d, or a feature name",
+        ))

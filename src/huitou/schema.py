@@ -1,0 +1,159 @@
+"""Validate documents against the draft-07 JSON Schemas and place every error in the file.
+
+jsonschema reports paths into the data; the loader's node tree turns each path into the
+line and column of the offending key or value.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Iterator
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from .diagnostics import Diagnostic, did_you_mean
+from .loader import Document
+
+SCHEMAS = {"playbook": "playbook.v1.schema.json", "project": "project.v1.schema.json"}
+SUPPORTED_VERSIONS = {1}
+SECRET_KEY = re.compile(r"(?i)(^|_)(password|passwd|secret|token|api_?key|access_?key|private_?key)$")
+
+
+@functools.cache
+def load_schema(kind: str) -> dict[str, Any]:
+    text = resources.files("huitou").joinpath("schemas").joinpath(SCHEMAS[kind]).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@functools.cache
+def _validator(kind: str) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(load_schema(kind), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+
+
+def validate(doc: Document, kind: str) -> list[Diagnostic]:
+    data = doc.data
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"a {type(data).__name__}"
+        return [Diagnostic(doc.path, 1, 1, "HT005", f"the {kind} is {what}, not a mapping", "start with `version: 1`")]
+    version = data.get("version")
+    if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
+        line, col = doc.position(("version",)) if "version" in data else (1, 1)
+        message = "missing `version`" if "version" not in data else f"unsupported version {version!r}"
+        return [Diagnostic(doc.path, line, col, "HT004", message, "this huitou reads version: 1")]
+    errors = sorted(_validator(kind).iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    out: list[Diagnostic] = []
+    for error in _drop_shadowed(errors):
+        out.extend(_diagnose(doc, error))
+    return out
+
+
+def _drop_shadowed(errors: list[ValidationError]) -> Iterator[ValidationError]:
+    """A summary `oneOf` message adds nothing when a precise error sits at the same place."""
+    precise = {tuple(e.absolute_path) for e in errors if e.validator != "oneOf"}
+    for error in errors:
+        if error.validator == "oneOf" and "errorMessage" in error.schema and tuple(error.absolute_path) in precise:
+            continue
+        yield error
+
+
+def _where(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the document"
+
+
+def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
+    path = tuple(error.absolute_path)
+    where = _where(path)
+    line, col = doc.position(path)
+    validator = error.validator
+    if validator == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed and not SECRET_KEY.search(str(k))]
+        out = []
+        for key in extra:
+            kline, kcol = doc.position((*path, key), at_key=True)
+            hint = did_you_mean(key, allowed) or ("allowed keys: " + ", ".join(allowed) if allowed else "remove it")
+            out.append(Diagnostic(doc.path, kline, kcol, "HT101", f"unknown key '{key}' in {where}", hint))
+        return out
+    if validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        kline, kcol = doc.position(path, at_key=True) if path else (1, 1)
+        return [
+            Diagnostic(doc.path, kline, kcol, "HT102", f"missing '{key}' in {where}", _describe_property(error.schema, key))
+            for key in missing
+        ]
+    if validator == "type":
+        expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
+        return [Diagnostic(doc.path, line, col, "HT103", f"{where} must be {_article(expected)}, not {_json_type(error.instance)}", _describe(error.schema))]
+    if validator == "oneOf":
+        return _diagnose_one_of(doc, error, where, line, col)
+    if validator == "propertyNames":
+        kline, kcol = doc.position((*path, error.instance), at_key=True)
+        return [Diagnostic(doc.path, kline, kcol, "HT104", f"'{error.instance}' is not a valid name in {where}", "use letters, digits and _ (and start with a letter)")]
+    return [_invalid_value(doc, error, where, line, col)]
+
+
+def _diagnose_one_of(doc: Document, error: ValidationError, where: str, line: int, col: int) -> list[Diagnostic]:
+    if "errorMessage" in error.schema:
+        return [Diagnostic(doc.path, line, col, "HT102", f"{where}: {error.schema['errorMessage']}", _describe(error.schema))]
+    # The branch whose type fits the value says what is wrong inside it.
+    fitting = [e for e in error.context or [] if e.validator != "type"]
+    if fitting:
+        best = max(fitting, key=lambda e: len(e.absolute_path))
+        return _diagnose(doc, best)
+    kinds = sorted({str(s.get("type")) for s in error.validator_value if "type" in s})
+    return [Diagnostic(doc.path, line, col, "HT103", f"{where} must be {' or '.join(_article(k) for k in kinds)}, not {_json_type(error.instance)}", _describe(error.schema))]
+
+
+def _invalid_value(doc: Document, error: ValidationError, where: str, line: int, col: int) -> Diagnostic:
+    validator = error.validator
+    value = error.instance
+    if validator == "enum":
+        options = [str(v) for v in error.validator_value]
+        hint = did_you_mean(value, options) or "one of: " + ", ".join(options)
+        return Diagnostic(doc.path, line, col, "HT104", f"{where}: '{value}' is not one of the allowed values", hint)
+    if validator == "const":
+        return Diagnostic(doc.path, line, col, "HT104", f"{where} must be {error.validator_value!r}, not {value!r}", _describe(error.schema))
+    if validator == "pattern":
+        return Diagnostic(doc.path, line, col, "HT104", f"{where}: {value!r} is not in the expected form", _describe(error.schema) or f"it must match {error.validator_value}")
+    if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than", "exclusiveMaximum": "less than"}[str(validator)]
+        return Diagnostic(doc.path, line, col, "HT104", f"{where} must be {bound} {error.validator_value}, not {value}", _describe(error.schema))
+    if validator in ("minItems", "minProperties", "minLength"):
+        return Diagnostic(doc.path, line, col, "HT104", f"{where} must not be empty", _describe(error.schema))
+    if validator == "uniqueItems":
+        return Diagnostic(doc.path, line, col, "HT104", f"{where} lists the same value twice", "remove the repeated value")
+    return Diagnostic(doc.path, line, col, "HT104", f"{where}: {error.message}", _describe(error.schema))
+
+
+def _describe(schema: dict[str, Any]) -> str:
+    text = str(schema.get("description", ""))
+    examples = schema.get("examples")
+    if examples:
+        text = f"{text} Example: {json.dumps(examples[0], ensure_ascii=False)}".strip()
+    return text
+
+
+def _describe_property(schema: dict[str, Any], key: str) -> str:
+    prop = schema.get("properties", {}).get(key, {})
+    if "$ref" in prop:
+        return f"add `{key}:`"
+    return _describe(prop) or f"add `{key}:`"
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "empty"
+    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def _article(kind: str) -> str:
+    word = {"object": "mapping", "array": "list", "string": "text", "integer": "whole number", "number": "number", "boolean": "true or false"}.get(kind, kind)
+    return word if word in ("text", "true or false") else ("an " if word[0] in "aeiou" else "a ") + word

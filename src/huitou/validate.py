@@ -1,0 +1,132 @@
+"""`huitou validate`: load, check against the schemas, run the semantic checks, collect.
+
+Problems are values (Diagnostics); nothing here raises for a user's mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import schema
+from .checks import PLAYBOOK_CHECKS, care_first, secrets
+from .checks import templates as template_checks
+from .checks.context import PlaybookContext
+from .checks.references import template_files
+from .diagnostics import Diagnostic
+from .loader import load_file
+from .project import CONFIG_NAME, Project, find_root
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class Result:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: int = 0
+    playbooks: list[PlaybookContext] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return sum(d.severity == "error" for d in self.diagnostics)
+
+    @property
+    def warnings(self) -> int:
+        return sum(d.severity == "warning" for d in self.diagnostics)
+
+    def failed(self, strict: bool = False) -> bool:
+        return self.errors > 0 or (strict and self.warnings > 0)
+
+
+class UsageError(Exception):
+    """A path that does not exist: the command was called wrongly (exit 2)."""
+
+
+def open_project(paths: list[Path]) -> Project:
+    start = paths[0] if paths else Path.cwd()
+    root = find_root(start) or (start if start.is_dir() else start.parent if start.exists() else Path.cwd())
+    return Project(root.resolve())
+
+
+def load_config(project: Project) -> list[Diagnostic]:
+    """Load huitou.yaml into the project; its problems are returned, and an invalid
+    config leaves the defaults in place so the playbooks can still be checked."""
+    path = project.root / CONFIG_NAME
+    if not path.is_file():
+        return []
+    doc, problems = load_file(path, project.display(path))
+    if doc is None:
+        return problems
+    found = schema.validate(doc, "project")
+    problems += found + list(secrets.run(doc))
+    if not found:
+        project.config, project.config_doc = doc.data, doc
+    return problems
+
+
+def expand(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """(YAML files, template files) under the given paths, in a stable order."""
+    yamls: list[Path] = []
+    templates: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"no such file or directory: {path}")
+        files = [path] if path.is_file() else sorted(
+            p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        for f in files:
+            if f.suffix in YAML_SUFFIXES:
+                yamls.append(f.resolve())
+            elif f.suffix == ".j2":
+                templates.append(f.resolve())
+    return list(dict.fromkeys(yamls)), list(dict.fromkeys(templates))
+
+
+def validate_paths(paths: list[Path]) -> Result:
+    project = open_project(paths)
+    if not paths:
+        paths = [p for p in [project.root / CONFIG_NAME] if p.is_file()]
+    config_problems = load_config(project)
+    if not paths or paths == [project.root / CONFIG_NAME]:
+        paths = [*paths, *(d for d in project.playbook_dirs if d.exists()), *([project.templates_dir] if project.templates_dir.exists() else [])]
+    yamls, template_paths = expand(paths)
+    result = Result(files=len(yamls) + len(template_paths))
+    config_path = (project.root / CONFIG_NAME).resolve()
+    if config_path in yamls:
+        result.diagnostics += config_problems
+    contexts = []
+    for path in yamls:
+        if path == config_path:
+            continue
+        doc, problems = load_file(path, project.display(path))
+        result.diagnostics += problems
+        if doc is None:
+            continue
+        found = schema.validate(doc, "playbook")
+        result.diagnostics += found + list(secrets.run(doc))
+        if not found and not problems:
+            contexts.append(PlaybookContext(doc, project))
+    result.playbooks = contexts
+    result.diagnostics += _duplicate_names(contexts)
+    forms = care_first.care_forms(contexts)
+    used_templates: list[Path] = []
+    for ctx in contexts:
+        ctx.care_forms = forms
+        for check in PLAYBOOK_CHECKS:
+            result.diagnostics += check(ctx)
+        used_templates += [f.resolve() for i in range(len(ctx.rules)) for _, f in template_files(ctx, i)]
+    for path in dict.fromkeys([*template_paths, *used_templates]):
+        result.diagnostics += template_checks.check_file(path, project)
+    result.diagnostics = sorted(set(result.diagnostics), key=lambda d: (d.file, d.line, d.column, d.code, d.message))
+    return result
+
+
+def _duplicate_names(contexts: list[PlaybookContext]) -> list[Diagnostic]:
+    seen: dict[str, PlaybookContext] = {}
+    out = []
+    for ctx in contexts:
+        if ctx.name in seen:
+            out.append(ctx.at(("name",), "HT304", f"playbook name '{ctx.name}' is already used by {seen[ctx.name].doc.path}", "playbook names are part of every idempotency key: make them unique"))
+        seen.setdefault(ctx.name, ctx)
+    return out

@@ -1,0 +1,235 @@
+"""Writes schemas/*.json. The schemas are the source of truth once written; this script
+exists so their shared pieces (durations, anchors, channel kinds) are spelled once."""
+import json
+from pathlib import Path
+
+ID = "^[a-z0-9][a-z0-9_.-]*$"
+DURATION = {"type": "string", "pattern": "^[1-9][0-9]*[hdw]$", "description": "A duration: hours (24h), days (7d) or weeks (2w).", "examples": ["7d", "24h", "2w"]}
+CLOCK = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "description": "A local time of day, HH:MM (quote it: \"10:30\").", "examples": ["10:30", "21:00"]}
+KINDS = ["sms", "email", "wechat", "im", "phone", "parcel_insert"]
+ANCHOR = {"type": "string", "minLength": 1, "description": "A date (2026-11-11), a customer date (birthday, first_order_anniversary, last_order, last_delivery, purchase_due) or a holiday name (spring_festival, mid_autumn, qixi, double11, ...).", "examples": ["2026-11-11", "birthday", "last_delivery", "spring_festival", "double11"]}
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+when = {
+    "title": "When",
+    "description": "When the message goes out, in the customer's timezone (fallback: the playbook's). Exactly one of on, before, after, every, immediate.",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "on": {**ANCHOR, "description": "Send on this day. " + ANCHOR["description"]},
+        "before": {**ANCHOR, "description": "Send `days` before this day. " + ANCHOR["description"]},
+        "after": {**ANCHOR, "description": "Send `days` after this day. " + ANCHOR["description"]},
+        "days": {
+            "description": "Offset in days from the anchor; a list gives several steps (the 7/3/1 countdown).",
+            "oneOf": [
+                {"type": "integer", "minimum": 0, "maximum": 3660},
+                {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 3660}, "minItems": 1, "uniqueItems": True},
+            ],
+            "examples": [3, [7, 3, 1]],
+        },
+        "every": {"type": "string", "enum": ["day", "month", *WEEKDAYS], "description": "Recurring: every day, every month (on `day`), or every given weekday."},
+        "day": {"type": "integer", "minimum": 1, "maximum": 31, "description": "Day of the month, with every: month."},
+        "immediate": {"type": "boolean", "const": True, "description": "As soon as the customer matches (unpaid order, bad review); still subject to quiet hours."},
+        "at": {**CLOCK, "description": "Local time of day to send. " + CLOCK["description"]},
+        "weekdays": {"type": "array", "items": {"type": "string", "enum": WEEKDAYS}, "uniqueItems": True, "minItems": 1, "description": "Allowed weekdays; a send on another day moves to the next allowed one."},
+    },
+    "oneOf": [
+        {"required": ["on"]},
+        {"required": ["before", "days"]},
+        {"required": ["after", "days"]},
+        {"required": ["every"]},
+        {"required": ["immediate"]},
+    ],
+    "errorMessage": "`when` needs exactly one of: on, before (with days), after (with days), every, immediate",
+    "examples": [{"after": "last_delivery", "days": 3, "at": "10:30"}, {"before": "double11", "days": [7, 3, 1], "at": "12:00"}],
+}
+
+rule = {
+    "title": "Rule",
+    "description": "One play: a segment, a timing, a channel and a template.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "intent", "segment", "when", "channel", "template"],
+    "properties": {
+        "id": {"type": "string", "pattern": ID, "description": "Unique id, lower case; part of every idempotency key, so keep it stable.", "examples": ["new-delivery-checkin"]},
+        "description": {"type": "string"},
+        "intent": {"type": "string", "enum": ["care", "promotion", "service"], "description": "care (wishes, check-ins), promotion (offers; needs a prior care touch) or service (payment reminders, fixing problems)."},
+        "segment": {"type": "string", "minLength": 1, "description": "A named segment or a predicate, e.g. `new AND NOT has_unpaid_order`.", "examples": ["new", "days_since_last_order BETWEEN 90 AND 180"]},
+        "when": {"$ref": "#/definitions/when"},
+        "channel": {"type": "string", "minLength": 1, "description": "A channel configured in huitou.yaml, or a built-in kind.", "examples": KINDS},
+        "template": {
+            "description": "Template path under templates/<locale>/, or one per countdown step: {7: sms/d7.j2, 3: sms/d3.j2}.",
+            "oneOf": [
+                {"type": "string", "pattern": "\\.j2$"},
+                {"type": "object", "propertyNames": {"pattern": "^[0-9]+$"}, "additionalProperties": {"type": "string", "pattern": "\\.j2$"}, "minProperties": 1},
+            ],
+            "examples": ["sms/delivery_checkin.j2"],
+        },
+        "priority": {"type": "integer", "minimum": -1000, "maximum": 1000, "default": 0, "description": "Higher wins when caps allow fewer messages than match."},
+        "lawful_basis": {"type": "string", "enum": ["consent", "soft_opt_in", "contract"], "default": "consent", "description": "Why this customer may be contacted; recorded on every plan row."},
+        "enabled": {"type": "boolean", "default": True},
+    },
+}
+
+playbook = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "$id": "https://huitou.dev/schemas/playbook.v1.schema.json",
+    "title": "huitou playbook, version 1",
+    "description": "A retention playbook: segments, policies and rules.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["version", "name", "rules"],
+    "definitions": {"when": when, "rule": rule, "duration": DURATION, "clock": CLOCK},
+    "properties": {
+        "version": {"const": 1, "description": "Format version; always 1 for now."},
+        "name": {"type": "string", "pattern": ID, "description": "Playbook name, unique in the project."},
+        "description": {"type": "string"},
+        "timezone": {"type": "string", "default": "Asia/Shanghai", "description": "IANA timezone; dates and send times are local to it unless the customer has one.", "examples": ["Asia/Shanghai", "Asia/Tokyo"]},
+        "locale": {"type": "string", "pattern": "^[a-z]{2,3}(-[A-Z][A-Za-z]{1,3})?$", "default": "zh-CN", "description": "Default template locale.", "examples": ["zh-CN", "en", "ja-JP"]},
+        "lifecycle": {
+            "title": "Lifecycle thresholds",
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Upper bounds (days since last order) of the lifecycle stages.",
+            "properties": {k: {"type": "integer", "minimum": 1, "default": v} for k, v in [("active_within", 45), ("cooling_within", 89), ("dormant_high_within", 180), ("dormant_low_within", 360)]},
+        },
+        "segments": {
+            "type": "object",
+            "description": "Named segments: a predicate each, usable as terms in rules and other segments.",
+            "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+            "additionalProperties": {
+                "oneOf": [
+                    {"type": "string", "minLength": 1},
+                    {"type": "object", "additionalProperties": False, "required": ["where"], "properties": {"where": {"type": "string", "minLength": 1}, "description": {"type": "string"}}},
+                ]
+            },
+            "examples": [{"new": "order_count = 1 AND days_since_last_order <= 45"}],
+        },
+        "policies": {
+            "title": "Policies",
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "quiet_hours": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["start", "end"],
+                    "properties": {"start": {"$ref": "#/definitions/clock"}, "end": {"$ref": "#/definitions/clock"}, "outside": {"type": "string", "enum": ["defer", "drop"], "default": "defer"}},
+                    "description": "No message between start and end (local time); defer to the end or drop.",
+                },
+                "frequency_caps": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["max", "per"],
+                        "properties": {
+                            "max": {"type": "integer", "minimum": 0},
+                            "per": {"$ref": "#/definitions/duration"},
+                            "channel": {"type": "string"},
+                            "intent": {"type": "string", "enum": ["care", "promotion", "service"]},
+                        },
+                    },
+                    "description": "At most `max` messages per customer per window, optionally per channel or intent.",
+                },
+                "care_first": {"type": "object", "additionalProperties": False, "required": ["within"], "properties": {"within": {"$ref": "#/definitions/duration"}}, "description": "A promotion needs a care touch to the same customer within this window."},
+                "holdout": {
+                    "description": "A control group that gets nothing: a share (10%) or {share, salt}.",
+                    "oneOf": [
+                        {"type": "string", "pattern": "^(100|[0-9]{1,2}(\\.[0-9]+)?)%$"},
+                        {"type": "object", "additionalProperties": False, "required": ["share"], "properties": {"share": {"type": "string", "pattern": "^(100|[0-9]{1,2}(\\.[0-9]+)?)%$"}, "salt": {"type": "string"}}},
+                    ],
+                    "examples": ["10%"],
+                },
+            },
+        },
+        "rules": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/rule"}},
+    },
+}
+
+source = {
+    "title": "Data source",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["path"],
+    "properties": {
+        "path": {"type": "string", "description": "File (CSV, Parquet, JSONL) or DuckDB database, relative to huitou.yaml."},
+        "format": {"type": "string", "enum": ["csv", "parquet", "jsonl", "duckdb"], "description": "Default: from the file extension."},
+        "table": {"type": "string", "description": "Table name, for a DuckDB database."},
+        "columns": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Canonical name -> your column name, e.g. {ordered_at: date}."},
+        "csv": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "delimiter": {"type": "string", "description": "A character, or `whitespace` for space-aligned files."},
+                "header": {"type": "boolean", "default": True},
+                "names": {"type": "array", "items": {"type": "string"}, "description": "Column names when the file has no header."},
+                "date_format": {"type": "string", "description": "strftime format of dates, e.g. %Y%m%d."},
+                "quote": {"type": "string"},
+            },
+        },
+        "fields": {"type": "object", "additionalProperties": {"type": "string", "enum": ["integer", "money", "number", "date", "string", "boolean", "list"]}, "description": "Extra profile columns usable in predicates and templates, with their types."},
+    },
+}
+
+secret_ref = {"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$", "description": "Name of an environment variable holding the secret (never the secret itself)."}
+channel = {
+    "title": "Channel",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "kind": {"type": "string", "enum": KINDS, "description": "Default: the channel's name, when it is a kind."},
+        "signature": {"type": "string", "description": "SMS signature added to every message, e.g. 【回头小店】; counted in the length."},
+        "opt_out": {"type": "string", "description": "SMS opt-out text added to marketing messages, e.g. 回T退订; counted in the length."},
+        "max_segments": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1, "description": "SMS length budget in segments."},
+        "from": {"type": "string", "description": "Email sender, e.g. 'Shop <care@shop.example>'."},
+        "reply_to": {"type": "string"},
+        "unsubscribe_url": {"type": "string", "description": "Base URL for List-Unsubscribe; a per-recipient token is appended."},
+        "smtp": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["host"],
+            "properties": {"host": {"type": "string"}, "port": {"type": "integer", "minimum": 1, "maximum": 65535}, "security": {"type": "string", "enum": ["starttls", "ssl", "none"], "default": "starttls"}, "username_env": secret_ref, "password_env": secret_ref},
+        },
+        "webhook": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["url"],
+            "properties": {"url": {"type": "string", "pattern": "^https?://"}, "secret_env": secret_ref, "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10}},
+        },
+        "outbox": {"type": "string", "description": "Directory for files people act on (call lists, print lists, vendor uploads)."},
+        "rate": {"type": "object", "additionalProperties": False, "properties": {"per_second": {"type": "number", "exclusiveMinimum": 0}, "per_minute": {"type": "number", "exclusiveMinimum": 0}}},
+        "contact": {"type": "string", "description": "Customer column holding the address. Default by kind: phone, email, wechat_id."},
+        "consent": {"type": "string", "description": "Customer column holding consent. Default: consent_<kind>."},
+    },
+}
+
+project = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "$id": "https://huitou.dev/schemas/project.v1.schema.json",
+    "title": "huitou project (huitou.yaml), version 1",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["version"],
+    "definitions": {"source": source, "channel": channel},
+    "properties": {
+        "version": {"const": 1},
+        "name": {"type": "string"},
+        "playbooks": {"type": "array", "items": {"type": "string"}, "default": ["rules"], "description": "Directories or files holding playbooks."},
+        "templates": {"type": "string", "default": "templates", "description": "Template directory (one subdirectory per locale)."},
+        "default_locale": {"type": "string", "default": "zh-CN", "description": "Locale to fall back to when a template is missing in the customer's."},
+        "shop": {"type": "object", "additionalProperties": False, "properties": {"name": {"type": "string"}, "url": {"type": "string"}, "phone": {"type": "string"}}, "description": "Shop facts templates can use as shop.name etc."},
+        "data": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {k: {"$ref": "#/definitions/source"} for k in ["orders", "customers", "history", "suppression"]},
+        },
+        "channels": {"type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"}, "additionalProperties": {"$ref": "#/definitions/channel"}},
+        "ledger": {"type": "object", "additionalProperties": False, "properties": {"path": {"type": "string", "default": ".huitou/ledger.sqlite"}}},
+    },
+}
+
+root = Path(__file__).resolve().parent.parent / "schemas"
+for name, schema in [("playbook.v1.schema.json", playbook), ("project.v1.schema.json", project)]:
+    (root / name).write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print("wrote", root / name)
