@@ -80,6 +80,7 @@ playbook = {
     "additionalProperties": False,
     "required": ["version", "name", "rules"],
     "definitions": {"when": when, "rule": rule, "duration": DURATION, "clock": CLOCK},
+    "patternProperties": {"^x-": {"description": "Extension keys, ignored by huitou: a place for YAML anchors (x-defaults: &care ...)."}},
     "properties": {
         "version": {"const": 1, "description": "Format version; always 1 for now."},
         "name": {"type": "string", "pattern": ID, "description": "Playbook name, unique in the project."},
@@ -212,6 +213,7 @@ project = {
     "additionalProperties": False,
     "required": ["version"],
     "definitions": {"source": source, "channel": channel},
+    "patternProperties": {"^x-": {"description": "Extension keys, ignored by huitou: a place for YAML anchors."}},
     "properties": {
         "version": {"const": 1},
         "name": {"type": "string"},

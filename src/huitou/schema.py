@@ -49,7 +49,18 @@ def validate(doc: Document, kind: str) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for error in _drop_shadowed(errors):
         out.extend(_diagnose(doc, error))
-    return out
+    return _drop_misspelt_missing(out)
+
+
+def _drop_misspelt_missing(found: list[Diagnostic]) -> list[Diagnostic]:
+    """`chanel:` gives "unknown key 'chanel' (did you mean 'channel'?)"; saying "missing
+    'channel'" as well would report one typo twice."""
+    suggested = {(d.message.split(" in ", 1)[-1], d.hint) for d in found if d.code == "HT101"}
+    return [
+        d for d in found
+        if not (d.code == "HT102" and d.message.startswith("missing '")
+                and (d.message.split(" in ", 1)[-1], f"did you mean '{d.message.split(chr(39))[1]}'?") in suggested)
+    ]
 
 
 def _drop_shadowed(errors: list[ValidationError]) -> Iterator[ValidationError]:
@@ -75,7 +86,11 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
     validator = error.validator
     if validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
-        extra = [k for k in error.instance if k not in allowed and not SECRET_KEY.search(str(k))]
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        extra = [
+            k for k in error.instance
+            if k not in allowed and not SECRET_KEY.search(str(k)) and not any(p.search(str(k)) for p in patterns)
+        ]
         out = []
         for key in extra:
             kline, kcol = doc.position((*path, key), at_key=True)
@@ -91,7 +106,10 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
         ]
     if validator == "type":
         expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
-        return [Diagnostic(doc.path, line, col, "HT103", f"{where} must be {_article(expected)}, not {_json_type(error.instance)}", _describe(error.schema))]
+        hint = _describe(error.schema)
+        if expected == "boolean" and str(error.instance).lower() in ("yes", "no", "on", "off", "y", "n"):
+            hint = f"'{error.instance}' is text here (YAML 1.1 booleans are off): write true or false"
+        return [Diagnostic(doc.path, line, col, "HT103", f"{where} must be {_article(expected)}, not {_json_type(error.instance)}", hint)]
     if validator == "oneOf":
         return _diagnose_one_of(doc, error, where, line, col)
     if validator == "propertyNames":

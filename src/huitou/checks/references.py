@@ -59,7 +59,7 @@ def _templates(ctx: PlaybookContext, i: int, rule: dict[str, object]) -> Iterato
             missing = sorted(steps - set(template), key=int)
             extra = sorted(set(template) - steps, key=int)
             parts = ([f"no template for day {', '.join(missing)}"] if missing else []) + ([f"day {', '.join(extra)} is not a step"] if extra else [])
-            yield ctx.at(("rules", i, "template"), "HT306", f"per-step templates of {ctx.rule_label(i)} do not match `when.days`: " + "; ".join(parts), f"give one template per day in {sorted(steps, key=int)}")
+            yield ctx.at(("rules", i, "template"), "HT306", f"per-step templates of {ctx.rule_label(i)} do not match `when.days`: " + "; ".join(parts), "give one template per day: " + ", ".join(sorted(steps, key=int, reverse=True)))
         items = [(("rules", i, "template", k), str(v)) for k, v in template.items()]
     else:
         items = [(("rules", i, "template"), str(template))]

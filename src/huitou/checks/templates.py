@@ -64,12 +64,14 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
         yield Diagnostic(display, 1, 1, "HT003", "cannot read the template as UTF-8 text", "save it as UTF-8")
         return
     tree = _parse(source)
+    lines = source.splitlines()
     if isinstance(tree, TemplateSyntaxError):
         line = tree.lineno or 1
-        yield Diagnostic(display, line, 1, "HT401", f"template error: {tree.message}", "check the {{ }} and {% %} tags on this line")
+        quoted = re.findall(r"'([^']+)'", tree.message or "")
+        column = _column(lines, line, quoted[0]) if quoted else 1
+        yield Diagnostic(display, line, column, "HT401", f"template error: {tree.message}", "check the {{ }} and {% %} tags on this line")
         return
     fields = template_fields({k: v for k, v in project.catalog.items() if k not in CATALOG})
-    lines = source.splitlines()
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     for name in tree.find_all(nodes.Name):
         if name.ctx == "load" and name.name not in fields and name.name not in assigned:
@@ -86,9 +88,10 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
         if allowed is None or attr not in allowed:
             hint = did_you_mean(attr, allowed or ()) or (f"'{target.name}' has no fields" if allowed is None else "see docs/features.md")
             yield Diagnostic(display, node.lineno, _column(lines, node.lineno, f"{target.name}.{attr}", offset=len(target.name) + 1), "HT403", f"'{target.name}' has no field '{attr}'", hint)
-    for ref in _includes(tree):
-        if not (path.parent / ref).is_file() and not _in_locale_root(path, ref, project):
-            yield Diagnostic(display, 1, 1, "HT302", f"included template '{ref}' not found", "paths are relative to the locale directory")
+    for include in tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
+        ref = getattr(include.template, "value", None)
+        if isinstance(ref, str) and not _in_locale_root(path, ref, project):
+            yield Diagnostic(display, include.lineno, _column(lines, include.lineno, ref), "HT302", f"included template '{ref}' not found", "paths are relative to the locale directory, e.g. parts/footer.j2")
 
 
 def _in_locale_root(path: Path, ref: str, project: Project) -> bool:
@@ -97,12 +100,6 @@ def _in_locale_root(path: Path, ref: str, project: Project) -> bool:
     except (ValueError, IndexError):
         return False
     return (locale_dir / ref).is_file()
-
-
-def _includes(tree: nodes.Template) -> list[str]:
-    from jinja2 import meta
-
-    return [r for r in meta.find_referenced_templates(tree) if r is not None]
 
 
 def _column(lines: list[str], lineno: int, text: str, offset: int = 0) -> int:
