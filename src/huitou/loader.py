@@ -181,7 +181,10 @@ def scalar_offset_position(node: ScalarNode, offset: int) -> tuple[int, int]:
 
 def load_text(text: str, path: str) -> tuple[Document | None, list[Diagnostic]]:
     """Parse YAML text; problems come back as diagnostics, never as exceptions."""
-    loader = StrictLoader(text)
+    try:
+        loader = StrictLoader(text)
+    except yaml.reader.ReaderError as exc:  # raised while reading the first characters
+        return None, [_reader_problem(text, exc, path)]
     loader.name = path
     try:
         root = loader.get_single_node()
@@ -192,8 +195,8 @@ def load_text(text: str, path: str) -> tuple[Document | None, list[Diagnostic]]:
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
         hint = "check the indentation and quoting here; a value containing ': ' or '#' needs quotes"
         return None, [Diagnostic(path, line, col, "HT001", message or "invalid YAML", hint)]
-    except yaml.YAMLError as exc:  # e.g. a reader error: control characters
-        return None, [Diagnostic(path, 1, 1, "HT001", str(exc).splitlines()[0], "remove control characters")]
+    except yaml.reader.ReaderError as exc:
+        return None, [_reader_problem(text, exc, path)]
     finally:
         loader.dispose()
     problems = [
@@ -205,9 +208,15 @@ def load_text(text: str, path: str) -> tuple[Document | None, list[Diagnostic]]:
             f"duplicate key '{key}' (first at line {first.line + 1})",
             "remove one of them; YAML would silently keep only the last",
         )
-        for key, mark, first in loader.duplicates
+        for key, mark, first in sorted(loader.duplicates, key=lambda d: d[1].index)
     ]
     return Document(path, text, data, root), problems
+
+
+def _reader_problem(text: str, exc: yaml.reader.ReaderError, path: str) -> Diagnostic:
+    line = text.count("\n", 0, exc.position) + 1
+    column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+    return Diagnostic(path, line, column, "HT001", f"control character U+{exc.character:04X} is not allowed in YAML", "delete it (it is often pasted in invisibly)")
 
 
 def load_file(path: Path, display: str) -> tuple[Document | None, list[Diagnostic]]:

@@ -41,7 +41,7 @@ def validate(doc: Document, kind: str) -> list[Diagnostic]:
         what = "empty" if data is None else f"a {type(data).__name__}"
         return [Diagnostic(doc.path, 1, 1, "HT005", f"the {kind} is {what}, not a mapping", "start with `version: 1`")]
     version = data.get("version")
-    if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
+    if isinstance(version, bool) or not isinstance(version, int) or version not in SUPPORTED_VERSIONS:
         line, col = doc.position(("version",)) if "version" in data else (1, 1)
         message = "missing `version`" if "version" not in data else f"unsupported version {version!r}"
         return [Diagnostic(doc.path, line, col, "HT004", message, "this huitou reads version: 1")]

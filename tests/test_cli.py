@@ -1,0 +1,165 @@
+"""The installed `huitou` console script: formats, exit codes, --strict, init, schema, compile."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import EXAMPLES, ROOT
+
+INVALID = EXAMPLES / "invalid"
+
+
+def run(bin_: str, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "HUITOU_DEBUG")}
+    full_env.update(env or {})
+    return subprocess.run([bin_, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120)
+
+
+def test_validate_repository_is_clean(huitou_bin: str) -> None:
+    out = run(huitou_bin, "validate")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.startswith("ok: ") and "no problems" in out.stdout
+
+
+def test_text_format_and_exit_code(huitou_bin: str) -> None:
+    out = run(huitou_bin, "validate", "cases/unknown-key.yaml", "cases/unknown-feature.yaml", cwd=INVALID)
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert "cases/unknown-feature.yaml:8:14: error HT201 unknown feature 'ordr_count' [unknown-feature]" in lines
+    assert "    hint: did you mean 'order_count'?" in lines
+    assert "cases/unknown-key.yaml:10:5: error HT101 unknown key 'chanel' in rules[0] [unknown-key]" in lines
+    assert lines[-1] == "2 errors, 0 warnings in 2 files"
+    assert "Traceback" not in out.stderr
+
+
+def test_json_format(huitou_bin: str) -> None:
+    out = run(huitou_bin, "validate", "--format", "json", "cases/bad-intent.yaml", cwd=INVALID)
+    assert out.returncode == 1
+    problems = json.loads(out.stdout)
+    assert problems == [
+        {
+            "file": "cases/bad-intent.yaml",
+            "line": 7,
+            "column": 13,
+            "code": "HT104",
+            "name": "invalid-value",
+            "severity": "error",
+            "message": "rules[0].intent: 'promo' is not one of the allowed values",
+            "hint": "did you mean 'promotion'?",
+        }
+    ]
+
+
+def test_json_clean_is_empty_list(huitou_bin: str) -> None:
+    out = run(huitou_bin, "validate", "-f", "json")
+    assert (out.returncode, json.loads(out.stdout)) == (0, [])
+
+
+def test_github_format_chosen_under_actions(huitou_bin: str) -> None:
+    out = run(huitou_bin, "validate", "cases/quiet-hours-defer.yaml", cwd=INVALID, env={"GITHUB_ACTIONS": "true"})
+    first = out.stdout.splitlines()[0]
+    assert first.startswith("::warning file=cases/quiet-hours-defer.yaml,line=11,col=44,title=HT502 quiet-hours::")
+    assert "%0A" in first  # the hint travels on a second line of the annotation
+    assert out.returncode == 0  # a warning alone passes ...
+
+
+def test_strict_fails_on_warnings(huitou_bin: str) -> None:
+    out = run(huitou_bin, "validate", "--strict", "cases/quiet-hours-defer.yaml", cwd=INVALID)
+    assert out.returncode == 1  # ... unless --strict
+
+
+def test_sarif_format(huitou_bin: str) -> None:
+    out = run(huitou_bin, "validate", "--format", "sarif", "cases/template-unknown-field.yaml", cwd=INVALID)
+    log = json.loads(out.stdout)
+    assert log["version"] == "2.1.0"
+    run_ = log["runs"][0]
+    assert [r["id"] for r in run_["tool"]["driver"]["rules"]] == ["HT403"]
+    result = run_["results"][0]
+    assert result["ruleId"] == "HT403" and result["level"] == "error"
+    assert result["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "templates/zh-CN/bad/unknown_field.j2"},
+        "region": {"startLine": 1, "startColumn": 17},
+    }
+
+
+def test_missing_path_is_usage_error(huitou_bin: str) -> None:
+    out = run(huitou_bin, "validate", "no/such/file.yaml")
+    assert out.returncode == 2
+    assert "no such file or directory: no/such/file.yaml" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_unknown_option_is_usage_error(huitou_bin: str) -> None:
+    out = run(huitou_bin, "validate", "--formt", "json")
+    assert out.returncode == 2
+    assert "No such option" in out.stderr
+
+
+def test_bad_format_value_is_usage_error(huitou_bin: str) -> None:
+    assert run(huitou_bin, "validate", "--format", "xml").returncode == 2
+
+
+def test_schema_prints_draft7(huitou_bin: str) -> None:
+    out = run(huitou_bin, "schema")
+    schema = json.loads(out.stdout)
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert schema == json.loads((ROOT / "schemas" / "playbook.v1.schema.json").read_text(encoding="utf-8"))
+    project = json.loads(run(huitou_bin, "schema", "project").stdout)
+    assert project["title"].startswith("huitou project")
+
+
+def test_schema_out_writes_files(huitou_bin: str, tmp_path: Path) -> None:
+    out = run(huitou_bin, "schema", "--out", str(tmp_path / "s"))
+    assert out.returncode == 0
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["playbook.v1.schema.json", "project.v1.schema.json"]
+
+
+def test_init_writes_a_project_that_validates(huitou_bin: str, tmp_path: Path) -> None:
+    target = tmp_path / "shop"
+    out = run(huitou_bin, "init", str(target))
+    assert out.returncode == 0, out.stderr
+    assert (target / ".vscode" / "settings.json").is_file()
+    assert (target / ".pre-commit-config.yaml").is_file()
+    assert (target / "schemas" / "playbook.v1.schema.json").is_file()
+    first_line = (target / "rules" / "retention.yaml").read_text(encoding="utf-8").splitlines()[0]
+    assert first_line == "# yaml-language-server: $schema=../schemas/playbook.v1.schema.json"
+    checked = run(huitou_bin, "validate", "--strict", cwd=target)
+    assert checked.returncode == 0, checked.stdout
+    assert "no problems" in checked.stdout
+
+
+def test_init_refuses_to_overwrite(huitou_bin: str, tmp_path: Path) -> None:
+    assert run(huitou_bin, "init", str(tmp_path)).returncode == 0
+    (tmp_path / "huitou.yaml").write_text("version: 1\n# mine\n", encoding="utf-8")
+    again = run(huitou_bin, "init", str(tmp_path))
+    assert again.returncode == 2 and "--force" in again.stderr
+    assert (tmp_path / "huitou.yaml").read_text(encoding="utf-8") == "version: 1\n# mine\n"
+    assert run(huitou_bin, "init", "--force", str(tmp_path)).returncode == 0
+    assert "# mine" not in (tmp_path / "huitou.yaml").read_text(encoding="utf-8")
+
+
+def test_compile_shows_sql(huitou_bin: str) -> None:
+    out = run(huitou_bin, "compile", "rules/lifecycle.yaml", "--dialect", "postgres")
+    assert out.returncode == 0, out.stderr
+    assert "-- rule dormant-high-comeback\n(days_since_last_order BETWEEN 90 AND 180) AND NOT has_unpaid_order;" in out.stdout
+
+
+def test_compile_refuses_invalid_playbooks(huitou_bin: str) -> None:
+    out = run(huitou_bin, "compile", "cases/unknown-feature.yaml", cwd=INVALID)
+    assert out.returncode == 1
+    assert "HT201" in out.stderr and out.stdout == ""
+
+
+def test_compile_unknown_dialect(huitou_bin: str) -> None:
+    out = run(huitou_bin, "compile", "--dialect", "cobol")
+    assert out.returncode == 2 and "unknown dialect 'cobol'" in out.stderr
+
+
+def test_version(huitou_bin: str) -> None:
+    out = run(huitou_bin, "--version")
+    assert out.returncode == 0 and out.stdout.startswith("huitou ")
