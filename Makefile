@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/validate.py
+	$(BIN)/python benchmarks/validate.py --write
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from jinja2 import TemplateSyntaxError, nodes
-from jinja2.exceptions import TemplateAssertionError
 
 from ..diagnostics import Diagnostic, did_you_mean
 from ..features import CATALOG
@@ -38,14 +37,22 @@ WORST_FILTERED = {"money": "¥99,999.99", "date": "2026年12月31日", "mask": "
 LOOP_TURNS = 3
 
 
+_ENV = environment()
+
+
 @functools.lru_cache(maxsize=4096)
 def _parse(source: str) -> nodes.Template | TemplateSyntaxError:
-    env = environment()
     try:
-        tree = env.parse(source)
-        env.compile(source)  # unknown filters and tests are found at compile time
-    except (TemplateSyntaxError, TemplateAssertionError) as exc:
-        return exc if isinstance(exc, TemplateSyntaxError) else TemplateSyntaxError(exc.message or str(exc), exc.lineno)
+        tree = _ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        return exc
+    # Unknown filters and tests surface only when Jinja compiles; finding them in the tree
+    # gives the same answer at a fraction of the cost.
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        known = _ENV.filters if isinstance(node, nodes.Filter) else _ENV.tests
+        if node.name not in known:
+            kind = "filter" if isinstance(node, nodes.Filter) else "test"
+            return TemplateSyntaxError(f"No {kind} named '{node.name}'.", node.lineno)
     return tree
 
 
