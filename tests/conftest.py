@@ -11,13 +11,17 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 
+def installed_script(name: str) -> str:
+    """A console script installed next to the interpreter running the tests (or on PATH)."""
+    candidate = Path(sys.executable).parent / name
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    assert found, f"the {name} console script is not installed (pip install -e '.[test]')"
+    return found
+
+
 @pytest.fixture(scope="session")
 def huitou_bin() -> str:
-    """The installed console script, next to the interpreter running the tests."""
-    candidate = Path(sys.executable).parent / "huitou"
-    found = str(candidate) if candidate.exists() else shutil.which("huitou")
-    assert found, "the huitou console script is not installed"
-    return found
+    return installed_script("huitou")
 
 
 def update_golden() -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, installed_script
 
 PLAYBOOK_SCHEMA = ROOT / "schemas" / "playbook.v1.schema.json"
 PROJECT_SCHEMA = ROOT / "schemas" / "project.v1.schema.json"
@@ -18,10 +18,7 @@ PROJECT_SCHEMA = ROOT / "schemas" / "project.v1.schema.json"
 
 @pytest.fixture(scope="module")
 def check_jsonschema() -> str:
-    found = Path(sys.executable).parent / "check-jsonschema"
-    path = str(found) if found.exists() else shutil.which("check-jsonschema")
-    assert path, "check-jsonschema is a test dependency (pip install -e '.[test]')"
-    return path
+    return installed_script("check-jsonschema")
 
 
 def test_check_jsonschema_accepts_example_playbooks(check_jsonschema: str) -> None:

@@ -103,14 +103,24 @@ class Diagnostic:
         }
 
 
-def did_you_mean(word: str, candidates: object) -> str:
-    """A hint naming the closest candidate, or "" when nothing is close.
+def closest(word: object, candidates: object) -> str | None:
+    """The candidate closest to `word`, if any is close enough.
 
-    >>> did_you_mean("chanel", ["channel", "segment"])
-    "did you mean 'channel'?"
+    >>> closest("chanel", ["channel", "segment"]), closest("zzz", ["channel"])
+    ('channel', None)
     """
     import difflib
 
     names = [str(c) for c in candidates]  # type: ignore[attr-defined]
     close = difflib.get_close_matches(str(word), names, n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(word: object, candidates: object) -> str:
+    """A hint naming the closest candidate, or "" when nothing is close.
+
+    >>> did_you_mean("chanel", ["channel", "segment"])
+    "did you mean 'channel'?"
+    """
+    found = closest(word, candidates)
+    return f"did you mean '{found}'?" if found else ""

@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from .diagnostics import Diagnostic, did_you_mean
+from .diagnostics import Diagnostic, closest, did_you_mean
 from .loader import Document
 
 SCHEMAS = {"playbook": "playbook.v1.schema.json", "project": "project.v1.schema.json"}
@@ -49,18 +49,7 @@ def validate(doc: Document, kind: str) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for error in _drop_shadowed(errors):
         out.extend(_diagnose(doc, error))
-    return _drop_misspelt_missing(out)
-
-
-def _drop_misspelt_missing(found: list[Diagnostic]) -> list[Diagnostic]:
-    """`chanel:` gives "unknown key 'chanel' (did you mean 'channel'?)"; saying "missing
-    'channel'" as well would report one typo twice."""
-    suggested = {(d.message.split(" in ", 1)[-1], d.hint) for d in found if d.code == "HT101"}
-    return [
-        d for d in found
-        if not (d.code == "HT102" and d.message.startswith("missing '")
-                and (d.message.split(" in ", 1)[-1], f"did you mean '{d.message.split(chr(39))[1]}'?") in suggested)
-    ]
+    return out
 
 
 def _drop_shadowed(errors: list[ValidationError]) -> Iterator[ValidationError]:
@@ -98,7 +87,10 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
             out.append(Diagnostic(doc.path, kline, kcol, "HT101", f"unknown key '{key}' in {where}", hint))
         return out
     if validator == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
+        # `chanel:` already gets "unknown key (did you mean 'channel'?)": one typo, one report.
+        known = error.schema.get("properties", {})
+        meant = {closest(k, error.validator_value) for k in error.instance if k not in known}
+        missing = [k for k in error.validator_value if k not in error.instance and k not in meant]
         kline, kcol = doc.position(path, at_key=True) if path else (1, 1)
         return [
             Diagnostic(doc.path, kline, kcol, "HT102", f"missing '{key}' in {where}", _describe_property(error.schema, key))

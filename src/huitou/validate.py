@@ -85,11 +85,10 @@ def expand(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
 
 def validate_paths(paths: list[Path]) -> Result:
     project = open_project(paths)
-    if not paths:
-        paths = [p for p in [project.root / CONFIG_NAME] if p.is_file()]
     config_problems = load_config(project)
-    if not paths or paths == [project.root / CONFIG_NAME]:
-        paths = [*paths, *(d for d in project.playbook_dirs if d.exists()), *([project.templates_dir] if project.templates_dir.exists() else [])]
+    if not paths:  # the whole project
+        candidates = [project.root / CONFIG_NAME, *project.playbook_dirs, project.templates_dir]
+        paths = [p for p in candidates if p.exists()]
     yamls, template_paths = expand(paths)
     result = Result(files=len(yamls) + len(template_paths))
     config_path = (project.root / CONFIG_NAME).resolve()

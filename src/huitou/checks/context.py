@@ -12,7 +12,7 @@ from ..predicates import PredicateError, parse
 from ..predicates.ast import Expr
 from ..project import Project
 
-Path_ = tuple[str | int, ...]
+DataPath = tuple[str | int, ...]
 
 
 @dataclass
@@ -20,7 +20,7 @@ class Predicate:
     """A predicate string at a place in a document, parsed."""
 
     text: str
-    path: Path_
+    path: DataPath
     tree: Expr | PredicateError
 
 
@@ -52,7 +52,7 @@ class PlaybookContext:
     def segments(self) -> dict[str, Predicate]:
         out = {}
         for name, value in (self.data.get("segments") or {}).items():
-            path: Path_ = ("segments", name)
+            path: DataPath = ("segments", name)
             if isinstance(value, dict):
                 value, path = value["where"], (*path, "where")
             out[name] = Predicate(value, path, parse(value))
@@ -62,7 +62,7 @@ class PlaybookContext:
     def rule_segments(self) -> list[Predicate]:
         return [Predicate(r["segment"], ("rules", i, "segment"), parse(r["segment"])) for i, r in enumerate(self.rules)]
 
-    def at(self, path: Path_, code: str, message: str, hint: str = "", *, at_key: bool = False, severity: str = "") -> Diagnostic:
+    def at(self, path: DataPath, code: str, message: str, hint: str = "", *, at_key: bool = False, severity: str = "") -> Diagnostic:
         line, col = self.doc.position(path, at_key=at_key)
         return Diagnostic(self.doc.path, line, col, code, message, hint, severity)
 

@@ -60,10 +60,7 @@ def _templates(ctx: PlaybookContext, i: int, rule: dict[str, object]) -> Iterato
             extra = sorted(set(template) - steps, key=int)
             parts = ([f"no template for day {', '.join(missing)}"] if missing else []) + ([f"day {', '.join(extra)} is not a step"] if extra else [])
             yield ctx.at(("rules", i, "template"), "HT306", f"per-step templates of {ctx.rule_label(i)} do not match `when.days`: " + "; ".join(parts), "give one template per day: " + ", ".join(sorted(steps, key=int, reverse=True)))
-        items = [(("rules", i, "template", k), str(v)) for k, v in template.items()]
-    else:
-        items = [(("rules", i, "template"), str(template))]
-    for path, name in items:
+    for path, name in template_names(ctx, i):
         if find_template(ctx.project.templates_dir, ctx.locale, name, ctx.project.default_locale) is None:
             yield ctx.at(path, "HT302", f"template '{name}' not found for locale {ctx.locale}", _template_hint(ctx, name))
 
@@ -78,12 +75,18 @@ def _template_hint(ctx: PlaybookContext, name: str) -> str:
     return did_you_mean(name, known) or f"looked for {looked}"
 
 
+def template_names(ctx: PlaybookContext, i: int) -> list[tuple[tuple[str | int, ...], str]]:
+    """The template names a rule gives (one, or one per countdown step), with their YAML paths."""
+    template = ctx.rules[i]["template"]
+    if isinstance(template, dict):
+        return [(("rules", i, "template", k), str(v)) for k, v in template.items()]
+    return [(("rules", i, "template"), str(template))]
+
+
 def template_files(ctx: PlaybookContext, i: int) -> list[tuple[tuple[str | int, ...], Path]]:
     """The template files a rule uses, with the YAML path that names each."""
-    template = ctx.rules[i]["template"]
-    items = [(("rules", i, "template", k), str(v)) for k, v in template.items()] if isinstance(template, dict) else [(("rules", i, "template"), str(template))]
     out = []
-    for path, name in items:
+    for path, name in template_names(ctx, i):
         found = find_template(ctx.project.templates_dir, ctx.locale, name, ctx.project.default_locale)
         if found is not None:
             out.append((path, found))
