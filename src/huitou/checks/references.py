@@ -84,10 +84,15 @@ def template_names(ctx: PlaybookContext, i: int) -> list[tuple[tuple[str | int, 
 
 
 def template_files(ctx: PlaybookContext, i: int) -> list[tuple[tuple[str | int, ...], Path]]:
-    """The template files a rule uses, with the YAML path that names each."""
+    """Every file a rule may render, with the YAML path that names it: the template as found
+    for the playbook's locale, and its variants in every other locale, since a customer's
+    own locale picks the variant."""
+    base = ctx.project.templates_dir
+    locales = sorted(d for d in base.iterdir() if d.is_dir()) if base.is_dir() else []
     out = []
     for path, name in template_names(ctx, i):
-        found = find_template(ctx.project.templates_dir, ctx.locale, name, ctx.project.default_locale)
-        if found is not None:
-            out.append((path, found))
+        found = find_template(base, ctx.locale, name, ctx.project.default_locale)
+        variants = [found] if found is not None else []
+        variants += [d / name for d in locales if (d / name).is_file() and d / name != found]
+        out += [(path, f) for f in variants]
     return out
