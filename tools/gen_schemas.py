@@ -220,6 +220,7 @@ project = {
         "playbooks": {"type": "array", "items": {"type": "string"}, "default": ["rules"], "description": "Directories or files holding playbooks."},
         "templates": {"type": "string", "default": "templates", "description": "Template directory (one subdirectory per locale)."},
         "default_locale": {"type": "string", "default": "zh-CN", "description": "Locale to fall back to when a template is missing in the customer's."},
+        "timezone": {"type": "string", "default": "Asia/Shanghai", "description": "Timezone of the data's local dates when the evaluated playbooks do not name one (huitou features)."},
         "shop": {"type": "object", "additionalProperties": False, "properties": {"name": {"type": "string"}, "url": {"type": "string"}, "phone": {"type": "string"}}, "description": "Shop facts templates can use as shop.name etc."},
         "data": {
             "type": "object",

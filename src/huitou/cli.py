@@ -138,6 +138,157 @@ def compile_(
             typer.echo(f"-- {item.kind} {item.name}\n{item.sql.sql(dialect)};")
 
 
+# Options shared by the commands that read data.
+AsOf = Annotated[Optional[str], typer.Option("--as-of", help="Evaluation date, YYYY-MM-DD (default: today in the data's timezone).")]
+DataDir = Annotated[Optional[Path], typer.Option("--data", help="Directory with orders.* (and customers.*).")]
+OrdersFile = Annotated[Optional[Path], typer.Option("--orders", help="Orders file (CSV, Parquet, JSONL, DuckDB).")]
+CustomersFile = Annotated[Optional[Path], typer.Option("--customers", help="Customers file.")]
+Timezone = Annotated[Optional[str], typer.Option("--timezone", help="Timezone of local dates (default: the playbooks', else huitou.yaml's, else Asia/Shanghai).")]
+Quarantine = Annotated[Optional[Path], typer.Option("--quarantine", help="Where rejected rows go (default .huitou/quarantine/).")]
+
+
+class OutFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+def _fail(command: str, message: str, code: ExitCode = ExitCode.ERROR) -> typer.Exit:
+    typer.echo(f"huitou {command}: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _as_of(command: str, value: str | None) -> "dt.date | None":
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise _fail(command, f"--as-of {value!r} is not a date; write YYYY-MM-DD") from None
+
+
+def _open(command: str, paths: list[Path] | None, *, need_playbooks: bool, as_of: str | None, data: Path | None, orders: Path | None, customers: Path | None, timezone: str | None, quarantine: Path | None):  # type: ignore[no-untyped-def]
+    """Validate the playbooks (when needed) and load the data; report both on stderr."""
+    from rich.console import Console
+
+    from .checks.policies import valid_timezone
+    from .data.sources import DataError
+    from .evaluate import data_timezone, open_data
+    from .reporters import REPORTERS
+    from .validate import UsageError, open_project, validate_paths
+
+    date = _as_of(command, as_of)
+    try:
+        if need_playbooks:
+            result = validate_paths(list(paths or []))
+            if result.errors:
+                sys.stderr.write(REPORTERS["text"](result, False))
+                raise typer.Exit(ExitCode.PROBLEMS)
+            project, playbooks = (result.playbooks[0].project if result.playbooks else open_project(list(paths or []))), result.playbooks
+        else:
+            project, playbooks = open_project([]), []
+            from .validate import load_config
+
+            load_config(project)
+        tz = data_timezone(project, playbooks, timezone)
+        if not valid_timezone(tz):
+            raise _fail(command, f"unknown timezone '{tz}'")
+        session = open_data(project, timezone=tz, as_of=date, data_dir=data, orders=orders, customers=customers, quarantine_dir=quarantine)
+    except (UsageError, DataError) as exc:
+        raise _fail(command, str(exc)) from None
+    err = Console(stderr=True, highlight=False)
+    for report in session.reports:
+        for line in report.lines():
+            err.print(line, markup=False)
+    return session, playbooks
+
+
+@app.command()
+def features(
+    as_of: AsOf = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the table to FILE (.csv or .parquet); default: CSV on stdout.")] = None,
+    data: DataDir = None,
+    orders: OrdersFile = None,
+    customers: CustomersFile = None,
+    timezone: Timezone = None,
+    quarantine: Quarantine = None,
+) -> None:
+    """Write the per-customer feature table: the values every predicate sees."""
+    from .data.sources import DataError
+    from .evaluate import write_features
+
+    session, _ = _open("features", None, need_playbooks=False, as_of=as_of, data=data, orders=orders, customers=customers, timezone=timezone, quarantine=quarantine)
+    if out is None:
+        cursor = session.con.execute(f"SELECT * FROM ({session.features_sql()}) ORDER BY customer_id")
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([d[0] for d in cursor.description])
+        while batch := cursor.fetchmany(10_000):
+            writer.writerows(["" if v is None else v for v in row] for row in batch)
+        return
+    try:
+        rows = write_features(session, out)
+    except DataError as exc:
+        raise _fail("features", str(exc)) from None
+    typer.echo(f"wrote {rows:,} customers x {len(session.con.execute(f'DESCRIBE ({session.features_sql()})').fetchall())} columns to {out}", err=True)
+
+
+@app.command()
+def segments(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Playbooks or directories. Default: the project.")] = None,
+    as_of: AsOf = None,
+    format: Annotated[OutFormat, typer.Option("--format", "-f", help="text or json")] = OutFormat.text,
+    data: DataDir = None,
+    orders: OrdersFile = None,
+    customers: CustomersFile = None,
+    timezone: Timezone = None,
+    quarantine: Quarantine = None,
+) -> None:
+    """Count the customers in every segment, rule and lifecycle stage."""
+    from rich.console import Console
+
+    from .evaluate import segment_counts
+    from .reporters.evaluation import segments_json, segments_text
+
+    session, playbooks = _open("segments", paths, need_playbooks=True, as_of=as_of, data=data, orders=orders, customers=customers, timezone=timezone, quarantine=quarantine)
+    total, counts = segment_counts(session, playbooks)
+    if format == OutFormat.json:
+        sys.stdout.write(segments_json(session.as_of.isoformat(), total, counts))
+    else:
+        segments_text(Console(highlight=False), session.as_of.isoformat(), total, counts)
+
+
+@app.command()
+def explain(
+    customer: Annotated[str, typer.Argument(help="The customer id, exactly as in the data.")],
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Playbooks or directories. Default: the project.")] = None,
+    as_of: AsOf = None,
+    format: Annotated[OutFormat, typer.Option("--format", "-f", help="text or json")] = OutFormat.text,
+    data: DataDir = None,
+    orders: OrdersFile = None,
+    customers: CustomersFile = None,
+    timezone: Timezone = None,
+    quarantine: Quarantine = None,
+) -> None:
+    """Show a customer's features and, for every segment and rule, which clause held or failed."""
+    from rich.console import Console
+
+    from .evaluate import customer_features, explain as explain_customer
+    from .reporters.evaluation import explain_json, explain_text
+
+    session, playbooks = _open("explain", paths, need_playbooks=True, as_of=as_of, data=data, orders=orders, customers=customers, timezone=timezone, quarantine=quarantine)
+    values = customer_features(session, customer)
+    if values is None:
+        raise _fail("explain", f"no customer '{customer}' in the data (ids are compared exactly, leading zeros included)", ExitCode.PROBLEMS)
+    items = explain_customer(session, customer, playbooks)
+    if format == OutFormat.json:
+        sys.stdout.write(explain_json(customer, session.as_of.isoformat(), values, items))
+    else:
+        explain_text(Console(highlight=False), customer, session.as_of.isoformat(), values, items)
+
+
 def main() -> None:
     try:
         app()

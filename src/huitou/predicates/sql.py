@@ -29,16 +29,23 @@ def to_sql(
     *,
     as_of: exp.Expression | None = None,
     catalog: Mapping[str, Feature] = CATALOG,
+    columns: Mapping[str, exp.Expression] | None = None,
 ) -> exp.Expression:
-    """The predicate as a boolean SQL expression."""
-    return _Compiler(segments or {}, as_of if as_of is not None else exp.column("as_of"), catalog).expr(tree)
+    """The predicate as a boolean SQL expression. `columns` replaces feature columns by
+    expressions (a playbook's own lifecycle thresholds replace `lifecycle`)."""
+    return _Compiler(segments or {}, as_of if as_of is not None else exp.column("as_of"), catalog, columns or {}).expr(tree)
 
 
 class _Compiler:
-    def __init__(self, segments: Mapping[str, exp.Expression], as_of: exp.Expression, catalog: Mapping[str, Feature]) -> None:
+    def __init__(self, segments: Mapping[str, exp.Expression], as_of: exp.Expression, catalog: Mapping[str, Feature], columns: Mapping[str, exp.Expression]) -> None:
         self.segments = segments
         self.as_of = as_of
         self.catalog = catalog
+        self.columns = columns
+
+    def column(self, name: str) -> exp.Expression:
+        override = self.columns.get(name)
+        return exp.paren(override.copy(), copy=False) if override is not None else exp.column(name)
 
     def expr(self, node: Expr) -> exp.Expression:
         if isinstance(node, And):
@@ -50,7 +57,7 @@ class _Compiler:
         if isinstance(node, Term):
             if node.name.name in self.segments:
                 return exp.paren(self.segments[node.name.name].copy(), copy=False)
-            return exp.column(node.name.name)
+            return self.column(node.name.name)
         if isinstance(node, Compare):
             date_side = self._is_date(node.left) or self._is_date(node.right)
             return _COMPARE[node.op](this=self.operand(node.left, date_side), expression=self.operand(node.right, date_side))
@@ -89,7 +96,7 @@ class _Compiler:
 
     def operand(self, operand: Operand, date_context: bool) -> exp.Expression:
         if isinstance(operand, Name):
-            return exp.column(operand.name)
+            return self.column(operand.name)
         return self.literal(operand, date_context)
 
     def literal(self, lit: Literal, date_context: bool) -> exp.Expression:

@@ -1,0 +1,290 @@
+"""Load orders and customers into DuckDB: typed, checked, with bad rows set aside.
+
+Every row gets a verdict. A row that cannot be used (no customer id, a date that does not
+parse, a negative amount, ...) is *rejected*: it goes to the quarantine file with its
+reason and stays out of the evaluation. A usable row with one bad optional field (an
+unparseable birthday, a rating of 9) is *kept* with that field set to NULL, and is listed
+in the quarantine file too. Nothing disappears silently; the report counts both.
+
+Reading is lazy: `orders` and `customers` are views over the files, so a 10M-row Parquet
+file streams through the feature query instead of being copied into memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from ..diagnostics import did_you_mean
+from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
+
+ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
+STRING_PROFILE = ("name", "phone", "email", "wechat_id", "gender", "city", "tier", "timezone", "locale")
+BOOLEAN_PROFILE = ("consent_sms", "consent_email", "consent_wechat", "consent_phone")
+DUCK_TYPES = {"integer": "BIGINT", "money": "DECIMAL(18,2)", "number": "DOUBLE", "date": "DATE", "string": "VARCHAR", "boolean": "BOOLEAN", "list": "VARCHAR[]"}
+_OFFSET = r"(Z|[+-]\d\d:?\d\d)$"
+
+
+@dataclass
+class LoadReport:
+    source: str
+    path: Path
+    rows: int = 0
+    loaded: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    kept_with_issues: dict[str, int] = field(default_factory=dict)
+    after_as_of: int = 0
+    quarantine_file: Path | None = None
+
+    def lines(self) -> list[str]:
+        out = [f"{self.source}: {self.rows:,} rows read from {self.path.name}, {self.loaded:,} loaded"]
+        if self.rejected:
+            out.append("  rejected: " + ", ".join(f"{n:,} {r}" for r, n in sorted(self.rejected.items())))
+        if self.kept_with_issues:
+            out.append("  kept, field set to NULL: " + ", ".join(f"{n:,} {r}" for r, n in sorted(self.kept_with_issues.items())))
+        if self.after_as_of:
+            out.append(f"  {self.after_as_of:,} orders after the as-of date are ignored")
+        if self.quarantine_file:
+            out.append(f"  details: {self.quarantine_file}")
+        return out
+
+
+def q(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(text: str) -> str:
+    """A quoted SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _raw_select(con: duckdb.DuckDBPyConnection, source: Source) -> str:
+    """SQL reading the file as it is, plus `_row`: the 1-based data row number."""
+    path = lit(str(source.path))
+    if source.format == "parquet":
+        return f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row FROM read_parquet({path}, file_row_number = true)"
+    if source.format == "jsonl":
+        return f"SELECT *, row_number() OVER () AS _row FROM read_json({path}, format = 'newline_delimited')"
+    if source.format == "duckdb":
+        table = source.table or source.name
+        return f"SELECT *, row_number() OVER () AS _row FROM {q('src_' + source.name)}.{q(table)}"
+    opts = source.csv
+    header = bool(opts.get("header", True))
+    names = opts.get("names")
+    if opts.get("delimiter") == "whitespace":
+        # Space-aligned files (CDNOW): split each line on runs of blanks.
+        lines = f"SELECT line, row_number() OVER () AS n FROM (SELECT unnest(string_split(replace(content, chr(13), ''), chr(10))) AS line FROM read_text({path}))"
+        parts = "regexp_split_to_array(trim(line), '\\s+')"
+        if names is None:
+            if not header:
+                raise DataError(f"{source.path}: a file without a header needs csv.names in huitou.yaml")
+            first = con.execute(f"SELECT {parts} FROM ({lines}) WHERE n = 1").fetchone()
+            names = list(first[0]) if first else []
+        cols = ", ".join(f"{parts}[{i + 1}] AS {q(n)}" for i, n in enumerate(names))
+        skip = 1 if header else 0
+        return f"SELECT {cols}, n - {skip} AS _row FROM ({lines}) WHERE n > {skip} AND trim(line) <> ''"
+    args = [path, "all_varchar = true", f"header = {str(header).lower()}"]
+    if opts.get("delimiter"):
+        args.append(f"delim = {lit(str(opts['delimiter']))}")
+    if opts.get("quote"):
+        args.append(f"quote = {lit(str(opts['quote']))}")
+    if names:
+        args.append("names = [" + ", ".join(lit(n) for n in names) + "]")
+    return f"SELECT *, row_number() OVER () AS _row FROM read_csv({', '.join(args)})"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
+    return {name: type_ for name, type_, *_ in con.execute(f"DESCRIBE {q(view)}").fetchall()}
+
+
+def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
+    """Create the view raw_<name> over the file; its columns and their types."""
+    if source.format == "duckdb":
+        con.execute(f"ATTACH {lit(str(source.path))} AS {q('src_' + source.name)} (READ_ONLY)")
+    try:
+        con.execute(f"CREATE OR REPLACE VIEW {q('raw_' + source.name)} AS {_raw_select(con, source)}")
+        return _columns(con, "raw_" + source.name)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise DataError(f"{source.path}: cannot read it as {source.format}: {first}") from None
+
+
+def _need(source: Source, columns: dict[str, str], canonical: str) -> str:
+    name = source.column(canonical)
+    if name not in columns:
+        present = [c for c in columns if c != "_row"]
+        hint = did_you_mean(name, present) or "map it in huitou.yaml: data." + source.name + ".columns: {" + canonical + ": <your column>}"
+        raise DataError(f"{source.path}: no column '{name}' (for {canonical}); the file has {', '.join(present)}; {hint}")
+    return q(name)
+
+
+def _timestamp(expr: str, type_: str, source: Source, timezone: str) -> str:
+    """A local (naive) timestamp in the given timezone; NULL when it does not parse."""
+    type_ = type_.upper()
+    if type_ == "DATE" or type_.startswith("TIMESTAMP") and "TIME ZONE" not in type_:
+        return f"CAST({expr} AS TIMESTAMP)"
+    if "TIME ZONE" in type_:
+        return f"timezone({lit(timezone)}, {expr})"
+    text = f"trim(CAST({expr} AS VARCHAR))"
+    if source.csv.get("date_format"):
+        return f"TRY_STRPTIME({text}, {lit(str(source.csv['date_format']))})"
+    return f"CASE WHEN regexp_matches({text}, {lit(_OFFSET)}) THEN timezone({lit(timezone)}, TRY_CAST({text} AS TIMESTAMPTZ)) ELSE TRY_CAST({text} AS TIMESTAMP) END"
+
+
+def _blank(expr: str) -> str:
+    return f"({expr} IS NULL OR trim(CAST({expr} AS VARCHAR)) = '')"
+
+
+def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str, today: dt.date, known_customers: bool) -> None:
+    """Create `orders_checked` (every row, typed, with `_reject` and `_issues`) and `orders`."""
+    cols = open_raw(con, source)
+    for canonical in REQUIRED_ORDER_COLUMNS:
+        _need(source, cols, canonical)
+    raw = {c: q(source.column(c)) for c in ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating") if source.column(c) in cols}
+    ctype = {c: cols[source.column(c)] for c in raw}
+    amount_raw = raw["amount"]
+    amount = f"TRY_CAST(trim(CAST({amount_raw} AS VARCHAR)) AS DECIMAL(18,2))" if ctype["amount"].upper() in ("VARCHAR", "JSON") else f"TRY_CAST({amount_raw} AS DECIMAL(18,2))"
+    order_id = f"CAST({raw['order_id']} AS VARCHAR)" if "order_id" in raw else "'row-' || CAST(_row AS VARCHAR)"
+    status = f"coalesce(lower(trim(CAST({raw['status']} AS VARCHAR))), 'paid')" if "status" in raw else "'paid'"
+    delivered = _timestamp(raw["delivered_at"], ctype["delivered_at"], source, timezone) if "delivered_at" in raw else "CAST(NULL AS TIMESTAMP)"
+    rating = f"TRY_CAST({raw['rating']} AS INTEGER)" if "rating" in raw else "CAST(NULL AS INTEGER)"
+    typed = f"""
+        SELECT _row,
+               CAST({raw['customer_id']} AS VARCHAR) AS customer_id,
+               {order_id} AS order_id,
+               {_timestamp(raw['ordered_at'], ctype['ordered_at'], source, timezone)} AS ordered_at,
+               {raw['ordered_at']} AS _ordered_raw,
+               {amount} AS amount,
+               {amount_raw} AS _amount_raw,
+               {status} AS status,
+               {delivered} AS delivered_at,
+               {f"{raw['delivered_at']} IS NOT NULL" if "delivered_at" in raw else "false"} AS _has_delivered,
+               {f"CAST({raw['category']} AS VARCHAR)" if "category" in raw else "CAST(NULL AS VARCHAR)"} AS category,
+               {f"TRY_CAST({raw['items']} AS INTEGER)" if "items" in raw else "CAST(NULL AS INTEGER)"} AS items,
+               {rating} AS rating,
+               {f"{raw['rating']} IS NOT NULL AND trim(CAST({raw['rating']} AS VARCHAR)) <> ''" if "rating" in raw else "false"} AS _has_rating
+        FROM raw_orders"""
+    duplicate = "row_number() OVER (PARTITION BY order_id ORDER BY _row) > 1" if "order_id" in raw else "false"
+    unknown = "customer_id NOT IN (SELECT customer_id FROM customers)" if known_customers else "false"
+    statuses = ", ".join(lit(s) for s in ORDER_STATUSES)
+    con.execute(f"""
+        CREATE OR REPLACE VIEW orders_checked AS
+        SELECT *,
+          CASE
+            WHEN customer_id IS NULL OR trim(customer_id) = '' THEN 'missing_customer_id'
+            WHEN {_blank('_ordered_raw')} THEN 'missing_date'
+            WHEN ordered_at IS NULL THEN 'bad_date'
+            WHEN {_blank('_amount_raw')} THEN 'missing_amount'
+            WHEN amount IS NULL THEN 'bad_amount'
+            WHEN amount < 0 THEN 'negative_amount'
+            WHEN status NOT IN ({statuses}) THEN 'unknown_status'
+            WHEN CAST(ordered_at AS DATE) > DATE {lit(today.isoformat())} + 1 THEN 'future_date'
+            WHEN {unknown} THEN 'unknown_customer'
+            WHEN {duplicate} THEN 'duplicate_order_id'
+          END AS _reject,
+          concat_ws(', ',
+            CASE WHEN _has_delivered AND delivered_at IS NULL THEN 'bad_delivered_at' END,
+            CASE WHEN _has_rating AND (rating IS NULL OR rating NOT BETWEEN 1 AND 5) THEN 'bad_rating' END
+          ) AS _issues
+        FROM ({typed})""")
+    con.execute("""
+        CREATE OR REPLACE VIEW orders AS
+        SELECT customer_id, order_id, ordered_at, CAST(ordered_at AS DATE) AS local_date, amount, status,
+               CAST(delivered_at AS DATE) AS delivered_date, category, items,
+               CASE WHEN rating BETWEEN 1 AND 5 THEN rating END AS rating
+        FROM orders_checked WHERE _reject IS NULL""")
+
+
+def _bool(expr: str, type_: str) -> str:
+    if type_.upper() == "BOOLEAN":
+        return expr
+    text = f"lower(trim(CAST({expr} AS VARCHAR)))"
+    return f"CASE WHEN {text} IN ('true', 't', '1', 'yes', 'y') THEN true WHEN {text} IN ('false', 'f', '0', 'no', 'n') THEN false END"
+
+
+def _typed(expr: str, type_: str, target: str, source: Source) -> str:
+    if target == "BOOLEAN":
+        return _bool(expr, type_)
+    if target == "VARCHAR[]":
+        return expr if type_.upper().endswith("[]") else f"regexp_extract_all(CAST({expr} AS VARCHAR), '[^|]+')"
+    if target == "DATE" and type_.upper() in ("VARCHAR", "JSON") and source.csv.get("date_format"):
+        return f"CAST(TRY_STRPTIME(trim({expr}), {lit(str(source.csv['date_format']))}) AS DATE)"
+    if type_.upper() in ("VARCHAR", "JSON") and target != "VARCHAR":
+        return f"TRY_CAST(trim(CAST({expr} AS VARCHAR)) AS {target})"
+    return f"TRY_CAST({expr} AS {target})"
+
+
+def customers_from_orders_sql(as_of: dt.date) -> str:
+    """Without a customers file, the customers are the buyers known at the as-of date, with
+    every profile column NULL (so predicates on them are simply unknown)."""
+    nulls = [f"CAST(NULL AS VARCHAR) AS {q(n)}" for n in STRING_PROFILE]
+    nulls += ["CAST(NULL AS DATE) AS birthday", "CAST(NULL AS BIGINT) AS points", "CAST(NULL AS VARCHAR[]) AS tags"]
+    nulls += [f"CAST(NULL AS BOOLEAN) AS {q(n)}" for n in BOOLEAN_PROFILE]
+    return f"CREATE OR REPLACE TABLE customers AS SELECT DISTINCT customer_id, {', '.join(nulls)} FROM orders WHERE local_date <= DATE {lit(as_of.isoformat())}"
+
+
+def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """Create `customers_checked` (every row, with verdicts) and the table `customers`."""
+    cols = open_raw(con, source)
+    id_col = _need(source, cols, "customer_id")
+    wanted: dict[str, str] = {name: "VARCHAR" for name in STRING_PROFILE}
+    wanted.update({"birthday": "DATE", "points": "BIGINT", "tags": "VARCHAR[]"})
+    wanted.update({name: "BOOLEAN" for name in BOOLEAN_PROFILE})
+    wanted.update({name: DUCK_TYPES[t] for name, t in source.fields.items()})
+    selects, issues = [], []
+    for name, target in wanted.items():
+        column = source.column(name)
+        if column not in cols:
+            selects.append(f"CAST(NULL AS {target}) AS {q(name)}")
+            continue
+        value = _typed(q(column), cols[column], target, source)
+        selects.append(f"{value} AS {q(name)}")
+        if target != "VARCHAR":
+            issues.append(f"CASE WHEN NOT {_blank(q(column))} AND {value} IS NULL THEN {lit('bad_' + name)} END")
+    con.execute(f"""
+        CREATE OR REPLACE VIEW customers_checked AS
+        SELECT _row, CAST({id_col} AS VARCHAR) AS customer_id, {', '.join(selects)},
+          CASE
+            WHEN {_blank(id_col)} THEN 'missing_customer_id'
+            WHEN row_number() OVER (PARTITION BY {id_col} ORDER BY _row) > 1 THEN 'duplicate_customer_id'
+          END AS _reject,
+          concat_ws(', ', {', '.join(issues) if issues else "NULL"}) AS _issues
+        FROM raw_customers""")
+    con.execute("CREATE OR REPLACE TABLE customers AS SELECT * EXCLUDE (_row, _reject, _issues) FROM customers_checked WHERE _reject IS NULL")
+
+
+def report(con: duckdb.DuckDBPyConnection, source: Source, name: str, *, as_of: dt.date | None, quarantine_dir: Path | None) -> LoadReport:
+    """Count verdicts; write the rows with any verdict to <quarantine_dir>/<name>.csv."""
+    rep = LoadReport(name, source.path)
+    after = f"count(*) FILTER (WHERE _reject IS NULL AND CAST(ordered_at AS DATE) > DATE {lit(as_of.isoformat())})" if name == "orders" and as_of else "0"
+    rows = con.execute(f"""
+        SELECT _reject, _issues, count(*), {after} FROM {q(name + '_checked')}
+        GROUP BY ALL""").fetchall()
+    for reject, issues, count, late in rows:
+        rep.rows += count
+        rep.after_as_of += late
+        if reject:
+            rep.rejected[reject] = rep.rejected.get(reject, 0) + count
+        else:
+            rep.loaded += count
+            for issue in filter(None, (issues or "").split(", ")):
+                rep.kept_with_issues[issue] = rep.kept_with_issues.get(issue, 0) + count
+    if (rep.rejected or rep.kept_with_issues) and quarantine_dir is not None:
+        quarantine_dir.mkdir(parents=True, exist_ok=True)
+        target = quarantine_dir / f"{name}.csv"
+        raw_cols = [c for c in _columns(con, "raw_" + name) if c != "_row"]
+        picked = ", ".join(f"CAST(r.{q(c)} AS VARCHAR) AS {q(c)}" for c in raw_cols)
+        con.execute(f"""
+            COPY (
+              SELECT c._row AS row, CASE WHEN c._reject IS NOT NULL THEN 'rejected' ELSE 'kept' END AS action,
+                     coalesce(c._reject, c._issues) AS reason, {picked}
+              FROM {q(name + '_checked')} c JOIN {q('raw_' + name)} r ON r._row = c._row
+              WHERE c._reject IS NOT NULL OR c._issues <> ''
+              ORDER BY c._row
+            ) TO {lit(str(target))} (HEADER, DELIMITER ',')""")
+        rep.quarantine_file = target
+    return rep

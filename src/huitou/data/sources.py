@@ -1,0 +1,82 @@
+"""Where the data is and how to read it: huitou.yaml `data:` or the --data/--orders/
+--customers flags. Files with the canonical column names need no configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".duckdb": "duckdb", ".db": "duckdb"}
+
+ORDER_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating")
+REQUIRED_ORDER_COLUMNS = ("customer_id", "ordered_at", "amount")
+
+
+class DataError(Exception):
+    """Data that cannot be read at all: names the file (and the column) and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # orders | customers
+    path: Path
+    format: str
+    table: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # canonical -> column in the file
+    csv: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def column(self, canonical: str) -> str:
+        return self.columns.get(canonical, canonical)
+
+
+def source_from_config(name: str, spec: dict[str, Any], root: Path) -> Source:
+    path = (root / str(spec["path"])).resolve()
+    return Source(
+        name=name,
+        path=path,
+        format=spec.get("format") or detect_format(path),
+        table=spec.get("table"),
+        columns=dict(spec.get("columns") or {}),
+        csv=dict(spec.get("csv") or {}),
+        fields=dict(spec.get("fields") or {}),
+    )
+
+
+def detect_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: cannot tell the format from the extension '{path.suffix}'; set `format:` (csv, parquet, jsonl, duckdb) in huitou.yaml")
+    return fmt
+
+
+def find_in_dir(directory: Path, stem: str) -> Path | None:
+    found = sorted(p for p in directory.glob(f"{stem}.*") if p.suffix.lower() in FORMATS)
+    return found[0] if found else None
+
+
+def resolve(config: dict[str, Any], root: Path, *, data_dir: Path | None = None, orders: Path | None = None, customers: Path | None = None) -> tuple[Source, Source | None]:
+    """The orders source (required) and the customers source (optional). Flags win over
+    huitou.yaml; a flag keeps the config's column mapping and CSV options for that source."""
+    specs = dict(config.get("data") or {})
+    if data_dir is not None:
+        if not data_dir.is_dir():
+            raise DataError(f"--data {data_dir}: not a directory")
+        found_orders = find_in_dir(data_dir, "orders")
+        if found_orders is None:
+            raise DataError(f"--data {data_dir}: no orders.csv, orders.parquet or orders.jsonl inside")
+        orders = orders or found_orders
+        customers = customers or find_in_dir(data_dir, "customers")
+    out: dict[str, Source | None] = {}
+    for name, flag in (("orders", orders), ("customers", customers)):
+        spec = dict(specs.get(name) or {})
+        if flag is not None:
+            spec = {**spec, "path": str(flag.resolve()), "format": spec.get("format") if "path" not in spec or Path(spec["path"]).suffix == flag.suffix else None}
+        out[name] = source_from_config(name, spec, root) if spec.get("path") else None
+    if out["orders"] is None:
+        raise DataError("no order data: give --data DIR or --orders FILE, or set data.orders.path in huitou.yaml")
+    for source in out.values():
+        if source is not None and not source.path.exists():
+            raise DataError(f"{source.name}: {source.path} does not exist")
+    return out["orders"], out["customers"]  # type: ignore[return-value]

@@ -1,0 +1,214 @@
+"""Evaluate playbooks over the data: the feature table, segment counts, and explain.
+
+Everything is SQL on DuckDB: one query computes the features and counts every segment,
+rule and lifecycle stage of every playbook (no Python loop over customers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import sqlglot.expressions as exp
+
+from .checks.context import PlaybookContext
+from .compile import compile_playbook
+from .data import load
+from .data.sources import DataError, resolve
+from .feature_sql import DEFAULT_LIFECYCLE, feature_query, lifecycle_sql
+from .features import LIFECYCLE_STAGES
+from .predicates import PredicateError, to_sql
+from .predicates.ast import And, Expr, Not, Or, walk
+from .project import Project
+
+
+@dataclass
+class DataSession:
+    """An open DuckDB connection holding the loaded `orders` and `customers`."""
+
+    con: duckdb.DuckDBPyConnection
+    as_of: dt.date
+    timezone: str
+    extra_fields: dict[str, str]
+    reports: list[load.LoadReport] = field(default_factory=list)
+
+    def features_sql(self, lifecycle: dict[str, int] | None = None) -> str:
+        return feature_query(self.as_of, self.extra_fields, lifecycle).sql("duckdb")
+
+
+def today_in(timezone: str) -> dt.date:
+    return dt.datetime.now(zoneinfo.ZoneInfo(timezone)).date()
+
+
+def data_timezone(project: Project, playbooks: list[PlaybookContext], flag: str | None) -> str:
+    """--timezone, else the playbooks' common timezone, else huitou.yaml's, else Asia/Shanghai."""
+    if flag:
+        return flag
+    zones = sorted({str(p.data.get("timezone", "Asia/Shanghai")) for p in playbooks})
+    if len(zones) > 1:
+        raise DataError(f"the playbooks use different timezones ({', '.join(zones)}); evaluate them separately or pass --timezone")
+    if zones:
+        return zones[0]
+    return str(project.config.get("timezone", "Asia/Shanghai"))
+
+
+def open_data(
+    project: Project,
+    *,
+    timezone: str,
+    as_of: dt.date | None = None,
+    data_dir: Path | None = None,
+    orders: Path | None = None,
+    customers: Path | None = None,
+    quarantine_dir: Path | None = None,
+) -> DataSession:
+    orders_source, customers_source = resolve(project.config, project.root, data_dir=data_dir, orders=orders, customers=customers)
+    today = today_in(timezone)
+    as_of = as_of or today
+    con = duckdb.connect()
+    extra = dict(customers_source.fields) if customers_source else {}
+    if customers_source is not None:
+        load.load_customers(con, customers_source)
+        load.load_orders(con, orders_source, timezone=timezone, today=today, known_customers=True)
+    else:
+        load.load_orders(con, orders_source, timezone=timezone, today=today, known_customers=False)
+        con.execute(load.customers_from_orders_sql(as_of))
+    quarantine_dir = quarantine_dir or project.root / ".huitou" / "quarantine"
+    session = DataSession(con, as_of, timezone, extra)
+    if customers_source is not None:
+        session.reports.append(load.report(con, customers_source, "customers", as_of=None, quarantine_dir=quarantine_dir))
+    session.reports.append(load.report(con, orders_source, "orders", as_of=as_of, quarantine_dir=quarantine_dir))
+    return session
+
+
+def write_features(session: DataSession, out: Path) -> int:
+    """Write the feature table (CSV or Parquet by extension), ordered by customer_id."""
+    fmt = {".parquet": "PARQUET", ".pq": "PARQUET", ".csv": "CSV"}.get(out.suffix.lower())
+    if fmt is None:
+        raise DataError(f"--out {out}: use a .csv or .parquet file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    query = f"SELECT * FROM ({session.features_sql()}) ORDER BY customer_id"
+    options = "FORMAT PARQUET" if fmt == "PARQUET" else "FORMAT CSV, HEADER"
+    session.con.execute(f"COPY ({query}) TO {load.lit(str(out))} ({options})")
+    return int(session.con.execute(f"SELECT count(*) FROM read_{fmt.lower()}({load.lit(str(out))})").fetchone()[0])  # type: ignore[index]
+
+
+@dataclass(frozen=True)
+class Count:
+    playbook: str  # "" for project-wide lifecycle stages
+    kind: str  # lifecycle | segment | rule
+    name: str
+    customers: int
+
+
+def _lifecycle_override(ctx: PlaybookContext) -> dict[str, exp.Expression]:
+    thresholds = ctx.data.get("lifecycle")
+    return {"lifecycle": lifecycle_sql(thresholds)} if thresholds else {}
+
+
+def segment_counts(session: DataSession, playbooks: list[PlaybookContext]) -> tuple[int, list[Count]]:
+    """Customers in every lifecycle stage, segment and rule segment: one query."""
+    labels: list[tuple[str, str, str]] = []
+    columns: list[str] = []
+    threshold_sets = {"": DEFAULT_LIFECYCLE}
+    for ctx in playbooks:
+        if ctx.data.get("lifecycle"):
+            threshold_sets[ctx.name] = {**DEFAULT_LIFECYCLE, **ctx.data["lifecycle"]}
+    for owner, thresholds in threshold_sets.items():
+        stage = lifecycle_sql(thresholds).sql("duckdb")
+        for name in LIFECYCLE_STAGES:
+            labels.append((owner, "lifecycle", name))
+            columns.append(f"count(*) FILTER (WHERE ({stage}) = '{name}')")
+    for ctx in playbooks:
+        for item in compile_playbook(ctx, _lifecycle_override(ctx)):
+            labels.append((ctx.name, item.kind, item.name))
+            columns.append(f"count(*) FILTER (WHERE {item.sql.sql('duckdb')})")
+    row = session.con.execute(f"SELECT count(*), {', '.join(columns)} FROM ({session.features_sql()}) AS features").fetchone()
+    assert row is not None
+    return int(row[0]), [Count(p, k, n, int(c)) for (p, k, n), c in zip(labels, row[1:])]
+
+
+@dataclass
+class Node:
+    """One condition of a predicate, with its value for the customer (None: unknown)."""
+
+    text: str
+    value: bool | None
+    children: list[Node] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"condition": self.text, "value": self.value}
+        if self.children:
+            out["children"] = [c.as_dict() for c in self.children]
+        return out
+
+
+@dataclass
+class Explained:
+    playbook: str
+    kind: str  # segment | rule
+    name: str
+    tree: Node | None
+    error: str = ""
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def customer_features(session: DataSession, customer_id: str) -> dict[str, object] | None:
+    cursor = session.con.execute(f"SELECT * FROM ({session.features_sql()}) AS features WHERE customer_id = ?", [customer_id])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return {d[0]: _json_value(v) for d, v in zip(cursor.description, row)}
+
+
+def explain(session: DataSession, customer_id: str, playbooks: list[PlaybookContext]) -> list[Explained]:
+    """Every segment and rule of every playbook, with the value of each sub-clause."""
+    pending: list[tuple[Explained, str, Expr, list[tuple[Node, Expr]]]] = []
+    columns: list[str] = []
+    for ctx in playbooks:
+        overrides = _lifecycle_override(ctx)
+        compiled = {c.name: c.sql for c in compile_playbook(ctx, overrides) if c.kind == "segment"}
+        items = [("segment", name, pred) for name, pred in ctx.segments.items()]
+        items += [("rule", str(rule["id"]), pred) for rule, pred in zip(ctx.rules, ctx.rule_segments)]
+        for kind, name, pred in items:
+            if isinstance(pred.tree, PredicateError):
+                continue
+            record = Explained(ctx.name, kind, name, None)
+            nodes: list[tuple[Node, Expr]] = []
+            for cond in walk(pred.tree):
+                nodes.append((Node(" ".join(pred.text[cond.start : cond.end].split()), None), cond))
+                sql = to_sql(cond, compiled, catalog=ctx.project.catalog, columns=overrides).sql("duckdb")
+                columns.append(f"({sql})")
+            pending.append((record, pred.text, pred.tree, nodes))
+    if not columns:
+        return []
+    row = session.con.execute(f"SELECT {', '.join(columns)} FROM ({session.features_sql()}) AS features WHERE customer_id = ?", [customer_id]).fetchone()
+    if row is None:
+        return []
+    values = iter(row)
+    out = []
+    for record, _text, tree, nodes in pending:
+        by_id = {}
+        for node, cond in nodes:
+            node.value = next(values)
+            by_id[id(cond)] = node
+        for node, cond in nodes:
+            if isinstance(cond, (And, Or)):
+                node.children = [by_id[id(c)] for c in cond.items]
+            elif isinstance(cond, Not):
+                node.children = [by_id[id(cond.item)]]
+        record.tree = by_id[id(tree)]
+        out.append(record)
+    return out

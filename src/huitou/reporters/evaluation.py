@@ -1,0 +1,80 @@
+"""Output of `huitou segments` and `huitou explain`: rich tables for people, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..evaluate import Count, Explained, Node
+
+MARK = {True: "✓", False: "✗", None: "?"}
+
+
+def segments_json(as_of: str, total: int, counts: list[Count]) -> str:
+    doc = {
+        "as_of": as_of,
+        "customers": total,
+        "counts": [{"playbook": c.playbook or None, "kind": c.kind, "name": c.name, "customers": c.customers} for c in counts],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def segments_text(console: Console, as_of: str, total: int, counts: list[Count]) -> None:
+    console.print(f"[bold]{total:,}[/bold] customers as of {as_of}")
+    owners = list(dict.fromkeys(c.playbook for c in counts))
+    for owner in owners:
+        table = Table(title=f"playbook {owner}" if owner else "lifecycle stages (default thresholds)", title_justify="left", show_edge=False)
+        table.add_column("kind")
+        table.add_column("name")
+        table.add_column("customers", justify="right")
+        table.add_column("share", justify="right")
+        for c in counts:
+            if c.playbook == owner:
+                share = f"{100 * c.customers / total:.1f}%" if total else "-"
+                table.add_row(c.kind, c.name, f"{c.customers:,}", share)
+        console.print()
+        console.print(table)
+
+
+def _tree_lines(node: Node, depth: int = 0) -> list[str]:
+    value = {True: "true", False: "false", None: "unknown (NULL)"}[node.value]
+    lines = [f"{'    ' * depth}{MARK[node.value]} {node.text}  -> {value}"]
+    for child in node.children:
+        lines += _tree_lines(child, depth + 1)
+    return lines
+
+
+def explain_text(console: Console, customer: str, as_of: str, features: dict[str, Any], items: list[Explained]) -> None:
+    console.print(f"[bold]customer {customer}[/bold] as of {as_of}")
+    table = Table(show_header=False, show_edge=False, box=None)
+    table.add_column("feature", style="dim")
+    table.add_column("value")
+    for name, value in features.items():
+        table.add_row(name, "NULL" if value is None else str(value))
+    console.print(table)
+    playbook = None
+    for item in items:
+        if item.playbook != playbook:
+            playbook = item.playbook
+            console.print(f"\n[bold]playbook {playbook}[/bold]")
+        assert item.tree is not None
+        verdict = {True: "matched", False: "not matched", None: "not matched (unknown)"}[item.tree.value]
+        console.print(f"\n{item.kind} [bold]{item.name}[/bold]: {verdict}", highlight=False)
+        for line in _tree_lines(item.tree, 1):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def explain_json(customer: str, as_of: str, features: dict[str, Any], items: list[Explained]) -> str:
+    doc = {
+        "customer_id": customer,
+        "as_of": as_of,
+        "features": features,
+        "results": [
+            {"playbook": i.playbook, "kind": i.kind, "name": i.name, "matched": bool(i.tree and i.tree.value), "tree": i.tree.as_dict() if i.tree else None}
+            for i in items
+        ],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
