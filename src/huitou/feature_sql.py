@@ -6,7 +6,7 @@ average order value is rounded half-even to cents in integer arithmetic, so thre
 like `avg_order_value >= 140` select the same customers on every run and engine.
 
 >>> sql = feature_query(dt.date(1998, 6, 30)).sql("duckdb")
->>> "count(*) FILTER(WHERE status = 'paid') AS order_count" in sql.lower().replace('"', '')
+>>> "COUNT(*) FILTER(WHERE status = 'paid') AS order_count" in sql
 True
 """
 
