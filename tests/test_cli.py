@@ -163,3 +163,68 @@ def test_compile_unknown_dialect(huitou_bin: str) -> None:
 def test_version(huitou_bin: str) -> None:
     out = run(huitou_bin, "--version")
     assert out.returncode == 0 and out.stdout.startswith("huitou ")
+
+
+def test_segments_json_over_examples(huitou_bin: str) -> None:
+    out = run(huitou_bin, "segments", "--as-of", "2026-11-01", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["as_of"] == "2026-11-01" and doc["customers"] == 300
+    counts = {(c["playbook"], c["kind"], c["name"]): c["customers"] for c in doc["counts"]}
+    stages = [v for (p, k, _), v in counts.items() if p is None and k == "lifecycle"]
+    assert len(stages) == 6 and sum(stages) <= 300
+    # a rule whose segment is a named segment counts the same customers
+    assert counts[("lifecycle", "rule", "new-delivery-checkin")] == counts[("lifecycle", "segment", "new")]
+    assert "orders: 1,734 rows read from orders.csv, 1,734 loaded" in out.stderr
+
+
+def test_segments_counts_match_a_direct_query(huitou_bin: str, tmp_path: Path) -> None:
+    import duckdb
+
+    out = run(huitou_bin, "features", "--as-of", "2026-11-01", "--out", str(tmp_path / "f.parquet"))
+    assert out.returncode == 0, out.stderr
+    assert "wrote 300 customers x 36 columns" in out.stderr
+    con = duckdb.connect()
+    expected = con.execute(f"SELECT count(*) FROM '{tmp_path / 'f.parquet'}' WHERE days_since_last_order BETWEEN 90 AND 180 AND NOT has_unpaid_order").fetchone()[0]
+    doc = json.loads(run(huitou_bin, "segments", "rules/lifecycle.yaml", "--as-of", "2026-11-01", "-f", "json").stdout)
+    found = [c["customers"] for c in doc["counts"] if c["name"] == "dormant-high-comeback"]
+    assert found == [expected] and expected > 0
+
+
+def test_features_csv_to_stdout_keeps_leading_zeros(huitou_bin: str) -> None:
+    out = run(huitou_bin, "features", "--as-of", "2026-11-01")
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("customer_id,order_count,purchase_days,")
+    assert lines[1].startswith("0000001,") and len(lines) == 301
+
+
+def test_explain_shows_the_failing_clause(huitou_bin: str) -> None:
+    feats = run(huitou_bin, "features", "--as-of", "2026-11-01").stdout.splitlines()
+    header = feats[0].split(",")
+    rows = [dict(zip(header, line.split(","))) for line in feats[1:]]
+    active = next(r for r in rows if r["lifecycle"] == "active")
+    out = run(huitou_bin, "explain", active["customer_id"], "rules/lifecycle.yaml", "--as-of", "2026-11-01")
+    assert out.returncode == 0, out.stderr
+    assert f"customer {active['customer_id']} as of 2026-11-01" in out.stdout
+    assert "segment new: not matched" in out.stdout
+    assert "✗ order_count = 1  -> false" in out.stdout
+    doc = json.loads(run(huitou_bin, "explain", active["customer_id"], "rules/lifecycle.yaml", "--as-of", "2026-11-01", "-f", "json").stdout)
+    new = next(r for r in doc["results"] if r["name"] == "new")
+    assert new["matched"] is False
+    assert [c["value"] for c in new["tree"]["children"]][0] is False
+    assert doc["features"]["customer_id"] == active["customer_id"]
+
+
+def test_explain_unknown_customer(huitou_bin: str) -> None:
+    out = run(huitou_bin, "explain", "1", "--as-of", "2026-11-01")
+    assert out.returncode == 1 and "no customer '1'" in out.stderr
+
+
+def test_data_errors_are_one_line(huitou_bin: str, tmp_path: Path) -> None:
+    bad = run(huitou_bin, "segments", "--as-of", "2026-13-01")
+    assert bad.returncode == 2 and "is not a date" in bad.stderr
+    missing = run(huitou_bin, "features", "--orders", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    (tmp_path / "o.csv").write_text("customer,when,amount\n1,2026-01-01,3\n", encoding="utf-8")
+    wrong = run(huitou_bin, "features", "--orders", str(tmp_path / "o.csv"))
+    assert wrong.returncode == 2 and "no column 'customer_id'" in wrong.stderr and "customer" in wrong.stderr

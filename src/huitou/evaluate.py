@@ -37,8 +37,14 @@ class DataSession:
     extra_fields: dict[str, str]
     reports: list[load.LoadReport] = field(default_factory=list)
 
-    def features_sql(self, lifecycle: dict[str, int] | None = None) -> str:
-        return feature_query(self.as_of, self.extra_fields, lifecycle).sql("duckdb")
+    _sql: str | None = field(default=None, init=False, repr=False)
+
+    def features_sql(self) -> str:
+        """The feature query, built once per session (the lifecycle column uses the default
+        thresholds; playbooks with their own replace it in their predicates)."""
+        if self._sql is None:
+            self._sql = feature_query(self.as_of, self.extra_fields).sql("duckdb")
+        return self._sql
 
 
 def today_in(timezone: str) -> dt.date:
@@ -71,19 +77,18 @@ def open_data(
     today = today_in(timezone)
     as_of = as_of or today
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # stdout carries results (JSON, CSV): keep it clean
     extra = dict(customers_source.fields) if customers_source else {}
+    reports = []
     if customers_source is not None:
-        load.load_customers(con, customers_source)
-        load.load_orders(con, orders_source, timezone=timezone, today=today, known_customers=True)
-    else:
-        load.load_orders(con, orders_source, timezone=timezone, today=today, known_customers=False)
+        reports.append(load.load_customers(con, customers_source))
+    reports.append(load.load_orders(con, orders_source, timezone=timezone, today=today, as_of=as_of, known_customers=customers_source is not None))
+    if customers_source is None:
         con.execute(load.customers_from_orders_sql(as_of))
     quarantine_dir = quarantine_dir or project.root / ".huitou" / "quarantine"
-    session = DataSession(con, as_of, timezone, extra)
-    if customers_source is not None:
-        session.reports.append(load.report(con, customers_source, "customers", as_of=None, quarantine_dir=quarantine_dir))
-    session.reports.append(load.report(con, orders_source, "orders", as_of=as_of, quarantine_dir=quarantine_dir))
-    return session
+    for rep in reports:
+        load.write_quarantine(con, rep, quarantine_dir)
+    return DataSession(con, as_of, timezone, extra, reports)
 
 
 def write_features(session: DataSession, out: Path) -> int:

@@ -13,6 +13,7 @@ True
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 
 import sqlglot
@@ -39,6 +40,12 @@ _AGGREGATES = [
 def lifecycle_sql(thresholds: Mapping[str, int] | None = None) -> exp.Expression:
     """The lifecycle stage as a CASE over order_count and days_since_last_order."""
     t = {**DEFAULT_LIFECYCLE, **(thresholds or {})}
+    return _lifecycle(tuple(int(t[k]) for k in DEFAULT_LIFECYCLE)).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _lifecycle(bounds: tuple[int, ...]) -> exp.Expression:
+    t = dict(zip(DEFAULT_LIFECYCLE, bounds))
     return sqlglot.parse_one(
         f"""CASE
           WHEN last_order_date IS NULL THEN NULL

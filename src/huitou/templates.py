@@ -16,8 +16,6 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-from babel.dates import format_date
-from babel.numbers import format_currency
 from jinja2 import StrictUndefined, pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
@@ -46,6 +44,8 @@ def babel_locale(locale: str) -> str:
 @pass_context
 def money_filter(ctx: Context, value: object, currency: str | None = None) -> str:
     """An amount in the locale's currency format; exact (Decimal), never float-rounded twice."""
+    from babel.numbers import format_currency  # Babel's locale data loads on first use
+
     locale = str(ctx.get("locale") or "zh-CN")
     currency = currency or str(ctx.get("currency") or CURRENCY_BY_LOCALE.get(locale.split("-")[0], "CNY"))
     return format_currency(Decimal(str(value)), currency, locale=babel_locale(locale))
@@ -53,6 +53,8 @@ def money_filter(ctx: Context, value: object, currency: str | None = None) -> st
 
 @pass_context
 def date_filter(ctx: Context, value: object, fmt: str = "long") -> str:
+    from babel.dates import format_date
+
     locale = str(ctx.get("locale") or "zh-CN")
     if isinstance(value, str):
         value = dt.date.fromisoformat(value[:10])

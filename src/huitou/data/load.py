@@ -135,12 +135,16 @@ def _timestamp(expr: str, type_: str, source: Source, timezone: str) -> str:
     return f"CASE WHEN regexp_matches({text}, {lit(_OFFSET)}) THEN timezone({lit(timezone)}, TRY_CAST({text} AS TIMESTAMPTZ)) ELSE TRY_CAST({text} AS TIMESTAMP) END"
 
 
-def _blank(expr: str) -> str:
-    return f"({expr} IS NULL OR trim(CAST({expr} AS VARCHAR)) = '')"
+def _blank(expr: str, type_: str = "VARCHAR") -> str:
+    """Missing: NULL, or (for text columns only) empty after trimming."""
+    if type_.upper() not in ("VARCHAR", "JSON"):
+        return f"({expr} IS NULL)"
+    return f"({expr} IS NULL OR trim({expr}) = '')"
 
 
-def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str, today: dt.date, known_customers: bool) -> None:
-    """Create `orders_checked` (every row, typed, with `_reject` and `_issues`) and `orders`."""
+def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str, today: dt.date, as_of: dt.date, known_customers: bool) -> LoadReport:
+    """Create the views `orders_checked` (every row, typed, with `_reject` and `_issues`)
+    and `orders` (the usable rows); return the counts."""
     cols = open_raw(con, source)
     for canonical in REQUIRED_ORDER_COLUMNS:
         _need(source, cols, canonical)
@@ -162,41 +166,99 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
                {amount_raw} AS _amount_raw,
                {status} AS status,
                {delivered} AS delivered_at,
-               {f"{raw['delivered_at']} IS NOT NULL" if "delivered_at" in raw else "false"} AS _has_delivered,
+               {f"NOT {_blank(raw['delivered_at'], ctype['delivered_at'])}" if "delivered_at" in raw else "false"} AS _has_delivered,
                {f"CAST({raw['category']} AS VARCHAR)" if "category" in raw else "CAST(NULL AS VARCHAR)"} AS category,
                {f"TRY_CAST({raw['items']} AS INTEGER)" if "items" in raw else "CAST(NULL AS INTEGER)"} AS items,
                {rating} AS rating,
-               {f"{raw['rating']} IS NOT NULL AND trim(CAST({raw['rating']} AS VARCHAR)) <> ''" if "rating" in raw else "false"} AS _has_rating
+               {f"NOT {_blank(raw['rating'], ctype['rating'])}" if "rating" in raw else "false"} AS _has_rating
         FROM raw_orders"""
-    duplicate = "row_number() OVER (PARTITION BY order_id ORDER BY _row) > 1" if "order_id" in raw else "false"
-    unknown = "customer_id NOT IN (SELECT customer_id FROM customers)" if known_customers else "false"
     statuses = ", ".join(lit(s) for s in ORDER_STATUSES)
+    checks = [
+        ("missing_customer_id", "customer_id IS NULL OR trim(customer_id) = ''"),
+        ("missing_date", _blank("_ordered_raw", ctype["ordered_at"])),
+        ("bad_date", "ordered_at IS NULL"),
+        ("missing_amount", _blank("_amount_raw", ctype["amount"])),
+        ("bad_amount", "amount IS NULL"),
+        ("negative_amount", "amount < 0"),
+        ("unknown_status", f"status NOT IN ({statuses})"),
+        ("future_date", f"CAST(ordered_at AS DATE) > DATE {lit(today.isoformat())} + 1"),
+    ]
+    verdict = "CASE " + " ".join(f"WHEN {cond} THEN {lit(reason)}" for reason, cond in checks) + " END"
+    # Orders of customers missing from the customers file are rejected too (after the row's
+    # own checks); the feature query needs no test for them, since it starts from the
+    # customers and never reaches their orders.
+    full_verdict = f"CASE WHEN {verdict} IS NOT NULL THEN {verdict} WHEN customer_id NOT IN (SELECT customer_id FROM customers) THEN 'unknown_customer' END" if known_customers else verdict
+    issues = """concat_ws(', ',
+            CASE WHEN _has_delivered AND delivered_at IS NULL THEN 'bad_delivered_at' END,
+            CASE WHEN _has_rating AND (rating IS NULL OR rating NOT BETWEEN 1 AND 5) THEN 'bad_rating' END)"""
+    late = f"CAST(ordered_at AS DATE) > DATE {lit(as_of.isoformat())}"
+    key = "order_id" if "order_id" in raw else None
+    rep = LoadReport("orders", source.path)
+    has_duplicates = _check_pass(con, rep, typed, key, full_verdict, issues, late, "duplicate_order_id")
+    dup_join = "LEFT JOIN duplicates_orders d ON d.dup_id = t.order_id" if has_duplicates else ""
+    dup_test = "d.keep_row IS NOT NULL AND t._row <> d.keep_row" if has_duplicates else "false"
     con.execute(f"""
         CREATE OR REPLACE VIEW orders_checked AS
-        SELECT *,
-          CASE
-            WHEN customer_id IS NULL OR trim(customer_id) = '' THEN 'missing_customer_id'
-            WHEN {_blank('_ordered_raw')} THEN 'missing_date'
-            WHEN ordered_at IS NULL THEN 'bad_date'
-            WHEN {_blank('_amount_raw')} THEN 'missing_amount'
-            WHEN amount IS NULL THEN 'bad_amount'
-            WHEN amount < 0 THEN 'negative_amount'
-            WHEN status NOT IN ({statuses}) THEN 'unknown_status'
-            WHEN CAST(ordered_at AS DATE) > DATE {lit(today.isoformat())} + 1 THEN 'future_date'
-            WHEN {unknown} THEN 'unknown_customer'
-            WHEN {duplicate} THEN 'duplicate_order_id'
-          END AS _reject,
-          concat_ws(', ',
-            CASE WHEN _has_delivered AND delivered_at IS NULL THEN 'bad_delivered_at' END,
-            CASE WHEN _has_rating AND (rating IS NULL OR rating NOT BETWEEN 1 AND 5) THEN 'bad_rating' END
-          ) AS _issues
-        FROM ({typed})""")
-    con.execute("""
+        SELECT t.*, coalesce({full_verdict}, CASE WHEN {dup_test} THEN 'duplicate_order_id' END) AS _reject, {issues} AS _issues
+        FROM ({typed}) t {dup_join}""")
+    con.execute(f"""
         CREATE OR REPLACE VIEW orders AS
         SELECT customer_id, order_id, ordered_at, CAST(ordered_at AS DATE) AS local_date, amount, status,
                CAST(delivered_at AS DATE) AS delivered_date, category, items,
                CASE WHEN rating BETWEEN 1 AND 5 THEN rating END AS rating
-        FROM orders_checked WHERE _reject IS NULL""")
+        FROM ({typed}) t {dup_join} WHERE ({verdict}) IS NULL AND NOT ({dup_test})""")
+    return rep
+
+
+def _check_pass(con: duckdb.DuckDBPyConnection, rep: LoadReport, typed: str, key: str | None, verdict: str, issues: str, late: str, dup_reason: str) -> bool:
+    """One scan: counts per verdict, and the keys that occur more than once.
+
+    Grouping on the 64-bit hash of the key finds candidate duplicates; the candidates are
+    then confirmed on the key itself (a hash collision is not a duplicate). Returns whether
+    duplicates exist, leaving them in the table duplicates_<source>."""
+    hashed = f"hash({key})" if key else "0"
+    rows = con.execute(f"""
+        SELECT grouping(h) = 1 AS is_count, v, i, l, h, count(*) FROM (
+          SELECT {verdict} AS v, {issues} AS i, {late} AS l, {hashed} AS h FROM ({typed}) t)
+        GROUP BY GROUPING SETS ((v, i, l), (h))
+        HAVING grouping(h) = 1 OR ({'count(*) > 1' if key else 'false'})""").fetchall()
+    candidates = [h for is_count, _, _, _, h, _ in rows if not is_count]
+    for is_count, reject, issue_text, is_late, _, count in rows:
+        if is_count:
+            _tally(rep, reject, issue_text, bool(is_late), count, +1)
+    if not candidates:
+        return False
+    table = f"duplicates_{rep.source}"
+    con.execute(f"CREATE OR REPLACE TABLE {q('candidate_hashes')} AS SELECT unnest(?) AS h", [candidates])
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {q(table)} AS
+        SELECT CAST({key} AS VARCHAR) AS dup_id, min(_row) AS keep_row FROM ({typed}) t
+        WHERE {hashed} IN (SELECT h FROM candidate_hashes) GROUP BY ALL HAVING count(*) > 1""")
+    # Rows that passed their own checks but repeat an earlier key: move them to dup_reason.
+    moved = con.execute(f"""
+        SELECT i, {late} AS l, count(*) FROM (SELECT *, {issues} AS i FROM ({typed}) t) t JOIN {q(table)} d ON d.dup_id = CAST({key} AS VARCHAR)
+        WHERE t._row <> d.keep_row AND ({verdict}) IS NULL GROUP BY ALL""").fetchall()
+    for issue_text, is_late, count in moved:
+        _tally(rep, None, issue_text, bool(is_late), count, -1)
+        rep.rejected[dup_reason] = rep.rejected.get(dup_reason, 0) + count
+    return con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()[0] > 0  # type: ignore[index]
+
+
+def _tally(rep: LoadReport, reject: str | None, issue_text: str | None, late: bool, count: int, sign: int) -> None:
+    """Add (sign +1: a counted group) or take back (sign -1: rows moved elsewhere) a group."""
+    if sign > 0:
+        rep.rows += count
+    if reject:
+        rep.rejected[reject] = rep.rejected.get(reject, 0) + sign * count
+        return
+    rep.loaded += sign * count
+    if late:
+        rep.after_as_of += sign * count
+    for issue in filter(None, (issue_text or "").split(", ")):
+        rep.kept_with_issues[issue] = rep.kept_with_issues.get(issue, 0) + sign * count
+    for table in (rep.rejected, rep.kept_with_issues):
+        for k in [k for k, v in table.items() if v == 0]:
+            del table[k]
 
 
 def _bool(expr: str, type_: str) -> str:
@@ -227,8 +289,8 @@ def customers_from_orders_sql(as_of: dt.date) -> str:
     return f"CREATE OR REPLACE TABLE customers AS SELECT DISTINCT customer_id, {', '.join(nulls)} FROM orders WHERE local_date <= DATE {lit(as_of.isoformat())}"
 
 
-def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> None:
-    """Create `customers_checked` (every row, with verdicts) and the table `customers`."""
+def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport:
+    """Create the views `customers_checked` (every row, with verdicts) and `customers`."""
     cols = open_raw(con, source)
     id_col = _need(source, cols, "customer_id")
     wanted: dict[str, str] = {name: "VARCHAR" for name in STRING_PROFILE}
@@ -244,47 +306,41 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> None:
         value = _typed(q(column), cols[column], target, source)
         selects.append(f"{value} AS {q(name)}")
         if target != "VARCHAR":
-            issues.append(f"CASE WHEN NOT {_blank(q(column))} AND {value} IS NULL THEN {lit('bad_' + name)} END")
+            issues.append(f"CASE WHEN NOT {_blank(q(column), cols[column])} AND {value} IS NULL THEN {lit('bad_' + name)} END")
+    id_text = f"CAST({id_col} AS VARCHAR)"
+    issue_sql = f"concat_ws(', ', {', '.join(issues) if issues else 'NULL'})"
+    # Field issues are judged on the raw values, so they are computed where those are seen.
+    typed = f"SELECT _row, {id_text} AS customer_id, {', '.join(selects)}, {id_col} AS _id_raw, {issue_sql} AS _issues FROM raw_customers"
+    verdict = f"CASE WHEN {_blank('_id_raw', cols[source.column('customer_id')])} THEN 'missing_customer_id' END"
+    rep = LoadReport("customers", source.path)
+    has_duplicates = _check_pass(con, rep, typed, "customer_id", verdict, "_issues", "false", "duplicate_customer_id")
+    dup_join = "LEFT JOIN duplicates_customers d ON d.dup_id = t.customer_id" if has_duplicates else ""
+    dup_test = "d.keep_row IS NOT NULL AND t._row <> d.keep_row" if has_duplicates else "false"
     con.execute(f"""
         CREATE OR REPLACE VIEW customers_checked AS
-        SELECT _row, CAST({id_col} AS VARCHAR) AS customer_id, {', '.join(selects)},
-          CASE
-            WHEN {_blank(id_col)} THEN 'missing_customer_id'
-            WHEN row_number() OVER (PARTITION BY {id_col} ORDER BY _row) > 1 THEN 'duplicate_customer_id'
-          END AS _reject,
-          concat_ws(', ', {', '.join(issues) if issues else "NULL"}) AS _issues
-        FROM raw_customers""")
-    con.execute("CREATE OR REPLACE TABLE customers AS SELECT * EXCLUDE (_row, _reject, _issues) FROM customers_checked WHERE _reject IS NULL")
-
-
-def report(con: duckdb.DuckDBPyConnection, source: Source, name: str, *, as_of: dt.date | None, quarantine_dir: Path | None) -> LoadReport:
-    """Count verdicts; write the rows with any verdict to <quarantine_dir>/<name>.csv."""
-    rep = LoadReport(name, source.path)
-    after = f"count(*) FILTER (WHERE _reject IS NULL AND CAST(ordered_at AS DATE) > DATE {lit(as_of.isoformat())})" if name == "orders" and as_of else "0"
-    rows = con.execute(f"""
-        SELECT _reject, _issues, count(*), {after} FROM {q(name + '_checked')}
-        GROUP BY ALL""").fetchall()
-    for reject, issues, count, late in rows:
-        rep.rows += count
-        rep.after_as_of += late
-        if reject:
-            rep.rejected[reject] = rep.rejected.get(reject, 0) + count
-        else:
-            rep.loaded += count
-            for issue in filter(None, (issues or "").split(", ")):
-                rep.kept_with_issues[issue] = rep.kept_with_issues.get(issue, 0) + count
-    if (rep.rejected or rep.kept_with_issues) and quarantine_dir is not None:
-        quarantine_dir.mkdir(parents=True, exist_ok=True)
-        target = quarantine_dir / f"{name}.csv"
-        raw_cols = [c for c in _columns(con, "raw_" + name) if c != "_row"]
-        picked = ", ".join(f"CAST(r.{q(c)} AS VARCHAR) AS {q(c)}" for c in raw_cols)
-        con.execute(f"""
-            COPY (
-              SELECT c._row AS row, CASE WHEN c._reject IS NOT NULL THEN 'rejected' ELSE 'kept' END AS action,
-                     coalesce(c._reject, c._issues) AS reason, {picked}
-              FROM {q(name + '_checked')} c JOIN {q('raw_' + name)} r ON r._row = c._row
-              WHERE c._reject IS NOT NULL OR c._issues <> ''
-              ORDER BY c._row
-            ) TO {lit(str(target))} (HEADER, DELIMITER ',')""")
-        rep.quarantine_file = target
+        SELECT t.* EXCLUDE (_id_raw), coalesce({verdict}, CASE WHEN {dup_test} THEN 'duplicate_customer_id' END) AS _reject
+        FROM ({typed}) t {dup_join}""")
+    con.execute(f"""
+        CREATE OR REPLACE VIEW customers AS
+        SELECT t.* EXCLUDE (_row, _id_raw, _issues) FROM ({typed}) t {dup_join} WHERE ({verdict}) IS NULL AND NOT ({dup_test})""")
     return rep
+
+
+def write_quarantine(con: duckdb.DuckDBPyConnection, rep: LoadReport, quarantine_dir: Path | None) -> None:
+    """Write every rejected or repaired row, with its reason, to <quarantine_dir>/<source>.csv."""
+    name = rep.source
+    if not (rep.rejected or rep.kept_with_issues) or quarantine_dir is None:
+        return
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    target = quarantine_dir / f"{name}.csv"
+    raw_cols = [c for c in _columns(con, "raw_" + name) if c != "_row"]
+    picked = ", ".join(f"CAST(r.{q(c)} AS VARCHAR) AS {q(c)}" for c in raw_cols)
+    con.execute(f"""
+        COPY (
+          SELECT c._row AS row, CASE WHEN c._reject IS NOT NULL THEN 'rejected' ELSE 'kept' END AS action,
+                 coalesce(c._reject, c._issues) AS reason, {picked}
+          FROM {q(name + '_checked')} c JOIN {q('raw_' + name)} r ON r._row = c._row
+          WHERE c._reject IS NOT NULL OR c._issues <> ''
+          ORDER BY c._row
+        ) TO {lit(str(target))} (HEADER, DELIMITER ',')""")
+    rep.quarantine_file = target

@@ -1,0 +1,143 @@
+"""Benchmark evaluation: `huitou segments` on a 20-rule playbook against the floor and a peer.
+
+In one run, on the same Parquet files (benchmarks/synth.py; generated once into
+benchmarks/.data/), each as its own process, median of --repeat runs, peak RSS:
+  (a) floor  - benchmarks/floor_duckdb.py: hand-written DuckDB SQL, features + 20 predicates;
+  (b) huitou - `huitou segments` end to end (start-up, validation, data checks, quarantine
+               report, features, 20 rule segments and the lifecycle stages);
+  (c) peer   - benchmarks/peer_pandas.py: the same in pandas.
+The three must report identical counts for the 20 predicates, or the run fails.
+A phase breakdown of (b), measured in-process, shows where huitou's extra time goes.
+
+Usage: python benchmarks/evaluate.py [--customers 1000000] [--repeat 3] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+AS_OF = "2026-11-01"
+
+
+def measure(cmd: list[str], cwd: Path, repeat: int) -> tuple[float, float, str]:
+    """Median wall seconds and the largest peak RSS (MiB) over `repeat` runs."""
+    walls, peaks, out = [], [], ""
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        out = proc.stdout.read() if proc.stdout else ""
+        _, status, usage = os.wait4(proc.pid, 0)
+        walls.append(time.perf_counter() - start)
+        if status != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed with status {status}")
+        peaks.append(usage.ru_maxrss / 1024)
+    return statistics.median(walls), max(peaks), out
+
+
+def phases(data: Path) -> list[tuple[str, float]]:
+    """Where `huitou segments` spends its time, in-process (imports excluded)."""
+    os.chdir(HERE / "project")
+    sys.path.insert(0, str(ROOT / "src"))
+    from huitou.data import load
+    from huitou.data.sources import resolve
+    from huitou.evaluate import DataSession, segment_counts
+    from huitou.validate import validate_paths
+
+    import duckdb
+
+    out = []
+    t = time.perf_counter()
+    result = validate_paths([])
+    out.append(("validate the playbook", time.perf_counter() - t))
+    project = result.playbooks[0].project
+    orders, customers = resolve(project.config, project.root, data_dir=data)
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    t = time.perf_counter()
+    load.load_customers(con, customers)  # type: ignore[arg-type]
+    out.append(("customers: checks, duplicate ids, report", time.perf_counter() - t))
+    t = time.perf_counter()
+    as_of = dt.date.fromisoformat(AS_OF)
+    load.load_orders(con, orders, timezone="Asia/Shanghai", today=dt.date.today(), as_of=as_of, known_customers=True)
+    out.append(("orders: checks, duplicate ids, report", time.perf_counter() - t))
+    t = time.perf_counter()
+    segment_counts(DataSession(con, as_of, "Asia/Shanghai", {}), result.playbooks)
+    out.append(("features + 20 rules + lifecycle, one query", time.perf_counter() - t))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--orders-per-customer", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+
+    data = HERE / ".data" / f"{args.customers}x{args.orders_per_customer:g}"
+    if not (data / "orders.parquet").exists():
+        subprocess.run([sys.executable, str(HERE / "synth.py"), str(data), "--customers", str(args.customers), "--orders-per-customer", str(args.orders_per_customer), "--format", "parquet"], check=True)
+    py = sys.executable
+    huitou = str(Path(py).parent / "huitou")
+    floor = measure([py, str(HERE / "floor_duckdb.py"), str(data), AS_OF], ROOT, args.repeat)
+    ours = measure([huitou, "segments", "--data", str(data), "--as-of", AS_OF, "--format", "json"], HERE / "project", args.repeat)
+    peer = measure([py, str(HERE / "peer_pandas.py"), str(data), AS_OF], ROOT, args.repeat)
+
+    floor_counts = json.loads(floor[2])["counts"]
+    peer_counts = json.loads(peer[2])["counts"]
+    doc = json.loads(ours[2])
+    our_counts = [c["customers"] for c in doc["counts"] if c["kind"] == "rule"]
+    if not (floor_counts == our_counts == peer_counts):
+        raise SystemExit(f"counts differ:\nfloor  {floor_counts}\nhuitou {our_counts}\npandas {peer_counts}")
+    import pyarrow.parquet as pq
+
+    orders = pq.ParquetFile(data / "orders.parquet").metadata.num_rows
+    breakdown = phases(data)
+
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {__import__('duckdb').__version__}, pandas {__import__('pandas').__version__}"
+    lines = [
+        "## evaluate",
+        "",
+        f"Run: `make bench` (benchmarks/evaluate.py) on {dt.date.today().isoformat()}; {machine}.",
+        f"Workload: {doc['customers']:,} customers, {orders:,} orders (Parquet, benchmarks/synth.py), 20 rules (benchmarks/project/rules/bench20.yaml), as of {AS_OF}; each command a separate process, median of {args.repeat} runs, peak resident memory of the process.",
+        "The three agree on all 20 counts (the run fails otherwise).",
+        "",
+        "| what | seconds | peak memory | ratio |",
+        "|---|---:|---:|---|",
+        f"| (a) floor: hand-written DuckDB SQL, features + 20 predicates | {floor[0]:.2f} | {floor[1]:,.0f} MiB | |",
+        f"| (b) `huitou segments`, end to end | {ours[0]:.2f} | {ours[1]:,.0f} MiB | b/a = {ours[0] / floor[0]:.2f} |",
+        f"| (c) pandas peer | {peer[0]:.2f} | {peer[1]:,.0f} MiB | c/b = {peer[0] / ours[0]:.2f} |",
+        "",
+        "Where (b) spends its time (in-process, same data):",
+        "",
+        "| phase | seconds |",
+        "|---|---:|",
+        *[f"| {name} | {secs:.2f} |" for name, secs in breakdown],
+        "",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if args.write:
+        target = ROOT / "docs" / "benchmarks.md"
+        text = target.read_text(encoding="utf-8")
+        if "## evaluate" in text:
+            text = re.sub(r"## evaluate\n.*?(?=\n## |\Z)", report.rstrip("\n") + "\n", text, flags=re.S)
+        else:
+            text = text.rstrip("\n") + "\n\n" + report
+        target.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
