@@ -228,3 +228,39 @@ def test_data_errors_are_one_line(huitou_bin: str, tmp_path: Path) -> None:
     (tmp_path / "o.csv").write_text("customer,when,amount\n1,2026-01-01,3\n", encoding="utf-8")
     wrong = run(huitou_bin, "features", "--orders", str(tmp_path / "o.csv"))
     assert wrong.returncode == 2 and "no column 'customer_id'" in wrong.stderr and "customer" in wrong.stderr
+
+
+def _project_with(tmp_path: Path, playbook: str) -> Path:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "templates" / "zh-CN").mkdir(parents=True)
+    (tmp_path / "templates" / "zh-CN" / "hi.j2").write_text("您好\n", encoding="utf-8")
+    (tmp_path / "huitou.yaml").write_text(
+        f"version: 1\ndata:\n  orders: {{path: {ROOT / 'examples' / 'orders.csv'}}}\n  customers: {{path: {ROOT / 'examples' / 'customers.csv'}}}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "rules" / "p.yaml").write_text(playbook, encoding="utf-8")
+    return tmp_path
+
+
+def test_playbook_lifecycle_thresholds_change_its_stages(huitou_bin: str, tmp_path: Path) -> None:
+    project = _project_with(tmp_path, (
+        "version: 1\nname: strict\nlifecycle: {active_within: 20, cooling_within: 40, dormant_high_within: 60, dormant_low_within: 90}\n"
+        "rules:\n  - {id: r, intent: care, segment: \"lifecycle = 'lost'\", when: {immediate: true}, channel: wechat, template: hi.j2}\n"
+    ))
+    doc = json.loads(run(huitou_bin, "segments", "--as-of", "2026-11-01", "-f", "json", cwd=project).stdout)
+    default_lost = next(c["customers"] for c in doc["counts"] if c["playbook"] is None and c["name"] == "lost")
+    strict_lost = next(c["customers"] for c in doc["counts"] if c["playbook"] == "strict" and c["name"] == "lost")
+    rule = next(c["customers"] for c in doc["counts"] if c["kind"] == "rule")
+    assert strict_lost > default_lost and rule == strict_lost
+
+
+def test_explain_marks_unknown_values(huitou_bin: str, tmp_path: Path) -> None:
+    project = _project_with(tmp_path, (
+        "version: 1\nname: p\nrules:\n  - {id: r, intent: care, segment: \"days_to_birthday <= 3 OR tier = 'gold'\", when: {immediate: true}, channel: wechat, template: hi.j2}\n"
+    ))
+    feats = run(huitou_bin, "features", "--as-of", "2026-11-01", cwd=project).stdout.splitlines()
+    header = feats[0].split(",")
+    no_birthday = next(dict(zip(header, line.split(","))) for line in feats[1:] if dict(zip(header, line.split(",")))["birthday"] == "")
+    out = run(huitou_bin, "explain", no_birthday["customer_id"], "--as-of", "2026-11-01", cwd=project)
+    assert out.returncode == 0, out.stderr
+    assert "? days_to_birthday <= 3  -> unknown (NULL)" in out.stdout

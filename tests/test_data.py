@@ -225,3 +225,31 @@ def test_column_mapping_and_csv_options(tmp_path: Path) -> None:
     report = session.reports[-1]
     assert report.rejected == {"bad_amount": 1}  # "12,50" is not an amount: reported, not guessed
     assert list(features(session)) == ["C02"]
+
+
+def test_duplicates_keep_the_first_row_and_move_the_rest(tmp_path: Path) -> None:
+    orders = write_csv(tmp_path / "orders.csv", [
+        ORDER_HEADER,
+        ["x1", "1", "2026-10-01", "10.00", "paid", "", ""],
+        ["x1", "1", "2026-10-01", "10.00", "paid", "", "9"],   # duplicate, with a bad rating too
+        ["x1", "2", "2026-10-02", "5.00", "paid", "", ""],     # same id, other customer: duplicate
+        ["x2", "2", "2026-13-01", "5.00", "paid", "", ""],     # bad date: that reason wins
+        ["x2", "2", "2026-10-03", "5.00", "paid", "", ""],     # repeats a rejected row's id
+    ])
+    session = open_files(tmp_path, orders=orders)
+    rep = session.reports[-1]
+    assert rep.rejected == {"duplicate_order_id": 3, "bad_date": 1}
+    assert (rep.rows, rep.loaded, rep.kept_with_issues) == (5, 1, {})
+    f = features(session)
+    assert f["1"]["order_count"] == 1 and f["1"]["total_spent"] == Decimal("10.00")
+    assert "2" not in f  # every order of customer 2 was rejected, and there is no customers file
+
+
+def test_customers_without_a_file_are_the_buyers_up_to_as_of(tmp_path: Path) -> None:
+    orders = write_csv(tmp_path / "orders.csv", [
+        ORDER_HEADER,
+        ["a", "1", "2026-10-01", "1", "paid", "", ""],
+        ["b", "2", "2026-12-01", "1", "paid", "", ""],  # only after the as-of date
+    ])
+    f = features(open_files(tmp_path, orders=orders, as_of=dt.date(2026, 11, 1)))
+    assert list(f) == ["1"] and f["1"]["name"] is None and f["1"]["tags"] is None

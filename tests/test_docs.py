@@ -66,3 +66,12 @@ def test_readme_quick_start_is_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("## Quick start", 1)[1].split("```", 2)[1]
     assert block.strip().splitlines() == ["make demo", "make test"]
+
+
+def test_every_data_check_reason_is_documented() -> None:
+    source = (ROOT / "src" / "huitou" / "data" / "load.py").read_text(encoding="utf-8")
+    reasons = set(re.findall(r"['\"]((?:missing|bad|negative|unknown|future|duplicate)_[a-z_]+)['\"]", source))
+    assert {"bad_date", "duplicate_order_id", "unknown_customer", "duplicate_customer_id"} <= reasons
+    text = _text("data.md")
+    for reason in reasons:
+        assert f"`{reason}`" in text, reason
