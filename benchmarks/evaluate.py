@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from docs_section import write_section  # noqa: E402
 AS_OF = "2026-11-01"
 
 
@@ -130,13 +131,7 @@ def main() -> None:
     report = "\n".join(lines)
     print(report)
     if args.write:
-        target = ROOT / "docs" / "benchmarks.md"
-        text = target.read_text(encoding="utf-8")
-        if "## evaluate" in text:
-            text = re.sub(r"## evaluate\n.*?(?=\n## |\Z)", report.rstrip("\n") + "\n", text, flags=re.S)
-        else:
-            text = text.rstrip("\n") + "\n\n" + report
-        target.write_text(text, encoding="utf-8")
+        write_section(report)
 
 
 if __name__ == "__main__":

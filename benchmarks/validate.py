@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_section import write_section  # noqa: E402
 sys.path.insert(0, str(ROOT / "src"))
 
 
@@ -123,13 +125,7 @@ def main() -> None:
     report = "\n".join(lines)
     print(report)
     if args.write:
-        doc = ROOT / "docs" / "benchmarks.md"
-        text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n\nNumbers measured on the project's machine; each section says how to rerun it.\n\n"
-        if "## validate" in text:
-            text = re.sub(r"## validate\n.*?(?=\n## |\Z)", report.rstrip("\n") + "\n", text, flags=re.S)
-        else:
-            text = text.rstrip("\n") + "\n\n" + report
-        doc.write_text(text, encoding="utf-8")
+        write_section(report)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any
 
 from .features import Feature, catalog_with
 from .loader import Document
+from .templates import find_template
 
 CONFIG_NAME = "huitou.yaml"
 CHANNEL_KINDS = ("sms", "email", "wechat", "im", "phone", "parcel_insert")
@@ -22,6 +23,29 @@ class Project:
     root: Path
     config: dict[str, Any] = field(default_factory=dict)
     config_doc: Document | None = None
+    # Template lookups, memoized for one run: every rule of every playbook asks again.
+    _found: dict[tuple[str, str], Path | None] = field(default_factory=dict, repr=False)
+    _exists: dict[Path, bool] = field(default_factory=dict, repr=False)
+    _locales: list[Path] | None = field(default=None, repr=False)
+
+    def find_template(self, locale: str, name: str) -> Path | None:
+        """The template for a locale, with fallback to its language and the default locale."""
+        key = (locale, name)
+        if key not in self._found:
+            self._found[key] = find_template(self.templates_dir, locale, name, self.default_locale)
+        return self._found[key]
+
+    def is_file(self, path: Path) -> bool:
+        if path not in self._exists:
+            self._exists[path] = path.is_file()
+        return self._exists[path]
+
+    def template_locales(self) -> list[Path]:
+        """The locale directories under the template directory."""
+        if self._locales is None:
+            base = self.templates_dir
+            self._locales = sorted(d for d in base.iterdir() if d.is_dir()) if base.is_dir() else []
+        return self._locales
 
     @property
     def templates_dir(self) -> Path:

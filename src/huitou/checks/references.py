@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..calendar import CUSTOMER_DATES, HOLIDAYS, anchor_kind
 from ..diagnostics import Diagnostic, did_you_mean
-from ..templates import find_template, locale_chain
+from ..templates import locale_chain
 from .context import PlaybookContext
 
 
@@ -61,7 +61,7 @@ def _templates(ctx: PlaybookContext, i: int, rule: dict[str, object]) -> Iterato
             parts = ([f"no template for day {', '.join(missing)}"] if missing else []) + ([f"day {', '.join(extra)} is not a step"] if extra else [])
             yield ctx.at(("rules", i, "template"), "HT306", f"per-step templates of {ctx.rule_label(i)} do not match `when.days`: " + "; ".join(parts), "give one template per day: " + ", ".join(sorted(steps, key=int, reverse=True)))
     for path, name in template_names(ctx, i):
-        if find_template(ctx.project.templates_dir, ctx.locale, name, ctx.project.default_locale) is None:
+        if ctx.project.find_template(ctx.locale, name) is None:
             yield ctx.at(path, "HT302", f"template '{name}' not found for locale {ctx.locale}", _template_hint(ctx, name))
 
 
@@ -87,12 +87,11 @@ def template_files(ctx: PlaybookContext, i: int) -> list[tuple[tuple[str | int, 
     """Every file a rule may render, with the YAML path that names it: the template as found
     for the playbook's locale, and its variants in every other locale, since a customer's
     own locale picks the variant."""
-    base = ctx.project.templates_dir
-    locales = sorted(d for d in base.iterdir() if d.is_dir()) if base.is_dir() else []
+    project = ctx.project
     out = []
     for path, name in template_names(ctx, i):
-        found = find_template(base, ctx.locale, name, ctx.project.default_locale)
+        found = project.find_template(ctx.locale, name)
         variants = [found] if found is not None else []
-        variants += [d / name for d in locales if (d / name).is_file() and d / name != found]
+        variants += [d / name for d in project.template_locales() if d / name != found and project.is_file(d / name)]
         out += [(path, f) for f in variants]
     return out
