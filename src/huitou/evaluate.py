@@ -20,7 +20,7 @@ from .checks.context import PlaybookContext
 from .compile import compile_playbook
 from .data import load
 from .data.sources import DataError, resolve
-from .feature_sql import DEFAULT_LIFECYCLE, feature_query, lifecycle_sql
+from .feature_sql import DEFAULT_LIFECYCLE, feature_query, lifecycle_sql, summary_sql
 from .features import LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
 from .predicates.ast import And, Expr, Not, Or, walk
@@ -82,9 +82,13 @@ def open_data(
     reports = []
     if customers_source is not None:
         reports.append(load.load_customers(con, customers_source))
-    reports.append(load.load_orders(con, orders_source, timezone=timezone, today=today, as_of=as_of, known_customers=customers_source is not None))
-    if customers_source is None:
-        con.execute(load.customers_from_orders_sql(as_of))
+    known = customers_source is not None
+    orders_report = load.load_orders(con, orders_source, timezone=timezone, today=today, known_customers=known)
+    con.execute(summary_sql(as_of))
+    if not known:
+        con.execute(load.customers_from_orders_sql())
+    load.summary_report(con, orders_report, known_customers=known)
+    reports.append(orders_report)
     quarantine_dir = quarantine_dir or project.root / ".huitou" / "quarantine"
     for rep in reports:
         load.write_quarantine(con, rep, quarantine_dir)

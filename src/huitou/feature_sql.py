@@ -1,12 +1,13 @@
 """The feature table as one SQL query, built with sqlglot (docs/features.md defines each column).
 
-One aggregation pass over the orders up to the as-of date (purchases and all orders
-together, told apart with FILTER), joined to the customers. Money stays DECIMAL; the
+One aggregation pass over the orders (summary_sql) computes, per customer, the feature
+aggregates over the usable orders up to the as-of date (purchases and all orders told
+apart with FILTER) and the counts of every row verdict for the load report; the feature
+query joins that summary to the customers. Money stays DECIMAL; the
 average order value is rounded half-even to cents in integer arithmetic, so thresholds
 like `avg_order_value >= 140` select the same customers on every run and engine.
 
->>> sql = feature_query(dt.date(1998, 6, 30)).sql("duckdb")
->>> "COUNT(*) FILTER(WHERE status = 'paid') AS order_count" in sql
+>>> "AS order_count" in summary_sql(dt.date(1998, 6, 30))
 True
 """
 
@@ -19,22 +20,46 @@ from collections.abc import Mapping
 import sqlglot
 import sqlglot.expressions as exp
 
-from .data.load import BOOLEAN_PROFILE, DUCK_TYPES, STRING_PROFILE
+from .data.load import BOOLEAN_PROFILE, DUCK_TYPES, ORDER_ISSUES, ORDER_REJECTIONS, STRING_PROFILE
 
 DEFAULT_LIFECYCLE = {"active_within": 45, "cooling_within": 89, "dormant_high_within": 180, "dormant_low_within": 360}
 
+# Per-customer aggregates over the usable orders up to the as-of date.
+# `_ok` (usable, on or before the as-of date) and `_paid` (and a purchase) are computed
+# once per row; testing them inside every FILTER is what keeps this pass near the floor.
 _AGGREGATES = [
-    "count(*) FILTER (WHERE status = 'paid') AS order_count",
-    "count(DISTINCT local_date) FILTER (WHERE status = 'paid') AS purchase_days",
-    "min(local_date) FILTER (WHERE status = 'paid') AS first_order_date",
-    "max(local_date) FILTER (WHERE status = 'paid') AS last_order_date",
-    "sum(amount) FILTER (WHERE status = 'paid') AS total_spent",
-    "arg_max(category, (ordered_at, order_id)) FILTER (WHERE status = 'paid') AS last_category",
-    "bool_or(status = 'unpaid') AS has_unpaid_order",
-    "arg_max(status, (ordered_at, order_id)) AS last_order_status",
-    "max(delivered_date) FILTER (WHERE delivered_date <= {as_of}) AS last_delivery_date",
-    "arg_max(rating, (ordered_at, order_id)) FILTER (WHERE rating IS NOT NULL) AS last_rating",
+    "count(*) FILTER (WHERE _paid) AS order_count",
+    "count(DISTINCT local_date) FILTER (WHERE _paid) AS purchase_days",
+    "min(local_date) FILTER (WHERE _paid) AS first_order_date",
+    "max(local_date) FILTER (WHERE _paid) AS last_order_date",
+    "sum(amount) FILTER (WHERE _paid) AS total_spent",
+    "arg_max(category, (ordered_at, order_id)) FILTER (WHERE _paid) AS last_category",
+    "bool_or(status = 'unpaid') FILTER (WHERE _ok) AS has_unpaid_order",
+    "arg_max(status, (ordered_at, order_id)) FILTER (WHERE _ok) AS last_order_status",
+    "max(delivered_date) FILTER (WHERE _ok AND delivered_date <= {as_of}) AS last_delivery_date",
+    "arg_max(rating, (ordered_at, order_id)) FILTER (WHERE _ok AND rating BETWEEN 1 AND 5) AS last_rating",
 ]
+AGGREGATE_COLUMNS = [a.rsplit(" AS ", 1)[1] for a in _AGGREGATES]
+
+
+def summary_sql(as_of: dt.date) -> str:
+    """CREATE the table order_summary: one row per customer id found in the orders, with
+    the feature aggregates and the counts of every verdict (the load report), computed in
+    a single pass over the orders."""
+    as_of_sql = f"DATE '{as_of.isoformat()}'"
+    flagged = f"SELECT *, _verdict IS NULL AND local_date <= {as_of_sql} AS _ok, _verdict IS NULL AND local_date <= {as_of_sql} AND status = 'paid' AS _paid FROM orders_rows"
+    counts = [f"count(*) FILTER (WHERE _verdict = '{r}') AS \"r:{r}\"" for r in ORDER_REJECTIONS]
+    counts += [
+        "count(*) FILTER (WHERE _ok) AS n_ok",
+        f"count(*) FILTER (WHERE _verdict IS NULL AND local_date > {as_of_sql}) AS n_late",
+        *[f"count(*) FILTER (WHERE _verdict IS NULL AND \"_{i}\") AS \"i:{i}\"" for i in ORDER_ISSUES],
+    ]
+    query = (
+        exp.select("customer_id", *[a.format(as_of=as_of_sql) for a in _AGGREGATES], *counts, dialect="duckdb")
+        .from_(sqlglot.parse_one(flagged, dialect="duckdb").subquery("o"))
+        .group_by("customer_id")
+    )
+    return f"CREATE OR REPLACE TABLE order_summary AS {query.sql('duckdb')}"
 
 
 def lifecycle_sql(thresholds: Mapping[str, int] | None = None) -> exp.Expression:
@@ -67,18 +92,12 @@ def _next_birthday(year: str) -> str:
 
 
 def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None, lifecycle: Mapping[str, int] | None = None) -> exp.Select:
-    """SELECT one row per customer with every feature, over the views `orders` and `customers`."""
+    """SELECT one row per customer with every feature, from `customers` and `order_summary`."""
     as_of_sql = f"DATE '{as_of.isoformat()}'"
-    orders = exp.select("*").from_("orders").where(f"local_date <= {as_of_sql}", dialect="duckdb")
-    aggregated = (
-        exp.select("customer_id", *[a.format(as_of=as_of_sql) for a in _AGGREGATES], dialect="duckdb")
-        .from_(orders.subquery("o"))
-        .group_by("customer_id")
-    )
     joined = (
-        exp.select("c.*", "a.* EXCLUDE (customer_id)", dialect="duckdb")
+        exp.select("c.*", *[f"a.{name}" for name in AGGREGATE_COLUMNS], dialect="duckdb")
         .from_("customers AS c")
-        .join(aggregated.subquery("a"), on="a.customer_id = c.customer_id", join_type="left")
+        .join("order_summary AS a", on="a.customer_id = c.customer_id", join_type="left")
     )
     this_year = f"year({as_of_sql})"
     birthday_this_year = _next_birthday(this_year)

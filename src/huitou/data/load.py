@@ -22,6 +22,10 @@ from ..diagnostics import did_you_mean
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
 
 ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
+# Why an order row is rejected, in the order the checks apply (the first match wins);
+# unknown_customer comes last and only when a customers file is given.
+ORDER_REJECTIONS = ("missing_customer_id", "missing_date", "bad_date", "missing_amount", "bad_amount", "negative_amount", "unknown_status", "future_date", "duplicate_order_id")
+ORDER_ISSUES = ("bad_delivered_at", "bad_rating")
 STRING_PROFILE = ("name", "phone", "email", "wechat_id", "gender", "city", "tier", "timezone", "locale")
 BOOLEAN_PROFILE = ("consent_sms", "consent_email", "consent_wechat", "consent_phone")
 DUCK_TYPES = {"integer": "BIGINT", "money": "DECIMAL(18,2)", "number": "DOUBLE", "date": "DATE", "string": "VARCHAR", "boolean": "BOOLEAN", "list": "VARCHAR[]"}
@@ -142,9 +146,10 @@ def _blank(expr: str, type_: str = "VARCHAR") -> str:
     return f"({expr} IS NULL OR trim({expr}) = '')"
 
 
-def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str, today: dt.date, as_of: dt.date, known_customers: bool) -> LoadReport:
-    """Create the views `orders_checked` (every row, typed, with `_reject` and `_issues`)
-    and `orders` (the usable rows); return the counts."""
+def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str, today: dt.date, known_customers: bool) -> LoadReport:
+    """Create the views `orders_rows` (every row, typed, with `_verdict` and `_issues`),
+    `orders_checked` (with the final `_reject`) and `orders` (the usable rows). The counts
+    come with the per-customer summary (see summary_report)."""
     cols = open_raw(con, source)
     for canonical in REQUIRED_ORDER_COLUMNS:
         _need(source, cols, canonical)
@@ -173,6 +178,8 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
                {f"NOT {_blank(raw['rating'], ctype['rating'])}" if "rating" in raw else "false"} AS _has_rating
         FROM raw_orders"""
     statuses = ", ".join(lit(s) for s in ORDER_STATUSES)
+    has_duplicates = find_duplicates(con, "orders", f"CAST({raw['order_id']} AS VARCHAR)" if "order_id" in raw else None)
+    dup_join = "LEFT JOIN duplicates_orders d ON d.dup_id = t.order_id" if has_duplicates else ""
     checks = [
         ("missing_customer_id", "customer_id IS NULL OR trim(customer_id) = ''"),
         ("missing_date", _blank("_ordered_raw", ctype["ordered_at"])),
@@ -182,83 +189,74 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
         ("negative_amount", "amount < 0"),
         ("unknown_status", f"status NOT IN ({statuses})"),
         ("future_date", f"CAST(ordered_at AS DATE) > DATE {lit(today.isoformat())} + 1"),
+        ("duplicate_order_id", "d.keep_row IS NOT NULL AND t._row <> d.keep_row" if has_duplicates else "false"),
     ]
+    assert [reason for reason, _ in checks] == list(ORDER_REJECTIONS)
     verdict = "CASE " + " ".join(f"WHEN {cond} THEN {lit(reason)}" for reason, cond in checks) + " END"
-    # Orders of customers missing from the customers file are rejected too (after the row's
-    # own checks); the feature query needs no test for them, since it starts from the
-    # customers and never reaches their orders.
-    full_verdict = f"CASE WHEN {verdict} IS NOT NULL THEN {verdict} WHEN customer_id NOT IN (SELECT customer_id FROM customers) THEN 'unknown_customer' END" if known_customers else verdict
-    issues = """concat_ws(', ',
-            CASE WHEN _has_delivered AND delivered_at IS NULL THEN 'bad_delivered_at' END,
-            CASE WHEN _has_rating AND (rating IS NULL OR rating NOT BETWEEN 1 AND 5) THEN 'bad_rating' END)"""
-    late = f"CAST(ordered_at AS DATE) > DATE {lit(as_of.isoformat())}"
-    key = "order_id" if "order_id" in raw else None
-    rep = LoadReport("orders", source.path)
-    has_duplicates = _check_pass(con, rep, typed, key, full_verdict, issues, late, "duplicate_order_id")
-    dup_join = "LEFT JOIN duplicates_orders d ON d.dup_id = t.order_id" if has_duplicates else ""
-    dup_test = "d.keep_row IS NOT NULL AND t._row <> d.keep_row" if has_duplicates else "false"
+    issue_tests = {
+        "bad_delivered_at": "_has_delivered AND delivered_at IS NULL",
+        "bad_rating": "_has_rating AND (rating IS NULL OR rating NOT BETWEEN 1 AND 5)",
+    }
+    assert list(issue_tests) == list(ORDER_ISSUES)
+    # One boolean per issue for counting (cheap on 10M rows); the text only for the quarantine.
+    issues = "concat_ws(', ', " + ", ".join(f"CASE WHEN {test} THEN {lit(name)} END" for name, test in issue_tests.items()) + ")"
+    flags = ", ".join(f"{test} AS {q('_' + name)}" for name, test in issue_tests.items())
     con.execute(f"""
-        CREATE OR REPLACE VIEW orders_checked AS
-        SELECT t.*, coalesce({full_verdict}, CASE WHEN {dup_test} THEN 'duplicate_order_id' END) AS _reject, {issues} AS _issues
+        CREATE OR REPLACE VIEW orders_rows AS
+        SELECT t.*, {verdict} AS _verdict, {issues} AS _issues, {flags},
+               CAST(t.ordered_at AS DATE) AS local_date, CAST(t.delivered_at AS DATE) AS delivered_date
         FROM ({typed}) t {dup_join}""")
-    con.execute(f"""
+    # Orders of customers missing from the customers file are rejected after the row's own
+    # checks. Only the report and the quarantine test for it: the features start from the
+    # customers and never reach those orders.
+    unknown = "WHEN customer_id NOT IN (SELECT customer_id FROM customers) THEN 'unknown_customer'" if known_customers else ""
+    con.execute(f"CREATE OR REPLACE VIEW orders_checked AS SELECT *, CASE WHEN _verdict IS NOT NULL THEN _verdict {unknown} END AS _reject FROM orders_rows")
+    con.execute("""
         CREATE OR REPLACE VIEW orders AS
-        SELECT customer_id, order_id, ordered_at, CAST(ordered_at AS DATE) AS local_date, amount, status,
-               CAST(delivered_at AS DATE) AS delivered_date, category, items,
+        SELECT customer_id, order_id, ordered_at, local_date, amount, status, delivered_date, category, items,
                CASE WHEN rating BETWEEN 1 AND 5 THEN rating END AS rating
-        FROM ({typed}) t {dup_join} WHERE ({verdict}) IS NULL AND NOT ({dup_test})""")
-    return rep
+        FROM orders_rows WHERE _verdict IS NULL""")
+    return LoadReport("orders", source.path)
 
 
-def _check_pass(con: duckdb.DuckDBPyConnection, rep: LoadReport, typed: str, key: str | None, verdict: str, issues: str, late: str, dup_reason: str) -> bool:
-    """One scan: counts per verdict, and the keys that occur more than once.
+def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: str | None) -> bool:
+    """Whether `key` repeats in raw_<name>; if so, the table duplicates_<name> holds each
+    repeated key with the row that keeps it (the first).
 
-    Grouping on the 64-bit hash of the key finds candidate duplicates; the candidates are
-    then confirmed on the key itself (a hash collision is not a duplicate). Returns whether
-    duplicates exist, leaving them in the table duplicates_<source>."""
-    hashed = f"hash({key})" if key else "0"
-    rows = con.execute(f"""
-        SELECT grouping(h) = 1 AS is_count, v, i, l, h, count(*) FROM (
-          SELECT {verdict} AS v, {issues} AS i, {late} AS l, {hashed} AS h FROM ({typed}) t)
-        GROUP BY GROUPING SETS ((v, i, l), (h))
-        HAVING grouping(h) = 1 OR ({'count(*) > 1' if key else 'false'})""").fetchall()
-    candidates = [h for is_count, _, _, _, h, _ in rows if not is_count]
-    for is_count, reject, issue_text, is_late, _, count in rows:
-        if is_count:
-            _tally(rep, reject, issue_text, bool(is_late), count, +1)
+    Only the key column is read. Grouping on its 64-bit hash finds candidates; they are
+    confirmed on the key itself, so a hash collision is never reported as a duplicate."""
+    if key is None:
+        return False
+    candidates = [h for (h,) in con.execute(f"SELECT hash({key}) AS h FROM raw_{name} GROUP BY h HAVING count(*) > 1").fetchall()]
     if not candidates:
         return False
-    table = f"duplicates_{rep.source}"
-    con.execute(f"CREATE OR REPLACE TABLE {q('candidate_hashes')} AS SELECT unnest(?) AS h", [candidates])
+    con.execute("CREATE OR REPLACE TABLE candidate_hashes AS SELECT unnest(?) AS h", [candidates])
     con.execute(f"""
-        CREATE OR REPLACE TABLE {q(table)} AS
-        SELECT CAST({key} AS VARCHAR) AS dup_id, min(_row) AS keep_row FROM ({typed}) t
-        WHERE {hashed} IN (SELECT h FROM candidate_hashes) GROUP BY ALL HAVING count(*) > 1""")
-    # Rows that passed their own checks but repeat an earlier key: move them to dup_reason.
-    moved = con.execute(f"""
-        SELECT i, {late} AS l, count(*) FROM (SELECT *, {issues} AS i FROM ({typed}) t) t JOIN {q(table)} d ON d.dup_id = CAST({key} AS VARCHAR)
-        WHERE t._row <> d.keep_row AND ({verdict}) IS NULL GROUP BY ALL""").fetchall()
-    for issue_text, is_late, count in moved:
-        _tally(rep, None, issue_text, bool(is_late), count, -1)
-        rep.rejected[dup_reason] = rep.rejected.get(dup_reason, 0) + count
-    return con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()[0] > 0  # type: ignore[index]
+        CREATE OR REPLACE TABLE {q('duplicates_' + name)} AS
+        SELECT {key} AS dup_id, min(_row) AS keep_row FROM raw_{name}
+        WHERE hash({key}) IN (SELECT h FROM candidate_hashes) GROUP BY ALL HAVING count(*) > 1""")
+    return con.execute(f"SELECT count(*) FROM {q('duplicates_' + name)}").fetchone()[0] > 0  # type: ignore[index]
 
 
-def _tally(rep: LoadReport, reject: str | None, issue_text: str | None, late: bool, count: int, sign: int) -> None:
-    """Add (sign +1: a counted group) or take back (sign -1: rows moved elsewhere) a group."""
-    if sign > 0:
-        rep.rows += count
-    if reject:
-        rep.rejected[reject] = rep.rejected.get(reject, 0) + sign * count
-        return
-    rep.loaded += sign * count
-    if late:
-        rep.after_as_of += sign * count
-    for issue in filter(None, (issue_text or "").split(", ")):
-        rep.kept_with_issues[issue] = rep.kept_with_issues.get(issue, 0) + sign * count
-    for table in (rep.rejected, rep.kept_with_issues):
-        for k in [k for k, v in table.items() if v == 0]:
-            del table[k]
+def summary_report(con: duckdb.DuckDBPyConnection, rep: LoadReport, *, known_customers: bool) -> None:
+    """Fill the orders report from the per-customer counts in order_summary."""
+    unknown = "c.customer_id IS NULL AND s.customer_id IS NOT NULL" if known_customers else "false"
+    join = "LEFT JOIN customers c ON c.customer_id = s.customer_id" if known_customers else ""
+    kept = ["n_ok", "n_late", *(f'"i:{i}"' for i in ORDER_ISSUES)]
+    columns = [f'sum("r:{r}")' for r in ORDER_REJECTIONS] + [f"sum(s.{k})" for k in kept] + [f"coalesce(sum(s.{k}) FILTER (WHERE {unknown}), 0)" for k in kept]
+    row = con.execute(f"SELECT {', '.join(columns)} FROM order_summary s {join}").fetchone()
+    assert row is not None
+    values = [int(v or 0) for v in row]
+    rejected = dict(zip(ORDER_REJECTIONS, values[: len(ORDER_REJECTIONS)]))
+    totals = dict(zip(kept, values[len(ORDER_REJECTIONS) : len(ORDER_REJECTIONS) + len(kept)]))
+    of_unknown = dict(zip(kept, values[len(ORDER_REJECTIONS) + len(kept) :]))
+    rejected["unknown_customer"] = of_unknown["n_ok"] + of_unknown["n_late"]
+    rep.rejected = {r: n for r, n in rejected.items() if n}
+    rep.loaded = totals["n_ok"] + totals["n_late"] - rejected["unknown_customer"]
+    rep.after_as_of = totals["n_late"] - of_unknown["n_late"]
+    rep.rows = rep.loaded + sum(rejected.values())
+    issues = {i: totals[f'"i:{i}"'] - of_unknown[f'"i:{i}"'] for i in ORDER_ISSUES}
+    rep.kept_with_issues = {i: n for i, n in issues.items() if n}
 
 
 def _bool(expr: str, type_: str) -> str:
@@ -280,13 +278,13 @@ def _typed(expr: str, type_: str, target: str, source: Source) -> str:
     return f"TRY_CAST({expr} AS {target})"
 
 
-def customers_from_orders_sql(as_of: dt.date) -> str:
-    """Without a customers file, the customers are the buyers known at the as-of date, with
-    every profile column NULL (so predicates on them are simply unknown)."""
+def customers_from_orders_sql() -> str:
+    """Without a customers file, the customers are the buyers known at the as-of date (a
+    usable order on or before it), with every profile column NULL."""
     nulls = [f"CAST(NULL AS VARCHAR) AS {q(n)}" for n in STRING_PROFILE]
     nulls += ["CAST(NULL AS DATE) AS birthday", "CAST(NULL AS BIGINT) AS points", "CAST(NULL AS VARCHAR[]) AS tags"]
     nulls += [f"CAST(NULL AS BOOLEAN) AS {q(n)}" for n in BOOLEAN_PROFILE]
-    return f"CREATE OR REPLACE TABLE customers AS SELECT DISTINCT customer_id, {', '.join(nulls)} FROM orders WHERE local_date <= DATE {lit(as_of.isoformat())}"
+    return f"CREATE OR REPLACE TABLE customers AS SELECT customer_id, {', '.join(nulls)} FROM order_summary WHERE n_ok > 0"
 
 
 def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport:
@@ -312,8 +310,7 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
     # Field issues are judged on the raw values, so they are computed where those are seen.
     typed = f"SELECT _row, {id_text} AS customer_id, {', '.join(selects)}, {id_col} AS _id_raw, {issue_sql} AS _issues FROM raw_customers"
     verdict = f"CASE WHEN {_blank('_id_raw', cols[source.column('customer_id')])} THEN 'missing_customer_id' END"
-    rep = LoadReport("customers", source.path)
-    has_duplicates = _check_pass(con, rep, typed, "customer_id", verdict, "_issues", "false", "duplicate_customer_id")
+    has_duplicates = find_duplicates(con, "customers", id_text)
     dup_join = "LEFT JOIN duplicates_customers d ON d.dup_id = t.customer_id" if has_duplicates else ""
     dup_test = "d.keep_row IS NOT NULL AND t._row <> d.keep_row" if has_duplicates else "false"
     con.execute(f"""
@@ -323,6 +320,15 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
     con.execute(f"""
         CREATE OR REPLACE VIEW customers AS
         SELECT t.* EXCLUDE (_row, _id_raw, _issues) FROM ({typed}) t {dup_join} WHERE ({verdict}) IS NULL AND NOT ({dup_test})""")
+    rep = LoadReport("customers", source.path)
+    for reject, issue_text, count in con.execute("SELECT _reject, _issues, count(*) FROM customers_checked GROUP BY ALL").fetchall():
+        rep.rows += count
+        if reject:
+            rep.rejected[reject] = rep.rejected.get(reject, 0) + count
+            continue
+        rep.loaded += count
+        for issue in filter(None, (issue_text or "").split(", ")):
+            rep.kept_with_issues[issue] = rep.kept_with_issues.get(issue, 0) + count
     return rep
 
 
