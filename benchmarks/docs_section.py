@@ -18,3 +18,11 @@ def write_section(report: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + report
     DOC.write_text(text, encoding="utf-8")
+
+
+def publish(lines: list[str], write: bool) -> None:
+    """Print a report section; with `write`, also put it into docs/benchmarks.md."""
+    report = "\n".join(lines)
+    print(report)
+    if write:
+        write_section(report)

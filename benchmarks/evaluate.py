@@ -28,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from docs_section import write_section  # noqa: E402
+from docs_section import publish  # noqa: E402
 AS_OF = "2026-11-01"
 
 
@@ -133,10 +133,7 @@ def main() -> None:
         *[f"| {name} | {secs:.2f} |" for name, secs in breakdown],
         "",
     ]
-    report = "\n".join(lines)
-    print(report)
-    if args.write:
-        write_section(report)
+    publish(lines, args.write)
 
 
 if __name__ == "__main__":

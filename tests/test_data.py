@@ -253,3 +253,14 @@ def test_customers_without_a_file_are_the_buyers_up_to_as_of(tmp_path: Path) -> 
     ])
     f = features(open_files(tmp_path, orders=orders, as_of=dt.date(2026, 11, 1)))
     assert list(f) == ["1"] and f["1"]["name"] is None and f["1"]["tags"] is None
+
+
+def test_empty_and_non_utf8_files_say_so(tmp_path: Path) -> None:
+    empty = tmp_path / "orders.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match="the file is empty"):
+        open_files(tmp_path, orders=empty)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("customer_id,ordered_at,amount\n1,2026-01-01,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="must be UTF-8"):
+        open_files(tmp_path, orders=latin)

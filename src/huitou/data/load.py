@@ -107,14 +107,17 @@ def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
 
 def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
     """Create the view raw_<name> over the file; its columns and their types."""
+    if source.path.is_file() and source.path.stat().st_size == 0:
+        raise DataError(f"{source.path}: the file is empty")
     if source.format == "duckdb":
         con.execute(f"ATTACH {lit(str(source.path))} AS {q('src_' + source.name)} (READ_ONLY)")
     try:
         con.execute(f"CREATE OR REPLACE VIEW {q('raw_' + source.name)} AS {_raw_select(con, source)}")
         return _columns(con, "raw_" + source.name)
     except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise DataError(f"{source.path}: cannot read it as {source.format}: {first}") from None
+        text = str(exc).strip()
+        hint = "; the file must be UTF-8 text" if "unicode" in text.lower() else ""
+        raise DataError(f"{source.path}: cannot read it as {source.format}: {text.splitlines()[0]}{hint}") from None
 
 
 def _need(source: Source, columns: dict[str, str], canonical: str) -> str:
