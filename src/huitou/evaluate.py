@@ -20,7 +20,7 @@ from .checks.context import PlaybookContext
 from .compile import compile_playbook
 from .data import load
 from .data.sources import DataError, resolve
-from .feature_sql import DEFAULT_LIFECYCLE, feature_query, lifecycle_sql, summary_sql
+from .feature_sql import DEFAULT_LIFECYCLE, feature_query, lifecycle_sql, rejection_counts_sql, summary_sql
 from .features import LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
 from .predicates.ast import And, Expr, Not, Or, walk
@@ -87,7 +87,7 @@ def open_data(
     con.execute(summary_sql(as_of))
     if not known:
         con.execute(load.customers_from_orders_sql())
-    load.summary_report(con, orders_report, known_customers=known)
+    load.summary_report(con, orders_report, rejection_counts_sql(), known_customers=known)
     reports.append(orders_report)
     quarantine_dir = quarantine_dir or project.root / ".huitou" / "quarantine"
     for rep in reports:

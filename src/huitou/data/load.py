@@ -247,23 +247,23 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: str | None) 
     return con.execute(f"SELECT count(*) FROM {q('duplicates_' + name)}").fetchone()[0] > 0  # type: ignore[index]
 
 
-def summary_report(con: duckdb.DuckDBPyConnection, rep: LoadReport, *, known_customers: bool) -> None:
-    """Fill the orders report from the per-customer counts in order_summary."""
-    unknown = "c.customer_id IS NULL AND s.customer_id IS NOT NULL" if known_customers else "false"
+def summary_report(con: duckdb.DuckDBPyConnection, rep: LoadReport, rejection_counts_sql: str, *, known_customers: bool) -> None:
+    """Fill the orders report: rejected rows per reason, and the usable rows from the
+    per-customer counts in order_summary (those of unknown customers become rejections)."""
+    rejected = {reason: int(n) for reason, n in con.execute(rejection_counts_sql).fetchall()}
+    unknown = "c.customer_id IS NULL" if known_customers else "false"
     join = "LEFT JOIN customers c ON c.customer_id = s.customer_id" if known_customers else ""
     kept = ["n_ok", "n_late", *(f'"i:{i}"' for i in ORDER_ISSUES)]
-    columns = [f'sum("r:{r}")' for r in ORDER_REJECTIONS] + [f"sum(s.{k})" for k in kept] + [f"coalesce(sum(s.{k}) FILTER (WHERE {unknown}), 0)" for k in kept]
+    columns = [f"sum(s.{k})" for k in kept] + [f"coalesce(sum(s.{k}) FILTER (WHERE {unknown}), 0)" for k in kept]
     row = con.execute(f"SELECT {', '.join(columns)} FROM order_summary s {join}").fetchone()
     assert row is not None
     values = [int(v or 0) for v in row]
-    rejected = dict(zip(ORDER_REJECTIONS, values[: len(ORDER_REJECTIONS)]))
-    totals = dict(zip(kept, values[len(ORDER_REJECTIONS) : len(ORDER_REJECTIONS) + len(kept)]))
-    of_unknown = dict(zip(kept, values[len(ORDER_REJECTIONS) + len(kept) :]))
+    totals, of_unknown = dict(zip(kept, values[: len(kept)])), dict(zip(kept, values[len(kept) :]))
     rejected["unknown_customer"] = of_unknown["n_ok"] + of_unknown["n_late"]
     rep.rejected = {r: n for r, n in rejected.items() if n}
     rep.loaded = totals["n_ok"] + totals["n_late"] - rejected["unknown_customer"]
     rep.after_as_of = totals["n_late"] - of_unknown["n_late"]
-    rep.rows = rep.loaded + sum(rejected.values())
+    rep.rows = rep.loaded + sum(rep.rejected.values())
     issues = {i: totals[f'"i:{i}"'] - of_unknown[f'"i:{i}"'] for i in ORDER_ISSUES}
     rep.kept_with_issues = {i: n for i, n in issues.items() if n}
 
