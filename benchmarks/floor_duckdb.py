@@ -26,19 +26,19 @@ def bday(year: str) -> str:
 counts = ", ".join(f"count(*) FILTER (WHERE {p})" for p in sql_predicates)
 query = f"""
 WITH o AS (
-  SELECT customer_id, CAST(ordered_at AS DATE) AS d, ordered_at, order_id, CAST(amount AS DECIMAL(18,2)) AS amount,
+  SELECT customer_id, CAST(ordered_at AS DATE) AS d, ordered_at, file_row_number, CAST(amount AS DECIMAL(18,2)) AS amount,
          status, CAST(delivered_at AS DATE) AS delivered, category, rating
-  FROM read_parquet('{data / "orders.parquet"}') WHERE CAST(ordered_at AS DATE) <= DATE '{as_of}'
+  FROM read_parquet('{data / "orders.parquet"}', file_row_number = true) WHERE CAST(ordered_at AS DATE) <= DATE '{as_of}'
 ), a AS (
   SELECT customer_id,
     count(*) FILTER (WHERE status = 'paid') AS order_count,
     count(DISTINCT d) FILTER (WHERE status = 'paid') AS purchase_days,
     min(d) FILTER (WHERE status = 'paid') AS first_d, max(d) FILTER (WHERE status = 'paid') AS last_d,
     sum(amount) FILTER (WHERE status = 'paid') AS total_spent,
-    arg_max(category, (ordered_at, order_id)) FILTER (WHERE status = 'paid') AS last_category,
+    arg_max(category, (ordered_at, file_row_number)) FILTER (WHERE status = 'paid') AS last_category,
     bool_or(status = 'unpaid') AS has_unpaid_order,
     max(delivered) FILTER (WHERE delivered <= DATE '{as_of}') AS last_delivery,
-    arg_max(rating, (ordered_at, order_id)) FILTER (WHERE rating IS NOT NULL) AS last_rating
+    arg_max(rating, (ordered_at, file_row_number)) FILTER (WHERE rating IS NOT NULL) AS last_rating
   FROM o GROUP BY customer_id
 ), f AS (
   SELECT c.customer_id, c.tier, c.city, c.gender, c.points, regexp_extract_all(c.tags, '[^|]+') AS tags, c.consent_sms,

@@ -16,7 +16,8 @@ orders = pd.read_parquet(data / "orders.parquet", columns=["order_id", "customer
 customers = pd.read_parquet(data / "customers.parquet")
 orders["d"] = orders["ordered_at"].dt.normalize()
 orders = orders[orders["d"] <= as_of]
-paid = orders[orders["status"] == "paid"].sort_values(["customer_id", "ordered_at", "order_id"])
+# Latest = latest time; among equal times the later row of the file (a stable sort keeps it last).
+paid = orders[orders["status"] == "paid"].sort_values(["customer_id", "ordered_at"], kind="stable")
 cents = (paid["amount"] * 100).round().astype("int64")
 g = paid.assign(cents=cents).groupby("customer_id")
 f = pd.DataFrame({
@@ -30,7 +31,7 @@ f = pd.DataFrame({
 c = customers.set_index("customer_id").join(f, how="left")
 # Features over all orders (not only purchases) go on the customers frame directly.
 c["has_unpaid_order"] = c.index.isin(orders.loc[orders["status"] == "unpaid", "customer_id"].unique())
-c["last_rating"] = orders.dropna(subset=["rating"]).sort_values(["customer_id", "ordered_at", "order_id"]).groupby("customer_id")["rating"].last()
+c["last_rating"] = orders.dropna(subset=["rating"]).sort_values(["customer_id", "ordered_at"], kind="stable").groupby("customer_id")["rating"].last()
 delivered = orders["delivered_at"].dt.normalize()
 c["last_delivery"] = orders.assign(dd=delivered.where(delivered <= as_of)).groupby("customer_id")["dd"].max()
 c["order_count"] = c["order_count"].fillna(0)

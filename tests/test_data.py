@@ -264,3 +264,13 @@ def test_empty_and_non_utf8_files_say_so(tmp_path: Path) -> None:
     latin.write_bytes("customer_id,ordered_at,amount\n1,2026-01-01,caf\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match="must be UTF-8"):
         open_files(tmp_path, orders=latin)
+
+
+def test_latest_order_ties_go_to_the_later_row(tmp_path: Path) -> None:
+    orders = write_csv(tmp_path / "orders.csv", [
+        ["order_id", "customer_id", "ordered_at", "amount", "category"],
+        ["z9", "1", "2026-10-01 10:00:00", "1", "tea"],
+        ["a1", "1", "2026-10-01 10:00:00", "1", "coffee"],   # same time, later row: the latest
+        ["m5", "1", "2026-09-01 10:00:00", "1", "books"],
+    ])
+    assert features(open_files(tmp_path, orders=orders))["1"]["last_category"] == "coffee"

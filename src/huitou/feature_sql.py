@@ -26,7 +26,7 @@ DEFAULT_LIFECYCLE = {"active_within": 45, "cooling_within": 89, "dormant_high_wi
 
 # Per-customer aggregates over the usable orders up to the as-of date.
 # `_ok` (on or before the as-of date) and `_paid` (and a purchase) are computed once per
-# row. `_latest` orders rows by time, ties broken by a hash of the order id: one 128-bit
+# row. `_latest` orders rows by time, ties going to the later row of the file: one 128-bit
 # integer compares far faster than a (timestamp, text) struct - on 10M orders the
 # aggregating step went from 4.5 s to 2.8 s (DuckDB profile, 2026-11-22).
 _AGGREGATES = [
@@ -52,7 +52,7 @@ def summary_sql(as_of: dt.date) -> str:
     Only usable rows enter (the verdict is tested once, in the WHERE); rejected rows are
     counted by rejection_counts_sql()."""
     as_of_sql = f"DATE '{as_of.isoformat()}'"
-    latest = "CAST(epoch_us(ordered_at) AS HUGEINT) * 18446744073709551616 + hash(order_id)"
+    latest = "CAST(epoch_us(ordered_at) AS HUGEINT) * 18446744073709551616 + _row"
     flagged = f"SELECT *, local_date <= {as_of_sql} AS _ok, local_date <= {as_of_sql} AND status = 'paid' AS _paid, {latest} AS _latest FROM orders_rows WHERE _verdict IS NULL"
     counts = [
         "count(*) FILTER (WHERE _ok) AS n_ok",
