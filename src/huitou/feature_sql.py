@@ -45,19 +45,21 @@ AGGREGATE_COLUMNS = [a.rsplit(" AS ", 1)[1] for a in _AGGREGATES]
 
 
 def summary_sql(as_of: dt.date) -> str:
-    """CREATE the table order_summary: one row per customer id among the usable orders, with
-    the feature aggregates and the counts the load report needs (usable rows on or before
-    and after the as-of date, repaired fields), in a single pass.
-
-    Only usable rows enter (the verdict is tested once, in the WHERE); rejected rows are
-    counted by rejection_counts_sql()."""
+    """CREATE the table order_summary: one row per customer id in the orders, with the
+    feature aggregates over the usable orders and the counts the load report needs
+    (rejections per reason, usable rows on or before and after the as-of date, repaired
+    fields), in a single pass. The row verdict is computed once per row, as a column."""
     as_of_sql = f"DATE '{as_of.isoformat()}'"
     latest = "CAST(epoch_us(ordered_at) AS HUGEINT) * 18446744073709551616 + _row"
-    flagged = f"SELECT *, local_date <= {as_of_sql} AS _ok, local_date <= {as_of_sql} AND status = 'paid' AS _paid, {latest} AS _latest FROM orders_rows WHERE _verdict IS NULL"
+    flagged = f"""
+        SELECT *, _good AND local_date <= {as_of_sql} AS _ok, _good AND local_date <= {as_of_sql} AND status = 'paid' AS _paid,
+               {latest} AS _latest
+        FROM (SELECT *, _verdict IS NULL AS _good FROM orders_rows)"""
     counts = [
+        "histogram(_verdict) FILTER (WHERE NOT _good) AS rejections",
         "count(*) FILTER (WHERE _ok) AS n_ok",
-        "count(*) FILTER (WHERE NOT _ok) AS n_late",
-        *[f"count(*) FILTER (WHERE \"_{i}\") AS \"i:{i}\"" for i in ORDER_ISSUES],
+        "count(*) FILTER (WHERE _good AND NOT _ok) AS n_late",
+        *[f"count(*) FILTER (WHERE _good AND \"_{i}\") AS \"i:{i}\"" for i in ORDER_ISSUES],
     ]
     query = (
         exp.select("customer_id", *[a.format(as_of=as_of_sql) for a in _AGGREGATES], *counts, dialect="duckdb")
@@ -68,8 +70,8 @@ def summary_sql(as_of: dt.date) -> str:
 
 
 def rejection_counts_sql() -> str:
-    """Rejected order rows per reason (the row checks; unknown customers come from the summary)."""
-    return "SELECT _verdict, count(*) FROM orders_rows WHERE _verdict IS NOT NULL GROUP BY ALL"
+    """Rejected order rows per reason, summed from the per-customer histograms."""
+    return "SELECT key, sum(value) FROM (SELECT unnest(map_entries(rejections), recursive := true) FROM order_summary WHERE rejections IS NOT NULL) GROUP BY ALL"
 
 
 def lifecycle_sql(thresholds: Mapping[str, int] | None = None) -> exp.Expression:
