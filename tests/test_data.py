@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from huitou.data.sources import DataError, source_from_config
+from huitou.data.sources import DataError
 from huitou.evaluate import DataSession, open_data
 from huitou.project import Project
 

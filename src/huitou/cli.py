@@ -7,6 +7,7 @@ the traceback), never a bare traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 import os
@@ -157,9 +158,7 @@ def _fail(command: str, message: str, code: ExitCode = ExitCode.ERROR) -> typer.
     return typer.Exit(code)
 
 
-def _as_of(command: str, value: str | None) -> "dt.date | None":
-    import datetime as dt
-
+def _as_of(command: str, value: str | None) -> dt.date | None:
     if value is None:
         return None
     try:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import sqlglot
 import sqlglot.expressions as exp
 
-from .data.load import BOOLEAN_PROFILE, DUCK_TYPES, ORDER_ISSUES, STRING_PROFILE
+from .data.load import BOOLEAN_PROFILE, ORDER_ISSUES, STRING_PROFILE
 
 DEFAULT_LIFECYCLE = {"active_within": 45, "cooling_within": 89, "dormant_high_within": 180, "dormant_low_within": 360}
 
@@ -147,8 +147,3 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
     staged = exp.select(*computed, dialect="duckdb").from_(joined.subquery("j"))
     final = exp.select("*", dialect="duckdb").from_(staged.subquery("s"))
     return final.select(exp.alias_(lifecycle_sql(lifecycle), "lifecycle"), append=True)
-
-
-def column_types(extra_fields: Mapping[str, str] | None = None) -> dict[str, str]:
-    """DuckDB types of the declared extra profile columns."""
-    return {name: DUCK_TYPES[t] for name, t in (extra_fields or {}).items()}

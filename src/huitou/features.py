@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Types of the predicate language. "money" is exact decimal; "list" is a list of strings.
-TYPES = ("integer", "money", "number", "date", "string", "boolean", "list")
+# Types of the predicate language: integer, money (exact decimal), number, date, string,
+# boolean, list (of strings).
 NUMERIC = {"integer", "money", "number"}
 
 

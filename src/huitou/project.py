@@ -10,19 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from .features import Feature, catalog_with
-from .loader import Document
 from .templates import find_template
 
 CONFIG_NAME = "huitou.yaml"
 CHANNEL_KINDS = ("sms", "email", "wechat", "im", "phone", "parcel_insert")
-DEFAULT_CONTACT = {"sms": "phone", "email": "email", "wechat": "wechat_id", "im": "wechat_id", "phone": "phone", "parcel_insert": "customer_id"}
 
 
 @dataclass
 class Project:
     root: Path
     config: dict[str, Any] = field(default_factory=dict)
-    config_doc: Document | None = None
     # Template lookups, memoized for one run: every rule of every playbook asks again.
     _found: dict[tuple[str, str], Path | None] = field(default_factory=dict, repr=False)
     _exists: dict[Path, bool] = field(default_factory=dict, repr=False)

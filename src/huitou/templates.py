@@ -33,7 +33,6 @@ VARIABLES: dict[str, tuple[str, ...] | None] = {
     "locale": None,
 }
 
-EMAIL_BLOCKS = ("subject", "text", "html")
 CURRENCY_BY_LOCALE = {"zh": "CNY", "ja": "JPY", "en": "USD"}
 
 

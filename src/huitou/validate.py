@@ -61,7 +61,7 @@ def load_config(project: Project) -> list[Diagnostic]:
     found = schema.validate(doc, "project")
     problems += found + list(secrets.run(doc))
     if not found:
-        project.config, project.config_doc = doc.data, doc
+        project.config = doc.data
     return problems
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..diagnostics import Diagnostic
 from ..predicates import PredicateError
-from ..predicates.ast import And, Between, Compare, Contains, Expr, InList, IsNull, Literal, Name, Not, Or, Term
+from ..predicates.ast import And, Between, Compare, Expr, InList, IsNull, Literal, Name, Not, Or, Term
 from .context import PlaybookContext
 
 _NEGATE = {"=": "!=", "!=": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}

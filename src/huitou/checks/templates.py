@@ -19,7 +19,7 @@ from ..diagnostics import Diagnostic, did_you_mean
 from ..features import CATALOG
 from ..project import Project
 from ..sms import compose, measure
-from ..templates import EMAIL_BLOCKS, environment, template_fields
+from ..templates import environment, template_fields
 from .context import PlaybookContext
 from .references import template_files
 

@@ -9,7 +9,6 @@ from typing import Any
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".duckdb": "duckdb", ".db": "duckdb"}
 
-ORDER_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating")
 REQUIRED_ORDER_COLUMNS = ("customer_id", "ordered_at", "amount")
 
 
