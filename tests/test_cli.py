@@ -263,3 +263,18 @@ def test_explain_marks_unknown_values(huitou_bin: str, tmp_path: Path) -> None:
     out = run(huitou_bin, "explain", no_birthday["customer_id"], "--as-of", "2026-11-01", cwd=project)
     assert out.returncode == 0, out.stderr
     assert "? days_to_birthday <= 3  -> unknown (NULL)" in out.stdout
+
+
+def test_features_out_needs_csv_or_parquet(huitou_bin: str, tmp_path: Path) -> None:
+    out = run(huitou_bin, "features", "--as-of", "2026-11-01", "--out", str(tmp_path / "f.json"))
+    assert out.returncode == 2 and "use a .csv or .parquet file name" in out.stderr
+    assert not (tmp_path / "f.json").exists()
+
+
+def test_playbooks_in_different_timezones_are_refused(huitou_bin: str, tmp_path: Path) -> None:
+    project = _project_with(tmp_path, "version: 1\nname: a\ntimezone: Asia/Tokyo\nrules:\n  - {id: r, intent: care, segment: order_count >= 1, when: {immediate: true}, channel: wechat, template: hi.j2}\n")
+    (project / "rules" / "b.yaml").write_text("version: 1\nname: b\ntimezone: Europe/Paris\nrules:\n  - {id: r, intent: care, segment: order_count >= 1, when: {immediate: true}, channel: wechat, template: hi.j2}\n", encoding="utf-8")
+    out = run(huitou_bin, "segments", "--as-of", "2026-11-01", cwd=project)
+    assert out.returncode == 2 and "different timezones (Asia/Tokyo, Europe/Paris)" in out.stderr
+    ok = run(huitou_bin, "segments", "--as-of", "2026-11-01", "--timezone", "Asia/Tokyo", "-f", "json", cwd=project)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["customers"] == 300

@@ -274,3 +274,38 @@ def test_latest_order_ties_go_to_the_later_row(tmp_path: Path) -> None:
         ["m5", "1", "2026-09-01 10:00:00", "1", "books"],
     ])
     assert features(open_files(tmp_path, orders=orders))["1"]["last_category"] == "coffee"
+
+
+def test_declared_fields_flow_from_file_to_predicate(tmp_path: Path) -> None:
+    from huitou.evaluate import segment_counts
+    from huitou.validate import validate_paths
+
+    write_csv(tmp_path / "orders.csv", [ORDER_HEADER, ["o1", "1", "2026-10-01", "5", "paid", "", ""], ["o2", "2", "2026-10-02", "5", "paid", "", ""]])
+    write_csv(tmp_path / "customers.csv", [["customer_id", "vip_level", "colours"], ["1", "4", "red|blue"], ["2", "x", ""]])
+    (tmp_path / "huitou.yaml").write_text(
+        "version: 1\ndata:\n  orders: {path: orders.csv}\n  customers: {path: customers.csv, fields: {vip_level: integer, colours: list}}\n", encoding="utf-8"
+    )
+    (tmp_path / "templates" / "zh-CN").mkdir(parents=True)
+    (tmp_path / "templates" / "zh-CN" / "t.j2").write_text("{{ customer.vip_level }}\n", encoding="utf-8")
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "p.yaml").write_text(
+        "version: 1\nname: p\nrules:\n  - {id: r, intent: care, segment: \"vip_level >= 3 AND colours CONTAINS 'blue'\", when: {immediate: true}, channel: wechat, template: t.j2}\n",
+        encoding="utf-8",
+    )
+    result = validate_paths([tmp_path])
+    assert result.diagnostics == []
+    session = open_data(result.playbooks[0].project, timezone="Asia/Shanghai", as_of=dt.date(2026, 11, 1), quarantine_dir=tmp_path / "q")
+    assert session.reports[0].kept_with_issues == {"bad_vip_level": 1}
+    f = features(session)
+    assert f["1"]["vip_level"] == 4 and f["1"]["colours"] == ["red", "blue"] and f["2"]["vip_level"] is None
+    _, counts = segment_counts(session, result.playbooks)
+    assert [c.customers for c in counts if c.kind == "rule"] == [1]
+
+
+def test_timezone_aware_parquet_times_become_local_dates(tmp_path: Path) -> None:
+    path = tmp_path / "orders.parquet"
+    duckdb.connect().execute(f"""COPY (SELECT '1' AS customer_id, TIMESTAMPTZ '2026-10-31 16:30:00+00' AS ordered_at, 9.5 AS amount) TO '{path}' (FORMAT PARQUET)""")
+    shanghai = features(open_files(tmp_path, orders=path, timezone="Asia/Shanghai"))
+    london = features(open_files(tmp_path, orders=path, timezone="Europe/London"))
+    assert shanghai["1"]["last_order_date"] == dt.date(2026, 11, 1)  # 00:30 next day in Shanghai
+    assert london["1"]["last_order_date"] == dt.date(2026, 10, 31)
