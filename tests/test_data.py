@@ -309,3 +309,15 @@ def test_timezone_aware_parquet_times_become_local_dates(tmp_path: Path) -> None
     london = features(open_files(tmp_path, orders=path, timezone="Europe/London"))
     assert shanghai["1"]["last_order_date"] == dt.date(2026, 11, 1)  # 00:30 next day in Shanghai
     assert london["1"]["last_order_date"] == dt.date(2026, 10, 31)
+
+
+def test_status_is_read_leniently(tmp_path: Path) -> None:
+    orders = write_csv(tmp_path / "orders.csv", [
+        ORDER_HEADER,
+        ["a", "1", "2026-10-01", "1", "", "", ""],          # empty: paid
+        ["b", "1", "2026-10-02", "1", "   ", "", ""],       # blank: paid
+        ["c", "1", "2026-10-03", "1", " Refunded ", "", ""],  # case and spaces: refunded
+    ])
+    session = open_files(tmp_path, orders=orders)
+    assert session.reports[-1].rejected == {}
+    assert features(session)["1"]["order_count"] == 2

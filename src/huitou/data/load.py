@@ -164,7 +164,7 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     statuses = ", ".join(lit(s) for s in ORDER_STATUSES)
     # Clean values skip lower()/trim(): those build a new string for every one of 10M rows.
     status_text = f"CAST({raw['status']} AS VARCHAR)" if "status" in raw else "NULL"
-    status = f"CASE WHEN {status_text} IN ({statuses}) THEN {status_text} ELSE coalesce(lower(trim({status_text})), 'paid') END" if "status" in raw else "'paid'"
+    status = f"CASE WHEN {status_text} IN ({statuses}) THEN {status_text} ELSE coalesce(nullif(lower(trim({status_text})), ''), 'paid') END" if "status" in raw else "'paid'"
     delivered = _timestamp(raw["delivered_at"], ctype["delivered_at"], source, timezone) if "delivered_at" in raw else "CAST(NULL AS TIMESTAMP)"
     rating = f"TRY_CAST({raw['rating']} AS INTEGER)" if "rating" in raw else "CAST(NULL AS INTEGER)"
     typed = f"""
