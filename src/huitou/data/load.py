@@ -149,15 +149,9 @@ def _blank(expr: str, type_: str = "VARCHAR") -> str:
     return f"({expr} IS NULL OR trim({expr}) = '')"
 
 
-def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str, today: dt.date, known_customers: bool) -> LoadReport:
-    """Create the views `orders_rows` (every row, typed, with `_verdict` and `_issues`),
-    `orders_checked` (with the final `_reject`) and `orders` (the usable rows). The counts
-    come with the per-customer summary (see summary_report)."""
-    cols = open_raw(con, source)
-    for canonical in REQUIRED_ORDER_COLUMNS:
-        _need(source, cols, canonical)
-    raw = {c: q(source.column(c)) for c in ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating") if source.column(c) in cols}
-    ctype = {c: cols[source.column(c)] for c in raw}
+def _typed_orders(raw: dict[str, str], ctype: dict[str, str], source: Source, timezone: str) -> str:
+    """SELECT over raw_orders with the canonical columns in their types (NULL where a value
+    does not convert), plus the raw values the checks need to tell missing from bad."""
     amount_raw = raw["amount"]
     amount = f"TRY_CAST(trim(CAST({amount_raw} AS VARCHAR)) AS DECIMAL(18,2))" if ctype["amount"].upper() in ("VARCHAR", "JSON") else f"TRY_CAST({amount_raw} AS DECIMAL(18,2))"
     order_id = f"CAST({raw['order_id']} AS VARCHAR)" if "order_id" in raw else "'row-' || CAST(_row AS VARCHAR)"
@@ -183,6 +177,20 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
                {rating} AS rating,
                {f"NOT {_blank(raw['rating'], ctype['rating'])}" if "rating" in raw else "false"} AS _has_rating
         FROM raw_orders"""
+    return typed
+
+
+def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str, today: dt.date, known_customers: bool) -> LoadReport:
+    """Create the views `orders_rows` (every row, typed, with `_verdict` and `_issues`),
+    `orders_checked` (with the final `_reject`) and `orders` (the usable rows). The counts
+    come with the per-customer summary (see summary_report)."""
+    cols = open_raw(con, source)
+    for canonical in REQUIRED_ORDER_COLUMNS:
+        _need(source, cols, canonical)
+    raw = {c: q(source.column(c)) for c in ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating") if source.column(c) in cols}
+    ctype = {c: cols[source.column(c)] for c in raw}
+    typed = _typed_orders(raw, ctype, source, timezone)
+    statuses = ", ".join(lit(s) for s in ORDER_STATUSES)
     has_duplicates = find_duplicates(con, "orders", f"CAST({raw['order_id']} AS VARCHAR)" if "order_id" in raw else None)
     dup_join = "LEFT JOIN duplicates_orders d ON d.dup_id = t.order_id" if has_duplicates else ""
     checks = [
