@@ -321,3 +321,13 @@ def test_status_is_read_leniently(tmp_path: Path) -> None:
     session = open_files(tmp_path, orders=orders)
     assert session.reports[-1].rejected == {}
     assert features(session)["1"]["order_count"] == 2
+
+
+def test_purchase_days_bitmap_and_distinct_count_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huitou import feature_sql
+
+    bitmap = features(open_files(tmp_path, orders=EXAMPLES / "orders.csv", customers=EXAMPLES / "customers.csv"))
+    monkeypatch.setattr(feature_sql, "BITMAP_BUDGET_BYTES", 0)  # force count(DISTINCT)
+    distinct = features(open_files(tmp_path, orders=EXAMPLES / "orders.csv", customers=EXAMPLES / "customers.csv"))
+    assert bitmap == distinct
+    assert sum(f["purchase_days"] for f in bitmap.values()) > 300

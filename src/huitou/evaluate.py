@@ -20,7 +20,7 @@ from .checks.context import PlaybookContext
 from .compile import compile_playbook
 from .data import load
 from .data.sources import DataError, resolve
-from .feature_sql import DEFAULT_LIFECYCLE, feature_query, lifecycle_sql, rejection_counts_sql, summary_sql
+from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, purchase_days_sql, rejection_counts_sql, summary_sql
 from .features import LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
 from .predicates.ast import And, Expr, Not, Or, walk
@@ -84,7 +84,7 @@ def open_data(
         reports.append(load.load_customers(con, customers_source))
     known = customers_source is not None
     orders_report = load.load_orders(con, orders_source, timezone=timezone, today=today, known_customers=known)
-    con.execute(summary_sql(as_of))
+    con.execute(summary_sql(as_of, _purchase_days(con, as_of, known)))
     if not known:
         con.execute(load.customers_from_orders_sql())
     load.summary_report(con, orders_report, rejection_counts_sql(), known_customers=known)
@@ -93,6 +93,16 @@ def open_data(
     for rep in reports:
         load.write_quarantine(con, rep, quarantine_dir)
     return DataSession(con, as_of, timezone, extra, reports)
+
+
+def _purchase_days(con: duckdb.DuckDBPyConnection, as_of: dt.date, known_customers: bool) -> str:
+    """The purchase_days aggregate for this data: see feature_sql.purchase_days_sql."""
+    lo, hi = con.execute(f"SELECT min(local_date), max(local_date) FROM orders_rows WHERE local_date <= DATE '{as_of.isoformat()}'").fetchone()  # type: ignore[misc]
+    if lo is None:
+        return purchase_days_sql(None, 0)
+    # Bitmaps exist per customer; without a customers file, the orders bound their number.
+    count = con.execute("SELECT count(*) FROM customers" if known_customers else "SELECT count(*) FROM raw_orders").fetchone()[0]  # type: ignore[index]
+    return purchase_days_sql(((lo - EPOCH).days, (hi - EPOCH).days), int(count))
 
 
 def write_features(session: DataSession, out: Path) -> int:

@@ -31,7 +31,7 @@ DEFAULT_LIFECYCLE = {"active_within": 45, "cooling_within": 89, "dormant_high_wi
 # aggregating step went from 4.5 s to 2.8 s (DuckDB profile, 2026-11-22).
 _AGGREGATES = [
     "count(*) FILTER (WHERE _paid) AS order_count",
-    "count(DISTINCT local_date) FILTER (WHERE _paid) AS purchase_days",
+    "{purchase_days} AS purchase_days",
     "min(local_date) FILTER (WHERE _paid) AS first_order_date",
     "max(local_date) FILTER (WHERE _paid) AS last_order_date",
     "sum(amount) FILTER (WHERE _paid) AS total_spent",
@@ -44,7 +44,29 @@ _AGGREGATES = [
 AGGREGATE_COLUMNS = [a.rsplit(" AS ", 1)[1] for a in _AGGREGATES]
 
 
-def summary_sql(as_of: dt.date) -> str:
+# Distinct purchase days as set bits of a per-customer bitmap over the data's day range:
+# exact, and on 10M orders 0.55 s against 1.2-1.4 s for count(DISTINCT) - but one bit
+# per day of the range per customer, so it is used only within this budget.
+BITMAP_BUDGET_BYTES = 256 * 1024 * 1024
+EPOCH = dt.date(1970, 1, 1)
+
+
+def purchase_days_sql(day_range: tuple[int, int] | None, customers: int) -> str:
+    """The aggregate for purchase_days: a bitmap count when the bitmaps fit the budget
+    (day_range: first and last local day, as days since 1970), else count(DISTINCT).
+
+    >>> purchase_days_sql((10000, 10364), 1000)
+    "bit_count(bitstring_agg(CAST(local_date - DATE '1970-01-01' AS INTEGER), 10000, 10364) FILTER (WHERE _paid))"
+    >>> purchase_days_sql(None, 1000)
+    'count(DISTINCT local_date) FILTER (WHERE _paid)'
+    """
+    if day_range is None or customers * ((day_range[1] - day_range[0]) // 8 + 1) > BITMAP_BUDGET_BYTES:
+        return "count(DISTINCT local_date) FILTER (WHERE _paid)"
+    lo, hi = day_range
+    return f"bit_count(bitstring_agg(CAST(local_date - DATE '{EPOCH.isoformat()}' AS INTEGER), {int(lo)}, {int(hi)}) FILTER (WHERE _paid))"
+
+
+def summary_sql(as_of: dt.date, purchase_days: str = "count(DISTINCT local_date) FILTER (WHERE _paid)") -> str:
     """CREATE the table order_summary: one row per customer id in the orders, with the
     feature aggregates over the usable orders and the counts the load report needs
     (rejections per reason, usable rows on or before and after the as-of date, repaired
@@ -62,7 +84,7 @@ def summary_sql(as_of: dt.date) -> str:
         *[f"count(*) FILTER (WHERE _good AND \"_{i}\") AS \"i:{i}\"" for i in ORDER_ISSUES],
     ]
     query = (
-        exp.select("customer_id", *[a.format(as_of=as_of_sql) for a in _AGGREGATES], *counts, dialect="duckdb")
+        exp.select("customer_id", *[a.format(as_of=as_of_sql, purchase_days=purchase_days) for a in _AGGREGATES], *counts, dialect="duckdb")
         .from_(sqlglot.parse_one(flagged, dialect="duckdb").subquery("o"))
         .group_by("customer_id")
     )
