@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
+import inspect
+import typing
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -167,7 +172,42 @@ def _as_of(command: str, value: str | None) -> dt.date | None:
         raise _fail(command, f"--as-of {value!r} is not a date; write YYYY-MM-DD") from None
 
 
-def _open(command: str, paths: list[Path] | None, *, need_playbooks: bool, as_of: str | None, data: Path | None, orders: Path | None, customers: Path | None, timezone: str | None, quarantine: Path | None):  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class DataOptions:
+    """The options every data-reading command takes (see with_data_options)."""
+
+    as_of: str | None = None
+    data: Path | None = None
+    orders: Path | None = None
+    customers: Path | None = None
+    timezone: str | None = None
+    quarantine: Path | None = None
+
+
+_DATA_OPTION_TYPES = {"as_of": AsOf, "data": DataDir, "orders": OrdersFile, "customers": CustomersFile, "timezone": Timezone, "quarantine": Quarantine}
+
+
+def with_data_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the shared data options; it receives them as one `opts: DataOptions`.
+
+    Typer reads a command's options from its signature, so the wrapper's signature is the
+    command's own (less `opts`) plus one keyword parameter per data option."""
+    signature = inspect.signature(command)
+    hints = typing.get_type_hints(command, include_extras=True)  # this module postpones annotations
+    own = [p.replace(annotation=hints[p.name]) for p in signature.parameters.values() if p.name != "opts"]
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=type_) for name, type_ in _DATA_OPTION_TYPES.items()]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        opts = DataOptions(**{name: kwargs.pop(name) for name in _DATA_OPTION_TYPES})
+        command(opts=opts, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**{p.name: p.annotation for p in own}, **_DATA_OPTION_TYPES, "return": None}
+    return wrapper
+
+
+def _open(command: str, paths: list[Path] | None, opts: DataOptions, *, need_playbooks: bool):  # type: ignore[no-untyped-def]
     """Validate the playbooks (when needed) and load the data; report both on stderr."""
     from rich.console import Console
 
@@ -177,7 +217,7 @@ def _open(command: str, paths: list[Path] | None, *, need_playbooks: bool, as_of
     from .reporters import REPORTERS
     from .validate import UsageError, open_project, validate_paths
 
-    date = _as_of(command, as_of)
+    date = _as_of(command, opts.as_of)
     try:
         if need_playbooks:
             result = validate_paths(list(paths or []))
@@ -190,10 +230,10 @@ def _open(command: str, paths: list[Path] | None, *, need_playbooks: bool, as_of
             from .validate import load_config
 
             load_config(project)
-        tz = data_timezone(project, playbooks, timezone)
+        tz = data_timezone(project, playbooks, opts.timezone)
         if not valid_timezone(tz):
             raise _fail(command, f"unknown timezone '{tz}'")
-        session = open_data(project, timezone=tz, as_of=date, data_dir=data, orders=orders, customers=customers, quarantine_dir=quarantine)
+        session = open_data(project, timezone=tz, as_of=date, data_dir=opts.data, orders=opts.orders, customers=opts.customers, quarantine_dir=opts.quarantine)
     except (UsageError, DataError) as exc:
         raise _fail(command, str(exc)) from None
     err = Console(stderr=True, highlight=False)
@@ -204,20 +244,16 @@ def _open(command: str, paths: list[Path] | None, *, need_playbooks: bool, as_of
 
 
 @app.command()
+@with_data_options
 def features(
-    as_of: AsOf = None,
+    opts: DataOptions,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the table to FILE (.csv or .parquet); default: CSV on stdout.")] = None,
-    data: DataDir = None,
-    orders: OrdersFile = None,
-    customers: CustomersFile = None,
-    timezone: Timezone = None,
-    quarantine: Quarantine = None,
 ) -> None:
     """Write the per-customer feature table: the values every predicate sees."""
     from .data.sources import DataError
     from .evaluate import write_features
 
-    session, _ = _open("features", None, need_playbooks=False, as_of=as_of, data=data, orders=orders, customers=customers, timezone=timezone, quarantine=quarantine)
+    session, _ = _open("features", None, opts, need_playbooks=False)
     if out is None:
         cursor = session.con.execute(f"SELECT * FROM ({session.features_sql()}) ORDER BY customer_id")
         import csv
@@ -235,15 +271,11 @@ def features(
 
 
 @app.command()
+@with_data_options
 def segments(
+    opts: DataOptions,
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Playbooks or directories. Default: the project.")] = None,
-    as_of: AsOf = None,
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="text or json")] = OutFormat.text,
-    data: DataDir = None,
-    orders: OrdersFile = None,
-    customers: CustomersFile = None,
-    timezone: Timezone = None,
-    quarantine: Quarantine = None,
 ) -> None:
     """Count the customers in every segment, rule and lifecycle stage."""
     from rich.console import Console
@@ -251,7 +283,7 @@ def segments(
     from .evaluate import segment_counts
     from .reporters.evaluation import segments_json, segments_text
 
-    session, playbooks = _open("segments", paths, need_playbooks=True, as_of=as_of, data=data, orders=orders, customers=customers, timezone=timezone, quarantine=quarantine)
+    session, playbooks = _open("segments", paths, opts, need_playbooks=True)
     total, counts = segment_counts(session, playbooks)
     if format == OutFormat.json:
         sys.stdout.write(segments_json(session.as_of.isoformat(), total, counts))
@@ -260,16 +292,12 @@ def segments(
 
 
 @app.command()
+@with_data_options
 def explain(
+    opts: DataOptions,
     customer: Annotated[str, typer.Argument(help="The customer id, exactly as in the data.")],
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Playbooks or directories. Default: the project.")] = None,
-    as_of: AsOf = None,
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="text or json")] = OutFormat.text,
-    data: DataDir = None,
-    orders: OrdersFile = None,
-    customers: CustomersFile = None,
-    timezone: Timezone = None,
-    quarantine: Quarantine = None,
 ) -> None:
     """Show a customer's features and, for every segment and rule, which clause held or failed."""
     from rich.console import Console
@@ -277,7 +305,7 @@ def explain(
     from .evaluate import customer_features, explain as explain_customer
     from .reporters.evaluation import explain_json, explain_text
 
-    session, playbooks = _open("explain", paths, need_playbooks=True, as_of=as_of, data=data, orders=orders, customers=customers, timezone=timezone, quarantine=quarantine)
+    session, playbooks = _open("explain", paths, opts, need_playbooks=True)
     values = customer_features(session, customer)
     if values is None:
         raise _fail("explain", f"no customer '{customer}' in the data (ids are compared exactly, leading zeros included)", ExitCode.PROBLEMS)
