@@ -302,14 +302,14 @@ def explain(
     """Show a customer's features and, for every segment and rule, which clause held or failed."""
     from rich.console import Console
 
-    from .evaluate import customer_features, explain as explain_customer
+    from .evaluate import explain as explain_customer
     from .reporters.evaluation import explain_json, explain_text
 
     session, playbooks = _open("explain", paths, opts, need_playbooks=True)
-    values = customer_features(session, customer)
-    if values is None:
+    found = explain_customer(session, customer, playbooks)
+    if found is None:
         raise _fail("explain", f"no customer '{customer}' in the data (ids are compared exactly, leading zeros included)", ExitCode.PROBLEMS)
-    items = explain_customer(session, customer, playbooks)
+    values, items = found
     if format == OutFormat.json:
         sys.stdout.write(explain_json(customer, session.as_of.isoformat(), values, items))
     else:

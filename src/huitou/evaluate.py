@@ -184,16 +184,9 @@ def _json_value(value: object) -> object:
     return value
 
 
-def customer_features(session: DataSession, customer_id: str) -> dict[str, object] | None:
-    cursor = session.con.execute(f"SELECT * FROM ({session.features_sql()}) AS features WHERE customer_id = ?", [customer_id])
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return {d[0]: _json_value(v) for d, v in zip(cursor.description, row)}
-
-
-def explain(session: DataSession, customer_id: str, playbooks: list[PlaybookContext]) -> list[Explained]:
-    """Every segment and rule of every playbook, with the value of each sub-clause."""
+def explain(session: DataSession, customer_id: str, playbooks: list[PlaybookContext]) -> tuple[dict[str, object], list[Explained]] | None:
+    """The customer's features, and every segment and rule of every playbook with the value
+    of each sub-clause - one query; None when the customer is not in the data."""
     pending: list[tuple[Explained, str, Expr, list[tuple[Node, Expr]]]] = []
     columns: list[str] = []
     for ctx in playbooks:
@@ -211,12 +204,13 @@ def explain(session: DataSession, customer_id: str, playbooks: list[PlaybookCont
                 sql = to_sql(cond, compiled, catalog=ctx.project.catalog, columns=overrides).sql("duckdb")
                 columns.append(f"({sql})")
             pending.append((record, pred.text, pred.tree, nodes))
-    if not columns:
-        return []
-    row = session.con.execute(f"SELECT {', '.join(columns)} FROM ({session.features_sql()}) AS features WHERE customer_id = ?", [customer_id]).fetchone()
+    cursor = session.con.execute(f"SELECT {', '.join(['*', *columns])} FROM ({session.features_sql()}) AS features WHERE customer_id = ?", [customer_id])
+    row = cursor.fetchone()
     if row is None:
-        return []
-    values = iter(row)
+        return None
+    width = len(cursor.description) - len(columns)
+    features = {d[0]: _json_value(v) for d, v in zip(cursor.description[:width], row[:width])}
+    values = iter(row[width:])
     out = []
     for record, _text, tree, nodes in pending:
         by_id = {}
@@ -230,4 +224,4 @@ def explain(session: DataSession, customer_id: str, playbooks: list[PlaybookCont
                 node.children = [by_id[id(cond.item)]]
         record.tree = by_id[id(tree)]
         out.append(record)
-    return out
+    return features, out
