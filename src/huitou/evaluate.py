@@ -20,7 +20,7 @@ from .checks.context import PlaybookContext
 from .compile import compile_playbook
 from .data import load
 from .data.sources import DataError, resolve
-from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, purchase_days_sql, rejection_counts_sql, summary_sql
+from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, purchase_days_sql, summary_sql
 from .features import LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
 from .predicates.ast import And, Expr, Not, Or, walk
@@ -87,7 +87,7 @@ def open_data(
     con.execute(summary_sql(as_of, _purchase_days(con, as_of, known)))
     if not known:
         con.execute(load.customers_from_orders_sql())
-    load.summary_report(con, orders_report, rejection_counts_sql(), known_customers=known)
+    load.summary_report(con, orders_report, known_customers=known)
     reports.append(orders_report)
     quarantine_dir = quarantine_dir or project.root / ".huitou" / "quarantine"
     for rep in reports:
@@ -97,12 +97,12 @@ def open_data(
 
 def _purchase_days(con: duckdb.DuckDBPyConnection, as_of: dt.date, known_customers: bool) -> str:
     """The purchase_days aggregate for this data: see feature_sql.purchase_days_sql."""
-    lo, hi = con.execute(f"SELECT min(local_date), max(local_date) FROM orders_rows WHERE local_date <= DATE '{as_of.isoformat()}'").fetchone()  # type: ignore[misc]
-    if lo is None:
+    lo, hi = con.execute("SELECT lo, hi FROM order_date_bounds").fetchone()  # type: ignore[misc]
+    if lo is None or lo > as_of:
         return purchase_days_sql(None, 0)
     # Bitmaps exist per customer; without a customers file, the orders bound their number.
     count = con.execute("SELECT count(*) FROM customers" if known_customers else "SELECT count(*) FROM raw_orders").fetchone()[0]  # type: ignore[index]
-    return purchase_days_sql(((lo - EPOCH).days, (hi - EPOCH).days), int(count))
+    return purchase_days_sql(((lo - EPOCH).days, (min(hi, as_of) - EPOCH).days), int(count))
 
 
 def write_features(session: DataSession, out: Path) -> int:
@@ -138,16 +138,18 @@ def segment_counts(session: DataSession, playbooks: list[PlaybookContext]) -> tu
     for ctx in playbooks:
         if ctx.data.get("lifecycle"):
             threshold_sets[ctx.name] = {**DEFAULT_LIFECYCLE, **ctx.data["lifecycle"]}
-    for owner, thresholds in threshold_sets.items():
-        stage = lifecycle_sql(thresholds).sql("duckdb")
+    # Each stage column is computed once per customer, then compared per stage name.
+    stages = [f"({lifecycle_sql(thresholds).sql('duckdb')}) AS _stage_{i}" for i, thresholds in enumerate(threshold_sets.values())]
+    for i, owner in enumerate(threshold_sets):
         for name in LIFECYCLE_STAGES:
             labels.append((owner, "lifecycle", name))
-            columns.append(f"count(*) FILTER (WHERE ({stage}) = '{name}')")
+            columns.append(f"count(*) FILTER (WHERE _stage_{i} = '{name}')")
     for ctx in playbooks:
         for item in compile_playbook(ctx, _lifecycle_override(ctx)):
             labels.append((ctx.name, item.kind, item.name))
             columns.append(f"count(*) FILTER (WHERE {item.sql.sql('duckdb')})")
-    row = session.con.execute(f"SELECT count(*), {', '.join(columns)} FROM ({session.features_sql()}) AS features").fetchone()
+    features = f"SELECT *, {', '.join(stages)} FROM ({session.features_sql()})"
+    row = session.con.execute(f"SELECT count(*), {', '.join(columns)} FROM ({features}) AS features").fetchone()
     assert row is not None
     return int(row[0]), [Count(p, k, n, int(c)) for (p, k, n), c in zip(labels, row[1:])]
 

@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import functools
 from collections.abc import Mapping
@@ -69,7 +70,7 @@ def purchase_days_sql(day_range: tuple[int, int] | None, customers: int) -> str:
 def summary_sql(as_of: dt.date, purchase_days: str = "count(DISTINCT local_date) FILTER (WHERE _paid)") -> str:
     """CREATE the table order_summary: one row per customer id in the orders, with the
     feature aggregates over the usable orders and the counts the load report needs
-    (rejections per reason, usable rows on or before and after the as-of date, repaired
+    (rejected rows, usable rows on or before and after the as-of date, repaired
     fields), in a single pass. The row verdict is computed once per row, as a column."""
     as_of_sql = f"DATE '{as_of.isoformat()}'"
     latest = "CAST(epoch_us(ordered_at) AS HUGEINT) * 18446744073709551616 + _row"
@@ -78,7 +79,9 @@ def summary_sql(as_of: dt.date, purchase_days: str = "count(DISTINCT local_date)
                {latest} AS _latest
         FROM (SELECT *, _verdict IS NULL AS _good FROM orders_rows)"""
     counts = [
-        "histogram(_verdict) FILTER (WHERE NOT _good) AS rejections",
+        # Only how many: the reasons are counted by load.summary_report, and only when
+        # there are any. A per-reason histogram here cost 0.5-1.0 s on 10M clean orders.
+        "count(*) FILTER (WHERE NOT _good) AS n_rejected",
         "count(*) FILTER (WHERE _ok) AS n_ok",
         "count(*) FILTER (WHERE _good AND NOT _ok) AS n_late",
         *[f"count(*) FILTER (WHERE _good AND \"_{i}\") AS \"i:{i}\"" for i in ORDER_ISSUES],
@@ -89,11 +92,6 @@ def summary_sql(as_of: dt.date, purchase_days: str = "count(DISTINCT local_date)
         .group_by("customer_id")
     )
     return f"CREATE OR REPLACE TABLE order_summary AS {query.sql('duckdb')}"
-
-
-def rejection_counts_sql() -> str:
-    """Rejected order rows per reason, summed from the per-customer histograms."""
-    return "SELECT key, sum(value) FROM (SELECT unnest(map_entries(rejections), recursive := true) FROM order_summary WHERE rejections IS NOT NULL) GROUP BY ALL"
 
 
 def lifecycle_sql(thresholds: Mapping[str, int] | None = None) -> exp.Expression:
@@ -117,28 +115,36 @@ def _lifecycle(bounds: tuple[int, ...]) -> exp.Expression:
     )
 
 
-def _next_birthday(year: str) -> str:
-    # 29 February falls on 28 February in years without it.
-    return (
-        f"CASE WHEN month(birthday) = 2 AND day(birthday) = 29 AND NOT (({year}) % 4 = 0 AND (({year}) % 100 <> 0 OR ({year}) % 400 = 0)) "
-        f"THEN make_date({year}, 2, 28) ELSE make_date({year}, month(birthday), day(birthday)) END"
-    )
+def _birthday_in(year: int) -> str:
+    """The customer's birthday in `year`; 29 February falls on 28 February in years without it."""
+    if calendar.isleap(year):
+        return f"make_date({year}, month(birthday), day(birthday))"
+    return f"CASE WHEN month(birthday) = 2 AND day(birthday) = 29 THEN make_date({year}, 2, 28) ELSE make_date({year}, month(birthday), day(birthday)) END"
 
 
 def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None, lifecycle: Mapping[str, int] | None = None) -> exp.Select:
     """SELECT one row per customer with every feature, from `customers` and `order_summary`."""
     as_of_sql = f"DATE '{as_of.isoformat()}'"
+    this_year = as_of.year
+    # Values used more than once are computed once, in the joined stage: the total in
+    # integer cents, and this year's birthday. On 1M customers the average order value
+    # went from 0.4 s to <0.1 s this way (DECIMAL(38) arithmetic repeated four times).
     joined = (
-        exp.select("c.*", *[f"a.{name}" for name in AGGREGATE_COLUMNS], dialect="duckdb")
+        exp.select(
+            "c.*",
+            *[f"a.{name}" for name in AGGREGATE_COLUMNS],
+            "CAST(a.total_spent * 100 AS BIGINT) AS _cents",
+            f"{_birthday_in(this_year)} AS _birthday_this_year",
+            dialect="duckdb",
+        )
         .from_("customers AS c")
         .join("order_summary AS a", on="a.customer_id = c.customer_id", join_type="left")
     )
-    this_year = f"year({as_of_sql})"
-    birthday_this_year = _next_birthday(this_year)
-    next_birthday = f"CASE WHEN {birthday_this_year} >= {as_of_sql} THEN {birthday_this_year} ELSE {_next_birthday(this_year + ' + 1')} END"
-    cents = "CAST(total_spent * 100 AS BIGINT)"
+    next_birthday = f"CASE WHEN _birthday_this_year >= {as_of_sql} THEN _birthday_this_year ELSE {_birthday_in(this_year + 1)} END"
     cycle = "CAST(date_diff('day', first_order_date, last_order_date) AS DOUBLE) / (purchase_days - 1)"
-    quotient, remainder = f"({cents} // order_count)", f"({cents} % order_count)"
+    quotient, remainder = "(_cents // order_count)", "(_cents % order_count)"
+    # Born later in the year than the as-of day: one year younger (month * 100 + day).
+    as_of_month_day = as_of.month * 100 + as_of.day
     computed = [
         "customer_id",
         "coalesce(order_count, 0) AS order_count",
@@ -157,7 +163,7 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
         "last_rating",
         "last_category",
         f"date_diff('day', {as_of_sql}, {next_birthday}) AS days_to_birthday",
-        f"{this_year} - year(birthday) - CASE WHEN (month({as_of_sql}), day({as_of_sql})) < (month(birthday), day(birthday)) THEN 1 ELSE 0 END AS age",
+        f"{this_year} - year(birthday) - CASE WHEN month(birthday) * 100 + day(birthday) > {as_of_month_day} THEN 1 ELSE 0 END AS age",
         *STRING_PROFILE,
         "birthday",
         "points",
