@@ -12,10 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Until the planner lands, the demo validates the project and evaluates it over examples/.
+# The main job: validate the example playbooks, then the dry run of their plan over examples/.
 demo: $(STAMP)
 	$(BIN)/huitou validate
-	$(BIN)/huitou segments --as-of 2026-11-01
+	$(BIN)/huitou plan --as-of 2026-11-01 --horizon 14d
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

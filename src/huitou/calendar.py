@@ -1,11 +1,20 @@
-"""Names a timing can anchor on: customer dates and holidays.
+"""Names a timing can anchor on: customer dates and holidays, and their dates.
 
-The planner resolves them to concrete dates; the validator only needs to know the names.
-Lunar holidays (Spring Festival, Lantern, Dragon Boat, Qixi, Mid-Autumn, Double Ninth)
-move every year in the Gregorian calendar; fixed ones do not.
+The validator only needs the names; the planner resolves holidays to dates with
+`holiday_date`. China's statutory holidays (New Year, Spring Festival, Qingming, Labour
+Day, Dragon Boat, Mid-Autumn, National Day) come from the `holidays` library, which
+tracks the State Council's calendar (Qingming is a solar term, the others lunar or
+fixed); the lunar observances that are not days off (Lantern, Qixi, Double Ninth) from
+`lunardate`; shopping festivals and Western days are fixed or computed here.
+
+>>> holiday_date("spring_festival", 2027), holiday_date("qixi", 2026), holiday_date("mothers_day", 2026)
+(datetime.date(2027, 2, 6), datetime.date(2026, 8, 19), datetime.date(2026, 5, 10))
 """
 
 from __future__ import annotations
+
+import datetime as dt
+import functools
 
 CUSTOMER_DATES = {
     "birthday": "the customer's birthday (29 February falls on 28 February in other years)",
@@ -50,3 +59,52 @@ def anchor_kind(anchor: str) -> str | None:
     if anchor in HOLIDAYS:
         return "holiday"
     return None
+
+
+# Statutory holidays: their English name in the `holidays` library's calendar for China.
+_STATUTORY = {
+    "new_year": "New Year's Day",
+    "spring_festival": "Chinese New Year (Spring Festival)",
+    "qingming": "Tomb-Sweeping Day",
+    "labour_day": "Labor Day",
+    "dragon_boat": "Dragon Boat Festival",
+    "mid_autumn": "Mid-Autumn Festival",
+    "national_day": "National Day",
+}
+_LUNAR = {"lantern": (1, 15), "qixi": (7, 7), "double_ninth": (9, 9)}
+_FIXED = {"valentines": (2, 14), "womens_day": (3, 8), "618": (6, 18), "double11": (11, 11), "double12": (12, 12), "christmas": (12, 25)}
+# (month, weekday 0=Monday, which occurrence)
+_NTH_WEEKDAY = {"mothers_day": (5, 6, 2), "fathers_day": (6, 6, 3)}
+
+
+@functools.lru_cache(maxsize=64)
+def _statutory(year: int) -> dict[str, dt.date]:
+    import holidays  # loads its calendars on first use only
+
+    found: dict[str, dt.date] = {}
+    for day, name in sorted(holidays.country_holidays("CN", years=year, language="en_US").items()):
+        for key, wanted in _STATUTORY.items():
+            if name == wanted and key not in found:  # the first day, not "(observed)"
+                found[key] = day
+    return found
+
+
+def holiday_date(name: str, year: int) -> dt.date | None:
+    """The holiday's (first) day in `year`; None when the calendar has none that year."""
+    if name in _STATUTORY:
+        return _statutory(year).get(name)
+    if name in _LUNAR:
+        from lunardate import LunarDate
+
+        month, day = _LUNAR[name]
+        try:
+            return LunarDate(year, month, day).to_solar_date()
+        except ValueError:  # outside the library's range (1900-2099)
+            return None
+    if name in _FIXED:
+        return dt.date(year, *_FIXED[name])
+    if name in _NTH_WEEKDAY:
+        month, weekday, nth = _NTH_WEEKDAY[name]
+        first = dt.date(year, month, 1)
+        return first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
+    raise KeyError(name)

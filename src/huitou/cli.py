@@ -316,6 +316,54 @@ def explain(
         explain_text(Console(highlight=False), customer, session.as_of.isoformat(), values, items)
 
 
+def _horizon(text: str) -> int:
+    """14d, 2w or a plain number of days."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+)\s*([dw]?)\s*", text)
+    if not match or int(match.group(1)) < 1 or int(match.group(1)) * (7 if match.group(2) == "w" else 1) > 366:
+        raise _fail("plan", f"--horizon {text!r}: give a number of days or weeks between 1d and 366d, e.g. 14d or 2w")
+    return int(match.group(1)) * (7 if match.group(2) == "w" else 1)
+
+
+@app.command()
+@with_data_options
+def plan(
+    opts: DataOptions,
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Playbooks or directories. Default: the project.")] = None,
+    horizon: Annotated[str, typer.Option("--horizon", help="How far ahead to plan: 14d, 2w.")] = "14d",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the send plan to FILE (.jsonl, .csv or .parquet). Without it: the dry run.")] = None,
+    format: Annotated[OutFormat, typer.Option("--format", "-f", help="Dry run output: text or json")] = OutFormat.text,
+    show_pii: Annotated[bool, typer.Option("--show-pii", help="Show phone numbers and emails in the dry run unmasked.")] = False,
+    samples: Annotated[int, typer.Option("--samples", help="Rendered messages shown in the dry run.")] = 3,
+) -> None:
+    """Decide who gets which message, on which channel, when - and why the others do not."""
+    from rich.console import Console
+
+    from .data.sources import DataError
+    from .plan.build import build_plan
+    from .plan.output import summarise, summary_json, write_plan
+    from .reporters.plan import plan_text
+
+    days = _horizon(horizon)
+    session, playbooks = _open("plan", paths, opts, need_playbooks=True)
+    result = build_plan(session, playbooks, days)
+    if out is not None:
+        try:
+            rows = write_plan(result, out)
+        except DataError as exc:
+            raise _fail("plan", str(exc)) from None
+        summary = summarise(result, samples=0)
+        counts = ", ".join(f"{n:,} {s}" for s, n in summary.status.items()) or "no candidates"
+        typer.echo(f"wrote {rows:,} rows to {out} ({counts}); plan {result.plan_id}", err=True)
+        return
+    summary = summarise(result, samples=samples, show_pii=show_pii)
+    if format == OutFormat.json:
+        sys.stdout.write(summary_json(summary) + "\n")
+    else:
+        plan_text(Console(highlight=False), summary)
+
+
 def main() -> None:
     try:
         app()

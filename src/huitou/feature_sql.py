@@ -115,11 +115,12 @@ def _lifecycle(bounds: tuple[int, ...]) -> exp.Expression:
     )
 
 
-def _birthday_in(year: int) -> str:
-    """The customer's birthday in `year`; 29 February falls on 28 February in years without it."""
+def birthday_in(year: int, column: str = "birthday") -> str:
+    """The yearly date `column` (a birthday) falls on in `year`; 29 February falls on
+    28 February in years without it."""
     if calendar.isleap(year):
-        return f"make_date({year}, month(birthday), day(birthday))"
-    return f"CASE WHEN month(birthday) = 2 AND day(birthday) = 29 THEN make_date({year}, 2, 28) ELSE make_date({year}, month(birthday), day(birthday)) END"
+        return f"make_date({year}, month({column}), day({column}))"
+    return f"CASE WHEN month({column}) = 2 AND day({column}) = 29 THEN make_date({year}, 2, 28) ELSE make_date({year}, month({column}), day({column})) END"
 
 
 def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None, lifecycle: Mapping[str, int] | None = None) -> exp.Select:
@@ -134,13 +135,13 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
             "c.*",
             *[f"a.{name}" for name in AGGREGATE_COLUMNS],
             "CAST(a.total_spent * 100 AS BIGINT) AS _cents",
-            f"{_birthday_in(this_year)} AS _birthday_this_year",
+            f"{birthday_in(this_year)} AS _birthday_this_year",
             dialect="duckdb",
         )
         .from_("customers AS c")
         .join("order_summary AS a", on="a.customer_id = c.customer_id", join_type="left")
     )
-    next_birthday = f"CASE WHEN _birthday_this_year >= {as_of_sql} THEN _birthday_this_year ELSE {_birthday_in(this_year + 1)} END"
+    next_birthday = f"CASE WHEN _birthday_this_year >= {as_of_sql} THEN _birthday_this_year ELSE {birthday_in(this_year + 1)} END"
     cycle = "CAST(date_diff('day', first_order_date, last_order_date) AS DOUBLE) / (purchase_days - 1)"
     quotient, remainder = "(_cents // order_count)", "(_cents % order_count)"
     # Born later in the year than the as-of day: one year younger (month * 100 + day).

@@ -130,7 +130,7 @@ def _need(source: Source, columns: dict[str, str], canonical: str) -> str:
     return q(name)
 
 
-def _timestamp(expr: str, type_: str, source: Source, timezone: str) -> str:
+def local_timestamp(expr: str, type_: str, source: Source, timezone: str) -> str:
     """A local (naive) timestamp in the given timezone; NULL when it does not parse."""
     type_ = type_.upper()
     if type_ == "DATE" or type_.startswith("TIMESTAMP") and "TIME ZONE" not in type_:
@@ -160,13 +160,13 @@ def _typed_orders(raw: dict[str, str], ctype: dict[str, str], source: Source, ti
     # Clean values skip lower()/trim(): those build a new string for every one of 10M rows.
     status_text = f"CAST({raw['status']} AS VARCHAR)" if "status" in raw else "NULL"
     status = f"CASE WHEN {status_text} IN ({statuses}) THEN {status_text} ELSE coalesce(nullif(lower(trim({status_text})), ''), 'paid') END" if "status" in raw else "'paid'"
-    delivered = _timestamp(raw["delivered_at"], ctype["delivered_at"], source, timezone) if "delivered_at" in raw else "CAST(NULL AS TIMESTAMP)"
+    delivered = local_timestamp(raw["delivered_at"], ctype["delivered_at"], source, timezone) if "delivered_at" in raw else "CAST(NULL AS TIMESTAMP)"
     rating = f"TRY_CAST({raw['rating']} AS INTEGER)" if "rating" in raw else "CAST(NULL AS INTEGER)"
     typed = f"""
         SELECT _row,
                CAST({raw['customer_id']} AS VARCHAR) AS customer_id,
                {order_id} AS order_id,
-               {_timestamp(raw['ordered_at'], ctype['ordered_at'], source, timezone)} AS ordered_at,
+               {local_timestamp(raw['ordered_at'], ctype['ordered_at'], source, timezone)} AS ordered_at,
                {raw['ordered_at']} AS _ordered_raw,
                {amount} AS amount,
                {amount_raw} AS _amount_raw,

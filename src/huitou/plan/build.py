@@ -1,0 +1,172 @@
+"""The plan: candidates, arbitration, rendering, in that order (see docs/plan.md).
+
+Everything before rendering is SQL or vectorised numpy; rendering touches only the
+sends that survived. The result is the table `plan` in the session's DuckDB, ordered and
+deterministic, which output.py writes or summarises.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+import duckdb
+
+from ..checks.context import PlaybookContext
+from ..compile import compile_playbook
+from ..data.load import lit
+from ..evaluate import DataSession, _lifecycle_override
+from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
+from .candidates import build_candidates, matched_sql
+from .inputs import load_history, load_optouts
+from .render import render_sends
+from .rules import INTENT_ORDER, PlannedRule, planned_rules
+from .timing import Window
+
+COLUMNS = (
+    "plan_id", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "priority",
+    "scheduled_date", "send_at", "status", "reason", "reason_detail", "consent_basis", "to", "locale", "template", "content",
+)
+
+
+@dataclass
+class Plan:
+    con: duckdb.DuckDBPyConnection
+    plan_id: str
+    window: Window
+    rows: int
+
+
+def plan_id_for(playbooks: list[PlaybookContext], window: Window) -> str:
+    """Names the inputs that define the plan: the window and the playbooks' text."""
+    digest = hashlib.sha256(f"{window.start.isoformat()}|{window.days}".encode())
+    for ctx in sorted(playbooks, key=lambda c: c.name):
+        digest.update(ctx.name.encode() + b"\0" + ctx.doc.text.encode())
+    return digest.hexdigest()[:16]
+
+
+def _rule_predicates(playbooks: list[PlaybookContext], rules: list[PlannedRule]) -> list[str]:
+    by_rule: dict[tuple[str, str], str] = {}
+    for ctx in playbooks:
+        for item in compile_playbook(ctx, _lifecycle_override(ctx)):
+            if item.kind == "rule":
+                by_rule[(ctx.name, item.name)] = item.sql.sql("duckdb")
+    return [by_rule[(r.playbook, r.id)] for r in rules]
+
+
+def build_plan(session: DataSession, playbooks: list[PlaybookContext], horizon: int, *, customer: str | None = None) -> Plan:
+    con, window = session.con, Window(session.as_of, horizon)
+    project = playbooks[0].project if playbooks else None
+    rules = planned_rules(playbooks)
+    features = session.features_sql()
+    if customer is not None:
+        features = f"SELECT * FROM ({features}) WHERE customer_id = {lit(customer)}"
+    con.execute(matched_sql(features, _rule_predicates(playbooks, rules)))
+    root, config = (project.root, project.config) if project else (None, {})
+    has_optouts = bool(project) and load_optouts(con, config, root)  # type: ignore[arg-type]
+    has_history = bool(project) and load_history(con, config, root, session.timezone)  # type: ignore[arg-type]
+    build_candidates(con, rules, window, has_optouts)
+    verdicts = arbitrate(con, rules, window.start, horizon, has_history)
+    con.register("plan_verdicts_arrays", {"cand_id": verdicts.cand_id, "outcome": verdicts.outcome, "cap": verdicts.cap, "position": verdicts.position})
+    con.execute("CREATE OR REPLACE TEMP TABLE plan_verdicts AS SELECT * FROM plan_verdicts_arrays")
+    con.unregister("plan_verdicts_arrays")
+    _decide(con, rules, verdicts.caps)
+    render_sends(con, rules, session)
+    pid = plan_id_for(playbooks, window)
+    _assemble(con, rules, pid)
+    return Plan(con, pid, window, int(con.execute("SELECT count(*) FROM plan").fetchone()[0]))  # type: ignore[index]
+
+
+def _rules_table(rules: list[PlannedRule]) -> str:
+    if not rules:
+        return "(SELECT 0 AS rule_index, '' AS playbook, '' AS rule_id, '' AS intent, '' AS channel, '' AS kind, 0 AS priority, 0 AS intent_rank, '' AS locale WHERE false)"
+    values = ", ".join(
+        f"({r.index}, {lit(r.playbook)}, {lit(r.id)}, {lit(r.intent)}, {lit(r.channel)}, {lit(r.kind)}, {r.priority}, {INTENT_ORDER[r.intent]}, {lit(r.ctx.locale)})"
+        for r in rules
+    )
+    return f"(VALUES {values}) AS r(rule_index, playbook, rule_id, intent, channel, kind, priority, intent_rank, locale)"
+
+
+def _decide(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list) -> None:
+    """CREATE plan_decided: every candidate with status, reason and reason_detail; a
+    promotion sent on the same day as a care touch goes no earlier than it."""
+    cap_text = "CASE v.cap " + " ".join(f"WHEN {i} THEN {lit(c.describe())}" for i, c in enumerate(caps)) + " END" if caps else "NULL"
+    # The winner of a cap conflict: the first accepted message (greedy order) of the same
+    # customer within the cap's reach, else an earlier message from the history.
+    reach = "CASE v.cap " + " ".join(f"WHEN {i} THEN {c.days}" for i, c in enumerate(caps)) + " END" if caps else "0"
+    scope = " ".join(
+        f"WHEN {i} THEN {'w.channel = ' + lit(c.channel) if c.channel else 'true'} AND {'w.intent = ' + lit(c.intent) if c.intent else 'true'}"
+        for i, c in enumerate(caps)
+    )
+    scope_sql = f"CASE v.cap {scope} END" if caps else "false"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE plan_judged AS
+        SELECT c.*, r.playbook, r.rule_id, r.intent, r.channel, r.kind, r.priority, r.intent_rank, r.locale,
+               v.outcome, v.cap, v.position,
+               CASE WHEN c.early_reason IS NOT NULL THEN 'suppressed' WHEN v.outcome = {ACCEPTED} AND c.held_out THEN 'holdout'
+                    WHEN v.outcome = {ACCEPTED} THEN 'send' ELSE 'suppressed' END AS status,
+               coalesce(c.early_reason, CASE v.outcome WHEN {CAPPED} THEN 'frequency_cap' WHEN {CARE_FIRST} THEN 'care_first' END) AS reason,
+               {cap_text} AS cap_text, {reach} AS cap_days
+        FROM plan_candidates c JOIN {_rules_table(rules)} USING (rule_index) LEFT JOIN plan_verdicts v USING (cand_id)""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE plan_winners AS
+        SELECT v.cand_id, arg_min(w.playbook || '/' || w.rule_id || ' on ' || strftime(w.send_date, '%Y-%m-%d'), w.position) AS winner
+        FROM plan_judged v JOIN plan_judged w
+          ON w.customer_id = v.customer_id AND w.status IN ('send', 'holdout')
+         AND abs(date_diff('day', w.send_date, v.send_date)) < v.cap_days AND {scope_sql}
+        WHERE v.reason = 'frequency_cap' GROUP BY v.cand_id""")
+    care_days = {r.playbook: r for r in rules}
+    within = " ".join(f"WHEN {lit(name)} THEN {lit(_care_text(r))}" for name, r in care_days.items())
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE plan_decided AS
+        SELECT j.* EXCLUDE (send_local, send_utc, utc_offset),
+               CASE j.reason
+                 WHEN 'frequency_cap' THEN 'cap ' || j.cap_text || ' taken by ' || coalesce(w.winner, 'earlier messages (history)')
+                 WHEN 'care_first' THEN {f'CASE j.playbook {within} END' if within else 'NULL'}
+                 WHEN 'opted_out' THEN 'on the opt-out list for ' || j.channel
+                 WHEN 'quiet_hours' THEN 'the send time is inside quiet hours and the policy drops it'
+                 WHEN 'no_contact' THEN 'no ' || j.channel || ' contact on file'
+                 WHEN 'no_consent' THEN 'no ' || j.consent_basis || ' for ' || j.channel
+               END AS reason_detail,
+               j.send_local AS planned_local,
+               -- same day: a promotion goes no earlier than that day's care touch
+               CASE WHEN j.intent = 'promotion' AND j.status IN ('send', 'holdout')
+                    THEN greatest(j.send_local, coalesce(max(j.send_local) FILTER (WHERE j.intent = 'care' AND j.status IN ('send', 'holdout'))
+                         OVER (PARTITION BY j.customer_id, j.send_date), j.send_local))
+                    ELSE j.send_local END AS send_local
+        FROM plan_judged j LEFT JOIN plan_winners w USING (cand_id)""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE plan_decided AS
+        SELECT *, epoch(timezone(tz, send_local)) AS send_utc,
+               date_diff('minute', timezone('UTC', timezone(tz, send_local)), send_local) AS utc_offset
+        FROM plan_decided""")
+
+
+def _care_text(rule: PlannedRule) -> str:
+    from .rules import care_within
+
+    days = care_within(rule.ctx)
+    return f"no care touch to this customer in the {days} days before (care_first)" if days else ""
+
+
+def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], plan_id: str) -> None:
+    """CREATE plan: the rows in their final form and order."""
+    offset = "printf('%s%02d:%02d', CASE WHEN utc_offset < 0 THEN '-' ELSE '+' END, abs(utc_offset) // 60, abs(utc_offset) % 60)"
+    key = "left(sha256(playbook || chr(31) || rule_id || chr(31) || customer_id || chr(31) || strftime(scheduled_date, '%Y-%m-%d')), 32)"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE plan AS
+        SELECT {lit(plan_id)} AS plan_id, {key} AS idempotency_key, d.customer_id, d.playbook, d.rule_id, d.step, d.intent,
+               d.channel, d.priority, d.scheduled_date, strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || {offset} AS send_at,
+               CASE WHEN d.status = 'send' AND x.error IS NOT NULL THEN 'suppressed' ELSE d.status END AS status,
+               CASE WHEN d.status = 'send' AND x.error IS NOT NULL THEN x.error_reason ELSE d.reason END AS reason,
+               CASE WHEN d.status = 'send' AND x.error IS NOT NULL THEN x.error ELSE d.reason_detail END AS reason_detail,
+               d.consent_basis, d.contact AS "to", d.locale, x.template,
+               CASE WHEN x.cand_id IS NOT NULL AND x.error IS NULL THEN {{'subject': x.subject, 'body': x.body, 'html': x.html, 'segments': x.segments, 'extra': x.extra}} END AS content,
+               d.send_utc, d.intent_rank
+        FROM plan_decided d LEFT JOIN plan_rendered x USING (cand_id)
+        ORDER BY d.send_utc, d.customer_id, d.intent_rank, d.playbook, d.rule_id, d.step""")
+
+
+def today() -> dt.date:
+    return dt.date.today()

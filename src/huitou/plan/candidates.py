@@ -1,0 +1,106 @@
+"""Every (customer, rule, step, date) the timings produce inside the window, in SQL.
+
+Two statements. `plan_matched` holds the feature row of every customer some rule's
+segment selects, with one boolean per rule (one pass over the features). Then
+`plan_candidates` expands each rule's matches into its send dates and settles, per row,
+what needs no arbitration: opt-outs, quiet hours set to drop, a missing contact, a missing
+consent, and the holdout draw. Caps and care-first come after (arbitrate.py).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from ..calendar import anchor_kind
+from ..data.load import lit, q
+from .rules import PlannedRule
+from .timing import Window, constant_dates, customer_anchor_sql, weekday_shift_sql, _offsets
+
+# Why a candidate is not sent, before arbitration (first match wins).
+EARLY_REASONS = ("opted_out", "quiet_hours", "no_contact", "no_consent")
+
+
+def matched_sql(features_sql: str, predicates: list[str]) -> str:
+    flags = ", ".join(f"coalesce({p}, false) AS m_{i}" for i, p in enumerate(predicates))
+    any_flag = " OR ".join(f"m_{i}" for i in range(len(predicates))) or "false"
+    return f"CREATE OR REPLACE TEMP TABLE plan_matched AS SELECT * FROM (SELECT *, {flags} FROM ({features_sql})) WHERE {any_flag}"
+
+
+def _dates_for(rule: PlannedRule, window: Window) -> tuple[str, str]:
+    """FROM-clause additions and the scheduled-date expression for one rule."""
+    when = rule.rule["when"]
+    constant = constant_dates(when, window)
+    if constant is not None:
+        if not constant:
+            return "", ""
+        values = ", ".join(
+            f"({step}, DATE '{day.isoformat()}', {lit(event) if event else 'NULL'}, {f'DATE {lit(ev.isoformat())}' if ev else 'CAST(NULL AS DATE)'})"
+            for step, day, event, ev in constant
+        )
+        return f", (VALUES {values}) AS t(step, scheduled_date, event, event_date)", "t.scheduled_date"
+    anchor, offsets = _offsets(when)
+    assert anchor_kind(anchor) == "customer"
+    steps = ", ".join(f"({abs(o)}, {o})" for o in offsets)
+    anchors = ", ".join(customer_anchor_sql(anchor, window))
+    extra = f", (VALUES {steps}) AS o(step, day_offset), unnest([{anchors}]) AS u(anchor_date)"
+    return extra, "u.anchor_date + o.day_offset"
+
+
+def rule_select(rule: PlannedRule, window: Window, has_optouts: bool) -> str | None:
+    """One rule's candidates, or None when its timing has no date in the window."""
+    extra, scheduled = _dates_for(rule, window)
+    if not scheduled:
+        return None
+    lo, hi = window.sql_bounds()
+    is_constant = scheduled.startswith("t.")
+    step = "t.step" if is_constant else "o.step"
+    event = "t.event" if is_constant else lit(str(_offsets(rule.rule["when"])[0]))
+    event_date = "t.event_date" if is_constant else "u.anchor_date"
+    shifted = weekday_shift_sql(f"({scheduled} + {rule.time.day_shift})", rule.rule["when"].get("weekdays"))
+    contact = f"CAST(m.{q(rule.contact_column)} AS VARCHAR)" if rule.contact_column else "NULL"
+    has_contact = f"({contact} IS NOT NULL AND trim({contact}) <> '')" if rule.contact_column else "true"
+    consent_col = f"m.{q(rule.consent_column)}" if rule.consent_column else None
+    if consent_col is None:
+        consent_ok, basis = "true", "not_required"
+    elif rule.basis == "consent":
+        consent_ok, basis = f"coalesce({consent_col}, false)", f"consent:{rule.consent_column}"
+    elif rule.basis == "soft_opt_in":
+        consent_ok, basis = f"coalesce({consent_col}, true)", "soft_opt_in"
+    else:
+        consent_ok, basis = "true", "contract"
+    optout = (
+        f"EXISTS (SELECT 1 FROM plan_optouts x WHERE x.customer_id = m.customer_id AND (x.channel IS NULL OR x.channel = {lit(rule.channel)}))"
+        if has_optouts
+        else "false"
+    )
+    share, salt = rule.holdout
+    held = f"CAST('0x' || left(md5({lit(salt + ':')} || m.customer_id), 8) AS UBIGINT) % 10000 < {int(round(share * 100))}" if share else "false"
+    reason = (
+        f"CASE WHEN {optout} THEN 'opted_out' WHEN {str(rule.time.dropped).lower()} THEN 'quiet_hours' "
+        f"WHEN NOT {has_contact} THEN 'no_contact' WHEN NOT {consent_ok} THEN 'no_consent' END"
+    )
+    tz = f"CASE WHEN m.timezone IN (SELECT name FROM pg_timezone_names()) THEN m.timezone ELSE {lit(rule.timezone)} END"
+    return f"""
+        SELECT m.customer_id, {rule.index} AS rule_index, CAST({step} AS INTEGER) AS step,
+               {scheduled} AS scheduled_date, {shifted} AS send_date, {event} AS event, {event_date} AS event_date,
+               {tz} AS tz, {contact} AS contact, {lit(basis)} AS consent_basis,
+               {reason} AS early_reason, {held} AS held_out
+        FROM plan_matched m{extra}
+        WHERE m.m_{rule.index} AND {scheduled} BETWEEN {lo} AND {hi}"""
+
+
+def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], window: Window, has_optouts: bool) -> int:
+    """CREATE plan_candidates; returns its row count. `send_local` is the local send time,
+    `send_utc` the instant (epoch seconds) and `utc_offset` the minutes east of UTC."""
+    selects = [s for s in (rule_select(r, window, has_optouts) for r in rules) if s]
+    if not selects:
+        selects = ["SELECT NULL::VARCHAR AS customer_id, 0 AS rule_index, 0 AS step, NULL::DATE AS scheduled_date, NULL::DATE AS send_date, NULL::VARCHAR AS event, NULL::DATE AS event_date, NULL::VARCHAR AS tz, NULL::VARCHAR AS contact, NULL::VARCHAR AS consent_basis, NULL::VARCHAR AS early_reason, false AS held_out WHERE false"]
+    minutes = "CASE rule_index " + " ".join(f"WHEN {r.index} THEN {r.time.minutes}" for r in rules) + " END" if rules else "0"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE plan_candidates AS
+        SELECT *, row_number() OVER (ORDER BY customer_id, rule_index, scheduled_date, step) AS cand_id,
+               epoch(timezone(tz, send_local)) AS send_utc,
+               date_diff('minute', timezone('UTC', timezone(tz, send_local)), send_local) AS utc_offset
+        FROM (SELECT *, CAST(send_date AS TIMESTAMP) + to_minutes(CAST({minutes} AS BIGINT)) AS send_local
+              FROM ({' UNION ALL '.join(selects)}))""")
+    return int(con.execute("SELECT count(*) FROM plan_candidates").fetchone()[0])  # type: ignore[index]

@@ -1,0 +1,98 @@
+"""Write the plan (JSONL, CSV or Parquet by extension) or summarise it (the dry run)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data.load import lit
+from ..data.sources import DataError
+from ..templates import mask_filter
+from .build import COLUMNS, Plan
+
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def write_plan(plan: Plan, out: Path) -> int:
+    """Write every row in plan order; the same plan gives the same bytes."""
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise DataError(f"--out {out}: use a .jsonl, .csv or .parquet file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cols = ", ".join(f'"{c}"' for c in COLUMNS if c != "content")
+    if fmt == "csv":
+        query = f"SELECT {cols}, CAST(to_json(content) AS VARCHAR) AS content FROM plan"
+        options = "FORMAT CSV, HEADER"
+    elif fmt == "jsonl":
+        query = f"SELECT {cols}, content FROM plan"
+        options = "FORMAT JSON"
+    else:
+        query = f"SELECT {cols}, content FROM plan"
+        options = "FORMAT PARQUET"
+    plan.con.execute("SET preserve_insertion_order = true")
+    plan.con.execute(f"COPY ({query}) TO {lit(str(out))} ({options})")
+    return plan.rows
+
+
+@dataclass
+class Summary:
+    plan_id: str
+    start: str
+    days: int
+    status: dict[str, int] = field(default_factory=dict)
+    by_rule: list[tuple[str, str, str, str, int]] = field(default_factory=list)  # playbook, rule, channel, day, sends
+    reasons: list[tuple[str, str, int]] = field(default_factory=list)  # reason, rule, count
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan_id": self.plan_id,
+            "window": {"start": self.start, "days": self.days},
+            "status": self.status,
+            "sends": [{"playbook": p, "rule": r, "channel": c, "day": d, "count": n} for p, r, c, d, n in self.by_rule],
+            "suppressed": [{"reason": reason, "rule": rule, "count": n} for reason, rule, n in self.reasons],
+            "samples": self.samples,
+        }
+
+
+def summarise(plan: Plan, *, samples: int = 3, show_pii: bool = False) -> Summary:
+    con = plan.con
+    out = Summary(plan.plan_id, plan.window.start.isoformat(), plan.window.days)
+    out.status = {s: int(n) for s, n in con.execute("SELECT status, count(*) FROM plan GROUP BY ALL ORDER BY status").fetchall()}
+    out.by_rule = [
+        (p, r, c, str(d), int(n))
+        for p, r, c, d, n in con.execute(
+            "SELECT playbook, rule_id, channel, left(send_at, 10) AS day, count(*) FROM plan WHERE status = 'send' GROUP BY ALL ORDER BY playbook, rule_id, day"
+        ).fetchall()
+    ]
+    out.reasons = [
+        (reason, f"{p}/{r}", int(n))
+        for reason, p, r, n in con.execute(
+            "SELECT reason, playbook, rule_id, count(*) FROM plan WHERE status = 'suppressed' GROUP BY ALL ORDER BY reason, playbook, rule_id"
+        ).fetchall()
+    ]
+    rows = con.execute(f"""
+        SELECT customer_id, playbook, rule_id, channel, send_at, "to", content FROM (
+          SELECT *, row_number() OVER (PARTITION BY playbook, rule_id ORDER BY send_at, customer_id) AS k FROM plan WHERE status = 'send')
+        WHERE k = 1 ORDER BY playbook, rule_id LIMIT {int(samples)}""").fetchall()
+    for customer, playbook, rule, channel, send_at, to, content in rows:
+        content = dict(content or {})
+        sample = {"customer_id": customer, "rule": f"{playbook}/{rule}", "channel": channel, "send_at": send_at, "to": to if show_pii or to is None else mask_filter(to)}
+        sample.update({k: v for k, v in content.items() if v is not None})
+        if not show_pii:
+            sample = {k: _mask_text(v, to) if isinstance(v, str) and k not in ("rule", "channel", "send_at") else v for k, v in sample.items()}
+        out.samples.append(sample)
+    return out
+
+
+def _mask_text(text: str, contact: str | None) -> str:
+    """The contact never appears in the clear in a dry run without --show-pii."""
+    if contact and contact in text:
+        return text.replace(contact, mask_filter(contact))
+    return text
+
+
+def summary_json(summary: Summary) -> str:
+    return json.dumps(summary.as_dict(), ensure_ascii=False, indent=2)

@@ -1,0 +1,137 @@
+"""What the planner needs to know about each rule, gathered once from the playbooks."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..checks.context import PlaybookContext
+from .timing import TimeOfDay, time_of_day
+
+INTENT_ORDER = {"care": 0, "service": 1, "promotion": 2}  # care before promotion on a tie
+CONTACT_BY_KIND = {"sms": "phone", "phone": "phone", "email": "email", "wechat": "wechat_id", "im": "wechat_id", "parcel_insert": None}
+CONSENT_BY_KIND = {"sms": "consent_sms", "phone": "consent_phone", "email": "consent_email", "wechat": "consent_wechat", "im": "consent_wechat", "parcel_insert": None}
+_WINDOW = re.compile(r"^(\d+)([hdw])$")
+
+
+def window_days(text: str) -> int:
+    """A cap or care-first window in whole calendar days: 24h -> 1, 7d -> 7, 2w -> 14.
+
+    >>> window_days("24h"), window_days("30d"), window_days("2w")
+    (1, 30, 14)
+    """
+    match = _WINDOW.match(str(text).strip())
+    if not match:
+        raise ValueError(f"not a window: {text!r}")
+    n, unit = int(match.group(1)), match.group(2)
+    return max(1, -(-n // 24)) if unit == "h" else n * (7 if unit == "w" else 1)
+
+
+@dataclass(frozen=True)
+class Cap:
+    playbook: str
+    max: int
+    days: int
+    channel: str | None
+    intent: str | None
+
+    def describe(self) -> str:
+        scope = " ".join(x for x in (self.channel, self.intent) if x)
+        return f"{self.max} {scope + ' ' if scope else ''}per {self.days}d ({self.playbook})"
+
+
+@dataclass
+class PlannedRule:
+    index: int
+    ctx: PlaybookContext
+    rule: dict[str, Any]
+    time: TimeOfDay
+    channel_settings: dict[str, Any]
+
+    @property
+    def playbook(self) -> str:
+        return self.ctx.name
+
+    @property
+    def id(self) -> str:
+        return str(self.rule["id"])
+
+    @property
+    def intent(self) -> str:
+        return str(self.rule["intent"])
+
+    @property
+    def channel(self) -> str:
+        return str(self.rule["channel"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.channel_settings.get("kind") or self.channel)
+
+    @property
+    def priority(self) -> int:
+        return int(self.rule.get("priority", 0))
+
+    @property
+    def basis(self) -> str:
+        return str(self.rule.get("lawful_basis", "consent"))
+
+    @property
+    def timezone(self) -> str:
+        return str(self.ctx.data.get("timezone", "Asia/Shanghai"))
+
+    @property
+    def contact_column(self) -> str | None:
+        return self.channel_settings.get("contact", CONTACT_BY_KIND.get(self.kind))
+
+    @property
+    def consent_column(self) -> str | None:
+        return self.channel_settings.get("consent", CONSENT_BY_KIND.get(self.kind))
+
+    @property
+    def holdout(self) -> tuple[float, str]:
+        """(share in percent, salt); the salt defaults to the playbook's name."""
+        value = (self.ctx.data.get("policies") or {}).get("holdout")
+        if value is None:
+            return 0.0, self.playbook
+        if isinstance(value, dict):
+            return float(str(value["share"]).rstrip("%")), str(value.get("salt", self.playbook))
+        return float(str(value).rstrip("%")), self.playbook
+
+    def template_for(self, step: int) -> str:
+        template = self.rule["template"]
+        if isinstance(template, dict):
+            return str(template.get(step, template.get(str(step))))
+        return str(template)
+
+    def template_path(self, step: int) -> Path | None:
+        return self.ctx.project.find_template(self.ctx.locale, self.template_for(step))
+
+
+def policies(ctx: PlaybookContext) -> dict[str, Any]:
+    return dict(ctx.data.get("policies") or {})
+
+
+def caps_of(ctx: PlaybookContext) -> list[Cap]:
+    return [
+        Cap(ctx.name, int(c["max"]), window_days(c["per"]), c.get("channel"), c.get("intent"))
+        for c in policies(ctx).get("frequency_caps") or []
+    ]
+
+
+def care_within(ctx: PlaybookContext) -> int | None:
+    care = policies(ctx).get("care_first")
+    return window_days(care["within"]) if care else None
+
+
+def planned_rules(playbooks: list[PlaybookContext]) -> list[PlannedRule]:
+    out = []
+    for ctx in playbooks:
+        quiet = policies(ctx).get("quiet_hours")
+        channels = ctx.project.channels
+        for rule in ctx.rules:
+            settings = channels.get(str(rule["channel"]), {"kind": rule["channel"]})
+            out.append(PlannedRule(len(out), ctx, rule, time_of_day(rule["when"], quiet), settings))
+    return out

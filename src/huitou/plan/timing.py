@@ -1,0 +1,163 @@
+"""Resolve a rule's `when` into send dates inside the plan window, as SQL.
+
+A timing becomes a set of (step, scheduled date, event, event date) per customer:
+- dates known before looking at any customer (a fixed date, a holiday, a recurrence,
+  `immediate`) are computed here and joined as a constant table;
+- customer dates (birthday, first-order anniversary, last order, last delivery, purchase
+  due) are SQL expressions over the feature columns, one per candidate year.
+The time of day is fixed per rule (`at`, default DEFAULT_AT), so quiet hours are settled
+here too: a time inside them is deferred to their end (possibly the next day) or dropped.
+Weekday restrictions then move a date forward to the next allowed day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from ..calendar import anchor_kind, holiday_date
+from ..feature_sql import birthday_in
+
+DEFAULT_AT = "10:00"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The plan window: scheduled dates in [start, end)."""
+
+    start: dt.date
+    days: int
+
+    @property
+    def end(self) -> dt.date:
+        return self.start + dt.timedelta(days=self.days)
+
+    def years(self) -> range:
+        return range(self.start.year - 1, self.end.year + 2)
+
+    def sql_bounds(self) -> tuple[str, str]:
+        return f"DATE '{self.start.isoformat()}'", f"DATE '{(self.end - dt.timedelta(days=1)).isoformat()}'"
+
+
+@dataclass(frozen=True)
+class TimeOfDay:
+    """The local time a rule sends at, after quiet hours: minutes since midnight plus a day
+    shift (1 when deferral crosses midnight), or dropped."""
+
+    minutes: int
+    day_shift: int
+    deferred: bool
+    dropped: bool
+
+    @property
+    def hhmm(self) -> str:
+        return f"{self.minutes // 60:02d}:{self.minutes % 60:02d}"
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def in_quiet_hours(minutes: int, quiet: dict[str, Any] | None) -> bool:
+    """Whether a local time of day (minutes since midnight) is inside the quiet window.
+
+    >>> in_quiet_hours(22 * 60, {"start": "21:00", "end": "09:00"}), in_quiet_hours(9 * 60, {"start": "21:00", "end": "09:00"})
+    (True, False)
+    """
+    if not quiet:
+        return False
+    start, end = _minutes(str(quiet["start"])), _minutes(str(quiet["end"]))
+    if start <= end:
+        return start <= minutes < end
+    return minutes >= start or minutes < end
+
+
+def time_of_day(when: dict[str, Any], quiet: dict[str, Any] | None) -> TimeOfDay:
+    minutes = _minutes(str(when.get("at", DEFAULT_AT)))
+    if not in_quiet_hours(minutes, quiet):
+        return TimeOfDay(minutes, 0, False, False)
+    assert quiet is not None
+    if quiet.get("outside", "defer") == "drop":
+        return TimeOfDay(minutes, 0, False, True)
+    end = _minutes(str(quiet["end"]))
+    return TimeOfDay(end, 1 if minutes >= end else 0, True, False)
+
+
+def _offsets(when: dict[str, Any]) -> tuple[str, list[int]]:
+    """The anchor and the signed day offsets (one per step)."""
+    for key, sign in (("on", 0), ("before", -1), ("after", 1)):
+        if key in when:
+            days = when.get("days", 0)
+            steps = days if isinstance(days, list) else [days]
+            return str(when[key]), [sign * int(d) for d in steps] if sign else [0]
+    raise ValueError("no anchor")
+
+
+def constant_dates(when: dict[str, Any], window: Window) -> list[tuple[int, dt.date, str | None, dt.date | None]] | None:
+    """(step, scheduled date, event, event date) for timings that do not depend on the
+    customer, or None when they do. Scheduled dates are inside the window."""
+    rows: list[tuple[int, dt.date, str | None, dt.date | None]] = []
+    if when.get("immediate"):
+        return [(0, window.start, None, None)]
+    if "every" in when:
+        every = str(when["every"])
+        for n in range(window.days):
+            day = window.start + dt.timedelta(days=n)
+            if every == "day" or (every in WEEKDAYS and day.weekday() == WEEKDAYS.index(every)):
+                rows.append((0, day, None, None))
+            elif every == "month" and day.day == min(int(when.get("day", 1)), _month_days(day)):
+                rows.append((0, day, None, None))
+        return rows
+    anchor, offsets = _offsets(when)
+    kind = anchor_kind(anchor)
+    if kind == "customer":
+        return None
+    events: list[dt.date] = []
+    if kind == "date":
+        events = [dt.date.fromisoformat(anchor)]
+    elif kind == "holiday":
+        events = [d for d in (holiday_date(anchor, y) for y in window.years()) if d is not None]
+    for event in events:
+        for offset in offsets:
+            day = event + dt.timedelta(days=offset)
+            if window.start <= day < window.end:
+                rows.append((abs(offset), day, anchor, event))
+    return sorted(rows, key=lambda r: (r[1], r[0]))
+
+
+def _month_days(day: dt.date) -> int:
+    following = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return (following - dt.timedelta(days=1)).day
+
+
+def customer_anchor_sql(anchor: str, window: Window) -> list[str]:
+    """SQL expressions (over the feature columns) for the anchor's dates near the window;
+    yearly anchors give one expression per candidate year."""
+    as_of = f"DATE '{window.start.isoformat()}'"
+    if anchor == "birthday":
+        return [birthday_in(y) for y in window.years()]
+    if anchor == "first_order_anniversary":
+        # The anniversary of the first purchase, from its first year on (never the day itself).
+        return [
+            f"CASE WHEN year(first_order_date) < {y} THEN {birthday_in(y, 'first_order_date')} END"
+            for y in window.years()
+        ]
+    if anchor == "last_order":
+        return ["last_order_date"]
+    if anchor == "last_delivery":
+        return [f"{as_of} - CAST(days_since_last_delivery AS INTEGER)"]
+    if anchor == "purchase_due":
+        return ["last_order_date + CAST(round(purchase_cycle_days) AS INTEGER)"]
+    raise KeyError(anchor)
+
+
+def weekday_shift_sql(date_sql: str, weekdays: list[str] | None) -> str:
+    """The date moved forward to the first allowed weekday (ISO: Monday = 1)."""
+    if not weekdays or set(weekdays) == set(WEEKDAYS):
+        return date_sql
+    allowed = ", ".join(str(WEEKDAYS.index(w) + 1) for w in weekdays)
+    cases = " ".join(f"WHEN isodow({date_sql} + {n}) IN ({allowed}) THEN {date_sql} + {n}" for n in range(7))
+    return f"CASE {cases} END"
