@@ -1,6 +1,6 @@
 """A seeded synthetic shop: customers with profiles, orders with a per-customer rhythm.
 
-The same seed and size give the same files. Used for the bundled examples/ data (small)
+The same seed and size give the same files (customers, orders, a message history, opt-outs). Used for the bundled examples/ data (small)
 and the benchmark workload (1M customers / 10M orders).
 
 Usage: python benchmarks/synth.py OUT_DIR --customers N [--orders-per-customer 10]
@@ -102,6 +102,28 @@ def orders_table(n_customers: int, per_customer: float, end: dt.date, rng: np.ra
     )
 
 
+def history_table(n: int, end: dt.date, rng: np.random.Generator) -> pa.Table:
+    """Messages sent in the 60 days before `end`: 0-2 per customer, mostly care."""
+    per = rng.choice([0, 0, 1, 2], size=n)
+    cust = np.repeat(np.arange(n), per)
+    days_ago = rng.integers(1, 61, size=len(cust))
+    sent = [dt.datetime.combine(end - dt.timedelta(days=int(d)), dt.time(10, 0)) for d in days_ago]
+    return pa.table(
+        {
+            "customer_id": pa.array([f"{i:07d}" for i in cust]),
+            "channel": pa.array(rng.choice(["sms", "wechat", "email"], size=len(cust))),
+            "intent": pa.array(rng.choice(["care", "care", "care", "promotion"], size=len(cust))),
+            "sent_at": pa.array(sent, type=pa.timestamp("s")),
+        }
+    )
+
+
+def optouts_table(n: int, rng: np.random.Generator) -> pa.Table:
+    """About 3% of customers opted out: of SMS, or (blank channel) of everything."""
+    chosen = np.flatnonzero(rng.random(n) < 0.03)
+    return pa.table({"customer_id": pa.array([f"{i:07d}" for i in chosen]), "channel": pa.array(rng.choice(["sms", ""], size=len(chosen)))})
+
+
 def write(table: pa.Table, path: Path, fmt: str) -> None:
     if fmt == "parquet":
         pq.write_table(table, path)
@@ -124,7 +146,11 @@ def main() -> None:
     orders = orders_table(args.customers, args.orders_per_customer, args.end, rng)
     write(customers, args.out / f"customers.{args.format}", args.format)
     write(orders, args.out / f"orders.{args.format}", args.format)
-    print(f"wrote {customers.num_rows} customers and {orders.num_rows} orders to {args.out}")
+    # A generator of its own, so that adding these files left customers and orders unchanged.
+    extra = np.random.default_rng(args.seed + 1)
+    write(history_table(args.customers, args.end, extra), args.out / f"history.{args.format}", args.format)
+    write(optouts_table(args.customers, extra), args.out / f"optouts.{args.format}", args.format)
+    print(f"wrote {customers.num_rows} customers, {orders.num_rows} orders, message history and opt-outs to {args.out}")
 
 
 if __name__ == "__main__":

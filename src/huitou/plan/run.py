@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..data.sources import DataError
 from ..evaluate import data_timezone, open_data
-from ..validate import validate_paths
+from ..project import CONFIG_NAME
+from ..validate import load_config, open_project, validate_paths
 from .build import Plan, build_plan
 
 
@@ -27,7 +28,10 @@ def run_plan(
     customer: str | None = None,
     quarantine_dir: Path | None = None,
 ) -> Plan:
-    result = validate_paths([root])
+    project = open_project([root])
+    load_config(project)
+    whole = [project.root / CONFIG_NAME, *project.playbook_dirs, project.templates_dir]  # as `huitou validate` in root
+    result = validate_paths([p for p in whole if p.exists()])
     if result.errors:
         first = next(d for d in result.diagnostics if d.severity == "error")
         raise PlanInputError(f"{first.file}:{first.line}:{first.column}: {first.code} {first.message}")

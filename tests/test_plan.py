@@ -1,0 +1,196 @@
+"""The plan on the example project and on small hand-made shops: timings, reasons,
+rendering, output formats, and the console script."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from huitou.calendar import holiday_date
+from huitou.plan.run import run_plan
+from huitou.plan.timing import Window, constant_dates, in_quiet_hours, time_of_day
+
+from .conftest import ROOT, update_golden
+
+GOLDEN = Path(__file__).parent / "golden" / "plan_messages.txt"
+AS_OF = dt.date(2026, 11, 1)
+
+
+def test_holidays_lunar_and_statutory_agree() -> None:
+    """The statutory calendar (holidays) and the lunar one (lunardate) agree on Spring
+    Festival for 20 years; fixed and computed days are right."""
+    from lunardate import LunarDate
+
+    for year in range(2020, 2040):
+        assert holiday_date("spring_festival", year) == LunarDate(year, 1, 1).to_solar_date()
+    assert holiday_date("mid_autumn", 2026) == dt.date(2026, 9, 25)
+    assert holiday_date("qixi", 2026) == dt.date(2026, 8, 19)
+    assert holiday_date("double_ninth", 2026) == dt.date(2026, 10, 18)
+    assert holiday_date("qingming", 2027) == dt.date(2027, 4, 5)
+    assert holiday_date("fathers_day", 2026) == dt.date(2026, 6, 21)
+
+
+def test_countdown_steps_recurrences_and_quiet_hours() -> None:
+    window = Window(AS_OF, 14)
+    steps = constant_dates({"before": "double11", "days": [7, 3, 1]}, window)
+    assert steps == [(7, dt.date(2026, 11, 4), "double11", dt.date(2026, 11, 11)), (3, dt.date(2026, 11, 8), "double11", dt.date(2026, 11, 11)), (1, dt.date(2026, 11, 10), "double11", dt.date(2026, 11, 11))]
+    assert constant_dates({"before": "double11", "days": [30]}, window) == []  # 12 October: before the window
+    assert [d for _, d, *_ in constant_dates({"every": "fri"}, window)] == [dt.date(2026, 11, 6), dt.date(2026, 11, 13)]
+    feb = Window(dt.date(2027, 2, 1), 60)
+    assert [d for _, d, *_ in constant_dates({"every": "month", "day": 31}, feb)] == [dt.date(2027, 2, 28), dt.date(2027, 3, 31)]
+    quiet = {"start": "21:00", "end": "09:00"}
+    assert in_quiet_hours(21 * 60, quiet) and in_quiet_hours(8 * 60 + 59, quiet) and not in_quiet_hours(9 * 60, quiet)
+    late = time_of_day({"at": "22:30"}, {**quiet, "outside": "defer"})
+    assert (late.hhmm, late.day_shift, late.deferred) == ("09:00", 1, True)
+    early = time_of_day({"at": "07:00"}, {**quiet, "outside": "defer"})
+    assert (early.hhmm, early.day_shift) == ("09:00", 0)
+    assert time_of_day({"at": "22:30"}, {**quiet, "outside": "drop"}).dropped
+
+
+SHOP_PLAYBOOK = """version: 1
+name: t
+timezone: Asia/Shanghai
+locale: zh-CN
+policies:
+  quiet_hours: {start: "21:00", end: "09:00", outside: defer}
+  frequency_caps:
+    - {max: 1, per: 1d}
+rules:
+  - id: bday
+    intent: care
+    segment: birthday IS NOT NULL
+    when: {on: birthday, at: "09:30"}
+    channel: sms
+    template: sms/b.j2
+    priority: 1
+  - id: checkin
+    intent: care
+    segment: order_count >= 1
+    when: {after: last_order, days: 3, at: "10:00", weekdays: [mon, tue, wed, thu, fri]}
+    channel: sms
+    template: sms/c.j2
+"""
+
+
+def make_shop(root: Path, customers: list[str], orders: list[str], templates: dict[str, str] | None = None) -> Path:
+    (root / "rules").mkdir(parents=True)
+    (root / "huitou.yaml").write_text("version: 1\nname: t\ndefault_locale: zh-CN\nchannels:\n  sms: {signature: 【店】}\n", encoding="utf-8")
+    (root / "rules" / "t.yaml").write_text(SHOP_PLAYBOOK, encoding="utf-8")
+    for name, text in (templates or {"sms/b.j2": "{{ customer.name }}生日快乐", "sms/c.j2": "{{ customer.name }}，东西收到了吗？{{ send.date }}"}).items():
+        path = root / "templates" / "zh-CN" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    (root / "customers.csv").write_text("customer_id,name,phone,consent_sms,birthday\n" + "\n".join(customers) + "\n", encoding="utf-8")
+    (root / "orders.csv").write_text("order_id,customer_id,ordered_at,amount\n" + "\n".join(orders) + "\n", encoding="utf-8")
+    return root
+
+
+def rows_of(root: Path, as_of: dt.date = AS_OF) -> list[dict]:
+    plan = run_plan(root, as_of, 14, orders=root / "orders.csv", customers=root / "customers.csv", quarantine_dir=root / "q")
+    cursor = plan.con.execute("SELECT * FROM plan")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r)) for r in cursor.fetchall()]
+
+
+def test_leap_day_birthday_weekday_shift_and_the_loser_names_the_winner(tmp_path: Path) -> None:
+    root = make_shop(
+        tmp_path,
+        ["a,王芳,13800000001,true,1992-02-29", "b,李雷,13800000002,true,1990-11-04", "c,张三,,true,1990-11-05", "d,赵四,13800000004,false,1990-11-06"],
+        ["o1,a,2026-10-20 10:00:00,10", "o2,b,2026-11-01 10:00:00,20", "o3,c,2026-10-30 10:00:00,5", "o4,d,2026-10-31 10:00:00,5"],
+    )
+    rows = rows_of(root)
+    leap = rows_of(root, dt.date(2027, 2, 20))
+    assert [(r["customer_id"], r["send_at"]) for r in leap if r["rule_id"] == "bday"] == [("a", "2027-02-28T09:30:00+08:00")]
+    b = {r["rule_id"]: r for r in rows if r["customer_id"] == "b"}
+    # b's check-in falls on Wednesday 4 November, the birthday too: one message a day.
+    assert b["bday"]["status"] == "send" and b["bday"]["content"]["body"] == "【店】李雷生日快乐"
+    assert b["checkin"]["status"] == "suppressed" and b["checkin"]["reason"] == "frequency_cap"
+    assert "t/bday on 2026-11-04" in b["checkin"]["reason_detail"]
+    c = {r["rule_id"]: r for r in rows if r["customer_id"] == "c"}
+    assert c["bday"]["reason"] == "no_contact"
+    # c ordered on Friday 30 October: +3 days is Monday 2 November (a weekday already).
+    assert c["checkin"]["reason"] == "no_contact" and c["checkin"]["scheduled_date"] == dt.date(2026, 11, 2)
+    d = {r["rule_id"]: r for r in rows if r["customer_id"] == "d"}
+    assert d["bday"]["reason"] == "no_consent" and d["checkin"]["reason"] == "no_consent"
+    # d ordered on Saturday 31 October: +3 is Tuesday 3 November.
+    assert d["checkin"]["send_at"] == "2026-11-03T10:00:00+08:00"
+
+
+def test_weekend_moves_to_monday_and_render_failure_is_one_row(tmp_path: Path) -> None:
+    root = make_shop(
+        tmp_path,
+        ["a,王芳,13800000001,true,", "b,,13800000002,true,"],
+        ["o1,a,2026-11-04 10:00:00,10", "o2,b,2026-11-04 10:00:00,10"],
+        {"sms/b.j2": "x", "sms/c.j2": "{{ customer.name | upper }}{{ 1 / (0 if customer.name is none else 1) }}"},
+    )
+    rows = {r["customer_id"]: r for r in rows_of(root, dt.date(2026, 11, 5))}
+    # 4 November + 3 = Saturday 7 November: moved to Monday 9 November.
+    assert rows["a"]["scheduled_date"] == dt.date(2026, 11, 7) and rows["a"]["send_at"] == "2026-11-09T10:00:00+08:00"
+    assert rows["a"]["status"] == "send"
+    assert rows["b"]["status"] == "suppressed" and rows["b"]["reason"] == "render_error" and "sms/c.j2" in rows["b"]["reason_detail"]
+
+
+def test_sms_over_budget_is_suppressed(tmp_path: Path) -> None:
+    root = make_shop(tmp_path, ["a,王芳,13800000001,true,"], ["o1,a,2026-11-04 10:00:00,10"], {"sms/b.j2": "x", "sms/c.j2": "{{ '很长的短信' * 20 }}"})
+    (row,) = rows_of(root, dt.date(2026, 11, 5))
+    assert row["reason"] == "sms_too_long" and "2 SMS segments (103 ucs2 units)" in row["reason_detail"]
+
+
+def test_example_messages_golden() -> None:
+    """The rendered messages of the example playbooks over examples/ (first of each rule)."""
+    plan = run_plan(ROOT, AS_OF, 14, quarantine_dir=Path("/tmp") / "huitou-golden-q")
+    lines = []
+    query = """SELECT playbook, rule_id, step, customer_id, channel, send_at, content FROM (
+                 SELECT *, row_number() OVER (PARTITION BY playbook, rule_id, step ORDER BY send_at, customer_id) AS k FROM plan WHERE status = 'send')
+               WHERE k = 1 ORDER BY playbook, rule_id, step"""
+    for playbook, rule, step, customer, channel, send_at, content in plan.con.execute(query).fetchall():
+        lines.append(f"== {playbook}/{rule} step {step} -> {customer} via {channel} at {send_at}")
+        for key in ("subject", "body", "html"):
+            if content and content.get(key):
+                lines.append(f"-- {key}\n{content[key]}")
+    text = "\n".join(lines) + "\n"
+    if update_golden():
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert text == GOLDEN.read_text(encoding="utf-8")
+    assert len([ln for ln in lines if ln.startswith("== ")]) >= 10
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_plan_command_writes_identical_files(huitou_bin: str, tmp_path: Path, suffix: str) -> None:
+    outs = []
+    for n in (1, 2):
+        out = tmp_path / f"plan{n}{suffix}"
+        proc = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--horizon", "14d", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert "send" in proc.stderr and str(out) in proc.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    reader = {".jsonl": "read_json", ".csv": "read_csv", ".parquet": "read_parquet"}[suffix]
+    con = duckdb.connect()
+    cols = [c[0] for c in con.execute(f"DESCRIBE SELECT * FROM {reader}('{tmp_path / ('plan1' + suffix)}')").fetchall()]
+    for needed in ("plan_id", "idempotency_key", "customer_id", "rule_id", "intent", "channel", "send_at", "status", "reason", "content", "consent_basis"):
+        assert needed in cols
+    statuses = dict(con.execute(f"SELECT status, count(*) FROM {reader}('{tmp_path / ('plan1' + suffix)}') GROUP BY ALL").fetchall())
+    assert statuses.get("send", 0) > 50 and statuses.get("suppressed", 0) > 50
+
+
+def test_dry_run_masks_contacts_unless_asked(huitou_bin: str) -> None:
+    masked = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--format", "json", "--samples", "20"], cwd=ROOT, capture_output=True, text=True)
+    assert masked.returncode == 0, masked.stderr
+    doc = json.loads(masked.stdout)
+    assert doc["status"]["send"] > 50 and doc["suppressed"] and doc["sends"]
+    assert all("****" in s["to"] or "***@" in s["to"] for s in doc["samples"] if s.get("to"))
+    shown = json.loads(subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--format", "json", "--samples", "20", "--show-pii"], cwd=ROOT, capture_output=True, text=True).stdout)
+    assert any(s.get("to", "").isdigit() for s in shown["samples"])
+    text = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01"], cwd=ROOT, capture_output=True, text=True)
+    assert text.returncode == 0 and "Not sent, by reason" in text.stdout and "care_first" in text.stdout
+
+
+def test_bad_horizon_is_a_usage_error(huitou_bin: str) -> None:
+    proc = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--horizon", "two weeks"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and "--horizon" in proc.stderr and "Traceback" not in proc.stderr
