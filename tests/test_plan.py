@@ -194,3 +194,18 @@ def test_dry_run_masks_contacts_unless_asked(huitou_bin: str) -> None:
 def test_bad_horizon_is_a_usage_error(huitou_bin: str) -> None:
     proc = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--horizon", "two weeks"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2 and "--horizon" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_preview_shows_each_countdown_step_or_says_why_not(huitou_bin: str) -> None:
+    """preview agrees with the full plan for that customer and rule."""
+    plan = run_plan(ROOT, AS_OF, 14, quarantine_dir=Path("/tmp") / "huitou-golden-q")
+    customer, body = plan.con.execute(
+        "SELECT customer_id, content.body FROM plan WHERE rule_id = 'double11-countdown' AND status = 'send' AND step = 3 ORDER BY customer_id LIMIT 1"
+    ).fetchone()
+    proc = subprocess.run([huitou_bin, "preview", "double11-countdown", "--customer", customer, "--as-of", "2026-11-01"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "step 3, scheduled 2026-11-08" in proc.stdout and body in proc.stdout
+    typo = subprocess.run([huitou_bin, "preview", "double11-countdow", "--customer", customer, "--as-of", "2026-11-01"], cwd=ROOT, capture_output=True, text=True)
+    assert typo.returncode == 1 and "did you mean 'double11-countdown'" in typo.stderr
+    unknown = subprocess.run([huitou_bin, "preview", "birthday-wish", "--customer", "nobody", "--as-of", "2026-11-01"], cwd=ROOT, capture_output=True, text=True)
+    assert unknown.returncode == 1 and "no customer 'nobody'" in unknown.stderr

@@ -364,6 +364,49 @@ def plan(
         plan_text(Console(highlight=False), summary)
 
 
+@app.command()
+@with_data_options
+def preview(
+    opts: DataOptions,
+    rule: Annotated[str, typer.Argument(help="The rule id (or playbook/rule when ids repeat across playbooks).")],
+    customer: Annotated[str, typer.Option("--customer", help="The customer id, exactly as in the data.")],
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Playbooks or directories. Default: the project.")] = None,
+    horizon: Annotated[str, typer.Option("--horizon", help="How far ahead to look: 14d, 2w.")] = "14d",
+) -> None:
+    """Show one customer's message from one rule: when it goes out and what it says, or why not."""
+    from .plan.build import build_plan
+
+    days = _horizon(horizon)
+    session, playbooks = _open("preview", paths, opts, need_playbooks=True)
+    known = [f"{ctx.name}/{r['id']}" for ctx in playbooks for r in ctx.rules]
+    matches = [k for k in known if k == rule or k.split("/", 1)[1] == rule]
+    if len(matches) != 1:
+        from .diagnostics import did_you_mean
+
+        hint = did_you_mean(rule, [k.split("/", 1)[1] for k in known] + known) or "rules: " + ", ".join(known)
+        raise _fail("preview", f"{'no' if not matches else 'more than one'} rule '{rule}'; {hint}", ExitCode.PROBLEMS)
+    playbook, rule_id = matches[0].split("/", 1)
+    if session.con.execute(f"SELECT count(*) FROM ({session.features_sql()}) WHERE customer_id = ?", [customer]).fetchone()[0] == 0:  # type: ignore[index]
+        raise _fail("preview", f"no customer '{customer}' in the data (ids are compared exactly, leading zeros included)", ExitCode.PROBLEMS)
+    result = build_plan(session, playbooks, days, customer=customer)
+    rows = result.con.execute(
+        "SELECT step, scheduled_date, send_at, status, reason, reason_detail, channel, \"to\", content FROM plan WHERE playbook = ? AND rule_id = ? ORDER BY send_at, step",
+        [playbook, rule_id],
+    ).fetchall()
+    if not rows:
+        typer.echo(f"{playbook}/{rule_id}: no message for {customer} in the {days} days from {session.as_of} - the customer is not in the rule's segment or its timing has no date in the window (see `huitou explain {customer}`)")
+        return
+    for step, scheduled, send_at, status, reason, detail, channel, to, content in rows:
+        typer.echo(f"{playbook}/{rule_id} -> {customer} via {channel} ({to or 'no contact'}), step {step}, scheduled {scheduled}, send at {send_at}: {status}")
+        if reason:
+            typer.echo(f"  {reason}: {detail}")
+        for key in ("subject", "body", "html"):
+            if content and content.get(key):
+                typer.echo(f"  --- {key}")
+                for line in str(content[key]).splitlines():
+                    typer.echo(f"  {line}")
+
+
 def main() -> None:
     try:
         app()
