@@ -7,7 +7,6 @@ deterministic, which output.py writes or summarises.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
@@ -167,6 +166,3 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], plan_id:
         FROM plan_decided d LEFT JOIN plan_rendered x USING (cand_id)
         ORDER BY d.send_utc, d.customer_id, d.intent_rank, d.playbook, d.rule_id, d.step""")
 
-
-def today() -> dt.date:
-    return dt.date.today()

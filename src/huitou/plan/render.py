@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy
 from jinja2 import FileSystemLoader, Template, TemplateError
 
 from .. import sms
@@ -32,6 +32,8 @@ class Renderer:
         self.rules = {r.index: r for r in rules}
         self._envs: dict[str, Any] = {}
         self._templates: dict[tuple[str, str], Template] = {}
+        self._fixed_parts: dict[int, tuple[tuple[str, ...], dict[str, Any]]] = {}
+        self._offsets: dict[int, dt.timezone] = {}
 
     def template(self, rule: PlannedRule, step: int) -> tuple[str, Template]:
         name = rule.template_for(step)
@@ -76,25 +78,36 @@ class Renderer:
             extra = json.dumps({"name": row.get("name"), "last_orders": row.get("_last_orders") or []}, ensure_ascii=False, default=str)
         return (row["cand_id"], name, subject, body, html, segments, extra, None, None)
 
+    def _fixed(self, rule: PlannedRule) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """The customer fields and the parts of the context that are the same for every row
+        of a rule (built once: per-row work is what rendering a million messages costs)."""
+        if rule.index not in self._fixed_parts:
+            project = rule.ctx.project
+            fields = tuple(dict.fromkeys([*CATALOG, *(project.catalog or {})]))
+            fixed = {
+                "shop": dict(project.shop),
+                "rule": {"id": rule.id, "intent": rule.intent, "channel": rule.channel, "playbook": rule.playbook},
+                "locale": rule.ctx.locale,
+            }
+            self._fixed_parts[rule.index] = (fields, fixed)
+        return self._fixed_parts[rule.index]
+
     def context(self, rule: PlannedRule, row: dict[str, Any]) -> dict[str, Any]:
-        project = rule.ctx.project
-        customer = {k: row.get(k) for k in CATALOG}
-        customer.update({k: row.get(k) for k in (project.catalog or {}) if k not in customer})
-        offset = dt.timezone(dt.timedelta(minutes=int(row["utc_offset"])))
+        fields, fixed = self._fixed(rule)
+        offset = self._offsets.get(row["utc_offset"])
+        if offset is None:
+            offset = self._offsets[row["utc_offset"]] = dt.timezone(dt.timedelta(minutes=int(row["utc_offset"])))
         at = row["send_local"].replace(tzinfo=offset)
         ctx: dict[str, Any] = {
-            "customer": customer,
-            "shop": dict(project.shop),
-            "rule": {"id": rule.id, "intent": rule.intent, "channel": rule.channel, "playbook": rule.playbook},
+            **fixed,
+            "customer": {k: row.get(k) for k in fields},
             "send": {"at": at, "date": at.date(), "step": row["step"], "event": row["event"], "event_date": row["event_date"]},
             "last_order": row.get("_last_order") or {},
-            "locale": rule.ctx.locale,
         }
         if rule.kind == "email":
             url = str(rule.channel_settings.get("unsubscribe_url", ""))
             ctx["unsubscribe_url"] = f"{url}{'&' if '?' in url else '?'}c={row['customer_id']}" if url else ""
         return ctx
-
 
 def _block(template: Template, name: str, context: dict[str, Any]) -> str:
     return "".join(template.blocks[name](template.new_context(context))).strip()
@@ -127,8 +140,6 @@ def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], sessi
         for values in batch:
             out.append(renderer.render(dict(zip(names, values))))
     columns = list(zip(*out)) if out else [[] for _ in RENDERED_COLUMNS]
-    import numpy
-
     arrays = {name: numpy.array(col, dtype=object if name != "cand_id" else numpy.int64) for name, col in zip(RENDERED_COLUMNS, columns)}
     con.register("plan_rendered_arrays", arrays)
     con.execute(
@@ -151,8 +162,3 @@ def _uses_last_order(rule: PlannedRule) -> bool:
             return True
     return False
 
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)
