@@ -209,3 +209,22 @@ def test_preview_shows_each_countdown_step_or_says_why_not(huitou_bin: str) -> N
     assert typo.returncode == 1 and "did you mean 'double11-countdown'" in typo.stderr
     unknown = subprocess.run([huitou_bin, "preview", "birthday-wish", "--customer", "nobody", "--as-of", "2026-11-01"], cwd=ROOT, capture_output=True, text=True)
     assert unknown.returncode == 1 and "no customer 'nobody'" in unknown.stderr
+
+
+def test_bad_plan_inputs_are_one_clear_line(huitou_bin: str, tmp_path: Path) -> None:
+    import shutil
+
+    for name in ("huitou.yaml", "rules", "templates", "examples"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, tmp_path / name)
+    history = tmp_path / "examples" / "history.csv"
+    history.write_text("customer_id,channel,intent,sent_at\n0000001,sms,care,yesterday\n0000002,sms,care,2026-10-30 10:00:00\n", encoding="utf-8")
+    ok = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01"], cwd=tmp_path, capture_output=True, text=True)
+    assert ok.returncode == 0 and "history: 1 of 2 rows in history.csv have no customer_id or no readable sent_at" in ok.stderr
+    history.write_text("customer_id,chan\nx,sms\n", encoding="utf-8")
+    bad = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01"], cwd=tmp_path, capture_output=True, text=True)
+    assert bad.returncode == 2 and "history.csv: no column 'channel'" in bad.stderr and "internal error" not in bad.stderr
+    (tmp_path / "examples" / "optouts.csv").unlink()
+    gone = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--out", str(tmp_path / "p.jsonl")], cwd=tmp_path, capture_output=True, text=True)
+    assert gone.returncode == 2 and "optouts.csv does not exist" in gone.stderr and not (tmp_path / "p.jsonl").exists()
+    ext = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--out", "plan.txt"], cwd=tmp_path, capture_output=True, text=True)
+    assert ext.returncode == 2 and "use a .jsonl, .csv or .parquet" in ext.stderr

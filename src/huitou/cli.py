@@ -326,6 +326,21 @@ def _horizon(text: str) -> int:
     return int(match.group(1)) * (7 if match.group(2) == "w" else 1)
 
 
+def _build(command: str, session, playbooks, days: int, customer: str | None = None):  # type: ignore[no-untyped-def]
+    """Plan, with the plan's own inputs (history, opt-outs) read on the way: an unreadable
+    one is a usage error naming the file; rows left out of them are said on stderr."""
+    from .data.sources import DataError
+    from .plan.build import build_plan
+
+    try:
+        result = build_plan(session, playbooks, days, customer=customer)
+    except DataError as exc:
+        raise _fail(command, str(exc)) from None
+    for note in result.notes:
+        typer.echo(note, err=True)
+    return result
+
+
 @app.command()
 @with_data_options
 def plan(
@@ -340,19 +355,18 @@ def plan(
     """Decide who gets which message, on which channel, when - and why the others do not."""
     from rich.console import Console
 
-    from .data.sources import DataError
-    from .plan.build import build_plan
     from .plan.output import summarise, summary_json, write_plan
     from .reporters.plan import plan_text
 
+    from .plan.output import FORMATS
+
     days = _horizon(horizon)
+    if out is not None and out.suffix.lower() not in FORMATS:
+        raise _fail("plan", f"--out {out}: use a .jsonl, .csv or .parquet file name")
     session, playbooks = _open("plan", paths, opts, need_playbooks=True)
-    result = build_plan(session, playbooks, days)
+    result = _build("plan", session, playbooks, days)
     if out is not None:
-        try:
-            rows = write_plan(result, out)
-        except DataError as exc:
-            raise _fail("plan", str(exc)) from None
+        rows = write_plan(result, out)
         summary = summarise(result, samples=0)
         counts = ", ".join(f"{n:,} {s}" for s, n in summary.status.items()) or "no candidates"
         typer.echo(f"wrote {rows:,} rows to {out} ({counts}); plan {result.plan_id}", err=True)
@@ -374,8 +388,6 @@ def preview(
     horizon: Annotated[str, typer.Option("--horizon", help="How far ahead to look: 14d, 2w.")] = "14d",
 ) -> None:
     """Show one customer's message from one rule: when it goes out and what it says, or why not."""
-    from .plan.build import build_plan
-
     days = _horizon(horizon)
     session, playbooks = _open("preview", paths, opts, need_playbooks=True)
     known = [f"{ctx.name}/{r['id']}" for ctx in playbooks for r in ctx.rules]
@@ -388,7 +400,7 @@ def preview(
     playbook, rule_id = matches[0].split("/", 1)
     if session.con.execute(f"SELECT count(*) FROM ({session.features_sql()}) WHERE customer_id = ?", [customer]).fetchone()[0] == 0:  # type: ignore[index]
         raise _fail("preview", f"no customer '{customer}' in the data (ids are compared exactly, leading zeros included)", ExitCode.PROBLEMS)
-    result = build_plan(session, playbooks, days, customer=customer)
+    result = _build("preview", session, playbooks, days, customer=customer)
     rows = result.con.execute(
         "SELECT step, scheduled_date, send_at, status, reason, reason_detail, channel, \"to\", content FROM plan WHERE playbook = ? AND rule_id = ? ORDER BY send_at, step",
         [playbook, rule_id],

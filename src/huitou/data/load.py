@@ -121,7 +121,7 @@ def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
         raise DataError(f"{source.path}: cannot read it as {source.format}: {text.splitlines()[0]}{hint}") from None
 
 
-def _need(source: Source, columns: dict[str, str], canonical: str) -> str:
+def need_column(source: Source, columns: dict[str, str], canonical: str) -> str:
     name = source.column(canonical)
     if name not in columns:
         present = [c for c in columns if c != "_row"]
@@ -188,7 +188,7 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     come with the per-customer summary (see summary_report)."""
     cols = open_raw(con, source)
     for canonical in REQUIRED_ORDER_COLUMNS:
-        _need(source, cols, canonical)
+        need_column(source, cols, canonical)
     raw = {c: q(source.column(c)) for c in ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating") if source.column(c) in cols}
     ctype = {c: cols[source.column(c)] for c in raw}
     typed = _typed_orders(raw, ctype, source, timezone)
@@ -321,7 +321,7 @@ def customers_from_orders_sql() -> str:
 def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport:
     """Create the views `customers_checked` (every row, with verdicts) and `customers`."""
     cols = open_raw(con, source)
-    id_col = _need(source, cols, "customer_id")
+    id_col = need_column(source, cols, "customer_id")
     wanted: dict[str, str] = {name: "VARCHAR" for name in STRING_PROFILE}
     wanted.update({"birthday": "DATE", "points": "BIGINT", "tags": "VARCHAR[]"})
     wanted.update({name: "BOOLEAN" for name in BOOLEAN_PROFILE})

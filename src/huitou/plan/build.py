@@ -20,7 +20,7 @@ from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
 from .candidates import build_candidates, matched_sql
 from .inputs import load_history, load_optouts
 from .render import render_sends
-from .rules import INTENT_ORDER, PlannedRule, planned_rules
+from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window
 
 COLUMNS = (
@@ -35,6 +35,7 @@ class Plan:
     plan_id: str
     window: Window
     rows: int
+    notes: list[str]
 
 
 def plan_id_for(playbooks: list[PlaybookContext], window: Window) -> str:
@@ -64,7 +65,8 @@ def build_plan(session: DataSession, playbooks: list[PlaybookContext], horizon: 
     con.execute(matched_sql(features, _rule_predicates(playbooks, rules)))
     root, config = (project.root, project.config) if project else (None, {})
     has_optouts = bool(project) and load_optouts(con, config, root)  # type: ignore[arg-type]
-    has_history = bool(project) and load_history(con, config, root, session.timezone)  # type: ignore[arg-type]
+    notes: list[str] = []
+    has_history = bool(project) and load_history(con, config, root, session.timezone, notes)  # type: ignore[arg-type]
     build_candidates(con, rules, window, has_optouts)
     verdicts = arbitrate(con, rules, window.start, horizon, has_history)
     con.register("plan_verdicts_arrays", {"cand_id": verdicts.cand_id, "outcome": verdicts.outcome, "cap": verdicts.cap, "position": verdicts.position})
@@ -74,7 +76,7 @@ def build_plan(session: DataSession, playbooks: list[PlaybookContext], horizon: 
     render_sends(con, rules, session)
     pid = plan_id_for(playbooks, window)
     _assemble(con, rules, pid)
-    return Plan(con, pid, window, int(con.execute("SELECT count(*) FROM plan").fetchone()[0]))  # type: ignore[index]
+    return Plan(con, pid, window, int(con.execute("SELECT count(*) FROM plan").fetchone()[0]), notes)  # type: ignore[index]
 
 
 def _rules_table(rules: list[PlannedRule]) -> str:
@@ -143,8 +145,6 @@ def _decide(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list
 
 
 def _care_text(rule: PlannedRule) -> str:
-    from .rules import care_within
-
     days = care_within(rule.ctx)
     return f"no care touch to this customer in the {days} days before (care_first)" if days else ""
 

@@ -34,7 +34,7 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     if source is None:
         return False
     cols = load.open_raw(con, source)
-    cid = _column(source, cols, "customer_id")
+    cid = load.need_column(source, cols, "customer_id")
     channel = f"nullif(trim(CAST({load.q(source.column('channel'))} AS VARCHAR)), '')" if source.column("channel") in cols else "NULL"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE plan_optouts AS
@@ -42,13 +42,14 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     return True
 
 
-def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, timezone: str) -> bool:
-    """CREATE plan_history (customer_id, channel, intent, local_date); False without one."""
+def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, timezone: str, notes: list[str]) -> bool:
+    """CREATE plan_history (customer_id, channel, intent, local_date); False without one.
+    Rows without a customer id or a readable sent_at are left out and counted in `notes`."""
     source = _source(config, root, "history")
     if source is None:
         return False
     cols = load.open_raw(con, source)
-    cid, channel, intent, sent = (_column(source, cols, c) for c in ("customer_id", "channel", "intent", "sent_at"))
+    cid, channel, intent, sent = (load.need_column(source, cols, c) for c in ("customer_id", "channel", "intent", "sent_at"))
     sent_type = cols[source.column("sent_at")]
     local = load.local_timestamp(sent, sent_type, source, timezone)
     con.execute(f"""
@@ -56,11 +57,8 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
         SELECT CAST({cid} AS VARCHAR) AS customer_id, CAST({channel} AS VARCHAR) AS channel,
                CAST({intent} AS VARCHAR) AS intent, CAST({local} AS DATE) AS local_date
         FROM raw_history WHERE {cid} IS NOT NULL AND ({local}) IS NOT NULL""")
+    read, kept = con.execute("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM plan_history)").fetchone()  # type: ignore[misc]
+    if read != kept:
+        notes.append(f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first")
     return True
 
-
-def _column(source: Source, cols: dict[str, str], canonical: str) -> str:
-    name = source.column(canonical)
-    if name not in cols:
-        raise DataError(f"{source.path}: no column '{name}' (for {canonical}); the file has {', '.join(c for c in cols if c != '_row')}")
-    return load.q(name)

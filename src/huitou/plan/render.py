@@ -113,12 +113,11 @@ def _block(template: Template, name: str, context: dict[str, Any]) -> str:
     return "".join(template.blocks[name](template.new_context(context))).strip()
 
 
-def _last_orders_sql(with_list: bool) -> str:
-    """Per customer with a send: the latest order (and the last three, for call lists)."""
+def _last_orders_sql() -> str:
+    """Per customer with a send: the latest order, and the last three (for call lists)."""
     fields = "{'order_id': order_id, 'ordered_at': ordered_at, 'amount': amount, 'status': status, 'category': category, 'items': items, 'delivered_at': delivered_date, 'rating': rating}"
-    listed = f", list({fields} ORDER BY ordered_at DESC)[1:3] AS _last_orders" if with_list else ""
     return f"""
-        SELECT customer_id, arg_max({fields}, ordered_at) AS _last_order{listed}
+        SELECT customer_id, arg_max({fields}, ordered_at) AS _last_order, list({fields} ORDER BY ordered_at DESC)[1:3] AS _last_orders
         FROM orders WHERE customer_id IN (SELECT customer_id FROM plan_decided WHERE status = 'send')
           AND local_date <= (SELECT max(as_of) FROM plan_matched)
         GROUP BY customer_id"""
@@ -128,7 +127,7 @@ def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], sessi
     """CREATE plan_rendered for the rows with status `send`; returns how many were rendered."""
     renderer = Renderer(rules)
     needs_orders = any(_uses_last_order(r) for r in rules)
-    join = f"LEFT JOIN ({_last_orders_sql(True)}) o USING (customer_id)" if needs_orders else ""
+    join = f"LEFT JOIN ({_last_orders_sql()}) o USING (customer_id)" if needs_orders else ""
     extra_cols = ", o._last_order, o._last_orders" if needs_orders else ""
     cursor = con.execute(f"""
         SELECT d.cand_id, d.rule_index, d.step, d.send_local, d.utc_offset, d.event, d.event_date, m.* EXCLUDE (customer_id){extra_cols}, d.customer_id
