@@ -35,6 +35,36 @@ def test_holidays_lunar_and_statutory_agree() -> None:
     assert holiday_date("fathers_day", 2026) == dt.date(2026, 6, 21)
 
 
+def test_other_countries_holidays_by_code() -> None:
+    """`CC:name` anchors come from the country's calendar in the holidays library; moved
+    (observed) days are not anchors; unknown names and countries are not holidays."""
+    from huitou.calendar import anchor_kind
+
+    assert holiday_date("JP:respect_for_the_aged_day", 2026) == dt.date(2026, 9, 21)  # third Monday of September
+    assert holiday_date("JP:respect_for_the_aged_day", 2027) == dt.date(2027, 9, 20)
+    assert holiday_date("US:thanksgiving_day", 2026) == dt.date(2026, 11, 26)
+    assert holiday_date("TW:national_day", 2026) == dt.date(2026, 10, 10)
+    assert holiday_date("KR:chuseok", 2026) == dt.date(2026, 9, 25)  # lunar 8/15 in Korea's calendar
+    assert anchor_kind("US:independence_day_observed") is None
+    assert anchor_kind("JP:christmas") is None and anchor_kind("XX:new_years_day") is None and anchor_kind("jp:culture_day") is None
+    window = Window(dt.date(2026, 11, 1), 30)
+    assert constant_dates({"before": "US:thanksgiving_day", "days": [3, 1]}, window) == [
+        (3, dt.date(2026, 11, 23), "US:thanksgiving_day", dt.date(2026, 11, 26)),
+        (1, dt.date(2026, 11, 25), "US:thanksgiving_day", dt.date(2026, 11, 26)),
+    ]
+
+
+def test_unknown_country_holiday_is_diagnosed(huitou_bin: str, tmp_path: Path) -> None:
+    root = make_shop(tmp_path, ["a,王芳,13800000001,true,"], ["o1,a,2026-11-04 10:00:00,10"])
+    playbook = root / "rules" / "t.yaml"
+    playbook.write_text(SHOP_PLAYBOOK.replace("{on: birthday, at: \"09:30\"}", "{on: JP:respect_for_aged_day}"), encoding="utf-8")
+    out = subprocess.run([huitou_bin, "validate"], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "rules/t.yaml:13:16: error HT305" in out.stdout and "HT305" in out.stdout and "did you mean 'JP:respect_for_the_aged_day'?" in out.stdout
+    playbook.write_text(SHOP_PLAYBOOK.replace("{on: birthday, at: \"09:30\"}", "{on: JP:respect_for_the_aged_day}"), encoding="utf-8")
+    assert subprocess.run([huitou_bin, "validate"], cwd=root, capture_output=True, text=True).returncode == 0
+
+
 def test_countdown_steps_recurrences_and_quiet_hours() -> None:
     window = Window(AS_OF, 14)
     steps = constant_dates({"before": "double11", "days": [7, 3, 1]}, window)

@@ -7,14 +7,22 @@ tracks the State Council's calendar (Qingming is a solar term, the others lunar 
 fixed); the lunar observances that are not days off (Lantern, Qixi, Double Ninth) from
 `lunardate`; shopping festivals and Western days are fixed or computed here.
 
+Any other country's public holidays are anchors of the form `CC:name`: the ISO 3166
+country code and the holiday's English name in the `holidays` library, in lower case with
+`_` for anything else (`JP:respect_for_the_aged_day`, `TW:national_day`,
+`US:thanksgiving_day`). Observed (moved) days are not separate anchors.
+
 >>> holiday_date("spring_festival", 2027), holiday_date("qixi", 2026), holiday_date("mothers_day", 2026)
 (datetime.date(2027, 2, 6), datetime.date(2026, 8, 19), datetime.date(2026, 5, 10))
+>>> holiday_date("JP:respect_for_the_aged_day", 2026), holiday_date("TW:national_day", 2026)
+(datetime.date(2026, 9, 21), datetime.date(2026, 10, 10))
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 
 CUSTOMER_DATES = {
     "birthday": "the customer's birthday (29 February falls on 28 February in other years)",
@@ -56,9 +64,57 @@ def anchor_kind(anchor: str) -> str | None:
         return "date"
     if anchor in CUSTOMER_DATES:
         return "customer"
-    if anchor in HOLIDAYS:
+    if anchor in HOLIDAYS or _country_anchor(anchor) is not None:
         return "holiday"
     return None
+
+
+_COUNTRY_ANCHOR = re.compile(r"([A-Z]{2}):([a-z0-9_]+)")
+
+
+def _country_anchor(anchor: str) -> tuple[str, str] | None:
+    """(country, name) for a `CC:name` anchor the country's calendar has, else None."""
+    match = _COUNTRY_ANCHOR.fullmatch(anchor)
+    if match is None or match[1] not in supported_countries():
+        return None
+    return (match[1], match[2]) if match[2] in country_holiday_names(match[1]) else None
+
+
+@functools.lru_cache(maxsize=1)
+def supported_countries() -> frozenset[str]:
+    import holidays
+
+    return frozenset(holidays.list_supported_countries())
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower().replace("'", "")).strip("_")
+
+
+@functools.lru_cache(maxsize=256)
+def _country_calendar(country: str, year: int) -> dict[str, dt.date]:
+    """slug -> first day of each holiday of the country in the year (English names where
+    the library has them, else its default language)."""
+    import holidays
+
+    calendar = holidays.country_holidays(country, years=year)
+    language = "en_US" if "en_US" in (calendar.supported_languages or ()) else None
+    if language:
+        calendar = holidays.country_holidays(country, years=year, language=language)
+    found: dict[str, dt.date] = {}
+    for day, names in sorted(calendar.items()):
+        for name in names.split("; "):
+            if "(observed)" not in name and "substitute" not in name.lower():
+                found.setdefault(_slug(name), day)
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def country_holiday_names(country: str) -> frozenset[str]:
+    """Every holiday anchor name of the country over a span of years (some holidays are
+    not held every year)."""
+    this_year = dt.date.today().year
+    return frozenset(name for year in range(this_year - 1, this_year + 3) for name in _country_calendar(country, year))
 
 
 # Statutory holidays: their English name in the `holidays` library's calendar for China.
@@ -91,6 +147,9 @@ def _statutory(year: int) -> dict[str, dt.date]:
 
 def holiday_date(name: str, year: int) -> dt.date | None:
     """The holiday's (first) day in `year`; None when the calendar has none that year."""
+    country = _country_anchor(name)
+    if country is not None:
+        return _country_calendar(country[0], year).get(country[1])
     if name in _STATUTORY:
         return _statutory(year).get(name)
     if name in _LUNAR:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..calendar import CUSTOMER_DATES, HOLIDAYS, anchor_kind
+from ..calendar import CUSTOMER_DATES, HOLIDAYS, anchor_kind, country_holiday_names, supported_countries
 from ..diagnostics import Diagnostic, did_you_mean
 from ..templates import locale_chain
 from .context import PlaybookContext
@@ -33,6 +33,18 @@ def _duplicate_ids(ctx: PlaybookContext) -> Iterator[Diagnostic]:
         seen.setdefault(rid, i)
 
 
+def _anchor_hint(anchor: str) -> str:
+    country, sep, name = anchor.partition(":")
+    if sep and country.upper() in supported_countries():
+        names = sorted(country_holiday_names(country.upper()))
+        return did_you_mean(f"{country.upper()}:{name.lower()}", [f"{country.upper()}:{n}" for n in names]) or f"{country.upper()}'s holidays: {', '.join(names)}"
+    if sep:
+        return f"'{country}' is not a country the holiday calendar knows: use an ISO 3166 code such as JP, TW, US"
+    return did_you_mean(anchor, [*CUSTOMER_DATES, *HOLIDAYS]) or (
+        "use a date (2026-11-11), a customer date (birthday, last_delivery, ...), a holiday (spring_festival, ...) or a country's holiday (JP:respect_for_the_aged_day)"
+    )
+
+
 def _when(ctx: PlaybookContext, i: int, when: dict[str, object]) -> Iterator[Diagnostic]:
     for key in ("on", "before", "after"):
         anchor = when.get(key)
@@ -41,7 +53,7 @@ def _when(ctx: PlaybookContext, i: int, when: dict[str, object]) -> Iterator[Dia
         kind = anchor_kind(anchor)
         path = ("rules", i, "when", key)
         if kind is None:
-            hint = did_you_mean(anchor, [*CUSTOMER_DATES, *HOLIDAYS]) or "use a date (2026-11-11), a customer date (birthday, last_delivery, ...) or a holiday (spring_festival, ...)"
+            hint = _anchor_hint(anchor)
             yield ctx.at(path, "HT305", f"unknown date anchor '{anchor}' in {ctx.rule_label(i)}", hint)
         elif kind == "date":
             try:
