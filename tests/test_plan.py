@@ -258,3 +258,27 @@ def test_bad_plan_inputs_are_one_clear_line(huitou_bin: str, tmp_path: Path) -> 
     assert gone.returncode == 2 and "optouts.csv does not exist" in gone.stderr and not (tmp_path / "p.jsonl").exists()
     ext = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--out", "plan.txt"], cwd=tmp_path, capture_output=True, text=True)
     assert ext.returncode == 2 and "use a .jsonl, .csv or .parquet" in ext.stderr
+
+
+def test_history_counts_in_each_customers_own_calendar_day(tmp_path: Path) -> None:
+    """A message sent at 03:00 Shanghai time on 1 November was sent on 31 October in New
+    York: a one-a-day cap blocks the Shanghai customer's 1 November send, not the New
+    Yorker's."""
+    root = make_shop(tmp_path, [], [])
+    (root / "rules" / "t.yaml").write_text(SHOP_PLAYBOOK.replace("when: {on: birthday, at: \"09:30\"}", "when: {immediate: true}").replace("segment: birthday IS NOT NULL", "segment: order_count >= 1"), encoding="utf-8")
+    (root / "huitou.yaml").write_text(
+        "version: 1\nname: t\ndefault_locale: zh-CN\ndata:\n  history: {path: history.csv}\nchannels:\n  sms: {signature: 【店】}\n", encoding="utf-8"
+    )
+    (root / "customers.csv").write_text(
+        "customer_id,name,phone,consent_sms,timezone\nsh,王芳,13800000001,true,Asia/Shanghai\nny,Amy,13800000002,true,America/New_York\nnaive,李雷,13800000003,true,America/New_York\n", encoding="utf-8"
+    )
+    (root / "orders.csv").write_text("order_id,customer_id,ordered_at,amount\no1,sh,2026-10-01 10:00:00,10\no2,ny,2026-10-01 10:00:00,10\no3,naive,2026-10-01 10:00:00,10\n", encoding="utf-8")
+    # "naive" has no offset: local time in the data's zone (Shanghai), 31 October in New York.
+    (root / "history.csv").write_text(
+        "customer_id,channel,intent,sent_at\nsh,sms,care,2026-11-01T03:00:00+08:00\nny,sms,care,2026-11-01T03:00:00+08:00\nnaive,sms,care,2026-11-01 03:00:00\n", encoding="utf-8"
+    )
+    rows = {r["customer_id"]: r for r in rows_of(root) if r["rule_id"] == "bday"}
+    assert rows["sh"]["status"] == "suppressed" and rows["sh"]["reason"] == "frequency_cap"
+    assert "earlier messages (history)" in rows["sh"]["reason_detail"]
+    assert rows["ny"]["status"] == "send" and rows["ny"]["send_at"] == "2026-11-01T10:00:00-05:00"
+    assert rows["naive"]["status"] == "send"

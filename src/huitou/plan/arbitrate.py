@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy
 
+from ..data.load import lit
 from .rules import INTENT_ORDER, Cap, PlannedRule, caps_of, care_within
 
 ACCEPTED, CAPPED, CARE_FIRST = 0, 1, 2
@@ -41,7 +42,9 @@ def _scopes(caps: list[Cap]) -> list[tuple[str | None, str | None]]:
     return list(dict.fromkeys((c.channel, c.intent) for c in caps))
 
 
-def arbitrate(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], as_of: dt.date, horizon: int, has_history: bool) -> Verdicts:
+def arbitrate(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], as_of: dt.date, horizon: int, history_timezone: str | None) -> Verdicts:
+    """The verdict of every candidate without an early reason; `history_timezone` (the
+    data's zone) is None when there is no history."""
     playbooks = list(dict.fromkeys(r.ctx.name for r in rules))
     contexts = {r.ctx.name: r.ctx for r in rules}
     caps = [cap for name in playbooks for cap in caps_of(contexts[name])]
@@ -84,8 +87,8 @@ def arbitrate(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], as_of: d
             ok &= intent_of[rows] == scope[1]
         return ok
 
-    if has_history:
-        _add_history(con, counts, scopes, base, width)
+    if history_timezone is not None:
+        _add_history(con, counts, scopes, base, width, history_timezone)
 
     # Each candidate's rank among its customer's candidates (the input is sorted by customer).
     starts = numpy.flatnonzero(numpy.r_[True, cust[1:] != cust[:-1]])
@@ -138,14 +141,19 @@ def _sum_before(table: numpy.ndarray, cust: numpy.ndarray, day: numpy.ndarray, d
     return table[cust[:, None], day[:, None] + offsets].sum(axis=1)
 
 
-def _add_history(con: duckdb.DuckDBPyConnection, counts: list[numpy.ndarray], scopes: list[tuple[str | None, str | None]], base: dt.date, width: int) -> None:
-    """Count past messages of the plan's customers into the per-day tables."""
+def _add_history(con: duckdb.DuckDBPyConnection, counts: list[numpy.ndarray], scopes: list[tuple[str | None, str | None]], base: dt.date, width: int, timezone: str) -> None:
+    """Count past messages of the plan's customers into the per-day tables, each on its
+    date in the customer's timezone (the data's when the customer has none)."""
+    zone = f"CASE WHEN m.timezone IN (SELECT name FROM pg_timezone_names()) THEN m.timezone ELSE {lit(timezone)} END"
     past = con.execute(f"""
-        SELECT k.cust, date_diff('day', DATE '{base.isoformat()}', h.local_date) AS day, h.channel, h.intent, least(count(*), 20) AS n
-        FROM plan_history h
-        JOIN (SELECT customer_id, dense_rank() OVER (ORDER BY customer_id) - 1 AS cust
-              FROM (SELECT DISTINCT customer_id FROM plan_candidates WHERE early_reason IS NULL)) k USING (customer_id)
-        WHERE h.local_date >= DATE '{base.isoformat()}' AND h.local_date < DATE '{base.isoformat()}' + {width}
+        WITH k AS (
+            SELECT customer_id, dense_rank() OVER (ORDER BY customer_id) - 1 AS cust
+            FROM (SELECT DISTINCT customer_id FROM plan_candidates WHERE early_reason IS NULL)),
+        h AS (
+            SELECT k.cust, CAST(timezone({zone}, h.sent_at) AS DATE) AS local_date, h.channel, h.intent
+            FROM plan_history h JOIN k USING (customer_id) JOIN plan_matched m USING (customer_id))
+        SELECT cust, date_diff('day', DATE '{base.isoformat()}', local_date) AS day, channel, intent, least(count(*), 20) AS n
+        FROM h WHERE local_date >= DATE '{base.isoformat()}' AND local_date < DATE '{base.isoformat()}' + {width}
         GROUP BY ALL""").fetchnumpy()
     cust = numpy.asarray(past["cust"], dtype=numpy.int64)
     day = numpy.asarray(past["day"], dtype=numpy.int64)

@@ -68,7 +68,7 @@ def build_plan(session: DataSession, playbooks: list[PlaybookContext], horizon: 
     notes: list[str] = []
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes)  # type: ignore[arg-type]
     build_candidates(con, rules, window, has_optouts)
-    verdicts = arbitrate(con, rules, window.start, horizon, has_history)
+    verdicts = arbitrate(con, rules, window.start, horizon, session.timezone if has_history else None)
     con.register("plan_verdicts_arrays", {"cand_id": verdicts.cand_id, "outcome": verdicts.outcome, "cap": verdicts.cap, "position": verdicts.position})
     con.execute("CREATE OR REPLACE TEMP TABLE plan_verdicts AS SELECT * FROM plan_verdicts_arrays")
     con.unregister("plan_verdicts_arrays")
