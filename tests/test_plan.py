@@ -282,3 +282,36 @@ def test_history_counts_in_each_customers_own_calendar_day(tmp_path: Path) -> No
     assert "earlier messages (history)" in rows["sh"]["reason_detail"]
     assert rows["ny"]["status"] == "send" and rows["ny"]["send_at"] == "2026-11-01T10:00:00-05:00"
     assert rows["naive"]["status"] == "send"
+
+
+def test_a_send_that_fails_to_render_gives_its_cap_slot_to_the_next(tmp_path: Path) -> None:
+    """b's birthday message (priority 1) and check-in fall on the same day under a cap of
+    one a day: when the birthday template fails for b, the check-in goes instead."""
+    customers = ["b,李雷,13800000002,true,1990-11-04"]
+    orders = ["o2,b,2026-11-01 10:00:00,20"]
+    ok = {r["rule_id"]: r for r in rows_of(make_shop(tmp_path / "ok", customers, orders))}
+    assert ok["bday"]["status"] == "send" and ok["checkin"]["reason"] == "frequency_cap"
+    failing = {"sms/b.j2": "{{ customer.name }}{{ 1 // 0 }}", "sms/c.j2": "{{ customer.name }}，东西收到了吗？"}
+    rows = {r["rule_id"]: r for r in rows_of(make_shop(tmp_path / "failing", customers, orders, failing))}
+    assert rows["bday"]["status"] == "suppressed" and rows["bday"]["reason"] == "render_error"
+    assert "ZeroDivisionError" in rows["bday"]["reason_detail"] and rows["bday"]["content"] is None
+    assert rows["checkin"]["status"] == "send" and rows["checkin"]["content"]["body"] == "【店】李雷，东西收到了吗？"
+
+
+def test_rendering_in_worker_processes_gives_the_same_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example plan rendered by two worker processes (python -m
+    huitou.plan.render_worker) equals the plan rendered in-process, row for row."""
+    from huitou.plan import render_jobs
+
+    def plan_rows(jobs: int) -> list[tuple]:
+        plan = run_plan(ROOT, AS_OF, 14, jobs=jobs)
+        return plan.con.execute("SELECT * EXCLUDE (send_utc, intent_rank) FROM plan").fetchall()
+
+    serial = plan_rows(1)
+    monkeypatch.setattr(render_jobs, "SERIAL_BELOW", 1)
+    calls = []
+    real_popen = render_jobs.subprocess.Popen
+    monkeypatch.setattr(render_jobs.subprocess, "Popen", lambda cmd, **kw: calls.append(cmd) or real_popen(cmd, **kw))
+    parallel = plan_rows(2)
+    assert len(calls) == 2 and all(c[1:3] == ["-m", "huitou.plan.render_worker"] for c in calls)
+    assert parallel == serial and sum(1 for r in serial if r[11] == "send") > 100

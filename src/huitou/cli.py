@@ -326,14 +326,14 @@ def _horizon(text: str) -> int:
     return int(match.group(1)) * (7 if match.group(2) == "w" else 1)
 
 
-def _build(command: str, session, playbooks, days: int, customer: str | None = None):  # type: ignore[no-untyped-def]
+def _build(command: str, session, playbooks, days: int, customer: str | None = None, jobs: int | None = None):  # type: ignore[no-untyped-def]
     """Plan, with the plan's own inputs (history, opt-outs) read on the way: an unreadable
     one is a usage error naming the file; rows left out of them are said on stderr."""
     from .data.sources import DataError
     from .plan.build import build_plan
 
     try:
-        result = build_plan(session, playbooks, days, customer=customer)
+        result = build_plan(session, playbooks, days, customer=customer, jobs=jobs)
     except DataError as exc:
         raise _fail(command, str(exc)) from None
     for note in result.notes:
@@ -351,6 +351,7 @@ def plan(
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Dry run output: text or json")] = OutFormat.text,
     show_pii: Annotated[bool, typer.Option("--show-pii", help="Show phone numbers and emails in the dry run unmasked.")] = False,
     samples: Annotated[int, typer.Option("--samples", help="Rendered messages shown in the dry run.")] = 3,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Processes rendering messages. Default: one per core.")] = None,
 ) -> None:
     """Decide who gets which message, on which channel, when - and why the others do not."""
     from rich.console import Console
@@ -364,7 +365,7 @@ def plan(
     if out is not None and out.suffix.lower() not in FORMATS:
         raise _fail("plan", f"--out {out}: use a .jsonl, .csv or .parquet file name")
     session, playbooks = _open("plan", paths, opts, need_playbooks=True)
-    result = _build("plan", session, playbooks, days)
+    result = _build("plan", session, playbooks, days, jobs=jobs)
     if out is not None:
         rows = write_plan(result, out)
         summary = summarise(result, samples=0)

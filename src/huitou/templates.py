@@ -13,8 +13,10 @@ field a template uses against it, so a typo fails in CI rather than at send time
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from jinja2 import StrictUndefined, pass_context
 from jinja2.runtime import Context
@@ -40,26 +42,40 @@ def babel_locale(locale: str) -> str:
     return locale.replace("-", "_")
 
 
+@functools.lru_cache(maxsize=32)
+def _babel(locale: str) -> Any:
+    """Babel's Locale, parsed once: given a name instead, Babel lists its locale data
+    directory on every call (that was most of the cost of rendering a message)."""
+    from babel import Locale  # Babel's locale data loads on first use
+
+    return Locale.parse(babel_locale(locale))
+
+
 @pass_context
 def money_filter(ctx: Context, value: object, currency: str | None = None) -> str:
     """An amount in the locale's currency format; exact (Decimal), never float-rounded twice."""
-    from babel.numbers import format_currency  # Babel's locale data loads on first use
+    from babel.numbers import format_currency
 
     locale = str(ctx.get("locale") or "zh-CN")
     currency = currency or str(ctx.get("currency") or CURRENCY_BY_LOCALE.get(locale.split("-")[0], "CNY"))
-    return format_currency(Decimal(str(value)), currency, locale=babel_locale(locale))
+    return format_currency(value if isinstance(value, Decimal) else Decimal(str(value)), currency, locale=_babel(locale))
+
+
+@functools.lru_cache(maxsize=8192)
+def _format_date(value: dt.date, fmt: str, locale: str) -> str:
+    from babel.dates import format_date
+
+    return format_date(value, fmt, locale=_babel(locale))
 
 
 @pass_context
 def date_filter(ctx: Context, value: object, fmt: str = "long") -> str:
-    from babel.dates import format_date
-
     locale = str(ctx.get("locale") or "zh-CN")
     if isinstance(value, str):
         value = dt.date.fromisoformat(value[:10])
     if isinstance(value, dt.datetime):
         value = value.date()
-    return format_date(value, fmt, locale=babel_locale(locale))
+    return _format_date(value, fmt, locale)  # type: ignore[arg-type]
 
 
 def mask_filter(value: object) -> str:
@@ -122,3 +138,46 @@ def find_template(templates_dir: Path, locale: str, name: str, default: str | No
         if path.is_file():
             return path
     return None
+
+
+def template_uses(env: SandboxedEnvironment, name: str) -> tuple[set[str], set[str] | None]:
+    """The variables a template (and what it includes, extends or imports) reads, and the
+    `customer` fields it reads - None when it may read any (`customer` passed whole,
+    indexed by a variable, or a template named at run time).
+
+    >>> from jinja2 import DictLoader
+    >>> env = environment(DictLoader({"a": "{{ customer.name }}{% include 'b' %}", "b": "{{ customer['city'] }}{{ send.at }}"}))
+    >>> names, fields = template_uses(env, "a")
+    >>> sorted(names), sorted(fields)
+    (['customer', 'send'], ['city', 'name'])
+    """
+    from jinja2 import meta, nodes
+
+    names: set[str] = set()
+    fields: set[str] | None = set()
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        source = env.loader.get_source(env, current)[0]  # type: ignore[union-attr]
+        tree = env.parse(source)
+        names |= meta.find_undeclared_variables(tree)
+        for ref in meta.find_referenced_templates(tree):
+            if ref is None:
+                return names, None
+            todo.append(ref)
+        read = {id(n.node) for n in tree.find_all((nodes.Getattr, nodes.Getitem))}
+        for node in tree.find_all(nodes.Name):
+            if node.name == "customer" and node.ctx == "load" and id(node) not in read:
+                fields = None  # customer used as a whole
+        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+            if isinstance(node.node, nodes.Name) and node.node.name == "customer" and fields is not None:
+                attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+                if isinstance(attr, str):
+                    fields.add(attr)
+                else:
+                    fields = None
+    return names, fields

@@ -27,6 +27,8 @@ from ..data.load import lit
 from .rules import INTENT_ORDER, Cap, PlannedRule, caps_of, care_within
 
 ACCEPTED, CAPPED, CARE_FIRST = 0, 1, 2
+# Candidates that take part: no early reason, and not failed at rendering in an earlier round.
+ELIGIBLE = "c.early_reason IS NULL AND c.cand_id NOT IN (SELECT cand_id FROM plan_rendered WHERE error IS NOT NULL)"
 
 
 @dataclass
@@ -58,7 +60,7 @@ def arbitrate(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], as_of: d
         SELECT c.cand_id, dense_rank() OVER (ORDER BY c.customer_id) - 1 AS cust, c.rule_index,
                date_diff('day', DATE '{base.isoformat()}', c.send_date) AS day
         FROM plan_candidates c JOIN (VALUES {order}) AS k(rule_index, neg_priority, intent_rank) USING (rule_index)
-        WHERE c.early_reason IS NULL
+        WHERE {ELIGIBLE}
         ORDER BY c.customer_id, k.neg_priority, k.intent_rank, c.send_utc, c.rule_index, c.step""").fetchnumpy()
     cand_id = numpy.asarray(arrays["cand_id"], dtype=numpy.int64)
     n = len(cand_id)
@@ -148,7 +150,7 @@ def _add_history(con: duckdb.DuckDBPyConnection, counts: list[numpy.ndarray], sc
     past = con.execute(f"""
         WITH k AS (
             SELECT customer_id, dense_rank() OVER (ORDER BY customer_id) - 1 AS cust
-            FROM (SELECT DISTINCT customer_id FROM plan_candidates WHERE early_reason IS NULL)),
+            FROM (SELECT DISTINCT customer_id FROM plan_candidates c WHERE {ELIGIBLE})),
         h AS (
             SELECT k.cust, CAST(timezone({zone}, h.sent_at) AS DATE) AS local_date, h.channel, h.intent
             FROM plan_history h JOIN k USING (customer_id) JOIN plan_matched m USING (customer_id))

@@ -19,7 +19,7 @@ from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
 from .candidates import build_candidates, matched_sql
 from .inputs import load_history, load_optouts
-from .render import render_sends
+from .render_jobs import create_rendered, render_sends
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window
 
@@ -55,7 +55,7 @@ def _rule_predicates(playbooks: list[PlaybookContext], rules: list[PlannedRule])
     return [by_rule[(r.playbook, r.id)] for r in rules]
 
 
-def build_plan(session: DataSession, playbooks: list[PlaybookContext], horizon: int, *, customer: str | None = None) -> Plan:
+def build_plan(session: DataSession, playbooks: list[PlaybookContext], horizon: int, *, customer: str | None = None, jobs: int | None = None) -> Plan:
     con, window = session.con, Window(session.as_of, horizon)
     project = playbooks[0].project if playbooks else None
     rules = planned_rules(playbooks)
@@ -68,12 +68,18 @@ def build_plan(session: DataSession, playbooks: list[PlaybookContext], horizon: 
     notes: list[str] = []
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes)  # type: ignore[arg-type]
     build_candidates(con, rules, window, has_optouts)
-    verdicts = arbitrate(con, rules, window.start, horizon, session.timezone if has_history else None)
-    con.register("plan_verdicts_arrays", {"cand_id": verdicts.cand_id, "outcome": verdicts.outcome, "cap": verdicts.cap, "position": verdicts.position})
-    con.execute("CREATE OR REPLACE TEMP TABLE plan_verdicts AS SELECT * FROM plan_verdicts_arrays")
-    con.unregister("plan_verdicts_arrays")
-    _decide(con, rules, verdicts.caps)
-    render_sends(con, rules, session)
+    create_rendered(con)
+    # A send that fails to render is out, and its cap slot goes to the next candidate:
+    # arbitrate again without the failures and render what that newly accepts (rarely
+    # more than one extra round; each round removes at least one candidate).
+    while True:
+        verdicts = arbitrate(con, rules, window.start, horizon, session.timezone if has_history else None)
+        con.register("plan_verdicts_arrays", {"cand_id": verdicts.cand_id, "outcome": verdicts.outcome, "cap": verdicts.cap, "position": verdicts.position})
+        con.execute("CREATE OR REPLACE TEMP TABLE plan_verdicts AS SELECT * FROM plan_verdicts_arrays")
+        con.unregister("plan_verdicts_arrays")
+        _decide(con, rules, verdicts.caps)
+        if not render_sends(con, rules, jobs):
+            break
     pid = plan_id_for(playbooks, window)
     _assemble(con, rules, pid)
     return Plan(con, pid, window, int(con.execute("SELECT count(*) FROM plan").fetchone()[0]), notes)  # type: ignore[index]
@@ -105,11 +111,12 @@ def _decide(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list
         CREATE OR REPLACE TEMP TABLE plan_judged AS
         SELECT c.*, r.playbook, r.rule_id, r.intent, r.channel, r.kind, r.priority, r.intent_rank, r.locale,
                v.outcome, v.cap, v.position,
-               CASE WHEN c.early_reason IS NOT NULL THEN 'suppressed' WHEN v.outcome = {ACCEPTED} AND c.held_out THEN 'holdout'
+               CASE WHEN c.early_reason IS NOT NULL OR f.cand_id IS NOT NULL THEN 'suppressed' WHEN v.outcome = {ACCEPTED} AND c.held_out THEN 'holdout'
                     WHEN v.outcome = {ACCEPTED} THEN 'send' ELSE 'suppressed' END AS status,
-               coalesce(c.early_reason, CASE v.outcome WHEN {CAPPED} THEN 'frequency_cap' WHEN {CARE_FIRST} THEN 'care_first' END) AS reason,
-               {cap_text} AS cap_text, {reach} AS cap_days
-        FROM plan_candidates c JOIN {_rules_table(rules)} USING (rule_index) LEFT JOIN plan_verdicts v USING (cand_id)""")
+               coalesce(c.early_reason, f.error_reason, CASE v.outcome WHEN {CAPPED} THEN 'frequency_cap' WHEN {CARE_FIRST} THEN 'care_first' END) AS reason,
+               f.error AS render_error, {cap_text} AS cap_text, {reach} AS cap_days
+        FROM plan_candidates c JOIN {_rules_table(rules)} USING (rule_index) LEFT JOIN plan_verdicts v USING (cand_id)
+        LEFT JOIN (SELECT cand_id, error, error_reason FROM plan_rendered WHERE error IS NOT NULL) f USING (cand_id)""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE plan_winners AS
         SELECT v.cand_id, arg_min(w.playbook || '/' || w.rule_id || ' on ' || strftime(w.send_date, '%Y-%m-%d'), w.position) AS winner
@@ -123,6 +130,7 @@ def _decide(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list
         CREATE OR REPLACE TEMP TABLE plan_decided AS
         SELECT j.* EXCLUDE (send_local, send_utc, utc_offset),
                CASE j.reason
+                 WHEN 'render_error' THEN j.render_error WHEN 'sms_too_long' THEN j.render_error
                  WHEN 'frequency_cap' THEN 'cap ' || j.cap_text || ' taken by ' || coalesce(w.winner, 'earlier messages (history)')
                  WHEN 'care_first' THEN {f'CASE j.playbook {within} END' if within else 'NULL'}
                  WHEN 'opted_out' THEN 'on the opt-out list for ' || j.channel
@@ -157,11 +165,9 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], plan_id:
         CREATE OR REPLACE TEMP TABLE plan AS
         SELECT {lit(plan_id)} AS plan_id, {key} AS idempotency_key, d.customer_id, d.playbook, d.rule_id, d.step, d.intent,
                d.channel, d.priority, d.scheduled_date, strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || {offset} AS send_at,
-               CASE WHEN d.status = 'send' AND x.error IS NOT NULL THEN 'suppressed' ELSE d.status END AS status,
-               CASE WHEN d.status = 'send' AND x.error IS NOT NULL THEN x.error_reason ELSE d.reason END AS reason,
-               CASE WHEN d.status = 'send' AND x.error IS NOT NULL THEN x.error ELSE d.reason_detail END AS reason_detail,
-               d.consent_basis, d.contact AS "to", d.locale, x.template,
-               CASE WHEN x.cand_id IS NOT NULL AND x.error IS NULL THEN {{'subject': x.subject, 'body': x.body, 'html': x.html, 'segments': x.segments, 'extra': x.extra}} END AS content,
+               d.status, d.reason, d.reason_detail, d.consent_basis, d.contact AS "to", d.locale,
+               CASE WHEN d.status = 'send' OR d.reason IN ('render_error', 'sms_too_long') THEN x.template END AS template,
+               CASE WHEN d.status = 'send' THEN {{'subject': x.subject, 'body': x.body, 'html': x.html, 'segments': x.segments, 'extra': x.extra}} END AS content,
                d.send_utc, d.intent_rank
         FROM plan_decided d LEFT JOIN plan_rendered x USING (cand_id)
         ORDER BY d.send_utc, d.customer_id, d.intent_rank, d.playbook, d.rule_id, d.step""")

@@ -27,6 +27,7 @@ def run_plan(
     data_dir: Path | None = None,
     customer: str | None = None,
     quarantine_dir: Path | None = None,
+    jobs: int | None = None,
 ) -> Plan:
     project = open_project([root])
     load_config(project)
@@ -43,4 +44,4 @@ def run_plan(
         session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=as_of, orders=orders, customers=customers, data_dir=data_dir, quarantine_dir=quarantine_dir)
     except DataError as exc:
         raise PlanInputError(str(exc)) from None
-    return build_plan(session, playbooks, horizon, customer=customer)
+    return build_plan(session, playbooks, horizon, customer=customer, jobs=jobs)

@@ -1,0 +1,146 @@
+"""Rendering the plan's sends, streamed and on every core.
+
+The rows to render are selected in SQL with the customer as a struct of just the fields
+the templates read, and only the rows of rules that need the last orders carry them.
+Few rows: rendered here, fetched in batches. Many: written to Parquet in one share per
+worker, and each share rendered by a worker process (render_worker.py) with its own
+DuckDB, so fetching, rendering and writing all run on every core and this process holds
+no rows in Python. Either way memory stays flat however many messages there are, and the
+result is the same: `plan_rendered`, one row per rendered candidate.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from ..data.load import lit, q
+from ..features import CATALOG
+from .render import Renderer, rule_specs
+from .render_worker import create_output, render_cursor
+from .rules import PlannedRule
+
+SERIAL_BELOW = 20_000  # fewer rows than this: starting workers costs more than it saves
+
+
+class RenderWorkerError(RuntimeError):
+    """A worker process failed; the plan is not written without all of its rows."""
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def create_rendered(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE plan_rendered (
+            cand_id BIGINT, send_local TIMESTAMP, template VARCHAR, subject VARCHAR, body VARCHAR, html VARCHAR,
+            segments INTEGER, extra JSON, error VARCHAR, error_reason VARCHAR)""")
+
+
+def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], jobs: int | None = None) -> int:
+    """Render the rows of plan_decided with status `send` that have no rendering for their
+    send time yet, into plan_rendered. Returns how many of them failed."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE plan_to_render AS
+        SELECT d.cand_id, d.send_local FROM plan_decided d
+        WHERE d.status = 'send' AND NOT EXISTS (SELECT 1 FROM plan_rendered x WHERE x.cand_id = d.cand_id AND x.send_local = d.send_local)""")
+    con.execute("DELETE FROM plan_rendered WHERE cand_id IN (SELECT cand_id FROM plan_to_render)")
+    steps: dict[int, list[int]] = collections.defaultdict(list)
+    for rule_index, step in con.execute("SELECT DISTINCT d.rule_index, d.step FROM plan_decided d JOIN plan_to_render USING (cand_id) ORDER BY ALL").fetchall():
+        steps[rule_index].append(step)
+    total = int(con.execute("SELECT count(*) FROM plan_to_render").fetchone()[0])  # type: ignore[index]
+    if not total:
+        return 0
+    specs = rule_specs(rules, steps)
+    renderer = Renderer(specs)
+    rows_sql = _rows_sql(con, rules, renderer)
+    create_output(con, "plan_rendered_round")
+    jobs = default_jobs() if jobs is None else max(1, jobs)
+    if jobs > 1 and total >= SERIAL_BELOW:
+        _render_in_workers(con, rows_sql, specs, jobs, total)
+    else:
+        # A second cursor streams the rows while this one writes results; temp tables are
+        # private to a cursor, so the rows go through a (session-lifetime) main table.
+        con.execute(f"CREATE OR REPLACE TABLE plan_render_input AS {rows_sql}")
+        cursor = con.cursor()
+        try:
+            cursor.execute("SELECT * FROM plan_render_input")
+            render_cursor(renderer, cursor, con, "plan_rendered_round")
+        finally:
+            cursor.close()
+            con.execute("DROP TABLE plan_render_input")
+    con.execute("INSERT INTO plan_rendered SELECT r.cand_id, t.send_local, r.* EXCLUDE (cand_id) FROM plan_rendered_round r JOIN plan_to_render t USING (cand_id)")
+    return int(con.execute("SELECT count(*) FROM plan_rendered_round WHERE error IS NOT NULL").fetchone()[0])  # type: ignore[index]
+
+
+def _render_in_workers(con: duckdb.DuckDBPyConnection, rows_sql: str, specs: dict, jobs: int, total: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="huitou-render-") as tmp:
+        work = Path(tmp)
+        (work / "specs.pickle").write_bytes(pickle.dumps(specs))
+        con.execute(f"COPY (SELECT *, cand_id % {jobs} AS share FROM ({rows_sql})) TO '{work.as_posix()}/in' (FORMAT parquet, PARTITION_BY (share))")
+        procs = []
+        for share in range(jobs):
+            inputs = work / "in" / f"share={share}"
+            if not inputs.is_dir():
+                continue
+            out = work / f"out_{share}.parquet"
+            cmd = [sys.executable, "-m", "huitou.plan.render_worker", str(work / "specs.pickle"), f"{inputs}/*.parquet", str(out)]
+            procs.append((out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+        outputs = []
+        for out, proc in procs:
+            _, stderr = proc.communicate()
+            if proc.returncode != 0:
+                last = (stderr.strip().splitlines() or ["no output"])[-1]
+                raise RenderWorkerError(f"a rendering worker failed (exit {proc.returncode}): {last}")
+            outputs.append(out.as_posix())
+        files = ", ".join(lit(o) for o in outputs)
+        con.execute(f"INSERT INTO plan_rendered_round SELECT * FROM read_parquet([{files}])")
+    got = int(con.execute("SELECT count(*) FROM plan_rendered_round").fetchone()[0])  # type: ignore[index]
+    if got != total:
+        raise RenderWorkerError(f"rendering workers returned {got:,} of {total:,} rows")
+
+
+def _rows_sql(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer) -> str:
+    """The rows to render, in the column order Renderer.render expects."""
+    present = {row[0] for row in con.execute("DESCRIBE plan_matched").fetchall()}
+    project_catalog = rules[0].ctx.project.catalog if rules else {}
+    every = list(dict.fromkeys([*CATALOG, *project_catalog]))
+    wanted = every if renderer.customer_fields is None else ["customer_id", *sorted(renderer.customer_fields)]
+    fields = ", ".join(f"{lit(f)}: {_field_sql(f, present, renderer)}" for f in dict.fromkeys(wanted))
+    needing = ", ".join(str(i) for i in renderer.rules_needing_orders)
+    last = ", o._last_order, o._last_orders" if needing else ", NULL AS _last_order, NULL AS _last_orders"
+    join = f"LEFT JOIN ({_last_orders_sql(needing)}) o ON o.customer_id = d.customer_id AND d.rule_index IN ({needing})" if needing else ""
+    return f"""
+        SELECT d.cand_id, d.rule_index, d.step, d.send_local, d.utc_offset, d.event, d.event_date, d.customer_id,
+               {{{fields}}} AS customer{last}
+        FROM plan_to_render t JOIN plan_decided d USING (cand_id) JOIN plan_matched m USING (customer_id) {join}"""
+
+
+def _field_sql(field: str, present: set[str], renderer: Renderer) -> str:
+    """A customer field, NULL on the rows of rules whose templates do not read it: turning
+    values nobody reads into Python objects was a third of the cost of fetching a row."""
+    if field not in present:
+        return "NULL"
+    readers = [i for i, r in renderer.rules.items() if r.customer_fields is None or field in r.customer_fields]
+    if field == "customer_id" or len(readers) == len(renderer.rules):
+        return f"m.{q(field)}"
+    return f"CASE WHEN d.rule_index IN ({', '.join(map(str, readers))}) THEN m.{q(field)} END"
+
+
+def _last_orders_sql(rule_indexes: str) -> str:
+    """The latest order, and the last three (call and print lists), of each customer with
+    a row to render from a rule that needs them."""
+    fields = "{'order_id': order_id, 'ordered_at': ordered_at, 'amount': amount, 'status': status, 'category': category, 'items': items, 'delivered_at': delivered_date, 'rating': rating}"
+    return f"""
+        SELECT customer_id, arg_max({fields}, ordered_at) AS _last_order, list({fields} ORDER BY ordered_at DESC)[1:3] AS _last_orders
+        FROM orders WHERE customer_id IN (SELECT d.customer_id FROM plan_to_render JOIN plan_decided d USING (cand_id) WHERE d.rule_index IN ({rule_indexes}))
+          AND local_date <= (SELECT max(as_of) FROM plan_matched)
+        GROUP BY customer_id"""

@@ -1,0 +1,60 @@
+"""A rendering worker: `python -m huitou.plan.render_worker SPECS INPUT OUTPUT`.
+
+Reads its share of the rows to render (Parquet, written by render_jobs), renders them
+with a Renderer built from the pickled rule specs, and writes the RENDERED_COLUMNS to
+OUTPUT (Parquet). A separate process with its own DuckDB, so it shares nothing with the
+parent but files; the parent checks that every row came back.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy
+
+from .render import RENDERED_COLUMNS, Renderer
+
+BATCH = 10_000
+
+
+def create_output(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {table} (
+            cand_id BIGINT, template VARCHAR, subject VARCHAR, body VARCHAR, html VARCHAR,
+            segments INTEGER, extra JSON, error VARCHAR, error_reason VARCHAR)""")
+
+
+def append(con: duckdb.DuckDBPyConnection, table: str, columns: list[list[Any]]) -> None:
+    """Add one batch of rendered columns to `table`."""
+    arrays = {name: numpy.array(col, dtype=numpy.int64 if name == "cand_id" else object) for name, col in zip(RENDERED_COLUMNS, columns)}
+    con.register("rendered_batch", arrays)
+    casts = ", ".join(f"CAST({c} AS {t})" for c, t in (("template", "VARCHAR"), ("subject", "VARCHAR"), ("body", "VARCHAR"), ("html", "VARCHAR"), ("segments", "INTEGER"), ("extra", "JSON"), ("error", "VARCHAR"), ("error_reason", "VARCHAR")))
+    con.execute(f"INSERT INTO {table} SELECT cand_id, {casts} FROM rendered_batch")
+    con.unregister("rendered_batch")
+
+
+def render_cursor(renderer: Renderer, cursor: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Render every row of `cursor`'s result into `table` of `con`, batch by batch."""
+    while rows := cursor.fetchmany(BATCH):
+        append(con, table, renderer.render_batch(rows))
+
+
+def main(argv: list[str]) -> int:
+    specs_path, input_path, output_path = (Path(a) for a in argv)
+    renderer = Renderer(pickle.loads(specs_path.read_bytes()))
+    con = duckdb.connect()
+    con.execute("SET threads = 1")  # the other workers have the other cores
+    create_output(con, "rendered")
+    cursor = con.cursor()
+    cursor.execute(f"SELECT * FROM read_parquet('{input_path.as_posix()}', hive_partitioning = false)")
+    render_cursor(renderer, cursor, con, "rendered")
+    con.execute(f"COPY rendered TO '{output_path.as_posix()}' (FORMAT parquet)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
