@@ -10,11 +10,12 @@ from pathlib import Path
 
 import duckdb
 
-data, as_of = Path(sys.argv[1]), sys.argv[2]
-predicates = json.loads((Path(__file__).parent / "predicates20.json").read_text(encoding="utf-8"))
-# The benchmark predicates are plain SQL once the feature names are columns.
-sql_predicates = [p.replace("CONTAINS 'vip'", "").replace("tags ", "list_contains(tags, 'vip')") if "CONTAINS" in p else p for p in predicates]
-sql_predicates = [p.replace("-30d", f"DATE '{as_of}' - INTERVAL 30 DAY") for p in sql_predicates]
+
+def predicates(as_of: str) -> list[str]:
+    """The benchmark predicates as plain SQL over the feature columns."""
+    texts = json.loads((Path(__file__).parent / "predicates20.json").read_text(encoding="utf-8"))
+    texts = [p.replace("CONTAINS 'vip'", "").replace("tags ", "list_contains(tags, 'vip')") if "CONTAINS" in p else p for p in texts]
+    return [p.replace("-30d", f"DATE '{as_of}' - INTERVAL 30 DAY") for p in texts]
 
 
 def bday(year: str) -> str:
@@ -23,8 +24,10 @@ def bday(year: str) -> str:
     return f"make_date({year}, month(c.birthday), CASE WHEN month(c.birthday) = 2 AND day(c.birthday) = 29 AND NOT {leap} THEN 28 ELSE day(c.birthday) END)"
 
 
-counts = ", ".join(f"count(*) FILTER (WHERE {p})" for p in sql_predicates)
-query = f"""
+def features_sql(data: Path, as_of: str) -> str:
+    """One row per customer with the features the predicates (and the plan benchmark's
+    templates) use."""
+    return f"""
 WITH o AS (
   SELECT customer_id, CAST(ordered_at AS DATE) AS d, ordered_at, file_row_number, CAST(amount AS DECIMAL(18,2)) AS amount,
          status, CAST(delivered_at AS DATE) AS delivered, category, rating
@@ -41,7 +44,8 @@ WITH o AS (
     arg_max(rating, (ordered_at, file_row_number)) FILTER (WHERE rating IS NOT NULL) AS last_rating
   FROM o GROUP BY customer_id
 ), f AS (
-  SELECT c.customer_id, c.tier, c.city, c.gender, c.points, regexp_extract_all(c.tags, '[^|]+') AS tags, c.consent_sms,
+  SELECT c.customer_id, c.name, c.phone, c.email, c.wechat_id, c.birthday, c.tier, c.city, c.gender, c.points, regexp_extract_all(c.tags, '[^|]+') AS tags,
+    c.consent_sms, c.consent_email, c.consent_wechat, c.consent_phone,
     coalesce(order_count, 0) AS order_count, coalesce(purchase_days, 0) AS purchase_days,
     last_d AS last_order_date, date_diff('day', last_d, DATE '{as_of}') AS days_since_last_order,
     coalesce(total_spent, 0) AS total_spent,
@@ -57,7 +61,11 @@ WITH o AS (
          WHEN date_diff('day', last_d, DATE '{as_of}') <= 360 THEN 'dormant_low' ELSE 'lost' END AS lifecycle
   FROM read_parquet('{data / "customers.parquet"}') c LEFT JOIN a USING (customer_id)
 )
-SELECT count(*), {counts} FROM f
-"""
-row = duckdb.connect().execute(query).fetchone()
-print(json.dumps({"customers": row[0], "counts": list(row[1:])}))
+SELECT * FROM f"""
+
+
+if __name__ == "__main__":
+    data, as_of = Path(sys.argv[1]), sys.argv[2]
+    counts = ", ".join(f"count(*) FILTER (WHERE {p})" for p in predicates(as_of))
+    row = duckdb.connect().execute(f"SELECT count(*), {counts} FROM ({features_sql(data, as_of)})").fetchone()
+    print(json.dumps({"customers": row[0], "counts": list(row[1:])}))

@@ -317,13 +317,12 @@ def explain(
 
 
 def _horizon(text: str) -> int:
-    """14d, 2w or a plain number of days."""
-    import re
+    from .plan.timing import parse_horizon
 
-    match = re.fullmatch(r"\s*(\d+)\s*([dw]?)\s*", text)
-    if not match or int(match.group(1)) < 1 or int(match.group(1)) * (7 if match.group(2) == "w" else 1) > 366:
-        raise _fail("plan", f"--horizon {text!r}: give a number of days or weeks between 1d and 366d, e.g. 14d or 2w")
-    return int(match.group(1)) * (7 if match.group(2) == "w" else 1)
+    try:
+        return parse_horizon(text)
+    except ValueError as exc:
+        raise _fail("plan", f"--{exc}") from None
 
 
 def _build(command: str, session, playbooks, days: int, customer: str | None = None, jobs: int | None = None):  # type: ignore[no-untyped-def]
@@ -418,6 +417,45 @@ def preview(
                 typer.echo(f"  --- {key}")
                 for line in str(content[key]).splitlines():
                     typer.echo(f"  {line}")
+
+
+@app.command("test")
+def test_command(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Test files (NAME.test.yaml) or directories. Default: every test file of the project.")] = None,
+    select: Annotated[Optional[str], typer.Option("--select", "-k", help="Run only the tests whose name contains this text.")] = None,
+) -> None:
+    """Run the playbooks' tests: given rows and a date, the plan must hold the expected sends and suppressions."""
+    from .reporters import REPORTERS
+    from .rule_tests import run_tests
+    from .validate import UsageError, validate_paths
+
+    try:
+        result = validate_paths([])
+        wanted = [p.resolve() for p in paths or []]
+        for path in wanted:
+            if not path.exists():
+                raise UsageError(f"no such file or directory: {path}")
+    except UsageError as exc:
+        raise _fail("test", str(exc)) from None
+    if result.errors:
+        sys.stderr.write(REPORTERS["text"](result, False))
+        raise typer.Exit(ExitCode.PROBLEMS)
+    tests = [doc for path, doc in result.tests if not wanted or any(path == w or w in path.parents for w in wanted)]
+    if not tests:
+        raise _fail("test", "no tests: put them beside the playbooks as NAME.test.yaml (docs/testing.md)", ExitCode.PROBLEMS)
+    outcomes = run_tests(result.playbooks, tests, select)
+    for outcome in outcomes:
+        if outcome.passed:
+            typer.echo(f"PASS {outcome.file}:{outcome.line}: {outcome.name}")
+        elif outcome.error:
+            typer.echo(f"ERROR {outcome.file}:{outcome.line}:{outcome.column}: {outcome.name}: {outcome.error}")
+        for failure in outcome.failures:
+            typer.echo(f"FAIL {outcome.file}:{failure.line}:{failure.column}: {outcome.name}: {failure.message}")
+    failed = sum(not o.passed for o in outcomes)
+    typer.echo(f"{len(outcomes)} tests, {len(outcomes) - failed} passed, {failed} failed")
+    if not outcomes:
+        raise _fail("test", f"no test name contains {select!r}", ExitCode.PROBLEMS)
+    raise typer.Exit(ExitCode.PROBLEMS if failed else ExitCode.OK)
 
 
 def main() -> None:

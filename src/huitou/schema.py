@@ -19,7 +19,7 @@ from jsonschema.exceptions import ValidationError
 from .diagnostics import Diagnostic, closest, did_you_mean
 from .loader import Document
 
-SCHEMAS = {"playbook": "playbook.v1.schema.json", "project": "project.v1.schema.json"}
+SCHEMAS = {"playbook": "playbook.v1.schema.json", "project": "project.v1.schema.json", "test": "test.v1.schema.json"}
 SUPPORTED_VERSIONS = {1}
 SECRET_KEY = re.compile(r"(?i)(^|_)(password|passwd|secret|token|api_?key|access_?key|private_?key)$")
 

@@ -15,7 +15,7 @@ from .checks import templates as template_checks
 from .checks.context import PlaybookContext
 from .checks.references import template_files
 from .diagnostics import Diagnostic
-from .loader import load_file
+from .loader import Document, load_file
 from .project import CONFIG_NAME, Project, find_root
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -26,6 +26,7 @@ class Result:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: int = 0
     playbooks: list[PlaybookContext] = field(default_factory=list)
+    tests: list[tuple[Path, Document]] = field(default_factory=list)  # valid *.test.yaml files (huitou test)
 
     @property
     def errors(self) -> int:
@@ -65,6 +66,11 @@ def load_config(project: Project) -> list[Diagnostic]:
     return problems
 
 
+def is_test_file(path: Path) -> bool:
+    """Rule tests (`huitou test`) live beside the playbooks as NAME.test.yaml."""
+    return path.name.endswith((".test.yaml", ".test.yml"))
+
+
 def expand(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     """(YAML files, template files) under the given paths, in a stable order."""
     yamls: list[Path] = []
@@ -101,6 +107,12 @@ def validate_paths(paths: list[Path]) -> Result:
         doc, problems = load_file(path, project.display(path))
         result.diagnostics += problems
         if doc is None:
+            continue
+        if is_test_file(path):
+            found = schema.validate(doc, "test")
+            result.diagnostics += found
+            if not found and not problems:
+                result.tests.append((path, doc))
             continue
         found = schema.validate(doc, "playbook")
         result.diagnostics += found + list(secrets.run(doc))

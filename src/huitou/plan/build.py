@@ -8,6 +8,8 @@ deterministic, which output.py writes or summarises.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
+import time
 from dataclasses import dataclass
 
 import duckdb
@@ -19,6 +21,7 @@ from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
 from .candidates import build_candidates, matched_sql
 from .inputs import load_history, load_optouts
+from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window
@@ -36,6 +39,7 @@ class Plan:
     window: Window
     rows: int
     notes: list[str]
+    timings: dict[str, float]  # seconds per stage (benchmarks/plan.py reports them)
 
 
 def plan_id_for(playbooks: list[PlaybookContext], window: Window) -> str:
@@ -55,20 +59,30 @@ def _rule_predicates(playbooks: list[PlaybookContext], rules: list[PlannedRule])
     return [by_rule[(r.playbook, r.id)] for r in rules]
 
 
-def build_plan(session: DataSession, playbooks: list[PlaybookContext], horizon: int, *, customer: str | None = None, jobs: int | None = None) -> Plan:
+def build_plan(
+    session: DataSession, playbooks: list[PlaybookContext], horizon: int, *, customer: str | None = None, jobs: int | None = None, inputs: dict[str, Path | None] | None = None
+) -> Plan:
+    """`inputs` replaces the project's `data.history` and `data.suppression` files (a
+    None value: no such file); `huitou test` gives each test its own."""
     con, window = session.con, Window(session.as_of, horizon)
     project = playbooks[0].project if playbooks else None
     rules = planned_rules(playbooks)
     features = session.features_sql()
     if customer is not None:
         features = f"SELECT * FROM ({features}) WHERE customer_id = {lit(customer)}"
-    con.execute(matched_sql(features, _rule_predicates(playbooks, rules)))
+    clock = _Clock()
+    con.execute(matched_sql(features, _rule_predicates(playbooks, rules), _columns_read(con, features, rules)))
+    clock.lap("features and segments of the matched customers")
     root, config = (project.root, project.config) if project else (None, {})
+    if inputs is not None:
+        data = {k: v for k, v in (config.get("data") or {}).items() if k not in inputs}
+        config = {**config, "data": {**data, **{k: {"path": str(v)} for k, v in inputs.items() if v is not None}}}
     has_optouts = bool(project) and load_optouts(con, config, root)  # type: ignore[arg-type]
     notes: list[str] = []
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes)  # type: ignore[arg-type]
     build_candidates(con, rules, window, has_optouts)
     create_rendered(con)
+    clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
     # A send that fails to render is out, and its cap slot goes to the next candidate:
     # arbitrate again without the failures and render what that newly accepts (rarely
     # more than one extra round; each round removes at least one candidate).
@@ -78,11 +92,48 @@ def build_plan(session: DataSession, playbooks: list[PlaybookContext], horizon: 
         con.execute("CREATE OR REPLACE TEMP TABLE plan_verdicts AS SELECT * FROM plan_verdicts_arrays")
         con.unregister("plan_verdicts_arrays")
         _decide(con, rules, verdicts.caps)
-        if not render_sends(con, rules, jobs):
+        con.execute("DROP TABLE plan_winners")
+        clock.lap("arbitration: caps, priority, care-first, reasons")
+        failed = render_sends(con, rules, jobs)
+        clock.lap("rendering the sends")
+        if not failed:
             break
     pid = plan_id_for(playbooks, window)
     _assemble(con, rules, pid)
-    return Plan(con, pid, window, int(con.execute("SELECT count(*) FROM plan").fetchone()[0]), notes)  # type: ignore[index]
+    # Only `plan` is read from here on; the stages' tables are memory to give back.
+    con.execute("DROP VIEW IF EXISTS plan_judged")
+    for table in ("plan_winners", "plan_decided", "plan_verdicts", "plan_rendered", "plan_rendered_round", "plan_to_render", "plan_candidates", "plan_matched"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    rows = int(con.execute("SELECT count(*) FROM plan").fetchone()[0])  # type: ignore[index]
+    clock.lap("assembling the plan")
+    return Plan(con, pid, window, rows, notes, clock.laps)
+
+
+# Feature columns the planner itself reads (anchors, the customer's zone, the as-of date).
+_PLANNER_COLUMNS = ("customer_id", "as_of", "timezone", "birthday", "first_order_date", "last_order_date", "days_since_last_delivery", "purchase_cycle_days")
+
+
+def _columns_read(con: duckdb.DuckDBPyConnection, features: str, rules: list[PlannedRule]) -> list[str] | None:
+    """The feature columns the plan needs: its own, each rule's contact and consent, and
+    the customer fields any template reads (None: a template may read any)."""
+    fields = Renderer(rule_specs(rules, {r.index: r.steps() for r in rules})).customer_fields
+    if fields is None:
+        return None
+    present = [row[0] for row in con.execute(f"DESCRIBE {features}").fetchall()]
+    wanted = {*_PLANNER_COLUMNS, *fields, "name"}
+    wanted |= {c for r in rules for c in (r.contact_column, r.consent_column) if c}
+    return [c for c in present if c in wanted]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
+        self._last = now
 
 
 def _rules_table(rules: list[PlannedRule]) -> str:
@@ -108,7 +159,7 @@ def _decide(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list
     )
     scope_sql = f"CASE v.cap {scope} END" if caps else "false"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE plan_judged AS
+        CREATE OR REPLACE TEMP VIEW plan_judged AS
         SELECT c.*, r.playbook, r.rule_id, r.intent, r.channel, r.kind, r.priority, r.intent_rank, r.locale,
                v.outcome, v.cap, v.position,
                CASE WHEN c.early_reason IS NOT NULL OR f.cand_id IS NOT NULL THEN 'suppressed' WHEN v.outcome = {ACCEPTED} AND c.held_out THEN 'holdout'

@@ -106,6 +106,11 @@ class PlannedRule:
             return str(template.get(step, template.get(str(step))))
         return str(template)
 
+    def steps(self) -> list[int]:
+        """The steps that can have their own template (a countdown's offsets), else [0]."""
+        template = self.rule["template"]
+        return [int(k) for k in template] if isinstance(template, dict) else [0]
+
     def template_path(self, step: int) -> Path | None:
         return self.ctx.project.find_template(self.ctx.locale, self.template_for(step))
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from ..data.sources import DataError
 from ..evaluate import data_timezone, open_data
 from ..project import CONFIG_NAME
+from ..checks.context import PlaybookContext
+from ..loader import Document
 from ..validate import load_config, open_project, validate_paths
 from .build import Plan, build_plan
 
@@ -17,8 +20,23 @@ class PlanInputError(Exception):
     """The playbooks do not validate, or the data cannot be read."""
 
 
-def run_plan(
-    root: Path,
+def open_playbooks(root: Path) -> tuple[list[PlaybookContext], list[tuple[Path, Document]]]:
+    """The project's valid playbooks and rule tests, as `huitou validate` in root sees
+    them; the first error (if any) raises PlanInputError."""
+    project = open_project([root])
+    load_config(project)
+    whole = [project.root / CONFIG_NAME, *project.playbook_dirs, project.templates_dir]
+    result = validate_paths([p for p in whole if p.exists()])
+    if result.errors:
+        first = next(d for d in result.diagnostics if d.severity == "error")
+        raise PlanInputError(f"{first.file}:{first.line}:{first.column}: {first.code} {first.message}")
+    if not result.playbooks:
+        raise PlanInputError(f"{root}: no playbooks")
+    return result.playbooks, result.tests
+
+
+def plan_playbooks(
+    playbooks: list[PlaybookContext],
     as_of: dt.date,
     horizon: int,
     *,
@@ -28,20 +46,17 @@ def run_plan(
     customer: str | None = None,
     quarantine_dir: Path | None = None,
     jobs: int | None = None,
+    inputs: dict[str, Path | None] | None = None,
 ) -> Plan:
-    project = open_project([root])
-    load_config(project)
-    whole = [project.root / CONFIG_NAME, *project.playbook_dirs, project.templates_dir]  # as `huitou validate` in root
-    result = validate_paths([p for p in whole if p.exists()])
-    if result.errors:
-        first = next(d for d in result.diagnostics if d.severity == "error")
-        raise PlanInputError(f"{first.file}:{first.line}:{first.column}: {first.code} {first.message}")
-    playbooks = result.playbooks
-    project = playbooks[0].project if playbooks else None
-    if project is None:
-        raise PlanInputError(f"{root}: no playbooks")
+    """`inputs` replaces the project's `data.history` / `data.suppression` (None: none)."""
+    project = playbooks[0].project
     try:
         session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=as_of, orders=orders, customers=customers, data_dir=data_dir, quarantine_dir=quarantine_dir)
+        return build_plan(session, playbooks, horizon, customer=customer, jobs=jobs, inputs=inputs)
     except DataError as exc:
         raise PlanInputError(str(exc)) from None
-    return build_plan(session, playbooks, horizon, customer=customer, jobs=jobs)
+
+
+def run_plan(root: Path, as_of: dt.date, horizon: int, **options: Any) -> Plan:
+    """Validate the project in `root` and plan it (options: as plan_playbooks)."""
+    return plan_playbooks(open_playbooks(root)[0], as_of, horizon, **options)

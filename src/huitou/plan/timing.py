@@ -161,3 +161,18 @@ def weekday_shift_sql(date_sql: str, weekdays: list[str] | None) -> str:
     allowed = ", ".join(str(WEEKDAYS.index(w) + 1) for w in weekdays)
     cases = " ".join(f"WHEN isodow({date_sql} + {n}) IN ({allowed}) THEN {date_sql} + {n}" for n in range(7))
     return f"CASE {cases} END"
+
+
+def parse_horizon(text: str) -> int:
+    """A planning horizon in days: 14d, 2w or a plain number, from 1 to 366 days.
+
+    >>> parse_horizon("14d"), parse_horizon("2w"), parse_horizon("30")
+    (14, 14, 30)
+    """
+    import re
+
+    match = re.fullmatch(r"\s*(\d+)\s*([dw]?)\s*", text)
+    days = int(match.group(1)) * (7 if match.group(2) == "w" else 1) if match else 0
+    if not 1 <= days <= 366:
+        raise ValueError(f"horizon {text!r}: give a number of days or weeks between 1d and 366d, e.g. 14d or 2w")
+    return days

@@ -1,0 +1,168 @@
+"""`huitou test`: the playbooks' own tests, in NAME.test.yaml files beside them.
+
+Each test gives customers, orders, history and opt-outs as rows and an as-of date; the
+rows are written to CSV files and planned exactly as real data would be (same loader,
+same checks, same planner), with the project's playbooks and templates. Each expectation
+names a customer and a rule and says what the plan must hold for them: a send (at a
+time, with text in the message), a suppression (with its reason), a holdout, or no row.
+The format is docs/testing.md; the schema is schemas/test.v1.schema.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .loader import Document
+from .plan.run import PlanInputError, plan_playbooks
+from .plan.timing import parse_horizon
+
+TABLES = ("customers", "orders", "history", "optouts")
+
+
+@dataclass
+class Failure:
+    line: int
+    column: int
+    message: str
+
+
+@dataclass
+class Outcome:
+    file: str
+    name: str
+    line: int
+    column: int
+    failures: list[Failure] = field(default_factory=list)
+    error: str | None = None  # the test could not run (its data does not load)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and self.error is None
+
+
+def run_tests(playbooks: list[Any], tests: list[Document], name_filter: str | None = None) -> list[Outcome]:
+    outcomes = []
+    for doc in tests:
+        for i, test in enumerate(doc.data["tests"]):
+            if name_filter and name_filter not in test["name"]:
+                continue
+            line, column = doc.position(("tests", i, "name"))
+            outcome = Outcome(doc.path, test["name"], line, column)
+            try:
+                rows = _plan_rows(playbooks, test)
+            except (PlanInputError, ValueError) as exc:
+                outcome.error = str(exc)
+            else:
+                for j, expectation in enumerate(test["expect"]):
+                    problem = check(expectation, rows, playbooks)
+                    if problem:
+                        outcome.failures.append(Failure(*doc.position(("tests", i, "expect", j)), problem))
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _plan_rows(playbooks: list[Any], test: dict[str, Any]) -> list[dict[str, Any]]:
+    given = test["given"]
+    with tempfile.TemporaryDirectory(prefix="huitou-test-") as tmp:
+        work = Path(tmp)
+        files = {table: _write_csv(work / f"{table}.csv", given.get(table) or [], table) for table in TABLES}
+        plan = plan_playbooks(
+            playbooks,
+            dt.date.fromisoformat(test["as_of"]),
+            parse_horizon(str(test.get("horizon", "14d"))),
+            orders=files["orders"],
+            customers=files["customers"],
+            quarantine_dir=work / "quarantine",
+            jobs=1,
+            inputs={"history": files["history"] if given.get("history") else None, "suppression": files["optouts"] if given.get("optouts") else None},
+        )
+        cursor = plan.con.execute("SELECT customer_id, playbook, rule_id, step, channel, send_at, status, reason, reason_detail, content FROM plan")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+# Columns a table needs even when the test gives no rows of it.
+_HEADERS = {"customers": ["customer_id"], "orders": ["order_id", "customer_id", "ordered_at", "amount"], "history": ["customer_id", "channel", "intent", "sent_at"], "optouts": ["customer_id", "channel"]}
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], table: str) -> Path:
+    columns = list(dict.fromkeys([key for row in rows for key in row])) or _HEADERS[table]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(row.get(c)) for c in columns])
+    return path
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def check(expectation: dict[str, Any], rows: list[dict[str, Any]], playbooks: list[Any]) -> str | None:
+    """None when some plan row meets the expectation, else what was found instead."""
+    customer, rule = str(expectation["customer"]), str(expectation["rule"])
+    playbook, _, rule_id = rule.rpartition("/")
+    mine = [
+        r for r in rows
+        if r["customer_id"] == customer and r["rule_id"] == rule_id and (not playbook or r["playbook"] == playbook)
+        and ("step" not in expectation or r["step"] == expectation["step"])
+    ]
+    known = {f"{ctx.name}/{r['id']}" for ctx in playbooks for r in ctx.rules}
+    if not any(k == rule or k.endswith("/" + rule) for k in known):
+        return f"no rule '{rule}' in the playbooks ({', '.join(sorted(known))})"
+    what = f"{customer} / {rule}" + (f" step {expectation['step']}" if "step" in expectation else "")
+    if expectation["status"] == "none":
+        return None if not mine else f"{what}: expected no plan row, got {_describe(mine)}"
+    if not mine:
+        return f"{what}: expected {expectation['status']}, but the plan has no row (not in the segment, or no date in the window)"
+    misses = [_miss(expectation, r) for r in mine]
+    if any(m is None for m in misses):
+        return None
+    return f"{what}: {'; '.join(m for m in misses if m)}"
+
+
+def _miss(expectation: dict[str, Any], row: dict[str, Any]) -> str | None:
+    """Why this row does not meet the expectation, or None."""
+    got = _describe([row])
+    for key in ("status", "reason", "send_at", "channel"):
+        if key in expectation and str(row[key]) != str(expectation[key]):
+            return f"expected {key} {expectation[key]}, got {got}"
+    text = _text(row.get("content"))
+    for fragment in _as_list(expectation.get("contains")):
+        if fragment not in text:
+            return f"the message does not contain {fragment!r}: {text!r}"
+    for fragment in _as_list(expectation.get("not_contains")):
+        if fragment in text:
+            return f"the message contains {fragment!r}: {text!r}"
+    return None
+
+
+def _describe(rows: list[dict[str, Any]]) -> str:
+    parts = []
+    for r in rows:
+        why = f" {r['reason']} ({r['reason_detail']})" if r["reason"] else ""
+        parts.append(f"{r['status']}{why} at {r['send_at']}" + (f" step {r['step']}" if r["step"] else ""))
+    return ", ".join(parts)
+
+
+def _text(content: Any) -> str:
+    if not content:
+        return ""
+    if isinstance(content, str):
+        content = json.loads(content)
+    return "\n".join(str(content.get(k) or "") for k in ("subject", "body", "html"))
+
+
+def _as_list(value: Any) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
