@@ -7,7 +7,7 @@ ID = "^[a-z0-9][a-z0-9_.-]*$"
 DURATION = {"type": "string", "pattern": "^[1-9][0-9]*[hdw]$", "description": "A duration: hours (24h), days (7d) or weeks (2w).", "examples": ["7d", "24h", "2w"]}
 CLOCK = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "description": "A local time of day, HH:MM (quote it: \"10:30\").", "examples": ["10:30", "21:00"]}
 KINDS = ["sms", "email", "wechat", "im", "phone", "parcel_insert"]
-ANCHOR = {"type": "string", "minLength": 1, "description": "A date (2026-11-11), a customer date (birthday, first_order_anniversary, last_order, last_delivery, purchase_due) or a holiday name (spring_festival, mid_autumn, qixi, double11, ...).", "examples": ["2026-11-11", "birthday", "last_delivery", "spring_festival", "double11"]}
+ANCHOR = {"type": "string", "minLength": 1, "description": "A date (2026-11-11), a customer date (birthday, first_order_anniversary, last_order, last_delivery, purchase_due) , a holiday name (spring_festival, mid_autumn, qixi, double11, ...) or a country's holiday as CC:name (JP:respect_for_the_aged_day).", "examples": ["2026-11-11", "birthday", "last_delivery", "spring_festival", "double11", "JP:respect_for_the_aged_day"]}
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 when = {

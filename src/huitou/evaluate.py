@@ -72,9 +72,11 @@ def open_data(
     orders: Path | None = None,
     customers: Path | None = None,
     quarantine_dir: Path | None = None,
+    today: dt.date | None = None,
 ) -> DataSession:
+    """`today` (default: the real one) bounds order dates: a later one is rejected."""
     orders_source, customers_source = resolve(project.config, project.root, data_dir=data_dir, orders=orders, customers=customers)
-    today = today_in(timezone)
+    today = today or today_in(timezone)
     as_of = as_of or today
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")  # stdout carries results (JSON, CSV): keep it clean

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .diagnostics import did_you_mean
 from .loader import Document
 from .plan.run import PlanInputError, plan_playbooks
 from .plan.timing import parse_horizon
@@ -69,19 +70,32 @@ def run_tests(playbooks: list[Any], tests: list[Document], name_filter: str | No
 
 def _plan_rows(playbooks: list[Any], test: dict[str, Any]) -> list[dict[str, Any]]:
     given = test["given"]
+    as_of = dt.date.fromisoformat(test["as_of"])
+    days = parse_horizon(str(test.get("horizon", "14d")))
     with tempfile.TemporaryDirectory(prefix="huitou-test-") as tmp:
         work = Path(tmp)
         files = {table: _write_csv(work / f"{table}.csv", given.get(table) or [], table) for table in TABLES}
         plan = plan_playbooks(
             playbooks,
-            dt.date.fromisoformat(test["as_of"]),
-            parse_horizon(str(test.get("horizon", "14d"))),
+            as_of,
+            days,
             orders=files["orders"],
             customers=files["customers"],
             quarantine_dir=work / "quarantine",
             jobs=1,
             inputs={"history": files["history"] if given.get("history") else None, "suppression": files["optouts"] if given.get("optouts") else None},
+            # The test's dates, not the calendar's, decide what is in the future.
+            today=max(dt.date.today(), as_of + dt.timedelta(days=days)),
         )
+        # A given row the loader rejects or repairs is a mistake in the test, not data to
+        # plan around: say so instead of testing something else.
+        for report in plan.reports:
+            problems = {**report.rejected, **report.kept_with_issues}
+            if problems:
+                raise PlanInputError(f"given {report.source}: " + ", ".join(f"{n} {why}" for why, n in sorted(problems.items())) + (f" ({'rejected' if report.rejected else 'field set to NULL'})"))
+        notes = [n for n in plan.notes if n]
+        if notes:
+            raise PlanInputError("; ".join(notes))
         cursor = plan.con.execute("SELECT customer_id, playbook, rule_id, step, channel, send_at, status, reason, reason_detail, content FROM plan")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
@@ -120,7 +134,8 @@ def check(expectation: dict[str, Any], rows: list[dict[str, Any]], playbooks: li
     ]
     known = {f"{ctx.name}/{r['id']}" for ctx in playbooks for r in ctx.rules}
     if not any(k == rule or k.endswith("/" + rule) for k in known):
-        return f"no rule '{rule}' in the playbooks ({', '.join(sorted(known))})"
+        ids = sorted({k.split("/", 1)[1] for k in known} | known)
+        return f"no rule '{rule}' in the playbooks" + (f"; {did_you_mean(rule, ids)}" if did_you_mean(rule, ids) else f" (rules: {', '.join(sorted(known))})")
     what = f"{customer} / {rule}" + (f" step {expectation['step']}" if "step" in expectation else "")
     if expectation["status"] == "none":
         return None if not mine else f"{what}: expected no plan row, got {_describe(mine)}"
@@ -161,7 +176,7 @@ def _text(content: Any) -> str:
         return ""
     if isinstance(content, str):
         content = json.loads(content)
-    return "\n".join(str(content.get(k) or "") for k in ("subject", "body", "html"))
+    return "\n".join(str(content[k]) for k in ("subject", "body", "html") if content.get(k))
 
 
 def _as_list(value: Any) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 
@@ -40,6 +40,7 @@ class Plan:
     rows: int
     notes: list[str]
     timings: dict[str, float]  # seconds per stage (benchmarks/plan.py reports them)
+    reports: list = field(default_factory=list)  # the data's load reports, when run_plan loaded it
 
 
 def plan_id_for(playbooks: list[PlaybookContext], window: Window) -> str:

@@ -47,12 +47,16 @@ def plan_playbooks(
     quarantine_dir: Path | None = None,
     jobs: int | None = None,
     inputs: dict[str, Path | None] | None = None,
+    today: dt.date | None = None,
 ) -> Plan:
-    """`inputs` replaces the project's `data.history` / `data.suppression` (None: none)."""
+    """`inputs` replaces the project's `data.history` / `data.suppression` (None: none);
+    `today` replaces the real date as the bound on order dates."""
     project = playbooks[0].project
     try:
-        session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=as_of, orders=orders, customers=customers, data_dir=data_dir, quarantine_dir=quarantine_dir)
-        return build_plan(session, playbooks, horizon, customer=customer, jobs=jobs, inputs=inputs)
+        session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=as_of, orders=orders, customers=customers, data_dir=data_dir, quarantine_dir=quarantine_dir, today=today)
+        plan = build_plan(session, playbooks, horizon, customer=customer, jobs=jobs, inputs=inputs)
+        plan.reports = session.reports
+        return plan
     except DataError as exc:
         raise PlanInputError(str(exc)) from None
 
