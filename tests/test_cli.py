@@ -115,7 +115,7 @@ def test_schema_prints_draft7(huitou_bin: str) -> None:
 def test_schema_out_writes_files(huitou_bin: str, tmp_path: Path) -> None:
     out = run(huitou_bin, "schema", "--out", str(tmp_path / "s"))
     assert out.returncode == 0
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["playbook.v1.schema.json", "project.v1.schema.json"]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["playbook.v1.schema.json", "project.v1.schema.json", "test.v1.schema.json"]
 
 
 def test_init_writes_a_project_that_validates(huitou_bin: str, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import hashlib
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -193,7 +194,11 @@ def test_plan_invariants(tmp_path_factory, customers: list[dict]) -> None:  # ty
                 assert row["content"]["body"].startswith("【小店】")
     for cid, mine in accepted.items():
         c = by_id[cid]
-        past = [(AS_OF - dt.timedelta(days=ago), ch, intent) for ago, ch, intent in c["history"]]
+        # History times are local to the data (Shanghai); caps count them on the
+        # customer's own calendar day.
+        zone = ZoneInfo(c["timezone"] or "Asia/Shanghai")
+        sent = [(dt.datetime.combine(AS_OF - dt.timedelta(days=ago), dt.time(10), ZoneInfo("Asia/Shanghai")), ch, intent) for ago, ch, intent in c["history"]]
+        past = [(at.astimezone(zone).date(), ch, intent) for at, ch, intent in sent]
         every = [local_day(r) for r in mine] + [d for d, _, _ in past]
         sms_days = [local_day(r) for r in mine if r["channel"] == "sms"] + [d for d, ch, _ in past if ch == "sms"]
         for r in mine:  # each accepted row's windows respect the caps

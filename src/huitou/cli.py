@@ -44,6 +44,7 @@ class Format(str, enum.Enum):
 class SchemaKind(str, enum.Enum):
     playbook = "playbook"
     project = "project"
+    test = "test"
 
 
 def _version(value: bool) -> None:
@@ -85,7 +86,7 @@ def schema(
     kind: Annotated[SchemaKind, typer.Argument(help="Which schema to print.")] = SchemaKind.playbook,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write every schema into this directory instead.")] = None,
 ) -> None:
-    """Print the JSON Schema (draft-07) of playbooks or of huitou.yaml."""
+    """Print the JSON Schema (draft-07) of playbooks, of huitou.yaml or of test files."""
     from .schema import SCHEMAS, load_schema
 
     if out is not None:
@@ -151,6 +152,7 @@ OrdersFile = Annotated[Optional[Path], typer.Option("--orders", help="Orders fil
 CustomersFile = Annotated[Optional[Path], typer.Option("--customers", help="Customers file.")]
 Timezone = Annotated[Optional[str], typer.Option("--timezone", help="Timezone of local dates (default: the playbooks', else huitou.yaml's, else Asia/Shanghai).")]
 Quarantine = Annotated[Optional[Path], typer.Option("--quarantine", help="Where rejected rows go (default .huitou/quarantine/).")]
+MemoryLimit = Annotated[Optional[str], typer.Option("--memory-limit", help="Most memory the data engine holds before it spills to disk, e.g. 2GB (default: DuckDB's, 80% of RAM).")]
 
 
 class OutFormat(str, enum.Enum):
@@ -182,9 +184,10 @@ class DataOptions:
     customers: Path | None = None
     timezone: str | None = None
     quarantine: Path | None = None
+    memory_limit: str | None = None
 
 
-_DATA_OPTION_TYPES = {"as_of": AsOf, "data": DataDir, "orders": OrdersFile, "customers": CustomersFile, "timezone": Timezone, "quarantine": Quarantine}
+_DATA_OPTION_TYPES = {"as_of": AsOf, "data": DataDir, "orders": OrdersFile, "customers": CustomersFile, "timezone": Timezone, "quarantine": Quarantine, "memory_limit": MemoryLimit}
 
 
 def with_data_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -233,7 +236,7 @@ def _open(command: str, paths: list[Path] | None, opts: DataOptions, *, need_pla
         tz = data_timezone(project, playbooks, opts.timezone)
         if not valid_timezone(tz):
             raise _fail(command, f"unknown timezone '{tz}'")
-        session = open_data(project, timezone=tz, as_of=date, data_dir=opts.data, orders=opts.orders, customers=opts.customers, quarantine_dir=opts.quarantine)
+        session = open_data(project, timezone=tz, as_of=date, data_dir=opts.data, orders=opts.orders, customers=opts.customers, quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit)
     except (UsageError, DataError) as exc:
         raise _fail(command, str(exc)) from None
     err = Console(stderr=True, highlight=False)
@@ -467,6 +470,9 @@ def main() -> None:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     except Exception as exc:  # a bug, not a user mistake: say so in one line
+        if type(exc).__name__ == "OutOfMemoryException":  # duckdb's; importing it here would slow every start
+            sys.stderr.write(f"huitou: the data engine ran out of memory ({str(exc).splitlines()[0]}): raise --memory-limit, or leave it unset\n")
+            sys.exit(ExitCode.ERROR)
         if os.environ.get("HUITOU_DEBUG"):
             raise
         sys.stderr.write(f"huitou: internal error: {type(exc).__name__}: {exc} (set HUITOU_DEBUG=1 for details)\n")

@@ -6,7 +6,10 @@ rule and lifecycle stage of every playbook (no Python loop over customers).
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import shutil
+import tempfile
 import zoneinfo
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -73,13 +76,24 @@ def open_data(
     customers: Path | None = None,
     quarantine_dir: Path | None = None,
     today: dt.date | None = None,
+    memory_limit: str | None = None,
 ) -> DataSession:
-    """`today` (default: the real one) bounds order dates: a later one is rejected."""
+    """`today` (default: the real one) bounds order dates: a later one is rejected.
+    `memory_limit` caps DuckDB's memory (it spills to a temporary directory beyond)."""
     orders_source, customers_source = resolve(project.config, project.root, data_dir=data_dir, orders=orders, customers=customers)
     today = today or today_in(timezone)
     as_of = as_of or today
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")  # stdout carries results (JSON, CSV): keep it clean
+    if memory_limit:
+        try:
+            con.execute(f"SET memory_limit = {load.lit(memory_limit)}")
+        except duckdb.Error as exc:
+            raise DataError(f"--memory-limit {memory_limit!r}: {str(exc).splitlines()[0]} (give a size such as 2GB or 512MB)") from None
+        # An in-memory database spills to its temp directory: keep it out of the project.
+        spill = tempfile.mkdtemp(prefix="huitou-spill-")
+        atexit.register(shutil.rmtree, spill, ignore_errors=True)
+        con.execute(f"SET temp_directory = {load.lit(spill)}")
     extra = dict(customers_source.fields) if customers_source else {}
     reports = []
     if customers_source is not None:

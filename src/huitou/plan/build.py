@@ -83,6 +83,7 @@ def build_plan(
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes)  # type: ignore[arg-type]
     build_candidates(con, rules, window, has_optouts)
     create_rendered(con)
+    create_rules_table(con, rules)
     clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
     # A send that fails to render is out, and its cap slot goes to the next candidate:
     # arbitrate again without the failures and render what that newly accepts (rarely
@@ -92,18 +93,16 @@ def build_plan(
         con.register("plan_verdicts_arrays", {"cand_id": verdicts.cand_id, "outcome": verdicts.outcome, "cap": verdicts.cap, "position": verdicts.position})
         con.execute("CREATE OR REPLACE TEMP TABLE plan_verdicts AS SELECT * FROM plan_verdicts_arrays")
         con.unregister("plan_verdicts_arrays")
-        _decide(con, rules, verdicts.caps)
-        con.execute("DROP TABLE plan_winners")
+        _decide(con, verdicts.caps)
         clock.lap("arbitration: caps, priority, care-first, reasons")
         failed = render_sends(con, rules, jobs)
         clock.lap("rendering the sends")
         if not failed:
             break
     pid = plan_id_for(playbooks, window)
-    _assemble(con, rules, pid)
+    _assemble(con, rules, verdicts.caps, pid)
     # Only `plan` is read from here on; the stages' tables are memory to give back.
-    con.execute("DROP VIEW IF EXISTS plan_judged")
-    for table in ("plan_winners", "plan_decided", "plan_verdicts", "plan_rendered", "plan_rendered_round", "plan_to_render", "plan_candidates", "plan_matched"):
+    for table in ("plan_winners", "plan_decided", "plan_verdicts", "plan_rendered", "plan_to_render", "plan_candidates", "plan_matched"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     rows = int(con.execute("SELECT count(*) FROM plan").fetchone()[0])  # type: ignore[index]
     clock.lap("assembling the plan")
@@ -137,71 +136,63 @@ class _Clock:
         self._last = now
 
 
-def _rules_table(rules: list[PlannedRule]) -> str:
-    if not rules:
-        return "(SELECT 0 AS rule_index, '' AS playbook, '' AS rule_id, '' AS intent, '' AS channel, '' AS kind, 0 AS priority, 0 AS intent_rank, '' AS locale WHERE false)"
-    values = ", ".join(
-        f"({r.index}, {lit(r.playbook)}, {lit(r.id)}, {lit(r.intent)}, {lit(r.channel)}, {lit(r.kind)}, {r.priority}, {INTENT_ORDER[r.intent]}, {lit(r.ctx.locale)})"
-        for r in rules
-    )
-    return f"(VALUES {values}) AS r(rule_index, playbook, rule_id, intent, channel, kind, priority, intent_rank, locale)"
+def create_rules_table(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule]) -> None:
+    """CREATE plan_rules: what each rule index stands for. The per-candidate tables keep
+    only the index: at a million customers, six repeated strings per row were gigabytes."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE plan_rules (rule_index INTEGER, playbook VARCHAR, rule_id VARCHAR, intent VARCHAR, channel VARCHAR,
+            priority INTEGER, intent_rank INTEGER, locale VARCHAR, consent_basis VARCHAR, care_text VARCHAR)""")
+    if rules:
+        con.executemany(
+            "INSERT INTO plan_rules VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[r.index, r.playbook, r.id, r.intent, r.channel, r.priority, INTENT_ORDER[r.intent], r.ctx.locale, r.consent_basis, _care_text(r)] for r in rules],
+        )
 
 
-def _decide(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list) -> None:
-    """CREATE plan_decided: every candidate with status, reason and reason_detail; a
-    promotion sent on the same day as a care touch goes no earlier than it."""
-    cap_text = "CASE v.cap " + " ".join(f"WHEN {i} THEN {lit(c.describe())}" for i, c in enumerate(caps)) + " END" if caps else "NULL"
+def _decide(con: duckdb.DuckDBPyConnection, caps: list) -> None:
+    """CREATE plan_decided (every candidate with status and reason; a promotion sent on
+    the same day as a care touch goes no earlier than it) and plan_winners (for each
+    candidate lost to a cap, the message that took the slot)."""
+    promotion = INTENT_ORDER["promotion"]
+    care = INTENT_ORDER["care"]
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE plan_decided AS
+        WITH judged AS (
+            SELECT c.cand_id, c.customer_id, c.rule_index, c.step, c.scheduled_date, c.send_date, c.event, c.event_date, c.contact,
+                   c.send_local AS planned_local, c.send_utc AS planned_utc, c.utc_offset AS planned_offset, c.tz, r.intent_rank, v.cap, v.position,
+                   CASE WHEN c.early_reason IS NOT NULL OR f.cand_id IS NOT NULL THEN 'suppressed' WHEN v.outcome = {ACCEPTED} AND c.held_out THEN 'holdout'
+                        WHEN v.outcome = {ACCEPTED} THEN 'send' ELSE 'suppressed' END AS status,
+                   coalesce(c.early_reason, f.error_reason, CASE v.outcome WHEN {CAPPED} THEN 'frequency_cap' WHEN {CARE_FIRST} THEN 'care_first' END) AS reason
+            FROM plan_candidates c JOIN plan_rules r USING (rule_index) LEFT JOIN plan_verdicts v USING (cand_id)
+            LEFT JOIN (SELECT cand_id, error_reason FROM plan_rendered WHERE error IS NOT NULL) f USING (cand_id)),
+        shifted AS (
+            -- same day: a promotion goes no earlier than that day's care touch
+            SELECT * EXCLUDE (intent_rank), intent_rank,
+                   CASE WHEN intent_rank = {promotion} AND status IN ('send', 'holdout')
+                        THEN greatest(planned_local, coalesce(max(planned_local) FILTER (WHERE intent_rank = {care} AND status IN ('send', 'holdout'))
+                             OVER (PARTITION BY customer_id, send_date), planned_local))
+                        ELSE planned_local END AS send_local
+            FROM judged)
+        SELECT * EXCLUDE (tz, planned_utc, planned_offset),
+               CASE WHEN send_local = planned_local THEN planned_utc ELSE epoch(timezone(tz, send_local)) END AS send_utc,
+               CASE WHEN send_local = planned_local THEN planned_offset ELSE date_diff('minute', timezone('UTC', timezone(tz, send_local)), send_local) END AS utc_offset
+        FROM shifted""")
     # The winner of a cap conflict: the first accepted message (greedy order) of the same
     # customer within the cap's reach, else an earlier message from the history.
     reach = "CASE v.cap " + " ".join(f"WHEN {i} THEN {c.days}" for i, c in enumerate(caps)) + " END" if caps else "0"
     scope = " ".join(
-        f"WHEN {i} THEN {'w.channel = ' + lit(c.channel) if c.channel else 'true'} AND {'w.intent = ' + lit(c.intent) if c.intent else 'true'}"
+        f"WHEN {i} THEN {'r.channel = ' + lit(c.channel) if c.channel else 'true'} AND {'r.intent = ' + lit(c.intent) if c.intent else 'true'}"
         for i, c in enumerate(caps)
     )
-    scope_sql = f"CASE v.cap {scope} END" if caps else "false"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW plan_judged AS
-        SELECT c.*, r.playbook, r.rule_id, r.intent, r.channel, r.kind, r.priority, r.intent_rank, r.locale,
-               v.outcome, v.cap, v.position,
-               CASE WHEN c.early_reason IS NOT NULL OR f.cand_id IS NOT NULL THEN 'suppressed' WHEN v.outcome = {ACCEPTED} AND c.held_out THEN 'holdout'
-                    WHEN v.outcome = {ACCEPTED} THEN 'send' ELSE 'suppressed' END AS status,
-               coalesce(c.early_reason, f.error_reason, CASE v.outcome WHEN {CAPPED} THEN 'frequency_cap' WHEN {CARE_FIRST} THEN 'care_first' END) AS reason,
-               f.error AS render_error, {cap_text} AS cap_text, {reach} AS cap_days
-        FROM plan_candidates c JOIN {_rules_table(rules)} USING (rule_index) LEFT JOIN plan_verdicts v USING (cand_id)
-        LEFT JOIN (SELECT cand_id, error, error_reason FROM plan_rendered WHERE error IS NOT NULL) f USING (cand_id)""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE plan_winners AS
-        SELECT v.cand_id, arg_min(w.playbook || '/' || w.rule_id || ' on ' || strftime(w.send_date, '%Y-%m-%d'), w.position) AS winner
-        FROM plan_judged v JOIN plan_judged w
-          ON w.customer_id = v.customer_id AND w.status IN ('send', 'holdout')
-         AND abs(date_diff('day', w.send_date, v.send_date)) < v.cap_days AND {scope_sql}
-        WHERE v.reason = 'frequency_cap' GROUP BY v.cand_id""")
-    care_days = {r.playbook: r for r in rules}
-    within = " ".join(f"WHEN {lit(name)} THEN {lit(_care_text(r))}" for name, r in care_days.items())
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE plan_decided AS
-        SELECT j.* EXCLUDE (send_local, send_utc, utc_offset),
-               CASE j.reason
-                 WHEN 'render_error' THEN j.render_error WHEN 'sms_too_long' THEN j.render_error
-                 WHEN 'frequency_cap' THEN 'cap ' || j.cap_text || ' taken by ' || coalesce(w.winner, 'earlier messages (history)')
-                 WHEN 'care_first' THEN {f'CASE j.playbook {within} END' if within else 'NULL'}
-                 WHEN 'opted_out' THEN 'on the opt-out list for ' || j.channel
-                 WHEN 'quiet_hours' THEN 'the send time is inside quiet hours and the policy drops it'
-                 WHEN 'no_contact' THEN 'no ' || j.channel || ' contact on file'
-                 WHEN 'no_consent' THEN 'no ' || j.consent_basis || ' for ' || j.channel
-               END AS reason_detail,
-               j.send_local AS planned_local,
-               -- same day: a promotion goes no earlier than that day's care touch
-               CASE WHEN j.intent = 'promotion' AND j.status IN ('send', 'holdout')
-                    THEN greatest(j.send_local, coalesce(max(j.send_local) FILTER (WHERE j.intent = 'care' AND j.status IN ('send', 'holdout'))
-                         OVER (PARTITION BY j.customer_id, j.send_date), j.send_local))
-                    ELSE j.send_local END AS send_local
-        FROM plan_judged j LEFT JOIN plan_winners w USING (cand_id)""")
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE plan_decided AS
-        SELECT *, epoch(timezone(tz, send_local)) AS send_utc,
-               date_diff('minute', timezone('UTC', timezone(tz, send_local)), send_local) AS utc_offset
-        FROM plan_decided""")
+        SELECT v.cand_id, arg_min(r.playbook || '/' || r.rule_id || ' on ' || strftime(w.send_date, '%Y-%m-%d'), w.position) AS winner
+        FROM (SELECT cand_id, customer_id, send_date, cap FROM plan_decided WHERE reason = 'frequency_cap') v
+        JOIN (SELECT customer_id, send_date, rule_index, position FROM plan_decided WHERE status IN ('send', 'holdout')) w
+          ON w.customer_id = v.customer_id AND abs(date_diff('day', w.send_date, v.send_date)) < {reach}
+        JOIN plan_rules r ON r.rule_index = w.rule_index
+        WHERE {f"CASE v.cap {scope} END" if caps else "false"}
+        GROUP BY v.cand_id""")
 
 
 def _care_text(rule: PlannedRule) -> str:
@@ -209,18 +200,49 @@ def _care_text(rule: PlannedRule) -> str:
     return f"no care touch to this customer in the {days} days before (care_first)" if days else ""
 
 
-def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], plan_id: str) -> None:
-    """CREATE plan: the rows in their final form and order."""
-    offset = "printf('%s%02d:%02d', CASE WHEN utc_offset < 0 THEN '-' ELSE '+' END, abs(utc_offset) // 60, abs(utc_offset) % 60)"
-    key = "left(sha256(playbook || chr(31) || rule_id || chr(31) || customer_id || chr(31) || strftime(scheduled_date, '%Y-%m-%d')), 32)"
+def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list, plan_id: str) -> None:
+    """CREATE the view `plan`: the rows in their final form and order."""
+    offset = "printf('%s%02d:%02d', CASE WHEN d.utc_offset < 0 THEN '-' ELSE '+' END, abs(d.utc_offset) // 60, abs(d.utc_offset) % 60)"
+    cap_text = "CASE d.cap " + " ".join(f"WHEN {i} THEN {lit(c.describe())}" for i, c in enumerate(caps)) + " END" if caps else "NULL"
+    # plan_rows holds what differs per row, in the plan's order; the view `plan` adds what
+    # follows from the rule (names, consent basis) and from the row (key, send_at) as it
+    # is read: at a million customers a table of the finished rows was 2 GB more.
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE plan AS
-        SELECT {lit(plan_id)} AS plan_id, {key} AS idempotency_key, d.customer_id, d.playbook, d.rule_id, d.step, d.intent,
-               d.channel, d.priority, d.scheduled_date, strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || {offset} AS send_at,
-               d.status, d.reason, d.reason_detail, d.consent_basis, d.contact AS "to", d.locale,
+        CREATE OR REPLACE TEMP TABLE plan_rows AS
+        SELECT row_number() OVER (ORDER BY d.send_utc, d.customer_id, d.intent_rank, r.playbook, r.rule_id, d.step) AS plan_row,
+               d.customer_id, d.rule_index, d.step, d.scheduled_date, d.send_local, d.utc_offset, d.status, d.reason,
+               CASE d.reason
+                 WHEN 'render_error' THEN x.error WHEN 'sms_too_long' THEN x.error
+                 WHEN 'frequency_cap' THEN 'cap ' || {cap_text} || ' taken by ' || coalesce(w.winner, 'earlier messages (history)')
+                 WHEN 'care_first' THEN r.care_text
+                 WHEN 'opted_out' THEN 'on the opt-out list for ' || r.channel
+                 WHEN 'quiet_hours' THEN 'the send time is inside quiet hours and the policy drops it'
+                 WHEN 'no_contact' THEN 'no ' || r.channel || ' contact on file'
+                 WHEN 'no_consent' THEN 'no ' || r.consent_basis || ' for ' || r.channel
+               END AS reason_detail,
+               d.contact,
                CASE WHEN d.status = 'send' OR d.reason IN ('render_error', 'sms_too_long') THEN x.template END AS template,
                CASE WHEN d.status = 'send' THEN {{'subject': x.subject, 'body': x.body, 'html': x.html, 'segments': x.segments, 'extra': x.extra}} END AS content,
                d.send_utc, d.intent_rank
-        FROM plan_decided d LEFT JOIN plan_rendered x USING (cand_id)
-        ORDER BY d.send_utc, d.customer_id, d.intent_rank, d.playbook, d.rule_id, d.step""")
+        FROM plan_decided d JOIN plan_rules r USING (rule_index) LEFT JOIN plan_rendered x USING (cand_id) LEFT JOIN plan_winners w USING (cand_id)
+        ORDER BY plan_row""")
+    # Rule attributes by CASE, not a join: a projection of the ordered table keeps its
+    # order (DuckDB preserves insertion order), so reading the view needs no sort.
+    def by_rule(attribute: str) -> str:
+        if not rules:
+            return "NULL"
+        values = [getattr(r, attribute) for r in rules]
+        return "CASE d.rule_index " + " ".join(f"WHEN {r.index} THEN {v if isinstance(v, int) else lit(v)}" for r, v in zip(rules, values)) + " END"
+
+    key = "left(sha256(playbook || chr(31) || rule_id || chr(31) || customer_id || chr(31) || strftime(scheduled_date, '%Y-%m-%d')), 32)"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW plan AS
+        SELECT {lit(plan_id)} AS plan_id, {key} AS idempotency_key, customer_id, playbook, rule_id, step, intent, channel, priority,
+               scheduled_date, send_at, status, reason, reason_detail, consent_basis, "to", locale, template, content, send_utc, intent_rank
+        FROM (SELECT d.customer_id, {by_rule("playbook")} AS playbook, {by_rule("id")} AS rule_id, d.step, {by_rule("intent")} AS intent,
+                     {by_rule("channel")} AS channel, CAST({by_rule("priority")} AS INTEGER) AS priority, d.scheduled_date,
+                     strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || {offset} AS send_at, d.status, d.reason, d.reason_detail,
+                     {by_rule("consent_basis")} AS consent_basis, d.contact AS "to", {by_rule("locale")} AS locale, d.template, d.content,
+                     d.send_utc, d.intent_rank
+              FROM plan_rows d)""")
 

@@ -63,14 +63,10 @@ def rule_select(rule: PlannedRule, window: Window, has_optouts: bool) -> str | N
     contact = f"CAST(m.{q(rule.contact_column)} AS VARCHAR)" if rule.contact_column else "NULL"
     has_contact = f"({contact} IS NOT NULL AND trim({contact}) <> '')" if rule.contact_column else "true"
     consent_col = f"m.{q(rule.consent_column)}" if rule.consent_column else None
-    if consent_col is None:
-        consent_ok, basis = "true", "not_required"
-    elif rule.basis == "consent":
-        consent_ok, basis = f"coalesce({consent_col}, false)", f"consent:{rule.consent_column}"
-    elif rule.basis == "soft_opt_in":
-        consent_ok, basis = f"coalesce({consent_col}, true)", "soft_opt_in"
+    if consent_col is None or rule.basis not in ("consent", "soft_opt_in"):
+        consent_ok = "true"
     else:
-        consent_ok, basis = "true", "contract"
+        consent_ok = f"coalesce({consent_col}, {'false' if rule.basis == 'consent' else 'true'})"
     optout = (
         f"EXISTS (SELECT 1 FROM plan_optouts x WHERE x.customer_id = m.customer_id AND (x.channel IS NULL OR x.channel = {lit(rule.channel)}))"
         if has_optouts
@@ -86,7 +82,7 @@ def rule_select(rule: PlannedRule, window: Window, has_optouts: bool) -> str | N
     return f"""
         SELECT m.customer_id, {rule.index} AS rule_index, CAST({step} AS INTEGER) AS step,
                {scheduled} AS scheduled_date, {shifted} AS send_date, {event} AS event, {event_date} AS event_date,
-               {tz} AS tz, {contact} AS contact, {lit(basis)} AS consent_basis,
+               {tz} AS tz, {contact} AS contact,
                {reason} AS early_reason, {held} AS held_out
         FROM plan_matched m{extra}
         WHERE m.m_{rule.index} AND {scheduled} BETWEEN {lo} AND {hi}"""
@@ -97,7 +93,7 @@ def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], w
     `send_utc` the instant (epoch seconds) and `utc_offset` the minutes east of UTC."""
     selects = [s for s in (rule_select(r, window, has_optouts) for r in rules) if s]
     if not selects:
-        selects = ["SELECT NULL::VARCHAR AS customer_id, 0 AS rule_index, 0 AS step, NULL::DATE AS scheduled_date, NULL::DATE AS send_date, NULL::VARCHAR AS event, NULL::DATE AS event_date, NULL::VARCHAR AS tz, NULL::VARCHAR AS contact, NULL::VARCHAR AS consent_basis, NULL::VARCHAR AS early_reason, false AS held_out WHERE false"]
+        selects = ["SELECT NULL::VARCHAR AS customer_id, 0 AS rule_index, 0 AS step, NULL::DATE AS scheduled_date, NULL::DATE AS send_date, NULL::VARCHAR AS event, NULL::DATE AS event_date, NULL::VARCHAR AS tz, NULL::VARCHAR AS contact, NULL::VARCHAR AS early_reason, false AS held_out WHERE false"]
     minutes = "CASE rule_index " + " ".join(f"WHEN {r.index} THEN {r.time.minutes}" for r in rules) + " END" if rules else "0"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE plan_candidates AS

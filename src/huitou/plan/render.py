@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,8 @@ from .. import sms
 from ..templates import environment, locale_chain, template_uses
 from .rules import PlannedRule
 
-# What render_batch returns per row, in this order.
-RENDERED_COLUMNS = ("cand_id", "template", "subject", "body", "html", "segments", "extra", "error", "error_reason")
+# What render_batch returns per row, in this order (send_local: the time rendered for).
+RENDERED_COLUMNS = ("cand_id", "send_local", "template", "subject", "body", "html", "segments", "extra", "error", "error_reason")
 _ERRORS = (TemplateError, ArithmeticError, ValueError, TypeError, KeyError, AttributeError)
 
 
@@ -121,7 +121,7 @@ class Renderer:
         customer_id, customer, last_order, last_orders) -> the RENDERED_COLUMNS as lists."""
         out: list[list[Any]] = [[] for _ in RENDERED_COLUMNS]
         for row in rows:
-            for column, value in zip(out, self.render(row)):
+            for column, value in zip(out, (row[0], row[3], *self.render(row)[1:])):
                 column.append(value)
         return out
 

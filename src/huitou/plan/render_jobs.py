@@ -39,10 +39,7 @@ def default_jobs() -> int:
 
 
 def create_rendered(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE plan_rendered (
-            cand_id BIGINT, send_local TIMESTAMP, template VARCHAR, subject VARCHAR, body VARCHAR, html VARCHAR,
-            segments INTEGER, extra JSON, error VARCHAR, error_reason VARCHAR)""")
+    create_output(con, "plan_rendered")
 
 
 def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], jobs: int | None = None) -> int:
@@ -62,7 +59,6 @@ def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], jobs:
     specs = rule_specs(rules, steps)
     renderer = Renderer(specs)
     rows_sql = _rows_sql(con, rules, renderer)
-    create_output(con, "plan_rendered_round")
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if jobs > 1 and total >= SERIAL_BELOW:
         _render_in_workers(con, rows_sql, specs, jobs, total)
@@ -73,12 +69,11 @@ def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], jobs:
         cursor = con.cursor()
         try:
             cursor.execute("SELECT * FROM plan_render_input")
-            render_cursor(renderer, cursor, con, "plan_rendered_round")
+            render_cursor(renderer, cursor, con, "plan_rendered")
         finally:
             cursor.close()
             con.execute("DROP TABLE plan_render_input")
-    con.execute("INSERT INTO plan_rendered SELECT r.cand_id, t.send_local, r.* EXCLUDE (cand_id) FROM plan_rendered_round r JOIN plan_to_render t USING (cand_id)")
-    return int(con.execute("SELECT count(*) FROM plan_rendered_round WHERE error IS NOT NULL").fetchone()[0])  # type: ignore[index]
+    return int(con.execute("SELECT count(*) FROM plan_rendered JOIN plan_to_render USING (cand_id) WHERE error IS NOT NULL").fetchone()[0])  # type: ignore[index]
 
 
 def _render_in_workers(con: duckdb.DuckDBPyConnection, rows_sql: str, specs: dict, jobs: int, total: int) -> None:
@@ -102,8 +97,8 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows_sql: str, specs: dic
                 raise RenderWorkerError(f"a rendering worker failed (exit {proc.returncode}): {last}")
             outputs.append(out.as_posix())
         files = ", ".join(lit(o) for o in outputs)
-        con.execute(f"INSERT INTO plan_rendered_round SELECT * FROM read_parquet([{files}])")
-    got = int(con.execute("SELECT count(*) FROM plan_rendered_round").fetchone()[0])  # type: ignore[index]
+        con.execute(f"INSERT INTO plan_rendered SELECT * FROM read_parquet([{files}])")
+    got = int(con.execute("SELECT count(*) FROM plan_rendered JOIN plan_to_render USING (cand_id)").fetchone()[0])  # type: ignore[index]
     if got != total:
         raise RenderWorkerError(f"rendering workers returned {got:,} of {total:,} rows")
 

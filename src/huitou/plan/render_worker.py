@@ -22,17 +22,19 @@ BATCH = 10_000
 
 
 def create_output(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """The table rendered rows go to (plan_rendered in the planner's session)."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {table} (
-            cand_id BIGINT, template VARCHAR, subject VARCHAR, body VARCHAR, html VARCHAR,
+            cand_id BIGINT, send_local TIMESTAMP, template VARCHAR, subject VARCHAR, body VARCHAR, html VARCHAR,
             segments INTEGER, extra JSON, error VARCHAR, error_reason VARCHAR)""")
 
 
 def append(con: duckdb.DuckDBPyConnection, table: str, columns: list[list[Any]]) -> None:
     """Add one batch of rendered columns to `table`."""
-    arrays = {name: numpy.array(col, dtype=numpy.int64 if name == "cand_id" else object) for name, col in zip(RENDERED_COLUMNS, columns)}
+    types = {"cand_id": numpy.int64, "send_local": "datetime64[us]"}
+    arrays = {name: numpy.array(col, dtype=types.get(name, object)) for name, col in zip(RENDERED_COLUMNS, columns)}
     con.register("rendered_batch", arrays)
-    casts = ", ".join(f"CAST({c} AS {t})" for c, t in (("template", "VARCHAR"), ("subject", "VARCHAR"), ("body", "VARCHAR"), ("html", "VARCHAR"), ("segments", "INTEGER"), ("extra", "JSON"), ("error", "VARCHAR"), ("error_reason", "VARCHAR")))
+    casts = ", ".join(f"CAST({c} AS {t})" for c, t in (("send_local", "TIMESTAMP"), ("template", "VARCHAR"), ("subject", "VARCHAR"), ("body", "VARCHAR"), ("html", "VARCHAR"), ("segments", "INTEGER"), ("extra", "JSON"), ("error", "VARCHAR"), ("error_reason", "VARCHAR")))
     con.execute(f"INSERT INTO {table} SELECT cand_id, {casts} FROM rendered_batch")
     con.unregister("rendered_batch")
 

@@ -91,6 +91,17 @@ class PlannedRule:
         return self.channel_settings.get("consent", CONSENT_BY_KIND.get(self.kind))
 
     @property
+    def locale(self) -> str:
+        return self.ctx.locale
+
+    @property
+    def consent_basis(self) -> str:
+        """What allows the message, as the plan row says it."""
+        if not self.consent_column:
+            return "not_required"
+        return {"consent": f"consent:{self.consent_column}", "soft_opt_in": "soft_opt_in"}.get(self.basis, "contract")
+
+    @property
     def holdout(self) -> tuple[float, str]:
         """(share in percent, salt); the salt defaults to the playbook's name."""
         value = (self.ctx.data.get("policies") or {}).get("holdout")
