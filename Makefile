@@ -23,6 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/validate.py --write
 	$(BIN)/python benchmarks/evaluate.py --write
+	$(BIN)/python benchmarks/plan.py --write
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

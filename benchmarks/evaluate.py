@@ -14,7 +14,6 @@ Usage: python benchmarks/evaluate.py [--customers 1000000] [--repeat 3] [--write
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -29,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from docs_section import publish  # noqa: E402
+from shop_data import arguments, shop_data  # noqa: E402
 AS_OF = "2026-11-01"
 
 
@@ -87,16 +87,8 @@ def phases(data: Path) -> list[tuple[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--orders-per-customer", type=float, default=10.0)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args()
-
-    data = HERE / ".data" / f"{args.customers}x{args.orders_per_customer:g}"
-    if not (data / "orders.parquet").exists():
-        subprocess.run([sys.executable, str(HERE / "synth.py"), str(data), "--customers", str(args.customers), "--orders-per-customer", str(args.orders_per_customer), "--format", "parquet"], check=True)
+    args = arguments(repeat=3)
+    data = shop_data(args)
     py = sys.executable
     huitou = str(Path(py).parent / "huitou")
     floor = measure([py, str(HERE / "floor_duckdb.py"), str(data), AS_OF], ROOT, args.repeat)

@@ -315,3 +315,17 @@ def test_rendering_in_worker_processes_gives_the_same_plan(monkeypatch: pytest.M
     parallel = plan_rows(2)
     assert len(calls) == 2 and all(c[1:3] == ["-m", "huitou.plan.render_worker"] for c in calls)
     assert parallel == serial and sum(1 for r in serial if r[11] == "send") > 100
+
+
+def test_a_failed_render_worker_stops_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that dies (here: an interpreter that cannot start) is an error naming the
+    worker, never a plan with rows missing."""
+    from huitou.plan import render_jobs
+
+    monkeypatch.setattr(render_jobs, "SERIAL_BELOW", 1)
+    monkeypatch.setattr(render_jobs.sys, "executable", str(ROOT / "no-such-python"))
+    with pytest.raises(render_jobs.RenderWorkerError, match="cannot start a rendering worker"):
+        run_plan(ROOT, AS_OF, 14, jobs=2)
+    monkeypatch.setattr(render_jobs.sys, "executable", "false")
+    with pytest.raises(render_jobs.RenderWorkerError, match="a rendering worker failed"):
+        run_plan(ROOT, AS_OF, 14, jobs=2)

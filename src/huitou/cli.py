@@ -333,10 +333,11 @@ def _build(command: str, session, playbooks, days: int, customer: str | None = N
     one is a usage error naming the file; rows left out of them are said on stderr."""
     from .data.sources import DataError
     from .plan.build import build_plan
+    from .plan.render_jobs import RenderWorkerError
 
     try:
         result = build_plan(session, playbooks, days, customer=customer, jobs=jobs)
-    except DataError as exc:
+    except (DataError, RenderWorkerError) as exc:
         raise _fail(command, str(exc)) from None
     for note in result.notes:
         typer.echo(note, err=True)

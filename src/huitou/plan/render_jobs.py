@@ -88,13 +88,18 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows_sql: str, specs: dic
                 continue
             out = work / f"out_{share}.parquet"
             cmd = [sys.executable, "-m", "huitou.plan.render_worker", str(work / "specs.pickle"), f"{inputs}/*.parquet", str(out)]
-            procs.append((out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+            try:
+                procs.append((out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+            except OSError as exc:
+                for _, started in procs:
+                    started.kill()
+                raise RenderWorkerError(f"cannot start a rendering worker ({exc}); --jobs 1 renders in this process") from None
         outputs = []
         for out, proc in procs:
             _, stderr = proc.communicate()
             if proc.returncode != 0:
                 last = (stderr.strip().splitlines() or ["no output"])[-1]
-                raise RenderWorkerError(f"a rendering worker failed (exit {proc.returncode}): {last}")
+                raise RenderWorkerError(f"a rendering worker failed (exit {proc.returncode}): {last}; --jobs 1 renders in this process")
             outputs.append(out.as_posix())
         files = ", ".join(lit(o) for o in outputs)
         con.execute(f"INSERT INTO plan_rendered SELECT * FROM read_parquet([{files}])")
