@@ -83,7 +83,7 @@ def _plan_rows(playbooks: list[Any], test: dict[str, Any]) -> list[dict[str, Any
             customers=files["customers"],
             quarantine_dir=work / "quarantine",
             jobs=1,
-            inputs={"history": files["history"] if given.get("history") else None, "suppression": files["optouts"] if given.get("optouts") else None},
+            inputs={"history": files["history"] if given.get("history") else None, "suppression": files["optouts"] if given.get("optouts") else None, "ledger": None},
             # The test's dates, not the calendar's, decide what is in the future.
             today=max(dt.date.today(), as_of + dt.timedelta(days=days)),
         )

@@ -77,7 +77,9 @@ def build_plan(
     root, config = (project.root, project.config) if project else (None, {})
     if inputs is not None:
         data = {k: v for k, v in (config.get("data") or {}).items() if k not in inputs}
-        config = {**config, "data": {**data, **{k: {"path": str(v)} for k, v in inputs.items() if v is not None}}}
+        config = {**config, "data": {**data, **{k: {"path": str(v)} for k, v in inputs.items() if v is not None and k != "ledger"}}}
+        if "ledger" in inputs:
+            config["ledger"] = {"path": str(inputs["ledger"])} if inputs["ledger"] is not None else None
     has_optouts = bool(project) and load_optouts(con, config, root)  # type: ignore[arg-type]
     notes: list[str] = []
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes)  # type: ignore[arg-type]

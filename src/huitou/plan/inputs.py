@@ -4,7 +4,8 @@ Both are optional files named in huitou.yaml (`data.suppression`, `data.history`
 with the same options as the orders (path, format, columns, csv). The opt-out list has
 `customer_id` and optionally `channel` (blank: every channel). The history has
 `customer_id`, `channel`, `intent` and `sent_at`; a time without an offset is local time
-in the data's timezone. Caps count history in each customer's calendar days: the instant
+in the data's timezone. The send ledger's delivered messages, when there is a ledger, are
+history as well. Caps count history in each customer's calendar days: the instant
 is turned into a date in the customer's own timezone at arbitration (arbitrate.py).
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy
 
 from ..data import load
 from ..data.sources import DataError, Source, source_from_config
@@ -44,27 +46,56 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
 
 
 def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, timezone: str, notes: list[str]) -> bool:
-    """CREATE plan_history (customer_id, channel, intent, sent_at TIMESTAMPTZ); False
-    without one. Rows without a customer id or a readable sent_at are left out and
-    counted in `notes`."""
+    """CREATE plan_history (customer_id, channel, intent, sent_at TIMESTAMPTZ) from the
+    history file and the send ledger's delivered messages; False when there is neither.
+    Rows of the file without a customer id or a readable sent_at are left out and counted
+    in `notes`."""
     source = _source(config, root, "history")
-    if source is None:
+    selects = []
+    if source is not None:
+        cols = load.open_raw(con, source)
+        cid, channel, intent, sent = (load.need_column(source, cols, c) for c in ("customer_id", "channel", "intent", "sent_at"))
+        sent_type = cols[source.column("sent_at")].upper()
+        if "TIME ZONE" in sent_type:
+            instant = sent
+        else:
+            # Local times (and text with an offset, which local_timestamp shifts into the
+            # data's zone) are instants in the data's timezone.
+            instant = f"timezone({load.lit(timezone)}, {load.local_timestamp(sent, sent_type, source, timezone)})"
+        selects.append(f"""
+            SELECT CAST({cid} AS VARCHAR) AS customer_id, CAST({channel} AS VARCHAR) AS channel,
+                   CAST({intent} AS VARCHAR) AS intent, {instant} AS sent_at
+            FROM raw_history WHERE {cid} IS NOT NULL AND ({instant}) IS NOT NULL""")
+    ledger_path = _ledger_path(config, root)
+    if ledger_path is not None:
+        from ..delivery.ledger import Ledger
+
+        ledger = Ledger(ledger_path)
+        try:
+            rows = ledger.history()
+        finally:
+            ledger.close()
+        columns = list(zip(*rows)) if rows else [[], [], [], []]
+        con.register("ledger_history", {name: numpy.array(col, dtype=object) for name, col in zip(("customer_id", "channel", "intent", "sent_at"), columns)})
+        con.execute("CREATE OR REPLACE TEMP TABLE plan_ledger_history AS SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(channel AS VARCHAR) AS channel, CAST(intent AS VARCHAR) AS intent, CAST(sent_at AS TIMESTAMPTZ) AS sent_at FROM ledger_history")
+        con.unregister("ledger_history")
+        selects.append("SELECT * FROM plan_ledger_history")
+    if not selects:
         return False
-    cols = load.open_raw(con, source)
-    cid, channel, intent, sent = (load.need_column(source, cols, c) for c in ("customer_id", "channel", "intent", "sent_at"))
-    sent_type = cols[source.column("sent_at")].upper()
-    if "TIME ZONE" in sent_type:
-        instant = sent
-    else:
-        # Local times (and text with an offset, which local_timestamp shifts into the data's
-        # zone) are instants in the data's timezone.
-        instant = f"timezone({load.lit(timezone)}, {load.local_timestamp(sent, sent_type, source, timezone)})"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE plan_history AS
-        SELECT CAST({cid} AS VARCHAR) AS customer_id, CAST({channel} AS VARCHAR) AS channel,
-               CAST({intent} AS VARCHAR) AS intent, {instant} AS sent_at
-        FROM raw_history WHERE {cid} IS NOT NULL AND ({instant}) IS NOT NULL""")
-    read, kept = con.execute("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM plan_history)").fetchone()  # type: ignore[misc]
-    if read != kept:
-        notes.append(f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE plan_history AS {' UNION ALL '.join(selects)}")
+    if source is not None:
+        read, kept = con.execute("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM plan_history)").fetchone()  # type: ignore[misc]
+        kept -= con.execute("SELECT count(*) FROM plan_ledger_history").fetchone()[0] if ledger_path is not None else 0  # type: ignore[index]
+        if read != kept:
+            notes.append(f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first")
     return True
+
+
+def _ledger_path(config: dict[str, Any], root: Path) -> Path | None:
+    """The send ledger when it exists: its delivered messages are history too."""
+    if "ledger" in config and config["ledger"] is None:
+        return None  # switched off (huitou test: a test sees only the history it gives)
+    from ..delivery.ledger import default_path
+
+    path = default_path(root, config)
+    return path if path.is_file() else None

@@ -1,0 +1,1 @@
+"""Delivery: the send ledger (and, to come, the channel adapters and `huitou send`)."""

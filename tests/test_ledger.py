@@ -1,0 +1,131 @@
+"""The send ledger on a real SQLite file: idempotent enqueue, claims, retries, recovery
+after a dead run, opt-outs, and two processes at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from huitou.delivery.ledger import Ledger, LedgerBusy
+
+NOW = 1_800_000_000.0
+
+
+def row(key: str, customer: str = "c1", channel: str = "sms", at: float = NOW - 60) -> dict:
+    return {
+        "idempotency_key": key, "plan_id": "p1", "customer_id": customer, "playbook": "pb", "rule_id": "r", "step": 0,
+        "channel": channel, "intent": "care", "recipient": "13800000001", "send_at": "2027-01-15T10:00:00+08:00",
+        "send_at_utc": at, "content": json.dumps({"body": "hi"}),
+    }
+
+
+def test_a_key_is_one_row_whatever_plans_repeat_it(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    assert ledger.enqueue([row("k1"), row("k2")], NOW) == 2
+    assert ledger.enqueue([row("k2"), row("k3")], NOW) == 1  # an overlapping plan
+    (first,) = ledger.claim(NOW, NOW, limit=1)
+    ledger.sent(first.idempotency_key, NOW, "msg-1")
+    assert ledger.enqueue([row(first.idempotency_key)], NOW) == 0
+    assert ledger.state_of(first.idempotency_key) == "sent"
+    keys = {c.idempotency_key for c in ledger.claim(NOW, NOW, limit=10)}
+    assert keys == {"k1", "k2", "k3"} - {first.idempotency_key}
+    assert ledger.history() == [("c1", "sms", "care", "2027-01-15T08:00:00+00:00")]
+
+
+def test_due_rows_only_and_retries_after_backoff(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.enqueue([row("now"), row("later", at=NOW + 3600)], NOW)
+    (claimed,) = ledger.claim(NOW, NOW, limit=10)
+    assert claimed.idempotency_key == "now" and claimed.attempts == 1
+    ledger.failed("now", NOW, "421 try again", retry_at=NOW + 30)
+    assert ledger.state_of("now") == "pending" and ledger.claim(NOW + 10, NOW + 10, limit=10) == []
+    (again,) = ledger.claim(NOW + 31, NOW + 31, limit=10)
+    assert again.attempts == 2
+    ledger.failed("now", NOW + 31, "550 no such user")
+    assert ledger.state_of("now") == "failed"
+    assert [c.idempotency_key for c in ledger.claim(NOW, NOW + 3600, limit=10)] == ["later"]  # --until
+
+
+def test_rows_left_sending_by_a_dead_run_are_retried_and_marked(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.enqueue([row("k1"), row("k2")], NOW)
+    ledger.claim(NOW, NOW, limit=1)  # ... and the process dies here
+    reopened = Ledger(tmp_path / "ledger.sqlite")
+    assert reopened.recover(NOW) == 1
+    claimed = reopened.claim(NOW, NOW, limit=10)
+    assert sorted((c.idempotency_key, c.recovered, c.attempts) for c in claimed) == [("k1", True, 2), ("k2", False, 1)]
+
+
+def test_an_opt_out_skips_rows_already_planned(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.enqueue([row("a-sms", "a"), row("a-mail", "a", "email"), row("b-sms", "b"), row("b-mail", "b", "email")], NOW)
+    ledger.record_optout("a", "sms", NOW, "huitou optout")
+    ledger.record_optout("b", None, NOW, "optouts.csv")
+    assert ledger.skip_opted_out(NOW) == 3
+    assert [c.idempotency_key for c in ledger.claim(NOW, NOW, limit=10)] == ["a-mail"]
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from huitou.delivery.ledger import Ledger
+with Ledger(Path(sys.argv[1])).run_lock():
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_one_run_at_a_time_and_the_lock_dies_with_its_process(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        ledger = Ledger(path)
+        with pytest.raises(LedgerBusy):
+            with ledger.run_lock(wait=False):
+                pass
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+        with ledger.run_lock(wait=False):  # free at once: the kernel released it
+            pass
+    finally:
+        holder.kill()
+
+
+CLAIMER = """
+import sys, time
+from pathlib import Path
+from huitou.delivery.ledger import Ledger
+ledger = Ledger(Path(sys.argv[1]))
+print("ready", flush=True)
+while not Path(sys.argv[2]).exists():  # start together
+    time.sleep(0.005)
+mine = []
+while batch := ledger.claim(1_800_000_000.0, 1_800_000_000.0, limit=7):
+    for c in batch:
+        time.sleep(0.002)  # delivering, outside any transaction
+        ledger.sent(c.idempotency_key, 1_800_000_000.0)
+        mine.append(c.idempotency_key)
+print("\\n".join(mine))
+"""
+
+
+def test_two_processes_claiming_at_once_never_take_the_same_row(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    ledger = Ledger(path)
+    ledger.enqueue([row(f"k{i:04d}", f"c{i}") for i in range(600)], NOW)
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(path), str(go)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    assert all(p.stdout is not None and p.stdout.readline().strip() == "ready" for p in procs)
+    go.touch()
+    taken = [set(p.communicate(timeout=120)[0].split()) for p in procs]
+    assert taken[0].isdisjoint(taken[1])
+    assert taken[0] | taken[1] == {f"k{i:04d}" for i in range(600)}
+    assert all(taken), "both processes should have claimed some rows"
+    assert {s for s, *_ in ledger.counts()} == {"sent"}
