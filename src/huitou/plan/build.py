@@ -20,7 +20,7 @@ from ..data.load import lit
 from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
 from .candidates import build_candidates, matched_sql
-from .inputs import load_history, load_optouts
+from .inputs import load_history, load_optouts, with_inputs
 from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
@@ -63,8 +63,8 @@ def _rule_predicates(playbooks: list[PlaybookContext], rules: list[PlannedRule])
 def build_plan(
     session: DataSession, playbooks: list[PlaybookContext], horizon: int, *, customer: str | None = None, jobs: int | None = None, inputs: dict[str, Path | None] | None = None
 ) -> Plan:
-    """`inputs` replaces the project's `data.history` and `data.suppression` files (a
-    None value: no such file); `huitou test` gives each test its own."""
+    """`inputs` replaces the project's history, opt-out and ledger files (see
+    inputs.with_inputs); `huitou test` gives each test its own."""
     con, window = session.con, Window(session.as_of, horizon)
     project = playbooks[0].project if playbooks else None
     rules = planned_rules(playbooks)
@@ -72,14 +72,12 @@ def build_plan(
     if customer is not None:
         features = f"SELECT * FROM ({features}) WHERE customer_id = {lit(customer)}"
     clock = _Clock()
-    con.execute(matched_sql(features, _rule_predicates(playbooks, rules), _columns_read(con, features, rules)))
+    renderer = Renderer(rule_specs(rules))  # every rule's templates, compiled once
+    con.execute(matched_sql(features, _rule_predicates(playbooks, rules), _columns_read(con, features, rules, renderer)))
     clock.lap("features and segments of the matched customers")
     root, config = (project.root, project.config) if project else (None, {})
     if inputs is not None:
-        data = {k: v for k, v in (config.get("data") or {}).items() if k not in inputs}
-        config = {**config, "data": {**data, **{k: {"path": str(v)} for k, v in inputs.items() if v is not None and k != "ledger"}}}
-        if "ledger" in inputs:
-            config["ledger"] = {"path": str(inputs["ledger"])} if inputs["ledger"] is not None else None
+        config = with_inputs(config, inputs)
     has_optouts = bool(project) and load_optouts(con, config, root)  # type: ignore[arg-type]
     notes: list[str] = []
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes)  # type: ignore[arg-type]
@@ -97,7 +95,7 @@ def build_plan(
         con.unregister("plan_verdicts_arrays")
         _decide(con, verdicts.caps)
         clock.lap("arbitration: caps, priority, care-first, reasons")
-        failed = render_sends(con, rules, jobs)
+        failed = render_sends(con, rules, renderer, jobs)
         clock.lap("rendering the sends")
         if not failed:
             break
@@ -115,10 +113,10 @@ def build_plan(
 _PLANNER_COLUMNS = ("customer_id", "as_of", "timezone", "birthday", "first_order_date", "last_order_date", "days_since_last_delivery", "purchase_cycle_days")
 
 
-def _columns_read(con: duckdb.DuckDBPyConnection, features: str, rules: list[PlannedRule]) -> list[str] | None:
+def _columns_read(con: duckdb.DuckDBPyConnection, features: str, rules: list[PlannedRule], renderer: Renderer) -> list[str] | None:
     """The feature columns the plan needs: its own, each rule's contact and consent, and
     the customer fields any template reads (None: a template may read any)."""
-    fields = Renderer(rule_specs(rules, {r.index: r.steps() for r in rules})).customer_fields
+    fields = renderer.customer_fields
     if fields is None:
         return None
     present = [row[0] for row in con.execute(f"DESCRIBE {features}").fetchall()]

@@ -21,6 +21,17 @@ from ..data import load
 from ..data.sources import DataError, Source, source_from_config
 
 
+def with_inputs(config: dict[str, Any], inputs: dict[str, Path | None]) -> dict[str, Any]:
+    """The config with the plan's other inputs replaced: keys `history` and `suppression`
+    (data sources) and `ledger`; a None value means none."""
+    data = {k: v for k, v in (config.get("data") or {}).items() if k not in inputs}
+    data |= {k: {"path": str(v)} for k, v in inputs.items() if k != "ledger" and v is not None}
+    out = {**config, "data": data}
+    if "ledger" in inputs:
+        out["ledger"] = None if inputs["ledger"] is None else {"path": str(inputs["ledger"])}
+    return out
+
+
 def _source(config: dict[str, Any], root: Path, name: str) -> Source | None:
     spec = (config.get("data") or {}).get(name)
     if not spec or not spec.get("path"):
@@ -62,10 +73,15 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
             # Local times (and text with an offset, which local_timestamp shifts into the
             # data's zone) are instants in the data's timezone.
             instant = f"timezone({load.lit(timezone)}, {load.local_timestamp(sent, sent_type, source, timezone)})"
-        selects.append(f"""
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE plan_history_file AS
             SELECT CAST({cid} AS VARCHAR) AS customer_id, CAST({channel} AS VARCHAR) AS channel,
                    CAST({intent} AS VARCHAR) AS intent, {instant} AS sent_at
             FROM raw_history WHERE {cid} IS NOT NULL AND ({instant}) IS NOT NULL""")
+        read, kept = con.execute("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM plan_history_file)").fetchone()  # type: ignore[misc]
+        if read != kept:
+            notes.append(f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first")
+        selects.append("SELECT * FROM plan_history_file")
     ledger_path = _ledger_path(config, root)
     if ledger_path is not None:
         from ..delivery.ledger import Ledger
@@ -82,12 +98,7 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
         selects.append("SELECT * FROM plan_ledger_history")
     if not selects:
         return False
-    con.execute(f"CREATE OR REPLACE TEMP TABLE plan_history AS {' UNION ALL '.join(selects)}")
-    if source is not None:
-        read, kept = con.execute("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM plan_history)").fetchone()  # type: ignore[misc]
-        kept -= con.execute("SELECT count(*) FROM plan_ledger_history").fetchone()[0] if ledger_path is not None else 0  # type: ignore[index]
-        if read != kept:
-            notes.append(f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW plan_history AS {' UNION ALL '.join(selects)}")
     return True
 
 

@@ -45,19 +45,17 @@ class RuleSpec:
     kind: str
     fixed: dict[str, Any]
     template_dirs: list[str]
-    steps: dict[int, str]  # step -> template name
+    templates: dict[int | None, str]  # step -> template name; None: the one for every step
     signature: str = ""
     opt_out: str = ""
     budget: int = 1
     unsubscribe: str = ""
 
 
-def rule_specs(rules: list[PlannedRule], steps: dict[int, list[int]]) -> dict[int, RuleSpec]:
-    """The specs of the rules that have rows to render (`steps`: rule index -> steps)."""
+def rule_specs(rules: list[PlannedRule]) -> dict[int, RuleSpec]:
     specs = {}
     for rule in rules:
-        if rule.index not in steps:
-            continue
+        template = rule.rule["template"]
         project, locale, settings = rule.ctx.project, rule.ctx.locale, rule.channel_settings
         dirs = [str(project.templates_dir / loc) for loc in locale_chain(locale, project.default_locale)]
         specs[rule.index] = RuleSpec(
@@ -68,7 +66,7 @@ def rule_specs(rules: list[PlannedRule], steps: dict[int, list[int]]) -> dict[in
                 "locale": locale,
             },
             template_dirs=[d for d in dirs if Path(d).is_dir()],
-            steps={step: rule.template_for(step) for step in steps[rule.index]},
+            templates={int(k): str(v) for k, v in template.items()} if isinstance(template, dict) else {None: str(template)},
             signature=str(settings.get("signature", "")),
             opt_out=str(settings.get("opt_out", "")) if rule.intent == "promotion" else "",
             budget=int(settings.get("max_segments", 1)),
@@ -80,7 +78,7 @@ def rule_specs(rules: list[PlannedRule], steps: dict[int, list[int]]) -> dict[in
 @dataclass
 class _RuleRender:
     spec: RuleSpec
-    templates: dict[int, _Compiled]
+    templates: dict[int | None, _Compiled]
     needs_orders: bool  # reads last_order, or lists the last orders (call and print lists)
     customer_fields: set[str] | None  # None: may read any
 
@@ -100,7 +98,7 @@ class Renderer:
                 envs[dirs] = environment(FileSystemLoader(list(dirs)))
             listing = spec.kind in ("phone", "parcel_insert")
             templates, needs_orders, rule_fields = {}, listing, {"name"} if listing else set()
-            for step, name in spec.steps.items():
+            for step, name in spec.templates.items():
                 if (dirs, name) not in compiled:
                     template = envs[dirs].get_template(name)
                     names, fields = template_uses(envs[dirs], name)
@@ -121,14 +119,16 @@ class Renderer:
         customer_id, customer, last_order, last_orders) -> the RENDERED_COLUMNS as lists."""
         out: list[list[Any]] = [[] for _ in RENDERED_COLUMNS]
         for row in rows:
-            for column, value in zip(out, (row[0], row[3], *self.render(row)[1:])):
+            for column, value in zip(out, (row[0], row[3], *self.render(row))):
                 column.append(value)
         return out
 
     def render(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        cand_id, rule_index, step, send_local, utc_offset, event, event_date, customer_id, customer, last_order, last_orders = row
+        """One row -> (template, subject, body, html, segments, extra, error, error_reason)."""
+        _, rule_index, step, send_local, utc_offset, event, event_date, customer_id, customer, last_order, last_orders = row
         prepared = self.rules[rule_index]
-        rule, compiled = prepared.spec, prepared.templates[step]
+        rule = prepared.spec
+        compiled = prepared.templates[step if step in prepared.templates else None]
         offset = self._offsets.get(utc_offset)
         if offset is None:
             offset = self._offsets[utc_offset] = dt.timezone(dt.timedelta(minutes=int(utc_offset)))
@@ -153,17 +153,17 @@ class Renderer:
             else:
                 body = _run(template, template.root_render_func, context)
         except _ERRORS as exc:
-            return (cand_id, name, None, None, None, None, None, f"{name}: {type(exc).__name__}: {exc}", "render_error")
+            return (name, None, None, None, None, None, f"{name}: {type(exc).__name__}: {exc}", "render_error")
         if rule.kind == "sms":
             body = sms.compose(body, rule.signature, rule.opt_out)
             measured = sms.measure(body)
             segments = measured.segments
             if segments > rule.budget:
                 detail = f"{name}: {segments} SMS segments ({measured.units} {measured.encoding} units), the channel allows {rule.budget}"
-                return (cand_id, name, None, None, None, None, None, detail, "sms_too_long")
+                return (name, None, None, None, None, None, detail, "sms_too_long")
         elif rule.kind in ("phone", "parcel_insert"):
             extra = json.dumps({"name": customer.get("name"), "last_orders": last_orders or []}, ensure_ascii=False, default=str)
-        return (cand_id, name, subject, body, html, segments, extra, None, None)
+        return (name, subject, body, html, segments, extra, None, None)
 
 
 def _run(template: Template, function: Any, context: dict[str, Any]) -> str:

@@ -11,7 +11,6 @@ result is the same: `plan_rendered`, one row per rendered candidate.
 
 from __future__ import annotations
 
-import collections
 import os
 import pickle
 import subprocess
@@ -23,7 +22,7 @@ import duckdb
 
 from ..data.load import lit, q
 from ..features import CATALOG
-from .render import Renderer, rule_specs
+from .render import Renderer
 from .render_worker import create_output, render_cursor
 from .rules import PlannedRule
 
@@ -42,7 +41,7 @@ def create_rendered(con: duckdb.DuckDBPyConnection) -> None:
     create_output(con, "plan_rendered")
 
 
-def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], jobs: int | None = None) -> int:
+def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, jobs: int | None = None) -> int:
     """Render the rows of plan_decided with status `send` that have no rendering for their
     send time yet, into plan_rendered. Returns how many of them failed."""
     con.execute("""
@@ -50,18 +49,13 @@ def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], jobs:
         SELECT d.cand_id, d.send_local FROM plan_decided d
         WHERE d.status = 'send' AND NOT EXISTS (SELECT 1 FROM plan_rendered x WHERE x.cand_id = d.cand_id AND x.send_local = d.send_local)""")
     con.execute("DELETE FROM plan_rendered WHERE cand_id IN (SELECT cand_id FROM plan_to_render)")
-    steps: dict[int, list[int]] = collections.defaultdict(list)
-    for rule_index, step in con.execute("SELECT DISTINCT d.rule_index, d.step FROM plan_decided d JOIN plan_to_render USING (cand_id) ORDER BY ALL").fetchall():
-        steps[rule_index].append(step)
     total = int(con.execute("SELECT count(*) FROM plan_to_render").fetchone()[0])  # type: ignore[index]
     if not total:
         return 0
-    specs = rule_specs(rules, steps)
-    renderer = Renderer(specs)
     rows_sql = _rows_sql(con, rules, renderer)
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if jobs > 1 and total >= SERIAL_BELOW:
-        _render_in_workers(con, rows_sql, specs, jobs, total)
+        _render_in_workers(con, rows_sql, renderer.specs, jobs, total)
     else:
         # A second cursor streams the rows while this one writes results; temp tables are
         # private to a cursor, so the rows go through a (session-lifetime) main table.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..checks.context import PlaybookContext
@@ -110,20 +109,6 @@ class PlannedRule:
         if isinstance(value, dict):
             return float(str(value["share"]).rstrip("%")), str(value.get("salt", self.playbook))
         return float(str(value).rstrip("%")), self.playbook
-
-    def template_for(self, step: int) -> str:
-        template = self.rule["template"]
-        if isinstance(template, dict):
-            return str(template.get(step, template.get(str(step))))
-        return str(template)
-
-    def steps(self) -> list[int]:
-        """The steps that can have their own template (a countdown's offsets), else [0]."""
-        template = self.rule["template"]
-        return [int(k) for k in template] if isinstance(template, dict) else [0]
-
-    def template_path(self, step: int) -> Path | None:
-        return self.ctx.project.find_template(self.ctx.locale, self.template_for(step))
 
 
 def policies(ctx: PlaybookContext) -> dict[str, Any]:
