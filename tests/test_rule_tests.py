@@ -71,6 +71,9 @@ def test_a_given_row_the_loader_rejects_is_an_error_of_the_test(huitou_bin: str,
     out = run(huitou_bin, project_copy(tmp_path, bad))
     assert out.returncode == 1
     assert "ERROR rules/mine.test.yaml:3:11: check-in: given orders: 1 " in out.stdout and "(rejected)" in out.stdout
+    nameless = CHECKIN.replace("{customer_id: c1, name: 王芳,", "{name: 王芳,")
+    out = run(huitou_bin, project_copy(tmp_path / "2", nameless))
+    assert out.returncode == 1 and "check-in: given customers: no column 'customer_id'" in out.stdout and "huitou-test-" not in out.stdout
 
 
 def test_a_malformed_test_file_is_diagnosed_like_a_playbook(huitou_bin: str, tmp_path: Path) -> None:

@@ -75,18 +75,14 @@ def _plan_rows(playbooks: list[Any], test: dict[str, Any]) -> list[dict[str, Any
     with tempfile.TemporaryDirectory(prefix="huitou-test-") as tmp:
         work = Path(tmp)
         files = {table: _write_csv(work / f"{table}.csv", given.get(table) or [], table) for table in TABLES}
-        plan = plan_playbooks(
-            playbooks,
-            as_of,
-            days,
-            orders=files["orders"],
-            customers=files["customers"],
-            quarantine_dir=work / "quarantine",
-            jobs=1,
-            inputs={"history": files["history"] if given.get("history") else None, "suppression": files["optouts"] if given.get("optouts") else None, "ledger": None},
-            # The test's dates, not the calendar's, decide what is in the future.
-            today=max(dt.date.today(), as_of + dt.timedelta(days=days)),
-        )
+        try:
+            plan = _plan(playbooks, files, work, given, as_of, days)
+        except PlanInputError as exc:
+            # Name the test's tables, not the temporary files they were written to.
+            message = str(exc)
+            for table, path in files.items():
+                message = message.replace(str(path), f"given {table}")
+            raise PlanInputError(message) from None
         # A given row the loader rejects or repairs is a mistake in the test, not data to
         # plan around: say so instead of testing something else.
         for report in plan.reports:
@@ -99,6 +95,21 @@ def _plan_rows(playbooks: list[Any], test: dict[str, Any]) -> list[dict[str, Any
         cursor = plan.con.execute("SELECT customer_id, playbook, rule_id, step, channel, send_at, status, reason, reason_detail, content FROM plan")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _plan(playbooks: list[Any], files: dict[str, Path], work: Path, given: dict[str, Any], as_of: dt.date, days: int) -> Any:
+    return plan_playbooks(
+        playbooks,
+        as_of,
+        days,
+        orders=files["orders"],
+        customers=files["customers"],
+        quarantine_dir=work / "quarantine",
+        jobs=1,
+        inputs={"history": files["history"] if given.get("history") else None, "suppression": files["optouts"] if given.get("optouts") else None, "ledger": None},
+        # The test's dates, not the calendar's, decide what is in the future.
+        today=max(dt.date.today(), as_of + dt.timedelta(days=days)),
+    )
 
 
 # Columns a table needs even when the test gives no rows of it.
