@@ -12,7 +12,7 @@ from .conftest import ROOT
 def project_copy(tmp_path: Path, tests: str | None = None) -> Path:
     """The example project (config, playbooks, templates, no data) with one test file."""
     root = tmp_path / "shop"
-    root.mkdir()
+    root.mkdir(parents=True)
     shutil.copy(ROOT / "huitou.yaml", root)
     shutil.copytree(ROOT / "rules", root / "rules", ignore=shutil.ignore_patterns("*.test.yaml"))
     shutil.copytree(ROOT / "templates", root / "templates")
