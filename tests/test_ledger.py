@@ -25,50 +25,78 @@ def row(key: str, customer: str = "c1", channel: str = "sms", at: float = NOW - 
     }
 
 
+def take(ledger: Ledger, now: float = NOW, until: float | None = None, **kw) -> list[tuple[str, int]]:
+    """Start every due row (as a run does) -> [(key, attempt)]."""
+    out = []
+    for claimed in ledger.due(now, now if until is None else until, limit=100, **kw):
+        attempt = ledger.start(claimed.idempotency_key, now)
+        if attempt is not None:
+            out.append((claimed.idempotency_key, attempt))
+    return out
+
+
 def test_a_key_is_one_row_whatever_plans_repeat_it(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
     assert ledger.enqueue([row("k1"), row("k2")], NOW) == 2
     assert ledger.enqueue([row("k2"), row("k3")], NOW) == 1  # an overlapping plan
-    (first,) = ledger.claim(NOW, NOW, limit=1)
-    ledger.sent(first.idempotency_key, NOW, "msg-1")
-    assert ledger.enqueue([row(first.idempotency_key)], NOW) == 0
-    assert ledger.state_of(first.idempotency_key) == "sent"
-    keys = {c.idempotency_key for c in ledger.claim(NOW, NOW, limit=10)}
-    assert keys == {"k1", "k2", "k3"} - {first.idempotency_key}
+    ledger.restrict(["k1", "k2", "k3"])
+    assert ledger.start("k1", NOW) == 1
+    assert ledger.start("k1", NOW) is None  # in flight: not startable twice
+    ledger.sent("k1", NOW, "msg-1")
+    assert ledger.enqueue([row("k1")], NOW) == 0
+    assert ledger.state_of("k1") == "sent"
+    assert {k for k, _ in take(ledger)} == {"k2", "k3"}
     assert ledger.history() == [("c1", "sms", "care", "2027-01-15T08:00:00+00:00")]
 
 
-def test_due_rows_only_and_retries_after_backoff(tmp_path: Path) -> None:
+def test_due_rows_only_of_the_run_and_retries_after_backoff(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    ledger.enqueue([row("now"), row("later", at=NOW + 3600)], NOW)
-    (claimed,) = ledger.claim(NOW, NOW, limit=10)
-    assert claimed.idempotency_key == "now" and claimed.attempts == 1
+    ledger.enqueue([row("now"), row("later", at=NOW + 3600), row("other-plan")], NOW)
+    ledger.restrict(["now", "later"])
+    assert take(ledger) == [("now", 1)]
     ledger.failed("now", NOW, "421 try again", retry_at=NOW + 30)
-    assert ledger.state_of("now") == "pending" and ledger.claim(NOW + 10, NOW + 10, limit=10) == []
-    (again,) = ledger.claim(NOW + 31, NOW + 31, limit=10)
-    assert again.attempts == 2
+    assert ledger.state_of("now") == "pending" and take(ledger, NOW + 10) == []
+    assert ledger.next_retry(NOW + 10) == NOW + 30
+    assert take(ledger, NOW + 31) == [("now", 2)]
     ledger.failed("now", NOW + 31, "550 no such user")
-    assert ledger.state_of("now") == "failed"
-    assert [c.idempotency_key for c in ledger.claim(NOW, NOW + 3600, limit=10)] == ["later"]  # --until
+    assert ledger.state_of("now") == "failed" and ledger.failures()[0][::4] == ("now", "550 no such user")
+    assert take(ledger, NOW, until=NOW + 3600) == [("later", 1)]  # --until
+    assert ledger.state_of("other-plan") == "pending"
 
 
 def test_rows_left_sending_by_a_dead_run_are_retried_and_marked(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
     ledger.enqueue([row("k1"), row("k2")], NOW)
-    ledger.claim(NOW, NOW, limit=1)  # ... and the process dies here
+    ledger.start("k1", NOW)  # ... and the process dies here
     reopened = Ledger(tmp_path / "ledger.sqlite")
-    assert reopened.recover(NOW) == 1
-    claimed = reopened.claim(NOW, NOW, limit=10)
-    assert sorted((c.idempotency_key, c.recovered, c.attempts) for c in claimed) == [("k1", True, 2), ("k2", False, 1)]
+    assert reopened.recover(NOW) == ["k1"]
+    reopened.restrict(["k1", "k2"])
+    claimed = reopened.due(NOW, NOW, limit=10)
+    assert sorted((c.idempotency_key, c.recovered, c.attempts) for c in claimed) == [("k1", True, 1), ("k2", False, 0)]
 
 
-def test_an_opt_out_skips_rows_already_planned(tmp_path: Path) -> None:
+def test_an_opt_out_skips_rows_already_planned_even_mid_run(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    ledger.enqueue([row("a-sms", "a"), row("a-mail", "a", "email"), row("b-sms", "b"), row("b-mail", "b", "email")], NOW)
+    ledger.enqueue([row("a-sms", "a"), row("a-mail", "a", "email"), row("b-sms", "b"), row("b-mail", "b", "email"), row("c-sms", "c")], NOW)
     ledger.record_optout("a", "sms", NOW, "huitou optout")
     ledger.record_optout("b", None, NOW, "optouts.csv")
     assert ledger.skip_opted_out(NOW) == 3
-    assert [c.idempotency_key for c in ledger.claim(NOW, NOW, limit=10)] == ["a-mail"]
+    ledger.restrict(["a-sms", "a-mail", "b-sms", "b-mail", "c-sms"])
+    due = [c.idempotency_key for c in ledger.due(NOW, NOW, limit=10)]
+    assert sorted(due) == ["a-mail", "c-sms"]
+    Ledger(tmp_path / "ledger.sqlite").record_optout("c", "sms", NOW, "huitou optout")  # another process, mid-run
+    assert ledger.start("c-sms", NOW) is None and ledger.state_of("c-sms") == "skipped"
+    assert ledger.optouts() == [("a", "sms"), ("b", None), ("c", "sms")]
+
+
+def test_a_later_plan_that_no_longer_sends_a_row_skips_it(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.enqueue([row("k1"), row("k2")], NOW)
+    ledger.restrict(["k2"])
+    take(ledger)
+    ledger.sent("k2", NOW)
+    assert ledger.supersede([("k1", "plan p2: frequency_cap"), ("k2", "plan p2: care_first")], NOW) == 1
+    assert ledger.state_of("k1") == "skipped" and ledger.state_of("k2") == "sent"
 
 
 HOLD = """
@@ -98,17 +126,20 @@ def test_one_run_at_a_time_and_the_lock_dies_with_its_process(tmp_path: Path) ->
         holder.kill()
 
 
-CLAIMER = """
+STARTER = """
 import sys, time
 from pathlib import Path
 from huitou.delivery.ledger import Ledger
 ledger = Ledger(Path(sys.argv[1]))
+ledger.restrict(f"k{i:04d}" for i in range(600))
 print("ready", flush=True)
 while not Path(sys.argv[2]).exists():  # start together
     time.sleep(0.005)
 mine = []
-while batch := ledger.claim(1_800_000_000.0, 1_800_000_000.0, limit=7):
+while batch := ledger.due(1_800_000_000.0, 1_800_000_000.0, limit=7):
     for c in batch:
+        if ledger.start(c.idempotency_key, 1_800_000_000.0) is None:
+            continue  # the other process took it
         time.sleep(0.002)  # delivering, outside any transaction
         ledger.sent(c.idempotency_key, 1_800_000_000.0)
         mine.append(c.idempotency_key)
@@ -116,16 +147,18 @@ print("\\n".join(mine))
 """
 
 
-def test_two_processes_claiming_at_once_never_take_the_same_row(tmp_path: Path) -> None:
+def test_two_processes_starting_rows_at_once_never_take_the_same_row(tmp_path: Path) -> None:
+    """Even without the run lock (which keeps a second `huitou send` out), a row is
+    started by one process only."""
     path = tmp_path / "ledger.sqlite"
     ledger = Ledger(path)
     ledger.enqueue([row(f"k{i:04d}", f"c{i}") for i in range(600)], NOW)
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(path), str(go)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", STARTER, str(path), str(go)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     assert all(p.stdout is not None and p.stdout.readline().strip() == "ready" for p in procs)
     go.touch()
     taken = [set(p.communicate(timeout=120)[0].split()) for p in procs]
     assert taken[0].isdisjoint(taken[1])
     assert taken[0] | taken[1] == {f"k{i:04d}" for i in range(600)}
-    assert all(taken), "both processes should have claimed some rows"
+    assert all(taken), "both processes should have sent some rows"
     assert {s for s, *_ in ledger.counts()} == {"sent"}

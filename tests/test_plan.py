@@ -341,10 +341,21 @@ def test_messages_delivered_per_the_ledger_count_as_history(tmp_path: Path) -> N
     sent_at = dt.datetime(2026, 11, 4, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
     base = {"plan_id": "p0", "playbook": "t", "rule_id": "old", "step": 0, "channel": "sms", "intent": "care", "recipient": "x", "send_at": "2026-11-04T08:00:00+08:00", "send_at_utc": sent_at, "content": "{}"}
     ledger.enqueue([{**base, "idempotency_key": "kb", "customer_id": "b"}, {**base, "idempotency_key": "kc", "customer_id": "c"}], sent_at)
-    (claimed,) = ledger.claim(sent_at, sent_at, limit=1)  # b's is delivered; c's stays pending
-    assert claimed.customer_id == "b"
+    assert ledger.start("kb", sent_at) == 1  # b's is delivered; c's stays pending
     ledger.sent("kb", sent_at)
     ledger.close()
     rows = {r["customer_id"]: r for r in rows_of(root) if r["rule_id"] == "bday"}
     assert rows["b"]["reason"] == "frequency_cap" and "earlier messages (history)" in rows["b"]["reason_detail"]
+    assert rows["c"]["status"] == "send"
+
+
+def test_opt_outs_recorded_in_the_ledger_suppress_later_plans(tmp_path: Path) -> None:
+    from huitou.delivery.ledger import Ledger
+
+    root = make_shop(tmp_path, ["b,李雷,13800000002,true,1990-11-04", "c,张三,13800000003,true,1990-11-04"], ["o2,b,2026-10-01 10:00:00,20", "o3,c,2026-10-01 10:00:00,20"])
+    ledger = Ledger(root / ".huitou" / "ledger.sqlite")
+    ledger.record_optout("b", "sms", 0.0, "huitou optout")
+    ledger.close()
+    rows = {r["customer_id"]: r for r in rows_of(root) if r["rule_id"] == "bday"}
+    assert rows["b"]["reason"] == "opted_out"
     assert rows["c"]["status"] == "send"

@@ -186,11 +186,13 @@ channel = {
         "from": {"type": "string", "description": "Email sender, e.g. 'Shop <care@shop.example>'."},
         "reply_to": {"type": "string"},
         "unsubscribe_url": {"type": "string", "description": "Base URL for List-Unsubscribe; a per-recipient token is appended."},
+        "unsubscribe_secret_env": {**secret_ref, "description": "Name of an environment variable holding the secret that signs the per-recipient unsubscribe tokens (email)."},
         "smtp": {
             "type": "object",
             "additionalProperties": False,
             "required": ["host"],
-            "properties": {"host": {"type": "string"}, "port": {"type": "integer", "minimum": 1, "maximum": 65535}, "security": {"type": "string", "enum": ["starttls", "ssl", "none"], "default": "starttls"}, "username_env": secret_ref, "password_env": secret_ref},
+            "properties": {"host": {"type": "string"}, "port": {"type": "integer", "minimum": 1, "maximum": 65535}, "security": {"type": "string", "enum": ["starttls", "ssl", "none"], "default": "starttls"}, "username_env": secret_ref, "password_env": secret_ref,
+                           "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 30, "description": "Seconds to wait for the server."}},
         },
         "webhook": {
             "type": "object",
@@ -198,8 +200,8 @@ channel = {
             "required": ["url"],
             "properties": {"url": {"type": "string", "pattern": "^https?://"}, "secret_env": secret_ref, "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10}},
         },
-        "outbox": {"type": "string", "description": "Directory for files people act on (call lists, print lists, vendor uploads)."},
-        "rate": {"type": "object", "additionalProperties": False, "properties": {"per_second": {"type": "number", "exclusiveMinimum": 0}, "per_minute": {"type": "number", "exclusiveMinimum": 0}}},
+        "outbox": {"type": "string", "description": "Directory for files people act on (SMS vendor uploads, call lists, print lists): one CSV per channel and day."},
+        "rate": {"type": "object", "additionalProperties": False, "description": "Most messages per second or per minute (the stricter wins); messages are spaced evenly.", "properties": {"per_second": {"type": "number", "exclusiveMinimum": 0}, "per_minute": {"type": "number", "exclusiveMinimum": 0}}},
         "contact": {"type": "string", "description": "Customer column holding the address. Default by kind: phone, email, wechat_id."},
         "consent": {"type": "string", "description": "Customer column holding consent. Default: consent_<kind>."},
     },
@@ -229,6 +231,23 @@ project = {
         },
         "channels": {"type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"}, "additionalProperties": {"$ref": "#/definitions/channel"}},
         "ledger": {"type": "object", "additionalProperties": False, "properties": {"path": {"type": "string", "default": ".huitou/ledger.sqlite"}}},
+        "delivery": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "How `huitou send` retries, and how late it may still deliver.",
+            "properties": {
+                "retry": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "attempts": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5, "description": "Attempts in all for a transient failure (SMTP 4xx, HTTP 408/429/5xx, timeouts, lost connections)."},
+                        "initial": {"type": "number", "exclusiveMinimum": 0, "default": 2, "description": "Seconds before the first retry; doubled each time, with jitter."},
+                        "max": {"type": "number", "exclusiveMinimum": 0, "default": 300, "description": "Longest wait between attempts, in seconds."},
+                    },
+                },
+                "expire_after_hours": {"type": "number", "minimum": 0, "default": 24, "description": "A message not delivered this many hours after its planned time is skipped as expired."},
+            },
+        },
     },
 }
 

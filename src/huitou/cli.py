@@ -462,6 +462,124 @@ def test_command(
     raise typer.Exit(ExitCode.PROBLEMS if failed else ExitCode.OK)
 
 
+def _project(command: str):  # type: ignore[no-untyped-def]
+    """The project (root and huitou.yaml) of the current directory; a broken config is
+    reported and stops the command: delivery never runs on defaults."""
+    from .reporters import REPORTERS
+    from .validate import Result, load_config, open_project
+
+    project = open_project([])
+    problems = [d for d in load_config(project) if d.severity == "error"]
+    if problems:
+        sys.stderr.write(REPORTERS["text"](Result(diagnostics=problems), False))
+        raise _fail(command, "fix huitou.yaml first", ExitCode.PROBLEMS)
+    return project
+
+
+@app.command()
+def send(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="A plan written by `huitou plan --out` (.jsonl, .csv or .parquet).")],
+    live: Annotated[bool, typer.Option("--live", help="Deliver. Without it: a dry run that shows what would go out and writes nothing.")] = False,
+    channel: Annotated[Optional[str], typer.Option("--channel", help="Only this channel's rows.")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Send rows planned up to this time (ISO 8601; a date means the end of that day; no offset: the project's timezone). Default: now.")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="When another `huitou send` is delivering from the same ledger: wait for it, or stop at once.")] = True,
+    expire_after: Annotated[Optional[float], typer.Option("--expire-after", metavar="HOURS", help="Skip rows this many hours past their send time. Default: delivery.expire_after_hours, 24.")] = None,
+    format: Annotated[OutFormat, typer.Option("--format", "-f", help="Report format: text or json")] = OutFormat.text,
+) -> None:
+    """Deliver a plan's due messages, exactly once, through the channels in huitou.yaml."""
+    from .data.sources import DataError
+    from .delivery.channels import ConfigError
+    from .delivery.ledger import LedgerBusy
+    from .delivery.planfile import PlanFileError
+    from .delivery.run import parse_until, send as run_send
+    from .plan.inputs import read_optout_file
+    from .reporters.send import send_json, send_text
+
+    project = _project("send")
+    config = project.config
+    try:
+        limit = parse_until(until, str(config.get("timezone", "Asia/Shanghai")))
+    except ValueError:
+        raise _fail("send", f"--until {until!r} is not a date or time; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed)") from None
+    try:
+        optouts = read_optout_file(config, project.root)
+        report = run_send(project.root, config, plan_file, live=live, until=limit, channel=channel, wait=wait, expire_after_hours=expire_after, optouts=optouts)
+    except (PlanFileError, DataError) as exc:
+        raise _fail("send", str(exc)) from None
+    except ConfigError as exc:
+        raise _fail("send", f"nothing sent: {exc}") from None
+    except LedgerBusy as exc:
+        raise _fail("send", f"{exc}; nothing sent (drop --no-wait to wait for it)") from None
+    sys.stdout.write(send_json(report) + "\n" if format == OutFormat.json else send_text(report))
+    troubled = report.problems or any(c.failed or c.stopped for c in report.channels.values())
+    raise typer.Exit(ExitCode.PROBLEMS if troubled else ExitCode.OK)
+
+
+@app.command()
+def ledger(
+    failed: Annotated[int, typer.Option("--failed", help="How many failed rows to list (newest first).")] = 20,
+    format: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format: text or json")] = OutFormat.text,
+) -> None:
+    """Show the send ledger: messages by state, channel and day, and the failed ones."""
+    from .delivery.ledger import Ledger, default_path
+    from .reporters.send import ledger_json, ledger_text
+
+    project = _project("ledger")
+    path = default_path(project.root, project.config)
+    if not path.is_file():
+        counts, failures = [], []
+    else:
+        book = Ledger(path)
+        counts, failures = book.counts(), book.failures(failed)
+        book.close()
+    shown = project.display(path)
+    sys.stdout.write(ledger_json(counts, failures, shown) + "\n" if format == OutFormat.json else ledger_text(counts, failures, shown))
+
+
+@app.command()
+def optout(
+    customer: Annotated[Optional[str], typer.Argument(help="The customer id, as in the data.")] = None,
+    channel: Annotated[Optional[str], typer.Option("--channel", help="Only this channel. Default: every channel.")] = None,
+    token: Annotated[Optional[str], typer.Option("--token", help="An unsubscribe token from a List-Unsubscribe link, instead of CUSTOMER and --channel.")] = None,
+) -> None:
+    """Record an opt-out: no later message to this customer (on this channel), planned or not."""
+    import time
+
+    from .delivery.channels import ConfigError, secret
+    from .delivery.ledger import Ledger, default_path
+    from .delivery.unsubscribe import read_token
+
+    project = _project("optout")
+    config = project.config
+    if (customer is None) == (token is None):
+        raise _fail("optout", "give a CUSTOMER id or --token TOKEN (one of them)")
+    source = "huitou optout"
+    if token is not None:
+        keys = [(name, ch) for name, ch in (config.get("channels") or {}).items() if ch.get("unsubscribe_secret_env")]
+        if not keys:
+            raise _fail("optout", "no channel in huitou.yaml has unsubscribe_secret_env: there is no secret to check the token with")
+        found = None
+        for name, ch in keys:
+            try:
+                found = read_token(str(secret(ch, "unsubscribe_secret_env", f"channel '{name}'")), token)
+                break
+            except ConfigError as exc:
+                raise _fail("optout", str(exc)) from None
+            except ValueError as exc:
+                problem = str(exc)
+        if found is None:
+            raise _fail("optout", f"--token: {problem}", ExitCode.PROBLEMS)
+        customer, channel = found
+        source = "unsubscribe link"
+    book = Ledger(default_path(project.root, config))
+    now = time.time()
+    new = book.record_optout(str(customer), channel, now, source)
+    skipped = book.skip_opted_out(now)
+    book.close()
+    what = f"channel {channel}" if channel else "every channel"
+    typer.echo(f"{'recorded' if new else 'already recorded'}: customer {customer} opted out of {what}; {skipped:,} planned message(s) skipped")
+
+
 def main() -> None:
     try:
         app()

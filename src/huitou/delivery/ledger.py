@@ -5,11 +5,14 @@ keyed by the plan row's idempotency key, so the same message planned twice (a re
 overlapping plan) is one ledger row, and a row that reached `sent` never leaves it.
 
 States: pending -> sending -> sent | failed | pending (a transient failure, retried after
-`retry_at`); pending -> skipped (opted out since it was planned). Only one delivery run
-works on a ledger at a time (`Ledger.run_lock`, an exclusive lock on a file beside it),
-so a row found in `sending` when a run starts was left by a run that died mid-delivery:
-whether it arrived is unknown, and it is retried under the same idempotency key (which
-the channel adapters pass on, so the provider can drop the duplicate).
+`retry_at`); pending -> skipped (opted out, or a later plan no longer sends it). A row is
+`sending` only while its one delivery attempt is in flight: the run marks it just before
+handing it to the channel and records the outcome just after. Only one delivery run
+works on a ledger at a time (`Ledger.run_lock`, an exclusive lock on a file beside it), so
+a row found in `sending` when a run starts was in flight when a run died: whether it
+arrived is unknown, and it is retried under the same idempotency key (which the channel
+adapters pass on as Message-ID / Idempotency-Key, so the receiver can drop a duplicate)
+and marked `recovered`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,19 +64,30 @@ CREATE TABLE IF NOT EXISTS optouts (
 _COLUMNS = ("idempotency_key", "plan_id", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc", "content")
 
 
+# Pending rows whose customer opted out of the row's channel or of every channel.
+_OPTED_OUT = """UPDATE messages AS m SET state = 'skipped', error = 'opted out', updated_at = ?
+WHERE m.state = 'pending' AND EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id = m.customer_id AND o.channel IN ('', m.channel))"""
+
+
 class LedgerBusy(RuntimeError):
     """Another delivery run holds the ledger."""
 
 
 @dataclass(frozen=True)
 class Claimed:
+    """A due row, as the channel adapters need it."""
+
     idempotency_key: str
     customer_id: str
     channel: str
     recipient: str | None
-    content: str | None
+    content: str | None  # JSON: subject, body, html, segments, extra
     attempts: int
     recovered: bool
+    playbook: str
+    rule_id: str
+    intent: str
+    send_at: str
 
 
 class Ledger:
@@ -81,9 +96,21 @@ class Ledger:
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE where it matters).
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = FULL")  # a state change survives a crash once written
-        self.db.executescript(_SCHEMA)
+        # Switching to WAL takes an exclusive lock without waiting for a busy one: only a
+        # new ledger needs it (WAL is persistent), and creating the tables waits its turn.
+        deadline = time.monotonic() + 30
+        while self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                self.db.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        with self._write() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
 
     def close(self) -> None:
         self.db.close()
@@ -124,37 +151,77 @@ class Ledger:
             )
             return db.total_changes - before
 
-    def recover(self, now: float) -> int:
+    def recover(self, now: float) -> list[str]:
         """Rows left in `sending` by a run that died (call under run_lock): back to
-        pending, marked recovered. Returns how many."""
+        pending, marked recovered. Returns their keys."""
         with self._write() as db:
-            return db.execute("UPDATE messages SET state = 'pending', recovered = 1, updated_at = ? WHERE state = 'sending'", (now,)).rowcount
+            return [r[0] for r in db.execute("UPDATE messages SET state = 'pending', recovered = 1, updated_at = ? WHERE state = 'sending' RETURNING idempotency_key", (now,))]
 
     def skip_opted_out(self, now: float) -> int:
         """Pending rows of customers who opted out (of the row's channel or of all)."""
         with self._write() as db:
+            return db.execute(_OPTED_OUT, (now,)).rowcount
+
+    def supersede(self, reasons: Iterable[tuple[str, str]], now: float) -> int:
+        """A later plan keeps these keys but no longer sends them: pending rows -> skipped
+        with the plan's reason."""
+        with self._write() as db:
+            before = db.total_changes
+            db.executemany(
+                "UPDATE messages SET state = 'skipped', error = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'pending'",
+                ((reason, now, key) for key, reason in reasons),
+            )
+            return db.total_changes - before
+
+    def expire(self, oldest: float, now: float) -> int:
+        """Pending rows planned before `oldest` are skipped: a birthday greeting or a
+        countdown a day late is worse than none."""
+        with self._write() as db:
             return db.execute(
-                """UPDATE messages SET state = 'skipped', error = 'opted out after planning', updated_at = ?
-                   WHERE state = 'pending' AND EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id = messages.customer_id
-                                                        AND o.channel IN ('', messages.channel))""",
-                (now,),
+                "UPDATE messages SET state = 'skipped', error = 'expired: not delivered within the allowed delay of its send time', updated_at = ? WHERE state = 'pending' AND send_at_utc < ?",
+                (now, oldest),
             ).rowcount
 
-    def claim(self, now: float, until: float, limit: int, channel: str | None = None) -> list[Claimed]:
-        """Up to `limit` due pending rows (send time <= until, retry time passed), moved to
-        `sending` in one transaction, oldest first."""
-        where = "state = 'pending' AND send_at_utc <= ? AND (retry_at IS NULL OR retry_at <= ?)" + (" AND channel = ?" if channel else "")
-        params: list[Any] = [until, now, *([channel] if channel else [])]
+    def restrict(self, keys: Iterable[str]) -> None:
+        """Limit `due` on this connection to these keys (the rows of the plan being sent)."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS run_keys (idempotency_key TEXT PRIMARY KEY)")
+        self.db.execute("DELETE FROM run_keys")
+        self.db.executemany("INSERT OR IGNORE INTO run_keys VALUES (?)", ((k,) for k in keys))
+
+    def due(self, now: float, until: float, limit: int, channel: str | None = None) -> list[Claimed]:
+        """Up to `limit` pending rows of the run's keys (see restrict) due by `until` whose
+        retry time has passed, oldest first. Read only: `start` takes one."""
+        where = "m.state = 'pending' AND m.send_at_utc <= ? AND (m.retry_at IS NULL OR m.retry_at <= ?)" + (" AND m.channel = ?" if channel else "")
+        rows = self.db.execute(
+            f"""SELECT m.idempotency_key, m.customer_id, m.channel, m.recipient, m.content, m.attempts, m.recovered,
+                       m.playbook, m.rule_id, m.intent, m.send_at
+                FROM messages m JOIN run_keys USING (idempotency_key) WHERE {where} ORDER BY m.send_at_utc, m.idempotency_key LIMIT ?""",
+            [until, now, *([channel] if channel else []), limit],
+        ).fetchall()
+        return [Claimed(*r[:6], bool(r[6]), *r[7:]) for r in rows]
+
+    def next_retry(self, until: float, channel: str | None = None) -> float | None:
+        """When the earliest pending row of the run that waits for a retry comes due."""
+        row = self.db.execute(
+            "SELECT min(m.retry_at) FROM messages m JOIN run_keys USING (idempotency_key) WHERE m.state = 'pending' AND m.send_at_utc <= ? AND m.retry_at IS NOT NULL"
+            + (" AND m.channel = ?" if channel else ""),
+            [until, *([channel] if channel else [])],
+        ).fetchone()
+        return row[0] if row else None
+
+    def start(self, key: str, now: float) -> int | None:
+        """Mark one pending row in flight and return its attempt number; None when it is
+        no longer pending or its customer opted out meanwhile (then it is `skipped`): the
+        opt-out list is read in the same transaction, so an opt-out recorded during a
+        run stops every message not yet handed over."""
         with self._write() as db:
-            rows = db.execute(
-                f"SELECT idempotency_key, customer_id, channel, recipient, content, attempts, recovered FROM messages WHERE {where} ORDER BY send_at_utc, idempotency_key LIMIT ?",
-                [*params, limit],
-            ).fetchall()
-            db.executemany(
-                "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE idempotency_key = ? AND state = 'pending'",
-                [(now, r[0]) for r in rows],
-            )
-        return [Claimed(r[0], r[1], r[2], r[3], r[4], r[5] + 1, bool(r[6])) for r in rows]
+            if db.execute(_OPTED_OUT + " AND m.idempotency_key = ?", (now, key)).rowcount:
+                return None
+            updated = db.execute(
+                "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE idempotency_key = ? AND state = 'pending' RETURNING attempts",
+                (now, key),
+            ).fetchone()
+        return updated[0] if updated else None
 
     def sent(self, key: str, now: float, provider_id: str | None = None) -> None:
         with self._write() as db:
@@ -170,14 +237,30 @@ class Ledger:
                 (state, error, retry_at, now, key),
             )
 
-    def record_optout(self, customer_id: str, channel: str | None, now: float, source: str) -> None:
+    def record_optout(self, customer_id: str, channel: str | None, now: float, source: str) -> bool:
+        """True when it is new (an opt-out already on record keeps its first date)."""
+        return self.import_optouts([(customer_id, channel)], now, source) == 1
+
+    def import_optouts(self, rows: Iterable[tuple[str, str | None]], now: float, source: str) -> int:
+        """(customer_id, channel or None for all); returns how many were new."""
         with self._write() as db:
-            db.execute("INSERT OR REPLACE INTO optouts VALUES (?, ?, ?, ?)", (customer_id, channel or "", now, source))
+            before = db.total_changes
+            db.executemany("INSERT OR IGNORE INTO optouts VALUES (?, ?, ?, ?)", ((c, ch or "", now, source) for c, ch in rows))
+            return db.total_changes - before
+
+    def optouts(self) -> list[tuple[str, str | None]]:
+        return [(c, ch or None) for c, ch in self.db.execute("SELECT customer_id, channel FROM optouts ORDER BY 1, 2")]
 
     def counts(self) -> list[tuple[str, str, str, int]]:
         """(state, channel, planned day, messages), sorted."""
         return self.db.execute(
             "SELECT state, channel, substr(send_at, 1, 10) AS day, count(*) FROM messages GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        ).fetchall()
+
+    def failures(self, limit: int = 50) -> list[tuple[str, str, str, int, str]]:
+        """Failed rows, newest first: (key, customer, channel, attempts, error)."""
+        return self.db.execute(
+            "SELECT idempotency_key, customer_id, channel, attempts, error FROM messages WHERE state = 'failed' ORDER BY updated_at DESC, idempotency_key LIMIT ?", (limit,)
         ).fetchall()
 
     def state_of(self, key: str) -> str | None:
@@ -191,6 +274,22 @@ class Ledger:
             (c, ch, i, dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat())
             for c, ch, i, t in self.db.execute("SELECT customer_id, channel, intent, updated_at FROM messages WHERE state = 'sent' ORDER BY updated_at, idempotency_key")
         ]
+
+
+def peek(path: Path, keys: list[str]) -> tuple[dict[str, str], list[tuple[str, str | None]]]:
+    """Read only (a dry run): the states of these keys and the opt-outs, without creating
+    or changing the ledger."""
+    if not path.is_file():
+        return {}, []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db.execute("CREATE TEMP TABLE wanted (k TEXT PRIMARY KEY)")
+        db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((k,) for k in keys))
+        states = dict(db.execute("SELECT idempotency_key, state FROM messages JOIN wanted ON k = idempotency_key").fetchall())
+        optouts = [(c, ch or None) for c, ch in db.execute("SELECT customer_id, channel FROM optouts")]
+    finally:
+        db.close()
+    return states, optouts
 
 
 def default_path(root: Path, config: dict[str, Any]) -> Path:

@@ -29,7 +29,28 @@ from .timing import Window
 COLUMNS = (
     "plan_id", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "priority",
     "scheduled_date", "send_at", "status", "reason", "reason_detail", "consent_basis", "to", "locale", "template", "content",
+    "checksum",
 )
+
+# What `huitou send` takes from a row to deliver it. The checksum over these (send rows
+# only) lets it refuse a plan file edited after planning; the idempotency key is
+# recomputed from its parts for the same reason.
+SIGNED_FIELDS = ("plan_id", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "send_at", "to")
+CONTENT_FIELDS = (("subject", "VARCHAR"), ("body", "VARCHAR"), ("html", "VARCHAR"), ("segments", "INTEGER"), ("extra", "JSON"))
+
+
+def key_sql(playbook: str = "playbook", rule_id: str = "rule_id", customer_id: str = "customer_id", scheduled_date: str = "scheduled_date") -> str:
+    """The idempotency key: one message per playbook, rule, customer and scheduled day."""
+    return f"left(sha256({playbook} || chr(31) || {rule_id} || chr(31) || {customer_id} || chr(31) || strftime({scheduled_date}, '%Y-%m-%d')), 32)"
+
+
+def checksum_sql(content: str = "content") -> str:
+    """The send row's checksum: SIGNED_FIELDS and the content, as one JSON list."""
+    # JSON values are minified first: a JSONL plan holds them as nested values, re-spaced.
+    parts = [f'CAST("{f}" AS VARCHAR)' for f in SIGNED_FIELDS] + [
+        f"CAST({'json(' + content + '.' + name + ')' if type_ == 'JSON' else content + '.' + name} AS VARCHAR)" for name, type_ in CONTENT_FIELDS
+    ]
+    return f"left(sha256(CAST(to_json([{', '.join(parts)}]) AS VARCHAR)), 32)"
 
 
 @dataclass
@@ -234,15 +255,15 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
         values = [getattr(r, attribute) for r in rules]
         return "CASE d.rule_index " + " ".join(f"WHEN {r.index} THEN {v if isinstance(v, int) else lit(v)}" for r, v in zip(rules, values)) + " END"
 
-    key = "left(sha256(playbook || chr(31) || rule_id || chr(31) || customer_id || chr(31) || strftime(scheduled_date, '%Y-%m-%d')), 32)"
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW plan AS
-        SELECT {lit(plan_id)} AS plan_id, {key} AS idempotency_key, customer_id, playbook, rule_id, step, intent, channel, priority,
+        SELECT *, CASE WHEN status = 'send' THEN {checksum_sql()} END AS checksum FROM (
+        SELECT {lit(plan_id)} AS plan_id, {key_sql()} AS idempotency_key, customer_id, playbook, rule_id, step, intent, channel, priority,
                scheduled_date, send_at, status, reason, reason_detail, consent_basis, "to", locale, template, content, send_utc, intent_rank
         FROM (SELECT d.customer_id, {by_rule("playbook")} AS playbook, {by_rule("id")} AS rule_id, d.step, {by_rule("intent")} AS intent,
                      {by_rule("channel")} AS channel, CAST({by_rule("priority")} AS INTEGER) AS priority, d.scheduled_date,
                      strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || {offset} AS send_at, d.status, d.reason, d.reason_detail,
                      {by_rule("consent_basis")} AS consent_basis, d.contact AS "to", {by_rule("locale")} AS locale, d.template, d.content,
                      d.send_utc, d.intent_rank
-              FROM plan_rows d)""")
+              FROM plan_rows d))""")
 

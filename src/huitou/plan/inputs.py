@@ -43,17 +43,39 @@ def _source(config: dict[str, Any], root: Path, name: str) -> Source | None:
 
 
 def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -> bool:
-    """CREATE plan_optouts (customer_id, channel NULL for all); False when there is no list."""
+    """CREATE plan_optouts (customer_id, channel NULL for all) from the opt-out file and
+    the opt-outs recorded in the send ledger (`huitou optout`, unsubscribe tokens); False
+    when there is neither."""
+    selects = []
     source = _source(config, root, "suppression")
-    if source is None:
+    if source is not None:
+        cols = load.open_raw(con, source)
+        cid = load.need_column(source, cols, "customer_id")
+        channel = f"nullif(trim(CAST({load.q(source.column('channel'))} AS VARCHAR)), '')" if source.column("channel") in cols else "NULL"
+        selects.append(f"SELECT CAST({cid} AS VARCHAR) AS customer_id, {channel} AS channel FROM raw_suppression WHERE {cid} IS NOT NULL")
+    ledger_path = _ledger_path(config, root)
+    if ledger_path is not None:
+        from ..delivery.ledger import peek
+
+        _table_from_rows(con, "plan_ledger_optouts", {"customer_id": "VARCHAR", "channel": "VARCHAR"}, peek(ledger_path, [])[1])
+        selects.append("SELECT * FROM plan_ledger_optouts")
+    if not selects:
         return False
-    cols = load.open_raw(con, source)
-    cid = load.need_column(source, cols, "customer_id")
-    channel = f"nullif(trim(CAST({load.q(source.column('channel'))} AS VARCHAR)), '')" if source.column("channel") in cols else "NULL"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE plan_optouts AS
-        SELECT DISTINCT CAST({cid} AS VARCHAR) AS customer_id, {channel} AS channel FROM raw_suppression WHERE {cid} IS NOT NULL""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE plan_optouts AS SELECT DISTINCT * FROM ({' UNION ALL '.join(selects)})")
     return True
+
+
+def read_optout_file(config: dict[str, Any], root: Path) -> list[tuple[str, str | None]]:
+    """The project's opt-out file as (customer_id, channel or None) rows (`huitou send`
+    records them in the ledger)."""
+    if _source(config, root, "suppression") is None:
+        return []
+    con = duckdb.connect()
+    try:
+        load_optouts(con, {**config, "ledger": None}, root)
+        return [(c, ch) for c, ch in con.execute("SELECT customer_id, channel FROM plan_optouts ORDER BY 1, 2").fetchall()]
+    finally:
+        con.close()
 
 
 def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, timezone: str, notes: list[str]) -> bool:
@@ -91,15 +113,21 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
             rows = ledger.history()
         finally:
             ledger.close()
-        columns = list(zip(*rows)) if rows else [[], [], [], []]
-        con.register("ledger_history", {name: numpy.array(col, dtype=object) for name, col in zip(("customer_id", "channel", "intent", "sent_at"), columns)})
-        con.execute("CREATE OR REPLACE TEMP TABLE plan_ledger_history AS SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(channel AS VARCHAR) AS channel, CAST(intent AS VARCHAR) AS intent, CAST(sent_at AS TIMESTAMPTZ) AS sent_at FROM ledger_history")
-        con.unregister("ledger_history")
+        _table_from_rows(con, "plan_ledger_history", {"customer_id": "VARCHAR", "channel": "VARCHAR", "intent": "VARCHAR", "sent_at": "TIMESTAMPTZ"}, rows)
         selects.append("SELECT * FROM plan_ledger_history")
     if not selects:
         return False
     con.execute(f"CREATE OR REPLACE TEMP VIEW plan_history AS {' UNION ALL '.join(selects)}")
     return True
+
+
+def _table_from_rows(con: duckdb.DuckDBPyConnection, name: str, types: dict[str, str], rows: list[tuple]) -> None:
+    """CREATE TEMP TABLE `name` from Python rows (the ledger's), typed as given."""
+    columns = list(zip(*rows)) if rows else [[] for _ in types]
+    con.register(f"{name}_rows", {c: numpy.array(values, dtype=object) for c, values in zip(types, columns)})
+    casts = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in types.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM {name}_rows")
+    con.unregister(f"{name}_rows")
 
 
 def _ledger_path(config: dict[str, Any], root: Path) -> Path | None:

@@ -21,16 +21,10 @@ def write_plan(plan: Plan, out: Path) -> int:
     if fmt is None:
         raise DataError(f"--out {out}: use a .jsonl, .csv or .parquet file name")
     out.parent.mkdir(parents=True, exist_ok=True)
-    cols = ", ".join(f'"{c}"' for c in COLUMNS if c != "content")
-    if fmt == "csv":
-        query = f"SELECT {cols}, CAST(to_json(content) AS VARCHAR) AS content FROM plan"
-        options = "FORMAT CSV, HEADER"
-    elif fmt == "jsonl":
-        query = f"SELECT {cols}, content FROM plan"
-        options = "FORMAT JSON"
-    else:
-        query = f"SELECT {cols}, content FROM plan"
-        options = "FORMAT PARQUET"
+    # CSV has no nested values: the content goes in as its JSON text.
+    cols = ", ".join("CAST(to_json(content) AS VARCHAR) AS content" if c == "content" and fmt == "csv" else f'"{c}"' for c in COLUMNS)
+    query = f"SELECT {cols} FROM plan"
+    options = {"csv": "FORMAT CSV, HEADER", "jsonl": "FORMAT JSON", "parquet": "FORMAT PARQUET"}[fmt]
     plan.con.execute("SET preserve_insertion_order = true")
     plan.con.execute(f"COPY ({query}) TO {lit(str(out))} ({options})")
     return plan.rows

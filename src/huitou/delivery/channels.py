@@ -1,0 +1,109 @@
+"""Channel adapters: what delivers a ledger row, chosen from huitou.yaml.
+
+A channel's config names one way out: `smtp` (email), `webhook` (SMS gateways, WeChat and
+IM providers) or `outbox` (files people act on: an SMS vendor upload, the call list, the
+parcel insert print list). Secrets come from environment variables named in the config,
+never from the file. Every adapter hands the row's idempotency key to the receiver
+(Message-ID, Idempotency-Key header, a column of the outbox file), so a retry after a
+crash can be recognised there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .ledger import Claimed
+
+KINDS = ("sms", "email", "wechat", "im", "phone", "parcel_insert")
+
+
+class DeliveryError(Exception):
+    """One message was not delivered. `transient`: worth retrying (SMTP 4xx, HTTP 429/5xx,
+    timeouts, dropped connections); otherwise permanent (SMTP 5xx, HTTP 4xx)."""
+
+    def __init__(self, detail: str, *, transient: bool, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+class ChannelDown(Exception):
+    """The channel cannot deliver anything (authentication refused, TLS certificate
+    rejected): the run stops that channel and leaves its rows pending."""
+
+
+class ConfigError(Exception):
+    """The channel's configuration cannot work; found before anything is sent."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A row handed to an adapter."""
+
+    key: str
+    customer_id: str
+    channel: str
+    kind: str
+    to: str | None
+    playbook: str
+    rule_id: str
+    intent: str
+    send_at: str
+    content: dict[str, Any]
+    recovered: bool  # a retry after a run died with this row in flight
+
+    @classmethod
+    def from_row(cls, row: Claimed, kind: str) -> Message:
+        return cls(row.idempotency_key, row.customer_id, row.channel, kind, row.recipient, row.playbook, row.rule_id, row.intent, row.send_at,
+                   json.loads(row.content or "{}"), row.recovered)
+
+
+class Adapter(Protocol):
+    def deliver(self, message: Message) -> str | None:
+        """Deliver or raise DeliveryError / ChannelDown; returns the receiver's id."""
+
+    def close(self) -> None: ...
+
+
+def channel_kind(name: str, config: Mapping[str, Any]) -> str:
+    return str(config.get("kind") or (name if name in KINDS else ""))
+
+
+def secret(config: Mapping[str, Any], key: str, what: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The value of the environment variable named by config[key]; ConfigError when the
+    config names one that is not set."""
+    name = config.get(key)
+    if not name:
+        return None
+    value = (os.environ if env is None else env).get(str(name))
+    if not value:
+        raise ConfigError(f"{what}: the environment variable {name} (named by {key}) is not set")
+    return value
+
+
+def open_adapter(name: str, config: Mapping[str, Any], root: Path) -> Adapter:
+    """The adapter for channel `name`; ConfigError when it has no way out or a missing secret."""
+    kind = channel_kind(name, config)
+    ways = [w for w in ("smtp", "webhook", "outbox") if config.get(w)]
+    if len(ways) != 1:
+        found = f"both {' and '.join(ways)}" if ways else "none of them"
+        raise ConfigError(f"channel '{name}' in huitou.yaml needs exactly one of smtp, webhook or outbox to deliver ({found} set)")
+    if ways[0] == "smtp":
+        if kind != "email":
+            raise ConfigError(f"channel '{name}' is a {kind or 'channel of unknown kind'}: smtp delivers email only; use webhook or outbox")
+        from .email import SmtpAdapter
+
+        return SmtpAdapter(name, config)
+    if ways[0] == "webhook":
+        from .webhook import WebhookAdapter
+
+        return WebhookAdapter(name, config)
+    from .outbox import OutboxAdapter
+
+    path = Path(str(config["outbox"]))
+    return OutboxAdapter(name, kind, path if path.is_absolute() else root / path)

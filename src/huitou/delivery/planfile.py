@@ -1,0 +1,132 @@
+"""Read a plan file for delivery, and refuse one that is not a plan as `huitou plan` wrote it.
+
+Refused, with the file and line of the first offending rows: a column missing or unknown,
+rows of more than one plan (two files concatenated), an unknown status, an idempotency key
+that does not match its row's playbook, rule, customer and date, a key twice, and a send
+row whose checksum does not match what it would deliver (recipient, time, channel, text):
+the plan was edited after planning. The checksum is not a signature: whoever can run
+`huitou plan` can make a valid plan; it stops the edited, mixed, truncated-and-patched
+file, which is the file that goes wrong in practice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..data.load import lit
+from ..plan.build import COLUMNS, CONTENT_FIELDS, checksum_sql, key_sql
+from ..plan.output import FORMATS
+
+STATUSES = ("send", "suppressed", "holdout")
+_SHOWN = 5  # offending rows named per problem
+_CONTENT_TYPE = "STRUCT(" + ", ".join(f"{name} {type_}" for name, type_ in CONTENT_FIELDS) + ")"
+_TYPES = {c: "VARCHAR" for c in COLUMNS} | {"step": "INTEGER", "priority": "INTEGER", "scheduled_date": "DATE", "content": _CONTENT_TYPE}
+
+
+class PlanFileError(Exception):
+    """The plan file cannot be delivered; the message says where and why."""
+
+
+@dataclass
+class PlanFile:
+    path: Path
+    plan_id: str | None
+    rows: int
+    sends: list[dict[str, Any]] = field(default_factory=list)  # ledger rows (see Ledger.enqueue)
+    withdrawn: list[tuple[str, str]] = field(default_factory=list)  # (key, why): rows this plan does not send
+
+
+def read_plan(path: Path) -> PlanFile:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise PlanFileError(f"{path}: a plan is a .jsonl, .csv or .parquet file written by `huitou plan --out`")
+    if not path.is_file():
+        raise PlanFileError(f"{path}: no such file")
+    con = duckdb.connect()
+    try:
+        _load(con, path, fmt)
+        return _validated(con, path, fmt)
+    except duckdb.Error as exc:
+        raise PlanFileError(f"{path}: not a readable {fmt} plan: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
+def _load(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> None:
+    """CREATE TABLE plan_file: the rows as typed columns plus `line` (file line, or row)."""
+    if fmt == "jsonl":
+        present = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_json({lit(str(path))}, format = 'newline_delimited', sample_size = -1)").fetchall()]
+        _check_columns(path, present)
+        columns = "{" + ", ".join(f"{lit(c)}: {lit(_TYPES[c])}" for c in COLUMNS) + "}"
+        source = f"read_json({lit(str(path))}, format = 'newline_delimited', columns = {columns})"
+        content = "content"
+    elif fmt == "csv":
+        present = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_csv({lit(str(path))}, header = true, all_varchar = true)").fetchall()]
+        _check_columns(path, present)
+        source = f"read_csv({lit(str(path))}, header = true, all_varchar = true)"
+        content = f"from_json(content, {lit(_json_structure())})"
+    else:
+        present = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()]
+        _check_columns(path, present)
+        source = f"read_parquet({lit(str(path))})"
+        content = f"CAST(content AS {_CONTENT_TYPE})"
+    first_line = 2 if fmt == "csv" else 1  # CSV: the header is line 1
+    casts = ", ".join(content + " AS content" if c == "content" else f'TRY_CAST("{c}" AS {_TYPES[c]}) AS "{c}"' for c in COLUMNS)
+    con.execute(f"CREATE TABLE plan_file AS SELECT row_number() OVER () + {first_line - 1} AS line, {casts} FROM {source}")
+
+
+def _json_structure() -> str:
+    return "{" + ", ".join(f'"{name}": "{type_}"' for name, type_ in CONTENT_FIELDS) + "}"
+
+
+def _check_columns(path: Path, present: list[str]) -> None:
+    missing = [c for c in COLUMNS if c not in present]
+    unknown = [c for c in present if c not in COLUMNS]
+    if missing or unknown:
+        parts = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + ([f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
+        raise PlanFileError(f"{path}: {'; '.join(parts)}: a plan file has exactly the columns `huitou plan --out` writes ({', '.join(COLUMNS)}); plan again rather than editing it")
+
+
+def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> PlanFile:
+    total = con.execute("SELECT count(*) FROM plan_file").fetchone()[0]  # type: ignore[index]
+    if total == 0:
+        return PlanFile(path, None, 0)
+    plans = con.execute("SELECT plan_id, count(*), min(line) FROM plan_file GROUP BY plan_id ORDER BY 3").fetchall()
+    if len(plans) > 1:
+        listed = ", ".join(f"{pid or '(none)'}: {n:,} rows from {_where(fmt, line)}" for pid, n, line in plans[:_SHOWN])
+        raise PlanFileError(f"{path}: rows of {len(plans)} plans ({listed}): send each plan file on its own")
+    checks = [
+        ("unknown status (a plan row is send, suppressed or holdout)", f"status IS NULL OR status NOT IN ({', '.join(lit(s) for s in STATUSES)})"),
+        ("the idempotency key does not match the row's playbook, rule, customer and scheduled date", f"idempotency_key IS DISTINCT FROM {key_sql()}"),
+        ("the same idempotency key as an earlier row", "line > min(line) OVER (PARTITION BY idempotency_key)"),
+        ("send_at is not an ISO 8601 time with offset", "status = 'send' AND TRY_CAST(send_at AS TIMESTAMPTZ) IS NULL"),
+        ("the row was changed after planning (its checksum does not match its recipient, time, channel and text)", f"status = 'send' AND checksum IS DISTINCT FROM {checksum_sql()}"),
+    ]
+    for problem, condition in checks:
+        bad = con.execute(f"SELECT line FROM (SELECT line, ({condition}) AS bad FROM plan_file) WHERE bad ORDER BY line").fetchall()
+        if bad:
+            where = ", ".join(_where(fmt, line) for (line,) in bad[:_SHOWN]) + (f" and {len(bad) - _SHOWN:,} more" if len(bad) > _SHOWN else "")
+            raise PlanFileError(f"{path}:{_where(fmt, bad[0][0], bare=True)}: {problem}: {where}; plan again rather than editing the file")
+    sends = [
+        dict(zip(("idempotency_key", "plan_id", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc", "content"), row))
+        for row in con.execute(
+            """SELECT idempotency_key, plan_id, customer_id, playbook, rule_id, step, channel, intent, "to", send_at,
+                      epoch(CAST(send_at AS TIMESTAMPTZ)), CAST(to_json(content) AS VARCHAR)
+               FROM plan_file WHERE status = 'send' ORDER BY line"""
+        ).fetchall()
+    ]
+    withdrawn = con.execute(
+        "SELECT idempotency_key, 'plan ' || plan_id || ': ' || status || coalesce(' (' || reason || ')', '') FROM plan_file WHERE status <> 'send' ORDER BY line"
+    ).fetchall()
+    return PlanFile(path, plans[0][0], total, sends, withdrawn)
+
+
+def _where(fmt: str, line: int, bare: bool = False) -> str:
+    """How to point at a row: CSV and JSONL by line, Parquet by row number."""
+    if fmt == "parquet":
+        return f"row {line}"
+    return str(line) if bare else f"line {line}"

@@ -1,0 +1,243 @@
+"""`huitou send`: deliver a plan's due rows through the ledger, exactly once.
+
+A live run: read and check the plan file; open every channel adapter it needs (a missing
+secret or way out stops the run before anything is sent); take the ledger's run lock; put
+rows a dead run left in flight back to pending (marked recovered); record the opt-out
+file; add the plan's send rows (a key already there keeps its state) and withdraw the
+pending rows this plan no longer sends; skip opted-out and expired rows; then one worker
+thread per channel delivers its due rows at the channel's rate, recording each outcome
+in the ledger before the next message. A dry run reads the same and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .channels import Adapter, ChannelDown, ConfigError, DeliveryError, Message, channel_kind, open_adapter
+from .ledger import Ledger, default_path, peek
+from .pacing import Pacer, RetryPolicy
+from .planfile import PlanFile, read_plan
+
+SAMPLES = 3  # rows a dry run shows
+BATCH = 200  # due rows read per query; each is still started and settled one by one
+
+
+@dataclass
+class ChannelReport:
+    channel: str
+    due: int = 0  # due rows of the plan for this channel, before this run
+    sent: int = 0
+    failed: int = 0  # permanently, or out of attempts
+    retried: int = 0  # transient failures rescheduled
+    skipped: int = 0  # opted out while the run went on
+    resent_after_crash: int = 0  # recovered rows delivered again under their idempotency key
+    stopped: str | None = None  # why the channel stopped early
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (key, error), the first few
+    seconds: float = 0.0
+    preview: Counter[str] = field(default_factory=Counter)  # dry run: due rows by what would happen
+
+
+@dataclass
+class SendReport:
+    plan: PlanFile
+    live: bool
+    until: float
+    expire_after: float
+    samples: list[dict[str, Any]] = field(default_factory=list)  # dry run: the first rows that would go out
+    enqueued: int = 0
+    withdrawn: int = 0
+    opted_out: int = 0
+    expired: int = 0
+    recovered: list[str] = field(default_factory=list)
+    not_due: int = 0
+    interrupted: bool = False
+    channels: dict[str, ChannelReport] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # configuration problems (a dry run lists them all)
+
+
+def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: bool, until: float | None = None, channel: str | None = None,
+         wait: bool = True, expire_after_hours: float | None = None, optouts: list[tuple[str, str | None]] | None = None) -> SendReport:
+    """Deliver (live) or preview the due rows of a plan. `optouts`: the project's opt-out
+    file, read by the caller. Raises PlanFileError, ConfigError, LedgerBusy."""
+    now = time.time()
+    plan = read_plan(plan_path)
+    delivery = config.get("delivery") or {}
+    hours = float(expire_after_hours if expire_after_hours is not None else delivery.get("expire_after_hours", 24))
+    report = SendReport(plan, live, until if until is not None else now, hours)
+    rows = [r for r in plan.sends if channel is None or r["channel"] == channel]
+    due = [r for r in rows if r["send_at_utc"] <= report.until]
+    report.not_due = len(rows) - len(due)
+    channels = sorted({r["channel"] for r in due})
+    configured = config.get("channels") or {}
+    adapters: dict[str, Adapter] = {}
+    try:
+        for name in channels:
+            if name not in configured:
+                report.problems.append(f"channel '{name}' is not in huitou.yaml's channels")
+                continue
+            try:
+                adapters[name] = open_adapter(name, configured[name], project_root)
+            except ConfigError as exc:
+                report.problems.append(str(exc))
+        if report.problems and live:
+            raise ConfigError("; ".join(report.problems))
+        ledger_path = default_path(project_root, config)
+        if not live:
+            _preview(report, ledger_path, due, optouts or [], now)
+            return report
+        _deliver(report, ledger_path, plan, due, adapters, configured, delivery, optouts or [], now, wait)
+        return report
+    finally:
+        for adapter in adapters.values():
+            adapter.close()
+
+
+def _preview(report: SendReport, ledger_path: Path, due: list[dict[str, Any]], optouts: list[tuple[str, str | None]], now: float) -> None:
+    states, ledger_optouts = peek(ledger_path, [r["idempotency_key"] for r in due])
+    out = {(c, ch or "") for c, ch in [*optouts, *ledger_optouts]}
+    oldest = now - report.expire_after * 3600
+    for row in due:
+        state = states.get(row["idempotency_key"])
+        if state in ("sent", "failed", "skipped"):
+            what = f"already {state}"
+        elif (row["customer_id"], "") in out or (row["customer_id"], row["channel"]) in out:
+            what = "opted out"
+        elif row["send_at_utc"] < oldest:
+            what = "expired"
+        else:
+            what = "would send"
+        channel = report.channels.setdefault(row["channel"], ChannelReport(row["channel"]))
+        channel.due += 1
+        channel.preview[what] += 1
+        if what == "would send" and len(report.samples) < SAMPLES:
+            report.samples.append(row)
+
+
+def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[dict[str, Any]], adapters: dict[str, Adapter], configured: dict[str, Any],
+             delivery: dict[str, Any], optouts: list[tuple[str, str | None]], now: float, wait: bool) -> None:
+    ledger = Ledger(ledger_path)
+    try:
+        with ledger.run_lock(wait):
+            report.recovered = ledger.recover(now)
+            if optouts:
+                ledger.import_optouts(optouts, now, "opt-out file")
+            report.enqueued = ledger.enqueue(plan.sends, now)
+            report.withdrawn = ledger.supersede(plan.withdrawn, now)
+            report.opted_out = ledger.skip_opted_out(now)
+            report.expired = ledger.expire(now - report.expire_after * 3600, now)
+            stop = threading.Event()
+            policy = RetryPolicy.from_config(delivery.get("retry"))
+            by_channel: dict[str, list[str]] = {}
+            for row in due:
+                by_channel.setdefault(row["channel"], []).append(row["idempotency_key"])
+            workers = []
+            for name, keys in by_channel.items():
+                channel_report = report.channels.setdefault(name, ChannelReport(name, due=len(keys)))
+                kind = channel_kind(name, configured[name])
+                pacer = Pacer.from_config(configured[name].get("rate"))
+                worker = threading.Thread(target=_worker, name=f"send-{name}", args=(ledger_path, keys, adapters[name], kind, pacer, policy, report.until, stop, channel_report), daemon=True)
+                workers.append(worker)
+            with _stopping_on_signals(stop):
+                for worker in workers:
+                    worker.start()
+                for worker in workers:
+                    while worker.is_alive():
+                        worker.join(0.2)
+            report.interrupted = stop.is_set()
+    finally:
+        ledger.close()
+
+
+def _worker(ledger_path: Path, keys: list[str], adapter: Adapter, kind: str, pacer: Pacer, policy: RetryPolicy, until: float, stop: threading.Event, report: ChannelReport) -> None:
+    """Deliver one channel's due rows, one at a time, each settled in the ledger before
+    the next starts; wait for retries that come due; stop on `stop` after the message in
+    hand."""
+    started = time.monotonic()
+    ledger = Ledger(ledger_path)  # a connection per thread
+    try:
+        ledger.restrict(keys)
+        while not stop.is_set():
+            batch = ledger.due(time.time(), until, BATCH, report.channel)
+            if not batch:
+                retry_at = ledger.next_retry(until, report.channel)
+                if retry_at is None:
+                    break
+                stop.wait(max(0.0, retry_at - time.time()))
+                continue
+            for row in batch:
+                if not pacer.wait(stop):
+                    break
+                if not _deliver_one(ledger, adapter, Message.from_row(row, kind), policy, report):
+                    return
+    finally:
+        report.seconds = time.monotonic() - started
+        ledger.close()
+
+
+def _deliver_one(ledger: Ledger, adapter: Adapter, message: Message, policy: RetryPolicy, report: ChannelReport) -> bool:
+    """Start, deliver, settle one row; False when the channel is down."""
+    attempt = ledger.start(message.key, time.time())
+    if attempt is None:
+        report.skipped += ledger.state_of(message.key) == "skipped"
+        return True
+    try:
+        provider_id = adapter.deliver(message)
+    except ChannelDown as exc:
+        ledger.failed(message.key, time.time(), str(exc), retry_at=time.time())  # back to pending: nothing was sent
+        report.stopped = str(exc)
+        return False
+    except DeliveryError as exc:
+        done = time.time()
+        if exc.transient and attempt < policy.attempts:
+            ledger.failed(message.key, done, str(exc), retry_at=done + policy.delay(attempt, exc.retry_after))
+            report.retried += 1
+        else:
+            error = f"{exc} (gave up after {attempt} attempts)" if exc.transient else str(exc)
+            ledger.failed(message.key, done, error)
+            report.failed += 1
+            if len(report.errors) < 10:
+                report.errors.append((message.key, error))
+        return True
+    ledger.sent(message.key, time.time(), provider_id)
+    report.sent += 1
+    report.resent_after_crash += message.recovered
+    return True
+
+
+class _stopping_on_signals:
+    """SIGINT/SIGTERM set `stop`: the workers finish the message in hand and return, so an
+    interrupted run leaves nothing in flight."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, lambda *_: self.stop.set())
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def parse_until(text: str | None, tz: str) -> float | None:
+    """--until: an ISO 8601 date or time (naive ones in the project's timezone)."""
+    if text is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    value = dt.datetime.fromisoformat(text)
+    if len(text.strip()) == 10:  # a date: through the end of that day
+        value += dt.timedelta(days=1)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value.timestamp()

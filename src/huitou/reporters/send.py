@@ -1,0 +1,103 @@
+"""What `huitou send` and `huitou ledger` print."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from ..delivery.run import SendReport
+from ..templates import mask_filter
+
+
+def _when(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def send_dict(report: SendReport) -> dict[str, Any]:
+    return {
+        "plan_id": report.plan.plan_id,
+        "plan": str(report.plan.path),
+        "live": report.live,
+        "until": _when(report.until),
+        "not_due": report.not_due,
+        "problems": report.problems,
+        **({"samples": [_sample(r) for r in report.samples]} if not report.live else {
+            "added_to_ledger": report.enqueued,
+            "withdrawn": report.withdrawn,
+            "opted_out": report.opted_out,
+            "expired": report.expired,
+            "recovered": len(report.recovered),
+            "interrupted": report.interrupted,
+        }),
+        "channels": [
+            {k: dict(sorted(v.items())) if k == "preview" else v for k, v in vars(c).items() if (k != "preview") == report.live or k in ("channel", "due")}
+            for c in sorted(report.channels.values(), key=lambda c: c.channel)
+        ],
+    }
+
+
+def _sample(row: dict[str, Any]) -> dict[str, Any]:
+    """A row that would go out, contact masked, text on one line and cut short."""
+    content = json.loads(row["content"] or "{}")
+    text = " ".join(str(content.get("subject") or content.get("body") or "").split())
+    return {"send_at": row["send_at"], "channel": row["channel"], "to": mask_filter(row["recipient"]) if row["recipient"] else None,
+            "rule": f"{row['playbook']}/{row['rule_id']}", "text": text if len(text) <= 60 else text[:59] + "…"}
+
+
+def send_json(report: SendReport) -> str:
+    return json.dumps(send_dict(report), ensure_ascii=False, indent=2)
+
+
+def send_text(report: SendReport) -> str:
+    plan = report.plan
+    lines = [f"plan {plan.plan_id or '(empty)'}: {plan.rows:,} rows, {len(plan.sends):,} to send; due by {_when(report.until)}: "
+             f"{sum(c.due for c in report.channels.values()):,} ({report.not_due:,} later)"]
+    if not report.live:
+        lines.append("dry run: nothing sent, the ledger untouched (--live delivers)")
+        for c in sorted(report.channels.values(), key=lambda c: c.channel):
+            lines.append(f"  {c.channel:<14} {c.due:>7,} due: " + ", ".join(f"{n:,} {what}" for what, n in sorted(c.preview.items())))
+        for row in report.samples:
+            sample = _sample(row)
+            lines.append(f"  e.g. {sample['send_at']} {sample['channel']} to {sample['to']} ({sample['rule']}): {sample['text']}")
+        lines += [f"problem: {p}" for p in report.problems]
+        return "\n".join(lines) + "\n"
+    if report.recovered:
+        lines.append(f"{len(report.recovered):,} row(s) were in flight when an earlier run died: delivery unknown, sent again under the same "
+                     "idempotency key (Message-ID / Idempotency-Key header; outbox files are checked for the key)")
+    for label, n in (("added to the ledger", report.enqueued), ("withdrawn (this plan no longer sends them)", report.withdrawn),
+                     ("skipped: opted out", report.opted_out), ("skipped: expired", report.expired)):
+        if n:
+            lines.append(f"{label}: {n:,}")
+    for c in sorted(report.channels.values(), key=lambda c: c.channel):
+        rate = f", {c.sent / c.seconds:,.1f}/s" if c.seconds > 0 and c.sent else ""
+        parts = [f"{c.sent:,} sent{rate}"] + [f"{n:,} {label}" for label, n in (("failed", c.failed), ("to retry", c.retried), ("opted out meanwhile", c.skipped), ("resent after a crash", c.resent_after_crash)) if n]
+        lines.append(f"  {c.channel:<14} {c.due:>7,} due: {', '.join(parts)}")
+        lines += [f"    failed {key}: {error}" for key, error in c.errors]
+        if c.stopped:
+            lines.append(f"    stopped: {c.stopped}; its rows stay pending for the next run")
+    if report.interrupted:
+        lines.append("interrupted: the message in hand was finished and recorded; run again to go on")
+    return "\n".join(lines) + "\n"
+
+
+def ledger_text(counts: list[tuple[str, str, str, int]], failures: list[tuple[str, str, str, int, str]], path: str) -> str:
+    if not counts:
+        return f"{path}: empty (nothing sent yet)\n"
+    totals: dict[str, int] = {}
+    for state, _, _, n in counts:
+        totals[state] = totals.get(state, 0) + n
+    lines = [f"{path}: " + ", ".join(f"{n:,} {s}" for s, n in sorted(totals.items())), f"{'state':<9} {'channel':<14} {'day':<10} {'messages':>9}"]
+    lines += [f"{s:<9} {c:<14} {d:<10} {n:>9,}" for s, c, d, n in counts]
+    if failures:
+        lines.append("failed:")
+        lines += [f"  {key} {customer} {channel} after {attempts} attempt(s): {error}" for key, customer, channel, attempts, error in failures]
+    return "\n".join(lines) + "\n"
+
+
+def ledger_json(counts: list[tuple[str, str, str, int]], failures: list[tuple[str, str, str, int, str]], path: str) -> str:
+    return json.dumps({
+        "ledger": path,
+        "counts": [{"state": s, "channel": c, "day": d, "messages": n} for s, c, d, n in counts],
+        "failed": [{"idempotency_key": k, "customer_id": cu, "channel": ch, "attempts": a, "error": e} for k, cu, ch, a, e in failures],
+    }, ensure_ascii=False, indent=2)

@@ -1,0 +1,197 @@
+"""Real servers for delivery tests: an SMTP server (aiosmtpd, STARTTLS and AUTH with a
+test CA from trustme) and an HTTP webhook receiver. Both record what arrives, can be told
+to fail in scripted ways, and drop a repeated message the way real receivers do (by
+Message-ID, by Idempotency-Key) while still counting every raw arrival."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import hmac
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+USER, PASSWORD = "shop", "pa55word"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Arrivals:
+    """Every raw arrival (key, time) and the first of each key (the delivered set)."""
+
+    raw: list[tuple[str, float]] = field(default_factory=list)
+    delivered: dict[str, object] = field(default_factory=dict)
+    faults: list[str] = field(default_factory=list)  # scripted, consumed one per arrival
+    on_arrival: Callable[[int], None] | None = None  # called with the raw count (kill the sender...)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_fault(self) -> str | None:
+        with self.lock:
+            return self.faults.pop(0) if self.faults else None
+
+    def record(self, key: str, item: object) -> bool:
+        """True when new."""
+        with self.lock:
+            self.raw.append((key, time.monotonic()))
+            new = key not in self.delivered
+            if new:
+                self.delivered[key] = item
+            count = len(self.raw)
+        if self.on_arrival is not None:
+            self.on_arrival(count)
+        return new
+
+    def duplicates(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for key, _ in self.raw:
+            counts[key] = counts.get(key, 0) + 1
+        return {k: n for k, n in counts.items() if n > 1}
+
+
+class LocalCA:
+    def __init__(self, directory: Path) -> None:
+        self.ca = trustme.CA()
+        self.cert = self.ca.issue_cert("127.0.0.1", "localhost")
+        self.ca_file = directory / "test-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_file))
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.cert.configure_cert(context)
+        return context
+
+
+class _Mailbox:
+    def __init__(self, arrivals: Arrivals, refuse: set[str]) -> None:
+        self.arrivals, self.refuse = arrivals, refuse
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd's names)
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        fault = self.arrivals.next_fault()
+        if fault == "drop":  # the connection dies before the server answers; nothing accepted
+            server.transport.close()
+            return "421 dropped"
+        if fault:
+            return fault  # e.g. "451 4.3.0 try again later", "554 5.7.1 rejected"
+        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.SMTP)
+        self.arrivals.record(str(message["Message-ID"]), (envelope.rcpt_tos, message))
+        return "250 OK queued"
+
+
+class SmtpServer:
+    """aiosmtpd on 127.0.0.1: STARTTLS required, AUTH LOGIN/PLAIN after it."""
+
+    def __init__(self, ca: LocalCA, refuse: set[str] | None = None) -> None:
+        self.arrivals = Arrivals()
+        self.port = free_port()
+
+        def authenticate(server, session, envelope, mechanism, auth_data):  # noqa: ANN001
+            ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == USER and auth_data.password.decode() == PASSWORD
+            return AuthResult(success=ok, handled=False)
+
+        self.controller = Controller(
+            _Mailbox(self.arrivals, refuse or set()), hostname="127.0.0.1", port=self.port, tls_context=ca.server_context(),
+            require_starttls=True, authenticator=authenticate, auth_require_tls=True, decode_data=False,
+        )
+
+    def __enter__(self) -> SmtpServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+class WebhookServer:
+    """A webhook receiver that checks the signature and keeps one delivery per
+    Idempotency-Key (answering a repeat with 200, as providers do)."""
+
+    def __init__(self, secret: str, tls: LocalCA | None = None) -> None:
+        self.arrivals = Arrivals()
+        self.bad_signatures = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def setup(self) -> None:
+                super().setup()
+                # As production servers do: without it, the answer's body waits for the
+                # client's delayed ACK of its headers (40 ms a message).
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                fault = server.arrivals.next_fault()
+                if fault == "drop":
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                slow = fault is not None and fault.startswith("slow")  # processes it, answers too late
+                if fault and not slow:
+                    status, _, retry_after = fault.partition(":")
+                    self.send_response(int(status))
+                    if retry_after:
+                        self.send_header("Retry-After", retry_after)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                stamp, signature = self.headers.get("X-Huitou-Timestamp", ""), self.headers.get("X-Huitou-Signature", "")
+                expected = "sha256=" + hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+                if not hmac.compare_digest(signature, expected):
+                    server.bad_signatures += 1
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                key = self.headers["Idempotency-Key"]
+                server.arrivals.record(key, (dict(self.headers), json.loads(body)))
+                if slow:
+                    time.sleep(float(fault.split(":")[1]))
+                answer = json.dumps({"id": f"gw-{key[:8]}"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda request, address: None  # a killed sender resets its connection: expected here
+        if tls is not None:
+            self.httpd.socket = tls.server_context().wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/send"
+
+    def __enter__(self) -> WebhookServer:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
