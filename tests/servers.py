@@ -101,9 +101,9 @@ class _Mailbox:
 
 
 class SmtpServer:
-    """aiosmtpd on 127.0.0.1: STARTTLS required, AUTH LOGIN/PLAIN after it."""
+    """aiosmtpd on 127.0.0.1: STARTTLS required (or TLS from the start), AUTH LOGIN/PLAIN after it."""
 
-    def __init__(self, ca: LocalCA, refuse: set[str] | None = None) -> None:
+    def __init__(self, ca: LocalCA, refuse: set[str] | None = None, implicit_tls: bool = False) -> None:
         self.arrivals = Arrivals()
         self.port = free_port()
 
@@ -111,10 +111,10 @@ class SmtpServer:
             ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == USER and auth_data.password.decode() == PASSWORD
             return AuthResult(success=ok, handled=False)
 
-        self.controller = Controller(
-            _Mailbox(self.arrivals, refuse or set()), hostname="127.0.0.1", port=self.port, tls_context=ca.server_context(),
-            require_starttls=True, authenticator=authenticate, auth_require_tls=True, decode_data=False,
-        )
+        # aiosmtpd's auth_require_tls looks for STARTTLS only; with TLS from the start the
+        # whole session is encrypted anyway.
+        tls = {"ssl_context": ca.server_context(), "auth_require_tls": False} if implicit_tls else {"tls_context": ca.server_context(), "require_starttls": True, "auth_require_tls": True}
+        self.controller = Controller(_Mailbox(self.arrivals, refuse or set()), hostname="127.0.0.1", port=self.port, authenticator=authenticate, decode_data=False, **tls)
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()

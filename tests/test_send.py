@@ -74,7 +74,7 @@ channels:
     from: 回头小店 <care@shop.example.cn>
     unsubscribe_url: https://shop.example.cn/unsubscribe
     unsubscribe_secret_env: T_UNSUB_SECRET
-    smtp: {{host: 127.0.0.1, port: {smtp_port}, security: starttls, username_env: T_SMTP_USER, password_env: T_SMTP_PASSWORD, timeout: 5}}
+    smtp: {{host: 127.0.0.1, port: {smtp_port}, security: {security}, username_env: T_SMTP_USER, password_env: T_SMTP_PASSWORD, timeout: 5}}
     rate: {{per_second: {email_rate}}}
   sms:
     signature: 【回头小店】
@@ -108,9 +108,9 @@ def make_project(root: Path, customers: int) -> Path:
 
 
 def configure(root: Path, smtp: SmtpServer, hook: WebhookServer, *, ledger: str = ".huitou/ledger.sqlite", outbox: str = "out/calls",
-              attempts: int = 4, email_rate: float = 1000, sms_rate: float = 1000, timeout: float = 5) -> None:
+              attempts: int = 4, email_rate: float = 1000, sms_rate: float = 1000, timeout: float = 5, security: str = "starttls") -> None:
     (root / "huitou.yaml").write_text(
-        CONFIG.format(ledger=ledger, outbox=outbox, attempts=attempts, smtp_port=smtp.port, webhook_url=hook.url, email_rate=email_rate, sms_rate=sms_rate, timeout=timeout),
+        CONFIG.format(ledger=ledger, outbox=outbox, attempts=attempts, smtp_port=smtp.port, webhook_url=hook.url, email_rate=email_rate, sms_rate=sms_rate, timeout=timeout, security=security),
         encoding="utf-8",
     )
 
@@ -215,6 +215,25 @@ def test_a_live_send_delivers_every_channel_once_and_a_rerun_sends_nothing(tmp_p
         assert sum(c["messages"] for c in shown["counts"] if c["state"] == "sent") == 36 and shown["failed"] == []
 
 
+def test_implicit_tls_smtp_and_an_https_webhook(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+    root = make_project(tmp_path / "shop", 2)
+    with SmtpServer(ca, implicit_tls=True) as smtp, WebhookServer(SMS_SECRET, tls=ca) as hook:
+        configure(root, smtp, hook, security="ssl")
+        keys = plan_keys(plan(huitou_bin, root, env))
+        assert hook.url.startswith("https://")
+        done = send(huitou_bin, root, env, "--live")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert len(smtp.arrivals.delivered) == 2 and set(hook.arrivals.delivered) == keys["sms"]
+        # A certificate the system does not trust stops the channel; nothing is lost.
+        untrusted = {k: v for k, v in env.items() if k != "SSL_CERT_FILE"}
+        other = make_project(tmp_path / "other", 1)
+        configure(other, smtp, hook, security="ssl")
+        plan(huitou_bin, other, env)
+        refused = send(huitou_bin, other, untrusted, "--live", "--channel", "email")
+        assert refused.returncode == 1 and "TLS certificate was rejected" in refused.stdout
+        assert {v[0] for v in ledger_rows(other).values()} == {"pending"}
+
+
 def test_transient_faults_are_retried_and_permanent_ones_recorded(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
     root = make_project(tmp_path / "shop", 8)
     with SmtpServer(ca, refuse={"c003@mail.example.cn"}) as smtp, WebhookServer(SMS_SECRET) as hook:
@@ -257,6 +276,11 @@ def test_retries_give_up_after_the_configured_attempts(tmp_path: Path, ca: Local
         ((state, attempts, _, error),) = [v for v in ledger_rows(root).values() if v[0] != "pending"]
         assert (state, attempts) == ("failed", 3) and "HTTP 503" in error and "gave up after 3 attempts" in error
         assert not hook.arrivals.raw and not smtp.arrivals.raw  # --channel sms: email untouched
+        plain = send(huitou_bin, root, env, "--live", "--channel", "sms")
+        assert plain.returncode == 0 and not hook.arrivals.raw  # failed stays failed...
+        again = send(huitou_bin, root, env, "--live", "--channel", "sms", "--retry-failed")
+        assert again.returncode == 0 and "failed rows retried (--retry-failed): 1" in again.stdout, again.stdout
+        assert len(hook.arrivals.delivered) == 1 and {v[0] for v in ledger_rows(root).values()} == {"sent", "pending"}
 
 
 def test_a_refused_login_stops_the_channel_and_leaves_its_rows_pending(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:

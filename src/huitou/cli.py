@@ -483,6 +483,7 @@ def send(
     channel: Annotated[Optional[str], typer.Option("--channel", help="Only this channel's rows.")] = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Send rows planned up to this time (ISO 8601; a date means the end of that day; no offset: the project's timezone). Default: now.")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="When another `huitou send` is delivering from the same ledger: wait for it, or stop at once.")] = True,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Give the plan's failed rows another set of attempts (once the cause is fixed).")] = False,
     expire_after: Annotated[Optional[float], typer.Option("--expire-after", metavar="HOURS", help="Skip rows this many hours past their send time. Default: delivery.expire_after_hours, 24.")] = None,
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Report format: text or json")] = OutFormat.text,
 ) -> None:
@@ -503,7 +504,7 @@ def send(
         raise _fail("send", f"--until {until!r} is not a date or time; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed)") from None
     try:
         optouts = read_optout_file(config, project.root)
-        report = run_send(project.root, config, plan_file, live=live, until=limit, channel=channel, wait=wait, expire_after_hours=expire_after, optouts=optouts)
+        report = run_send(project.root, config, plan_file, live=live, until=limit, channel=channel, wait=wait, expire_after_hours=expire_after, optouts=optouts, retry_failed=retry_failed)
     except (PlanFileError, DataError) as exc:
         raise _fail("send", str(exc)) from None
     except ConfigError as exc:

@@ -182,6 +182,17 @@ class Ledger:
                 (now, oldest),
             ).rowcount
 
+    def requeue_failed(self, keys: Iterable[str], now: float) -> int:
+        """Failed rows among `keys` back to pending with their attempts reset (`huitou send
+        --retry-failed`, once the cause is fixed)."""
+        with self._write() as db:
+            before = db.total_changes
+            db.executemany(
+                "UPDATE messages SET state = 'pending', attempts = 0, retry_at = NULL, error = NULL, updated_at = ? WHERE idempotency_key = ? AND state = 'failed'",
+                ((now, k) for k in keys),
+            )
+            return db.total_changes - before
+
     def restrict(self, keys: Iterable[str]) -> None:
         """Limit `due` on this connection to these keys (the rows of the plan being sent)."""
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS run_keys (idempotency_key TEXT PRIMARY KEY)")

@@ -53,6 +53,7 @@ class SendReport:
     samples: list[dict[str, Any]] = field(default_factory=list)  # dry run: the first rows that would go out
     enqueued: int = 0
     withdrawn: int = 0
+    requeued: int = 0  # failed rows given another chance (--retry-failed)
     opted_out: int = 0
     expired: int = 0
     recovered: list[str] = field(default_factory=list)
@@ -63,7 +64,7 @@ class SendReport:
 
 
 def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: bool, until: float | None = None, channel: str | None = None,
-         wait: bool = True, expire_after_hours: float | None = None, optouts: list[tuple[str, str | None]] | None = None) -> SendReport:
+         wait: bool = True, expire_after_hours: float | None = None, optouts: list[tuple[str, str | None]] | None = None, retry_failed: bool = False) -> SendReport:
     """Deliver (live) or preview the due rows of a plan. `optouts`: the project's opt-out
     file, read by the caller. Raises PlanFileError, ConfigError, LedgerBusy."""
     now = time.time()
@@ -92,7 +93,7 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
         if not live:
             _preview(report, ledger_path, due, optouts or [], now)
             return report
-        _deliver(report, ledger_path, plan, due, adapters, configured, delivery, optouts or [], now, wait)
+        _deliver(report, ledger_path, plan, due, adapters, configured, delivery, optouts or [], now, wait, retry_failed)
         return report
     finally:
         for adapter in adapters.values():
@@ -121,7 +122,7 @@ def _preview(report: SendReport, ledger_path: Path, due: list[dict[str, Any]], o
 
 
 def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[dict[str, Any]], adapters: dict[str, Adapter], configured: dict[str, Any],
-             delivery: dict[str, Any], optouts: list[tuple[str, str | None]], now: float, wait: bool) -> None:
+             delivery: dict[str, Any], optouts: list[tuple[str, str | None]], now: float, wait: bool, retry_failed: bool) -> None:
     ledger = Ledger(ledger_path)
     try:
         with ledger.run_lock(wait):
@@ -130,6 +131,8 @@ def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[di
                 ledger.import_optouts(optouts, now, "opt-out file")
             report.enqueued = ledger.enqueue(plan.sends, now)
             report.withdrawn = ledger.supersede(plan.withdrawn, now)
+            if retry_failed:
+                report.requeued = ledger.requeue_failed((r["idempotency_key"] for r in due), now)
             report.opted_out = ledger.skip_opted_out(now)
             report.expired = ledger.expire(now - report.expire_after * 3600, now)
             stop = threading.Event()

@@ -25,6 +25,7 @@ def send_dict(report: SendReport) -> dict[str, Any]:
         **({"samples": [_sample(r) for r in report.samples]} if not report.live else {
             "added_to_ledger": report.enqueued,
             "withdrawn": report.withdrawn,
+            "requeued": report.requeued,
             "opted_out": report.opted_out,
             "expired": report.expired,
             "recovered": len(report.recovered),
@@ -65,7 +66,7 @@ def send_text(report: SendReport) -> str:
     if report.recovered:
         lines.append(f"{len(report.recovered):,} row(s) were in flight when an earlier run died: delivery unknown, sent again under the same "
                      "idempotency key (Message-ID / Idempotency-Key header; outbox files are checked for the key)")
-    for label, n in (("added to the ledger", report.enqueued), ("withdrawn (this plan no longer sends them)", report.withdrawn),
+    for label, n in (("added to the ledger", report.enqueued), ("withdrawn (this plan no longer sends them)", report.withdrawn), ("failed rows retried (--retry-failed)", report.requeued),
                      ("skipped: opted out", report.opted_out), ("skipped: expired", report.expired)):
         if n:
             lines.append(f"{label}: {n:,}")
