@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/validate.py --write
 	$(BIN)/python benchmarks/evaluate.py --write
 	$(BIN)/python benchmarks/plan.py --write
+	$(BIN)/python benchmarks/send.py --write
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -14,7 +14,6 @@ import signal
 import sqlite3
 import subprocess
 import threading
-import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

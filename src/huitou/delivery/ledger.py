@@ -64,9 +64,9 @@ CREATE TABLE IF NOT EXISTS optouts (
 _COLUMNS = ("idempotency_key", "plan_id", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc", "content")
 
 
-# Pending rows whose customer opted out of the row's channel or of every channel.
-_OPTED_OUT = """UPDATE messages AS m SET state = 'skipped', error = 'opted out', updated_at = ?
-WHERE m.state = 'pending' AND EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id = m.customer_id AND o.channel IN ('', m.channel))"""
+# The row's customer opted out of its channel or of every channel.
+_OPTOUT_EXISTS = "EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id = m.customer_id AND o.channel IN ('', m.channel))"
+_OPTED_OUT = f"UPDATE messages AS m SET state = 'skipped', error = 'opted out', updated_at = ? WHERE m.state = 'pending' AND {_OPTOUT_EXISTS}"
 
 
 class LedgerBusy(RuntimeError):
@@ -225,28 +225,31 @@ class Ledger:
         no longer pending or its customer opted out meanwhile (then it is `skipped`): the
         opt-out list is read in the same transaction, so an opt-out recorded during a
         run stops every message not yet handed over."""
-        with self._write() as db:
-            if db.execute(_OPTED_OUT + " AND m.idempotency_key = ?", (now, key)).rowcount:
-                return None
-            updated = db.execute(
-                "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE idempotency_key = ? AND state = 'pending' RETURNING attempts",
-                (now, key),
-            ).fetchone()
-        return updated[0] if updated else None
+        # One statement, autocommitted: the opt-out test and the state change are atomic.
+        updated = self.db.execute(
+            f"""UPDATE messages AS m SET
+                  state = CASE WHEN {_OPTOUT_EXISTS} THEN 'skipped' ELSE 'sending' END,
+                  error = CASE WHEN {_OPTOUT_EXISTS} THEN 'opted out' END,
+                  attempts = attempts + NOT {_OPTOUT_EXISTS}, updated_at = ?
+                WHERE m.idempotency_key = ? AND m.state = 'pending' RETURNING state, attempts""",
+            (now, key),
+        ).fetchone()
+        return updated[1] if updated and updated[0] == "sending" else None
 
     def sent(self, key: str, now: float, provider_id: str | None = None) -> None:
-        with self._write() as db:
-            db.execute("UPDATE messages SET state = 'sent', error = NULL, provider_id = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'sending'", (provider_id, now, key))
+        self.db.execute(  # one statement, autocommitted (and fsynced) on its own
+            "UPDATE messages SET state = 'sent', error = NULL, provider_id = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'sending'",
+            (provider_id, now, key),
+        )
 
     def failed(self, key: str, now: float, error: str, retry_at: float | None = None) -> None:
         """A permanent failure (retry_at None) is final; a transient one goes back to
         pending until retry_at."""
         state = "failed" if retry_at is None else "pending"
-        with self._write() as db:
-            db.execute(
-                "UPDATE messages SET state = ?, error = ?, retry_at = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'sending'",
-                (state, error, retry_at, now, key),
-            )
+        self.db.execute(
+            "UPDATE messages SET state = ?, error = ?, retry_at = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'sending'",
+            (state, error, retry_at, now, key),
+        )
 
     def record_optout(self, customer_id: str, channel: str | None, now: float, source: str) -> bool:
         """True when it is new (an opt-out already on record keeps its first date)."""
