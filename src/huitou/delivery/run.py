@@ -23,7 +23,7 @@ from typing import Any
 from .channels import Adapter, ChannelDown, ConfigError, DeliveryError, Message, channel_kind, open_adapter
 from .ledger import Ledger, default_path, peek
 from .pacing import Pacer, RetryPolicy
-from .planfile import PlanFile, read_plan
+from .planfile import PlanFile, PlanFileError, read_plan
 
 SAMPLES = 3  # rows a dry run shows
 BATCH = 200  # due rows read per query; each is still started and settled one by one
@@ -73,6 +73,9 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
     hours = float(expire_after_hours if expire_after_hours is not None else delivery.get("expire_after_hours", 24))
     report = SendReport(plan, live, until if until is not None else now, hours)
     rows = [r for r in plan.sends if channel is None or r["channel"] == channel]
+    if channel is not None and not rows:
+        present = sorted({r["channel"] for r in plan.sends})
+        raise PlanFileError(f"--channel {channel}: the plan sends nothing on it (its channels: {', '.join(present) or 'none'})")
     due = [r for r in rows if r["send_at_utc"] <= report.until]
     report.not_due = len(rows) - len(due)
     channels = sorted({r["channel"] for r in due})
