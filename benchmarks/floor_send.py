@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import smtplib
+import ssl
 import sys
 import time
 from email.message import EmailMessage
@@ -36,6 +38,8 @@ def rows(path: str, channel: str) -> list[dict]:
 def send_email(messages: list[dict], host: str, port: int) -> float:
     start = time.perf_counter()
     conn = smtplib.SMTP(host, port)
+    conn.starttls(context=ssl.create_default_context())
+    conn.login(os.environ["BENCH_USER"], os.environ["BENCH_PASSWORD"])
     for row in messages:
         content = row["content"]
         email = EmailMessage(policy=SMTP)

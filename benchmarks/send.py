@@ -10,8 +10,9 @@ per channel, each as its own process, median of --repeat runs, a fresh ledger ea
                rate (its worker's time) and the whole command's wall time.
   (a) floor  - benchmarks/floor_send.py: the same messages built the same way and sent in
                one loop over one connection, nothing recorded.
-The servers run in this process (threads) and are the same for both; every message must
-arrive exactly once, or the run fails.
+The servers are the delivery tests' (tests/servers.py: aiosmtpd with STARTTLS and AUTH, an
+HTTP receiver checking each signature), in this process, the same for both; every message
+must arrive exactly once, or the run fails.
 
 Usage: python benchmarks/send.py [--customers 5000] [--repeat 3] [--write]
 """
@@ -25,21 +26,17 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from aiosmtpd.controller import Controller
-
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 from docs_section import publish  # noqa: E402
+from tests.servers import PASSWORD, USER, LocalCA, SmtpServer, WebhookServer  # noqa: E402  (the delivery tests' servers)
 
 BIN = Path(sys.executable).parent
 SECRET = "bench-secret"
@@ -59,58 +56,11 @@ channels:
     from: 回头小店 <care@shop.example.cn>
     unsubscribe_url: https://shop.example.cn/unsubscribe
     unsubscribe_secret_env: BENCH_UNSUB
-    smtp: {{host: 127.0.0.1, port: {smtp}, security: none}}
+    smtp: {{host: 127.0.0.1, port: {smtp}, security: starttls, username_env: BENCH_USER, password_env: BENCH_PASSWORD}}
   sms:
     signature: 【回头小店】
     webhook: {{url: "{url}", secret_env: BENCH_SECRET}}
 """
-
-
-class Received:
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        self.lock = threading.Lock()
-
-    def add(self, key: str) -> None:
-        with self.lock:
-            self.keys.append(key)
-
-
-class Mailbox:
-    def __init__(self, received: Received) -> None:
-        self.received = received
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001
-        for line in envelope.content.split(b"\r\n"):
-            if line.lower().startswith(b"message-id:"):
-                self.received.add(line.split(b":", 1)[1].strip().decode())
-                break
-        return "250 OK"
-
-
-def webhook_server(received: Received) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers["Content-Length"]))
-            received.add(self.headers["Idempotency-Key"])
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
 
 
 def make_shop(root: Path, customers: int, today: dt.date) -> None:
@@ -140,32 +90,27 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="put the results into docs/benchmarks.md")
     args = parser.parse_args()
 
-    received = Received()
-    smtp_port = socket.socket()
-    smtp_port.bind(("127.0.0.1", 0))
-    port = smtp_port.getsockname()[1]
-    smtp_port.close()
-    controller = Controller(Mailbox(received), hostname="127.0.0.1", port=port)
-    controller.start()
-    httpd = webhook_server(received)
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/send"
-    env = {**os.environ, "BENCH_UNSUB": "u", "BENCH_SECRET": SECRET}
+    tmp = tempfile.TemporaryDirectory()
+    ca = LocalCA(Path(tmp.name))
+    smtp, hook = SmtpServer(ca).__enter__(), WebhookServer(SECRET).__enter__()
+    env = {**os.environ, "BENCH_UNSUB": "u", "BENCH_SECRET": SECRET, "BENCH_USER": USER, "BENCH_PASSWORD": PASSWORD, "SSL_CERT_FILE": str(ca.ca_file)}
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
     until = (today + dt.timedelta(days=1)).isoformat()
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "shop"
+    with tmp:
+        root = Path(tmp.name) / "shop"
         make_shop(root, args.customers, today)
-        (root / "huitou.yaml").write_text(CONFIG.format(smtp=port, url=url), encoding="utf-8")
+        (root / "huitou.yaml").write_text(CONFIG.format(smtp=smtp.port, url=hook.url), encoding="utf-8")
         subprocess.run([str(BIN / "huitou"), "plan", "--as-of", str(today), "--horizon", "1d", "--out", "plan.jsonl"], cwd=root, env=env, check=True, capture_output=True)
-        for channel, target, extra in (("email", "127.0.0.1", str(port)), ("sms", url, SECRET)):
+        for channel, server, target, extra in (("email", smtp, "127.0.0.1", str(smtp.port)), ("sms", hook, hook.url, SECRET)):
             floor, ours, walls = [], [], []
+            received = server.arrivals
             for _ in range(args.repeat):
-                received.keys.clear()
+                received.raw.clear()
                 out = json.loads(subprocess.run([sys.executable, str(HERE / "floor_send.py"), "plan.jsonl", channel, target, extra], cwd=root, env=env, check=True, capture_output=True, text=True).stdout)
-                assert len(received.keys) == out["sent"] == args.customers and len(set(received.keys)) == args.customers, "floor: every message once"
+                assert len(received.raw) == out["sent"] == args.customers and not received.duplicates(), "floor: every message once"
                 floor.append(out["sent"] / out["seconds"])
-                received.keys.clear()
+                received.raw.clear()
                 shutil.rmtree(root / ".huitou", ignore_errors=True)
                 start = time.perf_counter()
                 done = subprocess.run([str(BIN / "huitou"), "send", "plan.jsonl", "--live", "--channel", channel, "--until", until, "-f", "json"], cwd=root, env=env, capture_output=True, text=True)
@@ -173,18 +118,18 @@ def main() -> None:
                 if done.returncode:
                     raise SystemExit(f"huitou send failed: {done.stdout}{done.stderr}")
                 (report,) = json.loads(done.stdout)["channels"]
-                assert report["sent"] == args.customers and len(set(received.keys)) == len(received.keys) == args.customers, "huitou: every message once"
+                assert report["sent"] == len(received.raw) == args.customers and not received.duplicates(), "huitou: every message once"
                 ours.append(report["sent"] / report["seconds"])
             results[channel] = {"floor": statistics.median(floor), "huitou": statistics.median(ours), "wall": statistics.median(walls)}
-    controller.stop()
-    httpd.shutdown()
+    smtp.__exit__()
+    hook.__exit__()
 
     n = args.customers
     lines = [
         "## send",
         "",
         f"`python benchmarks/send.py --customers {n} --repeat {args.repeat}` on {platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()}), "
-        f"{dt.date.today().isoformat()}. {n:,} messages per channel to servers on this machine (aiosmtpd without TLS; a Python HTTP server), "
+        f"{dt.date.today().isoformat()}. {n:,} messages per channel to servers on this machine (aiosmtpd with STARTTLS and AUTH, the delivery tests' HTTP receiver checking each signature), "
         f"median of {args.repeat} runs, in messages per second (higher is better).",
         "",
         "| channel | (a) floor: one loop, no ledger | (b) huitou send --live | b/a | (b) whole command, wall |",

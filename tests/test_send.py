@@ -390,6 +390,7 @@ def test_the_rate_limit_holds_within_ten_percent(tmp_path: Path, ca: LocalCA, en
         assert 90 <= rate <= 110, f"{rate:.1f} messages/s against a limit of 100/s"
         # No burst either: no one-second window holds more than the limit (+1 for its edge).
         assert max(sum(1 for t in times if start <= t < start + 1) for start in times) <= 101
+        print(f"{len(times)} messages at {rate:.1f}/s against a limit of 100/s")
 
 
 def test_opt_outs_stop_planned_messages(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
