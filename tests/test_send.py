@@ -464,3 +464,15 @@ def test_the_outbox_cuts_a_torn_record_and_keeps_every_whole_one(tmp_path: Path)
     with open(path, encoding="utf-8-sig", newline="") as f:
         records = list(csv.DictReader(f))
     assert records[0]["script"] == "第一行\n第二行" and records[0]["name"] == "王芳"
+
+
+def test_an_address_the_email_cannot_carry_fails_that_message_only(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+    root = make_project(tmp_path / "shop", 3)
+    customers = (root / "customers.csv").read_text(encoding="utf-8").replace("c001@mail.example.cn", "c001 at mail")
+    (root / "customers.csv").write_text(customers, encoding="utf-8")
+    with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
+        configure(root, smtp, hook)
+        plan(huitou_bin, root, env)
+        done = send(huitou_bin, root, env, "--live", "--channel", "email")
+        assert done.returncode == 1 and "cannot write this email" in done.stdout and "internal error" not in done.stdout
+        assert sorted(r[0][0] for r in smtp.arrivals.delivered.values()) == ["c000@mail.example.cn", "c002@mail.example.cn"]

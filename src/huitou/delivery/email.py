@@ -12,6 +12,7 @@ import datetime as dt
 import smtplib
 import ssl
 from collections.abc import Mapping
+from email.errors import HeaderParseError
 from email.message import EmailMessage
 from email.headerregistry import Address
 from email.policy import SMTP
@@ -92,7 +93,10 @@ class SmtpAdapter:
         return conn
 
     def deliver(self, message: Message) -> str | None:
-        email = self.build(message)
+        try:
+            email = self.build(message)
+        except (ValueError, HeaderParseError) as exc:  # an address the email package cannot write
+            raise DeliveryError(f"cannot write this email: {exc}", transient=False) from None
         if self._conn is None:
             self._conn = self._connect()
         try:

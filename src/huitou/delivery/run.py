@@ -182,6 +182,8 @@ def _worker(ledger_path: Path, keys: list[str], adapter: Adapter, kind: str, pac
                     break
                 if not _deliver_one(ledger, adapter, Message.from_row(row, kind), policy, report):
                     return
+    except Exception as exc:  # a bug, not a delivery failure: stop the channel, say so; the row in flight is recovered next run
+        report.stopped = f"internal error: {type(exc).__name__}: {exc}"
     finally:
         report.seconds = time.monotonic() - started
         ledger.close()
