@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from huitou.delivery.unsubscribe import read_token
+from huitou.unsubscribe import read_token
 from tests.servers import PASSWORD, USER, SmtpServer, LocalCA, WebhookServer
 
 TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
@@ -52,7 +52,7 @@ rules:
 """
 
 TEMPLATES = {
-    "email/thanks.j2": "{% block subject %}谢谢您，{{ customer.name }}{% endblock %}\n{% block text %}{{ customer.name }}，东西还好用吗？{% endblock %}\n"
+    "email/thanks.j2": "{% block subject %}谢谢您，{{ customer.name }}{% endblock %}\n{% block text %}{{ customer.name }}，东西还好用吗？\n退订：{{ unsubscribe_url }}{% endblock %}\n"
                        "{% block html %}<p>{{ customer.name }}，东西还好用吗？</p>{% endblock %}\n",
     "sms/thanks.j2": "{{ customer.name }}，东西还好用吗？",
     "phone/call.j2": "客户：{{ customer.name }}\n话术：问候，询问使用感受。",
@@ -186,11 +186,13 @@ def test_a_live_send_delivers_every_channel_once_and_a_rerun_sends_nothing(tmp_p
         customer = rcpts[0].split("@")[0]
         assert message["To"] == rcpts[0] and "care@shop.example.cn" in message["From"] and str(message["Subject"]).startswith("谢谢您，顾客")
         assert message.get_content_type() == "multipart/alternative"
-        assert message.get_body(("plain",)).get_content().strip().endswith("东西还好用吗？")
+        text = message.get_body(("plain",)).get_content()
+        assert "东西还好用吗？" in text
         assert "<p>" in message.get_body(("html",)).get_content()
         link = str(message["List-Unsubscribe"])
         assert link.startswith("<https://shop.example.cn/unsubscribe?token=") and message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert read_token(UNSUB_SECRET, link[1:-1].split("token=")[1]) == (customer, "email")
+        assert f"退订：{link[1:-1]}" in text  # the body's link is the header's: planned with the same secret
 
         # The webhook: signed (checked by the server), keyed, the rendered text.
         headers, body = hook.arrivals.delivered[sorted(keys["sms"])[0]]

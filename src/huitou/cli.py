@@ -548,7 +548,7 @@ def optout(
 
     from .delivery.channels import ConfigError, secret
     from .delivery.ledger import Ledger, default_path
-    from .delivery.unsubscribe import read_token
+    from .unsubscribe import read_token
 
     project = _project("optout")
     config = project.config

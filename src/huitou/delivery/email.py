@@ -20,7 +20,7 @@ from email.utils import format_datetime, getaddresses
 from typing import Any
 
 from .channels import ChannelDown, ConfigError, DeliveryError, Message, secret
-from .unsubscribe import make_token, unsubscribe_link
+from ..unsubscribe import make_token, unsubscribe_link
 
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 

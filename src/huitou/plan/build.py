@@ -120,6 +120,9 @@ def build_plan(
         clock.lap("rendering the sends")
         if not failed:
             break
+    if renderer.unsigned_unsubscribe:
+        notes.append("unsubscribe links in email bodies carry the bare customer id (anyone could use them for anyone): the secret that signs them is not set for "
+                     + ", ".join(renderer.unsigned_unsubscribe) + "; see docs/delivery.md")
     pid = plan_id_for(playbooks, window)
     _assemble(con, rules, verdicts.caps, pid)
     # Only `plan` is read from here on; the stages' tables are memory to give back.

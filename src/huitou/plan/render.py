@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from jinja2.runtime import Context
 
 from .. import sms
 from ..templates import environment, locale_chain, template_uses
+from ..unsubscribe import make_token, unsubscribe_link
 from .rules import PlannedRule
 
 # What render_batch returns per row, in this order (send_local: the time rendered for).
@@ -50,6 +52,9 @@ class RuleSpec:
     opt_out: str = ""
     budget: int = 1
     unsubscribe: str = ""
+    # The environment variable holding the secret that signs unsubscribe tokens: each
+    # process reads it itself, so the secret is never written into a worker's spec file.
+    unsubscribe_secret_env: str = ""
 
 
 def rule_specs(rules: list[PlannedRule]) -> dict[int, RuleSpec]:
@@ -71,6 +76,7 @@ def rule_specs(rules: list[PlannedRule]) -> dict[int, RuleSpec]:
             opt_out=str(settings.get("opt_out", "")) if rule.intent == "promotion" else "",
             budget=int(settings.get("max_segments", 1)),
             unsubscribe=str(settings.get("unsubscribe_url", "")),
+            unsubscribe_secret_env=str(settings.get("unsubscribe_secret_env", "")),
         )
     return specs
 
@@ -81,10 +87,29 @@ class _RuleRender:
     templates: dict[int | None, _Compiled]
     needs_orders: bool  # reads last_order, or lists the last orders (call and print lists)
     customer_fields: set[str] | None  # None: may read any
+    unsubscribe_secret: str | None = None
 
 
 class Renderer:
     """Compiled templates of every rule and step, and what their contexts need."""
+
+    @property
+    def unsigned_unsubscribe(self) -> list[str]:
+        """Email rules whose unsubscribe links carry the bare customer id: the channel's
+        unsubscribe_secret_env is not set (or not configured)."""
+        return sorted({f"{r.spec.fixed['rule']['channel']} ({r.spec.unsubscribe_secret_env or 'no unsubscribe_secret_env'})"
+                       for r in self.rules.values() if r.spec.kind == "email" and r.spec.unsubscribe and not r.unsubscribe_secret})
+
+    @staticmethod
+    def _unsubscribe_link(rule: _RuleRender, customer_id: str) -> str:
+        """The same signed link `huitou send` puts in List-Unsubscribe, when the secret is
+        at hand; else the URL with the customer id."""
+        url = rule.spec.unsubscribe
+        if not url:
+            return ""
+        if rule.unsubscribe_secret:
+            return unsubscribe_link(url, make_token(rule.unsubscribe_secret, customer_id, rule.spec.fixed["rule"]["channel"]))
+        return f"{url}{'&' if '?' in url else '?'}c={customer_id}"
 
     def __init__(self, specs: dict[int, RuleSpec]) -> None:
         envs: dict[tuple[str, ...], Any] = {}
@@ -106,7 +131,8 @@ class Renderer:
                 templates[step], uses_orders, fields = compiled[(dirs, name)]
                 needs_orders |= uses_orders
                 rule_fields = None if fields is None or rule_fields is None else rule_fields | fields
-            self.rules[index] = _RuleRender(spec, templates, needs_orders, rule_fields)
+            secret = os.environ.get(spec.unsubscribe_secret_env) if spec.unsubscribe_secret_env else None
+            self.rules[index] = _RuleRender(spec, templates, needs_orders, rule_fields, secret or None)
             self.customer_fields = None if rule_fields is None or self.customer_fields is None else self.customer_fields | rule_fields
         self._offsets: dict[int, dt.timezone] = {}
 
@@ -141,8 +167,7 @@ class Renderer:
             "last_order": last_order or {},
         }
         if rule.kind == "email":
-            url = rule.unsubscribe
-            context["unsubscribe_url"] = f"{url}{'&' if '?' in url else '?'}c={customer_id}" if url else ""
+            context["unsubscribe_url"] = self._unsubscribe_link(prepared, customer_id)
         template, name = compiled.template, compiled.name
         subject = html = segments = extra = None
         try:
