@@ -11,7 +11,8 @@ file, which is the file that goes wrong in practice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,61 @@ class PlanFileError(Exception):
     """The plan file cannot be delivered; the message says where and why."""
 
 
+_LEDGER_COLUMNS = ("idempotency_key", "plan_id", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc", "content")
+_LEDGER_SELECT = """idempotency_key, plan_id, customer_id, playbook, rule_id, step, channel, intent, "to", send_at,
+                    epoch(CAST(send_at AS TIMESTAMPTZ)), CAST(to_json(content) AS VARCHAR)"""
+BATCH = 10_000
+
+
+@dataclass
+class Due:
+    """A due send row, without its content (the ledger holds that)."""
+
+    key: str
+    channel: str
+    customer_id: str
+    send_at_utc: float
+
+
 @dataclass
 class PlanFile:
+    """A checked plan, held in DuckDB rather than in Python objects (a million rows stay
+    cheap); close() when done."""
+
     path: Path
     plan_id: str | None
     rows: int
-    sends: list[dict[str, Any]] = field(default_factory=list)  # ledger rows (see Ledger.enqueue)
-    withdrawn: list[tuple[str, str]] = field(default_factory=list)  # (key, why): rows this plan does not send
+    sends: int
+    con: duckdb.DuckDBPyConnection
+
+    def channels(self) -> list[str]:
+        return [c for (c,) in self.con.execute("SELECT DISTINCT channel FROM plan_file WHERE status = 'send' ORDER BY 1").fetchall()]
+
+    def due(self, until: float, channel: str | None = None) -> list[Due]:
+        """Send rows planned at or before `until` (epoch seconds), in plan order."""
+        query = "SELECT idempotency_key, channel, customer_id, epoch(CAST(send_at AS TIMESTAMPTZ)) AS t FROM plan_file WHERE status = 'send' AND t <= ?"
+        params: list[Any] = [until]
+        if channel is not None:
+            query, params = query + " AND channel = ?", [*params, channel]
+        return [Due(*row) for row in self.con.execute(query + " ORDER BY line", params).fetchall()]
+
+    def ledger_rows(self, keys: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Send rows as Ledger.enqueue takes them (all, or these keys), batch by batch."""
+        where = "status = 'send'" + (" AND list_contains(?, idempotency_key)" if keys is not None else "")
+        cursor = self.con.execute(f"SELECT {_LEDGER_SELECT} FROM plan_file WHERE {where} ORDER BY line", [keys] if keys is not None else [])
+        while batch := cursor.fetchmany(BATCH):
+            yield from (dict(zip(_LEDGER_COLUMNS, row)) for row in batch)
+
+    def withdrawn(self) -> Iterator[tuple[str, str]]:
+        """(key, why) of the rows this plan does not send."""
+        cursor = self.con.execute(
+            "SELECT idempotency_key, 'plan ' || plan_id || ': ' || status || coalesce(' (' || reason || ')', '') FROM plan_file WHERE status <> 'send' ORDER BY line"
+        )
+        while batch := cursor.fetchmany(BATCH):
+            yield from batch
+
+    def close(self) -> None:
+        self.con.close()
 
 
 def read_plan(path: Path) -> PlanFile:
@@ -51,9 +100,11 @@ def read_plan(path: Path) -> PlanFile:
         _load(con, path, fmt)
         return _validated(con, path, fmt)
     except duckdb.Error as exc:
-        raise PlanFileError(f"{path}: not a readable {fmt} plan: {str(exc).splitlines()[0]}") from None
-    finally:
         con.close()
+        raise PlanFileError(f"{path}: not a readable {fmt} plan: {str(exc).splitlines()[0]}") from None
+    except PlanFileError:
+        con.close()
+        raise
 
 
 def _load(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> None:
@@ -94,7 +145,7 @@ def _check_columns(path: Path, present: list[str]) -> None:
 def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> PlanFile:
     total = con.execute("SELECT count(*) FROM plan_file").fetchone()[0]  # type: ignore[index]
     if total == 0:
-        return PlanFile(path, None, 0)
+        return PlanFile(path, None, 0, 0, con)
     plans = con.execute("SELECT plan_id, count(*), min(line) FROM plan_file GROUP BY plan_id ORDER BY 3").fetchall()
     if len(plans) > 1:
         listed = ", ".join(f"{pid or '(none)'}: {n:,} rows from {_where(fmt, line)}" for pid, n, line in plans[:_SHOWN])
@@ -111,18 +162,8 @@ def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> PlanFile
         if bad:
             where = ", ".join(_where(fmt, line) for (line,) in bad[:_SHOWN]) + (f" and {len(bad) - _SHOWN:,} more" if len(bad) > _SHOWN else "")
             raise PlanFileError(f"{path}:{_where(fmt, bad[0][0], bare=True)}: {problem}: {where}; plan again rather than editing the file")
-    sends = [
-        dict(zip(("idempotency_key", "plan_id", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc", "content"), row))
-        for row in con.execute(
-            """SELECT idempotency_key, plan_id, customer_id, playbook, rule_id, step, channel, intent, "to", send_at,
-                      epoch(CAST(send_at AS TIMESTAMPTZ)), CAST(to_json(content) AS VARCHAR)
-               FROM plan_file WHERE status = 'send' ORDER BY line"""
-        ).fetchall()
-    ]
-    withdrawn = con.execute(
-        "SELECT idempotency_key, 'plan ' || plan_id || ': ' || status || coalesce(' (' || reason || ')', '') FROM plan_file WHERE status <> 'send' ORDER BY line"
-    ).fetchall()
-    return PlanFile(path, plans[0][0], total, sends, withdrawn)
+    sends = con.execute("SELECT count(*) FROM plan_file WHERE status = 'send'").fetchone()[0]  # type: ignore[index]
+    return PlanFile(path, plans[0][0], total, sends, con)
 
 
 def _where(fmt: str, line: int, bare: bool = False) -> str:

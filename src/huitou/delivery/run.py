@@ -23,7 +23,7 @@ from typing import Any
 from .channels import Adapter, ChannelDown, ConfigError, DeliveryError, Message, channel_kind, open_adapter
 from .ledger import Ledger, default_path, peek
 from .pacing import Pacer, RetryPolicy
-from .planfile import PlanFile, PlanFileError, read_plan
+from .planfile import Due, PlanFile, PlanFileError, read_plan
 
 SAMPLES = 3  # rows a dry run shows
 BATCH = 200  # due rows read per query; each is still started and settled one by one
@@ -69,16 +69,23 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
     file, read by the caller. Raises PlanFileError, ConfigError, LedgerBusy."""
     now = time.time()
     plan = read_plan(plan_path)
+    try:
+        return _send(plan, project_root, config, now, live=live, until=until, channel=channel, wait=wait, expire_after_hours=expire_after_hours,
+                     optouts=optouts or [], retry_failed=retry_failed)
+    finally:
+        plan.close()
+
+
+def _send(plan: PlanFile, project_root: Path, config: dict[str, Any], now: float, *, live: bool, until: float | None, channel: str | None, wait: bool,
+          expire_after_hours: float | None, optouts: list[tuple[str, str | None]], retry_failed: bool) -> SendReport:
     delivery = config.get("delivery") or {}
     hours = float(expire_after_hours if expire_after_hours is not None else delivery.get("expire_after_hours", 24))
     report = SendReport(plan, live, until if until is not None else now, hours)
-    rows = [r for r in plan.sends if channel is None or r["channel"] == channel]
-    if channel is not None and not rows:
-        present = sorted({r["channel"] for r in plan.sends})
-        raise PlanFileError(f"--channel {channel}: the plan sends nothing on it (its channels: {', '.join(present) or 'none'})")
-    due = [r for r in rows if r["send_at_utc"] <= report.until]
-    report.not_due = len(rows) - len(due)
-    channels = sorted({r["channel"] for r in due})
+    if channel is not None and channel not in plan.channels():
+        raise PlanFileError(f"--channel {channel}: the plan sends nothing on it (its channels: {', '.join(plan.channels()) or 'none'})")
+    due = plan.due(report.until, channel)
+    report.not_due = len(plan.due(float("inf"), channel)) - len(due)
+    channels = sorted({r.channel for r in due})
     configured = config.get("channels") or {}
     adapters: dict[str, Adapter] = {}
     try:
@@ -94,37 +101,39 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
             raise ConfigError("; ".join(report.problems))
         ledger_path = default_path(project_root, config)
         if not live:
-            _preview(report, ledger_path, due, optouts or [], now)
+            _preview(report, ledger_path, plan, due, optouts, now)
             return report
-        _deliver(report, ledger_path, plan, due, adapters, configured, delivery, optouts or [], now, wait, retry_failed)
+        _deliver(report, ledger_path, plan, due, adapters, configured, delivery, optouts, now, wait, retry_failed)
         return report
     finally:
         for adapter in adapters.values():
             adapter.close()
 
 
-def _preview(report: SendReport, ledger_path: Path, due: list[dict[str, Any]], optouts: list[tuple[str, str | None]], now: float) -> None:
-    states, ledger_optouts = peek(ledger_path, [r["idempotency_key"] for r in due])
+def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Due], optouts: list[tuple[str, str | None]], now: float) -> None:
+    states, ledger_optouts = peek(ledger_path, [r.key for r in due])
     out = {(c, ch or "") for c, ch in [*optouts, *ledger_optouts]}
     oldest = now - report.expire_after * 3600
+    samples = []
     for row in due:
-        state = states.get(row["idempotency_key"])
+        state = states.get(row.key)
         if state in ("sent", "failed", "skipped"):
             what = f"already {state}"
-        elif (row["customer_id"], "") in out or (row["customer_id"], row["channel"]) in out:
+        elif (row.customer_id, "") in out or (row.customer_id, row.channel) in out:
             what = "opted out"
-        elif row["send_at_utc"] < oldest:
+        elif row.send_at_utc < oldest:
             what = "expired"
         else:
             what = "would send"
-        channel = report.channels.setdefault(row["channel"], ChannelReport(row["channel"]))
+        channel = report.channels.setdefault(row.channel, ChannelReport(row.channel))
         channel.due += 1
         channel.preview[what] += 1
-        if what == "would send" and len(report.samples) < SAMPLES:
-            report.samples.append(row)
+        if what == "would send" and len(samples) < SAMPLES:
+            samples.append(row.key)
+    report.samples = list(plan.ledger_rows(samples)) if samples else []
 
 
-def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[dict[str, Any]], adapters: dict[str, Adapter], configured: dict[str, Any],
+def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Due], adapters: dict[str, Adapter], configured: dict[str, Any],
              delivery: dict[str, Any], optouts: list[tuple[str, str | None]], now: float, wait: bool, retry_failed: bool) -> None:
     ledger = Ledger(ledger_path)
     try:
@@ -132,17 +141,17 @@ def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[di
             report.recovered = ledger.recover(now)
             if optouts:
                 ledger.import_optouts(optouts, now, "opt-out file")
-            report.enqueued = ledger.enqueue(plan.sends, now)
-            report.withdrawn = ledger.supersede(plan.withdrawn, now)
+            report.enqueued = ledger.enqueue(plan.ledger_rows(), now)
+            report.withdrawn = ledger.supersede(plan.withdrawn(), now)
             if retry_failed:
-                report.requeued = ledger.requeue_failed((r["idempotency_key"] for r in due), now)
+                report.requeued = ledger.requeue_failed((r.key for r in due), now)
             report.opted_out = ledger.skip_opted_out(now)
             report.expired = ledger.expire(now - report.expire_after * 3600, now)
             stop = threading.Event()
             policy = RetryPolicy.from_config(delivery.get("retry"))
             by_channel: dict[str, list[str]] = {}
             for row in due:
-                by_channel.setdefault(row["channel"], []).append(row["idempotency_key"])
+                by_channel.setdefault(row.channel, []).append(row.key)
             workers = []
             for name, keys in by_channel.items():
                 channel_report = report.channels.setdefault(name, ChannelReport(name, due=len(keys)))

@@ -52,7 +52,7 @@ def send_json(report: SendReport) -> str:
 
 def send_text(report: SendReport) -> str:
     plan = report.plan
-    lines = [f"plan {plan.plan_id or '(empty)'}: {plan.rows:,} rows, {len(plan.sends):,} to send; due by {_when(report.until)}: "
+    lines = [f"plan {plan.plan_id or '(empty)'}: {plan.rows:,} rows, {plan.sends:,} to send; due by {_when(report.until)}: "
              f"{sum(c.due for c in report.channels.values()):,} ({report.not_due:,} later)"]
     if not report.live:
         lines.append("dry run: nothing sent, the ledger untouched (--live delivers)")
