@@ -478,3 +478,31 @@ def test_an_address_the_email_cannot_carry_fails_that_message_only(tmp_path: Pat
         done = send(huitou_bin, root, env, "--live", "--channel", "email")
         assert done.returncode == 1 and "cannot write this email" in done.stdout and "internal error" not in done.stdout
         assert sorted(r[0][0] for r in smtp.arrivals.delivered.values()) == ["c000@mail.example.cn", "c002@mail.example.cn"]
+
+
+def test_a_terminal_sees_progress_and_a_pipe_does_not(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+    import pty
+
+    root = make_project(tmp_path / "shop", 30)
+    with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
+        configure(root, smtp, hook, sms_rate=20)
+        plan(huitou_bin, root, env)
+        master, slave = pty.openpty()
+        process = subprocess.Popen([huitou_bin, "send", "plan.jsonl", "--live", "--channel", "sms", "--until", UNTIL], cwd=root, env={**env, "COLUMNS": "100"},
+                                   stdout=subprocess.PIPE, stderr=slave, text=True)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
+        out, _ = process.communicate(timeout=60)
+        os.close(master)
+        assert process.returncode == 0 and "30 sent" in out and "\x1b" not in out
+        screen = seen.decode(errors="replace")
+        assert "sms" in screen and "30/30" in screen, screen[-500:]
+        assert any(f"{n}/30" in screen for n in range(1, 30)), "the bar moved while sending"

@@ -7,6 +7,7 @@ the traceback), never a bare traceback.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import functools
@@ -504,7 +505,9 @@ def send(
         raise _fail("send", f"--until {until!r} is not a date or time; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed)") from None
     try:
         optouts = read_optout_file(config, project.root)
-        report = run_send(project.root, config, plan_file, live=live, until=limit, channel=channel, wait=wait, expire_after_hours=expire_after, optouts=optouts, retry_failed=retry_failed)
+        with _send_progress(live) as progress:
+            report = run_send(project.root, config, plan_file, live=live, until=limit, channel=channel, wait=wait, expire_after_hours=expire_after, optouts=optouts,
+                              retry_failed=retry_failed, progress=progress)
     except (PlanFileError, DataError) as exc:
         raise _fail("send", str(exc)) from None
     except ConfigError as exc:
@@ -514,6 +517,28 @@ def send(
     sys.stdout.write(send_json(report) + "\n" if format == OutFormat.json else send_text(report))
     troubled = report.problems or any(c.failed or c.stopped for c in report.channels.values())
     raise typer.Exit(ExitCode.PROBLEMS if troubled else ExitCode.OK)
+
+
+@contextlib.contextmanager
+def _send_progress(live: bool):  # type: ignore[no-untyped-def]
+    """A progress bar per channel on a terminal's stderr during a live send; nothing
+    otherwise (machine output stays clean)."""
+    if not live or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def show(channels: dict[str, Any]) -> None:
+            for name, channel in sorted(channels.items()):
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=channel.due)
+                bar.update(tasks[name], completed=channel.sent + channel.failed + channel.skipped)
+
+        yield show
 
 
 @app.command()

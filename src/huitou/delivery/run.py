@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,20 +65,23 @@ class SendReport:
 
 
 def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: bool, until: float | None = None, channel: str | None = None,
-         wait: bool = True, expire_after_hours: float | None = None, optouts: list[tuple[str, str | None]] | None = None, retry_failed: bool = False) -> SendReport:
+         wait: bool = True, expire_after_hours: float | None = None, optouts: list[tuple[str, str | None]] | None = None, retry_failed: bool = False,
+         progress: Callable[[dict[str, ChannelReport]], None] | None = None) -> SendReport:
     """Deliver (live) or preview the due rows of a plan. `optouts`: the project's opt-out
-    file, read by the caller. Raises PlanFileError, ConfigError, LedgerBusy."""
+    file, read by the caller; `progress` is called with the channels' counts about five
+    times a second during delivery. Raises PlanFileError, ConfigError, LedgerBusy."""
     now = time.time()
     plan = read_plan(plan_path)
     try:
         return _send(plan, project_root, config, now, live=live, until=until, channel=channel, wait=wait, expire_after_hours=expire_after_hours,
-                     optouts=optouts or [], retry_failed=retry_failed)
+                     optouts=optouts or [], retry_failed=retry_failed, progress=progress)
     finally:
         plan.close()
 
 
 def _send(plan: PlanFile, project_root: Path, config: dict[str, Any], now: float, *, live: bool, until: float | None, channel: str | None, wait: bool,
-          expire_after_hours: float | None, optouts: list[tuple[str, str | None]], retry_failed: bool) -> SendReport:
+          expire_after_hours: float | None, optouts: list[tuple[str, str | None]], retry_failed: bool,
+          progress: Callable[[dict[str, ChannelReport]], None] | None) -> SendReport:
     delivery = config.get("delivery") or {}
     hours = float(expire_after_hours if expire_after_hours is not None else delivery.get("expire_after_hours", 24))
     report = SendReport(plan, live, until if until is not None else now, hours)
@@ -103,7 +107,7 @@ def _send(plan: PlanFile, project_root: Path, config: dict[str, Any], now: float
         if not live:
             _preview(report, ledger_path, plan, due, optouts, now)
             return report
-        _deliver(report, ledger_path, plan, due, adapters, configured, delivery, optouts, now, wait, retry_failed)
+        _deliver(report, ledger_path, plan, due, adapters, configured, delivery, optouts, now, wait, retry_failed, progress)
         return report
     finally:
         for adapter in adapters.values():
@@ -134,7 +138,8 @@ def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Du
 
 
 def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Due], adapters: dict[str, Adapter], configured: dict[str, Any],
-             delivery: dict[str, Any], optouts: list[tuple[str, str | None]], now: float, wait: bool, retry_failed: bool) -> None:
+             delivery: dict[str, Any], optouts: list[tuple[str, str | None]], now: float, wait: bool, retry_failed: bool,
+             progress: Callable[[dict[str, ChannelReport]], None] | None) -> None:
     ledger = Ledger(ledger_path)
     try:
         with ledger.run_lock(wait):
@@ -162,9 +167,10 @@ def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Du
             with _stopping_on_signals(stop):
                 for worker in workers:
                     worker.start()
-                for worker in workers:
-                    while worker.is_alive():
-                        worker.join(0.2)
+                while alive := [worker for worker in workers if worker.is_alive()]:
+                    alive[0].join(0.2)
+                    if progress is not None:
+                        progress(report.channels)
             report.interrupted = stop.is_set()
     finally:
         ledger.close()
