@@ -506,3 +506,16 @@ def test_a_terminal_sees_progress_and_a_pipe_does_not(tmp_path: Path, ca: LocalC
         screen = seen.decode(errors="replace")
         assert "sms" in screen and "30/30" in screen, screen[-500:]
         assert any(f"{n}/30" in screen for n in range(1, 30)), "the bar moved while sending"
+
+
+def test_planning_without_the_unsubscribe_secret_says_the_links_are_unsigned(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+    root = make_project(tmp_path / "shop", 1)
+    with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
+        configure(root, smtp, hook)
+        bare = {k: v for k, v in env.items() if k != "T_UNSUB_SECRET"}
+        done = subprocess.run([huitou_bin, "plan", "--as-of", TODAY.isoformat(), "--horizon", "1d", "--out", "plan.jsonl"], cwd=root, env=bare, capture_output=True, text=True)
+        assert done.returncode == 0 and "carry the bare customer id" in done.stderr and "T_UNSUB_SECRET" in done.stderr
+        body = next(json.loads(line)["content"]["body"] for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines() if '"email"' in line)
+        assert "unsubscribe?c=c000" in body
+        signed = plan(huitou_bin, root, env).read_text(encoding="utf-8")
+        assert "unsubscribe?token=" in signed and "unsubscribe?c=" not in signed

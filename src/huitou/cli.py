@@ -340,7 +340,7 @@ def _build(command: str, session, playbooks, days: int, customer: str | None = N
         result = build_plan(session, playbooks, days, customer=customer, jobs=jobs)
     except (DataError, RenderWorkerError) as exc:
         raise _fail(command, str(exc)) from None
-    for note in result.notes:
+    for note in [*result.notes, *result.warnings]:
         typer.echo(note, err=True)
     return result
 

@@ -62,6 +62,7 @@ class Plan:
     notes: list[str]
     timings: dict[str, float]  # seconds per stage (benchmarks/plan.py reports them)
     reports: list = field(default_factory=list)  # the data's load reports, when run_plan loaded it
+    warnings: list[str] = field(default_factory=list)  # about the configuration, not the data (notes are about the data)
 
 
 def plan_id_for(playbooks: list[PlaybookContext], window: Window) -> str:
@@ -120,8 +121,9 @@ def build_plan(
         clock.lap("rendering the sends")
         if not failed:
             break
+    warnings = []
     if renderer.unsigned_unsubscribe:
-        notes.append("unsubscribe links in email bodies carry the bare customer id (anyone could use them for anyone): the secret that signs them is not set for "
+        warnings.append("unsubscribe links in email bodies carry the bare customer id (anyone could use them for anyone): the secret that signs them is not set for "
                      + ", ".join(renderer.unsigned_unsubscribe) + "; see docs/delivery.md")
     pid = plan_id_for(playbooks, window)
     _assemble(con, rules, verdicts.caps, pid)
@@ -130,7 +132,7 @@ def build_plan(
         con.execute(f"DROP TABLE IF EXISTS {table}")
     rows = int(con.execute("SELECT count(*) FROM plan").fetchone()[0])  # type: ignore[index]
     clock.lap("assembling the plan")
-    return Plan(con, pid, window, rows, notes, clock.laps)
+    return Plan(con, pid, window, rows, notes, clock.laps, warnings=warnings)
 
 
 # Feature columns the planner itself reads (anchors, the customer's zone, the as-of date).
