@@ -172,6 +172,7 @@ def test_a_live_send_delivers_every_channel_once_and_a_rerun_sends_nothing(tmp_p
         dry = send(huitou_bin, root, env)
         assert dry.returncode == 0, dry.stderr
         assert "dry run" in dry.stdout and "12 would send" in dry.stdout
+        assert f"due by {TODAY + dt.timedelta(days=2)}T00:00:00+08:00" in dry.stdout  # --until a date: through its end, in the project's zone
         assert not (root / ".huitou" / "ledger.sqlite").exists() and not smtp.arrivals.raw and not hook.arrivals.raw
 
         live = send(huitou_bin, root, env, "--live")

@@ -51,6 +51,7 @@ class SendReport:
     live: bool
     until: float
     expire_after: float
+    timezone: str = "UTC"  # the project's: how times are shown
     samples: list[dict[str, Any]] = field(default_factory=list)  # dry run: the first rows that would go out
     enqueued: int = 0
     withdrawn: int = 0
@@ -84,7 +85,7 @@ def _send(plan: PlanFile, project_root: Path, config: dict[str, Any], now: float
           progress: Callable[[dict[str, ChannelReport]], None] | None) -> SendReport:
     delivery = config.get("delivery") or {}
     hours = float(expire_after_hours if expire_after_hours is not None else delivery.get("expire_after_hours", 24))
-    report = SendReport(plan, live, until if until is not None else now, hours)
+    report = SendReport(plan, live, until if until is not None else now, hours, str(config.get("timezone", "Asia/Shanghai")))
     if channel is not None and channel not in plan.channels():
         raise PlanFileError(f"--channel {channel}: the plan sends nothing on it (its channels: {', '.join(plan.channels()) or 'none'})")
     due = plan.due(report.until, channel)

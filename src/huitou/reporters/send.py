@@ -10,8 +10,15 @@ from ..delivery.run import SendReport
 from ..templates import mask_filter
 
 
-def _when(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="seconds")
+def _when(epoch: float, timezone: str) -> str:
+    """An instant in the project's timezone, with its offset."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        zone: dt.tzinfo = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = dt.timezone.utc
+    return dt.datetime.fromtimestamp(epoch, zone).isoformat(timespec="seconds")
 
 
 def send_dict(report: SendReport) -> dict[str, Any]:
@@ -19,7 +26,7 @@ def send_dict(report: SendReport) -> dict[str, Any]:
         "plan_id": report.plan.plan_id,
         "plan": str(report.plan.path),
         "live": report.live,
-        "until": _when(report.until),
+        "until": _when(report.until, report.timezone),
         "not_due": report.not_due,
         "problems": report.problems,
         **({"samples": [_sample(r) for r in report.samples]} if not report.live else {
@@ -52,7 +59,7 @@ def send_json(report: SendReport) -> str:
 
 def send_text(report: SendReport) -> str:
     plan = report.plan
-    lines = [f"plan {plan.plan_id or '(empty)'}: {plan.rows:,} rows, {plan.sends:,} to send; due by {_when(report.until)}: "
+    lines = [f"plan {plan.plan_id or '(empty)'}: {plan.rows:,} rows, {plan.sends:,} to send; due by {_when(report.until, report.timezone)}: "
              f"{sum(c.due for c in report.channels.values()):,} ({report.not_due:,} later)"]
     if not report.live:
         lines.append("dry run: nothing sent, the ledger untouched (--live delivers)")
