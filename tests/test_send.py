@@ -13,6 +13,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,7 +21,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from huitou.unsubscribe import read_token
-from tests.servers import PASSWORD, USER, SmtpServer, LocalCA, WebhookServer
+from tests.servers import PASSWORD, USER, LocalCA, SmtpServer, WebhookServer
+from tests.test_ledger import HOLD
 
 TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
 UNTIL = (TODAY + dt.timedelta(days=1)).isoformat()  # through tomorrow: every row of the plan is due
@@ -362,7 +364,7 @@ def test_two_sends_at_once_on_one_ledger_deliver_each_message_once(tmp_path: Pat
         assert len(smtp.arrivals.raw) == 15 and len(hook.arrivals.raw) == 15 and len(outbox_keys(root / "out" / "calls")) == 15
         assert set(hook.arrivals.delivered) == keys["sms"]
         # A third with --no-wait while a run holds the ledger is refused at once.
-        holder = subprocess.Popen(["python3", "-c", HOLD, str(root / ".huitou" / "ledger.sqlite")], stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen([sys.executable, "-c", HOLD, str(root / ".huitou" / "ledger.sqlite")], stdout=subprocess.PIPE, text=True)
         try:
             assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
             refused = send(huitou_bin, root, env, "--live", "--no-wait")
@@ -371,13 +373,6 @@ def test_two_sends_at_once_on_one_ledger_deliver_each_message_once(tmp_path: Pat
             holder.kill()
 
 
-HOLD = """
-import fcntl, sys, time
-with open(sys.argv[1] + ".lock", "a+") as handle:
-    fcntl.flock(handle, fcntl.LOCK_EX)
-    print("locked", flush=True)
-    time.sleep(60)
-"""
 
 
 def test_the_rate_limit_holds_within_ten_percent(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:

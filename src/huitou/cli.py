@@ -571,9 +571,8 @@ def optout(
     """Record an opt-out: no later message to this customer (on this channel), planned or not."""
     import time
 
-    from .delivery.channels import ConfigError, secret
+    from .delivery.channels import ConfigError, token_owner
     from .delivery.ledger import Ledger, default_path
-    from .unsubscribe import read_token
 
     project = _project("optout")
     config = project.config
@@ -581,21 +580,12 @@ def optout(
         raise _fail("optout", "give a CUSTOMER id or --token TOKEN (one of them)")
     source = "huitou optout"
     if token is not None:
-        keys = [(name, ch) for name, ch in (config.get("channels") or {}).items() if ch.get("unsubscribe_secret_env")]
-        if not keys:
-            raise _fail("optout", "no channel in huitou.yaml has unsubscribe_secret_env: there is no secret to check the token with")
-        found = None
-        for name, ch in keys:
-            try:
-                found = read_token(str(secret(ch, "unsubscribe_secret_env", f"channel '{name}'")), token)
-                break
-            except ConfigError as exc:
-                raise _fail("optout", str(exc)) from None
-            except ValueError as exc:
-                problem = str(exc)
-        if found is None:
-            raise _fail("optout", f"--token: {problem}", ExitCode.PROBLEMS)
-        customer, channel = found
+        try:
+            customer, channel = token_owner(config.get("channels") or {}, token)
+        except ConfigError as exc:
+            raise _fail("optout", str(exc)) from None
+        except ValueError as exc:
+            raise _fail("optout", f"--token: {exc}", ExitCode.PROBLEMS) from None
         source = "unsubscribe link"
     book = Ledger(default_path(project.root, config))
     now = time.time()

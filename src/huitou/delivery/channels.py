@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .ledger import Claimed
+from ..unsubscribe import read_token
+from .ledger import DueMessage
 
 KINDS = ("sms", "email", "wechat", "im", "phone", "parcel_insert")
 
@@ -58,7 +59,7 @@ class Message:
     recovered: bool  # a retry after a run died with this row in flight
 
     @classmethod
-    def from_row(cls, row: Claimed, kind: str) -> Message:
+    def from_row(cls, row: DueMessage, kind: str) -> Message:
         return cls(row.idempotency_key, row.customer_id, row.channel, kind, row.recipient, row.playbook, row.rule_id, row.intent, row.send_at,
                    json.loads(row.content or "{}"), row.recovered)
 
@@ -84,6 +85,21 @@ def secret(config: Mapping[str, Any], key: str, what: str, env: Mapping[str, str
     if not value:
         raise ConfigError(f"{what}: the environment variable {name} (named by {key}) is not set")
     return value
+
+
+def token_owner(channels: Mapping[str, Mapping[str, Any]], token: str) -> tuple[str, str]:
+    """(customer_id, channel) of an unsubscribe token, checked against the secret of each
+    channel that has one. ConfigError: no secret to check with; ValueError: not ours."""
+    signing = [(name, config) for name, config in channels.items() if config.get("unsubscribe_secret_env")]
+    if not signing:
+        raise ConfigError("no channel in huitou.yaml has unsubscribe_secret_env: there is no secret to check the token with")
+    problem = ""
+    for name, config in signing:
+        try:
+            return read_token(str(secret(config, "unsubscribe_secret_env", f"channel '{name}'")), token)
+        except ValueError as exc:
+            problem = str(exc)
+    raise ValueError(problem)
 
 
 def open_adapter(name: str, config: Mapping[str, Any], root: Path) -> Adapter:

@@ -22,7 +22,7 @@ import datetime as dt
 import fcntl
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS optouts (
 );
 """
 
-_COLUMNS = ("idempotency_key", "plan_id", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc", "content")
+# The plan row fields a ledger row is made of (Ledger.enqueue; PlanFile.ledger_rows).
+ENQUEUE_COLUMNS = ("idempotency_key", "plan_id", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc", "content")
 
 
 # The row's customer opted out of its channel or of every channel.
@@ -74,7 +75,7 @@ class LedgerBusy(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Claimed:
+class DueMessage:
     """A due row, as the channel adapters need it."""
 
     idempotency_key: str
@@ -94,7 +95,8 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE where it matters).
+        # isolation_level=None: a single statement commits on its own (atomically); many
+        # go in one explicit BEGIN IMMEDIATE transaction (_write).
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA synchronous = FULL")  # a state change survives a crash once written
         # Switching to WAL takes an exclusive lock without waiting for a busy one: only a
@@ -140,58 +142,53 @@ class Ledger:
             raise
         self.db.execute("COMMIT")
 
+    def _many(self, sql: str, params: Iterable[Sequence[Any]]) -> int:
+        """One statement over many parameter rows in one transaction; the rows changed."""
+        with self._write() as db:
+            before = db.total_changes
+            db.executemany(sql, params)
+            return db.total_changes - before
+
     def enqueue(self, rows: Iterable[dict[str, Any]], now: float) -> int:
         """Add plan rows as pending; a key already in the ledger (in any state) is left as
         it is. Returns how many were new."""
-        with self._write() as db:
-            before = db.total_changes
-            db.executemany(
-                f"INSERT OR IGNORE INTO messages ({', '.join(_COLUMNS)}, updated_at) VALUES ({', '.join('?' * len(_COLUMNS))}, ?)",
-                ([*(row.get(c) for c in _COLUMNS), now] for row in rows),
-            )
-            return db.total_changes - before
+        return self._many(
+            f"INSERT OR IGNORE INTO messages ({', '.join(ENQUEUE_COLUMNS)}, updated_at) VALUES ({', '.join('?' * len(ENQUEUE_COLUMNS))}, ?)",
+            ([*(row.get(c) for c in ENQUEUE_COLUMNS), now] for row in rows),
+        )
 
     def recover(self, now: float) -> list[str]:
         """Rows left in `sending` by a run that died (call under run_lock): back to
         pending, marked recovered. Returns their keys."""
-        with self._write() as db:
-            return [r[0] for r in db.execute("UPDATE messages SET state = 'pending', recovered = 1, updated_at = ? WHERE state = 'sending' RETURNING idempotency_key", (now,))]
+        return [r[0] for r in self.db.execute("UPDATE messages SET state = 'pending', recovered = 1, updated_at = ? WHERE state = 'sending' RETURNING idempotency_key", (now,)).fetchall()]
 
     def skip_opted_out(self, now: float) -> int:
         """Pending rows of customers who opted out (of the row's channel or of all)."""
-        with self._write() as db:
-            return db.execute(_OPTED_OUT, (now,)).rowcount
+        return self.db.execute(_OPTED_OUT, (now,)).rowcount
 
     def supersede(self, reasons: Iterable[tuple[str, str]], now: float) -> int:
         """A later plan keeps these keys but no longer sends them: pending rows -> skipped
         with the plan's reason."""
-        with self._write() as db:
-            before = db.total_changes
-            db.executemany(
-                "UPDATE messages SET state = 'skipped', error = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'pending'",
-                ((reason, now, key) for key, reason in reasons),
-            )
-            return db.total_changes - before
+        return self._many(
+            "UPDATE messages SET state = 'skipped', error = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'pending'",
+            ((reason, now, key) for key, reason in reasons),
+        )
 
     def expire(self, oldest: float, now: float) -> int:
         """Pending rows planned before `oldest` are skipped: a birthday greeting or a
         countdown a day late is worse than none."""
-        with self._write() as db:
-            return db.execute(
-                "UPDATE messages SET state = 'skipped', error = 'expired: not delivered within the allowed delay of its send time', updated_at = ? WHERE state = 'pending' AND send_at_utc < ?",
-                (now, oldest),
-            ).rowcount
+        return self.db.execute(
+            "UPDATE messages SET state = 'skipped', error = 'expired: not delivered within the allowed delay of its send time', updated_at = ? WHERE state = 'pending' AND send_at_utc < ?",
+            (now, oldest),
+        ).rowcount
 
     def requeue_failed(self, keys: Iterable[str], now: float) -> int:
         """Failed rows among `keys` back to pending with their attempts reset (`huitou send
         --retry-failed`, once the cause is fixed)."""
-        with self._write() as db:
-            before = db.total_changes
-            db.executemany(
-                "UPDATE messages SET state = 'pending', attempts = 0, retry_at = NULL, error = NULL, updated_at = ? WHERE idempotency_key = ? AND state = 'failed'",
-                ((now, k) for k in keys),
-            )
-            return db.total_changes - before
+        return self._many(
+            "UPDATE messages SET state = 'pending', attempts = 0, retry_at = NULL, error = NULL, updated_at = ? WHERE idempotency_key = ? AND state = 'failed'",
+            ((now, k) for k in keys),
+        )
 
     def restrict(self, keys: Iterable[str]) -> None:
         """Limit `due` on this connection to these keys (the rows of the plan being sent)."""
@@ -199,7 +196,7 @@ class Ledger:
         self.db.execute("DELETE FROM run_keys")
         self.db.executemany("INSERT OR IGNORE INTO run_keys VALUES (?)", ((k,) for k in keys))
 
-    def due(self, now: float, until: float, limit: int, channel: str | None = None) -> list[Claimed]:
+    def due(self, now: float, until: float, limit: int, channel: str | None = None) -> list[DueMessage]:
         """Up to `limit` pending rows of the run's keys (see restrict) due by `until` whose
         retry time has passed, oldest first. Read only: `start` takes one."""
         where = "m.state = 'pending' AND m.send_at_utc <= ? AND (m.retry_at IS NULL OR m.retry_at <= ?)" + (" AND m.channel = ?" if channel else "")
@@ -209,7 +206,7 @@ class Ledger:
                 FROM messages m JOIN run_keys USING (idempotency_key) WHERE {where} ORDER BY m.send_at_utc, m.idempotency_key LIMIT ?""",
             [until, now, *([channel] if channel else []), limit],
         ).fetchall()
-        return [Claimed(*r[:6], bool(r[6]), *r[7:]) for r in rows]
+        return [DueMessage(*r[:6], bool(r[6]), *r[7:]) for r in rows]
 
     def next_retry(self, until: float, channel: str | None = None) -> float | None:
         """When the earliest pending row of the run that waits for a retry comes due."""
@@ -257,10 +254,7 @@ class Ledger:
 
     def import_optouts(self, rows: Iterable[tuple[str, str | None]], now: float, source: str) -> int:
         """(customer_id, channel or None for all); returns how many were new."""
-        with self._write() as db:
-            before = db.total_changes
-            db.executemany("INSERT OR IGNORE INTO optouts VALUES (?, ?, ?, ?)", ((c, ch or "", now, source) for c, ch in rows))
-            return db.total_changes - before
+        return self._many("INSERT OR IGNORE INTO optouts VALUES (?, ?, ?, ?)", ((c, ch or "", now, source) for c, ch in rows))
 
     def optouts(self) -> list[tuple[str, str | None]]:
         return [(c, ch or None) for c, ch in self.db.execute("SELECT customer_id, channel FROM optouts ORDER BY 1, 2")]

@@ -21,6 +21,7 @@ import duckdb
 from ..data.load import lit
 from ..plan.build import COLUMNS, CONTENT_FIELDS, checksum_sql, key_sql
 from ..plan.output import FORMATS
+from .ledger import ENQUEUE_COLUMNS
 
 STATUSES = ("send", "suppressed", "holdout")
 _SHOWN = 5  # offending rows named per problem
@@ -32,7 +33,7 @@ class PlanFileError(Exception):
     """The plan file cannot be delivered; the message says where and why."""
 
 
-_LEDGER_COLUMNS = ("idempotency_key", "plan_id", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc", "content")
+# The plan's columns for the ledger's ENQUEUE_COLUMNS, in that order.
 _LEDGER_SELECT = """idempotency_key, plan_id, customer_id, playbook, rule_id, step, channel, intent, "to", send_at,
                     epoch(CAST(send_at AS TIMESTAMPTZ)), CAST(to_json(content) AS VARCHAR)"""
 BATCH = 10_000
@@ -62,6 +63,10 @@ class PlanFile:
     def channels(self) -> list[str]:
         return [c for (c,) in self.con.execute("SELECT DISTINCT channel FROM plan_file WHERE status = 'send' ORDER BY 1").fetchall()]
 
+    def count(self, channel: str | None = None) -> int:
+        """Send rows (of one channel)."""
+        return self.con.execute("SELECT count(*) FROM plan_file WHERE status = 'send' AND channel = coalesce(?, channel)", [channel]).fetchone()[0]  # type: ignore[index]
+
     def due(self, until: float, channel: str | None = None) -> list[Due]:
         """Send rows planned at or before `until` (epoch seconds), in plan order."""
         query = "SELECT idempotency_key, channel, customer_id, epoch(CAST(send_at AS TIMESTAMPTZ)) AS t FROM plan_file WHERE status = 'send' AND t <= ?"
@@ -75,7 +80,7 @@ class PlanFile:
         where = "status = 'send'" + (" AND list_contains(?, idempotency_key)" if keys is not None else "")
         cursor = self.con.execute(f"SELECT {_LEDGER_SELECT} FROM plan_file WHERE {where} ORDER BY line", [keys] if keys is not None else [])
         while batch := cursor.fetchmany(BATCH):
-            yield from (dict(zip(_LEDGER_COLUMNS, row)) for row in batch)
+            yield from (dict(zip(ENQUEUE_COLUMNS, row)) for row in batch)
 
     def withdrawn(self) -> Iterator[tuple[str, str]]:
         """(key, why) of the rows this plan does not send."""

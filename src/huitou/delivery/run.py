@@ -11,6 +11,7 @@ in the ledger before the next message. A dry run reads the same and writes nothi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import signal
 import threading
@@ -72,47 +73,44 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
     file, read by the caller; `progress` is called with the channels' counts about five
     times a second during delivery. Raises PlanFileError, ConfigError, LedgerBusy."""
     now = time.time()
-    plan = read_plan(plan_path)
-    try:
-        return _send(plan, project_root, config, now, live=live, until=until, channel=channel, wait=wait, expire_after_hours=expire_after_hours,
-                     optouts=optouts or [], retry_failed=retry_failed, progress=progress)
-    finally:
-        plan.close()
-
-
-def _send(plan: PlanFile, project_root: Path, config: dict[str, Any], now: float, *, live: bool, until: float | None, channel: str | None, wait: bool,
-          expire_after_hours: float | None, optouts: list[tuple[str, str | None]], retry_failed: bool,
-          progress: Callable[[dict[str, ChannelReport]], None] | None) -> SendReport:
-    delivery = config.get("delivery") or {}
-    hours = float(expire_after_hours if expire_after_hours is not None else delivery.get("expire_after_hours", 24))
-    report = SendReport(plan, live, until if until is not None else now, hours, str(config.get("timezone", "Asia/Shanghai")))
-    if channel is not None and channel not in plan.channels():
-        raise PlanFileError(f"--channel {channel}: the plan sends nothing on it (its channels: {', '.join(plan.channels()) or 'none'})")
-    due = plan.due(report.until, channel)
-    report.not_due = len(plan.due(float("inf"), channel)) - len(due)
-    channels = sorted({r.channel for r in due})
-    configured = config.get("channels") or {}
-    adapters: dict[str, Adapter] = {}
-    try:
-        for name in channels:
-            if name not in configured:
-                report.problems.append(f"channel '{name}' is not in huitou.yaml's channels")
-                continue
-            try:
-                adapters[name] = open_adapter(name, configured[name], project_root)
-            except ConfigError as exc:
-                report.problems.append(str(exc))
-        if report.problems and live:
-            raise ConfigError("; ".join(report.problems))
-        ledger_path = default_path(project_root, config)
-        if not live:
-            _preview(report, ledger_path, plan, due, optouts, now)
+    with contextlib.closing(read_plan(plan_path)) as plan:
+        delivery = config.get("delivery") or {}
+        hours = float(expire_after_hours if expire_after_hours is not None else delivery.get("expire_after_hours", 24))
+        report = SendReport(plan, live, until if until is not None else now, hours, str(config.get("timezone", "Asia/Shanghai")))
+        present = plan.channels()
+        if channel is not None and channel not in present:
+            raise PlanFileError(f"--channel {channel}: the plan sends nothing on it (its channels: {', '.join(present) or 'none'})")
+        due = plan.due(report.until, channel)
+        report.not_due = plan.count(channel) - len(due)
+        configured = config.get("channels") or {}
+        adapters = _open_adapters(sorted({r.channel for r in due}), configured, project_root, report.problems)
+        try:
+            if report.problems and live:
+                raise ConfigError("; ".join(report.problems))
+            ledger_path = default_path(project_root, config)
+            if not live:
+                _preview(report, ledger_path, plan, due, optouts or [], now)
+                return report
+            _deliver(report, ledger_path, plan, due, adapters, configured, delivery, optouts or [], now, wait, retry_failed, progress)
             return report
-        _deliver(report, ledger_path, plan, due, adapters, configured, delivery, optouts, now, wait, retry_failed, progress)
-        return report
-    finally:
-        for adapter in adapters.values():
-            adapter.close()
+        finally:
+            for adapter in adapters.values():
+                adapter.close()
+
+
+def _open_adapters(channels: list[str], configured: dict[str, Any], root: Path, problems: list[str]) -> dict[str, Adapter]:
+    """An adapter per channel; what stops one is added to `problems` (all of them, so a
+    dry run can list every one)."""
+    adapters: dict[str, Adapter] = {}
+    for name in channels:
+        if name not in configured:
+            problems.append(f"channel '{name}' is not in huitou.yaml's channels")
+            continue
+        try:
+            adapters[name] = open_adapter(name, configured[name], root)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return adapters
 
 
 def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Due], optouts: list[tuple[str, str | None]], now: float) -> None:

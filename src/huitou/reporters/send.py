@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from ..delivery.run import SendReport
+from ..delivery.run import ChannelReport, SendReport
 from ..templates import mask_filter
 
 
@@ -38,10 +38,7 @@ def send_dict(report: SendReport) -> dict[str, Any]:
             "recovered": len(report.recovered),
             "interrupted": report.interrupted,
         }),
-        "channels": [
-            {k: dict(sorted(v.items())) if k == "preview" else v for k, v in vars(c).items() if (k != "preview") == report.live or k in ("channel", "due")}
-            for c in sorted(report.channels.values(), key=lambda c: c.channel)
-        ],
+        "channels": [_channel_dict(c, report.live) for c in sorted(report.channels.values(), key=lambda c: c.channel)],
     }
 
 
@@ -51,6 +48,13 @@ def _sample(row: dict[str, Any]) -> dict[str, Any]:
     text = " ".join(str(content.get("subject") or content.get("body") or "").split())
     return {"send_at": row["send_at"], "channel": row["channel"], "to": mask_filter(row["recipient"]) if row["recipient"] else None,
             "rule": f"{row['playbook']}/{row['rule_id']}", "text": text if len(text) <= 60 else text[:59] + "…"}
+
+
+def _channel_dict(channel: ChannelReport, live: bool) -> dict[str, Any]:
+    """A live run's counts; a dry run's due rows by what would become of them."""
+    if not live:
+        return {"channel": channel.channel, "due": channel.due, "preview": dict(sorted(channel.preview.items()))}
+    return {k: v for k, v in vars(channel).items() if k != "preview"}
 
 
 def send_json(report: SendReport) -> str:
