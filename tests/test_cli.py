@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -171,7 +172,7 @@ def test_segments_json_over_examples(huitou_bin: str) -> None:
     assert doc["as_of"] == "2026-11-01" and doc["customers"] == 300
     counts = {(c["playbook"], c["kind"], c["name"]): c["customers"] for c in doc["counts"]}
     stages = [v for (p, k, _), v in counts.items() if p is None and k == "lifecycle"]
-    assert len(stages) == 6 and sum(stages) <= 300
+    assert len(stages) == 7 and sum(stages) == 300  # the six stages and "no purchase" add up
     # a rule whose segment is a named segment counts the same customers
     assert counts[("lifecycle", "rule", "new-delivery-checkin")] == counts[("lifecycle", "segment", "new")]
     assert "orders: 1,734 rows read from orders.csv, 1,734 loaded" in out.stderr
@@ -182,7 +183,7 @@ def test_segments_counts_match_a_direct_query(huitou_bin: str, tmp_path: Path) -
 
     out = run(huitou_bin, "features", "--as-of", "2026-11-01", "--out", str(tmp_path / "f.parquet"))
     assert out.returncode == 0, out.stderr
-    assert "wrote 300 customers x 36 columns" in out.stderr
+    assert "wrote 300 customers x 39 columns" in out.stderr
     con = duckdb.connect()
     expected = con.execute(f"SELECT count(*) FROM '{tmp_path / 'f.parquet'}' WHERE days_since_last_order BETWEEN 90 AND 180 AND NOT has_unpaid_order").fetchone()[0]
     doc = json.loads(run(huitou_bin, "segments", "rules/lifecycle.yaml", "--as-of", "2026-11-01", "-f", "json").stdout)
@@ -212,6 +213,20 @@ def test_explain_shows_the_failing_clause(huitou_bin: str) -> None:
     assert new["matched"] is False
     assert [c["value"] for c in new["tree"]["children"]][0] is False
     assert doc["features"]["customer_id"] == active["customer_id"]
+
+
+def test_explain_keeps_the_parentheses_of_a_group(huitou_bin: str, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    shutil.copy(ROOT / "huitou.yaml", tmp_path / "huitou.yaml")
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "g.yaml").write_text(
+        "version: 1\nname: g\nsegments:\n  s: days_since_last_order <= 30 AND (tier = 'gold' OR order_count >= 2)\n"
+        "rules:\n  - {id: r, intent: care, segment: s, when: {immediate: true}, channel: parcel_insert, template: parcel/first_order_card.j2}\n", encoding="utf-8")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    out = subprocess.run([huitou_bin, "explain", "0000001", "--as-of", "2026-11-01"], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "days_since_last_order <= 30 AND (tier = 'gold' OR order_count >= 2)  ->" in out.stdout
+    assert "(tier = 'gold' OR order_count >= 2)  ->" in out.stdout
 
 
 def test_explain_unknown_customer(huitou_bin: str) -> None:

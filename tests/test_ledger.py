@@ -37,13 +37,13 @@ def take(ledger: Ledger, now: float = NOW, until: float | None = None, **kw) -> 
 
 def test_a_key_is_one_row_whatever_plans_repeat_it(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    assert ledger.enqueue([row("k1"), row("k2")], NOW) == 2
-    assert ledger.enqueue([row("k2"), row("k3")], NOW) == 1  # an overlapping plan
+    assert ledger.enqueue([row("k1"), row("k2")], NOW) == (2, 0)
+    assert ledger.enqueue([row("k2"), row("k3")], NOW) == (1, 0)  # an overlapping plan
     ledger.restrict(["k1", "k2", "k3"])
     assert ledger.start("k1", NOW) == 1
     assert ledger.start("k1", NOW) is None  # in flight: not startable twice
     ledger.sent("k1", NOW, "msg-1")
-    assert ledger.enqueue([row("k1")], NOW) == 0
+    assert ledger.enqueue([row("k1")], NOW) == (0, 0)
     assert ledger.state_of("k1") == "sent"
     assert {k for k, _ in take(ledger)} == {"k2", "k3"}
     assert ledger.history() == [("c1", "sms", "care", "2027-01-15T08:00:00+00:00")]
@@ -95,8 +95,47 @@ def test_a_later_plan_that_no_longer_sends_a_row_skips_it(tmp_path: Path) -> Non
     ledger.restrict(["k2"])
     take(ledger)
     ledger.sent("k2", NOW)
-    assert ledger.supersede([("k1", "plan p2: frequency_cap"), ("k2", "plan p2: care_first")], NOW) == 1
+    assert ledger.supersede([("k1", "plan p2: frequency_cap"), ("k2", "plan p2: care_first")], "2026-11-02", NOW) == 1
     assert ledger.state_of("k1") == "skipped" and ledger.state_of("k2") == "sent"
+
+
+def planned(key: str, as_of: str, at: float, body: str = "hi") -> dict:
+    return {**row(key, at=at), "plan_as_of": as_of, "content": json.dumps({"body": body})}
+
+
+def test_the_newest_plan_decides_a_row_still_pending(tmp_path: Path) -> None:
+    """A newer plan reschedules and rewrites a pending row, an older one changes nothing and
+    cannot withdraw what a newer one decided; a row withdrawn by a plan comes back when a
+    plan at least as new sends it again; a sent row is never touched."""
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    assert ledger.enqueue([planned("k", "2026-11-01", NOW)], NOW) == (1, 0)
+    assert ledger.enqueue([planned("k", "2026-11-01", NOW)], NOW) == (0, 0)  # the same plan again
+    assert ledger.enqueue([planned("k", "2026-11-02", NOW + 86400, "It has been 9 days")], NOW) == (0, 1)
+    assert ledger.enqueue([planned("k", "2026-11-01", NOW)], NOW) == (0, 0)  # older: ignored
+    ledger.restrict(["k"])
+    (due,) = ledger.due(NOW + 86400, NOW + 86400, limit=5)
+    assert json.loads(due.content or "{}")["body"] == "It has been 9 days" and not ledger.due(NOW, NOW, limit=5)
+    assert ledger.supersede([("k", "plan p1: suppressed (frequency_cap)")], "2026-11-01", NOW) == 0  # older plan
+    assert ledger.supersede([("k", "plan p3: suppressed (frequency_cap)")], "2026-11-03", NOW) == 1
+    assert ledger.enqueue([planned("k", "2026-11-02", NOW)], NOW) == (0, 0)  # older than the withdrawal
+    assert ledger.enqueue([planned("k", "2026-11-03", NOW)], NOW) == (0, 1)  # the same day's plan changed its mind
+    assert ledger.state_of("k") == "pending"
+    ledger.start("k", NOW)
+    ledger.sent("k", NOW)
+    assert ledger.enqueue([planned("k", "2026-11-09", NOW, "again")], NOW) == (0, 0)
+    assert ledger.supersede([("k", "plan p9: suppressed")], "2026-11-09", NOW) == 0 and ledger.state_of("k") == "sent"
+
+
+def test_an_expired_row_comes_back_only_with_a_newer_plan(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.enqueue([planned("k", "2026-11-01", NOW - 90000)], NOW)
+    assert ledger.expire(NOW - 86400, NOW) == 1 and ledger.state_of("k") == "skipped"
+    assert ledger.enqueue([planned("k", "2026-11-01", NOW - 90000)], NOW) == (0, 0)  # the same plan sent again
+    assert ledger.enqueue([planned("k", "2026-11-02", NOW)], NOW) == (0, 1)  # an immediate trigger planned for today
+    assert ledger.state_of("k") == "pending"
+    ledger.record_optout("c1", None, NOW, "huitou optout")
+    ledger.skip_opted_out(NOW)
+    assert ledger.enqueue([planned("k", "2026-11-03", NOW)], NOW) == (0, 0) and ledger.state_of("k") == "skipped"  # opted out stays out
 
 
 HOLD = """

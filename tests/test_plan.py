@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from huitou.calendar import holiday_date
+from huitou.plan.build import COLUMNS
 from huitou.plan.run import run_plan
 from huitou.plan.timing import Window, constant_dates, in_quiet_hours, time_of_day
 
@@ -314,7 +315,8 @@ def test_rendering_in_worker_processes_gives_the_same_plan(monkeypatch: pytest.M
     monkeypatch.setattr(render_jobs.subprocess, "Popen", lambda cmd, **kw: calls.append(cmd) or real_popen(cmd, **kw))
     parallel = plan_rows(2)
     assert len(calls) == 2 and all(c[1:3] == ["-m", "huitou.plan.render_worker"] for c in calls)
-    assert parallel == serial and sum(1 for r in serial if r[11] == "send") > 100
+    status = COLUMNS.index("status")
+    assert parallel == serial and sum(1 for r in serial if r[status] == "send") > 100
 
 
 def test_a_failed_render_worker_stops_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -264,7 +264,7 @@ def test_transient_faults_are_retried_and_permanent_ones_recorded(tmp_path: Path
         # receiver kept one delivery.
         assert list(hook.arrivals.duplicates().values()) == [2]
         assert max(a for k, (s, a, _, _) in rows.items() if s == "sent") >= 2
-        assert "failed" in done.stdout and "to retry" in done.stdout
+        assert "failed" in done.stdout and "transient failures retried" in done.stdout
         shown = subprocess.run([huitou_bin, "ledger"], cwd=root, env=env, capture_output=True, text=True, check=True).stdout
         assert "550" in shown and "HTTP 400" in shown
 
@@ -281,10 +281,12 @@ def test_retries_give_up_after_the_configured_attempts(tmp_path: Path, ca: Local
         assert (state, attempts) == ("failed", 3) and "HTTP 503" in error and "gave up after 3 attempts" in error
         assert not hook.arrivals.raw and not smtp.arrivals.raw  # --channel sms: email untouched
         plain = send(huitou_bin, root, env, "--live", "--channel", "sms")
-        assert plain.returncode == 0 and not hook.arrivals.raw  # failed stays failed...
+        # failed stays failed, and a run that leaves failed rows behind says so in its exit code
+        assert plain.returncode == 1 and not hook.arrivals.raw and "1 failed" in plain.stdout, plain.stdout
         again = send(huitou_bin, root, env, "--live", "--channel", "sms", "--retry-failed")
         assert again.returncode == 0 and "failed rows retried (--retry-failed): 1" in again.stdout, again.stdout
-        assert len(hook.arrivals.delivered) == 1 and {v[0] for v in ledger_rows(root).values()} == {"sent", "pending"}
+        # --channel sms touched only sms rows: the plan's email rows are not in the ledger yet
+        assert len(hook.arrivals.delivered) == 1 and {v[0] for v in ledger_rows(root).values()} == {"sent"}
 
 
 def test_a_refused_login_stops_the_channel_and_leaves_its_rows_pending(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
@@ -437,6 +439,8 @@ def test_edited_mixed_or_foreign_plan_files_are_refused(tmp_path: Path, ca: Loca
                               ("extra.jsonl", "unknown column(s) note"), ("plan.txt", "a plan is a .jsonl, .csv or .parquet file"), ("none.jsonl", "no such file")]:
             done = send(huitou_bin, root, env, "--live", plan_file=name)
             assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, (name, done.stderr)
+            if name == "edited.jsonl":  # the line is said once, where it belongs
+                assert "line 2" not in done.stderr and done.stderr.count(":2:") == 1, done.stderr
         assert not smtp.arrivals.raw and not hook.arrivals.raw and not (root / ".huitou" / "ledger.sqlite").exists()
 
 

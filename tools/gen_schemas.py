@@ -6,6 +6,7 @@ from pathlib import Path
 ID = "^[a-z0-9][a-z0-9_.-]*$"
 DURATION = {"type": "string", "pattern": "^[1-9][0-9]*[hdw]$", "description": "A duration: hours (24h), days (7d) or weeks (2w).", "examples": ["7d", "24h", "2w"]}
 CLOCK = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "description": "A local time of day, HH:MM (quote it: \"10:30\").", "examples": ["10:30", "21:00"]}
+FIELD_TYPES = ["integer", "money", "number", "date", "string", "boolean", "list"]
 KINDS = ["sms", "email", "wechat", "im", "phone", "parcel_insert"]
 ANCHOR = {"type": "string", "minLength": 1, "description": "A date (2026-11-11), a customer date (birthday, first_order_anniversary, last_order, last_delivery, purchase_due) , a holiday name (spring_festival, mid_autumn, qixi, double11, ...) or a country's holiday as CC:name (JP:respect_for_the_aged_day).", "examples": ["2026-11-11", "birthday", "last_delivery", "spring_festival", "double11", "JP:respect_for_the_aged_day"]}
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -30,6 +31,11 @@ when = {
         "every": {"type": "string", "enum": ["day", "month", *WEEKDAYS], "description": "Recurring: every day, every month (on `day`), or every given weekday."},
         "day": {"type": "integer", "minimum": 1, "maximum": 31, "description": "Day of the month, with every: month."},
         "immediate": {"type": "boolean", "const": True, "description": "As soon as the customer matches (unpaid order, bad review); still subject to quiet hours."},
+        "per": {
+            "type": "string",
+            "enum": ["order", "purchase", "review", "delivery", "customer"],
+            "description": "With immediate: what one message answers, so that daily plans send it once. order (default): the latest order of any status (an unpaid order); purchase: the latest purchase; review: the latest rated order; delivery: the latest delivery; customer: once per customer.",
+        },
         "at": {**CLOCK, "description": "Local time of day to send. " + CLOCK["description"]},
         "weekdays": {"type": "array", "items": {"type": "string", "enum": WEEKDAYS}, "uniqueItems": True, "minItems": 1, "description": "Allowed weekdays; a send on another day moves to the next allowed one."},
     },
@@ -40,6 +46,7 @@ when = {
         {"required": ["every"]},
         {"required": ["immediate"]},
     ],
+    "dependencies": {"per": ["immediate"]},
     "errorMessage": "`when` needs exactly one of: on, before (with days), after (with days), every, immediate",
     "examples": [{"after": "last_delivery", "days": 3, "at": "10:30"}, {"before": "double11", "days": [7, 3, 1], "at": "12:00"}],
 }
@@ -169,7 +176,25 @@ source = {
                 "quote": {"type": "string"},
             },
         },
-        "fields": {"type": "object", "additionalProperties": {"type": "string", "enum": ["integer", "money", "number", "date", "string", "boolean", "list"]}, "description": "Extra profile columns usable in predicates and templates, with their types."},
+        "fields": {"type": "object", "propertyNames": {"pattern": "^[a-z_][a-z0-9_]*$"},
+                   "additionalProperties": {"oneOf": [
+                       {"type": "string", "enum": FIELD_TYPES},
+                       {"type": "object", "additionalProperties": False, "required": ["type"], "properties": {
+                           "type": {"type": "string", "enum": FIELD_TYPES},
+                           "max_length": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "The longest value (characters): what the SMS length check (HT404) assumes."},
+                           "charset": {"type": "string", "enum": ["gsm7", "ucs2"], "description": "gsm7: the values are plain Latin text; ucs2: they may hold any character (Chinese, emoji). Default: by the playbook's locale."},
+                       }},
+                   ]},
+                   "description": "Extra profile columns usable in predicates and templates, with their types (or {type, max_length, charset}; a standard field such as name may be listed to declare its limits). On orders (when there is no customers file): profile columns that sit on the order rows, taken from each customer's latest order.",
+                   "examples": [{"vip_level": "integer", "name": {"type": "string", "max_length": 20, "charset": "gsm7"}}]},
+        "values": {
+            "type": "object",
+            "additionalProperties": {"type": "object", "additionalProperties": {"type": ["string", "boolean", "integer"]}},
+            "description": "Canonical column -> {value in your file: value huitou reads}, e.g. status: {Completed: paid, Cancelled: cancelled, Returned: refunded} or consent_sms: {Yes: true, No: false}. Exact match after trimming; other values pass unchanged.",
+            "examples": [{"status": {"Completed": "paid", "Cancelled": "cancelled", "Returned": "refunded"}}],
+        },
+        "max_rejected": {"type": "string", "pattern": "^([0-9]|[1-9][0-9]|100)(\\.[0-9]+)?%$", "default": "50%",
+                         "description": "When more than this share of the rows is rejected, the command stops with exit 1 (a mapping is probably missing)."},
     },
 }
 

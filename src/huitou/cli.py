@@ -103,18 +103,22 @@ def schema(
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the project.")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+    locale: Annotated[str, typer.Option("--locale", help="The shop's language: zh-CN, en, en-GB, ... (playbooks, templates and sample data in it).")] = "zh-CN",
+    timezone: Annotated[Optional[str], typer.Option("--timezone", help="The shop's IANA timezone (default: Asia/Shanghai for Chinese, America/New_York for English).")] = None,
 ) -> None:
-    """Write a starter project that validates clean."""
-    from .starter import write_starter
+    """Write a starter project that validates clean and plans at once over its sample data."""
+    from .starter import StarterError, write_starter
 
     try:
-        written = write_starter(directory, force=force)
+        written = write_starter(directory, force=force, locale=locale, timezone=timezone)
     except FileExistsError as exc:
         typer.echo(f"huitou init: {exc}; use --force to overwrite", err=True)
         raise typer.Exit(ExitCode.ERROR) from None
+    except StarterError as exc:
+        raise _fail("init", str(exc)) from None
     for path in written:
         typer.echo(f"created {path}")
-    typer.echo(f"\nnext: cd {directory} && huitou validate")
+    typer.echo(f"\nnext: cd {directory} && huitou validate && huitou plan")
 
 
 @app.command("compile")
@@ -228,7 +232,13 @@ def _open(command: str, paths: list[Path] | None, opts: DataOptions, *, need_pla
             if result.errors:
                 sys.stderr.write(REPORTERS["text"](result, False))
                 raise typer.Exit(ExitCode.PROBLEMS)
-            project, playbooks = (result.playbooks[0].project if result.playbooks else open_project(list(paths or []))), result.playbooks
+            if result.playbooks:
+                project, playbooks = result.playbooks[0].project, result.playbooks
+            else:  # no playbooks yet: the project's data still has features and lifecycle stages
+                from .validate import load_config
+
+                project, playbooks = open_project(list(paths or [])), []
+                load_config(project)
         else:
             project, playbooks = open_project([]), []
             from .validate import load_config
@@ -240,10 +250,15 @@ def _open(command: str, paths: list[Path] | None, opts: DataOptions, *, need_pla
         session = open_data(project, timezone=tz, as_of=date, data_dir=opts.data, orders=opts.orders, customers=opts.customers, quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit)
     except (UsageError, DataError) as exc:
         raise _fail(command, str(exc)) from None
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # log lines stay whole (cron mail, CI logs)
     for report in session.reports:
         for line in report.lines():
             err.print(line, markup=False)
+    for report in session.reports:
+        if report.too_many_rejected:
+            share = sum(report.rejected.values()) / report.rows
+            raise _fail(command, f"{report.source}: {share:.0%} of the rows of {report.path.name} were rejected, more than data.{report.source}.max_rejected "
+                        f"({report.max_rejected:.0%}) allows: the data is probably mapped wrong (see the reasons above); fix the mapping, or raise max_rejected", ExitCode.PROBLEMS)
     return session, playbooks
 
 
@@ -403,7 +418,9 @@ def preview(
         hint = did_you_mean(rule, [k.split("/", 1)[1] for k in known] + known) or "rules: " + ", ".join(known)
         raise _fail("preview", f"{'no' if not matches else 'more than one'} rule '{rule}'; {hint}", ExitCode.PROBLEMS)
     playbook, rule_id = matches[0].split("/", 1)
-    if session.con.execute(f"SELECT count(*) FROM ({session.features_sql()}) WHERE customer_id = ?", [customer]).fetchone()[0] == 0:  # type: ignore[index]
+    from .db import scalar
+
+    if scalar(session.con, f"SELECT count(*) FROM ({session.features_sql()}) WHERE customer_id = ?", [customer]) == 0:
         raise _fail("preview", f"no customer '{customer}' in the data (ids are compared exactly, leading zeros included)", ExitCode.PROBLEMS)
     result = _build("preview", session, playbooks, days, customer=customer)
     rows = result.con.execute(
@@ -487,6 +504,7 @@ def send(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Give the plan's failed rows another set of attempts (once the cause is fixed).")] = False,
     expire_after: Annotated[Optional[float], typer.Option("--expire-after", metavar="HOURS", help="Skip rows this many hours past their send time. Default: delivery.expire_after_hours, 24.")] = None,
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Report format: text or json")] = OutFormat.text,
+    now: Annotated[Optional[str], typer.Option("--now", help="Run as if the clock said this time (ISO 8601; no offset: the project's timezone): due-ness, expiry and the times recorded. For replays, tests and catching up.")] = None,
 ) -> None:
     """Deliver a plan's due messages, exactly once, through the channels in huitou.yaml."""
     from .data.sources import DataError
@@ -499,15 +517,19 @@ def send(
 
     project = _project("send")
     config = project.config
-    try:
-        limit = parse_until(until, str(config.get("timezone", "Asia/Shanghai")))
-    except ValueError:
-        raise _fail("send", f"--until {until!r} is not a date or time; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed)") from None
+    zone = str(config.get("timezone", "Asia/Shanghai"))
+    times = {}
+    for flag, value in (("until", until), ("now", now)):
+        try:
+            times[flag] = parse_until(value, zone, end_of_day=flag == "until")
+        except ValueError:
+            raise _fail("send", f"--{flag} {value!r} is not a date or time; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed)") from None
+    limit = times["until"] if times["until"] is not None else times["now"]
     try:
         optouts = read_optout_file(config, project.root)
         with _send_progress(live) as progress:
             report = run_send(project.root, config, plan_file, live=live, until=limit, channel=channel, wait=wait, expire_after_hours=expire_after, optouts=optouts,
-                              retry_failed=retry_failed, progress=progress)
+                              retry_failed=retry_failed, progress=progress, now=times["now"])
     except (PlanFileError, DataError) as exc:
         raise _fail("send", str(exc)) from None
     except ConfigError as exc:
@@ -515,7 +537,7 @@ def send(
     except LedgerBusy as exc:
         raise _fail("send", f"{exc}; nothing sent (drop --no-wait to wait for it)") from None
     sys.stdout.write(send_json(report) + "\n" if format == OutFormat.json else send_text(report))
-    troubled = report.problems or any(c.failed or c.stopped for c in report.channels.values())
+    troubled = report.problems or any(c.troubled for c in report.channels.values())
     raise typer.Exit(ExitCode.PROBLEMS if troubled else ExitCode.OK)
 
 

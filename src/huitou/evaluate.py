@@ -24,10 +24,11 @@ from .compile import compile_playbook
 from .data import load
 from .data.sources import DataError, resolve
 from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, purchase_days_sql, summary_sql
-from .features import LIFECYCLE_STAGES
+from .features import CATALOG, LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
 from .predicates.ast import And, Expr, Not, Or, walk
 from .project import Project
+from .db import first_row, scalar
 
 
 @dataclass
@@ -48,6 +49,10 @@ class DataSession:
         if self._sql is None:
             self._sql = feature_query(self.as_of, self.extra_fields).sql("duckdb")
         return self._sql
+
+
+NO_PURCHASE = "no purchase"  # the lifecycle row of customers with no purchase (stage NULL)
+STALE_DAYS = 30  # a newest purchase older than this before the as-of date gets a hint
 
 
 def today_in(timezone: str) -> dt.date:
@@ -94,7 +99,15 @@ def open_data(
         spill = tempfile.mkdtemp(prefix="huitou-spill-")
         atexit.register(shutil.rmtree, spill, ignore_errors=True)
         con.execute(f"SET temp_directory = {load.lit(spill)}")
-    extra = dict(customers_source.fields) if customers_source else {}
+    if customers_source is not None and orders_source.fields:
+        raise DataError("data.orders.fields: profile columns are read from the orders only when there is no customers file; declare them under data.customers.fields")
+    standard = load.profile_types({})
+    declared = (customers_source or orders_source).fields
+    for name in declared:
+        if name in CATALOG and name not in standard:
+            raise DataError(f"data.{'customers' if customers_source else 'orders'}.fields.{name}: huitou computes `{name}` itself (docs/features.md); "
+                            f"name your column otherwise, e.g. fields: {{{name}_given: ...}} with columns: {{{name}_given: <your column>}}")
+    extra = {n: t for n, t in declared.items() if n not in standard}
     reports = []
     if customers_source is not None:
         reports.append(load.load_customers(con, customers_source))
@@ -102,8 +115,12 @@ def open_data(
     orders_report = load.load_orders(con, orders_source, timezone=timezone, today=today, known_customers=known)
     con.execute(summary_sql(as_of, _purchase_days(con, as_of, known)))
     if not known:
-        con.execute(load.customers_from_orders_sql())
+        con.execute(load.customers_from_orders_sql(as_of, orders_source.fields))
     load.summary_report(con, orders_report, known_customers=known)
+    newest = scalar(con, "SELECT max(last_order_date) FROM order_summary")
+    if newest is not None and (as_of - newest).days > STALE_DAYS:
+        orders_report.hints.append(f"the newest purchase is from {newest}, {(as_of - newest).days:,} days before the as-of date {as_of}: "
+                                   f"to evaluate the data as of its end, pass --as-of {newest}")
     reports.append(orders_report)
     quarantine_dir = quarantine_dir or project.root / ".huitou" / "quarantine"
     for rep in reports:
@@ -113,11 +130,11 @@ def open_data(
 
 def _purchase_days(con: duckdb.DuckDBPyConnection, as_of: dt.date, known_customers: bool) -> str:
     """The purchase_days aggregate for this data: see feature_sql.purchase_days_sql."""
-    lo, hi = con.execute("SELECT lo, hi FROM order_date_bounds").fetchone()  # type: ignore[misc]
+    lo, hi = first_row(con, "SELECT lo, hi FROM order_date_bounds")
     if lo is None or lo > as_of:
         return purchase_days_sql(None, 0)
     # Bitmaps exist per customer; without a customers file, the orders bound their number.
-    count = con.execute("SELECT count(*) FROM customers" if known_customers else "SELECT count(*) FROM raw_orders").fetchone()[0]  # type: ignore[index]
+    count = scalar(con, "SELECT count(*) FROM customers" if known_customers else "SELECT count(*) FROM raw_orders")
     return purchase_days_sql(((lo - EPOCH).days, (min(hi, as_of) - EPOCH).days), int(count))
 
 
@@ -130,7 +147,7 @@ def write_features(session: DataSession, out: Path) -> int:
     query = f"SELECT * FROM ({session.features_sql()}) ORDER BY customer_id"
     options = "FORMAT PARQUET" if fmt == "PARQUET" else "FORMAT CSV, HEADER"
     session.con.execute(f"COPY ({query}) TO {load.lit(str(out))} ({options})")
-    return int(session.con.execute(f"SELECT count(*) FROM read_{fmt.lower()}({load.lit(str(out))})").fetchone()[0])  # type: ignore[index]
+    return int(scalar(session.con, f"SELECT count(*) FROM read_{fmt.lower()}({load.lit(str(out))})"))
 
 
 @dataclass(frozen=True)
@@ -160,12 +177,15 @@ def segment_counts(session: DataSession, playbooks: list[PlaybookContext]) -> tu
         for name in LIFECYCLE_STAGES:
             labels.append((owner, "lifecycle", name))
             columns.append(f"count(*) FILTER (WHERE _stage_{i} = '{name}')")
+        # Customers without a purchase have no stage: counted, so the stages add up.
+        labels.append((owner, "lifecycle", NO_PURCHASE))
+        columns.append(f"count(*) FILTER (WHERE _stage_{i} IS NULL)")
     for ctx in playbooks:
         for item in compile_playbook(ctx, _lifecycle_override(ctx)):
             labels.append((ctx.name, item.kind, item.name))
             columns.append(f"count(*) FILTER (WHERE {item.sql.sql('duckdb')})")
     features = f"SELECT *, {', '.join(stages)} FROM ({session.features_sql()})"
-    row = session.con.execute(f"SELECT count(*), {', '.join(columns)} FROM ({features}) AS features").fetchone()
+    row = first_row(session.con, f"SELECT count(*), {', '.join(columns)} FROM ({features}) AS features")
     assert row is not None
     return int(row[0]), [Count(p, k, n, int(c)) for (p, k, n), c in zip(labels, row[1:])]
 
@@ -223,11 +243,12 @@ def explain(session: DataSession, customer_id: str, playbooks: list[PlaybookCont
                 columns.append(f"({sql})")
             pending.append((record, pred.text, pred.tree, nodes))
     cursor = session.con.execute(f"SELECT {', '.join(['*', *columns])} FROM ({session.features_sql()}) AS features WHERE customer_id = ?", [customer_id])
-    row = cursor.fetchone()
-    if row is None:
+    description, rows = cursor.description, cursor.fetchall()
+    if not rows:
         return None
-    width = len(cursor.description) - len(columns)
-    features = {d[0]: _json_value(v) for d, v in zip(cursor.description[:width], row[:width])}
+    row = rows[0]
+    width = len(description) - len(columns)
+    features = {d[0]: _json_value(v) for d, v in zip(description[:width], row[:width])}
     values = iter(row[width:])
     out = []
     for record, _text, tree, nodes in pending:

@@ -41,6 +41,11 @@ _AGGREGATES = [
     "arg_max(status, _latest) FILTER (WHERE _ok) AS last_order_status",
     "max(delivered_date) FILTER (WHERE _ok AND delivered_date <= {as_of}) AS last_delivery_date",
     "arg_max(rating, _latest) FILTER (WHERE _ok AND rating BETWEEN 1 AND 5) AS last_rating",
+    # The events an immediate rule answers (timing `per`): the same order gives the same
+    # idempotency key on every day it is planned.
+    "arg_max(order_id, _latest) FILTER (WHERE _paid) AS last_order_id",
+    "arg_max(order_id, _latest) FILTER (WHERE _ok) AS latest_order_id",
+    "arg_max(order_id, _latest) FILTER (WHERE _ok AND rating BETWEEN 1 AND 5) AS last_rated_order_id",
 ]
 AGGREGATE_COLUMNS = [a.rsplit(" AS ", 1)[1] for a in _AGGREGATES]
 
@@ -123,6 +128,17 @@ def birthday_in(year: int, column: str = "birthday") -> str:
     return f"CASE WHEN month({column}) = 2 AND day({column}) = 29 THEN make_date({year}, 2, 28) ELSE make_date({year}, month({column}), day({column})) END"
 
 
+def next_birthday_sql(day: str, column: str = "birthday") -> str:
+    """The first date on or after the date `day` (SQL) that the yearly date `column` falls
+    on, with the same 29 February rule as birthday_in, for a `day` known only in SQL."""
+    def on(year: str) -> str:
+        leap = f"({year} % 4 = 0 AND ({year} % 100 <> 0 OR {year} % 400 = 0))"
+        return f"CASE WHEN month({column}) = 2 AND day({column}) = 29 AND NOT {leap} THEN make_date({year}, 2, 28) ELSE make_date({year}, month({column}), day({column})) END"
+
+    this_year, next_year = f"year({day})", f"(year({day}) + 1)"
+    return f"CASE WHEN {on(this_year)} >= {day} THEN {on(this_year)} ELSE {on(next_year)} END"
+
+
 def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None, lifecycle: Mapping[str, int] | None = None) -> exp.Select:
     """SELECT one row per customer with every feature, from `customers` and `order_summary`."""
     as_of_sql = f"DATE '{as_of.isoformat()}'"
@@ -163,6 +179,9 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
         f"date_diff('day', last_delivery_date, {as_of_sql}) AS days_since_last_delivery",
         "last_rating",
         "last_category",
+        "last_order_id",
+        "latest_order_id",
+        "last_rated_order_id",
         f"date_diff('day', {as_of_sql}, {next_birthday}) AS days_to_birthday",
         f"{this_year} - year(birthday) - CASE WHEN month(birthday) * 100 + day(birthday) > {as_of_month_day} THEN 1 ELSE 0 END AS age",
         *STRING_PROFILE,

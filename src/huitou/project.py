@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .features import Feature, catalog_with
+from .features import CATALOG, Feature, catalog_with
 from .templates import find_template
 
 CONFIG_NAME = "huitou.yaml"
@@ -73,8 +73,10 @@ class Project:
 
     @property
     def catalog(self) -> dict[str, Feature]:
-        fields = ((self.config.get("data") or {}).get("customers") or {}).get("fields")
-        return catalog_with(fields)
+        data = self.config.get("data") or {}
+        # Profile fields sit on the customers, or (without a customers file) on the orders.
+        fields = {**((data.get("orders") or {}).get("fields") or {}), **((data.get("customers") or {}).get("fields") or {})}
+        return catalog_with({n: str(s["type"] if isinstance(s, dict) else s) for n, s in fields.items() if n not in CATALOG})
 
     def display(self, path: Path) -> str:
         """A path as the user should see it: relative to the working directory when possible."""

@@ -15,6 +15,7 @@ UCS-2 counts UTF-16 code units, so an emoji outside the basic plane counts twice
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 GSM7_BASIC = set(
@@ -50,5 +51,24 @@ def measure(text: str) -> SmsLength:
 
 
 def compose(body: str, signature: str = "", opt_out: str = "") -> str:
-    """The text the phone receives: signature first (as China's gateways do), opt-out last."""
-    return f"{signature}{body.strip()}{opt_out}"
+    """The text the phone receives: signature first (as China's gateways do), opt-out last,
+    each joined as its script wants: nothing between Chinese or Japanese text ("...领取回T退订"),
+    a space between words of alphabetic scripts ("...20% off. Reply STOP").
+
+    >>> compose("Your order shipped. 20% off your next one.", "[Shop]", "Reply STOP")
+    '[Shop] Your order shipped. 20% off your next one. Reply STOP'
+    >>> compose("新品已到，欢迎选购。", "【回头小店】", "回T退订")
+    '【回头小店】新品已到，欢迎选购。回T退订'
+    """
+    return _join(_join(signature, body.strip()), opt_out)
+
+
+def _join(left: str, right: str) -> str:
+    if not left or not right or left[-1].isspace() or right[0].isspace() or _wide(left[-1]) or _wide(right[0]):
+        return left + right
+    return f"{left} {right}"
+
+
+def _wide(ch: str) -> bool:
+    """A character of a script written without spaces (CJK, full-width punctuation)."""
+    return unicodedata.east_asian_width(ch) in ("W", "F")

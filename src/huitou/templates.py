@@ -30,7 +30,8 @@ VARIABLES: dict[str, tuple[str, ...] | None] = {
     "shop": ("name", "url", "phone"),
     "rule": ("id", "intent", "channel", "playbook"),
     "send": ("at", "date", "step", "event", "event_date"),
-    "last_order": ("order_id", "ordered_at", "amount", "status", "category", "items", "delivered_at", "rating"),
+    "last_order": ("order_id", "ordered_at", "amount", "status", "category", "items", "delivered_at", "rating"),  # the latest purchase
+    "latest_order": ("order_id", "ordered_at", "amount", "status", "category", "items", "delivered_at", "rating"),  # of any status
     "unsubscribe_url": None,
     "locale": None,
 }

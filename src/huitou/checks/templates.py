@@ -12,9 +12,11 @@ import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
 
+from ..data.sources import field_limits
 from ..diagnostics import Diagnostic, did_you_mean
 from ..features import CATALOG
 from ..project import Project
@@ -24,6 +26,11 @@ from .context import PlaybookContext
 from .references import template_files
 
 # Worst plausible rendering of a value of each feature type (the SMS budget check).
+# The longest plausible value of a field the template prints, for the SMS length check.
+# Text follows the playbook's locale: eight Chinese characters where names are written so,
+# sixteen Latin letters elsewhere; a field's declared max_length and charset win.
+WIDE_LOCALES = ("zh", "ja", "ko")
+WORST_TEXT = {"ucs2": ("欧阳某某某某某某", "某"), "gsm7": ("Wwwwwwwwwwwwwwww", "W")}
 WORST_BY_TYPE = {
     "string": "欧阳某某某某某某",
     "integer": "99999",
@@ -34,6 +41,7 @@ WORST_BY_TYPE = {
     "list": "['某某某某', '某某某某']",
 }
 WORST_FILTERED = {"money": "¥99,999.99", "date": "2026年12月31日", "mask": "138****0000", "greeting": "Good afternoon"}
+WORST_FILTERED_LATIN = {"money": "$99,999.99", "date": "September 30, 2026"}
 LOOP_TURNS = 3
 
 
@@ -138,36 +146,56 @@ def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
 
 
 def _sms_budget(ctx: PlaybookContext, i: int, path: tuple[str | int, ...], file: Path, tree: nodes.Template, settings: dict[str, object]) -> Iterator[Diagnostic]:
-    body = worst_case(tree.body, ctx.project.shop, ctx.locale)
+    limits = field_limits(ctx.project.config)
+    body = worst_case(tree.body, ctx.project.shop, ctx.locale, limits)
     opt_out = str(settings.get("opt_out") or "") if ctx.rules[i]["intent"] == "promotion" else ""
-    text = compose(body, str(settings.get("signature") or ""), opt_out)
-    length = measure(text)
+    signature = str(settings.get("signature") or "")
+    length = measure(compose(body, signature, opt_out))
     budget = int(settings.get("max_segments") or 1)  # type: ignore[call-overload]
-    if length.segments > budget:
-        yield ctx.at(
-            path,
-            "HT404",
-            f"SMS {ctx.project.display(file)} can reach {length.units} {length.encoding.upper()} characters with signature and opt-out: {length.segments} segments, over the budget of {budget}",
-            f"a {length.encoding.upper()} SMS holds {length.single_limit} characters in one segment; shorten the text or raise channels.{ctx.rules[i]['channel']}.max_segments",
-        )
+    if length.segments <= budget:
+        return
+    # What makes it UCS-2, when the fixed text alone would be GSM-7: the fields' assumed values.
+    forcing = ""
+    if length.encoding == "ucs2":
+        wide: list[str] = []
+        fixed = worst_case(tree.body, ctx.project.shop, ctx.locale, limits, wide)
+        if wide and measure(compose(fixed, signature, opt_out)).encoding == "gsm7":
+            forcing = (f"; {', '.join(dict.fromkeys(wide))} may hold characters outside GSM-7 (assumed from the locale {ctx.locale}): "
+                       "declare the field's charset and max_length under data.customers.fields if its values are plain Latin text")
+    yield ctx.at(
+        path,
+        "HT404",
+        f"SMS {ctx.project.display(file)} can reach {length.units} {length.encoding.upper()} characters with signature and opt-out: {length.segments} segments, over the budget of {budget}{forcing}",
+        f"a {length.encoding.upper()} SMS holds {length.single_limit} characters in one segment; shorten the text or raise channels.{ctx.rules[i]['channel']}.max_segments",
+    )
 
 
-def worst_case(body: list[nodes.Node], shop: dict[str, object], locale: str) -> str:
-    """The longest plausible text a template body can render."""
+def worst_case(body: list[nodes.Node], shop: dict[str, object], locale: str, limits: dict[str, dict[str, Any]] | None = None, wide: list[str] | None = None) -> str:
+    """The longest plausible text a template body can render. With `wide` (a list), the
+    fields print as GSM-7 text of the same length instead, and the names of those whose
+    assumed values are UCS-2 are added to it."""
     out = []
     for node in body:
         if isinstance(node, nodes.Output):
-            out.extend(_expr(n, shop, locale) if not isinstance(n, nodes.TemplateData) else n.data for n in node.nodes)
+            out.extend(_expr(n, shop, locale, limits or {}, wide) if not isinstance(n, nodes.TemplateData) else n.data for n in node.nodes)
         elif isinstance(node, nodes.If):
-            branches = [worst_case(node.body, shop, locale)]
-            branches += [worst_case(e.body, shop, locale) for e in node.elif_]
-            branches.append(worst_case(node.else_, shop, locale))
+            branches = [worst_case(node.body, shop, locale, limits, wide)]
+            branches += [worst_case(e.body, shop, locale, limits, wide) for e in node.elif_]
+            branches.append(worst_case(node.else_, shop, locale, limits, wide))
             out.append(max(branches, key=_weight))
         elif isinstance(node, nodes.For):
-            out.append(max(worst_case(node.body, shop, locale) * LOOP_TURNS, worst_case(node.else_, shop, locale), key=_weight))
+            out.append(max(worst_case(node.body, shop, locale, limits, wide) * LOOP_TURNS, worst_case(node.else_, shop, locale, limits, wide), key=_weight))
         elif hasattr(node, "body") and isinstance(getattr(node, "body"), list):
-            out.append(worst_case(node.body, shop, locale))  # blocks, with, filter blocks
+            out.append(worst_case(node.body, shop, locale, limits, wide))  # blocks, with, filter blocks
     return "".join(out)
+
+
+def _worst_text(name: str, locale: str, limits: dict[str, dict[str, Any]]) -> str:
+    """The longest plausible value of a text field: its declared limits, else the locale's."""
+    declared = limits.get(name, {})
+    charset = declared.get("charset") or ("ucs2" if locale.split("-")[0].lower() in WIDE_LOCALES else "gsm7")
+    default, unit = WORST_TEXT[charset]
+    return unit * int(declared["max_length"]) if "max_length" in declared else default
 
 
 def _weight(text: str) -> tuple[int, int]:
@@ -175,28 +203,35 @@ def _weight(text: str) -> tuple[int, int]:
     return (m.segments, m.units)
 
 
-def _expr(node: nodes.Node, shop: dict[str, object], locale: str) -> str:
+def _expr(node: nodes.Node, shop: dict[str, object], locale: str, limits: dict[str, dict[str, Any]], wide: list[str] | None = None) -> str:
     if isinstance(node, nodes.Const):
         return str(node.value)
     if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
         if node.node.name == "shop" and node.attr in shop:
             return str(shop[node.attr])
         feature = CATALOG.get(node.attr)
-        return WORST_BY_TYPE.get(feature.type, WORST_BY_TYPE["string"]) if feature else WORST_BY_TYPE["string"]
+        if feature is not None and feature.type != "string":
+            return WORST_BY_TYPE.get(feature.type, WORST_BY_TYPE["string"])
+        value = _worst_text(node.attr, locale, limits)
+        if wide is not None and measure(value).encoding == "ucs2":
+            wide.append(f"{node.node.name}.{node.attr}")
+            return "W" * len(value)
+        return value
     if isinstance(node, nodes.Filter):
         if node.name == "greeting" and locale.startswith(("zh", "ja")):
             return "おはようございます" if locale.startswith("ja") else "下午好"
         if node.name in WORST_FILTERED:
-            return WORST_FILTERED[node.name]
-        inner = _expr(node.node, shop, locale) if node.node is not None else ""
+            latin = locale.split("-")[0].lower() not in WIDE_LOCALES
+            return WORST_FILTERED_LATIN.get(node.name, WORST_FILTERED[node.name]) if latin else WORST_FILTERED[node.name]
+        inner = _expr(node.node, shop, locale, limits, wide) if node.node is not None else ""
         if node.name in ("default", "d") and node.args:
-            return max(inner, _expr(node.args[0], shop, locale), key=_weight)
+            return max(inner, _expr(node.args[0], shop, locale, limits, wide), key=_weight)
         if node.name == "truncate" and node.args and isinstance(node.args[0], nodes.Const):
             return inner[: int(node.args[0].value)]
         return inner
     if isinstance(node, nodes.CondExpr):
-        options = [_expr(node.expr1, shop, locale)] + ([_expr(node.expr2, shop, locale)] if node.expr2 is not None else [])
+        options = [_expr(node.expr1, shop, locale, limits, wide)] + ([_expr(node.expr2, shop, locale, limits, wide)] if node.expr2 is not None else [])
         return max(options, key=_weight)
     if isinstance(node, nodes.Concat):
-        return "".join(_expr(n, shop, locale) for n in node.nodes)
-    return WORST_BY_TYPE["string"]
+        return "".join(_expr(n, shop, locale, limits, wide) for n in node.nodes)
+    return _worst_text("", locale, limits)

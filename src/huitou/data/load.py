@@ -20,7 +20,9 @@ import duckdb
 import numpy
 
 from ..diagnostics import did_you_mean
+from .csvfile import malformed, open_csv, report_malformed
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
+from ..db import first_row, scalar
 
 ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
 # Why an order row is rejected, in the order the checks apply (the first match wins);
@@ -43,6 +45,13 @@ class LoadReport:
     kept_with_issues: dict[str, int] = field(default_factory=dict)
     after_as_of: int = 0
     quarantine_file: Path | None = None
+    hints: list[str] = field(default_factory=list)  # how to fix what was rejected or repaired
+    max_rejected: float = 0.5
+
+    @property
+    def too_many_rejected(self) -> bool:
+        """More of the rows rejected than the source allows (`max_rejected`)."""
+        return self.rows > 0 and sum(self.rejected.values()) > self.max_rejected * self.rows
 
     def lines(self) -> list[str]:
         out = [f"{self.source}: {self.rows:,} rows read from {self.path.name}, {self.loaded:,} loaded"]
@@ -52,6 +61,7 @@ class LoadReport:
             out.append("  kept, field set to NULL: " + ", ".join(f"{n:,} {r}" for r, n in sorted(self.kept_with_issues.items())))
         if self.after_as_of:
             out.append(f"  {self.after_as_of:,} orders after the as-of date are ignored")
+        out += [f"  {hint}" for hint in self.hints]
         if self.quarantine_file:
             out.append(f"  details: {self.quarantine_file}")
         return out
@@ -87,19 +97,22 @@ def _raw_select(con: duckdb.DuckDBPyConnection, source: Source) -> str:
         if names is None:
             if not header:
                 raise DataError(f"{source.path}: a file without a header needs csv.names in huitou.yaml")
-            first = con.execute(f"SELECT {parts} FROM ({lines}) WHERE n = 1").fetchone()
+            first = first_row(con, f"SELECT {parts} FROM ({lines}) WHERE n = 1")
             names = list(first[0]) if first else []
         cols = ", ".join(f"{parts}[{i + 1}] AS {q(n)}" for i, n in enumerate(names))
         skip = 1 if header else 0
         return f"SELECT {cols}, n - {skip} AS _row FROM ({lines}) WHERE n > {skip} AND trim(line) <> ''"
-    args = [path, "all_varchar = true", f"header = {str(header).lower()}"]
-    if opts.get("delimiter"):
-        args.append(f"delim = {lit(str(opts['delimiter']))}")
-    if opts.get("quote"):
-        args.append(f"quote = {lit(str(opts['quote']))}")
-    if names:
-        args.append("names = [" + ", ".join(lit(n) for n in names) + "]")
-    return f"SELECT *, row_number() OVER () AS _row FROM read_csv({', '.join(args)})"
+    return open_csv(con, source)
+
+
+def mapped(source: Source, canonical: str, expr: str) -> str:
+    """A column with the source's `values:` mapping for it applied (exact match after
+    trimming; other values pass unchanged), or the column itself when it has none."""
+    mapping = source.values.get(canonical)
+    if not mapping:
+        return expr
+    cases = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in mapping.items())
+    return f"(CASE trim(CAST({expr} AS VARCHAR)) {cases} ELSE CAST({expr} AS VARCHAR) END)"
 
 
 def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
@@ -150,12 +163,29 @@ def _blank(expr: str, type_: str = "VARCHAR") -> str:
     return f"({expr} IS NULL OR trim({expr}) = '')"
 
 
-def _typed_orders(raw: dict[str, str], ctype: dict[str, str], source: Source, timezone: str) -> str:
+def _order_profile(source: Source, cols: dict[str, str]) -> list[str]:
+    """`"_p:name"` columns: the profile fields declared on the orders, typed."""
+    types = profile_types(source.fields)
+    out = []
+    for name in source.fields:
+        column = source.column(name)
+        if column not in cols:
+            raise DataError(f"{source.path}: no column '{column}' for the profile field {name} (data.orders.fields); map it with data.orders.columns: {{{name}: <your column>}}")
+        out.append(f"{_typed(mapped(source, name, q(column)), 'VARCHAR' if name in source.values else cols[column], types[name], source)} AS {q('_p:' + name)}")
+    return out
+
+
+def _typed_orders(raw: dict[str, str], ctype: dict[str, str], source: Source, timezone: str, profile: list[str] | None = None) -> str:
     """SELECT over raw_orders with the canonical columns in their types (NULL where a value
     does not convert), plus the raw values the checks need to tell missing from bad."""
     amount_raw = raw["amount"]
     amount = f"TRY_CAST(trim(CAST({amount_raw} AS VARCHAR)) AS DECIMAL(18,2))" if ctype["amount"].upper() in ("VARCHAR", "JSON") else f"TRY_CAST({amount_raw} AS DECIMAL(18,2))"
-    order_id = f"CAST({raw['order_id']} AS VARCHAR)" if "order_id" in raw else "'row-' || CAST(_row AS VARCHAR)"
+    # Without an order_id column an order is named by its customer and time, not by its
+    # row: the name stays the same in tomorrow's export, so a trigger keyed by the order
+    # (timing `per`) does too.
+    placed = local_timestamp(raw["ordered_at"], ctype["ordered_at"], source, timezone)
+    generated = f"coalesce(CAST({raw['customer_id']} AS VARCHAR) || '@' || strftime({placed}, '%Y-%m-%dT%H:%M:%S'), 'row-' || CAST(_row AS VARCHAR))"
+    order_id = f"CAST({raw['order_id']} AS VARCHAR)" if "order_id" in raw else generated
     statuses = ", ".join(lit(s) for s in ORDER_STATUSES)
     # Clean values skip lower()/trim(): those build a new string for every one of 10M rows.
     status_text = f"CAST({raw['status']} AS VARCHAR)" if "status" in raw else "NULL"
@@ -171,12 +201,14 @@ def _typed_orders(raw: dict[str, str], ctype: dict[str, str], source: Source, ti
                {amount} AS amount,
                {amount_raw} AS _amount_raw,
                {status} AS status,
+               {status_text} AS _status_raw,
                {delivered} AS delivered_at,
                {f"NOT {_blank(raw['delivered_at'], ctype['delivered_at'])}" if "delivered_at" in raw else "false"} AS _has_delivered,
                {f"CAST({raw['category']} AS VARCHAR)" if "category" in raw else "CAST(NULL AS VARCHAR)"} AS category,
                {f"TRY_CAST({raw['items']} AS INTEGER)" if "items" in raw else "CAST(NULL AS INTEGER)"} AS items,
                {rating} AS rating,
                {f"NOT {_blank(raw['rating'], ctype['rating'])}" if "rating" in raw else "false"} AS _has_rating
+               {''.join(', ' + p for p in profile or [])}
         FROM raw_orders"""
     return typed
 
@@ -189,9 +221,9 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     cols = open_raw(con, source)
     for canonical in REQUIRED_ORDER_COLUMNS:
         need_column(source, cols, canonical)
-    raw = {c: q(source.column(c)) for c in ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating") if source.column(c) in cols}
-    ctype = {c: cols[source.column(c)] for c in raw}
-    typed = _typed_orders(raw, ctype, source, timezone)
+    raw = {c: mapped(source, c, q(source.column(c))) for c in ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating") if source.column(c) in cols}
+    ctype = {c: "VARCHAR" if c in source.values else cols[source.column(c)] for c in raw}
+    typed = _typed_orders(raw, ctype, source, timezone, _order_profile(source, cols))
     statuses = ", ".join(lit(s) for s in ORDER_STATUSES)
     has_duplicates = find_duplicates(con, "orders", f"CAST({raw['order_id']} AS VARCHAR)" if "order_id" in raw else None)
     dup_join = "LEFT JOIN duplicates_orders d ON d.dup_id = t.order_id" if has_duplicates else ""
@@ -238,9 +270,9 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     con.execute("""
         CREATE OR REPLACE VIEW orders AS
         SELECT customer_id, order_id, ordered_at, local_date, amount, status, delivered_date, category, items,
-               CASE WHEN rating BETWEEN 1 AND 5 THEN rating END AS rating
+               CASE WHEN rating BETWEEN 1 AND 5 THEN rating END AS rating, _row
         FROM orders_rows WHERE _verdict IS NULL""")
-    return LoadReport("orders", source.path)
+    return LoadReport("orders", source.path, max_rejected=source.max_rejected)
 
 
 def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: str | None) -> bool:
@@ -263,7 +295,7 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: str | None) 
         CREATE OR REPLACE TABLE {q('duplicates_' + name)} AS
         SELECT {key} AS dup_id, min(_row) AS keep_row FROM raw_{name}
         WHERE {key} IS NOT NULL AND hash({key}) IN (SELECT h FROM candidate_hashes) GROUP BY ALL HAVING count(*) > 1""")
-    return con.execute(f"SELECT count(*) FROM {q('duplicates_' + name)}").fetchone()[0] > 0  # type: ignore[index]
+    return scalar(con, f"SELECT count(*) FROM {q('duplicates_' + name)}") > 0
 
 
 def summary_report(con: duckdb.DuckDBPyConnection, rep: LoadReport, *, known_customers: bool) -> None:
@@ -271,23 +303,52 @@ def summary_report(con: duckdb.DuckDBPyConnection, rep: LoadReport, *, known_cus
     unknown customers become rejections). Rejected rows are counted per reason by a scan
     of their own, run only when order_summary says there are some."""
     rejected: dict[str, int] = {}
-    if con.execute("SELECT sum(n_rejected) FROM order_summary").fetchone()[0]:  # type: ignore[index]
+    if scalar(con, "SELECT sum(n_rejected) FROM order_summary"):
         rejected = {reason: int(n) for reason, n in con.execute("SELECT _verdict, count(*) FROM orders_rows WHERE _verdict IS NOT NULL GROUP BY ALL").fetchall()}
     unknown = "c.customer_id IS NULL" if known_customers else "false"
     join = "LEFT JOIN customers c ON c.customer_id = s.customer_id" if known_customers else ""
     kept = ["n_ok", "n_late", *(f'"i:{i}"' for i in ORDER_ISSUES)]
     columns = [f"sum(s.{k})" for k in kept] + [f"coalesce(sum(s.{k}) FILTER (WHERE {unknown}), 0)" for k in kept]
-    row = con.execute(f"SELECT {', '.join(columns)} FROM order_summary s {join}").fetchone()
+    row = first_row(con, f"SELECT {', '.join(columns)} FROM order_summary s {join}")
     assert row is not None
     values = [int(v or 0) for v in row]
     totals, of_unknown = dict(zip(kept, values[: len(kept)])), dict(zip(kept, values[len(kept) :]))
     rejected["unknown_customer"] = of_unknown["n_ok"] + of_unknown["n_late"]
+    report_malformed(con, "orders", rejected, rep.hints)
     rep.rejected = {r: n for r, n in rejected.items() if n}
     rep.loaded = totals["n_ok"] + totals["n_late"] - rejected["unknown_customer"]
     rep.after_as_of = totals["n_late"] - of_unknown["n_late"]
     rep.rows = rep.loaded + sum(rep.rejected.values())
     issues = {i: totals[f'"i:{i}"'] - of_unknown[f'"i:{i}"'] for i in ORDER_ISSUES}
     rep.kept_with_issues = {i: n for i, n in issues.items() if n}
+    if rep.rejected.get("unknown_status"):
+        rep.hints.append(_values_hint(con, "orders", "status", "_status_raw", "_verdict = 'unknown_status'", ORDER_STATUSES))
+
+
+def _values_hint(con: duckdb.DuckDBPyConnection, source: str, canonical: str, column: str, where: str, allowed: tuple[str, ...], rows: str | None = None) -> str:
+    """Which values of a column were not understood, with their counts, and the setting
+    that maps them."""
+    seen = con.execute(f"SELECT CAST({column} AS VARCHAR), count(*) AS n FROM {rows or source + '_rows'} WHERE {where} GROUP BY 1 ORDER BY n DESC, 1 LIMIT 8").fetchall()
+    listed = ", ".join(f"{v!r} ({n:,})" for v, n in seen)
+    example = ", ".join(f"{v}: {_guess(str(v), allowed)}" for v, _ in seen[:4])
+    return (f"{canonical} values not understood: {listed}; huitou reads {', '.join(allowed)}: map yours in huitou.yaml, "
+            f"data.{source}.values.{canonical}: {{{example}}}")
+
+
+# Common words of shop exports, for the example in a values hint (a guess the user checks).
+_LIKELY = {
+    "paid": ("complete", "completed", "delivered", "shipped", "success", "succeeded", "fulfilled", "closed", "done", "已完成", "已付款", "交易成功"),
+    "unpaid": ("pending", "awaiting payment", "unpaid", "open", "new", "待付款", "未付款"),
+    "cancelled": ("canceled", "cancelled", "void", "voided", "failed", "已取消", "交易关闭"),
+    "refunded": ("returned", "refund", "refunded", "return", "已退款", "退款"),
+    "true": ("yes", "y", "是", "opted in", "opt-in", "subscribed", "on", "x"),
+    "false": ("no", "n", "否", "opted out", "opt-out", "unsubscribed", "off"),
+}
+
+
+def _guess(value: str, allowed: tuple[str, ...]) -> str:
+    word = value.strip().lower()
+    return next((a for a in allowed if word in _LIKELY.get(a, ())), "<" + "|".join(allowed) + ">")
 
 
 def _bool(expr: str, type_: str) -> str:
@@ -309,31 +370,42 @@ def _typed(expr: str, type_: str, target: str, source: Source) -> str:
     return f"TRY_CAST({expr} AS {target})"
 
 
-def customers_from_orders_sql() -> str:
+def profile_types(fields: dict[str, str]) -> dict[str, str]:
+    """Every profile column with its DuckDB type: the standard ones, then `fields` (a
+    declared field with a standard name keeps the standard type)."""
+    types = {name: "VARCHAR" for name in STRING_PROFILE} | {"birthday": "DATE", "points": "BIGINT", "tags": "VARCHAR[]"}
+    types |= {name: "BOOLEAN" for name in BOOLEAN_PROFILE}
+    return types | {name: DUCK_TYPES[t] for name, t in fields.items() if name not in types}
+
+
+def customers_from_orders_sql(as_of: dt.date, order_fields: dict[str, str]) -> str:
     """Without a customers file, the customers are the buyers known at the as-of date (a
-    usable order on or before it), with every profile column NULL."""
-    nulls = [f"CAST(NULL AS VARCHAR) AS {q(n)}" for n in STRING_PROFILE]
-    nulls += ["CAST(NULL AS DATE) AS birthday", "CAST(NULL AS BIGINT) AS points", "CAST(NULL AS VARCHAR[]) AS tags"]
-    nulls += [f"CAST(NULL AS BOOLEAN) AS {q(n)}" for n in BOOLEAN_PROFILE]
-    return f"CREATE OR REPLACE TABLE customers AS SELECT customer_id, {', '.join(nulls)} FROM order_summary WHERE n_ok > 0"
+    usable order on or before it). Profile columns declared on the orders
+    (`data.orders.fields`) come from each customer's latest such order; the others are
+    NULL."""
+    types = profile_types(order_fields)
+    latest = f"""
+        SELECT customer_id, {', '.join(f'arg_max({q("_p:" + n)}, (ordered_at, _row)) AS {q(n)}' for n in order_fields)}
+        FROM orders_rows WHERE _verdict IS NULL AND local_date <= DATE {lit(as_of.isoformat())} GROUP BY customer_id"""
+    columns = [f"p.{q(n)}" if n in order_fields else f"CAST(NULL AS {t}) AS {q(n)}" for n, t in types.items()]
+    join = f"LEFT JOIN ({latest}) p USING (customer_id)" if order_fields else ""
+    return f"CREATE OR REPLACE TABLE customers AS SELECT s.customer_id, {', '.join(columns)} FROM order_summary s {join} WHERE s.n_ok > 0"
 
 
 def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport:
     """Create the views `customers_checked` (every row, with verdicts) and `customers`."""
     cols = open_raw(con, source)
     id_col = need_column(source, cols, "customer_id")
-    wanted: dict[str, str] = {name: "VARCHAR" for name in STRING_PROFILE}
-    wanted.update({"birthday": "DATE", "points": "BIGINT", "tags": "VARCHAR[]"})
-    wanted.update({name: "BOOLEAN" for name in BOOLEAN_PROFILE})
-    wanted.update({name: DUCK_TYPES[t] for name, t in source.fields.items()})
-    selects, issues = [], []
+    wanted = profile_types(source.fields)
+    selects, issues, raw_value = [], [], {}
     for name, target in wanted.items():
         column = source.column(name)
         if column not in cols:
             selects.append(f"CAST(NULL AS {target}) AS {q(name)}")
             continue
-        value = _typed(q(column), cols[column], target, source)
+        value = _typed(mapped(source, name, q(column)), "VARCHAR" if name in source.values else cols[column], target, source)
         selects.append(f"{value} AS {q(name)}")
+        raw_value[name] = mapped(source, name, "r." + q(column))
         if target != "VARCHAR":
             issues.append(f"CASE WHEN NOT {_blank(q(column), cols[column])} AND {value} IS NULL THEN {lit('bad_' + name)} END")
     id_text = f"CAST({id_col} AS VARCHAR)"
@@ -351,7 +423,7 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
     con.execute(f"""
         CREATE OR REPLACE VIEW customers AS
         SELECT t.* EXCLUDE (_row, _id_raw, _issues) FROM ({typed}) t {dup_join} WHERE ({verdict}) IS NULL AND NOT ({dup_test})""")
-    rep = LoadReport("customers", source.path)
+    rep = LoadReport("customers", source.path, max_rejected=source.max_rejected)
     for reject, issue_text, count in con.execute("SELECT _reject, _issues, count(*) FROM customers_checked GROUP BY ALL").fetchall():
         rep.rows += count
         if reject:
@@ -360,6 +432,11 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
         rep.loaded += count
         for issue in filter(None, (issue_text or "").split(", ")):
             rep.kept_with_issues[issue] = rep.kept_with_issues.get(issue, 0) + count
+    rep.rows += report_malformed(con, "customers", rep.rejected, rep.hints)
+    for name, target in wanted.items():
+        if rep.kept_with_issues.get("bad_" + name) and target == "BOOLEAN":
+            bad = f"_issues LIKE {lit('%bad_' + name + '%')}"
+            rep.hints.append(_values_hint(con, "customers", name, raw_value[name], bad, ("true", "false"), "raw_customers r JOIN customers_checked c USING (_row)"))
     return rep
 
 
@@ -369,6 +446,12 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, rep: LoadReport, quarantine
     if not (rep.rejected or rep.kept_with_issues) or quarantine_dir is None:
         return
     quarantine_dir.mkdir(parents=True, exist_ok=True)
+    if malformed(con, name):  # no columns to split them into: the line as it stands
+        lines = quarantine_dir / f"{name}.malformed.csv"
+        con.execute(f"COPY (SELECT line, error, text FROM {q('malformed_' + name)} ORDER BY line) TO {lit(str(lines))} (HEADER, DELIMITER ',')")
+        rep.hints.append(f"malformed rows as they stand: {lines}")
+    if not (set(rep.rejected) - {"malformed_row"} or rep.kept_with_issues):
+        return
     target = quarantine_dir / f"{name}.csv"
     raw_cols = [c for c in _columns(con, "raw_" + name) if c != "_row"]
     picked = ", ".join(f"CAST(r.{q(c)} AS VARCHAR) AS {q(c)}" for c in raw_cols)

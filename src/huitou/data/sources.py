@@ -25,6 +25,8 @@ class Source:
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> column in the file
     csv: dict[str, Any] = field(default_factory=dict)
     fields: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # canonical column -> {value in the file: value huitou reads}
+    max_rejected: float = 0.5  # a larger share of rejected rows stops the command
 
     def column(self, canonical: str) -> str:
         return self.columns.get(canonical, canonical)
@@ -39,8 +41,28 @@ def source_from_config(name: str, spec: dict[str, Any], root: Path) -> Source:
         table=spec.get("table"),
         columns=dict(spec.get("columns") or {}),
         csv=dict(spec.get("csv") or {}),
-        fields=dict(spec.get("fields") or {}),
+        fields={name: str(s["type"] if isinstance(s, dict) else s) for name, s in (spec.get("fields") or {}).items()},
+        values={str(c): {_value_text(k): _value_text(v) for k, v in (m or {}).items()} for c, m in (spec.get("values") or {}).items()},
+        max_rejected=float(str(spec.get("max_rejected", "50%")).rstrip("%")) / 100,
     )
+
+
+def field_limits(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Declared limits of profile fields ({max_length, charset}), from the customers' and
+    the orders' `fields`."""
+    data = config.get("data") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for source in ("orders", "customers"):
+        for name, spec in ((data.get(source) or {}).get("fields") or {}).items():
+            if isinstance(spec, dict):
+                out[name] = {k: spec[k] for k in ("max_length", "charset") if k in spec}
+    return out
+
+
+def _value_text(value: object) -> str:
+    """A value of a `values:` mapping as the text it matches or becomes (YAML's true is
+    'true')."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def detect_format(path: Path) -> str:

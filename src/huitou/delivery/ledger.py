@@ -22,6 +22,7 @@ import datetime as dt
 import fcntl
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     idempotency_key TEXT PRIMARY KEY,
     plan_id TEXT NOT NULL,
+    plan_as_of TEXT,                -- the as-of date of the plan that decided the row: the newest decides
+    "trigger" TEXT,                 -- what the message answers (docs/plan.md)
     customer_id TEXT NOT NULL,
     playbook TEXT NOT NULL,
     rule_id TEXT NOT NULL,
@@ -62,7 +65,7 @@ CREATE TABLE IF NOT EXISTS optouts (
 """
 
 # The plan row fields a ledger row is made of (Ledger.enqueue; PlanFile.ledger_rows).
-ENQUEUE_COLUMNS = ("idempotency_key", "plan_id", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc", "content")
+ENQUEUE_COLUMNS = ("idempotency_key", "plan_id", "plan_as_of", "trigger", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc", "content")
 
 
 # The row's customer opted out of its channel or of every channel.
@@ -113,6 +116,10 @@ class Ledger:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            present = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+            for column in ("plan_as_of", "trigger"):  # ledgers written before these columns existed
+                if column not in present:
+                    db.execute(f'ALTER TABLE messages ADD COLUMN "{column}" TEXT')
 
     def close(self) -> None:
         self.db.close()
@@ -149,13 +156,42 @@ class Ledger:
             db.executemany(sql, params)
             return db.total_changes - before
 
-    def enqueue(self, rows: Iterable[dict[str, Any]], now: float) -> int:
-        """Add plan rows as pending; a key already in the ledger (in any state) is left as
-        it is. Returns how many were new."""
-        return self._many(
-            f"INSERT OR IGNORE INTO messages ({', '.join(ENQUEUE_COLUMNS)}, updated_at) VALUES ({', '.join('?' * len(ENQUEUE_COLUMNS))}, ?)",
-            ([*(row.get(c) for c in ENQUEUE_COLUMNS), now] for row in rows),
-        )
+    def enqueue(self, rows: Iterable[dict[str, Any]], now: float) -> tuple[int, int]:
+        """Add a plan's send rows. A new key becomes pending. A key already here is
+        replanned (time, recipient, text) when this plan is at least as new as the one
+        that decided it and the row is still pending or was withdrawn, or when this plan is
+        newer and the row expired (an immediate trigger planned again for today); a row
+        sent, in flight, failed or opted out is left as it is. Returns (new, replanned)."""
+        columns = ", ".join(f'"{c}"' for c in ENQUEUE_COLUMNS)
+        insert = f"INSERT OR IGNORE INTO messages ({columns}, updated_at) VALUES ({', '.join('?' * len(ENQUEUE_COLUMNS))}, ?)"
+        replan = """
+            UPDATE messages SET plan_id = ?, plan_as_of = ?, recipient = ?, send_at = ?, send_at_utc = ?, content = ?,
+                   state = 'pending', error = CASE state WHEN 'pending' THEN error END, updated_at = ?
+            WHERE idempotency_key = ?
+              AND (state = 'pending' AND coalesce(plan_as_of, '') <= ?
+                   OR state = 'skipped' AND error LIKE 'plan %' AND coalesce(plan_as_of, '') <= ?
+                   OR state = 'skipped' AND error LIKE 'expired%' AND coalesce(plan_as_of, '') < ?)
+              AND (state <> 'pending' OR recipient IS NOT ? OR send_at IS NOT ? OR content IS NOT ?)"""
+        # The rows this plan keeps as they were are now this plan's too (not counted).
+        adopt = "UPDATE messages SET plan_id = ?, plan_as_of = ? WHERE idempotency_key = ? AND state = 'pending' AND coalesce(plan_as_of, '') < ?"
+        new = replanned = 0
+        batch: list[dict[str, Any]] = []
+        for row in [*rows, None]:
+            if row is not None:
+                batch.append(row)
+            if batch and (row is None or len(batch) == 5_000):
+                with self._write() as db:
+                    before = db.total_changes
+                    db.executemany(insert, ([*(r.get(c) for c in ENQUEUE_COLUMNS), now] for r in batch))
+                    new += db.total_changes - before
+                    before = db.total_changes
+                    db.executemany(replan, (
+                        (r["plan_id"], r.get("plan_as_of"), r["recipient"], r["send_at"], r["send_at_utc"], r["content"], now, r["idempotency_key"],
+                         *[r.get("plan_as_of")] * 3, r["recipient"], r["send_at"], r["content"]) for r in batch))
+                    replanned += db.total_changes - before
+                    db.executemany(adopt, ((r["plan_id"], r.get("plan_as_of"), r["idempotency_key"], r.get("plan_as_of")) for r in batch))
+                batch = []
+        return new, replanned
 
     def recover(self, now: float) -> list[str]:
         """Rows left in `sending` by a run that died (call under run_lock): back to
@@ -166,21 +202,40 @@ class Ledger:
         """Pending rows of customers who opted out (of the row's channel or of all)."""
         return self.db.execute(_OPTED_OUT, (now,)).rowcount
 
-    def supersede(self, reasons: Iterable[tuple[str, str]], now: float) -> int:
-        """A later plan keeps these keys but no longer sends them: pending rows -> skipped
-        with the plan's reason."""
+    def supersede(self, reasons: Iterable[tuple[str, str]], plan_as_of: str, now: float) -> int:
+        """A plan keeps these keys but does not send them: their pending rows -> skipped with
+        the plan's reason, unless a newer plan decided them (the newest plan decides)."""
         return self._many(
-            "UPDATE messages SET state = 'skipped', error = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'pending'",
-            ((reason, now, key) for key, reason in reasons),
+            "UPDATE messages SET state = 'skipped', error = ?, plan_as_of = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'pending' AND coalesce(plan_as_of, '') <= ?",
+            ((reason, plan_as_of, now, key, plan_as_of) for key, reason in reasons),
         )
 
-    def expire(self, oldest: float, now: float) -> int:
-        """Pending rows planned before `oldest` are skipped: a birthday greeting or a
-        countdown a day late is worse than none."""
+    def expire(self, oldest: float, now: float, channel: str | None = None) -> int:
+        """Pending rows (of one channel) planned before `oldest` are skipped: a birthday
+        greeting or a countdown a day late is worse than none."""
         return self.db.execute(
-            "UPDATE messages SET state = 'skipped', error = 'expired: not delivered within the allowed delay of its send time', updated_at = ? WHERE state = 'pending' AND send_at_utc < ?",
-            (now, oldest),
+            "UPDATE messages SET state = 'skipped', error = 'expired: not delivered within the allowed delay of its send time', updated_at = ? "
+            "WHERE state = 'pending' AND send_at_utc < ? AND channel = coalesce(?, channel)",
+            (now, oldest, channel),
         ).rowcount
+
+    def standing(self, keys: list[str], until: float) -> Counter[str]:
+        """Where these rows stand, as the send report counts them (run.OUTCOMES; a row
+        `sent` here may have been sent by an earlier run)."""
+        self.restrict(keys)
+        rows = self.db.execute(
+            """SELECT CASE
+                 WHEN m.state = 'skipped' AND m.error = 'opted out' THEN 'opted out'
+                 WHEN m.state = 'skipped' AND m.error LIKE 'expired%' THEN 'expired'
+                 WHEN m.state = 'skipped' THEN 'withdrawn'
+                 WHEN m.state = 'pending' AND m.retry_at IS NOT NULL THEN 'waiting for retry'
+                 WHEN m.state = 'pending' AND m.send_at_utc > ? THEN 'rescheduled'
+                 WHEN m.state = 'sending' THEN 'in flight'
+                 ELSE m.state END, count(*)
+               FROM messages m JOIN run_keys USING (idempotency_key) GROUP BY 1""",
+            (until,),
+        ).fetchall()
+        return Counter(dict(rows))
 
     def requeue_failed(self, keys: Iterable[str], now: float) -> int:
         """Failed rows among `keys` back to pending with their attempts reset (`huitou send
@@ -298,6 +353,15 @@ def peek(path: Path, keys: list[str]) -> tuple[dict[str, str], list[tuple[str, s
     finally:
         db.close()
     return states, optouts
+
+
+def delivered_keys(path: Path) -> list[str]:
+    """Read only: the keys of the messages sent, or in flight when a run stopped."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return [k for (k,) in db.execute("SELECT idempotency_key FROM messages WHERE state IN ('sent', 'sending')")]
+    finally:
+        db.close()
 
 
 def default_path(root: Path, config: dict[str, Any]) -> Path:

@@ -19,14 +19,16 @@ from typing import Any
 import duckdb
 
 from ..data.load import lit
-from ..plan.build import COLUMNS, CONTENT_FIELDS, checksum_sql, key_sql
+from ..plan.build import COLUMNS
+from ..plan.keys import CONTENT_FIELDS, checksum_sql, key_sql
 from ..plan.output import FORMATS
 from .ledger import ENQUEUE_COLUMNS
+from ..db import scalar
 
 STATUSES = ("send", "suppressed", "holdout")
 _SHOWN = 5  # offending rows named per problem
 _CONTENT_TYPE = "STRUCT(" + ", ".join(f"{name} {type_}" for name, type_ in CONTENT_FIELDS) + ")"
-_TYPES = {c: "VARCHAR" for c in COLUMNS} | {"step": "INTEGER", "priority": "INTEGER", "scheduled_date": "DATE", "content": _CONTENT_TYPE}
+_TYPES = {c: "VARCHAR" for c in COLUMNS} | {"step": "INTEGER", "priority": "INTEGER", "scheduled_date": "DATE", "as_of": "DATE", "content": _CONTENT_TYPE}
 
 
 class PlanFileError(Exception):
@@ -34,7 +36,7 @@ class PlanFileError(Exception):
 
 
 # The plan's columns for the ledger's ENQUEUE_COLUMNS, in that order.
-_LEDGER_SELECT = """idempotency_key, plan_id, customer_id, playbook, rule_id, step, channel, intent, "to", send_at,
+_LEDGER_SELECT = """idempotency_key, plan_id, strftime(as_of, '%Y-%m-%d'), "trigger", customer_id, playbook, rule_id, step, channel, intent, "to", send_at,
                     epoch(CAST(send_at AS TIMESTAMPTZ)), CAST(to_json(content) AS VARCHAR)"""
 BATCH = 10_000
 
@@ -65,7 +67,7 @@ class PlanFile:
 
     def count(self, channel: str | None = None) -> int:
         """Send rows (of one channel)."""
-        return self.con.execute("SELECT count(*) FROM plan_file WHERE status = 'send' AND channel = coalesce(?, channel)", [channel]).fetchone()[0]  # type: ignore[index]
+        return scalar(self.con, "SELECT count(*) FROM plan_file WHERE status = 'send' AND channel = coalesce(?, channel)", [channel])
 
     def due(self, until: float, channel: str | None = None) -> list[Due]:
         """Send rows planned at or before `until` (epoch seconds), in plan order."""
@@ -75,17 +77,25 @@ class PlanFile:
             query, params = query + " AND channel = ?", [*params, channel]
         return [Due(*row) for row in self.con.execute(query + " ORDER BY line", params).fetchall()]
 
-    def ledger_rows(self, keys: list[str] | None = None) -> Iterator[dict[str, Any]]:
-        """Send rows as Ledger.enqueue takes them (all, or these keys), batch by batch."""
-        where = "status = 'send'" + (" AND list_contains(?, idempotency_key)" if keys is not None else "")
-        cursor = self.con.execute(f"SELECT {_LEDGER_SELECT} FROM plan_file WHERE {where} ORDER BY line", [keys] if keys is not None else [])
+    @property
+    def as_of(self) -> str:
+        """The plan's as-of date (YYYY-MM-DD): which of two plans is the newer."""
+        return str(scalar(self.con, "SELECT strftime(min(as_of), '%Y-%m-%d') FROM plan_file") or "")
+
+    def ledger_rows(self, keys: list[str] | None = None, channel: str | None = None) -> Iterator[dict[str, Any]]:
+        """Send rows as Ledger.enqueue takes them (all, these keys, or one channel's),
+        batch by batch."""
+        where = "status = 'send' AND channel = coalesce(?, channel)" + (" AND list_contains(?, idempotency_key)" if keys is not None else "")
+        cursor = self.con.execute(f"SELECT {_LEDGER_SELECT} FROM plan_file WHERE {where} ORDER BY line", [channel, *([keys] if keys is not None else [])])
         while batch := cursor.fetchmany(BATCH):
             yield from (dict(zip(ENQUEUE_COLUMNS, row)) for row in batch)
 
-    def withdrawn(self) -> Iterator[tuple[str, str]]:
-        """(key, why) of the rows this plan does not send."""
+    def withdrawn(self, channel: str | None = None) -> Iterator[tuple[str, str]]:
+        """(key, why) of the rows this plan does not send (of one channel)."""
         cursor = self.con.execute(
-            "SELECT idempotency_key, 'plan ' || plan_id || ': ' || status || coalesce(' (' || reason || ')', '') FROM plan_file WHERE status <> 'send' ORDER BY line"
+            "SELECT idempotency_key, 'plan ' || plan_id || ': ' || status || coalesce(' (' || reason || ')', '') FROM plan_file "
+            "WHERE status <> 'send' AND channel = coalesce(?, channel) ORDER BY line",
+            [channel],
         )
         while batch := cursor.fetchmany(BATCH):
             yield from batch
@@ -148,7 +158,7 @@ def _check_columns(path: Path, present: list[str]) -> None:
 
 
 def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> PlanFile:
-    total = con.execute("SELECT count(*) FROM plan_file").fetchone()[0]  # type: ignore[index]
+    total = scalar(con, "SELECT count(*) FROM plan_file")
     if total == 0:
         return PlanFile(path, None, 0, 0, con)
     plans = con.execute("SELECT plan_id, count(*), min(line) FROM plan_file GROUP BY plan_id ORDER BY 3").fetchall()
@@ -157,7 +167,7 @@ def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> PlanFile
         raise PlanFileError(f"{path}: rows of {len(plans)} plans ({listed}): send each plan file on its own")
     checks = [
         ("unknown status (a plan row is send, suppressed or holdout)", f"status IS NULL OR status NOT IN ({', '.join(lit(s) for s in STATUSES)})"),
-        ("the idempotency key does not match the row's playbook, rule, customer and scheduled date", f"idempotency_key IS DISTINCT FROM {key_sql()}"),
+        ("the idempotency key does not match the row's playbook, rule, customer and trigger", f"idempotency_key IS DISTINCT FROM {key_sql()}"),
         ("the same idempotency key as an earlier row", "line > min(line) OVER (PARTITION BY idempotency_key)"),
         ("send_at is not an ISO 8601 time with offset", "status = 'send' AND TRY_CAST(send_at AS TIMESTAMPTZ) IS NULL"),
         ("the row was changed after planning (its checksum does not match its recipient, time, channel and text)", f"status = 'send' AND checksum IS DISTINCT FROM {checksum_sql()}"),
@@ -165,9 +175,10 @@ def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> PlanFile
     for problem, condition in checks:
         bad = con.execute(f"SELECT line FROM (SELECT line, ({condition}) AS bad FROM plan_file) WHERE bad ORDER BY line").fetchall()
         if bad:
-            where = ", ".join(_where(fmt, line) for (line,) in bad[:_SHOWN]) + (f" and {len(bad) - _SHOWN:,} more" if len(bad) > _SHOWN else "")
-            raise PlanFileError(f"{path}:{_where(fmt, bad[0][0], bare=True)}: {problem}: {where}; plan again rather than editing the file")
-    sends = con.execute("SELECT count(*) FROM plan_file WHERE status = 'send'").fetchone()[0]  # type: ignore[index]
+            others = [_where(fmt, line) for (line,) in bad[1:_SHOWN]] + ([f"{len(bad) - _SHOWN:,} more"] if len(bad) > _SHOWN else [])
+            also = f" (also {', '.join(others[:-1]) + ' and ' if len(others) > 1 else ''}{others[-1]})" if others else ""
+            raise PlanFileError(f"{path}:{_where(fmt, bad[0][0], bare=True)}: {problem}{also}; plan again rather than editing the file")
+    sends = scalar(con, "SELECT count(*) FROM plan_file WHERE status = 'send'")
     return PlanFile(path, plans[0][0], total, sends, con)
 
 

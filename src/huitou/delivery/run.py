@@ -44,6 +44,18 @@ class ChannelReport:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (key, error), the first few
     seconds: float = 0.0
     preview: Counter[str] = field(default_factory=Counter)  # dry run: due rows by what would happen
+    outcome: Counter[str] = field(default_factory=Counter)  # live run: the due rows by where they stand after it (OUTCOMES)
+
+    @property
+    def troubled(self) -> bool:
+        """Rows left failed, waiting for a retry or pending, or the channel stopped: the run
+        exits 1."""
+        return bool(self.stopped or any(self.outcome[o] for o in ("failed", "waiting for retry", "pending", "in flight")))
+
+
+# Where a live run's due rows stand after it, per channel, in the order reports show them.
+# "rescheduled": a newer plan moved it past --until; "pending": the channel stopped first.
+OUTCOMES = ("sent", "already sent", "opted out", "expired", "withdrawn", "failed", "waiting for retry", "rescheduled", "pending", "in flight")
 
 
 @dataclass
@@ -55,6 +67,7 @@ class SendReport:
     timezone: str = "UTC"  # the project's: how times are shown
     samples: list[dict[str, Any]] = field(default_factory=list)  # dry run: the first rows that would go out
     enqueued: int = 0
+    replanned: int = 0  # rows already in the ledger that this (newer) plan rescheduled or rewrote
     withdrawn: int = 0
     requeued: int = 0  # failed rows given another chance (--retry-failed)
     opted_out: int = 0
@@ -66,13 +79,27 @@ class SendReport:
     problems: list[str] = field(default_factory=list)  # configuration problems (a dry run lists them all)
 
 
+class Clock:
+    """The run's clock: the real one, or (`--now`) one that read `start` when the run began
+    and runs on from there, so due-ness, expiry, retries and the times recorded in the
+    ledger all agree with the replayed day."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.offset = 0.0 if start is None else start - time.time()
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
 def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: bool, until: float | None = None, channel: str | None = None,
          wait: bool = True, expire_after_hours: float | None = None, optouts: list[tuple[str, str | None]] | None = None, retry_failed: bool = False,
-         progress: Callable[[dict[str, ChannelReport]], None] | None = None) -> SendReport:
+         progress: Callable[[dict[str, ChannelReport]], None] | None = None, now: float | None = None) -> SendReport:
     """Deliver (live) or preview the due rows of a plan. `optouts`: the project's opt-out
     file, read by the caller; `progress` is called with the channels' counts about five
-    times a second during delivery. Raises PlanFileError, ConfigError, LedgerBusy."""
-    now = time.time()
+    times a second during delivery; `now` replaces the clock (see Clock). Raises
+    PlanFileError, ConfigError, LedgerBusy."""
+    clock = Clock(now)
+    now = clock()
     with contextlib.closing(read_plan(plan_path)) as plan:
         delivery = config.get("delivery") or {}
         hours = float(expire_after_hours if expire_after_hours is not None else delivery.get("expire_after_hours", 24))
@@ -91,7 +118,7 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
             if not live:
                 _preview(report, ledger_path, plan, due, optouts or [], now)
                 return report
-            _deliver(report, ledger_path, plan, due, adapters, configured, delivery, optouts or [], now, wait, retry_failed, progress)
+            _deliver(report, ledger_path, plan, due, adapters, configured, delivery, optouts or [], clock, wait, retry_failed, progress, channel)
             return report
         finally:
             for adapter in adapters.values():
@@ -137,20 +164,22 @@ def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Du
 
 
 def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Due], adapters: dict[str, Adapter], configured: dict[str, Any],
-             delivery: dict[str, Any], optouts: list[tuple[str, str | None]], now: float, wait: bool, retry_failed: bool,
-             progress: Callable[[dict[str, ChannelReport]], None] | None) -> None:
+             delivery: dict[str, Any], optouts: list[tuple[str, str | None]], clock: Clock, wait: bool, retry_failed: bool,
+             progress: Callable[[dict[str, ChannelReport]], None] | None, channel: str | None) -> None:
+    """`channel`: only that channel's rows are added, replanned, withdrawn and expired."""
     ledger = Ledger(ledger_path)
     try:
         with ledger.run_lock(wait):
+            now = clock()
             report.recovered = ledger.recover(now)
             if optouts:
                 ledger.import_optouts(optouts, now, "opt-out file")
-            report.enqueued = ledger.enqueue(plan.ledger_rows(), now)
-            report.withdrawn = ledger.supersede(plan.withdrawn(), now)
+            report.enqueued, report.replanned = ledger.enqueue(plan.ledger_rows(channel=channel), now)
+            report.withdrawn = ledger.supersede(plan.withdrawn(channel), plan.as_of, now)
             if retry_failed:
                 report.requeued = ledger.requeue_failed((r.key for r in due), now)
             report.opted_out = ledger.skip_opted_out(now)
-            report.expired = ledger.expire(now - report.expire_after * 3600, now)
+            report.expired = ledger.expire(now - report.expire_after * 3600, now, channel)
             stop = threading.Event()
             policy = RetryPolicy.from_config(delivery.get("retry"))
             by_channel: dict[str, list[str]] = {}
@@ -161,7 +190,8 @@ def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Du
                 channel_report = report.channels.setdefault(name, ChannelReport(name, due=len(keys)))
                 kind = channel_kind(name, configured[name])
                 pacer = Pacer.from_config(configured[name].get("rate"))
-                worker = threading.Thread(target=_worker, name=f"send-{name}", args=(ledger_path, keys, adapters[name], kind, pacer, policy, report.until, stop, channel_report), daemon=True)
+                worker = threading.Thread(target=_worker, name=f"send-{name}", args=(ledger_path, keys, adapters[name], kind, pacer, policy, report.until, stop, channel_report, clock),
+                                          daemon=True)
                 workers.append(worker)
             with _stopping_on_signals(stop):
                 for worker in workers:
@@ -171,11 +201,17 @@ def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Du
                     if progress is not None:
                         progress(report.channels)
             report.interrupted = stop.is_set()
+            for name, keys in by_channel.items():
+                tally = report.channels[name].outcome
+                tally.update(ledger.standing(keys, report.until))
+                tally["already sent"] = tally.pop("sent", 0) - report.channels[name].sent
+                tally["sent"] = report.channels[name].sent
     finally:
         ledger.close()
 
 
-def _worker(ledger_path: Path, keys: list[str], adapter: Adapter, kind: str, pacer: Pacer, policy: RetryPolicy, until: float, stop: threading.Event, report: ChannelReport) -> None:
+def _worker(ledger_path: Path, keys: list[str], adapter: Adapter, kind: str, pacer: Pacer, policy: RetryPolicy, until: float, stop: threading.Event, report: ChannelReport,
+            clock: Clock) -> None:
     """Deliver one channel's due rows, one at a time, each settled in the ledger before
     the next starts; wait for retries that come due; stop on `stop` after the message in
     hand."""
@@ -184,17 +220,17 @@ def _worker(ledger_path: Path, keys: list[str], adapter: Adapter, kind: str, pac
     try:
         ledger.restrict(keys)
         while not stop.is_set():
-            batch = ledger.due(time.time(), until, BATCH, report.channel)
+            batch = ledger.due(clock(), until, BATCH, report.channel)
             if not batch:
                 retry_at = ledger.next_retry(until, report.channel)
                 if retry_at is None:
                     break
-                stop.wait(max(0.0, retry_at - time.time()))
+                stop.wait(max(0.0, retry_at - clock()))
                 continue
             for row in batch:
                 if not pacer.wait(stop):
                     break
-                if not _deliver_one(ledger, adapter, Message.from_row(row, kind), policy, report):
+                if not _deliver_one(ledger, adapter, Message.from_row(row, kind), policy, report, clock):
                     return
     except Exception as exc:  # a bug, not a delivery failure: stop the channel, say so; the row in flight is recovered next run
         report.stopped = f"internal error: {type(exc).__name__}: {exc}"
@@ -203,20 +239,20 @@ def _worker(ledger_path: Path, keys: list[str], adapter: Adapter, kind: str, pac
         ledger.close()
 
 
-def _deliver_one(ledger: Ledger, adapter: Adapter, message: Message, policy: RetryPolicy, report: ChannelReport) -> bool:
+def _deliver_one(ledger: Ledger, adapter: Adapter, message: Message, policy: RetryPolicy, report: ChannelReport, clock: Clock) -> bool:
     """Start, deliver, settle one row; False when the channel is down."""
-    attempt = ledger.start(message.key, time.time())
+    attempt = ledger.start(message.key, clock())
     if attempt is None:
         report.skipped += ledger.state_of(message.key) == "skipped"
         return True
     try:
         provider_id = adapter.deliver(message)
     except ChannelDown as exc:
-        ledger.failed(message.key, time.time(), str(exc), retry_at=time.time())  # back to pending: nothing was sent
+        ledger.failed(message.key, clock(), str(exc), retry_at=clock())  # back to pending: nothing was sent
         report.stopped = str(exc)
         return False
     except DeliveryError as exc:
-        done = time.time()
+        done = clock()
         if exc.transient and attempt < policy.attempts:
             ledger.failed(message.key, done, str(exc), retry_at=done + policy.delay(attempt, exc.retry_after))
             report.retried += 1
@@ -227,7 +263,7 @@ def _deliver_one(ledger: Ledger, adapter: Adapter, message: Message, policy: Ret
             if len(report.errors) < 10:
                 report.errors.append((message.key, error))
         return True
-    ledger.sent(message.key, time.time(), provider_id)
+    ledger.sent(message.key, clock(), provider_id)
     report.sent += 1
     report.resent_after_crash += message.recovered
     return True
@@ -251,14 +287,15 @@ class _stopping_on_signals:
             signal.signal(sig, handler)
 
 
-def parse_until(text: str | None, tz: str) -> float | None:
-    """--until: an ISO 8601 date or time (naive ones in the project's timezone)."""
+def parse_until(text: str | None, tz: str, end_of_day: bool = True) -> float | None:
+    """--until and --now: an ISO 8601 date or time (naive ones in the project's timezone);
+    a date is the end of that day for --until, its start for --now."""
     if text is None:
         return None
     from zoneinfo import ZoneInfo
 
     value = dt.datetime.fromisoformat(text)
-    if len(text.strip()) == 10:  # a date: through the end of that day
+    if len(text.strip()) == 10 and end_of_day:  # a date: through the end of that day
         value += dt.timedelta(days=1)
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(tz))

@@ -20,38 +20,19 @@ from ..data.load import lit
 from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
 from .candidates import build_candidates, matched_sql
-from .inputs import load_history, load_optouts, with_inputs
+from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
+from .keys import CONTENT_FIELDS, checksum_sql, key_sql
 from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window
+from ..db import scalar
 
 COLUMNS = (
-    "plan_id", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "priority",
-    "scheduled_date", "send_at", "status", "reason", "reason_detail", "consent_basis", "to", "locale", "template", "content",
+    "plan_id", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "priority",
+    "scheduled_date", "trigger", "send_at", "status", "reason", "reason_detail", "consent_basis", "to", "locale", "template", "content",
     "checksum",
 )
-
-# What `huitou send` takes from a row to deliver it. The checksum over these (send rows
-# only) lets it refuse a plan file edited after planning; the idempotency key is
-# recomputed from its parts for the same reason.
-SIGNED_FIELDS = ("plan_id", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "send_at", "to")
-CONTENT_FIELDS = (("subject", "VARCHAR"), ("body", "VARCHAR"), ("html", "VARCHAR"), ("segments", "INTEGER"), ("extra", "JSON"))
-
-
-def key_sql(playbook: str = "playbook", rule_id: str = "rule_id", customer_id: str = "customer_id", scheduled_date: str = "scheduled_date") -> str:
-    """The idempotency key: one message per playbook, rule, customer and scheduled day."""
-    return f"left(sha256({playbook} || chr(31) || {rule_id} || chr(31) || {customer_id} || chr(31) || strftime({scheduled_date}, '%Y-%m-%d')), 32)"
-
-
-def checksum_sql(content: str = "content") -> str:
-    """The send row's checksum: SIGNED_FIELDS and the content, as one JSON list."""
-    # JSON values are minified first: a JSONL plan holds them as nested values, re-spaced.
-    parts = [f'CAST("{f}" AS VARCHAR)' for f in SIGNED_FIELDS] + [
-        f"CAST({'json(' + content + '.' + name + ')' if type_ == 'JSON' else content + '.' + name} AS VARCHAR)" for name, type_ in CONTENT_FIELDS
-    ]
-    return f"left(sha256(CAST(to_json([{', '.join(parts)}]) AS VARCHAR)), 32)"
-
 
 @dataclass
 class Plan:
@@ -103,7 +84,8 @@ def build_plan(
     has_optouts = bool(project) and load_optouts(con, config, root)  # type: ignore[arg-type]
     notes: list[str] = []
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes)  # type: ignore[arg-type]
-    build_candidates(con, rules, window, has_optouts)
+    has_ledger = bool(project) and load_ledger_done(con, config, root)  # type: ignore[arg-type]
+    build_candidates(con, rules, window, has_optouts, has_ledger)
     create_rendered(con)
     create_rules_table(con, rules)
     clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
@@ -126,17 +108,20 @@ def build_plan(
         warnings.append("unsubscribe links in email bodies carry the bare customer id (anyone could use them for anyone): the secret that signs them is not set for "
                      + ", ".join(renderer.unsigned_unsubscribe) + "; see docs/delivery.md")
     pid = plan_id_for(playbooks, window)
-    _assemble(con, rules, verdicts.caps, pid)
+    _assemble(con, rules, verdicts.caps, pid, window.start.isoformat())
     # Only `plan` is read from here on; the stages' tables are memory to give back.
     for table in ("plan_winners", "plan_decided", "plan_verdicts", "plan_rendered", "plan_to_render", "plan_candidates", "plan_matched"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
-    rows = int(con.execute("SELECT count(*) FROM plan").fetchone()[0])  # type: ignore[index]
+    rows = int(scalar(con, "SELECT count(*) FROM plan"))
     clock.lap("assembling the plan")
     return Plan(con, pid, window, rows, notes, clock.laps, warnings=warnings)
 
 
 # Feature columns the planner itself reads (anchors, the customer's zone, the as-of date).
-_PLANNER_COLUMNS = ("customer_id", "as_of", "timezone", "birthday", "first_order_date", "last_order_date", "days_since_last_delivery", "purchase_cycle_days")
+_PLANNER_COLUMNS = (
+    "customer_id", "as_of", "timezone", "birthday", "first_order_date", "last_order_date", "days_since_last_delivery", "purchase_cycle_days",
+    "last_order_id", "latest_order_id", "last_rated_order_id",
+)
 
 
 def _columns_read(con: duckdb.DuckDBPyConnection, features: str, rules: list[PlannedRule], renderer: Renderer) -> list[str] | None:
@@ -184,7 +169,7 @@ def _decide(con: duckdb.DuckDBPyConnection, caps: list) -> None:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE plan_decided AS
         WITH judged AS (
-            SELECT c.cand_id, c.customer_id, c.rule_index, c.step, c.scheduled_date, c.send_date, c.event, c.event_date, c.contact,
+            SELECT c.cand_id, c.customer_id, c.rule_index, c.step, c.scheduled_date, c.send_date, c.event, c.event_date, c."trigger", c.contact,
                    c.send_local AS planned_local, c.send_utc AS planned_utc, c.utc_offset AS planned_offset, c.tz, r.intent_rank, v.cap, v.position,
                    CASE WHEN c.early_reason IS NOT NULL OR f.cand_id IS NOT NULL THEN 'suppressed' WHEN v.outcome = {ACCEPTED} AND c.held_out THEN 'holdout'
                         WHEN v.outcome = {ACCEPTED} THEN 'send' ELSE 'suppressed' END AS status,
@@ -226,7 +211,7 @@ def _care_text(rule: PlannedRule) -> str:
     return f"no care touch to this customer in the {days} days before (care_first)" if days else ""
 
 
-def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list, plan_id: str) -> None:
+def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list, plan_id: str, as_of: str) -> None:
     """CREATE the view `plan`: the rows in their final form and order."""
     offset = "printf('%s%02d:%02d', CASE WHEN d.utc_offset < 0 THEN '-' ELSE '+' END, abs(d.utc_offset) // 60, abs(d.utc_offset) % 60)"
     cap_text = "CASE d.cap " + " ".join(f"WHEN {i} THEN {lit(c.describe())}" for i, c in enumerate(caps)) + " END" if caps else "NULL"
@@ -236,11 +221,12 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE plan_rows AS
         SELECT row_number() OVER (ORDER BY d.send_utc, d.customer_id, d.intent_rank, r.playbook, r.rule_id, d.step) AS plan_row,
-               d.customer_id, d.rule_index, d.step, d.scheduled_date, d.send_local, d.utc_offset, d.status, d.reason,
+               d.customer_id, d.rule_index, d.step, d.scheduled_date, d."trigger", d.send_local, d.utc_offset, d.status, d.reason,
                CASE d.reason
                  WHEN 'render_error' THEN x.error WHEN 'sms_too_long' THEN x.error
                  WHEN 'frequency_cap' THEN 'cap ' || {cap_text} || ' taken by ' || coalesce(w.winner, 'earlier messages (history)')
                  WHEN 'care_first' THEN r.care_text
+                 WHEN 'already_sent' THEN 'the send ledger has this message (same trigger) as sent, or in flight when a run stopped'
                  WHEN 'opted_out' THEN 'on the opt-out list for ' || r.channel
                  WHEN 'quiet_hours' THEN 'the send time is inside quiet hours and the policy drops it'
                  WHEN 'no_contact' THEN 'no ' || r.channel || ' contact on file'
@@ -263,10 +249,10 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW plan AS
         SELECT *, CASE WHEN status = 'send' THEN {checksum_sql()} END AS checksum FROM (
-        SELECT {lit(plan_id)} AS plan_id, {key_sql()} AS idempotency_key, customer_id, playbook, rule_id, step, intent, channel, priority,
-               scheduled_date, send_at, status, reason, reason_detail, consent_basis, "to", locale, template, content, send_utc, intent_rank
+        SELECT {lit(plan_id)} AS plan_id, DATE {lit(as_of)} AS as_of, {key_sql()} AS idempotency_key, customer_id, playbook, rule_id, step, intent,
+               channel, priority, scheduled_date, "trigger", send_at, status, reason, reason_detail, consent_basis, "to", locale, template, content, send_utc, intent_rank
         FROM (SELECT d.customer_id, {by_rule("playbook")} AS playbook, {by_rule("id")} AS rule_id, d.step, {by_rule("intent")} AS intent,
-                     {by_rule("channel")} AS channel, CAST({by_rule("priority")} AS INTEGER) AS priority, d.scheduled_date,
+                     {by_rule("channel")} AS channel, CAST({by_rule("priority")} AS INTEGER) AS priority, d.scheduled_date, d."trigger",
                      strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || {offset} AS send_at, d.status, d.reason, d.reason_detail,
                      {by_rule("consent_basis")} AS consent_basis, d.contact AS "to", {by_rule("locale")} AS locale, d.template, d.content,
                      d.send_utc, d.intent_rank

@@ -19,6 +19,7 @@ import numpy
 
 from ..data import load
 from ..data.sources import DataError, Source, source_from_config
+from ..db import first_row
 
 
 def with_inputs(config: dict[str, Any], inputs: dict[str, Path | None]) -> dict[str, Any]:
@@ -100,7 +101,7 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
             SELECT CAST({cid} AS VARCHAR) AS customer_id, CAST({channel} AS VARCHAR) AS channel,
                    CAST({intent} AS VARCHAR) AS intent, {instant} AS sent_at
             FROM raw_history WHERE {cid} IS NOT NULL AND ({instant}) IS NOT NULL""")
-        read, kept = con.execute("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM plan_history_file)").fetchone()  # type: ignore[misc]
+        read, kept = first_row(con, "SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM plan_history_file)")
         if read != kept:
             notes.append(f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first")
         selects.append("SELECT * FROM plan_history_file")
@@ -118,6 +119,20 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     if not selects:
         return False
     con.execute(f"CREATE OR REPLACE TEMP VIEW plan_history AS {' UNION ALL '.join(selects)}")
+    return True
+
+
+def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -> bool:
+    """CREATE plan_ledger_done (idempotency_key) from the send ledger: the messages it has
+    delivered, or had in flight when a run stopped (the next run resends those under the
+    same key). A candidate with one of these keys is `already_sent`; False when there is
+    no ledger."""
+    ledger_path = _ledger_path(config, root)
+    if ledger_path is None:
+        return False
+    from ..delivery.ledger import delivered_keys
+
+    _table_from_rows(con, "plan_ledger_done", {"idempotency_key": "VARCHAR"}, [(k,) for k in delivered_keys(ledger_path)])
     return True
 
 

@@ -127,7 +127,7 @@ class Renderer:
                 if (dirs, name) not in compiled:
                     template = envs[dirs].get_template(name)
                     names, fields = template_uses(envs[dirs], name)
-                    compiled[(dirs, name)] = (_Compiled(name, template, dict(template.globals)), "last_order" in names, fields)
+                    compiled[(dirs, name)] = (_Compiled(name, template, dict(template.globals)), bool({"last_order", "latest_order"} & names), fields)
                 templates[step], uses_orders, fields = compiled[(dirs, name)]
                 needs_orders |= uses_orders
                 rule_fields = None if fields is None or rule_fields is None else rule_fields | fields
@@ -142,7 +142,8 @@ class Renderer:
 
     def render_batch(self, rows: list[tuple[Any, ...]]) -> list[list[Any]]:
         """Rows (cand_id, rule_index, step, send_local, utc_offset, event, event_date,
-        customer_id, customer, last_order, last_orders) -> the RENDERED_COLUMNS as lists."""
+        customer_id, customer, last_order, last_orders, latest_order) -> the
+        RENDERED_COLUMNS as lists."""
         out: list[list[Any]] = [[] for _ in RENDERED_COLUMNS]
         for row in rows:
             for column, value in zip(out, (row[0], row[3], *self.render(row))):
@@ -151,7 +152,7 @@ class Renderer:
 
     def render(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         """One row -> (template, subject, body, html, segments, extra, error, error_reason)."""
-        _, rule_index, step, send_local, utc_offset, event, event_date, customer_id, customer, last_order, last_orders = row
+        _, rule_index, step, send_local, utc_offset, event, event_date, customer_id, customer, last_order, last_orders, latest_order = row
         prepared = self.rules[rule_index]
         rule = prepared.spec
         compiled = prepared.templates[step if step in prepared.templates else None]
@@ -165,6 +166,7 @@ class Renderer:
             "customer": customer,
             "send": {"at": at, "date": at.date(), "step": step, "event": event, "event_date": event_date},
             "last_order": last_order or {},
+            "latest_order": latest_order or {},
         }
         if rule.kind == "email":
             context["unsubscribe_url"] = self._unsubscribe_link(prepared, customer_id)

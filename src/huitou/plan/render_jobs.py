@@ -21,10 +21,12 @@ from pathlib import Path
 import duckdb
 
 from ..data.load import lit, q
+from ..feature_sql import next_birthday_sql
 from ..features import CATALOG
 from .render import Renderer
 from .render_worker import create_output, render_cursor
 from .rules import PlannedRule
+from ..db import scalar
 
 SERIAL_BELOW = 20_000  # fewer rows than this: starting workers costs more than it saves
 
@@ -49,7 +51,7 @@ def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], rende
         SELECT d.cand_id, d.send_local FROM plan_decided d
         WHERE d.status = 'send' AND NOT EXISTS (SELECT 1 FROM plan_rendered x WHERE x.cand_id = d.cand_id AND x.send_local = d.send_local)""")
     con.execute("DELETE FROM plan_rendered WHERE cand_id IN (SELECT cand_id FROM plan_to_render)")
-    total = int(con.execute("SELECT count(*) FROM plan_to_render").fetchone()[0])  # type: ignore[index]
+    total = int(scalar(con, "SELECT count(*) FROM plan_to_render"))
     if not total:
         return 0
     rows_sql = _rows_sql(con, rules, renderer)
@@ -67,7 +69,7 @@ def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], rende
         finally:
             cursor.close()
             con.execute("DROP TABLE plan_render_input")
-    return int(con.execute("SELECT count(*) FROM plan_rendered JOIN plan_to_render USING (cand_id) WHERE error IS NOT NULL").fetchone()[0])  # type: ignore[index]
+    return int(scalar(con, "SELECT count(*) FROM plan_rendered JOIN plan_to_render USING (cand_id) WHERE error IS NOT NULL"))
 
 
 def _render_in_workers(con: duckdb.DuckDBPyConnection, rows_sql: str, specs: dict, jobs: int, total: int) -> None:
@@ -97,7 +99,7 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows_sql: str, specs: dic
             outputs.append(out.as_posix())
         files = ", ".join(lit(o) for o in outputs)
         con.execute(f"INSERT INTO plan_rendered SELECT * FROM read_parquet([{files}])")
-    got = int(con.execute("SELECT count(*) FROM plan_rendered JOIN plan_to_render USING (cand_id)").fetchone()[0])  # type: ignore[index]
+    got = int(scalar(con, "SELECT count(*) FROM plan_rendered JOIN plan_to_render USING (cand_id)"))
     if got != total:
         raise RenderWorkerError(f"rendering workers returned {got:,} of {total:,} rows")
 
@@ -110,7 +112,7 @@ def _rows_sql(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer
     wanted = every if renderer.customer_fields is None else ["customer_id", *sorted(renderer.customer_fields)]
     fields = ", ".join(f"{lit(f)}: {_field_sql(f, present, renderer)}" for f in dict.fromkeys(wanted))
     needing = ", ".join(str(i) for i in renderer.rules_needing_orders)
-    last = ", o._last_order, o._last_orders" if needing else ", NULL AS _last_order, NULL AS _last_orders"
+    last = ", o._last_order, o._last_orders, o._latest_order" if needing else ", NULL AS _last_order, NULL AS _last_orders, NULL AS _latest_order"
     join = f"LEFT JOIN ({_last_orders_sql(needing)}) o ON o.customer_id = d.customer_id AND d.rule_index IN ({needing})" if needing else ""
     return f"""
         SELECT d.cand_id, d.rule_index, d.step, d.send_local, d.utc_offset, d.event, d.event_date, d.customer_id,
@@ -118,23 +120,44 @@ def _rows_sql(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer
         FROM plan_to_render t JOIN plan_decided d USING (cand_id) JOIN plan_matched m USING (customer_id) {join}"""
 
 
+# Features that count days from the as-of date, as of the day the message goes out (the
+# send day's local date): a win-back email sent 9 days after planning says 130 days, not
+# 121. Everything else is as of planning (docs/plan.md#values-in-messages).
+_SEND_DAY = "CAST(d.send_local AS DATE)"
+_SHIFT = f"date_diff('day', m.as_of, {_SEND_DAY})"
+SEND_DAY_FIELDS = {
+    "days_since_first_order": f"m.days_since_first_order + {_SHIFT}",
+    "days_since_last_order": f"m.days_since_last_order + {_SHIFT}",
+    "days_since_last_delivery": f"m.days_since_last_delivery + {_SHIFT}",
+    "days_until_due": f"m.days_until_due - {_SHIFT}",
+    "days_to_birthday": f"date_diff('day', {_SEND_DAY}, {next_birthday_sql(_SEND_DAY, 'm.birthday')})",
+    "age": f"year({_SEND_DAY}) - year(m.birthday) - CASE WHEN month(m.birthday) * 100 + day(m.birthday) > month({_SEND_DAY}) * 100 + day({_SEND_DAY}) THEN 1 ELSE 0 END",
+}
+
+
 def _field_sql(field: str, present: set[str], renderer: Renderer) -> str:
     """A customer field, NULL on the rows of rules whose templates do not read it: turning
     values nobody reads into Python objects was a third of the cost of fetching a row."""
     if field not in present:
         return "NULL"
+    value = SEND_DAY_FIELDS.get(field, f"m.{q(field)}") if {"as_of", "birthday"} <= present else f"m.{q(field)}"
     readers = [i for i, r in renderer.rules.items() if r.customer_fields is None or field in r.customer_fields]
     if field == "customer_id" or len(readers) == len(renderer.rules):
-        return f"m.{q(field)}"
-    return f"CASE WHEN d.rule_index IN ({', '.join(map(str, readers))}) THEN m.{q(field)} END"
+        return value
+    return f"CASE WHEN d.rule_index IN ({', '.join(map(str, readers))}) THEN {value} END"
 
 
 def _last_orders_sql(rule_indexes: str) -> str:
-    """The latest order, and the last three (call and print lists), of each customer with
-    a row to render from a rule that needs them."""
+    """The latest purchase (`last_order`, the order last_order_date is the date of), the
+    last three purchases (call and print lists) and the latest order of any status
+    (`latest_order`) of each customer with a row to render from a rule that needs them.
+    Ties on the time go to the later row of the file, as in the features."""
     fields = "{'order_id': order_id, 'ordered_at': ordered_at, 'amount': amount, 'status': status, 'category': category, 'items': items, 'delivered_at': delivered_date, 'rating': rating}"
+    paid = "FILTER (WHERE status = 'paid')"
     return f"""
-        SELECT customer_id, arg_max({fields}, ordered_at) AS _last_order, list({fields} ORDER BY ordered_at DESC)[1:3] AS _last_orders
+        SELECT customer_id, arg_max({fields}, (ordered_at, _row)) {paid} AS _last_order,
+               (list({fields} ORDER BY ordered_at DESC, _row DESC) {paid})[1:3] AS _last_orders,
+               arg_max({fields}, (ordered_at, _row)) AS _latest_order
         FROM orders WHERE customer_id IN (SELECT d.customer_id FROM plan_to_render JOIN plan_decided d USING (cand_id) WHERE d.rule_index IN ({rule_indexes}))
           AND local_date <= (SELECT max(as_of) FROM plan_matched)
         GROUP BY customer_id"""

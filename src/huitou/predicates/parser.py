@@ -9,6 +9,7 @@ PredicateError(message="expected a value after '=', found '='", offset=14, hint=
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -160,7 +161,9 @@ class _Parser:
             if close.kind != "rparen":
                 raise _Fail(PredicateError(f"expected ')' to close the '(' at column {tok.start + 1}, found {_describe(close)}", close.start, "add the missing ')'"))
             self.take()
-            return inner
+            # The group spans its parentheses, so a clause shown from the text (explain)
+            # keeps both of them.
+            return dataclasses.replace(inner, start=tok.start, end=close.end)
         left = self.operand("a condition")
         negated = False
         if self.is_kw("not") and (self.is_kw("between", 1) or self.is_kw("in", 1) or self.is_kw("contains", 1)):

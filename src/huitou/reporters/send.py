@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from ..delivery.run import ChannelReport, SendReport
+from ..delivery.run import OUTCOMES, ChannelReport, SendReport
 from ..templates import mask_filter
 
 
@@ -31,6 +31,7 @@ def send_dict(report: SendReport) -> dict[str, Any]:
         "problems": report.problems,
         **({"samples": [_sample(r) for r in report.samples]} if not report.live else {
             "added_to_ledger": report.enqueued,
+            "replanned": report.replanned,
             "withdrawn": report.withdrawn,
             "requeued": report.requeued,
             "opted_out": report.opted_out,
@@ -54,7 +55,8 @@ def _channel_dict(channel: ChannelReport, live: bool) -> dict[str, Any]:
     """A live run's counts; a dry run's due rows by what would become of them."""
     if not live:
         return {"channel": channel.channel, "due": channel.due, "preview": dict(sorted(channel.preview.items()))}
-    return {k: v for k, v in vars(channel).items() if k != "preview"}
+    out = {k: v for k, v in vars(channel).items() if k not in ("preview", "outcome")}
+    return out | {"outcome": {o: channel.outcome[o] for o in OUTCOMES}}
 
 
 def send_json(report: SendReport) -> str:
@@ -77,13 +79,15 @@ def send_text(report: SendReport) -> str:
     if report.recovered:
         lines.append(f"{len(report.recovered):,} row(s) were in flight when an earlier run died: delivery unknown, sent again under the same "
                      "idempotency key (Message-ID / Idempotency-Key header; outbox files are checked for the key)")
-    for label, n in (("added to the ledger", report.enqueued), ("withdrawn (this plan no longer sends them)", report.withdrawn), ("failed rows retried (--retry-failed)", report.requeued),
+    for label, n in (("added to the ledger", report.enqueued), ("replanned (this plan is newer: new time or text)", report.replanned),
+                     ("withdrawn (this plan no longer sends them)", report.withdrawn), ("failed rows retried (--retry-failed)", report.requeued),
                      ("skipped: opted out", report.opted_out), ("skipped: expired", report.expired)):
         if n:
             lines.append(f"{label}: {n:,}")
     for c in sorted(report.channels.values(), key=lambda c: c.channel):
-        rate = f", {c.sent / c.seconds:,.1f}/s" if c.seconds > 0 and c.sent else ""
-        parts = [f"{c.sent:,} sent{rate}"] + [f"{n:,} {label}" for label, n in (("failed", c.failed), ("to retry", c.retried), ("opted out meanwhile", c.skipped), ("resent after a crash", c.resent_after_crash)) if n]
+        rate = f" ({c.sent / c.seconds:,.1f}/s)" if c.seconds > 0 and c.sent else ""
+        parts = [f"{c.outcome[o]:,} {o}{rate if o == 'sent' else ''}" for o in OUTCOMES if c.outcome[o] or o == "sent"]
+        parts += [f"{n:,} {label}" for label, n in (("transient failures retried", c.retried), ("resent after a crash", c.resent_after_crash)) if n]
         lines.append(f"  {c.channel:<14} {c.due:>7,} due: {', '.join(parts)}")
         lines += [f"    failed {key}: {error}" for key, error in c.errors]
         if c.stopped:

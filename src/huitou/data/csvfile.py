@@ -1,0 +1,152 @@
+"""Reading a delimited text file without trusting DuckDB's dialect sniffer.
+
+The sniffer guesses from a sample: one row with a column too many makes it read the
+whole file as a single column (and the load then says "no column 'customer_id'"), and
+DuckDB 2 refuses a file whose lines end in both CRLF and LF. So the dialect comes from
+the header line (or huitou.yaml), the columns are named explicitly, and rows that do not
+fit (too many or too few fields, an unclosed quote) are set aside in the table
+`malformed_<source>` with DuckDB's own explanation and their line, instead of making the
+file unreadable. The rest of the file is read as usual.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import duckdb
+
+from ..db import scalar
+from .sources import DataError, Source
+
+DELIMITERS = (",", ";", "\t", "|")
+_HEAD_BYTES = 1 << 20  # the header line is looked for in the first MiB
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def header_line(path: Path) -> str:
+    """The file's first line, decoded (a UTF-8 byte order mark dropped)."""
+    with open(path, "rb") as handle:
+        head = handle.read(_HEAD_BYTES).split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        return head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: the file must be UTF-8 text: byte {exc.start + 1} of line 1 is not; save it as UTF-8") from None
+
+
+def sniff_delimiter(line: str) -> str:
+    """The candidate delimiter found most often in the header line, outside quotes."""
+    bare = "".join(part for i, part in enumerate(line.split('"')) if i % 2 == 0)
+    counts = {d: bare.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_csv_sql(source: Source) -> tuple[str, int, list[str]]:
+    """The read_csv call for a delimited file (without its closing parenthesis, so that
+    options can be added), how many header lines it has, and the column names."""
+    opts = source.csv
+    has_header = bool(opts.get("header", True))
+    first = header_line(source.path)
+    delimiter = str(opts.get("delimiter") or sniff_delimiter(first))
+    quote = str(opts.get("quote") or '"')
+    names = list(opts.get("names") or [])
+    if not names:
+        if not has_header:
+            raise DataError(f"{source.path}: a file without a header needs csv.names in huitou.yaml")
+        names = next(csv.reader(io.StringIO(first), delimiter=delimiter, quotechar=quote), [])
+        names = [n.strip() for n in names]
+    if not names or not any(names):
+        raise DataError(f"{source.path}: the first line is empty: a header line naming the columns is expected (or csv.header: false and csv.names)")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise DataError(f"{source.path}: the header names {', '.join(repr(d) for d in duplicates)} more than once; rename the columns, or give csv.names")
+    columns = "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names) + "}"
+    args = [_lit(str(source.path)), f"header = {str(has_header).lower()}", f"delim = {_lit(delimiter)}", f"quote = {_lit(quote)}",
+            f"escape = {_lit(quote)}", "auto_detect = false", f"columns = {columns}"]
+    return f"read_csv({', '.join(args)}", 1 if has_header else 0, names
+
+
+def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> str:
+    """SQL reading the well-formed rows, plus `_row` (their data row number, counting the
+    malformed ones too); the malformed rows go to the table malformed_<name> (line, error,
+    text). One extra pass over the file finds them."""
+    call, header_lines, columns = read_csv_sql(source)
+    table = f'"malformed_{source.name}"'
+    rejects, scans = f"huitou_rejects_{source.name}", f"huitou_reject_scans_{source.name}"
+    con.execute(f"CREATE OR REPLACE TABLE {table} (line BIGINT, data_row BIGINT, error VARCHAR, text VARCHAR)")
+    # Every column is read (a bare count(*) would skip decoding them): the common case, a
+    # clean file, is read once here.
+    every = " OR ".join('"' + n.replace('"', '""') + '" IS NOT NULL' for n in columns)
+    try:
+        con.execute(f"SELECT count(*) FROM {call}) WHERE {every}").fetchall()
+    except duckdb.Error as exc:
+        message = str(exc).strip()
+        where = re.search(r"on Line: (\d+)", message)
+        if "unicode" in message.lower():  # the file's encoding, not a row's fault: refuse the file
+            raise DataError(f"{source.path}: the file must be UTF-8 text: line {where.group(1) if where else '?'} is not; save it as UTF-8") from None
+        probe = f"{call}, store_rejects = true, rejects_table = {_lit(rejects)}, rejects_scan = {_lit(scans)})"
+        try:
+            con.execute(f"SELECT count(*) FROM {probe}").fetchall()
+        except duckdb.Error:
+            line = f" (line {where.group(1)})" if where else ""
+            raise DataError(f"{source.path}: cannot read it as CSV{line}: {message.splitlines()[0]}{_line_ending_hint(source.path)}") from None
+        con.execute(f"""
+            INSERT INTO {table}
+            SELECT DISTINCT line, line - {header_lines}, error_type || ': ' || error_message, csv_line FROM {rejects} ORDER BY line""")
+        con.execute(f"DROP TABLE IF EXISTS {rejects}")
+        con.execute(f"DROP TABLE IF EXISTS {scans}")
+    good = f"SELECT *, row_number() OVER () AS _k FROM {call}, ignore_errors = true)"
+    if not scalar(con, f"SELECT count(*) FROM {table}"):
+        return f"SELECT * EXCLUDE (_k), _k AS _row FROM ({good})"
+    # A good row's number counts the malformed rows before it: those with fewer good rows
+    # before them than it has.
+    before = f"SELECT data_row - row_number() OVER (ORDER BY data_row) AS good_before FROM {table}"
+    return f"SELECT g.* EXCLUDE (_k), g._k + (SELECT count(*) FROM ({before}) b WHERE b.good_before < g._k) AS _row FROM ({good}) g"
+
+
+def malformed(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[int, str]]:
+    """(line, DuckDB's explanation) of the malformed rows of a source; none for files that
+    are not delimited text."""
+    exists = scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"malformed_{name}"])
+    return con.execute(f'SELECT line, error FROM "malformed_{name}" ORDER BY line').fetchall() if exists else []
+
+
+def report_malformed(con: duckdb.DuckDBPyConnection, name: str, rejected: dict[str, int], hints: list[str]) -> int:
+    """Count a source's malformed rows as rejected (`malformed_row`) and say where the
+    first ones are; returns how many there are."""
+    rows = malformed(con, name)
+    if rows:
+        rejected["malformed_row"] = len(rows)
+        shown = "; ".join(f"line {line}: {error}" for line, error in rows[:3])
+        hints.append(f"malformed rows (set aside, the rest of the file is read): {shown}{' ...' if len(rows) > 3 else ''}")
+    return len(rows)
+
+
+def _line_ending_hint(path: Path) -> str:
+    """When the file mixes CRLF and LF line ends, where (DuckDB 2 stops on such files)."""
+    crlf = lf = None
+    line = 1
+    with open(path, "rb") as handle:
+        previous = b""
+        while chunk := handle.read(1 << 20):
+            data = previous + chunk
+            start = 0
+            while (at := data.find(b"\n", start)) >= 0:
+                if at > 0 and data[at - 1 : at] == b"\r":
+                    crlf = crlf or line
+                else:
+                    lf = lf or line
+                if crlf and lf:
+                    first, second = ("CRLF", "LF") if crlf < lf else ("LF", "CRLF")
+                    return (f"; line {max(crlf, lf)} ends with {second} where line {min(crlf, lf)} ends with {first}: the file mixes line endings. "
+                            "Save it with one kind (e.g. dos2unix FILE)")
+                line += 1
+                start = at + 1
+            previous = data[start:][-1:] if data.endswith(b"\r") else b""
+    return ""

@@ -1,0 +1,25 @@
+"""What names a plan row: its idempotency key (one message per trigger) and the
+checksum over what delivery uses (docs/plan.md#rows)."""
+
+from __future__ import annotations
+
+# What `huitou send` takes from a row to deliver it. The checksum over these (send rows
+# only) lets it refuse a plan file edited after planning; the idempotency key is
+# recomputed from its parts for the same reason.
+SIGNED_FIELDS = ("plan_id", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "send_at", "to")
+CONTENT_FIELDS = (("subject", "VARCHAR"), ("body", "VARCHAR"), ("html", "VARCHAR"), ("segments", "INTEGER"), ("extra", "JSON"))
+
+
+def key_sql(playbook: str = "playbook", rule_id: str = "rule_id", customer_id: str = "customer_id", trigger: str = '"trigger"') -> str:
+    """The idempotency key: one message per playbook, rule, customer and trigger (the
+    event or occurrence the message answers), whatever day it is planned on."""
+    return f"left(sha256({playbook} || chr(31) || {rule_id} || chr(31) || {customer_id} || chr(31) || {trigger}), 32)"
+
+
+def checksum_sql(content: str = "content") -> str:
+    """The send row's checksum: SIGNED_FIELDS and the content, as one JSON list."""
+    # JSON values are minified first: a JSONL plan holds them as nested values, re-spaced.
+    parts = [f'CAST("{f}" AS VARCHAR)' for f in SIGNED_FIELDS] + [
+        f"CAST({'json(' + content + '.' + name + ')' if type_ == 'JSON' else content + '.' + name} AS VARCHAR)" for name, type_ in CONTENT_FIELDS
+    ]
+    return f"left(sha256(CAST(to_json([{', '.join(parts)}]) AS VARCHAR)), 32)"

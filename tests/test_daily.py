@@ -1,0 +1,254 @@
+"""A shop's days, through the installed console script: plan and send every day, with the
+ledger as the memory between days. The example project with every channel sent to an
+outbox, a week of daily `huitou plan` + `huitou send --live --now`, with the data
+unchanged and with new orders arriving, a send killed mid-run, an older plan sent after a
+newer one, and a cap that must hold across the days."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+WEEK = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(7)]
+
+
+def outbox_project(root: Path) -> Path:
+    """The example project, every channel delivering to an outbox file."""
+    for part in ("rules", "templates", "examples"):
+        shutil.copytree(ROOT / part, root / part)
+    config = (ROOT / "huitou.yaml").read_text(encoding="utf-8")
+    config = re.sub(r"    webhook: \{url: \"https://sms[^\n]*\n", "    outbox: out/sms\n", config)
+    config = re.sub(r"    smtp: \{[^\n]*\n", "    outbox: out/email\n", config)
+    config = re.sub(r"    webhook: \{url: \"https://im[^\n]*\n", "    outbox: out/wechat\n", config)
+    (root / "huitou.yaml").write_text(config, encoding="utf-8")
+    assert config.count("outbox:") == 5
+    return root
+
+
+def huitou(huitou_bin: str, root: Path, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
+    done = subprocess.run([huitou_bin, *args], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode in ok, f"huitou {' '.join(args)} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def plan_day(huitou_bin: str, root: Path, day: dt.date, horizon: str = "14d") -> Path:
+    out = root / f"plan-{day}.jsonl"
+    huitou(huitou_bin, root, "plan", "--as-of", day.isoformat(), "--horizon", horizon, "--out", str(out))
+    return out
+
+
+def send_day(huitou_bin: str, root: Path, plan: Path, day: dt.date, *args: str) -> subprocess.CompletedProcess:
+    """Send what is due on `day`, as a cron job at 00:00 that day would, through its end."""
+    return huitou(huitou_bin, root, "send", str(plan), "--live", "--now", f"{day}T00:00", "--until", day.isoformat(), *args)
+
+
+def rows(plan: Path) -> list[dict]:
+    return [json.loads(line) for line in plan.read_text(encoding="utf-8").splitlines()]
+
+
+def delivered(root: Path) -> list[str]:
+    """Every idempotency key found in the outbox files, as often as it was written."""
+    keys = []
+    for path in sorted((root / "out").rglob("*.csv")):
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            keys += [row["idempotency_key"] for row in csv.DictReader(handle)]
+    return keys
+
+
+def ledger(root: Path) -> dict[str, tuple]:
+    """key -> (state, plan_as_of, send_at, channel, recovered, rule_id, customer_id, trigger)"""
+    db = sqlite3.connect(root / ".huitou" / "ledger.sqlite")
+    try:
+        return {r[0]: r[1:] for r in db.execute(
+            'SELECT idempotency_key, state, plan_as_of, send_at, channel, recovered, rule_id, customer_id, "trigger" FROM messages')}
+    finally:
+        db.close()
+
+
+def add_orders(root: Path, lines: list[str]) -> None:
+    with open(root / "examples" / "orders.csv", "a", encoding="utf-8") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+
+
+def run_week(huitou_bin: str, root: Path, arrivals: dict[dt.date, list[str]] | None = None) -> dict[dt.date, Path]:
+    plans = {}
+    for day in WEEK:
+        add_orders(root, (arrivals or {}).get(day, []))
+        plans[day] = plan_day(huitou_bin, root, day)
+        send_day(huitou_bin, root, plans[day], day)
+    return plans
+
+
+def due_on(plan: Path, day: dt.date) -> list[dict]:
+    return [r for r in rows(plan) if r["status"] == "send" and r["send_at"][:10] == day.isoformat()]
+
+
+def test_a_week_of_daily_runs_delivers_every_trigger_once(huitou_bin: str, tmp_path: Path) -> None:
+    root = outbox_project(tmp_path / "shop")
+    plans = run_week(huitou_bin, root)
+    keys = delivered(root)
+    book = ledger(root)
+    # exactly once: no key twice in the outboxes, and every delivery is a `sent` ledger row
+    assert keys and not [k for k, n in Counter(keys).items() if n > 1]
+    assert set(keys) == {k for k, v in book.items() if v[0] == "sent"}
+    # one message per trigger: (rule, customer, trigger) never repeats among deliveries
+    triggers = Counter((book[k][5], book[k][6], book[k][7]) for k in keys)
+    assert max(triggers.values()) == 1
+    # the unpaid reminder goes once to each customer whose latest order waits for payment,
+    # not once a day; the bad-review call once per review
+    unpaid = {r["customer_id"] for r in rows(plans[WEEK[0]]) if r["rule_id"] == "unpaid-order-reminder" and r["status"] == "send"}
+    reminded = [book[k][6] for k in keys if book[k][5] == "unpaid-order-reminder"]
+    assert len(unpaid) >= 10 and sorted(reminded) == sorted(unpaid)
+    calls = Counter(book[k][6] for k in keys if book[k][5] == "bad-review-call")
+    assert calls and max(calls.values()) == 1
+    # every message each day's plan had due that day went out that day (or was already out)
+    for day, plan in plans.items():
+        for row in due_on(plan, day):
+            assert book[row["idempotency_key"]][0] == "sent", (day, row["rule_id"], row["customer_id"])
+    # a later day's plan shows what the ledger delivered as already_sent, not as a send
+    later = rows(plans[WEEK[-1]])
+    before_last = {k for k in keys if book[k][2][:10] < WEEK[-1].isoformat()}
+    sent_earlier = [r for r in later if r["idempotency_key"] in before_last]
+    assert sent_earlier and all(r["status"] == "suppressed" and r["reason"] == "already_sent" for r in sent_earlier)
+    # sending the first day's plan again sends nothing and says why
+    again = send_day(huitou_bin, root, plans[WEEK[0]], WEEK[0])
+    assert "0 sent" in again.stdout and "already sent" in again.stdout and len(delivered(root)) == len(keys), again.stdout
+
+
+def test_new_orders_arriving_fire_new_triggers_once(huitou_bin: str, tmp_path: Path) -> None:
+    root = outbox_project(tmp_path / "shop")
+    customers = list(csv.DictReader(open(ROOT / "examples" / "customers.csv", encoding="utf-8")))
+    regular = customers[0]["customer_id"]
+    arrivals = {
+        # a regular's new unpaid order: a reminder of its own, once
+        WEEK[2]: [f"NEW-1,{regular},2026-11-03 08:00:00,88.00,unpaid,,,"],
+        # a first-time buyer: one parcel card, whatever the days after say
+        WEEK[3]: ["NEW-2,9990001,2026-11-04 07:00:00,30.00,paid,,,"],
+    }
+    header = (ROOT / "examples" / "orders.csv").read_text(encoding="utf-8").splitlines()[0].replace('"', "")
+    assert header == "order_id,customer_id,ordered_at,amount,status,delivered_at,category,rating", header
+    with open(root / "examples" / "customers.csv", "a", encoding="utf-8") as handle:
+        handle.write("9990001,新客,13900000001,,,,,,,,,true,false,false,false\n")
+    run_week(huitou_bin, root, arrivals)
+    keys = delivered(root)
+    book = ledger(root)
+    assert not [k for k, n in Counter(keys).items() if n > 1]
+    reminders = [book[k] for k in keys if book[k][5] == "unpaid-order-reminder" and book[k][6] == regular]
+    assert [r[7] for r in reminders] == ["order:NEW-1"] and reminders[0][2].startswith("2026-11-03")
+    cards = [book[k] for k in keys if book[k][5] == "first-order-parcel-card" and book[k][6] == "9990001"]
+    assert [r[7] for r in cards] == ["purchase:NEW-2"]
+
+
+def test_a_send_killed_mid_run_loses_and_repeats_nothing(huitou_bin: str, tmp_path: Path) -> None:
+    """Day 1 is sent slowly and killed; day 1 is sent again, then day 2 is planned and sent."""
+    root = outbox_project(tmp_path / "shop")
+    config = (root / "huitou.yaml").read_text(encoding="utf-8").replace("    outbox: out/sms\n    rate: {per_second: 50}", "    outbox: out/sms\n    rate: {per_second: 8}")
+    (root / "huitou.yaml").write_text(config, encoding="utf-8")
+    first = plan_day(huitou_bin, root, WEEK[0])
+    due = len(due_on(first, WEEK[0]))
+    assert due >= 10
+    cmd = [huitou_bin, "send", str(first), "--live", "--now", f"{WEEK[0]}T00:00", "--until", WEEK[0].isoformat()]
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    part = len(delivered(root))
+    assert 0 < part < due
+    send_day(huitou_bin, root, first, WEEK[0])
+    send_day(huitou_bin, root, plan_day(huitou_bin, root, WEEK[1]), WEEK[1])
+    keys = delivered(root)
+    assert len(keys) == len(set(keys)) and set(r["idempotency_key"] for r in due_on(first, WEEK[0])) <= set(keys)
+
+
+def test_an_older_plan_never_undoes_a_newer_one(huitou_bin: str, tmp_path: Path) -> None:
+    root = outbox_project(tmp_path / "shop")
+    old, new = plan_day(huitou_bin, root, WEEK[0]), plan_day(huitou_bin, root, WEEK[1])
+    send_day(huitou_bin, root, new, WEEK[1])
+    before = ledger(root)
+    decided_by_new = {k: v for k, v in before.items() if v[1] == WEEK[1].isoformat()}
+    assert decided_by_new
+    out = huitou(huitou_bin, root, "send", str(old), "--live", "--channel", "sms", "--now", f"{WEEK[0]}T00:00", "--until", WEEK[0].isoformat())
+    after = ledger(root)
+    assert {k: after[k] for k in decided_by_new} == decided_by_new, "an older plan changed rows a newer plan decided"
+    assert all(after[k] == v for k, v in before.items() if v[3] != "sms"), "--channel sms changed another channel's rows"
+    assert {v[3] for k, v in after.items() if k not in before} <= {"sms"}
+    assert "withdrawn" not in out.stdout
+
+
+CAP_PLAYBOOK = """version: 1
+name: daily
+timezone: Asia/Shanghai
+locale: zh-CN
+policies:
+  frequency_caps: [{max: 2, per: 7d}]
+rules:
+  - id: tip
+    intent: care
+    segment: order_count >= 1
+    when: {every: day, at: "10:00"}
+    channel: sms
+    template: sms/tip.j2
+"""
+
+
+def test_a_cap_holds_across_daily_plans(huitou_bin: str, tmp_path: Path) -> None:
+    """max 2 per 7 days: each day's plan counts what the ledger delivered on earlier days."""
+    root = tmp_path / "shop"
+    (root / "rules").mkdir(parents=True)
+    (root / "templates" / "zh-CN" / "sms").mkdir(parents=True)
+    (root / "rules" / "daily.yaml").write_text(CAP_PLAYBOOK, encoding="utf-8")
+    (root / "templates" / "zh-CN" / "sms" / "tip.j2").write_text("{{ customer.name }}，今天的小贴士。", encoding="utf-8")
+    (root / "huitou.yaml").write_text("version: 1\nname: t\ndefault_locale: zh-CN\ntimezone: Asia/Shanghai\n"
+                                      "data: {orders: {path: orders.csv}, customers: {path: customers.csv}}\n"
+                                      "channels: {sms: {signature: 【店】, outbox: out/sms}}\n", encoding="utf-8")
+    (root / "customers.csv").write_text("customer_id,name,phone,consent_sms\na,王芳,13800000001,true\n", encoding="utf-8")
+    (root / "orders.csv").write_text("order_id,customer_id,ordered_at,amount\no1,a,2026-10-01 10:00:00,10\n", encoding="utf-8")
+    days = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(9)]
+    for day in days:
+        send_day(huitou_bin, root, plan_day(huitou_bin, root, day, "3d"), day)
+    sent_days = sorted(v[2][:10] for v in ledger(root).values() if v[0] == "sent")
+    # 11-01 and 11-02; then the window 11-02..11-08 holds 11-02's: one more on 11-08;
+    # 11-09's window 11-03..11-09 holds only 11-08's: one more
+    assert sent_days == ["2026-11-01", "2026-11-02", "2026-11-08", "2026-11-09"]
+
+
+def test_send_now_judges_due_and_expiry_at_that_time(huitou_bin: str, tmp_path: Path) -> None:
+    root = outbox_project(tmp_path / "shop")
+    plan = plan_day(huitou_bin, root, WEEK[0])
+    # today (the real clock) the plan of 2026-11-01 is weeks old: everything due has expired
+    dry = huitou(huitou_bin, root, "send", str(plan), "--until", WEEK[0].isoformat())
+    assert "expired" in dry.stdout and "would send" not in dry.stdout
+    dry_then = huitou(huitou_bin, root, "send", str(plan), "--now", f"{WEEK[0]}T23:00", "--until", WEEK[0].isoformat())
+    assert "would send" in dry_then.stdout and "expired" not in dry_then.stdout
+    live = send_day(huitou_bin, root, plan, WEEK[0])
+    sent = sorted(v[2] for v in ledger(root).values() if v[0] == "sent")
+    assert sent and all(s.startswith("2026-11-01") for s in sent) and "sent" in live.stdout
+
+
+@pytest.fixture(scope="module")
+def week_plans(tmp_path_factory: pytest.TempPathFactory, huitou_bin: str) -> tuple[Path, Path]:
+    root = outbox_project(tmp_path_factory.mktemp("keys") / "shop")
+    return plan_day(huitou_bin, root, WEEK[0]), plan_day(huitou_bin, root, WEEK[1])
+
+
+def test_the_same_trigger_has_the_same_key_in_every_days_plan(week_plans: tuple[Path, Path]) -> None:
+    first, second = ({(r["rule_id"], r["customer_id"], r["trigger"]): r["idempotency_key"] for r in rows(p)} for p in week_plans)
+    shared = set(first) & set(second)
+    immediate = [t for t in shared if t[0] in ("unpaid-order-reminder", "bad-review-call", "first-order-parcel-card")]
+    assert len(immediate) >= 10
+    assert all(first[t] == second[t] for t in shared)
+    kinds = {t[2].split(":")[0] for t in first}
+    assert {"order", "review", "purchase", "month", "birthday", "double11", "last_delivery"} <= kinds, kinds
