@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed
+
+.PHONY: demo test test-lowest bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +23,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The suite at the lowest versions pyproject.toml declares (CI runs it after `make test`).
+$(LOWEST_STAMP): pyproject.toml tools/lowest_bounds.py
+	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(PYTHON) tools/lowest_bounds.py > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt -e '.[test]'
+	touch $(LOWEST_STAMP)
+
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST)/bin/python -m pytest -p no:cacheprovider
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/validate.py --write
 	$(BIN)/python benchmarks/evaluate.py --write
@@ -27,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/send.py --write
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(LOWEST) build src/*.egg-info .pytest_cache

@@ -38,7 +38,8 @@ def make_project(target: Path, count: int) -> list[Path]:
     shutil.copy(ROOT / "huitou.yaml", target / "huitou.yaml")
     shutil.copytree(ROOT / "templates", target / "templates")
     (target / "rules").mkdir()
-    sources = sorted((ROOT / "rules").glob("*.yaml"))
+    # playbooks only: the rule tests beside them (NAME.test.yaml) are another kind of file
+    sources = sorted(p for p in (ROOT / "rules").glob("*.yaml") if not p.name.endswith(".test.yaml"))
     out = []
     for i in range(count):
         src = sources[i % len(sources)]

@@ -361,3 +361,39 @@ def test_opt_outs_recorded_in_the_ledger_suppress_later_plans(tmp_path: Path) ->
     rows = {r["customer_id"]: r for r in rows_of(root) if r["rule_id"] == "bday"}
     assert rows["b"]["reason"] == "opted_out"
     assert rows["c"]["status"] == "send"
+
+
+SEND_DAY_PLAYBOOK = """version: 1
+name: t
+timezone: Asia/Shanghai
+locale: zh-CN
+rules:
+  - id: winback
+    intent: care
+    segment: order_count >= 1
+    when: {every: month, day: 10, at: "10:00"}
+    channel: sms
+    template: sms/w.j2
+"""
+
+
+def test_messages_carry_the_values_of_the_day_they_go_out_and_the_latest_purchase(tmp_path: Path) -> None:
+    """Planned on 1 November for the 10th: the days since the last order, to the birthday
+    and the age are the 10th's; last_order is the latest purchase (not the cancelled
+    order after it), latest_order the latest order of any status."""
+    root = make_shop(
+        tmp_path,
+        ["a,王芳,13800000001,true,1990-11-05"],
+        [],
+        {"sms/w.j2": "{{ customer.days_since_last_order }}天;生日{{ customer.days_to_birthday }};{{ customer.age }}岁;"
+                     "{{ last_order.category }} {{ last_order.amount }};{{ latest_order.status }} {{ latest_order.category }}"},
+    )
+    (root / "rules" / "t.yaml").write_text(SEND_DAY_PLAYBOOK, encoding="utf-8")
+    (root / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount,status,category\n"
+        "o1,a,2026-07-04 10:00:00,100.00,paid,tablet\n"
+        "o2,a,2026-07-18 10:00:00,3676.00,cancelled,smartwatch\n", encoding="utf-8")
+    (row,) = [r for r in rows_of(root) if r["status"] == "send"]
+    # as of 1 November: 120 days since 4 July, birthday in 4 days, 35 years old;
+    # on 10 November: 129 days, the birthday 360 days away, 36 years old
+    assert row["content"]["body"] == "【店】129天;生日360;36岁;tablet 100.00;cancelled smartwatch"
