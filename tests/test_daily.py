@@ -204,18 +204,60 @@ rules:
 """
 
 
-def test_a_cap_holds_across_daily_plans(huitou_bin: str, tmp_path: Path) -> None:
-    """max 2 per 7 days: each day's plan counts what the ledger delivered on earlier days."""
-    root = tmp_path / "shop"
+def tiny_shop(root: Path, playbook: str, customers: str = "customer_id,name,phone,consent_sms\na,王芳,13800000001,true\n") -> Path:
+    """One playbook, SMS templates that say their own name, SMS to an outbox."""
     (root / "rules").mkdir(parents=True)
     (root / "templates" / "zh-CN" / "sms").mkdir(parents=True)
-    (root / "rules" / "daily.yaml").write_text(CAP_PLAYBOOK, encoding="utf-8")
-    (root / "templates" / "zh-CN" / "sms" / "tip.j2").write_text("{{ customer.name }}，今天的小贴士。", encoding="utf-8")
+    (root / "rules" / "daily.yaml").write_text(playbook, encoding="utf-8")
+    for name in re.findall(r"template: sms/(\w+)\.j2", playbook):
+        (root / "templates" / "zh-CN" / "sms" / f"{name}.j2").write_text(f"{{{{ customer.name }}}}，{name}。", encoding="utf-8")
     (root / "huitou.yaml").write_text("version: 1\nname: t\ndefault_locale: zh-CN\ntimezone: Asia/Shanghai\n"
                                       "data: {orders: {path: orders.csv}, customers: {path: customers.csv}}\n"
-                                      "channels: {sms: {signature: 【店】, outbox: out/sms}}\n", encoding="utf-8")
-    (root / "customers.csv").write_text("customer_id,name,phone,consent_sms\na,王芳,13800000001,true\n", encoding="utf-8")
-    (root / "orders.csv").write_text("order_id,customer_id,ordered_at,amount\no1,a,2026-10-01 10:00:00,10\n", encoding="utf-8")
+                                      "channels: {sms: {signature: 【店】, opt_out: 回T退订, outbox: out/sms}}\n", encoding="utf-8")
+    (root / "customers.csv").write_text(customers, encoding="utf-8")
+    ids = [line.split(",")[0] for line in customers.splitlines()[1:]]
+    (root / "orders.csv").write_text("order_id,customer_id,ordered_at,amount\n" + "".join(f"o{c},{c},2026-10-01 10:00:00,10\n" for c in ids), encoding="utf-8")
+    return root
+
+
+CARE_FIRST_PLAYBOOK = """version: 1
+name: daily
+timezone: Asia/Shanghai
+locale: zh-CN
+policies:
+  frequency_caps: [{max: 3, per: 7d}]
+  care_first: {within: 7d}
+rules:
+  - id: hello
+    intent: care
+    segment: order_count >= 1 AND customer_id = 'a'
+    when: {on: "2026-11-01", at: "10:00"}
+    channel: sms
+    template: sms/hello.j2
+  - id: offer
+    intent: promotion
+    segment: order_count >= 1
+    when: {on: "2026-11-03", at: "12:00"}
+    channel: sms
+    template: sms/offer.j2
+"""
+
+
+def test_care_sent_on_an_earlier_day_lets_the_promotion_through(huitou_bin: str, tmp_path: Path) -> None:
+    """Care first counts the care message the ledger delivered two days before: a gets the
+    offer, b (no care message ever) does not."""
+    root = tiny_shop(tmp_path / "shop", CARE_FIRST_PLAYBOOK, "customer_id,name,phone,consent_sms\na,王芳,13800000001,true\nb,李雷,13800000002,true\n")
+    for day in (dt.date(2026, 11, 1), dt.date(2026, 11, 3)):
+        plan = plan_day(huitou_bin, root, day, "1d")
+        send_day(huitou_bin, root, plan, day)
+    offers = {r["customer_id"]: (r["status"], r["reason"]) for r in rows(plan) if r["rule_id"] == "offer"}
+    assert offers == {"a": ("send", None), "b": ("suppressed", "care_first")}
+    assert sorted((v[5], v[6]) for v in ledger(root).values() if v[0] == "sent") == [("hello", "a"), ("offer", "a")]
+
+
+def test_a_cap_holds_across_daily_plans(huitou_bin: str, tmp_path: Path) -> None:
+    """max 2 per 7 days: each day's plan counts what the ledger delivered on earlier days."""
+    root = tiny_shop(tmp_path / "shop", CAP_PLAYBOOK)
     days = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(9)]
     for day in days:
         send_day(huitou_bin, root, plan_day(huitou_bin, root, day, "3d"), day)

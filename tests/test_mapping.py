@@ -151,3 +151,20 @@ def test_a_file_that_mixes_line_endings_is_read_or_named(huitou_bin: str, tmp_pa
     else:
         assert done.returncode == 2 and "line 3 ends with LF where line 1 ends with CRLF" in done.stderr, done.stderr
         assert "internal error" not in done.stderr
+
+
+def test_consent_values_of_the_file_are_mapped_or_listed(huitou_bin: str, tmp_path: Path) -> None:
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "orders.csv").write_text("customer_id,ordered_at,amount\na,2026-10-01,10.00\nb,2026-10-01,10.00\nc,2026-10-01,10.00\n", encoding="utf-8")
+    (root / "customers.csv").write_text("customer_id,Marketing SMS\na,Opted In\nb,Opted Out\nc,Opted In\n", encoding="utf-8")
+    base = "version: 1\nname: t\ndata:\n  orders: {path: orders.csv}\n  customers:\n    path: customers.csv\n    columns: {consent_sms: Marketing SMS}\n"
+    (root / "huitou.yaml").write_text(base, encoding="utf-8")
+    unmapped = run(huitou_bin, root, "features", "--as-of", "2026-10-10")
+    assert unmapped.returncode == 0 and "kept, field set to NULL: 3 bad_consent_sms" in unmapped.stderr, unmapped.stderr
+    assert "consent_sms values not understood: 'Opted In' (2), 'Opted Out' (1)" in unmapped.stderr
+    assert "data.customers.values.consent_sms: {Opted In: true, Opted Out: false}" in unmapped.stderr
+    (root / "huitou.yaml").write_text(base + "    values: {consent_sms: {Opted In: true, Opted Out: false}}\n", encoding="utf-8")
+    mapped = run(huitou_bin, root, "features", "--as-of", "2026-10-10")
+    consent = {r["customer_id"]: r["consent_sms"] for r in csv.DictReader(io.StringIO(mapped.stdout))}
+    assert mapped.returncode == 0 and consent == {"a": "True", "b": "False", "c": "True"} and "bad_consent_sms" not in mapped.stderr

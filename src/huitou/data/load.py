@@ -86,7 +86,7 @@ def _raw_select(con: duckdb.DuckDBPyConnection, source: Source) -> str:
         return f"SELECT *, row_number() OVER () AS _row FROM read_json({path}, format = 'newline_delimited')"
     if source.format == "duckdb":
         table = source.table or source.name
-        return f"SELECT *, row_number() OVER () AS _row FROM {q('src_' + source.name)}.{q(table)}"
+        return f"SELECT *, row_number() OVER () AS _row FROM {q(_attached(con, source))}.{q(table)}"
     opts = source.csv
     header = bool(opts.get("header", True))
     names = opts.get("names")
@@ -103,6 +103,16 @@ def _raw_select(con: duckdb.DuckDBPyConnection, source: Source) -> str:
         skip = 1 if header else 0
         return f"SELECT {cols}, n - {skip} AS _row FROM ({lines}) WHERE n > {skip} AND trim(line) <> ''"
     return open_csv(con, source)
+
+
+def _attached(con: duckdb.DuckDBPyConnection, source: Source) -> str:
+    """The name of the attached DuckDB database file of a source, attached read-only once
+    per file (orders and customers often share one; DuckDB 1.x refuses a second attach)."""
+    found = scalar(con, "SELECT database_name FROM duckdb_databases() WHERE path = ?", [str(source.path)])
+    if found is not None:
+        return str(found)
+    con.execute(f"ATTACH {lit(str(source.path))} AS {q('src_' + source.name)} (READ_ONLY)")
+    return "src_" + source.name
 
 
 def mapped(source: Source, canonical: str, expr: str) -> str:
@@ -123,8 +133,6 @@ def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
     """Create the view raw_<name> over the file; its columns and their types."""
     if source.path.is_file() and source.path.stat().st_size == 0:
         raise DataError(f"{source.path}: the file is empty")
-    if source.format == "duckdb":
-        con.execute(f"ATTACH {lit(str(source.path))} AS {q('src_' + source.name)} (READ_ONLY)")
     try:
         con.execute(f"CREATE OR REPLACE VIEW {q('raw_' + source.name)} AS {_raw_select(con, source)}")
         return _columns(con, "raw_" + source.name)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import itertools
 import sqlite3
 import time
 from collections import Counter
@@ -175,22 +176,18 @@ class Ledger:
         # The rows this plan keeps as they were are now this plan's too (not counted).
         adopt = "UPDATE messages SET plan_id = ?, plan_as_of = ? WHERE idempotency_key = ? AND state = 'pending' AND coalesce(plan_as_of, '') < ?"
         new = replanned = 0
-        batch: list[dict[str, Any]] = []
-        for row in [*rows, None]:
-            if row is not None:
-                batch.append(row)
-            if batch and (row is None or len(batch) == 5_000):
-                with self._write() as db:
-                    before = db.total_changes
-                    db.executemany(insert, ([*(r.get(c) for c in ENQUEUE_COLUMNS), now] for r in batch))
-                    new += db.total_changes - before
-                    before = db.total_changes
-                    db.executemany(replan, (
-                        (r["plan_id"], r.get("plan_as_of"), r["recipient"], r["send_at"], r["send_at_utc"], r["content"], now, r["idempotency_key"],
-                         *[r.get("plan_as_of")] * 3, r["recipient"], r["send_at"], r["content"]) for r in batch))
-                    replanned += db.total_changes - before
-                    db.executemany(adopt, ((r["plan_id"], r.get("plan_as_of"), r["idempotency_key"], r.get("plan_as_of")) for r in batch))
-                batch = []
+        stream = iter(rows)
+        while batch := list(itertools.islice(stream, 5_000)):  # the plan streams in; a batch per transaction
+            with self._write() as db:
+                before = db.total_changes
+                db.executemany(insert, ([*(r.get(c) for c in ENQUEUE_COLUMNS), now] for r in batch))
+                new += db.total_changes - before
+                before = db.total_changes
+                db.executemany(replan, (
+                    (r["plan_id"], r.get("plan_as_of"), r["recipient"], r["send_at"], r["send_at_utc"], r["content"], now, r["idempotency_key"],
+                     *[r.get("plan_as_of")] * 3, r["recipient"], r["send_at"], r["content"]) for r in batch))
+                replanned += db.total_changes - before
+                db.executemany(adopt, ((r["plan_id"], r.get("plan_as_of"), r["idempotency_key"], r.get("plan_as_of")) for r in batch))
         return new, replanned
 
     def recover(self, now: float) -> list[str]:

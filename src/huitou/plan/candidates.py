@@ -9,6 +9,9 @@ consent, and the holdout draw. Caps and care-first come after (arbitrate.py).
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import duckdb
 
 from ..calendar import anchor_kind
@@ -46,7 +49,7 @@ def _offset_label(offset: int) -> str:
     return f"{offset:+d}d" if offset else ""
 
 
-def constant_trigger(when: dict, day, event: str | None, event_date) -> str:  # type: ignore[no-untyped-def]
+def constant_trigger(when: dict[str, Any], day: dt.date, event: str | None, event_date: dt.date) -> str:
     """The trigger of a date the timing gives without looking at the customer: the
     occurrence (month:2026-11-18, double11:2026-11-11-7d, date:2026-12-24)."""
     if "every" in when:
@@ -55,7 +58,7 @@ def constant_trigger(when: dict, day, event: str | None, event_date) -> str:  # 
     return f"{name}:{event_date.isoformat()}{_offset_label((day - event_date).days)}"
 
 
-def immediate_trigger_sql(when: dict) -> str:
+def immediate_trigger_sql(when: dict[str, Any]) -> str:
     """An immediate rule's trigger: the event it answers (docs/plan.md)."""
     per = str(when.get("per", "order"))
     event = IMMEDIATE_EVENTS[per]
