@@ -41,11 +41,6 @@ _AGGREGATES = [
     "arg_max(status, _latest) FILTER (WHERE _ok) AS last_order_status",
     "max(delivered_date) FILTER (WHERE _ok AND delivered_date <= {as_of}) AS last_delivery_date",
     "arg_max(rating, _latest) FILTER (WHERE _ok AND rating BETWEEN 1 AND 5) AS last_rating",
-    # The events an immediate rule answers (timing `per`): the same order gives the same
-    # idempotency key on every day it is planned.
-    "arg_max(order_id, _latest) FILTER (WHERE _paid) AS last_order_id",
-    "arg_max(order_id, _latest) FILTER (WHERE _ok) AS latest_order_id",
-    "arg_max(order_id, _latest) FILTER (WHERE _ok AND rating BETWEEN 1 AND 5) AS last_rated_order_id",
 ]
 AGGREGATE_COLUMNS = [a.rsplit(" AS ", 1)[1] for a in _AGGREGATES]
 
@@ -179,9 +174,6 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
         f"date_diff('day', last_delivery_date, {as_of_sql}) AS days_since_last_delivery",
         "last_rating",
         "last_category",
-        "last_order_id",
-        "latest_order_id",
-        "last_rated_order_id",
         f"date_diff('day', {as_of_sql}, {next_birthday}) AS days_to_birthday",
         f"{this_year} - year(birthday) - CASE WHEN month(birthday) * 100 + day(birthday) > {as_of_month_day} THEN 1 ELSE 0 END AS age",
         *STRING_PROFILE,

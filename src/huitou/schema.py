@@ -104,6 +104,12 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
         return [Diagnostic(doc.path, line, col, "HT103", f"{where} must be {_article(expected)}, not {_json_type(error.instance)}", hint)]
     if validator == "oneOf":
         return _diagnose_one_of(doc, error, where, line, col)
+    if validator == "dependencies":  # a key that only means something beside another
+        key = next(k for k, needed in error.validator_value.items() if k in error.instance and any(n not in error.instance for n in needed))
+        needed = [n for n in error.validator_value[key] if n not in error.instance]
+        kline, kcol = doc.position((*path, key), at_key=True)
+        return [Diagnostic(doc.path, kline, kcol, "HT104", f"'{key}' in {where} goes with {', '.join(repr(n) for n in needed)}, which is missing",
+                           _describe_property(error.schema, key))]
     if validator == "propertyNames":
         kline, kcol = doc.position((*path, error.instance), at_key=True)
         return [Diagnostic(doc.path, kline, kcol, "HT104", f"'{error.instance}' is not a valid name in {where}", "use letters, digits and _ (and start with a letter)")]

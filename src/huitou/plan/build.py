@@ -110,7 +110,7 @@ def build_plan(
     pid = plan_id_for(playbooks, window)
     _assemble(con, rules, verdicts.caps, pid, window.start.isoformat())
     # Only `plan` is read from here on; the stages' tables are memory to give back.
-    for table in ("plan_winners", "plan_decided", "plan_verdicts", "plan_rendered", "plan_to_render", "plan_candidates", "plan_matched"):
+    for table in ("plan_winners", "plan_decided", "plan_verdicts", "plan_rendered", "plan_to_render", "plan_candidates", "plan_events", "plan_matched"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     rows = int(scalar(con, "SELECT count(*) FROM plan"))
     clock.lap("assembling the plan")
@@ -118,10 +118,7 @@ def build_plan(
 
 
 # Feature columns the planner itself reads (anchors, the customer's zone, the as-of date).
-_PLANNER_COLUMNS = (
-    "customer_id", "as_of", "timezone", "birthday", "first_order_date", "last_order_date", "days_since_last_delivery", "purchase_cycle_days",
-    "last_order_id", "latest_order_id", "last_rated_order_id",
-)
+_PLANNER_COLUMNS = ("customer_id", "as_of", "timezone", "birthday", "first_order_date", "last_order_date", "days_since_last_delivery", "purchase_cycle_days")
 
 
 def _columns_read(con: duckdb.DuckDBPyConnection, features: str, rules: list[PlannedRule], renderer: Renderer) -> list[str] | None:
