@@ -294,3 +294,29 @@ def test_the_same_trigger_has_the_same_key_in_every_days_plan(week_plans: tuple[
     assert all(first[t] == second[t] for t in shared)
     kinds = {t[2].split(":")[0] for t in first}
     assert {"order", "review", "purchase", "month", "birthday", "double11", "last_delivery"} <= kinds, kinds
+
+
+def test_a_ledger_from_before_trigger_keys_still_counts_as_sent(huitou_bin: str, tmp_path: Path) -> None:
+    """A ledger written by a version whose keys hashed the scheduled date: after the
+    upgrade, nothing it sent goes out again."""
+    import hashlib
+
+    root = outbox_project(tmp_path / "shop")
+    first = plan_day(huitou_bin, root, WEEK[0])
+    send_day(huitou_bin, root, first, WEEK[0])
+    sent_before = [r for r in rows(first) if r["status"] == "send" and r["send_at"][:10] == WEEK[0].isoformat()]
+    assert sent_before
+    db = sqlite3.connect(root / ".huitou" / "ledger.sqlite")
+    with db:  # rewrite the rows as the old version wrote them
+        for r in sent_before:
+            old = hashlib.sha256("\x1f".join([r["playbook"], r["rule_id"], r["customer_id"], r["scheduled_date"]]).encode()).hexdigest()[:32]
+            db.execute('UPDATE messages SET idempotency_key = ?, "trigger" = NULL, plan_as_of = NULL WHERE idempotency_key = ?', (old, r["idempotency_key"]))
+    db.close()
+    second = plan_day(huitou_bin, root, WEEK[1])
+    again = {(r["rule_id"], r["customer_id"]): r for r in rows(second) if (r["rule_id"], r["customer_id"]) in {(s["rule_id"], s["customer_id"]) for s in sent_before}}
+    assert again and all(r["status"] != "send" for r in again.values()), [r for r in again.values() if r["status"] == "send"][:3]
+    assert {r["reason"] for r in again.values() if r["rule_id"] == "unpaid-order-reminder"} == {"already_sent"}
+    before = len(delivered(root))
+    send_day(huitou_bin, root, second, WEEK[1])
+    pairs = Counter((ledger(root).get(k, (None,) * 8)[5], ledger(root).get(k, (None,) * 8)[6]) for k in delivered(root)[before:])
+    assert not set(pairs) & set(again)

@@ -352,11 +352,16 @@ def peek(path: Path, keys: list[str]) -> tuple[dict[str, str], list[tuple[str, s
     return states, optouts
 
 
-def delivered_keys(path: Path) -> list[str]:
-    """Read only: the keys of the messages sent, or in flight when a run stopped."""
+def delivered(path: Path) -> list[tuple[str, str, str, str, bool]]:
+    """Read only: the messages sent, or in flight when a run stopped, as (key, playbook,
+    rule, customer, legacy). `legacy`: written before keys named triggers (no `trigger`),
+    when the key hashed the scheduled date instead."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return [k for (k,) in db.execute("SELECT idempotency_key FROM messages WHERE state IN ('sent', 'sending')")]
+        columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+        legacy = '"trigger" IS NULL' if "trigger" in columns else "1"
+        return [(k, p, r, c, bool(old)) for k, p, r, c, old in db.execute(
+            f"SELECT idempotency_key, playbook, rule_id, customer_id, {legacy} FROM messages WHERE state IN ('sent', 'sending')")]
     finally:
         db.close()
 

@@ -22,6 +22,7 @@ from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
 from .candidates import build_candidates, matched_sql
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
 from .keys import CONTENT_FIELDS, checksum_sql, key_sql
+from .triggers import trigger_case
 from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
@@ -84,8 +85,8 @@ def build_plan(
     has_optouts = bool(project) and load_optouts(con, config, root)  # type: ignore[arg-type]
     notes: list[str] = []
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes)  # type: ignore[arg-type]
-    has_ledger = bool(project) and load_ledger_done(con, config, root)  # type: ignore[arg-type]
-    build_candidates(con, rules, window, has_optouts, has_ledger)
+    has_ledger, has_legacy = load_ledger_done(con, config, root) if project else (False, False)  # type: ignore[arg-type]
+    build_candidates(con, rules, window, has_optouts, has_ledger, has_legacy)
     create_rendered(con)
     create_rules_table(con, rules)
     clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
@@ -166,7 +167,7 @@ def _decide(con: duckdb.DuckDBPyConnection, caps: list) -> None:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE plan_decided AS
         WITH judged AS (
-            SELECT c.cand_id, c.customer_id, c.rule_index, c.step, c.scheduled_date, c.send_date, c.event, c.event_date, c."trigger", c.contact,
+            SELECT c.cand_id, c.customer_id, c.rule_index, c.step, c.scheduled_date, c.send_date, c.event, c.event_date, c.event_id, c.contact,
                    c.send_local AS planned_local, c.send_utc AS planned_utc, c.utc_offset AS planned_offset, c.tz, r.intent_rank, v.cap, v.position,
                    CASE WHEN c.early_reason IS NOT NULL OR f.cand_id IS NOT NULL THEN 'suppressed' WHEN v.outcome = {ACCEPTED} AND c.held_out THEN 'holdout'
                         WHEN v.outcome = {ACCEPTED} THEN 'send' ELSE 'suppressed' END AS status,
@@ -218,7 +219,7 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE plan_rows AS
         SELECT row_number() OVER (ORDER BY d.send_utc, d.customer_id, d.intent_rank, r.playbook, r.rule_id, d.step) AS plan_row,
-               d.customer_id, d.rule_index, d.step, d.scheduled_date, d."trigger", d.send_local, d.utc_offset, d.status, d.reason,
+               d.customer_id, d.rule_index, d.step, d.scheduled_date, d.event_date, d.event_id, d.send_local, d.utc_offset, d.status, d.reason,
                CASE d.reason
                  WHEN 'render_error' THEN x.error WHEN 'sms_too_long' THEN x.error
                  WHEN 'frequency_cap' THEN 'cap ' || {cap_text} || ' taken by ' || coalesce(w.winner, 'earlier messages (history)')
@@ -249,7 +250,7 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
         SELECT {lit(plan_id)} AS plan_id, DATE {lit(as_of)} AS as_of, {key_sql()} AS idempotency_key, customer_id, playbook, rule_id, step, intent,
                channel, priority, scheduled_date, "trigger", send_at, status, reason, reason_detail, consent_basis, "to", locale, template, content, send_utc, intent_rank
         FROM (SELECT d.customer_id, {by_rule("playbook")} AS playbook, {by_rule("id")} AS rule_id, d.step, {by_rule("intent")} AS intent,
-                     {by_rule("channel")} AS channel, CAST({by_rule("priority")} AS INTEGER) AS priority, d.scheduled_date, d."trigger",
+                     {by_rule("channel")} AS channel, CAST({by_rule("priority")} AS INTEGER) AS priority, d.scheduled_date, {trigger_case(rules, "d.")} AS "trigger",
                      strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || {offset} AS send_at, d.status, d.reason, d.reason_detail,
                      {by_rule("consent_basis")} AS consent_basis, d.contact AS "to", {by_rule("locale")} AS locale, d.template, d.content,
                      d.send_utc, d.intent_rank

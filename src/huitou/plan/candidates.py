@@ -9,17 +9,14 @@ consent, and the holdout draw. Caps and care-first come after (arbitrate.py).
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 import duckdb
 
 from ..calendar import anchor_kind
 from ..data.load import lit, q
-from .keys import key_sql
+from ..db import scalar
 from .rules import PlannedRule
 from .timing import Window, constant_dates, customer_anchor_sql, weekday_shift_sql, _offsets
-from ..db import scalar
+from .triggers import create_events, delivered_case, event_id_sql, needs_events
 
 # Why a candidate is not sent, before arbitration (first match wins).
 EARLY_REASONS = ("opted_out", "already_sent", "quiet_hours", "no_contact", "no_consent")
@@ -34,92 +31,29 @@ def matched_sql(features_sql: str, predicates: list[str], columns: list[str] | N
     return f"CREATE OR REPLACE TEMP TABLE plan_matched AS SELECT {keep} FROM (SELECT *, {flags} FROM ({features_sql})) WHERE {any_flag}"
 
 
-# What an immediate rule's message answers (timing `per`): the feature naming that event.
-# The order events come from plan_events (create_events), the delivery from the features.
-IMMEDIATE_EVENTS = {
-    "order": "e.latest_order_id",
-    "purchase": "e.last_order_id",
-    "review": "e.last_rated_order_id",
-    "delivery": "strftime(m.as_of - CAST(m.days_since_last_delivery AS INTEGER), '%Y-%m-%d')",
-    "customer": None,
-}
-_ORDER_EVENTS = ("order", "purchase", "review")
-
-
-def _needs_events(rule: PlannedRule) -> bool:
-    when = rule.rule["when"]
-    return bool(when.get("immediate")) and str(when.get("per", "order")) in _ORDER_EVENTS
-
-
-def create_events(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule]) -> None:
-    """CREATE plan_events: the orders an immediate rule's message answers, for the
-    customers such a rule selected only (the latest order of any status, the latest
-    purchase, the latest rated order; ties on the time go to the later row, as in the
-    features). Not a feature column: at 10M orders three more aggregates over every
-    customer cost 0.5 s on every command."""
-    users = [r.index for r in rules if _needs_events(r)]
-    if not users:
-        return
-    latest = "arg_max(order_id, (ordered_at, _row))"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE plan_events AS
-        SELECT customer_id, {latest} AS latest_order_id, {latest} FILTER (WHERE status = 'paid') AS last_order_id,
-               {latest} FILTER (WHERE rating BETWEEN 1 AND 5) AS last_rated_order_id
-        FROM orders
-        WHERE local_date <= (SELECT max(as_of) FROM plan_matched)
-          AND customer_id IN (SELECT customer_id FROM plan_matched WHERE {' OR '.join(f'm_{i}' for i in users)})
-        GROUP BY customer_id""")
-
-
-def _offset_label(offset: int) -> str:
-    """How a trigger names its offset from the anchor: '' on the day, '-7d', '+3d'."""
-    return f"{offset:+d}d" if offset else ""
-
-
-def constant_trigger(when: dict[str, Any], day: dt.date, event: str | None, event_date: dt.date) -> str:
-    """The trigger of a date the timing gives without looking at the customer: the
-    occurrence (month:2026-11-18, double11:2026-11-11-7d, date:2026-12-24)."""
-    if "every" in when:
-        return f"{when['every']}:{day.isoformat()}"
-    name = "date" if anchor_kind(str(event)) == "date" else str(event)
-    return f"{name}:{event_date.isoformat()}{_offset_label((day - event_date).days)}"
-
-
-def immediate_trigger_sql(when: dict[str, Any]) -> str:
-    """An immediate rule's trigger: the event it answers (docs/plan.md)."""
-    per = str(when.get("per", "order"))
-    event = IMMEDIATE_EVENTS[per]
-    return lit(per) if event is None else f"{lit(per + ':')} || coalesce({event}, '-')"
-
-
-def _dates_for(rule: PlannedRule, window: Window) -> tuple[str, str, str]:
-    """FROM-clause additions, the scheduled-date expression and the trigger expression
-    for one rule."""
+def _dates_for(rule: PlannedRule, window: Window) -> tuple[str, str]:
+    """FROM-clause additions and the scheduled-date expression for one rule."""
     when = rule.rule["when"]
     constant = constant_dates(when, window)
     if constant is not None:
         if not constant:
-            return "", "", ""
+            return "", ""
         values = ", ".join(
-            f"({step}, DATE '{day.isoformat()}', {lit(event) if event else 'NULL'}, {f'DATE {lit(ev.isoformat())}' if ev else 'CAST(NULL AS DATE)'}, "
-            f"{'NULL' if when.get('immediate') else lit(constant_trigger(when, day, event, ev))})"
+            f"({step}, DATE '{day.isoformat()}', {lit(event) if event else 'NULL'}, {f'DATE {lit(ev.isoformat())}' if ev else 'CAST(NULL AS DATE)'})"
             for step, day, event, ev in constant
         )
-        trigger = immediate_trigger_sql(when) if when.get("immediate") else "t.trig"
-        return f", (VALUES {values}) AS t(step, scheduled_date, event, event_date, trig)", "t.scheduled_date", trigger
+        return f", (VALUES {values}) AS t(step, scheduled_date, event, event_date)", "t.scheduled_date"
     anchor, offsets = _offsets(when)
     assert anchor_kind(anchor) == "customer"
-    steps = ", ".join(f"({abs(o)}, {o}, {lit(_offset_label(o))})" for o in offsets)
+    steps = ", ".join(f"({abs(o)}, {o})" for o in offsets)
     anchors = ", ".join(customer_anchor_sql(anchor, window))
-    extra = f", (VALUES {steps}) AS o(step, day_offset, offset_label), unnest([{anchors}]) AS u(anchor_date)"
-    trigger = f"{lit(anchor + ':')} || strftime(u.anchor_date, '%Y-%m-%d') || o.offset_label"
-    return extra, "u.anchor_date + o.day_offset", trigger
+    extra = f", (VALUES {steps}) AS o(step, day_offset), unnest([{anchors}]) AS u(anchor_date)"
+    return extra, "u.anchor_date + o.day_offset"
 
 
-def rule_select(rule: PlannedRule, window: Window, has_optouts: bool, has_ledger: bool = False) -> str | None:
-    """One rule's candidates, or None when its timing has no date in the window.
-    `has_ledger`: plan_ledger_done holds the keys the send ledger has delivered."""
-    extra, scheduled, trigger = _dates_for(rule, window)
+def rule_select(rule: PlannedRule, window: Window, has_optouts: bool) -> str | None:
+    """One rule's candidates, or None when its timing has no date in the window."""
+    extra, scheduled = _dates_for(rule, window)
     if not scheduled:
         return None
     lo, hi = window.sql_bounds()
@@ -140,39 +74,44 @@ def rule_select(rule: PlannedRule, window: Window, has_optouts: bool, has_ledger
         if has_optouts
         else "false"
     )
-    delivered = (
-        f"{key_sql(lit(rule.playbook), lit(rule.id), 'm.customer_id', trigger)} IN (SELECT idempotency_key FROM plan_ledger_done)" if has_ledger else "false"
-    )
     share, salt = rule.holdout
     held = f"CAST('0x' || left(md5({lit(salt + ':')} || m.customer_id), 8) AS UBIGINT) % 10000 < {int(round(share * 100))}" if share else "false"
     reason = (
-        f"CASE WHEN {optout} THEN 'opted_out' WHEN {delivered} THEN 'already_sent' WHEN {str(rule.time.dropped).lower()} THEN 'quiet_hours' "
+        f"CASE WHEN {optout} THEN 'opted_out' WHEN {str(rule.time.dropped).lower()} THEN 'quiet_hours' "
         f"WHEN NOT {has_contact} THEN 'no_contact' WHEN NOT {consent_ok} THEN 'no_consent' END"
     )
     tz = f"CASE WHEN m.timezone IN (SELECT name FROM pg_timezone_names()) THEN m.timezone ELSE {lit(rule.timezone)} END"
-    events = " LEFT JOIN plan_events e ON e.customer_id = m.customer_id" if _needs_events(rule) else ""
+    events = " LEFT JOIN plan_events e ON e.customer_id = m.customer_id" if needs_events(rule) else ""
     return f"""
         SELECT m.customer_id, {rule.index} AS rule_index, CAST({step} AS INTEGER) AS step,
                {scheduled} AS scheduled_date, {shifted} AS send_date, {event} AS event, {event_date} AS event_date,
-               {trigger} AS "trigger", {tz} AS tz, {contact} AS contact,
+               {event_id_sql(rule)} AS event_id, {tz} AS tz, {contact} AS contact,
                {reason} AS early_reason, {held} AS held_out
         FROM plan_matched m{events}{extra}
         WHERE m.m_{rule.index} AND {scheduled} BETWEEN {lo} AND {hi}"""
 
 
-def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], window: Window, has_optouts: bool, has_ledger: bool = False) -> int:
+def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], window: Window, has_optouts: bool, has_ledger: bool = False,
+                     has_legacy: bool = False) -> int:
     """CREATE plan_candidates; returns its row count. `send_local` is the local send time,
-    `send_utc` the instant (epoch seconds) and `utc_offset` the minutes east of UTC."""
+    `send_utc` the instant (epoch seconds) and `utc_offset` the minutes east of UTC.
+    `has_ledger`: plan_ledger_done holds what the send ledger delivered (`has_legacy`:
+    some of it under keys of the scheduled date); those messages are `already_sent`
+    (after an opt-out, before the other early reasons)."""
     create_events(con, rules)
-    selects = [s for s in (rule_select(r, window, has_optouts, has_ledger) for r in rules) if s]
+    selects = [s for s in (rule_select(r, window, has_optouts) for r in rules) if s]
     if not selects:
-        selects = ["SELECT NULL::VARCHAR AS customer_id, 0 AS rule_index, 0 AS step, NULL::DATE AS scheduled_date, NULL::DATE AS send_date, NULL::VARCHAR AS event, NULL::DATE AS event_date, NULL::VARCHAR AS trigger, NULL::VARCHAR AS tz, NULL::VARCHAR AS contact, NULL::VARCHAR AS early_reason, false AS held_out WHERE false"]
+        selects = ["SELECT NULL::VARCHAR AS customer_id, 0 AS rule_index, 0 AS step, NULL::DATE AS scheduled_date, NULL::DATE AS send_date, NULL::VARCHAR AS event, NULL::DATE AS event_date, NULL::VARCHAR AS event_id, NULL::VARCHAR AS tz, NULL::VARCHAR AS contact, NULL::VARCHAR AS early_reason, false AS held_out WHERE false"]
+    already_sent = ""
+    if has_ledger:
+        delivered = delivered_case(rules, "c.", has_legacy)
+        already_sent = f"REPLACE (CASE WHEN c.early_reason = 'opted_out' THEN 'opted_out' WHEN {delivered} THEN 'already_sent' ELSE c.early_reason END AS early_reason)"
     minutes = "CASE rule_index " + " ".join(f"WHEN {r.index} THEN {r.time.minutes}" for r in rules) + " END" if rules else "0"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE plan_candidates AS
         SELECT *, row_number() OVER (ORDER BY customer_id, rule_index, scheduled_date, step) AS cand_id,
                epoch(timezone(tz, send_local)) AS send_utc,
                date_diff('minute', timezone('UTC', timezone(tz, send_local)), send_local) AS utc_offset
-        FROM (SELECT *, CAST(send_date AS TIMESTAMP) + to_minutes(CAST({minutes} AS BIGINT)) AS send_local
-              FROM ({' UNION ALL '.join(selects)}))""")
+        FROM (SELECT * {already_sent}, CAST(send_date AS TIMESTAMP) + to_minutes(CAST({minutes} AS BIGINT)) AS send_local
+              FROM ({' UNION ALL '.join(selects)}) c)""")
     return int(scalar(con, "SELECT count(*) FROM plan_candidates"))

@@ -122,18 +122,21 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     return True
 
 
-def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -> bool:
-    """CREATE plan_ledger_done (idempotency_key) from the send ledger: the messages it has
-    delivered, or had in flight when a run stopped (the next run resends those under the
-    same key). A candidate with one of these keys is `already_sent`; False when there is
-    no ledger."""
+def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -> tuple[bool, bool]:
+    """CREATE plan_ledger_done (idempotency_key, playbook, rule_id, customer_id, legacy)
+    from the send ledger: the messages it has delivered, or had in flight when a run
+    stopped (the next run resends those under the same key). A candidate with one of
+    these keys is `already_sent`. Returns (a ledger exists, it has legacy rows: keys
+    written before keys named triggers)."""
     ledger_path = _ledger_path(config, root)
     if ledger_path is None:
-        return False
-    from ..delivery.ledger import delivered_keys
+        return False, False
+    from ..delivery.ledger import delivered
 
-    _table_from_rows(con, "plan_ledger_done", {"idempotency_key": "VARCHAR"}, [(k,) for k in delivered_keys(ledger_path)])
-    return True
+    rows = delivered(ledger_path)
+    types = {"idempotency_key": "VARCHAR", "playbook": "VARCHAR", "rule_id": "VARCHAR", "customer_id": "VARCHAR", "legacy": "BOOLEAN"}
+    _table_from_rows(con, "plan_ledger_done", types, rows)
+    return True, any(r[4] for r in rows)
 
 
 def _table_from_rows(con: duckdb.DuckDBPyConnection, name: str, types: dict[str, str], rows: list[tuple]) -> None:
