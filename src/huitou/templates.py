@@ -108,8 +108,10 @@ def greeting_filter(ctx: Context, when: object) -> str:
 FILTERS = {"money": money_filter, "date": date_filter, "mask": mask_filter, "greeting": greeting_filter}
 
 
-def environment(loader: object = None) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, loader=loader, keep_trailing_newline=False, autoescape=False)
+def environment(loader: object = None, autoescape: bool = False) -> SandboxedEnvironment:
+    """The sandbox templates render in. `autoescape`: for HTML (an email's html block),
+    where every value printed is escaped unless marked safe."""
+    env = SandboxedEnvironment(undefined=StrictUndefined, loader=loader, keep_trailing_newline=False, autoescape=autoescape)
     env.filters.update(FILTERS)
     return env
 

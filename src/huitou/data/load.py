@@ -20,6 +20,7 @@ import duckdb
 import numpy
 
 from ..diagnostics import did_you_mean
+from ..spreadsheet import cell_sql
 from .csvfile import malformed, open_csv, report_malformed
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
 from ..db import first_row, scalar
@@ -456,13 +457,14 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, rep: LoadReport, quarantine
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     if malformed(con, name):  # no columns to split them into: the line as it stands
         lines = quarantine_dir / f"{name}.malformed.csv"
-        con.execute(f"COPY (SELECT line, error, text FROM {q('malformed_' + name)} ORDER BY line) TO {lit(str(lines))} (HEADER, DELIMITER ',')")
+        con.execute(f"COPY (SELECT line, error, {cell_sql('text')} AS text FROM {q('malformed_' + name)} ORDER BY line) TO {lit(str(lines))} (HEADER, DELIMITER ',')")
         rep.hints.append(f"malformed rows as they stand: {lines}")
     if not (set(rep.rejected) - {"malformed_row"} or rep.kept_with_issues):
         return
     target = quarantine_dir / f"{name}.csv"
     raw_cols = [c for c in _columns(con, "raw_" + name) if c != "_row"]
-    picked = ", ".join(f"CAST(r.{q(c)} AS VARCHAR) AS {q(c)}" for c in raw_cols)
+    # People open the quarantine in a spreadsheet: its cells are made safe for one.
+    picked = ", ".join(f"{cell_sql(f'CAST(r.{q(c)} AS VARCHAR)')} AS {q(c)}" for c in raw_cols)
     con.execute(f"""
         COPY (
           SELECT c._row AS row, CASE WHEN c._reject IS NOT NULL THEN 'rejected' ELSE 'kept' END AS action,

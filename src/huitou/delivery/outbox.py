@@ -2,7 +2,8 @@
 
 One CSV per channel and planned day, `<outbox>/<channel>-<YYYY-MM-DD>.csv` (the day of
 send_at, the customer's local date), UTF-8 with a byte-order mark so spreadsheet programs
-show Chinese text. Columns by kind: an SMS vendor upload (mobile, content), the phone
+show Chinese text, every cell safe to open in one (huitou/spreadsheet.py: a cell that
+would start a formula is written as text). Columns by kind: an SMS vendor upload (mobile, content), the phone
 call list (phone, name, script, last orders), the parcel insert print list (name,
 message, last orders); every file ends with the idempotency key.
 
@@ -21,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..spreadsheet import cell
 from .channels import DeliveryError, Message
 
 _NEWLINE = "\r\n"  # the record separator; line breaks inside a field are written as \n
@@ -88,7 +90,8 @@ class OutboxAdapter:
             keys = self._open(path)
             if message.key in keys:
                 return f"{path.name} (already in the file)"
-            fields = {k: (str(v).replace("\r\n", "\n").replace("\r", "\n") if v is not None else "") for k, v in _fields(self.kind, message).items()}
+            # Every cell is safe to open in a spreadsheet (customer data could be a formula).
+            fields = {k: (cell(str(v).replace("\r\n", "\n").replace("\r", "\n")) if v is not None else "") for k, v in _fields(self.kind, message).items()}
             fields["idempotency_key"] = message.key
             buffer = io.StringIO(newline="")
             writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator=_NEWLINE)

@@ -19,7 +19,9 @@ from .timing import Window, constant_dates, customer_anchor_sql, weekday_shift_s
 from .triggers import create_events, delivered_case, event_id_sql, needs_events
 
 # Why a candidate is not sent, before arbitration (first match wins).
-EARLY_REASONS = ("opted_out", "already_sent", "quiet_hours", "no_contact", "no_consent")
+EARLY_REASONS = ("opted_out", "already_sent", "quiet_hours", "no_contact", "invalid_phone", "no_consent")
+# What a phone number may look like: digits, an optional leading +, spaces, hyphens, parentheses.
+PHONE_PATTERN = r"\+?[0-9][0-9 ()\-]{4,24}"
 
 
 def matched_sql(features_sql: str, predicates: list[str], columns: list[str] | None = None) -> str:
@@ -64,6 +66,9 @@ def rule_select(rule: PlannedRule, window: Window, has_optouts: bool) -> str | N
     shifted = weekday_shift_sql(f"({scheduled} + {rule.time.day_shift})", rule.rule["when"].get("weekdays"))
     contact = f"CAST(m.{q(rule.contact_column)} AS VARCHAR)" if rule.contact_column else "NULL"
     has_contact = f"({contact} IS NOT NULL AND trim({contact}) <> '')" if rule.contact_column else "true"
+    # A phone number is a phone number: anything else (a formula, a script) never reaches
+    # an SMS gateway or a call list.
+    phone_ok = f"regexp_full_match(trim({contact}), {lit(PHONE_PATTERN)})" if rule.contact_column and rule.kind in ("sms", "phone") else "true"
     consent_col = f"m.{q(rule.consent_column)}" if rule.consent_column else None
     if consent_col is None or rule.basis not in ("consent", "soft_opt_in"):
         consent_ok = "true"
@@ -78,7 +83,7 @@ def rule_select(rule: PlannedRule, window: Window, has_optouts: bool) -> str | N
     held = f"CAST('0x' || left(md5({lit(salt + ':')} || m.customer_id), 8) AS UBIGINT) % 10000 < {int(round(share * 100))}" if share else "false"
     reason = (
         f"CASE WHEN {optout} THEN 'opted_out' WHEN {str(rule.time.dropped).lower()} THEN 'quiet_hours' "
-        f"WHEN NOT {has_contact} THEN 'no_contact' WHEN NOT {consent_ok} THEN 'no_consent' END"
+        f"WHEN NOT {has_contact} THEN 'no_contact' WHEN NOT {phone_ok} THEN 'invalid_phone' WHEN NOT {consent_ok} THEN 'no_consent' END"
     )
     tz = f"CASE WHEN m.timezone IN (SELECT name FROM pg_timezone_names()) THEN m.timezone ELSE {lit(rule.timezone)} END"
     events = " LEFT JOIN plan_events e ON e.customer_id = m.customer_id" if needs_events(rule) else ""

