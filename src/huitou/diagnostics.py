@@ -60,6 +60,7 @@ CHECKS: dict[str, Check] = {
         Check("HT403", "unknown-template-field", "error", "A template uses a field the object does not have."),
         Check("HT404", "sms-too-long", "error", "An SMS can render longer than the channel's segment budget."),
         Check("HT405", "email-template-blocks", "error", "An email template lacks a subject or body block."),
+        Check("HT406", "template-reference", "error", "include/import/extends with a name chosen at render time, leaving templates/, or naming the template itself."),
         Check("HT501", "care-first", "error", "A promotion reaches customers no care rule reaches."),
         Check("HT502", "quiet-hours", "warning", "A send time falls inside the quiet hours."),
         Check("HT503", "invalid-timezone", "error", "A timezone name that does not exist."),

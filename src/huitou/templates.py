@@ -15,10 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from decimal import Decimal
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from jinja2 import StrictUndefined, pass_context
+from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -135,10 +135,46 @@ def locale_chain(locale: str, default: str | None) -> list[str]:
     return chain
 
 
+def safe_name(name: str) -> bool:
+    """A template name that stays inside its directory: relative, no `..`, no backslash."""
+    parts = PurePosixPath(name).parts
+    return bool(parts) and not name.startswith("/") and "\\" not in name and ".." not in parts and "\x00" not in name
+
+
+def template_file(directory: Path, name: str) -> Path | None:
+    """The regular file `name` inside `directory`, after resolving links; None when there
+    is none, or when the name or a link leads outside (to /proc/self/environ, to
+    huitou.yaml): templates read only what is under templates/."""
+    if not safe_name(name):
+        return None
+    root = directory.resolve()
+    try:
+        real = (root / name).resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a loop of links
+        return None
+    return real if real.is_relative_to(root) and real.is_file() else None
+
+
+class TemplateLoader(BaseLoader):
+    """Loads templates from the locale directories like Jinja's FileSystemLoader, but only
+    regular files inside them after resolving links (template_file)."""
+
+    def __init__(self, directories: list[str]) -> None:
+        self.directories = [Path(d) for d in directories]
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+        for directory in self.directories:
+            path = template_file(directory, template)
+            if path is not None:
+                mtime = path.stat().st_mtime
+                return path.read_text(encoding="utf-8"), str(path), lambda: path.stat().st_mtime == mtime
+        raise TemplateNotFound(template)
+
+
 def find_template(templates_dir: Path, locale: str, name: str, default: str | None = None) -> Path | None:
     for candidate in locale_chain(locale, default):
         path = templates_dir / candidate / name
-        if path.is_file():
+        if template_file(templates_dir / candidate, name) is not None:
             return path
     return None
 

@@ -85,7 +85,7 @@ def expand(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
             if f.suffix in YAML_SUFFIXES:
                 yamls.append(f.resolve())
             elif f.suffix == ".j2":
-                templates.append(f.resolve())
+                templates.append(f.absolute())  # not resolved: a link out of templates/ must stay visible as one (HT406)
     return list(dict.fromkeys(yamls)), list(dict.fromkeys(templates))
 
 

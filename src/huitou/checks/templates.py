@@ -21,7 +21,7 @@ from ..diagnostics import Diagnostic, did_you_mean
 from ..features import CATALOG
 from ..project import Project
 from ..sms import compose, measure
-from ..templates import environment, template_fields
+from ..templates import environment, safe_name, template_fields, template_file
 from .context import PlaybookContext
 from .references import template_files
 
@@ -74,6 +74,10 @@ def read_template(path: Path) -> str | None:
 def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
     """Syntax, variables and fields of one template file."""
     display = project.display(path)
+    root = project.templates_dir
+    if path.absolute().is_relative_to(root.absolute()) and not path.resolve().is_relative_to(root.resolve()):
+        yield Diagnostic(display, 1, 1, "HT406", "the template is a link to a file outside templates/; huitou does not read it", "copy the file into templates/ instead of linking it")
+        return
     source = read_template(path)
     if source is None:
         yield Diagnostic(display, 1, 1, "HT003", "cannot read the template as UTF-8 text", "save it as UTF-8")
@@ -103,18 +107,35 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
         if allowed is None or attr not in allowed:
             hint = did_you_mean(attr, allowed or ()) or (f"'{target.name}' has no fields" if allowed is None else "see docs/features.md")
             yield Diagnostic(display, node.lineno, _column(lines, node.lineno, f"{target.name}.{attr}", offset=len(target.name) + 1), "HT403", f"'{target.name}' has no field '{attr}'", hint)
-    for include in tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
-        ref = getattr(include.template, "value", None)
-        if isinstance(ref, str) and not _in_locale_root(path, ref, project):
-            yield Diagnostic(display, include.lineno, _column(lines, include.lineno, ref), "HT302", f"included template '{ref}' not found", "paths are relative to the locale directory, e.g. parts/footer.j2")
+    yield from _references(path, tree, lines, display, project)
 
 
-def _in_locale_root(path: Path, ref: str, project: Project) -> bool:
+def _references(path: Path, tree: nodes.Template, lines: list[str], display: str, project: Project) -> Iterator[Diagnostic]:
+    """include, import and extends: literal names of regular files inside the template's
+    locale directory, never the template itself (HT406), that exist (HT302)."""
+    locale_dir = _locale_dir(path, project)
+    own = path.resolve().relative_to(locale_dir.resolve()).as_posix() if locale_dir is not None else None
+    for node in tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
+        ref = node.template.value if isinstance(node.template, nodes.Const) else None
+        hint = "paths are relative to the locale directory, e.g. parts/footer.j2"
+        if not isinstance(ref, str):
+            yield Diagnostic(display, node.lineno, 1, "HT406", "include, import and extends take a literal template name, not a value chosen when rendering", hint)
+        elif not safe_name(ref):
+            yield Diagnostic(display, node.lineno, _column(lines, node.lineno, ref), "HT406", f"template name '{ref}' leaves the locale directory (absolute or '..')", hint)
+        elif ref == own:
+            yield Diagnostic(display, node.lineno, _column(lines, node.lineno, ref), "HT406", f"the template includes itself ('{ref}')", "include another file")
+        elif locale_dir is None or template_file(locale_dir, ref) is None:
+            outside = locale_dir is not None and (locale_dir / ref).exists()
+            code, what = ("HT406", "is a link to a file outside templates/") if outside else ("HT302", "not found")
+            yield Diagnostic(display, node.lineno, _column(lines, node.lineno, ref), code, f"included template '{ref}' {what}", hint)
+
+
+def _locale_dir(path: Path, project: Project) -> Path | None:
+    """The locale directory (templates/<locale>) a template file is in."""
     try:
-        locale_dir = project.templates_dir / path.resolve().relative_to(project.templates_dir.resolve()).parts[0]
+        return project.templates_dir / path.resolve().relative_to(project.templates_dir.resolve()).parts[0]
     except (ValueError, IndexError):
-        return False
-    return (locale_dir / ref).is_file()
+        return None
 
 
 def _column(lines: list[str], lineno: int, text: str, offset: int = 0) -> int:

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, Template, TemplateError
+from jinja2 import Template, TemplateError
 from jinja2.runtime import Context
 
 from .. import sms
-from ..templates import environment, locale_chain, template_uses
+from ..templates import TemplateLoader, environment, locale_chain, template_uses
 from ..unsubscribe import make_token, unsubscribe_link
 from .rules import PlannedRule
 
@@ -124,7 +124,7 @@ class Renderer:
         for index, spec in specs.items():
             dirs = tuple(spec.template_dirs)
             if dirs not in envs:
-                envs[dirs] = environment(FileSystemLoader(list(dirs)))
+                envs[dirs] = environment(TemplateLoader(list(dirs)))
             listing = spec.kind in ("phone", "parcel_insert")
             templates, needs_orders, rule_fields = {}, listing, {"name"} if listing else set()
             for step, name in spec.templates.items():
@@ -135,7 +135,7 @@ class Renderer:
                     html = None
                     if spec.kind == "email" and "html" in template.blocks:
                         if dirs not in html_envs:
-                            html_envs[dirs] = environment(FileSystemLoader(list(dirs)), autoescape=True)
+                            html_envs[dirs] = environment(TemplateLoader(list(dirs)), autoescape=True)
                         html = html_envs[dirs].get_template(name)
                     compiled[key] = (_Compiled(name, template, dict(template.globals), html), bool({"last_order", "latest_order"} & names), fields)
                 templates[step], uses_orders, fields = compiled[key]
