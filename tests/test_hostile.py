@@ -128,3 +128,17 @@ def test_templates_read_only_files_inside_templates(huitou_bin: str, tmp_path: P
         assert template_file(root / "templates" / "zh-CN", name) is None
     with pytest.raises(TemplateNotFound):
         env.get_template("phone/leak.j2").render()
+
+
+def test_credentials_in_a_gateway_url_are_refused_and_never_shown(huitou_bin: str, tmp_path: Path) -> None:
+    from huitou.delivery.channels import DeliveryError
+
+    root = shop(tmp_path / "shop")
+    for param in ("client_secret", "auth_token", "appkey", "access_token", "sign", "api_key"):
+        config = CONFIG.replace("  phone: {outbox: out/calls}", f'  phone: {{webhook: {{url: "https://gw.example/send?{param}=s3cr3t&to=1"}}}}')
+        (root / "huitou.yaml").write_text(config, encoding="utf-8")
+        done = subprocess.run([huitou_bin, "validate", "huitou.yaml", "--format", "json"], cwd=root, capture_output=True, text=True)
+        assert done.returncode == 1 and [d["code"] for d in json.loads(done.stdout)] == ["HT504"], (param, done.stdout)
+        assert "s3cr3t" not in done.stdout
+    error = DeliveryError("no answer from https://gw.example/send?appkey=s3cr3t&sign=ab within 5s; body: see https://u:pw@gw.example/x?t=1", transient=True)
+    assert "s3cr3t" not in str(error) and "pw@" not in str(error) and "appkey=***" in str(error)

@@ -16,7 +16,9 @@ from ..loader import Document
 from ..schema import SECRET_KEY
 
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:\s]+:[^/@\s]+@", re.I)
-_URL_TOKEN = re.compile(r"[?&](token|key|api_?key|secret|signature|access_token|password)=[^&\s]+", re.I)
+# A query parameter that names a credential: client_secret, auth_token, access_token,
+# appkey, api_key, sign, signature, password, pwd, ...
+_URL_TOKEN = re.compile(r"[?&;]([a-z0-9_.-]*(token|secret|passw|pwd|sign|sig|credential|auth|key)[a-z0-9_.-]*)=[^&;#\s]+", re.I)
 
 
 def run(doc: Document) -> Iterator[Diagnostic]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..redact import redact_urls
 from ..unsubscribe import read_token
 from .ledger import DueMessage
 
@@ -28,7 +29,7 @@ class DeliveryError(Exception):
     timeouts, dropped connections); otherwise permanent (SMTP 5xx, HTTP 4xx)."""
 
     def __init__(self, detail: str, *, transient: bool, retry_after: float | None = None) -> None:
-        super().__init__(detail)
+        super().__init__(redact_urls(detail))  # it is shown and stored in the ledger: no query secrets
         self.transient = transient
         self.retry_after = retry_after
 
@@ -36,6 +37,9 @@ class DeliveryError(Exception):
 class ChannelDown(Exception):
     """The channel cannot deliver anything (authentication refused, TLS certificate
     rejected): the run stops that channel and leaves its rows pending."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(redact_urls(detail))
 
 
 class ConfigError(Exception):
