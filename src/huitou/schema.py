@@ -31,8 +31,24 @@ def load_schema(kind: str) -> dict[str, Any]:
 
 
 @functools.cache
+def _ecma(pattern: str) -> re.Pattern[str]:
+    """A schema pattern as JSON Schema means it (ECMA-262): a final `$` is the end of the
+    text. Python's `$` also matches before a final newline, so `id: "r1\\n"` passed
+    `^[a-z0-9][a-z0-9_.-]*$` and reached the plan."""
+    return re.compile(re.sub(r"(?<!\\)\$$", r"\\Z", pattern))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _ecma(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Draft7 = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _pattern})
+
+
+@functools.cache
 def _validator(kind: str) -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(load_schema(kind), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    return _Draft7(load_schema(kind), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
 
 
 def validate(doc: Document, kind: str) -> list[Diagnostic]:
