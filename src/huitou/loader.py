@@ -90,9 +90,12 @@ StrictLoader.yaml_implicit_resolvers = _core_schema_resolvers()
 
 def _construct_int(loader: StrictLoader, node: ScalarNode) -> int:
     text = node.value
-    if text.startswith("0o"):
-        return int(text[2:], 8)
-    return int(text, 0) if text.startswith("0x") else int(text)
+    try:
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        return int(text, 0) if text.startswith("0x") else int(text)
+    except ValueError:  # Python refuses integers of more than 4,300 digits
+        raise yaml.constructor.ConstructorError(None, None, f"an integer of {len(text):,} digits is not a value a playbook needs", node.start_mark) from None
 
 
 StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
@@ -190,6 +193,9 @@ def load_text(text: str, path: str) -> tuple[Document | None, list[Diagnostic]]:
     loader.name = path
     try:
         root = loader.get_single_node()
+        blown = _alias_problem(root, path) if root is not None else None
+        if blown is not None:
+            return None, [blown]
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -213,6 +219,49 @@ def load_text(text: str, path: str) -> tuple[Document | None, list[Diagnostic]]:
         for key, mark, first in sorted(loader.duplicates, key=lambda d: d[1].index)
     ]
     return Document(path, text, data, root), problems
+
+
+MAX_VALUES = 100_000  # values a document may hold once its aliases are expanded
+
+
+def _alias_problem(root: Node, path: str) -> Diagnostic | None:
+    """A document whose aliases expand it beyond MAX_VALUES values (a "billion laughs"
+    bomb: 742 bytes ran validate past 90 s), or that contains itself through an alias,
+    as one diagnostic at the node where it happens. Sizes are counted over the node
+    graph, each node once, so the bomb is measured without being expanded."""
+    size: dict[int, int] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_nodes.discard(key)
+            children = _children(node)
+            total = 1 + sum(size[id(c)] for c in children)
+            size[key] = min(total, MAX_VALUES + 1)
+            if total > MAX_VALUES:
+                line, col = node.start_mark.line + 1, node.start_mark.column + 1
+                return Diagnostic(path, line, col, "HT001", f"aliases (*name) expand this value to more than {MAX_VALUES:,} values",
+                                  "write the values out, or use fewer levels of aliases")
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            return Diagnostic(path, line, col, "HT001", "an alias refers to a value that contains it (a value cannot contain itself)", "remove the alias")
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+    return None
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
 
 
 def _reader_problem(text: str, exc: yaml.reader.ReaderError, path: str) -> Diagnostic:
