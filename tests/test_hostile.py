@@ -142,3 +142,17 @@ def test_credentials_in_a_gateway_url_are_refused_and_never_shown(huitou_bin: st
         assert "s3cr3t" not in done.stdout
     error = DeliveryError("no answer from https://gw.example/send?appkey=s3cr3t&sign=ab within 5s; body: see https://u:pw@gw.example/x?t=1", transient=True)
     assert "s3cr3t" not in str(error) and "pw@" not in str(error) and "appkey=***" in str(error)
+
+
+def test_dry_runs_mask_every_contact_a_template_prints(huitou_bin: str, tmp_path: Path) -> None:
+    root = shop(tmp_path / "shop")
+    (root / "templates" / "zh-CN" / "phone" / "call.j2").write_text("客户：{{ customer.phone }}，邮箱 {{ customer.email }}，订单日 2026-11-01", encoding="utf-8")
+    masked = run(huitou_bin, root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--format", "json", "--samples", "10")
+    text = json.dumps(json.loads(masked.stdout)["samples"], ensure_ascii=False)
+    assert "13800000001" not in text and "a@mail.example.cn" not in text and "138****0001" in text and "a***@mail.example.cn" in text
+    assert "2026-11-01" in text  # a date is not a phone number
+    shown = run(huitou_bin, root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--format", "json", "--samples", "10", "--show-pii")
+    assert "13800000001" in shown.stdout
+    run(huitou_bin, root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--out", "plan.jsonl")
+    dry = run(huitou_bin, root, "send", "plan.jsonl", "--now", "2026-11-02T12:00", "--until", "2026-11-02")
+    assert "13800000001" not in dry.stdout and "a@mail.example.cn" not in dry.stdout and "would send" in dry.stdout

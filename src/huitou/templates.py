@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -88,6 +89,28 @@ def mask_filter(value: object) -> str:
     if len(text) >= 7:
         return f"{text[:3]}****{text[-4:]}"
     return "*" * len(text)
+
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_PHONE = re.compile(r"\+?\d[\d \-()]{5,}\d")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def mask_contacts(text: str) -> str:
+    """Every email address and phone number in a text, masked (what a dry run shows:
+    a template may print another contact than the row's own). A phone number has seven
+    digits or more; dates are left alone.
+
+    >>> mask_contacts("Call 138 0013 8000 or write to li.lei@example.cn by 2026-11-10.")
+    'Call 138****8000 or write to l***@example.cn by 2026-11-10.'
+    """
+    def phone(match: re.Match[str]) -> str:
+        found = match.group(0)
+        if _DATE.fullmatch(found) or sum(ch.isdigit() for ch in found) < 7:
+            return found
+        return mask_filter(found)
+
+    return _PHONE.sub(phone, _EMAIL.sub(lambda m: mask_filter(m.group(0)), text))
 
 
 _GREETINGS = {

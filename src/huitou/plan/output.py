@@ -9,7 +9,7 @@ from typing import Any
 
 from ..data.load import lit
 from ..data.sources import DataError
-from ..templates import mask_filter
+from ..templates import mask_contacts, mask_filter
 from .build import COLUMNS, Plan
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -82,10 +82,11 @@ def summarise(plan: Plan, *, samples: int = 3, show_pii: bool = False) -> Summar
 
 
 def _mask_text(text: str, contact: str | None) -> str:
-    """The contact never appears in the clear in a dry run without --show-pii."""
+    """No contact appears in the clear in a dry run without --show-pii: the row's own,
+    and any phone number or email address the template printed."""
     if contact and contact in text:
-        return text.replace(contact, mask_filter(contact))
-    return text
+        text = text.replace(contact, mask_filter(contact))
+    return mask_contacts(text)
 
 
 def summary_json(summary: Summary) -> str:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ..delivery.run import OUTCOMES, ChannelReport, SendReport
-from ..templates import mask_filter
+from ..templates import mask_contacts, mask_filter
 
 
 def _when(epoch: float, timezone: str) -> str:
@@ -46,7 +46,7 @@ def send_dict(report: SendReport) -> dict[str, Any]:
 def _sample(row: dict[str, Any]) -> dict[str, Any]:
     """A row that would go out, contact masked, text on one line and cut short."""
     content = json.loads(row["content"] or "{}")
-    text = " ".join(str(content.get("subject") or content.get("body") or "").split())
+    text = mask_contacts(" ".join(str(content.get("subject") or content.get("body") or "").split()))
     return {"send_at": row["send_at"], "channel": row["channel"], "to": mask_filter(row["recipient"]) if row["recipient"] else None,
             "rule": f"{row['playbook']}/{row['rule_id']}", "text": text if len(text) <= 60 else text[:59] + "…"}
 
