@@ -21,7 +21,7 @@ from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
 from .candidates import build_candidates, matched_sql
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
-from .keys import CONTENT_FIELDS, checksum_sql, key_sql
+from .keys import checksum_sql, key_sql
 from .triggers import trigger_case
 from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
