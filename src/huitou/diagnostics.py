@@ -61,6 +61,7 @@ CHECKS: dict[str, Check] = {
         Check("HT404", "sms-too-long", "error", "An SMS can render longer than the channel's segment budget."),
         Check("HT405", "email-template-blocks", "error", "An email template lacks a subject or body block."),
         Check("HT406", "template-reference", "error", "include/import/extends with a name chosen at render time, leaving templates/, or naming the template itself."),
+        Check("HT407", "template-bound", "error", "An expression of literals past a bound of the template sandbox (a huge power, text or range)."),
         Check("HT501", "care-first", "error", "A promotion reaches customers no care rule reaches."),
         Check("HT502", "quiet-hours", "warning", "A send time falls inside the quiet hours."),
         Check("HT503", "invalid-timezone", "error", "A timezone name that does not exist."),

@@ -21,9 +21,9 @@ from typing import Any
 
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, pass_context
 from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
 
 from .features import CATALOG, Feature
+from .sandbox import BoundedSandbox
 
 # Variables a template may use, and the fields of each (None: a plain value).
 VARIABLES: dict[str, tuple[str, ...] | None] = {
@@ -131,10 +131,10 @@ def greeting_filter(ctx: Context, when: object) -> str:
 FILTERS = {"money": money_filter, "date": date_filter, "mask": mask_filter, "greeting": greeting_filter}
 
 
-def environment(loader: object = None, autoescape: bool = False) -> SandboxedEnvironment:
-    """The sandbox templates render in. `autoescape`: for HTML (an email's html block),
-    where every value printed is escaped unless marked safe."""
-    env = SandboxedEnvironment(undefined=StrictUndefined, loader=loader, keep_trailing_newline=False, autoescape=autoescape)
+def environment(loader: object = None, autoescape: bool = False) -> BoundedSandbox:
+    """The sandbox templates render in (bounded: see sandbox.py). `autoescape`: for HTML
+    (an email's html block), where every value printed is escaped unless marked safe."""
+    env = BoundedSandbox(undefined=StrictUndefined, loader=loader, keep_trailing_newline=False, autoescape=autoescape)
     env.filters.update(FILTERS)
     return env
 
@@ -202,7 +202,7 @@ def find_template(templates_dir: Path, locale: str, name: str, default: str | No
     return None
 
 
-def template_uses(env: SandboxedEnvironment, name: str) -> tuple[set[str], set[str] | None]:
+def template_uses(env: BoundedSandbox, name: str) -> tuple[set[str], set[str] | None]:
     """The variables a template (and what it includes, extends or imports) reads, and the
     `customer` fields it reads - None when it may read any (`customer` passed whole,
     indexed by a variable, or a template named at run time).

@@ -1,4 +1,5 @@
-"""HT401-HT405: templates compile, use only real variables and fields, and fit the channel.
+"""HT401-HT407: templates compile, use only real variables and fields, stay inside templates/
+and the sandbox's bounds, and fit the channel.
 
 The SMS budget check renders no data: it walks the template and builds its longest
 plausible text - the longer branch of every `if`, three turns of every loop, and for each
@@ -20,6 +21,7 @@ from ..data.sources import field_limits
 from ..diagnostics import Diagnostic, did_you_mean
 from ..features import CATALOG
 from ..project import Project
+from ..sandbox import constant_bound_problems
 from ..sms import compose, measure
 from ..templates import environment, safe_name, template_fields, template_file
 from .context import PlaybookContext
@@ -43,9 +45,11 @@ WORST_BY_TYPE = {
 WORST_FILTERED = {"money": "¥99,999.99", "date": "2026年12月31日", "mask": "138****0000", "greeting": "Good afternoon"}
 WORST_FILTERED_LATIN = {"money": "$99,999.99", "date": "September 30, 2026"}
 LOOP_TURNS = 3
+WORST_CAP = 20_000  # characters: past any SMS budget, and nested loops stay cheap to check
 
 
 _ENV = environment()
+JINJA_NAMES = {"loop", "caller", "varargs", "kwargs", "self"}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -91,7 +95,8 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
         yield Diagnostic(display, line, column, "HT401", f"template error: {tree.message}", "check the {{ }} and {% %} tags on this line")
         return
     fields = template_fields({k: v for k, v in project.catalog.items() if k not in CATALOG})
-    assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    # Names Jinja itself provides (range, namespace, loop inside a for, ...) are not data.
+    assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")} | set(_ENV.globals) | JINJA_NAMES
     for name in tree.find_all(nodes.Name):
         if name.ctx == "load" and name.name not in fields and name.name not in assigned:
             hint = did_you_mean(name.name, fields) or "available: " + ", ".join(fields)
@@ -107,6 +112,8 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
         if allowed is None or attr not in allowed:
             hint = did_you_mean(attr, allowed or ()) or (f"'{target.name}' has no fields" if allowed is None else "see docs/features.md")
             yield Diagnostic(display, node.lineno, _column(lines, node.lineno, f"{target.name}.{attr}", offset=len(target.name) + 1), "HT403", f"'{target.name}' has no field '{attr}'", hint)
+    for line, problem in constant_bound_problems(tree):
+        yield Diagnostic(display, line, 1, "HT407", f"this expression is over a bound of the template sandbox: {problem}", "messages are short: compute large values in the data, not in the template (see docs/security.md)")
     yield from _references(path, tree, lines, display, project)
 
 
@@ -208,7 +215,7 @@ def worst_case(body: list[nodes.Node], shop: dict[str, object], locale: str, lim
             out.append(max(worst_case(node.body, shop, locale, limits, wide) * LOOP_TURNS, worst_case(node.else_, shop, locale, limits, wide), key=_weight))
         elif hasattr(node, "body") and isinstance(getattr(node, "body"), list):
             out.append(worst_case(node.body, shop, locale, limits, wide))  # blocks, with, filter blocks
-    return "".join(out)
+    return "".join(out)[:WORST_CAP]
 
 
 def _worst_text(name: str, locale: str, limits: dict[str, dict[str, Any]]) -> str:

@@ -1,8 +1,11 @@
 """Render one send: sandboxed Jinja, strict undefined, then the channel's rules.
 
-A row whose template fails for this customer (an undefined field, a filter error) or
-whose SMS is over the channel's segment budget comes back with an error and a reason
-(`render_error`, `sms_too_long`) instead of content; the plan goes on without it.
+A row whose template fails for this customer (an undefined field, a filter error, a
+bound of the sandbox passed: see sandbox.py) or whose SMS is over the channel's segment
+budget comes back with an error and a reason (`render_error`, `sms_too_long`) instead of
+content; the plan goes on without it. A template that runs out of time on
+TIMEOUTS_BEFORE_SKIP messages is not run again in this plan: its other rows are
+render_error at once, so a runaway loop costs seconds, not a second per customer.
 
 Per row the work is one context dict and one call of the compiled template: everything
 that is the same for a rule (its templates, their globals, the shop, the channel's
@@ -19,17 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Template, TemplateError
+from jinja2 import Template
 from jinja2.runtime import Context
 
 from .. import sms
+from ..sandbox import RenderClock, RenderTimeout, bounded_output
 from ..templates import TemplateLoader, environment, locale_chain, template_uses
 from ..unsubscribe import make_token, unsubscribe_link
 from .rules import PlannedRule
 
 # What render_batch returns per row, in this order (send_local: the time rendered for).
 RENDERED_COLUMNS = ("cand_id", "send_local", "template", "subject", "body", "html", "segments", "extra", "error", "error_reason")
-_ERRORS = (TemplateError, ArithmeticError, ValueError, TypeError, KeyError, AttributeError)
+TIMEOUTS_BEFORE_SKIP = 3
 
 
 @dataclass
@@ -145,6 +149,8 @@ class Renderer:
             self.rules[index] = _RuleRender(spec, templates, needs_orders, rule_fields, secret or None)
             self.customer_fields = None if rule_fields is None or self.customer_fields is None else self.customer_fields | rule_fields
         self._offsets: dict[int, dt.timezone] = {}
+        self._clock = RenderClock()  # armed only while render_batch runs
+        self._timeouts: dict[str, int] = {}
 
     @property
     def rules_needing_orders(self) -> list[int]:
@@ -155,9 +161,10 @@ class Renderer:
         customer_id, customer, last_order, last_orders, latest_order) -> the
         RENDERED_COLUMNS as lists."""
         out: list[list[Any]] = [[] for _ in RENDERED_COLUMNS]
-        for row in rows:
-            for column, value in zip(out, (row[0], row[3], *self.render(row))):
-                column.append(value)
+        with self._clock:
+            for row in rows:
+                for column, value in zip(out, (row[0], row[3], *self.render(row))):
+                    column.append(value)
         return out
 
     def render(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -182,14 +189,22 @@ class Renderer:
             context["unsubscribe_url"] = self._unsubscribe_link(prepared, customer_id)
         template, name = compiled.template, compiled.name
         subject = html = segments = extra = None
+        if self._timeouts.get(name, 0) >= TIMEOUTS_BEFORE_SKIP:
+            detail = f"{name}: not rendered: the template ran out of time on {TIMEOUTS_BEFORE_SKIP} messages of this plan"
+            return (name, None, None, None, None, None, detail, "render_error")
         try:
+            self._clock.start()
             if rule.kind == "email":
                 subject = _run(template, template.blocks["subject"], context)
                 body = _run(template, template.blocks["text"], context) if "text" in template.blocks else ""
                 html = _run(compiled.html, compiled.html.blocks["html"], context) if compiled.html is not None else None
             else:
                 body = _run(template, template.root_render_func, context)
-        except _ERRORS as exc:
+            self._clock.stop()
+        except Exception as exc:  # a template is staff's code run per customer: any failure is this row's
+            self._clock.stop()
+            if isinstance(exc, RenderTimeout):
+                self._timeouts[name] = self._timeouts.get(name, 0) + 1
             return (name, None, None, None, None, None, f"{name}: {type(exc).__name__}: {exc}", "render_error")
         if rule.kind == "sms":
             body = sms.compose(body, rule.signature, rule.opt_out)
@@ -206,4 +221,4 @@ class Renderer:
 def _run(template: Template, function: Any, context: dict[str, Any]) -> str:
     """One render of a template (or one of its blocks). The context is shared, not
     copied: `context` already holds the globals (Template.render would copy them again)."""
-    return "".join(function(Context(template.environment, context, template.name, template.blocks))).strip()
+    return bounded_output(function(Context(template.environment, context, template.name, template.blocks))).strip()
