@@ -27,3 +27,10 @@ def huitou_bin() -> str:
 def update_golden() -> bool:
     """Set UPDATE_GOLDEN=1 to rewrite golden files; then review the diff before committing."""
     return os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _witness_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Ledger witnesses (delivery/witness.py) of the test projects go to a directory of
+    this session, not the user's ~/.local/state (the console scripts inherit it)."""
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))

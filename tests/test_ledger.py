@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from huitou.delivery.ledger import Ledger, LedgerBusy
+from huitou.delivery.ledger import Ledger, LedgerBusy, history
 
 NOW = 1_800_000_000.0
 
@@ -46,7 +46,7 @@ def test_a_key_is_one_row_whatever_plans_repeat_it(tmp_path: Path) -> None:
     assert ledger.enqueue([row("k1")], NOW) == (0, 0)
     assert ledger.state_of("k1") == "sent"
     assert {k for k, _ in take(ledger)} == {"k2", "k3"}
-    assert ledger.history() == [("c1", "sms", "care", "2027-01-15T08:00:00+00:00")]
+    assert history(tmp_path / "ledger.sqlite") == [("c1", "sms", "care", "2027-01-15T08:00:00+00:00")]
 
 
 def test_due_rows_only_of_the_run_and_retries_after_backoff(tmp_path: Path) -> None:

@@ -348,12 +348,13 @@ def _build(command: str, session, playbooks, days: int, customer: str | None = N
     """Plan, with the plan's own inputs (history, opt-outs) read on the way: an unreadable
     one is a usage error naming the file; rows left out of them are said on stderr."""
     from .data.sources import DataError
+    from .delivery.ledger import LedgerError
     from .plan.build import build_plan
     from .plan.render_jobs import RenderWorkerError
 
     try:
         result = build_plan(session, playbooks, days, customer=customer, jobs=jobs)
-    except (DataError, RenderWorkerError) as exc:
+    except (DataError, RenderWorkerError, LedgerError) as exc:
         raise _fail(command, str(exc)) from None
     for note in [*result.notes, *result.warnings]:
         typer.echo(note, err=True)
@@ -505,11 +506,12 @@ def send(
     expire_after: Annotated[Optional[float], typer.Option("--expire-after", metavar="HOURS", help="Skip rows this many hours past their send time. Default: delivery.expire_after_hours, 24.")] = None,
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Report format: text or json")] = OutFormat.text,
     now: Annotated[Optional[str], typer.Option("--now", help="Run as if the clock said this time (ISO 8601; no offset: the project's timezone): due-ness, expiry and the times recorded. For replays, tests and catching up.")] = None,
+    new_ledger: Annotated[bool, typer.Option("--new-ledger", help="Accept a ledger that is missing or is not the one this project sent with, deliberately: what the old one recorded (sent messages, opt-outs) is not known to the new one.")] = False,
 ) -> None:
     """Deliver a plan's due messages, exactly once, through the channels in huitou.yaml."""
     from .data.sources import DataError
     from .delivery.channels import ConfigError
-    from .delivery.ledger import LedgerBusy
+    from .delivery.ledger import LedgerBusy, LedgerError
     from .delivery.planfile import PlanFileError
     from .delivery.run import parse_until, send as run_send
     from .plan.inputs import read_optout_file
@@ -529,9 +531,11 @@ def send(
         optouts = read_optout_file(config, project.root)
         with _send_progress(live) as progress:
             report = run_send(project.root, config, plan_file, live=live, until=limit, channel=channel, wait=wait, expire_after_hours=expire_after, optouts=optouts,
-                              retry_failed=retry_failed, progress=progress, now=times["now"])
+                              retry_failed=retry_failed, progress=progress, now=times["now"], new_ledger=new_ledger)
     except (PlanFileError, DataError) as exc:
         raise _fail("send", str(exc)) from None
+    except LedgerError as exc:
+        raise _fail("send", f"nothing sent: {exc}") from None
     except ConfigError as exc:
         raise _fail("send", f"nothing sent: {exc}") from None
     except LedgerBusy as exc:
@@ -569,7 +573,9 @@ def ledger(
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format: text or json")] = OutFormat.text,
 ) -> None:
     """Show the send ledger: messages by state, channel and day, and the failed ones."""
-    from .delivery.ledger import Ledger, default_path
+    import sqlite3
+
+    from .delivery.ledger import Ledger, LedgerError, default_path, explain
     from .reporters.send import ledger_json, ledger_text
 
     project = _project("ledger")
@@ -577,9 +583,16 @@ def ledger(
     if not path.is_file():
         counts, failures = [], []
     else:
-        book = Ledger(path)
-        counts, failures = book.counts(), book.failures(failed)
-        book.close()
+        try:
+            book = Ledger.reading(path)
+            try:
+                counts, failures = book.counts(), book.failures(failed)
+            finally:
+                book.close()
+        except sqlite3.Error as exc:
+            raise _fail("ledger", str(explain(path, exc))) from None
+        except LedgerError as exc:
+            raise _fail("ledger", str(exc)) from None
     shown = project.display(path)
     sys.stdout.write(ledger_json(counts, failures, shown) + "\n" if format == OutFormat.json else ledger_text(counts, failures, shown))
 
@@ -594,7 +607,7 @@ def optout(
     import time
 
     from .delivery.channels import ConfigError, token_owner
-    from .delivery.ledger import Ledger, default_path
+    from .delivery.ledger import Ledger, LedgerError, default_path
 
     project = _project("optout")
     config = project.config
@@ -609,11 +622,15 @@ def optout(
         except ValueError as exc:
             raise _fail("optout", f"--token: {exc}", ExitCode.PROBLEMS) from None
         source = "unsubscribe link"
-    book = Ledger(default_path(project.root, config))
-    now = time.time()
-    new = book.record_optout(str(customer), channel, now, source)
-    skipped = book.skip_opted_out(now)
-    book.close()
+    try:
+        book = Ledger(default_path(project.root, config))
+        now = time.time()
+        new = book.record_optout(str(customer), channel, now, source)
+        skipped = book.skip_opted_out(now)
+        book.vouch()
+        book.close()
+    except LedgerError as exc:
+        raise _fail("optout", f"not recorded: {exc}") from None
     what = f"channel {channel}" if channel else "every channel"
     typer.echo(f"{'recorded' if new else 'already recorded'}: customer {customer} opted out of {what}; {skipped:,} planned message(s) skipped")
 

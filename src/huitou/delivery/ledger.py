@@ -13,6 +13,11 @@ a row found in `sending` when a run starts was in flight when a run died: whethe
 arrived is unknown, and it is retried under the same idempotency key (which the channel
 adapters pass on as Message-ID / Idempotency-Key, so the receiver can drop a duplicate)
 and marked `recovered`.
+
+A ledger carries a random id (table `meta`); `huitou send` and `huitou optout` witness it
+outside the ledger (witness.py), and a send refuses a ledger that is missing or is not
+the witnessed one. Errors of SQLite (a damaged, truncated, read-only or unreachable file)
+come out as one LedgerError line that names the file and what to do.
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ import fcntl
 import itertools
 import sqlite3
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .witness import recall, record
 
 STATES = ("pending", "sending", "sent", "failed", "skipped")
 
@@ -63,6 +71,7 @@ CREATE TABLE IF NOT EXISTS optouts (
     source TEXT NOT NULL,
     PRIMARY KEY (customer_id, channel)
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 # The plan row fields a ledger row is made of (Ledger.enqueue; PlanFile.ledger_rows).
@@ -76,6 +85,80 @@ _OPTED_OUT = f"UPDATE messages AS m SET state = 'skipped', error = 'opted out', 
 
 class LedgerBusy(RuntimeError):
     """Another delivery run holds the ledger."""
+
+
+class LedgerError(RuntimeError):
+    """The ledger cannot be used: damaged, read-only, unreachable, missing or replaced."""
+
+
+def explain(path: Path, exc: sqlite3.Error | OSError) -> LedgerError:
+    """One line for an SQLite error on the ledger: which file, what is wrong, what to do."""
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        why = "is read-only: huitou records every message in it before and after delivery; make the file and its directory writable (SQLite writes a journal beside it)"
+    elif "not a database" in text or "malformed" in text or "corrupt" in text:
+        why = ("is damaged (not a SQLite database, or truncated): restore it from a backup. huitou does not send without it: "
+               "it is what keeps a message from going out twice")
+    elif "unable to open" in text or isinstance(exc, OSError):
+        why = "cannot be opened (a missing directory, no permission, or a disk that is not there)"
+    elif "locked" in text or "busy" in text:
+        why = "stayed locked by another program for 30 s; try again when it is done"
+    elif "disk" in text and "full" in text:
+        why = "cannot be written: the disk is full"
+    else:
+        why = f"cannot be used: {exc}"
+    return LedgerError(f"the ledger {path} {why}")
+
+
+def witness_problem(path: Path, ledger_id: str | None) -> str | None:
+    """Why this ledger must not be sent with (None when it may): the project witnessed
+    another one (witness.py), and this one is missing or has another id."""
+    witness = recall(path)
+    if witness is None or witness.ledger_id == ledger_id:
+        return None
+    if not path.exists():
+        what = f"the ledger {path} is missing, but this project's ledger {witness.what()}"
+    else:
+        what = f"the ledger {path} is not the one this project sent with (that one {witness.what()})"
+    return (f"{what}: sending with a new one could send those messages again, or to customers who opted out. "
+            "Restore the ledger from a backup, or start a new one deliberately: huitou send --live --new-ledger")
+
+
+def writable_problem(path: Path) -> str | None:
+    """Why a live send could not write this ledger, seen without writing (a dry run)."""
+    import os
+
+    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        return str(explain(path, sqlite3.OperationalError("attempt to write a readonly database")))
+    return None
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection (dry runs, plans, `huitou ledger`): it creates and changes
+    nothing, and works on a ledger that is read-only to this user."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise explain(path, exc) from None
+    try:
+        yield db
+    except sqlite3.Error as exc:
+        raise explain(path, exc) from None
+    finally:
+        db.close()
+
+
+def ledger_identity(path: Path) -> str | None:
+    """The ledger's id; None when there is no ledger, or it predates ids."""
+    if not path.exists():
+        return None
+    with read_only(path) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchall():
+            db.execute("SELECT count(*) FROM messages").fetchall()  # a damaged file fails here
+            return None
+        row = db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchall()
+        return row[0][0] if row else None
 
 
 @dataclass(frozen=True)
@@ -97,7 +180,48 @@ class DueMessage:
 
 class Ledger:
     def __init__(self, path: Path) -> None:
+        """Open (or create) the ledger; LedgerError when SQLite cannot use the file. No
+        witness check: `for_sending` is the one delivery uses."""
         self.path = path
+        try:
+            self._open()
+        except (sqlite3.Error, OSError) as exc:
+            raise explain(path, exc) from None
+
+    @classmethod
+    def reading(cls, path: Path) -> Ledger:
+        """A read-only Ledger (`huitou ledger`): counts and failures, nothing written."""
+        ledger = cls.__new__(cls)
+        ledger.path = path
+        try:
+            ledger.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise explain(path, exc) from None
+        return ledger
+
+    @classmethod
+    def for_sending(cls, path: Path, start_new: bool = False) -> Ledger:
+        """The ledger a live send uses: refused (LedgerError) when it is missing or is not
+        the one the project witnessed, unless `start_new` (--new-ledger) accepts it."""
+        if not start_new and not path.exists() and (problem := witness_problem(path, None)):
+            raise LedgerError(problem)  # checked before the file is created
+        ledger = cls(path)
+        ledger._accepted = start_new
+        if not start_new and (problem := witness_problem(path, ledger.ledger_id)):
+            ledger.close()
+            raise LedgerError(problem)
+        return ledger
+
+    def vouch(self) -> None:
+        """Witness this ledger (witness.py) - unless the project witnessed another one,
+        which only `for_sending(start_new=True)` may replace."""
+        if witness_problem(self.path, self.ledger_id) is None or self._accepted:
+            sent, optouts = self.db.execute("SELECT (SELECT count(*) FROM messages WHERE state = 'sent'), (SELECT count(*) FROM optouts)").fetchone()
+            record(self.path, self.ledger_id, sent, optouts)
+
+    def _open(self) -> None:
+        path = self.path
+        self._accepted = False
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: a single statement commits on its own (atomically); many
         # go in one explicit BEGIN IMMEDIATE transaction (_write).
@@ -121,6 +245,8 @@ class Ledger:
             for column in ("plan_as_of", "trigger"):  # ledgers written before these columns existed
                 if column not in present:
                     db.execute(f'ALTER TABLE messages ADD COLUMN "{column}" TEXT')
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('ledger_id', ?)", (uuid.uuid4().hex,))
+            self.ledger_id = db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0]
 
     def close(self) -> None:
         self.db.close()
@@ -327,12 +453,14 @@ class Ledger:
         row = self.db.execute("SELECT state FROM messages WHERE idempotency_key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def history(self) -> list[tuple[str, str, str, str]]:
-        """Messages delivered (customer_id, channel, intent, sent_at as ISO 8601 UTC): what
-        the planner counts for caps and care-first."""
+
+def history(path: Path) -> list[tuple[str, str, str, str]]:
+    """Read only: messages delivered (customer_id, channel, intent, sent_at as ISO 8601
+    UTC): what the planner counts for caps and care-first."""
+    with read_only(path) as db:
         return [
             (c, ch, i, dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat())
-            for c, ch, i, t in self.db.execute("SELECT customer_id, channel, intent, updated_at FROM messages WHERE state = 'sent' ORDER BY updated_at, idempotency_key")
+            for c, ch, i, t in db.execute("SELECT customer_id, channel, intent, updated_at FROM messages WHERE state = 'sent' ORDER BY updated_at, idempotency_key")
         ]
 
 
@@ -341,14 +469,11 @@ def peek(path: Path, keys: list[str]) -> tuple[dict[str, str], list[tuple[str, s
     or changing the ledger."""
     if not path.is_file():
         return {}, []
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
+    with read_only(path) as db:
         db.execute("CREATE TEMP TABLE wanted (k TEXT PRIMARY KEY)")
         db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((k,) for k in keys))
         states = dict(db.execute("SELECT idempotency_key, state FROM messages JOIN wanted ON k = idempotency_key").fetchall())
         optouts = [(c, ch or None) for c, ch in db.execute("SELECT customer_id, channel FROM optouts")]
-    finally:
-        db.close()
     return states, optouts
 
 
@@ -356,14 +481,11 @@ def delivered(path: Path) -> list[tuple[str, str, str, str, bool]]:
     """Read only: the messages sent, or in flight when a run stopped, as (key, playbook,
     rule, customer, legacy). `legacy`: written before keys named triggers (no `trigger`),
     when the key hashed the scheduled date instead."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
+    with read_only(path) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
         legacy = '"trigger" IS NULL' if "trigger" in columns else "1"
         return [(k, p, r, c, bool(old)) for k, p, r, c, old in db.execute(
             f"SELECT idempotency_key, playbook, rule_id, customer_id, {legacy} FROM messages WHERE state IN ('sent', 'sending')")]
-    finally:
-        db.close()
 
 
 def default_path(root: Path, config: dict[str, Any]) -> Path:

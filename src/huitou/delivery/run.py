@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import signal
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .channels import Adapter, ChannelDown, ConfigError, DeliveryError, Message, channel_kind, open_adapter
-from .ledger import Ledger, default_path, peek
+from .ledger import Ledger, LedgerError, default_path, explain, ledger_identity, peek, witness_problem, writable_problem
 from .pacing import Pacer, RetryPolicy
 from .planfile import Due, PlanFile, PlanFileError, read_plan
 
@@ -93,11 +94,12 @@ class Clock:
 
 def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: bool, until: float | None = None, channel: str | None = None,
          wait: bool = True, expire_after_hours: float | None = None, optouts: list[tuple[str, str | None]] | None = None, retry_failed: bool = False,
-         progress: Callable[[dict[str, ChannelReport]], None] | None = None, now: float | None = None) -> SendReport:
+         progress: Callable[[dict[str, ChannelReport]], None] | None = None, now: float | None = None, new_ledger: bool = False) -> SendReport:
     """Deliver (live) or preview the due rows of a plan. `optouts`: the project's opt-out
     file, read by the caller; `progress` is called with the channels' counts about five
-    times a second during delivery; `now` replaces the clock (see Clock). Raises
-    PlanFileError, ConfigError, LedgerBusy."""
+    times a second during delivery; `now` replaces the clock (see Clock); `new_ledger`
+    accepts a ledger that is missing or not the witnessed one (see witness.py). Raises
+    PlanFileError, ConfigError, LedgerBusy, LedgerError."""
     clock = Clock(now)
     now = clock()
     with contextlib.closing(read_plan(plan_path)) as plan:
@@ -116,9 +118,9 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
                 raise ConfigError("; ".join(report.problems))
             ledger_path = default_path(project_root, config)
             if not live:
-                _preview(report, ledger_path, plan, due, optouts or [], now)
+                _preview(report, ledger_path, plan, due, optouts or [], now, new_ledger)
                 return report
-            _deliver(report, ledger_path, plan, due, adapters, configured, delivery, optouts or [], clock, wait, retry_failed, progress, channel)
+            _deliver(report, Ledger.for_sending(ledger_path, new_ledger), plan, due, adapters, configured, delivery, optouts or [], clock, wait, retry_failed, progress, channel)
             return report
         finally:
             for adapter in adapters.values():
@@ -140,14 +142,26 @@ def _open_adapters(channels: list[str], configured: dict[str, Any], root: Path, 
     return adapters
 
 
-def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Due], optouts: list[tuple[str, str | None]], now: float) -> None:
-    states, ledger_optouts = peek(ledger_path, [r.key for r in due])
+def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Due], optouts: list[tuple[str, str | None]], now: float, new_ledger: bool) -> None:
+    """What a live send would do with each due row, from a read-only look at the ledger;
+    a ledger the live send would refuse or fail on is the report's problem, and no row
+    is "would send"."""
+    try:
+        problem = None if new_ledger else witness_problem(ledger_path, ledger_identity(ledger_path))
+        problem = problem or writable_problem(ledger_path)
+        states, ledger_optouts = peek(ledger_path, [r.key for r in due])
+    except LedgerError as exc:
+        problem, states, ledger_optouts = str(exc), {}, []
+    if problem:
+        report.problems.append(f"a live send would stop: {problem}")
     out = {(c, ch or "") for c, ch in [*optouts, *ledger_optouts]}
     oldest = now - report.expire_after * 3600
     samples = []
     for row in due:
         state = states.get(row.key)
-        if state in ("sent", "failed", "skipped"):
+        if problem:
+            what = "not sendable (ledger)"
+        elif state in ("sent", "failed", "skipped"):
             what = f"already {state}"
         elif (row.customer_id, "") in out or (row.customer_id, row.channel) in out:
             what = "opted out"
@@ -163,13 +177,14 @@ def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Du
     report.samples = list(plan.ledger_rows(samples)) if samples else []
 
 
-def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Due], adapters: dict[str, Adapter], configured: dict[str, Any],
+def _deliver(report: SendReport, ledger: Ledger, plan: PlanFile, due: list[Due], adapters: dict[str, Adapter], configured: dict[str, Any],
              delivery: dict[str, Any], optouts: list[tuple[str, str | None]], clock: Clock, wait: bool, retry_failed: bool,
              progress: Callable[[dict[str, ChannelReport]], None] | None, channel: str | None) -> None:
     """`channel`: only that channel's rows are added, replanned, withdrawn and expired."""
-    ledger = Ledger(ledger_path)
+    ledger_path = ledger.path
     try:
         with ledger.run_lock(wait):
+            ledger.vouch()  # before the first message: from now on, losing this ledger is noticed
             now = clock()
             report.recovered = ledger.recover(now)
             if optouts:
@@ -206,6 +221,7 @@ def _deliver(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Du
                 tally.update(ledger.standing(keys, report.until))
                 tally["already sent"] = tally.pop("sent", 0) - report.channels[name].sent
                 tally["sent"] = report.channels[name].sent
+            ledger.vouch()
     finally:
         ledger.close()
 
@@ -232,6 +248,8 @@ def _worker(ledger_path: Path, keys: list[str], adapter: Adapter, kind: str, pac
                     break
                 if not _deliver_one(ledger, adapter, Message.from_row(row, kind), policy, report, clock):
                     return
+    except sqlite3.Error as exc:  # the disk filled, the file went away: the row in flight is recovered next run
+        report.stopped = str(explain(ledger_path, exc))
     except Exception as exc:  # a bug, not a delivery failure: stop the channel, say so; the row in flight is recovered next run
         report.stopped = f"internal error: {type(exc).__name__}: {exc}"
     finally:

@@ -106,14 +106,15 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
             notes.append(f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first")
         selects.append("SELECT * FROM plan_history_file")
     ledger_path = _ledger_path(config, root)
-    if ledger_path is not None:
-        from ..delivery.ledger import Ledger
+    if ledger_path is None and config.get("ledger", {}) is not None:
+        from ..delivery.ledger import default_path, witness_problem
 
-        ledger = Ledger(ledger_path)
-        try:
-            rows = ledger.history()
-        finally:
-            ledger.close()
+        if problem := witness_problem(default_path(root, config), None):
+            notes.append(f"this plan cannot know what was sent: {problem}")
+    if ledger_path is not None:
+        from ..delivery.ledger import history
+
+        rows = history(ledger_path)
         _table_from_rows(con, "plan_ledger_history", {"customer_id": "VARCHAR", "channel": "VARCHAR", "intent": "VARCHAR", "sent_at": "TIMESTAMPTZ"}, rows)
         selects.append("SELECT * FROM plan_ledger_history")
     if not selects:
