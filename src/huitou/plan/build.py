@@ -229,6 +229,7 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
                  WHEN 'quiet_hours' THEN 'the send time is inside quiet hours and the policy drops it'
                  WHEN 'no_contact' THEN 'no ' || r.channel || ' contact on file'
                  WHEN 'invalid_phone' THEN 'the phone number on file is not one (digits, a leading +, spaces, hyphens, parentheses)'
+                 WHEN 'invalid_email' THEN 'the email address on file is not one address (local@domain, no spaces, quotes or line breaks)'
                  WHEN 'no_consent' THEN 'no ' || r.consent_basis || ' for ' || r.channel
                END AS reason_detail,
                d.contact,

@@ -19,9 +19,14 @@ from .timing import Window, constant_dates, customer_anchor_sql, weekday_shift_s
 from .triggers import create_events, delivered_case, event_id_sql, needs_events
 
 # Why a candidate is not sent, before arbitration (first match wins).
-EARLY_REASONS = ("opted_out", "already_sent", "quiet_hours", "no_contact", "invalid_phone", "no_consent")
+EARLY_REASONS = ("opted_out", "already_sent", "quiet_hours", "no_contact", "invalid_phone", "invalid_email", "no_consent")
 # What a phone number may look like: digits, an optional leading +, spaces, hyphens, parentheses.
 PHONE_PATTERN = r"\+?[0-9][0-9 ()\-]{4,24}"
+# local@domain.tld without spaces, quotes, angle brackets or control characters: what
+# reaches an SMTP header is one address, never "a@b.cn\r\nBcc: ...".
+_NOT_IN_ADDRESS = r"\s@<>()\[\],;:\\\"\x00-\x1f\x7f"
+_LABEL = rf"[^{_NOT_IN_ADDRESS}.]+"  # a domain label; IDN labels (例子.cn) are letters too
+EMAIL_PATTERN = rf"[^{_NOT_IN_ADDRESS}]{{1,64}}@{_LABEL}(\.{_LABEL})+"
 
 
 def matched_sql(features_sql: str, predicates: list[str], columns: list[str] | None = None) -> str:
@@ -69,6 +74,7 @@ def rule_select(rule: PlannedRule, window: Window, has_optouts: bool) -> str | N
     # A phone number is a phone number: anything else (a formula, a script) never reaches
     # an SMS gateway or a call list.
     phone_ok = f"regexp_full_match(trim({contact}), {lit(PHONE_PATTERN)})" if rule.contact_column and rule.kind in ("sms", "phone") else "true"
+    email_ok = f"regexp_full_match(trim({contact}), {lit(EMAIL_PATTERN)})" if rule.contact_column and rule.kind == "email" else "true"
     consent_col = f"m.{q(rule.consent_column)}" if rule.consent_column else None
     if consent_col is None or rule.basis not in ("consent", "soft_opt_in"):
         consent_ok = "true"
@@ -83,7 +89,7 @@ def rule_select(rule: PlannedRule, window: Window, has_optouts: bool) -> str | N
     held = f"CAST('0x' || left(md5({lit(salt + ':')} || m.customer_id), 8) AS UBIGINT) % 10000 < {int(round(share * 100))}" if share else "false"
     reason = (
         f"CASE WHEN {optout} THEN 'opted_out' WHEN {str(rule.time.dropped).lower()} THEN 'quiet_hours' "
-        f"WHEN NOT {has_contact} THEN 'no_contact' WHEN NOT {phone_ok} THEN 'invalid_phone' WHEN NOT {consent_ok} THEN 'no_consent' END"
+        f"WHEN NOT {has_contact} THEN 'no_contact' WHEN NOT {phone_ok} THEN 'invalid_phone' WHEN NOT {email_ok} THEN 'invalid_email' WHEN NOT {consent_ok} THEN 'no_consent' END"
     )
     tz = f"CASE WHEN m.timezone IN (SELECT name FROM pg_timezone_names()) THEN m.timezone ELSE {lit(rule.timezone)} END"
     events = " LEFT JOIN plan_events e ON e.customer_id = m.customer_id" if needs_events(rule) else ""

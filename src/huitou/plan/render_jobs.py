@@ -110,7 +110,8 @@ def _rows_sql(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer
     project_catalog = rules[0].ctx.project.catalog if rules else {}
     every = list(dict.fromkeys([*CATALOG, *project_catalog]))
     wanted = every if renderer.customer_fields is None else ["customer_id", *sorted(renderer.customer_fields)]
-    fields = ", ".join(f"{lit(f)}: {_field_sql(f, present, renderer)}" for f in dict.fromkeys(wanted))
+    texts = {name for name, feature in {**CATALOG, **project_catalog}.items() if feature.type == "string"}
+    fields = ", ".join(f"{lit(f)}: {_field_sql(f, present, renderer, f in texts)}" for f in dict.fromkeys(wanted))
     needing = ", ".join(str(i) for i in renderer.rules_needing_orders)
     last = ", o._last_order, o._last_orders, o._latest_order" if needing else ", NULL AS _last_order, NULL AS _last_orders, NULL AS _latest_order"
     join = f"LEFT JOIN ({_last_orders_sql(needing)}) o ON o.customer_id = d.customer_id AND d.rule_index IN ({needing})" if needing else ""
@@ -135,12 +136,19 @@ SEND_DAY_FIELDS = {
 }
 
 
-def _field_sql(field: str, present: set[str], renderer: Renderer) -> str:
+# Control characters a customer typed into a text field (NUL, ESC, a bell) are removed
+# before the text reaches a message, a subject line or a call list; tab and line breaks stay.
+PRINTABLE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
+def _field_sql(field: str, present: set[str], renderer: Renderer, text: bool = False) -> str:
     """A customer field, NULL on the rows of rules whose templates do not read it: turning
     values nobody reads into Python objects was a third of the cost of fetching a row."""
     if field not in present:
         return "NULL"
     value = SEND_DAY_FIELDS.get(field, f"m.{q(field)}") if {"as_of", "birthday"} <= present else f"m.{q(field)}"
+    if text and field != "customer_id":
+        value = f"regexp_replace({value}, {lit(PRINTABLE)}, '', 'g')"
     readers = [i for i, r in renderer.rules.items() if r.customer_fields is None or field in r.customer_fields]
     if field == "customer_id" or len(readers) == len(renderer.rules):
         return value
