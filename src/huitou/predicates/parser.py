@@ -50,6 +50,13 @@ _TOKEN = re.compile(
 )
 
 
+MAX_DEPTH = 64  # NOT and parentheses, nested: deeper is a generated or broken predicate
+# Relative dates reach a century either way; a number has at most 30 digits (DuckDB's
+# DECIMAL(38) holds any feature value; more is a typo or an attack).
+MAX_RELDATE = {"d": 36_600, "w": 5_230, "m": 1_200, "y": 100}
+MAX_DIGITS = 30
+
+
 class _Fail(Exception):
     def __init__(self, error: PredicateError) -> None:
         self.error = error
@@ -112,6 +119,13 @@ class _Parser:
     def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         self.i = 0
+        self.depth = 0
+
+    def deeper(self, tok: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _Fail(PredicateError(f"the predicate is nested too deeply (more than {MAX_DEPTH} levels of NOT and parentheses)", tok.start,
+                                       "simplify it: NOT NOT x is x, and AND / OR need no parentheses of their own"))
 
     def peek(self, ahead: int = 0) -> Token:
         return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
@@ -148,7 +162,9 @@ class _Parser:
     def negation(self) -> Expr:
         if self.is_kw("not"):
             tok = self.take()
+            self.deeper(tok)
             item = self.negation()
+            self.depth -= 1
             return Not(item, tok.start, item.end)
         return self.condition()
 
@@ -156,7 +172,9 @@ class _Parser:
         tok = self.peek()
         if tok.kind == "lparen":
             self.take()
+            self.deeper(tok)
             inner = self.expr()
+            self.depth -= 1
             close = self.peek()
             if close.kind != "rparen":
                 raise _Fail(PredicateError(f"expected ')' to close the '(' at column {tok.start + 1}, found {_describe(close)}", close.start, "add the missing ')'"))
@@ -220,10 +238,17 @@ class _Parser:
         tok = self.take()
         if tok.kind == "ident":
             return Name(tok.text, tok.start, tok.end)
+        if tok.kind == "number" and sum(ch.isdigit() for ch in tok.text) > MAX_DIGITS:
+            raise _Fail(PredicateError(f"a number of {sum(ch.isdigit() for ch in tok.text)} digits: no feature holds values that large", tok.start,
+                                       f"write at most {MAX_DIGITS} digits"))
         if tok.kind == "number":
             return Literal("integer" if isinstance(tok.value, int) else "number", tok.value, tok.start, tok.end)
         if tok.kind == "string":
             return Literal("string", tok.value, tok.start, tok.end)
+        if tok.kind == "reldate" and abs(int(tok.value)) > MAX_RELDATE[tok.text[-1]]:  # type: ignore[call-overload]
+            unit = tok.text[-1]
+            raise _Fail(PredicateError(f"a relative date of {tok.text}: more than a century from the as-of date", tok.start,
+                                       f"write at most {MAX_RELDATE[unit]:,}{unit} either way, or a date such as 2020-01-01"))
         if tok.kind == "reldate":
             return Literal("reldate", tok.value, tok.start, tok.end, unit=tok.text[-1])
         if tok.kind == "keyword" and tok.value in ("true", "false"):
