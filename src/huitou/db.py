@@ -2,6 +2,14 @@
 
 Results are always read to the end: DuckDB 2 refuses other work on a connection (a
 `register`, say) while a result is still open, which a bare `fetchone()` leaves behind.
+
+Every name and value that comes from configuration or data (a column name in a file, a
+field declared in huitou.yaml, a channel, a path) reaches SQL through `ident` or
+`literal`: sqlglot writes the quoted identifier or string literal, so no text of theirs
+is ever read as SQL.
+
+>>> print(literal("x'; DROP TABLE orders; --"), ident('vip" || 1 || "'))
+'x''; DROP TABLE orders; --' "vip"" || 1 || """
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import duckdb
+from sqlglot import exp
 
 
 def first_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
@@ -22,3 +31,13 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | Non
     """The first value of the first row (None when there is no row)."""
     row = first_row(con, sql, params)
     return row[0] if row else None
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier (DuckDB), written by sqlglot."""
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def literal(text: str) -> str:
+    """A quoted SQL string literal (DuckDB), written by sqlglot."""
+    return exp.Literal.string(text).sql("duckdb")

@@ -181,7 +181,7 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
         "points",
         "tags",
         *BOOLEAN_PROFILE,
-        *[f'"{name}"' for name in (extra_fields or {})],
+        *[exp.to_identifier(name, quoted=True) for name in (extra_fields or {})],
         f"{as_of_sql} AS as_of",
     ]
     staged = exp.select(*computed, dialect="duckdb").from_(joined.subquery("j"))

@@ -18,15 +18,11 @@ from pathlib import Path
 
 import duckdb
 
-from ..db import scalar
+from ..db import ident, literal, scalar
 from .sources import DataError, Source
 
 DELIMITERS = (",", ";", "\t", "|")
 _HEAD_BYTES = 1 << 20  # the header line is looked for in the first MiB
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def header_line(path: Path) -> str:
@@ -66,9 +62,9 @@ def read_csv_sql(source: Source) -> tuple[str, int, list[str]]:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise DataError(f"{source.path}: the header names {', '.join(repr(d) for d in duplicates)} more than once; rename the columns, or give csv.names")
-    columns = "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names) + "}"
-    args = [_lit(str(source.path)), f"header = {str(has_header).lower()}", f"delim = {_lit(delimiter)}", f"quote = {_lit(quote)}",
-            f"escape = {_lit(quote)}", "auto_detect = false", f"columns = {columns}"]
+    columns = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names) + "}"
+    args = [literal(str(source.path)), f"header = {str(has_header).lower()}", f"delim = {literal(delimiter)}", f"quote = {literal(quote)}",
+            f"escape = {literal(quote)}", "auto_detect = false", f"columns = {columns}"]
     return f"read_csv({', '.join(args)}", 1 if has_header else 0, names
 
 
@@ -82,7 +78,7 @@ def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> str:
     con.execute(f"CREATE OR REPLACE TABLE {table} (line BIGINT, data_row BIGINT, error VARCHAR, text VARCHAR)")
     # Every column is read (a bare count(*) would skip decoding them): the common case, a
     # clean file, is read once here.
-    every = " OR ".join('"' + n.replace('"', '""') + '" IS NOT NULL' for n in columns)
+    every = " OR ".join(f"{ident(n)} IS NOT NULL" for n in columns)
     try:
         con.execute(f"SELECT count(*) FROM {call}) WHERE {every}").fetchall()
     except duckdb.Error as exc:
@@ -90,7 +86,7 @@ def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> str:
         where = re.search(r"on Line: (\d+)", message)
         if "unicode" in message.lower():  # the file's encoding, not a row's fault: refuse the file
             raise DataError(f"{source.path}: the file must be UTF-8 text: line {where.group(1) if where else '?'} is not; save it as UTF-8") from None
-        probe = f"{call}, store_rejects = true, rejects_table = {_lit(rejects)}, rejects_scan = {_lit(scans)})"
+        probe = f"{call}, store_rejects = true, rejects_table = {literal(rejects)}, rejects_scan = {literal(scans)})"
         try:
             con.execute(f"SELECT count(*) FROM {probe}").fetchall()
         except duckdb.Error:

@@ -23,7 +23,7 @@ from ..diagnostics import did_you_mean
 from ..spreadsheet import cell_sql
 from .csvfile import malformed, open_csv, report_malformed
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
-from ..db import first_row, scalar
+from ..db import first_row, ident, literal, scalar
 
 ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
 # Why an order row is rejected, in the order the checks apply (the first match wins);
@@ -83,14 +83,9 @@ class LoadReport:
         return out
 
 
-def q(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(text: str) -> str:
-    """A quoted SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
+# The short names every SQL-building module uses (see db.py: sqlglot quotes them).
+q = ident
+lit = literal
 
 
 def _raw_select(con: duckdb.DuckDBPyConnection, source: Source) -> str:

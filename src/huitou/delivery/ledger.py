@@ -138,7 +138,7 @@ def read_only(path: Path) -> Iterator[sqlite3.Connection]:
     """A read-only connection (dry runs, plans, `huitou ledger`): it creates and changes
     nothing, and works on a ledger that is read-only to this user."""
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise explain(path, exc) from None
     try:
@@ -194,7 +194,7 @@ class Ledger:
         ledger = cls.__new__(cls)
         ledger.path = path
         try:
-            ledger.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            ledger.db = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True)
         except sqlite3.Error as exc:
             raise explain(path, exc) from None
         return ledger

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import numpy
 
+from ..db import literal
 from .render import RENDERED_COLUMNS, Renderer
 
 BATCH = 10_000
@@ -52,9 +53,9 @@ def main(argv: list[str]) -> int:
     con.execute("SET threads = 1")  # the other workers have the other cores
     create_output(con, "rendered")
     cursor = con.cursor()
-    cursor.execute(f"SELECT * FROM read_parquet('{input_path.as_posix()}', hive_partitioning = false)")
+    cursor.execute(f"SELECT * FROM read_parquet({literal(input_path.as_posix())}, hive_partitioning = false)")
     render_cursor(renderer, cursor, con, "rendered")
-    con.execute(f"COPY rendered TO '{output_path.as_posix()}' (FORMAT parquet)")
+    con.execute(f"COPY rendered TO {literal(output_path.as_posix())} (FORMAT parquet)")
     return 0
 
 
