@@ -8,8 +8,8 @@ field declared in huitou.yaml, a channel, a path) reaches SQL through `ident` or
 `literal`: sqlglot writes the quoted identifier or string literal, so no text of theirs
 is ever read as SQL.
 
->>> print(literal("x'; DROP TABLE orders; --"), ident('vip" || 1 || "'))
-'x''; DROP TABLE orders; --' "vip"" || 1 || """
+>>> print(literal("x'; DROP TABLE orders; --"), ident('vip" || 1 || "x'))
+'x''; DROP TABLE orders; --' "vip"" || 1 || ""x"
 """
 
 from __future__ import annotations
