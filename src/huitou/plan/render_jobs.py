@@ -76,7 +76,7 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows_sql: str, specs: dic
     with tempfile.TemporaryDirectory(prefix="huitou-render-") as tmp:
         work = Path(tmp)
         (work / "specs.pickle").write_bytes(pickle.dumps(specs))
-        con.execute(f"COPY (SELECT *, cand_id % {jobs} AS share FROM ({rows_sql})) TO {lit((work / "in").as_posix())} (FORMAT parquet, PARTITION_BY (share))")
+        con.execute(f"COPY (SELECT *, cand_id % {jobs} AS share FROM ({rows_sql})) TO {lit((work / 'in').as_posix())} (FORMAT parquet, PARTITION_BY (share))")
         procs = []
         for share in range(jobs):
             inputs = work / "in" / f"share={share}"
