@@ -468,15 +468,18 @@ def test_the_outbox_cuts_a_torn_record_and_keeps_every_whole_one(tmp_path: Path)
     assert records[0]["script"] == "第一行\n第二行" and records[0]["name"] == "王芳"
 
 
-def test_an_address_the_email_cannot_carry_fails_that_message_only(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
-    root = make_project(tmp_path / "shop", 3)
-    customers = (root / "customers.csv").read_text(encoding="utf-8").replace("c001@mail.example.cn", "c001 at mail")
+def test_an_address_that_is_not_one_is_suppressed_when_planning(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+    root = make_project(tmp_path / "shop", 4)
+    customers = (root / "customers.csv").read_text(encoding="utf-8")
+    customers = customers.replace("c001@mail.example.cn", "c001 at mail").replace("c003@mail.example.cn", '"c003@mail.example.cn\r\nBcc: all@evil.example"')
     (root / "customers.csv").write_text(customers, encoding="utf-8")
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook)
-        plan(huitou_bin, root, env)
+        rows = [json.loads(line) for line in plan(huitou_bin, root, env).read_text(encoding="utf-8").splitlines()]
+        email = {r["customer_id"]: (r["status"], r["reason"]) for r in rows if r["channel"] == "email"}
+        assert email["c001"] == email["c003"] == ("suppressed", "invalid_email") and email["c000"] == ("send", None)
         done = send(huitou_bin, root, env, "--live", "--channel", "email")
-        assert done.returncode == 1 and "cannot write this email" in done.stdout and "internal error" not in done.stdout
+        assert done.returncode == 0 and "internal error" not in done.stdout
         assert sorted(r[0][0] for r in smtp.arrivals.delivered.values()) == ["c000@mail.example.cn", "c002@mail.example.cn"]
 
 
