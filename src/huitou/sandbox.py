@@ -312,8 +312,10 @@ def _constant(node: nodes.Node) -> Any:
     rendering (RenderBound when it passes one); _NotConstant when it depends on data."""
     if isinstance(node, nodes.Const):
         return node.value
-    if isinstance(node, (nodes.List, nodes.Tuple)):
+    if isinstance(node, nodes.List):
         return [_constant(item) for item in node.items]
+    if isinstance(node, nodes.Tuple):
+        return tuple(_constant(item) for item in node.items)
     if isinstance(node, nodes.BinExpr) and type(node).__name__ in _BINOPS:
         op, left, right = _BINOPS[type(node).__name__], _constant(node.left), _constant(node.right)
         check_binop(op, left, right)

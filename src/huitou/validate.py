@@ -5,7 +5,7 @@ Problems are values (Diagnostics); nothing here raises for a user's mistake.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,10 +60,20 @@ def load_config(project: Project) -> list[Diagnostic]:
     if doc is None:
         return problems
     found = schema.validate(doc, "project")
-    problems += found + list(secrets.run(doc))
+    problems += found + list(secrets.run(doc)) + list(_config_timezone(doc))
     if not found:
         project.config = doc.data
     return problems
+
+
+def _config_timezone(doc: Document) -> Iterator[Diagnostic]:
+    """huitou.yaml's timezone is an IANA name (HT503), as a playbook's is."""
+    from .checks.policies import valid_timezone
+
+    name = doc.data.get("timezone") if isinstance(doc.data, dict) else None
+    if isinstance(name, str) and not valid_timezone(name):
+        line, column = doc.position(("timezone",))
+        yield Diagnostic(doc.path, line, column, "HT503", f"unknown timezone '{name}'", "use an IANA name such as Asia/Shanghai")
 
 
 def is_test_file(path: Path) -> bool:

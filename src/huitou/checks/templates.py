@@ -97,6 +97,7 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
     fields = template_fields({k: v for k, v in project.catalog.items() if k not in CATALOG})
     # Names Jinja itself provides (range, namespace, loop inside a for, ...) are not data.
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")} | set(_ENV.globals) | JINJA_NAMES
+    assigned |= {m.name for m in tree.find_all(nodes.Macro)}
     for name in tree.find_all(nodes.Name):
         if name.ctx == "load" and name.name not in fields and name.name not in assigned:
             hint = did_you_mean(name.name, fields) or "available: " + ", ".join(fields)

@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import itertools
+import os
 import sqlite3
 import time
 import uuid
@@ -94,7 +95,9 @@ class LedgerError(RuntimeError):
 def explain(path: Path, exc: sqlite3.Error | OSError) -> LedgerError:
     """One line for an SQLite error on the ledger: which file, what is wrong, what to do."""
     text = str(exc).lower()
-    if "readonly" in text or "read-only" in text:
+    if path.is_dir():
+        why = "is a directory, not a ledger file: point ledger.path in huitou.yaml at a file"
+    elif "readonly" in text or "read-only" in text or _read_only(path):
         why = "is read-only: huitou records every message in it before and after delivery; make the file and its directory writable (SQLite writes a journal beside it)"
     elif "not a database" in text or "malformed" in text or "corrupt" in text:
         why = ("is damaged (not a SQLite database, or truncated): restore it from a backup. huitou does not send without it: "
@@ -124,12 +127,20 @@ def witness_problem(path: Path, ledger_id: str | None) -> str | None:
             "Restore the ledger from a backup, or start a new one deliberately: huitou send --live --new-ledger")
 
 
+def _read_only(path: Path) -> bool:
+    """The file exists and this process may not write it or its directory (permissions,
+    or a read-only file system: os.access says so even to root)."""
+    return path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
 def writable_problem(path: Path) -> str | None:
     """Why a live send could not write this ledger, seen without writing (a dry run)."""
-    import os
-
-    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+    if path.is_dir() or _read_only(path):
         return str(explain(path, sqlite3.OperationalError("attempt to write a readonly database")))
+    if not path.exists():  # it will be created: its nearest existing ancestor must be a writable directory
+        ancestor = next(p for p in path.parents if p.exists())
+        if not (ancestor.is_dir() and os.access(ancestor, os.W_OK)):
+            return str(explain(path, OSError("unable to open")))
     return None
 
 
