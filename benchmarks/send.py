@@ -99,6 +99,7 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     with tmp:
         root = Path(tmp.name) / "shop"
+        env["XDG_STATE_HOME"] = str(Path(tmp.name) / "state")  # the ledger witnesses of these runs stay in the run
         make_shop(root, args.customers, today)
         (root / "huitou.yaml").write_text(CONFIG.format(smtp=smtp.port, url=hook.url), encoding="utf-8")
         subprocess.run([str(BIN / "huitou"), "plan", "--as-of", str(today), "--horizon", "1d", "--out", "plan.jsonl"], cwd=root, env=env, check=True, capture_output=True)
@@ -113,7 +114,9 @@ def main() -> None:
                 received.raw.clear()
                 shutil.rmtree(root / ".huitou", ignore_errors=True)
                 start = time.perf_counter()
-                done = subprocess.run([str(BIN / "huitou"), "send", "plan.jsonl", "--live", "--channel", channel, "--until", until, "-f", "json"], cwd=root, env=env, capture_output=True, text=True)
+                # A fresh ledger each run, deliberately: the old one is gone on purpose.
+                done = subprocess.run([str(BIN / "huitou"), "send", "plan.jsonl", "--live", "--new-ledger", "--channel", channel, "--until", until, "-f", "json"], cwd=root,
+                                      env=env, capture_output=True, text=True)
                 walls.append(time.perf_counter() - start)
                 if done.returncode:
                     raise SystemExit(f"huitou send failed: {done.stdout}{done.stderr}")

@@ -456,8 +456,8 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
     issue_sql = f"concat_ws(', ', {', '.join(issues) if issues else 'NULL'})"
     # Field issues are judged on the raw values, so they are computed where those are seen.
     typed = f"SELECT _row, {id_text} AS customer_id, {', '.join(selects)}, {id_col} AS _id_raw, {issue_sql} AS _issues FROM raw_customers"
-    verdict = (f"CASE WHEN {_blank('_id_raw', cols[source.column('customer_id')])} THEN 'missing_customer_id' "
-               f"WHEN regexp_matches(customer_id, {lit(CONTROL_CHARACTERS)}) THEN 'bad_customer_id' END")
+    missing = _blank('_id_raw', cols[source.column('customer_id')])
+    verdict = f"CASE WHEN {missing} THEN 'missing_customer_id' WHEN regexp_matches(customer_id, {lit(CONTROL_CHARACTERS)}) THEN 'bad_customer_id' END"
     has_duplicates = find_duplicates(con, "customers", id_text)
     dup_join = "LEFT JOIN duplicates_customers d ON d.dup_id = t.customer_id" if has_duplicates else ""
     dup_test = "d.keep_row IS NOT NULL AND t._row <> d.keep_row" if has_duplicates else "false"
@@ -465,9 +465,6 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
         CREATE OR REPLACE VIEW customers_checked AS
         SELECT t.* EXCLUDE (_id_raw), coalesce({verdict}, CASE WHEN {dup_test} THEN 'duplicate_customer_id' END) AS _reject
         FROM ({typed}) t {dup_join}""")
-    con.execute(f"""
-        CREATE OR REPLACE VIEW customers AS
-        SELECT t.* EXCLUDE (_row, _id_raw, _issues) FROM ({typed}) t {dup_join} WHERE ({verdict}) IS NULL AND NOT ({dup_test})""")
     rep = LoadReport("customers", source.path, max_rejected=source.max_rejected)
     for reject, issue_text, count in con.execute("SELECT _reject, _issues, count(*) FROM customers_checked GROUP BY ALL").fetchall():
         rep.rows += count
@@ -477,6 +474,12 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
         rep.loaded += count
         for issue in filter(None, (issue_text or "").split(", ")):
             rep.kept_with_issues[issue] = rep.kept_with_issues.get(issue, 0) + count
+    # The view every later query reads tests ids for control characters only when the
+    # report found one: the test costs on every read, and almost no file has one.
+    usable = verdict if rep.rejected.get("bad_customer_id") else f"CASE WHEN {missing} THEN 'missing_customer_id' END"
+    con.execute(f"""
+        CREATE OR REPLACE VIEW customers AS
+        SELECT t.* EXCLUDE (_row, _id_raw, _issues) FROM ({typed}) t {dup_join} WHERE ({usable}) IS NULL AND NOT ({dup_test})""")
     rep.rows += report_malformed(con, "customers", rep.rejected, rep.hints)
     for name, target in wanted.items():
         if rep.kept_with_issues.get("bad_" + name) and target == "BOOLEAN":
