@@ -200,7 +200,7 @@ def test_yaml(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> None:
     root = project(tmp_path / "shop")
     if "repeat" in case:
         r = case["repeat"]
-        text = r["head"] + r["body"] * r["times"] + r["tail"]
+        text = r["head"] + r["body"] * r["times"] + r.get("close", "") * r["times"] + r["tail"]
     else:
         text = case["text"].replace("{zeros}", "0" * case.get("zeros", 0))
     (root / "rules" / "attack.yaml").write_text(text, encoding="utf-8")

@@ -205,6 +205,8 @@ def load_text(text: str, path: str) -> tuple[Document | None, list[Diagnostic]]:
         return None, [Diagnostic(path, line, col, "HT001", message or "invalid YAML", hint)]
     except yaml.reader.ReaderError as exc:
         return None, [_reader_problem(text, exc, path)]
+    except RecursionError:  # the YAML library's own recursion, on nesting deeper than Python allows
+        return None, [Diagnostic(path, 1, 1, "HT001", f"values nested more than {MAX_DEPTH} levels deep", "a playbook is a few levels deep: flatten the deepest value")]
     finally:
         loader.dispose()
     problems = [
@@ -222,19 +224,24 @@ def load_text(text: str, path: str) -> tuple[Document | None, list[Diagnostic]]:
 
 
 MAX_VALUES = 100_000  # values a document may hold once its aliases are expanded
+MAX_DEPTH = 100  # levels of nesting: a playbook needs about six; the checks walk values recursively
 
 
 def _alias_problem(root: Node, path: str) -> Diagnostic | None:
     """A document whose aliases expand it beyond MAX_VALUES values (a "billion laughs"
     bomb: 742 bytes ran validate past 90 s), or that contains itself through an alias,
     as one diagnostic at the node where it happens. Sizes are counted over the node
-    graph, each node once, so the bomb is measured without being expanded."""
+    graph, each node once, so the bomb is measured without being expanded. A document
+    nested deeper than MAX_DEPTH levels is refused the same way."""
     size: dict[int, int] = {}
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    stack: list[tuple[Node, bool, int]] = [(root, False, 0)]
     open_nodes: set[int] = set()
     while stack:
-        node, done = stack.pop()
+        node, done, depth = stack.pop()
         key = id(node)
+        if depth > MAX_DEPTH:
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            return Diagnostic(path, line, col, "HT001", f"values nested more than {MAX_DEPTH} levels deep", "a playbook is a few levels deep: flatten this value")
         if done:
             open_nodes.discard(key)
             children = _children(node)
@@ -251,8 +258,8 @@ def _alias_problem(root: Node, path: str) -> Diagnostic | None:
             line, col = node.start_mark.line + 1, node.start_mark.column + 1
             return Diagnostic(path, line, col, "HT001", "an alias refers to a value that contains it (a value cannot contain itself)", "remove the alias")
         open_nodes.add(key)
-        stack.append((node, True))
-        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+        stack.append((node, True, depth))
+        stack.extend((child, False, depth + 1) for child in _children(node) if id(child) not in size)
     return None
 
 
