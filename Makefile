@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/huitou validate
 	$(BIN)/huitou plan --as-of 2026-11-01 --horizon 14d
+	$(BIN)/huitou report --from 2026-05-01 --to 2026-10-31 --every month
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -8,6 +8,7 @@ the traceback), never a bare traceback.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import enum
 import functools
@@ -308,6 +309,54 @@ def segments(
         sys.stdout.write(segments_json(session.as_of.isoformat(), total, counts))
     else:
         segments_text(Console(highlight=False), session.as_of.isoformat(), total, counts)
+
+
+class ReportFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+    csv = "csv"
+
+
+class Every(str, enum.Enum):
+    month = "month"
+    week = "week"
+    quarter = "quarter"
+
+
+@app.command()
+@with_data_options
+def report(
+    opts: DataOptions,
+    start: Annotated[str, typer.Option("--from", help="First day of the range, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--to", help="Last day of the range, YYYY-MM-DD (default as-of date: this day).")],
+    every: Annotated[Optional[Every], typer.Option("--every", help="Also per calendar period: month, week or quarter.")] = None,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f", help="text, json or csv")] = ReportFormat.text,
+) -> None:
+    """Repeat purchase as the shop counts it: by customer and by transaction, per period, stage and cohort."""
+    from rich.console import Console
+
+    from .reporters.report import report_csv, report_json, report_text
+    from .report.repeat import repeat_report
+
+    days = []
+    for flag, value in (("from", start), ("to", end)):
+        try:
+            days.append(dt.date.fromisoformat(value))
+        except ValueError:
+            raise _fail("report", f"--{flag} {value!r} is not a date; write YYYY-MM-DD") from None
+    first, last = days
+    if first > last:
+        raise _fail("report", f"--from {first} is after --to {last}")
+    if opts.as_of is None:
+        opts = dataclasses.replace(opts, as_of=last.isoformat())
+    session, _ = _open("report", None, opts, need_playbooks=False)
+    result = repeat_report(session.con, first, last, every.value if every else None)
+    if format == ReportFormat.json:
+        sys.stdout.write(report_json(result))
+    elif format == ReportFormat.csv:
+        sys.stdout.write(report_csv(result))
+    else:
+        report_text(Console(highlight=False), result)
 
 
 @app.command()

@@ -1,0 +1,228 @@
+"""Repeat purchase as the shop counts it: by customer and by transaction, per period, per
+lifecycle stage at the period's start, and by first-purchase cohort.
+
+Purchases are paid orders (as in the features), dated by their local date, ordered by
+time and then by their row in the file. Over a period [lo, hi]:
+
+- by customer: of the customers who bought in the period, those with a purchase in it
+  that was not their first ever (the whole history counts: a customer who bought before
+  the period, or twice within it);
+- by transaction: of the purchases in the period, those that were a customer's second or
+  later purchase within the period (100 orders, 20 second and 10 third purchases: 30%).
+
+The SQL is one sqlglot tree per question; the periods reach it as a VALUES relation.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass, field
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from ..feature_sql import lifecycle_sql
+
+EVERY = ("month", "week", "quarter")
+FIRST_PURCHASE = "first_purchase"  # the stage of a buyer with no purchase before the period
+
+
+@dataclass(frozen=True)
+class Rate:
+    numerator: int
+    denominator: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {"rate": self.rate, "numerator": self.numerator, "denominator": self.denominator}
+
+
+@dataclass(frozen=True)
+class PeriodRates:
+    period: str
+    start: dt.date
+    end: dt.date
+    by_customer: Rate  # returning buyers / buyers
+    by_transaction: Rate  # repeat purchases / purchases
+
+
+@dataclass(frozen=True)
+class Cohort:
+    month: str  # the month of the cohort's first purchase, YYYY-MM
+    customers: int
+    again: list[Rate]  # month 1, 2, ...: the cohort's customers who bought in that month
+
+
+@dataclass
+class RepeatReport:
+    start: dt.date
+    end: dt.date
+    every: str | None
+    total: PeriodRates
+    periods: list[PeriodRates] = field(default_factory=list)
+    stages: list[tuple[str, str, PeriodRates]] = field(default_factory=list)  # (period, stage, rates)
+    cohorts: list[Cohort] = field(default_factory=list)
+    median_cycle_days: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def periods(start: dt.date, end: dt.date, every: str | None) -> list[tuple[str, dt.date, dt.date]]:
+    """(label, first day, last day) of each calendar period between start and end, clipped
+    to them; one period for the whole range without `every`.
+
+    >>> [p[0] for p in periods(dt.date(2026, 1, 15), dt.date(2026, 3, 2), "month")]
+    ['2026-01', '2026-02', '2026-03']
+    >>> periods(dt.date(2026, 11, 4), dt.date(2026, 11, 17), "week")[0]
+    ('2026-W45', datetime.date(2026, 11, 4), datetime.date(2026, 11, 8))
+    """
+    if every is None:
+        return [(f"{start}..{end}", start, end)]
+    out = []
+    day = start
+    while day <= end:
+        if every == "month":
+            last = day.replace(day=calendar.monthrange(day.year, day.month)[1])
+            label = f"{day.year}-{day.month:02d}"
+        elif every == "quarter":
+            quarter = (day.month - 1) // 3
+            last_month = quarter * 3 + 3
+            last = dt.date(day.year, last_month, calendar.monthrange(day.year, last_month)[1])
+            label = f"{day.year}-Q{quarter + 1}"
+        else:
+            last = day + dt.timedelta(days=6 - day.weekday())
+            year, week, _ = day.isocalendar()
+            label = f"{year}-W{week:02d}"
+        out.append((label, day, min(last, end)))
+        day = min(last, end) + dt.timedelta(days=1)
+    return out
+
+
+def _date(day: dt.date) -> exp.Expression:
+    return exp.cast(exp.Literal.string(day.isoformat()), "DATE")
+
+
+def _periods_relation(spans: list[tuple[str, dt.date, dt.date]]) -> exp.Expression:
+    rows = [(exp.Literal.string(label), _date(lo), _date(hi)) for label, lo, hi in spans]
+    return exp.values(rows, alias="periods", columns=["period", "lo", "hi"])
+
+
+def _tree(sql: str, **values: exp.Expression) -> exp.Expression:
+    return exp.replace_placeholders(sqlglot.parse_one(sql, dialect="duckdb"), **values)
+
+
+# Every paid order with its rank in the customer's whole history and the date of the
+# purchase before it.
+_PURCHASES = """
+    SELECT customer_id, local_date, ordered_at, _row,
+           row_number() OVER w AS nth, lag(local_date) OVER w AS previous_date
+    FROM orders WHERE status = 'paid'
+    WINDOW w AS (PARTITION BY customer_id ORDER BY ordered_at, _row)"""
+
+# Purchases in each period, ranked within the period; a buyer's first purchase in the
+# period carries what the lifecycle stage at the period's start is computed from: the
+# purchases before it (nth - 1) and the date of the last of them.
+_IN_PERIOD = f"""
+    SELECT periods.period, periods.lo, x.customer_id, x.nth, x.previous_date,
+           row_number() OVER (PARTITION BY periods.period, x.customer_id ORDER BY x.ordered_at, x._row) AS nth_in_period
+    FROM ({_PURCHASES}) x JOIN :periods ON x.local_date BETWEEN periods.lo AND periods.hi"""
+
+_RATES = f"""
+    SELECT period, count(DISTINCT customer_id) AS buyers, count(DISTINCT customer_id) FILTER (WHERE nth >= 2) AS returning,
+           count(*) AS purchases, count(*) FILTER (WHERE nth_in_period >= 2) AS repeats
+    FROM ({_IN_PERIOD}) GROUP BY period"""
+
+# Each buyer's lifecycle stage as of the day before the period (the features' own CASE).
+_STAGES = f"""
+    WITH rows AS (
+        SELECT period, customer_id, nth_in_period, nth - 1 AS order_count, previous_date AS last_order_date,
+               date_diff('day', previous_date, lo - 1) AS days_since_last_order
+        FROM ({_IN_PERIOD})),
+    buyers AS (
+        SELECT period, customer_id, coalesce(max(CASE WHEN nth_in_period = 1 THEN :stage END), :first) AS stage,
+               count(*) AS purchases, count(*) FILTER (WHERE nth_in_period >= 2) AS repeats
+        FROM rows GROUP BY period, customer_id)
+    SELECT period, stage, count(*) AS buyers, count(*) FILTER (WHERE stage <> :first) AS returning,
+           sum(purchases) AS purchases, sum(repeats) AS repeats
+    FROM buyers GROUP BY period, stage"""
+
+
+def repeat_report(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, every: str | None = None) -> RepeatReport:
+    """The repeat-purchase rates of the loaded `orders` between start and end (inclusive)."""
+    spans = periods(start, end, every)
+    whole = ("all", start, end)
+    relation = _periods_relation([whole, *spans] if every else [whole])
+    rows = {r[0]: r[1:] for r in con.execute(_tree(_RATES, periods=relation).sql("duckdb")).fetchall()}
+
+    def rates(label: str, lo: dt.date, hi: dt.date) -> PeriodRates:
+        buyers, returning, purchases, repeats = rows.get(label, (0, 0, 0, 0))
+        return PeriodRates(label, lo, hi, Rate(int(returning), int(buyers)), Rate(int(repeats), int(purchases)))
+
+    report = RepeatReport(start, end, every, rates(*whole), [rates(*s) for s in spans] if every else [])
+    stage_sql = _tree(_STAGES, periods=relation, stage=lifecycle_sql(), first=exp.Literal.string(FIRST_PURCHASE))
+    for label, name, buyers, returning, purchases, repeats in con.execute(stage_sql.sql("duckdb")).fetchall():
+        span = next((s for s in [whole, *spans] if s[0] == label))
+        report.stages.append((label, name, PeriodRates(label, span[1], span[2], Rate(int(returning), int(buyers)), Rate(int(repeats), int(purchases)))))
+    report.stages.sort(key=lambda s: ([p[0] for p in [whole, *spans]].index(s[0]), _STAGE_ORDER.get(s[1], 99)))
+    report.cohorts = cohorts(con, start, end)
+    report.median_cycle_days = median_cycle(con, end)
+    shortest = min(((hi - lo).days + 1 for _, lo, hi in (spans if every else [whole])), default=0)
+    if report.median_cycle_days is not None and shortest < report.median_cycle_days:
+        report.warnings.append(
+            f"the {'shortest period' if every else 'range'} ({shortest} days) is shorter than the customers' median purchase cycle "
+            f"({report.median_cycle_days:.0f} days): many customers would not buy again within it even if they stay; read the rates over longer periods")
+    if not report.total.by_transaction.denominator:
+        report.warnings.append(f"no purchases between {start} and {end}: there is nothing to count")
+    return report
+
+
+_STAGE_ORDER = {FIRST_PURCHASE: 0, "new": 1, "active": 2, "cooling": 3, "dormant_high": 4, "dormant_low": 5, "lost": 6}
+
+
+_COHORTS = """
+    WITH cohort AS (
+        SELECT customer_id, date_trunc('month', min(local_date)) AS month FROM orders WHERE status = 'paid' GROUP BY customer_id
+        HAVING date_trunc('month', min(local_date)) BETWEEN date_trunc('month', :start) AND :end),
+    later AS (
+        SELECT DISTINCT o.customer_id, c.month, date_diff('month', c.month, date_trunc('month', o.local_date)) AS k
+        FROM orders o JOIN cohort c USING (customer_id) WHERE o.status = 'paid' AND o.local_date <= :end)
+    SELECT strftime(month, '%Y-%m'), 0 AS k, count(*) FROM cohort GROUP BY month
+    UNION ALL
+    SELECT strftime(month, '%Y-%m'), k, count(*) FROM later WHERE k >= 1 GROUP BY month, k"""
+
+
+def cohorts(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> list[Cohort]:
+    """Monthly first-purchase cohorts from start's month to end's: the share of each that
+    bought again in month 1, 2, ... after its first (up to the end of the range)."""
+    sql = _tree(_COHORTS, start=_date(start), end=_date(end)).sql("duckdb")
+    sizes: dict[str, int] = {}
+    again: dict[str, dict[int, int]] = {}
+    for month, k, count in con.execute(sql).fetchall():
+        if k == 0:
+            sizes[month] = int(count)
+        else:
+            again.setdefault(month, {})[int(k)] = int(count)
+    out = []
+    for month in sorted(sizes):
+        year, mon = map(int, month.split("-"))
+        horizon = (end.year - year) * 12 + end.month - mon  # months after the cohort's that the range reaches
+        out.append(Cohort(month, sizes[month], [Rate(again.get(month, {}).get(k, 0), sizes[month]) for k in range(1, horizon + 1)]))
+    return out
+
+
+_CYCLE = """
+    SELECT median(date_diff('day', first_date, last_date) / (n - 1))
+    FROM (SELECT customer_id, min(local_date) AS first_date, max(local_date) AS last_date, count(DISTINCT local_date) AS n
+          FROM orders WHERE status = 'paid' AND local_date <= :end GROUP BY customer_id)
+    WHERE n >= 2"""
+
+
+def median_cycle(con: duckdb.DuckDBPyConnection, end: dt.date) -> float | None:
+    """The median over customers with purchases on two days or more (up to `end`) of their
+    average days between purchase days: the feature purchase_cycle_days."""
+    value = con.execute(_tree(_CYCLE, end=_date(end)).sql("duckdb")).fetchall()[0][0]
+    return float(value) if value is not None else None
