@@ -49,6 +49,11 @@ class SchemaKind(str, enum.Enum):
     test = "test"
 
 
+# `huitou report`: its formats and periods.
+ReportFormat = enum.Enum("ReportFormat", {v: v for v in ("text", "json", "csv")}, type=str)  # type: ignore[misc]
+Every = enum.Enum("Every", {v: v for v in ("month", "week", "quarter")}, type=str)  # type: ignore[misc]
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"huitou {__version__}")
@@ -309,18 +314,6 @@ def segments(
         sys.stdout.write(segments_json(session.as_of.isoformat(), total, counts))
     else:
         segments_text(Console(highlight=False), session.as_of.isoformat(), total, counts)
-
-
-class ReportFormat(str, enum.Enum):
-    text = "text"
-    json = "json"
-    csv = "csv"
-
-
-class Every(str, enum.Enum):
-    month = "month"
-    week = "week"
-    quarter = "quarter"
 
 
 @app.command()
