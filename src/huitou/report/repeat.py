@@ -184,15 +184,18 @@ _STAGE_ORDER = {FIRST_PURCHASE: 0, "new": 1, "active": 2, "cooling": 3, "dormant
 
 
 _COHORTS = """
-    WITH cohort AS (
-        SELECT customer_id, date_trunc('month', min(local_date)) AS month FROM orders WHERE status = 'paid' GROUP BY customer_id
-        HAVING date_trunc('month', min(local_date)) BETWEEN date_trunc('month', :start) AND :end),
+    WITH firsts AS (
+        SELECT customer_id, min(local_date) AS first_date FROM orders WHERE status = 'paid' GROUP BY customer_id),
+    cohort AS (
+        SELECT customer_id, CAST(date_trunc('month', first_date) AS DATE) AS month FROM firsts
+        WHERE first_date BETWEEN CAST(date_trunc('month', :start) AS DATE) AND :end),
     later AS (
-        SELECT DISTINCT o.customer_id, c.month, date_diff('month', c.month, date_trunc('month', o.local_date)) AS k
-        FROM orders o JOIN cohort c USING (customer_id) WHERE o.status = 'paid' AND o.local_date <= :end)
-    SELECT strftime(month, '%Y-%m'), 0 AS k, count(*) FROM cohort GROUP BY month
+        SELECT DISTINCT o.customer_id, c.month,
+               CAST((year(o.local_date) - year(c.month)) * 12 + month(o.local_date) - month(c.month) AS BIGINT) AS k
+        FROM orders o JOIN cohort c ON o.customer_id = c.customer_id WHERE o.status = 'paid' AND o.local_date <= :end)
+    SELECT strftime(month, '%Y-%m') AS cohort, CAST(0 AS BIGINT) AS k, count(*) AS n FROM cohort GROUP BY month
     UNION ALL
-    SELECT strftime(month, '%Y-%m'), k, count(*) FROM later WHERE k >= 1 GROUP BY month, k"""
+    SELECT strftime(month, '%Y-%m') AS cohort, k, count(*) AS n FROM later WHERE k >= 1 GROUP BY month, k"""
 
 
 def cohorts(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> list[Cohort]:
