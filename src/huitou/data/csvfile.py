@@ -73,7 +73,7 @@ def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> str:
     malformed ones too); the malformed rows go to the table malformed_<name> (line, error,
     text). One extra pass over the file finds them."""
     call, header_lines, columns = read_csv_sql(source)
-    table = f'"malformed_{source.name}"'
+    table = ident(f"malformed_{source.name}")
     rejects, scans = f"huitou_rejects_{source.name}", f"huitou_reject_scans_{source.name}"
     con.execute(f"CREATE OR REPLACE TABLE {table} (line BIGINT, data_row BIGINT, error VARCHAR, text VARCHAR)")
     # Every column is read (a bare count(*) would skip decoding them): the common case, a

@@ -163,11 +163,13 @@ def repeat_report(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, 
         return PeriodRates(label, lo, hi, Rate(int(returning), int(buyers)), Rate(int(repeats), int(purchases)))
 
     report = RepeatReport(start, end, every, rates(*whole), [rates(*s) for s in spans] if every else [])
+    # Each period's place and dates by its label: a weekly report over years has thousands.
+    order = {label: (i, lo, hi) for i, (label, lo, hi) in enumerate([whole, *spans])}
     stage_sql = _tree(_STAGES, periods=relation, stage=lifecycle_sql(), first=exp.Literal.string(FIRST_PURCHASE))
     for label, name, buyers, returning, purchases, repeats in con.execute(stage_sql.sql("duckdb")).fetchall():
-        span = next((s for s in [whole, *spans] if s[0] == label))
-        report.stages.append((label, name, PeriodRates(label, span[1], span[2], Rate(int(returning), int(buyers)), Rate(int(repeats), int(purchases)))))
-    report.stages.sort(key=lambda s: ([p[0] for p in [whole, *spans]].index(s[0]), _STAGE_ORDER.get(s[1], 99)))
+        _, lo, hi = order[label]
+        report.stages.append((label, name, PeriodRates(label, lo, hi, Rate(int(returning), int(buyers)), Rate(int(repeats), int(purchases)))))
+    report.stages.sort(key=lambda s: (order[s[0]][0], _STAGE_ORDER.get(s[1], 99)))
     report.cohorts = cohorts(con, start, end)
     report.median_cycle_days = median_cycle(con, end)
     shortest = min(((hi - lo).days + 1 for _, lo, hi in (spans if every else [whole])), default=0)
