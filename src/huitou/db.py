@@ -41,3 +41,26 @@ def ident(name: str) -> str:
 def literal(text: str) -> str:
     """A quoted SQL string literal (DuckDB), written by sqlglot."""
     return exp.Literal.string(text).sql("duckdb")
+
+
+def tree(sql: str, **values: exp.Expression) -> exp.Expression:
+    """A query written with :placeholders as a sqlglot tree, each placeholder replaced by
+    a tree (a literal, a VALUES relation): values never pass through text."""
+    import sqlglot
+
+    return exp.replace_placeholders(sqlglot.parse_one(sql, dialect="duckdb"), **values)
+
+
+def date_literal(day: Any) -> exp.Expression:
+    """CAST('YYYY-MM-DD' AS DATE) as a tree."""
+    return exp.cast(exp.Literal.string(day.isoformat()), "DATE")
+
+
+def register_columns(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, Any]) -> None:
+    """Register numpy columns as relation `name` (con.unregister when done). DuckDB 1.1
+    infers an object column's type from a sample of its rows and, past the sample, goes
+    through pandas, which fails on numpy arrays ('first_valid_index'); a sample as long as
+    the columns keeps it on the numpy path."""
+    rows = max((len(values) for values in columns.values()), default=0)
+    con.execute(f"SET pandas_analyze_sample = {int(rows) + 1}")
+    con.register(name, columns)

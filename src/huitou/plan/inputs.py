@@ -19,7 +19,7 @@ import numpy
 
 from ..data import load
 from ..data.sources import DataError, Source, source_from_config
-from ..db import first_row
+from ..db import first_row, register_columns
 
 
 def with_inputs(config: dict[str, Any], inputs: dict[str, Path | None]) -> dict[str, Any]:
@@ -143,7 +143,7 @@ def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], roo
 def _table_from_rows(con: duckdb.DuckDBPyConnection, name: str, types: dict[str, str], rows: list[tuple]) -> None:
     """CREATE TEMP TABLE `name` from Python rows (the ledger's), typed as given."""
     columns = list(zip(*rows)) if rows else [[] for _ in types]
-    con.register(f"{name}_rows", {c: numpy.array(values, dtype=object) for c, values in zip(types, columns)})
+    register_columns(con, f"{name}_rows", {c: numpy.array(values, dtype=object) for c, values in zip(types, columns)})
     casts = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in types.items())
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM {name}_rows")
     con.unregister(f"{name}_rows")

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import numpy
 
-from ..db import literal
+from ..db import literal, register_columns
 from .render import RENDERED_COLUMNS, Renderer
 
 BATCH = 10_000
@@ -34,7 +34,7 @@ def append(con: duckdb.DuckDBPyConnection, table: str, columns: list[list[Any]])
     """Add one batch of rendered columns to `table`."""
     types = {"cand_id": numpy.int64, "send_local": "datetime64[us]"}
     arrays = {name: numpy.array(col, dtype=types.get(name, object)) for name, col in zip(RENDERED_COLUMNS, columns)}
-    con.register("rendered_batch", arrays)
+    register_columns(con, "rendered_batch", arrays)
     casts = ", ".join(f"CAST({c} AS {t})" for c, t in (("send_local", "TIMESTAMP"), ("template", "VARCHAR"), ("subject", "VARCHAR"), ("body", "VARCHAR"), ("html", "VARCHAR"), ("segments", "INTEGER"), ("extra", "JSON"), ("error", "VARCHAR"), ("error_reason", "VARCHAR")))
     con.execute(f"INSERT INTO {table} SELECT cand_id, {casts} FROM rendered_batch")
     con.unregister("rendered_batch")

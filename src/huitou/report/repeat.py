@@ -20,8 +20,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import duckdb
-import sqlglot
 from sqlglot import exp
+
+from ..db import date_literal, tree
 
 from ..feature_sql import lifecycle_sql
 
@@ -102,17 +103,9 @@ def periods(start: dt.date, end: dt.date, every: str | None) -> list[tuple[str, 
     return out
 
 
-def _date(day: dt.date) -> exp.Expression:
-    return exp.cast(exp.Literal.string(day.isoformat()), "DATE")
-
-
 def _periods_relation(spans: list[tuple[str, dt.date, dt.date]]) -> exp.Expression:
-    rows = [(exp.Literal.string(label), _date(lo), _date(hi)) for label, lo, hi in spans]
+    rows = [(exp.Literal.string(label), date_literal(lo), date_literal(hi)) for label, lo, hi in spans]
     return exp.values(rows, alias="periods", columns=["period", "lo", "hi"])
-
-
-def _tree(sql: str, **values: exp.Expression) -> exp.Expression:
-    return exp.replace_placeholders(sqlglot.parse_one(sql, dialect="duckdb"), **values)
 
 
 # Every paid order with its rank in the customer's whole history and the date of the
@@ -156,7 +149,7 @@ def repeat_report(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, 
     spans = periods(start, end, every)
     whole = ("all", start, end)
     relation = _periods_relation([whole, *spans] if every else [whole])
-    rows = {r[0]: r[1:] for r in con.execute(_tree(_RATES, periods=relation).sql("duckdb")).fetchall()}
+    rows = {r[0]: r[1:] for r in con.execute(tree(_RATES, periods=relation).sql("duckdb")).fetchall()}
 
     def rates(label: str, lo: dt.date, hi: dt.date) -> PeriodRates:
         buyers, returning, purchases, repeats = rows.get(label, (0, 0, 0, 0))
@@ -165,7 +158,7 @@ def repeat_report(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, 
     report = RepeatReport(start, end, every, rates(*whole), [rates(*s) for s in spans] if every else [])
     # Each period's place and dates by its label: a weekly report over years has thousands.
     order = {label: (i, lo, hi) for i, (label, lo, hi) in enumerate([whole, *spans])}
-    stage_sql = _tree(_STAGES, periods=relation, stage=lifecycle_sql(), first=exp.Literal.string(FIRST_PURCHASE))
+    stage_sql = tree(_STAGES, periods=relation, stage=lifecycle_sql(), first=exp.Literal.string(FIRST_PURCHASE))
     for label, name, buyers, returning, purchases, repeats in con.execute(stage_sql.sql("duckdb")).fetchall():
         _, lo, hi = order[label]
         report.stages.append((label, name, PeriodRates(label, lo, hi, Rate(int(returning), int(buyers)), Rate(int(repeats), int(purchases)))))
@@ -203,7 +196,7 @@ _COHORTS = """
 def cohorts(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> list[Cohort]:
     """Monthly first-purchase cohorts from start's month to end's: the share of each that
     bought again in month 1, 2, ... after its first (up to the end of the range)."""
-    sql = _tree(_COHORTS, start=_date(start), end=_date(end)).sql("duckdb")
+    sql = tree(_COHORTS, start=date_literal(start), end=date_literal(end)).sql("duckdb")
     sizes: dict[str, int] = {}
     again: dict[str, dict[int, int]] = {}
     for month, k, count in con.execute(sql).fetchall():
@@ -229,5 +222,5 @@ _CYCLE = """
 def median_cycle(con: duckdb.DuckDBPyConnection, end: dt.date) -> float | None:
     """The median over customers with purchases on two days or more (up to `end`) of their
     average days between purchase days: the feature purchase_cycle_days."""
-    value = con.execute(_tree(_CYCLE, end=_date(end)).sql("duckdb")).fetchall()[0][0]
+    value = con.execute(tree(_CYCLE, end=date_literal(end)).sql("duckdb")).fetchall()[0][0]
     return float(value) if value is not None else None
