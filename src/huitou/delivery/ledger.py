@@ -73,10 +73,31 @@ CREATE TABLE IF NOT EXISTS optouts (
     PRIMARY KEY (customer_id, channel)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- The control group: a plan's holdout rows, recorded when a live send reaches their time
+-- (as their message would have been handed over), so `huitou report` knows both groups.
+CREATE TABLE IF NOT EXISTS holdouts (
+    idempotency_key TEXT PRIMARY KEY,
+    plan_id TEXT NOT NULL,
+    plan_as_of TEXT,
+    "trigger" TEXT,
+    customer_id TEXT NOT NULL,
+    playbook TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    intent TEXT NOT NULL,
+    send_at TEXT NOT NULL,
+    send_at_utc REAL NOT NULL,
+    recorded_at REAL NOT NULL
+);
 """
 
 # The plan row fields a ledger row is made of (Ledger.enqueue; PlanFile.ledger_rows).
 ENQUEUE_COLUMNS = ("idempotency_key", "plan_id", "plan_as_of", "trigger", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc", "content")
+
+
+# The plan row fields a holdout row is made of (Ledger.hold; PlanFile.holdouts_due).
+HOLD_COLUMNS = ("idempotency_key", "plan_id", "plan_as_of", "trigger", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "send_at", "send_at_utc")
 
 
 # The row's customer opted out of its channel or of every channel.
@@ -326,6 +347,20 @@ class Ledger:
                 replanned += db.total_changes - before
                 db.executemany(adopt, ((r["plan_id"], r.get("plan_as_of"), r["idempotency_key"], r.get("plan_as_of")) for r in batch))
         return new, replanned
+
+    def hold(self, rows: Iterable[dict[str, Any]], oldest: float, now: float) -> int:
+        """Record a plan's due holdout rows: the control group, as the sends would have gone
+        out. A row is left out as its message would have been: its customer opted out (of
+        its channel or of all), or it is older than `oldest` (it would have expired). A key
+        recorded once stays as it was. Returns the rows recorded."""
+        columns = ", ".join(f'"{c}"' for c in HOLD_COLUMNS)
+        insert = (f"INSERT OR IGNORE INTO holdouts ({columns}, recorded_at) SELECT {', '.join('?' * len(HOLD_COLUMNS))}, ? "
+                  "WHERE ? >= ? AND NOT EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id = ? AND o.channel IN ('', ?))")
+        recorded = 0
+        stream = iter(rows)
+        while batch := list(itertools.islice(stream, 5_000)):
+            recorded += self._many(insert, ([*(r[c] for c in HOLD_COLUMNS), now, r["send_at_utc"], oldest, r["customer_id"], r["channel"]] for r in batch))
+        return recorded
 
     def recover(self, now: float) -> list[str]:
         """Rows left in `sending` by a run that died (call under run_lock): back to

@@ -22,7 +22,7 @@ from ..data.load import lit
 from ..plan.build import COLUMNS
 from ..plan.keys import CONTENT_FIELDS, checksum_sql, key_sql
 from ..plan.output import FORMATS
-from .ledger import ENQUEUE_COLUMNS
+from .ledger import ENQUEUE_COLUMNS, HOLD_COLUMNS
 from ..db import scalar
 
 STATUSES = ("send", "suppressed", "holdout")
@@ -89,6 +89,18 @@ class PlanFile:
         cursor = self.con.execute(f"SELECT {_LEDGER_SELECT} FROM plan_file WHERE {where} ORDER BY line", [channel, *([keys] if keys is not None else [])])
         while batch := cursor.fetchmany(BATCH):
             yield from (dict(zip(ENQUEUE_COLUMNS, row)) for row in batch)
+
+    def holdouts_due(self, until: float, channel: str | None = None) -> Iterator[dict[str, Any]]:
+        """Holdout rows planned at or before `until` (of one channel), as Ledger.hold takes
+        them."""
+        cursor = self.con.execute(
+            """SELECT idempotency_key, plan_id, strftime(as_of, '%Y-%m-%d'), "trigger", customer_id, playbook, rule_id, step, channel, intent, send_at, t
+               FROM (SELECT *, epoch(TRY_CAST(send_at AS TIMESTAMPTZ)) AS t FROM plan_file) WHERE status = 'holdout' AND t <= ? AND channel = coalesce(?, channel)
+               ORDER BY line""",
+            [until, channel],
+        )
+        while batch := cursor.fetchmany(BATCH):
+            yield from (dict(zip(HOLD_COLUMNS, row)) for row in batch)
 
     def withdrawn(self, channel: str | None = None) -> Iterator[tuple[str, str]]:
         """(key, why) of the rows this plan does not send (of one channel)."""

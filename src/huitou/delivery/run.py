@@ -70,6 +70,7 @@ class SendReport:
     enqueued: int = 0
     replanned: int = 0  # rows already in the ledger that this (newer) plan rescheduled or rewrote
     withdrawn: int = 0
+    held_out: int = 0  # due holdout rows recorded in the ledger (the control group)
     requeued: int = 0  # failed rows given another chance (--retry-failed)
     opted_out: int = 0
     expired: int = 0
@@ -195,6 +196,7 @@ def _deliver(report: SendReport, ledger: Ledger, plan: PlanFile, due: list[Due],
                 report.requeued = ledger.requeue_failed((r.key for r in due), now)
             report.opted_out = ledger.skip_opted_out(now)
             report.expired = ledger.expire(now - report.expire_after * 3600, now, channel)
+            report.held_out = ledger.hold(plan.holdouts_due(report.until, channel), now - report.expire_after * 3600, now)
             stop = threading.Event()
             policy = RetryPolicy.from_config(delivery.get("retry"))
             by_channel: dict[str, list[str]] = {}

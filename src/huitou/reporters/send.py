@@ -36,6 +36,7 @@ def send_dict(report: SendReport) -> dict[str, Any]:
             "requeued": report.requeued,
             "opted_out": report.opted_out,
             "expired": report.expired,
+            "held_out": report.held_out,
             "recovered": len(report.recovered),
             "interrupted": report.interrupted,
         }),
@@ -81,7 +82,8 @@ def send_text(report: SendReport) -> str:
                      "idempotency key (Message-ID / Idempotency-Key header; outbox files are checked for the key)")
     for label, n in (("added to the ledger", report.enqueued), ("replanned (this plan is newer: new time or text)", report.replanned),
                      ("withdrawn (this plan no longer sends them)", report.withdrawn), ("failed rows retried (--retry-failed)", report.requeued),
-                     ("skipped: opted out", report.opted_out), ("skipped: expired", report.expired)):
+                     ("skipped: opted out", report.opted_out), ("skipped: expired", report.expired),
+                     ("held out (the control group, recorded for huitou report)", report.held_out)):
         if n:
             lines.append(f"{label}: {n:,}")
     for c in sorted(report.channels.values(), key=lambda c: c.channel):
