@@ -320,3 +320,26 @@ def test_a_ledger_from_before_trigger_keys_still_counts_as_sent(huitou_bin: str,
     send_day(huitou_bin, root, second, WEEK[1])
     pairs = Counter((ledger(root).get(k, (None,) * 8)[5], ledger(root).get(k, (None,) * 8)[6]) for k in delivered(root)[before:])
     assert not set(pairs) & set(again)
+
+
+def test_a_week_records_the_control_group_once_as_each_day_comes(huitou_bin: str, tmp_path: Path) -> None:
+    """Holdout rows go to the ledger on the day their message would have gone out, from
+    that day's plan, once; the rows of later days wait for their day."""
+    root = outbox_project(tmp_path / "shop")
+    lifecycle = root / "rules" / "lifecycle.yaml"
+    lifecycle.write_text(lifecycle.read_text(encoding="utf-8").replace("holdout: 10%", "holdout: 40%"), encoding="utf-8")
+    days = [dt.date(2026, 11, 7) + dt.timedelta(days=n) for n in range(4)]  # the example's lifecycle holds rows out on the 8th and the 10th
+    plans = {}
+    for day in days:
+        plans[day] = plan_day(huitou_bin, root, day)
+        send_day(huitou_bin, root, plans[day], day)
+    db = sqlite3.connect(root / ".huitou" / "ledger.sqlite")
+    try:
+        recorded = dict(db.execute("SELECT idempotency_key, substr(send_at, 1, 10) FROM holdouts").fetchall())
+    finally:
+        db.close()
+    due = {r["idempotency_key"]: day.isoformat() for day, plan in plans.items() for r in rows(plan) if r["status"] == "holdout" and r["send_at"][:10] == day.isoformat()}
+    assert due and recorded == due
+    assert len(set(recorded.values())) >= 2  # two days, each recorded on its own day
+    later = {r["idempotency_key"] for r in rows(plans[days[0]]) if r["status"] == "holdout" and r["send_at"][:10] > days[-1].isoformat()}
+    assert not later & set(recorded)

@@ -201,3 +201,21 @@ def test_two_processes_starting_rows_at_once_never_take_the_same_row(tmp_path: P
     assert taken[0] | taken[1] == {f"k{i:04d}" for i in range(600)}
     assert all(taken), "both processes should have sent some rows"
     assert {s for s, *_ in ledger.counts()} == {"sent"}
+
+
+def held(key: str, customer: str, at: float, channel: str = "sms") -> dict:
+    return {"idempotency_key": key, "plan_id": "p1", "plan_as_of": "2026-11-01", "trigger": "t", "customer_id": customer, "playbook": "pb",
+            "rule_id": "r", "step": 0, "channel": channel, "intent": "care", "send_at": "2026-11-02T10:00:00+08:00", "send_at_utc": at}
+
+
+def test_the_control_group_is_recorded_as_its_messages_would_have_gone_out(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.import_optouts([("gone", None), ("no-sms", "sms")], NOW, "test")
+    rows = [held("k1", "c1", NOW - 60), held("k2", "gone", NOW - 60), held("k3", "no-sms", NOW - 60), held("k4", "no-sms", NOW - 60, "email"),
+            held("k5", "late", NOW - 30 * 3600)]
+    # opted out of every channel or of this one, or too late (it would have expired): not in the group
+    assert ledger.hold(rows, oldest=NOW - 24 * 3600, now=NOW) == 2
+    assert ledger.hold(rows, oldest=NOW - 24 * 3600, now=NOW + 1) == 0  # a key is recorded once, whatever plans repeat it
+    recorded = ledger.db.execute("SELECT idempotency_key, customer_id, recorded_at FROM holdouts ORDER BY 1").fetchall()
+    assert recorded == [("k1", "c1", NOW), ("k4", "no-sms", NOW)]
+    assert ledger.db.execute("SELECT count(*) FROM messages").fetchone() == (0,)  # nothing to send

@@ -324,11 +324,14 @@ def report(
     end: Annotated[str, typer.Option("--to", help="Last day of the range, YYYY-MM-DD (default as-of date: this day).")],
     every: Annotated[Optional[Every], typer.Option("--every", help="Also per calendar period: month, week or quarter.")] = None,
     format: Annotated[ReportFormat, typer.Option("--format", "-f", help="text, json or csv")] = ReportFormat.text,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write a self-contained HTML report (charts included) to FILE.")] = None,
 ) -> None:
     """Repeat purchase as the shop counts it: by customer and by transaction, per period, stage and cohort."""
     from rich.console import Console
 
+    from .delivery.ledger import default_path
     from .reporters.report import report_csv, report_json, report_text
+    from .report.effect import effect_report
     from .report.repeat import repeat_report
 
     days = []
@@ -342,14 +345,27 @@ def report(
         raise _fail("report", f"--from {first} is after --to {last}")
     if opts.as_of is None:
         opts = dataclasses.replace(opts, as_of=last.isoformat())
-    session, _ = _open("report", None, opts, need_playbooks=False)
+    session, playbooks = _open("report", None, opts, need_playbooks=True)
     result = repeat_report(session.con, first, last, every.value if every else None)
+    project = _project("report")
+    effects = effect_report(session.con, default_path(project.root, project.config), first, last, session.as_of, session.timezone,
+                            playbooks, project.config.get("channels") or {})
+    if html is not None:
+        from .report.effect import sample_messages
+        from .reporters.html_report import report_html
+
+        monthly = result.periods or repeat_report(session.con, first, last, "month").periods  # the chart over time needs periods
+        page = report_html(result, effects, sample_messages(default_path(project.root, project.config), first, last), session.as_of.isoformat(), monthly)
+        try:
+            html.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise _fail("report", f"--html {html}: cannot write it ({exc.strerror or exc})") from None
     if format == ReportFormat.json:
-        sys.stdout.write(report_json(result))
+        sys.stdout.write(report_json(result, effects))
     elif format == ReportFormat.csv:
         sys.stdout.write(report_csv(result))
     else:
-        report_text(Console(highlight=False), result)
+        report_text(Console(highlight=False), result, effects)
 
 
 @app.command()
@@ -419,6 +435,7 @@ def plan(
     from rich.console import Console
 
     from .plan.output import summarise, summary_json, write_plan
+    from .report.sizing import holdout_sizing
     from .reporters.plan import plan_text
 
     from .plan.output import FORMATS
@@ -435,6 +452,7 @@ def plan(
         typer.echo(f"wrote {rows:,} rows to {out} ({counts}); plan {result.plan_id}", err=True)
         return
     summary = summarise(result, samples=samples, show_pii=show_pii)
+    summary.sizing = holdout_sizing(result.con, playbooks, session.as_of)
     if format == OutFormat.json:
         sys.stdout.write(summary_json(summary) + "\n")
     else:

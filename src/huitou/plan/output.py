@@ -39,6 +39,7 @@ class Summary:
     by_rule: list[tuple[str, str, str, str, int]] = field(default_factory=list)  # playbook, rule, channel, day, sends
     reasons: list[tuple[str, str, int]] = field(default_factory=list)  # reason, rule, count
     samples: list[dict[str, Any]] = field(default_factory=list)
+    sizing: list[Any] = field(default_factory=list)  # report.sizing.Sizing per rule with a holdout
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class Summary:
             "sends": [{"playbook": p, "rule": r, "channel": c, "day": d, "count": n} for p, r, c, d, n in self.by_rule],
             "suppressed": [{"reason": reason, "rule": rule, "count": n} for reason, rule, n in self.reasons],
             "samples": self.samples,
+            "holdout_sizing": [s.as_dict() for s in self.sizing],
         }
 
 

@@ -10,14 +10,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..report.effect import EffectReport
 from ..report.repeat import PeriodRates, Rate, RepeatReport
+from .effect import effect_text, effects_dict
 
 
 def _rates(p: PeriodRates) -> dict[str, Any]:
     return {"by_customer": p.by_customer.as_dict(), "by_transaction": p.by_transaction.as_dict()}
 
 
-def report_dict(report: RepeatReport) -> dict[str, Any]:
+def report_dict(report: RepeatReport, effects: EffectReport | None = None) -> dict[str, Any]:
     return {
         "from": report.start.isoformat(),
         "to": report.end.isoformat(),
@@ -31,11 +33,12 @@ def report_dict(report: RepeatReport) -> dict[str, Any]:
             "median_purchase_cycle_days": report.median_cycle_days,
         },
         "warnings": report.warnings,
+        **(effects_dict(effects) if effects is not None else {}),
     }
 
 
-def report_json(report: RepeatReport) -> str:
-    return json.dumps(report_dict(report), ensure_ascii=False, indent=2) + "\n"
+def report_json(report: RepeatReport, effects: EffectReport | None = None) -> str:
+    return json.dumps(report_dict(report, effects), ensure_ascii=False, indent=2) + "\n"
 
 
 TEXT_COHORT_MONTHS = 12
@@ -61,7 +64,7 @@ def _percent(rate: Rate) -> str:
     return "-" if rate.rate is None else f"{rate.rate:.1%}"
 
 
-def report_text(console: Console, report: RepeatReport) -> None:
+def report_text(console: Console, report: RepeatReport, effects: EffectReport | None = None) -> None:
     total = report.total
     console.print(f"[bold]Repeat purchase[/bold] {report.start} .. {report.end} (paid orders)")
     console.print(f"  by customer:    {_percent(total.by_customer)} ({total.by_customer.numerator:,} of {total.by_customer.denominator:,} buyers had bought before, or bought twice)")
@@ -99,3 +102,5 @@ def report_text(console: Console, report: RepeatReport) -> None:
         console.print(table)
     for warning in report.warnings:
         console.print(f"[yellow]note:[/yellow] {warning}")
+    if effects is not None:
+        effect_text(console, effects)

@@ -1,0 +1,346 @@
+"""What each rule changed: its treated customers against its holdout, from the ledger.
+
+The groups. For each rule, and for each playbook as a whole (the holdout is drawn per
+playbook), over the messages scheduled in the range (by the customer's local date):
+
+- treated: customers with a message handed to delivery (sent, or attempted and failed:
+  the comparison is by intention to treat, so a bounced message still counts);
+- holdout: customers with a holdout row recorded by a live send (ledger.hold: recorded
+  when its message would have gone out, and left out as that message would have been:
+  an opt-out, an expiry). A customer in both (the share changed) counts as treated.
+
+The outcome of a customer is what they bought (paid orders) in the attribution window
+after their first scheduled time in the range: at least one purchase (conversion), the
+purchases, the revenue. The covariate for CUPED is the same measure in the PRE_DAYS
+before that time. Customers whose window has not closed by the as-of date are left out
+and counted (`open_window`). The statistics are in stats.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+from sqlglot import exp
+
+from ..db import date_literal, first_row, register_columns, tree
+from ..delivery.ledger import read_only
+from ..plan.rules import window_days
+from .stats import MIN_PER_ARM, Difference, cuped, mean_difference, proportion_difference
+
+DEFAULT_WINDOW = "14d"
+PRE_DAYS = 90  # the covariate's period before the scheduled time
+
+
+@dataclass(frozen=True)
+class Arm:
+    customers: int
+    converted: int
+    purchases: int
+    revenue: float
+
+    @property
+    def rate(self) -> float | None:
+        return self.converted / self.customers if self.customers else None
+
+    def as_dict(self) -> dict[str, Any]:
+        per = (lambda v: v / self.customers) if self.customers else (lambda v: None)
+        return {"customers": self.customers, "converted": self.converted, "rate": self.rate, "purchases": self.purchases,
+                "purchases_per_customer": per(self.purchases), "revenue": round(self.revenue, 2), "revenue_per_customer": per(self.revenue)}
+
+
+@dataclass
+class Measure:
+    """A mean per customer (purchases or revenue): the difference unadjusted and CUPED."""
+
+    unadjusted: Difference | None
+    cuped: Difference | None
+    theta: float = 0.0
+
+    @property
+    def best(self) -> Difference | None:
+        return self.cuped or self.unadjusted
+
+
+@dataclass
+class Messages:
+    planned: int = 0  # handed to the ledger for the range
+    sent: int = 0
+    failed: int = 0
+    segments: int = 0  # SMS segments of the sent messages
+    spend: float | None = None  # None: no channel of these messages declares a cost
+    currency: str | None = None
+
+
+@dataclass
+class Effect:
+    playbook: str
+    rule: str | None  # None: the playbook as a whole
+    window_days: int
+    treated: Arm
+    holdout: Arm
+    messages: Messages
+    conversion: Difference | None = None
+    purchases: Measure | None = None
+    revenue: Measure | None = None
+    open_window: int = 0
+    verdict: str = ""
+
+    @property
+    def relative(self) -> float | None:
+        if self.conversion is None or not self.holdout.rate:
+            return None
+        return self.conversion.estimate / self.holdout.rate
+
+    @property
+    def incremental_revenue(self) -> Difference | None:
+        return self.revenue.best.scaled(self.treated.customers) if self.revenue and self.revenue.best else None
+
+    @property
+    def incremental_purchases(self) -> Difference | None:
+        return self.purchases.best.scaled(self.treated.customers) if self.purchases and self.purchases.best else None
+
+    @property
+    def return_ratio(self) -> float | None:
+        """Incremental revenue per unit spent (the articles' 1:80)."""
+        gain = self.incremental_revenue
+        return gain.estimate / self.messages.spend if gain and self.messages.spend else None
+
+    @property
+    def evidence(self) -> bool:
+        return self.verdict.startswith(("raised", "lowered"))
+
+
+@dataclass
+class EffectReport:
+    ledger: str | None
+    effects: list[Effect] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def windows(playbooks: list[Any]) -> dict[tuple[str, str | None], int]:
+    """(playbook, rule or None) -> attribution window in days, from the playbooks' text."""
+    out: dict[tuple[str, str | None], int] = {}
+    for playbook in playbooks:
+        data = playbook.data
+        default = (data.get("policies") or {}).get("attribution_window", DEFAULT_WINDOW)
+        out[(str(data.get("name")), None)] = window_days(default)
+        for rule in data.get("rules") or []:
+            out[(str(data.get("name")), str(rule.get("id")))] = window_days(rule.get("attribution_window", default))
+    return out
+
+
+def holdout_policies(playbooks: list[Any]) -> dict[str, bool]:
+    return {str(p.data.get("name")): bool((p.data.get("policies") or {}).get("holdout")) for p in playbooks}
+
+
+_MESSAGES = """
+    SELECT 't', playbook, rule_id, customer_id, channel, send_at_utc, attempts > 0 OR state = 'sent', state = 'sent', state = 'failed',
+           CASE WHEN state = 'sent' THEN coalesce(json_extract(content, '$.segments'), 1) ELSE 0 END
+    FROM messages WHERE substr(send_at, 1, 10) BETWEEN ? AND ?
+    UNION ALL
+    SELECT 'h', playbook, rule_id, customer_id, channel, send_at_utc, 1, 0, 0, 0
+    FROM holdouts WHERE substr(send_at, 1, 10) BETWEEN ? AND ?"""
+_COLUMNS = ("arm", "playbook", "rule_id", "customer_id", "channel", "t_utc", "exposed", "sent", "failed", "segments")
+
+
+def _ledger_rows(path: Path, start: dt.date, end: dt.date) -> dict[str, np.ndarray] | str:
+    """The ledger's rows of the range as columns; a sentence when there are none to read."""
+    if not path.exists():
+        return (f"this project has not sent anything yet (no ledger at {path}): what each rule changed is measured from the messages "
+                "`huitou send --live` records, against the holdout it records beside them")
+    with read_only(path) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "holdouts" not in tables:
+            return (f"the ledger {path} was written before huitou recorded holdouts: no rule has a control group on record; "
+                    "the next live send records them")
+        rows = db.execute(_MESSAGES, [start.isoformat(), end.isoformat()] * 2).fetchall()
+    columns = list(zip(*rows)) if rows else [()] * len(_COLUMNS)
+    types = [object, object, object, object, object, float, bool, bool, bool, np.int64]
+    return {name: np.array(values, dtype=kind) for name, values, kind in zip(_COLUMNS, columns, types)}
+
+
+# One row per customer per rule and per customer per playbook (rule_id ''): the group, the
+# first scheduled time in the range, and what the customer bought after it and before it.
+_UNITS = """
+    WITH units AS (
+        SELECT playbook, coalesce(rule_id, '') AS rule_id, customer_id,
+               bool_or(arm = 't' AND exposed) AS treated,
+               bool_or(arm = 'h') AS held,
+               coalesce(min(t_utc) FILTER (WHERE arm = 't' AND exposed), min(t_utc) FILTER (WHERE arm = 'h')) AS t0
+        FROM ledger_rows GROUP BY GROUPING SETS ((playbook, rule_id, customer_id), (playbook, customer_id))),
+    timed AS (
+        SELECT u.*, w.days, timezone(:tz, to_timestamp(u.t0)) AS start_local
+        FROM units u JOIN :windows ON w.playbook = u.playbook AND w.rule_id = u.rule_id
+        WHERE u.treated OR u.held)
+    SELECT t.playbook, t.rule_id, t.customer_id, t.treated, t.start_local + to_days(CAST(t.days AS INTEGER)) <= :closes AS closed,
+           count(o.customer_id) FILTER (WHERE o.ordered_at > t.start_local) AS purchases,
+           coalesce(sum(o.amount) FILTER (WHERE o.ordered_at > t.start_local), 0) AS revenue,
+           count(o.customer_id) FILTER (WHERE o.ordered_at <= t.start_local) AS pre_purchases,
+           coalesce(sum(o.amount) FILTER (WHERE o.ordered_at <= t.start_local), 0) AS pre_revenue
+    FROM timed t
+    LEFT JOIN (SELECT customer_id, ordered_at, CAST(amount AS DOUBLE) AS amount FROM orders WHERE status = 'paid') o
+      ON o.customer_id = t.customer_id
+     AND o.ordered_at > t.start_local - to_days(:pre) AND o.ordered_at <= t.start_local + to_days(CAST(t.days AS INTEGER))
+    GROUP BY ALL
+    ORDER BY t.playbook, t.rule_id"""
+
+
+# Buyers of the range who are in no group: (not in the ledger rows, all buyers).
+_OUTSIDE = """
+    SELECT count(*) FILTER (WHERE l.customer_id IS NULL), count(*)
+    FROM (SELECT DISTINCT customer_id FROM orders WHERE status = 'paid' AND local_date BETWEEN :start AND :end) b
+    LEFT JOIN (SELECT DISTINCT customer_id FROM ledger_rows WHERE arm = 'h' OR exposed) l USING (customer_id)"""
+
+
+def _windows_relation(known: dict[tuple[str, str | None], int], present: set[tuple[str, str | None]]) -> exp.Expression:
+    """(playbook, rule_id, days) for every rule and playbook in the ledger rows: the
+    playbook's text, else the playbook's window, else the default."""
+    rows = []
+    for playbook, rule in sorted(present, key=lambda k: (k[0], k[1] or "")):
+        days = known.get((playbook, rule), known.get((playbook, None), window_days(DEFAULT_WINDOW)))
+        rows.append((exp.Literal.string(playbook), exp.Literal.string(rule or ""), exp.Literal.number(days)))
+    return exp.values(rows, alias="w", columns=["playbook", "rule_id", "days"])
+
+
+def effect_report(con: duckdb.DuckDBPyConnection, ledger_path: Path, start: dt.date, end: dt.date, as_of: dt.date, timezone: str,
+                  playbooks: list[Any], channels: dict[str, Any]) -> EffectReport:
+    """Per rule and per playbook: the treated against the holdout, for the messages
+    scheduled between start and end (inclusive), outcomes counted up to as_of."""
+    report = EffectReport(str(ledger_path))
+    rows = _ledger_rows(ledger_path, start, end)
+    if isinstance(rows, str):
+        report.ledger = None if not ledger_path.exists() else report.ledger
+        report.notes.append(rows)
+        return report
+    if not len(rows["arm"]):
+        report.notes.append(f"no message of any rule was scheduled between {start} and {end} in the ledger: there is no effect to measure")
+        return report
+    known = windows(playbooks)
+    present = {(p, r) for p, r in zip(rows["playbook"], rows["rule_id"])} | {(p, None) for p in rows["playbook"]}
+    register_columns(con, "ledger_rows", rows)
+    try:
+        closes = exp.cast(exp.Literal.string(f"{as_of + dt.timedelta(days=1)} 00:00:00"), "TIMESTAMP")
+        sql = tree(_UNITS, tz=exp.Literal.string(timezone), windows=_windows_relation(known, present), closes=closes,
+                   pre=exp.Literal.number(PRE_DAYS)).sql("duckdb")
+        units = con.execute(sql).fetchnumpy()
+        outside = first_row(con, tree(_OUTSIDE, start=date_literal(start), end=date_literal(end)).sql("duckdb"))
+    finally:
+        con.unregister("ledger_rows")
+    messages = _messages(rows, channels)
+    policies = holdout_policies(playbooks)
+    keys = list(zip(units["playbook"], units["rule_id"]))
+    bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
+    for lo, hi in zip(bounds, bounds[1:]):
+        if lo == hi:
+            continue
+        playbook, rule = keys[lo]
+        rule = str(rule) or None  # '': the playbook as a whole
+        part = {name: values[lo:hi] for name, values in units.items()}
+        effect = _effect(str(playbook), rule, known.get((str(playbook), rule), window_days(DEFAULT_WINDOW)), part, messages.get((str(playbook), rule), Messages()))
+        effect.verdict = _verdict(effect, policies.get(str(playbook)))
+        report.effects.append(effect)
+    if outside and outside[0]:
+        report.notes.append(f"{outside[0]:,} of the {outside[1]:,} customers who bought between {start} and {end} were in no rule's treated or "
+                            "holdout group of the range: they count in the repeat-purchase rates, in no rule's effect")
+    gone = sorted({p for p, _ in present} - set(policies))
+    if gone:
+        report.notes.append(f"playbook(s) {', '.join(gone)} sent in the range but are no longer in the project: measured with the default "
+                            f"{DEFAULT_WINDOW} attribution window")
+    return report
+
+
+def _mask(values: Any) -> np.ndarray:
+    return np.asarray(values, dtype=bool)
+
+
+def _effect(playbook: str, rule: str | None, days: int, part: dict[str, np.ndarray], messages: Messages) -> Effect:
+    closed = _mask(part["closed"])
+    treated = _mask(part["treated"])[closed]
+    purchases = np.asarray(part["purchases"], dtype=float)[closed]
+    revenue = np.asarray(part["revenue"], dtype=float)[closed]
+    pre_purchases = np.asarray(part["pre_purchases"], dtype=float)[closed]
+    pre_revenue = np.asarray(part["pre_revenue"], dtype=float)[closed]
+    converted = purchases > 0
+
+    def arm(mask: np.ndarray) -> Arm:
+        return Arm(int(mask.sum()), int(converted[mask].sum()), int(purchases[mask].sum()), float(revenue[mask].sum()))
+
+    held = ~treated
+    effect = Effect(playbook, rule, days, arm(treated), arm(held), messages, open_window=int((~closed).sum()))
+    effect.conversion = proportion_difference(effect.treated.converted, effect.treated.customers, effect.holdout.converted, effect.holdout.customers)
+    effect.purchases = _measure(purchases, pre_purchases, treated)
+    effect.revenue = _measure(revenue, pre_revenue, treated)
+    return effect
+
+
+def _measure(y: np.ndarray, x: np.ndarray, treated: np.ndarray) -> Measure:
+    held = ~treated
+    y_t, y_h, theta = cuped(y[treated], x[treated], y[held], x[held])
+    return Measure(mean_difference(y[treated], y[held]), mean_difference(y_t, y_h), theta)
+
+
+def _messages(rows: dict[str, np.ndarray], channels: dict[str, Any]) -> dict[tuple[str, str | None], Messages]:
+    """Message counts and spend per rule and per playbook (a group per rule and channel)."""
+    out: dict[tuple[str, str | None], Messages] = {}
+    sent_rows = rows["arm"] == "t"
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for playbook, rule, channel, sent, failed, segments in zip(rows["playbook"][sent_rows], rows["rule_id"][sent_rows], rows["channel"][sent_rows],
+                                                             rows["sent"][sent_rows], rows["failed"][sent_rows], rows["segments"][sent_rows]):
+        counts = groups.setdefault((playbook, rule, channel), [0, 0, 0, 0])
+        counts[0] += 1
+        counts[1] += bool(sent)
+        counts[2] += bool(failed)
+        counts[3] += int(segments)
+    for (playbook, rule, channel), (planned, sent, failed, segments) in groups.items():
+        cost = (channels.get(channel) or {}).get("cost") or {}
+        spend = float(cost.get("per_message", 0)) * sent + float(cost.get("per_segment", 0)) * segments if cost else None
+        for key in ((playbook, rule), (playbook, None)):
+            m = out.setdefault(key, Messages())
+            m.planned, m.sent, m.failed, m.segments = m.planned + planned, m.sent + sent, m.failed + failed, m.segments + segments
+            if spend is not None:
+                m.spend = (m.spend or 0.0) + spend
+                m.currency = m.currency or cost.get("currency")
+    return out
+
+
+def _verdict(effect: Effect, has_holdout_policy: bool | None) -> str:
+    """One sentence on what the comparison says; never a win the numbers do not carry."""
+    t, h = effect.treated.customers, effect.holdout.customers
+    if h == 0:
+        if has_holdout_policy is False:
+            return "no holdout: the playbook sets none (policies.holdout), so there is nothing to compare with; its effect cannot be measured"
+        return "no holdout customer on record in the range: there is nothing to compare with yet"
+    if t == 0:
+        return "no treated customer whose attribution window has closed: there is nothing to compare yet"
+    if min(t, h) < MIN_PER_ARM:
+        return (f"too few customers to tell ({t:,} treated, {h:,} held out; at least {MIN_PER_ARM} in each group are needed): "
+                "no evidence of an effect yet")
+    c = effect.conversion
+    if c is None or c.spans_zero:
+        return "no evidence of an effect yet: the 95% interval of the uplift in conversion spans zero"
+    return "raised conversion" if c.ci_low > 0 else "lowered conversion"
+
+
+_SAMPLES = """
+    SELECT playbook, rule_id, channel, content FROM (
+        SELECT *, row_number() OVER (PARTITION BY playbook, rule_id ORDER BY send_at_utc, idempotency_key) AS k
+        FROM messages WHERE state = 'sent' AND substr(send_at, 1, 10) BETWEEN ? AND ?)
+    WHERE k = 1 ORDER BY playbook, rule_id"""
+
+
+def sample_messages(ledger_path: Path, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    """The first message each rule sent in the range, as recorded: playbook, rule, channel
+    and content (subject, body, segments); none without a ledger."""
+    import json
+
+    if not ledger_path.exists():
+        return []
+    with read_only(ledger_path) as db:
+        rows = db.execute(_SAMPLES, [start.isoformat(), end.isoformat()]).fetchall()
+    return [{"playbook": p, "rule": r, "channel": c, **{k: v for k, v in json.loads(content or "{}").items() if k in ("subject", "body", "segments")}}
+            for p, r, c, content in rows]
