@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/evaluate.py --write
 	$(BIN)/python benchmarks/plan.py --write
 	$(BIN)/python benchmarks/send.py --write
+	$(BIN)/python benchmarks/report.py --write
 
 clean:
 	rm -rf $(VENV) $(LOWEST) build src/*.egg-info .pytest_cache

@@ -109,6 +109,8 @@ def test_the_seeds_examples_through_the_command(huitou_bin: str, tmp_path: Path)
     assert rates["by_customer"] == {"rate": 30 / 70, "numerator": 30, "denominator": 70}
     stages = {s["stage"]: s for s in rates["stages"]}
     assert stages["first_purchase"]["by_customer"]["denominator"] == 60 and stages["new"]["by_customer"]["denominator"] == 10
+    # first-time buyers who bought again within the month are returning; the stages add up to the month
+    assert stages["first_purchase"]["by_customer"]["numerator"] == 20 and stages["new"]["by_customer"]["numerator"] == 10
     # per month, and as CSV
     done = run(huitou_bin, root, "--from", "2026-10-01", "--to", "2026-11-30", "--every", "month", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(done.stdout)))

@@ -7,6 +7,7 @@ the traceback), never a bare traceback.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as dt
@@ -331,7 +332,8 @@ def report(
 
     from .delivery.ledger import default_path
     from .reporters.report import report_csv, report_json, report_text
-    from .report.effect import effect_report
+    from .report.effect import effect_report, read_ledger
+    from .report.stats import preload
     from .report.repeat import repeat_report
 
     days = []
@@ -345,17 +347,21 @@ def report(
         raise _fail("report", f"--from {first} is after --to {last}")
     if opts.as_of is None:
         opts = dataclasses.replace(opts, as_of=last.isoformat())
-    session, playbooks = _open("report", None, opts, need_playbooks=True)
-    result = repeat_report(session.con, first, last, every.value if every else None)
     project = _project("report")
-    effects = effect_report(session.con, default_path(project.root, project.config), first, last, session.as_of, session.timezone,
-                            playbooks, project.config.get("channels") or {})
+    ledger = default_path(project.root, project.config)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # SQLite reads the ledger (and statsmodels loads) while DuckDB loads the data
+        reading = pool.submit(read_ledger, ledger, first, last)
+        pool.submit(preload)
+        session, playbooks = _open("report", None, opts, need_playbooks=True)
+        result = repeat_report(session.con, first, last, every.value if every else None)
+        effects = effect_report(session.con, ledger, first, last, session.as_of, session.timezone, playbooks, project.config.get("channels") or {},
+                                read=reading.result())
     if html is not None:
         from .report.effect import sample_messages
         from .reporters.html_report import report_html
 
         monthly = result.periods or repeat_report(session.con, first, last, "month").periods  # the chart over time needs periods
-        page = report_html(result, effects, sample_messages(default_path(project.root, project.config), first, last), session.as_of.isoformat(), monthly)
+        page = report_html(result, effects, sample_messages(ledger, first, last), session.as_of.isoformat(), monthly)
         try:
             html.write_text(page, encoding="utf-8")
         except OSError as exc:

@@ -138,108 +138,146 @@ def holdout_policies(playbooks: list[Any]) -> dict[str, bool]:
     return {str(p.data.get("name")): bool((p.data.get("policies") or {}).get("holdout")) for p in playbooks}
 
 
-_MESSAGES = """
-    SELECT 't', playbook, rule_id, customer_id, channel, send_at_utc, attempts > 0 OR state = 'sent', state = 'sent', state = 'failed',
-           CASE WHEN state = 'sent' THEN coalesce(json_extract(content, '$.segments'), 1) ELSE 0 END
-    FROM messages WHERE substr(send_at, 1, 10) BETWEEN ? AND ?
+# Per rule and channel, from one pass over each table: the message counts, and the two
+# groups' customers and scheduled times as text joined by U+001F (split in C, not read a
+# row at a time: a million rows cost a second less). Both lists of a group come from the
+# same rows in the same order (SQLite steps a group's aggregates together, row by row).
+_GROUPS = """
+    SELECT 't', playbook, rule_id, channel, count(*), sum(state = 'sent'), sum(state = 'failed'),
+           sum(CASE WHEN state = 'sent' THEN coalesce(json_extract(content, '$.segments'), 1) ELSE 0 END),
+           count(*) FILTER (WHERE attempts > 0 OR state = 'sent'),
+           group_concat(customer_id, char(31)) FILTER (WHERE attempts > 0 OR state = 'sent'),
+           group_concat(send_at_utc, char(31)) FILTER (WHERE attempts > 0 OR state = 'sent')
+    FROM messages WHERE substr(send_at, 1, 10) BETWEEN ? AND ? GROUP BY playbook, rule_id, channel
     UNION ALL
-    SELECT 'h', playbook, rule_id, customer_id, channel, send_at_utc, 1, 0, 0, 0
-    FROM holdouts WHERE substr(send_at, 1, 10) BETWEEN ? AND ?"""
-_COLUMNS = ("arm", "playbook", "rule_id", "customer_id", "channel", "t_utc", "exposed", "sent", "failed", "segments")
+    SELECT 'h', playbook, rule_id, channel, 0, 0, 0, 0, count(*), group_concat(customer_id, char(31)), group_concat(send_at_utc, char(31))
+    FROM holdouts WHERE substr(send_at, 1, 10) BETWEEN ? AND ? GROUP BY playbook, rule_id, channel"""
+_ROWS = """
+    SELECT customer_id, send_at_utc FROM messages WHERE playbook = ? AND rule_id = ? AND channel = ? AND (attempts > 0 OR state = 'sent')
+      AND substr(send_at, 1, 10) BETWEEN ? AND ? AND ? = 't'
+    UNION ALL
+    SELECT customer_id, send_at_utc FROM holdouts WHERE playbook = ? AND rule_id = ? AND channel = ? AND substr(send_at, 1, 10) BETWEEN ? AND ? AND ? = 'h'"""
+_COLUMNS = ("arm", "playbook", "rule_id", "customer_id", "t_utc")
 
 
-def _ledger_rows(path: Path, start: dt.date, end: dt.date) -> dict[str, np.ndarray] | str:
-    """The ledger's rows of the range as columns; a sentence when there are none to read."""
+def read_ledger(path: Path, start: dt.date, end: dt.date) -> tuple[dict[str, np.ndarray], list[tuple]] | str:
+    """The two groups' rows of the range as columns (arm, playbook, rule_id, customer_id,
+    t_utc), and the message counts per rule and channel; a sentence when there is no
+    ledger to read."""
     if not path.exists():
         return (f"this project has not sent anything yet (no ledger at {path}): what each rule changed is measured from the messages "
                 "`huitou send --live` records, against the holdout it records beside them")
+    span = [start.isoformat(), end.isoformat()]
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
+    counts = []
     with read_only(path) as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "holdouts" not in tables:
             return (f"the ledger {path} was written before huitou recorded holdouts: no rule has a control group on record; "
                     "the next live send records them")
-        rows = db.execute(_MESSAGES, [start.isoformat(), end.isoformat()] * 2).fetchall()
-    columns = list(zip(*rows)) if rows else [()] * len(_COLUMNS)
-    types = [object, object, object, object, object, float, bool, bool, bool, np.int64]
-    return {name: np.array(values, dtype=kind) for name, values, kind in zip(_COLUMNS, columns, types)}
+        for arm, playbook, rule, channel, planned, sent, failed, segments, n, customers, times in db.execute(_GROUPS, span * 2).fetchall():
+            if arm == "t":
+                counts.append((playbook, rule, channel, planned, sent, failed, segments))
+            if not n:
+                continue
+            ids, at = (customers.split("\x1f"), times.split("\x1f"))
+            if len(ids) != n:  # a separator inside an id (the data's checks reject them): read this group row by row
+                ids, at = (list(c) for c in zip(*db.execute(_ROWS, [playbook, rule, channel, *span, arm] * 2).fetchall()))
+            parts["customer_id"].append(np.array(ids, dtype=object))
+            parts["t_utc"].append(np.array(at, dtype=float))
+            for name, value in (("arm", arm), ("playbook", playbook), ("rule_id", rule)):
+                parts[name].append(np.full(len(ids), value, dtype=object))
+    columns = {name: np.concatenate(values) if values else np.array([], dtype=float if name == "t_utc" else object) for name, values in parts.items()}
+    return columns, counts
 
 
-# One row per customer per rule and per customer per playbook (rule_id ''): the group, the
+# (Sorted by customer too: the sums over customers then add in one order, the same in
+# every run; amounts are summed as DECIMAL, exactly.) One row per customer per rule and
+# per customer per playbook (rule_id ''), its rule by number (grp, the windows relation's): the group, the
 # first scheduled time in the range, and what the customer bought after it and before it.
 _UNITS = """
     WITH units AS (
         SELECT playbook, coalesce(rule_id, '') AS rule_id, customer_id,
-               bool_or(arm = 't' AND exposed) AS treated,
+               bool_or(arm = 't') AS treated,
                bool_or(arm = 'h') AS held,
-               coalesce(min(t_utc) FILTER (WHERE arm = 't' AND exposed), min(t_utc) FILTER (WHERE arm = 'h')) AS t0
+               coalesce(min(t_utc) FILTER (WHERE arm = 't'), min(t_utc) FILTER (WHERE arm = 'h')) AS t0
         FROM ledger_rows GROUP BY GROUPING SETS ((playbook, rule_id, customer_id), (playbook, customer_id))),
     timed AS (
-        SELECT u.*, w.days, timezone(:tz, to_timestamp(u.t0)) AS start_local
+        SELECT u.customer_id, u.treated, w.grp, w.days, timezone(:tz, to_timestamp(u.t0)) AS start_local
         FROM units u JOIN :windows ON w.playbook = u.playbook AND w.rule_id = u.rule_id
         WHERE u.treated OR u.held)
-    SELECT t.playbook, t.rule_id, t.customer_id, t.treated, t.start_local + to_days(CAST(t.days AS INTEGER)) <= :closes AS closed,
+    SELECT t.grp, t.treated, t.start_local + to_days(CAST(t.days AS INTEGER)) <= :closes AS closed,
            count(o.customer_id) FILTER (WHERE o.ordered_at > t.start_local) AS purchases,
-           coalesce(sum(o.amount) FILTER (WHERE o.ordered_at > t.start_local), 0) AS revenue,
+           CAST(coalesce(sum(o.amount) FILTER (WHERE o.ordered_at > t.start_local), 0) AS DOUBLE) AS revenue,
            count(o.customer_id) FILTER (WHERE o.ordered_at <= t.start_local) AS pre_purchases,
-           coalesce(sum(o.amount) FILTER (WHERE o.ordered_at <= t.start_local), 0) AS pre_revenue
+           CAST(coalesce(sum(o.amount) FILTER (WHERE o.ordered_at <= t.start_local), 0) AS DOUBLE) AS pre_revenue
     FROM timed t
-    LEFT JOIN (SELECT customer_id, ordered_at, CAST(amount AS DOUBLE) AS amount FROM orders WHERE status = 'paid') o
+    LEFT JOIN (SELECT customer_id, ordered_at, amount FROM orders WHERE status = 'paid' AND ordered_at BETWEEN :earliest AND :closes) o
       ON o.customer_id = t.customer_id
      AND o.ordered_at > t.start_local - to_days(:pre) AND o.ordered_at <= t.start_local + to_days(CAST(t.days AS INTEGER))
-    GROUP BY ALL
-    ORDER BY t.playbook, t.rule_id"""
+    GROUP BY t.grp, t.customer_id, t.treated, t.start_local, t.days
+    ORDER BY t.grp, t.customer_id"""
 
 
 # Buyers of the range who are in no group: (not in the ledger rows, all buyers).
 _OUTSIDE = """
     SELECT count(*) FILTER (WHERE l.customer_id IS NULL), count(*)
     FROM (SELECT DISTINCT customer_id FROM orders WHERE status = 'paid' AND local_date BETWEEN :start AND :end) b
-    LEFT JOIN (SELECT DISTINCT customer_id FROM ledger_rows WHERE arm = 'h' OR exposed) l USING (customer_id)"""
+    LEFT JOIN (SELECT DISTINCT customer_id FROM ledger_rows) l USING (customer_id)"""
 
 
-def _windows_relation(known: dict[tuple[str, str | None], int], present: set[tuple[str, str | None]]) -> exp.Expression:
-    """(playbook, rule_id, days) for every rule and playbook in the ledger rows: the
-    playbook's text, else the playbook's window, else the default."""
+def _windows_relation(known: dict[tuple[str, str | None], int], present: set[tuple[str, str | None]]) -> tuple[exp.Expression, list[tuple[str, str | None]]]:
+    """(grp, playbook, rule_id, days) for every rule and playbook in the ledger rows - the
+    playbook's text, else the playbook's window, else the default - and the (playbook,
+    rule) of each grp, in order."""
+    groups = sorted(present, key=lambda k: (k[0], k[1] or ""))
     rows = []
-    for playbook, rule in sorted(present, key=lambda k: (k[0], k[1] or "")):
+    for grp, (playbook, rule) in enumerate(groups):
         days = known.get((playbook, rule), known.get((playbook, None), window_days(DEFAULT_WINDOW)))
-        rows.append((exp.Literal.string(playbook), exp.Literal.string(rule or ""), exp.Literal.number(days)))
-    return exp.values(rows, alias="w", columns=["playbook", "rule_id", "days"])
+        rows.append((exp.Literal.number(grp), exp.Literal.string(playbook), exp.Literal.string(rule or ""), exp.Literal.number(days)))
+    return exp.values(rows, alias="w", columns=["grp", "playbook", "rule_id", "days"]), groups
 
 
 def effect_report(con: duckdb.DuckDBPyConnection, ledger_path: Path, start: dt.date, end: dt.date, as_of: dt.date, timezone: str,
-                  playbooks: list[Any], channels: dict[str, Any]) -> EffectReport:
+                  playbooks: list[Any], channels: dict[str, Any], read: tuple[dict[str, np.ndarray], list[tuple]] | str | None = None) -> EffectReport:
     """Per rule and per playbook: the treated against the holdout, for the messages
-    scheduled between start and end (inclusive), outcomes counted up to as_of."""
+    scheduled between start and end (inclusive), outcomes counted up to as_of. `read`:
+    read_ledger's result for the same path and range, when the caller read it already
+    (the CLI reads it while the data loads)."""
     report = EffectReport(str(ledger_path))
-    rows = _ledger_rows(ledger_path, start, end)
-    if isinstance(rows, str):
+    read = read_ledger(ledger_path, start, end) if read is None else read
+    if isinstance(read, str):
         report.ledger = None if not ledger_path.exists() else report.ledger
-        report.notes.append(rows)
+        report.notes.append(read)
         return report
+    rows, counts = read
     if not len(rows["arm"]):
         report.notes.append(f"no message of any rule was scheduled between {start} and {end} in the ledger: there is no effect to measure")
         return report
     known = windows(playbooks)
-    present = {(p, r) for p, r in zip(rows["playbook"], rows["rule_id"])} | {(p, None) for p in rows["playbook"]}
     register_columns(con, "ledger_rows", rows)
     try:
+        rules = con.execute("SELECT DISTINCT playbook, rule_id FROM ledger_rows").fetchall()
+        present = {(p, r) for p, r in rules} | {(p, None) for p, _ in rules}
         closes = exp.cast(exp.Literal.string(f"{as_of + dt.timedelta(days=1)} 00:00:00"), "TIMESTAMP")
-        sql = tree(_UNITS, tz=exp.Literal.string(timezone), windows=_windows_relation(known, present), closes=closes,
+        # No order before the first covariate period counts: the join reads only the span it needs.
+        earliest = exp.cast(exp.Literal.string(f"{start - dt.timedelta(days=PRE_DAYS + 2)} 00:00:00"), "TIMESTAMP")
+        windows_relation, groups = _windows_relation(known, present)
+        sql = tree(_UNITS, tz=exp.Literal.string(timezone), windows=windows_relation, closes=closes, earliest=earliest,
                    pre=exp.Literal.number(PRE_DAYS)).sql("duckdb")
         units = con.execute(sql).fetchnumpy()
         outside = first_row(con, tree(_OUTSIDE, start=date_literal(start), end=date_literal(end)).sql("duckdb"))
     finally:
         con.unregister("ledger_rows")
-    messages = _messages(rows, channels)
+    messages = _messages(counts, channels)
     policies = holdout_policies(playbooks)
-    keys = list(zip(units["playbook"], units["rule_id"]))
-    bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
+    grp = np.asarray(units["grp"])
+    # The units come sorted by rule: each rule's rows are one slice.
+    bounds = [0, *(np.flatnonzero(np.diff(grp)) + 1).tolist(), len(grp)]
     for lo, hi in zip(bounds, bounds[1:]):
         if lo == hi:
             continue
-        playbook, rule = keys[lo]
-        rule = str(rule) or None  # '': the playbook as a whole
+        playbook, rule = groups[int(grp[lo])]
         part = {name: values[lo:hi] for name, values in units.items()}
         effect = _effect(str(playbook), rule, known.get((str(playbook), rule), window_days(DEFAULT_WINDOW)), part, messages.get((str(playbook), rule), Messages()))
         effect.verdict = _verdict(effect, policies.get(str(playbook)))
@@ -284,24 +322,16 @@ def _measure(y: np.ndarray, x: np.ndarray, treated: np.ndarray) -> Measure:
     return Measure(mean_difference(y[treated], y[held]), mean_difference(y_t, y_h), theta)
 
 
-def _messages(rows: dict[str, np.ndarray], channels: dict[str, Any]) -> dict[tuple[str, str | None], Messages]:
-    """Message counts and spend per rule and per playbook (a group per rule and channel)."""
+def _messages(counts: list[tuple], channels: dict[str, Any]) -> dict[tuple[str, str | None], Messages]:
+    """Message counts and spend per rule and per playbook, from the ledger's counts per
+    rule and channel."""
     out: dict[tuple[str, str | None], Messages] = {}
-    sent_rows = rows["arm"] == "t"
-    groups: dict[tuple[str, str, str], list[int]] = {}
-    for playbook, rule, channel, sent, failed, segments in zip(rows["playbook"][sent_rows], rows["rule_id"][sent_rows], rows["channel"][sent_rows],
-                                                             rows["sent"][sent_rows], rows["failed"][sent_rows], rows["segments"][sent_rows]):
-        counts = groups.setdefault((playbook, rule, channel), [0, 0, 0, 0])
-        counts[0] += 1
-        counts[1] += bool(sent)
-        counts[2] += bool(failed)
-        counts[3] += int(segments)
-    for (playbook, rule, channel), (planned, sent, failed, segments) in groups.items():
+    for playbook, rule, channel, planned, sent, failed, segments in counts:
         cost = (channels.get(channel) or {}).get("cost") or {}
         spend = float(cost.get("per_message", 0)) * sent + float(cost.get("per_segment", 0)) * segments if cost else None
         for key in ((playbook, rule), (playbook, None)):
             m = out.setdefault(key, Messages())
-            m.planned, m.sent, m.failed, m.segments = m.planned + planned, m.sent + sent, m.failed + failed, m.segments + segments
+            m.planned, m.sent, m.failed, m.segments = m.planned + planned, m.sent + sent, m.failed + failed, m.segments + int(segments)
             if spend is not None:
                 m.spend = (m.spend or 0.0) + spend
                 m.currency = m.currency or cost.get("currency")

@@ -20,6 +20,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import duckdb
+import sqlglot
 from sqlglot import exp
 
 from ..db import date_literal, tree
@@ -109,7 +110,9 @@ def _periods_relation(spans: list[tuple[str, dt.date, dt.date]]) -> exp.Expressi
 
 
 # Every paid order with its rank in the customer's whole history and the date of the
-# purchase before it.
+# purchase before it: computed once per report into a temporary table (PURCHASES) that
+# the stage, cohort and cycle queries read.
+PURCHASES = "report_purchases"
 _PURCHASES = """
     SELECT customer_id, local_date, ordered_at, _row,
            row_number() OVER w AS nth, lag(local_date) OVER w AS previous_date
@@ -119,17 +122,14 @@ _PURCHASES = """
 # Purchases in each period, ranked within the period; a buyer's first purchase in the
 # period carries what the lifecycle stage at the period's start is computed from: the
 # purchases before it (nth - 1) and the date of the last of them.
-_IN_PERIOD = f"""
+_IN_PERIOD = """
     SELECT periods.period, periods.lo, x.customer_id, x.nth, x.previous_date,
            row_number() OVER (PARTITION BY periods.period, x.customer_id ORDER BY x.ordered_at, x._row) AS nth_in_period
-    FROM ({_PURCHASES}) x JOIN :periods ON x.local_date BETWEEN periods.lo AND periods.hi"""
+    FROM :purchases x JOIN :periods ON x.local_date BETWEEN periods.lo AND periods.hi"""
 
-_RATES = f"""
-    SELECT period, count(DISTINCT customer_id) AS buyers, count(DISTINCT customer_id) FILTER (WHERE nth >= 2) AS returning,
-           count(*) AS purchases, count(*) FILTER (WHERE nth_in_period >= 2) AS repeats
-    FROM ({_IN_PERIOD}) GROUP BY period"""
-
-# Each buyer's lifecycle stage as of the day before the period (the features' own CASE).
+# Each buyer's lifecycle stage as of the day before the period (the features' own CASE);
+# a buyer is returning when they had bought before the period or bought twice in it. The
+# stages partition the buyers, so their sums are the period's rates.
 _STAGES = f"""
     WITH rows AS (
         SELECT period, customer_id, nth_in_period, nth - 1 AS order_count, previous_date AS last_order_date,
@@ -139,33 +139,24 @@ _STAGES = f"""
         SELECT period, customer_id, coalesce(max(CASE WHEN nth_in_period = 1 THEN :stage END), :first) AS stage,
                count(*) AS purchases, count(*) FILTER (WHERE nth_in_period >= 2) AS repeats
         FROM rows GROUP BY period, customer_id)
-    SELECT period, stage, count(*) AS buyers, count(*) FILTER (WHERE stage <> :first) AS returning,
+    SELECT period, stage, count(*) AS buyers, count(*) FILTER (WHERE stage <> :first OR purchases >= 2) AS returning,
            sum(purchases) AS purchases, sum(repeats) AS repeats
     FROM buyers GROUP BY period, stage"""
 
 
 def repeat_report(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, every: str | None = None) -> RepeatReport:
     """The repeat-purchase rates of the loaded `orders` between start and end (inclusive)."""
+    purchases = exp.to_table(PURCHASES)
+    con.execute(exp.Create(this=purchases.copy(), kind="TABLE", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                           expression=tree(_PURCHASES)).sql("duckdb"))
     spans = periods(start, end, every)
-    whole = ("all", start, end)
-    relation = _periods_relation([whole, *spans] if every else [whole])
-    rows = {r[0]: r[1:] for r in con.execute(tree(_RATES, periods=relation).sql("duckdb")).fetchall()}
-
-    def rates(label: str, lo: dt.date, hi: dt.date) -> PeriodRates:
-        buyers, returning, purchases, repeats = rows.get(label, (0, 0, 0, 0))
-        return PeriodRates(label, lo, hi, Rate(int(returning), int(buyers)), Rate(int(repeats), int(purchases)))
-
-    report = RepeatReport(start, end, every, rates(*whole), [rates(*s) for s in spans] if every else [])
-    # Each period's place and dates by its label: a weekly report over years has thousands.
-    order = {label: (i, lo, hi) for i, (label, lo, hi) in enumerate([whole, *spans])}
-    stage_sql = tree(_STAGES, periods=relation, stage=lifecycle_sql(), first=exp.Literal.string(FIRST_PURCHASE))
-    for label, name, buyers, returning, purchases, repeats in con.execute(stage_sql.sql("duckdb")).fetchall():
-        _, lo, hi = order[label]
-        report.stages.append((label, name, PeriodRates(label, lo, hi, Rate(int(returning), int(buyers)), Rate(int(repeats), int(purchases)))))
-    report.stages.sort(key=lambda s: (order[s[0]][0], _STAGE_ORDER.get(s[1], 99)))
-    report.cohorts = cohorts(con, start, end)
-    report.median_cycle_days = median_cycle(con, end)
-    shortest = min(((hi - lo).days + 1 for _, lo, hi in (spans if every else [whole])), default=0)
+    try:
+        report = _rates_and_stages(con, purchases, start, end, every, spans)
+        report.cohorts, report.median_cycle_days = cohorts_and_cycle(con, purchases, start, end)
+    finally:
+        drop = sqlglot.parse_one("DROP TABLE IF EXISTS t", dialect="duckdb").transform(lambda node: purchases.copy() if isinstance(node, exp.Table) else node)
+        con.execute(drop.sql("duckdb"))
+    shortest = min(((hi - lo).days + 1 for _, lo, hi in (spans if every else [("all", start, end)])), default=0)
     if report.median_cycle_days is not None and shortest < report.median_cycle_days:
         report.warnings.append(
             f"the {'shortest period' if every else 'range'} ({shortest} days) is shorter than the customers' median purchase cycle "
@@ -175,32 +166,69 @@ def repeat_report(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, 
     return report
 
 
+def _rates_and_stages(con: duckdb.DuckDBPyConnection, purchases: exp.Expression, start: dt.date, end: dt.date, every: str | None,
+                      spans: list[tuple[str, dt.date, dt.date]]) -> RepeatReport:
+    """The rates of the range and of each period, as the sums of their stages' rates."""
+    whole = ("all", start, end)
+    relation = _periods_relation([whole, *spans] if every else [whole])
+    # Each period's place and dates by its label: a weekly report over years has thousands.
+    order = {label: (i, lo, hi) for i, (label, lo, hi) in enumerate([whole, *spans])}
+    stage_sql = tree(_STAGES, purchases=purchases, periods=relation, stage=lifecycle_sql(), first=exp.Literal.string(FIRST_PURCHASE))
+    sums: dict[str, list[int]] = {}
+    stages = []
+    for label, name, buyers, returning, purchased, repeats in con.execute(stage_sql.sql("duckdb")).fetchall():
+        _, lo, hi = order[label]
+        stages.append((label, name, PeriodRates(label, lo, hi, Rate(int(returning), int(buyers)), Rate(int(repeats), int(purchased)))))
+        total = sums.setdefault(label, [0, 0, 0, 0])
+        for k, value in enumerate((buyers, returning, purchased, repeats)):
+            total[k] += int(value)
+
+    def rates(label: str, lo: dt.date, hi: dt.date) -> PeriodRates:
+        buyers, returning, purchased, repeats = sums.get(label, (0, 0, 0, 0))
+        return PeriodRates(label, lo, hi, Rate(returning, buyers), Rate(repeats, purchased))
+
+    report = RepeatReport(start, end, every, rates(*whole), [rates(*s) for s in spans] if every else [])
+    report.stages = sorted(stages, key=lambda s: (order[s[0]][0], _STAGE_ORDER.get(s[1], 99)))
+    return report
+
+
 _STAGE_ORDER = {FIRST_PURCHASE: 0, "new": 1, "active": 2, "cooling": 3, "dormant_high": 4, "dormant_low": 5, "lost": 6}
 
 
-_COHORTS = """
-    WITH firsts AS (
-        SELECT customer_id, min(local_date) AS first_date FROM orders WHERE status = 'paid' GROUP BY customer_id),
+# One pass over each customer's purchases feeds both the cohorts and the purchase cycle:
+# the first purchase ever, and up to `end` the last purchase day and the purchase days.
+_COHORTS_AND_CYCLE = """
+    WITH customers AS MATERIALIZED (
+        SELECT customer_id, min(local_date) AS first_date, max(local_date) FILTER (WHERE local_date <= :end) AS last_date,
+               count(*) FILTER (WHERE local_date <= :end AND local_date IS DISTINCT FROM previous_date) AS days  -- purchase days: dates rise with nth
+        FROM :purchases GROUP BY customer_id),
     cohort AS (
-        SELECT customer_id, CAST(date_trunc('month', first_date) AS DATE) AS month FROM firsts
+        SELECT customer_id, CAST(date_trunc('month', first_date) AS DATE) AS month FROM customers
         WHERE first_date BETWEEN CAST(date_trunc('month', :start) AS DATE) AND :end),
     later AS (
         SELECT DISTINCT o.customer_id, c.month,
                CAST((year(o.local_date) - year(c.month)) * 12 + month(o.local_date) - month(c.month) AS BIGINT) AS k
-        FROM orders o JOIN cohort c ON o.customer_id = c.customer_id WHERE o.status = 'paid' AND o.local_date <= :end)
-    SELECT strftime(month, '%Y-%m') AS cohort, CAST(0 AS BIGINT) AS k, count(*) AS n FROM cohort GROUP BY month
+        FROM :purchases o JOIN cohort c ON o.customer_id = c.customer_id WHERE o.local_date <= :end)
+    SELECT strftime(month, '%Y-%m') AS cohort, CAST(0 AS BIGINT) AS k, count(*) AS n, NULL AS cycle FROM cohort GROUP BY month
     UNION ALL
-    SELECT strftime(month, '%Y-%m') AS cohort, k, count(*) AS n FROM later WHERE k >= 1 GROUP BY month, k"""
+    SELECT strftime(month, '%Y-%m') AS cohort, k, count(*) AS n, NULL AS cycle FROM later WHERE k >= 1 GROUP BY month, k
+    UNION ALL
+    SELECT NULL, NULL, NULL, median(date_diff('day', first_date, last_date) / (days - 1)) FROM customers WHERE days >= 2"""
 
 
-def cohorts(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> list[Cohort]:
-    """Monthly first-purchase cohorts from start's month to end's: the share of each that
-    bought again in month 1, 2, ... after its first (up to the end of the range)."""
-    sql = tree(_COHORTS, start=date_literal(start), end=date_literal(end)).sql("duckdb")
+def cohorts_and_cycle(con: duckdb.DuckDBPyConnection, purchases: exp.Expression, start: dt.date, end: dt.date) -> tuple[list[Cohort], float | None]:
+    """Monthly first-purchase cohorts from start's month to end's - the share of each that
+    bought again in month 1, 2, ... after its first (up to the end of the range) - and the
+    median over customers with purchases on two days or more (up to `end`) of their
+    average days between purchase days: the feature purchase_cycle_days."""
+    sql = tree(_COHORTS_AND_CYCLE, purchases=purchases, start=date_literal(start), end=date_literal(end)).sql("duckdb")
     sizes: dict[str, int] = {}
     again: dict[str, dict[int, int]] = {}
-    for month, k, count in con.execute(sql).fetchall():
-        if k == 0:
+    cycle = None
+    for month, k, count, median in con.execute(sql).fetchall():
+        if month is None:
+            cycle = float(median) if median is not None else None
+        elif k == 0:
             sizes[month] = int(count)
         else:
             again.setdefault(month, {})[int(k)] = int(count)
@@ -209,18 +237,4 @@ def cohorts(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> lis
         year, mon = map(int, month.split("-"))
         horizon = (end.year - year) * 12 + end.month - mon  # months after the cohort's that the range reaches
         out.append(Cohort(month, sizes[month], [Rate(again.get(month, {}).get(k, 0), sizes[month]) for k in range(1, horizon + 1)]))
-    return out
-
-
-_CYCLE = """
-    SELECT median(date_diff('day', first_date, last_date) / (n - 1))
-    FROM (SELECT customer_id, min(local_date) AS first_date, max(local_date) AS last_date, count(DISTINCT local_date) AS n
-          FROM orders WHERE status = 'paid' AND local_date <= :end GROUP BY customer_id)
-    WHERE n >= 2"""
-
-
-def median_cycle(con: duckdb.DuckDBPyConnection, end: dt.date) -> float | None:
-    """The median over customers with purchases on two days or more (up to `end`) of their
-    average days between purchase days: the feature purchase_cycle_days."""
-    value = con.execute(tree(_CYCLE, end=date_literal(end)).sql("duckdb")).fetchall()[0][0]
-    return float(value) if value is not None else None
+    return out, cycle

@@ -47,6 +47,14 @@ class Difference:
         return Difference(self.estimate * factor, self.ci_low * factor, self.ci_high * factor, self.p_value)
 
 
+def preload() -> None:
+    """Import the statsmodels parts used here (about a second): a caller with a thread to
+    spare does it while other work runs."""
+    import statsmodels.stats.power  # noqa: F401
+    import statsmodels.stats.proportion  # noqa: F401
+    import statsmodels.stats.weightstats  # noqa: F401
+
+
 def proportion_difference(converted_t: int, n_t: int, converted_h: int, n_h: int) -> Difference | None:
     """The difference of conversion rates; None when a group is empty."""
     from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
