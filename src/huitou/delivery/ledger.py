@@ -40,8 +40,8 @@ from .witness import recall, record
 
 STATES = ("pending", "sending", "sent", "failed", "skipped")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
+# The plan row's identity, the same in the messages and the holdouts tables.
+_PLAN_ROW = """
     idempotency_key TEXT PRIMARY KEY,
     plan_id TEXT NOT NULL,
     plan_as_of TEXT,                -- the as-of date of the plan that decided the row: the newest decides
@@ -51,7 +51,10 @@ CREATE TABLE IF NOT EXISTS messages (
     rule_id TEXT NOT NULL,
     step INTEGER NOT NULL,
     channel TEXT NOT NULL,
-    intent TEXT NOT NULL,
+    intent TEXT NOT NULL,"""
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS messages ({_PLAN_ROW}
     recipient TEXT,
     send_at TEXT NOT NULL,          -- planned, ISO 8601 with the customer's offset
     send_at_utc REAL NOT NULL,      -- the same instant, epoch seconds (what "due" compares)
@@ -75,17 +78,7 @@ CREATE TABLE IF NOT EXISTS optouts (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- The control group: a plan's holdout rows, recorded when a live send reaches their time
 -- (as their message would have been handed over), so `huitou report` knows both groups.
-CREATE TABLE IF NOT EXISTS holdouts (
-    idempotency_key TEXT PRIMARY KEY,
-    plan_id TEXT NOT NULL,
-    plan_as_of TEXT,
-    "trigger" TEXT,
-    customer_id TEXT NOT NULL,
-    playbook TEXT NOT NULL,
-    rule_id TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    channel TEXT NOT NULL,
-    intent TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS holdouts ({_PLAN_ROW}
     send_at TEXT NOT NULL,
     send_at_utc REAL NOT NULL,
     recorded_at REAL NOT NULL

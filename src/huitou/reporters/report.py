@@ -82,11 +82,11 @@ def report_text(console: Console, report: RepeatReport, effects: EffectReport | 
     stages = [(stage, p) for period, stage, p in report.stages if period == "all"]
     if stages:
         table = Table(title="buyers by lifecycle stage at the range's start", title_justify="left", show_edge=False)
-        for name in ("stage", "buyers", "purchases", "repeat", "by transaction"):
+        for name in ("stage", "buyers", "returning", "purchases", "repeat", "by transaction"):
             table.add_column(name, justify="left" if name == "stage" else "right")
         for stage, p in stages:
-            t = p.by_transaction
-            table.add_row(stage, f"{p.by_customer.denominator:,}", f"{t.denominator:,}", f"{t.numerator:,}", _percent(t))
+            c, t = p.by_customer, p.by_transaction
+            table.add_row(stage, f"{c.denominator:,}", f"{c.numerator:,}", f"{t.denominator:,}", f"{t.numerator:,}", _percent(t))
         console.print(table)
     if report.cohorts:
         months = max(len(c.again) for c in report.cohorts)
