@@ -257,10 +257,18 @@ def _open(command: str, paths: list[Path] | None, opts: DataOptions, *, need_pla
         session = open_data(project, timezone=tz, as_of=date, data_dir=opts.data, orders=opts.orders, customers=opts.customers, quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit)
     except (UsageError, DataError) as exc:
         raise _fail(command, str(exc)) from None
+    from .forecast import uses_forecast
+
+    # The purchase models are fitted when something shows or uses their features.
+    session.forecast_wanted = command in ("features", "explain", "forecast") or uses_forecast(playbooks, project.templates_dir)
     err = Console(stderr=True, highlight=False, soft_wrap=True)  # log lines stay whole (cron mail, CI logs)
     for report in session.reports:
         for line in report.lines():
             err.print(line, markup=False)
+    if session.forecast_wanted:
+        session.features_sql()  # fit now, to say here when the shop is too small
+        if session.forecast.problem:
+            err.print(f"forecast: {session.forecast.problem}", markup=False)
     for report in session.reports:
         if report.too_many_rejected:
             share = sum(report.rejected.values()) / report.rows
@@ -372,6 +380,29 @@ def report(
         sys.stdout.write(report_csv(result))
     else:
         report_text(Console(highlight=False), result, effects)
+
+
+@app.command()
+@with_data_options
+def forecast(
+    opts: DataOptions,
+    holdout: Annotated[str, typer.Option("--holdout", help="The fit check's holdout period before the as-of date: 90d, 13w.")] = "90d",
+    format: Annotated[OutFormat, typer.Option("--format", "-f", help="text or json")] = OutFormat.text,
+) -> None:
+    """The purchase models behind p_alive and expected_*_90d: their parameters, and a check of their predictions against a holdout period."""
+    from rich.console import Console
+
+    from .forecast.check import fit_check
+    from .reporters.forecast import forecast_json, forecast_text
+
+    days = _horizon(holdout)
+    session, _ = _open("forecast", None, opts, need_playbooks=False)
+    fitted = session.forecast
+    check = fit_check(session.con, session.as_of, days)
+    if format == OutFormat.json:
+        sys.stdout.write(forecast_json(fitted, check))
+    else:
+        forecast_text(Console(highlight=False), fitted, check)
 
 
 @app.command()

@@ -41,13 +41,24 @@ class DataSession:
     extra_fields: dict[str, str]
     reports: list[load.LoadReport] = field(default_factory=list)
 
+    # Fit the purchase models (p_alive, expected_*_90d) when the features are built: set by
+    # the commands whose playbooks or output use them (forecast.uses_forecast).
+    forecast_wanted: bool = False
+    forecast: Any = None  # forecast.fit.Forecast, once fitted
+
     _sql: str | None = field(default=None, init=False, repr=False)
 
     def features_sql(self) -> str:
         """The feature query, built once per session (the lifecycle column uses the default
         thresholds; playbooks with their own replace it in their predicates)."""
         if self._sql is None:
-            self._sql = feature_query(self.as_of, self.extra_fields).sql("duckdb")
+            scores = None
+            if self.forecast_wanted:
+                from .forecast.fit import fit, score
+
+                self.forecast = fit(self.con, self.as_of)
+                scores = score(self.con, self.forecast)
+            self._sql = feature_query(self.as_of, self.extra_fields, forecast=scores).sql("duckdb")
         return self._sql
 
 

@@ -134,8 +134,13 @@ def next_birthday_sql(day: str, column: str = "birthday") -> str:
     return f"CASE WHEN {on(this_year)} >= {day} THEN {on(this_year)} ELSE {on(next_year)} END"
 
 
-def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None, lifecycle: Mapping[str, int] | None = None) -> exp.Select:
-    """SELECT one row per customer with every feature, from `customers` and `order_summary`."""
+FORECAST_COLUMNS = ("p_alive", "expected_orders_90d", "expected_spend_90d")
+
+
+def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None, lifecycle: Mapping[str, int] | None = None,
+                  forecast: exp.Expression | None = None) -> exp.Select:
+    """SELECT one row per customer with every feature, from `customers` and `order_summary`,
+    and the scores of `forecast` (forecast/fit.py) when given (else those columns are NULL)."""
     as_of_sql = f"DATE '{as_of.isoformat()}'"
     this_year = as_of.year
     # Values used more than once are computed once, in the joined stage: the total in
@@ -152,6 +157,10 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
         .from_("customers AS c")
         .join("order_summary AS a", on="a.customer_id = c.customer_id", join_type="left")
     )
+    if forecast is not None:
+        joined = joined.select(*[f"fc.{name}" for name in FORECAST_COLUMNS], append=True).join(
+            exp.alias_(forecast.copy(), "fc", table=True), on="fc.customer_id = c.customer_id", join_type="left")
+    scores = list(FORECAST_COLUMNS) if forecast is not None else [f"CAST(NULL AS DOUBLE) AS {name}" for name in FORECAST_COLUMNS]
     next_birthday = f"CASE WHEN _birthday_this_year >= {as_of_sql} THEN _birthday_this_year ELSE {birthday_in(this_year + 1)} END"
     cycle = "CAST(date_diff('day', first_order_date, last_order_date) AS DOUBLE) / (purchase_days - 1)"
     quotient, remainder = "(_cents // order_count)", "(_cents % order_count)"
@@ -176,6 +185,7 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
         "last_category",
         f"date_diff('day', {as_of_sql}, {next_birthday}) AS days_to_birthday",
         f"{this_year} - year(birthday) - CASE WHEN month(birthday) * 100 + day(birthday) > {as_of_month_day} THEN 1 ELSE 0 END AS age",
+        *scores,
         *STRING_PROFILE,
         "birthday",
         "points",

@@ -23,7 +23,7 @@ class Feature:
     type: str
     summary: str
     values: tuple[str, ...] = ()  # the closed set of values a string feature takes, if any
-    source: str = "orders"  # orders | customers (profile columns may be absent)
+    source: str = "orders"  # orders | customers (profile columns may be absent) | forecast (fitted: forecast/fit.py)
 
 
 LIFECYCLE_STAGES = ("new", "active", "cooling", "dormant_high", "dormant_low", "lost")
@@ -42,6 +42,9 @@ _FEATURES = [
     Feature("purchase_cycle_days", "number", "(last - first order date) / (purchase_days - 1); null below 2 purchase days."),
     Feature("days_until_due", "number", "purchase_cycle_days - days_since_last_order; negative when overdue."),
     Feature("lifecycle", "string", "Lifecycle stage from recency and order count.", LIFECYCLE_STAGES),
+    Feature("p_alive", "number", "Probability that the customer still buys (BG/NBD, fitted on the shop's history); null without a fit.", source="forecast"),
+    Feature("expected_orders_90d", "number", "Expected purchase days in the next 90 days (BG/NBD); null without a fit.", source="forecast"),
+    Feature("expected_spend_90d", "number", "Expected spend in the next 90 days (BG/NBD x Gamma-Gamma); null without a fit.", source="forecast"),
     Feature("days_to_birthday", "integer", "Days from the as-of date to the next birthday (0 on the day).", source="customers"),
     Feature("age", "integer", "Whole years since the birthday.", source="customers"),
     Feature("has_unpaid_order", "boolean", "An unpaid, not cancelled order exists."),

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..data.sources import DataError
 from ..evaluate import data_timezone, open_data
+from ..forecast import uses_forecast
 from ..project import CONFIG_NAME
 from ..checks.context import PlaybookContext
 from ..loader import Document
@@ -54,6 +55,7 @@ def plan_playbooks(
     project = playbooks[0].project
     try:
         session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=as_of, orders=orders, customers=customers, data_dir=data_dir, quarantine_dir=quarantine_dir, today=today)
+        session.forecast_wanted = uses_forecast(playbooks, project.templates_dir)
         plan = build_plan(session, playbooks, horizon, customer=customer, jobs=jobs, inputs=inputs)
         plan.reports = session.reports
         return plan

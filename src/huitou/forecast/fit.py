@@ -1,0 +1,125 @@
+"""The next purchase, from the shop's own history: BG/NBD and Gamma-Gamma (btyd.py) fitted
+on the loaded orders as of a date, and scored per customer as a relation the features
+join (p_alive, expected_orders_90d, expected_spend_90d).
+
+The unit of purchase is the purchase day, as in the features: x = purchase_days - 1,
+t_x = days from the first purchase day to the last, T = days from the first to the as-of
+date; m = the mean spend of the repeat purchase days (the first day left out, as Fader,
+Hardie and Lee do). Customers without a purchase get no row (their features are NULL).
+
+The SQL computes the histories and the scores; Python only fits (on the histories
+grouped by value) and evaluates the hypergeometric term of the expected purchases over
+the distinct (x, T) pairs, a lookup the scoring query joins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+from sqlglot import exp
+
+from ..db import date_literal, register_columns, tree
+from .btyd import BgNbd, GammaGamma, fit_bgnbd, fit_gamma_gamma
+
+HORIZON_DAYS = 90  # expected_orders_90d, expected_spend_90d
+MIN_CUSTOMERS = 200
+MIN_REPEAT_BUYERS = 50
+FORECAST = "customer_forecast"  # the scored relation (a temporary table of the session)
+
+# Per customer: the history the models read, from the purchase days up to :as_of.
+_HISTORY = """
+    WITH days AS (
+        SELECT customer_id, local_date, sum(amount) AS spend FROM orders
+        WHERE status = 'paid' AND local_date <= :as_of GROUP BY customer_id, local_date)
+    SELECT customer_id, count(*) - 1 AS x, date_diff('day', min(local_date), max(local_date)) AS t_x,
+           date_diff('day', min(local_date), :as_of) AS T,
+           CAST((sum(spend) - arg_min(spend, local_date)) / nullif(count(*) - 1, 0) AS DOUBLE) AS m
+    FROM days GROUP BY customer_id"""
+
+
+@dataclass
+class Forecast:
+    as_of: dt.date
+    customers: int
+    repeat_buyers: int
+    model: BgNbd | None = None
+    spend: GammaGamma | None = None
+    problem: str | None = None  # why there is no fit (the features are NULL)
+    history: exp.Expression | None = None  # the histories as of as_of: a temporary table (history())
+
+
+def history(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> exp.Expression:
+    """The per-customer histories as of `as_of` (customer_id, x, t_x, T, m), computed once
+    into a temporary table of the session; returned as that table, aliased `h`."""
+    table = exp.to_table(f"forecast_history_{as_of:%Y%m%d}")
+    create = exp.Create(this=table.copy(), kind="TABLE", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                        expression=tree(_HISTORY, as_of=date_literal(as_of)))
+    con.execute(create.sql("duckdb"))
+    return exp.alias_(table, "h", table=True)
+
+
+def fit(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> Forecast:
+    """Fit both models on the histories as of `as_of`; a Forecast with `problem` set when
+    the shop is too small to say anything."""
+    histories = history(con, as_of)
+    grouped = con.execute(tree("SELECT x, t_x, T, count(*) AS n FROM :history GROUP BY ALL", history=histories.copy()).sql("duckdb")).fetchnumpy()
+    x, t_x, T, n = (np.asarray(grouped[k], dtype=float) for k in ("x", "t_x", "T", "n"))
+    customers, repeat = int(n.sum()), int(n[x > 0].sum())
+    out = Forecast(as_of, customers, repeat, history=histories)
+    if customers < MIN_CUSTOMERS or repeat < MIN_REPEAT_BUYERS:
+        out.problem = (f"too few customers to fit the purchase models as of {as_of}: {customers:,} with a purchase and {repeat:,} who bought again on "
+                       f"another day (at least {MIN_CUSTOMERS} and {MIN_REPEAT_BUYERS} are needed); p_alive, expected_orders_90d and "
+                       "expected_spend_90d are empty")
+        return out
+    out.model = fit_bgnbd(x, t_x, T, n)
+    repeat_rows = con.execute(tree("SELECT x, m FROM :history WHERE x > 0 AND m > 0", history=histories.copy()).sql("duckdb")).fetchnumpy()
+    if len(repeat_rows["x"]) >= MIN_REPEAT_BUYERS:
+        out.spend = fit_gamma_gamma(np.asarray(repeat_rows["x"], dtype=float), np.asarray(repeat_rows["m"], dtype=float))
+    return out
+
+
+def _num(value: float) -> exp.Expression:
+    return exp.Literal.number(repr(float(value)))
+
+
+# The scores per customer: p_alive and the expected purchases in closed form, with the
+# hypergeometric term looked up by (x, T); the spend per purchase from Gamma-Gamma. The
+# fitted parameters come in as a one-row VALUES relation `f`.
+_SCORES = """
+    SELECT customer_id, p_alive, expected_orders AS expected_orders_90d, expected_orders * spend_per_order AS expected_spend_90d FROM (
+        SELECT h.customer_id, 1 / (1 + odds_dead) AS p_alive,
+               (f.a + f.b + h.x - 1) / (f.a - 1) * (1 - pow((f.alpha + h.T) / (f.alpha + h.T + f.t), f.r + h.x) * k.hyp) / (1 + odds_dead) AS expected_orders,
+               CASE WHEN h.x > 0 AND h.m >= 0 THEN f.p * (f.v + h.x * h.m) / (f.p * h.x + f.q - 1) ELSE f.p * f.v / (f.q - 1) END AS spend_per_order
+        FROM (SELECT h.*, CASE WHEN h.x > 0 THEN f.a / (f.b + h.x - 1) * pow((f.alpha + h.T) / (f.alpha + h.t_x), f.r + h.x) ELSE 0 END AS odds_dead
+              FROM :history CROSS JOIN :params) h
+        CROSS JOIN :params JOIN forecast_hyp k ON k.x = h.x AND k.T = h.T)"""
+
+
+def score(con: duckdb.DuckDBPyConnection, forecast: Forecast) -> exp.Expression:
+    """CREATE the scored relation and return it as a table expression: one row per customer
+    with a purchase (customer_id, p_alive, expected_orders_90d, expected_spend_90d); no
+    rows when there is no fit."""
+    from scipy.special import hyp2f1
+
+    table = exp.to_table(FORECAST)
+    if forecast.model is None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {FORECAST} (customer_id VARCHAR, p_alive DOUBLE, expected_orders_90d DOUBLE, expected_spend_90d DOUBLE)")
+        return table
+    m, t = forecast.model, float(HORIZON_DAYS)
+    pairs = con.execute(tree("SELECT DISTINCT x, T FROM :history", history=forecast.history.copy()).sql("duckdb")).fetchnumpy()
+    x, T = np.asarray(pairs["x"], dtype=float), np.asarray(pairs["T"], dtype=float)
+    hyp = hyp2f1(m.r + x, m.b + x, m.a + m.b + x - 1, t / (m.alpha + T + t))
+    register_columns(con, "forecast_hyp", {"x": np.asarray(pairs["x"]), "T": np.asarray(pairs["T"]), "hyp": hyp})
+    try:
+        s = forecast.spend  # no spend model (too few repeat buyers with a spend): expected_spend_90d is NULL
+        values = [_num(v) for v in (m.r, m.alpha, m.a, m.b, t)] + [_num(getattr(s, k)) if s else exp.cast(exp.Null(), "DOUBLE") for k in ("p", "q", "v")]
+        params = exp.values([tuple(values)], alias="f", columns=["r", "alpha", "a", "b", "t", "p", "q", "v"])
+        scores = tree(_SCORES, history=forecast.history.copy(), params=params)
+        query = f"CREATE OR REPLACE TEMP TABLE {FORECAST} AS {scores.sql('duckdb')}"
+        con.execute(query)
+    finally:
+        con.unregister("forecast_hyp")
+    return table
