@@ -46,14 +46,6 @@ class BgNbd:
         tail = 1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp
         return head * tail / (1.0 + self._odds_dead(x, t_x, T))
 
-    def expected_purchases_new(self, t: float) -> float:
-        """Expected repeat purchases in t days of a customer just acquired (the fit check's
-        baseline)."""
-        from scipy.special import hyp2f1
-
-        r, alpha, a, b = self.r, self.alpha, self.a, self.b
-        return float((a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t))))
-
 
 @dataclass(frozen=True)
 class Coded:
