@@ -107,6 +107,9 @@ def test_a_predicate_finds_the_valuable_customers_slipping_away(huitou_bin: str,
         "  - {id: win-back, intent: care, segment: p_alive < 0.3 AND total_spent >= 100, when: {immediate: true}, channel: sms, template: sms/back.j2}\n",
         encoding="utf-8")
     try:
+        # validate cannot see the data: it warns that the feature is empty for a small shop
+        warned = run(huitou_bin, cdnow, "validate").stdout
+        assert "rules/slipping.yaml:6:43: warning HT206 'p_alive' is fitted from the shop's history" in warned
         features = pd.read_csv(io.StringIO(run(huitou_bin, cdnow, "features", "--as-of", AS_OF).stdout))
         expected = int(((features["p_alive"] < 0.3) & (features["total_spent"] >= 100)).sum())
         counts = json.loads(run(huitou_bin, cdnow, "segments", "--as-of", AS_OF, "-f", "json").stdout)

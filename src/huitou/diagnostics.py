@@ -48,6 +48,7 @@ CHECKS: dict[str, Check] = {
         Check("HT203", "type-mismatch", "error", "A comparison mixes incompatible types."),
         Check("HT204", "unknown-value", "error", "A comparison uses a value the feature never takes."),
         Check("HT205", "segment-cycle", "error", "Segments refer to each other in a cycle."),
+        Check("HT206", "fitted-feature", "warning", "A predicate uses a feature fitted from the shop's history: empty when the shop is too small to fit."),
         Check("HT301", "unknown-segment", "error", "A segment name that is not defined."),
         Check("HT302", "unknown-template", "error", "A template file that does not exist."),
         Check("HT303", "unknown-channel", "error", "A channel that is not configured."),

@@ -1,4 +1,4 @@
-"""HT201-HT205, HT301: segment and rule predicates parse, name real things and type-check.
+"""HT201-HT206, HT301: segment and rule predicates parse, name real things and type-check.
 
 Errors point at the column inside the expression, wherever the YAML puts it.
 """
@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..diagnostics import Diagnostic
+from ..features import Feature
+from ..forecast.fit import MIN_CUSTOMERS, MIN_REPEAT_BUYERS
 from ..predicates import PredicateError, check, referenced_segments
+from ..predicates.ast import Expr, Name, walk
 from .context import PlaybookContext, Predicate
 
 
@@ -25,6 +28,17 @@ def _check_one(ctx: PlaybookContext, pred: Predicate, names: set[str]) -> Iterat
         return
     for problem in check(pred.tree, ctx.project.catalog, names):
         yield ctx.in_predicate(pred, problem.offset, problem.code, problem.message, problem.hint)
+    for name in _fitted_names(pred.tree, ctx.project.catalog):
+        yield ctx.in_predicate(pred, name.start, "HT206",
+                               f"'{name.name}' is fitted from the shop's history (BG/NBD): it is empty, and this condition false, for a shop with "
+                               f"fewer than {MIN_CUSTOMERS} customers with a purchase or {MIN_REPEAT_BUYERS} who bought again",
+                               "run `huitou forecast` on the shop's data to see the fit and how well it predicts")
+
+
+def _fitted_names(tree: Expr, catalog: dict[str, Feature]) -> list[Name]:
+    """The names in the predicate of features fitted by forecast/ (source `forecast`)."""
+    return [value for node in walk(tree) for value in vars(node).values()
+            if isinstance(value, Name) and value.name in catalog and catalog[value.name].source == "forecast"]
 
 
 def _cycles(ctx: PlaybookContext) -> Iterator[Diagnostic]:
