@@ -5,7 +5,10 @@ benchmarks/.data/), each as its own process, median of --repeat runs, peak RSS:
   (a) floor  - benchmarks/floor_duckdb.py: hand-written DuckDB SQL, features + 20 predicates;
   (b) huitou - `huitou segments` end to end (start-up, validation, data checks, quarantine
                report, features, 20 rule segments and the lifecycle stages);
-  (c) peer   - benchmarks/peer_pandas.py: the same in pandas.
+  (c) peer   - benchmarks/peer_pandas.py: the same in pandas;
+  (d) huitou - `huitou segments` with one more rule on p_alive (`p_alive < 0.3 AND
+               total_spent >= 500`): (b) plus fitting BG/NBD and Gamma-Gamma on every
+               customer's history and scoring them (target: within 15 s).
 The three must report identical counts for the 20 predicates, or the run fails.
 A phase breakdown of (b), measured in-process, shows where huitou's extra time goes.
 
@@ -18,9 +21,11 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +35,13 @@ sys.path.insert(0, str(HERE))
 from docs_section import publish  # noqa: E402
 from shop_data import arguments, shop_data  # noqa: E402
 AS_OF = "2026-11-01"
+SLIPPING = """version: 1
+name: slipping
+timezone: Asia/Shanghai
+locale: zh-CN
+rules:
+  - {id: valuable-slipping, intent: care, segment: p_alive < 0.3 AND total_spent >= 500, when: {immediate: true}, channel: sms, template: sms/comeback.j2}
+"""
 
 
 def measure(cmd: list[str], cwd: Path, repeat: int) -> tuple[float, float, str]:
@@ -83,6 +95,14 @@ def phases(data: Path) -> list[tuple[str, float]]:
     t = time.perf_counter()
     segment_counts(DataSession(con, as_of, "Asia/Shanghai", {}), result.playbooks)
     out.append(("features + 20 rules + lifecycle over the summary, one query", time.perf_counter() - t))
+    from huitou.forecast.fit import fit, score
+
+    t = time.perf_counter()
+    fitted = fit(con, as_of)
+    out.append((f"(d) purchase histories, BG/NBD and Gamma-Gamma fits ({fitted.customers:,} customers)", time.perf_counter() - t))
+    t = time.perf_counter()
+    score(con, fitted)
+    out.append(("(d) scores: p_alive, expected_orders_90d, expected_spend_90d", time.perf_counter() - t))
     return out
 
 
@@ -94,6 +114,11 @@ def main() -> None:
     floor = measure([py, str(HERE / "floor_duckdb.py"), str(data), AS_OF], ROOT, args.repeat)
     ours = measure([huitou, "segments", "--data", str(data), "--as-of", AS_OF, "--format", "json"], HERE / "project", args.repeat)
     peer = measure([py, str(HERE / "peer_pandas.py"), str(data), AS_OF], ROOT, args.repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp) / "project"
+        shutil.copytree(HERE / "project", project)
+        (project / "rules" / "slipping.yaml").write_text(SLIPPING, encoding="utf-8")
+        fitted = measure([huitou, "segments", "--data", str(data), "--as-of", AS_OF, "--format", "json"], project, args.repeat)
 
     floor_counts = json.loads(floor[2])["counts"]
     peer_counts = json.loads(peer[2])["counts"]
@@ -101,6 +126,9 @@ def main() -> None:
     our_counts = [c["customers"] for c in doc["counts"] if c["kind"] == "rule"]
     if not (floor_counts == our_counts == peer_counts):
         raise SystemExit(f"counts differ:\nfloor  {floor_counts}\nhuitou {our_counts}\npandas {peer_counts}")
+    with_fit = [c["customers"] for c in json.loads(fitted[2])["counts"] if c["kind"] == "rule" and c["playbook"] != "slipping"]
+    if with_fit != our_counts:
+        raise SystemExit(f"(d) changed the 20 counts: {with_fit}")
     import pyarrow.parquet as pq
 
     orders = pq.ParquetFile(data / "orders.parquet").metadata.num_rows
@@ -119,6 +147,7 @@ def main() -> None:
         f"| (a) floor: hand-written DuckDB SQL, features + 20 predicates | {floor[0]:.2f} | {floor[1]:,.0f} MiB | |",
         f"| (b) `huitou segments`, end to end | {ours[0]:.2f} | {ours[1]:,.0f} MiB | b/a = {ours[0] / floor[0]:.2f} |",
         f"| (c) pandas peer | {peer[0]:.2f} | {peer[1]:,.0f} MiB | c/b = {peer[0] / ours[0]:.2f} |",
+        f"| (d) (b) with a rule on `p_alive`: BG/NBD and Gamma-Gamma fitted and scored | {fitted[0]:.2f} | {fitted[1]:,.0f} MiB | d/a = {fitted[0] / floor[0]:.2f}; d - b = {fitted[0] - ours[0]:.2f} s |",
         "",
         "Where (b) spends its time (in-process, same data):",
         "",
