@@ -8,7 +8,7 @@ DURATION = {"type": "string", "pattern": "^[1-9][0-9]*[hdw]$", "description": "A
 CLOCK = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "description": "A local time of day, HH:MM (quote it: \"10:30\").", "examples": ["10:30", "21:00"]}
 FIELD_TYPES = ["integer", "money", "number", "date", "string", "boolean", "list"]
 KINDS = ["sms", "email", "wechat", "im", "phone", "parcel_insert"]
-ANCHOR = {"type": "string", "minLength": 1, "description": "A date (2026-11-11), a customer date (birthday, first_order_anniversary, last_order, last_delivery, purchase_due) , a holiday name (spring_festival, mid_autumn, qixi, double11, ...) or a country's holiday as CC:name (JP:respect_for_the_aged_day).", "examples": ["2026-11-11", "birthday", "last_delivery", "spring_festival", "double11", "JP:respect_for_the_aged_day"]}
+ANCHOR = {"type": "string", "minLength": 1, "description": "A date (2026-11-11), a customer date (birthday, first_order_anniversary, last_order, last_delivery, purchase_due, or a date field declared in huitou.yaml), shop_anniversary (huitou.yaml shop.founded), a holiday name (spring_festival, mid_autumn, qixi, double11, ...) or a country's holiday as CC:name (JP:respect_for_the_aged_day).", "examples": ["2026-11-11", "birthday", "last_delivery", "spring_festival", "double11", "JP:respect_for_the_aged_day"]}
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 when = {
@@ -262,7 +262,9 @@ project = {
         "templates": {"type": "string", "default": "templates", "description": "Template directory (one subdirectory per locale)."},
         "default_locale": {"type": "string", "default": "zh-CN", "description": "Locale to fall back to when a template is missing in the customer's."},
         "timezone": {"type": "string", "default": "Asia/Shanghai", "description": "Timezone of the data's local dates when the evaluated playbooks do not name one (huitou features)."},
-        "shop": {"type": "object", "additionalProperties": False, "properties": {"name": {"type": "string"}, "url": {"type": "string"}, "phone": {"type": "string"}}, "description": "Shop facts templates can use as shop.name etc."},
+        "shop": {"type": "object", "additionalProperties": False, "properties": {"name": {"type": "string"}, "url": {"type": "string"}, "phone": {"type": "string"},
+                 "founded": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "description": "The shop's founding date: the `shop_anniversary` anchor repeats it every year."}},
+                 "description": "Shop facts templates can use as shop.name etc."},
         "data": {
             "type": "object",
             "additionalProperties": False,

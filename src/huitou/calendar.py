@@ -20,9 +20,12 @@ country code and the holiday's English name in the `holidays` library, in lower 
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import functools
 import re
+from collections.abc import Collection
+from typing import Any
 
 CUSTOMER_DATES = {
     "birthday": "the customer's birthday (29 February falls on 28 February in other years)",
@@ -30,6 +33,10 @@ CUSTOMER_DATES = {
     "last_order": "the date of the latest purchase",
     "last_delivery": "the date of the latest delivery",
     "purchase_due": "last purchase date + purchase_cycle_days",
+}
+
+SHOP_DATES = {
+    "shop_anniversary": "the yearly anniversary of the shop's founding (huitou.yaml shop.founded; 29 February falls on 28 February in other years)",
 }
 
 HOLIDAYS = {
@@ -54,19 +61,44 @@ HOLIDAYS = {
 }
 
 
-def anchor_kind(anchor: str) -> str | None:
-    """'date', 'customer', 'holiday', or None for an unknown anchor.
+def anchor_kind(anchor: str, date_fields: Collection[str] = ()) -> str | None:
+    """'date', 'customer' (a customer date, built in or a declared date field), 'shop',
+    'holiday', or None for an unknown anchor.
 
     >>> anchor_kind("2026-11-11"), anchor_kind("birthday"), anchor_kind("mid_autumn"), anchor_kind("xmas")
     ('date', 'customer', 'holiday', None)
+    >>> anchor_kind("points_expire_on", {"points_expire_on"}), anchor_kind("shop_anniversary")
+    ('customer', 'shop')
     """
     if len(anchor) == 10 and anchor[4] == "-" and anchor[7] == "-" and anchor.replace("-", "").isdigit():
         return "date"
-    if anchor in CUSTOMER_DATES:
+    if anchor in CUSTOMER_DATES or anchor in date_fields:
         return "customer"
+    if anchor in SHOP_DATES:
+        return "shop"
     if anchor in HOLIDAYS or _country_anchor(anchor) is not None:
         return "holiday"
     return None
+
+
+def shop_founded(config: dict[str, Any]) -> dt.date | None:
+    """huitou.yaml shop.founded, the date the `shop_anniversary` anchor repeats (None when
+    unset or not a date: validate says so)."""
+    try:
+        return dt.date.fromisoformat(str((config.get("shop") or {}).get("founded")))
+    except ValueError:
+        return None
+
+
+def yearly(day: dt.date, year: int) -> dt.date:
+    """The date `day` falls on in `year`: 29 February on 28 February in other years.
+
+    >>> yearly(dt.date(2020, 2, 29), 2026), yearly(dt.date(2019, 5, 20), 2026)
+    (datetime.date(2026, 2, 28), datetime.date(2026, 5, 20))
+    """
+    if day.month == 2 and day.day == 29 and not calendar.isleap(year):
+        return dt.date(year, 2, 28)
+    return day.replace(year=year)
 
 
 _COUNTRY_ANCHOR = re.compile(r"([A-Z]{2}):([a-z0-9_]+)")

@@ -81,3 +81,8 @@ def catalog_with(extra_fields: dict[str, str] | None = None) -> dict[str, Featur
     for name, type_ in extra_fields.items():
         merged[name] = Feature(name, type_, "Profile column declared in huitou.yaml.", source="customers")
     return merged
+
+
+def declared_date_fields(catalog: dict[str, Feature]) -> frozenset[str]:
+    """Profile fields declared in huitou.yaml with type date: a timing may anchor on them."""
+    return frozenset(name for name, f in catalog.items() if f.type == "date" and name not in CATALOG)

@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..calendar import CUSTOMER_DATES, HOLIDAYS, anchor_kind, country_holiday_names, supported_countries
+from ..calendar import CUSTOMER_DATES, HOLIDAYS, SHOP_DATES, anchor_kind, country_holiday_names, shop_founded, supported_countries
+from ..features import declared_date_fields
 from ..diagnostics import Diagnostic, did_you_mean
 from ..templates import locale_chain
 from .context import PlaybookContext
@@ -33,15 +34,16 @@ def _duplicate_ids(ctx: PlaybookContext) -> Iterator[Diagnostic]:
         seen.setdefault(rid, i)
 
 
-def _anchor_hint(anchor: str) -> str:
+def _anchor_hint(anchor: str, fields: frozenset[str] = frozenset()) -> str:
     country, sep, name = anchor.partition(":")
     if sep and country.upper() in supported_countries():
         names = sorted(country_holiday_names(country.upper()))
         return did_you_mean(f"{country.upper()}:{name.lower()}", [f"{country.upper()}:{n}" for n in names]) or f"{country.upper()}'s holidays: {', '.join(names)}"
     if sep:
         return f"'{country}' is not a country the holiday calendar knows: use an ISO 3166 code such as JP, TW, US"
-    return did_you_mean(anchor, [*CUSTOMER_DATES, *HOLIDAYS]) or (
-        "use a date (2026-11-11), a customer date (birthday, last_delivery, ...), a holiday (spring_festival, ...) or a country's holiday (JP:respect_for_the_aged_day)"
+    return did_you_mean(anchor, [*CUSTOMER_DATES, *sorted(fields), *SHOP_DATES, *HOLIDAYS]) or (
+        "use a date (2026-11-11), a customer date (birthday, last_delivery, ... or a date field declared in huitou.yaml data.customers.fields), "
+        "shop_anniversary, a holiday (spring_festival, ...) or a country's holiday (JP:respect_for_the_aged_day)"
     )
 
 
@@ -50,11 +52,14 @@ def _when(ctx: PlaybookContext, i: int, when: dict[str, object]) -> Iterator[Dia
         anchor = when.get(key)
         if not isinstance(anchor, str):
             continue
-        kind = anchor_kind(anchor)
+        fields = declared_date_fields(ctx.project.catalog)
+        kind = anchor_kind(anchor, fields)
         path = ("rules", i, "when", key)
         if kind is None:
-            hint = _anchor_hint(anchor)
+            hint = _anchor_hint(anchor, fields)
             yield ctx.at(path, "HT305", f"unknown date anchor '{anchor}' in {ctx.rule_label(i)}", hint)
+        elif kind == "shop" and shop_founded(ctx.project.config) is None:
+            yield ctx.at(path, "HT305", f"'{anchor}' in {ctx.rule_label(i)} needs the shop's founding date", "set shop.founded: YYYY-MM-DD in huitou.yaml")
         elif kind == "date":
             try:
                 dt.date.fromisoformat(anchor)

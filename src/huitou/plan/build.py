@@ -131,7 +131,13 @@ def _columns_read(con: duckdb.DuckDBPyConnection, features: str, rules: list[Pla
     present = [row[0] for row in con.execute(f"DESCRIBE {features}").fetchall()]
     wanted = {*_PLANNER_COLUMNS, *fields, "name"}
     wanted |= {c for r in rules for c in (r.contact_column, r.consent_column) if c}
+    wanted |= {anchor for r in rules for anchor in _anchors(r) if anchor in r.date_fields}  # declared date fields timings anchor on
     return [c for c in present if c in wanted]
+
+
+def _anchors(rule: PlannedRule) -> list[str]:
+    when = rule.rule["when"]
+    return [str(when[k]) for k in ("on", "before", "after") if k in when]
 
 
 class _Clock:

@@ -41,7 +41,7 @@ def matched_sql(features_sql: str, predicates: list[str], columns: list[str] | N
 def _dates_for(rule: PlannedRule, window: Window) -> tuple[str, str]:
     """FROM-clause additions and the scheduled-date expression for one rule."""
     when = rule.rule["when"]
-    constant = constant_dates(when, window)
+    constant = constant_dates(when, window, rule.date_fields, rule.shop_founded)
     if constant is not None:
         if not constant:
             return "", ""
@@ -51,7 +51,7 @@ def _dates_for(rule: PlannedRule, window: Window) -> tuple[str, str]:
         )
         return f", (VALUES {values}) AS t(step, scheduled_date, event, event_date)", "t.scheduled_date"
     anchor, offsets = _offsets(when)
-    assert anchor_kind(anchor) == "customer"
+    assert anchor_kind(anchor, rule.date_fields) == "customer"
     steps = ", ".join(f"({abs(o)}, {o})" for o in offsets)
     anchors = ", ".join(customer_anchor_sql(anchor, window))
     extra = f", (VALUES {steps}) AS o(step, day_offset), unnest([{anchors}]) AS u(anchor_date)"

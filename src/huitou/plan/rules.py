@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..checks.context import PlaybookContext
+from ..calendar import shop_founded
+from ..features import declared_date_fields
 from .timing import TimeOfDay, time_of_day
 
 INTENT_ORDER = {"care": 0, "service": 1, "promotion": 2}  # care before promotion on a tie
@@ -99,6 +102,15 @@ class PlannedRule:
         if not self.consent_column:
             return "not_required"
         return {"consent": f"consent:{self.consent_column}", "soft_opt_in": "soft_opt_in"}.get(self.basis, "contract")
+
+    @property
+    def date_fields(self) -> frozenset[str]:
+        """The project's declared customer date fields: anchors of their own."""
+        return declared_date_fields(self.ctx.project.catalog)
+
+    @property
+    def shop_founded(self) -> dt.date | None:
+        return shop_founded(self.ctx.project.config)
 
     @property
     def holdout(self) -> tuple[float, str]:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from collections.abc import Collection
 from typing import Any
 
-from ..calendar import anchor_kind, holiday_date
+from ..calendar import anchor_kind, holiday_date, yearly
+from ..db import ident
 from ..feature_sql import birthday_in
 
 DEFAULT_AT = "10:00"
@@ -96,9 +98,11 @@ def _offsets(when: dict[str, Any]) -> tuple[str, list[int]]:
     raise ValueError("no anchor")
 
 
-def constant_dates(when: dict[str, Any], window: Window) -> list[tuple[int, dt.date, str | None, dt.date | None]] | None:
+def constant_dates(when: dict[str, Any], window: Window, date_fields: Collection[str] = (),
+                   founded: dt.date | None = None) -> list[tuple[int, dt.date, str | None, dt.date | None]] | None:
     """(step, scheduled date, event, event date) for timings that do not depend on the
-    customer, or None when they do. Scheduled dates are inside the window."""
+    customer, or None when they do (`date_fields`: the project's declared customer date
+    fields; `founded`: the shop's founding date). Scheduled dates are inside the window."""
     rows: list[tuple[int, dt.date, str | None, dt.date | None]] = []
     if when.get("immediate"):
         return [(0, window.start, None, None)]
@@ -112,12 +116,14 @@ def constant_dates(when: dict[str, Any], window: Window) -> list[tuple[int, dt.d
                 rows.append((0, day, None, None))
         return rows
     anchor, offsets = _offsets(when)
-    kind = anchor_kind(anchor)
+    kind = anchor_kind(anchor, date_fields)
     if kind == "customer":
         return None
     events: list[dt.date] = []
     if kind == "date":
         events = [dt.date.fromisoformat(anchor)]
+    elif kind == "shop" and founded is not None:  # from the first anniversary on
+        events = [yearly(founded, y) for y in window.years() if y > founded.year]
     elif kind == "holiday":
         events = [d for d in (holiday_date(anchor, y) for y in window.years()) if d is not None]
     for event in events:
@@ -135,7 +141,8 @@ def _month_days(day: dt.date) -> int:
 
 def customer_anchor_sql(anchor: str, window: Window) -> list[str]:
     """SQL expressions (over the feature columns) for the anchor's dates near the window;
-    yearly anchors give one expression per candidate year."""
+    yearly anchors give one expression per candidate year; a declared date field (any
+    other anchor: the caller checked it) is its own date."""
     as_of = f"DATE '{window.start.isoformat()}'"
     if anchor == "birthday":
         return [birthday_in(y) for y in window.years()]
@@ -151,7 +158,7 @@ def customer_anchor_sql(anchor: str, window: Window) -> list[str]:
         return [f"{as_of} - CAST(days_since_last_delivery AS INTEGER)"]
     if anchor == "purchase_due":
         return ["last_order_date + CAST(round(purchase_cycle_days) AS INTEGER)"]
-    raise KeyError(anchor)
+    return [f"CAST({ident(anchor)} AS DATE)"]
 
 
 def weekday_shift_sql(date_sql: str, weekdays: list[str] | None) -> str:
