@@ -268,9 +268,15 @@ project = {
         "data": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {k: {"$ref": "#/definitions/source"} for k in ["orders", "customers", "history", "suppression"]},
+            "properties": {k: {"$ref": "#/definitions/source"} for k in ["orders", "customers", "history", "suppression", "products"]},
         },
         "channels": {"type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"}, "additionalProperties": {"$ref": "#/definitions/channel"}},
+        "associations": {
+            "type": "object",
+            "description": "What goes with each category, best first, for shops without a catalog (data.products): the features recommendations and has_recommendation.",
+            "additionalProperties": {"type": "array", "items": {"type": "string", "minLength": 1}},
+            "examples": [{"down_jacket": ["sweater", "scarf"]}],
+        },
         "ledger": {"type": "object", "additionalProperties": False, "properties": {"path": {"type": "string", "default": ".huitou/ledger.sqlite"}}},
         "delivery": {
             "type": "object",

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import sqlglot.expressions as exp
 
+from . import associations
 from .checks.context import PlaybookContext
 from .compile import compile_playbook
 from .data import load
@@ -45,6 +46,7 @@ class DataSession:
     # the commands whose playbooks or output use them (forecast.uses_forecast).
     forecast_wanted: bool = False
     forecast: Any = None  # forecast.fit.Forecast, once fitted
+    project: Project | None = None  # for what huitou.yaml adds to the features (associations)
 
     _sql: str | None = field(default=None, init=False, repr=False)
 
@@ -52,13 +54,15 @@ class DataSession:
         """The feature query, built once per session (the lifecycle column uses the default
         thresholds; playbooks with their own replace it in their predicates)."""
         if self._sql is None:
-            scores = None
+            scores = recommendations = None
             if self.forecast_wanted:
                 from .forecast.fit import fit, score
 
                 self.forecast = fit(self.con, self.as_of)
                 scores = score(self.con, self.forecast)
-            self._sql = feature_query(self.as_of, self.extra_fields, forecast=scores).sql("duckdb")
+            if self.project is not None and associations.configured(self.project.config):
+                recommendations = associations.recommend(self.con, self.project.config, self.project.root, self.as_of)
+            self._sql = feature_query(self.as_of, self.extra_fields, forecast=scores, recommendations=recommendations).sql("duckdb")
         return self._sql
 
 
@@ -136,7 +140,7 @@ def open_data(
     quarantine_dir = quarantine_dir or project.root / ".huitou" / "quarantine"
     for rep in reports:
         load.write_quarantine(con, rep, quarantine_dir)
-    return DataSession(con, as_of, timezone, extra, reports)
+    return DataSession(con, as_of, timezone, extra, reports, project=project)
 
 
 def _purchase_days(con: duckdb.DuckDBPyConnection, as_of: dt.date, known_customers: bool) -> str:

@@ -138,9 +138,10 @@ FORECAST_COLUMNS = ("p_alive", "expected_orders_90d", "expected_spend_90d")
 
 
 def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None, lifecycle: Mapping[str, int] | None = None,
-                  forecast: exp.Expression | None = None) -> exp.Select:
+                  forecast: exp.Expression | None = None, recommendations: exp.Expression | None = None) -> exp.Select:
     """SELECT one row per customer with every feature, from `customers` and `order_summary`,
-    and the scores of `forecast` (forecast/fit.py) when given (else those columns are NULL)."""
+    the scores of `forecast` (forecast/fit.py) and the lists of `recommendations`
+    (associations.py) when given (else those columns are NULL, empty and false)."""
     as_of_sql = f"DATE '{as_of.isoformat()}'"
     this_year = as_of.year
     # Values used more than once are computed once, in the joined stage: the total in
@@ -161,6 +162,11 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
         joined = joined.select(*[f"fc.{name}" for name in FORECAST_COLUMNS], append=True).join(
             exp.alias_(forecast.copy(), "fc", table=True), on="fc.customer_id = c.customer_id", join_type="left")
     scores = list(FORECAST_COLUMNS) if forecast is not None else [f"CAST(NULL AS DOUBLE) AS {name}" for name in FORECAST_COLUMNS]
+    if recommendations is not None:
+        joined = joined.select("rec.recommendations AS _recommendations", append=True).join(
+            exp.alias_(recommendations.copy(), "rec", table=True), on="rec.customer_id = c.customer_id", join_type="left")
+    recommended = "coalesce(_recommendations, CAST([] AS VARCHAR[]))" if recommendations is not None else "CAST([] AS VARCHAR[])"
+    scores += [f"{recommended} AS recommendations", f"len({recommended}) > 0 AS has_recommendation"]
     next_birthday = f"CASE WHEN _birthday_this_year >= {as_of_sql} THEN _birthday_this_year ELSE {birthday_in(this_year + 1)} END"
     cycle = "CAST(date_diff('day', first_order_date, last_order_date) AS DOUBLE) / (purchase_days - 1)"
     quotient, remainder = "(_cents // order_count)", "(_cents % order_count)"

@@ -23,7 +23,7 @@ class Feature:
     type: str
     summary: str
     values: tuple[str, ...] = ()  # the closed set of values a string feature takes, if any
-    source: str = "orders"  # orders | customers (profile columns may be absent) | forecast (fitted: forecast/fit.py)
+    source: str = "orders"  # orders | customers (profile columns may be absent) | forecast (fitted: forecast/fit.py) | associations
 
 
 LIFECYCLE_STAGES = ("new", "active", "cooling", "dormant_high", "dormant_low", "lost")
@@ -45,6 +45,9 @@ _FEATURES = [
     Feature("p_alive", "number", "Probability that the customer still buys (BG/NBD, fitted on the shop's history); null without a fit.", source="forecast"),
     Feature("expected_orders_90d", "number", "Expected purchase days in the next 90 days (BG/NBD); null without a fit.", source="forecast"),
     Feature("expected_spend_90d", "number", "Expected spend in the next 90 days (BG/NBD x Gamma-Gamma); null without a fit.", source="forecast"),
+    Feature("recommendations", "list", "What goes with the last purchase's category, best first, leaving out categories already bought (associations).",
+            source="associations"),
+    Feature("has_recommendation", "boolean", "recommendations is not empty.", source="associations"),
     Feature("days_to_birthday", "integer", "Days from the as-of date to the next birthday (0 on the day).", source="customers"),
     Feature("age", "integer", "Whole years since the birthday.", source="customers"),
     Feature("has_unpaid_order", "boolean", "An unpaid, not cancelled order exists."),

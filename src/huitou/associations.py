@@ -1,0 +1,74 @@
+"""Association (关联推荐): what goes with a customer's last purchase.
+
+Where the pairs come from, by category, best first:
+- `data.products` in huitou.yaml: a catalog file with the columns `category`, `goes_with`
+  and (optional) `rank` (mapped like any source: `columns: {goes_with: matches}`); rows
+  without a rank keep the file's order;
+- or, for shops without one, `associations:` in huitou.yaml: `{down_jacket: [sweater,
+  scarf]}`.
+
+Each customer's recommendations are what goes with their last purchase's category, in
+rank order, leaving out every category they have already bought: the features
+`recommendations` (a list) and `has_recommendation`. One SQL query over the orders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlglot import exp
+
+from .data import load
+from .data.sources import DataError, source_from_config
+from .db import date_literal, tree
+
+RECOMMENDATIONS = "customer_recommendations"  # the scored relation: a temporary table of the session
+
+# Each customer's recommendations from the pairs (:pairs: category, goes_with, rank).
+_RECOMMEND = """
+    WITH bought AS (
+        SELECT customer_id, list(DISTINCT category) AS categories FROM orders
+        WHERE status = 'paid' AND local_date <= :as_of AND category IS NOT NULL GROUP BY customer_id)
+    SELECT s.customer_id, list(p.goes_with ORDER BY p.rank, p.goes_with) AS recommendations
+    FROM order_summary s JOIN :pairs ON p.category = s.last_category
+    LEFT JOIN bought b ON b.customer_id = s.customer_id
+    WHERE NOT list_contains(coalesce(b.categories, []), p.goes_with)
+    GROUP BY s.customer_id"""
+
+
+def configured(config: dict[str, Any]) -> bool:
+    return bool(config.get("associations")) or bool(((config.get("data") or {}).get("products") or {}).get("path"))
+
+
+def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -> exp.Expression:
+    """The (category, goes_with, rank) pairs as a relation aliased `p`."""
+    spec = (config.get("data") or {}).get("products") or {}
+    if spec.get("path"):
+        source = source_from_config("products", spec, root)
+        if not source.path.exists():
+            raise DataError(f"data.products: {source.path} does not exist")
+        columns = load.open_raw(con, source)
+        category, goes_with = (load.need_column(source, columns, c) for c in ("category", "goes_with"))
+        rank = f"TRY_CAST({load.q(source.column('rank'))} AS DOUBLE)" if source.column("rank") in columns else "NULL"
+        raw = f"""SELECT trim(CAST({category} AS VARCHAR)) AS category, trim(CAST({goes_with} AS VARCHAR)) AS goes_with,
+                         coalesce({rank}, row_number() OVER ()) AS rank FROM raw_products"""
+        return exp.alias_(tree(raw).subquery(), "p", table=True)
+    rows = [(exp.Literal.string(str(category)), exp.Literal.string(str(item)), exp.Literal.number(k))
+            for category, items in (config.get("associations") or {}).items() for k, item in enumerate(items or [])]
+    return exp.values(rows, alias="p", columns=["category", "goes_with", "rank"])
+
+
+def recommend(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, as_of: dt.date) -> exp.Expression:
+    """CREATE the per-customer recommendations (customer_id, recommendations) and return
+    the table."""
+    table = exp.to_table(RECOMMENDATIONS)
+    query = tree(_RECOMMEND, pairs=_pairs(con, config, root), as_of=date_literal(as_of))
+    create = exp.Create(this=table.copy(), kind="TABLE", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query)
+    try:
+        con.execute(create.sql("duckdb"))
+    except duckdb.Error as exc:
+        raise DataError(f"data.products: {str(exc).splitlines()[0]}") from None
+    return table
