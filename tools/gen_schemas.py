@@ -271,6 +271,15 @@ project = {
             "properties": {k: {"$ref": "#/definitions/source"} for k in ["orders", "customers", "history", "suppression", "products"]},
         },
         "channels": {"type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"}, "additionalProperties": {"$ref": "#/definitions/channel"}},
+        "referral": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["secret_env"],
+            "description": "Referral codes: each customer's signed code and link (features referral_code, referral_url; referred_orders counts orders placed with it).",
+            "properties": {"url": {"type": "string", "pattern": "^https?://", "description": "The referral page; the link adds ?code=CODE."},
+                           "secret_env": {"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$", "description": "The environment variable holding the secret that signs the codes."}},
+            "examples": [{"url": "https://shop.example.cn/r", "secret_env": "HUITOU_REFERRAL_SECRET"}],
+        },
         "associations": {
             "type": "object",
             "description": "What goes with each category, best first, for shops without a catalog (data.products): the features recommendations and has_recommendation.",

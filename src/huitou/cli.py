@@ -226,6 +226,7 @@ def _open(command: str, paths: list[Path] | None, opts: DataOptions, *, need_pla
     """Validate the playbooks (when needed) and load the data; report both on stderr."""
     from rich.console import Console
 
+    from . import referral
     from .checks.policies import valid_timezone
     from .data.sources import DataError
     from .evaluate import data_timezone, open_data
@@ -255,6 +256,8 @@ def _open(command: str, paths: list[Path] | None, opts: DataOptions, *, need_pla
         if not valid_timezone(tz):
             raise _fail(command, f"unknown timezone '{tz}'")
         session = open_data(project, timezone=tz, as_of=date, data_dir=opts.data, orders=opts.orders, customers=opts.customers, quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit)
+        if referral.configured(project.config):
+            referral.secret(project.config)  # a missing secret is said here, before any feature is built
     except (UsageError, DataError) as exc:
         raise _fail(command, str(exc)) from None
     from .forecast import uses_forecast
@@ -380,6 +383,29 @@ def report(
         sys.stdout.write(report_csv(result))
     else:
         report_text(Console(highlight=False), result, effects)
+
+
+@app.command()
+@with_data_options
+def referral(
+    opts: DataOptions,
+    code: Annotated[str, typer.Argument(help="A referral code, as an order carried it (R and 10 hexadecimal digits).")],
+) -> None:
+    """Whose referral code this is: the customer to credit (needs referral.secret_env set)."""
+    from .data.sources import DataError
+    from .referral import configured, whose
+
+    project = _project("referral")
+    if not configured(project.config):
+        raise _fail("referral", "huitou.yaml has no referral section: add referral: {url: ..., secret_env: HUITOU_REFERRAL_SECRET}", ExitCode.PROBLEMS)
+    session, _ = _open("referral", None, opts, need_playbooks=False)
+    try:
+        customer = whose(session.con, project.config, code)
+    except DataError as exc:
+        raise _fail("referral", str(exc)) from None
+    if customer is None:
+        raise _fail("referral", f"{code!r} is no customer's referral code in this shop (mistyped, made up, or signed with another secret)", ExitCode.PROBLEMS)
+    typer.echo(customer)
 
 
 @app.command()

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import sqlglot.expressions as exp
 
-from . import associations
+from . import associations, referral
 from .checks.context import PlaybookContext
 from .compile import compile_playbook
 from .data import load
@@ -54,7 +54,7 @@ class DataSession:
         """The feature query, built once per session (the lifecycle column uses the default
         thresholds; playbooks with their own replace it in their predicates)."""
         if self._sql is None:
-            scores = recommendations = None
+            scores = recommendations = codes = None
             if self.forecast_wanted:
                 from .forecast.fit import fit, score
 
@@ -62,7 +62,9 @@ class DataSession:
                 scores = score(self.con, self.forecast)
             if self.project is not None and associations.configured(self.project.config):
                 recommendations = associations.recommend(self.con, self.project.config, self.project.root, self.as_of)
-            self._sql = feature_query(self.as_of, self.extra_fields, forecast=scores, recommendations=recommendations).sql("duckdb")
+            if self.project is not None and referral.configured(self.project.config):
+                codes = referral.referrals(self.con, self.project.config, self.as_of)
+            self._sql = feature_query(self.as_of, self.extra_fields, forecast=scores, recommendations=recommendations, referrals=codes).sql("duckdb")
         return self._sql
 
 

@@ -138,10 +138,12 @@ FORECAST_COLUMNS = ("p_alive", "expected_orders_90d", "expected_spend_90d")
 
 
 def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None, lifecycle: Mapping[str, int] | None = None,
-                  forecast: exp.Expression | None = None, recommendations: exp.Expression | None = None) -> exp.Select:
+                  forecast: exp.Expression | None = None, recommendations: exp.Expression | None = None,
+                  referrals: exp.Expression | None = None) -> exp.Select:
     """SELECT one row per customer with every feature, from `customers` and `order_summary`,
     the scores of `forecast` (forecast/fit.py) and the lists of `recommendations`
-    (associations.py) when given (else those columns are NULL, empty and false)."""
+    (associations.py) and the codes of `referrals` (referral.py) when given (else those
+    columns are NULL, empty, false or 0)."""
     as_of_sql = f"DATE '{as_of.isoformat()}'"
     this_year = as_of.year
     # Values used more than once are computed once, in the joined stage: the total in
@@ -167,6 +169,12 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
             exp.alias_(recommendations.copy(), "rec", table=True), on="rec.customer_id = c.customer_id", join_type="left")
     recommended = "coalesce(_recommendations, CAST([] AS VARCHAR[]))" if recommendations is not None else "CAST([] AS VARCHAR[])"
     scores += [f"{recommended} AS recommendations", f"len({recommended}) > 0 AS has_recommendation"]
+    if referrals is not None:
+        joined = joined.select("ref.referral_code", "ref.referral_url", "ref.referred_orders", append=True).join(
+            exp.alias_(referrals.copy(), "ref", table=True), on="ref.customer_id = c.customer_id", join_type="left")
+        scores += ["referral_code", "referral_url", "coalesce(referred_orders, 0) AS referred_orders"]
+    else:
+        scores += ["CAST(NULL AS VARCHAR) AS referral_code", "CAST(NULL AS VARCHAR) AS referral_url", "CAST(0 AS BIGINT) AS referred_orders"]
     next_birthday = f"CASE WHEN _birthday_this_year >= {as_of_sql} THEN _birthday_this_year ELSE {birthday_in(this_year + 1)} END"
     cycle = "CAST(date_diff('day', first_order_date, last_order_date) AS DOUBLE) / (purchase_days - 1)"
     quotient, remainder = "(_cents // order_count)", "(_cents % order_count)"

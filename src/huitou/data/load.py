@@ -228,7 +228,8 @@ def _typed_orders(raw: dict[str, str], ctype: dict[str, str], source: Source, ti
                {f"CAST({raw['category']} AS VARCHAR)" if "category" in raw else "CAST(NULL AS VARCHAR)"} AS category,
                {f"TRY_CAST({raw['items']} AS INTEGER)" if "items" in raw else "CAST(NULL AS INTEGER)"} AS items,
                {rating} AS rating,
-               {f"NOT {_blank(raw['rating'], ctype['rating'])}" if "rating" in raw else "false"} AS _has_rating
+               {f"NOT {_blank(raw['rating'], ctype['rating'])}" if "rating" in raw else "false"} AS _has_rating,
+               {f"nullif(upper(trim(CAST({raw['referral_code']} AS VARCHAR))), '')" if "referral_code" in raw else "CAST(NULL AS VARCHAR)"} AS referral_code
                {''.join(', ' + p for p in profile or [])}
         FROM raw_orders"""
     return typed
@@ -242,7 +243,8 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     cols = open_raw(con, source)
     for canonical in REQUIRED_ORDER_COLUMNS:
         need_column(source, cols, canonical)
-    raw = {c: mapped(source, c, q(source.column(c))) for c in ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating") if source.column(c) in cols}
+    raw = {c: mapped(source, c, q(source.column(c))) for c in ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating",
+                                                           "referral_code") if source.column(c) in cols}
     ctype = {c: "VARCHAR" if c in source.values else cols[source.column(c)] for c in raw}
     typed = _typed_orders(raw, ctype, source, timezone, _order_profile(source, cols))
     statuses = ", ".join(lit(s) for s in ORDER_STATUSES)
@@ -298,7 +300,7 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     con.execute("""
         CREATE OR REPLACE VIEW orders AS
         SELECT customer_id, order_id, ordered_at, local_date, amount, status, delivered_date, category, items,
-               CASE WHEN rating BETWEEN 1 AND 5 THEN rating END AS rating, _row
+               CASE WHEN rating BETWEEN 1 AND 5 THEN rating END AS rating, referral_code, _row
         FROM orders_rows WHERE _verdict IS NULL""")
     return LoadReport("orders", source.path, max_rejected=source.max_rejected)
 
