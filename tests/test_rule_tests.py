@@ -88,6 +88,6 @@ def test_select_by_name_and_no_tests(huitou_bin: str, tmp_path: Path) -> None:
     out = run(huitou_bin, ROOT, "-k", "29 February")
     assert out.returncode == 0 and "1 tests, 1 passed, 0 failed" in out.stdout
     out = run(huitou_bin, ROOT, "rules/lifecycle.test.yaml")
-    assert out.returncode == 0 and "5 tests, 5 passed" in out.stdout
+    assert out.returncode == 0 and "7 tests, 7 passed" in out.stdout
     empty = run(huitou_bin, project_copy(tmp_path))
     assert empty.returncode == 1 and "no tests" in empty.stderr
