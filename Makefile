@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The example project signs referral codes with this secret (a real shop sets its own).
+export HUITOU_REFERRAL_SECRET ?= demo-only-referral-secret
+
 # The main job: validate the example playbooks, then the dry run of their plan over examples/.
 demo: $(STAMP)
 	$(BIN)/huitou validate

@@ -34,3 +34,6 @@ def _witness_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Ledger witnesses (delivery/witness.py) of the test projects go to a directory of
     this session, not the user's ~/.local/state (the console scripts inherit it)."""
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    # The example project signs referral codes (huitou.yaml `referral`) with this secret:
+    # set here, whatever the environment holds, since the golden messages show codes.
+    os.environ["HUITOU_REFERRAL_SECRET"] = "test-referral-secret"
