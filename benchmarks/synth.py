@@ -144,6 +144,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     customers = customers_table(args.customers, rng)
     orders = orders_table(args.customers, args.orders_per_customer, args.end, rng)
+    # Points that expire at the end of a month in the coming year (the customer's own date a
+    # timing can anchor on); a generator of its own, so the other columns stay as they were.
+    expiry = np.random.default_rng(args.seed + 2)
+    months = expiry.integers(1, 13, args.customers)
+    ends = [dt.date(args.end.year + (args.end.month + int(m)) // 12, (args.end.month + int(m)) % 12 + 1, 1) - dt.timedelta(days=1) for m in months]
+    expires = pa.array([e if points > 0 else None for e, points in zip(ends, customers.column("points").to_pylist())], type=pa.date32())
+    customers = customers.append_column("points_expire_on", expires)
     write(customers, args.out / f"customers.{args.format}", args.format)
     write(orders, args.out / f"orders.{args.format}", args.format)
     # A generator of its own, so that adding these files left customers and orders unchanged.

@@ -183,7 +183,7 @@ def test_segments_counts_match_a_direct_query(huitou_bin: str, tmp_path: Path) -
 
     out = run(huitou_bin, "features", "--as-of", "2026-11-01", "--out", str(tmp_path / "f.parquet"))
     assert out.returncode == 0, out.stderr
-    assert "wrote 300 customers x 44 columns" in out.stderr
+    assert "wrote 300 customers x 45 columns" in out.stderr
     con = duckdb.connect()
     expected = con.execute(f"SELECT count(*) FROM '{tmp_path / 'f.parquet'}' WHERE days_since_last_order BETWEEN 90 AND 180 AND NOT has_unpaid_order").fetchone()[0]
     doc = json.loads(run(huitou_bin, "segments", "rules/lifecycle.yaml", "--as-of", "2026-11-01", "-f", "json").stdout)
