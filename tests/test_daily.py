@@ -140,8 +140,9 @@ def test_new_orders_arriving_fire_new_triggers_once(huitou_bin: str, tmp_path: P
     }
     header = (ROOT / "examples" / "orders.csv").read_text(encoding="utf-8").splitlines()[0].replace('"', "")
     assert header == "order_id,customer_id,ordered_at,amount,status,delivered_at,category,rating", header
+    columns = len(customers[0])  # as many fields as the file has: a short row would be quarantined
     with open(root / "examples" / "customers.csv", "a", encoding="utf-8") as handle:
-        handle.write("9990001,新客,13900000001,,,,,,,,,true,false,false,false\n")
+        handle.write(",".join(["9990001", "新客", "13900000001", *[""] * 8, "true", "false", "false", "false"] + [""] * (columns - 15)) + "\n")
     run_week(huitou_bin, root, arrivals)
     keys = delivered(root)
     book = ledger(root)
