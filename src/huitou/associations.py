@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from .data import load
 from .data.sources import DataError, source_from_config
-from .db import date_literal, tree
+from .db import create_temp, date_literal, tree
 
 RECOMMENDATIONS = "customer_recommendations"  # the scored relation: a temporary table of the session
 
@@ -64,11 +64,8 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -
 def recommend(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, as_of: dt.date) -> exp.Expression:
     """CREATE the per-customer recommendations (customer_id, recommendations) and return
     the table."""
-    table = exp.to_table(RECOMMENDATIONS)
     query = tree(_RECOMMEND, pairs=_pairs(con, config, root), as_of=date_literal(as_of))
-    create = exp.Create(this=table.copy(), kind="TABLE", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query)
     try:
-        con.execute(create.sql("duckdb"))
+        return create_temp(con, RECOMMENDATIONS, query)
     except duckdb.Error as exc:
         raise DataError(f"data.products: {str(exc).splitlines()[0]}") from None
-    return table

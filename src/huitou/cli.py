@@ -421,7 +421,7 @@ def forecast(
     from .forecast.check import fit_check
     from .reporters.forecast import forecast_json, forecast_text
 
-    days = _horizon(holdout)
+    days = _horizon(holdout, "forecast", "holdout")
     session, _ = _open("forecast", None, opts, need_playbooks=False)
     fitted = session.forecast
     check = fit_check(session.con, session.as_of, days)
@@ -456,13 +456,14 @@ def explain(
         explain_text(Console(highlight=False), customer, session.as_of.isoformat(), values, items)
 
 
-def _horizon(text: str) -> int:
+def _horizon(text: str, command: str = "plan", flag: str = "horizon") -> int:
+    """A number of days from --horizon (or another flag taking a duration)."""
     from .plan.timing import parse_horizon
 
     try:
         return parse_horizon(text)
     except ValueError as exc:
-        raise _fail("plan", f"--{exc}") from None
+        raise _fail(command, f"--{str(exc).replace('horizon', flag, 1)}") from None
 
 
 def _build(command: str, session, playbooks, days: int, customer: str | None = None, jobs: int | None = None):  # type: ignore[no-untyped-def]
@@ -767,6 +768,12 @@ def main() -> None:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     except Exception as exc:  # a bug, not a user mistake: say so in one line
+        from .data.sources import DataError
+        from .delivery.ledger import LedgerError
+
+        if isinstance(exc, (DataError, LedgerError)):  # the data or the ledger, met after a command's own checks (features built lazily)
+            sys.stderr.write(f"huitou: {exc}\n")
+            sys.exit(ExitCode.ERROR)
         if type(exc).__name__ == "OutOfMemoryException":  # duckdb's; importing it here would slow every start
             sys.stderr.write(f"huitou: the data engine ran out of memory ({str(exc).splitlines()[0]}): raise --memory-limit, or leave it unset\n")
             sys.exit(ExitCode.ERROR)

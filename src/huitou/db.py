@@ -64,3 +64,19 @@ def register_columns(con: duckdb.DuckDBPyConnection, name: str, columns: dict[st
     rows = max((len(values) for values in columns.values()), default=0)
     con.execute(f"SET pandas_analyze_sample = {int(rows) + 1}")
     con.register(name, columns)
+
+
+def create_temp(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expression) -> exp.Table:
+    """CREATE OR REPLACE TEMPORARY TABLE `name` AS `query` (a tree); the table, as a tree."""
+    table = exp.to_table(name)
+    create = exp.Create(this=table.copy(), kind="TABLE", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query)
+    con.execute(create.sql("duckdb"))
+    return table
+
+
+def drop_table(con: duckdb.DuckDBPyConnection, table: exp.Table) -> None:
+    """DROP TABLE IF EXISTS, the name given as a tree."""
+    import sqlglot
+
+    drop = sqlglot.parse_one("DROP TABLE IF EXISTS t", dialect="duckdb").transform(lambda node: table.copy() if isinstance(node, exp.Table) else node)
+    con.execute(drop.sql("duckdb"))

@@ -24,7 +24,7 @@ import duckdb
 from sqlglot import exp
 
 from .data.sources import DataError
-from .db import date_literal, tree
+from .db import create_temp, date_literal, tree
 
 REFERRALS = "customer_referrals"  # the relation the features join: a temporary table of the session
 DIGITS = 10
@@ -73,12 +73,9 @@ def referrals(con: duckdb.DuckDBPyConnection, config: dict[str, Any], as_of: dt.
     """CREATE the per-customer relation (customer_id, referral_code, referral_url,
     referred_orders) and return the table."""
     settings = config.get("referral") or {}
-    table = exp.to_table(REFERRALS)
     query = tree(_REFERRALS, key=exp.Literal.string(secret(config)), digits=exp.Literal.number(DIGITS),
                  url=exp.Literal.string(str(settings.get("url", ""))), as_of=date_literal(as_of))
-    con.execute(exp.Create(this=table.copy(), kind="TABLE", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-                           expression=query).sql("duckdb"))
-    return table
+    return create_temp(con, REFERRALS, query)
 
 
 def whose(con: duckdb.DuckDBPyConnection, config: dict[str, Any], referral_code: str) -> str | None:

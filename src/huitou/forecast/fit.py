@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 from sqlglot import exp
 
-from ..db import date_literal, register_columns, tree
+from ..db import create_temp, date_literal, register_columns, tree
 from .btyd import BgNbd, GammaGamma, fit_bgnbd, fit_gamma_gamma
 
 HORIZON_DAYS = 90  # expected_orders_90d, expected_spend_90d
@@ -54,10 +54,7 @@ class Forecast:
 def history(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> exp.Expression:
     """The per-customer histories as of `as_of` (customer_id, x, t_x, T, m), computed once
     into a temporary table of the session; returned as that table, aliased `h`."""
-    table = exp.to_table(f"forecast_history_{as_of:%Y%m%d}")
-    create = exp.Create(this=table.copy(), kind="TABLE", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-                        expression=tree(_HISTORY, as_of=date_literal(as_of)))
-    con.execute(create.sql("duckdb"))
+    table = create_temp(con, f"forecast_history_{as_of:%Y%m%d}", tree(_HISTORY, as_of=date_literal(as_of)))
     return exp.alias_(table, "h", table=True)
 
 
@@ -98,16 +95,20 @@ _SCORES = """
         CROSS JOIN :params JOIN forecast_hyp k ON k.x = h.x AND k.T = h.T)"""
 
 
+_NO_SCORES = """
+    SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS DOUBLE) AS p_alive, CAST(NULL AS DOUBLE) AS expected_orders_90d,
+           CAST(NULL AS DOUBLE) AS expected_spend_90d
+    WHERE false"""
+
+
 def score(con: duckdb.DuckDBPyConnection, forecast: Forecast) -> exp.Expression:
     """CREATE the scored relation and return it as a table expression: one row per customer
     with a purchase (customer_id, p_alive, expected_orders_90d, expected_spend_90d); no
     rows when there is no fit."""
     from scipy.special import hyp2f1
 
-    table = exp.to_table(FORECAST)
-    if forecast.model is None:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {FORECAST} (customer_id VARCHAR, p_alive DOUBLE, expected_orders_90d DOUBLE, expected_spend_90d DOUBLE)")
-        return table
+    if forecast.model is None:  # no fit: no rows, the columns typed
+        return create_temp(con, FORECAST, tree(_NO_SCORES))
     m, t = forecast.model, float(HORIZON_DAYS)
     pairs = con.execute(tree("SELECT DISTINCT x, T FROM :history", history=forecast.history.copy()).sql("duckdb")).fetchnumpy()
     x, T = np.asarray(pairs["x"], dtype=float), np.asarray(pairs["T"], dtype=float)
@@ -118,8 +119,6 @@ def score(con: duckdb.DuckDBPyConnection, forecast: Forecast) -> exp.Expression:
         values = [_num(v) for v in (m.r, m.alpha, m.a, m.b, t)] + [_num(getattr(s, k)) if s else exp.cast(exp.Null(), "DOUBLE") for k in ("p", "q", "v")]
         params = exp.values([tuple(values)], alias="f", columns=["r", "alpha", "a", "b", "t", "p", "q", "v"])
         scores = tree(_SCORES, history=forecast.history.copy(), params=params)
-        query = f"CREATE OR REPLACE TEMP TABLE {FORECAST} AS {scores.sql('duckdb')}"
-        con.execute(query)
+        return create_temp(con, FORECAST, scores)
     finally:
         con.unregister("forecast_hyp")
-    return table

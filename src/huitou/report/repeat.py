@@ -20,10 +20,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import duckdb
-import sqlglot
 from sqlglot import exp
 
-from ..db import date_literal, tree
+from ..db import create_temp, date_literal, drop_table, tree
 
 from ..feature_sql import lifecycle_sql
 
@@ -146,16 +145,13 @@ _STAGES = f"""
 
 def repeat_report(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, every: str | None = None) -> RepeatReport:
     """The repeat-purchase rates of the loaded `orders` between start and end (inclusive)."""
-    purchases = exp.to_table(PURCHASES)
-    con.execute(exp.Create(this=purchases.copy(), kind="TABLE", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-                           expression=tree(_PURCHASES)).sql("duckdb"))
+    purchases = create_temp(con, PURCHASES, tree(_PURCHASES))
     spans = periods(start, end, every)
     try:
         report = _rates_and_stages(con, purchases, start, end, every, spans)
         report.cohorts, report.median_cycle_days = cohorts_and_cycle(con, purchases, start, end)
     finally:
-        drop = sqlglot.parse_one("DROP TABLE IF EXISTS t", dialect="duckdb").transform(lambda node: purchases.copy() if isinstance(node, exp.Table) else node)
-        con.execute(drop.sql("duckdb"))
+        drop_table(con, purchases)
     shortest = min(((hi - lo).days + 1 for _, lo, hi in (spans if every else [("all", start, end)])), default=0)
     if report.median_cycle_days is not None and shortest < report.median_cycle_days:
         report.warnings.append(
