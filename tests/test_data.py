@@ -200,6 +200,31 @@ def test_order_semantics(tmp_path: Path) -> None:
     assert d["age"] == 41
 
 
+def test_purchase_cycles_are_exact_and_the_last_category_skips_purchases_without_one(tmp_path: Path) -> None:
+    # 881 days over 40 gaps is 22.025 exactly; a double holds 22.02499... and rounded it to
+    # 22.02 on DuckDB, 22.03 elsewhere. Exact and half to even: 22.02.
+    start = dt.date(2020, 1, 1)
+    gaps = [22] * 39 + [23]  # 39 * 22 + 23 = 881 days over 40 gaps
+    days = [start + dt.timedelta(days=sum(gaps[:i])) for i in range(41)]
+    rows = [["order_id", "customer_id", "ordered_at", "amount", "status", "category"]]
+    rows += [[f"a{i}", "cyc", d.isoformat(), "1.00", "paid", "tea"] for i, d in enumerate(days)]
+    rows += [["b1", "half", "2026-01-01", "1", "paid", "tea"], ["b2", "half", "2026-01-08", "1", "paid", ""]]
+    rows += [["b3", "half", "2026-01-08T10:00:00+08:00", "1", "paid", "coffee"], ["b4", "half", "2026-01-08T11:00:00+08:00", "1", "paid", ""]]
+    rows += [["c1", "odd", "2026-01-01", "1", "paid", ""], ["c2", "odd", "2026-01-04", "1", "paid", ""]]
+    # Nine purchase days over 9 days: 9 / 8 = 1.125 exactly, 1.12 half to even (1.13 rounded
+    # half up, as DuckDB rounds the double).
+    rows += [[f"d{i}", "even", f"2026-01-{i + 1:02d}", "1", "paid", ""] for i in (0, 1, 2, 3, 4, 5, 6, 7, 9)]
+    orders = write_csv(tmp_path / "orders.csv", rows)
+    f = features(open_files(tmp_path, orders=orders, as_of=dt.date(2026, 2, 1)))
+    assert f["cyc"]["purchase_cycle_days"] == Decimal("22.02") and f["cyc"]["purchase_days"] == 41
+    assert f["cyc"]["days_until_due"] == Decimal("22.02") - (dt.date(2026, 2, 1) - days[-1]).days
+    assert f["half"]["purchase_cycle_days"] == Decimal("7.00")
+    # The latest purchase (b4, 11:00) has no category: the latest one that has is b3's.
+    assert f["half"]["last_category"] == "coffee"
+    assert f["odd"]["purchase_cycle_days"] == Decimal("3.00") and f["odd"]["last_category"] is None
+    assert f["even"]["purchase_cycle_days"] == Decimal("1.12")
+
+
 def test_missing_column_names_the_file_and_column(tmp_path: Path) -> None:
     orders = write_csv(tmp_path / "orders.csv", [["customer_id", "order_date", "amount"], ["1", "2026-01-01", "1"]])
     with pytest.raises(DataError) as err:

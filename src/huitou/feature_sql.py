@@ -36,7 +36,9 @@ _AGGREGATES = [
     "min(local_date) FILTER (WHERE _paid) AS first_order_date",
     "max(local_date) FILTER (WHERE _paid) AS last_order_date",
     "sum(amount) FILTER (WHERE _paid) AS total_spent",
-    "arg_max(category, _latest) FILTER (WHERE _paid) AS last_category",
+    # The category of the latest purchase that has one, stated as a filter: arg_max skips
+    # NULL values on DuckDB, Spark's max_by does not (docs/features.md).
+    "arg_max(category, _latest) FILTER (WHERE _paid AND category IS NOT NULL) AS last_category",
     "bool_or(status = 'unpaid') FILTER (WHERE _ok) AS has_unpaid_order",
     "arg_max(status, _latest) FILTER (WHERE _ok) AS last_order_status",
     "max(delivered_date) FILTER (WHERE _ok AND delivered_date <= {as_of}) AS last_delivery_date",
@@ -92,6 +94,19 @@ def summary_sql(as_of: dt.date, purchase_days: str = "count(DISTINCT local_date)
         .group_by("customer_id")
     )
     return f"CREATE OR REPLACE TABLE order_summary AS {query.sql('duckdb')}"
+
+
+def half_even_hundredths(numerator: str, denominator: str) -> str:
+    """numerator / denominator in hundredths, rounded half to even, as DECIMAL(18,2): both
+    are non-negative integers (SQL), so the quotient and remainder are exact on every
+    engine, where a double rounds 881/40 = 22.025 down or up depending on the engine.
+
+    >>> "% (purchase_days - 1)" in half_even_hundredths("d * 100", "(purchase_days - 1)")
+    True
+    """
+    quotient, remainder = f"({numerator} // {denominator})", f"({numerator} % {denominator})"
+    up = f"CASE WHEN 2 * {remainder} > {denominator} OR (2 * {remainder} = {denominator} AND {quotient} % 2 = 1) THEN 1 ELSE 0 END"
+    return f"CAST(CAST({quotient} + {up} AS DECIMAL(18,0)) * CAST(0.01 AS DECIMAL(3,2)) AS DECIMAL(18,2))"
 
 
 def lifecycle_sql(thresholds: Mapping[str, int] | None = None) -> exp.Expression:
@@ -176,8 +191,7 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
     else:
         scores += ["CAST(NULL AS VARCHAR) AS referral_code", "CAST(NULL AS VARCHAR) AS referral_url", "CAST(0 AS BIGINT) AS referred_orders"]
     next_birthday = f"CASE WHEN _birthday_this_year >= {as_of_sql} THEN _birthday_this_year ELSE {birthday_in(this_year + 1)} END"
-    cycle = "CAST(date_diff('day', first_order_date, last_order_date) AS DOUBLE) / (purchase_days - 1)"
-    quotient, remainder = "(_cents // order_count)", "(_cents % order_count)"
+    cycle = half_even_hundredths("date_diff('day', first_order_date, last_order_date) * 100", "(purchase_days - 1)")
     # Born later in the year than the as-of day: one year younger (month * 100 + day).
     as_of_month_day = as_of.month * 100 + as_of.day
     computed = [
@@ -189,9 +203,9 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
         f"date_diff('day', first_order_date, {as_of_sql}) AS days_since_first_order",
         f"date_diff('day', last_order_date, {as_of_sql}) AS days_since_last_order",
         "CAST(coalesce(total_spent, 0) AS DECIMAL(18,2)) AS total_spent",
-        f"CASE WHEN order_count > 0 THEN CAST(CAST({quotient} + CASE WHEN 2 * {remainder} > order_count OR (2 * {remainder} = order_count AND {quotient} % 2 = 1) THEN 1 ELSE 0 END AS DECIMAL(18,0)) * CAST(0.01 AS DECIMAL(3,2)) AS DECIMAL(18,2)) END AS avg_order_value",
-        f"CASE WHEN purchase_days >= 2 THEN round({cycle}, 2) END AS purchase_cycle_days",
-        f"CASE WHEN purchase_days >= 2 THEN round(round({cycle}, 2) - date_diff('day', last_order_date, {as_of_sql}), 2) END AS days_until_due",
+        f"CASE WHEN order_count > 0 THEN {half_even_hundredths('_cents', 'order_count')} END AS avg_order_value",
+        f"CASE WHEN purchase_days >= 2 THEN {cycle} END AS purchase_cycle_days",
+        f"CASE WHEN purchase_days >= 2 THEN {cycle} - date_diff('day', last_order_date, {as_of_sql}) END AS days_until_due",
         "coalesce(has_unpaid_order, false) AS has_unpaid_order",
         "last_order_status",
         f"date_diff('day', last_delivery_date, {as_of_sql}) AS days_since_last_delivery",
