@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from huitou.calendar import holiday_date
-from huitou.plan.build import COLUMNS
+from huitou.contract import COLUMNS
 from huitou.plan.run import run_plan
 from huitou.plan.timing import Window, constant_dates, in_quiet_hours, time_of_day
 

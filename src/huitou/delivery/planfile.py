@@ -19,16 +19,12 @@ from typing import Any
 import duckdb
 
 from ..data.load import lit
-from ..plan.build import COLUMNS
-from ..plan.keys import CONTENT_FIELDS, checksum_sql, key_sql
+from ..contract import COLUMN_TYPES, COLUMNS, CONTENT_FIELDS, CONTENT_TYPE, STATUSES, checksum_sql, key_sql
 from ..plan.output import FORMATS
 from .ledger import ENQUEUE_COLUMNS, HOLD_COLUMNS
 from ..db import scalar
 
-STATUSES = ("send", "suppressed", "holdout")
 _SHOWN = 5  # offending rows named per problem
-_CONTENT_TYPE = "STRUCT(" + ", ".join(f"{name} {type_}" for name, type_ in CONTENT_FIELDS) + ")"
-_TYPES = {c: "VARCHAR" for c in COLUMNS} | {"step": "INTEGER", "priority": "INTEGER", "scheduled_date": "DATE", "as_of": "DATE", "content": _CONTENT_TYPE}
 
 
 class PlanFileError(Exception):
@@ -139,7 +135,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> None:
     if fmt == "jsonl":
         present = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_json({lit(str(path))}, format = 'newline_delimited', sample_size = -1)").fetchall()]
         _check_columns(path, present)
-        columns = "{" + ", ".join(f"{lit(c)}: {lit(_TYPES[c])}" for c in COLUMNS) + "}"
+        columns = "{" + ", ".join(f"{lit(c)}: {lit(COLUMN_TYPES[c])}" for c in COLUMNS) + "}"
         source = f"read_json({lit(str(path))}, format = 'newline_delimited', columns = {columns})"
         content = "content"
     elif fmt == "csv":
@@ -151,9 +147,9 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> None:
         present = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()]
         _check_columns(path, present)
         source = f"read_parquet({lit(str(path))})"
-        content = f"CAST(content AS {_CONTENT_TYPE})"
+        content = f"CAST(content AS {CONTENT_TYPE})"
     first_line = 2 if fmt == "csv" else 1  # CSV: the header is line 1
-    casts = ", ".join(content + " AS content" if c == "content" else f'TRY_CAST("{c}" AS {_TYPES[c]}) AS "{c}"' for c in COLUMNS)
+    casts = ", ".join(content + " AS content" if c == "content" else f'TRY_CAST("{c}" AS {COLUMN_TYPES[c]}) AS "{c}"' for c in COLUMNS)
     con.execute(f"CREATE TABLE plan_file AS SELECT row_number() OVER () + {first_line - 1} AS line, {casts} FROM {source}")
 
 

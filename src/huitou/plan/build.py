@@ -21,19 +21,13 @@ from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
 from .candidates import build_candidates, matched_sql
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
-from .keys import checksum_sql, key_sql
+from ..contract import checksum_sql, key_sql
 from .triggers import trigger_case
 from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window
 from ..db import scalar
-
-COLUMNS = (
-    "plan_id", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "priority",
-    "scheduled_date", "trigger", "send_at", "status", "reason", "reason_detail", "consent_basis", "to", "locale", "template", "content",
-    "checksum",
-)
 
 @dataclass
 class Plan:

@@ -10,7 +10,8 @@ from typing import Any
 from ..data.load import lit
 from ..data.sources import DataError
 from ..templates import mask_contacts, mask_filter
-from .build import COLUMNS, Plan
+from ..contract import COLUMNS
+from .build import Plan
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 

@@ -15,7 +15,7 @@ import duckdb
 
 from ..calendar import anchor_kind
 from ..data.load import lit
-from .keys import key_sql
+from ..contract import key_sql
 from .rules import PlannedRule
 from .timing import _offsets
 

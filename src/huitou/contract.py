@@ -1,13 +1,26 @@
-"""What names a plan row: its idempotency key (one message per trigger) and the
-checksum over what delivery uses (docs/plan.md#rows)."""
+"""The plan file's contract, shared by the planner that writes plan files and the
+delivery that reads them: the columns and their types, what names a row (its idempotency
+key: one message per trigger) and the checksum over what delivery uses (docs/plan.md#rows).
+"""
 
 from __future__ import annotations
+
+# A plan file's columns, in order (docs/plan.md#rows).
+COLUMNS = (
+    "plan_id", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "priority",
+    "scheduled_date", "trigger", "send_at", "status", "reason", "reason_detail", "consent_basis", "to", "locale", "template", "content",
+    "checksum",
+)
+STATUSES = ("send", "suppressed", "holdout")
 
 # What `huitou send` takes from a row to deliver it. The checksum over these (send rows
 # only) lets it refuse a plan file edited after planning; the idempotency key is
 # recomputed from its parts for the same reason.
 SIGNED_FIELDS = ("plan_id", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "send_at", "to")
 CONTENT_FIELDS = (("subject", "VARCHAR"), ("body", "VARCHAR"), ("html", "VARCHAR"), ("segments", "INTEGER"), ("extra", "JSON"))
+CONTENT_TYPE = "STRUCT(" + ", ".join(f"{name} {type_}" for name, type_ in CONTENT_FIELDS) + ")"
+# The SQL type of each column as a plan file is read back; the rest are text.
+COLUMN_TYPES = {c: "VARCHAR" for c in COLUMNS} | {"step": "INTEGER", "priority": "INTEGER", "scheduled_date": "DATE", "as_of": "DATE", "content": CONTENT_TYPE}
 
 
 def key_sql(playbook: str = "playbook", rule_id: str = "rule_id", customer_id: str = "customer_id", trigger: str = '"trigger"') -> str:
