@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -223,6 +224,26 @@ def test_purchase_cycles_are_exact_and_the_last_category_skips_purchases_without
     assert f["half"]["last_category"] == "coffee"
     assert f["odd"]["purchase_cycle_days"] == Decimal("3.00") and f["odd"]["last_category"] is None
     assert f["even"]["purchase_cycle_days"] == Decimal("1.12")
+
+
+def test_the_engine_memory_is_bounded_by_default_and_by_the_flag(tmp_path: Path, huitou_bin: str) -> None:
+    """DuckDB alone would take 80% of the machine; huitou gives it a tenth, at least 2 GiB
+    (docs/cli.md), and --memory-limit what it says."""
+    from huitou.evaluate import default_memory_limit, machine_memory
+
+    orders = write_csv(tmp_path / "orders.csv", [["order_id", "customer_id", "ordered_at", "amount"], ["o1", "c1", "2026-10-01", "10"]])
+    session = open_files(tmp_path, orders=orders)
+    total = machine_memory()
+    assert total is not None
+    share = min(max(int(total * 0.1), 2 * 1024**3), int(total * 0.8))
+    assert default_memory_limit() == f"{share // 1024**2}MiB"
+    held = session.con.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()[0][0]
+    number, unit = held.split()
+    assert unit == "GiB" and abs(float(number) - share / 1024**3) < 0.1
+    ok = subprocess.run([huitou_bin, "features", "--orders", str(orders), "--as-of", "2026-11-01", "--memory-limit", "3GB"], capture_output=True, text=True, cwd=tmp_path)
+    assert ok.returncode == 0 and ok.stdout.startswith("customer_id,")
+    bad = subprocess.run([huitou_bin, "features", "--orders", str(orders), "--memory-limit", "lots"], capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--memory-limit 'lots'" in bad.stderr and "2GB" in bad.stderr
 
 
 def test_missing_column_names_the_file_and_column(tmp_path: Path) -> None:

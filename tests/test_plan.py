@@ -121,8 +121,8 @@ def make_shop(root: Path, customers: list[str], orders: list[str], templates: di
     return root
 
 
-def rows_of(root: Path, as_of: dt.date = AS_OF) -> list[dict]:
-    plan = run_plan(root, as_of, 14, orders=root / "orders.csv", customers=root / "customers.csv", quarantine_dir=root / "q")
+def rows_of(root: Path, as_of: dt.date = AS_OF, horizon: int = 14) -> list[dict]:
+    plan = run_plan(root, as_of, horizon, orders=root / "orders.csv", customers=root / "customers.csv", quarantine_dir=root / "q")
     cursor = plan.con.execute("SELECT * FROM plan")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, r)) for r in cursor.fetchall()]
@@ -283,6 +283,54 @@ def test_history_counts_in_each_customers_own_calendar_day(tmp_path: Path) -> No
     assert "earlier messages (history)" in rows["sh"]["reason_detail"]
     assert rows["ny"]["status"] == "send" and rows["ny"]["send_at"] == "2026-11-01T10:00:00-05:00"
     assert rows["naive"]["status"] == "send"
+
+
+CLOCK_PLAYBOOK = """version: 1
+name: t
+timezone: Asia/Shanghai
+locale: zh-CN
+rules:
+  - id: night
+    intent: care
+    segment: birthday IS NOT NULL
+    when: {on: birthday, at: "01:30"}
+    channel: sms
+    template: sms/b.j2
+  - id: later
+    intent: care
+    segment: birthday IS NOT NULL
+    when: {on: birthday, at: "02:30"}
+    channel: sms
+    template: sms/b.j2
+"""
+
+
+@pytest.mark.parametrize("as_of, expected", [
+    # Autumn: 01:30 happens twice; the first (summer time) is meant.
+    (dt.date(2026, 10, 20), {("ny", "night"): "2026-11-01T01:30:00-04:00", ("ldn", "night"): "2026-10-25T01:30:00+01:00",
+                             ("ny", "later"): "2026-11-01T02:30:00-05:00", ("ldn", "later"): "2026-10-25T02:30:00+00:00"}),
+    # Spring: 02:30 in New York and 01:30 in London do not happen; read with the offset
+    # before the change, they are the instants an hour later on the clock.
+    (dt.date(2027, 3, 10), {("ny", "night"): "2027-03-14T01:30:00-05:00", ("ldn", "night"): "2027-03-28T01:30:00+00:00",
+                            ("ny", "later"): "2027-03-14T02:30:00-05:00", ("ldn", "later"): "2027-03-28T02:30:00+01:00"}),
+])
+def test_send_times_at_clock_changes_follow_one_rule(tmp_path: Path, as_of: dt.date, expected: dict) -> None:
+    """Customers in New York and London with sends at 01:30 and 02:30 on the nights the
+    clocks change (docs/plan.md#clock-changes): RFC 5545's reading, decided by huitou for
+    every engine - DuckDB's own conversion took the second 01:30 in autumn."""
+    root = make_shop(tmp_path, [], [])
+    (root / "rules" / "t.yaml").write_text(CLOCK_PLAYBOOK, encoding="utf-8")
+    ny, ldn = ("2026-11-01", "2026-10-25") if as_of.month == 10 else ("2027-03-14", "2027-03-28")
+    (root / "customers.csv").write_text(
+        f"customer_id,name,phone,consent_sms,birthday,timezone\nny,Amy,13800000002,true,1990-{ny[5:]},America/New_York\n"
+        f"ldn,Ben,13800000003,true,1990-{ldn[5:]},Europe/London\nbad,Cy,13800000004,true,1990-{ny[5:]},Mars/Olympus\n", encoding="utf-8")
+    rows = rows_of(root, as_of, 30)
+    got = {(r["customer_id"], r["rule_id"]): r["send_at"] for r in rows if r["status"] == "send"}
+    assert {k: v for k, v in got.items() if k[0] != "bad"} == expected
+    # Not a zone: the playbook's (Shanghai), as before.
+    assert got[("bad", "night")] == f"{ny}T01:30:00+08:00"
+    for r in rows:  # the instant the plan orders by is the one send_at names
+        assert r["send_utc"] == dt.datetime.fromisoformat(r["send_at"]).timestamp()
 
 
 def test_a_send_that_fails_to_render_gives_its_cap_slot_to_the_next(tmp_path: Path) -> None:

@@ -164,7 +164,7 @@ OrdersFile = Annotated[Optional[Path], typer.Option("--orders", help="Orders fil
 CustomersFile = Annotated[Optional[Path], typer.Option("--customers", help="Customers file.")]
 Timezone = Annotated[Optional[str], typer.Option("--timezone", help="Timezone of local dates (default: the playbooks', else huitou.yaml's, else Asia/Shanghai).")]
 Quarantine = Annotated[Optional[Path], typer.Option("--quarantine", help="Where rejected rows go (default .huitou/quarantine/).")]
-MemoryLimit = Annotated[Optional[str], typer.Option("--memory-limit", help="Most memory the data engine holds before it spills to disk, e.g. 2GB (default: DuckDB's, 80% of RAM).")]
+MemoryLimit = Annotated[Optional[str], typer.Option("--memory-limit", help="Most memory the data engine holds before it spills to disk, e.g. 4GB (default: a tenth of RAM, at least 2 GiB).")]
 
 
 class OutFormat(str, enum.Enum):
@@ -775,7 +775,7 @@ def main() -> None:
             sys.stderr.write(f"huitou: {exc}\n")
             sys.exit(ExitCode.ERROR)
         if type(exc).__name__ == "OutOfMemoryException":  # duckdb's; importing it here would slow every start
-            sys.stderr.write(f"huitou: the data engine ran out of memory ({str(exc).splitlines()[0]}): raise --memory-limit, or leave it unset\n")
+            sys.stderr.write(f"huitou: the data engine ran out of memory ({str(exc).splitlines()[0]}): give it more with --memory-limit, e.g. --memory-limit 8GB\n")
             sys.exit(ExitCode.ERROR)
         if os.environ.get("HUITOU_DEBUG"):
             raise

@@ -6,6 +6,7 @@ import zoneinfo
 from collections.abc import Iterator
 
 from ..diagnostics import Diagnostic, did_you_mean
+from ..plan.clock import zone
 from .context import PlaybookContext
 
 
@@ -17,11 +18,7 @@ def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
 
 
 def valid_timezone(name: str) -> bool:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
+    return zone(name) is not None
 
 
 def _timezone(ctx: PlaybookContext) -> Iterator[Diagnostic]:

@@ -146,7 +146,7 @@ def _sum_before(table: numpy.ndarray, cust: numpy.ndarray, day: numpy.ndarray, d
 def _add_history(con: duckdb.DuckDBPyConnection, counts: list[numpy.ndarray], scopes: list[tuple[str | None, str | None]], base: dt.date, width: int, timezone: str) -> None:
     """Count past messages of the plan's customers into the per-day tables, each on its
     date in the customer's timezone (the data's when the customer has none)."""
-    zone = f"CASE WHEN m.timezone IN (SELECT name FROM pg_timezone_names()) THEN m.timezone ELSE {lit(timezone)} END"
+    zone = f"CASE WHEN m.timezone IN (SELECT name FROM plan_zones) THEN m.timezone ELSE {lit(timezone)} END"
     past = con.execute(f"""
         WITH k AS (
             SELECT customer_id, dense_rank() OVER (ORDER BY customer_id) - 1 AS cust

@@ -20,6 +20,7 @@ from ..data.load import lit
 from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
 from .candidates import build_candidates, matched_sql
+from .clock import CLOCK
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
 from ..contract import checksum_sql, key_sql
 from .triggers import trigger_case
@@ -93,6 +94,7 @@ def build_plan(
         con.execute("CREATE OR REPLACE TEMP TABLE plan_verdicts AS SELECT * FROM plan_verdicts_arrays")
         con.unregister("plan_verdicts_arrays")
         _decide(con, verdicts.caps)
+        con.execute("DROP TABLE plan_verdicts")
         clock.lap("arbitration: caps, priority, care-first, reasons")
         failed = render_sends(con, rules, renderer, jobs)
         clock.lap("rendering the sends")
@@ -103,10 +105,11 @@ def build_plan(
         warnings.append("unsubscribe links in email bodies carry the bare customer id (anyone could use them for anyone): the secret that signs them is not set for "
                      + ", ".join(renderer.unsigned_unsubscribe) + "; see docs/delivery.md")
     pid = plan_id_for(playbooks, window)
+    # Tables are given back as soon as nothing reads them: under the default memory
+    # limit (docs/engines.md) what DuckDB holds is what it does not spill.
+    _drop(con, "plan_to_render", "plan_candidates", "plan_matched", CLOCK, "plan_zones")
     _assemble(con, rules, verdicts.caps, pid, window.start.isoformat())
-    # Only `plan` is read from here on; the stages' tables are memory to give back.
-    for table in ("plan_winners", "plan_decided", "plan_verdicts", "plan_rendered", "plan_to_render", "plan_candidates", "plan_events", "plan_matched"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    _drop(con, "plan_winners", "plan_decided", "plan_rendered")  # only `plan` is read from here on
     rows = int(scalar(con, "SELECT count(*) FROM plan"))
     clock.lap("assembling the plan")
     return Plan(con, pid, window, rows, notes, clock.laps, warnings=warnings)
@@ -132,6 +135,11 @@ def _columns_read(con: duckdb.DuckDBPyConnection, features: str, rules: list[Pla
 def _anchors(rule: PlannedRule) -> list[str]:
     when = rule.rule["when"]
     return [str(when[k]) for k in ("on", "before", "after") if k in when]
+
+
+def _drop(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
+    for table in tables:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 class _Clock:
@@ -182,10 +190,10 @@ def _decide(con: duckdb.DuckDBPyConnection, caps: list) -> None:
                              OVER (PARTITION BY customer_id, send_date), planned_local))
                         ELSE planned_local END AS send_local
             FROM judged)
-        SELECT * EXCLUDE (tz, planned_utc, planned_offset),
-               CASE WHEN send_local = planned_local THEN planned_utc ELSE epoch(timezone(tz, send_local)) END AS send_utc,
-               CASE WHEN send_local = planned_local THEN planned_offset ELSE date_diff('minute', timezone('UTC', timezone(tz, send_local)), send_local) END AS utc_offset
-        FROM shifted""")
+        SELECT s.* EXCLUDE (tz, planned_utc, planned_offset),
+               CASE WHEN s.send_local = s.planned_local THEN s.planned_utc ELSE k.send_utc END AS send_utc,
+               CASE WHEN s.send_local = s.planned_local THEN s.planned_offset ELSE k.utc_offset END AS utc_offset
+        FROM shifted s LEFT JOIN {CLOCK} k USING (tz, send_local)""")
     # The winner of a cap conflict: the first accepted message (greedy order) of the same
     # customer within the cap's reach, else an earlier message from the history.
     reach = "CASE v.cap " + " ".join(f"WHEN {i} THEN {c.days}" for i, c in enumerate(caps)) + " END" if caps else "0"
@@ -216,25 +224,15 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
     # plan_rows holds what differs per row, in the plan's order; the view `plan` adds what
     # follows from the rule (names, consent basis) and from the row (key, send_at) as it
     # is read: at a million customers a table of the finished rows was 2 GB more.
-    con.execute(f"""
+    con.execute("""
         CREATE OR REPLACE TEMP TABLE plan_rows AS
         SELECT row_number() OVER (ORDER BY d.send_utc, d.customer_id, d.intent_rank, r.playbook, r.rule_id, d.step) AS plan_row,
                d.customer_id, d.rule_index, d.step, d.scheduled_date, d.event_date, d.event_id, d.send_local, d.utc_offset, d.status, d.reason,
-               CASE d.reason
-                 WHEN 'render_error' THEN x.error WHEN 'sms_too_long' THEN x.error
-                 WHEN 'frequency_cap' THEN 'cap ' || {cap_text} || ' taken by ' || coalesce(w.winner, 'earlier messages (history)')
-                 WHEN 'care_first' THEN r.care_text
-                 WHEN 'already_sent' THEN 'the send ledger has this message (same trigger) as sent, or in flight when a run stopped'
-                 WHEN 'opted_out' THEN 'on the opt-out list for ' || r.channel
-                 WHEN 'quiet_hours' THEN 'the send time is inside quiet hours and the policy drops it'
-                 WHEN 'no_contact' THEN 'no ' || r.channel || ' contact on file'
-                 WHEN 'invalid_phone' THEN 'the phone number on file is not one (digits, a leading +, spaces, hyphens, parentheses)'
-                 WHEN 'invalid_email' THEN 'the email address on file is not one address (local@domain, no spaces, quotes or line breaks)'
-                 WHEN 'no_consent' THEN 'no ' || r.consent_basis || ' for ' || r.channel
-               END AS reason_detail,
+               CASE WHEN d.reason IN ('render_error', 'sms_too_long') THEN x.error END AS error,
+               CASE WHEN d.reason = 'frequency_cap' THEN coalesce(w.winner, 'earlier messages (history)') END AS winner, d.cap,
                d.contact,
                CASE WHEN d.status = 'send' OR d.reason IN ('render_error', 'sms_too_long') THEN x.template END AS template,
-               CASE WHEN d.status = 'send' THEN {{'subject': x.subject, 'body': x.body, 'html': x.html, 'segments': x.segments, 'extra': x.extra}} END AS content,
+               CASE WHEN d.status = 'send' THEN {'subject': x.subject, 'body': x.body, 'html': x.html, 'segments': x.segments, 'extra': x.extra} END AS content,
                d.send_utc, d.intent_rank
         FROM plan_decided d JOIN plan_rules r USING (rule_index) LEFT JOIN plan_rendered x USING (cand_id) LEFT JOIN plan_winners w USING (cand_id)
         ORDER BY plan_row""")
@@ -246,6 +244,22 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
         values = [getattr(r, attribute) for r in rules]
         return "CASE d.rule_index " + " ".join(f"WHEN {r.index} THEN {v if isinstance(v, int) else lit(v)}" for r, v in zip(rules, values)) + " END"
 
+    # The detail is text made from the reason and the rule as the view is read: in the
+    # sorted table it was 3.4M strings to spill under the memory limit (docs/engines.md).
+    care_text = "CASE d.rule_index " + " ".join(f"WHEN {r.index} THEN {lit(_care_text(r))}" for r in rules) + " END" if rules else "NULL"
+    channel, basis = by_rule("channel"), by_rule("consent_basis")
+    reason_detail = f"""CASE d.reason
+                 WHEN 'render_error' THEN d.error WHEN 'sms_too_long' THEN d.error
+                 WHEN 'frequency_cap' THEN 'cap ' || {cap_text} || ' taken by ' || d.winner
+                 WHEN 'care_first' THEN {care_text}
+                 WHEN 'already_sent' THEN 'the send ledger has this message (same trigger) as sent, or in flight when a run stopped'
+                 WHEN 'opted_out' THEN 'on the opt-out list for ' || {channel}
+                 WHEN 'quiet_hours' THEN 'the send time is inside quiet hours and the policy drops it'
+                 WHEN 'no_contact' THEN 'no ' || {channel} || ' contact on file'
+                 WHEN 'invalid_phone' THEN 'the phone number on file is not one (digits, a leading +, spaces, hyphens, parentheses)'
+                 WHEN 'invalid_email' THEN 'the email address on file is not one address (local@domain, no spaces, quotes or line breaks)'
+                 WHEN 'no_consent' THEN 'no ' || {basis} || ' for ' || {channel}
+               END"""
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW plan AS
         SELECT *, CASE WHEN status = 'send' THEN {checksum_sql()} END AS checksum FROM (
@@ -253,7 +267,7 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
                channel, priority, scheduled_date, "trigger", send_at, status, reason, reason_detail, consent_basis, "to", locale, template, content, send_utc, intent_rank
         FROM (SELECT d.customer_id, {by_rule("playbook")} AS playbook, {by_rule("id")} AS rule_id, d.step, {by_rule("intent")} AS intent,
                      {by_rule("channel")} AS channel, CAST({by_rule("priority")} AS INTEGER) AS priority, d.scheduled_date, {trigger_case(rules, "d.")} AS "trigger",
-                     strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || {offset} AS send_at, d.status, d.reason, d.reason_detail,
+                     strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || {offset} AS send_at, d.status, d.reason, {reason_detail} AS reason_detail,
                      {by_rule("consent_basis")} AS consent_basis, d.contact AS "to", {by_rule("locale")} AS locale, d.template, d.content,
                      d.send_utc, d.intent_rank
               FROM plan_rows d))""")

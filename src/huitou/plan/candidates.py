@@ -14,6 +14,7 @@ import duckdb
 from ..calendar import anchor_kind
 from ..data.load import lit, q
 from ..db import scalar
+from .clock import CLOCK, create_clock, valid_zones
 from .rules import PlannedRule
 from .timing import Window, constant_dates, customer_anchor_sql, weekday_shift_sql, _offsets
 from .triggers import create_events, delivered_case, event_id_sql, needs_events
@@ -91,7 +92,7 @@ def rule_select(rule: PlannedRule, window: Window, has_optouts: bool) -> str | N
         f"CASE WHEN {optout} THEN 'opted_out' WHEN {str(rule.time.dropped).lower()} THEN 'quiet_hours' "
         f"WHEN NOT {has_contact} THEN 'no_contact' WHEN NOT {phone_ok} THEN 'invalid_phone' WHEN NOT {email_ok} THEN 'invalid_email' WHEN NOT {consent_ok} THEN 'no_consent' END"
     )
-    tz = f"CASE WHEN m.timezone IN (SELECT name FROM pg_timezone_names()) THEN m.timezone ELSE {lit(rule.timezone)} END"
+    tz = f"CASE WHEN m.timezone IN (SELECT name FROM plan_zones) THEN m.timezone ELSE {lit(rule.timezone)} END"
     events = " LEFT JOIN plan_events e ON e.customer_id = m.customer_id" if needs_events(rule) else ""
     return f"""
         SELECT m.customer_id, {rule.index} AS rule_index, CAST({step} AS INTEGER) AS step,
@@ -110,6 +111,7 @@ def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], w
     some of it under keys of the scheduled date); those messages are `already_sent`
     (after an opt-out, before the other early reasons)."""
     create_events(con, rules)
+    valid_zones(con, "SELECT timezone AS name FROM plan_matched")
     selects = [s for s in (rule_select(r, window, has_optouts) for r in rules) if s]
     if not selects:
         selects = ["SELECT NULL::VARCHAR AS customer_id, 0 AS rule_index, 0 AS step, NULL::DATE AS scheduled_date, NULL::DATE AS send_date, NULL::VARCHAR AS event, NULL::DATE AS event_date, NULL::VARCHAR AS event_id, NULL::VARCHAR AS tz, NULL::VARCHAR AS contact, NULL::VARCHAR AS early_reason, false AS held_out WHERE false"]
@@ -119,10 +121,14 @@ def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], w
         already_sent = f"REPLACE (CASE WHEN c.early_reason = 'opted_out' THEN 'opted_out' WHEN {delivered} THEN 'already_sent' ELSE c.early_reason END AS early_reason)"
     minutes = "CASE rule_index " + " ".join(f"WHEN {r.index} THEN {r.time.minutes}" for r in rules) + " END" if rules else "0"
     con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE plan_candidates_local AS
+        SELECT * {already_sent}, CAST(send_date AS TIMESTAMP) + to_minutes(CAST({minutes} AS BIGINT)) AS send_local
+        FROM ({' UNION ALL '.join(selects)}) c""")
+    create_clock(con, "SELECT tz, send_local FROM plan_candidates_local")
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE plan_candidates AS
-        SELECT *, row_number() OVER (ORDER BY customer_id, rule_index, scheduled_date, step) AS cand_id,
-               epoch(timezone(tz, send_local)) AS send_utc,
-               date_diff('minute', timezone('UTC', timezone(tz, send_local)), send_local) AS utc_offset
-        FROM (SELECT * {already_sent}, CAST(send_date AS TIMESTAMP) + to_minutes(CAST({minutes} AS BIGINT)) AS send_local
-              FROM ({' UNION ALL '.join(selects)}) c)""")
+        SELECT c.*, row_number() OVER (ORDER BY c.customer_id, c.rule_index, c.scheduled_date, c.step) AS cand_id, k.send_utc, k.utc_offset
+        FROM plan_candidates_local c LEFT JOIN {CLOCK} k USING (tz, send_local)""")
+    con.execute("DROP TABLE plan_candidates_local")
+    con.execute("DROP TABLE IF EXISTS plan_events")  # read only above
     return int(scalar(con, "SELECT count(*) FROM plan_candidates"))
