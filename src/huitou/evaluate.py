@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import sqlglot
 import sqlglot.expressions as exp
 
 from . import associations, referral
@@ -25,7 +26,7 @@ from .checks.context import PlaybookContext
 from .compile import compile_playbook
 from .data import load
 from .data.sources import DataError, resolve
-from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, purchase_days_sql, summary_sql
+from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, portable_summary, purchase_days_sql, summary_sql
 from .features import CATALOG, LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
 from .predicates.ast import And, Expr, Not, Or, walk
@@ -183,6 +184,21 @@ def open_data(
     return DataSession(con, as_of, timezone, extra, reports, project=project)
 
 
+def features_on(engine: Any, session: DataSession) -> exp.Table:
+    """The feature table computed on `engine` (engines.Engine) from the session's data:
+    the orders and customers huitou loaded and checked are brought in, and the aggregates
+    (feature_sql.portable_summary) and the features run there, through the engine's
+    rewrites. Equal to the DuckDB features cell for cell (tests/test_engines.py), but for
+    the purchase models, recommendations and referral codes, which are not computed on
+    other engines yet: NULL, empty, none."""
+    orders = engine.take_local("orders", session.con, "SELECT * FROM orders")
+    engine.take_local("customers", session.con, "SELECT * FROM customers")
+    summary = engine.temp("order_summary", portable_summary(session.as_of, orders))
+    features = engine.temp("features", feature_query(session.as_of, session.extra_fields))
+    engine.drop(summary)
+    return features
+
+
 def _purchase_days(con: duckdb.DuckDBPyConnection, as_of: dt.date, known_customers: bool) -> str:
     """The purchase_days aggregate for this data: see feature_sql.purchase_days_sql."""
     lo, hi = first_row(con, "SELECT lo, hi FROM order_date_bounds")
@@ -220,29 +236,48 @@ def _lifecycle_override(ctx: PlaybookContext) -> dict[str, exp.Expression]:
 
 def segment_counts(session: DataSession, playbooks: list[PlaybookContext]) -> tuple[int, list[Count]]:
     """Customers in every lifecycle stage, segment and rule segment: one query."""
+    labels, query = segment_query(playbooks, sqlglot.parse_one(session.features_sql(), dialect="duckdb").subquery("features"))
+    row = first_row(session.con, query.sql("duckdb"))
+    assert row is not None
+    return int(row[0]), [Count(p, k, n, int(c)) for (p, k, n), c in zip(labels, row[1:])]
+
+
+def segment_counts_on(engine: Any, features: exp.Expression, playbooks: list[PlaybookContext]) -> tuple[int, list[Count]]:
+    """segment_counts over a feature relation of another engine (features_on)."""
+    labels, query = segment_query(playbooks, features)
+    row = engine.rows(query)[0]
+    return int(row[0]), [Count(p, k, n, int(c)) for (p, k, n), c in zip(labels, row[1:])]
+
+
+def segment_query(playbooks: list[PlaybookContext], features: exp.Expression) -> tuple[list[tuple[str, str, str]], exp.Select]:
+    """What segment_counts counts (playbook, kind, name) and the query counting them over
+    the relation `features`: the number of customers first, then one count per label."""
     labels: list[tuple[str, str, str]] = []
-    columns: list[str] = []
+    columns: list[exp.Expression] = []
     threshold_sets = {"": DEFAULT_LIFECYCLE}
     for ctx in playbooks:
         if ctx.data.get("lifecycle"):
             threshold_sets[ctx.name] = {**DEFAULT_LIFECYCLE, **ctx.data["lifecycle"]}
+
+    def count_where(condition: exp.Expression) -> exp.Expression:
+        return exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=condition))
+
     # Each stage column is computed once per customer, then compared per stage name.
-    stages = [f"({lifecycle_sql(thresholds).sql('duckdb')}) AS _stage_{i}" for i, thresholds in enumerate(threshold_sets.values())]
+    stages = [exp.alias_(lifecycle_sql(thresholds), f"_stage_{i}") for i, thresholds in enumerate(threshold_sets.values())]
     for i, owner in enumerate(threshold_sets):
+        stage = exp.column(f"_stage_{i}")
         for name in LIFECYCLE_STAGES:
             labels.append((owner, "lifecycle", name))
-            columns.append(f"count(*) FILTER (WHERE _stage_{i} = '{name}')")
+            columns.append(count_where(exp.EQ(this=stage.copy(), expression=exp.Literal.string(name))))
         # Customers without a purchase have no stage: counted, so the stages add up.
         labels.append((owner, "lifecycle", NO_PURCHASE))
-        columns.append(f"count(*) FILTER (WHERE _stage_{i} IS NULL)")
+        columns.append(count_where(exp.Is(this=stage.copy(), expression=exp.Null())))
     for ctx in playbooks:
         for item in compile_playbook(ctx, _lifecycle_override(ctx)):
             labels.append((ctx.name, item.kind, item.name))
-            columns.append(f"count(*) FILTER (WHERE {item.sql.sql('duckdb')})")
-    features = f"SELECT *, {', '.join(stages)} FROM ({session.features_sql()})"
-    row = first_row(session.con, f"SELECT count(*), {', '.join(columns)} FROM ({features}) AS features")
-    assert row is not None
-    return int(row[0]), [Count(p, k, n, int(c)) for (p, k, n), c in zip(labels, row[1:])]
+            columns.append(count_where(item.sql.copy()))
+    staged = exp.select(exp.Star(), *stages).from_(features.copy())
+    return labels, exp.select(exp.Count(this=exp.Star()), *columns).from_(staged.subquery("features"))
 
 
 @dataclass

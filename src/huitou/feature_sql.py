@@ -96,6 +96,20 @@ def summary_sql(as_of: dt.date, purchase_days: str = "count(DISTINCT local_date)
     return f"CREATE OR REPLACE TABLE order_summary AS {query.sql('duckdb')}"
 
 
+def portable_summary(as_of: dt.date, orders: exp.Expression) -> exp.Select:
+    """The feature aggregates of summary_sql, per customer, over the clean `orders`
+    relation, for any engine: the latest order by a window's rank over (time, file row)
+    rather than DuckDB's 128-bit key, purchase days by count(DISTINCT)."""
+    as_of_sql = f"DATE '{as_of.isoformat()}'"
+    flagged = sqlglot.parse_one(f"""
+        SELECT *, local_date <= {as_of_sql} AS _ok, local_date <= {as_of_sql} AND status = 'paid' AS _paid,
+               row_number() OVER (PARTITION BY customer_id ORDER BY ordered_at, _row) AS _latest
+        FROM o""", dialect="duckdb").from_(exp.alias_(orders.copy(), "o", table=True), copy=False)
+    days = "count(DISTINCT local_date) FILTER (WHERE _paid)"
+    return (exp.select("customer_id", *[a.format(as_of=as_of_sql, purchase_days=days) for a in _AGGREGATES], dialect="duckdb")
+            .from_(flagged.subquery("f")).group_by("customer_id"))
+
+
 def half_even_hundredths(numerator: str, denominator: str) -> str:
     """numerator / denominator in hundredths, rounded half to even, as DECIMAL(18,2): both
     are non-negative integers (SQL), so the quotient and remainder are exact on every
@@ -183,7 +197,7 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
         joined = joined.select("rec.recommendations AS _recommendations", append=True).join(
             exp.alias_(recommendations.copy(), "rec", table=True), on="rec.customer_id = c.customer_id", join_type="left")
     recommended = "coalesce(_recommendations, CAST([] AS VARCHAR[]))" if recommendations is not None else "CAST([] AS VARCHAR[])"
-    scores += [f"{recommended} AS recommendations", f"len({recommended}) > 0 AS has_recommendation"]
+    scores += [f"{recommended} AS recommendations", f"array_length({recommended}) > 0 AS has_recommendation"]
     if referrals is not None:
         joined = joined.select("ref.referral_code", "ref.referral_url", "ref.referred_orders", append=True).join(
             exp.alias_(referrals.copy(), "ref", table=True), on="ref.customer_id = c.customer_id", join_type="left")

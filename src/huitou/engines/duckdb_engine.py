@@ -1,0 +1,52 @@
+"""The embedded engine, the default: nothing to install, the data in this process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import duckdb
+import numpy
+
+from ..db import register_columns
+from .base import Engine
+
+
+class DuckDBEngine(Engine):
+    kind = dialect = "duckdb"
+    capabilities = frozenset({"bitstring_agg", "hugeint", "numpy_in"})
+
+    def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        self.con = con if con is not None else duckdb.connect()
+
+    def execute(self, text: str) -> None:
+        self.con.execute(text)
+
+    def fetch(self, text: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        cursor = self.con.execute(text)
+        rows = cursor.fetchall()
+        return [d[0] for d in cursor.description or []], rows
+
+    def create_temp(self, name: str, text: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_quoted(name)} AS {text}")
+
+    def take_columns(self, name: str, columns: Mapping[str, Sequence[Any]], types: Mapping[str, str]) -> None:
+        arrays = {c: numpy.asarray(v, dtype=object if types[c] == "VARCHAR" else None) for c, v in columns.items()}
+        register_columns(self.con, f"{name}__in", arrays)
+        casts = ", ".join(f"CAST({_quoted(c)} AS {types[c]}) AS {_quoted(c)}" for c in columns)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_quoted(name)} AS SELECT {casts} FROM {_quoted(name + '__in')}")
+        self.con.unregister(f"{name}__in")
+
+    def copy_local(self, name: str, con: duckdb.DuckDBPyConnection, query: str) -> None:
+        if con is not self.con:
+            raise ValueError("a DuckDB engine takes relations from its own connection")
+        self.create_temp(name, query)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _quoted(name: str) -> str:
+    from ..db import ident
+
+    return ident(name)

@@ -1,0 +1,92 @@
+"""PostgreSQL: the data stays in the shop's database; huitou sends it SQL (psycopg 3)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlglot.expressions as exp
+
+from .base import Engine, EngineError
+
+DEFAULT_URL_ENV = "HUITOU_PG_URL"
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+class PostgresEngine(Engine):
+    kind = dialect = "postgres"
+
+    def __init__(self, url_env: str = DEFAULT_URL_ENV) -> None:
+        url = os.environ.get(url_env)
+        if not url:
+            raise EngineError(f"engine postgres: the environment variable {url_env} is not set; set it to the database's connection URL, e.g. postgresql://user@host/db "
+                              f"(huitou.yaml's engine.url_env names the variable)")
+        try:
+            import psycopg
+        except ImportError:
+            raise EngineError("engine postgres needs psycopg, which is not installed: pip install 'huitou[postgres]'") from None
+        try:
+            self.con = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise EngineError(f"engine postgres: cannot connect to {_safe(url)}: {reason} (check {url_env}, the server and the credentials)") from None
+        self._psycopg = psycopg
+
+    def execute(self, text: str) -> None:
+        self.con.execute(text)
+
+    def fetch(self, text: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        cursor = self.con.execute(text)
+        if cursor.description is None:
+            return [], []
+        return [d.name for d in cursor.description], cursor.fetchall()
+
+    def create_temp(self, name: str, text: str) -> None:
+        table = _ident(name)
+        self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        self.con.execute(f"CREATE TEMPORARY TABLE {table} AS {text}")
+        self.con.execute(f"ANALYZE {table}")
+
+    def take_columns(self, name: str, columns: Mapping[str, Sequence[Any]], types: Mapping[str, str]) -> None:
+        table = _ident(name)
+        spec = ", ".join(f"{_ident(c)} {exp.DataType.build(types[c], dialect='duckdb').sql('postgres')}" for c in columns)
+        self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        self.con.execute(f"CREATE TEMPORARY TABLE {table} ({spec})")
+        values = [list(v) for v in columns.values()]
+        with self.con.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+            for row in zip(*values):
+                copy.write_row([_plain(v) for v in row])
+        self.con.execute(f"ANALYZE {table}")
+
+    def copy_local(self, name: str, con: Any, query: str) -> None:
+        cursor = con.execute(f"DESCRIBE {query}")
+        described = cursor.fetchall()
+        types = {row[0]: str(row[1]) for row in described}
+        table = _ident(name)
+        spec = ", ".join(f"{_ident(c)} {exp.DataType.build(t, dialect='duckdb').sql('postgres')}" for c, t in types.items())
+        self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        self.con.execute(f"CREATE TEMPORARY TABLE {table} ({spec})")
+        rows = con.execute(query)
+        with self.con.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+            while batch := rows.fetchmany(10_000):
+                for row in batch:
+                    copy.write_row(row)
+        self.con.execute(f"ANALYZE {table}")
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _ident(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("postgres")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as the Python values psycopg writes."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value

@@ -1,0 +1,85 @@
+"""Spark: the data stays in the lakehouse; huitou runs Spark SQL through pyspark."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlglot.expressions as exp
+
+from .base import Engine, EngineError
+
+DEFAULT_MASTER = "local[2]"
+
+
+class SparkEngine(Engine):
+    kind = dialect = "spark"
+
+    def __init__(self, master: str = DEFAULT_MASTER, conf: Mapping[str, str] | None = None) -> None:
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise EngineError("engine spark needs pyspark, which is not installed: pip install 'huitou[spark]'") from None
+        if master.startswith("local") and not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+            raise EngineError("engine spark needs Java, and there is none (no java on PATH, no JAVA_HOME): install a Java 17 or 21 runtime, "
+                              "e.g. apt-get install openjdk-17-jre-headless")
+        builder = SparkSession.builder.master(master).appName("huitou")
+        # One answer whatever the machine: UTC session time (huitou converts local times
+        # itself), no UI port, few shuffle partitions for a local master.
+        settings = {"spark.sql.session.timeZone": "UTC", "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
+                    "spark.sql.timestampType": "TIMESTAMP_NTZ", "spark.ui.showConsoleProgress": "false", **(conf or {})}
+        for key, value in settings.items():
+            builder = builder.config(key, str(value))
+        try:
+            self.spark = builder.getOrCreate()
+        except Exception as exc:  # pyspark raises its own runtime errors when the JVM cannot start
+            reason = " ".join(str(exc).split())[:300]
+            raise EngineError(f"engine spark: cannot start a session on {master}: {reason} (check Java and the master URL)") from None
+        self.spark.sparkContext.setLogLevel("ERROR")
+
+    def execute(self, text: str) -> None:
+        self.spark.sql(text)
+
+    def fetch(self, text: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        frame = self.spark.sql(text)
+        return list(frame.columns), [tuple(row) for row in frame.collect()]
+
+    def create_temp(self, name: str, text: str) -> None:
+        # Computed now and cut from its lineage, as a table would be on the other engines.
+        self.spark.sql(text).localCheckpoint(eager=True).createOrReplaceTempView(name)
+
+    def take_columns(self, name: str, columns: Mapping[str, Sequence[Any]], types: Mapping[str, str]) -> None:
+        import pyarrow
+
+        table = pyarrow.table({c: pyarrow.array([_plain(v) for v in values]) for c, values in columns.items()})
+        frame = self.spark.createDataFrame(table) if len(table) else self.spark.createDataFrame([], _schema(types))
+        casts = [f"CAST({_ident(c)} AS {exp.DataType.build(types[c], dialect='duckdb').sql('spark')}) AS {_ident(c)}" for c in columns]
+        frame.selectExpr(*casts).localCheckpoint(eager=True).createOrReplaceTempView(name)
+
+    def copy_local(self, name: str, con: Any, query: str) -> None:
+        result = con.sql(query)
+        table = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.arrow()  # DuckDB 2 renamed it
+        types = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()}
+        frame = self.spark.createDataFrame(table) if table.num_rows else self.spark.createDataFrame([], _schema(types))
+        casts = [f"CAST({_ident(c)} AS {exp.DataType.build(t, dialect='duckdb').sql('spark')}) AS {_ident(c)}" for c, t in types.items()]
+        frame.selectExpr(*casts).localCheckpoint(eager=True).createOrReplaceTempView(name)
+
+    def drop(self, relation: exp.Table) -> None:
+        self.spark.catalog.dropTempView(relation.name)
+
+    def close(self) -> None:
+        self.spark.stop()
+
+
+def _ident(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("spark")
+
+
+def _schema(types: Mapping[str, str]) -> str:
+    return ", ".join(f"{_ident(c)} {exp.DataType.build(t, dialect='duckdb').sql('spark')}" for c, t in types.items())
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
