@@ -20,13 +20,13 @@ import os
 import sys
 from pathlib import Path
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, Optional
 
 import typer
 
 from . import __version__
 from .diagnostics import ExitCode
+from .session import DataOptions, OpenError, as_of_date, open_session
 
 app = typer.Typer(
     name="huitou",
@@ -178,25 +178,10 @@ def _fail(command: str, message: str, code: ExitCode = ExitCode.ERROR) -> typer.
 
 
 def _as_of(command: str, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise _fail(command, f"--as-of {value!r} is not a date; write YYYY-MM-DD") from None
-
-
-@dataclass(frozen=True)
-class DataOptions:
-    """The options every data-reading command takes (see with_data_options)."""
-
-    as_of: str | None = None
-    data: Path | None = None
-    orders: Path | None = None
-    customers: Path | None = None
-    timezone: str | None = None
-    quarantine: Path | None = None
-    memory_limit: str | None = None
+        return as_of_date(value)
+    except OpenError as exc:
+        raise _fail(command, str(exc)) from None
 
 
 _DATA_OPTION_TYPES = {"as_of": AsOf, "data": DataDir, "orders": OrdersFile, "customers": CustomersFile, "timezone": Timezone, "quarantine": Quarantine, "memory_limit": MemoryLimit}
@@ -223,61 +208,15 @@ def with_data_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _open(command: str, paths: list[Path] | None, opts: DataOptions, *, need_playbooks: bool):  # type: ignore[no-untyped-def]
-    """Validate the playbooks (when needed) and load the data; report both on stderr."""
-    from rich.console import Console
-
-    from . import referral
-    from .checks.policies import valid_timezone
-    from .data.sources import DataError
-    from .evaluate import data_timezone, open_data
-    from .reporters import REPORTERS
-    from .validate import UsageError, open_project, validate_paths
-
-    date = _as_of(command, opts.as_of)
+    """session.open_session, its refusals as the command's own lines and exit codes."""
     try:
-        if need_playbooks:
-            result = validate_paths(list(paths or []))
-            if result.errors:
-                sys.stderr.write(REPORTERS["text"](result, False))
-                raise typer.Exit(ExitCode.PROBLEMS)
-            if result.playbooks:
-                project, playbooks = result.playbooks[0].project, result.playbooks
-            else:  # no playbooks yet: the project's data still has features and lifecycle stages
-                from .validate import load_config
-
-                project, playbooks = open_project(list(paths or [])), []
-                load_config(project)
-        else:
-            project, playbooks = open_project([]), []
-            from .validate import load_config
-
-            load_config(project)
-        tz = data_timezone(project, playbooks, opts.timezone)
-        if not valid_timezone(tz):
-            raise _fail(command, f"unknown timezone '{tz}'")
-        session = open_data(project, timezone=tz, as_of=date, data_dir=opts.data, orders=opts.orders, customers=opts.customers, quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit)
-        if referral.configured(project.config):
-            referral.secret(project.config)  # a missing secret is said here, before any feature is built
-    except (UsageError, DataError) as exc:
-        raise _fail(command, str(exc)) from None
-    from .forecast import uses_forecast
-
-    # The purchase models are fitted when something shows or uses their features.
-    session.forecast_wanted = command in ("features", "explain", "forecast") or uses_forecast(playbooks, project.templates_dir)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)  # log lines stay whole (cron mail, CI logs)
-    for report in session.reports:
-        for line in report.lines():
-            err.print(line, markup=False)
-    if session.forecast_wanted:
-        session.features_sql()  # fit now, to say here when the shop is too small
-        if session.forecast.problem:
-            err.print(f"forecast: {session.forecast.problem}", markup=False)
-    for report in session.reports:
-        if report.too_many_rejected:
-            share = sum(report.rejected.values()) / report.rows
-            raise _fail(command, f"{report.source}: {share:.0%} of the rows of {report.path.name} were rejected, more than data.{report.source}.max_rejected "
-                        f"({report.max_rejected:.0%}) allows: the data is probably mapped wrong (see the reasons above); fix the mapping, or raise max_rejected", ExitCode.PROBLEMS)
-    return session, playbooks
+        return open_session(command, paths, opts, need_playbooks=need_playbooks)
+    except OpenError as exc:
+        if exc.report:
+            sys.stderr.write(exc.report)
+        if exc.message is None:
+            raise typer.Exit(exc.code) from None
+        raise _fail(command, exc.message, exc.code) from None
 
 
 @app.command()
