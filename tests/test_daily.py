@@ -163,7 +163,10 @@ def test_a_send_killed_mid_run_loses_and_repeats_nothing(huitou_bin: str, tmp_pa
     assert due >= 10
     cmd = [huitou_bin, "send", str(first), "--live", "--now", f"{WEEK[0]}T00:00", "--until", WEEK[0].isoformat()]
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.2)
+    # Killed once the first messages are out (8 a second), however slowly it started.
+    deadline = time.monotonic() + 60
+    while len(delivered(root)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     part = len(delivered(root))
