@@ -17,6 +17,11 @@ import sqlglot.expressions as exp
 from . import portable
 
 
+def python_value(value: Any) -> Any:
+    """A numpy scalar as the plain Python value drivers write."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
+
+
 class EngineError(Exception):
     """The engine cannot be used: the message names it and says what to do."""
 

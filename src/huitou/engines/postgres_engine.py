@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlglot.expressions as exp
 
-from .base import Engine, EngineError
+from .base import Engine, EngineError, python_value
 
 DEFAULT_URL_ENV = "HUITOU_PG_URL"
 
@@ -61,7 +61,7 @@ class PostgresEngine(Engine):
         values = [list(v) for v in columns.values()]
         with self.con.cursor().copy(f"COPY {table} FROM STDIN") as copy:
             for row in zip(*values):
-                copy.write_row([_plain(v) for v in row])
+                copy.write_row([python_value(v) for v in row])
         self.con.execute(f"ANALYZE {table}")
 
     def copy_local(self, name: str, con: Any, query: str) -> None:
@@ -85,8 +85,3 @@ class PostgresEngine(Engine):
 
 def _ident(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql("postgres")
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as the Python values psycopg writes."""
-    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlglot.expressions as exp
 
-from .base import Engine, EngineError
+from .base import Engine, EngineError, python_value
 
 DEFAULT_MASTER = "local[2]"
 
@@ -53,7 +53,7 @@ class SparkEngine(Engine):
     def take_columns(self, name: str, columns: Mapping[str, Sequence[Any]], types: Mapping[str, str]) -> None:
         import pyarrow
 
-        table = pyarrow.table({c: pyarrow.array([_plain(v) for v in values]) for c, values in columns.items()})
+        table = pyarrow.table({c: pyarrow.array([python_value(v) for v in values]) for c, values in columns.items()})
         frame = self.spark.createDataFrame(table) if len(table) else self.spark.createDataFrame([], _schema(types))
         casts = [f"CAST({_ident(c)} AS {exp.DataType.build(types[c], dialect='duckdb').sql('spark')}) AS {_ident(c)}" for c in columns]
         frame.selectExpr(*casts).localCheckpoint(eager=True).createOrReplaceTempView(name)
@@ -79,7 +79,3 @@ def _ident(name: str) -> str:
 
 def _schema(types: Mapping[str, str]) -> str:
     return ", ".join(f"{_ident(c)} {exp.DataType.build(t, dialect='duckdb').sql('spark')}" for c, t in types.items())
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
