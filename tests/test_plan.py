@@ -445,3 +445,31 @@ def test_messages_carry_the_values_of_the_day_they_go_out_and_the_latest_purchas
     # as of 1 November: 120 days since 4 July, birthday in 4 days, 35 years old;
     # on 10 November: 129 days, the birthday 360 days away, 36 years old
     assert row["content"]["body"] == "【店】129天;生日360;36岁;tablet 100.00;cancelled smartwatch"
+
+
+def test_two_plans_share_one_connection_and_leave_only_their_rows() -> None:
+    """Each stage reads and writes the relations build_plan hands it (plan/relations.py):
+    two plans of different horizons over one loaded session, under two prefixes, equal the
+    plans made alone; afterwards each has only its rows and its view."""
+    from huitou.evaluate import data_timezone, open_data
+    from huitou.plan.build import build_plan
+    from huitou.plan.relations import Relations
+    from huitou.plan.run import open_playbooks
+
+    playbooks = open_playbooks(ROOT)[0]
+    project = playbooks[0].project
+    session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=AS_OF)
+    session.features_sql()  # the session's own tables (recommendations, referral codes) made first
+    before = {row[0] for row in session.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    week = build_plan(session, playbooks, 7, relations=Relations.named("week"))
+    month = build_plan(session, playbooks, 30, relations=Relations.named("month"))
+    assert (week.relation, month.relation) == ("week", "month")
+    left = {row[0] for row in session.con.execute("SELECT table_name FROM information_schema.tables").fetchall()} - before
+    assert left == {"week", "week_rows", "month", "month_rows"}
+
+    def rows(plan) -> list[tuple]:
+        return plan.con.execute(f"SELECT * EXCLUDE (send_utc, intent_rank) FROM {plan.relation}").fetchall()
+
+    alone_week, alone_month = run_plan(ROOT, AS_OF, 7), run_plan(ROOT, AS_OF, 30)
+    assert rows(week) == rows(alone_week) and rows(month) == rows(alone_month)
+    assert len(rows(month)) > len(rows(week)) > 100

@@ -455,7 +455,7 @@ def plan(
         typer.echo(f"wrote {rows:,} rows to {out} ({counts}); plan {result.plan_id}", err=True)
         return
     summary = summarise(result, samples=samples, show_pii=show_pii)
-    summary.sizing = holdout_sizing(result.con, playbooks, session.as_of)
+    summary.sizing = holdout_sizing(result.con, playbooks, session.as_of, result.relation)
     if format == OutFormat.json:
         sys.stdout.write(summary_json(summary) + "\n")
     else:
@@ -488,7 +488,7 @@ def preview(
         raise _fail("preview", f"no customer '{customer}' in the data (ids are compared exactly, leading zeros included)", ExitCode.PROBLEMS)
     result = _build("preview", session, playbooks, days, customer=customer)
     rows = result.con.execute(
-        "SELECT step, scheduled_date, send_at, status, reason, reason_detail, channel, \"to\", content FROM plan WHERE playbook = ? AND rule_id = ? ORDER BY send_at, step",
+        f"SELECT step, scheduled_date, send_at, status, reason, reason_detail, channel, \"to\", content FROM {result.relation} WHERE playbook = ? AND rule_id = ? ORDER BY send_at, step",
         [playbook, rule_id],
     ).fetchall()
     if not rows:

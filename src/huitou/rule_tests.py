@@ -92,7 +92,7 @@ def _plan_rows(playbooks: list[Any], test: dict[str, Any]) -> list[dict[str, Any
         notes = [n for n in plan.notes if n]
         if notes:
             raise PlanInputError("; ".join(notes))
-        cursor = plan.con.execute("SELECT customer_id, playbook, rule_id, step, channel, send_at, status, reason, reason_detail, content FROM plan")
+        cursor = plan.con.execute(f"SELECT customer_id, playbook, rule_id, step, channel, send_at, status, reason, reason_detail, content FROM {plan.relation}")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 

@@ -24,11 +24,15 @@ import duckdb
 import numpy
 
 from ..data.load import lit
+from .relations import Relations
 from .rules import INTENT_ORDER, Cap, PlannedRule, caps_of, care_within
 
 ACCEPTED, CAPPED, CARE_FIRST = 0, 1, 2
-# Candidates that take part: no early reason, and not failed at rendering in an earlier round.
-ELIGIBLE = "c.early_reason IS NULL AND c.cand_id NOT IN (SELECT cand_id FROM plan_rendered WHERE error IS NOT NULL)"
+
+
+def _eligible(rel: Relations) -> str:
+    """Candidates that take part: no early reason, and not failed at rendering in an earlier round."""
+    return f"c.early_reason IS NULL AND c.cand_id NOT IN (SELECT cand_id FROM {rel.rendered} WHERE error IS NOT NULL)"
 
 
 @dataclass
@@ -44,9 +48,9 @@ def _scopes(caps: list[Cap]) -> list[tuple[str | None, str | None]]:
     return list(dict.fromkeys((c.channel, c.intent) for c in caps))
 
 
-def arbitrate(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], as_of: dt.date, horizon: int, history_timezone: str | None) -> Verdicts:
-    """The verdict of every candidate without an early reason; `history_timezone` (the
-    data's zone) is None when there is no history."""
+def arbitrate(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], as_of: dt.date, horizon: int, history_timezone: str | None, rel: Relations) -> Verdicts:
+    """The verdict of every candidate (rel.candidates) without an early reason;
+    `history_timezone` (the data's zone) is None when there is no history (rel.history)."""
     playbooks = list(dict.fromkeys(r.ctx.name for r in rules))
     contexts = {r.ctx.name: r.ctx for r in rules}
     caps = [cap for name in playbooks for cap in caps_of(contexts[name])]
@@ -55,12 +59,12 @@ def arbitrate(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], as_of: d
     base = as_of - dt.timedelta(days=longest)
     width = longest + horizon + 8 + longest  # history, the window, shifts (weekday, quiet), caps ahead
 
-    order = ", ".join(f"({r.index}, {-r.priority}, {INTENT_ORDER[r.intent]})" for r in rules) or "(0, 0, 0)"
+    order = ", ".join(f"({rule.index}, {-rule.priority}, {INTENT_ORDER[rule.intent]})" for rule in rules) or "(0, 0, 0)"
     arrays = con.execute(f"""
         SELECT c.cand_id, dense_rank() OVER (ORDER BY c.customer_id) - 1 AS cust, c.rule_index,
                date_diff('day', DATE '{base.isoformat()}', c.send_date) AS day
-        FROM plan_candidates c JOIN (VALUES {order}) AS k(rule_index, neg_priority, intent_rank) USING (rule_index)
-        WHERE {ELIGIBLE}
+        FROM {rel.candidates} c JOIN (VALUES {order}) AS k(rule_index, neg_priority, intent_rank) USING (rule_index)
+        WHERE {_eligible(rel)}
         ORDER BY c.customer_id, k.neg_priority, k.intent_rank, c.send_utc, c.rule_index, c.step""").fetchnumpy()
     cand_id = numpy.asarray(arrays["cand_id"], dtype=numpy.int64)
     n = len(cand_id)
@@ -90,7 +94,7 @@ def arbitrate(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], as_of: d
         return ok
 
     if history_timezone is not None:
-        _add_history(con, counts, scopes, base, width, history_timezone)
+        _add_history(con, counts, scopes, base, width, history_timezone, rel)
 
     # Each candidate's rank among its customer's candidates (the input is sorted by customer).
     starts = numpy.flatnonzero(numpy.r_[True, cust[1:] != cust[:-1]])
@@ -143,17 +147,18 @@ def _sum_before(table: numpy.ndarray, cust: numpy.ndarray, day: numpy.ndarray, d
     return table[cust[:, None], day[:, None] + offsets].sum(axis=1)
 
 
-def _add_history(con: duckdb.DuckDBPyConnection, counts: list[numpy.ndarray], scopes: list[tuple[str | None, str | None]], base: dt.date, width: int, timezone: str) -> None:
+def _add_history(con: duckdb.DuckDBPyConnection, counts: list[numpy.ndarray], scopes: list[tuple[str | None, str | None]], base: dt.date, width: int, timezone: str,
+                 rel: Relations) -> None:
     """Count past messages of the plan's customers into the per-day tables, each on its
     date in the customer's timezone (the data's when the customer has none)."""
-    zone = f"CASE WHEN m.timezone IN (SELECT name FROM plan_zones) THEN m.timezone ELSE {lit(timezone)} END"
+    zone = f"CASE WHEN m.timezone IN (SELECT name FROM {rel.zones}) THEN m.timezone ELSE {lit(timezone)} END"
     past = con.execute(f"""
         WITH k AS (
             SELECT customer_id, dense_rank() OVER (ORDER BY customer_id) - 1 AS cust
-            FROM (SELECT DISTINCT customer_id FROM plan_candidates c WHERE {ELIGIBLE})),
+            FROM (SELECT DISTINCT customer_id FROM {rel.candidates} c WHERE {_eligible(rel)})),
         h AS (
             SELECT k.cust, CAST(timezone({zone}, h.sent_at) AS DATE) AS local_date, h.channel, h.intent
-            FROM plan_history h JOIN k USING (customer_id) JOIN plan_matched m USING (customer_id))
+            FROM {rel.history} h JOIN k USING (customer_id) JOIN {rel.matched} m USING (customer_id))
         SELECT cust, date_diff('day', DATE '{base.isoformat()}', local_date) AS day, channel, intent, least(count(*), 20) AS n
         FROM h WHERE local_date >= DATE '{base.isoformat()}' AND local_date < DATE '{base.isoformat()}' + {width}
         GROUP BY ALL""").fetchnumpy()

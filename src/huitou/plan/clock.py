@@ -24,9 +24,7 @@ import zoneinfo
 import duckdb
 import numpy
 
-from ..db import register_columns
-
-CLOCK = "plan_clock"  # (tz, send_local, send_utc, utc_offset): see create_clock
+from ..db import ident, register_columns
 
 
 @functools.lru_cache(maxsize=1024)
@@ -45,18 +43,18 @@ def instant(zone_name: str, local: dt.datetime) -> tuple[int, int]:
     return int(at.timestamp()), int(offset.total_seconds()) // 60
 
 
-def valid_zones(con: duckdb.DuckDBPyConnection, names: str) -> None:
-    """CREATE plan_zones(name): those of the distinct names that query `names` selects
+def valid_zones(con: duckdb.DuckDBPyConnection, names: str, zones: str) -> None:
+    """CREATE `zones`(name): those of the distinct names that query `names` selects
     which are zones (a customer's own zone counts only then)."""
     found = [row[0] for row in con.execute(f"SELECT DISTINCT name FROM ({names}) WHERE name IS NOT NULL").fetchall()]
     valid = numpy.array(sorted(n for n in found if zone(n) is not None), dtype=object)
-    register_columns(con, "plan_zones_found", {"name": valid})
-    con.execute("CREATE OR REPLACE TEMP TABLE plan_zones AS SELECT CAST(name AS VARCHAR) AS name FROM plan_zones_found")
-    con.unregister("plan_zones_found")
+    register_columns(con, f"{zones}_found", {"name": valid})
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(zones)} AS SELECT CAST(name AS VARCHAR) AS name FROM {ident(zones + '_found')}")
+    con.unregister(f"{zones}_found")
 
 
-def create_clock(con: duckdb.DuckDBPyConnection, candidates: str) -> None:
-    """CREATE plan_clock: for every zone and every local send time of the query
+def create_clock(con: duckdb.DuckDBPyConnection, candidates: str, clock: str) -> None:
+    """CREATE `clock` (tz, send_local, send_utc, utc_offset): for every zone and every local send time of the query
     `candidates` (columns tz, send_local), the instant (epoch seconds) and the offset.
     Every zone is paired with every time, so a send moved to another candidate's time
     (a promotion after the day's care touch) finds its instant too: zones and times are
@@ -71,10 +69,10 @@ def create_clock(con: duckdb.DuckDBPyConnection, candidates: str) -> None:
             local.append(t)
             utc.append(seconds)
             offset.append(minutes)
-    register_columns(con, "plan_clock_found", {
+    register_columns(con, f"{clock}_found", {
         "tz": numpy.array(tz, dtype=object), "send_local": numpy.array(local, dtype="datetime64[us]"),
         "send_utc": numpy.array(utc, dtype=numpy.int64), "utc_offset": numpy.array(offset, dtype=numpy.int32),
     })
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {CLOCK} AS
-        SELECT CAST(tz AS VARCHAR) AS tz, CAST(send_local AS TIMESTAMP) AS send_local, send_utc, utc_offset FROM plan_clock_found""")
-    con.unregister("plan_clock_found")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {ident(clock)} AS
+        SELECT CAST(tz AS VARCHAR) AS tz, CAST(send_local AS TIMESTAMP) AS send_local, send_utc, utc_offset FROM {ident(clock + '_found')}""")
+    con.unregister(f"{clock}_found")

@@ -43,8 +43,8 @@ def _source(config: dict[str, Any], root: Path, name: str) -> Source | None:
     return source
 
 
-def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -> bool:
-    """CREATE plan_optouts (customer_id, channel NULL for all) from the opt-out file and
+def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, optouts: str) -> bool:
+    """CREATE `optouts` (customer_id, channel NULL for all) from the opt-out file and
     the opt-outs recorded in the send ledger (`huitou optout`, unsubscribe tokens); False
     when there is neither."""
     selects = []
@@ -58,11 +58,14 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     if ledger_path is not None:
         from ..delivery.ledger import peek
 
-        _table_from_rows(con, "plan_ledger_optouts", {"customer_id": "VARCHAR", "channel": "VARCHAR"}, peek(ledger_path, [])[1])
-        selects.append("SELECT * FROM plan_ledger_optouts")
+        _table_from_rows(con, f"{optouts}_ledger", {"customer_id": "VARCHAR", "channel": "VARCHAR"}, peek(ledger_path, [])[1])
+        selects.append(f"SELECT * FROM {optouts}_ledger")
     if not selects:
         return False
-    con.execute(f"CREATE OR REPLACE TEMP TABLE plan_optouts AS SELECT DISTINCT * FROM ({' UNION ALL '.join(selects)})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {optouts} AS SELECT DISTINCT * FROM ({' UNION ALL '.join(selects)})")
+    con.execute(f"DROP TABLE IF EXISTS {optouts}_ledger")
+    if source is not None:
+        _forget_raw(con, "suppression")
     return True
 
 
@@ -73,14 +76,14 @@ def read_optout_file(config: dict[str, Any], root: Path) -> list[tuple[str, str 
         return []
     con = duckdb.connect()
     try:
-        load_optouts(con, {**config, "ledger": None}, root)
-        return [(c, ch) for c, ch in con.execute("SELECT customer_id, channel FROM plan_optouts ORDER BY 1, 2").fetchall()]
+        load_optouts(con, {**config, "ledger": None}, root, "optouts")
+        return [(c, ch) for c, ch in con.execute("SELECT customer_id, channel FROM optouts ORDER BY 1, 2").fetchall()]
     finally:
         con.close()
 
 
-def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, timezone: str, notes: list[str]) -> bool:
-    """CREATE plan_history (customer_id, channel, intent, sent_at TIMESTAMPTZ) from the
+def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, timezone: str, notes: list[str], history: str) -> bool:
+    """CREATE `history` (customer_id, channel, intent, sent_at TIMESTAMPTZ) from the
     history file and the send ledger's delivered messages; False when there is neither.
     Rows of the file without a customer id or a readable sent_at are left out and counted
     in `notes`."""
@@ -97,14 +100,15 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
             # data's zone) are instants in the data's timezone.
             instant = f"timezone({load.lit(timezone)}, {load.local_timestamp(sent, sent_type, source, timezone)})"
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE plan_history_file AS
+            CREATE OR REPLACE TEMP TABLE {history}_file AS
             SELECT CAST({cid} AS VARCHAR) AS customer_id, CAST({channel} AS VARCHAR) AS channel,
                    CAST({intent} AS VARCHAR) AS intent, {instant} AS sent_at
             FROM raw_history WHERE {cid} IS NOT NULL AND ({instant}) IS NOT NULL""")
-        read, kept = first_row(con, "SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM plan_history_file)")
+        read, kept = first_row(con, f"SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM {history}_file)")
         if read != kept:
             notes.append(f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first")
-        selects.append("SELECT * FROM plan_history_file")
+        selects.append(f"SELECT * FROM {history}_file")
+        _forget_raw(con, "history")
     ledger_path = _ledger_path(config, root)
     if ledger_path is None and config.get("ledger", {}) is not None:
         from ..delivery.ledger import default_path, witness_problem
@@ -112,19 +116,19 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
         if problem := witness_problem(default_path(root, config), None):
             notes.append(f"this plan cannot know what was sent: {problem}")
     if ledger_path is not None:
-        from ..delivery.ledger import history
+        from ..delivery.ledger import history as ledger_history
 
-        rows = history(ledger_path)
-        _table_from_rows(con, "plan_ledger_history", {"customer_id": "VARCHAR", "channel": "VARCHAR", "intent": "VARCHAR", "sent_at": "TIMESTAMPTZ"}, rows)
-        selects.append("SELECT * FROM plan_ledger_history")
+        rows = ledger_history(ledger_path)
+        _table_from_rows(con, f"{history}_ledger", {"customer_id": "VARCHAR", "channel": "VARCHAR", "intent": "VARCHAR", "sent_at": "TIMESTAMPTZ"}, rows)
+        selects.append(f"SELECT * FROM {history}_ledger")
     if not selects:
         return False
-    con.execute(f"CREATE OR REPLACE TEMP VIEW plan_history AS {' UNION ALL '.join(selects)}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {history} AS {' UNION ALL '.join(selects)}")
     return True
 
 
-def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -> tuple[bool, bool]:
-    """CREATE plan_ledger_done (idempotency_key, playbook, rule_id, customer_id, legacy)
+def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, done: str) -> tuple[bool, bool]:
+    """CREATE `done` (idempotency_key, playbook, rule_id, customer_id, legacy)
     from the send ledger: the messages it has delivered, or had in flight when a run
     stopped (the next run resends those under the same key). A candidate with one of
     these keys is `already_sent`. Returns (a ledger exists, it has legacy rows: keys
@@ -136,8 +140,14 @@ def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], roo
 
     rows = delivered(ledger_path)
     types = {"idempotency_key": "VARCHAR", "playbook": "VARCHAR", "rule_id": "VARCHAR", "customer_id": "VARCHAR", "legacy": "BOOLEAN"}
-    _table_from_rows(con, "plan_ledger_done", types, rows)
+    _table_from_rows(con, done, types, rows)
     return True, any(r[4] for r in rows)
+
+
+def _forget_raw(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the file's view and its malformed rows once what was read from it is a table."""
+    con.execute(f"DROP VIEW IF EXISTS raw_{name}")
+    con.execute(f"DROP TABLE IF EXISTS malformed_{name}")
 
 
 def _table_from_rows(con: duckdb.DuckDBPyConnection, name: str, types: dict[str, str], rows: list[tuple]) -> None:

@@ -24,7 +24,7 @@ def write_plan(plan: Plan, out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     # CSV has no nested values: the content goes in as its JSON text.
     cols = ", ".join("CAST(to_json(content) AS VARCHAR) AS content" if c == "content" and fmt == "csv" else f'"{c}"' for c in COLUMNS)
-    query = f"SELECT {cols} FROM plan"
+    query = f"SELECT {cols} FROM {plan.relation}"
     options = {"csv": "FORMAT CSV, HEADER", "jsonl": "FORMAT JSON", "parquet": "FORMAT PARQUET"}[fmt]
     plan.con.execute("SET preserve_insertion_order = true")
     plan.con.execute(f"COPY ({query}) TO {lit(str(out))} ({options})")
@@ -57,22 +57,22 @@ class Summary:
 def summarise(plan: Plan, *, samples: int = 3, show_pii: bool = False) -> Summary:
     con = plan.con
     out = Summary(plan.plan_id, plan.window.start.isoformat(), plan.window.days)
-    out.status = {s: int(n) for s, n in con.execute("SELECT status, count(*) FROM plan GROUP BY ALL ORDER BY status").fetchall()}
+    out.status = {s: int(n) for s, n in con.execute(f"SELECT status, count(*) FROM {plan.relation} GROUP BY ALL ORDER BY status").fetchall()}
     out.by_rule = [
         (p, r, c, str(d), int(n))
         for p, r, c, d, n in con.execute(
-            "SELECT playbook, rule_id, channel, left(send_at, 10) AS day, count(*) FROM plan WHERE status = 'send' GROUP BY ALL ORDER BY playbook, rule_id, day"
+            f"SELECT playbook, rule_id, channel, left(send_at, 10) AS day, count(*) FROM {plan.relation} WHERE status = 'send' GROUP BY ALL ORDER BY playbook, rule_id, day"
         ).fetchall()
     ]
     out.reasons = [
         (reason, f"{p}/{r}", int(n))
         for reason, p, r, n in con.execute(
-            "SELECT reason, playbook, rule_id, count(*) FROM plan WHERE status = 'suppressed' GROUP BY ALL ORDER BY reason, playbook, rule_id"
+            f"SELECT reason, playbook, rule_id, count(*) FROM {plan.relation} WHERE status = 'suppressed' GROUP BY ALL ORDER BY reason, playbook, rule_id"
         ).fetchall()
     ]
     rows = con.execute(f"""
         SELECT customer_id, playbook, rule_id, channel, send_at, "to", content FROM (
-          SELECT *, row_number() OVER (PARTITION BY playbook, rule_id ORDER BY send_at, customer_id) AS k FROM plan WHERE status = 'send')
+          SELECT *, row_number() OVER (PARTITION BY playbook, rule_id ORDER BY send_at, customer_id) AS k FROM {plan.relation} WHERE status = 'send')
         WHERE k = 1 ORDER BY playbook, rule_id LIMIT {int(samples)}""").fetchall()
     for customer, playbook, rule, channel, send_at, to, content in rows:
         content = dict(content or {})

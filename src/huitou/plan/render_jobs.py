@@ -6,7 +6,7 @@ Few rows: rendered here, fetched in batches. Many: written to Parquet in one sha
 worker, and each share rendered by a worker process (render_worker.py) with its own
 DuckDB, so fetching, rendering and writing all run on every core and this process holds
 no rows in Python. Either way memory stays flat however many messages there are, and the
-result is the same: `plan_rendered`, one row per rendered candidate.
+result is the same: the rendered relation, one row per rendered candidate.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ..feature_sql import next_birthday_sql
 from ..features import CATALOG
 from .render import Renderer
 from .render_worker import create_output, render_cursor
+from .relations import Relations
 from .rules import PlannedRule
 from ..db import scalar
 
@@ -39,40 +40,41 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def create_rendered(con: duckdb.DuckDBPyConnection) -> None:
-    create_output(con, "plan_rendered")
+def create_rendered(con: duckdb.DuckDBPyConnection, r: Relations) -> None:
+    create_output(con, r.rendered)
 
 
-def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, jobs: int | None = None) -> int:
-    """Render the rows of plan_decided with status `send` that have no rendering for their
-    send time yet, into plan_rendered. Returns how many of them failed."""
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE plan_to_render AS
-        SELECT d.cand_id, d.send_local FROM plan_decided d
-        WHERE d.status = 'send' AND NOT EXISTS (SELECT 1 FROM plan_rendered x WHERE x.cand_id = d.cand_id AND x.send_local = d.send_local)""")
-    con.execute("DELETE FROM plan_rendered WHERE cand_id IN (SELECT cand_id FROM plan_to_render)")
-    total = int(scalar(con, "SELECT count(*) FROM plan_to_render"))
+def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, r: Relations, jobs: int | None = None) -> int:
+    """Render the rows of r.decided with status `send` that have no rendering for their
+    send time yet, into r.rendered. Returns how many of them failed."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {r.to_render} AS
+        SELECT d.cand_id, d.send_local FROM {r.decided} d
+        WHERE d.status = 'send' AND NOT EXISTS (SELECT 1 FROM {r.rendered} x WHERE x.cand_id = d.cand_id AND x.send_local = d.send_local)""")
+    con.execute(f"DELETE FROM {r.rendered} WHERE cand_id IN (SELECT cand_id FROM {r.to_render})")
+    total = int(scalar(con, f"SELECT count(*) FROM {r.to_render}"))
     if not total:
         return 0
-    rows_sql = _rows_sql(con, rules, renderer)
+    rows_sql = _rows_sql(con, rules, renderer, r)
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if jobs > 1 and total >= SERIAL_BELOW:
-        _render_in_workers(con, rows_sql, renderer.specs, jobs, total)
+        _render_in_workers(con, rows_sql, renderer.specs, jobs, total, r)
     else:
         # A second cursor streams the rows while this one writes results; temp tables are
         # private to a cursor, so the rows go through a (session-lifetime) main table.
-        con.execute(f"CREATE OR REPLACE TABLE plan_render_input AS {rows_sql}")
+        staged = f"{r.to_render}_input"
+        con.execute(f"CREATE OR REPLACE TABLE {staged} AS {rows_sql}")
         cursor = con.cursor()
         try:
-            cursor.execute("SELECT * FROM plan_render_input")
-            render_cursor(renderer, cursor, con, "plan_rendered")
+            cursor.execute(f"SELECT * FROM {staged}")
+            render_cursor(renderer, cursor, con, r.rendered)
         finally:
             cursor.close()
-            con.execute("DROP TABLE plan_render_input")
-    return int(scalar(con, "SELECT count(*) FROM plan_rendered JOIN plan_to_render USING (cand_id) WHERE error IS NOT NULL"))
+            con.execute(f"DROP TABLE {staged}")
+    return int(scalar(con, f"SELECT count(*) FROM {r.rendered} JOIN {r.to_render} USING (cand_id) WHERE error IS NOT NULL"))
 
 
-def _render_in_workers(con: duckdb.DuckDBPyConnection, rows_sql: str, specs: dict, jobs: int, total: int) -> None:
+def _render_in_workers(con: duckdb.DuckDBPyConnection, rows_sql: str, specs: dict, jobs: int, total: int, r: Relations) -> None:
     with tempfile.TemporaryDirectory(prefix="huitou-render-") as tmp:
         work = Path(tmp)
         (work / "specs.pickle").write_bytes(pickle.dumps(specs))
@@ -98,15 +100,15 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows_sql: str, specs: dic
                 raise RenderWorkerError(f"a rendering worker failed (exit {proc.returncode}): {last}; --jobs 1 renders in this process")
             outputs.append(out.as_posix())
         files = ", ".join(lit(o) for o in outputs)
-        con.execute(f"INSERT INTO plan_rendered SELECT * FROM read_parquet([{files}])")
-    got = int(scalar(con, "SELECT count(*) FROM plan_rendered JOIN plan_to_render USING (cand_id)"))
+        con.execute(f"INSERT INTO {r.rendered} SELECT * FROM read_parquet([{files}])")
+    got = int(scalar(con, f"SELECT count(*) FROM {r.rendered} JOIN {r.to_render} USING (cand_id)"))
     if got != total:
         raise RenderWorkerError(f"rendering workers returned {got:,} of {total:,} rows")
 
 
-def _rows_sql(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer) -> str:
+def _rows_sql(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, r: Relations) -> str:
     """The rows to render, in the column order Renderer.render expects."""
-    present = {row[0] for row in con.execute("DESCRIBE plan_matched").fetchall()}
+    present = {row[0] for row in con.execute(f"DESCRIBE {r.matched}").fetchall()}
     project_catalog = rules[0].ctx.project.catalog if rules else {}
     every = list(dict.fromkeys([*CATALOG, *project_catalog]))
     wanted = every if renderer.customer_fields is None else ["customer_id", *sorted(renderer.customer_fields)]
@@ -114,11 +116,11 @@ def _rows_sql(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer
     fields = ", ".join(f"{lit(f)}: {_field_sql(f, present, renderer, f in texts)}" for f in dict.fromkeys(wanted))
     needing = ", ".join(str(i) for i in renderer.rules_needing_orders)
     last = ", o._last_order, o._last_orders, o._latest_order" if needing else ", NULL AS _last_order, NULL AS _last_orders, NULL AS _latest_order"
-    join = f"LEFT JOIN ({_last_orders_sql(needing)}) o ON o.customer_id = d.customer_id AND d.rule_index IN ({needing})" if needing else ""
+    join = f"LEFT JOIN ({_last_orders_sql(needing, r)}) o ON o.customer_id = d.customer_id AND d.rule_index IN ({needing})" if needing else ""
     return f"""
         SELECT d.cand_id, d.rule_index, d.step, d.send_local, d.utc_offset, d.event, d.event_date, d.customer_id,
                {{{fields}}} AS customer{last}
-        FROM plan_to_render t JOIN plan_decided d USING (cand_id) JOIN plan_matched m USING (customer_id) {join}"""
+        FROM {r.to_render} t JOIN {r.decided} d USING (cand_id) JOIN {r.matched} m USING (customer_id) {join}"""
 
 
 # Features that count days from the as-of date, as of the day the message goes out (the
@@ -155,7 +157,7 @@ def _field_sql(field: str, present: set[str], renderer: Renderer, text: bool = F
     return f"CASE WHEN d.rule_index IN ({', '.join(map(str, readers))}) THEN {value} END"
 
 
-def _last_orders_sql(rule_indexes: str) -> str:
+def _last_orders_sql(rule_indexes: str, r: Relations) -> str:
     """The latest purchase (`last_order`, the order last_order_date is the date of), the
     last three purchases (call and print lists) and the latest order of any status
     (`latest_order`) of each customer with a row to render from a rule that needs them.
@@ -166,6 +168,6 @@ def _last_orders_sql(rule_indexes: str) -> str:
         SELECT customer_id, arg_max({fields}, (ordered_at, _row)) {paid} AS _last_order,
                (list({fields} ORDER BY ordered_at DESC, _row DESC) {paid})[1:3] AS _last_orders,
                arg_max({fields}, (ordered_at, _row)) AS _latest_order
-        FROM orders WHERE customer_id IN (SELECT d.customer_id FROM plan_to_render JOIN plan_decided d USING (cand_id) WHERE d.rule_index IN ({rule_indexes}))
-          AND local_date <= (SELECT max(as_of) FROM plan_matched)
+        FROM orders WHERE customer_id IN (SELECT d.customer_id FROM {r.to_render} JOIN {r.decided} d USING (cand_id) WHERE d.rule_index IN ({rule_indexes}))
+          AND local_date <= (SELECT max(as_of) FROM {r.matched})
         GROUP BY customer_id"""

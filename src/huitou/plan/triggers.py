@@ -20,7 +20,7 @@ from .rules import PlannedRule
 from .timing import _offsets
 
 # The event an immediate rule answers (timing `per`), over the matched features `m` and
-# plan_events `e` (create_events); `customer`: once per customer, no event.
+# the events `e` (create_events); `customer`: once per customer, no event.
 IMMEDIATE_EVENTS = {
     "order": "e.latest_order_id",
     "purchase": "e.last_order_id",
@@ -48,24 +48,25 @@ def event_id_sql(rule: PlannedRule) -> str:
     return f"CAST({event} AS VARCHAR)" if event else "CAST(NULL AS VARCHAR)"
 
 
-def create_events(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule]) -> None:
-    """CREATE plan_events: the orders an immediate rule's message answers, for the
+def create_events(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], matched: str, events: str) -> bool:
+    """CREATE `events` (whether any rule needs it): the orders an immediate rule's message answers, for the
     customers such a rule selected only (the latest order of any status, the latest
     purchase, the latest rated order; ties on the time go to the later row, as in the
     features). Not a feature column: at 10M orders three more aggregates over every
     customer cost 0.5 s on every command."""
     users = [r.index for r in rules if needs_events(r)]
     if not users:
-        return
+        return False
     latest = "arg_max(order_id, (ordered_at, _row))"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE plan_events AS
+        CREATE OR REPLACE TEMP TABLE {events} AS
         SELECT customer_id, {latest} AS latest_order_id, {latest} FILTER (WHERE status = 'paid') AS last_order_id,
                {latest} FILTER (WHERE rating BETWEEN 1 AND 5) AS last_rated_order_id
         FROM orders
-        WHERE local_date <= (SELECT max(as_of) FROM plan_matched)
-          AND customer_id IN (SELECT customer_id FROM plan_matched WHERE {' OR '.join(f'm_{i}' for i in users)})
+        WHERE local_date <= (SELECT max(as_of) FROM {matched})
+          AND customer_id IN (SELECT customer_id FROM {matched} WHERE {' OR '.join(f'm_{i}' for i in users)})
         GROUP BY customer_id""")
+    return True
 
 
 def trigger_sql(rule: PlannedRule, row: str) -> str:
@@ -93,8 +94,8 @@ def trigger_case(rules: list[PlannedRule], row: str) -> str:
     return "CASE " + f"{row}rule_index " + " ".join(f"WHEN {r.index} THEN {trigger_sql(r, row)}" for r in rules) + " END"
 
 
-def delivered_case(rules: list[PlannedRule], row: str, has_legacy: bool) -> str:
-    """Whether the send ledger has a row's message (plan_ledger_done), by its key. A
+def delivered_case(rules: list[PlannedRule], row: str, has_legacy: bool, done: str) -> str:
+    """Whether the send ledger has a row's message (`done`: inputs.load_ledger_done), by its key. A
     ledger from before keys named triggers holds keys of the scheduled date: the same
     message by that key, or, for an immediate rule (whose scheduled date was each
     planning day), any message of the rule to the customer - once too few rather than
@@ -103,12 +104,12 @@ def delivered_case(rules: list[PlannedRule], row: str, has_legacy: bool) -> str:
     for rule in rules:
         playbook, rule_id = lit(rule.playbook), lit(rule.id)
         key = key_sql(playbook, rule_id, f"{row}customer_id", trigger_sql(rule, row))
-        test = f"{key} IN (SELECT idempotency_key FROM plan_ledger_done WHERE NOT legacy)"
+        test = f"{key} IN (SELECT idempotency_key FROM {done} WHERE NOT legacy)"
         if has_legacy and _per(rule) is not None:
-            test += (f" OR EXISTS (SELECT 1 FROM plan_ledger_done x WHERE x.legacy AND x.playbook = {playbook} AND x.rule_id = {rule_id} "
+            test += (f" OR EXISTS (SELECT 1 FROM {done} x WHERE x.legacy AND x.playbook = {playbook} AND x.rule_id = {rule_id} "
                      f"AND x.customer_id = {row}customer_id)")
         elif has_legacy:
             legacy_key = key_sql(playbook, rule_id, f"{row}customer_id", f"strftime({row}scheduled_date, '%Y-%m-%d')")
-            test += f" OR {legacy_key} IN (SELECT idempotency_key FROM plan_ledger_done WHERE legacy)"
+            test += f" OR {legacy_key} IN (SELECT idempotency_key FROM {done} WHERE legacy)"
         cases.append(f"WHEN {rule.index} THEN ({test})")
     return f"CASE {row}rule_index {' '.join(cases)} ELSE false END" if cases else "false"

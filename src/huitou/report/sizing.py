@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import sqlglot.expressions as exp
 
 from ..db import date_literal, first_row, tree
 from .effect import DEFAULT_WINDOW, windows
@@ -40,7 +41,7 @@ class Sizing:
 _GROUPS = """
     SELECT playbook, rule_id, count(DISTINCT customer_id) FILTER (WHERE status = 'send') AS treated,
            count(DISTINCT customer_id) FILTER (WHERE status = 'holdout') AS held
-    FROM plan GROUP BY ALL HAVING held > 0 ORDER BY ALL"""
+    FROM :plan GROUP BY ALL HAVING held > 0 ORDER BY ALL"""
 
 _BASELINE = """
     SELECT count(*) FILTER (WHERE recent) / nullif(count(*), 0)
@@ -55,12 +56,12 @@ def baseline(con: duckdb.DuckDBPyConnection, as_of: dt.date, days: int) -> float
     return float(row[0]) if row and row[0] is not None else None
 
 
-def holdout_sizing(con: duckdb.DuckDBPyConnection, playbooks: list[Any], as_of: dt.date) -> list[Sizing]:
-    """One Sizing per rule of the planned `plan` relation that holds customers out."""
+def holdout_sizing(con: duckdb.DuckDBPyConnection, playbooks: list[Any], as_of: dt.date, plan: str = "plan") -> list[Sizing]:
+    """One Sizing per rule of the planned relation `plan` that holds customers out."""
     known = windows(playbooks)
     rates: dict[int, float | None] = {}
     out = []
-    for playbook, rule, treated, held in con.execute(_GROUPS).fetchall():
+    for playbook, rule, treated, held in con.execute(tree(_GROUPS, plan=exp.to_table(plan)).sql("duckdb")).fetchall():
         days = known.get((playbook, rule), window_days(DEFAULT_WINDOW))
         if days not in rates:
             rates[days] = baseline(con, as_of, days)

@@ -1,0 +1,39 @@
+"""The relations the plan's stages hand each other, named in one place.
+
+build_plan makes one Relations for a run and gives each stage the relations it reads and
+writes; it drops each as soon as nothing reads it. A stage's own scratch tables are named
+after its relation (`<relation>_local`, ...). `prefix` keeps the relations of two plans in
+one connection apart.
+
+>>> r = Relations.named("plan")
+>>> (r.candidates, r.plan)
+('plan_candidates', 'plan')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Relations:
+    matched: str  # features and rule matches of the customers some rule matches (candidates.matched_sql)
+    events: str  # the orders immediate rules answer (triggers.create_events)
+    zones: str  # the customer timezones that are zones (clock.valid_zones)
+    clock: str  # instant and offset per (zone, local time) (clock.create_clock)
+    optouts: str  # opt-outs from the file and the ledger (inputs.load_optouts)
+    history: str  # messages sent before, for the caps (inputs.load_history)
+    ledger_done: str  # what the send ledger delivered (inputs.load_ledger_done)
+    candidates: str  # every possible send (candidates.build_candidates)
+    rules: str  # what each rule index stands for (build.create_rules_table)
+    verdicts: str  # arbitration's outcome per candidate (build_plan)
+    decided: str  # every candidate with status and reason (build._decide)
+    winners: str  # the send that took a capped candidate's slot (build._decide)
+    to_render: str  # sends rendered in this round (render_jobs.render_sends)
+    rendered: str  # rendered messages and render errors (render_jobs)
+    rows: str  # the plan's rows in order (build._assemble)
+    plan: str  # the plan as delivery and output read it (a view over rows)
+
+    @classmethod
+    def named(cls, prefix: str = "plan") -> Relations:
+        return cls(**{f.name: prefix if f.name == "plan" else f"{prefix}_{f.name}" for f in fields(cls)})
