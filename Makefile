@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
 
-.PHONY: demo test test-lowest bench clean
+.PHONY: demo test test-lowest bench bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/plan.py --write
 	$(BIN)/python benchmarks/send.py --write
 	$(BIN)/python benchmarks/report.py --write
+
+# The plan at 100k, 1M and 5M customers (generates 1.5 GB of Parquet the first time).
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py --write
 
 clean:
 	rm -rf $(VENV) $(LOWEST) build src/*.egg-info .pytest_cache

@@ -6,7 +6,7 @@ care-first, holdout), a 14-day horizon, each as its own process, median of --rep
 peak resident memory of the process and the processes it waited for:
   (b) huitou - `huitou plan --out plan.parquet`, end to end (start-up, validation, data
                checks, features, candidates, arbitration, rendering, the Parquet plan),
-               as it is and with --memory-limit 2GB;
+               with huitou's default memory limit and again with DuckDB's own (80% of RAM);
   (a) floor  - benchmarks/floor_plan.py: the features in hand-written DuckDB SQL joined to
                (b)'s sends, and a plain Jinja loop rendering them in one process;
   (c) peer   - benchmarks/peer_plan.py: pandas features and candidates, a Python loop for
