@@ -244,6 +244,8 @@ def test_the_engine_memory_is_bounded_by_default_and_by_the_flag(tmp_path: Path,
     assert ok.returncode == 0 and ok.stdout.startswith("customer_id,")
     bad = subprocess.run([huitou_bin, "features", "--orders", str(orders), "--memory-limit", "lots"], capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--memory-limit 'lots'" in bad.stderr and "2GB" in bad.stderr
+    negative = subprocess.run([huitou_bin, "features", "--orders", str(orders), "--memory-limit", "-5GB"], capture_output=True, text=True, cwd=tmp_path)
+    assert negative.returncode == 2 and "--memory-limit '-5GB': not a size" in negative.stderr and negative.stdout == ""
 
 
 def test_missing_column_names_the_file_and_column(tmp_path: Path) -> None:

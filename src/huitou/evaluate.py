@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 import zoneinfo
@@ -147,6 +148,9 @@ def open_data(
     con.execute("SET enable_progress_bar = false")  # stdout carries results (JSON, CSV): keep it clean
     memory_limit = memory_limit or default_memory_limit()
     if memory_limit:
+        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*", memory_limit, flags=re.IGNORECASE):
+            # DuckDB would read '-5GB' as no limit at all.
+            raise DataError(f"--memory-limit {memory_limit!r}: not a size (give a size such as 2GB or 512MB)")
         try:
             con.execute(f"SET memory_limit = {load.lit(memory_limit)}")
         except duckdb.Error as exc:
