@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlglot.expressions as exp
@@ -54,29 +54,23 @@ class PostgresEngine(Engine):
         self.con.execute(f"ANALYZE {table}")
 
     def take_columns(self, name: str, columns: Mapping[str, Sequence[Any]], types: Mapping[str, str]) -> None:
-        table = _ident(name)
-        spec = ", ".join(f"{_ident(c)} {exp.DataType.build(types[c], dialect='duckdb').sql('postgres')}" for c in columns)
-        self.con.execute(f"DROP TABLE IF EXISTS {table}")
-        self.con.execute(f"CREATE TEMPORARY TABLE {table} ({spec})")
-        values = [list(v) for v in columns.values()]
-        with self.con.cursor().copy(f"COPY {table} FROM STDIN") as copy:
-            for row in zip(*values):
-                copy.write_row([python_value(v) for v in row])
-        self.con.execute(f"ANALYZE {table}")
+        rows = ([python_value(v) for v in row] for row in zip(*columns.values()))
+        self._load(name, {c: types[c] for c in columns}, rows)
 
     def copy_local(self, name: str, con: Any, query: str) -> None:
-        cursor = con.execute(f"DESCRIBE {query}")
-        described = cursor.fetchall()
-        types = {row[0]: str(row[1]) for row in described}
+        types = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()}
+        result = con.execute(query)
+        self._load(name, types, (row for batch in iter(lambda: result.fetchmany(10_000), []) for row in batch))
+
+    def _load(self, name: str, types: Mapping[str, str], rows: Iterable[Sequence[Any]]) -> None:
+        """A temporary table of these columns (DuckDB type names) filled by COPY."""
         table = _ident(name)
         spec = ", ".join(f"{_ident(c)} {exp.DataType.build(t, dialect='duckdb').sql('postgres')}" for c, t in types.items())
         self.con.execute(f"DROP TABLE IF EXISTS {table}")
         self.con.execute(f"CREATE TEMPORARY TABLE {table} ({spec})")
-        rows = con.execute(query)
         with self.con.cursor().copy(f"COPY {table} FROM STDIN") as copy:
-            while batch := rows.fetchmany(10_000):
-                for row in batch:
-                    copy.write_row(row)
+            for row in rows:
+                copy.write_row(row)
         self.con.execute(f"ANALYZE {table}")
 
     def close(self) -> None:

@@ -54,14 +54,15 @@ class SparkEngine(Engine):
         import pyarrow
 
         table = pyarrow.table({c: pyarrow.array([python_value(v) for v in values]) for c, values in columns.items()})
-        frame = self.spark.createDataFrame(table) if len(table) else self.spark.createDataFrame([], _schema(types))
-        casts = [f"CAST({_ident(c)} AS {exp.DataType.build(types[c], dialect='duckdb').sql('spark')}) AS {_ident(c)}" for c in columns]
-        frame.selectExpr(*casts).localCheckpoint(eager=True).createOrReplaceTempView(name)
+        self._view(name, table, {c: types[c] for c in columns})
 
     def copy_local(self, name: str, con: Any, query: str) -> None:
         result = con.sql(query)
         table = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.arrow()  # DuckDB 2 renamed it
-        types = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()}
+        self._view(name, table, {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()})
+
+    def _view(self, name: str, table: Any, types: Mapping[str, str]) -> None:
+        """An Arrow table as a temporary view, its columns cast to `types` (DuckDB names)."""
         frame = self.spark.createDataFrame(table) if table.num_rows else self.spark.createDataFrame([], _schema(types))
         casts = [f"CAST({_ident(c)} AS {exp.DataType.build(t, dialect='duckdb').sql('spark')}) AS {_ident(c)}" for c, t in types.items()]
         frame.selectExpr(*casts).localCheckpoint(eager=True).createOrReplaceTempView(name)
