@@ -286,6 +286,24 @@ project = {
             "additionalProperties": {"type": "array", "items": {"type": "string", "minLength": 1}},
             "examples": [{"down_jacket": ["sweater", "scarf"]}],
         },
+        "engine": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Where the features are computed (docs/engines.md): the embedded DuckDB by default, or Spark or PostgreSQL where the shop keeps its data; --engine overrides the kind.",
+            "properties": {
+                "kind": {"enum": ["duckdb", "spark", "postgres"], "default": "duckdb"},
+                "master": {"type": "string", "minLength": 1, "default": "local[2]", "description": "Spark only: the master URL (local[N], spark://host:port, yarn)."},
+                "conf": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}, "description": "Spark only: session settings, e.g. spark.executor.memory: 4g."},
+                "url_env": {"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$", "default": "HUITOU_PG_URL",
+                            "description": "PostgreSQL only: the environment variable holding the connection URL (never the URL itself: it carries the password)."},
+            },
+            "allOf": [
+                {"if": {"not": {"properties": {"kind": {"const": "spark"}}, "required": ["kind"]}}, "then": {"not": {"anyOf": [{"required": ["master"]}, {"required": ["conf"]}]},
+                 "errorMessage": "master and conf are settings of kind spark: remove them, or set kind: spark"}},
+                {"if": {"not": {"properties": {"kind": {"const": "postgres"}}, "required": ["kind"]}}, "then": {"not": {"required": ["url_env"]}, "errorMessage": "url_env is a setting of kind postgres: remove it, or set kind: postgres"}},
+            ],
+            "examples": [{"kind": "spark", "master": "local[2]"}, {"kind": "postgres", "url_env": "HUITOU_PG_URL"}],
+        },
         "ledger": {"type": "object", "additionalProperties": False, "properties": {"path": {"type": "string", "default": ".huitou/ledger.sqlite"}}},
         "delivery": {
             "type": "object",

@@ -166,6 +166,8 @@ Timezone = Annotated[Optional[str], typer.Option("--timezone", help="Timezone of
 Quarantine = Annotated[Optional[Path], typer.Option("--quarantine", help="Where rejected rows go (default .huitou/quarantine/).")]
 MemoryLimit = Annotated[Optional[str], typer.Option("--memory-limit", help="Most memory the data engine holds before it spills to disk, e.g. 4GB (default: a tenth of RAM, at least 2 GiB).")]
 
+EngineKind = Annotated[Optional[str], typer.Option("--engine", help="Where the features are computed: duckdb (embedded), spark or postgres (default: huitou.yaml's engine, else duckdb).")]
+
 
 class OutFormat(str, enum.Enum):
     text = "text"
@@ -184,7 +186,8 @@ def _as_of(command: str, value: str | None) -> dt.date | None:
         raise _fail(command, str(exc)) from None
 
 
-_DATA_OPTION_TYPES = {"as_of": AsOf, "data": DataDir, "orders": OrdersFile, "customers": CustomersFile, "timezone": Timezone, "quarantine": Quarantine, "memory_limit": MemoryLimit}
+_DATA_OPTION_TYPES = {"as_of": AsOf, "data": DataDir, "orders": OrdersFile, "customers": CustomersFile, "timezone": Timezone, "quarantine": Quarantine, "memory_limit": MemoryLimit,
+                     "engine": EngineKind}
 
 
 def with_data_options(command: Callable[..., None]) -> Callable[..., None]:

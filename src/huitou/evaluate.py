@@ -50,6 +50,9 @@ class DataSession:
     forecast_wanted: bool = False
     forecast: Any = None  # forecast.fit.Forecast, once fitted
     project: Project | None = None  # for what huitou.yaml adds to the features (associations)
+    # The engine the features are computed on (engines.Engine), None for this DuckDB
+    # connection itself: huitou.yaml's engine, or --engine (docs/engines.md).
+    engine: Any = None
 
     _sql: str | None = field(default=None, init=False, repr=False)
 
@@ -67,10 +70,23 @@ class DataSession:
                 recommendations = associations.recommend(self.con, self.project.config, self.project.root, self.as_of)
             if self.project is not None and referral.configured(self.project.config):
                 codes = referral.referrals(self.con, self.project.config, self.as_of)
-            self._sql = feature_query(self.as_of, self.extra_fields, forecast=scores, recommendations=recommendations, referrals=codes).sql("duckdb")
+            query = feature_query(self.as_of, self.extra_fields, forecast=scores, recommendations=recommendations, referrals=codes)
+            self._sql = query.sql("duckdb") if self.engine is None else self._features_from_engine(query, [scores, recommendations, codes])
         return self._sql
 
+    def _features_from_engine(self, local_query: exp.Select, inputs: list[exp.Expression | None]) -> str:
+        """The features computed on the engine, brought back into this connection as the
+        table `engine_features`, typed as DuckDB's own feature query types them (cell for
+        cell equal: tests/test_engines.py); the query reading it."""
+        types = {str(row[0]): str(row[1]) for row in self.con.execute(f"DESCRIBE {local_query.sql('duckdb')}").fetchall()}
+        forecast, recommendations, codes = inputs
+        features = features_on(self.engine, self, forecast=forecast, recommendations=recommendations, referrals=codes)
+        self.engine.bring(sqlglot.select(*[exp.column(c, quoted=True) for c in types]).from_(features), self.con, ENGINE_FEATURES, types)
+        self.engine.drop(features)
+        return f"SELECT * FROM {ENGINE_FEATURES}"
 
+
+ENGINE_FEATURES = "engine_features"  # the local copy of the features another engine computed
 NO_PURCHASE = "no purchase"  # the lifecycle row of customers with no purchase (stage NULL)
 STALE_DAYS = 30  # a newest purchase older than this before the as-of date gets a hint
 
@@ -188,17 +204,24 @@ def open_data(
     return DataSession(con, as_of, timezone, extra, reports, project=project)
 
 
-def features_on(engine: Any, session: DataSession) -> exp.Table:
+def features_on(engine: Any, session: DataSession, **inputs: exp.Expression | None) -> exp.Table:
     """The feature table computed on `engine` (engines.Engine) from the session's data:
     the orders and customers huitou loaded and checked are brought in, and the aggregates
     (feature_sql.portable_summary) and the features run there, through the engine's
-    rewrites. Equal to the DuckDB features cell for cell (tests/test_engines.py), but for
-    the purchase models, recommendations and referral codes, which are not computed on
-    other engines yet: NULL, empty, none."""
+    rewrites. `inputs` are feature_query's forecast, recommendations and referrals:
+    relations of the session's DuckDB (per-customer results huitou computed there), each
+    brought in under its own name. Equal to the DuckDB features cell for cell
+    (tests/test_engines.py)."""
     orders = engine.take_local("orders", session.con, "SELECT * FROM orders")
     engine.take_local("customers", session.con, "SELECT * FROM customers")
+    given = {}
+    for key, relation in inputs.items():
+        if relation is not None:
+            table = relation.find(exp.Table)
+            engine.take_local(table.name, session.con, sqlglot.select("*").from_(table.copy()).sql("duckdb"))
+            given[key] = relation
     summary = engine.temp("order_summary", portable_summary(session.as_of, orders))
-    features = engine.temp("features", feature_query(session.as_of, session.extra_fields))
+    features = engine.temp("features", feature_query(session.as_of, session.extra_fields, **given))
     engine.drop(summary)
     return features
 

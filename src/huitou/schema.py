@@ -126,6 +126,8 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
         kline, kcol = doc.position((*path, key), at_key=True)
         return [Diagnostic(doc.path, kline, kcol, "HT104", f"'{key}' in {where} goes with {', '.join(repr(n) for n in needed)}, which is missing",
                            _describe_property(error.schema, key))]
+    if validator == "not" and "errorMessage" in error.schema:  # a key that belongs to another variant
+        return [Diagnostic(doc.path, line, col, "HT104", f"{where}: {error.schema['errorMessage']}", _describe(error.schema))]
     if validator == "propertyNames":
         kline, kcol = doc.position((*path, error.instance), at_key=True)
         return [Diagnostic(doc.path, kline, kcol, "HT104", f"'{error.instance}' is not a valid name in {where}", "use letters, digits and _ (and start with a letter)")]

@@ -27,6 +27,7 @@ class DataOptions:
     timezone: str | None = None
     quarantine: Path | None = None
     memory_limit: str | None = None
+    engine: str | None = None  # --engine: duckdb, spark or postgres (default: huitou.yaml's engine)
 
 
 class OpenError(Exception):
@@ -47,6 +48,23 @@ def as_of_date(value: str | None) -> dt.date | None:
         raise OpenError(f"--as-of {value!r} is not a date; write YYYY-MM-DD") from None
 
 
+def open_configured_engine(config: Any, flag: str | None) -> Any:
+    """The engine that computes the features (engines.Engine), None for the embedded
+    DuckDB that holds the data anyway; closed when the process ends."""
+    import atexit
+
+    from .engines import EngineError, KINDS, open_engine
+
+    kind = flag or str((config or {}).get("kind", "duckdb"))
+    if kind not in KINDS:
+        raise EngineError(f"--engine {kind!r}: use one of {', '.join(KINDS)}")
+    if kind == "duckdb":
+        return None
+    engine = open_engine(config, kind)
+    atexit.register(engine.close)
+    return engine
+
+
 def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, need_playbooks: bool) -> tuple[Any, list[Any]]:
     """The loaded data (evaluate.DataSession) and the validated playbooks."""
     from rich.console import Console
@@ -54,6 +72,7 @@ def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, n
     from . import referral
     from .checks.policies import valid_timezone
     from .data.sources import DataError
+    from .engines import EngineError
     from .evaluate import data_timezone, open_data
     from .forecast import uses_forecast
     from .reporters import REPORTERS
@@ -76,11 +95,13 @@ def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, n
         tz = data_timezone(project, playbooks, opts.timezone)
         if not valid_timezone(tz):
             raise OpenError(f"unknown timezone '{tz}'")
+        engine = open_configured_engine(project.config.get("engine"), opts.engine)
         session = open_data(project, timezone=tz, as_of=date, data_dir=opts.data, orders=opts.orders, customers=opts.customers,
                             quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit)
+        session.engine = engine
         if referral.configured(project.config):
             referral.secret(project.config)  # a missing secret is said here, before any feature is built
-    except (UsageError, DataError) as exc:
+    except (UsageError, DataError, EngineError) as exc:
         raise OpenError(str(exc)) from None
     # The purchase models are fitted when something shows or uses their features.
     session.forecast_wanted = command in ("features", "explain", "forecast") or uses_forecast(playbooks, project.templates_dir)

@@ -22,6 +22,16 @@ def python_value(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
 
 
+def local_table(name: str, source: str, types: Mapping[str, str]) -> str:
+    """CREATE the DuckDB temporary table `name` from the relation `source`, each column cast
+    to its type in `types`."""
+    columns = [exp.cast(exp.column(c, quoted=True), exp.DataType.build(t, dialect="duckdb")).as_(c, quoted=True) for c, t in types.items()]
+    query = exp.select(*columns).from_(exp.to_table(source, quoted=True))
+    create = exp.Create(this=exp.to_table(name, quoted=True), kind="TABLE", replace=True, expression=query,
+                        properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+    return create.sql("duckdb")
+
+
 class EngineError(Exception):
     """The engine cannot be used: the message names it and says what to do."""
 
@@ -57,6 +67,10 @@ class Engine:
         """A temporary relation `name` of a query's rows in the local DuckDB `con`."""
         raise NotImplementedError
 
+    def fetch_arrow(self, text: str) -> Any:
+        """Every row of a query as a pyarrow.Table."""
+        raise NotImplementedError
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -86,6 +100,17 @@ class Engine:
         how file sources, loaded and checked by huitou, reach it."""
         self.copy_local(name, con, query)
         return exp.to_table(name)
+
+    def bring(self, query: exp.Expression, con: Any, name: str, types: Mapping[str, str]) -> None:
+        """The rows of a query of this engine as the temporary table `name` of the local
+        DuckDB `con`, with exactly the columns and types of `types` (DuckDB names): how the
+        engine's results reach the stages that run in huitou's process."""
+        view = f"{name}__arrow"
+        con.register(view, self.fetch_arrow(self.sql(query)))
+        try:
+            con.execute(local_table(name, view, types))
+        finally:
+            con.unregister(view)
 
     def drop(self, relation: exp.Table) -> None:
         self.execute(f"DROP TABLE IF EXISTS {relation.sql(self.dialect)}")

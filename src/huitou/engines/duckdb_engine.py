@@ -37,6 +37,10 @@ class DuckDBEngine(Engine):
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_quoted(name)} AS SELECT {casts} FROM {_quoted(name + '__in')}")
         self.con.unregister(f"{name}__in")
 
+    def fetch_arrow(self, text: str) -> Any:
+        result = self.con.sql(text)
+        return result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.arrow()  # DuckDB 2 renamed it
+
     def copy_local(self, name: str, con: duckdb.DuckDBPyConnection, query: str) -> None:
         if con is not self.con:
             raise ValueError("a DuckDB engine takes relations from its own connection")

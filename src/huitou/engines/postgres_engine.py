@@ -47,6 +47,14 @@ class PostgresEngine(Engine):
             return [], []
         return [d.name for d in cursor.description], cursor.fetchall()
 
+    def fetch_arrow(self, text: str) -> Any:
+        import pyarrow
+
+        names, rows = self.fetch(text)
+        # pyarrow infers each column's type from its values (Decimal, date, list, ...);
+        # Engine.bring casts them to the types wanted.
+        return pyarrow.table({n: pyarrow.array(list(values)) for n, values in zip(names, zip(*rows))} if rows else {n: pyarrow.array([]) for n in names})
+
     def create_temp(self, name: str, text: str) -> None:
         table = _ident(name)
         self.con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -46,6 +46,9 @@ class SparkEngine(Engine):
         frame = self.spark.sql(text)
         return list(frame.columns), [tuple(row) for row in frame.collect()]
 
+    def fetch_arrow(self, text: str) -> Any:
+        return self.spark.sql(text).toArrow()
+
     def create_temp(self, name: str, text: str) -> None:
         # Computed now and cut from its lineage, as a table would be on the other engines.
         self.spark.sql(text).localCheckpoint(eager=True).createOrReplaceTempView(name)

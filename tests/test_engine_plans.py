@@ -1,0 +1,157 @@
+"""The same project planned with --engine duckdb, spark and postgres: the plan files huitou
+writes are byte for byte the same (docs/engines.md). The installed console script runs
+each plan, on real PostgreSQL and Spark (tests/engines.py).
+
+The edge project gathers what engines disagree on when nobody decides for them: 29
+February, a latest purchase without category, two orders at the same instant, x.xx5
+purchase cycles, customers in New York and London on the nights the clocks change, a
+weekday-limited rule whose date is a Sunday, holdout shares, non-ASCII ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, installed_script
+from .engines import postgres_url, spark_engine  # noqa: F401  (fixtures: they start the servers or fail in CI)
+from .test_engines import EDGE_CUSTOMERS, EDGE_ORDERS
+
+EDGE_PLAYBOOK = """version: 1
+name: edges
+timezone: Asia/Shanghai
+locale: zh-CN
+policies:
+  frequency_caps:
+    - {max: 2, per: 1d}
+  holdout: 50%
+rules:
+  - id: night
+    intent: care
+    segment: birthday IS NOT NULL
+    when: {on: birthday, at: "01:30"}
+    channel: sms
+    template: sms/b.j2
+  - id: later
+    intent: care
+    segment: birthday IS NOT NULL
+    when: {on: birthday, at: "02:30"}
+    channel: sms
+    template: sms/b.j2
+  - id: checkin
+    intent: service
+    segment: order_count >= 1
+    when: {after: last_order, days: 10, at: "10:00", weekdays: [mon, tue, wed, thu, fri]}
+    channel: sms
+    template: sms/c.j2
+  - id: due
+    intent: care
+    segment: purchase_days >= 2
+    when: {on: purchase_due, at: "11:00"}
+    channel: sms
+    template: sms/d.j2
+"""
+TEMPLATES = {
+    "sms/b.j2": "{{ customer.name }}生日快乐",
+    "sms/c.j2": "{{ customer.name }}: {{ customer.last_category or '-' }} {{ customer.avg_order_value }} {{ send.date }}",
+    "sms/d.j2": "{{ customer.purchase_cycle_days }} / {{ customer.days_until_due }}",
+}
+# Birthdays on the nights the clocks change (2026 autumn, 2027 spring), in both zones.
+CLOCK_CUSTOMERS = [["ny-a", "Amy", "1990-11-01", "America/New_York", ""], ["ldn-a", "Ben", "1990-10-25", "Europe/London", ""],
+                   ["ny-s", "Cy", "1990-03-14", "America/New_York", ""], ["ldn-s", "Di", "1990-03-28", "Europe/London", ""]]
+# Thursday 15 October 2026: ten days on is Sunday 25 October, which the weekdays move to Monday.
+CLOCK_ORDERS = [["t1", "周四", "2026-10-15T12:00:00+08:00", "9.99", "paid", "tea", "", ""]]
+# Enough non-ASCII ids for the holdout draw to split them.
+MANY = [[f"客户-{i:02d}", f"名{i}", f"1990-10-{i % 28 + 1:02d}", "", ""] for i in range(40)]
+
+
+def edge_project(root: Path) -> Path:
+    (root / "rules").mkdir(parents=True)
+    (root / "huitou.yaml").write_text(
+        "version: 1\nname: edges\ndefault_locale: zh-CN\ndata:\n  orders: {path: orders.csv}\n  customers: {path: customers.csv}\n"
+        "channels:\n  sms: {signature: 【店】}\n", encoding="utf-8")
+    (root / "rules" / "edges.yaml").write_text(EDGE_PLAYBOOK, encoding="utf-8")
+    for name, text in TEMPLATES.items():
+        path = root / "templates" / "zh-CN" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    customers = [[*row, "phone", "consent_sms"] if i == 0 else [*row, f"1380000{i:04d}", "true"]
+                 for i, row in enumerate([*EDGE_CUSTOMERS, *CLOCK_CUSTOMERS, *MANY, ["周四", "Thu", "", "", ""]])]
+    orders = [*EDGE_ORDERS, *CLOCK_ORDERS, *[[f"m{i}", f"客户-{i:02d}", f"2026-0{i % 9 + 1}-1{i % 10}T09:00:00+08:00", f"{i}.{i:02d}", "paid", "", "", ""] for i in range(40)]]
+    for name, rows in (("customers.csv", customers), ("orders.csv", orders)):
+        with (root / name).open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+    return root
+
+
+def plan_files(root: Path, as_of: str, horizon: str, env: dict[str, str], out_dir: Path) -> dict[str, bytes]:
+    """The plan file of each engine, written by the console script."""
+    files = {}
+    for kind in ("duckdb", "postgres", "spark"):
+        out = out_dir / f"plan-{as_of}-{kind}.jsonl"
+        done = subprocess.run([installed_script("huitou"), "plan", "--engine", kind, "--as-of", as_of, "--horizon", horizon, "--out", str(out)],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"{kind}: {done.stderr}"
+        files[kind] = out.read_bytes()
+    return files
+
+
+@pytest.fixture()
+def engines_env(postgres_url: str, spark_engine, tmp_path: Path) -> dict[str, str]:  # noqa: F811
+    return {**os.environ, "HUITOU_PG_URL": postgres_url, "HUITOU_REFERRAL_SECRET": "engine-test-secret", "XDG_STATE_HOME": str(tmp_path / "state")}
+
+
+@pytest.mark.parametrize("as_of, horizon", [("2026-10-20", "30d"), ("2027-02-20", "40d")], ids=["autumn", "spring"])
+def test_the_edge_project_plans_byte_for_byte_alike_on_every_engine(tmp_path: Path, engines_env: dict[str, str], as_of: str, horizon: str) -> None:
+    files = plan_files(edge_project(tmp_path / "edges"), as_of, horizon, engines_env, tmp_path)
+    assert files["postgres"] == files["duckdb"] and files["spark"] == files["duckdb"]
+    rows = [json.loads(line) for line in files["duckdb"].splitlines()]
+    sends = {(r["customer_id"], r["rule_id"]): r for r in rows if r["status"] in ("send", "holdout")}
+    # The plan holds the edges it is meant to test (else the equality above proves little).
+    if as_of == "2026-10-20":
+        assert sends[("ny-a", "night")]["send_at"] == "2026-11-01T01:30:00-04:00"
+        assert sends[("ldn-a", "later")]["send_at"] == "2026-10-25T02:30:00+00:00"
+        assert sends[("周四", "checkin")]["send_at"] == "2026-10-26T10:00:00+08:00"  # Sunday the 25th, moved to Monday
+    else:
+        assert sends[("ny-s", "later")]["send_at"] == "2027-03-14T02:30:00-05:00"
+        assert sends[("同时", "night")]["send_at"] == "2027-02-28T01:30:00+08:00"  # born 29 February
+    assert {r["status"] for r in rows} >= {"send", "holdout"}
+    assert any(not r["customer_id"].isascii() for r in rows)
+
+
+def test_the_example_project_plans_byte_for_byte_alike_on_every_engine(tmp_path: Path, engines_env: dict[str, str]) -> None:
+    """The example shop (recommendations, referral codes and purchase models included)."""
+    files = plan_files(ROOT, "2026-11-30", "14d", engines_env, tmp_path)
+    assert files["postgres"] == files["duckdb"] and files["spark"] == files["duckdb"]
+    assert len(files["duckdb"].splitlines()) > 500
+    assert dt.date.fromisoformat(json.loads(files["duckdb"].splitlines()[0])["as_of"]) == dt.date(2026, 11, 30)
+
+
+def test_the_engine_named_in_huitou_yaml_or_on_the_command_line(tmp_path: Path, postgres_url: str) -> None:  # noqa: F811
+    """huitou.yaml's engine is used (its url_env read), --engine overrides it, and an engine
+    that refuses the connection is one line, exit 2, with nothing written."""
+    root = edge_project(tmp_path / "shop")
+    config = root / "huitou.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "engine: {kind: postgres, url_env: SHOP_DB}\n", encoding="utf-8")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+
+    def huitou(*args: str, db: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([installed_script("huitou"), *args, "--as-of", "2026-10-20"], cwd=root, env={**env, "SHOP_DB": db},
+                              capture_output=True, text=True, timeout=300)
+
+    on_postgres = huitou("segments", "-f", "json", db=postgres_url)
+    on_duckdb = huitou("segments", "-f", "json", "--engine", "duckdb", db="host=/nonexistent")
+    assert on_postgres.returncode == 0 and on_duckdb.returncode == 0, on_postgres.stderr + on_duckdb.stderr
+    assert json.loads(on_postgres.stdout) == json.loads(on_duckdb.stdout) and "edges" in on_postgres.stdout
+    before = sorted(root.rglob("*"))
+    refused = huitou("plan", "--out", str(tmp_path / "plan.jsonl"), db="postgresql://huitou:s3cret@127.0.0.1:1/shop?connect_timeout=5")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("huitou plan: engine postgres: cannot connect to postgresql://huitou:***@127.0.0.1:1/shop")
+    assert refused.stderr.count("\n") == 1 and "s3cret" not in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "plan.jsonl").exists() and sorted(root.rglob("*")) == before
