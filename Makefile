@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
 
-.PHONY: demo test test-lowest bench bench-scale clean
+.PHONY: demo test test-lowest bench bench-scale bench-engines clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench: $(STAMP)
 # The plan at 100k, 1M and 5M customers (generates 1.5 GB of Parquet the first time).
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py --write
+
+# The 1M-customer plan on DuckDB, Spark local[2] and PostgreSQL (Java and Debian's
+# postgresql package needed; see docs/engines.md).
+bench-engines: $(STAMP)
+	$(BIN)/python benchmarks/engines.py --write
 
 clean:
 	rm -rf $(VENV) $(LOWEST) build src/*.egg-info .pytest_cache

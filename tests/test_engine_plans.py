@@ -98,6 +98,8 @@ def plan_files(root: Path, as_of: str, horizon: str, env: dict[str, str], out_di
         done = subprocess.run([installed_script("huitou"), "plan", "--engine", kind, "--as-of", as_of, "--horizon", horizon, "--out", str(out)],
                               cwd=root, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{kind}: {done.stderr}"
+        # stderr is huitou's lines only: the JVM's notices and log go to a file of their own.
+        assert not any(noise in done.stderr for noise in ("log4j", "WARN", "SparkContext")), done.stderr
         files[kind] = out.read_bytes()
     return files
 
@@ -155,3 +157,67 @@ def test_the_engine_named_in_huitou_yaml_or_on_the_command_line(tmp_path: Path, 
     assert refused.stderr.startswith("huitou plan: engine postgres: cannot connect to postgresql://huitou:***@127.0.0.1:1/shop")
     assert refused.stderr.count("\n") == 1 and "s3cret" not in refused.stderr and "Traceback" not in refused.stderr
     assert not (tmp_path / "plan.jsonl").exists() and sorted(root.rglob("*")) == before
+
+
+def _tables_in_postgres(url: str, root: Path) -> None:
+    """The edge project's orders and customers as tables of schema `shop`, typed as a shop's
+    database would type them (instants with zone, exact money, dates)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("DROP SCHEMA IF EXISTS shop CASCADE")
+        con.execute("CREATE SCHEMA shop")
+        con.execute("CREATE TABLE shop.orders (order_id text, customer_id text, ordered_at timestamptz, amount numeric(18,3), status text, category text, "
+                    "rating integer, delivered_at date)")
+        con.execute("CREATE TABLE shop.customers (customer_id text, name text, birthday date, timezone text, tags text, phone text, consent_sms boolean)")
+        for table in ("orders", "customers"):
+            with con.cursor().copy(f"COPY shop.{table} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+                copy.write((root / f"{table}.csv").read_bytes())
+
+
+def _with_sources(root: Path, orders: str, customers: str) -> None:
+    config = root / "huitou.yaml"
+    text = config.read_text(encoding="utf-8").replace("orders: {path: orders.csv}", f"orders: {orders}").replace("customers: {path: customers.csv}", f"customers: {customers}")
+    config.write_text(text, encoding="utf-8")
+
+
+def test_sources_that_are_tables_of_the_engine_plan_as_the_files_do(tmp_path: Path, engines_env: dict[str, str]) -> None:
+    """The edge project's data as PostgreSQL tables (schema shop) and as Parquet that Spark
+    reads by path: the plan file equals the one DuckDB makes from the CSV files."""
+    import duckdb
+
+    files = edge_project(tmp_path / "files")
+    reference = plan_files(files, "2026-10-20", "30d", engines_env, tmp_path / "files")["duckdb"]
+    _tables_in_postgres(engines_env["HUITOU_PG_URL"], files)
+    on_postgres = edge_project(tmp_path / "pg")
+    _with_sources(on_postgres, "{table: shop.orders}", "{table: shop.customers}")
+    on_spark = edge_project(tmp_path / "spark")
+    for table in ("orders", "customers"):
+        duckdb.execute(f"COPY (SELECT * FROM read_csv('{files / table}.csv', all_varchar = true)) TO '{on_spark / table}.parquet' (FORMAT parquet)")
+    _with_sources(on_spark, f"{{table: 'parquet.`{on_spark / 'orders.parquet'}`'}}", f"{{table: 'parquet.`{on_spark / 'customers.parquet'}`'}}")
+    for root, kind in ((on_postgres, "postgres"), (on_spark, "spark")):
+        (root / "orders.csv").unlink()
+        (root / "customers.csv").unlink()
+        out = tmp_path / f"{kind}.jsonl"
+        done = subprocess.run([installed_script("huitou"), "plan", "--engine", kind, "--as-of", "2026-10-20", "--horizon", "30d", "--out", str(out)],
+                              cwd=root, env=engines_env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert "rows read from table " in done.stderr
+        assert out.read_bytes() == reference, kind
+
+
+def test_a_table_source_that_cannot_be_read_is_one_line(tmp_path: Path, engines_env: dict[str, str]) -> None:
+    root = edge_project(tmp_path / "shop")
+    _with_sources(root, "{table: shop.no_such_table}", "{path: customers.csv}")
+
+    def plan(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([installed_script("huitou"), "plan", *args, "--out", str(tmp_path / "plan.jsonl")], cwd=root, env=engines_env,
+                              capture_output=True, text=True, timeout=300)
+
+    missing = plan("--engine", "postgres")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
+    assert missing.stderr.startswith("huitou plan: engine postgres: cannot read data.orders.table 'shop.no_such_table': ")
+    assert "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    on_duckdb = plan()
+    assert on_duckdb.returncode == 2 and "without path names a table of the engine, and the engine is the embedded DuckDB" in on_duckdb.stderr
+    assert not (tmp_path / "plan.jsonl").exists()

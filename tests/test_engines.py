@@ -91,6 +91,37 @@ def test_spark(name: str, spark_engine) -> None:  # noqa: F811
     check(spark_engine, name)
 
 
+def brought_back(engine) -> list[tuple]:
+    """ROWS through the engine and back into a local DuckDB (Engine.bring), with a column
+    that is NULL in whole batches and a decimal computed on the engine."""
+    import duckdb
+
+    table = engine.take("t", ROWS, TYPES)
+    query = sqlglot.parse_one("SELECT g, d, k, v, CASE WHEN k > 6 THEN v END AS rare, CAST(n AS DECIMAL(18,2)) / 100 AS m FROM t", dialect="duckdb")
+    types = {"g": "VARCHAR", "d": "DATE", "k": "BIGINT", "v": "VARCHAR", "rare": "VARCHAR", "m": "DECIMAL(18,2)"}
+    con = duckdb.connect()
+    engine.bring(query, con, "back", types)
+    engine.drop(table)
+    assert [(r[0], r[1]) for r in con.execute("DESCRIBE back").fetchall()] == list(types.items())
+    return con.execute("SELECT * FROM back ORDER BY d").fetchall()
+
+
+def test_results_come_back_with_the_types_asked_for(postgres_url: str, spark_engine, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """PostgreSQL sends its rows in batches (here of 2, so that `rare` is NULL in a whole
+    batch and typed there by no value); every engine's rows arrive equal and typed alike."""
+    from huitou.engines import postgres_engine
+
+    with DuckDBEngine() as engine:
+        expected_rows = brought_back(engine)
+    assert expected_rows[1] == ("c", dt.date(2025, 12, 31), 7, None, None, Decimal("0.01"))
+    assert len(expected_rows) == 7 and expected_rows[2][4] == "ü"
+    monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
+    monkeypatch.setattr(postgres_engine, "BATCH_ROWS", 2)
+    with PostgresEngine() as engine:
+        assert brought_back(engine) == expected_rows
+    assert brought_back(spark_engine) == expected_rows
+
+
 def test_an_engine_that_cannot_be_used_is_one_line(monkeypatch: pytest.MonkeyPatch, postgres_url: str) -> None:  # noqa: F811
     monkeypatch.delenv("HUITOU_PG_URL", raising=False)
     with pytest.raises(EngineError, match=r"^engine postgres: the environment variable HUITOU_PG_URL is not set"):

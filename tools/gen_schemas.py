@@ -165,11 +165,12 @@ source = {
     "title": "Data source",
     "type": "object",
     "additionalProperties": False,
-    "required": ["path"],
+    "anyOf": [{"required": ["path"]}, {"required": ["table"]}],
+    "errorMessage": "give path (a file), or table (a table of the project's engine: docs/engines.md)",
     "properties": {
         "path": {"type": "string", "description": "File (CSV, Parquet, JSONL) or DuckDB database, relative to huitou.yaml."},
         "format": {"type": "string", "enum": ["csv", "parquet", "jsonl", "duckdb"], "description": "Default: from the file extension."},
-        "table": {"type": "string", "description": "Table name, for a DuckDB database."},
+        "table": {"type": "string", "minLength": 1, "description": "With path: the table of a DuckDB database file. Without path (orders and customers): a table of the project's engine, as its SQL names it - schema.table on PostgreSQL, db.table or parquet.`/path` on Spark (docs/engines.md)."},
         "columns": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Canonical name -> your column name, e.g. {ordered_at: date}."},
         "csv": {
             "type": "object",

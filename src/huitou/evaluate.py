@@ -26,7 +26,7 @@ from . import associations, referral
 from .checks.context import PlaybookContext
 from .compile import compile_playbook
 from .data import load
-from .data.sources import DataError, resolve
+from .data.sources import ENGINE_TABLE, DataError, resolve
 from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, portable_summary, purchase_days_sql, summary_sql
 from .features import CATALOG, LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
@@ -154,10 +154,14 @@ def open_data(
     quarantine_dir: Path | None = None,
     today: dt.date | None = None,
     memory_limit: str | None = None,
+    engine: Any = None,
 ) -> DataSession:
     """`today` (default: the real one) bounds order dates: a later one is rejected.
-    `memory_limit` caps DuckDB's memory (it spills to a temporary directory beyond)."""
-    orders_source, customers_source = resolve(project.config, project.root, data_dir=data_dir, orders=orders, customers=customers)
+    `memory_limit` caps DuckDB's memory (it spills to a temporary directory beyond).
+    `engine` (engines.Engine, None for this DuckDB) computes the features; sources that
+    are its tables are brought into the session to be checked like files."""
+    kind = engine.kind if engine is not None else "duckdb"
+    orders_source, customers_source = resolve(project.config, project.root, data_dir=data_dir, orders=orders, customers=customers, engine_kind=kind)
     today = today or today_in(timezone)
     as_of = as_of or today
     con = duckdb.connect()
@@ -184,6 +188,9 @@ def open_data(
             raise DataError(f"data.{'customers' if customers_source else 'orders'}.fields.{name}: huitou computes `{name}` itself (docs/features.md); "
                             f"name your column otherwise, e.g. fields: {{{name}_given: ...}} with columns: {{{name}_given: <your column>}}")
     extra = {n: t for n, t in declared.items() if n not in standard}
+    for source in (orders_source, customers_source):
+        if source is not None and source.format == ENGINE_TABLE:
+            engine.bring_table(str(source.table), con, load.engine_raw(source), f"data.{source.name}.table")
     reports = []
     if customers_source is not None:
         reports.append(load.load_customers(con, customers_source))
@@ -201,7 +208,7 @@ def open_data(
     quarantine_dir = quarantine_dir or project.root / ".huitou" / "quarantine"
     for rep in reports:
         load.write_quarantine(con, rep, quarantine_dir)
-    return DataSession(con, as_of, timezone, extra, reports, project=project)
+    return DataSession(con, as_of, timezone, extra, reports, project=project, engine=engine)
 
 
 def features_on(engine: Any, session: DataSession, **inputs: exp.Expression | None) -> exp.Table:

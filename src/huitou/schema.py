@@ -126,7 +126,7 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
         kline, kcol = doc.position((*path, key), at_key=True)
         return [Diagnostic(doc.path, kline, kcol, "HT104", f"'{key}' in {where} goes with {', '.join(repr(n) for n in needed)}, which is missing",
                            _describe_property(error.schema, key))]
-    if validator == "not" and "errorMessage" in error.schema:  # a key that belongs to another variant
+    if validator in ("not", "anyOf") and "errorMessage" in error.schema:  # a key of another variant, or none of the keys one needs
         return [Diagnostic(doc.path, line, col, "HT104", f"{where}: {error.schema['errorMessage']}", _describe(error.schema))]
     if validator == "propertyNames":
         kline, kcol = doc.position((*path, error.instance), at_key=True)

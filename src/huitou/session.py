@@ -97,8 +97,7 @@ def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, n
             raise OpenError(f"unknown timezone '{tz}'")
         engine = open_configured_engine(project.config.get("engine"), opts.engine)
         session = open_data(project, timezone=tz, as_of=date, data_dir=opts.data, orders=opts.orders, customers=opts.customers,
-                            quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit)
-        session.engine = engine
+                            quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit, engine=engine)
         if referral.configured(project.config):
             referral.secret(project.config)  # a missing secret is said here, before any feature is built
     except (UsageError, DataError, EngineError) as exc:
@@ -116,7 +115,7 @@ def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, n
     for report in session.reports:
         if report.too_many_rejected:
             share = sum(report.rejected.values()) / report.rows
-            raise OpenError(f"{report.source}: {share:.0%} of the rows of {report.path.name} were rejected, more than data.{report.source}.max_rejected "
+            raise OpenError(f"{report.source}: {share:.0%} of the rows of {report.label} were rejected, more than data.{report.source}.max_rejected "
                             f"({report.max_rejected:.0%}) allows: the data is probably mapped wrong (see the reasons above); fix the mapping, or raise max_rejected",
                             ExitCode.PROBLEMS)
     return session, playbooks

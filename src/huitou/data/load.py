@@ -22,7 +22,7 @@ import numpy
 from ..diagnostics import did_you_mean
 from ..spreadsheet import cell_sql
 from .csvfile import malformed, open_csv, report_malformed
-from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
+from .sources import ENGINE_TABLE, REQUIRED_ORDER_COLUMNS, DataError, Source
 from ..db import first_row, ident, literal, scalar
 
 ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
@@ -59,6 +59,7 @@ class LoadReport:
     quarantine_file: Path | None = None
     hints: list[str] = field(default_factory=list)  # how to fix what was rejected or repaired
     max_rejected: float = 0.5
+    label: str = ""  # the source as messages name it (Source.label)
 
     @property
     def too_many_rejected(self) -> bool:
@@ -66,7 +67,7 @@ class LoadReport:
         return self.rows > 0 and sum(self.rejected.values()) > self.max_rejected * self.rows
 
     def lines(self) -> list[str]:
-        out = [f"{self.source}: {self.rows:,} rows read from {self.path.name}, {self.loaded:,} loaded"]
+        out = [f"{self.source}: {self.rows:,} rows read from {self.label}, {self.loaded:,} loaded"]
         if self.rejected:
             out.append("  rejected: " + ", ".join(f"{n:,} {r}" for r, n in sorted(self.rejected.items())))
         nulled = {r: n for r, n in self.kept_with_issues.items() if r not in KEPT_AS_IS}
@@ -95,6 +96,12 @@ def _raw_select(con: duckdb.DuckDBPyConnection, source: Source) -> str:
         return f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row FROM read_parquet({path}, file_row_number = true)"
     if source.format == "jsonl":
         return f"SELECT *, row_number() OVER () AS _row FROM read_json({path}, format = 'newline_delimited')"
+    if source.format == ENGINE_TABLE:
+        # A table has no row order: number the rows by their values (DuckDB's byte order,
+        # whatever the engine's collation), so that ties are settled alike on every run.
+        local = q(engine_raw(source))
+        order = ", ".join(q(c) for c in _columns(con, engine_raw(source)))
+        return f"SELECT *, row_number() OVER (ORDER BY {order}) AS _row FROM {local}"
     if source.format == "duckdb":
         table = source.table or source.name
         return f"SELECT *, row_number() OVER () AS _row FROM {q(_attached(con, source))}.{q(table)}"
@@ -114,6 +121,11 @@ def _raw_select(con: duckdb.DuckDBPyConnection, source: Source) -> str:
         skip = 1 if header else 0
         return f"SELECT {cols}, n - {skip} AS _row FROM ({lines}) WHERE n > {skip} AND trim(line) <> ''"
     return open_csv(con, source)
+
+
+def engine_raw(source: Source) -> str:
+    """The local table an engine's table source is brought into (evaluate.open_data)."""
+    return "engine_raw_" + source.name
 
 
 def _attached(con: duckdb.DuckDBPyConnection, source: Source) -> str:
@@ -142,7 +154,7 @@ def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
 
 def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
     """Create the view raw_<name> over the file; its columns and their types."""
-    if source.path.is_file() and source.path.stat().st_size == 0:
+    if source.format != ENGINE_TABLE and source.path.is_file() and source.path.stat().st_size == 0:
         raise DataError(f"{source.path}: the file is empty")
     try:
         con.execute(f"CREATE OR REPLACE VIEW {q('raw_' + source.name)} AS {_raw_select(con, source)}")
@@ -302,7 +314,7 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
         SELECT customer_id, order_id, ordered_at, local_date, amount, status, delivered_date, category, items,
                CASE WHEN rating BETWEEN 1 AND 5 THEN rating END AS rating, referral_code, _row
         FROM orders_rows WHERE _verdict IS NULL""")
-    return LoadReport("orders", source.path, max_rejected=source.max_rejected)
+    return LoadReport("orders", source.path, max_rejected=source.max_rejected, label=source.label)
 
 
 def _more_than_cents(expr: str, type_: str) -> str:
@@ -467,7 +479,7 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
         CREATE OR REPLACE VIEW customers_checked AS
         SELECT t.* EXCLUDE (_id_raw), coalesce({verdict}, CASE WHEN {dup_test} THEN 'duplicate_customer_id' END) AS _reject
         FROM ({typed}) t {dup_join}""")
-    rep = LoadReport("customers", source.path, max_rejected=source.max_rejected)
+    rep = LoadReport("customers", source.path, max_rejected=source.max_rejected, label=source.label)
     for reject, issue_text, count in con.execute("SELECT _reject, _issues, count(*) FROM customers_checked GROUP BY ALL").fetchall():
         rep.rows += count
         if reject:

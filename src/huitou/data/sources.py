@@ -31,13 +31,29 @@ class Source:
     def column(self, canonical: str) -> str:
         return self.columns.get(canonical, canonical)
 
+    @property
+    def label(self) -> str:
+        """The source as messages name it: the file's name, or the engine's table."""
+        return f"table {self.table}" if self.format == ENGINE_TABLE else self.path.name
+
+
+ENGINE_TABLE = "engine"  # the format of a source that is a table of the project's engine
+
 
 def source_from_config(name: str, spec: dict[str, Any], root: Path) -> Source:
-    path = (root / str(spec["path"])).resolve()
+    """A source of huitou.yaml's data: a file (`path`), or with `table` alone a table of
+    the project's engine (orders and customers only: docs/engines.md)."""
+    if "path" not in spec:
+        if name not in ("orders", "customers"):
+            raise DataError(f"data.{name}: give path (a file); only orders and customers can be tables of the engine")
+        path, fmt = Path(str(spec["table"])), ENGINE_TABLE
+    else:
+        path = (root / str(spec["path"])).resolve()
+        fmt = spec.get("format") or detect_format(path)
     return Source(
         name=name,
         path=path,
-        format=spec.get("format") or detect_format(path),
+        format=fmt,
         table=spec.get("table"),
         columns=dict(spec.get("columns") or {}),
         csv=dict(spec.get("csv") or {}),
@@ -77,7 +93,8 @@ def find_in_dir(directory: Path, stem: str) -> Path | None:
     return found[0] if found else None
 
 
-def resolve(config: dict[str, Any], root: Path, *, data_dir: Path | None = None, orders: Path | None = None, customers: Path | None = None) -> tuple[Source, Source | None]:
+def resolve(config: dict[str, Any], root: Path, *, data_dir: Path | None = None, orders: Path | None = None, customers: Path | None = None,
+            engine_kind: str = "duckdb") -> tuple[Source, Source | None]:
     """The orders source (required) and the customers source (optional). Flags win over
     huitou.yaml; a flag keeps the config's column mapping and CSV options for that source."""
     specs = dict(config.get("data") or {})
@@ -94,10 +111,13 @@ def resolve(config: dict[str, Any], root: Path, *, data_dir: Path | None = None,
         spec = dict(specs.get(name) or {})
         if flag is not None:
             spec = {**spec, "path": str(flag.resolve()), "format": spec.get("format") if "path" not in spec or Path(spec["path"]).suffix == flag.suffix else None}
-        out[name] = source_from_config(name, spec, root) if spec.get("path") else None
+        out[name] = source_from_config(name, spec, root) if spec.get("path") or spec.get("table") else None
     if out["orders"] is None:
         raise DataError("no order data: give --data DIR or --orders FILE, or set data.orders.path in huitou.yaml")
     for source in out.values():
-        if source is not None and not source.path.exists():
+        if source is not None and source.format == ENGINE_TABLE and engine_kind == "duckdb":
+            raise DataError(f"data.{source.name}: table {source.table!r} without path names a table of the engine, and the engine is the embedded DuckDB: "
+                            "give path (a file, or a DuckDB database holding the table), or name the engine (huitou.yaml's engine, --engine)")
+        if source is not None and source.format != ENGINE_TABLE and not source.path.exists():
             raise DataError(f"{source.name}: {source.path} does not exist")
     return out["orders"], out["customers"]  # type: ignore[return-value]

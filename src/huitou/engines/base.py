@@ -9,7 +9,7 @@ next stage receives it, so no module needs to know another's table names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlglot.expressions as exp
@@ -22,14 +22,42 @@ def python_value(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
 
 
-def local_table(name: str, source: str, types: Mapping[str, str]) -> str:
-    """CREATE the DuckDB temporary table `name` from the relation `source`, each column cast
-    to its type in `types`."""
-    columns = [exp.cast(exp.column(c, quoted=True), exp.DataType.build(t, dialect="duckdb")).as_(c, quoted=True) for c, t in types.items()]
-    query = exp.select(*columns).from_(exp.to_table(source, quoted=True))
-    create = exp.Create(this=exp.to_table(name, quoted=True), kind="TABLE", replace=True, expression=query,
+def local_table(name: str, types: Mapping[str, str]) -> str:
+    """CREATE the empty DuckDB temporary table `name` of these columns (DuckDB types)."""
+    columns = [exp.ColumnDef(this=exp.to_identifier(c, quoted=True), kind=exp.DataType.build(t, dialect="duckdb")) for c, t in types.items()]
+    create = exp.Create(this=exp.Schema(this=exp.to_table(name), expressions=columns), kind="TABLE", replace=True,
                         properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
     return create.sql("duckdb")
+
+
+def insert_cast(name: str, source: str, types: Mapping[str, str]) -> str:
+    """INSERT INTO `name` the rows of the relation `source`, each column cast to its type."""
+    columns = [exp.cast(exp.column(c, quoted=True), exp.DataType.build(t, dialect="duckdb")).as_(c, quoted=True) for c, t in types.items()]
+    return exp.insert(exp.select(*columns).from_(exp.to_table(source)), exp.to_table(name)).sql("duckdb")
+
+
+# Engine column types read as they are: text, integers, exact decimals of stated scale,
+# floating point, dates, timestamps with and without zone, booleans.
+_AS_IS = {exp.DataType.Type.TEXT: "VARCHAR", exp.DataType.Type.VARCHAR: "VARCHAR", exp.DataType.Type.CHAR: "VARCHAR", exp.DataType.Type.NVARCHAR: "VARCHAR",
+          exp.DataType.Type.TINYINT: "TINYINT", exp.DataType.Type.SMALLINT: "SMALLINT", exp.DataType.Type.INT: "INTEGER", exp.DataType.Type.BIGINT: "BIGINT",
+          exp.DataType.Type.FLOAT: "FLOAT", exp.DataType.Type.DOUBLE: "DOUBLE", exp.DataType.Type.DATE: "DATE", exp.DataType.Type.TIMESTAMP: "TIMESTAMP",
+          exp.DataType.Type.TIMESTAMPNTZ: "TIMESTAMP", exp.DataType.Type.TIMESTAMPTZ: "TIMESTAMPTZ", exp.DataType.Type.BOOLEAN: "BOOLEAN"}
+
+
+def local_type(engine_type: str, dialect: str) -> str | None:
+    """The DuckDB type a column of this engine type arrives as, None when it arrives as text.
+
+    >>> local_type("decimal(18,2)", "spark"), local_type("numeric", "postgres"), local_type("timestamp", "spark")
+    ('DECIMAL(18, 2)', None, 'TIMESTAMPTZ')
+    """
+    try:
+        built = exp.DataType.build(engine_type, dialect=dialect)
+    except Exception:  # a type sqlglot does not know (an enum, a domain)
+        return None
+    if built.this == exp.DataType.Type.DECIMAL:
+        sizes = [int(e.this.this) for e in built.expressions if isinstance(e, exp.DataTypeParam) and isinstance(e.this, exp.Literal)]
+        return f"DECIMAL({sizes[0]}, {sizes[1] if len(sizes) > 1 else 0})" if sizes and sizes[0] <= 38 else None
+    return _AS_IS.get(built.this)
 
 
 class EngineError(Exception):
@@ -67,8 +95,13 @@ class Engine:
         """A temporary relation `name` of a query's rows in the local DuckDB `con`."""
         raise NotImplementedError
 
-    def fetch_arrow(self, text: str) -> Any:
-        """Every row of a query as a pyarrow.Table."""
+    def fetch_batches(self, text: str) -> Iterator[Any]:
+        """The rows of a query as pyarrow Tables of a bounded number of rows each (the
+        types of a batch are what its values say; Engine.bring casts them)."""
+        raise NotImplementedError
+
+    def column_types(self, text: str) -> dict[str, str]:
+        """The columns of a query and their types, as the engine names them."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -105,12 +138,37 @@ class Engine:
         """The rows of a query of this engine as the temporary table `name` of the local
         DuckDB `con`, with exactly the columns and types of `types` (DuckDB names): how the
         engine's results reach the stages that run in huitou's process."""
-        view = f"{name}__arrow"
-        con.register(view, self.fetch_arrow(self.sql(query)))
+        con.execute(local_table(name, types))
+        view = f"{name}__batch"
+        for batch in self.fetch_batches(self.sql(query)):
+            con.register(view, batch)
+            try:
+                con.execute(insert_cast(name, view, types))
+            finally:
+                con.unregister(view)
+
+    def bring_table(self, table: str, con: Any, name: str, what: str) -> dict[str, str]:
+        """A table of the engine (`schema.table`, as the engine's SQL names it), as it is,
+        into the local DuckDB `con` as the temporary table `name`; its DuckDB types.
+        Columns of types huitou does not read as they are (JSON, UUID, arrays, a numeric
+        of unstated scale, ...) arrive as text, which the row checks then parse. `what`
+        names the table in messages (data.orders.table)."""
         try:
-            con.execute(local_table(name, view, types))
-        finally:
-            con.unregister(view)
+            relation = exp.to_table(table, dialect=self.dialect)
+        except Exception:  # sqlglot's parse errors: the name is not a table name
+            raise EngineError(f"engine {self.kind}: {what} {table!r} is not a table name (write schema.table)") from None
+        try:
+            found = self.column_types(exp.select("*").from_(relation).limit(0).sql(self.dialect))
+        except EngineError:
+            raise
+        except Exception as exc:  # the driver's own errors: no such table, no permission
+            reason = " ".join(str(exc).split())[:300]
+            raise EngineError(f"engine {self.kind}: cannot read {what} {table!r}: {reason} (check the name, the schema and the permissions)") from None
+        types = {column: local_type(type_, self.dialect) for column, type_ in found.items()}
+        columns = [exp.column(c, quoted=True) if t else exp.cast(exp.column(c, quoted=True), "VARCHAR").as_(c, quoted=True) for c, t in types.items()]
+        wanted = {c: t or "VARCHAR" for c, t in types.items()}
+        self.bring(exp.select(*columns).from_(relation), con, name, wanted)
+        return wanted
 
     def drop(self, relation: exp.Table) -> None:
         self.execute(f"DROP TABLE IF EXISTS {relation.sql(self.dialect)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -37,9 +37,11 @@ class DuckDBEngine(Engine):
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_quoted(name)} AS SELECT {casts} FROM {_quoted(name + '__in')}")
         self.con.unregister(f"{name}__in")
 
-    def fetch_arrow(self, text: str) -> Any:
-        result = self.con.sql(text)
-        return result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.arrow()  # DuckDB 2 renamed it
+    def fetch_batches(self, text: str) -> Iterator[Any]:
+        yield arrow_table(self.con.sql(text))
+
+    def column_types(self, text: str) -> dict[str, str]:
+        return {str(row[0]): str(row[1]) for row in self.con.execute(f"DESCRIBE {text}").fetchall()}
 
     def copy_local(self, name: str, con: duckdb.DuckDBPyConnection, query: str) -> None:
         if con is not self.con:
@@ -48,6 +50,11 @@ class DuckDBEngine(Engine):
 
     def close(self) -> None:
         self.con.close()
+
+
+def arrow_table(relation: duckdb.DuckDBPyRelation) -> Any:
+    """A DuckDB relation's rows as a pyarrow Table (DuckDB 2 renamed the method)."""
+    return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
 
 
 def _quoted(name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlglot.expressions as exp
@@ -12,6 +12,7 @@ import sqlglot.expressions as exp
 from .base import Engine, EngineError, python_value
 
 DEFAULT_URL_ENV = "HUITOU_PG_URL"
+BATCH_ROWS = 50_000  # rows per batch fetched
 
 
 def _safe(url: str) -> str:
@@ -47,13 +48,27 @@ class PostgresEngine(Engine):
             return [], []
         return [d.name for d in cursor.description], cursor.fetchall()
 
-    def fetch_arrow(self, text: str) -> Any:
+    def fetch_batches(self, text: str) -> Iterator[Any]:
         import pyarrow
 
-        names, rows = self.fetch(text)
-        # pyarrow infers each column's type from its values (Decimal, date, list, ...);
-        # Engine.bring casts them to the types wanted.
-        return pyarrow.table({n: pyarrow.array(list(values)) for n, values in zip(names, zip(*rows))} if rows else {n: pyarrow.array([]) for n in names})
+        # A server-side cursor: the rows come over in batches, never all in Python at once.
+        with self.con.transaction(), self.con.cursor(name="huitou_fetch") as cursor:
+            cursor.itersize = BATCH_ROWS
+            cursor.execute(text)
+            names = [d.name for d in cursor.description or []]
+            while rows := cursor.fetchmany(BATCH_ROWS):
+                yield pyarrow.table({n: pyarrow.array(list(values)) for n, values in zip(names, zip(*rows))})
+
+    def column_types(self, text: str) -> dict[str, str]:
+        cursor = self.con.execute(text)
+        out = {}
+        for column in cursor.description or []:
+            info = self.con.adapters.types.get(column.type_code)
+            name = info.name if info else "unknown"
+            if name == "numeric" and column.precision is not None:
+                name = f"numeric({column.precision},{column.scale or 0})"
+            out[column.name] = name
+        return out
 
     def create_temp(self, name: str, text: str) -> None:
         table = _ident(name)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlglot.expressions as exp
@@ -32,11 +35,21 @@ class SparkEngine(Engine):
                     "spark.sql.timestampType": "TIMESTAMP_NTZ", "spark.ui.showConsoleProgress": "false", **(conf or {})}
         for key, value in settings.items():
             builder = builder.config(key, str(value))
+        # The JVM writes its start-up notices and log to the stderr it inherits: give it a
+        # file instead, so that huitou's stderr stays huitou's lines (cron mail, CI logs).
+        handle, self.log_path = tempfile.mkstemp(prefix="huitou-spark-", suffix=".log")
+        saved = os.dup(2)
+        sys.stderr.flush()
+        os.dup2(handle, 2)
         try:
             self.spark = builder.getOrCreate()
         except Exception as exc:  # pyspark raises its own runtime errors when the JVM cannot start
             reason = " ".join(str(exc).split())[:300]
-            raise EngineError(f"engine spark: cannot start a session on {master}: {reason} (check Java and the master URL)") from None
+            raise EngineError(f"engine spark: cannot start a session on {master}: {reason} (check Java and the master URL; the JVM's log: {self.log_path})") from None
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(handle)
         self.spark.sparkContext.setLogLevel("ERROR")
 
     def execute(self, text: str) -> None:
@@ -46,8 +59,11 @@ class SparkEngine(Engine):
         frame = self.spark.sql(text)
         return list(frame.columns), [tuple(row) for row in frame.collect()]
 
-    def fetch_arrow(self, text: str) -> Any:
-        return self.spark.sql(text).toArrow()
+    def fetch_batches(self, text: str) -> Iterator[Any]:
+        yield self.spark.sql(text).toArrow()  # the driver collects the result: the features, one row a customer
+
+    def column_types(self, text: str) -> dict[str, str]:
+        return {field.name: field.dataType.simpleString() for field in self.spark.sql(text).schema.fields}
 
     def create_temp(self, name: str, text: str) -> None:
         # Computed now and cut from its lineage, as a table would be on the other engines.
@@ -60,8 +76,9 @@ class SparkEngine(Engine):
         self._view(name, table, {c: types[c] for c in columns})
 
     def copy_local(self, name: str, con: Any, query: str) -> None:
-        result = con.sql(query)
-        table = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.arrow()  # DuckDB 2 renamed it
+        from .duckdb_engine import arrow_table
+
+        table = arrow_table(con.sql(query))
         self._view(name, table, {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()})
 
     def _view(self, name: str, table: Any, types: Mapping[str, str]) -> None:
@@ -75,6 +92,8 @@ class SparkEngine(Engine):
 
     def close(self) -> None:
         self.spark.stop()
+        with contextlib.suppress(OSError):
+            os.unlink(self.log_path)
 
 
 def _ident(name: str) -> str:
