@@ -119,7 +119,7 @@ def _project(tmp: Path) -> Path:
     project = tmp / "project"
     shutil.copytree(HERE / "project", project)
     config = project / "huitou.yaml"
-    config.write_text(config.read_text(encoding="utf-8") + "\n" + yaml.safe_dump({"engine": SPARK}, default_flow_style=True), encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8") + "\n" + yaml.safe_dump({"engine": SPARK}, default_flow_style=False), encoding="utf-8")
     return project
 
 

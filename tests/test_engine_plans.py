@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import sqlglot
 
 from .conftest import ROOT, installed_script
 from .engines import postgres_url, spark_engine  # noqa: F401  (fixtures: they start the servers or fail in CI)
@@ -221,3 +222,28 @@ def test_a_table_source_that_cannot_be_read_is_one_line(tmp_path: Path, engines_
     on_duckdb = plan()
     assert on_duckdb.returncode == 2 and "without path names a table of the engine, and the engine is the embedded DuckDB" in on_duckdb.stderr
     assert not (tmp_path / "plan.jsonl").exists()
+
+
+def test_compile_shows_the_sql_the_engine_runs(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """`huitou compile --dialect postgres` prints the order aggregates and the feature query
+    as PostgreSQL runs them: executed over the example shop's checked data, they give the
+    features huitou computes there itself."""
+    from huitou.engines.postgres_engine import PostgresEngine
+    from huitou.evaluate import features_on
+
+    from .test_engines import _session
+
+    out = subprocess.run([installed_script("huitou"), "compile", "--dialect", "postgres", "--as-of", "2026-11-30"], cwd=ROOT,
+                         env={**os.environ, "HUITOU_REFERRAL_SECRET": "x"}, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    statements = [part.split("\n", 1)[1].rstrip().rstrip(";") for part in out.stdout.split("-- ")[1:3]]
+    assert out.stdout.startswith("-- order_summary: ") and "arg_max" not in out.stdout.lower()
+    assert "-- rule dormant-high-comeback\n(days_since_last_order BETWEEN 90 AND 180) AND NOT has_unpaid_order;" in out.stdout
+    monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
+    session = _session(ROOT)
+    with PostgresEngine() as engine:
+        features = features_on(engine, session)  # also leaves the checked orders and customers in the engine
+        expected = engine.rows(sqlglot.select("*").from_(features).order_by("customer_id"))
+        engine.execute(f"CREATE TEMPORARY TABLE order_summary AS {statements[0]}")
+        got = engine.fetch(f"SELECT * FROM ({statements[1]}) AS f ORDER BY customer_id")[1]
+    assert got == expected and len(got) == 300

@@ -132,11 +132,15 @@ def init(
 def compile_(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Playbooks or directories. Default: the project.")] = None,
     dialect: Annotated[str, typer.Option("--dialect", help="SQL dialect: duckdb, postgres, bigquery, snowflake, spark, ...")] = "duckdb",
+    as_of: AsOf = None,
 ) -> None:
-    """Show the SQL each segment and rule compiles to (after validating)."""
+    """Show the SQL a plan runs on the engine: the features, then each segment and rule (after validating)."""
     import sqlglot
 
     from .compile import compile_playbook
+    from .data.sources import DataError
+    from .engines import KINDS, portable
+    from .evaluate import engine_sql
     from .reporters import REPORTERS
     from .validate import UsageError, validate_paths
 
@@ -151,10 +155,20 @@ def compile_(
     if result.errors:
         sys.stderr.write(REPORTERS["text"](result, False))
         raise typer.Exit(ExitCode.PROBLEMS)
+    if result.playbooks:
+        project = result.playbooks[0].project
+        day = _as_of("compile", as_of) or dt.date.today()
+        try:
+            steps = engine_sql(project.config, project.root, day, dialect) if (project.config.get("data") or {}).get("orders") else []
+        except DataError as exc:
+            raise _fail("compile", str(exc)) from None
+        for what, text in steps:
+            typer.echo(f"-- {what} (as of {day})\n{text};")
     for ctx in result.playbooks:
         typer.echo(f"-- playbook {ctx.name} ({ctx.doc.path})")
         for item in compile_playbook(ctx):
-            typer.echo(f"-- {item.kind} {item.name}\n{item.sql.sql(dialect)};")
+            tree = portable.rewrite(item.sql, dialect) if dialect in KINDS else item.sql
+            typer.echo(f"-- {item.kind} {item.name}\n{tree.sql(dialect)};")
 
 
 # Options shared by the commands that read data.

@@ -26,7 +26,7 @@ from . import associations, referral
 from .checks.context import PlaybookContext
 from .compile import compile_playbook
 from .data import load
-from .data.sources import ENGINE_TABLE, DataError, resolve
+from .data.sources import ENGINE_TABLE, DataError, Source, resolve
 from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, portable_summary, purchase_days_sql, summary_sql
 from .features import CATALOG, LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
@@ -181,13 +181,7 @@ def open_data(
         con.execute(f"SET temp_directory = {load.lit(spill)}")
     if customers_source is not None and orders_source.fields:
         raise DataError("data.orders.fields: profile columns are read from the orders only when there is no customers file; declare them under data.customers.fields")
-    standard = load.profile_types({})
-    declared = (customers_source or orders_source).fields
-    for name in declared:
-        if name in CATALOG and name not in standard:
-            raise DataError(f"data.{'customers' if customers_source else 'orders'}.fields.{name}: huitou computes `{name}` itself (docs/features.md); "
-                            f"name your column otherwise, e.g. fields: {{{name}_given: ...}} with columns: {{{name}_given: <your column>}}")
-    extra = {n: t for n, t in declared.items() if n not in standard}
+    extra = extra_fields(orders_source, customers_source)
     for source in (orders_source, customers_source):
         if source is not None and source.format == ENGINE_TABLE:
             engine.bring_table(str(source.table), con, load.engine_raw(source), f"data.{source.name}.table")
@@ -209,6 +203,31 @@ def open_data(
     for rep in reports:
         load.write_quarantine(con, rep, quarantine_dir)
     return DataSession(con, as_of, timezone, extra, reports, project=project, engine=engine)
+
+
+def extra_fields(orders: Source, customers: Source | None) -> dict[str, str]:
+    """The profile fields huitou.yaml declares beyond the standard ones, with their types:
+    feature columns of their own (from the customers source, else from the orders)."""
+    standard = load.profile_types({})
+    declared = (customers or orders).fields
+    for name in declared:
+        if name in CATALOG and name not in standard:
+            raise DataError(f"data.{'customers' if customers else 'orders'}.fields.{name}: huitou computes `{name}` itself (docs/features.md); "
+                            f"name your column otherwise, e.g. fields: {{{name}_given: ...}} with columns: {{{name}_given: <your column>}}")
+    return {n: t for n, t in declared.items() if n not in standard}
+
+
+def engine_sql(config: dict[str, Any], root: Path, as_of: dt.date, dialect: str) -> list[tuple[str, str]]:
+    """What a plan runs on an engine of `dialect` before its later stages (docs/engines.md),
+    as (what, SQL) pairs: the order aggregates and the feature query, through the engine's
+    rewrites when the dialect is one of huitou's engines (huitou compile)."""
+    from .engines import KINDS, portable
+
+    orders, customers = resolve(config, root, engine_kind=None, must_exist=False)
+    features = feature_query(as_of, extra_fields(orders, customers))
+    trees = [("order_summary: the per-customer aggregates over the checked orders", portable_summary(as_of, exp.to_table("orders"))),
+             ("features: one row a customer, from customers and order_summary", features)]
+    return [(what, (portable.rewrite(tree, dialect) if dialect in KINDS else tree).sql(dialect, pretty=True)) for what, tree in trees]
 
 
 def features_on(engine: Any, session: DataSession, **inputs: exp.Expression | None) -> exp.Table:

@@ -94,9 +94,11 @@ def find_in_dir(directory: Path, stem: str) -> Path | None:
 
 
 def resolve(config: dict[str, Any], root: Path, *, data_dir: Path | None = None, orders: Path | None = None, customers: Path | None = None,
-            engine_kind: str = "duckdb") -> tuple[Source, Source | None]:
+            engine_kind: str | None = "duckdb", must_exist: bool = True) -> tuple[Source, Source | None]:
     """The orders source (required) and the customers source (optional). Flags win over
-    huitou.yaml; a flag keeps the config's column mapping and CSV options for that source."""
+    huitou.yaml; a flag keeps the config's column mapping and CSV options for that source.
+    `engine_kind` None: any engine may read tables; `must_exist` False: the files need not
+    be there yet (huitou compile)."""
     specs = dict(config.get("data") or {})
     if data_dir is not None:
         if not data_dir.is_dir():
@@ -118,6 +120,6 @@ def resolve(config: dict[str, Any], root: Path, *, data_dir: Path | None = None,
         if source is not None and source.format == ENGINE_TABLE and engine_kind == "duckdb":
             raise DataError(f"data.{source.name}: table {source.table!r} without path names a table of the engine, and the engine is the embedded DuckDB: "
                             "give path (a file, or a DuckDB database holding the table), or name the engine (huitou.yaml's engine, --engine)")
-        if source is not None and source.format != ENGINE_TABLE and not source.path.exists():
+        if must_exist and source is not None and source.format != ENGINE_TABLE and not source.path.exists():
             raise DataError(f"{source.name}: {source.path} does not exist")
     return out["orders"], out["customers"]  # type: ignore[return-value]
