@@ -219,6 +219,9 @@ def test_a_table_source_that_cannot_be_read_is_one_line(tmp_path: Path, engines_
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
     assert missing.stderr.startswith("huitou plan: engine postgres: cannot read data.orders.table 'shop.no_such_table': ")
     assert "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    on_spark = plan("--engine", "spark")
+    assert on_spark.returncode == 2 and on_spark.stderr.count("\n") == 1, on_spark.stderr
+    assert on_spark.stderr.startswith("huitou plan: engine spark: cannot read data.orders.table 'shop.no_such_table': [TABLE_OR_VIEW_NOT_FOUND]")
     on_duckdb = plan()
     assert on_duckdb.returncode == 2 and "without path names a table of the engine, and the engine is the embedded DuckDB" in on_duckdb.stderr
     assert not (tmp_path / "plan.jsonl").exists()

@@ -48,6 +48,16 @@ def as_of_date(value: str | None) -> dt.date | None:
         raise OpenError(f"--as-of {value!r} is not a date; write YYYY-MM-DD") from None
 
 
+# Commands that read the loaded data but compute no features: another engine serves them
+# only to read sources that are its tables.
+NO_FEATURES = ("report", "referral")
+
+
+def _reads_engine_tables(config: dict[str, Any]) -> bool:
+    data = config.get("data") or {}
+    return any(isinstance(data.get(name), dict) and "table" in data[name] and "path" not in data[name] for name in ("orders", "customers"))
+
+
 def open_configured_engine(config: Any, flag: str | None) -> Any:
     """The engine that computes the features (engines.Engine), None for the embedded
     DuckDB that holds the data anyway; closed when the process ends."""
@@ -95,7 +105,9 @@ def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, n
         tz = data_timezone(project, playbooks, opts.timezone)
         if not valid_timezone(tz):
             raise OpenError(f"unknown timezone '{tz}'")
-        engine = open_configured_engine(project.config.get("engine"), opts.engine)
+        engine = None
+        if command not in NO_FEATURES or _reads_engine_tables(project.config):
+            engine = open_configured_engine(project.config.get("engine"), opts.engine)
         session = open_data(project, timezone=tz, as_of=date, data_dir=opts.data, orders=opts.orders, customers=opts.customers,
                             quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit, engine=engine)
         if referral.configured(project.config):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
@@ -51,6 +52,10 @@ class SparkEngine(Engine):
             os.close(saved)
             os.close(handle)
         self.spark.sparkContext.setLogLevel("ERROR")
+        # pyspark's own Python loggers print a failed query's whole JVM stack to stderr;
+        # huitou says what failed in one line (EngineError).
+        for name in ("SQLQueryContextLogger", "pyspark", "py4j"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
     def execute(self, text: str) -> None:
         self.spark.sql(text)
