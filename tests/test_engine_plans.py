@@ -68,6 +68,12 @@ CLOCK_CUSTOMERS = [["ny-a", "Amy", "1990-11-01", "America/New_York", ""], ["ldn-
                    ["ny-s", "Cy", "1990-03-14", "America/New_York", ""], ["ldn-s", "Di", "1990-03-28", "Europe/London", ""]]
 # Thursday 15 October 2026: ten days on is Sunday 25 October, which the weekdays move to Monday.
 CLOCK_ORDERS = [["t1", "周四", "2026-10-15T12:00:00+08:00", "9.99", "paid", "tea", "", ""]]
+# Text written by the public: NUL bytes (which PostgreSQL's text cannot hold; huitou
+# removes them on every engine), a spreadsheet formula, a header injection, an id with a
+# NUL (rejected with its orders, never turned into another customer's id).
+HOSTILE_CUSTOMERS = [["evil", "E\x00ve\"=cmd|' /C calc'!A0\r\nBcc: x", "1990-10-30", "", 'x"y|z\x00\\'], ["bad\x00id", "B", "1990-10-30", "", ""]]
+HOSTILE_ORDERS = [["o\x00x", "evil", "2026-10-10T10:00:00+08:00", "3.00", "paid", "t\x00ea", "", ""],
+                  ["o-u", "bad\x00id", "2026-10-10T10:00:00+08:00", "3.00", "paid", "tea", "", ""]]
 # Enough non-ASCII ids for the holdout draw to split them.
 MANY = [[f"客户-{i:02d}", f"名{i}", f"1990-10-{i % 28 + 1:02d}", "", ""] for i in range(40)]
 
@@ -83,8 +89,8 @@ def edge_project(root: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     customers = [[*row, "phone", "consent_sms"] if i == 0 else [*row, f"1380000{i:04d}", "true"]
-                 for i, row in enumerate([*EDGE_CUSTOMERS, *CLOCK_CUSTOMERS, *MANY, ["周四", "Thu", "", "", ""]])]
-    orders = [*EDGE_ORDERS, *CLOCK_ORDERS, *[[f"m{i}", f"客户-{i:02d}", f"2026-0{i % 9 + 1}-1{i % 10}T09:00:00+08:00", f"{i}.{i:02d}", "paid", "", "", ""] for i in range(40)]]
+                 for i, row in enumerate([*EDGE_CUSTOMERS, *CLOCK_CUSTOMERS, *MANY, ["周四", "Thu", "", "", ""], *HOSTILE_CUSTOMERS])]
+    orders = [*EDGE_ORDERS, *CLOCK_ORDERS, *HOSTILE_ORDERS, *[[f"m{i}", f"客户-{i:02d}", f"2026-0{i % 9 + 1}-1{i % 10}T09:00:00+08:00", f"{i}.{i:02d}", "paid", "", "", ""] for i in range(40)]]
     for name, rows in (("customers.csv", customers), ("orders.csv", orders)):
         with (root / name).open("w", encoding="utf-8", newline="") as handle:
             csv.writer(handle).writerows(rows)
@@ -126,6 +132,9 @@ def test_the_edge_project_plans_byte_for_byte_alike_on_every_engine(tmp_path: Pa
         assert sends[("同时", "night")]["send_at"] == "2027-02-28T01:30:00+08:00"  # born 29 February
     assert {r["status"] for r in rows} >= {"send", "holdout"}
     assert any(not r["customer_id"].isascii() for r in rows)
+    assert b"\\u0000" not in files["duckdb"] and not any(r["customer_id"].startswith("bad") for r in rows)
+    if as_of == "2026-10-20":  # evil's birthday message, its name without the NUL byte
+        assert any(r["customer_id"] == "evil" and "Eve\"=cmd" in ((r["content"] or {}).get("body") or "") for r in rows)
 
 
 def test_the_example_project_plans_byte_for_byte_alike_on_every_engine(tmp_path: Path, engines_env: dict[str, str]) -> None:
@@ -172,8 +181,11 @@ def _tables_in_postgres(url: str, root: Path) -> None:
                     "rating integer, delivered_at date)")
         con.execute("CREATE TABLE shop.customers (customer_id text, name text, birthday date, timezone text, tags text, phone text, consent_sms boolean)")
         for table in ("orders", "customers"):
+            # PostgreSQL's text cannot hold a NUL byte: the shop's database has none, nor the
+            # customer whose id has one (which the files' checks reject).
+            lines = (root / f"{table}.csv").read_bytes().splitlines(keepends=True)
             with con.cursor().copy(f"COPY shop.{table} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-                copy.write((root / f"{table}.csv").read_bytes())
+                copy.write(b"".join(line for line in lines if b"bad\x00id" not in line).replace(b"\x00", b""))
 
 
 def _with_sources(root: Path, orders: str, customers: str) -> None:
