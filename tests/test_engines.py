@@ -281,3 +281,19 @@ def test_segments_on_postgres_and_spark_equal_duckdb(postgres_url: str, spark_en
     with PostgresEngine() as engine:
         assert _same_segments(engine, ROOT / "examples") > 40
     assert _same_segments(spark_engine, ROOT / "examples") > 40
+
+
+def test_a_connection_lost_while_computing_is_one_line(postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: F811
+    """The server ends huitou's connection after the data is loaded: the features say so in
+    one EngineError line (the CLI prints it, exit 2), not a driver's traceback."""
+    import psycopg
+
+    monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
+    session = _edges(tmp_path)
+    session.engine = PostgresEngine()
+    pid = session.engine.con.info.backend_pid
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    with pytest.raises(EngineError, match=r"^engine postgres: computing the features failed: .*\(check the server, then run again\)$") as lost:
+        session.features_sql()
+    assert "\n" not in str(lost.value)

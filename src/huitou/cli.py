@@ -726,8 +726,9 @@ def main() -> None:
     except Exception as exc:  # a bug, not a user mistake: say so in one line
         from .data.sources import DataError
         from .delivery.ledger import LedgerError
+        from .engines import EngineError
 
-        if isinstance(exc, (DataError, LedgerError)):  # the data or the ledger, met after a command's own checks (features built lazily)
+        if isinstance(exc, (DataError, LedgerError, EngineError)):  # the data or the ledger, met after a command's own checks (features built lazily)
             sys.stderr.write(f"huitou: {exc}\n")
             sys.exit(ExitCode.ERROR)
         if type(exc).__name__ == "OutOfMemoryException":  # duckdb's; importing it here would slow every start

@@ -78,11 +78,17 @@ class DataSession:
         """The features computed on the engine, brought back into this connection as the
         table `engine_features`, typed as DuckDB's own feature query types them (cell for
         cell equal: tests/test_engines.py); the query reading it."""
+        from .engines import EngineError
+
         types = {str(row[0]): str(row[1]) for row in self.con.execute(f"DESCRIBE {local_query.sql('duckdb')}").fetchall()}
         forecast, recommendations, codes = inputs
-        features = features_on(self.engine, self, forecast=forecast, recommendations=recommendations, referrals=codes)
-        self.engine.bring(sqlglot.select(*[exp.column(c, quoted=True) for c in types]).from_(features), self.con, ENGINE_FEATURES, types)
-        self.engine.drop(features)
+        try:
+            features = features_on(self.engine, self, forecast=forecast, recommendations=recommendations, referrals=codes)
+            self.engine.bring(sqlglot.select(*[exp.column(c, quoted=True) for c in types]).from_(features), self.con, ENGINE_FEATURES, types)
+            self.engine.drop(features)
+        except self.engine.errors as exc:  # the driver's own: a lost connection, a full disk, a timeout
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise EngineError(f"engine {self.engine.kind}: computing the features failed: {reason} (check the server, then run again)") from None
         return f"SELECT * FROM {ENGINE_FEATURES}"
 
 

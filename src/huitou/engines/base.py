@@ -70,6 +70,7 @@ class Engine:
     kind = ""  # duckdb, spark, postgres: the name in huitou.yaml and --engine
     dialect = ""  # sqlglot's dialect name
     capabilities: frozenset[str] = frozenset()  # engine-only speed-ups it offers (portable.CAPABILITIES)
+    errors: tuple[type[BaseException], ...] = ()  # the driver's exceptions: what the server or the connection says
 
     def sql(self, tree: exp.Expression) -> str:
         """The text of `tree` for this engine: huitou's rewrites, then sqlglot's dialect."""

@@ -16,6 +16,8 @@ class DuckDBEngine(Engine):
     kind = dialect = "duckdb"
     capabilities = frozenset({"bitstring_agg", "hugeint", "numpy_in"})
 
+    errors = (duckdb.Error,)
+
     def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.con = con if con is not None else duckdb.connect()
 

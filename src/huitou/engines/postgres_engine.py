@@ -38,6 +38,7 @@ class PostgresEngine(Engine):
             reason = " ".join(str(exc).split()) or type(exc).__name__
             raise EngineError(f"engine postgres: cannot connect to {_safe(url)}: {reason} (check {url_env}, the server and the credentials)") from None
         self._psycopg = psycopg
+        self.errors = (psycopg.Error,)
 
     def execute(self, text: str) -> None:
         self.con.execute(text)

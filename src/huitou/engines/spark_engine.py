@@ -52,6 +52,10 @@ class SparkEngine(Engine):
             os.close(saved)
             os.close(handle)
         self.spark.sparkContext.setLogLevel("ERROR")
+        from py4j.protocol import Py4JError
+        from pyspark.errors import PySparkException
+
+        self.errors = (PySparkException, Py4JError)
         # pyspark's own Python loggers print a failed query's whole JVM stack to stderr;
         # huitou says what failed in one line (EngineError).
         for name in ("SQLQueryContextLogger", "pyspark", "py4j"):
