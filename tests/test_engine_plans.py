@@ -23,29 +23,16 @@ import sqlglot
 from .conftest import ROOT, installed_script
 from .engines import postgres_url, spark_engine  # noqa: F401  (fixtures: they start the servers or fail in CI)
 from .test_engines import EDGE_CUSTOMERS, EDGE_ORDERS
+from .test_plan import CLOCK_PLAYBOOK
 
-EDGE_PLAYBOOK = """version: 1
-name: edges
-timezone: Asia/Shanghai
-locale: zh-CN
-policies:
+# The clock-change rules of tests/test_plan.py (01:30 and 02:30 on the birthday), under a
+# cap and a 50% holdout, with a weekday-limited rule and a purchase-cycle rule.
+EDGE_PLAYBOOK = CLOCK_PLAYBOOK.replace("name: t\n", "name: edges\n").replace("rules:\n", """policies:
   frequency_caps:
     - {max: 2, per: 1d}
   holdout: 50%
 rules:
-  - id: night
-    intent: care
-    segment: birthday IS NOT NULL
-    when: {on: birthday, at: "01:30"}
-    channel: sms
-    template: sms/b.j2
-  - id: later
-    intent: care
-    segment: birthday IS NOT NULL
-    when: {on: birthday, at: "02:30"}
-    channel: sms
-    template: sms/b.j2
-  - id: checkin
+""") + """  - id: checkin
     intent: service
     segment: order_count >= 1
     when: {after: last_order, days: 10, at: "10:00", weekdays: [mon, tue, wed, thu, fri]}
