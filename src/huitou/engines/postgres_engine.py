@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import sqlglot.expressions as exp
 
-from .base import Engine, EngineError, python_value
+from ..db import ident, literal
+from .base import Engine, EngineError, local_table, python_value
 
 DEFAULT_URL_ENV = "HUITOU_PG_URL"
+# DuckDB types whose CSV text PostgreSQL reads back as the same value.
+_CSV_SAFE = re.compile(r"VARCHAR|DATE|TIMESTAMP|BOOLEAN|TINYINT|SMALLINT|INTEGER|BIGINT|DECIMAL\(\d+,\s*\d+\)")
 BATCH_ROWS = 50_000  # rows per batch fetched
 
 
@@ -38,6 +43,10 @@ class PostgresEngine(Engine):
             reason = " ".join(str(exc).split()) or type(exc).__name__
             raise EngineError(f"engine postgres: cannot connect to {_safe(url)}: {reason} (check {url_env}, the server and the credentials)") from None
         self._psycopg = psycopg
+        # Text the CSV path below reads back exactly, whatever the server's defaults:
+        # ISO dates, and floats in their shortest exact form.
+        self.con.execute("SET DateStyle = 'ISO, MDY'")
+        self.con.execute("SET extra_float_digits = 1")
         self.errors = (psycopg.Error,)
 
     def execute(self, text: str) -> None:
@@ -71,6 +80,24 @@ class PostgresEngine(Engine):
             out[column.name] = name
         return out
 
+    def bring(self, query: exp.Expression, con: Any, name: str, types: Mapping[str, str]) -> None:
+        """As Engine.bring, through PostgreSQL's CSV output read by DuckDB when every type
+        allows (a million feature rows: 26 s as Python rows); lists travel as JSON text."""
+        if not all(_CSV_SAFE.fullmatch(t) or t in ("DOUBLE", "VARCHAR[]") for t in types.values()):
+            super().bring(query, con, name, types)
+            return
+        lists = {c for c, t in types.items() if t == "VARCHAR[]"}
+        inner = exp.select(*[exp.column(c, quoted=True) for c in types]).from_(query.subquery("q"))
+        picked = [exp.func("array_to_json", exp.column(c, quoted=True)).as_(c, quoted=True) if c in lists else exp.column(c, quoted=True) for c in types]
+        text = self.sql(exp.select(*picked).from_(inner.subquery("r")))
+        with tempfile.TemporaryDirectory(prefix="huitou-pg-") as tmp:
+            path = Path(tmp) / "rows.csv"
+            with path.open("wb") as handle, self.con.cursor().copy(f"COPY ({text}) TO STDOUT (FORMAT csv)") as copy:
+                for chunk in copy:
+                    handle.write(chunk)
+            con.execute(local_table(name, types))
+            con.execute(f"INSERT INTO {ident(name)} {read_pg_csv(path, types, lists)}")
+
     def create_temp(self, name: str, text: str) -> None:
         table = _ident(name)
         self.con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -83,22 +110,46 @@ class PostgresEngine(Engine):
 
     def copy_local(self, name: str, con: Any, query: str) -> None:
         types = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()}
+        if len(types) > 1 and all(_CSV_SAFE.fullmatch(t) for t in types.values()):
+            # DuckDB writes the rows as CSV and PostgreSQL parses them: 2.3 s for a million
+            # orders where Python rows took 5.3 s. Only for types whose CSV text both read
+            # alike (NULL unquoted and empty, '' quoted; no floats, lists or zones).
+            with tempfile.TemporaryDirectory(prefix="huitou-pg-") as tmp:
+                path = Path(tmp) / "rows.csv"
+                con.execute(f"COPY ({query}) TO {literal(str(path))} (FORMAT csv, HEADER false)")
+                self._load(name, types, csv=path)
+            return
         result = con.execute(query)
         self._load(name, types, (row for batch in iter(lambda: result.fetchmany(10_000), []) for row in batch))
 
-    def _load(self, name: str, types: Mapping[str, str], rows: Iterable[Sequence[Any]]) -> None:
-        """A temporary table of these columns (DuckDB type names) filled by COPY."""
+    def _load(self, name: str, types: Mapping[str, str], rows: Iterable[Sequence[Any]] = (), csv: Path | None = None) -> None:
+        """A temporary table of these columns (DuckDB type names) filled by COPY, from
+        Python rows or from a CSV file."""
         table = _ident(name)
         spec = ", ".join(f"{_ident(c)} {exp.DataType.build(t, dialect='duckdb').sql('postgres')}" for c, t in types.items())
         self.con.execute(f"DROP TABLE IF EXISTS {table}")
         self.con.execute(f"CREATE TEMPORARY TABLE {table} ({spec})")
-        with self.con.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+        with self.con.cursor().copy(f"COPY {table} FROM STDIN" + (" (FORMAT csv)" if csv else "")) as copy:
+            if csv is not None:
+                with csv.open("rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        copy.write(chunk)
             for row in rows:
                 copy.write_row(row)
         self.con.execute(f"ANALYZE {table}")
 
     def close(self) -> None:
         self.con.close()
+
+
+def read_pg_csv(path: Path, types: Mapping[str, str], lists: set[str]) -> str:
+    """SELECT the rows of PostgreSQL's CSV output in DuckDB, each column in its type: NULL
+    is unquoted and empty, '' quoted (allow_quoted_nulls off); lists arrive as JSON text."""
+    columns = ", ".join(f"{literal(c)}: {literal('VARCHAR' if c in lists else t)}" for c, t in types.items())
+    reader = (f"read_csv({literal(str(path))}, columns = {{{columns}}}, header = false, delim = ',', quote = '\"', escape = '\"', "
+              f"auto_detect = false, allow_quoted_nulls = false)")
+    picked = ", ".join(f"CAST(CAST({ident(c)} AS JSON) AS VARCHAR[]) AS {ident(c)}" if c in lists else f"CAST({ident(c)} AS {t}) AS {ident(c)}" for c, t in types.items())
+    return f"SELECT {picked} FROM {reader}"
 
 
 def _ident(name: str) -> str:
