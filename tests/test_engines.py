@@ -354,3 +354,28 @@ def test_rows_brought_back_from_postgres_are_the_same_values(postgres_url: str, 
 
 def exp_literal(text: str) -> str:
     return sqlglot.exp.Literal.string(text).sql("duckdb")
+
+
+def test_an_engine_out_of_memory_says_how_to_give_it_more(tmp_path) -> None:
+    """A JVM's OutOfMemoryError while the features come back (a driver too small for the
+    data): the line says to give the driver memory, not to check the server."""
+    import duckdb
+
+    class Cramped(DuckDBEngine):  # a DuckDB that takes everything in and fails on the way out
+        kind = "spark"
+
+        def copy_local(self, name: str, con, query: str) -> None:
+            pass
+
+        def create_temp(self, name: str, text: str) -> None:
+            pass
+
+        def fetch_batches(self, text: str):
+            raise duckdb.Error("An error occurred while calling o1.readArrow. : java.lang.OutOfMemoryError: Java heap space")
+            yield
+
+    session = _edges(tmp_path)
+    session.engine = Cramped()
+    with pytest.raises(EngineError, match=r"^engine spark: ran out of memory computing the features \(.*OutOfMemoryError.*\): give the driver more, "
+                                          r"e\.g\. huitou\.yaml engine: \{conf: \{spark\.driver\.memory: 8g\}\}$"):
+        session.features_sql()

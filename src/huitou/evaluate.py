@@ -88,6 +88,9 @@ class DataSession:
             self.engine.drop(features)
         except self.engine.errors as exc:  # the driver's own: a lost connection, a full disk, a timeout
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            if "OutOfMemoryError" in reason:  # the JVM's: the driver holds what huitou hands over
+                raise EngineError(f"engine {self.engine.kind}: ran out of memory computing the features ({reason[:160]}): give the driver more, "
+                                  "e.g. huitou.yaml engine: {conf: {spark.driver.memory: 8g}}") from None
             raise EngineError(f"engine {self.engine.kind}: computing the features failed: {reason} (check the server, then run again)") from None
         return f"SELECT * FROM {ENGINE_FEATURES}"
 
