@@ -54,8 +54,10 @@ NO_FEATURES = ("report", "referral")
 
 
 def _reads_engine_tables(config: dict[str, Any]) -> bool:
+    from .data.sources import is_engine_table
+
     data = config.get("data") or {}
-    return any(isinstance(data.get(name), dict) and "table" in data[name] and "path" not in data[name] for name in ("orders", "customers"))
+    return any(is_engine_table(data.get(name)) for name in ("orders", "customers"))
 
 
 def open_configured_engine(config: Any, flag: str | None) -> Any:

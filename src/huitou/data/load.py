@@ -158,28 +158,28 @@ def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
         raise DataError(f"{source.path}: the file is empty")
     try:
         select = _raw_select(con, source)
-        con.execute(f"CREATE OR REPLACE VIEW {q('raw_' + source.name)} AS {_without_nul(con, select, source)}")
-        return _columns(con, "raw_" + source.name)
+        described = {str(name): str(type_) for name, type_, *_ in con.execute(f"DESCRIBE {select}").fetchall()}
+        con.execute(f"CREATE OR REPLACE VIEW {q('raw_' + source.name)} AS {_without_nul(select, described, source)}")
+        return described  # removing NUL bytes keeps every column's type
     except duckdb.Error as exc:
         text = str(exc).strip()
         hint = "; the file must be UTF-8 text" if "unicode" in text.lower() else ""
         raise DataError(f"{source.path}: cannot read it as {source.format}: {text.splitlines()[0]}{hint}") from None
 
 
-def _without_nul(con: duckdb.DuckDBPyConnection, select: str, source: Source) -> str:
+def _without_nul(select: str, columns: dict[str, str], source: Source) -> str:
     """The raw rows with NUL bytes (0x00) removed from text values: no engine, file or
     channel downstream carries them (PostgreSQL's text cannot hold one), and removing them
     everywhere keeps every engine's plan the same. The customer id is left as it is: an id
     with a control character is rejected (bad_customer_id), not silently changed into
     another customer's."""
-    described = con.execute(f"DESCRIBE {select}").fetchall()
-    text = {name for name, type_, *_ in described if str(type_).upper() == "VARCHAR" and name != source.column("customer_id")}
+    text = {name for name, type_ in columns.items() if type_.upper() == "VARCHAR" and name != source.column("customer_id")}
     if not text:
         return select
     # Testing first is cheaper than building a new string for every one of 10M values.
-    columns = ", ".join(f"CASE WHEN contains({q(name)}, chr(0)) THEN replace({q(name)}, chr(0), '') ELSE {q(name)} END AS {q(name)}" if name in text else q(name)
-                        for name, *_ in described)
-    return f"SELECT {columns} FROM ({select})"
+    picked = ", ".join(f"CASE WHEN contains({q(name)}, chr(0)) THEN replace({q(name)}, chr(0), '') ELSE {q(name)} END AS {q(name)}" if name in text else q(name)
+                       for name in columns)
+    return f"SELECT {picked} FROM ({select})"
 
 
 def need_column(source: Source, columns: dict[str, str], canonical: str) -> str:

@@ -40,10 +40,15 @@ class Source:
 ENGINE_TABLE = "engine"  # the format of a source that is a table of the project's engine
 
 
+def is_engine_table(spec: Any) -> bool:
+    """A source of huitou.yaml naming a table of the project's engine (`table`, no `path`)."""
+    return isinstance(spec, dict) and "table" in spec and "path" not in spec
+
+
 def source_from_config(name: str, spec: dict[str, Any], root: Path) -> Source:
     """A source of huitou.yaml's data: a file (`path`), or with `table` alone a table of
     the project's engine (orders and customers only: docs/engines.md)."""
-    if "path" not in spec:
+    if is_engine_table(spec):
         if name not in ("orders", "customers"):
             raise DataError(f"data.{name}: give path (a file); only orders and customers can be tables of the engine")
         path, fmt = Path(str(spec["table"])), ENGINE_TABLE

@@ -160,9 +160,7 @@ class Engine:
             raise EngineError(f"engine {self.kind}: {what} {table!r} is not a table name (write schema.table)") from None
         try:
             found = self.column_types(exp.select("*").from_(relation).limit(0).sql(self.dialect))
-        except EngineError:
-            raise
-        except Exception as exc:  # the driver's own errors: no such table, no permission
+        except self.errors as exc:  # the driver's own: no such table, no permission
             reason = " ".join(str(exc).split())[:300]
             raise EngineError(f"engine {self.kind}: cannot read {what} {table!r}: {reason} (check the name, the schema and the permissions)") from None
         types = {column: local_type(type_, self.dialect) for column, type_ in found.items()}

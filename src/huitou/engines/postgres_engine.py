@@ -87,9 +87,8 @@ class PostgresEngine(Engine):
             super().bring(query, con, name, types)
             return
         lists = {c for c, t in types.items() if t == "VARCHAR[]"}
-        inner = exp.select(*[exp.column(c, quoted=True) for c in types]).from_(query.subquery("q"))
         picked = [exp.func("array_to_json", exp.column(c, quoted=True)).as_(c, quoted=True) if c in lists else exp.column(c, quoted=True) for c in types]
-        text = self.sql(exp.select(*picked).from_(inner.subquery("r")))
+        text = self.sql(exp.select(*picked).from_(query.subquery("q")))
         with tempfile.TemporaryDirectory(prefix="huitou-pg-") as tmp:
             path = Path(tmp) / "rows.csv"
             with path.open("wb") as handle, self.con.cursor().copy(f"COPY ({text}) TO STDOUT (FORMAT csv)") as copy:
