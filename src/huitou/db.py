@@ -43,12 +43,27 @@ def literal(text: str) -> str:
     return exp.Literal.string(text).sql("duckdb")
 
 
-def tree(sql: str, **values: exp.Expression) -> exp.Expression:
-    """A query written with :placeholders as a sqlglot tree, each placeholder replaced by
-    a tree (a literal, a VALUES relation): values never pass through text."""
+def tree(sql: str, **values: Any) -> exp.Expression:
+    """A statement or an expression written with :placeholders (DuckDB's dialect) as a
+    sqlglot tree, each placeholder replaced by a copy of its tree (a literal, a column, a
+    relation; plain Python values become literals): values never pass through text.
+    DuckDB's `alias: expr` syntax makes `(:name` at the start of a select item ambiguous:
+    write `(x AND :name)`, not `(:name AND x)`, there."""
     import sqlglot
 
-    return exp.replace_placeholders(sqlglot.parse_one(sql, dialect="duckdb"), **values)
+    def put(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder) and node.this in values:
+            return exp.convert(values[node.this]).copy()
+        return node
+
+    return sqlglot.parse_one(sql, dialect="duckdb").transform(put)
+
+
+def arrow_reader(con: duckdb.DuckDBPyConnection, sql: str, rows: int) -> Any:
+    """A pyarrow RecordBatchReader over a query's rows, `rows` at a time (DuckDB 2 renamed
+    the method). Read it to the end before the connection runs anything else."""
+    relation = con.sql(sql)
+    return relation.to_arrow_reader(rows) if hasattr(relation, "to_arrow_reader") else relation.fetch_arrow_reader(rows)
 
 
 def date_literal(day: Any) -> exp.Expression:
