@@ -5,6 +5,10 @@ key: one message per trigger) and the checksum over what delivery uses (docs/pla
 
 from __future__ import annotations
 
+from sqlglot import exp
+
+from .db import tree
+
 # A plan file's columns, in order (docs/plan.md#rows).
 COLUMNS = (
     "plan_id", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "priority",
@@ -23,10 +27,16 @@ CONTENT_TYPE = "STRUCT(" + ", ".join(f"{name} {type_}" for name, type_ in CONTEN
 COLUMN_TYPES = {c: "VARCHAR" for c in COLUMNS} | {"step": "INTEGER", "priority": "INTEGER", "scheduled_date": "DATE", "as_of": "DATE", "content": CONTENT_TYPE}
 
 
-def key_sql(playbook: str = "playbook", rule_id: str = "rule_id", customer_id: str = "customer_id", trigger: str = '"trigger"') -> str:
+def key(playbook: exp.Expression, rule_id: exp.Expression, customer_id: exp.Expression, trigger: exp.Expression) -> exp.Expression:
     """The idempotency key: one message per playbook, rule, customer and trigger (the
     event or occurrence the message answers), whatever day it is planned on."""
-    return f"left(sha256({playbook} || chr(31) || {rule_id} || chr(31) || {customer_id} || chr(31) || {trigger}), 32)"
+    return tree("left(sha256(:playbook || chr(31) || :rule_id || chr(31) || :customer_id || chr(31) || :trigger), 32)",
+                playbook=playbook, rule_id=rule_id, customer_id=customer_id, trigger=trigger)
+
+
+def key_sql() -> str:
+    """The idempotency key over a plan row's own columns, as DuckDB text."""
+    return key(*(exp.column(c, quoted=True) for c in ("playbook", "rule_id", "customer_id", "trigger"))).sql("duckdb")
 
 
 def checksum_sql(content: str = "content") -> str:

@@ -13,13 +13,15 @@ import time
 from dataclasses import dataclass, field
 
 import duckdb
+import sqlglot
+from sqlglot import exp
 
 from ..checks.context import PlaybookContext
 from ..compile import compile_playbook
 from ..data.load import lit
 from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
-from .candidates import build_candidates, matched_sql
+from .candidates import build_candidates, matched_query
 from .relations import Relations
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
 from ..contract import checksum_sql, key_sql
@@ -28,7 +30,7 @@ from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window
-from ..db import scalar
+from ..db import create_temp, scalar
 
 @dataclass
 class Plan:
@@ -51,12 +53,12 @@ def plan_id_for(playbooks: list[PlaybookContext], window: Window) -> str:
     return digest.hexdigest()[:16]
 
 
-def _rule_predicates(playbooks: list[PlaybookContext], rules: list[PlannedRule]) -> list[str]:
-    by_rule: dict[tuple[str, str], str] = {}
+def _rule_predicates(playbooks: list[PlaybookContext], rules: list[PlannedRule]) -> list[exp.Expression]:
+    by_rule: dict[tuple[str, str], exp.Expression] = {}
     for ctx in playbooks:
         for item in compile_playbook(ctx, _lifecycle_override(ctx)):
             if item.kind == "rule":
-                by_rule[(ctx.name, item.name)] = item.sql.sql("duckdb")
+                by_rule[(ctx.name, item.name)] = item.sql
     return [by_rule[(r.playbook, r.id)] for r in rules]
 
 
@@ -71,12 +73,12 @@ def build_plan(
     r = relations or Relations.named()
     project = playbooks[0].project if playbooks else None
     rules = planned_rules(playbooks)
-    features = session.features_sql()
+    features = sqlglot.parse_one(session.features_sql(), dialect="duckdb")
     if customer is not None:
-        features = f"SELECT * FROM ({features}) WHERE customer_id = {lit(customer)}"
+        features = exp.select("*").from_(features.subquery("f")).where(exp.column("customer_id").eq(exp.Literal.string(customer)))
     clock = _Clock()
     renderer = Renderer(rule_specs(rules))  # every rule's templates, compiled once
-    con.execute(matched_sql(features, _rule_predicates(playbooks, rules), r.matched, _columns_read(con, features, rules, renderer)))
+    create_temp(con, r.matched, matched_query(features, _rule_predicates(playbooks, rules), _columns_read(con, features.sql("duckdb"), rules, renderer)))
     clock.lap("features and segments of the matched customers")
     root, config = (project.root, project.config) if project else (None, {})
     if inputs is not None:
@@ -274,7 +276,7 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
         SELECT {lit(plan_id)} AS plan_id, DATE {lit(as_of)} AS as_of, {key_sql()} AS idempotency_key, customer_id, playbook, rule_id, step, intent,
                channel, priority, scheduled_date, "trigger", send_at, status, reason, reason_detail, consent_basis, "to", locale, template, content, send_utc, intent_rank
         FROM (SELECT d.customer_id, {by_rule("playbook")} AS playbook, {by_rule("id")} AS rule_id, d.step, {by_rule("intent")} AS intent,
-                     {by_rule("channel")} AS channel, CAST({by_rule("priority")} AS INTEGER) AS priority, d.scheduled_date, {trigger_case(rules, "d.")} AS "trigger",
+                     {by_rule("channel")} AS channel, CAST({by_rule("priority")} AS INTEGER) AS priority, d.scheduled_date, {trigger_case(rules, "d").sql("duckdb")} AS "trigger",
                      strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || {offset} AS send_at, d.status, d.reason, {reason_detail} AS reason_detail,
                      {by_rule("consent_basis")} AS consent_basis, d.contact AS "to", {by_rule("locale")} AS locale, d.template, d.content,
                      d.send_utc, d.intent_rank

@@ -9,16 +9,18 @@ consent, and the holdout draw. Caps and care-first come after (arbitrate.py).
 
 from __future__ import annotations
 
+import functools
+
 import duckdb
+from sqlglot import exp
 
 from ..calendar import anchor_kind
-from ..data.load import lit, q
-from ..db import scalar
+from ..db import create_temp, date_literal, drop_table, scalar, tree
 from .clock import create_clock, valid_zones
 from .relations import Relations
 from .rules import PlannedRule
-from .timing import Window, constant_dates, customer_anchor_sql, weekday_shift_sql, _offsets
-from .triggers import create_events, delivered_case, event_id_sql, needs_events
+from .timing import Window, constant_dates, customer_anchors, weekday_shift, _offsets
+from .triggers import create_events, delivered_case, event_id, needs_events
 
 # Why a candidate is not sent, before arbitration (first match wins).
 EARLY_REASONS = ("opted_out", "already_sent", "quiet_hours", "no_contact", "invalid_phone", "invalid_email", "no_consent")
@@ -31,77 +33,104 @@ _LABEL = rf"[^{_NOT_IN_ADDRESS}.]+"  # a domain label; IDN labels (例子.cn) ar
 EMAIL_PATTERN = rf"[^{_NOT_IN_ADDRESS}]{{1,64}}@{_LABEL}(\.{_LABEL})+"
 
 
-def matched_sql(features_sql: str, predicates: list[str], matched: str, columns: list[str] | None = None) -> str:
-    """`columns`: the feature columns later stages read (None: all of them); a narrow
-    table is most of the plan's memory saved at a million customers."""
-    flags = ", ".join(f"coalesce({p}, false) AS m_{i}" for i, p in enumerate(predicates))
-    any_flag = " OR ".join(f"m_{i}" for i in range(len(predicates))) or "false"
-    keep = "*" if columns is None else ", ".join([*(q(c) for c in columns), *(f"m_{i}" for i in range(len(predicates)))])
-    return f"CREATE OR REPLACE TEMP TABLE {matched} AS SELECT {keep} FROM (SELECT *, {flags} FROM ({features_sql})) WHERE {any_flag}"
+def matched_query(features: exp.Expression, predicates: list[exp.Expression], columns: list[str] | None = None) -> exp.Select:
+    """The matched relation: the feature rows some rule's segment selects, with a flag
+    m_<rule index> per rule. `columns`: the feature columns later stages read (None: all
+    of them); a narrow table is most of the plan's memory saved at a million customers."""
+    flags = [exp.func("coalesce", p.copy(), exp.false()).as_(f"m_{i}") for i, p in enumerate(predicates)]
+    names = [f"m_{i}" for i in range(len(predicates))]
+    keep = [exp.column(c, quoted=True) for c in [*columns, *names]] if columns is not None else [exp.Star()]
+    inner = exp.select(exp.Star(), *flags).from_(features.copy().subquery("f"))
+    return exp.select(*keep).from_(inner.subquery("flagged")).where(exp.or_(*map(exp.column, names)) if names else exp.false())
 
 
-def _dates_for(rule: PlannedRule, window: Window) -> tuple[str, str]:
-    """FROM-clause additions and the scheduled-date expression for one rule."""
+# One rule's candidates: its matched customers on each of its dates in the window, with
+# what settles before arbitration (the early reason, first match wins) and the holdout draw.
+_RULE = """
+    SELECT m.customer_id, :rule_index AS rule_index, CAST(:step AS INTEGER) AS step, :scheduled AS scheduled_date, :shifted AS send_date,
+           :event AS event, :event_date AS event_date, :event_id AS event_id,
+           CASE WHEN m.timezone IN (SELECT name FROM :zones) THEN m.timezone ELSE :timezone END AS tz, :contact AS contact,
+           CASE WHEN :opted_out THEN 'opted_out' WHEN :dropped THEN 'quiet_hours' WHEN NOT :has_contact THEN 'no_contact'
+                WHEN NOT :phone_ok THEN 'invalid_phone' WHEN NOT :email_ok THEN 'invalid_email' WHEN NOT :consent_ok THEN 'no_consent' END AS early_reason,
+           :held AS held_out
+    FROM :matched AS m
+    WHERE :selected AND :scheduled BETWEEN :first AND :last"""
+_OPTED_OUT = "EXISTS (SELECT 1 FROM :optouts AS x WHERE x.customer_id = m.customer_id AND (x.channel IS NULL OR x.channel = :channel))"
+# The holdout draw: a salted hash of the customer id, in hundredths of a percent.
+_HELD = "CAST('0x' || left(md5(:salt || m.customer_id), 8) AS UBIGINT) % 10000 < :share"
+
+
+def _dates_for(rule: PlannedRule, window: Window) -> tuple[list[exp.Expression], dict[str, exp.Expression]] | None:
+    """The relations a rule's dates come from (joined to the matched customers) and the
+    step, scheduled date, event and event date over them; None: no date in the window."""
     when = rule.rule["when"]
     constant = constant_dates(when, window, rule.date_fields, rule.shop_founded)
     if constant is not None:
         if not constant:
-            return "", ""
-        values = ", ".join(
-            f"({step}, DATE '{day.isoformat()}', {lit(event) if event else 'NULL'}, {f'DATE {lit(ev.isoformat())}' if ev else 'CAST(NULL AS DATE)'})"
-            for step, day, event, ev in constant
-        )
-        return f", (VALUES {values}) AS t(step, scheduled_date, event, event_date)", "t.scheduled_date"
+            return None
+        rows = [(step, date_literal(day), exp.Literal.string(event) if event else exp.null(), date_literal(ev) if ev else exp.cast(exp.null(), "DATE"))
+                for step, day, event, ev in constant]
+        dates = exp.values(rows, alias="t", columns=["step", "scheduled_date", "event", "event_date"])
+        return [dates], {"step": exp.column("step", "t"), "scheduled": exp.column("scheduled_date", "t"), "event": exp.column("event", "t"),
+                         "event_date": exp.column("event_date", "t")}
     anchor, offsets = _offsets(when)
     assert anchor_kind(anchor, rule.date_fields) == "customer"
-    steps = ", ".join(f"({abs(o)}, {o})" for o in offsets)
-    anchors = ", ".join(customer_anchor_sql(anchor, window))
-    extra = f", (VALUES {steps}) AS o(step, day_offset), unnest([{anchors}]) AS u(anchor_date)"
-    return extra, "u.anchor_date + o.day_offset"
+    steps = exp.values([(abs(o), o) for o in offsets], alias="o", columns=["step", "day_offset"])
+    anchors = exp.Unnest(expressions=[exp.Array(expressions=customer_anchors(anchor, window))],
+                         alias=exp.TableAlias(this=exp.to_identifier("u"), columns=[exp.to_identifier("anchor_date")]))
+    scheduled = tree("u.anchor_date + o.day_offset")
+    return [steps, anchors], {"step": exp.column("step", "o"), "scheduled": scheduled, "event": exp.Literal.string(anchor), "event_date": exp.column("anchor_date", "u")}
 
 
-def rule_select(rule: PlannedRule, window: Window, r: Relations, has_optouts: bool, has_events: bool) -> str | None:
+def rule_query(rule: PlannedRule, window: Window, r: Relations, has_optouts: bool, has_events: bool) -> exp.Select | None:
     """One rule's candidates, or None when its timing has no date in the window."""
-    extra, scheduled = _dates_for(rule, window)
-    if not scheduled:
+    dates = _dates_for(rule, window)
+    if dates is None:
         return None
-    lo, hi = window.sql_bounds()
-    is_constant = scheduled.startswith("t.")
-    step = "t.step" if is_constant else "o.step"
-    event = "t.event" if is_constant else lit(str(_offsets(rule.rule["when"])[0]))
-    event_date = "t.event_date" if is_constant else "u.anchor_date"
-    shifted = weekday_shift_sql(f"({scheduled} + {rule.time.day_shift})", rule.rule["when"].get("weekdays"))
-    contact = f"CAST(m.{q(rule.contact_column)} AS VARCHAR)" if rule.contact_column else "NULL"
-    has_contact = f"({contact} IS NOT NULL AND trim({contact}) <> '')" if rule.contact_column else "true"
+    sources, columns = dates
+    first, last = window.bounds()
+    contact = exp.cast(exp.column(rule.contact_column, "m", quoted=True), "VARCHAR") if rule.contact_column else exp.null()
+    has_contact = tree("(:contact IS NOT NULL AND trim(:contact) <> '')", contact=contact) if rule.contact_column else exp.true()
     # A phone number is a phone number: anything else (a formula, a script) never reaches
     # an SMS gateway or a call list.
-    phone_ok = f"regexp_full_match(trim({contact}), {lit(PHONE_PATTERN)})" if rule.contact_column and rule.kind in ("sms", "phone") else "true"
-    email_ok = f"regexp_full_match(trim({contact}), {lit(EMAIL_PATTERN)})" if rule.contact_column and rule.kind == "email" else "true"
-    consent_col = f"m.{q(rule.consent_column)}" if rule.consent_column else None
-    if consent_col is None or rule.basis not in ("consent", "soft_opt_in"):
-        consent_ok = "true"
-    else:
-        consent_ok = f"coalesce({consent_col}, {'false' if rule.basis == 'consent' else 'true'})"
-    optout = (
-        f"EXISTS (SELECT 1 FROM {r.optouts} x WHERE x.customer_id = m.customer_id AND (x.channel IS NULL OR x.channel = {lit(rule.channel)}))"
-        if has_optouts
-        else "false"
-    )
+    checks_format = rule.contact_column and rule.kind in ("sms", "phone", "email")
+    pattern = PHONE_PATTERN if rule.kind in ("sms", "phone") else EMAIL_PATTERN
+    format_ok = tree("regexp_full_match(trim(:contact), :pattern)", contact=contact, pattern=pattern) if checks_format else exp.true()
+    consent_ok: exp.Expression = exp.true()
+    if rule.consent_column and rule.basis in ("consent", "soft_opt_in"):
+        consent_ok = exp.func("coalesce", exp.column(rule.consent_column, "m", quoted=True), exp.false() if rule.basis == "consent" else exp.true())
+    opted_out = tree(_OPTED_OUT, optouts=exp.to_table(r.optouts), channel=rule.channel) if has_optouts else exp.false()
     share, salt = rule.holdout
-    held = f"CAST('0x' || left(md5({lit(salt + ':')} || m.customer_id), 8) AS UBIGINT) % 10000 < {int(round(share * 100))}" if share else "false"
-    reason = (
-        f"CASE WHEN {optout} THEN 'opted_out' WHEN {str(rule.time.dropped).lower()} THEN 'quiet_hours' "
-        f"WHEN NOT {has_contact} THEN 'no_contact' WHEN NOT {phone_ok} THEN 'invalid_phone' WHEN NOT {email_ok} THEN 'invalid_email' WHEN NOT {consent_ok} THEN 'no_consent' END"
+    held = tree(_HELD, salt=salt + ":", share=int(round(share * 100))) if share else exp.false()
+    query = tree(
+        _RULE, rule_index=rule.index, shifted=weekday_shift(exp.paren(tree(":day + :shift", day=columns["scheduled"], shift=rule.time.day_shift)), rule.rule["when"].get("weekdays")),
+        event_id=event_id(rule), zones=exp.to_table(r.zones), timezone=rule.timezone, contact=contact, opted_out=opted_out, dropped=exp.Boolean(this=rule.time.dropped),
+        has_contact=has_contact, phone_ok=format_ok if rule.kind in ("sms", "phone") else exp.true(), email_ok=format_ok if rule.kind == "email" else exp.true(),
+        consent_ok=consent_ok, held=held, matched=exp.to_table(r.matched), selected=exp.column(f"m_{rule.index}", "m"), first=first, last=last, **columns,
     )
-    tz = f"CASE WHEN m.timezone IN (SELECT name FROM {r.zones}) THEN m.timezone ELSE {lit(rule.timezone)} END"
-    events = f" LEFT JOIN {r.events} e ON e.customer_id = m.customer_id" if has_events and needs_events(rule) else ""
-    return f"""
-        SELECT m.customer_id, {rule.index} AS rule_index, CAST({step} AS INTEGER) AS step,
-               {scheduled} AS scheduled_date, {shifted} AS send_date, {event} AS event, {event_date} AS event_date,
-               {event_id_sql(rule)} AS event_id, {tz} AS tz, {contact} AS contact,
-               {reason} AS early_reason, {held} AS held_out
-        FROM {r.matched} m{events}{extra}
-        WHERE m.m_{rule.index} AND {scheduled} BETWEEN {lo} AND {hi}"""
+    assert isinstance(query, exp.Select)
+    if has_events and needs_events(rule):
+        query = query.join(exp.to_table(r.events).as_("e"), on=tree("e.customer_id = m.customer_id"), join_type="left")
+    for source in sources:
+        query = query.join(source, join_type="cross")
+    return query
+
+
+_NO_CANDIDATES = """
+    SELECT CAST(NULL AS VARCHAR) AS customer_id, 0 AS rule_index, 0 AS step, CAST(NULL AS DATE) AS scheduled_date, CAST(NULL AS DATE) AS send_date,
+           CAST(NULL AS VARCHAR) AS event, CAST(NULL AS DATE) AS event_date, CAST(NULL AS VARCHAR) AS event_id, CAST(NULL AS VARCHAR) AS tz,
+           CAST(NULL AS VARCHAR) AS contact, CAST(NULL AS VARCHAR) AS early_reason, false AS held_out
+    WHERE false"""
+# Every rule's candidates with the local send time; a message the ledger delivered is
+# already_sent (after an opt-out, before the other early reasons).
+_LOCAL = """
+    SELECT * REPLACE (CASE WHEN c.early_reason = 'opted_out' THEN 'opted_out' WHEN :delivered THEN 'already_sent' ELSE c.early_reason END AS early_reason),
+           CAST(send_date AS TIMESTAMP) + to_minutes(CAST(:minutes AS BIGINT)) AS send_local
+    FROM :selects AS c"""
+# cand_id numbers the candidates in a complete order; the instant and offset come from the clock.
+_NUMBERED = """
+    SELECT c.*, row_number() OVER (ORDER BY c.customer_id, c.rule_index, c.scheduled_date, c.step) AS cand_id, k.send_utc, k.utc_offset
+    FROM :local AS c LEFT JOIN :clock AS k USING (tz, send_local)"""
 
 
 def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], window: Window, r: Relations, has_optouts: bool, has_ledger: bool = False,
@@ -114,24 +143,15 @@ def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], w
     (after an opt-out, before the other early reasons)."""
     has_events = create_events(con, rules, r.matched, r.events)
     valid_zones(con, f"SELECT timezone AS name FROM {r.matched}", r.zones)
-    selects = [s for s in (rule_select(rule, window, r, has_optouts, has_events) for rule in rules) if s]
-    if not selects:
-        selects = ["SELECT NULL::VARCHAR AS customer_id, 0 AS rule_index, 0 AS step, NULL::DATE AS scheduled_date, NULL::DATE AS send_date, NULL::VARCHAR AS event, NULL::DATE AS event_date, NULL::VARCHAR AS event_id, NULL::VARCHAR AS tz, NULL::VARCHAR AS contact, NULL::VARCHAR AS early_reason, false AS held_out WHERE false"]
-    already_sent = ""
-    if has_ledger:
-        delivered = delivered_case(rules, "c.", has_legacy, r.ledger_done)
-        already_sent = f"REPLACE (CASE WHEN c.early_reason = 'opted_out' THEN 'opted_out' WHEN {delivered} THEN 'already_sent' ELSE c.early_reason END AS early_reason)"
-    minutes = "CASE rule_index " + " ".join(f"WHEN {rule.index} THEN {rule.time.minutes}" for rule in rules) + " END" if rules else "0"
-    local = f"{r.candidates}_local"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {local} AS
-        SELECT * {already_sent}, CAST(send_date AS TIMESTAMP) + to_minutes(CAST({minutes} AS BIGINT)) AS send_local
-        FROM ({' UNION ALL '.join(selects)}) c""")
-    create_clock(con, f"SELECT tz, send_local FROM {local}", r.clock)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {r.candidates} AS
-        SELECT c.*, row_number() OVER (ORDER BY c.customer_id, c.rule_index, c.scheduled_date, c.step) AS cand_id, k.send_utc, k.utc_offset
-        FROM {local} c LEFT JOIN {r.clock} k USING (tz, send_local)""")
-    con.execute(f"DROP TABLE {local}")
-    con.execute(f"DROP TABLE IF EXISTS {r.events}")  # read only above
-    return int(scalar(con, f"SELECT count(*) FROM {r.candidates}"))
+    selects = [s for s in (rule_query(rule, window, r, has_optouts, has_events) for rule in rules) if s is not None]
+    union = functools.reduce(lambda a, b: exp.union(a, b, distinct=False), selects) if selects else tree(_NO_CANDIDATES)
+    delivered = delivered_case(rules, "c", has_legacy, r.ledger_done) if has_ledger else exp.false()
+    minutes = exp.Case(this=exp.column("rule_index"))
+    for rule in rules:
+        minutes = minutes.when(exp.Literal.number(rule.index), exp.Literal.number(rule.time.minutes))
+    local = create_temp(con, f"{r.candidates}_local", tree(_LOCAL, delivered=delivered, minutes=minutes if rules else 0, selects=exp.paren(union)))
+    create_clock(con, f"SELECT tz, send_local FROM {r.candidates}_local", r.clock)
+    create_temp(con, r.candidates, tree(_NUMBERED, local=local, clock=exp.to_table(r.clock)))
+    drop_table(con, local)
+    drop_table(con, exp.to_table(r.events))  # read only above
+    return int(scalar(con, exp.select("count(*)").from_(r.candidates).sql("duckdb")))

@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from collections.abc import Collection
 from typing import Any
 
+import sqlglot
+from sqlglot import exp
+
 from ..calendar import anchor_kind, holiday_date, yearly
-from ..db import ident
+from ..db import date_literal, tree
 from ..feature_sql import birthday_in
 
 DEFAULT_AT = "10:00"
@@ -39,8 +42,9 @@ class Window:
     def years(self) -> range:
         return range(self.start.year - 1, self.end.year + 2)
 
-    def sql_bounds(self) -> tuple[str, str]:
-        return f"DATE '{self.start.isoformat()}'", f"DATE '{(self.end - dt.timedelta(days=1)).isoformat()}'"
+    def bounds(self) -> tuple[exp.Expression, exp.Expression]:
+        """The first and the last scheduled date, as SQL date literals."""
+        return date_literal(self.start), date_literal(self.end - dt.timedelta(days=1))
 
 
 @dataclass(frozen=True)
@@ -139,35 +143,35 @@ def _month_days(day: dt.date) -> int:
     return (following - dt.timedelta(days=1)).day
 
 
-def customer_anchor_sql(anchor: str, window: Window) -> list[str]:
-    """SQL expressions (over the feature columns) for the anchor's dates near the window;
-    yearly anchors give one expression per candidate year; a declared date field (any
-    other anchor: the caller checked it) is its own date."""
-    as_of = f"DATE '{window.start.isoformat()}'"
+def customer_anchors(anchor: str, window: Window) -> list[exp.Expression]:
+    """The anchor's dates near the window, over the feature columns: yearly anchors give
+    one per candidate year; a declared date field (any other anchor: the caller checked
+    it) is its own date."""
     if anchor == "birthday":
-        return [birthday_in(y) for y in window.years()]
+        return [sqlglot.parse_one(birthday_in(y), dialect="duckdb") for y in window.years()]
     if anchor == "first_order_anniversary":
         # The anniversary of the first purchase, from its first year on (never the day itself).
-        return [
-            f"CASE WHEN year(first_order_date) < {y} THEN {birthday_in(y, 'first_order_date')} END"
-            for y in window.years()
-        ]
+        return [tree("CASE WHEN year(first_order_date) < :year THEN :day END", year=y, day=sqlglot.parse_one(birthday_in(y, "first_order_date"), dialect="duckdb"))
+                for y in window.years()]
     if anchor == "last_order":
-        return ["last_order_date"]
+        return [exp.column("last_order_date")]
     if anchor == "last_delivery":
-        return [f"{as_of} - CAST(days_since_last_delivery AS INTEGER)"]
+        return [tree(":as_of - CAST(days_since_last_delivery AS INTEGER)", as_of=date_literal(window.start))]
     if anchor == "purchase_due":
-        return ["last_order_date + CAST(round(purchase_cycle_days) AS INTEGER)"]
-    return [f"CAST({ident(anchor)} AS DATE)"]
+        return [tree("last_order_date + CAST(round(purchase_cycle_days) AS INTEGER)")]
+    return [exp.cast(exp.column(anchor, quoted=True), "DATE")]
 
 
-def weekday_shift_sql(date_sql: str, weekdays: list[str] | None) -> str:
+def weekday_shift(day: exp.Expression, weekdays: list[str] | None) -> exp.Expression:
     """The date moved forward to the first allowed weekday (ISO: Monday = 1)."""
     if not weekdays or set(weekdays) == set(WEEKDAYS):
-        return date_sql
-    allowed = ", ".join(str(WEEKDAYS.index(w) + 1) for w in weekdays)
-    cases = " ".join(f"WHEN isodow({date_sql} + {n}) IN ({allowed}) THEN {date_sql} + {n}" for n in range(7))
-    return f"CASE {cases} END"
+        return day
+    allowed = [WEEKDAYS.index(w) + 1 for w in weekdays]
+    shifted = exp.Case()
+    for n in range(7):
+        later = tree(":day + :n", day=exp.paren(day.copy()), n=n)
+        shifted = shifted.when(exp.func("isodow", later.copy(), dialect="duckdb").isin(*allowed), later)
+    return shifted
 
 
 def parse_horizon(text: str) -> int:
