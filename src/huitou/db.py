@@ -89,9 +89,12 @@ def create_temp(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expression
     return table
 
 
-def drop_table(con: duckdb.DuckDBPyConnection, table: exp.Table) -> None:
-    """DROP TABLE IF EXISTS, the name given as a tree."""
+_DROPS = {"TABLE": "DROP TABLE IF EXISTS t", "VIEW": "DROP VIEW IF EXISTS t"}
+
+
+def drop_table(con: duckdb.DuckDBPyConnection, table: exp.Table, kind: str = "TABLE") -> None:
+    """DROP TABLE (or VIEW) IF EXISTS, the name given as a tree."""
     import sqlglot
 
-    drop = sqlglot.parse_one("DROP TABLE IF EXISTS t", dialect="duckdb").transform(lambda node: table.copy() if isinstance(node, exp.Table) else node)
+    drop = sqlglot.parse_one(_DROPS[kind], dialect="duckdb").transform(lambda node: table.copy() if isinstance(node, exp.Table) else node)
     con.execute(drop.sql("duckdb"))

@@ -7,7 +7,10 @@ deterministic, which output.py writes or summarises.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 import time
 from dataclasses import dataclass, field
@@ -18,7 +21,6 @@ from sqlglot import exp
 
 from ..checks.context import PlaybookContext
 from ..compile import compile_playbook
-from ..data.load import lit
 from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
 from .candidates import build_candidates, matched_query
@@ -30,7 +32,8 @@ from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window
-from ..db import create_temp, scalar
+from ..db import create_temp, date_literal, drop_table, scalar, tree
+from ..engines.base import local_table
 
 @dataclass
 class Plan:
@@ -97,9 +100,10 @@ def build_plan(
     # more than one extra round; each round removes at least one candidate).
     while True:
         verdicts = arbitrate(con, rules, window.start, horizon, session.timezone if has_history else None, r)
-        con.register(f"{r.verdicts}_arrays", {"cand_id": verdicts.cand_id, "outcome": verdicts.outcome, "cap": verdicts.cap, "position": verdicts.position})
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {r.verdicts} AS SELECT * FROM {r.verdicts}_arrays")
-        con.unregister(f"{r.verdicts}_arrays")
+        arrays = r.verdicts + "_arrays"
+        con.register(arrays, {"cand_id": verdicts.cand_id, "outcome": verdicts.outcome, "cap": verdicts.cap, "position": verdicts.position})
+        create_temp(con, r.verdicts, exp.select("*").from_(exp.to_table(arrays)))
+        con.unregister(arrays)
         _decide(con, verdicts.caps, r)
         _drop(con, r.verdicts)
         clock.lap("arbitration: caps, priority, care-first, reasons")
@@ -114,10 +118,10 @@ def build_plan(
     pid = plan_id_for(playbooks, window)
     # Tables are given back as soon as nothing reads them: under the default memory
     # limit (docs/engines.md) what DuckDB holds is what it does not spill.
-    _drop(con, r.to_render, r.candidates, r.matched, r.clock, r.zones, r.history, f"{r.history}_file", f"{r.history}_ledger")
+    _drop(con, r.to_render, r.candidates, r.matched, r.clock, r.zones, r.history, r.history + "_file", r.history + "_ledger")
     _assemble(con, rules, verdicts.caps, pid, window.start.isoformat(), r)
     _drop(con, r.winners, r.decided, r.rendered, r.rules)  # only the plan's rows are read from here on
-    rows = int(scalar(con, f"SELECT count(*) FROM {r.plan}"))
+    rows = int(scalar(con, exp.select("count(*)").from_(exp.to_table(r.plan)).sql("duckdb")))
     clock.lap("assembling the plan")
     return Plan(con, pid, window, rows, notes, clock.laps, warnings=warnings, relation=r.plan)
 
@@ -132,7 +136,7 @@ def _columns_read(con: duckdb.DuckDBPyConnection, features: str, rules: list[Pla
     fields = renderer.customer_fields
     if fields is None:
         return None
-    present = [row[0] for row in con.execute(f"DESCRIBE {features}").fetchall()]
+    present = con.sql(features).columns  # bound, not run
     wanted = {*_PLANNER_COLUMNS, *fields, "name"}
     wanted |= {c for r in rules for c in (r.contact_column, r.consent_column) if c}
     wanted |= {anchor for r in rules for anchor in _anchors(r) if anchor in r.date_fields}  # declared date fields timings anchor on
@@ -149,7 +153,7 @@ def _drop(con: duckdb.DuckDBPyConnection, *relations: str) -> None:
     for name in relations:
         kind = scalar(con, "SELECT CASE WHEN table_type = 'VIEW' THEN 'VIEW' ELSE 'TABLE' END FROM information_schema.tables WHERE table_name = ?", [name])
         if kind is not None:
-            con.execute(f"DROP {kind} IF EXISTS {name}")
+            drop_table(con, exp.to_table(name), kind)
 
 
 class _Clock:
@@ -166,60 +170,71 @@ class _Clock:
 def create_rules_table(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], table: str) -> None:
     """CREATE `table`: what each rule index stands for. The per-candidate tables keep
     only the index: at a million customers, six repeated strings per row were gigabytes."""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {table} (rule_index INTEGER, playbook VARCHAR, rule_id VARCHAR, intent VARCHAR, channel VARCHAR,
-            priority INTEGER, intent_rank INTEGER, locale VARCHAR, consent_basis VARCHAR, care_text VARCHAR)""")
+    columns = {"rule_index": "INTEGER", "playbook": "VARCHAR", "rule_id": "VARCHAR", "intent": "VARCHAR", "channel": "VARCHAR", "priority": "INTEGER",
+               "intent_rank": "INTEGER", "locale": "VARCHAR", "consent_basis": "VARCHAR", "care_text": "VARCHAR"}
+    con.execute(local_table(table, columns))
     if rules:
-        con.executemany(
-            f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [[r.index, r.playbook, r.id, r.intent, r.channel, r.priority, INTENT_ORDER[r.intent], r.ctx.locale, r.consent_basis, _care_text(r)] for r in rules],
-        )
+        insert = exp.insert(exp.values([tuple(exp.Placeholder() for _ in columns)]), exp.to_table(table))
+        con.executemany(insert.sql("duckdb"),
+                        [[r.index, r.playbook, r.id, r.intent, r.channel, r.priority, INTENT_ORDER[r.intent], r.ctx.locale, r.consent_basis, _care_text(r)] for r in rules])
+
+
+# Every candidate with its status and reason; a promotion sent on the same day as a care
+# touch goes no earlier than it (and takes the instant of its new local time).
+_DECIDED = """
+    WITH judged AS (
+        SELECT c.cand_id, c.customer_id, c.rule_index, c.step, c.scheduled_date, c.send_date, c.event, c.event_date, c.event_id, c.contact,
+               c.send_local AS planned_local, c.send_utc AS planned_utc, c.utc_offset AS planned_offset, c.tz, r.intent_rank, v.cap, v.position,
+               CASE WHEN c.early_reason IS NOT NULL OR f.cand_id IS NOT NULL THEN 'suppressed' WHEN v.outcome = :accepted AND c.held_out THEN 'holdout'
+                    WHEN v.outcome = :accepted THEN 'send' ELSE 'suppressed' END AS status,
+               coalesce(c.early_reason, f.error_reason, CASE v.outcome WHEN :capped THEN 'frequency_cap' WHEN :care_first THEN 'care_first' END) AS reason
+        FROM :candidates AS c JOIN :rules AS r USING (rule_index) LEFT JOIN :verdicts AS v USING (cand_id)
+        LEFT JOIN (SELECT cand_id, error_reason FROM :rendered WHERE error IS NOT NULL) AS f USING (cand_id)),
+    shifted AS (
+        SELECT * EXCLUDE (intent_rank), intent_rank,
+               CASE WHEN intent_rank = :promotion AND status IN ('send', 'holdout')
+                    THEN greatest(planned_local, coalesce(max(planned_local) FILTER (WHERE intent_rank = :care AND status IN ('send', 'holdout'))
+                         OVER (PARTITION BY customer_id, send_date), planned_local))
+                    ELSE planned_local END AS send_local
+        FROM judged)
+    SELECT s.* EXCLUDE (tz, planned_utc, planned_offset),
+           CASE WHEN s.send_local = s.planned_local THEN s.planned_utc ELSE k.send_utc END AS send_utc,
+           CASE WHEN s.send_local = s.planned_local THEN s.planned_offset ELSE k.utc_offset END AS utc_offset
+    FROM shifted AS s LEFT JOIN :clock AS k USING (tz, send_local)"""
+# The winner of a cap conflict: the first accepted message (greedy order) of the same
+# customer within the cap's reach, else (no row here) an earlier message from the history.
+_WINNERS = """
+    SELECT v.cand_id, arg_min(r.playbook || '/' || r.rule_id || ' on ' || strftime(w.send_date, '%Y-%m-%d'), w.position) AS winner
+    FROM (SELECT cand_id, customer_id, send_date, cap FROM :decided WHERE reason = 'frequency_cap') AS v
+    JOIN (SELECT customer_id, send_date, rule_index, position FROM :decided WHERE status IN ('send', 'holdout')) AS w
+      ON w.customer_id = v.customer_id AND abs(date_diff('day', w.send_date, v.send_date)) < :reach
+    JOIN :rules AS r ON r.rule_index = w.rule_index
+    WHERE :in_scope
+    GROUP BY v.cand_id"""
+
+
+def _by_cap(caps: list, value: Callable[[Any], exp.Expression]) -> exp.Expression:
+    """CASE v.cap WHEN i THEN value(cap i) ... END (NULL when there are no caps)."""
+    case = exp.Case(this=exp.column("cap", "v"))
+    for i, cap in enumerate(caps):
+        case = case.when(exp.Literal.number(i), value(cap))
+    return case if caps else exp.null()
 
 
 def _decide(con: duckdb.DuckDBPyConnection, caps: list, rel: Relations) -> None:
-    """CREATE rel.decided (every candidate with status and reason; a promotion sent on
-    the same day as a care touch goes no earlier than it) and rel.winners (for each
-    candidate lost to a cap, the message that took the slot)."""
-    promotion = INTENT_ORDER["promotion"]
-    care = INTENT_ORDER["care"]
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {rel.decided} AS
-        WITH judged AS (
-            SELECT c.cand_id, c.customer_id, c.rule_index, c.step, c.scheduled_date, c.send_date, c.event, c.event_date, c.event_id, c.contact,
-                   c.send_local AS planned_local, c.send_utc AS planned_utc, c.utc_offset AS planned_offset, c.tz, r.intent_rank, v.cap, v.position,
-                   CASE WHEN c.early_reason IS NOT NULL OR f.cand_id IS NOT NULL THEN 'suppressed' WHEN v.outcome = {ACCEPTED} AND c.held_out THEN 'holdout'
-                        WHEN v.outcome = {ACCEPTED} THEN 'send' ELSE 'suppressed' END AS status,
-                   coalesce(c.early_reason, f.error_reason, CASE v.outcome WHEN {CAPPED} THEN 'frequency_cap' WHEN {CARE_FIRST} THEN 'care_first' END) AS reason
-            FROM {rel.candidates} c JOIN {rel.rules} r USING (rule_index) LEFT JOIN {rel.verdicts} v USING (cand_id)
-            LEFT JOIN (SELECT cand_id, error_reason FROM {rel.rendered} WHERE error IS NOT NULL) f USING (cand_id)),
-        shifted AS (
-            -- same day: a promotion goes no earlier than that day's care touch
-            SELECT * EXCLUDE (intent_rank), intent_rank,
-                   CASE WHEN intent_rank = {promotion} AND status IN ('send', 'holdout')
-                        THEN greatest(planned_local, coalesce(max(planned_local) FILTER (WHERE intent_rank = {care} AND status IN ('send', 'holdout'))
-                             OVER (PARTITION BY customer_id, send_date), planned_local))
-                        ELSE planned_local END AS send_local
-            FROM judged)
-        SELECT s.* EXCLUDE (tz, planned_utc, planned_offset),
-               CASE WHEN s.send_local = s.planned_local THEN s.planned_utc ELSE k.send_utc END AS send_utc,
-               CASE WHEN s.send_local = s.planned_local THEN s.planned_offset ELSE k.utc_offset END AS utc_offset
-        FROM shifted s LEFT JOIN {rel.clock} k USING (tz, send_local)""")
-    # The winner of a cap conflict: the first accepted message (greedy order) of the same
-    # customer within the cap's reach, else an earlier message from the history.
-    reach = "CASE v.cap " + " ".join(f"WHEN {i} THEN {c.days}" for i, c in enumerate(caps)) + " END" if caps else "0"
-    scope = " ".join(
-        f"WHEN {i} THEN {'r.channel = ' + lit(c.channel) if c.channel else 'true'} AND {'r.intent = ' + lit(c.intent) if c.intent else 'true'}"
-        for i, c in enumerate(caps)
-    )
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {rel.winners} AS
-        SELECT v.cand_id, arg_min(r.playbook || '/' || r.rule_id || ' on ' || strftime(w.send_date, '%Y-%m-%d'), w.position) AS winner
-        FROM (SELECT cand_id, customer_id, send_date, cap FROM {rel.decided} WHERE reason = 'frequency_cap') v
-        JOIN (SELECT customer_id, send_date, rule_index, position FROM {rel.decided} WHERE status IN ('send', 'holdout')) w
-          ON w.customer_id = v.customer_id AND abs(date_diff('day', w.send_date, v.send_date)) < {reach}
-        JOIN {rel.rules} r ON r.rule_index = w.rule_index
-        WHERE {f"CASE v.cap {scope} END" if caps else "false"}
-        GROUP BY v.cand_id""")
+    """CREATE rel.decided (every candidate with status and reason) and rel.winners (for
+    each candidate lost to a cap, the message that took the slot)."""
+    tables = {name: exp.to_table(getattr(rel, name)) for name in ("candidates", "rules", "verdicts", "rendered", "clock", "decided")}
+    create_temp(con, rel.decided, tree(_DECIDED, accepted=ACCEPTED, capped=CAPPED, care_first=CARE_FIRST, promotion=INTENT_ORDER["promotion"],
+                                       care=INTENT_ORDER["care"], **tables))
+
+    def in_scope(cap: Any) -> exp.Expression:
+        tests = [exp.column(k, "r").eq(exp.Literal.string(v)) for k, v in (("channel", cap.channel), ("intent", cap.intent)) if v]
+        return exp.and_(*tests) if tests else exp.true()
+
+    reach = _by_cap(caps, lambda cap: exp.Literal.number(cap.days)) if caps else exp.Literal.number(0)
+    scope = _by_cap(caps, in_scope) if caps else exp.false()
+    create_temp(con, rel.winners, tree(_WINNERS, reach=reach, in_scope=scope, **tables))
 
 
 def _care_text(rule: PlannedRule) -> str:
@@ -227,58 +242,68 @@ def _care_text(rule: PlannedRule) -> str:
     return f"no care touch to this customer in the {days} days before (care_first)" if days else ""
 
 
+# What differs per row, in the plan's order; the view over it (_PLAN) adds what follows
+# from the rule (names, consent basis) and from the row (key, send_at) as it is read: at
+# a million customers a table of the finished rows was 2 GB more.
+_ROWS = """
+    SELECT row_number() OVER (ORDER BY d.send_utc, d.customer_id, d.intent_rank, r.playbook, r.rule_id, d.step) AS plan_row,
+           d.customer_id, d.rule_index, d.step, d.scheduled_date, d.event_date, d.event_id, d.send_local, d.utc_offset, d.status, d.reason,
+           CASE WHEN d.reason IN ('render_error', 'sms_too_long') THEN x.error END AS error,
+           CASE WHEN d.reason = 'frequency_cap' THEN coalesce(w.winner, 'earlier messages (history)') END AS winner, d.cap,
+           d.contact,
+           CASE WHEN d.status = 'send' OR d.reason IN ('render_error', 'sms_too_long') THEN x.template END AS template,
+           CASE WHEN d.status = 'send' THEN {'subject': x.subject, 'body': x.body, 'html': x.html, 'segments': x.segments, 'extra': x.extra} END AS content,
+           d.send_utc, d.intent_rank
+    FROM :decided AS d JOIN :rules AS r USING (rule_index) LEFT JOIN :rendered AS x USING (cand_id) LEFT JOIN :winners AS w USING (cand_id)
+    ORDER BY plan_row"""
+# The detail is text made from the reason and the rule as the view is read: in the
+# sorted table it was 3.4M strings to spill under the memory limit (docs/engines.md).
+_REASON_DETAIL = """
+    CASE d.reason
+         WHEN 'render_error' THEN d.error WHEN 'sms_too_long' THEN d.error
+         WHEN 'frequency_cap' THEN 'cap ' || :cap_text || ' taken by ' || d.winner
+         WHEN 'care_first' THEN :care_text
+         WHEN 'already_sent' THEN 'the send ledger has this message (same trigger) as sent, or in flight when a run stopped'
+         WHEN 'opted_out' THEN 'on the opt-out list for ' || :channel
+         WHEN 'quiet_hours' THEN 'the send time is inside quiet hours and the policy drops it'
+         WHEN 'no_contact' THEN 'no ' || :channel || ' contact on file'
+         WHEN 'invalid_phone' THEN 'the phone number on file is not one (digits, a leading +, spaces, hyphens, parentheses)'
+         WHEN 'invalid_email' THEN 'the email address on file is not one address (local@domain, no spaces, quotes or line breaks)'
+         WHEN 'no_consent' THEN 'no ' || :basis || ' for ' || :channel
+    END"""
+_PLAN = """
+    SELECT *, CASE WHEN status = 'send' THEN :checksum END AS checksum FROM (
+    SELECT :plan_id AS plan_id, :as_of AS as_of, :key AS idempotency_key, customer_id, playbook, rule_id, step, intent,
+           channel, priority, scheduled_date, "trigger", send_at, status, reason, reason_detail, consent_basis, "to", locale, template, content, send_utc, intent_rank
+    FROM (SELECT d.customer_id, :playbook AS playbook, :rule_id AS rule_id, d.step, :intent AS intent,
+                 :channel AS channel, CAST(:priority AS INTEGER) AS priority, d.scheduled_date, :trigger AS "trigger",
+                 strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || :offset AS send_at, d.status, d.reason, :reason_detail AS reason_detail,
+                 :basis AS consent_basis, d.contact AS "to", :locale AS locale, d.template, d.content, d.send_utc, d.intent_rank
+          FROM :rows AS d))"""
+_OFFSET = "printf('%s%02d:%02d', CASE WHEN d.utc_offset < 0 THEN '-' ELSE '+' END, abs(d.utc_offset) // 60, abs(d.utc_offset) % 60)"
+
+
 def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list, plan_id: str, as_of: str, rel: Relations) -> None:
     """CREATE the view rel.plan: the rows (rel.rows) in their final form and order."""
-    offset = "printf('%s%02d:%02d', CASE WHEN d.utc_offset < 0 THEN '-' ELSE '+' END, abs(d.utc_offset) // 60, abs(d.utc_offset) % 60)"
-    cap_text = "CASE d.cap " + " ".join(f"WHEN {i} THEN {lit(c.describe())}" for i, c in enumerate(caps)) + " END" if caps else "NULL"
-    # rel.rows holds what differs per row, in the plan's order; the view rel.plan adds what
-    # follows from the rule (names, consent basis) and from the row (key, send_at) as it
-    # is read: at a million customers a table of the finished rows was 2 GB more.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {rel.rows} AS
-        SELECT row_number() OVER (ORDER BY d.send_utc, d.customer_id, d.intent_rank, r.playbook, r.rule_id, d.step) AS plan_row,
-               d.customer_id, d.rule_index, d.step, d.scheduled_date, d.event_date, d.event_id, d.send_local, d.utc_offset, d.status, d.reason,
-               CASE WHEN d.reason IN ('render_error', 'sms_too_long') THEN x.error END AS error,
-               CASE WHEN d.reason = 'frequency_cap' THEN coalesce(w.winner, 'earlier messages (history)') END AS winner, d.cap,
-               d.contact,
-               CASE WHEN d.status = 'send' OR d.reason IN ('render_error', 'sms_too_long') THEN x.template END AS template,
-               CASE WHEN d.status = 'send' THEN {{'subject': x.subject, 'body': x.body, 'html': x.html, 'segments': x.segments, 'extra': x.extra}} END AS content,
-               d.send_utc, d.intent_rank
-        FROM {rel.decided} d JOIN {rel.rules} r USING (rule_index) LEFT JOIN {rel.rendered} x USING (cand_id) LEFT JOIN {rel.winners} w USING (cand_id)
-        ORDER BY plan_row""")
+    tables = {name: exp.to_table(getattr(rel, name)) for name in ("decided", "rules", "rendered", "winners", "rows")}
+    create_temp(con, rel.rows, tree(_ROWS, **tables))
+
     # Rule attributes by CASE, not a join: a projection of the ordered table keeps its
     # order (DuckDB preserves insertion order), so reading the view needs no sort.
-    def by_rule(attribute: str) -> str:
-        if not rules:
-            return "NULL"
-        values = [getattr(r, attribute) for r in rules]
-        return "CASE d.rule_index " + " ".join(f"WHEN {r.index} THEN {v if isinstance(v, int) else lit(v)}" for r, v in zip(rules, values)) + " END"
+    def by_rule(value: Callable[[PlannedRule], Any]) -> exp.Expression:
+        case = exp.Case(this=exp.column("rule_index", "d"))
+        for rule in rules:
+            case = case.when(exp.Literal.number(rule.index), exp.convert(value(rule)))
+        return case if rules else exp.null()
 
-    # The detail is text made from the reason and the rule as the view is read: in the
-    # sorted table it was 3.4M strings to spill under the memory limit (docs/engines.md).
-    care_text = "CASE d.rule_index " + " ".join(f"WHEN {r.index} THEN {lit(_care_text(r))}" for r in rules) + " END" if rules else "NULL"
-    channel, basis = by_rule("channel"), by_rule("consent_basis")
-    reason_detail = f"""CASE d.reason
-                 WHEN 'render_error' THEN d.error WHEN 'sms_too_long' THEN d.error
-                 WHEN 'frequency_cap' THEN 'cap ' || {cap_text} || ' taken by ' || d.winner
-                 WHEN 'care_first' THEN {care_text}
-                 WHEN 'already_sent' THEN 'the send ledger has this message (same trigger) as sent, or in flight when a run stopped'
-                 WHEN 'opted_out' THEN 'on the opt-out list for ' || {channel}
-                 WHEN 'quiet_hours' THEN 'the send time is inside quiet hours and the policy drops it'
-                 WHEN 'no_contact' THEN 'no ' || {channel} || ' contact on file'
-                 WHEN 'invalid_phone' THEN 'the phone number on file is not one (digits, a leading +, spaces, hyphens, parentheses)'
-                 WHEN 'invalid_email' THEN 'the email address on file is not one address (local@domain, no spaces, quotes or line breaks)'
-                 WHEN 'no_consent' THEN 'no ' || {basis} || ' for ' || {channel}
-               END"""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW {rel.plan} AS
-        SELECT *, CASE WHEN status = 'send' THEN {checksum_sql()} END AS checksum FROM (
-        SELECT {lit(plan_id)} AS plan_id, DATE {lit(as_of)} AS as_of, {key_sql()} AS idempotency_key, customer_id, playbook, rule_id, step, intent,
-               channel, priority, scheduled_date, "trigger", send_at, status, reason, reason_detail, consent_basis, "to", locale, template, content, send_utc, intent_rank
-        FROM (SELECT d.customer_id, {by_rule("playbook")} AS playbook, {by_rule("id")} AS rule_id, d.step, {by_rule("intent")} AS intent,
-                     {by_rule("channel")} AS channel, CAST({by_rule("priority")} AS INTEGER) AS priority, d.scheduled_date, {trigger_case(rules, "d").sql("duckdb")} AS "trigger",
-                     strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || {offset} AS send_at, d.status, d.reason, {reason_detail} AS reason_detail,
-                     {by_rule("consent_basis")} AS consent_basis, d.contact AS "to", {by_rule("locale")} AS locale, d.template, d.content,
-                     d.send_utc, d.intent_rank
-              FROM {rel.rows} d))""")
-
+    attributes = {name: by_rule(lambda r, name=name: getattr(r, name)) for name in ("playbook", "intent", "channel", "priority", "locale")}
+    attributes |= {"rule_id": by_rule(lambda r: r.id), "basis": by_rule(lambda r: r.consent_basis)}
+    cap_text = exp.Case(this=exp.column("cap", "d"))
+    for i, cap in enumerate(caps):
+        cap_text = cap_text.when(exp.Literal.number(i), exp.Literal.string(cap.describe()))
+    detail = tree(_REASON_DETAIL, cap_text=cap_text if caps else exp.null(), care_text=by_rule(_care_text), channel=attributes["channel"], basis=attributes["basis"])
+    view = tree(_PLAN, checksum=sqlglot.parse_one(checksum_sql(), dialect="duckdb"), plan_id=plan_id, as_of=date_literal(dt.date.fromisoformat(as_of)),
+                key=sqlglot.parse_one(key_sql(), dialect="duckdb"), trigger=trigger_case(rules, "d"), offset=tree(_OFFSET), reason_detail=detail,
+                rows=tables["rows"], **attributes)
+    con.execute(exp.Create(this=exp.to_table(rel.plan), kind="VIEW", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                           expression=view).sql("duckdb"))
