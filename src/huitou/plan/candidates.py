@@ -142,7 +142,7 @@ def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], w
     some of it under keys of the scheduled date); those messages are `already_sent`
     (after an opt-out, before the other early reasons)."""
     has_events = create_events(con, rules, r.matched, r.events)
-    valid_zones(con, f"SELECT timezone AS name FROM {r.matched}", r.zones)
+    valid_zones(con, exp.select(exp.column("timezone").as_("name")).from_(exp.to_table(r.matched)).subquery("z"), r.zones)
     selects = [s for s in (rule_query(rule, window, r, has_optouts, has_events) for rule in rules) if s is not None]
     union = functools.reduce(lambda a, b: exp.union(a, b, distinct=False), selects) if selects else tree(_NO_CANDIDATES)
     delivered = delivered_case(rules, "c", has_legacy, r.ledger_done) if has_ledger else exp.false()
@@ -150,7 +150,7 @@ def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], w
     for rule in rules:
         minutes = minutes.when(exp.Literal.number(rule.index), exp.Literal.number(rule.time.minutes))
     local = create_temp(con, f"{r.candidates}_local", tree(_LOCAL, delivered=delivered, minutes=minutes if rules else 0, selects=exp.paren(union)))
-    create_clock(con, f"SELECT tz, send_local FROM {r.candidates}_local", r.clock)
+    create_clock(con, local, r.clock)
     create_temp(con, r.candidates, tree(_NUMBERED, local=local, clock=exp.to_table(r.clock)))
     drop_table(con, local)
     drop_table(con, exp.to_table(r.events))  # read only above

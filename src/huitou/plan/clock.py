@@ -24,7 +24,9 @@ import zoneinfo
 import duckdb
 import numpy
 
-from ..db import ident, register_columns
+from sqlglot import exp
+
+from ..db import create_temp, register_columns
 
 
 @functools.lru_cache(maxsize=1024)
@@ -43,24 +45,35 @@ def instant(zone_name: str, local: dt.datetime) -> tuple[int, int]:
     return int(at.timestamp()), int(offset.total_seconds()) // 60
 
 
-def valid_zones(con: duckdb.DuckDBPyConnection, names: str, zones: str) -> None:
-    """CREATE `zones`(name): those of the distinct names that query `names` selects
-    which are zones (a customer's own zone counts only then)."""
-    found = [row[0] for row in con.execute(f"SELECT DISTINCT name FROM ({names}) WHERE name IS NOT NULL").fetchall()]
-    valid = numpy.array(sorted(n for n in found if zone(n) is not None), dtype=object)
-    register_columns(con, f"{zones}_found", {"name": valid})
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(zones)} AS SELECT CAST(name AS VARCHAR) AS name FROM {ident(zones + '_found')}")
-    con.unregister(f"{zones}_found")
+def _distinct(con: duckdb.DuckDBPyConnection, relation: exp.Expression, column: str) -> list:
+    """The distinct non-NULL values of a relation's column, in order."""
+    query = exp.select(exp.column(column)).distinct().from_(relation.copy()).where(exp.column(column).is_(exp.null()).not_()).order_by(exp.column(column))
+    return [row[0] for row in con.execute(query.sql("duckdb")).fetchall()]
 
 
-def create_clock(con: duckdb.DuckDBPyConnection, candidates: str, clock: str) -> None:
-    """CREATE `clock` (tz, send_local, send_utc, utc_offset): for every zone and every local send time of the query
+def _create_from_columns(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, numpy.ndarray], types: dict[str, str]) -> None:
+    """CREATE the temporary table `name` from numpy columns, each cast to its type."""
+    found = name + "_found"
+    register_columns(con, found, columns)
+    casts = [exp.cast(exp.column(c), t).as_(c) for c, t in types.items()]
+    create_temp(con, name, exp.select(*casts).from_(exp.to_table(found, quoted=True)))
+    con.unregister(found)
+
+
+def valid_zones(con: duckdb.DuckDBPyConnection, names: exp.Expression, zones: str) -> None:
+    """CREATE `zones`(name): those of the distinct names in the relation `names` (a
+    column `name`) which are zones (a customer's own zone counts only then)."""
+    valid = numpy.array([n for n in _distinct(con, names, "name") if zone(n) is not None], dtype=object)
+    _create_from_columns(con, zones, {"name": valid}, {"name": "VARCHAR"})
+
+
+def create_clock(con: duckdb.DuckDBPyConnection, candidates: exp.Expression, clock: str) -> None:
+    """CREATE `clock` (tz, send_local, send_utc, utc_offset): for every zone and every local send time of the relation
     `candidates` (columns tz, send_local), the instant (epoch seconds) and the offset.
     Every zone is paired with every time, so a send moved to another candidate's time
     (a promotion after the day's care touch) finds its instant too: zones and times are
     few (the zones in play, the days of the horizon times the send times)."""
-    zones = [row[0] for row in con.execute(f"SELECT DISTINCT tz FROM ({candidates}) WHERE tz IS NOT NULL ORDER BY tz").fetchall()]
-    times = [row[0] for row in con.execute(f"SELECT DISTINCT send_local FROM ({candidates}) WHERE send_local IS NOT NULL ORDER BY send_local").fetchall()]
+    zones, times = _distinct(con, candidates, "tz"), _distinct(con, candidates, "send_local")
     tz, local, utc, offset = [], [], [], []
     for name in zones:
         for t in times:
@@ -69,10 +82,6 @@ def create_clock(con: duckdb.DuckDBPyConnection, candidates: str, clock: str) ->
             local.append(t)
             utc.append(seconds)
             offset.append(minutes)
-    register_columns(con, f"{clock}_found", {
-        "tz": numpy.array(tz, dtype=object), "send_local": numpy.array(local, dtype="datetime64[us]"),
-        "send_utc": numpy.array(utc, dtype=numpy.int64), "utc_offset": numpy.array(offset, dtype=numpy.int32),
-    })
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {ident(clock)} AS
-        SELECT CAST(tz AS VARCHAR) AS tz, CAST(send_local AS TIMESTAMP) AS send_local, send_utc, utc_offset FROM {ident(clock + '_found')}""")
-    con.unregister(f"{clock}_found")
+    columns = {"tz": numpy.array(tz, dtype=object), "send_local": numpy.array(local, dtype="datetime64[us]"),
+               "send_utc": numpy.array(utc, dtype=numpy.int64), "utc_offset": numpy.array(offset, dtype=numpy.int32)}
+    _create_from_columns(con, clock, columns, {"tz": "VARCHAR", "send_local": "TIMESTAMP", "send_utc": "BIGINT", "utc_offset": "INTEGER"})

@@ -19,15 +19,16 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import sqlglot
+from sqlglot import exp
 
-from ..data.load import lit, q
 from ..feature_sql import next_birthday_sql
 from ..features import CATALOG
 from .render import Renderer
 from .render_worker import create_output, render_cursor
 from .relations import Relations
 from .rules import PlannedRule
-from ..db import scalar
+from ..db import create_temp, drop_table, scalar, tree
 
 SERIAL_BELOW = 20_000  # fewer rows than this: starting workers costs more than it saves
 
@@ -47,38 +48,43 @@ def create_rendered(con: duckdb.DuckDBPyConnection, r: Relations) -> None:
 def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, r: Relations, jobs: int | None = None) -> int:
     """Render the rows of r.decided with status `send` that have no rendering for their
     send time yet, into r.rendered. Returns how many of them failed."""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {r.to_render} AS
-        SELECT d.cand_id, d.send_local FROM {r.decided} d
-        WHERE d.status = 'send' AND NOT EXISTS (SELECT 1 FROM {r.rendered} x WHERE x.cand_id = d.cand_id AND x.send_local = d.send_local)""")
-    con.execute(f"DELETE FROM {r.rendered} WHERE cand_id IN (SELECT cand_id FROM {r.to_render})")
-    total = int(scalar(con, f"SELECT count(*) FROM {r.to_render}"))
+    tables = {name: exp.to_table(getattr(r, name)) for name in ("to_render", "decided", "rendered", "matched")}
+    create_temp(con, r.to_render, tree(_TO_RENDER, **tables))
+    con.execute(tree("DELETE FROM :rendered WHERE cand_id IN (SELECT cand_id FROM :to_render)", **tables).sql("duckdb"))
+    total = int(scalar(con, tree("SELECT count(*) FROM :to_render", **tables).sql("duckdb")))
     if not total:
         return 0
-    rows_sql = _rows_sql(con, rules, renderer, r)
+    rows = _rows_query(con, rules, renderer, tables)
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if jobs > 1 and total >= SERIAL_BELOW:
-        _render_in_workers(con, rows_sql, renderer.specs, jobs, total, r)
+        _render_in_workers(con, rows, renderer.specs, jobs, total, tables)
     else:
         # A second cursor streams the rows while this one writes results; temp tables are
         # private to a cursor, so the rows go through a (session-lifetime) main table.
-        staged = f"{r.to_render}_input"
-        con.execute(f"CREATE OR REPLACE TABLE {staged} AS {rows_sql}")
+        staged = exp.to_table(r.to_render + "_input")
+        con.execute(exp.Create(this=staged.copy(), kind="TABLE", replace=True, expression=rows).sql("duckdb"))
         cursor = con.cursor()
         try:
-            cursor.execute(f"SELECT * FROM {staged}")
+            cursor.execute(exp.select("*").from_(staged.copy()).sql("duckdb"))
             render_cursor(renderer, cursor, con, r.rendered)
         finally:
             cursor.close()
-            con.execute(f"DROP TABLE {staged}")
-    return int(scalar(con, f"SELECT count(*) FROM {r.rendered} JOIN {r.to_render} USING (cand_id) WHERE error IS NOT NULL"))
+            drop_table(con, staged)
+    return int(scalar(con, tree("SELECT count(*) FROM :rendered JOIN :to_render USING (cand_id) WHERE error IS NOT NULL", **tables).sql("duckdb")))
 
 
-def _render_in_workers(con: duckdb.DuckDBPyConnection, rows_sql: str, specs: dict, jobs: int, total: int, r: Relations) -> None:
+# The sends of r.decided that have no rendering for their send time yet.
+_TO_RENDER = """
+    SELECT d.cand_id, d.send_local FROM :decided AS d
+    WHERE d.status = 'send' AND NOT EXISTS (SELECT 1 FROM :rendered AS x WHERE x.cand_id = d.cand_id AND x.send_local = d.send_local)"""
+
+
+def _render_in_workers(con: duckdb.DuckDBPyConnection, rows: exp.Select, specs: dict, jobs: int, total: int, tables: dict[str, exp.Table]) -> None:
     with tempfile.TemporaryDirectory(prefix="huitou-render-") as tmp:
         work = Path(tmp)
         (work / "specs.pickle").write_bytes(pickle.dumps(specs))
-        con.execute(f"COPY (SELECT *, cand_id % {jobs} AS share FROM ({rows_sql})) TO {lit((work / 'in').as_posix())} (FORMAT parquet, PARTITION_BY (share))")
+        shares = tree("SELECT *, cand_id % :jobs AS share FROM :rows", jobs=jobs, rows=rows.subquery("r"))
+        con.execute(tree("COPY :rows TO :path (FORMAT parquet, PARTITION_BY (share))", rows=shares.subquery(), path=(work / "in").as_posix()).sql("duckdb"))
         procs = []
         for share in range(jobs):
             inputs = work / "in" / f"share={share}"
@@ -99,28 +105,36 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows_sql: str, specs: dic
                 last = (stderr.strip().splitlines() or ["no output"])[-1]
                 raise RenderWorkerError(f"a rendering worker failed (exit {proc.returncode}): {last}; --jobs 1 renders in this process")
             outputs.append(out.as_posix())
-        files = ", ".join(lit(o) for o in outputs)
-        con.execute(f"INSERT INTO {r.rendered} SELECT * FROM read_parquet([{files}])")
-    got = int(scalar(con, f"SELECT count(*) FROM {r.rendered} JOIN {r.to_render} USING (cand_id)"))
+        read = tree("INSERT INTO :rendered SELECT * FROM read_parquet(:files)", files=exp.Array(expressions=[exp.Literal.string(o) for o in outputs]), **tables)
+        con.execute(read.sql("duckdb"))
+    got = int(scalar(con, tree("SELECT count(*) FROM :rendered JOIN :to_render USING (cand_id)", **tables).sql("duckdb")))
     if got != total:
         raise RenderWorkerError(f"rendering workers returned {got:,} of {total:,} rows")
 
 
-def _rows_sql(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, r: Relations) -> str:
+def _rows_query(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, tables: dict[str, exp.Table]) -> exp.Select:
     """The rows to render, in the column order Renderer.render expects."""
-    present = {row[0] for row in con.execute(f"DESCRIBE {r.matched}").fetchall()}
+    present = set(con.table(tables["matched"].name).columns)
     project_catalog = rules[0].ctx.project.catalog if rules else {}
     every = list(dict.fromkeys([*CATALOG, *project_catalog]))
     wanted = every if renderer.customer_fields is None else ["customer_id", *sorted(renderer.customer_fields)]
     texts = {name for name, feature in {**CATALOG, **project_catalog}.items() if feature.type == "string"}
-    fields = ", ".join(f"{lit(f)}: {_field_sql(f, present, renderer, f in texts)}" for f in dict.fromkeys(wanted))
-    needing = ", ".join(str(i) for i in renderer.rules_needing_orders)
-    last = ", o._last_order, o._last_orders, o._latest_order" if needing else ", NULL AS _last_order, NULL AS _last_orders, NULL AS _latest_order"
-    join = f"LEFT JOIN ({_last_orders_sql(needing, r)}) o ON o.customer_id = d.customer_id AND d.rule_index IN ({needing})" if needing else ""
-    return f"""
-        SELECT d.cand_id, d.rule_index, d.step, d.send_local, d.utc_offset, d.event, d.event_date, d.customer_id,
-               {{{fields}}} AS customer{last}
-        FROM {r.to_render} t JOIN {r.decided} d USING (cand_id) JOIN {r.matched} m USING (customer_id) {join}"""
+    customer = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(f, quoted=True), expression=_field(f, present, renderer, f in texts))
+                                       for f in dict.fromkeys(wanted)])
+    query = tree(_ROWS, customer=customer, **tables)
+    assert isinstance(query, exp.Select)
+    needing = sorted(renderer.rules_needing_orders)
+    if not needing:
+        return query.select(*(exp.null().as_(c) for c in _ORDER_COLUMNS))
+    last = tree(_LAST_ORDERS, fields=tree(_ORDER_FIELDS), needing=exp.Tuple(expressions=[exp.Literal.number(i) for i in needing]), **tables)
+    on = tree("o.customer_id = d.customer_id AND d.rule_index IN :needing", needing=exp.Tuple(expressions=[exp.Literal.number(i) for i in needing]))
+    return query.select(*(exp.column(c, "o") for c in _ORDER_COLUMNS)).join(last.subquery("o"), on=on, join_type="left")
+
+
+_ROWS = """
+    SELECT d.cand_id, d.rule_index, d.step, d.send_local, d.utc_offset, d.event, d.event_date, d.customer_id, :customer AS customer
+    FROM :to_render AS t JOIN :decided AS d USING (cand_id) JOIN :matched AS m USING (customer_id)"""
+_ORDER_COLUMNS = ("_last_order", "_last_orders", "_latest_order")
 
 
 # Features that count days from the as-of date, as of the day the message goes out (the
@@ -143,31 +157,33 @@ SEND_DAY_FIELDS = {
 PRINTABLE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 
 
-def _field_sql(field: str, present: set[str], renderer: Renderer, text: bool = False) -> str:
+def _field(field: str, present: set[str], renderer: Renderer, text: bool = False) -> exp.Expression:
     """A customer field, NULL on the rows of rules whose templates do not read it: turning
     values nobody reads into Python objects was a third of the cost of fetching a row."""
     if field not in present:
-        return "NULL"
-    value = SEND_DAY_FIELDS.get(field, f"m.{q(field)}") if {"as_of", "birthday"} <= present else f"m.{q(field)}"
+        return exp.null()
+    value: exp.Expression = exp.column(field, "m", quoted=True)
+    if field in SEND_DAY_FIELDS and {"as_of", "birthday"} <= present:
+        value = sqlglot.parse_one(SEND_DAY_FIELDS[field], dialect="duckdb")  # huitou's own text, no names from elsewhere
     if text and field != "customer_id":
-        value = f"regexp_replace({value}, {lit(PRINTABLE)}, '', 'g')"
+        value = tree("regexp_replace(:value, :printable, '', 'g')", value=value, printable=PRINTABLE)
     readers = [i for i, r in renderer.rules.items() if r.customer_fields is None or field in r.customer_fields]
     if field == "customer_id" or len(readers) == len(renderer.rules):
         return value
-    return f"CASE WHEN d.rule_index IN ({', '.join(map(str, readers))}) THEN {value} END"
+    return exp.Case().when(exp.column("rule_index", "d").isin(*readers), value)
 
 
-def _last_orders_sql(rule_indexes: str, r: Relations) -> str:
-    """The latest purchase (`last_order`, the order last_order_date is the date of), the
-    last three purchases (call and print lists) and the latest order of any status
-    (`latest_order`) of each customer with a row to render from a rule that needs them.
-    Ties on the time go to the later row of the file, as in the features."""
-    fields = "{'order_id': order_id, 'ordered_at': ordered_at, 'amount': amount, 'status': status, 'category': category, 'items': items, 'delivered_at': delivered_date, 'rating': rating}"
-    paid = "FILTER (WHERE status = 'paid')"
-    return f"""
-        SELECT customer_id, arg_max({fields}, (ordered_at, _row)) {paid} AS _last_order,
-               (list({fields} ORDER BY ordered_at DESC, _row DESC) {paid})[1:3] AS _last_orders,
-               arg_max({fields}, (ordered_at, _row)) AS _latest_order
-        FROM orders WHERE customer_id IN (SELECT d.customer_id FROM {r.to_render} JOIN {r.decided} d USING (cand_id) WHERE d.rule_index IN ({rule_indexes}))
-          AND local_date <= (SELECT max(as_of) FROM {r.matched})
-        GROUP BY customer_id"""
+# The latest purchase (`last_order`, the order last_order_date is the date of), the last
+# three purchases (call and print lists) and the latest order of any status
+# (`latest_order`) of each customer with a row to render from a rule that needs them.
+# Ties on the time go to the later row of the file, as in the features.
+_ORDER_FIELDS = ("{'order_id': order_id, 'ordered_at': ordered_at, 'amount': amount, 'status': status, 'category': category, 'items': items, "
+                 "'delivered_at': delivered_date, 'rating': rating}")
+_LAST_ORDERS = """
+    SELECT customer_id, arg_max(:fields, (ordered_at, _row)) FILTER (WHERE status = 'paid') AS _last_order,
+           (list(:fields ORDER BY ordered_at DESC, _row DESC) FILTER (WHERE status = 'paid'))[1:3] AS _last_orders,
+           arg_max(:fields, (ordered_at, _row)) AS _latest_order
+    FROM orders
+    WHERE customer_id IN (SELECT d.customer_id FROM :to_render JOIN :decided AS d USING (cand_id) WHERE d.rule_index IN :needing)
+      AND local_date <= (SELECT max(as_of) FROM :matched)
+    GROUP BY customer_id"""
