@@ -81,6 +81,16 @@ def register_columns(con: duckdb.DuckDBPyConnection, name: str, columns: dict[st
     con.register(name, columns)
 
 
+def table_from_columns(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, Any], types: dict[str, str]) -> exp.Table:
+    """CREATE the temporary table `name` from numpy columns, each cast to its type."""
+    found = name + "_found"
+    register_columns(con, found, columns)
+    casts = [exp.cast(exp.column(c, quoted=True), t).as_(c, quoted=True) for c, t in types.items()]
+    table = create_temp(con, name, exp.select(*casts).from_(exp.to_table(found, quoted=True)))
+    con.unregister(found)
+    return table
+
+
 def create_temp(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expression) -> exp.Table:
     """CREATE OR REPLACE TEMPORARY TABLE `name` AS `query` (a tree); the table, as a tree."""
     table = exp.to_table(name)

@@ -26,7 +26,7 @@ import numpy
 
 from sqlglot import exp
 
-from ..db import create_temp, register_columns
+from ..db import table_from_columns
 
 
 @functools.lru_cache(maxsize=1024)
@@ -51,20 +51,11 @@ def _distinct(con: duckdb.DuckDBPyConnection, relation: exp.Expression, column: 
     return [row[0] for row in con.execute(query.sql("duckdb")).fetchall()]
 
 
-def _create_from_columns(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, numpy.ndarray], types: dict[str, str]) -> None:
-    """CREATE the temporary table `name` from numpy columns, each cast to its type."""
-    found = name + "_found"
-    register_columns(con, found, columns)
-    casts = [exp.cast(exp.column(c), t).as_(c) for c, t in types.items()]
-    create_temp(con, name, exp.select(*casts).from_(exp.to_table(found, quoted=True)))
-    con.unregister(found)
-
-
 def valid_zones(con: duckdb.DuckDBPyConnection, names: exp.Expression, zones: str) -> None:
     """CREATE `zones`(name): those of the distinct names in the relation `names` (a
     column `name`) which are zones (a customer's own zone counts only then)."""
     valid = numpy.array([n for n in _distinct(con, names, "name") if zone(n) is not None], dtype=object)
-    _create_from_columns(con, zones, {"name": valid}, {"name": "VARCHAR"})
+    table_from_columns(con, zones, {"name": valid}, {"name": "VARCHAR"})
 
 
 def create_clock(con: duckdb.DuckDBPyConnection, candidates: exp.Expression, clock: str) -> None:
@@ -84,4 +75,4 @@ def create_clock(con: duckdb.DuckDBPyConnection, candidates: exp.Expression, clo
             offset.append(minutes)
     columns = {"tz": numpy.array(tz, dtype=object), "send_local": numpy.array(local, dtype="datetime64[us]"),
                "send_utc": numpy.array(utc, dtype=numpy.int64), "utc_offset": numpy.array(offset, dtype=numpy.int32)}
-    _create_from_columns(con, clock, columns, {"tz": "VARCHAR", "send_local": "TIMESTAMP", "send_utc": "BIGINT", "utc_offset": "INTEGER"})
+    table_from_columns(con, clock, columns, {"tz": "VARCHAR", "send_local": "TIMESTAMP", "send_utc": "BIGINT", "utc_offset": "INTEGER"})

@@ -11,15 +11,18 @@ is turned into a date in the customer's own timezone at arbitration (arbitrate.p
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy
+import sqlglot
+from sqlglot import exp
 
 from ..data import load
 from ..data.sources import DataError, Source, source_from_config
-from ..db import first_row, register_columns
+from ..db import create_temp, drop_table, first_row, table_from_columns, tree
 
 
 def with_inputs(config: dict[str, Any], inputs: dict[str, Path | None]) -> dict[str, Any]:
@@ -51,22 +54,33 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     source = _source(config, root, "suppression")
     if source is not None:
         cols = load.open_raw(con, source)
-        cid = load.need_column(source, cols, "customer_id")
-        channel = f"nullif(trim(CAST({load.q(source.column('channel'))} AS VARCHAR)), '')" if source.column("channel") in cols else "NULL"
-        selects.append(f"SELECT CAST({cid} AS VARCHAR) AS customer_id, {channel} AS channel FROM raw_suppression WHERE {cid} IS NOT NULL")
+        cid = _column(source, cols, "customer_id")
+        channel = tree("nullif(trim(CAST(:c AS VARCHAR)), '')", c=exp.column(source.column("channel"), quoted=True)) if source.column("channel") in cols else exp.null()
+        selects.append(tree("SELECT CAST(:cid AS VARCHAR) AS customer_id, :channel AS channel FROM raw_suppression WHERE :cid IS NOT NULL", cid=cid, channel=channel))
     ledger_path = _ledger_path(config, root)
+    ledger = exp.to_table(optouts + "_ledger")
     if ledger_path is not None:
         from ..delivery.ledger import peek
 
-        _table_from_rows(con, f"{optouts}_ledger", {"customer_id": "VARCHAR", "channel": "VARCHAR"}, peek(ledger_path, [])[1])
-        selects.append(f"SELECT * FROM {optouts}_ledger")
+        _table_from_rows(con, ledger.name, {"customer_id": "VARCHAR", "channel": "VARCHAR"}, peek(ledger_path, [])[1])
+        selects.append(exp.select("*").from_(ledger.copy()))
     if not selects:
         return False
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {optouts} AS SELECT DISTINCT * FROM ({' UNION ALL '.join(selects)})")
-    con.execute(f"DROP TABLE IF EXISTS {optouts}_ledger")
+    create_temp(con, optouts, exp.select("*").distinct().from_(_union(selects).subquery("o")))
+    drop_table(con, ledger)
     if source is not None:
         _forget_raw(con, "suppression")
     return True
+
+
+def _column(source: Source, columns: dict[str, str], canonical: str) -> exp.Column:
+    """The file's column for a canonical one (a clear error when it has none)."""
+    load.need_column(source, columns, canonical)
+    return exp.column(source.column(canonical), quoted=True)
+
+
+def _union(selects: list[exp.Expression]) -> exp.Expression:
+    return functools.reduce(lambda a, b: exp.union(a, b, distinct=False), selects)
 
 
 def read_optout_file(config: dict[str, Any], root: Path) -> list[tuple[str, str | None]]:
@@ -91,23 +105,19 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     selects = []
     if source is not None:
         cols = load.open_raw(con, source)
-        cid, channel, intent, sent = (load.need_column(source, cols, c) for c in ("customer_id", "channel", "intent", "sent_at"))
+        cid, channel, intent, sent = (_column(source, cols, c) for c in ("customer_id", "channel", "intent", "sent_at"))
         sent_type = cols[source.column("sent_at")].upper()
-        if "TIME ZONE" in sent_type:
-            instant = sent
-        else:
+        instant: exp.Expression = sent
+        if "TIME ZONE" not in sent_type:
             # Local times (and text with an offset, which local_timestamp shifts into the
             # data's zone) are instants in the data's timezone.
-            instant = f"timezone({load.lit(timezone)}, {load.local_timestamp(sent, sent_type, source, timezone)})"
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {history}_file AS
-            SELECT CAST({cid} AS VARCHAR) AS customer_id, CAST({channel} AS VARCHAR) AS channel,
-                   CAST({intent} AS VARCHAR) AS intent, {instant} AS sent_at
-            FROM raw_history WHERE {cid} IS NOT NULL AND ({instant}) IS NOT NULL""")
-        read, kept = first_row(con, f"SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM {history}_file)")
+            local = sqlglot.parse_one(load.local_timestamp(sent.sql("duckdb"), sent_type, source, timezone), dialect="duckdb")
+            instant = tree("timezone(:zone, :local)", zone=timezone, local=local)
+        file = create_temp(con, history + "_file", tree(_HISTORY_FILE, cid=cid, channel=channel, intent=intent, instant=instant))
+        read, kept = first_row(con, tree("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM :file)", file=file).sql("duckdb"))
         if read != kept:
             notes.append(f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first")
-        selects.append(f"SELECT * FROM {history}_file")
+        selects.append(exp.select("*").from_(file))
         _forget_raw(con, "history")
     ledger_path = _ledger_path(config, root)
     if ledger_path is None and config.get("ledger", {}) is not None:
@@ -119,12 +129,19 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
         from ..delivery.ledger import history as ledger_history
 
         rows = ledger_history(ledger_path)
-        _table_from_rows(con, f"{history}_ledger", {"customer_id": "VARCHAR", "channel": "VARCHAR", "intent": "VARCHAR", "sent_at": "TIMESTAMPTZ"}, rows)
-        selects.append(f"SELECT * FROM {history}_ledger")
+        ledger = _table_from_rows(con, history + "_ledger", {"customer_id": "VARCHAR", "channel": "VARCHAR", "intent": "VARCHAR", "sent_at": "TIMESTAMPTZ"}, rows)
+        selects.append(exp.select("*").from_(ledger))
     if not selects:
         return False
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {history} AS {' UNION ALL '.join(selects)}")
+    view = exp.Create(this=exp.to_table(history), kind="VIEW", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=_union(selects))
+    con.execute(view.sql("duckdb"))
     return True
+
+
+# The history file's rows with a customer and a readable time, the time as an instant.
+_HISTORY_FILE = """
+    SELECT CAST(:cid AS VARCHAR) AS customer_id, CAST(:channel AS VARCHAR) AS channel, CAST(:intent AS VARCHAR) AS intent, :instant AS sent_at
+    FROM raw_history WHERE :cid IS NOT NULL AND (:instant) IS NOT NULL"""
 
 
 def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, done: str) -> tuple[bool, bool]:
@@ -146,17 +163,14 @@ def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], roo
 
 def _forget_raw(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Drop the file's view and its malformed rows once what was read from it is a table."""
-    con.execute(f"DROP VIEW IF EXISTS raw_{name}")
-    con.execute(f"DROP TABLE IF EXISTS malformed_{name}")
+    drop_table(con, exp.to_table("raw_" + name), "VIEW")
+    drop_table(con, exp.to_table("malformed_" + name))
 
 
-def _table_from_rows(con: duckdb.DuckDBPyConnection, name: str, types: dict[str, str], rows: list[tuple]) -> None:
+def _table_from_rows(con: duckdb.DuckDBPyConnection, name: str, types: dict[str, str], rows: list[tuple]) -> exp.Table:
     """CREATE TEMP TABLE `name` from Python rows (the ledger's), typed as given."""
     columns = list(zip(*rows)) if rows else [[] for _ in types]
-    register_columns(con, f"{name}_rows", {c: numpy.array(values, dtype=object) for c, values in zip(types, columns)})
-    casts = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in types.items())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM {name}_rows")
-    con.unregister(f"{name}_rows")
+    return table_from_columns(con, name, {c: numpy.array(values, dtype=object) for c, values in zip(types, columns)}, types)
 
 
 def _ledger_path(config: dict[str, Any], root: Path) -> Path | None:
