@@ -13,8 +13,9 @@ from decimal import Decimal
 
 import pytest
 import sqlglot
+from sqlglot import exp
 
-from huitou.contract import key_sql
+from huitou.contract import key
 from huitou.engines import EngineError, open_engine
 from huitou.engines.duckdb_engine import DuckDBEngine
 from huitou.engines.postgres_engine import PostgresEngine
@@ -47,9 +48,9 @@ QUERIES = {
     "int_div": ("SELECT n, n // 40 AS q, n % 40 AS r FROM t ORDER BY n", [(n, n // 40, n % 40) for n in sorted(ROWS["n"])]),
     "day_diff": ("SELECT date_diff('day', DATE '2024-02-28', d) AS days FROM t ORDER BY d", [
         ((d - dt.date(2024, 2, 28)).days,) for d in sorted(ROWS["d"])]),
-    # The idempotency key (contract.key_sql) of non-ASCII ids: the same 32 hex digits as
+    # The idempotency key (contract.key) of non-ASCII ids: the same 32 hex digits as
     # Python's hashlib on every engine.
-    "key": (f"SELECT g, v, {key_sql('g', 'v', 'g', 'v')} AS k FROM t WHERE v IS NOT NULL ORDER BY k", None),
+    "key": (f"SELECT g, v, {key(*map(exp.column, ('g', 'v', 'g', 'v'))).sql('duckdb')} AS k FROM t WHERE v IS NOT NULL ORDER BY k", None),
     "exact_cycle": ("SELECT CAST(CAST(n // 40 AS DECIMAL(18,0)) * CAST(0.01 AS DECIMAL(3,2)) AS DECIMAL(18,2)) AS c FROM t WHERE n = 88100", [(Decimal("22.02"),)]),
 }
 
