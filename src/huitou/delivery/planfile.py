@@ -18,11 +18,12 @@ from typing import Any
 
 import duckdb
 
-from ..data.load import lit
+from sqlglot import exp
+
 from ..contract import COLUMN_TYPES, COLUMNS, CONTENT_FIELDS, CONTENT_TYPE, STATUSES, checksum_sql, key_sql
 from ..plan.output import FORMATS
 from .ledger import ENQUEUE_COLUMNS, HOLD_COLUMNS
-from ..db import scalar
+from ..db import scalar, tree
 
 _SHOWN = 5  # offending rows named per problem
 
@@ -130,27 +131,29 @@ def read_plan(path: Path) -> PlanFile:
         raise
 
 
+# How each format is read (the path a literal node), and the content column made from it.
+_READERS = {
+    "jsonl": "SELECT * FROM read_json(:path, format = 'newline_delimited', columns = :columns)",
+    "csv": "SELECT * FROM read_csv(:path, header = true, all_varchar = true)",
+    "parquet": "SELECT * FROM read_parquet(:path)",
+}
+# The columns a file has (JSONL: every line read for them).
+_PRESENT = {**_READERS, "jsonl": "SELECT * FROM read_json(:path, format = 'newline_delimited', sample_size = -1)"}
+
+
 def _load(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> None:
     """CREATE TABLE plan_file: the rows as typed columns plus `line` (file line, or row)."""
-    if fmt == "jsonl":
-        present = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_json({lit(str(path))}, format = 'newline_delimited', sample_size = -1)").fetchall()]
-        _check_columns(path, present)
-        columns = "{" + ", ".join(f"{lit(c)}: {lit(COLUMN_TYPES[c])}" for c in COLUMNS) + "}"
-        source = f"read_json({lit(str(path))}, format = 'newline_delimited', columns = {columns})"
-        content = "content"
-    elif fmt == "csv":
-        present = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_csv({lit(str(path))}, header = true, all_varchar = true)").fetchall()]
-        _check_columns(path, present)
-        source = f"read_csv({lit(str(path))}, header = true, all_varchar = true)"
-        content = f"from_json(content, {lit(_json_structure())})"
-    else:
-        present = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()]
-        _check_columns(path, present)
-        source = f"read_parquet({lit(str(path))})"
-        content = f"CAST(content AS {CONTENT_TYPE})"
+    columns = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(c, quoted=True), expression=exp.Literal.string(COLUMN_TYPES[c])) for c in COLUMNS])
+    _check_columns(path, list(con.sql(tree(_PRESENT[fmt], path=str(path)).sql("duckdb")).columns))
+    source = tree(_READERS[fmt], path=str(path), columns=columns)
+    content = {"jsonl": exp.column("content"), "csv": tree("from_json(content, :structure)", structure=_json_structure()),
+               "parquet": exp.cast(exp.column("content"), exp.DataType.build(CONTENT_TYPE, dialect="duckdb"))}[fmt]
     first_line = 2 if fmt == "csv" else 1  # CSV: the header is line 1
-    casts = ", ".join(content + " AS content" if c == "content" else f'TRY_CAST("{c}" AS {COLUMN_TYPES[c]}) AS "{c}"' for c in COLUMNS)
-    con.execute(f"CREATE TABLE plan_file AS SELECT row_number() OVER () + {first_line - 1} AS line, {casts} FROM {source}")
+    casts = [content.as_("content") if c == "content" else exp.TryCast(this=exp.column(c, quoted=True), to=exp.DataType.build(COLUMN_TYPES[c], dialect="duckdb")).as_(c, quoted=True)
+             for c in COLUMNS]
+    line = tree("row_number() OVER () + :offset", offset=first_line - 1).as_("line")
+    create = exp.Create(this=exp.to_table("plan_file"), kind="TABLE", expression=exp.select(line, *casts).from_(source.subquery("f")))
+    con.execute(create.sql("duckdb"))
 
 
 def _json_structure() -> str:
@@ -174,7 +177,7 @@ def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> PlanFile
         listed = ", ".join(f"{pid or '(none)'}: {n:,} rows from {_where(fmt, line)}" for pid, n, line in plans[:_SHOWN])
         raise PlanFileError(f"{path}: rows of {len(plans)} plans ({listed}): send each plan file on its own")
     checks = [
-        ("unknown status (a plan row is send, suppressed or holdout)", f"status IS NULL OR status NOT IN ({', '.join(lit(s) for s in STATUSES)})"),
+        ("unknown status (a plan row is send, suppressed or holdout)", tree("status IS NULL OR status NOT IN :statuses", statuses=exp.Tuple(expressions=[exp.Literal.string(s) for s in STATUSES])).sql("duckdb")),
         ("the idempotency key does not match the row's playbook, rule, customer and trigger", f"idempotency_key IS DISTINCT FROM {key_sql()}"),
         ("the same idempotency key as an earlier row", "line > min(line) OVER (PARTITION BY idempotency_key)"),
         ("send_at is not an ISO 8601 time with offset", "status = 'send' AND TRY_CAST(send_at AS TIMESTAMPTZ) IS NULL"),

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.load import lit
+from sqlglot import exp
+
 from ..data.sources import DataError
 from ..templates import mask_contacts, mask_filter
 from ..contract import COLUMNS
 from .build import Plan
+from ..db import tree
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -23,12 +25,14 @@ def write_plan(plan: Plan, out: Path) -> int:
         raise DataError(f"--out {out}: use a .jsonl, .csv or .parquet file name")
     out.parent.mkdir(parents=True, exist_ok=True)
     # CSV has no nested values: the content goes in as its JSON text.
-    cols = ", ".join("CAST(to_json(content) AS VARCHAR) AS content" if c == "content" and fmt == "csv" else f'"{c}"' for c in COLUMNS)
-    query = f"SELECT {cols} FROM {plan.relation}"
-    options = {"csv": "FORMAT CSV, HEADER", "jsonl": "FORMAT JSON", "parquet": "FORMAT PARQUET"}[fmt]
+    columns = [tree("CAST(to_json(content) AS VARCHAR)").as_("content") if c == "content" and fmt == "csv" else exp.column(c, quoted=True) for c in COLUMNS]
+    query = exp.select(*columns).from_(exp.to_table(plan.relation))
     plan.con.execute("SET preserve_insertion_order = true")
-    plan.con.execute(f"COPY ({query}) TO {lit(str(out))} ({options})")
+    plan.con.execute(tree(_COPY[fmt], query=query.subquery(), path=str(out)).sql("duckdb"))
     return plan.rows
+
+
+_COPY = {"csv": "COPY :query TO :path (FORMAT CSV, HEADER)", "jsonl": "COPY :query TO :path (FORMAT JSON)", "parquet": "COPY :query TO :path (FORMAT PARQUET)"}
 
 
 @dataclass
@@ -54,26 +58,27 @@ class Summary:
         }
 
 
+_STATUS = "SELECT status, count(*) FROM :plan GROUP BY ALL ORDER BY status"
+_BY_RULE = "SELECT playbook, rule_id, channel, left(send_at, 10) AS day, count(*) FROM :plan WHERE status = 'send' GROUP BY ALL ORDER BY playbook, rule_id, day"
+_REASONS = "SELECT reason, playbook, rule_id, count(*) FROM :plan WHERE status = 'suppressed' GROUP BY ALL ORDER BY reason, playbook, rule_id"
+# The first send of each rule (by time, then customer), a few rules' worth.
+_SAMPLES = """
+    SELECT customer_id, playbook, rule_id, channel, send_at, "to", content FROM (
+      SELECT *, row_number() OVER (PARTITION BY playbook, rule_id ORDER BY send_at, customer_id) AS k FROM :plan WHERE status = 'send')
+    WHERE k = 1 ORDER BY playbook, rule_id LIMIT :samples"""
+
+
 def summarise(plan: Plan, *, samples: int = 3, show_pii: bool = False) -> Summary:
     con = plan.con
+
+    def rows_of(sql: str, **values: Any) -> list[tuple]:
+        return con.execute(tree(sql, plan=exp.to_table(plan.relation), **values).sql("duckdb")).fetchall()
+
     out = Summary(plan.plan_id, plan.window.start.isoformat(), plan.window.days)
-    out.status = {s: int(n) for s, n in con.execute(f"SELECT status, count(*) FROM {plan.relation} GROUP BY ALL ORDER BY status").fetchall()}
-    out.by_rule = [
-        (p, r, c, str(d), int(n))
-        for p, r, c, d, n in con.execute(
-            f"SELECT playbook, rule_id, channel, left(send_at, 10) AS day, count(*) FROM {plan.relation} WHERE status = 'send' GROUP BY ALL ORDER BY playbook, rule_id, day"
-        ).fetchall()
-    ]
-    out.reasons = [
-        (reason, f"{p}/{r}", int(n))
-        for reason, p, r, n in con.execute(
-            f"SELECT reason, playbook, rule_id, count(*) FROM {plan.relation} WHERE status = 'suppressed' GROUP BY ALL ORDER BY reason, playbook, rule_id"
-        ).fetchall()
-    ]
-    rows = con.execute(f"""
-        SELECT customer_id, playbook, rule_id, channel, send_at, "to", content FROM (
-          SELECT *, row_number() OVER (PARTITION BY playbook, rule_id ORDER BY send_at, customer_id) AS k FROM {plan.relation} WHERE status = 'send')
-        WHERE k = 1 ORDER BY playbook, rule_id LIMIT {int(samples)}""").fetchall()
+    out.status = {s: int(n) for s, n in rows_of(_STATUS)}
+    out.by_rule = [(p, r, c, str(d), int(n)) for p, r, c, d, n in rows_of(_BY_RULE)]
+    out.reasons = [(reason, f"{p}/{r}", int(n)) for reason, p, r, n in rows_of(_REASONS)]
+    rows = rows_of(_SAMPLES, samples=int(samples))
     for customer, playbook, rule, channel, send_at, to, content in rows:
         content = dict(content or {})
         sample = {"customer_id": customer, "rule": f"{playbook}/{rule}", "channel": channel, "send_at": send_at, "to": to if show_pii or to is None else mask_filter(to)}

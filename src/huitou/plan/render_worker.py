@@ -16,18 +16,21 @@ from typing import Any
 import duckdb
 import numpy
 
-from ..db import literal, register_columns
+from ..db import register_columns, tree
+from ..engines.base import insert_cast, local_table
 from .render import RENDERED_COLUMNS, Renderer
 
 BATCH = 10_000
 
 
+# The rendered relation's columns (RENDERED_COLUMNS) and their types.
+_TYPES = {"cand_id": "BIGINT", "send_local": "TIMESTAMP", "template": "VARCHAR", "subject": "VARCHAR", "body": "VARCHAR", "html": "VARCHAR",
+          "segments": "INTEGER", "extra": "JSON", "error": "VARCHAR", "error_reason": "VARCHAR"}
+
+
 def create_output(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """The table rendered rows go to (plan_rendered in the planner's session)."""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {table} (
-            cand_id BIGINT, send_local TIMESTAMP, template VARCHAR, subject VARCHAR, body VARCHAR, html VARCHAR,
-            segments INTEGER, extra JSON, error VARCHAR, error_reason VARCHAR)""")
+    con.execute(local_table(table, _TYPES))
 
 
 def append(con: duckdb.DuckDBPyConnection, table: str, columns: list[list[Any]]) -> None:
@@ -35,8 +38,7 @@ def append(con: duckdb.DuckDBPyConnection, table: str, columns: list[list[Any]])
     types = {"cand_id": numpy.int64, "send_local": "datetime64[us]"}
     arrays = {name: numpy.array(col, dtype=types.get(name, object)) for name, col in zip(RENDERED_COLUMNS, columns)}
     register_columns(con, "rendered_batch", arrays)
-    casts = ", ".join(f"CAST({c} AS {t})" for c, t in (("send_local", "TIMESTAMP"), ("template", "VARCHAR"), ("subject", "VARCHAR"), ("body", "VARCHAR"), ("html", "VARCHAR"), ("segments", "INTEGER"), ("extra", "JSON"), ("error", "VARCHAR"), ("error_reason", "VARCHAR")))
-    con.execute(f"INSERT INTO {table} SELECT cand_id, {casts} FROM rendered_batch")
+    con.execute(insert_cast(table, "rendered_batch", _TYPES))
     con.unregister("rendered_batch")
 
 
@@ -53,9 +55,9 @@ def main(argv: list[str]) -> int:
     con.execute("SET threads = 1")  # the other workers have the other cores
     create_output(con, "rendered")
     cursor = con.cursor()
-    cursor.execute(f"SELECT * FROM read_parquet({literal(input_path.as_posix())}, hive_partitioning = false)")
+    cursor.execute(tree("SELECT * FROM read_parquet(:path, hive_partitioning = false)", path=input_path.as_posix()).sql("duckdb"))
     render_cursor(renderer, cursor, con, "rendered")
-    con.execute(f"COPY rendered TO {literal(output_path.as_posix())} (FORMAT parquet)")
+    con.execute(tree("COPY rendered TO :path (FORMAT parquet)", path=output_path.as_posix()).sql("duckdb"))
     return 0
 
 
