@@ -348,19 +348,17 @@ def test_a_send_that_fails_to_render_gives_its_cap_slot_to_the_next(tmp_path: Pa
 
 
 def test_customers_are_judged_alike_in_any_partition(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Arbitration reads the candidates in batches and judges whole customers a
-    partition at a time: one customer at a time, read two rows at a time (a customer's
-    candidates split across reads), the example plan is the same, caps and care-first
-    included."""
+    """Arbitration judges whole customers a partition at a time: one customer at a time,
+    or two, the example plan is the same, caps and care-first included."""
     from huitou.plan import arbitrate
 
     def plan_rows() -> list[tuple]:
         return run_plan(ROOT, AS_OF, 14).con.execute("SELECT * EXCLUDE (send_utc, intent_rank) FROM plan").fetchall()
 
     whole = plan_rows()
-    monkeypatch.setattr(arbitrate, "PARTITION_CUSTOMERS", 1)
-    monkeypatch.setattr(arbitrate, "_BATCH_ROWS", 2)
-    assert plan_rows() == whole
+    for customers in (1, 2):
+        monkeypatch.setattr(arbitrate, "PARTITION_CUSTOMERS", customers)
+        assert plan_rows() == whole
     reasons = [r[COLUMNS.index("reason")] for r in whole]
     assert reasons.count("frequency_cap") > 20 and reasons.count("care_first") > 5
 

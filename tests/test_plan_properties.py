@@ -157,13 +157,13 @@ def plan_rows(root: Path) -> list[dict]:
 
 
 @contextlib.contextmanager
-def partitions(customers: int, rows: int) -> Iterator[None]:
-    saved = arbitrate.PARTITION_CUSTOMERS, arbitrate._BATCH_ROWS
-    arbitrate.PARTITION_CUSTOMERS, arbitrate._BATCH_ROWS = customers, rows
+def partitions(customers: int) -> Iterator[None]:
+    saved = arbitrate.PARTITION_CUSTOMERS
+    arbitrate.PARTITION_CUSTOMERS = customers
     try:
         yield
     finally:
-        arbitrate.PARTITION_CUSTOMERS, arbitrate._BATCH_ROWS = saved
+        arbitrate.PARTITION_CUSTOMERS = saved
 
 
 def local_day(row: dict) -> dt.date:
@@ -183,9 +183,8 @@ def test_plan_invariants(tmp_path_factory, customers: list[dict]) -> None:  # ty
     write_shop(root, customers)
     rows = plan_rows(root)
     assert rows == plan_rows(root), "the same inputs must give the same plan"
-    # Customers are independent: judged two at a time, the candidates read three rows at
-    # a time (a customer's rows split across reads), the plan is the same.
-    with partitions(customers=2, rows=3):
+    # Customers are independent: judged two at a time, the plan is the same.
+    with partitions(customers=2):
         assert plan_rows(root) == rows
     by_id = {f"c{i:03d}": c for i, c in enumerate(customers)}
     accepted: dict[str, list[dict]] = {}

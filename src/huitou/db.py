@@ -59,13 +59,6 @@ def tree(sql: str, **values: Any) -> exp.Expression:
     return sqlglot.parse_one(sql, dialect="duckdb").transform(put)
 
 
-def arrow_reader(con: duckdb.DuckDBPyConnection, sql: str, rows: int) -> Any:
-    """A pyarrow RecordBatchReader over a query's rows, `rows` at a time (DuckDB 2 renamed
-    the method). Read it to the end before the connection runs anything else."""
-    relation = con.sql(sql)
-    return relation.to_arrow_reader(rows) if hasattr(relation, "to_arrow_reader") else relation.fetch_arrow_reader(rows)
-
-
 def date_literal(day: Any) -> exp.Expression:
     """CAST('YYYY-MM-DD' AS DATE) as a tree."""
     return exp.cast(exp.Literal.string(day.isoformat()), "DATE")

@@ -13,22 +13,20 @@ order, then step - and a candidate is accepted when
 The greedy is vectorised: step k takes every customer's k-th candidate at once, so the
 Python loop runs over ranks (a handful), never over customers. Counts per customer and
 day live in small arrays (one per distinct cap scope) indexed from `base`. Customers are
-independent: the candidates are read in greedy order in batches and judged a partition
-of whole customers at a time, so the arrays are sized by the partition, not the shop.
+independent: the ranked candidates stay in DuckDB and are judged a partition of whole
+customers at a time, so the arrays are sized by the partition, not the shop.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
 import numpy
-import pyarrow
 from sqlglot import exp
 
-from ..db import arrow_reader, date_literal, tree
+from ..db import create_temp, date_literal, drop_table, scalar, tree
 from .relations import Relations
 from .rules import INTENT_ORDER, Cap, PlannedRule, caps_of, care_within
 
@@ -48,16 +46,18 @@ class Verdicts:
 # are sized by this, not by the shop. At five million customers, judging all at once
 # took the plan's peak from 3.3 GB to 4.8 GB (benchmarks/scale.py).
 PARTITION_CUSTOMERS = 100_000
-_BATCH_ROWS = 256_000  # candidate rows read from the database at a time
 
-# The eligible candidates in greedy order, each with its customer's rank (`cust`, 0 ..)
-# and its day counted from :base.
+# The eligible candidates, each with its customer's rank (`cust`, 0 ..), its day counted
+# from :base and its place in the greedy order (`position`).
 _CANDIDATES = """
     SELECT CAST(c.cand_id AS BIGINT) AS cand_id, CAST(dense_rank() OVER (ORDER BY c.customer_id) - 1 AS BIGINT) AS cust,
-           CAST(c.rule_index AS BIGINT) AS rule_index, CAST(date_diff('day', :base, c.send_date) AS BIGINT) AS day
+           CAST(c.rule_index AS BIGINT) AS rule_index, CAST(date_diff('day', :base, c.send_date) AS BIGINT) AS day,
+           CAST(row_number() OVER (ORDER BY c.customer_id, k.neg_priority, k.intent_rank, c.send_utc, c.rule_index, c.step) - 1 AS BIGINT) AS position
     FROM :candidates AS c JOIN :order AS k(rule_index, neg_priority, intent_rank) USING (rule_index)
     WHERE c.early_reason IS NULL AND c.cand_id NOT IN (SELECT cand_id FROM :rendered WHERE error IS NOT NULL)
-    ORDER BY c.customer_id, k.neg_priority, k.intent_rank, c.send_utc, c.rule_index, c.step"""
+    ORDER BY position"""
+# One partition of customers, in greedy order.
+_PARTITION = "SELECT cand_id, cust, rule_index, day, position FROM :ranked WHERE cust >= :first AND cust < :end ORDER BY position"
 
 # Past messages of the same customers (ranked alike) per day in the customer's zone (the
 # data's when the customer has none), at most 20 a day per channel and intent.
@@ -106,51 +106,26 @@ class _Contest:
 def arbitrate(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], as_of: dt.date, horizon: int, history_timezone: str | None, rel: Relations) -> Verdicts:
     """The verdict of every candidate (rel.candidates) without an early reason;
     `history_timezone` (the data's zone) is None when there is no history (rel.history).
-    The candidates are read in greedy order and judged a partition of customers at a time."""
+    The candidates are ranked in SQL and judged a partition of customers at a time."""
     contest = _Contest.of(rules, as_of, horizon)
     relations = {"candidates": exp.to_table(rel.candidates), "rendered": exp.to_table(rel.rendered), "base": date_literal(contest.base)}
     past = _history(con, contest, history_timezone, rel, relations) if history_timezone is not None else None
     order = exp.values([(r.index, -r.priority, INTENT_ORDER[r.intent]) for r in rules] or [(0, 0, 0)])
-    reader = arrow_reader(con, tree(_CANDIDATES, order=order, **relations).sql("duckdb"), _BATCH_ROWS)
-    cand_ids, outcomes, caps = [numpy.zeros(0, dtype=numpy.int64)], [numpy.zeros(0, dtype=numpy.int8)], [numpy.zeros(0, dtype=numpy.int16)]
-    for part in _partitions(reader, PARTITION_CUSTOMERS):
+    # The ranked candidates stay in DuckDB (which may spill them); each partition's rows
+    # come out as numpy arrays, so this process holds one partition at a time.
+    ranked = create_temp(con, rel.candidates + "_ranked", tree(_CANDIDATES, order=order, **relations))
+    customers = int(scalar(con, tree("SELECT coalesce(max(cust) + 1, 0) FROM :ranked", ranked=ranked).sql("duckdb")))
+    parts: list[tuple[numpy.ndarray, ...]] = []
+    for first in range(0, customers, PARTITION_CUSTOMERS):
+        part = con.execute(tree(_PARTITION, ranked=ranked, first=first, end=first + PARTITION_CUSTOMERS).sql("duckdb")).fetchnumpy()
         outcome, cap = _judge(contest, part, past)
-        cand_ids.append(part["cand_id"])
-        outcomes.append(outcome)
-        caps.append(cap)
-    cand_id = numpy.concatenate(cand_ids)
-    # The place in the greedy order: partitions follow each other in it.
-    return Verdicts(cand_id, numpy.concatenate(outcomes), numpy.concatenate(caps), numpy.arange(len(cand_id)), contest.caps)
-
-
-def _partitions(reader: pyarrow.RecordBatchReader, customers: int) -> Iterator[dict[str, numpy.ndarray]]:
-    """The streamed candidates (sorted by `cust`) in runs of whole customers, at most
-    `customers` of them: a customer whose rows may go on in the next batch waits for it."""
-    held: list[dict[str, numpy.ndarray]] = []
-    for batch in reader:
-        held.append({name: batch.column(name).to_numpy() for name in batch.schema.names})
-        rows = {name: numpy.concatenate([h[name] for h in held]) for name in held[0]}
-        cust = rows["cust"]
-        if not len(cust):
-            held = []
-            continue
-        # Whole customers before the last one seen; the last may go on in the next batch.
-        cut = int(numpy.searchsorted(cust, cust[-1]))
-        for start, end in _runs(cust[:cut], customers):
-            yield {name: values[start:end] for name, values in rows.items()}
-        held = [{name: values[cut:] for name, values in rows.items()}]
-    if held and len(held[0]["cust"]):
-        for start, end in _runs(held[0]["cust"], customers):
-            yield {name: values[start:end] for name, values in held[0].items()}
-
-
-def _runs(cust: numpy.ndarray, customers: int) -> Iterator[tuple[int, int]]:
-    """Row ranges of at most `customers` consecutive customers over sorted `cust`."""
-    start = 0
-    while start < len(cust):
-        end = int(numpy.searchsorted(cust, cust[start] + customers))
-        yield start, end
-        start = end
+        parts.append((numpy.asarray(part["cand_id"], dtype=numpy.int64), outcome, cap, numpy.asarray(part["position"], dtype=numpy.int64)))
+    drop_table(con, ranked)
+    if not parts:
+        empty = (numpy.int64, numpy.int8, numpy.int16, numpy.int64)
+        return Verdicts(*(numpy.zeros(0, dtype=t) for t in empty), contest.caps)  # type: ignore[arg-type]
+    cand_id, outcome, cap, position = (numpy.concatenate(column) for column in zip(*parts))
+    return Verdicts(cand_id, outcome, cap, position, contest.caps)
 
 
 def _history(con: duckdb.DuckDBPyConnection, contest: _Contest, timezone: str, rel: Relations, relations: dict[str, exp.Expression]) -> dict[str, numpy.ndarray]:
