@@ -59,6 +59,11 @@ def tree(sql: str, **values: Any) -> exp.Expression:
     return sqlglot.parse_one(sql, dialect="duckdb").transform(put)
 
 
+def union_all(queries: list[exp.Expression]) -> exp.Expression:
+    """The queries' rows together (UNION ALL); one query as it is."""
+    return queries[0] if len(queries) == 1 else exp.union(*queries, distinct=False)
+
+
 def date_literal(day: Any) -> exp.Expression:
     """CAST('YYYY-MM-DD' AS DATE) as a tree."""
     return exp.cast(exp.Literal.string(day.isoformat()), "DATE")

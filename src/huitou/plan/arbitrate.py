@@ -50,7 +50,7 @@ PARTITION_CUSTOMERS = 100_000
 # The eligible candidates, each with its customer's rank (`cust`, 0 ..), its day counted
 # from :base and its place in the greedy order (`position`).
 _CANDIDATES = """
-    SELECT CAST(c.cand_id AS BIGINT) AS cand_id, CAST(dense_rank() OVER (ORDER BY c.customer_id) - 1 AS BIGINT) AS cust,
+    SELECT c.customer_id, CAST(c.cand_id AS BIGINT) AS cand_id, CAST(dense_rank() OVER (ORDER BY c.customer_id) - 1 AS BIGINT) AS cust,
            CAST(c.rule_index AS BIGINT) AS rule_index, CAST(date_diff('day', :base, c.send_date) AS BIGINT) AS day,
            CAST(row_number() OVER (ORDER BY c.customer_id, k.neg_priority, k.intent_rank, c.send_utc, c.rule_index, c.step) - 1 AS BIGINT) AS position
     FROM :candidates AS c JOIN :order AS k(rule_index, neg_priority, intent_rank) USING (rule_index)
@@ -59,13 +59,10 @@ _CANDIDATES = """
 # One partition of customers, in greedy order.
 _PARTITION = "SELECT cand_id, cust, rule_index, day, position FROM :ranked WHERE cust >= :first AND cust < :end ORDER BY position"
 
-# Past messages of the same customers (ranked alike) per day in the customer's zone (the
-# data's when the customer has none), at most 20 a day per channel and intent.
+# Past messages of the ranked customers per day in the customer's zone (the data's when
+# the customer has none), at most 20 a day per channel and intent.
 _HISTORY = """
-    WITH k AS (
-        SELECT customer_id, dense_rank() OVER (ORDER BY customer_id) - 1 AS cust
-        FROM (SELECT DISTINCT c.customer_id FROM :candidates AS c
-              WHERE c.early_reason IS NULL AND c.cand_id NOT IN (SELECT cand_id FROM :rendered WHERE error IS NOT NULL))),
+    WITH k AS (SELECT DISTINCT customer_id, cust FROM :ranked),
     h AS (
         SELECT k.cust, CAST(timezone(CASE WHEN m.timezone IN (SELECT name FROM :zones) THEN m.timezone ELSE :timezone END, h.sent_at) AS DATE) AS local_date,
                h.channel, h.intent
@@ -109,29 +106,27 @@ def arbitrate(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], as_of: d
     The candidates are ranked in SQL and judged a partition of customers at a time."""
     contest = _Contest.of(rules, as_of, horizon)
     relations = {"candidates": exp.to_table(rel.candidates), "rendered": exp.to_table(rel.rendered), "base": date_literal(contest.base)}
-    past = _history(con, contest, history_timezone, rel, relations) if history_timezone is not None else None
     order = exp.values([(r.index, -r.priority, INTENT_ORDER[r.intent]) for r in rules] or [(0, 0, 0)])
     # The ranked candidates stay in DuckDB (which may spill them); each partition's rows
     # come out as numpy arrays, so this process holds one partition at a time.
     ranked = create_temp(con, rel.candidates + "_ranked", tree(_CANDIDATES, order=order, **relations))
+    past = _history(con, contest, history_timezone, rel, ranked) if history_timezone is not None else None
     customers = int(scalar(con, tree("SELECT coalesce(max(cust) + 1, 0) FROM :ranked", ranked=ranked).sql("duckdb")))
-    parts: list[tuple[numpy.ndarray, ...]] = []
+    empty = tuple(numpy.zeros(0, dtype=t) for t in (numpy.int64, numpy.int8, numpy.int16, numpy.int64))
+    parts: list[tuple[numpy.ndarray, ...]] = [empty]
     for first in range(0, customers, PARTITION_CUSTOMERS):
         part = con.execute(tree(_PARTITION, ranked=ranked, first=first, end=first + PARTITION_CUSTOMERS).sql("duckdb")).fetchnumpy()
         outcome, cap = _judge(contest, part, past)
         parts.append((numpy.asarray(part["cand_id"], dtype=numpy.int64), outcome, cap, numpy.asarray(part["position"], dtype=numpy.int64)))
     drop_table(con, ranked)
-    if not parts:
-        empty = (numpy.int64, numpy.int8, numpy.int16, numpy.int64)
-        return Verdicts(*(numpy.zeros(0, dtype=t) for t in empty), contest.caps)  # type: ignore[arg-type]
     cand_id, outcome, cap, position = (numpy.concatenate(column) for column in zip(*parts))
     return Verdicts(cand_id, outcome, cap, position, contest.caps)
 
 
-def _history(con: duckdb.DuckDBPyConnection, contest: _Contest, timezone: str, rel: Relations, relations: dict[str, exp.Expression]) -> dict[str, numpy.ndarray]:
+def _history(con: duckdb.DuckDBPyConnection, contest: _Contest, timezone: str, rel: Relations, ranked: exp.Table) -> dict[str, numpy.ndarray]:
     """The past messages' counts per customer rank and day (_HISTORY), sorted by rank."""
-    sql = tree(_HISTORY, zones=exp.to_table(rel.zones), history=exp.to_table(rel.history), matched=exp.to_table(rel.matched),
-               timezone=exp.Literal.string(timezone), width=exp.Literal.number(contest.width), **relations)
+    sql = tree(_HISTORY, ranked=ranked, zones=exp.to_table(rel.zones), history=exp.to_table(rel.history), matched=exp.to_table(rel.matched),
+               timezone=timezone, width=contest.width, base=date_literal(contest.base))
     past = con.execute(sql.sql("duckdb")).fetchnumpy()
     return {"cust": numpy.asarray(past["cust"], dtype=numpy.int64), "day": numpy.asarray(past["day"], dtype=numpy.int64),
             "channel": numpy.asarray(past["channel"], dtype=object), "intent": numpy.asarray(past["intent"], dtype=object),

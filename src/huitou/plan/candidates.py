@@ -9,13 +9,11 @@ consent, and the holdout draw. Caps and care-first come after (arbitrate.py).
 
 from __future__ import annotations
 
-import functools
-
 import duckdb
 from sqlglot import exp
 
 from ..calendar import anchor_kind
-from ..db import create_temp, date_literal, drop_table, scalar, tree
+from ..db import create_temp, date_literal, drop_table, scalar, tree, union_all
 from .clock import create_clock, valid_zones
 from .relations import Relations
 from .rules import PlannedRule
@@ -93,9 +91,11 @@ def rule_query(rule: PlannedRule, window: Window, r: Relations, has_optouts: boo
     has_contact = tree("(:contact IS NOT NULL AND trim(:contact) <> '')", contact=contact) if rule.contact_column else exp.true()
     # A phone number is a phone number: anything else (a formula, a script) never reaches
     # an SMS gateway or a call list.
-    checks_format = rule.contact_column and rule.kind in ("sms", "phone", "email")
-    pattern = PHONE_PATTERN if rule.kind in ("sms", "phone") else EMAIL_PATTERN
-    format_ok = tree("regexp_full_match(trim(:contact), :pattern)", contact=contact, pattern=pattern) if checks_format else exp.true()
+    def looks_like(pattern: str, kinds: tuple[str, ...]) -> exp.Expression:
+        if not rule.contact_column or rule.kind not in kinds:
+            return exp.true()
+        return tree("regexp_full_match(trim(:contact), :pattern)", contact=contact, pattern=pattern)
+
     consent_ok: exp.Expression = exp.true()
     if rule.consent_column and rule.basis in ("consent", "soft_opt_in"):
         consent_ok = exp.func("coalesce", exp.column(rule.consent_column, "m", quoted=True), exp.false() if rule.basis == "consent" else exp.true())
@@ -105,7 +105,7 @@ def rule_query(rule: PlannedRule, window: Window, r: Relations, has_optouts: boo
     query = tree(
         _RULE, rule_index=rule.index, shifted=weekday_shift(exp.paren(tree(":day + :shift", day=columns["scheduled"], shift=rule.time.day_shift)), rule.rule["when"].get("weekdays")),
         event_id=event_id(rule), zones=exp.to_table(r.zones), timezone=rule.timezone, contact=contact, opted_out=opted_out, dropped=exp.Boolean(this=rule.time.dropped),
-        has_contact=has_contact, phone_ok=format_ok if rule.kind in ("sms", "phone") else exp.true(), email_ok=format_ok if rule.kind == "email" else exp.true(),
+        has_contact=has_contact, phone_ok=looks_like(PHONE_PATTERN, ("sms", "phone")), email_ok=looks_like(EMAIL_PATTERN, ("email",)),
         consent_ok=consent_ok, held=held, matched=exp.to_table(r.matched), selected=exp.column(f"m_{rule.index}", "m"), first=first, last=last, **columns,
     )
     assert isinstance(query, exp.Select)
@@ -144,7 +144,7 @@ def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], w
     has_events = create_events(con, rules, r.matched, r.events)
     valid_zones(con, exp.select(exp.column("timezone").as_("name")).from_(exp.to_table(r.matched)).subquery("z"), r.zones)
     selects = [s for s in (rule_query(rule, window, r, has_optouts, has_events) for rule in rules) if s is not None]
-    union = functools.reduce(lambda a, b: exp.union(a, b, distinct=False), selects) if selects else tree(_NO_CANDIDATES)
+    union = union_all(selects) if selects else tree(_NO_CANDIDATES)
     delivered = delivered_case(rules, "c", has_legacy, r.ledger_done) if has_ledger else exp.false()
     minutes = exp.Case(this=exp.column("rule_index"))
     for rule in rules:

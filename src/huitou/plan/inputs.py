@@ -11,7 +11,6 @@ is turned into a date in the customer's own timezone at arbitration (arbitrate.p
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from sqlglot import exp
 
 from ..data import load
 from ..data.sources import DataError, Source, source_from_config
-from ..db import create_temp, drop_table, first_row, table_from_columns, tree
+from ..db import create_temp, drop_table, first_row, table_from_columns, tree, union_all
 
 
 def with_inputs(config: dict[str, Any], inputs: dict[str, Path | None]) -> dict[str, Any]:
@@ -66,7 +65,7 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
         selects.append(exp.select("*").from_(ledger.copy()))
     if not selects:
         return False
-    create_temp(con, optouts, exp.select("*").distinct().from_(_union(selects).subquery("o")))
+    create_temp(con, optouts, exp.select("*").distinct().from_(union_all(selects).subquery("o")))
     drop_table(con, ledger)
     if source is not None:
         _forget_raw(con, "suppression")
@@ -77,10 +76,6 @@ def _column(source: Source, columns: dict[str, str], canonical: str) -> exp.Colu
     """The file's column for a canonical one (a clear error when it has none)."""
     load.need_column(source, columns, canonical)
     return exp.column(source.column(canonical), quoted=True)
-
-
-def _union(selects: list[exp.Expression]) -> exp.Expression:
-    return functools.reduce(lambda a, b: exp.union(a, b, distinct=False), selects)
 
 
 def read_optout_file(config: dict[str, Any], root: Path) -> list[tuple[str, str | None]]:
@@ -133,7 +128,7 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
         selects.append(exp.select("*").from_(ledger))
     if not selects:
         return False
-    view = exp.Create(this=exp.to_table(history), kind="VIEW", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=_union(selects))
+    view = exp.Create(this=exp.to_table(history), kind="VIEW", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=union_all(selects))
     con.execute(view.sql("duckdb"))
     return True
 
