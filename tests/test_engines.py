@@ -16,6 +16,8 @@ import sqlglot
 from sqlglot import exp
 
 from huitou.contract import key
+from huitou.engines.portable import hex_int
+from huitou.plan.candidates import EMAIL_PATTERN, PHONE_PATTERN
 from huitou.engines import EngineError, open_engine
 from huitou.engines.duckdb_engine import DuckDBEngine
 from huitou.engines.postgres_engine import PostgresEngine
@@ -32,6 +34,12 @@ ROWS = {
     "n": [881 * 100, 7, 0, 10, 3, 1, 2],
 }
 TYPES = {"g": "VARCHAR", "d": "DATE", "k": "BIGINT", "v": "VARCHAR", "n": "BIGINT"}
+
+PATTERNS = {"phone": PHONE_PATTERN, "email": EMAIL_PATTERN}
+# Contacts as customers type them, and as attackers do: a header injection, a trailing
+# line break (Java's `$` matches before it), a formula, quotes, IDN, a control character.
+CONTACTS = ["+86 138-0013-8000", "13800138000", "(010) 1234-5678", "=1+2", "123", "138\n", "a@b.cn", "a@b.cn\r\nBcc: x@y.z", "x@y.z\n",
+            "名字@例子.cn", "a b@c.de", "a@b", "ü@ü.de", "a@b.c\x01", '"a"@b.cn', "a\\b@c.de", "a@@b.cn", "a@b..cn"]
 
 QUERIES = {
     # ISO day of week: Sunday 29 November 2026 is 7 (sqlglot's Spark text made it 2).
@@ -51,6 +59,20 @@ QUERIES = {
     # The idempotency key (contract.key) of non-ASCII ids: the same 32 hex digits as
     # Python's hashlib on every engine.
     "key": (f"SELECT g, v, {key(*map(exp.column, ('g', 'v', 'g', 'v'))).sql('duckdb')} AS k FROM t WHERE v IS NOT NULL ORDER BY k", None),
+    # What the candidates stage needs (plan/candidates.py): contact formats matched whole,
+    # the holdout's hex digits as an integer, minutes as an interval, text in byte order,
+    # a key of several columns.
+    "full_match": (exp.select(exp.column("x"), *(exp.RegexpFullMatch(this=exp.column("x"), expression=exp.Literal.string(p)).as_(n) for n, p in PATTERNS.items()))
+                   .from_(exp.values([(c,) for c in CONTACTS], alias="s", columns=["x"])).order_by(exp.column("x")).sql("duckdb"),
+                   sorted((c, *(re.fullmatch(p, c) is not None for p in PATTERNS.values())) for c in CONTACTS)),
+    "hex_int": (exp.select(exp.column("v"), exp.Mod(this=hex_int(exp.func("left", exp.func("md5", exp.column("v")), exp.Literal.number(8))), expression=exp.Literal.number(10000)).as_("d"),
+                           hex_int(exp.Literal.string("ffffffff")).as_("top")).from_("t").where("v IS NOT NULL").order_by("k NULLS LAST").sql("duckdb"),
+                [(v, int(hashlib.md5(v.encode()).hexdigest()[:8], 16) % 10000, 0xFFFFFFFF) for _, v in sorted(
+                    ((k if k is not None else 99, v) for k, v in zip(ROWS["k"], ROWS["v"]) if v is not None))]),
+    "to_minutes": ("SELECT CAST(d AS TIMESTAMP) + to_minutes(CAST(n AS BIGINT)) AS later FROM t ORDER BY later",
+                   sorted((dt.datetime.combine(d, dt.time()) + dt.timedelta(minutes=n),) for d, n in zip(ROWS["d"], ROWS["n"]))),
+    "binary_order": ('SELECT v FROM t WHERE v IS NOT NULL ORDER BY v COLLATE "C"', [(v,) for v in sorted(v for v in ROWS["v"] if v is not None)]),
+    "key_tuple": ("SELECT g, arg_max(v, (g, n)) AS top FROM t GROUP BY g ORDER BY g", [("a", "x"), ("b", "回头客"), ("c", "ü")]),
     "exact_cycle": ("SELECT CAST(CAST(n // 40 AS DECIMAL(18,0)) * CAST(0.01 AS DECIMAL(3,2)) AS DECIMAL(18,2)) AS c FROM t WHERE n = 88100", [(Decimal("22.02"),)]),
 }
 

@@ -17,6 +17,11 @@ is how `isodow` on Spark (Sunday 2, not 7) gets through them.
 | sha256(text) | hex of SHA-256 of the UTF-8 bytes | SHA2(x, 256) | encode(sha256(convert_to(x, 'UTF8')), 'hex') |
 | a // b | integer quotient of non-negative integers | a DIV b (sqlglot) | CAST(DIV(a, b) AS BIGINT) |
 | date_diff('day', a, b) | days from date a to date b | DATEDIFF(b, a) | b - a |
+| regexp_full_match(s, p) | the whole of s matches p (RE2) | s RLIKE '\\A(?:p)\\z' | s ~ '^(?:p)$' |
+| CAST('0x' \|\| h AS UBIGINT) (hex_int) | hex digits h (at most 15) as an integer | CAST(CONV(h, 16, 10) AS BIGINT) | bits of 'x' \|\| lpad(h, 16, '0'), as BIGINT |
+| to_minutes(n) | an interval of n minutes | n * INTERVAL '1' MINUTE | n * INTERVAL '1 minute' |
+| x COLLATE "C" (binary) | text ordered by its bytes (code points) | x (Spark's default) | as is |
+| arg_max(v, (a, b)) | a key of several columns, in order | struct(a, b) | ROW(a, b) |
 
 >>> import sqlglot
 >>> rewrite(sqlglot.parse_one("SELECT isodow(d)", read="duckdb"), "spark").sql("spark")
@@ -97,6 +102,66 @@ def _sha256(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
     return rewrite
 
 
+def hex_int(digits: exp.Expression) -> exp.Expression:
+    """Hexadecimal digits (at most 15) read as an integer: CAST('0x' || digits AS UBIGINT)."""
+    return exp.cast(exp.DPipe(this=exp.Literal.string("0x"), expression=digits, safe=True), exp.DataType.build("UBIGINT", dialect="duckdb"))
+
+
+def binary(text: exp.Expression) -> exp.Expression:
+    """Text ordered by its bytes (the code points), whatever the database's collation."""
+    return exp.Collate(this=text, expression=exp.to_identifier("C", quoted=True))
+
+
+def _hex_int(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if not (isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.UBIGINT and isinstance(node.this, exp.DPipe) and node.this.this == exp.Literal.string("0x")):
+            return node
+        digits = node.this.expression.copy()
+        if postgres:  # a bit string read as a (signed) 64-bit integer: 16 digits, the first 0
+            bits = exp.cast(exp.DPipe(this=exp.Literal.string("x"), expression=_fn("LPAD", digits, exp.Literal.number(16), exp.Literal.string("0"))), "BIT(64)")
+            return exp.cast(bits, "BIGINT")
+        return exp.cast(_fn("CONV", digits, exp.Literal.number(16), exp.Literal.number(10)), "BIGINT")
+    return rewrite
+
+
+def _full_match(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
+    """regexp_full_match with a constant pattern: anchored at both ends of the text (Java's
+    `$` would also match before a final line break; PostgreSQL's `$`, without the n flag,
+    only at the end)."""
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.RegexpFullMatch):
+            return node
+        pattern = node.expression
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            raise ValueError("regexp_full_match needs a constant pattern to be portable")
+        if postgres:
+            return exp.RegexpLike(this=node.this.copy(), expression=exp.Literal.string(f"^(?:{pattern.this})$"))
+        return exp.RegexpLike(this=node.this.copy(), expression=exp.Literal.string(f"\\A(?:{pattern.this})\\z"))
+    return rewrite
+
+
+def _minutes(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "to_minutes" and len(node.expressions) == 1:
+        return exp.Mul(this=exp.paren(node.expressions[0].copy()), expression=exp.Interval(this=exp.Literal.string("1"), unit=exp.var("MINUTE")))
+    return node
+
+
+def _no_binary_collation(node: exp.Expression) -> exp.Expression:
+    """Spark orders strings by their UTF-8 bytes already (and has no collation "C")."""
+    if isinstance(node, exp.Collate) and node.expression.name == "C":
+        return node.this.copy()
+    return node
+
+
+def _key_tuple(row: str) -> Callable[[exp.Expression], exp.Expression]:
+    """A tuple as arg_max's key: a struct (Spark) or a row (PostgreSQL), compared field by field."""
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Tuple) and isinstance(node.parent, (exp.ArgMax, exp.ArgMin)) and node.arg_key == "expression":
+            return _fn(row, *(e.copy() for e in node.expressions))
+        return node
+    return rewrite
+
+
 def _int_div(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.IntDiv):  # PostgreSQL's DIV is numeric
         return exp.cast(_fn("DIV", node.this.copy(), node.expression.copy()), "BIGINT")
@@ -116,8 +181,10 @@ def _day_diff(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
 
 _REWRITES: dict[str, list[Callable[[exp.Expression], exp.Expression]]] = {
     "duckdb": [],
-    "spark": [_isodow("DAYOFWEEK_ISO"), lambda n: _arg_extreme(n, spark=True), _sha256(False), _day_diff(False)],
-    "postgres": [_isodow("ISODOW"), _date_part, _make_date, _cardinality, lambda n: _arg_extreme(n, spark=False), _sha256(True), _int_div, _day_diff(True)],
+    "spark": [_isodow("DAYOFWEEK_ISO"), _key_tuple("STRUCT"), lambda n: _arg_extreme(n, spark=True), _sha256(False), _day_diff(False), _hex_int(False),
+              _full_match(False), _minutes, _no_binary_collation],
+    "postgres": [_isodow("ISODOW"), _date_part, _make_date, _cardinality, _key_tuple("ROW"), lambda n: _arg_extreme(n, spark=False), _sha256(True), _int_div,
+                 _day_diff(True), _hex_int(True), _full_match(True), _minutes],
 }
 
 

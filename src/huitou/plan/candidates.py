@@ -13,6 +13,7 @@ import duckdb
 from sqlglot import exp
 
 from ..calendar import anchor_kind
+from ..engines.portable import hex_int
 from ..db import create_temp, date_literal, drop_table, scalar, tree, union_all
 from .clock import create_clock, valid_zones
 from .relations import Relations
@@ -25,8 +26,9 @@ EARLY_REASONS = ("opted_out", "already_sent", "quiet_hours", "no_contact", "inva
 # What a phone number may look like: digits, an optional leading +, spaces, hyphens, parentheses.
 PHONE_PATTERN = r"\+?[0-9][0-9 ()\-]{4,24}"
 # local@domain.tld without spaces, quotes, angle brackets or control characters: what
-# reaches an SMTP header is one address, never "a@b.cn\r\nBcc: ...".
-_NOT_IN_ADDRESS = r"\s@<>()\[\],;:\\\"\x00-\x1f\x7f"
+# reaches an SMTP header is one address, never "a@b.cn\r\nBcc: ...". A space, not \s:
+# each engine's \s is a different set (the control characters are excluded anyway).
+_NOT_IN_ADDRESS = r" @<>()\[\],;:\\\"\x00-\x1f\x7f"
 _LABEL = rf"[^{_NOT_IN_ADDRESS}.]+"  # a domain label; IDN labels (例子.cn) are letters too
 EMAIL_PATTERN = rf"[^{_NOT_IN_ADDRESS}]{{1,64}}@{_LABEL}(\.{_LABEL})+"
 
@@ -55,7 +57,7 @@ _RULE = """
     WHERE :selected AND :scheduled BETWEEN :first AND :last"""
 _OPTED_OUT = "EXISTS (SELECT 1 FROM :optouts AS x WHERE x.customer_id = m.customer_id AND (x.channel IS NULL OR x.channel = :channel))"
 # The holdout draw: a salted hash of the customer id, in hundredths of a percent.
-_HELD = "CAST('0x' || left(md5(:salt || m.customer_id), 8) AS UBIGINT) % 10000 < :share"
+_HELD = ":draw % 10000 < :share"
 
 
 def _dates_for(rule: PlannedRule, window: Window) -> tuple[list[exp.Expression], dict[str, exp.Expression]] | None:
@@ -101,7 +103,8 @@ def rule_query(rule: PlannedRule, window: Window, r: Relations, has_optouts: boo
         consent_ok = exp.func("coalesce", exp.column(rule.consent_column, "m", quoted=True), exp.false() if rule.basis == "consent" else exp.true())
     opted_out = tree(_OPTED_OUT, optouts=exp.to_table(r.optouts), channel=rule.channel) if has_optouts else exp.false()
     share, salt = rule.holdout
-    held = tree(_HELD, salt=salt + ":", share=int(round(share * 100))) if share else exp.false()
+    draw = hex_int(tree("left(md5(:salt || m.customer_id), 8)", salt=salt + ":"))
+    held = tree(_HELD, draw=draw, share=int(round(share * 100))) if share else exp.false()
     query = tree(
         _RULE, rule_index=rule.index, shifted=weekday_shift(exp.paren(tree(":day + :shift", day=columns["scheduled"], shift=rule.time.day_shift)), rule.rule["when"].get("weekdays")),
         event_id=event_id(rule), zones=exp.to_table(r.zones), timezone=rule.timezone, contact=contact, opted_out=opted_out, dropped=exp.Boolean(this=rule.time.dropped),
@@ -124,12 +127,13 @@ _NO_CANDIDATES = """
 # Every rule's candidates with the local send time; a message the ledger delivered is
 # already_sent (after an opt-out, before the other early reasons).
 _LOCAL = """
-    SELECT * REPLACE (CASE WHEN c.early_reason = 'opted_out' THEN 'opted_out' WHEN :delivered THEN 'already_sent' ELSE c.early_reason END AS early_reason),
-           CAST(send_date AS TIMESTAMP) + to_minutes(CAST(:minutes AS BIGINT)) AS send_local
+    SELECT c.customer_id, c.rule_index, c.step, c.scheduled_date, c.send_date, c.event, c.event_date, c.event_id, c.tz, c.contact,
+           CASE WHEN c.early_reason = 'opted_out' THEN 'opted_out' WHEN :delivered THEN 'already_sent' ELSE c.early_reason END AS early_reason,
+           c.held_out, CAST(c.send_date AS TIMESTAMP) + to_minutes(CAST(:minutes AS BIGINT)) AS send_local
     FROM :selects AS c"""
 # cand_id numbers the candidates in a complete order; the instant and offset come from the clock.
 _NUMBERED = """
-    SELECT c.*, row_number() OVER (ORDER BY c.customer_id, c.rule_index, c.scheduled_date, c.step) AS cand_id, k.send_utc, k.utc_offset
+    SELECT c.*, row_number() OVER (ORDER BY c.customer_id COLLATE "C", c.rule_index, c.scheduled_date, c.step) AS cand_id, k.send_utc, k.utc_offset
     FROM :local AS c LEFT JOIN :clock AS k USING (tz, send_local)"""
 
 
