@@ -249,3 +249,56 @@ def test_compile_shows_the_sql_the_engine_runs(postgres_url: str, monkeypatch: p
         engine.execute(f"CREATE TEMPORARY TABLE order_summary AS {statements[0]}")
         got = engine.fetch(f"SELECT * FROM ({statements[1]}) AS f ORDER BY customer_id")[1]
     assert got == expected and len(got) == 300
+
+
+def test_the_next_day_on_every_engine_knows_the_ledger_and_the_opt_outs(tmp_path: Path, engines_env: dict[str, str]) -> None:
+    """A shop's day on each engine: plan and send on DuckDB, record an opt-out, then the
+    next day's plan (whose candidates are computed on the engine, beside its features,
+    with the ledger's messages and the opt-outs taken in) is the same file everywhere,
+    and shows both."""
+    root = edge_project(tmp_path / "edges")
+    config = root / "huitou.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace("sms: {signature: 【店】}", "sms: {signature: 【店】, outbox: out/sms}"), encoding="utf-8")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([installed_script("huitou"), *args], cwd=root, env=engines_env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    run("plan", "--as-of", "2026-10-19", "--horizon", "4d", "--out", "day1.jsonl")
+    run("send", "day1.jsonl", "--live", "--now", "2026-10-19T00:00", "--until", "2026-10-22")  # the window's every send
+    day1 = [json.loads(line) for line in (root / "day1.jsonl").read_text(encoding="utf-8").splitlines()]
+    leaving = next(r["customer_id"] for r in day1 if r["status"] == "send" and r["send_at"].startswith("2026-10-21"))
+    run("optout", leaving, "--channel", "sms")
+    files = plan_files(root, "2026-10-20", "4d", engines_env, tmp_path)
+    assert files["postgres"] == files["duckdb"] and files["spark"] == files["duckdb"]
+    day2 = [json.loads(line) for line in files["duckdb"].splitlines()]
+    reasons = [r["reason"] for r in day2]
+    assert ("opted_out" in reasons) and [r["reason"] for r in day2 if r["customer_id"] == leaving] == ["opted_out"] * reasons.count("opted_out")
+    assert reasons.count("already_sent") >= 3
+
+
+def test_candidates_are_computed_on_the_engine(tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """On PostgreSQL the plan's candidates are computed beside the features: the features
+    never come back into huitou's DuckDB (only the matched customers' rows and the
+    candidates do), and the plan is DuckDB's row for row."""
+    from huitou.engines.postgres_engine import PostgresEngine
+    from huitou.evaluate import ENGINE_FEATURES, open_data
+    from huitou.plan.build import build_plan
+    from huitou.plan.run import open_playbooks
+
+    monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
+    root = edge_project(tmp_path / "edges")
+    playbooks = open_playbooks(root)[0]
+    project = playbooks[0].project
+
+    def plan(engine) -> tuple[object, list[tuple]]:
+        session = open_data(project, timezone="Asia/Shanghai", as_of=dt.date(2026, 10, 20), quarantine_dir=tmp_path / "q", engine=engine)
+        result = build_plan(session, playbooks, 30)
+        return session, session.con.execute(f"SELECT idempotency_key, status, reason, send_at FROM {result.relation}").fetchall()
+
+    with PostgresEngine() as engine:
+        session, on_postgres = plan(engine)
+        local = {name for (name,) in session.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert ENGINE_FEATURES not in local
+    assert on_postgres == plan(None)[1] and len(on_postgres) > 20

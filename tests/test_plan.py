@@ -489,3 +489,28 @@ def test_two_plans_share_one_connection_and_leave_only_their_rows() -> None:
     alone_week, alone_month = run_plan(ROOT, AS_OF, 7), run_plan(ROOT, AS_OF, 30)
     assert rows(week) == rows(alone_week) and rows(month) == rows(alone_month)
     assert len(rows(month)) > len(rows(week)) > 100
+
+
+def test_the_candidates_have_the_types_other_engines_bring_them_back_as() -> None:
+    """On Spark and PostgreSQL the candidates come back cast to CANDIDATE_TYPES (and the
+    clock to CLOCK_TYPES): they must be DuckDB's own, or the plans would differ."""
+    from huitou.evaluate import data_timezone, open_data
+    from huitou.plan.build import _rule_predicates
+    from huitou.plan.candidates import CANDIDATE_TYPES, build_candidates, matched_query
+    from huitou.plan.clock import CLOCK_TYPES
+    from huitou.plan.relations import Relations
+    from huitou.plan.rules import planned_rules
+    from huitou.plan.run import open_playbooks
+
+    playbooks = open_playbooks(ROOT)[0]
+    project = playbooks[0].project
+    session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=dt.date(2026, 11, 30))
+    stage, features = session.plan_features()
+    rules, r = planned_rules(playbooks), Relations.named("t")
+    stage.temp(r.matched, matched_query(features, _rule_predicates(playbooks, rules)))
+    assert build_candidates(stage, rules, Window(dt.date(2026, 11, 30), 14), r, False) > 500
+
+    def types(table: str) -> dict[str, str]:
+        return {name: kind for name, kind, *_ in session.con.execute(f"DESCRIBE {table}").fetchall()}
+
+    assert types(r.candidates) == CANDIDATE_TYPES and types(r.clock) == CLOCK_TYPES

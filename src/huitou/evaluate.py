@@ -49,17 +49,34 @@ class DataSession:
     # the commands whose playbooks or output use them (forecast.uses_forecast).
     forecast_wanted: bool = False
     forecast: Any = None  # forecast.fit.Forecast, once fitted
+    _inputs: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # feature_query's inputs computed here
     project: Project | None = None  # for what huitou.yaml adds to the features (associations)
     # The engine the features are computed on (engines.Engine), None for this DuckDB
     # connection itself: huitou.yaml's engine, or --engine (docs/engines.md).
     engine: Any = None
 
     _sql: str | None = field(default=None, init=False, repr=False)
+    _local_query: exp.Select | None = field(default=None, init=False, repr=False)
+    _on_engine: exp.Table | None = field(default=None, init=False, repr=False)
 
     def features_sql(self) -> str:
         """The feature query, built once per session (the lifecycle column uses the default
-        thresholds; playbooks with their own replace it in their predicates)."""
+        thresholds; playbooks with their own replace it in their predicates). On another
+        engine: the features computed there, brought back as the table `engine_features`."""
         if self._sql is None:
+            if self.engine is None:
+                self._sql = self.local_features().sql("duckdb")
+            else:
+                types = self.feature_types()
+                self._engine_step("computing the features", lambda: self.engine.bring(
+                    sqlglot.select(*[exp.column(c, quoted=True) for c in types]).from_(self.features_on_engine()), self.con, ENGINE_FEATURES, types))
+                self._sql = f"SELECT * FROM {ENGINE_FEATURES}"
+        return self._sql
+
+    def local_features(self) -> exp.Select:
+        """The feature query over this DuckDB's tables (with the purchase models' scores,
+        recommendations and referral codes computed here when the project uses them)."""
+        if self._local_query is None:
             scores = recommendations = codes = None
             if self.forecast_wanted:
                 from .forecast.fit import fit, score
@@ -70,29 +87,45 @@ class DataSession:
                 recommendations = associations.recommend(self.con, self.project.config, self.project.root, self.as_of)
             if self.project is not None and referral.configured(self.project.config):
                 codes = referral.referrals(self.con, self.project.config, self.as_of)
-            query = feature_query(self.as_of, self.extra_fields, forecast=scores, recommendations=recommendations, referrals=codes)
-            self._sql = query.sql("duckdb") if self.engine is None else self._features_from_engine(query, [scores, recommendations, codes])
-        return self._sql
+            self._inputs = {"forecast": scores, "recommendations": recommendations, "referrals": codes}
+            self._local_query = feature_query(self.as_of, self.extra_fields, **self._inputs)
+        return self._local_query
 
-    def _features_from_engine(self, local_query: exp.Select, inputs: list[exp.Expression | None]) -> str:
-        """The features computed on the engine, brought back into this connection as the
-        table `engine_features`, typed as DuckDB's own feature query types them (cell for
-        cell equal: tests/test_engines.py); the query reading it."""
+    def feature_types(self) -> dict[str, str]:
+        """The feature columns and their DuckDB types (what every engine's rows come back as)."""
+        query = self.local_features().sql("duckdb")
+        return {str(row[0]): str(row[1]) for row in self.con.execute(f"DESCRIBE {query}").fetchall()}
+
+    def features_on_engine(self) -> exp.Table:
+        """The feature table on the session's engine, computed there once and kept (the
+        plan's candidates are computed beside it)."""
+        if self._on_engine is None:
+            self.local_features()
+            self._on_engine = self._engine_step("computing the features", lambda: features_on(self.engine, self, **self._inputs))
+        return self._on_engine
+
+    def plan_features(self) -> tuple[Any, exp.Select]:
+        """Where the plan's first stages run and the features there: this DuckDB and the
+        feature query, or the session's engine and a query of its feature table."""
+        if self.engine is None:
+            from .engines.duckdb_engine import DuckDBEngine
+
+            return DuckDBEngine(self.con, owned=False), self.local_features()
+        return self.engine, exp.select("*").from_(self.features_on_engine())
+
+    def _engine_step(self, what: str, step: Any) -> Any:
+        """step() on the engine; the driver's own errors (a lost connection, a full disk, a
+        timeout) as one line (EngineError)."""
         from .engines import EngineError
 
-        types = {str(row[0]): str(row[1]) for row in self.con.execute(f"DESCRIBE {local_query.sql('duckdb')}").fetchall()}
-        forecast, recommendations, codes = inputs
         try:
-            features = features_on(self.engine, self, forecast=forecast, recommendations=recommendations, referrals=codes)
-            self.engine.bring(sqlglot.select(*[exp.column(c, quoted=True) for c in types]).from_(features), self.con, ENGINE_FEATURES, types)
-            self.engine.drop(features)
-        except self.engine.errors as exc:  # the driver's own: a lost connection, a full disk, a timeout
+            return step()
+        except self.engine.errors as exc:
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             if "OutOfMemoryError" in reason:  # the JVM's: the driver holds what huitou hands over
-                raise EngineError(f"engine {self.engine.kind}: ran out of memory computing the features ({reason[:160]}): give the driver more, "
+                raise EngineError(f"engine {self.engine.kind}: ran out of memory {what} ({reason[:160]}): give the driver more, "
                                   "e.g. huitou.yaml engine: {conf: {spark.driver.memory: 8g}}") from None
-            raise EngineError(f"engine {self.engine.kind}: computing the features failed: {reason} (check the server, then run again)") from None
-        return f"SELECT * FROM {ENGINE_FEATURES}"
+            raise EngineError(f"engine {self.engine.kind}: {what} failed: {reason} (check the server, then run again)") from None
 
 
 ENGINE_FEATURES = "engine_features"  # the local copy of the features another engine computed

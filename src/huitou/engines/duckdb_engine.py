@@ -18,8 +18,10 @@ class DuckDBEngine(Engine):
 
     errors = (duckdb.Error,)
 
-    def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection | None = None, owned: bool = True) -> None:
+        """`owned`: close() closes the connection (False: a session's, which it closes)."""
         self.con = con if con is not None else duckdb.connect()
+        self.owned = owned
 
     def execute(self, text: str) -> None:
         self.con.execute(text)
@@ -51,7 +53,8 @@ class DuckDBEngine(Engine):
         self.create_temp(name, query)
 
     def close(self) -> None:
-        self.con.close()
+        if self.owned:
+            self.con.close()
 
 
 def arrow_table(relation: duckdb.DuckDBPyRelation) -> Any:

@@ -23,7 +23,8 @@ from ..checks.context import PlaybookContext
 from ..compile import compile_playbook
 from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
-from .candidates import build_candidates, matched_query
+from .candidates import CANDIDATE_TYPES, build_candidates, matched_query
+from .clock import CLOCK_TYPES
 from .relations import Relations
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
 from ..contract import checksum_sql, key_sql
@@ -33,7 +34,7 @@ from .render_jobs import create_rendered, render_sends
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window
 from ..db import create_temp, date_literal, drop_table, scalar, tree
-from ..engines.base import local_table
+from ..engines.base import Engine, local_table
 
 @dataclass
 class Plan:
@@ -76,13 +77,14 @@ def build_plan(
     r = relations or Relations.named()
     project = playbooks[0].project if playbooks else None
     rules = planned_rules(playbooks)
-    features = sqlglot.parse_one(session.features_sql(), dialect="duckdb")
+    stage, features = session.plan_features()
     if customer is not None:
         features = exp.select("*").from_(features.subquery("f")).where(exp.column("customer_id").eq(exp.Literal.string(customer)))
     clock = _Clock()
     renderer = Renderer(rule_specs(rules))  # every rule's templates, compiled once
-    create_temp(con, r.matched, matched_query(features, _rule_predicates(playbooks, rules), _columns_read(con, features.sql("duckdb"), rules, renderer)))
-    clock.lap("features and segments of the matched customers")
+    feature_types = session.feature_types()
+    columns = _columns_read(list(feature_types), rules, renderer)
+    matched = matched_query(features, _rule_predicates(playbooks, rules), columns)
     root, config = (project.root, project.config) if project else (None, {})
     if inputs is not None:
         config = with_inputs(config, inputs)
@@ -90,7 +92,15 @@ def build_plan(
     notes: list[str] = []
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r.history)  # type: ignore[arg-type]
     has_ledger, has_legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (False, False)  # type: ignore[arg-type]
-    build_candidates(con, rules, window, r, has_optouts, has_ledger, has_legacy)
+    if stage.kind == "duckdb":
+        stage.temp(r.matched, matched)
+        clock.lap("features and segments of the matched customers")
+        build_candidates(stage, rules, window, r, has_optouts, has_ledger, has_legacy)
+    else:
+        flags = {f"m_{rule.index}": "BOOLEAN" for rule in rules}
+        types = {c: feature_types[c] for c in (columns if columns is not None else feature_types)} | flags
+        session._engine_step("computing the candidates", lambda: _candidates_on(stage, con, matched, types, rules, window, r, has_optouts, (has_ledger, has_legacy)))
+        clock.lap("features, segments and candidates on the engine")
     _drop(con, r.optouts, r.ledger_done)  # read only by the candidates
     create_rendered(con, r)
     create_rules_table(con, rules, r.rules)
@@ -130,13 +140,31 @@ def build_plan(
 _PLANNER_COLUMNS = ("customer_id", "as_of", "timezone", "birthday", "first_order_date", "last_order_date", "days_since_last_delivery", "purchase_cycle_days")
 
 
-def _columns_read(con: duckdb.DuckDBPyConnection, features: str, rules: list[PlannedRule], renderer: Renderer) -> list[str] | None:
+def _candidates_on(engine: Engine, con: duckdb.DuckDBPyConnection, matched: exp.Select, types: dict[str, str], rules: list[PlannedRule], window: Window,
+                   r: Relations, has_optouts: bool, ledger: tuple[bool, bool]) -> None:
+    """The matched customers and the candidates computed on another engine (beside the
+    features, which stay there), the opt-outs and the ledger's messages taken in; the
+    relations the later stages read brought back into `con` under the same names."""
+    taken = [exp.to_table(name) for name, present in ((r.optouts, has_optouts), (r.ledger_done, ledger[0])) if present]
+    for table in taken:
+        engine.take_local(table.name, con, exp.select("*").from_(table).sql("duckdb"))
+    made = [engine.temp(r.matched, matched)]
+    build_candidates(engine, rules, window, r, has_optouts, *ledger)
+    made += [exp.to_table(name) for name in (r.candidates, r.zones, r.clock)]
+    wanted = {r.matched: types, r.candidates: CANDIDATE_TYPES, r.zones: {"name": "VARCHAR"}, r.clock: CLOCK_TYPES}
+    for table in made:
+        columns = wanted[table.name]
+        engine.bring(exp.select(*[exp.column(c, quoted=True) for c in columns]).from_(table), con, table.name, columns)
+    for table in made + taken:
+        engine.drop(table)
+
+
+def _columns_read(present: list[str], rules: list[PlannedRule], renderer: Renderer) -> list[str] | None:
     """The feature columns the plan needs: its own, each rule's contact and consent, and
     the customer fields any template reads (None: a template may read any)."""
     fields = renderer.customer_fields
     if fields is None:
         return None
-    present = con.sql(features).columns  # bound, not run
     wanted = {*_PLANNER_COLUMNS, *fields, "name"}
     wanted |= {c for r in rules for c in (r.contact_column, r.consent_column) if c}
     wanted |= {anchor for r in rules for anchor in _anchors(r) if anchor in r.date_fields}  # declared date fields timings anchor on

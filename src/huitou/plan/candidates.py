@@ -9,12 +9,12 @@ consent, and the holdout draw. Caps and care-first come after (arbitrate.py).
 
 from __future__ import annotations
 
-import duckdb
 from sqlglot import exp
 
 from ..calendar import anchor_kind
 from ..engines.portable import hex_int
-from ..db import create_temp, date_literal, drop_table, scalar, tree, union_all
+from ..db import date_literal, tree, union_all
+from ..engines.base import Engine
 from .clock import create_clock, valid_zones
 from .relations import Relations
 from .rules import PlannedRule
@@ -137,7 +137,14 @@ _NUMBERED = """
     FROM :local AS c LEFT JOIN :clock AS k USING (tz, send_local)"""
 
 
-def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], window: Window, r: Relations, has_optouts: bool, has_ledger: bool = False,
+# The candidates relation's columns, as DuckDB types them (what another engine's rows are
+# brought back as; tests/test_plan.py checks them against DuckDB's own).
+CANDIDATE_TYPES = {"customer_id": "VARCHAR", "rule_index": "INTEGER", "step": "INTEGER", "scheduled_date": "DATE", "send_date": "DATE", "event": "VARCHAR",
+                   "event_date": "DATE", "event_id": "VARCHAR", "tz": "VARCHAR", "contact": "VARCHAR", "early_reason": "VARCHAR", "held_out": "BOOLEAN",
+                   "send_local": "TIMESTAMP", "cand_id": "BIGINT", "send_utc": "BIGINT", "utc_offset": "INTEGER"}
+
+
+def build_candidates(engine: Engine, rules: list[PlannedRule], window: Window, r: Relations, has_optouts: bool, has_ledger: bool = False,
                      has_legacy: bool = False) -> int:
     """CREATE the candidates relation (and the zones and clock it needs) from the matched
     one; returns its row count. `send_local` is the local send time,
@@ -145,17 +152,18 @@ def build_candidates(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], w
     `has_ledger`: r.ledger_done holds what the send ledger delivered (`has_legacy`:
     some of it under keys of the scheduled date); those messages are `already_sent`
     (after an opt-out, before the other early reasons)."""
-    has_events = create_events(con, rules, r.matched, r.events)
-    valid_zones(con, exp.select(exp.column("timezone").as_("name")).from_(exp.to_table(r.matched)).subquery("z"), r.zones)
+    has_events = create_events(engine, rules, r.matched, r.events)
+    valid_zones(engine, exp.select(exp.column("timezone").as_("name")).from_(exp.to_table(r.matched)).subquery("z"), r.zones)
     selects = [s for s in (rule_query(rule, window, r, has_optouts, has_events) for rule in rules) if s is not None]
     union = union_all(selects) if selects else tree(_NO_CANDIDATES)
     delivered = delivered_case(rules, "c", has_legacy, r.ledger_done) if has_ledger else exp.false()
     minutes = exp.Case(this=exp.column("rule_index"))
     for rule in rules:
         minutes = minutes.when(exp.Literal.number(rule.index), exp.Literal.number(rule.time.minutes))
-    local = create_temp(con, f"{r.candidates}_local", tree(_LOCAL, delivered=delivered, minutes=minutes if rules else 0, selects=exp.paren(union)))
-    create_clock(con, local, r.clock)
-    create_temp(con, r.candidates, tree(_NUMBERED, local=local, clock=exp.to_table(r.clock)))
-    drop_table(con, local)
-    drop_table(con, exp.to_table(r.events))  # read only above
-    return int(scalar(con, exp.select("count(*)").from_(r.candidates).sql("duckdb")))
+    local = engine.temp(f"{r.candidates}_local", tree(_LOCAL, delivered=delivered, minutes=minutes if rules else 0, selects=exp.paren(union)))
+    clock = create_clock(engine, local, r.clock)
+    candidates = engine.temp(r.candidates, tree(_NUMBERED, local=local, clock=clock))
+    engine.drop(local)
+    if has_events:
+        engine.drop(exp.to_table(r.events))  # read only above
+    return int(engine.rows(exp.select("count(*)").from_(candidates))[0][0])

@@ -21,12 +21,11 @@ import datetime as dt
 import functools
 import zoneinfo
 
-import duckdb
 import numpy
 
 from sqlglot import exp
 
-from ..db import table_from_columns
+from ..engines.base import Engine
 
 
 @functools.lru_cache(maxsize=1024)
@@ -45,26 +44,26 @@ def instant(zone_name: str, local: dt.datetime) -> tuple[int, int]:
     return int(at.timestamp()), int(offset.total_seconds()) // 60
 
 
-def _distinct(con: duckdb.DuckDBPyConnection, relation: exp.Expression, column: str) -> list:
-    """The distinct non-NULL values of a relation's column, in order."""
-    query = exp.select(exp.column(column)).distinct().from_(relation.copy()).where(exp.column(column).is_(exp.null()).not_()).order_by(exp.column(column))
-    return [row[0] for row in con.execute(query.sql("duckdb")).fetchall()]
+def _distinct(engine: Engine, relation: exp.Expression, column: str) -> list:
+    """The distinct non-NULL values of a relation's column, sorted here (not by a collation)."""
+    query = exp.select(exp.column(column)).distinct().from_(relation.copy()).where(exp.column(column).is_(exp.null()).not_())
+    return sorted(row[0] for row in engine.rows(query))
 
 
-def valid_zones(con: duckdb.DuckDBPyConnection, names: exp.Expression, zones: str) -> None:
+def valid_zones(engine: Engine, names: exp.Expression, zones: str) -> exp.Table:
     """CREATE `zones`(name): those of the distinct names in the relation `names` (a
     column `name`) which are zones (a customer's own zone counts only then)."""
-    valid = numpy.array([n for n in _distinct(con, names, "name") if zone(n) is not None], dtype=object)
-    table_from_columns(con, zones, {"name": valid}, {"name": "VARCHAR"})
+    valid = numpy.array([n for n in _distinct(engine, names, "name") if zone(n) is not None], dtype=object)
+    return engine.take(zones, {"name": valid}, {"name": "VARCHAR"})
 
 
-def create_clock(con: duckdb.DuckDBPyConnection, candidates: exp.Expression, clock: str) -> None:
+def create_clock(engine: Engine, candidates: exp.Expression, clock: str) -> exp.Table:
     """CREATE `clock` (tz, send_local, send_utc, utc_offset): for every zone and every local send time of the relation
     `candidates` (columns tz, send_local), the instant (epoch seconds) and the offset.
     Every zone is paired with every time, so a send moved to another candidate's time
     (a promotion after the day's care touch) finds its instant too: zones and times are
     few (the zones in play, the days of the horizon times the send times)."""
-    zones, times = _distinct(con, candidates, "tz"), _distinct(con, candidates, "send_local")
+    zones, times = _distinct(engine, candidates, "tz"), _distinct(engine, candidates, "send_local")
     tz, local, utc, offset = [], [], [], []
     for name in zones:
         for t in times:
@@ -75,4 +74,7 @@ def create_clock(con: duckdb.DuckDBPyConnection, candidates: exp.Expression, clo
             offset.append(minutes)
     columns = {"tz": numpy.array(tz, dtype=object), "send_local": numpy.array(local, dtype="datetime64[us]"),
                "send_utc": numpy.array(utc, dtype=numpy.int64), "utc_offset": numpy.array(offset, dtype=numpy.int32)}
-    table_from_columns(con, clock, columns, {"tz": "VARCHAR", "send_local": "TIMESTAMP", "send_utc": "BIGINT", "utc_offset": "INTEGER"})
+    return engine.take(clock, columns, CLOCK_TYPES)
+
+
+CLOCK_TYPES = {"tz": "VARCHAR", "send_local": "TIMESTAMP", "send_utc": "BIGINT", "utc_offset": "INTEGER"}

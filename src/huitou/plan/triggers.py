@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 
 from ..calendar import anchor_kind
 from ..contract import key
-from ..db import create_temp, tree
+from ..db import tree
+from ..engines.base import Engine
 from .rules import PlannedRule
 from .timing import _offsets
 
@@ -61,7 +61,7 @@ _EVENTS = """
     GROUP BY customer_id"""
 
 
-def create_events(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], matched: str, events: str) -> bool:
+def create_events(engine: Engine, rules: list[PlannedRule], matched: str, events: str) -> bool:
     """CREATE `events` (whether any rule needs it): the orders an immediate rule's message answers, for the
     customers such a rule selected only (the latest order of any status, the latest
     purchase, the latest rated order; ties on the time go to the later row, as in the
@@ -71,7 +71,7 @@ def create_events(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], matc
     if not users:
         return False
     selected = exp.or_(*(exp.column(f"m_{i}") for i in users))
-    create_temp(con, events, tree(_EVENTS, matched=exp.to_table(matched), selected=selected))
+    engine.temp(events, tree(_EVENTS, matched=exp.to_table(matched), selected=selected))
     return True
 
 
