@@ -251,6 +251,60 @@ def test_compile_shows_the_sql_the_engine_runs(postgres_url: str, monkeypatch: p
     assert got == expected and len(got) == 300
 
 
+def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The matched customers, events and candidates `huitou compile --dialect postgres`
+    prints, executed on PostgreSQL over the example shop's features (with huitou's zones
+    and clock, an opt-out and an empty ledger between them), give the candidates huitou
+    computes in its own DuckDB."""
+    from huitou.engines.duckdb_engine import DuckDBEngine
+    from huitou.engines.postgres_engine import PostgresEngine
+    from huitou.evaluate import features_on
+    from huitou.plan.build import _rule_predicates
+    from huitou.plan.candidates import build_candidates, matched_query
+    from huitou.plan.clock import create_clock, valid_zones
+    from huitou.plan.relations import Relations
+    from huitou.plan.rules import planned_rules
+    from huitou.plan.run import open_playbooks
+    from huitou.plan.timing import Window
+
+    from .test_engines import _session
+
+    out = subprocess.run([installed_script("huitou"), "compile", "--dialect", "postgres", "--as-of", "2026-11-30", "--horizon", "10d"], cwd=ROOT,
+                         env={**os.environ, "HUITOU_REFERRAL_SECRET": "x"}, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    printed = {part.split(":", 1)[0]: part.split("\n", 1)[1].rstrip().rstrip(";") for part in out.stdout.split("\n-- ")[1:] if part.startswith("plan_")}
+    assert list(printed) == ["plan_matched", "plan_events", "plan_candidates_local", "plan_candidates"]
+    assert not any(word in out.stdout.lower() for word in ("regexp_full_match", "to_minutes", "ubigint", "replace ("))
+    monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
+    session = _session(ROOT)
+    session.project = None  # as compile: the features without recommendations or referral codes
+    playbooks, r = open_playbooks(ROOT)[0], Relations.named()
+    ids = [f"{i:07d}" for i in range(1, 21)]  # the first twenty customers: on SMS, or on every channel
+    optouts = {"customer_id": ids, "channel": [None if i % 2 else "sms" for i in range(20)]}, {"customer_id": "VARCHAR", "channel": "VARCHAR"}
+    done = {c: [] for c in ("idempotency_key", "playbook", "rule_id", "customer_id", "legacy")}, {c: "VARCHAR" for c in ("idempotency_key", "playbook", "rule_id", "customer_id")} | {"legacy": "BOOLEAN"}
+    columns = "SELECT customer_id, rule_index, step, scheduled_date, send_date, event_id, tz, contact, early_reason, held_out, send_local, cand_id, send_utc FROM plan_candidates ORDER BY cand_id"
+    with PostgresEngine() as engine:
+        features_on(engine, session)
+        engine.take(r.optouts, *optouts)
+        engine.take(r.ledger_done, *done)
+        for name in ("plan_matched", "plan_events", "plan_candidates_local"):
+            engine.execute(f"CREATE TEMPORARY TABLE {name} AS {printed[name]}")
+            if name == "plan_matched":
+                valid_zones(engine, sqlglot.parse_one("(SELECT timezone AS name FROM plan_matched) AS z"), r.zones)
+        create_clock(engine, sqlglot.exp.to_table("plan_candidates_local"), r.clock)
+        engine.execute(f"CREATE TEMPORARY TABLE plan_candidates AS {printed['plan_candidates']}")
+        got = engine.fetch(columns)[1]
+    local = DuckDBEngine(session.con, owned=False)
+    local.take(r.optouts, *optouts)
+    local.take(r.ledger_done, *done)
+    rules = planned_rules(playbooks)
+    local.temp(r.matched, matched_query(session.plan_features()[1], _rule_predicates(playbooks, rules)))
+    build_candidates(local, rules, Window(dt.date(2026, 11, 30), 10), r, True, True)
+    expected = local.fetch(columns)[1]
+    assert got == expected and len(got) > 300
+    assert sum(row[8] == "opted_out" for row in got) >= 5
+
+
 def test_the_next_day_on_every_engine_knows_the_ledger_and_the_opt_outs(tmp_path: Path, engines_env: dict[str, str]) -> None:
     """A shop's day on each engine: plan and send on DuckDB, record an opt-out, then the
     next day's plan (whose candidates are computed on the engine, beside its features,

@@ -133,8 +133,9 @@ def compile_(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Playbooks or directories. Default: the project.")] = None,
     dialect: Annotated[str, typer.Option("--dialect", help="SQL dialect: duckdb, postgres, bigquery, snowflake, spark, ...")] = "duckdb",
     as_of: AsOf = None,
+    horizon: Annotated[str, typer.Option("--horizon", help="The plan's horizon, e.g. 14d or 2w (the candidates' dates).")] = "14d",
 ) -> None:
-    """Show the SQL a plan runs on the engine: the features, then each segment and rule (after validating)."""
+    """Show the SQL a plan runs on the engine: the features, the matched customers and the candidates, then each segment and rule (after validating)."""
     import sqlglot
 
     from .compile import compile_playbook
@@ -158,8 +159,9 @@ def compile_(
     if result.playbooks:
         project = result.playbooks[0].project
         day = _as_of("compile", as_of) or dt.date.today()
+        horizon_days = _horizon(horizon, "compile")
         try:
-            steps = engine_sql(project.config, project.root, day, dialect) if (project.config.get("data") or {}).get("orders") else []
+            steps = engine_sql(project.config, project.root, day, dialect, result.playbooks, horizon_days) if (project.config.get("data") or {}).get("orders") else []
         except DataError as exc:
             raise _fail("compile", str(exc)) from None
         for what, text in steps:

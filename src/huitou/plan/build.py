@@ -23,7 +23,7 @@ from ..checks.context import PlaybookContext
 from ..compile import compile_playbook
 from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
-from .candidates import CANDIDATE_TYPES, build_candidates, matched_query
+from .candidates import CANDIDATE_TYPES, build_candidates, candidate_statements, matched_query
 from .clock import CLOCK_TYPES
 from .relations import Relations
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
@@ -134,6 +134,24 @@ def build_plan(
     rows = int(scalar(con, exp.select("count(*)").from_(exp.to_table(r.plan)).sql("duckdb")))
     clock.lap("assembling the plan")
     return Plan(con, pid, window, rows, notes, clock.laps, warnings=warnings, relation=r.plan)
+
+
+# What each of the candidates stage's relations holds (huitou compile says it).
+_STAGE_NOTES = {"matched": "the feature rows some rule selects, a flag per rule", "events": "the orders immediate rules answer",
+                "candidates_local": "every rule's send dates and local times, with what settles before arbitration (zones: huitou's, from the features)",
+                "candidates": "the candidates numbered, with the instant of each local time (clock: huitou's, from the local times)"}
+
+
+def candidate_trees(playbooks: list[PlaybookContext], features: exp.Select, as_of: dt.date, horizon: int) -> list[tuple[str, exp.Expression]]:
+    """The statements of the plan's first stages over the features, as (what, tree): the
+    matched customers and the candidates, as a plan with opt-outs and a send ledger runs
+    them on the engine (huitou compile). The matched relation keeps every feature column
+    here; a plan keeps those the later stages read (_columns_read), which needs the data."""
+    rules = planned_rules(playbooks)
+    r = Relations.named()
+    matched = matched_query(features, _rule_predicates(playbooks, rules))
+    statements = [(r.matched, matched), *candidate_statements(rules, Window(as_of, horizon), r, has_optouts=True, has_ledger=True)]
+    return [(f"{name}: {_STAGE_NOTES[name.removeprefix('plan_')]}", query) for name, query in statements]
 
 
 # Feature columns the planner itself reads (anchors, the customer's zone, the as-of date).

@@ -19,7 +19,7 @@ from .clock import create_clock, valid_zones
 from .relations import Relations
 from .rules import PlannedRule
 from .timing import Window, constant_dates, customer_anchors, weekday_shift, _offsets
-from .triggers import create_events, delivered_case, event_id, needs_events
+from .triggers import delivered_case, event_id, events_query, needs_events
 
 # Why a candidate is not sent, before arbitration (first match wins).
 EARLY_REASONS = ("opted_out", "already_sent", "quiet_hours", "no_contact", "invalid_phone", "invalid_email", "no_consent")
@@ -137,6 +137,24 @@ _NUMBERED = """
     FROM :local AS c LEFT JOIN :clock AS k USING (tz, send_local)"""
 
 
+def candidate_statements(rules: list[PlannedRule], window: Window, r: Relations, has_optouts: bool, has_ledger: bool = False,
+                         has_legacy: bool = False) -> list[tuple[str, exp.Expression]]:
+    """The candidates stage's queries, in order, each with the relation it makes (events,
+    when an immediate rule needs them; the local send times; the numbered candidates).
+    Between the second and the third, huitou makes the clock from the local send times;
+    before them, the zones (`huitou compile` shows these statements)."""
+    events = events_query(rules, r.matched)
+    selects = [s for s in (rule_query(rule, window, r, has_optouts, events is not None) for rule in rules) if s is not None]
+    union = union_all(selects) if selects else tree(_NO_CANDIDATES)
+    delivered = delivered_case(rules, "c", has_legacy, r.ledger_done) if has_ledger else exp.false()
+    minutes = exp.Case(this=exp.column("rule_index"))
+    for rule in rules:
+        minutes = minutes.when(exp.Literal.number(rule.index), exp.Literal.number(rule.time.minutes))
+    local = tree(_LOCAL, delivered=delivered, minutes=minutes if rules else 0, selects=exp.paren(union))
+    numbered = tree(_NUMBERED, local=exp.to_table(f"{r.candidates}_local"), clock=exp.to_table(r.clock))
+    return [*([(r.events, events)] if events is not None else []), (f"{r.candidates}_local", local), (r.candidates, numbered)]
+
+
 # The candidates relation's columns, as DuckDB types them (what another engine's rows are
 # brought back as; tests/test_plan.py checks them against DuckDB's own).
 CANDIDATE_TYPES = {"customer_id": "VARCHAR", "rule_index": "INTEGER", "step": "INTEGER", "scheduled_date": "DATE", "send_date": "DATE", "event": "VARCHAR",
@@ -152,18 +170,14 @@ def build_candidates(engine: Engine, rules: list[PlannedRule], window: Window, r
     `has_ledger`: r.ledger_done holds what the send ledger delivered (`has_legacy`:
     some of it under keys of the scheduled date); those messages are `already_sent`
     (after an opt-out, before the other early reasons)."""
-    has_events = create_events(engine, rules, r.matched, r.events)
+    *first, (local_name, local), (name, numbered) = candidate_statements(rules, window, r, has_optouts, has_ledger, has_legacy)
+    for events, query in first:
+        engine.temp(events, query)
     valid_zones(engine, exp.select(exp.column("timezone").as_("name")).from_(exp.to_table(r.matched)).subquery("z"), r.zones)
-    selects = [s for s in (rule_query(rule, window, r, has_optouts, has_events) for rule in rules) if s is not None]
-    union = union_all(selects) if selects else tree(_NO_CANDIDATES)
-    delivered = delivered_case(rules, "c", has_legacy, r.ledger_done) if has_ledger else exp.false()
-    minutes = exp.Case(this=exp.column("rule_index"))
-    for rule in rules:
-        minutes = minutes.when(exp.Literal.number(rule.index), exp.Literal.number(rule.time.minutes))
-    local = engine.temp(f"{r.candidates}_local", tree(_LOCAL, delivered=delivered, minutes=minutes if rules else 0, selects=exp.paren(union)))
-    clock = create_clock(engine, local, r.clock)
-    candidates = engine.temp(r.candidates, tree(_NUMBERED, local=local, clock=clock))
-    engine.drop(local)
-    if has_events:
-        engine.drop(exp.to_table(r.events))  # read only above
+    made = engine.temp(local_name, local)
+    create_clock(engine, made, r.clock)
+    candidates = engine.temp(name, numbered)
+    engine.drop(made)
+    for events, _ in first:
+        engine.drop(exp.to_table(events))  # read only above
     return int(engine.rows(exp.select("count(*)").from_(candidates))[0][0])

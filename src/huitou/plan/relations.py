@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 @dataclass(frozen=True)
 class Relations:
     matched: str  # features and rule matches of the customers some rule matches (candidates.matched_sql)
-    events: str  # the orders immediate rules answer (triggers.create_events)
+    events: str  # the orders immediate rules answer (triggers.events_query)
     zones: str  # the customer timezones that are zones (clock.valid_zones)
     clock: str  # instant and offset per (zone, local time) (clock.create_clock)
     optouts: str  # opt-outs from the file and the ledger (inputs.load_optouts)

@@ -19,12 +19,11 @@ from sqlglot import exp
 from ..calendar import anchor_kind
 from ..contract import key
 from ..db import tree
-from ..engines.base import Engine
 from .rules import PlannedRule
 from .timing import _offsets
 
 # The event an immediate rule answers (timing `per`), over the matched features `m` and
-# the events `e` (create_events); `customer`: once per customer, no event.
+# the events `e` (events_query); `customer`: once per customer, no event.
 IMMEDIATE_EVENTS = {
     "order": "e.latest_order_id",
     "purchase": "e.last_order_id",
@@ -61,18 +60,17 @@ _EVENTS = """
     GROUP BY customer_id"""
 
 
-def create_events(engine: Engine, rules: list[PlannedRule], matched: str, events: str) -> bool:
-    """CREATE `events` (whether any rule needs it): the orders an immediate rule's message answers, for the
+def events_query(rules: list[PlannedRule], matched: str) -> exp.Expression | None:
+    """The orders an immediate rule's message answers (None: no rule needs them), for the
     customers such a rule selected only (the latest order of any status, the latest
     purchase, the latest rated order; ties on the time go to the later row, as in the
     features). Not a feature column: at 10M orders three more aggregates over every
     customer cost 0.5 s on every command."""
     users = [r.index for r in rules if needs_events(r)]
     if not users:
-        return False
+        return None
     selected = exp.or_(*(exp.column(f"m_{i}") for i in users))
-    engine.temp(events, tree(_EVENTS, matched=exp.to_table(matched), selected=selected))
-    return True
+    return tree(_EVENTS, matched=exp.to_table(matched), selected=selected)
 
 
 def _column(name: str, row: str | None) -> exp.Column:
