@@ -159,7 +159,8 @@ def main() -> None:
         "",
         f"Run: `make bench-engines` (benchmarks/engines.py) on {dt.date.today().isoformat()}; {machine}.",
         f"`huitou plan --engine KIND` of the 20-rule benchmark project over {args.customers:,} customers and {orders:,} orders, {DAYS}-day horizon from {AS_OF}, "
-        "one run each, a separate process each. On Spark and PostgreSQL the features are computed on the engine and the later stages in huitou's process "
+        "one run each, a separate process each. On Spark and PostgreSQL the features and the candidates are computed on the engine, arbitration and rendering "
+        "in huitou's process "
         "(docs/engines.md). Memory: the peak summed PSS of huitou, its children (Spark's JVM, driver memory 6g) and the PostgreSQL server's processes "
         "(shared_buffers 1GB, work_mem 256MB). The floor is the DuckDB plan of the same run.",
         "",
