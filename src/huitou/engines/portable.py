@@ -17,8 +17,8 @@ is how `isodow` on Spark (Sunday 2, not 7) gets through them.
 | sha256(text) | hex of SHA-256 of the UTF-8 bytes | SHA2(x, 256) | encode(sha256(convert_to(x, 'UTF8')), 'hex') |
 | a // b | integer quotient of non-negative integers | a DIV b (sqlglot) | CAST(DIV(a, b) AS BIGINT) |
 | date_diff('day', a, b) | days from date a to date b | DATEDIFF(b, a) | b - a |
-| regexp_full_match(s, p) | the whole of s matches p (RE2) | s RLIKE '\\A(?:p)\\z' | s ~ '^(?:p)$' |
-| CAST('0x' \|\| h AS UBIGINT) (hex_int) | hex digits h (at most 15) as an integer | CAST(CONV(h, 16, 10) AS BIGINT) | bits of 'x' \|\| lpad(h, 16, '0'), as BIGINT |
+| regexp_full_match(s, p) | the whole of s matches p (RE2) | s RLIKE, anchored by \\A and \\z | s ~ '^(?:p)$' |
+| CAST('0x' || h AS UBIGINT) (hex_int) | hex digits h (at most 15) as an integer | CAST(CONV(h, 16, 10) AS BIGINT) | bits of 'x' || lpad(h, 16, '0'), as BIGINT |
 | to_minutes(n) | an interval of n minutes | n * INTERVAL '1' MINUTE | n * INTERVAL '1 minute' |
 | x COLLATE "C" (binary) | text ordered by its bytes (code points) | x (Spark's default) | as is |
 | arg_max(v, (a, b)) | a key of several columns, in order | struct(a, b) | ROW(a, b) |
