@@ -68,7 +68,7 @@ class DataSession:
                 self._sql = self.local_features().sql("duckdb")
             else:
                 types = self.feature_types()
-                self._engine_step("computing the features", lambda: self.engine.bring(
+                self.engine_step("computing the features", lambda: self.engine.bring(
                     sqlglot.select(*[exp.column(c, quoted=True) for c in types]).from_(self.features_on_engine()), self.con, ENGINE_FEATURES, types))
                 self._sql = f"SELECT * FROM {ENGINE_FEATURES}"
         return self._sql
@@ -101,7 +101,7 @@ class DataSession:
         plan's candidates are computed beside it)."""
         if self._on_engine is None:
             self.local_features()
-            self._on_engine = self._engine_step("computing the features", lambda: features_on(self.engine, self, **self._inputs))
+            self._on_engine = self.engine_step("computing the features", lambda: features_on(self.engine, self, **self._inputs))
         return self._on_engine
 
     def plan_features(self) -> tuple[Any, exp.Select]:
@@ -113,7 +113,7 @@ class DataSession:
             return DuckDBEngine(self.con, owned=False), self.local_features()
         return self.engine, exp.select("*").from_(self.features_on_engine())
 
-    def _engine_step(self, what: str, step: Any) -> Any:
+    def engine_step(self, what: str, step: Any) -> Any:
         """step() on the engine; the driver's own errors (a lost connection, a full disk, a
         timeout) as one line (EngineError)."""
         from .engines import EngineError

@@ -99,7 +99,7 @@ def build_plan(
     else:
         flags = {f"m_{rule.index}": "BOOLEAN" for rule in rules}
         types = {c: feature_types[c] for c in (columns if columns is not None else feature_types)} | flags
-        session._engine_step("computing the candidates", lambda: _candidates_on(stage, con, matched, types, rules, window, r, has_optouts, (has_ledger, has_legacy)))
+        session.engine_step("computing the candidates", lambda: _candidates_on(stage, con, matched, types, rules, window, r, has_optouts, (has_ledger, has_legacy)))
         clock.lap("features, segments and candidates on the engine")
     _drop(con, r.optouts, r.ledger_done)  # read only by the candidates
     create_rendered(con, r)
