@@ -28,7 +28,7 @@ from .clock import CLOCK_TYPES
 from .relations import Relations
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
 from ..contract import checksum_sql, key_sql
-from .triggers import trigger_case
+from .triggers import by_rule, trigger_case
 from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
@@ -58,12 +58,12 @@ def plan_id_for(playbooks: list[PlaybookContext], window: Window) -> str:
 
 
 def _rule_predicates(playbooks: list[PlaybookContext], rules: list[PlannedRule]) -> list[exp.Expression]:
-    by_rule: dict[tuple[str, str], exp.Expression] = {}
+    predicates: dict[tuple[str, str], exp.Expression] = {}
     for ctx in playbooks:
         for item in compile_playbook(ctx, _lifecycle_override(ctx)):
             if item.kind == "rule":
-                by_rule[(ctx.name, item.name)] = item.sql
-    return [by_rule[(r.playbook, r.id)] for r in rules]
+                predicates[(ctx.name, item.name)] = item.sql
+    return [predicates[(r.playbook, r.id)] for r in rules]
 
 
 def build_plan(
@@ -336,18 +336,15 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
 
     # Rule attributes by CASE, not a join: a projection of the ordered table keeps its
     # order (DuckDB preserves insertion order), so reading the view needs no sort.
-    def by_rule(value: Callable[[PlannedRule], Any]) -> exp.Expression:
-        case = exp.Case(this=exp.column("rule_index", "d"))
-        for rule in rules:
-            case = case.when(exp.Literal.number(rule.index), exp.convert(value(rule)))
-        return case if rules else exp.null()
+    def attribute(value: Callable[[PlannedRule], Any]) -> exp.Expression:
+        return by_rule(rules, "d", lambda rule: exp.convert(value(rule)))
 
-    attributes = {name: by_rule(lambda r, name=name: getattr(r, name)) for name in ("playbook", "intent", "channel", "priority", "locale")}
-    attributes |= {"rule_id": by_rule(lambda r: r.id), "basis": by_rule(lambda r: r.consent_basis)}
+    attributes = {name: attribute(lambda r, name=name: getattr(r, name)) for name in ("playbook", "intent", "channel", "priority", "locale")}
+    attributes |= {"rule_id": attribute(lambda r: r.id), "basis": attribute(lambda r: r.consent_basis)}
     cap_text = exp.Case(this=exp.column("cap", "d"))
     for i, cap in enumerate(caps):
         cap_text = cap_text.when(exp.Literal.number(i), exp.Literal.string(cap.describe()))
-    detail = tree(_REASON_DETAIL, cap_text=cap_text if caps else exp.null(), care_text=by_rule(_care_text), channel=attributes["channel"], basis=attributes["basis"])
+    detail = tree(_REASON_DETAIL, cap_text=cap_text if caps else exp.null(), care_text=attribute(_care_text), channel=attributes["channel"], basis=attributes["basis"])
     view = tree(_PLAN, checksum=sqlglot.parse_one(checksum_sql(), dialect="duckdb"), plan_id=plan_id, as_of=date_literal(dt.date.fromisoformat(as_of)),
                 key=sqlglot.parse_one(key_sql(), dialect="duckdb"), trigger=trigger_case(rules, "d"), offset=tree(_OFFSET), reason_detail=detail,
                 rows=tables["rows"], **attributes)
