@@ -100,7 +100,11 @@ def plan_files(root: Path, as_of: str, horizon: str, env: dict[str, str], out_di
 
 @pytest.fixture()
 def engines_env(postgres_url: str, spark_engine, tmp_path: Path) -> dict[str, str]:  # noqa: F811
-    return {**os.environ, "HUITOU_PG_URL": postgres_url, "HUITOU_REFERRAL_SECRET": "engine-test-secret", "XDG_STATE_HOME": str(tmp_path / "state")}
+    # Each console-script plan on Spark starts a JVM for a few seconds' work on small data:
+    # without the optimising compiler it starts 4-5 s sooner (the results are the same).
+    quick_jvm = "--conf spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 pyspark-shell"
+    return {**os.environ, "HUITOU_PG_URL": postgres_url, "HUITOU_REFERRAL_SECRET": "engine-test-secret", "XDG_STATE_HOME": str(tmp_path / "state"),
+            "PYSPARK_SUBMIT_ARGS": quick_jvm}
 
 
 @pytest.mark.parametrize("as_of, horizon", [("2026-10-20", "30d"), ("2027-02-20", "40d")], ids=["autumn", "spring"])
@@ -251,6 +255,23 @@ def test_compile_shows_the_sql_the_engine_runs(postgres_url: str, monkeypatch: p
     assert got == expected and len(got) == 300
 
 
+# The plan's stages `huitou compile` prints, in order.
+PLAN_STAGES = ["plan_matched", "plan_events", "plan_candidates_local", "plan_candidates", "plan_candidates_ranked", "plan_decided", "plan_winners", "plan_rows"]
+
+
+def compiled(dialect: str, as_of: str, horizon: str) -> dict[str, str]:
+    """The plan's statements `huitou compile --dialect` prints for the example project, by
+    the relation each makes; none of DuckDB's own words left in them."""
+    out = subprocess.run([installed_script("huitou"), "compile", "--dialect", dialect, "--as-of", as_of, "--horizon", horizon], cwd=ROOT,
+                         env={**os.environ, "HUITOU_REFERRAL_SECRET": "x"}, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    printed = {part.split(":", 1)[0]: part.split("\n", 1)[1].rstrip().rstrip(";") for part in out.stdout.split("\n-- ")[1:] if part.startswith("plan_")}
+    assert list(printed) == PLAN_STAGES
+    duckdb_only = ("regexp_full_match", "to_minutes", "ubigint", "replace (", "exclude", "printf", "strftime", "arg_min")
+    assert not [word for word in duckdb_only if word in out.stdout.lower()]
+    return printed
+
+
 def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """The matched customers, events and candidates `huitou compile --dialect postgres`
     prints, executed on PostgreSQL over the example shop's features (with huitou's zones
@@ -269,12 +290,7 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
 
     from .test_engines import _session
 
-    out = subprocess.run([installed_script("huitou"), "compile", "--dialect", "postgres", "--as-of", "2026-11-30", "--horizon", "10d"], cwd=ROOT,
-                         env={**os.environ, "HUITOU_REFERRAL_SECRET": "x"}, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    printed = {part.split(":", 1)[0]: part.split("\n", 1)[1].rstrip().rstrip(";") for part in out.stdout.split("\n-- ")[1:] if part.startswith("plan_")}
-    assert list(printed) == ["plan_matched", "plan_events", "plan_candidates_local", "plan_candidates"]
-    assert not any(word in out.stdout.lower() for word in ("regexp_full_match", "to_minutes", "ubigint", "replace ("))
+    printed = compiled("postgres", "2026-11-30", "10d")
     monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
     session = _session(ROOT)
     session.project = None  # as compile: the features without recommendations or referral codes
@@ -303,6 +319,64 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
     expected = local.fetch(columns)[1]
     assert got == expected and len(got) > 300
     assert sum(row[8] == "opted_out" for row in got) >= 5
+
+
+def test_compile_shows_the_decisions_the_engines_run(postgres_url: str, spark_engine, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The ranked candidates, the decisions, the caps' winners and the rows `huitou compile`
+    prints for PostgreSQL and for Spark, executed there over the relations huitou's own
+    plan of the example shop made (its candidates, rules, verdicts, renderings and
+    clock), equal that plan's own row for row: every status and reason, the time a
+    promotion moved to after a care touch, each cap's winner, the rows' order."""
+    from huitou.db import create_temp
+    from huitou.engines.postgres_engine import PostgresEngine
+    from huitou.plan import arbitrate, build
+    from huitou.plan.arbitrate import plan_caps, ranked_statement
+    from huitou.plan.decide import decide
+    from huitou.plan.relations import Relations
+    from huitou.plan.rules import planned_rules
+    from huitou.plan.run import open_playbooks
+
+    from .test_engines import _session
+
+    monkeypatch.setattr(build, "_drop", lambda con, *names: None)  # every stage's relation stays for the test to read
+    monkeypatch.setattr(arbitrate, "drop_table", lambda con, table: None)
+    session, playbooks, r = _session(ROOT), open_playbooks(ROOT)[0], Relations.named()
+    build.build_plan(session, playbooks, 10)
+    con = session.con
+    # The example shop never sends a promotion on the day of a care touch: one accepted
+    # promotion is moved to an hour before a care touch, and huitou's own stages redo
+    # the ranking, the decisions and the rows over that.
+    con.execute("""UPDATE plan_candidates AS p SET customer_id = c.customer_id, send_date = c.send_date, tz = c.tz, send_local = c.send_local - INTERVAL 1 HOUR
+                   FROM (SELECT k.* FROM plan_candidates AS k JOIN plan_decided AS d USING (cand_id)
+                         WHERE d.status = 'send' AND d.intent_rank = 0 ORDER BY cand_id LIMIT 1) AS c
+                   WHERE p.cand_id = (SELECT min(cand_id) FROM plan_decided WHERE status = 'send' AND intent_rank = 2)""")
+    rules = planned_rules(playbooks)
+    create_temp(con, *ranked_statement(rules, dt.date(2026, 11, 30), 10, r))
+    decide(con, plan_caps(rules), r)
+    create_temp(con, *build.rows_statement(r))
+    reasons = dict(con.execute("SELECT coalesce(reason, status), count(*) FROM plan_decided GROUP BY ALL").fetchall())
+    assert reasons["frequency_cap"] >= 20 and reasons["care_first"] >= 20 and reasons["send"] >= 100, reasons
+    assert con.execute("SELECT count(*) FROM plan_decided WHERE send_local > planned_local").fetchone()[0] == 1  # after the care touch
+    inputs = {"plan_candidates": "*", "plan_rules": "*", "plan_verdicts": "*", "plan_clock": "*", "plan_rendered": "* REPLACE (CAST(extra AS VARCHAR) AS extra)"}
+    made = {"plan_candidates_ranked": "position", "plan_decided": "cand_id", "plan_winners": "cand_id", "plan_rows": "plan_row"}
+    text = {name: {c: "VARCHAR" if t == "JSON" else t for c, t, *_ in con.execute(f"DESCRIBE {name}").fetchall()} for name in made}
+    monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
+    for dialect, engine in (("postgres", PostgresEngine()), ("spark", spark_engine)):
+        printed = compiled(dialect, "2026-11-30", "10d")
+        for name, columns in inputs.items():
+            engine.take_local(name, con, f"SELECT {columns} FROM {name}")
+        for name in made:
+            engine.create_temp(name, printed[name])
+        for name, order in made.items():
+            columns = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in text[name].items())
+            engine.bring(sqlglot.parse_one(f"SELECT * FROM {name}"), con, f"{name}_{dialect}", text[name])
+            expected = con.execute(f"SELECT {columns} FROM {name} ORDER BY {order}").fetchall()
+            assert con.execute(f"SELECT * FROM {name}_{dialect} ORDER BY {order}").fetchall() == expected, (dialect, name)
+            assert len(expected) >= 20
+        for name in [*inputs, *made]:
+            engine.drop(sqlglot.exp.to_table(name))
+        if dialect == "postgres":
+            engine.close()
 
 
 def test_the_next_day_on_every_engine_knows_the_ledger_and_the_opt_outs(tmp_path: Path, engines_env: dict[str, str]) -> None:

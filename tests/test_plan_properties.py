@@ -182,8 +182,8 @@ def test_plan_invariants(tmp_path_factory, customers: list[dict]) -> None:  # ty
     root = tmp_path_factory.mktemp("shop")
     write_shop(root, customers)
     rows = plan_rows(root)
-    assert rows == plan_rows(root), "the same inputs must give the same plan"
-    # Customers are independent: judged two at a time, the plan is the same.
+    # Customers are independent: judged two at a time, the plan is the same (and so the
+    # same inputs give the same plan).
     with partitions(customers=2):
         assert plan_rows(root) == rows
     by_id = {f"c{i:03d}": c for i, c in enumerate(customers)}

@@ -261,18 +261,18 @@ def extra_fields(orders: Source, customers: Source | None) -> dict[str, str]:
 
 def engine_sql(config: dict[str, Any], root: Path, as_of: dt.date, dialect: str, playbooks: list[PlaybookContext] = (), horizon: int = 14) -> list[tuple[str, str]]:
     """What a plan runs on an engine of `dialect` (docs/engines.md), as (what, SQL) pairs:
-    the order aggregates, the feature query and, for the playbooks, the candidates stage
-    as a plan with opt-outs and a send ledger runs it; through the engine's rewrites when
+    the order aggregates, the feature query and, for the playbooks, the plan's stages as
+    a plan with opt-outs and a send ledger runs them (build.plan_trees); through the engine's rewrites when
     the dialect is one of huitou's engines (huitou compile)."""
     from .engines import KINDS, portable
-    from .plan.build import candidate_trees
+    from .plan.build import plan_trees
 
     orders, customers = resolve(config, root, engine_kind=None, must_exist=False)
     features = feature_query(as_of, extra_fields(orders, customers))
     trees = [("order_summary: the per-customer aggregates over the checked orders", portable_summary(as_of, exp.to_table("orders"))),
              ("features: one row a customer, from customers and order_summary", features)]
     if playbooks:
-        trees += candidate_trees(list(playbooks), exp.select("*").from_(exp.to_table("features")), as_of, horizon)
+        trees += plan_trees(list(playbooks), exp.select("*").from_(exp.to_table("features")), as_of, horizon)
     return [(what, (portable.rewrite(tree, dialect) if dialect in KINDS else tree).sql(dialect, pretty=True)) for what, tree in trees]
 
 

@@ -73,6 +73,13 @@ _HISTORY = """
     ORDER BY cust"""
 
 
+def plan_caps(rules: list[PlannedRule]) -> list[Cap]:
+    """The frequency caps of the rules' playbooks, in playbook order (a verdict's `cap`
+    indexes this list)."""
+    contexts = {r.ctx.name: r.ctx for r in rules}
+    return [cap for ctx in contexts.values() for cap in caps_of(ctx)]
+
+
 @dataclass(frozen=True)
 class _Contest:
     """What arbitration weighs, the same for every partition of customers."""
@@ -88,7 +95,7 @@ class _Contest:
     def of(cls, rules: list[PlannedRule], as_of: dt.date, horizon: int) -> _Contest:
         playbooks = list(dict.fromkeys(r.ctx.name for r in rules))
         contexts = {r.ctx.name: r.ctx for r in rules}
-        caps = [cap for name in playbooks for cap in caps_of(contexts[name])]
+        caps = plan_caps(rules)
         care = {name: care_within(contexts[name]) for name in playbooks}
         longest = max([c.days for c in caps] + [w or 0 for w in care.values()] + [1])
         width = longest + horizon + 8 + longest  # history, the window, shifts (weekday, quiet), caps ahead
@@ -100,16 +107,23 @@ class _Contest:
         return list(dict.fromkeys((c.channel, c.intent) for c in self.caps)) + [(None, "care")]
 
 
+def ranked_statement(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations) -> tuple[str, exp.Expression]:
+    """The relation the greedy reads, with the query that makes it: the eligible candidates
+    with their customer's rank, their day in the count tables and their greedy position."""
+    order = exp.values([(r.index, -r.priority, INTENT_ORDER[r.intent]) for r in rules] or [(0, 0, 0)])
+    base = date_literal(_Contest.of(rules, as_of, horizon).base)
+    query = tree(_CANDIDATES, order=order, candidates=exp.to_table(rel.candidates), rendered=exp.to_table(rel.rendered), base=base)
+    return rel.candidates + "_ranked", query
+
+
 def arbitrate(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], as_of: dt.date, horizon: int, history_timezone: str | None, rel: Relations) -> Verdicts:
     """The verdict of every candidate (rel.candidates) without an early reason;
     `history_timezone` (the data's zone) is None when there is no history (rel.history).
     The candidates are ranked in SQL and judged a partition of customers at a time."""
     contest = _Contest.of(rules, as_of, horizon)
-    relations = {"candidates": exp.to_table(rel.candidates), "rendered": exp.to_table(rel.rendered), "base": date_literal(contest.base)}
-    order = exp.values([(r.index, -r.priority, INTENT_ORDER[r.intent]) for r in rules] or [(0, 0, 0)])
     # The ranked candidates stay in DuckDB (which may spill them); each partition's rows
     # come out as numpy arrays, so this process holds one partition at a time.
-    ranked = create_temp(con, rel.candidates + "_ranked", tree(_CANDIDATES, order=order, **relations))
+    ranked = create_temp(con, *ranked_statement(rules, as_of, horizon, rel))
     past = _history(con, contest, history_timezone, rel, ranked) if history_timezone is not None else None
     customers = int(scalar(con, tree("SELECT coalesce(max(cust) + 1, 0) FROM :ranked", ranked=ranked).sql("duckdb")))
     empty = tuple(numpy.zeros(0, dtype=t) for t in (numpy.int64, numpy.int8, numpy.int16, numpy.int64))

@@ -22,7 +22,8 @@ from sqlglot import exp
 from ..checks.context import PlaybookContext
 from ..compile import compile_playbook
 from ..evaluate import DataSession, _lifecycle_override
-from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST, arbitrate
+from .arbitrate import arbitrate, plan_caps, ranked_statement
+from .decide import decide, decision_statements
 from .candidates import CANDIDATE_TYPES, build_candidates, candidate_statements, matched_query
 from .clock import CLOCK_TYPES
 from .relations import Relations
@@ -114,7 +115,7 @@ def build_plan(
         con.register(arrays, {"cand_id": verdicts.cand_id, "outcome": verdicts.outcome, "cap": verdicts.cap, "position": verdicts.position})
         create_temp(con, r.verdicts, exp.select("*").from_(exp.to_table(arrays)))
         con.unregister(arrays)
-        _decide(con, verdicts.caps, r)
+        decide(con, verdicts.caps, r)
         _drop(con, r.verdicts)
         clock.lap("arbitration: caps, priority, care-first, reasons")
         failed = render_sends(con, rules, renderer, r, jobs)
@@ -136,21 +137,29 @@ def build_plan(
     return Plan(con, pid, window, rows, notes, clock.laps, warnings=warnings, relation=r.plan)
 
 
-# What each of the candidates stage's relations holds (huitou compile says it).
+# What each stage's relation holds (huitou compile says it).
 _STAGE_NOTES = {"matched": "the feature rows some rule selects, a flag per rule", "events": "the orders immediate rules answer",
                 "candidates_local": "every rule's send dates and local times, with what settles before arbitration (zones: huitou's, from the features)",
-                "candidates": "the candidates numbered, with the instant of each local time (clock: huitou's, from the local times)"}
+                "candidates": "the candidates numbered, with the instant of each local time (clock: huitou's, from the local times)",
+                "candidates_ranked": "the eligible candidates in greedy order; huitou's arbitration reads them a partition of customers at a time "
+                                     "and writes plan_verdicts (outcome, cap, position)",
+                "decided": "every candidate with status and reason (rendered: huitou's rendering of the sends, errors among them)",
+                "winners": "for each candidate lost to a cap, the message that took its slot",
+                "rows": "the plan's rows in order; huitou writes the plan file from them (keys, send_at, checksum)"}
 
 
-def candidate_trees(playbooks: list[PlaybookContext], features: exp.Select, as_of: dt.date, horizon: int) -> list[tuple[str, exp.Expression]]:
-    """The statements of the plan's first stages over the features, as (what, tree): the
-    matched customers and the candidates, as a plan with opt-outs and a send ledger runs
-    them on the engine (huitou compile). The matched relation keeps every feature column
-    here; a plan keeps those the later stages read (_columns_read), which needs the data."""
+def plan_trees(playbooks: list[PlaybookContext], features: exp.Select, as_of: dt.date, horizon: int) -> list[tuple[str, exp.Expression]]:
+    """The statements of the plan's stages over the features, as (what, tree), as a plan
+    with opt-outs and a send ledger runs them (huitou compile): the matched customers, the
+    candidates, the candidates ranked for arbitration, the decisions and the rows. The
+    matched relation keeps every feature column here; a plan keeps those the later
+    stages read (_columns_read), which needs the data."""
     rules = planned_rules(playbooks)
     r = Relations.named()
     matched = matched_query(features, _rule_predicates(playbooks, rules))
-    statements = [(r.matched, matched), *candidate_statements(rules, Window(as_of, horizon), r, has_optouts=True, has_ledger=True)]
+    window = Window(as_of, horizon)
+    statements = [(r.matched, matched), *candidate_statements(rules, window, r, has_optouts=True, has_ledger=True),
+                  ranked_statement(rules, window.start, horizon, r), *decision_statements(plan_caps(rules), r), rows_statement(r)]
     return [(f"{name}: {_STAGE_NOTES[name.removeprefix('plan_')]}", query) for name, query in statements]
 
 
@@ -225,82 +234,25 @@ def create_rules_table(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule],
                         [[r.index, r.playbook, r.id, r.intent, r.channel, r.priority, INTENT_ORDER[r.intent], r.ctx.locale, r.consent_basis, _care_text(r)] for r in rules])
 
 
-# Every candidate with its status and reason; a promotion sent on the same day as a care
-# touch goes no earlier than it (and takes the instant of its new local time).
-_DECIDED = """
-    WITH judged AS (
-        SELECT c.cand_id, c.customer_id, c.rule_index, c.step, c.scheduled_date, c.send_date, c.event, c.event_date, c.event_id, c.contact,
-               c.send_local AS planned_local, c.send_utc AS planned_utc, c.utc_offset AS planned_offset, c.tz, r.intent_rank, v.cap, v.position,
-               CASE WHEN c.early_reason IS NOT NULL OR f.cand_id IS NOT NULL THEN 'suppressed' WHEN v.outcome = :accepted AND c.held_out THEN 'holdout'
-                    WHEN v.outcome = :accepted THEN 'send' ELSE 'suppressed' END AS status,
-               coalesce(c.early_reason, f.error_reason, CASE v.outcome WHEN :capped THEN 'frequency_cap' WHEN :care_first THEN 'care_first' END) AS reason
-        FROM :candidates AS c JOIN :rules AS r USING (rule_index) LEFT JOIN :verdicts AS v USING (cand_id)
-        LEFT JOIN (SELECT cand_id, error_reason FROM :rendered WHERE error IS NOT NULL) AS f USING (cand_id)),
-    shifted AS (
-        SELECT * EXCLUDE (intent_rank), intent_rank,
-               CASE WHEN intent_rank = :promotion AND status IN ('send', 'holdout')
-                    THEN greatest(planned_local, coalesce(max(planned_local) FILTER (WHERE intent_rank = :care AND status IN ('send', 'holdout'))
-                         OVER (PARTITION BY customer_id, send_date), planned_local))
-                    ELSE planned_local END AS send_local
-        FROM judged)
-    SELECT s.* EXCLUDE (tz, planned_utc, planned_offset),
-           CASE WHEN s.send_local = s.planned_local THEN s.planned_utc ELSE k.send_utc END AS send_utc,
-           CASE WHEN s.send_local = s.planned_local THEN s.planned_offset ELSE k.utc_offset END AS utc_offset
-    FROM shifted AS s LEFT JOIN :clock AS k USING (tz, send_local)"""
-# The winner of a cap conflict: the first accepted message (greedy order) of the same
-# customer within the cap's reach, else (no row here) an earlier message from the history.
-_WINNERS = """
-    SELECT v.cand_id, arg_min(r.playbook || '/' || r.rule_id || ' on ' || strftime(w.send_date, '%Y-%m-%d'), w.position) AS winner
-    FROM (SELECT cand_id, customer_id, send_date, cap FROM :decided WHERE reason = 'frequency_cap') AS v
-    JOIN (SELECT customer_id, send_date, rule_index, position FROM :decided WHERE status IN ('send', 'holdout')) AS w
-      ON w.customer_id = v.customer_id AND abs(date_diff('day', w.send_date, v.send_date)) < :reach
-    JOIN :rules AS r ON r.rule_index = w.rule_index
-    WHERE :in_scope
-    GROUP BY v.cand_id"""
-
-
-def _by_cap(caps: list, value: Callable[[Any], exp.Expression]) -> exp.Expression:
-    """CASE v.cap WHEN i THEN value(cap i) ... END (NULL when there are no caps)."""
-    case = exp.Case(this=exp.column("cap", "v"))
-    for i, cap in enumerate(caps):
-        case = case.when(exp.Literal.number(i), value(cap))
-    return case if caps else exp.null()
-
-
-def _decide(con: duckdb.DuckDBPyConnection, caps: list, rel: Relations) -> None:
-    """CREATE rel.decided (every candidate with status and reason) and rel.winners (for
-    each candidate lost to a cap, the message that took the slot)."""
-    tables = {name: exp.to_table(getattr(rel, name)) for name in ("candidates", "rules", "verdicts", "rendered", "clock", "decided")}
-    create_temp(con, rel.decided, tree(_DECIDED, accepted=ACCEPTED, capped=CAPPED, care_first=CARE_FIRST, promotion=INTENT_ORDER["promotion"],
-                                       care=INTENT_ORDER["care"], **tables))
-
-    def in_scope(cap: Any) -> exp.Expression:
-        tests = [exp.column(k, "r").eq(exp.Literal.string(v)) for k, v in (("channel", cap.channel), ("intent", cap.intent)) if v]
-        return exp.and_(*tests) if tests else exp.true()
-
-    reach = _by_cap(caps, lambda cap: exp.Literal.number(cap.days)) if caps else exp.Literal.number(0)
-    scope = _by_cap(caps, in_scope) if caps else exp.false()
-    create_temp(con, rel.winners, tree(_WINNERS, reach=reach, in_scope=scope, **tables))
-
-
 def _care_text(rule: PlannedRule) -> str:
     days = care_within(rule.ctx)
     return f"no care touch to this customer in the {days} days before (care_first)" if days else ""
 
 
 # What differs per row, in the plan's order; the view over it (_PLAN) adds what follows
-# from the rule (names, consent basis) and from the row (key, send_at) as it is read: at
-# a million customers a table of the finished rows was 2 GB more.
+# from the rule (names, consent basis) and from the row (key, send_at, the content as
+# one value) as it is read: at a million customers a table of the finished rows was 2 GB
+# more. Text is ordered by its bytes, whatever an engine's collation.
 _ROWS = """
-    SELECT row_number() OVER (ORDER BY d.send_utc, d.customer_id, d.intent_rank, r.playbook, r.rule_id, d.step) AS plan_row,
+    SELECT row_number() OVER (ORDER BY d.send_utc, d.customer_id COLLATE "C", d.intent_rank, r.playbook COLLATE "C", r.rule_id COLLATE "C", d.step) AS plan_row,
            d.customer_id, d.rule_index, d.step, d.scheduled_date, d.event_date, d.event_id, d.send_local, d.utc_offset, d.status, d.reason,
            CASE WHEN d.reason IN ('render_error', 'sms_too_long') THEN x.error END AS error,
            CASE WHEN d.reason = 'frequency_cap' THEN coalesce(w.winner, 'earlier messages (history)') END AS winner, d.cap,
            d.contact,
            CASE WHEN d.status = 'send' OR d.reason IN ('render_error', 'sms_too_long') THEN x.template END AS template,
-           CASE WHEN d.status = 'send' THEN {'subject': x.subject, 'body': x.body, 'html': x.html, 'segments': x.segments, 'extra': x.extra} END AS content,
-           d.send_utc, d.intent_rank
-    FROM :decided AS d JOIN :rules AS r USING (rule_index) LEFT JOIN :rendered AS x USING (cand_id) LEFT JOIN :winners AS w USING (cand_id)
+           x.subject, x.body, x.html, x.segments, x.extra, d.send_utc, d.intent_rank
+    FROM :decided AS d JOIN :rules AS r ON r.rule_index = d.rule_index LEFT JOIN :rendered AS x ON x.cand_id = d.cand_id
+    LEFT JOIN :winners AS w ON w.cand_id = d.cand_id
     ORDER BY plan_row"""
 # The detail is text made from the reason and the rule as the view is read: in the
 # sorted table it was 3.4M strings to spill under the memory limit (docs/engines.md).
@@ -324,15 +276,23 @@ _PLAN = """
     FROM (SELECT d.customer_id, :playbook AS playbook, :rule_id AS rule_id, d.step, :intent AS intent,
                  :channel AS channel, CAST(:priority AS INTEGER) AS priority, d.scheduled_date, :trigger AS "trigger",
                  strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || :offset AS send_at, d.status, d.reason, :reason_detail AS reason_detail,
-                 :basis AS consent_basis, d.contact AS "to", :locale AS locale, d.template, d.content, d.send_utc, d.intent_rank
+                 :basis AS consent_basis, d.contact AS "to", :locale AS locale, d.template,
+                 CASE WHEN d.status = 'send' THEN {'subject': d.subject, 'body': d.body, 'html': d.html, 'segments': d.segments, 'extra': d.extra} END AS content,
+                 d.send_utc, d.intent_rank
           FROM :rows AS d))"""
 _OFFSET = "printf('%s%02d:%02d', CASE WHEN d.utc_offset < 0 THEN '-' ELSE '+' END, abs(d.utc_offset) // 60, abs(d.utc_offset) % 60)"
 
 
+def rows_statement(rel: Relations) -> tuple[str, exp.Expression]:
+    """The plan's rows in order (rel.rows), with the query that makes them."""
+    tables = {name: exp.to_table(getattr(rel, name)) for name in ("decided", "rules", "rendered", "winners")}
+    return rel.rows, tree(_ROWS, **tables)
+
+
 def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list, plan_id: str, as_of: str, rel: Relations) -> None:
     """CREATE the view rel.plan: the rows (rel.rows) in their final form and order."""
-    tables = {name: exp.to_table(getattr(rel, name)) for name in ("decided", "rules", "rendered", "winners", "rows")}
-    create_temp(con, rel.rows, tree(_ROWS, **tables))
+    create_temp(con, *rows_statement(rel))
+    tables = {"rows": exp.to_table(rel.rows)}
 
     # Rule attributes by CASE, not a join: a projection of the ordered table keeps its
     # order (DuckDB preserves insertion order), so reading the view needs no sort.

@@ -1,0 +1,82 @@
+"""Every candidate's status and reason, from what settled early (candidates.py), what
+arbitration decided (arbitrate.py) and what failed to render; and, for each candidate
+lost to a frequency cap, the message that took its slot (the plan says which).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+from sqlglot import exp
+
+from ..db import create_temp, tree
+from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST
+from .relations import Relations
+from .rules import INTENT_ORDER, Cap
+
+# Every candidate with its status and reason; a promotion sent on the same day as a care
+# touch goes no earlier than it (and takes the instant of its new local time). Columns
+# are listed, not `* EXCLUDE`, and the care touch's time is a CASE, not a FILTER over a
+# window: what every engine runs (tests/test_engine_plans.py executes it on each).
+_DECIDED = """
+    WITH judged AS (
+        SELECT c.cand_id, c.customer_id, c.rule_index, c.step, c.scheduled_date, c.send_date, c.event, c.event_date, c.event_id, c.contact,
+               c.send_local AS planned_local, c.send_utc AS planned_utc, c.utc_offset AS planned_offset, c.tz, r.intent_rank, v.cap, v.position,
+               CASE WHEN c.early_reason IS NOT NULL OR f.cand_id IS NOT NULL THEN 'suppressed' WHEN v.outcome = :accepted AND c.held_out THEN 'holdout'
+                    WHEN v.outcome = :accepted THEN 'send' ELSE 'suppressed' END AS status,
+               coalesce(c.early_reason, f.error_reason, CASE v.outcome WHEN :capped THEN 'frequency_cap' WHEN :care_first THEN 'care_first' END) AS reason
+        FROM :candidates AS c JOIN :rules AS r ON r.rule_index = c.rule_index LEFT JOIN :verdicts AS v ON v.cand_id = c.cand_id
+        LEFT JOIN (SELECT cand_id, error_reason FROM :rendered WHERE error IS NOT NULL) AS f ON f.cand_id = c.cand_id),
+    shifted AS (
+        SELECT j.*, CASE WHEN intent_rank = :promotion AND status IN ('send', 'holdout')
+                         THEN greatest(planned_local, coalesce(max(CASE WHEN intent_rank = :care AND status IN ('send', 'holdout') THEN planned_local END)
+                                                               OVER (PARTITION BY customer_id, send_date), planned_local))
+                         ELSE planned_local END AS send_local
+        FROM judged AS j)
+    SELECT s.cand_id, s.customer_id, s.rule_index, s.step, s.scheduled_date, s.send_date, s.event, s.event_date, s.event_id, s.contact, s.planned_local,
+           s.cap, s.position, s.status, s.reason, s.intent_rank, s.send_local,
+           CASE WHEN s.send_local = s.planned_local THEN s.planned_utc ELSE k.send_utc END AS send_utc,
+           CASE WHEN s.send_local = s.planned_local THEN s.planned_offset ELSE k.utc_offset END AS utc_offset
+    FROM shifted AS s LEFT JOIN :clock AS k ON k.tz = s.tz AND k.send_local = s.send_local"""
+# The winner of a cap conflict: the first accepted message (greedy order) of the same
+# customer within the cap's reach, else (no row here) an earlier message from the history.
+_WINNERS = """
+    SELECT v.cand_id, arg_min(r.playbook || '/' || r.rule_id || ' on ' || strftime(w.send_date, '%Y-%m-%d'), w.position) AS winner
+    FROM (SELECT cand_id, customer_id, send_date, cap FROM :decided WHERE reason = 'frequency_cap') AS v
+    JOIN (SELECT customer_id, send_date, rule_index, position FROM :decided WHERE status IN ('send', 'holdout')) AS w
+      ON w.customer_id = v.customer_id AND abs(date_diff('day', w.send_date, v.send_date)) < :reach
+    JOIN :rules AS r ON r.rule_index = w.rule_index
+    WHERE :in_scope
+    GROUP BY v.cand_id"""
+
+
+def _by_cap(caps: list[Cap], value: Callable[[Cap], exp.Expression]) -> exp.Expression:
+    """CASE v.cap WHEN i THEN value(cap i) ... END (NULL when there are no caps)."""
+    case = exp.Case(this=exp.column("cap", "v"))
+    for i, cap in enumerate(caps):
+        case = case.when(exp.Literal.number(i), value(cap))
+    return case if caps else exp.null()
+
+
+def decision_statements(caps: list[Cap], rel: Relations) -> list[tuple[str, exp.Expression]]:
+    """The decisions stage's queries, each with the relation it makes: rel.decided (every
+    candidate with status and reason) and rel.winners (for each candidate lost to a cap,
+    the message that took the slot). They read the candidates, the rules, arbitration's
+    verdicts, the rendered messages (render errors are out) and the clock."""
+    tables = {name: exp.to_table(getattr(rel, name)) for name in ("candidates", "rules", "verdicts", "rendered", "clock", "decided")}
+    decided = tree(_DECIDED, accepted=ACCEPTED, capped=CAPPED, care_first=CARE_FIRST, promotion=INTENT_ORDER["promotion"], care=INTENT_ORDER["care"], **tables)
+
+    def in_scope(cap: Cap) -> exp.Expression:
+        tests = [exp.column(k, "r").eq(exp.Literal.string(v)) for k, v in (("channel", cap.channel), ("intent", cap.intent)) if v]
+        return exp.and_(*tests) if tests else exp.true()
+
+    reach = _by_cap(caps, lambda cap: exp.Literal.number(cap.days)) if caps else exp.Literal.number(0)
+    scope = _by_cap(caps, in_scope) if caps else exp.false()
+    return [(rel.decided, decided), (rel.winners, tree(_WINNERS, reach=reach, in_scope=scope, **tables))]
+
+
+def decide(con: duckdb.DuckDBPyConnection, caps: list[Cap], rel: Relations) -> None:
+    """CREATE rel.decided and rel.winners (decision_statements)."""
+    for name, query in decision_statements(caps, rel):
+        create_temp(con, name, query)
