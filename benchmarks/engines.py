@@ -159,9 +159,9 @@ def main() -> None:
         "",
         f"Run: `make bench-engines` (benchmarks/engines.py) on {dt.date.today().isoformat()}; {machine}.",
         f"`huitou plan --engine KIND` of the 20-rule benchmark project over {args.customers:,} customers and {orders:,} orders, {DAYS}-day horizon from {AS_OF}, "
-        "one run each, a separate process each. On Spark and PostgreSQL the features and the candidates are computed on the engine, arbitration and rendering "
-        "in huitou's process "
-        "(docs/engines.md). Memory: the peak summed PSS of huitou, its children (Spark's JVM, driver memory 6g) and the PostgreSQL server's processes "
+        "one run each, a separate process each. On Spark and PostgreSQL the features, the candidates, their ranking, the decisions and the rows' order are "
+        "computed on the engine; arbitration's greedy runs on Spark's workers (a grouped map) or, for PostgreSQL, in huitou's process over partitions streamed "
+        "out, the verdicts copied back; rendering and the plan file are huitou's (docs/engines.md). Memory: the peak summed PSS of huitou, its children (Spark's JVM, driver memory 6g) and the PostgreSQL server's processes "
         "(shared_buffers 1GB, work_mem 256MB). The floor is the DuckDB plan of the same run.",
         "",
         "| engine | `huitou plan` s | peak MiB | x DuckDB time | plan rows | rows differing from DuckDB | same file bytes |",

@@ -256,7 +256,7 @@ def test_compile_shows_the_sql_the_engine_runs(postgres_url: str, monkeypatch: p
 
 
 # The plan's stages `huitou compile` prints, in order.
-PLAN_STAGES = ["plan_matched", "plan_events", "plan_candidates_local", "plan_candidates", "plan_candidates_ranked", "plan_decided", "plan_winners", "plan_rows"]
+PLAN_STAGES = ["plan_matched", "plan_events", "plan_candidates_local", "plan_candidates", "plan_candidates_ranked", "plan_decided", "plan_winners", "plan_ordered"]
 
 
 def compiled(dialect: str, as_of: str, horizon: str) -> dict[str, str]:
@@ -324,12 +324,13 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
 def test_compile_shows_the_decisions_the_engines_run(postgres_url: str, spark_engine, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """The ranked candidates, the decisions, the caps' winners and the rows `huitou compile`
     prints for PostgreSQL and for Spark, executed there over the relations huitou's own
-    plan of the example shop made (its candidates, rules, verdicts, renderings and
+    plan of the example shop made (its candidates, rules, verdicts, render failures and
     clock), equal that plan's own row for row: every status and reason, the time a
     promotion moved to after a care touch, each cap's winner, the rows' order."""
     from huitou.db import create_temp
+    from huitou.engines.duckdb_engine import DuckDBEngine
     from huitou.engines.postgres_engine import PostgresEngine
-    from huitou.plan import arbitrate, build
+    from huitou.plan import build
     from huitou.plan.arbitrate import plan_caps, ranked_statement
     from huitou.plan.decide import decide
     from huitou.plan.relations import Relations
@@ -339,7 +340,7 @@ def test_compile_shows_the_decisions_the_engines_run(postgres_url: str, spark_en
     from .test_engines import _session
 
     monkeypatch.setattr(build, "_drop", lambda con, *names: None)  # every stage's relation stays for the test to read
-    monkeypatch.setattr(arbitrate, "drop_table", lambda con, table: None)
+    monkeypatch.setattr(DuckDBEngine, "drop", lambda self, relation: None)
     session, playbooks, r = _session(ROOT), open_playbooks(ROOT)[0], Relations.named()
     build.build_plan(session, playbooks, 10)
     con = session.con
@@ -352,14 +353,14 @@ def test_compile_shows_the_decisions_the_engines_run(postgres_url: str, spark_en
                    WHERE p.cand_id = (SELECT min(cand_id) FROM plan_decided WHERE status = 'send' AND intent_rank = 2)""")
     rules = planned_rules(playbooks)
     create_temp(con, *ranked_statement(rules, dt.date(2026, 11, 30), 10, r))
-    decide(con, plan_caps(rules), r)
-    create_temp(con, *build.rows_statement(r))
+    decide(DuckDBEngine(con, owned=False), plan_caps(rules), r)
+    create_temp(con, *build.ordered_statement(r))
     reasons = dict(con.execute("SELECT coalesce(reason, status), count(*) FROM plan_decided GROUP BY ALL").fetchall())
     assert reasons["frequency_cap"] >= 20 and reasons["care_first"] >= 20 and reasons["send"] >= 100, reasons
     assert con.execute("SELECT count(*) FROM plan_decided WHERE send_local > planned_local").fetchone()[0] == 1  # after the care touch
-    inputs = {"plan_candidates": "*", "plan_rules": "*", "plan_verdicts": "*", "plan_clock": "*", "plan_rendered": "* REPLACE (CAST(extra AS VARCHAR) AS extra)"}
-    made = {"plan_candidates_ranked": "position", "plan_decided": "cand_id", "plan_winners": "cand_id", "plan_rows": "plan_row"}
-    text = {name: {c: "VARCHAR" if t == "JSON" else t for c, t, *_ in con.execute(f"DESCRIBE {name}").fetchall()} for name in made}
+    inputs = {"plan_candidates": "*", "plan_rules": "*", "plan_verdicts": "*", "plan_clock": "*", "plan_failed": "*"}
+    made = {"plan_candidates_ranked": "position", "plan_decided": "cand_id", "plan_winners": "cand_id", "plan_ordered": "plan_row"}
+    text = {name: {c: t for c, t, *_ in con.execute(f"DESCRIBE {name}").fetchall()} for name in made}
     monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
     for dialect, engine in (("postgres", PostgresEngine()), ("spark", spark_engine)):
         printed = compiled(dialect, "2026-11-30", "10d")
@@ -377,6 +378,33 @@ def test_compile_shows_the_decisions_the_engines_run(postgres_url: str, spark_en
             engine.drop(sqlglot.exp.to_table(name))
         if dialect == "postgres":
             engine.close()
+
+
+def test_arbitration_in_many_partitions_on_every_engine(postgres_url: str, spark_engine, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The example shop (caps, care-first, a message history) arbitrated 40 customers at a
+    time: on Spark eight groups of its grouped map, on PostgreSQL eight partitions
+    streamed out; each plan equals DuckDB's, judged all at once."""
+    from huitou.engines.postgres_engine import PostgresEngine
+    from huitou.evaluate import data_timezone, open_data
+    from huitou.plan import arbitrate
+    from huitou.plan.build import build_plan
+    from huitou.plan.run import open_playbooks
+
+    monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
+    playbooks = open_playbooks(ROOT)[0]
+    project = playbooks[0].project
+
+    def plan(engine) -> list[tuple]:
+        session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=dt.date(2026, 11, 30), engine=engine)
+        result = build_plan(session, playbooks, 14)
+        return session.con.execute(f"SELECT idempotency_key, status, reason, reason_detail, send_at, checksum FROM {result.relation}").fetchall()
+
+    whole = plan(None)
+    assert {row[2] for row in whole} >= {"frequency_cap", "care_first"} and len(whole) > 500
+    monkeypatch.setattr(arbitrate, "PARTITION_CUSTOMERS", 40)
+    with PostgresEngine() as on_postgres:
+        assert plan(on_postgres) == whole
+    assert plan(spark_engine) == whole
 
 
 def test_the_next_day_on_every_engine_knows_the_ledger_and_the_opt_outs(tmp_path: Path, engines_env: dict[str, str]) -> None:
@@ -406,27 +434,43 @@ def test_the_next_day_on_every_engine_knows_the_ledger_and_the_opt_outs(tmp_path
     assert reasons.count("already_sent") >= 3
 
 
-def test_candidates_are_computed_on_the_engine(tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    """On PostgreSQL the plan's candidates are computed beside the features: the features
-    never come back into huitou's DuckDB (only the matched customers' rows and the
-    candidates do), and the plan is DuckDB's row for row."""
+def test_the_plan_is_computed_on_the_engine(tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """On PostgreSQL the plan's stages run beside the features: the candidates, their
+    ranking, arbitration's verdicts (copied in), the decisions and the numbered rows are
+    made there. Into huitou's DuckDB come only the matched customers' rows, the zones, the
+    sends to render and the numbered rows; never the features or the candidates. The
+    plan is DuckDB's row for row."""
     from huitou.engines.postgres_engine import PostgresEngine
     from huitou.evaluate import ENGINE_FEATURES, open_data
-    from huitou.plan.build import build_plan
+    from huitou.plan import build
     from huitou.plan.run import open_playbooks
 
     monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
+    monkeypatch.setattr(build, "_drop", lambda con, *names: None)  # what came into huitou's DuckDB stays to be seen
     root = edge_project(tmp_path / "edges")
     playbooks = open_playbooks(root)[0]
     project = playbooks[0].project
+    made: list[str] = []
+
+    class Recording(PostgresEngine):
+        def create_temp(self, name: str, text: str) -> None:
+            made.append(name)
+            super().create_temp(name, text)
+
+        def take_columns(self, name, columns, types) -> None:  # type: ignore[no-untyped-def]
+            made.append(name)
+            super().take_columns(name, columns, types)
 
     def plan(engine) -> tuple[object, list[tuple]]:
         session = open_data(project, timezone="Asia/Shanghai", as_of=dt.date(2026, 10, 20), quarantine_dir=tmp_path / "q", engine=engine)
-        result = build_plan(session, playbooks, 30)
+        result = build.build_plan(session, playbooks, 30)
         return session, session.con.execute(f"SELECT idempotency_key, status, reason, send_at FROM {result.relation}").fetchall()
 
-    with PostgresEngine() as engine:
+    with Recording() as engine:
         session, on_postgres = plan(engine)
         local = {name for (name,) in session.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert ENGINE_FEATURES not in local
+        statuses = {status for (status,) in session.con.execute("SELECT DISTINCT status FROM plan_decided").fetchall()}
+    assert {"plan_candidates", "plan_candidates_ranked", "plan_verdicts", "plan_decided", "plan_winners", "plan_ordered"} <= set(made)
+    assert ENGINE_FEATURES not in local and "plan_candidates" not in local and "plan_verdicts" not in local
+    assert {"plan_matched", "plan_decided", "plan_ordered"} <= local and statuses == {"send"}
     assert on_postgres == plan(None)[1] and len(on_postgres) > 20

@@ -491,26 +491,24 @@ def test_two_plans_share_one_connection_and_leave_only_their_rows() -> None:
     assert len(rows(month)) > len(rows(week)) > 100
 
 
-def test_the_candidates_have_the_types_other_engines_bring_them_back_as() -> None:
-    """On Spark and PostgreSQL the candidates come back cast to CANDIDATE_TYPES (and the
-    clock to CLOCK_TYPES): they must be DuckDB's own, or the plans would differ."""
+def test_what_other_engines_bring_back_has_duckdbs_own_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Spark and PostgreSQL the decided sends come back cast to DECIDED_TYPES and the
+    numbered rows to ORDERED_TYPES: they must be the types DuckDB's own statements give,
+    or the plans would differ."""
     from huitou.evaluate import data_timezone, open_data
-    from huitou.plan.build import _rule_predicates
-    from huitou.plan.candidates import CANDIDATE_TYPES, build_candidates, matched_query
-    from huitou.plan.clock import CLOCK_TYPES
+    from huitou.plan import build
+    from huitou.plan.decide import DECIDED_TYPES
     from huitou.plan.relations import Relations
-    from huitou.plan.rules import planned_rules
     from huitou.plan.run import open_playbooks
 
+    monkeypatch.setattr(build, "_drop", lambda con, *names: None)  # the stages' relations stay
     playbooks = open_playbooks(ROOT)[0]
     project = playbooks[0].project
     session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=dt.date(2026, 11, 30))
-    stage, features = session.plan_features()
-    rules, r = planned_rules(playbooks), Relations.named("t")
-    stage.temp(r.matched, matched_query(features, _rule_predicates(playbooks, rules)))
-    assert build_candidates(stage, rules, Window(dt.date(2026, 11, 30), 14), r, False) > 500
+    assert build.build_plan(session, playbooks, 14).rows > 500
 
-    def types(table: str) -> dict[str, str]:
-        return {name: kind for name, kind, *_ in session.con.execute(f"DESCRIBE {table}").fetchall()}
+    def types(relation: str) -> dict[str, str]:
+        return {name: kind for name, kind, *_ in session.con.execute(f"DESCRIBE {relation}").fetchall()}
 
-    assert types(r.candidates) == CANDIDATE_TYPES and types(r.clock) == CLOCK_TYPES
+    assert types("plan_decided") == DECIDED_TYPES
+    assert types(build.ordered_statement(Relations.named())[1].sql("duckdb")) == build.ORDERED_TYPES

@@ -8,7 +8,8 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlglot.expressions as exp
@@ -29,6 +30,10 @@ class SparkEngine(Engine):
         if master.startswith("local") and not (os.environ.get("JAVA_HOME") or shutil.which("java")):
             raise EngineError("engine spark needs Java, and there is none (no java on PATH, no JAVA_HOME): install a Java 17 or 21 runtime, "
                               "e.g. apt-get install openjdk-17-jre-headless")
+        if master.startswith("local"):
+            # Arbitration runs on the workers (map_groups): on a local master they are this
+            # interpreter, which has huitou (pyspark's default is whatever python3 is on PATH).
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.master(master).appName("huitou")
         # One answer whatever the machine: UTC session time (huitou converts local times
         # itself), no UI port, few shuffle partitions for a local master.
@@ -98,6 +103,20 @@ class SparkEngine(Engine):
         frame = self.spark.createDataFrame(table) if table.num_rows else self.spark.createDataFrame([], _schema(types))
         casts = [f"CAST({_ident(c)} AS {exp.DataType.build(t, dialect='duckdb').sql('spark')}) AS {_ident(c)}" for c, t in types.items()]
         frame.selectExpr(*casts).localCheckpoint(eager=True).createOrReplaceTempView(name)
+
+    def map_groups(self, name: str, relation: exp.Table, key: exp.Expression, fn: Callable[[Any], Any], types: Mapping[str, str]) -> None:
+        """The temporary view `name`: `fn` (a picklable function from a pyarrow Table to a
+        pyarrow Table with the columns of `types`, DuckDB names) applied by the workers to
+        the rows of `relation` in groups of equal `key`."""
+        from pyspark.sql import functions
+
+        schema = ", ".join(f"{_ident(c)} {exp.DataType.build(t, dialect='duckdb').sql('spark')}" for c, t in types.items())
+        with warnings.catch_warnings():
+            # pyspark checks pandas' version on the way and warns about one it has not
+            # caught up with: a notice for pyspark's developers, not a line for the shop.
+            warnings.simplefilter("ignore", FutureWarning)
+            frame = self.spark.table(relation.name).groupBy(functions.expr(self.sql(key))).applyInArrow(fn, schema)
+        frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
 
     def drop(self, relation: exp.Table) -> None:
         self.spark.catalog.dropTempView(relation.name)

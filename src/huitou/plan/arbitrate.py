@@ -13,8 +13,10 @@ order, then step - and a candidate is accepted when
 The greedy is vectorised: step k takes every customer's k-th candidate at once, so the
 Python loop runs over ranks (a handful), never over customers. Counts per customer and
 day live in small arrays (one per distinct cap scope) indexed from `base`. Customers are
-independent: the ranked candidates stay in DuckDB and are judged a partition of whole
-customers at a time, so the arrays are sized by the partition, not the shop.
+independent: the ranked candidates stay on the engine and are judged a partition of
+whole customers at a time, so the arrays are sized by the partition, not the shop. On
+Spark the partitions are a grouped map its workers run; on DuckDB and PostgreSQL each is
+streamed into huitou's process and the verdicts are copied back.
 """
 
 from __future__ import annotations
@@ -22,24 +24,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import duckdb
 import numpy
+import pyarrow
 from sqlglot import exp
 
-from ..db import create_temp, date_literal, drop_table, scalar, tree
+from ..db import date_literal, tree
+from ..engines.base import Engine
 from .relations import Relations
 from .rules import INTENT_ORDER, Cap, PlannedRule, caps_of, care_within
 
 ACCEPTED, CAPPED, CARE_FIRST = 0, 1, 2
-
-
-@dataclass
-class Verdicts:
-    cand_id: numpy.ndarray
-    outcome: numpy.ndarray  # ACCEPTED | CAPPED | CARE_FIRST
-    cap: numpy.ndarray  # index into caps for CAPPED, else -1
-    position: numpy.ndarray  # place in the greedy order (the winner of a conflict is the lowest)
-    caps: list[Cap]
 
 
 # Customers arbitrated together (customers are independent): the per-day count tables
@@ -54,23 +48,26 @@ _CANDIDATES = """
            CAST(c.rule_index AS BIGINT) AS rule_index, CAST(date_diff('day', :base, c.send_date) AS BIGINT) AS day,
            CAST(row_number() OVER (ORDER BY c.customer_id, k.neg_priority, k.intent_rank, c.send_utc, c.rule_index, c.step) - 1 AS BIGINT) AS position
     FROM :candidates AS c JOIN :order AS k(rule_index, neg_priority, intent_rank) USING (rule_index)
-    WHERE c.early_reason IS NULL AND c.cand_id NOT IN (SELECT cand_id FROM :rendered WHERE error IS NOT NULL)
+    WHERE c.early_reason IS NULL AND c.cand_id NOT IN (SELECT cand_id FROM :failed)
     ORDER BY position"""
 # One partition of customers, in greedy order.
 _PARTITION = "SELECT cand_id, cust, rule_index, day, position FROM :ranked WHERE cust >= :first AND cust < :end ORDER BY position"
 
-# Past messages of the ranked customers per day in the customer's zone (the data's when
-# the customer has none), at most 20 a day per channel and intent.
+# Past messages per customer and day in the customer's zone (the data's when the customer
+# has none), at most 20 a day per channel and intent; huitou's DuckDB computes them where
+# it read the history (timezone() is DuckDB's), the engine gives each its customer's rank.
 _HISTORY = """
-    WITH k AS (SELECT DISTINCT customer_id, cust FROM :ranked),
-    h AS (
-        SELECT k.cust, CAST(timezone(CASE WHEN m.timezone IN (SELECT name FROM :zones) THEN m.timezone ELSE :timezone END, h.sent_at) AS DATE) AS local_date,
+    WITH h AS (
+        SELECT h.customer_id, CAST(timezone(CASE WHEN m.timezone IN (SELECT name FROM :zones) THEN m.timezone ELSE :timezone END, h.sent_at) AS DATE) AS local_date,
                h.channel, h.intent
-        FROM :history AS h JOIN k USING (customer_id) JOIN :matched AS m USING (customer_id))
-    SELECT CAST(cust AS BIGINT) AS cust, CAST(date_diff('day', :base, local_date) AS BIGINT) AS day, channel, intent, least(count(*), 20) AS n
+        FROM :history AS h JOIN :matched AS m USING (customer_id))
+    SELECT customer_id, CAST(date_diff('day', :base, local_date) AS BIGINT) AS day, channel, intent, least(count(*), 20) AS n
     FROM h WHERE local_date >= :base AND local_date < :base + :width
-    GROUP BY ALL
-    ORDER BY cust"""
+    GROUP BY ALL"""
+_HISTORY_RANKED = """
+    SELECT k.cust, p.day, p.channel, p.intent, p.n
+    FROM :past AS p JOIN (SELECT DISTINCT customer_id, cust FROM :ranked) AS k ON k.customer_id = p.customer_id
+    ORDER BY k.cust"""
 
 
 def plan_caps(rules: list[PlannedRule]) -> list[Cap]:
@@ -82,9 +79,12 @@ def plan_caps(rules: list[PlannedRule]) -> list[Cap]:
 
 @dataclass(frozen=True)
 class _Contest:
-    """What arbitration weighs, the same for every partition of customers."""
+    """What arbitration weighs, the same for every partition of customers. Plain values
+    only: Spark ships it to its workers (judge_table)."""
 
-    rules: list[PlannedRule]
+    channel_of: tuple[str, ...]  # by rule index
+    intent_of: tuple[str, ...]
+    playbook_of: tuple[int, ...]  # index into playbooks
     caps: list[Cap]
     care: dict[str, int | None]  # playbook -> care_first days (None: no care-first)
     playbooks: list[str]
@@ -99,7 +99,9 @@ class _Contest:
         care = {name: care_within(contexts[name]) for name in playbooks}
         longest = max([c.days for c in caps] + [w or 0 for w in care.values()] + [1])
         width = longest + horizon + 8 + longest  # history, the window, shifts (weekday, quiet), caps ahead
-        return cls(rules, caps, care, playbooks, as_of - dt.timedelta(days=longest), width)
+        assert [r.index for r in rules] == list(range(len(rules)))
+        return cls(tuple(r.channel for r in rules), tuple(r.intent for r in rules), tuple(playbooks.index(r.ctx.name) for r in rules),
+                   caps, care, playbooks, as_of - dt.timedelta(days=longest), width)
 
     @property
     def scopes(self) -> list[tuple[str | None, str | None]]:
@@ -112,39 +114,76 @@ def ranked_statement(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel
     with their customer's rank, their day in the count tables and their greedy position."""
     order = exp.values([(r.index, -r.priority, INTENT_ORDER[r.intent]) for r in rules] or [(0, 0, 0)])
     base = date_literal(_Contest.of(rules, as_of, horizon).base)
-    query = tree(_CANDIDATES, order=order, candidates=exp.to_table(rel.candidates), rendered=exp.to_table(rel.rendered), base=base)
+    query = tree(_CANDIDATES, order=order, candidates=exp.to_table(rel.candidates), failed=exp.to_table(rel.failed), base=base)
     return rel.candidates + "_ranked", query
 
 
-def arbitrate(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], as_of: dt.date, horizon: int, history_timezone: str | None, rel: Relations) -> Verdicts:
-    """The verdict of every candidate (rel.candidates) without an early reason;
-    `history_timezone` (the data's zone) is None when there is no history (rel.history).
-    The candidates are ranked in SQL and judged a partition of customers at a time."""
+def arbitrate(engine: Engine, rules: list[PlannedRule], as_of: dt.date, horizon: int, past: exp.Expression | None, rel: Relations) -> list[Cap]:
+    """CREATE rel.verdicts on the engine: the verdict of every candidate (rel.candidates)
+    without an early reason or a render failure (rel.failed). `past`: the history's
+    messages per customer and day (history_query), a relation of the engine; None when
+    there is no history. The candidates are ranked in SQL and judged a partition of
+    whole customers at a time: on Spark by its workers (a grouped map), elsewhere here,
+    each partition streamed in and its verdicts copied back. Returns the caps (a
+    verdict's `cap` indexes them)."""
     contest = _Contest.of(rules, as_of, horizon)
-    # The ranked candidates stay in DuckDB (which may spill them); each partition's rows
-    # come out as numpy arrays, so this process holds one partition at a time.
-    ranked = create_temp(con, *ranked_statement(rules, as_of, horizon, rel))
-    past = _history(con, contest, history_timezone, rel, ranked) if history_timezone is not None else None
-    customers = int(scalar(con, tree("SELECT coalesce(max(cust) + 1, 0) FROM :ranked", ranked=ranked).sql("duckdb")))
-    empty = tuple(numpy.zeros(0, dtype=t) for t in (numpy.int64, numpy.int8, numpy.int16, numpy.int64))
-    parts: list[tuple[numpy.ndarray, ...]] = [empty]
-    for first in range(0, customers, PARTITION_CUSTOMERS):
-        part = con.execute(tree(_PARTITION, ranked=ranked, first=first, end=first + PARTITION_CUSTOMERS).sql("duckdb")).fetchnumpy()
-        outcome, cap = _judge(contest, part, past)
-        parts.append((numpy.asarray(part["cand_id"], dtype=numpy.int64), outcome, cap, numpy.asarray(part["position"], dtype=numpy.int64)))
-    drop_table(con, ranked)
-    cand_id, outcome, cap, position = (numpy.concatenate(column) for column in zip(*parts))
-    return Verdicts(cand_id, outcome, cap, position, contest.caps)
+    ranked = engine.temp(*ranked_statement(rules, as_of, horizon, rel))
+    counts = _history(engine, past, ranked) if past is not None else None
+
+    def judge(part: pyarrow.Table) -> pyarrow.Table:  # annotated: Spark tells its grouped maps' kinds apart by the hints
+        return judge_table(contest, counts, part)
+
+    if engine.kind == "spark":
+        engine.map_groups(rel.verdicts, ranked, tree("CAST(FLOOR(cust / :size) AS BIGINT)", size=PARTITION_CUSTOMERS), judge, VERDICT_TYPES)
+    else:
+        customers = int(engine.rows(tree("SELECT coalesce(max(cust) + 1, 0) FROM :ranked", ranked=ranked))[0][0])
+        parts = [judge(_empty_part())]
+        for first in range(0, customers, PARTITION_CUSTOMERS):
+            query = tree(_PARTITION, ranked=ranked, first=first, end=first + PARTITION_CUSTOMERS)
+            parts.append(judge(engine.fetch_arrow(query, _PART_TYPES)))
+        verdicts = pyarrow.concat_tables(parts)
+        engine.take(rel.verdicts, {c: verdicts.column(c).to_numpy() for c in VERDICT_TYPES}, VERDICT_TYPES)
+    engine.drop(ranked)
+    return contest.caps
 
 
-def _history(con: duckdb.DuckDBPyConnection, contest: _Contest, timezone: str, rel: Relations, ranked: exp.Table) -> dict[str, numpy.ndarray]:
-    """The past messages' counts per customer rank and day (_HISTORY), sorted by rank."""
-    sql = tree(_HISTORY, ranked=ranked, zones=exp.to_table(rel.zones), history=exp.to_table(rel.history), matched=exp.to_table(rel.matched),
-               timezone=timezone, width=contest.width, base=date_literal(contest.base))
-    past = con.execute(sql.sql("duckdb")).fetchnumpy()
-    return {"cust": numpy.asarray(past["cust"], dtype=numpy.int64), "day": numpy.asarray(past["day"], dtype=numpy.int64),
-            "channel": numpy.asarray(past["channel"], dtype=object), "intent": numpy.asarray(past["intent"], dtype=object),
-            "n": numpy.asarray(past["n"], dtype=numpy.uint8)}  # at most 20 a day per channel and intent: sums stay under 255
+# The verdicts relation: one row per judged candidate.
+VERDICT_TYPES = {"cand_id": "BIGINT", "outcome": "SMALLINT", "cap": "SMALLINT", "position": "BIGINT"}
+_PART_TYPES = {"cand_id": "BIGINT", "cust": "BIGINT", "rule_index": "BIGINT", "day": "BIGINT", "position": "BIGINT"}
+_PART_COLUMNS = tuple(_PART_TYPES)
+
+
+def _empty_part() -> pyarrow.Table:
+    return pyarrow.table({c: pyarrow.array([], pyarrow.int64()) for c in _PART_COLUMNS})
+
+
+def judge_table(contest: _Contest, past: dict[str, numpy.ndarray] | None, part: pyarrow.Table) -> pyarrow.Table:
+    """The verdicts of one partition of whole customers (the ranked candidates' columns,
+    in any order): cand_id, outcome, cap, position."""
+    part = part.sort_by("position")
+    columns = {c: numpy.asarray(part.column(c).to_numpy(), dtype=numpy.int64) for c in _PART_COLUMNS}
+    outcome, cap = _judge(contest, columns, past) if part.num_rows else (numpy.zeros(0, numpy.int8), numpy.zeros(0, numpy.int16))
+    return pyarrow.table({"cand_id": columns["cand_id"], "outcome": outcome.astype(numpy.int16), "cap": cap, "position": columns["position"]})
+
+
+def history_query(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations, timezone: str) -> exp.Expression:
+    """The history's messages per customer and local day of the count tables, for huitou's
+    DuckDB (where the history was read): at most 20 a day per channel and intent, in the
+    customer's zone (`timezone`, the data's, when the customer has none)."""
+    contest = _Contest.of(rules, as_of, horizon)
+    return tree(_HISTORY, history=exp.to_table(rel.history), matched=exp.to_table(rel.matched), zones=exp.to_table(rel.zones), timezone=timezone,
+                base=date_literal(contest.base), width=contest.width)
+
+
+def _history(engine: Engine, past: exp.Expression, ranked: exp.Table) -> dict[str, numpy.ndarray]:
+    """The past messages' counts per customer rank and day, sorted by rank."""
+    table = engine.fetch_arrow(tree(_HISTORY_RANKED, past=past, ranked=ranked), _HISTORY_TYPES).sort_by("cust")
+    return {"cust": numpy.asarray(table.column("cust").to_numpy(), dtype=numpy.int64), "day": numpy.asarray(table.column("day").to_numpy(), dtype=numpy.int64),
+            "channel": numpy.asarray(table.column("channel").to_pylist(), dtype=object), "intent": numpy.asarray(table.column("intent").to_pylist(), dtype=object),
+            "n": numpy.asarray(table.column("n").to_numpy(), dtype=numpy.uint8)}  # at most 20 a day per channel and intent: sums stay under 255
+
+
+_HISTORY_TYPES = {"cust": "BIGINT", "day": "BIGINT", "channel": "VARCHAR", "intent": "VARCHAR", "n": "BIGINT"}
 
 
 def _judge(contest: _Contest, part: dict[str, numpy.ndarray], past: dict[str, numpy.ndarray] | None) -> tuple[numpy.ndarray, numpy.ndarray]:
@@ -157,10 +196,10 @@ def _judge(contest: _Contest, part: dict[str, numpy.ndarray], past: dict[str, nu
     n = len(cust)
     outcome = numpy.full(n, ACCEPTED, dtype=numpy.int8)
     cap_of = numpy.full(n, -1, dtype=numpy.int16)
-    rules, caps, playbooks = contest.rules, contest.caps, contest.playbooks
-    channel_of = numpy.array([r.channel for r in rules], dtype=object)
-    intent_of = numpy.array([r.intent for r in rules], dtype=object)
-    playbook_of = numpy.array([playbooks.index(r.ctx.name) for r in rules])
+    caps, playbooks = contest.caps, contest.playbooks
+    channel_of = numpy.array(contest.channel_of, dtype=object)
+    intent_of = numpy.array(contest.intent_of, dtype=object)
+    playbook_of = numpy.array(contest.playbook_of, dtype=numpy.int64)
     scopes = contest.scopes
     # uint8: a day's count never needs more than 255 (history counts are clipped).
     counts = [numpy.zeros((int(cust[-1]) + 1, contest.width), dtype=numpy.uint8) for _ in scopes]

@@ -22,10 +22,9 @@ from sqlglot import exp
 from ..checks.context import PlaybookContext
 from ..compile import compile_playbook
 from ..evaluate import DataSession, _lifecycle_override
-from .arbitrate import arbitrate, plan_caps, ranked_statement
-from .decide import decide, decision_statements
-from .candidates import CANDIDATE_TYPES, build_candidates, candidate_statements, matched_query
-from .clock import CLOCK_TYPES
+from .arbitrate import arbitrate, history_query, plan_caps, ranked_statement
+from .decide import DECIDED_TYPES, decide, decision_statements
+from .candidates import build_candidates, candidate_statements, matched_query
 from .relations import Relations
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
 from ..contract import checksum_sql, key_sql
@@ -93,7 +92,8 @@ def build_plan(
     notes: list[str] = []
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r.history)  # type: ignore[arg-type]
     has_ledger, has_legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (False, False)  # type: ignore[arg-type]
-    if stage.kind == "duckdb":
+    local = stage.kind == "duckdb"  # huitou's own DuckDB: no relation crosses
+    if local:
         stage.temp(r.matched, matched)
         clock.lap("features and segments of the matched customers")
         build_candidates(stage, rules, window, r, has_optouts, has_ledger, has_legacy)
@@ -105,20 +105,24 @@ def build_plan(
     _drop(con, r.optouts, r.ledger_done)  # read only by the candidates
     create_rendered(con, r)
     create_rules_table(con, rules, r.rules)
+    past = history_query(rules, window.start, horizon, r, session.timezone) if has_history else None
+    if local:
+        failures = exp.select("cand_id", "error_reason").from_(r.rendered).where("error IS NOT NULL")
+        con.execute(exp.Create(this=exp.to_table(r.failed), kind="VIEW", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                               expression=failures).sql("duckdb"))
+        past = create_temp(con, r.history + "_counts", past) if past is not None else None
+    else:
+        past = session.engine_step("copying the plan's inputs", lambda: _inputs_on(stage, con, r, past))
     clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
     # A send that fails to render is out, and its cap slot goes to the next candidate:
     # arbitrate again without the failures and render what that newly accepts (rarely
     # more than one extra round; each round removes at least one candidate).
     while True:
-        verdicts = arbitrate(con, rules, window.start, horizon, session.timezone if has_history else None, r)
-        arrays = r.verdicts + "_arrays"
-        con.register(arrays, {"cand_id": verdicts.cand_id, "outcome": verdicts.outcome, "cap": verdicts.cap, "position": verdicts.position})
-        create_temp(con, r.verdicts, exp.select("*").from_(exp.to_table(arrays)))
-        con.unregister(arrays)
-        decide(con, verdicts.caps, r)
-        _drop(con, r.verdicts)
+        caps = session.engine_step("arbitrating the candidates", lambda: _arbitrate_and_decide(stage, con, rules, window, past, r))
         clock.lap("arbitration: caps, priority, care-first, reasons")
         failed = render_sends(con, rules, renderer, r, jobs)
+        if failed and not local:
+            session.engine_step("copying the render failures", lambda: stage.take_local(r.failed, con, _failures_sql(r)))
         clock.lap("rendering the sends")
         if not failed:
             break
@@ -129,9 +133,10 @@ def build_plan(
     pid = plan_id_for(playbooks, window)
     # Tables are given back as soon as nothing reads them: under the default memory
     # limit (docs/engines.md) what DuckDB holds is what it does not spill.
-    _drop(con, r.to_render, r.candidates, r.matched, r.clock, r.zones, r.history, r.history + "_file", r.history + "_ledger")
-    _assemble(con, rules, verdicts.caps, pid, window.start.isoformat(), r)
-    _drop(con, r.winners, r.decided, r.rendered, r.rules)  # only the plan's rows are read from here on
+    _drop(con, r.to_render, r.candidates, r.matched, r.clock, r.zones, r.history, r.history + "_file", r.history + "_ledger", r.history + "_counts")
+    ordered = ordered_statement(r)[1].subquery("o") if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, r))
+    _assemble(con, rules, caps, pid, window.start.isoformat(), r, ordered)
+    _drop(con, r.winners, r.decided, r.failed, r.rendered, r.rules, r.ordered)  # only the plan's rows are read from here on
     rows = int(scalar(con, exp.select("count(*)").from_(exp.to_table(r.plan)).sql("duckdb")))
     clock.lap("assembling the plan")
     return Plan(con, pid, window, rows, notes, clock.laps, warnings=warnings, relation=r.plan)
@@ -143,9 +148,9 @@ _STAGE_NOTES = {"matched": "the feature rows some rule selects, a flag per rule"
                 "candidates": "the candidates numbered, with the instant of each local time (clock: huitou's, from the local times)",
                 "candidates_ranked": "the eligible candidates in greedy order; huitou's arbitration reads them a partition of customers at a time "
                                      "and writes plan_verdicts (outcome, cap, position)",
-                "decided": "every candidate with status and reason (rendered: huitou's rendering of the sends, errors among them)",
+                "decided": "every candidate with status and reason (failed: the sends huitou could not render)",
                 "winners": "for each candidate lost to a cap, the message that took its slot",
-                "rows": "the plan's rows in order; huitou writes the plan file from them (keys, send_at, checksum)"}
+                "ordered": "the plan's rows numbered in order; huitou joins its rendered messages and writes the plan file (keys, send_at, checksum)"}
 
 
 def plan_trees(playbooks: list[PlaybookContext], features: exp.Select, as_of: dt.date, horizon: int) -> list[tuple[str, exp.Expression]]:
@@ -159,7 +164,7 @@ def plan_trees(playbooks: list[PlaybookContext], features: exp.Select, as_of: dt
     matched = matched_query(features, _rule_predicates(playbooks, rules))
     window = Window(as_of, horizon)
     statements = [(r.matched, matched), *candidate_statements(rules, window, r, has_optouts=True, has_ledger=True),
-                  ranked_statement(rules, window.start, horizon, r), *decision_statements(plan_caps(rules), r), rows_statement(r)]
+                  ranked_statement(rules, window.start, horizon, r), *decision_statements(plan_caps(rules), r), ordered_statement(r)]
     return [(f"{name}: {_STAGE_NOTES[name.removeprefix('plan_')]}", query) for name, query in statements]
 
 
@@ -170,20 +175,57 @@ _PLANNER_COLUMNS = ("customer_id", "as_of", "timezone", "birthday", "first_order
 def _candidates_on(engine: Engine, con: duckdb.DuckDBPyConnection, matched: exp.Select, types: dict[str, str], rules: list[PlannedRule], window: Window,
                    r: Relations, has_optouts: bool, ledger: tuple[bool, bool]) -> None:
     """The matched customers and the candidates computed on another engine (beside the
-    features, which stay there), the opt-outs and the ledger's messages taken in; the
-    relations the later stages read brought back into `con` under the same names."""
+    features, which stay there), the opt-outs and the ledger's messages taken in. The
+    candidates and the clock stay there for arbitration and the decisions; the matched
+    customers (rendering reads them) and the zones (the history's days) come back into
+    `con` under the same names."""
     taken = [exp.to_table(name) for name, present in ((r.optouts, has_optouts), (r.ledger_done, ledger[0])) if present]
     for table in taken:
         engine.take_local(table.name, con, exp.select("*").from_(table).sql("duckdb"))
     made = [engine.temp(r.matched, matched)]
     build_candidates(engine, rules, window, r, has_optouts, *ledger)
-    made += [exp.to_table(name) for name in (r.candidates, r.zones, r.clock)]
-    wanted = {r.matched: types, r.candidates: CANDIDATE_TYPES, r.zones: {"name": "VARCHAR"}, r.clock: CLOCK_TYPES}
+    made.append(exp.to_table(r.zones))
+    wanted = {r.matched: types, r.zones: {"name": "VARCHAR"}}
     for table in made:
         columns = wanted[table.name]
         engine.bring(exp.select(*[exp.column(c, quoted=True) for c in columns]).from_(table), con, table.name, columns)
     for table in made + taken:
         engine.drop(table)
+
+
+def _inputs_on(engine: Engine, con: duckdb.DuckDBPyConnection, r: Relations, past: exp.Expression | None) -> exp.Table | None:
+    """What arbitration and the decisions read besides the candidates, copied to the
+    engine: the rules, the (so far no) render failures and the history's counts."""
+    engine.take_local(r.rules, con, exp.select("*").from_(r.rules).sql("duckdb"))
+    engine.take_local(r.failed, con, _failures_sql(r))
+    return engine.take_local(r.history + "_counts", con, past.sql("duckdb")) if past is not None else None
+
+
+def _failures_sql(r: Relations) -> str:
+    return exp.select("cand_id", "error_reason").from_(r.rendered).where("error IS NOT NULL").sql("duckdb")
+
+
+def _arbitrate_and_decide(engine: Engine, con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], window: Window, past: exp.Table | None,
+                          r: Relations) -> list:
+    """Arbitration and the decisions on the engine; the sends come back into `con` for
+    rendering when the engine is another. Returns the caps."""
+    caps = arbitrate(engine, rules, window.start, window.days, past, r)
+    decide(engine, caps, r)
+    engine.drop(exp.to_table(r.verdicts))
+    if engine.kind != "duckdb":
+        sends = exp.select(*[exp.column(c) for c in DECIDED_TYPES]).from_(r.decided).where("status = 'send'")
+        engine.bring(sends, con, r.decided, DECIDED_TYPES)
+    return caps
+
+
+def _ordered_from(engine: Engine, con: duckdb.DuckDBPyConnection, r: Relations) -> exp.Table:
+    """The plan's rows numbered on the engine, brought back into `con`; what the plan
+    read on the engine is dropped there."""
+    engine.temp(*ordered_statement(r))
+    engine.bring(exp.select(*[exp.column(c) for c in ORDERED_TYPES]).from_(r.ordered), con, r.ordered, ORDERED_TYPES)
+    for name in (r.ordered, r.decided, r.winners, r.candidates, r.clock, r.rules, r.failed, r.history + "_counts"):
+        engine.drop(exp.to_table(name))
+    return exp.to_table(r.ordered)
 
 
 def _columns_read(present: list[str], rules: list[PlannedRule], renderer: Renderer) -> list[str] | None:
@@ -239,21 +281,26 @@ def _care_text(rule: PlannedRule) -> str:
     return f"no care touch to this customer in the {days} days before (care_first)" if days else ""
 
 
-# What differs per row, in the plan's order; the view over it (_PLAN) adds what follows
-# from the rule (names, consent basis) and from the row (key, send_at, the content as
-# one value) as it is read: at a million customers a table of the finished rows was 2 GB
-# more. Text is ordered by its bytes, whatever an engine's collation.
-_ROWS = """
+# The plan's rows numbered in order (on the engine), then joined to the rendered messages
+# (in huitou's process, where rendering ran). The view over them (_PLAN) adds what
+# follows from the rule (names, consent basis) and from the row (key, send_at, the
+# content as one value) as it is read: at a million customers a table of the finished
+# rows was 2 GB more. Text is ordered by its bytes, whatever an engine's collation.
+_ORDERED = """
     SELECT row_number() OVER (ORDER BY d.send_utc, d.customer_id COLLATE "C", d.intent_rank, r.playbook COLLATE "C", r.rule_id COLLATE "C", d.step) AS plan_row,
-           d.customer_id, d.rule_index, d.step, d.scheduled_date, d.event_date, d.event_id, d.send_local, d.utc_offset, d.status, d.reason,
-           CASE WHEN d.reason IN ('render_error', 'sms_too_long') THEN x.error END AS error,
-           CASE WHEN d.reason = 'frequency_cap' THEN coalesce(w.winner, 'earlier messages (history)') END AS winner, d.cap,
-           d.contact,
-           CASE WHEN d.status = 'send' OR d.reason IN ('render_error', 'sms_too_long') THEN x.template END AS template,
-           x.subject, x.body, x.html, x.segments, x.extra, d.send_utc, d.intent_rank
-    FROM :decided AS d JOIN :rules AS r ON r.rule_index = d.rule_index LEFT JOIN :rendered AS x ON x.cand_id = d.cand_id
-    LEFT JOIN :winners AS w ON w.cand_id = d.cand_id
-    ORDER BY plan_row"""
+           d.cand_id, d.customer_id, d.rule_index, d.step, d.scheduled_date, d.event_date, d.event_id, d.send_local, d.utc_offset, d.status, d.reason,
+           CASE WHEN d.reason = 'frequency_cap' THEN coalesce(w.winner, 'earlier messages (history)') END AS winner, d.cap, d.contact, d.send_utc, d.intent_rank
+    FROM :decided AS d JOIN :rules AS r ON r.rule_index = d.rule_index LEFT JOIN :winners AS w ON w.cand_id = d.cand_id"""
+ORDERED_TYPES = {"plan_row": "BIGINT", "cand_id": "BIGINT", "customer_id": "VARCHAR", "rule_index": "INTEGER", "step": "INTEGER", "scheduled_date": "DATE",
+                 "event_date": "DATE", "event_id": "VARCHAR", "send_local": "TIMESTAMP", "utc_offset": "INTEGER", "status": "VARCHAR", "reason": "VARCHAR",
+                 "winner": "VARCHAR", "cap": "SMALLINT", "contact": "VARCHAR", "send_utc": "BIGINT", "intent_rank": "INTEGER"}
+_ROWS = """
+    SELECT o.plan_row, o.customer_id, o.rule_index, o.step, o.scheduled_date, o.event_date, o.event_id, o.send_local, o.utc_offset, o.status, o.reason,
+           CASE WHEN o.reason IN ('render_error', 'sms_too_long') THEN x.error END AS error, o.winner, o.cap, o.contact,
+           CASE WHEN o.status = 'send' OR o.reason IN ('render_error', 'sms_too_long') THEN x.template END AS template,
+           x.subject, x.body, x.html, x.segments, x.extra, o.send_utc, o.intent_rank
+    FROM :ordered LEFT JOIN :rendered AS x ON x.cand_id = o.cand_id
+    ORDER BY o.plan_row"""
 # The detail is text made from the reason and the rule as the view is read: in the
 # sorted table it was 3.4M strings to spill under the memory limit (docs/engines.md).
 _REASON_DETAIL = """
@@ -283,15 +330,17 @@ _PLAN = """
 _OFFSET = "printf('%s%02d:%02d', CASE WHEN d.utc_offset < 0 THEN '-' ELSE '+' END, abs(d.utc_offset) // 60, abs(d.utc_offset) % 60)"
 
 
-def rows_statement(rel: Relations) -> tuple[str, exp.Expression]:
-    """The plan's rows in order (rel.rows), with the query that makes them."""
-    tables = {name: exp.to_table(getattr(rel, name)) for name in ("decided", "rules", "rendered", "winners")}
-    return rel.rows, tree(_ROWS, **tables)
+def ordered_statement(rel: Relations) -> tuple[str, exp.Expression]:
+    """The plan's rows numbered in order, without the messages (rel.ordered), with the
+    query that makes them."""
+    tables = {name: exp.to_table(getattr(rel, name)) for name in ("decided", "rules", "winners")}
+    return rel.ordered, tree(_ORDERED, **tables)
 
 
-def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list, plan_id: str, as_of: str, rel: Relations) -> None:
-    """CREATE the view rel.plan: the rows (rel.rows) in their final form and order."""
-    create_temp(con, *rows_statement(rel))
+def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list, plan_id: str, as_of: str, rel: Relations, ordered: exp.Expression) -> None:
+    """CREATE the view rel.plan: the rows in their final form and order, from the
+    numbered rows (`ordered`: a relation of `con` aliased o, or a table) and the messages."""
+    create_temp(con, rel.rows, tree(_ROWS, ordered=ordered if isinstance(ordered, exp.Subquery) else ordered.as_("o"), rendered=exp.to_table(rel.rendered)))
     tables = {"rows": exp.to_table(rel.rows)}
 
     # Rule attributes by CASE, not a join: a projection of the ordered table keeps its

@@ -157,13 +157,6 @@ def candidate_statements(rules: list[PlannedRule], window: Window, r: Relations,
     return [*([(r.events, events)] if events is not None else []), (f"{r.candidates}_local", local), (r.candidates, numbered)]
 
 
-# The candidates relation's columns, as DuckDB types them (what another engine's rows are
-# brought back as; tests/test_plan.py checks them against DuckDB's own).
-CANDIDATE_TYPES = {"customer_id": "VARCHAR", "rule_index": "INTEGER", "step": "INTEGER", "scheduled_date": "DATE", "send_date": "DATE", "event": "VARCHAR",
-                   "event_date": "DATE", "event_id": "VARCHAR", "tz": "VARCHAR", "contact": "VARCHAR", "early_reason": "VARCHAR", "held_out": "BOOLEAN",
-                   "send_local": "TIMESTAMP", "cand_id": "BIGINT", "send_utc": "BIGINT", "utc_offset": "INTEGER"}
-
-
 def build_candidates(engine: Engine, rules: list[PlannedRule], window: Window, r: Relations, has_optouts: bool, has_ledger: bool = False,
                      has_legacy: bool = False) -> int:
     """CREATE the candidates relation (and the zones and clock it needs) from the matched

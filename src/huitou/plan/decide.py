@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import duckdb
 from sqlglot import exp
 
-from ..db import create_temp, tree
+from ..db import tree
+from ..engines.base import Engine
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST
 from .relations import Relations
 from .rules import INTENT_ORDER, Cap
@@ -27,7 +27,7 @@ _DECIDED = """
                     WHEN v.outcome = :accepted THEN 'send' ELSE 'suppressed' END AS status,
                coalesce(c.early_reason, f.error_reason, CASE v.outcome WHEN :capped THEN 'frequency_cap' WHEN :care_first THEN 'care_first' END) AS reason
         FROM :candidates AS c JOIN :rules AS r ON r.rule_index = c.rule_index LEFT JOIN :verdicts AS v ON v.cand_id = c.cand_id
-        LEFT JOIN (SELECT cand_id, error_reason FROM :rendered WHERE error IS NOT NULL) AS f ON f.cand_id = c.cand_id),
+        LEFT JOIN :failed AS f ON f.cand_id = c.cand_id),
     shifted AS (
         SELECT j.*, CASE WHEN intent_rank = :promotion AND status IN ('send', 'holdout')
                          THEN greatest(planned_local, coalesce(max(CASE WHEN intent_rank = :care AND status IN ('send', 'holdout') THEN planned_local END)
@@ -63,8 +63,8 @@ def decision_statements(caps: list[Cap], rel: Relations) -> list[tuple[str, exp.
     """The decisions stage's queries, each with the relation it makes: rel.decided (every
     candidate with status and reason) and rel.winners (for each candidate lost to a cap,
     the message that took the slot). They read the candidates, the rules, arbitration's
-    verdicts, the rendered messages (render errors are out) and the clock."""
-    tables = {name: exp.to_table(getattr(rel, name)) for name in ("candidates", "rules", "verdicts", "rendered", "clock", "decided")}
+    verdicts, the sends that failed to render and the clock."""
+    tables = {name: exp.to_table(getattr(rel, name)) for name in ("candidates", "rules", "verdicts", "failed", "clock", "decided")}
     decided = tree(_DECIDED, accepted=ACCEPTED, capped=CAPPED, care_first=CARE_FIRST, promotion=INTENT_ORDER["promotion"], care=INTENT_ORDER["care"], **tables)
 
     def in_scope(cap: Cap) -> exp.Expression:
@@ -76,7 +76,15 @@ def decision_statements(caps: list[Cap], rel: Relations) -> list[tuple[str, exp.
     return [(rel.decided, decided), (rel.winners, tree(_WINNERS, reach=reach, in_scope=scope, **tables))]
 
 
-def decide(con: duckdb.DuckDBPyConnection, caps: list[Cap], rel: Relations) -> None:
-    """CREATE rel.decided and rel.winners (decision_statements)."""
+def decide(engine: Engine, caps: list[Cap], rel: Relations) -> None:
+    """CREATE rel.decided and rel.winners on the engine (decision_statements)."""
     for name, query in decision_statements(caps, rel):
-        create_temp(con, name, query)
+        engine.temp(name, query)
+
+
+# The decided relation's columns, as DuckDB types them (what another engine's rows are
+# brought back as for rendering; tests/test_plan.py checks them against DuckDB's own).
+DECIDED_TYPES = {"cand_id": "BIGINT", "customer_id": "VARCHAR", "rule_index": "INTEGER", "step": "INTEGER", "scheduled_date": "DATE", "send_date": "DATE",
+                 "event": "VARCHAR", "event_date": "DATE", "event_id": "VARCHAR", "contact": "VARCHAR", "planned_local": "TIMESTAMP", "cap": "SMALLINT",
+                 "position": "BIGINT", "status": "VARCHAR", "reason": "VARCHAR", "intent_rank": "INTEGER", "send_local": "TIMESTAMP", "send_utc": "BIGINT",
+                 "utc_offset": "INTEGER"}

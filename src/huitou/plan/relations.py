@@ -26,12 +26,14 @@ class Relations:
     ledger_done: str  # what the send ledger delivered (inputs.load_ledger_done)
     candidates: str  # every possible send (candidates.build_candidates)
     rules: str  # what each rule index stands for (build.create_rules_table)
-    verdicts: str  # arbitration's outcome per candidate (build_plan)
+    failed: str  # the sends that failed to render: cand_id, error_reason (build_plan)
+    verdicts: str  # arbitration's outcome per candidate (arbitrate.arbitrate)
     decided: str  # every candidate with status and reason (build._decide)
     winners: str  # the send that took a capped candidate's slot (build._decide)
     to_render: str  # sends rendered in this round (render_jobs.render_sends)
     rendered: str  # rendered messages and render errors (render_jobs)
-    rows: str  # the plan's rows in order (build._assemble)
+    ordered: str  # the plan's rows numbered in order, without the messages (build.ordered_statement)
+    rows: str  # the plan's rows in order, with the messages (build._assemble)
     plan: str  # the plan as delivery and output read it (a view over rows)
 
     @classmethod
