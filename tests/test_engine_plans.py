@@ -382,8 +382,9 @@ def test_compile_shows_the_decisions_the_engines_run(postgres_url: str, spark_en
 
 def test_arbitration_in_many_partitions_on_every_engine(postgres_url: str, spark_engine, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """The example shop (caps, care-first, a message history) arbitrated 40 customers at a
-    time: on Spark eight groups of its grouped map, on PostgreSQL eight partitions
-    streamed out; each plan equals DuckDB's, judged all at once."""
+    time (142 customers have candidates to judge on this date): on Spark four groups of
+    its grouped map, on PostgreSQL four partitions streamed out; each plan equals
+    DuckDB's, judged all at once."""
     from huitou.engines.postgres_engine import PostgresEngine
     from huitou.evaluate import data_timezone, open_data
     from huitou.plan import arbitrate
@@ -397,10 +398,12 @@ def test_arbitration_in_many_partitions_on_every_engine(postgres_url: str, spark
     def plan(engine) -> list[tuple]:
         session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=dt.date(2026, 11, 30), engine=engine)
         result = build_plan(session, playbooks, 14)
-        return session.con.execute(f"SELECT idempotency_key, status, reason, reason_detail, send_at, checksum FROM {result.relation}").fetchall()
+        return session.con.execute(f"SELECT idempotency_key, status, reason, reason_detail, send_at, checksum, customer_id FROM {result.relation}").fetchall()
 
     whole = plan(None)
     assert {row[2] for row in whole} >= {"frequency_cap", "care_first"} and len(whole) > 500
+    judged = {row[6] for row in whole if row[2] in (None, "frequency_cap", "care_first")}
+    assert len(judged) > 120  # more than three partitions of 40
     monkeypatch.setattr(arbitrate, "PARTITION_CUSTOMERS", 40)
     with PostgresEngine() as on_postgres:
         assert plan(on_postgres) == whole

@@ -148,17 +148,15 @@ class Engine:
             finally:
                 con.unregister(view)
 
-    def fetch_arrow(self, query: exp.Expression, types: Mapping[str, str]) -> Any:
-        """A query's rows as one pyarrow Table, its columns those of `types` (DuckDB names):
+    def fetch_numpy(self, query: exp.Expression, types: Mapping[str, str]) -> dict[str, Any]:
+        """A query's rows as numpy arrays, its columns those of `types` (DuckDB names):
         brought into a scratch DuckDB (each engine's fastest way out) and read from there."""
         import duckdb
-
-        from .duckdb_engine import arrow_table
 
         scratch = duckdb.connect()
         try:
             self.bring(query, scratch, "brought", types)
-            return arrow_table(scratch.sql("SELECT * FROM brought"))
+            return scratch.execute("SELECT * FROM brought").fetchnumpy()
         finally:
             scratch.close()
 

@@ -45,9 +45,9 @@ class DuckDBEngine(Engine):
     def fetch_batches(self, text: str) -> Iterator[Any]:
         yield arrow_table(self.con.sql(text))
 
-    def fetch_arrow(self, query: exp.Expression, types: Mapping[str, str]) -> Any:
+    def fetch_numpy(self, query: exp.Expression, types: Mapping[str, str]) -> dict[str, Any]:
         casts = [exp.cast(exp.column(c, quoted=True), t).as_(c, quoted=True) for c, t in types.items()]
-        return arrow_table(self.con.sql(exp.select(*casts).from_(query.subquery("q")).sql("duckdb")))
+        return self.con.execute(exp.select(*casts).from_(query.subquery("q")).sql("duckdb")).fetchnumpy()
 
     def column_types(self, text: str) -> dict[str, str]:
         return {str(row[0]): str(row[1]) for row in self.con.execute(f"DESCRIBE {text}").fetchall()}

@@ -104,18 +104,25 @@ class SparkEngine(Engine):
         casts = [f"CAST({_ident(c)} AS {exp.DataType.build(t, dialect='duckdb').sql('spark')}) AS {_ident(c)}" for c, t in types.items()]
         frame.selectExpr(*casts).localCheckpoint(eager=True).createOrReplaceTempView(name)
 
-    def map_groups(self, name: str, relation: exp.Table, key: exp.Expression, fn: Callable[[Any], Any], types: Mapping[str, str]) -> None:
-        """The temporary view `name`: `fn` (a picklable function from a pyarrow Table to a
-        pyarrow Table with the columns of `types`, DuckDB names) applied by the workers to
-        the rows of `relation` in groups of equal `key`."""
+    def map_groups(self, name: str, relation: exp.Table, key: exp.Expression, fn: Callable[[dict[str, Any]], dict[str, Any]], types: Mapping[str, str]) -> None:
+        """The temporary view `name`: `fn` (a picklable function from a group's columns, as
+        numpy arrays, to the columns of `types`, DuckDB names) applied by the workers to the
+        rows of `relation` in groups of equal `key`."""
+        import pyarrow
         from pyspark.sql import functions
+
+        def apply(group: Any) -> Any:
+            return pyarrow.table(fn({c: group.column(c).to_numpy() for c in group.column_names}))
+
+        # Spark tells its grouped maps' kinds apart by the function's type hints.
+        apply.__annotations__ = {"group": pyarrow.Table, "return": pyarrow.Table}
 
         schema = ", ".join(f"{_ident(c)} {exp.DataType.build(t, dialect='duckdb').sql('spark')}" for c, t in types.items())
         with warnings.catch_warnings():
             # pyspark checks pandas' version on the way and warns about one it has not
             # caught up with: a notice for pyspark's developers, not a line for the shop.
             warnings.simplefilter("ignore", FutureWarning)
-            frame = self.spark.table(relation.name).groupBy(functions.expr(self.sql(key))).applyInArrow(fn, schema)
+            frame = self.spark.table(relation.name).groupBy(functions.expr(self.sql(key))).applyInArrow(apply, schema)
         frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
 
     def drop(self, relation: exp.Table) -> None:

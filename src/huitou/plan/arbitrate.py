@@ -25,7 +25,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy
-import pyarrow
 from sqlglot import exp
 
 from ..db import date_literal, tree
@@ -80,7 +79,7 @@ def plan_caps(rules: list[PlannedRule]) -> list[Cap]:
 @dataclass(frozen=True)
 class _Contest:
     """What arbitration weighs, the same for every partition of customers. Plain values
-    only: Spark ships it to its workers (judge_table)."""
+    only: Spark ships it to its workers (judge_part)."""
 
     channel_of: tuple[str, ...]  # by rule index
     intent_of: tuple[str, ...]
@@ -130,19 +129,17 @@ def arbitrate(engine: Engine, rules: list[PlannedRule], as_of: dt.date, horizon:
     ranked = engine.temp(*ranked_statement(rules, as_of, horizon, rel))
     counts = _history(engine, past, ranked) if past is not None else None
 
-    def judge(part: pyarrow.Table) -> pyarrow.Table:  # annotated: Spark tells its grouped maps' kinds apart by the hints
-        return judge_table(contest, counts, part)
+    def judge(part: dict[str, numpy.ndarray]) -> dict[str, numpy.ndarray]:
+        return judge_part(contest, counts, part)
 
     if engine.kind == "spark":
         engine.map_groups(rel.verdicts, ranked, tree("CAST(FLOOR(cust / :size) AS BIGINT)", size=PARTITION_CUSTOMERS), judge, VERDICT_TYPES)
     else:
         customers = int(engine.rows(tree("SELECT coalesce(max(cust) + 1, 0) FROM :ranked", ranked=ranked))[0][0])
-        parts = [judge(_empty_part())]
+        parts = [judge({c: numpy.zeros(0, numpy.int64) for c in _PART_TYPES})]
         for first in range(0, customers, PARTITION_CUSTOMERS):
-            query = tree(_PARTITION, ranked=ranked, first=first, end=first + PARTITION_CUSTOMERS)
-            parts.append(judge(engine.fetch_arrow(query, _PART_TYPES)))
-        verdicts = pyarrow.concat_tables(parts)
-        engine.take(rel.verdicts, {c: verdicts.column(c).to_numpy() for c in VERDICT_TYPES}, VERDICT_TYPES)
+            parts.append(judge(engine.fetch_numpy(tree(_PARTITION, ranked=ranked, first=first, end=first + PARTITION_CUSTOMERS), _PART_TYPES)))
+        engine.take(rel.verdicts, {c: numpy.concatenate([part[c] for part in parts]) for c in VERDICT_TYPES}, VERDICT_TYPES)
     engine.drop(ranked)
     return contest.caps
 
@@ -150,20 +147,15 @@ def arbitrate(engine: Engine, rules: list[PlannedRule], as_of: dt.date, horizon:
 # The verdicts relation: one row per judged candidate.
 VERDICT_TYPES = {"cand_id": "BIGINT", "outcome": "SMALLINT", "cap": "SMALLINT", "position": "BIGINT"}
 _PART_TYPES = {"cand_id": "BIGINT", "cust": "BIGINT", "rule_index": "BIGINT", "day": "BIGINT", "position": "BIGINT"}
-_PART_COLUMNS = tuple(_PART_TYPES)
 
 
-def _empty_part() -> pyarrow.Table:
-    return pyarrow.table({c: pyarrow.array([], pyarrow.int64()) for c in _PART_COLUMNS})
-
-
-def judge_table(contest: _Contest, past: dict[str, numpy.ndarray] | None, part: pyarrow.Table) -> pyarrow.Table:
+def judge_part(contest: _Contest, past: dict[str, numpy.ndarray] | None, part: dict[str, numpy.ndarray]) -> dict[str, numpy.ndarray]:
     """The verdicts of one partition of whole customers (the ranked candidates' columns,
     in any order): cand_id, outcome, cap, position."""
-    part = part.sort_by("position")
-    columns = {c: numpy.asarray(part.column(c).to_numpy(), dtype=numpy.int64) for c in _PART_COLUMNS}
-    outcome, cap = _judge(contest, columns, past) if part.num_rows else (numpy.zeros(0, numpy.int8), numpy.zeros(0, numpy.int16))
-    return pyarrow.table({"cand_id": columns["cand_id"], "outcome": outcome.astype(numpy.int16), "cap": cap, "position": columns["position"]})
+    order = numpy.argsort(numpy.asarray(part["position"], dtype=numpy.int64), kind="stable")
+    columns = {c: numpy.asarray(part[c], dtype=numpy.int64)[order] for c in _PART_TYPES}
+    outcome, cap = _judge(contest, columns, past) if len(order) else (numpy.zeros(0, numpy.int8), numpy.zeros(0, numpy.int16))
+    return {"cand_id": columns["cand_id"], "outcome": outcome.astype(numpy.int16), "cap": cap.astype(numpy.int16), "position": columns["position"]}
 
 
 def history_query(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations, timezone: str) -> exp.Expression:
@@ -177,10 +169,10 @@ def history_query(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: R
 
 def _history(engine: Engine, past: exp.Expression, ranked: exp.Table) -> dict[str, numpy.ndarray]:
     """The past messages' counts per customer rank and day, sorted by rank."""
-    table = engine.fetch_arrow(tree(_HISTORY_RANKED, past=past, ranked=ranked), _HISTORY_TYPES).sort_by("cust")
-    return {"cust": numpy.asarray(table.column("cust").to_numpy(), dtype=numpy.int64), "day": numpy.asarray(table.column("day").to_numpy(), dtype=numpy.int64),
-            "channel": numpy.asarray(table.column("channel").to_pylist(), dtype=object), "intent": numpy.asarray(table.column("intent").to_pylist(), dtype=object),
-            "n": numpy.asarray(table.column("n").to_numpy(), dtype=numpy.uint8)}  # at most 20 a day per channel and intent: sums stay under 255
+    found = engine.fetch_numpy(tree(_HISTORY_RANKED, past=past, ranked=ranked), _HISTORY_TYPES)
+    order = numpy.argsort(numpy.asarray(found["cust"], dtype=numpy.int64), kind="stable")
+    counts = {"cust": numpy.int64, "day": numpy.int64, "channel": object, "intent": object, "n": numpy.uint8}  # n: at most 20 a day, sums stay under 255
+    return {c: numpy.asarray(found[c], dtype=kind)[order] for c, kind in counts.items()}
 
 
 _HISTORY_TYPES = {"cust": "BIGINT", "day": "BIGINT", "channel": "VARCHAR", "intent": "VARCHAR", "n": "BIGINT"}
