@@ -230,6 +230,23 @@ def test_a_table_source_that_cannot_be_read_is_one_line(tmp_path: Path, engines_
     assert not (tmp_path / "plan.jsonl").exists()
 
 
+def test_spark_workers_without_huitou_are_one_line(tmp_path: Path, engines_env: dict[str, str]) -> None:
+    """Arbitration runs in Spark's Python workers: a workers' Python without huitou (here a
+    bare venv) stops the plan with one line that says what is missing and where to set the
+    workers' Python; no plan file."""
+    import sys
+
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    out = tmp_path / "plan.jsonl"
+    done = subprocess.run([installed_script("huitou"), "plan", "--engine", "spark", "--as-of", "2026-11-30", "--horizon", "7d", "--out", str(out)], cwd=ROOT,
+                          env={**engines_env, "PYSPARK_PYTHON": str(bare / "bin" / "python")}, capture_output=True, text=True, timeout=300)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert last.startswith("huitou: engine spark: the Python workers could not run huitou (ModuleNotFoundError: No module named "), last
+    assert "PYSPARK_PYTHON" in last and not out.exists()
+
+
 def test_compile_shows_the_sql_the_engine_runs(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """`huitou compile --dialect postgres` prints the order aggregates and the feature query
     as PostgreSQL runs them: executed over the example shop's checked data, they give the

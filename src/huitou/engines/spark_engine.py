@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -123,7 +124,17 @@ class SparkEngine(Engine):
             # caught up with: a notice for pyspark's developers, not a line for the shop.
             warnings.simplefilter("ignore", FutureWarning)
             frame = self.spark.table(relation.name).groupBy(functions.expr(self.sql(key))).applyInArrow(apply, schema)
-        frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
+        try:
+            frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
+        except self.errors as exc:
+            if "Python worker" not in str(exc):
+                raise
+            # The workers' Python stack ends in what went wrong (huitou not installed there,
+            # another Python version): that line, and where the workers' Python is set.
+            errors = re.findall(r"\b(\w+(?:Error|Exception): .*?)(?=\s+at |\s+File |$)", " ".join(str(exc).split()))
+            cause = (errors[-1] if errors else "see the JVM's log")[:200]
+            raise EngineError(f"engine spark: the Python workers could not run huitou ({cause}): install huitou with its spark extra in the "
+                              "workers' Python and name it with PYSPARK_PYTHON or spark.pyspark.python") from None
 
     def drop(self, relation: exp.Table) -> None:
         self.spark.catalog.dropTempView(relation.name)
