@@ -107,9 +107,8 @@ def build_plan(
     create_rules_table(con, rules, r.rules)
     past = history_query(rules, window.start, horizon, r, session.timezone) if has_history else None
     if local:
-        failures = exp.select("cand_id", "error_reason").from_(r.rendered).where("error IS NOT NULL")
         con.execute(exp.Create(this=exp.to_table(r.failed), kind="VIEW", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-                               expression=failures).sql("duckdb"))
+                               expression=_failures(r)).sql("duckdb"))
         past = create_temp(con, r.history + "_counts", past) if past is not None else None
     else:
         past = session.engine_step("copying the plan's inputs", lambda: _inputs_on(stage, con, r, past))
@@ -122,7 +121,7 @@ def build_plan(
         clock.lap("arbitration: caps, priority, care-first, reasons")
         failed = render_sends(con, rules, renderer, r, jobs)
         if failed and not local:
-            session.engine_step("copying the render failures", lambda: stage.take_local(r.failed, con, _failures_sql(r)))
+            session.engine_step("copying the render failures", lambda: stage.take_local(r.failed, con, _failures(r).sql("duckdb")))
         clock.lap("rendering the sends")
         if not failed:
             break
@@ -197,12 +196,13 @@ def _inputs_on(engine: Engine, con: duckdb.DuckDBPyConnection, r: Relations, pas
     """What arbitration and the decisions read besides the candidates, copied to the
     engine: the rules, the (so far no) render failures and the history's counts."""
     engine.take_local(r.rules, con, exp.select("*").from_(r.rules).sql("duckdb"))
-    engine.take_local(r.failed, con, _failures_sql(r))
+    engine.take_local(r.failed, con, _failures(r).sql("duckdb"))
     return engine.take_local(r.history + "_counts", con, past.sql("duckdb")) if past is not None else None
 
 
-def _failures_sql(r: Relations) -> str:
-    return exp.select("cand_id", "error_reason").from_(r.rendered).where("error IS NOT NULL").sql("duckdb")
+def _failures(r: Relations) -> exp.Select:
+    """The sends that failed to render (r.failed), from the rendered messages."""
+    return exp.select("cand_id", "error_reason").from_(r.rendered).where("error IS NOT NULL")
 
 
 def _arbitrate_and_decide(engine: Engine, con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], window: Window, past: exp.Table | None,
