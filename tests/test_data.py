@@ -24,7 +24,7 @@ EXAMPLES = ROOT / "examples"
 
 
 def features(session: DataSession) -> dict[str, dict[str, object]]:
-    cursor = session.con.execute(f"SELECT * FROM ({session.features_sql()}) ORDER BY customer_id")
+    cursor = session.con.execute(f"SELECT * FROM ({session.features().sql('duckdb')}) ORDER BY customer_id")
     names = [d[0] for d in cursor.description]
     return {row[0]: dict(zip(names, row)) for row in cursor.fetchall()}
 
@@ -109,7 +109,7 @@ def test_runs_are_identical(tmp_path: Path) -> None:
     for i in range(2):
         session = open_files(tmp_path, orders=EXAMPLES / "orders.csv", customers=EXAMPLES / "customers.csv")
         target = tmp_path / f"f{i}.csv"
-        session.con.execute(f"COPY (SELECT * FROM ({session.features_sql()}) ORDER BY customer_id) TO '{target}' (HEADER)")
+        session.con.execute(f"COPY (SELECT * FROM ({session.features().sql('duckdb')}) ORDER BY customer_id) TO '{target}' (HEADER)")
         outs.append(target.read_bytes())
     assert outs[0] == outs[1]
 

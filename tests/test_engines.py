@@ -319,7 +319,7 @@ def test_a_connection_lost_while_computing_is_one_line(postgres_url: str, monkey
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
     with pytest.raises(EngineError, match=r"^engine postgres: computing the features failed: .*\(check the server, then run again\)$") as lost:
-        session.features_sql()
+        session.features()
     assert "\n" not in str(lost.value)
 
 
@@ -401,4 +401,4 @@ def test_an_engine_out_of_memory_says_how_to_give_it_more(tmp_path) -> None:
     session.engine = Cramped()
     with pytest.raises(EngineError, match=r"^engine spark: ran out of memory computing the features \(.*OutOfMemoryError.*\): give the driver more, "
                                           r"e\.g\. huitou\.yaml engine: \{conf: \{spark\.driver\.memory: 8g\}\}$"):
-        session.features_sql()
+        session.features()

@@ -475,7 +475,7 @@ def test_two_plans_share_one_connection_and_leave_only_their_rows() -> None:
     playbooks = open_playbooks(ROOT)[0]
     project = playbooks[0].project
     session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=AS_OF)
-    session.features_sql()  # the session's own tables (recommendations, referral codes) made first
+    session.features()  # the session's own tables (recommendations, referral codes) made first
     before = {row[0] for row in session.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     week = build_plan(session, playbooks, 7, relations=Relations.named("week"))
     month = build_plan(session, playbooks, 30, relations=Relations.named("month"))

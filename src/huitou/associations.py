@@ -21,9 +21,10 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from .data import load
+from .data import raw
 from .data.sources import DataError, source_from_config
-from .db import create_temp, date_literal, tree
+from .data.values import try_cast
+from .db import create_temp, date_literal, quoted, tree
 
 RECOMMENDATIONS = "customer_recommendations"  # the scored relation: a temporary table of the session
 
@@ -50,12 +51,12 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -
         source = source_from_config("products", spec, root)
         if not source.path.exists():
             raise DataError(f"data.products: {source.path} does not exist")
-        columns = load.open_raw(con, source)
-        category, goes_with = (load.need_column(source, columns, c) for c in ("category", "goes_with"))
-        rank = f"TRY_CAST({load.q(source.column('rank'))} AS DOUBLE)" if source.column("rank") in columns else "NULL"
-        raw = f"""SELECT trim(CAST({category} AS VARCHAR)) AS category, trim(CAST({goes_with} AS VARCHAR)) AS goes_with,
-                         coalesce({rank}, row_number() OVER ()) AS rank FROM raw_products"""
-        return exp.alias_(tree(raw).subquery(), "p", table=True)
+        columns = raw.open_raw(con, source)
+        category, goes_with = (raw.need_column(source, columns, c) for c in ("category", "goes_with"))
+        rank = try_cast(quoted(source.column("rank")), "DOUBLE") if source.column("rank") in columns else exp.null()
+        pairs = tree("""SELECT trim(CAST(:category AS VARCHAR)) AS category, trim(CAST(:goes_with AS VARCHAR)) AS goes_with,
+                               coalesce(:rank, row_number() OVER ()) AS rank FROM raw_products""", category=category, goes_with=goes_with, rank=rank)
+        return exp.alias_(pairs.subquery(), "p", table=True)
     rows = [(exp.Literal.string(str(category)), exp.Literal.string(str(item)), exp.Literal.number(k))
             for category, items in (config.get("associations") or {}).items() for k, item in enumerate(items or [])]
     return exp.values(rows, alias="p", columns=["category", "goes_with", "rank"])

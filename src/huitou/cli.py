@@ -245,12 +245,15 @@ def features(
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the table to FILE (.csv or .parquet); default: CSV on stdout.")] = None,
 ) -> None:
     """Write the per-customer feature table: the values every predicate sees."""
+    from sqlglot import exp
+
     from .data.sources import DataError
+    from .db import run
     from .evaluate import write_features
 
     session, _ = _open("features", None, opts, need_playbooks=False)
     if out is None:
-        cursor = session.con.execute(f"SELECT * FROM ({session.features_sql()}) ORDER BY customer_id")
+        cursor = run(session.con, session.features_of().order_by("customer_id"))
         import csv
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -262,7 +265,8 @@ def features(
         rows = write_features(session, out)
     except DataError as exc:
         raise _fail("features", str(exc)) from None
-    typer.echo(f"wrote {rows:,} customers x {len(session.con.execute(f'DESCRIBE ({session.features_sql()})').fetchall())} columns to {out}", err=True)
+    width = len(run(session.con, exp.Describe(this=session.features_of())).fetchall())
+    typer.echo(f"wrote {rows:,} customers x {width} columns to {out}", err=True)
 
 
 @app.command()
@@ -503,7 +507,7 @@ def preview(
     playbook, rule_id = matches[0].split("/", 1)
     from .db import scalar
 
-    if scalar(session.con, f"SELECT count(*) FROM ({session.features_sql()}) WHERE customer_id = ?", [customer]) == 0:
+    if scalar(session.con, session.features_of().where("customer_id = ?").select("count(*)", append=False), [customer]) == 0:
         raise _fail("preview", f"no customer '{customer}' in the data (ids are compared exactly, leading zeros included)", ExitCode.PROBLEMS)
     result = _build("preview", session, playbooks, days, customer=customer)
     rows = result.con.execute(

@@ -21,16 +21,42 @@ import duckdb
 from sqlglot import exp
 
 
-def first_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
+Statement = str | exp.Expression  # fixed SQL text, or a tree
+
+
+def run(con: duckdb.DuckDBPyConnection, statement: Statement, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """Execute a statement (a tree is written in DuckDB's dialect); the connection, for fetching."""
+    text = statement if isinstance(statement, str) else statement.sql("duckdb")
+    return con.execute(text, list(params or []))
+
+
+def first_row(con: duckdb.DuckDBPyConnection, sql: Statement, params: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
     """The first row of a query (None when it has none), with the result read to the end."""
-    rows = con.execute(sql, list(params or [])).fetchall()
+    rows = run(con, sql, params).fetchall()
     return rows[0] if rows else None
 
 
-def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> Any:
+def scalar(con: duckdb.DuckDBPyConnection, sql: Statement, params: Sequence[Any] | None = None) -> Any:
     """The first value of the first row (None when there is no row)."""
     row = first_row(con, sql, params)
     return row[0] if row else None
+
+
+def named(name: str, alias: str | None = None) -> exp.Table:
+    """A table or view named by huitou or by configuration, quoted (never split on dots)."""
+    return exp.table_(name, alias=alias, quoted=True)
+
+
+def quoted(name: str, table: str | None = None) -> exp.Column:
+    """A column named by configuration or data (a file's header), quoted."""
+    return exp.column(name, table=table, quoted=True)
+
+
+def create(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expression, kind: str = "VIEW") -> exp.Table:
+    """CREATE OR REPLACE VIEW (or TABLE) `name` AS `query`; the relation, as a tree."""
+    relation = named(name)
+    run(con, exp.Create(this=relation.copy(), kind=kind, replace=True, expression=query))
+    return relation
 
 
 def ident(name: str) -> str:

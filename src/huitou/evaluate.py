@@ -25,14 +25,15 @@ import sqlglot.expressions as exp
 from . import associations, referral
 from .checks.context import PlaybookContext
 from .compile import compile_playbook
-from .data import load
+from .data import load, raw
+from .data.values import profile_types
 from .data.sources import ENGINE_TABLE, DataError, Source, resolve
 from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, portable_summary, purchase_days_sql, summary_sql
 from .features import CATALOG, LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
 from .predicates.ast import And, Expr, Not, Or, walk
 from .project import Project
-from .db import first_row, scalar
+from .db import first_row, run, scalar, tree
 
 
 @dataclass
@@ -55,23 +56,27 @@ class DataSession:
     # connection itself: huitou.yaml's engine, or --engine (docs/engines.md).
     engine: Any = None
 
-    _sql: str | None = field(default=None, init=False, repr=False)
+    _features: exp.Select | None = field(default=None, init=False, repr=False)
     _local_query: exp.Select | None = field(default=None, init=False, repr=False)
     _on_engine: exp.Table | None = field(default=None, init=False, repr=False)
 
-    def features_sql(self) -> str:
+    def features(self) -> exp.Select:
         """The feature query, built once per session (the lifecycle column uses the default
         thresholds; playbooks with their own replace it in their predicates). On another
         engine: the features computed there, brought back as the table `engine_features`."""
-        if self._sql is None:
+        if self._features is None:
             if self.engine is None:
-                self._sql = self.local_features().sql("duckdb")
+                self._features = self.local_features()
             else:
                 types = self.feature_types()
                 self.engine_step("computing the features", lambda: self.engine.bring(
                     sqlglot.select(*[exp.column(c, quoted=True) for c in types]).from_(self.features_on_engine()), self.con, ENGINE_FEATURES, types))
-                self._sql = f"SELECT * FROM {ENGINE_FEATURES}"
-        return self._sql
+                self._features = exp.select("*").from_(ENGINE_FEATURES)
+        return self._features
+
+    def features_of(self, *columns: exp.Expression) -> exp.Select:
+        """SELECT * (and `columns`) FROM the features, for a query to add to."""
+        return exp.select("*", *columns).from_(self.features().subquery("features"))
 
     def local_features(self) -> exp.Select:
         """The feature query over this DuckDB's tables (with the purchase models' scores,
@@ -214,19 +219,19 @@ def open_data(
             # DuckDB would read '-5GB' as no limit at all.
             raise DataError(f"--memory-limit {memory_limit!r}: not a size (give a size such as 2GB or 512MB)")
         try:
-            con.execute(f"SET memory_limit = {load.lit(memory_limit)}")
+            run(con, tree("SET memory_limit = :limit", limit=memory_limit))
         except duckdb.Error as exc:
             raise DataError(f"--memory-limit {memory_limit!r}: {str(exc).splitlines()[0]} (give a size such as 2GB or 512MB)") from None
         # An in-memory database spills to its temp directory: keep it out of the project.
         spill = tempfile.mkdtemp(prefix="huitou-spill-")
         atexit.register(shutil.rmtree, spill, ignore_errors=True)
-        con.execute(f"SET temp_directory = {load.lit(spill)}")
+        run(con, tree("SET temp_directory = :spill", spill=spill))
     if customers_source is not None and orders_source.fields:
         raise DataError("data.orders.fields: profile columns are read from the orders only when there is no customers file; declare them under data.customers.fields")
     extra = extra_fields(orders_source, customers_source)
     for source in (orders_source, customers_source):
         if source is not None and source.format == ENGINE_TABLE:
-            engine.bring_table(str(source.table), con, load.engine_raw(source), f"data.{source.name}.table")
+            engine.bring_table(str(source.table), con, raw.engine_raw(source), f"data.{source.name}.table")
     reports = []
     if customers_source is not None:
         reports.append(load.load_customers(con, customers_source))
@@ -234,7 +239,7 @@ def open_data(
     orders_report = load.load_orders(con, orders_source, timezone=timezone, today=today, known_customers=known)
     con.execute(summary_sql(as_of, _purchase_days(con, as_of, known)))
     if not known:
-        con.execute(load.customers_from_orders_sql(as_of, orders_source.fields))
+        run(con, load.customers_from_orders(as_of, orders_source.fields))
     load.summary_report(con, orders_report, known_customers=known)
     newest = scalar(con, "SELECT max(last_order_date) FROM order_summary")
     if newest is not None and (as_of - newest).days > STALE_DAYS:
@@ -250,7 +255,7 @@ def open_data(
 def extra_fields(orders: Source, customers: Source | None) -> dict[str, str]:
     """The profile fields huitou.yaml declares beyond the standard ones, with their types:
     feature columns of their own (from the customers source, else from the orders)."""
-    standard = load.profile_types({})
+    standard = profile_types({})
     declared = (customers or orders).fields
     for name in declared:
         if name in CATALOG and name not in standard:
@@ -317,10 +322,10 @@ def write_features(session: DataSession, out: Path) -> int:
     if fmt is None:
         raise DataError(f"--out {out}: use a .csv or .parquet file name")
     out.parent.mkdir(parents=True, exist_ok=True)
-    query = f"SELECT * FROM ({session.features_sql()}) ORDER BY customer_id"
-    options = "FORMAT PARQUET" if fmt == "PARQUET" else "FORMAT CSV, HEADER"
-    session.con.execute(f"COPY ({query}) TO {load.lit(str(out))} ({options})")
-    return int(scalar(session.con, f"SELECT count(*) FROM read_{fmt.lower()}({load.lit(str(out))})"))
+    copy = tree("COPY (SELECT 1) TO :out (FORMAT PARQUET)" if fmt == "PARQUET" else "COPY (SELECT 1) TO :out (FORMAT CSV, HEADER)", out=str(out))
+    copy.set("this", session.features_of().order_by("customer_id").subquery())
+    run(session.con, copy)
+    return int(scalar(session.con, tree(f"SELECT count(*) FROM read_{fmt.lower()}(:out)", out=str(out))))
 
 
 @dataclass(frozen=True)
@@ -338,7 +343,7 @@ def _lifecycle_override(ctx: PlaybookContext) -> dict[str, exp.Expression]:
 
 def segment_counts(session: DataSession, playbooks: list[PlaybookContext]) -> tuple[int, list[Count]]:
     """Customers in every lifecycle stage, segment and rule segment: one query."""
-    labels, query = segment_query(playbooks, sqlglot.parse_one(session.features_sql(), dialect="duckdb").subquery("features"))
+    labels, query = segment_query(playbooks, session.features().subquery("features"))
     row = first_row(session.con, query.sql("duckdb"))
     assert row is not None
     return int(row[0]), [Count(p, k, n, int(c)) for (p, k, n), c in zip(labels, row[1:])]
@@ -418,7 +423,7 @@ def explain(session: DataSession, customer_id: str, playbooks: list[PlaybookCont
     """The customer's features, and every segment and rule of every playbook with the value
     of each sub-clause - one query; None when the customer is not in the data."""
     pending: list[tuple[Explained, str, Expr, list[tuple[Node, Expr]]]] = []
-    columns: list[str] = []
+    columns: list[exp.Expression] = []
     for ctx in playbooks:
         overrides = _lifecycle_override(ctx)
         compiled = {c.name: c.sql for c in compile_playbook(ctx, overrides) if c.kind == "segment"}
@@ -431,10 +436,9 @@ def explain(session: DataSession, customer_id: str, playbooks: list[PlaybookCont
             nodes: list[tuple[Node, Expr]] = []
             for cond in walk(pred.tree):
                 nodes.append((Node(" ".join(pred.text[cond.start : cond.end].split()), None), cond))
-                sql = to_sql(cond, compiled, catalog=ctx.project.catalog, columns=overrides).sql("duckdb")
-                columns.append(f"({sql})")
+                columns.append(exp.paren(to_sql(cond, compiled, catalog=ctx.project.catalog, columns=overrides)))
             pending.append((record, pred.text, pred.tree, nodes))
-    cursor = session.con.execute(f"SELECT {', '.join(['*', *columns])} FROM ({session.features_sql()}) AS features WHERE customer_id = ?", [customer_id])
+    cursor = run(session.con, session.features_of(*columns).where("customer_id = ?"), [customer_id])
     description, rows = cursor.description, cursor.fetchall()
     if not rows:
         return None
@@ -443,7 +447,7 @@ def explain(session: DataSession, customer_id: str, playbooks: list[PlaybookCont
     features = {d[0]: _json_value(v) for d, v in zip(description[:width], row[:width])}
     values = iter(row[width:])
     out = []
-    for record, _text, tree, nodes in pending:
+    for record, _text, parsed, nodes in pending:
         by_id = {}
         for node, cond in nodes:
             node.value = next(values)
@@ -453,6 +457,6 @@ def explain(session: DataSession, customer_id: str, playbooks: list[PlaybookCont
                 node.children = [by_id[id(c)] for c in cond.items]
             elif isinstance(cond, Not):
                 node.children = [by_id[id(cond.item)]]
-        record.tree = by_id[id(tree)]
+        record.tree = by_id[id(parsed)]
         out.append(record)
     return features, out

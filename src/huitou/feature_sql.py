@@ -21,7 +21,8 @@ from collections.abc import Mapping
 import sqlglot
 import sqlglot.expressions as exp
 
-from .data.load import BOOLEAN_PROFILE, ORDER_ISSUES, STRING_PROFILE
+from .data.load import ORDER_ISSUES
+from .data.values import BOOLEAN_PROFILE, STRING_PROFILE
 
 DEFAULT_LIFECYCLE = {"active_within": 45, "cooling_within": 89, "dormant_high_within": 180, "dormant_low_within": 360}
 

@@ -123,7 +123,7 @@ def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, n
         for line in report.lines():
             err.print(line, markup=False)
     if session.forecast_wanted:
-        session.features_sql()  # fit now, to say here when the shop is too small
+        session.features()  # fit now, to say here when the shop is too small
         if session.forecast.problem:
             err.print(f"forecast: {session.forecast.problem}", markup=False)
     for report in session.reports:

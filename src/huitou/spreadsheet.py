@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import re
 
+from sqlglot import exp
+
+from .db import tree
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# The same rule in SQL (DuckDB), for files written by COPY.
+# The same rule in SQL (DuckDB's regular expressions), for files written by COPY.
 FORMULA_START_REGEX = r"^[=+\-@\t\r]"
+_CONTROL_REGEX = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 
 
 def cell(value: object) -> str:
@@ -27,7 +32,7 @@ def cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def cell_sql(expr: str) -> str:
+def cell_sql(text: exp.Expression) -> exp.Expression:
     """cell() as a DuckDB expression over a text expression."""
-    clean = f"regexp_replace({expr}, '[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]', '', 'g')"
-    return f"CASE WHEN regexp_matches({clean}, '{FORMULA_START_REGEX}') THEN chr(39) || {clean} ELSE {clean} END"
+    clean = tree("regexp_replace(:text, :control, '', 'g')", text=text, control=_CONTROL_REGEX)
+    return tree("CASE WHEN regexp_matches(:clean, :formula) THEN chr(39) || :clean ELSE :clean END", clean=clean, formula=FORMULA_START_REGEX)

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import duckdb
 
-from ..db import ident, literal, scalar
+from sqlglot import exp
+
+from ..db import drop_table, named, quoted, run, scalar, tree
 from .sources import DataError, Source
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -43,9 +45,9 @@ def sniff_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def read_csv_sql(source: Source) -> tuple[str, int, list[str]]:
-    """The read_csv call for a delimited file (without its closing parenthesis, so that
-    options can be added), how many header lines it has, and the column names."""
+def csv_dialect(source: Source) -> tuple[dict[str, exp.Expression], int, list[str]]:
+    """read_csv's options for a delimited file, how many header lines it has, and the
+    column names."""
     opts = source.csv
     has_header = bool(opts.get("header", True))
     first = header_line(source.path)
@@ -62,61 +64,69 @@ def read_csv_sql(source: Source) -> tuple[str, int, list[str]]:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise DataError(f"{source.path}: the header names {', '.join(repr(d) for d in duplicates)} more than once; rename the columns, or give csv.names")
-    columns = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names) + "}"
-    args = [literal(str(source.path)), f"header = {str(has_header).lower()}", f"delim = {literal(delimiter)}", f"quote = {literal(quote)}",
-            f"escape = {literal(quote)}", "auto_detect = false", f"columns = {columns}"]
-    return f"read_csv({', '.join(args)}", 1 if has_header else 0, names
+    every_text = exp.Struct(expressions=[exp.PropertyEQ(this=exp.Literal.string(n), expression=exp.Literal.string("VARCHAR")) for n in names])
+    options = {"header": exp.Boolean(this=has_header), "delim": exp.Literal.string(delimiter), "quote": exp.Literal.string(quote),
+               "escape": exp.Literal.string(quote), "auto_detect": exp.false(), "columns": every_text}
+    return options, 1 if has_header else 0, names
 
 
-def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> str:
-    """SQL reading the well-formed rows, plus `_row` (their data row number, counting the
-    malformed ones too); the malformed rows go to the table malformed_<name> (line, error,
-    text). One extra pass over the file finds them."""
-    call, header_lines, columns = read_csv_sql(source)
-    table = ident(f"malformed_{source.name}")
+def read_csv(source: Source, options: dict[str, exp.Expression], **more: exp.Expression) -> exp.Expression:
+    """read_csv(path, option = value, ...) as a tree."""
+    given = [exp.EQ(this=exp.column(k), expression=v.copy()) for k, v in {**options, **more}.items()]
+    return exp.ReadCSV(this=exp.Literal.string(str(source.path)), expressions=given)
+
+
+def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
+    """The query reading the well-formed rows, plus `_row` (their data row number, counting
+    the malformed ones too); the malformed rows go to the table malformed_<name> (line,
+    error, text). One extra pass over the file finds them."""
+    options, header_lines, columns = csv_dialect(source)
+    table = named(f"malformed_{source.name}")
     rejects, scans = f"huitou_rejects_{source.name}", f"huitou_reject_scans_{source.name}"
-    con.execute(f"CREATE OR REPLACE TABLE {table} (line BIGINT, data_row BIGINT, error VARCHAR, text VARCHAR)")
+    run(con, tree("CREATE OR REPLACE TABLE :table (line BIGINT, data_row BIGINT, error VARCHAR, text VARCHAR)", table=table))
     # Every column is read (a bare count(*) would skip decoding them): the common case, a
     # clean file, is read once here.
-    every = " OR ".join(f"{ident(n)} IS NOT NULL" for n in columns)
+    every = exp.or_(*(exp.not_(quoted(n).is_(exp.null())) for n in columns))
     try:
-        con.execute(f"SELECT count(*) FROM {call}) WHERE {every}").fetchall()
+        run(con, exp.select("count(*)").from_(read_csv(source, options)).where(every)).fetchall()
     except duckdb.Error as exc:
         message = str(exc).strip()
         where = re.search(r"on Line: (\d+)", message)
         if "unicode" in message.lower():  # the file's encoding, not a row's fault: refuse the file
             raise DataError(f"{source.path}: the file must be UTF-8 text: line {where.group(1) if where else '?'} is not; save it as UTF-8") from None
-        probe = f"{call}, store_rejects = true, rejects_table = {literal(rejects)}, rejects_scan = {literal(scans)})"
+        probe = read_csv(source, options, store_rejects=exp.true(), rejects_table=exp.Literal.string(rejects), rejects_scan=exp.Literal.string(scans))
         try:
-            con.execute(f"SELECT count(*) FROM {probe}").fetchall()
+            run(con, exp.select("count(*)").from_(probe)).fetchall()
         except duckdb.Error:
             line = f" (line {where.group(1)})" if where else ""
             raise DataError(f"{source.path}: cannot read it as CSV{line}: {message.splitlines()[0]}{_line_ending_hint(source.path)}") from None
-        con.execute(f"""
-            INSERT INTO {table}
-            SELECT DISTINCT line, line - {header_lines}, error_type || ': ' || error_message, csv_line FROM {rejects} ORDER BY line""")
-        con.execute(f"DROP TABLE IF EXISTS {rejects}")
-        con.execute(f"DROP TABLE IF EXISTS {scans}")
+        run(con, tree("""
+            INSERT INTO :table
+            SELECT DISTINCT line, line - :header_lines, error_type || ': ' || error_message, csv_line FROM :rejects ORDER BY line""",
+                      table=table, header_lines=header_lines, rejects=named(rejects)))
+        drop_table(con, named(rejects))
+        drop_table(con, named(scans))
         # Mixed line endings make some DuckDB versions reject rows that are fine: the file's
         # fault, said as such, rather than rows set aside.
         endings = _line_ending_hint(source.path)
         if endings:
-            first = scalar(con, f"SELECT error FROM {table} ORDER BY line LIMIT 1")
+            first = scalar(con, exp.select("error").from_(table).order_by("line").limit(1))
             raise DataError(f"{source.path}: cannot read it as CSV: {first}{endings}")
-    good = f"SELECT *, row_number() OVER () AS _k FROM {call}, ignore_errors = true)"
-    if not scalar(con, f"SELECT count(*) FROM {table}"):
-        return f"SELECT * EXCLUDE (_k), _k AS _row FROM ({good})"
+    good = tree("SELECT *, row_number() OVER () AS _k FROM :rows", rows=read_csv(source, options, ignore_errors=exp.true()))
+    if not scalar(con, exp.select("count(*)").from_(table)):
+        return tree("SELECT * EXCLUDE (_k), _k AS _row FROM :good", good=good.subquery())
     # A good row's number counts the malformed rows before it: those with fewer good rows
     # before them than it has.
-    before = f"SELECT data_row - row_number() OVER (ORDER BY data_row) AS good_before FROM {table}"
-    return f"SELECT g.* EXCLUDE (_k), g._k + (SELECT count(*) FROM ({before}) b WHERE b.good_before < g._k) AS _row FROM ({good}) g"
+    before = tree("SELECT data_row - row_number() OVER (ORDER BY data_row) AS good_before FROM :table", table=table)
+    return tree("SELECT g.* EXCLUDE (_k), g._k + (SELECT count(*) FROM :before AS b WHERE b.good_before < g._k) AS _row FROM :good AS g",
+                before=before.subquery(), good=good.subquery())
 
 
 def malformed(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[int, str]]:
     """(line, DuckDB's explanation) of the malformed rows of a source; none for files that
     are not delimited text."""
     exists = scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"malformed_{name}"])
-    return con.execute(f'SELECT line, error FROM "malformed_{name}" ORDER BY line').fetchall() if exists else []
+    return run(con, exp.select("line", "error").from_(named(f"malformed_{name}")).order_by("line")).fetchall() if exists else []
 
 
 def report_malformed(con: duckdb.DuckDBPyConnection, name: str, rejected: dict[str, int], hints: list[str]) -> int:

@@ -6,8 +6,8 @@ reason and stays out of the evaluation. A usable row with one bad optional field
 unparseable birthday, a rating of 9) is *kept* with that field set to NULL, and is listed
 in the quarantine file too. Nothing disappears silently; the report counts both.
 
-Reading is lazy: `orders` and `customers` are views over the files, so a 10M-row Parquet
-file streams through the feature query instead of being copied into memory.
+The views built here read the raw views of data/raw.py, so nothing is copied: a 10M-row
+Parquet file streams through the feature query. Every statement is a sqlglot tree.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from pathlib import Path
 
 import duckdb
 import numpy
+from sqlglot import exp
 
-from ..diagnostics import did_you_mean
+from ..db import create, date_literal, first_row, named, quoted, run, scalar, tree
 from ..spreadsheet import cell_sql
-from .csvfile import malformed, open_csv, report_malformed
-from .sources import ENGINE_TABLE, REQUIRED_ORDER_COLUMNS, DataError, Source
-from ..db import first_row, ident, literal, scalar
+from .csvfile import malformed, report_malformed
+from .raw import columns_of, mapped, need_column, open_raw
+from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
+from .values import blank, local_timestamp, more_than_cents, null_of, profile_types, trimmed, try_cast, typed
 
 ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
 # Why an order row is rejected, in the order the checks apply (the first match wins);
@@ -32,19 +34,14 @@ ORDER_REJECTIONS = ("missing_customer_id", "bad_customer_id", "missing_date", "b
                     "unknown_status", "future_date", "duplicate_order_id")
 ORDER_ISSUES = ("bad_delivered_at", "bad_rating", "amount_rounded")
 # Orders before this day are data errors (a year 1 or a negative year), not history: no
-# shop's order export reaches back past the Unix epoch. Dates of people (birthdays) and
-# other profile dates are plausible from PROFILE_DATES_FROM to PROFILE_DATES_TO.
+# shop's order export reaches back past the Unix epoch.
 ORDERS_FROM = dt.date(1970, 1, 1)
 # Issues whose row keeps the field (changed as said here, and listed in the quarantine).
 KEPT_AS_IS = {"amount_rounded": "amount with more decimals than money has, rounded to cents (check the export)"}
-PROFILE_DATES_FROM, PROFILE_DATES_TO = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
 # A customer id is a key the shop's own systems use: one with a control character (NUL,
 # ESC, a line break) cannot be typed, printed or put in an unsubscribe link.
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
-STRING_PROFILE = ("name", "phone", "email", "wechat_id", "gender", "city", "tier", "timezone", "locale")
-BOOLEAN_PROFILE = ("consent_sms", "consent_email", "consent_wechat", "consent_phone")
-DUCK_TYPES = {"integer": "BIGINT", "money": "DECIMAL(18,2)", "number": "DOUBLE", "date": "DATE", "string": "VARCHAR", "boolean": "BOOLEAN", "list": "VARCHAR[]"}
-_OFFSET = r"(Z|[+-]\d\d:?\d\d)$"
+_ORDER_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating", "referral_code")
 
 
 @dataclass
@@ -84,134 +81,7 @@ class LoadReport:
         return out
 
 
-# The short names every SQL-building module uses (see db.py: sqlglot quotes them).
-q = ident
-lit = literal
-
-
-def _raw_select(con: duckdb.DuckDBPyConnection, source: Source) -> str:
-    """SQL reading the file as it is, plus `_row`: the 1-based data row number."""
-    path = lit(str(source.path))
-    if source.format == "parquet":
-        return f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row FROM read_parquet({path}, file_row_number = true)"
-    if source.format == "jsonl":
-        return f"SELECT *, row_number() OVER () AS _row FROM read_json({path}, format = 'newline_delimited')"
-    if source.format == ENGINE_TABLE:
-        # A table has no row order: number the rows by their values (DuckDB's byte order,
-        # whatever the engine's collation), so that ties are settled alike on every run.
-        local = q(engine_raw(source))
-        order = ", ".join(q(c) for c in _columns(con, engine_raw(source)))
-        return f"SELECT *, row_number() OVER (ORDER BY {order}) AS _row FROM {local}"
-    if source.format == "duckdb":
-        table = source.table or source.name
-        return f"SELECT *, row_number() OVER () AS _row FROM {q(_attached(con, source))}.{q(table)}"
-    opts = source.csv
-    header = bool(opts.get("header", True))
-    names = opts.get("names")
-    if opts.get("delimiter") == "whitespace":
-        # Space-aligned files (CDNOW): split each line on runs of blanks.
-        lines = f"SELECT line, row_number() OVER () AS n FROM (SELECT unnest(string_split(replace(content, chr(13), ''), chr(10))) AS line FROM read_text({path}))"
-        parts = "regexp_split_to_array(trim(line), '\\s+')"
-        if names is None:
-            if not header:
-                raise DataError(f"{source.path}: a file without a header needs csv.names in huitou.yaml")
-            first = first_row(con, f"SELECT {parts} FROM ({lines}) WHERE n = 1")
-            names = list(first[0]) if first else []
-        cols = ", ".join(f"{parts}[{i + 1}] AS {q(n)}" for i, n in enumerate(names))
-        skip = 1 if header else 0
-        return f"SELECT {cols}, n - {skip} AS _row FROM ({lines}) WHERE n > {skip} AND trim(line) <> ''"
-    return open_csv(con, source)
-
-
-def engine_raw(source: Source) -> str:
-    """The local table an engine's table source is brought into (evaluate.open_data)."""
-    return "engine_raw_" + source.name
-
-
-def _attached(con: duckdb.DuckDBPyConnection, source: Source) -> str:
-    """The name of the attached DuckDB database file of a source, attached read-only once
-    per file (orders and customers often share one; DuckDB 1.x refuses a second attach)."""
-    found = scalar(con, "SELECT database_name FROM duckdb_databases() WHERE path = ?", [str(source.path)])
-    if found is not None:
-        return str(found)
-    con.execute(f"ATTACH {lit(str(source.path))} AS {q('src_' + source.name)} (READ_ONLY)")
-    return "src_" + source.name
-
-
-def mapped(source: Source, canonical: str, expr: str) -> str:
-    """A column with the source's `values:` mapping for it applied (exact match after
-    trimming; other values pass unchanged), or the column itself when it has none."""
-    mapping = source.values.get(canonical)
-    if not mapping:
-        return expr
-    cases = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in mapping.items())
-    return f"(CASE trim(CAST({expr} AS VARCHAR)) {cases} ELSE CAST({expr} AS VARCHAR) END)"
-
-
-def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
-    return {name: type_ for name, type_, *_ in con.execute(f"DESCRIBE {q(view)}").fetchall()}
-
-
-def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
-    """Create the view raw_<name> over the file; its columns and their types."""
-    if source.format != ENGINE_TABLE and source.path.is_file() and source.path.stat().st_size == 0:
-        raise DataError(f"{source.path}: the file is empty")
-    try:
-        select = _raw_select(con, source)
-        described = {str(name): str(type_) for name, type_, *_ in con.execute(f"DESCRIBE {select}").fetchall()}
-        con.execute(f"CREATE OR REPLACE VIEW {q('raw_' + source.name)} AS {_without_nul(select, described, source)}")
-        return described  # removing NUL bytes keeps every column's type
-    except duckdb.Error as exc:
-        text = str(exc).strip()
-        hint = "; the file must be UTF-8 text" if "unicode" in text.lower() else ""
-        raise DataError(f"{source.path}: cannot read it as {source.format}: {text.splitlines()[0]}{hint}") from None
-
-
-def _without_nul(select: str, columns: dict[str, str], source: Source) -> str:
-    """The raw rows with NUL bytes (0x00) removed from text values: no engine, file or
-    channel downstream carries them (PostgreSQL's text cannot hold one), and removing them
-    everywhere keeps every engine's plan the same. The customer id is left as it is: an id
-    with a control character is rejected (bad_customer_id), not silently changed into
-    another customer's."""
-    text = {name for name, type_ in columns.items() if type_.upper() == "VARCHAR" and name != source.column("customer_id")}
-    if not text:
-        return select
-    # Testing first is cheaper than building a new string for every one of 10M values.
-    picked = ", ".join(f"CASE WHEN contains({q(name)}, chr(0)) THEN replace({q(name)}, chr(0), '') ELSE {q(name)} END AS {q(name)}" if name in text else q(name)
-                       for name in columns)
-    return f"SELECT {picked} FROM ({select})"
-
-
-def need_column(source: Source, columns: dict[str, str], canonical: str) -> str:
-    name = source.column(canonical)
-    if name not in columns:
-        present = [c for c in columns if c != "_row"]
-        hint = did_you_mean(name, present) or "map it in huitou.yaml: data." + source.name + ".columns: {" + canonical + ": <your column>}"
-        raise DataError(f"{source.path}: no column '{name}' (for {canonical}); the file has {', '.join(present)}; {hint}")
-    return q(name)
-
-
-def local_timestamp(expr: str, type_: str, source: Source, timezone: str) -> str:
-    """A local (naive) timestamp in the given timezone; NULL when it does not parse."""
-    type_ = type_.upper()
-    if type_ == "DATE" or type_.startswith("TIMESTAMP") and "TIME ZONE" not in type_:
-        return f"CAST({expr} AS TIMESTAMP)"
-    if "TIME ZONE" in type_:
-        return f"timezone({lit(timezone)}, {expr})"
-    text = f"trim(CAST({expr} AS VARCHAR))"
-    if source.csv.get("date_format"):
-        return f"TRY_STRPTIME({text}, {lit(str(source.csv['date_format']))})"
-    return f"CASE WHEN regexp_matches({text}, {lit(_OFFSET)}) THEN timezone({lit(timezone)}, TRY_CAST({text} AS TIMESTAMPTZ)) ELSE TRY_CAST({text} AS TIMESTAMP) END"
-
-
-def _blank(expr: str, type_: str = "VARCHAR") -> str:
-    """Missing: NULL, or (for text columns only) empty after trimming."""
-    if type_.upper() not in ("VARCHAR", "JSON"):
-        return f"({expr} IS NULL)"
-    return f"({expr} IS NULL OR trim({expr}) = '')"
-
-
-def _order_profile(source: Source, cols: dict[str, str]) -> list[str]:
+def _order_profile(source: Source, cols: dict[str, str]) -> list[exp.Expression]:
     """`"_p:name"` columns: the profile fields declared on the orders, typed."""
     types = profile_types(source.fields)
     out = []
@@ -219,49 +89,62 @@ def _order_profile(source: Source, cols: dict[str, str]) -> list[str]:
         column = source.column(name)
         if column not in cols:
             raise DataError(f"{source.path}: no column '{column}' for the profile field {name} (data.orders.fields); map it with data.orders.columns: {{{name}: <your column>}}")
-        out.append(f"{_typed(mapped(source, name, q(column)), 'VARCHAR' if name in source.values else cols[column], types[name], source)} AS {q('_p:' + name)}")
+        value = typed(mapped(source, name, quoted(column)), "VARCHAR" if name in source.values else cols[column], types[name], source)
+        out.append(value.as_("_p:" + name, quoted=True))
     return out
 
 
-def _typed_orders(raw: dict[str, str], ctype: dict[str, str], source: Source, timezone: str, profile: list[str] | None = None) -> str:
+def _typed_orders(raw: dict[str, exp.Expression], ctype: dict[str, str], source: Source, timezone: str, profile: list[exp.Expression]) -> exp.Select:
     """SELECT over raw_orders with the canonical columns in their types (NULL where a value
     does not convert), plus the raw values the checks need to tell missing from bad."""
     amount_raw = raw["amount"]
-    amount = f"TRY_CAST(trim(CAST({amount_raw} AS VARCHAR)) AS DECIMAL(18,2))" if ctype["amount"].upper() in ("VARCHAR", "JSON") else f"TRY_CAST({amount_raw} AS DECIMAL(18,2))"
+    amount = try_cast(trimmed(amount_raw) if ctype["amount"].upper() in ("VARCHAR", "JSON") else amount_raw, "DECIMAL(18,2)")
     # Without an order_id column an order is named by its customer and time, not by its
     # row: the name stays the same in tomorrow's export, so a trigger keyed by the order
     # (timing `per`) does too.
     placed = local_timestamp(raw["ordered_at"], ctype["ordered_at"], source, timezone)
-    generated = f"coalesce(CAST({raw['customer_id']} AS VARCHAR) || '@' || strftime({placed}, '%Y-%m-%dT%H:%M:%S'), 'row-' || CAST(_row AS VARCHAR))"
-    order_id = f"CAST({raw['order_id']} AS VARCHAR)" if "order_id" in raw else generated
-    statuses = ", ".join(lit(s) for s in ORDER_STATUSES)
+    generated = "coalesce(CAST(:customer AS VARCHAR) || '@' || strftime(:placed, '%Y-%m-%dT%H:%M:%S'), 'row-' || CAST(_row AS VARCHAR))"
+    order_id = exp.cast(raw["order_id"], "VARCHAR") if "order_id" in raw else tree(generated, customer=raw["customer_id"], placed=placed)
+    status_text = exp.cast(raw["status"], "VARCHAR") if "status" in raw else exp.null()
     # Clean values skip lower()/trim(): those build a new string for every one of 10M rows.
-    status_text = f"CAST({raw['status']} AS VARCHAR)" if "status" in raw else "NULL"
-    status = f"CASE WHEN {status_text} IN ({statuses}) THEN {status_text} ELSE coalesce(nullif(lower(trim({status_text})), ''), 'paid') END" if "status" in raw else "'paid'"
-    delivered = local_timestamp(raw["delivered_at"], ctype["delivered_at"], source, timezone) if "delivered_at" in raw else "CAST(NULL AS TIMESTAMP)"
-    delivered = f"CASE WHEN {delivered} >= TIMESTAMP {lit(ORDERS_FROM.isoformat())} THEN {delivered} END" if "delivered_at" in raw else delivered
-    rating = f"TRY_CAST({raw['rating']} AS INTEGER)" if "rating" in raw else "CAST(NULL AS INTEGER)"
-    typed = f"""
-        SELECT _row,
-               CAST({raw['customer_id']} AS VARCHAR) AS customer_id,
-               {order_id} AS order_id,
-               {local_timestamp(raw['ordered_at'], ctype['ordered_at'], source, timezone)} AS ordered_at,
-               {raw['ordered_at']} AS _ordered_raw,
-               {amount} AS amount,
-               {amount_raw} AS _amount_raw,
-               {_more_than_cents(amount_raw, ctype["amount"])} AS _amount_rounded,
-               {status} AS status,
-               {status_text} AS _status_raw,
-               {delivered} AS delivered_at,
-               {f"NOT {_blank(raw['delivered_at'], ctype['delivered_at'])}" if "delivered_at" in raw else "false"} AS _has_delivered,
-               {f"CAST({raw['category']} AS VARCHAR)" if "category" in raw else "CAST(NULL AS VARCHAR)"} AS category,
-               {f"TRY_CAST({raw['items']} AS INTEGER)" if "items" in raw else "CAST(NULL AS INTEGER)"} AS items,
-               {rating} AS rating,
-               {f"NOT {_blank(raw['rating'], ctype['rating'])}" if "rating" in raw else "false"} AS _has_rating,
-               {f"nullif(upper(trim(CAST({raw['referral_code']} AS VARCHAR))), '')" if "referral_code" in raw else "CAST(NULL AS VARCHAR)"} AS referral_code
-               {''.join(', ' + p for p in profile or [])}
-        FROM raw_orders"""
-    return typed
+    status = (tree("CASE WHEN :known THEN :text ELSE coalesce(nullif(lower(trim(:text)), ''), 'paid') END", known=status_text.isin(*ORDER_STATUSES), text=status_text)
+              if "status" in raw else exp.Literal.string("paid"))
+    delivered = null_of("TIMESTAMP")
+    if "delivered_at" in raw:
+        delivered = tree("CASE WHEN :at >= :earliest THEN :at END", at=local_timestamp(raw["delivered_at"], ctype["delivered_at"], source, timezone),
+                         earliest=exp.cast(exp.Literal.string(ORDERS_FROM.isoformat()), "TIMESTAMP"))
+
+    def given(column: str) -> exp.Expression:  # the value is present (not blank)
+        return exp.not_(blank(raw[column], ctype[column])) if column in raw else exp.false()
+
+    def optional(column: str, value: exp.Expression, type_: str) -> exp.Expression:
+        return value if column in raw else null_of(type_)
+
+    columns = {
+        "customer_id": exp.cast(raw["customer_id"], "VARCHAR"),
+        "order_id": order_id,
+        "ordered_at": placed,
+        "_ordered_raw": raw["ordered_at"],
+        "amount": amount,
+        "_amount_raw": amount_raw,
+        "_amount_rounded": more_than_cents(amount_raw, ctype["amount"]),
+        "status": status,
+        "_status_raw": status_text,
+        "delivered_at": delivered,
+        "_has_delivered": given("delivered_at"),
+        "category": optional("category", exp.cast(raw.get("category", exp.null()), "VARCHAR"), "VARCHAR"),
+        "items": optional("items", try_cast(raw.get("items", exp.null()), "INTEGER"), "INTEGER"),
+        "rating": optional("rating", try_cast(raw.get("rating", exp.null()), "INTEGER"), "INTEGER"),
+        "_has_rating": given("rating"),
+        "referral_code": optional("referral_code", tree("nullif(upper(trim(CAST(:code AS VARCHAR))), '')", code=raw.get("referral_code", exp.null())), "VARCHAR"),
+    }
+    picked = [exp.column("_row"), *(value.as_(name) for name, value in columns.items()), *profile]
+    return exp.select(*picked).from_("raw_orders")
+
+
+def _cases(tests: dict[str, exp.Expression]) -> exp.Case:
+    """CASE WHEN test THEN 'name' ... END: the first name whose test holds."""
+    return exp.Case(ifs=[exp.If(this=test.copy(), true=exp.Literal.string(name)) for name, test in tests.items()])
 
 
 def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str, today: dt.date, known_customers: bool) -> LoadReport:
@@ -272,81 +155,71 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     cols = open_raw(con, source)
     for canonical in REQUIRED_ORDER_COLUMNS:
         need_column(source, cols, canonical)
-    raw = {c: mapped(source, c, q(source.column(c))) for c in ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating",
-                                                           "referral_code") if source.column(c) in cols}
+    raw = {c: mapped(source, c, quoted(source.column(c))) for c in _ORDER_COLUMNS if source.column(c) in cols}
     ctype = {c: "VARCHAR" if c in source.values else cols[source.column(c)] for c in raw}
-    typed = _typed_orders(raw, ctype, source, timezone, _order_profile(source, cols))
-    statuses = ", ".join(lit(s) for s in ORDER_STATUSES)
-    has_duplicates = find_duplicates(con, "orders", f"CAST({raw['order_id']} AS VARCHAR)" if "order_id" in raw else None)
-    dup_join = "LEFT JOIN duplicates_orders d ON d.dup_id = t.order_id" if has_duplicates else ""
-    checks = [
-        ("missing_customer_id", "customer_id IS NULL OR customer_id = '' OR (starts_with(customer_id, ' ') AND trim(customer_id) = '')"),
+    typed_rows = _typed_orders(raw, ctype, source, timezone, _order_profile(source, cols))
+    has_duplicates = find_duplicates(con, "orders", exp.cast(raw["order_id"], "VARCHAR") if "order_id" in raw else None)
+    checks = {
+        "missing_customer_id": tree("customer_id IS NULL OR customer_id = '' OR (starts_with(customer_id, ' ') AND trim(customer_id) = '')"),
         # With a customers file, such ids are rejected there and their orders are of an
         # unknown customer: the per-row test (0.4 s on 10M rows) runs only without one.
-        ("bad_customer_id", "false" if known_customers else f"regexp_matches(customer_id, {lit(CONTROL_CHARACTERS)})"),
-        ("missing_date", _blank("_ordered_raw", ctype["ordered_at"])),
-        ("bad_date", "ordered_at IS NULL"),
-        ("implausible_date", f"ordered_at < TIMESTAMP {lit(ORDERS_FROM.isoformat())}"),
-        ("missing_amount", _blank("_amount_raw", ctype["amount"])),
-        ("bad_amount", "amount IS NULL"),
-        ("negative_amount", "amount < 0"),
-        ("unknown_status", f"status NOT IN ({statuses})"),
-        ("future_date", f"CAST(ordered_at AS DATE) > DATE {lit(today.isoformat())} + 1"),
-        ("duplicate_order_id", "d.keep_row IS NOT NULL AND t._row <> d.keep_row" if has_duplicates else "false"),
-    ]
-    assert [reason for reason, _ in checks] == list(ORDER_REJECTIONS)
-    verdict = "CASE " + " ".join(f"WHEN {cond} THEN {lit(reason)}" for reason, cond in checks) + " END"
+        "bad_customer_id": exp.false() if known_customers else tree("regexp_matches(customer_id, :control)", control=CONTROL_CHARACTERS),
+        "missing_date": blank(exp.column("_ordered_raw"), ctype["ordered_at"]),
+        "bad_date": tree("ordered_at IS NULL"),
+        "implausible_date": tree("ordered_at < :earliest", earliest=exp.cast(exp.Literal.string(ORDERS_FROM.isoformat()), "TIMESTAMP")),
+        "missing_amount": blank(exp.column("_amount_raw"), ctype["amount"]),
+        "bad_amount": tree("amount IS NULL"),
+        "negative_amount": tree("amount < 0"),
+        "unknown_status": exp.not_(exp.column("status").isin(*ORDER_STATUSES)),
+        "future_date": tree("CAST(ordered_at AS DATE) > :today + 1", today=date_literal(today)),
+        "duplicate_order_id": tree("d.keep_row IS NOT NULL AND t._row <> d.keep_row") if has_duplicates else exp.false(),
+    }
+    assert list(checks) == list(ORDER_REJECTIONS)
     issue_tests = {
-        "bad_delivered_at": "_has_delivered AND delivered_at IS NULL",
-        "bad_rating": "_has_rating AND (rating IS NULL OR rating NOT BETWEEN 1 AND 5)",
-        "amount_rounded": "_amount_rounded",
+        "bad_delivered_at": tree("_has_delivered AND delivered_at IS NULL"),
+        "bad_rating": tree("_has_rating AND (rating IS NULL OR rating NOT BETWEEN 1 AND 5)"),
+        "amount_rounded": exp.column("_amount_rounded"),
     }
     assert list(issue_tests) == list(ORDER_ISSUES)
     # One boolean per issue for counting (cheap on 10M rows); the text only for the quarantine.
-    issues = "concat_ws(', ', " + ", ".join(f"CASE WHEN {test} THEN {lit(name)} END" for name, test in issue_tests.items()) + ")"
-    flags = ", ".join(f"{test} AS {q('_' + name)}" for name, test in issue_tests.items())
-    con.execute(f"""
-        CREATE OR REPLACE VIEW orders_rows AS
-        SELECT t.*, {verdict} AS _verdict, {issues} AS _issues, {flags},
-               CAST(t.ordered_at AS DATE) AS local_date, CAST(t.delivered_at AS DATE) AS delivered_date
-        FROM ({typed}) t {dup_join}""")
+    issues = exp.func("concat_ws", exp.Literal.string(", "), *(_cases({name: test}) for name, test in issue_tests.items()), dialect="duckdb")
+    flags = [test.as_("_" + name, quoted=True) for name, test in issue_tests.items()]
+    rows = exp.select("t.*", _cases(checks).as_("_verdict"), issues.as_("_issues"), *flags,
+                      "CAST(t.ordered_at AS DATE) AS local_date", "CAST(t.delivered_at AS DATE) AS delivered_date").from_(typed_rows.subquery("t"))
+    if has_duplicates:
+        rows = rows.join(named("duplicates_orders", alias="d"), on="d.dup_id = t.order_id", join_type="left")
+    create(con, "orders_rows", rows)
     # Orders of customers missing from the customers file are rejected after the row's own
     # checks. Only the report and the quarantine test for it: the features start from the
     # customers and never reach those orders.
-    unknown = "WHEN customer_id NOT IN (SELECT customer_id FROM customers) THEN 'unknown_customer'" if known_customers else ""
-    con.execute(f"CREATE OR REPLACE VIEW orders_checked AS SELECT *, CASE WHEN _verdict IS NOT NULL THEN _verdict {unknown} END AS _reject FROM orders_rows")
+    create(con, "orders_checked", tree(_CHECKED_KNOWN if known_customers else _CHECKED))
     # Bounds enclosing every local order date, for sizing the purchase-day bitmaps. Native
     # date and time columns answer from min/max of the raw column (Parquet answers from its
     # statistics); a day either side covers the shift to local time.
     date_type = ctype["ordered_at"].upper()
     if date_type == "DATE" or date_type.startswith("TIMESTAMP"):
-        bounds = f"SELECT CAST(min({raw['ordered_at']}) AS DATE) - 1 AS lo, CAST(max({raw['ordered_at']}) AS DATE) + 1 AS hi FROM raw_orders"
+        bounds = tree("SELECT CAST(min(:at) AS DATE) - 1 AS lo, CAST(max(:at) AS DATE) + 1 AS hi FROM raw_orders", at=raw["ordered_at"])
     else:
-        bounds = "SELECT min(local_date) AS lo, max(local_date) AS hi FROM orders_rows"
+        bounds = tree("SELECT min(local_date) AS lo, max(local_date) AS hi FROM orders_rows")
     # Rejected dates (year 1, year 294247) must not size the bitmaps: clamp to what is kept.
-    earliest, latest = lit((ORDERS_FROM - dt.timedelta(days=1)).isoformat()), lit((today + dt.timedelta(days=2)).isoformat())
-    con.execute(f"CREATE OR REPLACE VIEW order_date_bounds AS SELECT greatest(lo, DATE {earliest}) AS lo, least(hi, DATE {latest}) AS hi FROM ({bounds})")
-    con.execute("""
-        CREATE OR REPLACE VIEW orders AS
-        SELECT customer_id, order_id, ordered_at, local_date, amount, status, delivered_date, category, items,
-               CASE WHEN rating BETWEEN 1 AND 5 THEN rating END AS rating, referral_code, _row
-        FROM orders_rows WHERE _verdict IS NULL""")
+    lo = tree("greatest(lo, :earliest)", earliest=date_literal(ORDERS_FROM - dt.timedelta(days=1)))
+    hi = tree("least(hi, :latest)", latest=date_literal(today + dt.timedelta(days=2)))
+    create(con, "order_date_bounds", exp.select(lo.as_("lo"), hi.as_("hi")).from_(bounds.subquery("bounds")))
+    create(con, "orders", tree(_USABLE_ORDERS))
     return LoadReport("orders", source.path, max_rejected=source.max_rejected, label=source.label)
 
 
-def _more_than_cents(expr: str, type_: str) -> str:
-    """True where an amount has more decimals than money has (12.345, 1e-5): it is kept,
-    rounded to cents, and listed. Float noise (29.990000000000002) is not more decimals."""
-    type_ = type_.upper()
-    if any(type_.startswith(t) for t in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")):
-        return "false"
-    if type_.startswith("DECIMAL") and type_.replace(" ", "").endswith((",0)", ",1)", ",2)")):
-        return "false"
-    value = f"TRY_CAST(trim(CAST({expr} AS VARCHAR)) AS DOUBLE)" if type_ in ("VARCHAR", "JSON") else f"TRY_CAST({expr} AS DOUBLE)"
-    return f"coalesce(abs({value} * 100 - round({value} * 100)) > 1e-6, false)"
+_CHECKED = "SELECT *, CASE WHEN _verdict IS NOT NULL THEN _verdict END AS _reject FROM orders_rows"
+_CHECKED_KNOWN = """
+    SELECT *, CASE WHEN _verdict IS NOT NULL THEN _verdict WHEN customer_id NOT IN (SELECT customer_id FROM customers) THEN 'unknown_customer' END AS _reject
+    FROM orders_rows"""
+_USABLE_ORDERS = """
+    SELECT customer_id, order_id, ordered_at, local_date, amount, status, delivered_date, category, items,
+           CASE WHEN rating BETWEEN 1 AND 5 THEN rating END AS rating, referral_code, _row
+    FROM orders_rows WHERE _verdict IS NULL"""
 
 
-def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: str | None) -> bool:
+def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: exp.Expression | None) -> bool:
     """Whether `key` repeats in raw_<name>; if so, the table duplicates_<name> holds each
     repeated key with the row that keeps it (the first).
 
@@ -356,17 +229,17 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: str | None) 
     collision is never reported as a duplicate."""
     if key is None:
         return False
-    hashes = con.execute(f"SELECT hash({key}) AS h FROM raw_{name} WHERE {key} IS NOT NULL").fetchnumpy()["h"]
+    raw = named("raw_" + name)
+    hashes = run(con, tree("SELECT hash(:key) AS h FROM :raw WHERE :key IS NOT NULL", key=key, raw=raw)).fetchnumpy()["h"]
     hashes.sort()
     candidates = numpy.unique(hashes[1:][hashes[1:] == hashes[:-1]])
     if not len(candidates):
         return False
     con.execute("CREATE OR REPLACE TABLE candidate_hashes AS SELECT unnest(?) AS h", [candidates.tolist()])
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {q('duplicates_' + name)} AS
-        SELECT {key} AS dup_id, min(_row) AS keep_row FROM raw_{name}
-        WHERE {key} IS NOT NULL AND hash({key}) IN (SELECT h FROM candidate_hashes) GROUP BY ALL HAVING count(*) > 1""")
-    return scalar(con, f"SELECT count(*) FROM {q('duplicates_' + name)}") > 0
+    candidate = tree(":key IS NOT NULL AND hash(:key) IN (SELECT h FROM candidate_hashes)", key=key)
+    repeated = exp.select(key.as_("dup_id"), "min(_row) AS keep_row").from_(raw).where(candidate).group_by(key.copy()).having("count(*) > 1")
+    duplicates = create(con, "duplicates_" + name, repeated, kind="TABLE")
+    return scalar(con, exp.select("count(*)").from_(duplicates)) > 0
 
 
 def summary_report(con: duckdb.DuckDBPyConnection, rep: LoadReport, *, known_customers: bool) -> None:
@@ -376,11 +249,14 @@ def summary_report(con: duckdb.DuckDBPyConnection, rep: LoadReport, *, known_cus
     rejected: dict[str, int] = {}
     if scalar(con, "SELECT sum(n_rejected) FROM order_summary"):
         rejected = {reason: int(n) for reason, n in con.execute("SELECT _verdict, count(*) FROM orders_rows WHERE _verdict IS NOT NULL GROUP BY ALL").fetchall()}
-    unknown = "c.customer_id IS NULL" if known_customers else "false"
-    join = "LEFT JOIN customers c ON c.customer_id = s.customer_id" if known_customers else ""
-    kept = ["n_ok", "n_late", *(f'"i:{i}"' for i in ORDER_ISSUES)]
-    columns = [f"sum(s.{k})" for k in kept] + [f"coalesce(sum(s.{k}) FILTER (WHERE {unknown}), 0)" for k in kept]
-    row = first_row(con, f"SELECT {', '.join(columns)} FROM order_summary s {join}")
+    kept = ["n_ok", "n_late", *(f"i:{i}" for i in ORDER_ISSUES)]
+    unknown = tree("c.customer_id IS NULL") if known_customers else exp.false()
+    sums = [tree("sum(:kept)", kept=quoted(k, "s")) for k in kept]
+    of_unknown_sums = [tree("coalesce(sum(:kept) FILTER (WHERE :unknown), 0)", kept=quoted(k, "s"), unknown=unknown) for k in kept]
+    query = exp.select(*sums, *of_unknown_sums).from_("order_summary AS s")
+    if known_customers:
+        query = query.join("customers AS c", on="c.customer_id = s.customer_id", join_type="left")
+    row = first_row(con, query)
     assert row is not None
     values = [int(v or 0) for v in row]
     totals, of_unknown = dict(zip(kept, values[: len(kept)])), dict(zip(kept, values[len(kept) :]))
@@ -390,16 +266,19 @@ def summary_report(con: duckdb.DuckDBPyConnection, rep: LoadReport, *, known_cus
     rep.loaded = totals["n_ok"] + totals["n_late"] - rejected["unknown_customer"]
     rep.after_as_of = totals["n_late"] - of_unknown["n_late"]
     rep.rows = rep.loaded + sum(rep.rejected.values())
-    issues = {i: totals[f'"i:{i}"'] - of_unknown[f'"i:{i}"'] for i in ORDER_ISSUES}
+    issues = {i: totals[f"i:{i}"] - of_unknown[f"i:{i}"] for i in ORDER_ISSUES}
     rep.kept_with_issues = {i: n for i, n in issues.items() if n}
     if rep.rejected.get("unknown_status"):
-        rep.hints.append(_values_hint(con, "orders", "status", "_status_raw", "_verdict = 'unknown_status'", ORDER_STATUSES))
+        rows = exp.Select().from_("orders_rows")
+        rep.hints.append(_values_hint(con, rows, "orders", "status", exp.column("_status_raw"), tree("_verdict = 'unknown_status'"), ORDER_STATUSES))
 
 
-def _values_hint(con: duckdb.DuckDBPyConnection, source: str, canonical: str, column: str, where: str, allowed: tuple[str, ...], rows: str | None = None) -> str:
+def _values_hint(con: duckdb.DuckDBPyConnection, rows: exp.Select, source: str, canonical: str, value: exp.Expression, where: exp.Expression,
+                 allowed: tuple[str, ...]) -> str:
     """Which values of a column were not understood, with their counts, and the setting
-    that maps them."""
-    seen = con.execute(f"SELECT CAST({column} AS VARCHAR), count(*) AS n FROM {rows or source + '_rows'} WHERE {where} GROUP BY 1 ORDER BY n DESC, 1 LIMIT 8").fetchall()
+    that maps them. `rows` is the FROM (and joins) to read them from."""
+    counted = rows.select(exp.cast(value, "VARCHAR"), "count(*) AS n").where(where).group_by("1").order_by("n DESC", "1").limit(8)
+    seen = run(con, counted).fetchall()
     listed = ", ".join(f"{v!r} ({n:,})" for v, n in seen)
     example = ", ".join(f"{v}: {_guess(str(v), allowed)}" for v, _ in seen[:4])
     return (f"{canonical} values not understood: {listed}; huitou reads {', '.join(allowed)}: map yours in huitou.yaml, "
@@ -422,49 +301,20 @@ def _guess(value: str, allowed: tuple[str, ...]) -> str:
     return next((a for a in allowed if word in _LIKELY.get(a, ())), "<" + "|".join(allowed) + ">")
 
 
-def _bool(expr: str, type_: str) -> str:
-    if type_.upper() == "BOOLEAN":
-        return expr
-    text = f"lower(trim(CAST({expr} AS VARCHAR)))"
-    return f"CASE WHEN {text} IN ('true', 't', '1', 'yes', 'y') THEN true WHEN {text} IN ('false', 'f', '0', 'no', 'n') THEN false END"
-
-
-def _typed(expr: str, type_: str, target: str, source: Source) -> str:
-    if target == "BOOLEAN":
-        return _bool(expr, type_)
-    if target == "VARCHAR[]":
-        return expr if type_.upper().endswith("[]") else f"regexp_extract_all(CAST({expr} AS VARCHAR), '[^|]+')"
-    if target == "DATE" and type_.upper() in ("VARCHAR", "JSON") and source.csv.get("date_format"):
-        value = f"CAST(TRY_STRPTIME(trim({expr}), {lit(str(source.csv['date_format']))}) AS DATE)"
-    elif type_.upper() in ("VARCHAR", "JSON") and target != "VARCHAR":
-        value = f"TRY_CAST(trim(CAST({expr} AS VARCHAR)) AS {target})"
-    else:
-        value = f"TRY_CAST({expr} AS {target})"
-    if target == "DATE":  # a birthday in year 1 or -2026 is as bad as one that does not parse
-        return f"CASE WHEN {value} BETWEEN DATE {lit(PROFILE_DATES_FROM.isoformat())} AND DATE {lit(PROFILE_DATES_TO.isoformat())} THEN {value} END"
-    return value
-
-
-def profile_types(fields: dict[str, str]) -> dict[str, str]:
-    """Every profile column with its DuckDB type: the standard ones, then `fields` (a
-    declared field with a standard name keeps the standard type)."""
-    types = {name: "VARCHAR" for name in STRING_PROFILE} | {"birthday": "DATE", "points": "BIGINT", "tags": "VARCHAR[]"}
-    types |= {name: "BOOLEAN" for name in BOOLEAN_PROFILE}
-    return types | {name: DUCK_TYPES[t] for name, t in fields.items() if name not in types}
-
-
-def customers_from_orders_sql(as_of: dt.date, order_fields: dict[str, str]) -> str:
+def customers_from_orders(as_of: dt.date, order_fields: dict[str, str]) -> exp.Create:
     """Without a customers file, the customers are the buyers known at the as-of date (a
     usable order on or before it). Profile columns declared on the orders
     (`data.orders.fields`) come from each customer's latest such order; the others are
-    NULL."""
+    NULL. The statement creating the table `customers`."""
     types = profile_types(order_fields)
-    latest = f"""
-        SELECT customer_id, {', '.join(f'arg_max({q("_p:" + n)}, (ordered_at, _row)) AS {q(n)}' for n in order_fields)}
-        FROM orders_rows WHERE _verdict IS NULL AND local_date <= DATE {lit(as_of.isoformat())} GROUP BY customer_id"""
-    columns = [f"p.{q(n)}" if n in order_fields else f"CAST(NULL AS {t}) AS {q(n)}" for n, t in types.items()]
-    join = f"LEFT JOIN ({latest}) p USING (customer_id)" if order_fields else ""
-    return f"CREATE OR REPLACE TABLE customers AS SELECT s.customer_id, {', '.join(columns)} FROM order_summary s {join} WHERE s.n_ok > 0"
+    latest = [tree("arg_max(:value, (ordered_at, _row))", value=quoted("_p:" + n)).as_(n, quoted=True) for n in order_fields]
+    known = tree("_verdict IS NULL AND local_date <= :as_of", as_of=date_literal(as_of))
+    profiles = exp.select("customer_id", *latest).from_("orders_rows").where(known).group_by("customer_id")
+    columns = [quoted(n, "p") if n in order_fields else null_of(t).as_(n, quoted=True) for n, t in types.items()]
+    query = exp.select("s.customer_id", *columns).from_("order_summary AS s")
+    if order_fields:
+        query = query.join(profiles.subquery("p"), using=["customer_id"], join_type="left")
+    return exp.Create(this=named("customers"), kind="TABLE", replace=True, expression=query.where("s.n_ok > 0"))
 
 
 def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport:
@@ -476,46 +326,49 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
     for name, target in wanted.items():
         column = source.column(name)
         if column not in cols:
-            selects.append(f"CAST(NULL AS {target}) AS {q(name)}")
+            selects.append(null_of(target).as_(name, quoted=True))
             continue
-        value = _typed(mapped(source, name, q(column)), "VARCHAR" if name in source.values else cols[column], target, source)
-        selects.append(f"{value} AS {q(name)}")
-        raw_value[name] = mapped(source, name, "r." + q(column))
+        value = typed(mapped(source, name, quoted(column)), "VARCHAR" if name in source.values else cols[column], target, source)
+        selects.append(value.as_(name, quoted=True))
+        raw_value[name] = mapped(source, name, quoted(column, "r"))
         if target != "VARCHAR":
-            issues.append(f"CASE WHEN NOT {_blank(q(column), cols[column])} AND {value} IS NULL THEN {lit('bad_' + name)} END")
-    id_text = f"CAST({id_col} AS VARCHAR)"
-    issue_sql = f"concat_ws(', ', {', '.join(issues) if issues else 'NULL'})"
+            bad = "CASE WHEN NOT :blank AND :value IS NULL THEN :issue END"
+            issues.append(tree(bad, blank=blank(quoted(column), cols[column]), value=value, issue="bad_" + name))
+    id_text = exp.cast(id_col, "VARCHAR")
+    issue_text = exp.func("concat_ws", exp.Literal.string(", "), *(issues or [exp.null()]), dialect="duckdb")
     # Field issues are judged on the raw values, so they are computed where those are seen.
-    typed = f"SELECT _row, {id_text} AS customer_id, {', '.join(selects)}, {id_col} AS _id_raw, {issue_sql} AS _issues FROM raw_customers"
-    missing = _blank('_id_raw', cols[source.column('customer_id')])
-    verdict = f"CASE WHEN {missing} THEN 'missing_customer_id' WHEN regexp_matches(customer_id, {lit(CONTROL_CHARACTERS)}) THEN 'bad_customer_id' END"
+    typed_rows = exp.select("_row", id_text.as_("customer_id"), *selects, id_col.as_("_id_raw"), issue_text.as_("_issues")).from_("raw_customers")
+    missing = blank(exp.column("_id_raw"), cols[source.column("customer_id")])
+    verdict = tree("CASE WHEN :missing THEN 'missing_customer_id' WHEN regexp_matches(customer_id, :control) THEN 'bad_customer_id' END",
+                   missing=missing, control=CONTROL_CHARACTERS)
     has_duplicates = find_duplicates(con, "customers", id_text)
-    dup_join = "LEFT JOIN duplicates_customers d ON d.dup_id = t.customer_id" if has_duplicates else ""
-    dup_test = "d.keep_row IS NOT NULL AND t._row <> d.keep_row" if has_duplicates else "false"
-    con.execute(f"""
-        CREATE OR REPLACE VIEW customers_checked AS
-        SELECT t.* EXCLUDE (_id_raw), coalesce({verdict}, CASE WHEN {dup_test} THEN 'duplicate_customer_id' END) AS _reject
-        FROM ({typed}) t {dup_join}""")
+    duplicate = tree("(d.keep_row IS NOT NULL AND t._row <> d.keep_row)") if has_duplicates else exp.false()
+
+    def over_typed(*picked: exp.Expression | str) -> exp.Select:
+        query = exp.select(*picked, dialect="duckdb").from_(typed_rows.subquery("t"))
+        return query.join(named("duplicates_customers", alias="d"), on="d.dup_id = t.customer_id", join_type="left") if has_duplicates else query
+
+    reject = tree("coalesce(:verdict, CASE WHEN :duplicate THEN 'duplicate_customer_id' END)", verdict=verdict, duplicate=duplicate)
+    create(con, "customers_checked", over_typed("t.* EXCLUDE (_id_raw)", reject.as_("_reject")))
     rep = LoadReport("customers", source.path, max_rejected=source.max_rejected, label=source.label)
-    for reject, issue_text, count in con.execute("SELECT _reject, _issues, count(*) FROM customers_checked GROUP BY ALL").fetchall():
+    for rejected, issue_list, count in con.execute("SELECT _reject, _issues, count(*) FROM customers_checked GROUP BY ALL").fetchall():
         rep.rows += count
-        if reject:
-            rep.rejected[reject] = rep.rejected.get(reject, 0) + count
+        if rejected:
+            rep.rejected[rejected] = rep.rejected.get(rejected, 0) + count
             continue
         rep.loaded += count
-        for issue in filter(None, (issue_text or "").split(", ")):
+        for issue in filter(None, (issue_list or "").split(", ")):
             rep.kept_with_issues[issue] = rep.kept_with_issues.get(issue, 0) + count
     # The view every later query reads tests ids for control characters only when the
     # report found one: the test costs on every read, and almost no file has one.
-    usable = verdict if rep.rejected.get("bad_customer_id") else f"CASE WHEN {missing} THEN 'missing_customer_id' END"
-    con.execute(f"""
-        CREATE OR REPLACE VIEW customers AS
-        SELECT t.* EXCLUDE (_row, _id_raw, _issues) FROM ({typed}) t {dup_join} WHERE ({usable}) IS NULL AND NOT ({dup_test})""")
+    usable = verdict if rep.rejected.get("bad_customer_id") else tree("CASE WHEN :missing THEN 'missing_customer_id' END", missing=missing)
+    create(con, "customers", over_typed("t.* EXCLUDE (_row, _id_raw, _issues)").where(tree(":usable IS NULL AND NOT :duplicate", usable=usable, duplicate=duplicate)))
     rep.rows += report_malformed(con, "customers", rep.rejected, rep.hints)
     for name, target in wanted.items():
         if rep.kept_with_issues.get("bad_" + name) and target == "BOOLEAN":
-            bad = f"_issues LIKE {lit('%bad_' + name + '%')}"
-            rep.hints.append(_values_hint(con, "customers", name, raw_value[name], bad, ("true", "false"), "raw_customers r JOIN customers_checked c USING (_row)"))
+            rows = exp.Select().from_("raw_customers AS r").join("customers_checked AS c", using=["_row"])
+            listed = tree("_issues LIKE :pattern", pattern="%bad_" + name + "%")
+            rep.hints.append(_values_hint(con, rows, "customers", name, raw_value[name], listed, ("true", "false")))
     return rep
 
 
@@ -527,20 +380,24 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, rep: LoadReport, quarantine
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     if malformed(con, name):  # no columns to split them into: the line as it stands
         lines = quarantine_dir / f"{name}.malformed.csv"
-        con.execute(f"COPY (SELECT line, error, {cell_sql('text')} AS text FROM {q('malformed_' + name)} ORDER BY line) TO {lit(str(lines))} (HEADER, DELIMITER ',')")
+        _write_csv(con, exp.select("line", "error", cell_sql(exp.column("text")).as_("text")).from_(named("malformed_" + name)).order_by("line"), lines)
         rep.hints.append(f"malformed rows as they stand: {lines}")
     if not (set(rep.rejected) - {"malformed_row"} or rep.kept_with_issues):
         return
     target = quarantine_dir / f"{name}.csv"
-    raw_cols = [c for c in _columns(con, "raw_" + name) if c != "_row"]
+    raw_cols = [c for c in columns_of(con, named("raw_" + name)) if c != "_row"]
     # People open the quarantine in a spreadsheet: its cells are made safe for one.
-    picked = ", ".join(f"{cell_sql(f'CAST(r.{q(c)} AS VARCHAR)')} AS {q(c)}" for c in raw_cols)
-    con.execute(f"""
-        COPY (
-          SELECT c._row AS row, CASE WHEN c._reject IS NOT NULL THEN 'rejected' ELSE 'kept' END AS action,
-                 coalesce(c._reject, c._issues) AS reason, {picked}
-          FROM {q(name + '_checked')} c JOIN {q('raw_' + name)} r ON r._row = c._row
-          WHERE c._reject IS NOT NULL OR c._issues <> ''
-          ORDER BY c._row
-        ) TO {lit(str(target))} (HEADER, DELIMITER ',')""")
+    picked = [cell_sql(exp.cast(quoted(c, "r"), "VARCHAR")).as_(c, quoted=True) for c in raw_cols]
+    listed = tree("""
+        SELECT c._row AS row, CASE WHEN c._reject IS NOT NULL THEN 'rejected' ELSE 'kept' END AS action, coalesce(c._reject, c._issues) AS reason
+        FROM :checked AS c JOIN :raw AS r ON r._row = c._row
+        WHERE c._reject IS NOT NULL OR c._issues <> ''
+        ORDER BY c._row""", checked=named(name + "_checked"), raw=named("raw_" + name))
+    _write_csv(con, listed.select(*picked), target)
     rep.quarantine_file = target
+
+
+def _write_csv(con: duckdb.DuckDBPyConnection, query: exp.Select, path: Path) -> None:
+    copy = tree("COPY (SELECT 1) TO :path (HEADER, DELIMITER ',')", path=str(path))
+    copy.set("this", query.subquery())
+    run(con, copy)

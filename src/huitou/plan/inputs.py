@@ -16,10 +16,10 @@ from typing import Any
 
 import duckdb
 import numpy
-import sqlglot
 from sqlglot import exp
 
-from ..data import load
+from ..data import raw
+from ..data.values import local_timestamp
 from ..data.sources import DataError, Source, source_from_config
 from ..db import create_temp, drop_table, first_row, table_from_columns, tree, union_all
 
@@ -52,7 +52,7 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     selects = []
     source = _source(config, root, "suppression")
     if source is not None:
-        cols = load.open_raw(con, source)
+        cols = raw.open_raw(con, source)
         cid = _column(source, cols, "customer_id")
         channel = tree("nullif(trim(CAST(:c AS VARCHAR)), '')", c=exp.column(source.column("channel"), quoted=True)) if source.column("channel") in cols else exp.null()
         selects.append(tree("SELECT CAST(:cid AS VARCHAR) AS customer_id, :channel AS channel FROM raw_suppression WHERE :cid IS NOT NULL", cid=cid, channel=channel))
@@ -74,8 +74,7 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
 
 def _column(source: Source, columns: dict[str, str], canonical: str) -> exp.Column:
     """The file's column for a canonical one (a clear error when it has none)."""
-    load.need_column(source, columns, canonical)
-    return exp.column(source.column(canonical), quoted=True)
+    return raw.need_column(source, columns, canonical)
 
 
 def read_optout_file(config: dict[str, Any], root: Path) -> list[tuple[str, str | None]]:
@@ -99,14 +98,14 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     source = _source(config, root, "history")
     selects = []
     if source is not None:
-        cols = load.open_raw(con, source)
+        cols = raw.open_raw(con, source)
         cid, channel, intent, sent = (_column(source, cols, c) for c in ("customer_id", "channel", "intent", "sent_at"))
         sent_type = cols[source.column("sent_at")].upper()
         instant: exp.Expression = sent
         if "TIME ZONE" not in sent_type:
             # Local times (and text with an offset, which local_timestamp shifts into the
             # data's zone) are instants in the data's timezone.
-            local = sqlglot.parse_one(load.local_timestamp(sent.sql("duckdb"), sent_type, source, timezone), dialect="duckdb")
+            local = local_timestamp(sent, sent_type, source, timezone)
             instant = tree("timezone(:zone, :local)", zone=timezone, local=local)
         file = create_temp(con, history + "_file", tree(_HISTORY_FILE, cid=cid, channel=channel, intent=intent, instant=instant))
         read, kept = first_row(con, tree("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM :file)", file=file).sql("duckdb"))

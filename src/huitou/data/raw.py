@@ -1,0 +1,132 @@
+"""A source as it stands: the view `raw_<name>` over its file or table, every column as
+read, plus `_row`, the 1-based data row number that the checks and the quarantine cite.
+
+Reading is lazy: a 10M-row Parquet file streams through the feature query instead of
+being copied into memory. Every statement is a sqlglot tree; the file's path and column
+names reach it only as literals and quoted identifiers.
+"""
+
+from __future__ import annotations
+
+import duckdb
+from sqlglot import exp
+
+from ..db import create, first_row, named, quoted, run, scalar, tree
+from ..diagnostics import did_you_mean
+from .csvfile import open_csv
+from .sources import ENGINE_TABLE, DataError, Source
+
+_BLANKS = r"\s+"  # what separates the fields of a space-aligned file (CDNOW)
+
+
+def engine_raw(source: Source) -> str:
+    """The local table an engine's table source is brought into (evaluate.open_data)."""
+    return "engine_raw_" + source.name
+
+
+def columns_of(con: duckdb.DuckDBPyConnection, relation: exp.Expression) -> dict[str, str]:
+    """The columns of a table, view or query, with their DuckDB types."""
+    return {str(name): str(type_) for name, type_, *_ in run(con, exp.Describe(this=relation.copy())).fetchall()}
+
+
+def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
+    """Create the view raw_<name> over the file; its columns and their types."""
+    if source.format != ENGINE_TABLE and source.path.is_file() and source.path.stat().st_size == 0:
+        raise DataError(f"{source.path}: the file is empty")
+    try:
+        select = _raw_select(con, source)
+        described = columns_of(con, select)
+        create(con, "raw_" + source.name, _without_nul(select, described, source))
+        return described  # removing NUL bytes keeps every column's type
+    except duckdb.Error as exc:
+        text = str(exc).strip()
+        hint = "; the file must be UTF-8 text" if "unicode" in text.lower() else ""
+        raise DataError(f"{source.path}: cannot read it as {source.format}: {text.splitlines()[0]}{hint}") from None
+
+
+def need_column(source: Source, columns: dict[str, str], canonical: str) -> exp.Column:
+    """The source's column for a canonical one; a clear error when the source has none."""
+    name = source.column(canonical)
+    if name not in columns:
+        present = [c for c in columns if c != "_row"]
+        hint = did_you_mean(name, present) or "map it in huitou.yaml: data." + source.name + ".columns: {" + canonical + ": <your column>}"
+        raise DataError(f"{source.path}: no column '{name}' (for {canonical}); the file has {', '.join(present)}; {hint}")
+    return quoted(name)
+
+
+def mapped(source: Source, canonical: str, value: exp.Expression) -> exp.Expression:
+    """A column with the source's `values:` mapping for it applied (exact match after
+    trimming; other values pass unchanged), or the column itself when it has none."""
+    mapping = source.values.get(canonical)
+    if not mapping:
+        return value
+    text = exp.cast(value, "VARCHAR")
+    cases = [exp.If(this=exp.Literal.string(str(k)), true=exp.Literal.string(str(v))) for k, v in mapping.items()]
+    return exp.Paren(this=exp.Case(this=exp.Trim(this=text.copy()), ifs=cases, default=text))
+
+
+def _raw_select(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
+    """The query reading the file as it is, plus `_row`."""
+    path = str(source.path)
+    if source.format == "parquet":
+        return tree("SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row FROM read_parquet(:path, file_row_number = true)", path=path)
+    if source.format == "jsonl":
+        return tree("SELECT *, row_number() OVER () AS _row FROM read_json(:path, format = 'newline_delimited')", path=path)
+    if source.format == ENGINE_TABLE:
+        # A table has no row order: number the rows by their values (DuckDB's byte order,
+        # whatever the engine's collation), so that ties are settled alike on every run.
+        local = named(engine_raw(source))
+        numbered = tree("SELECT *, row_number() OVER (ORDER BY _values) AS _row FROM :local", local=local)
+        numbered.find(exp.Order).set("expressions", [quoted(c) for c in columns_of(con, local)])
+        return numbered
+    if source.format == "duckdb":
+        table = exp.table_(source.table or source.name, db=_attached(con, source), quoted=True)
+        return tree("SELECT *, row_number() OVER () AS _row FROM :table", table=table)
+    if source.csv.get("delimiter") == "whitespace":
+        return _space_aligned(con, source)
+    return open_csv(con, source)
+
+
+def _space_aligned(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
+    """A space-aligned file (CDNOW): each line split on runs of blanks."""
+    header = bool(source.csv.get("header", True))
+    names = source.csv.get("names")
+    lines = tree("""SELECT line, row_number() OVER () AS n
+                    FROM (SELECT unnest(string_split(replace(content, chr(13), ''), chr(10))) AS line FROM read_text(:path))""", path=str(source.path))
+    parts = tree("regexp_split_to_array(trim(line), :blanks)", blanks=_BLANKS)
+    if names is None:
+        if not header:
+            raise DataError(f"{source.path}: a file without a header needs csv.names in huitou.yaml")
+        first = first_row(con, exp.select(parts.copy()).from_(lines.subquery()).where("n = 1"))
+        names = list(first[0]) if first else []
+    skip = 1 if header else 0
+    # list_extract, not parts[i]: sqlglot shifts a bracket's index it did not parse.
+    cells = [tree("list_extract(:parts, :i)", parts=parts, i=i + 1).as_(name, quoted=True) for i, name in enumerate(names)]
+    return (exp.select(*cells, tree("n - :skip", skip=skip).as_("_row")).from_(lines.subquery())
+            .where(tree("n > :skip AND trim(line) <> ''", skip=skip)))
+
+
+def _attached(con: duckdb.DuckDBPyConnection, source: Source) -> str:
+    """The name of the attached DuckDB database file of a source, attached read-only once
+    per file (orders and customers often share one; DuckDB 1.x refuses a second attach)."""
+    found = scalar(con, "SELECT database_name FROM duckdb_databases() WHERE path = ?", [str(source.path)])
+    if found is not None:
+        return str(found)
+    name = "src_" + source.name
+    run(con, tree("ATTACH :path AS :name (READ_ONLY)", path=str(source.path), name=exp.to_identifier(name, quoted=True)))
+    return name
+
+
+def _without_nul(select: exp.Select, columns: dict[str, str], source: Source) -> exp.Select:
+    """The raw rows with NUL bytes (0x00) removed from text values: no engine, file or
+    channel downstream carries them (PostgreSQL's text cannot hold one), and removing them
+    everywhere keeps every engine's plan the same. The customer id is left as it is: an id
+    with a control character is rejected (bad_customer_id), not silently changed into
+    another customer's."""
+    text = {name for name, type_ in columns.items() if type_.upper() == "VARCHAR" and name != source.column("customer_id")}
+    if not text:
+        return select
+    # Testing first is cheaper than building a new string for every one of 10M values.
+    strip = "CASE WHEN contains(:value, chr(0)) THEN replace(:value, chr(0), '') ELSE :value END"
+    picked = [tree(strip, value=quoted(name)).as_(name, quoted=True) if name in text else quoted(name) for name in columns]
+    return exp.select(*picked).from_(select.subquery())
