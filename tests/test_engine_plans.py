@@ -84,10 +84,10 @@ def edge_project(root: Path) -> Path:
     return root
 
 
-def plan_files(root: Path, as_of: str, horizon: str, env: dict[str, str], out_dir: Path) -> dict[str, bytes]:
+def plan_files(root: Path, as_of: str, horizon: str, env: dict[str, str], out_dir: Path, kinds: tuple[str, ...] = ("duckdb", "postgres", "spark")) -> dict[str, bytes]:
     """The plan file of each engine, written by the console script."""
     files = {}
-    for kind in ("duckdb", "postgres", "spark"):
+    for kind in kinds:
         out = out_dir / f"plan-{as_of}-{kind}.jsonl"
         done = subprocess.run([installed_script("huitou"), "plan", "--engine", kind, "--as-of", as_of, "--horizon", horizon, "--out", str(out)],
                               cwd=root, env=env, capture_output=True, text=True, timeout=600)
@@ -134,6 +134,31 @@ def test_the_example_project_plans_byte_for_byte_alike_on_every_engine(tmp_path:
     assert files["postgres"] == files["duckdb"] and files["spark"] == files["duckdb"]
     assert len(files["duckdb"].splitlines()) > 500
     assert dt.date.fromisoformat(json.loads(files["duckdb"].splitlines()[0])["as_of"]) == dt.date(2026, 11, 30)
+
+
+def test_a_database_that_sorts_text_by_language_plans_as_duckdb_does(tmp_path: Path, engines_env: dict[str, str]) -> None:
+    """Shops' databases often sort text by a language's rules: ICU's en-US puts 'amy' before
+    'Bob', where byte order (DuckDB's, Spark's) puts 'B' first. huitou orders text by its
+    bytes (COLLATE "C") whatever the database's collation, so a PostgreSQL database created
+    with an en-US collation gives DuckDB's plan byte for byte, rows of one instant in byte
+    order of their customer ids."""
+    import psycopg
+
+    with psycopg.connect(engines_env["HUITOU_PG_URL"], autocommit=True) as con:
+        con.execute("DROP DATABASE IF EXISTS huitou_en")
+        con.execute("CREATE DATABASE huitou_en TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
+    url = engines_env["HUITOU_PG_URL"].replace("dbname=postgres", "dbname=huitou_en")
+    with psycopg.connect(url) as con:  # the database's own order is not byte order
+        assert con.execute("SELECT 'amy' < 'Bob', 'amy' COLLATE \"C\" < 'Bob'").fetchone() == (True, False)
+    root = edge_project(tmp_path / "edges")
+    with (root / "customers.csv").open("a", encoding="utf-8", newline="") as handle:  # evil's birthday, in the project's zone
+        csv.writer(handle).writerows([[cid, cid, "1990-10-30", "", "", "13800009999", "true"] for cid in ("amy-1", "Bob-1", "émile", "Zoë")])
+    files = plan_files(root, "2026-10-20", "30d", {**engines_env, "HUITOU_PG_URL": url}, tmp_path, kinds=("duckdb", "postgres"))
+    assert files["postgres"] == files["duckdb"]
+    rows = [json.loads(line) for line in files["duckdb"].splitlines()]
+    birthdays = [r["customer_id"] for r in rows if r["rule_id"] == "night" and r["send_at"].startswith("2026-10-30")]
+    assert {"amy-1", "Bob-1", "Zoë", "émile"} <= set(birthdays)
+    assert birthdays == sorted(birthdays, key=lambda cid: cid.encode())  # Bob-1 and Zoë before amy-1, émile last
 
 
 def test_the_engine_named_in_huitou_yaml_or_on_the_command_line(tmp_path: Path, postgres_url: str) -> None:  # noqa: F811
