@@ -23,7 +23,7 @@ import sqlglot
 from .conftest import ROOT, installed_script
 from .engines import postgres_url, spark_engine  # noqa: F401  (fixtures: they start the servers or fail in CI)
 from .test_engines import EDGE_CUSTOMERS, EDGE_ORDERS
-from .test_plan import CLOCK_PLAYBOOK
+from .test_plan import CLOCK_PLAYBOOK, make_shop
 
 # The clock-change rules of tests/test_plan.py (01:30 and 02:30 on the birthday), under a
 # cap and a 50% holdout, with a weekday-limited rule and a purchase-cycle rule.
@@ -159,6 +159,25 @@ def test_a_database_that_sorts_text_by_language_plans_as_duckdb_does(tmp_path: P
     birthdays = [r["customer_id"] for r in rows if r["rule_id"] == "night" and r["send_at"].startswith("2026-10-30")]
     assert {"amy-1", "Bob-1", "Zoë", "émile"} <= set(birthdays)
     assert birthdays == sorted(birthdays, key=lambda cid: cid.encode())  # Bob-1 and Zoë before amy-1, émile last
+
+
+def test_a_send_that_fails_to_render_gives_its_slot_to_the_next_on_every_engine(tmp_path: Path, engines_env: dict[str, str]) -> None:
+    """Birthday messages (priority 1) and check-ins fall on one day under a cap of one a
+    day. b's birthday template fails: huitou copies the failure to the engine (the
+    `failed` relation) and arbitration runs there again, so b's check-in goes instead,
+    while a keeps the birthday message; every engine's plan file is the same."""
+    customers = ["a,王芳,13800000001,true,1990-11-04", "b,李雷,13800000002,true,1990-11-04"]
+    orders = ["o1,a,2026-11-01 10:00:00,20", "o2,b,2026-11-01 10:00:00,20"]
+    templates = {"sms/b.j2": "{{ customer.name }}{{ 1 // (0 if customer.name == '李雷' else 1) }}", "sms/c.j2": "{{ customer.name }}，东西收到了吗？"}
+    root = make_shop(tmp_path / "shop", customers, orders, templates)
+    with (root / "huitou.yaml").open("a", encoding="utf-8") as config:
+        config.write("data:\n  orders: {path: orders.csv}\n  customers: {path: customers.csv}\n")
+    files = plan_files(root, "2026-11-01", "14d", engines_env, tmp_path)
+    assert files["postgres"] == files["duckdb"] and files["spark"] == files["duckdb"]
+    rows = {(r["customer_id"], r["rule_id"]): r for r in map(json.loads, files["duckdb"].splitlines())}
+    assert rows[("b", "bday")]["reason"] == "render_error" and "ZeroDivisionError" in rows[("b", "bday")]["reason_detail"]
+    assert rows[("b", "checkin")]["status"] == "send" and rows[("b", "checkin")]["content"]["body"] == "【店】李雷，东西收到了吗？"
+    assert rows[("a", "bday")]["status"] == "send" and rows[("a", "checkin")]["reason"] == "frequency_cap"
 
 
 def test_the_engine_named_in_huitou_yaml_or_on_the_command_line(tmp_path: Path, postgres_url: str) -> None:  # noqa: F811
