@@ -231,7 +231,8 @@ def _with_sources(root: Path, orders: str, customers: str) -> None:
 
 def test_sources_that_are_tables_of_the_engine_plan_as_the_files_do(tmp_path: Path, engines_env: dict[str, str]) -> None:
     """The edge project's data as PostgreSQL tables (schema shop) and as Parquet that Spark
-    reads by path: the plan file equals the one DuckDB makes from the CSV files."""
+    reads by path: the plan file equals the one DuckDB makes from the CSV files, and the
+    tables' rows are checked and quarantined as the files' are."""
     import duckdb
 
     files = edge_project(tmp_path / "files")
@@ -252,6 +253,9 @@ def test_sources_that_are_tables_of_the_engine_plan_as_the_files_do(tmp_path: Pa
         assert done.returncode == 0, done.stderr
         assert "rows read from table " in done.stderr
         assert out.read_bytes() == reference, kind
+        # The table's rows are checked as a file's are, and the quarantine lists what was repaired.
+        quarantine = (root / ".huitou" / "quarantine" / "orders.csv").read_text(encoding="utf-8")
+        assert "kept,amount_rounded" in quarantine and "20.005" in quarantine, kind
 
 
 def test_a_table_source_that_cannot_be_read_is_one_line(tmp_path: Path, engines_env: dict[str, str]) -> None:
