@@ -190,6 +190,12 @@ class OutFormat(str, enum.Enum):
     json = "json"
 
 
+class DiffFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
 def _fail(command: str, message: str, code: ExitCode = ExitCode.ERROR) -> typer.Exit:
     typer.echo(f"huitou {command}: {message}", err=True)
     return typer.Exit(code)
@@ -483,6 +489,36 @@ def plan(
         sys.stdout.write(summary_json(summary) + "\n")
     else:
         plan_text(Console(highlight=False), summary)
+
+
+@app.command()
+@with_data_options
+def diff(
+    opts: DataOptions,
+    base: Annotated[str, typer.Argument(help="The version before: a git revision (main, HEAD~1, a commit) or a project directory.")],
+    head: Annotated[Optional[str], typer.Argument(help="The version after. Default: the working tree.")] = None,
+    horizon: Annotated[str, typer.Option("--horizon", help="How far ahead both are planned: 14d, 2w.")] = "14d",
+    format: Annotated[DiffFormat, typer.Option("--format", "-f", help="text, json, or markdown (a pull-request comment)")] = DiffFormat.text,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the diff to FILE instead of stdout.")] = None,
+) -> None:
+    """What a playbook change does to customers: both versions planned over the same data."""
+    from .diff import run_diff
+    from .reporters.diff import as_json, as_markdown, as_text
+
+    days = _horizon(horizon, "diff")
+    try:
+        result, notes = run_diff(base, head, opts, days, _as_of("diff", opts.as_of))
+    except OpenError as exc:
+        raise _fail("diff", exc.message or "", exc.code) from None
+    for note in notes:
+        typer.echo(note, err=True)
+    text = {DiffFormat.text: as_text, DiffFormat.json: as_json, DiffFormat.markdown: as_markdown}[format](result)
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote the diff to {out}", err=True)
 
 
 @app.command()

@@ -79,8 +79,6 @@ def open_configured_engine(config: Any, flag: str | None) -> Any:
 
 def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, need_playbooks: bool) -> tuple[Any, list[Any]]:
     """The loaded data (evaluate.DataSession) and the validated playbooks."""
-    from rich.console import Console
-
     from . import referral
     from .checks.policies import valid_timezone
     from .data.sources import DataError
@@ -118,6 +116,15 @@ def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, n
         raise OpenError(str(exc)) from None
     # The purchase models are fitted when something shows or uses their features.
     session.forecast_wanted = command in ("features", "explain", "forecast") or uses_forecast(playbooks, project.templates_dir)
+    announce(session)
+    return session, playbooks
+
+
+def announce(session: Any) -> None:
+    """Say on stderr what loading found (and the purchase models' fit, when wanted); stop
+    when a source is mostly rejected."""
+    from rich.console import Console
+
     err = Console(stderr=True, highlight=False, soft_wrap=True)  # log lines stay whole (cron mail, CI logs)
     for report in session.reports:
         for line in report.lines():
@@ -132,4 +139,3 @@ def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, n
             raise OpenError(f"{report.source}: {share:.0%} of the rows of {report.label} were rejected, more than data.{report.source}.max_rejected "
                             f"({report.max_rejected:.0%}) allows: the data is probably mapped wrong (see the reasons above); fix the mapping, or raise max_rejected",
                             ExitCode.PROBLEMS)
-    return session, playbooks

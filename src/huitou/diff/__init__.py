@@ -1,0 +1,90 @@
+"""`huitou diff BASE [HEAD]`: what a change to the playbooks does to customers.
+
+Both versions are validated, then planned over HEAD's data (loaded and checked once, one
+set of features, history, opt-outs and ledger) for the same as-of date and horizon, and
+the two plans compared (compare.py). docs/cli.md#diff.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+
+from ..data.sources import DataError
+from ..engines import EngineError
+from ..evaluate import data_timezone, open_data
+from ..forecast import uses_forecast
+from ..session import DataOptions, OpenError, announce, open_configured_engine
+from .compare import compare, empty_plan
+from .plan import Checked, check, plan_both
+from .versions import Version, VersionError, resolve, uncommitted, working_tree
+
+
+def _problems(checked: Checked) -> list[str]:
+    """A version's validation errors as lines, and what is planned despite them."""
+    if not checked.errors:
+        return []
+    lines = [f"{checked.version.label}: {f}:{d.line}:{d.column}: {d.code} {d.message}" for f, d in checked.errors]
+    names = ", ".join(ctx.name for ctx in checked.playbooks) or "nothing"
+    return [*lines, f"{checked.version.label}: {len(checked.errors)} validation error(s); planned what validates: {names}"]
+
+
+def run_diff(base_spec: str, head_spec: str | None, opts: DataOptions, horizon: int, as_of: dt.date | None) -> tuple[dict[str, Any], list[str]]:
+    """The differences (JSON-ready) and the notes for stderr (a dirty working tree, a
+    version's validation errors). Raises OpenError for what stops the diff."""
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="huitou-diff-") as scratch:
+        try:
+            here = working_tree(Path.cwd())
+            base, head = resolve(base_spec, here, Path(scratch)), resolve(head_spec, here, Path(scratch))
+        except VersionError as exc:
+            raise OpenError(str(exc)) from None
+        if head is here and (dirty := uncommitted(here)):
+            shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+            notes.append(f"HEAD is the working tree, with uncommitted changes ({shown}): the diff includes them")
+        checked_base, checked_head = check(base), check(head)
+        notes += _problems(checked_base) + _problems(checked_head)
+        if not (checked_base.playbooks or checked_head.playbooks):
+            raise OpenError(f"neither {base.label} nor {head.label} has a playbook that validates: nothing to compare")
+        result = _plan_and_compare(checked_base, checked_head, opts, horizon, as_of)
+    result = {"base": _about(base), "head": _about(head), **result}
+    return result, notes
+
+
+def _about(version: Version) -> dict[str, Any]:
+    return {"label": version.label, "commit": version.commit}
+
+
+def _plan_and_compare(base: Checked, head: Checked, opts: DataOptions, horizon: int, as_of: dt.date | None) -> dict[str, Any]:
+    """Load HEAD's data once, plan both versions over it, compare."""
+    project = head.playbooks[0].project if head.playbooks else _project_of(head)
+    playbooks = head.playbooks + base.playbooks
+    try:
+        engine = open_configured_engine(head.config.get("engine"), opts.engine)
+        session = open_data(project, timezone=data_timezone(project, head.playbooks or base.playbooks, opts.timezone), as_of=as_of, data_dir=opts.data,
+                            orders=opts.orders, customers=opts.customers, quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit, engine=engine)
+        session.forecast_wanted = uses_forecast(playbooks, project.templates_dir)
+        announce(session)
+        base_plan, head_plan = plan_both(session, base, head, horizon)
+    except (DataError, EngineError) as exc:
+        raise OpenError(str(exc)) from None
+    con = session.con
+    head_rel = exp.to_table(head_plan.relation) if head_plan else None
+    base_rel = exp.to_table(base_plan.relation) if base_plan else None
+    head_rel = head_rel or empty_plan(con, base_rel, "head")  # type: ignore[arg-type]
+    base_rel = base_rel or empty_plan(con, head_rel, "base")
+    found = compare(con, base_rel, head_rel, base, head)
+    return {"as_of": session.as_of.isoformat(), "horizon_days": horizon, **found}
+
+
+def _project_of(checked: Checked) -> Any:
+    """HEAD's project when none of its playbooks validates: its data is still the data."""
+    from ..validate import load_config, open_project
+
+    project = open_project([checked.version.root])
+    load_config(project)
+    return project
