@@ -1,0 +1,185 @@
+"""`huitou diff` on a real git repository made here: the example shop committed, then a
+commit that changes a segment's threshold, a template and a frequency cap. The diff's
+counts are checked against two plans made independently (each revision exported and
+planned by `huitou plan`), through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from huitou.reporters.diff import as_markdown
+
+from .conftest import ROOT, installed_script, update_golden
+
+GOLDEN = Path(__file__).parent / "golden" / "diff.md"
+AS_OF = "2026-11-01"
+CHANGES = {  # file: (before, after)
+    "rules/lifecycle.yaml": [("dormant_high: days_since_last_order BETWEEN 90 AND 180", "dormant_high: days_since_last_order BETWEEN 80 AND 180"),
+                             ("- {max: 2, per: 7d}", "- {max: 1, per: 7d}")],
+    "templates/zh-CN/sms/birthday.j2": [("谢谢您一路相伴。", "谢谢您一路相伴！")],
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.cn", *args], cwd=repo, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def huitou(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([installed_script("huitou"), *args], cwd=repo, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example shop in a git repository: commit 1 as shipped, commit 2 with CHANGES."""
+    root = tmp_path_factory.mktemp("shop")
+    shutil.copy(ROOT / "huitou.yaml", root)
+    for folder in ("rules", "templates", "examples"):
+        shutil.copytree(ROOT / folder, root / folder)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "the shop as shipped")
+    for name, edits in CHANGES.items():
+        path = root / name
+        text = path.read_text(encoding="utf-8")
+        for before, after in edits:
+            assert before in text, (name, before)
+            text = text.replace(before, after)
+        path.write_text(text, encoding="utf-8")
+    git(root, "commit", "-qam", "a threshold, a template and a cap")
+    return root
+
+
+def sends_by_rule(plan: Path) -> dict[tuple[str, str], set[str]]:
+    found: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for line in plan.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row["status"] == "send":
+            found[(row["playbook"], row["rule_id"])].add(row["customer_id"])
+    return found
+
+
+def planned_at(repo: Path, revision: str, out: Path) -> dict[tuple[str, str], set[str]]:
+    """The plan of one revision, made on its own: exported by git, planned by `huitou plan`."""
+    tree = out.parent / revision.replace("~", "_")
+    tree.mkdir()
+    subprocess.run(f"git archive {revision} | tar -x -C {tree}", shell=True, cwd=repo, check=True)
+    done = huitou(tree, "plan", "--as-of", AS_OF, "--horizon", "14d", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return sends_by_rule(out)
+
+
+def test_the_diff_counts_equal_the_difference_of_two_plans(repo: Path, tmp_path: Path) -> None:
+    before, after = planned_at(repo, "HEAD~1", tmp_path / "base.jsonl"), planned_at(repo, "HEAD", tmp_path / "head.jsonl")
+    done = huitou(repo, "diff", "HEAD~1", "HEAD", "--as-of", AS_OF, "-f", "json")
+    assert done.returncode == 0, done.stderr
+    diff = json.loads(done.stdout)
+    got = {(r["playbook"], r["rule"]): (r["added"], r["removed"]) for r in diff["rules"]}
+    expected = {rule: (len(after.get(rule, set()) - before.get(rule, set())), len(before.get(rule, set()) - after.get(rule, set())))
+                for rule in before.keys() | after.keys()}
+    assert got == expected
+    assert sum(a + r for a, r in got.values()) >= 10  # the change moves customers (else the equality proves little)
+    rows = {(r["playbook"], r["rule"]): r for r in diff["rules"]}
+    assert rows[("care-calendar", "birthday-wish")]["reworded"] >= 1 and rows[("care-calendar", "birthday-wish")]["added"] == 0
+    reasons = {x["reason"]: x["change"] for r in diff["rules"] for x in r["reasons"]}
+    assert reasons["frequency_cap"] > 0  # the tighter cap suppresses more
+    assert diff["base"]["label"] == "HEAD~1" and len(diff["base"]["commit"]) == 40 and not diff["unchanged"]
+    # Contacts are masked in the examples.
+    examples = [x for r in diff["rules"] for kind in ("added", "removed") for x in r["examples"][kind]]
+    assert examples and all(x["to"] is None or "*" in x["to"] for x in examples)
+
+
+def test_the_markdown_comment(repo: Path) -> None:
+    done = huitou(repo, "diff", "HEAD~1", "HEAD", "--as-of", AS_OF, "-f", "markdown")
+    assert done.returncode == 0, done.stderr
+    if update_golden():
+        GOLDEN.write_text(done.stdout, encoding="utf-8")
+    assert done.stdout == GOLDEN.read_text(encoding="utf-8")
+    assert done.stdout.startswith("<!-- huitou-diff -->\n### huitou diff: HEAD\\~1 → HEAD\n")
+    assert "<details><summary>" in done.stdout and "<del>。</del><ins>！</ins>" in done.stdout
+
+
+def test_a_change_that_alters_nothing_says_so(repo: Path) -> None:
+    done = huitou(repo, "diff", "HEAD", "--as-of", AS_OF)
+    assert done.returncode == 0, done.stderr
+    assert "no change: the same customers get the same messages at the same times" in done.stdout
+    assert json.loads(huitou(repo, "diff", "main", "HEAD", "--as-of", AS_OF, "-f", "json").stdout)["unchanged"] is True
+
+
+def test_the_working_tree_is_diffed_and_never_touched(repo: Path) -> None:
+    """HEAD defaults to the working tree: its uncommitted change is in the diff and said on
+    stderr, and the repository (files, index, branch) is exactly as it was."""
+    playbook = repo / "rules" / "lifecycle.yaml"
+    original = playbook.read_text(encoding="utf-8")
+    playbook.write_text(original.replace("BETWEEN 80 AND 180", "BETWEEN 60 AND 180"), encoding="utf-8")
+    try:
+        status = git(repo, "status", "--porcelain")
+        files = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts}
+        head = git(repo, "rev-parse", "HEAD")
+        done = huitou(repo, "diff", "HEAD", "--as-of", AS_OF, "-f", "json")
+        assert done.returncode == 0, done.stderr
+        assert "HEAD is the working tree, with uncommitted changes (rules/lifecycle.yaml)" in done.stderr
+        rows = {(r["playbook"], r["rule"]): r for r in json.loads(done.stdout)["rules"]}
+        assert rows[("lifecycle", "dormant-high-checkin")]["added"] > 0
+        assert git(repo, "status", "--porcelain") == status and git(repo, "rev-parse", "HEAD") == head
+        assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts} == files
+    finally:
+        playbook.write_text(original, encoding="utf-8")
+
+
+def test_a_base_that_does_not_validate_shows_its_problems_and_diffs_the_rest(repo: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(repo, broken, ignore=shutil.ignore_patterns(".git"))
+    path = broken / "rules" / "lifecycle.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("days_since_last_order BETWEEN 80 AND 180", "days_since_lats_order BETWEEN 80 AND 180"), encoding="utf-8")
+    done = huitou(repo, "diff", str(broken), "HEAD", "--as-of", AS_OF, "-f", "json")
+    assert done.returncode == 0, done.stderr
+    assert f"{broken}: rules/lifecycle.yaml:" in done.stderr and "days_since_lats_order" in done.stderr
+    assert "planned what validates" in done.stderr and "Traceback" not in done.stderr
+    diff = json.loads(done.stdout)
+    # lifecycle could not be planned in BASE: its rules' sends all appear as added.
+    lifecycle = [r for r in diff["rules"] if r["playbook"] == "lifecycle"]
+    assert lifecycle and all(r["removed"] == 0 and r["sends_base"] == 0 for r in lifecycle)
+    assert any(v["file"] == "rules/lifecycle.yaml" and v["severity"] == "error" for v in diff["validation"]["went_away"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["no-such-branch"], "huitou diff: no revision 'no-such-branch' in the repository at "),
+    (["HEAD~1", "HEAD~99"], "huitou diff: no revision 'HEAD~99' in the repository at "),
+    (["examples"], "huitou diff: examples: not a huitou project (no huitou.yaml in it); give a project directory or a git revision"),
+])
+def test_bad_versions_are_one_line(repo: Path, args: list[str], message: str) -> None:
+    done = huitou(repo, "diff", *args)
+    assert done.returncode == 2 and done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
+    assert done.stdout == ""
+
+
+def test_outside_a_repository_revisions_are_refused_and_directories_work(repo: Path, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    shutil.copytree(repo, plain, ignore=shutil.ignore_patterns(".git"))
+    done = huitou(plain, "diff", "HEAD~1")
+    assert done.returncode == 2 and "'HEAD~1' is neither a directory nor a revision" in done.stderr and done.stderr.count("\n") == 1
+    same = huitou(plain, "diff", str(plain), "--as-of", AS_OF, "-f", "json")
+    assert same.returncode == 0 and json.loads(same.stdout)["unchanged"] is True
+
+
+def test_customer_text_cannot_break_the_markdown() -> None:
+    """Names and messages are written by the public: in the comment they stay text."""
+    hostile = "</details><img src=x onerror=alert(1)> | [click](http://evil.example) `x` <!--"
+    example = {"customer_id": hostile, "to": "138****0000", "send_at": "2026-11-02T10:00:00+08:00", "body": hostile}
+    rule = {"playbook": "p", "rule": "r", "added": 1, "removed": 0, "sends_base": 0, "sends_head": 1, "reworded": 1, "moved": 0, "changed": True,
+            "reasons": [], "examples": {"added": [example], "removed": []}, "moved_examples": [],
+            "reworded_examples": [{"customer_id": "c", "diff": "", "parts": [("-", hostile), ("+", hostile)]}]}
+    diff = {"base": {"label": "main", "commit": None}, "head": {"label": "the working tree", "commit": None}, "as_of": AS_OF, "horizon_days": 14,
+            "unchanged": False, "rules": [rule], "rules_added": [], "rules_removed": [], "channels": [], "days": [], "validation": {"appeared": [], "went_away": []}}
+    text = as_markdown(diff)
+    assert "<img" not in text and "</details><img" not in text and "<!--" not in text.split("\n", 1)[1]
+    assert "](http" not in text and text.count("</details>") == 1
+    table = [line for line in text.splitlines() if line.startswith("| p/r")]
+    assert len(table) == 1 and table[0].count("|") == 7
