@@ -6,6 +6,7 @@ planned by `huitou plan`), through the installed console script."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections import defaultdict
@@ -183,3 +184,46 @@ def test_customer_text_cannot_break_the_markdown() -> None:
     assert "](http" not in text and text.count("</details>") == 1
     table = [line for line in text.splitlines() if line.startswith("| p/r")]
     assert len(table) == 1 and table[0].count("|") == 7
+
+
+def test_init_writes_a_ci_workflow_whose_commands_work(tmp_path: Path) -> None:
+    """`huitou init` writes .github/workflows/huitou.yml: valid against GitHub's workflow
+    schema, and each huitou command in it runs clean in a pull request's clone of the
+    starter project (the diff against the base branch included)."""
+    import yaml
+
+    origin = tmp_path / "shop"
+    assert huitou(tmp_path, "init", str(origin), "--locale", "en").returncode == 0
+    workflow = origin / ".github" / "workflows" / "huitou.yml"
+    checked = subprocess.run([installed_script("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert (origin / ".pre-commit-config.yaml").is_file()
+    git(origin, "init", "-q", "-b", "main")
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "starter")
+    clone = tmp_path / "pull-request"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    git(clone, "checkout", "-qb", "monthly-to-weekly")
+    template = clone / "templates" / "en" / "sms" / "delivery_checkin.j2"
+    template.write_text(template.read_text(encoding="utf-8").replace("Is everything as it should be?", "Is everything all right?"), encoding="utf-8")
+    git(clone, "commit", "-qam", "a shorter question")
+    steps = [s for job in yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"].values() for s in job["steps"]]
+    commands = [s["run"] for s in steps if s.get("run", "").startswith("huitou ")]
+    assert len(commands) == 4 and any(c.startswith("huitou diff") for c in commands)
+    for command in commands:
+        done = subprocess.run(["bash", "-c", command], cwd=clone, env={**os.environ, "BASE": "main", "PATH": f"{Path(installed_script('huitou')).parent}:{os.environ['PATH']}"},
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+    comment = (clone / "huitou-diff.md").read_text(encoding="utf-8")
+    assert comment.startswith("<!-- huitou-diff -->\n### huitou diff: origin/main → HEAD")
+    assert "<del>as</del>" in comment and "<ins>all</ins>" in comment and "messages reworded" in comment
+
+
+def test_the_gitlab_pipeline_in_the_docs_is_valid(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    block = text.split("```yaml\n# .gitlab-ci.yml\n", 1)[1].split("```", 1)[0]
+    pipeline = tmp_path / ".gitlab-ci.yml"
+    pipeline.write_text(block, encoding="utf-8")
+    checked = subprocess.run([installed_script("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", str(pipeline)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "huitou diff" in block and "<!-- huitou-diff -->" in text

@@ -110,7 +110,7 @@ def as_markdown(diff: dict[str, Any]) -> str:
         body += [f"- moved {_cell(x['customer_id'])}: {_cell(x['from'])} → {_cell(x['to'])}" for x in r["moved_examples"]]
         if body:
             out += ["", f"<details><summary>{_cell(r['playbook'])}/{_cell(r['rule'])}</summary>", "", *body, "", "</details>"]
-    if diff["days"] or diff["channels"]:
+    if diff["days"] or any(c["messages_base"] != c["messages_head"] or c["cost_base"] != c["cost_head"] for c in diff["channels"]):
         out += ["", "<details><summary>Channels and days</summary>", ""]
         out += [f"- {_cell(c['channel'])}: {c['messages_base']:,} → {c['messages_head']:,} messages"
                 + (f", {c['segments_base'] or 0:,} → {c['segments_head'] or 0:,} SMS segments" if c["segments_base"] is not None or c["segments_head"] is not None else "")

@@ -18,6 +18,7 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
+from .. import __version__
 from ..schema import SCHEMAS
 
 # Starter languages: the files/ variant, its default timezone, and sample names.
@@ -56,7 +57,10 @@ def starter_files(locale: str = "zh-CN", timezone: str | None = None, today: dt.
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise StarterError(f"--timezone {zone}: not a known IANA timezone (e.g. Asia/Shanghai, America/New_York, Europe/Berlin)") from None
     package = resources.files("huitou")
-    files = _files(package.joinpath("starter").joinpath("files").joinpath("common"))
+
+
+    files = [(rel, data.replace(b"__HUITOU_VERSION__", __version__.encode()) if rel.endswith(".yml") else data)
+             for rel, data in _files(package.joinpath("starter").joinpath("files").joinpath("common"))]
     for rel, data in _files(package.joinpath("starter").joinpath("files").joinpath(variant)):
         if rel.endswith((".yaml", ".yml")):
             data = data.decode("utf-8").replace("__LOCALE__", locale).replace("__TIMEZONE__", zone).encode("utf-8")
