@@ -21,6 +21,7 @@ from .conftest import ROOT, installed_script, update_golden
 GOLDEN = Path(__file__).parent / "golden" / "diff.md"
 AS_OF = "2026-11-01"
 CHANGES = {  # file: (before, after)
+    "rules/care_calendar.yaml": [('when: {on: birthday, at: "09:30"}', 'when: {on: birthday, at: "10:00"}')],
     "rules/lifecycle.yaml": [("dormant_high: days_since_last_order BETWEEN 90 AND 180", "dormant_high: days_since_last_order BETWEEN 80 AND 180"),
                              ("- {max: 2, per: 7d}", "- {max: 1, per: 7d}")],
     "templates/zh-CN/sms/birthday.j2": [("谢谢您一路相伴。", "谢谢您一路相伴！")],
@@ -40,7 +41,9 @@ def huitou(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example shop in a git repository: commit 1 as shipped, commit 2 with CHANGES."""
     root = tmp_path_factory.mktemp("shop")
-    shutil.copy(ROOT / "huitou.yaml", root)
+    config = (ROOT / "huitou.yaml").read_text(encoding="utf-8")
+    assert "    max_segments: 1\n" in config
+    (root / "huitou.yaml").write_text(config.replace("    max_segments: 1\n", "    max_segments: 1\n    cost: {per_segment: 0.05, currency: CNY}\n", 1), encoding="utf-8")
     for folder in ("rules", "templates", "examples"):
         shutil.copytree(ROOT / folder, root / folder)
     git(root, "init", "-q", "-b", "main")
@@ -87,7 +90,12 @@ def test_the_diff_counts_equal_the_difference_of_two_plans(repo: Path, tmp_path:
     assert got == expected
     assert sum(a + r for a, r in got.values()) >= 10  # the change moves customers (else the equality proves little)
     rows = {(r["playbook"], r["rule"]): r for r in diff["rules"]}
-    assert rows[("care-calendar", "birthday-wish")]["reworded"] >= 1 and rows[("care-calendar", "birthday-wish")]["added"] == 0
+    birthday = rows[("care-calendar", "birthday-wish")]  # the template and the hour changed, not who
+    assert birthday["added"] == birthday["removed"] == 0 and birthday["reworded"] == birthday["moved"] == birthday["sends_head"] >= 1
+    assert all(x["from"].endswith("T09:30:00+08:00") and x["to"].endswith("T10:00:00+08:00") for x in birthday["moved_examples"])
+    sms = next(c for c in diff["channels"] if c["channel"] == "sms")  # 0.05 CNY a segment
+    assert sms["cost_base"] == round(0.05 * sms["segments_base"], 4) and sms["cost_head"] == round(0.05 * sms["segments_head"], 4)
+    assert sms["segments_head"] < sms["segments_base"] and sms["currency"] == "CNY"
     reasons = {x["reason"]: x["change"] for r in diff["rules"] for x in r["reasons"]}
     assert reasons["frequency_cap"] > 0  # the tighter cap suppresses more
     assert diff["base"]["label"] == "HEAD~1" and len(diff["base"]["commit"]) == 40 and not diff["unchanged"]
@@ -132,6 +140,20 @@ def test_the_working_tree_is_diffed_and_never_touched(repo: Path) -> None:
         assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts} == files
     finally:
         playbook.write_text(original, encoding="utf-8")
+
+
+def test_rules_added_and_removed(repo: Path, tmp_path: Path) -> None:
+    head = tmp_path / "head"
+    shutil.copytree(repo, head, ignore=shutil.ignore_patterns(".git"))
+    path = head / "rules" / "care_calendar.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("id: birthday-wish", "id: birthday-greeting"), encoding="utf-8")
+    done = huitou(repo, "diff", "HEAD", str(head), "--as-of", AS_OF, "-f", "json")
+    assert done.returncode == 0, done.stderr
+    diff = json.loads(done.stdout)
+    assert diff["rules_added"] == [{"playbook": "care-calendar", "rule": "birthday-greeting"}]
+    assert diff["rules_removed"] == [{"playbook": "care-calendar", "rule": "birthday-wish"}]
+    rows = {(r["playbook"], r["rule"]): r for r in diff["rules"]}
+    assert rows[("care-calendar", "birthday-greeting")]["added"] == rows[("care-calendar", "birthday-wish")]["removed"] >= 1
 
 
 def test_a_base_that_does_not_validate_shows_its_problems_and_diffs_the_rest(repo: Path, tmp_path: Path) -> None:
