@@ -161,23 +161,39 @@ def test_a_database_that_sorts_text_by_language_plans_as_duckdb_does(tmp_path: P
     assert birthdays == sorted(birthdays, key=lambda cid: cid.encode())  # Bob-1 and Zoë before amy-1, émile last
 
 
-def test_a_send_that_fails_to_render_gives_its_slot_to_the_next_on_every_engine(tmp_path: Path, engines_env: dict[str, str]) -> None:
+def test_a_send_that_fails_to_render_gives_its_slot_to_the_next_on_every_engine(tmp_path: Path, postgres_url: str, spark_engine,  # noqa: F811
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Birthday messages (priority 1) and check-ins fall on one day under a cap of one a
     day. b's birthday template fails: huitou copies the failure to the engine (the
     `failed` relation) and arbitration runs there again, so b's check-in goes instead,
-    while a keeps the birthday message; every engine's plan file is the same."""
+    while a keeps the birthday message; every engine's plan rows are the same."""
+    from huitou.engines.postgres_engine import PostgresEngine
+    from huitou.evaluate import data_timezone, open_data
+    from huitou.plan.build import build_plan
+    from huitou.plan.run import open_playbooks
+
+    monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
     customers = ["a,王芳,13800000001,true,1990-11-04", "b,李雷,13800000002,true,1990-11-04"]
     orders = ["o1,a,2026-11-01 10:00:00,20", "o2,b,2026-11-01 10:00:00,20"]
     templates = {"sms/b.j2": "{{ customer.name }}{{ 1 // (0 if customer.name == '李雷' else 1) }}", "sms/c.j2": "{{ customer.name }}，东西收到了吗？"}
     root = make_shop(tmp_path / "shop", customers, orders, templates)
-    with (root / "huitou.yaml").open("a", encoding="utf-8") as config:
-        config.write("data:\n  orders: {path: orders.csv}\n  customers: {path: customers.csv}\n")
-    files = plan_files(root, "2026-11-01", "14d", engines_env, tmp_path)
-    assert files["postgres"] == files["duckdb"] and files["spark"] == files["duckdb"]
-    rows = {(r["customer_id"], r["rule_id"]): r for r in map(json.loads, files["duckdb"].splitlines())}
-    assert rows[("b", "bday")]["reason"] == "render_error" and "ZeroDivisionError" in rows[("b", "bday")]["reason_detail"]
-    assert rows[("b", "checkin")]["status"] == "send" and rows[("b", "checkin")]["content"]["body"] == "【店】李雷，东西收到了吗？"
-    assert rows[("a", "bday")]["status"] == "send" and rows[("a", "checkin")]["reason"] == "frequency_cap"
+    playbooks = open_playbooks(root)[0]
+    project = playbooks[0].project
+
+    def plan(engine) -> list[tuple]:
+        session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=dt.date(2026, 11, 1), engine=engine,
+                            orders=root / "orders.csv", customers=root / "customers.csv")
+        result = build_plan(session, playbooks, 14)
+        return session.con.execute(f"SELECT customer_id, rule_id, status, reason, reason_detail, send_at, content.body, checksum FROM {result.relation}").fetchall()
+
+    on_duckdb = plan(None)
+    with PostgresEngine() as on_postgres:
+        assert plan(on_postgres) == on_duckdb
+    assert plan(spark_engine) == on_duckdb
+    rows = {(r[0], r[1]): r for r in on_duckdb}
+    assert rows[("b", "bday")][3] == "render_error" and "ZeroDivisionError" in rows[("b", "bday")][4]
+    assert rows[("b", "checkin")][2] == "send" and rows[("b", "checkin")][6] == "【店】李雷，东西收到了吗？"
+    assert rows[("a", "bday")][2] == "send" and rows[("a", "checkin")][3] == "frequency_cap"
 
 
 def test_the_engine_named_in_huitou_yaml_or_on_the_command_line(tmp_path: Path, postgres_url: str) -> None:  # noqa: F811
