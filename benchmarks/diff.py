@@ -34,7 +34,7 @@ AS_OF, DAYS = "2026-11-01", 14
 CHANGES = {
     "rules/bench20.yaml": [('segment: "days_since_last_order BETWEEN 90 AND 180"', 'segment: "days_since_last_order BETWEEN 80 AND 180"'),
                            ("- {max: 2, per: 7d}", "- {max: 1, per: 7d}")],
-    "templates/zh-CN/sms/comeback.j2": [("，", "！")],
+    "templates/zh-CN/sms/thanks.j2": [("我们记着呢。", "我们都记着呢。")],
 }
 
 
