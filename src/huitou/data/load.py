@@ -187,7 +187,7 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     rows = exp.select("t.*", _cases(checks).as_("_verdict"), issues.as_("_issues"), *flags,
                       "CAST(t.ordered_at AS DATE) AS local_date", "CAST(t.delivered_at AS DATE) AS delivered_date").from_(typed_rows.subquery("t"))
     if has_duplicates:
-        rows = rows.join(named("duplicates_orders", alias="d"), on="d.dup_id = t.order_id", join_type="left")
+        rows = rows.join(named("duplicates_orders", alias="d"), on="d.dup_id = t.order_id", join_type="left", copy=False)
     create(con, "orders_rows", rows)
     # Orders of customers missing from the customers file are rejected after the row's own
     # checks. Only the report and the quarantine test for it: the features start from the
@@ -345,8 +345,8 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
     duplicate = tree("(d.keep_row IS NOT NULL AND t._row <> d.keep_row)") if has_duplicates else exp.false()
 
     def over_typed(*picked: exp.Expression | str) -> exp.Select:
-        query = exp.select(*picked, dialect="duckdb").from_(typed_rows.subquery("t"))
-        return query.join(named("duplicates_customers", alias="d"), on="d.dup_id = t.customer_id", join_type="left") if has_duplicates else query
+        query = exp.select(*picked, dialect="duckdb").from_(typed_rows.subquery("t"), copy=False)
+        return query.join(named("duplicates_customers", alias="d"), on="d.dup_id = t.customer_id", join_type="left", copy=False) if has_duplicates else query
 
     reject = tree("coalesce(:verdict, CASE WHEN :duplicate THEN 'duplicate_customer_id' END)", verdict=verdict, duplicate=duplicate)
     create(con, "customers_checked", over_typed("t.* EXCLUDE (_id_raw)", reject.as_("_reject")))
@@ -362,7 +362,8 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
     # The view every later query reads tests ids for control characters only when the
     # report found one: the test costs on every read, and almost no file has one.
     usable = verdict if rep.rejected.get("bad_customer_id") else tree("CASE WHEN :missing THEN 'missing_customer_id' END", missing=missing)
-    create(con, "customers", over_typed("t.* EXCLUDE (_row, _id_raw, _issues)").where(tree(":usable IS NULL AND NOT :duplicate", usable=usable, duplicate=duplicate)))
+    usable_rows = tree(":usable IS NULL AND NOT :duplicate", usable=usable, duplicate=duplicate)
+    create(con, "customers", over_typed("t.* EXCLUDE (_row, _id_raw, _issues)").where(usable_rows, copy=False))
     rep.rows += report_malformed(con, "customers", rep.rejected, rep.hints)
     for name, target in wanted.items():
         if rep.kept_with_issues.get("bad_" + name) and target == "BOOLEAN":
