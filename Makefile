@@ -24,8 +24,12 @@ demo: $(STAMP)
 	$(BIN)/huitou plan --as-of 2026-11-01 --horizon 14d
 	$(BIN)/huitou report --from 2026-05-01 --to 2026-10-31 --every month
 
+# Two workers, a test file each at a time (a file's fixtures stay on one worker): the
+# suite is mostly child processes (the console script, PostgreSQL, Spark), 2 cores here.
+PYTEST_WORKERS := -n 2 --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
 # The suite at the lowest versions pyproject.toml declares (CI runs it after `make test`).
 $(LOWEST_STAMP): pyproject.toml tools/lowest_bounds.py
@@ -36,7 +40,7 @@ $(LOWEST_STAMP): pyproject.toml tools/lowest_bounds.py
 	touch $(LOWEST_STAMP)
 
 test-lowest: $(LOWEST_STAMP)
-	$(LOWEST)/bin/python -m pytest -p no:cacheprovider
+	$(LOWEST)/bin/python -m pytest -p no:cacheprovider $(PYTEST_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/validate.py --write
