@@ -55,6 +55,16 @@ def quoted(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
+def copy_to(query: exp.Expression, path: str, options: str) -> exp.Expression:
+    """COPY (query) TO 'path' (options), the path set as a literal node. `options` is
+    huitou's own fixed text (FORMAT PARQUET; HEADER, DELIMITER ','). A placeholder in the
+    file's place does not parse with older sqlglot (28.10)."""
+    statement = _parsed(f"COPY (SELECT 1) TO 'file' ({options})").copy()
+    statement.set("this", query.subquery())
+    statement.set("files", [exp.Literal.string(path)])
+    return statement
+
+
 def create(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expression, kind: str = "VIEW") -> exp.Table:
     """CREATE OR REPLACE VIEW (or TABLE) `name` AS `query`; the relation, as a tree."""
     relation = named(name)

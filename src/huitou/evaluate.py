@@ -33,7 +33,7 @@ from .features import CATALOG, LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
 from .predicates.ast import And, Expr, Not, Or, walk
 from .project import Project
-from .db import first_row, run, scalar, tree
+from .db import copy_to, first_row, run, scalar, tree
 
 
 @dataclass
@@ -322,10 +322,9 @@ def write_features(session: DataSession, out: Path) -> int:
     if fmt is None:
         raise DataError(f"--out {out}: use a .csv or .parquet file name")
     out.parent.mkdir(parents=True, exist_ok=True)
-    copy = tree("COPY (SELECT 1) TO :out (FORMAT PARQUET)" if fmt == "PARQUET" else "COPY (SELECT 1) TO :out (FORMAT CSV, HEADER)", out=str(out))
-    copy.set("this", session.features_of().order_by("customer_id").subquery())
-    run(session.con, copy)
-    return int(scalar(session.con, tree(f"SELECT count(*) FROM read_{fmt.lower()}(:out)", out=str(out))))
+    run(session.con, copy_to(session.features_of().order_by("customer_id"), str(out), "FORMAT PARQUET" if fmt == "PARQUET" else "FORMAT CSV, HEADER"))
+    written = exp.Anonymous(this=f"read_{fmt.lower()}", expressions=[exp.Literal.string(str(out))])
+    return int(scalar(session.con, exp.select("count(*)").from_(written)))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import duckdb
 import numpy
 from sqlglot import exp
 
-from ..db import create, date_literal, first_row, named, quoted, run, scalar, tree
+from ..db import copy_to, create, date_literal, first_row, named, quoted, run, scalar, tree
 from ..spreadsheet import cell_sql
 from .csvfile import malformed, report_malformed
 from .raw import columns_of, mapped, need_column, open_raw
@@ -399,6 +399,4 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, rep: LoadReport, quarantine
 
 
 def _write_csv(con: duckdb.DuckDBPyConnection, query: exp.Select, path: Path) -> None:
-    copy = tree("COPY (SELECT 1) TO :path (HEADER, DELIMITER ',')", path=str(path))
-    copy.set("this", query.subquery())
-    run(con, copy)
+    run(con, copy_to(query, str(path), "HEADER, DELIMITER ','"))
