@@ -378,19 +378,21 @@ def test_two_sends_at_once_on_one_ledger_deliver_each_message_once(tmp_path: Pat
 
 
 def test_the_rate_limit_holds_within_ten_percent(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
-    root = make_project(tmp_path / "shop", 300)
+    # 40 a second: well below what one sender does on a busy machine (the suite runs on
+    # two workers), so a rate under the limit means pacing, not a slow machine.
+    root = make_project(tmp_path / "shop", 160)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
-        configure(root, smtp, hook, sms_rate=100)
+        configure(root, smtp, hook, sms_rate=40)
         plan(huitou_bin, root, env)
         done = send(huitou_bin, root, env, "--live", "--channel", "sms")
         assert done.returncode == 0, done.stdout + done.stderr
         times = [t for _, t in hook.arrivals.raw]
-        assert len(times) == 300
+        assert len(times) == 160
         rate = (len(times) - 1) / (times[-1] - times[0])
-        assert 90 <= rate <= 110, f"{rate:.1f} messages/s against a limit of 100/s"
+        assert 36 <= rate <= 44, f"{rate:.1f} messages/s against a limit of 40/s"
         # No burst either: no one-second window holds more than the limit (+1 for its edge).
-        assert max(sum(1 for t in times if start <= t < start + 1) for start in times) <= 101
-        print(f"{len(times)} messages at {rate:.1f}/s against a limit of 100/s")
+        assert max(sum(1 for t in times if start <= t < start + 1) for start in times) <= 41
+        print(f"{len(times)} messages at {rate:.1f}/s against a limit of 40/s")
 
 
 def test_opt_outs_stop_planned_messages(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
