@@ -2,10 +2,11 @@
 
 In one run, on the same Parquet files (benchmarks/synth.py, cached in benchmarks/.data/),
 with the 20-rule project benchmarks/project and a copy changed as a pull request would
-(a segment threshold, a template, a frequency cap), each as its own process, median of
---repeat runs, peak resident memory:
+(a segment threshold, a template, a frequency cap), each as its own process, in --repeat
+pairs of (a) then (b): median seconds, peak resident memory, the median of the pairs' ratios:
   (a) floor  - `huitou plan` of HEAD alone, the dry-run summary (what diff does once per
-               version, less the plan file);
+               version, less the plan file; plus the summary's holdout sizing, which the
+               diff does not compute: about 1.7 s of statsmodels here);
   (b) huitou - `huitou diff BASE HEAD --format json`: validation of both, the data loaded
                and checked once, both plans, the comparison.
 The issue's target: (b) under 1.6x (a). The run fails unless the diff finds the change.
@@ -20,6 +21,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -59,8 +61,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="huitou-bench-") as tmp:
         head = changed_copy(Path(tmp) / "head")
         common = ["--data", str(data), "--as-of", AS_OF, "--horizon", f"{DAYS}d"]
-        one = measure([huitou, "plan", *common, "--format", "json", "--samples", "0"], head, args.repeat)
-        both = measure([huitou, "diff", str(HERE / "project"), str(head), *common, "--format", "json"], head, args.repeat)
+        # In pairs, one after the other: this machine's speed drifts over minutes, and a
+        # ratio of runs made side by side is what a drift leaves alone.
+        pairs = [(measure([huitou, "plan", *common, "--format", "json", "--samples", "0"], head, 1),
+                  measure([huitou, "diff", str(HERE / "project"), str(head), *common, "--format", "json"], head, 1)) for _ in range(args.repeat)]
+    one = (statistics.median(a[0] for a, _ in pairs), max(a[1] for a, _ in pairs))
+    both = (statistics.median(b[0] for _, b in pairs), max(b[1] for _, b in pairs), pairs[-1][1][2])
+    ratios = sorted(b[0] / a[0] for a, b in pairs)
     diff = json.loads(both[2])
     added, removed = sum(r["added"] for r in diff["rules"]), sum(r["removed"] for r in diff["rules"])
     reworded = sum(r["reworded"] for r in diff["rules"])
@@ -71,22 +78,26 @@ def main() -> None:
 
     orders = pq.ParquetFile(data / "orders.parquet").metadata.num_rows
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {duckdb.__version__}"
-    ratio = both[0] / one[0]
+    ratio = statistics.median(ratios)
     lines = [
         "## diff",
         "",
-        f"Run: `python benchmarks/diff.py --write` on {dt.date.today().isoformat()}; {machine}.",
+        f"Run: `python benchmarks/diff.py --repeat {args.repeat} --write` on {dt.date.today().isoformat()}; {machine}.",
         f"Workload: {args.customers:,} customers, {orders:,} orders (Parquet, benchmarks/synth.py); benchmarks/project (20 rules) against a copy with a "
         f"segment threshold, a frequency cap and an SMS template changed; {DAYS}-day horizon from {AS_OF}. The diff found {added:,} customers gaining a send, "
-        f"{removed:,} losing one and {reworded:,} messages reworded. Each command a separate process, median of {args.repeat} run(s), peak resident memory.",
+        f"{removed:,} losing one and {reworded:,} messages reworded. Each command a separate process, run in {args.repeat} pair(s) of (a) then (b); "
+        f"median seconds, largest peak resident memory, and the median of the pairs' ratios (all: {', '.join(f'{x:.2f}' for x in ratios)}).",
         "",
         "| what | seconds | peak memory | ratio |",
         "|---|---:|---:|---|",
         f"| (a) floor: `huitou plan` of one version (dry-run summary) | {one[0]:.2f} | {one[1]:,.0f} MiB | |",
-        f"| (b) `huitou diff BASE HEAD --format json`: both validated, data loaded once, both planned, compared | {both[0]:.2f} | {both[1]:,.0f} MiB | b/a = {ratio:.2f} |",
+        f"| (b) `huitou diff BASE HEAD --format json`: both validated, data loaded once, both planned, compared | {both[0]:.2f} | {both[1]:,.0f} MiB | b/a = {ratio:.2f} (median of pairs) |",
         "",
-        f"Target: under 1.6x one plan. {'Met' if ratio < 1.6 else 'Not met'}: the second plan reuses the loaded and checked data and the features; "
-        "what it repeats is the candidates, arbitration and rendering of the other version.",
+        f"Target: under 1.6x one plan. {'Met' if ratio < 1.6 else 'Not met'}: the second plan reuses the loaded and checked data, and copies "
+        "the messages of the first plan's sends that render alike (src/huitou/plan/render_memo.py); it computes the candidates and arbitration "
+        "of its own version again, and renders the messages of changed templates and of sends the first plan does not have. "
+        "The diff also holds the features once for both plans and compares narrow tables of their sends. (a) includes the dry-run summary's "
+        "holdout sizing (statsmodels' power solve for each rule with a holdout, about 1.7 s here), which the diff does not compute.",
         "",
     ]
     publish(lines, args.write)

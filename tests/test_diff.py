@@ -5,15 +5,22 @@ planned by `huitou plan`), through the installed console script."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
 import subprocess
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from huitou.diff.plan import check, plan_both
+from huitou.diff.versions import resolve
+from huitou.evaluate import data_timezone, open_data
+from huitou.plan.render_memo import RenderMemo
+from huitou.plan.run import run_plan
 from huitou.reporters.diff import as_markdown
 
 from .conftest import ROOT, installed_script, update_golden
@@ -112,6 +119,45 @@ def test_the_markdown_comment(repo: Path) -> None:
     assert done.stdout == GOLDEN.read_text(encoding="utf-8")
     assert done.stdout.startswith("<!-- huitou-diff -->\n### huitou diff: HEAD\\~1 → HEAD\n")
     assert "<details><summary>" in done.stdout and "<del>。</del><ins>！</ins>" in done.stdout
+
+
+def _plan_rows(plan: Any) -> list[tuple[Any, ...]]:
+    return plan.con.execute(f"SELECT * EXCLUDE (plan_id) FROM {plan.relation}").fetchall()
+
+
+def test_messages_head_copies_from_base_are_what_it_renders_on_its_own(repo: Path, tmp_path: Path) -> None:
+    """HEAD's plan copies BASE's messages of the rules that render alike (render_memo.py),
+    and its rows equal those of HEAD planned on its own, although HEAD changes a template
+    only through what it includes and the unsubscribe link every offer email carries."""
+    base, head = tmp_path / "base", tmp_path / "head"
+    shutil.copytree(repo, base, ignore=shutil.ignore_patterns(".git"))
+    birthday = base / "templates" / "zh-CN" / "sms" / "birthday.j2"
+    birthday.write_text(birthday.read_text(encoding="utf-8").replace("生日快乐！", "{% include 'sms/_wish.j2' %}"), encoding="utf-8")
+    (birthday.parent / "_wish.j2").write_text("生日快乐！", encoding="utf-8")
+    shutil.copytree(base, head)
+    (head / "templates" / "zh-CN" / "sms" / "_wish.j2").write_text("生日快乐呀！", encoding="utf-8")
+    config = head / "huitou.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace("https://shop.example.cn/unsubscribe", "https://shop.example.cn/leave"), encoding="utf-8")
+    base_checked, head_checked = check(resolve(str(base), None, tmp_path)), check(resolve(str(head), None, tmp_path))
+    project = head_checked.playbooks[0].project
+    as_of = dt.date.fromisoformat(AS_OF)
+    session = open_data(project, timezone=data_timezone(project, head_checked.playbooks, None), as_of=as_of)
+    memo = RenderMemo(session.con)
+    base_plan, head_plan = plan_both(session, base_checked, head_checked, 14, memo)
+    alone = run_plan(head, as_of, 14)
+    assert base_plan is not None and head_plan is not None
+    assert _plan_rows(head_plan) == _plan_rows(alone)
+    # What changed shows in HEAD's messages (a copy from BASE would not have it) ...
+    bodies = dict(session.con.execute(f"SELECT rule_id, string_agg(content.body, ' ') FROM {head_plan.relation} WHERE status = 'send' GROUP BY ALL").fetchall())
+    old = dict(session.con.execute(f"SELECT rule_id, string_agg(content.body, ' ') FROM {base_plan.relation} WHERE status = 'send' GROUP BY ALL").fetchall())
+    assert "生日快乐呀！" in bodies["birthday-wish"] and "生日快乐呀！" not in old["birthday-wish"]
+    emails = [rule for rule, text in bodies.items() if "/leave" in text]
+    assert emails and all("/leave" not in old[rule] for rule in emails)
+    # ... and every other message of HEAD was copied, not rendered again (every email's
+    # rule changed: the link is a setting of the channel, used or not).
+    sends = session.con.execute(f"SELECT count(*), count(*) FILTER (rule_id = 'birthday-wish' OR channel = 'email') FROM {head_plan.relation} WHERE status = 'send'")
+    total, changed = sends.fetchone()  # type: ignore[misc]
+    assert memo.reused == total - changed > 0 and changed > 0
 
 
 def test_a_change_that_alters_nothing_says_so(repo: Path) -> None:

@@ -33,7 +33,7 @@ from .features import CATALOG, LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
 from .predicates.ast import And, Expr, Not, Or, walk
 from .project import Project
-from .db import copy_to, first_row, run, scalar, tree
+from .db import copy_to, create_temp, first_row, run, scalar, tree
 
 
 @dataclass
@@ -96,6 +96,14 @@ class DataSession:
             self._local_query = feature_query(self.as_of, self.extra_fields, **self._inputs)
         return self._local_query
 
+    def hold_features(self) -> None:
+        """Compute the features once into a table of this DuckDB, for a command that plans
+        more than once over them (huitou diff); on another engine they are a table there
+        already (features_on_engine)."""
+        if self.engine is None:
+            create_temp(self.con, HELD_FEATURES, self.local_features())
+            self._local_query = exp.select("*").from_(HELD_FEATURES)
+
     def feature_types(self) -> dict[str, str]:
         """The feature columns and their DuckDB types (what every engine's rows come back as)."""
         query = self.local_features().sql("duckdb")
@@ -134,6 +142,7 @@ class DataSession:
 
 
 ENGINE_FEATURES = "engine_features"  # the local copy of the features another engine computed
+HELD_FEATURES = "held_features"  # the features computed once (DataSession.hold_features)
 NO_PURCHASE = "no purchase"  # the lifecycle row of customers with no purchase (stage NULL)
 STALE_DAYS = 30  # a newest purchase older than this before the as-of date gets a hint
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -202,6 +203,42 @@ def find_template(templates_dir: Path, locale: str, name: str, default: str | No
     return None
 
 
+def _closure(env: BoundedSandbox, name: str) -> Iterator[tuple[str, str, Any, list[str | None]]]:
+    """(name, source, parsed tree, the templates it names) of a template and of every
+    template it includes, extends or imports; a name given at run time is None."""
+    from jinja2 import meta
+
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        source = env.loader.get_source(env, current)[0]  # type: ignore[union-attr]
+        tree = env.parse(source)
+        refs = list(meta.find_referenced_templates(tree))
+        yield current, source, tree, refs
+        todo += [ref for ref in refs if ref is not None]
+
+
+def template_sources(env: BoundedSandbox, name: str) -> dict[str, str] | None:
+    """The text of a template and of every template it uses, by name; None when it names
+    one at run time (then any template in its directories may be the one).
+
+    >>> from jinja2 import DictLoader
+    >>> env = environment(DictLoader({"a": "{% include 'b' %}!", "b": "hi", "c": "{% include x %}"}))
+    >>> template_sources(env, "a"), template_sources(env, "c")
+    ({'a': "{% include 'b' %}!", 'b': 'hi'}, None)
+    """
+    sources = {}
+    for current, source, _, refs in _closure(env, name):
+        if None in refs:
+            return None
+        sources[current] = source
+    return sources
+
+
 def template_uses(env: BoundedSandbox, name: str) -> tuple[set[str], set[str] | None]:
     """The variables a template (and what it includes, extends or imports) reads, and the
     `customer` fields it reads - None when it may read any (`customer` passed whole,
@@ -217,20 +254,10 @@ def template_uses(env: BoundedSandbox, name: str) -> tuple[set[str], set[str] | 
 
     names: set[str] = set()
     fields: set[str] | None = set()
-    seen: set[str] = set()
-    todo = [name]
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        source = env.loader.get_source(env, current)[0]  # type: ignore[union-attr]
-        tree = env.parse(source)
+    for _, _, tree, refs in _closure(env, name):
         names |= meta.find_undeclared_variables(tree)
-        for ref in meta.find_referenced_templates(tree):
-            if ref is None:
-                return names, None
-            todo.append(ref)
+        if None in refs:
+            return names, None
         read = {id(n.node) for n in tree.find_all((nodes.Getattr, nodes.Getitem))}
         for node in tree.find_all(nodes.Name):
             if node.name == "customer" and node.ctx == "load" and id(node) not in read:

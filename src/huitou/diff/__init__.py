@@ -69,6 +69,7 @@ def _plan_and_compare(base: Checked, head: Checked, opts: DataOptions, horizon: 
                             orders=opts.orders, customers=opts.customers, quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit, engine=engine)
         session.forecast_wanted = uses_forecast(playbooks, project.templates_dir)
         announce(session)
+        session.hold_features()  # both plans read them
         base_plan, head_plan = plan_both(session, base, head, horizon)
     except (DataError, EngineError) as exc:
         raise OpenError(str(exc)) from None

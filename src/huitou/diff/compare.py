@@ -13,15 +13,15 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from ..db import run, tree
+from ..db import create_temp, run, tree
 from ..templates import mask_contacts, mask_filter
 from .plan import Checked
 
 EXAMPLES = 3  # examples shown per rule and kind of change
 
 _RULES = """
-    WITH b AS (SELECT DISTINCT playbook, rule_id, customer_id FROM :base WHERE status = 'send'),
-         h AS (SELECT DISTINCT playbook, rule_id, customer_id FROM :head WHERE status = 'send'),
+    WITH b AS (SELECT DISTINCT playbook, rule_id, customer_id FROM :base),
+         h AS (SELECT DISTINCT playbook, rule_id, customer_id FROM :head),
          customers AS (
            SELECT coalesce(h.playbook, b.playbook) AS playbook, coalesce(h.rule_id, b.rule_id) AS rule_id,
                   count(h.customer_id) FILTER (WHERE b.customer_id IS NULL) AS added,
@@ -30,14 +30,13 @@ _RULES = """
            GROUP BY ALL),
          sends AS (
            SELECT playbook, rule_id, count(*) FILTER (WHERE v = 'base') AS sends_base, count(*) FILTER (WHERE v = 'head') AS sends_head
-           FROM (SELECT 'base' AS v, playbook, rule_id FROM :base WHERE status = 'send' UNION ALL
-                 SELECT 'head' AS v, playbook, rule_id FROM :head WHERE status = 'send')
+           FROM (SELECT 'base' AS v, playbook, rule_id FROM :base UNION ALL SELECT 'head' AS v, playbook, rule_id FROM :head)
            GROUP BY ALL),
          same AS (
            SELECT h.playbook, h.rule_id,
                   count(*) FILTER (WHERE h.content.body IS DISTINCT FROM b.content.body OR h.content.subject IS DISTINCT FROM b.content.subject) AS reworded,
                   count(*) FILTER (WHERE h.send_at <> b.send_at) AS moved
-           FROM :head AS h JOIN :base AS b ON h.idempotency_key = b.idempotency_key AND h.status = 'send' AND b.status = 'send'
+           FROM :head AS h JOIN :base AS b ON :same
            GROUP BY ALL)
     SELECT playbook, rule_id, coalesce(added, 0), coalesce(removed, 0), coalesce(sends_base, 0), coalesce(sends_head, 0),
            coalesce(reworded, 0), coalesce(moved, 0)
@@ -46,43 +45,52 @@ _RULES = """
 
 _REASONS = """
     SELECT playbook, rule_id, coalesce(reason, status) AS reason, count(*) FILTER (WHERE v = 'base') AS n_base, count(*) FILTER (WHERE v = 'head') AS n_head
-    FROM (SELECT 'base' AS v, playbook, rule_id, status, reason FROM :base WHERE status <> 'send' UNION ALL
-          SELECT 'head' AS v, playbook, rule_id, status, reason FROM :head WHERE status <> 'send')
+    FROM (SELECT 'base' AS v, playbook, rule_id, status, reason FROM :base_plan WHERE status <> 'send' UNION ALL
+          SELECT 'head' AS v, playbook, rule_id, status, reason FROM :head_plan WHERE status <> 'send')
     GROUP BY ALL HAVING n_base <> n_head ORDER BY playbook, rule_id, reason"""
 
 _DAYS = """
     SELECT playbook, channel, left(send_at, 10) AS day, count(*) FILTER (WHERE v = 'base') AS n_base, count(*) FILTER (WHERE v = 'head') AS n_head
-    FROM (SELECT 'base' AS v, playbook, channel, send_at FROM :base WHERE status = 'send' UNION ALL
-          SELECT 'head' AS v, playbook, channel, send_at FROM :head WHERE status = 'send')
+    FROM (SELECT 'base' AS v, playbook, channel, send_at FROM :base UNION ALL SELECT 'head' AS v, playbook, channel, send_at FROM :head)
     GROUP BY ALL HAVING n_base <> n_head ORDER BY playbook, channel, day"""
 
 # Segments are SMS's (NULL on other channels, where a message bills as one).
 _CHANNELS = """
     SELECT channel, count(*) FILTER (WHERE v = 'base') AS messages_base, count(*) FILTER (WHERE v = 'head') AS messages_head,
            sum(segments) FILTER (WHERE v = 'base') AS segments_base, sum(segments) FILTER (WHERE v = 'head') AS segments_head
-    FROM (SELECT 'base' AS v, channel, content.segments AS segments FROM :base WHERE status = 'send' UNION ALL
-          SELECT 'head' AS v, channel, content.segments AS segments FROM :head WHERE status = 'send')
+    FROM (SELECT 'base' AS v, channel, content.segments AS segments FROM :base UNION ALL
+          SELECT 'head' AS v, channel, content.segments AS segments FROM :head)
     GROUP BY ALL ORDER BY channel"""
 
 # Examples, a few per rule: customers who gain or lose a send, reworded and moved sends.
 _GAINED = """
     SELECT playbook, rule_id, customer_id, "to", send_at, content.body FROM (
       SELECT *, row_number() OVER (PARTITION BY playbook, rule_id ORDER BY customer_id, send_at) AS k FROM :gainer AS g
-      WHERE status = 'send' AND NOT EXISTS (
-        SELECT 1 FROM :other AS o WHERE o.status = 'send' AND o.playbook = g.playbook AND o.rule_id = g.rule_id AND o.customer_id = g.customer_id))
+      WHERE NOT EXISTS (SELECT 1 FROM :other AS o WHERE o.playbook = g.playbook AND o.rule_id = g.rule_id AND o.customer_id = g.customer_id))
     WHERE k <= :examples ORDER BY playbook, rule_id, k"""
 _CHANGED = """
     SELECT playbook, rule_id, customer_id, before_at, after_at, before_body, after_body FROM (
       SELECT h.playbook, h.rule_id, h.customer_id, b.send_at AS before_at, h.send_at AS after_at, b.content.body AS before_body, h.content.body AS after_body,
              row_number() OVER (PARTITION BY h.playbook, h.rule_id ORDER BY h.customer_id, h.send_at) AS k
-      FROM :head AS h JOIN :base AS b ON h.idempotency_key = b.idempotency_key AND h.status = 'send' AND b.status = 'send'
+      FROM :head AS h JOIN :base AS b ON :same
       WHERE (:which = 'reworded' AND (h.content.body IS DISTINCT FROM b.content.body OR h.content.subject IS DISTINCT FROM b.content.subject))
          OR (:which = 'moved' AND h.send_at <> b.send_at))
     WHERE k <= :examples ORDER BY playbook, rule_id, k"""
 
 
+# The same send in both plans: what its idempotency key is made of (contract.key_sql).
+_SAME = "h.playbook = b.playbook AND h.rule_id = b.rule_id AND h.customer_id = b.customer_id AND h.\"trigger\" IS NOT DISTINCT FROM b.\"trigger\""
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, base: exp.Table | None, head: exp.Table | None, **values: Any) -> list[tuple]:
-    return run(con, tree(sql, base=base, head=head, examples=EXAMPLES, **values)).fetchall()
+    return run(con, tree(sql, base=base, head=head, examples=EXAMPLES, same=tree(_SAME), **values)).fetchall()
+
+
+def _sends(con: duckdb.DuckDBPyConnection, plan: exp.Table) -> exp.Table:
+    """A plan's sends, the columns compared, as a table: the plan is a view that computes
+    its columns on every read, and the comparison reads the sends seven times."""
+    columns = [exp.column(c, quoted=True) for c in ("playbook", "rule_id", "customer_id", "trigger", "channel", "send_at", "to", "content")]
+    return create_temp(con, f"{plan.name}_sends", exp.select(*columns).from_(plan).where(exp.column("status").eq(exp.Literal.string("send"))))
 
 
 def empty_plan(con: duckdb.DuckDBPyConnection, like: exp.Table, name: str) -> exp.Table:
@@ -139,11 +147,12 @@ def _validation(base: Checked, head: Checked) -> dict[str, list[dict[str, Any]]]
 
 def compare(con: duckdb.DuckDBPyConnection, base_plan: exp.Table, head_plan: exp.Table, base: Checked, head: Checked) -> dict[str, Any]:
     """The differences, JSON-ready (docs/cli.md#diff)."""
+    base_plan, head_plan, plans = _sends(con, base_plan), _sends(con, head_plan), {"base_plan": base_plan, "head_plan": head_plan}
     rules = []
     gained = {"added": _rows(con, _GAINED, None, None, gainer=head_plan, other=base_plan),
               "removed": _rows(con, _GAINED, None, None, gainer=base_plan, other=head_plan)}
     changed = {which: _rows(con, _CHANGED, base_plan, head_plan, which=which) for which in ("reworded", "moved")}
-    reasons = _rows(con, _REASONS, base_plan, head_plan)
+    reasons = _rows(con, _REASONS, None, None, **plans)
     for playbook, rule, added, removed, sends_base, sends_head, reworded, moved in _rows(con, _RULES, base_plan, head_plan):
         mine = [(r[2], r[3], r[4]) for r in reasons if (r[0], r[1]) == (playbook, rule)]
         entry: dict[str, Any] = {

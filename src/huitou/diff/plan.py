@@ -14,6 +14,7 @@ from ..delivery.ledger import default_path
 from ..diagnostics import Diagnostic
 from ..plan.build import Plan, build_plan
 from ..plan.relations import Relations
+from ..plan.render_memo import RenderMemo
 from ..project import CONFIG_NAME
 from ..validate import load_config, open_project, validate_paths
 from .versions import Version
@@ -71,15 +72,18 @@ def same_inputs(config: dict[str, Any], head: Checked) -> dict[str, Any]:
     return {**config, "data": data, "ledger": {"path": str(ledger.resolve())} if ledger.is_file() else None}
 
 
-def plan_both(session: Any, base: Checked, head: Checked, horizon: int) -> tuple[Plan | None, Plan | None]:
+def plan_both(session: Any, base: Checked, head: Checked, horizon: int, memo: RenderMemo | None = None) -> tuple[Plan | None, Plan | None]:
     """The two plans, as the relations `base` and `head` of the session's DuckDB (None for
-    a version with nothing to plan)."""
+    a version with nothing to plan). HEAD's plan copies BASE's messages that render alike
+    (`memo`, by default a new one; render_memo.py): rendering is most of a plan's time,
+    and a change rarely touches every template."""
     plans: list[Plan | None] = []
+    memo = memo or RenderMemo(session.con, "diff_render_memo")
     for checked, name in ((base, "base"), (head, "head")):
         if not checked.playbooks:
             plans.append(None)
             continue
         project = checked.playbooks[0].project
         project.config = same_inputs(project.config, head)
-        plans.append(build_plan(session, checked.playbooks, horizon, relations=Relations.named(name)))
+        plans.append(build_plan(session, checked.playbooks, horizon, relations=Relations.named(name), memo=memo))
     return plans[0], plans[1]

@@ -31,6 +31,7 @@ from ..contract import checksum_sql, key_sql
 from .triggers import by_rule, trigger_case
 from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
+from .render_memo import RenderMemo
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window
 from ..db import create_temp, date_literal, drop_table, scalar, tree
@@ -68,11 +69,13 @@ def _rule_predicates(playbooks: list[PlaybookContext], rules: list[PlannedRule])
 
 def build_plan(
     session: DataSession, playbooks: list[PlaybookContext], horizon: int, *, customer: str | None = None, jobs: int | None = None, inputs: dict[str, Path | None] | None = None,
-    relations: Relations | None = None,
+    relations: Relations | None = None, memo: RenderMemo | None = None,
 ) -> Plan:
     """`inputs` replaces the project's history, opt-out and ledger files (see
     inputs.with_inputs); `huitou test` gives each test its own. `relations` names the
-    stages' relations (default: plan_*, the plan itself `plan`)."""
+    stages' relations (default: plan_*, the plan itself `plan`). `memo`: messages earlier
+    plans of the session rendered, which this one copies where it would render the same
+    (huitou diff; render_memo.py)."""
     con, window = session.con, Window(session.as_of, horizon)
     r = relations or Relations.named()
     project = playbooks[0].project if playbooks else None
@@ -119,7 +122,7 @@ def build_plan(
     while True:
         caps = session.engine_step("arbitrating the candidates", lambda: _arbitrate_and_decide(stage, con, rules, window, past, r))
         clock.lap("arbitration: caps, priority, care-first, reasons")
-        failed = render_sends(con, rules, renderer, r, jobs)
+        failed = render_sends(con, rules, renderer, r, jobs, memo)
         if failed and not local:
             session.engine_step("copying the render failures", lambda: stage.take_local(r.failed, con, _failures(r).sql("duckdb")))
         clock.lap("rendering the sends")

@@ -25,6 +25,7 @@ from sqlglot import exp
 from ..feature_sql import next_birthday_sql
 from ..features import CATALOG
 from .render import Renderer
+from .render_memo import RenderMemo, fingerprints
 from .render_worker import create_output, render_cursor
 from .relations import Relations
 from .rules import PlannedRule
@@ -45,19 +46,39 @@ def create_rendered(con: duckdb.DuckDBPyConnection, r: Relations) -> None:
     create_output(con, r.rendered)
 
 
-def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, r: Relations, jobs: int | None = None) -> int:
+def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, r: Relations, jobs: int | None = None,
+                 memo: RenderMemo | None = None) -> int:
     """Render the rows of r.decided with status `send` that have no rendering for their
-    send time yet, into r.rendered. Returns how many of them failed."""
+    send time yet, into r.rendered (copying from `memo` the messages it knows, and
+    recording there those rendered). Returns how many of them failed."""
     tables = {name: exp.to_table(getattr(r, name)) for name in ("to_render", "decided", "rendered", "matched")}
     create_temp(con, r.to_render, tree(_TO_RENDER, **tables))
     con.execute(tree("DELETE FROM :rendered WHERE cand_id IN (SELECT cand_id FROM :to_render)", **tables).sql("duckdb"))
     total = int(scalar(con, tree("SELECT count(*) FROM :to_render", **tables).sql("duckdb")))
     if not total:
         return 0
-    rows = _rows_query(con, rules, renderer, tables)
+    if memo is None:
+        _render(con, _rows_query(con, rules, renderer, tables), total, renderer, r, jobs, tables)
+    else:
+        prints = fingerprints(renderer, customer_types(rules))
+        rest = exp.to_table(r.to_render + "_new")
+        copied = memo.take(con, prints, tables, rest.name)
+        try:
+            _render(con, _rows_query(con, rules, renderer, {**tables, "to_render": rest}), total - copied, renderer, r, jobs, tables)
+            memo.keep(con, prints, tables, rest)
+        finally:
+            drop_table(con, rest)
+    return int(scalar(con, tree("SELECT count(*) FROM :rendered JOIN :to_render USING (cand_id) WHERE error IS NOT NULL", **tables).sql("duckdb")))
+
+
+def _render(con: duckdb.DuckDBPyConnection, rows: exp.Select, total: int, renderer: Renderer, r: Relations, jobs: int | None,
+            tables: dict[str, exp.Table]) -> None:
+    """Render the `total` rows of `rows` into r.rendered: here when they are few, else in workers."""
+    if not total:
+        return
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if jobs > 1 and total >= SERIAL_BELOW:
-        _render_in_workers(con, rows, renderer.specs, jobs, total, tables)
+        _render_in_workers(con, rows, renderer.specs, jobs, tables)
     else:
         # A second cursor streams the rows while this one writes results; temp tables are
         # private to a cursor, so the rows go through a (session-lifetime) main table.
@@ -70,7 +91,6 @@ def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], rende
         finally:
             cursor.close()
             drop_table(con, staged)
-    return int(scalar(con, tree("SELECT count(*) FROM :rendered JOIN :to_render USING (cand_id) WHERE error IS NOT NULL", **tables).sql("duckdb")))
 
 
 # The sends of r.decided that have no rendering for their send time yet.
@@ -79,7 +99,7 @@ _TO_RENDER = """
     WHERE d.status = 'send' AND NOT EXISTS (SELECT 1 FROM :rendered AS x WHERE x.cand_id = d.cand_id AND x.send_local = d.send_local)"""
 
 
-def _render_in_workers(con: duckdb.DuckDBPyConnection, rows: exp.Select, specs: dict, jobs: int, total: int, tables: dict[str, exp.Table]) -> None:
+def _render_in_workers(con: duckdb.DuckDBPyConnection, rows: exp.Select, specs: dict, jobs: int, tables: dict[str, exp.Table]) -> None:
     with tempfile.TemporaryDirectory(prefix="huitou-render-") as tmp:
         work = Path(tmp)
         (work / "specs.pickle").write_bytes(pickle.dumps(specs))
@@ -107,7 +127,9 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows: exp.Select, specs: 
             outputs.append(out.as_posix())
         read = tree("INSERT INTO :rendered SELECT * FROM read_parquet(:files)", files=exp.Array(expressions=[exp.Literal.string(o) for o in outputs]), **tables)
         con.execute(read.sql("duckdb"))
+    # Every send of the round has its message now (those copied from a memo included).
     got = int(scalar(con, tree("SELECT count(*) FROM :rendered JOIN :to_render USING (cand_id)", **tables).sql("duckdb")))
+    total = int(scalar(con, tree("SELECT count(*) FROM :to_render", **tables).sql("duckdb")))
     if got != total:
         raise RenderWorkerError(f"rendering workers returned {got:,} of {total:,} rows")
 
@@ -115,10 +137,9 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows: exp.Select, specs: 
 def _rows_query(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, tables: dict[str, exp.Table]) -> exp.Select:
     """The rows to render, in the column order Renderer.render expects."""
     present = set(con.table(tables["matched"].name).columns)
-    project_catalog = rules[0].ctx.project.catalog if rules else {}
-    every = list(dict.fromkeys([*CATALOG, *project_catalog]))
-    wanted = every if renderer.customer_fields is None else ["customer_id", *sorted(renderer.customer_fields)]
-    texts = {name for name, feature in {**CATALOG, **project_catalog}.items() if feature.type == "string"}
+    types = customer_types(rules)
+    wanted = list(types) if renderer.customer_fields is None else ["customer_id", *sorted(renderer.customer_fields)]
+    texts = {name for name, kind in types.items() if kind == "string"}
     customer = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(f, quoted=True), expression=_field(f, present, renderer, f in texts))
                                        for f in dict.fromkeys(wanted)])
     query = tree(_ROWS, customer=customer, **tables)
@@ -129,6 +150,13 @@ def _rows_query(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], render
     last = tree(_LAST_ORDERS, fields=tree(_ORDER_FIELDS), needing=exp.Tuple(expressions=[exp.Literal.number(i) for i in needing]), **tables)
     on = tree("o.customer_id = d.customer_id AND d.rule_index IN :needing", needing=exp.Tuple(expressions=[exp.Literal.number(i) for i in needing]))
     return query.select(*(exp.column(c, "o") for c in _ORDER_COLUMNS)).join(last.subquery("o"), on=on, join_type="left")
+
+
+def customer_types(rules: list[PlannedRule]) -> dict[str, str]:
+    """The fields a template's `customer` may have (the features and the project's
+    profile columns), with their types."""
+    project_catalog = rules[0].ctx.project.catalog if rules else {}
+    return {name: feature.type for name, feature in {**CATALOG, **project_catalog}.items()}
 
 
 _ROWS = """
