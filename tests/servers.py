@@ -5,11 +5,13 @@ Message-ID, by Idempotency-Key) while still counting every raw arrival."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import hashlib
 import hmac
 import json
+import re
 import socket
 import ssl
 import threading
@@ -39,12 +41,16 @@ class Arrivals:
     raw: list[tuple[str, float]] = field(default_factory=list)
     delivered: dict[str, object] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)  # scripted, consumed one per arrival
+    faulted: list[tuple[str, float]] = field(default_factory=list)  # (fault, time) of each one consumed
     on_arrival: Callable[[int], None] | None = None  # called with the raw count (kill the sender...)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_fault(self) -> str | None:
         with self.lock:
-            return self.faults.pop(0) if self.faults else None
+            if not self.faults:
+                return None
+            self.faulted.append((self.faults[0], time.monotonic()))
+            return self.faults.pop(0)
 
     def record(self, key: str, item: object) -> bool:
         """True when new."""
@@ -78,9 +84,26 @@ class LocalCA:
         return context
 
 
+class _Parsed:
+    """A received message, parsed when a test first looks at it (the email package takes
+    milliseconds a message: the server would be what limits a benchmark)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self._message: email.message.EmailMessage | None = None
+
+    def __getattr__(self, name: str) -> object:
+        if self._message is None:
+            self._message = email.message_from_bytes(self.raw, policy=email.policy.SMTP)  # type: ignore[assignment]
+        return getattr(self._message, name)
+
+    def __getitem__(self, name: str) -> object:
+        return self.__getattr__("__getitem__")(name)  # type: ignore[operator]
+
+
 class _Mailbox:
-    def __init__(self, arrivals: Arrivals, refuse: set[str]) -> None:
-        self.arrivals, self.refuse = arrivals, refuse
+    def __init__(self, arrivals: Arrivals, refuse: set[str], latency: float) -> None:
+        self.arrivals, self.refuse, self.latency = arrivals, refuse, latency
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd's names)
         if address in self.refuse:
@@ -89,21 +112,25 @@ class _Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.latency:  # a provider's time to take a message; other sessions go on meanwhile
+            await asyncio.sleep(self.latency)
         fault = self.arrivals.next_fault()
         if fault == "drop":  # the connection dies before the server answers; nothing accepted
             server.transport.close()
             return "421 dropped"
         if fault:
             return fault  # e.g. "451 4.3.0 try again later", "554 5.7.1 rejected"
-        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.SMTP)
-        self.arrivals.record(str(message["Message-ID"]), (envelope.rcpt_tos, message))
+        raw = envelope.original_content or envelope.content
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        found = re.search(rb"^Message-ID:[ \t]*(\S+)", head, flags=re.IGNORECASE | re.MULTILINE)
+        self.arrivals.record(found.group(1).decode() if found else "None", (envelope.rcpt_tos, _Parsed(raw)))
         return "250 OK queued"
 
 
 class SmtpServer:
     """aiosmtpd on 127.0.0.1: STARTTLS required (or TLS from the start), AUTH LOGIN/PLAIN after it."""
 
-    def __init__(self, ca: LocalCA, refuse: set[str] | None = None, implicit_tls: bool = False) -> None:
+    def __init__(self, ca: LocalCA, refuse: set[str] | None = None, implicit_tls: bool = False, latency: float = 0.0) -> None:
         self.arrivals = Arrivals()
         self.port = free_port()
 
@@ -114,7 +141,7 @@ class SmtpServer:
         # aiosmtpd's auth_require_tls looks for STARTTLS only; with TLS from the start the
         # whole session is encrypted anyway.
         tls = {"ssl_context": ca.server_context(), "auth_require_tls": False} if implicit_tls else {"tls_context": ca.server_context(), "require_starttls": True, "auth_require_tls": True}
-        self.controller = Controller(_Mailbox(self.arrivals, refuse or set()), hostname="127.0.0.1", port=self.port, authenticator=authenticate, decode_data=False, **tls)
+        self.controller = Controller(_Mailbox(self.arrivals, refuse or set(), latency), hostname="127.0.0.1", port=self.port, authenticator=authenticate, decode_data=False, **tls)
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()
@@ -128,7 +155,8 @@ class WebhookServer:
     """A webhook receiver that checks the signature and keeps one delivery per
     Idempotency-Key (answering a repeat with 200, as providers do)."""
 
-    def __init__(self, secret: str, tls: LocalCA | None = None) -> None:
+    def __init__(self, secret: str, tls: LocalCA | None = None, latency: float = 0.0) -> None:
+        """`latency`: seconds each request takes before it is answered (a provider's)."""
         self.arrivals = Arrivals()
         self.bad_signatures = 0
         server = self
@@ -147,6 +175,8 @@ class WebhookServer:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if latency:
+                    time.sleep(latency)
                 fault = server.arrivals.next_fault()
                 if fault == "drop":
                     self.connection.shutdown(socket.SHUT_RDWR)

@@ -109,11 +109,14 @@ def make_project(root: Path, customers: int) -> Path:
 
 
 def configure(root: Path, smtp: SmtpServer, hook: WebhookServer, *, ledger: str = ".huitou/ledger.sqlite", outbox: str = "out/calls",
-              attempts: int = 4, email_rate: float = 1000, sms_rate: float = 1000, timeout: float = 5, security: str = "starttls") -> None:
-    (root / "huitou.yaml").write_text(
-        CONFIG.format(ledger=ledger, outbox=outbox, attempts=attempts, smtp_port=smtp.port, webhook_url=hook.url, email_rate=email_rate, sms_rate=sms_rate, timeout=timeout, security=security),
-        encoding="utf-8",
-    )
+              attempts: int = 4, email_rate: float = 1000, sms_rate: float = 1000, timeout: float = 5, security: str = "starttls", concurrency: int | None = None) -> None:
+    """huitou.yaml for the servers (`concurrency`: of email and sms; None: the defaults)."""
+    text = CONFIG.format(ledger=ledger, outbox=outbox, attempts=attempts, smtp_port=smtp.port, webhook_url=hook.url, email_rate=email_rate, sms_rate=sms_rate,
+                         timeout=timeout, security=security)
+    if concurrency is not None:
+        for channel in ("email", "sms"):
+            text = text.replace(f"  {channel}:\n", f"  {channel}:\n    concurrency: {concurrency}\n", 1)
+    (root / "huitou.yaml").write_text(text, encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -353,6 +356,65 @@ def test_killed_at_random_points_every_due_row_is_delivered_exactly_once(tmp_pat
         print(f"{killed} of 20 runs killed; {resent} messages arrived twice and were dropped by key")
 
 
+def test_killed_with_16_in_flight_every_due_row_is_delivered_exactly_once(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+    """10 trials at concurrency 16 against servers that take 50 ms a message, so 16 are in
+    flight when the receiver kills `huitou send` after a random arrival: the rerun
+    delivers every due key, a message arrives twice only as a recovered row, and no more
+    than 16 rows of a channel are recovered."""
+    template = make_project(tmp_path / "template", 48)
+    rng = random.Random(20261201)
+    with SmtpServer(ca, latency=0.05) as smtp, WebhookServer(SMS_SECRET, latency=0.05) as hook:
+        configure(template, smtp, hook, concurrency=16)
+        keys = plan_keys(plan(huitou_bin, template, env))
+        most = {"email": 0, "sms": 0}
+        for trial in range(10):
+            root = tmp_path / f"trial{trial}"
+            shutil.copytree(template, root)
+            for server in (smtp, hook):
+                server.arrivals.raw.clear()
+                server.arrivals.delivered.clear()
+            process = subprocess.Popen([huitou_bin, "send", "plan.jsonl", "--live", "--until", UNTIL], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            target, after = rng.choice([smtp, hook]).arrivals, rng.randint(5, 40)
+            target.on_arrival = lambda count, after=after: count == after and os.kill(process.pid, signal.SIGKILL)
+            process.communicate(timeout=120)
+            smtp.arrivals.on_arrival = hook.arrivals.on_arrival = None
+            assert process.returncode == -signal.SIGKILL, f"trial {trial}: the sender finished before the kill"
+            done = subprocess.run([huitou_bin, "send", "plan.jsonl", "--live", "--until", UNTIL], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, f"trial {trial}: {done.stdout}{done.stderr}"
+            assert set(smtp.arrivals.delivered) == {f"<{k}@shop.example.cn>" for k in keys["email"]} and set(hook.arrivals.delivered) == keys["sms"]
+            rows = ledger_rows(root)
+            assert {s for s, *_ in rows.values()} == {"sent"}, f"trial {trial}"
+            twice = {k.strip("<>").split("@")[0] for k in smtp.arrivals.duplicates()} | set(hook.arrivals.duplicates())
+            assert all(rows[k][2] == 1 for k in twice), f"trial {trial}: a message arrived twice that was not in flight"
+            for channel in most:
+                recovered = sum(rows[k][2] for k in keys[channel])
+                assert recovered <= 16, f"trial {trial}: {recovered} {channel} rows were in flight"
+                most[channel] = max(most[channel], recovered)
+        assert max(most.values()) > 1, "many messages should have been in flight at some kill"
+        print(f"most rows in flight at a kill: {most}")
+
+
+def test_a_429_with_retry_after_pauses_the_whole_channel(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+    """A 429 says the account is over its limit: with 8 in flight, the channel starts
+    nothing until Retry-After has passed (those in flight finish), then delivers the rest,
+    the refused one included, once each."""
+    root = make_project(tmp_path / "shop", 40)
+    with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET, latency=0.02) as hook:
+        configure(root, smtp, hook, concurrency=8)
+        keys = plan_keys(plan(huitou_bin, root, env))
+        hook.arrivals.faults = ["429:1"]
+        done = send(huitou_bin, root, env, "--live", "--channel", "sms")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert set(hook.arrivals.delivered) == keys["sms"] and not hook.arrivals.duplicates()
+        (_, refused_at), = hook.arrivals.faulted
+        during = [t for _, t in hook.arrivals.raw if refused_at + 0.3 < t < refused_at + 0.95]
+        after = [t for _, t in hook.arrivals.raw if t >= refused_at + 0.95]
+        assert not during, f"{len(during)} messages went out while the channel waited for Retry-After"
+        assert len(after) >= 40 - 8, "the rest went out after the wait"
+        rows = ledger_rows(root)
+        assert all(rows[k][0] == "sent" for k in keys["sms"]) and sum(rows[k][1] for k in keys["sms"]) == 41  # one retried
+
+
 def test_two_sends_at_once_on_one_ledger_deliver_each_message_once(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
     root = make_project(tmp_path / "shop", 15)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
@@ -380,9 +442,10 @@ def test_two_sends_at_once_on_one_ledger_deliver_each_message_once(tmp_path: Pat
 def test_the_rate_limit_holds_within_ten_percent(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
     # 40 a second: well below what one sender does on a busy machine (the suite runs on
     # two workers), so a rate under the limit means pacing, not a slow machine.
+    # 8 in flight, each taking 50 ms at the receiver: the limit holds across them.
     root = make_project(tmp_path / "shop", 160)
-    with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
-        configure(root, smtp, hook, sms_rate=40)
+    with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET, latency=0.05) as hook:
+        configure(root, smtp, hook, sms_rate=40, concurrency=8)
         plan(huitou_bin, root, env)
         done = send(huitou_bin, root, env, "--live", "--channel", "sms")
         assert done.returncode == 0, done.stdout + done.stderr
@@ -524,3 +587,23 @@ def test_planning_without_the_unsubscribe_secret_says_the_links_are_unsigned(tmp
         assert "unsubscribe?c=c000" in body
         signed = plan(huitou_bin, root, env).read_text(encoding="utf-8")
         assert "unsubscribe?token=" in signed and "unsubscribe?c=" not in signed
+
+
+def test_each_channel_gets_a_place_per_message_in_flight(tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """SMTP and webhooks: an adapter (a connection) each; an outbox: one file, so
+    `concurrency` above 1 is refused before anything is sent."""
+    from huitou.delivery.channels import ConfigError, open_adapters
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    smtp = {"from": "Shop <care@shop.example.cn>", "unsubscribe_url": "https://shop.example.cn/u", "unsubscribe_secret_env": "T_UNSUB_SECRET",
+            "smtp": {"host": "127.0.0.1", "port": 2525, "username_env": "T_SMTP_USER", "password_env": "T_SMTP_PASSWORD"}}
+    mail = open_adapters("email", smtp, tmp_path)
+    assert len(mail) == 4 and len({id(a) for a in mail}) == 4
+    hook = open_adapters("sms", {"webhook": {"url": "https://gw.example.cn/send"}, "concurrency": 32}, tmp_path)
+    assert len(hook) == 32 and len({id(a) for a in hook}) == 32
+    assert len(open_adapters("phone", {"outbox": "out/calls"}, tmp_path)) == 1
+    with pytest.raises(ConfigError, match="an outbox is one file, written one message at a time; remove `concurrency` \\(4\\)"):
+        open_adapters("phone", {"outbox": "out/calls", "concurrency": 4}, tmp_path)
+    for adapter in [*mail, *hook]:
+        adapter.close()

@@ -106,6 +106,24 @@ def token_owner(channels: Mapping[str, Mapping[str, Any]], token: str) -> tuple[
     raise ValueError(problem)
 
 
+# Messages in flight at once when huitou.yaml does not say (`concurrency`): SMTP servers
+# take a few connections from one sender; HTTP gateways many requests. An outbox is one
+# file, written one message at a time.
+DEFAULT_CONCURRENCY = {"smtp": 4, "webhook": 8, "outbox": 1}
+
+
+def open_adapters(name: str, config: Mapping[str, Any], root: Path) -> list[Adapter]:
+    """The channel's adapters, one per message in flight (`concurrency`), each with a
+    connection of its own (SMTP, HTTP keep-alive); an outbox has one."""
+    first = open_adapter(name, config, root)
+    way = next(w for w in ("smtp", "webhook", "outbox") if config.get(w))
+    wanted = int(config.get("concurrency") or DEFAULT_CONCURRENCY[way])
+    if way == "outbox" and wanted > 1:
+        first.close()
+        raise ConfigError(f"channel '{name}': an outbox is one file, written one message at a time; remove `concurrency` ({wanted})")
+    return [first, *(open_adapter(name, config, root) for _ in range(wanted - 1))]
+
+
 def open_adapter(name: str, config: Mapping[str, Any], root: Path) -> Adapter:
     """The adapter for channel `name`; ConfigError when it has no way out or a missing secret."""
     kind = channel_kind(name, config)

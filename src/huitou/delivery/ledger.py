@@ -203,6 +203,16 @@ class DueMessage:
     send_at: str
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """What became of a row in flight (Ledger.settle_many)."""
+
+    key: str
+    state: str  # sent or failed
+    detail: str | None = None  # sent: the receiver's id; failed: the error
+    retry_at: float | None = None  # failed: pending again from then (None: failed for good)
+
+
 class Ledger:
     def __init__(self, path: Path) -> None:
         """Open (or create) the ledger; LedgerError when SQLite cannot use the file. No
@@ -449,6 +459,22 @@ class Ledger:
             (now, key),
         ).fetchone()
         return updated[1] if updated and updated[0] == "sending" else None
+
+    def start_many(self, keys: list[str], now: float) -> dict[str, int | None]:
+        """start() for several rows in one transaction (one fsync): each row's attempt
+        number, None for a row no longer pending or whose customer opted out."""
+        with self._write():
+            return {key: self.start(key, now) for key in keys}
+
+    def settle_many(self, outcomes: list[Settlement], now: float) -> None:
+        """Record several rows' outcomes in one transaction (one fsync): `sent` with the
+        receiver's id, or `failed` (retry_at None: for good; else pending until then)."""
+        with self._write():
+            for outcome in outcomes:
+                if outcome.state == "sent":
+                    self.sent(outcome.key, now, outcome.detail)
+                else:
+                    self.failed(outcome.key, now, str(outcome.detail), outcome.retry_at)
 
     def sent(self, key: str, now: float, provider_id: str | None = None) -> None:
         self.db.execute(  # one statement, autocommitted (and fsynced) on its own

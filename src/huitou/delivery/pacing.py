@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -11,12 +10,17 @@ from typing import Any
 
 
 class Pacer:
-    """Spaces messages evenly at the channel's rate (`rate: {per_second, per_minute}`; the
-    stricter wins). Even spacing, no bursts: a provider's limit is never exceeded in any
-    window, and a pause (a retry wait) is not made up for afterwards.
+    """Spaces the starts of a channel's messages evenly at its rate (`rate: {per_second,
+    per_minute}`; the stricter wins), however many are in flight: one Pacer per channel,
+    asked by the one thread that hands messages out. Even spacing, no bursts: a
+    provider's limit is never exceeded in any window, and a pause (a retry wait, a
+    channel backing off) is not made up for afterwards.
 
     >>> Pacer.from_config({"per_minute": 120}).interval
     0.5
+    >>> pacer = Pacer(0.5, clock=lambda: 10.0)
+    >>> pacer.delay(), pacer.take(), pacer.delay()
+    (0.0, None, 0.5)
     """
 
     def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -31,15 +35,57 @@ class Pacer:
         gaps += [60 / float(rate["per_minute"])] if rate.get("per_minute") else []
         return cls(max(gaps, default=0.0))
 
-    def wait(self, stop: threading.Event) -> bool:
-        """Wait for the next slot; False when `stop` was set meanwhile."""
-        if self.interval <= 0:
-            return not stop.is_set()
-        now = self.clock()
-        if self._next > now and stop.wait(self._next - now):
-            return False
-        self._next = max(self._next, self.clock()) + self.interval
-        return not stop.is_set()
+    def delay(self) -> float:
+        """Seconds until the next message may start (0.0: now)."""
+        return max(0.0, self._next - self.clock()) if self.interval > 0 else 0.0
+
+    def take(self) -> None:
+        """A message starts in its slot: the next slot is an interval after this one. A
+        start a little late (claiming the row took a commit) keeps the schedule, so the
+        rate is the limit, not less; after a pause longer than a slot the schedule starts
+        again from now. No start is ever before its slot, so no window holds more."""
+        if self.interval > 0:
+            now = self.clock()
+            self._next = now + self.interval if now > self._next + self.interval else self._next + self.interval
+
+
+class ChannelBackoff:
+    """When a whole channel waits: after a receiver's Retry-After (a 429 says the account
+    is over its limit, not that one message is), and after FAILURES_BEFORE_PAUSE transient
+    failures in a row, for a time that doubles with each further one (up to the retry
+    policy's longest wait). Messages already in flight finish.
+
+    >>> b = ChannelBackoff(RetryPolicy(attempts=5, initial=2, maximum=60))
+    >>> b.failed(100.0, retry_after=30); b.until
+    130.0
+    >>> for _ in range(4): b.failed(200.0)
+    >>> b.until  # the fifth failure in a row: 2 s
+    202.0
+    >>> b.failed(300.0); b.until  # the sixth: 4 s
+    304.0
+    >>> b.succeeded(); b.failed(400.0); b.until  # a success: the count starts again
+    304.0
+    """
+
+    FAILURES_BEFORE_PAUSE = 5
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.until = 0.0  # clock time before which the channel starts nothing
+        self.in_a_row = 0
+
+    def failed(self, now: float, retry_after: float | None = None) -> None:
+        """A transient failure (with the receiver's Retry-After, if it gave one)."""
+        self.in_a_row += 1
+        beyond = self.in_a_row - self.FAILURES_BEFORE_PAUSE
+        pause = max(retry_after or 0.0, min(self.policy.maximum, self.policy.initial * 2**beyond) if beyond >= 0 else 0.0)
+        if pause:
+            self.until = max(self.until, now + pause)
+
+    def succeeded(self) -> None:
+        """A delivery: the failures in a row start again from none. A pause already begun
+        runs its course (the message that succeeded was started before it)."""
+        self.in_a_row = 0
 
 
 @dataclass(frozen=True)

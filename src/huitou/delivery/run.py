@@ -4,9 +4,10 @@ A live run: read and check the plan file; open every channel adapter it needs (a
 secret or way out stops the run before anything is sent); take the ledger's run lock; put
 rows a dead run left in flight back to pending (marked recovered); record the opt-out
 file; add the plan's send rows (a key already there keeps its state) and withdraw the
-pending rows this plan no longer sends; skip opted-out and expired rows; then one worker
-thread per channel delivers its due rows at the channel's rate, recording each outcome
-in the ledger before the next message. A dry run reads the same and writes nothing.
+pending rows this plan no longer sends; skip opted-out and expired rows; then each channel
+delivers its due rows with up to `concurrency` messages in flight at the channel's rate,
+each claimed in the ledger before it is handed over and its outcome recorded after
+(dispatch.py). A dry run reads the same and writes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import signal
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -23,13 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .channels import Adapter, ChannelDown, ConfigError, DeliveryError, Message, channel_kind, open_adapter
-from .ledger import Ledger, LedgerError, default_path, explain, ledger_identity, peek, witness_problem, writable_problem
+from .channels import Adapter, ConfigError, channel_kind, open_adapters
+from .dispatch import Channel, deliver_channel
+from .ledger import (
+    Ledger,
+    LedgerError,
+    default_path,
+    ledger_identity,
+    peek,
+    witness_problem,
+    writable_problem,
+)
 from .pacing import Pacer, RetryPolicy
 from .planfile import Due, PlanFile, PlanFileError, read_plan
 
 SAMPLES = 3  # rows a dry run shows
-BATCH = 200  # due rows read per query; each is still started and settled one by one
 
 
 @dataclass
@@ -124,20 +132,20 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
             _deliver(report, Ledger.for_sending(ledger_path, new_ledger), plan, due, adapters, configured, delivery, optouts or [], clock, wait, retry_failed, progress, channel)
             return report
         finally:
-            for adapter in adapters.values():
+            for adapter in (a for pool in adapters.values() for a in pool):
                 adapter.close()
 
 
-def _open_adapters(channels: list[str], configured: dict[str, Any], root: Path, problems: list[str]) -> dict[str, Adapter]:
-    """An adapter per channel; what stops one is added to `problems` (all of them, so a
-    dry run can list every one)."""
-    adapters: dict[str, Adapter] = {}
+def _open_adapters(channels: list[str], configured: dict[str, Any], root: Path, problems: list[str]) -> dict[str, list[Adapter]]:
+    """The adapters of each channel (one per message in flight); what stops a channel is
+    added to `problems` (all of them, so a dry run can list every one)."""
+    adapters: dict[str, list[Adapter]] = {}
     for name in channels:
         if name not in configured:
             problems.append(f"channel '{name}' is not in huitou.yaml's channels")
             continue
         try:
-            adapters[name] = open_adapter(name, configured[name], root)
+            adapters[name] = open_adapters(name, configured[name], root)
         except ConfigError as exc:
             problems.append(str(exc))
     return adapters
@@ -178,7 +186,7 @@ def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Du
     report.samples = list(plan.ledger_rows(samples)) if samples else []
 
 
-def _deliver(report: SendReport, ledger: Ledger, plan: PlanFile, due: list[Due], adapters: dict[str, Adapter], configured: dict[str, Any],
+def _deliver(report: SendReport, ledger: Ledger, plan: PlanFile, due: list[Due], adapters: dict[str, list[Adapter]], configured: dict[str, Any],
              delivery: dict[str, Any], optouts: list[tuple[str, str | None]], clock: Clock, wait: bool, retry_failed: bool,
              progress: Callable[[dict[str, ChannelReport]], None] | None, channel: str | None) -> None:
     """`channel`: only that channel's rows are added, replanned, withdrawn and expired."""
@@ -205,10 +213,8 @@ def _deliver(report: SendReport, ledger: Ledger, plan: PlanFile, due: list[Due],
             workers = []
             for name, keys in by_channel.items():
                 channel_report = report.channels.setdefault(name, ChannelReport(name, due=len(keys)))
-                kind = channel_kind(name, configured[name])
-                pacer = Pacer.from_config(configured[name].get("rate"))
-                worker = threading.Thread(target=_worker, name=f"send-{name}", args=(ledger_path, keys, adapters[name], kind, pacer, policy, report.until, stop, channel_report, clock),
-                                          daemon=True)
+                way = Channel(channel_kind(name, configured[name]), adapters[name], Pacer.from_config(configured[name].get("rate")), policy)
+                worker = threading.Thread(target=deliver_channel, name=f"send-{name}", args=(ledger_path, keys, way, report.until, stop, channel_report, clock), daemon=True)
                 workers.append(worker)
             with _stopping_on_signals(stop):
                 for worker in workers:
@@ -226,67 +232,6 @@ def _deliver(report: SendReport, ledger: Ledger, plan: PlanFile, due: list[Due],
             ledger.vouch()
     finally:
         ledger.close()
-
-
-def _worker(ledger_path: Path, keys: list[str], adapter: Adapter, kind: str, pacer: Pacer, policy: RetryPolicy, until: float, stop: threading.Event, report: ChannelReport,
-            clock: Clock) -> None:
-    """Deliver one channel's due rows, one at a time, each settled in the ledger before
-    the next starts; wait for retries that come due; stop on `stop` after the message in
-    hand."""
-    started = time.monotonic()
-    ledger = Ledger(ledger_path)  # a connection per thread
-    try:
-        ledger.restrict(keys)
-        while not stop.is_set():
-            batch = ledger.due(clock(), until, BATCH, report.channel)
-            if not batch:
-                retry_at = ledger.next_retry(until, report.channel)
-                if retry_at is None:
-                    break
-                stop.wait(max(0.0, retry_at - clock()))
-                continue
-            for row in batch:
-                if not pacer.wait(stop):
-                    break
-                if not _deliver_one(ledger, adapter, Message.from_row(row, kind), policy, report, clock):
-                    return
-    except sqlite3.Error as exc:  # the disk filled, the file went away: the row in flight is recovered next run
-        report.stopped = str(explain(ledger_path, exc))
-    except Exception as exc:  # a bug, not a delivery failure: stop the channel, say so; the row in flight is recovered next run
-        report.stopped = f"internal error: {type(exc).__name__}: {exc}"
-    finally:
-        report.seconds = time.monotonic() - started
-        ledger.close()
-
-
-def _deliver_one(ledger: Ledger, adapter: Adapter, message: Message, policy: RetryPolicy, report: ChannelReport, clock: Clock) -> bool:
-    """Start, deliver, settle one row; False when the channel is down."""
-    attempt = ledger.start(message.key, clock())
-    if attempt is None:
-        report.skipped += ledger.state_of(message.key) == "skipped"
-        return True
-    try:
-        provider_id = adapter.deliver(message)
-    except ChannelDown as exc:
-        ledger.failed(message.key, clock(), str(exc), retry_at=clock())  # back to pending: nothing was sent
-        report.stopped = str(exc)
-        return False
-    except DeliveryError as exc:
-        done = clock()
-        if exc.transient and attempt < policy.attempts:
-            ledger.failed(message.key, done, str(exc), retry_at=done + policy.delay(attempt, exc.retry_after))
-            report.retried += 1
-        else:
-            error = f"{exc} (gave up after {attempt} attempts)" if exc.transient else str(exc)
-            ledger.failed(message.key, done, error)
-            report.failed += 1
-            if len(report.errors) < 10:
-                report.errors.append((message.key, error))
-        return True
-    ledger.sent(message.key, clock(), provider_id)
-    report.sent += 1
-    report.resent_after_crash += message.recovered
-    return True
 
 
 class _stopping_on_signals:
