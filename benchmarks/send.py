@@ -154,18 +154,19 @@ def main() -> None:
                 for channel, server, target, extra in (("email", smtp, "127.0.0.1", str(smtp.port)), ("sms", hook, hook.url, SECRET)):
                     places = concurrency[channel] or DEFAULT_CONCURRENCY[WAYS[channel]]
                     results[channel] = run_channel(root, env, channel, server, target, extra, places, until, n, args.repeat)
-        publish(report_lines(heading, latency, results, n, args.repeat), args.write)
+        command = f"--repeat {args.repeat} --{size.replace('_', '-')} {n}"
+        publish(report_lines(heading, latency, results, n, command), args.write)
 
 
-def report_lines(heading: str, latency: float, results: dict[str, dict[str, float]], n: int, repeat: int) -> list[str]:
+def report_lines(heading: str, latency: float, results: dict[str, dict[str, float]], n: int, command: str) -> list[str]:
     servers = "aiosmtpd with STARTTLS and AUTH, the delivery tests' HTTP receiver checking each signature"
     lines = [
         f"## {heading}",
         "",
-        f"`python benchmarks/send.py --repeat {repeat}` on {platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()}), "
+        f"`python benchmarks/send.py {command}` on {platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()}), "
         f"{dt.date.today().isoformat()}. {n:,} messages per channel to servers on this machine ({servers}"
         + (f", each taking {latency * 1000:.0f} ms a message, as a provider does" if latency else "")
-        + f"), median of {repeat} runs, in messages per second (higher is better).",
+        + f"), median of {command.split()[1]} runs, in messages per second (higher is better).",
         "",
         "| channel | in flight | (a) floor: as many in flight, no ledger | (b) huitou send --live | b/a | (b) whole command, wall |",
         "|---|---:|---:|---:|---:|---:|",

@@ -233,6 +233,9 @@ channel = {
             "properties": {"url": {"type": "string", "pattern": "^https?://"}, "secret_env": secret_ref, "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10}},
         },
         "outbox": {"type": "string", "description": "Directory for files people act on (SMS vendor uploads, call lists, print lists): one CSV per channel and day."},
+        "concurrency": {"type": "integer", "minimum": 1, "maximum": 256,
+                        "description": "Messages in flight at once on this channel: SMTP connections, or HTTP requests each on a kept-alive connection (default: 4 for smtp, "
+                                       "8 for a webhook; an outbox is written one message at a time). The rate limit holds however many are in flight."},
         "rate": {"type": "object", "additionalProperties": False, "description": "Most messages per second or per minute (the stricter wins); messages are spaced evenly.", "properties": {"per_second": {"type": "number", "exclusiveMinimum": 0}, "per_minute": {"type": "number", "exclusiveMinimum": 0}}},
         "cost": {
             "type": "object",
