@@ -84,11 +84,17 @@ def edge_project(root: Path) -> Path:
     return root
 
 
-def plan_files(root: Path, as_of: str, horizon: str, env: dict[str, str], out_dir: Path, kinds: tuple[str, ...] = ("duckdb", "postgres", "spark")) -> dict[str, bytes]:
-    """The plan file of each engine, written by the console script."""
+def plan_files(root: Path, as_of: str, horizon: str, env: dict[str, str], out_dir: Path, kinds: tuple[str, ...] = ("duckdb", "postgres", "spark"),
+               spark: object = None) -> dict[str, bytes]:
+    """The plan file of each engine, written by the console script; Spark's by the same
+    code in this process, on the session's Spark (a console script starts a JVM: 10-20 s
+    each, the suite's largest cost; the console script on Spark is tested below)."""
     files = {}
     for kind in kinds:
         out = out_dir / f"plan-{as_of}-{kind}.jsonl"
+        if kind == "spark":
+            files[kind] = _planned_on_session_spark(spark, root, as_of, horizon, env, out)
+            continue
         done = subprocess.run([installed_script("huitou"), "plan", "--engine", kind, "--as-of", as_of, "--horizon", horizon, "--out", str(out)],
                               cwd=root, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{kind}: {done.stderr}"
@@ -96,6 +102,32 @@ def plan_files(root: Path, as_of: str, horizon: str, env: dict[str, str], out_di
         assert not any(noise in done.stderr for noise in ("log4j", "WARN", "SparkContext")), done.stderr
         files[kind] = out.read_bytes()
     return files
+
+
+def _planned_on_session_spark(engine: object, root: Path, as_of: str, horizon: str, env: dict[str, str], out: Path) -> bytes:
+    """`huitou plan --engine spark --out OUT` as the command runs it, in this process, on
+    `engine` (the session's SparkEngine)."""
+    from huitou.cli import _horizon
+    from huitou.plan.build import build_plan
+    from huitou.plan.output import write_plan
+    from huitou.session import DataOptions, open_session
+
+    assert engine is not None, "a Spark plan in this process needs the spark_engine fixture"
+    previous, saved = Path.cwd(), {k: os.environ.get(k) for k in env}
+    os.chdir(root)
+    os.environ.update(env)
+    try:
+        session, playbooks = open_session("plan", None, DataOptions(as_of=as_of, engine="spark"), need_playbooks=True, engine=engine)
+        write_plan(build_plan(session, playbooks, _horizon(horizon)), out)
+        session.con.close()
+    finally:
+        os.chdir(previous)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return out.read_bytes()
 
 
 @pytest.fixture()
@@ -108,8 +140,8 @@ def engines_env(postgres_url: str, spark_engine, tmp_path: Path) -> dict[str, st
 
 
 @pytest.mark.parametrize("as_of, horizon", [("2026-10-20", "30d"), ("2027-02-20", "40d")], ids=["autumn", "spring"])
-def test_the_edge_project_plans_byte_for_byte_alike_on_every_engine(tmp_path: Path, engines_env: dict[str, str], as_of: str, horizon: str) -> None:
-    files = plan_files(edge_project(tmp_path / "edges"), as_of, horizon, engines_env, tmp_path)
+def test_the_edge_project_plans_byte_for_byte_alike_on_every_engine(tmp_path: Path, engines_env: dict[str, str], spark_engine, as_of: str, horizon: str) -> None:  # noqa: F811
+    files = plan_files(edge_project(tmp_path / "edges"), as_of, horizon, engines_env, tmp_path, spark=spark_engine)
     assert files["postgres"] == files["duckdb"] and files["spark"] == files["duckdb"]
     rows = [json.loads(line) for line in files["duckdb"].splitlines()]
     sends = {(r["customer_id"], r["rule_id"]): r for r in rows if r["status"] in ("send", "holdout")}
@@ -128,9 +160,9 @@ def test_the_edge_project_plans_byte_for_byte_alike_on_every_engine(tmp_path: Pa
         assert any(r["customer_id"] == "evil" and "Eve\"=cmd" in ((r["content"] or {}).get("body") or "") for r in rows)
 
 
-def test_the_example_project_plans_byte_for_byte_alike_on_every_engine(tmp_path: Path, engines_env: dict[str, str]) -> None:
+def test_the_example_project_plans_byte_for_byte_alike_on_every_engine(tmp_path: Path, engines_env: dict[str, str], spark_engine) -> None:  # noqa: F811
     """The example shop (recommendations, referral codes and purchase models included)."""
-    files = plan_files(ROOT, "2026-11-30", "14d", engines_env, tmp_path)
+    files = plan_files(ROOT, "2026-11-30", "14d", engines_env, tmp_path, spark=spark_engine)
     assert files["postgres"] == files["duckdb"] and files["spark"] == files["duckdb"]
     assert len(files["duckdb"].splitlines()) > 500
     assert dt.date.fromisoformat(json.loads(files["duckdb"].splitlines()[0])["as_of"]) == dt.date(2026, 11, 30)
@@ -194,121 +226,6 @@ def test_a_send_that_fails_to_render_gives_its_slot_to_the_next_on_every_engine(
     assert rows[("b", "bday")][3] == "render_error" and "ZeroDivisionError" in rows[("b", "bday")][4]
     assert rows[("b", "checkin")][2] == "send" and rows[("b", "checkin")][6] == "【店】李雷，东西收到了吗？"
     assert rows[("a", "bday")][2] == "send" and rows[("a", "checkin")][3] == "frequency_cap"
-
-
-def test_the_engine_named_in_huitou_yaml_or_on_the_command_line(tmp_path: Path, postgres_url: str) -> None:  # noqa: F811
-    """huitou.yaml's engine is used (its url_env read), --engine overrides it, and an engine
-    that refuses the connection is one line, exit 2, with nothing written."""
-    root = edge_project(tmp_path / "shop")
-    config = root / "huitou.yaml"
-    config.write_text(config.read_text(encoding="utf-8") + "engine: {kind: postgres, url_env: SHOP_DB}\n", encoding="utf-8")
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
-
-    def huitou(*args: str, db: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([installed_script("huitou"), *args, "--as-of", "2026-10-20"], cwd=root, env={**env, "SHOP_DB": db},
-                              capture_output=True, text=True, timeout=300)
-
-    on_postgres = huitou("segments", "-f", "json", db=postgres_url)
-    on_duckdb = huitou("segments", "-f", "json", "--engine", "duckdb", db="host=/nonexistent")
-    assert on_postgres.returncode == 0 and on_duckdb.returncode == 0, on_postgres.stderr + on_duckdb.stderr
-    assert json.loads(on_postgres.stdout) == json.loads(on_duckdb.stdout) and "edges" in on_postgres.stdout
-    before = sorted(root.rglob("*"))
-    refused = huitou("plan", "--out", str(tmp_path / "plan.jsonl"), db="postgresql://huitou:s3cret@127.0.0.1:1/shop?connect_timeout=5")
-    assert refused.returncode == 2
-    assert refused.stderr.startswith("huitou plan: engine postgres: cannot connect to postgresql://huitou:***@127.0.0.1:1/shop")
-    assert refused.stderr.count("\n") == 1 and "s3cret" not in refused.stderr and "Traceback" not in refused.stderr
-    assert not (tmp_path / "plan.jsonl").exists() and sorted(root.rglob("*")) == before
-
-
-def _tables_in_postgres(url: str, root: Path) -> None:
-    """The edge project's orders and customers as tables of schema `shop`, typed as a shop's
-    database would type them (instants with zone, exact money, dates)."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as con:
-        con.execute("DROP SCHEMA IF EXISTS shop CASCADE")
-        con.execute("CREATE SCHEMA shop")
-        con.execute("CREATE TABLE shop.orders (order_id text, customer_id text, ordered_at timestamptz, amount numeric(18,3), status text, category text, "
-                    "rating integer, delivered_at date)")
-        con.execute("CREATE TABLE shop.customers (customer_id text, name text, birthday date, timezone text, tags text, phone text, consent_sms boolean)")
-        for table in ("orders", "customers"):
-            # PostgreSQL's text cannot hold a NUL byte: the shop's database has none, nor the
-            # customer whose id has one (which the files' checks reject).
-            lines = (root / f"{table}.csv").read_bytes().splitlines(keepends=True)
-            with con.cursor().copy(f"COPY shop.{table} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-                copy.write(b"".join(line for line in lines if b"bad\x00id" not in line).replace(b"\x00", b""))
-
-
-def _with_sources(root: Path, orders: str, customers: str) -> None:
-    config = root / "huitou.yaml"
-    text = config.read_text(encoding="utf-8").replace("orders: {path: orders.csv}", f"orders: {orders}").replace("customers: {path: customers.csv}", f"customers: {customers}")
-    config.write_text(text, encoding="utf-8")
-
-
-def test_sources_that_are_tables_of_the_engine_plan_as_the_files_do(tmp_path: Path, engines_env: dict[str, str]) -> None:
-    """The edge project's data as PostgreSQL tables (schema shop) and as Parquet that Spark
-    reads by path: the plan file equals the one DuckDB makes from the CSV files, and the
-    tables' rows are checked and quarantined as the files' are."""
-    import duckdb
-
-    files = edge_project(tmp_path / "files")
-    reference = plan_files(files, "2026-10-20", "30d", engines_env, tmp_path / "files")["duckdb"]
-    _tables_in_postgres(engines_env["HUITOU_PG_URL"], files)
-    on_postgres = edge_project(tmp_path / "pg")
-    _with_sources(on_postgres, "{table: shop.orders}", "{table: shop.customers}")
-    on_spark = edge_project(tmp_path / "spark")
-    for table in ("orders", "customers"):
-        duckdb.execute(f"COPY (SELECT * FROM read_csv('{files / table}.csv', all_varchar = true)) TO '{on_spark / table}.parquet' (FORMAT parquet)")
-    _with_sources(on_spark, f"{{table: 'parquet.`{on_spark / 'orders.parquet'}`'}}", f"{{table: 'parquet.`{on_spark / 'customers.parquet'}`'}}")
-    for root, kind in ((on_postgres, "postgres"), (on_spark, "spark")):
-        (root / "orders.csv").unlink()
-        (root / "customers.csv").unlink()
-        out = tmp_path / f"{kind}.jsonl"
-        done = subprocess.run([installed_script("huitou"), "plan", "--engine", kind, "--as-of", "2026-10-20", "--horizon", "30d", "--out", str(out)],
-                              cwd=root, env=engines_env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr
-        assert "rows read from table " in done.stderr
-        assert out.read_bytes() == reference, kind
-        # The table's rows are checked as a file's are, and the quarantine lists what was repaired.
-        quarantine = (root / ".huitou" / "quarantine" / "orders.csv").read_text(encoding="utf-8")
-        assert "kept,amount_rounded" in quarantine and "20.005" in quarantine, kind
-
-
-def test_a_table_source_that_cannot_be_read_is_one_line(tmp_path: Path, engines_env: dict[str, str]) -> None:
-    root = edge_project(tmp_path / "shop")
-    _with_sources(root, "{table: shop.no_such_table}", "{path: customers.csv}")
-
-    def plan(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([installed_script("huitou"), "plan", *args, "--out", str(tmp_path / "plan.jsonl")], cwd=root, env=engines_env,
-                              capture_output=True, text=True, timeout=300)
-
-    missing = plan("--engine", "postgres")
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
-    assert missing.stderr.startswith("huitou plan: engine postgres: cannot read data.orders.table 'shop.no_such_table': ")
-    assert "does not exist" in missing.stderr and "Traceback" not in missing.stderr
-    on_spark = plan("--engine", "spark")
-    assert on_spark.returncode == 2 and on_spark.stderr.count("\n") == 1, on_spark.stderr
-    assert on_spark.stderr.startswith("huitou plan: engine spark: cannot read data.orders.table 'shop.no_such_table': [TABLE_OR_VIEW_NOT_FOUND]")
-    on_duckdb = plan()
-    assert on_duckdb.returncode == 2 and "without path names a table of the engine, and the engine is the embedded DuckDB" in on_duckdb.stderr
-    assert not (tmp_path / "plan.jsonl").exists()
-
-
-def test_spark_workers_without_huitou_are_one_line(tmp_path: Path, engines_env: dict[str, str]) -> None:
-    """Arbitration runs in Spark's Python workers: a workers' Python without huitou (here a
-    bare venv) stops the plan with one line that says what is missing and where to set the
-    workers' Python; no plan file."""
-    import sys
-
-    bare = tmp_path / "bare"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
-    out = tmp_path / "plan.jsonl"
-    done = subprocess.run([installed_script("huitou"), "plan", "--engine", "spark", "--as-of", "2026-11-30", "--horizon", "7d", "--out", str(out)], cwd=ROOT,
-                          env={**engines_env, "PYSPARK_PYTHON": str(bare / "bin" / "python")}, capture_output=True, text=True, timeout=300)
-    last = done.stderr.strip().splitlines()[-1]
-    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-    assert last.startswith("huitou: engine spark: the Python workers could not run huitou (ModuleNotFoundError: No module named "), last
-    assert "PYSPARK_PYTHON" in last and not out.exists()
 
 
 def test_compile_shows_the_sql_the_engine_runs(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
@@ -491,7 +408,7 @@ def test_arbitration_in_many_partitions_on_every_engine(postgres_url: str, spark
     assert plan(spark_engine) == whole
 
 
-def test_the_next_day_on_every_engine_knows_the_ledger_and_the_opt_outs(tmp_path: Path, engines_env: dict[str, str]) -> None:
+def test_the_next_day_on_every_engine_knows_the_ledger_and_the_opt_outs(tmp_path: Path, engines_env: dict[str, str], spark_engine) -> None:  # noqa: F811
     """A shop's day on each engine: plan and send on DuckDB, record an opt-out, then the
     next day's plan (whose candidates are computed on the engine, beside its features,
     with the ledger's messages and the opt-outs taken in) is the same file everywhere,
@@ -510,7 +427,7 @@ def test_the_next_day_on_every_engine_knows_the_ledger_and_the_opt_outs(tmp_path
     day1 = [json.loads(line) for line in (root / "day1.jsonl").read_text(encoding="utf-8").splitlines()]
     leaving = next(r["customer_id"] for r in day1 if r["status"] == "send" and r["send_at"].startswith("2026-10-21"))
     run("optout", leaving, "--channel", "sms")
-    files = plan_files(root, "2026-10-20", "4d", engines_env, tmp_path)
+    files = plan_files(root, "2026-10-20", "4d", engines_env, tmp_path, spark=spark_engine)
     assert files["postgres"] == files["duckdb"] and files["spark"] == files["duckdb"]
     day2 = [json.loads(line) for line in files["duckdb"].splitlines()]
     reasons = [r["reason"] for r in day2]

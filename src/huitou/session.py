@@ -77,8 +77,9 @@ def open_configured_engine(config: Any, flag: str | None) -> Any:
     return engine
 
 
-def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, need_playbooks: bool) -> tuple[Any, list[Any]]:
-    """The loaded data (evaluate.DataSession) and the validated playbooks."""
+def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, need_playbooks: bool, engine: Any = None) -> tuple[Any, list[Any]]:
+    """The loaded data (evaluate.DataSession) and the validated playbooks. `engine`: an
+    engine already open (engines.Engine) instead of huitou.yaml's or --engine's."""
     from . import referral
     from .checks.policies import valid_timezone
     from .data.sources import DataError
@@ -105,8 +106,7 @@ def open_session(command: str, paths: list[Path] | None, opts: DataOptions, *, n
         tz = data_timezone(project, playbooks, opts.timezone)
         if not valid_timezone(tz):
             raise OpenError(f"unknown timezone '{tz}'")
-        engine = None
-        if command not in NO_FEATURES or _reads_engine_tables(project.config):
+        if engine is None and (command not in NO_FEATURES or _reads_engine_tables(project.config)):
             engine = open_configured_engine(project.config.get("engine"), opts.engine)
         session = open_data(project, timezone=tz, as_of=date, data_dir=opts.data, orders=opts.orders, customers=opts.customers,
                             quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit, engine=engine)

@@ -1,0 +1,130 @@
+"""Data sources that are tables of the engine, and the engine chosen in huitou.yaml or on
+the command line: the installed console script on real PostgreSQL and Spark
+(tests/engines.py). In a file of its own so that the test workers share the engine tests
+(a file runs on one worker)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from .conftest import ROOT, installed_script
+from .engines import postgres_url, spark_engine  # noqa: F401  (fixtures: they start the servers or fail in CI)
+from .test_engine_plans import edge_project, engines_env, plan_files  # noqa: F401  (engines_env: a fixture)
+
+
+def test_the_engine_named_in_huitou_yaml_or_on_the_command_line(tmp_path: Path, postgres_url: str) -> None:  # noqa: F811
+    """huitou.yaml's engine is used (its url_env read), --engine overrides it, and an engine
+    that refuses the connection is one line, exit 2, with nothing written."""
+    root = edge_project(tmp_path / "shop")
+    config = root / "huitou.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "engine: {kind: postgres, url_env: SHOP_DB}\n", encoding="utf-8")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+
+    def huitou(*args: str, db: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([installed_script("huitou"), *args, "--as-of", "2026-10-20"], cwd=root, env={**env, "SHOP_DB": db},
+                              capture_output=True, text=True, timeout=300)
+
+    on_postgres = huitou("segments", "-f", "json", db=postgres_url)
+    on_duckdb = huitou("segments", "-f", "json", "--engine", "duckdb", db="host=/nonexistent")
+    assert on_postgres.returncode == 0 and on_duckdb.returncode == 0, on_postgres.stderr + on_duckdb.stderr
+    assert json.loads(on_postgres.stdout) == json.loads(on_duckdb.stdout) and "edges" in on_postgres.stdout
+    before = sorted(root.rglob("*"))
+    refused = huitou("plan", "--out", str(tmp_path / "plan.jsonl"), db="postgresql://huitou:s3cret@127.0.0.1:1/shop?connect_timeout=5")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("huitou plan: engine postgres: cannot connect to postgresql://huitou:***@127.0.0.1:1/shop")
+    assert refused.stderr.count("\n") == 1 and "s3cret" not in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "plan.jsonl").exists() and sorted(root.rglob("*")) == before
+
+
+def _tables_in_postgres(url: str, root: Path) -> None:
+    """The edge project's orders and customers as tables of schema `shop`, typed as a shop's
+    database would type them (instants with zone, exact money, dates)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("DROP SCHEMA IF EXISTS shop CASCADE")
+        con.execute("CREATE SCHEMA shop")
+        con.execute("CREATE TABLE shop.orders (order_id text, customer_id text, ordered_at timestamptz, amount numeric(18,3), status text, category text, "
+                    "rating integer, delivered_at date)")
+        con.execute("CREATE TABLE shop.customers (customer_id text, name text, birthday date, timezone text, tags text, phone text, consent_sms boolean)")
+        for table in ("orders", "customers"):
+            # PostgreSQL's text cannot hold a NUL byte: the shop's database has none, nor the
+            # customer whose id has one (which the files' checks reject).
+            lines = (root / f"{table}.csv").read_bytes().splitlines(keepends=True)
+            with con.cursor().copy(f"COPY shop.{table} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+                copy.write(b"".join(line for line in lines if b"bad\x00id" not in line).replace(b"\x00", b""))
+
+
+def _with_sources(root: Path, orders: str, customers: str) -> None:
+    config = root / "huitou.yaml"
+    text = config.read_text(encoding="utf-8").replace("orders: {path: orders.csv}", f"orders: {orders}").replace("customers: {path: customers.csv}", f"customers: {customers}")
+    config.write_text(text, encoding="utf-8")
+
+
+def test_sources_that_are_tables_of_the_engine_plan_as_the_files_do(tmp_path: Path, engines_env: dict[str, str]) -> None:  # noqa: F811
+    """The edge project's data as PostgreSQL tables (schema shop) and as Parquet that Spark
+    reads by path: the plan file equals the one DuckDB makes from the CSV files, and the
+    tables' rows are checked and quarantined as the files' are."""
+    import duckdb
+
+    files = edge_project(tmp_path / "files")
+    reference = plan_files(files, "2026-10-20", "30d", engines_env, tmp_path / "files", kinds=("duckdb",))["duckdb"]
+    _tables_in_postgres(engines_env["HUITOU_PG_URL"], files)
+    on_postgres = edge_project(tmp_path / "pg")
+    _with_sources(on_postgres, "{table: shop.orders}", "{table: shop.customers}")
+    on_spark = edge_project(tmp_path / "spark")
+    for table in ("orders", "customers"):
+        duckdb.execute(f"COPY (SELECT * FROM read_csv('{files / table}.csv', all_varchar = true)) TO '{on_spark / table}.parquet' (FORMAT parquet)")
+    _with_sources(on_spark, f"{{table: 'parquet.`{on_spark / 'orders.parquet'}`'}}", f"{{table: 'parquet.`{on_spark / 'customers.parquet'}`'}}")
+    for root, kind in ((on_postgres, "postgres"), (on_spark, "spark")):
+        (root / "orders.csv").unlink()
+        (root / "customers.csv").unlink()
+        out = tmp_path / f"{kind}.jsonl"
+        done = subprocess.run([installed_script("huitou"), "plan", "--engine", kind, "--as-of", "2026-10-20", "--horizon", "30d", "--out", str(out)],
+                              cwd=root, env=engines_env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert "rows read from table " in done.stderr
+        assert out.read_bytes() == reference, kind
+        # The table's rows are checked as a file's are, and the quarantine lists what was repaired.
+        quarantine = (root / ".huitou" / "quarantine" / "orders.csv").read_text(encoding="utf-8")
+        assert "kept,amount_rounded" in quarantine and "20.005" in quarantine, kind
+
+
+def test_a_table_source_that_cannot_be_read_is_one_line(tmp_path: Path, engines_env: dict[str, str]) -> None:  # noqa: F811
+    root = edge_project(tmp_path / "shop")
+    _with_sources(root, "{table: shop.no_such_table}", "{path: customers.csv}")
+
+    def plan(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([installed_script("huitou"), "plan", *args, "--out", str(tmp_path / "plan.jsonl")], cwd=root, env=engines_env,
+                              capture_output=True, text=True, timeout=300)
+
+    missing = plan("--engine", "postgres")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
+    assert missing.stderr.startswith("huitou plan: engine postgres: cannot read data.orders.table 'shop.no_such_table': ")
+    assert "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    on_spark = plan("--engine", "spark")
+    assert on_spark.returncode == 2 and on_spark.stderr.count("\n") == 1, on_spark.stderr
+    assert on_spark.stderr.startswith("huitou plan: engine spark: cannot read data.orders.table 'shop.no_such_table': [TABLE_OR_VIEW_NOT_FOUND]")
+    on_duckdb = plan()
+    assert on_duckdb.returncode == 2 and "without path names a table of the engine, and the engine is the embedded DuckDB" in on_duckdb.stderr
+    assert not (tmp_path / "plan.jsonl").exists()
+
+
+def test_spark_workers_without_huitou_are_one_line(tmp_path: Path, engines_env: dict[str, str]) -> None:  # noqa: F811
+    """Arbitration runs in Spark's Python workers: a workers' Python without huitou (here a
+    bare venv) stops the plan with one line that says what is missing and where to set the
+    workers' Python; no plan file."""
+    import sys
+
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    out = tmp_path / "plan.jsonl"
+    done = subprocess.run([installed_script("huitou"), "plan", "--engine", "spark", "--as-of", "2026-11-30", "--horizon", "7d", "--out", str(out)], cwd=ROOT,
+                          env={**engines_env, "PYSPARK_PYTHON": str(bare / "bin" / "python")}, capture_output=True, text=True, timeout=300)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert last.startswith("huitou: engine spark: the Python workers could not run huitou (ModuleNotFoundError: No module named "), last
+    assert "PYSPARK_PYTHON" in last and not out.exists()
