@@ -1,8 +1,8 @@
 """The floor for delivery: the plan's messages sent straight, without a ledger.
 
-Reads the send rows of one channel from a JSONL plan, builds the same email (multipart,
-the same headers) or the same signed JSON body, and sends them from CONCURRENCY threads,
-each a loop over its share over a connection of its own (smtplib; http.client with
+Reads the send rows of one channel from a JSONL plan, builds the same email (huitou's
+mime.py, the same headers) or the same signed JSON body, and sends them from CONCURRENCY
+threads, each a loop over its share over a connection of its own (smtplib; http.client with
 keep-alive, as huitou's webhook adapter), nothing recorded. Prints {"sent": n, "seconds": s},
 the sending time only.
 
@@ -12,6 +12,7 @@ Usage: python benchmarks/floor_send.py PLAN.jsonl email HOST PORT [CONCURRENCY]
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import http.client
@@ -22,9 +23,10 @@ import ssl
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.utils import format_datetime
 from urllib.parse import urlsplit
+
+from huitou.delivery.mime import LINE, compose, header_text, mailbox  # the message written as huitou writes it
 
 
 def rows(path: str, channel: str) -> list[dict]:
@@ -41,18 +43,13 @@ def send_email(messages: list[dict], host: str, port: int) -> None:
     conn = smtplib.SMTP(host, port)
     conn.starttls(context=ssl.create_default_context())
     conn.login(os.environ["BENCH_USER"], os.environ["BENCH_PASSWORD"])
+    sender = mailbox("回头小店 <care@shop.example.cn>")
     for row in messages:
         content = row["content"]
-        email = EmailMessage(policy=SMTP)
-        email["From"] = "回头小店 <care@shop.example.cn>"
-        email["To"] = row["to"]
-        email["Subject"] = content["subject"] or ""
-        email["Message-ID"] = f"<{row['idempotency_key']}@shop.example.cn>"
-        email["List-Unsubscribe"] = "<https://shop.example.cn/unsubscribe?token=x>"
-        email.set_content(content["body"] or "")
-        if content.get("html"):
-            email.add_alternative(content["html"], subtype="html")
-        conn.send_message(email)
+        headers = [("From", sender), ("To", row["to"]), ("Subject", header_text(content["subject"] or "", LINE - 9)),
+                   ("Date", format_datetime(dt.datetime.now(dt.timezone.utc))), ("Message-ID", f"<{row['idempotency_key']}@shop.example.cn>"),
+                   ("List-Unsubscribe", "<https://shop.example.cn/unsubscribe?token=x>"), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+        conn.sendmail("care@shop.example.cn", [row["to"]], compose(headers, content["body"] or "", content.get("html") or None))
     conn.quit()
 
 

@@ -177,7 +177,7 @@ def report_lines(heading: str, latency: float, results: dict[str, dict[str, floa
     lines += [
         "",
         "(b)'s rate is its channel's: from the first message to the last, each one claimed in the ledger before it is handed over and settled after,",
-        "several claims and several settlements to an fsynced commit. The wall time adds start-up, the plan file's checks and adding the rows to the ledger.",
+        "the outcomes that came back and the claims in their places sharing an fsynced commit. The wall time adds start-up, the plan file's checks and adding the rows to the ledger.",
     ]
     if latency:
         verdicts = [f"{channel} {results[channel]['huitou']:,.0f}/s against {target}/s: {'met' if results[channel]['huitou'] >= target else 'not met'}"

@@ -1,6 +1,7 @@
-"""Email over SMTP: one connection per run, STARTTLS or SSL, authentication.
+"""Email over SMTP: a connection per message in flight, STARTTLS or SSL, authentication.
 
-Each message is multipart/alternative (text, and HTML when the template made one), with
+Each message (written by mime.py) is text, or multipart/alternative with the HTML when
+the template made one, with
 Message-ID `<idempotency key@sender's domain>` (the same on every retry, so a receiver
 can drop a duplicate) and, per RFC 8058, List-Unsubscribe with the recipient's own token
 plus List-Unsubscribe-Post for one-click unsubscribe.
@@ -9,18 +10,16 @@ plus List-Unsubscribe-Post for one-click unsubscribe.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import smtplib
 import ssl
 from collections.abc import Mapping
-from email.errors import HeaderParseError
-from email.message import EmailMessage
-from email.headerregistry import Address
-from email.policy import SMTP
 from email.utils import format_datetime, getaddresses
 from typing import Any
 
-from .channels import ChannelDown, ConfigError, DeliveryError, Message, secret
 from ..unsubscribe import make_token, unsubscribe_link
+from .channels import ChannelDown, ConfigError, DeliveryError, Message, secret
+from .mime import LINE, Composed, address, compose, header_text, mailbox
 
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 
@@ -42,34 +41,37 @@ class SmtpAdapter:
         parsed = [a for _, a in getaddresses([sender]) if "@" in a]
         if not parsed:
             raise ConfigError(f"channel '{channel}' needs `from`, the sender's address (e.g. 'Shop <care@shop.example>')")
-        self.sender, self.envelope_from = sender, parsed[0]
-        self.domain = parsed[0].rsplit("@", 1)[1]
-        self.reply_to = config.get("reply_to")
-        self.unsubscribe_url = config.get("unsubscribe_url")
+        try:
+            self.envelope_from, self.sender = address(parsed[0])[0], mailbox(sender)
+            self.reply_to = mailbox(str(config["reply_to"])) if config.get("reply_to") else None
+        except ValueError as exc:
+            raise ConfigError(f"channel '{channel}': {exc} (`from` and `reply_to` are addresses such as 'Shop <care@shop.example>')") from None
+        self.domain = self.envelope_from.rsplit("@", 1)[1]
+        self.unsubscribe_url = str(config.get("unsubscribe_url") or "")
         if not self.unsubscribe_url:
             raise ConfigError(f"channel '{channel}' needs `unsubscribe_url`: marketing email must carry a one-click List-Unsubscribe (RFC 8058)")
+        if not re.fullmatch(r"(https?://|mailto:)[!#-;=?-~]+", self.unsubscribe_url):  # printable ASCII but space, quote, < and >
+            raise ConfigError(f"channel '{channel}': unsubscribe_url {self.unsubscribe_url!r} is not an http(s) or mailto URL of printable ASCII "
+                              "(percent-encode spaces and other characters, e.g. %20)")
         self.unsubscribe_secret = secret(config, "unsubscribe_secret_env", f"channel '{channel}'")
         if not self.unsubscribe_secret:
             raise ConfigError(f"channel '{channel}' needs `unsubscribe_secret_env`, the environment variable holding the secret that signs unsubscribe tokens")
         self._conn: smtplib.SMTP | None = None
 
-    def build(self, message: Message) -> EmailMessage:
+    def build(self, message: Message) -> Composed:
+        """The message's bytes; ValueError when the recipient is not one address."""
         content = message.content
-        email = EmailMessage(policy=SMTP)
-        email["From"] = self.sender
-        email["To"] = Address(addr_spec=str(message.to))
-        if self.reply_to:
-            email["Reply-To"] = str(self.reply_to)
-        email["Subject"] = content.get("subject") or ""
-        email["Date"] = format_datetime(dt.datetime.now(dt.timezone.utc))
-        email["Message-ID"] = f"<{message.key}@{self.domain}>"
+        to, utf8 = address(str(message.to))
+        subject = content.get("subject") or ""
         token = make_token(str(self.unsubscribe_secret), message.customer_id, message.channel)
-        email["List-Unsubscribe"] = f"<{unsubscribe_link(str(self.unsubscribe_url), token)}>"
-        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        email.set_content(content.get("body") or "")
-        if content.get("html"):
-            email.add_alternative(content["html"], subtype="html")
-        return email
+        headers = [("From", self.sender), ("To", to), *([("Reply-To", self.reply_to)] if self.reply_to else []),
+                   ("Subject", header_text(subject, LINE - len("Subject: "))), ("Date", format_datetime(dt.datetime.now(dt.timezone.utc))),
+                   ("Message-ID", self.message_id(message)), ("List-Unsubscribe", f"<{unsubscribe_link(self.unsubscribe_url, token)}>"),
+                   ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+        return Composed(compose(headers, content.get("body") or "", content.get("html") or None), to, utf8)
+
+    def message_id(self, message: Message) -> str:
+        return f"<{message.key}@{self.domain}>"
 
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()
@@ -95,12 +97,14 @@ class SmtpAdapter:
     def deliver(self, message: Message) -> str | None:
         try:
             email = self.build(message)
-        except (ValueError, HeaderParseError) as exc:  # an address the email package cannot write
+        except ValueError as exc:  # planning suppresses such addresses; a plan file may be older
             raise DeliveryError(f"cannot write this email: {exc}", transient=False) from None
         if self._conn is None:
             self._conn = self._connect()
+        if email.utf8 and not self._conn.has_extn("smtputf8"):
+            raise DeliveryError(f"smtp {self.host}:{self.port} does not offer SMTPUTF8, which the address {message.to!r} needs", transient=False)
         try:
-            self._conn.send_message(email, from_addr=self.envelope_from, to_addrs=[str(message.to)])
+            self._conn.sendmail(self.envelope_from, [email.to], email.data, mail_options=["SMTPUTF8"] if email.utf8 else [])
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             self._reset()
@@ -111,7 +115,7 @@ class SmtpAdapter:
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise DeliveryError(f"smtp connection lost: {exc or type(exc).__name__} (the server did not confirm; retried under the same Message-ID)", transient=True) from None
-        return email["Message-ID"]
+        return self.message_id(message)
 
     def _reset(self) -> None:
         """After a refused message the session continues with RSET; a broken one is dropped."""
