@@ -3,11 +3,11 @@
 One thread per channel hands messages out and keeps the ledger; a pool of `concurrency`
 threads delivers them, each with a connection of its own (SMTP) or sharing a keep-alive
 pool (HTTP). The handing-out thread:
-- claims the rows it starts in one transaction (pending -> sending, the opt-out read in
-  it), only as many as there are free places: a row is `sending` from its claim until its
-  outcome is recorded, so at most `concurrency` rows of the channel are ever of unknown
-  fate (after a crash they are resent under the same key, marked recovered);
-- records the outcomes that have come back in one transaction (several per fsync);
+- records the outcomes that have come back and claims rows for the places they freed
+  (pending -> sending, the opt-out read in it) in one transaction, one fsync, and hands
+  the claimed rows over only once it is committed. A row is `sending` from its claim until
+  its outcome is recorded, so at most `concurrency` rows of the channel are ever of
+  unknown fate (after a crash they are resent under the same key, marked recovered);
 - starts messages no faster than the channel's rate (one Pacer for the channel, however
   many are in flight) and starts none while the channel backs off (ChannelBackoff);
 - on stop (SIGINT, SIGTERM) claims nothing more and records what is in flight.
@@ -15,6 +15,7 @@ pool (HTTP). The handing-out thread:
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -76,15 +77,20 @@ def deliver_channel(ledger_path: Path, keys: list[str], channel: Channel, until:
         ledger.restrict(keys)
         while True:
             done = {f for f in in_flight if f.done()}
-            _settle(ledger, [f.result() for f in done], channel, backoff, report, clock)
             in_flight -= done
+            outcomes = [f.result() for f in done]
+            # The outcomes back and the rows claimed in their places: one commit.
+            with ledger.batch() if outcomes else contextlib.nullcontext():
+                _settle(ledger, outcomes, channel, backoff, report, clock)
+                claimed = None if stop.is_set() or report.stopped else _claim(ledger, channel, backoff, until, due, report, clock, len(in_flight))
+            for message, attempt in claimed or ():  # handed over once their claims are committed
+                in_flight.add(pool.submit(_deliver, free, message, attempt))
             if stop.is_set() or report.stopped:  # claim nothing more; record what is in flight
                 if not in_flight:
                     break
                 wait(in_flight, return_when=FIRST_COMPLETED)
                 continue
-            started_now = _start(ledger, channel, backoff, until, due, report, clock, free, pool, in_flight)
-            if started_now is None and not in_flight:  # nothing due now: wait for a retry, or finish
+            if claimed is None and not in_flight:  # nothing due now: wait for a retry, or finish
                 retry_at = ledger.next_retry(until, report.channel)
                 if retry_at is None:
                     break
@@ -92,7 +98,7 @@ def deliver_channel(ledger_path: Path, keys: list[str], channel: Channel, until:
                 continue
             # Rows are due or in flight: wait for one to come back, for the next slot of the
             # rate or the end of a backoff, or (to see the stop flag) a moment.
-            room = len(in_flight) < channel.concurrency and started_now is not None
+            room = len(in_flight) < channel.concurrency and claimed is not None
             pause = max(channel.pacer.delay(), backoff.until - clock()) if room else IDLE_WAIT
             pause = min(max(pause, 0.001), IDLE_WAIT * 5)
             if in_flight:
@@ -109,16 +115,16 @@ def deliver_channel(ledger_path: Path, keys: list[str], channel: Channel, until:
         ledger.close()
 
 
-def _start(ledger: Ledger, channel: Channel, backoff: ChannelBackoff, until: float, due: deque[DueMessage], report: ChannelReport, clock: Clock,
-           free: queue.SimpleQueue[Adapter], pool: ThreadPoolExecutor, in_flight: set[Future[_Outcome]]) -> int | None:
-    """Claim and hand out as many due rows as there are free places and the rate and
-    backoff allow: how many were started, None when no row is due at all."""
-    places = channel.concurrency - len(in_flight)
+def _claim(ledger: Ledger, channel: Channel, backoff: ChannelBackoff, until: float, due: deque[DueMessage], report: ChannelReport, clock: Clock,
+           busy: int) -> list[tuple[Message, int]] | None:
+    """Claim as many due rows as there are free places (`busy` are taken) and the rate
+    and backoff allow: the messages and their attempt numbers, None when no row is due."""
+    places = channel.concurrency - busy
     if places <= 0 or clock() < backoff.until:
-        return 0
+        return []
     if channel.pacer.interval > 0:  # paced: one at a time, each in its slot
         if channel.pacer.delay() > 0:
-            return 0
+            return []
         places = 1
     now = clock()
     if not due:
@@ -127,16 +133,14 @@ def _start(ledger: Ledger, channel: Channel, backoff: ChannelBackoff, until: flo
             return None
     batch = [due.popleft() for _ in range(min(places, len(due)))]
     attempts = ledger.start_many([row.idempotency_key for row in batch], now)
-    count = 0
+    claimed = []
     for row in batch:
         if attempts[row.idempotency_key] is None:
             report.skipped += ledger.state_of(row.idempotency_key) == "skipped"
             continue
         channel.pacer.take()
-        message = Message.from_row(row, channel.kind)
-        in_flight.add(pool.submit(_deliver, free, message, int(attempts[row.idempotency_key] or 1)))
-        count += 1
-    return count
+        claimed.append((Message.from_row(row, channel.kind), int(attempts[row.idempotency_key] or 1)))
+    return claimed
 
 
 def _deliver(free: queue.SimpleQueue[Adapter], message: Message, attempt: int) -> _Outcome:
