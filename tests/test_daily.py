@@ -96,39 +96,7 @@ def due_on(plan: Path, day: dt.date) -> list[dict]:
     return [r for r in rows(plan) if r["status"] == "send" and r["send_at"][:10] == day.isoformat()]
 
 
-def test_a_week_of_daily_runs_delivers_every_trigger_once(huitou_bin: str, tmp_path: Path) -> None:
-    root = outbox_project(tmp_path / "shop")
-    plans = run_week(huitou_bin, root)
-    keys = delivered(root)
-    book = ledger(root)
-    # exactly once: no key twice in the outboxes, and every delivery is a `sent` ledger row
-    assert keys and not [k for k, n in Counter(keys).items() if n > 1]
-    assert set(keys) == {k for k, v in book.items() if v[0] == "sent"}
-    # one message per trigger: (rule, customer, trigger) never repeats among deliveries
-    triggers = Counter((book[k][5], book[k][6], book[k][7]) for k in keys)
-    assert max(triggers.values()) == 1
-    # the unpaid reminder goes once to each customer whose latest order waits for payment,
-    # not once a day; the bad-review call once per review
-    unpaid = {r["customer_id"] for r in rows(plans[WEEK[0]]) if r["rule_id"] == "unpaid-order-reminder" and r["status"] == "send"}
-    reminded = [book[k][6] for k in keys if book[k][5] == "unpaid-order-reminder"]
-    assert len(unpaid) >= 10 and sorted(reminded) == sorted(unpaid)
-    calls = Counter(book[k][6] for k in keys if book[k][5] == "bad-review-call")
-    assert calls and max(calls.values()) == 1
-    # every message each day's plan had due that day went out that day (or was already out)
-    for day, plan in plans.items():
-        for row in due_on(plan, day):
-            assert book[row["idempotency_key"]][0] == "sent", (day, row["rule_id"], row["customer_id"])
-    # a later day's plan shows what the ledger delivered as already_sent, not as a send
-    later = rows(plans[WEEK[-1]])
-    before_last = {k for k in keys if book[k][2][:10] < WEEK[-1].isoformat()}
-    sent_earlier = [r for r in later if r["idempotency_key"] in before_last]
-    assert sent_earlier and all(r["status"] == "suppressed" and r["reason"] == "already_sent" for r in sent_earlier)
-    # sending the first day's plan again sends nothing and says why
-    again = send_day(huitou_bin, root, plans[WEEK[0]], WEEK[0])
-    assert "0 sent" in again.stdout and "already sent" in again.stdout and len(delivered(root)) == len(keys), again.stdout
-
-
-def test_new_orders_arriving_fire_new_triggers_once(huitou_bin: str, tmp_path: Path) -> None:
+def test_a_week_of_daily_runs_with_orders_arriving_delivers_every_trigger_once(huitou_bin: str, tmp_path: Path) -> None:
     root = outbox_project(tmp_path / "shop")
     customers = list(csv.DictReader(open(ROOT / "examples" / "customers.csv", encoding="utf-8")))
     regular = customers[0]["customer_id"]
@@ -143,14 +111,39 @@ def test_new_orders_arriving_fire_new_triggers_once(huitou_bin: str, tmp_path: P
     columns = len(customers[0])  # as many fields as the file has: a short row would be quarantined
     with open(root / "examples" / "customers.csv", "a", encoding="utf-8") as handle:
         handle.write(",".join(["9990001", "新客", "13900000001", *[""] * 8, "true", "false", "false", "false"] + [""] * (columns - 15)) + "\n")
-    run_week(huitou_bin, root, arrivals)
+    plans = run_week(huitou_bin, root, arrivals)
     keys = delivered(root)
     book = ledger(root)
-    assert not [k for k, n in Counter(keys).items() if n > 1]
-    reminders = [book[k] for k in keys if book[k][5] == "unpaid-order-reminder" and book[k][6] == regular]
-    assert [r[7] for r in reminders] == ["order:NEW-1"] and reminders[0][2].startswith("2026-11-03")
+    # exactly once: no key twice in the outboxes, and every delivery is a `sent` ledger row
+    assert keys and not [k for k, n in Counter(keys).items() if n > 1]
+    assert set(keys) == {k for k, v in book.items() if v[0] == "sent"}
+    # one message per trigger: (rule, customer, trigger) never repeats among deliveries
+    triggers = Counter((book[k][5], book[k][6], book[k][7]) for k in keys)
+    assert max(triggers.values()) == 1
+    # the unpaid reminder goes once to each customer whose latest order waits for payment,
+    # not once a day; the bad-review call once per review
+    unpaid = {r["customer_id"] for r in rows(plans[WEEK[0]]) if r["rule_id"] == "unpaid-order-reminder" and r["status"] == "send"}
+    reminded = [book[k][6] for k in keys if book[k][5] == "unpaid-order-reminder" and book[k][7] != "order:NEW-1"]
+    assert len(unpaid) >= 10 and sorted(reminded) == sorted(unpaid)
+    calls = Counter(book[k][6] for k in keys if book[k][5] == "bad-review-call")
+    assert calls and max(calls.values()) == 1
+    # the orders that arrived fired their own triggers, once, on the day they came
+    reminders = [book[k] for k in keys if book[k][5] == "unpaid-order-reminder" and book[k][7] == "order:NEW-1"]
+    assert [r[6] for r in reminders] == [regular] and reminders[0][2].startswith("2026-11-03")
     cards = [book[k] for k in keys if book[k][5] == "first-order-parcel-card" and book[k][6] == "9990001"]
     assert [r[7] for r in cards] == ["purchase:NEW-2"]
+    # every message each day's plan had due that day went out that day (or was already out)
+    for day, plan in plans.items():
+        for row in due_on(plan, day):
+            assert book[row["idempotency_key"]][0] == "sent", (day, row["rule_id"], row["customer_id"])
+    # a later day's plan shows what the ledger delivered as already_sent, not as a send
+    later = rows(plans[WEEK[-1]])
+    before_last = {k for k in keys if book[k][2][:10] < WEEK[-1].isoformat()}
+    sent_earlier = [r for r in later if r["idempotency_key"] in before_last]
+    assert sent_earlier and all(r["status"] == "suppressed" and r["reason"] == "already_sent" for r in sent_earlier)
+    # sending the first day's plan again sends nothing and says why
+    again = send_day(huitou_bin, root, plans[WEEK[0]], WEEK[0])
+    assert "0 sent" in again.stdout and "already sent" in again.stdout and len(delivered(root)) == len(keys), again.stdout
 
 
 def test_a_send_killed_mid_run_loses_and_repeats_nothing(huitou_bin: str, tmp_path: Path) -> None:

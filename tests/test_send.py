@@ -27,6 +27,8 @@ from tests.test_ledger import HOLD
 TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
 UNTIL = (TODAY + dt.timedelta(days=1)).isoformat()  # through tomorrow: every row of the plan is due
 SMS_SECRET, UNSUB_SECRET = "gateway-secret", "unsubscribe-secret"
+# SIGKILL trials at the default concurrency; HUITOU_TEST_KILL_TRIALS=200 make test is a soak.
+KILL_TRIALS = int(os.environ.get("HUITOU_TEST_KILL_TRIALS", "10"))
 
 PLAYBOOK = """version: 1
 name: thanks
@@ -307,9 +309,9 @@ def test_a_refused_login_stops_the_channel_and_leaves_its_rows_pending(tmp_path:
 
 
 def test_killed_at_random_points_every_due_row_is_delivered_exactly_once(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
-    """20 trials: SIGKILL `huitou send` at a random moment (half of them from inside the
-    receiver, after it accepted a message and before the sender heard back), run it again,
-    then count what the servers received."""
+    """KILL_TRIALS trials (10; more for a soak): SIGKILL `huitou send` at a random moment
+    (half of them from inside the receiver, after it accepted a message and before the
+    sender heard back), run it again, then count what the servers received."""
     template = make_project(tmp_path / "template", 10)
     rng = random.Random(20261123)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
@@ -317,7 +319,7 @@ def test_killed_at_random_points_every_due_row_is_delivered_exactly_once(tmp_pat
         plan_file = plan(huitou_bin, template, env)
         keys = plan_keys(plan_file)
         killed = resent = 0
-        for trial in range(20):
+        for trial in range(KILL_TRIALS):
             root = tmp_path / f"trial{trial}"
             shutil.copytree(template, root)
             configure(root, smtp, hook, email_rate=25, sms_rate=25)
@@ -352,8 +354,8 @@ def test_killed_at_random_points_every_due_row_is_delivered_exactly_once(tmp_pat
             assert all(rows[k][2] == 1 for k in twice), f"trial {trial}"
             assert all(n == 2 for n in [*smtp.arrivals.duplicates().values(), *hook.arrivals.duplicates().values()])
             resent += len(twice)
-        assert killed >= 12, "the sender should have been killed in most trials, not have finished first"
-        print(f"{killed} of 20 runs killed; {resent} messages arrived twice and were dropped by key")
+        assert killed >= 0.6 * KILL_TRIALS, "the sender should have been killed in most trials, not have finished first"
+        print(f"{killed} of {KILL_TRIALS} runs killed; {resent} messages arrived twice and were dropped by key")
 
 
 def test_killed_with_16_in_flight_every_due_row_is_delivered_exactly_once(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
