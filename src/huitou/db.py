@@ -88,12 +88,21 @@ def tree(sql: str, **values: Any) -> exp.Expression:
     relation; plain Python values become literals): values never pass through text.
     DuckDB's `alias: expr` syntax makes `(:name` at the start of a select item ambiguous:
     write `(x AND :name)`, not `(:name AND x)`, there."""
-    def put(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Placeholder) and node.this in values:
-            return exp.convert(values[node.this]).copy()
-        return node
-
-    return _parsed(sql).transform(put)  # transform copies: the parsed text stays as it was
+    built = _parsed(sql).copy()  # the parsed text stays as it was, for the next caller
+    placed: set[int] = set()
+    for node in list(built.find_all(exp.Placeholder)):
+        if node.this not in values:
+            continue
+        value = exp.convert(values[node.this])
+        # A value already in a tree (or put in this one before) is copied; a fresh one is
+        # moved in as it is. Copying every value copied a nested tree once per level.
+        if value.parent is not None or id(value) in placed:
+            value = value.copy()
+        placed.add(id(value))
+        if node is built:
+            return value
+        node.replace(value)
+    return built
 
 
 @functools.lru_cache(maxsize=1024)

@@ -355,7 +355,7 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
     attributes |= {"rule_id": attribute(lambda r: r.id), "basis": attribute(lambda r: r.consent_basis)}
     cap_text = exp.Case(this=exp.column("cap", "d"))
     for i, cap in enumerate(caps):
-        cap_text = cap_text.when(exp.Literal.number(i), exp.Literal.string(cap.describe()))
+        cap_text.when(exp.Literal.number(i), exp.Literal.string(cap.describe()), copy=False)
     detail = tree(_REASON_DETAIL, cap_text=cap_text if caps else exp.null(), care_text=attribute(_care_text), channel=attributes["channel"], basis=attributes["basis"])
     view = tree(_PLAN, checksum=sqlglot.parse_one(checksum_sql(), dialect="duckdb"), plan_id=plan_id, as_of=date_literal(dt.date.fromisoformat(as_of)),
                 key=sqlglot.parse_one(key_sql(), dialect="duckdb"), trigger=trigger_case(rules, "d"), offset=tree(_OFFSET), reason_detail=detail,

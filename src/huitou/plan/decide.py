@@ -55,7 +55,7 @@ def _by_cap(caps: list[Cap], value: Callable[[Cap], exp.Expression]) -> exp.Expr
     """CASE v.cap WHEN i THEN value(cap i) ... END (NULL when there are no caps)."""
     case = exp.Case(this=exp.column("cap", "v"))
     for i, cap in enumerate(caps):
-        case = case.when(exp.Literal.number(i), value(cap))
+        case.when(exp.Literal.number(i), value(cap), copy=False)
     return case if caps else exp.null()
 
 

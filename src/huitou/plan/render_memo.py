@@ -82,7 +82,7 @@ def _fingerprint_of(fingerprints: dict[int, str]) -> exp.Expression:
     """The fingerprint of the rule of the decided send `d`."""
     case = exp.Case()
     for index, value in fingerprints.items():
-        case = case.when(exp.column("rule_index", "d").eq(exp.Literal.number(index)), exp.Literal.string(value))
+        case.when(exp.column("rule_index", "d").eq(exp.Literal.number(index)), exp.Literal.string(value), copy=False)
     return case
 
 
