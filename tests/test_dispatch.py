@@ -90,3 +90,31 @@ def test_claims_and_outcomes_share_commits_and_the_window_stays_the_rows_in_flig
     assert traced.count <= most, f"{traced.count} commits for 120 messages"
     # Grouping never claims ahead: no more rows were ever `sending` than places in flight.
     assert 2 <= widest[0] <= 8, widest[0]
+
+
+def test_a_channel_that_keeps_failing_pauses_as_a_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request answered 503, 8 in flight, 40 messages: after 5 failures in a row the
+    channel starts nothing for 0.5 s, then 1 s (doubling), instead of each message
+    retrying on its own clock and the queue burning through the gateway. The failures of
+    the messages in flight when a pause began do not lengthen it."""
+    path, keys = tmp_path / "ledger.sqlite", [f"k{i:03d}" for i in range(40)]
+    ledger = Ledger(path)
+    ledger.enqueue([row(key, customer=f"c{i}") for i, key in enumerate(keys)], NOW)
+    ledger.close()
+    monkeypatch.setenv("T_SECRET", SECRET)
+    with WebhookServer(SECRET) as hook:
+        hook.arrivals.faults = ["503"] * 1000
+        config = {"webhook": {"url": hook.url, "secret_env": "T_SECRET"}, "concurrency": 8}
+        channel = Channel("sms", open_adapters("sms", config, tmp_path), Pacer(0), RetryPolicy(attempts=5, initial=0.5, maximum=1.0))
+        stop, report = threading.Event(), ChannelReport("sms")
+        timer = threading.Timer(2.2, stop.set)
+        timer.start()
+        deliver_channel(path, keys, channel, NOW + 3600, stop, report, Clock(NOW))
+        times = [at - hook.arrivals.faulted[0][1] for _, at in hook.arrivals.faulted]
+    # Waves (those in flight when a pause began finish): at 0, after 0.5 s, after 1 s
+    # more. Each message on its own clock would have sent all 40 at once.
+    assert len(times) <= 12 + 8 + 8, f"{len(times)} requests in 2.2 s"  # the first wave: 8, and 4 claimed before the fifth failure
+    gaps = [b - a for a, b in zip(times, times[1:]) if b - a > 0.3]
+    assert len(gaps) == 2 and 0.45 <= gaps[0] < 0.9 and gaps[1] >= 0.95, gaps
+    states = dict(sqlite3.connect(path).execute("SELECT state, count(*) FROM messages GROUP BY state").fetchall())
+    assert states == {"pending": 40} and report.retried == len(times) and not report.sent  # stopped: nothing left in flight

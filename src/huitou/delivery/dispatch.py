@@ -41,6 +41,7 @@ BATCH = 200  # due rows read from the ledger at a time (claimed as places free u
 class _Outcome:
     message: Message
     attempt: int
+    started: float  # the run's clock when it was claimed
     provider_id: str | None = None
     error: DeliveryError | None = None
     down: ChannelDown | None = None
@@ -84,7 +85,7 @@ def deliver_channel(ledger_path: Path, keys: list[str], channel: Channel, until:
                 _settle(ledger, outcomes, channel, backoff, report, clock)
                 claimed = None if stop.is_set() or report.stopped else _claim(ledger, channel, backoff, until, due, report, clock, len(in_flight))
             for message, attempt in claimed or ():  # handed over once their claims are committed
-                in_flight.add(pool.submit(_deliver, free, message, attempt))
+                in_flight.add(pool.submit(_deliver, free, message, attempt, clock()))
             if stop.is_set() or report.stopped:  # claim nothing more; record what is in flight
                 if not in_flight:
                     break
@@ -143,15 +144,15 @@ def _claim(ledger: Ledger, channel: Channel, backoff: ChannelBackoff, until: flo
     return claimed
 
 
-def _deliver(free: queue.SimpleQueue[Adapter], message: Message, attempt: int) -> _Outcome:
+def _deliver(free: queue.SimpleQueue[Adapter], message: Message, attempt: int, started: float) -> _Outcome:
     """In a pool thread: deliver one message with a free adapter."""
     adapter = free.get()
     try:
-        return _Outcome(message, attempt, provider_id=adapter.deliver(message))
+        return _Outcome(message, attempt, started, provider_id=adapter.deliver(message))
     except ChannelDown as exc:
-        return _Outcome(message, attempt, down=exc)
+        return _Outcome(message, attempt, started, down=exc)
     except DeliveryError as exc:
-        return _Outcome(message, attempt, error=exc)
+        return _Outcome(message, attempt, started, error=exc)
     finally:
         free.put(adapter)
 
@@ -168,7 +169,9 @@ def _settle(ledger: Ledger, outcomes: list[_Outcome], channel: Channel, backoff:
             settled.append(Settlement(key, "failed", str(outcome.down), retry_at=now))
             report.stopped = str(outcome.down)
         elif outcome.error is not None:
-            settled.append(_failure(outcome.error, key, outcome.attempt, now, channel.policy, backoff, report))
+            if outcome.error.transient:
+                backoff.failed(now, outcome.started, outcome.error.retry_after)
+            settled.append(_failure(outcome.error, key, outcome.attempt, now, channel.policy, report))
         else:
             settled.append(Settlement(key, "sent", outcome.provider_id))
             backoff.succeeded()
@@ -177,10 +180,8 @@ def _settle(ledger: Ledger, outcomes: list[_Outcome], channel: Channel, backoff:
     ledger.settle_many(settled, now)
 
 
-def _failure(exc: DeliveryError, key: str, attempt: int, now: float, policy: RetryPolicy, backoff: ChannelBackoff, report: ChannelReport) -> Settlement:
+def _failure(exc: DeliveryError, key: str, attempt: int, now: float, policy: RetryPolicy, report: ChannelReport) -> Settlement:
     """A failed delivery's settlement: retried later (transient, attempts left) or final."""
-    if exc.transient:
-        backoff.failed(now, exc.retry_after)
     if exc.transient and attempt < policy.attempts:
         report.retried += 1
         return Settlement(key, "failed", str(exc), retry_at=now + policy.delay(attempt, exc.retry_after))

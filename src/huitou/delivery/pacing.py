@@ -53,17 +53,21 @@ class ChannelBackoff:
     """When a whole channel waits: after a receiver's Retry-After (a 429 says the account
     is over its limit, not that one message is), and after FAILURES_BEFORE_PAUSE transient
     failures in a row, for a time that doubles with each further one (up to the retry
-    policy's longest wait). Messages already in flight finish.
+    policy's longest wait). Messages already in flight finish; their failures belong to
+    the wave that began the pause and do not lengthen it, or 32 in flight failing together
+    would double it 27 times at once.
 
     >>> b = ChannelBackoff(RetryPolicy(attempts=5, initial=2, maximum=60))
-    >>> b.failed(100.0, retry_after=30); b.until
+    >>> b.failed(100.0, 99.9, retry_after=30); b.until
     130.0
-    >>> for _ in range(4): b.failed(200.0)
+    >>> for _ in range(4): b.failed(200.0, 199.9)
     >>> b.until  # the fifth failure in a row: 2 s
     202.0
-    >>> b.failed(300.0); b.until  # the sixth: 4 s
+    >>> b.failed(200.5, 199.9); b.until  # started before the pause began: the same wave
+    202.0
+    >>> b.failed(300.0, 299.9); b.until  # the sixth, started after it: 4 s
     304.0
-    >>> b.succeeded(); b.failed(400.0); b.until  # a success: the count starts again
+    >>> b.succeeded(); b.failed(400.0, 399.9); b.until  # a success: the count starts again
     304.0
     """
 
@@ -72,15 +76,22 @@ class ChannelBackoff:
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
         self.until = 0.0  # clock time before which the channel starts nothing
+        self.paused_at = float("-inf")  # when the latest pause began
         self.in_a_row = 0
 
-    def failed(self, now: float, retry_after: float | None = None) -> None:
-        """A transient failure (with the receiver's Retry-After, if it gave one)."""
+    def failed(self, now: float, started: float, retry_after: float | None = None) -> None:
+        """A transient failure of a message started at `started` (with the receiver's
+        Retry-After, if it gave one)."""
+        if retry_after:
+            self.until = max(self.until, now + retry_after)
+        if started < self.paused_at:  # in flight when the pause began
+            return
         self.in_a_row += 1
         beyond = self.in_a_row - self.FAILURES_BEFORE_PAUSE
-        pause = max(retry_after or 0.0, min(self.policy.maximum, self.policy.initial * 2**beyond) if beyond >= 0 else 0.0)
-        if pause:
-            self.until = max(self.until, now + pause)
+        if beyond >= 0:
+            self.until = max(self.until, now + min(self.policy.maximum, self.policy.initial * 2**beyond))
+        if self.until > now:
+            self.paused_at = now
 
     def succeeded(self) -> None:
         """A delivery: the failures in a row start again from none. A pause already begun
