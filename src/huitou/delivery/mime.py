@@ -10,9 +10,10 @@ are written by rules a reader can check:
 - Header text from templates and customer data (the subject) loses every control
   character, CR and LF included: it is one header, never "…\r\nBcc: …".
 - Text that is not ASCII (or has a word too long for a line) is RFC 2047 encoded words
-  of whole characters; ASCII is folded at spaces. No physical line is over 78 characters but a URL that has no space to break at.
-- Bodies are 7bit when ASCII with short lines, base64 otherwise, so no server needs
-  8BITMIME; line ends are CRLF before encoding (RFC 2045's canonical form).
+  of whole characters; ASCII is folded at spaces. No header line passes 78 characters
+  but the Message-ID and List-Unsubscribe's URL, which have no space to break at.
+- Bodies are 7bit when printable ASCII with short lines, base64 otherwise, so no server
+  needs 8BITMIME; line ends are CRLF before encoding (RFC 2045's canonical form).
 - An address whose domain is not ASCII is sent in its IDNA form; one whose local part is
   not ASCII needs the server's SMTPUTF8 (`Composed.utf8`).
 """
@@ -28,6 +29,7 @@ from email.utils import formataddr, getaddresses
 LINE = 78  # RFC 5322's recommended line length
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f]+")
 _LINE_ENDS = re.compile(r"\r\n|\r|\n")
+_NOT_7BIT = re.compile(r"[^\t\r\n\x20-\x7e]")  # 7bit is printable ASCII, tabs and line ends (RFC 2045)
 # 36 bytes are 48 base64 characters, an encoded word "=?utf-8?b?…?=" of 60: within RFC
 # 2047's 75, and within 78 after a header's name.
 _WORD_BYTES = 36
@@ -115,7 +117,7 @@ def address(value: str) -> tuple[str, bool]:
 def part(text: str, subtype: str) -> bytes:
     """One text part: its headers and body, CRLF line ends, 7bit or base64."""
     canonical = _LINE_ENDS.sub("\r\n", text)
-    if canonical.isascii() and all(len(line) <= 998 for line in canonical.split("\r\n")):
+    if not _NOT_7BIT.search(canonical) and all(len(line) <= 998 for line in canonical.split("\r\n")):
         encoding, body = "7bit", canonical.encode()
     else:
         encoding, body = "base64", base64.encodebytes(canonical.encode()).replace(b"\n", b"\r\n")
