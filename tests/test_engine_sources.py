@@ -122,7 +122,8 @@ def test_spark_workers_without_huitou_are_one_line(tmp_path: Path, engines_env: 
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     out = tmp_path / "plan.jsonl"
-    done = subprocess.run([installed_script("huitou"), "plan", "--engine", "spark", "--as-of", "2026-11-30", "--horizon", "7d", "--out", str(out)], cwd=ROOT,
+    root = edge_project(tmp_path / "shop")
+    done = subprocess.run([installed_script("huitou"), "plan", "--engine", "spark", "--as-of", "2026-10-20", "--horizon", "30d", "--out", str(out)], cwd=root,
                           env={**engines_env, "PYSPARK_PYTHON": str(bare / "bin" / "python")}, capture_output=True, text=True, timeout=300)
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr

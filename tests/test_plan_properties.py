@@ -176,7 +176,8 @@ def windows_ok(day: dt.date, days: list[dt.date], length: int, most: int) -> boo
     return all(sum(s <= d < s + dt.timedelta(days=length) for d in days) <= most for s in starts)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# 20 shops of up to 12 customers a run (two plans each); the examples differ every run.
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(customer, min_size=1, max_size=12))
 def test_plan_invariants(tmp_path_factory, customers: list[dict]) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("shop")
