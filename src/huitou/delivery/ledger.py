@@ -307,11 +307,11 @@ class Ledger:
         return self._write()
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
         if self.db.in_transaction:  # within a batch: its commit is this write's
             yield self.db
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute(begin)
         try:
             yield self.db
         except BaseException:
@@ -428,10 +428,9 @@ class Ledger:
     def restrict(self, keys: Iterable[str]) -> None:
         """Limit `due` on this connection to these keys (the rows of the plan being sent)."""
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS run_keys (idempotency_key TEXT PRIMARY KEY)")
-        self.db.execute("BEGIN")  # a temporary table: one transaction, not one per key (2.6x faster)
-        self.db.execute("DELETE FROM run_keys")
-        self.db.executemany("INSERT OR IGNORE INTO run_keys VALUES (?)", ((k,) for k in keys))
-        self.db.execute("COMMIT")
+        with self._write("BEGIN") as db:  # a temporary table: one transaction, not one per key (2.6x faster)
+            db.execute("DELETE FROM run_keys")
+            db.executemany("INSERT OR IGNORE INTO run_keys VALUES (?)", ((k,) for k in keys))
 
     def due(self, now: float, until: float, limit: int, channel: str | None = None) -> list[DueMessage]:
         """Up to `limit` pending rows of the run's keys (see restrict) due by `until` whose
