@@ -103,7 +103,7 @@ def test_configured_addresses_and_urls_are_checked_before_sending(monkeypatch: p
 
     monkeypatch.setenv("T_UNSUB", "secret")
     for change, said in [({"unsubscribe_url": "https://shop.example.cn/退订"}, "percent-encode"), ({"unsubscribe_url": "shop.example.cn/u"}, "http(s) or mailto"),
-                         ({"reply_to": "help at shop"}, "`from` and `reply_to` are addresses")]:
+                         ({"reply_to": "help at shop"}, "'help at shop' is not an address (`from` and `reply_to` are addresses")]:
         with pytest.raises(ConfigError, match=re.escape(said)):
             SmtpAdapter("email", CONFIG | change)
 

@@ -92,7 +92,10 @@ def mailbox(value: str) -> str:
     >>> mailbox("回头小店 <care@shop.example.cn>")
     '=?utf-8?b?5Zue5aS05bCP5bqX?= <care@shop.example.cn>'
     """
-    return ", ".join(formataddr((name, address(addr)[0]), charset="utf-8") for name, addr in getaddresses([value]) if addr)
+    try:
+        return ", ".join(formataddr((name, address(addr)[0]), charset="utf-8") for name, addr in getaddresses([value]) if addr)
+    except ValueError:  # name the whole value, not the piece the parser split off
+        raise ValueError(f"{value!r} is not an address") from None
 
 
 def address(value: str) -> tuple[str, bool]:
