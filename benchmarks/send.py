@@ -48,8 +48,8 @@ PLAYBOOK = """version: 1
 name: bench
 timezone: Asia/Shanghai
 rules:
-  - {id: mail, intent: care, segment: order_count >= 1, when: {immediate: true}, channel: email, template: email/thanks.j2}
-  - {id: text, intent: care, segment: order_count >= 1, when: {immediate: true}, channel: sms, template: sms/thanks.j2}
+  - {id: mail, intent: care, segment: order_count >= 1, when: {immediate: true, at: "00:00"}, channel: email, template: email/thanks.j2}
+  - {id: text, intent: care, segment: order_count >= 1, when: {immediate: true, at: "00:00"}, channel: sms, template: sms/thanks.j2}
 """
 CONFIG = """version: 1
 name: bench

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,8 @@ def test_a_channel_that_keeps_failing_pauses_as_a_whole(tmp_path: Path, monkeypa
     the messages in flight when a pause began do not lengthen it."""
     path, keys = tmp_path / "ledger.sqlite", [f"k{i:03d}" for i in range(40)]
     ledger = Ledger(path)
-    ledger.enqueue([row(key, customer=f"c{i}") for i, key in enumerate(keys)], NOW)
+    now = time.time()  # on the real clock: its pauses are real seconds (a replay's clock would move through them)
+    ledger.enqueue([row(key, customer=f"c{i}", at=now - 60) for i, key in enumerate(keys)], now)
     ledger.close()
     monkeypatch.setenv("T_SECRET", SECRET)
     with WebhookServer(SECRET) as hook:
@@ -109,7 +111,7 @@ def test_a_channel_that_keeps_failing_pauses_as_a_whole(tmp_path: Path, monkeypa
         stop, report = threading.Event(), ChannelReport("sms")
         timer = threading.Timer(2.2, stop.set)
         timer.start()
-        deliver_channel(path, keys, channel, NOW + 3600, stop, report, Clock(NOW))
+        deliver_channel(path, keys, channel, now + 3600, stop, report, Clock())
         times = [at - hook.arrivals.faulted[0][1] for _, at in hook.arrivals.faulted]
     # Waves (those in flight when a pause began finish): at 0, after 0.5 s, after 1 s
     # more. Each message on its own clock would have sent all 40 at once.

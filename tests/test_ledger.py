@@ -56,11 +56,12 @@ def test_due_rows_only_of_the_run_and_retries_after_backoff(tmp_path: Path) -> N
     assert take(ledger) == [("now", 1)]
     ledger.failed("now", NOW, "421 try again", retry_at=NOW + 30)
     assert ledger.state_of("now") == "pending" and take(ledger, NOW + 10) == []
-    assert ledger.next_retry(NOW + 10) == NOW + 30
+    assert ledger.next_due(NOW + 10) == NOW + 30  # its retry time; `later` is past the run's --until
+    assert ledger.next_due(NOW + 3600) == NOW + 30
     assert take(ledger, NOW + 31) == [("now", 2)]
     ledger.failed("now", NOW + 31, "550 no such user")
     assert ledger.state_of("now") == "failed" and ledger.failures()[0][::4] == ("now", "550 no such user")
-    assert take(ledger, NOW, until=NOW + 3600) == [("later", 1)]  # --until
+    assert take(ledger, NOW, until=NOW + 3600) == [("later", 1)]  # read up to a later time (a channel that sends ahead)
     assert ledger.state_of("other-plan") == "pending"
 
 

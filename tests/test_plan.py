@@ -14,7 +14,8 @@ import pytest
 from huitou.calendar import holiday_date
 from huitou.contract import COLUMNS
 from huitou.plan.run import run_plan
-from huitou.plan.timing import Window, constant_dates, in_quiet_hours, time_of_day
+from huitou.plan.timing import Window, constant_dates, time_of_day
+from huitou.quiet import QuietHours
 
 from .conftest import ROOT, update_golden
 
@@ -74,13 +75,13 @@ def test_countdown_steps_recurrences_and_quiet_hours() -> None:
     assert [d for _, d, *_ in constant_dates({"every": "fri"}, window)] == [dt.date(2026, 11, 6), dt.date(2026, 11, 13)]
     feb = Window(dt.date(2027, 2, 1), 60)
     assert [d for _, d, *_ in constant_dates({"every": "month", "day": 31}, feb)] == [dt.date(2027, 2, 28), dt.date(2027, 3, 31)]
-    quiet = {"start": "21:00", "end": "09:00"}
-    assert in_quiet_hours(21 * 60, quiet) and in_quiet_hours(8 * 60 + 59, quiet) and not in_quiet_hours(9 * 60, quiet)
-    late = time_of_day({"at": "22:30"}, {**quiet, "outside": "defer"})
+    quiet = QuietHours(21 * 60, 9 * 60)
+    assert quiet.contains(21 * 60) and quiet.contains(8 * 60 + 59) and not quiet.contains(9 * 60)
+    late = time_of_day({"at": "22:30"}, quiet)
     assert (late.hhmm, late.day_shift, late.deferred) == ("09:00", 1, True)
-    early = time_of_day({"at": "07:00"}, {**quiet, "outside": "defer"})
+    early = time_of_day({"at": "07:00"}, quiet)
     assert (early.hhmm, early.day_shift) == ("09:00", 0)
-    assert time_of_day({"at": "22:30"}, {**quiet, "outside": "drop"}).dropped
+    assert time_of_day({"at": "22:30"}, QuietHours(21 * 60, 9 * 60, "drop")).dropped
 
 
 SHOP_PLAYBOOK = """version: 1

@@ -38,19 +38,19 @@ rules:
   - id: mail
     intent: care
     segment: order_count >= 1
-    when: {immediate: true}
+    when: {immediate: true, at: "00:00"}  # at midnight: due whenever the test runs
     channel: email
     template: email/thanks.j2
   - id: text
     intent: care
     segment: order_count >= 1
-    when: {immediate: true}
+    when: {immediate: true, at: "00:00"}  # at midnight: due whenever the test runs
     channel: sms
     template: sms/thanks.j2
   - id: call
     intent: care
     segment: order_count >= 1
-    when: {immediate: true}
+    when: {immediate: true, at: "00:00"}  # at midnight: due whenever the test runs
     channel: phone
     template: phone/call.j2
 """

@@ -122,9 +122,15 @@ playbook = {
                 "quiet_hours": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": ["start", "end"],
-                    "properties": {"start": {"$ref": "#/definitions/clock"}, "end": {"$ref": "#/definitions/clock"}, "outside": {"type": "string", "enum": ["defer", "drop"], "default": "defer"}},
-                    "description": "No message between start and end (local time); defer to the end or drop.",
+                    "anyOf": [{"required": ["preset"]}, {"required": ["start", "end"]}],
+                    "properties": {
+                        "preset": {"type": "string", "enum": ["US", "JP"],
+                                   "description": "A country's legal hours at the customer's location: US 21:00-08:00 (TCPA), JP 21:00-08:00 (特定商取引法). start and end may narrow it, never widen it."},
+                        "start": {"$ref": "#/definitions/clock"},
+                        "end": {"$ref": "#/definitions/clock"},
+                        "outside": {"type": "string", "enum": ["defer", "drop"], "default": "defer"},
+                    },
+                    "description": "No message between start and end (the customer's local time), at planning and at delivery; defer to the end or drop. Or a country preset.",
                 },
                 "frequency_caps": {
                     "type": "array",
@@ -232,7 +238,16 @@ channel = {
             "required": ["url"],
             "properties": {"url": {"type": "string", "pattern": "^https?://"}, "secret_env": secret_ref, "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10}},
         },
-        "outbox": {"type": "string", "description": "Directory for files people act on (SMS vendor uploads, call lists, print lists): one CSV per channel and day."},
+        "outbox": {
+            "description": "Directory for files people act on (SMS vendor uploads, call lists, print lists): one CSV per channel and day. "
+                           "A record is written when its send_at comes, unless `ahead: true` (a vendor that schedules by the send_at column).",
+            "oneOf": [
+                {"type": "string"},
+                {"type": "object", "additionalProperties": False, "required": ["path"],
+                 "properties": {"path": {"type": "string"}, "ahead": {"type": "boolean", "default": False,
+                                                                    "description": "Write every row up to --until at once, each with its send_at: the receiver schedules."}}},
+            ],
+        },
         "concurrency": {"type": "integer", "minimum": 1, "maximum": 256,
                         "description": "Messages in flight at once on this channel: SMTP connections, or HTTP requests each on a kept-alive connection (default: 4 for smtp, "
                                        "8 for a webhook; an outbox is written one message at a time). The rate limit holds however many are in flight."},

@@ -12,15 +12,16 @@ from .db import tree
 # A plan file's columns, in order (docs/plan.md#rows).
 COLUMNS = (
     "plan_id", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "priority",
-    "scheduled_date", "trigger", "send_at", "status", "reason", "reason_detail", "consent_basis", "to", "locale", "template", "content",
+    "scheduled_date", "trigger", "send_at", "timezone", "quiet_hours", "status", "reason", "reason_detail", "consent_basis", "to", "locale", "template", "content",
     "checksum",
 )
 STATUSES = ("send", "suppressed", "holdout")
 
-# What `huitou send` takes from a row to deliver it. The checksum over these (send rows
+# What `huitou send` takes from a row to deliver it (the customer's timezone and the
+# rule's quiet window included: delivery holds quiet hours at the moment it hands over). The checksum over these (send rows
 # only) lets it refuse a plan file edited after planning; the idempotency key is
 # recomputed from its parts for the same reason.
-SIGNED_FIELDS = ("plan_id", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "send_at", "to")
+SIGNED_FIELDS = ("plan_id", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "send_at", "timezone", "quiet_hours", "to")
 CONTENT_FIELDS = (("subject", "VARCHAR"), ("body", "VARCHAR"), ("html", "VARCHAR"), ("segments", "INTEGER"), ("extra", "JSON"))
 CONTENT_TYPE = "STRUCT(" + ", ".join(f"{name} {type_}" for name, type_ in CONTENT_FIELDS) + ")"
 # The SQL type of each column as a plan file is read back; the rest are text.

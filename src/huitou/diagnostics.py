@@ -69,6 +69,8 @@ CHECKS: dict[str, Check] = {
         Check("HT504", "literal-secret", "error", "A secret written into YAML instead of read from the environment."),
         Check("HT505", "missing-opt-out", "error", "Marketing SMS without an opt-out text."),
         Check("HT506", "no-frequency-cap", "warning", "Promotions without any frequency cap."),
+        Check("HT507", "quiet-hours-preset", "error", "Quiet hours that open hours their country preset keeps quiet."),
+        Check("HT508", "no-unsubscribe-link", "warning", "A promotional email template without the unsubscribe link."),
     ]
 }
 

@@ -1,4 +1,4 @@
-"""HT502, HT503, HT505, HT506: timezones, quiet hours, opt-out text, frequency caps."""
+"""HT502, HT503, HT505, HT506, HT507: timezones, quiet hours (and their presets), opt-out text, frequency caps."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import zoneinfo
 from collections.abc import Iterator
 
 from ..diagnostics import Diagnostic, did_you_mean
-from ..plan.clock import zone
+from ..quiet import PRESETS, QuietHoursError, hhmm, minutes, resolve, zone
 from .context import PlaybookContext
 
 
@@ -28,29 +28,27 @@ def _timezone(ctx: PlaybookContext) -> Iterator[Diagnostic]:
         yield ctx.at(("timezone",), "HT503", f"unknown timezone '{name}'", hint)
 
 
-def _minutes(clock: str) -> int:
-    hours, minutes = clock.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def in_window(t: int, start: int, end: int) -> bool:
-    """Whether minute-of-day t falls in [start, end), a window that may wrap midnight."""
-    return start <= t < end if start <= end else t >= start or t < end
-
-
 def _quiet_hours(ctx: PlaybookContext) -> Iterator[Diagnostic]:
-    quiet = (ctx.data.get("policies") or {}).get("quiet_hours")
-    if not quiet:
+    policy = (ctx.data.get("policies") or {}).get("quiet_hours")
+    if not policy:
         return
-    start, end = _minutes(quiet["start"]), _minutes(quiet["end"])
-    drop = quiet.get("outside", "defer") == "drop"
+    try:
+        quiet = resolve(policy)
+    except QuietHoursError as exc:
+        keys = [k for k in ("start", "end") if k in policy]
+        yield ctx.at(("policies", "quiet_hours", keys[0]), "HT507", str(exc),
+                     f"keep every hour of the {policy['preset']} preset quiet: start at {PRESETS[policy['preset']].start} or earlier, "
+                     f"end at {PRESETS[policy['preset']].end} or later (or remove start and end)")
+        return
+    assert quiet is not None
+    window, end = f"{hhmm(quiet.start)}-{hhmm(quiet.end)}", hhmm(quiet.end)
     for i, rule in enumerate(ctx.rules):
         at = rule["when"].get("at")
-        if at and in_window(_minutes(at), start, end):
-            if drop:
-                yield ctx.at(("rules", i, "when", "at"), "HT502", f"{ctx.rule_label(i)} sends at {at}, inside quiet hours {quiet['start']}-{quiet['end']}: it will never send (outside: drop)", f"move `at` to {quiet['end']} or later", severity="error")
+        if at and quiet.contains(minutes(at)):
+            if quiet.outside == "drop":
+                yield ctx.at(("rules", i, "when", "at"), "HT502", f"{ctx.rule_label(i)} sends at {at}, inside quiet hours {window}: it will never send (outside: drop)", f"move `at` to {end} or later", severity="error")
             else:
-                yield ctx.at(("rules", i, "when", "at"), "HT502", f"{ctx.rule_label(i)} sends at {at}, inside quiet hours {quiet['start']}-{quiet['end']}: every send is deferred to {quiet['end']}", f"set `at` to {quiet['end']} or later to say what happens")
+                yield ctx.at(("rules", i, "when", "at"), "HT502", f"{ctx.rule_label(i)} sends at {at}, inside quiet hours {window}: every send is deferred to {end}", f"set `at` to {end} or later to say what happens")
 
 
 def _opt_out(ctx: PlaybookContext) -> Iterator[Diagnostic]:

@@ -23,9 +23,9 @@ from ..features import CATALOG
 from ..project import Project
 from ..sandbox import constant_bound_problems
 from ..sms import compose, measure
-from ..templates import environment, safe_name, template_fields, template_file
+from ..templates import TemplateLoader, environment, safe_name, template_fields, template_file, template_uses
 from .context import PlaybookContext
-from .references import template_files
+from .references import template_files, template_names
 
 # Worst plausible rendering of a value of each feature type (the SMS budget check).
 # The longest plausible value of a field the template prints, for the SMS length check.
@@ -158,6 +158,7 @@ def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
     for i, rule in enumerate(ctx.rules):
         settings = channels.get(rule["channel"]) or {}
         kind = settings.get("kind")
+        names = dict(template_names(ctx, i))
         for path, file in template_files(ctx, i):
             source = read_template(file)
             tree = _parse(source) if source is not None else None
@@ -172,6 +173,22 @@ def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
                     missing.append("text or html")
                 if missing:
                     yield ctx.at(path, "HT405", f"email template {ctx.project.display(file)} has no {' and no '.join(missing)} block", "define {% block subject %}...{% endblock %} and {% block text %} / {% block html %}")
+                elif rule["intent"] == "promotion" and not _links_unsubscribe(file, names[path]):
+                    yield ctx.at(path, "HT508", f"promotional email template {ctx.project.display(file)} has no unsubscribe link",
+                                 "put {{ unsubscribe_url }} in its text and html blocks (the signed link huitou makes for each customer; "
+                                 "List-Unsubscribe alone is not shown by every mail program)")
+
+
+def _links_unsubscribe(file: Path, name: str) -> bool:
+    """Whether the template (or what it includes, extends or imports) prints
+    `unsubscribe_url`; True when that cannot be told (a template named at run time, one
+    that does not compile: other checks say so)."""
+    directory = file.parents[len(Path(name).parts) - 1]
+    try:
+        used, _ = template_uses(environment(TemplateLoader([str(directory)])), name)
+    except Exception:  # noqa: BLE001 - a broken template is HT401's to report
+        return True
+    return "unsubscribe_url" in used
 
 
 def _sms_budget(ctx: PlaybookContext, i: int, path: tuple[str | int, ...], file: Path, tree: nodes.Template, settings: dict[str, object]) -> Iterator[Diagnostic]:

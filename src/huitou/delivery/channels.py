@@ -61,11 +61,14 @@ class Message:
     send_at: str
     content: dict[str, Any]
     recovered: bool  # a retry after a run died with this row in flight
+    handed_at: float = 0.0  # the run's clock when it was handed over (a replay's --now clock): the Date it carries
+    timezone: str | None = None  # the customer's zone and the rule's quiet window: a retry is never set inside it
+    quiet_hours: str | None = None
 
     @classmethod
-    def from_row(cls, row: DueMessage, kind: str) -> Message:
+    def from_row(cls, row: DueMessage, kind: str, handed_at: float) -> Message:
         return cls(row.idempotency_key, row.customer_id, row.channel, kind, row.recipient, row.playbook, row.rule_id, row.intent, row.send_at,
-                   json.loads(row.content or "{}"), row.recovered)
+                   json.loads(row.content or "{}"), row.recovered, handed_at, row.timezone, row.quiet_hours)
 
 
 class Adapter(Protocol):
@@ -143,5 +146,14 @@ def open_adapter(name: str, config: Mapping[str, Any], root: Path) -> Adapter:
         return WebhookAdapter(name, config)
     from .outbox import OutboxAdapter
 
-    path = Path(str(config["outbox"]))
-    return OutboxAdapter(name, kind, path if path.is_absolute() else root / path)
+    outbox = config["outbox"]
+    path = Path(str(outbox["path"] if isinstance(outbox, Mapping) else outbox))
+    return OutboxAdapter(name, kind, path if path.is_absolute() else root / path, sends_ahead(config))
+
+
+def sends_ahead(config: Mapping[str, Any]) -> bool:
+    """Whether the channel hands rows over before their time: only an outbox that says so
+    (`outbox: {path, ahead: true}`), a file whose receiver schedules by its send_at
+    column. Every other way out delivers a row when its send_at comes."""
+    outbox = config.get("outbox")
+    return isinstance(outbox, Mapping) and bool(outbox.get("ahead"))

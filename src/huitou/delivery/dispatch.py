@@ -10,12 +10,20 @@ pool (HTTP). The handing-out thread:
   unknown fate (after a crash they are resent under the same key, marked recovered);
 - starts messages no faster than the channel's rate (one Pacer for the channel, however
   many are in flight) and starts none while the channel backs off (ChannelBackoff);
-- on stop (SIGINT, SIGTERM) claims nothing more and records what is in flight.
+- hands a row over only once its send time has come on the run's clock (clock.py), unless
+  the channel sends ahead (an outbox whose receiver schedules), and waits for the next
+  row's time while none is due;
+- holds quiet hours at the moment of handing over: a row whose turn comes inside its
+  rule's quiet window (the customer's local time) waits for the window's end, or is
+  dropped, as the rule says, whatever delayed it; a retry is never set inside the window;
+- on stop (SIGINT, SIGTERM, a newer run taking over) claims nothing more and records what
+  is in flight.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import queue
 import sqlite3
 import threading
@@ -26,12 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..quiet import hhmm
 from .channels import Adapter, ChannelDown, DeliveryError, Message
+from .clock import Clock, quiet_until, row_zone
 from .ledger import DueMessage, Ledger, Settlement, explain
 from .pacing import ChannelBackoff, Pacer, RetryPolicy
 
 if TYPE_CHECKING:
-    from .run import ChannelReport, Clock
+    from .run import ChannelReport
 
 IDLE_WAIT = 0.2  # seconds between looks at the stop flag while nothing is in flight
 BATCH = 200  # due rows read from the ledger at a time (claimed as places free up)
@@ -56,6 +66,7 @@ class Channel:
     adapters: list[Adapter]
     pacer: Pacer
     policy: RetryPolicy
+    ahead: bool = False  # hands rows over before their time (an outbox whose receiver schedules)
 
     @property
     def concurrency(self) -> int:
@@ -63,8 +74,9 @@ class Channel:
 
 
 def deliver_channel(ledger_path: Path, keys: list[str], channel: Channel, until: float, stop: threading.Event, report: ChannelReport, clock: Clock) -> None:
-    """Deliver one channel's due rows of `keys` until none is left or due, the channel is
-    down, or `stop` is set; the report's counts as they go."""
+    """Deliver one channel's rows of `keys` planned by `until`, each when its time comes,
+    until none is left, the channel is down, or `stop` is set; the report's counts as
+    they go."""
     started = time.monotonic()
     ledger = Ledger(ledger_path)  # this thread's connection
     free: queue.SimpleQueue[Adapter] = queue.SimpleQueue()
@@ -91,21 +103,20 @@ def deliver_channel(ledger_path: Path, keys: list[str], channel: Channel, until:
                     break
                 wait(in_flight, return_when=FIRST_COMPLETED)
                 continue
-            if claimed is None and not in_flight:  # nothing due now: wait for a retry, or finish
-                retry_at = ledger.next_retry(until, report.channel)
-                if retry_at is None:
+            if claimed is None and not in_flight:  # nothing due now: wait for the next row's time, or finish
+                next_at = ledger.next_due(until, report.channel)
+                if next_at is None:
                     break
-                stop.wait(min(1.0, max(0.0, retry_at - clock())))
+                clock.wait_until(next_at, stop)
                 continue
             # Rows are due or in flight: wait for one to come back, for the next slot of the
             # rate or the end of a backoff, or (to see the stop flag) a moment.
             room = len(in_flight) < channel.concurrency and claimed is not None
             pause = max(channel.pacer.delay(), backoff.until - clock()) if room else IDLE_WAIT
-            pause = min(max(pause, 0.001), IDLE_WAIT * 5)
             if in_flight:
-                wait(in_flight, timeout=pause, return_when=FIRST_COMPLETED)
+                wait(in_flight, timeout=min(max(pause, 0.001), IDLE_WAIT * 5), return_when=FIRST_COMPLETED)
             else:
-                stop.wait(pause)
+                clock.wait_until(clock() + max(pause, 0.001), stop)
     except sqlite3.Error as exc:  # the disk filled, the file went away: the rows in flight are recovered next run
         report.stopped = str(explain(ledger_path, exc))
     except Exception as exc:  # a bug, not a delivery failure: stop the channel, say so; the rows in flight are recovered next run
@@ -129,10 +140,10 @@ def _claim(ledger: Ledger, channel: Channel, backoff: ChannelBackoff, until: flo
         places = 1
     now = clock()
     if not due:
-        due.extend(ledger.due(now, until, BATCH, report.channel))
+        due.extend(ledger.due(now, until if channel.ahead else min(now, until), BATCH, report.channel))
         if not due:
             return None
-    batch = [due.popleft() for _ in range(min(places, len(due)))]
+    batch = _outside_quiet_hours([due.popleft() for _ in range(min(places, len(due)))], ledger, channel, report, now)
     attempts = ledger.start_many([row.idempotency_key for row in batch], now)
     claimed = []
     for row in batch:
@@ -140,8 +151,38 @@ def _claim(ledger: Ledger, channel: Channel, backoff: ChannelBackoff, until: flo
             report.skipped += ledger.state_of(row.idempotency_key) == "skipped"
             continue
         channel.pacer.take()
-        claimed.append((Message.from_row(row, channel.kind), int(attempts[row.idempotency_key] or 1)))
+        claimed.append((Message.from_row(row, channel.kind, now), int(attempts[row.idempotency_key] or 1)))
     return claimed
+
+
+def _outside_quiet_hours(rows: list[DueMessage], ledger: Ledger, channel: Channel, report: ChannelReport, now: float) -> list[DueMessage]:
+    """The rows whose quiet hours do not hold them now; the others wait for the window's
+    end or are dropped (their rule's `outside`), recorded in the ledger. A channel that
+    sends ahead hands rows to a receiver that delivers at send_at: nothing to hold."""
+    if channel.ahead:
+        return rows
+    free, deferred, dropped = [], [], []
+    for row in rows:
+        held = quiet_until(row.quiet_hours, row.timezone, row.send_at, now)
+        if held is None:
+            free.append(row)
+            continue
+        quiet, opens = held
+        where = row_zone(row.timezone, row.send_at)
+        window = f"quiet hours {hhmm(quiet.start)}-{hhmm(quiet.end)} ({row.timezone or where})"
+        if quiet.outside == "drop":
+            dropped.append((row.idempotency_key, f"{window}: its turn came at {_local(now, where)}, and the rule drops what falls inside them"))
+        else:
+            deferred.append((row.idempotency_key, opens, f"deferred: its turn came at {_local(now, where)}, inside {window}; waits until {_local(opens, where)}"))
+    if deferred or dropped:
+        ledger.hold_for_quiet(deferred, dropped, now)
+        report.deferred += len(deferred)
+        report.dropped += len(dropped)
+    return free
+
+
+def _local(instant: float, where: dt.tzinfo) -> str:
+    return dt.datetime.fromtimestamp(instant, where).isoformat(timespec="seconds")
 
 
 def _deliver(free: queue.SimpleQueue[Adapter], message: Message, attempt: int, started: float) -> _Outcome:
@@ -171,7 +212,7 @@ def _settle(ledger: Ledger, outcomes: list[_Outcome], channel: Channel, backoff:
         elif outcome.error is not None:
             if outcome.error.transient:
                 backoff.failed(now, outcome.started, outcome.error.retry_after)
-            settled.append(_failure(outcome.error, key, outcome.attempt, now, channel.policy, report))
+            settled.append(_failure(outcome.error, outcome.message, outcome.attempt, now, channel.policy, report))
         else:
             settled.append(Settlement(key, "sent", outcome.provider_id))
             backoff.succeeded()
@@ -180,11 +221,17 @@ def _settle(ledger: Ledger, outcomes: list[_Outcome], channel: Channel, backoff:
     ledger.settle_many(settled, now)
 
 
-def _failure(exc: DeliveryError, key: str, attempt: int, now: float, policy: RetryPolicy, report: ChannelReport) -> Settlement:
-    """A failed delivery's settlement: retried later (transient, attempts left) or final."""
+def _failure(exc: DeliveryError, message: Message, attempt: int, now: float, policy: RetryPolicy, report: ChannelReport) -> Settlement:
+    """A failed delivery's settlement: retried later (transient, attempts left; never inside
+    the row's quiet hours when its rule defers: then at their end) or final."""
+    key = message.key
     if exc.transient and attempt < policy.attempts:
         report.retried += 1
-        return Settlement(key, "failed", str(exc), retry_at=now + policy.delay(attempt, exc.retry_after))
+        retry_at = now + policy.delay(attempt, exc.retry_after)
+        held = quiet_until(message.quiet_hours, message.timezone, message.send_at, retry_at)
+        if held is not None and held[0].outside == "defer":
+            retry_at = held[1]
+        return Settlement(key, "failed", str(exc), retry_at=retry_at)
     error = f"{exc} (gave up after {attempt} attempts)" if exc.transient else str(exc)
     report.failed += 1
     if len(report.errors) < 10:

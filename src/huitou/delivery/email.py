@@ -24,6 +24,11 @@ from .mime import LINE, Composed, address, compose, header_text, mailbox
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 
 
+def _handed(message: Message) -> dt.datetime:
+    """The Date: when the run handed the message over, on its clock (a replay's: --now's)."""
+    return dt.datetime.fromtimestamp(message.handed_at, dt.timezone.utc) if message.handed_at else dt.datetime.now(dt.timezone.utc)
+
+
 class SmtpAdapter:
     def __init__(self, channel: str, config: Mapping[str, Any]) -> None:
         smtp = config["smtp"]
@@ -65,7 +70,7 @@ class SmtpAdapter:
         subject = content.get("subject") or ""
         token = make_token(str(self.unsubscribe_secret), message.customer_id, message.channel)
         headers = [("From", self.sender), ("To", to), *([("Reply-To", self.reply_to)] if self.reply_to else []),
-                   ("Subject", header_text(subject, LINE - len("Subject: "))), ("Date", format_datetime(dt.datetime.now(dt.timezone.utc))),
+                   ("Subject", header_text(subject, LINE - len("Subject: "))), ("Date", format_datetime(_handed(message))),
                    ("Message-ID", self.message_id(message)), ("List-Unsubscribe", f"<{unsubscribe_link(self.unsubscribe_url, token)}>"),
                    ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
         return Composed(compose(headers, content.get("body") or "", content.get("html") or None), to, utf8)

@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS messages ({_PLAN_ROW}
     recipient TEXT,
     send_at TEXT NOT NULL,          -- planned, ISO 8601 with the customer's offset
     send_at_utc REAL NOT NULL,      -- the same instant, epoch seconds (what "due" compares)
+    timezone TEXT,                  -- the customer's IANA zone: where quiet hours are told
+    quiet_hours TEXT,               -- the rule's quiet window, '21:00-08:00 defer' (quiet.py)
+    not_before REAL,                -- epoch seconds: deferred out of quiet hours until then (kept once sent)
     content TEXT,                   -- JSON: subject, body, html, ...
     state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'skipped')),
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -86,7 +89,8 @@ CREATE TABLE IF NOT EXISTS holdouts ({_PLAN_ROW}
 """
 
 # The plan row fields a ledger row is made of (Ledger.enqueue; PlanFile.ledger_rows).
-ENQUEUE_COLUMNS = ("idempotency_key", "plan_id", "plan_as_of", "trigger", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc", "content")
+ENQUEUE_COLUMNS = ("idempotency_key", "plan_id", "plan_as_of", "trigger", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc",
+                   "timezone", "quiet_hours", "content")
 
 
 # The plan row fields a holdout row is made of (Ledger.hold; PlanFile.holdouts_due).
@@ -201,6 +205,8 @@ class DueMessage:
     rule_id: str
     intent: str
     send_at: str
+    timezone: str | None = None  # the customer's zone (None: a row enqueued before quiet hours held at delivery)
+    quiet_hours: str | None = None  # '21:00-08:00 defer' (quiet.py), None: none
 
 
 @dataclass(frozen=True)
@@ -277,9 +283,10 @@ class Ledger:
                 if statement.strip():
                     db.execute(statement)
             present = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
-            for column in ("plan_as_of", "trigger"):  # ledgers written before these columns existed
+            added = {"plan_as_of": "TEXT", "trigger": "TEXT", "timezone": "TEXT", "quiet_hours": "TEXT", "not_before": "REAL"}
+            for column, type_ in added.items():  # ledgers written before these columns existed
                 if column not in present:
-                    db.execute(f'ALTER TABLE messages ADD COLUMN "{column}" TEXT')
+                    db.execute(f'ALTER TABLE messages ADD COLUMN "{column}" {type_}')
             db.execute("INSERT OR IGNORE INTO meta VALUES ('ledger_id', ?)", (uuid.uuid4().hex,))
             self.ledger_id = db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0]
 
@@ -288,18 +295,48 @@ class Ledger:
 
     @contextlib.contextmanager
     def run_lock(self, wait: bool = True) -> Iterator[None]:
-        """Hold the ledger for one delivery run; another run waits (or, with wait=False,
-        gets LedgerBusy). The lock is the kernel's: it goes with the process, however the
-        process ends."""
+        """Hold the ledger for one delivery run. A second run asks the one holding it to hand
+        over (handover_asked) and waits for it (or, with wait=False, gets LedgerBusy). The
+        lock is the kernel's: it goes with the process, however the process ends."""
         with open(self.path.with_name(self.path.name + ".lock"), "a+") as handle:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise LedgerBusy(f"another `huitou send` is delivering from {self.path}") from None
+                if not wait:
+                    raise LedgerBusy(f"another `huitou send` is delivering from {self.path}") from None
+                request = self.handover_path
+                request.write_text(str(os.getpid()))  # the holder sees it, finishes what is in flight and stops
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                finally:
+                    with contextlib.suppress(OSError):
+                        if request.read_text() == str(os.getpid()):
+                            request.unlink()
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @property
+    def handover_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".handover")
+
+    def handover_asked(self) -> bool:
+        """Another live run waits for this ledger (it wrote its process id beside it): the
+        run holding it should finish what is in flight and stop, leaving the rest to it."""
+        try:
+            pid = int(self.handover_path.read_text() or 0)
+        except (OSError, ValueError):
+            return False
+        if pid <= 0 or pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)  # a request left by a run that died is no request
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def batch(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """One transaction (one fsync) for the writes made in it, start_many and settle_many
@@ -335,8 +372,8 @@ class Ledger:
         columns = ", ".join(f'"{c}"' for c in ENQUEUE_COLUMNS)
         insert = f"INSERT OR IGNORE INTO messages ({columns}, updated_at) VALUES ({', '.join('?' * len(ENQUEUE_COLUMNS))}, ?)"
         replan = """
-            UPDATE messages SET plan_id = ?, plan_as_of = ?, recipient = ?, send_at = ?, send_at_utc = ?, content = ?,
-                   state = 'pending', error = CASE state WHEN 'pending' THEN error END, updated_at = ?
+            UPDATE messages SET plan_id = ?, plan_as_of = ?, recipient = ?, send_at = ?, send_at_utc = ?, timezone = ?, quiet_hours = ?, content = ?,
+                   state = 'pending', error = CASE state WHEN 'pending' THEN error END, not_before = NULL, updated_at = ?
             WHERE idempotency_key = ?
               AND (state = 'pending' AND coalesce(plan_as_of, '') <= ?
                    OR state = 'skipped' AND error LIKE 'plan %' AND coalesce(plan_as_of, '') <= ?
@@ -353,7 +390,8 @@ class Ledger:
                 new += db.total_changes - before
                 before = db.total_changes
                 db.executemany(replan, (
-                    (r["plan_id"], r.get("plan_as_of"), r["recipient"], r["send_at"], r["send_at_utc"], r["content"], now, r["idempotency_key"],
+                    (r["plan_id"], r.get("plan_as_of"), r["recipient"], r["send_at"], r["send_at_utc"], r.get("timezone"), r.get("quiet_hours"), r["content"], now,
+                     r["idempotency_key"],
                      *[r.get("plan_as_of")] * 3, r["recipient"], r["send_at"], r["content"]) for r in batch))
                 replanned += db.total_changes - before
                 db.executemany(adopt, ((r["plan_id"], r.get("plan_as_of"), r["idempotency_key"], r.get("plan_as_of")) for r in batch))
@@ -407,8 +445,10 @@ class Ledger:
             """SELECT CASE
                  WHEN m.state = 'skipped' AND m.error = 'opted out' THEN 'opted out'
                  WHEN m.state = 'skipped' AND m.error LIKE 'expired%' THEN 'expired'
+                 WHEN m.state = 'skipped' AND m.error LIKE 'quiet hours%' THEN 'dropped (quiet hours)'
                  WHEN m.state = 'skipped' THEN 'withdrawn'
                  WHEN m.state = 'pending' AND m.retry_at IS NOT NULL THEN 'waiting for retry'
+                 WHEN m.state = 'pending' AND m.not_before IS NOT NULL THEN 'deferred (quiet hours)'
                  WHEN m.state = 'pending' AND m.send_at_utc > ? THEN 'rescheduled'
                  WHEN m.state = 'sending' THEN 'in flight'
                  ELSE m.state END, count(*)
@@ -432,26 +472,50 @@ class Ledger:
             db.execute("DELETE FROM run_keys")
             db.executemany("INSERT OR IGNORE INTO run_keys VALUES (?)", ((k,) for k in keys))
 
-    def due(self, now: float, until: float, limit: int, channel: str | None = None) -> list[DueMessage]:
-        """Up to `limit` pending rows of the run's keys (see restrict) due by `until` whose
-        retry time has passed, oldest first. Read only: `start` takes one."""
-        where = "m.state = 'pending' AND m.send_at_utc <= ? AND (m.retry_at IS NULL OR m.retry_at <= ?)" + (" AND m.channel = ?" if channel else "")
+    def due(self, now: float, upto: float, limit: int, channel: str | None = None) -> list[DueMessage]:
+        """Up to `limit` pending rows of the run's keys (see restrict) planned at or before
+        `upto` whose retry time and quiet-hours deferral have passed by `now`, oldest
+        first. Read only: `start` takes one."""
+        where = ("m.state = 'pending' AND m.send_at_utc <= ? AND (m.retry_at IS NULL OR m.retry_at <= ?) AND (m.not_before IS NULL OR m.not_before <= ?)"
+                 + (" AND m.channel = ?" if channel else ""))
         rows = self.db.execute(
             f"""SELECT m.idempotency_key, m.customer_id, m.channel, m.recipient, m.content, m.attempts, m.recovered,
-                       m.playbook, m.rule_id, m.intent, m.send_at
+                       m.playbook, m.rule_id, m.intent, m.send_at, m.timezone, m.quiet_hours
                 FROM messages m JOIN run_keys USING (idempotency_key) WHERE {where} ORDER BY m.send_at_utc, m.idempotency_key LIMIT ?""",
-            [until, now, *([channel] if channel else []), limit],
+            [upto, now, now, *([channel] if channel else []), limit],
         ).fetchall()
         return [DueMessage(*r[:6], bool(r[6]), *r[7:]) for r in rows]
 
-    def next_retry(self, until: float, channel: str | None = None) -> float | None:
-        """When the earliest pending row of the run that waits for a retry comes due."""
+    def next_due(self, until: float, channel: str | None = None) -> float | None:
+        """When the earliest pending row of the run planned at or before `until` comes
+        due: its send time, its retry time or the end of its quiet-hours deferral,
+        whichever is latest. None when the run has no such row left."""
         row = self.db.execute(
-            "SELECT min(m.retry_at) FROM messages m JOIN run_keys USING (idempotency_key) WHERE m.state = 'pending' AND m.send_at_utc <= ? AND m.retry_at IS NOT NULL"
-            + (" AND m.channel = ?" if channel else ""),
+            "SELECT min(max(m.send_at_utc, coalesce(m.retry_at, 0), coalesce(m.not_before, 0))) FROM messages m JOIN run_keys USING (idempotency_key) "
+            "WHERE m.state = 'pending' AND m.send_at_utc <= ?" + (" AND m.channel = ?" if channel else ""),
             [until, *([channel] if channel else [])],
         ).fetchone()
         return row[0] if row else None
+
+    def hold_for_quiet(self, deferred: list[tuple[str, float, str]], dropped: list[tuple[str, str]], now: float) -> None:
+        """Rows whose turn came inside their quiet hours: (key, when the window ends, why)
+        wait until then; (key, why) are dropped (the rule's `outside: drop`)."""
+        with self._write() as db:
+            db.executemany("UPDATE messages SET not_before = ?, error = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'pending'",
+                           ((until, why, now, key) for key, until, why in deferred))
+            db.executemany("UPDATE messages SET state = 'skipped', error = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'pending'",
+                           ((why, now, key) for key, why in dropped))
+
+    def waiting(self, channel: str | None = None) -> dict[str, list[str]]:
+        """Pending rows an earlier run took on and left waiting (for a retry, or for the end
+        of quiet hours), by channel: any later live run finishes them."""
+        rows = self.db.execute(
+            "SELECT channel, idempotency_key FROM messages WHERE state = 'pending' AND (retry_at IS NOT NULL OR not_before IS NOT NULL) AND channel = coalesce(?, channel) "
+            "ORDER BY send_at_utc, idempotency_key", (channel,)).fetchall()
+        out: dict[str, list[str]] = {}
+        for name, key in rows:
+            out.setdefault(name, []).append(key)
+        return out
 
     def start(self, key: str, now: float) -> int | None:
         """Mark one pending row in flight and return its attempt number; None when it is
@@ -549,6 +613,18 @@ def peek(path: Path, keys: list[str]) -> tuple[dict[str, str], list[tuple[str, s
         states = dict(db.execute("SELECT idempotency_key, state FROM messages JOIN wanted ON k = idempotency_key").fetchall())
         optouts = [(c, ch or None) for c, ch in db.execute("SELECT customer_id, channel FROM optouts")]
     return states, optouts
+
+
+def waiting_channels(path: Path, channel: str | None = None) -> set[str]:
+    """Read only: the channels with rows an earlier run left waiting (Ledger.waiting), so a
+    run opens their adapters before it takes the ledger."""
+    if not path.is_file():
+        return set()
+    with read_only(path) as db:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+        deferral = " OR not_before IS NOT NULL" if "not_before" in columns else ""
+        return {c for (c,) in db.execute(f"SELECT DISTINCT channel FROM messages WHERE state = 'pending' AND (retry_at IS NOT NULL{deferral}) "
+                                         "AND channel = coalesce(?, channel)", (channel,))}
 
 
 def delivered(path: Path) -> list[tuple[str, str, str, str, bool]]:

@@ -56,9 +56,14 @@ def _fields(kind: str, message: Message) -> dict[str, Any]:
 
 
 class OutboxAdapter:
-    def __init__(self, channel: str, kind: str, directory: Path) -> None:
+    def __init__(self, channel: str, kind: str, directory: Path, ahead: bool = False) -> None:
         self.channel, self.kind, self.directory = channel, kind, directory
+        self.ahead = ahead  # records written before their time: each says when (send_at)
         self._keys: dict[Path, set[str]] = {}  # per open file: the keys it holds
+
+    def _fields(self, message: Message) -> dict[str, Any]:
+        fields = _fields(self.kind, message)
+        return fields if "send_at" in fields or not self.ahead else {"send_at": message.send_at, **fields}
 
     def path_for(self, message: Message) -> Path:
         return self.directory / f"{self.channel}-{message.send_at[:10]}.csv"
@@ -91,7 +96,7 @@ class OutboxAdapter:
             if message.key in keys:
                 return f"{path.name} (already in the file)"
             # Every cell is safe to open in a spreadsheet (customer data could be a formula).
-            fields = {k: (cell(str(v).replace("\r\n", "\n").replace("\r", "\n")) if v is not None else "") for k, v in _fields(self.kind, message).items()}
+            fields = {k: (cell(str(v).replace("\r\n", "\n").replace("\r", "\n")) if v is not None else "") for k, v in self._fields(message).items()}
             fields["idempotency_key"] = message.key
             buffer = io.StringIO(newline="")
             writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator=_NEWLINE)

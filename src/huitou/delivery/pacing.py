@@ -29,11 +29,12 @@ class Pacer:
         self._next = 0.0
 
     @classmethod
-    def from_config(cls, rate: Mapping[str, Any] | None) -> Pacer:
+    def from_config(cls, rate: Mapping[str, Any] | None, clock: Callable[[], float] = time.monotonic) -> Pacer:
+        """`clock`: the run's (a replay's clock moves through the waits)."""
         rate = rate or {}
         gaps = [1 / float(rate["per_second"])] if rate.get("per_second") else []
         gaps += [60 / float(rate["per_minute"])] if rate.get("per_minute") else []
-        return cls(max(gaps, default=0.0))
+        return cls(max(gaps, default=0.0), clock)
 
     def delay(self) -> float:
         """Seconds until the next message may start (0.0: now)."""

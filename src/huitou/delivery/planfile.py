@@ -34,7 +34,7 @@ class PlanFileError(Exception):
 
 # The plan's columns for the ledger's ENQUEUE_COLUMNS, in that order.
 _LEDGER_SELECT = """idempotency_key, plan_id, strftime(as_of, '%Y-%m-%d'), "trigger", customer_id, playbook, rule_id, step, channel, intent, "to", send_at,
-                    epoch(CAST(send_at AS TIMESTAMPTZ)), CAST(to_json(content) AS VARCHAR)"""
+                    epoch(CAST(send_at AS TIMESTAMPTZ)), "timezone", quiet_hours, CAST(to_json(content) AS VARCHAR)"""
 BATCH = 10_000
 
 
@@ -46,6 +46,9 @@ class Due:
     channel: str
     customer_id: str
     send_at_utc: float
+    timezone: str | None
+    quiet_hours: str | None
+    send_at: str
 
 
 @dataclass
@@ -68,11 +71,19 @@ class PlanFile:
 
     def due(self, until: float, channel: str | None = None) -> list[Due]:
         """Send rows planned at or before `until` (epoch seconds), in plan order."""
-        query = "SELECT idempotency_key, channel, customer_id, epoch(CAST(send_at AS TIMESTAMPTZ)) AS t FROM plan_file WHERE status = 'send' AND t <= ?"
+        query = ("SELECT idempotency_key, channel, customer_id, epoch(CAST(send_at AS TIMESTAMPTZ)) AS t, \"timezone\", quiet_hours, send_at "
+                 "FROM plan_file WHERE status = 'send' AND t <= ?")
         params: list[Any] = [until]
         if channel is not None:
             query, params = query + " AND channel = ?", [*params, channel]
         return [Due(*row) for row in self.con.execute(query + " ORDER BY line", params).fetchall()]
+
+    def count_containing(self, channel: str, texts: list[str]) -> int:
+        """Send rows of the channel whose body or HTML part contains any of these texts."""
+        found = exp.or_(*[exp.func("contains", exp.func("coalesce", exp.column(part, "content"), exp.Literal.string("")), exp.Literal.string(text))
+                          for text in texts for part in ("body", "html")])
+        query = exp.select("count(*)").from_("plan_file").where(exp.and_("status = 'send'", exp.column("channel").eq(exp.Literal.string(channel)), found))
+        return scalar(self.con, query.sql("duckdb"))
 
     @property
     def as_of(self) -> str:

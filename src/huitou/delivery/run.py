@@ -1,13 +1,17 @@
 """`huitou send`: deliver a plan's due rows through the ledger, exactly once.
 
 A live run: read and check the plan file; open every channel adapter it needs (a missing
-secret or way out stops the run before anything is sent); take the ledger's run lock; put
-rows a dead run left in flight back to pending (marked recovered); record the opt-out
-file; add the plan's send rows (a key already there keeps its state) and withdraw the
-pending rows this plan no longer sends; skip opted-out and expired rows; then each channel
-delivers its due rows with up to `concurrency` messages in flight at the channel's rate,
-each claimed in the ledger before it is handed over and its outcome recorded after
-(dispatch.py). A dry run reads the same and writes nothing.
+secret or way out, an email plan whose unsubscribe links are unsigned, stop the run before
+anything is sent); take the ledger's run lock (a run already holding it is asked to hand
+over: it finishes the messages in flight and stops); put rows a dead run left in flight
+back to pending (marked recovered); record the opt-out file; add the plan's send rows (a
+key already there keeps its state) and withdraw the pending rows this plan no longer
+sends; skip opted-out and expired rows; then each channel delivers the plan's rows planned
+up to `until`, and the rows earlier runs left waiting (a retry, quiet hours), each when its
+time comes, with up to `concurrency` messages in flight at the channel's rate, each
+claimed in the ledger before it is handed over and its outcome recorded after
+(dispatch.py). The run ends when the last is done. A dry run reads the same and writes
+nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .channels import Adapter, ConfigError, channel_kind, open_adapters
+from .channels import Adapter, ConfigError, channel_kind, open_adapters, sends_ahead
+from .clock import Clock, quiet_until
 from .dispatch import Channel, deliver_channel
 from .ledger import (
     Ledger,
@@ -31,6 +36,7 @@ from .ledger import (
     default_path,
     ledger_identity,
     peek,
+    waiting_channels,
     witness_problem,
     writable_problem,
 )
@@ -48,6 +54,9 @@ class ChannelReport:
     failed: int = 0  # permanently, or out of attempts
     retried: int = 0  # transient failures rescheduled
     skipped: int = 0  # opted out while the run went on
+    deferred: int = 0  # rows whose turn came inside their quiet hours, held until the window's end
+    dropped: int = 0  # rows whose turn came inside their quiet hours, dropped (the rule's `outside: drop`)
+    next_at: float | None = None  # dry run: the time of the first row that waits for later
     resent_after_crash: int = 0  # recovered rows delivered again under their idempotency key
     stopped: str | None = None  # why the channel stopped early
     errors: list[tuple[str, str]] = field(default_factory=list)  # (key, error), the first few
@@ -61,10 +70,18 @@ class ChannelReport:
         exits 1."""
         return bool(self.stopped or any(self.outcome[o] for o in ("failed", "waiting for retry", "pending", "in flight")))
 
+    def handed_over(self) -> None:
+        """A newer run took the rows over: those left pending are its to deliver."""
+        for state in ("waiting for retry", "pending", "deferred (quiet hours)"):
+            self.outcome["handed over"] += self.outcome.pop(state, 0)
+
 
 # Where a live run's due rows stand after it, per channel, in the order reports show them.
 # "rescheduled": a newer plan moved it past --until; "pending": the channel stopped first.
-OUTCOMES = ("sent", "already sent", "opted out", "expired", "withdrawn", "failed", "waiting for retry", "rescheduled", "pending", "in flight")
+# "deferred (quiet hours)": the run stopped while it waited for the end of their quiet hours;
+# "handed over": a newer run took the ledger over and delivers them.
+OUTCOMES = ("sent", "already sent", "opted out", "expired", "withdrawn", "dropped (quiet hours)", "failed", "waiting for retry", "deferred (quiet hours)",
+            "rescheduled", "pending", "in flight", "handed over")
 
 
 @dataclass
@@ -85,20 +102,10 @@ class SendReport:
     recovered: list[str] = field(default_factory=list)
     not_due: int = 0
     interrupted: bool = False
+    handed_over: bool = False  # a newer run asked for the ledger and goes on with the rows
+    replay: bool = False  # --now: the run's clock started at that time
     channels: dict[str, ChannelReport] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # configuration problems (a dry run lists them all)
-
-
-class Clock:
-    """The run's clock: the real one, or (`--now`) one that read `start` when the run began
-    and runs on from there, so due-ness, expiry, retries and the times recorded in the
-    ledger all agree with the replayed day."""
-
-    def __init__(self, start: float | None = None) -> None:
-        self.offset = 0.0 if start is None else start - time.time()
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: bool, until: float | None = None, channel: str | None = None,
@@ -114,20 +121,26 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
     with contextlib.closing(read_plan(plan_path)) as plan:
         delivery = config.get("delivery") or {}
         hours = float(expire_after_hours if expire_after_hours is not None else delivery.get("expire_after_hours", 24))
-        report = SendReport(plan, live, until if until is not None else now, hours, str(config.get("timezone", "Asia/Shanghai")))
+        report = SendReport(plan, live, until if until is not None else now, hours, str(config.get("timezone", "Asia/Shanghai")), replay=clock.replay)
         present = plan.channels()
         if channel is not None and channel not in present:
             raise PlanFileError(f"--channel {channel}: the plan sends nothing on it (its channels: {', '.join(present) or 'none'})")
         due = plan.due(report.until, channel)
         report.not_due = plan.count(channel) - len(due)
         configured = config.get("channels") or {}
-        adapters = _open_adapters(sorted({r.channel for r in due}), configured, project_root, report.problems)
+        ledger_path = default_path(project_root, config)
+        # Rows earlier runs left waiting are finished too: their channels' adapters as well.
         try:
+            left = waiting_channels(ledger_path, channel) & set(configured) if live else set()
+        except LedgerError:
+            left = set()  # the run stops on the ledger below, with the reason
+        adapters = _open_adapters(sorted({r.channel for r in due} | left), configured, project_root, report.problems)
+        try:
+            report.problems += _unsigned_unsubscribe(plan, due, configured)
             if report.problems and live:
                 raise ConfigError("; ".join(report.problems))
-            ledger_path = default_path(project_root, config)
             if not live:
-                _preview(report, ledger_path, plan, due, optouts or [], now, new_ledger)
+                _preview(report, ledger_path, plan, due, optouts or [], configured, now, new_ledger)
                 return report
             _deliver(report, Ledger.for_sending(ledger_path, new_ledger), plan, due, adapters, configured, delivery, optouts or [], clock, wait, retry_failed, progress, channel)
             return report
@@ -151,10 +164,29 @@ def _open_adapters(channels: list[str], configured: dict[str, Any], root: Path, 
     return adapters
 
 
-def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Due], optouts: list[tuple[str, str | None]], now: float, new_ledger: bool) -> None:
-    """What a live send would do with each due row, from a read-only look at the ledger;
-    a ledger the live send would refuse or fail on is the report's problem, and no row
-    is "would send"."""
+def _unsigned_unsubscribe(plan: PlanFile, due: list[Due], configured: dict[str, Any]) -> list[str]:
+    """A promotional email goes out only with a signed unsubscribe link: the plan's
+    messages of an email channel whose body carries the unsigned form (the customer id in
+    the URL: the plan was made without the channel's unsubscribe secret) stop the run."""
+    problems = []
+    for name in sorted({r.channel for r in due}):
+        settings = configured.get(name) or {}
+        url = str(settings.get("unsubscribe_url") or "")
+        if channel_kind(name, settings) != "email" or not url:
+            continue
+        unsigned = plan.count_containing(name, [url + ("&" if "?" in url else "?") + "c="])
+        if unsigned:
+            secret = settings.get("unsubscribe_secret_env") or "unsubscribe_secret_env"
+            problems.append(f"channel '{name}': {unsigned:,} message(s) of the plan carry an unsigned unsubscribe link (the customer id in the URL, which "
+                            f"anyone could change): the plan was made without {secret} set; set it and plan again")
+    return problems
+
+
+def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Due], optouts: list[tuple[str, str | None]], configured: dict[str, Any],
+             now: float, new_ledger: bool) -> None:
+    """What a live send would do with each due row, from a read-only look at the ledger
+    and the clock: now, later today (at its time), held by quiet hours. A ledger the live
+    send would refuse or fail on is the report's problem, and no row is "would send"."""
     try:
         problem = None if new_ledger else witness_problem(ledger_path, ledger_identity(ledger_path))
         problem = problem or writable_problem(ledger_path)
@@ -176,9 +208,15 @@ def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Du
             what = "opted out"
         elif row.send_at_utc < oldest:
             what = "expired"
+        elif row.send_at_utc > now and not sends_ahead(configured.get(row.channel) or {}):
+            what = "would send later, at its time"
+        elif (held := quiet_until(row.quiet_hours, row.timezone, row.send_at, now)) is not None:
+            what = f"would {'be dropped' if held[0].outside == 'drop' else 'wait'}: inside quiet hours"
         else:
             what = "would send"
         channel = report.channels.setdefault(row.channel, ChannelReport(row.channel))
+        if what.startswith("would send later"):
+            channel.next_at = min(channel.next_at or row.send_at_utc, row.send_at_utc)
         channel.due += 1
         channel.preview[what] += 1
         if what == "would send" and len(samples) < SAMPLES:
@@ -210,25 +248,35 @@ def _deliver(report: SendReport, ledger: Ledger, plan: PlanFile, due: list[Due],
             by_channel: dict[str, list[str]] = {}
             for row in due:
                 by_channel.setdefault(row.channel, []).append(row.key)
+            for name, keys in ledger.waiting(channel).items():  # left waiting by earlier runs: finished by this one
+                if name in adapters:
+                    by_channel.setdefault(name, []).extend(sorted(set(keys) - set(by_channel.get(name, []))))
             workers = []
             for name, keys in by_channel.items():
                 channel_report = report.channels.setdefault(name, ChannelReport(name, due=len(keys)))
-                way = Channel(channel_kind(name, configured[name]), adapters[name], Pacer.from_config(configured[name].get("rate")), policy)
-                worker = threading.Thread(target=deliver_channel, name=f"send-{name}", args=(ledger_path, keys, way, report.until, stop, channel_report, clock), daemon=True)
+                own = clock.fork()  # a replay's channels each move their own clock
+                way = Channel(channel_kind(name, configured[name]), adapters[name], Pacer.from_config(configured[name].get("rate"), clock=own), policy,
+                              ahead=sends_ahead(configured[name]))
+                worker = threading.Thread(target=deliver_channel, name=f"send-{name}", args=(ledger_path, keys, way, report.until, stop, channel_report, own), daemon=True)
                 workers.append(worker)
             with _stopping_on_signals(stop):
                 for worker in workers:
                     worker.start()
                 while alive := [worker for worker in workers if worker.is_alive()]:
                     alive[0].join(0.2)
+                    if not stop.is_set() and ledger.handover_asked():
+                        report.handed_over = True
+                        stop.set()
                     if progress is not None:
                         progress(report.channels)
-            report.interrupted = stop.is_set()
+            report.interrupted = stop.is_set() and not report.handed_over
             for name, keys in by_channel.items():
                 tally = report.channels[name].outcome
                 tally.update(ledger.standing(keys, report.until))
                 tally["already sent"] = tally.pop("sent", 0) - report.channels[name].sent
                 tally["sent"] = report.channels[name].sent
+                if report.handed_over:
+                    report.channels[name].handed_over()
             ledger.vouch()
     finally:
         ledger.close()

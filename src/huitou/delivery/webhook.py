@@ -16,6 +16,7 @@ channel has one adapter per message in flight (channels.open_adapters).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import http.client
@@ -28,6 +29,11 @@ from urllib.parse import urlsplit
 
 from .. import __version__
 from .channels import ConfigError, DeliveryError, Message, secret
+
+
+def _utc(instant: float) -> str | None:
+    """When the run handed the message over, on its clock (a replay's is --now's)."""
+    return dt.datetime.fromtimestamp(instant, dt.timezone.utc).isoformat(timespec="seconds") if instant else None
 
 
 class WebhookAdapter:
@@ -57,6 +63,7 @@ class WebhookAdapter:
             "rule_id": message.rule_id,
             "intent": message.intent,
             "send_at": message.send_at,
+            "handed_at": _utc(message.handed_at),
             "text": content.get("body"),
             **{k: content[k] for k in ("subject", "html", "segments") if content.get(k) is not None},
         }

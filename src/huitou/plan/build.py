@@ -292,16 +292,17 @@ def _care_text(rule: PlannedRule) -> str:
 _ORDERED = """
     SELECT row_number() OVER (ORDER BY d.send_utc, d.customer_id COLLATE "C", d.intent_rank, r.playbook COLLATE "C", r.rule_id COLLATE "C", d.step) AS plan_row,
            d.cand_id, d.customer_id, d.rule_index, d.step, d.scheduled_date, d.event_date, d.event_id, d.send_local, d.utc_offset, d.status, d.reason,
-           CASE WHEN d.reason = 'frequency_cap' THEN coalesce(w.winner, 'earlier messages (history)') END AS winner, d.cap, d.contact, d.send_utc, d.intent_rank
+           CASE WHEN d.reason = 'frequency_cap' THEN coalesce(w.winner, 'earlier messages (history)') END AS winner, d.cap, d.contact, d.send_utc, d.intent_rank, d.tz
     FROM :decided AS d JOIN :rules AS r ON r.rule_index = d.rule_index LEFT JOIN :winners AS w ON w.cand_id = d.cand_id"""
 ORDERED_TYPES = {"plan_row": "BIGINT", "cand_id": "BIGINT", "customer_id": "VARCHAR", "rule_index": "INTEGER", "step": "INTEGER", "scheduled_date": "DATE",
                  "event_date": "DATE", "event_id": "VARCHAR", "send_local": "TIMESTAMP", "utc_offset": "INTEGER", "status": "VARCHAR", "reason": "VARCHAR",
-                 "winner": "VARCHAR", "cap": "SMALLINT", "contact": "VARCHAR", "send_utc": "BIGINT", "intent_rank": "INTEGER"}
+                 "winner": "VARCHAR", "cap": "SMALLINT", "contact": "VARCHAR", "send_utc": "BIGINT", "intent_rank": "INTEGER",
+                 "tz": "VARCHAR"}
 _ROWS = """
     SELECT o.plan_row, o.customer_id, o.rule_index, o.step, o.scheduled_date, o.event_date, o.event_id, o.send_local, o.utc_offset, o.status, o.reason,
            CASE WHEN o.reason IN ('render_error', 'sms_too_long') THEN x.error END AS error, o.winner, o.cap, o.contact,
            CASE WHEN o.status = 'send' OR o.reason IN ('render_error', 'sms_too_long') THEN x.template END AS template,
-           x.subject, x.body, x.html, x.segments, x.extra, o.send_utc, o.intent_rank
+           x.subject, x.body, x.html, x.segments, x.extra, o.send_utc, o.intent_rank, o.tz
     FROM :ordered LEFT JOIN :rendered AS x ON x.cand_id = o.cand_id
     ORDER BY o.plan_row"""
 # The detail is text made from the reason and the rule as the view is read: in the
@@ -322,10 +323,10 @@ _REASON_DETAIL = """
 _PLAN = """
     SELECT *, CASE WHEN status = 'send' THEN :checksum END AS checksum FROM (
     SELECT :plan_id AS plan_id, :as_of AS as_of, :key AS idempotency_key, customer_id, playbook, rule_id, step, intent,
-           channel, priority, scheduled_date, "trigger", send_at, status, reason, reason_detail, consent_basis, "to", locale, template, content, send_utc, intent_rank
+           channel, priority, scheduled_date, "trigger", send_at, "timezone", quiet_hours, status, reason, reason_detail, consent_basis, "to", locale, template, content, send_utc, intent_rank
     FROM (SELECT d.customer_id, :playbook AS playbook, :rule_id AS rule_id, d.step, :intent AS intent,
                  :channel AS channel, CAST(:priority AS INTEGER) AS priority, d.scheduled_date, :trigger AS "trigger",
-                 strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || :offset AS send_at, d.status, d.reason, :reason_detail AS reason_detail,
+                 strftime(d.send_local, '%Y-%m-%dT%H:%M:%S') || :offset AS send_at, d.tz AS "timezone", :quiet_hours AS quiet_hours, d.status, d.reason, :reason_detail AS reason_detail,
                  :basis AS consent_basis, d.contact AS "to", :locale AS locale, d.template,
                  CASE WHEN d.status = 'send' THEN {'subject': d.subject, 'body': d.body, 'html': d.html, 'segments': d.segments, 'extra': d.extra} END AS content,
                  d.send_utc, d.intent_rank
@@ -352,7 +353,7 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
         return by_rule(rules, "d", lambda rule: exp.convert(value(rule)))
 
     attributes = {name: attribute(lambda r, name=name: getattr(r, name)) for name in ("playbook", "intent", "channel", "priority", "locale")}
-    attributes |= {"rule_id": attribute(lambda r: r.id), "basis": attribute(lambda r: r.consent_basis)}
+    attributes |= {"rule_id": attribute(lambda r: r.id), "basis": attribute(lambda r: r.consent_basis), "quiet_hours": attribute(lambda r: r.quiet_text)}
     cap_text = exp.Case(this=exp.column("cap", "d"))
     for i, cap in enumerate(caps):
         cap_text.when(exp.Literal.number(i), exp.Literal.string(cap.describe()), copy=False)

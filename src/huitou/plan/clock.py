@@ -18,23 +18,13 @@ happens twice is the first of the two.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import zoneinfo
 
 import numpy
 
 from sqlglot import exp
 
 from ..engines.base import Engine
-
-
-@functools.lru_cache(maxsize=1024)
-def zone(name: str) -> zoneinfo.ZoneInfo | None:
-    """The zone called `name`, None when there is none (or the name is not a zone name)."""
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):
-        return None
+from ..quiet import zone
 
 
 def instant(zone_name: str, local: dt.datetime) -> tuple[int, int]:

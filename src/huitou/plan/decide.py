@@ -37,7 +37,7 @@ _DECIDED = """
     SELECT s.cand_id, s.customer_id, s.rule_index, s.step, s.scheduled_date, s.send_date, s.event, s.event_date, s.event_id, s.contact, s.planned_local,
            s.cap, s.position, s.status, s.reason, s.intent_rank, s.send_local,
            CASE WHEN s.send_local = s.planned_local THEN s.planned_utc ELSE k.send_utc END AS send_utc,
-           CASE WHEN s.send_local = s.planned_local THEN s.planned_offset ELSE k.utc_offset END AS utc_offset
+           CASE WHEN s.send_local = s.planned_local THEN s.planned_offset ELSE k.utc_offset END AS utc_offset, s.tz
     FROM shifted AS s LEFT JOIN :clock AS k ON k.tz = s.tz AND k.send_local = s.send_local"""
 # The winner of a cap conflict: the first accepted message (greedy order) of the same
 # customer within the cap's reach, else (no row here) an earlier message from the history.
@@ -87,4 +87,4 @@ def decide(engine: Engine, caps: list[Cap], rel: Relations) -> None:
 DECIDED_TYPES = {"cand_id": "BIGINT", "customer_id": "VARCHAR", "rule_index": "INTEGER", "step": "INTEGER", "scheduled_date": "DATE", "send_date": "DATE",
                  "event": "VARCHAR", "event_date": "DATE", "event_id": "VARCHAR", "contact": "VARCHAR", "planned_local": "TIMESTAMP", "cap": "SMALLINT",
                  "position": "BIGINT", "status": "VARCHAR", "reason": "VARCHAR", "intent_rank": "INTEGER", "send_local": "TIMESTAMP", "send_utc": "BIGINT",
-                 "utc_offset": "INTEGER"}
+                 "utc_offset": "INTEGER", "tz": "VARCHAR"}

@@ -10,6 +10,7 @@ from typing import Any
 from ..checks.context import PlaybookContext
 from ..calendar import shop_founded
 from ..features import declared_date_fields
+from ..quiet import QuietHours, QuietHoursError, resolve
 from .timing import TimeOfDay, time_of_day
 
 INTENT_ORDER = {"care": 0, "service": 1, "promotion": 2}  # care before promotion on a tie
@@ -81,6 +82,12 @@ class PlannedRule:
         return str(self.rule.get("lawful_basis", "consent"))
 
     @property
+    def quiet_text(self) -> str | None:
+        """The playbook's quiet window as plan rows carry it ('21:00-08:00 defer')."""
+        quiet = quiet_hours(self.ctx)
+        return quiet.text if quiet else None
+
+    @property
     def timezone(self) -> str:
         return str(self.ctx.data.get("timezone", "Asia/Shanghai"))
 
@@ -127,6 +134,16 @@ def policies(ctx: PlaybookContext) -> dict[str, Any]:
     return dict(ctx.data.get("policies") or {})
 
 
+def quiet_hours(ctx: PlaybookContext) -> QuietHours | None:
+    """The playbook's quiet window (a preset resolved); None when it has none, or when it
+    widens its preset (validate's HT507 stops such a playbook; the preset holds)."""
+    policy = policies(ctx).get("quiet_hours")
+    try:
+        return resolve(policy)
+    except QuietHoursError:  # never wider than the preset
+        return resolve({"preset": policy["preset"], "outside": policy.get("outside", "defer")})
+
+
 def caps_of(ctx: PlaybookContext) -> list[Cap]:
     return [
         Cap(ctx.name, int(c["max"]), window_days(c["per"]), c.get("channel"), c.get("intent"))
@@ -142,7 +159,7 @@ def care_within(ctx: PlaybookContext) -> int | None:
 def planned_rules(playbooks: list[PlaybookContext]) -> list[PlannedRule]:
     out = []
     for ctx in playbooks:
-        quiet = policies(ctx).get("quiet_hours")
+        quiet = quiet_hours(ctx)
         channels = ctx.project.channels
         for rule in ctx.rules:
             settings = channels.get(str(rule["channel"]), {"kind": rule["channel"]})

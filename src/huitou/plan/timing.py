@@ -23,6 +23,7 @@ from sqlglot import exp
 from ..calendar import anchor_kind, holiday_date, yearly
 from ..db import date_literal, tree
 from ..feature_sql import birthday_in
+from ..quiet import QuietHours, minutes
 
 DEFAULT_AT = "10:00"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -62,34 +63,20 @@ class TimeOfDay:
         return f"{self.minutes // 60:02d}:{self.minutes % 60:02d}"
 
 
-def _minutes(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
+def time_of_day(when: dict[str, Any], quiet: QuietHours | None) -> TimeOfDay:
+    """The rule's `at` (default DEFAULT_AT), deferred to the end of the quiet window or
+    dropped when it falls inside it.
 
-
-def in_quiet_hours(minutes: int, quiet: dict[str, Any] | None) -> bool:
-    """Whether a local time of day (minutes since midnight) is inside the quiet window.
-
-    >>> in_quiet_hours(22 * 60, {"start": "21:00", "end": "09:00"}), in_quiet_hours(9 * 60, {"start": "21:00", "end": "09:00"})
-    (True, False)
+    >>> late = time_of_day({"at": "22:30"}, QuietHours(21 * 60, 9 * 60))
+    >>> late.hhmm, late.day_shift, late.deferred
+    ('09:00', 1, True)
     """
-    if not quiet:
-        return False
-    start, end = _minutes(str(quiet["start"])), _minutes(str(quiet["end"]))
-    if start <= end:
-        return start <= minutes < end
-    return minutes >= start or minutes < end
-
-
-def time_of_day(when: dict[str, Any], quiet: dict[str, Any] | None) -> TimeOfDay:
-    minutes = _minutes(str(when.get("at", DEFAULT_AT)))
-    if not in_quiet_hours(minutes, quiet):
-        return TimeOfDay(minutes, 0, False, False)
-    assert quiet is not None
-    if quiet.get("outside", "defer") == "drop":
-        return TimeOfDay(minutes, 0, False, True)
-    end = _minutes(str(quiet["end"]))
-    return TimeOfDay(end, 1 if minutes >= end else 0, True, False)
+    at = minutes(str(when.get("at", DEFAULT_AT)))
+    if quiet is None or not quiet.contains(at):
+        return TimeOfDay(at, 0, False, False)
+    if quiet.outside == "drop":
+        return TimeOfDay(at, 0, False, True)
+    return TimeOfDay(quiet.end, 1 if at >= quiet.end else 0, True, False)
 
 
 def _offsets(when: dict[str, Any]) -> tuple[str, list[int]]:

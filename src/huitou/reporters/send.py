@@ -39,8 +39,9 @@ def send_dict(report: SendReport) -> dict[str, Any]:
             "held_out": report.held_out,
             "recovered": len(report.recovered),
             "interrupted": report.interrupted,
+            "handed_over": report.handed_over,
         }),
-        "channels": [_channel_dict(c, report.live) for c in sorted(report.channels.values(), key=lambda c: c.channel)],
+        "channels": [_channel_dict(c, report.live, report.timezone) for c in sorted(report.channels.values(), key=lambda c: c.channel)],
     }
 
 
@@ -52,11 +53,12 @@ def _sample(row: dict[str, Any]) -> dict[str, Any]:
             "rule": f"{row['playbook']}/{row['rule_id']}", "text": text if len(text) <= 60 else text[:59] + "…"}
 
 
-def _channel_dict(channel: ChannelReport, live: bool) -> dict[str, Any]:
+def _channel_dict(channel: ChannelReport, live: bool, timezone: str) -> dict[str, Any]:
     """A live run's counts; a dry run's due rows by what would become of them."""
     if not live:
-        return {"channel": channel.channel, "due": channel.due, "preview": dict(sorted(channel.preview.items()))}
-    out = {k: v for k, v in vars(channel).items() if k not in ("preview", "outcome")}
+        later = _when(channel.next_at, timezone) if channel.next_at is not None else None
+        return {"channel": channel.channel, "due": channel.due, "preview": dict(sorted(channel.preview.items())), "next_at": later}
+    out = {k: v for k, v in vars(channel).items() if k not in ("preview", "outcome", "next_at")}
     return out | {"outcome": {o: channel.outcome[o] for o in OUTCOMES}}
 
 
@@ -72,6 +74,8 @@ def send_text(report: SendReport) -> str:
         lines.append("dry run: nothing sent, the ledger untouched (--live delivers)")
         for c in sorted(report.channels.values(), key=lambda c: c.channel):
             lines.append(f"  {c.channel:<14} {c.due:>7,} due: " + ", ".join(f"{n:,} {what}" for what, n in sorted(c.preview.items())))
+            if c.next_at is not None:
+                lines.append(f"    the next that waits goes out at {_when(c.next_at, report.timezone)}: a live run delivers each row at its time")
         for row in report.samples:
             sample = _sample(row)
             lines.append(f"  e.g. {sample['send_at']} {sample['channel']} to {sample['to']} ({sample['rule']}): {sample['text']}")
@@ -89,13 +93,16 @@ def send_text(report: SendReport) -> str:
     for c in sorted(report.channels.values(), key=lambda c: c.channel):
         rate = f" ({c.sent / c.seconds:,.1f}/s)" if c.seconds > 0 and c.sent else ""
         parts = [f"{c.outcome[o]:,} {o}{rate if o == 'sent' else ''}" for o in OUTCOMES if c.outcome[o] or o == "sent"]
-        parts += [f"{n:,} {label}" for label, n in (("transient failures retried", c.retried), ("resent after a crash", c.resent_after_crash)) if n]
+        parts += [f"{n:,} {label}" for label, n in (("transient failures retried", c.retried), ("resent after a crash", c.resent_after_crash),
+                                                    ("held to the end of quiet hours", c.deferred), ("dropped inside quiet hours", c.dropped)) if n]
         lines.append(f"  {c.channel:<14} {c.due:>7,} due: {', '.join(parts)}")
         lines += [f"    failed {key}: {error}" for key, error in c.errors]
         if c.stopped:
             lines.append(f"    stopped: {c.stopped}; its rows stay pending for the next run")
     if report.interrupted:
         lines.append("interrupted: the message in hand was finished and recorded; run again to go on")
+    if report.handed_over:
+        lines.append("handed over: another `huitou send` asked for the ledger; the messages in flight were finished and recorded, it delivers the rest")
     return "\n".join(lines) + "\n"
 
 

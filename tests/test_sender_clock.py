@@ -1,0 +1,210 @@
+"""The sender keeps the clock: nothing goes out before its send_at, nothing inside the
+customer's quiet hours, whatever delays a message (a 429, a rate limit, a crash).
+
+The replayed day runs the installed console script with `--now`: its clock starts at that
+time and moves through every wait with nothing in flight (docs/delivery.md#the-senders-
+clock), so a day takes seconds. The receiver reads when each message was handed over
+from the webhook's `handed_at` (the run's clock), and what it was planned for from
+`send_at`; the counts of deferred messages are worked out here from the rate alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from huitou.delivery.channels import open_adapters
+from huitou.delivery.clock import Clock
+from huitou.delivery.dispatch import Channel, deliver_channel
+from huitou.delivery.ledger import Ledger
+from huitou.delivery.pacing import Pacer, RetryPolicy
+from huitou.delivery.run import ChannelReport
+from huitou.quiet import PRESETS, QuietHours, QuietHoursError, minutes, resolve
+from tests.servers import WebhookServer
+from tests.test_ledger import row
+
+SECRET = "gateway-secret"
+DAY = dt.date(2026, 10, 30)  # a Friday; New York leaves daylight saving time on 1 November
+ZONES = {"cn": "Asia/Shanghai", "us": "America/New_York"}
+PER_ZONE = 4  # customers in each timezone
+TIMES = ("09:30", "10:00", "19:00", "20:59")
+GAP = 30  # seconds between messages: the channel's rate, 2 a minute
+
+
+def test_presets_hold_at_their_edges_and_across_a_clock_change() -> None:
+    us = resolve({"preset": "US"})
+    assert us is not None and (PRESETS["US"].start, PRESETS["US"].end) == ("21:00", "08:00")
+    assert [us.contains(minutes(t)) for t in ("20:59", "21:00", "07:59", "08:00")] == [False, True, True, False]
+    assert resolve({"preset": "JP"}).text == "21:00-08:00 defer"
+    assert resolve({"preset": "US", "start": "20:00", "end": "09:00", "outside": "drop"}).text == "20:00-09:00 drop"  # narrower: kept
+    for wider in ({"start": "22:00"}, {"end": "07:30"}, {"start": "21:30", "end": "08:00"}):
+        with pytest.raises(QuietHoursError):
+            resolve({"preset": "US", **wider})
+    ny = ZoneInfo("America/New_York")
+
+    def reopens(local: dt.datetime) -> str | None:
+        opens = QuietHours(21 * 60, 8 * 60).reopens(local.replace(tzinfo=ny).timestamp(), ny)
+        return None if opens is None else dt.datetime.fromtimestamp(opens, ny).isoformat()
+
+    assert reopens(dt.datetime(2026, 10, 30, 20, 59, 59)) is None
+    assert reopens(dt.datetime(2026, 10, 30, 21, 0)) == "2026-10-31T08:00:00-04:00"
+    assert reopens(dt.datetime(2026, 10, 31, 7, 59)) == "2026-10-31T08:00:00-04:00"
+    assert reopens(dt.datetime(2026, 10, 31, 8, 0)) is None
+    # Overnight into 1 November the clocks go back: the window is 12 hours, not 11.
+    evening = dt.datetime(2026, 10, 31, 21, 0, tzinfo=ny).timestamp()
+    assert reopens(dt.datetime(2026, 10, 31, 21, 0)) == "2026-11-01T08:00:00-05:00"
+    assert QuietHours(21 * 60, 8 * 60).reopens(evening, ny) - evening == 12 * 3600
+    # Into 8 March they go forward: 10 hours.
+    spring = dt.datetime(2026, 3, 7, 22, 0, tzinfo=ny).timestamp()
+    assert QuietHours(21 * 60, 8 * 60).reopens(spring, ny) - spring == 9 * 3600
+
+
+def test_on_the_real_clock_a_row_goes_out_at_its_time_not_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows due now, in 1.5 s and in 3 s, sent by one channel on the real clock: each
+    arrives at or after its time, within half a second of it."""
+    path, now = tmp_path / "ledger.sqlite", time.time()
+    ledger = Ledger(path)
+    at = {"now": now - 1, "soon": now + 1.5, "later": now + 3}
+    ledger.enqueue([row(key, customer=key, at=t) for key, t in at.items()], now)
+    ledger.close()
+    monkeypatch.setenv("T_SECRET", SECRET)
+    with WebhookServer(SECRET) as hook:
+        channel = Channel("sms", open_adapters("sms", {"webhook": {"url": hook.url, "secret_env": "T_SECRET"}}, tmp_path), Pacer(0), RetryPolicy())
+        report = ChannelReport("sms")
+        offset = time.time() - time.monotonic()  # the receiver stamps arrivals with the monotonic clock
+        deliver_channel(path, list(at), channel, now + 10, threading.Event(), report, Clock())
+        arrived = {key: stamp + offset for key, stamp in hook.arrivals.raw}
+    assert report.sent == 3 and set(arrived) == set(at)
+    for key, planned in at.items():
+        assert arrived[key] >= planned - 0.05, f"{key} went out {planned - arrived[key]:.2f} s early"
+        assert arrived[key] <= max(planned, now) + 0.5, f"{key} went out {arrived[key] - planned:.2f} s late"
+
+
+PLAYBOOK_HEAD = """version: 1
+name: day
+timezone: Asia/Shanghai
+locale: zh-CN
+policies:
+  quiet_hours: {preset: US}
+rules:
+"""
+RULE = """  - id: at-{name}
+    intent: care
+    segment: order_count >= 1
+    when: {{every: day, at: "{at}"}}
+    channel: sms
+    template: sms/hello.j2
+"""
+CONFIG = """version: 1
+name: day
+default_locale: zh-CN
+timezone: Asia/Shanghai
+data:
+  orders: {{path: orders.csv}}
+  customers: {{path: customers.csv}}
+delivery:
+  retry: {{attempts: 5, initial: 5, max: 60}}
+channels:
+  sms:
+    signature: 【回头小店】
+    webhook: {{url: "{url}", secret_env: T_SMS_SECRET}}
+    rate: {{per_minute: 2}}
+    concurrency: 1
+"""
+
+
+def _project(root: Path, url: str) -> None:
+    (root / "rules").mkdir(parents=True)
+    (root / "rules" / "day.yaml").write_text(PLAYBOOK_HEAD + "".join(RULE.format(name=t.replace(":", ""), at=t) for t in TIMES), encoding="utf-8")
+    (root / "templates" / "zh-CN" / "sms").mkdir(parents=True)
+    (root / "templates" / "zh-CN" / "sms" / "hello.j2").write_text("{{ customer.name }}，您好", encoding="utf-8")
+    (root / "huitou.yaml").write_text(CONFIG.format(url=url), encoding="utf-8")
+    with open(root / "customers.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["customer_id", "name", "phone", "timezone", "consent_sms"])
+        for place, zone in ZONES.items():
+            for i in range(PER_ZONE):
+                w.writerow([f"{place}{i}", f"顾客{i}", f"1380000{len(place)}{i:03d}", zone, "true"])
+    with open(root / "orders.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["order_id", "customer_id", "ordered_at", "amount"])
+        for place in ZONES:
+            for i in range(PER_ZONE):
+                w.writerow([f"o-{place}{i}", f"{place}{i}", "2026-10-01 10:00:00", "99.00"])
+
+
+def _run(root: Path, env: dict[str, str], huitou_bin: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([huitou_bin, *args], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_replayed_day_delivers_each_message_at_its_time_and_never_in_quiet_hours(tmp_path: Path, huitou_bin: str) -> None:
+    """Sends at 09:30, 10:00, 19:00 and 20:59 in Shanghai and New York, the US preset's
+    quiet hours (21:00-08:00 at the customer's), a gateway answering 429 Retry-After: 120
+    at first, a rate of 2 a minute that cannot get the 20:59 messages out before 21:00, and
+    a SIGKILL in the middle of the day."""
+    root = tmp_path / "shop"
+    env = {**os.environ, "T_SMS_SECRET": SECRET}
+    with WebhookServer(SECRET) as hook:
+        _project(root, hook.url)
+        planned = _run(root, env, huitou_bin, "plan", "--as-of", DAY.isoformat(), "--horizon", "2d", "--out", "plan.jsonl")
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        hook.arrivals.faults = ["429:120"] * 2
+        send = [huitou_bin, "send", "plan.jsonl", "--live", "--now", f"{DAY}T00:00", "--until", (DAY + dt.timedelta(days=2)).isoformat()]
+        killer = subprocess.Popen(send, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def kill(count: int) -> None:
+            if count == 2 * PER_ZONE + 1:  # the first of Shanghai's 19:00 messages is arriving
+                os.kill(killer.pid, signal.SIGKILL)
+
+        hook.arrivals.on_arrival = kill
+        killer.communicate(timeout=120)
+        hook.arrivals.on_arrival = None
+        assert killer.returncode == -signal.SIGKILL
+        done = subprocess.run(send, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        seen = {key: payload for key, (_, payload) in hook.arrivals.delivered.items()}
+    with sqlite3.connect(root / ".huitou" / "ledger.sqlite") as db:
+        states = dict(db.execute("SELECT idempotency_key, state FROM messages"))
+        recovered = {k for (k,) in db.execute("SELECT idempotency_key FROM messages WHERE recovered = 1")}
+        deferred = {k for (k,) in db.execute("SELECT idempotency_key FROM messages WHERE not_before IS NOT NULL")}
+    # Every message of the two days' plan sent once; a message that arrived twice was in
+    # flight when the sender died (resent under its key).
+    assert set(states.values()) == {"sent"} and set(seen) == set(states)
+    assert set(hook.arrivals.duplicates()) <= recovered
+    by_time: dict[tuple[str, str, dt.date], list[float]] = {}
+    for payload in seen.values():
+        zone = ZoneInfo(ZONES[payload["customer_id"][:2]])
+        planned_at = dt.datetime.fromisoformat(payload["send_at"])
+        handed = dt.datetime.fromisoformat(payload["handed_at"])
+        local = handed.astimezone(zone)
+        assert handed >= planned_at, f"{payload['customer_id']} got its {payload['send_at']} message at {handed}: early"
+        assert not (local.hour >= 21 or local.hour < 8), f"{payload['customer_id']} got a message at {local}: inside quiet hours"
+        key = (payload["customer_id"][:2], planned_at.astimezone(zone).strftime("%H:%M"), planned_at.astimezone(zone).date())
+        by_time.setdefault(key, []).append((handed - planned_at).total_seconds())
+    # Per zone, time and day: the messages go out one every GAP seconds from their time
+    # (the rate), the first two after the 429s' 120 s; the 20:59 ones past the first two
+    # would land at 21:00 or later, so they wait for 08:00 next morning.
+    expected_deferred = 0
+    for (place, at, day), delays in sorted(by_time.items()):
+        assert len(delays) == PER_ZONE, (place, at, day)
+        late = sorted(delays)
+        if at == "20:59":
+            on_time = [d for d in late if d < 60]
+            assert len(on_time) == 2, (place, day, late)  # 20:59:00 and 20:59:30
+            assert all(11 * 3600 - 60 <= d <= 11 * 3600 + 3 * 3600 for d in late[2:]), (place, day, late)  # next morning, 08:00 on
+            expected_deferred += PER_ZONE - 2
+        else:
+            assert late[-1] <= 2 * 120 + PER_ZONE * GAP + 30, (place, at, day, late)  # within the rate (and the 429s' waits)
+    assert len(deferred) == expected_deferred == 4 * (PER_ZONE - 2)
+    assert all(seen[k]["send_at"][11:16] == "20:59" for k in deferred)
+    assert f"{expected_deferred - 0} held to the end of quiet hours" in done.stdout or "held to the end of quiet hours" in done.stdout, done.stdout
