@@ -609,3 +609,24 @@ def test_each_channel_gets_a_place_per_message_in_flight(tmp_path: Path, env: di
         open_adapters("phone", {"outbox": "out/calls", "concurrency": 4}, tmp_path)
     for adapter in [*mail, *hook]:
         adapter.close()
+
+
+def test_an_email_plan_with_unsigned_unsubscribe_links_is_refused_at_send(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+    """Planned without the unsubscribe secret, the emails carry `?c=<customer id>`: a live
+    send refuses the plan (nothing sent, exit 2) even with the secret set now; planned
+    again with it, they go out with the signed link in the body."""
+    root = make_project(tmp_path / "shop", 3)
+    with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
+        configure(root, smtp, hook)
+        unsigned = {k: v for k, v in env.items() if k != "T_UNSUB_SECRET"}
+        plan(huitou_bin, root, unsigned)
+        refused = send(huitou_bin, root, env, "--live", "--channel", "email")
+        assert refused.returncode == 2 and "unsigned unsubscribe link" in refused.stderr and "3 message(s)" in refused.stderr, refused.stderr
+        assert not smtp.arrivals.raw
+        dry = send(huitou_bin, root, env)
+        assert "unsigned unsubscribe link" in dry.stdout
+        plan(huitou_bin, root, env)
+        done = send(huitou_bin, root, env, "--live", "--channel", "email")
+        assert done.returncode == 0, done.stdout + done.stderr
+        bodies = [str(message.get_body(("plain",)).get_content()) for _, message in smtp.arrivals.delivered.values()]
+        assert len(bodies) == 3 and all("unsubscribe?token=" in b and "?c=" not in b for b in bodies), bodies

@@ -208,3 +208,25 @@ def test_a_replayed_day_delivers_each_message_at_its_time_and_never_in_quiet_hou
     assert len(deferred) == expected_deferred == 4 * (PER_ZONE - 2)
     assert all(seen[k]["send_at"][11:16] == "20:59" for k in deferred)
     assert f"{expected_deferred - 0} held to the end of quiet hours" in done.stdout or "held to the end of quiet hours" in done.stdout, done.stdout
+
+
+def test_an_outbox_that_schedules_is_handed_rows_ahead_and_one_that_does_not_is_not(tmp_path: Path) -> None:
+    """`outbox: {path, ahead: true}`: rows planned for later are written at once, each with
+    its send_at (a parcel insert gains the column); a plain outbox writes only what is due."""
+    now = time.time()
+    for ahead in (True, False):
+        path = tmp_path / f"ledger-{ahead}.sqlite"
+        ledger = Ledger(path)
+        ledger.enqueue([{**row(key, customer=key, channel="parcel_insert", at=t)} for key, t in (("due", now - 60), ("tomorrow", now + 86400))], now)
+        ledger.close()
+        config = {"outbox": {"path": f"out-{ahead}", "ahead": ahead}}
+        channel = Channel("parcel_insert", open_adapters("parcel_insert", config, tmp_path), Pacer(0), RetryPolicy(), ahead=ahead)
+        report = ChannelReport("parcel_insert")
+        stop = threading.Event()
+        threading.Timer(1.5, stop.set).start()  # the plain outbox would wait a day for `tomorrow`: stop it
+        deliver_channel(path, ["due", "tomorrow"], channel, now + 2 * 86400, stop, report, Clock())
+        (written,) = (tmp_path / f"out-{ahead}").glob("*.csv")
+        with open(written, encoding="utf-8-sig", newline="") as f:
+            records = list(csv.DictReader(f))
+        assert [r["customer_id"] for r in records] == (["due", "tomorrow"] if ahead else ["due"])
+        assert ("send_at" in records[0]) == ahead and report.sent == len(records)
