@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import re
 import shutil
 import signal
@@ -39,7 +40,9 @@ def outbox_project(root: Path) -> Path:
 
 
 def huitou(huitou_bin: str, root: Path, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
-    done = subprocess.run([huitou_bin, *args], cwd=root, capture_output=True, text=True, timeout=300)
+    # Emails carry signed unsubscribe links: send --live refuses a plan whose links are unsigned.
+    env = {**os.environ, "HUITOU_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret"}
+    done = subprocess.run([huitou_bin, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode in ok, f"huitou {' '.join(args)} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -270,7 +273,7 @@ def test_send_now_judges_due_and_expiry_at_that_time(huitou_bin: str, tmp_path: 
     # today (the real clock) the plan of 2026-11-01 is weeks old: everything due has expired
     dry = huitou(huitou_bin, root, "send", str(plan), "--until", WEEK[0].isoformat())
     assert "expired" in dry.stdout and "would send" not in dry.stdout
-    dry_then = huitou(huitou_bin, root, "send", str(plan), "--now", f"{WEEK[0]}T23:00", "--until", WEEK[0].isoformat())
+    dry_then = huitou(huitou_bin, root, "send", str(plan), "--now", f"{WEEK[0]}T20:30", "--until", WEEK[0].isoformat())  # before quiet hours
     assert "would send" in dry_then.stdout and "expired" not in dry_then.stdout
     live = send_day(huitou_bin, root, plan, WEEK[0])
     sent = sorted(v[2] for v in ledger(root).values() if v[0] == "sent")

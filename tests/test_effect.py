@@ -61,7 +61,9 @@ rules:
 
 
 def run(huitou_bin: str, root: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([huitou_bin, *args], cwd=root, capture_output=True, text=True, timeout=300)
+    # Emails carry signed unsubscribe links: send --live refuses a plan whose links are unsigned.
+    env = {**os.environ, "HUITOU_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret"}
+    done = subprocess.run([huitou_bin, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"huitou {' '.join(args)} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
