@@ -41,7 +41,8 @@ CONFIG = {
     "channels": {
         "sms": {"signature": "【店】", "opt_out": "回T退订", "max_segments": 10, "outbox": "out/sms"},
         "phone": {"outbox": "out/calls"},
-        "email": {"from": "店 <care@shop.example.cn>", "unsubscribe_url": "https://shop.example.cn/u", "outbox": "out/email"},
+        "email": {"from": "店 <care@shop.example.cn>", "unsubscribe_url": "https://shop.example.cn/u",
+                  "unsubscribe_secret_env": "T_ATTACK_UNSUB_SECRET", "outbox": "out/email"},  # signed links: send refuses unsigned ones
         "parcel_insert": {"outbox": "out/inserts"},
     },
 }
@@ -76,7 +77,8 @@ class Bounded:
     def __call__(self, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
         left = self.deadline - time.monotonic()
         try:
-            done = subprocess.run([*prefix, self.huitou, *args], cwd=self.root, capture_output=True, text=True, timeout=max(left, 0.1),
+            done = subprocess.run([*prefix, self.huitou, *args], cwd=self.root, env={**os.environ, "T_ATTACK_UNSUB_SECRET": "attack-unsubscribe-secret"},
+                                  capture_output=True, text=True, timeout=max(left, 0.1),
                                   errors="replace")
         except subprocess.TimeoutExpired:
             pytest.fail(f"the case ran past its time bound of {self.seconds:g} s (huitou {' '.join(args)})")
