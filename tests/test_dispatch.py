@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from huitou.delivery import dispatch
-from huitou.delivery.channels import open_adapters
+from huitou.delivery.channels import Adapter, Message, open_adapters
 from huitou.delivery.dispatch import Channel, deliver_channel
 from huitou.delivery.ledger import Ledger
 from huitou.delivery.pacing import Pacer, RetryPolicy
@@ -22,6 +22,21 @@ from tests.servers import WebhookServer
 from tests.test_ledger import NOW, row
 
 SECRET = "dispatch-secret"
+
+
+class HandOvers:
+    """A real adapter that also notes when each message was handed to it (the run's clock
+    at the claim)."""
+
+    def __init__(self, adapter: Adapter) -> None:
+        self.adapter, self.handed = adapter, []
+
+    def deliver(self, message: Message) -> str | None:
+        self.handed.append(message.handed_at)
+        return self.adapter.deliver(message)
+
+    def close(self) -> None:
+        self.adapter.close()
 
 
 class Transactions:
@@ -107,15 +122,20 @@ def test_a_channel_that_keeps_failing_pauses_as_a_whole(tmp_path: Path, monkeypa
     with WebhookServer(SECRET) as hook:
         hook.arrivals.faults = ["503"] * 1000
         config = {"webhook": {"url": hook.url, "secret_env": "T_SECRET"}, "concurrency": 8}
-        channel = Channel("sms", open_adapters("sms", config, tmp_path), Pacer(0), RetryPolicy(attempts=5, initial=0.5, maximum=1.0))
+        adapters = [HandOvers(adapter) for adapter in open_adapters("sms", config, tmp_path)]
+        channel = Channel("sms", adapters, Pacer(0), RetryPolicy(attempts=5, initial=0.5, maximum=1.0))
         stop, report = threading.Event(), ChannelReport("sms")
         timer = threading.Timer(2.2, stop.set)
         timer.start()
         deliver_channel(path, keys, channel, now + 3600, stop, report, Clock())
-        times = [at - hook.arrivals.faulted[0][1] for _, at in hook.arrivals.faulted]
+    # When the sender handed each message over, on its clock (the receiver's arrival times
+    # would do as well, but a busy machine stalls a server thread and splits a wave).
+    handed = sorted(at for adapter in adapters for at in adapter.handed)
+    times = [at - handed[0] for at in handed]
     # Waves (those in flight when a pause began finish): at 0, after 0.5 s, after 1 s
     # more. Each message on its own clock would have sent all 40 at once.
     assert len(times) <= 12 + 8 + 8, f"{len(times)} requests in 2.2 s"  # the first wave: 8, and 4 claimed before the fifth failure
+    assert len(hook.arrivals.faulted) == len(times)
     gaps = [b - a for a, b in zip(times, times[1:]) if b - a > 0.3]
     assert len(gaps) == 2 and 0.45 <= gaps[0] < 0.9 and gaps[1] >= 0.95, gaps
     states = dict(sqlite3.connect(path).execute("SELECT state, count(*) FROM messages GROUP BY state").fetchall())
