@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import huitou.starter
+
 from huitou.delivery.channels import open_adapters
 from huitou.delivery.clock import Clock
 from huitou.delivery.dispatch import Channel, deliver_channel
@@ -121,6 +123,16 @@ channels:
     rate: {{per_minute: 2}}
     concurrency: 1
 """
+RULE_TEST = """version: 1
+tests:
+  - name: a customer with an order hears from the shop at 09:30
+    as_of: "2026-10-30"
+    given:
+      customers: [{customer_id: c1, name: 王芳, phone: "13800000001", timezone: Asia/Shanghai, consent_sms: true}]
+      orders: [{order_id: o1, customer_id: c1, ordered_at: "2026-10-01 10:00:00", amount: 99}]
+    expect:
+      - {customer: c1, rule: at-0930, status: send, contains: "王芳，您好"}
+"""
 
 
 def _project(root: Path, url: str) -> None:
@@ -145,6 +157,36 @@ def _project(root: Path, url: str) -> None:
 
 def _run(root: Path, env: dict[str, str], huitou_bin: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([huitou_bin, *args], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _received(hook: WebhookServer) -> tuple[dict[str, dict], list[str]]:
+    """The payloads the gateway received, by key, and the keys it received twice."""
+    return {key: payload for key, (_, payload) in hook.arrivals.delivered.items()}, hook.arrivals.duplicates()
+
+
+def _ledger(root: Path) -> tuple[dict[str, str], set[str], set[str]]:
+    """The ledger's state of each key, the keys resent after a crash, the keys deferred."""
+    with sqlite3.connect(root / ".huitou" / "ledger.sqlite") as db:
+        states = dict(db.execute("SELECT idempotency_key, state FROM messages"))
+        recovered = {k for (k,) in db.execute("SELECT idempotency_key FROM messages WHERE recovered = 1")}
+        deferred = {k for (k,) in db.execute("SELECT idempotency_key FROM messages WHERE not_before IS NOT NULL")}
+    return states, recovered, deferred
+
+
+def _lateness(seen: dict[str, dict]) -> dict[tuple[str, str, dt.date], list[float]]:
+    """Seconds from send_at to the hand-over, by zone, local time and day planned; asserts
+    that none went out early or inside the customer's quiet hours (21:00-08:00)."""
+    by_time: dict[tuple[str, str, dt.date], list[float]] = {}
+    for payload in seen.values():
+        zone = ZoneInfo(ZONES[payload["customer_id"][:2]])
+        planned_at = dt.datetime.fromisoformat(payload["send_at"])
+        handed = dt.datetime.fromisoformat(payload["handed_at"])
+        local = handed.astimezone(zone)
+        assert handed >= planned_at, f"{payload['customer_id']} got its {payload['send_at']} message at {handed}: early"
+        assert not (local.hour >= 21 or local.hour < 8), f"{payload['customer_id']} got a message at {local}: inside quiet hours"
+        key = (payload["customer_id"][:2], planned_at.astimezone(zone).strftime("%H:%M"), planned_at.astimezone(zone).date())
+        by_time.setdefault(key, []).append((handed - planned_at).total_seconds())
+    return by_time
 
 
 def test_a_replayed_day_delivers_each_message_at_its_time_and_never_in_quiet_hours(tmp_path: Path, huitou_bin: str) -> None:
@@ -172,25 +214,13 @@ def test_a_replayed_day_delivers_each_message_at_its_time_and_never_in_quiet_hou
         assert killer.returncode == -signal.SIGKILL
         done = subprocess.run(send, cwd=root, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
-        seen = {key: payload for key, (_, payload) in hook.arrivals.delivered.items()}
-    with sqlite3.connect(root / ".huitou" / "ledger.sqlite") as db:
-        states = dict(db.execute("SELECT idempotency_key, state FROM messages"))
-        recovered = {k for (k,) in db.execute("SELECT idempotency_key FROM messages WHERE recovered = 1")}
-        deferred = {k for (k,) in db.execute("SELECT idempotency_key FROM messages WHERE not_before IS NOT NULL")}
+        seen, duplicates = _received(hook)
+    states, recovered, deferred = _ledger(root)
     # Every message of the two days' plan sent once; a message that arrived twice was in
     # flight when the sender died (resent under its key).
     assert set(states.values()) == {"sent"} and set(seen) == set(states)
-    assert set(hook.arrivals.duplicates()) <= recovered
-    by_time: dict[tuple[str, str, dt.date], list[float]] = {}
-    for payload in seen.values():
-        zone = ZoneInfo(ZONES[payload["customer_id"][:2]])
-        planned_at = dt.datetime.fromisoformat(payload["send_at"])
-        handed = dt.datetime.fromisoformat(payload["handed_at"])
-        local = handed.astimezone(zone)
-        assert handed >= planned_at, f"{payload['customer_id']} got its {payload['send_at']} message at {handed}: early"
-        assert not (local.hour >= 21 or local.hour < 8), f"{payload['customer_id']} got a message at {local}: inside quiet hours"
-        key = (payload["customer_id"][:2], planned_at.astimezone(zone).strftime("%H:%M"), planned_at.astimezone(zone).date())
-        by_time.setdefault(key, []).append((handed - planned_at).total_seconds())
+    assert set(duplicates) <= recovered
+    by_time = _lateness(seen)
     # Per zone, time and day: the messages go out one every GAP seconds from their time
     # (the rate), the first two after the 429s' 120 s; the 20:59 ones past the first two
     # would land at 21:00 or later, so they wait for 08:00 next morning.
@@ -208,6 +238,59 @@ def test_a_replayed_day_delivers_each_message_at_its_time_and_never_in_quiet_hou
     assert len(deferred) == expected_deferred == 4 * (PER_ZONE - 2)
     assert all(seen[k]["send_at"][11:16] == "20:59" for k in deferred)
     assert f"{expected_deferred - 0} held to the end of quiet hours" in done.stdout or "held to the end of quiet hours" in done.stdout, done.stdout
+
+
+def test_the_daily_recipe_rehearses_a_day_a_crash_the_day_again_and_the_next(tmp_path: Path, huitou_bin: str) -> None:
+    """docs/daily.md's daily.sh, run as written with the day to rehearse (its replayed
+    clock starts at 07:30): the 30th killed as a Shanghai 19:00 message arrives, the 30th
+    again, then the 31st. Each run plans 14 days and sends for 24 hours; what a quiet hour
+    held past midnight goes out the next morning, on time for New York too."""
+    script = (Path(huitou.starter.__file__).parent / "files" / "common" / "daily.sh").read_text(encoding="utf-8")
+    assert f"```sh\n{script}```" in (Path(__file__).parents[1] / "docs" / "daily.md").read_text(encoding="utf-8")  # the recipe is the script
+    root = tmp_path / "shop"
+    env = {**os.environ, "T_SMS_SECRET": SECRET, "PATH": f"{Path(huitou_bin).parent}{os.pathsep}{os.environ['PATH']}"}
+    day1, day2 = DAY.isoformat(), (DAY + dt.timedelta(days=1)).isoformat()
+    with WebhookServer(SECRET) as hook:
+        _project(root, hook.url)
+        (root / "daily.sh").write_text(script, encoding="utf-8")
+        (root / "rules" / "day.test.yaml").write_text(RULE_TEST, encoding="utf-8")  # the script's `huitou test` wants one
+        hook.arrivals.faults = ["429:120"] * 2
+        job = subprocess.Popen(["sh", "daily.sh", day1], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+
+        def crash(count: int) -> None:  # the machine goes down: the script and its huitou
+            if count == 2 * PER_ZONE + 1:
+                os.killpg(job.pid, signal.SIGKILL)
+
+        hook.arrivals.on_arrival = crash
+        output, _ = job.communicate(timeout=120)
+        hook.arrivals.on_arrival = None
+        assert job.returncode == -signal.SIGKILL and len(hook.arrivals.raw) == 2 * PER_ZONE + 1, output
+        runs = {day: subprocess.run(["sh", "daily.sh", day], cwd=root, env=env, capture_output=True, text=True, timeout=120) for day in (day1, day2)}
+        seen, duplicates = _received(hook)
+    for day, run in runs.items():
+        assert run.returncode == 0, f"{day}:\n{run.stdout}{run.stderr}"
+        assert (root / "plans" / f"{day}.jsonl").is_file()
+    states, recovered, deferred = _ledger(root)
+    with sqlite3.connect(root / ".huitou" / "ledger.sqlite") as db:
+        send_at = {k: dt.datetime.fromisoformat(at) for k, at in db.execute("SELECT idempotency_key, send_at FROM messages")}
+    # Sent: every row planned before 07:30 on 1 November in Shanghai (the last run's
+    # --until +24h), once, New York's evenings after Shanghai's midnight included; nothing
+    # after it. Counted from the playbook: 4 times a day in each zone, from the 30th there.
+    end = dt.datetime.combine(DAY + dt.timedelta(days=2), dt.time(7, 30), ZoneInfo("Asia/Shanghai"))
+    due = {k for k, at in send_at.items() if at < end}
+    expected = sum(dt.datetime.combine(d, dt.time.fromisoformat(t), ZoneInfo(zone)) < end
+                   for zone in ZONES.values() for d in (DAY, DAY + dt.timedelta(days=1)) for t in TIMES) * PER_ZONE  # days from the 30th where each lives
+    assert len(due) == expected and set(seen) == due and {states[k] for k in due} == {"sent"}
+    assert {states[k] for k in set(states) - due} <= {"pending"}
+    assert set(duplicates) <= recovered
+    by_time = _lateness(seen)
+    assert deferred and all(seen[k]["send_at"][11:16] == "20:59" for k in deferred)
+    for (place, at, day), delays in by_time.items():  # within the rate and the 429s' waits, or held to the next morning
+        held = [d for d in delays if d > 2 * 120 + PER_ZONE * GAP + 30]
+        assert len(held) == (PER_ZONE - 2 if at == "20:59" else 0), (place, at, day, sorted(delays))
+        assert all(11 * 3600 - 60 <= d <= 14 * 3600 for d in held), (place, at, day, sorted(delays))
+    assert "held to the end of quiet hours" in runs[day1].stdout, runs[day1].stdout
 
 
 def test_an_outbox_that_schedules_is_handed_rows_ahead_and_one_that_does_not_is_not(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import typing
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from collections.abc import Callable
 from typing import Annotated, Any, Optional
@@ -622,7 +623,7 @@ def send(
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="A plan written by `huitou plan --out` (.jsonl, .csv or .parquet).")],
     live: Annotated[bool, typer.Option("--live", help="Deliver. Without it: a dry run that shows what would go out and writes nothing.")] = False,
     channel: Annotated[Optional[str], typer.Option("--channel", help="Only this channel's rows.")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="Send rows planned up to this time (ISO 8601; a date means the end of that day; no offset: the project's timezone). Default: now.")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Send rows planned up to this time (ISO 8601; a date means the end of that day; no offset: the project's timezone), or a time ahead of the clock: +30m, +24h, +2d. Default: now.")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="When another `huitou send` is delivering from the same ledger: wait for it, or stop at once.")] = True,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Give the plan's failed rows another set of attempts (once the cause is fixed).")] = False,
     expire_after: Annotated[Optional[float], typer.Option("--expire-after", metavar="HOURS", help="Skip rows this many hours past their send time. Default: delivery.expire_after_hours, 24.")] = None,
@@ -642,12 +643,14 @@ def send(
     project = _project("send")
     config = project.config
     zone = str(config.get("timezone", "Asia/Shanghai"))
-    times = {}
-    for flag, value in (("until", until), ("now", now)):
+    times: dict[str, float | None] = {}
+    for flag, value in (("now", now), ("until", until)):
+        ahead_of = (times["now"] or time.time()) if flag == "until" else None  # --until +24h: on the run's clock
         try:
-            times[flag] = parse_until(value, zone, end_of_day=flag == "until")
+            times[flag] = parse_until(value, zone, end_of_day=flag == "until", now=ahead_of)
         except ValueError:
-            raise _fail("send", f"--{flag} {value!r} is not a date or time; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed)") from None
+            ahead = " or a time ahead of the clock: +30m, +24h, +2d" if flag == "until" else ""
+            raise _fail("send", f"--{flag} {value!r} is not a date or time; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed){ahead}") from None
     limit = times["until"] if times["until"] is not None else times["now"]
     try:
         optouts = read_optout_file(config, project.root)
@@ -726,8 +729,6 @@ def optout(
     token: Annotated[Optional[str], typer.Option("--token", help="An unsubscribe token from a List-Unsubscribe link, instead of CUSTOMER and --channel.")] = None,
 ) -> None:
     """Record an opt-out: no later message to this customer (on this channel), planned or not."""
-    import time
-
     from .delivery.channels import ConfigError, token_owner
     from .delivery.ledger import Ledger, LedgerError, default_path
 

@@ -99,6 +99,12 @@ HOLD_COLUMNS = ("idempotency_key", "plan_id", "plan_as_of", "trigger", "customer
 
 # The row's customer opted out of its channel or of every channel.
 _OPTOUT_EXISTS = "EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id = m.customer_id AND o.channel IN ('', m.channel))"
+# Rows an earlier run enqueued and a later one finishes (Ledger.waiting; `sending`: in
+# flight when a run died, recovered by the next). A ledger from before quiet hours has no
+# not_before; waiting_channels reads it without migrating it.
+_WAITING = ("(state = 'pending' AND (retry_at IS NOT NULL OR not_before IS NOT NULL OR recovered = 1 OR send_at_utc <= ?) OR state = 'sending') "
+            "AND channel = coalesce(?, channel)")
+_WAITING_BEFORE_DEFERRALS = _WAITING.replace("not_before IS NOT NULL OR ", "")
 _OPTED_OUT = f"UPDATE messages AS m SET state = 'skipped', error = 'opted out', updated_at = ? WHERE m.state = 'pending' AND {_OPTOUT_EXISTS}"
 
 
@@ -506,12 +512,14 @@ class Ledger:
             db.executemany("UPDATE messages SET state = 'skipped', error = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'pending'",
                            ((why, now, key) for key, why in dropped))
 
-    def waiting(self, channel: str | None = None) -> dict[str, list[str]]:
-        """Pending rows an earlier run took on and left waiting (for a retry, or for the end
-        of quiet hours), by channel: any later live run finishes them."""
-        rows = self.db.execute(
-            "SELECT channel, idempotency_key FROM messages WHERE state = 'pending' AND (retry_at IS NOT NULL OR not_before IS NOT NULL) AND channel = coalesce(?, channel) "
-            "ORDER BY send_at_utc, idempotency_key", (channel,)).fetchall()
+    def waiting(self, until: float, channel: str | None = None) -> dict[str, list[str]]:
+        """Pending rows earlier runs enqueued that are still to go (of one channel), by
+        channel: waiting for a retry or for the end of quiet hours, in flight when a run
+        died, or due by `until` (a customer behind the shop's clock: yesterday's plan
+        holds their evening, today's starts at their today). Any later live run finishes
+        them; the newest plan that covered a row has decided it."""
+        rows = self.db.execute("SELECT channel, idempotency_key FROM messages WHERE " + _WAITING + " ORDER BY send_at_utc, idempotency_key",
+                               (until, channel)).fetchall()
         out: dict[str, list[str]] = {}
         for name, key in rows:
             out.setdefault(name, []).append(key)
@@ -615,16 +623,16 @@ def peek(path: Path, keys: list[str]) -> tuple[dict[str, str], list[tuple[str, s
     return states, optouts
 
 
-def waiting_channels(path: Path, channel: str | None = None) -> set[str]:
-    """Read only: the channels with rows an earlier run left waiting (Ledger.waiting), so a
-    run opens their adapters before it takes the ledger."""
+def waiting_channels(path: Path, until: float, channel: str | None = None) -> set[str]:
+    """Read only: the channels with rows an earlier run left to go (Ledger.waiting; rows
+    still `sending` are those a dead run had in flight), so a run opens their adapters
+    before it takes the ledger."""
     if not path.is_file():
         return set()
     with read_only(path) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
-        deferral = " OR not_before IS NOT NULL" if "not_before" in columns else ""
-        return {c for (c,) in db.execute(f"SELECT DISTINCT channel FROM messages WHERE state = 'pending' AND (retry_at IS NOT NULL{deferral}) "
-                                         "AND channel = coalesce(?, channel)", (channel,))}
+        waiting = _WAITING if "not_before" in columns else _WAITING_BEFORE_DEFERRALS
+        return {c for (c,) in db.execute("SELECT DISTINCT channel FROM messages WHERE " + waiting, (until, channel))}
 
 
 def delivered(path: Path) -> list[tuple[str, str, str, str, bool]]:

@@ -111,10 +111,12 @@ class PlanFile:
             yield from (dict(zip(HOLD_COLUMNS, row)) for row in batch)
 
     def withdrawn(self, channel: str | None = None) -> Iterator[tuple[str, str]]:
-        """(key, why) of the rows this plan does not send (of one channel)."""
+        """(key, why) of the rows this plan does not send (of one channel). Not those it
+        leaves out as already sent: the ledger has them, sent or in flight when a run died,
+        and a message in flight is resent, not withdrawn by a plan made after the crash."""
         cursor = self.con.execute(
             "SELECT idempotency_key, 'plan ' || plan_id || ': ' || status || coalesce(' (' || reason || ')', '') FROM plan_file "
-            "WHERE status <> 'send' AND channel = coalesce(?, channel) ORDER BY line",
+            "WHERE status <> 'send' AND reason IS DISTINCT FROM 'already_sent' AND channel = coalesce(?, channel) ORDER BY line",
             [channel],
         )
         while batch := cursor.fetchmany(BATCH):

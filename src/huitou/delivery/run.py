@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import signal
 import threading
 import time
@@ -129,9 +130,9 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
         report.not_due = plan.count(channel) - len(due)
         configured = config.get("channels") or {}
         ledger_path = default_path(project_root, config)
-        # Rows earlier runs left waiting are finished too: their channels' adapters as well.
+        # Rows earlier runs left to go are finished too: their channels' adapters as well.
         try:
-            left = waiting_channels(ledger_path, channel) & set(configured) if live else set()
+            left = waiting_channels(ledger_path, report.until, channel) & set(configured) if live else set()
         except LedgerError:
             left = set()  # the run stops on the ledger below, with the reason
         adapters = _open_adapters(sorted({r.channel for r in due} | left), configured, project_root, report.problems)
@@ -248,7 +249,7 @@ def _deliver(report: SendReport, ledger: Ledger, plan: PlanFile, due: list[Due],
             by_channel: dict[str, list[str]] = {}
             for row in due:
                 by_channel.setdefault(row.channel, []).append(row.key)
-            for name, keys in ledger.waiting(channel).items():  # left waiting by earlier runs: finished by this one
+            for name, keys in ledger.waiting(report.until, channel).items():  # left to go by earlier runs: finished by this one
                 if name in adapters:
                     by_channel.setdefault(name, []).extend(sorted(set(keys) - set(by_channel.get(name, []))))
             workers = []
@@ -300,11 +301,22 @@ class _stopping_on_signals:
             signal.signal(sig, handler)
 
 
-def parse_until(text: str | None, tz: str, end_of_day: bool = True) -> float | None:
+AHEAD = re.compile(r"\+(\d{1,4})([mhd])")
+UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def parse_until(text: str | None, tz: str, end_of_day: bool = True, now: float | None = None) -> float | None:
     """--until and --now: an ISO 8601 date or time (naive ones in the project's timezone);
-    a date is the end of that day for --until, its start for --now."""
+    a date is the end of that day for --until, its start for --now. --until may also be a
+    time ahead of the run's clock (`now`): +30m, +24h, +2d.
+
+    >>> parse_until("+24h", "UTC", now=1000.0)
+    87400.0
+    """
     if text is None:
         return None
+    if (ahead := AHEAD.fullmatch(text.strip())) and now is not None:
+        return now + int(ahead[1]) * UNIT_SECONDS[ahead[2]]
     from zoneinfo import ZoneInfo
 
     value = dt.datetime.fromisoformat(text)
