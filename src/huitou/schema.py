@@ -6,6 +6,8 @@ line and column of the offending key or value.
 
 from __future__ import annotations
 
+import copy
+
 import functools
 import json
 import re
@@ -66,6 +68,38 @@ def validate(doc: Document, kind: str) -> list[Diagnostic]:
     for error in _drop_shadowed(errors):
         out.extend(_diagnose(doc, error))
     return out
+
+
+def without_errors(data: Any, kind: str) -> dict[str, Any]:
+    """A copy of a document without the values the schema rejects, so that the checks
+    reading it see only valid settings (none at all when the document is not a mapping).
+    A value is removed where it is wrong; a missing key or an unknown one removes nothing
+    (the checks read what is there), and what is left is validated again until clean."""
+    if not isinstance(data, dict):
+        return {}
+    data = copy.deepcopy(data)
+    for _ in range(20):  # removing a value can only uncover errors above it
+        wrong = [tuple(e.absolute_path) for e in _validator(kind).iter_errors(data) if e.validator not in ("required", "additionalProperties")]
+        if not wrong:
+            return data
+        for path in sorted(set(wrong), key=lambda p: (len(p), [str(k) for k in p]), reverse=True):
+            if not path:
+                return {}
+            parent = _at(data, path[:-1])
+            if isinstance(parent, dict):
+                parent.pop(path[-1], None)
+            elif isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
+                parent.pop(path[-1])
+    return {}
+
+
+def _at(data: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def _drop_shadowed(errors: list[ValidationError]) -> Iterator[ValidationError]:
@@ -137,8 +171,10 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
 def _diagnose_one_of(doc: Document, error: ValidationError, where: str, line: int, col: int) -> list[Diagnostic]:
     if "errorMessage" in error.schema:
         return [Diagnostic(doc.path, line, col, "HT102", f"{where}: {error.schema['errorMessage']}", _describe(error.schema))]
-    # The branch whose type fits the value says what is wrong inside it.
-    fitting = [e for e in error.context or [] if e.validator != "type"]
+    # The branch whose type fits the value says what is wrong inside it (a wrong type
+    # deeper down, `ahead: "yes"` in a mapping, is such an error too).
+    depth = len(error.absolute_path)
+    fitting = [e for e in error.context or [] if e.validator != "type" or len(e.absolute_path) > depth]
     if fitting:
         best = max(fitting, key=lambda e: len(e.absolute_path))
         return _diagnose(doc, best)

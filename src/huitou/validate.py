@@ -51,8 +51,9 @@ def open_project(paths: list[Path]) -> Project:
 
 
 def load_config(project: Project) -> list[Diagnostic]:
-    """Load huitou.yaml into the project; its problems are returned, and an invalid
-    config leaves the defaults in place so the playbooks can still be checked."""
+    """Load huitou.yaml into the project; its problems are returned. An invalid config
+    still gives the playbooks' checks what is valid in it (schema.without_errors), so one
+    wrong value is one error, not one for every check that reads a setting beside it."""
     path = project.root / CONFIG_NAME
     if not path.is_file():
         return []
@@ -61,8 +62,7 @@ def load_config(project: Project) -> list[Diagnostic]:
         return problems
     found = schema.validate(doc, "project")
     problems += found + list(secrets.run(doc)) + list(_config_timezone(doc))
-    if not found:
-        project.config = doc.data
+    project.config = schema.without_errors(doc.data, "project")
     return problems
 
 
