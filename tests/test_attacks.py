@@ -211,7 +211,10 @@ def test_customer_data_reaches_every_output_harmless(huitou_bin: str, tmp_path: 
     assert sent.returncode == 0, sent.stdout + sent.stderr
     files = sorted((root / "out").rglob("*.csv"))
     cells = [cell for path in files for cell in csv_cells(path)]
-    assert cells and not [c for c in cells if c.startswith(FORMULA_STARTS)], [c for c in cells if c.startswith(FORMULA_STARTS)]
+    # A cell a spreadsheet would evaluate: none. A phone huitou normalised (+86...) is
+    # written whole: digits cannot be a formula, and the vendor's import reads it.
+    formulas = [c for c in cells if c.startswith(FORMULA_STARTS) and not re.fullmatch(r"\+[1-9]\d{6,14}", c)]
+    assert cells and not formulas, formulas
     outputs = [path.read_text(encoding="utf-8") for path in files] + [(root / "plan.jsonl").read_text(encoding="utf-8")]
     for cid, case in zip(hostile, cases):
         _harmless(case, cid, rows, cells, outputs)
@@ -220,9 +223,10 @@ def test_customer_data_reaches_every_output_harmless(huitou_bin: str, tmp_path: 
 def _harmless(case: dict[str, Any], cid: str, rows: dict[tuple[str, str], dict[str, Any]], cells: list[str], outputs: list[str]) -> None:
     """One case's customer `cid` in the plan's rows and the outboxes' cells."""
     value, expect = case["value"], case["expect"]
-    if expect in ("invalid_phone", "invalid_email"):
-        for rid in ("call", "text") if expect == "invalid_phone" else ("mail",):
-            assert (rows[(cid, rid)]["status"], rows[(cid, rid)]["reason"]) == ("suppressed", expect), case["id"]
+    if expect == "set_aside":
+        for rid in ("call", "text") if case["field"] == "phone" else ("mail",):
+            assert (rows[(cid, rid)]["status"], rows[(cid, rid)]["reason"]) == ("suppressed", "no_contact"), case["id"]
+            assert not rows[(cid, rid)].get("to"), case["id"]  # nothing to send to
     elif expect == "neutralised":  # it reached the outboxes (every cell of which passed the formula check)
         assert [c for c in cells if value.strip() in c], case["id"]
     elif expect == "escaped":

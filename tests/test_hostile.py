@@ -76,10 +76,11 @@ def run(huitou_bin: str, root: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_public_text_is_harmless_in_spreadsheets_html_and_call_lists(huitou_bin: str, tmp_path: Path) -> None:
     root = shop(tmp_path / "shop")
-    run(huitou_bin, root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--out", "plan.jsonl")
+    planned = run(huitou_bin, root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--out", "plan.jsonl")
     rows = {(r["customer_id"], r["rule_id"]): r for r in map(json.loads, (root / "plan.jsonl").read_text(encoding="utf-8").splitlines())}
-    # a phone number that is not one is a suppressed candidate, never a call-list row
-    assert (rows[("c", "call")]["status"], rows[("c", "call")]["reason"]) == ("suppressed", "invalid_phone")
+    # a phone number that is not one is set aside at load, said (masked), and never a call-list row
+    assert (rows[("c", "call")]["status"], rows[("c", "call")]["reason"]) == ("suppressed", "no_contact")
+    assert "phone: 1 customers' values are not usable and set aside: 1 not a phone number" in planned.stderr, planned.stderr
     assert rows[("b", "call")]["status"] == "send"
     # HTML escapes the public's text; the text part keeps it as written
     html, text = rows[("b", "mail")]["content"]["html"], rows[("b", "mail")]["content"]["body"]
@@ -91,7 +92,7 @@ def test_public_text_is_harmless_in_spreadsheets_html_and_call_lists(huitou_bin:
         calls = {r["customer_id"]: r for r in csv.DictReader(handle)}
     assert set(calls) == {"a", "b"}
     assert calls["a"]["name"] == "'" + FORMULA and calls["a"]["script"].startswith("客户：=HYPERLINK")
-    assert calls["b"]["phone"] == "'+86 138-0000-0002"
+    assert calls["b"]["phone"] == "+8613800000002"  # normalised at load: whole, not guarded (a vendor's import reads it)
     # the quarantine is opened in spreadsheets too
     with open(root / ".huitou" / "quarantine" / "orders.csv", encoding="utf-8", newline="") as handle:
         (rejected,) = list(csv.DictReader(handle))

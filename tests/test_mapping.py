@@ -58,10 +58,14 @@ def test_statuses_not_mapped_stop_the_command_and_name_the_setting(huitou_bin: s
 
 
 def latest(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
-    """Each customer's latest row (by date, ties: the later row), as the export says."""
+    """Each customer's latest row not cancelled (by date, ties: the later row), or their
+    latest when every one was cancelled, as the export says (docs/data.md: a profile
+    comes from one order, and a cancelled one only when there is no other)."""
     out: dict[str, dict[str, str]] = {}
     for row in rows:
-        if row["Customer ID"] not in out or row["Purchase Date"] >= out[row["Customer ID"]]["Purchase Date"]:
+        kept = out.get(row["Customer ID"])
+        rank = (row["Order Status"] != "Cancelled", row["Purchase Date"])
+        if kept is None or rank >= (kept["Order Status"] != "Cancelled", kept["Purchase Date"]):
             out[row["Customer ID"]] = row
     return out
 

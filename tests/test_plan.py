@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -218,7 +219,7 @@ def test_dry_run_masks_contacts_unless_asked(huitou_bin: str) -> None:
     assert doc["status"]["send"] > 50 and doc["suppressed"] and doc["sends"]
     assert all("****" in s["to"] or "***@" in s["to"] for s in doc["samples"] if s.get("to"))
     shown = json.loads(subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--format", "json", "--samples", "20", "--show-pii"], cwd=ROOT, capture_output=True, text=True).stdout)
-    assert any(s.get("to", "").isdigit() for s in shown["samples"])
+    assert any(re.fullmatch(r"\+86\d{11}", s.get("to") or "") for s in shown["samples"])  # whole, in E.164
     text = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01"], cwd=ROOT, capture_output=True, text=True)
     assert text.returncode == 0 and "Not sent, by reason" in text.stdout and "care_first" in text.stdout
 

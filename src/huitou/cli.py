@@ -724,11 +724,13 @@ def ledger(
 
 @app.command()
 def optout(
-    customer: Annotated[Optional[str], typer.Argument(help="The customer id, as in the data.")] = None,
+    customer: Annotated[Optional[str], typer.Argument(help="The customer id in any spelling (letter case, a spreadsheet guard), or their phone number or email address.")] = None,
     channel: Annotated[Optional[str], typer.Option("--channel", help="Only this channel. Default: every channel.")] = None,
     token: Annotated[Optional[str], typer.Option("--token", help="An unsubscribe token from a List-Unsubscribe link, instead of CUSTOMER and --channel.")] = None,
 ) -> None:
     """Record an opt-out: no later message to this customer (on this channel), planned or not."""
+    from .data.contacts import spellings
+    from .data.identity import region
     from .delivery.channels import ConfigError, token_owner
     from .delivery.ledger import Ledger, LedgerError, default_path
 
@@ -748,7 +750,9 @@ def optout(
     try:
         book = Ledger(default_path(project.root, config))
         now = time.time()
-        new = book.record_optout(str(customer), channel, now, source)
+        # Every form the person may have in the data: the id as typed and unguarded, and
+        # its phone (E.164) or email (lower case) form when it is one.
+        new = book.import_optouts([(who, channel) for who in sorted(spellings(str(customer), region(config)))], now, source) > 0
         skipped = book.skip_opted_out(now)
         book.vouch()
         book.close()

@@ -161,3 +161,10 @@ def drop_table(con: duckdb.DuckDBPyConnection, table: exp.Table, kind: str = "TA
 
     drop = sqlglot.parse_one(_DROPS[kind], dialect="duckdb").transform(lambda node: table.copy() if isinstance(node, exp.Table) else node)
     con.execute(drop.sql("duckdb"))
+
+
+def relation_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the connection has a table or view of that name (in any schema it searches)."""
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? UNION ALL SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name, name]).fetchall()
+    return any(n for (n,) in found)
+

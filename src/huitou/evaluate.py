@@ -26,6 +26,7 @@ from . import associations, referral
 from .checks.context import PlaybookContext
 from .compile import compile_playbook
 from .data import load, raw
+from .data.identity import ContactReport, Identity, normalise_contacts
 from .data.values import profile_types
 from .data.sources import ENGINE_TABLE, DataError, Source, resolve
 from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, portable_summary, purchase_days_sql, summary_sql
@@ -242,14 +243,18 @@ def open_data(
         if source is not None and source.format == ENGINE_TABLE:
             engine.bring_table(str(source.table), con, raw.engine_raw(source), f"data.{source.name}.table")
     reports = []
+    identity, contacts = Identity.from_config(project.config), ContactReport()
     if customers_source is not None:
-        reports.append(load.load_customers(con, customers_source))
+        reports.append(load.load_customers(con, customers_source, identity, contacts))
+        normalise_contacts(con, identity, contacts)
     known = customers_source is not None
-    orders_report = load.load_orders(con, orders_source, timezone=timezone, today=today, known_customers=known)
+    orders_report = load.load_orders(con, orders_source, timezone=timezone, today=today, known_customers=known, identity=identity, contacts=contacts)
     con.execute(summary_sql(as_of, _purchase_days(con, as_of, known)))
     if not known:
         run(con, load.customers_from_orders(as_of, orders_source.fields))
+        normalise_contacts(con, identity, contacts)
     load.summary_report(con, orders_report, known_customers=known)
+    (reports[0] if known else orders_report).hints[:0] = contacts.lines()
     newest = scalar(con, "SELECT max(last_order_date) FROM order_summary")
     if newest is not None and (as_of - newest).days > STALE_DAYS:
         orders_report.hints.append(f"the newest purchase is from {newest}, {(as_of - newest).days:,} days before the as-of date {as_of}: "

@@ -20,9 +20,11 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import phonenumbers
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, pass_context
 from jinja2.runtime import Context
 
+from .data.contacts import is_whole_phone
 from .features import CATALOG, Feature
 from .sandbox import BoundedSandbox
 
@@ -82,11 +84,20 @@ def date_filter(ctx: Context, value: object, fmt: str = "long") -> str:
 
 
 def mask_filter(value: object) -> str:
-    """Hide the middle of a phone number or the local part of an email address."""
+    """Hide the middle of a phone number or the local part of an email address. A number
+    in E.164 (as huitou stores phones) keeps its country code apart, as people read it.
+
+    >>> mask_filter("+8613812341140"), mask_filter("13812341140"), mask_filter("li.lei@example.cn")
+    ('+86 138****1140', '138****1140', 'l***@example.cn')
+    """
     text = str(value)
     if "@" in text:
         local, _, domain = text.partition("@")
         return f"{local[:1]}***@{domain}"
+    if is_whole_phone(text):
+        number = phonenumbers.parse(text)
+        national = str(number.national_number)
+        return f"+{number.country_code} {mask_filter(national)}"
     if len(text) >= 7:
         return f"{text[:3]}****{text[-4:]}"
     return "*" * len(text)

@@ -5,6 +5,7 @@ Problems are values (Diagnostics); nothing here raises for a user's mistake.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from .checks import PLAYBOOK_CHECKS, care_first, secrets
 from .checks import templates as template_checks
 from .checks.context import PlaybookContext
 from .checks.references import template_files
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, did_you_mean
 from .loader import Document, load_file
 from .project import CONFIG_NAME, Project, find_root
 
@@ -61,9 +62,21 @@ def load_config(project: Project) -> list[Diagnostic]:
     if doc is None:
         return problems
     found = schema.validate(doc, "project")
-    problems += found + list(secrets.run(doc)) + list(_config_timezone(doc))
+    problems += found + list(secrets.run(doc)) + list(_config_timezone(doc)) + list(_config_country(doc))
     project.config = schema.without_errors(doc.data, "project")
     return problems
+
+
+def _config_country(doc: Document) -> Iterator[Diagnostic]:
+    """shop.country is a country phonenumbers knows (its numbering plan reads the shop's
+    phone numbers)."""
+    import phonenumbers
+
+    country = (doc.data.get("shop") or {}).get("country") if isinstance(doc.data, dict) and isinstance(doc.data.get("shop"), dict) else None
+    if isinstance(country, str) and re.fullmatch("[A-Z]{2}", country) and country not in phonenumbers.SUPPORTED_REGIONS:
+        line, col = doc.position(("shop", "country"))
+        hint = did_you_mean(country, sorted(phonenumbers.SUPPORTED_REGIONS)) or "an ISO 3166 country code with a numbering plan, e.g. CN, US, JP, GB"
+        yield Diagnostic(doc.path, line, col, "HT104", f"shop.country: '{country}' is not a country with a phone numbering plan", hint)
 
 
 def _config_timezone(doc: Document) -> Iterator[Diagnostic]:

@@ -22,7 +22,9 @@ from sqlglot import exp
 
 from ..db import copy_to, create, date_literal, first_row, named, quoted, run, scalar, tree
 from ..spreadsheet import cell_sql
+from .contacts import unguarded
 from .csvfile import malformed, report_malformed
+from .identity import ContactReport, Identity, count_ids, customer_id, id_columns
 from .raw import columns_of, mapped, need_column, open_raw
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
 from .values import blank, local_timestamp, more_than_cents, null_of, profile_types, trimmed, try_cast, typed
@@ -104,7 +106,7 @@ def _typed_orders(raw: dict[str, exp.Expression], ctype: dict[str, str], source:
     # (timing `per`) does too.
     placed = local_timestamp(raw["ordered_at"], ctype["ordered_at"], source, timezone)
     generated = "coalesce(CAST(:customer AS VARCHAR) || '@' || strftime(:placed, '%Y-%m-%dT%H:%M:%S'), 'row-' || CAST(_row AS VARCHAR))"
-    order_id = exp.cast(raw["order_id"], "VARCHAR") if "order_id" in raw else tree(generated, customer=raw["customer_id"], placed=placed)
+    order_id = unguarded(raw["order_id"]) if "order_id" in raw else tree(generated, customer=raw["customer_id"], placed=placed)
     status_text = exp.cast(raw["status"], "VARCHAR") if "status" in raw else exp.null()
     # Clean values skip lower()/trim(): those build a new string for every one of 10M rows.
     status = (tree("CASE WHEN :known THEN :text ELSE coalesce(nullif(lower(trim(:text)), ''), 'paid') END", known=status_text.isin(*ORDER_STATUSES), text=status_text)
@@ -147,7 +149,8 @@ def _cases(tests: dict[str, exp.Expression]) -> exp.Case:
     return exp.Case(ifs=[exp.If(this=test.copy(), true=exp.Literal.string(name)) for name, test in tests.items()])
 
 
-def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str, today: dt.date, known_customers: bool) -> LoadReport:
+def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str, today: dt.date, known_customers: bool, identity: Identity,
+                contacts: ContactReport) -> LoadReport:
     """Create the views `orders_rows` (every row, typed, with `_verdict` and `_issues`),
     `orders_checked` (with the final `_reject`), `orders` (the usable rows) and
     `order_date_bounds` (lo, hi: dates enclosing every local order date). The counts
@@ -155,10 +158,12 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     cols = open_raw(con, source)
     for canonical in REQUIRED_ORDER_COLUMNS:
         need_column(source, cols, canonical)
+    _need_id_columns(source, cols)
     raw = {c: mapped(source, c, quoted(source.column(c))) for c in _ORDER_COLUMNS if source.column(c) in cols}
-    ctype = {c: "VARCHAR" if c in source.values else cols[source.column(c)] for c in raw}
+    raw["customer_id"] = _customer_id(con, source, cols, identity, contacts)
+    ctype = {c: "VARCHAR" if c in source.values or c == "customer_id" else cols[source.column(c)] for c in raw}
     typed_rows = _typed_orders(raw, ctype, source, timezone, _order_profile(source, cols))
-    has_duplicates = find_duplicates(con, "orders", exp.cast(raw["order_id"], "VARCHAR") if "order_id" in raw else None)
+    has_duplicates = find_duplicates(con, "orders", unguarded(raw["order_id"]) if "order_id" in raw else None)
     checks = {
         "missing_customer_id": tree("customer_id IS NULL OR customer_id = '' OR (starts_with(customer_id, ' ') AND trim(customer_id) = '')"),
         # With a customers file, such ids are rejected there and their orders are of an
@@ -217,6 +222,23 @@ _USABLE_ORDERS = """
     SELECT customer_id, order_id, ordered_at, local_date, amount, status, delivered_date, category, items,
            CASE WHEN rating BETWEEN 1 AND 5 THEN rating END AS rating, referral_code, _row
     FROM orders_rows WHERE _verdict IS NULL"""
+
+
+def _need_id_columns(source: Source, cols: dict[str, str]) -> None:
+    for column in id_columns(source)[1:]:  # the first is checked as `customer_id`
+        if column not in cols:
+            need_column(source, cols, column)
+
+
+def _customer_id(con: duckdb.DuckDBPyConnection, source: Source, cols: dict[str, str], identity: Identity, contacts: ContactReport) -> exp.Expression:
+    """The normalised customer id over raw_<source> (data/identity.py), its rewrites
+    counted; ids of a number type are numbers, not spellings: read as they are."""
+    types = {cols[c].upper() for c in id_columns(source)}
+    if len(id_columns(source)) == 1 and not types & {"VARCHAR", "JSON"} and "customer_id" not in source.values:
+        return exp.cast(quoted(source.column("customer_id")), "VARCHAR")
+    value = customer_id(con, source, identity)
+    count_ids(con, source, value, contacts)
+    return value
 
 
 def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: exp.Expression | None) -> bool:
@@ -301,26 +323,41 @@ def _guess(value: str, allowed: tuple[str, ...]) -> str:
     return next((a for a in allowed if word in _LIKELY.get(a, ())), "<" + "|".join(allowed) + ">")
 
 
+# The profile fields that are a way to reach the customer: the row a profile is taken
+# from has one of them, when any row does.
+CONTACT_FIELDS = ("phone", "email", "wechat_id")
+
+
 def customers_from_orders(as_of: dt.date, order_fields: dict[str, str]) -> exp.Create:
     """Without a customers file, the customers are the buyers known at the as-of date (a
     usable order on or before it). Profile columns declared on the orders
-    (`data.orders.fields`) come from each customer's latest such order; the others are
-    NULL. The statement creating the table `customers`."""
+    (`data.orders.fields`) come together from one of each customer's such orders: the
+    latest that is not cancelled and has a contact (phone, email, wechat_id), else the
+    latest not cancelled, else the latest; never a name from one row and a phone from
+    another (a gift sent to someone else). The others are NULL. The statement creating
+    the table `customers`."""
     types = profile_types(order_fields)
-    latest = [tree("arg_max(:value, (ordered_at, _row))", value=quoted("_p:" + n)).as_(n, quoted=True) for n in order_fields]
+    contacts = [exp.not_(blank(quoted("_p:" + n), "VARCHAR")) for n in CONTACT_FIELDS if n in order_fields]
+    has_contact = exp.or_(*contacts) if contacts else exp.false()
+    profile = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(n, quoted=True), expression=quoted("_p:" + n)) for n in order_fields])
+    order = tree("(status <> 'cancelled', status <> 'cancelled' AND coalesce(:contact, false), ordered_at, _row)", contact=has_contact)
+    chosen = exp.select("customer_id", exp.func("arg_max", profile, order).as_("profile")).from_("orders_rows")
     known = tree("_verdict IS NULL AND local_date <= :as_of", as_of=date_literal(as_of))
-    profiles = exp.select("customer_id", *latest).from_("orders_rows").where(known).group_by("customer_id")
-    columns = [quoted(n, "p") if n in order_fields else null_of(t).as_(n, quoted=True) for n, t in types.items()]
+    profiles = chosen.where(known).group_by("customer_id")
+    columns = [exp.Dot(this=exp.column("profile", "p"), expression=exp.to_identifier(n, quoted=True)).as_(n, quoted=True) if n in order_fields
+               else null_of(t).as_(n, quoted=True) for n, t in types.items()]
     query = exp.select("s.customer_id", *columns).from_("order_summary AS s")
     if order_fields:
         query = query.join(profiles.subquery("p"), using=["customer_id"], join_type="left")
     return exp.Create(this=named("customers"), kind="TABLE", replace=True, expression=query.where("s.n_ok > 0"))
 
 
-def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport:
-    """Create the views `customers_checked` (every row, with verdicts) and `customers`."""
+def load_customers(con: duckdb.DuckDBPyConnection, source: Source, identity: Identity, contacts: ContactReport) -> LoadReport:
+    """Create the views `customers_checked` (every row, with verdicts) and `customers`
+    (ids normalised: data/identity.py; rows whose ids normalise to one are duplicates)."""
     cols = open_raw(con, source)
-    id_col = need_column(source, cols, "customer_id")
+    need_column(source, cols, "customer_id")
+    _need_id_columns(source, cols)
     wanted = profile_types(source.fields)
     selects, issues, raw_value = [], [], {}
     for name, target in wanted.items():
@@ -334,11 +371,11 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
         if target != "VARCHAR":
             bad = "CASE WHEN NOT :blank AND :value IS NULL THEN :issue END"
             issues.append(tree(bad, blank=blank(quoted(column), cols[column]), value=value, issue="bad_" + name))
-    id_text = exp.cast(id_col, "VARCHAR")
+    id_text = _customer_id(con, source, cols, identity, contacts)
     issue_text = exp.func("concat_ws", exp.Literal.string(", "), *(issues or [exp.null()]), dialect="duckdb")
     # Field issues are judged on the raw values, so they are computed where those are seen.
-    typed_rows = exp.select("_row", id_text.as_("customer_id"), *selects, id_col.as_("_id_raw"), issue_text.as_("_issues")).from_("raw_customers")
-    missing = blank(exp.column("_id_raw"), cols[source.column("customer_id")])
+    typed_rows = exp.select("_row", id_text.as_("customer_id"), *selects, issue_text.as_("_issues")).from_("raw_customers")
+    missing = blank(exp.column("customer_id"))
     verdict = tree("CASE WHEN :missing THEN 'missing_customer_id' WHEN regexp_matches(customer_id, :control) THEN 'bad_customer_id' END",
                    missing=missing, control=CONTROL_CHARACTERS)
     has_duplicates = find_duplicates(con, "customers", id_text)
@@ -349,7 +386,7 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
         return query.join(named("duplicates_customers", alias="d"), on="d.dup_id = t.customer_id", join_type="left", copy=False) if has_duplicates else query
 
     reject = tree("coalesce(:verdict, CASE WHEN :duplicate THEN 'duplicate_customer_id' END)", verdict=verdict, duplicate=duplicate)
-    create(con, "customers_checked", over_typed("t.* EXCLUDE (_id_raw)", reject.as_("_reject")))
+    create(con, "customers_checked", over_typed("t.*", reject.as_("_reject")))
     rep = LoadReport("customers", source.path, max_rejected=source.max_rejected, label=source.label)
     for rejected, issue_list, count in con.execute("SELECT _reject, _issues, count(*) FROM customers_checked GROUP BY ALL").fetchall():
         rep.rows += count
@@ -363,7 +400,7 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source) -> LoadReport
     # report found one: the test costs on every read, and almost no file has one.
     usable = verdict if rep.rejected.get("bad_customer_id") else tree("CASE WHEN :missing THEN 'missing_customer_id' END", missing=missing)
     usable_rows = tree(":usable IS NULL AND NOT :duplicate", usable=usable, duplicate=duplicate)
-    create(con, "customers", over_typed("t.* EXCLUDE (_row, _id_raw, _issues)").where(usable_rows, copy=False))
+    create(con, "customers", over_typed("t.* EXCLUDE (_row, _issues)").where(usable_rows, copy=False))
     rep.rows += report_malformed(con, "customers", rep.rejected, rep.hints)
     for name, target in wanted.items():
         if rep.kept_with_issues.get("bad_" + name) and target == "BOOLEAN":

@@ -22,14 +22,17 @@ class Source:
     path: Path
     format: str
     table: str | None = None
-    columns: dict[str, str] = field(default_factory=dict)  # canonical -> column in the file
+    columns: dict[str, str | list[str]] = field(default_factory=dict)  # canonical -> column in the file (customer_id: a list, first present)
     csv: dict[str, Any] = field(default_factory=dict)
     fields: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # canonical column -> {value in the file: value huitou reads}
     max_rejected: float = 0.5  # a larger share of rejected rows stops the command
 
     def column(self, canonical: str) -> str:
-        return self.columns.get(canonical, canonical)
+        """The file's column for a canonical one (of a customer id read from several
+        columns, the first: data/identity.py reads them all)."""
+        spec = self.columns.get(canonical, canonical)
+        return str(spec[0]) if isinstance(spec, list) else str(spec)
 
     @property
     def label(self) -> str:
@@ -60,7 +63,7 @@ def source_from_config(name: str, spec: dict[str, Any], root: Path) -> Source:
         path=path,
         format=fmt,
         table=spec.get("table"),
-        columns=dict(spec.get("columns") or {}),
+        columns={k: [str(c) for c in v] if isinstance(v, list) else str(v) for k, v in (spec.get("columns") or {}).items()},
         csv=dict(spec.get("csv") or {}),
         fields={name: str(s["type"] if isinstance(s, dict) else s) for name, s in (spec.get("fields") or {}).items()},
         values={str(c): {_value_text(k): _value_text(v) for k, v in (m or {}).items()} for c, m in (spec.get("values") or {}).items()},

@@ -98,7 +98,9 @@ HOLD_COLUMNS = ("idempotency_key", "plan_id", "plan_as_of", "trigger", "customer
 
 
 # The row's customer opted out of its channel or of every channel.
-_OPTOUT_EXISTS = "EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id = m.customer_id AND o.channel IN ('', m.channel))"
+# An opt-out names the customer by id or by a contact (huitou optout 13812345678): either
+# stops the message.
+_OPTOUT_EXISTS = "EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id IN (m.customer_id, m.recipient) AND o.channel IN ('', m.channel))"
 # Rows an earlier run enqueued and a later one finishes (Ledger.waiting; `sending`: in
 # flight when a run died, recovered by the next). A ledger from before quiet hours has no
 # not_before; waiting_channels reads it without migrating it.

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..data.contacts import is_whole_phone
 from ..spreadsheet import cell
 from .channels import DeliveryError, Message
 
@@ -95,8 +96,7 @@ class OutboxAdapter:
             keys = self._open(path)
             if message.key in keys:
                 return f"{path.name} (already in the file)"
-            # Every cell is safe to open in a spreadsheet (customer data could be a formula).
-            fields = {k: (cell(str(v).replace("\r\n", "\n").replace("\r", "\n")) if v is not None else "") for k, v in self._fields(message).items()}
+            fields = {k: _cell(v) for k, v in self._fields(message).items()}
             fields["idempotency_key"] = message.key
             buffer = io.StringIO(newline="")
             writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator=_NEWLINE)
@@ -116,3 +116,14 @@ class OutboxAdapter:
 
     def close(self) -> None:
         self._keys.clear()
+
+
+def _cell(value: object) -> str:
+    """Every cell is safe to open in a spreadsheet (customer data could be a formula),
+    except a phone number huitou normalised (+8613812345678): it cannot be one, and the
+    vendor's import reads it whole, without an apostrophe before it."""
+    if value is None:
+        return ""
+    text = str(value)
+    return text if is_whole_phone(text) else cell(text.replace("\r\n", "\n").replace("\r", "\n"))
+

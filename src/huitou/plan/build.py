@@ -315,7 +315,7 @@ _REASON_DETAIL = """
          WHEN 'already_sent' THEN 'the send ledger has this message (same trigger) as sent, or in flight when a run stopped'
          WHEN 'opted_out' THEN 'on the opt-out list for ' || :channel
          WHEN 'quiet_hours' THEN 'the send time is inside quiet hours and the policy drops it'
-         WHEN 'no_contact' THEN 'no ' || :channel || ' contact on file'
+         WHEN 'no_contact' THEN 'no ' || :channel || ' contact on file (a value that is not one is set aside at load, and counted in its report)'
          WHEN 'invalid_phone' THEN 'the phone number on file is not one (digits, a leading +, spaces, hyphens, parentheses)'
          WHEN 'invalid_email' THEN 'the email address on file is not one address (local@domain, no spaces, quotes or line breaks)'
          WHEN 'no_consent' THEN 'no ' || :basis || ' for ' || :channel

@@ -84,7 +84,8 @@ def sample_data(names: list[str], language: str, today: dt.date) -> list[tuple[s
     for i in range(SAMPLE_CUSTOMERS):
         cid = f"C{i + 1:04d}"
         name = names[i % len(names)]
-        phone = f"138{i:08d}" if language == "zh" else f"+1555{i:07d}"
+        # 555-0100 to 555-0199: the numbers North America keeps for fiction, valid in form.
+        phone = f"138{i:08d}" if language == "zh" else f"+1{('212', '646', '718', '917')[i // 100 % 4]}55501{i % 100:02d}"
         birthday = dt.date(1970 + rng.randrange(35), 1 + rng.randrange(12), 1 + rng.randrange(28))
         cw.writerow([cid, name, phone, f"customer{i + 1}@example.com", birthday.isoformat(), "true" if i % 5 else "false", "true" if i % 4 else "false"])
         # A quarter are first-time buyers whose parcel arrived in the last three days; the

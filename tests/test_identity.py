@@ -1,0 +1,197 @@
+"""One person, one customer, the right contact: real-shaped exports (tests/exports.py)
+through the installed console script, checked against what the tests know of the people
+behind them, normalised here by code of their own (not phonenumbers, not huitou's)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import subprocess
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from tests.exports import Person, write_shopify, write_taobao
+
+SHOPIFY_CONFIG = """version: 1
+name: shopify-shop
+default_locale: en-US
+timezone: America/New_York
+shop: {name: Corner Shop, country: US}
+data:
+  orders:
+    path: orders.csv
+    columns: {customer_id: [Email, Phone], order_id: Name, ordered_at: Created at, amount: Total, status: Financial Status,
+              name: Billing Name, phone: Phone, email: Email}
+    fields: {name: string, phone: string, email: string}
+"""
+TAOBAO_CONFIG = """version: 1
+name: taobao-shop
+default_locale: zh-CN
+timezone: Asia/Shanghai
+data:
+  orders:
+    path: orders.csv
+    columns: {order_id: 订单编号, customer_id: 买家会员名, amount: 买家实际支付金额, status: 订单状态, ordered_at: 订单创建时间,
+              name: 收货人姓名, phone: 联系手机}
+    values: {status: {交易成功: paid, 交易关闭: cancelled}}
+    fields: {name: string, phone: string}
+"""
+AS_OF = "2026-12-01"
+
+
+def _run(root: Path, huitou_bin: str, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([huitou_bin, *args], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def _features(root: Path, huitou_bin: str) -> tuple[dict[str, dict[str, str]], str]:
+    done = _run(root, huitou_bin, "features", "--as-of", AS_OF)
+    return {row["customer_id"]: row for row in csv.DictReader(io.StringIO(done.stdout))}, done.stderr
+
+
+def _us_phone(written: str) -> str:
+    """A US number as the test reads it: its ten digits after the country code."""
+    digits = "".join(ch for ch in written if ch.isdigit())
+    return "+1" + digits[-10:]
+
+
+def _cn_phone(written: str) -> str | None:
+    digits = "".join(ch for ch in written if ch.isdigit())
+    digits = digits[4:] if digits.startswith("0086") else digits[2:] if written.strip(" '\t").startswith("+86") else digits
+    return "+86" + digits if len(digits) == 11 else None
+
+
+def _shop(tmp_path: Path, config: str, write) -> tuple[Path, dict[str, Person]]:
+    root = tmp_path / "shop"
+    root.mkdir()
+    people = write(root / "orders.csv")
+    (root / "huitou.yaml").write_text(config, encoding="utf-8")
+    return root, people
+
+
+def test_a_shopify_export_has_one_customer_per_person_with_their_contacts(tmp_path: Path, huitou_bin: str) -> None:
+    """Emails typed in two letter cases are one customer; guests without an email are
+    customers by their phone (E.164, whatever form they typed); the phone and email are
+    those of the latest order that has them, normalised."""
+    root, people = _shop(tmp_path, SHOPIFY_CONFIG, write_shopify)
+    found, report = _features(root, huitou_bin)
+    assert set(found) == set(people)  # one customer a person, by the id the test expects
+    with open(root / "orders.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    def local_day(row: dict[str, str]) -> dt.date:
+        return dt.datetime.fromisoformat(row["Created at"]).astimezone(ZoneInfo("America/New_York")).date()
+
+    for key in people:
+        mine = [r for r in rows if (r["Email"].lower() or _us_phone(r["Phone"])) == key and local_day(r) <= dt.date.fromisoformat(AS_OF)]
+        assert int(found[key]["order_count"]) == sum(r["Financial Status"] == "paid" for r in mine), key
+        latest = max(mine, key=lambda r: dt.datetime.fromisoformat(r["Created at"]))
+        assert found[key]["phone"] == _us_phone(latest["Phone"]) == people[key].phone, key
+        assert found[key]["email"] == latest["Email"].lower(), key
+    # Spellings beyond a person's first: an email in another case, a guest's phone typed
+    # another way.
+    merged = sum(len(p.spellings) - 1 for p in people.values())
+    assert any(len({s for s in p.spellings if "@" in s}) > 1 for p in people.values())
+    assert f"ids: {merged} written otherwise are one customer" in report, report
+
+
+def test_a_taobao_export_unguards_phones_and_order_ids_and_takes_a_profile_from_one_row(tmp_path: Path, huitou_bin: str) -> None:
+    """Phones guarded for Excel ('138..., a tab, +86, 0086) are one number in E.164; order
+    numbers lose their ="..." guard; each buyer's name and phone come from one order, the
+    latest not cancelled that has a phone."""
+    root, people = _shop(tmp_path, TAOBAO_CONFIG, write_taobao)
+    found, report = _features(root, huitou_bin)
+    assert set(found) == set(people)
+    with open(root / "orders.csv", encoding="utf-8", newline="") as f:
+        rows = list(enumerate(csv.DictReader(f)))
+    for key in people:
+        every = [(r["订单创建时间"], n, r) for n, r in rows if r["买家会员名"] == key and r["订单创建时间"][:10] <= AS_OF]
+        mine = [m for m in every if m[2]["订单状态"] != "交易关闭"]
+        with_phone = [m for m in mine if m[2]["联系手机"].strip(" '\t")]
+        _, _, source = max(with_phone or mine or every)
+        assert found[key]["name"] == source["收货人姓名"], key
+        assert found[key]["phone"] == (_cn_phone(source["联系手机"]) or ""), key
+    rewritten = sum(1 for key in people if found[key]["phone"])  # every one was guarded or prefixed in some form
+    assert "phone: " in report and "rewritten to the form huitou sends to" in report, report
+    assert rewritten > 0
+
+
+PLAYBOOK = """version: 1
+name: hello
+timezone: {zone}
+rules:
+  - id: hello
+    intent: care
+    lawful_basis: contract
+    segment: order_count >= 1
+    when: {{every: day, at: "10:00"}}
+    channel: sms
+    template: sms/hi.j2
+"""
+SMS = """channels:
+  sms: {{signature: "{signature}", outbox: out/sms}}
+"""
+
+
+def _messaging(root: Path, zone: str, locale: str, signature: str) -> None:
+    (root / "huitou.yaml").write_text((root / "huitou.yaml").read_text(encoding="utf-8") + SMS.format(signature=signature), encoding="utf-8")
+    (root / "rules").mkdir()
+    (root / "rules" / "hello.yaml").write_text(PLAYBOOK.format(zone=zone), encoding="utf-8")
+    (root / "templates" / locale / "sms").mkdir(parents=True)
+    (root / "templates" / locale / "sms" / "hi.j2").write_text("{{ customer.name }}, hello", encoding="utf-8")
+
+
+def _plan(root: Path, huitou_bin: str) -> dict[str, dict]:
+    _run(root, huitou_bin, "plan", "--as-of", AS_OF, "--horizon", "1d", "--out", "plan.jsonl")
+    rows = [json.loads(line) for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines()]
+    return {r["customer_id"]: r for r in rows if r["rule_id"] == "hello"}
+
+
+def test_an_opt_out_in_any_spelling_reaches_the_person(tmp_path: Path, huitou_bin: str) -> None:
+    """Opt-outs typed as a person types them - full-width digits, 0086, spaces, a
+    spreadsheet's apostrophe, +86 - through `huitou optout` and the opt-out file, stop
+    every message to the customer whose phone it is; one recorded after the plan stops
+    the send."""
+    root, people = _shop(tmp_path, TAOBAO_CONFIG, write_taobao)
+    _messaging(root, "Asia/Shanghai", "zh-CN", "【回头小店】")
+    found, _ = _features(root, huitou_bin)
+    reachable = sorted(k for k in people if found[k]["phone"] and int(found[k]["order_count"]) >= 1)
+    national = {k: found[k]["phone"][3:] for k in reachable}  # the test's own reading agreed above
+    wide = str.maketrans("0123456789+ ", "０１２３４５６７８９＋　")
+    typed = {
+        reachable[0]: ("+86 " + national[reachable[0]]).translate(wide),
+        reachable[1]: "0086" + national[reachable[1]],
+        reachable[2]: f"{national[reachable[2]][:3]} {national[reachable[2]][3:7]} {national[reachable[2]][7:]}",
+        reachable[3]: "'" + national[reachable[3]],
+    }
+    for spelled in typed.values():
+        _run(root, huitou_bin, "optout", spelled)
+    (root / "optouts.csv").write_text(f"customer_id\n+86-{national[reachable[4]]}\n", encoding="utf-8")
+    config = (root / "huitou.yaml").read_text(encoding="utf-8").replace("data:\n", "data:\n  suppression: {path: optouts.csv}\n", 1)
+    (root / "huitou.yaml").write_text(config, encoding="utf-8")
+    rows = _plan(root, huitou_bin)
+    opted = {k for k, r in rows.items() if r["reason"] == "opted_out"}
+    assert opted == set(typed) | {reachable[4]}, {k: rows[k]["reason"] for k in set(typed) | {reachable[4]}}
+    late = reachable[5]  # opts out after the plan was made, by the phone as a spreadsheet wrote it
+    assert rows[late]["status"] == "send"
+    _run(root, huitou_bin, "optout", "\t" + national[late])
+    _run(root, huitou_bin, "send", "plan.jsonl", "--live", "--now", f"{AS_OF}T10:00", "--until", AS_OF)
+    with open(next((root / "out" / "sms").glob("*.csv")), encoding="utf-8-sig", newline="") as f:
+        sent = {r["customer_id"]: r for r in csv.DictReader(f)}
+    expected = {k for k, r in rows.items() if r["status"] == "send"} - {late}
+    assert set(sent) == expected and expected
+    assert all(sent[k]["mobile"] == found[k]["phone"] for k in sent)  # whole, in E.164, no guard before it
+
+
+def test_an_email_opt_out_in_another_letter_case_and_a_guests_phone_reach_them(tmp_path: Path, huitou_bin: str) -> None:
+    root, people = _shop(tmp_path, SHOPIFY_CONFIG, write_shopify)
+    _messaging(root, "America/New_York", "en-US", "Corner Shop:")
+    found, _ = _features(root, huitou_bin)
+    member = next(k for k in people if "@" in k and found[k]["phone"])
+    guest = next(k for k in people if "@" not in k)
+    _run(root, huitou_bin, "optout", member.upper())
+    _run(root, huitou_bin, "optout", f"({guest[2:5]}) {guest[5:8]}-{guest[8:]}")  # the guest's number as typed in the US
+    rows = _plan(root, huitou_bin)
+    assert {k for k, r in rows.items() if r["reason"] == "opted_out"} == {member, guest}
