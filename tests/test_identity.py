@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+import sqlite3
 import subprocess
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -195,3 +196,59 @@ def test_an_email_opt_out_in_another_letter_case_and_a_guests_phone_reach_them(t
     _run(root, huitou_bin, "optout", f"({guest[2:5]}) {guest[5:8]}-{guest[8:]}")  # the guest's number as typed in the US
     rows = _plan(root, huitou_bin)
     assert {k for k, r in rows.items() if r["reason"] == "opted_out"} == {member, guest}
+
+
+def test_a_message_sent_under_a_guarded_order_id_is_not_sent_again_once_the_export_is_clean(tmp_path: Path, huitou_bin: str) -> None:
+    """A ledger written while the export guarded its order numbers (="4012...") and
+    before ids were unguarded keeps matching: today's plan, on a clean export, keys the
+    same thank-you by the bare order number and finds it sent."""
+    from huitou.contract import key_of
+    from huitou.delivery.ledger import Ledger
+
+    root, people = _shop(tmp_path, TAOBAO_CONFIG, write_taobao)
+    _messaging(root, "Asia/Shanghai", "zh-CN", "【回头小店】")
+    (root / "rules" / "hello.yaml").write_text(PLAYBOOK.format(zone="Asia/Shanghai").replace('{every: day, at: "10:00"}', "{immediate: true, per: order}"),
+                                               encoding="utf-8")
+    with_orders = [k for k in people if any(o[1].date().isoformat() <= AS_OF and o[3] == "paid" for o in people[k].orders)]
+    planned = _plan(root, huitou_bin)
+    assert set(planned) >= set(with_orders) and all(planned[k]["trigger"].startswith("order:4") for k in planned)
+    # What an earlier huitou recorded for the first of them: the trigger as the file wrote it.
+    first = with_orders[0]
+    guarded = 'order:="' + planned[first]["trigger"].removeprefix("order:") + '"'
+    ledger = Ledger(root / ".huitou" / "ledger.sqlite")
+    row = {**{k: planned[first][k] for k in ("plan_id", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "send_at")},
+           "idempotency_key": key_of("hello", "hello", first, guarded), "plan_as_of": AS_OF, "trigger": guarded, "recipient": planned[first]["to"],
+           "send_at_utc": 0.0, "content": "{}", "timezone": "Asia/Shanghai", "quiet_hours": None}
+    ledger.enqueue([row], 0.0)
+    with ledger.batch():
+        ledger.db.execute("UPDATE messages SET state = 'sent'")  # delivered, that day
+    ledger.close()
+    again = _plan(root, huitou_bin)
+    assert again[first]["reason"] == "already_sent"
+    assert all(again[k]["status"] == "send" for k in with_orders[1:])
+
+
+def test_days_of_runs_across_an_export_that_stops_guarding_its_ids_send_nothing_twice(tmp_path: Path, huitou_bin: str) -> None:
+    """Four mornings, orders arriving: the first two exports guard order numbers and
+    phones for Excel, the last two do not. Each morning plans and sends a thank-you per
+    order; no order is thanked twice."""
+    root, people = _shop(tmp_path, TAOBAO_CONFIG, write_taobao)
+    _messaging(root, "Asia/Shanghai", "zh-CN", "【回头小店】")
+    (root / "rules" / "hello.yaml").write_text(PLAYBOOK.format(zone="Asia/Shanghai").replace('{every: day, at: "10:00"}', "{immediate: true, per: order}"),
+                                               encoding="utf-8")
+    with open(root / "orders.csv", encoding="utf-8", newline="") as f:
+        header, *rows = list(csv.reader(f))
+    days = [dt.date(2026, 9, 1) + dt.timedelta(days=7 * n) for n in range(4)]
+    for n, day in enumerate(days):
+        current = [r for r in rows if r[4][:10] <= day.isoformat()]
+        if n >= 2:  # the clean export: no guards
+            current = [[r[0].removeprefix('="').removesuffix('"'), *r[1:6], r[6].lstrip("'\t")] for r in current]
+        with open(root / "orders.csv", "w", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerows([header, *current])
+        _run(root, huitou_bin, "plan", "--as-of", day.isoformat(), "--horizon", "1d", "--out", f"plan-{n}.jsonl")
+        _run(root, huitou_bin, "send", f"plan-{n}.jsonl", "--live", "--now", f"{day}T09:00", "--until", day.isoformat())
+    with sqlite3.connect(root / ".huitou" / "ledger.sqlite") as db:
+        sent = db.execute("SELECT customer_id, \"trigger\" FROM messages WHERE state = 'sent'").fetchall()
+    thanked = [(c, t.replace('="', "").replace('"', "")) for c, t in sent]
+    assert len(thanked) == len(set(thanked)) and all(c in people for c, _ in thanked)
+    assert len({t for _, t in thanked}) >= len(days)  # new orders were thanked on later days too

@@ -5,6 +5,8 @@ key: one message per trigger) and the checksum over what delivery uses (docs/pla
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlglot import exp
 
 from .db import tree
@@ -33,6 +35,12 @@ def key(playbook: exp.Expression, rule_id: exp.Expression, customer_id: exp.Expr
     event or occurrence the message answers), whatever day it is planned on."""
     return tree("left(sha256(:playbook || chr(31) || :rule_id || chr(31) || :customer_id || chr(31) || :trigger), 32)",
                 playbook=playbook, rule_id=rule_id, customer_id=customer_id, trigger=trigger)
+
+
+def key_of(playbook: str, rule_id: str, customer_id: str, trigger: str) -> str:
+    """`key` computed in Python, for keys known outside a query (a ledger's rows as today's
+    data spells them: data/contacts.respelled)."""
+    return hashlib.sha256("\x1f".join((playbook, rule_id, customer_id, trigger)).encode()).hexdigest()[:32]
 
 
 def key_sql() -> str:

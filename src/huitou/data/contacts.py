@@ -28,6 +28,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from sqlglot import exp
 
+from ..contract import key_of
 from ..db import tree
 
 FULL_WIDTH = "０１２３４５６７８９＋－（）＠．　"
@@ -136,3 +137,32 @@ def spellings(who: str, region: str | None) -> set[str]:
     elif any(c.isdigit() for c in plain):
         forms.add(phone(plain, region).value or plain)
     return forms
+
+
+# The events whose id is an order id, in a trigger's text (plan/triggers.py: order:O123).
+_ORDER_TRIGGERS = ("order:", "purchase:", "review:")
+
+
+def respelled(rows: Iterable[tuple[str, str, str, str, bool, str | None]]) -> list[tuple[str, str, str, str, bool]]:
+    """Messages of the send ledger under the keys today's data gives them, where those
+    differ: a ledger written before ids and order ids were unguarded (or while an export
+    still guarded them) holds `order:="4012..."` and `SANDRA@...`, and today's plan keys
+    the same message `order:4012...` and `sandra@...`. Rows are (key, playbook, rule,
+    customer, legacy, trigger) as ledger.delivered reads them; the keys are
+    contract.key's, computed here.
+
+    >>> respelled([("k", "p", "r", "'c1", False, 'order:="4012"')])[0][3]
+    'c1'
+    """
+    out = []
+    for key, playbook, rule_id, customer, legacy, trigger in rows:
+        if legacy or trigger is None:
+            continue
+        person = unguard(customer)
+        person = person.lower() if "@" in person else person
+        event = next((trigger[: len(p)] + unguard(trigger[len(p):]) for p in _ORDER_TRIGGERS if trigger.startswith(p)), trigger)
+        respelt = key_of(playbook, rule_id, person, event)
+        if respelt != key:
+            out.append((respelt, playbook, rule_id, person, False))
+    return out
+

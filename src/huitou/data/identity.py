@@ -106,6 +106,14 @@ def customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Identi
     return value
 
 
+def written_id(value: exp.Expression) -> exp.Expression:
+    """SQL: an id given in another file (the message history) as the data's ids are
+    read: unguarded, an email address in lower case. (An id in a phone number's form is
+    not looked up here: history rows name customers by the id the shop keys them by.)"""
+    text = unguarded(value)
+    return tree("CASE WHEN contains(:t, '@') THEN lower(:t) ELSE :t END", t=text)
+
+
 def _phone_ids(con: duckdb.DuckDBPyConnection, source: Source, text: exp.Expression, looks: exp.Expression, region: str | None) -> exp.Expression | None:
     """`text` in E.164 where `looks` and it is a valid number, else as written; None when
     no id looks like a phone number."""

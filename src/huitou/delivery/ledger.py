@@ -637,15 +637,16 @@ def waiting_channels(path: Path, until: float, channel: str | None = None) -> se
         return {c for (c,) in db.execute("SELECT DISTINCT channel FROM messages WHERE " + waiting, (until, channel))}
 
 
-def delivered(path: Path) -> list[tuple[str, str, str, str, bool]]:
+def delivered(path: Path) -> list[tuple[str, str, str, str, bool, str | None]]:
     """Read only: the messages sent, or in flight when a run stopped, as (key, playbook,
-    rule, customer, legacy). `legacy`: written before keys named triggers (no `trigger`),
-    when the key hashed the scheduled date instead."""
+    rule, customer, legacy, trigger). `legacy`: written before keys named triggers (no
+    `trigger`), when the key hashed the scheduled date instead."""
     with read_only(path) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
         legacy = '"trigger" IS NULL' if "trigger" in columns else "1"
-        return [(k, p, r, c, bool(old)) for k, p, r, c, old in db.execute(
-            f"SELECT idempotency_key, playbook, rule_id, customer_id, {legacy} FROM messages WHERE state IN ('sent', 'sending')")]
+        trigger = '"trigger"' if "trigger" in columns else "NULL"
+        return [(k, p, r, c, bool(old), t) for k, p, r, c, old, t in db.execute(
+            f"SELECT idempotency_key, playbook, rule_id, customer_id, {legacy}, {trigger} FROM messages WHERE state IN ('sent', 'sending')")]
 
 
 def default_path(root: Path, config: dict[str, Any]) -> Path:

@@ -21,8 +21,8 @@ from sqlglot import exp
 from ..data import raw
 from ..data.values import local_timestamp
 from ..data.sources import DataError, Source, source_from_config
-from ..data.contacts import spellings
-from ..data.identity import region
+from ..data.contacts import respelled, spellings
+from ..data.identity import region, written_id
 from ..db import create_temp, drop_table, first_row, relation_exists, run, table_from_columns, tree, union_all
 
 
@@ -131,7 +131,7 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
             # data's zone) are instants in the data's timezone.
             local = local_timestamp(sent, sent_type, source, timezone)
             instant = tree("timezone(:zone, :local)", zone=timezone, local=local)
-        file = create_temp(con, history + "_file", tree(_HISTORY_FILE, cid=cid, channel=channel, intent=intent, instant=instant))
+        file = create_temp(con, history + "_file", tree(_HISTORY_FILE, cid=cid, person=written_id(cid), channel=channel, intent=intent, instant=instant))
         read, kept = first_row(con, tree("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM :file)", file=file).sql("duckdb"))
         if read != kept:
             notes.append(f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first")
@@ -158,7 +158,7 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
 
 # The history file's rows with a customer and a readable time, the time as an instant.
 _HISTORY_FILE = """
-    SELECT CAST(:cid AS VARCHAR) AS customer_id, CAST(:channel AS VARCHAR) AS channel, CAST(:intent AS VARCHAR) AS intent, :instant AS sent_at
+    SELECT :person AS customer_id, CAST(:channel AS VARCHAR) AS channel, CAST(:intent AS VARCHAR) AS intent, :instant AS sent_at
     FROM raw_history WHERE :cid IS NOT NULL AND (:instant) IS NOT NULL"""
 
 
@@ -175,7 +175,7 @@ def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], roo
 
     rows = delivered(ledger_path)
     types = {"idempotency_key": "VARCHAR", "playbook": "VARCHAR", "rule_id": "VARCHAR", "customer_id": "VARCHAR", "legacy": "BOOLEAN"}
-    _table_from_rows(con, done, types, rows)
+    _table_from_rows(con, done, types, [r[:5] for r in rows] + respelled(rows))
     return True, any(r[4] for r in rows)
 
 
