@@ -43,6 +43,7 @@ CHECKS: dict[str, Check] = {
         Check("HT102", "missing-key", "error", "A required key is missing."),
         Check("HT103", "wrong-type", "error", "A value has the wrong type."),
         Check("HT104", "invalid-value", "error", "A value is out of range or badly formed."),
+        Check("HT105", "mapping-does-nothing", "error", "A column is mapped to a field its source does not read."),
         Check("HT201", "unknown-feature", "error", "A predicate names a feature that does not exist."),
         Check("HT202", "predicate-syntax", "error", "A predicate cannot be parsed."),
         Check("HT203", "type-mismatch", "error", "A comparison mixes incompatible types."),

@@ -62,9 +62,42 @@ def load_config(project: Project) -> list[Diagnostic]:
     if doc is None:
         return problems
     found = schema.validate(doc, "project")
-    problems += found + list(secrets.run(doc)) + list(_config_timezone(doc)) + list(_config_country(doc))
+    problems += found + list(secrets.run(doc)) + list(_config_timezone(doc)) + list(_config_country(doc)) + list(_config_mappings(doc))
     project.config = schema.without_errors(doc.data, "project")
     return problems
+
+
+# What each source reads besides its declared `fields` (data/load.py, plan/inputs.py).
+_READ = {"orders": ("customer_id", "order_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating", "referral_code"),
+         "history": ("customer_id", "channel", "intent", "sent_at"), "suppression": ("customer_id", "channel"), "products": ("category", "goes_with", "rank")}
+
+
+def _config_mappings(doc: Document) -> Iterator[Diagnostic]:
+    """A column mapped to a field its source does not read does nothing, silently: on the
+    orders, `columns: {phone: Mobile}` without `fields: {phone: string}` leaves every
+    phone empty (and every SMS `no_contact`). HT105, with the declaration that makes it
+    work."""
+    from .data.values import profile_types
+
+    data = doc.data.get("data") if isinstance(doc.data, dict) else None
+    for name, spec in (data.items() if isinstance(data, dict) else ()):
+        if not isinstance(spec, dict) or not isinstance(spec.get("columns"), dict):
+            continue
+        fields = spec.get("fields") if isinstance(spec.get("fields"), dict) else {}
+        read = set(profile_types(fields)) | {"customer_id"} if name == "customers" else set(_READ.get(name, ())) | set(fields)
+        for key in spec["columns"]:
+            if key in read:
+                continue
+            line, col = doc.position(("data", name, "columns", key), at_key=True)
+            standard = profile_types({}).get(str(key))
+            if name == "orders" and standard is not None:
+                hint = f"declare it: data.orders.fields: {{{key}: {_FIELD_TYPE.get(standard, 'string')}}} (profile columns on the order rows, read when there is no customers file)"
+            else:
+                hint = did_you_mean(str(key), sorted(read)) or f"declare it under data.{name}.fields with its type, or remove the mapping"
+            yield Diagnostic(doc.path, line, col, "HT105", f"data.{name}.columns.{key}: {name} do not read a field '{key}', so the mapping does nothing", hint)
+
+
+_FIELD_TYPE = {"VARCHAR": "string", "BOOLEAN": "boolean", "DATE": "date", "BIGINT": "integer", "VARCHAR[]": "list"}
 
 
 def _config_country(doc: Document) -> Iterator[Diagnostic]:
