@@ -57,6 +57,7 @@ class ContactReport:
 
     rewritten_ids: int = 0  # ids written otherwise than huitou reads them (a guard, letter case, a phone's form)
     merged_ids: int = 0  # of those, spellings that became another row's id
+    order_ids: int = 0  # order rows whose order id lost a spreadsheet guard
     merged_examples: list[tuple[str, str]] = field(default_factory=list)
     changed: dict[str, int] = field(default_factory=dict)  # phone/email -> values rewritten (guards, +86, case)
     unusable: dict[str, dict[str, int]] = field(default_factory=dict)  # phone/email -> problem -> customers
@@ -66,6 +67,8 @@ class ContactReport:
         out = []
         if self.rewritten_ids:
             out.append(f"ids: {self.rewritten_ids:,} read without their spreadsheet guard, letter case or phone number's form")
+        if self.order_ids:
+            out.append(f"order ids: {self.order_ids:,} read without their spreadsheet guard (=\"4012...\", a leading ' or tab)")
         if self.merged_ids:
             shown = "; ".join(f"{a!r} is {b!r}" for a, b in self.merged_examples)
             out.append(f"ids: {self.merged_ids:,} written otherwise are one customer with another row's id, e.g. {shown}")
@@ -198,3 +201,11 @@ def count_ids(con: duckdb.DuckDBPyConnection, source: Source, id_value: exp.Expr
     report.rewritten_ids += int(rewritten)
     report.merged_ids += int(merged)
     report.merged_examples += [(a, b) for a, b in examples or []][: EXAMPLES - len(report.merged_examples)]
+
+
+def count_order_ids(con: duckdb.DuckDBPyConnection, order_id: exp.Expression, report: ContactReport) -> None:
+    """Count the order rows whose order id (a text column of raw_orders) was guarded."""
+    text = exp.cast(order_id, "VARCHAR")
+    query = exp.select("count(*)").from_("raw_orders").where(exp.NEQ(this=text.copy(), expression=unguarded(text)))
+    report.order_ids += int(run(con, query).fetchone()[0])  # type: ignore[index]
+

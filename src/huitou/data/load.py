@@ -24,7 +24,7 @@ from ..db import copy_to, create, date_literal, first_row, named, quoted, run, s
 from ..spreadsheet import cell_sql
 from .contacts import unguarded
 from .csvfile import malformed, report_malformed
-from .identity import ContactReport, Identity, count_ids, customer_id, id_columns
+from .identity import ContactReport, Identity, count_ids, count_order_ids, customer_id, id_columns
 from .raw import columns_of, mapped, need_column, open_raw
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
 from .values import blank, local_timestamp, more_than_cents, null_of, profile_types, trimmed, try_cast, typed
@@ -163,6 +163,8 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     raw["customer_id"] = _customer_id(con, source, cols, identity, contacts)
     ctype = {c: "VARCHAR" if c in source.values or c == "customer_id" else cols[source.column(c)] for c in raw}
     typed_rows = _typed_orders(raw, ctype, source, timezone, _order_profile(source, cols))
+    if "order_id" in raw and ctype["order_id"].upper() in ("VARCHAR", "JSON"):
+        count_order_ids(con, raw["order_id"], contacts)
     has_duplicates = find_duplicates(con, "orders", unguarded(raw["order_id"]) if "order_id" in raw else None)
     checks = {
         "missing_customer_id": tree("customer_id IS NULL OR customer_id = '' OR (starts_with(customer_id, ' ') AND trim(customer_id) = '')"),
