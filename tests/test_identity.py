@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.exports import Person, write_shopify, write_taobao
 
 SHOPIFY_CONFIG = """version: 1
@@ -254,3 +256,42 @@ def test_days_of_runs_across_an_export_that_stops_guarding_its_ids_send_nothing_
     thanked = [(c, t.replace('="', "").replace('"', "")) for c, t in sent]
     assert len(thanked) == len(set(thanked)) and all(c in people for c, _ in thanked)
     assert len({t for _, t in thanked}) >= len(days)  # new orders were thanked on later days too
+
+
+@pytest.mark.parametrize("region", ["CN", "US", "JP", "GB", "DE"])
+def test_the_sql_fast_path_gives_what_phonenumbers_gives(region: str) -> None:
+    """contacts.fast_phone claims a value only when phonenumbers reads it so: over random
+    national numbers of each country (valid, invalid, with prefixes and separators), a
+    value the SQL gives equals phonenumbers' E.164, and the common mobile forms are
+    claimed (so a million of them stay fast)."""
+    import random
+
+    import duckdb
+    import phonenumbers
+    from sqlglot import exp
+
+    from huitou.data.contacts import email_text, fast_email, fast_phone, phone, phone_digits
+
+    rng = random.Random(region)
+    mobiles = {"CN": "13", "US": "212", "JP": "90", "GB": "7", "DE": "15"}
+    values = []
+    for _ in range(3000):
+        digits = rng.choice(["", "0", "00", "1", mobiles[region], "9", "12"]) + "".join(rng.choice("0123456789") for _ in range(rng.randrange(4, 12)))
+        values.append(rng.choice(["{}", "'{}", "\t{} ", "{}-", "({})"]).format(digits) if rng.random() < 0.3 else digits)
+    values += [str(phonenumbers.example_number_for_type(region, t).national_number) for t in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE)]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
+    claimed = con.execute(f"SELECT v, {fast_phone(phone_digits(exp.column('v')), region).sql('duckdb')} FROM t").fetchall()
+    wrong = [(v, fast, phone(v, region).value) for v, fast in claimed if fast is not None and fast != phone(v, region).value]
+    assert not wrong, wrong[:5]
+    valid = [v for v, _ in claimed if phone(v, region).value]
+    assert sum(fast is not None for _, fast in claimed) >= 0.5 * len(valid), region  # most valid numbers take the fast path
+    addresses = ["a@example.com", "Sandra.Jones@GMAIL.com", "x@b.test", "a..b@x.co", "-a@x.co", "a@x-.co", "a@ab--cd.com", "a@1.2.3.4", "王芳@例子.中国", "a b@x.co",
+                 "a@x.local", "'c1@mail.example.cn", "a@localhost", "a@x.c0m", "a+tag@sub.example.org", "a@" + "x" * 64 + ".com"]
+    con.execute("CREATE TABLE e (v VARCHAR)")
+    con.executemany("INSERT INTO e VALUES (?)", [[a] for a in addresses])
+    from huitou.data.contacts import email
+    for address, fast in con.execute(f"SELECT v, {fast_email(email_text(exp.column('v'))).sql('duckdb')} FROM e").fetchall():
+        assert fast is None or fast == email(address).value, address
+    assert con.execute(f"SELECT count({fast_email(email_text(exp.column('v'))).sql('duckdb')}) FROM e").fetchone()[0] >= 4

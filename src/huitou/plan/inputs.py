@@ -158,7 +158,7 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
 
 # The history file's rows with a customer and a readable time, the time as an instant.
 _HISTORY_FILE = """
-    SELECT :person AS customer_id, CAST(:channel AS VARCHAR) AS channel, CAST(:intent AS VARCHAR) AS intent, :instant AS sent_at
+    SELECT CAST(:person AS VARCHAR) AS customer_id, CAST(:channel AS VARCHAR) AS channel, CAST(:intent AS VARCHAR) AS intent, :instant AS sent_at
     FROM raw_history WHERE :cid IS NOT NULL AND (:instant) IS NOT NULL"""
 
 
