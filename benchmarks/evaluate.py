@@ -67,6 +67,7 @@ def phases(data: Path) -> list[tuple[str, float]]:
     from huitou.data.sources import resolve
     from huitou.evaluate import DataSession, _purchase_days, segment_counts
     from huitou.feature_sql import summary_sql
+    from huitou.data.identity import ContactReport, Identity, normalise_contacts
     from huitou.validate import validate_paths
 
     import duckdb
@@ -79,12 +80,16 @@ def phases(data: Path) -> list[tuple[str, float]]:
     orders, customers = resolve(project.config, project.root, data_dir=data)
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
+    identity, contacts = Identity.from_config(project.config), ContactReport()
     t = time.perf_counter()
-    load.load_customers(con, customers)  # type: ignore[arg-type]
+    load.load_customers(con, customers, identity, contacts)  # type: ignore[arg-type]
     out.append(("customers: checks, duplicate ids, report", time.perf_counter() - t))
     t = time.perf_counter()
+    normalise_contacts(con, identity, contacts)
+    out.append(("customers: phones and emails normalised (E.164, lower case)", time.perf_counter() - t))
+    t = time.perf_counter()
     as_of = dt.date.fromisoformat(AS_OF)
-    report = load.load_orders(con, orders, timezone="Asia/Shanghai", today=dt.date.today(), known_customers=True)
+    report = load.load_orders(con, orders, timezone="Asia/Shanghai", today=dt.date.today(), known_customers=True, identity=identity, contacts=contacts)
     out.append(("orders: duplicate order ids (hashes of the id column, sorted)", time.perf_counter() - t))
     t = time.perf_counter()
     con.execute(summary_sql(as_of, _purchase_days(con, as_of, True)))

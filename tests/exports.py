@@ -63,11 +63,7 @@ def write_taobao(path: Path, people: int = 60, seed: int = 31) -> dict[str, Pers
         if i % 7 == 0 and len(person.orders) > 1:
             rows[-1][5], rows[-1][6] = person.name, ""  # the latest order: the buyer, no phone
         out[person.key] = person
-    rng.shuffle(rows)
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(TAOBAO_COLUMNS)
-        writer.writerows(rows)
+    _write(path, TAOBAO_COLUMNS, rows, rng)
     return out
 
 
@@ -97,9 +93,14 @@ def write_shopify(path: Path, people: int = 60, seed: int = 32) -> dict[str, Per
             person.orders.append((f"#{number}", when, amount, status))
             person.spellings.add(written or phone)
         out[person.key] = person
+    _write(path, SHOPIFY_COLUMNS, rows, rng)
+    return out
+
+
+def _write(path: Path, columns: list[str], rows: list[list[str]], rng: random.Random) -> None:
+    """The rows in an order of their own (exports are not sorted by customer)."""
     rng.shuffle(rows)
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(SHOPIFY_COLUMNS)
+        writer.writerow(columns)
         writer.writerows(rows)
-    return out

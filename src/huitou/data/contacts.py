@@ -37,10 +37,18 @@ HALF_WIDTH = "0123456789+-()@. "
 BLANKS = " \t\r\n"  # around a value: what unguarding trims
 # A value a spreadsheet guard or a full-width character could be on: tested first, so a
 # clean value (almost every one) costs one match and no new string.
-_MAYBE_GUARDED = r"^[\s'=]|\s$|[０-９＋－（）＠．　]"
 # ="4012345678901234567" (Excel's text formula), then a leading apostrophe or tab.
 _FORMULA_TEXT = r'^="(.*)"$'
 _WHOLE_PHONE = re.compile(r"\+[1-9]\d{6,14}")  # E.164, as normalise_phones writes it
+
+
+def maybe_guarded(text: exp.Expression) -> exp.Expression:
+    """SQL: whether a text may carry a guard, blanks or full-width characters (a guard
+    is at an end; a full-width character makes the bytes outnumber the characters).
+    Byte and character tests, no regular expression: 10M order ids pass it in a tenth
+    of a second, and almost every one is clean."""
+    return tree("(strlen(:t) <> length(:t) OR left(:t, 1) IN ('=', chr(39), chr(9), chr(10), chr(13), ' ') OR right(:t, 1) IN (chr(9), chr(10), chr(13), ' '))",
+                t=text)
 
 
 def unguarded(value: exp.Expression) -> exp.Expression:
@@ -49,16 +57,21 @@ def unguarded(value: exp.Expression) -> exp.Expression:
     text = exp.cast(value, "VARCHAR")
     fixed = tree("trim(ltrim(regexp_replace(trim(translate(:text, :wide, :narrow), :blanks), :formula, '\\1'), chr(39) || chr(9)), :blanks)",
                  text=text, wide=FULL_WIDTH, narrow=HALF_WIDTH, formula=_FORMULA_TEXT, blanks=BLANKS)
-    return tree("CASE WHEN regexp_matches(:text, :maybe) THEN :fixed ELSE :text END", text=text, maybe=_MAYBE_GUARDED, fixed=fixed)
+    return tree("CASE WHEN :maybe THEN :fixed ELSE :text END", text=text, maybe=maybe_guarded(text), fixed=fixed)
 
 
 # The kinds of number phonenumbers tells a valid number by (its _number_type_helper).
 _NUMBER_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail", "fixed_line", "mobile")
 
 
-def phone_digits(value: exp.Expression) -> exp.Expression:
-    """SQL: a phone as fast_phone reads it: unguarded, without separators."""
-    return tree("regexp_replace(:v, :separators, '', 'g')", v=unguarded(value), separators=r"[ \-().]")
+def phone_digits(value: exp.Expression, region: str | None) -> exp.Expression:
+    """SQL: a phone as fast_phone reads it: unguarded, without separators, and without the
+    shop's country code when it is written +<code> (+86 138... is read as 138...)."""
+    digits = tree("regexp_replace(:v, :separators, '', 'g')", v=unguarded(value), separators=r"[ \-().]")
+    code = phonenumbers.country_code_for_region(region) if region else 0
+    if not code:
+        return digits
+    return tree("CASE WHEN starts_with(:d, :plus) THEN substr(:d, :rest) ELSE :d END", d=digits, plus=f"+{code}", rest=len(str(code)) + 2)
 
 
 def fast_phone(digits: exp.Expression, region: str | None) -> exp.Expression | None:

@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from ..db import create, named, run, table_from_columns, tree
 from ..templates import mask_filter
-from .contacts import Normalised, email_text, fast_email, fast_phone, normalise_emails, normalise_phones, phone_digits, unguarded
+from .contacts import Normalised, email_text, fast_email, fast_phone, maybe_guarded, normalise_emails, normalise_phones, phone_digits, unguarded
 from .raw import mapped
 from .sources import Source
 
@@ -91,6 +91,17 @@ def id_columns(source: Source) -> list[str]:
     return list(spec) if isinstance(spec, (list, tuple)) else [str(spec)]
 
 
+def ids_to_normalise(con: duckdb.DuckDBPyConnection, source: Source) -> bool:
+    """Whether any id of raw_<source> may read otherwise than written (a guard, an email
+    address, an international phone number), by byte tests over the id column: clean ids
+    (almost every export's) are then read as they are, with no work on each row."""
+    if len(id_columns(source)) > 1:
+        return True  # a fallback column: a guest's phone, read as a phone number
+    text = exp.cast(mapped(source, "customer_id", exp.column(id_columns(source)[0], quoted=True)), "VARCHAR")
+    maybe = tree("(:guarded OR contains(:t, '@') OR left(:t, 1) = '+' OR left(:t, 2) = '00')", guarded=maybe_guarded(text), t=text)
+    return bool(run(con, exp.select("count(*)").from_(named("raw_" + source.name)).where(maybe)).fetchone()[0])  # type: ignore[index]
+
+
 def customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Identity) -> exp.Expression:
     """The normalised customer id over raw_<source>'s columns: unguarded, from the first
     id column that has one; an email address in lower case, a phone number (written
@@ -100,7 +111,7 @@ def customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Identi
     text = exp.func("coalesce", *parts) if len(parts) > 1 else parts[0]
     value: exp.Expression = text
     if identity.phone_ids:
-        looks = tree("regexp_matches(:t, :international)", t=text, international=_INTERNATIONAL)
+        looks = tree("(left(:t, 1) = '+' OR left(:t, 2) = '00') AND regexp_matches(:t, :international)", t=text, international=_INTERNATIONAL)
         if len(parts) > 1:  # a fallback column (a guest's phone): read as a phone number
             looks = exp.or_(looks, tree(":first IS NULL", first=parts[0]))
         value = _phone_ids(con, source, text, looks, identity.region) or text
@@ -137,7 +148,10 @@ def normalise_contacts(con: duckdb.DuckDBPyConnection, identity: Identity, repor
     where a value is not one), counting in `report` what changed and what was set aside.
     Each distinct value is normalised once: in SQL when it is in the plain form
     (contacts.fast_phone, fast_email), else in Python by phonenumbers or email-validator."""
-    run(con, tree("ALTER VIEW customers RENAME TO customers_as_read") if _is_view(con, "customers") else tree("ALTER TABLE customers RENAME TO customers_as_read"))
+    # Read once into a table (the view over the file checks every row on each read), and
+    # written once as one: the plan reads the customers several times.
+    create(con, "customers_as_read", exp.select("*").from_("customers"), kind="TABLE")
+    run(con, tree("DROP VIEW customers") if _is_view(con, "customers") else tree("DROP TABLE customers"))
     columns: list[exp.Expression] = []
     query = exp.select().from_("customers_as_read AS c")
     for kind in ("phone", "email"):
@@ -148,12 +162,12 @@ def normalise_contacts(con: duckdb.DuckDBPyConnection, identity: Identity, repor
                            join_type="left")
         _count(con, kind, table, report)
     every = exp.Column(this=exp.Star(replace=columns), table=exp.to_identifier("c"))  # c.* REPLACE (pn.value AS phone, en.value AS email)
-    create(con, "customers", query.select(every))
+    create(con, "customers", query.select(every), kind="TABLE")
 
 
 def _normalised_values(con: duckdb.DuckDBPyConnection, kind: str, identity: Identity, table: str) -> None:
     """CREATE `table` (raw, value, problem): each distinct value of the customers' `kind`."""
-    prepared = phone_digits(exp.column("raw")) if kind == "phone" else email_text(exp.column("raw"))  # once, not in every test of the fast path
+    prepared = phone_digits(exp.column("raw"), identity.region) if kind == "phone" else email_text(exp.column("raw"))  # once, not in every test of the fast path
     fast = fast_phone(exp.column("p"), identity.region) if kind == "phone" else fast_email(exp.column("p"))
     distinct = tree("SELECT DISTINCT CAST(:c AS VARCHAR) AS raw FROM customers_as_read WHERE :c IS NOT NULL", c=exp.column(kind, quoted=True))
     values = exp.select("raw", prepared.as_("p")).from_(distinct.subquery("d"))
@@ -212,9 +226,11 @@ def count_ids(con: duckdb.DuckDBPyConnection, source: Source, id_value: exp.Expr
     report.merged_examples += [(a, b) for a, b in examples or []][: EXAMPLES - len(report.merged_examples)]
 
 
-def count_order_ids(con: duckdb.DuckDBPyConnection, order_id: exp.Expression, report: ContactReport) -> None:
+def count_order_ids(con: duckdb.DuckDBPyConnection, order_id: exp.Expression, report: ContactReport) -> int:
     """Count the order rows whose order id (a text column of raw_orders) was guarded."""
     text = exp.cast(order_id, "VARCHAR")
-    query = exp.select("count(*)").from_("raw_orders").where(exp.NEQ(this=text.copy(), expression=unguarded(text)))
-    report.order_ids += int(run(con, query).fetchone()[0])  # type: ignore[index]
+    query = exp.select("count(*)").from_("raw_orders").where(exp.and_(maybe_guarded(text), exp.NEQ(this=text.copy(), expression=unguarded(text))))
+    guarded = int(run(con, query).fetchone()[0])  # type: ignore[index]
+    report.order_ids += guarded
+    return guarded
 

@@ -24,7 +24,7 @@ from ..db import copy_to, create, date_literal, first_row, named, quoted, run, s
 from ..spreadsheet import cell_sql
 from .contacts import unguarded
 from .csvfile import malformed, report_malformed
-from .identity import ContactReport, Identity, count_ids, count_order_ids, customer_id, id_columns
+from .identity import ContactReport, Identity, count_ids, count_order_ids, customer_id, id_columns, ids_to_normalise
 from .raw import columns_of, mapped, need_column, open_raw
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
 from .values import blank, local_timestamp, more_than_cents, null_of, profile_types, trimmed, try_cast, typed
@@ -106,7 +106,7 @@ def _typed_orders(raw: dict[str, exp.Expression], ctype: dict[str, str], source:
     # (timing `per`) does too.
     placed = local_timestamp(raw["ordered_at"], ctype["ordered_at"], source, timezone)
     generated = "coalesce(CAST(:customer AS VARCHAR) || '@' || strftime(:placed, '%Y-%m-%dT%H:%M:%S'), 'row-' || CAST(_row AS VARCHAR))"
-    order_id = unguarded(raw["order_id"]) if "order_id" in raw else tree(generated, customer=raw["customer_id"], placed=placed)
+    order_id = exp.cast(raw["order_id"], "VARCHAR") if "order_id" in raw else tree(generated, customer=raw["customer_id"], placed=placed)
     status_text = exp.cast(raw["status"], "VARCHAR") if "status" in raw else exp.null()
     # Clean values skip lower()/trim(): those build a new string for every one of 10M rows.
     status = (tree("CASE WHEN :known THEN :text ELSE coalesce(nullif(lower(trim(:text)), ''), 'paid') END", known=status_text.isin(*ORDER_STATUSES), text=status_text)
@@ -162,10 +162,10 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     raw = {c: mapped(source, c, quoted(source.column(c))) for c in _ORDER_COLUMNS if source.column(c) in cols}
     raw["customer_id"] = _customer_id(con, source, cols, identity, contacts)
     ctype = {c: "VARCHAR" if c in source.values or c == "customer_id" else cols[source.column(c)] for c in raw}
+    if "order_id" in raw and ctype["order_id"].upper() in ("VARCHAR", "JSON") and count_order_ids(con, raw["order_id"], contacts):
+        raw["order_id"] = unguarded(raw["order_id"])  # else read as written: no work on each of 10M rows
     typed_rows = _typed_orders(raw, ctype, source, timezone, _order_profile(source, cols))
-    if "order_id" in raw and ctype["order_id"].upper() in ("VARCHAR", "JSON"):
-        count_order_ids(con, raw["order_id"], contacts)
-    has_duplicates = find_duplicates(con, "orders", unguarded(raw["order_id"]) if "order_id" in raw else None)
+    has_duplicates = find_duplicates(con, "orders", exp.cast(raw["order_id"], "VARCHAR") if "order_id" in raw else None)
     checks = {
         "missing_customer_id": tree("customer_id IS NULL OR customer_id = '' OR (starts_with(customer_id, ' ') AND trim(customer_id) = '')"),
         # With a customers file, such ids are rejected there and their orders are of an
@@ -236,8 +236,8 @@ def _customer_id(con: duckdb.DuckDBPyConnection, source: Source, cols: dict[str,
     """The normalised customer id over raw_<source> (data/identity.py), its rewrites
     counted; ids of a number type are numbers, not spellings: read as they are."""
     types = {cols[c].upper() for c in id_columns(source)}
-    if len(id_columns(source)) == 1 and not types & {"VARCHAR", "JSON"} and "customer_id" not in source.values:
-        return exp.cast(quoted(source.column("customer_id")), "VARCHAR")
+    if not types & {"VARCHAR", "JSON"} and "customer_id" not in source.values or not ids_to_normalise(con, source):
+        return exp.cast(mapped(source, "customer_id", quoted(source.column("customer_id"))), "VARCHAR")
     value = customer_id(con, source, identity)
     count_ids(con, source, value, contacts)
     return value
