@@ -297,3 +297,14 @@ def test_the_sql_fast_path_gives_what_phonenumbers_gives(region: str) -> None:
     for address, fast in con.execute(f"SELECT v, {fast_email(email_text(exp.column('v'))).sql('duckdb')} FROM e").fetchall():
         assert fast is None or fast == email(address).value, address
     assert con.execute(f"SELECT count({fast_email(email_text(exp.column('v'))).sql('duckdb')}) FROM e").fetchone()[0] >= 4
+
+
+def test_a_zero_padded_numeric_id_stays_an_id(tmp_path: Path, huitou_bin: str) -> None:
+    """0012125550123 reads as a call to New York from China; as a customer id it is an id.
+    Only an id written +<country code>... is read as a phone number."""
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "orders.csv").write_text("customer_id,ordered_at,amount\n0012125550123,2026-11-01 10:00:00,5\n+86 138 1234 5678,2026-11-01 10:00:00,5\n", encoding="utf-8")
+    (root / "huitou.yaml").write_text("version: 1\ndata:\n  orders: {path: orders.csv}\n", encoding="utf-8")
+    found, _ = _features(root, huitou_bin)
+    assert set(found) == {"0012125550123", "+8613812345678"}

@@ -297,7 +297,7 @@ project = {
                 "email_ids": {"type": "string", "enum": ["ignore_case", "exact"], "default": "ignore_case",
                               "description": "ignore_case: an id that is an email address is one customer however its letters are cased."},
                 "phone_ids": {"type": "string", "enum": ["e164", "exact"], "default": "e164",
-                              "description": "e164: an id written as an international phone number (+86 138..., 0086...) or taken from a fallback id column is compared in E.164."},
+                              "description": "e164: an id written as an international phone number (+86 138...) or taken from a fallback id column is compared in E.164."},
             },
         },
         "data": {

@@ -21,8 +21,9 @@ from .contacts import Normalised, email_text, fast_email, fast_phone, maybe_guar
 from .raw import mapped
 from .sources import Source
 
-# An id written as an international phone number (+86 138..., 0086 138...): read as one.
-_INTERNATIONAL = r"^(\+|00)[0-9][0-9 ().\-]{5,}$"
+# An id written as an international phone number (+86 138...): read as one. Not 0086...:
+# a zero-padded numeric id (0012125550) is an id, not a call abroad.
+_INTERNATIONAL = r"^\+[0-9][0-9 ().\-]{5,}$"
 EXAMPLES = 3  # examples a report line shows
 
 
@@ -32,7 +33,7 @@ class Identity:
 
     region: str | None  # shop.country, or the default locale's region
     email_ids: bool = True  # an id that is an email address is compared without letter case
-    phone_ids: bool = True  # an id that is a phone number is compared in E.164
+    phone_ids: bool = True  # an id written +<country code>... (or from a fallback column) is compared in E.164
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Identity:
@@ -98,20 +99,20 @@ def ids_to_normalise(con: duckdb.DuckDBPyConnection, source: Source) -> bool:
     if len(id_columns(source)) > 1:
         return True  # a fallback column: a guest's phone, read as a phone number
     text = exp.cast(mapped(source, "customer_id", exp.column(id_columns(source)[0], quoted=True)), "VARCHAR")
-    maybe = tree("(:guarded OR contains(:t, '@') OR left(:t, 1) = '+' OR left(:t, 2) = '00')", guarded=maybe_guarded(text), t=text)
+    maybe = tree("(:guarded OR contains(:t, '@') OR left(:t, 1) = '+')", guarded=maybe_guarded(text), t=text)
     return bool(run(con, exp.select("count(*)").from_(named("raw_" + source.name)).where(maybe)).fetchone()[0])  # type: ignore[index]
 
 
 def customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Identity) -> exp.Expression:
     """The normalised customer id over raw_<source>'s columns: unguarded, from the first
     id column that has one; an email address in lower case, a phone number (written
-    internationally, or from a fallback column) in E.164. Phone-number ids are looked up
+    +<country code>..., or from a fallback column) in E.164. Phone-number ids are looked up
     in a table filled here (Python's phonenumbers over their distinct values)."""
     parts = [tree("nullif(:v, '')", v=unguarded(mapped(source, "customer_id", exp.column(c, quoted=True)))) for c in id_columns(source)]
     text = exp.func("coalesce", *parts) if len(parts) > 1 else parts[0]
     value: exp.Expression = text
     if identity.phone_ids:
-        looks = tree("(left(:t, 1) = '+' OR left(:t, 2) = '00') AND regexp_matches(:t, :international)", t=text, international=_INTERNATIONAL)
+        looks = tree("left(:t, 1) = '+' AND regexp_matches(:t, :international)", t=text, international=_INTERNATIONAL)
         if len(parts) > 1:  # a fallback column (a guest's phone): read as a phone number
             looks = exp.or_(looks, tree(":first IS NULL", first=parts[0]))
         value = _phone_ids(con, source, text, looks, identity.region) or text
