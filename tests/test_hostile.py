@@ -80,7 +80,7 @@ def test_public_text_is_harmless_in_spreadsheets_html_and_call_lists(huitou_bin:
     rows = {(r["customer_id"], r["rule_id"]): r for r in map(json.loads, (root / "plan.jsonl").read_text(encoding="utf-8").splitlines())}
     # a phone number that is not one is set aside at load, said (masked), and never a call-list row
     assert (rows[("c", "call")]["status"], rows[("c", "call")]["reason"]) == ("suppressed", "no_contact")
-    assert "phone: 1 customers' values are not usable and set aside: 1 not a phone number" in planned.stderr, planned.stderr
+    assert "phone: 1 values are not usable and set aside: 1 not a phone number" in planned.stderr, planned.stderr
     assert rows[("b", "call")]["status"] == "send"
     # HTML escapes the public's text; the text part keeps it as written
     html, text = rows[("b", "mail")]["content"]["html"], rows[("b", "mail")]["content"]["body"]

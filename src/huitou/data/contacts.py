@@ -46,9 +46,10 @@ _WHOLE_PHONE = re.compile(r"\+[1-9]\d{6,14}")  # E.164, as normalise_phones writ
 def maybe_guarded(text: exp.Expression) -> exp.Expression:
     """SQL: whether a text may carry a guard, blanks or full-width characters (a guard
     is at an end; a full-width character makes the bytes outnumber the characters).
-    Byte and character tests, no regular expression: 10M order ids pass it in a tenth
-    of a second, and almost every one is clean."""
-    return tree("(strlen(:t) <> length(:t) OR left(:t, 1) IN ('=', chr(39), chr(9), chr(10), chr(13), ' ') OR right(:t, 1) IN (chr(9), chr(10), chr(13), ' '))",
+    Byte and character tests, no regular expression or substring: 10M order ids pass it
+    in 0.3 s, and almost every one is clean."""
+    # ord(): the first character's code (=, ', tab, line feed, carriage return, space).
+    return tree("(strlen(:t) <> length(:t) OR ord(:t) IN (61, 39, 9, 10, 13, 32) OR suffix(:t, ' ') OR suffix(:t, chr(9)) OR suffix(:t, chr(10)) OR suffix(:t, chr(13)))",
                 t=text)
 
 
@@ -125,7 +126,7 @@ def fast_email(text: exp.Expression) -> exp.Expression:
     which `email` then reads in Python (14,000 a second: a million addresses would take
     70 s). Not the special-use domains email-validator refuses (.test, .local, ...).
     `text`: email_text of the value, computed once."""
-    special = exp.or_(*(tree("(:t LIKE :suffix OR split_part(:t, '@', 2) = :name)", t=text, suffix=f"%.{name}", name=name) for name in SPECIAL_USE_DOMAIN_NAMES))
+    special = tree("regexp_matches(:t, :names)", t=text, names="[.@](" + "|".join(map(re.escape, SPECIAL_USE_DOMAIN_NAMES)) + ")$")
     plain = tree("regexp_full_match(:t, :pattern) AND length(:t) <= 254 AND length(split_part(:t, '@', 1)) <= 64 AND NOT contains(:t, '--')",
                  t=text, pattern=_PLAIN_EMAIL)
     return tree("CASE WHEN :plain AND NOT :special THEN :t END", plain=plain, special=exp.paren(special), t=text)  # paren: NOT binds tighter than OR

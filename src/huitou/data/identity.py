@@ -60,8 +60,8 @@ class ContactReport:
     merged_ids: int = 0  # of those, spellings that became another row's id
     order_ids: int = 0  # order rows whose order id lost a spreadsheet guard
     merged_examples: list[tuple[str, str]] = field(default_factory=list)
-    changed: dict[str, int] = field(default_factory=dict)  # phone/email -> values rewritten (guards, +86, case)
-    unusable: dict[str, dict[str, int]] = field(default_factory=dict)  # phone/email -> problem -> customers
+    changed: dict[str, int] = field(default_factory=dict)  # phone/email -> distinct values rewritten (guards, +86, case)
+    unusable: dict[str, dict[str, int]] = field(default_factory=dict)  # phone/email -> problem -> distinct values
     examples: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # phone/email -> (masked value, problem)
 
     def lines(self) -> list[str]:
@@ -75,11 +75,11 @@ class ContactReport:
             out.append(f"ids: {self.merged_ids:,} written otherwise are one customer with another row's id, e.g. {shown}")
         for kind in ("phone", "email"):
             if self.changed.get(kind):
-                out.append(f"{kind}: {self.changed[kind]:,} customers' values rewritten to the form huitou sends to ({_FORM[kind]})")
+                out.append(f"{kind}: {self.changed[kind]:,} values rewritten to the form huitou sends to ({_FORM[kind]})")
             if self.unusable.get(kind):
                 counts = ", ".join(f"{n:,} {problem}" for problem, n in sorted(self.unusable[kind].items(), key=lambda i: -i[1]))
                 shown = ", ".join(f"{v} ({p})" for v, p in self.examples[kind])
-                out.append(f"{kind}: {sum(self.unusable[kind].values()):,} customers' values are not usable and set aside: {counts}; e.g. {shown}")
+                out.append(f"{kind}: {sum(self.unusable[kind].values()):,} values are not usable and set aside: {counts}; e.g. {shown}")
         return out
 
 
@@ -92,15 +92,25 @@ def id_columns(source: Source) -> list[str]:
     return list(spec) if isinstance(spec, (list, tuple)) else [str(spec)]
 
 
-def ids_to_normalise(con: duckdb.DuckDBPyConnection, source: Source) -> bool:
-    """Whether any id of raw_<source> may read otherwise than written (a guard, an email
-    address, an international phone number), by byte tests over the id column: clean ids
+def spellings_in(con: duckdb.DuckDBPyConnection, source: Source, id_types: set[str], order_id: exp.Expression | None = None) -> tuple[bool, int]:
+    """One pass over raw_<source>, by byte tests: whether any id may read otherwise than
+    written (a guard, an email address, an international phone number), and how many
+    order ids (`order_id`, text) carry a spreadsheet guard. Clean ids and order ids
     (almost every export's) are then read as they are, with no work on each row."""
     if len(id_columns(source)) > 1:
-        return True  # a fallback column: a guest's phone, read as a phone number
-    text = exp.cast(mapped(source, "customer_id", exp.column(id_columns(source)[0], quoted=True)), "VARCHAR")
-    maybe = tree("(:guarded OR contains(:t, '@') OR left(:t, 1) = '+')", guarded=maybe_guarded(text), t=text)
-    return bool(run(con, exp.select("count(*)").from_(named("raw_" + source.name)).where(maybe)).fetchone()[0])  # type: ignore[index]
+        ids: exp.Expression = exp.true()  # a fallback column: a guest's phone, read as a phone number
+    elif id_types & {"VARCHAR", "JSON"} or "customer_id" in source.values:
+        text = exp.cast(mapped(source, "customer_id", exp.column(id_columns(source)[0], quoted=True)), "VARCHAR")
+        ids = tree("(:guarded OR contains(:t, '@') OR ord(:t) = 43)", guarded=maybe_guarded(text), t=text)  # 43: +
+    else:
+        ids = exp.false()  # numbers: read as they are
+    guarded: exp.Expression = exp.false()
+    if order_id is not None:
+        text = exp.cast(order_id, "VARCHAR")
+        guarded = exp.and_(maybe_guarded(text), exp.NEQ(this=text.copy(), expression=unguarded(text)))
+    counts = exp.select(tree("count(*) FILTER (WHERE :ids)", ids=ids), tree("count(*) FILTER (WHERE :guarded)", guarded=guarded)).from_(named("raw_" + source.name))
+    some, guarded_rows = run(con, counts).fetchone()  # type: ignore[misc]
+    return bool(some), int(guarded_rows)
 
 
 def customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Identity) -> exp.Expression:
@@ -149,10 +159,7 @@ def normalise_contacts(con: duckdb.DuckDBPyConnection, identity: Identity, repor
     where a value is not one), counting in `report` what changed and what was set aside.
     Each distinct value is normalised once: in SQL when it is in the plain form
     (contacts.fast_phone, fast_email), else in Python by phonenumbers or email-validator."""
-    # Read once into a table (the view over the file checks every row on each read), and
-    # written once as one: the plan reads the customers several times.
-    create(con, "customers_as_read", exp.select("*").from_("customers"), kind="TABLE")
-    run(con, tree("DROP VIEW customers") if _is_view(con, "customers") else tree("DROP TABLE customers"))
+    run(con, tree("ALTER VIEW customers RENAME TO customers_as_read") if _is_view(con, "customers") else tree("ALTER TABLE customers RENAME TO customers_as_read"))
     columns: list[exp.Expression] = []
     query = exp.select().from_("customers_as_read AS c")
     for kind in ("phone", "email"):
@@ -163,7 +170,7 @@ def normalise_contacts(con: duckdb.DuckDBPyConnection, identity: Identity, repor
                            join_type="left")
         _count(con, kind, table, report)
     every = exp.Column(this=exp.Star(replace=columns), table=exp.to_identifier("c"))  # c.* REPLACE (pn.value AS phone, en.value AS email)
-    create(con, "customers", query.select(every), kind="TABLE")
+    create(con, "customers", query.select(every), kind="TABLE")  # once: the checks and the plan read the customers several times
 
 
 def _normalised_values(con: duckdb.DuckDBPyConnection, kind: str, identity: Identity, table: str) -> None:
@@ -183,11 +190,11 @@ def _normalised_values(con: duckdb.DuckDBPyConnection, kind: str, identity: Iden
 
 
 def _count(con: duckdb.DuckDBPyConnection, kind: str, table: str, report: ContactReport) -> None:
-    """Customers whose value was rewritten, and those whose value is not usable (by
-    problem, with masked examples)."""
-    counted = tree("""SELECT n.problem, count(*) FILTER (WHERE n.value IS DISTINCT FROM n.raw), count(*), min(n.raw)
-                      FROM customers_as_read AS c JOIN :table AS n ON n.raw = CAST(:c AS VARCHAR) GROUP BY n.problem ORDER BY 3 DESC, 1""",
-                   table=named(table), c=exp.column(kind, "c", quoted=True))
+    """The distinct values rewritten, and those not usable (by problem, with masked
+    examples): counted over the values, not joined back to the customers (a second
+    pass over a million)."""
+    counted = tree("""SELECT problem, count(*) FILTER (WHERE value IS DISTINCT FROM raw), count(*), min(raw)
+                      FROM :table GROUP BY problem ORDER BY 3 DESC, 1""", table=named(table))
     for problem, changed, customers, example in run(con, counted).fetchall():
         if problem is None:
             report.changed[kind] = int(changed)
@@ -225,13 +232,3 @@ def count_ids(con: duckdb.DuckDBPyConnection, source: Source, id_value: exp.Expr
     report.rewritten_ids += int(rewritten)
     report.merged_ids += int(merged)
     report.merged_examples += [(a, b) for a, b in examples or []][: EXAMPLES - len(report.merged_examples)]
-
-
-def count_order_ids(con: duckdb.DuckDBPyConnection, order_id: exp.Expression, report: ContactReport) -> int:
-    """Count the order rows whose order id (a text column of raw_orders) was guarded."""
-    text = exp.cast(order_id, "VARCHAR")
-    query = exp.select("count(*)").from_("raw_orders").where(exp.and_(maybe_guarded(text), exp.NEQ(this=text.copy(), expression=unguarded(text))))
-    guarded = int(run(con, query).fetchone()[0])  # type: ignore[index]
-    report.order_ids += guarded
-    return guarded
-

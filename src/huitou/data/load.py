@@ -24,7 +24,7 @@ from ..db import copy_to, create, date_literal, first_row, named, quoted, run, s
 from ..spreadsheet import cell_sql
 from .contacts import unguarded
 from .csvfile import malformed, report_malformed
-from .identity import ContactReport, Identity, count_ids, count_order_ids, customer_id, id_columns, ids_to_normalise
+from .identity import ContactReport, Identity, count_ids, customer_id, id_columns, spellings_in
 from .raw import columns_of, mapped, need_column, open_raw
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
 from .values import blank, local_timestamp, more_than_cents, null_of, profile_types, trimmed, try_cast, typed
@@ -160,10 +160,13 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
         need_column(source, cols, canonical)
     _need_id_columns(source, cols)
     raw = {c: mapped(source, c, quoted(source.column(c))) for c in _ORDER_COLUMNS if source.column(c) in cols}
-    raw["customer_id"] = _customer_id(con, source, cols, identity, contacts)
-    ctype = {c: "VARCHAR" if c in source.values or c == "customer_id" else cols[source.column(c)] for c in raw}
-    if "order_id" in raw and ctype["order_id"].upper() in ("VARCHAR", "JSON") and count_order_ids(con, raw["order_id"], contacts):
+    text_ids = "order_id" in raw and ("order_id" in source.values or cols[source.column("order_id")].upper() in ("VARCHAR", "JSON"))
+    respelled, guarded = spellings_in(con, source, {cols[c].upper() for c in id_columns(source)}, raw["order_id"] if text_ids else None)
+    raw["customer_id"] = _customer_id(con, source, identity, contacts, respelled)
+    contacts.order_ids += guarded
+    if guarded:
         raw["order_id"] = unguarded(raw["order_id"])  # else read as written: no work on each of 10M rows
+    ctype = {c: "VARCHAR" if c in source.values or c == "customer_id" else cols[source.column(c)] for c in raw}
     typed_rows = _typed_orders(raw, ctype, source, timezone, _order_profile(source, cols))
     has_duplicates = find_duplicates(con, "orders", exp.cast(raw["order_id"], "VARCHAR") if "order_id" in raw else None)
     checks = {
@@ -232,11 +235,11 @@ def _need_id_columns(source: Source, cols: dict[str, str]) -> None:
             need_column(source, cols, column)
 
 
-def _customer_id(con: duckdb.DuckDBPyConnection, source: Source, cols: dict[str, str], identity: Identity, contacts: ContactReport) -> exp.Expression:
+def _customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Identity, contacts: ContactReport, respelled: bool) -> exp.Expression:
     """The normalised customer id over raw_<source> (data/identity.py), its rewrites
-    counted; ids of a number type are numbers, not spellings: read as they are."""
-    types = {cols[c].upper() for c in id_columns(source)}
-    if not types & {"VARCHAR", "JSON"} and "customer_id" not in source.values or not ids_to_normalise(con, source):
+    counted; read as written when no id may be spelled otherwise (`respelled`:
+    identity.spellings_in)."""
+    if not respelled:
         return exp.cast(mapped(source, "customer_id", quoted(source.column("customer_id"))), "VARCHAR")
     value = customer_id(con, source, identity)
     count_ids(con, source, value, contacts)
@@ -373,7 +376,8 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source, identity: Ide
         if target != "VARCHAR":
             bad = "CASE WHEN NOT :blank AND :value IS NULL THEN :issue END"
             issues.append(tree(bad, blank=blank(quoted(column), cols[column]), value=value, issue="bad_" + name))
-    id_text = _customer_id(con, source, cols, identity, contacts)
+    respelled, _ = spellings_in(con, source, {cols[c].upper() for c in id_columns(source)})
+    id_text = _customer_id(con, source, identity, contacts, respelled)
     issue_text = exp.func("concat_ws", exp.Literal.string(", "), *(issues or [exp.null()]), dialect="duckdb")
     # Field issues are judged on the raw values, so they are computed where those are seen.
     typed_rows = exp.select("_row", id_text.as_("customer_id"), *selects, issue_text.as_("_issues")).from_("raw_customers")
