@@ -90,7 +90,7 @@ def phases(data: Path) -> list[tuple[str, float]]:
     t = time.perf_counter()
     as_of = dt.date.fromisoformat(AS_OF)
     report = load.load_orders(con, orders, timezone="Asia/Shanghai", today=dt.date.today(), known_customers=True, identity=identity, contacts=contacts)
-    out.append(("orders: duplicate order ids (hashes of the id column, sorted)", time.perf_counter() - t))
+    out.append(("orders: ids' spellings (one pass of byte tests), duplicate order ids (hashes of the id column, sorted)", time.perf_counter() - t))
     t = time.perf_counter()
     con.execute(summary_sql(as_of, _purchase_days(con, as_of, True)))
     out.append(("orders: per-customer aggregates and row verdicts, one pass", time.perf_counter() - t))

@@ -232,20 +232,23 @@ def test_a_message_sent_under_a_guarded_order_id_is_not_sent_again_once_the_expo
     assert all(again[k]["status"] == "send" for k in with_orders[1:])
 
 
-def test_days_of_runs_across_an_export_that_stops_guarding_its_ids_send_nothing_twice(tmp_path: Path, huitou_bin: str) -> None:
-    """Four mornings, orders arriving: the first two exports guard order numbers and
-    phones for Excel, the last two do not. Each morning plans and sends a thank-you per
-    order; no order is thanked twice."""
-    root, people = _shop(tmp_path, TAOBAO_CONFIG, write_taobao)
+def test_a_week_of_runs_across_an_export_that_stops_guarding_its_ids_sends_nothing_twice(tmp_path: Path, huitou_bin: str) -> None:
+    """Seven mornings, orders arriving: the first three exports guard order numbers and
+    phones for Excel, the last four do not. Each morning plans and sends a thank-you for
+    each customer's latest order; no order is thanked twice."""
+    root = tmp_path / "shop"
+    root.mkdir()
+    people = write_taobao(root / "orders.csv", people=150)
+    (root / "huitou.yaml").write_text(TAOBAO_CONFIG, encoding="utf-8")
     _messaging(root, "Asia/Shanghai", "zh-CN", "【回头小店】")
     (root / "rules" / "hello.yaml").write_text(PLAYBOOK.format(zone="Asia/Shanghai").replace('{every: day, at: "10:00"}', "{immediate: true, per: order}"),
                                                encoding="utf-8")
     with open(root / "orders.csv", encoding="utf-8", newline="") as f:
         header, *rows = list(csv.reader(f))
-    days = [dt.date(2026, 9, 1) + dt.timedelta(days=7 * n) for n in range(4)]
+    days = [dt.date(2026, 10, 20) + dt.timedelta(days=n) for n in range(7)]
     for n, day in enumerate(days):
         current = [r for r in rows if r[4][:10] <= day.isoformat()]
-        if n >= 2:  # the clean export: no guards
+        if n >= 3:  # the clean export: no guards
             current = [[r[0].removeprefix('="').removesuffix('"'), *r[1:6], r[6].lstrip("'\t")] for r in current]
         with open(root / "orders.csv", "w", encoding="utf-8", newline="") as f:
             csv.writer(f).writerows([header, *current])
@@ -255,7 +258,13 @@ def test_days_of_runs_across_an_export_that_stops_guarding_its_ids_send_nothing_
         sent = db.execute("SELECT customer_id, \"trigger\" FROM messages WHERE state = 'sent'").fetchall()
     thanked = [(c, t.replace('="', "").replace('"', "")) for c, t in sent]
     assert len(thanked) == len(set(thanked)) and all(c in people for c, _ in thanked)
-    assert len({t for _, t in thanked}) >= len(days)  # new orders were thanked on later days too
+    # Every customer's latest order up to each morning, thanked once: counted from the rows.
+    latest, buyers = {}, set()
+    for day in days:
+        for n, r in sorted(((n, r) for n, r in enumerate(rows) if r[4][:10] <= day.isoformat()), key=lambda i: (i[1][4], i[0])):
+            latest[(r[1], day)] = r[0].removeprefix('="').removesuffix('"')
+            buyers |= {(r[1], day)} if r[3] == "交易成功" else set()
+    assert {(c, f"order:{o}") for (c, day), o in latest.items() if (c, day) in buyers} == set(thanked)
 
 
 @pytest.mark.parametrize("region", ["CN", "US", "JP", "GB", "DE"])
@@ -308,3 +317,23 @@ def test_a_zero_padded_numeric_id_stays_an_id(tmp_path: Path, huitou_bin: str) -
     (root / "huitou.yaml").write_text("version: 1\ndata:\n  orders: {path: orders.csv}\n", encoding="utf-8")
     found, _ = _features(root, huitou_bin)
     assert set(found) == {"0012125550123", "+8613812345678"}
+
+
+def test_a_history_row_that_names_the_customer_by_phone_counts_for_the_cap(tmp_path: Path, huitou_bin: str) -> None:
+    """The shop's message history names people as its SMS tool did, by phone number: the
+    message sent yesterday to 138... counts for that customer's frequency cap."""
+    root, people = _shop(tmp_path, TAOBAO_CONFIG, write_taobao)
+    _messaging(root, "Asia/Shanghai", "zh-CN", "【回头小店】")
+    playbook = (root / "rules" / "hello.yaml").read_text(encoding="utf-8").replace("rules:\n", "policies:\n  frequency_caps:\n    - {max: 1, per: 7d}\nrules:\n", 1)
+    (root / "rules" / "hello.yaml").write_text(playbook, encoding="utf-8")
+    found, _ = _features(root, huitou_bin)
+    texted, mailed = sorted(k for k in people if found[k]["phone"] and int(found[k]["order_count"]) >= 1)[:2]
+    (root / "history.csv").write_text("customer_id,channel,intent,sent_at\n"
+                                      f"{found[texted]['phone'][3:]},sms,care,2026-11-30 10:00:00\n"  # the national number, as the SMS tool wrote it
+                                      f"{texted}x,sms,care,2026-11-30 10:00:00\n", encoding="utf-8")  # nobody: counts for no one
+    config = (root / "huitou.yaml").read_text(encoding="utf-8").replace("data:\n", "data:\n  history: {path: history.csv}\n", 1)
+    (root / "huitou.yaml").write_text(config, encoding="utf-8")
+    rows = _plan(root, huitou_bin)
+    assert rows[texted]["reason"] == "frequency_cap", rows[texted]
+    assert rows[mailed]["status"] == "send"
+    assert {k for k, r in rows.items() if r["reason"] == "frequency_cap"} == {texted}

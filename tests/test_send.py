@@ -205,14 +205,14 @@ def test_a_live_send_delivers_every_channel_once_and_a_rerun_sends_nothing(tmp_p
         # The webhook: signed (checked by the server), keyed, the rendered text.
         headers, body = hook.arrivals.delivered[sorted(keys["sms"])[0]]
         assert headers["Idempotency-Key"] == body["idempotency_key"] and body["text"].startswith("【回头小店】顾客")
-        assert body["to"].startswith("1380000") and body["channel"] == "sms" and body["intent"] == "care"
+        assert body["to"].startswith("+861380000") and body["channel"] == "sms" and body["intent"] == "care"  # E.164, normalised at load
 
         # The call list: a spreadsheet-friendly CSV with the script.
         (call_list,) = (root / "out" / "calls").glob("phone-*.csv")
         assert call_list.name == f"phone-{TODAY.isoformat()}.csv" and call_list.read_bytes().startswith("\ufeff".encode())
         with open(call_list, encoding="utf-8-sig", newline="") as f:
             first = next(csv.DictReader(f))
-        assert first["script"].startswith("客户：顾客") and "\n话术" in first["script"] and first["phone"].startswith("1380000")
+        assert first["script"].startswith("客户：顾客") and "\n话术" in first["script"] and first["phone"].startswith("+861380000")  # whole, E.164
 
         assert {s for s, *_ in ledger_rows(root).values()} == {"sent"}
         again = send(huitou_bin, root, env, "--live")
@@ -544,7 +544,8 @@ def test_an_address_that_is_not_one_is_suppressed_when_planning(tmp_path: Path, 
         configure(root, smtp, hook)
         rows = [json.loads(line) for line in plan(huitou_bin, root, env).read_text(encoding="utf-8").splitlines()]
         email = {r["customer_id"]: (r["status"], r["reason"]) for r in rows if r["channel"] == "email"}
-        assert email["c001"] == email["c003"] == ("suppressed", "invalid_email") and email["c000"] == ("send", None)
+        # Not an address: set aside at load (docs/data.md#identity-and-contacts), so no address to send to.
+        assert email["c001"] == email["c003"] == ("suppressed", "no_contact") and email["c000"] == ("send", None)
         done = send(huitou_bin, root, env, "--live", "--channel", "email")
         assert done.returncode == 0 and "internal error" not in done.stdout
         assert sorted(r[0][0] for r in smtp.arrivals.delivered.values()) == ["c000@mail.example.cn", "c002@mail.example.cn"]

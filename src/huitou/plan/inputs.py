@@ -135,7 +135,7 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
         read, kept = first_row(con, tree("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM :file)", file=file).sql("duckdb"))
         if read != kept:
             notes.append(f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first")
-        selects.append(exp.select("*").from_(file))
+        selects.append(_by_person(con, file, region(config)))
         _forget_raw(con, "history")
     ledger_path = _ledger_path(config, root)
     if ledger_path is None and config.get("ledger", {}) is not None:
@@ -154,6 +154,26 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     view = exp.Create(this=exp.to_table(history), kind="VIEW", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=union_all(selects))
     con.execute(view.sql("duckdb"))
     return True
+
+
+def _by_person(con: duckdb.DuckDBPyConnection, file: exp.Table, country: str | None) -> exp.Select:
+    """The history file's rows under their customers' ids: a row that names a customer by
+    phone or email (13812345678 for the customer whose phone is +8613812345678, an
+    address in another letter case) counts for that customer, as an opt-out does. The
+    file's table is rewritten in place."""
+    if not relation_exists(con, "customers"):
+        return exp.select("*").from_(file)
+    unknown = tree("SELECT DISTINCT customer_id FROM :file WHERE customer_id NOT IN (SELECT customer_id FROM customers)", file=file)
+    named_otherwise = [row[0] for row in run(con, unknown).fetchall()]
+    if named_otherwise:
+        forms = _table_from_rows(con, file.name + "_forms", {"who": "VARCHAR", "form": "VARCHAR"},
+                                 sorted({(who, form) for who in named_otherwise for form in spellings(who, country)}))
+        people = union_all([exp.select("f.who", "c.customer_id").from_(exp.alias_(forms.copy(), "f", table=True))
+                            .join("customers AS c", on=exp.column(contact, "c").eq(exp.column("form", "f"))) for contact in ("phone", "email")])
+        run(con, tree("UPDATE :file AS h SET customer_id = p.customer_id FROM (SELECT who, min(customer_id) AS customer_id FROM :people GROUP BY who) AS p "
+                      "WHERE p.who = h.customer_id", file=file, people=people.subquery("x")))
+        drop_table(con, forms)
+    return exp.select("*").from_(file)
 
 
 # The history file's rows with a customer and a readable time, the time as an instant.
