@@ -177,8 +177,8 @@ def email(text: str) -> Normalised:
 
     >>> email(" Sandra.Jones@GMAIL.com ").value, email("王芳@例子.中国").value
     ('sandra.jones@gmail.com', '王芳@例子.中国')
-    >>> email("help at shop").problem
-    'not an email address: An email address must have an @-sign.'
+    >>> email("help at shop").problem.startswith("not an email address: ")  # then email-validator's words, which vary by release
+    True
     """
     cleaned = unguard(text)
     if not cleaned:

@@ -145,8 +145,10 @@ def read_pg_csv(path: Path, types: Mapping[str, str], lists: set[str]) -> str:
     """SELECT the rows of PostgreSQL's CSV output in DuckDB, each column in its type: NULL
     is unquoted and empty, '' quoted (allow_quoted_nulls off); lists arrive as JSON text."""
     columns = ", ".join(f"{literal(c)}: {literal('VARCHAR' if c in lists else t)}" for c, t in types.items())
+    # PostgreSQL ends CSV lines with \n; said, not sniffed: DuckDB 1.3 took a \r\n inside a
+    # quoted value (a name with a line break) for the line ending and refused the file.
     reader = (f"read_csv({literal(str(path))}, columns = {{{columns}}}, header = false, delim = ',', quote = '\"', escape = '\"', "
-              f"auto_detect = false, allow_quoted_nulls = false)")
+              f"new_line = '\\n', auto_detect = false, allow_quoted_nulls = false)")
     picked = ", ".join(f"CAST(CAST({ident(c)} AS JSON) AS VARCHAR[]) AS {ident(c)}" if c in lists else f"CAST({ident(c)} AS {t}) AS {ident(c)}" for c, t in types.items())
     return f"SELECT {picked} FROM {reader}"
 
