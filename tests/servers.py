@@ -184,6 +184,14 @@ class WebhookServer:
                     self.close_connection = True
                     return
                 slow = fault is not None and fault.startswith("slow")  # processes it, answers too late
+                if fault and fault.startswith("body:"):  # "body:400:text": an error whose body says text
+                    _, status, text = fault.split(":", 2)
+                    answer = text.encode()
+                    self.send_response(int(status))
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                    return
                 if fault and not slow:
                     status, _, retry_after = fault.partition(":")
                     self.send_response(int(status))
@@ -226,3 +234,44 @@ class WebhookServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class TrickleServer:
+    """A receiver that answers every connection with `answer` one byte every `interval`
+    seconds (a stalled SMTP greeting, an HTTP answer that never ends): what a sender
+    with only a per-read timeout waits on for ever."""
+
+    def __init__(self, answer: bytes, interval: float = 2.0) -> None:
+        self.answer, self.interval = answer, interval
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/send"
+        self.stop = threading.Event()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn:
+            for byte in self.answer:
+                if self.stop.wait(self.interval):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def __enter__(self) -> TrickleServer:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.sock.close()

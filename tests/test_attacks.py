@@ -70,14 +70,15 @@ def load(surface: str) -> list[Any]:
 class Bounded:
     """Runs a case's commands; all of them together get `seconds` (CASE_SECONDS)."""
 
-    def __init__(self, huitou: str, root: Path, seconds: float = CASE_SECONDS) -> None:
+    def __init__(self, huitou: str, root: Path, seconds: float = CASE_SECONDS, env: dict[str, str] | None = None) -> None:
         self.huitou, self.root, self.seconds = huitou, root, seconds
         self.deadline = time.monotonic() + seconds
+        self.env = {**os.environ, "T_ATTACK_UNSUB_SECRET": "attack-unsubscribe-secret", **(env or {})}
 
     def __call__(self, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
         left = self.deadline - time.monotonic()
         try:
-            done = subprocess.run([*prefix, self.huitou, *args], cwd=self.root, env={**os.environ, "T_ATTACK_UNSUB_SECRET": "attack-unsubscribe-secret"},
+            done = subprocess.run([*prefix, self.huitou, *args], cwd=self.root, env=self.env,
                                   capture_output=True, text=True, timeout=max(left, 0.1),
                                   errors="replace")
         except subprocess.TimeoutExpired:
@@ -119,8 +120,8 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
         writer.writerows(rows)
 
 
-def plan_rows(root: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines()]
+def plan_rows(root: Path, name: str = "plan.jsonl") -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (root / name).read_text(encoding="utf-8").splitlines()]
 
 
 def csv_cells(path: Path) -> list[str]:

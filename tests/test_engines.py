@@ -154,8 +154,13 @@ def test_an_engine_that_cannot_be_used_is_one_line(monkeypatch: pytest.MonkeyPat
     with pytest.raises(EngineError) as refused:
         open_engine({"kind": "postgres", "url_env": "SHOP_DB"})
     text = str(refused.value)
-    assert text.startswith("engine postgres: cannot connect to postgresql://huitou:***@127.0.0.1:1/shop") and "s3cret" not in text
+    assert text.startswith("engine postgres: cannot connect to the database of SHOP_DB (host 127.0.0.1, port 1, dbname shop, user huitou)") and "s3cret" not in text
     assert "\n" not in text and "check SHOP_DB" in text
+    for value in ("host=127.0.0.1 port=1 password=s3cret-kw connect_timeout=5", "s3cret-bare-value", "host=x password='s3 cret' port"):
+        monkeypatch.setenv("SHOP_DB", value)  # keyword form, a value that is not a connection string, one psycopg cannot parse
+        with pytest.raises(EngineError) as refused:
+            open_engine({"kind": "postgres", "url_env": "SHOP_DB"})
+        assert "s3cret" not in str(refused.value) and "s3 cret" not in str(refused.value), refused.value
     monkeypatch.setenv("HUITOU_PG_URL", postgres_url.replace("user=huitou", "user=nobody"))
     with pytest.raises(EngineError, match="role \"nobody\" does not exist"):
         open_engine({"kind": "postgres"})

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from huitou.delivery.ledger import Ledger, LedgerBusy, history
+from huitou.delivery.ledger import Ledger, LedgerBusy, LedgerError, history
 
 NOW = 1_800_000_000.0
 
 
-def row(key: str, customer: str = "c1", channel: str = "sms", at: float = NOW - 60) -> dict:
+def row(key: str, customer: str = "c1", channel: str = "sms", at: float = NOW - 60, recipient: str | None = None) -> dict:
     return {
         "idempotency_key": key, "plan_id": "p1", "customer_id": customer, "playbook": "pb", "rule_id": "r", "step": 0,
-        "channel": channel, "intent": "care", "recipient": "13800000001", "send_at": "2027-01-15T10:00:00+08:00",
+        "channel": channel, "intent": "care", "recipient": recipient or f"{customer}@{channel}", "send_at": "2027-01-15T10:00:00+08:00",
         "send_at_utc": at, "content": json.dumps({"body": "hi"}),
     }
 
@@ -88,6 +88,34 @@ def test_an_opt_out_skips_rows_already_planned_even_mid_run(tmp_path: Path) -> N
     Ledger(tmp_path / "ledger.sqlite").record_optout("c", "sms", NOW, "huitou optout")  # another process, mid-run
     assert ledger.start("c-sms", NOW) is None and ledger.state_of("c-sms") == "skipped"
     assert ledger.optouts() == [("a", "sms"), ("b", None), ("c", "sms")]
+
+
+def test_a_witness_the_disk_cannot_take_is_one_line_and_nothing_is_sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from huitou.delivery import witness
+
+    def disk_full(path: Path, data: dict) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    monkeypatch.setattr(witness, "_write", disk_full)
+    with pytest.raises(LedgerError, match=r"witness beside .* cannot be written \(No space left on device\)"):
+        ledger.vouch()
+
+
+def test_an_opt_out_reaches_every_customer_id_of_the_same_recipient(tmp_path: Path) -> None:
+    """Forty ids of one phone number (a shop that makes a new id per order): one of them
+    opts out of SMS, and no id gets an SMS to that number; their email, and another
+    number's SMS, still go."""
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    phone = "+8613812345678"
+    ledger.enqueue([row(f"s{i}", f"id{i}", recipient=phone) for i in range(40)] + [row("m7", "id7", "email", recipient="x@mail.example"),
+                   row("other", "id99", recipient="+8613800000000")], NOW)
+    ledger.record_optout("id7", "sms", NOW, "huitou optout")
+    assert ledger.skip_opted_out(NOW) == 40
+    assert [k for k in (f"s{i}" for i in range(40)) if ledger.state_of(k) != "skipped"] == []
+    assert ledger.state_of("m7") == ledger.state_of("other") == "pending"
 
 
 def test_a_later_plan_that_no_longer_sends_a_row_skips_it(tmp_path: Path) -> None:

@@ -37,9 +37,9 @@ def read(data: bytes) -> email.message.EmailMessage:
 
 
 def one_line(text: str) -> str:
-    """What a header of this text reads as: control characters are spaces, runs of
-    whitespace one space (what folding and unfolding keep)."""
-    return " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", text).split())
+    """What a header of this text reads as: control characters (C0, DEL, C1, bidi) are
+    spaces, runs of whitespace one space (what folding and unfolding keep)."""
+    return " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", " ", text).split())
 
 
 def lines_of(data: bytes) -> list[bytes]:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -511,28 +512,73 @@ def test_edited_mixed_or_foreign_plan_files_are_refused(tmp_path: Path, ca: Loca
         assert not smtp.arrivals.raw and not hook.arrivals.raw and not (root / ".huitou" / "ledger.sqlite").exists()
 
 
-def test_the_outbox_cuts_a_torn_record_and_keeps_every_whole_one(tmp_path: Path) -> None:
+def _outbox_message(key: str, text: str) -> Any:
     from huitou.delivery.channels import Message
+
+    return Message(key, "c1", "phone", "phone", "13800000001", "pb", "call", "care", "2026-11-23T10:00:00+08:00", {"body": text, "extra": {"name": "王芳"}}, False)
+
+
+class _Killed(BaseException):
+    """The process dying in the middle of a write (nothing of huitou's runs after it)."""
+
+
+def test_the_outbox_sets_a_torn_record_aside_and_keeps_every_whole_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huitou.delivery import outbox
     from huitou.delivery.outbox import OutboxAdapter
 
-    def message(key: str, text: str) -> Message:
-        return Message(key, "c1", "phone", "phone", "13800000001", "pb", "call", "care", "2026-11-23T10:00:00+08:00", {"body": text, "extra": {"name": "王芳"}}, False)
-
     first = OutboxAdapter("phone", "phone", tmp_path)
-    first.deliver(message("k1", "第一行\r\n第二行"))
-    first.deliver(message("k2", "hello"))
+    first.deliver(_outbox_message("k1", "第一行\r\n第二行"))
+    first.deliver(_outbox_message("k2", "hello"))
     path = tmp_path / "phone-2026-11-23.csv"
     whole = path.read_bytes()
-    with open(path, "ab") as handle:  # a run killed in the middle of the third record
-        handle.write(b'2026-11-23T10:00:00+08:00,c1,"\xe7\x8e')
-    again = OutboxAdapter("phone", "phone", tmp_path)
-    assert again.deliver(message("k2", "hello")) == "phone-2026-11-23.csv (already in the file)"
-    assert path.read_bytes() == whole
-    again.deliver(message("k3", "third"))
+    real_write = os.write
+
+    def half_then_die(fd: int, data: bytes) -> int:  # the third record: half of it reaches the disk
+        real_write(fd, data[: len(data) // 2])
+        raise _Killed
+
+    monkeypatch.setattr(outbox.os, "write", half_then_die)
+    with pytest.raises(_Killed):
+        first.deliver(_outbox_message("k3", "third"))
+    monkeypatch.setattr(outbox.os, "write", real_write)
+    torn = path.read_bytes()[len(whole):]
+    assert torn and not torn.endswith(b"\r\n")
+    again = OutboxAdapter("phone", "phone", tmp_path)  # the next run
+    assert again.deliver(_outbox_message("k2", "hello")) == "phone-2026-11-23.csv (already in the file)"
+    assert path.read_bytes() == whole  # cut back to the whole records
+    assert (tmp_path / ".huitou-written" / "phone-2026-11-23.csv.torn-1").read_bytes() == torn  # kept, not lost
+    again.deliver(_outbox_message("k3", "third"))
     assert outbox_keys(tmp_path) == ["k1", "k2", "k3"]
     with open(path, encoding="utf-8-sig", newline="") as f:
         records = list(csv.DictReader(f))
     assert records[0]["script"] == "第一行\n第二行" and records[0]["name"] == "王芳"
+
+
+def test_a_full_disk_mid_record_is_taken_back_and_the_retry_follows_whole_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk takes half a record and says ENOSPC: the half is taken back at once, the
+    retry (the disk has room again) appends after the whole records, the file stays UTF-8."""
+    from huitou.delivery import outbox
+    from huitou.delivery.channels import DeliveryError
+    from huitou.delivery.outbox import OutboxAdapter
+
+    adapter = OutboxAdapter("phone", "phone", tmp_path)
+    adapter.deliver(_outbox_message("k1", "第一行"))
+    path = tmp_path / "phone-2026-11-23.csv"
+    whole = path.read_bytes()
+    real_write = os.write
+
+    def disk_full(fd: int, data: bytes) -> int:
+        return real_write(fd, data[: len(data) // 2])  # a short write: the disk took part of it
+
+    monkeypatch.setattr(outbox.os, "write", disk_full)
+    with pytest.raises(DeliveryError) as failed:
+        adapter.deliver(_outbox_message("k2", "第二行"))
+    assert failed.value.transient and path.read_bytes() == whole
+    monkeypatch.setattr(outbox.os, "write", real_write)
+    adapter.deliver(_outbox_message("k2", "第二行"))
+    OutboxAdapter("phone", "phone", tmp_path).deliver(_outbox_message("k3", "第三行"))  # the next run adopts the file
+    path.read_bytes().decode("utf-8-sig")
+    assert outbox_keys(tmp_path) == ["k1", "k2", "k3"] and not list(tmp_path.glob("phone-*-2.csv"))
 
 
 def test_an_address_that_is_not_one_is_suppressed_when_planning(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:

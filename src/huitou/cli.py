@@ -27,6 +27,7 @@ import typer
 
 from . import __version__
 from .diagnostics import ExitCode
+from .inert import shown
 from .session import DataOptions, OpenError, as_of_date, open_session
 
 app = typer.Typer(
@@ -198,7 +199,7 @@ class DiffFormat(str, enum.Enum):
 
 
 def _fail(command: str, message: str, code: ExitCode = ExitCode.ERROR) -> typer.Exit:
-    typer.echo(f"huitou {command}: {message}", err=True)
+    typer.echo(f"huitou {command}: {shown(message)}", err=True)  # a message can quote a file's text
     return typer.Exit(code)
 
 
@@ -650,7 +651,7 @@ def send(
             times[flag] = parse_until(value, zone, end_of_day=flag == "until", now=ahead_of)
         except ValueError:
             ahead = " or a time ahead of the clock: +30m, +24h, +2d" if flag == "until" else ""
-            raise _fail("send", f"--{flag} {value!r} is not a date or time; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed){ahead}") from None
+            raise _fail("send", f"--{flag} {value!r} is not a date or time of the years 1970-2199; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed){ahead}") from None
     limit = times["until"] if times["until"] is not None else times["now"]
     try:
         optouts = read_optout_file(config, project.root)
@@ -731,7 +732,7 @@ def optout(
     """Record an opt-out: no later message to this customer (on this channel), planned or not."""
     from .data.contacts import spellings
     from .data.identity import region
-    from .delivery.channels import ConfigError, token_owner
+    from .delivery.channels import ConfigError, channels_named, token_owner
     from .delivery.ledger import Ledger, LedgerError, default_path
 
     project = _project("optout")
@@ -747,22 +748,32 @@ def optout(
         except ValueError as exc:
             raise _fail("optout", f"--token: {exc}", ExitCode.PROBLEMS) from None
         source = "unsubscribe link"
+    scope: list[str | None] = [None]
+    if channel is not None:
+        configured = config.get("channels") or {}
+        scope = list(channels_named(channel, configured))
+        if not scope:
+            raise _fail("optout", f"--channel {channel}: not a channel of huitou.yaml ({', '.join(configured) or 'none'}); give a channel's name or kind "
+                                  "(sms, email, phone, ...), or leave --channel out to opt out of every channel")
     try:
         book = Ledger(default_path(project.root, config))
         now = time.time()
         # Every form the person may have in the data: the id as typed and unguarded, and
         # its phone (E.164) or email (lower case) form when it is one.
-        new = book.import_optouts([(who, channel) for who in sorted(spellings(str(customer), region(config)))], now, source) > 0
+        new = book.import_optouts([(who, ch) for who in sorted(spellings(str(customer), region(config))) for ch in scope], now, source) > 0
         skipped = book.skip_opted_out(now)
         book.vouch()
         book.close()
     except LedgerError as exc:
         raise _fail("optout", f"not recorded: {exc}") from None
-    what = f"channel {channel}" if channel else "every channel"
+    what = f"channel {', '.join(str(c) for c in scope)}" if channel else "every channel"
     typer.echo(f"{'recorded' if new else 'already recorded'}: customer {customer} opted out of {what}; {skipped:,} planned message(s) skipped")
 
 
 def main() -> None:
+    from .redact import Scrubbed
+
+    sys.stdout, sys.stderr = Scrubbed(sys.stdout), Scrubbed(sys.stderr)  # no secret huitou read is ever printed
     try:
         app()
     except SystemExit:
@@ -776,12 +787,15 @@ def main() -> None:
         from .engines import EngineError
 
         if isinstance(exc, (DataError, LedgerError, EngineError)):  # the data or the ledger, met after a command's own checks (features built lazily)
-            sys.stderr.write(f"huitou: {exc}\n")
+            sys.stderr.write(f"huitou: {shown(str(exc))}\n")
+            sys.exit(ExitCode.ERROR)
+        if "Invalid string encoding found in" in str(exc):  # duckdb's, met when the rows are read (lazily, after the checks)
+            sys.stderr.write(f"huitou: {shown(str(exc).splitlines()[0].split(': ', 1)[-1])}: a data file must hold UTF-8 text; re-export it as UTF-8\n")
             sys.exit(ExitCode.ERROR)
         if type(exc).__name__ == "OutOfMemoryException":  # duckdb's; importing it here would slow every start
             sys.stderr.write(f"huitou: the data engine ran out of memory ({str(exc).splitlines()[0]}): give it more with --memory-limit, e.g. --memory-limit 8GB\n")
             sys.exit(ExitCode.ERROR)
         if os.environ.get("HUITOU_DEBUG"):
             raise
-        sys.stderr.write(f"huitou: internal error: {type(exc).__name__}: {exc} (set HUITOU_DEBUG=1 for details)\n")
+        sys.stderr.write(f"huitou: internal error: {type(exc).__name__}: {shown(str(exc))} (set HUITOU_DEBUG=1 for details)\n")
         sys.exit(ExitCode.ERROR)

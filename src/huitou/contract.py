@@ -13,21 +13,29 @@ from .db import tree
 
 # A plan file's columns, in order (docs/plan.md#rows).
 COLUMNS = (
-    "plan_id", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "priority",
+    "plan_id", "project", "plan_rows", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "priority",
     "scheduled_date", "trigger", "send_at", "timezone", "quiet_hours", "status", "reason", "reason_detail", "consent_basis", "to", "locale", "template", "content",
     "checksum",
 )
 STATUSES = ("send", "suppressed", "holdout")
 
-# What `huitou send` takes from a row to deliver it (the customer's timezone and the
-# rule's quiet window included: delivery holds quiet hours at the moment it hands over). The checksum over these (send rows
-# only) lets it refuse a plan file edited after planning; the idempotency key is
-# recomputed from its parts for the same reason.
-SIGNED_FIELDS = ("plan_id", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "send_at", "timezone", "quiet_hours", "to")
+# Every field of a row but its checksum, of every row: delivery takes the send rows'
+# (recipient, time, text), and a suppressed or holdout row withdraws a send or records the
+# control group, so an edited status, reason or as-of date lies as much as an edited
+# text. The checksum lets `huitou send` refuse a plan file edited after planning; the
+# idempotency key is recomputed from its parts for the same reason, and `project` and
+# `plan_rows` refuse another project's plan and a file cut short.
+SIGNED_FIELDS = tuple(c for c in COLUMNS if c not in ("content", "checksum"))
 CONTENT_FIELDS = (("subject", "VARCHAR"), ("body", "VARCHAR"), ("html", "VARCHAR"), ("segments", "INTEGER"), ("extra", "JSON"))
 CONTENT_TYPE = "STRUCT(" + ", ".join(f"{name} {type_}" for name, type_ in CONTENT_FIELDS) + ")"
 # The SQL type of each column as a plan file is read back; the rest are text.
-COLUMN_TYPES = {c: "VARCHAR" for c in COLUMNS} | {"step": "INTEGER", "priority": "INTEGER", "scheduled_date": "DATE", "as_of": "DATE", "content": CONTENT_TYPE}
+COLUMN_TYPES = {c: "VARCHAR" for c in COLUMNS} | {"plan_rows": "BIGINT", "step": "INTEGER", "priority": "INTEGER", "scheduled_date": "DATE", "as_of": "DATE", "content": CONTENT_TYPE}
+
+
+def project_id(config: dict) -> str:
+    """What names a project in its plans: huitou.yaml's `id` (huitou init writes a random
+    one), else its `name`. `huitou send` refuses a plan of another project."""
+    return str(config.get("id") or config.get("name") or "")
 
 
 def key(playbook: exp.Expression, rule_id: exp.Expression, customer_id: exp.Expression, trigger: exp.Expression) -> exp.Expression:
@@ -49,7 +57,7 @@ def key_sql() -> str:
 
 
 def checksum_sql(content: str = "content") -> str:
-    """The send row's checksum: SIGNED_FIELDS and the content, as one JSON list."""
+    """A row's checksum: SIGNED_FIELDS and the content, as one JSON list."""
     # JSON values are minified first: a JSONL plan holds them as nested values, re-spaced.
     parts = [f'CAST("{f}" AS VARCHAR)' for f in SIGNED_FIELDS] + [
         f"CAST({'json(' + content + '.' + name + ')' if type_ == 'JSON' else content + '.' + name} AS VARCHAR)" for name, type_ in CONTENT_FIELDS

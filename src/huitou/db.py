@@ -14,8 +14,13 @@ is ever read as SQL.
 
 from __future__ import annotations
 
+import atexit
 import functools
-from collections.abc import Sequence
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -23,6 +28,48 @@ from sqlglot import exp
 
 
 Statement = str | exp.Expression  # fixed SQL text, or a tree
+
+
+def connect(files: Iterable[Path | str] = (), directories: Iterable[Path | str] | None = None, **settings: Any) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that reads and writes only `files` (the data files the
+    configuration or the command line names) and inside `directories` (default: the
+    process's scratch directory), with its settings locked: a view, macro or statement
+    of a data file (a `.duckdb` source) cannot read the environment, another file or the
+    network, nor widen these limits. `settings` (huitou's own names: memory_limit,
+    threads, ...) are set before the lock."""
+    con = duckdb.connect()
+    # register_columns' numpy path: sample every row (the setting cannot change later).
+    settings = {"enable_progress_bar": False, "pandas_analyze_sample": 2**62, **settings}
+    named_files = [str(f) for f in files]
+    settings["allowed_paths"] = named_files + [f + ".wal" for f in named_files]  # a database's write-ahead log
+    settings["allowed_directories"] = [os.path.join(str(d), "") for d in (directories if directories is not None else [scratch_dir()])]
+    for name, value in settings.items():
+        con.execute(f"SET {name} = ?", [value])  # huitou's own setting names; values as parameters
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+@functools.cache
+def scratch_dir(purpose: str = "") -> Path:
+    """This process's private working directory (files being written, rendering work;
+    `purpose` "spill": DuckDB's spilled data, a directory beside it, not inside: DuckDB
+    1.3 refuses files of a directory whose subdirectory is also allowed), removed at exit."""
+    path = Path(tempfile.mkdtemp(prefix=f"huitou-{purpose + '-' if purpose else ''}"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def copy_out(con: duckdb.DuckDBPyConnection, query: exp.Expression, path: Path | str, options: str) -> int:
+    """COPY a query to `path` through the scratch directory (the only place a confined
+    connection writes), then move the finished file into place: a reader never sees half
+    a file, and a link at `path` is replaced, never written through. The rows written."""
+    target = Path(path)
+    with tempfile.TemporaryDirectory(dir=scratch_dir()) as work:
+        written = Path(work) / ("out" + target.suffix)
+        rows = run(con, copy_to(query, str(written), options)).fetchall()
+        shutil.move(written, target)
+    return int(rows[0][0]) if rows else 0
 
 
 def run(con: duckdb.DuckDBPyConnection, statement: Statement, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
@@ -115,8 +162,15 @@ def _parsed(sql: str) -> exp.Expression:
 
 
 def union_all(queries: list[exp.Expression]) -> exp.Expression:
-    """The queries' rows together (UNION ALL); one query as it is."""
-    return queries[0] if len(queries) == 1 else exp.union(*queries, distinct=False)
+    """The queries' rows together (UNION ALL); one query as it is. A balanced tree of
+    UNIONs, not a chain: 1,500 rules' candidates nested 1,500 deep cost sqlglot and
+    DuckDB time and memory growing with the square of the depth."""
+    if len(queries) == 1:
+        return queries[0]
+    if len(queries) == 2:
+        return exp.union(*queries, distinct=False, copy=False)
+    half = len(queries) // 2
+    return exp.union(exp.Paren(this=union_all(queries[:half])), exp.Paren(this=union_all(queries[half:])), distinct=False, copy=False)
 
 
 def date_literal(day: Any) -> exp.Expression:
@@ -128,10 +182,8 @@ def register_columns(con: duckdb.DuckDBPyConnection, name: str, columns: dict[st
     """Register numpy columns as relation `name` (con.unregister when done). DuckDB 1.1
     infers an object column's type from a sample of its rows and, past the sample, goes
     through pandas, which fails on numpy arrays ('first_valid_index'); a sample as long as
-    the columns keeps it on the numpy path."""
-    rows = max((len(values) for values in columns.values()), default=0)
-    con.execute(f"SET pandas_analyze_sample = {int(rows) + 1}")
-    con.register(name, columns)
+    the columns keeps it on the numpy path (db.connect sets it)."""
+    con.register(name, columns)  # connect() set pandas_analyze_sample past any length
 
 
 def table_from_columns(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, Any], types: dict[str, str]) -> exp.Table:

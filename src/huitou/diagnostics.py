@@ -44,6 +44,7 @@ CHECKS: dict[str, Check] = {
         Check("HT103", "wrong-type", "error", "A value has the wrong type."),
         Check("HT104", "invalid-value", "error", "A value is out of range or badly formed."),
         Check("HT105", "mapping-does-nothing", "error", "A column is mapped to a field its source does not read."),
+        Check("HT106", "data-path-not-data", "error", "A data path that is a file of the system, a directory, a pipe, a socket or a device; templates or playbooks in a directory of the system."),
         Check("HT201", "unknown-feature", "error", "A predicate names a feature that does not exist."),
         Check("HT202", "predicate-syntax", "error", "A predicate cannot be parsed."),
         Check("HT203", "type-mismatch", "error", "A comparison mixes incompatible types."),
@@ -72,6 +73,7 @@ CHECKS: dict[str, Check] = {
         Check("HT506", "no-frequency-cap", "warning", "Promotions without any frequency cap."),
         Check("HT507", "quiet-hours-preset", "error", "Quiet hours that open hours their country preset keeps quiet."),
         Check("HT508", "no-unsubscribe-link", "warning", "A promotional email template without the unsubscribe link."),
+        Check("HT509", "cleartext-credentials", "error", "SMTP credentials sent without TLS (security: none) and no plaintext_auth: true."),
     ]
 }
 

@@ -6,12 +6,9 @@ rule and lifecycle stage of every playbook (no Python loop over customers).
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
 import os
 import re
-import shutil
-import tempfile
 import zoneinfo
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,13 +25,13 @@ from .compile import compile_playbook
 from .data import load, raw
 from .data.identity import ContactReport, Identity, normalise_contacts
 from .data.values import profile_types
-from .data.sources import ENGINE_TABLE, DataError, Source, resolve
+from .data.sources import ENGINE_TABLE, DataError, Source, data_files, resolve
 from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, portable_summary, purchase_days_sql, summary_sql
 from .features import CATALOG, LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
 from .predicates.ast import And, Expr, Not, Or, walk
 from .project import Project
-from .db import copy_to, create_temp, first_row, run, scalar, tree
+from .db import connect, copy_out, create_temp, first_row, run, scalar, scratch_dir, tree
 
 
 @dataclass
@@ -200,6 +197,20 @@ def default_memory_limit() -> str | None:
     return f"{limit // 1024**2}MiB"
 
 
+def _connect(memory_limit: str | None, files: list[Path]) -> duckdb.DuckDBPyConnection:
+    """The session's DuckDB, confined to the data files (db.connect), memory capped."""
+    if not memory_limit:
+        return connect(files)
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*", memory_limit, flags=re.IGNORECASE):
+        # DuckDB would read '-5GB' as no limit at all.
+        raise DataError(f"--memory-limit {memory_limit!r}: not a size (give a size such as 2GB or 512MB)")
+    # An in-memory database spills to its temp directory: keep it out of the project.
+    try:
+        return connect(files, memory_limit=memory_limit, temp_directory=str(scratch_dir("spill")))
+    except duckdb.Error as exc:
+        raise DataError(f"--memory-limit {memory_limit!r}: {str(exc).splitlines()[0]} (give a size such as 2GB or 512MB)") from None
+
+
 def open_data(
     project: Project,
     *,
@@ -212,30 +223,19 @@ def open_data(
     today: dt.date | None = None,
     memory_limit: str | None = None,
     engine: Any = None,
+    inputs: list[Path] | None = None,
 ) -> DataSession:
     """`today` (default: the real one) bounds order dates: a later one is rejected.
     `memory_limit` caps DuckDB's memory (it spills to a temporary directory beyond).
     `engine` (engines.Engine, None for this DuckDB) computes the features; sources that
-    are its tables are brought into the session to be checked like files."""
+    are its tables are brought into the session to be checked like files. `inputs`: files
+    the plan reads in place of huitou.yaml's history and opt-out files (huitou test)."""
     kind = engine.kind if engine is not None else "duckdb"
     orders_source, customers_source = resolve(project.config, project.root, data_dir=data_dir, orders=orders, customers=customers, engine_kind=kind)
     today = today or today_in(timezone)
     as_of = as_of or today
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")  # stdout carries results (JSON, CSV): keep it clean
-    memory_limit = memory_limit or default_memory_limit()
-    if memory_limit:
-        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*", memory_limit, flags=re.IGNORECASE):
-            # DuckDB would read '-5GB' as no limit at all.
-            raise DataError(f"--memory-limit {memory_limit!r}: not a size (give a size such as 2GB or 512MB)")
-        try:
-            run(con, tree("SET memory_limit = :limit", limit=memory_limit))
-        except duckdb.Error as exc:
-            raise DataError(f"--memory-limit {memory_limit!r}: {str(exc).splitlines()[0]} (give a size such as 2GB or 512MB)") from None
-        # An in-memory database spills to its temp directory: keep it out of the project.
-        spill = tempfile.mkdtemp(prefix="huitou-spill-")
-        atexit.register(shutil.rmtree, spill, ignore_errors=True)
-        run(con, tree("SET temp_directory = :spill", spill=spill))
+    con = _connect(memory_limit or default_memory_limit(), [s.path for s in (orders_source, customers_source) if s is not None and s.format != ENGINE_TABLE]
+                   + data_files(project.config, project.root) + [p.resolve() for p in inputs or []])
     if customers_source is not None and orders_source.fields:
         raise DataError("data.orders.fields: profile columns are read from the orders only when there is no customers file; declare them under data.customers.fields")
     extra = extra_fields(orders_source, customers_source)
@@ -336,9 +336,7 @@ def write_features(session: DataSession, out: Path) -> int:
     if fmt is None:
         raise DataError(f"--out {out}: use a .csv or .parquet file name")
     out.parent.mkdir(parents=True, exist_ok=True)
-    run(session.con, copy_to(session.features_of().order_by("customer_id"), str(out), "FORMAT PARQUET" if fmt == "PARQUET" else "FORMAT CSV, HEADER"))
-    written = exp.Anonymous(this=f"read_{fmt.lower()}", expressions=[exp.Literal.string(str(out))])
-    return int(scalar(session.con, exp.select("count(*)").from_(written)))
+    return copy_out(session.con, session.features_of().order_by("customer_id"), out, "FORMAT PARQUET" if fmt == "PARQUET" else "FORMAT CSV, HEADER")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from typing import Any
 
 import duckdb
@@ -25,6 +24,7 @@ from sqlglot import exp
 
 from .data.sources import DataError
 from .db import create_temp, date_literal, tree
+from .redact import secret_env
 
 REFERRALS = "customer_referrals"  # the relation the features join: a temporary table of the session
 DIGITS = 10
@@ -37,7 +37,7 @@ def configured(config: dict[str, Any]) -> bool:
 def secret(config: dict[str, Any]) -> str:
     """The signing secret from the environment; DataError when it is not set."""
     name = str((config.get("referral") or {}).get("secret_env", ""))
-    value = os.environ.get(name, "") if name else ""
+    value = (secret_env(name) or "") if name else ""
     if not value:
         raise DataError(f"referral.secret_env: the environment variable {name or '(none named)'} is not set; referral codes are signed with it "
                         "(export the same secret every day: a customer's code must stay theirs)")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import ExitCode
+from .inert import shown
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def announce(session: Any) -> None:
     err = Console(stderr=True, highlight=False, soft_wrap=True)  # log lines stay whole (cron mail, CI logs)
     for report in session.reports:
         for line in report.lines():
-            err.print(line, markup=False)
+            err.print(shown(line), markup=False)  # column names and values from the files
     if session.forecast_wanted:
         session.features()  # fit now, to say here when the shop is too small
         if session.forecast.problem:

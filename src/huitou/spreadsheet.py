@@ -19,12 +19,13 @@ import re
 from sqlglot import exp
 
 from .db import tree
+from .inert import UNSENDABLE, UNSENDABLE_SQL
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(UNSENDABLE)
 # The same rule in SQL (DuckDB's regular expressions), for files written by COPY.
 FORMULA_START_REGEX = r"^[=+\-@\t\r]"
-_CONTROL_REGEX = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+_CONTROL_REGEX = UNSENDABLE_SQL
 
 
 def cell(value: object) -> str:

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import schema
-from .checks import PLAYBOOK_CHECKS, care_first, secrets
+from .checks import PLAYBOOK_CHECKS, care_first, exposure, secrets
 from .checks import templates as template_checks
 from .checks.context import PlaybookContext
 from .checks.references import template_files
+from .data.sources import is_system_path
 from .diagnostics import Diagnostic, did_you_mean
 from .loader import Document, load_file
 from .project import CONFIG_NAME, Project, find_root
@@ -62,8 +63,8 @@ def load_config(project: Project) -> list[Diagnostic]:
     if doc is None:
         return problems
     found = schema.validate(doc, "project")
-    problems += found + list(secrets.run(doc)) + list(_config_timezone(doc)) + list(_config_country(doc)) + list(_config_mappings(doc))
-    project.config = schema.without_errors(doc.data, "project")
+    problems += found + list(secrets.run(doc)) + list(exposure.run(doc, project.root)) + list(_config_timezone(doc)) + list(_config_country(doc)) + list(_config_mappings(doc))
+    project.config = exposure.without_system_dirs(schema.without_errors(doc.data, "project"), project.root)
     return problems
 
 
@@ -150,7 +151,7 @@ def validate_paths(paths: list[Path]) -> Result:
     config_problems = load_config(project)
     if not paths:  # the whole project
         candidates = [project.root / CONFIG_NAME, *project.playbook_dirs, project.templates_dir]
-        paths = [p for p in candidates if p.exists()]
+        paths = [p for p in candidates if p.exists() and not is_system_path(p)]  # HT106 says why a system directory is left out
     yamls, template_paths = expand(paths)
     result = Result(files=len(yamls) + len(template_paths))
     config_path = (project.root / CONFIG_NAME).resolve()

@@ -21,7 +21,7 @@ import duckdb
 from sqlglot import exp
 
 from ..db import drop_table, named, quoted, run, scalar, tree
-from .sources import DataError, Source
+from .sources import DataError, Source, too_wide
 
 DELIMITERS = (",", ";", "\t", "|")
 _HEAD_BYTES = 1 << 20  # the header line is looked for in the first MiB
@@ -59,6 +59,7 @@ def csv_dialect(source: Source) -> tuple[dict[str, exp.Expression], int, list[st
             raise DataError(f"{source.path}: a file without a header needs csv.names in huitou.yaml")
         names = next(csv.reader(io.StringIO(first), delimiter=delimiter, quotechar=quote), [])
         names = [n.strip() for n in names]
+    too_wide(source, len(names))
     if not names or not any(names):
         raise DataError(f"{source.path}: the first line is empty: a header line naming the columns is expected (or csv.header: false and csv.names)")
     duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -20,7 +20,7 @@ import duckdb
 import numpy
 from sqlglot import exp
 
-from ..db import copy_to, create, date_literal, first_row, named, quoted, run, scalar, tree
+from ..db import copy_out, create, date_literal, first_row, named, quoted, run, scalar, tree
 from ..spreadsheet import cell_sql
 from .contacts import unguarded
 from .csvfile import malformed, report_malformed
@@ -33,11 +33,14 @@ ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
 # Why an order row is rejected, in the order the checks apply (the first match wins);
 # unknown_customer comes last and only when a customers file is given.
 ORDER_REJECTIONS = ("missing_customer_id", "bad_customer_id", "missing_date", "bad_date", "implausible_date", "missing_amount", "bad_amount", "negative_amount",
-                    "unknown_status", "future_date", "duplicate_order_id")
+                    "implausible_amount", "unknown_status", "future_date", "duplicate_order_id")
 ORDER_ISSUES = ("bad_delivered_at", "bad_rating", "amount_rounded")
 # Orders before this day are data errors (a year 1 or a negative year), not history: no
 # shop's order export reaches back past the Unix epoch.
 ORDERS_FROM = dt.date(1970, 1, 1)
+# No order is worth more: larger amounts are data errors (digits pasted together), and a
+# customer's total of such amounts would overflow the money type (DECIMAL(18,2)).
+ORDER_AMOUNT_MAX = 1_000_000_000
 # Issues whose row keeps the field (changed as said here, and listed in the quarantine).
 KEPT_AS_IS = {"amount_rounded": "amount with more decimals than money has, rounded to cents (check the export)"}
 # A customer id is a key the shop's own systems use: one with a control character (NUL,
@@ -180,6 +183,7 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
         "missing_amount": blank(exp.column("_amount_raw"), ctype["amount"]),
         "bad_amount": tree("amount IS NULL"),
         "negative_amount": tree("amount < 0"),
+        "implausible_amount": tree("amount > :most", most=exp.Literal.number(ORDER_AMOUNT_MAX)),
         "unknown_status": exp.not_(exp.column("status").isin(*ORDER_STATUSES)),
         "future_date": tree("CAST(ordered_at AS DATE) > :today + 1", today=date_literal(today)),
         "duplicate_order_id": tree("d.keep_row IS NOT NULL AND t._row <> d.keep_row") if has_duplicates else exp.false(),
@@ -442,4 +446,4 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, rep: LoadReport, quarantine
 
 
 def _write_csv(con: duckdb.DuckDBPyConnection, query: exp.Select, path: Path) -> None:
-    run(con, copy_to(query, str(path), "HEADER, DELIMITER ','"))
+    copy_out(con, query, path, "HEADER, DELIMITER ','")

@@ -14,7 +14,7 @@ from sqlglot import exp
 from ..db import create, first_row, named, quoted, run, scalar, tree
 from ..diagnostics import did_you_mean
 from .csvfile import open_csv
-from .sources import ENGINE_TABLE, DataError, Source
+from .sources import ENGINE_TABLE, DataError, Source, column_names, too_wide
 
 _BLANKS = r"\s+"  # what separates the fields of a space-aligned file (CDNOW)
 
@@ -36,6 +36,7 @@ def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
     try:
         select = _raw_select(con, source)
         described = columns_of(con, select)
+        too_wide(source, len(described) - 1)  # Parquet, JSONL, a table (CSV: before reading)
         create(con, "raw_" + source.name, _without_nul(select, described, source))
         return described  # removing NUL bytes keeps every column's type
     except duckdb.Error as exc:
@@ -49,8 +50,9 @@ def need_column(source: Source, columns: dict[str, str], canonical: str) -> exp.
     name = source.column(canonical)
     if name not in columns:
         present = [c for c in columns if c != "_row"]
-        hint = did_you_mean(name, present) or "map it in huitou.yaml: data." + source.name + ".columns: {" + canonical + ": <your column>}"
-        raise DataError(f"{source.path}: no column '{name}' (for {canonical}); the file has {', '.join(present)}; {hint}")
+        listed = column_names(present)
+        hint = (did_you_mean(name, present) if listed == ", ".join(present) else "") or "map it in huitou.yaml: data." + source.name + ".columns: {" + canonical + ": <your column>}"
+        raise DataError(f"{source.path}: no column '{name}' (for {canonical}); the file has {listed}; {hint}")
     return quoted(name)
 
 
@@ -80,7 +82,7 @@ def _raw_select(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
         numbered.find(exp.Order).set("expressions", [quoted(c) for c in columns_of(con, local)])
         return numbered
     if source.format == "duckdb":
-        table = exp.table_(source.table or source.name, db=_attached(con, source), quoted=True)
+        table = _base_table(con, source)
         return tree("SELECT *, row_number() OVER () AS _row FROM :table", table=table)
     if source.csv.get("delimiter") == "whitespace":
         return _space_aligned(con, source)
@@ -104,6 +106,19 @@ def _space_aligned(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select
     cells = [tree("list_extract(:parts, :i)", parts=parts, i=i + 1).as_(name, quoted=True) for i, name in enumerate(names)]
     return (exp.select(*cells, tree("n - :skip", skip=skip).as_("_row")).from_(lines.subquery())
             .where(tree("n > :skip AND trim(line) <> ''", skip=skip)))
+
+
+def _base_table(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Table:
+    """The source's table in its DuckDB database file. Tables only: a view or a macro of
+    the file is SQL its author wrote, and reading a view would run it with huitou's
+    rights (the connection is confined besides: db.connect)."""
+    database, name = _attached(con, source), source.table or source.name
+    kind = scalar(con, "SELECT 'table' FROM duckdb_tables() WHERE database_name = ? AND table_name = ? "
+                       "UNION ALL SELECT 'view' FROM duckdb_views() WHERE database_name = ? AND view_name = ?", [database, name, database, name])
+    if kind != "table":
+        what = "is a view: huitou reads tables only, never the file's own SQL" if kind == "view" else "is not a table of the file"
+        raise DataError(f"{source.path}: {name!r} {what}; set data.{source.name}.table to a table (CREATE TABLE {name}_table AS SELECT ... in the file)")
+    return exp.table_(name, db=database, quoted=True)
 
 
 def _attached(con: duckdb.DuckDBPyConnection, source: Source) -> str:

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import gzip
+import os
+import re
+import stat
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +76,100 @@ def source_from_config(name: str, spec: dict[str, Any], root: Path) -> Source:
     )
 
 
+_SYSTEM = ("/proc", "/sys", "/dev", "/run")  # the kernel's and the system's, never data
+
+
+def is_system_path(path: Path) -> bool:
+    """A path in the system's directories (after links): never data or templates."""
+    resolved = os.path.realpath(path)
+    return any(resolved == d or resolved.startswith(d + "/") for d in _SYSTEM)
+
+
+def check_data_file(path: Path, what: str, contents: bool = True) -> None:
+    """A data file huitou may read: a regular file, not a file of the system's directories
+    (/proc/self/environ holds the environment), not a directory, device, pipe or socket,
+    and (`contents`) not a compression bomb. DataError otherwise, naming `what`
+    (data.customers.path, --orders)."""
+    resolved = Path(os.path.realpath(path))
+    if is_system_path(resolved):
+        raise DataError(f"{what}: {path} is a file of the system ({resolved}), not a data file; give the path of a CSV, Parquet, JSONL or DuckDB file")
+    try:
+        mode = resolved.stat().st_mode
+    except FileNotFoundError:
+        raise DataError(f"{what}: {path} does not exist") from None
+    except OSError as exc:
+        raise DataError(f"{what}: {path} cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise DataError(f"{what}: {path} is {kind}, not a data file; give the path of a CSV, Parquet, JSONL or DuckDB file")
+    if contents:
+        _check_expansion(resolved, what)
+
+
+MAX_EXPANSION = 100  # a compressed file may expand to this many times its size (exports: 5-20)
+_CHUNK = 1 << 20
+
+
+def _check_expansion(path: Path, what: str) -> None:
+    """A gzip file is read only when it expands to at most MAX_EXPANSION times its size
+    (counted by decompressing it once, stopping at the bound): a 3 MB file of zeros that
+    expands to 3 GB is refused after reading 300 MB of it. Other compressions DuckDB would
+    open by their extension are refused: huitou cannot bound them."""
+    suffix = path.suffix.lower()
+    if suffix in (".zst", ".zstd"):
+        raise DataError(f"{what}: {path} is compressed with zstd, which huitou does not read; decompress it, or compress it with gzip")
+    if suffix not in (".gz", ".gzip"):
+        return
+    bound, expanded = max(path.stat().st_size, 1) * MAX_EXPANSION, 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                expanded += len(chunk)
+                if expanded > bound:
+                    raise DataError(f"{what}: {path} expands to more than {MAX_EXPANSION} times its size ({bound:,} bytes read, not the end): "
+                                    "not an export (a compression bomb?); decompress it and check it")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{what}: {path} is not a whole gzip file ({exc})") from None
+
+
+# What a header's names look like: short, no control characters, no `=` or `:` of a
+# settings line, no quotes, not a token (a long run of letters and digits).
+_NOT_A_NAME = re.compile(r"[=:/\\'\"\x00-\x1f\x7f-\x9f]|^(?=\S*\d)(?=\S*[A-Za-z])[\w+/.-]{16,}$")
+
+
+def column_names(columns: list[str]) -> str:
+    """A file's columns as an error message lists them. Only when they read as names:
+    the first line of a file that is not a table (a settings file, a key) is content, and
+    a message never shows a file's content.
+
+    >>> column_names(["order_id", "下单时间"])
+    'order_id, 下单时间'
+    >>> column_names(["AWS_SECRET_ACCESS_KEY=abc123"])
+    '1 column whose name is not shown (the first line does not read as a header of names)'
+    """
+    if columns and all(len(c) <= 40 and not _NOT_A_NAME.search(c) for c in columns):
+        return ", ".join(columns)
+    return f"{len(columns):,} column{'s' if len(columns) != 1 else ''} whose name{'s are' if len(columns) != 1 else ' is'} not shown (the first line does not read as a header of names)"
+
+
+MAX_COLUMNS = 1_000  # no export has more; a file that does is not one (or its delimiter is wrong)
+
+
+def too_wide(source: Source, columns: int) -> None:
+    """Refuse a file of more than MAX_COLUMNS columns before reading it: DuckDB's work
+    grows with the square of them (30,000 columns: minutes)."""
+    if columns > MAX_COLUMNS:
+        raise DataError(f"{source.path}: {columns:,} columns, more than the {MAX_COLUMNS:,} huitou reads: not an export of orders or customers "
+                        "(if it is, the delimiter may be wrong: set data." + source.name + ".csv.delimiter)")
+
+
+def data_files(config: dict[str, Any], root: Path) -> list[Path]:
+    """Every file huitou.yaml's `data:` names (orders, customers, history, suppression):
+    the files a DuckDB connection of huitou may read (db.connect)."""
+    specs = (config.get("data") or {}).values()
+    return [(root / str(spec["path"])).resolve() for spec in specs if isinstance(spec, dict) and spec.get("path")]
+
+
 def field_limits(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Declared limits of profile fields ({max_length, charset}), from the customers' and
     the orders' `fields`."""
@@ -128,6 +227,6 @@ def resolve(config: dict[str, Any], root: Path, *, data_dir: Path | None = None,
         if source is not None and source.format == ENGINE_TABLE and engine_kind == "duckdb":
             raise DataError(f"data.{source.name}: table {source.table!r} without path names a table of the engine, and the engine is the embedded DuckDB: "
                             "give path (a file, or a DuckDB database holding the table), or name the engine (huitou.yaml's engine, --engine)")
-        if must_exist and source is not None and source.format != ENGINE_TABLE and not source.path.exists():
-            raise DataError(f"{source.name}: {source.path} does not exist")
+        if must_exist and source is not None and source.format != ENGINE_TABLE:
+            check_data_file(source.path, f"data.{source.name}.path")
     return out["orders"], out["customers"]  # type: ignore[return-value]

@@ -18,7 +18,10 @@ BOOLEAN_PROFILE = ("consent_sms", "consent_email", "consent_wechat", "consent_ph
 DUCK_TYPES = {"integer": "BIGINT", "money": "DECIMAL(18,2)", "number": "DOUBLE", "date": "DATE", "string": "VARCHAR", "boolean": "BOOLEAN", "list": "VARCHAR[]"}
 # Dates of people (birthdays) and other profile dates are plausible in this range.
 PROFILE_DATES_FROM, PROFILE_DATES_TO = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
-_OFFSET = r"(Z|[+-]\d\d:?\d\d)$"  # text that names its UTC offset
+_OFFSET = r"(Z|[+-]\d\d:?\d\d)$"  # text that names a UTC offset
+# An offset that exists: within -14:00 and +14:00 (UTC-12 to UTC+14 are in use); DuckDB
+# would read +24:00 or +99:99 as a shift of days, and its TIMESTAMP drops any offset.
+_REAL_OFFSET = r"(Z|[+-](0\d|1[0-3]):?[0-5]\d|[+-]14:?00)$"
 _TEXT_TYPES = ("VARCHAR", "JSON")
 _INTEGER_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")
 
@@ -51,8 +54,9 @@ def local_timestamp(value: exp.Expression, type_: str, source: Source, timezone:
     text = trimmed(value)
     if source.csv.get("date_format"):
         return tree("TRY_STRPTIME(:text, :format)", text=text, format=str(source.csv["date_format"]))
-    with_offset = "CASE WHEN regexp_matches(:text, :offset) THEN timezone(:zone, TRY_CAST(:text AS TIMESTAMPTZ)) ELSE TRY_CAST(:text AS TIMESTAMP) END"
-    return tree(with_offset, text=text, offset=_OFFSET, zone=timezone)
+    with_offset = """CASE WHEN regexp_matches(:text, :real) THEN timezone(:zone, TRY_CAST(:text AS TIMESTAMPTZ))
+                          WHEN regexp_matches(:text, :offset) THEN NULL ELSE TRY_CAST(:text AS TIMESTAMP) END"""
+    return tree(with_offset, text=text, offset=_OFFSET, real=_REAL_OFFSET, zone=timezone)
 
 
 def blank(value: exp.Expression, type_: str = "VARCHAR") -> exp.Expression:

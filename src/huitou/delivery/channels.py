@@ -11,17 +11,46 @@ crash can be recognised there.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping
+import socket
+import threading
+import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..redact import redact_urls
+from ..redact import redact_urls, secret_env
 from ..unsubscribe import read_token
 from .ledger import DueMessage
 
 KINDS = ("sms", "email", "wechat", "im", "phone", "parcel_insert")
+# What people call each kind of channel in an opt-out (a shop's own file, a form, the
+# command line), in the languages huitou's shops write; compared after NFKC and casefold.
+KIND_WORDS = {
+    "sms": ("sms", "text", "texts", "text message", "短信", "短消息", "手机短信", "簡訊", "ショートメール", "ショートメッセージ"),
+    "email": ("email", "e-mail", "mail", "邮件", "电子邮件", "郵件", "電子郵件", "メール", "電子メール", "eメール"),
+    "phone": ("phone", "call", "calls", "telephone", "电话", "電話", "通话"),
+    "wechat": ("wechat", "weixin", "微信"),
+    "im": ("im", "chat", "line", "whatsapp", "企业微信"),
+    "parcel_insert": ("parcel_insert", "parcel insert", "parcel", "insert", "包裹卡", "包裹", "同梱", "同梱物"),
+}
+
+
+def channels_named(word: str, channels: Mapping[str, Any]) -> list[str]:
+    """The configured channels an opt-out's channel word means: a channel's own name in
+    any letter case or width, and every channel of the kind the word names (`短信`,
+    `SMS`: every SMS channel; when in doubt, the wider opt-out). Empty: the word names no
+    channel here.
+
+    >>> channels_named("ＳＭＳ", {"sms": {}, "sms_promo": {"kind": "sms"}, "email": {}})
+    ['sms', 'sms_promo']
+    >>> channels_named("Email", {"sms": {}, "email": {}}), channels_named("fax", {"sms": {}})
+    (['email'], [])
+    """
+    folded = " ".join(unicodedata.normalize("NFKC", word).casefold().replace("_", " ").split())
+    kinds = {kind for kind, words in KIND_WORDS.items() if folded in {w.replace("_", " ") for w in words}}
+    return [name for name, config in channels.items()
+            if " ".join(name.casefold().replace("_", " ").split()) == folded or channel_kind(name, config or {}) in kinds]
 
 
 class DeliveryError(Exception):
@@ -78,6 +107,43 @@ class Adapter(Protocol):
     def close(self) -> None: ...
 
 
+class Deadline:
+    """A whole exchange with a receiver (connect, greeting, request, every byte of the
+    answer) bounded in time: a socket timeout bounds each read, and a server that trickles
+    a byte a second never trips it. Past `seconds`, the socket `sock()` returns is shut
+    down, the blocked read ends in an error, and `expired` says why.
+
+    >>> import socket, time
+    >>> a, b = socket.socketpair()
+    >>> with Deadline(0.2, lambda: a) as limit:
+    ...     a.recv(1)  # nothing ever comes
+    b''
+    >>> limit.expired
+    True
+    """
+
+    def __init__(self, seconds: float, sock: Callable[[], Any]) -> None:
+        self.seconds, self.sock, self.expired = seconds, sock, False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired = True
+        found = self.sock()
+        if found is not None:
+            try:
+                found.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
 def channel_kind(name: str, config: Mapping[str, Any]) -> str:
     return str(config.get("kind") or (name if name in KINDS else ""))
 
@@ -88,7 +154,7 @@ def secret(config: Mapping[str, Any], key: str, what: str, env: Mapping[str, str
     name = config.get(key)
     if not name:
         return None
-    value = (os.environ if env is None else env).get(str(name))
+    value = secret_env(str(name), env)
     if not value:
         raise ConfigError(f"{what}: the environment variable {name} (named by {key}) is not set")
     return value

@@ -57,6 +57,9 @@ class _Outcome:
     down: ChannelDown | None = None
 
 
+MAX_PAUSE = 600.0  # seconds: `max_pause` of a channel in huitou.yaml
+
+
 @dataclass
 class Channel:
     """What a channel delivers with: its adapters (one per place in flight; an adapter
@@ -67,6 +70,7 @@ class Channel:
     pacer: Pacer
     policy: RetryPolicy
     ahead: bool = False  # hands rows over before their time (an outbox whose receiver schedules)
+    max_pause: float = MAX_PAUSE  # the longest a receiver's Retry-After may pause it; longer stops it
 
     @property
     def concurrency(self) -> int:
@@ -209,6 +213,12 @@ def _settle(ledger: Ledger, outcomes: list[_Outcome], channel: Channel, backoff:
         if outcome.down is not None:  # nothing was sent: back to pending, the channel stops
             settled.append(Settlement(key, "failed", str(outcome.down), retry_at=now))
             report.stopped = str(outcome.down)
+        elif outcome.error is not None and (outcome.error.retry_after or 0) > channel.max_pause:
+            # Waiting that long would hold the ledger (and the run) for hours: stop the
+            # channel; its rows stay for a later run, which the receiver may then accept.
+            report.stopped = (f"the receiver asked to wait {outcome.error.retry_after:,.0f} s (Retry-After), longer than the channel's "
+                              f"max_pause of {channel.max_pause:,.0f} s; send again later")
+            settled.append(Settlement(key, "failed", str(outcome.error), retry_at=now + float(outcome.error.retry_after or 0)))
         elif outcome.error is not None:
             if outcome.error.transient:
                 backoff.failed(now, outcome.started, outcome.error.retry_after)

@@ -18,10 +18,17 @@ from email.utils import format_datetime, getaddresses
 from typing import Any
 
 from ..unsubscribe import make_token, unsubscribe_link
-from .channels import ChannelDown, ConfigError, DeliveryError, Message, secret
+from .channels import ChannelDown, ConfigError, Deadline, DeliveryError, Message, secret
 from .mime import LINE, Composed, address, compose, header_text, mailbox
 
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+
+
+def cleartext_auth(channel: str, smtp: Mapping[str, Any]) -> str | None:
+    """The problem of an SMTP setting that sends credentials without TLS, or None."""
+    if smtp.get("security") == "none" and (smtp.get("username_env") or smtp.get("password_env")) and smtp.get("plaintext_auth") is not True:
+        return f"channel '{channel}' logs in to its SMTP server with security: none: the password would cross the network in clear"
+    return None
 
 
 def _handed(message: Message) -> dt.datetime:
@@ -42,6 +49,8 @@ class SmtpAdapter:
         self.password = secret(smtp, "password_env", what)
         if bool(self.username) != bool(self.password):
             raise ConfigError(f"{what}: set both username_env and password_env, or neither")
+        if problem := cleartext_auth(channel, dict(smtp)):
+            raise ConfigError(f"{problem}; use security: starttls (or ssl), or say plaintext_auth: true for a relay on a trusted network (HT509)")
         sender = str(config.get("from") or "")
         parsed = [a for _, a in getaddresses([sender]) if "@" in a]
         if not parsed:
@@ -80,15 +89,21 @@ class SmtpAdapter:
 
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()
+        conn: smtplib.SMTP = smtplib.SMTP_SSL(timeout=self.timeout, context=context) if self.security == "ssl" else smtplib.SMTP(timeout=self.timeout)
+        conn._host = self.host  # type: ignore[attr-defined]  # STARTTLS checks the certificate against it; connect() below does not set it
+        # `timeout` bounds the whole opening (greeting, TLS, login), not each read: a
+        # server that trickles its greeting a byte at a time is cut off at it too.
+        limit = Deadline(self.timeout, lambda: getattr(conn, "sock", None))
         try:
-            if self.security == "ssl":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
-            else:
-                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with limit:
+                conn.connect(self.host, self.port)
                 if self.security == "starttls":
                     conn.starttls(context=context)
-            if self.username:
-                conn.login(self.username, str(self.password))
+                if self.username:
+                    conn.login(self.username, str(self.password))
+        except (OSError, smtplib.SMTPException) if limit.expired else () as exc:  # type: ignore[misc]
+            conn.close()
+            raise DeliveryError(f"smtp {self.host}:{self.port}: no whole answer within {self.timeout:g}s ({type(exc).__name__})", transient=True) from None
         except ssl.SSLCertVerificationError as exc:
             raise ChannelDown(f"smtp {self.host}:{self.port}: the server's TLS certificate was rejected ({exc.verify_message})") from None
         except smtplib.SMTPAuthenticationError as exc:
@@ -108,8 +123,15 @@ class SmtpAdapter:
             self._conn = self._connect()
         if email.utf8 and not self._conn.has_extn("smtputf8"):
             raise DeliveryError(f"smtp {self.host}:{self.port} does not offer SMTPUTF8, which the address {message.to!r} needs", transient=False)
+        conn = self._conn
+        limit = Deadline(self.timeout, lambda: getattr(conn, "sock", None))  # the whole exchange, as in _connect
         try:
-            self._conn.sendmail(self.envelope_from, [email.to], email.data, mail_options=["SMTPUTF8"] if email.utf8 else [])
+            with limit:
+                conn.sendmail(self.envelope_from, [email.to], email.data, mail_options=["SMTPUTF8"] if email.utf8 else [])
+        except (OSError, smtplib.SMTPException) if limit.expired else () as exc:  # type: ignore[misc]
+            self._drop()
+            raise DeliveryError(f"smtp {self.host}:{self.port}: no whole answer within {self.timeout:g}s (delivery unknown; "
+                                f"retried under the same Message-ID)", transient=True) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             self._reset()

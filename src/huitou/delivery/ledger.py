@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .witness import recall, record
+from .witness import places, recall, record
 
 STATES = ("pending", "sending", "sent", "failed", "skipped")
 
@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS messages ({_PLAN_ROW}
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages (state, send_at_utc);
+CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient);
 CREATE TABLE IF NOT EXISTS optouts (
     customer_id TEXT NOT NULL,
     channel TEXT NOT NULL DEFAULT '',   -- '' = every channel
@@ -99,8 +100,12 @@ HOLD_COLUMNS = ("idempotency_key", "plan_id", "plan_as_of", "trigger", "customer
 
 # The row's customer opted out of its channel or of every channel.
 # An opt-out names the customer by id or by a contact (huitou optout 13812345678): either
-# stops the message.
-_OPTOUT_EXISTS = "EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id IN (m.customer_id, m.recipient) AND o.channel IN ('', m.channel))"
+# stops the message; and so does an opt-out of another customer id the ledger has sent
+# or planned to the same recipient: one phone or address is one person, however many ids
+# the shop's data gives them.
+_OPTOUT_EXISTS = ("(EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id IN (m.customer_id, m.recipient) AND o.channel IN ('', m.channel)) "
+                  "OR m.recipient <> '' AND EXISTS (SELECT 1 FROM messages p JOIN optouts o ON o.customer_id = p.customer_id AND o.channel IN ('', m.channel) "
+                  "WHERE p.recipient = m.recipient))")
 # Rows an earlier run enqueued and a later one finishes (Ledger.waiting; `sending`: in
 # flight when a run died, recovered by the next). A ledger from before quiet hours has no
 # not_before; waiting_channels reads it without migrating it.
@@ -139,10 +144,16 @@ def explain(path: Path, exc: sqlite3.Error | OSError) -> LedgerError:
     return LedgerError(f"the ledger {path} {why}")
 
 
-def witness_problem(path: Path, ledger_id: str | None) -> str | None:
+def witness_problem(path: Path, ledger_id: str | None, traces: Sequence[str] = ()) -> str | None:
     """Why this ledger must not be sent with (None when it may): the project witnessed
-    another one (witness.py), and this one is missing or has another id."""
+    another one (witness.py), and this one is missing or has another id; or it is missing
+    and `traces` say the project sent before (a witness file in any state, outbox files,
+    a plan that found messages already sent)."""
     witness = recall(path)
+    reachable = path.parent.is_dir() or not path.parent.exists()  # else the ledger cannot be opened: said when it is
+    if witness is None and not path.exists() and reachable and (traces := [*traces, *(f"{p} exists" for p in places(path) if p.exists() or p.is_symlink())]):
+        return (f"the ledger {path} is missing, but this project has sent before ({'; '.join(traces)}): sending with a new one could send those messages "
+                "again, or to customers who opted out. Restore the ledger from a backup, or start a new one deliberately: huitou send --live --new-ledger")
     if witness is None or witness.ledger_id == ledger_id:
         return None
     if not path.exists():
@@ -249,10 +260,11 @@ class Ledger:
         return ledger
 
     @classmethod
-    def for_sending(cls, path: Path, start_new: bool = False) -> Ledger:
+    def for_sending(cls, path: Path, start_new: bool = False, traces: Sequence[str] = ()) -> Ledger:
         """The ledger a live send uses: refused (LedgerError) when it is missing or is not
-        the one the project witnessed, unless `start_new` (--new-ledger) accepts it."""
-        if not start_new and not path.exists() and (problem := witness_problem(path, None)):
+        the one the project witnessed, or missing with `traces` of earlier sends
+        (witness_problem), unless `start_new` (--new-ledger) accepts it."""
+        if not start_new and not path.exists() and (problem := witness_problem(path, None, traces)):
             raise LedgerError(problem)  # checked before the file is created
         ledger = cls(path)
         ledger._accepted = start_new
@@ -266,7 +278,11 @@ class Ledger:
         which only `for_sending(start_new=True)` may replace."""
         if witness_problem(self.path, self.ledger_id) is None or self._accepted:
             sent, optouts = self.db.execute("SELECT (SELECT count(*) FROM messages WHERE state = 'sent'), (SELECT count(*) FROM optouts)").fetchone()
-            record(self.path, self.ledger_id, sent, optouts)
+            try:
+                record(self.path, self.ledger_id, sent, optouts)
+            except OSError as exc:  # a full disk, a read-only directory: nothing is sent unwitnessed
+                raise LedgerError(f"the ledger's witness beside {self.path} cannot be written ({exc.strerror or exc}): free space or make the directory "
+                                  "writable; nothing was sent") from None
 
     def _open(self) -> None:
         path = self.path
@@ -306,7 +322,12 @@ class Ledger:
         """Hold the ledger for one delivery run. A second run asks the one holding it to hand
         over (handover_asked) and waits for it (or, with wait=False, gets LedgerBusy). The
         lock is the kernel's: it goes with the process, however the process ends."""
-        with open(self.path.with_name(self.path.name + ".lock"), "a+") as handle:
+        lock = self.path.with_name(self.path.name + ".lock")
+        try:
+            handle = open(lock, "a+")
+        except OSError as exc:
+            raise LedgerError(f"the ledger's lock file {lock} cannot be opened ({exc.strerror}): it must be a file huitou can write; remove what is there") from None
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

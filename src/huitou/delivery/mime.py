@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from email.utils import formataddr, getaddresses
 
 LINE = 78  # RFC 5322's recommended line length
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+")  # controls, C1, bidi (inert.py)
 _LINE_ENDS = re.compile(r"\r\n|\r|\n")
 _NOT_7BIT = re.compile(r"[^\t\r\n\x20-\x7e]")  # 7bit is printable ASCII, tabs and line ends (RFC 2045)
 # 36 bytes are 48 base64 characters, an encoded word "=?utf-8?b?…?=" of 60: within RFC

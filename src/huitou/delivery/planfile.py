@@ -23,7 +23,7 @@ from sqlglot import exp
 from ..contract import COLUMN_TYPES, COLUMNS, CONTENT_FIELDS, CONTENT_TYPE, STATUSES, checksum_sql, key_sql
 from ..plan.output import FORMATS
 from .ledger import ENQUEUE_COLUMNS, HOLD_COLUMNS
-from ..db import scalar, tree
+from ..db import connect, scalar, tree
 
 _SHOWN = 5  # offending rows named per problem
 
@@ -78,6 +78,10 @@ class PlanFile:
             query, params = query + " AND channel = ?", [*params, channel]
         return [Due(*row) for row in self.con.execute(query + " ORDER BY line", params).fetchall()]
 
+    def count_reason(self, reason: str) -> int:
+        """Rows the plan left out for this reason (already_sent, ...)."""
+        return scalar(self.con, "SELECT count(*) FROM plan_file WHERE reason = ?", [reason])
+
     def count_containing(self, channel: str, texts: list[str]) -> int:
         """Send rows of the channel whose body or HTML part contains any of these texts."""
         found = exp.or_(*[exp.func("contains", exp.func("coalesce", exp.column(part, "content"), exp.Literal.string("")), exp.Literal.string(text))
@@ -126,16 +130,19 @@ class PlanFile:
         self.con.close()
 
 
-def read_plan(path: Path) -> PlanFile:
+def read_plan(path: Path, project: str | None = None) -> PlanFile:
+    """The checked plan file; PlanFileError when it is not a whole plan as `huitou plan`
+    wrote it, or (with `project`, contract.project_id) a plan of another project."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise PlanFileError(f"{path}: a plan is a .jsonl, .csv or .parquet file written by `huitou plan --out`")
     if not path.is_file():
         raise PlanFileError(f"{path}: no such file")
-    con = duckdb.connect()
+    source = path.resolve()  # the path the connection may read, as it was allowed (DuckDB 1.3 compares the text)
+    con = connect([source])
     try:
-        _load(con, path, fmt)
-        return _validated(con, path, fmt)
+        _load(con, source, fmt, path)
+        return _validated(con, path, fmt, project)
     except duckdb.Error as exc:
         con.close()
         raise PlanFileError(f"{path}: not a readable {fmt} plan: {str(exc).splitlines()[0]}") from None
@@ -154,10 +161,11 @@ _READERS = {
 _PRESENT = {**_READERS, "jsonl": "SELECT * FROM read_json(:path, format = 'newline_delimited', sample_size = -1)"}
 
 
-def _load(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> None:
-    """CREATE TABLE plan_file: the rows as typed columns plus `line` (file line, or row)."""
+def _load(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, shown: Path) -> None:
+    """CREATE TABLE plan_file: the rows as typed columns plus `line` (file line, or row);
+    `shown`: the path as messages name it."""
     columns = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(c, quoted=True), expression=exp.Literal.string(COLUMN_TYPES[c])) for c in COLUMNS])
-    _check_columns(path, list(con.sql(tree(_PRESENT[fmt], path=str(path)).sql("duckdb")).columns))
+    _check_columns(shown, list(con.sql(tree(_PRESENT[fmt], path=str(path)).sql("duckdb")).columns))
     source = tree(_READERS[fmt], path=str(path), columns=columns)
     content = {"jsonl": exp.column("content"), "csv": tree("from_json(content, :structure)", structure=_json_structure()),
                "parquet": exp.cast(exp.column("content"), exp.DataType.build(CONTENT_TYPE, dialect="duckdb"))}[fmt]
@@ -181,20 +189,21 @@ def _check_columns(path: Path, present: list[str]) -> None:
         raise PlanFileError(f"{path}: {'; '.join(parts)}: a plan file has exactly the columns `huitou plan --out` writes ({', '.join(COLUMNS)}); plan again rather than editing it")
 
 
-def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> PlanFile:
+def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, project: str | None) -> PlanFile:
     total = scalar(con, "SELECT count(*) FROM plan_file")
     if total == 0:
         return PlanFile(path, None, 0, 0, con)
-    plans = con.execute("SELECT plan_id, count(*), min(line) FROM plan_file GROUP BY plan_id ORDER BY 3").fetchall()
+    plans = con.execute("SELECT plan_id, count(*), min(line), any_value(project), any_value(plan_rows) FROM plan_file GROUP BY plan_id ORDER BY 3").fetchall()
     if len(plans) > 1:
-        listed = ", ".join(f"{pid or '(none)'}: {n:,} rows from {_where(fmt, line)}" for pid, n, line in plans[:_SHOWN])
+        listed = ", ".join(f"{pid or '(none)'}: {n:,} rows from {_where(fmt, line)}" for pid, n, line, *_ in plans[:_SHOWN])
         raise PlanFileError(f"{path}: rows of {len(plans)} plans ({listed}): send each plan file on its own")
+    _whole(path, fmt, con, project, total)
     checks = [
         ("unknown status (a plan row is send, suppressed or holdout)", tree("status IS NULL OR status NOT IN :statuses", statuses=exp.Tuple(expressions=[exp.Literal.string(s) for s in STATUSES])).sql("duckdb")),
         ("the idempotency key does not match the row's playbook, rule, customer and trigger", f"idempotency_key IS DISTINCT FROM {key_sql()}"),
         ("the same idempotency key as an earlier row", "line > min(line) OVER (PARTITION BY idempotency_key)"),
         ("send_at is not an ISO 8601 time with offset", "status = 'send' AND TRY_CAST(send_at AS TIMESTAMPTZ) IS NULL"),
-        ("the row was changed after planning (its checksum does not match its recipient, time, channel and text)", f"status = 'send' AND checksum IS DISTINCT FROM {checksum_sql()}"),
+        ("the row was changed after planning (its checksum does not match its fields: status, reason, time, recipient, text, ...)", f"checksum IS DISTINCT FROM {checksum_sql()}"),
     ]
     for problem, condition in checks:
         bad = con.execute(f"SELECT line FROM (SELECT line, ({condition}) AS bad FROM plan_file) WHERE bad ORDER BY line").fetchall()
@@ -204,6 +213,24 @@ def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> PlanFile
             raise PlanFileError(f"{path}:{_where(fmt, bad[0][0], bare=True)}: {problem}{also}; plan again rather than editing the file")
     sends = scalar(con, "SELECT count(*) FROM plan_file WHERE status = 'send'")
     return PlanFile(path, plans[0][0], total, sends, con)
+
+
+def _whole(path: Path, fmt: str, con: duckdb.DuckDBPyConnection, project: str | None, total: int) -> None:
+    """The file is one plan of this project, every row of it: each row names the project
+    and the plan's row count (the checksum covers both), so a foreign plan and a file cut
+    at a line's end are refused as surely as an edited row."""
+    first = con.execute("SELECT line, project, plan_rows FROM plan_file WHERE project IS DISTINCT FROM (SELECT min(project) FROM plan_file) "
+                        "OR plan_rows IS DISTINCT FROM (SELECT min(plan_rows) FROM plan_file) OR plan_rows IS NULL ORDER BY line LIMIT 1").fetchall()
+    if first:
+        raise PlanFileError(f"{path}:{_where(fmt, first[0][0], bare=True)}: the row's project or row count differs from the plan's; plan again rather than editing the file")
+    (named, rows), = con.execute("SELECT min(project), min(plan_rows) FROM plan_file").fetchall()
+    if project is not None and named != project:
+        raise PlanFileError(f"{path}: a plan of project {named!r}, not of this one ({project!r}: huitou.yaml's id, else its name); "
+                            "send a plan where it was planned, or plan here")
+    if rows != total:
+        last = scalar(con, "SELECT max(line) FROM plan_file")
+        raise PlanFileError(f"{path}:{_where(fmt, last, bare=True)}: the plan has {rows:,} rows and the file {total:,}: it was cut short or rows were removed "
+                            "(a copy or a disk that filled up); plan again")
 
 
 def _where(fmt: str, line: int, bare: bool = False) -> str:

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..contract import project_id
 from .channels import Adapter, ConfigError, channel_kind, open_adapters, sends_ahead
 from .clock import Clock, quiet_until
-from .dispatch import Channel, deliver_channel
+from .dispatch import MAX_PAUSE, Channel, deliver_channel
 from .ledger import (
     Ledger,
     LedgerError,
@@ -107,6 +108,7 @@ class SendReport:
     replay: bool = False  # --now: the run's clock started at that time
     channels: dict[str, ChannelReport] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # configuration problems (a dry run lists them all)
+    notes: list[str] = field(default_factory=list)  # what the channels met that a person should know (an outbox file a person changed)
 
 
 def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: bool, until: float | None = None, channel: str | None = None,
@@ -119,7 +121,7 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
     PlanFileError, ConfigError, LedgerBusy, LedgerError."""
     clock = Clock(now)
     now = clock()
-    with contextlib.closing(read_plan(plan_path)) as plan:
+    with contextlib.closing(read_plan(plan_path, project_id(config))) as plan:
         delivery = config.get("delivery") or {}
         hours = float(expire_after_hours if expire_after_hours is not None else delivery.get("expire_after_hours", 24))
         report = SendReport(plan, live, until if until is not None else now, hours, str(config.get("timezone", "Asia/Shanghai")), replay=clock.replay)
@@ -136,17 +138,20 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
         except LedgerError:
             left = set()  # the run stops on the ledger below, with the reason
         adapters = _open_adapters(sorted({r.channel for r in due} | left), configured, project_root, report.problems)
+        report.notes += [f"channel {name} logs in to its SMTP server without TLS (plaintext_auth: true): the password crosses the network in clear"
+                         for name in sorted(adapters) if ((configured[name] or {}).get("smtp") or {}).get("plaintext_auth") is True]
         try:
             report.problems += _unsigned_unsubscribe(plan, due, configured)
             if report.problems and live:
                 raise ConfigError("; ".join(report.problems))
             if not live:
-                _preview(report, ledger_path, plan, due, optouts or [], configured, now, new_ledger)
+                _preview(report, ledger_path, plan, due, optouts or [], configured, now, new_ledger, _traces(project_root, configured, plan))
                 return report
-            _deliver(report, Ledger.for_sending(ledger_path, new_ledger), plan, due, adapters, configured, delivery, optouts or [], clock, wait, retry_failed, progress, channel)
+            _deliver(report, Ledger.for_sending(ledger_path, new_ledger, _traces(project_root, configured, plan)), plan, due, adapters, configured, delivery, optouts or [], clock, wait, retry_failed, progress, channel)
             return report
         finally:
             for adapter in (a for pool in adapters.values() for a in pool):
+                report.notes += getattr(adapter, "notes", [])
                 adapter.close()
 
 
@@ -183,13 +188,31 @@ def _unsigned_unsubscribe(plan: PlanFile, due: list[Due], configured: dict[str, 
     return problems
 
 
+def _traces(root: Path, configured: dict[str, Any], plan: PlanFile) -> list[str]:
+    """What says this project sent before, besides its ledger and witnesses: outbox files
+    of its channels, and a plan that found messages already sent (a ledger had them)."""
+    found = []
+    for name, config in configured.items():
+        outbox = (config or {}).get("outbox")
+        if outbox:
+            folder = Path(str(outbox["path"] if isinstance(outbox, dict) else outbox))
+            folder = folder if folder.is_absolute() else root / folder
+            files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+            if files:
+                found.append(f"channel {name}'s outbox holds {len(files):,} file(s), e.g. {files[0].name}")
+    already = plan.count_reason("already_sent")
+    if already:
+        found.append(f"the plan found {already:,} message(s) already sent")
+    return found
+
+
 def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Due], optouts: list[tuple[str, str | None]], configured: dict[str, Any],
-             now: float, new_ledger: bool) -> None:
+             now: float, new_ledger: bool, traces: list[str]) -> None:
     """What a live send would do with each due row, from a read-only look at the ledger
     and the clock: now, later today (at its time), held by quiet hours. A ledger the live
     send would refuse or fail on is the report's problem, and no row is "would send"."""
     try:
-        problem = None if new_ledger else witness_problem(ledger_path, ledger_identity(ledger_path))
+        problem = None if new_ledger else witness_problem(ledger_path, ledger_identity(ledger_path), traces)
         problem = problem or writable_problem(ledger_path)
         states, ledger_optouts = peek(ledger_path, [r.key for r in due])
     except LedgerError as exc:
@@ -257,7 +280,7 @@ def _deliver(report: SendReport, ledger: Ledger, plan: PlanFile, due: list[Due],
                 channel_report = report.channels.setdefault(name, ChannelReport(name, due=len(keys)))
                 own = clock.fork()  # a replay's channels each move their own clock
                 way = Channel(channel_kind(name, configured[name]), adapters[name], Pacer.from_config(configured[name].get("rate"), clock=own), policy,
-                              ahead=sends_ahead(configured[name]))
+                              ahead=sends_ahead(configured[name]), max_pause=float(configured[name].get("max_pause", MAX_PAUSE)))
                 worker = threading.Thread(target=deliver_channel, name=f"send-{name}", args=(ledger_path, keys, way, report.until, stop, channel_report, own), daemon=True)
                 workers.append(worker)
             with _stopping_on_signals(stop):
@@ -320,8 +343,13 @@ def parse_until(text: str | None, tz: str, end_of_day: bool = True, now: float |
     from zoneinfo import ZoneInfo
 
     value = dt.datetime.fromisoformat(text)
+    if not CLOCK_YEARS[0] <= value.year <= CLOCK_YEARS[1]:  # ValueError: the caller's "not a date or time"
+        raise ValueError(f"{text}: a year outside {CLOCK_YEARS[0]}-{CLOCK_YEARS[1]}")
     if len(text.strip()) == 10 and end_of_day:  # a date: through the end of that day
         value += dt.timedelta(days=1)
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(tz))
     return value.timestamp()
+
+
+CLOCK_YEARS = (1970, 2199)  # --now and --until: what a shop's clock can say

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import math
 import ssl
 import time
 from collections.abc import Mapping
@@ -28,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import __version__
-from .channels import ConfigError, DeliveryError, Message, secret
+from .channels import ConfigError, Deadline, DeliveryError, Message, secret
 
 
 def _utc(instant: float) -> str | None:
@@ -105,14 +106,21 @@ class WebhookAdapter:
 
     def deliver(self, message: Message) -> str | None:
         body = self.payload(message)
+        late = DeliveryError(f"no whole answer from {self.url} within {self.timeout:g}s (delivery unknown; retried under the same Idempotency-Key)", transient=True)
         try:
-            response, answer = self._post(body, message.key)
+            # `timeout` bounds the whole request, not each read: a receiver that trickles
+            # its answer a byte at a time is cut off at it too.
+            with Deadline(self.timeout, lambda: self._conn.sock if self._conn is not None else None) as limit:
+                response, answer = self._post(body, message.key)
         except TimeoutError:
             self.close()
-            raise DeliveryError(f"no answer from {self.url} within {self.timeout:g}s (delivery unknown; retried under the same Idempotency-Key)", transient=True) from None
+            raise late from None
         except (OSError, http.client.HTTPException) as exc:  # refused, reset, a TLS failure, a malformed answer
             self.close()
-            raise DeliveryError(f"{self.url}: {exc or type(exc).__name__}", transient=True) from None
+            raise (late if limit.expired else DeliveryError(f"{self.url}: {exc or type(exc).__name__}", transient=True)) from None
+        if limit.expired:
+            self.close()
+            raise late
         if response.will_close:
             self.close()
         status = response.status
@@ -143,8 +151,16 @@ def _provider_id(answer: bytes) -> str | None:
 
 
 def _retry_after(value: str) -> float | None:
-    """Seconds from a Retry-After header in seconds form (the HTTP-date form is ignored)."""
+    """Seconds from a Retry-After header in seconds form (the HTTP-date form is ignored);
+    a value past any wait (1e309, inf) counts as a day, which stops the channel.
+
+    >>> _retry_after("30"), _retry_after("1e309"), _retry_after("nan"), _retry_after("Wed, 21 Oct")
+    (30.0, 86400.0, None, None)
+    """
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         return None
+    if math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), 86400.0)

@@ -151,9 +151,9 @@ class Engine:
     def fetch_numpy(self, query: exp.Expression, types: Mapping[str, str]) -> dict[str, Any]:
         """A query's rows as numpy arrays, its columns those of `types` (DuckDB names):
         brought into a scratch DuckDB (each engine's fastest way out) and read from there."""
-        import duckdb
+        from ..db import connect
 
-        scratch = duckdb.connect()
+        scratch = connect()
         try:
             self.bring(query, scratch, "brought", types)
             return scratch.execute("SELECT * FROM brought").fetchnumpy()

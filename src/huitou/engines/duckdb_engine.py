@@ -9,7 +9,7 @@ import duckdb
 import numpy
 from sqlglot import exp
 
-from ..db import register_columns
+from ..db import connect, register_columns
 from .base import Engine
 
 
@@ -21,7 +21,7 @@ class DuckDBEngine(Engine):
 
     def __init__(self, con: duckdb.DuckDBPyConnection | None = None, owned: bool = True) -> None:
         """`owned`: close() closes the connection (False: a session's, which it closes)."""
-        self.con = con if con is not None else duckdb.connect()
+        self.con = con if con is not None else connect()
         self.owned = owned
 
     def execute(self, text: str) -> None:

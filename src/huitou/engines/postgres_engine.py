@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -11,7 +10,8 @@ from typing import Any
 
 import sqlglot.expressions as exp
 
-from ..db import ident, literal
+from ..db import ident, literal, scratch_dir
+from ..redact import scrub, secret_env
 from .base import Engine, EngineError, local_table, python_value
 
 DEFAULT_URL_ENV = "HUITOU_PG_URL"
@@ -20,16 +20,25 @@ _CSV_SAFE = re.compile(r"VARCHAR|DATE|TIMESTAMP|BOOLEAN|TINYINT|SMALLINT|INTEGER
 BATCH_ROWS = 50_000  # rows per batch fetched
 
 
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+def _where(url: str, url_env: str) -> str:
+    """The database a connection string names, for messages: its host, port, database
+    and user, never the string itself (in URL or keyword form it can hold a password)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:  # psycopg's reason quotes the text it cannot parse: never shown
+        raise EngineError(f"engine postgres: the value of {url_env} is not a connection URL (postgresql://user@host/db) or keyword string "
+                          "(host=... dbname=...); the value is not shown") from None
+    named = [f"{k} {parts[k]}" for k in ("host", "port", "dbname", "user") if parts.get(k)]
+    return f"the database of {url_env} ({', '.join(named) or 'the defaults'})"
 
 
 class PostgresEngine(Engine):
     kind = dialect = "postgres"
 
     def __init__(self, url_env: str = DEFAULT_URL_ENV) -> None:
-        url = os.environ.get(url_env)
+        url = secret_env(url_env)
         if not url:
             raise EngineError(f"engine postgres: the environment variable {url_env} is not set; set it to the database's connection URL, e.g. postgresql://user@host/db "
                               f"(huitou.yaml's engine.url_env names the variable)")
@@ -37,11 +46,12 @@ class PostgresEngine(Engine):
             import psycopg
         except ImportError:
             raise EngineError("engine postgres needs psycopg, which is not installed: pip install 'huitou[postgres]'") from None
+        where = _where(url, url_env)
         try:
             self.con = psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:
-            reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise EngineError(f"engine postgres: cannot connect to {_safe(url)}: {reason} (check {url_env}, the server and the credentials)") from None
+            reason = scrub(" ".join(str(exc).split())) or type(exc).__name__
+            raise EngineError(f"engine postgres: cannot connect to {where}: {reason} (check {url_env}, the server and the credentials)") from None
         self._psycopg = psycopg
         # Text the CSV path below reads back exactly, whatever the server's defaults:
         # ISO dates, and floats in their shortest exact form.
@@ -89,7 +99,7 @@ class PostgresEngine(Engine):
         lists = {c for c, t in types.items() if t == "VARCHAR[]"}
         picked = [exp.func("array_to_json", exp.column(c, quoted=True)).as_(c, quoted=True) if c in lists else exp.column(c, quoted=True) for c in types]
         text = self.sql(exp.select(*picked).from_(query.subquery("q")))
-        with tempfile.TemporaryDirectory(prefix="huitou-pg-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="pg-", dir=scratch_dir()) as tmp:
             path = Path(tmp) / "rows.csv"
             with path.open("wb") as handle, self.con.cursor().copy(f"COPY ({text}) TO STDOUT (FORMAT csv)") as copy:
                 for chunk in copy:
@@ -113,7 +123,7 @@ class PostgresEngine(Engine):
             # DuckDB writes the rows as CSV and PostgreSQL parses them: 2.3 s for a million
             # orders where Python rows took 5.3 s. Only for types whose CSV text both read
             # alike (NULL unquoted and empty, '' quoted; no floats, lists or zones).
-            with tempfile.TemporaryDirectory(prefix="huitou-pg-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="pg-", dir=scratch_dir()) as tmp:
                 path = Path(tmp) / "rows.csv"
                 con.execute(f"COPY ({query}) TO {literal(str(path))} (FORMAT csv, HEADER false)")
                 self._load(name, types, csv=path)

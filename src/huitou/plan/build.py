@@ -27,7 +27,7 @@ from .decide import DECIDED_TYPES, decide, decision_statements
 from .candidates import build_candidates, candidate_statements, matched_query
 from .relations import Relations
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
-from ..contract import checksum_sql, key_sql
+from ..contract import checksum_sql, key_sql, project_id
 from .triggers import by_rule, trigger_case
 from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
@@ -91,8 +91,8 @@ def build_plan(
     root, config = (project.root, project.config) if project else (None, {})
     if inputs is not None:
         config = with_inputs(config, inputs)
-    has_optouts = bool(project) and load_optouts(con, config, root, r.optouts)  # type: ignore[arg-type]
     notes: list[str] = []
+    has_optouts = bool(project) and load_optouts(con, config, root, r.optouts, notes)  # type: ignore[arg-type]
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r.history)  # type: ignore[arg-type]
     has_ledger, has_legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (False, False)  # type: ignore[arg-type]
     local = stage.kind == "duckdb"  # huitou's own DuckDB: no relation crosses
@@ -137,9 +137,8 @@ def build_plan(
     # limit (docs/engines.md) what DuckDB holds is what it does not spill.
     _drop(con, r.to_render, r.candidates, r.matched, r.clock, r.zones, r.history, r.history + "_file", r.history + "_ledger", r.history + "_counts")
     ordered = ordered_statement(r)[1].subquery("o") if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, r))
-    _assemble(con, rules, caps, pid, window.start.isoformat(), r, ordered)
+    rows = _assemble(con, rules, caps, pid, window.start.isoformat(), r, ordered, project_id(project.config) if project else "")
     _drop(con, r.winners, r.decided, r.failed, r.rendered, r.rules, r.ordered)  # only the plan's rows are read from here on
-    rows = int(scalar(con, exp.select("count(*)").from_(exp.to_table(r.plan)).sql("duckdb")))
     clock.lap("assembling the plan")
     return Plan(con, pid, window, rows, notes, clock.laps, warnings=warnings, relation=r.plan)
 
@@ -321,8 +320,8 @@ _REASON_DETAIL = """
          WHEN 'no_consent' THEN 'no ' || :basis || ' for ' || :channel
     END"""
 _PLAN = """
-    SELECT *, CASE WHEN status = 'send' THEN :checksum END AS checksum FROM (
-    SELECT :plan_id AS plan_id, :as_of AS as_of, :key AS idempotency_key, customer_id, playbook, rule_id, step, intent,
+    SELECT *, :checksum AS checksum FROM (
+    SELECT :plan_id AS plan_id, :project AS project, :plan_rows AS plan_rows, :as_of AS as_of, :key AS idempotency_key, customer_id, playbook, rule_id, step, intent,
            channel, priority, scheduled_date, "trigger", send_at, "timezone", quiet_hours, status, reason, reason_detail, consent_basis, "to", locale, template, content, send_utc, intent_rank
     FROM (SELECT d.customer_id, :playbook AS playbook, :rule_id AS rule_id, d.step, :intent AS intent,
                  :channel AS channel, CAST(:priority AS INTEGER) AS priority, d.scheduled_date, :trigger AS "trigger",
@@ -341,11 +340,14 @@ def ordered_statement(rel: Relations) -> tuple[str, exp.Expression]:
     return rel.ordered, tree(_ORDERED, **tables)
 
 
-def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list, plan_id: str, as_of: str, rel: Relations, ordered: exp.Expression) -> None:
+def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list, plan_id: str, as_of: str, rel: Relations, ordered: exp.Expression,
+              project: str) -> int:
     """CREATE the view rel.plan: the rows in their final form and order, from the
-    numbered rows (`ordered`: a relation of `con` aliased o, or a table) and the messages."""
+    numbered rows (`ordered`: a relation of `con` aliased o, or a table) and the messages.
+    `project` names the project in every row; the plan's rows."""
     create_temp(con, rel.rows, tree(_ROWS, ordered=ordered if isinstance(ordered, exp.Subquery) else ordered.as_("o"), rendered=exp.to_table(rel.rendered)))
     tables = {"rows": exp.to_table(rel.rows)}
+    rows = int(scalar(con, exp.select("count(*)").from_(tables["rows"].copy())))
 
     # Rule attributes by CASE, not a join: a projection of the ordered table keeps its
     # order (DuckDB preserves insertion order), so reading the view needs no sort.
@@ -360,6 +362,7 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
     detail = tree(_REASON_DETAIL, cap_text=cap_text if caps else exp.null(), care_text=attribute(_care_text), channel=attributes["channel"], basis=attributes["basis"])
     view = tree(_PLAN, checksum=sqlglot.parse_one(checksum_sql(), dialect="duckdb"), plan_id=plan_id, as_of=date_literal(dt.date.fromisoformat(as_of)),
                 key=sqlglot.parse_one(key_sql(), dialect="duckdb"), trigger=trigger_case(rules, "d"), offset=tree(_OFFSET), reason_detail=detail,
-                rows=tables["rows"], **attributes)
+                rows=tables["rows"], project=exp.Literal.string(project), plan_rows=exp.cast(exp.Literal.number(rows), "BIGINT"), **attributes)
     con.execute(exp.Create(this=exp.to_table(rel.plan), kind="VIEW", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
                            expression=view).sql("duckdb"))
+    return rows

@@ -20,10 +20,12 @@ from sqlglot import exp
 
 from ..data import raw
 from ..data.values import local_timestamp
-from ..data.sources import DataError, Source, source_from_config
+from ..data.sources import DataError, Source, check_data_file, data_files, source_from_config
 from ..data.contacts import respelled, spellings
 from ..data.identity import region, written_id
-from ..db import create_temp, drop_table, first_row, relation_exists, run, table_from_columns, tree, union_all
+from ..delivery.channels import channels_named
+from ..inert import shown
+from ..db import connect, create_temp, drop_table, first_row, relation_exists, run, table_from_columns, tree, union_all
 
 
 def with_inputs(config: dict[str, Any], inputs: dict[str, Path | None]) -> dict[str, Any]:
@@ -42,15 +44,15 @@ def _source(config: dict[str, Any], root: Path, name: str) -> Source | None:
     if not spec or not spec.get("path"):
         return None
     source = source_from_config(name, spec, root)
-    if not source.path.exists():
-        raise DataError(f"data.{name}: {source.path} does not exist")
+    check_data_file(source.path, f"data.{name}.path")
     return source
 
 
-def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, optouts: str) -> bool:
+def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, optouts: str, notes: list[str] | None = None) -> bool:
     """CREATE `optouts` (customer_id, channel NULL for all) from the opt-out file and
     the opt-outs recorded in the send ledger (`huitou optout`, unsubscribe tokens); False
-    when there is neither."""
+    when there is neither. A channel word names the channels it means (SMS, 短信: every
+    SMS channel); one that names none here opts out of every channel, said in `notes`."""
     selects = []
     source = _source(config, root, "suppression")
     if source is not None:
@@ -69,6 +71,7 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
         return False
     given = exp.to_table(optouts + "_given")
     entries = run(con, exp.select("*").distinct().from_(union_all(selects).subquery("o"))).fetchall()
+    entries = _scoped(entries, config.get("channels") or {}, notes if notes is not None else [])
     _table_from_rows(con, given.name, {"who": "VARCHAR", "channel": "VARCHAR"}, _every_spelling(entries, region(config)))
     create_temp(con, optouts, _resolved(con, given))
     drop_table(con, ledger)
@@ -76,6 +79,26 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     if source is not None:
         _forget_raw(con, "suppression")
     return True
+
+
+def _scoped(entries: list[tuple[str, str | None]], channels: dict[str, Any], notes: list[str]) -> list[tuple[str, str | None]]:
+    """Each opt-out under the configured channel names its channel word means
+    (delivery.channels.channels_named); a word that means none opts out of every channel,
+    and is listed: an opt-out is never dropped for a spelling."""
+    out: list[tuple[str, str | None]] = []
+    unknown: dict[str, int] = {}
+    for who, word in entries:
+        if word is None or not str(word).strip():
+            out.append((who, None))
+            continue
+        names = channels_named(str(word), channels)
+        if not names:
+            unknown[str(word)] = unknown.get(str(word), 0) + 1
+        out += [(who, name) for name in names] or [(who, None)]
+    for word, n in sorted(unknown.items()):
+        notes.append(f"opt-outs: {n:,} name the channel {shown(word)!r}, which is none of huitou.yaml's ({', '.join(channels) or 'none'}): "
+                     "taken as opt-outs of every channel; write a channel's name or kind (sms, email, ...)")
+    return out
 
 
 def _every_spelling(entries: list[tuple[str, str | None]], country: str | None) -> list[tuple[str, str | None]]:
@@ -86,14 +109,25 @@ def _every_spelling(entries: list[tuple[str, str | None]], country: str | None) 
 
 
 def _resolved(con: duckdb.DuckDBPyConnection, given: exp.Table) -> exp.Expression:
-    """The opt-outs by customer id: as given, and the customers whose phone or email one
-    of them names (an opt-out of a phone number stops the person's email too). Three
-    equality joins, not one OR: each is a hash join at a million customers."""
+    """The opt-outs by customer id: as given, the customers whose phone or email one of
+    them names (an opt-out of a phone number stops the person's email too), and every
+    customer who shares a phone or an email with one of those: one contact is one person,
+    however many ids the shop's data gives them. Equality joins, not ORs: each is a hash
+    join at a million customers."""
     selects: list[exp.Expression] = [tree("SELECT who AS customer_id, channel FROM :given", given=given)]
-    if relation_exists(con, "customers"):
-        selects += [exp.select("c.customer_id", "g.channel").from_(exp.alias_(given.copy(), "g", table=True))
-                    .join("customers AS c", on=exp.column(contact, "c").eq(exp.column("who", "g"))) for contact in ("phone", "email")]
-    return exp.select("*").distinct().from_(union_all(selects).subquery("o"))
+    if not relation_exists(con, "customers"):
+        return exp.select("*").distinct().from_(union_all(selects).subquery("o"))
+    selects += [exp.select("c.customer_id", "g.channel").from_(exp.alias_(given.copy(), "g", table=True))
+                .join("customers AS c", on=exp.column(contact, "c").eq(exp.column("who", "g"))) for contact in ("phone", "email")]
+    direct = exp.select("*").distinct().from_(union_all(selects).subquery("o"))
+    shared = [tree(_SHARING, contact=exp.to_identifier(contact)) for contact in ("phone", "email")]
+    return exp.select("*").distinct().from_(union_all([exp.select("*").from_("direct"), *shared]).subquery("o")).with_("direct", as_=direct)
+
+
+# The customers who share a contact with a customer of `direct` (the contact's column
+# stands for :contact), under that customer's opt-out.
+_SHARING = """SELECT same.customer_id, d.channel FROM direct AS d JOIN customers AS c ON c.customer_id = d.customer_id
+              JOIN customers AS same ON same.:contact = c.:contact"""
 
 
 def _column(source: Source, columns: dict[str, str], canonical: str) -> exp.Column:
@@ -106,7 +140,7 @@ def read_optout_file(config: dict[str, Any], root: Path) -> list[tuple[str, str 
     records them in the ledger)."""
     if _source(config, root, "suppression") is None:
         return []
-    con = duckdb.connect()
+    con = connect(data_files(config, root))
     try:
         load_optouts(con, {**config, "ledger": None}, root, "optouts")
         return [(c, ch) for c, ch in con.execute("SELECT customer_id, channel FROM optouts ORDER BY 1, 2").fetchall()]

@@ -13,7 +13,7 @@ from ..data.sources import DataError
 from ..templates import mask_contacts, mask_filter
 from ..contract import COLUMNS
 from .build import Plan
-from ..db import tree
+from ..db import copy_out, tree
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -27,12 +27,11 @@ def write_plan(plan: Plan, out: Path) -> int:
     # CSV has no nested values: the content goes in as its JSON text.
     columns = [tree("CAST(to_json(content) AS VARCHAR)").as_("content") if c == "content" and fmt == "csv" else exp.column(c, quoted=True) for c in COLUMNS]
     query = exp.select(*columns).from_(exp.to_table(plan.relation))
-    plan.con.execute("SET preserve_insertion_order = true")
-    plan.con.execute(tree(_COPY[fmt], query=query.subquery(), path=str(out)).sql("duckdb"))
+    copy_out(plan.con, query, out, _OPTIONS[fmt])  # in plan order: DuckDB preserves insertion order by default
     return plan.rows
 
 
-_COPY = {"csv": "COPY :query TO :path (FORMAT CSV, HEADER)", "jsonl": "COPY :query TO :path (FORMAT JSON)", "parquet": "COPY :query TO :path (FORMAT PARQUET)"}
+_OPTIONS = {"csv": "FORMAT CSV, HEADER", "jsonl": "FORMAT JSON", "parquet": "FORMAT PARQUET"}
 
 
 @dataclass

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from ..sandbox import RenderClock, RenderTimeout, bounded_output
 from ..templates import TemplateLoader, environment, locale_chain, template_uses
 from ..unsubscribe import make_token, unsubscribe_link
 from .rules import PlannedRule
+from ..redact import secret_env
 
 # What render_batch returns per row, in this order (send_local: the time rendered for).
 RENDERED_COLUMNS = ("cand_id", "send_local", "template", "subject", "body", "html", "segments", "extra", "error", "error_reason")
@@ -145,7 +145,7 @@ class Renderer:
                 templates[step], uses_orders, fields = compiled[key]
                 needs_orders |= uses_orders
                 rule_fields = None if fields is None or rule_fields is None else rule_fields | fields
-            secret = os.environ.get(spec.unsubscribe_secret_env) if spec.unsubscribe_secret_env else None
+            secret = secret_env(spec.unsubscribe_secret_env) if spec.unsubscribe_secret_env else None
             self.rules[index] = _RuleRender(spec, templates, needs_orders, rule_fields, secret or None)
             self.customer_fields = None if rule_fields is None or self.customer_fields is None else self.customer_fields | rule_fields
         self._offsets: dict[int, dt.timezone] = {}

@@ -24,12 +24,13 @@ from sqlglot import exp
 
 from ..feature_sql import next_birthday_sql
 from ..features import CATALOG
+from ..inert import UNSENDABLE_SQL
 from .render import Renderer
 from .render_memo import RenderMemo, fingerprints
 from .render_worker import create_output, render_cursor
 from .relations import Relations
 from .rules import PlannedRule
-from ..db import create_temp, drop_table, scalar, tree
+from ..db import create_temp, drop_table, scalar, scratch_dir, tree
 
 SERIAL_BELOW = 20_000  # fewer rows than this: starting workers costs more than it saves
 
@@ -100,7 +101,7 @@ _TO_RENDER = """
 
 
 def _render_in_workers(con: duckdb.DuckDBPyConnection, rows: exp.Select, specs: dict, jobs: int, tables: dict[str, exp.Table]) -> None:
-    with tempfile.TemporaryDirectory(prefix="huitou-render-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="render-", dir=scratch_dir()) as tmp:  # where the session's connection may write
         work = Path(tmp)
         (work / "specs.pickle").write_bytes(pickle.dumps(specs))
         shares = tree("SELECT *, cand_id % :jobs AS share FROM :rows", jobs=jobs, rows=rows.subquery("r"))
@@ -180,9 +181,10 @@ SEND_DAY_FIELDS = {
 }
 
 
-# Control characters a customer typed into a text field (NUL, ESC, a bell) are removed
-# before the text reaches a message, a subject line or a call list; tab and line breaks stay.
-PRINTABLE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+# Control characters a customer typed into a text field (NUL, ESC, a bell, C1, bidi
+# controls) are removed before the text reaches a message, a subject line or a call list;
+# tab and line breaks stay (inert.sendable).
+PRINTABLE = UNSENDABLE_SQL
 
 
 def _field(field: str, present: set[str], renderer: Renderer, text: bool = False) -> exp.Expression:

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import numpy
 
-from ..db import register_columns, tree
+from ..db import connect, register_columns, tree
 from ..engines.base import insert_cast, local_table
 from .render import RENDERED_COLUMNS, Renderer
 
@@ -51,8 +51,7 @@ def render_cursor(renderer: Renderer, cursor: duckdb.DuckDBPyConnection, con: du
 def main(argv: list[str]) -> int:
     specs_path, input_path, output_path = (Path(a) for a in argv)
     renderer = Renderer(pickle.loads(specs_path.read_bytes()))
-    con = duckdb.connect()
-    con.execute("SET threads = 1")  # the other workers have the other cores
+    con = connect(directories=[specs_path.parent], threads=1)  # the other workers have the other cores
     create_output(con, "rendered")
     cursor = con.cursor()
     cursor.execute(tree("SELECT * FROM read_parquet(:path, hive_partitioning = false)", path=input_path.as_posix()).sql("duckdb"))

@@ -54,7 +54,8 @@ def plan_playbooks(
     `today` replaces the real date as the bound on order dates."""
     project = playbooks[0].project
     try:
-        session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=as_of, orders=orders, customers=customers, data_dir=data_dir, quarantine_dir=quarantine_dir, today=today)
+        session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=as_of, orders=orders, customers=customers, data_dir=data_dir,
+                            quarantine_dir=quarantine_dir, today=today, inputs=[p for p in (inputs or {}).values() if p is not None])
         session.forecast_wanted = uses_forecast(playbooks, project.templates_dir)
         plan = build_plan(session, playbooks, horizon, customer=customer, jobs=jobs, inputs=inputs)
         plan.reports = session.reports

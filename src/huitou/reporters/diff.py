@@ -10,6 +10,9 @@ import json
 from collections import Counter
 from typing import Any
 
+from ..inert import markdown_inert, shown
+
+
 MARKER = "<!-- huitou-diff -->"  # lets the workflow update its comment instead of adding one
 
 
@@ -73,14 +76,15 @@ def as_text(diff: dict[str, Any]) -> str:
         lines.append(f"  {d['playbook']} {d['channel']} {d['day']}: {d['base']:,} -> {d['head']:,} sends")
     for kind in ("appeared", "went_away"):
         lines += [f"  validation {kind.replace('_', ' ')}: {v['file']}:{v['line']}:{v['column']} {v['code']} {v['message']}" for v in diff["validation"][kind]]
-    return "\n".join(lines) + "\n"
+    return shown("\n".join(lines) + "\n")
 
 
 def _cell(text: Any) -> str:
     """Text from the data or the playbooks as a Markdown table cell or line: HTML-escaped
     (no tag, no comment, no entity survives), with the characters Markdown reads as
-    structure made literal."""
-    escaped = html.escape(str(text), quote=True).replace("|", "&#124;").replace("\n", " ").replace("\r", " ")
+    structure made literal, controls shown escaped, and no mention or autolink
+    (inert.markdown_inert): a customer's `@org/team` notifies nobody."""
+    escaped = html.escape(markdown_inert(shown(str(text))), quote=True).replace("|", "&#124;").replace("\n", " ").replace("\r", " ")
     for ch in "\\`*_[]()!#~":
         escaped = escaped.replace(ch, "\\" + ch)
     return escaped

@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..evaluate import Count, Explained, Node
+from ..inert import shown
 
 MARK = {True: "✓", False: "✗", None: "?"}
 
@@ -47,13 +50,18 @@ def _tree_lines(node: Node, depth: int = 0) -> list[str]:
     return lines
 
 
+def _inert(text: str) -> str:
+    """Data in a line of markup: nothing of it is markup or a control (inert.py)."""
+    return escape(shown(str(text)))
+
+
 def explain_text(console: Console, customer: str, as_of: str, features: dict[str, Any], items: list[Explained]) -> None:
-    console.print(f"[bold]customer {customer}[/bold] as of {as_of}")
+    console.print(f"[bold]customer {_inert(customer)}[/bold] as of {as_of}")
     table = Table(show_header=False, show_edge=False, box=None)
     table.add_column("feature", style="dim")
     table.add_column("value")
     for name, value in features.items():
-        table.add_row(name, "NULL" if value is None else str(value))
+        table.add_row(name, Text("NULL" if value is None else shown(str(value))))  # Text: a value's brackets are not markup
     console.print(table)
     playbook = None
     for item in items:
@@ -64,7 +72,7 @@ def explain_text(console: Console, customer: str, as_of: str, features: dict[str
         verdict = {True: "matched", False: "not matched", None: "not matched (unknown)"}[item.tree.value]
         console.print(f"\n{item.kind} [bold]{item.name}[/bold]: {verdict}", highlight=False)
         for line in _tree_lines(item.tree, 1):
-            console.print(line, highlight=False, markup=False, soft_wrap=True)
+            console.print(shown(line), highlight=False, markup=False, soft_wrap=True)
 
 
 def explain_json(customer: str, as_of: str, features: dict[str, Any], items: list[Explained]) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from ..inert import shown
 from ..plan.output import Summary
 
 
@@ -38,8 +40,9 @@ def plan_text(console: Console, summary: Summary) -> None:
             table.add_row(f"{s.playbook}/{s.rule}", f"{s.treated:,}", f"{s.holdout:,}", f"{s.window_days}d", f"{s.baseline:.1%}" if s.baseline is not None else "-", mde)
         console.print(table)
     for sample in summary.samples:
-        console.print(f"\n[bold]{sample['rule']}[/] -> {sample['customer_id']} ({sample['channel']} {sample.get('to') or ''}) at {sample['send_at']}", markup=True, highlight=False)
+        head = f"{sample['customer_id']} ({sample['channel']} {sample.get('to') or ''}) at {sample['send_at']}"
+        console.print(f"\n[bold]{escape(sample['rule'])}[/] -> {escape(shown(head))}", markup=True, highlight=False)
         if sample.get("subject"):
-            console.print(f"  Subject: {sample['subject']}", markup=False)
+            console.print(f"  Subject: {shown(sample['subject'])}", markup=False)
         for line in str(sample.get("body") or "").splitlines() or [""]:
-            console.print(f"  {line}", markup=False)
+            console.print(f"  {shown(line)}", markup=False)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from ..delivery.run import OUTCOMES, ChannelReport, SendReport
+from ..inert import shown
 from ..templates import mask_contacts, mask_filter
 
 
@@ -29,6 +30,7 @@ def send_dict(report: SendReport) -> dict[str, Any]:
         "until": _when(report.until, report.timezone),
         "not_due": report.not_due,
         "problems": report.problems,
+        "notes": report.notes,
         **({"samples": [_sample(r) for r in report.samples]} if not report.live else {
             "added_to_ledger": report.enqueued,
             "replanned": report.replanned,
@@ -79,8 +81,8 @@ def send_text(report: SendReport) -> str:
         for row in report.samples:
             sample = _sample(row)
             lines.append(f"  e.g. {sample['send_at']} {sample['channel']} to {sample['to']} ({sample['rule']}): {sample['text']}")
-        lines += [f"problem: {p}" for p in report.problems]
-        return "\n".join(lines) + "\n"
+        lines += [f"problem: {p}" for p in report.problems] + [f"note: {n}" for n in report.notes]
+        return shown("\n".join(lines) + "\n")
     if report.recovered:
         lines.append(f"{len(report.recovered):,} row(s) were in flight when an earlier run died: delivery unknown, sent again under the same "
                      "idempotency key (Message-ID / Idempotency-Key header; outbox files are checked for the key)")
@@ -99,11 +101,12 @@ def send_text(report: SendReport) -> str:
         lines += [f"    failed {key}: {error}" for key, error in c.errors]
         if c.stopped:
             lines.append(f"    stopped: {c.stopped}; its rows stay pending for the next run")
+    lines += [f"note: {n}" for n in report.notes]
     if report.interrupted:
         lines.append("interrupted: the message in hand was finished and recorded; run again to go on")
     if report.handed_over:
         lines.append("handed over: another `huitou send` asked for the ledger; the messages in flight were finished and recorded, it delivers the rest")
-    return "\n".join(lines) + "\n"
+    return shown("\n".join(lines) + "\n")  # provider replies and customer text: nothing a terminal obeys
 
 
 def ledger_text(counts: list[tuple[str, str, str, int]], failures: list[tuple[str, str, str, int, str]], path: str) -> str:
@@ -117,7 +120,7 @@ def ledger_text(counts: list[tuple[str, str, str, int]], failures: list[tuple[st
     if failures:
         lines.append("failed:")
         lines += [f"  {key} {customer} {channel} after {attempts} attempt(s): {error}" for key, customer, channel, attempts, error in failures]
-    return "\n".join(lines) + "\n"
+    return shown("\n".join(lines) + "\n")
 
 
 def ledger_json(counts: list[tuple[str, str, str, int]], failures: list[tuple[str, str, str, int, str]], path: str) -> str:

@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 import random
+import secrets
 import zoneinfo
 from importlib import resources
 from importlib.abc import Traversable
@@ -57,13 +58,14 @@ def starter_files(locale: str = "zh-CN", timezone: str | None = None, today: dt.
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise StarterError(f"--timezone {zone}: not a known IANA timezone (e.g. Asia/Shanghai, America/New_York, Europe/Berlin)") from None
     package = resources.files("huitou")
+    project = secrets.token_hex(8)  # the project's id in its plans (contract.project_id)
 
 
     files = [(rel, data.replace(b"__HUITOU_VERSION__", __version__.encode()) if rel.endswith(".yml") else data)
              for rel, data in _files(package.joinpath("starter").joinpath("files").joinpath("common"))]
     for rel, data in _files(package.joinpath("starter").joinpath("files").joinpath(variant)):
         if rel.endswith((".yaml", ".yml")):
-            data = data.decode("utf-8").replace("__LOCALE__", locale).replace("__TIMEZONE__", zone).encode("utf-8")
+            data = data.decode("utf-8").replace("__LOCALE__", locale).replace("__TIMEZONE__", zone).replace("__PROJECT_ID__", project).encode("utf-8")
         files.append((rel, data))
     files += [(f"schemas/{name}", package.joinpath("schemas").joinpath(name).read_bytes()) for name in SCHEMAS.values()]
     today = today or dt.datetime.now(zoneinfo.ZoneInfo(zone)).date()
