@@ -232,14 +232,19 @@ channel = {
             "type": "object",
             "additionalProperties": False,
             "required": ["host"],
-            "properties": {"host": {"type": "string"}, "port": {"type": "integer", "minimum": 1, "maximum": 65535}, "security": {"type": "string", "enum": ["starttls", "ssl", "none"], "default": "starttls"}, "username_env": secret_ref, "password_env": secret_ref,
-                           "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 30, "description": "Seconds to wait for the server."}},
+            "properties": {"host": {"type": "string"}, "port": {"type": "integer", "minimum": 1, "maximum": 65535}, "security": {"type": "string", "enum": ["starttls", "ssl", "none"], "default": "starttls"},
+                           "plaintext_auth": {"type": "boolean", "default": False,
+                                              "description": "With security: none, log in anyway: the password crosses the network in clear. Only for a relay on a trusted network (HT509)."},
+                           "username_env": secret_ref, "password_env": secret_ref,
+                           "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 30,
+                                       "description": "Seconds for the whole opening (greeting, TLS, login) and for each message, however slowly the server answers."}},
         },
         "webhook": {
             "type": "object",
             "additionalProperties": False,
             "required": ["url"],
-            "properties": {"url": {"type": "string", "pattern": "^https?://"}, "secret_env": secret_ref, "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10}},
+            "properties": {"url": {"type": "string", "pattern": "^https?://"}, "secret_env": secret_ref,
+                           "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10, "description": "Seconds for the whole request and answer, however slowly it comes."}},
         },
         "outbox": {
             "description": "Directory for files people act on (SMS vendor uploads, call lists, print lists): one CSV per channel and day. "
@@ -254,6 +259,9 @@ channel = {
         "concurrency": {"type": "integer", "minimum": 1, "maximum": 256,
                         "description": "Messages in flight at once on this channel: SMTP connections, or HTTP requests each on a kept-alive connection (default: 4 for smtp, "
                                        "8 for a webhook; an outbox is written one message at a time). The rate limit holds however many are in flight."},
+        "max_pause": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400, "default": 600,
+                      "description": "Seconds: the longest the channel waits when its receiver answers Retry-After. A longer wait stops the channel (exit 1, its rows "
+                                     "stay pending for the next run) instead of holding the run and the ledger for hours."},
         "rate": {"type": "object", "additionalProperties": False, "description": "Most messages per second or per minute (the stricter wins); messages are spaced evenly.", "properties": {"per_second": {"type": "number", "exclusiveMinimum": 0}, "per_minute": {"type": "number", "exclusiveMinimum": 0}}},
         "cost": {
             "type": "object",
@@ -280,6 +288,8 @@ project = {
     "properties": {
         "version": {"const": 1},
         "name": {"type": "string"},
+        "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+               "description": "Names this project in its plan files (default: name): huitou send refuses a plan of another project. huitou init writes a random one."},
         "playbooks": {"type": "array", "items": {"type": "string"}, "default": ["rules"], "description": "Directories or files holding playbooks."},
         "templates": {"type": "string", "default": "templates", "description": "Template directory (one subdirectory per locale)."},
         "default_locale": {"type": "string", "default": "zh-CN", "description": "Locale to fall back to when a template is missing in the customer's."},
