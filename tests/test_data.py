@@ -381,13 +381,13 @@ def test_purchase_days_bitmap_and_distinct_count_agree(tmp_path: Path, monkeypat
 
 def test_numpy_columns_longer_than_duckdbs_type_sample_register() -> None:
     """DuckDB 1.1 sent object columns past its 1,000-row sample through pandas and failed;
-    the plan's rendered batches and the ledger's rows are such columns (db.register_columns)."""
-    import duckdb
+    the plan's rendered batches and the ledger's rows are such columns (db.register_columns,
+    on a connection of db.connect, which samples every row)."""
     import numpy
 
-    from huitou.db import register_columns
+    from huitou.db import connect, register_columns
 
-    con = duckdb.connect()
+    con = connect()
     n = 5_000
     register_columns(con, "t", {"text": numpy.array(["x"] * (n - 1) + [None], dtype=object), "none": numpy.array([None] * n, dtype=object)})
     assert con.execute("SELECT count(*), count(text), count(none) FROM t").fetchall() == [(n, n - 1, 0)]
