@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/plan.py --write
 	$(BIN)/python benchmarks/send.py --write
 	$(BIN)/python benchmarks/report.py --write
+	$(BIN)/python benchmarks/rules.py --write
 
 # The plan at 100k, 1M and 5M customers (generates 1.5 GB of Parquet the first time).
 bench-scale: $(STAMP)
