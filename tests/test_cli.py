@@ -15,7 +15,7 @@ INVALID = EXAMPLES / "invalid"
 
 
 def run(bin_: str, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "HUITOU_DEBUG")}
+    full_env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "HUITOU_DEBUG", "COLUMNS")}  # a width another test left is not the pipe's
     full_env.update(env or {})
     return subprocess.run([bin_, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120)
 
@@ -293,3 +293,28 @@ def test_playbooks_in_different_timezones_are_refused(huitou_bin: str, tmp_path:
     assert out.returncode == 2 and "different timezones (Asia/Tokyo, Europe/Paris)" in out.stderr
     ok = run(huitou_bin, "segments", "--as-of", "2026-11-01", "--timezone", "Asia/Tokyo", "-f", "json", cwd=project)
     assert ok.returncode == 0 and json.loads(ok.stdout)["customers"] == 300
+
+
+def test_tables_in_a_pipe_show_every_name_whole(huitou_bin: str, tmp_path: Path) -> None:
+    """A cron log or a pipe is not a terminal: rich would cut tables at 80 characters
+    (`care/winback-che…` twice, email and SMS rows alike). Piped, segments and the plan's
+    table show each rule's whole name; COLUMNS, when set, is honoured."""
+    import yaml
+
+    from .test_attacks import project
+
+    root = project(tmp_path / "shop", rules=("call", "text"))
+    book = root / "rules" / "attack.yaml"
+    playbook = yaml.safe_load(book.read_text(encoding="utf-8"))
+    names = ["winback-checkin-after-ninety-quiet-days-by-phone-for-our-most-loyal-customers", "winback-checkin-after-ninety-quiet-days-by-text-message-to-loyal-ones"]
+    for rule, name in zip(playbook["rules"], names):
+        rule["id"] = name
+    book.write_text(yaml.safe_dump(playbook, allow_unicode=True), encoding="utf-8")
+    env = {"T_ATTACK_UNSUB_SECRET": "attack-unsubscribe-secret"}
+    counted = run(huitou_bin, "segments", "--as-of", "2026-11-02", cwd=root, env=env)
+    planned = run(huitou_bin, "plan", "--as-of", "2026-11-02", "--horizon", "1d", cwd=root, env=env)
+    for done in (counted, planned):
+        assert done.returncode == 0, done.stderr
+        assert all(name in done.stdout for name in names) and "…" not in done.stdout, done.stdout
+    narrow = run(huitou_bin, "segments", "--as-of", "2026-11-02", cwd=root, env=env | {"COLUMNS": "60"})
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 60, narrow.stdout

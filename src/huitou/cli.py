@@ -198,6 +198,19 @@ class DiffFormat(str, enum.Enum):
     markdown = "markdown"
 
 
+# Wide enough that no table of a file, a pipe or a cron log cuts a rule's name short.
+WIDE = 4096
+
+
+def _console() -> Any:
+    """stdout's console: a terminal's width (or COLUMNS when set); a file or a pipe gets
+    WIDE, where rich would cut every table at 80 characters."""
+    from rich.console import Console
+
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(highlight=False, width=WIDE if wide else None)
+
+
 def _fail(command: str, message: str, code: ExitCode = ExitCode.ERROR) -> typer.Exit:
     typer.echo(f"huitou {command}: {shown(message)}", err=True)  # a message can quote a file's text
     return typer.Exit(code)
@@ -285,7 +298,6 @@ def segments(
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="text or json")] = OutFormat.text,
 ) -> None:
     """Count the customers in every segment, rule and lifecycle stage."""
-    from rich.console import Console
 
     from .evaluate import segment_counts
     from .reporters.evaluation import segments_json, segments_text
@@ -295,7 +307,7 @@ def segments(
     if format == OutFormat.json:
         sys.stdout.write(segments_json(session.as_of.isoformat(), total, counts))
     else:
-        segments_text(Console(highlight=False), session.as_of.isoformat(), total, counts)
+        segments_text(_console(), session.as_of.isoformat(), total, counts)
 
 
 @app.command()
@@ -309,7 +321,6 @@ def report(
     html: Annotated[Optional[Path], typer.Option("--html", help="Also write a self-contained HTML report (charts included) to FILE.")] = None,
 ) -> None:
     """Repeat purchase as the shop counts it: by customer and by transaction, per period, stage and cohort."""
-    from rich.console import Console
 
     from .delivery.ledger import default_path
     from .reporters.report import report_csv, report_json, report_text
@@ -352,7 +363,7 @@ def report(
     elif format == ReportFormat.csv:
         sys.stdout.write(report_csv(result))
     else:
-        report_text(Console(highlight=False), result, effects)
+        report_text(_console(), result, effects)
 
 
 @app.command()
@@ -386,7 +397,6 @@ def forecast(
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="text or json")] = OutFormat.text,
 ) -> None:
     """The purchase models behind p_alive and expected_*_90d: their parameters, and a check of their predictions against a holdout period."""
-    from rich.console import Console
 
     from .forecast.check import fit_check
     from .reporters.forecast import forecast_json, forecast_text
@@ -398,7 +408,7 @@ def forecast(
     if format == OutFormat.json:
         sys.stdout.write(forecast_json(fitted, check))
     else:
-        forecast_text(Console(highlight=False), fitted, check)
+        forecast_text(_console(), fitted, check)
 
 
 @app.command()
@@ -410,7 +420,6 @@ def explain(
     format: Annotated[OutFormat, typer.Option("--format", "-f", help="text or json")] = OutFormat.text,
 ) -> None:
     """Show a customer's features and, for every segment and rule, which clause held or failed."""
-    from rich.console import Console
 
     from .evaluate import explain as explain_customer
     from .reporters.evaluation import explain_json, explain_text
@@ -423,7 +432,7 @@ def explain(
     if format == OutFormat.json:
         sys.stdout.write(explain_json(customer, session.as_of.isoformat(), values, items))
     else:
-        explain_text(Console(highlight=False), customer, session.as_of.isoformat(), values, items)
+        explain_text(_console(), customer, session.as_of.isoformat(), values, items)
 
 
 def _horizon(text: str, command: str = "plan", flag: str = "horizon") -> int:
@@ -466,7 +475,6 @@ def plan(
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Processes rendering messages. Default: one per core.")] = None,
 ) -> None:
     """Decide who gets which message, on which channel, when - and why the others do not."""
-    from rich.console import Console
 
     from .plan.output import summarise, summary_json, write_plan
     from .report.sizing import holdout_sizing
@@ -490,7 +498,7 @@ def plan(
     if format == OutFormat.json:
         sys.stdout.write(summary_json(summary) + "\n")
     else:
-        plan_text(Console(highlight=False), summary)
+        plan_text(_console(), summary)
 
 
 @app.command()
