@@ -2,7 +2,16 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The main job needs the package alone; the suite adds the test extras (PySpark, the
+# PostgreSQL driver, pytest): a fresh clone's `make demo` does not wait for them.
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+# The packages are installed without bytecode (half of pip's time) and each module is
+# compiled once, when first imported: that needs Python allowed to write its caches
+# (some machines set PYTHONDONTWRITEBYTECODE, and then every command and every test's
+# child process compiles huitou and its dependencies again, about a second each).
+unexport PYTHONDONTWRITEBYTECODE
 
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
@@ -11,9 +20,12 @@ LOWEST_STAMP := $(LOWEST)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(TEST_STAMP)
 
 # The example project signs referral codes with this secret (a real shop sets its own).
 export HUITOU_REFERRAL_SECRET ?= demo-only-referral-secret
@@ -28,7 +40,7 @@ demo: $(STAMP)
 # suite is mostly child processes (the console script, PostgreSQL, Spark), 2 cores here.
 PYTEST_WORKERS := -n 2 --dist loadfile
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
 # The suite at the lowest versions pyproject.toml declares (CI runs it after `make test`).
@@ -42,7 +54,7 @@ $(LOWEST_STAMP): pyproject.toml tools/lowest_bounds.py
 test-lowest: $(LOWEST_STAMP)
 	$(LOWEST)/bin/python -m pytest -p no:cacheprovider $(PYTEST_WORKERS)
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/validate.py --write
 	$(BIN)/python benchmarks/evaluate.py --write
 	$(BIN)/python benchmarks/plan.py --write
@@ -51,12 +63,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/rules.py --write
 
 # The plan at 100k, 1M and 5M customers (generates 1.5 GB of Parquet the first time).
-bench-scale: $(STAMP)
+bench-scale: $(TEST_STAMP)
 	$(BIN)/python benchmarks/scale.py --write
 
 # The 1M-customer plan on DuckDB, Spark local[2] and PostgreSQL (Java and Debian's
 # postgresql package needed; see docs/engines.md).
-bench-engines: $(STAMP)
+bench-engines: $(TEST_STAMP)
 	$(BIN)/python benchmarks/engines.py --write
 
 clean:
