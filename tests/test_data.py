@@ -308,7 +308,7 @@ def test_empty_and_non_utf8_files_say_so(tmp_path: Path) -> None:
         open_files(tmp_path, orders=empty)
     latin = tmp_path / "latin.csv"
     latin.write_bytes("customer_id,ordered_at,amount\n1,2026-01-01,caf\xe9\n".encode("latin-1"))
-    with pytest.raises(DataError, match="must be UTF-8"):
+    with pytest.raises(DataError, match="line 2 is not UTF-8 text; the file reads as cp1252.*add `encoding: cp1252` under data.orders.csv"):
         open_files(tmp_path, orders=latin)
 
 

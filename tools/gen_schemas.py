@@ -189,6 +189,10 @@ source = {
                 "header": {"type": "boolean", "default": True},
                 "names": {"type": "array", "items": {"type": "string"}, "description": "Column names when the file has no header."},
                 "date_format": {"type": "string", "description": "strftime format of dates, e.g. %Y%m%d."},
+                "encoding": {"type": "string", "minLength": 1,
+                             "description": "The file's text encoding when it is not UTF-8: gbk (read as its superset gb18030), big5, shift_jis (read as cp932), "
+                                            "euc_kr (cp949), utf-16, cp1252, latin-1, or any name Python knows. Default: a byte order mark decides, else UTF-8.",
+                             "examples": ["gbk", "shift_jis", "utf-16"]},
                 "quote": {"type": "string"},
             },
         },

@@ -64,6 +64,7 @@ def load_config(project: Project) -> list[Diagnostic]:
         return problems
     found = schema.validate(doc, "project")
     problems += found + list(secrets.run(doc)) + list(exposure.run(doc, project.root)) + list(_config_timezone(doc)) + list(_config_country(doc)) + list(_config_mappings(doc))
+    problems += list(_config_encodings(doc))
     project.config = exposure.without_system_dirs(schema.without_errors(doc.data, "project"), project.root)
     return problems
 
@@ -111,6 +112,19 @@ def _config_country(doc: Document) -> Iterator[Diagnostic]:
         line, col = doc.position(("shop", "country"))
         hint = did_you_mean(country, sorted(phonenumbers.SUPPORTED_REGIONS)) or "an ISO 3166 country code with a numbering plan, e.g. CN, US, JP, GB"
         yield Diagnostic(doc.path, line, col, "HT104", f"shop.country: '{country}' is not a country with a phone numbering plan", hint)
+
+
+def _config_encodings(doc: Document) -> Iterator[Diagnostic]:
+    """Each source's csv.encoding is an encoding Python can decode (HT104)."""
+    from .data.encoding import codec_name
+
+    data = doc.data.get("data") if isinstance(doc.data, dict) else None
+    for name, spec in (data.items() if isinstance(data, dict) else ()):
+        encoding = spec.get("csv", {}).get("encoding") if isinstance(spec, dict) and isinstance(spec.get("csv"), dict) else None
+        if isinstance(encoding, str) and encoding and codec_name(encoding) is None:
+            line, col = doc.position(("data", name, "csv", "encoding"))
+            hint = "write e.g. gbk, gb18030, big5, shift_jis, euc_kr, utf-16, cp1252 or latin-1"
+            yield Diagnostic(doc.path, line, col, "HT104", f"data.{name}.csv.encoding: '{encoding}' is not an encoding", hint)
 
 
 def _config_timezone(doc: Document) -> Iterator[Diagnostic]:

@@ -21,20 +21,22 @@ import duckdb
 from sqlglot import exp
 
 from ..db import drop_table, named, quoted, run, scalar, tree
+from .encoding import not_text, text_path
 from .sources import DataError, Source, too_wide
 
 DELIMITERS = (",", ";", "\t", "|")
 _HEAD_BYTES = 1 << 20  # the header line is looked for in the first MiB
 
 
-def header_line(path: Path) -> str:
-    """The file's first line, decoded (a UTF-8 byte order mark dropped)."""
+def header_line(source: Source, path: Path) -> str:
+    """The first line of the source's UTF-8 text at `path`, decoded (a byte order mark
+    dropped)."""
     with open(path, "rb") as handle:
         head = handle.read(_HEAD_BYTES).split(b"\n", 1)[0].rstrip(b"\r")
     try:
         return head.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: the file must be UTF-8 text: byte {exc.start + 1} of line 1 is not; save it as UTF-8") from None
+    except UnicodeDecodeError:
+        raise DataError(not_text(source, "utf_8", 1)) from None
 
 
 def sniff_delimiter(line: str) -> str:
@@ -45,12 +47,12 @@ def sniff_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def csv_dialect(source: Source) -> tuple[dict[str, exp.Expression], int, list[str]]:
-    """read_csv's options for a delimited file, how many header lines it has, and the
-    column names."""
+def csv_dialect(source: Source, path: Path) -> tuple[dict[str, exp.Expression], int, list[str]]:
+    """read_csv's options for a delimited file (its UTF-8 text at `path`), how many header
+    lines it has, and the column names."""
     opts = source.csv
     has_header = bool(opts.get("header", True))
-    first = header_line(source.path)
+    first = header_line(source, path)
     delimiter = str(opts.get("delimiter") or sniff_delimiter(first))
     quote = str(opts.get("quote") or '"')
     names = list(opts.get("names") or [])
@@ -71,17 +73,18 @@ def csv_dialect(source: Source) -> tuple[dict[str, exp.Expression], int, list[st
     return options, 1 if has_header else 0, names
 
 
-def read_csv(source: Source, options: dict[str, exp.Expression], **more: exp.Expression) -> exp.Expression:
+def read_csv(path: Path, options: dict[str, exp.Expression], **more: exp.Expression) -> exp.Expression:
     """read_csv(path, option = value, ...) as a tree."""
     given = [exp.EQ(this=exp.column(k), expression=v.copy()) for k, v in {**options, **more}.items()]
-    return exp.ReadCSV(this=exp.Literal.string(str(source.path)), expressions=given)
+    return exp.ReadCSV(this=exp.Literal.string(str(path)), expressions=given)
 
 
 def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
     """The query reading the well-formed rows, plus `_row` (their data row number, counting
     the malformed ones too); the malformed rows go to the table malformed_<name> (line,
     error, text). One extra pass over the file finds them."""
-    options, header_lines, columns = csv_dialect(source)
+    path = text_path(source)  # the file, or its UTF-8 copy
+    options, header_lines, columns = csv_dialect(source, path)
     table = named(f"malformed_{source.name}")
     rejects, scans = f"huitou_rejects_{source.name}", f"huitou_reject_scans_{source.name}"
     run(con, tree("CREATE OR REPLACE TABLE :table (line BIGINT, data_row BIGINT, error VARCHAR, text VARCHAR)", table=table))
@@ -89,18 +92,18 @@ def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
     # clean file, is read once here.
     every = exp.or_(*(exp.not_(quoted(n).is_(exp.null())) for n in columns))
     try:
-        run(con, exp.select("count(*)").from_(read_csv(source, options)).where(every)).fetchall()
+        run(con, exp.select("count(*)").from_(read_csv(path, options)).where(every)).fetchall()
     except duckdb.Error as exc:
         message = str(exc).strip()
         where = re.search(r"on Line: (\d+)", message)
         if "unicode" in message.lower():  # the file's encoding, not a row's fault: refuse the file
-            raise DataError(f"{source.path}: the file must be UTF-8 text: line {where.group(1) if where else '?'} is not; save it as UTF-8") from None
-        probe = read_csv(source, options, store_rejects=exp.true(), rejects_table=exp.Literal.string(rejects), rejects_scan=exp.Literal.string(scans))
+            raise DataError(not_text(source, "utf_8", where.group(1) if where else "?")) from None
+        probe = read_csv(path, options, store_rejects=exp.true(), rejects_table=exp.Literal.string(rejects), rejects_scan=exp.Literal.string(scans))
         try:
             run(con, exp.select("count(*)").from_(probe)).fetchall()
         except duckdb.Error:
             line = f" (line {where.group(1)})" if where else ""
-            raise DataError(f"{source.path}: cannot read it as CSV{line}: {message.splitlines()[0]}{_line_ending_hint(source.path)}") from None
+            raise DataError(f"{source.path}: cannot read it as CSV{line}: {message.splitlines()[0]}{_line_ending_hint(path)}") from None
         run(con, tree("""
             INSERT INTO :table
             SELECT DISTINCT line, line - :header_lines, error_type || ': ' || error_message, csv_line FROM :rejects ORDER BY line""",
@@ -109,11 +112,11 @@ def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
         drop_table(con, named(scans))
         # Mixed line endings make some DuckDB versions reject rows that are fine: the file's
         # fault, said as such, rather than rows set aside.
-        endings = _line_ending_hint(source.path)
+        endings = _line_ending_hint(path)
         if endings:
             first = scalar(con, exp.select("error").from_(table).order_by("line").limit(1))
             raise DataError(f"{source.path}: cannot read it as CSV: {first}{endings}")
-    good = tree("SELECT *, row_number() OVER () AS _k FROM :rows", rows=read_csv(source, options, ignore_errors=exp.true()))
+    good = tree("SELECT *, row_number() OVER () AS _k FROM :rows", rows=read_csv(path, options, ignore_errors=exp.true()))
     if not scalar(con, exp.select("count(*)").from_(table)):
         return tree("SELECT * EXCLUDE (_k), _k AS _row FROM :good", good=good.subquery())
     # A good row's number counts the malformed rows before it: those with fewer good rows

@@ -24,6 +24,7 @@ from ..db import copy_out, create, date_literal, first_row, named, quoted, run, 
 from ..spreadsheet import cell_sql
 from .contacts import unguarded
 from .csvfile import malformed, report_malformed
+from .dates import date_hint
 from .identity import ContactReport, Identity, count_ids, customer_id, id_columns, spellings_in
 from .raw import columns_of, mapped, need_column, open_raw
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
@@ -62,6 +63,7 @@ class LoadReport:
     hints: list[str] = field(default_factory=list)  # how to fix what was rejected or repaired
     max_rejected: float = 0.5
     label: str = ""  # the source as messages name it (Source.label)
+    date_column: str = "ordered_at"  # the file's column of the order time
 
     @property
     def too_many_rejected(self) -> bool:
@@ -220,7 +222,7 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     hi = tree("least(hi, :latest)", latest=date_literal(today + dt.timedelta(days=2)))
     create(con, "order_date_bounds", exp.select(lo.as_("lo"), hi.as_("hi")).from_(bounds.subquery("bounds")))
     create(con, "orders", tree(_USABLE_ORDERS))
-    return LoadReport("orders", source.path, max_rejected=source.max_rejected, label=source.label)
+    return LoadReport("orders", source.path, max_rejected=source.max_rejected, label=source.label, date_column=source.column("ordered_at"))
 
 
 _CHECKED = "SELECT *, CASE WHEN _verdict IS NOT NULL THEN _verdict END AS _reject FROM orders_rows"
@@ -299,6 +301,9 @@ def summary_report(con: duckdb.DuckDBPyConnection, rep: LoadReport, *, known_cus
     rep.rows = rep.loaded + sum(rep.rejected.values())
     issues = {i: totals[f"i:{i}"] - of_unknown[f"i:{i}"] for i in ORDER_ISSUES}
     rep.kept_with_issues = {i: n for i, n in issues.items() if n}
+    if rep.rejected.get("bad_date"):
+        bad = "SELECT DISTINCT trim(CAST(_ordered_raw AS VARCHAR)) FROM orders_rows WHERE _verdict = 'bad_date' LIMIT 20"
+        rep.hints.append(date_hint("orders", rep.date_column, [str(v) for v, in con.execute(bad).fetchall()]))
     if rep.rejected.get("unknown_status"):
         rows = exp.Select().from_("orders_rows")
         rep.hints.append(_values_hint(con, rows, "orders", "status", exp.column("_status_raw"), tree("_verdict = 'unknown_status'"), ORDER_STATUSES))

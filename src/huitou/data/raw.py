@@ -14,6 +14,7 @@ from sqlglot import exp
 from ..db import create, first_row, named, quoted, run, scalar, tree
 from ..diagnostics import did_you_mean
 from .csvfile import open_csv
+from .encoding import text_path
 from .sources import ENGINE_TABLE, DataError, Source, column_names, too_wide
 
 _BLANKS = r"\s+"  # what separates the fields of a space-aligned file (CDNOW)
@@ -94,7 +95,7 @@ def _space_aligned(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select
     header = bool(source.csv.get("header", True))
     names = source.csv.get("names")
     lines = tree("""SELECT line, row_number() OVER () AS n
-                    FROM (SELECT unnest(string_split(replace(content, chr(13), ''), chr(10))) AS line FROM read_text(:path))""", path=str(source.path))
+                    FROM (SELECT unnest(string_split(replace(content, chr(13), ''), chr(10))) AS line FROM read_text(:path))""", path=str(text_path(source)))
     parts = tree("regexp_split_to_array(trim(line), :blanks)", blanks=_BLANKS)
     if names is None:
         if not header:

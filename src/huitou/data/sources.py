@@ -32,6 +32,7 @@ class Source:
     fields: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # canonical column -> {value in the file: value huitou reads}
     max_rejected: float = 0.5  # a larger share of rejected rows stops the command
+    locale: str = ""  # the shop's (default_locale): what a file's encoding likely is
 
     def column(self, canonical: str) -> str:
         """The file's column for a canonical one (of a customer id read from several
@@ -53,7 +54,7 @@ def is_engine_table(spec: Any) -> bool:
     return isinstance(spec, dict) and "table" in spec and "path" not in spec
 
 
-def source_from_config(name: str, spec: dict[str, Any], root: Path) -> Source:
+def source_from_config(name: str, spec: dict[str, Any], root: Path, locale: str = "") -> Source:
     """A source of huitou.yaml's data: a file (`path`), or with `table` alone a table of
     the project's engine (orders and customers only: docs/engines.md)."""
     if is_engine_table(spec):
@@ -73,6 +74,7 @@ def source_from_config(name: str, spec: dict[str, Any], root: Path) -> Source:
         fields={name: str(s["type"] if isinstance(s, dict) else s) for name, s in (spec.get("fields") or {}).items()},
         values={str(c): {_value_text(k): _value_text(v) for k, v in (m or {}).items()} for c, m in (spec.get("values") or {}).items()},
         max_rejected=float(str(spec.get("max_rejected", "50%")).rstrip("%")) / 100,
+        locale=locale,
     )
 
 
@@ -220,7 +222,8 @@ def resolve(config: dict[str, Any], root: Path, *, data_dir: Path | None = None,
         spec = dict(specs.get(name) or {})
         if flag is not None:
             spec = {**spec, "path": str(flag.resolve()), "format": spec.get("format") if "path" not in spec or Path(spec["path"]).suffix == flag.suffix else None}
-        out[name] = source_from_config(name, spec, root) if spec.get("path") or spec.get("table") else None
+        locale = str(config.get("default_locale") or "")
+        out[name] = source_from_config(name, spec, root, locale) if spec.get("path") or spec.get("table") else None
     if out["orders"] is None:
         raise DataError("no order data: give --data DIR or --orders FILE, or set data.orders.path in huitou.yaml")
     for source in out.values():

@@ -11,6 +11,7 @@ import datetime as dt
 from sqlglot import exp
 
 from ..db import date_literal, tree
+from .dates import text_time
 from .sources import Source
 
 STRING_PROFILE = ("name", "phone", "email", "wechat_id", "gender", "city", "tier", "timezone", "locale")
@@ -18,10 +19,6 @@ BOOLEAN_PROFILE = ("consent_sms", "consent_email", "consent_wechat", "consent_ph
 DUCK_TYPES = {"integer": "BIGINT", "money": "DECIMAL(18,2)", "number": "DOUBLE", "date": "DATE", "string": "VARCHAR", "boolean": "BOOLEAN", "list": "VARCHAR[]"}
 # Dates of people (birthdays) and other profile dates are plausible in this range.
 PROFILE_DATES_FROM, PROFILE_DATES_TO = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
-_OFFSET = r"(Z|[+-]\d\d:?\d\d)$"  # text that names a UTC offset
-# An offset that exists: within -14:00 and +14:00 (UTC-12 to UTC+14 are in use); DuckDB
-# would read +24:00 or +99:99 as a shift of days, and its TIMESTAMP drops any offset.
-_REAL_OFFSET = r"(Z|[+-](0\d|1[0-3]):?[0-5]\d|[+-]14:?00)$"
 _TEXT_TYPES = ("VARCHAR", "JSON")
 _INTEGER_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")
 
@@ -51,12 +48,7 @@ def local_timestamp(value: exp.Expression, type_: str, source: Source, timezone:
         return exp.cast(value, "TIMESTAMP")
     if "TIME ZONE" in type_:
         return tree("timezone(:zone, :value)", zone=timezone, value=value)
-    text = trimmed(value)
-    if source.csv.get("date_format"):
-        return tree("TRY_STRPTIME(:text, :format)", text=text, format=str(source.csv["date_format"]))
-    with_offset = """CASE WHEN regexp_matches(:text, :real) THEN timezone(:zone, TRY_CAST(:text AS TIMESTAMPTZ))
-                          WHEN regexp_matches(:text, :offset) THEN NULL ELSE TRY_CAST(:text AS TIMESTAMP) END"""
-    return tree(with_offset, text=text, offset=_OFFSET, real=_REAL_OFFSET, zone=timezone)
+    return text_time(trimmed(value), str(source.csv.get("date_format") or ""), timezone)
 
 
 def blank(value: exp.Expression, type_: str = "VARCHAR") -> exp.Expression:
@@ -92,7 +84,10 @@ def typed(value: exp.Expression, type_: str, target: str, source: Source) -> exp
     if target == "VARCHAR[]":
         return value if type_.upper().endswith("[]") else tree("regexp_extract_all(CAST(:value AS VARCHAR), '[^|]+')", value=value)
     if target == "DATE" and is_text(type_) and source.csv.get("date_format"):
-        parsed = tree("CAST(TRY_STRPTIME(trim(:value), :format) AS DATE)", value=value, format=str(source.csv["date_format"]))
+        # The source's date_format is its orders' times' form; a birthday is often a plain
+        # date beside them, read as such. (One written with an offset falls on its UTC day.)
+        text = trimmed(value)
+        parsed = exp.cast(exp.func("coalesce", text_time(text, str(source.csv["date_format"]), "UTC"), text_time(text, "", "UTC")), "DATE")
     elif is_text(type_) and target != "VARCHAR":
         parsed = try_cast(trimmed(value), target)
     else:

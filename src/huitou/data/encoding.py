@@ -1,0 +1,148 @@
+"""Text files in the encodings shops' tools write, read as UTF-8.
+
+DuckDB reads UTF-8 only without its `encodings` extension, which it would download at
+run time (huitou's machines have no internet). So a file in another encoding (huitou.yaml
+`csv.encoding`, or a UTF-16 byte order mark) is transcoded to UTF-8 once per process, in
+a stream, into the scratch directory, and DuckDB reads that copy; messages still name the
+file the user gave. A file that is not UTF-8 and says nothing is refused with the encoding
+it most likely is (charset-normalizer) and the line to add to huitou.yaml.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from pathlib import Path
+
+from ..db import scratch_dir
+from .sources import DataError, Source
+
+# What Windows writes under the names people know: GBK files hold GB18030 characters (an
+# emoji in a buyer's name), "Shift_JIS" from Excel is Microsoft's CP932, EUC-KR is CP949.
+# Each is a superset that reads the narrower files alike.
+_WIDER = {"gbk": "gb18030", "gb2312": "gb18030", "shift_jis": "cp932", "euc_kr": "cp949"}
+# The encodings exports come in, for detection (charset-normalizer weighs only these).
+EXPORT_ENCODINGS = ("utf_8", "gb18030", "big5", "cp932", "cp949", "cp1252", "utf_16")
+# The language of each, to prefer the one of the shop's locale among close guesses.
+_LANGUAGE = {"gb18030": "zh", "big5": "zh", "cp932": "ja", "cp949": "ko", "cp1252": ""}
+_DESCRIBED = {"gb18030": "Chinese GBK/GB18030", "big5": "Traditional Chinese Big5", "cp932": "Japanese Shift_JIS (CP932)",
+              "cp949": "Korean EUC-KR (CP949)", "cp1252": "Western European Windows-1252", "utf_16": "UTF-16"}
+_BOMS = ((codecs.BOM_UTF8, "utf_8"), (codecs.BOM_UTF16_LE, "utf_16"), (codecs.BOM_UTF16_BE, "utf_16"))
+_CHUNK = 1 << 22
+_SAMPLE = 1 << 18  # bytes of the file the detection reads
+
+
+def codec_name(name: str) -> str | None:
+    """Python's name of an encoding as huitou.yaml may spell it (GBK, utf-8, Shift-JIS),
+    widened to what Windows writes under it; None when there is no such encoding."""
+    try:
+        canonical = codecs.lookup(name).name.replace("-", "_")
+    except LookupError:
+        return None
+    return _WIDER.get(canonical, canonical)
+
+
+def file_encoding(source: Source) -> str:
+    """The encoding a delimited file is read in: `csv.encoding`, else its byte order mark,
+    else UTF-8."""
+    declared = source.csv.get("encoding")
+    if declared:
+        name = codec_name(str(declared))
+        if name is None:
+            raise DataError(f"{source.path}: csv.encoding '{declared}' is not an encoding huitou knows; write e.g. gbk, gb18030, big5, shift_jis, cp1252 or utf-16")
+        if not is_utf8(name) and _reads_as_utf8(source.path):
+            # Read as GBK, UTF-8 text would turn into other characters without an error.
+            raise DataError(f"{source.path}: csv.encoding is {declared}, but the file is UTF-8 text (saved again as UTF-8?): remove data.{source.name}.csv.encoding")
+        return name
+    with open(source.path, "rb") as handle:
+        head = handle.read(4)
+    return next((name for bom, name in _BOMS if head.startswith(bom)), "utf_8")
+
+
+def _reads_as_utf8(path: Path) -> bool:
+    """Whether the file's head is UTF-8 with characters beyond ASCII (which text in the
+    other encodings almost never is)."""
+    sample = _head(path)
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not sample.isascii()
+
+
+def _head(path: Path) -> bytes:
+    """The file's first bytes, in whole lines (a character cut at the end is no evidence)."""
+    with open(path, "rb") as handle:
+        sample = handle.read(_SAMPLE)
+    if len(sample) == _SAMPLE and b"\n" in sample:
+        sample = sample[: sample.rfind(b"\n") + 1]
+    return sample
+
+
+def is_utf8(encoding: str) -> bool:
+    return encoding in ("utf_8", "utf_8_sig")
+
+
+def text_path(source: Source) -> Path:
+    """The file DuckDB reads for a text source: the file itself when it is UTF-8, else its
+    UTF-8 copy."""
+    encoding = file_encoding(source)
+    return source.path if is_utf8(encoding) else utf8_copy(source, encoding)
+
+
+_transcoded: dict[tuple[str, int, int, str], Path] = {}
+
+
+def utf8_copy(source: Source, encoding: str) -> Path:
+    """The file as UTF-8 in the scratch directory (made once per process and file
+    version). A byte that is not text of the encoding stops it with its line."""
+    info = source.path.stat()
+    key = (os.path.realpath(source.path), info.st_size, info.st_mtime_ns, encoding)
+    if key in _transcoded:
+        return _transcoded[key]
+    target = scratch_dir() / f"utf8-{len(_transcoded)}-{source.name}{source.path.suffix or '.csv'}"
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    line = 1
+    with open(source.path, "rb") as raw, open(target, "wb") as out:
+        while chunk := raw.read(_CHUNK):
+            try:
+                out.write(decoder.decode(chunk).encode("utf-8"))
+            except UnicodeDecodeError as exc:
+                before = chunk[: exc.start]
+                line += before.count(b"\n") if encoding != "utf_16" else before.decode(encoding, "replace").count("\n")
+                raise DataError(not_text(source, encoding, line)) from None
+            if encoding != "utf_16":
+                line += chunk.count(b"\n")
+        try:
+            out.write(decoder.decode(b"", final=True).encode("utf-8"))
+        except UnicodeDecodeError:
+            raise DataError(not_text(source, encoding, line)) from None
+    _transcoded[key] = target
+    return target
+
+
+def not_text(source: Source, encoding: str, line: int | str) -> str:
+    """Why a file cannot be read in `encoding`, with what it most likely is instead."""
+    guesses = [g for g in likely_encodings(source.path, source.locale) if g != encoding]
+    said = "UTF-8" if is_utf8(encoding) else encoding
+    setting = f"data.{source.name}.csv.encoding" if source.name in ("orders", "customers") else "csv.encoding"
+    if not guesses:
+        return f"{source.path}: line {line} is not {said} text, and it reads as no encoding huitou knows; save the file as UTF-8, or set {setting}"
+    best = guesses[0]
+    also = f" (or {', '.join(guesses[1:])})" if guesses[1:] else ""
+    return (f"{source.path}: line {line} is not {said} text; the file reads as {best}, {_DESCRIBED.get(best, best)}{also}: "
+            f"add `encoding: {best}` under {setting.rsplit('.', 1)[0]} in huitou.yaml, or save the file as UTF-8")
+
+
+def likely_encodings(path: Path, locale: str = "") -> list[str]:
+    """The export encodings a file's head reads as without errors, likeliest first (by
+    charset-normalizer's measure of mess, the shop's language breaking near-ties)."""
+    from charset_normalizer import from_bytes  # noqa: PLC0415 - only when a file is refused
+
+    matches = [m for m in from_bytes(_head(path), cp_isolation=list(EXPORT_ENCODINGS)) if not is_utf8(m.encoding)]
+    if not matches:
+        return []
+    least = min(m.chaos for m in matches)
+    language = locale.split("-")[0].split("_")[0].lower()
+    ranked = sorted(matches, key=lambda m: (m.chaos > least + 0.05, _LANGUAGE.get(m.encoding) != language, m.chaos))
+    return [m.encoding for m in ranked]
