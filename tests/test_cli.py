@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 
 from .conftest import EXAMPLES, ROOT
@@ -318,3 +321,15 @@ def test_tables_in_a_pipe_show_every_name_whole(huitou_bin: str, tmp_path: Path)
         assert all(name in done.stdout for name in names) and "…" not in done.stdout, done.stdout
     narrow = run(huitou_bin, "segments", "--as-of", "2026-11-02", cwd=root, env=env | {"COLUMNS": "60"})
     assert max(len(line) for line in narrow.stdout.splitlines()) <= 60, narrow.stdout
+
+
+def test_a_project_id_of_digits_stays_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """secrets.token_hex can give 16 digits (1 in 1,800 inits): YAML would read a number,
+    and the project would not validate (HT103)."""
+    import yaml
+
+    from huitou import starter
+
+    monkeypatch.setattr(starter.secrets, "token_hex", lambda n: "1234567890123456")
+    config = dict(starter.starter_files("en", today=dt.date(2026, 12, 1)))["huitou.yaml"]
+    assert yaml.safe_load(config)["id"] == "1234567890123456"

@@ -75,3 +75,14 @@ def test_every_data_check_reason_is_documented() -> None:
     text = _text("data.md")
     for reason in reasons:
         assert f"`{reason}`" in text, reason
+
+
+def test_every_export_preset_is_documented() -> None:
+    from huitou.exports import presets
+
+    text = _text("exports.md")
+    for preset in presets():
+        assert f"## {preset.title} (`{preset.platform}`)" in text
+        for column in preset.columns.values():
+            for name in column if isinstance(column, list) else [column]:
+                assert f"`{name}`" in text, (preset.platform, name)

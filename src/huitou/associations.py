@@ -1,15 +1,17 @@
 """Association (关联推荐): what goes with a customer's last purchase.
 
-Where the pairs come from, by category, best first:
-- `data.products` in huitou.yaml: a catalog file with the columns `category`, `goes_with`
+Where the pairs come from, best first:
+- `data.products` in huitou.yaml: a catalog file with the columns `category` (or
+  `product`: a SKU or a product's name, when the orders carry line items), `goes_with`
   and (optional) `rank` (mapped like any source: `columns: {goes_with: matches}`); rows
   without a rank keep the file's order;
 - or, for shops without one, `associations:` in huitou.yaml: `{down_jacket: [sweater,
   scarf]}`.
 
-Each customer's recommendations are what goes with their last purchase's category, in
-rank order, leaving out every category they have already bought: the features
-`recommendations` (a list) and `has_recommendation`. One SQL query over the orders.
+Each customer's recommendations are what goes with their last purchase (its category, or
+by product: the products of their last purchase day), in rank order, leaving out every
+category (product) they have already bought: the features `recommendations` (a list) and
+`has_recommendation`. One SQL query over the orders (order_items by product).
 """
 
 from __future__ import annotations
@@ -38,34 +40,52 @@ _RECOMMEND = """
     LEFT JOIN bought b ON b.customer_id = s.customer_id
     WHERE NOT list_contains(coalesce(b.categories, []), p.goes_with)
     GROUP BY s.customer_id"""
+# The same by product (:pairs: product, goes_with, rank): what goes with any product of
+# the last purchase day, each once at its best rank. A product is its SKU, else its name,
+# and a pair's product matches either.
+_RECOMMEND_PRODUCTS = """
+    WITH items AS (
+        SELECT i.customer_id, i.local_date, i.sku, i.product FROM order_items i
+        WHERE i.status = 'paid' AND i.local_date <= :as_of),
+    bought AS (SELECT customer_id, list(DISTINCT sku) || list(DISTINCT product) AS products FROM items GROUP BY customer_id),
+    last AS (SELECT i.customer_id, i.sku, i.product FROM items i JOIN order_summary s ON s.customer_id = i.customer_id AND i.local_date = s.last_order_date),
+    matched AS (
+        SELECT l.customer_id, p.goes_with, min(p.rank) AS rank FROM last l JOIN :pairs ON p.product IN (l.sku, l.product)
+        LEFT JOIN bought b ON b.customer_id = l.customer_id
+        WHERE NOT list_contains(coalesce(b.products, []), p.goes_with)
+        GROUP BY l.customer_id, p.goes_with)
+    SELECT customer_id, list(goes_with ORDER BY rank, goes_with) AS recommendations FROM matched GROUP BY customer_id"""
 
 
 def configured(config: dict[str, Any]) -> bool:
     return bool(config.get("associations")) or bool(((config.get("data") or {}).get("products") or {}).get("path"))
 
 
-def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -> exp.Expression:
-    """The (category, goes_with, rank) pairs as a relation aliased `p`."""
+def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -> tuple[exp.Expression, str]:
+    """The (category or product, goes_with, rank) pairs as a relation aliased `p`, and
+    which of the two they pair."""
     spec = (config.get("data") or {}).get("products") or {}
     if spec.get("path"):
         source = source_from_config("products", spec, root)
         if not source.path.exists():
             raise DataError(f"data.products: {source.path} does not exist")
         columns = raw.open_raw(con, source)
-        category, goes_with = (raw.need_column(source, columns, c) for c in ("category", "goes_with"))
+        by = "product" if source.column("product") in columns and source.column("category") not in columns else "category"
+        key, goes_with = (raw.need_column(source, columns, c) for c in (by, "goes_with"))
         rank = try_cast(quoted(source.column("rank")), "DOUBLE") if source.column("rank") in columns else exp.null()
-        pairs = tree("""SELECT trim(CAST(:category AS VARCHAR)) AS category, trim(CAST(:goes_with AS VARCHAR)) AS goes_with,
-                               coalesce(:rank, row_number() OVER ()) AS rank FROM raw_products""", category=category, goes_with=goes_with, rank=rank)
-        return exp.alias_(pairs.subquery(), "p", table=True)
+        pairs = tree("""SELECT trim(CAST(:key AS VARCHAR)) AS :by, trim(CAST(:goes_with AS VARCHAR)) AS goes_with,
+                               coalesce(:rank, row_number() OVER ()) AS rank FROM raw_products""", key=key, by=exp.to_identifier(by), goes_with=goes_with, rank=rank)
+        return exp.alias_(pairs.subquery(), "p", table=True), by
     rows = [(exp.Literal.string(str(category)), exp.Literal.string(str(item)), exp.Literal.number(k))
             for category, items in (config.get("associations") or {}).items() for k, item in enumerate(items or [])]
-    return exp.values(rows, alias="p", columns=["category", "goes_with", "rank"])
+    return exp.values(rows, alias="p", columns=["category", "goes_with", "rank"]), "category"
 
 
 def recommend(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, as_of: dt.date) -> exp.Expression:
     """CREATE the per-customer recommendations (customer_id, recommendations) and return
     the table."""
-    query = tree(_RECOMMEND, pairs=_pairs(con, config, root), as_of=date_literal(as_of))
+    pairs, by = _pairs(con, config, root)
+    query = tree(_RECOMMEND_PRODUCTS if by == "product" else _RECOMMEND, pairs=pairs, as_of=date_literal(as_of))
     try:
         return create_temp(con, RECOMMENDATIONS, query)
     except duckdb.Error as exc:

@@ -112,22 +112,53 @@ def schema(
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the project.")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
-    locale: Annotated[str, typer.Option("--locale", help="The shop's language: zh-CN, en, en-GB, ... (playbooks, templates and sample data in it).")] = "zh-CN",
+    locale: Annotated[Optional[str], typer.Option("--locale", help="The shop's language: zh-CN, en, en-GB, ... (playbooks, templates and sample data in it; default: the export's platform's, else zh-CN).")] = None,
     timezone: Annotated[Optional[str], typer.Option("--timezone", help="The shop's IANA timezone (default: Asia/Shanghai for Chinese, America/New_York for English).")] = None,
+    from_: Annotated[Optional[Path], typer.Option("--from", help="The shop's own order export (CSV): its platform, columns, encoding, status words and date form become huitou.yaml's data section, instead of sample data.")] = None,
 ) -> None:
-    """Write a starter project that validates clean and plans at once over its sample data."""
+    """Write a starter project that validates clean and plans at once over its sample data, or over the shop's own export (--from)."""
+    from .data.sources import DataError, check_data_file
     from .starter import StarterError, write_starter
 
+    data, lines = None, []
     try:
-        written = write_starter(directory, force=force, locale=locale, timezone=timezone)
+        if from_ is not None:
+            from .exports.propose import data_section, propose, summary
+
+            check_data_file(from_, "--from")
+            proposal = propose(from_, directory, locale or "")
+            locale = locale or proposal.locale or "zh-CN"
+            data, lines = data_section(proposal, from_), summary(proposal, from_)
+        written = write_starter(directory, force=force, locale=locale or "zh-CN", timezone=timezone, data=data)
     except FileExistsError as exc:
         typer.echo(f"huitou init: {exc}; use --force to overwrite", err=True)
         raise typer.Exit(ExitCode.ERROR) from None
-    except StarterError as exc:
+    except (StarterError, DataError) as exc:
         raise _fail("init", str(exc)) from None
     for path in written:
         typer.echo(f"created {path}")
-    typer.echo(f"\nnext: cd {directory} && huitou validate && huitou plan")
+    for line in lines:
+        typer.echo(shown(line))  # column names and values of the shop's file
+    if from_ is not None:
+        _load_once(directory)
+    typer.echo(f"\nnext: cd {directory} && huitou validate && huitou segments && huitou plan")
+
+
+def _load_once(directory: Path) -> None:
+    """Load the new project's data as every command will, saying what loading found."""
+    from .data.sources import DataError
+    from .evaluate import data_timezone, open_data
+    from .session import announce
+    from .validate import validate_paths
+
+    result = validate_paths([directory])
+    if result.errors or not result.playbooks:
+        raise _fail("init", f"the project written in {directory} does not validate: run huitou validate there")
+    project = result.playbooks[0].project
+    try:
+        announce(open_data(project, timezone=data_timezone(project, result.playbooks, None)))
+    except (DataError, OpenError) as exc:
+        raise _fail("init", f"{exc}; the project is written: fix data.orders in {directory / 'huitou.yaml'}") from None
 
 
 @app.command("compile")

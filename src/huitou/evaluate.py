@@ -22,9 +22,9 @@ import sqlglot.expressions as exp
 from . import associations, referral
 from .checks.context import PlaybookContext
 from .compile import compile_playbook
-from .data import load, raw
+from .data import consent, load, raw
 from .data.identity import ContactReport, Identity, normalise_contacts
-from .data.values import profile_types
+from .data.values import BOOLEAN_PROFILE, profile_types
 from .data.sources import ENGINE_TABLE, DataError, Source, data_files, resolve
 from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, portable_summary, purchase_days_sql, summary_sql
 from .features import CATALOG, LIFECYCLE_STAGES
@@ -53,6 +53,7 @@ class DataSession:
     # The engine the features are computed on (engines.Engine), None for this DuckDB
     # connection itself: huitou.yaml's engine, or --engine (docs/engines.md).
     engine: Any = None
+    absent: frozenset[str] = frozenset()  # standard profile columns the data does not have (no consent_sms: no SMS consent)
 
     _features: exp.Select | None = field(default=None, init=False, repr=False)
     _local_query: exp.Select | None = field(default=None, init=False, repr=False)
@@ -260,10 +261,14 @@ def open_data(
         orders_report.hints.append(f"the newest purchase is from {newest}, {(as_of - newest).days:,} days before the as-of date {as_of}: "
                                    f"to evaluate the data as of its end, pass --as-of {newest}")
     reports.append(orders_report)
+    absent = reports[0].absent if known else [c for c in BOOLEAN_PROFILE if c not in orders_source.fields]
+    line = consent.absent_line(consent.consent_columns(project.config), absent, (customers_source or orders_source).label, not known)
+    if line:
+        reports[0].hints.append(line)
     quarantine_dir = quarantine_dir or project.root / ".huitou" / "quarantine"
     for rep in reports:
         load.write_quarantine(con, rep, quarantine_dir)
-    return DataSession(con, as_of, timezone, extra, reports, project=project, engine=engine)
+    return DataSession(con, as_of, timezone, extra, reports, project=project, engine=engine, absent=frozenset(absent))
 
 
 def extra_fields(orders: Source, customers: Source | None) -> dict[str, str]:

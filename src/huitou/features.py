@@ -45,7 +45,7 @@ _FEATURES = [
     Feature("p_alive", "number", "Probability that the customer still buys (BG/NBD, fitted on the shop's history); null without a fit.", source="forecast"),
     Feature("expected_orders_90d", "number", "Expected purchase days in the next 90 days (BG/NBD); null without a fit.", source="forecast"),
     Feature("expected_spend_90d", "number", "Expected spend in the next 90 days (BG/NBD x Gamma-Gamma); null without a fit.", source="forecast"),
-    Feature("recommendations", "list", "What goes with the last purchase's category, best first, leaving out categories already bought (associations).",
+    Feature("recommendations", "list", "What goes with the last purchase (its category, or its products when orders carry line items), best first, leaving out what was already bought (associations).",
             source="associations"),
     Feature("has_recommendation", "boolean", "recommendations is not empty.", source="associations"),
     Feature("referral_code", "string", "The customer's referral code, signed with the shop's secret (referral in huitou.yaml); null without it.",

@@ -136,7 +136,7 @@ def announce(session: Any) -> None:
             err.print(f"forecast: {session.forecast.problem}", markup=False)
     for report in session.reports:
         if report.too_many_rejected:
-            share = sum(report.rejected.values()) / report.rows
+            share = sum(report.rejected.values()) / report.order_rows
             raise OpenError(f"{report.source}: {share:.0%} of the rows of {report.label} were rejected, more than data.{report.source}.max_rejected "
                             f"({report.max_rejected:.0%}) allows: the data is probably mapped wrong (see the reasons above); fix the mapping, or raise max_rejected",
                             ExitCode.PROBLEMS)

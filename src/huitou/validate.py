@@ -70,8 +70,9 @@ def load_config(project: Project) -> list[Diagnostic]:
 
 
 # What each source reads besides its declared `fields` (data/load.py, plan/inputs.py).
-_READ = {"orders": ("customer_id", "order_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating", "referral_code"),
-         "history": ("customer_id", "channel", "intent", "sent_at"), "suppression": ("customer_id", "channel"), "products": ("category", "goes_with", "rank")}
+_READ = {"orders": ("customer_id", "order_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating", "referral_code",
+                    "refunded_amount", "sku", "product", "quantity", "price"),
+         "history": ("customer_id", "channel", "intent", "sent_at"), "suppression": ("customer_id", "channel"), "products": ("category", "product", "goes_with", "rank")}
 
 
 def _config_mappings(doc: Document) -> Iterator[Diagnostic]:

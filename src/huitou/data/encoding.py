@@ -79,6 +79,14 @@ def _head(path: Path) -> bytes:
     return sample
 
 
+def _decodes(sample: bytes, encoding: str) -> bool:
+    try:
+        sample.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def is_utf8(encoding: str) -> bool:
     return encoding in ("utf_8", "utf_8_sig")
 
@@ -139,7 +147,11 @@ def likely_encodings(path: Path, locale: str = "") -> list[str]:
     charset-normalizer's measure of mess, the shop's language breaking near-ties)."""
     from charset_normalizer import from_bytes  # noqa: PLC0415 - only when a file is refused
 
-    matches = [m for m in from_bytes(_head(path), cp_isolation=list(EXPORT_ENCODINGS)) if not is_utf8(m.encoding)]
+    sample = _head(path)
+    # Short, repetitive rows (a shop's export) look messy to the measure's default cut;
+    # every encoding that decodes the sample is weighed, the mess only ranking them.
+    decodable = [e for e in EXPORT_ENCODINGS if not is_utf8(e) and _decodes(sample, e)]
+    matches = list(from_bytes(sample, cp_isolation=decodable, threshold=1.0)) if decodable else []
     if not matches:
         return []
     least = min(m.chaos for m in matches)

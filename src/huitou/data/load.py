@@ -35,7 +35,12 @@ ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
 # unknown_customer comes last and only when a customers file is given.
 ORDER_REJECTIONS = ("missing_customer_id", "bad_customer_id", "missing_date", "bad_date", "implausible_date", "missing_amount", "bad_amount", "negative_amount",
                     "implausible_amount", "unknown_status", "future_date", "duplicate_order_id")
-ORDER_ISSUES = ("bad_delivered_at", "bad_rating", "amount_rounded")
+ORDER_ISSUES = ("bad_delivered_at", "bad_rating", "amount_rounded", "bad_refunded_amount")
+# A further row of an order (its 2nd, 3rd ... line item): not an order of its own, not
+# rejected; its item goes to order_items.
+LINE_ITEM = "line_item"
+# The columns of a line item (besides category): a source with any of them has items.
+ITEM_COLUMNS = ("sku", "product", "quantity", "price")
 # Orders before this day are data errors (a year 1 or a negative year), not history: no
 # shop's order export reaches back past the Unix epoch.
 ORDERS_FROM = dt.date(1970, 1, 1)
@@ -43,11 +48,13 @@ ORDERS_FROM = dt.date(1970, 1, 1)
 # customer's total of such amounts would overflow the money type (DECIMAL(18,2)).
 ORDER_AMOUNT_MAX = 1_000_000_000
 # Issues whose row keeps the field (changed as said here, and listed in the quarantine).
-KEPT_AS_IS = {"amount_rounded": "amount with more decimals than money has, rounded to cents (check the export)"}
+KEPT_AS_IS = {"amount_rounded": "amount with more decimals than money has, rounded to cents (check the export)",
+              "bad_refunded_amount": "refunded amount unreadable or negative (ignored) or above the amount (net 0)"}
 # A customer id is a key the shop's own systems use: one with a control character (NUL,
 # ESC, a line break) cannot be typed, printed or put in an unsubscribe link.
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
-_ORDER_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating", "referral_code")
+_ORDER_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating", "referral_code",
+                  "refunded_amount", *ITEM_COLUMNS)
 
 
 @dataclass
@@ -59,6 +66,8 @@ class LoadReport:
     rejected: dict[str, int] = field(default_factory=dict)
     kept_with_issues: dict[str, int] = field(default_factory=dict)
     after_as_of: int = 0
+    line_items: int = 0  # further rows of orders (their items), neither orders nor rejected
+    absent: list[str] = field(default_factory=list)  # standard profile columns the source does not have
     quarantine_file: Path | None = None
     hints: list[str] = field(default_factory=list)  # how to fix what was rejected or repaired
     max_rejected: float = 0.5
@@ -67,11 +76,19 @@ class LoadReport:
 
     @property
     def too_many_rejected(self) -> bool:
-        """More of the rows rejected than the source allows (`max_rejected`)."""
-        return self.rows > 0 and sum(self.rejected.values()) > self.max_rejected * self.rows
+        """More of the rows rejected than the source allows (`max_rejected`); the further
+        line items of orders are not rows of their own here."""
+        return self.order_rows > 0 and sum(self.rejected.values()) > self.max_rejected * self.order_rows
+
+    @property
+    def order_rows(self) -> int:
+        """The rows that are orders (or were meant to be): all but further line items."""
+        return self.rows - self.line_items
 
     def lines(self) -> list[str]:
         out = [f"{self.source}: {self.rows:,} rows read from {self.label}, {self.loaded:,} loaded"]
+        if self.line_items:
+            out.append(f"  {self.line_items:,} rows are further line items of orders (their items kept in order_items; not orders, not rejected)")
         if self.rejected:
             out.append("  rejected: " + ", ".join(f"{n:,} {r}" for r, n in sorted(self.rejected.items())))
         nulled = {r: n for r, n in self.kept_with_issues.items() if r not in KEPT_AS_IS}
@@ -105,7 +122,7 @@ def _typed_orders(raw: dict[str, exp.Expression], ctype: dict[str, str], source:
     """SELECT over raw_orders with the canonical columns in their types (NULL where a value
     does not convert), plus the raw values the checks need to tell missing from bad."""
     amount_raw = raw["amount"]
-    amount = try_cast(trimmed(amount_raw) if ctype["amount"].upper() in ("VARCHAR", "JSON") else amount_raw, "DECIMAL(18,2)")
+    amount = money(amount_raw, ctype["amount"])
     # Without an order_id column an order is named by its customer and time, not by its
     # row: the name stays the same in tomorrow's export, so a trigger keyed by the order
     # (timing `per`) does too.
@@ -127,12 +144,20 @@ def _typed_orders(raw: dict[str, exp.Expression], ctype: dict[str, str], source:
     def optional(column: str, value: exp.Expression, type_: str) -> exp.Expression:
         return value if column in raw else null_of(type_)
 
+    # Spend is net of refunds: a refund that does not read or is negative is ignored, one
+    # above the amount leaves nothing (both listed as bad_refunded_amount).
+    refunded = money(raw["refunded_amount"], ctype["refunded_amount"]) if "refunded_amount" in raw else exp.null()
+    refund_ok = tree(":refunded BETWEEN 0 AND :amount", refunded=refunded, amount=amount)
+    net = tree("CASE WHEN :ok THEN :amount - :refunded WHEN :refunded > :amount THEN CAST(0 AS DECIMAL(18,2)) ELSE :amount END",
+               ok=refund_ok, amount=amount, refunded=refunded) if "refunded_amount" in raw else amount
     columns = {
         "customer_id": exp.cast(raw["customer_id"], "VARCHAR"),
         "order_id": order_id,
         "ordered_at": placed,
         "_ordered_raw": raw["ordered_at"],
-        "amount": amount,
+        "_gross": amount,
+        "amount": net,
+        "_bad_refund": tree("coalesce(NOT :ok, :given)", ok=refund_ok, given=given("refunded_amount")) if "refunded_amount" in raw else exp.false(),
         "_amount_raw": amount_raw,
         "_amount_rounded": more_than_cents(amount_raw, ctype["amount"]),
         "status": status,
@@ -144,9 +169,18 @@ def _typed_orders(raw: dict[str, exp.Expression], ctype: dict[str, str], source:
         "rating": optional("rating", try_cast(raw.get("rating", exp.null()), "INTEGER"), "INTEGER"),
         "_has_rating": given("rating"),
         "referral_code": optional("referral_code", tree("nullif(upper(trim(CAST(:code AS VARCHAR))), '')", code=raw.get("referral_code", exp.null())), "VARCHAR"),
+        "sku": optional("sku", tree("nullif(trim(CAST(:v AS VARCHAR)), '')", v=raw.get("sku", exp.null())), "VARCHAR"),
+        "product": optional("product", tree("nullif(trim(CAST(:v AS VARCHAR)), '')", v=raw.get("product", exp.null())), "VARCHAR"),
+        "quantity": optional("quantity", try_cast(trimmed(raw.get("quantity", exp.null())), "INTEGER"), "INTEGER"),
+        "price": optional("price", money(raw.get("price", exp.null()), ctype.get("price", "VARCHAR")), "DECIMAL(18,2)"),
     }
     picked = [exp.column("_row"), *(value.as_(name) for name, value in columns.items()), *profile]
     return exp.select(*picked).from_("raw_orders")
+
+
+def money(value: exp.Expression, type_: str) -> exp.Expression:
+    """An amount as DECIMAL(18,2); NULL where it does not read."""
+    return try_cast(trimmed(value) if type_.upper() in ("VARCHAR", "JSON") else value, "DECIMAL(18,2)")
 
 
 def _cases(tests: dict[str, exp.Expression]) -> exp.Case:
@@ -173,7 +207,14 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
         raw["order_id"] = unguarded(raw["order_id"])  # else read as written: no work on each of 10M rows
     ctype = {c: "VARCHAR" if c in source.values or c == "customer_id" else cols[source.column(c)] for c in raw}
     typed_rows = _typed_orders(raw, ctype, source, timezone, _order_profile(source, cols))
-    has_duplicates = find_duplicates(con, "orders", exp.cast(raw["order_id"], "VARCHAR") if "order_id" in raw else None)
+    # Rows sharing an order id are one order, kept from its first row with an amount; a
+    # further row is a line item when the file has item columns or it has no amount of its
+    # own (Shopify leaves the order's fields empty on them), else a duplicate.
+    amount_given = exp.not_(blank(raw["amount"], ctype["amount"]))
+    has_duplicates = find_duplicates(con, "orders", exp.cast(raw["order_id"], "VARCHAR") if "order_id" in raw else None, kept=amount_given)
+    has_items = any(c in raw for c in ITEM_COLUMNS)
+    item_row = tree("d.keep_row IS NOT NULL AND t._row <> d.keep_row AND (:items OR :blank)", items=exp.Boolean(this=has_items),
+                    blank=blank(exp.column("_amount_raw"), ctype["amount"]))
     checks = {
         "missing_customer_id": tree("customer_id IS NULL OR customer_id = '' OR (starts_with(customer_id, ' ') AND trim(customer_id) = '')"),
         # With a customers file, such ids are rejected there and their orders are of an
@@ -183,9 +224,9 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
         "bad_date": tree("ordered_at IS NULL"),
         "implausible_date": tree("ordered_at < :earliest", earliest=exp.cast(exp.Literal.string(ORDERS_FROM.isoformat()), "TIMESTAMP")),
         "missing_amount": blank(exp.column("_amount_raw"), ctype["amount"]),
-        "bad_amount": tree("amount IS NULL"),
-        "negative_amount": tree("amount < 0"),
-        "implausible_amount": tree("amount > :most", most=exp.Literal.number(ORDER_AMOUNT_MAX)),
+        "bad_amount": tree("_gross IS NULL"),
+        "negative_amount": tree("_gross < 0"),
+        "implausible_amount": tree("_gross > :most", most=exp.Literal.number(ORDER_AMOUNT_MAX)),
         "unknown_status": exp.not_(exp.column("status").isin(*ORDER_STATUSES)),
         "future_date": tree("CAST(ordered_at AS DATE) > :today + 1", today=date_literal(today)),
         "duplicate_order_id": tree("d.keep_row IS NOT NULL AND t._row <> d.keep_row") if has_duplicates else exp.false(),
@@ -195,12 +236,16 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
         "bad_delivered_at": tree("_has_delivered AND delivered_at IS NULL"),
         "bad_rating": tree("_has_rating AND (rating IS NULL OR rating NOT BETWEEN 1 AND 5)"),
         "amount_rounded": exp.column("_amount_rounded"),
+        "bad_refunded_amount": exp.column("_bad_refund"),
     }
     assert list(issue_tests) == list(ORDER_ISSUES)
     # One boolean per issue for counting (cheap on 10M rows); the text only for the quarantine.
     issues = exp.func("concat_ws", exp.Literal.string(", "), *(_cases({name: test}) for name, test in issue_tests.items()), dialect="duckdb")
     flags = [test.as_("_" + name, quoted=True) for name, test in issue_tests.items()]
-    rows = exp.select("t.*", _cases(checks).as_("_verdict"), issues.as_("_issues"), *flags,
+    verdict = _cases(checks)
+    if has_duplicates:
+        verdict.set("ifs", [exp.If(this=item_row, true=exp.Literal.string(LINE_ITEM)), *verdict.args["ifs"]])
+    rows = exp.select("t.*", verdict.as_("_verdict"), issues.as_("_issues"), *flags,
                       "CAST(t.ordered_at AS DATE) AS local_date", "CAST(t.delivered_at AS DATE) AS delivered_date").from_(typed_rows.subquery("t"))
     if has_duplicates:
         rows = rows.join(named("duplicates_orders", alias="d"), on="d.dup_id = t.order_id", join_type="left", copy=False)
@@ -222,17 +267,27 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     hi = tree("least(hi, :latest)", latest=date_literal(today + dt.timedelta(days=2)))
     create(con, "order_date_bounds", exp.select(lo.as_("lo"), hi.as_("hi")).from_(bounds.subquery("bounds")))
     create(con, "orders", tree(_USABLE_ORDERS))
+    items = tree(_ORDER_ITEMS) if has_items else tree(_ORDER_ITEMS).where("false")
+    create(con, "order_items", items)
     return LoadReport("orders", source.path, max_rejected=source.max_rejected, label=source.label, date_column=source.column("ordered_at"))
 
 
-_CHECKED = "SELECT *, CASE WHEN _verdict IS NOT NULL THEN _verdict END AS _reject FROM orders_rows"
+_CHECKED = "SELECT *, CASE WHEN _verdict <> 'line_item' THEN _verdict END AS _reject FROM orders_rows"
 _CHECKED_KNOWN = """
-    SELECT *, CASE WHEN _verdict IS NOT NULL THEN _verdict WHEN customer_id NOT IN (SELECT customer_id FROM customers) THEN 'unknown_customer' END AS _reject
+    SELECT *, CASE WHEN _verdict = 'line_item' THEN NULL WHEN _verdict IS NOT NULL THEN _verdict
+                   WHEN customer_id NOT IN (SELECT customer_id FROM customers) THEN 'unknown_customer' END AS _reject
     FROM orders_rows"""
 _USABLE_ORDERS = """
     SELECT customer_id, order_id, ordered_at, local_date, amount, status, delivered_date, category, items,
            CASE WHEN rating BETWEEN 1 AND 5 THEN rating END AS rating, referral_code, _row
     FROM orders_rows WHERE _verdict IS NULL"""
+
+# Every item of the usable orders: the order's own row and its further line items, each
+# with the order's customer and day.
+_ORDER_ITEMS = """
+    SELECT o.customer_id, o.order_id, o.local_date, o.status, r.sku, r.product, coalesce(r.category, o.category) AS category, r.quantity, r.price, r._row
+    FROM orders_rows AS r JOIN orders AS o ON o.order_id = r.order_id
+    WHERE (r._verdict IS NULL OR r._verdict = 'line_item') AND (r.sku IS NOT NULL OR r.product IS NOT NULL)"""
 
 
 def _need_id_columns(source: Source, cols: dict[str, str]) -> None:
@@ -252,9 +307,9 @@ def _customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Ident
     return value
 
 
-def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: exp.Expression | None) -> bool:
+def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: exp.Expression | None, kept: exp.Expression | None = None) -> bool:
     """Whether `key` repeats in raw_<name>; if so, the table duplicates_<name> holds each
-    repeated key with the row that keeps it (the first).
+    repeated key with the row that keeps it (the first, or the first where `kept` holds).
 
     Only the key column is read, as 64-bit hashes that numpy sorts (a radix sort: 0.2 s
     for 10M orders, where DuckDB's sorting window took 1.0-1.3 s and grouping the keys
@@ -268,9 +323,13 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: exp.Expressi
     candidates = numpy.unique(hashes[1:][hashes[1:] == hashes[:-1]])
     if not len(candidates):
         return False
-    con.execute("CREATE OR REPLACE TABLE candidate_hashes AS SELECT unnest(?) AS h", [candidates.tolist()])
-    candidate = tree(":key IS NOT NULL AND hash(:key) IN (SELECT h FROM candidate_hashes)", key=key)
-    repeated = exp.select(key.as_("dup_id"), "min(_row) AS keep_row").from_(raw).where(candidate).group_by(key.copy()).having("count(*) > 1")
+    keep_row = tree("coalesce(min(_row) FILTER (WHERE :kept), min(_row))", kept=kept) if kept is not None else exp.func("min", exp.column("_row"))
+    repeated = exp.select(key.as_("dup_id"), keep_row.as_("keep_row")).from_(raw).group_by(key.copy()).having("count(*) > 1")
+    if len(candidates) < len(hashes) // 20:  # a few: read only their rows (a file of line items has millions, grouped whole)
+        con.execute("CREATE OR REPLACE TABLE candidate_hashes AS SELECT unnest(?) AS h", [candidates.tolist()])
+        repeated = repeated.where(tree(":key IS NOT NULL AND hash(:key) IN (SELECT h FROM candidate_hashes)", key=key))
+    else:
+        repeated = repeated.where(tree(":key IS NOT NULL", key=key))
     duplicates = create(con, "duplicates_" + name, repeated, kind="TABLE")
     return scalar(con, exp.select("count(*)").from_(duplicates)) > 0
 
@@ -281,8 +340,9 @@ def summary_report(con: duckdb.DuckDBPyConnection, rep: LoadReport, *, known_cus
     of their own, run only when order_summary says there are some."""
     rejected: dict[str, int] = {}
     if scalar(con, "SELECT sum(n_rejected) FROM order_summary"):
-        rejected = {reason: int(n) for reason, n in con.execute("SELECT _verdict, count(*) FROM orders_rows WHERE _verdict IS NOT NULL GROUP BY ALL").fetchall()}
-    kept = ["n_ok", "n_late", *(f"i:{i}" for i in ORDER_ISSUES)]
+        counted = "SELECT _verdict, count(*) FROM orders_rows WHERE _verdict IS NOT NULL AND _verdict <> 'line_item' GROUP BY ALL"
+        rejected = {reason: int(n) for reason, n in con.execute(counted).fetchall()}
+    kept = ["n_ok", "n_late", "n_items", *(f"i:{i}" for i in ORDER_ISSUES)]
     unknown = tree("c.customer_id IS NULL") if known_customers else exp.false()
     sums = [tree("sum(:kept)", kept=quoted(k, "s")) for k in kept]
     of_unknown_sums = [tree("coalesce(sum(:kept) FILTER (WHERE :unknown), 0)", kept=quoted(k, "s"), unknown=unknown) for k in kept]
@@ -298,7 +358,8 @@ def summary_report(con: duckdb.DuckDBPyConnection, rep: LoadReport, *, known_cus
     rep.rejected = {r: n for r, n in rejected.items() if n}
     rep.loaded = totals["n_ok"] + totals["n_late"] - rejected["unknown_customer"]
     rep.after_as_of = totals["n_late"] - of_unknown["n_late"]
-    rep.rows = rep.loaded + sum(rep.rejected.values())
+    rep.line_items = totals["n_items"]
+    rep.rows = rep.loaded + sum(rep.rejected.values()) + rep.line_items
     issues = {i: totals[f"i:{i}"] - of_unknown[f"i:{i}"] for i in ORDER_ISSUES}
     rep.kept_with_issues = {i: n for i, n in issues.items() if n}
     if rep.rejected.get("bad_date"):
@@ -316,7 +377,7 @@ def _values_hint(con: duckdb.DuckDBPyConnection, rows: exp.Select, source: str, 
     counted = rows.select(exp.cast(value, "VARCHAR"), "count(*) AS n").where(where).group_by("1").order_by("n DESC", "1").limit(8)
     seen = run(con, counted).fetchall()
     listed = ", ".join(f"{v!r} ({n:,})" for v, n in seen)
-    example = ", ".join(f"{v}: {_guess(str(v), allowed)}" for v, _ in seen[:4])
+    example = ", ".join(f"{v}: {_guess(str(v), allowed)}" for v, _ in seen)
     return (f"{canonical} values not understood: {listed}; huitou reads {', '.join(allowed)}: map yours in huitou.yaml, "
             f"data.{source}.values.{canonical}: {{{example}}}")
 
@@ -403,6 +464,7 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source, identity: Ide
     reject = tree("coalesce(:verdict, CASE WHEN :duplicate THEN 'duplicate_customer_id' END)", verdict=verdict, duplicate=duplicate)
     create(con, "customers_checked", over_typed("t.*", reject.as_("_reject")))
     rep = LoadReport("customers", source.path, max_rejected=source.max_rejected, label=source.label)
+    rep.absent = [name for name in wanted if source.column(name) not in cols]
     for rejected, issue_list, count in con.execute("SELECT _reject, _issues, count(*) FROM customers_checked GROUP BY ALL").fetchall():
         rep.rows += count
         if rejected:

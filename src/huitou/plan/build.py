@@ -32,6 +32,7 @@ from .triggers import by_rule, trigger_case
 from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
 from .render_memo import RenderMemo
+from ..data.consent import plan_note
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window
 from ..db import create_temp, date_literal, drop_table, scalar, tree
@@ -67,6 +68,12 @@ def _rule_predicates(playbooks: list[PlaybookContext], rules: list[PlannedRule])
     return [predicates[(r.playbook, r.id)] for r in rules]
 
 
+def _consent_notes(rules: list[PlannedRule], absent: frozenset[str]) -> list[str]:
+    """A note for each channel whose rules need consent the data has no column for."""
+    lacking = {(rule.channel, rule.consent_column) for rule in rules if rule.basis == "consent" and rule.consent_column in absent}
+    return [plan_note(channel, str(column)) for channel, column in sorted(lacking)]
+
+
 def build_plan(
     session: DataSession, playbooks: list[PlaybookContext], horizon: int, *, customer: str | None = None, jobs: int | None = None, inputs: dict[str, Path | None] | None = None,
     relations: Relations | None = None, memo: RenderMemo | None = None,
@@ -91,7 +98,7 @@ def build_plan(
     root, config = (project.root, project.config) if project else (None, {})
     if inputs is not None:
         config = with_inputs(config, inputs)
-    notes: list[str] = []
+    notes: list[str] = _consent_notes(rules, session.absent)
     has_optouts = bool(project) and load_optouts(con, config, root, r.optouts, notes)  # type: ignore[arg-type]
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r.history)  # type: ignore[arg-type]
     has_ledger, has_legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (False, False)  # type: ignore[arg-type]

@@ -9,13 +9,13 @@ from typing import Any
 
 from ..checks.context import PlaybookContext
 from ..calendar import shop_founded
+from ..data.consent import CONSENT_BY_KIND
 from ..features import declared_date_fields
 from ..quiet import QuietHours, QuietHoursError, resolve
 from .timing import TimeOfDay, time_of_day
 
 INTENT_ORDER = {"care": 0, "service": 1, "promotion": 2}  # care before promotion on a tie
 CONTACT_BY_KIND = {"sms": "phone", "phone": "phone", "email": "email", "wechat": "wechat_id", "im": "wechat_id", "parcel_insert": None}
-CONSENT_BY_KIND = {"sms": "consent_sms", "phone": "consent_phone", "email": "consent_email", "wechat": "consent_wechat", "im": "consent_wechat", "parcel_insert": None}
 _WINDOW = re.compile(r"^(\d+)([hdw])$")
 
 

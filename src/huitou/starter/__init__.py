@@ -46,7 +46,9 @@ def _files(node: Traversable, prefix: str = "") -> list[tuple[str, bytes]]:
     return out
 
 
-def starter_files(locale: str = "zh-CN", timezone: str | None = None, today: dt.date | None = None) -> list[tuple[str, bytes]]:
+def starter_files(locale: str = "zh-CN", timezone: str | None = None, today: dt.date | None = None, data: str | None = None) -> list[tuple[str, bytes]]:
+    """The starter project's files; `data`: huitou.yaml's `data:` section for the shop's
+    own export (huitou init --from), in place of the sample shop."""
     language = locale.split("-")[0].lower()
     if language not in LANGUAGES:
         raise StarterError(f"--locale {locale}: the starter project comes in {', '.join(sorted(LANGUAGES))} (e.g. zh-CN, en, en-GB); "
@@ -59,17 +61,19 @@ def starter_files(locale: str = "zh-CN", timezone: str | None = None, today: dt.
         raise StarterError(f"--timezone {zone}: not a known IANA timezone (e.g. Asia/Shanghai, America/New_York, Europe/Berlin)") from None
     package = resources.files("huitou")
     project = secrets.token_hex(8)  # the project's id in its plans (contract.project_id)
-
-
-    files = [(rel, data.replace(b"__HUITOU_VERSION__", __version__.encode()) if rel.endswith(".yml") else data)
-             for rel, data in _files(package.joinpath("starter").joinpath("files").joinpath("common"))]
-    for rel, data in _files(package.joinpath("starter").joinpath("files").joinpath(variant)):
+    files = [(rel, content.replace(b"__HUITOU_VERSION__", __version__.encode()) if rel.endswith(".yml") else content)
+             for rel, content in _files(package.joinpath("starter").joinpath("files").joinpath("common"))]
+    for rel, content in _files(package.joinpath("starter").joinpath("files").joinpath(variant)):
         if rel.endswith((".yaml", ".yml")):
-            data = data.decode("utf-8").replace("__LOCALE__", locale).replace("__TIMEZONE__", zone).replace("__PROJECT_ID__", project).encode("utf-8")
-        files.append((rel, data))
+            text = content.decode("utf-8").replace("__LOCALE__", locale).replace("__TIMEZONE__", zone).replace("__PROJECT_ID__", project)
+            if rel == "huitou.yaml" and data is not None:
+                text = text[: text.index("\ndata:\n") + 1] + data
+            content = text.encode("utf-8")
+        files.append((rel, content))
     files += [(f"schemas/{name}", package.joinpath("schemas").joinpath(name).read_bytes()) for name in SCHEMAS.values()]
-    today = today or dt.datetime.now(zoneinfo.ZoneInfo(zone)).date()
-    files += sample_data(names, language, today)
+    if data is None:
+        today = today or dt.datetime.now(zoneinfo.ZoneInfo(zone)).date()
+        files += sample_data(names, language, today)
     return files
 
 
@@ -105,8 +109,8 @@ def sample_data(names: list[str], language: str, today: dt.date) -> list[tuple[s
     return [("data/customers.csv", customers.getvalue().encode("utf-8")), ("data/orders.csv", orders.getvalue().encode("utf-8"))]
 
 
-def write_starter(directory: Path, *, force: bool = False, locale: str = "zh-CN", timezone: str | None = None) -> list[Path]:
-    files = starter_files(locale, timezone)
+def write_starter(directory: Path, *, force: bool = False, locale: str = "zh-CN", timezone: str | None = None, data: str | None = None) -> list[Path]:
+    files = starter_files(locale, timezone, data=data)
     targets = [(directory / rel, data) for rel, data in files]
     existing = [str(p) for p, _ in targets if p.exists()]
     if existing and not force:

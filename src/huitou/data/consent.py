@@ -1,0 +1,49 @@
+"""Channels the data gives no consent for: said once at load and once in the plan.
+
+Under `lawful_basis: consent` (a rule's default) a channel sends only to customers whose
+consent column is true. An export without that column (Taobao's has none) makes every
+candidate `no_consent`; without a word, that reads as a broken playbook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# The customer column holding consent for each channel kind (a channel may name its own).
+CONSENT_BY_KIND = {"sms": "consent_sms", "phone": "consent_phone", "email": "consent_email", "wechat": "consent_wechat", "im": "consent_wechat",
+                   "parcel_insert": None}
+
+
+def consent_columns(config: Mapping[str, Any]) -> dict[str, str]:
+    """The project's channels (huitou.yaml `channels`) and the consent column of each."""
+    from ..delivery.channels import channel_kind  # noqa: PLC0415 - the delivery package loads only here
+
+    out = {}
+    for name, settings in (config.get("channels") or {}).items():
+        settings = settings if isinstance(settings, dict) else {}
+        column = settings.get("consent", CONSENT_BY_KIND.get(channel_kind(str(name), settings)))
+        if column:
+            out[str(name)] = str(column)
+    return out
+
+
+def absent_line(channels: Mapping[str, str], absent: Iterable[str], where: str, on_orders: bool) -> str | None:
+    """The load report's line for the channels whose consent column the data lacks
+    (`where`: the file; `on_orders`: the profiles come from the orders, no customers file),
+    or None."""
+    missing = set(absent)
+    names = [name for name, column in channels.items() if column in missing]
+    if not names:
+        return None
+    columns = sorted({channels[n] for n in names})
+    mapping = (f"data.orders.fields: {{{columns[0]}: boolean}} and data.orders.columns: {{{columns[0]}: <your column>}}" if on_orders
+               else f"data.customers.columns: {{{columns[0]}: <your column>}}")
+    return (f"no consent column for {', '.join(names)}: {where} has no {', '.join(columns)}. Under lawful_basis: consent (a rule's default) "
+            f"these channels send to no one (every candidate no_consent); map the column ({mapping}), "
+            "or set lawful_basis: soft_opt_in or contract on the rules where the law allows it")
+
+
+def plan_note(channel: str, column: str) -> str:
+    return (f"channel {channel}: the data has no {column} column, so under lawful_basis: consent its candidates are no_consent; "
+            f"map {column} in huitou.yaml's data, or set lawful_basis: soft_opt_in or contract where the law allows it")

@@ -1,0 +1,170 @@
+"""The `data:` section for an export: its preset's mapping checked against the whole file.
+
+Every status the file holds is counted (per order) and mapped: by the preset, by huitou's
+own words, by a guess from common export words, or listed as not understood. The dates
+are tried in the forms huitou reads, then in the usual others (csv.date_format).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+
+from ..data.dates import _CANDIDATES, _parses, text_time
+from ..data.load import ORDER_STATUSES, _guess
+from ..data.raw import mapped, open_raw
+from ..data.sources import DataError, source_from_config
+from ..db import connect, quoted, run, tree
+from . import ORDER_COLUMNS, PROFILE_COLUMNS, Preset, generic, header_of, recognise
+
+_DATE_SAMPLE = 2000  # distinct order times tried
+
+
+@dataclass
+class Proposal:
+    """What `huitou init --from` proposes for an export, and what it saw."""
+
+    preset: Preset
+    encoding: str
+    spec: dict[str, Any]  # data.orders of huitou.yaml
+    statuses: list[tuple[str, int, str]] = field(default_factory=list)  # (value, orders, read as: paid ... or "" when not understood)
+    lines: list[str] = field(default_factory=list)  # what to tell the user
+
+    @property
+    def locale(self) -> str:
+        return self.preset.locale
+
+
+def propose(export: Path, project_dir: Path, locale: str = "") -> Proposal:
+    """The orders source for `export`, as data.orders of a project in `project_dir`."""
+    encoding, delimiter, header = header_of(export, locale)
+    preset = recognise(header) or generic(header)
+    present = set(header)
+    columns: dict[str, Any] = {}
+    for canonical, spec in preset.columns.items():
+        if canonical == "customer_id" and isinstance(spec, list):
+            found = [c for c in spec if c in present]
+            if found:
+                columns[canonical] = found if len(found) > 1 else found[0]
+        elif spec in present:
+            columns[canonical] = spec
+    missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in columns]
+    if missing:
+        raise DataError(f"{export}: no column for {', '.join(missing)} ({'the ' + preset.title if preset.platform != 'generic' else 'no preset fits'}); "
+                        f"the file has {', '.join(header[:30])}; write data.orders.columns in huitou.yaml yourself (docs/exports.md)")
+    fields = {name: type_ for name, type_ in preset.fields.items() if name in columns}
+    spec: dict[str, Any] = {"path": os.path.relpath(export.resolve(), project_dir.resolve())}
+    csv_options: dict[str, Any] = {}
+    if not _is_utf8(encoding):
+        csv_options["encoding"] = encoding
+    if delimiter != ",":
+        csv_options["delimiter"] = delimiter
+    spec["columns"] = {k: v for k, v in columns.items() if k in ORDER_COLUMNS or k in PROFILE_COLUMNS}
+    if fields:
+        spec["fields"] = fields
+    if csv_options:
+        spec["csv"] = csv_options
+    proposal = Proposal(preset, encoding, spec)
+    _check_whole_file(proposal, export, project_dir)
+    return proposal
+
+
+def _is_utf8(encoding: str) -> bool:
+    return encoding in ("utf_8", "utf_8_sig", "ascii")
+
+
+def _check_whole_file(proposal: Proposal, export: Path, project_dir: Path) -> None:
+    """Count the statuses per order and settle the date form, over the whole file."""
+    spec = proposal.spec
+    source = source_from_config("orders", {**spec, "path": str(export.resolve())}, project_dir, proposal.locale)
+    con = connect([source.path])
+    try:
+        cols = open_raw(con, source)
+        status_column = spec["columns"].get("status")
+        if status_column:
+            proposal.statuses = _statuses(con, source, cols, proposal.preset)
+            known = {value: read for value, _, read in proposal.statuses if read and value != read}
+            if known:
+                spec["values"] = {"status": known}
+        date_format = _date_format(con, source)
+        if date_format:
+            spec.setdefault("csv", {})["date_format"] = date_format
+    finally:
+        con.close()
+
+
+def _statuses(con: Any, source: Any, cols: dict[str, str], preset: Preset) -> list[tuple[str, int, str]]:
+    status = tree("trim(CAST(:s AS VARCHAR))", s=quoted(source.column("status")))
+    order = quoted(source.column("order_id")) if source.column("order_id") in cols else None
+    counted = exp.func("count", exp.Distinct(expressions=[order.copy()])) if order is not None else exp.func("count", exp.Star())
+    query = exp.select(status.as_("v"), counted.as_("n")).from_("raw_orders").where(tree(":s <> ''", s=status)).group_by("v").order_by("n DESC", "v")
+    seen = run(con, query).fetchall()
+    words = preset.values.get("status", {})
+    out = []
+    for value, n in seen:
+        value = str(value)
+        if value in words:
+            read = words[value]
+        elif value.lower() in ORDER_STATUSES:
+            read = value.lower()
+        else:
+            guess = _guess(value, ORDER_STATUSES)
+            read = guess if guess in ORDER_STATUSES else ""
+        out.append((value, int(n), read))
+    return out
+
+
+def _date_format(con: Any, source: Any) -> str | None:
+    """None when huitou reads every order time as written; else the csv.date_format
+    reading most of them (the sample's distinct values)."""
+    raw = tree("trim(CAST(:at AS VARCHAR))", at=mapped(source, "ordered_at", quoted(source.column("ordered_at"))))
+    sample = exp.select(raw.as_("t")).from_("raw_orders").where(tree(":t <> ''", t=raw)).distinct().limit(_DATE_SAMPLE)
+    unread = exp.select("t").from_(sample.subquery("s")).where(exp.column("t").is_(exp.null()).not_().and_(text_time(exp.column("t"), "", "UTC").is_(exp.null())))
+    bad = [str(v) for v, in run(con, unread).fetchall()]
+    if not bad:
+        return None
+    if all(v.replace(".", "", 1).isdigit() and len(v.split(".")[0]) == 5 for v in bad):
+        return "excel"
+    fits = max(_CANDIDATES, key=lambda f: sum(_parses(v, f) for v in bad))
+    return fits if any(_parses(v, fits) for v in bad) else None
+
+
+def status_lines(proposal: Proposal) -> list[str]:
+    """The statuses seen, each with what huitou reads it as."""
+    out = []
+    for value, n, read in proposal.statuses:
+        out.append(f"    {value!r}: {n:,} orders -> {read or 'NOT UNDERSTOOD: map it in data.orders.values.status'}")
+    return out
+
+
+def data_section(proposal: Proposal, export: Path) -> str:
+    """huitou.yaml's `data:` section for the proposal, with a comment saying where it
+    came from."""
+    import yaml
+
+    said = proposal.preset.title if proposal.preset.platform != "generic" else "no platform preset fits: columns matched by name"
+    head = (f"# Proposed by `huitou init --from {export.name}` ({said}).\n"
+            "# Check the status words and the mapping against your shop: docs/exports.md.\n")
+    return head + yaml.safe_dump({"data": {"orders": proposal.spec}}, allow_unicode=True, sort_keys=False, width=200)
+
+
+def summary(proposal: Proposal, export: Path) -> list[str]:
+    """What init tells the user about the export."""
+    preset = proposal.preset
+    said = f"recognised as the {preset.title}" if preset.platform != "generic" else "no platform preset fits; columns matched by name"
+    out = [f"{export.name}: {said}; encoding {proposal.encoding.replace('_', '-')}"]
+    out += [f"  {canonical}: {column}" for canonical, column in proposal.spec["columns"].items()]
+    if proposal.statuses:
+        out.append("  status values (orders):")
+        out += status_lines(proposal)
+    date_format = (proposal.spec.get("csv") or {}).get("date_format")
+    out.append(f"  dates: {date_format!r}" if date_format else "  dates: read as written (offsets converted to the shop's timezone)")
+    consent = [c for c in ("consent_sms", "consent_email") if c in proposal.spec["columns"]]
+    if not consent:
+        out.append("  consent: the export has no consent column (see the line at load below)")
+    out += [f"  note: {quirk}" for quirk in preset.quirks]
+    return out
