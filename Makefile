@@ -61,6 +61,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/send.py --write
 	$(BIN)/python benchmarks/report.py --write
 	$(BIN)/python benchmarks/rules.py --write
+	$(BIN)/python benchmarks/exports.py --write
 
 # The plan at 100k, 1M and 5M customers (generates 1.5 GB of Parquet the first time).
 bench-scale: $(TEST_STAMP)

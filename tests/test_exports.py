@@ -118,13 +118,14 @@ def test_taobao_export_from_init_to_segments(huitou_bin: str, tmp_path: Path) ->
     assert code == 0 and "channel sms: the data has no consent_sms column, so under lawful_basis: consent its candidates are no_consent" in output
 
 
-def test_jd_line_items_are_one_order_each(tmp_path: Path) -> None:
+def test_jd_line_items_are_one_order_each(huitou_bin: str, tmp_path: Path) -> None:
     """One row per SKU with the order's fields repeated: each order counted once, its
     amount once, none of its rows rejected; times as Excel writes them back."""
     export = tmp_path / "jd_orders.csv"
     truth = write_jd(export)
-    code, output = in_process(tmp_path, "init", "shop", "--from", export.name)
-    assert code == 0, output
+    made = huitou(huitou_bin, tmp_path, "init", "shop", "--from", export.name)
+    assert made.returncode == 0, made.stderr
+    output = made.stdout + made.stderr
     assert "recognised as the JD merchant order export" in output
     orders = sum(len(b.orders) for b in truth.values())
     items = sum(len(o.items) for b in truth.values() for o in b.orders)
@@ -133,13 +134,14 @@ def test_jd_line_items_are_one_order_each(tmp_path: Path) -> None:
     assert_features_match(features(tmp_path / "shop"), truth)
 
 
-def test_shopify_offsets_line_items_refunds_and_guests(tmp_path: Path) -> None:
+def test_shopify_offsets_line_items_refunds_and_guests(huitou_bin: str, tmp_path: Path) -> None:
     """Times with the store's offset across both DST changes land on New York's day;
     line items; refunds net; a guest without an email is known by the phone."""
     export = tmp_path / "orders_export_1.csv"
     truth = write_shopify(export)
-    code, output = in_process(tmp_path, "init", "shop", "--from", export.name, "--timezone", "America/New_York")
-    assert code == 0, output
+    made = huitou(huitou_bin, tmp_path, "init", "shop", "--from", export.name, "--timezone", "America/New_York")
+    assert made.returncode == 0, made.stderr
+    output = made.stdout + made.stderr
     assert "recognised as the Shopify orders export" in output and "rejected:" not in output
     got = features(tmp_path / "shop")
     assert_features_match(got, truth)

@@ -47,7 +47,7 @@ class Plan:
     notes: list[str]
     timings: dict[str, float]  # seconds per stage (benchmarks/plan.py reports them)
     reports: list = field(default_factory=list)  # the data's load reports, when run_plan loaded it
-    warnings: list[str] = field(default_factory=list)  # about the configuration, not the data (notes are about the data)
+    warnings: list[str] = field(default_factory=list)  # said with the notes, but not a rule test's error (notes are: the data a test gives is wrong)
     relation: str = "plan"  # the view of the plan's rows, in order (Relations.plan)
 
 
@@ -98,7 +98,7 @@ def build_plan(
     root, config = (project.root, project.config) if project else (None, {})
     if inputs is not None:
         config = with_inputs(config, inputs)
-    notes: list[str] = _consent_notes(rules, session.absent)
+    notes: list[str] = []
     has_optouts = bool(project) and load_optouts(con, config, root, r.optouts, notes)  # type: ignore[arg-type]
     has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r.history)  # type: ignore[arg-type]
     has_ledger, has_legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (False, False)  # type: ignore[arg-type]
@@ -135,7 +135,7 @@ def build_plan(
         clock.lap("rendering the sends")
         if not failed:
             break
-    warnings = []
+    warnings = _consent_notes(rules, session.absent)
     if renderer.unsigned_unsubscribe:
         warnings.append("unsubscribe links in email bodies carry the bare customer id (anyone could use them for anyone): the secret that signs them is not set for "
                      + ", ".join(renderer.unsigned_unsubscribe) + "; see docs/delivery.md")
