@@ -190,6 +190,57 @@ def write_shopify(path: Path, buyers: int = 120, seed: int = 43, as_of: dt.date 
     return truth
 
 
+# Exports of one row per product with the order's fields on every row, by platform:
+# (columns in the file's order, canonical -> column, status words -> what huitou reads).
+REPEATED = {
+    "woocommerce": (["Order Number", "Order Status", "Order Date", "Customer Note", "First Name (Billing)", "Last Name (Billing)", "Email (Billing)",
+                     "Phone (Billing)", "Payment Method Title", "Cart Discount Amount", "Order Subtotal Amount", "Shipping Method Title",
+                     "Order Shipping Amount", "Order Refund Amount", "Order Total Amount", "Order Total Tax Amount", "SKU", "Item #", "Product Name",
+                     "Quantity", "Item Cost", "Coupon Code"],
+                    {"order_id": "Order Number", "customer_id": "Email (Billing)", "status": "Order Status", "ordered_at": "Order Date",
+                     "amount": "Order Total Amount", "refunded_amount": "Order Refund Amount", "sku": "SKU", "product": "Product Name",
+                     "quantity": "Quantity", "price": "Item Cost"},
+                    {"Completed": "paid", "Processing": "paid", "On hold": "unpaid", "Cancelled": "cancelled", "Refunded": "refunded"}),
+    "youzan": (["订单号", "订单状态", "下单时间", "付款时间", "买家手机号", "收货人/提货人", "收货人手机号", "商品名称", "商品编码", "商品规格",
+                "商品数量", "商品单价", "订单实付金额", "退款金额", "配送方式", "买家备注"],
+               {"order_id": "订单号", "customer_id": "买家手机号", "status": "订单状态", "ordered_at": "下单时间", "amount": "订单实付金额",
+                "refunded_amount": "退款金额", "sku": "商品编码", "product": "商品名称", "quantity": "商品数量", "price": "商品单价"},
+               {"已完成": "paid", "已发货": "paid", "待发货": "paid", "待付款": "unpaid", "已关闭": "cancelled"}),
+}
+
+
+def write_repeated(platform: str, path: Path, buyers: int = 80, seed: int = 44, as_of: dt.date = dt.date(2024, 11, 30)) -> dict[str, Buyer]:
+    """A WooCommerce or Youzan export: one row per product, the order's fields (its total
+    and refund too) on every row of the order."""
+    columns, named, words = REPEATED[platform]
+    rng = random.Random(seed)
+    truth: dict[str, Buyer] = {}
+    rows = []
+    for i in range(buyers):
+        key = f"buyer{i}@example.com" if platform == "woocommerce" else "+86" + _mobile(rng)
+        buyer = truth.setdefault(key, Buyer(key))
+        when = dt.datetime.combine(as_of, dt.time(0)) - dt.timedelta(days=rng.randrange(20, 400), minutes=rng.randrange(1440))
+        for _ in range(rng.randrange(1, 4)):
+            when += dt.timedelta(days=rng.randrange(1, 90), minutes=rng.randrange(1, 600))
+            if when.date() > as_of:
+                break
+            word = rng.choice(list(words))
+            items = [(sku, name, rng.randrange(1, 3), price) for sku, name, price in rng.sample(JD_SKUS, rng.randrange(1, 4))]
+            total = round(sum(q * p for _, _, q, p in items), 2)
+            refund = round(total * 0.2, 2) if words[word] == "paid" and rng.random() < 0.2 else 0.0
+            order_id = f"{len(rows) + 1000}" if platform == "woocommerce" else f"E2024{len(rows):012d}"
+            for sku, name, quantity, price in items:
+                row = {c: "" for c in columns} | {
+                    named["order_id"]: order_id, named["status"]: word, named["ordered_at"]: when.strftime("%Y-%m-%d %H:%M:%S"),
+                    named["customer_id"]: key if platform == "woocommerce" else key[3:], named["amount"]: f"{total:.2f}",
+                    named["refunded_amount"]: f"{refund:.2f}", named["sku"]: sku, named["product"]: name, named["quantity"]: str(quantity),
+                    named["price"]: f"{price:.2f}"}
+                rows.append([row[c] for c in columns])
+            buyer.orders.append(Order(order_id, when.date(), round(total - refund, 2) if words[word] == "paid" else 0.0, words[word], items))
+    _write(path, columns, rows, "utf-8-sig" if platform == "woocommerce" else "utf-8", "\r\n")
+    return truth
+
+
 def _mobile(rng: random.Random) -> str:
     """A mainland mobile number of a block in use (phonenumbers knows it)."""
     return rng.choice(["138", "139", "150", "186", "177", "135"]) + f"{rng.randrange(10**8):08d}"

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from huitou.cli import app
-from tests.platform_exports import Buyer, write_jd, write_shopify, write_taobao
+from tests.platform_exports import Buyer, write_jd, write_repeated, write_shopify, write_taobao
 
 AS_OF = dt.date(2024, 11, 30)
 # The default lifecycle thresholds (docs/features.md), restated: days since the last purchase.
@@ -132,6 +132,8 @@ def test_jd_line_items_are_one_order_each(huitou_bin: str, tmp_path: Path) -> No
     assert f"{items:,} rows read from {export.name}, {orders:,} loaded" in output
     assert f"{items - orders:,} rows are further line items of orders" in output and "rejected:" not in output
     assert_features_match(features(tmp_path / "shop"), truth)
+    code, output = in_process(tmp_path / "shop", "segments", "--as-of", AS_OF.isoformat())
+    assert segment_counts(output) == lifecycle(truth)
 
 
 def test_shopify_offsets_line_items_refunds_and_guests(huitou_bin: str, tmp_path: Path) -> None:
@@ -145,10 +147,28 @@ def test_shopify_offsets_line_items_refunds_and_guests(huitou_bin: str, tmp_path
     assert "recognised as the Shopify orders export" in output and "rejected:" not in output
     got = features(tmp_path / "shop")
     assert_features_match(got, truth)
+    code, output = in_process(tmp_path / "shop", "segments", "--as-of", AS_OF.isoformat())
+    assert segment_counts(output) == lifecycle(truth)
     evening = [o for b in truth.values() for o in b.orders if o.status == "paid"]
     assert len({o.day for o in evening}) > 10  # the test has days to get wrong
     assert any(key.startswith("+1") for key in got), "guests without an email are customers by their phone"
     assert {row["consent_email"] for row in got.values() if "@" in row["customer_id"]} == {"true", "false"}
+
+
+@pytest.mark.parametrize(("platform", "title"), [("woocommerce", "WooCommerce order export"), ("youzan", "Youzan order export")])
+def test_exports_of_one_row_per_product(tmp_path: Path, platform: str, title: str) -> None:
+    """WooCommerce (UTF-8 with a byte order mark, as Excel-friendly plugins write it) and
+    Youzan: the order's total and refund repeat on each of its rows, counted once."""
+    export = tmp_path / f"{platform}.csv"
+    truth = write_repeated(platform, export)
+    code, output = in_process(tmp_path, "init", "shop", "--from", export.name)
+    assert code == 0, output
+    assert f"recognised as the {title}" in output and "rejected:" not in output and "NOT UNDERSTOOD" not in output
+    orders = sum(len(b.orders) for b in truth.values())
+    assert f", {orders:,} loaded" in output
+    assert_features_match(features(tmp_path / "shop"), truth)
+    code, output = in_process(tmp_path / "shop", "segments", "--as-of", AS_OF.isoformat())
+    assert segment_counts(output) == lifecycle(truth)
 
 
 def test_gbk_features_equal_utf8_features_byte_for_byte(tmp_path: Path) -> None:
