@@ -217,7 +217,7 @@ def write_repeated(platform: str, path: Path, buyers: int = 80, seed: int = 44, 
     truth: dict[str, Buyer] = {}
     rows = []
     for i in range(buyers):
-        key = f"buyer{i}@example.com" if platform == "woocommerce" else "+86" + _mobile(rng)
+        key = f"buyer{i}@example.com" if platform == "woocommerce" else _mobile(rng)  # an id stays as written
         buyer = truth.setdefault(key, Buyer(key))
         when = dt.datetime.combine(as_of, dt.time(0)) - dt.timedelta(days=rng.randrange(20, 400), minutes=rng.randrange(1440))
         for _ in range(rng.randrange(1, 4)):
@@ -232,7 +232,7 @@ def write_repeated(platform: str, path: Path, buyers: int = 80, seed: int = 44, 
             for sku, name, quantity, price in items:
                 row = {c: "" for c in columns} | {
                     named["order_id"]: order_id, named["status"]: word, named["ordered_at"]: when.strftime("%Y-%m-%d %H:%M:%S"),
-                    named["customer_id"]: key if platform == "woocommerce" else key[3:], named["amount"]: f"{total:.2f}",
+                    named["customer_id"]: key, named["amount"]: f"{total:.2f}",
                     named["refunded_amount"]: f"{refund:.2f}", named["sku"]: sku, named["product"]: name, named["quantity"]: str(quantity),
                     named["price"]: f"{price:.2f}"}
                 rows.append([row[c] for c in columns])
