@@ -153,6 +153,7 @@ def test_shopify_offsets_line_items_refunds_and_guests(huitou_bin: str, tmp_path
     assert len({o.day for o in evening}) > 10  # the test has days to get wrong
     assert any(key.startswith("+1") for key in got), "guests without an email are customers by their phone"
     assert {row["consent_email"] for row in got.values() if "@" in row["customer_id"]} == {"true", "false"}
+    assert "consent_email values (orders):\n    'yes': " in made.stdout and "orders -> true" in made.stdout
 
 
 @pytest.mark.parametrize(("platform", "title"), [("woocommerce", "WooCommerce order export"), ("youzan", "Youzan order export")])

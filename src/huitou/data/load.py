@@ -377,7 +377,7 @@ def _values_hint(con: duckdb.DuckDBPyConnection, rows: exp.Select, source: str, 
     counted = rows.select(exp.cast(value, "VARCHAR"), "count(*) AS n").where(where).group_by("1").order_by("n DESC", "1").limit(8)
     seen = run(con, counted).fetchall()
     listed = ", ".join(f"{v!r} ({n:,})" for v, n in seen)
-    example = ", ".join(f"{v}: {_guess(str(v), allowed)}" for v, _ in seen)
+    example = ", ".join(f"{v}: {likely_word(str(v), allowed)}" for v, _ in seen)
     return (f"{canonical} values not understood: {listed}; huitou reads {', '.join(allowed)}: map yours in huitou.yaml, "
             f"data.{source}.values.{canonical}: {{{example}}}")
 
@@ -393,7 +393,8 @@ _LIKELY = {
 }
 
 
-def _guess(value: str, allowed: tuple[str, ...]) -> str:
+def likely_word(value: str, allowed: tuple[str, ...]) -> str:
+    """The allowed value a common export word likely means, else `<a|b|...>`."""
     word = value.strip().lower()
     return next((a for a in allowed if word in _LIKELY.get(a, ())), "<" + "|".join(allowed) + ">")
 

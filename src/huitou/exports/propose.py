@@ -15,13 +15,16 @@ from typing import Any
 from sqlglot import exp
 
 from ..data.dates import _CANDIDATES, _parses, text_time
-from ..data.load import ORDER_STATUSES, _guess
+from ..data.load import ORDER_STATUSES, likely_word
 from ..data.raw import mapped, open_raw
 from ..data.sources import DataError, source_from_config
 from ..db import connect, quoted, run, tree
 from . import ORDER_COLUMNS, PROFILE_COLUMNS, Preset, generic, header_of, recognise
 
 _DATE_SAMPLE = 2000  # distinct order times tried
+CONSENT_COLUMNS = ("consent_sms", "consent_email", "consent_wechat", "consent_phone")
+# The words huitou reads as a boolean (data/values.py boolean), for the counts shown.
+BOOLEAN_WORDS = {w: "true" for w in ("true", "t", "1", "yes", "y")} | {w: "false" for w in ("false", "f", "0", "no", "n")}
 
 
 @dataclass
@@ -31,7 +34,8 @@ class Proposal:
     preset: Preset
     encoding: str
     spec: dict[str, Any]  # data.orders of huitou.yaml
-    statuses: list[tuple[str, int, str]] = field(default_factory=list)  # (value, orders, read as: paid ... or "" when not understood)
+    # Per canonical column (status, consent_*): (value, orders, read as: paid, true ... or "" when not understood).
+    values: dict[str, list[tuple[str, int, str]]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)  # what to tell the user
 
     @property
@@ -78,18 +82,23 @@ def _is_utf8(encoding: str) -> bool:
 
 
 def _check_whole_file(proposal: Proposal, export: Path, project_dir: Path) -> None:
-    """Count the statuses per order and settle the date form, over the whole file."""
+    """Count the values of status and consent per order and settle the date form, over
+    the whole file."""
     spec = proposal.spec
     source = source_from_config("orders", {**spec, "path": str(export.resolve())}, project_dir, proposal.locale)
     con = connect([source.path])
     try:
         cols = open_raw(con, source)
-        status_column = spec["columns"].get("status")
-        if status_column:
-            proposal.statuses = _statuses(con, source, cols, proposal.preset)
-            known = {value: read for value, _, read in proposal.statuses if read and value != read}
-            if known:
-                spec["values"] = {"status": known}
+        values: dict[str, dict[str, str]] = {}
+        for canonical in ("status", *CONSENT_COLUMNS):
+            if canonical in spec["columns"]:
+                seen = _values(con, source, cols, canonical, proposal.preset)
+                proposal.values[canonical] = seen
+                known = {value: read for value, _, read in seen if read and value != read}
+                if known:
+                    values[canonical] = known
+        if values:
+            spec["values"] = values
         date_format = _date_format(con, source)
         if date_format:
             spec.setdefault("csv", {})["date_format"] = date_format
@@ -97,24 +106,23 @@ def _check_whole_file(proposal: Proposal, export: Path, project_dir: Path) -> No
         con.close()
 
 
-def _statuses(con: Any, source: Any, cols: dict[str, str], preset: Preset) -> list[tuple[str, int, str]]:
-    status = tree("trim(CAST(:s AS VARCHAR))", s=quoted(source.column("status")))
+def _values(con: Any, source: Any, cols: dict[str, str], canonical: str, preset: Preset) -> list[tuple[str, int, str]]:
+    """Each value of a column with the orders holding it and what huitou reads it as
+    ("" when nothing places it)."""
+    value = tree("trim(CAST(:s AS VARCHAR))", s=quoted(source.column(canonical)))
     order = quoted(source.column("order_id")) if source.column("order_id") in cols else None
     counted = exp.func("count", exp.Distinct(expressions=[order.copy()])) if order is not None else exp.func("count", exp.Star())
-    query = exp.select(status.as_("v"), counted.as_("n")).from_("raw_orders").where(tree(":s <> ''", s=status)).group_by("v").order_by("n DESC", "v")
-    seen = run(con, query).fetchall()
-    words = preset.values.get("status", {})
+    query = exp.select(value.as_("v"), counted.as_("n")).from_("raw_orders").where(tree(":s <> ''", s=value)).group_by("v").order_by("n DESC", "v")
+    words = preset.values.get(canonical, {})
+    allowed = ORDER_STATUSES if canonical == "status" else ("true", "false")
     out = []
-    for value, n in seen:
-        value = str(value)
-        if value in words:
-            read = words[value]
-        elif value.lower() in ORDER_STATUSES:
-            read = value.lower()
-        else:
-            guess = _guess(value, ORDER_STATUSES)
-            read = guess if guess in ORDER_STATUSES else ""
-        out.append((value, int(n), read))
+    for seen, n in run(con, query).fetchall():
+        seen = str(seen)
+        read = words.get(seen) or (seen.lower() if seen.lower() in allowed else BOOLEAN_WORDS.get(seen.lower(), "") if canonical != "status" else "")
+        if not read:
+            guess = likely_word(seen, allowed)
+            read = guess if guess in allowed else ""
+        out.append((seen, int(n), read))
     return out
 
 
@@ -133,11 +141,12 @@ def _date_format(con: Any, source: Any) -> str | None:
     return fits if any(_parses(v, fits) for v in bad) else None
 
 
-def status_lines(proposal: Proposal) -> list[str]:
-    """The statuses seen, each with what huitou reads it as."""
+def value_lines(proposal: Proposal) -> list[str]:
+    """The values seen of each mapped column, each with what huitou reads it as."""
     out = []
-    for value, n, read in proposal.statuses:
-        out.append(f"    {value!r}: {n:,} orders -> {read or 'NOT UNDERSTOOD: map it in data.orders.values.status'}")
+    for canonical, seen in proposal.values.items():
+        out.append(f"  {canonical} values (orders):")
+        out += [f"    {value!r}: {n:,} orders -> {read or f'NOT UNDERSTOOD: map it in data.orders.values.{canonical}'}" for value, n, read in seen]
     return out
 
 
@@ -158,12 +167,10 @@ def summary(proposal: Proposal, export: Path) -> list[str]:
     said = f"recognised as the {preset.title}" if preset.platform != "generic" else "no platform preset fits; columns matched by name"
     out = [f"{export.name}: {said}; encoding {proposal.encoding.replace('_', '-')}"]
     out += [f"  {canonical}: {column}" for canonical, column in proposal.spec["columns"].items()]
-    if proposal.statuses:
-        out.append("  status values (orders):")
-        out += status_lines(proposal)
+    out += value_lines(proposal)
     date_format = (proposal.spec.get("csv") or {}).get("date_format")
     out.append(f"  dates: {date_format!r}" if date_format else "  dates: read as written (offsets converted to the shop's timezone)")
-    consent = [c for c in ("consent_sms", "consent_email") if c in proposal.spec["columns"]]
+    consent = [c for c in CONSENT_COLUMNS if c in proposal.spec["columns"]]
     if not consent:
         out.append("  consent: the export has no consent column (see the line at load below)")
     out += [f"  note: {quirk}" for quirk in preset.quirks]
