@@ -51,7 +51,7 @@ def text_time(text: exp.Expression, date_format: str, timezone: str) -> exp.Expr
 
 
 # Formats a date that did not parse is tried in, to propose csv.date_format.
-_CANDIDATES = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%d.%m.%Y %H:%M:%S",
+CANDIDATES = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%d.%m.%Y %H:%M:%S",
                "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y%m%d", "%Y%m%d%H%M%S", "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日",
                "%d-%b-%Y", "%d %b %Y", "%b %d, %Y", "%Y-%m-%d %H:%M:%S %z", "%Y-%m-%dT%H:%M:%S%z", "%a, %d %b %Y %H:%M:%S %z")
 
@@ -64,7 +64,7 @@ def date_hint(source: str, column: str, examples: list[str]) -> str:
     setting = f"data.{source}.csv.date_format"
     if all(re.fullmatch(r"[1-9]\d{4}(\.\d+)?", e.strip()) for e in examples):
         return f"{column}: dates not understood: {shown} (form {forms}); spreadsheet serial numbers: set {setting}: excel"
-    fits = [(f, sum(_parses(e, f) for e in examples)) for f in _CANDIDATES]
+    fits = [(f, sum(parses(e, f) for e in examples)) for f in CANDIDATES]
     best = max(n for _, n in fits)
     if not best:
         return (f"{column}: dates not understood: {shown} (form {forms}); huitou reads ISO 8601 (2024-05-01 12:03, with Z, +08:00 or ' -0400'), "
@@ -78,7 +78,7 @@ def _form(value: str) -> str:
     return re.sub(r"[A-Za-z]", "a", re.sub(r"\d", "9", value))
 
 
-def _parses(value: str, date_format: str) -> bool:
+def parses(value: str, date_format: str) -> bool:
     try:
         dt.datetime.strptime(value.strip(), date_format)
     except ValueError:

@@ -23,8 +23,11 @@ from .sources import DataError, Source
 _WIDER = {"gbk": "gb18030", "gb2312": "gb18030", "shift_jis": "cp932", "euc_kr": "cp949"}
 # The encodings exports come in, for detection (charset-normalizer weighs only these).
 EXPORT_ENCODINGS = ("utf_8", "gb18030", "big5", "cp932", "cp949", "cp1252", "utf_16")
-# The language of each, to prefer the one of the shop's locale among close guesses.
-_LANGUAGE = {"gb18030": "zh", "big5": "zh", "cp932": "ja", "cp949": "ko", "cp1252": ""}
+# What a shop's tools write in its language (by default_locale): preferred when it reads
+# the file as text. On a short or repetitive file the measure of mess cannot tell GBK from
+# Big5 or CP932 from GB18030, and its verdict changed between charset-normalizer releases.
+_LOCALE_ENCODING = {"zh": "gb18030", "zh-tw": "big5", "zh-hk": "big5", "zh-hant": "big5", "ja": "cp932", "ko": "cp949"}
+_MESSY = 0.3  # more mess than the least messy reading by this much: not the locale's text
 _DESCRIBED = {"gb18030": "Chinese GBK/GB18030", "big5": "Traditional Chinese Big5", "cp932": "Japanese Shift_JIS (CP932)",
               "cp949": "Korean EUC-KR (CP949)", "cp1252": "Western European Windows-1252", "utf_16": "UTF-16"}
 _BOMS = ((codecs.BOM_UTF8, "utf_8"), (codecs.BOM_UTF16_LE, "utf_16"), (codecs.BOM_UTF16_BE, "utf_16"))
@@ -142,9 +145,18 @@ def not_text(source: Source, encoding: str, line: int | str) -> str:
             f"add `encoding: {best}` under {setting.rsplit('.', 1)[0]} in huitou.yaml, or save the file as UTF-8")
 
 
+def _preferred(locale: str) -> str | None:
+    """The encoding a shop of this locale's tools write (Western: CP1252; none: None)."""
+    if not locale:
+        return None
+    tag = locale.replace("_", "-").lower()
+    return _LOCALE_ENCODING.get(tag) or _LOCALE_ENCODING.get(tag.split("-")[0]) or "cp1252"
+
+
 def likely_encodings(path: Path, locale: str = "") -> list[str]:
-    """The export encodings a file's head reads as without errors, likeliest first (by
-    charset-normalizer's measure of mess, the shop's language breaking near-ties)."""
+    """The export encodings a file's head reads as without errors, likeliest first: the
+    one of the shop's locale when it reads as text, then by charset-normalizer's measure
+    of mess."""
     from charset_normalizer import from_bytes  # noqa: PLC0415 - only when a file is refused
 
     sample = _head(path)
@@ -155,6 +167,6 @@ def likely_encodings(path: Path, locale: str = "") -> list[str]:
     if not matches:
         return []
     least = min(m.chaos for m in matches)
-    language = locale.split("-")[0].split("_")[0].lower()
-    ranked = sorted(matches, key=lambda m: (m.chaos > least + 0.05, _LANGUAGE.get(m.encoding) != language, m.chaos))
+    wanted = _preferred(locale)
+    ranked = sorted(matches, key=lambda m: (not (m.encoding == wanted and m.chaos <= least + _MESSY), m.chaos))
     return [m.encoding for m in ranked]

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from ..data.csvfile import sniff_delimiter
-from ..data.encoding import codec_name, is_utf8, likely_encodings
+from ..data.encoding import likely_encodings
 from ..data.sources import DataError
 
 ORDER_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status", "refunded_amount", "sku", "product", "quantity", "price", "category")
@@ -132,9 +132,3 @@ def header_of(path: Path, locale: str = "") -> tuple[str, str, list[str]]:
     names = [n.strip() for n in next(csv.reader(io.StringIO(first), delimiter=delimiter), [])]
     return encoding, delimiter, names
 
-
-def encoding_setting(encoding: str) -> str | None:
-    """The csv.encoding to write for a detected encoding (None for UTF-8)."""
-    if is_utf8(encoding):
-        return None
-    return {"gb18030": "gbk", "cp932": "shift_jis", "cp949": "euc_kr"}.get(codec_name(encoding) or encoding, encoding)

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlglot import exp
 
-from ..data.dates import _CANDIDATES, _parses, text_time
+from ..data.dates import CANDIDATES, parses, text_time
+from ..data.encoding import is_utf8
 from ..data.load import ORDER_STATUSES, likely_word
 from ..data.raw import mapped, open_raw
 from ..data.sources import DataError, source_from_config
@@ -63,7 +64,7 @@ def propose(export: Path, project_dir: Path, locale: str = "") -> Proposal:
     fields = {name: type_ for name, type_ in preset.fields.items() if name in columns}
     spec: dict[str, Any] = {"path": os.path.relpath(export.resolve(), project_dir.resolve())}
     csv_options: dict[str, Any] = {}
-    if not _is_utf8(encoding):
+    if not is_utf8(encoding):
         csv_options["encoding"] = encoding
     if delimiter != ",":
         csv_options["delimiter"] = delimiter
@@ -75,10 +76,6 @@ def propose(export: Path, project_dir: Path, locale: str = "") -> Proposal:
     proposal = Proposal(preset, encoding, spec)
     _check_whole_file(proposal, export, project_dir)
     return proposal
-
-
-def _is_utf8(encoding: str) -> bool:
-    return encoding in ("utf_8", "utf_8_sig", "ascii")
 
 
 def _check_whole_file(proposal: Proposal, export: Path, project_dir: Path) -> None:
@@ -137,8 +134,8 @@ def _date_format(con: Any, source: Any) -> str | None:
         return None
     if all(v.replace(".", "", 1).isdigit() and len(v.split(".")[0]) == 5 for v in bad):
         return "excel"
-    fits = max(_CANDIDATES, key=lambda f: sum(_parses(v, f) for v in bad))
-    return fits if any(_parses(v, fits) for v in bad) else None
+    fits = max(CANDIDATES, key=lambda f: sum(parses(v, f) for v in bad))
+    return fits if any(parses(v, fits) for v in bad) else None
 
 
 def value_lines(proposal: Proposal) -> list[str]:
@@ -166,7 +163,7 @@ def summary(proposal: Proposal, export: Path) -> list[str]:
     preset = proposal.preset
     said = f"recognised as the {preset.title}" if preset.platform != "generic" else "no platform preset fits; columns matched by name"
     out = [f"{export.name}: {said}; encoding {proposal.encoding.replace('_', '-')}"]
-    out += [f"  {canonical}: {column}" for canonical, column in proposal.spec["columns"].items()]
+    out += [f"  {canonical}: {' else '.join(column) if isinstance(column, list) else column}" for canonical, column in proposal.spec["columns"].items()]
     out += value_lines(proposal)
     date_format = (proposal.spec.get("csv") or {}).get("date_format")
     out.append(f"  dates: {date_format!r}" if date_format else "  dates: read as written (offsets converted to the shop's timezone)")
