@@ -7,10 +7,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-
 
 from .conftest import EXAMPLES, ROOT
 
@@ -333,3 +333,24 @@ def test_a_project_id_of_digits_stays_text(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(starter.secrets, "token_hex", lambda n: "1234567890123456")
     config = dict(starter.starter_files("en", today=dt.date(2026, 12, 1)))["huitou.yaml"]
     assert yaml.safe_load(config)["id"] == "1234567890123456"
+
+
+_LOADED = """
+import sys
+from huitou.cli import app
+try:
+    app(sys.argv[1:], standalone_mode=False)
+except SystemExit:
+    pass
+print(sorted(m for m in ("duckdb", "numpy", "pandas", "statsmodels", "scipy", "sqlglot", "matplotlib") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(("args", "allowed"), [(["validate"], []), (["plan", "--as-of", "2026-11-01", "--horizon", "14d"], ["duckdb", "numpy", "sqlglot"])])
+def test_commands_import_only_what_they_use(args: list[str], allowed: list[str]) -> None:
+    """validate is static checks: no data engine, no numbers. The plan's dry run sizes its
+    holdouts without statistics packages (a second of every plan was importing them)."""
+    env = {**os.environ, "HUITOU_REFERRAL_SECRET": "test-secret"}
+    done = subprocess.run([sys.executable, "-c", _LOADED, *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == repr(allowed)

@@ -24,7 +24,7 @@ from .checks.context import PlaybookContext
 from .compile import compile_playbook
 from .data import consent, load, raw
 from .data.identity import ContactReport, Identity, normalise_contacts
-from .data.values import BOOLEAN_PROFILE, profile_types
+from .data.profile import BOOLEAN_PROFILE, profile_types
 from .data.sources import ENGINE_TABLE, DataError, Source, data_files, resolve
 from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, portable_summary, purchase_days_sql, summary_sql
 from .features import CATALOG, LIFECYCLE_STAGES

@@ -22,7 +22,8 @@ import sqlglot
 import sqlglot.expressions as exp
 
 from .data.load import ORDER_ISSUES
-from .data.values import BOOLEAN_PROFILE, STRING_PROFILE
+from .data.profile import BOOLEAN_PROFILE, STRING_PROFILE
+from .forecast import FORECAST_COLUMNS
 
 DEFAULT_LIFECYCLE = {"active_within": 45, "cooling_within": 89, "dormant_high_within": 180, "dormant_low_within": 360}
 
@@ -165,7 +166,6 @@ def next_birthday_sql(day: str, column: str = "birthday") -> str:
     return f"CASE WHEN {on(this_year)} >= {day} THEN {on(this_year)} ELSE {on(next_year)} END"
 
 
-FORECAST_COLUMNS = ("p_alive", "expected_orders_90d", "expected_spend_90d")
 
 
 def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None, lifecycle: Mapping[str, int] | None = None,

@@ -52,3 +52,11 @@ def sendable(text: str) -> str:
 def markdown_inert(text: str) -> str:
     """The text with a zero-width space where GitHub would make a mention or a link."""
     return _LINKS.sub(lambda m: m[0] + _ZWSP, text)
+
+
+_WHOLE_PHONE = re.compile(r"\+[1-9]\d{6,14}")  # E.164, as data/contacts.py's normalise_phones writes it
+
+
+def is_whole_phone(text: str) -> bool:
+    """A value written as a normalised phone: nothing a spreadsheet would run, shown whole."""
+    return _WHOLE_PHONE.fullmatch(text) is not None

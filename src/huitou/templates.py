@@ -24,7 +24,7 @@ import phonenumbers
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, pass_context
 from jinja2.runtime import Context
 
-from .data.contacts import is_whole_phone
+from .inert import is_whole_phone
 from .features import CATALOG, Feature
 from .sandbox import BoundedSandbox
 

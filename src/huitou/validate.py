@@ -80,7 +80,7 @@ def _config_mappings(doc: Document) -> Iterator[Diagnostic]:
     orders, `columns: {phone: Mobile}` without `fields: {phone: string}` leaves every
     phone empty (and every SMS `no_contact`). HT105, with the declaration that makes it
     work."""
-    from .data.values import profile_types
+    from .data.profile import profile_types
 
     data = doc.data.get("data") if isinstance(doc.data, dict) else None
     for name, spec in (data.items() if isinstance(data, dict) else ()):

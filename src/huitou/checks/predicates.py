@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from ..diagnostics import Diagnostic
 from ..features import Feature
-from ..forecast.fit import MIN_CUSTOMERS, MIN_REPEAT_BUYERS
+from ..forecast import MIN_CUSTOMERS, MIN_REPEAT_BUYERS
 from ..predicates import PredicateError, check, referenced_segments
 from ..predicates.ast import Expr, Name, walk
 from .context import PlaybookContext, Predicate

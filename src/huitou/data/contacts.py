@@ -40,7 +40,6 @@ BLANKS = " \t\r\n"  # around a value: what unguarding trims
 # clean value (almost every one) costs one match and no new string.
 # ="4012345678901234567" (Excel's text formula), then a leading apostrophe or tab.
 _FORMULA_TEXT = r'^="(.*)"$'
-_WHOLE_PHONE = re.compile(r"\+[1-9]\d{6,14}")  # E.164, as normalise_phones writes it
 
 
 def maybe_guarded(text: exp.Expression) -> exp.Expression:
@@ -188,11 +187,6 @@ def email(text: str) -> Normalised:
     except EmailNotValidError as exc:
         return Normalised(None, f"not an email address: {exc}")
     return Normalised(checked.normalized.lower())
-
-
-def is_whole_phone(text: str) -> bool:
-    """A value written as normalise_phones writes a phone: nothing a spreadsheet would run."""
-    return _WHOLE_PHONE.fullmatch(text) is not None
 
 
 def normalise_phones(values: Iterable[str], region: str | None) -> dict[str, Normalised]:

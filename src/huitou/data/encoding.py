@@ -14,7 +14,6 @@ import codecs
 import os
 from pathlib import Path
 
-from ..db import scratch_dir
 from .sources import DataError, Source
 
 # What Windows writes under the names people know: GBK files hold GB18030 characters (an
@@ -111,6 +110,8 @@ def utf8_copy(source: Source, encoding: str) -> Path:
     key = (os.path.realpath(source.path), info.st_size, info.st_mtime_ns, encoding)
     if key in _transcoded:
         return _transcoded[key]
+    from ..db import scratch_dir  # noqa: PLC0415 - DuckDB only when a file is read (validate reads codec_name)
+
     target = scratch_dir() / f"utf8-{len(_transcoded)}-{source.name}{source.path.suffix or '.csv'}"
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     line = 1

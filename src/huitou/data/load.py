@@ -28,7 +28,8 @@ from .dates import date_hint
 from .identity import ContactReport, Identity, count_ids, customer_id, id_columns, spellings_in
 from .raw import columns_of, mapped, need_column, open_raw
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
-from .values import blank, local_timestamp, more_than_cents, null_of, profile_types, trimmed, try_cast, typed
+from .profile import profile_types
+from .values import blank, local_timestamp, more_than_cents, null_of, trimmed, try_cast, typed
 
 ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
 # Why an order row is rejected, in the order the checks apply (the first match wins);

@@ -14,9 +14,6 @@ from ..db import date_literal, tree
 from .dates import text_time
 from .sources import Source
 
-STRING_PROFILE = ("name", "phone", "email", "wechat_id", "gender", "city", "tier", "timezone", "locale")
-BOOLEAN_PROFILE = ("consent_sms", "consent_email", "consent_wechat", "consent_phone")
-DUCK_TYPES = {"integer": "BIGINT", "money": "DECIMAL(18,2)", "number": "DOUBLE", "date": "DATE", "string": "VARCHAR", "boolean": "BOOLEAN", "list": "VARCHAR[]"}
 # Dates of people (birthdays) and other profile dates are plausible in this range.
 PROFILE_DATES_FROM, PROFILE_DATES_TO = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
 _TEXT_TYPES = ("VARCHAR", "JSON")
@@ -96,11 +93,3 @@ def typed(value: exp.Expression, type_: str, target: str, source: Source) -> exp
         plausible = "CASE WHEN :parsed BETWEEN :earliest AND :latest THEN :parsed END"
         return tree(plausible, parsed=parsed, earliest=date_literal(PROFILE_DATES_FROM), latest=date_literal(PROFILE_DATES_TO))
     return parsed
-
-
-def profile_types(fields: dict[str, str]) -> dict[str, str]:
-    """Every profile column with its DuckDB type: the standard ones, then `fields` (a
-    declared field with a standard name keeps the standard type)."""
-    types = {name: "VARCHAR" for name in STRING_PROFILE} | {"birthday": "DATE", "points": "BIGINT", "tags": "VARCHAR[]"}
-    types |= {name: "BOOLEAN" for name in BOOLEAN_PROFILE}
-    return types | {name: DUCK_TYPES[t] for name, t in fields.items() if name not in types}

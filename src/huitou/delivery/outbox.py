@@ -33,7 +33,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from ..data.contacts import is_whole_phone
+from ..inert import is_whole_phone
 from ..spreadsheet import cell
 from .channels import ChannelDown, DeliveryError, Message
 

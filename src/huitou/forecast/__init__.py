@@ -8,7 +8,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..feature_sql import FORECAST_COLUMNS
+# Kept free of numpy and DuckDB: `huitou validate` reads these names and bounds.
+FORECAST_COLUMNS = ("p_alive", "expected_orders_90d", "expected_spend_90d")
+# The fewest customers with a purchase, and of them who bought again on another day, the
+# models are fitted on (fewer: the features are empty, and HT-checks say so).
+MIN_CUSTOMERS = 200
+MIN_REPEAT_BUYERS = 50
 
 _NAMES = re.compile(r"\b(" + "|".join(FORECAST_COLUMNS) + r")\b")
 

@@ -22,11 +22,10 @@ import numpy as np
 from sqlglot import exp
 
 from ..db import create_temp, date_literal, register_columns, tree
+from . import MIN_CUSTOMERS, MIN_REPEAT_BUYERS
 from .btyd import BgNbd, GammaGamma, fit_bgnbd, fit_gamma_gamma
 
 HORIZON_DAYS = 90  # expected_orders_90d, expected_spend_90d
-MIN_CUSTOMERS = 200
-MIN_REPEAT_BUYERS = 50
 FORECAST = "customer_forecast"  # the scored relation (a temporary table of the session)
 
 # Per customer: the history the models read, from the purchase days up to :as_of.
