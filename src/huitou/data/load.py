@@ -89,7 +89,8 @@ class LoadReport:
     def lines(self) -> list[str]:
         out = [f"{self.source}: {self.rows:,} rows read from {self.label}, {self.loaded:,} loaded"]
         if self.line_items:
-            out.append(f"  {self.line_items:,} rows are further line items of orders (their items kept in order_items; not orders, not rejected)")
+            rows = f"{self.line_items:,} rows are further line items" if self.line_items > 1 else "1 row is a further line item"
+            out.append(f"  {rows} of orders (their items kept in order_items; not orders, not rejected)")
         if self.rejected:
             out.append("  rejected: " + ", ".join(f"{n:,} {r}" for r, n in sorted(self.rejected.items())))
         nulled = {r: n for r, n in self.kept_with_issues.items() if r not in KEPT_AS_IS}
