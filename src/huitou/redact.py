@@ -22,10 +22,11 @@ error takes, the value is not shown.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -75,6 +76,17 @@ def remember(value: str) -> None:
     for found in _KEYWORD_PASSWORD.findall(value):
         parts |= {found, found.strip("'")}
     _KNOWN.update(p for p in parts if len(p) >= _SHORTEST)
+
+
+@contextlib.contextmanager
+def remembering() -> Iterator[None]:
+    """A scope (one command run in-process) whose secrets are forgotten when it ends, as
+    they are when a process ends: the next command scrubs only what it read itself."""
+    before = set(_KNOWN)
+    try:
+        yield
+    finally:
+        _KNOWN.intersection_update(before)
 
 
 def scrub(text: str) -> str:

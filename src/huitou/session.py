@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import ExitCode
+from .errors import HuitouError
 from .inert import shown
 
 
@@ -31,13 +32,12 @@ class DataOptions:
     engine: str | None = None  # --engine: duckdb, spark or postgres (default: huitou.yaml's engine)
 
 
-class OpenError(Exception):
+class OpenError(HuitouError):
     """The command cannot start: `message` is its one line (None when `report`, the
     validation diagnostics, says it all); `code` is the exit code."""
 
     def __init__(self, message: str | None, code: ExitCode = ExitCode.ERROR, report: str | None = None) -> None:
-        super().__init__(message or "")
-        self.message, self.code, self.report = message, code, report
+        super().__init__(message, code, report=report)
 
 
 def as_of_date(value: str | None) -> dt.date | None:

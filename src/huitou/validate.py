@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import HuitouError
 from . import schema
 from .checks import PLAYBOOK_CHECKS, care_first, exposure, secrets
 from .checks import templates as template_checks
@@ -42,7 +43,7 @@ class Result:
         return self.errors > 0 or (strict and self.warnings > 0)
 
 
-class UsageError(Exception):
+class UsageError(HuitouError):
     """A path that does not exist: the command was called wrongly (exit 2)."""
 
 

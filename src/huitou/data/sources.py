@@ -11,13 +11,14 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from ..errors import HuitouError
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".duckdb": "duckdb", ".db": "duckdb"}
 
 REQUIRED_ORDER_COLUMNS = ("customer_id", "ordered_at", "amount")
 
 
-class DataError(Exception):
+class DataError(HuitouError):
     """Data that cannot be read at all: names the file (and the column) and how to fix it."""
 
 

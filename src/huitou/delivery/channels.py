@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import HuitouError
 from ..redact import redact_urls, secret_env
 from ..unsubscribe import read_token
 from .ledger import DueMessage
@@ -71,7 +72,7 @@ class ChannelDown(Exception):
         super().__init__(redact_urls(detail))
 
 
-class ConfigError(Exception):
+class ConfigError(HuitouError):
     """The channel's configuration cannot work; found before anything is sent."""
 
 

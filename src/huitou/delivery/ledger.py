@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import HuitouError
 from .witness import places, recall, record
 
 STATES = ("pending", "sending", "sent", "failed", "skipped")
@@ -115,11 +116,11 @@ _WAITING_BEFORE_DEFERRALS = _WAITING.replace("not_before IS NOT NULL OR ", "")
 _OPTED_OUT = f"UPDATE messages AS m SET state = 'skipped', error = 'opted out', updated_at = ? WHERE m.state = 'pending' AND {_OPTOUT_EXISTS}"
 
 
-class LedgerBusy(RuntimeError):
+class LedgerBusy(HuitouError, RuntimeError):
     """Another delivery run holds the ledger."""
 
 
-class LedgerError(RuntimeError):
+class LedgerError(HuitouError, RuntimeError):
     """The ledger cannot be used: damaged, read-only, unreachable, missing or replaced."""
 
 

@@ -20,6 +20,7 @@ import duckdb
 
 from sqlglot import exp
 
+from ..errors import HuitouError
 from ..contract import COLUMN_TYPES, COLUMNS, CONTENT_FIELDS, CONTENT_TYPE, STATUSES, checksum_sql, key_sql
 from ..plan.output import FORMATS
 from .ledger import ENQUEUE_COLUMNS, HOLD_COLUMNS
@@ -28,7 +29,7 @@ from ..db import connect, scalar, tree
 _SHOWN = 5  # offending rows named per problem
 
 
-class PlanFileError(Exception):
+class PlanFileError(HuitouError):
     """The plan file cannot be delivered; the message says where and why."""
 
 

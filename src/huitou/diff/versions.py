@@ -14,10 +14,11 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import HuitouError
 from ..project import CONFIG_NAME, find_root
 
 
-class VersionError(Exception):
+class VersionError(HuitouError):
     """A version that cannot be opened: the message says which and what to do."""
 
 

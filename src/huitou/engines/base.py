@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlglot.expressions as exp
 
+from ..errors import HuitouError
 from . import portable
 
 
@@ -60,7 +61,7 @@ def local_type(engine_type: str, dialect: str) -> str | None:
     return _AS_IS.get(built.this)
 
 
-class EngineError(Exception):
+class EngineError(HuitouError):
     """The engine cannot be used: the message names it and says what to do."""
 
 

@@ -50,6 +50,15 @@ class Plan:
     warnings: list[str] = field(default_factory=list)  # said with the notes, but not a rule test's error (notes are: the data a test gives is wrong)
     relation: str = "plan"  # the view of the plan's rows, in order (Relations.plan)
 
+    def messages_of(self, playbook: str, rule_id: str) -> list[tuple]:
+        """The plan's rows of one rule, in send order: step, scheduled date, send time,
+        status, reason and its detail, channel, contact and content."""
+        columns = ["step", "scheduled_date", "send_at", "status", "reason", "reason_detail", "channel", "to", "content"]
+        query = (exp.select(*(exp.column(c, quoted=True) for c in columns)).from_(exp.to_table(self.relation))
+                 .where(exp.and_(exp.column("playbook").eq(exp.Placeholder()), exp.column("rule_id").eq(exp.Placeholder())))
+                 .order_by("send_at", "step"))
+        return self.con.execute(query.sql("duckdb"), [playbook, rule_id]).fetchall()
+
 
 def plan_id_for(playbooks: list[PlaybookContext], window: Window) -> str:
     """Names the inputs that define the plan: the window and the playbooks' text."""

@@ -22,6 +22,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from ..errors import HuitouError
 from ..feature_sql import next_birthday_sql
 from ..features import CATALOG
 from ..inert import UNSENDABLE_SQL
@@ -35,7 +36,7 @@ from ..db import create_temp, drop_table, scalar, scratch_dir, tree
 SERIAL_BELOW = 20_000  # fewer rows than this: starting workers costs more than it saves
 
 
-class RenderWorkerError(RuntimeError):
+class RenderWorkerError(HuitouError, RuntimeError):
     """A worker process failed; the plan is not written without all of its rows."""
 
 

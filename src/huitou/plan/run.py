@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from ..errors import HuitouError
 from ..data.sources import DataError
 from ..evaluate import data_timezone, open_data
 from ..forecast import uses_forecast
@@ -17,7 +18,7 @@ from ..validate import load_config, open_project, validate_paths
 from .build import Plan, build_plan
 
 
-class PlanInputError(Exception):
+class PlanInputError(HuitouError):
     """The playbooks do not validate, or the data cannot be read."""
 
 

@@ -19,6 +19,7 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
+from ..errors import HuitouError
 from .. import __version__
 from ..schema import SCHEMAS
 
@@ -31,7 +32,7 @@ LANGUAGES = {
 SAMPLE_CUSTOMERS = 40
 
 
-class StarterError(ValueError):
+class StarterError(HuitouError, ValueError):
     """An option of `huitou init` that cannot be honoured; the message says why."""
 
 

@@ -1,0 +1,30 @@
+"""`huitou explain CUSTOMER`: a customer's features and, for every segment and rule, which
+clause held or failed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..diagnostics import ExitCode
+from ..session import DataOptions
+from . import console, open_data, refuse
+
+NO_SUCH_CUSTOMER = "no customer '{}' in the data (ids are compared exactly, leading zeros included)"
+
+
+def explain(opts: DataOptions, customer: str, paths: list[Path], format: str) -> int:
+    from ..evaluate import explain as explain_customer
+    from ..reporters.evaluation import explain_json, explain_text
+
+    session, playbooks = open_data("explain", paths, opts, need_playbooks=True)
+    found = explain_customer(session, customer, playbooks)
+    if found is None:
+        raise refuse("explain", NO_SUCH_CUSTOMER.format(customer), ExitCode.PROBLEMS)
+    values, items = found
+    day = session.as_of.isoformat()
+    if format == "json":
+        sys.stdout.write(explain_json(customer, day, values, items))
+    else:
+        explain_text(console(), customer, day, values, items)
+    return ExitCode.OK

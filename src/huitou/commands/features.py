@@ -1,0 +1,36 @@
+"""`huitou features`: the per-customer feature table, the values every predicate sees."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..diagnostics import ExitCode
+from ..session import DataOptions
+from . import echo, open_data, refuse
+
+
+def features(opts: DataOptions, out: Path | None) -> int:
+    from sqlglot import exp
+
+    from ..data.sources import DataError
+    from ..db import run
+    from ..evaluate import write_features
+
+    session, _ = open_data("features", None, opts, need_playbooks=False)
+    if out is None:
+        import csv
+
+        cursor = run(session.con, session.features_of().order_by("customer_id"))
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([d[0] for d in cursor.description])
+        while batch := cursor.fetchmany(10_000):
+            writer.writerows(["" if v is None else v for v in row] for row in batch)
+        return ExitCode.OK
+    try:
+        rows = write_features(session, out)
+    except DataError as exc:
+        raise refuse("features", str(exc)) from None
+    width = len(run(session.con, exp.Describe(this=session.features_of())).fetchall())
+    echo(f"wrote {rows:,} customers x {width} columns to {out}", err=True)
+    return ExitCode.OK

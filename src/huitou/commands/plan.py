@@ -1,0 +1,37 @@
+"""`huitou plan`: who gets which message, on which channel, when - and why the others do
+not. The dry run without --out; the send plan file with it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..diagnostics import ExitCode
+from ..session import DataOptions
+from . import build, console, echo, horizon, open_data, refuse
+
+
+def plan(opts: DataOptions, paths: list[Path], horizon_text: str, out: Path | None, format: str, show_pii: bool, samples: int,
+         jobs: int | None) -> int:
+    from ..plan.output import FORMATS, summarise, summary_json, write_plan
+    from ..report.sizing import holdout_sizing
+    from ..reporters.plan import plan_text
+
+    days = horizon(horizon_text)
+    if out is not None and out.suffix.lower() not in FORMATS:
+        raise refuse("plan", f"--out {out}: use a .jsonl, .csv or .parquet file name")
+    session, playbooks = open_data("plan", paths, opts, need_playbooks=True)
+    result = build("plan", session, playbooks, days, jobs=jobs)
+    if out is not None:
+        rows = write_plan(result, out)
+        summary = summarise(result, samples=0)
+        counts = ", ".join(f"{n:,} {s}" for s, n in summary.status.items()) or "no candidates"
+        echo(f"wrote {rows:,} rows to {out} ({counts}); plan {result.plan_id}", err=True)
+        return ExitCode.OK
+    summary = summarise(result, samples=samples, show_pii=show_pii)
+    summary.sizing = holdout_sizing(result.con, playbooks, session.as_of, result.relation)
+    if format == "json":
+        sys.stdout.write(summary_json(summary) + "\n")
+    else:
+        plan_text(console(), summary)
+    return ExitCode.OK

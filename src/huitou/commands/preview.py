@@ -1,0 +1,49 @@
+"""`huitou preview RULE --customer ID`: one customer's message from one rule, when it goes
+out and what it says, or why not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..diagnostics import ExitCode
+from ..session import DataOptions
+from . import build, echo, horizon, open_data, refuse
+from .explain import NO_SUCH_CUSTOMER
+
+
+def preview(opts: DataOptions, rule: str, customer: str, paths: list[Path], horizon_text: str) -> int:
+    from ..db import scalar
+
+    days = horizon(horizon_text)
+    session, playbooks = open_data("preview", paths, opts, need_playbooks=True)
+    playbook, rule_id = _one_rule(rule, [f"{ctx.name}/{r['id']}" for ctx in playbooks for r in ctx.rules])
+    if scalar(session.con, session.features_of().where("customer_id = ?").select("count(*)", append=False), [customer]) == 0:
+        raise refuse("preview", NO_SUCH_CUSTOMER.format(customer), ExitCode.PROBLEMS)
+    result = build("preview", session, playbooks, days, customer=customer)
+    rows = result.messages_of(playbook, rule_id)
+    if not rows:
+        echo(f"{playbook}/{rule_id}: no message for {customer} in the {days} days from {session.as_of} - the customer is not in the rule's segment "
+             f"or its timing has no date in the window (see `huitou explain {customer}`)")
+        return ExitCode.OK
+    for step, scheduled, send_at, status, reason, detail, channel, to, content in rows:
+        echo(f"{playbook}/{rule_id} -> {customer} via {channel} ({to or 'no contact'}), step {step}, scheduled {scheduled}, send at {send_at}: {status}")
+        if reason:
+            echo(f"  {reason}: {detail}")
+        for key in ("subject", "body", "html"):
+            if content and content.get(key):
+                echo(f"  --- {key}")
+                for line in str(content[key]).splitlines():
+                    echo(f"  {line}")
+    return ExitCode.OK
+
+
+def _one_rule(rule: str, known: list[str]) -> tuple[str, str]:
+    """The playbook and id of the rule named `rule` (an id, or playbook/id)."""
+    from ..diagnostics import did_you_mean
+
+    matches = [k for k in known if k == rule or k.split("/", 1)[1] == rule]
+    if len(matches) != 1:
+        hint = did_you_mean(rule, [k.split("/", 1)[1] for k in known] + known) or "rules: " + ", ".join(known)
+        raise refuse("preview", f"{'no' if not matches else 'more than one'} rule '{rule}'; {hint}", ExitCode.PROBLEMS)
+    playbook, rule_id = matches[0].split("/", 1)
+    return playbook, rule_id
