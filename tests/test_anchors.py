@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from tests.inprocess import huitou as in_process
 
 CONFIG = """version: 1
 name: dates
@@ -58,16 +59,16 @@ def project(root: Path, founded: str | None = ', founded: "2019-11-20"') -> Path
     return root
 
 
-def huitou(huitou_bin: str, root: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess:
-    done = subprocess.run([huitou_bin, *args], cwd=root, capture_output=True, text=True, timeout=300)
+def huitou(root: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess:
+    done = in_process(*args, cwd=root)
     assert done.returncode == code, f"{args} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
 
-def test_a_declared_date_and_the_shop_anniversary_anchor_timings(huitou_bin: str, tmp_path: Path) -> None:
+def test_a_declared_date_and_the_shop_anniversary_anchor_timings(tmp_path: Path) -> None:
     root = project(tmp_path / "shop")
-    huitou(huitou_bin, root, "validate")
-    huitou(huitou_bin, root, "plan", "--as-of", "2026-11-01", "--horizon", "30d", "--out", "plan.jsonl")
+    huitou(root, "validate")
+    huitou(root, "plan", "--as-of", "2026-11-01", "--horizon", "30d", "--out", "plan.jsonl")
     rows = [json.loads(line) for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines()]
     sent = sorted((r["rule_id"], r["customer_id"], r["scheduled_date"], r["step"], r["trigger"]) for r in rows if r["status"] == "send")
     assert sent == [
@@ -82,18 +83,18 @@ def test_a_declared_date_and_the_shop_anniversary_anchor_timings(huitou_bin: str
     assert points["content"]["body"] == "Test Shop: Your points expire on 2026-11-15."  # service: no opt-out line
 
 
-def test_no_anniversary_in_the_founding_year(huitou_bin: str, tmp_path: Path) -> None:
+def test_no_anniversary_in_the_founding_year(tmp_path: Path) -> None:
     root = project(tmp_path / "shop", ', founded: "2026-11-20"')
-    huitou(huitou_bin, root, "plan", "--as-of", "2026-11-01", "--horizon", "30d", "--out", "plan.jsonl")
+    huitou(root, "plan", "--as-of", "2026-11-01", "--horizon", "30d", "--out", "plan.jsonl")
     rows = [json.loads(line) for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines()]
     assert not [r for r in rows if r["rule_id"] == "shop-birthday"]
 
 
-def test_validate_names_the_missing_founding_date_and_an_undeclared_field(huitou_bin: str, tmp_path: Path) -> None:
+def test_validate_names_the_missing_founding_date_and_an_undeclared_field(tmp_path: Path) -> None:
     root = project(tmp_path / "shop", founded=None)
     playbook = root / "rules" / "dates.yaml"
     playbook.write_text(playbook.read_text(encoding="utf-8").replace("before: points_expire_on", "before: points_expire"), encoding="utf-8")
-    out = huitou(huitou_bin, root, "validate", code=1).stdout
+    out = huitou(root, "validate", code=1).stdout
     assert "rules/dates.yaml:9:20: error HT305 unknown date anchor 'points_expire' in rule 'points-expiring'" in out
     assert "did you mean 'points_expire_on'?" in out
     assert "rules/dates.yaml:15:16: error HT305 'shop_anniversary' in rule 'shop-birthday' needs the shop's founding date" in out

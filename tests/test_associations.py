@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.inprocess import huitou
 
 CONFIG = """version: 1
 name: assoc
@@ -72,27 +73,27 @@ def project(root: Path, extra: str) -> Path:
     return root
 
 
-def run(huitou_bin: str, root: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([huitou_bin, *args], cwd=root, capture_output=True, text=True, timeout=300)
+def run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    done = huitou(*args, cwd=root)
     assert done.returncode == 0, f"{args} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
 
 @pytest.mark.parametrize("extra", [MAPPING, "data:\n" + CATALOG], ids=["mapping", "catalog"])
-def test_what_goes_with_the_last_purchase(huitou_bin: str, tmp_path: Path, extra: str) -> None:
+def test_what_goes_with_the_last_purchase(tmp_path: Path, extra: str) -> None:
     config = CONFIG.format(extra="")
     if extra.startswith("data:"):  # the catalog goes under the existing data key
         config = config.replace("  customers: {path: customers.csv}\n", "  customers: {path: customers.csv}\n" + CATALOG)
         extra = ""
     root = project(tmp_path / "shop", extra)
     (root / "huitou.yaml").write_text(config + extra, encoding="utf-8")
-    run(huitou_bin, root, "validate")
-    features = {r["customer_id"]: r for r in csv.DictReader(io.StringIO(run(huitou_bin, root, "features", "--as-of", "2026-10-25").stdout))}
+    run(root, "validate")
+    features = {r["customer_id"]: r for r in csv.DictReader(io.StringIO(run(root, "features", "--as-of", "2026-10-25").stdout))}
     got = {c: json.loads(r["recommendations"].replace("'", '"')) for c, r in features.items()}
     assert got == EXPECTED
     assert {c: r["has_recommendation"] for c, r in features.items()} == {"c1": "True", "c2": "True", "c3": "False", "c4": "True"}
     # in a predicate and a template: c1 and c2 (c4's purchase is too old), the first suggestion named
-    run(huitou_bin, root, "plan", "--as-of", "2026-10-25", "--horizon", "30d", "--out", "plan.jsonl")
+    run(root, "plan", "--as-of", "2026-10-25", "--horizon", "30d", "--out", "plan.jsonl")
     rows = [json.loads(line) for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines()]
     offers = {r["customer_id"]: r["content"]["body"] for r in rows if r["rule_id"] == "goes-with" and r["status"] == "send"}
     assert offers == {"c1": "Test Shop: N1, a scarf goes well with your down_jacket. Reply STOP",

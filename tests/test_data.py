@@ -17,6 +17,7 @@ from huitou.data.sources import DataError
 from huitou.evaluate import DataSession, open_data
 from huitou.project import Project
 
+from .inprocess import huitou
 from .conftest import ROOT
 
 CDNOW = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
@@ -224,7 +225,7 @@ def test_purchase_cycles_are_exact_and_the_last_category_skips_purchases_without
     assert f["even"]["purchase_cycle_days"] == Decimal("1.12")
 
 
-def test_the_engine_memory_is_bounded_by_default_and_by_the_flag(tmp_path: Path, huitou_bin: str) -> None:
+def test_the_engine_memory_is_bounded_by_default_and_by_the_flag(tmp_path: Path) -> None:
     """DuckDB alone would take 80% of the machine; huitou gives it a tenth, at least 2 GiB
     (docs/cli.md), and --memory-limit what it says."""
     from huitou.evaluate import default_memory_limit, machine_memory
@@ -238,11 +239,11 @@ def test_the_engine_memory_is_bounded_by_default_and_by_the_flag(tmp_path: Path,
     held = session.con.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()[0][0]
     number, unit = held.split()
     assert unit == "GiB" and abs(float(number) - share / 1024**3) < 0.1
-    ok = subprocess.run([huitou_bin, "features", "--orders", str(orders), "--as-of", "2026-11-01", "--memory-limit", "3GB"], capture_output=True, text=True, cwd=tmp_path)
+    ok = huitou("features", "--orders", str(orders), "--as-of", "2026-11-01", "--memory-limit", "3GB", cwd=tmp_path)
     assert ok.returncode == 0 and ok.stdout.startswith("customer_id,")
-    bad = subprocess.run([huitou_bin, "features", "--orders", str(orders), "--memory-limit", "lots"], capture_output=True, text=True, cwd=tmp_path)
+    bad = huitou("features", "--orders", str(orders), "--memory-limit", "lots", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--memory-limit 'lots'" in bad.stderr and "2GB" in bad.stderr
-    negative = subprocess.run([huitou_bin, "features", "--orders", str(orders), "--memory-limit", "-5GB"], capture_output=True, text=True, cwd=tmp_path)
+    negative = huitou("features", "--orders", str(orders), "--memory-limit", "-5GB", cwd=tmp_path)
     assert negative.returncode == 2 and "--memory-limit '-5GB': not a size" in negative.stderr and negative.stdout == ""
 
 

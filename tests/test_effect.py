@@ -22,6 +22,7 @@ from statsmodels.stats import proportion
 
 from tests.browser import CHROMIUM, Browser
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+from tests.inprocess import huitou
 
 N = 4000
 SEND_DAY = "2026-11-02"
@@ -60,10 +61,10 @@ rules:
 """
 
 
-def run(huitou_bin: str, root: Path, *args: str) -> subprocess.CompletedProcess:
+def run(root: Path, *args: str) -> subprocess.CompletedProcess:
     # Emails carry signed unsubscribe links: send --live refuses a plan whose links are unsigned.
     env = {**os.environ, "HUITOU_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret"}
-    done = subprocess.run([huitou_bin, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    done = huitou(*args, cwd=root, env=env)
     assert done.returncode == 0, f"huitou {' '.join(args)} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -122,15 +123,15 @@ def arrive(root: Path, rng: np.random.Generator, propensity: np.ndarray, treated
         csv.writer(handle).writerows(lines)
 
 
-def experiment(huitou_bin: str, root: Path, uplift: float, seed: int, *extra: str, name: str = "Customer {i}", start: str = SEND_DAY) -> tuple[dict, set[str], set[str]]:
+def experiment(root: Path, uplift: float, seed: int, *extra: str, name: str = "Customer {i}", start: str = SEND_DAY) -> tuple[dict, set[str], set[str]]:
     rng = np.random.default_rng(seed)
     propensity = shop(root, rng, name)
-    run(huitou_bin, root, "plan", "--as-of", "2026-11-01", "--horizon", "7d", "--out", "plan.jsonl")
-    sent = run(huitou_bin, root, "send", "plan.jsonl", "--live", "--now", f"{SEND_DAY}T00:00", "--until", SEND_DAY)
+    run(root, "plan", "--as-of", "2026-11-01", "--horizon", "7d", "--out", "plan.jsonl")
+    sent = run(root, "send", "plan.jsonl", "--live", "--now", f"{SEND_DAY}T00:00", "--until", SEND_DAY)
     assert "held out (the control group" in sent.stdout
     treated, held = groups(root)
     arrive(root, rng, propensity, treated, uplift)
-    report = run(huitou_bin, root, "report", "--from", start, "--to", SEND_DAY, "--as-of", "2026-11-30", "-f", "json", *extra)
+    report = run(root, "report", "--from", start, "--to", SEND_DAY, "--as-of", "2026-11-30", "-f", "json", *extra)
     return json.loads(report.stdout), treated, held
 
 
@@ -151,8 +152,8 @@ def independent_counts(root: Path, treated: set[str], held: set[str]) -> tuple[d
 
 
 @pytest.mark.parametrize(("uplift", "seed"), [(0.10, 7), (0.0, 8)], ids=["true-uplift-10pp", "no-effect"])
-def test_the_report_recovers_a_known_effect(huitou_bin: str, tmp_path: Path, uplift: float, seed: int) -> None:
-    result, treated, held = experiment(huitou_bin, tmp_path / "shop", uplift, seed)
+def test_the_report_recovers_a_known_effect(tmp_path: Path, uplift: float, seed: int) -> None:
+    result, treated, held = experiment(tmp_path / "shop", uplift, seed)
     # both groups are the whole segment, split by the playbook's 50% draw
     assert len(treated) + len(held) == N and not treated & held
     assert 0.45 < len(held) / N < 0.55
@@ -200,13 +201,13 @@ def test_the_report_recovers_a_known_effect(huitou_bin: str, tmp_path: Path, upl
     assert playbook["rule"] is None and playbook["uplift"] == up
 
 
-def test_the_dry_run_sizes_each_holdout_before_launch(huitou_bin: str, tmp_path: Path) -> None:
+def test_the_dry_run_sizes_each_holdout_before_launch(tmp_path: Path) -> None:
     from statsmodels.stats.power import NormalIndPower
     from statsmodels.stats.proportion import proportion_effectsize
 
     root = tmp_path / "shop"
     shop(root, np.random.default_rng(3))
-    dry = json.loads(run(huitou_bin, root, "plan", "--as-of", "2026-11-01", "--horizon", "7d", "-f", "json").stdout)
+    dry = json.loads(run(root, "plan", "--as-of", "2026-11-01", "--horizon", "7d", "-f", "json").stdout)
     (sizing,) = dry["holdout_sizing"]
     assert (sizing["playbook"], sizing["rule"], sizing["attribution_window_days"]) == ("winback", "come-back", 14)
     assert sizing["treated"] + sizing["holdout"] == N and sizing["treated"] == dry["status"]["send"]
@@ -227,20 +228,20 @@ def test_the_dry_run_sizes_each_holdout_before_launch(huitou_bin: str, tmp_path:
     assert 0.01 < mde < 0.1  # 2,000 a group detects a few points
 
 
-def test_bad_input_is_a_sentence_never_an_error(huitou_bin: str, tmp_path: Path) -> None:
+def test_bad_input_is_a_sentence_never_an_error(tmp_path: Path) -> None:
     from tests.test_daily import add_orders, outbox_project
 
     root = outbox_project(tmp_path / "shop")
     args = ("report", "--from", "2026-11-01", "--to", "2026-11-08", "--as-of", "2026-11-30", "-f", "json")
-    never = json.loads(run(huitou_bin, root, *args).stdout)  # no ledger: the project never sent
+    never = json.loads(run(root, *args).stdout)  # no ledger: the project never sent
     assert never["rules"] == [] and never["ledger"] is None
     assert "has not sent anything yet" in never["effect_notes"][0]
-    run(huitou_bin, root, "plan", "--as-of", "2026-11-01", "--horizon", "14d", "--out", "plan.jsonl")
-    run(huitou_bin, root, "send", "plan.jsonl", "--live", "--now", "2026-11-01T00:00", "--until", "2026-11-08")
+    run(root, "plan", "--as-of", "2026-11-01", "--horizon", "14d", "--out", "plan.jsonl")
+    run(root, "send", "plan.jsonl", "--live", "--now", "2026-11-01T00:00", "--until", "2026-11-08")
     reached = set.union(*groups(root)) | {c for (c,) in sqlite3.connect(root / ".huitou" / "ledger.sqlite").execute("SELECT customer_id FROM messages")}
     outsider = next(f"{i:07d}" for i in range(1, 301) if f"{i:07d}" not in reached)
     add_orders(root, [f'"Z1","{outsider}",2026-11-03 12:00:00.000000,10.00,"paid",,,'])  # a buyer no rule reached
-    result = json.loads(run(huitou_bin, root, *args).stdout)
+    result = json.loads(run(root, *args).stdout)
     verdicts = {(r["playbook"], r["rule"]): r["verdict"] for r in result["rules"]}
     # the example's lifecycle playbook holds out 10%: 2 customers in the range, too few to say anything
     assert verdicts[("lifecycle", "active-care-note")].startswith("too few customers to tell")
@@ -248,21 +249,21 @@ def test_bad_input_is_a_sentence_never_an_error(huitou_bin: str, tmp_path: Path)
     # the service playbook has no holdout at all
     assert verdicts[("service", "unpaid-order-reminder")].startswith("no holdout: the playbook sets none")
     assert any("were in no rule's treated or holdout group" in n for n in result["effect_notes"])
-    text = run(huitou_bin, root, *args[:-2]).stdout
+    text = run(root, *args[:-2]).stdout
     assert "no holdout in care-calendar" in text and "Traceback" not in text
     # a range with no message at all
-    empty = json.loads(run(huitou_bin, root, "report", "--from", "2025-01-01", "--to", "2025-01-31", "-f", "json").stdout)
+    empty = json.loads(run(root, "report", "--from", "2025-01-01", "--to", "2025-01-31", "-f", "json").stdout)
     assert empty["rules"] == [] and "no message of any rule was scheduled" in empty["effect_notes"][0]
 
 
-def test_the_html_report_opens_offline_in_chromium(huitou_bin: str, tmp_path: Path) -> None:
+def test_the_html_report_opens_offline_in_chromium(tmp_path: Path) -> None:
     if CHROMIUM is None:  # .ci/run installs it: in CI a missing browser is a failure, not a skip
         assert not os.environ.get("CI"), "chromium is missing: .ci/run should have installed it (apt-get install chromium)"
         pytest.skip("needs chromium (apt-get install chromium)")
     hostile = "<img src=x onerror=alert(1)>{i}"  # customer data is the public's: it must reach the page as text
     page = tmp_path / "report.html"
     # from August: the first-purchase cohorts of the shop's history are in the range
-    result, treated, _ = experiment(huitou_bin, tmp_path / "shop", 0.10, 7, "--html", str(page), name=hostile, start="2026-08-01")
+    result, treated, _ = experiment(tmp_path / "shop", 0.10, 7, "--html", str(page), name=hostile, start="2026-08-01")
     browser = Browser(tmp_path / "profile")
     try:
         browser.open(page.as_uri())

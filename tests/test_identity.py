@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.exports import Person, write_shopify, write_taobao
+from tests.inprocess import huitou
 
 SHOPIFY_CONFIG = """version: 1
 name: shopify-shop
@@ -44,14 +45,14 @@ data:
 AS_OF = "2026-12-01"
 
 
-def _run(root: Path, huitou_bin: str, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([huitou_bin, *args], cwd=root, capture_output=True, text=True, timeout=120)
+def _run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    done = huitou(*args, cwd=root)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
 
-def _features(root: Path, huitou_bin: str) -> tuple[dict[str, dict[str, str]], str]:
-    done = _run(root, huitou_bin, "features", "--as-of", AS_OF)
+def _features(root: Path) -> tuple[dict[str, dict[str, str]], str]:
+    done = _run(root, "features", "--as-of", AS_OF)
     return {row["customer_id"]: row for row in csv.DictReader(io.StringIO(done.stdout))}, done.stderr
 
 
@@ -75,12 +76,12 @@ def _shop(tmp_path: Path, config: str, write) -> tuple[Path, dict[str, Person]]:
     return root, people
 
 
-def test_a_shopify_export_has_one_customer_per_person_with_their_contacts(tmp_path: Path, huitou_bin: str) -> None:
+def test_a_shopify_export_has_one_customer_per_person_with_their_contacts(tmp_path: Path) -> None:
     """Emails typed in two letter cases are one customer; guests without an email are
     customers by their phone (E.164, whatever form they typed); the phone and email are
     those of the latest order that has them, normalised."""
     root, people = _shop(tmp_path, SHOPIFY_CONFIG, write_shopify)
-    found, report = _features(root, huitou_bin)
+    found, report = _features(root)
     assert set(found) == set(people)  # one customer a person, by the id the test expects
     with open(root / "orders.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -100,12 +101,12 @@ def test_a_shopify_export_has_one_customer_per_person_with_their_contacts(tmp_pa
     assert f"ids: {merged} written otherwise are one customer" in report, report
 
 
-def test_a_taobao_export_unguards_phones_and_order_ids_and_takes_a_profile_from_one_row(tmp_path: Path, huitou_bin: str) -> None:
+def test_a_taobao_export_unguards_phones_and_order_ids_and_takes_a_profile_from_one_row(tmp_path: Path) -> None:
     """Phones guarded for Excel ('138..., a tab, +86, 0086) are one number in E.164; order
     numbers lose their ="..." guard; each buyer's name and phone come from one order, the
     latest not cancelled that has a phone."""
     root, people = _shop(tmp_path, TAOBAO_CONFIG, write_taobao)
-    found, report = _features(root, huitou_bin)
+    found, report = _features(root)
     assert set(found) == set(people)
     with open(root / "orders.csv", encoding="utf-8", newline="") as f:
         rows = list(enumerate(csv.DictReader(f)))
@@ -148,20 +149,20 @@ def _messaging(root: Path, zone: str, locale: str, signature: str) -> None:
     (root / "templates" / locale / "sms" / "hi.j2").write_text("{{ customer.name }}, hello", encoding="utf-8")
 
 
-def _plan(root: Path, huitou_bin: str) -> dict[str, dict]:
-    _run(root, huitou_bin, "plan", "--as-of", AS_OF, "--horizon", "1d", "--out", "plan.jsonl")
+def _plan(root: Path) -> dict[str, dict]:
+    _run(root, "plan", "--as-of", AS_OF, "--horizon", "1d", "--out", "plan.jsonl")
     rows = [json.loads(line) for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines()]
     return {r["customer_id"]: r for r in rows if r["rule_id"] == "hello"}
 
 
-def test_an_opt_out_in_any_spelling_reaches_the_person(tmp_path: Path, huitou_bin: str) -> None:
+def test_an_opt_out_in_any_spelling_reaches_the_person(tmp_path: Path) -> None:
     """Opt-outs typed as a person types them - full-width digits, 0086, spaces, a
     spreadsheet's apostrophe, +86 - through `huitou optout` and the opt-out file, stop
     every message to the customer whose phone it is; one recorded after the plan stops
     the send."""
     root, people = _shop(tmp_path, TAOBAO_CONFIG, write_taobao)
     _messaging(root, "Asia/Shanghai", "zh-CN", "【回头小店】")
-    found, _ = _features(root, huitou_bin)
+    found, _ = _features(root)
     reachable = sorted(k for k in people if found[k]["phone"] and int(found[k]["order_count"]) >= 1)
     national = {k: found[k]["phone"][3:] for k in reachable}  # the test's own reading agreed above
     wide = str.maketrans("0123456789+ ", "０１２３４５６７８９＋　")
@@ -172,17 +173,17 @@ def test_an_opt_out_in_any_spelling_reaches_the_person(tmp_path: Path, huitou_bi
         reachable[3]: "'" + national[reachable[3]],
     }
     for spelled in typed.values():
-        _run(root, huitou_bin, "optout", spelled)
+        _run(root, "optout", spelled)
     (root / "optouts.csv").write_text(f"customer_id\n+86-{national[reachable[4]]}\n", encoding="utf-8")
     config = (root / "huitou.yaml").read_text(encoding="utf-8").replace("data:\n", "data:\n  suppression: {path: optouts.csv}\n", 1)
     (root / "huitou.yaml").write_text(config, encoding="utf-8")
-    rows = _plan(root, huitou_bin)
+    rows = _plan(root)
     opted = {k for k, r in rows.items() if r["reason"] == "opted_out"}
     assert opted == set(typed) | {reachable[4]}, {k: rows[k]["reason"] for k in set(typed) | {reachable[4]}}
     late = reachable[5]  # opts out after the plan was made, by the phone as a spreadsheet wrote it
     assert rows[late]["status"] == "send"
-    _run(root, huitou_bin, "optout", "\t" + national[late])
-    _run(root, huitou_bin, "send", "plan.jsonl", "--live", "--now", f"{AS_OF}T10:00", "--until", AS_OF)
+    _run(root, "optout", "\t" + national[late])
+    _run(root, "send", "plan.jsonl", "--live", "--now", f"{AS_OF}T10:00", "--until", AS_OF)
     with open(next((root / "out" / "sms").glob("*.csv")), encoding="utf-8-sig", newline="") as f:
         sent = {r["customer_id"]: r for r in csv.DictReader(f)}
     expected = {k for k, r in rows.items() if r["status"] == "send"} - {late}
@@ -190,19 +191,19 @@ def test_an_opt_out_in_any_spelling_reaches_the_person(tmp_path: Path, huitou_bi
     assert all(sent[k]["mobile"] == found[k]["phone"] for k in sent)  # whole, in E.164, no guard before it
 
 
-def test_an_email_opt_out_in_another_letter_case_and_a_guests_phone_reach_them(tmp_path: Path, huitou_bin: str) -> None:
+def test_an_email_opt_out_in_another_letter_case_and_a_guests_phone_reach_them(tmp_path: Path) -> None:
     root, people = _shop(tmp_path, SHOPIFY_CONFIG, write_shopify)
     _messaging(root, "America/New_York", "en-US", "Corner Shop:")
-    found, _ = _features(root, huitou_bin)
+    found, _ = _features(root)
     member = next(k for k in people if "@" in k and found[k]["phone"])
     guest = next(k for k in people if "@" not in k)
-    _run(root, huitou_bin, "optout", member.upper())
-    _run(root, huitou_bin, "optout", f"({guest[2:5]}) {guest[5:8]}-{guest[8:]}")  # the guest's number as typed in the US
-    rows = _plan(root, huitou_bin)
+    _run(root, "optout", member.upper())
+    _run(root, "optout", f"({guest[2:5]}) {guest[5:8]}-{guest[8:]}")  # the guest's number as typed in the US
+    rows = _plan(root)
     assert {k for k, r in rows.items() if r["reason"] == "opted_out"} == {member, guest}
 
 
-def test_a_message_sent_under_a_guarded_order_id_is_not_sent_again_once_the_export_is_clean(tmp_path: Path, huitou_bin: str) -> None:
+def test_a_message_sent_under_a_guarded_order_id_is_not_sent_again_once_the_export_is_clean(tmp_path: Path) -> None:
     """A ledger written while the export guarded its order numbers (="4012...") and
     before ids were unguarded keeps matching: today's plan, on a clean export, keys the
     same thank-you by the bare order number and finds it sent."""
@@ -214,7 +215,7 @@ def test_a_message_sent_under_a_guarded_order_id_is_not_sent_again_once_the_expo
     (root / "rules" / "hello.yaml").write_text(PLAYBOOK.format(zone="Asia/Shanghai").replace('{every: day, at: "10:00"}', "{immediate: true, per: order}"),
                                                encoding="utf-8")
     with_orders = [k for k in people if any(o[1].date().isoformat() <= AS_OF and o[3] == "paid" for o in people[k].orders)]
-    planned = _plan(root, huitou_bin)
+    planned = _plan(root)
     assert set(planned) >= set(with_orders) and all(planned[k]["trigger"].startswith("order:4") for k in planned)
     # What an earlier huitou recorded for the first of them: the trigger as the file wrote it.
     first = with_orders[0]
@@ -227,12 +228,12 @@ def test_a_message_sent_under_a_guarded_order_id_is_not_sent_again_once_the_expo
     with ledger.batch():
         ledger.db.execute("UPDATE messages SET state = 'sent'")  # delivered, that day
     ledger.close()
-    again = _plan(root, huitou_bin)
+    again = _plan(root)
     assert again[first]["reason"] == "already_sent"
     assert all(again[k]["status"] == "send" for k in with_orders[1:])
 
 
-def test_a_week_of_runs_across_an_export_that_stops_guarding_its_ids_sends_nothing_twice(tmp_path: Path, huitou_bin: str) -> None:
+def test_a_week_of_runs_across_an_export_that_stops_guarding_its_ids_sends_nothing_twice(tmp_path: Path) -> None:
     """Seven mornings, orders arriving: the first three exports guard order numbers and
     phones for Excel, the last four do not. Each morning plans and sends a thank-you for
     each customer's latest order; no order is thanked twice."""
@@ -252,8 +253,8 @@ def test_a_week_of_runs_across_an_export_that_stops_guarding_its_ids_sends_nothi
             current = [[r[0].removeprefix('="').removesuffix('"'), *r[1:6], r[6].lstrip("'\t")] for r in current]
         with open(root / "orders.csv", "w", encoding="utf-8", newline="") as f:
             csv.writer(f).writerows([header, *current])
-        _run(root, huitou_bin, "plan", "--as-of", day.isoformat(), "--horizon", "1d", "--out", f"plan-{n}.jsonl")
-        _run(root, huitou_bin, "send", f"plan-{n}.jsonl", "--live", "--now", f"{day}T09:00", "--until", day.isoformat())
+        _run(root, "plan", "--as-of", day.isoformat(), "--horizon", "1d", "--out", f"plan-{n}.jsonl")
+        _run(root, "send", f"plan-{n}.jsonl", "--live", "--now", f"{day}T09:00", "--until", day.isoformat())
     with sqlite3.connect(root / ".huitou" / "ledger.sqlite") as db:
         sent = db.execute("SELECT customer_id, \"trigger\" FROM messages WHERE state = 'sent'").fetchall()
     thanked = [(c, t.replace('="', "").replace('"', "")) for c, t in sent]
@@ -308,32 +309,32 @@ def test_the_sql_fast_path_gives_what_phonenumbers_gives(region: str) -> None:
     assert con.execute(f"SELECT count({fast_email(email_text(exp.column('v'))).sql('duckdb')}) FROM e").fetchone()[0] >= 4
 
 
-def test_a_zero_padded_numeric_id_stays_an_id(tmp_path: Path, huitou_bin: str) -> None:
+def test_a_zero_padded_numeric_id_stays_an_id(tmp_path: Path) -> None:
     """0012125550123 reads as a call to New York from China; as a customer id it is an id.
     Only an id written +<country code>... is read as a phone number."""
     root = tmp_path / "shop"
     root.mkdir()
     (root / "orders.csv").write_text("customer_id,ordered_at,amount\n0012125550123,2026-11-01 10:00:00,5\n+86 138 1234 5678,2026-11-01 10:00:00,5\n", encoding="utf-8")
     (root / "huitou.yaml").write_text("version: 1\ndata:\n  orders: {path: orders.csv}\n", encoding="utf-8")
-    found, _ = _features(root, huitou_bin)
+    found, _ = _features(root)
     assert set(found) == {"0012125550123", "+8613812345678"}
 
 
-def test_a_history_row_that_names_the_customer_by_phone_counts_for_the_cap(tmp_path: Path, huitou_bin: str) -> None:
+def test_a_history_row_that_names_the_customer_by_phone_counts_for_the_cap(tmp_path: Path) -> None:
     """The shop's message history names people as its SMS tool did, by phone number: the
     message sent yesterday to 138... counts for that customer's frequency cap."""
     root, people = _shop(tmp_path, TAOBAO_CONFIG, write_taobao)
     _messaging(root, "Asia/Shanghai", "zh-CN", "【回头小店】")
     playbook = (root / "rules" / "hello.yaml").read_text(encoding="utf-8").replace("rules:\n", "policies:\n  frequency_caps:\n    - {max: 1, per: 7d}\nrules:\n", 1)
     (root / "rules" / "hello.yaml").write_text(playbook, encoding="utf-8")
-    found, _ = _features(root, huitou_bin)
+    found, _ = _features(root)
     texted, mailed = sorted(k for k in people if found[k]["phone"] and int(found[k]["order_count"]) >= 1)[:2]
     (root / "history.csv").write_text("customer_id,channel,intent,sent_at\n"
                                       f"{found[texted]['phone'][3:]},sms,care,2026-11-30 10:00:00\n"  # the national number, as the SMS tool wrote it
                                       f"{texted}x,sms,care,2026-11-30 10:00:00\n", encoding="utf-8")  # nobody: counts for no one
     config = (root / "huitou.yaml").read_text(encoding="utf-8").replace("data:\n", "data:\n  history: {path: history.csv}\n", 1)
     (root / "huitou.yaml").write_text(config, encoding="utf-8")
-    rows = _plan(root, huitou_bin)
+    rows = _plan(root)
     assert rows[texted]["reason"] == "frequency_cap", rows[texted]
     assert rows[mailed]["status"] == "send"
     assert {k for k, r in rows.items() if r["reason"] == "frequency_cap"} == {texted}

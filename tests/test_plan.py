@@ -18,6 +18,7 @@ from huitou.plan.run import run_plan
 from huitou.plan.timing import Window, constant_dates, time_of_day
 from huitou.quiet import QuietHours
 
+from .inprocess import huitou
 from .conftest import ROOT, update_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "plan_messages.txt"
@@ -57,15 +58,15 @@ def test_other_countries_holidays_by_code() -> None:
     ]
 
 
-def test_unknown_country_holiday_is_diagnosed(huitou_bin: str, tmp_path: Path) -> None:
+def test_unknown_country_holiday_is_diagnosed(tmp_path: Path) -> None:
     root = make_shop(tmp_path, ["a,王芳,13800000001,true,"], ["o1,a,2026-11-04 10:00:00,10"])
     playbook = root / "rules" / "t.yaml"
     playbook.write_text(SHOP_PLAYBOOK.replace("{on: birthday, at: \"09:30\"}", "{on: JP:respect_for_aged_day}"), encoding="utf-8")
-    out = subprocess.run([huitou_bin, "validate"], cwd=root, capture_output=True, text=True)
+    out = huitou("validate", cwd=root)
     assert out.returncode == 1
     assert "rules/t.yaml:13:16: error HT305" in out.stdout and "HT305" in out.stdout and "did you mean 'JP:respect_for_the_aged_day'?" in out.stdout
     playbook.write_text(SHOP_PLAYBOOK.replace("{on: birthday, at: \"09:30\"}", "{on: JP:respect_for_the_aged_day}"), encoding="utf-8")
-    assert subprocess.run([huitou_bin, "validate"], cwd=root, capture_output=True, text=True).returncode == 0
+    assert huitou("validate", cwd=root).returncode == 0
 
 
 def test_countdown_steps_recurrences_and_quiet_hours() -> None:
@@ -194,11 +195,11 @@ def test_example_messages_golden() -> None:
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
-def test_plan_command_writes_identical_files(huitou_bin: str, tmp_path: Path, suffix: str) -> None:
+def test_plan_command_writes_identical_files(tmp_path: Path, suffix: str) -> None:
     outs = []
     for n in (1, 2):
         out = tmp_path / f"plan{n}{suffix}"
-        proc = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--horizon", "14d", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+        proc = huitou("plan", "--as-of", "2026-11-01", "--horizon", "14d", "--out", str(out), cwd=ROOT)
         assert proc.returncode == 0, proc.stderr
         assert "send" in proc.stderr and str(out) in proc.stderr
         outs.append(out.read_bytes())
@@ -212,54 +213,54 @@ def test_plan_command_writes_identical_files(huitou_bin: str, tmp_path: Path, su
     assert statuses.get("send", 0) > 50 and statuses.get("suppressed", 0) > 50
 
 
-def test_dry_run_masks_contacts_unless_asked(huitou_bin: str) -> None:
-    masked = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--format", "json", "--samples", "20"], cwd=ROOT, capture_output=True, text=True)
+def test_dry_run_masks_contacts_unless_asked() -> None:
+    masked = huitou("plan", "--as-of", "2026-11-01", "--format", "json", "--samples", "20", cwd=ROOT)
     assert masked.returncode == 0, masked.stderr
     doc = json.loads(masked.stdout)
     assert doc["status"]["send"] > 50 and doc["suppressed"] and doc["sends"]
     assert all("****" in s["to"] or "***@" in s["to"] for s in doc["samples"] if s.get("to"))
-    shown = json.loads(subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--format", "json", "--samples", "20", "--show-pii"], cwd=ROOT, capture_output=True, text=True).stdout)
+    shown = json.loads(huitou("plan", "--as-of", "2026-11-01", "--format", "json", "--samples", "20", "--show-pii", cwd=ROOT).stdout)
     assert any(re.fullmatch(r"\+86\d{11}", s.get("to") or "") for s in shown["samples"])  # whole, in E.164
-    text = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01"], cwd=ROOT, capture_output=True, text=True)
+    text = huitou("plan", "--as-of", "2026-11-01", cwd=ROOT)
     assert text.returncode == 0 and "Not sent, by reason" in text.stdout and "care_first" in text.stdout
 
 
-def test_bad_horizon_is_a_usage_error(huitou_bin: str) -> None:
-    proc = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--horizon", "two weeks"], cwd=ROOT, capture_output=True, text=True)
+def test_bad_horizon_is_a_usage_error() -> None:
+    proc = huitou("plan", "--as-of", "2026-11-01", "--horizon", "two weeks", cwd=ROOT)
     assert proc.returncode == 2 and "--horizon" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_preview_shows_each_countdown_step_or_says_why_not(huitou_bin: str) -> None:
+def test_preview_shows_each_countdown_step_or_says_why_not() -> None:
     """preview agrees with the full plan for that customer and rule."""
     plan = run_plan(ROOT, AS_OF, 14, quarantine_dir=Path("/tmp") / "huitou-golden-q")
     customer, body = plan.con.execute(
         "SELECT customer_id, content.body FROM plan WHERE rule_id = 'double11-countdown' AND status = 'send' AND step = 3 ORDER BY customer_id LIMIT 1"
     ).fetchone()
-    proc = subprocess.run([huitou_bin, "preview", "double11-countdown", "--customer", customer, "--as-of", "2026-11-01"], cwd=ROOT, capture_output=True, text=True)
+    proc = huitou("preview", "double11-countdown", "--customer", customer, "--as-of", "2026-11-01", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "step 3, scheduled 2026-11-08" in proc.stdout and body in proc.stdout
-    typo = subprocess.run([huitou_bin, "preview", "double11-countdow", "--customer", customer, "--as-of", "2026-11-01"], cwd=ROOT, capture_output=True, text=True)
+    typo = huitou("preview", "double11-countdow", "--customer", customer, "--as-of", "2026-11-01", cwd=ROOT)
     assert typo.returncode == 1 and "did you mean 'double11-countdown'" in typo.stderr
-    unknown = subprocess.run([huitou_bin, "preview", "birthday-wish", "--customer", "nobody", "--as-of", "2026-11-01"], cwd=ROOT, capture_output=True, text=True)
+    unknown = huitou("preview", "birthday-wish", "--customer", "nobody", "--as-of", "2026-11-01", cwd=ROOT)
     assert unknown.returncode == 1 and "no customer 'nobody'" in unknown.stderr
 
 
-def test_bad_plan_inputs_are_one_clear_line(huitou_bin: str, tmp_path: Path) -> None:
+def test_bad_plan_inputs_are_one_clear_line(tmp_path: Path) -> None:
     import shutil
 
     for name in ("huitou.yaml", "rules", "templates", "examples"):
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, tmp_path / name)
     history = tmp_path / "examples" / "history.csv"
     history.write_text("customer_id,channel,intent,sent_at\n0000001,sms,care,yesterday\n0000002,sms,care,2026-10-30 10:00:00\n", encoding="utf-8")
-    ok = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01"], cwd=tmp_path, capture_output=True, text=True)
+    ok = huitou("plan", "--as-of", "2026-11-01", cwd=tmp_path)
     assert ok.returncode == 0 and "history: 1 of 2 rows in history.csv have no customer_id or no readable sent_at" in ok.stderr
     history.write_text("customer_id,chan\nx,sms\n", encoding="utf-8")
-    bad = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01"], cwd=tmp_path, capture_output=True, text=True)
+    bad = huitou("plan", "--as-of", "2026-11-01", cwd=tmp_path)
     assert bad.returncode == 2 and "history.csv: no column 'channel'" in bad.stderr and "internal error" not in bad.stderr
     (tmp_path / "examples" / "optouts.csv").unlink()
-    gone = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--out", str(tmp_path / "p.jsonl")], cwd=tmp_path, capture_output=True, text=True)
+    gone = huitou("plan", "--as-of", "2026-11-01", "--out", str(tmp_path / "p.jsonl"), cwd=tmp_path)
     assert gone.returncode == 2 and "optouts.csv does not exist" in gone.stderr and not (tmp_path / "p.jsonl").exists()
-    ext = subprocess.run([huitou_bin, "plan", "--as-of", "2026-11-01", "--out", "plan.txt"], cwd=tmp_path, capture_output=True, text=True)
+    ext = huitou("plan", "--as-of", "2026-11-01", "--out", "plan.txt", cwd=tmp_path)
     assert ext.returncode == 2 and "use a .jsonl, .csv or .parquet" in ext.stderr
 
 

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from huitou.referral import code
+from tests.inprocess import huitou
 
 SECRET = "a-long-shop-secret"
 CONFIG = """version: 1
@@ -59,36 +60,36 @@ def project(root: Path) -> Path:
     return root
 
 
-def run(huitou_bin: str, root: Path, *args: str, code_: int = 0, secret: str | None = SECRET) -> subprocess.CompletedProcess:
+def run(root: Path, *args: str, code_: int = 0, secret: str | None = SECRET) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "TEST_REFERRAL_SECRET"} | ({"TEST_REFERRAL_SECRET": secret} if secret else {})
-    done = subprocess.run([huitou_bin, *args], cwd=root, capture_output=True, text=True, timeout=300, env=env)
+    done = huitou(*args, cwd=root, env=env)
     assert done.returncode == code_, f"{args} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
 
-def test_codes_links_and_the_orders_they_bring(huitou_bin: str, tmp_path: Path) -> None:
+def test_codes_links_and_the_orders_they_bring(tmp_path: Path) -> None:
     root = project(tmp_path / "shop")
-    run(huitou_bin, root, "validate")
-    features = {r["customer_id"]: r for r in csv.DictReader(io.StringIO(run(huitou_bin, root, "features", "--as-of", "2026-10-31").stdout))}
+    run(root, "validate")
+    features = {r["customer_id"]: r for r in csv.DictReader(io.StringIO(run(root, "features", "--as-of", "2026-10-31").stdout))}
     for customer, row in features.items():  # the SQL codes are the Python ones
         assert row["referral_code"] == code(SECRET, customer)
         assert row["referral_url"] == f"https://shop.example.com/r?code={code(SECRET, customer)}"
     assert {c: r["referred_orders"] for c, r in features.items()} == {"c1": "2", "c2": "0", "c3": "0", "c4": "0"}
     # in a predicate and a template: the repeat buyer who has not referred anyone yet
-    run(huitou_bin, root, "plan", "--as-of", "2026-10-31", "--horizon", "1d", "--out", "plan.jsonl")
+    run(root, "plan", "--as-of", "2026-10-31", "--horizon", "1d", "--out", "plan.jsonl")
     sends = [json.loads(line) for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines()]
     bodies = {r["customer_id"]: r["content"]["body"] for r in sends if r["status"] == "send"}
     assert bodies == {"c2": f"Test Shop: Glad you like us. Friends get 10% off: https://shop.example.com/r?code={code(SECRET, 'c2')}"}  # care: no opt-out line
     # crediting the referrer: whose code is this
-    assert run(huitou_bin, root, "referral", code(SECRET, "c3").lower(), "--as-of", "2026-10-31").stdout.strip() == "c3"
-    unknown = run(huitou_bin, root, "referral", "R0000000000", "--as-of", "2026-10-31", code_=1)
+    assert run(root, "referral", code(SECRET, "c3").lower(), "--as-of", "2026-10-31").stdout.strip() == "c3"
+    unknown = run(root, "referral", "R0000000000", "--as-of", "2026-10-31", code_=1)
     assert "is no customer's referral code in this shop" in unknown.stderr
 
 
-def test_a_missing_secret_is_a_sentence(huitou_bin: str, tmp_path: Path) -> None:
+def test_a_missing_secret_is_a_sentence(tmp_path: Path) -> None:
     root = project(tmp_path / "shop")
-    done = run(huitou_bin, root, "features", "--as-of", "2026-10-31", code_=2, secret=None)
+    done = run(root, "features", "--as-of", "2026-10-31", code_=2, secret=None)
     assert "referral.secret_env: the environment variable TEST_REFERRAL_SECRET is not set" in done.stderr
     assert "Traceback" not in done.stderr
-    other = run(huitou_bin, root, "referral", "R0000000000", "--as-of", "2026-10-31", code_=2, secret=None)
+    other = run(root, "referral", "R0000000000", "--as-of", "2026-10-31", code_=2, secret=None)
     assert "TEST_REFERRAL_SECRET is not set" in other.stderr

@@ -17,6 +17,7 @@ import pytest
 from huitou.evaluate import open_data
 from huitou.project import Project
 from huitou.report.repeat import periods, repeat_report
+from tests.inprocess import huitou
 
 ROOT = Path(__file__).resolve().parent.parent
 CDNOW = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
@@ -84,13 +85,13 @@ def shop(root: Path, orders: list[tuple[str, str, str]]) -> Path:
     return root
 
 
-def run(huitou_bin: str, root: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([huitou_bin, "report", *args], cwd=root, capture_output=True, text=True, timeout=120)
+def run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    done = huitou("report", *args, cwd=root)
     assert "internal error" not in done.stderr, done.stderr
     return done
 
 
-def test_the_seeds_examples_through_the_command(huitou_bin: str, tmp_path: Path) -> None:
+def test_the_seeds_examples_through_the_command(tmp_path: Path) -> None:
     """By transaction: 100 orders in November, 20 people bought a 2nd time and 10 of them a
     3rd -> 30%. By customer: of those 70 buyers, the 10 who had bought in October and the
     20 who bought twice in November had bought before -> 30 of 70. Cancelled and refunded
@@ -102,7 +103,7 @@ def test_the_seeds_examples_through_the_command(huitou_bin: str, tmp_path: Path)
     orders += [(f"c{i:02d}", "2026-10-15 10:00", "paid") for i in range(60, 70)]  # ten of the one-time buyers had bought before
     orders += [("c00", "2026-11-20 10:00", "cancelled"), ("c99", "2026-11-21 10:00", "refunded")]
     root = shop(tmp_path / "shop", orders)
-    done = run(huitou_bin, root, "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json")
+    done = run(root, "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json")
     assert done.returncode == 0, done.stderr
     rates = json.loads(done.stdout)["repeat_purchase"]
     assert rates["by_transaction"] == {"rate": 0.3, "numerator": 30, "denominator": 100}
@@ -112,28 +113,28 @@ def test_the_seeds_examples_through_the_command(huitou_bin: str, tmp_path: Path)
     # first-time buyers who bought again within the month are returning; the stages add up to the month
     assert stages["first_purchase"]["by_customer"]["numerator"] == 20 and stages["new"]["by_customer"]["numerator"] == 10
     # per month, and as CSV
-    done = run(huitou_bin, root, "--from", "2026-10-01", "--to", "2026-11-30", "--every", "month", "--format", "csv")
+    done = run(root, "--from", "2026-10-01", "--to", "2026-11-30", "--every", "month", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     assert [(r["period"], r["buyers"], r["returning_buyers"], r["purchases"], r["repeat_purchases"]) for r in rows] == [
         ("all", "70", "30", "110", "40"), ("2026-10", "10", "0", "10", "0"), ("2026-11", "70", "30", "100", "30")]
     # the cohort of October: all ten bought again in November
-    cohorts = json.loads(run(huitou_bin, root, "--from", "2026-10-01", "--to", "2026-11-30", "--format", "json").stdout)["repeat_purchase"]["cohorts"]
+    cohorts = json.loads(run(root, "--from", "2026-10-01", "--to", "2026-11-30", "--format", "json").stdout)["repeat_purchase"]["cohorts"]
     assert cohorts[0]["cohort"] == "2026-10" and cohorts[0]["customers"] == 10 and cohorts[0]["again"] == [{"month": 1, "rate": 1.0, "numerator": 10, "denominator": 10}]
-    text = run(huitou_bin, root, "--from", "2026-11-01", "--to", "2026-11-30").stdout
+    text = run(root, "--from", "2026-11-01", "--to", "2026-11-30").stdout
     assert "30.0% (30 of 100 purchases" in text and "42.9% (30 of 70 buyers" in text
 
 
-def test_a_short_period_and_an_empty_range_are_said(huitou_bin: str, tmp_path: Path) -> None:
+def test_a_short_period_and_an_empty_range_are_said(tmp_path: Path) -> None:
     orders = [(f"c{i}", f"2026-{m:02d}-10 10:00", "paid") for i in range(5) for m in (1, 4, 7)]  # a 90-day cycle
     root = shop(tmp_path / "shop", orders)
-    report = json.loads(run(huitou_bin, root, "--from", "2026-07-01", "--to", "2026-07-31", "--format", "json").stdout)
+    report = json.loads(run(root, "--from", "2026-07-01", "--to", "2026-07-31", "--format", "json").stdout)
     assert report["repeat_purchase"]["median_purchase_cycle_days"] == 90.5
     assert any("shorter than the customers' median purchase cycle (90 days)" in w for w in report["warnings"])
-    empty = run(huitou_bin, root, "--from", "2025-01-01", "--to", "2025-03-31", "--format", "json")
+    empty = run(root, "--from", "2025-01-01", "--to", "2025-03-31", "--format", "json")
     report = json.loads(empty.stdout)
     assert empty.returncode == 0 and report["repeat_purchase"]["by_transaction"] == {"rate": None, "numerator": 0, "denominator": 0}
     assert any("no purchases between 2025-01-01 and 2025-03-31" in w for w in report["warnings"])
-    bad = run(huitou_bin, root, "--from", "2026-07-31", "--to", "2026-07-01")
+    bad = run(root, "--from", "2026-07-31", "--to", "2026-07-01")
     assert bad.returncode == 2 and "is after --to" in bad.stderr
 
 

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .inprocess import huitou
 from .conftest import ROOT
 
 
@@ -21,12 +22,12 @@ def project_copy(tmp_path: Path, tests: str | None = None) -> Path:
     return root
 
 
-def run(huitou_bin: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([huitou_bin, "test", *args], cwd=cwd, capture_output=True, text=True)
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return huitou("test", *args, cwd=cwd)
 
 
-def test_the_example_tests_pass(huitou_bin: str) -> None:
-    out = run(huitou_bin, ROOT)
+def test_the_example_tests_pass() -> None:
+    out = run(ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "21 tests, 21 passed, 0 failed" in out.stdout
     assert "PASS rules/care_calendar.test.yaml:5: a 29 February birthday" in out.stdout
@@ -51,9 +52,9 @@ tests:
 """
 
 
-def test_each_unmet_expectation_is_one_line_at_its_place(huitou_bin: str, tmp_path: Path) -> None:
+def test_each_unmet_expectation_is_one_line_at_its_place(tmp_path: Path) -> None:
     root = project_copy(tmp_path, CHECKIN)
-    out = run(huitou_bin, root)
+    out = run(root)
     assert out.returncode == 1
     lines = [line for line in out.stdout.splitlines() if line.startswith("FAIL")]
     assert lines == [
@@ -66,28 +67,28 @@ def test_each_unmet_expectation_is_one_line_at_its_place(huitou_bin: str, tmp_pa
     assert out.stdout.rstrip().endswith("1 tests, 0 passed, 1 failed")
 
 
-def test_a_given_row_the_loader_rejects_is_an_error_of_the_test(huitou_bin: str, tmp_path: Path) -> None:
+def test_a_given_row_the_loader_rejects_is_an_error_of_the_test(tmp_path: Path) -> None:
     bad = CHECKIN.replace('amount: 99, delivered_at', 'amount: lots, delivered_at')
-    out = run(huitou_bin, project_copy(tmp_path, bad))
+    out = run(project_copy(tmp_path, bad))
     assert out.returncode == 1
     assert "ERROR rules/mine.test.yaml:3:11: check-in: given orders: 1 " in out.stdout and "(rejected)" in out.stdout
     nameless = CHECKIN.replace("{customer_id: c1, name: 王芳,", "{name: 王芳,")
-    out = run(huitou_bin, project_copy(tmp_path / "2", nameless))
+    out = run(project_copy(tmp_path / "2", nameless))
     assert out.returncode == 1 and "check-in: given customers: no column 'customer_id'" in out.stdout and "huitou-test-" not in out.stdout
 
 
-def test_a_malformed_test_file_is_diagnosed_like_a_playbook(huitou_bin: str, tmp_path: Path) -> None:
+def test_a_malformed_test_file_is_diagnosed_like_a_playbook(tmp_path: Path) -> None:
     root = project_copy(tmp_path, CHECKIN.replace("status: suppressed}", "status: skipped}"))
-    out = run(huitou_bin, root)
+    out = run(root)
     assert out.returncode == 1 and "rules/mine.test.yaml:12:" in out.stderr and "HT10" in out.stderr
-    validate = subprocess.run([huitou_bin, "validate"], cwd=root, capture_output=True, text=True)
+    validate = huitou("validate", cwd=root)
     assert validate.returncode == 1 and "rules/mine.test.yaml:12:" in validate.stdout
 
 
-def test_select_by_name_and_no_tests(huitou_bin: str, tmp_path: Path) -> None:
-    out = run(huitou_bin, ROOT, "-k", "29 February")
+def test_select_by_name_and_no_tests(tmp_path: Path) -> None:
+    out = run(ROOT, "-k", "29 February")
     assert out.returncode == 0 and "1 tests, 1 passed, 0 failed" in out.stdout
-    out = run(huitou_bin, ROOT, "rules/lifecycle.test.yaml")
+    out = run(ROOT, "rules/lifecycle.test.yaml")
     assert out.returncode == 0 and "7 tests, 7 passed" in out.stdout
-    empty = run(huitou_bin, project_copy(tmp_path))
+    empty = run(project_copy(tmp_path))
     assert empty.returncode == 1 and "no tests" in empty.stderr

@@ -24,6 +24,7 @@ import pytest
 from huitou.unsubscribe import read_token
 from tests.servers import PASSWORD, USER, LocalCA, SmtpServer, WebhookServer
 from tests.test_ledger import HOLD
+from tests.inprocess import huitou
 
 TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
 UNTIL = (TODAY + dt.timedelta(days=1)).isoformat()  # through tomorrow: every row of the plan is due
@@ -132,15 +133,15 @@ def env(ca: LocalCA) -> dict[str, str]:
     return {**os.environ, "T_SMTP_USER": USER, "T_SMTP_PASSWORD": PASSWORD, "T_SMS_SECRET": SMS_SECRET, "T_UNSUB_SECRET": UNSUB_SECRET, "SSL_CERT_FILE": str(ca.ca_file)}
 
 
-def plan(huitou_bin: str, root: Path, env: dict[str, str]) -> Path:
+def plan(root: Path, env: dict[str, str]) -> Path:
     out = root / "plan.jsonl"
-    done = subprocess.run([huitou_bin, "plan", "--as-of", TODAY.isoformat(), "--horizon", "1d", "--out", str(out)], cwd=root, env=env, capture_output=True, text=True)
+    done = huitou("plan", "--as-of", TODAY.isoformat(), "--horizon", "1d", "--out", str(out), cwd=root, env=env)
     assert done.returncode == 0, done.stderr
     return out
 
 
-def send(huitou_bin: str, root: Path, env: dict[str, str], *args: str, plan_file: str = "plan.jsonl") -> subprocess.CompletedProcess:
-    return subprocess.run([huitou_bin, "send", plan_file, "--until", UNTIL, *args], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+def send(root: Path, env: dict[str, str], *args: str, plan_file: str = "plan.jsonl") -> subprocess.CompletedProcess:
+    return huitou("send", plan_file, "--until", UNTIL, *args, cwd=root, env=env)
 
 
 def plan_keys(path: Path) -> dict[str, set[str]]:
@@ -169,21 +170,21 @@ def outbox_keys(directory: Path) -> list[str]:
     return keys
 
 
-def test_a_live_send_delivers_every_channel_once_and_a_rerun_sends_nothing(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+def test_a_live_send_delivers_every_channel_once_and_a_rerun_sends_nothing(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     root = make_project(tmp_path / "shop", 12)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook)
-        plan_file = plan(huitou_bin, root, env)
+        plan_file = plan(root, env)
         keys = plan_keys(plan_file)
         assert {c: len(k) for c, k in keys.items()} == {"email": 12, "sms": 12, "phone": 12}
 
-        dry = send(huitou_bin, root, env)
+        dry = send(root, env)
         assert dry.returncode == 0, dry.stderr
         assert "dry run" in dry.stdout and "12 would send" in dry.stdout
         assert f"due by {TODAY + dt.timedelta(days=2)}T00:00:00+08:00" in dry.stdout  # --until a date: through its end, in the project's zone
         assert not (root / ".huitou" / "ledger.sqlite").exists() and not smtp.arrivals.raw and not hook.arrivals.raw
 
-        live = send(huitou_bin, root, env, "--live")
+        live = send(root, env, "--live")
         assert live.returncode == 0, live.stdout + live.stderr
         assert set(smtp.arrivals.delivered) == {f"<{k}@shop.example.cn>" for k in keys["email"]}
         assert set(hook.arrivals.delivered) == keys["sms"]
@@ -216,46 +217,46 @@ def test_a_live_send_delivers_every_channel_once_and_a_rerun_sends_nothing(tmp_p
         assert first["script"].startswith("客户：顾客") and "\n话术" in first["script"] and first["phone"].startswith("+861380000")  # whole, E.164
 
         assert {s for s, *_ in ledger_rows(root).values()} == {"sent"}
-        again = send(huitou_bin, root, env, "--live")
+        again = send(root, env, "--live")
         assert again.returncode == 0 and len(smtp.arrivals.raw) == 12 and len(hook.arrivals.raw) == 12
         assert len(outbox_keys(root / "out" / "calls")) == 12
         assert "0 sent" in again.stdout
 
-        shown = json.loads(subprocess.run([huitou_bin, "ledger", "-f", "json"], cwd=root, env=env, capture_output=True, text=True, check=True).stdout)
+        shown = json.loads(huitou("ledger", "-f", "json", cwd=root, env=env, check=True).stdout)
         assert sum(c["messages"] for c in shown["counts"] if c["state"] == "sent") == 36 and shown["failed"] == []
 
 
-def test_implicit_tls_smtp_and_an_https_webhook(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+def test_implicit_tls_smtp_and_an_https_webhook(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     root = make_project(tmp_path / "shop", 2)
     with SmtpServer(ca, implicit_tls=True) as smtp, WebhookServer(SMS_SECRET, tls=ca) as hook:
         configure(root, smtp, hook, security="ssl")
-        keys = plan_keys(plan(huitou_bin, root, env))
+        keys = plan_keys(plan(root, env))
         assert hook.url.startswith("https://")
-        done = send(huitou_bin, root, env, "--live")
+        done = send(root, env, "--live")
         assert done.returncode == 0, done.stdout + done.stderr
         assert len(smtp.arrivals.delivered) == 2 and set(hook.arrivals.delivered) == keys["sms"]
         # A certificate the system does not trust stops the channel; nothing is lost.
         untrusted = {k: v for k, v in env.items() if k != "SSL_CERT_FILE"}
         other = make_project(tmp_path / "other", 1)
         configure(other, smtp, hook, security="ssl")
-        plan(huitou_bin, other, env)
-        refused = send(huitou_bin, other, untrusted, "--live", "--channel", "email")
+        plan(other, env)
+        refused = send(other, untrusted, "--live", "--channel", "email")
         assert refused.returncode == 1 and "TLS certificate was rejected" in refused.stdout
         assert {v[0] for v in ledger_rows(other).values()} == {"pending"}
 
 
-def test_transient_faults_are_retried_and_permanent_ones_recorded(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+def test_transient_faults_are_retried_and_permanent_ones_recorded(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     root = make_project(tmp_path / "shop", 8)
     with SmtpServer(ca, refuse={"c003@mail.example.cn"}) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook, timeout=0.5)
-        plan_file = plan(huitou_bin, root, env)
+        plan_file = plan(root, env)
         keys = plan_keys(plan_file)
         # SMTP: greylisted (4xx) then accepted; the connection dropped mid-message; a 5xx.
         smtp.arrivals.faults = ["451 4.7.1 greylisted, try again later", "drop", "554 5.7.1 message rejected"]
         # HTTP: 500, 429 with Retry-After, processed but answered after the timeout, a
         # dropped connection, then a 400.
         hook.arrivals.faults = ["500", "429:0", "slow:1.5", "drop", "400"]
-        done = send(huitou_bin, root, env, "--live")
+        done = send(root, env, "--live")
         assert done.returncode == 1, done.stdout + done.stderr  # permanent failures
         rows = ledger_rows(root)
         failed = {k: e for k, (s, _, _, e) in rows.items() if s == "failed"}
@@ -271,41 +272,41 @@ def test_transient_faults_are_retried_and_permanent_ones_recorded(tmp_path: Path
         assert list(hook.arrivals.duplicates().values()) == [2]
         assert max(a for k, (s, a, _, _) in rows.items() if s == "sent") >= 2
         assert "failed" in done.stdout and "transient failures retried" in done.stdout
-        shown = subprocess.run([huitou_bin, "ledger"], cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+        shown = huitou("ledger", cwd=root, env=env, check=True).stdout
         assert "550" in shown and "HTTP 400" in shown
 
 
-def test_retries_give_up_after_the_configured_attempts(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+def test_retries_give_up_after_the_configured_attempts(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     root = make_project(tmp_path / "shop", 1)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook, attempts=3)
-        plan(huitou_bin, root, env)
+        plan(root, env)
         hook.arrivals.faults = ["503"] * 3
-        done = send(huitou_bin, root, env, "--live", "--channel", "sms")
+        done = send(root, env, "--live", "--channel", "sms")
         assert done.returncode == 1
         ((state, attempts, _, error),) = [v for v in ledger_rows(root).values() if v[0] != "pending"]
         assert (state, attempts) == ("failed", 3) and "HTTP 503" in error and "gave up after 3 attempts" in error
         assert not hook.arrivals.raw and not smtp.arrivals.raw  # --channel sms: email untouched
-        plain = send(huitou_bin, root, env, "--live", "--channel", "sms")
+        plain = send(root, env, "--live", "--channel", "sms")
         # failed stays failed, and a run that leaves failed rows behind says so in its exit code
         assert plain.returncode == 1 and not hook.arrivals.raw and "1 failed" in plain.stdout, plain.stdout
-        again = send(huitou_bin, root, env, "--live", "--channel", "sms", "--retry-failed")
+        again = send(root, env, "--live", "--channel", "sms", "--retry-failed")
         assert again.returncode == 0 and "failed rows retried (--retry-failed): 1" in again.stdout, again.stdout
         # --channel sms touched only sms rows: the plan's email rows are not in the ledger yet
         assert len(hook.arrivals.delivered) == 1 and {v[0] for v in ledger_rows(root).values()} == {"sent"}
 
 
-def test_a_refused_login_stops_the_channel_and_leaves_its_rows_pending(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+def test_a_refused_login_stops_the_channel_and_leaves_its_rows_pending(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     root = make_project(tmp_path / "shop", 3)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook)
-        plan_file = plan(huitou_bin, root, env)
-        done = send(huitou_bin, root, {**env, "T_SMTP_PASSWORD": "wrong"}, "--live")
+        plan_file = plan(root, env)
+        done = send(root, {**env, "T_SMTP_PASSWORD": "wrong"}, "--live")
         assert done.returncode == 1 and "authentication refused" in done.stdout
         rows = ledger_rows(root)
         assert {rows[k][0] for k in plan_keys(plan_file)["email"]} == {"pending"}
         assert {rows[k][0] for k in plan_keys(plan_file)["sms"]} == {"sent"}
-        missing = send(huitou_bin, root, {k: v for k, v in env.items() if k != "T_SMS_SECRET"}, "--live")
+        missing = send(root, {k: v for k, v in env.items() if k != "T_SMS_SECRET"}, "--live")
         assert missing.returncode == 2 and "T_SMS_SECRET" in missing.stderr and "nothing sent" in missing.stderr
 
 
@@ -317,7 +318,7 @@ def test_killed_at_random_points_every_due_row_is_delivered_exactly_once(tmp_pat
     rng = random.Random(20261123)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(template, smtp, hook)
-        plan_file = plan(huitou_bin, template, env)
+        plan_file = plan(template, env)
         keys = plan_keys(plan_file)
         killed = resent = 0
         for trial in range(KILL_TRIALS):
@@ -342,7 +343,7 @@ def test_killed_at_random_points_every_due_row_is_delivered_exactly_once(tmp_pat
             process.communicate(timeout=120)
             smtp.arrivals.on_arrival = hook.arrivals.on_arrival = None
             killed += process.returncode == -signal.SIGKILL
-            done = subprocess.run([huitou_bin, "send", "plan.jsonl", "--live", "--until", UNTIL], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+            done = huitou("send", "plan.jsonl", "--live", "--until", UNTIL, cwd=root, env=env)
             assert done.returncode == 0, f"trial {trial}: {done.stdout}{done.stderr}"
             assert set(smtp.arrivals.delivered) == {f"<{k}@shop.example.cn>" for k in keys["email"]}, f"trial {trial}"
             assert set(hook.arrivals.delivered) == keys["sms"], f"trial {trial}"
@@ -368,7 +369,7 @@ def test_killed_with_16_in_flight_every_due_row_is_delivered_exactly_once(tmp_pa
     rng = random.Random(20261201)
     with SmtpServer(ca, latency=0.05) as smtp, WebhookServer(SMS_SECRET, latency=0.05) as hook:
         configure(template, smtp, hook, concurrency=16)
-        keys = plan_keys(plan(huitou_bin, template, env))
+        keys = plan_keys(plan(template, env))
         most = {"email": 0, "sms": 0}
         for trial in range(10):
             root = tmp_path / f"trial{trial}"
@@ -382,7 +383,7 @@ def test_killed_with_16_in_flight_every_due_row_is_delivered_exactly_once(tmp_pa
             process.communicate(timeout=120)
             smtp.arrivals.on_arrival = hook.arrivals.on_arrival = None
             assert process.returncode == -signal.SIGKILL, f"trial {trial}: the sender finished before the kill"
-            done = subprocess.run([huitou_bin, "send", "plan.jsonl", "--live", "--until", UNTIL], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+            done = huitou("send", "plan.jsonl", "--live", "--until", UNTIL, cwd=root, env=env)
             assert done.returncode == 0, f"trial {trial}: {done.stdout}{done.stderr}"
             assert set(smtp.arrivals.delivered) == {f"<{k}@shop.example.cn>" for k in keys["email"]} and set(hook.arrivals.delivered) == keys["sms"]
             rows = ledger_rows(root)
@@ -397,16 +398,16 @@ def test_killed_with_16_in_flight_every_due_row_is_delivered_exactly_once(tmp_pa
         print(f"most rows in flight at a kill: {most}")
 
 
-def test_a_429_with_retry_after_pauses_the_whole_channel(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+def test_a_429_with_retry_after_pauses_the_whole_channel(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     """A 429 says the account is over its limit: with 8 in flight, the channel starts
     nothing until Retry-After has passed (those in flight finish), then delivers the rest,
     the refused one included, once each."""
     root = make_project(tmp_path / "shop", 40)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET, latency=0.02) as hook:
         configure(root, smtp, hook, concurrency=8)
-        keys = plan_keys(plan(huitou_bin, root, env))
+        keys = plan_keys(plan(root, env))
         hook.arrivals.faults = ["429:1"]
-        done = send(huitou_bin, root, env, "--live", "--channel", "sms")
+        done = send(root, env, "--live", "--channel", "sms")
         assert done.returncode == 0, done.stdout + done.stderr
         assert set(hook.arrivals.delivered) == keys["sms"] and not hook.arrivals.duplicates()
         (_, refused_at), = hook.arrivals.faulted
@@ -422,7 +423,7 @@ def test_two_sends_at_once_on_one_ledger_deliver_each_message_once(tmp_path: Pat
     root = make_project(tmp_path / "shop", 15)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook, email_rate=50, sms_rate=50)
-        keys = plan_keys(plan(huitou_bin, root, env))
+        keys = plan_keys(plan(root, env))
         args = [huitou_bin, "send", "plan.jsonl", "--live", "--until", UNTIL]
         first, second = (subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2))
         outs = [p.communicate(timeout=120) for p in (first, second)]
@@ -434,7 +435,7 @@ def test_two_sends_at_once_on_one_ledger_deliver_each_message_once(tmp_path: Pat
         holder = subprocess.Popen([sys.executable, "-c", HOLD, str(root / ".huitou" / "ledger.sqlite")], stdout=subprocess.PIPE, text=True)
         try:
             assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-            refused = send(huitou_bin, root, env, "--live", "--no-wait")
+            refused = send(root, env, "--live", "--no-wait")
             assert refused.returncode == 2 and "another `huitou send`" in refused.stderr
         finally:
             holder.kill()
@@ -442,15 +443,15 @@ def test_two_sends_at_once_on_one_ledger_deliver_each_message_once(tmp_path: Pat
 
 
 
-def test_the_rate_limit_holds_within_ten_percent(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+def test_the_rate_limit_holds_within_ten_percent(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     # 40 a second: well below what one sender does on a busy machine (the suite runs on
     # two workers), so a rate under the limit means pacing, not a slow machine.
     # 8 in flight, each taking 50 ms at the receiver: the limit holds across them.
     root = make_project(tmp_path / "shop", 160)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET, latency=0.05) as hook:
         configure(root, smtp, hook, sms_rate=40, concurrency=8)
-        plan(huitou_bin, root, env)
-        done = send(huitou_bin, root, env, "--live", "--channel", "sms")
+        plan(root, env)
+        done = send(root, env, "--live", "--channel", "sms")
         assert done.returncode == 0, done.stdout + done.stderr
         times = [t for _, t in hook.arrivals.raw]
         assert len(times) == 160
@@ -461,42 +462,42 @@ def test_the_rate_limit_holds_within_ten_percent(tmp_path: Path, ca: LocalCA, en
         print(f"{len(times)} messages at {rate:.1f}/s against a limit of 40/s")
 
 
-def test_opt_outs_stop_planned_messages(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+def test_opt_outs_stop_planned_messages(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     root = make_project(tmp_path / "shop", 4)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook)
-        keys = plan_keys(plan(huitou_bin, root, env))
-        recorded = subprocess.run([huitou_bin, "optout", "c001", "--channel", "sms"], cwd=root, env=env, capture_output=True, text=True)
+        keys = plan_keys(plan(root, env))
+        recorded = huitou("optout", "c001", "--channel", "sms", cwd=root, env=env)
         assert recorded.returncode == 0 and "customer c001 opted out of channel sms" in recorded.stdout
         (root / "optouts.csv").write_text("customer_id,channel\nc002,\n", encoding="utf-8")
         config = (root / "huitou.yaml").read_text(encoding="utf-8").replace("  customers: {path: customers.csv}\n", "  customers: {path: customers.csv}\n  suppression: {path: optouts.csv}\n")
         (root / "huitou.yaml").write_text(config, encoding="utf-8")
-        dry = send(huitou_bin, root, env)
+        dry = send(root, env)
         assert "1 opted out" in dry.stdout and "2 opted out" in dry.stdout  # email: c002; sms: c001, c002
-        done = send(huitou_bin, root, env, "--live")
+        done = send(root, env, "--live")
         assert done.returncode == 0, done.stdout + done.stderr
         assert sorted(int(b[1]["to"][-4:]) for b in hook.arrivals.delivered.values()) == [0, 3]
         assert sorted(r[0][0] for r in smtp.arrivals.delivered.values()) == ["c000@mail.example.cn", "c001@mail.example.cn", "c003@mail.example.cn"]
         # The unsubscribe link of c000's email, recorded through its token.
         rcpts, message = next(v for v in smtp.arrivals.delivered.values() if v[0] == ["c000@mail.example.cn"])
         token = str(message["List-Unsubscribe"])[1:-1].split("token=")[1]
-        recorded = subprocess.run([huitou_bin, "optout", "--token", token], cwd=root, env=env, capture_output=True, text=True)
+        recorded = huitou("optout", "--token", token, cwd=root, env=env)
         assert recorded.returncode == 0 and "customer c000 opted out of channel email" in recorded.stdout
-        forged = subprocess.run([huitou_bin, "optout", "--token", token[:-2] + "AA"], cwd=root, env=env, capture_output=True, text=True)
+        forged = huitou("optout", "--token", token[:-2] + "AA", cwd=root, env=env)
         assert forged.returncode == 1 and "signature does not match" in forged.stderr
         # The next plan leaves them out.
-        later = plan(huitou_bin, root, env)
+        later = plan(root, env)
         rows = [json.loads(line) for line in later.read_text(encoding="utf-8").splitlines()]
         opted = {(r["customer_id"], r["channel"]) for r in rows if r["reason"] == "opted_out"}
         assert {("c000", "email"), ("c001", "sms"), ("c002", "email"), ("c002", "sms"), ("c002", "phone")} <= opted
         assert len(keys["sms"]) == 4
 
 
-def test_edited_mixed_or_foreign_plan_files_are_refused(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+def test_edited_mixed_or_foreign_plan_files_are_refused(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     root = make_project(tmp_path / "shop", 3)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook)
-        lines = plan(huitou_bin, root, env).read_text(encoding="utf-8").splitlines()
+        lines = plan(root, env).read_text(encoding="utf-8").splitlines()
         edited = [lines[0], lines[1].replace("顾客", "客户"), *lines[2:]]
         (root / "edited.jsonl").write_text("\n".join(edited) + "\n", encoding="utf-8")
         other = json.loads(lines[0]) | {"plan_id": "0123456789abcdef"}
@@ -505,7 +506,7 @@ def test_edited_mixed_or_foreign_plan_files_are_refused(tmp_path: Path, ca: Loca
         (root / "plan.txt").write_text("hello\n", encoding="utf-8")
         for name, message in [("edited.jsonl", "edited.jsonl:2: the row was changed after planning"), ("mixed.jsonl", "rows of 2 plans"),
                               ("extra.jsonl", "unknown column(s) note"), ("plan.txt", "a plan is a .jsonl, .csv or .parquet file"), ("none.jsonl", "no such file")]:
-            done = send(huitou_bin, root, env, "--live", plan_file=name)
+            done = send(root, env, "--live", plan_file=name)
             assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, (name, done.stderr)
             if name == "edited.jsonl":  # the line is said once, where it belongs
                 assert "line 2" not in done.stderr and done.stderr.count(":2:") == 1, done.stderr
@@ -581,18 +582,18 @@ def test_a_full_disk_mid_record_is_taken_back_and_the_retry_follows_whole_record
     assert outbox_keys(tmp_path) == ["k1", "k2", "k3"] and not list(tmp_path.glob("phone-*-2.csv"))
 
 
-def test_an_address_that_is_not_one_is_suppressed_when_planning(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+def test_an_address_that_is_not_one_is_suppressed_when_planning(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     root = make_project(tmp_path / "shop", 4)
     customers = (root / "customers.csv").read_text(encoding="utf-8")
     customers = customers.replace("c001@mail.example.cn", "c001 at mail").replace("c003@mail.example.cn", '"c003@mail.example.cn\r\nBcc: all@evil.example"')
     (root / "customers.csv").write_text(customers, encoding="utf-8")
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook)
-        rows = [json.loads(line) for line in plan(huitou_bin, root, env).read_text(encoding="utf-8").splitlines()]
+        rows = [json.loads(line) for line in plan(root, env).read_text(encoding="utf-8").splitlines()]
         email = {r["customer_id"]: (r["status"], r["reason"]) for r in rows if r["channel"] == "email"}
         # Not an address: set aside at load (docs/data.md#identity-and-contacts), so no address to send to.
         assert email["c001"] == email["c003"] == ("suppressed", "no_contact") and email["c000"] == ("send", None)
-        done = send(huitou_bin, root, env, "--live", "--channel", "email")
+        done = send(root, env, "--live", "--channel", "email")
         assert done.returncode == 0 and "internal error" not in done.stdout
         assert sorted(r[0][0] for r in smtp.arrivals.delivered.values()) == ["c000@mail.example.cn", "c002@mail.example.cn"]
 
@@ -603,7 +604,7 @@ def test_a_terminal_sees_progress_and_a_pipe_does_not(tmp_path: Path, ca: LocalC
     root = make_project(tmp_path / "shop", 30)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook, sms_rate=20)
-        plan(huitou_bin, root, env)
+        plan(root, env)
         master, slave = pty.openpty()
         process = subprocess.Popen([huitou_bin, "send", "plan.jsonl", "--live", "--channel", "sms", "--until", UNTIL], cwd=root, env={**env, "COLUMNS": "100"},
                                    stdout=subprocess.PIPE, stderr=slave, text=True)
@@ -625,16 +626,16 @@ def test_a_terminal_sees_progress_and_a_pipe_does_not(tmp_path: Path, ca: LocalC
         assert any(f"{n}/30" in screen for n in range(1, 30)), "the bar moved while sending"
 
 
-def test_planning_without_the_unsubscribe_secret_says_the_links_are_unsigned(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+def test_planning_without_the_unsubscribe_secret_says_the_links_are_unsigned(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     root = make_project(tmp_path / "shop", 1)
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook)
         bare = {k: v for k, v in env.items() if k != "T_UNSUB_SECRET"}
-        done = subprocess.run([huitou_bin, "plan", "--as-of", TODAY.isoformat(), "--horizon", "1d", "--out", "plan.jsonl"], cwd=root, env=bare, capture_output=True, text=True)
+        done = huitou("plan", "--as-of", TODAY.isoformat(), "--horizon", "1d", "--out", "plan.jsonl", cwd=root, env=bare)
         assert done.returncode == 0 and "carry the bare customer id" in done.stderr and "T_UNSUB_SECRET" in done.stderr
         body = next(json.loads(line)["content"]["body"] for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines() if '"email"' in line)
         assert "unsubscribe?c=c000" in body
-        signed = plan(huitou_bin, root, env).read_text(encoding="utf-8")
+        signed = plan(root, env).read_text(encoding="utf-8")
         assert "unsubscribe?token=" in signed and "unsubscribe?c=" not in signed
 
 
@@ -658,7 +659,7 @@ def test_each_channel_gets_a_place_per_message_in_flight(tmp_path: Path, env: di
         adapter.close()
 
 
-def test_an_email_plan_with_unsigned_unsubscribe_links_is_refused_at_send(tmp_path: Path, ca: LocalCA, env: dict[str, str], huitou_bin: str) -> None:
+def test_an_email_plan_with_unsigned_unsubscribe_links_is_refused_at_send(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     """Planned without the unsubscribe secret, the emails carry `?c=<customer id>`: a live
     send refuses the plan (nothing sent, exit 2) even with the secret set now; planned
     again with it, they go out with the signed link in the body."""
@@ -666,14 +667,14 @@ def test_an_email_plan_with_unsigned_unsubscribe_links_is_refused_at_send(tmp_pa
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook)
         unsigned = {k: v for k, v in env.items() if k != "T_UNSUB_SECRET"}
-        plan(huitou_bin, root, unsigned)
-        refused = send(huitou_bin, root, env, "--live", "--channel", "email")
+        plan(root, unsigned)
+        refused = send(root, env, "--live", "--channel", "email")
         assert refused.returncode == 2 and "unsigned unsubscribe link" in refused.stderr and "3 message(s)" in refused.stderr, refused.stderr
         assert not smtp.arrivals.raw
-        dry = send(huitou_bin, root, env)
+        dry = send(root, env)
         assert "unsigned unsubscribe link" in dry.stdout
-        plan(huitou_bin, root, env)
-        done = send(huitou_bin, root, env, "--live", "--channel", "email")
+        plan(root, env)
+        done = send(root, env, "--live", "--channel", "email")
         assert done.returncode == 0, done.stdout + done.stderr
         bodies = [str(message.get_body(("plain",)).get_content()) for _, message in smtp.arrivals.delivered.values()]
         assert len(bodies) == 3 and all("unsubscribe?token=" in b and "?c=" not in b for b in bodies), bodies
