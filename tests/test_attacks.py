@@ -13,6 +13,7 @@ and the send ledger (lost, replaced, damaged, read-only, unreachable).
 from __future__ import annotations
 
 import csv
+import faulthandler
 import json
 import os
 import re
@@ -25,6 +26,8 @@ from typing import Any
 import pytest
 import yaml
 from markupsafe import escape
+
+from tests.inprocess import Ran, huitou
 
 CORPUS = Path(__file__).parent / "attacks"
 CASE_SECONDS = 30.0
@@ -75,14 +78,22 @@ class Bounded:
         self.deadline = time.monotonic() + seconds
         self.env = {**os.environ, "T_ATTACK_UNSUB_SECRET": "attack-unsubscribe-secret", **(env or {})}
 
-    def __call__(self, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-        left = self.deadline - time.monotonic()
-        try:
-            done = subprocess.run([*prefix, self.huitou, *args], cwd=self.root, env=self.env,
-                                  capture_output=True, text=True, timeout=max(left, 0.1),
-                                  errors="replace")
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"the case ran past its time bound of {self.seconds:g} s (huitou {' '.join(args)})")
+    def __call__(self, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess | Ran:
+        """In-process; with a `prefix` (a command the process runs under), the console
+        script. Past the bound, a subprocess is stopped and the case fails; in-process, the
+        test process dumps every thread's stack and exits (the run fails, and says where)."""
+        left = max(self.deadline - time.monotonic(), 0.1)
+        if prefix:
+            try:
+                done = subprocess.run([*prefix, self.huitou, *args], cwd=self.root, env=self.env, capture_output=True, text=True, timeout=left, errors="replace")
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"the case ran past its time bound of {self.seconds:g} s (huitou {' '.join(args)})")
+        else:
+            faulthandler.dump_traceback_later(left, exit=True)
+            try:
+                done = huitou(*args, cwd=self.root, env=self.env)
+            finally:
+                faulthandler.cancel_dump_traceback_later()
         assert "internal error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
         return done
 

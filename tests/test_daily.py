@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.inprocess import huitou as in_process
+
 from tests.conftest import ROOT
 
 WEEK = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(7)]
@@ -39,23 +41,23 @@ def outbox_project(root: Path) -> Path:
     return root
 
 
-def huitou(huitou_bin: str, root: Path, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
+def huitou(root: Path, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
     # Emails carry signed unsubscribe links: send --live refuses a plan whose links are unsigned.
     env = {**os.environ, "HUITOU_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret"}
-    done = subprocess.run([huitou_bin, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    done = in_process(*args, cwd=root, env=env)
     assert done.returncode in ok, f"huitou {' '.join(args)} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
 
-def plan_day(huitou_bin: str, root: Path, day: dt.date, horizon: str = "14d") -> Path:
+def plan_day(root: Path, day: dt.date, horizon: str = "14d") -> Path:
     out = root / f"plan-{day}.jsonl"
-    huitou(huitou_bin, root, "plan", "--as-of", day.isoformat(), "--horizon", horizon, "--out", str(out))
+    huitou(root, "plan", "--as-of", day.isoformat(), "--horizon", horizon, "--out", str(out))
     return out
 
 
-def send_day(huitou_bin: str, root: Path, plan: Path, day: dt.date, *args: str) -> subprocess.CompletedProcess:
+def send_day(root: Path, plan: Path, day: dt.date, *args: str) -> subprocess.CompletedProcess:
     """Send what is due on `day`, as a cron job at 00:00 that day would, through its end."""
-    return huitou(huitou_bin, root, "send", str(plan), "--live", "--now", f"{day}T00:00", "--until", day.isoformat(), *args)
+    return huitou(root, "send", str(plan), "--live", "--now", f"{day}T00:00", "--until", day.isoformat(), *args)
 
 
 def rows(plan: Path) -> list[dict]:
@@ -86,12 +88,12 @@ def add_orders(root: Path, lines: list[str]) -> None:
         handle.write("".join(line + "\n" for line in lines))
 
 
-def run_week(huitou_bin: str, root: Path, arrivals: dict[dt.date, list[str]] | None = None) -> dict[dt.date, Path]:
+def run_week(root: Path, arrivals: dict[dt.date, list[str]] | None = None) -> dict[dt.date, Path]:
     plans = {}
     for day in WEEK:
         add_orders(root, (arrivals or {}).get(day, []))
-        plans[day] = plan_day(huitou_bin, root, day)
-        send_day(huitou_bin, root, plans[day], day)
+        plans[day] = plan_day(root, day)
+        send_day(root, plans[day], day)
     return plans
 
 
@@ -99,7 +101,7 @@ def due_on(plan: Path, day: dt.date) -> list[dict]:
     return [r for r in rows(plan) if r["status"] == "send" and r["send_at"][:10] == day.isoformat()]
 
 
-def test_a_week_of_daily_runs_with_orders_arriving_delivers_every_trigger_once(huitou_bin: str, tmp_path: Path) -> None:
+def test_a_week_of_daily_runs_with_orders_arriving_delivers_every_trigger_once(tmp_path: Path) -> None:
     root = outbox_project(tmp_path / "shop")
     customers = list(csv.DictReader(open(ROOT / "examples" / "customers.csv", encoding="utf-8")))
     regular = customers[0]["customer_id"]
@@ -114,7 +116,7 @@ def test_a_week_of_daily_runs_with_orders_arriving_delivers_every_trigger_once(h
     columns = len(customers[0])  # as many fields as the file has: a short row would be quarantined
     with open(root / "examples" / "customers.csv", "a", encoding="utf-8") as handle:
         handle.write(",".join(["9990001", "新客", "13900000001", *[""] * 8, "true", "false", "false", "false"] + [""] * (columns - 15)) + "\n")
-    plans = run_week(huitou_bin, root, arrivals)
+    plans = run_week(root, arrivals)
     keys = delivered(root)
     book = ledger(root)
     # exactly once: no key twice in the outboxes, and every delivery is a `sent` ledger row
@@ -145,7 +147,7 @@ def test_a_week_of_daily_runs_with_orders_arriving_delivers_every_trigger_once(h
     sent_earlier = [r for r in later if r["idempotency_key"] in before_last]
     assert sent_earlier and all(r["status"] == "suppressed" and r["reason"] == "already_sent" for r in sent_earlier)
     # sending the first day's plan again sends nothing and says why
-    again = send_day(huitou_bin, root, plans[WEEK[0]], WEEK[0])
+    again = send_day(root, plans[WEEK[0]], WEEK[0])
     assert "0 sent" in again.stdout and "already sent" in again.stdout and len(delivered(root)) == len(keys), again.stdout
 
 
@@ -154,7 +156,7 @@ def test_a_send_killed_mid_run_loses_and_repeats_nothing(huitou_bin: str, tmp_pa
     root = outbox_project(tmp_path / "shop")
     config = (root / "huitou.yaml").read_text(encoding="utf-8").replace("    outbox: out/sms\n    rate: {per_second: 50}", "    outbox: out/sms\n    rate: {per_second: 8}")
     (root / "huitou.yaml").write_text(config, encoding="utf-8")
-    first = plan_day(huitou_bin, root, WEEK[0])
+    first = plan_day(root, WEEK[0])
     due = len(due_on(first, WEEK[0]))
     assert due >= 10
     cmd = [huitou_bin, "send", str(first), "--live", "--now", f"{WEEK[0]}T00:00", "--until", WEEK[0].isoformat()]
@@ -167,20 +169,20 @@ def test_a_send_killed_mid_run_loses_and_repeats_nothing(huitou_bin: str, tmp_pa
     proc.wait()
     part = len(delivered(root))
     assert 0 < part < due
-    send_day(huitou_bin, root, first, WEEK[0])
-    send_day(huitou_bin, root, plan_day(huitou_bin, root, WEEK[1]), WEEK[1])
+    send_day(root, first, WEEK[0])
+    send_day(root, plan_day(root, WEEK[1]), WEEK[1])
     keys = delivered(root)
     assert len(keys) == len(set(keys)) and set(r["idempotency_key"] for r in due_on(first, WEEK[0])) <= set(keys)
 
 
-def test_an_older_plan_never_undoes_a_newer_one(huitou_bin: str, tmp_path: Path) -> None:
+def test_an_older_plan_never_undoes_a_newer_one(tmp_path: Path) -> None:
     root = outbox_project(tmp_path / "shop")
-    old, new = plan_day(huitou_bin, root, WEEK[0]), plan_day(huitou_bin, root, WEEK[1])
-    send_day(huitou_bin, root, new, WEEK[1])
+    old, new = plan_day(root, WEEK[0]), plan_day(root, WEEK[1])
+    send_day(root, new, WEEK[1])
     before = ledger(root)
     decided_by_new = {k: v for k, v in before.items() if v[1] == WEEK[1].isoformat()}
     assert decided_by_new
-    out = huitou(huitou_bin, root, "send", str(old), "--live", "--channel", "sms", "--now", f"{WEEK[0]}T00:00", "--until", WEEK[0].isoformat())
+    out = huitou(root, "send", str(old), "--live", "--channel", "sms", "--now", f"{WEEK[0]}T00:00", "--until", WEEK[0].isoformat())
     after = ledger(root)
     assert {k: after[k] for k in decided_by_new} == decided_by_new, "an older plan changed rows a newer plan decided"
     assert all(after[k] == v for k, v in before.items() if v[3] != "sms"), "--channel sms changed another channel's rows"
@@ -243,47 +245,47 @@ rules:
 """
 
 
-def test_care_sent_on_an_earlier_day_lets_the_promotion_through(huitou_bin: str, tmp_path: Path) -> None:
+def test_care_sent_on_an_earlier_day_lets_the_promotion_through(tmp_path: Path) -> None:
     """Care first counts the care message the ledger delivered two days before: a gets the
     offer, b (no care message ever) does not."""
     root = tiny_shop(tmp_path / "shop", CARE_FIRST_PLAYBOOK, "customer_id,name,phone,consent_sms\na,王芳,13800000001,true\nb,李雷,13800000002,true\n")
     for day in (dt.date(2026, 11, 1), dt.date(2026, 11, 3)):
-        plan = plan_day(huitou_bin, root, day, "1d")
-        send_day(huitou_bin, root, plan, day)
+        plan = plan_day(root, day, "1d")
+        send_day(root, plan, day)
     offers = {r["customer_id"]: (r["status"], r["reason"]) for r in rows(plan) if r["rule_id"] == "offer"}
     assert offers == {"a": ("send", None), "b": ("suppressed", "care_first")}
     assert sorted((v[5], v[6]) for v in ledger(root).values() if v[0] == "sent") == [("hello", "a"), ("offer", "a")]
 
 
-def test_a_cap_holds_across_daily_plans(huitou_bin: str, tmp_path: Path) -> None:
+def test_a_cap_holds_across_daily_plans(tmp_path: Path) -> None:
     """max 2 per 7 days: each day's plan counts what the ledger delivered on earlier days."""
     root = tiny_shop(tmp_path / "shop", CAP_PLAYBOOK)
     days = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(9)]
     for day in days:
-        send_day(huitou_bin, root, plan_day(huitou_bin, root, day, "3d"), day)
+        send_day(root, plan_day(root, day, "3d"), day)
     sent_days = sorted(v[2][:10] for v in ledger(root).values() if v[0] == "sent")
     # 11-01 and 11-02; then the window 11-02..11-08 holds 11-02's: one more on 11-08;
     # 11-09's window 11-03..11-09 holds only 11-08's: one more
     assert sent_days == ["2026-11-01", "2026-11-02", "2026-11-08", "2026-11-09"]
 
 
-def test_send_now_judges_due_and_expiry_at_that_time(huitou_bin: str, tmp_path: Path) -> None:
+def test_send_now_judges_due_and_expiry_at_that_time(tmp_path: Path) -> None:
     root = outbox_project(tmp_path / "shop")
-    plan = plan_day(huitou_bin, root, WEEK[0])
+    plan = plan_day(root, WEEK[0])
     # today (the real clock) the plan of 2026-11-01 is weeks old: everything due has expired
-    dry = huitou(huitou_bin, root, "send", str(plan), "--until", WEEK[0].isoformat())
+    dry = huitou(root, "send", str(plan), "--until", WEEK[0].isoformat())
     assert "expired" in dry.stdout and "would send" not in dry.stdout
-    dry_then = huitou(huitou_bin, root, "send", str(plan), "--now", f"{WEEK[0]}T20:30", "--until", WEEK[0].isoformat())  # before quiet hours
+    dry_then = huitou(root, "send", str(plan), "--now", f"{WEEK[0]}T20:30", "--until", WEEK[0].isoformat())  # before quiet hours
     assert "would send" in dry_then.stdout and "expired" not in dry_then.stdout
-    live = send_day(huitou_bin, root, plan, WEEK[0])
+    live = send_day(root, plan, WEEK[0])
     sent = sorted(v[2] for v in ledger(root).values() if v[0] == "sent")
     assert sent and all(s.startswith("2026-11-01") for s in sent) and "sent" in live.stdout
 
 
 @pytest.fixture(scope="module")
-def week_plans(tmp_path_factory: pytest.TempPathFactory, huitou_bin: str) -> tuple[Path, Path]:
+def week_plans(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = outbox_project(tmp_path_factory.mktemp("keys") / "shop")
-    return plan_day(huitou_bin, root, WEEK[0]), plan_day(huitou_bin, root, WEEK[1])
+    return plan_day(root, WEEK[0]), plan_day(root, WEEK[1])
 
 
 def test_the_same_trigger_has_the_same_key_in_every_days_plan(week_plans: tuple[Path, Path]) -> None:
@@ -296,14 +298,14 @@ def test_the_same_trigger_has_the_same_key_in_every_days_plan(week_plans: tuple[
     assert {"order", "review", "purchase", "month", "birthday", "double11", "last_delivery"} <= kinds, kinds
 
 
-def test_a_ledger_from_before_trigger_keys_still_counts_as_sent(huitou_bin: str, tmp_path: Path) -> None:
+def test_a_ledger_from_before_trigger_keys_still_counts_as_sent(tmp_path: Path) -> None:
     """A ledger written by a version whose keys hashed the scheduled date: after the
     upgrade, nothing it sent goes out again."""
     import hashlib
 
     root = outbox_project(tmp_path / "shop")
-    first = plan_day(huitou_bin, root, WEEK[0])
-    send_day(huitou_bin, root, first, WEEK[0])
+    first = plan_day(root, WEEK[0])
+    send_day(root, first, WEEK[0])
     sent_before = [r for r in rows(first) if r["status"] == "send" and r["send_at"][:10] == WEEK[0].isoformat()]
     assert sent_before
     db = sqlite3.connect(root / ".huitou" / "ledger.sqlite")
@@ -312,17 +314,17 @@ def test_a_ledger_from_before_trigger_keys_still_counts_as_sent(huitou_bin: str,
             old = hashlib.sha256("\x1f".join([r["playbook"], r["rule_id"], r["customer_id"], r["scheduled_date"]]).encode()).hexdigest()[:32]
             db.execute('UPDATE messages SET idempotency_key = ?, "trigger" = NULL, plan_as_of = NULL WHERE idempotency_key = ?', (old, r["idempotency_key"]))
     db.close()
-    second = plan_day(huitou_bin, root, WEEK[1])
+    second = plan_day(root, WEEK[1])
     again = {(r["rule_id"], r["customer_id"]): r for r in rows(second) if (r["rule_id"], r["customer_id"]) in {(s["rule_id"], s["customer_id"]) for s in sent_before}}
     assert again and all(r["status"] != "send" for r in again.values()), [r for r in again.values() if r["status"] == "send"][:3]
     assert {r["reason"] for r in again.values() if r["rule_id"] == "unpaid-order-reminder"} == {"already_sent"}
     before = len(delivered(root))
-    send_day(huitou_bin, root, second, WEEK[1])
+    send_day(root, second, WEEK[1])
     pairs = Counter((ledger(root).get(k, (None,) * 8)[5], ledger(root).get(k, (None,) * 8)[6]) for k in delivered(root)[before:])
     assert not set(pairs) & set(again)
 
 
-def test_a_week_records_the_control_group_once_as_each_day_comes(huitou_bin: str, tmp_path: Path) -> None:
+def test_a_week_records_the_control_group_once_as_each_day_comes(tmp_path: Path) -> None:
     """Holdout rows go to the ledger on the day their message would have gone out, from
     that day's plan, once; the rows of later days wait for their day."""
     root = outbox_project(tmp_path / "shop")
@@ -331,8 +333,8 @@ def test_a_week_records_the_control_group_once_as_each_day_comes(huitou_bin: str
     days = [dt.date(2026, 11, 7) + dt.timedelta(days=n) for n in range(4)]  # the example's lifecycle holds rows out on the 8th and the 10th
     plans = {}
     for day in days:
-        plans[day] = plan_day(huitou_bin, root, day)
-        send_day(huitou_bin, root, plans[day], day)
+        plans[day] = plan_day(root, day)
+        send_day(root, plans[day], day)
     db = sqlite3.connect(root / ".huitou" / "ledger.sqlite")
     try:
         recorded = dict(db.execute("SELECT idempotency_key, substr(send_at, 1, 10) FROM holdouts").fetchall())

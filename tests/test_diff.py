@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from tests.inprocess import Ran
+from tests.inprocess import huitou as in_process
+
 from huitou.diff.plan import check, plan_both
 from huitou.diff.versions import resolve
 from huitou.evaluate import data_timezone, open_data
@@ -40,8 +43,8 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout
 
 
-def huitou(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([installed_script("huitou"), *args], cwd=repo, capture_output=True, text=True, timeout=600)
+def huitou(repo: Path, *args: str) -> Ran:
+    return in_process(*args, cwd=repo)
 
 
 @pytest.fixture(scope="module")
