@@ -339,11 +339,8 @@ def test_a_project_id_of_digits_stays_text(monkeypatch: pytest.MonkeyPatch) -> N
 
 _LOADED = """
 import sys
-from huitou.cli import app
-try:
-    app(sys.argv[1:], standalone_mode=False)
-except SystemExit:
-    pass
+from huitou.cli import main
+main(sys.argv[1:])
 print(sorted(m for m in ("duckdb", "numpy", "pandas", "statsmodels", "scipy", "sqlglot", "matplotlib") if m in sys.modules))
 """
 
@@ -360,3 +357,20 @@ def test_commands_import_only_what_they_use(args: list[str], forbidden: set[str]
     loaded = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
     assert not loaded & forbidden, loaded & forbidden
     assert args[0] != "plan" or {"duckdb", "sqlglot"} <= loaded  # the test ran the plan
+
+
+def test_a_run_in_process_knows_only_the_secrets_it_read() -> None:
+    """main() as a process: a word a caller's earlier work took for a secret is not
+    scrubbed from a later command's output, and what a command read is forgotten after."""
+    from huitou import redact
+
+    redact.remember("files checked")
+    try:
+        assert "files checked, no problems" in run("validate").stdout
+        assert redact.scrub("56 files checked") == "56 ***"  # the caller's own secret, kept
+        with redact.remembering():
+            redact.remember("no problems")
+            assert redact.scrub("files checked, no problems") == "files checked, ***"
+        assert redact.scrub("no problems") == "no problems"
+    finally:
+        redact._KNOWN.discard("files checked")

@@ -107,19 +107,19 @@ def plan_files(root: Path, as_of: str, horizon: str, env: dict[str, str], out_di
 def _planned_on_session_spark(engine: object, root: Path, as_of: str, horizon: str, env: dict[str, str], out: Path) -> bytes:
     """`huitou plan --engine spark --out OUT` as the command runs it, in this process, on
     `engine` (the session's SparkEngine)."""
-    from huitou.cli import _horizon
+    from huitou.commands import horizon as _horizon
     from huitou.plan.build import build_plan
     from huitou.plan.output import write_plan
-    from huitou.session import DataOptions, open_session
+    from huitou.workspace import DataOptions, Workspace
 
     assert engine is not None, "a Spark plan in this process needs the spark_engine fixture"
     previous, saved = Path.cwd(), {k: os.environ.get(k) for k in env}
     os.chdir(root)
     os.environ.update(env)
     try:
-        session, playbooks = open_session("plan", None, DataOptions(as_of=as_of, engine="spark"), need_playbooks=True, engine=engine)
-        write_plan(build_plan(session, playbooks, _horizon(horizon)), out)
-        session.con.close()
+        with Workspace.open() as ws:
+            session = ws.load(DataOptions(as_of=as_of, engine="spark"), engine=engine)
+            write_plan(build_plan(session, ws.playbooks, _horizon(horizon)), out)
     finally:
         os.chdir(previous)
         for key, value in saved.items():

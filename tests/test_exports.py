@@ -16,9 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from huitou.cli import app
+from tests.inprocess import huitou as run_in_process
 from tests.platform_exports import Buyer, write_jd, write_repeated, write_shopify, write_taobao
 
 AS_OF = dt.date(2024, 11, 30)
@@ -32,14 +31,9 @@ def huitou(huitou_bin: str, cwd: Path, *args: str) -> subprocess.CompletedProces
 
 
 def in_process(cwd: Path, *args: str) -> tuple[int, str]:
-    """A command run in this process (CliRunner) from `cwd`: exit code, stdout and stderr."""
-    previous = Path.cwd()
-    os.chdir(cwd)
-    try:
-        result = CliRunner().invoke(app, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(previous)
-    return result.exit_code, result.output
+    """A command run in this process from `cwd`: exit code, stdout and stderr."""
+    ran = run_in_process(*args, cwd=cwd)
+    return ran.returncode, ran.stdout + ran.stderr
 
 
 def features(root: Path, *args: str) -> dict[str, dict[str, str]]:

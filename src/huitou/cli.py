@@ -17,7 +17,7 @@ from .diagnostics import ExitCode
 from .errors import HuitouError, crashed, said
 from .cli_options import (AsOf, Argument, Customer, DiffFormat, Every, Format, Option, OutFormat, Paths, ReportFormat, SchemaKind,
                           TextOrJson, Version, with_data_options)
-from .session import DataOptions
+from .workspace import DataOptions
 
 app = typer.Typer(name="huitou", help="Retention playbooks as code: validate, evaluate and plan repeat-purchase marketing.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from . import __version__
-from .session import DataOptions
+from .workspace import DataOptions
 
 
 def choices(name: str, *values: str) -> Any:

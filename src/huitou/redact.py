@@ -80,13 +80,16 @@ def remember(value: str) -> None:
 
 @contextlib.contextmanager
 def remembering() -> Iterator[None]:
-    """A scope (one command run in-process) whose secrets are forgotten when it ends, as
-    they are when a process ends: the next command scrubs only what it read itself."""
+    """A scope (one command run in-process) that starts knowing no secret and forgets
+    what it learned when it ends, as a process does: a command scrubs what it read itself,
+    never the words another run took for secrets."""
     before = set(_KNOWN)
+    _KNOWN.clear()
     try:
         yield
     finally:
-        _KNOWN.intersection_update(before)
+        _KNOWN.clear()
+        _KNOWN.update(before)
 
 
 def scrub(text: str) -> str:

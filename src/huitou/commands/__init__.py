@@ -9,15 +9,17 @@ project and data, and the options every data command parses the same way.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..diagnostics import ExitCode
 from ..errors import Refused
-from ..session import DataOptions, OpenError, as_of_date, open_session
+from ..workspace import OpenError, Workspace, as_of_date
 
 # Wide enough that no table of a file, a pipe or a cron log cuts a rule's name short.
 WIDE = 4096
@@ -61,26 +63,15 @@ def horizon(text: str, command: str = "plan", flag: str = "horizon") -> int:
         raise refuse(command, f"--{str(exc).replace('horizon', flag, 1)}") from None
 
 
-def project(command: str) -> Any:
-    """The project (root and huitou.yaml) of the current directory; a broken config is
-    reported and stops the command: delivery never runs on defaults."""
-    from ..reporters import REPORTERS
-    from ..validate import Result, load_config, open_project
-
-    found = open_project([])
-    problems = [d for d in load_config(found) if d.severity == "error"]
-    if problems:
-        report = REPORTERS["text"](Result(diagnostics=problems), False)
-        raise Refused("fix huitou.yaml first", ExitCode.PROBLEMS, command=command, report=report)
-    return found
-
-
-def open_data(command: str, paths: list[Path] | None, opts: DataOptions, *, need_playbooks: bool) -> tuple[Any, list[Any]]:
-    """session.open_session, its refusals as the command's own."""
+@contextlib.contextmanager
+def opened(command: str, paths: Sequence[Path] = (), *, playbooks: bool = True) -> Iterator[Workspace]:
+    """Workspace.open for `command`, closed when the block ends; what stops it opening or
+    loading the data is said as the command's own refusal."""
     try:
-        return open_session(command, paths, opts, need_playbooks=need_playbooks)
+        with Workspace.open(paths, playbooks=playbooks) as ws:
+            yield ws
     except OpenError as exc:
-        exc.command = command
+        exc.command = exc.command or command
         raise
 
 

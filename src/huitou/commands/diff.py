@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import ExitCode
-from ..session import DataOptions, OpenError
+from ..workspace import DataOptions, OpenError
 from . import as_of, echo, horizon, refuse
 
 

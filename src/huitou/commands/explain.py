@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import ExitCode
-from ..session import DataOptions
-from . import console, open_data, refuse
+from ..workspace import DataOptions
+from . import console, opened, refuse
 
 NO_SUCH_CUSTOMER = "no customer '{}' in the data (ids are compared exactly, leading zeros included)"
 
@@ -17,8 +17,9 @@ def explain(opts: DataOptions, customer: str, paths: list[Path], format: str) ->
     from ..evaluate import explain as explain_customer
     from ..reporters.evaluation import explain_json, explain_text
 
-    session, playbooks = open_data("explain", paths, opts, need_playbooks=True)
-    found = explain_customer(session, customer, playbooks)
+    with opened("explain", paths) as ws:
+        session = ws.load(opts, forecast=True)
+        found = explain_customer(session, customer, ws.playbooks)
     if found is None:
         raise refuse("explain", NO_SUCH_CUSTOMER.format(customer), ExitCode.PROBLEMS)
     values, items = found

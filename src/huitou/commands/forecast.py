@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 
 from ..diagnostics import ExitCode
-from ..session import DataOptions
-from . import console, horizon, open_data
+from ..workspace import DataOptions
+from . import console, horizon, opened
 
 
 def forecast(opts: DataOptions, holdout: str, format: str) -> int:
@@ -15,8 +15,9 @@ def forecast(opts: DataOptions, holdout: str, format: str) -> int:
     from ..reporters.forecast import forecast_json, forecast_text
 
     days = horizon(holdout, "forecast", "holdout")
-    session, _ = open_data("forecast", None, opts, need_playbooks=False)
-    check = fit_check(session.con, session.as_of, days)
+    with opened("forecast", playbooks=False) as ws:
+        session = ws.load(opts, forecast=True)
+        check = fit_check(session.con, session.as_of, days)
     if format == "json":
         sys.stdout.write(forecast_json(session.forecast, check))
     else:

@@ -40,16 +40,14 @@ def init(directory: Path, force: bool, locale: str | None, timezone: str | None,
 
 def _load_once(directory: Path) -> None:
     """Load the new project's data as every command will, saying what loading found."""
-    from ..data.sources import DataError
-    from ..evaluate import data_timezone, open_data
-    from ..session import OpenError, announce
     from ..validate import validate_paths
+    from ..workspace import DataOptions, OpenError, Workspace
 
     result = validate_paths([directory])
     if result.errors or not result.playbooks:
         raise refuse("init", f"the project written in {directory} does not validate: run huitou validate there")
-    project = result.playbooks[0].project
     try:
-        announce(open_data(project, timezone=data_timezone(project, result.playbooks, None)))
-    except (DataError, OpenError) as exc:
+        with Workspace(result.playbooks[0].project, result.playbooks) as ws:
+            ws.load(DataOptions(), features=False, forecast=False)
+    except OpenError as exc:
         raise refuse("init", f"{exc}; the project is written: fix data.orders in {directory / 'huitou.yaml'}") from None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 from ..diagnostics import ExitCode
-from . import project, refuse
+from ..workspace import Workspace
+from . import refuse
 
 
 def ledger(failed: int, format: str) -> int:
@@ -14,7 +15,7 @@ def ledger(failed: int, format: str) -> int:
     from ..delivery.ledger import Ledger, LedgerError, default_path, explain
     from ..reporters.send import ledger_json, ledger_text
 
-    shop = project("ledger")
+    shop = Workspace.configured("ledger").project
     path = default_path(shop.root, shop.config)
     counts: list = []
     failures: list = []

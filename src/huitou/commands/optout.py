@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 from ..diagnostics import ExitCode
-from . import echo, project, refuse
+from ..workspace import Workspace
+from . import echo, refuse
 
 
 def optout(customer: str | None, channel: str | None, token: str | None) -> int:
@@ -15,7 +16,7 @@ def optout(customer: str | None, channel: str | None, token: str | None) -> int:
     from ..delivery.channels import ConfigError, channels_named, token_owner
     from ..delivery.ledger import Ledger, LedgerError, default_path
 
-    shop = project("optout")
+    shop = Workspace.configured("optout").project
     config = shop.config
     if (customer is None) == (token is None):
         raise refuse("optout", "give a CUSTOMER id or --token TOKEN (one of them)")

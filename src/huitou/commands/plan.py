@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import ExitCode
-from ..session import DataOptions
-from . import build, console, echo, horizon, open_data, refuse
+from ..workspace import DataOptions
+from . import build, console, echo, horizon, opened, refuse
 
 
 def plan(opts: DataOptions, paths: list[Path], horizon_text: str, out: Path | None, format: str, show_pii: bool, samples: int,
@@ -20,16 +20,17 @@ def plan(opts: DataOptions, paths: list[Path], horizon_text: str, out: Path | No
     days = horizon(horizon_text)
     if out is not None and out.suffix.lower() not in FORMATS:
         raise refuse("plan", f"--out {out}: use a .jsonl, .csv or .parquet file name")
-    session, playbooks = open_data("plan", paths, opts, need_playbooks=True)
-    result = build("plan", session, playbooks, days, jobs=jobs)
-    if out is not None:
-        rows = write_plan(result, out)
-        summary = summarise(result, samples=0)
-        counts = ", ".join(f"{n:,} {s}" for s, n in summary.status.items()) or "no candidates"
-        echo(f"wrote {rows:,} rows to {out} ({counts}); plan {result.plan_id}", err=True)
-        return ExitCode.OK
-    summary = summarise(result, samples=samples, show_pii=show_pii)
-    summary.sizing = holdout_sizing(result.con, playbooks, session.as_of, result.relation)
+    with opened("plan", paths) as ws:
+        session = ws.load(opts)
+        result = build("plan", session, ws.playbooks, days, jobs=jobs)
+        if out is not None:
+            rows = write_plan(result, out)
+            summary = summarise(result, samples=0)
+            counts = ", ".join(f"{n:,} {s}" for s, n in summary.status.items()) or "no candidates"
+            echo(f"wrote {rows:,} rows to {out} ({counts}); plan {result.plan_id}", err=True)
+            return ExitCode.OK
+        summary = summarise(result, samples=samples, show_pii=show_pii)
+        summary.sizing = holdout_sizing(result.con, ws.playbooks, session.as_of, result.relation)
     if format == "json":
         sys.stdout.write(summary_json(summary) + "\n")
     else:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..diagnostics import ExitCode
-from ..session import DataOptions
-from . import build, echo, horizon, open_data, refuse
+from ..workspace import DataOptions
+from . import build, echo, horizon, opened, refuse
 from .explain import NO_SUCH_CUSTOMER
 
 
@@ -15,12 +15,13 @@ def preview(opts: DataOptions, rule: str, customer: str, paths: list[Path], hori
     from ..db import scalar
 
     days = horizon(horizon_text)
-    session, playbooks = open_data("preview", paths, opts, need_playbooks=True)
-    playbook, rule_id = _one_rule(rule, [f"{ctx.name}/{r['id']}" for ctx in playbooks for r in ctx.rules])
-    if scalar(session.con, session.features_of().where("customer_id = ?").select("count(*)", append=False), [customer]) == 0:
-        raise refuse("preview", NO_SUCH_CUSTOMER.format(customer), ExitCode.PROBLEMS)
-    result = build("preview", session, playbooks, days, customer=customer)
-    rows = result.messages_of(playbook, rule_id)
+    with opened("preview", paths) as ws:
+        session = ws.load(opts)
+        playbook, rule_id = _one_rule(rule, [f"{ctx.name}/{r['id']}" for ctx in ws.playbooks for r in ctx.rules])
+        if scalar(session.con, session.features_of().where("customer_id = ?").select("count(*)", append=False), [customer]) == 0:
+            raise refuse("preview", NO_SUCH_CUSTOMER.format(customer), ExitCode.PROBLEMS)
+        result = build("preview", session, ws.playbooks, days, customer=customer)
+        rows = result.messages_of(playbook, rule_id)
     if not rows:
         echo(f"{playbook}/{rule_id}: no message for {customer} in the {days} days from {session.as_of} - the customer is not in the rule's segment "
              f"or its timing has no date in the window (see `huitou explain {customer}`)")

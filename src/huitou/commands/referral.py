@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from ..diagnostics import ExitCode
-from ..session import DataOptions
-from . import echo, open_data, project, refuse
+from ..workspace import Workspace
+from ..workspace import DataOptions
+from . import echo, opened, refuse
 
 
 def referral(opts: DataOptions, code: str) -> int:
     from ..data.sources import DataError
     from ..referral import configured, whose
 
-    shop = project("referral")
+    shop = Workspace.configured("referral").project
     if not configured(shop.config):
         raise refuse("referral", "huitou.yaml has no referral section: add referral: {url: ..., secret_env: HUITOU_REFERRAL_SECRET}", ExitCode.PROBLEMS)
-    session, _ = open_data("referral", None, opts, need_playbooks=False)
-    try:
-        customer = whose(session.con, shop.config, code)
-    except DataError as exc:
-        raise refuse("referral", str(exc)) from None
+    with opened("referral", playbooks=False) as ws:
+        session = ws.load(opts, features=False)
+        try:
+            customer = whose(session.con, shop.config, code)
+        except DataError as exc:
+            raise refuse("referral", str(exc)) from None
     if customer is None:
         message = f"{code!r} is no customer's referral code in this shop (mistyped, made up, or signed with another secret)"
         raise refuse("referral", message, ExitCode.PROBLEMS)

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import ExitCode
-from ..session import DataOptions
-from . import console, open_data, project, refuse
+from ..workspace import Workspace
+from ..workspace import DataOptions
+from . import console, opened, refuse
 
 
 def report(opts: DataOptions, start: str, end: str, every: str | None, format: str, html: Path | None) -> int:
@@ -25,26 +26,26 @@ def report(opts: DataOptions, start: str, end: str, every: str | None, format: s
         raise refuse("report", f"--from {first} is after --to {last}")
     if opts.as_of is None:
         opts = dataclasses.replace(opts, as_of=last.isoformat())
-    shop = project("report")
+    shop = Workspace.configured("report").project
     ledger = default_path(shop.root, shop.config)
     # SQLite reads the ledger (and statsmodels loads) while DuckDB loads the data.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    with concurrent.futures.ThreadPoolExecutor(1) as pool, opened("report") as ws:
         reading = pool.submit(read_ledger, ledger, first, last)
         pool.submit(preload)
-        session, playbooks = open_data("report", None, opts, need_playbooks=True)
+        session = ws.load(opts, features=False)
         result = repeat_report(session.con, first, last, every)
         channels = shop.config.get("channels") or {}
-        effects = effect_report(session.con, ledger, first, last, session.as_of, session.timezone, playbooks, channels, read=reading.result())
-    if html is not None:
-        from ..report.effect import sample_messages
-        from ..reporters.html_report import report_html
+        effects = effect_report(session.con, ledger, first, last, session.as_of, session.timezone, ws.playbooks, channels, read=reading.result())
+        if html is not None:
+            from ..report.effect import sample_messages
+            from ..reporters.html_report import report_html
 
-        monthly = result.periods or repeat_report(session.con, first, last, "month").periods  # the chart over time needs periods
-        page = report_html(result, effects, sample_messages(ledger, first, last), session.as_of.isoformat(), monthly)
-        try:
-            html.write_text(page, encoding="utf-8")
-        except OSError as exc:
-            raise refuse("report", f"--html {html}: cannot write it ({exc.strerror or exc})") from None
+            monthly = result.periods or repeat_report(session.con, first, last, "month").periods  # the chart over time needs periods
+            page = report_html(result, effects, sample_messages(ledger, first, last), session.as_of.isoformat(), monthly)
+            try:
+                html.write_text(page, encoding="utf-8")
+            except OSError as exc:
+                raise refuse("report", f"--html {html}: cannot write it ({exc.strerror or exc})") from None
     if format == "json":
         sys.stdout.write(report_json(result, effects))
     elif format == "csv":

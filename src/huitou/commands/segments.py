@@ -6,16 +6,17 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import ExitCode
-from ..session import DataOptions
-from . import console, open_data
+from ..workspace import DataOptions
+from . import console, opened
 
 
 def segments(opts: DataOptions, paths: list[Path], format: str) -> int:
     from ..evaluate import segment_counts
     from ..reporters.evaluation import segments_json, segments_text
 
-    session, playbooks = open_data("segments", paths, opts, need_playbooks=True)
-    total, counts = segment_counts(session, playbooks)
+    with opened("segments", paths) as ws:
+        session = ws.load(opts)
+        total, counts = segment_counts(session, ws.playbooks)
     if format == "json":
         sys.stdout.write(segments_json(session.as_of.isoformat(), total, counts))
     else:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..diagnostics import ExitCode
-from . import project, refuse
+from ..workspace import Workspace
+from . import refuse
 
 _TIME = "is not a date or time of the years 1970-2199; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed)"
 
@@ -26,7 +27,7 @@ def send(plan_file: Path, *, live: bool, channel: str | None, until: str | None,
     from ..plan.inputs import read_optout_file
     from ..reporters.send import send_json, send_text
 
-    shop = project("send")
+    shop = Workspace.configured("send").project
     config = shop.config
     zone = str(config.get("timezone", "Asia/Shanghai"))
     times: dict[str, float | None] = {}

@@ -7,6 +7,7 @@ the two plans compared (compare.py). docs/cli.md#diff.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import tempfile
 from pathlib import Path
@@ -16,9 +17,8 @@ from sqlglot import exp
 
 from ..data.sources import DataError
 from ..engines import EngineError
-from ..evaluate import data_timezone, open_data
 from ..forecast import uses_forecast
-from ..session import DataOptions, OpenError, announce, open_configured_engine
+from ..workspace import DataOptions, OpenError, Workspace
 from .compare import compare, empty_plan
 from .plan import Checked, check, plan_both
 from .versions import Version, VersionError, resolve, uncommitted, working_tree
@@ -62,17 +62,21 @@ def _about(version: Version) -> dict[str, Any]:
 def _plan_and_compare(base: Checked, head: Checked, opts: DataOptions, horizon: int, as_of: dt.date | None) -> dict[str, Any]:
     """Load HEAD's data once, plan both versions over it, compare."""
     project = head.playbooks[0].project if head.playbooks else _project_of(head)
-    playbooks = head.playbooks + base.playbooks
-    try:
-        engine = open_configured_engine(head.config.get("engine"), opts.engine)
-        session = open_data(project, timezone=data_timezone(project, head.playbooks or base.playbooks, opts.timezone), as_of=as_of, data_dir=opts.data,
-                            orders=opts.orders, customers=opts.customers, quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit, engine=engine)
-        session.forecast_wanted = uses_forecast(playbooks, project.templates_dir)
-        announce(session)
+    # HEAD's playbooks settle the timezone (a change may be to it); either's use of the
+    # purchase models fits them.
+    with Workspace(project, head.playbooks or base.playbooks) as ws:
+        if as_of is not None:
+            opts = dataclasses.replace(opts, as_of=as_of.isoformat())
+        session = ws.load(opts, forecast=uses_forecast(head.playbooks + base.playbooks, project.templates_dir))
         session.hold_features()  # both plans read them
-        base_plan, head_plan = plan_both(session, base, head, horizon)
-    except (DataError, EngineError) as exc:
-        raise OpenError(str(exc)) from None
+        try:
+            base_plan, head_plan = plan_both(session, base, head, horizon)
+        except (DataError, EngineError) as exc:
+            raise OpenError(str(exc)) from None
+        return _compare(session, base_plan, head_plan, base, head, horizon)
+
+
+def _compare(session: Any, base_plan: Any, head_plan: Any, base: Checked, head: Checked, horizon: int) -> dict[str, Any]:
     con = session.con
     head_rel = exp.to_table(head_plan.relation) if head_plan else None
     base_rel = exp.to_table(base_plan.relation) if base_plan else None

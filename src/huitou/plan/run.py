@@ -1,5 +1,5 @@
-"""Plan a project in-process: validate, load, plan (what `huitou plan`, `preview` and
-`test` share)."""
+"""Plan a project from Python: validate, load, plan, and hand the caller the plan (what
+`huitou test` runs for each test case, and what a script or notebook calls)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from ..errors import HuitouError
-from ..data.sources import DataError
-from ..evaluate import data_timezone, open_data
-from ..forecast import uses_forecast
-from ..project import CONFIG_NAME
 from ..checks.context import PlaybookContext
+from ..data.sources import DataError
+from ..errors import HuitouError
 from ..loader import Document
-from ..validate import load_config, open_project, validate_paths
+from ..workspace import DataOptions, OpenError, Workspace
 from .build import Plan, build_plan
 
 
@@ -25,16 +22,8 @@ class PlanInputError(HuitouError):
 def open_playbooks(root: Path) -> tuple[list[PlaybookContext], list[tuple[Path, Document]]]:
     """The project's valid playbooks and rule tests, as `huitou validate` in root sees
     them; the first error (if any) raises PlanInputError."""
-    project = open_project([root])
-    load_config(project)
-    whole = [project.root / CONFIG_NAME, *project.playbook_dirs, project.templates_dir]
-    result = validate_paths([p for p in whole if p.exists()])
-    if result.errors:
-        first = next(d for d in result.diagnostics if d.severity == "error")
-        raise PlanInputError(f"{first.file}:{first.line}:{first.column}: {first.code} {first.message}")
-    if not result.playbooks:
-        raise PlanInputError(f"{root}: no playbooks")
-    return result.playbooks, result.tests
+    ws = Workspace.whole(root)
+    return ws.playbooks, ws.tests
 
 
 def plan_playbooks(
@@ -52,17 +41,19 @@ def plan_playbooks(
     today: dt.date | None = None,
 ) -> Plan:
     """`inputs` replaces the project's `data.history` / `data.suppression` (None: none);
-    `today` replaces the real date as the bound on order dates."""
-    project = playbooks[0].project
+    `today` replaces the real date as the bound on order dates. The features are computed
+    here, on DuckDB. The plan holds its connection open: it is the caller's."""
+    ws = Workspace(playbooks[0].project, playbooks)
+    opts = DataOptions(as_of=as_of.isoformat(), orders=orders, customers=customers, data=data_dir, quarantine=quarantine_dir)
     try:
-        session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=as_of, orders=orders, customers=customers, data_dir=data_dir,
-                            quarantine_dir=quarantine_dir, today=today, inputs=[p for p in (inputs or {}).values() if p is not None])
-        session.forecast_wanted = uses_forecast(playbooks, project.templates_dir)
+        session = ws.load(opts, features=False, say=False, today=today, inputs=[p for p in (inputs or {}).values() if p is not None])
         plan = build_plan(session, playbooks, horizon, customer=customer, jobs=jobs, inputs=inputs)
-        plan.reports = session.reports
-        return plan
+    except OpenError as exc:
+        raise PlanInputError(exc.message) from None
     except DataError as exc:
         raise PlanInputError(str(exc)) from None
+    plan.reports = session.reports
+    return plan
 
 
 def run_plan(root: Path, as_of: dt.date, horizon: int, **options: Any) -> Plan:
