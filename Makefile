@@ -16,7 +16,7 @@ unexport PYTHONDONTWRITEBYTECODE
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
 
-.PHONY: demo test test-lowest bench bench-scale bench-engines clean
+.PHONY: demo test lint test-lowest bench bench-scale bench-engines clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,14 @@ demo: $(STAMP)
 # suite is mostly child processes (the console script, PostgreSQL, Spark), 2 cores here.
 PYTEST_WORKERS := -n 2 --dist loadfile
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_WORKERS)
+
+# The code as the house keeps it (pyproject.toml [tool.ruff]): lint, then the formatter's check.
+LINTED := src tests benchmarks tools
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 # The suite at the lowest versions pyproject.toml declares (CI runs it after `make test`).
 $(LOWEST_STAMP): pyproject.toml tools/lowest_bounds.py

@@ -34,8 +34,10 @@ from shop_data import arguments, shop_data  # noqa: E402
 
 AS_OF, DAYS = "2026-11-01", 14
 CHANGES = {
-    "rules/bench20.yaml": [('segment: "days_since_last_order BETWEEN 90 AND 180"', 'segment: "days_since_last_order BETWEEN 80 AND 180"'),
-                           ("- {max: 2, per: 7d}", "- {max: 1, per: 7d}")],
+    "rules/bench20.yaml": [
+        ('segment: "days_since_last_order BETWEEN 90 AND 180"', 'segment: "days_since_last_order BETWEEN 80 AND 180"'),
+        ("- {max: 2, per: 7d}", "- {max: 1, per: 7d}"),
+    ],
     "templates/zh-CN/sms/thanks.j2": [("我们记着呢。", "我们都记着呢。")],
 }
 
@@ -63,8 +65,13 @@ def main() -> None:
         common = ["--data", str(data), "--as-of", AS_OF, "--horizon", f"{DAYS}d"]
         # In pairs, one after the other: this machine's speed drifts over minutes, and a
         # ratio of runs made side by side is what a drift leaves alone.
-        pairs = [(measure([huitou, "plan", *common, "--format", "json", "--samples", "0"], head, 1),
-                  measure([huitou, "diff", str(HERE / "project"), str(head), *common, "--format", "json"], head, 1)) for _ in range(args.repeat)]
+        pairs = [
+            (
+                measure([huitou, "plan", *common, "--format", "json", "--samples", "0"], head, 1),
+                measure([huitou, "diff", str(HERE / "project"), str(head), *common, "--format", "json"], head, 1),
+            )
+            for _ in range(args.repeat)
+        ]
     one = (statistics.median(a[0] for a, _ in pairs), max(a[1] for a, _ in pairs))
     both = (statistics.median(b[0] for _, b in pairs), max(b[1] for _, b in pairs), pairs[-1][1][2])
     ratios = sorted(b[0] / a[0] for a, b in pairs)

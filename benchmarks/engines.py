@@ -100,10 +100,31 @@ def postgres() -> Iterator[tuple[str, int | None]]:
     if as_user:
         shutil.chown(home, "postgres")
     data = home / "data"
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "huitou", "--no-sync", "-E", "UTF8", "--locale", "C.UTF-8"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "huitou",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale",
+            "C.UTF-8",
+        ],
+        check=True,
+        capture_output=True,
+    )
     options = f"-k {home} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c shared_buffers=1GB -c work_mem=256MB"
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(home / "log"), "-w", "start"], check=True, capture_output=True)
+    subprocess.run(
+        [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(home / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
         pid = int((data / "postmaster.pid").read_text().split()[0])
         yield f"host={home} user=huitou dbname=postgres", pid
@@ -148,12 +169,16 @@ def main() -> None:
             differ = 0
             if kind != kinds[0]:
                 first = Path(tmp) / f"plan-{kinds[0]}.parquet"
-                differ = duckdb.sql(f"SELECT count(*) FROM ((FROM read_parquet('{out}') EXCEPT ALL FROM read_parquet('{first}')) "
-                                    f"UNION ALL (FROM read_parquet('{first}') EXCEPT ALL FROM read_parquet('{out}')))").fetchall()[0][0]
+                differ = duckdb.sql(
+                    f"SELECT count(*) FROM ((FROM read_parquet('{out}') EXCEPT ALL FROM read_parquet('{first}')) "
+                    f"UNION ALL (FROM read_parquet('{first}') EXCEPT ALL FROM read_parquet('{out}')))"
+                ).fetchall()[0][0]
             results[kind] = (wall, peak, rows, digest, differ)
             print(kind, f"{wall:.1f} s", f"{peak:,.0f} MiB", rows, digest[:12], differ, flush=True)
     floor = results[kinds[0]]
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {_ram()} RAM, Python {platform.python_version()}, DuckDB {duckdb.__version__}, {_versions()}"
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} cores, {_ram()} RAM, Python {platform.python_version()}, DuckDB {duckdb.__version__}, {_versions()}"
+    )
     lines = [
         "## engines",
         "",
@@ -166,7 +191,10 @@ def main() -> None:
         "",
         "| engine | `huitou plan` s | peak MiB | x DuckDB time | plan rows | rows differing from DuckDB | same file bytes |",
         "|---|---:|---:|---:|---:|---:|---|",
-        *[f"| {k} | {w:.1f} | {p:,.0f} | {w / floor[0]:.1f} | {r:,} | {d:,} | {'yes' if h == floor[3] else 'no'} |" for k, (w, p, r, h, d) in results.items()],
+        *[
+            f"| {k} | {w:.1f} | {p:,.0f} | {w / floor[0]:.1f} | {r:,} | {d:,} | {'yes' if h == floor[3] else 'no'} |"
+            for k, (w, p, r, h, d) in results.items()
+        ],
         "",
     ]
     publish(lines, args.write)

@@ -34,6 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from docs_section import publish  # noqa: E402
 from shop_data import arguments, shop_data  # noqa: E402
+
 AS_OF = "2026-11-01"
 SLIPPING = """version: 1
 name: slipping
@@ -63,14 +64,14 @@ def phases(data: Path) -> list[tuple[str, float]]:
     """Where `huitou segments` spends its time, in-process (imports excluded)."""
     os.chdir(HERE / "project")
     sys.path.insert(0, str(ROOT / "src"))
+    import duckdb
+
     from huitou.data import load
+    from huitou.data.identity import ContactReport, Identity, normalise_contacts
     from huitou.data.sources import resolve
     from huitou.evaluate import DataSession, _purchase_days, segment_counts
     from huitou.feature_sql import summary_sql
-    from huitou.data.identity import ContactReport, Identity, normalise_contacts
     from huitou.validate import validate_paths
-
-    import duckdb
 
     out = []
     t = time.perf_counter()
@@ -89,7 +90,9 @@ def phases(data: Path) -> list[tuple[str, float]]:
     out.append(("customers: phones and emails normalised (E.164, lower case)", time.perf_counter() - t))
     t = time.perf_counter()
     as_of = dt.date.fromisoformat(AS_OF)
-    report = load.load_orders(con, orders, timezone="Asia/Shanghai", today=dt.date.today(), known_customers=True, identity=identity, contacts=contacts)
+    report = load.load_orders(
+        con, orders, timezone="Asia/Shanghai", today=dt.date.today(), known_customers=True, identity=identity, contacts=contacts
+    )
     out.append(("orders: ids' spellings (one pass of byte tests), duplicate order ids (hashes of the id column, sorted)", time.perf_counter() - t))
     t = time.perf_counter()
     con.execute(summary_sql(as_of, _purchase_days(con, as_of, True)))

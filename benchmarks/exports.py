@@ -82,8 +82,12 @@ def project(root: Path, data: Path, name: str) -> Path:
     work = root / name
     work.mkdir(parents=True, exist_ok=True)
     options = {"gbk": "\n    csv: {encoding: gbk}", "items": "\n    columns: {}"}.get(name, "")
-    (work / "huitou.yaml").write_text(f"version: 1\ntimezone: Asia/Shanghai\ndata:\n  orders:\n    path: {data / (name + '.csv')}\n    fields: {{name: string}}{options}\n"
-                                      .replace("\n    columns: {}", ""), encoding="utf-8")
+    (work / "huitou.yaml").write_text(
+        f"version: 1\ntimezone: Asia/Shanghai\ndata:\n  orders:\n    path: {data / (name + '.csv')}\n    fields: {{name: string}}{options}\n".replace(
+            "\n    columns: {}", ""
+        ),
+        encoding="utf-8",
+    )
     return work
 
 
@@ -137,10 +141,18 @@ def main() -> None:
         "| file | size | wall | peak RSS | vs. UTF-8 one row per order | loaded |",
         "|---|---:|---:|---:|---:|---|",
     ]
-    for name, label in (("utf8", "UTF-8, one row per order (floor)"), ("gbk", "GBK, the same rows (transcoded)"), ("items", "UTF-8, one row per line item, 3 an order")):
+    for name, label in (
+        ("utf8", "UTF-8, one row per order (floor)"),
+        ("gbk", "GBK, the same rows (transcoded)"),
+        ("items", "UTF-8, one row per line item, 3 an order"),
+    ):
         wall, peak, out = results[name]
         lines.append(f"| {label} | {sizes[name]:,.0f} MiB | {wall:.1f} s | {peak:,.0f} MiB | {wall / floor:.2f}x | {loaded(out).split(': ', 1)[1]} |")
-    lines += ["", "- Rerun: `.venv/bin/python benchmarks/exports.py --write` (`make bench` runs it too; 10M rows: about 2.6 GB in benchmarks/.data/).", ""]
+    lines += [
+        "",
+        "- Rerun: `.venv/bin/python benchmarks/exports.py --write` (`make bench` runs it too; 10M rows: about 2.6 GB in benchmarks/.data/).",
+        "",
+    ]
     publish(lines, args.write)
 
 

@@ -53,8 +53,8 @@ WITH o AS (
     CASE WHEN purchase_days >= 2 THEN date_diff('day', first_d, last_d) / (purchase_days - 1) - date_diff('day', last_d, DATE '{as_of}') END AS days_until_due,
     coalesce(has_unpaid_order, false) AS has_unpaid_order, last_rating, last_category,
     date_diff('day', last_delivery, DATE '{as_of}') AS days_since_last_delivery,
-    date_diff('day', DATE '{as_of}', CASE WHEN {bday('year(DATE ' + repr(as_of) + ')')} >= DATE '{as_of}'
-         THEN {bday('year(DATE ' + repr(as_of) + ')')} ELSE {bday('year(DATE ' + repr(as_of) + ') + 1')} END) AS days_to_birthday,
+    date_diff('day', DATE '{as_of}', CASE WHEN {bday("year(DATE " + repr(as_of) + ")")} >= DATE '{as_of}'
+         THEN {bday("year(DATE " + repr(as_of) + ")")} ELSE {bday("year(DATE " + repr(as_of) + ") + 1")} END) AS days_to_birthday,
     year(DATE '{as_of}') - year(c.birthday) - CASE WHEN strftime(DATE '{as_of}', '%m%d') < strftime(c.birthday, '%m%d') THEN 1 ELSE 0 END AS age,
     CASE WHEN last_d IS NULL THEN NULL WHEN date_diff('day', last_d, DATE '{as_of}') <= 45 THEN CASE WHEN order_count = 1 THEN 'new' ELSE 'active' END
          WHEN date_diff('day', last_d, DATE '{as_of}') <= 89 THEN 'cooling' WHEN date_diff('day', last_d, DATE '{as_of}') <= 180 THEN 'dormant_high'

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import duckdb
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from floor_duckdb import features_sql
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from huitou.templates import FILTERS  # the template language's filters (money, date, mask, greeting)
 
@@ -48,9 +47,14 @@ def main() -> None:
                 name = rule["template"][row["step"]] if isinstance(rule["template"], dict) else rule["template"]
                 template = env.get_template(name)
                 at = dt.datetime.fromisoformat(row["send_at"])
-                ctx = {"customer": row, "shop": config["shop"], "locale": "zh-CN", "rule": rule,
-                       "send": {"at": at, "date": at.date(), "step": row["step"], "event_date": dt.date(2026, 11, 11)},
-                       "unsubscribe_url": f"{config['channels']['email']['unsubscribe_url']}?c={row['customer_id']}"}
+                ctx = {
+                    "customer": row,
+                    "shop": config["shop"],
+                    "locale": "zh-CN",
+                    "rule": rule,
+                    "send": {"at": at, "date": at.date(), "step": row["step"], "event_date": dt.date(2026, 11, 11)},
+                    "unsubscribe_url": f"{config['channels']['email']['unsubscribe_url']}?c={row['customer_id']}",
+                }
                 if rule["channel"] == "email":
                     body = {b: "".join(template.blocks[b](template.new_context(ctx))).strip() for b in ("subject", "text", "html")}
                 else:

@@ -46,9 +46,15 @@ def send_email(messages: list[dict], host: str, port: int) -> None:
     sender = mailbox("回头小店 <care@shop.example.cn>")
     for row in messages:
         content = row["content"]
-        headers = [("From", sender), ("To", row["to"]), ("Subject", header_text(content["subject"] or "", LINE - 9)),
-                   ("Date", format_datetime(dt.datetime.now(dt.timezone.utc))), ("Message-ID", f"<{row['idempotency_key']}@shop.example.cn>"),
-                   ("List-Unsubscribe", "<https://shop.example.cn/unsubscribe?token=x>"), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+        headers = [
+            ("From", sender),
+            ("To", row["to"]),
+            ("Subject", header_text(content["subject"] or "", LINE - 9)),
+            ("Date", format_datetime(dt.datetime.now(dt.UTC))),
+            ("Message-ID", f"<{row['idempotency_key']}@shop.example.cn>"),
+            ("List-Unsubscribe", "<https://shop.example.cn/unsubscribe?token=x>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ]
         conn.sendmail("care@shop.example.cn", [row["to"]], compose(headers, content["body"] or "", content.get("html") or None))
     conn.quit()
 
@@ -60,8 +66,17 @@ def send_webhook(messages: list[dict], url: str, secret: str) -> None:
         body = json.dumps({"idempotency_key": row["idempotency_key"], "to": row["to"], "text": row["content"]["body"]}, ensure_ascii=False).encode()
         stamp = str(int(time.time()))
         signature = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-        conn.request("POST", parts.path, body=body, headers={"Content-Type": "application/json", "Idempotency-Key": row["idempotency_key"],
-                                                             "X-Huitou-Timestamp": stamp, "X-Huitou-Signature": f"sha256={signature}"})
+        conn.request(
+            "POST",
+            parts.path,
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": row["idempotency_key"],
+                "X-Huitou-Timestamp": stamp,
+                "X-Huitou-Signature": f"sha256={signature}",
+            },
+        )
         response = conn.getresponse()
         response.read()
         assert response.status == 200, response.status

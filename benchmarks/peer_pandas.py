@@ -14,7 +14,9 @@ import pandas as pd
 
 def features(data: Path, as_of: pd.Timestamp) -> tuple[pd.DataFrame, list[pd.Series]]:
     """The customers frame with the features, and the 20 predicates as boolean masks."""
-    orders = pd.read_parquet(data / "orders.parquet", columns=["order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "rating"])
+    orders = pd.read_parquet(
+        data / "orders.parquet", columns=["order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "rating"]
+    )
     customers = pd.read_parquet(data / "customers.parquet")
     orders["d"] = orders["ordered_at"].dt.normalize()
     orders = orders[orders["d"] <= as_of]
@@ -22,18 +24,22 @@ def features(data: Path, as_of: pd.Timestamp) -> tuple[pd.DataFrame, list[pd.Ser
     paid = orders[orders["status"] == "paid"].sort_values(["customer_id", "ordered_at"], kind="stable")
     cents = (paid["amount"] * 100).round().astype("int64")
     g = paid.assign(cents=cents).groupby("customer_id")
-    f = pd.DataFrame({
-        "order_count": g.size(),
-        "purchase_days": g["d"].nunique(),
-        "first": g["d"].min(),
-        "last": g["d"].max(),
-        "cents": g["cents"].sum(),
-        "last_category": g["category"].last(),
-    })
+    f = pd.DataFrame(
+        {
+            "order_count": g.size(),
+            "purchase_days": g["d"].nunique(),
+            "first": g["d"].min(),
+            "last": g["d"].max(),
+            "cents": g["cents"].sum(),
+            "last_category": g["category"].last(),
+        }
+    )
     c = customers.set_index("customer_id").join(f, how="left")
     # Features over all orders (not only purchases) go on the customers frame directly.
     c["has_unpaid_order"] = c.index.isin(orders.loc[orders["status"] == "unpaid", "customer_id"].unique())
-    c["last_rating"] = orders.dropna(subset=["rating"]).sort_values(["customer_id", "ordered_at"], kind="stable").groupby("customer_id")["rating"].last()
+    c["last_rating"] = (
+        orders.dropna(subset=["rating"]).sort_values(["customer_id", "ordered_at"], kind="stable").groupby("customer_id")["rating"].last()
+    )
     delivered = orders["delivered_at"].dt.normalize()
     c["last_delivery"] = orders.assign(dd=delivered.where(delivered <= as_of)).groupby("customer_id")["dd"].max()
     c["order_count"] = c["order_count"].fillna(0)
@@ -47,12 +53,10 @@ def features(data: Path, as_of: pd.Timestamp) -> tuple[pd.DataFrame, list[pd.Ser
     c["days_since_last_delivery"] = (as_of - c["last_delivery"]).dt.days
     bday = pd.to_datetime(c["birthday"])
 
-
     def birthday_in(year: int) -> pd.Series:
         leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
         day = bday.dt.day.where(~((bday.dt.month == 2) & (bday.dt.day == 29)) | leap, 28)
         return pd.to_datetime(pd.DataFrame({"year": year, "month": bday.dt.month, "day": day}), errors="coerce")
-
 
     this, nxt = birthday_in(as_of.year), birthday_in(as_of.year + 1)
     c["days_to_birthday"] = ((this.where(this >= as_of, nxt)) - as_of).dt.days
@@ -60,7 +64,9 @@ def features(data: Path, as_of: pd.Timestamp) -> tuple[pd.DataFrame, list[pd.Ser
     c["age"] = as_of.year - bday.dt.year - before.astype(int)
     c["lifecycle"] = np.select(
         [dsl.isna(), dsl <= 45, dsl <= 89, dsl <= 180, dsl <= 360],
-        [None, np.where(c["order_count"] == 1, "new", "active"), "cooling", "dormant_high", "dormant_low"], "lost")
+        [None, np.where(c["order_count"] == 1, "new", "active"), "cooling", "dormant_high", "dormant_low"],
+        "lost",
+    )
     tags = c["tags"].fillna("")
     masks = [
         (c.order_count == 1) & (dsl <= 45),

@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from peer_pandas import features
 
 from huitou.templates import FILTERS  # the template language's filters (money, date, mask, greeting)
@@ -47,7 +46,9 @@ def send_dates(when: dict, c: pd.DataFrame, start: pd.Timestamp, days: int) -> p
         fixed = [(0, start)]
     elif "every" in when:
         every = when["every"]
-        fixed = [(0, d) for d in window if (every == "month" and d.day == when["day"]) or (every in WEEKDAYS and d.weekday() == WEEKDAYS.index(every))]
+        fixed = [
+            (0, d) for d in window if (every == "month" and d.day == when["day"]) or (every in WEEKDAYS and d.weekday() == WEEKDAYS.index(every))
+        ]
     elif when.get("before") == "double11":
         offsets = when["days"] if isinstance(when["days"], list) else [when["days"]]
         fixed = [(o, pd.Timestamp("2026-11-11") - pd.Timedelta(days=o)) for o in offsets]
@@ -96,7 +97,14 @@ def main() -> None:
         consent = matched[f"consent_{channel}"].fillna(False).astype(bool)
         ok = (contact & consent).rename("ok")
         hhmm = rule["when"].get("at", "10:00")
-        frames.append(dates.join(ok, on="customer_id").assign(rule=index, minutes=int(hhmm[:2]) * 60 + int(hhmm[3:]), priority=-rule.get("priority", 0), intent=INTENT_RANK[rule["intent"]]))
+        frames.append(
+            dates.join(ok, on="customer_id").assign(
+                rule=index,
+                minutes=int(hhmm[:2]) * 60 + int(hhmm[3:]),
+                priority=-rule.get("priority", 0),
+                intent=INTENT_RANK[rule["intent"]],
+            )
+        )
     cand = pd.concat(frames, ignore_index=True)
     cand = cand[cand["ok"]].sort_values(["customer_id", "priority", "intent", "date", "minutes", "rule", "step"], kind="stable")
 
@@ -128,8 +136,14 @@ def main() -> None:
             template = env.get_template(name)
             customer = {**lookup[row.customer_id], "customer_id": row.customer_id}
             at = (row.date + pd.Timedelta(minutes=row.minutes)).to_pydatetime().replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
-            ctx = {"customer": customer, "shop": shop, "locale": "zh-CN", "send": {"at": at, "date": at.date(), "step": row.step, "event_date": dt.date(2026, 11, 11)},
-                   "unsubscribe_url": f"{channels['email']['unsubscribe_url']}?c={row.customer_id}", "rule": rule}
+            ctx = {
+                "customer": customer,
+                "shop": shop,
+                "locale": "zh-CN",
+                "send": {"at": at, "date": at.date(), "step": row.step, "event_date": dt.date(2026, 11, 11)},
+                "unsubscribe_url": f"{channels['email']['unsubscribe_url']}?c={row.customer_id}",
+                "rule": rule,
+            }
             if rule["channel"] == "email":
                 body = {b: "".join(template.blocks[b](template.new_context(ctx))).strip() for b in ("subject", "text", "html")}
             else:

@@ -32,8 +32,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from docs_section import publish  # noqa: E402
-from shop_data import arguments, shop_data  # noqa: E402
 from evaluate import measure  # noqa: E402
+from shop_data import arguments, shop_data  # noqa: E402
 
 AS_OF, DAYS = "2026-11-01", 14
 
@@ -73,7 +73,9 @@ def main() -> None:
         import duckdb
 
         con = duckdb.connect()
-        ours_per_rule = dict(con.execute(f"SELECT rule_id, count(*) FILTER (WHERE status = 'send') FROM read_parquet('{plan_file}') GROUP BY ALL").fetchall())
+        ours_per_rule = dict(
+            con.execute(f"SELECT rule_id, count(*) FILTER (WHERE status = 'send') FROM read_parquet('{plan_file}') GROUP BY ALL").fetchall()
+        )
         rows, holdout = con.execute(f"SELECT count(*), count(*) FILTER (WHERE status = 'holdout') FROM read_parquet('{plan_file}')").fetchone()  # type: ignore[misc]
     peer_per_rule = json.loads(peer[2])["sends"]
     ours_per_rule = {rule: ours_per_rule.get(rule, 0) for rule in peer_per_rule}
@@ -87,6 +89,7 @@ def main() -> None:
     render = timings["rendering the sends"]
 
     import pyarrow.parquet as pq
+
     from huitou.evaluate import default_memory_limit
 
     orders = pq.ParquetFile(data / "orders.parquet").metadata.num_rows

@@ -57,13 +57,30 @@ def make_ledger(path: Path, customers: int) -> None:
         out = []
         for i in range(n):
             at = day + dt.timedelta(days=int(days[i]))
-            out.append((f"{prefix}{i:07d}", "bench-plan", "2026-09-01", f"day:{at.date()}", f"{ids[i]:07d}", "bench", f"r{rules[i]:02d}", 0, "sms", "care",
-                        at.isoformat(), at.timestamp()))
+            out.append(
+                (
+                    f"{prefix}{i:07d}",
+                    "bench-plan",
+                    "2026-09-01",
+                    f"day:{at.date()}",
+                    f"{ids[i]:07d}",
+                    "bench",
+                    f"r{rules[i]:02d}",
+                    0,
+                    "sms",
+                    "care",
+                    at.isoformat(),
+                    at.timestamp(),
+                )
+            )
         return out
 
-    columns = "idempotency_key, plan_id, plan_as_of, \"trigger\", customer_id, playbook, rule_id, step, channel, intent, send_at, send_at_utc"
-    db.executemany(f"INSERT INTO messages ({columns}, recipient, content, state, attempts, updated_at) VALUES ({', '.join('?' * 12)}, '13800000000', "
-                   "'{\"body\": \"hi\", \"segments\": 1}', 'sent', 1, 0)", rows(SENT, "m"))
+    columns = 'idempotency_key, plan_id, plan_as_of, "trigger", customer_id, playbook, rule_id, step, channel, intent, send_at, send_at_utc'
+    db.executemany(
+        f"INSERT INTO messages ({columns}, recipient, content, state, attempts, updated_at) VALUES ({', '.join('?' * 12)}, '13800000000', "
+        '\'{"body": "hi", "segments": 1}\', \'sent\', 1, 0)',
+        rows(SENT, "m"),
+    )
     db.executemany(f"INSERT INTO holdouts ({columns}, recorded_at) VALUES ({', '.join('?' * 12)}, 0)", rows(HELD, "h"))
     db.commit()
     db.close()

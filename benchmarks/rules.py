@@ -33,16 +33,35 @@ sys.path.insert(0, str(HERE))
 from docs_section import publish  # noqa: E402
 
 AS_OF = "2026-11-02"
-CONFIG = {"version": 1, "name": "rules-bench", "default_locale": "zh-CN", "timezone": "Asia/Shanghai",
-          "data": {"orders": {"path": "orders.csv"}, "customers": {"path": "customers.csv"}}, "channels": {"phone": {"outbox": "out/calls"}}}
-RULE = {"segment": "order_count >= 1", "when": {"immediate": True}, "intent": "service", "channel": "phone", "template": "phone/t.j2", "lawful_basis": "contract"}
+CONFIG = {
+    "version": 1,
+    "name": "rules-bench",
+    "default_locale": "zh-CN",
+    "timezone": "Asia/Shanghai",
+    "data": {"orders": {"path": "orders.csv"}, "customers": {"path": "customers.csv"}},
+    "channels": {"phone": {"outbox": "out/calls"}},
+}
+RULE = {
+    "segment": "order_count >= 1",
+    "when": {"immediate": True},
+    "intent": "service",
+    "channel": "phone",
+    "template": "phone/t.j2",
+    "lawful_basis": "contract",
+}
 
 
 def make_project(root: Path, rules: int) -> None:
     (root / "rules").mkdir(parents=True)
     (root / "templates" / "zh-CN" / "phone").mkdir(parents=True)
     (root / "huitou.yaml").write_text(yaml.safe_dump(CONFIG, allow_unicode=True), encoding="utf-8")
-    playbook = {"version": 1, "name": "many", "timezone": "Asia/Shanghai", "locale": "zh-CN", "rules": [{"id": f"r{i}", **RULE} for i in range(rules)]}
+    playbook = {
+        "version": 1,
+        "name": "many",
+        "timezone": "Asia/Shanghai",
+        "locale": "zh-CN",
+        "rules": [{"id": f"r{i}", **RULE} for i in range(rules)],
+    }
     (root / "rules" / "many.yaml").write_text(yaml.safe_dump(playbook, allow_unicode=True), encoding="utf-8")
     (root / "templates" / "zh-CN" / "phone" / "t.j2").write_text("客户：{{ customer.name }}\n话术：问候。", encoding="utf-8")
     with open(root / "customers.csv", "w", encoding="utf-8", newline="") as handle:
@@ -79,17 +98,25 @@ def main() -> None:
     import duckdb
 
     floor, _, _ = run_plan(1)
-    lines = ["## many rules", "",
-             f"Run: `python benchmarks/rules.py --write` on {dt.date.today()}; {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {duckdb.__version__}.",
-             "One playbook of N copies of an immediate rule over 5 customers (one order each), `huitou plan` end to end, each N a separate process. "
-             f"The floor is the same project with one rule, measured in the same run: {floor:.1f} s.", "",
-             "| rules | plan rows | `huitou plan` s | peak MiB (largest so far) | s per rule above the floor |", "|---:|---:|---:|---:|---:|"]
+    lines = [
+        "## many rules",
+        "",
+        f"Run: `python benchmarks/rules.py --write` on {dt.date.today()}; {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {duckdb.__version__}.",
+        "One playbook of N copies of an immediate rule over 5 customers (one order each), `huitou plan` end to end, each N a separate process. "
+        f"The floor is the same project with one rule, measured in the same run: {floor:.1f} s.",
+        "",
+        "| rules | plan rows | `huitou plan` s | peak MiB (largest so far) | s per rule above the floor |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for rules in (int(n) for n in args.rules.split(",")):
         seconds, peak, rows = run_plan(rules)
         if rows != rules * 5:
             raise SystemExit(f"{rules} rules over 5 customers planned {rows} rows, not {rules * 5}")
         lines.append(f"| {rules:,} | {rows:,} | {seconds:.1f} | {peak:,} | {(seconds - floor) / (rules - 1) * 1000:.1f} ms |")
-    lines += ["", "Before issue 32 (candidates of every rule in one statement, a UNION nested as deep as the rules): 1,500 rules took 106 s and 2,000 ran out of memory."]
+    lines += [
+        "",
+        "Before issue 32 (candidates of every rule in one statement, a UNION nested as deep as the rules): 1,500 rules took 106 s and 2,000 ran out of memory.",
+    ]
     publish(lines, args.write)
 
 

@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     import duckdb
+
     from huitou.evaluate import default_memory_limit
 
     huitou = str(Path(sys.executable).parent / "huitou")
@@ -59,8 +60,10 @@ def main() -> None:
         "",
         "| customers | orders | plan rows | sent | `huitou plan` s | peak MiB | floor s | plan / floor | s per 1M customers |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *[f"| {c:,} | {o:,} | {r:,} | {s:,} | {ours[0]:.1f} | {ours[1]:,.0f} | {floor[0]:.1f} | {ours[0] / floor[0]:.1f} | {ours[0] / c * 1e6:.1f} |"
-          for c, o, r, s, ours, floor in rows],
+        *[
+            f"| {c:,} | {o:,} | {r:,} | {s:,} | {ours[0]:.1f} | {ours[1]:,.0f} | {floor[0]:.1f} | {ours[0] / floor[0]:.1f} | {ours[0] / c * 1e6:.1f} |"
+            for c, o, r, s, ours, floor in rows
+        ],
         "",
         f"From {base[0]:,} to {rows[-1][0]:,} customers ({rows[-1][0] / base[0]:.0f}x) the plan took {rows[-1][4][0] / base[4][0]:.1f}x the time and "
         f"{rows[-1][4][1] / base[4][1]:.1f}x the peak memory.",

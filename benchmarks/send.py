@@ -40,6 +40,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 from docs_section import publish  # noqa: E402
+
 from tests.servers import PASSWORD, USER, LocalCA, SmtpServer, WebhookServer  # noqa: E402  (the delivery tests' servers)
 
 BIN = Path(sys.executable).parent
@@ -70,9 +71,11 @@ channels:
 def make_shop(root: Path, customers: int, today: dt.date) -> None:
     (root / "rules").mkdir(parents=True)
     (root / "rules" / "bench.yaml").write_text(PLAYBOOK, encoding="utf-8")
-    templates = {"email/thanks.j2": "{% block subject %}谢谢您，{{ customer.name }}{% endblock %}{% block text %}{{ customer.name }}，东西还好用吗？{% endblock %}"
-                                    "{% block html %}<p>{{ customer.name }}，东西还好用吗？</p>{% endblock %}",
-                 "sms/thanks.j2": "{{ customer.name }}，东西还好用吗？"}
+    templates = {
+        "email/thanks.j2": "{% block subject %}谢谢您，{{ customer.name }}{% endblock %}{% block text %}{{ customer.name }}，东西还好用吗？{% endblock %}"
+        "{% block html %}<p>{{ customer.name }}，东西还好用吗？</p>{% endblock %}",
+        "sms/thanks.j2": "{{ customer.name }}，东西还好用吗？",
+    }
     for name, text in templates.items():
         path = root / "templates" / "zh-CN" / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,22 +92,42 @@ def make_shop(root: Path, customers: int, today: dt.date) -> None:
 
 # (heading, seconds each server takes per message, concurrency per channel: None is
 # huitou's default, customers: the --customers or --latency-customers argument)
-SCENARIOS = (("send", 0.0, {"email": None, "sms": None}, "customers"),
-             ("send at provider latency", 0.05, {"email": 8, "sms": 32}, "latency_customers"))
+SCENARIOS = (
+    ("send", 0.0, {"email": None, "sms": None}, "customers"),
+    ("send at provider latency", 0.05, {"email": 8, "sms": 32}, "latency_customers"),
+)
 TARGETS = {"email": 120, "sms": 500}  # messages per second at 50 ms a message (the issue's)
 WAYS = {"email": "smtp", "sms": "webhook"}
 
 
-def run_channel(root: Path, env: dict[str, str], channel: str, server: object, target: str, extra: str, concurrency: int, until: str, n: int,
-                repeat: int) -> dict[str, float]:
+def run_channel(
+    root: Path,
+    env: dict[str, str],
+    channel: str,
+    server: object,
+    target: str,
+    extra: str,
+    concurrency: int,
+    until: str,
+    n: int,
+    repeat: int,
+) -> dict[str, float]:
     """(a) and (b) for one channel, `repeat` times each: rates and walls, medians."""
     floor, ours, walls = [], [], []
     received = server.arrivals  # type: ignore[attr-defined]
     for _ in range(repeat):
         received.raw.clear()
         received.delivered.clear()
-        out = json.loads(subprocess.run([sys.executable, str(HERE / "floor_send.py"), "plan.jsonl", channel, target, extra, str(concurrency)], cwd=root, env=env,
-                                        check=True, capture_output=True, text=True).stdout)
+        out = json.loads(
+            subprocess.run(
+                [sys.executable, str(HERE / "floor_send.py"), "plan.jsonl", channel, target, extra, str(concurrency)],
+                cwd=root,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         assert len(received.raw) == out["sent"] == n and not received.duplicates(), "floor: every message once"
         floor.append(out["sent"] / out["seconds"])
         received.raw.clear()
@@ -112,15 +135,25 @@ def run_channel(root: Path, env: dict[str, str], channel: str, server: object, t
         shutil.rmtree(root / ".huitou", ignore_errors=True)
         start = time.perf_counter()
         # A fresh ledger each run, deliberately: the old one is gone on purpose.
-        done = subprocess.run([str(BIN / "huitou"), "send", "plan.jsonl", "--live", "--new-ledger", "--channel", channel, "--until", until, "-f", "json"], cwd=root,
-                              env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [str(BIN / "huitou"), "send", "plan.jsonl", "--live", "--new-ledger", "--channel", channel, "--until", until, "-f", "json"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         walls.append(time.perf_counter() - start)
         if done.returncode:
             raise SystemExit(f"huitou send failed: {done.stdout}{done.stderr}")
         (report,) = json.loads(done.stdout)["channels"]
         assert report["sent"] == len(received.raw) == n and not received.duplicates(), "huitou: every message once"
         ours.append(report["sent"] / report["seconds"])
-    return {"floor": statistics.median(floor), "huitou": statistics.median(ours), "wall": statistics.median(walls), "concurrency": concurrency}
+    return {
+        "floor": statistics.median(floor),
+        "huitou": statistics.median(ours),
+        "wall": statistics.median(walls),
+        "concurrency": concurrency,
+    }
 
 
 def main() -> None:
@@ -141,8 +174,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             ca = LocalCA(Path(tmp))
             with SmtpServer(ca, latency=latency) as smtp, WebhookServer(SECRET, latency=latency) as hook:
-                env = {**os.environ, "BENCH_UNSUB": "u", "BENCH_SECRET": SECRET, "BENCH_USER": USER, "BENCH_PASSWORD": PASSWORD, "SSL_CERT_FILE": str(ca.ca_file),
-                       "XDG_STATE_HOME": str(Path(tmp) / "state")}  # the ledger witnesses of these runs stay in the run
+                env = {
+                    **os.environ,
+                    "BENCH_UNSUB": "u",
+                    "BENCH_SECRET": SECRET,
+                    "BENCH_USER": USER,
+                    "BENCH_PASSWORD": PASSWORD,
+                    "SSL_CERT_FILE": str(ca.ca_file),
+                    "XDG_STATE_HOME": str(Path(tmp) / "state"),
+                }  # the ledger witnesses of these runs stay in the run
                 root = Path(tmp) / "shop"
                 make_shop(root, n, today)
                 config = CONFIG.format(smtp=smtp.port, url=hook.url)
@@ -150,7 +190,13 @@ def main() -> None:
                     if value is not None:
                         config = config.replace(f"  {channel}:\n", f"  {channel}:\n    concurrency: {value}\n", 1)
                 (root / "huitou.yaml").write_text(config, encoding="utf-8")
-                subprocess.run([str(BIN / "huitou"), "plan", "--as-of", str(today), "--horizon", "1d", "--out", "plan.jsonl"], cwd=root, env=env, check=True, capture_output=True)
+                subprocess.run(
+                    [str(BIN / "huitou"), "plan", "--as-of", str(today), "--horizon", "1d", "--out", "plan.jsonl"],
+                    cwd=root,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
                 for channel, server, target, extra in (("email", smtp, "127.0.0.1", str(smtp.port)), ("sms", hook, hook.url, SECRET)):
                     places = concurrency[channel] or DEFAULT_CONCURRENCY[WAYS[channel]]
                     results[channel] = run_channel(root, env, channel, server, target, extra, places, until, n, args.repeat)
@@ -173,15 +219,19 @@ def report_lines(heading: str, latency: float, results: dict[str, dict[str, floa
     ]
     for channel, label in (("email", "email (SMTP)"), ("sms", "sms (webhook)")):
         r = results[channel]
-        lines.append(f"| {label} | {r['concurrency']:.0f} | {r['floor']:,.0f}/s | {r['huitou']:,.0f}/s | {r['huitou'] / r['floor']:.2f} | {r['wall']:.2f} s |")
+        lines.append(
+            f"| {label} | {r['concurrency']:.0f} | {r['floor']:,.0f}/s | {r['huitou']:,.0f}/s | {r['huitou'] / r['floor']:.2f} | {r['wall']:.2f} s |"
+        )
     lines += [
         "",
         "(b)'s rate is its channel's: from the first message to the last, each one claimed in the ledger before it is handed over and settled after,",
         "the outcomes that came back and the claims in their places sharing an fsynced commit. The wall time adds start-up, the plan file's checks and adding the rows to the ledger.",
     ]
     if latency:
-        verdicts = [f"{channel} {results[channel]['huitou']:,.0f}/s against {target}/s: {'met' if results[channel]['huitou'] >= target else 'not met'}"
-                    for channel, target in TARGETS.items()]
+        verdicts = [
+            f"{channel} {results[channel]['huitou']:,.0f}/s against {target}/s: {'met' if results[channel]['huitou'] >= target else 'not met'}"
+            for channel, target in TARGETS.items()
+        ]
         cost = max(1 - r["huitou"] / r["floor"] for r in results.values())
         verdicts.append(f"the ledger's cost at most {cost:.0%} against 15%: {'met' if cost < 0.15 else 'not met'}")
         lines += ["", "Targets (issue 17): " + "; ".join(verdicts) + "."]

@@ -24,6 +24,16 @@ def shop_data(args: argparse.Namespace) -> Path:
     """The Parquet shop of that size, generated when missing."""
     data = HERE / ".data" / f"{args.customers}x{args.orders_per_customer:g}"
     if not (data / "orders.parquet").exists():
-        cmd = [sys.executable, str(HERE / "synth.py"), str(data), "--customers", str(args.customers), "--orders-per-customer", str(args.orders_per_customer), "--format", "parquet"]
+        cmd = [
+            sys.executable,
+            str(HERE / "synth.py"),
+            str(data),
+            "--customers",
+            str(args.customers),
+            "--orders-per-customer",
+            str(args.orders_per_customer),
+            "--format",
+            "parquet",
+        ]
         subprocess.run(cmd, check=True)
     return data

@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_section import publish  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "src"))
 
 
@@ -44,7 +45,7 @@ def make_project(target: Path, count: int) -> list[Path]:
     for i in range(count):
         src = sources[i % len(sources)]
         text = src.read_text(encoding="utf-8")
-        text = re.sub(r"^name: (.+)$", lambda m: f"name: {m.group(1)}-{i:03d}", text, count=1, flags=re.M)
+        text = re.sub(r"^name: (.+)$", lambda m, i=i: f"name: {m.group(1)}-{i:03d}", text, count=1, flags=re.M)
         path = target / "rules" / f"{src.stem}_{i:03d}.yaml"
         path.write_text(text, encoding="utf-8")
         out.append(path)
@@ -90,6 +91,7 @@ def main() -> None:
         assert not result.diagnostics, [str(d) for d in result.diagnostics[:3]]
         assert len(result.playbooks) == args.playbooks
         t_floor = timed(floor, args.repeat)
+
         def cold_validate() -> None:
             # Caches live for one process; clear them so every run pays what a command pays.
             template_checks._parse.cache_clear()
@@ -99,7 +101,14 @@ def main() -> None:
 
         t_huitou = timed(cold_validate, args.repeat)
         t_cli = timed(lambda: subprocess.run([str(bindir / "huitou"), "validate"], check=True, capture_output=True), args.repeat)
-        t_peer = timed(lambda: subprocess.run([str(bindir / "check-jsonschema"), "--schemafile", str(ROOT / "schemas" / "playbook.v1.schema.json"), *map(str, files)], check=True, capture_output=True), args.repeat)
+        t_peer = timed(
+            lambda: subprocess.run(
+                [str(bindir / "check-jsonschema"), "--schemafile", str(ROOT / "schemas" / "playbook.v1.schema.json"), *map(str, files)],
+                check=True,
+                capture_output=True,
+            ),
+            args.repeat,
+        )
 
     rules = sum(len(p.rules) for p in result.playbooks)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"

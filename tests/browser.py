@@ -31,9 +31,24 @@ class Browser:
             os.dup2(101, 4)
 
         self.process = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", f"--user-data-dir={profile}",
-             "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--window-size=1200,1600", "about:blank"],
-            close_fds=False, preexec_fn=wire, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # the pipes are close-on-exec; 3 and 4 are not
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--remote-debugging-pipe",
+                f"--user-data-dir={profile}",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-extensions",
+                "--window-size=1200,1600",
+                "about:blank",
+            ],
+            close_fds=False,
+            preexec_fn=wire,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # the pipes are close-on-exec; 3 and 4 are not
         os.close(to_browser)
         os.close(from_browser)
         self._buffer = b""

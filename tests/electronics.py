@@ -14,8 +14,22 @@ import datetime as dt
 import random
 from pathlib import Path
 
-COLUMNS = ["Customer ID", "Age", "Gender", "Loyalty Member", "Product Type", "SKU", "Rating", "Order Status", "Payment Method",
-           "Total Price", "Unit Price", "Quantity", "Purchase Date", "Shipping Type"]
+COLUMNS = [
+    "Customer ID",
+    "Age",
+    "Gender",
+    "Loyalty Member",
+    "Product Type",
+    "SKU",
+    "Rating",
+    "Order Status",
+    "Payment Method",
+    "Total Price",
+    "Unit Price",
+    "Quantity",
+    "Purchase Date",
+    "Shipping Type",
+]
 PRODUCTS = {"Smartphone": 899.0, "Tablet": 459.0, "Laptop": 1299.0, "Smartwatch": 339.0, "Headphones": 129.0}
 START = dt.date(2023, 9, 1)
 
@@ -36,12 +50,24 @@ def write_export(path: Path, rows: int = 20_000, seed: int = 5) -> list[dict[str
         unit = PRODUCTS[product] * rng.choice([0.8, 0.9, 1.0])
         status = "Completed" if rng.random() < 0.67 else "Cancelled"
         day = START + dt.timedelta(days=rng.randrange(365))
-        out.append({
-            "Customer ID": str(cid), "Age": age, "Gender": gender, "Loyalty Member": loyal, "Product Type": product,
-            "SKU": f"{product[:3].upper()}{rng.randrange(100, 999)}", "Rating": str(rng.randrange(1, 6)), "Order Status": status,
-            "Payment Method": rng.choice(["Credit Card", "PayPal", "Cash", "Bank Transfer"]), "Total Price": f"{unit * quantity:.2f}",
-            "Unit Price": f"{unit:.2f}", "Quantity": str(quantity), "Purchase Date": day.isoformat(), "Shipping Type": rng.choice(["Standard", "Express"]),
-        })
+        out.append(
+            {
+                "Customer ID": str(cid),
+                "Age": age,
+                "Gender": gender,
+                "Loyalty Member": loyal,
+                "Product Type": product,
+                "SKU": f"{product[:3].upper()}{rng.randrange(100, 999)}",
+                "Rating": str(rng.randrange(1, 6)),
+                "Order Status": status,
+                "Payment Method": rng.choice(["Credit Card", "PayPal", "Cash", "Bank Transfer"]),
+                "Total Price": f"{unit * quantity:.2f}",
+                "Unit Price": f"{unit:.2f}",
+                "Quantity": str(quantity),
+                "Purchase Date": day.isoformat(),
+                "Shipping Type": rng.choice(["Standard", "Express"]),
+            }
+        )
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, COLUMNS)
         writer.writeheader()

@@ -45,8 +45,25 @@ def postgres_url() -> Iterator[str]:
     if as_user:
         shutil.chown(home, "postgres")
     data, log = home / "data", home / "log"
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "huitou", "--no-sync", "-E", "UTF8", "--locale", "C.UTF-8"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "huitou",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale",
+            "C.UTF-8",
+        ],
+        check=True,
+        capture_output=True,
+    )
     options = f"-k {home} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"], check=True, capture_output=True)
     try:

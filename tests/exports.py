@@ -36,7 +36,9 @@ class Person:
 
 
 def _guarded_phone(rng: random.Random, national: str) -> str:
-    return rng.choice(["'" + national, "\t" + national, national, "+86 " + national[:3] + " " + national[3:7] + " " + national[7:], "0086" + national])
+    return rng.choice(
+        ["'" + national, "\t" + national, national, "+86 " + national[:3] + " " + national[3:7] + " " + national[7:], "0086" + national]
+    )
 
 
 def write_taobao(path: Path, people: int = 60, seed: int = 31) -> dict[str, Person]:

@@ -42,8 +42,13 @@ class _Stream(io.TextIOWrapper):
         return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None).read()  # as subprocess.run(text=True) reads it
 
 
-def huitou(*args: str | os.PathLike[str], cwd: Path | str | None = None, env: Mapping[str, str] | None = None, input: str | None = None,
-           check: bool = False) -> Ran:
+def huitou(
+    *args: str | os.PathLike[str],
+    cwd: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    check: bool = False,
+) -> Ran:
     """Run `huitou ARGS` in-process, in `cwd`, with exactly `env` as the environment when
     given (else this process's), and `input` on stdin; `check`: it must exit 0."""
     argv = [str(a) for a in args]

@@ -40,14 +40,71 @@ class Buyer:
     orders: list[Order] = field(default_factory=list)
 
 
-TAOBAO_COLUMNS = ["订单编号", "买家会员名", "买家支付宝账号", "买家应付货款", "买家应付邮费", "买家支付积分", "总金额", "返点积分", "买家实际支付金额",
-                  "买家实际支付积分", "订单状态", "买家留言", "收货人姓名", "收货地址", "运送方式", "联系电话", "联系手机", "订单创建时间", "订单付款时间",
-                  "宝贝标题", "宝贝种类", "物流单号", "物流公司", "订单备注", "宝贝总数量", "店铺Id", "店铺名称", "订单关闭原因", "卖家服务费", "买家服务费",
-                  "发票抬头", "是否手机订单", "分阶段订单信息", "特权订金订单id", "是否上传合同照片", "是否上传小票", "是否代付", "定金排名", "修改后的sku",
-                  "修改后的收货地址", "异常信息", "天猫卡券抵扣", "集分宝抵扣", "是否是O2O交易", "退款金额", "预约门店", "确认收货时间", "打款商家金额"]
+TAOBAO_COLUMNS = [
+    "订单编号",
+    "买家会员名",
+    "买家支付宝账号",
+    "买家应付货款",
+    "买家应付邮费",
+    "买家支付积分",
+    "总金额",
+    "返点积分",
+    "买家实际支付金额",
+    "买家实际支付积分",
+    "订单状态",
+    "买家留言",
+    "收货人姓名",
+    "收货地址",
+    "运送方式",
+    "联系电话",
+    "联系手机",
+    "订单创建时间",
+    "订单付款时间",
+    "宝贝标题",
+    "宝贝种类",
+    "物流单号",
+    "物流公司",
+    "订单备注",
+    "宝贝总数量",
+    "店铺Id",
+    "店铺名称",
+    "订单关闭原因",
+    "卖家服务费",
+    "买家服务费",
+    "发票抬头",
+    "是否手机订单",
+    "分阶段订单信息",
+    "特权订金订单id",
+    "是否上传合同照片",
+    "是否上传小票",
+    "是否代付",
+    "定金排名",
+    "修改后的sku",
+    "修改后的收货地址",
+    "异常信息",
+    "天猫卡券抵扣",
+    "集分宝抵扣",
+    "是否是O2O交易",
+    "退款金额",
+    "预约门店",
+    "确认收货时间",
+    "打款商家金额",
+]
 # The platform's status words, and what each means for huitou.
-TAOBAO_STATUSES = {"交易成功": "paid", "卖家已发货，等待买家确认": "paid", "买家已付款，等待卖家发货": "paid", "等待买家付款": "unpaid", "交易关闭": "cancelled"}
-TEAS = [("龙井", "西湖龙井 明前特级 250g"), ("普洱", "云南普洱 熟茶饼 357g"), ("白茶", "福鼎白茶 白牡丹 100g"), ("紫砂壶", "宜兴紫砂壶 西施壶"), ("茶杯", "青瓷茶杯 4只装")]
+TAOBAO_STATUSES = {
+    "交易成功": "paid",
+    "卖家已发货，等待买家确认": "paid",
+    "买家已付款，等待卖家发货": "paid",
+    "等待买家付款": "unpaid",
+    "交易关闭": "cancelled",
+}
+TEAS = [
+    ("龙井", "西湖龙井 明前特级 250g"),
+    ("普洱", "云南普洱 熟茶饼 357g"),
+    ("白茶", "福鼎白茶 白牡丹 100g"),
+    ("紫砂壶", "宜兴紫砂壶 西施壶"),
+    ("茶杯", "青瓷茶杯 4只装"),
+]
 
 
 def write_taobao(path: Path, buyers: int = 120, seed: int = 41, as_of: dt.date = dt.date(2024, 11, 30)) -> dict[str, Buyer]:
@@ -74,12 +131,31 @@ def write_taobao(path: Path, buyers: int = 120, seed: int = 41, as_of: dt.date =
                 break
             paid_at = "" if status == "unpaid" else (when + dt.timedelta(minutes=2)).strftime("%Y-%m-%d %H:%M:%S")
             row = {c: "" for c in TAOBAO_COLUMNS} | {
-                "订单编号": f'="{number}"', "买家会员名": nick, "买家支付宝账号": f"{phone[:3]}****{phone[-4:]}", "买家应付货款": f"{amount:.2f}",
-                "买家应付邮费": "0.00", "买家支付积分": "0", "总金额": f"{amount:.2f}", "返点积分": "0", "买家实际支付金额": f"{amount:.2f}",
-                "买家实际支付积分": "0", "订单状态": word, "收货人姓名": f"王{i % 50}", "收货地址": "浙江省 杭州市 西湖区 文三路 100号(310000)",
-                "运送方式": "快递", "联系手机": f'="{phone}"', "订单创建时间": when.strftime("%Y-%m-%d %H:%M:%S"), "订单付款时间": paid_at,
-                "宝贝标题": product, "宝贝种类": "1", "宝贝总数量": "1", "店铺Id": "123456789", "店铺名称": "回头小茶馆", "是否手机订单": "手机订单",
-                "退款金额": f"{refund:.2f}", "打款商家金额": f"{amount - refund:.2f}元",
+                "订单编号": f'="{number}"',
+                "买家会员名": nick,
+                "买家支付宝账号": f"{phone[:3]}****{phone[-4:]}",
+                "买家应付货款": f"{amount:.2f}",
+                "买家应付邮费": "0.00",
+                "买家支付积分": "0",
+                "总金额": f"{amount:.2f}",
+                "返点积分": "0",
+                "买家实际支付金额": f"{amount:.2f}",
+                "买家实际支付积分": "0",
+                "订单状态": word,
+                "收货人姓名": f"王{i % 50}",
+                "收货地址": "浙江省 杭州市 西湖区 文三路 100号(310000)",
+                "运送方式": "快递",
+                "联系手机": f'="{phone}"',
+                "订单创建时间": when.strftime("%Y-%m-%d %H:%M:%S"),
+                "订单付款时间": paid_at,
+                "宝贝标题": product,
+                "宝贝种类": "1",
+                "宝贝总数量": "1",
+                "店铺Id": "123456789",
+                "店铺名称": "回头小茶馆",
+                "是否手机订单": "手机订单",
+                "退款金额": f"{refund:.2f}",
+                "打款商家金额": f"{amount - refund:.2f}元",
             }
             rows.append([row[c] for c in TAOBAO_COLUMNS])
             buyer.orders.append(Order(str(number), when.date(), amount - refund if status == "paid" else 0.0, status))
@@ -88,11 +164,41 @@ def write_taobao(path: Path, buyers: int = 120, seed: int = 41, as_of: dt.date =
     return truth
 
 
-JD_COLUMNS = ["订单号", "商品ID", "商品名称", "订购数量", "支付方式", "下单时间", "京东价", "订单金额", "结算金额", "余额支付", "应付金额", "订单状态",
-              "订单类型", "下单帐号", "客户姓名", "客户地址", "联系电话", "订单备注", "发票类型", "发票抬头", "商家备注", "运费金额", "付款确认时间",
-              "订单完成时间", "订单来源", "仓库名称"]
+JD_COLUMNS = [
+    "订单号",
+    "商品ID",
+    "商品名称",
+    "订购数量",
+    "支付方式",
+    "下单时间",
+    "京东价",
+    "订单金额",
+    "结算金额",
+    "余额支付",
+    "应付金额",
+    "订单状态",
+    "订单类型",
+    "下单帐号",
+    "客户姓名",
+    "客户地址",
+    "联系电话",
+    "订单备注",
+    "发票类型",
+    "发票抬头",
+    "商家备注",
+    "运费金额",
+    "付款确认时间",
+    "订单完成时间",
+    "订单来源",
+    "仓库名称",
+]
 JD_STATUSES = {"完成": "paid", "等待出库": "paid", "等待确认收货": "paid", "等待付款": "unpaid", "已取消": "cancelled"}
-JD_SKUS = [("100012043978", "保温杯 500ml", 89.0), ("100008348542", "咖啡豆 1kg", 139.0), ("100020512270", "手冲壶", 199.0), ("100009077475", "滤纸 100张", 19.9)]
+JD_SKUS = [
+    ("100012043978", "保温杯 500ml", 89.0),
+    ("100008348542", "咖啡豆 1kg", 139.0),
+    ("100020512270", "手冲壶", 199.0),
+    ("100009077475", "滤纸 100张", 19.9),
+]
 
 
 def write_jd(path: Path, buyers: int = 100, seed: int = 42, as_of: dt.date = dt.date(2024, 11, 30)) -> dict[str, Buyer]:
@@ -118,10 +224,25 @@ def write_jd(path: Path, buyers: int = 100, seed: int = 42, as_of: dt.date = dt.
             written = f"{when.year}/{when.month}/{when.day} {when.hour}:{when.minute:02d}"
             for sku, name, quantity, price in items:
                 row = {c: "" for c in JD_COLUMNS} | {
-                    "订单号": str(number), "商品ID": sku, "商品名称": name, "订购数量": str(quantity), "支付方式": "在线支付", "下单时间": written,
-                    "京东价": f"{price:.2f}", "订单金额": f"{total:.2f}", "结算金额": f"{payable:.2f}", "余额支付": "0", "应付金额": f"{payable:.2f}",
-                    "订单状态": word, "订单类型": "普通订单", "下单帐号": account, "客户姓名": f"李{i % 40}", "客户地址": "北京 朝阳区 建国路 1号",
-                    "联系电话": _mobile(rng), "订单来源": "移动端", "仓库名称": "北京仓",
+                    "订单号": str(number),
+                    "商品ID": sku,
+                    "商品名称": name,
+                    "订购数量": str(quantity),
+                    "支付方式": "在线支付",
+                    "下单时间": written,
+                    "京东价": f"{price:.2f}",
+                    "订单金额": f"{total:.2f}",
+                    "结算金额": f"{payable:.2f}",
+                    "余额支付": "0",
+                    "应付金额": f"{payable:.2f}",
+                    "订单状态": word,
+                    "订单类型": "普通订单",
+                    "下单帐号": account,
+                    "客户姓名": f"李{i % 40}",
+                    "客户地址": "北京 朝阳区 建国路 1号",
+                    "联系电话": _mobile(rng),
+                    "订单来源": "移动端",
+                    "仓库名称": "北京仓",
                 }
                 rows.append([row[c] for c in JD_COLUMNS])
             status = JD_STATUSES[word]
@@ -130,14 +251,61 @@ def write_jd(path: Path, buyers: int = 100, seed: int = 42, as_of: dt.date = dt.
     return truth
 
 
-SHOPIFY_COLUMNS = ["Name", "Email", "Financial Status", "Paid at", "Fulfillment Status", "Fulfilled at", "Accepts Marketing", "Currency", "Subtotal",
-                   "Shipping", "Taxes", "Total", "Discount Code", "Discount Amount", "Shipping Method", "Created at", "Lineitem quantity", "Lineitem name",
-                   "Lineitem price", "Lineitem compare at price", "Lineitem sku", "Lineitem requires shipping", "Lineitem taxable",
-                   "Lineitem fulfillment status", "Billing Name", "Billing Street", "Billing City", "Billing Zip", "Billing Province", "Billing Country",
-                   "Billing Phone", "Shipping Name", "Shipping City", "Shipping Country", "Notes", "Cancelled at", "Payment Method", "Refunded Amount",
-                   "Vendor", "Outstanding Balance", "Id", "Tags", "Risk Level", "Source", "Lineitem discount", "Phone", "Receipt Number"]
-SHOPIFY_PRODUCTS = [("TEA-ENG-100", "English Breakfast Tea - 100g", 12.5), ("MUG-STN-1", "Stoneware Mug", 18.0), ("POT-GLS-1", "Glass Teapot", 34.0),
-                    ("INF-STL-1", "Steel Infuser", 7.5)]
+SHOPIFY_COLUMNS = [
+    "Name",
+    "Email",
+    "Financial Status",
+    "Paid at",
+    "Fulfillment Status",
+    "Fulfilled at",
+    "Accepts Marketing",
+    "Currency",
+    "Subtotal",
+    "Shipping",
+    "Taxes",
+    "Total",
+    "Discount Code",
+    "Discount Amount",
+    "Shipping Method",
+    "Created at",
+    "Lineitem quantity",
+    "Lineitem name",
+    "Lineitem price",
+    "Lineitem compare at price",
+    "Lineitem sku",
+    "Lineitem requires shipping",
+    "Lineitem taxable",
+    "Lineitem fulfillment status",
+    "Billing Name",
+    "Billing Street",
+    "Billing City",
+    "Billing Zip",
+    "Billing Province",
+    "Billing Country",
+    "Billing Phone",
+    "Shipping Name",
+    "Shipping City",
+    "Shipping Country",
+    "Notes",
+    "Cancelled at",
+    "Payment Method",
+    "Refunded Amount",
+    "Vendor",
+    "Outstanding Balance",
+    "Id",
+    "Tags",
+    "Risk Level",
+    "Source",
+    "Lineitem discount",
+    "Phone",
+    "Receipt Number",
+]
+SHOPIFY_PRODUCTS = [
+    ("TEA-ENG-100", "English Breakfast Tea - 100g", 12.5),
+    ("MUG-STN-1", "Stoneware Mug", 18.0),
+    ("POT-GLS-1", "Glass Teapot", 34.0),
+    ("INF-STL-1", "Steel Infuser", 7.5),
+]
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 
 
@@ -171,19 +339,51 @@ def write_shopify(path: Path, buyers: int = 120, seed: int = 43, as_of: dt.date 
             refunded = {"partially_refunded": round(items[0][3], 2), "refunded": total}.get(state, 0.0)
             status = {"paid": "paid", "partially_refunded": "paid", "refunded": "refunded", "pending": "unpaid", "voided": "cancelled"}[state]
             for k, (sku, name, quantity, price) in enumerate(items):
-                row = {c: "" for c in SHOPIFY_COLUMNS} | {"Name": f"#{number}", "Email": "" if guest_without_email else email, "Lineitem quantity": str(quantity),
-                                                          "Lineitem name": name, "Lineitem price": f"{price:.2f}", "Lineitem sku": sku,
-                                                          "Lineitem requires shipping": "true", "Lineitem taxable": "true", "Lineitem fulfillment status": "pending",
-                                                          "Lineitem discount": "0.00", "Vendor": "Teahouse"}
+                row = {c: "" for c in SHOPIFY_COLUMNS} | {
+                    "Name": f"#{number}",
+                    "Email": "" if guest_without_email else email,
+                    "Lineitem quantity": str(quantity),
+                    "Lineitem name": name,
+                    "Lineitem price": f"{price:.2f}",
+                    "Lineitem sku": sku,
+                    "Lineitem requires shipping": "true",
+                    "Lineitem taxable": "true",
+                    "Lineitem fulfillment status": "pending",
+                    "Lineitem discount": "0.00",
+                    "Vendor": "Teahouse",
+                }
                 if k == 0:  # only the first row of an order carries the order's fields
-                    row |= {"Financial Status": state, "Paid at": created if status != "unpaid" else "", "Fulfillment Status": "unfulfilled",
-                            "Accepts Marketing": accepts, "Currency": "USD", "Subtotal": f"{subtotal:.2f}", "Shipping": "5.00", "Taxes": "0.00",
-                            "Total": f"{total:.2f}", "Discount Amount": "0.00", "Shipping Method": "Standard", "Created at": created,
-                            "Billing Name": f"Buyer {i}", "Billing City": "New York", "Billing Zip": "10001", "Billing Province": "NY", "Billing Country": "US",
-                            "Billing Phone": phone, "Shipping Name": f"Buyer {i}", "Shipping City": "New York", "Shipping Country": "US",
-                            "Cancelled at": created if status == "cancelled" else "", "Payment Method": "Shopify Payments",
-                            "Refunded Amount": f"{refunded:.2f}", "Outstanding Balance": "0.00", "Id": str(order_id), "Risk Level": "Low", "Source": "web",
-                            "Phone": phone if guest_without_email else ""}
+                    row |= {
+                        "Financial Status": state,
+                        "Paid at": created if status != "unpaid" else "",
+                        "Fulfillment Status": "unfulfilled",
+                        "Accepts Marketing": accepts,
+                        "Currency": "USD",
+                        "Subtotal": f"{subtotal:.2f}",
+                        "Shipping": "5.00",
+                        "Taxes": "0.00",
+                        "Total": f"{total:.2f}",
+                        "Discount Amount": "0.00",
+                        "Shipping Method": "Standard",
+                        "Created at": created,
+                        "Billing Name": f"Buyer {i}",
+                        "Billing City": "New York",
+                        "Billing Zip": "10001",
+                        "Billing Province": "NY",
+                        "Billing Country": "US",
+                        "Billing Phone": phone,
+                        "Shipping Name": f"Buyer {i}",
+                        "Shipping City": "New York",
+                        "Shipping Country": "US",
+                        "Cancelled at": created if status == "cancelled" else "",
+                        "Payment Method": "Shopify Payments",
+                        "Refunded Amount": f"{refunded:.2f}",
+                        "Outstanding Balance": "0.00",
+                        "Id": str(order_id),
+                        "Risk Level": "Low",
+                        "Source": "web",
+                        "Phone": phone if guest_without_email else "",
+                    }
                 rows.append([row[c] for c in SHOPIFY_COLUMNS])
             buyer.orders.append(Order(f"#{number}", local.date(), round(total - refunded, 2) if status == "paid" else 0.0, status, items))
     _write(path, SHOPIFY_COLUMNS, rows, "utf-8", "\n")
@@ -193,19 +393,78 @@ def write_shopify(path: Path, buyers: int = 120, seed: int = 43, as_of: dt.date 
 # Exports of one row per product with the order's fields on every row, by platform:
 # (columns in the file's order, canonical -> column, status words -> what huitou reads).
 REPEATED = {
-    "woocommerce": (["Order Number", "Order Status", "Order Date", "Customer Note", "First Name (Billing)", "Last Name (Billing)", "Email (Billing)",
-                     "Phone (Billing)", "Payment Method Title", "Cart Discount Amount", "Order Subtotal Amount", "Shipping Method Title",
-                     "Order Shipping Amount", "Order Refund Amount", "Order Total Amount", "Order Total Tax Amount", "SKU", "Item #", "Product Name",
-                     "Quantity", "Item Cost", "Coupon Code"],
-                    {"order_id": "Order Number", "customer_id": "Email (Billing)", "status": "Order Status", "ordered_at": "Order Date",
-                     "amount": "Order Total Amount", "refunded_amount": "Order Refund Amount", "sku": "SKU", "product": "Product Name",
-                     "quantity": "Quantity", "price": "Item Cost"},
-                    {"Completed": "paid", "Processing": "paid", "On hold": "unpaid", "Cancelled": "cancelled", "Refunded": "refunded"}),
-    "youzan": (["订单号", "订单状态", "下单时间", "付款时间", "买家手机号", "收货人/提货人", "收货人手机号", "商品名称", "商品编码", "商品规格",
-                "商品数量", "商品单价", "订单实付金额", "退款金额", "配送方式", "买家备注"],
-               {"order_id": "订单号", "customer_id": "买家手机号", "status": "订单状态", "ordered_at": "下单时间", "amount": "订单实付金额",
-                "refunded_amount": "退款金额", "sku": "商品编码", "product": "商品名称", "quantity": "商品数量", "price": "商品单价"},
-               {"已完成": "paid", "已发货": "paid", "待发货": "paid", "待付款": "unpaid", "已关闭": "cancelled"}),
+    "woocommerce": (
+        [
+            "Order Number",
+            "Order Status",
+            "Order Date",
+            "Customer Note",
+            "First Name (Billing)",
+            "Last Name (Billing)",
+            "Email (Billing)",
+            "Phone (Billing)",
+            "Payment Method Title",
+            "Cart Discount Amount",
+            "Order Subtotal Amount",
+            "Shipping Method Title",
+            "Order Shipping Amount",
+            "Order Refund Amount",
+            "Order Total Amount",
+            "Order Total Tax Amount",
+            "SKU",
+            "Item #",
+            "Product Name",
+            "Quantity",
+            "Item Cost",
+            "Coupon Code",
+        ],
+        {
+            "order_id": "Order Number",
+            "customer_id": "Email (Billing)",
+            "status": "Order Status",
+            "ordered_at": "Order Date",
+            "amount": "Order Total Amount",
+            "refunded_amount": "Order Refund Amount",
+            "sku": "SKU",
+            "product": "Product Name",
+            "quantity": "Quantity",
+            "price": "Item Cost",
+        },
+        {"Completed": "paid", "Processing": "paid", "On hold": "unpaid", "Cancelled": "cancelled", "Refunded": "refunded"},
+    ),
+    "youzan": (
+        [
+            "订单号",
+            "订单状态",
+            "下单时间",
+            "付款时间",
+            "买家手机号",
+            "收货人/提货人",
+            "收货人手机号",
+            "商品名称",
+            "商品编码",
+            "商品规格",
+            "商品数量",
+            "商品单价",
+            "订单实付金额",
+            "退款金额",
+            "配送方式",
+            "买家备注",
+        ],
+        {
+            "order_id": "订单号",
+            "customer_id": "买家手机号",
+            "status": "订单状态",
+            "ordered_at": "下单时间",
+            "amount": "订单实付金额",
+            "refunded_amount": "退款金额",
+            "sku": "商品编码",
+            "product": "商品名称",
+            "quantity": "商品数量",
+            "price": "商品单价",
+        },
+        {"已完成": "paid", "已发货": "paid", "待发货": "paid", "待付款": "unpaid", "已关闭": "cancelled"},
+    ),
 }
 
 
@@ -231,10 +490,17 @@ def write_repeated(platform: str, path: Path, buyers: int = 80, seed: int = 44, 
             order_id = f"{len(rows) + 1000}" if platform == "woocommerce" else f"E2024{len(rows):012d}"
             for sku, name, quantity, price in items:
                 row = {c: "" for c in columns} | {
-                    named["order_id"]: order_id, named["status"]: word, named["ordered_at"]: when.strftime("%Y-%m-%d %H:%M:%S"),
-                    named["customer_id"]: key, named["amount"]: f"{total:.2f}",
-                    named["refunded_amount"]: f"{refund:.2f}", named["sku"]: sku, named["product"]: name, named["quantity"]: str(quantity),
-                    named["price"]: f"{price:.2f}"}
+                    named["order_id"]: order_id,
+                    named["status"]: word,
+                    named["ordered_at"]: when.strftime("%Y-%m-%d %H:%M:%S"),
+                    named["customer_id"]: key,
+                    named["amount"]: f"{total:.2f}",
+                    named["refunded_amount"]: f"{refund:.2f}",
+                    named["sku"]: sku,
+                    named["product"]: name,
+                    named["quantity"]: str(quantity),
+                    named["price"]: f"{price:.2f}",
+                }
                 rows.append([row[c] for c in columns])
             buyer.orders.append(Order(order_id, when.date(), round(total - refund, 2) if words[word] == "paid" else 0.0, words[word], items))
     _write(path, columns, rows, "utf-8-sig" if platform == "woocommerce" else "utf-8", "\r\n")

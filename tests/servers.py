@@ -140,9 +140,20 @@ class SmtpServer:
 
         # aiosmtpd's auth_require_tls looks for STARTTLS only; with TLS from the start the
         # whole session is encrypted anyway.
-        tls = {"ssl_context": ca.server_context(), "auth_require_tls": False} if implicit_tls else {"tls_context": ca.server_context(), "require_starttls": True, "auth_require_tls": True}
-        self.controller = Controller(_Mailbox(self.arrivals, refuse or set(), latency), hostname="127.0.0.1", port=self.port, authenticator=authenticate, decode_data=False,
-                                     enable_SMTPUTF8=smtputf8, **tls)
+        tls = (
+            {"ssl_context": ca.server_context(), "auth_require_tls": False}
+            if implicit_tls
+            else {"tls_context": ca.server_context(), "require_starttls": True, "auth_require_tls": True}
+        )
+        self.controller = Controller(
+            _Mailbox(self.arrivals, refuse or set(), latency),
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=authenticate,
+            decode_data=False,
+            enable_SMTPUTF8=smtputf8,
+            **tls,
+        )
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()

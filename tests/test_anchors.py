@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+
 from tests.inprocess import huitou as in_process
 
 CONFIG = """version: 1
@@ -50,12 +51,15 @@ def project(root: Path, founded: str | None = ', founded: "2019-11-20"') -> Path
     (root / "templates" / "en" / "sms" / "birthday.j2").write_text("{{ shop.name }} turns a year older: thank you.", encoding="utf-8")
     (root / "customers.csv").write_text(
         "customer_id,name,phone,consent_sms,points_expire_on\n"
-        "c1,Ann,+8613800000001,true,2026-11-15\n"   # two countdown steps in the window
-        "c2,Bob,+8613800000002,true,2026-11-05\n"   # the 7-day step is before the window: only the 1-day one
-        "c3,Cy,+8613800000003,true,\n",             # no date: no countdown
-        encoding="utf-8")
-    (root / "orders.csv").write_text("order_id,customer_id,ordered_at,amount\no1,c1,2026-09-01 10:00,10\no2,c2,2026-09-02 10:00,10\no3,c3,2026-09-03 10:00,10\n",
-                                     encoding="utf-8")
+        "c1,Ann,+8613800000001,true,2026-11-15\n"  # two countdown steps in the window
+        "c2,Bob,+8613800000002,true,2026-11-05\n"  # the 7-day step is before the window: only the 1-day one
+        "c3,Cy,+8613800000003,true,\n",  # no date: no countdown
+        encoding="utf-8",
+    )
+    (root / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount\no1,c1,2026-09-01 10:00,10\no2,c2,2026-09-02 10:00,10\no3,c3,2026-09-03 10:00,10\n",
+        encoding="utf-8",
+    )
     return root
 
 

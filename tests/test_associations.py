@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from tests.inprocess import huitou
 
 CONFIG = """version: 1
@@ -48,9 +49,14 @@ rules:
 """
 # c1 bought a down jacket (a sweater before it); c2 coffee and a mug; c3 tea (nothing goes
 # with it); c4 a jacket long ago (outside the 30 days).
-ORDERS = [("o1", "c1", "2026-09-10 10:00", "sweater"), ("o2", "c1", "2026-10-20 10:00", "down_jacket"),
-          ("o3", "c2", "2026-10-01 10:00", "mug"), ("o4", "c2", "2026-10-15 10:00", "coffee"),
-          ("o5", "c3", "2026-10-18 10:00", "tea"), ("o6", "c4", "2026-05-01 10:00", "down_jacket")]
+ORDERS = [
+    ("o1", "c1", "2026-09-10 10:00", "sweater"),
+    ("o2", "c1", "2026-10-20 10:00", "down_jacket"),
+    ("o3", "c2", "2026-10-01 10:00", "mug"),
+    ("o4", "c2", "2026-10-15 10:00", "coffee"),
+    ("o5", "c3", "2026-10-18 10:00", "tea"),
+    ("o6", "c4", "2026-05-01 10:00", "down_jacket"),
+]
 EXPECTED = {"c1": ["scarf", "gloves"], "c2": ["filter"], "c3": [], "c4": ["sweater", "scarf", "gloves"]}
 
 
@@ -61,15 +67,20 @@ def project(root: Path, extra: str) -> Path:
     (root / "rules" / "assoc.yaml").write_text(PLAYBOOK, encoding="utf-8")
     (root / "templates" / "en" / "sms" / "thanks.j2").write_text("Thank you, {{ customer.name }}.", encoding="utf-8")
     (root / "templates" / "en" / "sms" / "goes_with.j2").write_text(
-        "{{ customer.name }}, a {{ customer.recommendations[0] }} goes well with your {{ customer.last_category }}.", encoding="utf-8")
-    (root / "customers.csv").write_text("customer_id,name,phone,consent_sms\n" + "".join(f"c{i},N{i},+861380000000{i},true\n" for i in range(1, 5)), encoding="utf-8")
+        "{{ customer.name }}, a {{ customer.recommendations[0] }} goes well with your {{ customer.last_category }}.", encoding="utf-8"
+    )
+    (root / "customers.csv").write_text(
+        "customer_id,name,phone,consent_sms\n" + "".join(f"c{i},N{i},+861380000000{i},true\n" for i in range(1, 5)), encoding="utf-8"
+    )
     with open(root / "orders.csv", "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["order_id", "customer_id", "ordered_at", "amount", "category"])
         writer.writerows([*row[:3], "20.00", row[3]] for row in ORDERS)
     # the catalog: its own column names, ranks out of file order
-    (root / "products.csv").write_text("item_category,matches,position\ndown_jacket,gloves,3\ndown_jacket,sweater,1\ndown_jacket,scarf,2\n"
-                                       "coffee,filter,2\ncoffee,mug,1\n", encoding="utf-8")
+    (root / "products.csv").write_text(
+        "item_category,matches,position\ndown_jacket,gloves,3\ndown_jacket,sweater,1\ndown_jacket,scarf,2\ncoffee,filter,2\ncoffee,mug,1\n",
+        encoding="utf-8",
+    )
     return root
 
 
@@ -96,5 +107,7 @@ def test_what_goes_with_the_last_purchase(tmp_path: Path, extra: str) -> None:
     run(root, "plan", "--as-of", "2026-10-25", "--horizon", "30d", "--out", "plan.jsonl")
     rows = [json.loads(line) for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines()]
     offers = {r["customer_id"]: r["content"]["body"] for r in rows if r["rule_id"] == "goes-with" and r["status"] == "send"}
-    assert offers == {"c1": "Test Shop: N1, a scarf goes well with your down_jacket. Reply STOP",
-                      "c2": "Test Shop: N2, a filter goes well with your coffee. Reply STOP"}
+    assert offers == {
+        "c1": "Test Shop: N1, a scarf goes well with your down_jacket. Reply STOP",
+        "c2": "Test Shop: N2, a filter goes well with your coffee. Reply STOP",
+    }

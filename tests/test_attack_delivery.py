@@ -34,6 +34,7 @@ def _planned(run: Bounded, out: str = "plan.jsonl") -> None:
 
 # --- plans that lie --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("case", load("plans"))
 def test_plan_that_lies(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> None:
     root = project(tmp_path / "shop")
@@ -67,6 +68,7 @@ def test_plan_that_lies(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -
 
 
 # --- opt-outs --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", load("optouts"))
 def test_opt_out(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> None:
@@ -115,6 +117,7 @@ def test_an_opt_out_after_planning_reaches_every_id_of_the_number(huitou_bin: st
 
 # --- outboxes --------------------------------------------------------------------------
 
+
 def _change(path: Path, change: str, outside: Path) -> None:
     data = path.read_bytes()
     if change == "link":
@@ -147,7 +150,9 @@ def _outbox_shop(tmp_path: Path, huitou_bin: str) -> tuple[Path, Bounded]:
 def _send_one_more(root: Path, run: Bounded) -> Any:
     """A new customer with an order, planned and sent: one more record for each outbox."""
     with open(root / "customers.csv", "a", encoding="utf-8", newline="") as handle:
-        csv.writer(handle).writerow([ordinary("c4", "张伟")[c] for c in ("customer_id", "name", "phone", "email", "city", "consent_sms", "consent_email", "consent_phone")])
+        csv.writer(handle).writerow(
+            [ordinary("c4", "张伟")[c] for c in ("customer_id", "name", "phone", "email", "city", "consent_sms", "consent_email", "consent_phone")]
+        )
     with open(root / "orders.csv", "a", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerow(["o9", "c4", "2026-11-02 09:00:00", "10"])
     _planned(run)
@@ -187,6 +192,7 @@ def test_outbox_file_that_is_a_link(case: dict[str, Any], huitou_bin: str, tmp_p
 
 # --- providers that stall --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("case", load("providers"))
 def test_provider_that_stalls(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> None:
     root = project(tmp_path / "shop", rules=("text",) if "webhook" in case or case.get("trickle") == "http" else ("mail",))
@@ -200,10 +206,22 @@ def test_provider_that_stalls(case: dict[str, Any], huitou_bin: str, tmp_path: P
     else:
         server = TrickleServer(b"220 smtp.shop.example ESMTP ready\r\n", interval=0.5)
     if "webhook" in case or case["trickle"] == "http":
-        config["channels"]["sms"] = {"signature": "【店】", "opt_out": "回T退订", "webhook": {"url": server.url, "secret_env": "T_ATTACK_HOOK", "timeout": 1.5}}
+        config["channels"]["sms"] = {
+            "signature": "【店】",
+            "opt_out": "回T退订",
+            "webhook": {"url": server.url, "secret_env": "T_ATTACK_HOOK", "timeout": 1.5},
+        }
     else:
-        config["channels"]["email"] |= {"smtp": {"host": "127.0.0.1", "port": server.port, "security": "starttls", "timeout": 1.5,
-                                                 "username_env": "T_ATTACK_USER", "password_env": "T_ATTACK_PASSWORD"}}
+        config["channels"]["email"] |= {
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": server.port,
+                "security": "starttls",
+                "timeout": 1.5,
+                "username_env": "T_ATTACK_USER",
+                "password_env": "T_ATTACK_PASSWORD",
+            }
+        }
         del config["channels"]["email"]["outbox"]
     # A byte every 0.5 s never trips a 1.5 s timeout of one read: only the whole-exchange
     # deadline ends the wait. One attempt: the first failure is the row's last.
@@ -218,6 +236,7 @@ def test_provider_that_stalls(case: dict[str, Any], huitou_bin: str, tmp_path: P
 
 
 # --- the ledger's loss -----------------------------------------------------------------
+
 
 def test_a_lost_ledger_with_any_trace_is_refused(huitou_bin: str, tmp_path: Path) -> None:
     """The ledger deleted and the state directory's witness absent (another HOME), one
@@ -244,7 +263,10 @@ def test_a_lost_ledger_with_any_trace_is_refused(huitou_bin: str, tmp_path: Path
         plan = "after.jsonl" if trace == "plan-found-sent" else "before.jsonl"
         run.env["XDG_STATE_HOME"] = str(tmp_path / f"state-{n}")
         done = run("send", plan, "--live", "--now", NOW, "--until", UNTIL)
-        assert done.returncode == 2 and "has sent before" in done.stderr and "--new-ledger" in done.stderr, (trace, done.stdout + done.stderr)
+        assert done.returncode == 2 and "has sent before" in done.stderr and "--new-ledger" in done.stderr, (
+            trace,
+            done.stdout + done.stderr,
+        )
         assert run("send", "before.jsonl", "--live", "--new-ledger", "--now", NOW, "--until", UNTIL).returncode == 0, trace
         calls = list(csv.DictReader(open(root / "out" / "calls" / "phone-2026-11-02.csv", encoding="utf-8-sig", newline="")))
         assert sorted(r["customer_id"] for r in calls) == [f"c{i}" for i in range(1, 6)], trace  # each call once
@@ -284,7 +306,14 @@ def test_a_login_in_clear_said_so_is_shown_by_the_dry_run(huitou_bin: str, tmp_p
     root = project(tmp_path / "shop", rules=("mail",))
     config = _config(root)
     del config["channels"]["email"]["outbox"]
-    config["channels"]["email"]["smtp"] = {"host": "127.0.0.1", "port": 1, "security": "none", "username_env": "T_U", "password_env": "T_P", "plaintext_auth": True}
+    config["channels"]["email"]["smtp"] = {
+        "host": "127.0.0.1",
+        "port": 1,
+        "security": "none",
+        "username_env": "T_U",
+        "password_env": "T_P",
+        "plaintext_auth": True,
+    }
     _save(root, config)
     run = Bounded(huitou_bin, root, env={"T_U": "shop", "T_P": "pw"})
     _planned(run)

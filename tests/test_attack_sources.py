@@ -71,13 +71,20 @@ def _set_up_source(root: Path, case: dict[str, Any]) -> None:
         _customers_source(root, {"path": "people.csv.gz", "format": "csv"})
     elif "wide" in case:
         names = ["customer_id", "name", "phone"] + [f"c{i}" for i in range(case["wide"])]
-        (root / "people.csv").write_text(",".join(names) + "\n" + ",".join(["c1", "李雷", "13800000001"] + ["x"] * case["wide"]) + "\n", encoding="utf-8")
+        (root / "people.csv").write_text(
+            ",".join(names) + "\n" + ",".join(["c1", "李雷", "13800000001"] + ["x"] * case["wide"]) + "\n", encoding="utf-8"
+        )
         _customers_source(root, {"path": "people.csv"})
     elif "parquet_bad_utf8" in case:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.table({"customer_id": ["c1", "c2"], "name": ["ZZ李雷", "韩"]}), root / "people.parquet", compression="NONE", use_dictionary=False)
+        pq.write_table(
+            pa.table({"customer_id": ["c1", "c2"], "name": ["ZZ李雷", "韩"]}),
+            root / "people.parquet",
+            compression="NONE",
+            use_dictionary=False,
+        )
         data = (root / "people.parquet").read_bytes()
         (root / "people.parquet").write_bytes(data.replace(b"ZZ", b"\xff\xfe"))  # the same length (statistics too): readable, the value not UTF-8
         _customers_source(root, {"path": "people.parquet"})
@@ -101,6 +108,7 @@ def test_source(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> None:
 
 # --- secrets ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("case", load("secrets"))
 def test_secret(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> None:
     config = json.loads(json.dumps(CONFIG))
@@ -108,19 +116,33 @@ def test_secret(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> None:
         config["engine"] = case["engine"]
     rules = ("text", "mail") if case.get("unsub") else ("mail",) if "smtp_echo" in case else ("text",) if "hook_echo" in case else ("call",)
     root = project(tmp_path / "shop", rules=rules, config=config)
-    run = Bounded(huitou_bin, root, env={"T_ATTACK_SECRET": case["value"], "T_ATTACK_UNSUB_SECRET": case["value"] if case.get("unsub") else "attack-unsubscribe-secret"})
+    run = Bounded(
+        huitou_bin,
+        root,
+        env={
+            "T_ATTACK_SECRET": case["value"],
+            "T_ATTACK_UNSUB_SECRET": case["value"] if case.get("unsub") else "attack-unsubscribe-secret",
+        },
+    )
     outputs: list[subprocess.CompletedProcess] = []
     if "smtp_echo" in case or "hook_echo" in case:
         outputs += _send_with_echoing_receiver(root, run, case, tmp_path)
     else:
         for command in case["run"]:
-            args = {"segments": ["segments", "--as-of", AS_OF], "plan": ["plan", "--as-of", AS_OF, "--out", "plan.jsonl"], "ledger": ["ledger"]}[command]
+            args = {
+                "segments": ["segments", "--as-of", AS_OF],
+                "plan": ["plan", "--as-of", AS_OF, "--out", "plan.jsonl"],
+                "ledger": ["ledger"],
+            }[command]
             outputs.append(run(*args))
     last = outputs[-1]
     assert last.returncode == case["expect"], last.stdout + last.stderr
     if "says" in case:
         assert case["says"] in last.stdout + last.stderr, last.stdout + last.stderr
-    parts = {case["value"], *case["value"].replace("'", " ").replace("=", " ").replace("@", " ").replace(":", " ").replace("/", " ").split()}
+    parts = {
+        case["value"],
+        *case["value"].replace("'", " ").replace("=", " ").replace("@", " ").replace(":", " ").replace("/", " ").split(),
+    }
     secrets = [p for p in parts if p.startswith("s3cr3t")]
     for done in outputs:
         _without_secret(done, root, *secrets)
@@ -140,8 +162,15 @@ def _send_with_echoing_receiver(root: Path, run: Bounded, case: dict[str, Any], 
         (tmp_path / "ca").mkdir()
         ca = LocalCA(tmp_path / "ca")
         server = SmtpServer(ca)  # its login is not the case's: refused
-        config["channels"]["email"] |= {"smtp": {"host": "127.0.0.1", "port": server.port, "security": "starttls", "username_env": "T_ATTACK_USER",
-                                                 "password_env": "T_ATTACK_SECRET"}}
+        config["channels"]["email"] |= {
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": server.port,
+                "security": "starttls",
+                "username_env": "T_ATTACK_USER",
+                "password_env": "T_ATTACK_SECRET",
+            }
+        }
         del config["channels"]["email"]["outbox"]
         run.env |= {"T_ATTACK_USER": "shop", "SSL_CERT_FILE": str(ca.ca_file)}
     (root / "huitou.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
@@ -154,6 +183,7 @@ def _send_with_echoing_receiver(root: Path, run: Bounded, case: dict[str, Any], 
 
 # --- terminals and pull requests -------------------------------------------------------
 
+
 def test_text_that_reaches_a_terminal_or_a_pull_request_is_inert(huitou_bin: str, tmp_path: Path) -> None:
     """Every case of tests/attacks/terminal.yaml is a customer's name in one shop: explain
     and the plan's samples show it escaped, the messages and the call list carry none of
@@ -161,10 +191,14 @@ def test_text_that_reaches_a_terminal_or_a_pull_request_is_inert(huitou_bin: str
     from huitou.inert import shown
 
     cases = [p.values[0] for p in load("terminal")]
-    people = [ordinary(f"x{i}", case["name"]) for i, case in enumerate(cases, 1)] + [ordinary("m1", "@octocat see https://evil.example #12 @org/team")]
+    people = [ordinary(f"x{i}", case["name"]) for i, case in enumerate(cases, 1)] + [
+        ordinary("m1", "@octocat see https://evil.example #12 @org/team")
+    ]
     root = project(tmp_path / "shop", rules=("call", "text", "mail"), customers=people)
     run = Bounded(huitou_bin, root, seconds=90)
-    controls = {chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n\r"} | set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    controls = {chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n\r"} | set(
+        "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    )
     for i, case in enumerate(cases, 1):
         shown_name = run("explain", f"x{i}", "--as-of", AS_OF)
         assert shown_name.returncode == 0, shown_name.stderr

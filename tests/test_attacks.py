@@ -44,8 +44,12 @@ CONFIG = {
     "channels": {
         "sms": {"signature": "【店】", "opt_out": "回T退订", "max_segments": 10, "outbox": "out/sms"},
         "phone": {"outbox": "out/calls"},
-        "email": {"from": "店 <care@shop.example.cn>", "unsubscribe_url": "https://shop.example.cn/u",
-                  "unsubscribe_secret_env": "T_ATTACK_UNSUB_SECRET", "outbox": "out/email"},  # signed links: send refuses unsigned ones
+        "email": {
+            "from": "店 <care@shop.example.cn>",
+            "unsubscribe_url": "https://shop.example.cn/u",
+            "unsubscribe_secret_env": "T_ATTACK_UNSUB_SECRET",
+            "outbox": "out/email",
+        },  # signed links: send refuses unsigned ones
         "parcel_insert": {"outbox": "out/inserts"},
     },
 }
@@ -59,7 +63,7 @@ TEMPLATES = {
     "phone/t.j2": "客户：{{ customer.name }}（{{ customer.city }}）\n话术：问候。",
     "sms/t.j2": "{{ customer.name }}，您好。",
     "email/t.j2": "{% block subject %}{{ customer.name }}，您好{% endblock %}{% block text %}{{ customer.name }}，您好。{% endblock %}"
-                  "{% block html %}<p>{{ customer.name }}，您好。<a href=\"{{ unsubscribe_url }}\">退订</a></p>{% endblock %}",
+    '{% block html %}<p>{{ customer.name }}，您好。<a href="{{ unsubscribe_url }}">退订</a></p>{% endblock %}',
     "parcel/t.j2": "{{ customer.name }}，谢谢您的订单。",
 }
 CUSTOMER_COLUMNS = ["customer_id", "name", "phone", "email", "city", "consent_sms", "consent_email", "consent_phone"]
@@ -85,7 +89,15 @@ class Bounded:
         left = max(self.deadline - time.monotonic(), 0.1)
         if prefix:
             try:
-                done = subprocess.run([*prefix, self.huitou, *args], cwd=self.root, env=self.env, capture_output=True, text=True, timeout=left, errors="replace")
+                done = subprocess.run(
+                    [*prefix, self.huitou, *args],
+                    cwd=self.root,
+                    env=self.env,
+                    capture_output=True,
+                    text=True,
+                    timeout=left,
+                    errors="replace",
+                )
             except subprocess.TimeoutExpired:
                 pytest.fail(f"the case ran past its time bound of {self.seconds:g} s (huitou {' '.join(args)})")
         else:
@@ -98,14 +110,24 @@ class Bounded:
         return done
 
 
-def project(root: Path, rules: tuple[str, ...] = ("call",), customers: list[dict[str, str]] | None = None, segment: str = "order_count >= 1",
-            config: dict[str, Any] | None = None) -> Path:
+def project(
+    root: Path,
+    rules: tuple[str, ...] = ("call",),
+    customers: list[dict[str, str]] | None = None,
+    segment: str = "order_count >= 1",
+    config: dict[str, Any] | None = None,
+) -> Path:
     """The attack project: huitou.yaml, one playbook with `rules`, their templates, and
     customers (default: five ordinary ones) with one order each on 2026-11-01."""
     (root / "rules").mkdir(parents=True)
     (root / "huitou.yaml").write_text(yaml.safe_dump(config or CONFIG, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    playbook = {"version": 1, "name": "attack", "timezone": "Asia/Shanghai", "locale": "zh-CN",
-                "rules": [{"id": rid, "segment": segment, "when": {"immediate": True}, **RULES[rid]} for rid in rules]}
+    playbook = {
+        "version": 1,
+        "name": "attack",
+        "timezone": "Asia/Shanghai",
+        "locale": "zh-CN",
+        "rules": [{"id": rid, "segment": segment, "when": {"immediate": True}, **RULES[rid]} for rid in rules],
+    }
     (root / "rules" / "attack.yaml").write_text(yaml.safe_dump(playbook, allow_unicode=True, sort_keys=False), encoding="utf-8")
     for name, text in TEMPLATES.items():
         path = root / "templates" / "zh-CN" / name
@@ -113,15 +135,26 @@ def project(root: Path, rules: tuple[str, ...] = ("call",), customers: list[dict
         path.write_text(text, encoding="utf-8")
     people = customers or [ordinary(f"c{i}", name) for i, name in enumerate(["李雷", "韩梅梅", "王芳", "张伟", "刘洋"], 1)]
     write_rows(root / "customers.csv", CUSTOMER_COLUMNS, [[p[c] for c in CUSTOMER_COLUMNS] for p in people])
-    write_rows(root / "orders.csv", ["order_id", "customer_id", "ordered_at", "amount"],
-               [[f"o{i}", p["customer_id"], "2026-11-01 10:00:00", "10"] for i, p in enumerate(people)])
+    write_rows(
+        root / "orders.csv",
+        ["order_id", "customer_id", "ordered_at", "amount"],
+        [[f"o{i}", p["customer_id"], "2026-11-01 10:00:00", "10"] for i, p in enumerate(people)],
+    )
     return root
 
 
 def ordinary(customer_id: str, name: str) -> dict[str, str]:
     n = sum(map(ord, customer_id)) % 10_000
-    return {"customer_id": customer_id, "name": name, "phone": f"1380000{n:04d}", "email": f"{customer_id}@mail.example.cn", "city": "杭州",
-            "consent_sms": "true", "consent_email": "true", "consent_phone": "true"}
+    return {
+        "customer_id": customer_id,
+        "name": name,
+        "phone": f"1380000{n:04d}",
+        "email": f"{customer_id}@mail.example.cn",
+        "city": "杭州",
+        "consent_sms": "true",
+        "consent_email": "true",
+        "consent_phone": "true",
+    }
 
 
 def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
@@ -141,6 +174,7 @@ def csv_cells(path: Path) -> list[str]:
 
 
 # --- templates ------------------------------------------------------------------------
+
 
 def _batched(case: dict[str, Any]) -> bool:
     """A case that fails to render for the ordinary customers: one rule of the batch."""
@@ -198,6 +232,7 @@ def _failed_to_render(rows: list[dict[str, Any]], case: dict[str, Any]) -> None:
 
 # --- customer data ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("case", [p for p in load("customers") if p.values[0]["expect"] == "rejected"])
 def test_customer_data_that_is_rejected(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> None:
     hostile = ordinary("x", "赵六") | {case.get("field", "name"): case["value"]}
@@ -214,7 +249,11 @@ def test_customer_data_reaches_every_output_harmless(huitou_bin: str, tmp_path: 
     what the case expects, and no cell of any outbox starts a spreadsheet formula."""
     cases = [p.values[0] for p in load("customers") if p.values[0]["expect"] != "rejected"]
     hostile = {f"x{i}": ordinary(f"x{i}", "赵六") | {case.get("field", "name"): case["value"]} for i, case in enumerate(cases, 1)}
-    root = project(tmp_path / "shop", rules=("call", "text", "mail", "card"), customers=[ordinary("a", "李雷"), *hostile.values(), ordinary("b", "韩梅梅")])
+    root = project(
+        tmp_path / "shop",
+        rules=("call", "text", "mail", "card"),
+        customers=[ordinary("a", "李雷"), *hostile.values(), ordinary("b", "韩梅梅")],
+    )
     run = Bounded(huitou_bin, root, seconds=CASE_SECONDS * 2)
     assert run("plan", "--as-of", AS_OF, "--horizon", "1d", "--out", "plan.jsonl").returncode == 0
     rows = {(r["customer_id"], r["rule_id"]): r for r in plan_rows(root)}
@@ -257,6 +296,7 @@ def _harmless(case: dict[str, Any], cid: str, rows: dict[tuple[str, str], dict[s
 
 # --- playbook YAML ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("case", load("yaml"))
 def test_yaml(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> None:
     root = project(tmp_path / "shop")
@@ -276,9 +316,15 @@ def test_yaml(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> None:
 
 # --- segment predicates ----------------------------------------------------------------
 
+
 def _expand(segment: str) -> str:
-    return (segment.replace("{NOT400}", "NOT " * 400).replace("{NOT10000}", "NOT " * 10_000)
-            .replace("{LPAREN400}", "(" * 400).replace("{RPAREN400}", ")" * 400).replace("{AND3000}", " AND ".join(["order_count >= 1"] * 3000)))
+    return (
+        segment.replace("{NOT400}", "NOT " * 400)
+        .replace("{NOT10000}", "NOT " * 10_000)
+        .replace("{LPAREN400}", "(" * 400)
+        .replace("{RPAREN400}", ")" * 400)
+        .replace("{AND3000}", " AND ".join(["order_count >= 1"] * 3000))
+    )
 
 
 @pytest.mark.parametrize("case", load("predicates"))
@@ -297,6 +343,7 @@ def test_predicate(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> Non
 
 
 # --- data files ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", load("data"))
 def test_data_file(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> None:
@@ -331,6 +378,7 @@ def test_data_file(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> Non
 
 # --- the send ledger -------------------------------------------------------------------
 
+
 def _fault(root: Path, fault: str) -> tuple[str, ...]:
     """Apply the fault; returns a command prefix to run huitou under (read-only mount)."""
     ledger = root / ".huitou" / "ledger.sqlite"
@@ -349,7 +397,14 @@ def _fault(root: Path, fault: str) -> tuple[str, ...]:
         ledger.write_bytes({"garbage": os.urandom(len(data)), "truncate": data[: len(data) // 2], "zero-bytes": b""}[fault])
     elif fault == "read-only":
         directory = str(root / ".huitou")
-        return ("unshare", "-m", "sh", "-c", f'mount --bind "{directory}" "{directory}" && mount -o remount,ro,bind "{directory}" "{directory}" && exec "$@"', "sh")
+        return (
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            f'mount --bind "{directory}" "{directory}" && mount -o remount,ro,bind "{directory}" "{directory}" && exec "$@"',
+            "sh",
+        )
     elif fault == "unreachable":
         config = yaml.safe_load((root / "huitou.yaml").read_text(encoding="utf-8"))
         config["ledger"] = {"path": "orders.csv/ledger.sqlite"}
@@ -374,8 +429,12 @@ def test_ledger_fault(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> 
     again = run("send", "plan.jsonl", "--live", "--now", NOW, "--until", UNTIL, prefix=prefix)
     assert again.returncode == 2 and case["refuse"] in again.stderr and len(again.stderr.strip().splitlines()) == 1, again.stdout + again.stderr
     dry = run("send", "plan.jsonl", "--now", NOW, "--until", UNTIL, prefix=prefix)
-    assert dry.returncode == 1 and "a live send would stop" in dry.stdout and case["refuse"] in dry.stdout and "would send" not in dry.stdout.replace(
-        "a live send would stop", ""), dry.stdout
+    assert (
+        dry.returncode == 1
+        and "a live send would stop" in dry.stdout
+        and case["refuse"] in dry.stdout
+        and "would send" not in dry.stdout.replace("a live send would stop", "")
+    ), dry.stdout
     calls = sum(len(csv_cells(p)) for p in (root / "out").rglob("*.csv"))
     if case.get("new_ledger"):
         fresh = run("send", "plan.jsonl", "--live", "--new-ledger", "--now", NOW, "--until", UNTIL)
@@ -385,6 +444,7 @@ def test_ledger_fault(case: dict[str, Any], huitou_bin: str, tmp_path: Path) -> 
 
 
 # --- huitou.yaml -----------------------------------------------------------------------
+
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)

@@ -20,7 +20,9 @@ INVALID = EXAMPLES / "invalid"
 
 
 def run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> Ran:
-    full_env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "HUITOU_DEBUG", "COLUMNS")}  # a width another test left is not the pipe's
+    full_env = {
+        k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "HUITOU_DEBUG", "COLUMNS")
+    }  # a width another test left is not the pipe's
     full_env.update(env or {})
     return huitou(*args, cwd=cwd, env=full_env)
 
@@ -121,7 +123,11 @@ def test_schema_prints_draft7() -> None:
 def test_schema_out_writes_files(tmp_path: Path) -> None:
     out = run("schema", "--out", str(tmp_path / "s"))
     assert out.returncode == 0
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["playbook.v1.schema.json", "project.v1.schema.json", "test.v1.schema.json"]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
+        "playbook.v1.schema.json",
+        "project.v1.schema.json",
+        "test.v1.schema.json",
+    ]
 
 
 def test_init_writes_a_project_that_validates(tmp_path: Path) -> None:
@@ -190,7 +196,9 @@ def test_segments_counts_match_a_direct_query(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "wrote 300 customers x 45 columns" in out.stderr
     con = duckdb.connect()
-    expected = con.execute(f"SELECT count(*) FROM '{tmp_path / 'f.parquet'}' WHERE days_since_last_order BETWEEN 90 AND 180 AND NOT has_unpaid_order").fetchone()[0]
+    expected = con.execute(
+        f"SELECT count(*) FROM '{tmp_path / 'f.parquet'}' WHERE days_since_last_order BETWEEN 90 AND 180 AND NOT has_unpaid_order"
+    ).fetchone()[0]
     doc = json.loads(run("segments", "rules/lifecycle.yaml", "--as-of", "2026-11-01", "-f", "json").stdout)
     found = [c["customers"] for c in doc["counts"] if c["name"] == "dormant-high-comeback"]
     assert found == [expected] and expected > 0
@@ -226,7 +234,9 @@ def test_explain_keeps_the_parentheses_of_a_group(tmp_path: Path) -> None:
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "g.yaml").write_text(
         "version: 1\nname: g\nsegments:\n  s: days_since_last_order <= 30 AND (tier = 'gold' OR order_count >= 2)\n"
-        "rules:\n  - {id: r, intent: care, segment: s, when: {immediate: true}, channel: parcel_insert, template: parcel/first_order_card.j2}\n", encoding="utf-8")
+        "rules:\n  - {id: r, intent: care, segment: s, when: {immediate: true}, channel: parcel_insert, template: parcel/first_order_card.j2}\n",
+        encoding="utf-8",
+    )
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     out = huitou("explain", "0000001", "--as-of", "2026-11-01", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -262,10 +272,13 @@ def _project_with(tmp_path: Path, playbook: str) -> Path:
 
 
 def test_playbook_lifecycle_thresholds_change_its_stages(tmp_path: Path) -> None:
-    project = _project_with(tmp_path, (
-        "version: 1\nname: strict\nlifecycle: {active_within: 20, cooling_within: 40, dormant_high_within: 60, dormant_low_within: 90}\n"
-        "rules:\n  - {id: r, intent: care, segment: \"lifecycle = 'lost'\", when: {immediate: true}, channel: wechat, template: hi.j2}\n"
-    ))
+    project = _project_with(
+        tmp_path,
+        (
+            "version: 1\nname: strict\nlifecycle: {active_within: 20, cooling_within: 40, dormant_high_within: 60, dormant_low_within: 90}\n"
+            "rules:\n  - {id: r, intent: care, segment: \"lifecycle = 'lost'\", when: {immediate: true}, channel: wechat, template: hi.j2}\n"
+        ),
+    )
     doc = json.loads(run("segments", "--as-of", "2026-11-01", "-f", "json", cwd=project).stdout)
     default_lost = next(c["customers"] for c in doc["counts"] if c["playbook"] is None and c["name"] == "lost")
     strict_lost = next(c["customers"] for c in doc["counts"] if c["playbook"] == "strict" and c["name"] == "lost")
@@ -274,9 +287,12 @@ def test_playbook_lifecycle_thresholds_change_its_stages(tmp_path: Path) -> None
 
 
 def test_explain_marks_unknown_values(tmp_path: Path) -> None:
-    project = _project_with(tmp_path, (
-        "version: 1\nname: p\nrules:\n  - {id: r, intent: care, segment: \"days_to_birthday <= 3 OR tier = 'gold'\", when: {immediate: true}, channel: wechat, template: hi.j2}\n"
-    ))
+    project = _project_with(
+        tmp_path,
+        (
+            "version: 1\nname: p\nrules:\n  - {id: r, intent: care, segment: \"days_to_birthday <= 3 OR tier = 'gold'\", when: {immediate: true}, channel: wechat, template: hi.j2}\n"
+        ),
+    )
     feats = run("features", "--as-of", "2026-11-01", cwd=project).stdout.splitlines()
     header = feats[0].split(",")
     no_birthday = next(dict(zip(header, line.split(","))) for line in feats[1:] if dict(zip(header, line.split(",")))["birthday"] == "")
@@ -292,8 +308,14 @@ def test_features_out_needs_csv_or_parquet(tmp_path: Path) -> None:
 
 
 def test_playbooks_in_different_timezones_are_refused(tmp_path: Path) -> None:
-    project = _project_with(tmp_path, "version: 1\nname: a\ntimezone: Asia/Tokyo\nrules:\n  - {id: r, intent: care, segment: order_count >= 1, when: {immediate: true}, channel: wechat, template: hi.j2}\n")
-    (project / "rules" / "b.yaml").write_text("version: 1\nname: b\ntimezone: Europe/Paris\nrules:\n  - {id: r, intent: care, segment: order_count >= 1, when: {immediate: true}, channel: wechat, template: hi.j2}\n", encoding="utf-8")
+    project = _project_with(
+        tmp_path,
+        "version: 1\nname: a\ntimezone: Asia/Tokyo\nrules:\n  - {id: r, intent: care, segment: order_count >= 1, when: {immediate: true}, channel: wechat, template: hi.j2}\n",
+    )
+    (project / "rules" / "b.yaml").write_text(
+        "version: 1\nname: b\ntimezone: Europe/Paris\nrules:\n  - {id: r, intent: care, segment: order_count >= 1, when: {immediate: true}, channel: wechat, template: hi.j2}\n",
+        encoding="utf-8",
+    )
     out = run("segments", "--as-of", "2026-11-01", cwd=project)
     assert out.returncode == 2 and "different timezones (Asia/Tokyo, Europe/Paris)" in out.stderr
     ok = run("segments", "--as-of", "2026-11-01", "--timezone", "Asia/Tokyo", "-f", "json", cwd=project)
@@ -311,7 +333,10 @@ def test_tables_in_a_pipe_show_every_name_whole(tmp_path: Path) -> None:
     root = project(tmp_path / "shop", rules=("call", "text"))
     book = root / "rules" / "attack.yaml"
     playbook = yaml.safe_load(book.read_text(encoding="utf-8"))
-    names = ["winback-checkin-after-ninety-quiet-days-by-phone-for-our-most-loyal-customers", "winback-checkin-after-ninety-quiet-days-by-text-message-to-loyal-ones"]
+    names = [
+        "winback-checkin-after-ninety-quiet-days-by-phone-for-our-most-loyal-customers",
+        "winback-checkin-after-ninety-quiet-days-by-text-message-to-loyal-ones",
+    ]
     for rule, name in zip(playbook["rules"], names):
         rule["id"] = name
     book.write_text(yaml.safe_dump(playbook, allow_unicode=True), encoding="utf-8")
@@ -345,8 +370,13 @@ print(sorted(m for m in ("duckdb", "numpy", "pandas", "statsmodels", "scipy", "s
 """
 
 
-@pytest.mark.parametrize(("args", "forbidden"), [(["validate"], {"duckdb", "numpy", "pandas", "statsmodels", "scipy", "sqlglot", "matplotlib"}),
-                                                 (["plan", "--as-of", "2026-11-01", "--horizon", "14d"], {"statsmodels", "scipy", "matplotlib"})])
+@pytest.mark.parametrize(
+    ("args", "forbidden"),
+    [
+        (["validate"], {"duckdb", "numpy", "pandas", "statsmodels", "scipy", "sqlglot", "matplotlib"}),
+        (["plan", "--as-of", "2026-11-01", "--horizon", "14d"], {"statsmodels", "scipy", "matplotlib"}),
+    ],
+)
 def test_commands_import_only_what_they_use(args: list[str], forbidden: set[str]) -> None:
     """validate is static checks: no data engine, no numbers. The plan's dry run sizes its
     holdouts without statistics packages (a second of every plan was importing them).

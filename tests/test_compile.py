@@ -23,7 +23,7 @@ def _blocks() -> list[tuple[str, dict[str, str]]]:
     blocks: list[tuple[str, dict[str, str]]] = []
     for line in GOLDEN.read_text(encoding="utf-8").splitlines():
         if line.startswith("-- predicate: "):
-            blocks.append((line[len("-- predicate: "):], {}))
+            blocks.append((line[len("-- predicate: ") :], {}))
         elif (m := re.match(r"-- (\w+): (.*)", line)) and blocks and m.group(1) in DIALECTS:
             blocks[-1][1][m.group(1)] = m.group(2)
     return blocks
@@ -38,7 +38,9 @@ def test_golden_sql() -> None:
     blocks = _blocks()
     assert len(blocks) >= 10
     if update_golden():
-        header = [l for l in GOLDEN.read_text(encoding="utf-8").splitlines() if l.startswith("-- ") and not l.startswith("-- predicate")][:2]
+        header = [line for line in GOLDEN.read_text(encoding="utf-8").splitlines() if line.startswith("-- ") and not line.startswith("-- predicate")][
+            :2
+        ]
         out = [*header, ""]
         for text, _ in blocks:
             out.append(f"-- predicate: {text}")
@@ -50,7 +52,15 @@ def test_golden_sql() -> None:
         assert {d: _compile(text, d) for d in DIALECTS} == expected, text
 
 
-_DUCK_TYPES = {"integer": "INTEGER", "money": "DECIMAL(18,2)", "number": "DOUBLE", "date": "DATE", "string": "VARCHAR", "boolean": "BOOLEAN", "list": "VARCHAR[]"}
+_DUCK_TYPES = {
+    "integer": "INTEGER",
+    "money": "DECIMAL(18,2)",
+    "number": "DOUBLE",
+    "date": "DATE",
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "list": "VARCHAR[]",
+}
 
 
 @pytest.fixture()
@@ -60,8 +70,36 @@ def features() -> duckdb.DuckDBPyConnection:
     columns = ", ".join(f"{f.name} {_DUCK_TYPES[f.type]}" for f in CATALOG.values())
     con.execute(f"CREATE TABLE f ({columns}, as_of DATE)")
     rows = [
-        dict(customer_id="001", order_count=1, days_since_last_order=10, last_order_date=dt.date(2026, 11, 12), tier="gold", tags=["vip"], points=50, city="杭州", consent_sms=True, lifecycle="new", has_unpaid_order=False, days_to_birthday=2, avg_order_value=150),
-        dict(customer_id="002", order_count=3, days_since_last_order=120, last_order_date=dt.date(2026, 7, 25), tier="silver", tags=[], points=500, city=None, consent_sms=False, lifecycle="dormant_high", has_unpaid_order=False, days_to_birthday=None, avg_order_value=80),
+        dict(
+            customer_id="001",
+            order_count=1,
+            days_since_last_order=10,
+            last_order_date=dt.date(2026, 11, 12),
+            tier="gold",
+            tags=["vip"],
+            points=50,
+            city="杭州",
+            consent_sms=True,
+            lifecycle="new",
+            has_unpaid_order=False,
+            days_to_birthday=2,
+            avg_order_value=150,
+        ),
+        dict(
+            customer_id="002",
+            order_count=3,
+            days_since_last_order=120,
+            last_order_date=dt.date(2026, 7, 25),
+            tier="silver",
+            tags=[],
+            points=500,
+            city=None,
+            consent_sms=False,
+            lifecycle="dormant_high",
+            has_unpaid_order=False,
+            days_to_birthday=None,
+            avg_order_value=80,
+        ),
         dict(customer_id="003", order_count=None, days_since_last_order=None, tier=None, tags=None, lifecycle=None, has_unpaid_order=True),
     ]
     for row in rows:

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.inprocess import huitou as in_process
-
 from tests.conftest import ROOT
+from tests.inprocess import huitou as in_process
 
 WEEK = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(7)]
 
@@ -77,8 +76,12 @@ def ledger(root: Path) -> dict[str, tuple]:
     """key -> (state, plan_as_of, send_at, channel, recovered, rule_id, customer_id, trigger)"""
     db = sqlite3.connect(root / ".huitou" / "ledger.sqlite")
     try:
-        return {r[0]: r[1:] for r in db.execute(
-            'SELECT idempotency_key, state, plan_as_of, send_at, channel, recovered, rule_id, customer_id, "trigger" FROM messages')}
+        return {
+            r[0]: r[1:]
+            for r in db.execute(
+                'SELECT idempotency_key, state, plan_as_of, send_at, channel, recovered, rule_id, customer_id, "trigger" FROM messages'
+            )
+        }
     finally:
         db.close()
 
@@ -154,7 +157,11 @@ def test_a_week_of_daily_runs_with_orders_arriving_delivers_every_trigger_once(t
 def test_a_send_killed_mid_run_loses_and_repeats_nothing(huitou_bin: str, tmp_path: Path) -> None:
     """Day 1 is sent slowly and killed; day 1 is sent again, then day 2 is planned and sent."""
     root = outbox_project(tmp_path / "shop")
-    config = (root / "huitou.yaml").read_text(encoding="utf-8").replace("    outbox: out/sms\n    rate: {per_second: 50}", "    outbox: out/sms\n    rate: {per_second: 8}")
+    config = (
+        (root / "huitou.yaml")
+        .read_text(encoding="utf-8")
+        .replace("    outbox: out/sms\n    rate: {per_second: 50}", "    outbox: out/sms\n    rate: {per_second: 8}")
+    )
     (root / "huitou.yaml").write_text(config, encoding="utf-8")
     first = plan_day(root, WEEK[0])
     due = len(due_on(first, WEEK[0]))
@@ -213,12 +220,17 @@ def tiny_shop(root: Path, playbook: str, customers: str = "customer_id,name,phon
     (root / "rules" / "daily.yaml").write_text(playbook, encoding="utf-8")
     for name in re.findall(r"template: sms/(\w+)\.j2", playbook):
         (root / "templates" / "zh-CN" / "sms" / f"{name}.j2").write_text(f"{{{{ customer.name }}}}，{name}。", encoding="utf-8")
-    (root / "huitou.yaml").write_text("version: 1\nname: t\ndefault_locale: zh-CN\ntimezone: Asia/Shanghai\n"
-                                      "data: {orders: {path: orders.csv}, customers: {path: customers.csv}}\n"
-                                      "channels: {sms: {signature: 【店】, opt_out: 回T退订, outbox: out/sms}}\n", encoding="utf-8")
+    (root / "huitou.yaml").write_text(
+        "version: 1\nname: t\ndefault_locale: zh-CN\ntimezone: Asia/Shanghai\n"
+        "data: {orders: {path: orders.csv}, customers: {path: customers.csv}}\n"
+        "channels: {sms: {signature: 【店】, opt_out: 回T退订, outbox: out/sms}}\n",
+        encoding="utf-8",
+    )
     (root / "customers.csv").write_text(customers, encoding="utf-8")
     ids = [line.split(",")[0] for line in customers.splitlines()[1:]]
-    (root / "orders.csv").write_text("order_id,customer_id,ordered_at,amount\n" + "".join(f"o{c},{c},2026-10-01 10:00:00,10\n" for c in ids), encoding="utf-8")
+    (root / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount\n" + "".join(f"o{c},{c},2026-10-01 10:00:00,10\n" for c in ids), encoding="utf-8"
+    )
     return root
 
 
@@ -312,10 +324,17 @@ def test_a_ledger_from_before_trigger_keys_still_counts_as_sent(tmp_path: Path) 
     with db:  # rewrite the rows as the old version wrote them
         for r in sent_before:
             old = hashlib.sha256("\x1f".join([r["playbook"], r["rule_id"], r["customer_id"], r["scheduled_date"]]).encode()).hexdigest()[:32]
-            db.execute('UPDATE messages SET idempotency_key = ?, "trigger" = NULL, plan_as_of = NULL WHERE idempotency_key = ?', (old, r["idempotency_key"]))
+            db.execute(
+                'UPDATE messages SET idempotency_key = ?, "trigger" = NULL, plan_as_of = NULL WHERE idempotency_key = ?',
+                (old, r["idempotency_key"]),
+            )
     db.close()
     second = plan_day(root, WEEK[1])
-    again = {(r["rule_id"], r["customer_id"]): r for r in rows(second) if (r["rule_id"], r["customer_id"]) in {(s["rule_id"], s["customer_id"]) for s in sent_before}}
+    again = {
+        (r["rule_id"], r["customer_id"]): r
+        for r in rows(second)
+        if (r["rule_id"], r["customer_id"]) in {(s["rule_id"], s["customer_id"]) for s in sent_before}
+    }
     assert again and all(r["status"] != "send" for r in again.values()), [r for r in again.values() if r["status"] == "send"][:3]
     assert {r["reason"] for r in again.values() if r["rule_id"] == "unpaid-order-reminder"} == {"already_sent"}
     before = len(delivered(root))
@@ -340,7 +359,12 @@ def test_a_week_records_the_control_group_once_as_each_day_comes(tmp_path: Path)
         recorded = dict(db.execute("SELECT idempotency_key, substr(send_at, 1, 10) FROM holdouts").fetchall())
     finally:
         db.close()
-    due = {r["idempotency_key"]: day.isoformat() for day, plan in plans.items() for r in rows(plan) if r["status"] == "holdout" and r["send_at"][:10] == day.isoformat()}
+    due = {
+        r["idempotency_key"]: day.isoformat()
+        for day, plan in plans.items()
+        for r in rows(plan)
+        if r["status"] == "holdout" and r["send_at"][:10] == day.isoformat()
+    }
     assert due and recorded == due
     assert len(set(recorded.values())) >= 2  # two days, each recorded on its own day
     later = {r["idempotency_key"] for r in rows(plans[days[0]]) if r["status"] == "holdout" and r["send_at"][:10] > days[-1].isoformat()}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from huitou.data.sources import DataError
 from huitou.evaluate import DataSession, open_data
 from huitou.project import Project
 
-from .inprocess import huitou
 from .conftest import ROOT
+from .inprocess import huitou
 
 CDNOW = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
 EXAMPLES = ROOT / "examples"
@@ -30,7 +29,15 @@ def features(session: DataSession) -> dict[str, dict[str, object]]:
     return {row[0]: dict(zip(names, row)) for row in cursor.fetchall()}
 
 
-def open_files(tmp: Path, *, orders: Path, customers: Path | None = None, config: dict | None = None, as_of: dt.date = dt.date(2026, 11, 1), timezone: str = "Asia/Shanghai") -> DataSession:
+def open_files(
+    tmp: Path,
+    *,
+    orders: Path,
+    customers: Path | None = None,
+    config: dict | None = None,
+    as_of: dt.date = dt.date(2026, 11, 1),
+    timezone: str = "Asia/Shanghai",
+) -> DataSession:
     project = Project(tmp, config or {})
     return open_data(project, timezone=timezone, as_of=as_of, orders=orders, customers=customers, quarantine_dir=tmp / "quarantine")
 
@@ -45,7 +52,16 @@ def write_csv(path: Path, rows: list[list[object]]) -> Path:
 def test_cdnow_matches_independent_pandas_summary(tmp_path: Path) -> None:
     """lifetimes-style summary (freq='D', observation end 1998-06-30), computed by our own
     pandas code, equals huitou's features for every one of the 23,570 customers."""
-    config = {"data": {"orders": {"path": str(CDNOW), "format": "csv", "columns": {"ordered_at": "date", "amount": "dollar_value", "items": "number_of_cds"}, "csv": {"delimiter": "whitespace", "date_format": "%Y%m%d"}}}}
+    config = {
+        "data": {
+            "orders": {
+                "path": str(CDNOW),
+                "format": "csv",
+                "columns": {"ordered_at": "date", "amount": "dollar_value", "items": "number_of_cds"},
+                "csv": {"delimiter": "whitespace", "date_format": "%Y%m%d"},
+            }
+        }
+    }
     project = Project(tmp_path, config)
     session = open_data(project, timezone="UTC", as_of=dt.date(1998, 6, 30), quarantine_dir=tmp_path / "q")
     assert session.reports[-1].rows == 69_659 and session.reports[-1].loaded == 69_659
@@ -55,11 +71,13 @@ def test_cdnow_matches_independent_pandas_summary(tmp_path: Path) -> None:
     raw["day"] = pd.to_datetime(raw["date"], format="%Y%m%d")
     days = raw.groupby("customer_id")["day"].agg(["min", "max", "nunique"])
     end = pd.Timestamp("1998-06-30")
-    peer = pd.DataFrame({
-        "frequency": days["nunique"] - 1,
-        "recency": (days["max"] - days["min"]).dt.days,
-        "T": (end - days["min"]).dt.days,
-    })
+    peer = pd.DataFrame(
+        {
+            "frequency": days["nunique"] - 1,
+            "recency": (days["max"] - days["min"]).dt.days,
+            "T": (end - days["min"]).dt.days,
+        }
+    )
     assert len(peer) == 23_570 and len(ours) == 23_570
     assert peer.index.str.len().min() == 5  # zero-padded ids kept as text
     joined = peer.join(ours, how="inner")
@@ -107,7 +125,7 @@ def test_every_format_gives_the_same_features(tmp_path: Path, fmt: str) -> None:
 
 def test_runs_are_identical(tmp_path: Path) -> None:
     outs = []
-    for i in range(2):
+    for _ in range(2):
         session = open_files(tmp_path, orders=EXAMPLES / "orders.csv", customers=EXAMPLES / "customers.csv")
         outs.append(session.con.execute(f"SELECT * FROM ({session.features().sql('duckdb')}) ORDER BY customer_id").fetchall())
     assert outs[0] == outs[1]
@@ -117,33 +135,47 @@ ORDER_HEADER = ["order_id", "customer_id", "ordered_at", "amount", "status", "de
 
 
 def test_bad_rows_are_quarantined_with_reasons(tmp_path: Path) -> None:
-    orders = write_csv(tmp_path / "orders.csv", [
-        ORDER_HEADER,
-        ["o1", "007", "2026-10-01 10:00:00", "10.00", "paid", "2026-10-03", "5"],
-        ["o2", "007", "2026-13-45", "10.00", "paid", "", ""],            # bad_date
-        ["o3", "007", "", "10.00", "paid", "", ""],                      # missing_date
-        ["o4", "007", "2026-10-02", "-5", "paid", "", ""],               # negative_amount
-        ["o5", "007", "2026-10-02", "", "paid", "", ""],                 # missing_amount
-        ["o6", "007", "2026-10-02", "ten", "paid", "", ""],              # bad_amount
-        ["o7", "", "2026-10-02", "1", "paid", "", ""],                   # missing_customer_id
-        ["o8", "999", "2026-10-02", "1", "paid", "", ""],                # unknown_customer
-        ["o1", "007", "2026-10-05", "1", "paid", "", ""],                # duplicate_order_id
-        ["o9", "007", "2031-01-01", "1", "paid", "", ""],                # future_date
-        ["o10", "007", "2026-10-06", "1", "shipped", "", ""],            # unknown_status
-        ["o11", "007", "2026-10-07", "20.50", "PAID", "soon", "9"],      # kept: bad_delivered_at, bad_rating
-        ["o12", "007", "2026-11-20", "3", "paid", "", ""],               # after the as-of date: ignored, kept
-    ])
-    customers = write_csv(tmp_path / "customers.csv", [
-        ["customer_id", "name", "birthday", "points", "consent_sms"],
-        ["007", "王伟", "1990-02-29", "12", "yes"],  # no such date: kept, birthday NULL
-        ["007", "dup", "1990-01-01", "1", "no"],     # duplicate_customer_id
-        ["008", "李娜", "1988-05-01", "lots", "maybe"],  # kept: bad_points, bad_consent_sms
-    ])
+    orders = write_csv(
+        tmp_path / "orders.csv",
+        [
+            ORDER_HEADER,
+            ["o1", "007", "2026-10-01 10:00:00", "10.00", "paid", "2026-10-03", "5"],
+            ["o2", "007", "2026-13-45", "10.00", "paid", "", ""],  # bad_date
+            ["o3", "007", "", "10.00", "paid", "", ""],  # missing_date
+            ["o4", "007", "2026-10-02", "-5", "paid", "", ""],  # negative_amount
+            ["o5", "007", "2026-10-02", "", "paid", "", ""],  # missing_amount
+            ["o6", "007", "2026-10-02", "ten", "paid", "", ""],  # bad_amount
+            ["o7", "", "2026-10-02", "1", "paid", "", ""],  # missing_customer_id
+            ["o8", "999", "2026-10-02", "1", "paid", "", ""],  # unknown_customer
+            ["o1", "007", "2026-10-05", "1", "paid", "", ""],  # duplicate_order_id
+            ["o9", "007", "2031-01-01", "1", "paid", "", ""],  # future_date
+            ["o10", "007", "2026-10-06", "1", "shipped", "", ""],  # unknown_status
+            ["o11", "007", "2026-10-07", "20.50", "PAID", "soon", "9"],  # kept: bad_delivered_at, bad_rating
+            ["o12", "007", "2026-11-20", "3", "paid", "", ""],  # after the as-of date: ignored, kept
+        ],
+    )
+    customers = write_csv(
+        tmp_path / "customers.csv",
+        [
+            ["customer_id", "name", "birthday", "points", "consent_sms"],
+            ["007", "王伟", "1990-02-29", "12", "yes"],  # no such date: kept, birthday NULL
+            ["007", "dup", "1990-01-01", "1", "no"],  # duplicate_customer_id
+            ["008", "李娜", "1988-05-01", "lots", "maybe"],  # kept: bad_points, bad_consent_sms
+        ],
+    )
     session = open_files(tmp_path, orders=orders, customers=customers, as_of=dt.date(2026, 11, 1))
     cust_report, order_report = session.reports
     assert order_report.rejected == {
-        "bad_date": 1, "missing_date": 1, "negative_amount": 1, "missing_amount": 1, "bad_amount": 1,
-        "missing_customer_id": 1, "unknown_customer": 1, "duplicate_order_id": 1, "future_date": 1, "unknown_status": 1,
+        "bad_date": 1,
+        "missing_date": 1,
+        "negative_amount": 1,
+        "missing_amount": 1,
+        "bad_amount": 1,
+        "missing_customer_id": 1,
+        "unknown_customer": 1,
+        "duplicate_order_id": 1,
+        "future_date": 1,
+        "unknown_status": 1,
     }
     assert order_report.kept_with_issues == {"bad_delivered_at": 1, "bad_rating": 1}
     assert (order_report.rows, order_report.loaded, order_report.after_as_of) == (13, 3, 1)
@@ -152,7 +184,11 @@ def test_bad_rows_are_quarantined_with_reasons(tmp_path: Path) -> None:
 
     with (tmp_path / "quarantine" / "orders.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert [(r["row"], r["action"], r["order_id"]) for r in rows][:3] == [("2", "rejected", "o2"), ("3", "rejected", "o3"), ("4", "rejected", "o4")]
+    assert [(r["row"], r["action"], r["order_id"]) for r in rows][:3] == [
+        ("2", "rejected", "o2"),
+        ("3", "rejected", "o3"),
+        ("4", "rejected", "o4"),
+    ]
     assert {r["reason"] for r in rows if r["action"] == "rejected"} == set(order_report.rejected)
     assert [r["order_id"] for r in rows if r["action"] == "kept"] == ["o11"]
     assert len(rows) == 11  # ten rejected, one kept with issues: nothing lost
@@ -164,25 +200,31 @@ def test_bad_rows_are_quarantined_with_reasons(tmp_path: Path) -> None:
 
 
 def test_order_semantics(tmp_path: Path) -> None:
-    orders = write_csv(tmp_path / "orders.csv", [
-        ORDER_HEADER,
-        ["a1", "0001", "2026-11-10T23:30:00Z", "100.00", "paid", "", "4"],   # 11 Nov in Shanghai
-        ["a2", "0001", "2026-11-11 09:00:00", "0.01", "cancelled", "", ""],  # not a purchase
-        ["a3", "0001", "2026-11-12", "0.02", "refunded", "", ""],
-        ["a4", "0001", "2026-11-13", "50.00", "unpaid", "", "1"],
-        ["b1", "0002", "2026-11-01", "0.01", "paid", "2026-11-03", ""],
-        ["b2", "0002", "2026-11-01", "0.02", "paid", "2026-11-04", "2"],
-        ["c1", "0003", "2026-10-01", "0.02", "paid", "", ""],
-        ["c2", "0003", "2026-10-31", "0.03", "paid", "", ""],
-        ["c3", "0003", "2026-11-10", "0.00", "paid", "", ""],
-    ])
-    customers = write_csv(tmp_path / "customers.csv", [
-        ["customer_id", "birthday", "tags"],
-        ["0001", "2000-02-29", "vip|coffee"],
-        ["0002", "1990-11-14", ""],
-        ["0003", "", "new_arrivals"],
-        ["0004", "1985-11-13", ""],
-    ])
+    orders = write_csv(
+        tmp_path / "orders.csv",
+        [
+            ORDER_HEADER,
+            ["a1", "0001", "2026-11-10T23:30:00Z", "100.00", "paid", "", "4"],  # 11 Nov in Shanghai
+            ["a2", "0001", "2026-11-11 09:00:00", "0.01", "cancelled", "", ""],  # not a purchase
+            ["a3", "0001", "2026-11-12", "0.02", "refunded", "", ""],
+            ["a4", "0001", "2026-11-13", "50.00", "unpaid", "", "1"],
+            ["b1", "0002", "2026-11-01", "0.01", "paid", "2026-11-03", ""],
+            ["b2", "0002", "2026-11-01", "0.02", "paid", "2026-11-04", "2"],
+            ["c1", "0003", "2026-10-01", "0.02", "paid", "", ""],
+            ["c2", "0003", "2026-10-31", "0.03", "paid", "", ""],
+            ["c3", "0003", "2026-11-10", "0.00", "paid", "", ""],
+        ],
+    )
+    customers = write_csv(
+        tmp_path / "customers.csv",
+        [
+            ["customer_id", "birthday", "tags"],
+            ["0001", "2000-02-29", "vip|coffee"],
+            ["0002", "1990-11-14", ""],
+            ["0003", "", "new_arrivals"],
+            ["0004", "1985-11-13", ""],
+        ],
+    )
     s = open_files(tmp_path, orders=orders, customers=customers, as_of=dt.date(2027, 2, 1))
     f = features(s)
     a, b, c, d = f["0001"], f["0002"], f["0003"], f["0004"]
@@ -209,7 +251,10 @@ def test_purchase_cycles_are_exact_and_the_last_category_skips_purchases_without
     rows = [["order_id", "customer_id", "ordered_at", "amount", "status", "category"]]
     rows += [[f"a{i}", "cyc", d.isoformat(), "1.00", "paid", "tea"] for i, d in enumerate(days)]
     rows += [["b1", "half", "2026-01-01", "1", "paid", "tea"], ["b2", "half", "2026-01-08", "1", "paid", ""]]
-    rows += [["b3", "half", "2026-01-08T10:00:00+08:00", "1", "paid", "coffee"], ["b4", "half", "2026-01-08T11:00:00+08:00", "1", "paid", ""]]
+    rows += [
+        ["b3", "half", "2026-01-08T10:00:00+08:00", "1", "paid", "coffee"],
+        ["b4", "half", "2026-01-08T11:00:00+08:00", "1", "paid", ""],
+    ]
     rows += [["c1", "odd", "2026-01-01", "1", "paid", ""], ["c2", "odd", "2026-01-04", "1", "paid", ""]]
     # Nine purchase days over 9 days: 9 / 8 = 1.125 exactly, 1.12 half to even (1.13 rounded
     # half up, as DuckDB rounds the double).
@@ -266,23 +311,32 @@ def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_column_mapping_and_csv_options(tmp_path: Path) -> None:
     path = tmp_path / "export.txt"
     path.write_text("C01;20261001;12,50\nC02;20261005;3\n", encoding="utf-8")
-    source = {"path": str(path), "format": "csv", "columns": {"customer_id": "who", "ordered_at": "day", "amount": "paid"},
-              "csv": {"delimiter": ";", "header": False, "names": ["who", "day", "paid"], "date_format": "%Y%m%d"}}
-    session = open_data(Project(tmp_path, {"data": {"orders": source}}), timezone="Asia/Shanghai", as_of=dt.date(2026, 11, 1), quarantine_dir=tmp_path / "q")
+    source = {
+        "path": str(path),
+        "format": "csv",
+        "columns": {"customer_id": "who", "ordered_at": "day", "amount": "paid"},
+        "csv": {"delimiter": ";", "header": False, "names": ["who", "day", "paid"], "date_format": "%Y%m%d"},
+    }
+    session = open_data(
+        Project(tmp_path, {"data": {"orders": source}}), timezone="Asia/Shanghai", as_of=dt.date(2026, 11, 1), quarantine_dir=tmp_path / "q"
+    )
     report = session.reports[-1]
     assert report.rejected == {"bad_amount": 1}  # "12,50" is not an amount: reported, not guessed
     assert list(features(session)) == ["C02"]
 
 
 def test_duplicates_keep_the_first_row_and_move_the_rest(tmp_path: Path) -> None:
-    orders = write_csv(tmp_path / "orders.csv", [
-        ORDER_HEADER,
-        ["x1", "1", "2026-10-01", "10.00", "paid", "", ""],
-        ["x1", "1", "2026-10-01", "10.00", "paid", "", "9"],   # duplicate, with a bad rating too
-        ["x1", "2", "2026-10-02", "5.00", "paid", "", ""],     # same id, other customer: duplicate
-        ["x2", "2", "2026-13-01", "5.00", "paid", "", ""],     # bad date: that reason wins
-        ["x2", "2", "2026-10-03", "5.00", "paid", "", ""],     # repeats a rejected row's id
-    ])
+    orders = write_csv(
+        tmp_path / "orders.csv",
+        [
+            ORDER_HEADER,
+            ["x1", "1", "2026-10-01", "10.00", "paid", "", ""],
+            ["x1", "1", "2026-10-01", "10.00", "paid", "", "9"],  # duplicate, with a bad rating too
+            ["x1", "2", "2026-10-02", "5.00", "paid", "", ""],  # same id, other customer: duplicate
+            ["x2", "2", "2026-13-01", "5.00", "paid", "", ""],  # bad date: that reason wins
+            ["x2", "2", "2026-10-03", "5.00", "paid", "", ""],  # repeats a rejected row's id
+        ],
+    )
     session = open_files(tmp_path, orders=orders)
     rep = session.reports[-1]
     assert rep.rejected == {"duplicate_order_id": 3, "bad_date": 1}
@@ -293,11 +347,14 @@ def test_duplicates_keep_the_first_row_and_move_the_rest(tmp_path: Path) -> None
 
 
 def test_customers_without_a_file_are_the_buyers_up_to_as_of(tmp_path: Path) -> None:
-    orders = write_csv(tmp_path / "orders.csv", [
-        ORDER_HEADER,
-        ["a", "1", "2026-10-01", "1", "paid", "", ""],
-        ["b", "2", "2026-12-01", "1", "paid", "", ""],  # only after the as-of date
-    ])
+    orders = write_csv(
+        tmp_path / "orders.csv",
+        [
+            ORDER_HEADER,
+            ["a", "1", "2026-10-01", "1", "paid", "", ""],
+            ["b", "2", "2026-12-01", "1", "paid", "", ""],  # only after the as-of date
+        ],
+    )
     f = features(open_files(tmp_path, orders=orders, as_of=dt.date(2026, 11, 1)))
     assert list(f) == ["1"] and f["1"]["name"] is None and f["1"]["tags"] is None
 
@@ -314,12 +371,15 @@ def test_empty_and_non_utf8_files_say_so(tmp_path: Path) -> None:
 
 
 def test_latest_order_ties_go_to_the_later_row(tmp_path: Path) -> None:
-    orders = write_csv(tmp_path / "orders.csv", [
-        ["order_id", "customer_id", "ordered_at", "amount", "category"],
-        ["z9", "1", "2026-10-01 10:00:00", "1", "tea"],
-        ["a1", "1", "2026-10-01 10:00:00", "1", "coffee"],   # same time, later row: the latest
-        ["m5", "1", "2026-09-01 10:00:00", "1", "books"],
-    ])
+    orders = write_csv(
+        tmp_path / "orders.csv",
+        [
+            ["order_id", "customer_id", "ordered_at", "amount", "category"],
+            ["z9", "1", "2026-10-01 10:00:00", "1", "tea"],
+            ["a1", "1", "2026-10-01 10:00:00", "1", "coffee"],  # same time, later row: the latest
+            ["m5", "1", "2026-09-01 10:00:00", "1", "books"],
+        ],
+    )
     assert features(open_files(tmp_path, orders=orders))["1"]["last_category"] == "coffee"
 
 
@@ -327,10 +387,14 @@ def test_declared_fields_flow_from_file_to_predicate(tmp_path: Path) -> None:
     from huitou.evaluate import segment_counts
     from huitou.validate import validate_paths
 
-    write_csv(tmp_path / "orders.csv", [ORDER_HEADER, ["o1", "1", "2026-10-01", "5", "paid", "", ""], ["o2", "2", "2026-10-02", "5", "paid", "", ""]])
+    write_csv(
+        tmp_path / "orders.csv",
+        [ORDER_HEADER, ["o1", "1", "2026-10-01", "5", "paid", "", ""], ["o2", "2", "2026-10-02", "5", "paid", "", ""]],
+    )
     write_csv(tmp_path / "customers.csv", [["customer_id", "vip_level", "colours"], ["1", "4", "red|blue"], ["2", "x", ""]])
     (tmp_path / "huitou.yaml").write_text(
-        "version: 1\ndata:\n  orders: {path: orders.csv}\n  customers: {path: customers.csv, fields: {vip_level: integer, colours: list}}\n", encoding="utf-8"
+        "version: 1\ndata:\n  orders: {path: orders.csv}\n  customers: {path: customers.csv, fields: {vip_level: integer, colours: list}}\n",
+        encoding="utf-8",
     )
     (tmp_path / "templates" / "zh-CN").mkdir(parents=True)
     (tmp_path / "templates" / "zh-CN" / "t.j2").write_text("{{ customer.vip_level }}\n", encoding="utf-8")
@@ -351,7 +415,9 @@ def test_declared_fields_flow_from_file_to_predicate(tmp_path: Path) -> None:
 
 def test_timezone_aware_parquet_times_become_local_dates(tmp_path: Path) -> None:
     path = tmp_path / "orders.parquet"
-    duckdb.connect().execute(f"""COPY (SELECT '1' AS customer_id, TIMESTAMPTZ '2026-10-31 16:30:00+00' AS ordered_at, 9.5 AS amount) TO '{path}' (FORMAT PARQUET)""")
+    duckdb.connect().execute(
+        f"""COPY (SELECT '1' AS customer_id, TIMESTAMPTZ '2026-10-31 16:30:00+00' AS ordered_at, 9.5 AS amount) TO '{path}' (FORMAT PARQUET)"""
+    )
     shanghai = features(open_files(tmp_path, orders=path, timezone="Asia/Shanghai"))
     london = features(open_files(tmp_path, orders=path, timezone="Europe/London"))
     assert shanghai["1"]["last_order_date"] == dt.date(2026, 11, 1)  # 00:30 next day in Shanghai
@@ -359,12 +425,15 @@ def test_timezone_aware_parquet_times_become_local_dates(tmp_path: Path) -> None
 
 
 def test_status_is_read_leniently(tmp_path: Path) -> None:
-    orders = write_csv(tmp_path / "orders.csv", [
-        ORDER_HEADER,
-        ["a", "1", "2026-10-01", "1", "", "", ""],          # empty: paid
-        ["b", "1", "2026-10-02", "1", "   ", "", ""],       # blank: paid
-        ["c", "1", "2026-10-03", "1", " Refunded ", "", ""],  # case and spaces: refunded
-    ])
+    orders = write_csv(
+        tmp_path / "orders.csv",
+        [
+            ORDER_HEADER,
+            ["a", "1", "2026-10-01", "1", "", "", ""],  # empty: paid
+            ["b", "1", "2026-10-02", "1", "   ", "", ""],  # blank: paid
+            ["c", "1", "2026-10-03", "1", " Refunded ", "", ""],  # case and spaces: refunded
+        ],
+    )
     session = open_files(tmp_path, orders=orders)
     assert session.reports[-1].rejected == {}
     assert features(session)["1"]["order_count"] == 2

@@ -16,15 +16,14 @@ from typing import Any
 
 import pytest
 
-from tests.inprocess import Ran
-from tests.inprocess import huitou as in_process
-
 from huitou.diff.plan import check, plan_both
 from huitou.diff.versions import resolve
 from huitou.evaluate import data_timezone, open_data
 from huitou.plan.render_memo import RenderMemo
 from huitou.plan.run import run_plan
 from huitou.reporters.diff import as_markdown
+from tests.inprocess import Ran
+from tests.inprocess import huitou as in_process
 
 from .conftest import ROOT, installed_script, update_golden
 
@@ -32,8 +31,10 @@ GOLDEN = Path(__file__).parent / "golden" / "diff.md"
 AS_OF = "2026-11-01"
 CHANGES = {  # file: (before, after)
     "rules/care_calendar.yaml": [('when: {on: birthday, at: "09:30"}', 'when: {on: birthday, at: "10:00"}')],
-    "rules/lifecycle.yaml": [("dormant_high: days_since_last_order BETWEEN 90 AND 180", "dormant_high: days_since_last_order BETWEEN 80 AND 180"),
-                             ("- {max: 2, per: 7d}", "- {max: 1, per: 7d}")],
+    "rules/lifecycle.yaml": [
+        ("dormant_high: days_since_last_order BETWEEN 90 AND 180", "dormant_high: days_since_last_order BETWEEN 80 AND 180"),
+        ("- {max: 2, per: 7d}", "- {max: 1, per: 7d}"),
+    ],
     "templates/zh-CN/sms/birthday.j2": [("谢谢您一路相伴。", "谢谢您一路相伴！")],
 }
 
@@ -53,7 +54,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("shop")
     config = (ROOT / "huitou.yaml").read_text(encoding="utf-8")
     assert "    max_segments: 1\n" in config
-    (root / "huitou.yaml").write_text(config.replace("    max_segments: 1\n", "    max_segments: 1\n    cost: {per_segment: 0.05, currency: CNY}\n", 1), encoding="utf-8")
+    (root / "huitou.yaml").write_text(
+        config.replace("    max_segments: 1\n", "    max_segments: 1\n    cost: {per_segment: 0.05, currency: CNY}\n", 1), encoding="utf-8"
+    )
     for folder in ("rules", "templates", "examples"):
         shutil.copytree(ROOT / folder, root / folder)
     git(root, "init", "-q", "-b", "main")
@@ -95,8 +98,10 @@ def test_the_diff_counts_equal_the_difference_of_two_plans(repo: Path, tmp_path:
     assert done.returncode == 0, done.stderr
     diff = json.loads(done.stdout)
     got = {(r["playbook"], r["rule"]): (r["added"], r["removed"]) for r in diff["rules"]}
-    expected = {rule: (len(after.get(rule, set()) - before.get(rule, set())), len(before.get(rule, set()) - after.get(rule, set())))
-                for rule in before.keys() | after.keys()}
+    expected = {
+        rule: (len(after.get(rule, set()) - before.get(rule, set())), len(before.get(rule, set()) - after.get(rule, set())))
+        for rule in before.keys() | after.keys()
+    }
     assert got == expected
     assert sum(a + r for a, r in got.values()) >= 10  # the change moves customers (else the equality proves little)
     rows = {(r["playbook"], r["rule"]): r for r in diff["rules"]}
@@ -140,7 +145,9 @@ def test_messages_head_copies_from_base_are_what_it_renders_on_its_own(repo: Pat
     shutil.copytree(base, head)
     (head / "templates" / "zh-CN" / "sms" / "_wish.j2").write_text("生日快乐呀！", encoding="utf-8")
     config = head / "huitou.yaml"
-    config.write_text(config.read_text(encoding="utf-8").replace("https://shop.example.cn/unsubscribe", "https://shop.example.cn/leave"), encoding="utf-8")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("https://shop.example.cn/unsubscribe", "https://shop.example.cn/leave"), encoding="utf-8"
+    )
     base_checked, head_checked = check(resolve(str(base), None, tmp_path)), check(resolve(str(head), None, tmp_path))
     project = head_checked.playbooks[0].project
     as_of = dt.date.fromisoformat(AS_OF)
@@ -151,14 +158,20 @@ def test_messages_head_copies_from_base_are_what_it_renders_on_its_own(repo: Pat
     assert base_plan is not None and head_plan is not None
     assert _plan_rows(head_plan) == _plan_rows(alone)
     # What changed shows in HEAD's messages (a copy from BASE would not have it) ...
-    bodies = dict(session.con.execute(f"SELECT rule_id, string_agg(content.body, ' ') FROM {head_plan.relation} WHERE status = 'send' GROUP BY ALL").fetchall())
-    old = dict(session.con.execute(f"SELECT rule_id, string_agg(content.body, ' ') FROM {base_plan.relation} WHERE status = 'send' GROUP BY ALL").fetchall())
+    bodies = dict(
+        session.con.execute(f"SELECT rule_id, string_agg(content.body, ' ') FROM {head_plan.relation} WHERE status = 'send' GROUP BY ALL").fetchall()
+    )
+    old = dict(
+        session.con.execute(f"SELECT rule_id, string_agg(content.body, ' ') FROM {base_plan.relation} WHERE status = 'send' GROUP BY ALL").fetchall()
+    )
     assert "生日快乐呀！" in bodies["birthday-wish"] and "生日快乐呀！" not in old["birthday-wish"]
     emails = [rule for rule, text in bodies.items() if "/leave" in text]
     assert emails and all("/leave" not in old[rule] for rule in emails)
     # ... and every other message of HEAD was copied, not rendered again (every email's
     # rule changed: the link is a setting of the channel, used or not).
-    sends = session.con.execute(f"SELECT count(*), count(*) FILTER (rule_id = 'birthday-wish' OR channel = 'email') FROM {head_plan.relation} WHERE status = 'send'")
+    sends = session.con.execute(
+        f"SELECT count(*), count(*) FILTER (rule_id = 'birthday-wish' OR channel = 'email') FROM {head_plan.relation} WHERE status = 'send'"
+    )
     total, changed = sends.fetchone()  # type: ignore[misc]
     assert memo.reused == total - changed > 0 and changed > 0
 
@@ -208,7 +221,10 @@ def test_a_base_that_does_not_validate_shows_its_problems_and_diffs_the_rest(rep
     broken = tmp_path / "broken"
     shutil.copytree(repo, broken, ignore=shutil.ignore_patterns(".git"))
     path = broken / "rules" / "lifecycle.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("days_since_last_order BETWEEN 80 AND 180", "days_since_lats_order BETWEEN 80 AND 180"), encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("days_since_last_order BETWEEN 80 AND 180", "days_since_lats_order BETWEEN 80 AND 180"),
+        encoding="utf-8",
+    )
     done = huitou(repo, "diff", str(broken), "HEAD", "--as-of", AS_OF, "-f", "json")
     assert done.returncode == 0, done.stderr
     assert f"{broken}: rules/lifecycle.yaml:" in done.stderr and "days_since_lats_order" in done.stderr
@@ -220,11 +236,14 @@ def test_a_base_that_does_not_validate_shows_its_problems_and_diffs_the_rest(rep
     assert any(v["file"] == "rules/lifecycle.yaml" and v["severity"] == "error" for v in diff["validation"]["went_away"])
 
 
-@pytest.mark.parametrize("args, message", [
-    (["no-such-branch"], "huitou diff: no revision 'no-such-branch' in the repository at "),
-    (["HEAD~1", "HEAD~99"], "huitou diff: no revision 'HEAD~99' in the repository at "),
-    (["examples"], "huitou diff: examples: not a huitou project (no huitou.yaml in it); give a project directory or a git revision"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["no-such-branch"], "huitou diff: no revision 'no-such-branch' in the repository at "),
+        (["HEAD~1", "HEAD~99"], "huitou diff: no revision 'HEAD~99' in the repository at "),
+        (["examples"], "huitou diff: examples: not a huitou project (no huitou.yaml in it); give a project directory or a git revision"),
+    ],
+)
 def test_bad_versions_are_one_line(repo: Path, args: list[str], message: str) -> None:
     done = huitou(repo, "diff", *args)
     assert done.returncode == 2 and done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
@@ -244,11 +263,34 @@ def test_customer_text_cannot_break_the_markdown() -> None:
     """Names and messages are written by the public: in the comment they stay text."""
     hostile = "</details><img src=x onerror=alert(1)> | [click](http://evil.example) `x` <!--"
     example = {"customer_id": hostile, "to": "138****0000", "send_at": "2026-11-02T10:00:00+08:00", "body": hostile}
-    rule = {"playbook": "p", "rule": "r", "added": 1, "removed": 0, "sends_base": 0, "sends_head": 1, "reworded": 1, "moved": 0, "changed": True,
-            "reasons": [], "examples": {"added": [example], "removed": []}, "moved_examples": [],
-            "reworded_examples": [{"customer_id": "c", "diff": "", "parts": [("-", hostile), ("+", hostile)]}]}
-    diff = {"base": {"label": "main", "commit": None}, "head": {"label": "the working tree", "commit": None}, "as_of": AS_OF, "horizon_days": 14,
-            "unchanged": False, "rules": [rule], "rules_added": [], "rules_removed": [], "channels": [], "days": [], "validation": {"appeared": [], "went_away": []}}
+    rule = {
+        "playbook": "p",
+        "rule": "r",
+        "added": 1,
+        "removed": 0,
+        "sends_base": 0,
+        "sends_head": 1,
+        "reworded": 1,
+        "moved": 0,
+        "changed": True,
+        "reasons": [],
+        "examples": {"added": [example], "removed": []},
+        "moved_examples": [],
+        "reworded_examples": [{"customer_id": "c", "diff": "", "parts": [("-", hostile), ("+", hostile)]}],
+    }
+    diff = {
+        "base": {"label": "main", "commit": None},
+        "head": {"label": "the working tree", "commit": None},
+        "as_of": AS_OF,
+        "horizon_days": 14,
+        "unchanged": False,
+        "rules": [rule],
+        "rules_added": [],
+        "rules_removed": [],
+        "channels": [],
+        "days": [],
+        "validation": {"appeared": [], "went_away": []},
+    }
     text = as_markdown(diff)
     assert "<img" not in text and "</details><img" not in text and "<!--" not in text.split("\n", 1)[1]
     assert "](http" not in text and text.count("</details>") == 1
@@ -265,7 +307,9 @@ def test_init_writes_a_ci_workflow_whose_commands_work(tmp_path: Path) -> None:
     origin = tmp_path / "shop"
     assert huitou(tmp_path, "init", str(origin), "--locale", "en").returncode == 0
     workflow = origin / ".github" / "workflows" / "huitou.yml"
-    checked = subprocess.run([installed_script("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)], capture_output=True, text=True)
+    checked = subprocess.run(
+        [installed_script("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)], capture_output=True, text=True
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert (origin / ".pre-commit-config.yaml").is_file()
     git(origin, "init", "-q", "-b", "main")
@@ -281,8 +325,14 @@ def test_init_writes_a_ci_workflow_whose_commands_work(tmp_path: Path) -> None:
     commands = [s["run"] for s in steps if s.get("run", "").startswith("huitou ")]
     assert len(commands) == 4 and any(c.startswith("huitou diff") for c in commands)
     for command in commands:
-        done = subprocess.run(["bash", "-c", command], cwd=clone, env={**os.environ, "BASE": "main", "PATH": f"{Path(installed_script('huitou')).parent}:{os.environ['PATH']}"},
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=clone,
+            env={**os.environ, "BASE": "main", "PATH": f"{Path(installed_script('huitou')).parent}:{os.environ['PATH']}"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, (command, done.stdout, done.stderr)
     comment = (clone / "huitou-diff.md").read_text(encoding="utf-8")
     assert comment.startswith("<!-- huitou-diff -->\n### huitou diff: origin/main → HEAD")
@@ -294,6 +344,8 @@ def test_the_gitlab_pipeline_in_the_docs_is_valid(tmp_path: Path) -> None:
     block = text.split("```yaml\n# .gitlab-ci.yml\n", 1)[1].split("```", 1)[0]
     pipeline = tmp_path / ".gitlab-ci.yml"
     pipeline.write_text(block, encoding="utf-8")
-    checked = subprocess.run([installed_script("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", str(pipeline)], capture_output=True, text=True)
+    checked = subprocess.run(
+        [installed_script("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", str(pipeline)], capture_output=True, text=True
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "huitou diff" in block and "<!-- huitou-diff -->" in text

@@ -65,8 +65,9 @@ class Transactions:
 # row for its place; from a receiver that answers at once they come back faster than a
 # commit is written, and each commit takes all that came.
 @pytest.mark.parametrize(("latency", "most"), [(0.05, 120), (0.0, 60)])
-def test_claims_and_outcomes_share_commits_and_the_window_stays_the_rows_in_flight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, latency: float,
-                                                                                   most: int) -> None:
+def test_claims_and_outcomes_share_commits_and_the_window_stays_the_rows_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, latency: float, most: int
+) -> None:
     path, keys = tmp_path / "ledger.sqlite", [f"k{i:03d}" for i in range(120)]
     ledger = Ledger(path)
     ledger.enqueue([row(key, customer=f"c{i}") for i, key in enumerate(keys)], NOW)

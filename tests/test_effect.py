@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from statsmodels.stats import proportion
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from tests.browser import CHROMIUM, Browser
-from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 from tests.inprocess import huitou
 
 N = 4000
@@ -87,8 +87,15 @@ def shop(root: Path, rng: np.random.Generator, name: str = "Customer {i}") -> np
     for i in range(N):
         for k in range(1 + rng.poisson(2 * propensity[i])):
             day = 10 + int(rng.integers(0, 80))  # 2026-08-10 .. 2026-10-28
-            orders.append([f"P{i:05d}-{k}", f"C{i:05d}", f"2026-{8 + day // 31:02d}-{1 + day % 31 if day % 31 < 28 else 28:02d} 12:00:00",
-                           f"{40 + 30 * propensity[i] + rng.normal(0, 5):.2f}", "paid"])
+            orders.append(
+                [
+                    f"P{i:05d}-{k}",
+                    f"C{i:05d}",
+                    f"2026-{8 + day // 31:02d}-{1 + day % 31 if day % 31 < 28 else 28:02d} 12:00:00",
+                    f"{40 + 30 * propensity[i] + rng.normal(0, 5):.2f}",
+                    "paid",
+                ]
+            )
     with open(root / "data" / "orders.csv", "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["order_id", "customer_id", "ordered_at", "amount", "status"])
@@ -115,7 +122,15 @@ def arrive(root: Path, rng: np.random.Generator, propensity: np.ndarray, treated
         cid = f"C{i:05d}"
         base = min(0.7, 0.02 + 0.2 * propensity[i])
         if rng.random() < base + (uplift if cid in treated else 0.0):
-            lines.append([f"A{i:05d}", cid, f"2026-11-{3 + int(rng.integers(0, 12)):02d} 15:00:00", f"{40 + 30 * propensity[i] + rng.normal(0, 5):.2f}", "paid"])
+            lines.append(
+                [
+                    f"A{i:05d}",
+                    cid,
+                    f"2026-11-{3 + int(rng.integers(0, 12)):02d} 15:00:00",
+                    f"{40 + 30 * propensity[i] + rng.normal(0, 5):.2f}",
+                    "paid",
+                ]
+            )
         if rng.random() < 0.2:
             lines.append([f"L{i:05d}", cid, "2026-11-25 15:00:00", "99.00", "paid"])  # 23 days on: outside the 14-day window
     lines.append(["X00001", "C00001", "2026-11-05 15:00:00", "500.00", "cancelled"])  # not a purchase
@@ -123,7 +138,9 @@ def arrive(root: Path, rng: np.random.Generator, propensity: np.ndarray, treated
         csv.writer(handle).writerows(lines)
 
 
-def experiment(root: Path, uplift: float, seed: int, *extra: str, name: str = "Customer {i}", start: str = SEND_DAY) -> tuple[dict, set[str], set[str]]:
+def experiment(
+    root: Path, uplift: float, seed: int, *extra: str, name: str = "Customer {i}", start: str = SEND_DAY
+) -> tuple[dict, set[str], set[str]]:
     rng = np.random.default_rng(seed)
     propensity = shop(root, rng, name)
     run(root, "plan", "--as-of", "2026-11-01", "--horizon", "7d", "--out", "plan.jsonl")
@@ -223,7 +240,9 @@ def test_the_dry_run_sizes_each_holdout_before_launch(tmp_path: Path) -> None:
     assert sizing["baseline_conversion"] == pytest.approx(len(known & recent) / len(known))
     # the detectable uplift is the one statsmodels gives 80% power at 5%
     p0, mde = sizing["baseline_conversion"], sizing["minimum_detectable_uplift"]
-    power = NormalIndPower().power(proportion_effectsize(p0 + mde, p0), nobs1=sizing["treated"], alpha=0.05, ratio=sizing["holdout"] / sizing["treated"])
+    power = NormalIndPower().power(
+        proportion_effectsize(p0 + mde, p0), nobs1=sizing["treated"], alpha=0.05, ratio=sizing["holdout"] / sizing["treated"]
+    )
     assert power == pytest.approx(0.8, abs=1e-6)
     assert 0.01 < mde < 0.1  # 2,000 a group detects a few points
 
@@ -238,7 +257,9 @@ def test_bad_input_is_a_sentence_never_an_error(tmp_path: Path) -> None:
     assert "has not sent anything yet" in never["effect_notes"][0]
     run(root, "plan", "--as-of", "2026-11-01", "--horizon", "14d", "--out", "plan.jsonl")
     run(root, "send", "plan.jsonl", "--live", "--now", "2026-11-01T00:00", "--until", "2026-11-08")
-    reached = set.union(*groups(root)) | {c for (c,) in sqlite3.connect(root / ".huitou" / "ledger.sqlite").execute("SELECT customer_id FROM messages")}
+    reached = set.union(*groups(root)) | {
+        c for (c,) in sqlite3.connect(root / ".huitou" / "ledger.sqlite").execute("SELECT customer_id FROM messages")
+    }
     outsider = next(f"{i:07d}" for i in range(1, 301) if f"{i:07d}" not in reached)
     add_orders(root, [f'"Z1","{outsider}",2026-11-03 12:00:00.000000,10.00,"paid",,,'])  # a buyer no rule reached
     result = json.loads(run(root, *args).stdout)
@@ -270,8 +291,10 @@ def test_the_html_report_opens_offline_in_chromium(tmp_path: Path) -> None:
         assert browser.problems(page.as_uri()) == []
         # every chart is there, drawn as inline SVG with a size
         for chart in ("repeat-rate", "cohorts", "uplift", "funnel"):
-            box = browser.evaluate(f"(() => {{ const s = document.querySelector('figure[data-chart=\"{chart}\"] svg'); "
-                                   "if (!s) return null; const r = s.getBoundingClientRect(); return [r.width, r.height]; })()")
+            box = browser.evaluate(
+                f"(() => {{ const s = document.querySelector('figure[data-chart=\"{chart}\"] svg'); "
+                "if (!s) return null; const r = s.getBoundingClientRect(); return [r.width, r.height]; })()"
+            )
             assert box and box[0] > 100 and box[1] > 50, chart
         # the headline numbers shown are the JSON's
         shown = dict(browser.evaluate("[...document.querySelectorAll('.headline [data-metric]')].map(e => [e.dataset.metric, e.textContent.trim()])"))
@@ -291,7 +314,9 @@ def test_the_html_report_opens_offline_in_chromium(tmp_path: Path) -> None:
     # self-contained: no script, nothing fetched, one file
     text = page.read_text(encoding="utf-8")
     assert not [tag for tag in ("<script", "<link", "<img", "<iframe", "@import") if tag in text.lower()]
-    assert all(ref.startswith(("#", "data:")) for ref in re.findall(r"url\(([^)]*)\)|href=\"([^\"]*)\"", text) for ref in ref if ref)  # only the SVG's own parts and inline images
+    assert all(
+        ref.startswith(("#", "data:")) for ref in re.findall(r"url\(([^)]*)\)|href=\"([^\"]*)\"", text) for ref in ref if ref
+    )  # only the SVG's own parts and inline images
 
 
 @pytest.mark.parametrize("baseline", [0.0, 0.001, 0.02, 0.15, 0.5, 0.93])

@@ -27,12 +27,17 @@ from .test_plan import CLOCK_PLAYBOOK, make_shop
 
 # The clock-change rules of tests/test_plan.py (01:30 and 02:30 on the birthday), under a
 # cap and a 50% holdout, with a weekday-limited rule and a purchase-cycle rule.
-EDGE_PLAYBOOK = CLOCK_PLAYBOOK.replace("name: t\n", "name: edges\n").replace("rules:\n", """policies:
+EDGE_PLAYBOOK = (
+    CLOCK_PLAYBOOK.replace("name: t\n", "name: edges\n").replace(
+        "rules:\n",
+        """policies:
   frequency_caps:
     - {max: 2, per: 1d}
   holdout: 50%
 rules:
-""") + """  - id: checkin
+""",
+    )
+    + """  - id: checkin
     intent: service
     segment: order_count >= 1
     when: {after: last_order, days: 10, at: "10:00", weekdays: [mon, tue, wed, thu, fri]}
@@ -45,22 +50,32 @@ rules:
     channel: sms
     template: sms/d.j2
 """
+)
 TEMPLATES = {
     "sms/b.j2": "{{ customer.name }}生日快乐",
     "sms/c.j2": "{{ customer.name }}: {{ customer.last_category or '-' }} {{ customer.avg_order_value }} {{ send.date }}",
     "sms/d.j2": "{{ customer.purchase_cycle_days }} / {{ customer.days_until_due }}",
 }
 # Birthdays on the nights the clocks change (2026 autumn, 2027 spring), in both zones.
-CLOCK_CUSTOMERS = [["ny-a", "Amy", "1990-11-01", "America/New_York", ""], ["ldn-a", "Ben", "1990-10-25", "Europe/London", ""],
-                   ["ny-s", "Cy", "1990-03-14", "America/New_York", ""], ["ldn-s", "Di", "1990-03-28", "Europe/London", ""]]
+CLOCK_CUSTOMERS = [
+    ["ny-a", "Amy", "1990-11-01", "America/New_York", ""],
+    ["ldn-a", "Ben", "1990-10-25", "Europe/London", ""],
+    ["ny-s", "Cy", "1990-03-14", "America/New_York", ""],
+    ["ldn-s", "Di", "1990-03-28", "Europe/London", ""],
+]
 # Thursday 15 October 2026: ten days on is Sunday 25 October, which the weekdays move to Monday.
 CLOCK_ORDERS = [["t1", "周四", "2026-10-15T12:00:00+08:00", "9.99", "paid", "tea", "", ""]]
 # Text written by the public: NUL bytes (which PostgreSQL's text cannot hold; huitou
 # removes them on every engine), a spreadsheet formula, a header injection, an id with a
 # NUL (rejected with its orders, never turned into another customer's id).
-HOSTILE_CUSTOMERS = [["evil", "E\x00ve\"=cmd|' /C calc'!A0\r\nBcc: x", "1990-10-30", "", 'x"y|z\x00\\'], ["bad\x00id", "B", "1990-10-30", "", ""]]
-HOSTILE_ORDERS = [["o\x00x", "evil", "2026-10-10T10:00:00+08:00", "3.00", "paid", "t\x00ea", "", ""],
-                  ["o-u", "bad\x00id", "2026-10-10T10:00:00+08:00", "3.00", "paid", "tea", "", ""]]
+HOSTILE_CUSTOMERS = [
+    ["evil", "E\x00ve\"=cmd|' /C calc'!A0\r\nBcc: x", "1990-10-30", "", 'x"y|z\x00\\'],
+    ["bad\x00id", "B", "1990-10-30", "", ""],
+]
+HOSTILE_ORDERS = [
+    ["o\x00x", "evil", "2026-10-10T10:00:00+08:00", "3.00", "paid", "t\x00ea", "", ""],
+    ["o-u", "bad\x00id", "2026-10-10T10:00:00+08:00", "3.00", "paid", "tea", "", ""],
+]
 # Enough non-ASCII ids for the holdout draw to split them.
 MANY = [[f"客户-{i:02d}", f"名{i}", f"1990-10-{i % 28 + 1:02d}", "", ""] for i in range(40)]
 
@@ -69,23 +84,39 @@ def edge_project(root: Path) -> Path:
     (root / "rules").mkdir(parents=True)
     (root / "huitou.yaml").write_text(
         "version: 1\nname: edges\ndefault_locale: zh-CN\ndata:\n  orders: {path: orders.csv}\n  customers: {path: customers.csv}\n"
-        "channels:\n  sms: {signature: 【店】}\n", encoding="utf-8")
+        "channels:\n  sms: {signature: 【店】}\n",
+        encoding="utf-8",
+    )
     (root / "rules" / "edges.yaml").write_text(EDGE_PLAYBOOK, encoding="utf-8")
     for name, text in TEMPLATES.items():
         path = root / "templates" / "zh-CN" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    customers = [[*row, "phone", "consent_sms"] if i == 0 else [*row, f"1380000{i:04d}", "true"]
-                 for i, row in enumerate([*EDGE_CUSTOMERS, *CLOCK_CUSTOMERS, *MANY, ["周四", "Thu", "", "", ""], *HOSTILE_CUSTOMERS])]
-    orders = [*EDGE_ORDERS, *CLOCK_ORDERS, *HOSTILE_ORDERS, *[[f"m{i}", f"客户-{i:02d}", f"2026-0{i % 9 + 1}-1{i % 10}T09:00:00+08:00", f"{i}.{i:02d}", "paid", "", "", ""] for i in range(40)]]
+    customers = [
+        [*row, "phone", "consent_sms"] if i == 0 else [*row, f"1380000{i:04d}", "true"]
+        for i, row in enumerate([*EDGE_CUSTOMERS, *CLOCK_CUSTOMERS, *MANY, ["周四", "Thu", "", "", ""], *HOSTILE_CUSTOMERS])
+    ]
+    orders = [
+        *EDGE_ORDERS,
+        *CLOCK_ORDERS,
+        *HOSTILE_ORDERS,
+        *[[f"m{i}", f"客户-{i:02d}", f"2026-0{i % 9 + 1}-1{i % 10}T09:00:00+08:00", f"{i}.{i:02d}", "paid", "", "", ""] for i in range(40)],
+    ]
     for name, rows in (("customers.csv", customers), ("orders.csv", orders)):
         with (root / name).open("w", encoding="utf-8", newline="") as handle:
             csv.writer(handle).writerows(rows)
     return root
 
 
-def plan_files(root: Path, as_of: str, horizon: str, env: dict[str, str], out_dir: Path, kinds: tuple[str, ...] = ("duckdb", "postgres", "spark"),
-               spark: object = None) -> dict[str, bytes]:
+def plan_files(
+    root: Path,
+    as_of: str,
+    horizon: str,
+    env: dict[str, str],
+    out_dir: Path,
+    kinds: tuple[str, ...] = ("duckdb", "postgres", "spark"),
+    spark: object = None,
+) -> dict[str, bytes]:
     """The plan file of each engine, written by the console script; Spark's by the same
     code in this process, on the session's Spark (a console script starts a JVM: 10-20 s
     each, the suite's largest cost; the console script on Spark is tested below)."""
@@ -95,8 +126,14 @@ def plan_files(root: Path, as_of: str, horizon: str, env: dict[str, str], out_di
         if kind == "spark":
             files[kind] = _planned_on_session_spark(spark, root, as_of, horizon, env, out)
             continue
-        done = subprocess.run([installed_script("huitou"), "plan", "--engine", kind, "--as-of", as_of, "--horizon", horizon, "--out", str(out)],
-                              cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [installed_script("huitou"), "plan", "--engine", kind, "--as-of", as_of, "--horizon", horizon, "--out", str(out)],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, f"{kind}: {done.stderr}"
         # stderr is huitou's lines only: the JVM's notices and log go to a file of their own.
         assert not any(noise in done.stderr for noise in ("log4j", "WARN", "SparkContext")), done.stderr
@@ -135,12 +172,23 @@ def engines_env(postgres_url: str, spark_engine, tmp_path: Path) -> dict[str, st
     # Each console-script plan on Spark starts a JVM for a few seconds' work on small data:
     # without the optimising compiler it starts 4-5 s sooner (the results are the same).
     quick_jvm = "--conf spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 pyspark-shell"
-    return {**os.environ, "HUITOU_PG_URL": postgres_url, "HUITOU_REFERRAL_SECRET": "engine-test-secret", "XDG_STATE_HOME": str(tmp_path / "state"),
-            "PYSPARK_SUBMIT_ARGS": quick_jvm}
+    return {
+        **os.environ,
+        "HUITOU_PG_URL": postgres_url,
+        "HUITOU_REFERRAL_SECRET": "engine-test-secret",
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "PYSPARK_SUBMIT_ARGS": quick_jvm,
+    }
 
 
 @pytest.mark.parametrize("as_of, horizon", [("2026-10-20", "30d"), ("2027-02-20", "40d")], ids=["autumn", "spring"])
-def test_the_edge_project_plans_byte_for_byte_alike_on_every_engine(tmp_path: Path, engines_env: dict[str, str], spark_engine, as_of: str, horizon: str) -> None:  # noqa: F811
+def test_the_edge_project_plans_byte_for_byte_alike_on_every_engine(
+    tmp_path: Path,
+    engines_env: dict[str, str],
+    spark_engine,  # noqa: F811
+    as_of: str,
+    horizon: str,
+) -> None:
     files = plan_files(edge_project(tmp_path / "edges"), as_of, horizon, engines_env, tmp_path, spark=spark_engine)
     assert files["postgres"] == files["duckdb"] and files["spark"] == files["duckdb"]
     rows = [json.loads(line) for line in files["duckdb"].splitlines()]
@@ -157,7 +205,7 @@ def test_the_edge_project_plans_byte_for_byte_alike_on_every_engine(tmp_path: Pa
     assert any(not r["customer_id"].isascii() for r in rows)
     assert b"\\u0000" not in files["duckdb"] and not any(r["customer_id"].startswith("bad") for r in rows)
     if as_of == "2026-10-20":  # evil's birthday message, its name without the NUL byte
-        assert any(r["customer_id"] == "evil" and "Eve\"=cmd" in ((r["content"] or {}).get("body") or "") for r in rows)
+        assert any(r["customer_id"] == "evil" and 'Eve"=cmd' in ((r["content"] or {}).get("body") or "") for r in rows)
 
 
 def test_the_example_project_plans_byte_for_byte_alike_on_every_engine(tmp_path: Path, engines_env: dict[str, str], spark_engine) -> None:  # noqa: F811
@@ -193,8 +241,12 @@ def test_a_database_that_sorts_text_by_language_plans_as_duckdb_does(tmp_path: P
     assert birthdays == sorted(birthdays, key=lambda cid: cid.encode())  # Bob-1 and Zoë before amy-1, émile last
 
 
-def test_a_send_that_fails_to_render_gives_its_slot_to_the_next_on_every_engine(tmp_path: Path, postgres_url: str, spark_engine,  # noqa: F811
-                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_send_that_fails_to_render_gives_its_slot_to_the_next_on_every_engine(
+    tmp_path: Path,
+    postgres_url: str,  # noqa: F811
+    spark_engine,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Birthday messages (priority 1) and check-ins fall on one day under a cap of one a
     day. b's birthday template fails: huitou copies the failure to the engine (the
     `failed` relation) and arbitration runs there again, so b's check-in goes instead,
@@ -207,16 +259,27 @@ def test_a_send_that_fails_to_render_gives_its_slot_to_the_next_on_every_engine(
     monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
     customers = ["a,王芳,13800000001,true,1990-11-04", "b,李雷,13800000002,true,1990-11-04"]
     orders = ["o1,a,2026-11-01 10:00:00,20", "o2,b,2026-11-01 10:00:00,20"]
-    templates = {"sms/b.j2": "{{ customer.name }}{{ 1 // (0 if customer.name == '李雷' else 1) }}", "sms/c.j2": "{{ customer.name }}，东西收到了吗？"}
+    templates = {
+        "sms/b.j2": "{{ customer.name }}{{ 1 // (0 if customer.name == '李雷' else 1) }}",
+        "sms/c.j2": "{{ customer.name }}，东西收到了吗？",
+    }
     root = make_shop(tmp_path / "shop", customers, orders, templates)
     playbooks = open_playbooks(root)[0]
     project = playbooks[0].project
 
     def plan(engine) -> list[tuple]:
-        session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=dt.date(2026, 11, 1), engine=engine,
-                            orders=root / "orders.csv", customers=root / "customers.csv")
+        session = open_data(
+            project,
+            timezone=data_timezone(project, playbooks, None),
+            as_of=dt.date(2026, 11, 1),
+            engine=engine,
+            orders=root / "orders.csv",
+            customers=root / "customers.csv",
+        )
         result = build_plan(session, playbooks, 14)
-        return session.con.execute(f"SELECT customer_id, rule_id, status, reason, reason_detail, send_at, content.body, checksum FROM {result.relation}").fetchall()
+        return session.con.execute(
+            f"SELECT customer_id, rule_id, status, reason, reason_detail, send_at, content.body, checksum FROM {result.relation}"
+        ).fetchall()
 
     on_duckdb = plan(None)
     with PostgresEngine() as on_postgres:
@@ -237,8 +300,14 @@ def test_compile_shows_the_sql_the_engine_runs(postgres_url: str, monkeypatch: p
 
     from .test_engines import _session
 
-    out = subprocess.run([installed_script("huitou"), "compile", "--dialect", "postgres", "--as-of", "2026-11-30"], cwd=ROOT,
-                         env={**os.environ, "HUITOU_REFERRAL_SECRET": "x"}, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [installed_script("huitou"), "compile", "--dialect", "postgres", "--as-of", "2026-11-30"],
+        cwd=ROOT,
+        env={**os.environ, "HUITOU_REFERRAL_SECRET": "x"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     statements = [part.split("\n", 1)[1].rstrip().rstrip(";") for part in out.stdout.split("-- ")[1:3]]
     assert out.stdout.startswith("-- order_summary: ") and "arg_max" not in out.stdout.lower()
@@ -254,16 +323,33 @@ def test_compile_shows_the_sql_the_engine_runs(postgres_url: str, monkeypatch: p
 
 
 # The plan's stages `huitou compile` prints, in order.
-PLAN_STAGES = ["plan_matched", "plan_events", "plan_candidates_local", "plan_candidates", "plan_candidates_ranked", "plan_decided", "plan_winners", "plan_ordered"]
+PLAN_STAGES = [
+    "plan_matched",
+    "plan_events",
+    "plan_candidates_local",
+    "plan_candidates",
+    "plan_candidates_ranked",
+    "plan_decided",
+    "plan_winners",
+    "plan_ordered",
+]
 
 
 def compiled(dialect: str, as_of: str, horizon: str) -> dict[str, str]:
     """The plan's statements `huitou compile --dialect` prints for the example project, by
     the relation each makes; none of DuckDB's own words left in them."""
-    out = subprocess.run([installed_script("huitou"), "compile", "--dialect", dialect, "--as-of", as_of, "--horizon", horizon], cwd=ROOT,
-                         env={**os.environ, "HUITOU_REFERRAL_SECRET": "x"}, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [installed_script("huitou"), "compile", "--dialect", dialect, "--as-of", as_of, "--horizon", horizon],
+        cwd=ROOT,
+        env={**os.environ, "HUITOU_REFERRAL_SECRET": "x"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
-    printed = {part.split(":", 1)[0]: part.split("\n", 1)[1].rstrip().rstrip(";") for part in out.stdout.split("\n-- ")[1:] if part.startswith("plan_")}
+    printed = {
+        part.split(":", 1)[0]: part.split("\n", 1)[1].rstrip().rstrip(";") for part in out.stdout.split("\n-- ")[1:] if part.startswith("plan_")
+    }
     assert list(printed) == PLAN_STAGES
     duckdb_only = ("regexp_full_match", "to_minutes", "ubigint", "replace (", "exclude", "printf", "strftime", "arg_min")
     assert not [word for word in duckdb_only if word in out.stdout.lower()]
@@ -294,8 +380,14 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
     session.project = None  # as compile: the features without recommendations or referral codes
     playbooks, r = open_playbooks(ROOT)[0], Relations.named()
     ids = [f"{i:07d}" for i in range(1, 21)]  # the first twenty customers: on SMS, or on every channel
-    optouts = {"customer_id": ids, "channel": [None if i % 2 else "sms" for i in range(20)]}, {"customer_id": "VARCHAR", "channel": "VARCHAR"}
-    done = {c: [] for c in ("idempotency_key", "playbook", "rule_id", "customer_id", "legacy")}, {c: "VARCHAR" for c in ("idempotency_key", "playbook", "rule_id", "customer_id")} | {"legacy": "BOOLEAN"}
+    optouts = (
+        {"customer_id": ids, "channel": [None if i % 2 else "sms" for i in range(20)]},
+        {"customer_id": "VARCHAR", "channel": "VARCHAR"},
+    )
+    done = (
+        {c: [] for c in ("idempotency_key", "playbook", "rule_id", "customer_id", "legacy")},
+        {c: "VARCHAR" for c in ("idempotency_key", "playbook", "rule_id", "customer_id")} | {"legacy": "BOOLEAN"},
+    )
     columns = "SELECT customer_id, rule_index, step, scheduled_date, send_date, event_id, tz, contact, early_reason, held_out, send_local, cand_id, send_utc FROM plan_candidates ORDER BY cand_id"
     with PostgresEngine() as engine:
         features_on(engine, session)
@@ -396,7 +488,9 @@ def test_arbitration_in_many_partitions_on_every_engine(postgres_url: str, spark
     def plan(engine) -> list[tuple]:
         session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=dt.date(2026, 11, 30), engine=engine)
         result = build_plan(session, playbooks, 14)
-        return session.con.execute(f"SELECT idempotency_key, status, reason, reason_detail, send_at, checksum, customer_id FROM {result.relation}").fetchall()
+        return session.con.execute(
+            f"SELECT idempotency_key, status, reason, reason_detail, send_at, checksum, customer_id FROM {result.relation}"
+        ).fetchall()
 
     whole = plan(None)
     assert {row[2] for row in whole} >= {"frequency_cap", "care_first"} and len(whole) > 500
@@ -415,7 +509,10 @@ def test_the_next_day_on_every_engine_knows_the_ledger_and_the_opt_outs(tmp_path
     and shows both."""
     root = edge_project(tmp_path / "edges")
     config = root / "huitou.yaml"
-    config.write_text(config.read_text(encoding="utf-8").replace("sms: {signature: 【店】}", "sms: {signature: 【店】, outbox: out/sms}"), encoding="utf-8")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("sms: {signature: 【店】}", "sms: {signature: 【店】, outbox: out/sms}"),
+        encoding="utf-8",
+    )
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([installed_script("huitou"), *args], cwd=root, env=engines_env, capture_output=True, text=True, timeout=600)

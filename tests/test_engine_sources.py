@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from .conftest import ROOT, installed_script
+from .conftest import installed_script
 from .engines import postgres_url, spark_engine  # noqa: F401  (fixtures: they start the servers or fail in CI)
 from .test_engine_plans import edge_project, engines_env, plan_files  # noqa: F401  (engines_env: a fixture)
 
@@ -24,8 +24,14 @@ def test_the_engine_named_in_huitou_yaml_or_on_the_command_line(tmp_path: Path, 
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
 
     def huitou(*args: str, db: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([installed_script("huitou"), *args, "--as-of", "2026-10-20"], cwd=root, env={**env, "SHOP_DB": db},
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [installed_script("huitou"), *args, "--as-of", "2026-10-20"],
+            cwd=root,
+            env={**env, "SHOP_DB": db},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     on_postgres = huitou("segments", "-f", "json", db=postgres_url)
     on_duckdb = huitou("segments", "-f", "json", "--engine", "duckdb", db="host=/nonexistent")
@@ -34,7 +40,9 @@ def test_the_engine_named_in_huitou_yaml_or_on_the_command_line(tmp_path: Path, 
     before = sorted(root.rglob("*"))
     refused = huitou("plan", "--out", str(tmp_path / "plan.jsonl"), db="postgresql://huitou:s3cret@127.0.0.1:1/shop?connect_timeout=5")
     assert refused.returncode == 2
-    assert refused.stderr.startswith("huitou plan: engine postgres: cannot connect to the database of SHOP_DB (host 127.0.0.1, port 1, dbname shop, user huitou)")
+    assert refused.stderr.startswith(
+        "huitou plan: engine postgres: cannot connect to the database of SHOP_DB (host 127.0.0.1, port 1, dbname shop, user huitou)"
+    )
     assert refused.stderr.count("\n") == 1 and "s3cret" not in refused.stderr and "Traceback" not in refused.stderr
     assert not (tmp_path / "plan.jsonl").exists() and sorted(root.rglob("*")) == before
 
@@ -47,9 +55,13 @@ def _tables_in_postgres(url: str, root: Path) -> None:
     with psycopg.connect(url, autocommit=True) as con:
         con.execute("DROP SCHEMA IF EXISTS shop CASCADE")
         con.execute("CREATE SCHEMA shop")
-        con.execute("CREATE TABLE shop.orders (order_id text, customer_id text, ordered_at timestamptz, amount numeric(18,3), status text, category text, "
-                    "rating integer, delivered_at date)")
-        con.execute("CREATE TABLE shop.customers (customer_id text, name text, birthday date, timezone text, tags text, phone text, consent_sms boolean)")
+        con.execute(
+            "CREATE TABLE shop.orders (order_id text, customer_id text, ordered_at timestamptz, amount numeric(18,3), status text, category text, "
+            "rating integer, delivered_at date)"
+        )
+        con.execute(
+            "CREATE TABLE shop.customers (customer_id text, name text, birthday date, timezone text, tags text, phone text, consent_sms boolean)"
+        )
         for table in ("orders", "customers"):
             # PostgreSQL's text cannot hold a NUL byte: the shop's database has none, nor the
             # customer whose id has one (which the files' checks reject).
@@ -60,7 +72,11 @@ def _tables_in_postgres(url: str, root: Path) -> None:
 
 def _with_sources(root: Path, orders: str, customers: str) -> None:
     config = root / "huitou.yaml"
-    text = config.read_text(encoding="utf-8").replace("orders: {path: orders.csv}", f"orders: {orders}").replace("customers: {path: customers.csv}", f"customers: {customers}")
+    text = (
+        config.read_text(encoding="utf-8")
+        .replace("orders: {path: orders.csv}", f"orders: {orders}")
+        .replace("customers: {path: customers.csv}", f"customers: {customers}")
+    )
     config.write_text(text, encoding="utf-8")
 
 
@@ -83,8 +99,14 @@ def test_sources_that_are_tables_of_the_engine_plan_as_the_files_do(tmp_path: Pa
         (root / "orders.csv").unlink()
         (root / "customers.csv").unlink()
         out = tmp_path / f"{kind}.jsonl"
-        done = subprocess.run([installed_script("huitou"), "plan", "--engine", kind, "--as-of", "2026-10-20", "--horizon", "30d", "--out", str(out)],
-                              cwd=root, env=engines_env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [installed_script("huitou"), "plan", "--engine", kind, "--as-of", "2026-10-20", "--horizon", "30d", "--out", str(out)],
+            cwd=root,
+            env=engines_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr
         assert "rows read from table " in done.stderr
         assert out.read_bytes() == reference, kind
@@ -98,8 +120,14 @@ def test_a_table_source_that_cannot_be_read_is_one_line(tmp_path: Path, engines_
     _with_sources(root, "{table: shop.no_such_table}", "{path: customers.csv}")
 
     def plan(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([installed_script("huitou"), "plan", *args, "--out", str(tmp_path / "plan.jsonl")], cwd=root, env=engines_env,
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [installed_script("huitou"), "plan", *args, "--out", str(tmp_path / "plan.jsonl")],
+            cwd=root,
+            env=engines_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     missing = plan("--engine", "postgres")
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
@@ -123,8 +151,14 @@ def test_spark_workers_without_huitou_are_one_line(tmp_path: Path, engines_env: 
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     out = tmp_path / "plan.jsonl"
     root = edge_project(tmp_path / "shop")
-    done = subprocess.run([installed_script("huitou"), "plan", "--engine", "spark", "--as-of", "2026-10-20", "--horizon", "30d", "--out", str(out)], cwd=root,
-                          env={**engines_env, "PYSPARK_PYTHON": str(bare / "bin" / "python")}, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [installed_script("huitou"), "plan", "--engine", "spark", "--as-of", "2026-10-20", "--horizon", "30d", "--out", str(out)],
+        cwd=root,
+        env={**engines_env, "PYSPARK_PYTHON": str(bare / "bin" / "python")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert last.startswith("huitou: engine spark: the Python workers could not run huitou (ModuleNotFoundError: No module named "), last

@@ -16,11 +16,11 @@ import sqlglot
 from sqlglot import exp
 
 from huitou.contract import key
-from huitou.engines.portable import hex_int
-from huitou.plan.candidates import EMAIL_PATTERN, PHONE_PATTERN
 from huitou.engines import EngineError, open_engine
 from huitou.engines.duckdb_engine import DuckDBEngine
+from huitou.engines.portable import hex_int
 from huitou.engines.postgres_engine import PostgresEngine
+from huitou.plan.candidates import EMAIL_PATTERN, PHONE_PATTERN
 
 from .engines import postgres_url, spark_engine  # noqa: F401  (fixtures)
 
@@ -28,7 +28,15 @@ from .engines import postgres_url, spark_engine  # noqa: F401  (fixtures)
 # at the extreme key, non-ASCII text.
 ROWS = {
     "g": ["a", "a", "a", "b", "b", "c", "c"],
-    "d": [dt.date(2026, 11, 29), dt.date(2026, 11, 30), dt.date(2024, 2, 29), dt.date(2026, 12, 5), dt.date(2026, 12, 6), dt.date(2025, 12, 31), dt.date(2026, 1, 1)],
+    "d": [
+        dt.date(2026, 11, 29),
+        dt.date(2026, 11, 30),
+        dt.date(2024, 2, 29),
+        dt.date(2026, 12, 5),
+        dt.date(2026, 12, 6),
+        dt.date(2025, 12, 31),
+        dt.date(2026, 1, 1),
+    ],
     "k": [3, 1, 2, 5, None, 7, 8],
     "v": ["x", None, "y", "回头客", "z", None, "ü"],
     "n": [881 * 100, 7, 0, 10, 3, 1, 2],
@@ -38,42 +46,104 @@ TYPES = {"g": "VARCHAR", "d": "DATE", "k": "BIGINT", "v": "VARCHAR", "n": "BIGIN
 PATTERNS = {"phone": PHONE_PATTERN, "email": EMAIL_PATTERN}
 # Contacts as customers type them, and as attackers do: a header injection, a trailing
 # line break (Java's `$` matches before it), a formula, quotes, IDN, a control character.
-CONTACTS = ["+86 138-0013-8000", "13800138000", "(010) 1234-5678", "=1+2", "123", "138\n", "a@b.cn", "a@b.cn\r\nBcc: x@y.z", "x@y.z\n",
-            "名字@例子.cn", "a b@c.de", "a@b", "ü@ü.de", "a@b.c\x01", '"a"@b.cn', "a\\b@c.de", "a@@b.cn", "a@b..cn"]
+CONTACTS = [
+    "+86 138-0013-8000",
+    "13800138000",
+    "(010) 1234-5678",
+    "=1+2",
+    "123",
+    "138\n",
+    "a@b.cn",
+    "a@b.cn\r\nBcc: x@y.z",
+    "x@y.z\n",
+    "名字@例子.cn",
+    "a b@c.de",
+    "a@b",
+    "ü@ü.de",
+    "a@b.c\x01",
+    '"a"@b.cn',
+    "a\\b@c.de",
+    "a@@b.cn",
+    "a@b..cn",
+]
 
 QUERIES = {
     # ISO day of week: Sunday 29 November 2026 is 7 (sqlglot's Spark text made it 2).
-    "isodow": ("SELECT d, isodow(d) AS w FROM t ORDER BY d", [
-        (dt.date(2024, 2, 29), 4), (dt.date(2025, 12, 31), 3), (dt.date(2026, 1, 1), 4), (dt.date(2026, 11, 29), 7),
-        (dt.date(2026, 11, 30), 1), (dt.date(2026, 12, 5), 6), (dt.date(2026, 12, 6), 7)]),
+    "isodow": (
+        "SELECT d, isodow(d) AS w FROM t ORDER BY d",
+        [
+            (dt.date(2024, 2, 29), 4),
+            (dt.date(2025, 12, 31), 3),
+            (dt.date(2026, 1, 1), 4),
+            (dt.date(2026, 11, 29), 7),
+            (dt.date(2026, 11, 30), 1),
+            (dt.date(2026, 12, 5), 6),
+            (dt.date(2026, 12, 6), 7),
+        ],
+    ),
     # The value at the largest (smallest) key among rows where both are set: a's smallest
     # key, 1, has no value and y (key 2) is taken; b's row without a key does not count.
-    "arg_max": ("SELECT g, arg_max(v, k) AS top, arg_min(v, k) AS low, arg_max(v, k) FILTER (WHERE k < 3) AS top_below FROM t GROUP BY g ORDER BY g", [
-        ("a", "x", "y", "y"), ("b", "回头客", "回头客", None), ("c", "ü", "ü", None)]),
-    "make_date": ("SELECT make_date(year(d), 2, 28) + 1 AS after, month(d) * 100 + day(d) AS md FROM t WHERE g = 'a' ORDER BY d", [
-        (dt.date(2024, 2, 29), 229), (dt.date(2026, 3, 1), 1129), (dt.date(2026, 3, 1), 1130)]),
+    "arg_max": (
+        "SELECT g, arg_max(v, k) AS top, arg_min(v, k) AS low, arg_max(v, k) FILTER (WHERE k < 3) AS top_below FROM t GROUP BY g ORDER BY g",
+        [("a", "x", "y", "y"), ("b", "回头客", "回头客", None), ("c", "ü", "ü", None)],
+    ),
+    "make_date": (
+        "SELECT make_date(year(d), 2, 28) + 1 AS after, month(d) * 100 + day(d) AS md FROM t WHERE g = 'a' ORDER BY d",
+        [(dt.date(2024, 2, 29), 229), (dt.date(2026, 3, 1), 1129), (dt.date(2026, 3, 1), 1130)],
+    ),
     "sha256": ("SELECT v, sha256(v) AS h FROM t WHERE v IS NOT NULL ORDER BY k", None),
     "int_div": ("SELECT n, n // 40 AS q, n % 40 AS r FROM t ORDER BY n", [(n, n // 40, n % 40) for n in sorted(ROWS["n"])]),
-    "day_diff": ("SELECT date_diff('day', DATE '2024-02-28', d) AS days FROM t ORDER BY d", [
-        ((d - dt.date(2024, 2, 28)).days,) for d in sorted(ROWS["d"])]),
+    "day_diff": (
+        "SELECT date_diff('day', DATE '2024-02-28', d) AS days FROM t ORDER BY d",
+        [((d - dt.date(2024, 2, 28)).days,) for d in sorted(ROWS["d"])],
+    ),
     # The idempotency key (contract.key) of non-ASCII ids: the same 32 hex digits as
     # Python's hashlib on every engine.
     "key": (f"SELECT g, v, {key(*map(exp.column, ('g', 'v', 'g', 'v'))).sql('duckdb')} AS k FROM t WHERE v IS NOT NULL ORDER BY k", None),
     # What the candidates stage needs (plan/candidates.py): contact formats matched whole,
     # the holdout's hex digits as an integer, minutes as an interval, text in byte order,
     # a key of several columns.
-    "full_match": (exp.select(exp.column("x"), *(exp.RegexpFullMatch(this=exp.column("x"), expression=exp.Literal.string(p)).as_(n) for n, p in PATTERNS.items()))
-                   .from_(exp.values([(c,) for c in CONTACTS], alias="s", columns=["x"])).order_by(exp.column("x")).sql("duckdb"),
-                   sorted((c, *(re.fullmatch(p, c) is not None for p in PATTERNS.values())) for c in CONTACTS)),
-    "hex_int": (exp.select(exp.column("v"), exp.Mod(this=hex_int(exp.func("left", exp.func("md5", exp.column("v")), exp.Literal.number(8))), expression=exp.Literal.number(10000)).as_("d"),
-                           hex_int(exp.Literal.string("ffffffff")).as_("top")).from_("t").where("v IS NOT NULL").order_by("k NULLS LAST").sql("duckdb"),
-                [(v, int(hashlib.md5(v.encode()).hexdigest()[:8], 16) % 10000, 0xFFFFFFFF) for _, v in sorted(
-                    ((k if k is not None else 99, v) for k, v in zip(ROWS["k"], ROWS["v"]) if v is not None))]),
-    "to_minutes": ("SELECT CAST(d AS TIMESTAMP) + to_minutes(CAST(n AS BIGINT)) AS later FROM t ORDER BY later",
-                   sorted((dt.datetime.combine(d, dt.time()) + dt.timedelta(minutes=n),) for d, n in zip(ROWS["d"], ROWS["n"]))),
-    "binary_order": ('SELECT v FROM t WHERE v IS NOT NULL ORDER BY v COLLATE "C"', [(v,) for v in sorted(v for v in ROWS["v"] if v is not None)]),
+    "full_match": (
+        exp.select(
+            exp.column("x"),
+            *(exp.RegexpFullMatch(this=exp.column("x"), expression=exp.Literal.string(p)).as_(n) for n, p in PATTERNS.items()),
+        )
+        .from_(exp.values([(c,) for c in CONTACTS], alias="s", columns=["x"]))
+        .order_by(exp.column("x"))
+        .sql("duckdb"),
+        sorted((c, *(re.fullmatch(p, c) is not None for p in PATTERNS.values())) for c in CONTACTS),
+    ),
+    "hex_int": (
+        exp.select(
+            exp.column("v"),
+            exp.Mod(
+                this=hex_int(exp.func("left", exp.func("md5", exp.column("v")), exp.Literal.number(8))),
+                expression=exp.Literal.number(10000),
+            ).as_("d"),
+            hex_int(exp.Literal.string("ffffffff")).as_("top"),
+        )
+        .from_("t")
+        .where("v IS NOT NULL")
+        .order_by("k NULLS LAST")
+        .sql("duckdb"),
+        [
+            (v, int(hashlib.md5(v.encode()).hexdigest()[:8], 16) % 10000, 0xFFFFFFFF)
+            for _, v in sorted(((k if k is not None else 99, v) for k, v in zip(ROWS["k"], ROWS["v"]) if v is not None))
+        ],
+    ),
+    "to_minutes": (
+        "SELECT CAST(d AS TIMESTAMP) + to_minutes(CAST(n AS BIGINT)) AS later FROM t ORDER BY later",
+        sorted((dt.datetime.combine(d, dt.time()) + dt.timedelta(minutes=n),) for d, n in zip(ROWS["d"], ROWS["n"])),
+    ),
+    "binary_order": (
+        'SELECT v FROM t WHERE v IS NOT NULL ORDER BY v COLLATE "C"',
+        [(v,) for v in sorted(v for v in ROWS["v"] if v is not None)],
+    ),
     "key_tuple": ("SELECT g, arg_max(v, (g, n)) AS top FROM t GROUP BY g ORDER BY g", [("a", "x"), ("b", "回头客"), ("c", "ü")]),
-    "exact_cycle": ("SELECT CAST(CAST(n // 40 AS DECIMAL(18,0)) * CAST(0.01 AS DECIMAL(3,2)) AS DECIMAL(18,2)) AS c FROM t WHERE n = 88100", [(Decimal("22.02"),)]),
+    "exact_cycle": (
+        "SELECT CAST(CAST(n // 40 AS DECIMAL(18,0)) * CAST(0.01 AS DECIMAL(3,2)) AS DECIMAL(18,2)) AS c FROM t WHERE n = 88100",
+        [(Decimal("22.02"),)],
+    ),
 }
 
 
@@ -154,7 +224,10 @@ def test_an_engine_that_cannot_be_used_is_one_line(monkeypatch: pytest.MonkeyPat
     with pytest.raises(EngineError) as refused:
         open_engine({"kind": "postgres", "url_env": "SHOP_DB"})
     text = str(refused.value)
-    assert text.startswith("engine postgres: cannot connect to the database of SHOP_DB (host 127.0.0.1, port 1, dbname shop, user huitou)") and "s3cret" not in text
+    assert (
+        text.startswith("engine postgres: cannot connect to the database of SHOP_DB (host 127.0.0.1, port 1, dbname shop, user huitou)")
+        and "s3cret" not in text
+    )
     assert "\n" not in text and "check SHOP_DB" in text
     for value in ("host=127.0.0.1 port=1 password=s3cret-kw connect_timeout=5", "s3cret-bare-value", "host=x password='s3 cret' port"):
         monkeypatch.setenv("SHOP_DB", value)  # keyword form, a value that is not a connection string, one psycopg cannot parse
@@ -162,7 +235,7 @@ def test_an_engine_that_cannot_be_used_is_one_line(monkeypatch: pytest.MonkeyPat
             open_engine({"kind": "postgres", "url_env": "SHOP_DB"})
         assert "s3cret" not in str(refused.value) and "s3 cret" not in str(refused.value), refused.value
     monkeypatch.setenv("HUITOU_PG_URL", postgres_url.replace("user=huitou", "user=nobody"))
-    with pytest.raises(EngineError, match="role \"nobody\" does not exist"):
+    with pytest.raises(EngineError, match='role "nobody" does not exist'):
         open_engine({"kind": "postgres"})
     with pytest.raises(EngineError, match="unknown engine 'oracle': use one of duckdb, spark, postgres"):
         open_engine(None, "oracle")
@@ -340,8 +413,10 @@ def test_rows_copied_into_postgres_are_the_same_values(postgres_url: str, monkey
 
     con = duckdb.connect()
     values = ", ".join(f"({i}, {'NULL' if t is None else exp_literal(t)})" for i, t in enumerate(TRICKY_TEXT))
-    query = (f"SELECT i, s, DATE '2024-02-29' + i AS d, TIMESTAMP '2026-11-01 01:30:00.123456' + INTERVAL (i) HOUR AS ts, CAST(i / 100 AS DECIMAL(18,2)) AS m, "
-             f"i % 2 = 0 AS b{extra} FROM (VALUES {values}) v(i, s) ORDER BY i")
+    query = (
+        f"SELECT i, s, DATE '2024-02-29' + i AS d, TIMESTAMP '2026-11-01 01:30:00.123456' + INTERVAL (i) HOUR AS ts, CAST(i / 100 AS DECIMAL(18,2)) AS m, "
+        f"i % 2 = 0 AS b{extra} FROM (VALUES {values}) v(i, s) ORDER BY i"
+    )
     expected = con.execute(query).fetchall()
     monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
     loads = []  # which way the rows went in: the two parametrisations test one each
@@ -365,9 +440,11 @@ def test_rows_brought_back_from_postgres_are_the_same_values(postgres_url: str, 
 
     con = duckdb.connect()
     values = ", ".join(f"({i}, {'NULL' if t is None else exp_literal(t)})" for i, t in enumerate(TRICKY_TEXT))
-    query = (f"SELECT i, s, DATE '2024-02-29' + i AS d, TIMESTAMP '2026-11-01 01:30:00.123456' + INTERVAL (i) HOUR AS ts, CAST(i / 100 AS DECIMAL(18,2)) AS m, "
-             f"CAST(1 AS DOUBLE) / (i + 3) AS f, CASE WHEN i % 3 = 0 THEN NULL WHEN i % 3 = 1 THEN [s, 'x' || chr(34) || 'y'] ELSE CAST([] AS VARCHAR[]) END AS l "
-             f"FROM (VALUES {values}) v(i, s) ORDER BY i")
+    query = (
+        f"SELECT i, s, DATE '2024-02-29' + i AS d, TIMESTAMP '2026-11-01 01:30:00.123456' + INTERVAL (i) HOUR AS ts, CAST(i / 100 AS DECIMAL(18,2)) AS m, "
+        f"CAST(1 AS DOUBLE) / (i + 3) AS f, CASE WHEN i % 3 = 0 THEN NULL WHEN i % 3 = 1 THEN [s, 'x' || chr(34) || 'y'] ELSE CAST([] AS VARCHAR[]) END AS l "
+        f"FROM (VALUES {values}) v(i, s) ORDER BY i"
+    )
     expected = con.execute(query).fetchall()
     types = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE {query}").fetchall()}
     monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
@@ -404,6 +481,9 @@ def test_an_engine_out_of_memory_says_how_to_give_it_more(tmp_path) -> None:
 
     session = _edges(tmp_path)
     session.engine = Cramped()
-    with pytest.raises(EngineError, match=r"^engine spark: ran out of memory computing the features \(.*OutOfMemoryError.*\): give the driver more, "
-                                          r"e\.g\. huitou\.yaml engine: \{conf: \{spark\.driver\.memory: 8g\}\}$"):
+    with pytest.raises(
+        EngineError,
+        match=r"^engine spark: ran out of memory computing the features \(.*OutOfMemoryError.*\): give the driver more, "
+        r"e\.g\. huitou\.yaml engine: \{conf: \{spark\.driver\.memory: 8g\}\}$",
+    ):
         session.features()

@@ -51,8 +51,12 @@ def expected(truth: dict[str, Buyer]) -> dict[str, dict[str, object]]:
             continue
         paid = [o for o in buyer.orders if o.status == "paid"]
         last = max((o.day for o in paid), default=None)
-        out[key] = {"order_count": len(paid), "total_spent": f"{sum(o.net for o in paid):.2f}", "last_order_date": last.isoformat() if last else "",
-                    "purchase_days": len({o.day for o in paid})}
+        out[key] = {
+            "order_count": len(paid),
+            "total_spent": f"{sum(o.net for o in paid):.2f}",
+            "last_order_date": last.isoformat() if last else "",
+            "purchase_days": len({o.day for o in paid}),
+        }
     return out
 
 
@@ -184,8 +188,18 @@ def test_gbk_features_equal_utf8_features_byte_for_byte(tmp_path: Path) -> None:
 
 
 TEXT = "customer_id,ordered_at,amount,name\nc1,2024-05-01 10:00:00,10.50,{name}\nc2,2024-05-02 11:00:00,20.00,{name}\n"
-NAMES = {"gbk": "王芳", "gb18030": "王芳😀", "big5": "陳小明", "shift_jis": "山田太郎", "cp932": "髙橋①", "euc_kr": "김철수", "cp1252": "Renée – €5",
-         "latin-1": "Renée Müller", "utf-16": "王芳 Renée", "utf-8-sig": "王芳"}
+NAMES = {
+    "gbk": "王芳",
+    "gb18030": "王芳😀",
+    "big5": "陳小明",
+    "shift_jis": "山田太郎",
+    "cp932": "髙橋①",
+    "euc_kr": "김철수",
+    "cp1252": "Renée – €5",
+    "latin-1": "Renée Müller",
+    "utf-16": "王芳 Renée",
+    "utf-8-sig": "王芳",
+}
 
 
 def project(root: Path, data: bytes, encoding: str | None = None, csv_options: str = "", zone: str = "Asia/Shanghai") -> Path:
@@ -227,7 +241,11 @@ def test_a_declared_encoding_that_does_not_fit_names_the_line(tmp_path: Path) ->
     root = project(tmp_path / "a", data, "big5")
     code, output = in_process(root, "segments", "--as-of", "2024-06-01")
     assert code == 2 and "is UTF-8 text (saved again as UTF-8?): remove data.orders.csv.encoding" in output
-    root = project(tmp_path / "b", ("customer_id,ordered_at,amount,name\n" + "c1,2024-05-01,1,a\n" * 5 + "c2,2024-05-01,1,café\n").encode("cp1252"), "big5")
+    root = project(
+        tmp_path / "b",
+        ("customer_id,ordered_at,amount,name\n" + "c1,2024-05-01,1,a\n" * 5 + "c2,2024-05-01,1,café\n").encode("cp1252"),
+        "big5",
+    )
     code, output = in_process(root, "segments", "--as-of", "2024-06-01")
     assert code == 2 and "line 7 is not big5 text; the file reads as cp1252" in output
 
@@ -262,12 +280,21 @@ def test_date_format_with_an_offset_keeps_the_instant_across_dst(tmp_path: Path)
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo("America/New_York")
-    instants = [dt.datetime(2024, 3, 10, 6, 59, tzinfo=dt.UTC), dt.datetime(2024, 3, 10, 7, 1, tzinfo=dt.UTC),
-                dt.datetime(2024, 11, 3, 5, 30, tzinfo=dt.UTC), dt.datetime(2024, 11, 3, 6, 30, tzinfo=dt.UTC),
-                dt.datetime(2024, 7, 1, 1, 0, tzinfo=dt.UTC), dt.datetime(2024, 1, 16, 2, 0, tzinfo=dt.UTC)]
+    instants = [
+        dt.datetime(2024, 3, 10, 6, 59, tzinfo=dt.UTC),
+        dt.datetime(2024, 3, 10, 7, 1, tzinfo=dt.UTC),
+        dt.datetime(2024, 11, 3, 5, 30, tzinfo=dt.UTC),
+        dt.datetime(2024, 11, 3, 6, 30, tzinfo=dt.UTC),
+        dt.datetime(2024, 7, 1, 1, 0, tzinfo=dt.UTC),
+        dt.datetime(2024, 1, 16, 2, 0, tzinfo=dt.UTC),
+    ]
     rows = "".join(f"o{i},c{i},{t.astimezone(zone):%d.%m.%Y %H:%M %z},5.00\n" for i, t in enumerate(instants))
-    root = project(tmp_path / "shop", ("order_id,customer_id,ordered_at,amount\n" + rows).encode(), csv_options="date_format: '%d.%m.%Y %H:%M %z'",
-                   zone="America/New_York")
+    root = project(
+        tmp_path / "shop",
+        ("order_id,customer_id,ordered_at,amount\n" + rows).encode(),
+        csv_options="date_format: '%d.%m.%Y %H:%M %z'",
+        zone="America/New_York",
+    )
     got = features(root)
     assert [got[f"c{i}"]["last_order_date"] for i in range(len(instants))] == [t.astimezone(zone).date().isoformat() for t in instants]
     assert [t.date() for t in instants] != [t.astimezone(zone).date() for t in instants]
@@ -290,8 +317,10 @@ def test_the_first_status_hint_lists_every_value(tmp_path: Path) -> None:
 
 
 def test_refunds_make_spend_net(tmp_path: Path) -> None:
-    data = (b"order_id,customer_id,ordered_at,amount,refunded_amount\no1,c1,2024-05-01,100.00,30.00\no2,c1,2024-06-01,50.00,\n"
-            b"o3,c2,2024-05-01,40.00,60.00\no4,c3,2024-05-01,40.00,abc\n")
+    data = (
+        b"order_id,customer_id,ordered_at,amount,refunded_amount\no1,c1,2024-05-01,100.00,30.00\no2,c1,2024-06-01,50.00,\n"
+        b"o3,c2,2024-05-01,40.00,60.00\no4,c3,2024-05-01,40.00,abc\n"
+    )
     root = project(tmp_path / "shop", data)
     got = features(root)
     assert [got[c]["total_spent"] for c in ("c1", "c2", "c3")] == ["120.00", "0.00", "40.00"]

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.test_report import CDNOW, CDNOW_CONFIG
 from tests.inprocess import huitou
+from tests.test_report import CDNOW, CDNOW_CONFIG
 
 pytestmark = pytest.mark.skipif(not CDNOW.exists(), reason="needs ../shared/data/cdnow beside the repository")
 AS_OF = "1998-06-30"
@@ -106,7 +106,8 @@ def test_a_predicate_finds_the_valuable_customers_slipping_away(cdnow: Path) -> 
     (cdnow / "rules" / "slipping.yaml").write_text(
         "version: 1\nname: slipping\ntimezone: UTC\nlocale: en\nrules:\n"
         "  - {id: win-back, intent: care, segment: p_alive < 0.3 AND total_spent >= 100, when: {immediate: true}, channel: sms, template: sms/back.j2}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     try:
         # validate cannot see the data: it warns that the feature is empty for a small shop
         warned = run(cdnow, "validate").stdout

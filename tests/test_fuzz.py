@@ -14,12 +14,75 @@ from huitou.loader import load_text
 from huitou.predicates import PredicateError, check, parse, to_sql
 from huitou.validate import validate_paths
 
-WORDS = ["order_count", "tier", "tags", "last_order_date", "AND", "OR", "NOT", "BETWEEN", "IN", "IS", "NULL", "CONTAINS",
-         "(", ")", ",", "=", "!=", "<=", ">", "'gold'", "'2026-01-01'", "-90d", "+3d", "today", "45", "1.5", "true", "seg", "'", "\"", "--"]
+WORDS = [
+    "order_count",
+    "tier",
+    "tags",
+    "last_order_date",
+    "AND",
+    "OR",
+    "NOT",
+    "BETWEEN",
+    "IN",
+    "IS",
+    "NULL",
+    "CONTAINS",
+    "(",
+    ")",
+    ",",
+    "=",
+    "!=",
+    "<=",
+    ">",
+    "'gold'",
+    "'2026-01-01'",
+    "-90d",
+    "+3d",
+    "today",
+    "45",
+    "1.5",
+    "true",
+    "seg",
+    "'",
+    '"',
+    "--",
+]
 predicate_text = st.one_of(st.text(max_size=60), st.lists(st.sampled_from(WORDS), max_size=12).map(" ".join))
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5000), st.text(max_size=12), st.sampled_from(["sms", "care", "promotion", "10:30", "7d", "10%", "birthday", "order_count = 1"]))
-keys = st.sampled_from(["version", "name", "rules", "segments", "policies", "id", "intent", "segment", "when", "channel", "template", "at", "days", "before", "on", "every", "quiet_hours", "frequency_caps", "max", "per", "holdout", "x", "password"])
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5000),
+    st.text(max_size=12),
+    st.sampled_from(["sms", "care", "promotion", "10:30", "7d", "10%", "birthday", "order_count = 1"]),
+)
+keys = st.sampled_from(
+    [
+        "version",
+        "name",
+        "rules",
+        "segments",
+        "policies",
+        "id",
+        "intent",
+        "segment",
+        "when",
+        "channel",
+        "template",
+        "at",
+        "days",
+        "before",
+        "on",
+        "every",
+        "quiet_hours",
+        "frequency_caps",
+        "max",
+        "per",
+        "holdout",
+        "x",
+        "password",
+    ]
+)
 trees = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=6)), max_leaves=25)
 
 
@@ -55,8 +118,10 @@ def test_validator_never_raises_on_random_yaml(tmp_path: Path, data: object, as_
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.sampled_from(["new AND", "order_count >= 1", "tier = 'x'", "(", ")", "OR", "NOT", "seg"]), max_size=8).map(" ".join),
-       st.sampled_from(["plain", "quoted", "block"]))
+@given(
+    st.lists(st.sampled_from(["new AND", "order_count >= 1", "tier = 'x'", "(", ")", "OR", "NOT", "seg"]), max_size=8).map(" ".join),
+    st.sampled_from(["plain", "quoted", "block"]),
+)
 def test_predicate_positions_stay_in_the_file(tmp_path: Path, segment: str, style: str) -> None:
     value = {"plain": segment or "x", "quoted": '"' + segment + '"', "block": "|\n      " + segment}[style]
     text = f"version: 1\nname: p\nsegments:\n  seg: order_count = 1\nrules:\n  - id: r\n    intent: care\n    segment: {value}\n    when: {{immediate: true}}\n    channel: sms\n    template: x.j2\n"

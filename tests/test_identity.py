@@ -85,6 +85,7 @@ def test_a_shopify_export_has_one_customer_per_person_with_their_contacts(tmp_pa
     assert set(found) == set(people)  # one customer a person, by the id the test expects
     with open(root / "orders.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
+
     def local_day(row: dict[str, str]) -> dt.date:
         return dt.datetime.fromisoformat(row["Created at"]).astimezone(ZoneInfo("America/New_York")).date()
 
@@ -212,8 +213,9 @@ def test_a_message_sent_under_a_guarded_order_id_is_not_sent_again_once_the_expo
 
     root, people = _shop(tmp_path, TAOBAO_CONFIG, write_taobao)
     _messaging(root, "Asia/Shanghai", "zh-CN", "【回头小店】")
-    (root / "rules" / "hello.yaml").write_text(PLAYBOOK.format(zone="Asia/Shanghai").replace('{every: day, at: "10:00"}', "{immediate: true, per: order}"),
-                                               encoding="utf-8")
+    (root / "rules" / "hello.yaml").write_text(
+        PLAYBOOK.format(zone="Asia/Shanghai").replace('{every: day, at: "10:00"}', "{immediate: true, per: order}"), encoding="utf-8"
+    )
     with_orders = [k for k in people if any(o[1].date().isoformat() <= AS_OF and o[3] == "paid" for o in people[k].orders)]
     planned = _plan(root)
     assert set(planned) >= set(with_orders) and all(planned[k]["trigger"].startswith("order:4") for k in planned)
@@ -221,9 +223,17 @@ def test_a_message_sent_under_a_guarded_order_id_is_not_sent_again_once_the_expo
     first = with_orders[0]
     guarded = 'order:="' + planned[first]["trigger"].removeprefix("order:") + '"'
     ledger = Ledger(root / ".huitou" / "ledger.sqlite")
-    row = {**{k: planned[first][k] for k in ("plan_id", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "send_at")},
-           "idempotency_key": key_of("hello", "hello", first, guarded), "plan_as_of": AS_OF, "trigger": guarded, "recipient": planned[first]["to"],
-           "send_at_utc": 0.0, "content": "{}", "timezone": "Asia/Shanghai", "quiet_hours": None}
+    row = {
+        **{k: planned[first][k] for k in ("plan_id", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "send_at")},
+        "idempotency_key": key_of("hello", "hello", first, guarded),
+        "plan_as_of": AS_OF,
+        "trigger": guarded,
+        "recipient": planned[first]["to"],
+        "send_at_utc": 0.0,
+        "content": "{}",
+        "timezone": "Asia/Shanghai",
+        "quiet_hours": None,
+    }
     ledger.enqueue([row], 0.0)
     with ledger.batch():
         ledger.db.execute("UPDATE messages SET state = 'sent'")  # delivered, that day
@@ -242,8 +252,9 @@ def test_a_week_of_runs_across_an_export_that_stops_guarding_its_ids_sends_nothi
     people = write_taobao(root / "orders.csv", people=150)
     (root / "huitou.yaml").write_text(TAOBAO_CONFIG, encoding="utf-8")
     _messaging(root, "Asia/Shanghai", "zh-CN", "【回头小店】")
-    (root / "rules" / "hello.yaml").write_text(PLAYBOOK.format(zone="Asia/Shanghai").replace('{every: day, at: "10:00"}', "{immediate: true, per: order}"),
-                                               encoding="utf-8")
+    (root / "rules" / "hello.yaml").write_text(
+        PLAYBOOK.format(zone="Asia/Shanghai").replace('{every: day, at: "10:00"}', "{immediate: true, per: order}"), encoding="utf-8"
+    )
     with open(root / "orders.csv", encoding="utf-8", newline="") as f:
         header, *rows = list(csv.reader(f))
     days = [dt.date(2026, 10, 20) + dt.timedelta(days=n) for n in range(7)]
@@ -262,7 +273,7 @@ def test_a_week_of_runs_across_an_export_that_stops_guarding_its_ids_sends_nothi
     # Every customer's latest order up to each morning, thanked once: counted from the rows.
     latest, buyers = {}, set()
     for day in days:
-        for n, r in sorted(((n, r) for n, r in enumerate(rows) if r[4][:10] <= day.isoformat()), key=lambda i: (i[1][4], i[0])):
+        for _n, r in sorted(((n, r) for n, r in enumerate(rows) if r[4][:10] <= day.isoformat()), key=lambda i: (i[1][4], i[0])):
             latest[(r[1], day)] = r[0].removeprefix('="').removesuffix('"')
             buyers |= {(r[1], day)} if r[3] == "交易成功" else set()
     assert {(c, f"order:{o}") for (c, day), o in latest.items() if (c, day) in buyers} == set(thanked)
@@ -288,9 +299,13 @@ def test_the_sql_fast_path_gives_what_phonenumbers_gives(region: str) -> None:
     for _ in range(3000):
         code = f"+{phonenumbers.country_code_for_region(region)}"
         digits = rng.choice(["", "0", "00", "1", mobiles[region], "9", "12", code, code + mobiles[region], "+1", "+44"]) + "".join(
-            rng.choice("0123456789") for _ in range(rng.randrange(4, 12)))
+            rng.choice("0123456789") for _ in range(rng.randrange(4, 12))
+        )
         values.append(rng.choice(["{}", "'{}", "\t{} ", "{}-", "({})"]).format(digits) if rng.random() < 0.3 else digits)
-    values += [str(phonenumbers.example_number_for_type(region, t).national_number) for t in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE)]
+    values += [
+        str(phonenumbers.example_number_for_type(region, t).national_number)
+        for t in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE)
+    ]
     con = duckdb.connect()
     con.execute("CREATE TABLE t (v VARCHAR)")
     con.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
@@ -299,11 +314,28 @@ def test_the_sql_fast_path_gives_what_phonenumbers_gives(region: str) -> None:
     assert not wrong, wrong[:5]
     valid = [v for v, _ in claimed if phone(v, region).value]
     assert sum(fast is not None for _, fast in claimed) >= 0.5 * len(valid), region  # most valid numbers take the fast path
-    addresses = ["a@example.com", "Sandra.Jones@GMAIL.com", "x@b.test", "a..b@x.co", "-a@x.co", "a@x-.co", "a@ab--cd.com", "a@1.2.3.4", "王芳@例子.中国", "a b@x.co",
-                 "a@x.local", "'c1@mail.example.cn", "a@localhost", "a@x.c0m", "a+tag@sub.example.org", "a@" + "x" * 64 + ".com"]
+    addresses = [
+        "a@example.com",
+        "Sandra.Jones@GMAIL.com",
+        "x@b.test",
+        "a..b@x.co",
+        "-a@x.co",
+        "a@x-.co",
+        "a@ab--cd.com",
+        "a@1.2.3.4",
+        "王芳@例子.中国",
+        "a b@x.co",
+        "a@x.local",
+        "'c1@mail.example.cn",
+        "a@localhost",
+        "a@x.c0m",
+        "a+tag@sub.example.org",
+        "a@" + "x" * 64 + ".com",
+    ]
     con.execute("CREATE TABLE e (v VARCHAR)")
     con.executemany("INSERT INTO e VALUES (?)", [[a] for a in addresses])
     from huitou.data.contacts import email
+
     for address, fast in con.execute(f"SELECT v, {fast_email(email_text(exp.column('v'))).sql('duckdb')} FROM e").fetchall():
         assert fast is None or fast == email(address).value, address
     assert con.execute(f"SELECT count({fast_email(email_text(exp.column('v'))).sql('duckdb')}) FROM e").fetchone()[0] >= 4
@@ -314,7 +346,9 @@ def test_a_zero_padded_numeric_id_stays_an_id(tmp_path: Path) -> None:
     Only an id written +<country code>... is read as a phone number."""
     root = tmp_path / "shop"
     root.mkdir()
-    (root / "orders.csv").write_text("customer_id,ordered_at,amount\n0012125550123,2026-11-01 10:00:00,5\n+86 138 1234 5678,2026-11-01 10:00:00,5\n", encoding="utf-8")
+    (root / "orders.csv").write_text(
+        "customer_id,ordered_at,amount\n0012125550123,2026-11-01 10:00:00,5\n+86 138 1234 5678,2026-11-01 10:00:00,5\n", encoding="utf-8"
+    )
     (root / "huitou.yaml").write_text("version: 1\ndata:\n  orders: {path: orders.csv}\n", encoding="utf-8")
     found, _ = _features(root)
     assert set(found) == {"0012125550123", "+8613812345678"}
@@ -325,13 +359,20 @@ def test_a_history_row_that_names_the_customer_by_phone_counts_for_the_cap(tmp_p
     message sent yesterday to 138... counts for that customer's frequency cap."""
     root, people = _shop(tmp_path, TAOBAO_CONFIG, write_taobao)
     _messaging(root, "Asia/Shanghai", "zh-CN", "【回头小店】")
-    playbook = (root / "rules" / "hello.yaml").read_text(encoding="utf-8").replace("rules:\n", "policies:\n  frequency_caps:\n    - {max: 1, per: 7d}\nrules:\n", 1)
+    playbook = (
+        (root / "rules" / "hello.yaml")
+        .read_text(encoding="utf-8")
+        .replace("rules:\n", "policies:\n  frequency_caps:\n    - {max: 1, per: 7d}\nrules:\n", 1)
+    )
     (root / "rules" / "hello.yaml").write_text(playbook, encoding="utf-8")
     found, _ = _features(root)
     texted, mailed = sorted(k for k in people if found[k]["phone"] and int(found[k]["order_count"]) >= 1)[:2]
-    (root / "history.csv").write_text("customer_id,channel,intent,sent_at\n"
-                                      f"{found[texted]['phone'][3:]},sms,care,2026-11-30 10:00:00\n"  # the national number, as the SMS tool wrote it
-                                      f"{texted}x,sms,care,2026-11-30 10:00:00\n", encoding="utf-8")  # nobody: counts for no one
+    (root / "history.csv").write_text(
+        "customer_id,channel,intent,sent_at\n"
+        f"{found[texted]['phone'][3:]},sms,care,2026-11-30 10:00:00\n"  # the national number, as the SMS tool wrote it
+        f"{texted}x,sms,care,2026-11-30 10:00:00\n",
+        encoding="utf-8",
+    )  # nobody: counts for no one
     config = (root / "huitou.yaml").read_text(encoding="utf-8").replace("data:\n", "data:\n  history: {path: history.csv}\n", 1)
     (root / "huitou.yaml").write_text(config, encoding="utf-8")
     rows = _plan(root)

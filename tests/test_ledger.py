@@ -19,9 +19,18 @@ NOW = 1_800_000_000.0
 
 def row(key: str, customer: str = "c1", channel: str = "sms", at: float = NOW - 60, recipient: str | None = None) -> dict:
     return {
-        "idempotency_key": key, "plan_id": "p1", "customer_id": customer, "playbook": "pb", "rule_id": "r", "step": 0,
-        "channel": channel, "intent": "care", "recipient": recipient or f"{customer}@{channel}", "send_at": "2027-01-15T10:00:00+08:00",
-        "send_at_utc": at, "content": json.dumps({"body": "hi"}),
+        "idempotency_key": key,
+        "plan_id": "p1",
+        "customer_id": customer,
+        "playbook": "pb",
+        "rule_id": "r",
+        "step": 0,
+        "channel": channel,
+        "intent": "care",
+        "recipient": recipient or f"{customer}@{channel}",
+        "send_at": "2027-01-15T10:00:00+08:00",
+        "send_at_utc": at,
+        "content": json.dumps({"body": "hi"}),
     }
 
 
@@ -110,8 +119,11 @@ def test_an_opt_out_reaches_every_customer_id_of_the_same_recipient(tmp_path: Pa
     number's SMS, still go."""
     ledger = Ledger(tmp_path / "ledger.sqlite")
     phone = "+8613812345678"
-    ledger.enqueue([row(f"s{i}", f"id{i}", recipient=phone) for i in range(40)] + [row("m7", "id7", "email", recipient="x@mail.example"),
-                   row("other", "id99", recipient="+8613800000000")], NOW)
+    ledger.enqueue(
+        [row(f"s{i}", f"id{i}", recipient=phone) for i in range(40)]
+        + [row("m7", "id7", "email", recipient="x@mail.example"), row("other", "id99", recipient="+8613800000000")],
+        NOW,
+    )
     ledger.record_optout("id7", "sms", NOW, "huitou optout")
     assert ledger.skip_opted_out(NOW) == 40
     assert [k for k in (f"s{i}" for i in range(40)) if ledger.state_of(k) != "skipped"] == []
@@ -233,15 +245,32 @@ def test_two_processes_starting_rows_at_once_never_take_the_same_row(tmp_path: P
 
 
 def held(key: str, customer: str, at: float, channel: str = "sms") -> dict:
-    return {"idempotency_key": key, "plan_id": "p1", "plan_as_of": "2026-11-01", "trigger": "t", "customer_id": customer, "playbook": "pb",
-            "rule_id": "r", "step": 0, "channel": channel, "intent": "care", "send_at": "2026-11-02T10:00:00+08:00", "send_at_utc": at}
+    return {
+        "idempotency_key": key,
+        "plan_id": "p1",
+        "plan_as_of": "2026-11-01",
+        "trigger": "t",
+        "customer_id": customer,
+        "playbook": "pb",
+        "rule_id": "r",
+        "step": 0,
+        "channel": channel,
+        "intent": "care",
+        "send_at": "2026-11-02T10:00:00+08:00",
+        "send_at_utc": at,
+    }
 
 
 def test_the_control_group_is_recorded_as_its_messages_would_have_gone_out(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
     ledger.import_optouts([("gone", None), ("no-sms", "sms")], NOW, "test")
-    rows = [held("k1", "c1", NOW - 60), held("k2", "gone", NOW - 60), held("k3", "no-sms", NOW - 60), held("k4", "no-sms", NOW - 60, "email"),
-            held("k5", "late", NOW - 30 * 3600)]
+    rows = [
+        held("k1", "c1", NOW - 60),
+        held("k2", "gone", NOW - 60),
+        held("k3", "no-sms", NOW - 60),
+        held("k4", "no-sms", NOW - 60, "email"),
+        held("k5", "late", NOW - 30 * 3600),
+    ]
     # opted out of every channel or of this one, or too late (it would have expired): not in the group
     assert ledger.hold(rows, oldest=NOW - 24 * 3600, now=NOW) == 2
     assert ledger.hold(rows, oldest=NOW - 24 * 3600, now=NOW + 1) == 0  # a key is recorded once, whatever plans repeat it

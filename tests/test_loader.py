@@ -10,11 +10,23 @@ from huitou.loader import load_text
 @pytest.mark.parametrize(
     "source, expected",
     [
-        ("a: yes", "yes"), ("a: no", "no"), ("a: on", "on"), ("a: off", "off"), ("a: y", "y"),
-        ("a: true", True), ("a: False", False),
-        ("a: 2026-11-11", "2026-11-11"), ("a: 10:30", "10:30"), ("a: 1:30:00", "1:30:00"),
-        ("a: 0755", 755), ("a: 0x1f", 31), ("a: 1.5", 1.5), ("a: 1e3", 1000.0), ("a: ~", None),
-        ("a: 00123", 123), ("a: '00123'", "00123"),
+        ("a: yes", "yes"),
+        ("a: no", "no"),
+        ("a: on", "on"),
+        ("a: off", "off"),
+        ("a: y", "y"),
+        ("a: true", True),
+        ("a: False", False),
+        ("a: 2026-11-11", "2026-11-11"),
+        ("a: 10:30", "10:30"),
+        ("a: 1:30:00", "1:30:00"),
+        ("a: 0755", 755),
+        ("a: 0x1f", 31),
+        ("a: 1.5", 1.5),
+        ("a: 1e3", 1000.0),
+        ("a: ~", None),
+        ("a: 00123", 123),
+        ("a: '00123'", "00123"),
     ],
 )
 def test_scalars_follow_yaml_1_2(source: str, expected: object) -> None:

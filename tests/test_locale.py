@@ -6,8 +6,8 @@ validates and plans at once."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
+
 from tests.inprocess import huitou
 
 PLAYBOOK = """version: 1

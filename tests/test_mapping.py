@@ -48,7 +48,9 @@ def shop(tmp_path: Path) -> tuple[Path, list[dict[str, str]]]:
 def test_statuses_not_mapped_stop_the_command_and_name_the_setting(shop: tuple[Path, list[dict[str, str]]]) -> None:
     root, rows = shop
     unmapped = MAPPED_CONFIG.split("    values:")[0].replace(", gender: Gender, age_years: Age, loyalty_member: Loyalty Member", "")
-    (root / "huitou.yaml").write_text(unmapped.replace("    fields: {gender: string, age_years: integer, loyalty_member: boolean}\n", ""), encoding="utf-8")
+    (root / "huitou.yaml").write_text(
+        unmapped.replace("    fields: {gender: string, age_years: integer, loyalty_member: boolean}\n", ""), encoding="utf-8"
+    )
     done = run(root, "segments", "--as-of", AS_OF)
     completed = sum(r["Order Status"] == "Completed" for r in rows)
     assert done.returncode == 1, done.stderr
@@ -82,7 +84,11 @@ def test_a_mapped_export_loads_every_row_with_the_profile_of_the_latest_order(sh
     assert set(table) == set(expected)
     for cid, row in expected.items():
         got = table[cid]
-        assert (got["gender"], got["age_years"], got["loyalty_member"]) == (row["Gender"], row["Age"], str(row["Loyalty Member"] == "Yes")), cid
+        assert (got["gender"], got["age_years"], got["loyalty_member"]) == (
+            row["Gender"],
+            row["Age"],
+            str(row["Loyalty Member"] == "Yes"),
+        ), cid
     purchases: dict[str, int] = defaultdict(int)
     for row in rows:
         purchases[row["Customer ID"]] += row["Order Status"] == "Completed"
@@ -92,7 +98,8 @@ def test_a_mapped_export_loads_every_row_with_the_profile_of_the_latest_order(sh
     (root / "rules" / "loyal.yaml").write_text(LOYAL, encoding="utf-8")
     (root / "templates" / "en" / "email").mkdir(parents=True)
     (root / "templates" / "en" / "email" / "thanks.j2").write_text(
-        "{% block subject %}Thank you{% endblock %}{% block text %}Thanks, {{ customer.gender }}.{% endblock %}", encoding="utf-8")
+        "{% block subject %}Thank you{% endblock %}{% block text %}Thanks, {{ customer.gender }}.{% endblock %}", encoding="utf-8"
+    )
     counted = run(root, "segments", "--as-of", AS_OF, "--format", "json")
     assert counted.returncode == 0, counted.stderr
     counts = {(c["playbook"], c["kind"], c["name"]): c["customers"] for c in json.loads(counted.stdout)["counts"]}
@@ -127,8 +134,10 @@ def test_a_malformed_csv_row_is_set_aside_and_the_rest_is_read(tmp_path: Path) -
     root = tmp_path / "shop"
     root.mkdir()
     (root / "huitou.yaml").write_text("version: 1\nname: t\ndata:\n  orders: {path: orders.csv}\n", encoding="utf-8")
-    (root / "orders.csv").write_text("customer_id,ordered_at,amount\nc1,2026-10-01,10.00\nc2,2026-10-02,20.00,extra\nc3,2026-10-03,30.00\nc4,2026-10-04\n"
-                                     "c5,2026-10-05,50.00\n", encoding="utf-8")
+    (root / "orders.csv").write_text(
+        "customer_id,ordered_at,amount\nc1,2026-10-01,10.00\nc2,2026-10-02,20.00,extra\nc3,2026-10-03,30.00\nc4,2026-10-04\nc5,2026-10-05,50.00\n",
+        encoding="utf-8",
+    )
     done = run(root, "features", "--as-of", "2026-10-10")
     assert done.returncode == 0, done.stderr
     assert "5 rows read from orders.csv, 3 loaded" in done.stderr and "2 malformed_row" in done.stderr
@@ -137,7 +146,9 @@ def test_a_malformed_csv_row_is_set_aside_and_the_rest_is_read(tmp_path: Path) -
     kept = list(csv.DictReader(open(root / ".huitou" / "quarantine" / "orders.malformed.csv", encoding="utf-8")))
     assert [(r["line"], r["text"]) for r in kept] == [("3", "c2,2026-10-02,20.00,extra"), ("5", "c4,2026-10-04")]
     # the rest of the file keeps its row numbers: c5 is data row 5 in the load report's terms
-    (root / "orders.csv").write_text("customer_id,ordered_at,amount\nc1,2026-10-01,10.00\nc2,2026-10-02,20.00,extra\nc3,2026-10-03,-1\n", encoding="utf-8")
+    (root / "orders.csv").write_text(
+        "customer_id,ordered_at,amount\nc1,2026-10-01,10.00\nc2,2026-10-02,20.00,extra\nc3,2026-10-03,-1\n", encoding="utf-8"
+    )
     again = run(root, "features", "--as-of", "2026-10-10")
     rejected = list(csv.DictReader(open(root / ".huitou" / "quarantine" / "orders.csv", encoding="utf-8")))
     assert again.returncode == 1 and [(r["row"], r["reason"]) for r in rejected] == [("3", "negative_amount")], again.stderr
@@ -163,7 +174,9 @@ def test_consent_values_of_the_file_are_mapped_or_listed(tmp_path: Path) -> None
     root.mkdir()
     (root / "orders.csv").write_text("customer_id,ordered_at,amount\na,2026-10-01,10.00\nb,2026-10-01,10.00\nc,2026-10-01,10.00\n", encoding="utf-8")
     (root / "customers.csv").write_text("customer_id,Marketing SMS\na,Opted In\nb,Opted Out\nc,Opted In\n", encoding="utf-8")
-    base = "version: 1\nname: t\ndata:\n  orders: {path: orders.csv}\n  customers:\n    path: customers.csv\n    columns: {consent_sms: Marketing SMS}\n"
+    base = (
+        "version: 1\nname: t\ndata:\n  orders: {path: orders.csv}\n  customers:\n    path: customers.csv\n    columns: {consent_sms: Marketing SMS}\n"
+    )
     (root / "huitou.yaml").write_text(base, encoding="utf-8")
     unmapped = run(root, "features", "--as-of", "2026-10-10")
     assert unmapped.returncode == 0 and "kept, field set to NULL: 3 bad_consent_sms" in unmapped.stderr, unmapped.stderr

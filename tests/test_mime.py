@@ -16,8 +16,13 @@ from huitou.delivery.email import SmtpAdapter
 from huitou.delivery.mime import address
 from tests.servers import PASSWORD, USER, LocalCA, SmtpServer
 
-CONFIG = {"from": "回头小店 <care@shop.example.cn>", "reply_to": "\"Service, Team\" <help@例子.中国>", "unsubscribe_url": "https://shop.example.cn/unsubscribe",
-          "unsubscribe_secret_env": "T_UNSUB", "smtp": {"host": "127.0.0.1", "security": "none"}}
+CONFIG = {
+    "from": "回头小店 <care@shop.example.cn>",
+    "reply_to": '"Service, Team" <help@例子.中国>',
+    "unsubscribe_url": "https://shop.example.cn/unsubscribe",
+    "unsubscribe_secret_env": "T_UNSUB",
+    "smtp": {"host": "127.0.0.1", "security": "none"},
+}
 
 
 @pytest.fixture
@@ -64,8 +69,19 @@ def test_what_is_written_reads_back_as_it_was_rendered(adapter: SmtpAdapter, sub
         assert received.get_content_type() == "text/plain"
     head = sent.data.split(b"\r\n\r\n", 1)[0]
     names = [line.split(b":", 1)[0] for line in lines_of(head) if not line.startswith(b" ")]
-    assert names == [b"From", b"To", b"Reply-To", b"Subject", b"Date", b"Message-ID", b"List-Unsubscribe", b"List-Unsubscribe-Post", b"MIME-Version",
-                     b"Content-Type", *([b"Content-Transfer-Encoding"] if not html else [])]
+    assert names == [
+        b"From",
+        b"To",
+        b"Reply-To",
+        b"Subject",
+        b"Date",
+        b"Message-ID",
+        b"List-Unsubscribe",
+        b"List-Unsubscribe-Post",
+        b"MIME-Version",
+        b"Content-Type",
+        *([b"Content-Transfer-Encoding"] if not html else []),
+    ]
     assert all(len(line) <= 78 for line in lines_of(head) if not line.startswith((b"Message-ID", b"List-Unsubscribe:")))
     assert all(len(line) <= 998 for line in lines_of(sent.data)) and sent.data.isascii()
 
@@ -82,9 +98,14 @@ def test_list_unsubscribe_is_a_url_in_angle_brackets_however_long(monkeypatch: p
     # characters; receivers do not decode those here, and the one-click link was lost.
     monkeypatch.setenv("T_UNSUB", "secret")
     url = "https://shop.example.cn/account/preferences/email/unsubscribe?campaign=retention-2026&source=huitou"
-    sent = SmtpAdapter("email", CONFIG | {"unsubscribe_url": url}).build(message({"subject": "s", "body": "b"}, customer="customer-with-a-long-id-0000001"))
+    sent = SmtpAdapter("email", CONFIG | {"unsubscribe_url": url}).build(
+        message({"subject": "s", "body": "b"}, customer="customer-with-a-long-id-0000001")
+    )
     (line,) = [line for line in lines_of(sent.data) if line.startswith(b"List-Unsubscribe:")]
-    assert re.fullmatch(rb"List-Unsubscribe: <https://shop\.example\.cn/account/preferences/email/unsubscribe\?campaign=retention-2026&source=huitou&token=[\w.-]+>", line)
+    assert re.fullmatch(
+        rb"List-Unsubscribe: <https://shop\.example\.cn/account/preferences/email/unsubscribe\?campaign=retention-2026&source=huitou&token=[\w.-]+>",
+        line,
+    )
 
 
 def test_recipient_addresses(adapter: SmtpAdapter) -> None:
@@ -102,8 +123,11 @@ def test_configured_addresses_and_urls_are_checked_before_sending(monkeypatch: p
     from huitou.delivery.channels import ConfigError
 
     monkeypatch.setenv("T_UNSUB", "secret")
-    for change, said in [({"unsubscribe_url": "https://shop.example.cn/退订"}, "percent-encode"), ({"unsubscribe_url": "shop.example.cn/u"}, "http(s) or mailto"),
-                         ({"reply_to": "help at shop"}, "'help at shop' is not an address (`from` and `reply_to` are addresses")]:
+    for change, said in [
+        ({"unsubscribe_url": "https://shop.example.cn/退订"}, "percent-encode"),
+        ({"unsubscribe_url": "shop.example.cn/u"}, "http(s) or mailto"),
+        ({"reply_to": "help at shop"}, "'help at shop' is not an address (`from` and `reply_to` are addresses"),
+    ]:
         with pytest.raises(ConfigError, match=re.escape(said)):
             SmtpAdapter("email", CONFIG | change)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -18,8 +17,8 @@ from huitou.plan.run import run_plan
 from huitou.plan.timing import Window, constant_dates, time_of_day
 from huitou.quiet import QuietHours
 
-from .inprocess import huitou
 from .conftest import ROOT, update_golden
+from .inprocess import huitou
 
 GOLDEN = Path(__file__).parent / "golden" / "plan_messages.txt"
 AS_OF = dt.date(2026, 11, 1)
@@ -61,18 +60,22 @@ def test_other_countries_holidays_by_code() -> None:
 def test_unknown_country_holiday_is_diagnosed(tmp_path: Path) -> None:
     root = make_shop(tmp_path, ["a,王芳,13800000001,true,"], ["o1,a,2026-11-04 10:00:00,10"])
     playbook = root / "rules" / "t.yaml"
-    playbook.write_text(SHOP_PLAYBOOK.replace("{on: birthday, at: \"09:30\"}", "{on: JP:respect_for_aged_day}"), encoding="utf-8")
+    playbook.write_text(SHOP_PLAYBOOK.replace('{on: birthday, at: "09:30"}', "{on: JP:respect_for_aged_day}"), encoding="utf-8")
     out = huitou("validate", cwd=root)
     assert out.returncode == 1
     assert "rules/t.yaml:13:16: error HT305" in out.stdout and "HT305" in out.stdout and "did you mean 'JP:respect_for_the_aged_day'?" in out.stdout
-    playbook.write_text(SHOP_PLAYBOOK.replace("{on: birthday, at: \"09:30\"}", "{on: JP:respect_for_the_aged_day}"), encoding="utf-8")
+    playbook.write_text(SHOP_PLAYBOOK.replace('{on: birthday, at: "09:30"}', "{on: JP:respect_for_the_aged_day}"), encoding="utf-8")
     assert huitou("validate", cwd=root).returncode == 0
 
 
 def test_countdown_steps_recurrences_and_quiet_hours() -> None:
     window = Window(AS_OF, 14)
     steps = constant_dates({"before": "double11", "days": [7, 3, 1]}, window)
-    assert steps == [(7, dt.date(2026, 11, 4), "double11", dt.date(2026, 11, 11)), (3, dt.date(2026, 11, 8), "double11", dt.date(2026, 11, 11)), (1, dt.date(2026, 11, 10), "double11", dt.date(2026, 11, 11))]
+    assert steps == [
+        (7, dt.date(2026, 11, 4), "double11", dt.date(2026, 11, 11)),
+        (3, dt.date(2026, 11, 8), "double11", dt.date(2026, 11, 11)),
+        (1, dt.date(2026, 11, 10), "double11", dt.date(2026, 11, 11)),
+    ]
     assert constant_dates({"before": "double11", "days": [30]}, window) == []  # 12 October: before the window
     assert [d for _, d, *_ in constant_dates({"every": "fri"}, window)] == [dt.date(2026, 11, 6), dt.date(2026, 11, 13)]
     feb = Window(dt.date(2027, 2, 1), 60)
@@ -115,7 +118,9 @@ def make_shop(root: Path, customers: list[str], orders: list[str], templates: di
     (root / "rules").mkdir(parents=True)
     (root / "huitou.yaml").write_text("version: 1\nname: t\ndefault_locale: zh-CN\nchannels:\n  sms: {signature: 【店】}\n", encoding="utf-8")
     (root / "rules" / "t.yaml").write_text(SHOP_PLAYBOOK, encoding="utf-8")
-    for name, text in (templates or {"sms/b.j2": "{{ customer.name }}生日快乐", "sms/c.j2": "{{ customer.name }}，东西收到了吗？{{ send.date }}"}).items():
+    for name, text in (
+        templates or {"sms/b.j2": "{{ customer.name }}生日快乐", "sms/c.j2": "{{ customer.name }}，东西收到了吗？{{ send.date }}"}
+    ).items():
         path = root / "templates" / "zh-CN" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -134,7 +139,12 @@ def rows_of(root: Path, as_of: dt.date = AS_OF, horizon: int = 14) -> list[dict]
 def test_leap_day_birthday_weekday_shift_and_the_loser_names_the_winner(tmp_path: Path) -> None:
     root = make_shop(
         tmp_path,
-        ["a,王芳,13800000001,true,1992-02-29", "b,李雷,13800000002,true,1990-11-04", "c,张三,,true,1990-11-05", "d,赵四,13800000004,false,1990-11-06"],
+        [
+            "a,王芳,13800000001,true,1992-02-29",
+            "b,李雷,13800000002,true,1990-11-04",
+            "c,张三,,true,1990-11-05",
+            "d,赵四,13800000004,false,1990-11-06",
+        ],
         ["o1,a,2026-10-20 10:00:00,10", "o2,b,2026-11-01 10:00:00,20", "o3,c,2026-10-30 10:00:00,5", "o4,d,2026-10-31 10:00:00,5"],
     )
     rows = rows_of(root)
@@ -170,7 +180,9 @@ def test_weekend_moves_to_monday_and_render_failure_is_one_row(tmp_path: Path) -
 
 
 def test_sms_over_budget_is_suppressed(tmp_path: Path) -> None:
-    root = make_shop(tmp_path, ["a,王芳,13800000001,true,"], ["o1,a,2026-11-04 10:00:00,10"], {"sms/b.j2": "x", "sms/c.j2": "{{ '很长的短信' * 20 }}"})
+    root = make_shop(
+        tmp_path, ["a,王芳,13800000001,true,"], ["o1,a,2026-11-04 10:00:00,10"], {"sms/b.j2": "x", "sms/c.j2": "{{ '很长的短信' * 20 }}"}
+    )
     (row,) = rows_of(root, dt.date(2026, 11, 5))
     assert row["reason"] == "sms_too_long" and "2 SMS segments (103 ucs2 units)" in row["reason_detail"]
 
@@ -207,7 +219,19 @@ def test_plan_command_writes_identical_files(tmp_path: Path, suffix: str) -> Non
     reader = {".jsonl": "read_json", ".csv": "read_csv", ".parquet": "read_parquet"}[suffix]
     con = duckdb.connect()
     cols = [c[0] for c in con.execute(f"DESCRIBE SELECT * FROM {reader}('{tmp_path / ('plan1' + suffix)}')").fetchall()]
-    for needed in ("plan_id", "idempotency_key", "customer_id", "rule_id", "intent", "channel", "send_at", "status", "reason", "content", "consent_basis"):
+    for needed in (
+        "plan_id",
+        "idempotency_key",
+        "customer_id",
+        "rule_id",
+        "intent",
+        "channel",
+        "send_at",
+        "status",
+        "reason",
+        "content",
+        "consent_basis",
+    ):
         assert needed in cols
     statuses = dict(con.execute(f"SELECT status, count(*) FROM {reader}('{tmp_path / ('plan1' + suffix)}') GROUP BY ALL").fetchall())
     assert statuses.get("send", 0) > 50 and statuses.get("suppressed", 0) > 50
@@ -269,17 +293,28 @@ def test_history_counts_in_each_customers_own_calendar_day(tmp_path: Path) -> No
     York: a one-a-day cap blocks the Shanghai customer's 1 November send, not the New
     Yorker's."""
     root = make_shop(tmp_path, [], [])
-    (root / "rules" / "t.yaml").write_text(SHOP_PLAYBOOK.replace("when: {on: birthday, at: \"09:30\"}", "when: {immediate: true}").replace("segment: birthday IS NOT NULL", "segment: order_count >= 1"), encoding="utf-8")
+    (root / "rules" / "t.yaml").write_text(
+        SHOP_PLAYBOOK.replace('when: {on: birthday, at: "09:30"}', "when: {immediate: true}").replace(
+            "segment: birthday IS NOT NULL", "segment: order_count >= 1"
+        ),
+        encoding="utf-8",
+    )
     (root / "huitou.yaml").write_text(
-        "version: 1\nname: t\ndefault_locale: zh-CN\ndata:\n  history: {path: history.csv}\nchannels:\n  sms: {signature: 【店】}\n", encoding="utf-8"
+        "version: 1\nname: t\ndefault_locale: zh-CN\ndata:\n  history: {path: history.csv}\nchannels:\n  sms: {signature: 【店】}\n",
+        encoding="utf-8",
     )
     (root / "customers.csv").write_text(
-        "customer_id,name,phone,consent_sms,timezone\nsh,王芳,13800000001,true,Asia/Shanghai\nny,Amy,13800000002,true,America/New_York\nnaive,李雷,13800000003,true,America/New_York\n", encoding="utf-8"
+        "customer_id,name,phone,consent_sms,timezone\nsh,王芳,13800000001,true,Asia/Shanghai\nny,Amy,13800000002,true,America/New_York\nnaive,李雷,13800000003,true,America/New_York\n",
+        encoding="utf-8",
     )
-    (root / "orders.csv").write_text("order_id,customer_id,ordered_at,amount\no1,sh,2026-10-01 10:00:00,10\no2,ny,2026-10-01 10:00:00,10\no3,naive,2026-10-01 10:00:00,10\n", encoding="utf-8")
+    (root / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount\no1,sh,2026-10-01 10:00:00,10\no2,ny,2026-10-01 10:00:00,10\no3,naive,2026-10-01 10:00:00,10\n",
+        encoding="utf-8",
+    )
     # "naive" has no offset: local time in the data's zone (Shanghai), 31 October in New York.
     (root / "history.csv").write_text(
-        "customer_id,channel,intent,sent_at\nsh,sms,care,2026-11-01T03:00:00+08:00\nny,sms,care,2026-11-01T03:00:00+08:00\nnaive,sms,care,2026-11-01 03:00:00\n", encoding="utf-8"
+        "customer_id,channel,intent,sent_at\nsh,sms,care,2026-11-01T03:00:00+08:00\nny,sms,care,2026-11-01T03:00:00+08:00\nnaive,sms,care,2026-11-01 03:00:00\n",
+        encoding="utf-8",
     )
     rows = {r["customer_id"]: r for r in rows_of(root) if r["rule_id"] == "bday"}
     assert rows["sh"]["status"] == "suppressed" and rows["sh"]["reason"] == "frequency_cap"
@@ -308,15 +343,32 @@ rules:
 """
 
 
-@pytest.mark.parametrize("as_of, expected", [
-    # Autumn: 01:30 happens twice; the first (summer time) is meant.
-    (dt.date(2026, 10, 20), {("ny", "night"): "2026-11-01T01:30:00-04:00", ("ldn", "night"): "2026-10-25T01:30:00+01:00",
-                             ("ny", "later"): "2026-11-01T02:30:00-05:00", ("ldn", "later"): "2026-10-25T02:30:00+00:00"}),
-    # Spring: 02:30 in New York and 01:30 in London do not happen; read with the offset
-    # before the change, they are the instants an hour later on the clock.
-    (dt.date(2027, 3, 10), {("ny", "night"): "2027-03-14T01:30:00-05:00", ("ldn", "night"): "2027-03-28T01:30:00+00:00",
-                            ("ny", "later"): "2027-03-14T02:30:00-05:00", ("ldn", "later"): "2027-03-28T02:30:00+01:00"}),
-])
+@pytest.mark.parametrize(
+    "as_of, expected",
+    [
+        # Autumn: 01:30 happens twice; the first (summer time) is meant.
+        (
+            dt.date(2026, 10, 20),
+            {
+                ("ny", "night"): "2026-11-01T01:30:00-04:00",
+                ("ldn", "night"): "2026-10-25T01:30:00+01:00",
+                ("ny", "later"): "2026-11-01T02:30:00-05:00",
+                ("ldn", "later"): "2026-10-25T02:30:00+00:00",
+            },
+        ),
+        # Spring: 02:30 in New York and 01:30 in London do not happen; read with the offset
+        # before the change, they are the instants an hour later on the clock.
+        (
+            dt.date(2027, 3, 10),
+            {
+                ("ny", "night"): "2027-03-14T01:30:00-05:00",
+                ("ldn", "night"): "2027-03-28T01:30:00+00:00",
+                ("ny", "later"): "2027-03-14T02:30:00-05:00",
+                ("ldn", "later"): "2027-03-28T02:30:00+01:00",
+            },
+        ),
+    ],
+)
 def test_send_times_at_clock_changes_follow_one_rule(tmp_path: Path, as_of: dt.date, expected: dict) -> None:
     """Customers in New York and London with sends at 01:30 and 02:30 on the nights the
     clocks change (docs/plan.md#clock-changes): RFC 5545's reading, decided by huitou for
@@ -326,7 +378,9 @@ def test_send_times_at_clock_changes_follow_one_rule(tmp_path: Path, as_of: dt.d
     ny, ldn = ("2026-11-01", "2026-10-25") if as_of.month == 10 else ("2027-03-14", "2027-03-28")
     (root / "customers.csv").write_text(
         f"customer_id,name,phone,consent_sms,birthday,timezone\nny,Amy,13800000002,true,1990-{ny[5:]},America/New_York\n"
-        f"ldn,Ben,13800000003,true,1990-{ldn[5:]},Europe/London\nbad,Cy,13800000004,true,1990-{ny[5:]},Mars/Olympus\n", encoding="utf-8")
+        f"ldn,Ben,13800000003,true,1990-{ldn[5:]},Europe/London\nbad,Cy,13800000004,true,1990-{ny[5:]},Mars/Olympus\n",
+        encoding="utf-8",
+    )
     rows = rows_of(root, as_of, 30)
     got = {(r["customer_id"], r["rule_id"]): r["send_at"] for r in rows if r["status"] == "send"}
     assert {k: v for k, v in got.items() if k[0] != "bad"} == expected
@@ -405,10 +459,25 @@ def test_messages_delivered_per_the_ledger_count_as_history(tmp_path: Path) -> N
     planned-but-unsent ledger rows do not."""
     from huitou.delivery.ledger import Ledger
 
-    root = make_shop(tmp_path, ["b,李雷,13800000002,true,1990-11-04", "c,张三,13800000003,true,1990-11-04"], ["o2,b,2026-10-01 10:00:00,20", "o3,c,2026-10-01 10:00:00,20"])
+    root = make_shop(
+        tmp_path,
+        ["b,李雷,13800000002,true,1990-11-04", "c,张三,13800000003,true,1990-11-04"],
+        ["o2,b,2026-10-01 10:00:00,20", "o3,c,2026-10-01 10:00:00,20"],
+    )
     ledger = Ledger(root / ".huitou" / "ledger.sqlite")
     sent_at = dt.datetime(2026, 11, 4, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
-    base = {"plan_id": "p0", "playbook": "t", "rule_id": "old", "step": 0, "channel": "sms", "intent": "care", "recipient": "x", "send_at": "2026-11-04T08:00:00+08:00", "send_at_utc": sent_at, "content": "{}"}
+    base = {
+        "plan_id": "p0",
+        "playbook": "t",
+        "rule_id": "old",
+        "step": 0,
+        "channel": "sms",
+        "intent": "care",
+        "recipient": "x",
+        "send_at": "2026-11-04T08:00:00+08:00",
+        "send_at_utc": sent_at,
+        "content": "{}",
+    }
     ledger.enqueue([{**base, "idempotency_key": "kb", "customer_id": "b"}, {**base, "idempotency_key": "kc", "customer_id": "c"}], sent_at)
     assert ledger.start("kb", sent_at) == 1  # b's is delivered; c's stays pending
     ledger.sent("kb", sent_at)
@@ -421,7 +490,11 @@ def test_messages_delivered_per_the_ledger_count_as_history(tmp_path: Path) -> N
 def test_opt_outs_recorded_in_the_ledger_suppress_later_plans(tmp_path: Path) -> None:
     from huitou.delivery.ledger import Ledger
 
-    root = make_shop(tmp_path, ["b,李雷,13800000002,true,1990-11-04", "c,张三,13800000003,true,1990-11-04"], ["o2,b,2026-10-01 10:00:00,20", "o3,c,2026-10-01 10:00:00,20"])
+    root = make_shop(
+        tmp_path,
+        ["b,李雷,13800000002,true,1990-11-04", "c,张三,13800000003,true,1990-11-04"],
+        ["o2,b,2026-10-01 10:00:00,20", "o3,c,2026-10-01 10:00:00,20"],
+    )
     ledger = Ledger(root / ".huitou" / "ledger.sqlite")
     ledger.record_optout("b", "sms", 0.0, "huitou optout")
     ledger.close()
@@ -452,14 +525,18 @@ def test_messages_carry_the_values_of_the_day_they_go_out_and_the_latest_purchas
         tmp_path,
         ["a,王芳,13800000001,true,1990-11-05"],
         [],
-        {"sms/w.j2": "{{ customer.days_since_last_order }}天;生日{{ customer.days_to_birthday }};{{ customer.age }}岁;"
-                     "{{ last_order.category }} {{ last_order.amount }};{{ latest_order.status }} {{ latest_order.category }}"},
+        {
+            "sms/w.j2": "{{ customer.days_since_last_order }}天;生日{{ customer.days_to_birthday }};{{ customer.age }}岁;"
+            "{{ last_order.category }} {{ last_order.amount }};{{ latest_order.status }} {{ latest_order.category }}"
+        },
     )
     (root / "rules" / "t.yaml").write_text(SEND_DAY_PLAYBOOK, encoding="utf-8")
     (root / "orders.csv").write_text(
         "order_id,customer_id,ordered_at,amount,status,category\n"
         "o1,a,2026-07-04 10:00:00,100.00,paid,tablet\n"
-        "o2,a,2026-07-18 10:00:00,3676.00,cancelled,smartwatch\n", encoding="utf-8")
+        "o2,a,2026-07-18 10:00:00,3676.00,cancelled,smartwatch\n",
+        encoding="utf-8",
+    )
     (row,) = [r for r in rows_of(root) if r["status"] == "send"]
     # as of 1 November: 120 days since 4 July, birthday in 4 days, 35 years old;
     # on 10 November: 129 days, the birthday 360 days away, 36 years old

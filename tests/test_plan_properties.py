@@ -100,19 +100,27 @@ data:
   suppression: {path: optouts.csv}
 """
 
-customer = st.fixed_dictionaries({
-    "phone": st.sampled_from(["", "13800000000", "13912345678"]),
-    "email": st.sampled_from(["", "a@example.cn"]),
-    "wechat_id": st.sampled_from(["", "wx1"]),
-    "consent_sms": st.sampled_from(["", "true", "false"]),
-    "consent_email": st.sampled_from(["", "true", "false"]),
-    "consent_wechat": st.sampled_from(["true", "false"]),
-    "birthday": st.one_of(st.just(""), st.dates(dt.date(1970, 1, 1), dt.date(2004, 12, 31)).map(str), st.sampled_from(["1992-02-29", "1990-11-05", "1988-11-03"])),
-    "timezone": st.sampled_from(["", "Asia/Shanghai", "Asia/Tokyo", "America/New_York"]),
-    "orders": st.lists(st.tuples(st.integers(0, 120), st.integers(1, 500), st.sampled_from(["paid", "paid", "unpaid", "refunded"])), max_size=5),
-    "history": st.lists(st.tuples(st.integers(1, 12), st.sampled_from(["sms", "email", "wechat"]), st.sampled_from(["care", "promotion"])), max_size=3),
-    "optout": st.sampled_from(["", "", "", "sms", "*"]),
-})
+customer = st.fixed_dictionaries(
+    {
+        "phone": st.sampled_from(["", "13800000000", "13912345678"]),
+        "email": st.sampled_from(["", "a@example.cn"]),
+        "wechat_id": st.sampled_from(["", "wx1"]),
+        "consent_sms": st.sampled_from(["", "true", "false"]),
+        "consent_email": st.sampled_from(["", "true", "false"]),
+        "consent_wechat": st.sampled_from(["true", "false"]),
+        "birthday": st.one_of(
+            st.just(""),
+            st.dates(dt.date(1970, 1, 1), dt.date(2004, 12, 31)).map(str),
+            st.sampled_from(["1992-02-29", "1990-11-05", "1988-11-03"]),
+        ),
+        "timezone": st.sampled_from(["", "Asia/Shanghai", "Asia/Tokyo", "America/New_York"]),
+        "orders": st.lists(st.tuples(st.integers(0, 120), st.integers(1, 500), st.sampled_from(["paid", "paid", "unpaid", "refunded"])), max_size=5),
+        "history": st.lists(
+            st.tuples(st.integers(1, 12), st.sampled_from(["sms", "email", "wechat"]), st.sampled_from(["care", "promotion"])), max_size=3
+        ),
+        "optout": st.sampled_from(["", "", "", "sms", "*"]),
+    }
+)
 
 
 def write_shop(root: Path, customers: list[dict]) -> None:
@@ -123,7 +131,18 @@ def write_shop(root: Path, customers: list[dict]) -> None:
         path = root / "templates" / "zh-CN" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    profile = ["customer_id", "name", "phone", "email", "wechat_id", "consent_sms", "consent_email", "consent_wechat", "birthday", "timezone"]
+    profile = [
+        "customer_id",
+        "name",
+        "phone",
+        "email",
+        "wechat_id",
+        "consent_sms",
+        "consent_email",
+        "consent_wechat",
+        "birthday",
+        "timezone",
+    ]
     with (root / "customers.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(profile)
@@ -215,7 +234,10 @@ def test_plan_invariants(tmp_path_factory, customers: list[dict]) -> None:  # ty
         # History times are local to the data (Shanghai); caps count them on the
         # customer's own calendar day.
         zone = ZoneInfo(c["timezone"] or "Asia/Shanghai")
-        sent = [(dt.datetime.combine(AS_OF - dt.timedelta(days=ago), dt.time(10), ZoneInfo("Asia/Shanghai")), ch, intent) for ago, ch, intent in c["history"]]
+        sent = [
+            (dt.datetime.combine(AS_OF - dt.timedelta(days=ago), dt.time(10), ZoneInfo("Asia/Shanghai")), ch, intent)
+            for ago, ch, intent in c["history"]
+        ]
         past = [(at.astimezone(zone).date(), ch, intent) for at, ch, intent in sent]
         every = [local_day(r) for r in mine] + [d for d, _, _ in past]
         sms_days = [local_day(r) for r in mine if r["channel"] == "sms"] + [d for d, ch, _ in past if ch == "sms"]

@@ -46,13 +46,21 @@ def project(root: Path) -> Path:
     (root / "templates" / "en" / "sms").mkdir(parents=True)
     (root / "huitou.yaml").write_text(CONFIG, encoding="utf-8")
     (root / "rules" / "refer.yaml").write_text(PLAYBOOK, encoding="utf-8")
-    (root / "templates" / "en" / "sms").joinpath("refer.j2").write_text("Glad you like us. Friends get 10% off: {{ customer.referral_url }}", encoding="utf-8")
-    (root / "customers.csv").write_text("customer_id,name,phone,consent_sms\n" + "".join(f"c{i},N{i},+861380000000{i},true\n" for i in range(1, 5)), encoding="utf-8")
+    (root / "templates" / "en" / "sms").joinpath("refer.j2").write_text(
+        "Glad you like us. Friends get 10% off: {{ customer.referral_url }}", encoding="utf-8"
+    )
+    (root / "customers.csv").write_text(
+        "customer_id,name,phone,consent_sms\n" + "".join(f"c{i},N{i},+861380000000{i},true\n" for i in range(1, 5)), encoding="utf-8"
+    )
     c1 = code(SECRET, "c1")
-    rows = [("o1", "c1", "2026-10-01 10:00", "paid", ""), ("o2", "c1", "2026-10-10 10:00", "paid", c1.lower()),  # c1's own code: no credit
-            ("o3", "c2", "2026-10-12 10:00", "paid", c1), ("o4", "c3", "2026-10-13 10:00", "paid", f" {c1} "),
-            ("o5", "c4", "2026-10-14 10:00", "cancelled", c1),  # not a purchase
-            ("o6", "c2", "2026-10-20 10:00", "paid", "R0000000000")]  # nobody's code
+    rows = [
+        ("o1", "c1", "2026-10-01 10:00", "paid", ""),
+        ("o2", "c1", "2026-10-10 10:00", "paid", c1.lower()),  # c1's own code: no credit
+        ("o3", "c2", "2026-10-12 10:00", "paid", c1),
+        ("o4", "c3", "2026-10-13 10:00", "paid", f" {c1} "),
+        ("o5", "c4", "2026-10-14 10:00", "cancelled", c1),  # not a purchase
+        ("o6", "c2", "2026-10-20 10:00", "paid", "R0000000000"),
+    ]  # nobody's code
     with open(root / "orders.csv", "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["order_id", "customer_id", "ordered_at", "amount", "status", "ref"])
@@ -79,7 +87,9 @@ def test_codes_links_and_the_orders_they_bring(tmp_path: Path) -> None:
     run(root, "plan", "--as-of", "2026-10-31", "--horizon", "1d", "--out", "plan.jsonl")
     sends = [json.loads(line) for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines()]
     bodies = {r["customer_id"]: r["content"]["body"] for r in sends if r["status"] == "send"}
-    assert bodies == {"c2": f"Test Shop: Glad you like us. Friends get 10% off: https://shop.example.com/r?code={code(SECRET, 'c2')}"}  # care: no opt-out line
+    assert bodies == {
+        "c2": f"Test Shop: Glad you like us. Friends get 10% off: https://shop.example.com/r?code={code(SECRET, 'c2')}"
+    }  # care: no opt-out line
     # crediting the referrer: whose code is this
     assert run(root, "referral", code(SECRET, "c3").lower(), "--as-of", "2026-10-31").stdout.strip() == "c3"
     unknown = run(root, "referral", "R0000000000", "--as-of", "2026-10-31", code_=1)

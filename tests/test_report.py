@@ -21,8 +21,16 @@ from tests.inprocess import huitou
 
 ROOT = Path(__file__).resolve().parent.parent
 CDNOW = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
-CDNOW_CONFIG = {"data": {"orders": {"path": str(CDNOW), "format": "csv", "columns": {"ordered_at": "date", "amount": "dollar_value", "items": "number_of_cds"},
-                                    "csv": {"delimiter": "whitespace", "date_format": "%Y%m%d"}}}}
+CDNOW_CONFIG = {
+    "data": {
+        "orders": {
+            "path": str(CDNOW),
+            "format": "csv",
+            "columns": {"ordered_at": "date", "amount": "dollar_value", "items": "number_of_cds"},
+            "csv": {"delimiter": "whitespace", "date_format": "%Y%m%d"},
+        }
+    }
+}
 
 
 def independent(raw: pd.DataFrame, lo: dt.date, hi: dt.date) -> dict[str, int]:
@@ -47,13 +55,21 @@ def test_cdnow_rates_match_independent_pandas(tmp_path: Path) -> None:
     raw["nth"] = raw.groupby("customer_id").cumcount() + 1
     raw = raw.sort_values(["day"], kind="stable")
     checked = 0
-    for start, end, every in ((dt.date(1997, 1, 1), dt.date(1998, 6, 30), "month"), (dt.date(1997, 4, 1), dt.date(1998, 3, 31), "quarter"),
-                              (dt.date(1997, 3, 3), dt.date(1997, 4, 27), "week"), (dt.date(1997, 6, 15), dt.date(1997, 9, 14), None)):
+    for start, end, every in (
+        (dt.date(1997, 1, 1), dt.date(1998, 6, 30), "month"),
+        (dt.date(1997, 4, 1), dt.date(1998, 3, 31), "quarter"),
+        (dt.date(1997, 3, 3), dt.date(1997, 4, 27), "week"),
+        (dt.date(1997, 6, 15), dt.date(1997, 9, 14), None),
+    ):
         report = repeat_report(session.con, start, end, every)
         for p in [report.total, *report.periods]:
             want = independent(raw, p.start, p.end)
-            got = {"buyers": p.by_customer.denominator, "returning": p.by_customer.numerator,
-                   "purchases": p.by_transaction.denominator, "repeats": p.by_transaction.numerator}
+            got = {
+                "buyers": p.by_customer.denominator,
+                "returning": p.by_customer.numerator,
+                "purchases": p.by_transaction.denominator,
+                "repeats": p.by_transaction.numerator,
+            }
             assert got == want, (p.period, got, want)
             checked += 1
     assert checked == 1 + 18 + 1 + 4 + 1 + 8 + 1
@@ -68,7 +84,11 @@ def test_cdnow_rates_match_independent_pandas(tmp_path: Path) -> None:
     assert cohort.month == "1997-01" and cohort.customers == len(january) == 7_846
     for k, rate in enumerate(cohort.again, 1):
         assert rate.numerator == bought[(bought["cohort"] == pd.Period("1997-01")) & (bought["k"] == k)]["customer_id"].nunique()
-    assert len(cohort.again) == 17 and [c.month for c in report.cohorts] == ["1997-01", "1997-02", "1997-03"]  # CDNOW's customers all joined in Q1 1997
+    assert len(cohort.again) == 17 and [c.month for c in report.cohorts] == [
+        "1997-01",
+        "1997-02",
+        "1997-03",
+    ]  # CDNOW's customers all joined in Q1 1997
     # the median purchase cycle, as the feature purchase_cycle_days defines it
     days = raw.groupby("customer_id")["day"].agg(["min", "max", "nunique"])
     repeaters = days[days["nunique"] >= 2]
@@ -116,10 +136,17 @@ def test_the_seeds_examples_through_the_command(tmp_path: Path) -> None:
     done = run(root, "--from", "2026-10-01", "--to", "2026-11-30", "--every", "month", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     assert [(r["period"], r["buyers"], r["returning_buyers"], r["purchases"], r["repeat_purchases"]) for r in rows] == [
-        ("all", "70", "30", "110", "40"), ("2026-10", "10", "0", "10", "0"), ("2026-11", "70", "30", "100", "30")]
+        ("all", "70", "30", "110", "40"),
+        ("2026-10", "10", "0", "10", "0"),
+        ("2026-11", "70", "30", "100", "30"),
+    ]
     # the cohort of October: all ten bought again in November
     cohorts = json.loads(run(root, "--from", "2026-10-01", "--to", "2026-11-30", "--format", "json").stdout)["repeat_purchase"]["cohorts"]
-    assert cohorts[0]["cohort"] == "2026-10" and cohorts[0]["customers"] == 10 and cohorts[0]["again"] == [{"month": 1, "rate": 1.0, "numerator": 10, "denominator": 10}]
+    assert (
+        cohorts[0]["cohort"] == "2026-10"
+        and cohorts[0]["customers"] == 10
+        and cohorts[0]["again"] == [{"month": 1, "rate": 1.0, "numerator": 10, "denominator": 10}]
+    )
     text = run(root, "--from", "2026-11-01", "--to", "2026-11-30").stdout
     assert "30.0% (30 of 100 purchases" in text and "42.9% (30 of 70 buyers" in text
 
@@ -140,8 +167,10 @@ def test_a_short_period_and_an_empty_range_are_said(tmp_path: Path) -> None:
 
 def test_periods_are_calendar_periods_clipped_to_the_range() -> None:
     assert periods(dt.date(2026, 2, 10), dt.date(2026, 8, 5), "quarter") == [
-        ("2026-Q1", dt.date(2026, 2, 10), dt.date(2026, 3, 31)), ("2026-Q2", dt.date(2026, 4, 1), dt.date(2026, 6, 30)),
-        ("2026-Q3", dt.date(2026, 7, 1), dt.date(2026, 8, 5))]
+        ("2026-Q1", dt.date(2026, 2, 10), dt.date(2026, 3, 31)),
+        ("2026-Q2", dt.date(2026, 4, 1), dt.date(2026, 6, 30)),
+        ("2026-Q3", dt.date(2026, 7, 1), dt.date(2026, 8, 5)),
+    ]
     weeks = periods(dt.date(2026, 12, 30), dt.date(2027, 1, 12), "week")
     assert [w[0] for w in weeks] == ["2026-W53", "2027-W01", "2027-W02"]  # ISO weeks: 2026 has 53
     assert weeks[0][1:] == (dt.date(2026, 12, 30), dt.date(2027, 1, 3))

@@ -6,8 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .inprocess import huitou
 from .conftest import ROOT
+from .inprocess import huitou
 
 
 def project_copy(tmp_path: Path, tests: str | None = None) -> Path:
@@ -68,7 +68,7 @@ def test_each_unmet_expectation_is_one_line_at_its_place(tmp_path: Path) -> None
 
 
 def test_a_given_row_the_loader_rejects_is_an_error_of_the_test(tmp_path: Path) -> None:
-    bad = CHECKIN.replace('amount: 99, delivered_at', 'amount: lots, delivered_at')
+    bad = CHECKIN.replace("amount: 99, delivered_at", "amount: lots, delivered_at")
     out = run(project_copy(tmp_path, bad))
     assert out.returncode == 1
     assert "ERROR rules/mine.test.yaml:3:11: check-in: given orders: 1 " in out.stdout and "(rejected)" in out.stdout

@@ -50,7 +50,9 @@ def test_committed_schemas_match_generator(tmp_path: Path) -> None:
     shutil.copy(ROOT / "tools" / "gen_schemas.py", work / "tools")
     subprocess.run([sys.executable, str(work / "tools" / "gen_schemas.py")], check=True, capture_output=True)
     for name in ("playbook.v1.schema.json", "project.v1.schema.json"):
-        assert (work / "schemas" / name).read_text(encoding="utf-8") == (ROOT / "schemas" / name).read_text(encoding="utf-8"), f"run tools/gen_schemas.py ({name} is stale)"
+        assert (work / "schemas" / name).read_text(encoding="utf-8") == (ROOT / "schemas" / name).read_text(encoding="utf-8"), (
+            f"run tools/gen_schemas.py ({name} is stale)"
+        )
 
 
 def test_package_ships_the_same_schemas() -> None:

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from huitou.unsubscribe import read_token
+from tests.inprocess import huitou
 from tests.servers import PASSWORD, USER, LocalCA, SmtpServer, WebhookServer
 from tests.test_ledger import HOLD
-from tests.inprocess import huitou
 
 TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
 UNTIL = (TODAY + dt.timedelta(days=1)).isoformat()  # through tomorrow: every row of the plan is due
@@ -59,7 +59,7 @@ rules:
 
 TEMPLATES = {
     "email/thanks.j2": "{% block subject %}谢谢您，{{ customer.name }}{% endblock %}\n{% block text %}{{ customer.name }}，东西还好用吗？\n退订：{{ unsubscribe_url }}{% endblock %}\n"
-                       "{% block html %}<p>{{ customer.name }}，东西还好用吗？</p>{% endblock %}\n",
+    "{% block html %}<p>{{ customer.name }}，东西还好用吗？</p>{% endblock %}\n",
     "sms/thanks.j2": "{{ customer.name }}，东西还好用吗？",
     "phone/call.j2": "客户：{{ customer.name }}\n话术：问候，询问使用感受。",
 }
@@ -112,11 +112,32 @@ def make_project(root: Path, customers: int) -> Path:
     return root
 
 
-def configure(root: Path, smtp: SmtpServer, hook: WebhookServer, *, ledger: str = ".huitou/ledger.sqlite", outbox: str = "out/calls",
-              attempts: int = 4, email_rate: float = 1000, sms_rate: float = 1000, timeout: float = 5, security: str = "starttls", concurrency: int | None = None) -> None:
+def configure(
+    root: Path,
+    smtp: SmtpServer,
+    hook: WebhookServer,
+    *,
+    ledger: str = ".huitou/ledger.sqlite",
+    outbox: str = "out/calls",
+    attempts: int = 4,
+    email_rate: float = 1000,
+    sms_rate: float = 1000,
+    timeout: float = 5,
+    security: str = "starttls",
+    concurrency: int | None = None,
+) -> None:
     """huitou.yaml for the servers (`concurrency`: of email and sms; None: the defaults)."""
-    text = CONFIG.format(ledger=ledger, outbox=outbox, attempts=attempts, smtp_port=smtp.port, webhook_url=hook.url, email_rate=email_rate, sms_rate=sms_rate,
-                         timeout=timeout, security=security)
+    text = CONFIG.format(
+        ledger=ledger,
+        outbox=outbox,
+        attempts=attempts,
+        smtp_port=smtp.port,
+        webhook_url=hook.url,
+        email_rate=email_rate,
+        sms_rate=sms_rate,
+        timeout=timeout,
+        security=security,
+    )
     if concurrency is not None:
         for channel in ("email", "sms"):
             text = text.replace(f"  {channel}:\n", f"  {channel}:\n    concurrency: {concurrency}\n", 1)
@@ -130,7 +151,14 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
 
 @pytest.fixture(scope="module")
 def env(ca: LocalCA) -> dict[str, str]:
-    return {**os.environ, "T_SMTP_USER": USER, "T_SMTP_PASSWORD": PASSWORD, "T_SMS_SECRET": SMS_SECRET, "T_UNSUB_SECRET": UNSUB_SECRET, "SSL_CERT_FILE": str(ca.ca_file)}
+    return {
+        **os.environ,
+        "T_SMTP_USER": USER,
+        "T_SMTP_PASSWORD": PASSWORD,
+        "T_SMS_SECRET": SMS_SECRET,
+        "T_UNSUB_SECRET": UNSUB_SECRET,
+        "SSL_CERT_FILE": str(ca.ca_file),
+    }
 
 
 def plan(root: Path, env: dict[str, str]) -> Path:
@@ -328,18 +356,27 @@ def test_killed_at_random_points_every_due_row_is_delivered_exactly_once(tmp_pat
             for server in (smtp, hook):
                 server.arrivals.raw.clear()
                 server.arrivals.delivered.clear()
-            process = subprocess.Popen([huitou_bin, "send", "plan.jsonl", "--live", "--until", UNTIL], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            process = subprocess.Popen(
+                [huitou_bin, "send", "plan.jsonl", "--live", "--until", UNTIL],
+                cwd=root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             if trial % 2:
                 target = rng.choice([smtp, hook]).arrivals
                 after = rng.randint(1, 9)
 
-                def kill(count: int, after: int = after) -> None:
+                def kill(count: int, after: int = after, process: subprocess.Popen = process) -> None:
                     if count == after:
                         os.kill(process.pid, signal.SIGKILL)
 
                 target.on_arrival = kill
             else:
-                threading.Timer(rng.uniform(0.4, 1.3), lambda: process.poll() is None and os.kill(process.pid, signal.SIGKILL)).start()
+                threading.Timer(
+                    rng.uniform(0.4, 1.3), lambda process=process: process.poll() is None and os.kill(process.pid, signal.SIGKILL)
+                ).start()
             process.communicate(timeout=120)
             smtp.arrivals.on_arrival = hook.arrivals.on_arrival = None
             killed += process.returncode == -signal.SIGKILL
@@ -377,9 +414,16 @@ def test_killed_with_16_in_flight_every_due_row_is_delivered_exactly_once(tmp_pa
             for server in (smtp, hook):
                 server.arrivals.raw.clear()
                 server.arrivals.delivered.clear()
-            process = subprocess.Popen([huitou_bin, "send", "plan.jsonl", "--live", "--until", UNTIL], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            process = subprocess.Popen(
+                [huitou_bin, "send", "plan.jsonl", "--live", "--until", UNTIL],
+                cwd=root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             target, after = rng.choice([smtp, hook]).arrivals, rng.randint(5, 40)
-            target.on_arrival = lambda count, after=after: count == after and os.kill(process.pid, signal.SIGKILL)
+            target.on_arrival = lambda count, after=after, process=process: count == after and os.kill(process.pid, signal.SIGKILL)
             process.communicate(timeout=120)
             smtp.arrivals.on_arrival = hook.arrivals.on_arrival = None
             assert process.returncode == -signal.SIGKILL, f"trial {trial}: the sender finished before the kill"
@@ -410,7 +454,7 @@ def test_a_429_with_retry_after_pauses_the_whole_channel(tmp_path: Path, ca: Loc
         done = send(root, env, "--live", "--channel", "sms")
         assert done.returncode == 0, done.stdout + done.stderr
         assert set(hook.arrivals.delivered) == keys["sms"] and not hook.arrivals.duplicates()
-        (_, refused_at), = hook.arrivals.faulted
+        ((_, refused_at),) = hook.arrivals.faulted
         during = [t for _, t in hook.arrivals.raw if refused_at + 0.3 < t < refused_at + 0.95]
         after = [t for _, t in hook.arrivals.raw if t >= refused_at + 0.95]
         assert not during, f"{len(during)} messages went out while the channel waited for Retry-After"
@@ -441,8 +485,6 @@ def test_two_sends_at_once_on_one_ledger_deliver_each_message_once(tmp_path: Pat
             holder.kill()
 
 
-
-
 def test_the_rate_limit_holds_within_ten_percent(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     # 40 a second: well below what one sender does on a busy machine (the suite runs on
     # two workers), so a rate under the limit means pacing, not a slow machine.
@@ -470,14 +512,22 @@ def test_opt_outs_stop_planned_messages(tmp_path: Path, ca: LocalCA, env: dict[s
         recorded = huitou("optout", "c001", "--channel", "sms", cwd=root, env=env)
         assert recorded.returncode == 0 and "customer c001 opted out of channel sms" in recorded.stdout
         (root / "optouts.csv").write_text("customer_id,channel\nc002,\n", encoding="utf-8")
-        config = (root / "huitou.yaml").read_text(encoding="utf-8").replace("  customers: {path: customers.csv}\n", "  customers: {path: customers.csv}\n  suppression: {path: optouts.csv}\n")
+        config = (
+            (root / "huitou.yaml")
+            .read_text(encoding="utf-8")
+            .replace("  customers: {path: customers.csv}\n", "  customers: {path: customers.csv}\n  suppression: {path: optouts.csv}\n")
+        )
         (root / "huitou.yaml").write_text(config, encoding="utf-8")
         dry = send(root, env)
         assert "1 opted out" in dry.stdout and "2 opted out" in dry.stdout  # email: c002; sms: c001, c002
         done = send(root, env, "--live")
         assert done.returncode == 0, done.stdout + done.stderr
         assert sorted(int(b[1]["to"][-4:]) for b in hook.arrivals.delivered.values()) == [0, 3]
-        assert sorted(r[0][0] for r in smtp.arrivals.delivered.values()) == ["c000@mail.example.cn", "c001@mail.example.cn", "c003@mail.example.cn"]
+        assert sorted(r[0][0] for r in smtp.arrivals.delivered.values()) == [
+            "c000@mail.example.cn",
+            "c001@mail.example.cn",
+            "c003@mail.example.cn",
+        ]
         # The unsubscribe link of c000's email, recorded through its token.
         rcpts, message = next(v for v in smtp.arrivals.delivered.values() if v[0] == ["c000@mail.example.cn"])
         token = str(message["List-Unsubscribe"])[1:-1].split("token=")[1]
@@ -502,10 +552,17 @@ def test_edited_mixed_or_foreign_plan_files_are_refused(tmp_path: Path, ca: Loca
         (root / "edited.jsonl").write_text("\n".join(edited) + "\n", encoding="utf-8")
         other = json.loads(lines[0]) | {"plan_id": "0123456789abcdef"}
         (root / "mixed.jsonl").write_text("\n".join([*lines, json.dumps(other, ensure_ascii=False)]) + "\n", encoding="utf-8")
-        (root / "extra.jsonl").write_text("\n".join(json.dumps(json.loads(line) | {"note": "x"}, ensure_ascii=False) for line in lines) + "\n", encoding="utf-8")
+        (root / "extra.jsonl").write_text(
+            "\n".join(json.dumps(json.loads(line) | {"note": "x"}, ensure_ascii=False) for line in lines) + "\n", encoding="utf-8"
+        )
         (root / "plan.txt").write_text("hello\n", encoding="utf-8")
-        for name, message in [("edited.jsonl", "edited.jsonl:2: the row was changed after planning"), ("mixed.jsonl", "rows of 2 plans"),
-                              ("extra.jsonl", "unknown column(s) note"), ("plan.txt", "a plan is a .jsonl, .csv or .parquet file"), ("none.jsonl", "no such file")]:
+        for name, message in [
+            ("edited.jsonl", "edited.jsonl:2: the row was changed after planning"),
+            ("mixed.jsonl", "rows of 2 plans"),
+            ("extra.jsonl", "unknown column(s) note"),
+            ("plan.txt", "a plan is a .jsonl, .csv or .parquet file"),
+            ("none.jsonl", "no such file"),
+        ]:
             done = send(root, env, "--live", plan_file=name)
             assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, (name, done.stderr)
             if name == "edited.jsonl":  # the line is said once, where it belongs
@@ -516,7 +573,19 @@ def test_edited_mixed_or_foreign_plan_files_are_refused(tmp_path: Path, ca: Loca
 def _outbox_message(key: str, text: str) -> Any:
     from huitou.delivery.channels import Message
 
-    return Message(key, "c1", "phone", "phone", "13800000001", "pb", "call", "care", "2026-11-23T10:00:00+08:00", {"body": text, "extra": {"name": "王芳"}}, False)
+    return Message(
+        key,
+        "c1",
+        "phone",
+        "phone",
+        "13800000001",
+        "pb",
+        "call",
+        "care",
+        "2026-11-23T10:00:00+08:00",
+        {"body": text, "extra": {"name": "王芳"}},
+        False,
+    )
 
 
 class _Killed(BaseException):
@@ -542,7 +611,7 @@ def test_the_outbox_sets_a_torn_record_aside_and_keeps_every_whole_one(tmp_path:
     with pytest.raises(_Killed):
         first.deliver(_outbox_message("k3", "third"))
     monkeypatch.setattr(outbox.os, "write", real_write)
-    torn = path.read_bytes()[len(whole):]
+    torn = path.read_bytes()[len(whole) :]
     assert torn and not torn.endswith(b"\r\n")
     again = OutboxAdapter("phone", "phone", tmp_path)  # the next run
     assert again.deliver(_outbox_message("k2", "hello")) == "phone-2026-11-23.csv (already in the file)"
@@ -585,7 +654,9 @@ def test_a_full_disk_mid_record_is_taken_back_and_the_retry_follows_whole_record
 def test_an_address_that_is_not_one_is_suppressed_when_planning(tmp_path: Path, ca: LocalCA, env: dict[str, str]) -> None:
     root = make_project(tmp_path / "shop", 4)
     customers = (root / "customers.csv").read_text(encoding="utf-8")
-    customers = customers.replace("c001@mail.example.cn", "c001 at mail").replace("c003@mail.example.cn", '"c003@mail.example.cn\r\nBcc: all@evil.example"')
+    customers = customers.replace("c001@mail.example.cn", "c001 at mail").replace(
+        "c003@mail.example.cn", '"c003@mail.example.cn\r\nBcc: all@evil.example"'
+    )
     (root / "customers.csv").write_text(customers, encoding="utf-8")
     with SmtpServer(ca) as smtp, WebhookServer(SMS_SECRET) as hook:
         configure(root, smtp, hook)
@@ -606,8 +677,14 @@ def test_a_terminal_sees_progress_and_a_pipe_does_not(tmp_path: Path, ca: LocalC
         configure(root, smtp, hook, sms_rate=20)
         plan(root, env)
         master, slave = pty.openpty()
-        process = subprocess.Popen([huitou_bin, "send", "plan.jsonl", "--live", "--channel", "sms", "--until", UNTIL], cwd=root, env={**env, "COLUMNS": "100"},
-                                   stdout=subprocess.PIPE, stderr=slave, text=True)
+        process = subprocess.Popen(
+            [huitou_bin, "send", "plan.jsonl", "--live", "--channel", "sms", "--until", UNTIL],
+            cwd=root,
+            env={**env, "COLUMNS": "100"},
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+        )
         os.close(slave)
         seen = b""
         while True:
@@ -633,7 +710,9 @@ def test_planning_without_the_unsubscribe_secret_says_the_links_are_unsigned(tmp
         bare = {k: v for k, v in env.items() if k != "T_UNSUB_SECRET"}
         done = huitou("plan", "--as-of", TODAY.isoformat(), "--horizon", "1d", "--out", "plan.jsonl", cwd=root, env=bare)
         assert done.returncode == 0 and "carry the bare customer id" in done.stderr and "T_UNSUB_SECRET" in done.stderr
-        body = next(json.loads(line)["content"]["body"] for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines() if '"email"' in line)
+        body = next(
+            json.loads(line)["content"]["body"] for line in (root / "plan.jsonl").read_text(encoding="utf-8").splitlines() if '"email"' in line
+        )
         assert "unsubscribe?c=c000" in body
         signed = plan(root, env).read_text(encoding="utf-8")
         assert "unsubscribe?token=" in signed and "unsubscribe?c=" not in signed
@@ -646,8 +725,12 @@ def test_each_channel_gets_a_place_per_message_in_flight(tmp_path: Path, env: di
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    smtp = {"from": "Shop <care@shop.example.cn>", "unsubscribe_url": "https://shop.example.cn/u", "unsubscribe_secret_env": "T_UNSUB_SECRET",
-            "smtp": {"host": "127.0.0.1", "port": 2525, "username_env": "T_SMTP_USER", "password_env": "T_SMTP_PASSWORD"}}
+    smtp = {
+        "from": "Shop <care@shop.example.cn>",
+        "unsubscribe_url": "https://shop.example.cn/u",
+        "unsubscribe_secret_env": "T_UNSUB_SECRET",
+        "smtp": {"host": "127.0.0.1", "port": 2525, "username_env": "T_SMTP_USER", "password_env": "T_SMTP_PASSWORD"},
+    }
     mail = open_adapters("email", smtp, tmp_path)
     assert len(mail) == 4 and len({id(a) for a in mail}) == 4
     hook = open_adapters("sms", {"webhook": {"url": "https://gw.example.cn/send"}, "concurrency": 32}, tmp_path)

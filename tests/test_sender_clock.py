@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import huitou.starter
-
 from huitou.delivery.channels import open_adapters
 from huitou.delivery.clock import Clock
 from huitou.delivery.dispatch import Channel, deliver_channel
@@ -255,8 +254,9 @@ def test_the_daily_recipe_rehearses_a_day_a_crash_the_day_again_and_the_next(tmp
         (root / "daily.sh").write_text(script, encoding="utf-8")
         (root / "rules" / "day.test.yaml").write_text(RULE_TEST, encoding="utf-8")  # the script's `huitou test` wants one
         hook.arrivals.faults = ["429:120"] * 2
-        job = subprocess.Popen(["sh", "daily.sh", day1], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+        job = subprocess.Popen(
+            ["sh", "daily.sh", day1], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
 
         def crash(count: int) -> None:  # the machine goes down: the script and its huitou
             if count == 2 * PER_ZONE + 1:
@@ -279,8 +279,15 @@ def test_the_daily_recipe_rehearses_a_day_a_crash_the_day_again_and_the_next(tmp
     # after it. Counted from the playbook: 4 times a day in each zone, from the 30th there.
     end = dt.datetime.combine(DAY + dt.timedelta(days=2), dt.time(7, 30), ZoneInfo("Asia/Shanghai"))
     due = {k for k, at in send_at.items() if at < end}
-    expected = sum(dt.datetime.combine(d, dt.time.fromisoformat(t), ZoneInfo(zone)) < end
-                   for zone in ZONES.values() for d in (DAY, DAY + dt.timedelta(days=1)) for t in TIMES) * PER_ZONE  # days from the 30th where each lives
+    expected = (
+        sum(
+            dt.datetime.combine(d, dt.time.fromisoformat(t), ZoneInfo(zone)) < end
+            for zone in ZONES.values()
+            for d in (DAY, DAY + dt.timedelta(days=1))
+            for t in TIMES
+        )
+        * PER_ZONE
+    )  # days from the 30th where each lives
     assert len(due) == expected and set(seen) == due and {states[k] for k in due} == {"sent"}
     assert {states[k] for k in set(states) - due} <= {"pending"}
     assert set(duplicates) <= recovered

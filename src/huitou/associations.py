@@ -73,11 +73,20 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -
         by = "product" if source.column("product") in columns and source.column("category") not in columns else "category"
         key, goes_with = (raw.need_column(source, columns, c) for c in (by, "goes_with"))
         rank = try_cast(quoted(source.column("rank")), "DOUBLE") if source.column("rank") in columns else exp.null()
-        pairs = tree("""SELECT trim(CAST(:key AS VARCHAR)) AS :by, trim(CAST(:goes_with AS VARCHAR)) AS goes_with,
-                               coalesce(:rank, row_number() OVER ()) AS rank FROM raw_products""", key=key, by=exp.to_identifier(by), goes_with=goes_with, rank=rank)
+        pairs = tree(
+            """SELECT trim(CAST(:key AS VARCHAR)) AS :by, trim(CAST(:goes_with AS VARCHAR)) AS goes_with,
+                               coalesce(:rank, row_number() OVER ()) AS rank FROM raw_products""",
+            key=key,
+            by=exp.to_identifier(by),
+            goes_with=goes_with,
+            rank=rank,
+        )
         return exp.alias_(pairs.subquery(), "p", table=True), by
-    rows = [(exp.Literal.string(str(category)), exp.Literal.string(str(item)), exp.Literal.number(k))
-            for category, items in (config.get("associations") or {}).items() for k, item in enumerate(items or [])]
+    rows = [
+        (exp.Literal.string(str(category)), exp.Literal.string(str(item)), exp.Literal.number(k))
+        for category, items in (config.get("associations") or {}).items()
+        for k, item in enumerate(items or [])
+    ]
     return exp.values(rows, alias="p", columns=["category", "goes_with", "rank"]), "category"
 
 

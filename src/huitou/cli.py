@@ -12,20 +12,19 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer import Argument, Option
 
+from .cli_options import AsOf, Customer, DiffFormat, Every, Format, OutFormat, Paths, ReportFormat, SchemaKind, TextOrJson, Version, with_data_options
 from .diagnostics import ExitCode
 from .errors import HuitouError, crashed, said
-from .cli_options import (AsOf, Argument, Customer, DiffFormat, Every, Format, Option, OutFormat, Paths, ReportFormat, SchemaKind,
-                          TextOrJson, Version, with_data_options)
 from .workspace import DataOptions
 
-app = typer.Typer(name="huitou", help="Retention playbooks as code: validate, evaluate and plan repeat-purchase marketing.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+HELP = "Retention playbooks as code: validate, evaluate and plan repeat-purchase marketing."
+app = typer.Typer(name="huitou", help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
 def _run(name: str, *args: Any, **kwargs: Any) -> None:
-    """Run commands/NAME.py's NAME (imported only now: each start stays light); exit with
-    its code when it is not 0."""
+    """Run commands/NAME.py's NAME (imported now: each start stays light); exit with its code."""
     import importlib
 
     module = importlib.import_module(f".commands.{name}", __package__)
@@ -39,6 +38,8 @@ def data_command(stub: Any) -> Any:
     return app.command()(with_data_options(stub))
 
 
+# The command line as a table: one option to a line, however long its help (not reflowed).
+# fmt: off
 @app.callback()
 def _root(version: Version = None) -> None:
     """huitou (回头): keep customers coming back, care first."""
@@ -217,6 +218,7 @@ def optout(
 ) -> None:
     """Record an opt-out: no later message to this customer (on this channel), planned or not."""
     _run("optout", customer, channel, token)
+# fmt: on
 
 
 def main(argv: Sequence[str] | None = None) -> int:

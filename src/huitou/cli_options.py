@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer import Argument, Option
 
 from . import __version__
 from .workspace import DataOptions
@@ -28,8 +29,8 @@ OutFormat = choices("OutFormat", "text", "json")
 ReportFormat = choices("ReportFormat", "text", "json", "csv")
 DiffFormat = choices("DiffFormat", "text", "json", "markdown")
 Every = choices("Every", "month", "week", "quarter")
-Option, Argument = typer.Option, typer.Argument
 
+# fmt: off
 # Arguments and options several commands share.
 Paths = Annotated[Optional[list[Path]], Argument(help="Playbooks or directories. Default: the project.")]
 AsOf = Annotated[Optional[str], Option("--as-of", help="Evaluation date, YYYY-MM-DD (default: today in the data's timezone).")]
@@ -45,6 +46,7 @@ DATA_OPTIONS = {
     "memory_limit": Annotated[Optional[str], Option("--memory-limit", help="Most memory the data engine holds before it spills to disk, e.g. 4GB (default: a tenth of RAM, at least 2 GiB).")],
     "engine": Annotated[Optional[str], Option("--engine", help="Where the features are computed: duckdb (embedded), spark or postgres (default: huitou.yaml's engine, else duckdb).")],
 }
+# fmt: on
 
 
 def with_data_options(command: Callable[..., None]) -> Callable[..., None]:

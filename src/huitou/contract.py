@@ -13,8 +13,31 @@ from .db import tree
 
 # A plan file's columns, in order (docs/plan.md#rows).
 COLUMNS = (
-    "plan_id", "project", "plan_rows", "as_of", "idempotency_key", "customer_id", "playbook", "rule_id", "step", "intent", "channel", "priority",
-    "scheduled_date", "trigger", "send_at", "timezone", "quiet_hours", "status", "reason", "reason_detail", "consent_basis", "to", "locale", "template", "content",
+    "plan_id",
+    "project",
+    "plan_rows",
+    "as_of",
+    "idempotency_key",
+    "customer_id",
+    "playbook",
+    "rule_id",
+    "step",
+    "intent",
+    "channel",
+    "priority",
+    "scheduled_date",
+    "trigger",
+    "send_at",
+    "timezone",
+    "quiet_hours",
+    "status",
+    "reason",
+    "reason_detail",
+    "consent_basis",
+    "to",
+    "locale",
+    "template",
+    "content",
     "checksum",
 )
 STATUSES = ("send", "suppressed", "holdout")
@@ -29,7 +52,14 @@ SIGNED_FIELDS = tuple(c for c in COLUMNS if c not in ("content", "checksum"))
 CONTENT_FIELDS = (("subject", "VARCHAR"), ("body", "VARCHAR"), ("html", "VARCHAR"), ("segments", "INTEGER"), ("extra", "JSON"))
 CONTENT_TYPE = "STRUCT(" + ", ".join(f"{name} {type_}" for name, type_ in CONTENT_FIELDS) + ")"
 # The SQL type of each column as a plan file is read back; the rest are text.
-COLUMN_TYPES = {c: "VARCHAR" for c in COLUMNS} | {"plan_rows": "BIGINT", "step": "INTEGER", "priority": "INTEGER", "scheduled_date": "DATE", "as_of": "DATE", "content": CONTENT_TYPE}
+COLUMN_TYPES = {c: "VARCHAR" for c in COLUMNS} | {
+    "plan_rows": "BIGINT",
+    "step": "INTEGER",
+    "priority": "INTEGER",
+    "scheduled_date": "DATE",
+    "as_of": "DATE",
+    "content": CONTENT_TYPE,
+}
 
 
 def project_id(config: dict) -> str:
@@ -41,8 +71,13 @@ def project_id(config: dict) -> str:
 def key(playbook: exp.Expression, rule_id: exp.Expression, customer_id: exp.Expression, trigger: exp.Expression) -> exp.Expression:
     """The idempotency key: one message per playbook, rule, customer and trigger (the
     event or occurrence the message answers), whatever day it is planned on."""
-    return tree("left(sha256(:playbook || chr(31) || :rule_id || chr(31) || :customer_id || chr(31) || :trigger), 32)",
-                playbook=playbook, rule_id=rule_id, customer_id=customer_id, trigger=trigger)
+    return tree(
+        "left(sha256(:playbook || chr(31) || :rule_id || chr(31) || :customer_id || chr(31) || :trigger), 32)",
+        playbook=playbook,
+        rule_id=rule_id,
+        customer_id=customer_id,
+        trigger=trigger,
+    )
 
 
 def key_of(playbook: str, rule_id: str, customer_id: str, trigger: str) -> str:

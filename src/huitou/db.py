@@ -26,7 +26,6 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-
 Statement = str | exp.Expression  # fixed SQL text, or a tree
 
 
@@ -199,7 +198,9 @@ def table_from_columns(con: duckdb.DuckDBPyConnection, name: str, columns: dict[
 def create_temp(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expression) -> exp.Table:
     """CREATE OR REPLACE TEMPORARY TABLE `name` AS `query` (a tree); the table, as a tree."""
     table = exp.to_table(name)
-    create = exp.Create(this=table.copy(), kind="TABLE", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query)
+    create = exp.Create(
+        this=table.copy(), kind="TABLE", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query
+    )
     con.execute(create.sql("duckdb"))
     return table
 
@@ -217,6 +218,8 @@ def drop_table(con: duckdb.DuckDBPyConnection, table: exp.Table, kind: str = "TA
 
 def relation_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether the connection has a table or view of that name (in any schema it searches)."""
-    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? UNION ALL SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name, name]).fetchall()
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? UNION ALL SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
+        [name, name],
+    ).fetchall()
     return any(n for (n,) in found)
-

@@ -23,8 +23,7 @@ class HuitouError(Exception):
 
     code: ExitCode = ExitCode.ERROR
 
-    def __init__(self, message: str | None = None, code: ExitCode | None = None, *, command: str | None = None,
-                 report: str | None = None) -> None:
+    def __init__(self, message: str | None = None, code: ExitCode | None = None, *, command: str | None = None, report: str | None = None) -> None:
         super().__init__(message or "")
         self.message = None if message is None else str(message)
         self.command, self.report = command, report
@@ -58,7 +57,9 @@ def crashed(exc: Exception) -> int:
         detail = shown(str(exc).splitlines()[0].split(": ", 1)[-1])
         sys.stderr.write(f"huitou: {detail}: a data file must hold UTF-8 text; re-export it as UTF-8\n")
     elif type(exc).__name__ == "OutOfMemoryException":  # duckdb's; importing it here would slow every start
-        sys.stderr.write(f"huitou: the data engine ran out of memory ({str(exc).splitlines()[0]}): give it more with --memory-limit, e.g. --memory-limit 8GB\n")
+        sys.stderr.write(
+            f"huitou: the data engine ran out of memory ({str(exc).splitlines()[0]}): give it more with --memory-limit, e.g. --memory-limit 8GB\n"
+        )
     elif os.environ.get("HUITOU_DEBUG"):
         raise exc
     else:

@@ -26,12 +26,12 @@ from .data import consent, load, raw
 from .data.identity import ContactReport, Identity, normalise_contacts
 from .data.profile import BOOLEAN_PROFILE, profile_types
 from .data.sources import ENGINE_TABLE, DataError, Source, data_files, resolve
+from .db import connect, copy_out, create_temp, first_row, run, scalar, scratch_dir
 from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, portable_summary, purchase_days_sql, summary_sql
 from .features import CATALOG, LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
 from .predicates.ast import And, Expr, Not, Or, walk
 from .project import Project
-from .db import connect, copy_out, create_temp, first_row, run, scalar, scratch_dir, tree
 
 
 @dataclass
@@ -68,8 +68,15 @@ class DataSession:
                 self._features = self.local_features()
             else:
                 types = self.feature_types()
-                self.engine_step("computing the features", lambda: self.engine.bring(
-                    sqlglot.select(*[exp.column(c, quoted=True) for c in types]).from_(self.features_on_engine()), self.con, ENGINE_FEATURES, types))
+                self.engine_step(
+                    "computing the features",
+                    lambda: self.engine.bring(
+                        sqlglot.select(*[exp.column(c, quoted=True) for c in types]).from_(self.features_on_engine()),
+                        self.con,
+                        ENGINE_FEATURES,
+                        types,
+                    ),
+                )
                 self._features = exp.select("*").from_(ENGINE_FEATURES)
         return self._features
 
@@ -135,8 +142,10 @@ class DataSession:
         except self.engine.errors as exc:
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             if "OutOfMemoryError" in reason:  # the JVM's: the driver holds what huitou hands over
-                raise EngineError(f"engine {self.engine.kind}: ran out of memory {what} ({reason[:160]}): give the driver more, "
-                                  "e.g. huitou.yaml engine: {conf: {spark.driver.memory: 8g}}") from None
+                raise EngineError(
+                    f"engine {self.engine.kind}: ran out of memory {what} ({reason[:160]}): give the driver more, "
+                    "e.g. huitou.yaml engine: {conf: {spark.driver.memory: 8g}}"
+                ) from None
             raise EngineError(f"engine {self.engine.kind}: {what} failed: {reason} (check the server, then run again)") from None
 
 
@@ -235,10 +244,16 @@ def open_data(
     orders_source, customers_source = resolve(project.config, project.root, data_dir=data_dir, orders=orders, customers=customers, engine_kind=kind)
     today = today or today_in(timezone)
     as_of = as_of or today
-    con = _connect(memory_limit or default_memory_limit(), [s.path for s in (orders_source, customers_source) if s is not None and s.format != ENGINE_TABLE]
-                   + data_files(project.config, project.root) + [p.resolve() for p in inputs or []])
+    con = _connect(
+        memory_limit or default_memory_limit(),
+        [s.path for s in (orders_source, customers_source) if s is not None and s.format != ENGINE_TABLE]
+        + data_files(project.config, project.root)
+        + [p.resolve() for p in inputs or []],
+    )
     if customers_source is not None and orders_source.fields:
-        raise DataError("data.orders.fields: profile columns are read from the orders only when there is no customers file; declare them under data.customers.fields")
+        raise DataError(
+            "data.orders.fields: profile columns are read from the orders only when there is no customers file; declare them under data.customers.fields"
+        )
     extra = extra_fields(orders_source, customers_source)
     for source in (orders_source, customers_source):
         if source is not None and source.format == ENGINE_TABLE:
@@ -258,8 +273,10 @@ def open_data(
     (reports[0] if known else orders_report).hints[:0] = contacts.lines()
     newest = scalar(con, "SELECT max(last_order_date) FROM order_summary")
     if newest is not None and (as_of - newest).days > STALE_DAYS:
-        orders_report.hints.append(f"the newest purchase is from {newest}, {(as_of - newest).days:,} days before the as-of date {as_of}: "
-                                   f"to evaluate the data as of its end, pass --as-of {newest}")
+        orders_report.hints.append(
+            f"the newest purchase is from {newest}, {(as_of - newest).days:,} days before the as-of date {as_of}: "
+            f"to evaluate the data as of its end, pass --as-of {newest}"
+        )
     reports.append(orders_report)
     absent = reports[0].absent if known else [c for c in BOOLEAN_PROFILE if c not in orders_source.fields]
     line = consent.absent_line(consent.consent_columns(project.config), absent, (customers_source or orders_source).label, not known)
@@ -278,12 +295,16 @@ def extra_fields(orders: Source, customers: Source | None) -> dict[str, str]:
     declared = (customers or orders).fields
     for name in declared:
         if name in CATALOG and name not in standard:
-            raise DataError(f"data.{'customers' if customers else 'orders'}.fields.{name}: huitou computes `{name}` itself (docs/features.md); "
-                            f"name your column otherwise, e.g. fields: {{{name}_given: ...}} with columns: {{{name}_given: <your column>}}")
+            raise DataError(
+                f"data.{'customers' if customers else 'orders'}.fields.{name}: huitou computes `{name}` itself (docs/features.md); "
+                f"name your column otherwise, e.g. fields: {{{name}_given: ...}} with columns: {{{name}_given: <your column>}}"
+            )
     return {n: t for n, t in declared.items() if n not in standard}
 
 
-def engine_sql(config: dict[str, Any], root: Path, as_of: dt.date, dialect: str, playbooks: list[PlaybookContext] = (), horizon: int = 14) -> list[tuple[str, str]]:
+def engine_sql(
+    config: dict[str, Any], root: Path, as_of: dt.date, dialect: str, playbooks: list[PlaybookContext] = (), horizon: int = 14
+) -> list[tuple[str, str]]:
     """What a plan runs on an engine of `dialect` (docs/engines.md), as (what, SQL) pairs:
     the order aggregates, the feature query and, for the playbooks, the plan's stages as
     a plan with opt-outs and a send ledger runs them (build.plan_trees); through the engine's rewrites when
@@ -293,8 +314,10 @@ def engine_sql(config: dict[str, Any], root: Path, as_of: dt.date, dialect: str,
 
     orders, customers = resolve(config, root, engine_kind=None, must_exist=False)
     features = feature_query(as_of, extra_fields(orders, customers))
-    trees = [("order_summary: the per-customer aggregates over the checked orders", portable_summary(as_of, exp.to_table("orders"))),
-             ("features: one row a customer, from customers and order_summary", features)]
+    trees = [
+        ("order_summary: the per-customer aggregates over the checked orders", portable_summary(as_of, exp.to_table("orders"))),
+        ("features: one row a customer, from customers and order_summary", features),
+    ]
     if playbooks:
         trees += plan_trees(list(playbooks), exp.select("*").from_(exp.to_table("features")), as_of, horizon)
     return [(what, (portable.rewrite(tree, dialect) if dialect in KINDS else tree).sql(dialect, pretty=True)) for what, tree in trees]

@@ -89,7 +89,7 @@ def summary_sql(as_of: dt.date, purchase_days: str = "count(DISTINCT local_date)
         "count(*) FILTER (WHERE _verdict = 'line_item') AS n_items",
         "count(*) FILTER (WHERE _ok) AS n_ok",
         "count(*) FILTER (WHERE _good AND NOT _ok) AS n_late",
-        *[f"count(*) FILTER (WHERE _good AND \"_{i}\") AS \"i:{i}\"" for i in ORDER_ISSUES],
+        *[f'count(*) FILTER (WHERE _good AND "_{i}") AS "i:{i}"' for i in ORDER_ISSUES],
     ]
     query = (
         exp.select("customer_id", *[a.format(as_of=as_of_sql, purchase_days=purchase_days) for a in _AGGREGATES], *counts, dialect="duckdb")
@@ -104,13 +104,19 @@ def portable_summary(as_of: dt.date, orders: exp.Expression) -> exp.Select:
     relation, for any engine: the latest order by a window's rank over (time, file row)
     rather than DuckDB's 128-bit key, purchase days by count(DISTINCT)."""
     as_of_sql = f"DATE '{as_of.isoformat()}'"
-    flagged = sqlglot.parse_one(f"""
+    flagged = sqlglot.parse_one(
+        f"""
         SELECT *, local_date <= {as_of_sql} AS _ok, local_date <= {as_of_sql} AND status = 'paid' AS _paid,
                row_number() OVER (PARTITION BY customer_id ORDER BY ordered_at, _row) AS _latest
-        FROM o""", dialect="duckdb").from_(exp.alias_(orders.copy(), "o", table=True), copy=False)
+        FROM o""",
+        dialect="duckdb",
+    ).from_(exp.alias_(orders.copy(), "o", table=True), copy=False)
     days = "count(DISTINCT local_date) FILTER (WHERE _paid)"
-    return (exp.select("customer_id", *[a.format(as_of=as_of_sql, purchase_days=days) for a in _AGGREGATES], dialect="duckdb")
-            .from_(flagged.subquery("f")).group_by("customer_id"))
+    return (
+        exp.select("customer_id", *[a.format(as_of=as_of_sql, purchase_days=days) for a in _AGGREGATES], dialect="duckdb")
+        .from_(flagged.subquery("f"))
+        .group_by("customer_id")
+    )
 
 
 def half_even_hundredths(numerator: str, denominator: str) -> str:
@@ -138,10 +144,10 @@ def _lifecycle(bounds: tuple[int, ...]) -> exp.Expression:
     return sqlglot.parse_one(
         f"""CASE
           WHEN last_order_date IS NULL THEN NULL
-          WHEN days_since_last_order <= {int(t['active_within'])} THEN CASE WHEN order_count = 1 THEN 'new' ELSE 'active' END
-          WHEN days_since_last_order <= {int(t['cooling_within'])} THEN 'cooling'
-          WHEN days_since_last_order <= {int(t['dormant_high_within'])} THEN 'dormant_high'
-          WHEN days_since_last_order <= {int(t['dormant_low_within'])} THEN 'dormant_low'
+          WHEN days_since_last_order <= {int(t["active_within"])} THEN CASE WHEN order_count = 1 THEN 'new' ELSE 'active' END
+          WHEN days_since_last_order <= {int(t["cooling_within"])} THEN 'cooling'
+          WHEN days_since_last_order <= {int(t["dormant_high_within"])} THEN 'dormant_high'
+          WHEN days_since_last_order <= {int(t["dormant_low_within"])} THEN 'dormant_low'
           ELSE 'lost' END""",
         dialect="duckdb",
     )
@@ -158,6 +164,7 @@ def birthday_in(year: int, column: str = "birthday") -> str:
 def next_birthday_sql(day: str, column: str = "birthday") -> str:
     """The first date on or after the date `day` (SQL) that the yearly date `column` falls
     on, with the same 29 February rule as birthday_in, for a `day` known only in SQL."""
+
     def on(year: str) -> str:
         leap = f"({year} % 4 = 0 AND ({year} % 100 <> 0 OR {year} % 400 = 0))"
         return f"CASE WHEN month({column}) = 2 AND day({column}) = 29 AND NOT {leap} THEN make_date({year}, 2, 28) ELSE make_date({year}, month({column}), day({column})) END"
@@ -166,11 +173,14 @@ def next_birthday_sql(day: str, column: str = "birthday") -> str:
     return f"CASE WHEN {on(this_year)} >= {day} THEN {on(this_year)} ELSE {on(next_year)} END"
 
 
-
-
-def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None, lifecycle: Mapping[str, int] | None = None,
-                  forecast: exp.Expression | None = None, recommendations: exp.Expression | None = None,
-                  referrals: exp.Expression | None = None) -> exp.Select:
+def feature_query(
+    as_of: dt.date,
+    extra_fields: Mapping[str, str] | None = None,
+    lifecycle: Mapping[str, int] | None = None,
+    forecast: exp.Expression | None = None,
+    recommendations: exp.Expression | None = None,
+    referrals: exp.Expression | None = None,
+) -> exp.Select:
     """SELECT one row per customer with every feature, from `customers` and `order_summary`,
     the scores of `forecast` (forecast/fit.py) and the lists of `recommendations`
     (associations.py) and the codes of `referrals` (referral.py) when given (else those
@@ -193,19 +203,26 @@ def feature_query(as_of: dt.date, extra_fields: Mapping[str, str] | None = None,
     )
     if forecast is not None:
         joined = joined.select(*[f"fc.{name}" for name in FORECAST_COLUMNS], append=True).join(
-            exp.alias_(forecast.copy(), "fc", table=True), on="fc.customer_id = c.customer_id", join_type="left")
+            exp.alias_(forecast.copy(), "fc", table=True), on="fc.customer_id = c.customer_id", join_type="left"
+        )
     scores = list(FORECAST_COLUMNS) if forecast is not None else [f"CAST(NULL AS DOUBLE) AS {name}" for name in FORECAST_COLUMNS]
     if recommendations is not None:
         joined = joined.select("rec.recommendations AS _recommendations", append=True).join(
-            exp.alias_(recommendations.copy(), "rec", table=True), on="rec.customer_id = c.customer_id", join_type="left")
+            exp.alias_(recommendations.copy(), "rec", table=True), on="rec.customer_id = c.customer_id", join_type="left"
+        )
     recommended = "coalesce(_recommendations, CAST([] AS VARCHAR[]))" if recommendations is not None else "CAST([] AS VARCHAR[])"
     scores += [f"{recommended} AS recommendations", f"array_length({recommended}) > 0 AS has_recommendation"]
     if referrals is not None:
         joined = joined.select("ref.referral_code", "ref.referral_url", "ref.referred_orders", append=True).join(
-            exp.alias_(referrals.copy(), "ref", table=True), on="ref.customer_id = c.customer_id", join_type="left")
+            exp.alias_(referrals.copy(), "ref", table=True), on="ref.customer_id = c.customer_id", join_type="left"
+        )
         scores += ["referral_code", "referral_url", "coalesce(referred_orders, 0) AS referred_orders"]
     else:
-        scores += ["CAST(NULL AS VARCHAR) AS referral_code", "CAST(NULL AS VARCHAR) AS referral_url", "CAST(0 AS BIGINT) AS referred_orders"]
+        scores += [
+            "CAST(NULL AS VARCHAR) AS referral_code",
+            "CAST(NULL AS VARCHAR) AS referral_url",
+            "CAST(0 AS BIGINT) AS referred_orders",
+        ]
     next_birthday = f"CASE WHEN _birthday_this_year >= {as_of_sql} THEN _birthday_this_year ELSE {birthday_in(this_year + 1)} END"
     cycle = half_even_hundredths("date_diff('day', first_order_date, last_order_date) * 100", "(purchase_days - 1)")
     # Born later in the year than the as-of day: one year younger (month * 100 + day).

@@ -52,9 +52,7 @@ class StrictLoader(_Base):  # type: ignore[misc, valid-type]
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, ScalarNode) else self.construct_object(key_node, deep=deep)
             if not isinstance(key, str):
-                raise yaml.constructor.ConstructorError(
-                    None, None, "a mapping key must be a plain value, not a list or mapping", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a plain value, not a list or mapping", key_node.start_mark)
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
 
@@ -66,10 +64,7 @@ def _core_schema_resolvers() -> dict[str | None, list[tuple[str, re.Pattern[str]
         "tag:yaml.org,2002:float",
         "tag:yaml.org,2002:timestamp",
     }
-    table = {
-        first: [(tag, rx) for tag, rx in entries if tag not in dropped]
-        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
+    table = {first: [(tag, rx) for tag, rx in entries if tag not in dropped] for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()}
     core = [
         ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
         ("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), "-+0123456789"),
@@ -95,7 +90,9 @@ def _construct_int(loader: StrictLoader, node: ScalarNode) -> int:
             return int(text[2:], 8)
         return int(text, 0) if text.startswith("0x") else int(text)
     except ValueError:  # Python refuses integers of more than 4,300 digits
-        raise yaml.constructor.ConstructorError(None, None, f"an integer of {len(text):,} digits is not a value a playbook needs", node.start_mark) from None
+        raise yaml.constructor.ConstructorError(
+            None, None, f"an integer of {len(text):,} digits is not a value a playbook needs", node.start_mark
+        ) from None
 
 
 StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
@@ -206,7 +203,16 @@ def load_text(text: str, path: str) -> tuple[Document | None, list[Diagnostic]]:
     except yaml.reader.ReaderError as exc:
         return None, [_reader_problem(text, exc, path)]
     except RecursionError:  # the YAML library's own recursion, on nesting deeper than Python allows
-        return None, [Diagnostic(path, 1, 1, "HT001", f"values nested more than {MAX_DEPTH} levels deep", "a playbook is a few levels deep: flatten the deepest value")]
+        return None, [
+            Diagnostic(
+                path,
+                1,
+                1,
+                "HT001",
+                f"values nested more than {MAX_DEPTH} levels deep",
+                "a playbook is a few levels deep: flatten the deepest value",
+            )
+        ]
     finally:
         loader.dispose()
     problems = [
@@ -241,7 +247,14 @@ def _alias_problem(root: Node, path: str) -> Diagnostic | None:
         key = id(node)
         if depth > MAX_DEPTH:
             line, col = node.start_mark.line + 1, node.start_mark.column + 1
-            return Diagnostic(path, line, col, "HT001", f"values nested more than {MAX_DEPTH} levels deep", "a playbook is a few levels deep: flatten this value")
+            return Diagnostic(
+                path,
+                line,
+                col,
+                "HT001",
+                f"values nested more than {MAX_DEPTH} levels deep",
+                "a playbook is a few levels deep: flatten this value",
+            )
         if done:
             open_nodes.discard(key)
             children = _children(node)
@@ -249,14 +262,22 @@ def _alias_problem(root: Node, path: str) -> Diagnostic | None:
             size[key] = min(total, MAX_VALUES + 1)
             if total > MAX_VALUES:
                 line, col = node.start_mark.line + 1, node.start_mark.column + 1
-                return Diagnostic(path, line, col, "HT001", f"aliases (*name) expand this value to more than {MAX_VALUES:,} values",
-                                  "write the values out, or use fewer levels of aliases")
+                return Diagnostic(
+                    path,
+                    line,
+                    col,
+                    "HT001",
+                    f"aliases (*name) expand this value to more than {MAX_VALUES:,} values",
+                    "write the values out, or use fewer levels of aliases",
+                )
             continue
         if key in size:
             continue
         if key in open_nodes:
             line, col = node.start_mark.line + 1, node.start_mark.column + 1
-            return Diagnostic(path, line, col, "HT001", "an alias refers to a value that contains it (a value cannot contain itself)", "remove the alias")
+            return Diagnostic(
+                path, line, col, "HT001", "an alias refers to a value that contains it (a value cannot contain itself)", "remove the alias"
+            )
         open_nodes.add(key)
         stack.append((node, True, depth))
         stack.extend((child, False, depth + 1) for child in _children(node) if id(child) not in size)
@@ -274,7 +295,14 @@ def _children(node: Node) -> list[Node]:
 def _reader_problem(text: str, exc: yaml.reader.ReaderError, path: str) -> Diagnostic:
     line = text.count("\n", 0, exc.position) + 1
     column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-    return Diagnostic(path, line, column, "HT001", f"control character U+{exc.character:04X} is not allowed in YAML", "delete it (it is often pasted in invisibly)")
+    return Diagnostic(
+        path,
+        line,
+        column,
+        "HT001",
+        f"control character U+{exc.character:04X} is not allowed in YAML",
+        "delete it (it is often pasted in invisibly)",
+    )
 
 
 def load_file(path: Path, display: str) -> tuple[Document | None, list[Diagnostic]]:

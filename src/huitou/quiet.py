@@ -30,8 +30,16 @@ class Preset:
 # Only hours a law or a published industry rule sets, with where they come from. China has
 # none that can be cited for marketing messages (docs/playbook.md#quiet-hours): no preset.
 PRESETS = {
-    "US": Preset("21:00", "08:00", "TCPA, 47 CFR 64.1200(c)(1): no telephone solicitation before 8 a.m. or after 9 p.m. at the called party's location"),
-    "JP": Preset("21:00", "08:00", "特定商取引法施行規則 第7条・第23条 and 消費者庁's notice on them: soliciting between 21:00 and 08:00 is 迷惑を覚えさせるような仕方"),
+    "US": Preset(
+        "21:00",
+        "08:00",
+        "TCPA, 47 CFR 64.1200(c)(1): no telephone solicitation before 8 a.m. or after 9 p.m. at the called party's location",
+    ),
+    "JP": Preset(
+        "21:00",
+        "08:00",
+        "特定商取引法施行規則 第7条・第23条 and 消費者庁's notice on them: soliciting between 21:00 and 08:00 is 迷惑を覚えさせるような仕方",
+    ),
 }
 
 
@@ -144,6 +152,8 @@ def resolve(policy: dict[str, Any] | None) -> QuietHours | None:
     floor = QuietHours(minutes(preset.start), minutes(preset.end), outside)
     window = QuietHours(minutes(policy.get("start", preset.start)), minutes(policy.get("end", preset.end)), outside)
     if not window.covers(floor):
-        raise QuietHoursError(f"quiet hours {hhmm(window.start)}-{hhmm(window.end)} would send inside the {policy['preset']} preset's "
-                              f"{preset.start}-{preset.end} ({preset.source})")
+        raise QuietHoursError(
+            f"quiet hours {hhmm(window.start)}-{hhmm(window.end)} would send inside the {policy['preset']} preset's "
+            f"{preset.start}-{preset.end} ({preset.source})"
+        )
     return window

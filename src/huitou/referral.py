@@ -39,8 +39,10 @@ def secret(config: dict[str, Any]) -> str:
     name = str((config.get("referral") or {}).get("secret_env", ""))
     value = (secret_env(name) or "") if name else ""
     if not value:
-        raise DataError(f"referral.secret_env: the environment variable {name or '(none named)'} is not set; referral codes are signed with it "
-                        "(export the same secret every day: a customer's code must stay theirs)")
+        raise DataError(
+            f"referral.secret_env: the environment variable {name or '(none named)'} is not set; referral codes are signed with it "
+            "(export the same secret every day: a customer's code must stay theirs)"
+        )
     return value
 
 
@@ -73,8 +75,13 @@ def referrals(con: duckdb.DuckDBPyConnection, config: dict[str, Any], as_of: dt.
     """CREATE the per-customer relation (customer_id, referral_code, referral_url,
     referred_orders) and return the table."""
     settings = config.get("referral") or {}
-    query = tree(_REFERRALS, key=exp.Literal.string(secret(config)), digits=exp.Literal.number(DIGITS),
-                 url=exp.Literal.string(str(settings.get("url", ""))), as_of=date_literal(as_of))
+    query = tree(
+        _REFERRALS,
+        key=exp.Literal.string(secret(config)),
+        digits=exp.Literal.number(DIGITS),
+        url=exp.Literal.string(str(settings.get("url", ""))),
+        as_of=date_literal(as_of),
+    )
     return create_temp(con, REFERRALS, query)
 
 
@@ -82,7 +89,11 @@ def whose(con: duckdb.DuckDBPyConnection, config: dict[str, Any], referral_code:
     """The customer whose code this is (None: no customer of this shop has it)."""
     key = secret(config)
     wanted = referral_code.strip().upper()
-    query = tree("SELECT customer_id FROM customers WHERE 'R' || upper(left(sha256(:key || ':' || sha256(:key || ':' || customer_id)), :digits)) = :code",
-                 key=exp.Literal.string(key), digits=exp.Literal.number(DIGITS), code=exp.Literal.string(wanted))
+    query = tree(
+        "SELECT customer_id FROM customers WHERE 'R' || upper(left(sha256(:key || ':' || sha256(:key || ':' || customer_id)), :digits)) = :code",
+        key=exp.Literal.string(key),
+        digits=exp.Literal.number(DIGITS),
+        code=exp.Literal.string(wanted),
+    )
     rows = con.execute(query.sql("duckdb")).fetchall()
     return rows[0][0] if rows else None

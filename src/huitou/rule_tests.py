@@ -88,11 +88,17 @@ def _plan_rows(playbooks: list[Any], test: dict[str, Any]) -> list[dict[str, Any
         for report in plan.reports:
             problems = {**report.rejected, **report.kept_with_issues}
             if problems:
-                raise PlanInputError(f"given {report.source}: " + ", ".join(f"{n} {why}" for why, n in sorted(problems.items())) + (f" ({'rejected' if report.rejected else 'field set to NULL'})"))
+                raise PlanInputError(
+                    f"given {report.source}: "
+                    + ", ".join(f"{n} {why}" for why, n in sorted(problems.items()))
+                    + (f" ({'rejected' if report.rejected else 'field set to NULL'})")
+                )
         notes = [n for n in plan.notes if n]
         if notes:
             raise PlanInputError("; ".join(notes))
-        cursor = plan.con.execute(f"SELECT customer_id, playbook, rule_id, step, channel, send_at, status, reason, reason_detail, content FROM {plan.relation}")
+        cursor = plan.con.execute(
+            f"SELECT customer_id, playbook, rule_id, step, channel, send_at, status, reason, reason_detail, content FROM {plan.relation}"
+        )
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 
@@ -106,14 +112,23 @@ def _plan(playbooks: list[Any], files: dict[str, Path], work: Path, given: dict[
         customers=files["customers"],
         quarantine_dir=work / "quarantine",
         jobs=1,
-        inputs={"history": files["history"] if given.get("history") else None, "suppression": files["optouts"] if given.get("optouts") else None, "ledger": None},
+        inputs={
+            "history": files["history"] if given.get("history") else None,
+            "suppression": files["optouts"] if given.get("optouts") else None,
+            "ledger": None,
+        },
         # The test's dates, not the calendar's, decide what is in the future.
         today=max(dt.date.today(), as_of + dt.timedelta(days=days)),
     )
 
 
 # Columns a table needs even when the test gives no rows of it.
-_HEADERS = {"customers": ["customer_id"], "orders": ["order_id", "customer_id", "ordered_at", "amount"], "history": ["customer_id", "channel", "intent", "sent_at"], "optouts": ["customer_id", "channel"]}
+_HEADERS = {
+    "customers": ["customer_id"],
+    "orders": ["order_id", "customer_id", "ordered_at", "amount"],
+    "history": ["customer_id", "channel", "intent", "sent_at"],
+    "optouts": ["customer_id", "channel"],
+}
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]], table: str) -> Path:
@@ -139,14 +154,19 @@ def check(expectation: dict[str, Any], rows: list[dict[str, Any]], playbooks: li
     customer, rule = str(expectation["customer"]), str(expectation["rule"])
     playbook, _, rule_id = rule.rpartition("/")
     mine = [
-        r for r in rows
-        if r["customer_id"] == customer and r["rule_id"] == rule_id and (not playbook or r["playbook"] == playbook)
+        r
+        for r in rows
+        if r["customer_id"] == customer
+        and r["rule_id"] == rule_id
+        and (not playbook or r["playbook"] == playbook)
         and ("step" not in expectation or r["step"] == expectation["step"])
     ]
     known = {f"{ctx.name}/{r['id']}" for ctx in playbooks for r in ctx.rules}
     if not any(k == rule or k.endswith("/" + rule) for k in known):
         ids = sorted({k.split("/", 1)[1] for k in known} | known)
-        return f"no rule '{rule}' in the playbooks" + (f"; {did_you_mean(rule, ids)}" if did_you_mean(rule, ids) else f" (rules: {', '.join(sorted(known))})")
+        return f"no rule '{rule}' in the playbooks" + (
+            f"; {did_you_mean(rule, ids)}" if did_you_mean(rule, ids) else f" (rules: {', '.join(sorted(known))})"
+        )
     what = f"{customer} / {rule}" + (f" step {expectation['step']}" if "step" in expectation else "")
     if expectation["status"] == "none":
         return None if not mine else f"{what}: expected no plan row, got {_describe(mine)}"

@@ -299,7 +299,6 @@ class RenderClock:
             raise RenderTimeout(f"the message took more than {self.seconds:g} s to render")
 
 
-
 class _NotConstant(Exception):
     pass
 

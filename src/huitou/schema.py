@@ -7,7 +7,6 @@ line and column of the offending key or value.
 from __future__ import annotations
 
 import copy
-
 import functools
 import json
 import re
@@ -126,10 +125,7 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
     if validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
         patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
-        extra = [
-            k for k in error.instance
-            if k not in allowed and not SECRET_KEY.search(str(k)) and not any(p.search(str(k)) for p in patterns)
-        ]
+        extra = [k for k in error.instance if k not in allowed and not SECRET_KEY.search(str(k)) and not any(p.search(str(k)) for p in patterns)]
         out = []
         for key in extra:
             kline, kcol = doc.position((*path, key), at_key=True)
@@ -142,10 +138,7 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
         meant = {closest(k, error.validator_value) for k in error.instance if k not in known}
         missing = [k for k in error.validator_value if k not in error.instance and k not in meant]
         kline, kcol = doc.position(path, at_key=True) if path else (1, 1)
-        return [
-            Diagnostic(doc.path, kline, kcol, "HT102", f"missing '{key}' in {where}", _describe_property(error.schema, key))
-            for key in missing
-        ]
+        return [Diagnostic(doc.path, kline, kcol, "HT102", f"missing '{key}' in {where}", _describe_property(error.schema, key)) for key in missing]
     if validator == "type":
         expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
         hint = _describe(error.schema)
@@ -158,13 +151,30 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
         key = next(k for k, needed in error.validator_value.items() if k in error.instance and any(n not in error.instance for n in needed))
         needed = [n for n in error.validator_value[key] if n not in error.instance]
         kline, kcol = doc.position((*path, key), at_key=True)
-        return [Diagnostic(doc.path, kline, kcol, "HT104", f"'{key}' in {where} goes with {', '.join(repr(n) for n in needed)}, which is missing",
-                           _describe_property(error.schema, key))]
+        return [
+            Diagnostic(
+                doc.path,
+                kline,
+                kcol,
+                "HT104",
+                f"'{key}' in {where} goes with {', '.join(repr(n) for n in needed)}, which is missing",
+                _describe_property(error.schema, key),
+            )
+        ]
     if validator in ("not", "anyOf") and "errorMessage" in error.schema:  # a key of another variant, or none of the keys one needs
         return [Diagnostic(doc.path, line, col, "HT104", f"{where}: {error.schema['errorMessage']}", _describe(error.schema))]
     if validator == "propertyNames":
         kline, kcol = doc.position((*path, error.instance), at_key=True)
-        return [Diagnostic(doc.path, kline, kcol, "HT104", f"'{error.instance}' is not a valid name in {where}", "use letters, digits and _ (and start with a letter)")]
+        return [
+            Diagnostic(
+                doc.path,
+                kline,
+                kcol,
+                "HT104",
+                f"'{error.instance}' is not a valid name in {where}",
+                "use letters, digits and _ (and start with a letter)",
+            )
+        ]
     return [_invalid_value(doc, error, where, line, col)]
 
 
@@ -179,7 +189,16 @@ def _diagnose_one_of(doc: Document, error: ValidationError, where: str, line: in
         best = max(fitting, key=lambda e: len(e.absolute_path))
         return _diagnose(doc, best)
     kinds = sorted({str(s.get("type")) for s in error.validator_value if "type" in s})
-    return [Diagnostic(doc.path, line, col, "HT103", f"{where} must be {' or '.join(_article(k) for k in kinds)}, not {_json_type(error.instance)}", _describe(error.schema))]
+    return [
+        Diagnostic(
+            doc.path,
+            line,
+            col,
+            "HT103",
+            f"{where} must be {' or '.join(_article(k) for k in kinds)}, not {_json_type(error.instance)}",
+            _describe(error.schema),
+        )
+    ]
 
 
 def _invalid_value(doc: Document, error: ValidationError, where: str, line: int, col: int) -> Diagnostic:
@@ -192,7 +211,14 @@ def _invalid_value(doc: Document, error: ValidationError, where: str, line: int,
     if validator == "const":
         return Diagnostic(doc.path, line, col, "HT104", f"{where} must be {error.validator_value!r}, not {value!r}", _describe(error.schema))
     if validator == "pattern":
-        return Diagnostic(doc.path, line, col, "HT104", f"{where}: {value!r} is not in the expected form", _describe(error.schema) or f"it must match {error.validator_value}")
+        return Diagnostic(
+            doc.path,
+            line,
+            col,
+            "HT104",
+            f"{where}: {value!r} is not in the expected form",
+            _describe(error.schema) or f"it must match {error.validator_value}",
+        )
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         bound = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than", "exclusiveMaximum": "less than"}[str(validator)]
         return Diagnostic(doc.path, line, col, "HT104", f"{where} must be {bound} {error.validator_value}, not {value}", _describe(error.schema))
@@ -221,9 +247,18 @@ def _describe_property(schema: dict[str, Any], key: str) -> str:
 def _json_type(value: object) -> str:
     if value is None:
         return "empty"
-    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _article(kind: str) -> str:
-    word = {"object": "mapping", "array": "list", "string": "text", "integer": "whole number", "number": "number", "boolean": "true or false"}.get(kind, kind)
+    word = {
+        "object": "mapping",
+        "array": "list",
+        "string": "text",
+        "integer": "whole number",
+        "number": "number",
+        "boolean": "true or false",
+    }.get(kind, kind)
     return word if word in ("text", "true or false") else ("an " if word[0] in "aeiou" else "a ") + word

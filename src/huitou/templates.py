@@ -24,8 +24,8 @@ import phonenumbers
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, pass_context
 from jinja2.runtime import Context
 
-from .inert import is_whole_phone
 from .features import CATALOG, Feature
+from .inert import is_whole_phone
 from .sandbox import BoundedSandbox
 
 # Variables a template may use, and the fields of each (None: a plain value).
@@ -116,6 +116,7 @@ def mask_contacts(text: str) -> str:
     >>> mask_contacts("Call 138 0013 8000 or write to li.lei@example.cn by 2026-11-10.")
     'Call 138****8000 or write to l***@example.cn by 2026-11-10.'
     """
+
     def phone(match: re.Match[str]) -> str:
         found = match.group(0)
         if _DATE.fullmatch(found) or sum(ch.isdigit() for ch in found) < 7:
@@ -202,7 +203,7 @@ class TemplateLoader(BaseLoader):
             path = template_file(directory, template)
             if path is not None:
                 mtime = path.stat().st_mtime
-                return path.read_text(encoding="utf-8"), str(path), lambda: path.stat().st_mtime == mtime
+                return path.read_text(encoding="utf-8"), str(path), lambda path=path, mtime=mtime: path.stat().st_mtime == mtime
         raise TemplateNotFound(template)
 
 

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import HuitouError
 from . import schema
 from .checks import PLAYBOOK_CHECKS, care_first, exposure, secrets
 from .checks import templates as template_checks
@@ -18,6 +17,7 @@ from .checks.context import PlaybookContext
 from .checks.references import template_files
 from .data.sources import is_system_path
 from .diagnostics import Diagnostic, did_you_mean
+from .errors import HuitouError
 from .loader import Document, load_file
 from .project import CONFIG_NAME, Project, find_root
 
@@ -64,16 +64,42 @@ def load_config(project: Project) -> list[Diagnostic]:
     if doc is None:
         return problems
     found = schema.validate(doc, "project")
-    problems += found + list(secrets.run(doc)) + list(exposure.run(doc, project.root)) + list(_config_timezone(doc)) + list(_config_country(doc)) + list(_config_mappings(doc))
+    problems += (
+        found
+        + list(secrets.run(doc))
+        + list(exposure.run(doc, project.root))
+        + list(_config_timezone(doc))
+        + list(_config_country(doc))
+        + list(_config_mappings(doc))
+    )
     problems += list(_config_encodings(doc))
     project.config = exposure.without_system_dirs(schema.without_errors(doc.data, "project"), project.root)
     return problems
 
 
 # What each source reads besides its declared `fields` (data/load.py, plan/inputs.py).
-_READ = {"orders": ("customer_id", "order_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating", "referral_code",
-                    "refunded_amount", "sku", "product", "quantity", "price"),
-         "history": ("customer_id", "channel", "intent", "sent_at"), "suppression": ("customer_id", "channel"), "products": ("category", "product", "goes_with", "rank")}
+_READ = {
+    "orders": (
+        "customer_id",
+        "order_id",
+        "ordered_at",
+        "amount",
+        "status",
+        "delivered_at",
+        "category",
+        "items",
+        "rating",
+        "referral_code",
+        "refunded_amount",
+        "sku",
+        "product",
+        "quantity",
+        "price",
+    ),
+    "history": ("customer_id", "channel", "intent", "sent_at"),
+    "suppression": ("customer_id", "channel"),
+    "products": ("category", "product", "goes_with", "rank"),
+}
 
 
 def _config_mappings(doc: Document) -> Iterator[Diagnostic]:
@@ -84,7 +110,7 @@ def _config_mappings(doc: Document) -> Iterator[Diagnostic]:
     from .data.profile import profile_types
 
     data = doc.data.get("data") if isinstance(doc.data, dict) else None
-    for name, spec in (data.items() if isinstance(data, dict) else ()):
+    for name, spec in data.items() if isinstance(data, dict) else ():
         if not isinstance(spec, dict) or not isinstance(spec.get("columns"), dict):
             continue
         fields = spec.get("fields") if isinstance(spec.get("fields"), dict) else {}
@@ -98,7 +124,14 @@ def _config_mappings(doc: Document) -> Iterator[Diagnostic]:
                 hint = f"declare it: data.orders.fields: {{{key}: {_FIELD_TYPE.get(standard, 'string')}}} (profile columns on the order rows, read when there is no customers file)"
             else:
                 hint = did_you_mean(str(key), sorted(read)) or f"declare it under data.{name}.fields with its type, or remove the mapping"
-            yield Diagnostic(doc.path, line, col, "HT105", f"data.{name}.columns.{key}: {name} do not read a field '{key}', so the mapping does nothing", hint)
+            yield Diagnostic(
+                doc.path,
+                line,
+                col,
+                "HT105",
+                f"data.{name}.columns.{key}: {name} do not read a field '{key}', so the mapping does nothing",
+                hint,
+            )
 
 
 _FIELD_TYPE = {"VARCHAR": "string", "BOOLEAN": "boolean", "DATE": "date", "BIGINT": "integer", "VARCHAR[]": "list"}
@@ -121,7 +154,7 @@ def _config_encodings(doc: Document) -> Iterator[Diagnostic]:
     from .data.encoding import codec_name
 
     data = doc.data.get("data") if isinstance(doc.data, dict) else None
-    for name, spec in (data.items() if isinstance(data, dict) else ()):
+    for name, spec in data.items() if isinstance(data, dict) else ():
         encoding = spec.get("csv", {}).get("encoding") if isinstance(spec, dict) and isinstance(spec.get("csv"), dict) else None
         if isinstance(encoding, str) and encoding and codec_name(encoding) is None:
             line, col = doc.position(("data", name, "csv", "encoding"))
@@ -151,8 +184,10 @@ def expand(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     for path in paths:
         if not path.exists():
             raise UsageError(f"no such file or directory: {path}")
-        files = [path] if path.is_file() else sorted(
-            p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        files = (
+            [path]
+            if path.is_file()
+            else sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
         )
         for f in files:
             if f.suffix in YAML_SUFFIXES:
@@ -211,6 +246,13 @@ def _duplicate_names(contexts: list[PlaybookContext]) -> list[Diagnostic]:
     out = []
     for ctx in contexts:
         if ctx.name in seen:
-            out.append(ctx.at(("name",), "HT304", f"playbook name '{ctx.name}' is already used by {seen[ctx.name].doc.path}", "playbook names are part of every idempotency key: make them unique"))
+            out.append(
+                ctx.at(
+                    ("name",),
+                    "HT304",
+                    f"playbook name '{ctx.name}' is already used by {seen[ctx.name].doc.path}",
+                    "playbook names are part of every idempotency key: make them unique",
+                )
+            )
         seen.setdefault(ctx.name, ctx)
     return out

@@ -144,8 +144,17 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
             self._engines[kind] = self._closing.enter_context(contextlib.closing(open_engine(self.config.get("engine"), kind)))
         return self._engines[kind]
 
-    def load(self, opts: DataOptions, *, features: bool = True, forecast: bool | None = None, engine: Any = None, say: bool = True,
-             today: dt.date | None = None, inputs: Sequence[Path] = ()) -> Any:
+    def load(
+        self,
+        opts: DataOptions,
+        *,
+        features: bool = True,
+        forecast: bool | None = None,
+        engine: Any = None,
+        say: bool = True,
+        today: dt.date | None = None,
+        inputs: Sequence[Path] = (),
+    ) -> Any:
         """The data loaded and checked (evaluate.DataSession), its connection closed with
         the workspace. `features`: the command computes them (on the engine); without, an
         engine is opened only to read sources that are its tables. `forecast`: fit the
@@ -166,8 +175,19 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
                 raise OpenError(f"unknown timezone '{tz}'")
             if engine is None and (features or _reads_engine_tables(self.config)):
                 engine = self.engine(opts.engine)
-            session = open_data(self.project, timezone=tz, as_of=date, data_dir=opts.data, orders=opts.orders, customers=opts.customers,
-                                quarantine_dir=opts.quarantine, memory_limit=opts.memory_limit, engine=engine, today=today, inputs=list(inputs))
+            session = open_data(
+                self.project,
+                timezone=tz,
+                as_of=date,
+                data_dir=opts.data,
+                orders=opts.orders,
+                customers=opts.customers,
+                quarantine_dir=opts.quarantine,
+                memory_limit=opts.memory_limit,
+                engine=engine,
+                today=today,
+                inputs=list(inputs),
+            )
             self._closing.callback(session.con.close)
             if referral.configured(self.config):
                 referral.secret(self.config)  # a missing secret is said here, before any feature is built
@@ -202,6 +222,8 @@ def announce(session: Any) -> None:
     for report in session.reports:
         if report.too_many_rejected:
             share = sum(report.rejected.values()) / report.order_rows
-            raise OpenError(f"{report.source}: {share:.0%} of the rows of {report.label} were rejected, more than data.{report.source}.max_rejected "
-                            f"({report.max_rejected:.0%}) allows: the data is probably mapped wrong (see the reasons above); fix the mapping, or raise max_rejected",
-                            ExitCode.PROBLEMS)
+            raise OpenError(
+                f"{report.source}: {share:.0%} of the rows of {report.label} were rejected, more than data.{report.source}.max_rejected "
+                f"({report.max_rejected:.0%}) allows: the data is probably mapped wrong (see the reasons above); fix the mapping, or raise max_rejected",
+                ExitCode.PROBLEMS,
+            )

@@ -64,7 +64,11 @@ def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
             continue
         promo = _dnf(pred.tree, False, segments, ())
         if not any(_forms_overlap(promo, care) for care in forms):
-            hint = "add a care rule (birthday wishes, a check-in) that reaches these customers first" if forms else "the project has no care rule: add one before promoting"
+            hint = (
+                "add a care rule (birthday wishes, a check-in) that reaches these customers first"
+                if forms
+                else "the project has no care rule: add one before promoting"
+            )
             yield ctx.at(("rules", i, "segment"), "HT501", f"promotion {ctx.rule_label(i)} reaches customers no care rule reaches (care first)", hint)
 
 

@@ -34,7 +34,7 @@ def without_system_dirs(config: dict[str, Any], root: Path) -> dict[str, Any]:
 
 def run(doc: Document, root: Path) -> Iterator[Diagnostic]:
     data = doc.data.get("data") if isinstance(doc.data, dict) else None
-    for name, spec in (data.items() if isinstance(data, dict) else ()):
+    for name, spec in data.items() if isinstance(data, dict) else ():
         if isinstance(spec, dict) and isinstance(spec.get("path"), str):
             path = root / spec["path"]
             if not path.exists() and not path.is_symlink():
@@ -49,13 +49,24 @@ def run(doc: Document, root: Path) -> Iterator[Diagnostic]:
         for i, item in enumerate(value if isinstance(value, list) else [value]):
             if isinstance(item, str) and is_system_path(root / item):
                 line, col = doc.position((key, i) if isinstance(value, list) else (key,))
-                yield Diagnostic(doc.path, line, col, "HT106", f"{key}: {item} is a directory of the system, not the project's {key}",
-                                 f"point it at the project's {key} directory")
+                yield Diagnostic(
+                    doc.path,
+                    line,
+                    col,
+                    "HT106",
+                    f"{key}: {item} is a directory of the system, not the project's {key}",
+                    f"point it at the project's {key} directory",
+                )
     channels = doc.data.get("channels") if isinstance(doc.data, dict) else None
-    for name, channel in (channels.items() if isinstance(channels, dict) else ()):
+    for name, channel in channels.items() if isinstance(channels, dict) else ():
         smtp = channel.get("smtp") if isinstance(channel, dict) else None
         if isinstance(smtp, dict) and (problem := cleartext_auth(str(name), smtp)):
             line, col = doc.position(("channels", name, "smtp", "security"))
-            yield Diagnostic(doc.path, line, col, "HT509", problem,
-                             "use security: starttls (or ssl); or, for a relay on a trusted network, say so: plaintext_auth: true")
-
+            yield Diagnostic(
+                doc.path,
+                line,
+                col,
+                "HT509",
+                problem,
+                "use security: starttls (or ssl); or, for a relay on a trusted network, say so: plaintext_auth: true",
+            )

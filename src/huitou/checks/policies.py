@@ -36,9 +36,13 @@ def _quiet_hours(ctx: PlaybookContext) -> Iterator[Diagnostic]:
         quiet = resolve(policy)
     except QuietHoursError as exc:
         keys = [k for k in ("start", "end") if k in policy]
-        yield ctx.at(("policies", "quiet_hours", keys[0]), "HT507", str(exc),
-                     f"keep every hour of the {policy['preset']} preset quiet: start at {PRESETS[policy['preset']].start} or earlier, "
-                     f"end at {PRESETS[policy['preset']].end} or later (or remove start and end)")
+        yield ctx.at(
+            ("policies", "quiet_hours", keys[0]),
+            "HT507",
+            str(exc),
+            f"keep every hour of the {policy['preset']} preset quiet: start at {PRESETS[policy['preset']].start} or earlier, "
+            f"end at {PRESETS[policy['preset']].end} or later (or remove start and end)",
+        )
         return
     assert quiet is not None
     window, end = f"{hhmm(quiet.start)}-{hhmm(quiet.end)}", hhmm(quiet.end)
@@ -46,9 +50,20 @@ def _quiet_hours(ctx: PlaybookContext) -> Iterator[Diagnostic]:
         at = rule["when"].get("at")
         if at and quiet.contains(minutes(at)):
             if quiet.outside == "drop":
-                yield ctx.at(("rules", i, "when", "at"), "HT502", f"{ctx.rule_label(i)} sends at {at}, inside quiet hours {window}: it will never send (outside: drop)", f"move `at` to {end} or later", severity="error")
+                yield ctx.at(
+                    ("rules", i, "when", "at"),
+                    "HT502",
+                    f"{ctx.rule_label(i)} sends at {at}, inside quiet hours {window}: it will never send (outside: drop)",
+                    f"move `at` to {end} or later",
+                    severity="error",
+                )
             else:
-                yield ctx.at(("rules", i, "when", "at"), "HT502", f"{ctx.rule_label(i)} sends at {at}, inside quiet hours {window}: every send is deferred to {end}", f"set `at` to {end} or later to say what happens")
+                yield ctx.at(
+                    ("rules", i, "when", "at"),
+                    "HT502",
+                    f"{ctx.rule_label(i)} sends at {at}, inside quiet hours {window}: every send is deferred to {end}",
+                    f"set `at` to {end} or later to say what happens",
+                )
 
 
 def _opt_out(ctx: PlaybookContext) -> Iterator[Diagnostic]:
@@ -56,7 +71,12 @@ def _opt_out(ctx: PlaybookContext) -> Iterator[Diagnostic]:
     for i, rule in enumerate(ctx.rules):
         settings = channels.get(rule["channel"]) or {}
         if settings.get("kind") == "sms" and rule["intent"] == "promotion" and not settings.get("opt_out"):
-            yield ctx.at(("rules", i, "channel"), "HT505", f"{ctx.rule_label(i)} sends marketing SMS on '{rule['channel']}', which has no opt-out text", f"set channels.{rule['channel']}.opt_out in huitou.yaml (e.g. 回T退订 or 拒收请回复R)")
+            yield ctx.at(
+                ("rules", i, "channel"),
+                "HT505",
+                f"{ctx.rule_label(i)} sends marketing SMS on '{rule['channel']}', which has no opt-out text",
+                f"set channels.{rule['channel']}.opt_out in huitou.yaml (e.g. 回T退订 or 拒收请回复R)",
+            )
 
 
 def _caps(ctx: PlaybookContext) -> Iterator[Diagnostic]:
@@ -64,4 +84,10 @@ def _caps(ctx: PlaybookContext) -> Iterator[Diagnostic]:
     promos = [i for i, r in enumerate(ctx.rules) if r["intent"] == "promotion"]
     if promos and not caps:
         path = ("policies",) if "policies" in ctx.data else ("rules", promos[0], "intent")
-        yield ctx.at(path, "HT506", f"playbook '{ctx.name}' sends promotions but sets no frequency cap", "add policies.frequency_caps, e.g. [{max: 2, per: 7d}]", at_key=True)
+        yield ctx.at(
+            path,
+            "HT506",
+            f"playbook '{ctx.name}' sends promotions but sets no frequency cap",
+            "add policies.frequency_caps, e.g. [{max: 2, per: 7d}]",
+            at_key=True,
+        )

@@ -29,25 +29,30 @@ def _check_one(ctx: PlaybookContext, pred: Predicate, names: set[str]) -> Iterat
     for problem in check(pred.tree, ctx.project.catalog, names):
         yield ctx.in_predicate(pred, problem.offset, problem.code, problem.message, problem.hint)
     for name in _fitted_names(pred.tree, ctx.project.catalog):
-        yield ctx.in_predicate(pred, name.start, "HT206",
-                               f"'{name.name}' is fitted from the shop's history (BG/NBD): it is empty, and this condition false, for a shop with "
-                               f"fewer than {MIN_CUSTOMERS} customers with a purchase or {MIN_REPEAT_BUYERS} who bought again",
-                               "run `huitou forecast` on the shop's data to see the fit and how well it predicts")
+        yield ctx.in_predicate(
+            pred,
+            name.start,
+            "HT206",
+            f"'{name.name}' is fitted from the shop's history (BG/NBD): it is empty, and this condition false, for a shop with "
+            f"fewer than {MIN_CUSTOMERS} customers with a purchase or {MIN_REPEAT_BUYERS} who bought again",
+            "run `huitou forecast` on the shop's data to see the fit and how well it predicts",
+        )
 
 
 def _fitted_names(tree: Expr, catalog: dict[str, Feature]) -> list[Name]:
     """The names in the predicate of features fitted by forecast/ (source `forecast`)."""
-    return [value for node in walk(tree) for value in vars(node).values()
-            if isinstance(value, Name) and value.name in catalog and catalog[value.name].source == "forecast"]
+    return [
+        value
+        for node in walk(tree)
+        for value in vars(node).values()
+        if isinstance(value, Name) and value.name in catalog and catalog[value.name].source == "forecast"
+    ]
 
 
 def _cycles(ctx: PlaybookContext) -> Iterator[Diagnostic]:
     """Each back edge of a depth-first walk closes one cycle; report it at that reference."""
     names = set(ctx.segments)
-    graph = {
-        name: referenced_segments(pred.tree, names) if not isinstance(pred.tree, PredicateError) else []
-        for name, pred in ctx.segments.items()
-    }
+    graph = {name: referenced_segments(pred.tree, names) if not isinstance(pred.tree, PredicateError) else [] for name, pred in ctx.segments.items()}
     done: set[str] = set()
     for root in graph:
         if root in done:
@@ -60,8 +65,14 @@ def _cycles(ctx: PlaybookContext) -> Iterator[Diagnostic]:
                 done.add(trail.pop())
                 iters.pop()
             elif ref.name in trail:
-                loop = " -> ".join([*trail[trail.index(ref.name):], ref.name])
-                yield ctx.in_predicate(ctx.segments[trail[-1]], ref.start, "HT205", f"segments refer to each other in a cycle: {loop}", "a segment cannot contain itself; inline the shared condition")
+                loop = " -> ".join([*trail[trail.index(ref.name) :], ref.name])
+                yield ctx.in_predicate(
+                    ctx.segments[trail[-1]],
+                    ref.start,
+                    "HT205",
+                    f"segments refer to each other in a cycle: {loop}",
+                    "a segment cannot contain itself; inline the shared condition",
+                )
             elif ref.name not in done:
                 trail.append(ref.name)
                 iters.append(iter(graph[ref.name]))

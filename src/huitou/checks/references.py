@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..calendar import CUSTOMER_DATES, HOLIDAYS, SHOP_DATES, anchor_kind, country_holiday_names, shop_founded, supported_countries
-from ..features import declared_date_fields
 from ..diagnostics import Diagnostic, did_you_mean
+from ..features import declared_date_fields
 from ..templates import locale_chain
 from .context import PlaybookContext
 
@@ -30,7 +30,12 @@ def _duplicate_ids(ctx: PlaybookContext) -> Iterator[Diagnostic]:
         rid = rule["id"]
         if rid in seen:
             line, _ = ctx.doc.position(("rules", seen[rid], "id"))
-            yield ctx.at(("rules", i, "id"), "HT304", f"rule id '{rid}' is already used at line {line}", "rule ids are part of each idempotency key: give every rule its own")
+            yield ctx.at(
+                ("rules", i, "id"),
+                "HT304",
+                f"rule id '{rid}' is already used at line {line}",
+                "rule ids are part of each idempotency key: give every rule its own",
+            )
         seen.setdefault(rid, i)
 
 
@@ -38,7 +43,10 @@ def _anchor_hint(anchor: str, fields: frozenset[str] = frozenset()) -> str:
     country, sep, name = anchor.partition(":")
     if sep and country.upper() in supported_countries():
         names = sorted(country_holiday_names(country.upper()))
-        return did_you_mean(f"{country.upper()}:{name.lower()}", [f"{country.upper()}:{n}" for n in names]) or f"{country.upper()}'s holidays: {', '.join(names)}"
+        return (
+            did_you_mean(f"{country.upper()}:{name.lower()}", [f"{country.upper()}:{n}" for n in names])
+            or f"{country.upper()}'s holidays: {', '.join(names)}"
+        )
     if sep:
         return f"'{country}' is not a country the holiday calendar knows: use an ISO 3166 code such as JP, TW, US"
     return did_you_mean(anchor, [*CUSTOMER_DATES, *sorted(fields), *SHOP_DATES, *HOLIDAYS]) or (
@@ -59,7 +67,12 @@ def _when(ctx: PlaybookContext, i: int, when: dict[str, object]) -> Iterator[Dia
             hint = _anchor_hint(anchor, fields)
             yield ctx.at(path, "HT305", f"unknown date anchor '{anchor}' in {ctx.rule_label(i)}", hint)
         elif kind == "shop" and shop_founded(ctx.project.config) is None:
-            yield ctx.at(path, "HT305", f"'{anchor}' in {ctx.rule_label(i)} needs the shop's founding date", "set shop.founded: YYYY-MM-DD in huitou.yaml")
+            yield ctx.at(
+                path,
+                "HT305",
+                f"'{anchor}' in {ctx.rule_label(i)} needs the shop's founding date",
+                "set shop.founded: YYYY-MM-DD in huitou.yaml",
+            )
         elif kind == "date":
             try:
                 dt.date.fromisoformat(anchor)
@@ -76,7 +89,12 @@ def _templates(ctx: PlaybookContext, i: int, rule: dict[str, object]) -> Iterato
             missing = sorted(steps - set(template), key=int)
             extra = sorted(set(template) - steps, key=int)
             parts = ([f"no template for day {', '.join(missing)}"] if missing else []) + ([f"day {', '.join(extra)} is not a step"] if extra else [])
-            yield ctx.at(("rules", i, "template"), "HT306", f"per-step templates of {ctx.rule_label(i)} do not match `when.days`: " + "; ".join(parts), "give one template per day: " + ", ".join(sorted(steps, key=int, reverse=True)))
+            yield ctx.at(
+                ("rules", i, "template"),
+                "HT306",
+                f"per-step templates of {ctx.rule_label(i)} do not match `when.days`: " + "; ".join(parts),
+                "give one template per day: " + ", ".join(sorted(steps, key=int, reverse=True)),
+            )
     for path, name in template_names(ctx, i):
         if ctx.project.find_template(ctx.locale, name) is None:
             yield ctx.at(path, "HT302", f"template '{name}' not found for locale {ctx.locale}", _template_hint(ctx, name))
@@ -85,7 +103,9 @@ def _templates(ctx: PlaybookContext, i: int, rule: dict[str, object]) -> Iterato
 def _template_hint(ctx: PlaybookContext, name: str) -> str:
     base = ctx.project.templates_dir
     known = [
-        str(p.relative_to(base / loc)) for loc in locale_chain(ctx.locale, ctx.project.default_locale) if (base / loc).is_dir()
+        str(p.relative_to(base / loc))
+        for loc in locale_chain(ctx.locale, ctx.project.default_locale)
+        if (base / loc).is_dir()
         for p in (base / loc).rglob("*.j2")
     ]
     looked = ", ".join(ctx.project.display(base / loc / name) for loc in locale_chain(ctx.locale, ctx.project.default_locale))

@@ -31,7 +31,14 @@ def _walk(doc: Document, value: Any, path: tuple[str | int, ...]) -> Iterator[Di
             sub = (*path, key)
             if SECRET_KEY.search(str(key)) and isinstance(item, (str, int)) and str(item).strip():
                 line, col = doc.position(sub)
-                yield Diagnostic(doc.path, line, col, "HT504", f"'{key}' holds a secret written into the file", f"remove it and set `{key}_env: VARIABLE_NAME`; huitou reads the value from that environment variable")
+                yield Diagnostic(
+                    doc.path,
+                    line,
+                    col,
+                    "HT504",
+                    f"'{key}' holds a secret written into the file",
+                    f"remove it and set `{key}_env: VARIABLE_NAME`; huitou reads the value from that environment variable",
+                )
             else:
                 yield from _walk(doc, item, sub)
     elif isinstance(value, list):
@@ -39,4 +46,11 @@ def _walk(doc: Document, value: Any, path: tuple[str | int, ...]) -> Iterator[Di
             yield from _walk(doc, item, (*path, i))
     elif isinstance(value, str) and (_URL_PASSWORD.match(value) or _URL_TOKEN.search(value)):
         line, col = doc.position(path)
-        yield Diagnostic(doc.path, line, col, "HT504", "this URL carries a password or token", "keep credentials out of URLs; use secret_env: VARIABLE_NAME for the signing secret")
+        yield Diagnostic(
+            doc.path,
+            line,
+            col,
+            "HT504",
+            "this URL carries a password or token",
+            "keep credentials out of URLs; use secret_env: VARIABLE_NAME for the signing secret",
+        )

@@ -80,7 +80,14 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
     display = project.display(path)
     root = project.templates_dir
     if path.absolute().is_relative_to(root.absolute()) and not path.resolve().is_relative_to(root.resolve()):
-        yield Diagnostic(display, 1, 1, "HT406", "the template is a link to a file outside templates/; huitou does not read it", "copy the file into templates/ instead of linking it")
+        yield Diagnostic(
+            display,
+            1,
+            1,
+            "HT406",
+            "the template is a link to a file outside templates/; huitou does not read it",
+            "copy the file into templates/ instead of linking it",
+        )
         return
     source = read_template(path)
     if source is None:
@@ -112,9 +119,23 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
             continue
         if allowed is None or attr not in allowed:
             hint = did_you_mean(attr, allowed or ()) or (f"'{target.name}' has no fields" if allowed is None else "see docs/features.md")
-            yield Diagnostic(display, node.lineno, _column(lines, node.lineno, f"{target.name}.{attr}", offset=len(target.name) + 1), "HT403", f"'{target.name}' has no field '{attr}'", hint)
+            yield Diagnostic(
+                display,
+                node.lineno,
+                _column(lines, node.lineno, f"{target.name}.{attr}", offset=len(target.name) + 1),
+                "HT403",
+                f"'{target.name}' has no field '{attr}'",
+                hint,
+            )
     for line, problem in constant_bound_problems(tree):
-        yield Diagnostic(display, line, 1, "HT407", f"this expression is over a bound of the template sandbox: {problem}", "messages are short: compute large values in the data, not in the template (see docs/security.md)")
+        yield Diagnostic(
+            display,
+            line,
+            1,
+            "HT407",
+            f"this expression is over a bound of the template sandbox: {problem}",
+            "messages are short: compute large values in the data, not in the template (see docs/security.md)",
+        )
     yield from _references(path, tree, lines, display, project)
 
 
@@ -127,11 +148,32 @@ def _references(path: Path, tree: nodes.Template, lines: list[str], display: str
         ref = node.template.value if isinstance(node.template, nodes.Const) else None
         hint = "paths are relative to the locale directory, e.g. parts/footer.j2"
         if not isinstance(ref, str):
-            yield Diagnostic(display, node.lineno, 1, "HT406", "include, import and extends take a literal template name, not a value chosen when rendering", hint)
+            yield Diagnostic(
+                display,
+                node.lineno,
+                1,
+                "HT406",
+                "include, import and extends take a literal template name, not a value chosen when rendering",
+                hint,
+            )
         elif not safe_name(ref):
-            yield Diagnostic(display, node.lineno, _column(lines, node.lineno, ref), "HT406", f"template name '{ref}' leaves the locale directory (absolute or '..')", hint)
+            yield Diagnostic(
+                display,
+                node.lineno,
+                _column(lines, node.lineno, ref),
+                "HT406",
+                f"template name '{ref}' leaves the locale directory (absolute or '..')",
+                hint,
+            )
         elif ref == own:
-            yield Diagnostic(display, node.lineno, _column(lines, node.lineno, ref), "HT406", f"the template includes itself ('{ref}')", "include another file")
+            yield Diagnostic(
+                display,
+                node.lineno,
+                _column(lines, node.lineno, ref),
+                "HT406",
+                f"the template includes itself ('{ref}')",
+                "include another file",
+            )
         elif locale_dir is None or template_file(locale_dir, ref) is None:
             outside = locale_dir is not None and (locale_dir / ref).exists()
             code, what = ("HT406", "is a link to a file outside templates/") if outside else ("HT302", "not found")
@@ -172,11 +214,20 @@ def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
                 if not blocks & {"text", "html"}:
                     missing.append("text or html")
                 if missing:
-                    yield ctx.at(path, "HT405", f"email template {ctx.project.display(file)} has no {' and no '.join(missing)} block", "define {% block subject %}...{% endblock %} and {% block text %} / {% block html %}")
+                    yield ctx.at(
+                        path,
+                        "HT405",
+                        f"email template {ctx.project.display(file)} has no {' and no '.join(missing)} block",
+                        "define {% block subject %}...{% endblock %} and {% block text %} / {% block html %}",
+                    )
                 elif rule["intent"] == "promotion" and not _links_unsubscribe(file, names[path]):
-                    yield ctx.at(path, "HT508", f"promotional email template {ctx.project.display(file)} has no unsubscribe link",
-                                 "put {{ unsubscribe_url }} in its text and html blocks (the signed link huitou makes for each customer; "
-                                 "List-Unsubscribe alone is not shown by every mail program)")
+                    yield ctx.at(
+                        path,
+                        "HT508",
+                        f"promotional email template {ctx.project.display(file)} has no unsubscribe link",
+                        "put {{ unsubscribe_url }} in its text and html blocks (the signed link huitou makes for each customer; "
+                        "List-Unsubscribe alone is not shown by every mail program)",
+                    )
 
 
 def _links_unsubscribe(file: Path, name: str) -> bool:
@@ -191,7 +242,9 @@ def _links_unsubscribe(file: Path, name: str) -> bool:
     return "unsubscribe_url" in used
 
 
-def _sms_budget(ctx: PlaybookContext, i: int, path: tuple[str | int, ...], file: Path, tree: nodes.Template, settings: dict[str, object]) -> Iterator[Diagnostic]:
+def _sms_budget(
+    ctx: PlaybookContext, i: int, path: tuple[str | int, ...], file: Path, tree: nodes.Template, settings: dict[str, object]
+) -> Iterator[Diagnostic]:
     limits = field_limits(ctx.project.config)
     body = worst_case(tree.body, ctx.project.shop, ctx.locale, limits)
     opt_out = str(settings.get("opt_out") or "") if ctx.rules[i]["intent"] == "promotion" else ""
@@ -206,8 +259,10 @@ def _sms_budget(ctx: PlaybookContext, i: int, path: tuple[str | int, ...], file:
         wide: list[str] = []
         fixed = worst_case(tree.body, ctx.project.shop, ctx.locale, limits, wide)
         if wide and measure(compose(fixed, signature, opt_out)).encoding == "gsm7":
-            forcing = (f"; {', '.join(dict.fromkeys(wide))} may hold characters outside GSM-7 (assumed from the locale {ctx.locale}): "
-                       "declare the field's charset and max_length under data.customers.fields if its values are plain Latin text")
+            forcing = (
+                f"; {', '.join(dict.fromkeys(wide))} may hold characters outside GSM-7 (assumed from the locale {ctx.locale}): "
+                "declare the field's charset and max_length under data.customers.fields if its values are plain Latin text"
+            )
     yield ctx.at(
         path,
         "HT404",
@@ -216,7 +271,13 @@ def _sms_budget(ctx: PlaybookContext, i: int, path: tuple[str | int, ...], file:
     )
 
 
-def worst_case(body: list[nodes.Node], shop: dict[str, object], locale: str, limits: dict[str, dict[str, Any]] | None = None, wide: list[str] | None = None) -> str:
+def worst_case(
+    body: list[nodes.Node],
+    shop: dict[str, object],
+    locale: str,
+    limits: dict[str, dict[str, Any]] | None = None,
+    wide: list[str] | None = None,
+) -> str:
     """The longest plausible text a template body can render. With `wide` (a list), the
     fields print as GSM-7 text of the same length instead, and the names of those whose
     assumed values are UCS-2 are added to it."""
@@ -230,8 +291,14 @@ def worst_case(body: list[nodes.Node], shop: dict[str, object], locale: str, lim
             branches.append(worst_case(node.else_, shop, locale, limits, wide))
             out.append(max(branches, key=_weight))
         elif isinstance(node, nodes.For):
-            out.append(max(worst_case(node.body, shop, locale, limits, wide) * LOOP_TURNS, worst_case(node.else_, shop, locale, limits, wide), key=_weight))
-        elif hasattr(node, "body") and isinstance(getattr(node, "body"), list):
+            out.append(
+                max(
+                    worst_case(node.body, shop, locale, limits, wide) * LOOP_TURNS,
+                    worst_case(node.else_, shop, locale, limits, wide),
+                    key=_weight,
+                )
+            )
+        elif hasattr(node, "body") and isinstance(node.body, list):
             out.append(worst_case(node.body, shop, locale, limits, wide))  # blocks, with, filter blocks
     return "".join(out)[:WORST_CAP]
 
@@ -276,7 +343,9 @@ def _expr(node: nodes.Node, shop: dict[str, object], locale: str, limits: dict[s
             return inner[: int(node.args[0].value)]
         return inner
     if isinstance(node, nodes.CondExpr):
-        options = [_expr(node.expr1, shop, locale, limits, wide)] + ([_expr(node.expr2, shop, locale, limits, wide)] if node.expr2 is not None else [])
+        options = [_expr(node.expr1, shop, locale, limits, wide)] + (
+            [_expr(node.expr2, shop, locale, limits, wide)] if node.expr2 is not None else []
+        )
         return max(options, key=_weight)
     if isinstance(node, nodes.Concat):
         return "".join(_expr(n, shop, locale, limits, wide) for n in node.nodes)

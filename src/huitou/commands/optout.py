@@ -34,8 +34,11 @@ def optout(customer: str | None, channel: str | None, token: str | None) -> int:
         configured = config.get("channels") or {}
         scope = list(channels_named(channel, configured))
         if not scope:
-            raise refuse("optout", f"--channel {channel}: not a channel of huitou.yaml ({', '.join(configured) or 'none'}); give a channel's name or kind "
-                                   "(sms, email, phone, ...), or leave --channel out to opt out of every channel")
+            raise refuse(
+                "optout",
+                f"--channel {channel}: not a channel of huitou.yaml ({', '.join(configured) or 'none'}); give a channel's name or kind "
+                "(sms, email, phone, ...), or leave --channel out to opt out of every channel",
+            )
     try:
         book = Ledger(default_path(shop.root, config))
         now = time.time()

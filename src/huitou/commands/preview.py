@@ -23,11 +23,15 @@ def preview(opts: DataOptions, rule: str, customer: str, paths: list[Path], hori
         result = build("preview", session, ws.playbooks, days, customer=customer)
         rows = result.messages_of(playbook, rule_id)
     if not rows:
-        echo(f"{playbook}/{rule_id}: no message for {customer} in the {days} days from {session.as_of} - the customer is not in the rule's segment "
-             f"or its timing has no date in the window (see `huitou explain {customer}`)")
+        echo(
+            f"{playbook}/{rule_id}: no message for {customer} in the {days} days from {session.as_of} - the customer is not in the rule's segment "
+            f"or its timing has no date in the window (see `huitou explain {customer}`)"
+        )
         return ExitCode.OK
     for step, scheduled, send_at, status, reason, detail, channel, to, content in rows:
-        echo(f"{playbook}/{rule_id} -> {customer} via {channel} ({to or 'no contact'}), step {step}, scheduled {scheduled}, send at {send_at}: {status}")
+        echo(
+            f"{playbook}/{rule_id} -> {customer} via {channel} ({to or 'no contact'}), step {step}, scheduled {scheduled}, send at {send_at}: {status}"
+        )
         if reason:
             echo(f"  {reason}: {detail}")
         for key in ("subject", "body", "html"):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ..diagnostics import ExitCode
-from ..workspace import Workspace
-from ..workspace import DataOptions
+from ..workspace import DataOptions, Workspace
 from . import echo, opened, refuse
 
 
@@ -14,7 +13,11 @@ def referral(opts: DataOptions, code: str) -> int:
 
     shop = Workspace.configured("referral").project
     if not configured(shop.config):
-        raise refuse("referral", "huitou.yaml has no referral section: add referral: {url: ..., secret_env: HUITOU_REFERRAL_SECRET}", ExitCode.PROBLEMS)
+        raise refuse(
+            "referral",
+            "huitou.yaml has no referral section: add referral: {url: ..., secret_env: HUITOU_REFERRAL_SECRET}",
+            ExitCode.PROBLEMS,
+        )
     with opened("referral", playbooks=False) as ws:
         session = ws.load(opts, features=False)
         try:

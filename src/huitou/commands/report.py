@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import ExitCode
-from ..workspace import Workspace
-from ..workspace import DataOptions
+from ..workspace import DataOptions, Workspace
 from . import console, opened, refuse
 
 

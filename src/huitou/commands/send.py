@@ -17,13 +17,25 @@ from . import refuse
 _TIME = "is not a date or time of the years 1970-2199; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed)"
 
 
-def send(plan_file: Path, *, live: bool, channel: str | None, until: str | None, wait: bool, retry_failed: bool, expire_after: float | None,
-         format: str, now: str | None, new_ledger: bool) -> int:
+def send(
+    plan_file: Path,
+    *,
+    live: bool,
+    channel: str | None,
+    until: str | None,
+    wait: bool,
+    retry_failed: bool,
+    expire_after: float | None,
+    format: str,
+    now: str | None,
+    new_ledger: bool,
+) -> int:
     from ..data.sources import DataError
     from ..delivery.channels import ConfigError
     from ..delivery.ledger import LedgerBusy, LedgerError
     from ..delivery.planfile import PlanFileError
-    from ..delivery.run import parse_until, send as run_send
+    from ..delivery.run import parse_until
+    from ..delivery.run import send as run_send
     from ..plan.inputs import read_optout_file
     from ..reporters.send import send_json, send_text
 
@@ -42,8 +54,21 @@ def send(plan_file: Path, *, live: bool, channel: str | None, until: str | None,
     try:
         optouts = read_optout_file(config, shop.root)
         with _progress(live) as progress:
-            report = run_send(shop.root, config, plan_file, live=live, until=limit, channel=channel, wait=wait, expire_after_hours=expire_after,
-                              optouts=optouts, retry_failed=retry_failed, progress=progress, now=times["now"], new_ledger=new_ledger)
+            report = run_send(
+                shop.root,
+                config,
+                plan_file,
+                live=live,
+                until=limit,
+                channel=channel,
+                wait=wait,
+                expire_after_hours=expire_after,
+                optouts=optouts,
+                retry_failed=retry_failed,
+                progress=progress,
+                now=times["now"],
+                new_ledger=new_ledger,
+            )
     except (PlanFileError, DataError) as exc:
         raise refuse("send", str(exc)) from None
     except (LedgerError, ConfigError) as exc:

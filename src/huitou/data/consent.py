@@ -11,8 +11,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 # The customer column holding consent for each channel kind (a channel may name its own).
-CONSENT_BY_KIND = {"sms": "consent_sms", "phone": "consent_phone", "email": "consent_email", "wechat": "consent_wechat", "im": "consent_wechat",
-                   "parcel_insert": None}
+CONSENT_BY_KIND = {
+    "sms": "consent_sms",
+    "phone": "consent_phone",
+    "email": "consent_email",
+    "wechat": "consent_wechat",
+    "im": "consent_wechat",
+    "parcel_insert": None,
+}
 
 
 def consent_columns(config: Mapping[str, Any]) -> dict[str, str]:
@@ -37,13 +43,20 @@ def absent_line(channels: Mapping[str, str], absent: Iterable[str], where: str, 
     if not names:
         return None
     columns = sorted({channels[n] for n in names})
-    mapping = (f"data.orders.fields: {{{columns[0]}: boolean}} and data.orders.columns: {{{columns[0]}: <your column>}}" if on_orders
-               else f"data.customers.columns: {{{columns[0]}: <your column>}}")
-    return (f"no consent column for {', '.join(names)}: {where} has no {', '.join(columns)}. Under lawful_basis: consent (a rule's default) "
-            f"these channels send to no one (every candidate no_consent); map the column ({mapping}), "
-            "or set lawful_basis: soft_opt_in or contract on the rules where the law allows it")
+    mapping = (
+        f"data.orders.fields: {{{columns[0]}: boolean}} and data.orders.columns: {{{columns[0]}: <your column>}}"
+        if on_orders
+        else f"data.customers.columns: {{{columns[0]}: <your column>}}"
+    )
+    return (
+        f"no consent column for {', '.join(names)}: {where} has no {', '.join(columns)}. Under lawful_basis: consent (a rule's default) "
+        f"these channels send to no one (every candidate no_consent); map the column ({mapping}), "
+        "or set lawful_basis: soft_opt_in or contract on the rules where the law allows it"
+    )
 
 
 def plan_note(channel: str, column: str) -> str:
-    return (f"channel {channel}: the data has no {column} column, so under lawful_basis: consent its candidates are no_consent; "
-            f"map {column} in huitou.yaml's data, or set lawful_basis: soft_opt_in or contract where the law allows it")
+    return (
+        f"channel {channel}: the data has no {column} column, so under lawful_basis: consent its candidates are no_consent; "
+        f"map {column} in huitou.yaml's data, or set lawful_basis: soft_opt_in or contract where the law allows it"
+    )

@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import PhoneMetadata, PhoneNumberDesc
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from phonenumbers import PhoneMetadata, PhoneNumberDesc
 from sqlglot import exp
 
 from ..contract import key_of
@@ -48,16 +48,24 @@ def maybe_guarded(text: exp.Expression) -> exp.Expression:
     Byte and character tests, no regular expression or substring: 10M order ids pass it
     in 0.3 s, and almost every one is clean."""
     # ord(): the first character's code (=, ', tab, line feed, carriage return, space).
-    return tree("(strlen(:t) <> length(:t) OR ord(:t) IN (61, 39, 9, 10, 13, 32) OR suffix(:t, ' ') OR suffix(:t, chr(9)) OR suffix(:t, chr(10)) OR suffix(:t, chr(13)))",
-                t=text)
+    return tree(
+        "(strlen(:t) <> length(:t) OR ord(:t) IN (61, 39, 9, 10, 13, 32) OR suffix(:t, ' ') OR suffix(:t, chr(9)) OR suffix(:t, chr(10)) OR suffix(:t, chr(13)))",
+        t=text,
+    )
 
 
 def unguarded(value: exp.Expression) -> exp.Expression:
     """SQL: the text of an id, order id or phone without its spreadsheet guard, the
     blanks around it and full-width digits; NULL stays NULL."""
     text = exp.cast(value, "VARCHAR")
-    fixed = tree("trim(ltrim(regexp_replace(trim(translate(:text, :wide, :narrow), :blanks), :formula, '\\1'), chr(39) || chr(9)), :blanks)",
-                 text=text, wide=FULL_WIDTH, narrow=HALF_WIDTH, formula=_FORMULA_TEXT, blanks=BLANKS)
+    fixed = tree(
+        "trim(ltrim(regexp_replace(trim(translate(:text, :wide, :narrow), :blanks), :formula, '\\1'), chr(39) || chr(9)), :blanks)",
+        text=text,
+        wide=FULL_WIDTH,
+        narrow=HALF_WIDTH,
+        formula=_FORMULA_TEXT,
+        blanks=BLANKS,
+    )
     return tree("CASE WHEN :maybe THEN :fixed ELSE :text END", text=text, maybe=maybe_guarded(text), fixed=fixed)
 
 
@@ -90,7 +98,11 @@ def fast_phone(digits: exp.Expression, region: str | None) -> exp.Expression | N
     if metadata is None or metadata.general_desc is None:
         return None
     general = metadata.general_desc
-    kinds = [_matches(digits, desc, general) for desc in (getattr(metadata, name) for name in _NUMBER_TYPES) if desc is not None and desc.national_number_pattern]
+    kinds = [
+        _matches(digits, desc, general)
+        for desc in (getattr(metadata, name) for name in _NUMBER_TYPES)
+        if desc is not None and desc.national_number_pattern
+    ]
     if not kinds:
         return None
     tests = [tree("regexp_full_match(:d, '[0-9]+')", d=digits), _matches(digits, general, general), exp.or_(*kinds)]
@@ -105,8 +117,12 @@ def _matches(digits: exp.Expression, desc: PhoneNumberDesc, general: PhoneNumber
     lengths = [n for n in (desc.possible_length or general.possible_length) if n > 0]
     if not lengths or not desc.national_number_pattern:
         return exp.false()
-    return tree("(length(:d) IN :lengths AND regexp_full_match(:d, :pattern))", d=digits, lengths=exp.Tuple(expressions=[exp.Literal.number(n) for n in lengths]),
-                pattern=desc.national_number_pattern)
+    return tree(
+        "(length(:d) IN :lengths AND regexp_full_match(:d, :pattern))",
+        d=digits,
+        lengths=exp.Tuple(expressions=[exp.Literal.number(n) for n in lengths]),
+        pattern=desc.national_number_pattern,
+    )
 
 
 # A plain ASCII address email-validator accepts as it is: dot-separated atoms of
@@ -126,8 +142,11 @@ def fast_email(text: exp.Expression) -> exp.Expression:
     70 s). Not the special-use domains email-validator refuses (.test, .local, ...).
     `text`: email_text of the value, computed once."""
     special = tree("regexp_matches(:t, :names)", t=text, names="[.@](" + "|".join(map(re.escape, SPECIAL_USE_DOMAIN_NAMES)) + ")$")
-    plain = tree("regexp_full_match(:t, :pattern) AND length(:t) <= 254 AND length(split_part(:t, '@', 1)) <= 64 AND NOT contains(:t, '--')",
-                 t=text, pattern=_PLAIN_EMAIL)
+    plain = tree(
+        "regexp_full_match(:t, :pattern) AND length(:t) <= 254 AND length(split_part(:t, '@', 1)) <= 64 AND NOT contains(:t, '--')",
+        t=text,
+        pattern=_PLAIN_EMAIL,
+    )
     return tree("CASE WHEN :plain AND NOT :special THEN :t END", plain=plain, special=exp.paren(special), t=text)  # paren: NOT binds tighter than OR
 
 
@@ -235,9 +254,8 @@ def respelled(rows: Iterable[tuple[str, str, str, str, bool, str | None]]) -> li
             continue
         person = unguard(customer)
         person = person.lower() if "@" in person else person
-        event = next((trigger[: len(p)] + unguard(trigger[len(p):]) for p in _ORDER_TRIGGERS if trigger.startswith(p)), trigger)
+        event = next((trigger[: len(p)] + unguard(trigger[len(p) :]) for p in _ORDER_TRIGGERS if trigger.startswith(p)), trigger)
         respelt = key_of(playbook, rule_id, person, event)
         if respelt != key:
             out.append((respelt, playbook, rule_id, person, False))
     return out
-

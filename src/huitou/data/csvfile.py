@@ -17,7 +17,6 @@ import re
 from pathlib import Path
 
 import duckdb
-
 from sqlglot import exp
 
 from ..db import drop_table, named, quoted, run, scalar, tree
@@ -66,10 +65,18 @@ def csv_dialect(source: Source, path: Path) -> tuple[dict[str, exp.Expression], 
         raise DataError(f"{source.path}: the first line is empty: a header line naming the columns is expected (or csv.header: false and csv.names)")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise DataError(f"{source.path}: the header names {', '.join(repr(d) for d in duplicates)} more than once; rename the columns, or give csv.names")
+        raise DataError(
+            f"{source.path}: the header names {', '.join(repr(d) for d in duplicates)} more than once; rename the columns, or give csv.names"
+        )
     every_text = exp.Struct(expressions=[exp.PropertyEQ(this=exp.Literal.string(n), expression=exp.Literal.string("VARCHAR")) for n in names])
-    options = {"header": exp.Boolean(this=has_header), "delim": exp.Literal.string(delimiter), "quote": exp.Literal.string(quote),
-               "escape": exp.Literal.string(quote), "auto_detect": exp.false(), "columns": every_text}
+    options = {
+        "header": exp.Boolean(this=has_header),
+        "delim": exp.Literal.string(delimiter),
+        "quote": exp.Literal.string(quote),
+        "escape": exp.Literal.string(quote),
+        "auto_detect": exp.false(),
+        "columns": every_text,
+    }
     return options, 1 if has_header else 0, names
 
 
@@ -104,10 +111,17 @@ def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
         except duckdb.Error:
             line = f" (line {where.group(1)})" if where else ""
             raise DataError(f"{source.path}: cannot read it as CSV{line}: {message.splitlines()[0]}{_line_ending_hint(path)}") from None
-        run(con, tree("""
+        run(
+            con,
+            tree(
+                """
             INSERT INTO :table
             SELECT DISTINCT line, line - :header_lines, error_type || ': ' || error_message, csv_line FROM :rejects ORDER BY line""",
-                      table=table, header_lines=header_lines, rejects=named(rejects)))
+                table=table,
+                header_lines=header_lines,
+                rejects=named(rejects),
+            ),
+        )
         drop_table(con, named(rejects))
         drop_table(con, named(scans))
         # Mixed line endings make some DuckDB versions reject rows that are fine: the file's
@@ -115,15 +129,18 @@ def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
         endings = _line_ending_hint(path)
         if endings:
             first = scalar(con, exp.select("error").from_(table).order_by("line").limit(1))
-            raise DataError(f"{source.path}: cannot read it as CSV: {first}{endings}")
+            raise DataError(f"{source.path}: cannot read it as CSV: {first}{endings}") from None
     good = tree("SELECT *, row_number() OVER () AS _k FROM :rows", rows=read_csv(path, options, ignore_errors=exp.true()))
     if not scalar(con, exp.select("count(*)").from_(table)):
         return tree("SELECT * EXCLUDE (_k), _k AS _row FROM :good", good=good.subquery())
     # A good row's number counts the malformed rows before it: those with fewer good rows
     # before them than it has.
     before = tree("SELECT data_row - row_number() OVER (ORDER BY data_row) AS good_before FROM :table", table=table)
-    return tree("SELECT g.* EXCLUDE (_k), g._k + (SELECT count(*) FROM :before AS b WHERE b.good_before < g._k) AS _row FROM :good AS g",
-                before=before.subquery(), good=good.subquery())
+    return tree(
+        "SELECT g.* EXCLUDE (_k), g._k + (SELECT count(*) FROM :before AS b WHERE b.good_before < g._k) AS _row FROM :good AS g",
+        before=before.subquery(),
+        good=good.subquery(),
+    )
 
 
 def malformed(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[int, str]]:
@@ -160,8 +177,10 @@ def _line_ending_hint(path: Path) -> str:
                     lf = lf or line
                 if crlf and lf:
                     first, second = ("CRLF", "LF") if crlf < lf else ("LF", "CRLF")
-                    return (f"; line {max(crlf, lf)} ends with {second} where line {min(crlf, lf)} ends with {first}: the file mixes line endings. "
-                            "Save it with one kind (e.g. dos2unix FILE)")
+                    return (
+                        f"; line {max(crlf, lf)} ends with {second} where line {min(crlf, lf)} ends with {first}: the file mixes line endings. "
+                        "Save it with one kind (e.g. dos2unix FILE)"
+                    )
                 line += 1
                 start = at + 1
             previous = data[start:][-1:] if data.endswith(b"\r") else b""

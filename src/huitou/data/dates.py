@@ -37,8 +37,12 @@ def text_time(text: exp.Expression, date_format: str, timezone: str) -> exp.Expr
     if date_format == EXCEL:
         serial = tree("TRY_CAST(:text AS DOUBLE)", text=text)
         micros = tree("CAST(round(:serial * 86400000) AS BIGINT) * 1000", serial=serial)  # to the millisecond, as spreadsheets keep it
-        return tree("CASE WHEN :serial BETWEEN 1 AND 2958465 THEN CAST(:epoch AS TIMESTAMP) + to_microseconds(:micros) END",
-                    serial=serial, epoch=_EXCEL_EPOCH, micros=micros)
+        return tree(
+            "CASE WHEN :serial BETWEEN 1 AND 2958465 THEN CAST(:epoch AS TIMESTAMP) + to_microseconds(:micros) END",
+            serial=serial,
+            epoch=_EXCEL_EPOCH,
+            micros=micros,
+        )
     if date_format:
         parsed = tree("TRY_STRPTIME(:text, :format)", text=text, format=date_format)
         return tree("timezone(:zone, :parsed)", zone=timezone, parsed=parsed) if has_offset(date_format) else parsed
@@ -51,9 +55,28 @@ def text_time(text: exp.Expression, date_format: str, timezone: str) -> exp.Expr
 
 
 # Formats a date that did not parse is tried in, to propose csv.date_format.
-CANDIDATES = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%d.%m.%Y %H:%M:%S",
-               "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y%m%d", "%Y%m%d%H%M%S", "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日",
-               "%d-%b-%Y", "%d %b %Y", "%b %d, %Y", "%Y-%m-%d %H:%M:%S %z", "%Y-%m-%dT%H:%M:%S%z", "%a, %d %b %Y %H:%M:%S %z")
+CANDIDATES = (
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%Y%m%d",
+    "%Y%m%d%H%M%S",
+    "%Y年%m月%d日 %H:%M:%S",
+    "%Y年%m月%d日 %H:%M",
+    "%Y年%m月%d日",
+    "%d-%b-%Y",
+    "%d %b %Y",
+    "%b %d, %Y",
+    "%Y-%m-%d %H:%M:%S %z",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%a, %d %b %Y %H:%M:%S %z",
+)
 
 
 def date_hint(source: str, column: str, examples: list[str]) -> str:
@@ -67,11 +90,15 @@ def date_hint(source: str, column: str, examples: list[str]) -> str:
     fits = [(f, sum(parses(e, f) for e in examples)) for f in CANDIDATES]
     best = max(n for _, n in fits)
     if not best:
-        return (f"{column}: dates not understood: {shown} (form {forms}); huitou reads ISO 8601 (2024-05-01 12:03, with Z, +08:00 or ' -0400'), "
-                f"2024/5/1 12:03 and date only: give the form as {setting} (strftime, %z for an offset, or excel)")
+        return (
+            f"{column}: dates not understood: {shown} (form {forms}); huitou reads ISO 8601 (2024-05-01 12:03, with Z, +08:00 or ' -0400'), "
+            f"2024/5/1 12:03 and date only: give the form as {setting} (strftime, %z for an offset, or excel)"
+        )
     proposed = [f for f, n in fits if n == best]
     also = f" ({' or '.join(repr(f) for f in proposed[1:3])} reads them too: check which the export means)" if proposed[1:] else ""
-    return f"{column}: dates not understood: {shown} (form {forms}); set {setting}: {proposed[0]!r}, which reads {best} of {len(examples)} of them{also}"
+    return (
+        f"{column}: dates not understood: {shown} (form {forms}); set {setting}: {proposed[0]!r}, which reads {best} of {len(examples)} of them{also}"
+    )
 
 
 def _form(value: str) -> str:

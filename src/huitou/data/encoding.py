@@ -27,8 +27,14 @@ EXPORT_ENCODINGS = ("utf_8", "gb18030", "big5", "cp932", "cp949", "cp1252", "utf
 # Big5 or CP932 from GB18030, and its verdict changed between charset-normalizer releases.
 _LOCALE_ENCODING = {"zh": "gb18030", "zh-tw": "big5", "zh-hk": "big5", "zh-hant": "big5", "ja": "cp932", "ko": "cp949"}
 _MESSY = 0.3  # more mess than the least messy reading by this much: not the locale's text
-_DESCRIBED = {"gb18030": "Chinese GBK/GB18030", "big5": "Traditional Chinese Big5", "cp932": "Japanese Shift_JIS (CP932)",
-              "cp949": "Korean EUC-KR (CP949)", "cp1252": "Western European Windows-1252", "utf_16": "UTF-16"}
+_DESCRIBED = {
+    "gb18030": "Chinese GBK/GB18030",
+    "big5": "Traditional Chinese Big5",
+    "cp932": "Japanese Shift_JIS (CP932)",
+    "cp949": "Korean EUC-KR (CP949)",
+    "cp1252": "Western European Windows-1252",
+    "utf_16": "UTF-16",
+}
 _BOMS = ((codecs.BOM_UTF8, "utf_8"), (codecs.BOM_UTF16_LE, "utf_16"), (codecs.BOM_UTF16_BE, "utf_16"))
 _CHUNK = 1 << 22
 _SAMPLE = 1 << 18  # bytes of the file the detection reads
@@ -51,10 +57,14 @@ def file_encoding(source: Source) -> str:
     if declared:
         name = codec_name(str(declared))
         if name is None:
-            raise DataError(f"{source.path}: csv.encoding '{declared}' is not an encoding huitou knows; write e.g. gbk, gb18030, big5, shift_jis, cp1252 or utf-16")
+            raise DataError(
+                f"{source.path}: csv.encoding '{declared}' is not an encoding huitou knows; write e.g. gbk, gb18030, big5, shift_jis, cp1252 or utf-16"
+            )
         if not is_utf8(name) and _reads_as_utf8(source.path):
             # Read as GBK, UTF-8 text would turn into other characters without an error.
-            raise DataError(f"{source.path}: csv.encoding is {declared}, but the file is UTF-8 text (saved again as UTF-8?): remove data.{source.name}.csv.encoding")
+            raise DataError(
+                f"{source.path}: csv.encoding is {declared}, but the file is UTF-8 text (saved again as UTF-8?): remove data.{source.name}.csv.encoding"
+            )
         return name
     with open(source.path, "rb") as handle:
         head = handle.read(4)
@@ -142,8 +152,10 @@ def not_text(source: Source, encoding: str, line: int | str) -> str:
         return f"{source.path}: line {line} is not {said} text, and it reads as no encoding huitou knows; save the file as UTF-8, or set {setting}"
     best = guesses[0]
     also = f" (or {', '.join(guesses[1:])})" if guesses[1:] else ""
-    return (f"{source.path}: line {line} is not {said} text; the file reads as {best}, {_DESCRIBED.get(best, best)}{also}: "
-            f"add `encoding: {best}` under {setting.rsplit('.', 1)[0]} in huitou.yaml, or save the file as UTF-8")
+    return (
+        f"{source.path}: line {line} is not {said} text; the file reads as {best}, {_DESCRIBED.get(best, best)}{also}: "
+        f"add `encoding: {best}` under {setting.rsplit('.', 1)[0]} in huitou.yaml, or save the file as UTF-8"
+    )
 
 
 def _preferred(locale: str) -> str | None:

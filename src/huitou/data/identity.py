@@ -17,7 +17,17 @@ from sqlglot import exp
 
 from ..db import create, named, run, table_from_columns, tree
 from ..templates import mask_filter
-from .contacts import Normalised, email_text, fast_email, fast_phone, maybe_guarded, normalise_emails, normalise_phones, phone_digits, unguarded
+from .contacts import (
+    Normalised,
+    email_text,
+    fast_email,
+    fast_phone,
+    maybe_guarded,
+    normalise_emails,
+    normalise_phones,
+    phone_digits,
+    unguarded,
+)
 from .raw import mapped
 from .sources import Source
 
@@ -69,7 +79,7 @@ class ContactReport:
         if self.rewritten_ids:
             out.append(f"ids: {self.rewritten_ids:,} read without their spreadsheet guard, letter case or phone number's form")
         if self.order_ids:
-            out.append(f"order ids: {self.order_ids:,} read without their spreadsheet guard (=\"4012...\", a leading ' or tab)")
+            out.append(f'order ids: {self.order_ids:,} read without their spreadsheet guard (="4012...", a leading \' or tab)')
         if self.merged_ids:
             shown = "; ".join(f"{a!r} is {b!r}" for a, b in self.merged_examples)
             out.append(f"ids: {self.merged_ids:,} written otherwise are one customer with another row's id, e.g. {shown}")
@@ -108,7 +118,9 @@ def spellings_in(con: duckdb.DuckDBPyConnection, source: Source, id_types: set[s
     if order_id is not None:
         text = exp.cast(order_id, "VARCHAR")
         guarded = exp.and_(maybe_guarded(text), exp.NEQ(this=text.copy(), expression=unguarded(text)))
-    counts = exp.select(tree("count(*) FILTER (WHERE :ids)", ids=ids), tree("count(*) FILTER (WHERE :guarded)", guarded=guarded)).from_(named("raw_" + source.name))
+    counts = exp.select(tree("count(*) FILTER (WHERE :ids)", ids=ids), tree("count(*) FILTER (WHERE :guarded)", guarded=guarded)).from_(
+        named("raw_" + source.name)
+    )
     some, guarded_rows = run(con, counts).fetchone()  # type: ignore[misc]
     return bool(some), int(guarded_rows)
 
@@ -139,17 +151,28 @@ def written_id(value: exp.Expression) -> exp.Expression:
     return tree("CASE WHEN contains(:t, '@') THEN lower(:t) ELSE :t END", t=text)
 
 
-def _phone_ids(con: duckdb.DuckDBPyConnection, source: Source, text: exp.Expression, looks: exp.Expression, region: str | None) -> exp.Expression | None:
+def _phone_ids(
+    con: duckdb.DuckDBPyConnection, source: Source, text: exp.Expression, looks: exp.Expression, region: str | None
+) -> exp.Expression | None:
     """`text` in E.164 where `looks` and it is a valid number, else as written; None when
     no id looks like a phone number."""
-    query = exp.select(text.copy().as_("t")).distinct().from_(named("raw_" + source.name)).where(exp.and_(looks.copy(), text.copy().is_(exp.null()).not_()))
+    query = (
+        exp.select(text.copy().as_("t"))
+        .distinct()
+        .from_(named("raw_" + source.name))
+        .where(exp.and_(looks.copy(), text.copy().is_(exp.null()).not_()))
+    )
     seen = [row[0] for row in run(con, query).fetchall()]
     forms = {raw: n.value for raw, n in normalise_phones(seen, region).items() if n.value and n.value != raw}
     if not forms:
         return None
     table = "id_phones_" + source.name
-    table_from_columns(con, table, {"raw": numpy.array(list(forms), dtype=object), "e164": numpy.array(list(forms.values()), dtype=object)},
-                       {"raw": "VARCHAR", "e164": "VARCHAR"})
+    table_from_columns(
+        con,
+        table,
+        {"raw": numpy.array(list(forms), dtype=object), "e164": numpy.array(list(forms.values()), dtype=object)},
+        {"raw": "VARCHAR", "e164": "VARCHAR"},
+    )
     lookup = tree("(SELECT p.e164 FROM :table AS p WHERE p.raw = :t)", table=named(table), t=text)
     return tree("CASE WHEN :looks THEN coalesce(:lookup, :t) ELSE :t END", looks=looks, lookup=lookup, t=text)
 
@@ -159,15 +182,23 @@ def normalise_contacts(con: duckdb.DuckDBPyConnection, identity: Identity, repor
     where a value is not one), counting in `report` what changed and what was set aside.
     Each distinct value is normalised once: in SQL when it is in the plain form
     (contacts.fast_phone, fast_email), else in Python by phonenumbers or email-validator."""
-    run(con, tree("ALTER VIEW customers RENAME TO customers_as_read") if _is_view(con, "customers") else tree("ALTER TABLE customers RENAME TO customers_as_read"))
+    run(
+        con,
+        tree("ALTER VIEW customers RENAME TO customers_as_read")
+        if _is_view(con, "customers")
+        else tree("ALTER TABLE customers RENAME TO customers_as_read"),
+    )
     columns: list[exp.Expression] = []
     query = exp.select().from_("customers_as_read AS c")
     for kind in ("phone", "email"):
         table, alias = "contact_" + kind, kind[0] + "n"
         _normalised_values(con, kind, identity, table)
         columns.append(exp.column("value", alias).as_(kind, quoted=True))
-        query = query.join(named(table, alias=alias), on=tree(":raw = CAST(:c AS VARCHAR)", raw=exp.column("raw", alias), c=exp.column(kind, "c", quoted=True)),
-                           join_type="left")
+        query = query.join(
+            named(table, alias=alias),
+            on=tree(":raw = CAST(:c AS VARCHAR)", raw=exp.column("raw", alias), c=exp.column(kind, "c", quoted=True)),
+            join_type="left",
+        )
         _count(con, kind, table, report)
     every = exp.Column(this=exp.Star(replace=columns), table=exp.to_identifier("c"))  # c.* REPLACE (pn.value AS phone, en.value AS email)
     create(con, "customers", query.select(every), kind="TABLE")  # once: the checks and the plan read the customers several times
@@ -175,17 +206,30 @@ def normalise_contacts(con: duckdb.DuckDBPyConnection, identity: Identity, repor
 
 def _normalised_values(con: duckdb.DuckDBPyConnection, kind: str, identity: Identity, table: str) -> None:
     """CREATE `table` (raw, value, problem): each distinct value of the customers' `kind`."""
-    prepared = phone_digits(exp.column("raw"), identity.region) if kind == "phone" else email_text(exp.column("raw"))  # once, not in every test of the fast path
+    prepared = (
+        phone_digits(exp.column("raw"), identity.region) if kind == "phone" else email_text(exp.column("raw"))
+    )  # once, not in every test of the fast path
     fast = fast_phone(exp.column("p"), identity.region) if kind == "phone" else fast_email(exp.column("p"))
     distinct = tree("SELECT DISTINCT CAST(:c AS VARCHAR) AS raw FROM customers_as_read WHERE :c IS NOT NULL", c=exp.column(kind, quoted=True))
     values = exp.select("raw", prepared.as_("p")).from_(distinct.subquery("d"))
     quick = create(con, table + "_quick", exp.select("raw", (fast or exp.null()).as_("value")).from_(values.subquery("v")), kind="TABLE")
     rest = [row[0] for row in run(con, exp.select("raw").from_(quick).where("value IS NULL")).fetchall()]
     forms: dict[str, Normalised] = normalise_phones(rest, identity.region) if kind == "phone" else normalise_emails(rest)
-    slow = table_from_columns(con, table + "_slow", {"raw": numpy.array(list(forms), dtype=object), "value": numpy.array([n.value for n in forms.values()], dtype=object),
-                                                     "problem": numpy.array([n.problem for n in forms.values()], dtype=object)},
-                              {"raw": "VARCHAR", "value": "VARCHAR", "problem": "VARCHAR"})
-    both = tree("SELECT raw, value, CAST(NULL AS VARCHAR) AS problem FROM :quick WHERE value IS NOT NULL UNION ALL SELECT * FROM :slow", quick=quick, slow=slow)
+    slow = table_from_columns(
+        con,
+        table + "_slow",
+        {
+            "raw": numpy.array(list(forms), dtype=object),
+            "value": numpy.array([n.value for n in forms.values()], dtype=object),
+            "problem": numpy.array([n.problem for n in forms.values()], dtype=object),
+        },
+        {"raw": "VARCHAR", "value": "VARCHAR", "problem": "VARCHAR"},
+    )
+    both = tree(
+        "SELECT raw, value, CAST(NULL AS VARCHAR) AS problem FROM :quick WHERE value IS NOT NULL UNION ALL SELECT * FROM :slow",
+        quick=quick,
+        slow=slow,
+    )
     create(con, table, both, kind="TABLE")
 
 
@@ -193,8 +237,11 @@ def _count(con: duckdb.DuckDBPyConnection, kind: str, table: str, report: Contac
     """The distinct values rewritten, and those not usable (by problem, with masked
     examples): counted over the values, not joined back to the customers (a second
     pass over a million)."""
-    counted = tree("""SELECT problem, count(*) FILTER (WHERE value IS DISTINCT FROM raw), count(*), min(raw)
-                      FROM :table GROUP BY problem ORDER BY 3 DESC, 1""", table=named(table))
+    counted = tree(
+        """SELECT problem, count(*) FILTER (WHERE value IS DISTINCT FROM raw), count(*), min(raw)
+                      FROM :table GROUP BY problem ORDER BY 3 DESC, 1""",
+        table=named(table),
+    )
     for problem, changed, customers, example in run(con, counted).fetchall():
         if problem is None:
             report.changed[kind] = int(changed)
@@ -222,12 +269,15 @@ def count_ids(con: duckdb.DuckDBPyConnection, source: Source, id_value: exp.Expr
     spellings that became one customer with another row's id (with examples)."""
     written = exp.func("coalesce", *(exp.cast(exp.column(c, quoted=True), "VARCHAR") for c in id_columns(source)))
     pairs = exp.select(written.as_("written"), id_value.copy().as_("id")).from_(named("raw_" + source.name))
-    query = tree("""
+    query = tree(
+        """
         WITH pairs AS (SELECT DISTINCT written, id FROM :pairs AS p WHERE id IS NOT NULL),
              spelled AS (SELECT id, count(*) AS n, max(written) FILTER (WHERE written IS DISTINCT FROM id) AS other FROM pairs GROUP BY id HAVING count(*) > 1)
         SELECT (SELECT count(*) FROM pairs WHERE written IS DISTINCT FROM id), (SELECT coalesce(sum(n - 1), 0) FROM spelled),
                (SELECT list([other, id] ORDER BY id) FROM (SELECT * FROM spelled ORDER BY id LIMIT :examples))""",
-                 pairs=pairs.subquery(), examples=EXAMPLES)
+        pairs=pairs.subquery(),
+        examples=EXAMPLES,
+    )
     rewritten, merged, examples = run(con, query).fetchone()
     report.rewritten_ids += int(rewritten)
     report.merged_ids += int(merged)

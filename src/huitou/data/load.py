@@ -26,16 +26,28 @@ from .contacts import unguarded
 from .csvfile import malformed, report_malformed
 from .dates import date_hint
 from .identity import ContactReport, Identity, count_ids, customer_id, id_columns, spellings_in
+from .profile import profile_types
 from .raw import columns_of, mapped, need_column, open_raw
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
-from .profile import profile_types
 from .values import blank, local_timestamp, more_than_cents, null_of, trimmed, try_cast, typed
 
 ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
 # Why an order row is rejected, in the order the checks apply (the first match wins);
 # unknown_customer comes last and only when a customers file is given.
-ORDER_REJECTIONS = ("missing_customer_id", "bad_customer_id", "missing_date", "bad_date", "implausible_date", "missing_amount", "bad_amount", "negative_amount",
-                    "implausible_amount", "unknown_status", "future_date", "duplicate_order_id")
+ORDER_REJECTIONS = (
+    "missing_customer_id",
+    "bad_customer_id",
+    "missing_date",
+    "bad_date",
+    "implausible_date",
+    "missing_amount",
+    "bad_amount",
+    "negative_amount",
+    "implausible_amount",
+    "unknown_status",
+    "future_date",
+    "duplicate_order_id",
+)
 ORDER_ISSUES = ("bad_delivered_at", "bad_rating", "amount_rounded", "bad_refunded_amount")
 # A further row of an order (its 2nd, 3rd ... line item): not an order of its own, not
 # rejected; its item goes to order_items.
@@ -49,13 +61,27 @@ ORDERS_FROM = dt.date(1970, 1, 1)
 # customer's total of such amounts would overflow the money type (DECIMAL(18,2)).
 ORDER_AMOUNT_MAX = 1_000_000_000
 # Issues whose row keeps the field (changed as said here, and listed in the quarantine).
-KEPT_AS_IS = {"amount_rounded": "amount with more decimals than money has, rounded to cents (check the export)",
-              "bad_refunded_amount": "refunded amount unreadable or negative (ignored) or above the amount (net 0)"}
+KEPT_AS_IS = {
+    "amount_rounded": "amount with more decimals than money has, rounded to cents (check the export)",
+    "bad_refunded_amount": "refunded amount unreadable or negative (ignored) or above the amount (net 0)",
+}
 # A customer id is a key the shop's own systems use: one with a control character (NUL,
 # ESC, a line break) cannot be typed, printed or put in an unsubscribe link.
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
-_ORDER_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status", "delivered_at", "category", "items", "rating", "referral_code",
-                  "refunded_amount", *ITEM_COLUMNS)
+_ORDER_COLUMNS = (
+    "order_id",
+    "customer_id",
+    "ordered_at",
+    "amount",
+    "status",
+    "delivered_at",
+    "category",
+    "items",
+    "rating",
+    "referral_code",
+    "refunded_amount",
+    *ITEM_COLUMNS,
+)
 
 
 @dataclass
@@ -114,7 +140,9 @@ def _order_profile(source: Source, cols: dict[str, str]) -> list[exp.Expression]
     for name in source.fields:
         column = source.column(name)
         if column not in cols:
-            raise DataError(f"{source.path}: no column '{column}' for the profile field {name} (data.orders.fields); map it with data.orders.columns: {{{name}: <your column>}}")
+            raise DataError(
+                f"{source.path}: no column '{column}' for the profile field {name} (data.orders.fields); map it with data.orders.columns: {{{name}: <your column>}}"
+            )
         value = typed(mapped(source, name, quoted(column)), "VARCHAR" if name in source.values else cols[column], types[name], source)
         out.append(value.as_("_p:" + name, quoted=True))
     return out
@@ -133,12 +161,22 @@ def _typed_orders(raw: dict[str, exp.Expression], ctype: dict[str, str], source:
     order_id = exp.cast(raw["order_id"], "VARCHAR") if "order_id" in raw else tree(generated, customer=raw["customer_id"], placed=placed)
     status_text = exp.cast(raw["status"], "VARCHAR") if "status" in raw else exp.null()
     # Clean values skip lower()/trim(): those build a new string for every one of 10M rows.
-    status = (tree("CASE WHEN :known THEN :text ELSE coalesce(nullif(lower(trim(:text)), ''), 'paid') END", known=status_text.isin(*ORDER_STATUSES), text=status_text)
-              if "status" in raw else exp.Literal.string("paid"))
+    status = (
+        tree(
+            "CASE WHEN :known THEN :text ELSE coalesce(nullif(lower(trim(:text)), ''), 'paid') END",
+            known=status_text.isin(*ORDER_STATUSES),
+            text=status_text,
+        )
+        if "status" in raw
+        else exp.Literal.string("paid")
+    )
     delivered = null_of("TIMESTAMP")
     if "delivered_at" in raw:
-        delivered = tree("CASE WHEN :at >= :earliest THEN :at END", at=local_timestamp(raw["delivered_at"], ctype["delivered_at"], source, timezone),
-                         earliest=exp.cast(exp.Literal.string(ORDERS_FROM.isoformat()), "TIMESTAMP"))
+        delivered = tree(
+            "CASE WHEN :at >= :earliest THEN :at END",
+            at=local_timestamp(raw["delivered_at"], ctype["delivered_at"], source, timezone),
+            earliest=exp.cast(exp.Literal.string(ORDERS_FROM.isoformat()), "TIMESTAMP"),
+        )
 
     def given(column: str) -> exp.Expression:  # the value is present (not blank)
         return exp.not_(blank(raw[column], ctype[column])) if column in raw else exp.false()
@@ -150,8 +188,16 @@ def _typed_orders(raw: dict[str, exp.Expression], ctype: dict[str, str], source:
     # above the amount leaves nothing (both listed as bad_refunded_amount).
     refunded = money(raw["refunded_amount"], ctype["refunded_amount"]) if "refunded_amount" in raw else exp.null()
     refund_ok = tree(":refunded BETWEEN 0 AND :amount", refunded=refunded, amount=amount)
-    net = tree("CASE WHEN :ok THEN :amount - :refunded WHEN :refunded > :amount THEN CAST(0 AS DECIMAL(18,2)) ELSE :amount END",
-               ok=refund_ok, amount=amount, refunded=refunded) if "refunded_amount" in raw else amount
+    net = (
+        tree(
+            "CASE WHEN :ok THEN :amount - :refunded WHEN :refunded > :amount THEN CAST(0 AS DECIMAL(18,2)) ELSE :amount END",
+            ok=refund_ok,
+            amount=amount,
+            refunded=refunded,
+        )
+        if "refunded_amount" in raw
+        else amount
+    )
     columns = {
         "customer_id": exp.cast(raw["customer_id"], "VARCHAR"),
         "order_id": order_id,
@@ -170,7 +216,9 @@ def _typed_orders(raw: dict[str, exp.Expression], ctype: dict[str, str], source:
         "items": optional("items", try_cast(raw.get("items", exp.null()), "INTEGER"), "INTEGER"),
         "rating": optional("rating", try_cast(raw.get("rating", exp.null()), "INTEGER"), "INTEGER"),
         "_has_rating": given("rating"),
-        "referral_code": optional("referral_code", tree("nullif(upper(trim(CAST(:code AS VARCHAR))), '')", code=raw.get("referral_code", exp.null())), "VARCHAR"),
+        "referral_code": optional(
+            "referral_code", tree("nullif(upper(trim(CAST(:code AS VARCHAR))), '')", code=raw.get("referral_code", exp.null())), "VARCHAR"
+        ),
         "sku": optional("sku", tree("nullif(trim(CAST(:v AS VARCHAR)), '')", v=raw.get("sku", exp.null())), "VARCHAR"),
         "product": optional("product", tree("nullif(trim(CAST(:v AS VARCHAR)), '')", v=raw.get("product", exp.null())), "VARCHAR"),
         "quantity": optional("quantity", try_cast(trimmed(raw.get("quantity", exp.null())), "INTEGER"), "INTEGER"),
@@ -190,8 +238,16 @@ def _cases(tests: dict[str, exp.Expression]) -> exp.Case:
     return exp.Case(ifs=[exp.If(this=test.copy(), true=exp.Literal.string(name)) for name, test in tests.items()])
 
 
-def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str, today: dt.date, known_customers: bool, identity: Identity,
-                contacts: ContactReport) -> LoadReport:
+def load_orders(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    *,
+    timezone: str,
+    today: dt.date,
+    known_customers: bool,
+    identity: Identity,
+    contacts: ContactReport,
+) -> LoadReport:
     """Create the views `orders_rows` (every row, typed, with `_verdict` and `_issues`),
     `orders_checked` (with the final `_reject`), `orders` (the usable rows) and
     `order_date_bounds` (lo, hi: dates enclosing every local order date). The counts
@@ -215,8 +271,11 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     amount_given = exp.not_(blank(raw["amount"], ctype["amount"]))
     has_duplicates = find_duplicates(con, "orders", exp.cast(raw["order_id"], "VARCHAR") if "order_id" in raw else None, kept=amount_given)
     has_items = any(c in raw for c in ITEM_COLUMNS)
-    item_row = tree("d.keep_row IS NOT NULL AND t._row <> d.keep_row AND (:items OR :blank)", items=exp.Boolean(this=has_items),
-                    blank=blank(exp.column("_amount_raw"), ctype["amount"]))
+    item_row = tree(
+        "d.keep_row IS NOT NULL AND t._row <> d.keep_row AND (:items OR :blank)",
+        items=exp.Boolean(this=has_items),
+        blank=blank(exp.column("_amount_raw"), ctype["amount"]),
+    )
     checks = {
         "missing_customer_id": tree("customer_id IS NULL OR customer_id = '' OR (starts_with(customer_id, ' ') AND trim(customer_id) = '')"),
         # With a customers file, such ids are rejected there and their orders are of an
@@ -247,8 +306,14 @@ def load_orders(con: duckdb.DuckDBPyConnection, source: Source, *, timezone: str
     verdict = _cases(checks)
     if has_duplicates:
         verdict.set("ifs", [exp.If(this=item_row, true=exp.Literal.string(LINE_ITEM)), *verdict.args["ifs"]])
-    rows = exp.select("t.*", verdict.as_("_verdict"), issues.as_("_issues"), *flags,
-                      "CAST(t.ordered_at AS DATE) AS local_date", "CAST(t.delivered_at AS DATE) AS delivered_date").from_(typed_rows.subquery("t"))
+    rows = exp.select(
+        "t.*",
+        verdict.as_("_verdict"),
+        issues.as_("_issues"),
+        *flags,
+        "CAST(t.ordered_at AS DATE) AS local_date",
+        "CAST(t.delivered_at AS DATE) AS delivered_date",
+    ).from_(typed_rows.subquery("t"))
     if has_duplicates:
         rows = rows.join(named("duplicates_orders", alias="d"), on="d.dup_id = t.order_id", join_type="left", copy=False)
     create(con, "orders_rows", rows)
@@ -366,27 +431,49 @@ def summary_report(con: duckdb.DuckDBPyConnection, rep: LoadReport, *, known_cus
     rep.kept_with_issues = {i: n for i, n in issues.items() if n}
     if rep.rejected.get("bad_date"):
         bad = "SELECT DISTINCT trim(CAST(_ordered_raw AS VARCHAR)) FROM orders_rows WHERE _verdict = 'bad_date' LIMIT 20"
-        rep.hints.append(date_hint("orders", rep.date_column, [str(v) for v, in con.execute(bad).fetchall()]))
+        rep.hints.append(date_hint("orders", rep.date_column, [str(v) for (v,) in con.execute(bad).fetchall()]))
     if rep.rejected.get("unknown_status"):
         rows = exp.Select().from_("orders_rows")
         rep.hints.append(_values_hint(con, rows, "orders", "status", exp.column("_status_raw"), tree("_verdict = 'unknown_status'"), ORDER_STATUSES))
 
 
-def _values_hint(con: duckdb.DuckDBPyConnection, rows: exp.Select, source: str, canonical: str, value: exp.Expression, where: exp.Expression,
-                 allowed: tuple[str, ...]) -> str:
+def _values_hint(
+    con: duckdb.DuckDBPyConnection,
+    rows: exp.Select,
+    source: str,
+    canonical: str,
+    value: exp.Expression,
+    where: exp.Expression,
+    allowed: tuple[str, ...],
+) -> str:
     """Which values of a column were not understood, with their counts, and the setting
     that maps them. `rows` is the FROM (and joins) to read them from."""
     counted = rows.select(exp.cast(value, "VARCHAR"), "count(*) AS n").where(where).group_by("1").order_by("n DESC", "1").limit(8)
     seen = run(con, counted).fetchall()
     listed = ", ".join(f"{v!r} ({n:,})" for v, n in seen)
     example = ", ".join(f"{v}: {likely_word(str(v), allowed)}" for v, _ in seen)
-    return (f"{canonical} values not understood: {listed}; huitou reads {', '.join(allowed)}: map yours in huitou.yaml, "
-            f"data.{source}.values.{canonical}: {{{example}}}")
+    return (
+        f"{canonical} values not understood: {listed}; huitou reads {', '.join(allowed)}: map yours in huitou.yaml, "
+        f"data.{source}.values.{canonical}: {{{example}}}"
+    )
 
 
 # Common words of shop exports, for the example in a values hint (a guess the user checks).
 _LIKELY = {
-    "paid": ("complete", "completed", "delivered", "shipped", "success", "succeeded", "fulfilled", "closed", "done", "已完成", "已付款", "交易成功"),
+    "paid": (
+        "complete",
+        "completed",
+        "delivered",
+        "shipped",
+        "success",
+        "succeeded",
+        "fulfilled",
+        "closed",
+        "done",
+        "已完成",
+        "已付款",
+        "交易成功",
+    ),
     "unpaid": ("pending", "awaiting payment", "unpaid", "open", "new", "待付款", "未付款"),
     "cancelled": ("canceled", "cancelled", "void", "voided", "failed", "已取消", "交易关闭"),
     "refunded": ("returned", "refund", "refunded", "return", "已退款", "退款"),
@@ -422,8 +509,12 @@ def customers_from_orders(as_of: dt.date, order_fields: dict[str, str]) -> exp.C
     chosen = exp.select("customer_id", exp.func("arg_max", profile, order).as_("profile")).from_("orders_rows")
     known = tree("_verdict IS NULL AND local_date <= :as_of", as_of=date_literal(as_of))
     profiles = chosen.where(known).group_by("customer_id")
-    columns = [exp.Dot(this=exp.column("profile", "p"), expression=exp.to_identifier(n, quoted=True)).as_(n, quoted=True) if n in order_fields
-               else null_of(t).as_(n, quoted=True) for n, t in types.items()]
+    columns = [
+        exp.Dot(this=exp.column("profile", "p"), expression=exp.to_identifier(n, quoted=True)).as_(n, quoted=True)
+        if n in order_fields
+        else null_of(t).as_(n, quoted=True)
+        for n, t in types.items()
+    ]
     query = exp.select("s.customer_id", *columns).from_("order_summary AS s")
     if order_fields:
         query = query.join(profiles.subquery("p"), using=["customer_id"], join_type="left")
@@ -455,14 +546,21 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source, identity: Ide
     # Field issues are judged on the raw values, so they are computed where those are seen.
     typed_rows = exp.select("_row", id_text.as_("customer_id"), *selects, issue_text.as_("_issues")).from_("raw_customers")
     missing = blank(exp.column("customer_id"))
-    verdict = tree("CASE WHEN :missing THEN 'missing_customer_id' WHEN regexp_matches(customer_id, :control) THEN 'bad_customer_id' END",
-                   missing=missing, control=CONTROL_CHARACTERS)
+    verdict = tree(
+        "CASE WHEN :missing THEN 'missing_customer_id' WHEN regexp_matches(customer_id, :control) THEN 'bad_customer_id' END",
+        missing=missing,
+        control=CONTROL_CHARACTERS,
+    )
     has_duplicates = find_duplicates(con, "customers", id_text)
     duplicate = tree("(d.keep_row IS NOT NULL AND t._row <> d.keep_row)") if has_duplicates else exp.false()
 
     def over_typed(*picked: exp.Expression | str) -> exp.Select:
         query = exp.select(*picked, dialect="duckdb").from_(typed_rows.subquery("t"), copy=False)
-        return query.join(named("duplicates_customers", alias="d"), on="d.dup_id = t.customer_id", join_type="left", copy=False) if has_duplicates else query
+        return (
+            query.join(named("duplicates_customers", alias="d"), on="d.dup_id = t.customer_id", join_type="left", copy=False)
+            if has_duplicates
+            else query
+        )
 
     reject = tree("coalesce(:verdict, CASE WHEN :duplicate THEN 'duplicate_customer_id' END)", verdict=verdict, duplicate=duplicate)
     create(con, "customers_checked", over_typed("t.*", reject.as_("_reject")))
@@ -498,7 +596,11 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, rep: LoadReport, quarantine
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     if malformed(con, name):  # no columns to split them into: the line as it stands
         lines = quarantine_dir / f"{name}.malformed.csv"
-        _write_csv(con, exp.select("line", "error", cell_sql(exp.column("text")).as_("text")).from_(named("malformed_" + name)).order_by("line"), lines)
+        _write_csv(
+            con,
+            exp.select("line", "error", cell_sql(exp.column("text")).as_("text")).from_(named("malformed_" + name)).order_by("line"),
+            lines,
+        )
         rep.hints.append(f"malformed rows as they stand: {lines}")
     if not (set(rep.rejected) - {"malformed_row"} or rep.kept_with_issues):
         return
@@ -506,11 +608,15 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, rep: LoadReport, quarantine
     raw_cols = [c for c in columns_of(con, named("raw_" + name)) if c != "_row"]
     # People open the quarantine in a spreadsheet: its cells are made safe for one.
     picked = [cell_sql(exp.cast(quoted(c, "r"), "VARCHAR")).as_(c, quoted=True) for c in raw_cols]
-    listed = tree("""
+    listed = tree(
+        """
         SELECT c._row AS row, CASE WHEN c._reject IS NOT NULL THEN 'rejected' ELSE 'kept' END AS action, coalesce(c._reject, c._issues) AS reason
         FROM :checked AS c JOIN :raw AS r ON r._row = c._row
         WHERE c._reject IS NOT NULL OR c._issues <> ''
-        ORDER BY c._row""", checked=named(name + "_checked"), raw=named("raw_" + name))
+        ORDER BY c._row""",
+        checked=named(name + "_checked"),
+        raw=named("raw_" + name),
+    )
     _write_csv(con, listed.select(*picked), target)
     rep.quarantine_file = target
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 STRING_PROFILE = ("name", "phone", "email", "wechat_id", "gender", "city", "tier", "timezone", "locale")
 BOOLEAN_PROFILE = ("consent_sms", "consent_email", "consent_wechat", "consent_phone")
-DUCK_TYPES = {"integer": "BIGINT", "money": "DECIMAL(18,2)", "number": "DOUBLE", "date": "DATE", "string": "VARCHAR", "boolean": "BOOLEAN", "list": "VARCHAR[]"}
+DUCK_TYPES = {
+    "integer": "BIGINT",
+    "money": "DECIMAL(18,2)",
+    "number": "DOUBLE",
+    "date": "DATE",
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "list": "VARCHAR[]",
+}
 
 
 def profile_types(fields: dict[str, str]) -> dict[str, str]:

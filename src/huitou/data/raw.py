@@ -52,7 +52,9 @@ def need_column(source: Source, columns: dict[str, str], canonical: str) -> exp.
     if name not in columns:
         present = [c for c in columns if c != "_row"]
         listed = column_names(present)
-        hint = (did_you_mean(name, present) if listed == ", ".join(present) else "") or "map it in huitou.yaml: data." + source.name + ".columns: {" + canonical + ": <your column>}"
+        hint = (
+            did_you_mean(name, present) if listed == ", ".join(present) else ""
+        ) or "map it in huitou.yaml: data." + source.name + ".columns: {" + canonical + ": <your column>}"
         raise DataError(f"{source.path}: no column '{name}' (for {canonical}); the file has {listed}; {hint}")
     return quoted(name)
 
@@ -94,8 +96,11 @@ def _space_aligned(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select
     """A space-aligned file (CDNOW): each line split on runs of blanks."""
     header = bool(source.csv.get("header", True))
     names = source.csv.get("names")
-    lines = tree("""SELECT line, row_number() OVER () AS n
-                    FROM (SELECT unnest(string_split(replace(content, chr(13), ''), chr(10))) AS line FROM read_text(:path))""", path=str(text_path(source)))
+    lines = tree(
+        """SELECT line, row_number() OVER () AS n
+                    FROM (SELECT unnest(string_split(replace(content, chr(13), ''), chr(10))) AS line FROM read_text(:path))""",
+        path=str(text_path(source)),
+    )
     parts = tree("regexp_split_to_array(trim(line), :blanks)", blanks=_BLANKS)
     if names is None:
         if not header:
@@ -105,8 +110,9 @@ def _space_aligned(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select
     skip = 1 if header else 0
     # list_extract, not parts[i]: sqlglot shifts a bracket's index it did not parse.
     cells = [tree("list_extract(:parts, :i)", parts=parts, i=i + 1).as_(name, quoted=True) for i, name in enumerate(names)]
-    return (exp.select(*cells, tree("n - :skip", skip=skip).as_("_row")).from_(lines.subquery())
-            .where(tree("n > :skip AND trim(line) <> ''", skip=skip)))
+    return (
+        exp.select(*cells, tree("n - :skip", skip=skip).as_("_row")).from_(lines.subquery()).where(tree("n > :skip AND trim(line) <> ''", skip=skip))
+    )
 
 
 def _base_table(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Table:
@@ -114,11 +120,17 @@ def _base_table(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Table:
     the file is SQL its author wrote, and reading a view would run it with huitou's
     rights (the connection is confined besides: db.connect)."""
     database, name = _attached(con, source), source.table or source.name
-    kind = scalar(con, "SELECT 'table' FROM duckdb_tables() WHERE database_name = ? AND table_name = ? "
-                       "UNION ALL SELECT 'view' FROM duckdb_views() WHERE database_name = ? AND view_name = ?", [database, name, database, name])
+    kind = scalar(
+        con,
+        "SELECT 'table' FROM duckdb_tables() WHERE database_name = ? AND table_name = ? "
+        "UNION ALL SELECT 'view' FROM duckdb_views() WHERE database_name = ? AND view_name = ?",
+        [database, name, database, name],
+    )
     if kind != "table":
         what = "is a view: huitou reads tables only, never the file's own SQL" if kind == "view" else "is not a table of the file"
-        raise DataError(f"{source.path}: {name!r} {what}; set data.{source.name}.table to a table (CREATE TABLE {name}_table AS SELECT ... in the file)")
+        raise DataError(
+            f"{source.path}: {name!r} {what}; set data.{source.name}.table to a table (CREATE TABLE {name}_table AS SELECT ... in the file)"
+        )
     return exp.table_(name, db=database, quoted=True)
 
 

@@ -11,9 +11,21 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
 from ..errors import HuitouError
 
-FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".duckdb": "duckdb", ".db": "duckdb"}
+FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".duckdb": "duckdb",
+    ".db": "duckdb",
+}
 
 REQUIRED_ORDER_COLUMNS = ("customer_id", "ordered_at", "amount")
 
@@ -95,7 +107,9 @@ def check_data_file(path: Path, what: str, contents: bool = True) -> None:
     (data.customers.path, --orders)."""
     resolved = Path(os.path.realpath(path))
     if is_system_path(resolved):
-        raise DataError(f"{what}: {path} is a file of the system ({resolved}), not a data file; give the path of a CSV, Parquet, JSONL or DuckDB file")
+        raise DataError(
+            f"{what}: {path} is a file of the system ({resolved}), not a data file; give the path of a CSV, Parquet, JSONL or DuckDB file"
+        )
     try:
         mode = resolved.stat().st_mode
     except FileNotFoundError:
@@ -129,8 +143,10 @@ def _check_expansion(path: Path, what: str) -> None:
             while chunk := handle.read(_CHUNK):
                 expanded += len(chunk)
                 if expanded > bound:
-                    raise DataError(f"{what}: {path} expands to more than {MAX_EXPANSION} times its size ({bound:,} bytes read, not the end): "
-                                    "not an export (a compression bomb?); decompress it and check it")
+                    raise DataError(
+                        f"{what}: {path} expands to more than {MAX_EXPANSION} times its size ({bound:,} bytes read, not the end): "
+                        "not an export (a compression bomb?); decompress it and check it"
+                    )
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{what}: {path} is not a whole gzip file ({exc})") from None
 
@@ -162,8 +178,10 @@ def too_wide(source: Source, columns: int) -> None:
     """Refuse a file of more than MAX_COLUMNS columns before reading it: DuckDB's work
     grows with the square of them (30,000 columns: minutes)."""
     if columns > MAX_COLUMNS:
-        raise DataError(f"{source.path}: {columns:,} columns, more than the {MAX_COLUMNS:,} huitou reads: not an export of orders or customers "
-                        "(if it is, the delimiter may be wrong: set data." + source.name + ".csv.delimiter)")
+        raise DataError(
+            f"{source.path}: {columns:,} columns, more than the {MAX_COLUMNS:,} huitou reads: not an export of orders or customers "
+            "(if it is, the delimiter may be wrong: set data." + source.name + ".csv.delimiter)"
+        )
 
 
 def data_files(config: dict[str, Any], root: Path) -> list[Path]:
@@ -194,7 +212,9 @@ def _value_text(value: object) -> str:
 def detect_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise DataError(f"{path}: cannot tell the format from the extension '{path.suffix}'; set `format:` (csv, parquet, jsonl, duckdb) in huitou.yaml")
+        raise DataError(
+            f"{path}: cannot tell the format from the extension '{path.suffix}'; set `format:` (csv, parquet, jsonl, duckdb) in huitou.yaml"
+        )
     return fmt
 
 
@@ -203,8 +223,16 @@ def find_in_dir(directory: Path, stem: str) -> Path | None:
     return found[0] if found else None
 
 
-def resolve(config: dict[str, Any], root: Path, *, data_dir: Path | None = None, orders: Path | None = None, customers: Path | None = None,
-            engine_kind: str | None = "duckdb", must_exist: bool = True) -> tuple[Source, Source | None]:
+def resolve(
+    config: dict[str, Any],
+    root: Path,
+    *,
+    data_dir: Path | None = None,
+    orders: Path | None = None,
+    customers: Path | None = None,
+    engine_kind: str | None = "duckdb",
+    must_exist: bool = True,
+) -> tuple[Source, Source | None]:
     """The orders source (required) and the customers source (optional). Flags win over
     huitou.yaml; a flag keeps the config's column mapping and CSV options for that source.
     `engine_kind` None: any engine may read tables; `must_exist` False: the files need not
@@ -222,15 +250,21 @@ def resolve(config: dict[str, Any], root: Path, *, data_dir: Path | None = None,
     for name, flag in (("orders", orders), ("customers", customers)):
         spec = dict(specs.get(name) or {})
         if flag is not None:
-            spec = {**spec, "path": str(flag.resolve()), "format": spec.get("format") if "path" not in spec or Path(spec["path"]).suffix == flag.suffix else None}
+            spec = {
+                **spec,
+                "path": str(flag.resolve()),
+                "format": spec.get("format") if "path" not in spec or Path(spec["path"]).suffix == flag.suffix else None,
+            }
         locale = str(config.get("default_locale") or "")
         out[name] = source_from_config(name, spec, root, locale) if spec.get("path") or spec.get("table") else None
     if out["orders"] is None:
         raise DataError("no order data: give --data DIR or --orders FILE, or set data.orders.path in huitou.yaml")
     for source in out.values():
         if source is not None and source.format == ENGINE_TABLE and engine_kind == "duckdb":
-            raise DataError(f"data.{source.name}: table {source.table!r} without path names a table of the engine, and the engine is the embedded DuckDB: "
-                            "give path (a file, or a DuckDB database holding the table), or name the engine (huitou.yaml's engine, --engine)")
+            raise DataError(
+                f"data.{source.name}: table {source.table!r} without path names a table of the engine, and the engine is the embedded DuckDB: "
+                "give path (a file, or a DuckDB database holding the table), or name the engine (huitou.yaml's engine, --engine)"
+            )
         if must_exist and source is not None and source.format != ENGINE_TABLE:
             check_data_file(source.path, f"data.{source.name}.path")
     return out["orders"], out["customers"]  # type: ignore[return-value]

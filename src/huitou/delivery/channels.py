@@ -50,8 +50,11 @@ def channels_named(word: str, channels: Mapping[str, Any]) -> list[str]:
     """
     folded = " ".join(unicodedata.normalize("NFKC", word).casefold().replace("_", " ").split())
     kinds = {kind for kind, words in KIND_WORDS.items() if folded in {w.replace("_", " ") for w in words}}
-    return [name for name, config in channels.items()
-            if " ".join(name.casefold().replace("_", " ").split()) == folded or channel_kind(name, config or {}) in kinds]
+    return [
+        name
+        for name, config in channels.items()
+        if " ".join(name.casefold().replace("_", " ").split()) == folded or channel_kind(name, config or {}) in kinds
+    ]
 
 
 class DeliveryError(Exception):
@@ -97,8 +100,22 @@ class Message:
 
     @classmethod
     def from_row(cls, row: DueMessage, kind: str, handed_at: float) -> Message:
-        return cls(row.idempotency_key, row.customer_id, row.channel, kind, row.recipient, row.playbook, row.rule_id, row.intent, row.send_at,
-                   json.loads(row.content or "{}"), row.recovered, handed_at, row.timezone, row.quiet_hours)
+        return cls(
+            row.idempotency_key,
+            row.customer_id,
+            row.channel,
+            kind,
+            row.recipient,
+            row.playbook,
+            row.rule_id,
+            row.intent,
+            row.send_at,
+            json.loads(row.content or "{}"),
+            row.recovered,
+            handed_at,
+            row.timezone,
+            row.quiet_hours,
+        )
 
 
 class Adapter(Protocol):

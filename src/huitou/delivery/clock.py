@@ -16,7 +16,8 @@ import threading
 import time
 from zoneinfo import ZoneInfo
 
-from ..quiet import QuietHours, zone as named_zone
+from ..quiet import QuietHours
+from ..quiet import zone as named_zone
 
 LOOK_AGAIN = 1.0  # seconds: the longest real wait before the ledger is read again (opt-outs, a newer run)
 
@@ -54,7 +55,7 @@ def row_zone(timezone: str | None, send_at: str) -> dt.tzinfo:
     if isinstance(named, ZoneInfo):
         return named
     offset = dt.datetime.fromisoformat(send_at).utcoffset()
-    return dt.timezone(offset) if offset is not None else dt.timezone.utc
+    return dt.timezone(offset) if offset is not None else dt.UTC
 
 
 def quiet_until(quiet_hours: str | None, timezone: str | None, send_at: str, instant: float) -> tuple[QuietHours, float] | None:

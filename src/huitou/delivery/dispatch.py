@@ -77,7 +77,9 @@ class Channel:
         return len(self.adapters)
 
 
-def deliver_channel(ledger_path: Path, keys: list[str], channel: Channel, until: float, stop: threading.Event, report: ChannelReport, clock: Clock) -> None:
+def deliver_channel(
+    ledger_path: Path, keys: list[str], channel: Channel, until: float, stop: threading.Event, report: ChannelReport, clock: Clock
+) -> None:
     """Deliver one channel's rows of `keys` planned by `until`, each when its time comes,
     until none is left, the channel is down, or `stop` is set; the report's counts as
     they go."""
@@ -131,8 +133,16 @@ def deliver_channel(ledger_path: Path, keys: list[str], channel: Channel, until:
         ledger.close()
 
 
-def _claim(ledger: Ledger, channel: Channel, backoff: ChannelBackoff, until: float, due: deque[DueMessage], report: ChannelReport, clock: Clock,
-           busy: int) -> list[tuple[Message, int]] | None:
+def _claim(
+    ledger: Ledger,
+    channel: Channel,
+    backoff: ChannelBackoff,
+    until: float,
+    due: deque[DueMessage],
+    report: ChannelReport,
+    clock: Clock,
+    busy: int,
+) -> list[tuple[Message, int]] | None:
     """Claim as many due rows as there are free places (`busy` are taken) and the rate
     and backoff allow: the messages and their attempt numbers, None when no row is due."""
     places = channel.concurrency - busy
@@ -177,7 +187,13 @@ def _outside_quiet_hours(rows: list[DueMessage], ledger: Ledger, channel: Channe
         if quiet.outside == "drop":
             dropped.append((row.idempotency_key, f"{window}: its turn came at {_local(now, where)}, and the rule drops what falls inside them"))
         else:
-            deferred.append((row.idempotency_key, opens, f"deferred: its turn came at {_local(now, where)}, inside {window}; waits until {_local(opens, where)}"))
+            deferred.append(
+                (
+                    row.idempotency_key,
+                    opens,
+                    f"deferred: its turn came at {_local(now, where)}, inside {window}; waits until {_local(opens, where)}",
+                )
+            )
     if deferred or dropped:
         ledger.hold_for_quiet(deferred, dropped, now)
         report.deferred += len(deferred)
@@ -216,8 +232,10 @@ def _settle(ledger: Ledger, outcomes: list[_Outcome], channel: Channel, backoff:
         elif outcome.error is not None and (outcome.error.retry_after or 0) > channel.max_pause:
             # Waiting that long would hold the ledger (and the run) for hours: stop the
             # channel; its rows stay for a later run, which the receiver may then accept.
-            report.stopped = (f"the receiver asked to wait {outcome.error.retry_after:,.0f} s (Retry-After), longer than the channel's "
-                              f"max_pause of {channel.max_pause:,.0f} s; send again later")
+            report.stopped = (
+                f"the receiver asked to wait {outcome.error.retry_after:,.0f} s (Retry-After), longer than the channel's "
+                f"max_pause of {channel.max_pause:,.0f} s; send again later"
+            )
             settled.append(Settlement(key, "failed", str(outcome.error), retry_at=now + float(outcome.error.retry_after or 0)))
         elif outcome.error is not None:
             if outcome.error.transient:

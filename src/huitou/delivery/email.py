@@ -33,7 +33,7 @@ def cleartext_auth(channel: str, smtp: Mapping[str, Any]) -> str | None:
 
 def _handed(message: Message) -> dt.datetime:
     """The Date: when the run handed the message over, on its clock (a replay's: --now's)."""
-    return dt.datetime.fromtimestamp(message.handed_at, dt.timezone.utc) if message.handed_at else dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.fromtimestamp(message.handed_at, dt.UTC) if message.handed_at else dt.datetime.now(dt.UTC)
 
 
 class SmtpAdapter:
@@ -65,11 +65,15 @@ class SmtpAdapter:
         if not self.unsubscribe_url:
             raise ConfigError(f"channel '{channel}' needs `unsubscribe_url`: marketing email must carry a one-click List-Unsubscribe (RFC 8058)")
         if not re.fullmatch(r"(https?://|mailto:)[!#-;=?-~]+", self.unsubscribe_url):  # printable ASCII but space, quote, < and >
-            raise ConfigError(f"channel '{channel}': unsubscribe_url {self.unsubscribe_url!r} is not an http(s) or mailto URL of printable ASCII "
-                              "(percent-encode spaces and other characters, e.g. %20)")
+            raise ConfigError(
+                f"channel '{channel}': unsubscribe_url {self.unsubscribe_url!r} is not an http(s) or mailto URL of printable ASCII "
+                "(percent-encode spaces and other characters, e.g. %20)"
+            )
         self.unsubscribe_secret = secret(config, "unsubscribe_secret_env", f"channel '{channel}'")
         if not self.unsubscribe_secret:
-            raise ConfigError(f"channel '{channel}' needs `unsubscribe_secret_env`, the environment variable holding the secret that signs unsubscribe tokens")
+            raise ConfigError(
+                f"channel '{channel}' needs `unsubscribe_secret_env`, the environment variable holding the secret that signs unsubscribe tokens"
+            )
         self._conn: smtplib.SMTP | None = None
 
     def build(self, message: Message) -> Composed:
@@ -78,10 +82,16 @@ class SmtpAdapter:
         to, utf8 = address(str(message.to))
         subject = content.get("subject") or ""
         token = make_token(str(self.unsubscribe_secret), message.customer_id, message.channel)
-        headers = [("From", self.sender), ("To", to), *([("Reply-To", self.reply_to)] if self.reply_to else []),
-                   ("Subject", header_text(subject, LINE - len("Subject: "))), ("Date", format_datetime(_handed(message))),
-                   ("Message-ID", self.message_id(message)), ("List-Unsubscribe", f"<{unsubscribe_link(self.unsubscribe_url, token)}>"),
-                   ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+        headers = [
+            ("From", self.sender),
+            ("To", to),
+            *([("Reply-To", self.reply_to)] if self.reply_to else []),
+            ("Subject", header_text(subject, LINE - len("Subject: "))),
+            ("Date", format_datetime(_handed(message))),
+            ("Message-ID", self.message_id(message)),
+            ("List-Unsubscribe", f"<{unsubscribe_link(self.unsubscribe_url, token)}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ]
         return Composed(compose(headers, content.get("body") or "", content.get("html") or None), to, utf8)
 
     def message_id(self, message: Message) -> str:
@@ -101,9 +111,11 @@ class SmtpAdapter:
                     conn.starttls(context=context)
                 if self.username:
                     conn.login(self.username, str(self.password))
-        except (OSError, smtplib.SMTPException) if limit.expired else () as exc:  # type: ignore[misc]
+        except (OSError, smtplib.SMTPException) if limit.expired else () as exc:  # type: ignore[misc]  # noqa: B030
             conn.close()
-            raise DeliveryError(f"smtp {self.host}:{self.port}: no whole answer within {self.timeout:g}s ({type(exc).__name__})", transient=True) from None
+            raise DeliveryError(
+                f"smtp {self.host}:{self.port}: no whole answer within {self.timeout:g}s ({type(exc).__name__})", transient=True
+            ) from None
         except ssl.SSLCertVerificationError as exc:
             raise ChannelDown(f"smtp {self.host}:{self.port}: the server's TLS certificate was rejected ({exc.verify_message})") from None
         except smtplib.SMTPAuthenticationError as exc:
@@ -128,10 +140,12 @@ class SmtpAdapter:
         try:
             with limit:
                 conn.sendmail(self.envelope_from, [email.to], email.data, mail_options=["SMTPUTF8"] if email.utf8 else [])
-        except (OSError, smtplib.SMTPException) if limit.expired else () as exc:  # type: ignore[misc]
+        except (OSError, smtplib.SMTPException) if limit.expired else ():  # type: ignore[misc]  # noqa: B030
             self._drop()
-            raise DeliveryError(f"smtp {self.host}:{self.port}: no whole answer within {self.timeout:g}s (delivery unknown; "
-                                f"retried under the same Message-ID)", transient=True) from None
+            raise DeliveryError(
+                f"smtp {self.host}:{self.port}: no whole answer within {self.timeout:g}s (delivery unknown; retried under the same Message-ID)",
+                transient=True,
+            ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             self._reset()
@@ -141,7 +155,10 @@ class SmtpAdapter:
             raise DeliveryError(f"smtp {exc.smtp_code} {_text(exc.smtp_error)}", transient=400 <= exc.smtp_code < 500) from None
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
-            raise DeliveryError(f"smtp connection lost: {exc or type(exc).__name__} (the server did not confirm; retried under the same Message-ID)", transient=True) from None
+            raise DeliveryError(
+                f"smtp connection lost: {exc or type(exc).__name__} (the server did not confirm; retried under the same Message-ID)",
+                transient=True,
+            ) from None
         return self.message_id(message)
 
     def _reset(self) -> None:
@@ -171,4 +188,3 @@ class SmtpAdapter:
 
 def _text(value: bytes | str) -> str:
     return (value.decode(errors="replace") if isinstance(value, bytes) else str(value)).replace("\n", " ")
-

@@ -91,12 +91,41 @@ CREATE TABLE IF NOT EXISTS holdouts ({_PLAN_ROW}
 """
 
 # The plan row fields a ledger row is made of (Ledger.enqueue; PlanFile.ledger_rows).
-ENQUEUE_COLUMNS = ("idempotency_key", "plan_id", "plan_as_of", "trigger", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "recipient", "send_at", "send_at_utc",
-                   "timezone", "quiet_hours", "content")
+ENQUEUE_COLUMNS = (
+    "idempotency_key",
+    "plan_id",
+    "plan_as_of",
+    "trigger",
+    "customer_id",
+    "playbook",
+    "rule_id",
+    "step",
+    "channel",
+    "intent",
+    "recipient",
+    "send_at",
+    "send_at_utc",
+    "timezone",
+    "quiet_hours",
+    "content",
+)
 
 
 # The plan row fields a holdout row is made of (Ledger.hold; PlanFile.holdouts_due).
-HOLD_COLUMNS = ("idempotency_key", "plan_id", "plan_as_of", "trigger", "customer_id", "playbook", "rule_id", "step", "channel", "intent", "send_at", "send_at_utc")
+HOLD_COLUMNS = (
+    "idempotency_key",
+    "plan_id",
+    "plan_as_of",
+    "trigger",
+    "customer_id",
+    "playbook",
+    "rule_id",
+    "step",
+    "channel",
+    "intent",
+    "send_at",
+    "send_at_utc",
+)
 
 
 # The row's customer opted out of its channel or of every channel.
@@ -104,14 +133,18 @@ HOLD_COLUMNS = ("idempotency_key", "plan_id", "plan_as_of", "trigger", "customer
 # stops the message; and so does an opt-out of another customer id the ledger has sent
 # or planned to the same recipient: one phone or address is one person, however many ids
 # the shop's data gives them.
-_OPTOUT_EXISTS = ("(EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id IN (m.customer_id, m.recipient) AND o.channel IN ('', m.channel)) "
-                  "OR m.recipient <> '' AND EXISTS (SELECT 1 FROM messages p JOIN optouts o ON o.customer_id = p.customer_id AND o.channel IN ('', m.channel) "
-                  "WHERE p.recipient = m.recipient))")
+_OPTOUT_EXISTS = (
+    "(EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id IN (m.customer_id, m.recipient) AND o.channel IN ('', m.channel)) "
+    "OR m.recipient <> '' AND EXISTS (SELECT 1 FROM messages p JOIN optouts o ON o.customer_id = p.customer_id AND o.channel IN ('', m.channel) "
+    "WHERE p.recipient = m.recipient))"
+)
 # Rows an earlier run enqueued and a later one finishes (Ledger.waiting; `sending`: in
 # flight when a run died, recovered by the next). A ledger from before quiet hours has no
 # not_before; waiting_channels reads it without migrating it.
-_WAITING = ("(state = 'pending' AND (retry_at IS NOT NULL OR not_before IS NOT NULL OR recovered = 1 OR send_at_utc <= ?) OR state = 'sending') "
-            "AND channel = coalesce(?, channel)")
+_WAITING = (
+    "(state = 'pending' AND (retry_at IS NOT NULL OR not_before IS NOT NULL OR recovered = 1 OR send_at_utc <= ?) OR state = 'sending') "
+    "AND channel = coalesce(?, channel)"
+)
 _WAITING_BEFORE_DEFERRALS = _WAITING.replace("not_before IS NOT NULL OR ", "")
 _OPTED_OUT = f"UPDATE messages AS m SET state = 'skipped', error = 'opted out', updated_at = ? WHERE m.state = 'pending' AND {_OPTOUT_EXISTS}"
 
@@ -132,8 +165,10 @@ def explain(path: Path, exc: sqlite3.Error | OSError) -> LedgerError:
     elif "readonly" in text or "read-only" in text or _read_only(path):
         why = "is read-only: huitou records every message in it before and after delivery; make the file and its directory writable (SQLite writes a journal beside it)"
     elif "not a database" in text or "malformed" in text or "corrupt" in text:
-        why = ("is damaged (not a SQLite database, or truncated): restore it from a backup. huitou does not send without it: "
-               "it is what keeps a message from going out twice")
+        why = (
+            "is damaged (not a SQLite database, or truncated): restore it from a backup. huitou does not send without it: "
+            "it is what keeps a message from going out twice"
+        )
     elif "unable to open" in text or isinstance(exc, OSError):
         why = "cannot be opened (a missing directory, no permission, or a disk that is not there)"
     elif "locked" in text or "busy" in text:
@@ -152,17 +187,26 @@ def witness_problem(path: Path, ledger_id: str | None, traces: Sequence[str] = (
     a plan that found messages already sent)."""
     witness = recall(path)
     reachable = path.parent.is_dir() or not path.parent.exists()  # else the ledger cannot be opened: said when it is
-    if witness is None and not path.exists() and reachable and (traces := [*traces, *(f"{p} exists" for p in places(path) if p.exists() or p.is_symlink())]):
-        return (f"the ledger {path} is missing, but this project has sent before ({'; '.join(traces)}): sending with a new one could send those messages "
-                "again, or to customers who opted out. Restore the ledger from a backup, or start a new one deliberately: huitou send --live --new-ledger")
+    if (
+        witness is None
+        and not path.exists()
+        and reachable
+        and (traces := [*traces, *(f"{p} exists" for p in places(path) if p.exists() or p.is_symlink())])
+    ):
+        return (
+            f"the ledger {path} is missing, but this project has sent before ({'; '.join(traces)}): sending with a new one could send those messages "
+            "again, or to customers who opted out. Restore the ledger from a backup, or start a new one deliberately: huitou send --live --new-ledger"
+        )
     if witness is None or witness.ledger_id == ledger_id:
         return None
     if not path.exists():
         what = f"the ledger {path} is missing, but this project's ledger {witness.what()}"
     else:
         what = f"the ledger {path} is not the one this project sent with (that one {witness.what()})"
-    return (f"{what}: sending with a new one could send those messages again, or to customers who opted out. "
-            "Restore the ledger from a backup, or start a new one deliberately: huitou send --live --new-ledger")
+    return (
+        f"{what}: sending with a new one could send those messages again, or to customers who opted out. "
+        "Restore the ledger from a backup, or start a new one deliberately: huitou send --live --new-ledger"
+    )
 
 
 def _read_only(path: Path) -> bool:
@@ -282,8 +326,10 @@ class Ledger:
             try:
                 record(self.path, self.ledger_id, sent, optouts)
             except OSError as exc:  # a full disk, a read-only directory: nothing is sent unwitnessed
-                raise LedgerError(f"the ledger's witness beside {self.path} cannot be written ({exc.strerror or exc}): free space or make the directory "
-                                  "writable; nothing was sent") from None
+                raise LedgerError(
+                    f"the ledger's witness beside {self.path} cannot be written ({exc.strerror or exc}): free space or make the directory "
+                    "writable; nothing was sent"
+                ) from None
 
     def _open(self) -> None:
         path = self.path
@@ -327,7 +373,9 @@ class Ledger:
         try:
             handle = open(lock, "a+")
         except OSError as exc:
-            raise LedgerError(f"the ledger's lock file {lock} cannot be opened ({exc.strerror}): it must be a file huitou can write; remove what is there") from None
+            raise LedgerError(
+                f"the ledger's lock file {lock} cannot be opened ({exc.strerror}): it must be a file huitou can write; remove what is there"
+            ) from None
         with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -419,10 +467,28 @@ class Ledger:
                 db.executemany(insert, ([*(r.get(c) for c in ENQUEUE_COLUMNS), now] for r in batch))
                 new += db.total_changes - before
                 before = db.total_changes
-                db.executemany(replan, (
-                    (r["plan_id"], r.get("plan_as_of"), r["recipient"], r["send_at"], r["send_at_utc"], r.get("timezone"), r.get("quiet_hours"), r["content"], now,
-                     r["idempotency_key"],
-                     *[r.get("plan_as_of")] * 3, r["recipient"], r["send_at"], r["content"]) for r in batch))
+                db.executemany(
+                    replan,
+                    (
+                        (
+                            r["plan_id"],
+                            r.get("plan_as_of"),
+                            r["recipient"],
+                            r["send_at"],
+                            r["send_at_utc"],
+                            r.get("timezone"),
+                            r.get("quiet_hours"),
+                            r["content"],
+                            now,
+                            r["idempotency_key"],
+                            *[r.get("plan_as_of")] * 3,
+                            r["recipient"],
+                            r["send_at"],
+                            r["content"],
+                        )
+                        for r in batch
+                    ),
+                )
                 replanned += db.total_changes - before
                 db.executemany(adopt, ((r["plan_id"], r.get("plan_as_of"), r["idempotency_key"], r.get("plan_as_of")) for r in batch))
         return new, replanned
@@ -433,18 +499,28 @@ class Ledger:
         its channel or of all), or it is older than `oldest` (it would have expired). A key
         recorded once stays as it was. Returns the rows recorded."""
         columns = ", ".join(f'"{c}"' for c in HOLD_COLUMNS)
-        insert = (f"INSERT OR IGNORE INTO holdouts ({columns}, recorded_at) SELECT {', '.join('?' * len(HOLD_COLUMNS))}, ? "
-                  "WHERE ? >= ? AND NOT EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id = ? AND o.channel IN ('', ?))")
+        insert = (
+            f"INSERT OR IGNORE INTO holdouts ({columns}, recorded_at) SELECT {', '.join('?' * len(HOLD_COLUMNS))}, ? "
+            "WHERE ? >= ? AND NOT EXISTS (SELECT 1 FROM optouts o WHERE o.customer_id = ? AND o.channel IN ('', ?))"
+        )
         recorded = 0
         stream = iter(rows)
         while batch := list(itertools.islice(stream, 5_000)):
-            recorded += self._many(insert, ([*(r[c] for c in HOLD_COLUMNS), now, r["send_at_utc"], oldest, r["customer_id"], r["channel"]] for r in batch))
+            recorded += self._many(
+                insert, ([*(r[c] for c in HOLD_COLUMNS), now, r["send_at_utc"], oldest, r["customer_id"], r["channel"]] for r in batch)
+            )
         return recorded
 
     def recover(self, now: float) -> list[str]:
         """Rows left in `sending` by a run that died (call under run_lock): back to
         pending, marked recovered. Returns their keys."""
-        return [r[0] for r in self.db.execute("UPDATE messages SET state = 'pending', recovered = 1, updated_at = ? WHERE state = 'sending' RETURNING idempotency_key", (now,)).fetchall()]
+        return [
+            r[0]
+            for r in self.db.execute(
+                "UPDATE messages SET state = 'pending', recovered = 1, updated_at = ? WHERE state = 'sending' RETURNING idempotency_key",
+                (now,),
+            ).fetchall()
+        ]
 
     def skip_opted_out(self, now: float) -> int:
         """Pending rows of customers who opted out (of the row's channel or of all)."""
@@ -506,8 +582,10 @@ class Ledger:
         """Up to `limit` pending rows of the run's keys (see restrict) planned at or before
         `upto` whose retry time and quiet-hours deferral have passed by `now`, oldest
         first. Read only: `start` takes one."""
-        where = ("m.state = 'pending' AND m.send_at_utc <= ? AND (m.retry_at IS NULL OR m.retry_at <= ?) AND (m.not_before IS NULL OR m.not_before <= ?)"
-                 + (" AND m.channel = ?" if channel else ""))
+        where = (
+            "m.state = 'pending' AND m.send_at_utc <= ? AND (m.retry_at IS NULL OR m.retry_at <= ?) AND (m.not_before IS NULL OR m.not_before <= ?)"
+            + (" AND m.channel = ?" if channel else "")
+        )
         rows = self.db.execute(
             f"""SELECT m.idempotency_key, m.customer_id, m.channel, m.recipient, m.content, m.attempts, m.recovered,
                        m.playbook, m.rule_id, m.intent, m.send_at, m.timezone, m.quiet_hours
@@ -531,10 +609,14 @@ class Ledger:
         """Rows whose turn came inside their quiet hours: (key, when the window ends, why)
         wait until then; (key, why) are dropped (the rule's `outside: drop`)."""
         with self._write() as db:
-            db.executemany("UPDATE messages SET not_before = ?, error = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'pending'",
-                           ((until, why, now, key) for key, until, why in deferred))
-            db.executemany("UPDATE messages SET state = 'skipped', error = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'pending'",
-                           ((why, now, key) for key, why in dropped))
+            db.executemany(
+                "UPDATE messages SET not_before = ?, error = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'pending'",
+                ((until, why, now, key) for key, until, why in deferred),
+            )
+            db.executemany(
+                "UPDATE messages SET state = 'skipped', error = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'pending'",
+                ((why, now, key) for key, why in dropped),
+            )
 
     def waiting(self, until: float, channel: str | None = None) -> dict[str, list[str]]:
         """Pending rows earlier runs enqueued that are still to go (of one channel), by
@@ -542,8 +624,9 @@ class Ledger:
         died, or due by `until` (a customer behind the shop's clock: yesterday's plan
         holds their evening, today's starts at their today). Any later live run finishes
         them; the newest plan that covered a row has decided it."""
-        rows = self.db.execute("SELECT channel, idempotency_key FROM messages WHERE " + _WAITING + " ORDER BY send_at_utc, idempotency_key",
-                               (until, channel)).fetchall()
+        rows = self.db.execute(
+            "SELECT channel, idempotency_key FROM messages WHERE " + _WAITING + " ORDER BY send_at_utc, idempotency_key", (until, channel)
+        ).fetchall()
         out: dict[str, list[str]] = {}
         for name, key in rows:
             out.setdefault(name, []).append(key)
@@ -616,7 +699,8 @@ class Ledger:
     def failures(self, limit: int = 50) -> list[tuple[str, str, str, int, str]]:
         """Failed rows, newest first: (key, customer, channel, attempts, error)."""
         return self.db.execute(
-            "SELECT idempotency_key, customer_id, channel, attempts, error FROM messages WHERE state = 'failed' ORDER BY updated_at DESC, idempotency_key LIMIT ?", (limit,)
+            "SELECT idempotency_key, customer_id, channel, attempts, error FROM messages WHERE state = 'failed' ORDER BY updated_at DESC, idempotency_key LIMIT ?",
+            (limit,),
         ).fetchall()
 
     def state_of(self, key: str) -> str | None:
@@ -629,8 +713,10 @@ def history(path: Path) -> list[tuple[str, str, str, str]]:
     UTC): what the planner counts for caps and care-first."""
     with read_only(path) as db:
         return [
-            (c, ch, i, dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat())
-            for c, ch, i, t in db.execute("SELECT customer_id, channel, intent, updated_at FROM messages WHERE state = 'sent' ORDER BY updated_at, idempotency_key")
+            (c, ch, i, dt.datetime.fromtimestamp(t, dt.UTC).isoformat())
+            for c, ch, i, t in db.execute(
+                "SELECT customer_id, channel, intent, updated_at FROM messages WHERE state = 'sent' ORDER BY updated_at, idempotency_key"
+            )
         ]
 
 
@@ -667,11 +753,14 @@ def delivered(path: Path) -> list[tuple[str, str, str, str, bool, str | None]]:
         columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
         legacy = '"trigger" IS NULL' if "trigger" in columns else "1"
         trigger = '"trigger"' if "trigger" in columns else "NULL"
-        return [(k, p, r, c, bool(old), t) for k, p, r, c, old, t in db.execute(
-            f"SELECT idempotency_key, playbook, rule_id, customer_id, {legacy}, {trigger} FROM messages WHERE state IN ('sent', 'sending')")]
+        return [
+            (k, p, r, c, bool(old), t)
+            for k, p, r, c, old, t in db.execute(
+                f"SELECT idempotency_key, playbook, rule_id, customer_id, {legacy}, {trigger} FROM messages WHERE state IN ('sent', 'sending')"
+            )
+        ]
 
 
 def default_path(root: Path, config: dict[str, Any]) -> Path:
     path = Path(str((config.get("ledger") or {}).get("path", ".huitou/ledger.sqlite")))
     return path if path.is_absolute() else root / path
-

@@ -60,11 +60,25 @@ def _fields(kind: str, message: Message) -> dict[str, Any]:
     if kind == "sms":
         return {"mobile": message.to, "content": text, "send_at": message.send_at, "customer_id": message.customer_id}
     if kind == "phone":
-        return {"send_at": message.send_at, "customer_id": message.customer_id, "name": extra.get("name"), "phone": message.to,
-                "script": text, "last_orders": _orders(extra), "rule": rule}
+        return {
+            "send_at": message.send_at,
+            "customer_id": message.customer_id,
+            "name": extra.get("name"),
+            "phone": message.to,
+            "script": text,
+            "last_orders": _orders(extra),
+            "rule": rule,
+        }
     if kind == "parcel_insert":
         return {"customer_id": message.customer_id, "name": extra.get("name"), "message": text, "last_orders": _orders(extra), "rule": rule}
-    return {"send_at": message.send_at, "customer_id": message.customer_id, "to": message.to, "subject": content.get("subject"), "text": text, "rule": rule}
+    return {
+        "send_at": message.send_at,
+        "customer_id": message.customer_id,
+        "to": message.to,
+        "subject": content.get("subject"),
+        "text": text,
+        "rule": rule,
+    }
 
 
 class OutboxAdapter:
@@ -199,8 +213,10 @@ class _Day:
                 self.path, self.written = path, written
                 return
             if written is None and not follows.exists():
-                notes.append(f"outbox {path.name} was changed since huitou wrote it (opened and saved, edited): left as it is; "
-                             f"the next records of that day go to {follows.name}")
+                notes.append(
+                    f"outbox {path.name} was changed since huitou wrote it (opened and saved, edited): left as it is; "
+                    f"the next records of that day go to {follows.name}"
+                )
             number += 1
         self.path, self.written = path, _Written(path)
 
@@ -289,4 +305,3 @@ def _cell(value: object) -> str:
         return ""
     text = str(value)
     return text if is_whole_phone(text) else cell(text.replace("\r\n", "\n").replace("\r", "\n"))
-

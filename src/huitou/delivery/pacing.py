@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+_JITTER = random.Random()  # retries' jitter: one generator for the process (a test passes its own, seeded)
+
 
 class Pacer:
     """Spaces the starts of a channel's messages evenly at its rate (`rate: {per_second,
@@ -113,7 +115,7 @@ class RetryPolicy:
         retry = retry or {}
         return cls(int(retry.get("attempts", cls.attempts)), float(retry.get("initial", cls.initial)), float(retry.get("max", cls.maximum)))
 
-    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random = random.Random()) -> float:
+    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random = _JITTER) -> float:
         """Seconds before attempt `attempt + 1`: exponential, with equal jitter (half fixed,
         half random, so retries of many messages spread out), never sooner than the
         receiver's Retry-After.

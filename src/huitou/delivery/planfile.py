@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-
 from sqlglot import exp
 
-from ..errors import HuitouError
 from ..contract import COLUMN_TYPES, COLUMNS, CONTENT_FIELDS, CONTENT_TYPE, STATUSES, checksum_sql, key_sql
+from ..db import connect, scalar, tree
+from ..errors import HuitouError
 from ..plan.output import FORMATS
 from .ledger import ENQUEUE_COLUMNS, HOLD_COLUMNS
-from ..db import connect, scalar, tree
 
 _SHOWN = 5  # offending rows named per problem
 
@@ -72,8 +71,10 @@ class PlanFile:
 
     def due(self, until: float, channel: str | None = None) -> list[Due]:
         """Send rows planned at or before `until` (epoch seconds), in plan order."""
-        query = ("SELECT idempotency_key, channel, customer_id, epoch(CAST(send_at AS TIMESTAMPTZ)) AS t, \"timezone\", quiet_hours, send_at "
-                 "FROM plan_file WHERE status = 'send' AND t <= ?")
+        query = (
+            'SELECT idempotency_key, channel, customer_id, epoch(CAST(send_at AS TIMESTAMPTZ)) AS t, "timezone", quiet_hours, send_at '
+            "FROM plan_file WHERE status = 'send' AND t <= ?"
+        )
         params: list[Any] = [until]
         if channel is not None:
             query, params = query + " AND channel = ?", [*params, channel]
@@ -85,9 +86,16 @@ class PlanFile:
 
     def count_containing(self, channel: str, texts: list[str]) -> int:
         """Send rows of the channel whose body or HTML part contains any of these texts."""
-        found = exp.or_(*[exp.func("contains", exp.func("coalesce", exp.column(part, "content"), exp.Literal.string("")), exp.Literal.string(text))
-                          for text in texts for part in ("body", "html")])
-        query = exp.select("count(*)").from_("plan_file").where(exp.and_("status = 'send'", exp.column("channel").eq(exp.Literal.string(channel)), found))
+        found = exp.or_(
+            *[
+                exp.func("contains", exp.func("coalesce", exp.column(part, "content"), exp.Literal.string("")), exp.Literal.string(text))
+                for text in texts
+                for part in ("body", "html")
+            ]
+        )
+        query = (
+            exp.select("count(*)").from_("plan_file").where(exp.and_("status = 'send'", exp.column("channel").eq(exp.Literal.string(channel)), found))
+        )
         return scalar(self.con, query.sql("duckdb"))
 
     @property
@@ -99,7 +107,9 @@ class PlanFile:
         """Send rows as Ledger.enqueue takes them (all, these keys, or one channel's),
         batch by batch."""
         where = "status = 'send' AND channel = coalesce(?, channel)" + (" AND list_contains(?, idempotency_key)" if keys is not None else "")
-        cursor = self.con.execute(f"SELECT {_LEDGER_SELECT} FROM plan_file WHERE {where} ORDER BY line", [channel, *([keys] if keys is not None else [])])
+        cursor = self.con.execute(
+            f"SELECT {_LEDGER_SELECT} FROM plan_file WHERE {where} ORDER BY line", [channel, *([keys] if keys is not None else [])]
+        )
         while batch := cursor.fetchmany(BATCH):
             yield from (dict(zip(ENQUEUE_COLUMNS, row)) for row in batch)
 
@@ -165,14 +175,23 @@ _PRESENT = {**_READERS, "jsonl": "SELECT * FROM read_json(:path, format = 'newli
 def _load(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, shown: Path) -> None:
     """CREATE TABLE plan_file: the rows as typed columns plus `line` (file line, or row);
     `shown`: the path as messages name it."""
-    columns = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(c, quoted=True), expression=exp.Literal.string(COLUMN_TYPES[c])) for c in COLUMNS])
+    columns = exp.Struct(
+        expressions=[exp.PropertyEQ(this=exp.to_identifier(c, quoted=True), expression=exp.Literal.string(COLUMN_TYPES[c])) for c in COLUMNS]
+    )
     _check_columns(shown, list(con.sql(tree(_PRESENT[fmt], path=str(path)).sql("duckdb")).columns))
     source = tree(_READERS[fmt], path=str(path), columns=columns)
-    content = {"jsonl": exp.column("content"), "csv": tree("from_json(content, :structure)", structure=_json_structure()),
-               "parquet": exp.cast(exp.column("content"), exp.DataType.build(CONTENT_TYPE, dialect="duckdb"))}[fmt]
+    content = {
+        "jsonl": exp.column("content"),
+        "csv": tree("from_json(content, :structure)", structure=_json_structure()),
+        "parquet": exp.cast(exp.column("content"), exp.DataType.build(CONTENT_TYPE, dialect="duckdb")),
+    }[fmt]
     first_line = 2 if fmt == "csv" else 1  # CSV: the header is line 1
-    casts = [content.as_("content") if c == "content" else exp.TryCast(this=exp.column(c, quoted=True), to=exp.DataType.build(COLUMN_TYPES[c], dialect="duckdb")).as_(c, quoted=True)
-             for c in COLUMNS]
+    casts = [
+        content.as_("content")
+        if c == "content"
+        else exp.TryCast(this=exp.column(c, quoted=True), to=exp.DataType.build(COLUMN_TYPES[c], dialect="duckdb")).as_(c, quoted=True)
+        for c in COLUMNS
+    ]
     line = tree("row_number() OVER () + :offset", offset=first_line - 1).as_("line")
     create = exp.Create(this=exp.to_table("plan_file"), kind="TABLE", expression=exp.select(line, *casts).from_(source.subquery("f")))
     con.execute(create.sql("duckdb"))
@@ -187,24 +206,39 @@ def _check_columns(path: Path, present: list[str]) -> None:
     unknown = [c for c in present if c not in COLUMNS]
     if missing or unknown:
         parts = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + ([f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
-        raise PlanFileError(f"{path}: {'; '.join(parts)}: a plan file has exactly the columns `huitou plan --out` writes ({', '.join(COLUMNS)}); plan again rather than editing it")
+        raise PlanFileError(
+            f"{path}: {'; '.join(parts)}: a plan file has exactly the columns `huitou plan --out` writes ({', '.join(COLUMNS)}); plan again rather than editing it"
+        )
 
 
 def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, project: str | None) -> PlanFile:
     total = scalar(con, "SELECT count(*) FROM plan_file")
     if total == 0:
         return PlanFile(path, None, 0, 0, con)
-    plans = con.execute("SELECT plan_id, count(*), min(line), any_value(project), any_value(plan_rows) FROM plan_file GROUP BY plan_id ORDER BY 3").fetchall()
+    plans = con.execute(
+        "SELECT plan_id, count(*), min(line), any_value(project), any_value(plan_rows) FROM plan_file GROUP BY plan_id ORDER BY 3"
+    ).fetchall()
     if len(plans) > 1:
         listed = ", ".join(f"{pid or '(none)'}: {n:,} rows from {_where(fmt, line)}" for pid, n, line, *_ in plans[:_SHOWN])
         raise PlanFileError(f"{path}: rows of {len(plans)} plans ({listed}): send each plan file on its own")
     _whole(path, fmt, con, project, total)
     checks = [
-        ("unknown status (a plan row is send, suppressed or holdout)", tree("status IS NULL OR status NOT IN :statuses", statuses=exp.Tuple(expressions=[exp.Literal.string(s) for s in STATUSES])).sql("duckdb")),
-        ("the idempotency key does not match the row's playbook, rule, customer and trigger", f"idempotency_key IS DISTINCT FROM {key_sql()}"),
+        (
+            "unknown status (a plan row is send, suppressed or holdout)",
+            tree("status IS NULL OR status NOT IN :statuses", statuses=exp.Tuple(expressions=[exp.Literal.string(s) for s in STATUSES])).sql(
+                "duckdb"
+            ),
+        ),
+        (
+            "the idempotency key does not match the row's playbook, rule, customer and trigger",
+            f"idempotency_key IS DISTINCT FROM {key_sql()}",
+        ),
         ("the same idempotency key as an earlier row", "line > min(line) OVER (PARTITION BY idempotency_key)"),
         ("send_at is not an ISO 8601 time with offset", "status = 'send' AND TRY_CAST(send_at AS TIMESTAMPTZ) IS NULL"),
-        ("the row was changed after planning (its checksum does not match its fields: status, reason, time, recipient, text, ...)", f"checksum IS DISTINCT FROM {checksum_sql()}"),
+        (
+            "the row was changed after planning (its checksum does not match its fields: status, reason, time, recipient, text, ...)",
+            f"checksum IS DISTINCT FROM {checksum_sql()}",
+        ),
     ]
     for problem, condition in checks:
         bad = con.execute(f"SELECT line FROM (SELECT line, ({condition}) AS bad FROM plan_file) WHERE bad ORDER BY line").fetchall()
@@ -220,18 +254,26 @@ def _whole(path: Path, fmt: str, con: duckdb.DuckDBPyConnection, project: str | 
     """The file is one plan of this project, every row of it: each row names the project
     and the plan's row count (the checksum covers both), so a foreign plan and a file cut
     at a line's end are refused as surely as an edited row."""
-    first = con.execute("SELECT line, project, plan_rows FROM plan_file WHERE project IS DISTINCT FROM (SELECT min(project) FROM plan_file) "
-                        "OR plan_rows IS DISTINCT FROM (SELECT min(plan_rows) FROM plan_file) OR plan_rows IS NULL ORDER BY line LIMIT 1").fetchall()
+    first = con.execute(
+        "SELECT line, project, plan_rows FROM plan_file WHERE project IS DISTINCT FROM (SELECT min(project) FROM plan_file) "
+        "OR plan_rows IS DISTINCT FROM (SELECT min(plan_rows) FROM plan_file) OR plan_rows IS NULL ORDER BY line LIMIT 1"
+    ).fetchall()
     if first:
-        raise PlanFileError(f"{path}:{_where(fmt, first[0][0], bare=True)}: the row's project or row count differs from the plan's; plan again rather than editing the file")
-    (named, rows), = con.execute("SELECT min(project), min(plan_rows) FROM plan_file").fetchall()
+        raise PlanFileError(
+            f"{path}:{_where(fmt, first[0][0], bare=True)}: the row's project or row count differs from the plan's; plan again rather than editing the file"
+        )
+    ((named, rows),) = con.execute("SELECT min(project), min(plan_rows) FROM plan_file").fetchall()
     if project is not None and named != project:
-        raise PlanFileError(f"{path}: a plan of project {named!r}, not of this one ({project!r}: huitou.yaml's id, else its name); "
-                            "send a plan where it was planned, or plan here")
+        raise PlanFileError(
+            f"{path}: a plan of project {named!r}, not of this one ({project!r}: huitou.yaml's id, else its name); "
+            "send a plan where it was planned, or plan here"
+        )
     if rows != total:
         last = scalar(con, "SELECT max(line) FROM plan_file")
-        raise PlanFileError(f"{path}:{_where(fmt, last, bare=True)}: the plan has {rows:,} rows and the file {total:,}: it was cut short or rows were removed "
-                            "(a copy or a disk that filled up); plan again")
+        raise PlanFileError(
+            f"{path}:{_where(fmt, last, bare=True)}: the plan has {rows:,} rows and the file {total:,}: it was cut short or rows were removed "
+            "(a copy or a disk that filled up); plan again"
+        )
 
 
 def _where(fmt: str, line: int, bare: bool = False) -> str:

@@ -21,7 +21,6 @@ import datetime as dt
 import re
 import signal
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,8 +81,21 @@ class ChannelReport:
 # "rescheduled": a newer plan moved it past --until; "pending": the channel stopped first.
 # "deferred (quiet hours)": the run stopped while it waited for the end of their quiet hours;
 # "handed over": a newer run took the ledger over and delivers them.
-OUTCOMES = ("sent", "already sent", "opted out", "expired", "withdrawn", "dropped (quiet hours)", "failed", "waiting for retry", "deferred (quiet hours)",
-            "rescheduled", "pending", "in flight", "handed over")
+OUTCOMES = (
+    "sent",
+    "already sent",
+    "opted out",
+    "expired",
+    "withdrawn",
+    "dropped (quiet hours)",
+    "failed",
+    "waiting for retry",
+    "deferred (quiet hours)",
+    "rescheduled",
+    "pending",
+    "in flight",
+    "handed over",
+)
 
 
 @dataclass
@@ -111,9 +123,22 @@ class SendReport:
     notes: list[str] = field(default_factory=list)  # what the channels met that a person should know (an outbox file a person changed)
 
 
-def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: bool, until: float | None = None, channel: str | None = None,
-         wait: bool = True, expire_after_hours: float | None = None, optouts: list[tuple[str, str | None]] | None = None, retry_failed: bool = False,
-         progress: Callable[[dict[str, ChannelReport]], None] | None = None, now: float | None = None, new_ledger: bool = False) -> SendReport:
+def send(
+    project_root: Path,
+    config: dict[str, Any],
+    plan_path: Path,
+    *,
+    live: bool,
+    until: float | None = None,
+    channel: str | None = None,
+    wait: bool = True,
+    expire_after_hours: float | None = None,
+    optouts: list[tuple[str, str | None]] | None = None,
+    retry_failed: bool = False,
+    progress: Callable[[dict[str, ChannelReport]], None] | None = None,
+    now: float | None = None,
+    new_ledger: bool = False,
+) -> SendReport:
     """Deliver (live) or preview the due rows of a plan. `optouts`: the project's opt-out
     file, read by the caller; `progress` is called with the channels' counts about five
     times a second during delivery; `now` replaces the clock (see Clock); `new_ledger`
@@ -138,8 +163,11 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
         except LedgerError:
             left = set()  # the run stops on the ledger below, with the reason
         adapters = _open_adapters(sorted({r.channel for r in due} | left), configured, project_root, report.problems)
-        report.notes += [f"channel {name} logs in to its SMTP server without TLS (plaintext_auth: true): the password crosses the network in clear"
-                         for name in sorted(adapters) if ((configured[name] or {}).get("smtp") or {}).get("plaintext_auth") is True]
+        report.notes += [
+            f"channel {name} logs in to its SMTP server without TLS (plaintext_auth: true): the password crosses the network in clear"
+            for name in sorted(adapters)
+            if ((configured[name] or {}).get("smtp") or {}).get("plaintext_auth") is True
+        ]
         try:
             report.problems += _unsigned_unsubscribe(plan, due, configured)
             if report.problems and live:
@@ -147,7 +175,21 @@ def send(project_root: Path, config: dict[str, Any], plan_path: Path, *, live: b
             if not live:
                 _preview(report, ledger_path, plan, due, optouts or [], configured, now, new_ledger, _traces(project_root, configured, plan))
                 return report
-            _deliver(report, Ledger.for_sending(ledger_path, new_ledger, _traces(project_root, configured, plan)), plan, due, adapters, configured, delivery, optouts or [], clock, wait, retry_failed, progress, channel)
+            _deliver(
+                report,
+                Ledger.for_sending(ledger_path, new_ledger, _traces(project_root, configured, plan)),
+                plan,
+                due,
+                adapters,
+                configured,
+                delivery,
+                optouts or [],
+                clock,
+                wait,
+                retry_failed,
+                progress,
+                channel,
+            )
             return report
         finally:
             for adapter in (a for pool in adapters.values() for a in pool):
@@ -183,8 +225,10 @@ def _unsigned_unsubscribe(plan: PlanFile, due: list[Due], configured: dict[str, 
         unsigned = plan.count_containing(name, [url + ("&" if "?" in url else "?") + "c="])
         if unsigned:
             secret = settings.get("unsubscribe_secret_env") or "unsubscribe_secret_env"
-            problems.append(f"channel '{name}': {unsigned:,} message(s) of the plan carry an unsigned unsubscribe link (the customer id in the URL, which "
-                            f"anyone could change): the plan was made without {secret} set; set it and plan again")
+            problems.append(
+                f"channel '{name}': {unsigned:,} message(s) of the plan carry an unsigned unsubscribe link (the customer id in the URL, which "
+                f"anyone could change): the plan was made without {secret} set; set it and plan again"
+            )
     return problems
 
 
@@ -206,8 +250,17 @@ def _traces(root: Path, configured: dict[str, Any], plan: PlanFile) -> list[str]
     return found
 
 
-def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Due], optouts: list[tuple[str, str | None]], configured: dict[str, Any],
-             now: float, new_ledger: bool, traces: list[str]) -> None:
+def _preview(
+    report: SendReport,
+    ledger_path: Path,
+    plan: PlanFile,
+    due: list[Due],
+    optouts: list[tuple[str, str | None]],
+    configured: dict[str, Any],
+    now: float,
+    new_ledger: bool,
+    traces: list[str],
+) -> None:
     """What a live send would do with each due row, from a read-only look at the ledger
     and the clock: now, later today (at its time), held by quiet hours. A ledger the live
     send would refuse or fail on is the report's problem, and no row is "would send"."""
@@ -248,9 +301,21 @@ def _preview(report: SendReport, ledger_path: Path, plan: PlanFile, due: list[Du
     report.samples = list(plan.ledger_rows(samples)) if samples else []
 
 
-def _deliver(report: SendReport, ledger: Ledger, plan: PlanFile, due: list[Due], adapters: dict[str, list[Adapter]], configured: dict[str, Any],
-             delivery: dict[str, Any], optouts: list[tuple[str, str | None]], clock: Clock, wait: bool, retry_failed: bool,
-             progress: Callable[[dict[str, ChannelReport]], None] | None, channel: str | None) -> None:
+def _deliver(
+    report: SendReport,
+    ledger: Ledger,
+    plan: PlanFile,
+    due: list[Due],
+    adapters: dict[str, list[Adapter]],
+    configured: dict[str, Any],
+    delivery: dict[str, Any],
+    optouts: list[tuple[str, str | None]],
+    clock: Clock,
+    wait: bool,
+    retry_failed: bool,
+    progress: Callable[[dict[str, ChannelReport]], None] | None,
+    channel: str | None,
+) -> None:
     """`channel`: only that channel's rows are added, replanned, withdrawn and expired."""
     ledger_path = ledger.path
     try:
@@ -279,9 +344,20 @@ def _deliver(report: SendReport, ledger: Ledger, plan: PlanFile, due: list[Due],
             for name, keys in by_channel.items():
                 channel_report = report.channels.setdefault(name, ChannelReport(name, due=len(keys)))
                 own = clock.fork()  # a replay's channels each move their own clock
-                way = Channel(channel_kind(name, configured[name]), adapters[name], Pacer.from_config(configured[name].get("rate"), clock=own), policy,
-                              ahead=sends_ahead(configured[name]), max_pause=float(configured[name].get("max_pause", MAX_PAUSE)))
-                worker = threading.Thread(target=deliver_channel, name=f"send-{name}", args=(ledger_path, keys, way, report.until, stop, channel_report, own), daemon=True)
+                way = Channel(
+                    channel_kind(name, configured[name]),
+                    adapters[name],
+                    Pacer.from_config(configured[name].get("rate"), clock=own),
+                    policy,
+                    ahead=sends_ahead(configured[name]),
+                    max_pause=float(configured[name].get("max_pause", MAX_PAUSE)),
+                )
+                worker = threading.Thread(
+                    target=deliver_channel,
+                    name=f"send-{name}",
+                    args=(ledger_path, keys, way, report.until, stop, channel_report, own),
+                    daemon=True,
+                )
                 workers.append(worker)
             with _stopping_on_signals(stop):
                 for worker in workers:

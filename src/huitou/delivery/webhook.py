@@ -34,7 +34,7 @@ from .channels import ConfigError, Deadline, DeliveryError, Message, secret
 
 def _utc(instant: float) -> str | None:
     """When the run handed the message over, on its clock (a replay's is --now's)."""
-    return dt.datetime.fromtimestamp(instant, dt.timezone.utc).isoformat(timespec="seconds") if instant else None
+    return dt.datetime.fromtimestamp(instant, dt.UTC).isoformat(timespec="seconds") if instant else None
 
 
 class WebhookAdapter:
@@ -72,8 +72,13 @@ class WebhookAdapter:
 
     def headers(self, body: bytes, key: str) -> dict[str, str]:
         stamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": key, "X-Huitou-Timestamp": stamp,
-                   "User-Agent": f"huitou/{__version__}", "Connection": "keep-alive"}
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Idempotency-Key": key,
+            "X-Huitou-Timestamp": stamp,
+            "User-Agent": f"huitou/{__version__}",
+            "Connection": "keep-alive",
+        }
         if self.secret:
             digest = hmac.new(self.secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
             headers["X-Huitou-Signature"] = f"sha256={digest}"
@@ -106,7 +111,10 @@ class WebhookAdapter:
 
     def deliver(self, message: Message) -> str | None:
         body = self.payload(message)
-        late = DeliveryError(f"no whole answer from {self.url} within {self.timeout:g}s (delivery unknown; retried under the same Idempotency-Key)", transient=True)
+        late = DeliveryError(
+            f"no whole answer from {self.url} within {self.timeout:g}s (delivery unknown; retried under the same Idempotency-Key)",
+            transient=True,
+        )
         try:
             # `timeout` bounds the whole request, not each read: a receiver that trickles
             # its answer a byte at a time is cut off at it too.

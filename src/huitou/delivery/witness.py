@@ -61,8 +61,13 @@ def record(ledger: Path, ledger_id: str, sent: int, optouts: int) -> None:
     """Write the witness. Beside the ledger it must succeed (the directory is the ledger's,
     which was just written); the state directory may be read-only (a container's home):
     then that copy is skipped."""
-    data = {"ledger": str(ledger.absolute()), "ledger_id": ledger_id, "sent": sent, "optouts": optouts,
-            "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    data = {
+        "ledger": str(ledger.absolute()),
+        "ledger_id": ledger_id,
+        "sent": sent,
+        "optouts": optouts,
+        "updated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     beside, state = places(ledger)
     _write(beside, data)
     try:

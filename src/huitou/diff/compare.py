@@ -79,7 +79,7 @@ _CHANGED = """
 
 
 # The same send in both plans: what its idempotency key is made of (contract.key_sql).
-_SAME = "h.playbook = b.playbook AND h.rule_id = b.rule_id AND h.customer_id = b.customer_id AND h.\"trigger\" IS NOT DISTINCT FROM b.\"trigger\""
+_SAME = 'h.playbook = b.playbook AND h.rule_id = b.rule_id AND h.customer_id = b.customer_id AND h."trigger" IS NOT DISTINCT FROM b."trigger"'
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, base: exp.Table | None, head: exp.Table | None, **values: Any) -> list[tuple]:
@@ -137,31 +137,63 @@ def _cost(config: dict[str, Any], channel: str, messages: int, segments: int) ->
 def _validation(base: Checked, head: Checked) -> dict[str, list[dict[str, Any]]]:
     """Diagnostics that appear in HEAD or went away from BASE (matched by file, code and
     message: a line that moved is the same problem)."""
+
     def keyed(checked: Checked) -> dict[tuple[str, str, str], dict[str, Any]]:
-        return {(f, d.code, d.message): {"file": f, "line": d.line, "column": d.column, "code": d.code, "severity": d.severity, "message": d.message}
-                for f, d in checked.diagnostics}
+        return {
+            (f, d.code, d.message): {
+                "file": f,
+                "line": d.line,
+                "column": d.column,
+                "code": d.code,
+                "severity": d.severity,
+                "message": d.message,
+            }
+            for f, d in checked.diagnostics
+        }
 
     before, after = keyed(base), keyed(head)
-    return {"appeared": [after[k] for k in sorted(after.keys() - before.keys())], "went_away": [before[k] for k in sorted(before.keys() - after.keys())]}
+    return {
+        "appeared": [after[k] for k in sorted(after.keys() - before.keys())],
+        "went_away": [before[k] for k in sorted(before.keys() - after.keys())],
+    }
 
 
 def compare(con: duckdb.DuckDBPyConnection, base_plan: exp.Table, head_plan: exp.Table, base: Checked, head: Checked) -> dict[str, Any]:
     """The differences, JSON-ready (docs/cli.md#diff)."""
     base_plan, head_plan, plans = _sends(con, base_plan), _sends(con, head_plan), {"base_plan": base_plan, "head_plan": head_plan}
     rules = []
-    gained = {"added": _rows(con, _GAINED, None, None, gainer=head_plan, other=base_plan),
-              "removed": _rows(con, _GAINED, None, None, gainer=base_plan, other=head_plan)}
+    gained = {
+        "added": _rows(con, _GAINED, None, None, gainer=head_plan, other=base_plan),
+        "removed": _rows(con, _GAINED, None, None, gainer=base_plan, other=head_plan),
+    }
     changed = {which: _rows(con, _CHANGED, base_plan, head_plan, which=which) for which in ("reworded", "moved")}
     reasons = _rows(con, _REASONS, None, None, **plans)
     for playbook, rule, added, removed, sends_base, sends_head, reworded, moved in _rows(con, _RULES, base_plan, head_plan):
         mine = [(r[2], r[3], r[4]) for r in reasons if (r[0], r[1]) == (playbook, rule)]
         entry: dict[str, Any] = {
-            "playbook": playbook, "rule": rule, "added": added, "removed": removed, "sends_base": sends_base, "sends_head": sends_head,
-            "reworded": reworded, "moved": moved, "reasons": [{"reason": r, "base": b, "head": h, "change": h - b} for r, b, h in mine],
-            "examples": {kind: [{"customer_id": c, "to": None if to is None else mask_filter(to), "send_at": at, "body": _masked(body)}
-                                for p, r, c, to, at, body in rows if (p, r) == (playbook, rule)] for kind, rows in gained.items()},
-            "reworded_examples": [{"customer_id": c, "diff": git_style(parts), "parts": parts}
-                                  for p, r, c, _, _, b, a in changed["reworded"] if (p, r) == (playbook, rule) for parts in [word_diff(_masked(b), _masked(a))]],
+            "playbook": playbook,
+            "rule": rule,
+            "added": added,
+            "removed": removed,
+            "sends_base": sends_base,
+            "sends_head": sends_head,
+            "reworded": reworded,
+            "moved": moved,
+            "reasons": [{"reason": r, "base": b, "head": h, "change": h - b} for r, b, h in mine],
+            "examples": {
+                kind: [
+                    {"customer_id": c, "to": None if to is None else mask_filter(to), "send_at": at, "body": _masked(body)}
+                    for p, r, c, to, at, body in rows
+                    if (p, r) == (playbook, rule)
+                ]
+                for kind, rows in gained.items()
+            },
+            "reworded_examples": [
+                {"customer_id": c, "diff": git_style(parts), "parts": parts}
+                for p, r, c, _, _, b, a in changed["reworded"]
+                if (p, r) == (playbook, rule)
+                for parts in [word_diff(_masked(b), _masked(a))]
+            ],
             "moved_examples": [{"customer_id": c, "from": f, "to": t} for p, r, c, f, t, _, _ in changed["moved"] if (p, r) == (playbook, rule)],
         }
         entry["changed"] = bool(added or removed or reworded or moved or mine or sends_base != sends_head)
@@ -171,13 +203,33 @@ def compare(con: duckdb.DuckDBPyConnection, base_plan: exp.Table, head_plan: exp
         s_base, s_head = (None if s is None else int(s) for s in (s_base, s_head))
         cost_base, cost_head = _cost(base.config, channel, m_base, s_base or m_base), _cost(head.config, channel, m_head, s_head or m_head)
         currency = (((head.config.get("channels") or {}).get(channel) or {}).get("cost") or {}).get("currency")
-        channels.append({"channel": channel, "messages_base": m_base, "messages_head": m_head, "segments_base": s_base, "segments_head": s_head,
-                         "cost_base": cost_base, "cost_head": cost_head, "currency": currency})
+        channels.append(
+            {
+                "channel": channel,
+                "messages_base": m_base,
+                "messages_head": m_head,
+                "segments_base": s_base,
+                "segments_head": s_head,
+                "cost_base": cost_base,
+                "cost_head": cost_head,
+                "currency": currency,
+            }
+        )
     days = [{"playbook": p, "channel": c, "day": d, "base": b, "head": h} for p, c, d, b, h in _rows(con, _DAYS, base_plan, head_plan)]
     added_rules, removed_rules = sorted(set(head.rules) - set(base.rules)), sorted(set(base.rules) - set(head.rules))
     validation = _validation(base, head)
-    moved_channels = any(c["messages_base"] != c["messages_head"] or c["segments_base"] != c["segments_head"] or c["cost_base"] != c["cost_head"] for c in channels)
-    unchanged = not (any(r["changed"] for r in rules) or days or moved_channels or added_rules or removed_rules or validation["appeared"] or validation["went_away"])
+    moved_channels = any(
+        c["messages_base"] != c["messages_head"] or c["segments_base"] != c["segments_head"] or c["cost_base"] != c["cost_head"] for c in channels
+    )
+    unchanged = not (
+        any(r["changed"] for r in rules)
+        or days
+        or moved_channels
+        or added_rules
+        or removed_rules
+        or validation["appeared"]
+        or validation["went_away"]
+    )
     return {
         "unchanged": unchanged,
         "rules": rules,

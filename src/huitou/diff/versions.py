@@ -40,7 +40,9 @@ def working_tree(start: Path) -> Version:
     """The project around `start` as it is on disk."""
     root = find_root(start)
     if root is None:
-        raise VersionError(f"{start.resolve()}: not in a huitou project (no huitou.yaml here or above); run huitou diff inside one, or give two directories")
+        raise VersionError(
+            f"{start.resolve()}: not in a huitou project (no huitou.yaml here or above); run huitou diff inside one, or give two directories"
+        )
     return Version("the working tree", root)
 
 

@@ -26,8 +26,12 @@ def python_value(value: Any) -> Any:
 def local_table(name: str, types: Mapping[str, str]) -> str:
     """CREATE the empty DuckDB temporary table `name` of these columns (DuckDB types)."""
     columns = [exp.ColumnDef(this=exp.to_identifier(c, quoted=True), kind=exp.DataType.build(t, dialect="duckdb")) for c, t in types.items()]
-    create = exp.Create(this=exp.Schema(this=exp.to_table(name), expressions=columns), kind="TABLE", replace=True,
-                        properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+    create = exp.Create(
+        this=exp.Schema(this=exp.to_table(name), expressions=columns),
+        kind="TABLE",
+        replace=True,
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+    )
     return create.sql("duckdb")
 
 
@@ -39,10 +43,23 @@ def insert_cast(name: str, source: str, types: Mapping[str, str]) -> str:
 
 # Engine column types read as they are: text, integers, exact decimals of stated scale,
 # floating point, dates, timestamps with and without zone, booleans.
-_AS_IS = {exp.DataType.Type.TEXT: "VARCHAR", exp.DataType.Type.VARCHAR: "VARCHAR", exp.DataType.Type.CHAR: "VARCHAR", exp.DataType.Type.NVARCHAR: "VARCHAR",
-          exp.DataType.Type.TINYINT: "TINYINT", exp.DataType.Type.SMALLINT: "SMALLINT", exp.DataType.Type.INT: "INTEGER", exp.DataType.Type.BIGINT: "BIGINT",
-          exp.DataType.Type.FLOAT: "FLOAT", exp.DataType.Type.DOUBLE: "DOUBLE", exp.DataType.Type.DATE: "DATE", exp.DataType.Type.TIMESTAMP: "TIMESTAMP",
-          exp.DataType.Type.TIMESTAMPNTZ: "TIMESTAMP", exp.DataType.Type.TIMESTAMPTZ: "TIMESTAMPTZ", exp.DataType.Type.BOOLEAN: "BOOLEAN"}
+_AS_IS = {
+    exp.DataType.Type.TEXT: "VARCHAR",
+    exp.DataType.Type.VARCHAR: "VARCHAR",
+    exp.DataType.Type.CHAR: "VARCHAR",
+    exp.DataType.Type.NVARCHAR: "VARCHAR",
+    exp.DataType.Type.TINYINT: "TINYINT",
+    exp.DataType.Type.SMALLINT: "SMALLINT",
+    exp.DataType.Type.INT: "INTEGER",
+    exp.DataType.Type.BIGINT: "BIGINT",
+    exp.DataType.Type.FLOAT: "FLOAT",
+    exp.DataType.Type.DOUBLE: "DOUBLE",
+    exp.DataType.Type.DATE: "DATE",
+    exp.DataType.Type.TIMESTAMP: "TIMESTAMP",
+    exp.DataType.Type.TIMESTAMPNTZ: "TIMESTAMP",
+    exp.DataType.Type.TIMESTAMPTZ: "TIMESTAMPTZ",
+    exp.DataType.Type.BOOLEAN: "BOOLEAN",
+}
 
 
 def local_type(engine_type: str, dialect: str) -> str | None:
@@ -175,7 +192,9 @@ class Engine:
             found = self.column_types(exp.select("*").from_(relation).limit(0).sql(self.dialect))
         except self.errors as exc:  # the driver's own: no such table, no permission
             reason = " ".join(str(exc).split())[:300]
-            raise EngineError(f"engine {self.kind}: cannot read {what} {table!r}: {reason} (check the name, the schema and the permissions)") from None
+            raise EngineError(
+                f"engine {self.kind}: cannot read {what} {table!r}: {reason} (check the name, the schema and the permissions)"
+            ) from None
         types = {column: local_type(type_, self.dialect) for column, type_ in found.items()}
         columns = [exp.column(c, quoted=True) if t else exp.cast(exp.column(c, quoted=True), "VARCHAR").as_(c, quoted=True) for c, t in types.items()]
         wanted = {c: t or "VARCHAR" for c, t in types.items()}

@@ -49,6 +49,7 @@ def _isodow(part: str) -> Callable[[exp.Expression], exp.Expression]:
         if isinstance(node, exp.DayOfWeekIso):
             return exp.cast(_extract(part, node.this), "INT")
         return node
+
     return rewrite
 
 
@@ -101,6 +102,7 @@ def _sha256(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
             bytes_ = _fn("CONVERT_TO", node.this.copy(), exp.Literal.string("UTF8"))
             return _fn("ENCODE", _fn("SHA256", bytes_), exp.Literal.string("hex"))
         return _fn("SHA2", node.this.copy(), exp.Literal.number(256))
+
     return rewrite
 
 
@@ -116,13 +118,22 @@ def binary(text: exp.Expression) -> exp.Expression:
 
 def _hex_int(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
     def rewrite(node: exp.Expression) -> exp.Expression:
-        if not (isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.UBIGINT and isinstance(node.this, exp.DPipe) and node.this.this == exp.Literal.string("0x")):
+        if not (
+            isinstance(node, exp.Cast)
+            and node.to.this == exp.DataType.Type.UBIGINT
+            and isinstance(node.this, exp.DPipe)
+            and node.this.this == exp.Literal.string("0x")
+        ):
             return node
         digits = node.this.expression.copy()
         if postgres:  # a bit string read as a (signed) 64-bit integer: 16 digits, the first 0
-            bits = exp.cast(exp.DPipe(this=exp.Literal.string("x"), expression=_fn("LPAD", digits, exp.Literal.number(16), exp.Literal.string("0"))), "BIT(64)")
+            bits = exp.cast(
+                exp.DPipe(this=exp.Literal.string("x"), expression=_fn("LPAD", digits, exp.Literal.number(16), exp.Literal.string("0"))),
+                "BIT(64)",
+            )
             return exp.cast(bits, "BIGINT")
         return exp.cast(_fn("CONV", digits, exp.Literal.number(16), exp.Literal.number(10)), "BIGINT")
+
     return rewrite
 
 
@@ -130,6 +141,7 @@ def _full_match(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
     """regexp_full_match with a constant pattern: anchored at both ends of the text (Java's
     `$` would also match before a final line break; PostgreSQL's `$`, without the n flag,
     only at the end)."""
+
     def rewrite(node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.RegexpFullMatch):
             return node
@@ -139,6 +151,7 @@ def _full_match(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
         if postgres:
             return exp.RegexpLike(this=node.this.copy(), expression=exp.Literal.string(f"^(?:{pattern.this})$"))
         return exp.RegexpLike(this=node.this.copy(), expression=exp.Literal.string(f"\\A(?:{pattern.this})\\z"))
+
     return rewrite
 
 
@@ -157,10 +170,12 @@ def _no_binary_collation(node: exp.Expression) -> exp.Expression:
 
 def _key_tuple(row: str) -> Callable[[exp.Expression], exp.Expression]:
     """A tuple as arg_max's key: a struct (Spark) or a row (PostgreSQL), compared field by field."""
+
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Tuple) and isinstance(node.parent, (exp.ArgMax, exp.ArgMin)) and node.arg_key == "expression":
             return _fn(row, *(e.copy() for e in node.expressions))
         return node
+
     return rewrite
 
 
@@ -178,15 +193,37 @@ def _day_diff(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
         if postgres:
             return exp.paren(exp.Sub(this=exp.cast(end, "DATE"), expression=exp.cast(start, "DATE")))
         return _fn("DATEDIFF", exp.cast(end, "DATE"), exp.cast(start, "DATE"))
+
     return rewrite
 
 
 _REWRITES: dict[str, list[Callable[[exp.Expression], exp.Expression]]] = {
     "duckdb": [],
-    "spark": [_isodow("DAYOFWEEK_ISO"), _key_tuple("STRUCT"), lambda n: _arg_extreme(n, spark=True), _sha256(False), _day_diff(False), _hex_int(False),
-              _full_match(False), _minutes, _no_binary_collation],
-    "postgres": [_isodow("ISODOW"), _date_part, _make_date, _cardinality, _key_tuple("ROW"), lambda n: _arg_extreme(n, spark=False), _sha256(True), _int_div,
-                 _day_diff(True), _hex_int(True), _full_match(True), _minutes],
+    "spark": [
+        _isodow("DAYOFWEEK_ISO"),
+        _key_tuple("STRUCT"),
+        lambda n: _arg_extreme(n, spark=True),
+        _sha256(False),
+        _day_diff(False),
+        _hex_int(False),
+        _full_match(False),
+        _minutes,
+        _no_binary_collation,
+    ],
+    "postgres": [
+        _isodow("ISODOW"),
+        _date_part,
+        _make_date,
+        _cardinality,
+        _key_tuple("ROW"),
+        lambda n: _arg_extreme(n, spark=False),
+        _sha256(True),
+        _int_div,
+        _day_diff(True),
+        _hex_int(True),
+        _full_match(True),
+        _minutes,
+    ],
 }
 
 

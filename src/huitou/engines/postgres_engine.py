@@ -28,8 +28,10 @@ def _where(url: str, url_env: str) -> str:
     try:
         parts = conninfo_to_dict(url)
     except Exception:  # psycopg's reason quotes the text it cannot parse: never shown
-        raise EngineError(f"engine postgres: the value of {url_env} is not a connection URL (postgresql://user@host/db) or keyword string "
-                          "(host=... dbname=...); the value is not shown") from None
+        raise EngineError(
+            f"engine postgres: the value of {url_env} is not a connection URL (postgresql://user@host/db) or keyword string "
+            "(host=... dbname=...); the value is not shown"
+        ) from None
     named = [f"{k} {parts[k]}" for k in ("host", "port", "dbname", "user") if parts.get(k)]
     return f"the database of {url_env} ({', '.join(named) or 'the defaults'})"
 
@@ -40,8 +42,10 @@ class PostgresEngine(Engine):
     def __init__(self, url_env: str = DEFAULT_URL_ENV) -> None:
         url = secret_env(url_env)
         if not url:
-            raise EngineError(f"engine postgres: the environment variable {url_env} is not set; set it to the database's connection URL, e.g. postgresql://user@host/db "
-                              f"(huitou.yaml's engine.url_env names the variable)")
+            raise EngineError(
+                f"engine postgres: the environment variable {url_env} is not set; set it to the database's connection URL, e.g. postgresql://user@host/db "
+                f"(huitou.yaml's engine.url_env names the variable)"
+            )
         try:
             import psycopg
         except ImportError:
@@ -97,7 +101,9 @@ class PostgresEngine(Engine):
             super().bring(query, con, name, types)
             return
         lists = {c for c, t in types.items() if t == "VARCHAR[]"}
-        picked = [exp.func("array_to_json", exp.column(c, quoted=True)).as_(c, quoted=True) if c in lists else exp.column(c, quoted=True) for c in types]
+        picked = [
+            exp.func("array_to_json", exp.column(c, quoted=True)).as_(c, quoted=True) if c in lists else exp.column(c, quoted=True) for c in types
+        ]
         text = self.sql(exp.select(*picked).from_(query.subquery("q")))
         with tempfile.TemporaryDirectory(prefix="pg-", dir=scratch_dir()) as tmp:
             path = Path(tmp) / "rows.csv"
@@ -157,9 +163,14 @@ def read_pg_csv(path: Path, types: Mapping[str, str], lists: set[str]) -> str:
     columns = ", ".join(f"{literal(c)}: {literal('VARCHAR' if c in lists else t)}" for c, t in types.items())
     # PostgreSQL ends CSV lines with \n; said, not sniffed: DuckDB 1.3 took a \r\n inside a
     # quoted value (a name with a line break) for the line ending and refused the file.
-    reader = (f"read_csv({literal(str(path))}, columns = {{{columns}}}, header = false, delim = ',', quote = '\"', escape = '\"', "
-              f"new_line = '\\n', auto_detect = false, allow_quoted_nulls = false)")
-    picked = ", ".join(f"CAST(CAST({ident(c)} AS JSON) AS VARCHAR[]) AS {ident(c)}" if c in lists else f"CAST({ident(c)} AS {t}) AS {ident(c)}" for c, t in types.items())
+    reader = (
+        f"read_csv({literal(str(path))}, columns = {{{columns}}}, header = false, delim = ',', quote = '\"', escape = '\"', "
+        f"new_line = '\\n', auto_detect = false, allow_quoted_nulls = false)"
+    )
+    picked = ", ".join(
+        f"CAST(CAST({ident(c)} AS JSON) AS VARCHAR[]) AS {ident(c)}" if c in lists else f"CAST({ident(c)} AS {t}) AS {ident(c)}"
+        for c, t in types.items()
+    )
     return f"SELECT {picked} FROM {reader}"
 
 

@@ -29,8 +29,10 @@ class SparkEngine(Engine):
         except ImportError:
             raise EngineError("engine spark needs pyspark, which is not installed: pip install 'huitou[spark]'") from None
         if master.startswith("local") and not (os.environ.get("JAVA_HOME") or shutil.which("java")):
-            raise EngineError("engine spark needs Java, and there is none (no java on PATH, no JAVA_HOME): install a Java 17 or 21 runtime, "
-                              "e.g. apt-get install openjdk-17-jre-headless")
+            raise EngineError(
+                "engine spark needs Java, and there is none (no java on PATH, no JAVA_HOME): install a Java 17 or 21 runtime, "
+                "e.g. apt-get install openjdk-17-jre-headless"
+            )
         if master.startswith("local"):
             # Arbitration runs on the workers (map_groups): on a local master they are this
             # interpreter, which has huitou (pyspark's default is whatever python3 is on PATH).
@@ -40,9 +42,16 @@ class SparkEngine(Engine):
         # itself), no UI port, few shuffle partitions for a local master.
         # Constraint propagation off: inferring constraints over the plan's rule flags (one
         # aliased predicate per rule, OR-ed) exhausted a 6 GB driver on 300 customers.
-        settings = {"spark.sql.session.timeZone": "UTC", "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
-                    "spark.sql.constraintPropagation.enabled": "false",
-                    "spark.sql.timestampType": "TIMESTAMP_NTZ", "spark.ui.showConsoleProgress": "false", **local_driver_memory(master), **(conf or {})}
+        settings = {
+            "spark.sql.session.timeZone": "UTC",
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "8",
+            "spark.sql.constraintPropagation.enabled": "false",
+            "spark.sql.timestampType": "TIMESTAMP_NTZ",
+            "spark.ui.showConsoleProgress": "false",
+            **local_driver_memory(master),
+            **(conf or {}),
+        }
         for key, value in settings.items():
             builder = builder.config(key, str(value))
         # The JVM writes its start-up notices and log to the stderr it inherits: give it a
@@ -55,7 +64,9 @@ class SparkEngine(Engine):
             self.spark = builder.getOrCreate()
         except Exception as exc:  # pyspark raises its own runtime errors when the JVM cannot start
             reason = " ".join(str(exc).split())[:300]
-            raise EngineError(f"engine spark: cannot start a session on {master}: {reason} (check Java and the master URL; the JVM's log: {self.log_path})") from None
+            raise EngineError(
+                f"engine spark: cannot start a session on {master}: {reason} (check Java and the master URL; the JVM's log: {self.log_path})"
+            ) from None
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -105,7 +116,9 @@ class SparkEngine(Engine):
         casts = [f"CAST({_ident(c)} AS {exp.DataType.build(t, dialect='duckdb').sql('spark')}) AS {_ident(c)}" for c, t in types.items()]
         frame.selectExpr(*casts).localCheckpoint(eager=True).createOrReplaceTempView(name)
 
-    def map_groups(self, name: str, relation: exp.Table, key: exp.Expression, fn: Callable[[dict[str, Any]], dict[str, Any]], types: Mapping[str, str]) -> None:
+    def map_groups(
+        self, name: str, relation: exp.Table, key: exp.Expression, fn: Callable[[dict[str, Any]], dict[str, Any]], types: Mapping[str, str]
+    ) -> None:
         """The temporary view `name`: `fn` (a picklable function from a group's columns, as
         numpy arrays, to the columns of `types`, DuckDB names) applied by the workers to the
         rows of `relation` in groups of equal `key`."""
@@ -133,8 +146,10 @@ class SparkEngine(Engine):
             # another Python version): that line, and where the workers' Python is set.
             errors = re.findall(r"\b(\w+(?:Error|Exception): .*?)(?=\s+at |\s+File |$)", " ".join(str(exc).split()))
             cause = (errors[-1] if errors else "see the JVM's log")[:200]
-            raise EngineError(f"engine spark: the Python workers could not run huitou ({cause}): install huitou with its spark extra in the "
-                              "workers' Python and name it with PYSPARK_PYTHON or spark.pyspark.python") from None
+            raise EngineError(
+                f"engine spark: the Python workers could not run huitou ({cause}): install huitou with its spark extra in the "
+                "workers' Python and name it with PYSPARK_PYTHON or spark.pyspark.python"
+            ) from None
 
     def drop(self, relation: exp.Table) -> None:
         self.spark.catalog.dropTempView(relation.name)

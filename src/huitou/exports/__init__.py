@@ -23,7 +23,19 @@ from ..data.csvfile import sniff_delimiter
 from ..data.encoding import likely_encodings
 from ..data.sources import DataError
 
-ORDER_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status", "refunded_amount", "sku", "product", "quantity", "price", "category")
+ORDER_COLUMNS = (
+    "order_id",
+    "customer_id",
+    "ordered_at",
+    "amount",
+    "status",
+    "refunded_amount",
+    "sku",
+    "product",
+    "quantity",
+    "price",
+    "category",
+)
 PROFILE_COLUMNS = ("email", "phone", "name", "consent_email", "consent_sms")
 _HEAD = 1 << 16
 
@@ -49,9 +61,19 @@ def presets() -> list[Preset]:
     for entry in sorted(resources.files(__package__).joinpath("presets").iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
             spec = yaml.safe_load(entry.read_text(encoding="utf-8"))
-            out.append(Preset(spec["platform"], spec["title"], spec["locale"], spec["encoding"], tuple(spec["recognise"]), dict(spec["columns"]),
-                              dict(spec.get("fields") or {}), {k: {str(a): str(b) for a, b in v.items()} for k, v in (spec.get("values") or {}).items()},
-                              tuple(spec.get("quirks") or ())))
+            out.append(
+                Preset(
+                    spec["platform"],
+                    spec["title"],
+                    spec["locale"],
+                    spec["encoding"],
+                    tuple(spec["recognise"]),
+                    dict(spec["columns"]),
+                    dict(spec.get("fields") or {}),
+                    {k: {str(a): str(b) for a, b in v.items()} for k, v in (spec.get("values") or {}).items()},
+                    tuple(spec.get("quirks") or ()),
+                )
+            )
     return out
 
 
@@ -59,12 +81,59 @@ def presets() -> list[Preset]:
 # after removing blanks and underscores).
 SYNONYMS = {
     "order_id": ("order_id", "orderid", "ordernumber", "orderno", "order#", "order", "name", "订单号", "订单编号", "注文番号", "受注番号"),
-    "customer_id": ("customer_id", "customerid", "customer", "buyer", "buyerid", "member", "memberid", "email", "客户", "客户id", "买家", "买家id",
-                    "会员", "会员id", "买家会员名", "顾客", "購入者", "会員id", "顧客id"),
-    "ordered_at": ("ordered_at", "orderdate", "orderedat", "createdat", "date", "created", "time", "下单时间", "订单创建时间", "创建时间", "日期",
-                   "注文日時", "注文日", "受注日"),
-    "amount": ("amount", "total", "ordertotal", "totalamount", "paid", "revenue", "金额", "实付金额", "订单金额", "实付", "合计", "金額", "合計金額",
-               "支払金額"),
+    "customer_id": (
+        "customer_id",
+        "customerid",
+        "customer",
+        "buyer",
+        "buyerid",
+        "member",
+        "memberid",
+        "email",
+        "客户",
+        "客户id",
+        "买家",
+        "买家id",
+        "会员",
+        "会员id",
+        "买家会员名",
+        "顾客",
+        "購入者",
+        "会員id",
+        "顧客id",
+    ),
+    "ordered_at": (
+        "ordered_at",
+        "orderdate",
+        "orderedat",
+        "createdat",
+        "date",
+        "created",
+        "time",
+        "下单时间",
+        "订单创建时间",
+        "创建时间",
+        "日期",
+        "注文日時",
+        "注文日",
+        "受注日",
+    ),
+    "amount": (
+        "amount",
+        "total",
+        "ordertotal",
+        "totalamount",
+        "paid",
+        "revenue",
+        "金额",
+        "实付金额",
+        "订单金额",
+        "实付",
+        "合计",
+        "金額",
+        "合計金額",
+        "支払金額",
+    ),
     "status": ("status", "orderstatus", "financialstatus", "state", "订单状态", "状态", "ステータス", "注文ステータス"),
     "refunded_amount": ("refunded_amount", "refundedamount", "refund", "refunds", "退款金额", "返金額"),
     "sku": ("sku", "productid", "itemid", "商品id", "商品编码", "商品コード"),
@@ -131,4 +200,3 @@ def header_of(path: Path, locale: str = "") -> tuple[str, str, list[str]]:
     delimiter = sniff_delimiter(first)
     names = [n.strip() for n in next(csv.reader(io.StringIO(first), delimiter=delimiter), [])]
     return encoding, delimiter, names
-

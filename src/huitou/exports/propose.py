@@ -59,8 +59,10 @@ def propose(export: Path, project_dir: Path, locale: str = "") -> Proposal:
             columns[canonical] = spec
     missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in columns]
     if missing:
-        raise DataError(f"{export}: no column for {', '.join(missing)} ({'the ' + preset.title if preset.platform != 'generic' else 'no preset fits'}); "
-                        f"the file has {', '.join(header[:30])}; write data.orders.columns in huitou.yaml yourself (docs/exports.md)")
+        raise DataError(
+            f"{export}: no column for {', '.join(missing)} ({'the ' + preset.title if preset.platform != 'generic' else 'no preset fits'}); "
+            f"the file has {', '.join(header[:30])}; write data.orders.columns in huitou.yaml yourself (docs/exports.md)"
+        )
     fields = {name: type_ for name, type_ in preset.fields.items() if name in columns}
     spec: dict[str, Any] = {"path": os.path.relpath(export.resolve(), project_dir.resolve())}
     csv_options: dict[str, Any] = {}
@@ -128,8 +130,12 @@ def _date_format(con: Any, source: Any) -> str | None:
     reading most of them (the sample's distinct values)."""
     raw = tree("trim(CAST(:at AS VARCHAR))", at=mapped(source, "ordered_at", quoted(source.column("ordered_at"))))
     sample = exp.select(raw.as_("t")).from_("raw_orders").where(tree(":t <> ''", t=raw)).distinct().limit(_DATE_SAMPLE)
-    unread = exp.select("t").from_(sample.subquery("s")).where(exp.column("t").is_(exp.null()).not_().and_(text_time(exp.column("t"), "", "UTC").is_(exp.null())))
-    bad = [str(v) for v, in run(con, unread).fetchall()]
+    unread = (
+        exp.select("t")
+        .from_(sample.subquery("s"))
+        .where(exp.column("t").is_(exp.null()).not_().and_(text_time(exp.column("t"), "", "UTC").is_(exp.null())))
+    )
+    bad = [str(v) for (v,) in run(con, unread).fetchall()]
     if not bad:
         return None
     if all(v.replace(".", "", 1).isdigit() and len(v.split(".")[0]) == 5 for v in bad):
@@ -153,8 +159,9 @@ def data_section(proposal: Proposal, export: Path) -> str:
     import yaml
 
     said = proposal.preset.title if proposal.preset.platform != "generic" else "no platform preset fits: columns matched by name"
-    head = (f"# Proposed by `huitou init --from {export.name}` ({said}).\n"
-            "# Check the status words and the mapping against your shop: docs/exports.md.\n")
+    head = (
+        f"# Proposed by `huitou init --from {export.name}` ({said}).\n# Check the status words and the mapping against your shop: docs/exports.md.\n"
+    )
     return head + yaml.safe_dump({"data": {"orders": proposal.spec}}, allow_unicode=True, sort_keys=False, width=200)
 
 
@@ -163,7 +170,9 @@ def summary(proposal: Proposal, export: Path) -> list[str]:
     preset = proposal.preset
     said = f"recognised as the {preset.title}" if preset.platform != "generic" else "no platform preset fits; columns matched by name"
     out = [f"{export.name}: {said}; encoding {proposal.encoding.replace('_', '-')}"]
-    out += [f"  {canonical}: {' else '.join(column) if isinstance(column, list) else column}" for canonical, column in proposal.spec["columns"].items()]
+    out += [
+        f"  {canonical}: {' else '.join(column) if isinstance(column, list) else column}" for canonical, column in proposal.spec["columns"].items()
+    ]
     out += value_lines(proposal)
     date_format = (proposal.spec.get("csv") or {}).get("date_format")
     out.append(f"  dates: {date_format!r}" if date_format else "  dates: read as written (offsets converted to the shop's timezone)")

@@ -65,8 +65,9 @@ class Coded:
         return per_value[self.index]
 
 
-def bgnbd_log_likelihood(params: np.ndarray, x: Coded, t_x: Coded, T: Coded, weights: np.ndarray,
-                         gradient: bool = False) -> float | tuple[float, np.ndarray]:
+def bgnbd_log_likelihood(
+    params: np.ndarray, x: Coded, t_x: Coded, T: Coded, weights: np.ndarray, gradient: bool = False
+) -> float | tuple[float, np.ndarray]:
     """The BG/NBD log-likelihood of the customers (weighted), params = (r, alpha, a, b);
     with `gradient`, also its derivatives by the four parameters."""
     from scipy.special import digamma, gammaln
@@ -100,8 +101,13 @@ def bgnbd_log_likelihood(params: np.ndarray, x: Coded, t_x: Coded, T: Coded, wei
 WARM_START_ROWS = 20_000  # above this many rows, a fit on a sample of them gives the full fit its start
 
 
-def _maximise(log_likelihood, columns: tuple[np.ndarray, ...], weights: np.ndarray, start: np.ndarray,  # type: ignore[no-untyped-def]
-              coded: tuple[int, ...] = ()) -> np.ndarray:
+def _maximise(
+    log_likelihood,
+    columns: tuple[np.ndarray, ...],
+    weights: np.ndarray,
+    start: np.ndarray,  # type: ignore[no-untyped-def]
+    coded: tuple[int, ...] = (),
+) -> np.ndarray:
     """The parameters maximising log_likelihood(params, *columns, weights, gradient=True),
     searched over their logarithms (so they stay positive) by BFGS. Over many rows the
     search starts from the optimum of a fixed sample of them, so the full data is
@@ -121,8 +127,14 @@ def _maximise(log_likelihood, columns: tuple[np.ndarray, ...], weights: np.ndarr
 
         # Bounded (e^-15 .. e^15): on a shop where nobody stops buying, a and b of BG/NBD run
         # off to infinity together; the bound ends that walk where it no longer matters.
-        result = minimize(loss, begin, jac=True, method="L-BFGS-B", bounds=[(-15.0, 15.0)] * len(begin),
-                          options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2_000})
+        result = minimize(
+            loss,
+            begin,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(-15.0, 15.0)] * len(begin),
+            options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2_000},
+        )
         return result.x
 
     if len(weights) > WARM_START_ROWS:
@@ -156,8 +168,9 @@ class GammaGamma:
         return np.where(x > 0, given, population)
 
 
-def gamma_gamma_log_likelihood(params: np.ndarray, x: Coded, m: np.ndarray, weights: np.ndarray,
-                               gradient: bool = False) -> float | tuple[float, np.ndarray]:
+def gamma_gamma_log_likelihood(
+    params: np.ndarray, x: Coded, m: np.ndarray, weights: np.ndarray, gradient: bool = False
+) -> float | tuple[float, np.ndarray]:
     """The Gamma-Gamma log-likelihood (weighted), params = (p, q, v); with `gradient`, also
     its derivatives."""
     from scipy.special import digamma, gammaln

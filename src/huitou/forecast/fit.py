@@ -66,9 +66,11 @@ def fit(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> Forecast:
     customers, repeat = int(n.sum()), int(n[x > 0].sum())
     out = Forecast(as_of, customers, repeat, history=histories)
     if customers < MIN_CUSTOMERS or repeat < MIN_REPEAT_BUYERS:
-        out.problem = (f"too few customers to fit the purchase models as of {as_of}: {customers:,} with a purchase and {repeat:,} who bought again on "
-                       f"another day (at least {MIN_CUSTOMERS} and {MIN_REPEAT_BUYERS} are needed); p_alive, expected_orders_90d and "
-                       "expected_spend_90d are empty")
+        out.problem = (
+            f"too few customers to fit the purchase models as of {as_of}: {customers:,} with a purchase and {repeat:,} who bought again on "
+            f"another day (at least {MIN_CUSTOMERS} and {MIN_REPEAT_BUYERS} are needed); p_alive, expected_orders_90d and "
+            "expected_spend_90d are empty"
+        )
         return out
     out.model = fit_bgnbd(x, t_x, T, n)
     repeat_rows = con.execute(tree("SELECT x, m FROM :history WHERE x > 0 AND m > 0", history=histories.copy()).sql("duckdb")).fetchnumpy()
@@ -115,7 +117,9 @@ def score(con: duckdb.DuckDBPyConnection, forecast: Forecast) -> exp.Expression:
     register_columns(con, "forecast_hyp", {"x": np.asarray(pairs["x"]), "T": np.asarray(pairs["T"]), "hyp": hyp})
     try:
         s = forecast.spend  # no spend model (too few repeat buyers with a spend): expected_spend_90d is NULL
-        values = [_num(v) for v in (m.r, m.alpha, m.a, m.b, t)] + [_num(getattr(s, k)) if s else exp.cast(exp.Null(), "DOUBLE") for k in ("p", "q", "v")]
+        values = [_num(v) for v in (m.r, m.alpha, m.a, m.b, t)] + [
+            _num(getattr(s, k)) if s else exp.cast(exp.Null(), "DOUBLE") for k in ("p", "q", "v")
+        ]
         params = exp.values([tuple(values)], alias="f", columns=["r", "alpha", "a", "b", "t", "p", "q", "v"])
         scores = tree(_SCORES, history=forecast.history.copy(), params=params)
         return create_temp(con, FORECAST, scores)

@@ -99,8 +99,16 @@ class _Contest:
         longest = max([c.days for c in caps] + [w or 0 for w in care.values()] + [1])
         width = longest + horizon + 8 + longest  # history, the window, shifts (weekday, quiet), caps ahead
         assert [r.index for r in rules] == list(range(len(rules)))
-        return cls(tuple(r.channel for r in rules), tuple(r.intent for r in rules), tuple(playbooks.index(r.ctx.name) for r in rules),
-                   caps, care, playbooks, as_of - dt.timedelta(days=longest), width)
+        return cls(
+            tuple(r.channel for r in rules),
+            tuple(r.intent for r in rules),
+            tuple(playbooks.index(r.ctx.name) for r in rules),
+            caps,
+            care,
+            playbooks,
+            as_of - dt.timedelta(days=longest),
+            width,
+        )
 
     @property
     def scopes(self) -> list[tuple[str | None, str | None]]:
@@ -155,7 +163,12 @@ def judge_part(contest: _Contest, past: dict[str, numpy.ndarray] | None, part: d
     order = numpy.argsort(numpy.asarray(part["position"], dtype=numpy.int64), kind="stable")
     columns = {c: numpy.asarray(part[c], dtype=numpy.int64)[order] for c in _PART_TYPES}
     outcome, cap = _judge(contest, columns, past) if len(order) else (numpy.zeros(0, numpy.int8), numpy.zeros(0, numpy.int16))
-    return {"cand_id": columns["cand_id"], "outcome": outcome.astype(numpy.int16), "cap": cap.astype(numpy.int16), "position": columns["position"]}
+    return {
+        "cand_id": columns["cand_id"],
+        "outcome": outcome.astype(numpy.int16),
+        "cap": cap.astype(numpy.int16),
+        "position": columns["position"],
+    }
 
 
 def history_query(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations, timezone: str) -> exp.Expression:
@@ -163,15 +176,28 @@ def history_query(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: R
     DuckDB (where the history was read): at most 20 a day per channel and intent, in the
     customer's zone (`timezone`, the data's, when the customer has none)."""
     contest = _Contest.of(rules, as_of, horizon)
-    return tree(_HISTORY, history=exp.to_table(rel.history), matched=exp.to_table(rel.matched), zones=exp.to_table(rel.zones), timezone=timezone,
-                base=date_literal(contest.base), width=contest.width)
+    return tree(
+        _HISTORY,
+        history=exp.to_table(rel.history),
+        matched=exp.to_table(rel.matched),
+        zones=exp.to_table(rel.zones),
+        timezone=timezone,
+        base=date_literal(contest.base),
+        width=contest.width,
+    )
 
 
 def _history(engine: Engine, past: exp.Expression, ranked: exp.Table) -> dict[str, numpy.ndarray]:
     """The past messages' counts per customer rank and day, sorted by rank."""
     found = engine.fetch_numpy(tree(_HISTORY_RANKED, past=past, ranked=ranked), _HISTORY_TYPES)
     order = numpy.argsort(numpy.asarray(found["cust"], dtype=numpy.int64), kind="stable")
-    counts = {"cust": numpy.int64, "day": numpy.int64, "channel": object, "intent": object, "n": numpy.uint8}  # n: at most 20 a day, sums stay under 255
+    counts = {
+        "cust": numpy.int64,
+        "day": numpy.int64,
+        "channel": object,
+        "intent": object,
+        "n": numpy.uint8,
+    }  # n: at most 20 a day, sums stay under 255
     return {c: numpy.asarray(found[c], dtype=kind)[order] for c, kind in counts.items()}
 
 
@@ -249,7 +275,7 @@ def _busiest_window(table: numpy.ndarray, cust: numpy.ndarray, day: numpy.ndarra
     offsets = numpy.arange(-days + 1, days)
     around = table[cust[:, None], day[:, None] + offsets]  # 2*days-1 columns centred on day
     running = numpy.concatenate([numpy.zeros((len(cust), 1), dtype=numpy.int32), numpy.cumsum(around, axis=1, dtype=numpy.int32)], axis=1)
-    windows = running[:, days:] - running[:, : days]  # window starting at column j covers j..j+days-1
+    windows = running[:, days:] - running[:, :days]  # window starting at column j covers j..j+days-1
     return windows.max(axis=1)
 
 
@@ -259,7 +285,9 @@ def _sum_before(table: numpy.ndarray, cust: numpy.ndarray, day: numpy.ndarray, d
     return table[cust[:, None], day[:, None] + offsets].sum(axis=1)
 
 
-def _add_history(counts: list[numpy.ndarray], scopes: list[tuple[str | None, str | None]], past: dict[str, numpy.ndarray], first: int, end: int) -> None:
+def _add_history(
+    counts: list[numpy.ndarray], scopes: list[tuple[str | None, str | None]], past: dict[str, numpy.ndarray], first: int, end: int
+) -> None:
     """Count the past messages of customers first .. end-1 into a partition's per-day tables."""
     lo, hi = numpy.searchsorted(past["cust"], [first, end])
     cust, day, n = past["cust"][lo:hi] - first, past["day"][lo:hi], past["n"][lo:hi]

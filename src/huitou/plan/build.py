@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
-from typing import Any
-from pathlib import Path
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import sqlglot
@@ -21,22 +21,23 @@ from sqlglot import exp
 
 from ..checks.context import PlaybookContext
 from ..compile import compile_playbook
+from ..contract import checksum_sql, key_sql, project_id
+from ..data.consent import plan_note
+from ..db import create_temp, date_literal, drop_table, scalar, tree
+from ..engines.base import Engine, local_table
 from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import arbitrate, history_query, plan_caps, ranked_statement
-from .decide import DECIDED_TYPES, decide, decision_statements
 from .candidates import build_candidates, candidate_statements, matched_query
-from .relations import Relations
+from .decide import DECIDED_TYPES, decide, decision_statements
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
-from ..contract import checksum_sql, key_sql, project_id
-from .triggers import by_rule, trigger_case
+from .relations import Relations
 from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
 from .render_memo import RenderMemo
-from ..data.consent import plan_note
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window
-from ..db import create_temp, date_literal, drop_table, scalar, tree
-from ..engines.base import Engine, local_table
+from .triggers import by_rule, trigger_case
+
 
 @dataclass
 class Plan:
@@ -54,9 +55,12 @@ class Plan:
         """The plan's rows of one rule, in send order: step, scheduled date, send time,
         status, reason and its detail, channel, contact and content."""
         columns = ["step", "scheduled_date", "send_at", "status", "reason", "reason_detail", "channel", "to", "content"]
-        query = (exp.select(*(exp.column(c, quoted=True) for c in columns)).from_(exp.to_table(self.relation))
-                 .where(exp.and_(exp.column("playbook").eq(exp.Placeholder()), exp.column("rule_id").eq(exp.Placeholder())))
-                 .order_by("send_at", "step"))
+        query = (
+            exp.select(*(exp.column(c, quoted=True) for c in columns))
+            .from_(exp.to_table(self.relation))
+            .where(exp.and_(exp.column("playbook").eq(exp.Placeholder()), exp.column("rule_id").eq(exp.Placeholder())))
+            .order_by("send_at", "step")
+        )
         return self.con.execute(query.sql("duckdb"), [playbook, rule_id]).fetchall()
 
 
@@ -84,8 +88,15 @@ def _consent_notes(rules: list[PlannedRule], absent: frozenset[str]) -> list[str
 
 
 def build_plan(
-    session: DataSession, playbooks: list[PlaybookContext], horizon: int, *, customer: str | None = None, jobs: int | None = None, inputs: dict[str, Path | None] | None = None,
-    relations: Relations | None = None, memo: RenderMemo | None = None,
+    session: DataSession,
+    playbooks: list[PlaybookContext],
+    horizon: int,
+    *,
+    customer: str | None = None,
+    jobs: int | None = None,
+    inputs: dict[str, Path | None] | None = None,
+    relations: Relations | None = None,
+    memo: RenderMemo | None = None,
 ) -> Plan:
     """`inputs` replaces the project's history, opt-out and ledger files (see
     inputs.with_inputs); `huitou test` gives each test its own. `relations` names the
@@ -119,15 +130,25 @@ def build_plan(
     else:
         flags = {f"m_{rule.index}": "BOOLEAN" for rule in rules}
         types = {c: feature_types[c] for c in (columns if columns is not None else feature_types)} | flags
-        session.engine_step("computing the candidates", lambda: _candidates_on(stage, con, matched, types, rules, window, r, has_optouts, (has_ledger, has_legacy)))
+        session.engine_step(
+            "computing the candidates",
+            lambda: _candidates_on(stage, con, matched, types, rules, window, r, has_optouts, (has_ledger, has_legacy)),
+        )
         clock.lap("features, segments and candidates on the engine")
     _drop(con, r.optouts, r.ledger_done)  # read only by the candidates
     create_rendered(con, r)
     create_rules_table(con, rules, r.rules)
     past = history_query(rules, window.start, horizon, r, session.timezone) if has_history else None
     if local:
-        con.execute(exp.Create(this=exp.to_table(r.failed), kind="VIEW", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-                               expression=_failures(r)).sql("duckdb"))
+        con.execute(
+            exp.Create(
+                this=exp.to_table(r.failed),
+                kind="VIEW",
+                replace=True,
+                properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                expression=_failures(r),
+            ).sql("duckdb")
+        )
         past = create_temp(con, r.history + "_counts", past) if past is not None else None
     else:
         past = session.engine_step("copying the plan's inputs", lambda: _inputs_on(stage, con, r, past))
@@ -146,13 +167,29 @@ def build_plan(
             break
     warnings = _consent_notes(rules, session.absent)
     if renderer.unsigned_unsubscribe:
-        warnings.append("unsubscribe links in email bodies carry the bare customer id (anyone could use them for anyone): the secret that signs them is not set for "
-                     + ", ".join(renderer.unsigned_unsubscribe) + "; see docs/delivery.md")
+        warnings.append(
+            "unsubscribe links in email bodies carry the bare customer id (anyone could use them for anyone): the secret that signs them is not set for "
+            + ", ".join(renderer.unsigned_unsubscribe)
+            + "; see docs/delivery.md"
+        )
     pid = plan_id_for(playbooks, window)
     # Tables are given back as soon as nothing reads them: under the default memory
     # limit (docs/engines.md) what DuckDB holds is what it does not spill.
-    _drop(con, r.to_render, r.candidates, r.matched, r.clock, r.zones, r.history, r.history + "_file", r.history + "_ledger", r.history + "_counts")
-    ordered = ordered_statement(r)[1].subquery("o") if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, r))
+    _drop(
+        con,
+        r.to_render,
+        r.candidates,
+        r.matched,
+        r.clock,
+        r.zones,
+        r.history,
+        r.history + "_file",
+        r.history + "_ledger",
+        r.history + "_counts",
+    )
+    ordered = (
+        ordered_statement(r)[1].subquery("o") if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, r))
+    )
     rows = _assemble(con, rules, caps, pid, window.start.isoformat(), r, ordered, project_id(project.config) if project else "")
     _drop(con, r.winners, r.decided, r.failed, r.rendered, r.rules, r.ordered)  # only the plan's rows are read from here on
     clock.lap("assembling the plan")
@@ -160,14 +197,17 @@ def build_plan(
 
 
 # What each stage's relation holds (huitou compile says it).
-_STAGE_NOTES = {"matched": "the feature rows some rule selects, a flag per rule", "events": "the orders immediate rules answer",
-                "candidates_local": "every rule's send dates and local times, with what settles before arbitration (zones: huitou's, from the features)",
-                "candidates": "the candidates numbered, with the instant of each local time (clock: huitou's, from the local times)",
-                "candidates_ranked": "the eligible candidates in greedy order; huitou's arbitration reads them a partition of customers at a time "
-                                     "and writes plan_verdicts (outcome, cap, position)",
-                "decided": "every candidate with status and reason (failed: the sends huitou could not render)",
-                "winners": "for each candidate lost to a cap, the message that took its slot",
-                "ordered": "the plan's rows numbered in order; huitou joins its rendered messages and writes the plan file (keys, send_at, checksum)"}
+_STAGE_NOTES = {
+    "matched": "the feature rows some rule selects, a flag per rule",
+    "events": "the orders immediate rules answer",
+    "candidates_local": "every rule's send dates and local times, with what settles before arbitration (zones: huitou's, from the features)",
+    "candidates": "the candidates numbered, with the instant of each local time (clock: huitou's, from the local times)",
+    "candidates_ranked": "the eligible candidates in greedy order; huitou's arbitration reads them a partition of customers at a time "
+    "and writes plan_verdicts (outcome, cap, position)",
+    "decided": "every candidate with status and reason (failed: the sends huitou could not render)",
+    "winners": "for each candidate lost to a cap, the message that took its slot",
+    "ordered": "the plan's rows numbered in order; huitou joins its rendered messages and writes the plan file (keys, send_at, checksum)",
+}
 
 
 def plan_trees(playbooks: list[PlaybookContext], features: exp.Select, as_of: dt.date, horizon: int) -> list[tuple[str, exp.Expression]]:
@@ -180,17 +220,40 @@ def plan_trees(playbooks: list[PlaybookContext], features: exp.Select, as_of: dt
     r = Relations.named()
     matched = matched_query(features, _rule_predicates(playbooks, rules))
     window = Window(as_of, horizon)
-    statements = [(r.matched, matched), *candidate_statements(rules, window, r, has_optouts=True, has_ledger=True),
-                  ranked_statement(rules, window.start, horizon, r), *decision_statements(plan_caps(rules), r), ordered_statement(r)]
+    statements = [
+        (r.matched, matched),
+        *candidate_statements(rules, window, r, has_optouts=True, has_ledger=True),
+        ranked_statement(rules, window.start, horizon, r),
+        *decision_statements(plan_caps(rules), r),
+        ordered_statement(r),
+    ]
     return [(f"{name}: {_STAGE_NOTES[name.removeprefix('plan_')]}", query) for name, query in statements]
 
 
 # Feature columns the planner itself reads (anchors, the customer's zone, the as-of date).
-_PLANNER_COLUMNS = ("customer_id", "as_of", "timezone", "birthday", "first_order_date", "last_order_date", "days_since_last_delivery", "purchase_cycle_days")
+_PLANNER_COLUMNS = (
+    "customer_id",
+    "as_of",
+    "timezone",
+    "birthday",
+    "first_order_date",
+    "last_order_date",
+    "days_since_last_delivery",
+    "purchase_cycle_days",
+)
 
 
-def _candidates_on(engine: Engine, con: duckdb.DuckDBPyConnection, matched: exp.Select, types: dict[str, str], rules: list[PlannedRule], window: Window,
-                   r: Relations, has_optouts: bool, ledger: tuple[bool, bool]) -> None:
+def _candidates_on(
+    engine: Engine,
+    con: duckdb.DuckDBPyConnection,
+    matched: exp.Select,
+    types: dict[str, str],
+    rules: list[PlannedRule],
+    window: Window,
+    r: Relations,
+    has_optouts: bool,
+    ledger: tuple[bool, bool],
+) -> None:
     """The matched customers and the candidates computed on another engine (beside the
     features, which stay there), the opt-outs and the ledger's messages taken in. The
     candidates and the clock stay there for arbitration and the decisions; the matched
@@ -223,8 +286,9 @@ def _failures(r: Relations) -> exp.Select:
     return exp.select("cand_id", "error_reason").from_(r.rendered).where("error IS NOT NULL")
 
 
-def _arbitrate_and_decide(engine: Engine, con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], window: Window, past: exp.Table | None,
-                          r: Relations) -> list:
+def _arbitrate_and_decide(
+    engine: Engine, con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], window: Window, past: exp.Table | None, r: Relations
+) -> list:
     """Arbitration and the decisions on the engine; the sends come back into `con` for
     rendering when the engine is another. Returns the caps."""
     caps = arbitrate(engine, rules, window.start, window.days, past, r)
@@ -266,7 +330,11 @@ def _anchors(rule: PlannedRule) -> list[str]:
 def _drop(con: duckdb.DuckDBPyConnection, *relations: str) -> None:
     """Drop the relations that exist (a table or a view)."""
     for name in relations:
-        kind = scalar(con, "SELECT CASE WHEN table_type = 'VIEW' THEN 'VIEW' ELSE 'TABLE' END FROM information_schema.tables WHERE table_name = ?", [name])
+        kind = scalar(
+            con,
+            "SELECT CASE WHEN table_type = 'VIEW' THEN 'VIEW' ELSE 'TABLE' END FROM information_schema.tables WHERE table_name = ?",
+            [name],
+        )
         if kind is not None:
             drop_table(con, exp.to_table(name), kind)
 
@@ -285,13 +353,39 @@ class _Clock:
 def create_rules_table(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], table: str) -> None:
     """CREATE `table`: what each rule index stands for. The per-candidate tables keep
     only the index: at a million customers, six repeated strings per row were gigabytes."""
-    columns = {"rule_index": "INTEGER", "playbook": "VARCHAR", "rule_id": "VARCHAR", "intent": "VARCHAR", "channel": "VARCHAR", "priority": "INTEGER",
-               "intent_rank": "INTEGER", "locale": "VARCHAR", "consent_basis": "VARCHAR", "care_text": "VARCHAR"}
+    columns = {
+        "rule_index": "INTEGER",
+        "playbook": "VARCHAR",
+        "rule_id": "VARCHAR",
+        "intent": "VARCHAR",
+        "channel": "VARCHAR",
+        "priority": "INTEGER",
+        "intent_rank": "INTEGER",
+        "locale": "VARCHAR",
+        "consent_basis": "VARCHAR",
+        "care_text": "VARCHAR",
+    }
     con.execute(local_table(table, columns))
     if rules:
         insert = exp.insert(exp.values([tuple(exp.Placeholder() for _ in columns)]), exp.to_table(table))
-        con.executemany(insert.sql("duckdb"),
-                        [[r.index, r.playbook, r.id, r.intent, r.channel, r.priority, INTENT_ORDER[r.intent], r.ctx.locale, r.consent_basis, _care_text(r)] for r in rules])
+        con.executemany(
+            insert.sql("duckdb"),
+            [
+                [
+                    r.index,
+                    r.playbook,
+                    r.id,
+                    r.intent,
+                    r.channel,
+                    r.priority,
+                    INTENT_ORDER[r.intent],
+                    r.ctx.locale,
+                    r.consent_basis,
+                    _care_text(r),
+                ]
+                for r in rules
+            ],
+        )
 
 
 def _care_text(rule: PlannedRule) -> str:
@@ -309,10 +403,26 @@ _ORDERED = """
            d.cand_id, d.customer_id, d.rule_index, d.step, d.scheduled_date, d.event_date, d.event_id, d.send_local, d.utc_offset, d.status, d.reason,
            CASE WHEN d.reason = 'frequency_cap' THEN coalesce(w.winner, 'earlier messages (history)') END AS winner, d.cap, d.contact, d.send_utc, d.intent_rank, d.tz
     FROM :decided AS d JOIN :rules AS r ON r.rule_index = d.rule_index LEFT JOIN :winners AS w ON w.cand_id = d.cand_id"""
-ORDERED_TYPES = {"plan_row": "BIGINT", "cand_id": "BIGINT", "customer_id": "VARCHAR", "rule_index": "INTEGER", "step": "INTEGER", "scheduled_date": "DATE",
-                 "event_date": "DATE", "event_id": "VARCHAR", "send_local": "TIMESTAMP", "utc_offset": "INTEGER", "status": "VARCHAR", "reason": "VARCHAR",
-                 "winner": "VARCHAR", "cap": "SMALLINT", "contact": "VARCHAR", "send_utc": "BIGINT", "intent_rank": "INTEGER",
-                 "tz": "VARCHAR"}
+ORDERED_TYPES = {
+    "plan_row": "BIGINT",
+    "cand_id": "BIGINT",
+    "customer_id": "VARCHAR",
+    "rule_index": "INTEGER",
+    "step": "INTEGER",
+    "scheduled_date": "DATE",
+    "event_date": "DATE",
+    "event_id": "VARCHAR",
+    "send_local": "TIMESTAMP",
+    "utc_offset": "INTEGER",
+    "status": "VARCHAR",
+    "reason": "VARCHAR",
+    "winner": "VARCHAR",
+    "cap": "SMALLINT",
+    "contact": "VARCHAR",
+    "send_utc": "BIGINT",
+    "intent_rank": "INTEGER",
+    "tz": "VARCHAR",
+}
 _ROWS = """
     SELECT o.plan_row, o.customer_id, o.rule_index, o.step, o.scheduled_date, o.event_date, o.event_id, o.send_local, o.utc_offset, o.status, o.reason,
            CASE WHEN o.reason IN ('render_error', 'sms_too_long') THEN x.error END AS error, o.winner, o.cap, o.contact,
@@ -356,12 +466,24 @@ def ordered_statement(rel: Relations) -> tuple[str, exp.Expression]:
     return rel.ordered, tree(_ORDERED, **tables)
 
 
-def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: list, plan_id: str, as_of: str, rel: Relations, ordered: exp.Expression,
-              project: str) -> int:
+def _assemble(
+    con: duckdb.DuckDBPyConnection,
+    rules: list[PlannedRule],
+    caps: list,
+    plan_id: str,
+    as_of: str,
+    rel: Relations,
+    ordered: exp.Expression,
+    project: str,
+) -> int:
     """CREATE the view rel.plan: the rows in their final form and order, from the
     numbered rows (`ordered`: a relation of `con` aliased o, or a table) and the messages.
     `project` names the project in every row; the plan's rows."""
-    create_temp(con, rel.rows, tree(_ROWS, ordered=ordered if isinstance(ordered, exp.Subquery) else ordered.as_("o"), rendered=exp.to_table(rel.rendered)))
+    create_temp(
+        con,
+        rel.rows,
+        tree(_ROWS, ordered=ordered if isinstance(ordered, exp.Subquery) else ordered.as_("o"), rendered=exp.to_table(rel.rendered)),
+    )
     tables = {"rows": exp.to_table(rel.rows)}
     rows = int(scalar(con, exp.select("count(*)").from_(tables["rows"].copy())))
 
@@ -371,14 +493,42 @@ def _assemble(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], caps: li
         return by_rule(rules, "d", lambda rule: exp.convert(value(rule)))
 
     attributes = {name: attribute(lambda r, name=name: getattr(r, name)) for name in ("playbook", "intent", "channel", "priority", "locale")}
-    attributes |= {"rule_id": attribute(lambda r: r.id), "basis": attribute(lambda r: r.consent_basis), "quiet_hours": attribute(lambda r: r.quiet_text)}
+    attributes |= {
+        "rule_id": attribute(lambda r: r.id),
+        "basis": attribute(lambda r: r.consent_basis),
+        "quiet_hours": attribute(lambda r: r.quiet_text),
+    }
     cap_text = exp.Case(this=exp.column("cap", "d"))
     for i, cap in enumerate(caps):
         cap_text.when(exp.Literal.number(i), exp.Literal.string(cap.describe()), copy=False)
-    detail = tree(_REASON_DETAIL, cap_text=cap_text if caps else exp.null(), care_text=attribute(_care_text), channel=attributes["channel"], basis=attributes["basis"])
-    view = tree(_PLAN, checksum=sqlglot.parse_one(checksum_sql(), dialect="duckdb"), plan_id=plan_id, as_of=date_literal(dt.date.fromisoformat(as_of)),
-                key=sqlglot.parse_one(key_sql(), dialect="duckdb"), trigger=trigger_case(rules, "d"), offset=tree(_OFFSET), reason_detail=detail,
-                rows=tables["rows"], project=exp.Literal.string(project), plan_rows=exp.cast(exp.Literal.number(rows), "BIGINT"), **attributes)
-    con.execute(exp.Create(this=exp.to_table(rel.plan), kind="VIEW", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-                           expression=view).sql("duckdb"))
+    detail = tree(
+        _REASON_DETAIL,
+        cap_text=cap_text if caps else exp.null(),
+        care_text=attribute(_care_text),
+        channel=attributes["channel"],
+        basis=attributes["basis"],
+    )
+    view = tree(
+        _PLAN,
+        checksum=sqlglot.parse_one(checksum_sql(), dialect="duckdb"),
+        plan_id=plan_id,
+        as_of=date_literal(dt.date.fromisoformat(as_of)),
+        key=sqlglot.parse_one(key_sql(), dialect="duckdb"),
+        trigger=trigger_case(rules, "d"),
+        offset=tree(_OFFSET),
+        reason_detail=detail,
+        rows=tables["rows"],
+        project=exp.Literal.string(project),
+        plan_rows=exp.cast(exp.Literal.number(rows), "BIGINT"),
+        **attributes,
+    )
+    con.execute(
+        exp.Create(
+            this=exp.to_table(rel.plan),
+            kind="VIEW",
+            replace=True,
+            properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+            expression=view,
+        ).sql("duckdb")
+    )
     return rows

@@ -12,13 +12,13 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..calendar import anchor_kind
-from ..engines.portable import hex_int
 from ..db import date_literal, tree, union_all
 from ..engines.base import Engine
+from ..engines.portable import hex_int
 from .clock import create_clock, valid_zones
 from .relations import Relations
 from .rules import PlannedRule
-from .timing import Window, constant_dates, customer_anchors, weekday_shift, _offsets
+from .timing import Window, _offsets, constant_dates, customer_anchors, weekday_shift
 from .triggers import by_rule, delivered_case, event_id, events_query, needs_events
 
 # Why a candidate is not sent, before arbitration (first match wins).
@@ -69,18 +69,36 @@ def _dates_for(rule: PlannedRule, window: Window) -> tuple[list[exp.Expression],
     if constant is not None:
         if not constant:
             return None
-        rows = [(step, date_literal(day), exp.Literal.string(event) if event else exp.null(), date_literal(ev) if ev else exp.cast(exp.null(), "DATE"))
-                for step, day, event, ev in constant]
+        rows = [
+            (
+                step,
+                date_literal(day),
+                exp.Literal.string(event) if event else exp.null(),
+                date_literal(ev) if ev else exp.cast(exp.null(), "DATE"),
+            )
+            for step, day, event, ev in constant
+        ]
         dates = exp.values(rows, alias="t", columns=["step", "scheduled_date", "event", "event_date"])
-        return [dates], {"step": exp.column("step", "t"), "scheduled": exp.column("scheduled_date", "t"), "event": exp.column("event", "t"),
-                         "event_date": exp.column("event_date", "t")}
+        return [dates], {
+            "step": exp.column("step", "t"),
+            "scheduled": exp.column("scheduled_date", "t"),
+            "event": exp.column("event", "t"),
+            "event_date": exp.column("event_date", "t"),
+        }
     anchor, offsets = _offsets(when)
     assert anchor_kind(anchor, rule.date_fields) == "customer"
     steps = exp.values([(abs(o), o) for o in offsets], alias="o", columns=["step", "day_offset"])
-    anchors = exp.Unnest(expressions=[exp.Array(expressions=customer_anchors(anchor, window))],
-                         alias=exp.TableAlias(this=exp.to_identifier("u"), columns=[exp.to_identifier("anchor_date")]))
+    anchors = exp.Unnest(
+        expressions=[exp.Array(expressions=customer_anchors(anchor, window))],
+        alias=exp.TableAlias(this=exp.to_identifier("u"), columns=[exp.to_identifier("anchor_date")]),
+    )
     scheduled = tree("u.anchor_date + o.day_offset")
-    return [steps, anchors], {"step": exp.column("step", "o"), "scheduled": scheduled, "event": exp.Literal.string(anchor), "event_date": exp.column("anchor_date", "u")}
+    return [steps, anchors], {
+        "step": exp.column("step", "o"),
+        "scheduled": scheduled,
+        "event": exp.Literal.string(anchor),
+        "event_date": exp.column("anchor_date", "u"),
+    }
 
 
 def rule_query(rule: PlannedRule, window: Window, r: Relations, has_events: bool) -> exp.Select | None:
@@ -92,6 +110,7 @@ def rule_query(rule: PlannedRule, window: Window, r: Relations, has_events: bool
     first, last = window.bounds()
     contact = exp.cast(exp.column(rule.contact_column, "m", quoted=True), "VARCHAR") if rule.contact_column else exp.null()
     has_contact = tree("(:contact IS NOT NULL AND trim(:contact) <> '')", contact=contact) if rule.contact_column else exp.true()
+
     # A phone number is a phone number: anything else (a formula, a script) never reaches
     # an SMS gateway or a call list.
     def looks_like(pattern: str, kinds: tuple[str, ...]) -> exp.Expression:
@@ -106,10 +125,24 @@ def rule_query(rule: PlannedRule, window: Window, r: Relations, has_events: bool
     draw = hex_int(tree("left(md5(:salt || m.customer_id), 8)", salt=salt + ":"))
     held = tree(_HELD, draw=draw, share=int(round(share * 100))) if share else exp.false()
     query = tree(
-        _RULE, rule_index=rule.index, shifted=weekday_shift(exp.paren(tree(":day + :shift", day=columns["scheduled"], shift=rule.time.day_shift)), rule.rule["when"].get("weekdays")),
-        event_id=event_id(rule), contact=contact, dropped=exp.Boolean(this=rule.time.dropped),
-        has_contact=has_contact, phone_ok=looks_like(PHONE_PATTERN, ("sms", "phone")), email_ok=looks_like(EMAIL_PATTERN, ("email",)),
-        consent_ok=consent_ok, held=held, matched=exp.to_table(r.matched), selected=exp.column(f"m_{rule.index}", "m"), first=first, last=last, **columns,
+        _RULE,
+        rule_index=rule.index,
+        shifted=weekday_shift(
+            exp.paren(tree(":day + :shift", day=columns["scheduled"], shift=rule.time.day_shift)), rule.rule["when"].get("weekdays")
+        ),
+        event_id=event_id(rule),
+        contact=contact,
+        dropped=exp.Boolean(this=rule.time.dropped),
+        has_contact=has_contact,
+        phone_ok=looks_like(PHONE_PATTERN, ("sms", "phone")),
+        email_ok=looks_like(EMAIL_PATTERN, ("email",)),
+        consent_ok=consent_ok,
+        held=held,
+        matched=exp.to_table(r.matched),
+        selected=exp.column(f"m_{rule.index}", "m"),
+        first=first,
+        last=last,
+        **columns,
     )
     assert isinstance(query, exp.Select)
     # Join nodes made directly, in place: the builder's parsing and copying per join was
@@ -143,17 +176,23 @@ _NUMBERED = """
     FROM :local AS c LEFT JOIN :clock AS k USING (tz, send_local)"""
 
 
-def candidate_statements(rules: list[PlannedRule], window: Window, r: Relations, has_optouts: bool, has_ledger: bool = False,
-                         has_legacy: bool = False) -> list[tuple[str, exp.Expression]]:
+def candidate_statements(
+    rules: list[PlannedRule], window: Window, r: Relations, has_optouts: bool, has_ledger: bool = False, has_legacy: bool = False
+) -> list[tuple[str, exp.Expression]]:
     """The candidates stage's queries, in order, each with the relation it makes (events,
     when an immediate rule needs them; the local send times; the numbered candidates).
     Between the second and the third, huitou makes the clock from the local send times;
     before them, the zones (`huitou compile` shows these statements)."""
     events = events_query(rules, r.matched)
-    parts = [rules[i:i + RULES_PER_STATEMENT] for i in range(0, len(rules), RULES_PER_STATEMENT)] or [[]]
+    parts = [rules[i : i + RULES_PER_STATEMENT] for i in range(0, len(rules), RULES_PER_STATEMENT)] or [[]]
     local_name = f"{r.candidates}_local"
-    locals_ = [(local_name if len(parts) == 1 else f"{local_name}_{n}", _local(part, window, r, events is not None, has_optouts, has_ledger, has_legacy))
-               for n, part in enumerate(parts)]
+    locals_ = [
+        (
+            local_name if len(parts) == 1 else f"{local_name}_{n}",
+            _local(part, window, r, events is not None, has_optouts, has_ledger, has_legacy),
+        )
+        for n, part in enumerate(parts)
+    ]
     if len(parts) > 1:  # the parts' rows together: a union of a few tables, cheap at any number of rules
         locals_.append((local_name, union_all([exp.select("*").from_(exp.to_table(name)) for name, _ in locals_])))
     numbered = tree(_NUMBERED, local=exp.to_table(local_name), clock=exp.to_table(r.clock))
@@ -166,18 +205,38 @@ def candidate_statements(rules: list[PlannedRule], window: Window, r: Relations,
 RULES_PER_STATEMENT = 64
 
 
-def _local(rules: list[PlannedRule], window: Window, r: Relations, has_events: bool, has_optouts: bool, has_ledger: bool, has_legacy: bool) -> exp.Expression:
+def _local(
+    rules: list[PlannedRule], window: Window, r: Relations, has_events: bool, has_optouts: bool, has_ledger: bool, has_legacy: bool
+) -> exp.Expression:
     """The candidates of these rules with their local send times (_LOCAL)."""
     selects = [s for s in (rule_query(rule, window, r, has_events) for rule in rules) if s is not None]
     union = union_all(selects) if selects else tree(_NO_CANDIDATES)
     delivered = delivered_case(rules, "c", has_legacy, r.ledger_done) if has_ledger else exp.false()
-    opted_out = tree(_OPTED_OUT, optouts=exp.to_table(r.optouts), channel=by_rule(rules, "c", lambda rule: exp.Literal.string(rule.channel))) if has_optouts else exp.false()
-    return tree(_LOCAL, timezone=by_rule(rules, "c", lambda rule: exp.Literal.string(rule.timezone)), opted_out=opted_out, delivered=delivered,
-                minutes=by_rule(rules, "c", lambda rule: exp.Literal.number(rule.time.minutes)), selects=exp.Paren(this=union), zones=exp.to_table(r.zones))
+    opted_out = (
+        tree(_OPTED_OUT, optouts=exp.to_table(r.optouts), channel=by_rule(rules, "c", lambda rule: exp.Literal.string(rule.channel)))
+        if has_optouts
+        else exp.false()
+    )
+    return tree(
+        _LOCAL,
+        timezone=by_rule(rules, "c", lambda rule: exp.Literal.string(rule.timezone)),
+        opted_out=opted_out,
+        delivered=delivered,
+        minutes=by_rule(rules, "c", lambda rule: exp.Literal.number(rule.time.minutes)),
+        selects=exp.Paren(this=union),
+        zones=exp.to_table(r.zones),
+    )
 
 
-def build_candidates(engine: Engine, rules: list[PlannedRule], window: Window, r: Relations, has_optouts: bool, has_ledger: bool = False,
-                     has_legacy: bool = False) -> int:
+def build_candidates(
+    engine: Engine,
+    rules: list[PlannedRule],
+    window: Window,
+    r: Relations,
+    has_optouts: bool,
+    has_ledger: bool = False,
+    has_legacy: bool = False,
+) -> int:
     """CREATE the candidates relation (and the zones and clock it needs) from the matched
     one; returns its row count. `send_local` is the local send time,
     `send_utc` the instant (epoch seconds) and `utc_offset` the minutes east of UTC.

@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy
-
 from sqlglot import exp
 
 from ..engines.base import Engine
@@ -62,8 +61,12 @@ def create_clock(engine: Engine, candidates: exp.Expression, clock: str) -> exp.
             local.append(t)
             utc.append(seconds)
             offset.append(minutes)
-    columns = {"tz": numpy.array(tz, dtype=object), "send_local": numpy.array(local, dtype="datetime64[us]"),
-               "send_utc": numpy.array(utc, dtype=numpy.int64), "utc_offset": numpy.array(offset, dtype=numpy.int32)}
+    columns = {
+        "tz": numpy.array(tz, dtype=object),
+        "send_local": numpy.array(local, dtype="datetime64[us]"),
+        "send_utc": numpy.array(utc, dtype=numpy.int64),
+        "utc_offset": numpy.array(offset, dtype=numpy.int32),
+    }
     return engine.take(clock, columns, CLOCK_TYPES)
 
 

@@ -65,7 +65,15 @@ def decision_statements(caps: list[Cap], rel: Relations) -> list[tuple[str, exp.
     the message that took the slot). They read the candidates, the rules, arbitration's
     verdicts, the sends that failed to render and the clock."""
     tables = {name: exp.to_table(getattr(rel, name)) for name in ("candidates", "rules", "verdicts", "failed", "clock", "decided")}
-    decided = tree(_DECIDED, accepted=ACCEPTED, capped=CAPPED, care_first=CARE_FIRST, promotion=INTENT_ORDER["promotion"], care=INTENT_ORDER["care"], **tables)
+    decided = tree(
+        _DECIDED,
+        accepted=ACCEPTED,
+        capped=CAPPED,
+        care_first=CARE_FIRST,
+        promotion=INTENT_ORDER["promotion"],
+        care=INTENT_ORDER["care"],
+        **tables,
+    )
 
     def in_scope(cap: Cap) -> exp.Expression:
         tests = [exp.column(k, "r").eq(exp.Literal.string(v)) for k, v in (("channel", cap.channel), ("intent", cap.intent)) if v]
@@ -84,7 +92,25 @@ def decide(engine: Engine, caps: list[Cap], rel: Relations) -> None:
 
 # The decided relation's columns, as DuckDB types them (what another engine's rows are
 # brought back as for rendering; tests/test_plan.py checks them against DuckDB's own).
-DECIDED_TYPES = {"cand_id": "BIGINT", "customer_id": "VARCHAR", "rule_index": "INTEGER", "step": "INTEGER", "scheduled_date": "DATE", "send_date": "DATE",
-                 "event": "VARCHAR", "event_date": "DATE", "event_id": "VARCHAR", "contact": "VARCHAR", "planned_local": "TIMESTAMP", "cap": "SMALLINT",
-                 "position": "BIGINT", "status": "VARCHAR", "reason": "VARCHAR", "intent_rank": "INTEGER", "send_local": "TIMESTAMP", "send_utc": "BIGINT",
-                 "utc_offset": "INTEGER", "tz": "VARCHAR"}
+DECIDED_TYPES = {
+    "cand_id": "BIGINT",
+    "customer_id": "VARCHAR",
+    "rule_index": "INTEGER",
+    "step": "INTEGER",
+    "scheduled_date": "DATE",
+    "send_date": "DATE",
+    "event": "VARCHAR",
+    "event_date": "DATE",
+    "event_id": "VARCHAR",
+    "contact": "VARCHAR",
+    "planned_local": "TIMESTAMP",
+    "cap": "SMALLINT",
+    "position": "BIGINT",
+    "status": "VARCHAR",
+    "reason": "VARCHAR",
+    "intent_rank": "INTEGER",
+    "send_local": "TIMESTAMP",
+    "send_utc": "BIGINT",
+    "utc_offset": "INTEGER",
+    "tz": "VARCHAR",
+}

@@ -19,13 +19,13 @@ import numpy
 from sqlglot import exp
 
 from ..data import raw
-from ..data.values import local_timestamp
-from ..data.sources import DataError, Source, check_data_file, data_files, source_from_config
 from ..data.contacts import respelled, spellings
 from ..data.identity import region, written_id
+from ..data.sources import Source, check_data_file, data_files, source_from_config
+from ..data.values import local_timestamp
+from ..db import connect, create_temp, drop_table, first_row, relation_exists, run, table_from_columns, tree, union_all
 from ..delivery.channels import channels_named
 from ..inert import shown
-from ..db import connect, create_temp, drop_table, first_row, relation_exists, run, table_from_columns, tree, union_all
 
 
 def with_inputs(config: dict[str, Any], inputs: dict[str, Path | None]) -> dict[str, Any]:
@@ -58,8 +58,18 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     if source is not None:
         cols = raw.open_raw(con, source)
         cid = _column(source, cols, "customer_id")
-        channel = tree("nullif(trim(CAST(:c AS VARCHAR)), '')", c=exp.column(source.column("channel"), quoted=True)) if source.column("channel") in cols else exp.null()
-        selects.append(tree("SELECT CAST(:cid AS VARCHAR) AS customer_id, :channel AS channel FROM raw_suppression WHERE :cid IS NOT NULL", cid=cid, channel=channel))
+        channel = (
+            tree("nullif(trim(CAST(:c AS VARCHAR)), '')", c=exp.column(source.column("channel"), quoted=True))
+            if source.column("channel") in cols
+            else exp.null()
+        )
+        selects.append(
+            tree(
+                "SELECT CAST(:cid AS VARCHAR) AS customer_id, :channel AS channel FROM raw_suppression WHERE :cid IS NOT NULL",
+                cid=cid,
+                channel=channel,
+            )
+        )
     ledger_path = _ledger_path(config, root)
     ledger = exp.to_table(optouts + "_ledger")
     if ledger_path is not None:
@@ -96,8 +106,10 @@ def _scoped(entries: list[tuple[str, str | None]], channels: dict[str, Any], not
             unknown[str(word)] = unknown.get(str(word), 0) + 1
         out += [(who, name) for name in names] or [(who, None)]
     for word, n in sorted(unknown.items()):
-        notes.append(f"opt-outs: {n:,} name the channel {shown(word)!r}, which is none of huitou.yaml's ({', '.join(channels) or 'none'}): "
-                     "taken as opt-outs of every channel; write a channel's name or kind (sms, email, ...)")
+        notes.append(
+            f"opt-outs: {n:,} name the channel {shown(word)!r}, which is none of huitou.yaml's ({', '.join(channels) or 'none'}): "
+            "taken as opt-outs of every channel; write a channel's name or kind (sms, email, ...)"
+        )
     return out
 
 
@@ -105,7 +117,10 @@ def _every_spelling(entries: list[tuple[str, str | None]], country: str | None) 
     """Each opt-out under every form its person may have in the data (data/contacts.py:
     `SANDRA.JONES@GMAIL.COM` also as `sandra.jones@gmail.com`, `'138 1234 5678` also
     as `+8613812345678`)."""
-    return sorted({(form, channel) for who, channel in entries if who is not None for form in spellings(str(who), country)}, key=lambda r: (r[0], r[1] or ""))
+    return sorted(
+        {(form, channel) for who, channel in entries if who is not None for form in spellings(str(who), country)},
+        key=lambda r: (r[0], r[1] or ""),
+    )
 
 
 def _resolved(con: duckdb.DuckDBPyConnection, given: exp.Table) -> exp.Expression:
@@ -117,8 +132,12 @@ def _resolved(con: duckdb.DuckDBPyConnection, given: exp.Table) -> exp.Expressio
     selects: list[exp.Expression] = [tree("SELECT who AS customer_id, channel FROM :given", given=given)]
     if not relation_exists(con, "customers"):
         return exp.select("*").distinct().from_(union_all(selects).subquery("o"))
-    selects += [exp.select("c.customer_id", "g.channel").from_(exp.alias_(given.copy(), "g", table=True))
-                .join("customers AS c", on=exp.column(contact, "c").eq(exp.column("who", "g"))) for contact in ("phone", "email")]
+    selects += [
+        exp.select("c.customer_id", "g.channel")
+        .from_(exp.alias_(given.copy(), "g", table=True))
+        .join("customers AS c", on=exp.column(contact, "c").eq(exp.column("who", "g")))
+        for contact in ("phone", "email")
+    ]
     direct = exp.select("*").distinct().from_(union_all(selects).subquery("o"))
     shared = [tree(_SHARING, contact=exp.to_identifier(contact)) for contact in ("phone", "email")]
     return exp.select("*").distinct().from_(union_all([exp.select("*").from_("direct"), *shared]).subquery("o")).with_("direct", as_=direct)
@@ -165,10 +184,14 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
             # data's zone) are instants in the data's timezone.
             local = local_timestamp(sent, sent_type, source, timezone)
             instant = tree("timezone(:zone, :local)", zone=timezone, local=local)
-        file = create_temp(con, history + "_file", tree(_HISTORY_FILE, cid=cid, person=written_id(cid), channel=channel, intent=intent, instant=instant))
+        file = create_temp(
+            con, history + "_file", tree(_HISTORY_FILE, cid=cid, person=written_id(cid), channel=channel, intent=intent, instant=instant)
+        )
         read, kept = first_row(con, tree("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM :file)", file=file).sql("duckdb"))
         if read != kept:
-            notes.append(f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first")
+            notes.append(
+                f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first"
+            )
         selects.append(_by_person(con, file, region(config)))
         _forget_raw(con, "history")
     ledger_path = _ledger_path(config, root)
@@ -181,11 +204,19 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
         from ..delivery.ledger import history as ledger_history
 
         rows = ledger_history(ledger_path)
-        ledger = _table_from_rows(con, history + "_ledger", {"customer_id": "VARCHAR", "channel": "VARCHAR", "intent": "VARCHAR", "sent_at": "TIMESTAMPTZ"}, rows)
+        ledger = _table_from_rows(
+            con, history + "_ledger", {"customer_id": "VARCHAR", "channel": "VARCHAR", "intent": "VARCHAR", "sent_at": "TIMESTAMPTZ"}, rows
+        )
         selects.append(exp.select("*").from_(ledger))
     if not selects:
         return False
-    view = exp.Create(this=exp.to_table(history), kind="VIEW", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=union_all(selects))
+    view = exp.Create(
+        this=exp.to_table(history),
+        kind="VIEW",
+        replace=True,
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+        expression=union_all(selects),
+    )
     con.execute(view.sql("duckdb"))
     return True
 
@@ -200,12 +231,29 @@ def _by_person(con: duckdb.DuckDBPyConnection, file: exp.Table, country: str | N
     unknown = tree("SELECT DISTINCT customer_id FROM :file WHERE customer_id NOT IN (SELECT customer_id FROM customers)", file=file)
     named_otherwise = [row[0] for row in run(con, unknown).fetchall()]
     if named_otherwise:
-        forms = _table_from_rows(con, file.name + "_forms", {"who": "VARCHAR", "form": "VARCHAR"},
-                                 sorted({(who, form) for who in named_otherwise for form in spellings(who, country)}))
-        people = union_all([exp.select("f.who", "c.customer_id").from_(exp.alias_(forms.copy(), "f", table=True))
-                            .join("customers AS c", on=exp.column(contact, "c").eq(exp.column("form", "f"))) for contact in ("phone", "email")])
-        run(con, tree("UPDATE :file AS h SET customer_id = p.customer_id FROM (SELECT who, min(customer_id) AS customer_id FROM :people GROUP BY who) AS p "
-                      "WHERE p.who = h.customer_id", file=file, people=people.subquery("x")))
+        forms = _table_from_rows(
+            con,
+            file.name + "_forms",
+            {"who": "VARCHAR", "form": "VARCHAR"},
+            sorted({(who, form) for who in named_otherwise for form in spellings(who, country)}),
+        )
+        people = union_all(
+            [
+                exp.select("f.who", "c.customer_id")
+                .from_(exp.alias_(forms.copy(), "f", table=True))
+                .join("customers AS c", on=exp.column(contact, "c").eq(exp.column("form", "f")))
+                for contact in ("phone", "email")
+            ]
+        )
+        run(
+            con,
+            tree(
+                "UPDATE :file AS h SET customer_id = p.customer_id FROM (SELECT who, min(customer_id) AS customer_id FROM :people GROUP BY who) AS p "
+                "WHERE p.who = h.customer_id",
+                file=file,
+                people=people.subquery("x"),
+            ),
+        )
         drop_table(con, forms)
     return exp.select("*").from_(file)
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlglot import exp
 
-from ..data.sources import DataError
-from ..templates import mask_contacts, mask_filter
 from ..contract import COLUMNS
-from .build import Plan
+from ..data.sources import DataError
 from ..db import copy_out, tree
+from ..templates import mask_contacts, mask_filter
+from .build import Plan
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -25,7 +25,9 @@ def write_plan(plan: Plan, out: Path) -> int:
         raise DataError(f"--out {out}: use a .jsonl, .csv or .parquet file name")
     out.parent.mkdir(parents=True, exist_ok=True)
     # CSV has no nested values: the content goes in as its JSON text.
-    columns = [tree("CAST(to_json(content) AS VARCHAR)").as_("content") if c == "content" and fmt == "csv" else exp.column(c, quoted=True) for c in COLUMNS]
+    columns = [
+        tree("CAST(to_json(content) AS VARCHAR)").as_("content") if c == "content" and fmt == "csv" else exp.column(c, quoted=True) for c in COLUMNS
+    ]
     query = exp.select(*columns).from_(exp.to_table(plan.relation))
     copy_out(plan.con, query, out, _OPTIONS[fmt])  # in plan order: DuckDB preserves insertion order by default
     return plan.rows
@@ -80,7 +82,13 @@ def summarise(plan: Plan, *, samples: int = 3, show_pii: bool = False) -> Summar
     rows = rows_of(_SAMPLES, samples=int(samples))
     for customer, playbook, rule, channel, send_at, to, content in rows:
         content = dict(content or {})
-        sample = {"customer_id": customer, "rule": f"{playbook}/{rule}", "channel": channel, "send_at": send_at, "to": to if show_pii or to is None else mask_filter(to)}
+        sample = {
+            "customer_id": customer,
+            "rule": f"{playbook}/{rule}",
+            "channel": channel,
+            "send_at": send_at,
+            "to": to if show_pii or to is None else mask_filter(to),
+        }
         sample.update({k: v for k, v in content.items() if v is not None})
         if not show_pii:
             sample = {k: _mask_text(v, to) if isinstance(v, str) and k not in ("rule", "channel", "send_at") else v for k, v in sample.items()}

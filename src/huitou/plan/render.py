@@ -25,11 +25,11 @@ from jinja2 import Template
 from jinja2.runtime import Context
 
 from .. import sms
+from ..redact import secret_env
 from ..sandbox import RenderClock, RenderTimeout, bounded_output
 from ..templates import TemplateLoader, environment, locale_chain, template_uses
 from ..unsubscribe import make_token, unsubscribe_link
 from .rules import PlannedRule
-from ..redact import secret_env
 
 # What render_batch returns per row, in this order (send_local: the time rendered for).
 RENDERED_COLUMNS = ("cand_id", "send_local", "template", "subject", "body", "html", "segments", "extra", "error", "error_reason")
@@ -104,8 +104,13 @@ class Renderer:
     def unsigned_unsubscribe(self) -> list[str]:
         """Email rules whose unsubscribe links carry the bare customer id: the channel's
         unsubscribe_secret_env is not set (or not configured)."""
-        return sorted({f"{r.spec.fixed['rule']['channel']} ({r.spec.unsubscribe_secret_env or 'no unsubscribe_secret_env'})"
-                       for r in self.rules.values() if r.spec.kind == "email" and r.spec.unsubscribe and not r.unsubscribe_secret})
+        return sorted(
+            {
+                f"{r.spec.fixed['rule']['channel']} ({r.spec.unsubscribe_secret_env or 'no unsubscribe_secret_env'})"
+                for r in self.rules.values()
+                if r.spec.kind == "email" and r.spec.unsubscribe and not r.unsubscribe_secret
+            }
+        )
 
     @staticmethod
     def _unsubscribe_link(rule: _RuleRender, customer_id: str) -> str:
@@ -141,7 +146,11 @@ class Renderer:
                         if dirs not in html_envs:
                             html_envs[dirs] = environment(TemplateLoader(list(dirs)), autoescape=True)
                         html = html_envs[dirs].get_template(name)
-                    compiled[key] = (_Compiled(name, template, dict(template.globals), html), bool({"last_order", "latest_order"} & names), fields)
+                    compiled[key] = (
+                        _Compiled(name, template, dict(template.globals), html),
+                        bool({"last_order", "latest_order"} & names),
+                        fields,
+                    )
                 templates[step], uses_orders, fields = compiled[key]
                 needs_orders |= uses_orders
                 rule_fields = None if fields is None or rule_fields is None else rule_fields | fields

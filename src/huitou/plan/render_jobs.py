@@ -22,16 +22,16 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from ..db import create_temp, drop_table, scalar, scratch_dir, tree
 from ..errors import HuitouError
 from ..feature_sql import next_birthday_sql
 from ..features import CATALOG
 from ..inert import UNSENDABLE_SQL
+from .relations import Relations
 from .render import Renderer
 from .render_memo import RenderMemo, fingerprints
 from .render_worker import create_output, render_cursor
-from .relations import Relations
 from .rules import PlannedRule
-from ..db import create_temp, drop_table, scalar, scratch_dir, tree
 
 SERIAL_BELOW = 20_000  # fewer rows than this: starting workers costs more than it saves
 
@@ -48,8 +48,14 @@ def create_rendered(con: duckdb.DuckDBPyConnection, r: Relations) -> None:
     create_output(con, r.rendered)
 
 
-def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, r: Relations, jobs: int | None = None,
-                 memo: RenderMemo | None = None) -> int:
+def render_sends(
+    con: duckdb.DuckDBPyConnection,
+    rules: list[PlannedRule],
+    renderer: Renderer,
+    r: Relations,
+    jobs: int | None = None,
+    memo: RenderMemo | None = None,
+) -> int:
     """Render the rows of r.decided with status `send` that have no rendering for their
     send time yet, into r.rendered (copying from `memo` the messages it knows, and
     recording there those rendered). Returns how many of them failed."""
@@ -73,8 +79,15 @@ def render_sends(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], rende
     return int(scalar(con, tree("SELECT count(*) FROM :rendered JOIN :to_render USING (cand_id) WHERE error IS NOT NULL", **tables).sql("duckdb")))
 
 
-def _render(con: duckdb.DuckDBPyConnection, rows: exp.Select, total: int, renderer: Renderer, r: Relations, jobs: int | None,
-            tables: dict[str, exp.Table]) -> None:
+def _render(
+    con: duckdb.DuckDBPyConnection,
+    rows: exp.Select,
+    total: int,
+    renderer: Renderer,
+    r: Relations,
+    jobs: int | None,
+    tables: dict[str, exp.Table],
+) -> None:
     """Render the `total` rows of `rows` into r.rendered: here when they are few, else in workers."""
     if not total:
         return
@@ -106,7 +119,9 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows: exp.Select, specs: 
         work = Path(tmp)
         (work / "specs.pickle").write_bytes(pickle.dumps(specs))
         shares = tree("SELECT *, cand_id % :jobs AS share FROM :rows", jobs=jobs, rows=rows.subquery("r"))
-        con.execute(tree("COPY :rows TO :path (FORMAT parquet, PARTITION_BY (share))", rows=shares.subquery(), path=(work / "in").as_posix()).sql("duckdb"))
+        con.execute(
+            tree("COPY :rows TO :path (FORMAT parquet, PARTITION_BY (share))", rows=shares.subquery(), path=(work / "in").as_posix()).sql("duckdb")
+        )
         procs = []
         for share in range(jobs):
             inputs = work / "in" / f"share={share}"
@@ -127,7 +142,11 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows: exp.Select, specs: 
                 last = (stderr.strip().splitlines() or ["no output"])[-1]
                 raise RenderWorkerError(f"a rendering worker failed (exit {proc.returncode}): {last}; --jobs 1 renders in this process")
             outputs.append(out.as_posix())
-        read = tree("INSERT INTO :rendered SELECT * FROM read_parquet(:files)", files=exp.Array(expressions=[exp.Literal.string(o) for o in outputs]), **tables)
+        read = tree(
+            "INSERT INTO :rendered SELECT * FROM read_parquet(:files)",
+            files=exp.Array(expressions=[exp.Literal.string(o) for o in outputs]),
+            **tables,
+        )
         con.execute(read.sql("duckdb"))
     # Every send of the round has its message now (those copied from a memo included).
     got = int(scalar(con, tree("SELECT count(*) FROM :rendered JOIN :to_render USING (cand_id)", **tables).sql("duckdb")))
@@ -142,15 +161,21 @@ def _rows_query(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], render
     types = customer_types(rules)
     wanted = list(types) if renderer.customer_fields is None else ["customer_id", *sorted(renderer.customer_fields)]
     texts = {name for name, kind in types.items() if kind == "string"}
-    customer = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(f, quoted=True), expression=_field(f, present, renderer, f in texts))
-                                       for f in dict.fromkeys(wanted)])
+    customer = exp.Struct(
+        expressions=[
+            exp.PropertyEQ(this=exp.to_identifier(f, quoted=True), expression=_field(f, present, renderer, f in texts)) for f in dict.fromkeys(wanted)
+        ]
+    )
     query = tree(_ROWS, customer=customer, **tables)
     assert isinstance(query, exp.Select)
     needing = sorted(renderer.rules_needing_orders)
     if not needing:
         return query.select(*(exp.null().as_(c) for c in _ORDER_COLUMNS))
     last = tree(_LAST_ORDERS, fields=tree(_ORDER_FIELDS), needing=exp.Tuple(expressions=[exp.Literal.number(i) for i in needing]), **tables)
-    on = tree("o.customer_id = d.customer_id AND d.rule_index IN :needing", needing=exp.Tuple(expressions=[exp.Literal.number(i) for i in needing]))
+    on = tree(
+        "o.customer_id = d.customer_id AND d.rule_index IN :needing",
+        needing=exp.Tuple(expressions=[exp.Literal.number(i) for i in needing]),
+    )
     return query.select(*(exp.column(c, "o") for c in _ORDER_COLUMNS)).join(last.subquery("o"), on=on, join_type="left")
 
 
@@ -208,8 +233,10 @@ def _field(field: str, present: set[str], renderer: Renderer, text: bool = False
 # three purchases (call and print lists) and the latest order of any status
 # (`latest_order`) of each customer with a row to render from a rule that needs them.
 # Ties on the time go to the later row of the file, as in the features.
-_ORDER_FIELDS = ("{'order_id': order_id, 'ordered_at': ordered_at, 'amount': amount, 'status': status, 'category': category, 'items': items, "
-                 "'delivered_at': delivered_date, 'rating': rating}")
+_ORDER_FIELDS = (
+    "{'order_id': order_id, 'ordered_at': ordered_at, 'amount': amount, 'status': status, 'category': category, 'items': items, "
+    "'delivered_at': delivered_date, 'rating': rating}"
+)
 _LAST_ORDERS = """
     SELECT customer_id, arg_max(:fields, (ordered_at, _row)) FILTER (WHERE status = 'paid') AS _last_order,
            (list(:fields ORDER BY ordered_at DESC, _row DESC) FILTER (WHERE status = 'paid'))[1:3] AS _last_orders,

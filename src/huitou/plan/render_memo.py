@@ -30,8 +30,15 @@ from .render import Renderer, RuleSpec
 
 # A row's name (the fingerprint of its rule, then columns of the decided sends) and what
 # is kept of its message (render_worker's columns but the row's own).
-_NAME = {"fingerprint": "VARCHAR", "customer_id": "VARCHAR", "step": "INTEGER", "send_local": "TIMESTAMP", "utc_offset": "INTEGER",
-         "event": "VARCHAR", "event_date": "DATE"}
+_NAME = {
+    "fingerprint": "VARCHAR",
+    "customer_id": "VARCHAR",
+    "step": "INTEGER",
+    "send_local": "TIMESTAMP",
+    "utc_offset": "INTEGER",
+    "event": "VARCHAR",
+    "event_date": "DATE",
+}
 _KEPT = {"template": "VARCHAR", "subject": "VARCHAR", "body": "VARCHAR", "html": "VARCHAR", "segments": "INTEGER", "extra": "JSON"}
 
 
@@ -59,7 +66,17 @@ class RenderMemo:
     def keep(self, con: duckdb.DuckDBPyConnection, fingerprints: dict[int, str], tables: dict[str, exp.Table], rendered_now: exp.Table) -> None:
         """Record the messages rendered for the sends of `rendered_now` (those without an error)."""
         name = [exp.column(c, "d").as_(c) for c in _NAME if c != "fingerprint"]
-        run(con, tree(_KEEP, fingerprint=_fingerprint_of(fingerprints), name=exp.Tuple(expressions=name), memo=self.table, fresh=rendered_now, **tables))
+        run(
+            con,
+            tree(
+                _KEEP,
+                fingerprint=_fingerprint_of(fingerprints),
+                name=exp.Tuple(expressions=name),
+                memo=self.table,
+                fresh=rendered_now,
+                **tables,
+            ),
+        )
 
 
 # The sends to render whose message is known: the memo's row of the same name.
@@ -118,5 +135,9 @@ def fingerprint(spec: RuleSpec, customer: dict[str, str]) -> str:
 
 
 def _every_template(directories: list[str]) -> dict[str, str]:
-    return {f"{i}/{path.relative_to(root).as_posix()}": path.read_text(encoding="utf-8", errors="replace")
-            for i, root in enumerate(map(Path, directories)) for path in sorted(root.rglob("*")) if path.is_file()}
+    return {
+        f"{i}/{path.relative_to(root).as_posix()}": path.read_text(encoding="utf-8", errors="replace")
+        for i, root in enumerate(map(Path, directories))
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }

@@ -24,8 +24,18 @@ BATCH = 10_000
 
 
 # The rendered relation's columns (RENDERED_COLUMNS) and their types.
-_TYPES = {"cand_id": "BIGINT", "send_local": "TIMESTAMP", "template": "VARCHAR", "subject": "VARCHAR", "body": "VARCHAR", "html": "VARCHAR",
-          "segments": "INTEGER", "extra": "JSON", "error": "VARCHAR", "error_reason": "VARCHAR"}
+_TYPES = {
+    "cand_id": "BIGINT",
+    "send_local": "TIMESTAMP",
+    "template": "VARCHAR",
+    "subject": "VARCHAR",
+    "body": "VARCHAR",
+    "html": "VARCHAR",
+    "segments": "INTEGER",
+    "extra": "JSON",
+    "error": "VARCHAR",
+    "error_reason": "VARCHAR",
+}
 
 
 def create_output(con: duckdb.DuckDBPyConnection, table: str) -> None:

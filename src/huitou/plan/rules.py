@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..checks.context import PlaybookContext
 from ..calendar import shop_founded
+from ..checks.context import PlaybookContext
 from ..data.consent import CONSENT_BY_KIND
 from ..features import declared_date_fields
 from ..quiet import QuietHours, QuietHoursError, resolve
@@ -145,10 +145,7 @@ def quiet_hours(ctx: PlaybookContext) -> QuietHours | None:
 
 
 def caps_of(ctx: PlaybookContext) -> list[Cap]:
-    return [
-        Cap(ctx.name, int(c["max"]), window_days(c["per"]), c.get("channel"), c.get("intent"))
-        for c in policies(ctx).get("frequency_caps") or []
-    ]
+    return [Cap(ctx.name, int(c["max"]), window_days(c["per"]), c.get("channel"), c.get("intent")) for c in policies(ctx).get("frequency_caps") or []]
 
 
 def care_within(ctx: PlaybookContext) -> int | None:

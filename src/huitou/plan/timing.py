@@ -13,8 +13,8 @@ Weekday restrictions then move a date forward to the next allowed day.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import sqlglot
@@ -89,8 +89,9 @@ def _offsets(when: dict[str, Any]) -> tuple[str, list[int]]:
     raise ValueError("no anchor")
 
 
-def constant_dates(when: dict[str, Any], window: Window, date_fields: Collection[str] = (),
-                   founded: dt.date | None = None) -> list[tuple[int, dt.date, str | None, dt.date | None]] | None:
+def constant_dates(
+    when: dict[str, Any], window: Window, date_fields: Collection[str] = (), founded: dt.date | None = None
+) -> list[tuple[int, dt.date, str | None, dt.date | None]] | None:
     """(step, scheduled date, event, event date) for timings that do not depend on the
     customer, or None when they do (`date_fields`: the project's declared customer date
     fields; `founded`: the shop's founding date). Scheduled dates are inside the window."""
@@ -138,8 +139,14 @@ def customer_anchors(anchor: str, window: Window) -> list[exp.Expression]:
         return [sqlglot.parse_one(birthday_in(y), dialect="duckdb") for y in window.years()]
     if anchor == "first_order_anniversary":
         # The anniversary of the first purchase, from its first year on (never the day itself).
-        return [tree("CASE WHEN year(first_order_date) < :year THEN :day END", year=y, day=sqlglot.parse_one(birthday_in(y, "first_order_date"), dialect="duckdb"))
-                for y in window.years()]
+        return [
+            tree(
+                "CASE WHEN year(first_order_date) < :year THEN :day END",
+                year=y,
+                day=sqlglot.parse_one(birthday_in(y, "first_order_date"), dialect="duckdb"),
+            )
+            for y in window.years()
+        ]
     if anchor == "last_order":
         return [exp.column("last_order_date")]
     if anchor == "last_delivery":

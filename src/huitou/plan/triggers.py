@@ -91,8 +91,12 @@ def trigger(rule: PlannedRule, row: str | None) -> exp.Expression:
     anchor = _offsets(when)[0]
     name = "date" if anchor_kind(anchor) == "date" else anchor
     offset = tree("date_diff('day', :event_date, :day)", event_date=_column("event_date", row), day=_column("scheduled_date", row))
-    return tree(":name || strftime(:event_date, '%Y-%m-%d') || CASE WHEN :offset = 0 THEN '' WHEN :offset > 0 THEN '+' || :offset || 'd' ELSE :offset || 'd' END",
-                name=name + ":", event_date=_column("event_date", row), offset=offset)
+    return tree(
+        ":name || strftime(:event_date, '%Y-%m-%d') || CASE WHEN :offset = 0 THEN '' WHEN :offset > 0 THEN '+' || :offset || 'd' ELSE :offset || 'd' END",
+        name=name + ":",
+        event_date=_column("event_date", row),
+        offset=offset,
+    )
 
 
 def by_rule(rules: list[PlannedRule], row: str | None, value: Callable[[PlannedRule], exp.Expression]) -> exp.Expression:
@@ -122,15 +126,24 @@ def delivered_case(rules: list[PlannedRule], row: str | None, has_legacy: bool, 
     ledger, customer = exp.to_table(done), _column("customer_id", row)
     playbook = by_rule(rules, row, lambda rule: exp.Literal.string(rule.playbook))
     rule_id = by_rule(rules, row, lambda rule: exp.Literal.string(rule.id))
-    delivered = tree(":key IN (SELECT idempotency_key FROM :done WHERE NOT legacy)", key=key(playbook, rule_id, customer, trigger_case(rules, row)), done=ledger)
+    delivered = tree(
+        ":key IN (SELECT idempotency_key FROM :done WHERE NOT legacy)",
+        key=key(playbook, rule_id, customer, trigger_case(rules, row)),
+        done=ledger,
+    )
     if not has_legacy:
         return delivered
 
     def legacy(rule: PlannedRule) -> exp.Expression:
         playbook, rule_id = exp.Literal.string(rule.playbook), exp.Literal.string(rule.id)
         if _per(rule) is not None:
-            return tree("EXISTS (SELECT 1 FROM :done AS x WHERE x.legacy AND x.playbook = :playbook AND x.rule_id = :rule_id AND x.customer_id = :customer)",
-                        done=ledger, playbook=playbook, rule_id=rule_id, customer=customer)
+            return tree(
+                "EXISTS (SELECT 1 FROM :done AS x WHERE x.legacy AND x.playbook = :playbook AND x.rule_id = :rule_id AND x.customer_id = :customer)",
+                done=ledger,
+                playbook=playbook,
+                rule_id=rule_id,
+                customer=customer,
+            )
         legacy_key = key(playbook, rule_id, customer, tree("strftime(:day, '%Y-%m-%d')", day=_column("scheduled_date", row)))
         return tree(":key IN (SELECT idempotency_key FROM :done WHERE legacy)", key=legacy_key, done=ledger)
 

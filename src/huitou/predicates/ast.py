@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -99,8 +98,8 @@ class Not:
     end: int
 
 
-Operand = Union[Name, Literal]
-Expr = Union[Compare, Between, InList, IsNull, Contains, Term, And, Or, Not]
+Operand = Name | Literal
+Expr = Compare | Between | InList | IsNull | Contains | Term | And | Or | Not
 
 
 def walk(node: Expr) -> list[Expr]:

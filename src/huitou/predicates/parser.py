@@ -124,8 +124,13 @@ class _Parser:
     def deeper(self, tok: Token) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise _Fail(PredicateError(f"the predicate is nested too deeply (more than {MAX_DEPTH} levels of NOT and parentheses)", tok.start,
-                                       "simplify it: NOT NOT x is x, and AND / OR need no parentheses of their own"))
+            raise _Fail(
+                PredicateError(
+                    f"the predicate is nested too deeply (more than {MAX_DEPTH} levels of NOT and parentheses)",
+                    tok.start,
+                    "simplify it: NOT NOT x is x, and AND / OR need no parentheses of their own",
+                )
+            )
 
     def peek(self, ahead: int = 0) -> Token:
         return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
@@ -177,7 +182,13 @@ class _Parser:
             self.depth -= 1
             close = self.peek()
             if close.kind != "rparen":
-                raise _Fail(PredicateError(f"expected ')' to close the '(' at column {tok.start + 1}, found {_describe(close)}", close.start, "add the missing ')'"))
+                raise _Fail(
+                    PredicateError(
+                        f"expected ')' to close the '(' at column {tok.start + 1}, found {_describe(close)}",
+                        close.start,
+                        "add the missing ')'",
+                    )
+                )
             self.take()
             # The group spans its parentheses, so a clause shown from the text (explain)
             # keeps both of them.
@@ -214,7 +225,13 @@ class _Parser:
             return IsNull(left, is_not, left.start, end.end)
         if isinstance(left, Name):
             return Term(left, left.start, left.end)
-        raise _Fail(PredicateError(f"a value alone is not a condition: '{nxt.text or tok.text}'", left.start, "compare it with a feature, e.g. order_count >= 2"))
+        raise _Fail(
+            PredicateError(
+                f"a value alone is not a condition: '{nxt.text or tok.text}'",
+                left.start,
+                "compare it with a feature, e.g. order_count >= 2",
+            )
+        )
 
     def in_list(self, left: Operand, negated: bool) -> Expr:
         self.take()
@@ -232,23 +249,39 @@ class _Parser:
             if sep.kind == "rparen":
                 return InList(left, tuple(items), negated, left.start, sep.end)
             if sep.kind != "comma":
-                raise _Fail(PredicateError(f"expected ',' or ')' in the IN list, found {_describe(sep)}", sep.start, "separate values with commas and close with ')'"))
+                raise _Fail(
+                    PredicateError(
+                        f"expected ',' or ')' in the IN list, found {_describe(sep)}",
+                        sep.start,
+                        "separate values with commas and close with ')'",
+                    )
+                )
 
     def operand(self, after: str) -> Operand:
         tok = self.take()
         if tok.kind == "ident":
             return Name(tok.text, tok.start, tok.end)
         if tok.kind == "number" and sum(ch.isdigit() for ch in tok.text) > MAX_DIGITS:
-            raise _Fail(PredicateError(f"a number of {sum(ch.isdigit() for ch in tok.text)} digits: no feature holds values that large", tok.start,
-                                       f"write at most {MAX_DIGITS} digits"))
+            raise _Fail(
+                PredicateError(
+                    f"a number of {sum(ch.isdigit() for ch in tok.text)} digits: no feature holds values that large",
+                    tok.start,
+                    f"write at most {MAX_DIGITS} digits",
+                )
+            )
         if tok.kind == "number":
             return Literal("integer" if isinstance(tok.value, int) else "number", tok.value, tok.start, tok.end)
         if tok.kind == "string":
             return Literal("string", tok.value, tok.start, tok.end)
         if tok.kind == "reldate" and abs(int(tok.value)) > MAX_RELDATE[tok.text[-1]]:  # type: ignore[call-overload]
             unit = tok.text[-1]
-            raise _Fail(PredicateError(f"a relative date of {tok.text}: more than a century from the as-of date", tok.start,
-                                       f"write at most {MAX_RELDATE[unit]:,}{unit} either way, or a date such as 2020-01-01"))
+            raise _Fail(
+                PredicateError(
+                    f"a relative date of {tok.text}: more than a century from the as-of date",
+                    tok.start,
+                    f"write at most {MAX_RELDATE[unit]:,}{unit} either way, or a date such as 2020-01-01",
+                )
+            )
         if tok.kind == "reldate":
             return Literal("reldate", tok.value, tok.start, tok.end, unit=tok.text[-1])
         if tok.kind == "keyword" and tok.value in ("true", "false"):
@@ -258,9 +291,17 @@ class _Parser:
         if tok.kind == "keyword" and tok.value in ("today", "yesterday"):
             return Literal("reldate", 0 if tok.value == "today" else -1, tok.start, tok.end, unit="d")
         if tok.kind == "keyword":
-            raise _Fail(PredicateError(f"expected a value or feature name after {after}, found keyword '{tok.text}'", tok.start, "a keyword cannot stand here"))
-        raise _Fail(PredicateError(
-            f"expected a value after {after}, found {_describe(tok)}" if after != "a condition" else f"expected a condition, found {_describe(tok)}",
-            tok.start,
-            "write a number, a quoted string, a date like -90d, or a feature name",
-        ))
+            raise _Fail(
+                PredicateError(
+                    f"expected a value or feature name after {after}, found keyword '{tok.text}'", tok.start, "a keyword cannot stand here"
+                )
+            )
+        raise _Fail(
+            PredicateError(
+                f"expected a value after {after}, found {_describe(tok)}"
+                if after != "a condition"
+                else f"expected a condition, found {_describe(tok)}",
+                tok.start,
+                "write a number, a quoted string, a date like -90d, or a feature name",
+            )
+        )

@@ -37,7 +37,13 @@ def to_sql(
 
 
 class _Compiler:
-    def __init__(self, segments: Mapping[str, exp.Expression], as_of: exp.Expression, catalog: Mapping[str, Feature], columns: Mapping[str, exp.Expression]) -> None:
+    def __init__(
+        self,
+        segments: Mapping[str, exp.Expression],
+        as_of: exp.Expression,
+        catalog: Mapping[str, Feature],
+        columns: Mapping[str, exp.Expression],
+    ) -> None:
         self.segments = segments
         self.as_of = as_of
         self.catalog = catalog

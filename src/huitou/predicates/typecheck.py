@@ -44,9 +44,7 @@ def _check_node(node: Expr, catalog: dict[str, Feature], segments: set[str]) -> 
     if isinstance(node, Compare):
         return _check_pair(node.left, node.right, node.op, catalog, segments)
     if isinstance(node, Between):
-        return _check_pair(node.operand, node.low, "BETWEEN", catalog, segments) or _check_pair(
-            node.operand, node.high, "BETWEEN", catalog, segments
-        )
+        return _check_pair(node.operand, node.low, "BETWEEN", catalog, segments) or _check_pair(node.operand, node.high, "BETWEEN", catalog, segments)
     if isinstance(node, InList):
         out: list[TypeProblem] = []
         for item in node.items:
@@ -85,7 +83,14 @@ def _resolve(operand: Operand, catalog: dict[str, Feature], segments: set[str]) 
     if feature is not None:
         return feature.type, []
     if operand.name in segments:
-        return None, [TypeProblem("HT203", f"'{operand.name}' is a segment (true or false), not a value", operand.start, f"use it alone as a condition: {operand.name} AND ...")]
+        return None, [
+            TypeProblem(
+                "HT203",
+                f"'{operand.name}' is a segment (true or false), not a value",
+                operand.start,
+                f"use it alone as a condition: {operand.name} AND ...",
+            )
+        ]
     hint = did_you_mean(operand.name, catalog) or "see docs/features.md for the feature names"
     return None, [TypeProblem("HT201", f"unknown feature '{operand.name}'", operand.start, hint)]
 
@@ -128,7 +133,14 @@ def _check_pair(left: Operand, right: Operand, op: str, catalog: dict[str, Featu
     if "null" in (left_type, right_type):
         target = left if isinstance(left, Name) else right
         word = "IS NOT NULL" if op == "!=" else "IS NULL"
-        return [TypeProblem("HT203", "a comparison with NULL is never true", right.start if right_type == "null" else left.start, f"write {getattr(target, 'name', 'x')} {word}")]
+        return [
+            TypeProblem(
+                "HT203",
+                "a comparison with NULL is never true",
+                right.start if right_type == "null" else left.start,
+                f"write {getattr(target, 'name', 'x')} {word}",
+            )
+        ]
     if "list" in (left_type, right_type):
         name = left.name if isinstance(left, Name) else getattr(right, "name", "?")
         return [TypeProblem("HT203", f"'{name}' is a list; '{op}' does not apply to lists", left.start, f"use {name} CONTAINS 'value'")]
@@ -138,12 +150,14 @@ def _check_pair(left: Operand, right: Operand, op: str, catalog: dict[str, Featu
         culprit = right if isinstance(left, Name) else left
         feature_side = left if isinstance(left, Name) else right
         hint = _fix_hint(left_type if isinstance(left, Name) else right_type)
-        return [TypeProblem(
-            "HT203",
-            f"cannot compare {_describe(feature_side, left_type if feature_side is left else right_type)} with {_describe(culprit, right_type if culprit is right else left_type)}",
-            culprit.start,
-            hint,
-        )]
+        return [
+            TypeProblem(
+                "HT203",
+                f"cannot compare {_describe(feature_side, left_type if feature_side is left else right_type)} with {_describe(culprit, right_type if culprit is right else left_type)}",
+                culprit.start,
+                hint,
+            )
+        ]
     return _check_value_set(left, right, catalog) + _check_value_set(right, left, catalog)
 
 
@@ -164,7 +178,14 @@ def _check_contains(node: Contains, catalog: dict[str, Feature], segments: set[s
     if problems or left_type is None:
         return problems
     if left_type not in ("list", "string"):
-        return [TypeProblem("HT203", f"CONTAINS needs a list or text, and '{getattr(node.operand, 'name', '?')}' is {_a(left_type)}", node.operand.start, "use = or IN for single values")]
+        return [
+            TypeProblem(
+                "HT203",
+                f"CONTAINS needs a list or text, and '{getattr(node.operand, 'name', '?')}' is {_a(left_type)}",
+                node.operand.start,
+                "use = or IN for single values",
+            )
+        ]
     if right_type not in ("string", "date-string"):
         return [TypeProblem("HT203", f"CONTAINS looks for text, not {_a(right_type or 'value')}", node.item.start, "quote the value: CONTAINS 'vip'")]
     return []

@@ -49,8 +49,15 @@ class Arm:
 
     def as_dict(self) -> dict[str, Any]:
         per = (lambda v: v / self.customers) if self.customers else (lambda v: None)
-        return {"customers": self.customers, "converted": self.converted, "rate": self.rate, "purchases": self.purchases,
-                "purchases_per_customer": per(self.purchases), "revenue": round(self.revenue, 2), "revenue_per_customer": per(self.revenue)}
+        return {
+            "customers": self.customers,
+            "converted": self.converted,
+            "rate": self.rate,
+            "purchases": self.purchases,
+            "purchases_per_customer": per(self.purchases),
+            "revenue": round(self.revenue, 2),
+            "revenue_per_customer": per(self.revenue),
+        }
 
 
 @dataclass
@@ -165,16 +172,20 @@ def read_ledger(path: Path, start: dt.date, end: dt.date) -> tuple[dict[str, np.
     t_utc), and the message counts per rule and channel; a sentence when there is no
     ledger to read."""
     if not path.exists():
-        return (f"this project has not sent anything yet (no ledger at {path}): what each rule changed is measured from the messages "
-                "`huitou send --live` records, against the holdout it records beside them")
+        return (
+            f"this project has not sent anything yet (no ledger at {path}): what each rule changed is measured from the messages "
+            "`huitou send --live` records, against the holdout it records beside them"
+        )
     span = [start.isoformat(), end.isoformat()]
     parts: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
     counts = []
     with read_only(path) as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "holdouts" not in tables:
-            return (f"the ledger {path} was written before huitou recorded holdouts: no rule has a control group on record; "
-                    "the next live send records them")
+            return (
+                f"the ledger {path} was written before huitou recorded holdouts: no rule has a control group on record; "
+                "the next live send records them"
+            )
         for arm, playbook, rule, channel, planned, sent, failed, segments, n, customers, times in db.execute(_GROUPS, span * 2).fetchall():
             if arm == "t":
                 counts.append((playbook, rule, channel, planned, sent, failed, segments))
@@ -226,7 +237,9 @@ _OUTSIDE = """
     LEFT JOIN (SELECT DISTINCT customer_id FROM ledger_rows) l USING (customer_id)"""
 
 
-def _windows_relation(known: dict[tuple[str, str | None], int], present: set[tuple[str, str | None]]) -> tuple[exp.Expression, list[tuple[str, str | None]]]:
+def _windows_relation(
+    known: dict[tuple[str, str | None], int], present: set[tuple[str, str | None]]
+) -> tuple[exp.Expression, list[tuple[str, str | None]]]:
     """(grp, playbook, rule_id, days) for every rule and playbook in the ledger rows - the
     playbook's text, else the playbook's window, else the default - and the (playbook,
     rule) of each grp, in order."""
@@ -238,8 +251,17 @@ def _windows_relation(known: dict[tuple[str, str | None], int], present: set[tup
     return exp.values(rows, alias="w", columns=["grp", "playbook", "rule_id", "days"]), groups
 
 
-def effect_report(con: duckdb.DuckDBPyConnection, ledger_path: Path, start: dt.date, end: dt.date, as_of: dt.date, timezone: str,
-                  playbooks: list[Any], channels: dict[str, Any], read: tuple[dict[str, np.ndarray], list[tuple]] | str | None = None) -> EffectReport:
+def effect_report(
+    con: duckdb.DuckDBPyConnection,
+    ledger_path: Path,
+    start: dt.date,
+    end: dt.date,
+    as_of: dt.date,
+    timezone: str,
+    playbooks: list[Any],
+    channels: dict[str, Any],
+    read: tuple[dict[str, np.ndarray], list[tuple]] | str | None = None,
+) -> EffectReport:
     """Per rule and per playbook: the treated against the holdout, for the messages
     scheduled between start and end (inclusive), outcomes counted up to as_of. `read`:
     read_ledger's result for the same path and range, when the caller read it already
@@ -263,8 +285,14 @@ def effect_report(con: duckdb.DuckDBPyConnection, ledger_path: Path, start: dt.d
         # No order before the first covariate period counts: the join reads only the span it needs.
         earliest = exp.cast(exp.Literal.string(f"{start - dt.timedelta(days=PRE_DAYS + 2)} 00:00:00"), "TIMESTAMP")
         windows_relation, groups = _windows_relation(known, present)
-        sql = tree(_UNITS, tz=exp.Literal.string(timezone), windows=windows_relation, closes=closes, earliest=earliest,
-                   pre=exp.Literal.number(PRE_DAYS)).sql("duckdb")
+        sql = tree(
+            _UNITS,
+            tz=exp.Literal.string(timezone),
+            windows=windows_relation,
+            closes=closes,
+            earliest=earliest,
+            pre=exp.Literal.number(PRE_DAYS),
+        ).sql("duckdb")
         units = con.execute(sql).fetchnumpy()
         outside = first_row(con, tree(_OUTSIDE, start=date_literal(start), end=date_literal(end)).sql("duckdb"))
     finally:
@@ -279,16 +307,26 @@ def effect_report(con: duckdb.DuckDBPyConnection, ledger_path: Path, start: dt.d
             continue
         playbook, rule = groups[int(grp[lo])]
         part = {name: values[lo:hi] for name, values in units.items()}
-        effect = _effect(str(playbook), rule, known.get((str(playbook), rule), window_days(DEFAULT_WINDOW)), part, messages.get((str(playbook), rule), Messages()))
+        effect = _effect(
+            str(playbook),
+            rule,
+            known.get((str(playbook), rule), window_days(DEFAULT_WINDOW)),
+            part,
+            messages.get((str(playbook), rule), Messages()),
+        )
         effect.verdict = _verdict(effect, policies.get(str(playbook)))
         report.effects.append(effect)
     if outside and outside[0]:
-        report.notes.append(f"{outside[0]:,} of the {outside[1]:,} customers who bought between {start} and {end} were in no rule's treated or "
-                            "holdout group of the range: they count in the repeat-purchase rates, in no rule's effect")
+        report.notes.append(
+            f"{outside[0]:,} of the {outside[1]:,} customers who bought between {start} and {end} were in no rule's treated or "
+            "holdout group of the range: they count in the repeat-purchase rates, in no rule's effect"
+        )
     gone = sorted({p for p, _ in present} - set(policies))
     if gone:
-        report.notes.append(f"playbook(s) {', '.join(gone)} sent in the range but are no longer in the project: measured with the default "
-                            f"{DEFAULT_WINDOW} attribution window")
+        report.notes.append(
+            f"playbook(s) {', '.join(gone)} sent in the range but are no longer in the project: measured with the default "
+            f"{DEFAULT_WINDOW} attribution window"
+        )
     return report
 
 
@@ -348,8 +386,10 @@ def _verdict(effect: Effect, has_holdout_policy: bool | None) -> str:
     if t == 0:
         return "no treated customer whose attribution window has closed: there is nothing to compare yet"
     if min(t, h) < MIN_PER_ARM:
-        return (f"too few customers to tell ({t:,} treated, {h:,} held out; at least {MIN_PER_ARM} in each group are needed): "
-                "no evidence of an effect yet")
+        return (
+            f"too few customers to tell ({t:,} treated, {h:,} held out; at least {MIN_PER_ARM} in each group are needed): "
+            "no evidence of an effect yet"
+        )
     c = effect.conversion
     if c is None or c.spans_zero:
         return "no evidence of an effect yet: the 95% interval of the uplift in conversion spans zero"
@@ -372,5 +412,12 @@ def sample_messages(ledger_path: Path, start: dt.date, end: dt.date) -> list[dic
         return []
     with read_only(ledger_path) as db:
         rows = db.execute(_SAMPLES, [start.isoformat(), end.isoformat()]).fetchall()
-    return [{"playbook": p, "rule": r, "channel": c, **{k: v for k, v in json.loads(content or "{}").items() if k in ("subject", "body", "segments")}}
-            for p, r, c, content in rows]
+    return [
+        {
+            "playbook": p,
+            "rule": r,
+            "channel": c,
+            **{k: v for k, v in json.loads(content or "{}").items() if k in ("subject", "body", "segments")},
+        }
+        for p, r, c, content in rows
+    ]

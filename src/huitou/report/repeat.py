@@ -23,7 +23,6 @@ import duckdb
 from sqlglot import exp
 
 from ..db import create_temp, date_literal, drop_table, tree
-
 from ..feature_sql import lifecycle_sql
 
 EVERY = ("month", "week", "quarter")
@@ -156,14 +155,21 @@ def repeat_report(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, 
     if report.median_cycle_days is not None and shortest < report.median_cycle_days:
         report.warnings.append(
             f"the {'shortest period' if every else 'range'} ({shortest} days) is shorter than the customers' median purchase cycle "
-            f"({report.median_cycle_days:.0f} days): many customers would not buy again within it even if they stay; read the rates over longer periods")
+            f"({report.median_cycle_days:.0f} days): many customers would not buy again within it even if they stay; read the rates over longer periods"
+        )
     if not report.total.by_transaction.denominator:
         report.warnings.append(f"no purchases between {start} and {end}: there is nothing to count")
     return report
 
 
-def _rates_and_stages(con: duckdb.DuckDBPyConnection, purchases: exp.Expression, start: dt.date, end: dt.date, every: str | None,
-                      spans: list[tuple[str, dt.date, dt.date]]) -> RepeatReport:
+def _rates_and_stages(
+    con: duckdb.DuckDBPyConnection,
+    purchases: exp.Expression,
+    start: dt.date,
+    end: dt.date,
+    every: str | None,
+    spans: list[tuple[str, dt.date, dt.date]],
+) -> RepeatReport:
     """The rates of the range and of each period, as the sums of their stages' rates."""
     whole = ("all", start, end)
     relation = _periods_relation([whole, *spans] if every else [whole])

@@ -18,8 +18,8 @@ import duckdb
 import sqlglot.expressions as exp
 
 from ..db import date_literal, first_row, tree
-from .effect import DEFAULT_WINDOW, windows
 from ..plan.rules import window_days
+from .effect import DEFAULT_WINDOW, windows
 from .stats import minimum_detectable_uplift
 
 
@@ -34,8 +34,15 @@ class Sizing:
     mde: float | None  # absolute, in conversion
 
     def as_dict(self) -> dict[str, Any]:
-        return {"playbook": self.playbook, "rule": self.rule, "treated": self.treated, "holdout": self.holdout, "attribution_window_days": self.window_days,
-                "baseline_conversion": self.baseline, "minimum_detectable_uplift": self.mde}
+        return {
+            "playbook": self.playbook,
+            "rule": self.rule,
+            "treated": self.treated,
+            "holdout": self.holdout,
+            "attribution_window_days": self.window_days,
+            "baseline_conversion": self.baseline,
+            "minimum_detectable_uplift": self.mde,
+        }
 
 
 _GROUPS = """

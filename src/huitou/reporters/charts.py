@@ -29,14 +29,17 @@ def _svg(figure: Any) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "huitou"}):  # text as text; stable ids
         figure.savefig(out, format="svg", metadata={"Date": None})
     text = out.getvalue()
-    return text[text.index("<svg"):]  # the XML prolog and doctype do not belong inside HTML
+    return text[text.index("<svg") :]  # the XML prolog and doctype do not belong inside HTML
 
 
 def repeat_rate(periods: list[PeriodRates]) -> str:
     """Both repeat-purchase rates per period."""
     labels = [p.period for p in periods]
     figure, axes = _figure(7.5, 3.0)
-    for key, name, pick in (("customer", "by customer", lambda p: p.by_customer.rate), ("transaction", "by transaction", lambda p: p.by_transaction.rate)):
+    for key, name, pick in (
+        ("customer", "by customer", lambda p: p.by_customer.rate),
+        ("transaction", "by transaction", lambda p: p.by_transaction.rate),
+    ):
         values = [pick(p) for p in periods]
         axes.plot(labels, [v * 100 if v is not None else float("nan") for v in values], marker="o", color=COLOURS[key], label=name)
     axes.set_ylabel("repeat purchase (%)")
@@ -63,7 +66,15 @@ def cohort_heatmap(report: RepeatReport, months: int = 12) -> str:
     for i in range(len(cohorts)):
         for k in range(months):
             if not np.isnan(grid[i, k]):
-                axes.text(k, i, f"{grid[i, k]:.0f}", ha="center", va="center", fontsize=7, color="white" if grid[i, k] > np.nanmax(grid) * 0.6 else "black")
+                axes.text(
+                    k,
+                    i,
+                    f"{grid[i, k]:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if grid[i, k] > np.nanmax(grid) * 0.6 else "black",
+                )
     figure.colorbar(image, ax=axes, label="bought again (%)")
     return _svg(figure)
 

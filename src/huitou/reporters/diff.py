@@ -12,7 +12,6 @@ from typing import Any
 
 from ..inert import markdown_inert, shown
 
-
 MARKER = "<!-- huitou-diff -->"  # lets the workflow update its comment instead of adding one
 
 
@@ -29,8 +28,10 @@ def summary(diff: dict[str, Any]) -> list[str]:
     added, removed = sum(r["added"] for r in rules), sum(r["removed"] for r in rules)
     touched = sum(1 for r in rules if r["added"] or r["removed"])
     if added or removed:
-        out.append(f"{added:,} customer{'s' * (added != 1)} gain{'s' * (added == 1)} a send and {removed:,} lose{'s' * (removed == 1)} one, "
-                   f"across {touched} rule{'s' * (touched != 1)}")
+        out.append(
+            f"{added:,} customer{'s' * (added != 1)} gain{'s' * (added == 1)} a send and {removed:,} lose{'s' * (removed == 1)} one, "
+            f"across {touched} rule{'s' * (touched != 1)}"
+        )
     for key, what in (("reworded", "messages reworded"), ("moved", "sends moved in time")):
         total = sum(r[key] for r in rules)
         if total:
@@ -43,7 +44,10 @@ def summary(diff: dict[str, Any]) -> list[str]:
     for c in diff["channels"]:
         segments = (c["segments_head"] or 0) - (c["segments_base"] or 0)
         if c["messages_base"] != c["messages_head"] or segments:
-            out.append(f"{c['channel']}: {_signed(c['messages_head'] - c['messages_base'])} messages" + (f" ({_signed(segments)} SMS segments)" if segments else ""))
+            out.append(
+                f"{c['channel']}: {_signed(c['messages_head'] - c['messages_base'])} messages"
+                + (f" ({_signed(segments)} SMS segments)" if segments else "")
+            )
         if c["cost_base"] is not None and c["cost_head"] is not None and c["cost_base"] != c["cost_head"]:
             out.append(f"{c['channel']}: cost {_signed(round(c['cost_head'] - c['cost_base'], 2))} {c['currency'] or ''}".rstrip())
     for key, what in (("rules_added", "rules added"), ("rules_removed", "rules removed")):
@@ -65,8 +69,11 @@ def as_text(diff: dict[str, Any]) -> str:
     for r in diff["rules"]:
         if not r["changed"]:
             continue
-        lines.append(f"{r['playbook']}/{r['rule']}: +{r['added']:,} -{r['removed']:,} customers; sends {r['sends_base']:,} -> {r['sends_head']:,}"
-                     + (f"; {r['reworded']:,} reworded" if r["reworded"] else "") + (f"; {r['moved']:,} moved" if r["moved"] else ""))
+        lines.append(
+            f"{r['playbook']}/{r['rule']}: +{r['added']:,} -{r['removed']:,} customers; sends {r['sends_base']:,} -> {r['sends_head']:,}"
+            + (f"; {r['reworded']:,} reworded" if r["reworded"] else "")
+            + (f"; {r['moved']:,} moved" if r["moved"] else "")
+        )
         lines += [f"    {x['reason']}: {x['base']:,} -> {x['head']:,}" for x in r["reasons"]]
         for kind, sign in (("added", "+"), ("removed", "-")):
             lines += [f"    {sign} {x['customer_id']} {x['to'] or ''} {x['send_at']}".rstrip() for x in r["examples"][kind]]
@@ -75,7 +82,10 @@ def as_text(diff: dict[str, Any]) -> str:
     for d in diff["days"]:
         lines.append(f"  {d['playbook']} {d['channel']} {d['day']}: {d['base']:,} -> {d['head']:,} sends")
     for kind in ("appeared", "went_away"):
-        lines += [f"  validation {kind.replace('_', ' ')}: {v['file']}:{v['line']}:{v['column']} {v['code']} {v['message']}" for v in diff["validation"][kind]]
+        lines += [
+            f"  validation {kind.replace('_', ' ')}: {v['file']}:{v['line']}:{v['column']} {v['code']} {v['message']}"
+            for v in diff["validation"][kind]
+        ]
     return shown("\n".join(lines) + "\n")
 
 
@@ -97,29 +107,49 @@ def _marked(parts: list[tuple[str, str]]) -> str:
 
 def as_markdown(diff: dict[str, Any]) -> str:
     base, head = diff["base"], diff["head"]
-    out = [MARKER, f"### huitou diff: {_cell(base['label'])} → {_cell(head['label'])}", "",
-           f"As of {diff['as_of']}, {diff['horizon_days']} days, the same data for both.", ""]
+    out = [
+        MARKER,
+        f"### huitou diff: {_cell(base['label'])} → {_cell(head['label'])}",
+        "",
+        f"As of {diff['as_of']}, {diff['horizon_days']} days, the same data for both.",
+        "",
+    ]
     out += [f"- {_cell(s)}" for s in summary(diff)]
     changed = [r for r in diff["rules"] if r["changed"]]
     if changed:
         out += ["", "| Rule | Customers + | Customers − | Sends | Reworded | Moved |", "|---|---:|---:|---|---:|---:|"]
-        out += [f"| {_cell(r['playbook'])}/{_cell(r['rule'])} | {r['added']:,} | {r['removed']:,} | {r['sends_base']:,} → {r['sends_head']:,} | {r['reworded']:,} | {r['moved']:,} |"
-                for r in changed]
+        out += [
+            f"| {_cell(r['playbook'])}/{_cell(r['rule'])} | {r['added']:,} | {r['removed']:,} | {r['sends_base']:,} → {r['sends_head']:,} | {r['reworded']:,} | {r['moved']:,} |"
+            for r in changed
+        ]
     for r in changed:
         body = []
         body += [f"- {_cell(x['reason'])}: {x['base']:,} → {x['head']:,}" for x in r["reasons"]]
         for kind, sign in (("added", "+"), ("removed", "−")):
-            body += [f"- {sign} {_cell(x['customer_id'])} {_cell(x['to'] or '')} {_cell(x['send_at'])}: {_cell(x['body'] or '')}" for x in r["examples"][kind]]
+            body += [
+                f"- {sign} {_cell(x['customer_id'])} {_cell(x['to'] or '')} {_cell(x['send_at'])}: {_cell(x['body'] or '')}"
+                for x in r["examples"][kind]
+            ]
         body += [f"- reworded {_cell(x['customer_id'])}: {_marked(x['parts'])}" for x in r["reworded_examples"]]
         body += [f"- moved {_cell(x['customer_id'])}: {_cell(x['from'])} → {_cell(x['to'])}" for x in r["moved_examples"]]
         if body:
             out += ["", f"<details><summary>{_cell(r['playbook'])}/{_cell(r['rule'])}</summary>", "", *body, "", "</details>"]
     if diff["days"] or any(c["messages_base"] != c["messages_head"] or c["cost_base"] != c["cost_head"] for c in diff["channels"]):
         out += ["", "<details><summary>Channels and days</summary>", ""]
-        out += [f"- {_cell(c['channel'])}: {c['messages_base']:,} → {c['messages_head']:,} messages"
-                + (f", {c['segments_base'] or 0:,} → {c['segments_head'] or 0:,} SMS segments" if c["segments_base"] is not None or c["segments_head"] is not None else "")
-                + (f", cost {c['cost_base']} → {c['cost_head']} {_cell(c['currency'] or '')}".rstrip() if c["cost_head"] is not None or c["cost_base"] is not None else "")
-                for c in diff["channels"]]
+        out += [
+            f"- {_cell(c['channel'])}: {c['messages_base']:,} → {c['messages_head']:,} messages"
+            + (
+                f", {c['segments_base'] or 0:,} → {c['segments_head'] or 0:,} SMS segments"
+                if c["segments_base"] is not None or c["segments_head"] is not None
+                else ""
+            )
+            + (
+                f", cost {c['cost_base']} → {c['cost_head']} {_cell(c['currency'] or '')}".rstrip()
+                if c["cost_head"] is not None or c["cost_base"] is not None
+                else ""
+            )
+            for c in diff["channels"]
+        ]
         out += [f"- {_cell(d['playbook'])} {_cell(d['channel'])} {d['day']}: {d['base']:,} → {d['head']:,} sends" for d in diff["days"]]
         out += ["", "</details>"]
     validation = diff["validation"]

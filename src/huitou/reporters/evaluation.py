@@ -81,7 +81,13 @@ def explain_json(customer: str, as_of: str, features: dict[str, Any], items: lis
         "as_of": as_of,
         "features": features,
         "results": [
-            {"playbook": i.playbook, "kind": i.kind, "name": i.name, "matched": bool(i.tree and i.tree.value), "tree": i.tree.as_dict() if i.tree else None}
+            {
+                "playbook": i.playbook,
+                "kind": i.kind,
+                "name": i.name,
+                "matched": bool(i.tree and i.tree.value),
+                "tree": i.tree.as_dict() if i.tree else None,
+            }
             for i in items
         ],
     }

@@ -14,16 +14,28 @@ from ..forecast.fit import Forecast
 
 
 def _models(f: Forecast) -> dict[str, Any]:
-    return {"as_of": f.as_of.isoformat(), "customers": f.customers, "repeat_buyers": f.repeat_buyers,
-            "bg_nbd": dataclasses.asdict(f.model) if f.model else None, "gamma_gamma": dataclasses.asdict(f.spend) if f.spend else None, "problem": f.problem}
+    return {
+        "as_of": f.as_of.isoformat(),
+        "customers": f.customers,
+        "repeat_buyers": f.repeat_buyers,
+        "bg_nbd": dataclasses.asdict(f.model) if f.model else None,
+        "gamma_gamma": dataclasses.asdict(f.spend) if f.spend else None,
+        "problem": f.problem,
+    }
 
 
 def forecast_dict(fitted: Forecast, check: FitCheck) -> dict[str, Any]:
     return {
         "fit": _models(fitted),
-        "check": {"calibration_end": check.calibrated.isoformat(), "holdout_end": check.as_of.isoformat(), "fit": _models(check.forecast),
-                  "actual": check.actual, "predicted": check.predicted, "relative_error": check.error,
-                  "by_repeat_purchases": [dataclasses.asdict(b) for b in check.buckets]},
+        "check": {
+            "calibration_end": check.calibrated.isoformat(),
+            "holdout_end": check.as_of.isoformat(),
+            "fit": _models(check.forecast),
+            "actual": check.actual,
+            "predicted": check.predicted,
+            "relative_error": check.error,
+            "by_repeat_purchases": [dataclasses.asdict(b) for b in check.buckets],
+        },
     }
 
 
@@ -32,7 +44,9 @@ def forecast_json(fitted: Forecast, check: FitCheck) -> str:
 
 
 def forecast_text(console: Console, fitted: Forecast, check: FitCheck) -> None:
-    console.print(f"[bold]Purchase models[/bold] as of {fitted.as_of}: {fitted.customers:,} customers with a purchase, {fitted.repeat_buyers:,} bought again")
+    console.print(
+        f"[bold]Purchase models[/bold] as of {fitted.as_of}: {fitted.customers:,} customers with a purchase, {fitted.repeat_buyers:,} bought again"
+    )
     if fitted.problem:
         console.print(f"[yellow]note:[/yellow] {fitted.problem}")
         return
@@ -47,8 +61,11 @@ def forecast_text(console: Console, fitted: Forecast, check: FitCheck) -> None:
     if check.forecast.problem:
         console.print(f"[yellow]fit check:[/yellow] {check.forecast.problem}")
         return
-    table = Table(title=f"fit check: fitted up to {check.calibrated}, purchase days predicted for the {days} days to {check.as_of}, against what customers did",
-                  title_justify="left", show_edge=False)
+    table = Table(
+        title=f"fit check: fitted up to {check.calibrated}, purchase days predicted for the {days} days to {check.as_of}, against what customers did",
+        title_justify="left",
+        show_edge=False,
+    )
     for name in ("repeat purchases before", "customers", "actual per customer", "predicted per customer"):
         table.add_column(name, justify="right")
     for b in check.buckets:

@@ -94,11 +94,26 @@ def report_html(report: RepeatReport, effects: EffectReport, samples: list[dict[
     figures = {
         "repeat": Markup(charts.repeat_rate(over_time)),
         "cohorts": Markup(charts.cohort_heatmap(report)) if report.cohorts else None,
-        "uplift": Markup(charts.uplift_bars([e for e in effects.effects if e.conversion is not None])) if any(e.conversion for e in effects.effects) else None,
+        "uplift": Markup(charts.uplift_bars([e for e in effects.effects if e.conversion is not None]))
+        if any(e.conversion for e in effects.effects)
+        else None,
         "funnel": Markup(charts.funnel(measured)),
     }
     masked = [{k: mask_contacts(v) if isinstance(v, str) and k in ("subject", "body") else v for k, v in s.items()} for s in samples]
     template = Environment(autoescape=True).from_string(_PAGE)
     return template.render(
-        start=report.start, end=report.end, every=report.every, as_of=as_of, by_customer=report.total.by_customer, by_transaction=report.total.by_transaction,
-        median_cycle=report.median_cycle_days, warnings=report.warnings, charts=figures, rules=rules, notes=effects.notes, samples=masked, pct=_pct, pp=_pp)
+        start=report.start,
+        end=report.end,
+        every=report.every,
+        as_of=as_of,
+        by_customer=report.total.by_customer,
+        by_transaction=report.total.by_transaction,
+        median_cycle=report.median_cycle_days,
+        warnings=report.warnings,
+        charts=figures,
+        rules=rules,
+        notes=effects.notes,
+        samples=masked,
+        pct=_pct,
+        pp=_pp,
+    )

@@ -31,13 +31,23 @@ def plan_text(console: Console, summary: Summary) -> None:
             table.add_row(reason, rule, f"{n:,}")
         console.print(table)
     if summary.sizing:
-        table = Table(title="Holdout sizing: the smallest uplift in conversion each rule's holdout can detect (80% power, 5% significance)",
-                      title_justify="left", show_edge=False)
+        table = Table(
+            title="Holdout sizing: the smallest uplift in conversion each rule's holdout can detect (80% power, 5% significance)",
+            title_justify="left",
+            show_edge=False,
+        )
         for name in ("rule", "treated", "held out", "window", "baseline", "detectable uplift"):
             table.add_column(name, justify="left" if name == "rule" else "right")
         for s in summary.sizing:
             mde = f"+{s.mde:.1%} (to {s.baseline + s.mde:.1%})" if s.mde is not None and s.baseline is not None else "- (a group too small)"
-            table.add_row(f"{s.playbook}/{s.rule}", f"{s.treated:,}", f"{s.holdout:,}", f"{s.window_days}d", f"{s.baseline:.1%}" if s.baseline is not None else "-", mde)
+            table.add_row(
+                f"{s.playbook}/{s.rule}",
+                f"{s.treated:,}",
+                f"{s.holdout:,}",
+                f"{s.window_days}d",
+                f"{s.baseline:.1%}" if s.baseline is not None else "-",
+                mde,
+            )
         console.print(table)
     for sample in summary.samples:
         head = f"{sample['customer_id']} ({sample['channel']} {sample.get('to') or ''}) at {sample['send_at']}"

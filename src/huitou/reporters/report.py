@@ -28,8 +28,10 @@ def report_dict(report: RepeatReport, effects: EffectReport | None = None) -> di
             **_rates(report.total),
             "periods": [{"period": p.period, "from": p.start.isoformat(), "to": p.end.isoformat(), **_rates(p)} for p in report.periods],
             "stages": [{"period": period, "stage": stage, **_rates(p)} for period, stage, p in report.stages],
-            "cohorts": [{"cohort": c.month, "customers": c.customers, "again": [{"month": k, **r.as_dict()} for k, r in enumerate(c.again, 1)]}
-                        for c in report.cohorts],
+            "cohorts": [
+                {"cohort": c.month, "customers": c.customers, "again": [{"month": k, **r.as_dict()} for k, r in enumerate(c.again, 1)]}
+                for c in report.cohorts
+            ],
             "median_purchase_cycle_days": report.median_cycle_days,
         },
         "warnings": report.warnings,
@@ -42,7 +44,17 @@ def report_json(report: RepeatReport, effects: EffectReport | None = None) -> st
 
 
 TEXT_COHORT_MONTHS = 12
-CSV_COLUMNS = ("period", "from", "to", "buyers", "returning_buyers", "by_customer_rate", "purchases", "repeat_purchases", "by_transaction_rate")
+CSV_COLUMNS = (
+    "period",
+    "from",
+    "to",
+    "buyers",
+    "returning_buyers",
+    "by_customer_rate",
+    "purchases",
+    "repeat_purchases",
+    "by_transaction_rate",
+)
 
 
 def report_csv(report: RepeatReport) -> str:
@@ -67,8 +79,12 @@ def _percent(rate: Rate) -> str:
 def report_text(console: Console, report: RepeatReport, effects: EffectReport | None = None) -> None:
     total = report.total
     console.print(f"[bold]Repeat purchase[/bold] {report.start} .. {report.end} (paid orders)")
-    console.print(f"  by customer:    {_percent(total.by_customer)} ({total.by_customer.numerator:,} of {total.by_customer.denominator:,} buyers had bought before, or bought twice)")
-    console.print(f"  by transaction: {_percent(total.by_transaction)} ({total.by_transaction.numerator:,} of {total.by_transaction.denominator:,} purchases were a customer's second or later in the range)")
+    console.print(
+        f"  by customer:    {_percent(total.by_customer)} ({total.by_customer.numerator:,} of {total.by_customer.denominator:,} buyers had bought before, or bought twice)"
+    )
+    console.print(
+        f"  by transaction: {_percent(total.by_transaction)} ({total.by_transaction.numerator:,} of {total.by_transaction.denominator:,} purchases were a customer's second or later in the range)"
+    )
     if report.median_cycle_days is not None:
         console.print(f"  median purchase cycle: {report.median_cycle_days:.0f} days")
     if report.periods:

@@ -14,7 +14,12 @@ SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 def sarif(result: Result, color: bool = False) -> str:
     used = sorted({d.code for d in result.diagnostics})
     rules = [
-        {"id": code, "name": CHECKS[code].name, "shortDescription": {"text": CHECKS[code].summary}, "defaultConfiguration": {"level": CHECKS[code].severity}}
+        {
+            "id": code,
+            "name": CHECKS[code].name,
+            "shortDescription": {"text": CHECKS[code].summary},
+            "defaultConfiguration": {"level": CHECKS[code].severity},
+        }
         for code in used
     ]
     results = [

@@ -18,7 +18,7 @@ def _when(epoch: float, timezone: str) -> str:
     try:
         zone: dt.tzinfo = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        zone = dt.timezone.utc
+        zone = dt.UTC
     return dt.datetime.fromtimestamp(epoch, zone).isoformat(timespec="seconds")
 
 
@@ -31,18 +31,22 @@ def send_dict(report: SendReport) -> dict[str, Any]:
         "not_due": report.not_due,
         "problems": report.problems,
         "notes": report.notes,
-        **({"samples": [_sample(r) for r in report.samples]} if not report.live else {
-            "added_to_ledger": report.enqueued,
-            "replanned": report.replanned,
-            "withdrawn": report.withdrawn,
-            "requeued": report.requeued,
-            "opted_out": report.opted_out,
-            "expired": report.expired,
-            "held_out": report.held_out,
-            "recovered": len(report.recovered),
-            "interrupted": report.interrupted,
-            "handed_over": report.handed_over,
-        }),
+        **(
+            {"samples": [_sample(r) for r in report.samples]}
+            if not report.live
+            else {
+                "added_to_ledger": report.enqueued,
+                "replanned": report.replanned,
+                "withdrawn": report.withdrawn,
+                "requeued": report.requeued,
+                "opted_out": report.opted_out,
+                "expired": report.expired,
+                "held_out": report.held_out,
+                "recovered": len(report.recovered),
+                "interrupted": report.interrupted,
+                "handed_over": report.handed_over,
+            }
+        ),
         "channels": [_channel_dict(c, report.live, report.timezone) for c in sorted(report.channels.values(), key=lambda c: c.channel)],
     }
 
@@ -51,8 +55,13 @@ def _sample(row: dict[str, Any]) -> dict[str, Any]:
     """A row that would go out, contact masked, text on one line and cut short."""
     content = json.loads(row["content"] or "{}")
     text = mask_contacts(" ".join(str(content.get("subject") or content.get("body") or "").split()))
-    return {"send_at": row["send_at"], "channel": row["channel"], "to": mask_filter(row["recipient"]) if row["recipient"] else None,
-            "rule": f"{row['playbook']}/{row['rule_id']}", "text": text if len(text) <= 60 else text[:59] + "…"}
+    return {
+        "send_at": row["send_at"],
+        "channel": row["channel"],
+        "to": mask_filter(row["recipient"]) if row["recipient"] else None,
+        "rule": f"{row['playbook']}/{row['rule_id']}",
+        "text": text if len(text) <= 60 else text[:59] + "…",
+    }
 
 
 def _channel_dict(channel: ChannelReport, live: bool, timezone: str) -> dict[str, Any]:
@@ -70,8 +79,10 @@ def send_json(report: SendReport) -> str:
 
 def send_text(report: SendReport) -> str:
     plan = report.plan
-    lines = [f"plan {plan.plan_id or '(empty)'}: {plan.rows:,} rows, {plan.sends:,} to send; due by {_when(report.until, report.timezone)}: "
-             f"{sum(c.due for c in report.channels.values()):,} ({report.not_due:,} later)"]
+    lines = [
+        f"plan {plan.plan_id or '(empty)'}: {plan.rows:,} rows, {plan.sends:,} to send; due by {_when(report.until, report.timezone)}: "
+        f"{sum(c.due for c in report.channels.values()):,} ({report.not_due:,} later)"
+    ]
     if not report.live:
         lines.append("dry run: nothing sent, the ledger untouched (--live delivers)")
         for c in sorted(report.channels.values(), key=lambda c: c.channel):
@@ -84,19 +95,34 @@ def send_text(report: SendReport) -> str:
         lines += [f"problem: {p}" for p in report.problems] + [f"note: {n}" for n in report.notes]
         return shown("\n".join(lines) + "\n")
     if report.recovered:
-        lines.append(f"{len(report.recovered):,} row(s) were in flight when an earlier run died: delivery unknown, sent again under the same "
-                     "idempotency key (Message-ID / Idempotency-Key header; outbox files are checked for the key)")
-    for label, n in (("added to the ledger", report.enqueued), ("replanned (this plan is newer: new time or text)", report.replanned),
-                     ("withdrawn (this plan no longer sends them)", report.withdrawn), ("failed rows retried (--retry-failed)", report.requeued),
-                     ("skipped: opted out", report.opted_out), ("skipped: expired", report.expired),
-                     ("held out (the control group, recorded for huitou report)", report.held_out)):
+        lines.append(
+            f"{len(report.recovered):,} row(s) were in flight when an earlier run died: delivery unknown, sent again under the same "
+            "idempotency key (Message-ID / Idempotency-Key header; outbox files are checked for the key)"
+        )
+    for label, n in (
+        ("added to the ledger", report.enqueued),
+        ("replanned (this plan is newer: new time or text)", report.replanned),
+        ("withdrawn (this plan no longer sends them)", report.withdrawn),
+        ("failed rows retried (--retry-failed)", report.requeued),
+        ("skipped: opted out", report.opted_out),
+        ("skipped: expired", report.expired),
+        ("held out (the control group, recorded for huitou report)", report.held_out),
+    ):
         if n:
             lines.append(f"{label}: {n:,}")
     for c in sorted(report.channels.values(), key=lambda c: c.channel):
         rate = f" ({c.sent / c.seconds:,.1f}/s)" if c.seconds > 0 and c.sent else ""
         parts = [f"{c.outcome[o]:,} {o}{rate if o == 'sent' else ''}" for o in OUTCOMES if c.outcome[o] or o == "sent"]
-        parts += [f"{n:,} {label}" for label, n in (("transient failures retried", c.retried), ("resent after a crash", c.resent_after_crash),
-                                                    ("held to the end of quiet hours", c.deferred), ("dropped inside quiet hours", c.dropped)) if n]
+        parts += [
+            f"{n:,} {label}"
+            for label, n in (
+                ("transient failures retried", c.retried),
+                ("resent after a crash", c.resent_after_crash),
+                ("held to the end of quiet hours", c.deferred),
+                ("dropped inside quiet hours", c.dropped),
+            )
+            if n
+        ]
         lines.append(f"  {c.channel:<14} {c.due:>7,} due: {', '.join(parts)}")
         lines += [f"    failed {key}: {error}" for key, error in c.errors]
         if c.stopped:
@@ -105,7 +131,9 @@ def send_text(report: SendReport) -> str:
     if report.interrupted:
         lines.append("interrupted: the message in hand was finished and recorded; run again to go on")
     if report.handed_over:
-        lines.append("handed over: another `huitou send` asked for the ledger; the messages in flight were finished and recorded, it delivers the rest")
+        lines.append(
+            "handed over: another `huitou send` asked for the ledger; the messages in flight were finished and recorded, it delivers the rest"
+        )
     return shown("\n".join(lines) + "\n")  # provider replies and customer text: nothing a terminal obeys
 
 
@@ -115,7 +143,10 @@ def ledger_text(counts: list[tuple[str, str, str, int]], failures: list[tuple[st
     totals: dict[str, int] = {}
     for state, _, _, n in counts:
         totals[state] = totals.get(state, 0) + n
-    lines = [f"{path}: " + ", ".join(f"{n:,} {s}" for s, n in sorted(totals.items())), f"{'state':<9} {'channel':<14} {'day':<10} {'messages':>9}"]
+    lines = [
+        f"{path}: " + ", ".join(f"{n:,} {s}" for s, n in sorted(totals.items())),
+        f"{'state':<9} {'channel':<14} {'day':<10} {'messages':>9}",
+    ]
     lines += [f"{s:<9} {c:<14} {d:<10} {n:>9,}" for s, c, d, n in counts]
     if failures:
         lines.append("failed:")
@@ -124,8 +155,12 @@ def ledger_text(counts: list[tuple[str, str, str, int]], failures: list[tuple[st
 
 
 def ledger_json(counts: list[tuple[str, str, str, int]], failures: list[tuple[str, str, str, int, str]], path: str) -> str:
-    return json.dumps({
-        "ledger": path,
-        "counts": [{"state": s, "channel": c, "day": d, "messages": n} for s, c, d, n in counts],
-        "failed": [{"idempotency_key": k, "customer_id": cu, "channel": ch, "attempts": a, "error": e} for k, cu, ch, a, e in failures],
-    }, ensure_ascii=False, indent=2)
+    return json.dumps(
+        {
+            "ledger": path,
+            "counts": [{"state": s, "channel": c, "day": d, "messages": n} for s, c, d, n in counts],
+            "failed": [{"idempotency_key": k, "customer_id": cu, "channel": ch, "attempts": a, "error": e} for k, cu, ch, a, e in failures],
+        },
+        ensure_ascii=False,
+        indent=2,
+    )

@@ -19,15 +19,29 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
-from ..errors import HuitouError
 from .. import __version__
+from ..errors import HuitouError
 from ..schema import SCHEMAS
 
 # Starter languages: the files/ variant, its default timezone, and sample names.
 LANGUAGES = {
     "zh": ("zh", "Asia/Shanghai", ["王芳", "李娜", "张伟", "刘洋", "陈静", "杨磊", "赵敏", "黄强", "周婷", "吴刚"]),
-    "en": ("en", "America/New_York", ["Emma Johnson", "Liam Smith", "Olivia Brown", "Noah Davis", "Ava Miller",
-                                      "James Wilson", "Sophia Moore", "Lucas Taylor", "Mia Anderson", "Ethan Thomas"]),
+    "en": (
+        "en",
+        "America/New_York",
+        [
+            "Emma Johnson",
+            "Liam Smith",
+            "Olivia Brown",
+            "Noah Davis",
+            "Ava Miller",
+            "James Wilson",
+            "Sophia Moore",
+            "Lucas Taylor",
+            "Mia Anderson",
+            "Ethan Thomas",
+        ],
+    ),
 }
 SAMPLE_CUSTOMERS = 40
 
@@ -47,13 +61,17 @@ def _files(node: Traversable, prefix: str = "") -> list[tuple[str, bytes]]:
     return out
 
 
-def starter_files(locale: str = "zh-CN", timezone: str | None = None, today: dt.date | None = None, data: str | None = None) -> list[tuple[str, bytes]]:
+def starter_files(
+    locale: str = "zh-CN", timezone: str | None = None, today: dt.date | None = None, data: str | None = None
+) -> list[tuple[str, bytes]]:
     """The starter project's files; `data`: huitou.yaml's `data:` section for the shop's
     own export (huitou init --from), in place of the sample shop."""
     language = locale.split("-")[0].lower()
     if language not in LANGUAGES:
-        raise StarterError(f"--locale {locale}: the starter project comes in {', '.join(sorted(LANGUAGES))} (e.g. zh-CN, en, en-GB); "
-                           "start from the nearest and add templates/<locale>/ for yours")
+        raise StarterError(
+            f"--locale {locale}: the starter project comes in {', '.join(sorted(LANGUAGES))} (e.g. zh-CN, en, en-GB); "
+            "start from the nearest and add templates/<locale>/ for yours"
+        )
     variant, default_zone, names = LANGUAGES[language]
     zone = timezone or default_zone
     try:
@@ -62,8 +80,10 @@ def starter_files(locale: str = "zh-CN", timezone: str | None = None, today: dt.
         raise StarterError(f"--timezone {zone}: not a known IANA timezone (e.g. Asia/Shanghai, America/New_York, Europe/Berlin)") from None
     package = resources.files("huitou")
     project = secrets.token_hex(8)  # the project's id in its plans (contract.project_id)
-    files = [(rel, content.replace(b"__HUITOU_VERSION__", __version__.encode()) if rel.endswith(".yml") else content)
-             for rel, content in _files(package.joinpath("starter").joinpath("files").joinpath("common"))]
+    files = [
+        (rel, content.replace(b"__HUITOU_VERSION__", __version__.encode()) if rel.endswith(".yml") else content)
+        for rel, content in _files(package.joinpath("starter").joinpath("files").joinpath("common"))
+    ]
     for rel, content in _files(package.joinpath("starter").joinpath("files").joinpath(variant)):
         if rel.endswith((".yaml", ".yml")):
             text = content.decode("utf-8").replace("__LOCALE__", locale).replace("__TIMEZONE__", zone).replace("__PROJECT_ID__", project)
@@ -94,7 +114,17 @@ def sample_data(names: list[str], language: str, today: dt.date) -> list[tuple[s
         # 555-0100 to 555-0199: the numbers North America keeps for fiction, valid in form.
         phone = f"138{i:08d}" if language == "zh" else f"+1{('212', '646', '718', '917')[i // 100 % 4]}55501{i % 100:02d}"
         birthday = dt.date(1970 + rng.randrange(35), 1 + rng.randrange(12), 1 + rng.randrange(28))
-        cw.writerow([cid, name, phone, f"customer{i + 1}@example.com", birthday.isoformat(), "true" if i % 5 else "false", "true" if i % 4 else "false"])
+        cw.writerow(
+            [
+                cid,
+                name,
+                phone,
+                f"customer{i + 1}@example.com",
+                birthday.isoformat(),
+                "true" if i % 5 else "false",
+                "true" if i % 4 else "false",
+            ]
+        )
         # A quarter are first-time buyers whose parcel arrived in the last three days; the
         # rest bought a few times over the last year.
         first_time = i % 4 == 0
@@ -105,8 +135,16 @@ def sample_data(names: list[str], language: str, today: dt.date) -> list[tuple[s
             delivered = placed + dt.timedelta(days=2 + (age - 3 if first_time and age > 3 else rng.randrange(2)))
             status = "unpaid" if not first_time and age < 10 and rng.random() < 0.3 else "paid"
             amount = f"{rng.randrange(1900, 49900) / 100:.2f}"
-            ow.writerow([f"O{order_no}", cid, placed.isoformat(sep=" ", timespec="minutes"), amount, status,
-                         delivered.isoformat(sep=" ", timespec="minutes") if status == "paid" and delivered.date() <= today else ""])
+            ow.writerow(
+                [
+                    f"O{order_no}",
+                    cid,
+                    placed.isoformat(sep=" ", timespec="minutes"),
+                    amount,
+                    status,
+                    delivered.isoformat(sep=" ", timespec="minutes") if status == "paid" and delivered.date() <= today else "",
+                ]
+            )
     return [("data/customers.csv", customers.getvalue().encode("utf-8")), ("data/orders.csv", orders.getvalue().encode("utf-8"))]
 
 
