@@ -14,14 +14,14 @@ import csv
 import datetime as dt
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 import sqlglot
 
-from .conftest import ROOT, installed_script
+from .conftest import ROOT
 from .engines import postgres_url, spark_engine  # noqa: F401  (fixtures: they start the servers or fail in CI)
+from .inprocess import Ran, huitou
 from .test_engines import EDGE_CUSTOMERS, EDGE_ORDERS
 from .test_plan import CLOCK_PLAYBOOK, make_shop
 
@@ -117,23 +117,16 @@ def plan_files(
     kinds: tuple[str, ...] = ("duckdb", "postgres", "spark"),
     spark: object = None,
 ) -> dict[str, bytes]:
-    """The plan file of each engine, written by the console script; Spark's by the same
-    code in this process, on the session's Spark (a console script starts a JVM: 10-20 s
-    each, the suite's largest cost; the console script on Spark is tested below)."""
+    """The plan file of each engine, written by the command in this process; Spark's by
+    the same code on the session's Spark (a command of its own starts a JVM: 10-20 s each,
+    the suite's largest cost; the console script on Spark: test_engine_sources.py)."""
     files = {}
     for kind in kinds:
         out = out_dir / f"plan-{as_of}-{kind}.jsonl"
         if kind == "spark":
             files[kind] = _planned_on_session_spark(spark, root, as_of, horizon, env, out)
             continue
-        done = subprocess.run(
-            [installed_script("huitou"), "plan", "--engine", kind, "--as-of", as_of, "--horizon", horizon, "--out", str(out)],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        done = huitou("plan", "--engine", kind, "--as-of", as_of, "--horizon", horizon, "--out", str(out), cwd=root, env=env)
         assert done.returncode == 0, f"{kind}: {done.stderr}"
         # stderr is huitou's lines only: the JVM's notices and log go to a file of their own.
         assert not any(noise in done.stderr for noise in ("log4j", "WARN", "SparkContext")), done.stderr
@@ -300,14 +293,7 @@ def test_compile_shows_the_sql_the_engine_runs(postgres_url: str, monkeypatch: p
 
     from .test_engines import _session
 
-    out = subprocess.run(
-        [installed_script("huitou"), "compile", "--dialect", "postgres", "--as-of", "2026-11-30"],
-        cwd=ROOT,
-        env={**os.environ, "HUITOU_REFERRAL_SECRET": "x"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = huitou("compile", "--dialect", "postgres", "--as-of", "2026-11-30", cwd=ROOT, env={**os.environ, "HUITOU_REFERRAL_SECRET": "x"})
     assert out.returncode == 0, out.stderr
     statements = [part.split("\n", 1)[1].rstrip().rstrip(";") for part in out.stdout.split("-- ")[1:3]]
     assert out.stdout.startswith("-- order_summary: ") and "arg_max" not in out.stdout.lower()
@@ -338,14 +324,7 @@ PLAN_STAGES = [
 def compiled(dialect: str, as_of: str, horizon: str) -> dict[str, str]:
     """The plan's statements `huitou compile --dialect` prints for the example project, by
     the relation each makes; none of DuckDB's own words left in them."""
-    out = subprocess.run(
-        [installed_script("huitou"), "compile", "--dialect", dialect, "--as-of", as_of, "--horizon", horizon],
-        cwd=ROOT,
-        env={**os.environ, "HUITOU_REFERRAL_SECRET": "x"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = huitou("compile", "--dialect", dialect, "--as-of", as_of, "--horizon", horizon, cwd=ROOT, env={**os.environ, "HUITOU_REFERRAL_SECRET": "x"})
     assert out.returncode == 0, out.stderr
     printed = {
         part.split(":", 1)[0]: part.split("\n", 1)[1].rstrip().rstrip(";") for part in out.stdout.split("\n-- ")[1:] if part.startswith("plan_")
@@ -514,8 +493,8 @@ def test_the_next_day_on_every_engine_knows_the_ledger_and_the_opt_outs(tmp_path
         encoding="utf-8",
     )
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([installed_script("huitou"), *args], cwd=root, env=engines_env, capture_output=True, text=True, timeout=600)
+    def run(*args: str) -> Ran:
+        done = huitou(*args, cwd=root, env=engines_env)
         assert done.returncode == 0, done.stderr
         return done
 

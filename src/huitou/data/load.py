@@ -21,6 +21,7 @@ import numpy
 from sqlglot import exp
 
 from ..db import copy_out, create, date_literal, first_row, named, quoted, run, scalar, tree
+from ..features import ORDER_STATUSES
 from ..spreadsheet import cell_sql
 from .contacts import unguarded
 from .csvfile import malformed, report_malformed
@@ -31,7 +32,6 @@ from .raw import columns_of, mapped, need_column, open_raw
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
 from .values import blank, local_timestamp, more_than_cents, null_of, trimmed, try_cast, typed
 
-ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
 # Why an order row is rejected, in the order the checks apply (the first match wins);
 # unknown_customer comes last and only when a customers file is given.
 ORDER_REJECTIONS = (

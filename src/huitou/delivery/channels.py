@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import HuitouError
+from ..project import CHANNEL_KINDS
 from ..redact import redact_urls, secret_env
 from ..unsubscribe import read_token
 from .ledger import DueMessage
 
-KINDS = ("sms", "email", "wechat", "im", "phone", "parcel_insert")
+KINDS = CHANNEL_KINDS  # the channel kinds huitou.yaml knows (project.py)
 # What people call each kind of channel in an opt-out (a shop's own file, a form, the
 # command line), in the languages huitou's shops write; compared after NFKC and casefold.
 KIND_WORDS = {
