@@ -19,7 +19,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import Template
 from jinja2.runtime import Context
@@ -32,7 +32,40 @@ from ..unsubscribe import make_token, unsubscribe_link
 from .rules import PlannedRule
 
 # What render_batch returns per row, in this order (send_local: the time rendered for).
-RENDERED_COLUMNS = ("cand_id", "send_local", "template", "subject", "body", "html", "segments", "extra", "error", "error_reason")
+
+
+class RenderRow(NamedTuple):
+    """A send to render: render_jobs selects these columns, in this order."""
+
+    cand_id: int
+    rule_index: int
+    step: int | None  # a countdown's step, None for a one-message rule
+    send_local: dt.datetime  # the send time on the customer's clock
+    utc_offset: int  # its offset from UTC, in minutes
+    event: str | None  # what the message answers (an order id, ...), for `send.event`
+    event_date: dt.date | None
+    customer_id: str
+    customer: dict[str, Any]  # the fields the rule's templates read
+    last_order: dict[str, Any] | None  # the orders, for rules whose templates read them
+    last_orders: list[dict[str, Any]] | None
+    latest_order: dict[str, Any] | None
+
+
+class Rendered(NamedTuple):
+    """What rendering one send gives: the message, or why there is none."""
+
+    template: str
+    subject: str | None = None
+    body: str | None = None
+    html: str | None = None
+    segments: int | None = None  # SMS parts
+    extra: str | None = None  # JSON for call and print lists: the name and the last orders
+    error: str | None = None
+    error_reason: str | None = None  # render_error or sms_too_long
+
+
+# The rendered relation's columns: the send's key, then what rendering gave.
+RENDERED_COLUMNS = ("cand_id", "send_local", *Rendered._fields)
 TIMEOUTS_BEFORE_SKIP = 3
 
 
@@ -166,18 +199,17 @@ class Renderer:
         return [index for index, r in self.rules.items() if r.needs_orders]
 
     def render_batch(self, rows: list[tuple[Any, ...]]) -> list[list[Any]]:
-        """Rows (cand_id, rule_index, step, send_local, utc_offset, event, event_date,
-        customer_id, customer, last_order, last_orders, latest_order) -> the
-        RENDERED_COLUMNS as lists."""
+        """Rows with the RenderRow's columns -> the RENDERED_COLUMNS as lists."""
         out: list[list[Any]] = [[] for _ in RENDERED_COLUMNS]
         with self._clock:
-            for row in rows:
-                for column, value in zip(out, (row[0], row[3], *self.render(row))):
+            for values in rows:
+                row = RenderRow._make(values)
+                for column, value in zip(out, (row.cand_id, row.send_local, *self.render(row))):
                     column.append(value)
         return out
 
-    def render(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        """One row -> (template, subject, body, html, segments, extra, error, error_reason)."""
+    def render(self, row: RenderRow) -> Rendered:
+        """One send's message, or why it has none."""
         _, rule_index, step, send_local, utc_offset, event, event_date, customer_id, customer, last_order, last_orders, latest_order = row
         prepared = self.rules[rule_index]
         rule = prepared.spec
@@ -200,7 +232,7 @@ class Renderer:
         subject = html = segments = extra = None
         if self._timeouts.get(name, 0) >= TIMEOUTS_BEFORE_SKIP:
             detail = f"{name}: not rendered: the template ran out of time on {TIMEOUTS_BEFORE_SKIP} messages of this plan"
-            return (name, None, None, None, None, None, detail, "render_error")
+            return Rendered(name, error=detail, error_reason="render_error")
         try:
             self._clock.start()
             if rule.kind == "email":
@@ -214,17 +246,17 @@ class Renderer:
             self._clock.stop()
             if isinstance(exc, RenderTimeout):
                 self._timeouts[name] = self._timeouts.get(name, 0) + 1
-            return (name, None, None, None, None, None, f"{name}: {type(exc).__name__}: {exc}", "render_error")
+            return Rendered(name, error=f"{name}: {type(exc).__name__}: {exc}", error_reason="render_error")
         if rule.kind == "sms":
             body = sms.compose(body, rule.signature, rule.opt_out)
             measured = sms.measure(body)
             segments = measured.segments
             if segments > rule.budget:
                 detail = f"{name}: {segments} SMS segments ({measured.units} {measured.encoding} units), the channel allows {rule.budget}"
-                return (name, None, None, None, None, None, detail, "sms_too_long")
+                return Rendered(name, error=detail, error_reason="sms_too_long")
         elif rule.kind in ("phone", "parcel_insert"):
             extra = json.dumps({"name": customer.get("name"), "last_orders": last_orders or []}, ensure_ascii=False, default=str)
-        return (name, subject, body, html, segments, extra, None, None)
+        return Rendered(name, subject, body, html, segments, extra)
 
 
 def _run(template: Template, function: Any, context: dict[str, Any]) -> str:

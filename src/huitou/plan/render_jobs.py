@@ -28,7 +28,7 @@ from ..feature_sql import next_birthday_sql
 from ..features import CATALOG
 from ..inert import UNSENDABLE_SQL
 from .relations import Relations
-from .render import Renderer
+from .render import Renderer, RenderRow
 from .render_memo import RenderMemo, fingerprints
 from .render_worker import create_output, render_cursor
 from .rules import PlannedRule
@@ -156,27 +156,29 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows: exp.Select, specs: 
 
 
 def _rows_query(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, tables: dict[str, exp.Table]) -> exp.Select:
-    """The rows to render, in the column order Renderer.render expects."""
+    """The rows to render: render.RenderRow's columns, in its order."""
     present = set(con.table(tables["matched"].name).columns)
     types = customer_types(rules)
     wanted = list(types) if renderer.customer_fields is None else ["customer_id", *sorted(renderer.customer_fields)]
     texts = {name for name, kind in types.items() if kind == "string"}
-    customer = exp.Struct(
-        expressions=[
-            exp.PropertyEQ(this=exp.to_identifier(f, quoted=True), expression=_field(f, present, renderer, f in texts)) for f in dict.fromkeys(wanted)
-        ]
-    )
-    query = tree(_ROWS, customer=customer, **tables)
-    assert isinstance(query, exp.Select)
+    fields = [
+        exp.PropertyEQ(this=exp.to_identifier(f, quoted=True), expression=_field(f, present, renderer, f in texts)) for f in dict.fromkeys(wanted)
+    ]
+    columns: dict[str, exp.Expression] = {f: exp.column(f, "d") for f in RenderRow._fields if f not in _OF_ORDERS and f != "customer"}
+    columns["customer"] = exp.Struct(expressions=fields)
     needing = sorted(renderer.rules_needing_orders)
+    columns |= {f: exp.column(f"_{f}", "o") if needing else exp.null() for f in _OF_ORDERS}
+    query = tree("SELECT * FROM :to_render AS t JOIN :decided AS d USING (cand_id) JOIN :matched AS m USING (customer_id)", **tables)
+    assert isinstance(query, exp.Select)
+    query = query.select(*(columns[f].as_(f) for f in RenderRow._fields), append=False)
     if not needing:
-        return query.select(*(exp.null().as_(c) for c in _ORDER_COLUMNS))
+        return query
     last = tree(_LAST_ORDERS, fields=tree(_ORDER_FIELDS), needing=exp.Tuple(expressions=[exp.Literal.number(i) for i in needing]), **tables)
     on = tree(
         "o.customer_id = d.customer_id AND d.rule_index IN :needing",
         needing=exp.Tuple(expressions=[exp.Literal.number(i) for i in needing]),
     )
-    return query.select(*(exp.column(c, "o") for c in _ORDER_COLUMNS)).join(last.subquery("o"), on=on, join_type="left")
+    return query.join(last.subquery("o"), on=on, join_type="left")
 
 
 def customer_types(rules: list[PlannedRule]) -> dict[str, str]:
@@ -186,10 +188,7 @@ def customer_types(rules: list[PlannedRule]) -> dict[str, str]:
     return {name: feature.type for name, feature in {**CATALOG, **project_catalog}.items()}
 
 
-_ROWS = """
-    SELECT d.cand_id, d.rule_index, d.step, d.send_local, d.utc_offset, d.event, d.event_date, d.customer_id, :customer AS customer
-    FROM :to_render AS t JOIN :decided AS d USING (cand_id) JOIN :matched AS m USING (customer_id)"""
-_ORDER_COLUMNS = ("_last_order", "_last_orders", "_latest_order")
+_OF_ORDERS = ("last_order", "last_orders", "latest_order")  # the RenderRow fields read from the orders (`o`)
 
 
 # Features that count days from the as-of date, as of the day the message goes out (the
