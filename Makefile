@@ -43,11 +43,13 @@ PYTEST_WORKERS := -n 2 --dist loadfile
 test: $(TEST_STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
-# The code as the house keeps it (pyproject.toml [tool.ruff]): lint, then the formatter's check.
+# The code as the house keeps it (pyproject.toml [tool.ruff], [tool.mypy]): lint, the
+# formatter's check, and the types of src/.
 LINTED := src tests benchmarks tools
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 
 # The suite at the lowest versions pyproject.toml declares (CI runs it after `make test`).
 $(LOWEST_STAMP): pyproject.toml tools/lowest_bounds.py

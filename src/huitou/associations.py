@@ -26,7 +26,7 @@ from sqlglot import exp
 from .data import raw
 from .data.sources import DataError, source_from_config
 from .data.values import try_cast
-from .db import create_temp, date_literal, quoted, tree
+from .db import create_temp, date_literal, quoted, select_tree, tree
 
 RECOMMENDATIONS = "customer_recommendations"  # the scored relation: a temporary table of the session
 
@@ -61,7 +61,7 @@ def configured(config: dict[str, Any]) -> bool:
     return bool(config.get("associations")) or bool(((config.get("data") or {}).get("products") or {}).get("path"))
 
 
-def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -> tuple[exp.Expression, str]:
+def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -> tuple[exp.Expr, str]:
     """The (category or product, goes_with, rank) pairs as a relation aliased `p`, and
     which of the two they pair."""
     spec = (config.get("data") or {}).get("products") or {}
@@ -73,7 +73,7 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -
         by = "product" if source.column("product") in columns and source.column("category") not in columns else "category"
         key, goes_with = (raw.need_column(source, columns, c) for c in (by, "goes_with"))
         rank = try_cast(quoted(source.column("rank")), "DOUBLE") if source.column("rank") in columns else exp.null()
-        pairs = tree(
+        pairs = select_tree(
             """SELECT trim(CAST(:key AS VARCHAR)) AS :by, trim(CAST(:goes_with AS VARCHAR)) AS goes_with,
                                coalesce(:rank, row_number() OVER ()) AS rank FROM raw_products""",
             key=key,
@@ -90,7 +90,7 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -
     return exp.values(rows, alias="p", columns=["category", "goes_with", "rank"]), "category"
 
 
-def recommend(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, as_of: dt.date) -> exp.Expression:
+def recommend(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, as_of: dt.date) -> exp.Expr:
     """CREATE the per-customer recommendations (customer_id, recommendations) and return
     the table."""
     pairs, by = _pairs(con, config, root)

@@ -19,16 +19,29 @@ from . import __version__
 from .workspace import DataOptions
 
 
-def choices(name: str, *values: str) -> Any:
-    return enum.Enum(name, {v: v for v in values}, type=str)  # type: ignore[misc]
+class Format(enum.StrEnum):
+    text, json, github, sarif = "text", "json", "github", "sarif"
 
 
-Format = choices("Format", "text", "json", "github", "sarif")
-SchemaKind = choices("SchemaKind", "playbook", "project", "test")
-OutFormat = choices("OutFormat", "text", "json")
-ReportFormat = choices("ReportFormat", "text", "json", "csv")
-DiffFormat = choices("DiffFormat", "text", "json", "markdown")
-Every = choices("Every", "month", "week", "quarter")
+class SchemaKind(enum.StrEnum):
+    playbook, project, test = "playbook", "project", "test"
+
+
+class OutFormat(enum.StrEnum):
+    text, json = "text", "json"
+
+
+class ReportFormat(enum.StrEnum):
+    text, json, csv = "text", "json", "csv"
+
+
+class DiffFormat(enum.StrEnum):
+    text, json, markdown = "text", "json", "markdown"
+
+
+class Every(enum.StrEnum):
+    month, week, quarter = "month", "week", "quarter"
+
 
 # fmt: off
 # Arguments and options several commands share.

@@ -19,16 +19,16 @@ from .predicates.ast import Expr
 class Compiled:
     kind: str  # segment | rule
     name: str
-    sql: exp.Expression
+    sql: exp.Expr
 
 
-def compile_playbook(ctx: PlaybookContext, columns: Mapping[str, exp.Expression] | None = None) -> list[Compiled]:
+def compile_playbook(ctx: PlaybookContext, columns: Mapping[str, exp.Expr] | None = None) -> list[Compiled]:
     """Assumes the playbook validated clean (no cycles, every name known)."""
     catalog = ctx.project.catalog
     trees: dict[str, Expr] = {n: p.tree for n, p in ctx.segments.items() if not isinstance(p.tree, PredicateError)}
-    done: dict[str, exp.Expression] = {}
+    done: dict[str, exp.Expr] = {}
 
-    def segment_sql(name: str) -> exp.Expression:
+    def segment_sql(name: str) -> exp.Expr:
         if name not in done:
             for ref in referenced_segments(trees[name], set(trees)):
                 segment_sql(ref.name)

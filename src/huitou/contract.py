@@ -68,7 +68,7 @@ def project_id(config: dict) -> str:
     return str(config.get("id") or config.get("name") or "")
 
 
-def key(playbook: exp.Expression, rule_id: exp.Expression, customer_id: exp.Expression, trigger: exp.Expression) -> exp.Expression:
+def key(playbook: exp.Expr, rule_id: exp.Expr, customer_id: exp.Expr, trigger: exp.Expr) -> exp.Expr:
     """The idempotency key: one message per playbook, rule, customer and trigger (the
     event or occurrence the message answers), whatever day it is planned on."""
     return tree(

@@ -21,12 +21,12 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import duckdb
 from sqlglot import exp
 
-Statement = str | exp.Expression  # fixed SQL text, or a tree
+Statement: TypeAlias = "str | exp.Expr"  # fixed SQL text, or a tree
 
 
 def connect(files: Iterable[Path | str] = (), directories: Iterable[Path | str] | None = None, **settings: Any) -> duckdb.DuckDBPyConnection:
@@ -59,7 +59,7 @@ def scratch_dir(purpose: str = "") -> Path:
     return path
 
 
-def copy_out(con: duckdb.DuckDBPyConnection, query: exp.Expression, path: Path | str, options: str) -> int:
+def copy_out(con: duckdb.DuckDBPyConnection, query: exp.Query, path: Path | str, options: str) -> int:
     """COPY a query to `path` through the scratch directory (the only place a confined
     connection writes), then move the finished file into place: a reader never sees half
     a file, and a link at `path` is replaced, never written through. The rows written."""
@@ -101,7 +101,7 @@ def quoted(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
-def copy_to(query: exp.Expression, path: str, options: str) -> exp.Expression:
+def copy_to(query: exp.Query, path: str, options: str) -> exp.Expr:
     """COPY (query) TO 'path' (options), the path set as a literal node. `options` is
     huitou's own fixed text (FORMAT PARQUET; HEADER, DELIMITER ','). A placeholder in the
     file's place does not parse with older sqlglot (28.10)."""
@@ -111,7 +111,7 @@ def copy_to(query: exp.Expression, path: str, options: str) -> exp.Expression:
     return statement
 
 
-def create(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expression, kind: str = "VIEW") -> exp.Table:
+def create(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expr, kind: str = "VIEW") -> exp.Table:
     """CREATE OR REPLACE VIEW (or TABLE) `name` AS `query`; the relation, as a tree."""
     relation = named(name)
     run(con, exp.Create(this=relation.copy(), kind=kind, replace=True, expression=query))
@@ -128,7 +128,7 @@ def literal(text: str) -> str:
     return exp.Literal.string(text).sql("duckdb")
 
 
-def tree(sql: str, **values: Any) -> exp.Expression:
+def tree(sql: str, **values: Any) -> exp.Expr:
     """A statement or an expression written with :placeholders (DuckDB's dialect) as a
     sqlglot tree, each placeholder replaced by a copy of its tree (a literal, a column, a
     relation; plain Python values become literals): values never pass through text.
@@ -151,8 +151,15 @@ def tree(sql: str, **values: Any) -> exp.Expression:
     return built
 
 
+def select_tree(sql: str, **values: Any) -> exp.Select:
+    """tree() of a SELECT, typed as one (a query other stages add to or nest)."""
+    built = tree(sql, **values)
+    assert isinstance(built, exp.Select), sql
+    return built
+
+
 @functools.lru_cache(maxsize=1024)
-def _parsed(sql: str) -> exp.Expression:
+def _parsed(sql: str) -> exp.Expr:
     """The text of tree() parsed once per process: the same statements are built for
     every source, plan and rule, and parsing is most of what building them costs."""
     import sqlglot
@@ -160,7 +167,7 @@ def _parsed(sql: str) -> exp.Expression:
     return sqlglot.parse_one(sql, dialect="duckdb")
 
 
-def union_all(queries: list[exp.Expression]) -> exp.Expression:
+def union_all(queries: Sequence[exp.Query]) -> exp.Query:
     """The queries' rows together (UNION ALL); one query as it is. A balanced tree of
     UNIONs, not a chain: 1,500 rules' candidates nested 1,500 deep cost sqlglot and
     DuckDB time and memory growing with the square of the depth."""
@@ -172,7 +179,7 @@ def union_all(queries: list[exp.Expression]) -> exp.Expression:
     return exp.union(exp.Paren(this=union_all(queries[:half])), exp.Paren(this=union_all(queries[half:])), distinct=False, copy=False)
 
 
-def date_literal(day: Any) -> exp.Expression:
+def date_literal(day: Any) -> exp.Expr:
     """CAST('YYYY-MM-DD' AS DATE) as a tree."""
     return exp.cast(exp.Literal.string(day.isoformat()), "DATE")
 
@@ -195,7 +202,7 @@ def table_from_columns(con: duckdb.DuckDBPyConnection, name: str, columns: dict[
     return table
 
 
-def create_temp(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expression) -> exp.Table:
+def create_temp(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expr) -> exp.Table:
     """CREATE OR REPLACE TEMPORARY TABLE `name` AS `query` (a tree); the table, as a tree."""
     table = exp.to_table(name)
     create = exp.Create(

@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import re
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -80,7 +81,7 @@ class DataSession:
                 self._features = exp.select("*").from_(ENGINE_FEATURES)
         return self._features
 
-    def features_of(self, *columns: exp.Expression) -> exp.Select:
+    def features_of(self, *columns: exp.Expr) -> exp.Select:
         """SELECT * (and `columns`) FROM the features, for a query to add to."""
         return exp.select("*", *columns).from_(self.features().subquery("features"))
 
@@ -303,7 +304,7 @@ def extra_fields(orders: Source, customers: Source | None) -> dict[str, str]:
 
 
 def engine_sql(
-    config: dict[str, Any], root: Path, as_of: dt.date, dialect: str, playbooks: list[PlaybookContext] = (), horizon: int = 14
+    config: dict[str, Any], root: Path, as_of: dt.date, dialect: str, playbooks: Sequence[PlaybookContext] = (), horizon: int = 14
 ) -> list[tuple[str, str]]:
     """What a plan runs on an engine of `dialect` (docs/engines.md), as (what, SQL) pairs:
     the order aggregates, the feature query and, for the playbooks, the plan's stages as
@@ -314,7 +315,7 @@ def engine_sql(
 
     orders, customers = resolve(config, root, engine_kind=None, must_exist=False)
     features = feature_query(as_of, extra_fields(orders, customers))
-    trees = [
+    trees: list[tuple[str, exp.Expr]] = [
         ("order_summary: the per-customer aggregates over the checked orders", portable_summary(as_of, exp.to_table("orders"))),
         ("features: one row a customer, from customers and order_summary", features),
     ]
@@ -323,7 +324,7 @@ def engine_sql(
     return [(what, (portable.rewrite(tree, dialect) if dialect in KINDS else tree).sql(dialect, pretty=True)) for what, tree in trees]
 
 
-def features_on(engine: Any, session: DataSession, **inputs: exp.Expression | None) -> exp.Table:
+def features_on(engine: Any, session: DataSession, **inputs: exp.Expr | None) -> exp.Table:
     """The feature table computed on `engine` (engines.Engine) from the session's data:
     the orders and customers huitou loaded and checked are brought in, and the aggregates
     (feature_sql.portable_summary) and the features run there, through the engine's
@@ -336,10 +337,11 @@ def features_on(engine: Any, session: DataSession, **inputs: exp.Expression | No
     # its customer in the customers file).
     orders = engine.take_local("orders", session.con, "SELECT * FROM orders WHERE customer_id IN (SELECT customer_id FROM customers)")
     engine.take_local("customers", session.con, "SELECT * FROM customers")
-    given = {}
+    given: dict[str, Any] = {}
     for key, relation in inputs.items():
         if relation is not None:
             table = relation.find(exp.Table)
+            assert table is not None, key
             engine.take_local(table.name, session.con, sqlglot.select("*").from_(table.copy()).sql("duckdb"))
             given[key] = relation
     summary = engine.temp("order_summary", portable_summary(session.as_of, orders))
@@ -350,7 +352,7 @@ def features_on(engine: Any, session: DataSession, **inputs: exp.Expression | No
 
 def _purchase_days(con: duckdb.DuckDBPyConnection, as_of: dt.date, known_customers: bool) -> str:
     """The purchase_days aggregate for this data: see feature_sql.purchase_days_sql."""
-    lo, hi = first_row(con, "SELECT lo, hi FROM order_date_bounds")
+    lo, hi = first_row(con, "SELECT lo, hi FROM order_date_bounds") or (None, None)
     if lo is None or lo > as_of:
         return purchase_days_sql(None, 0)
     # Bitmaps exist per customer; without a customers file, the orders bound their number.
@@ -375,7 +377,7 @@ class Count:
     customers: int
 
 
-def _lifecycle_override(ctx: PlaybookContext) -> dict[str, exp.Expression]:
+def _lifecycle_override(ctx: PlaybookContext) -> dict[str, exp.Expr]:
     thresholds = ctx.data.get("lifecycle")
     return {"lifecycle": lifecycle_sql(thresholds)} if thresholds else {}
 
@@ -388,24 +390,24 @@ def segment_counts(session: DataSession, playbooks: list[PlaybookContext]) -> tu
     return int(row[0]), [Count(p, k, n, int(c)) for (p, k, n), c in zip(labels, row[1:])]
 
 
-def segment_counts_on(engine: Any, features: exp.Expression, playbooks: list[PlaybookContext]) -> tuple[int, list[Count]]:
+def segment_counts_on(engine: Any, features: exp.Expr, playbooks: list[PlaybookContext]) -> tuple[int, list[Count]]:
     """segment_counts over a feature relation of another engine (features_on)."""
     labels, query = segment_query(playbooks, features)
     row = engine.rows(query)[0]
     return int(row[0]), [Count(p, k, n, int(c)) for (p, k, n), c in zip(labels, row[1:])]
 
 
-def segment_query(playbooks: list[PlaybookContext], features: exp.Expression) -> tuple[list[tuple[str, str, str]], exp.Select]:
+def segment_query(playbooks: list[PlaybookContext], features: exp.Expr) -> tuple[list[tuple[str, str, str]], exp.Select]:
     """What segment_counts counts (playbook, kind, name) and the query counting them over
     the relation `features`: the number of customers first, then one count per label."""
     labels: list[tuple[str, str, str]] = []
-    columns: list[exp.Expression] = []
+    columns: list[exp.Expr] = []
     threshold_sets = {"": DEFAULT_LIFECYCLE}
     for ctx in playbooks:
         if ctx.data.get("lifecycle"):
             threshold_sets[ctx.name] = {**DEFAULT_LIFECYCLE, **ctx.data["lifecycle"]}
 
-    def count_where(condition: exp.Expression) -> exp.Expression:
+    def count_where(condition: exp.Expr) -> exp.Expr:
         return exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=condition))
 
     # Each stage column is computed once per customer, then compared per stage name.
@@ -462,7 +464,7 @@ def explain(session: DataSession, customer_id: str, playbooks: list[PlaybookCont
     """The customer's features, and every segment and rule of every playbook with the value
     of each sub-clause - one query; None when the customer is not in the data."""
     pending: list[tuple[Explained, str, Expr, list[tuple[Node, Expr]]]] = []
-    columns: list[exp.Expression] = []
+    columns: list[exp.Expr] = []
     for ctx in playbooks:
         overrides = _lifecycle_override(ctx)
         compiled = {c.name: c.sql for c in compile_playbook(ctx, overrides) if c.kind == "segment"}

@@ -93,23 +93,29 @@ def summary_sql(as_of: dt.date, purchase_days: str = "count(DISTINCT local_date)
     ]
     query = (
         exp.select("customer_id", *[a.format(as_of=as_of_sql, purchase_days=purchase_days) for a in _AGGREGATES], *counts, dialect="duckdb")
-        .from_(sqlglot.parse_one(flagged, dialect="duckdb").subquery("o"))
+        .from_(_select(flagged).subquery("o"))
         .group_by("customer_id")
     )
     return f"CREATE OR REPLACE TABLE order_summary AS {query.sql('duckdb')}"
 
 
-def portable_summary(as_of: dt.date, orders: exp.Expression) -> exp.Select:
+def _select(text: str) -> exp.Select:
+    """huitou's own SELECT text (DuckDB's dialect) as a tree."""
+    parsed = sqlglot.parse_one(text, dialect="duckdb")
+    assert isinstance(parsed, exp.Select)
+    return parsed
+
+
+def portable_summary(as_of: dt.date, orders: exp.Expr) -> exp.Select:
     """The feature aggregates of summary_sql, per customer, over the clean `orders`
     relation, for any engine: the latest order by a window's rank over (time, file row)
     rather than DuckDB's 128-bit key, purchase days by count(DISTINCT)."""
     as_of_sql = f"DATE '{as_of.isoformat()}'"
-    flagged = sqlglot.parse_one(
+    flagged = _select(
         f"""
         SELECT *, local_date <= {as_of_sql} AS _ok, local_date <= {as_of_sql} AND status = 'paid' AS _paid,
                row_number() OVER (PARTITION BY customer_id ORDER BY ordered_at, _row) AS _latest
-        FROM o""",
-        dialect="duckdb",
+        FROM o"""
     ).from_(exp.alias_(orders.copy(), "o", table=True), copy=False)
     days = "count(DISTINCT local_date) FILTER (WHERE _paid)"
     return (
@@ -132,14 +138,14 @@ def half_even_hundredths(numerator: str, denominator: str) -> str:
     return f"CAST(CAST({quotient} + {up} AS DECIMAL(18,0)) * CAST(0.01 AS DECIMAL(3,2)) AS DECIMAL(18,2))"
 
 
-def lifecycle_sql(thresholds: Mapping[str, int] | None = None) -> exp.Expression:
+def lifecycle_sql(thresholds: Mapping[str, int] | None = None) -> exp.Expr:
     """The lifecycle stage as a CASE over order_count and days_since_last_order."""
     t = {**DEFAULT_LIFECYCLE, **(thresholds or {})}
     return _lifecycle(tuple(int(t[k]) for k in DEFAULT_LIFECYCLE)).copy()
 
 
 @functools.lru_cache(maxsize=32)
-def _lifecycle(bounds: tuple[int, ...]) -> exp.Expression:
+def _lifecycle(bounds: tuple[int, ...]) -> exp.Expr:
     t = dict(zip(DEFAULT_LIFECYCLE, bounds))
     return sqlglot.parse_one(
         f"""CASE
@@ -177,9 +183,9 @@ def feature_query(
     as_of: dt.date,
     extra_fields: Mapping[str, str] | None = None,
     lifecycle: Mapping[str, int] | None = None,
-    forecast: exp.Expression | None = None,
-    recommendations: exp.Expression | None = None,
-    referrals: exp.Expression | None = None,
+    forecast: exp.Expr | None = None,
+    recommendations: exp.Expr | None = None,
+    referrals: exp.Expr | None = None,
 ) -> exp.Select:
     """SELECT one row per customer with every feature, from `customers` and `order_summary`,
     the scores of `forecast` (forecast/fit.py) and the lists of `recommendations`
@@ -227,7 +233,7 @@ def feature_query(
     cycle = half_even_hundredths("date_diff('day', first_order_date, last_order_date) * 100", "(purchase_days - 1)")
     # Born later in the year than the as-of day: one year younger (month * 100 + day).
     as_of_month_day = as_of.month * 100 + as_of.day
-    computed = [
+    computed: list[str | exp.Expr] = [
         "customer_id",
         "coalesce(order_count, 0) AS order_count",
         "coalesce(purchase_days, 0) AS purchase_days",

@@ -71,7 +71,7 @@ _REFERRALS = """
     GROUP BY c.customer_id, c.referral_code"""
 
 
-def referrals(con: duckdb.DuckDBPyConnection, config: dict[str, Any], as_of: dt.date) -> exp.Expression:
+def referrals(con: duckdb.DuckDBPyConnection, config: dict[str, Any], as_of: dt.date) -> exp.Expr:
     """CREATE the per-customer relation (customer_id, referral_code, referral_url,
     referred_orders) and return the table."""
     settings = config.get("referral") or {}

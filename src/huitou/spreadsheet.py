@@ -33,7 +33,7 @@ def cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def cell_sql(text: exp.Expression) -> exp.Expression:
+def cell_sql(text: exp.Expr) -> exp.Expr:
     """cell() as a DuckDB expression over a text expression."""
     clean = tree("regexp_replace(:text, :control, '', 'g')", text=text, control=_CONTROL_REGEX)
     return tree("CASE WHEN regexp_matches(:clean, :formula) THEN chr(39) || :clean ELSE :clean END", clean=clean, formula=FORMULA_START_REGEX)

@@ -80,7 +80,7 @@ def date_filter(ctx: Context, value: object, fmt: str = "long") -> str:
         value = dt.date.fromisoformat(value[:10])
     if isinstance(value, dt.datetime):
         value = value.date()
-    return _format_date(value, fmt, locale)  # type: ignore[arg-type]
+    return _format_date(value, fmt, locale)
 
 
 def mask_filter(value: object) -> str:

@@ -113,7 +113,8 @@ def _config_mappings(doc: Document) -> Iterator[Diagnostic]:
     for name, spec in data.items() if isinstance(data, dict) else ():
         if not isinstance(spec, dict) or not isinstance(spec.get("columns"), dict):
             continue
-        fields = spec.get("fields") if isinstance(spec.get("fields"), dict) else {}
+        given = spec.get("fields")
+        fields: dict[str, str] = given if isinstance(given, dict) else {}
         read = set(profile_types(fields)) | {"customer_id"} if name == "customers" else set(_READ.get(name, ())) | set(fields)
         for key in spec["columns"]:
             if key in read:

@@ -127,7 +127,7 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.project.config  # type: ignore[no-any-return]
+        return self.project.config
 
     def engine(self, flag: str | None = None) -> Any:
         """The engine that computes the features (engines.Engine): huitou.yaml's, or

@@ -83,7 +83,8 @@ def _when(ctx: PlaybookContext, i: int, when: dict[str, object]) -> Iterator[Dia
 def _templates(ctx: PlaybookContext, i: int, rule: dict[str, object]) -> Iterator[Diagnostic]:
     template = rule["template"]
     if isinstance(template, dict):
-        days = rule["when"].get("days")  # type: ignore[union-attr]
+        when = rule["when"]
+        days = when.get("days") if isinstance(when, dict) else None
         steps = {str(d) for d in (days if isinstance(days, list) else [days] if days is not None else [])}
         if set(template) != steps:
             missing = sorted(steps - set(template), key=int)

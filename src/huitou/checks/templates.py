@@ -110,6 +110,7 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
             hint = did_you_mean(name.name, fields) or "available: " + ", ".join(fields)
             yield Diagnostic(display, name.lineno, _column(lines, name.lineno, name.name), "HT402", f"unknown variable '{name.name}'", hint)
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, (nodes.Getattr, nodes.Getitem))
         target = node.node
         if not isinstance(target, nodes.Name) or target.name in assigned or target.name not in fields:
             continue
@@ -145,6 +146,7 @@ def _references(path: Path, tree: nodes.Template, lines: list[str], display: str
     locale_dir = _locale_dir(path, project)
     own = path.resolve().relative_to(locale_dir.resolve()).as_posix() if locale_dir is not None else None
     for node in tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
+        assert isinstance(node, (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport))
         ref = node.template.value if isinstance(node.template, nodes.Const) else None
         hint = "paths are relative to the locale directory, e.g. parts/footer.j2"
         if not isinstance(ref, str):
@@ -281,7 +283,7 @@ def worst_case(
     """The longest plausible text a template body can render. With `wide` (a list), the
     fields print as GSM-7 text of the same length instead, and the names of those whose
     assumed values are UCS-2 are added to it."""
-    out = []
+    out: list[str] = []
     for node in body:
         if isinstance(node, nodes.Output):
             out.extend(_expr(n, shop, locale, limits or {}, wide) if not isinstance(n, nodes.TemplateData) else n.data for n in node.nodes)

@@ -42,7 +42,7 @@ BLANKS = " \t\r\n"  # around a value: what unguarding trims
 _FORMULA_TEXT = r'^="(.*)"$'
 
 
-def maybe_guarded(text: exp.Expression) -> exp.Expression:
+def maybe_guarded(text: exp.Expr) -> exp.Expr:
     """SQL: whether a text may carry a guard, blanks or full-width characters (a guard
     is at an end; a full-width character makes the bytes outnumber the characters).
     Byte and character tests, no regular expression or substring: 10M order ids pass it
@@ -54,7 +54,7 @@ def maybe_guarded(text: exp.Expression) -> exp.Expression:
     )
 
 
-def unguarded(value: exp.Expression) -> exp.Expression:
+def unguarded(value: exp.Expr) -> exp.Expr:
     """SQL: the text of an id, order id or phone without its spreadsheet guard, the
     blanks around it and full-width digits; NULL stays NULL."""
     text = exp.cast(value, "VARCHAR")
@@ -73,7 +73,7 @@ def unguarded(value: exp.Expression) -> exp.Expression:
 _NUMBER_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail", "fixed_line", "mobile")
 
 
-def phone_digits(value: exp.Expression, region: str | None) -> exp.Expression:
+def phone_digits(value: exp.Expr, region: str | None) -> exp.Expr:
     """SQL: a phone as fast_phone reads it: unguarded, without separators, and without the
     shop's country code when it is written +<code> (+86 138... is read as 138...)."""
     digits = tree("regexp_replace(:v, :separators, '', 'g')", v=unguarded(value), separators=r"[ \-().]")
@@ -83,7 +83,7 @@ def phone_digits(value: exp.Expression, region: str | None) -> exp.Expression:
     return tree("CASE WHEN starts_with(:d, :plus) THEN substr(:d, :rest) ELSE :d END", d=digits, plus=f"+{code}", rest=len(str(code)) + 2)
 
 
-def fast_phone(digits: exp.Expression, region: str | None) -> exp.Expression | None:
+def fast_phone(digits: exp.Expr, region: str | None) -> exp.Expr | None:
     """SQL: the E.164 form of a phone number written as the bare national number of the
     shop's country (13812345678, 138-1234-5678, '138 1234 5678), NULL for any other
     value, which `phone` then reads in Python. A million customers' phones take 50 s of
@@ -112,7 +112,7 @@ def fast_phone(digits: exp.Expression, region: str | None) -> exp.Expression | N
     return tree("CASE WHEN :ok THEN :cc || :d END", ok=exp.and_(*tests), cc=f"+{metadata.country_code}", d=digits)
 
 
-def _matches(digits: exp.Expression, desc: PhoneNumberDesc, general: PhoneNumberDesc) -> exp.Expression:
+def _matches(digits: exp.Expr, desc: PhoneNumberDesc, general: PhoneNumberDesc) -> exp.Expr:
     """phonenumbers' _is_number_matching_desc: a possible length, the whole pattern."""
     lengths = [n for n in (desc.possible_length or general.possible_length) if n > 0]
     if not lengths or not desc.national_number_pattern:
@@ -131,12 +131,12 @@ def _matches(digits: exp.Expression, desc: PhoneNumberDesc, general: PhoneNumber
 _PLAIN_EMAIL = r"[a-z0-9_+-]+(\.[a-z0-9_+-]+)*@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 
 
-def email_text(value: exp.Expression) -> exp.Expression:
+def email_text(value: exp.Expr) -> exp.Expr:
     """SQL: an address as fast_email reads it: unguarded, in lower case."""
     return tree("lower(:v)", v=unguarded(value))
 
 
-def fast_email(text: exp.Expression) -> exp.Expression:
+def fast_email(text: exp.Expr) -> exp.Expr:
     """SQL: a plain address in lower case (what `email` gives it), NULL for any other value,
     which `email` then reads in Python (14,000 a second: a million addresses would take
     70 s). Not the special-use domains email-validator refuses (.test, .local, ...).

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from ..db import drop_table, named, quoted, run, scalar, tree
+from ..db import drop_table, named, quoted, run, scalar, select_tree, tree
 from .encoding import not_text, text_path
 from .sources import DataError, Source, too_wide
 
@@ -46,7 +46,7 @@ def sniff_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def csv_dialect(source: Source, path: Path) -> tuple[dict[str, exp.Expression], int, list[str]]:
+def csv_dialect(source: Source, path: Path) -> tuple[dict[str, exp.Expr], int, list[str]]:
     """read_csv's options for a delimited file (its UTF-8 text at `path`), how many header
     lines it has, and the column names."""
     opts = source.csv
@@ -69,7 +69,7 @@ def csv_dialect(source: Source, path: Path) -> tuple[dict[str, exp.Expression], 
             f"{source.path}: the header names {', '.join(repr(d) for d in duplicates)} more than once; rename the columns, or give csv.names"
         )
     every_text = exp.Struct(expressions=[exp.PropertyEQ(this=exp.Literal.string(n), expression=exp.Literal.string("VARCHAR")) for n in names])
-    options = {
+    options: dict[str, exp.Expr] = {
         "header": exp.Boolean(this=has_header),
         "delim": exp.Literal.string(delimiter),
         "quote": exp.Literal.string(quote),
@@ -80,7 +80,7 @@ def csv_dialect(source: Source, path: Path) -> tuple[dict[str, exp.Expression], 
     return options, 1 if has_header else 0, names
 
 
-def read_csv(path: Path, options: dict[str, exp.Expression], **more: exp.Expression) -> exp.Expression:
+def read_csv(path: Path, options: dict[str, exp.Expr], **more: exp.Expr) -> exp.Expr:
     """read_csv(path, option = value, ...) as a tree."""
     given = [exp.EQ(this=exp.column(k), expression=v.copy()) for k, v in {**options, **more}.items()]
     return exp.ReadCSV(this=exp.Literal.string(str(path)), expressions=given)
@@ -130,13 +130,13 @@ def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
         if endings:
             first = scalar(con, exp.select("error").from_(table).order_by("line").limit(1))
             raise DataError(f"{source.path}: cannot read it as CSV: {first}{endings}") from None
-    good = tree("SELECT *, row_number() OVER () AS _k FROM :rows", rows=read_csv(path, options, ignore_errors=exp.true()))
+    good = select_tree("SELECT *, row_number() OVER () AS _k FROM :rows", rows=read_csv(path, options, ignore_errors=exp.true()))
     if not scalar(con, exp.select("count(*)").from_(table)):
-        return tree("SELECT * EXCLUDE (_k), _k AS _row FROM :good", good=good.subquery())
+        return select_tree("SELECT * EXCLUDE (_k), _k AS _row FROM :good", good=good.subquery())
     # A good row's number counts the malformed rows before it: those with fewer good rows
     # before them than it has.
-    before = tree("SELECT data_row - row_number() OVER (ORDER BY data_row) AS good_before FROM :table", table=table)
-    return tree(
+    before = select_tree("SELECT data_row - row_number() OVER (ORDER BY data_row) AS good_before FROM :table", table=table)
+    return select_tree(
         "SELECT g.* EXCLUDE (_k), g._k + (SELECT count(*) FROM :before AS b WHERE b.good_before < g._k) AS _row FROM :good AS g",
         before=before.subquery(),
         good=good.subquery(),

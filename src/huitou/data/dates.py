@@ -32,7 +32,7 @@ def has_offset(date_format: str) -> bool:
     return "%z" in date_format or "%Z" in date_format
 
 
-def text_time(text: exp.Expression, date_format: str, timezone: str) -> exp.Expression:
+def text_time(text: exp.Expr, date_format: str, timezone: str) -> exp.Expr:
     """Trimmed text as a local (naive) TIMESTAMP in `timezone`; NULL when it does not parse."""
     if date_format == EXCEL:
         serial = tree("TRY_CAST(:text AS DOUBLE)", text=text)

@@ -15,7 +15,7 @@ import duckdb
 import numpy
 from sqlglot import exp
 
-from ..db import create, named, run, table_from_columns, tree
+from ..db import create, named, run, select_tree, table_from_columns, tree
 from ..templates import mask_filter
 from .contacts import (
     Normalised,
@@ -102,19 +102,19 @@ def id_columns(source: Source) -> list[str]:
     return list(spec) if isinstance(spec, (list, tuple)) else [str(spec)]
 
 
-def spellings_in(con: duckdb.DuckDBPyConnection, source: Source, id_types: set[str], order_id: exp.Expression | None = None) -> tuple[bool, int]:
+def spellings_in(con: duckdb.DuckDBPyConnection, source: Source, id_types: set[str], order_id: exp.Expr | None = None) -> tuple[bool, int]:
     """One pass over raw_<source>, by byte tests: whether any id may read otherwise than
     written (a guard, an email address, an international phone number), and how many
     order ids (`order_id`, text) carry a spreadsheet guard. Clean ids and order ids
     (almost every export's) are then read as they are, with no work on each row."""
     if len(id_columns(source)) > 1:
-        ids: exp.Expression = exp.true()  # a fallback column: a guest's phone, read as a phone number
+        ids: exp.Expr = exp.true()  # a fallback column: a guest's phone, read as a phone number
     elif id_types & {"VARCHAR", "JSON"} or "customer_id" in source.values:
         text = exp.cast(mapped(source, "customer_id", exp.column(id_columns(source)[0], quoted=True)), "VARCHAR")
         ids = tree("(:guarded OR contains(:t, '@') OR ord(:t) = 43)", guarded=maybe_guarded(text), t=text)  # 43: +
     else:
         ids = exp.false()  # numbers: read as they are
-    guarded: exp.Expression = exp.false()
+    guarded: exp.Expr = exp.false()
     if order_id is not None:
         text = exp.cast(order_id, "VARCHAR")
         guarded = exp.and_(maybe_guarded(text), exp.NEQ(this=text.copy(), expression=unguarded(text)))
@@ -125,14 +125,14 @@ def spellings_in(con: duckdb.DuckDBPyConnection, source: Source, id_types: set[s
     return bool(some), int(guarded_rows)
 
 
-def customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Identity) -> exp.Expression:
+def customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Identity) -> exp.Expr:
     """The normalised customer id over raw_<source>'s columns: unguarded, from the first
     id column that has one; an email address in lower case, a phone number (written
     +<country code>..., or from a fallback column) in E.164. Phone-number ids are looked up
     in a table filled here (Python's phonenumbers over their distinct values)."""
     parts = [tree("nullif(:v, '')", v=unguarded(mapped(source, "customer_id", exp.column(c, quoted=True)))) for c in id_columns(source)]
     text = exp.func("coalesce", *parts) if len(parts) > 1 else parts[0]
-    value: exp.Expression = text
+    value: exp.Expr = text
     if identity.phone_ids:
         looks = tree("left(:t, 1) = '+' AND regexp_matches(:t, :international)", t=text, international=_INTERNATIONAL)
         if len(parts) > 1:  # a fallback column (a guest's phone): read as a phone number
@@ -143,7 +143,7 @@ def customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Identi
     return value
 
 
-def written_id(value: exp.Expression) -> exp.Expression:
+def written_id(value: exp.Expr) -> exp.Expr:
     """SQL: an id given in another file (the message history) as the data's ids are
     read: unguarded, an email address in lower case. (An id in a phone number's form is
     not looked up here: history rows name customers by the id the shop keys them by.)"""
@@ -151,9 +151,7 @@ def written_id(value: exp.Expression) -> exp.Expression:
     return tree("CASE WHEN contains(:t, '@') THEN lower(:t) ELSE :t END", t=text)
 
 
-def _phone_ids(
-    con: duckdb.DuckDBPyConnection, source: Source, text: exp.Expression, looks: exp.Expression, region: str | None
-) -> exp.Expression | None:
+def _phone_ids(con: duckdb.DuckDBPyConnection, source: Source, text: exp.Expr, looks: exp.Expr, region: str | None) -> exp.Expr | None:
     """`text` in E.164 where `looks` and it is a valid number, else as written; None when
     no id looks like a phone number."""
     query = (
@@ -188,7 +186,7 @@ def normalise_contacts(con: duckdb.DuckDBPyConnection, identity: Identity, repor
         if _is_view(con, "customers")
         else tree("ALTER TABLE customers RENAME TO customers_as_read"),
     )
-    columns: list[exp.Expression] = []
+    columns: list[exp.Expr] = []
     query = exp.select().from_("customers_as_read AS c")
     for kind in ("phone", "email"):
         table, alias = "contact_" + kind, kind[0] + "n"
@@ -210,7 +208,7 @@ def _normalised_values(con: duckdb.DuckDBPyConnection, kind: str, identity: Iden
         phone_digits(exp.column("raw"), identity.region) if kind == "phone" else email_text(exp.column("raw"))
     )  # once, not in every test of the fast path
     fast = fast_phone(exp.column("p"), identity.region) if kind == "phone" else fast_email(exp.column("p"))
-    distinct = tree("SELECT DISTINCT CAST(:c AS VARCHAR) AS raw FROM customers_as_read WHERE :c IS NOT NULL", c=exp.column(kind, quoted=True))
+    distinct = select_tree("SELECT DISTINCT CAST(:c AS VARCHAR) AS raw FROM customers_as_read WHERE :c IS NOT NULL", c=exp.column(kind, quoted=True))
     values = exp.select("raw", prepared.as_("p")).from_(distinct.subquery("d"))
     quick = create(con, table + "_quick", exp.select("raw", (fast or exp.null()).as_("value")).from_(values.subquery("v")), kind="TABLE")
     rest = [row[0] for row in run(con, exp.select("raw").from_(quick).where("value IS NULL")).fetchall()]
@@ -264,7 +262,7 @@ def _is_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(run(con, tree("SELECT count(*) FROM duckdb_views() WHERE view_name = :name AND NOT internal", name=name)).fetchone()[0])  # type: ignore[index]
 
 
-def count_ids(con: duckdb.DuckDBPyConnection, source: Source, id_value: exp.Expression, report: ContactReport) -> None:
+def count_ids(con: duckdb.DuckDBPyConnection, source: Source, id_value: exp.Expr, report: ContactReport) -> None:
     """Count, over raw_<source>, the ids written otherwise than huitou reads them and the
     spellings that became one customer with another row's id (with examples)."""
     written = exp.func("coalesce", *(exp.cast(exp.column(c, quoted=True), "VARCHAR") for c in id_columns(source)))
@@ -278,7 +276,7 @@ def count_ids(con: duckdb.DuckDBPyConnection, source: Source, id_value: exp.Expr
         pairs=pairs.subquery(),
         examples=EXAMPLES,
     )
-    rewritten, merged, examples = run(con, query).fetchone()
+    rewritten, merged, examples = run(con, query).fetchone() or (0, 0, None)
     report.rewritten_ids += int(rewritten)
     report.merged_ids += int(merged)
     report.merged_examples += [(a, b) for a, b in examples or []][: EXAMPLES - len(report.merged_examples)]

@@ -20,7 +20,7 @@ import duckdb
 import numpy
 from sqlglot import exp
 
-from ..db import copy_out, create, date_literal, first_row, named, quoted, run, scalar, tree
+from ..db import copy_out, create, date_literal, first_row, named, quoted, run, scalar, select_tree, tree
 from ..features import ORDER_STATUSES
 from ..spreadsheet import cell_sql
 from .contacts import unguarded
@@ -133,7 +133,7 @@ class LoadReport:
         return out
 
 
-def _order_profile(source: Source, cols: dict[str, str]) -> list[exp.Expression]:
+def _order_profile(source: Source, cols: dict[str, str]) -> list[exp.Expr]:
     """`"_p:name"` columns: the profile fields declared on the orders, typed."""
     types = profile_types(source.fields)
     out = []
@@ -148,7 +148,7 @@ def _order_profile(source: Source, cols: dict[str, str]) -> list[exp.Expression]
     return out
 
 
-def _typed_orders(raw: dict[str, exp.Expression], ctype: dict[str, str], source: Source, timezone: str, profile: list[exp.Expression]) -> exp.Select:
+def _typed_orders(raw: dict[str, exp.Expr], ctype: dict[str, str], source: Source, timezone: str, profile: list[exp.Expr]) -> exp.Select:
     """SELECT over raw_orders with the canonical columns in their types (NULL where a value
     does not convert), plus the raw values the checks need to tell missing from bad."""
     amount_raw = raw["amount"]
@@ -178,10 +178,10 @@ def _typed_orders(raw: dict[str, exp.Expression], ctype: dict[str, str], source:
             earliest=exp.cast(exp.Literal.string(ORDERS_FROM.isoformat()), "TIMESTAMP"),
         )
 
-    def given(column: str) -> exp.Expression:  # the value is present (not blank)
+    def given(column: str) -> exp.Expr:  # the value is present (not blank)
         return exp.not_(blank(raw[column], ctype[column])) if column in raw else exp.false()
 
-    def optional(column: str, value: exp.Expression, type_: str) -> exp.Expression:
+    def optional(column: str, value: exp.Expr, type_: str) -> exp.Expr:
         return value if column in raw else null_of(type_)
 
     # Spend is net of refunds: a refund that does not read or is negative is ignored, one
@@ -228,12 +228,12 @@ def _typed_orders(raw: dict[str, exp.Expression], ctype: dict[str, str], source:
     return exp.select(*picked).from_("raw_orders")
 
 
-def money(value: exp.Expression, type_: str) -> exp.Expression:
+def money(value: exp.Expr, type_: str) -> exp.Expr:
     """An amount as DECIMAL(18,2); NULL where it does not read."""
     return try_cast(trimmed(value) if type_.upper() in ("VARCHAR", "JSON") else value, "DECIMAL(18,2)")
 
 
-def _cases(tests: dict[str, exp.Expression]) -> exp.Case:
+def _cases(tests: dict[str, exp.Expr]) -> exp.Case:
     """CASE WHEN test THEN 'name' ... END: the first name whose test holds."""
     return exp.Case(ifs=[exp.If(this=test.copy(), true=exp.Literal.string(name)) for name, test in tests.items()])
 
@@ -326,15 +326,15 @@ def load_orders(
     # statistics); a day either side covers the shift to local time.
     date_type = ctype["ordered_at"].upper()
     if date_type == "DATE" or date_type.startswith("TIMESTAMP"):
-        bounds = tree("SELECT CAST(min(:at) AS DATE) - 1 AS lo, CAST(max(:at) AS DATE) + 1 AS hi FROM raw_orders", at=raw["ordered_at"])
+        bounds = select_tree("SELECT CAST(min(:at) AS DATE) - 1 AS lo, CAST(max(:at) AS DATE) + 1 AS hi FROM raw_orders", at=raw["ordered_at"])
     else:
-        bounds = tree("SELECT min(local_date) AS lo, max(local_date) AS hi FROM orders_rows")
+        bounds = select_tree("SELECT min(local_date) AS lo, max(local_date) AS hi FROM orders_rows")
     # Rejected dates (year 1, year 294247) must not size the bitmaps: clamp to what is kept.
     lo = tree("greatest(lo, :earliest)", earliest=date_literal(ORDERS_FROM - dt.timedelta(days=1)))
     hi = tree("least(hi, :latest)", latest=date_literal(today + dt.timedelta(days=2)))
     create(con, "order_date_bounds", exp.select(lo.as_("lo"), hi.as_("hi")).from_(bounds.subquery("bounds")))
     create(con, "orders", tree(_USABLE_ORDERS))
-    items = tree(_ORDER_ITEMS) if has_items else tree(_ORDER_ITEMS).where("false")
+    items = tree(_ORDER_ITEMS) if has_items else select_tree(_ORDER_ITEMS).where("false")
     create(con, "order_items", items)
     return LoadReport("orders", source.path, max_rejected=source.max_rejected, label=source.label, date_column=source.column("ordered_at"))
 
@@ -363,7 +363,7 @@ def _need_id_columns(source: Source, cols: dict[str, str]) -> None:
             need_column(source, cols, column)
 
 
-def _customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Identity, contacts: ContactReport, respelled: bool) -> exp.Expression:
+def _customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Identity, contacts: ContactReport, respelled: bool) -> exp.Expr:
     """The normalised customer id over raw_<source> (data/identity.py), its rewrites
     counted; read as written when no id may be spelled otherwise (`respelled`:
     identity.spellings_in)."""
@@ -374,7 +374,7 @@ def _customer_id(con: duckdb.DuckDBPyConnection, source: Source, identity: Ident
     return value
 
 
-def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: exp.Expression | None, kept: exp.Expression | None = None) -> bool:
+def find_duplicates(con: duckdb.DuckDBPyConnection, name: str, key: exp.Expr | None, kept: exp.Expr | None = None) -> bool:
     """Whether `key` repeats in raw_<name>; if so, the table duplicates_<name> holds each
     repeated key with the row that keeps it (the first, or the first where `kept` holds).
 
@@ -442,8 +442,8 @@ def _values_hint(
     rows: exp.Select,
     source: str,
     canonical: str,
-    value: exp.Expression,
-    where: exp.Expression,
+    value: exp.Expr,
+    where: exp.Expr,
     allowed: tuple[str, ...],
 ) -> str:
     """Which values of a column were not understood, with their counts, and the setting
@@ -554,7 +554,7 @@ def load_customers(con: duckdb.DuckDBPyConnection, source: Source, identity: Ide
     has_duplicates = find_duplicates(con, "customers", id_text)
     duplicate = tree("(d.keep_row IS NOT NULL AND t._row <> d.keep_row)") if has_duplicates else exp.false()
 
-    def over_typed(*picked: exp.Expression | str) -> exp.Select:
+    def over_typed(*picked: exp.Expr | str) -> exp.Select:
         query = exp.select(*picked, dialect="duckdb").from_(typed_rows.subquery("t"), copy=False)
         return (
             query.join(named("duplicates_customers", alias="d"), on="d.dup_id = t.customer_id", join_type="left", copy=False)
@@ -608,7 +608,7 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, rep: LoadReport, quarantine
     raw_cols = [c for c in columns_of(con, named("raw_" + name)) if c != "_row"]
     # People open the quarantine in a spreadsheet: its cells are made safe for one.
     picked = [cell_sql(exp.cast(quoted(c, "r"), "VARCHAR")).as_(c, quoted=True) for c in raw_cols]
-    listed = tree(
+    listed = select_tree(
         """
         SELECT c._row AS row, CASE WHEN c._reject IS NOT NULL THEN 'rejected' ELSE 'kept' END AS action, coalesce(c._reject, c._issues) AS reason
         FROM :checked AS c JOIN :raw AS r ON r._row = c._row

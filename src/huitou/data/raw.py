@@ -11,7 +11,7 @@ from __future__ import annotations
 import duckdb
 from sqlglot import exp
 
-from ..db import create, first_row, named, quoted, run, scalar, tree
+from ..db import create, first_row, named, quoted, run, scalar, select_tree, tree
 from ..diagnostics import did_you_mean
 from .csvfile import open_csv
 from .encoding import text_path
@@ -25,7 +25,7 @@ def engine_raw(source: Source) -> str:
     return "engine_raw_" + source.name
 
 
-def columns_of(con: duckdb.DuckDBPyConnection, relation: exp.Expression) -> dict[str, str]:
+def columns_of(con: duckdb.DuckDBPyConnection, relation: exp.Expr) -> dict[str, str]:
     """The columns of a table, view or query, with their DuckDB types."""
     return {str(name): str(type_) for name, type_, *_ in run(con, exp.Describe(this=relation.copy())).fetchall()}
 
@@ -59,7 +59,7 @@ def need_column(source: Source, columns: dict[str, str], canonical: str) -> exp.
     return quoted(name)
 
 
-def mapped(source: Source, canonical: str, value: exp.Expression) -> exp.Expression:
+def mapped(source: Source, canonical: str, value: exp.Expr) -> exp.Expr:
     """A column with the source's `values:` mapping for it applied (exact match after
     trimming; other values pass unchanged), or the column itself when it has none."""
     mapping = source.values.get(canonical)
@@ -74,19 +74,23 @@ def _raw_select(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
     """The query reading the file as it is, plus `_row`."""
     path = str(source.path)
     if source.format == "parquet":
-        return tree("SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row FROM read_parquet(:path, file_row_number = true)", path=path)
+        return select_tree(
+            "SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row FROM read_parquet(:path, file_row_number = true)", path=path
+        )
     if source.format == "jsonl":
-        return tree("SELECT *, row_number() OVER () AS _row FROM read_json(:path, format = 'newline_delimited')", path=path)
+        return select_tree("SELECT *, row_number() OVER () AS _row FROM read_json(:path, format = 'newline_delimited')", path=path)
     if source.format == ENGINE_TABLE:
         # A table has no row order: number the rows by their values (DuckDB's byte order,
         # whatever the engine's collation), so that ties are settled alike on every run.
         local = named(engine_raw(source))
-        numbered = tree("SELECT *, row_number() OVER (ORDER BY _values) AS _row FROM :local", local=local)
-        numbered.find(exp.Order).set("expressions", [quoted(c) for c in columns_of(con, local)])
+        numbered = select_tree("SELECT *, row_number() OVER (ORDER BY _values) AS _row FROM :local", local=local)
+        order = numbered.find(exp.Order)
+        assert order is not None
+        order.set("expressions", [quoted(c) for c in columns_of(con, local)])
         return numbered
     if source.format == "duckdb":
         table = _base_table(con, source)
-        return tree("SELECT *, row_number() OVER () AS _row FROM :table", table=table)
+        return select_tree("SELECT *, row_number() OVER () AS _row FROM :table", table=table)
     if source.csv.get("delimiter") == "whitespace":
         return _space_aligned(con, source)
     return open_csv(con, source)
@@ -96,7 +100,7 @@ def _space_aligned(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select
     """A space-aligned file (CDNOW): each line split on runs of blanks."""
     header = bool(source.csv.get("header", True))
     names = source.csv.get("names")
-    lines = tree(
+    lines = select_tree(
         """SELECT line, row_number() OVER () AS n
                     FROM (SELECT unnest(string_split(replace(content, chr(13), ''), chr(10))) AS line FROM read_text(:path))""",
         path=str(text_path(source)),

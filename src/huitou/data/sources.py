@@ -267,4 +267,4 @@ def resolve(
             )
         if must_exist and source is not None and source.format != ENGINE_TABLE:
             check_data_file(source.path, f"data.{source.name}.path")
-    return out["orders"], out["customers"]  # type: ignore[return-value]
+    return out["orders"], out["customers"]

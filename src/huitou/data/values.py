@@ -24,21 +24,21 @@ def is_text(type_: str) -> bool:
     return type_.upper() in _TEXT_TYPES
 
 
-def try_cast(value: exp.Expression, target: str) -> exp.Expression:
+def try_cast(value: exp.Expr, target: str) -> exp.Expr:
     """TRY_CAST(value AS target): NULL where it does not convert."""
     return exp.TryCast(this=value.copy(), to=exp.DataType.build(target, dialect="duckdb"))
 
 
-def null_of(target: str) -> exp.Expression:
+def null_of(target: str) -> exp.Expr:
     """A NULL of a type (for a column the source does not have)."""
     return exp.cast(exp.null(), exp.DataType.build(target, dialect="duckdb"))
 
 
-def trimmed(value: exp.Expression) -> exp.Expression:
+def trimmed(value: exp.Expr) -> exp.Expr:
     return tree("trim(CAST(:value AS VARCHAR))", value=value)
 
 
-def local_timestamp(value: exp.Expression, type_: str, source: Source, timezone: str) -> exp.Expression:
+def local_timestamp(value: exp.Expr, type_: str, source: Source, timezone: str) -> exp.Expr:
     """A local (naive) timestamp in the given timezone; NULL when it does not parse."""
     type_ = type_.upper()
     if type_ == "DATE" or type_.startswith("TIMESTAMP") and "TIME ZONE" not in type_:
@@ -48,14 +48,14 @@ def local_timestamp(value: exp.Expression, type_: str, source: Source, timezone:
     return text_time(trimmed(value), str(source.csv.get("date_format") or ""), timezone)
 
 
-def blank(value: exp.Expression, type_: str = "VARCHAR") -> exp.Expression:
+def blank(value: exp.Expr, type_: str = "VARCHAR") -> exp.Expr:
     """Missing: NULL, or (for text columns only) empty after trimming."""
     if not is_text(type_):
         return tree("(:value IS NULL)", value=value)
     return tree("(:value IS NULL OR trim(:value) = '')", value=value)
 
 
-def more_than_cents(value: exp.Expression, type_: str) -> exp.Expression:
+def more_than_cents(value: exp.Expr, type_: str) -> exp.Expr:
     """True where an amount has more decimals than money has (12.345, 1e-5): it is kept,
     rounded to cents, and listed. Float noise (29.990000000000002) is not more decimals."""
     type_ = type_.upper()
@@ -67,14 +67,14 @@ def more_than_cents(value: exp.Expression, type_: str) -> exp.Expression:
     return tree("coalesce(abs(:number * 100 - round(:number * 100)) > 1e-6, false)", number=number)
 
 
-def boolean(value: exp.Expression, type_: str) -> exp.Expression:
+def boolean(value: exp.Expr, type_: str) -> exp.Expr:
     if type_.upper() == "BOOLEAN":
         return value
     words = "CASE WHEN :text IN ('true', 't', '1', 'yes', 'y') THEN true WHEN :text IN ('false', 'f', '0', 'no', 'n') THEN false END"
     return tree(words, text=tree("lower(trim(CAST(:value AS VARCHAR)))", value=value))
 
 
-def typed(value: exp.Expression, type_: str, target: str, source: Source) -> exp.Expression:
+def typed(value: exp.Expr, type_: str, target: str, source: Source) -> exp.Expr:
     """A profile value in its DuckDB type `target` (profile_types)."""
     if target == "BOOLEAN":
         return boolean(value, type_)
@@ -84,7 +84,7 @@ def typed(value: exp.Expression, type_: str, target: str, source: Source) -> exp
         # The source's date_format is its orders' times' form; a birthday is often a plain
         # date beside them, read as such. (One written with an offset falls on its UTC day.)
         text = trimmed(value)
-        parsed = exp.cast(exp.func("coalesce", text_time(text, str(source.csv["date_format"]), "UTC"), text_time(text, "", "UTC")), "DATE")
+        parsed: exp.Expr = exp.cast(exp.func("coalesce", text_time(text, str(source.csv["date_format"]), "UTC"), text_time(text, "", "UTC")), "DATE")
     elif is_text(type_) and target != "VARCHAR":
         parsed = try_cast(trimmed(value), target)
     else:

@@ -111,7 +111,7 @@ class SmtpAdapter:
                     conn.starttls(context=context)
                 if self.username:
                     conn.login(self.username, str(self.password))
-        except (OSError, smtplib.SMTPException) if limit.expired else () as exc:  # type: ignore[misc]  # noqa: B030
+        except (OSError, smtplib.SMTPException) if limit.expired else () as exc:  # noqa: B030
             conn.close()
             raise DeliveryError(
                 f"smtp {self.host}:{self.port}: no whole answer within {self.timeout:g}s ({type(exc).__name__})", transient=True
@@ -140,7 +140,7 @@ class SmtpAdapter:
         try:
             with limit:
                 conn.sendmail(self.envelope_from, [email.to], email.data, mail_options=["SMTPUTF8"] if email.utf8 else [])
-        except (OSError, smtplib.SMTPException) if limit.expired else ():  # type: ignore[misc]  # noqa: B030
+        except (OSError, smtplib.SMTPException) if limit.expired else ():  # noqa: B030
             self._drop()
             raise DeliveryError(
                 f"smtp {self.host}:{self.port}: no whole answer within {self.timeout:g}s (delivery unknown; retried under the same Message-ID)",

@@ -592,7 +592,7 @@ class Ledger:
                 FROM messages m JOIN run_keys USING (idempotency_key) WHERE {where} ORDER BY m.send_at_utc, m.idempotency_key LIMIT ?""",
             [upto, now, now, *([channel] if channel else []), limit],
         ).fetchall()
-        return [DueMessage(*r[:6], bool(r[6]), *r[7:]) for r in rows]
+        return [DueMessage(*[*r[:6], bool(r[6]), *r[7:]]) for r in rows]
 
     def next_due(self, until: float, channel: str | None = None) -> float | None:
         """When the earliest pending row of the run planned at or before `until` comes

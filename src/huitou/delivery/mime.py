@@ -70,7 +70,9 @@ def _fold(words: list[str], room: int) -> str:
 
 def _chunks(text: str) -> list[str]:
     """Whole characters, at most _WORD_BYTES of UTF-8 a chunk."""
-    out, current, size = [], [], 0
+    out: list[str] = []
+    current: list[str] = []
+    size = 0
     for char in text:
         n = len(char.encode())
         if size + n > _WORD_BYTES:

@@ -20,7 +20,7 @@ import duckdb
 from sqlglot import exp
 
 from ..contract import COLUMN_TYPES, COLUMNS, CONTENT_FIELDS, CONTENT_TYPE, STATUSES, checksum_sql, key_sql
-from ..db import connect, scalar, tree
+from ..db import connect, scalar, select_tree, tree
 from ..errors import HuitouError
 from ..plan.output import FORMATS
 from .ledger import ENQUEUE_COLUMNS, HOLD_COLUMNS
@@ -179,7 +179,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, shown: Path) -> 
         expressions=[exp.PropertyEQ(this=exp.to_identifier(c, quoted=True), expression=exp.Literal.string(COLUMN_TYPES[c])) for c in COLUMNS]
     )
     _check_columns(shown, list(con.sql(tree(_PRESENT[fmt], path=str(path)).sql("duckdb")).columns))
-    source = tree(_READERS[fmt], path=str(path), columns=columns)
+    source = select_tree(_READERS[fmt], path=str(path), columns=columns)
     content = {
         "jsonl": exp.column("content"),
         "csv": tree("from_json(content, :structure)", structure=_json_structure()),

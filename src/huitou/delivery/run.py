@@ -274,7 +274,7 @@ def _preview(
         report.problems.append(f"a live send would stop: {problem}")
     out = {(c, ch or "") for c, ch in [*optouts, *ledger_optouts]}
     oldest = now - report.expire_after * 3600
-    samples = []
+    samples: list[Any] = []
     for row in due:
         state = states.get(row.key)
         if problem:

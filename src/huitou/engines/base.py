@@ -9,7 +9,7 @@ next stage receives it, so no module needs to know another's table names.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import sqlglot.expressions as exp
@@ -90,7 +90,7 @@ class Engine:
     capabilities: frozenset[str] = frozenset()  # engine-only speed-ups it offers (portable.CAPABILITIES)
     errors: tuple[type[BaseException], ...] = ()  # the driver's exceptions: what the server or the connection says
 
-    def sql(self, tree: exp.Expression) -> str:
+    def sql(self, tree: exp.Expr) -> str:
         """The text of `tree` for this engine: huitou's rewrites, then sqlglot's dialect."""
         return portable.rewrite(tree, self.kind).sql(self.dialect)
 
@@ -106,7 +106,7 @@ class Engine:
         """A temporary relation `name` holding the result of the query `text`, computed now."""
         raise NotImplementedError
 
-    def take_columns(self, name: str, columns: Mapping[str, Sequence[Any]], types: Mapping[str, str]) -> None:
+    def take_columns(self, name: str, columns: Mapping[str, Any], types: Mapping[str, str]) -> None:
         """A temporary relation `name` of the given columns; `types` are SQL types (DuckDB names)."""
         raise NotImplementedError
 
@@ -127,22 +127,22 @@ class Engine:
         raise NotImplementedError
 
     # Built on them.
-    def run(self, tree: exp.Expression) -> None:
+    def run(self, tree: exp.Expr) -> None:
         self.execute(self.sql(tree))
 
-    def rows(self, tree: exp.Expression) -> list[tuple[Any, ...]]:
+    def rows(self, tree: exp.Expr) -> list[tuple[Any, ...]]:
         return self.fetch(self.sql(tree))[1]
 
-    def records(self, tree: exp.Expression) -> list[dict[str, Any]]:
+    def records(self, tree: exp.Expr) -> list[dict[str, Any]]:
         names, rows = self.fetch(self.sql(tree))
         return [dict(zip(names, row)) for row in rows]
 
-    def temp(self, name: str, query: exp.Expression) -> exp.Table:
+    def temp(self, name: str, query: exp.Expr) -> exp.Table:
         """The query computed into a temporary relation; the relation, as a tree."""
         self.create_temp(name, self.sql(query))
         return exp.to_table(name)
 
-    def take(self, name: str, columns: Mapping[str, Sequence[Any]], types: Mapping[str, str]) -> exp.Table:
+    def take(self, name: str, columns: Mapping[str, Any], types: Mapping[str, str]) -> exp.Table:
         """Columns from Python as a temporary relation; the relation, as a tree."""
         self.take_columns(name, columns, types)
         return exp.to_table(name)
@@ -153,7 +153,7 @@ class Engine:
         self.copy_local(name, con, query)
         return exp.to_table(name)
 
-    def bring(self, query: exp.Expression, con: Any, name: str, types: Mapping[str, str]) -> None:
+    def bring(self, query: exp.Query, con: Any, name: str, types: Mapping[str, str]) -> None:
         """The rows of a query of this engine as the temporary table `name` of the local
         DuckDB `con`, with exactly the columns and types of `types` (DuckDB names): how the
         engine's results reach the stages that run in huitou's process."""
@@ -166,7 +166,12 @@ class Engine:
             finally:
                 con.unregister(view)
 
-    def fetch_numpy(self, query: exp.Expression, types: Mapping[str, str]) -> dict[str, Any]:
+    def map_groups(self, name: str, relation: exp.Table, key: exp.Expr, fn: Any, types: Mapping[str, str]) -> None:
+        """A grouped map run by the engine's workers (Spark's): see SparkEngine.map_groups.
+        The other engines have no workers; arbitration partitions itself there."""
+        raise NotImplementedError(f"engine {self.kind} runs no grouped map")
+
+    def fetch_numpy(self, query: exp.Query, types: Mapping[str, str]) -> dict[str, Any]:
         """A query's rows as numpy arrays, its columns those of `types` (DuckDB names):
         brought into a scratch DuckDB (each engine's fastest way out) and read from there."""
         from ..db import connect

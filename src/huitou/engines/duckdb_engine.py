@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import duckdb
@@ -35,7 +35,7 @@ class DuckDBEngine(Engine):
     def create_temp(self, name: str, text: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_quoted(name)} AS {text}")
 
-    def take_columns(self, name: str, columns: Mapping[str, Sequence[Any]], types: Mapping[str, str]) -> None:
+    def take_columns(self, name: str, columns: Mapping[str, Any], types: Mapping[str, str]) -> None:
         arrays = {c: numpy.asarray(v, dtype=object if types[c] == "VARCHAR" else None) for c, v in columns.items()}
         register_columns(self.con, f"{name}__in", arrays)
         casts = ", ".join(f"CAST({_quoted(c)} AS {types[c]}) AS {_quoted(c)}" for c in columns)
@@ -45,7 +45,7 @@ class DuckDBEngine(Engine):
     def fetch_batches(self, text: str) -> Iterator[Any]:
         yield arrow_table(self.con.sql(text))
 
-    def fetch_numpy(self, query: exp.Expression, types: Mapping[str, str]) -> dict[str, Any]:
+    def fetch_numpy(self, query: exp.Query, types: Mapping[str, str]) -> dict[str, Any]:
         casts = [exp.cast(exp.column(c, quoted=True), t).as_(c, quoted=True) for c, t in types.items()]
         return self.con.execute(exp.select(*casts).from_(query.subquery("q")).sql("duckdb")).fetchnumpy()
 

@@ -35,17 +35,17 @@ from collections.abc import Callable
 import sqlglot.expressions as exp
 
 
-def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
+def _fn(name: str, *args: exp.Expr) -> exp.Anonymous:
     """A function call written as is, the same text whatever sqlglot's version."""
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _extract(part: str, value: exp.Expression) -> exp.Expression:
+def _extract(part: str, value: exp.Expr) -> exp.Expr:
     return exp.Extract(this=exp.var(part), expression=value)
 
 
-def _isodow(part: str) -> Callable[[exp.Expression], exp.Expression]:
-    def rewrite(node: exp.Expression) -> exp.Expression:
+def _isodow(part: str) -> Callable[[exp.Expr], exp.Expr]:
+    def rewrite(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.DayOfWeekIso):
             return exp.cast(_extract(part, node.this), "INT")
         return node
@@ -53,7 +53,7 @@ def _isodow(part: str) -> Callable[[exp.Expression], exp.Expression]:
     return rewrite
 
 
-def _date_part(node: exp.Expression) -> exp.Expression:
+def _date_part(node: exp.Expr) -> exp.Expr:
     """year(d), month(d), day(d) as integers (PostgreSQL has only EXTRACT, numeric)."""
     for kind, part in ((exp.Year, "YEAR"), (exp.Month, "MONTH"), (exp.Day, "DAY")):
         if type(node) is kind:
@@ -61,20 +61,20 @@ def _date_part(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _cardinality(node: exp.Expression) -> exp.Expression:
+def _cardinality(node: exp.Expr) -> exp.Expr:
     """The length of a list, 0 when empty (PostgreSQL's array_length says NULL)."""
     if isinstance(node, exp.ArraySize):
         return _fn("CARDINALITY", node.this.copy())
     return node
 
 
-def _make_date(node: exp.Expression) -> exp.Expression:
+def _make_date(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.DateFromParts):
         return _fn("MAKE_DATE", *(exp.cast(node.args[k].copy(), "INT") for k in ("year", "month", "day")))
     return node
 
 
-def _arg_extreme(node: exp.Expression, spark: bool) -> exp.Expression:
+def _arg_extreme(node: exp.Expr, spark: bool) -> exp.Expr:
     """arg_max / arg_min, with or without FILTER, over rows where value and key are set."""
     inner, condition = (node.this, node.expression.this) if isinstance(node, exp.Filter) else (node, None)
     if not isinstance(inner, (exp.ArgMax, exp.ArgMin)) or (isinstance(node, (exp.ArgMax, exp.ArgMin)) and isinstance(node.parent, exp.Filter)):
@@ -93,8 +93,8 @@ def _arg_extreme(node: exp.Expression, spark: bool) -> exp.Expression:
     return exp.Bracket(this=exp.paren(exp.Filter(this=agg, expression=where)), expressions=[exp.Literal.number(0)])
 
 
-def _sha256(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
-    def rewrite(node: exp.Expression) -> exp.Expression:
+def _sha256(postgres: bool) -> Callable[[exp.Expr], exp.Expr]:
+    def rewrite(node: exp.Expr) -> exp.Expr:
         length = node.args.get("length") if isinstance(node, exp.SHA2) else None
         if not isinstance(node, exp.SHA2) or (length is not None and length.name != "256"):
             return node
@@ -106,18 +106,18 @@ def _sha256(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
     return rewrite
 
 
-def hex_int(digits: exp.Expression) -> exp.Expression:
+def hex_int(digits: exp.Expr) -> exp.Expr:
     """Hexadecimal digits (at most 15) read as an integer: CAST('0x' || digits AS UBIGINT)."""
     return exp.cast(exp.DPipe(this=exp.Literal.string("0x"), expression=digits, safe=True), exp.DataType.build("UBIGINT", dialect="duckdb"))
 
 
-def binary(text: exp.Expression) -> exp.Expression:
+def binary(text: exp.Expr) -> exp.Expr:
     """Text ordered by its bytes (the code points), whatever the database's collation."""
     return exp.Collate(this=text, expression=exp.to_identifier("C", quoted=True))
 
 
-def _hex_int(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
-    def rewrite(node: exp.Expression) -> exp.Expression:
+def _hex_int(postgres: bool) -> Callable[[exp.Expr], exp.Expr]:
+    def rewrite(node: exp.Expr) -> exp.Expr:
         if not (
             isinstance(node, exp.Cast)
             and node.to.this == exp.DataType.Type.UBIGINT
@@ -137,12 +137,12 @@ def _hex_int(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
     return rewrite
 
 
-def _full_match(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
+def _full_match(postgres: bool) -> Callable[[exp.Expr], exp.Expr]:
     """regexp_full_match with a constant pattern: anchored at both ends of the text (Java's
     `$` would also match before a final line break; PostgreSQL's `$`, without the n flag,
     only at the end)."""
 
-    def rewrite(node: exp.Expression) -> exp.Expression:
+    def rewrite(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.RegexpFullMatch):
             return node
         pattern = node.expression
@@ -155,23 +155,23 @@ def _full_match(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
     return rewrite
 
 
-def _minutes(node: exp.Expression) -> exp.Expression:
+def _minutes(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Anonymous) and node.name.lower() == "to_minutes" and len(node.expressions) == 1:
         return exp.Mul(this=exp.paren(node.expressions[0].copy()), expression=exp.Interval(this=exp.Literal.string("1"), unit=exp.var("MINUTE")))
     return node
 
 
-def _no_binary_collation(node: exp.Expression) -> exp.Expression:
+def _no_binary_collation(node: exp.Expr) -> exp.Expr:
     """Spark orders strings by their UTF-8 bytes already (and has no collation "C")."""
     if isinstance(node, exp.Collate) and node.expression.name == "C":
         return node.this.copy()
     return node
 
 
-def _key_tuple(row: str) -> Callable[[exp.Expression], exp.Expression]:
+def _key_tuple(row: str) -> Callable[[exp.Expr], exp.Expr]:
     """A tuple as arg_max's key: a struct (Spark) or a row (PostgreSQL), compared field by field."""
 
-    def rewrite(node: exp.Expression) -> exp.Expression:
+    def rewrite(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Tuple) and isinstance(node.parent, (exp.ArgMax, exp.ArgMin)) and node.arg_key == "expression":
             return _fn(row, *(e.copy() for e in node.expressions))
         return node
@@ -179,14 +179,14 @@ def _key_tuple(row: str) -> Callable[[exp.Expression], exp.Expression]:
     return rewrite
 
 
-def _int_div(node: exp.Expression) -> exp.Expression:
+def _int_div(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.IntDiv):  # PostgreSQL's DIV is numeric
         return exp.cast(_fn("DIV", node.this.copy(), node.expression.copy()), "BIGINT")
     return node
 
 
-def _day_diff(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
-    def rewrite(node: exp.Expression) -> exp.Expression:
+def _day_diff(postgres: bool) -> Callable[[exp.Expr], exp.Expr]:
+    def rewrite(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.DateDiff) or node.text("unit").lower() not in ("day", ""):
             return node
         start, end = node.expression.copy(), node.this.copy()  # DuckDB: date_diff('day', start, end)
@@ -197,7 +197,7 @@ def _day_diff(postgres: bool) -> Callable[[exp.Expression], exp.Expression]:
     return rewrite
 
 
-_REWRITES: dict[str, list[Callable[[exp.Expression], exp.Expression]]] = {
+_REWRITES: dict[str, list[Callable[[exp.Expr], exp.Expr]]] = {
     "duckdb": [],
     "spark": [
         _isodow("DAYOFWEEK_ISO"),
@@ -227,7 +227,7 @@ _REWRITES: dict[str, list[Callable[[exp.Expression], exp.Expression]]] = {
 }
 
 
-def rewrite(tree: exp.Expression, kind: str) -> exp.Expression:
+def rewrite(tree: exp.Expr, kind: str) -> exp.Expr:
     """`tree` with every rewrite of the engine `kind` applied (a copy; DuckDB: as it is)."""
     rules = _REWRITES[kind]
     if not rules:

@@ -94,7 +94,7 @@ class PostgresEngine(Engine):
             out[column.name] = name
         return out
 
-    def bring(self, query: exp.Expression, con: Any, name: str, types: Mapping[str, str]) -> None:
+    def bring(self, query: exp.Query, con: Any, name: str, types: Mapping[str, str]) -> None:
         """As Engine.bring, through PostgreSQL's CSV output read by DuckDB when every type
         allows (a million feature rows: 26 s as Python rows); lists travel as JSON text."""
         if not all(_CSV_SAFE.fullmatch(t) or t in ("DOUBLE", "VARCHAR[]") for t in types.values()):
@@ -119,7 +119,7 @@ class PostgresEngine(Engine):
         self.con.execute(f"CREATE TEMPORARY TABLE {table} AS {text}")
         self.con.execute(f"ANALYZE {table}")
 
-    def take_columns(self, name: str, columns: Mapping[str, Sequence[Any]], types: Mapping[str, str]) -> None:
+    def take_columns(self, name: str, columns: Mapping[str, Any], types: Mapping[str, str]) -> None:
         rows = ([python_value(v) for v in row] for row in zip(*columns.values()))
         self._load(name, {c: types[c] for c in columns}, rows)
 

@@ -10,7 +10,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import sqlglot.expressions as exp
@@ -98,7 +98,7 @@ class SparkEngine(Engine):
         # Computed now and cut from its lineage, as a table would be on the other engines.
         self.spark.sql(text).localCheckpoint(eager=True).createOrReplaceTempView(name)
 
-    def take_columns(self, name: str, columns: Mapping[str, Sequence[Any]], types: Mapping[str, str]) -> None:
+    def take_columns(self, name: str, columns: Mapping[str, Any], types: Mapping[str, str]) -> None:
         import pyarrow
 
         table = pyarrow.table({c: pyarrow.array([python_value(v) for v in values]) for c, values in columns.items()})
@@ -117,7 +117,7 @@ class SparkEngine(Engine):
         frame.selectExpr(*casts).localCheckpoint(eager=True).createOrReplaceTempView(name)
 
     def map_groups(
-        self, name: str, relation: exp.Table, key: exp.Expression, fn: Callable[[dict[str, Any]], dict[str, Any]], types: Mapping[str, str]
+        self, name: str, relation: exp.Table, key: exp.Expr, fn: Callable[[dict[str, Any]], dict[str, Any]], types: Mapping[str, str]
     ) -> None:
         """The temporary view `name`: `fn` (a picklable function from a group's columns, as
         numpy arrays, to the columns of `types`, DuckDB names) applied by the workers to the

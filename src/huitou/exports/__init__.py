@@ -167,7 +167,7 @@ def generic(header: list[str]) -> Preset:
         found = next((folded[_folded(n)] for n in names if _folded(n) in folded and folded[_folded(n)] not in columns.values()), None)
         if found is not None:
             columns[canonical] = found
-    fields = {c: "string" for c in ("email", "phone", "name") if c in columns}
+    fields: dict[str, str] = {c: "string" for c in ("email", "phone", "name") if c in columns}
     return Preset("generic", "an export no preset knows (columns matched by name)", "", "", (), columns, fields)
 
 

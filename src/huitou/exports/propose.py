@@ -51,13 +51,13 @@ def propose(export: Path, project_dir: Path, locale: str = "") -> Proposal:
     preset = recognise(header) or generic(header)
     present = set(header)
     columns: dict[str, Any] = {}
-    for canonical, spec in preset.columns.items():
-        if canonical == "customer_id" and isinstance(spec, list):
-            found = [c for c in spec if c in present]
+    for canonical, named in preset.columns.items():
+        if canonical == "customer_id" and isinstance(named, list):
+            found = [c for c in named if c in present]
             if found:
                 columns[canonical] = found if len(found) > 1 else found[0]
-        elif spec in present:
-            columns[canonical] = spec
+        elif named in present:
+            columns[canonical] = named
     missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in columns]
     if missing:
         raise DataError(

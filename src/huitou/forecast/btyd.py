@@ -105,7 +105,7 @@ def _maximise(
     log_likelihood,
     columns: tuple[np.ndarray, ...],
     weights: np.ndarray,
-    start: np.ndarray,  # type: ignore[no-untyped-def]
+    start: np.ndarray,
     coded: tuple[int, ...] = (),
 ) -> np.ndarray:
     """The parameters maximising log_likelihood(params, *columns, weights, gradient=True),

@@ -53,6 +53,7 @@ def fit_check(con: duckdb.DuckDBPyConnection, as_of: dt.date, holdout_days: int)
     model = check.forecast.model
     if model is None:
         return check
+    assert check.forecast.history is not None
     sql = tree(_ACTUAL, history=check.forecast.history.copy(), calibrated=date_literal(calibrated), as_of=date_literal(as_of)).sql("duckdb")
     rows = con.execute(sql).fetchnumpy()
     x, t_x, T, actual = (np.asarray(rows[k], dtype=float) for k in ("x", "t_x", "T", "actual"))

@@ -47,10 +47,10 @@ class Forecast:
     model: BgNbd | None = None
     spend: GammaGamma | None = None
     problem: str | None = None  # why there is no fit (the features are NULL)
-    history: exp.Expression | None = None  # the histories as of as_of: a temporary table (history())
+    history: exp.Expr | None = None  # the histories as of as_of: a temporary table (history())
 
 
-def history(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> exp.Expression:
+def history(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> exp.Expr:
     """The per-customer histories as of `as_of` (customer_id, x, t_x, T, m), computed once
     into a temporary table of the session; returned as that table, aliased `h`."""
     table = create_temp(con, f"forecast_history_{as_of:%Y%m%d}", tree(_HISTORY, as_of=date_literal(as_of)))
@@ -79,7 +79,7 @@ def fit(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> Forecast:
     return out
 
 
-def _num(value: float) -> exp.Expression:
+def _num(value: float) -> exp.Expr:
     return exp.Literal.number(repr(float(value)))
 
 
@@ -102,7 +102,7 @@ _NO_SCORES = """
     WHERE false"""
 
 
-def score(con: duckdb.DuckDBPyConnection, forecast: Forecast) -> exp.Expression:
+def score(con: duckdb.DuckDBPyConnection, forecast: Forecast) -> exp.Expr:
     """CREATE the scored relation and return it as a table expression: one row per customer
     with a purchase (customer_id, p_alive, expected_orders_90d, expected_spend_90d); no
     rows when there is no fit."""
@@ -111,6 +111,7 @@ def score(con: duckdb.DuckDBPyConnection, forecast: Forecast) -> exp.Expression:
     if forecast.model is None:  # no fit: no rows, the columns typed
         return create_temp(con, FORECAST, tree(_NO_SCORES))
     m, t = forecast.model, float(HORIZON_DAYS)
+    assert forecast.history is not None, "scored after history()"
     pairs = con.execute(tree("SELECT DISTINCT x, T FROM :history", history=forecast.history.copy()).sql("duckdb")).fetchnumpy()
     x, T = np.asarray(pairs["x"], dtype=float), np.asarray(pairs["T"], dtype=float)
     hyp = hyp2f1(m.r + x, m.b + x, m.a + m.b + x - 1, t / (m.alpha + T + t))

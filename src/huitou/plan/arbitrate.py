@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy
 from sqlglot import exp
 
-from ..db import date_literal, tree
+from ..db import date_literal, select_tree, tree
 from ..engines.base import Engine
 from .relations import Relations
 from .rules import INTENT_ORDER, Cap, PlannedRule, caps_of, care_within
@@ -116,7 +116,7 @@ class _Contest:
         return list(dict.fromkeys((c.channel, c.intent) for c in self.caps)) + [(None, "care")]
 
 
-def ranked_statement(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations) -> tuple[str, exp.Expression]:
+def ranked_statement(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations) -> tuple[str, exp.Expr]:
     """The relation the greedy reads, with the query that makes it: the eligible candidates
     with their customer's rank, their day in the count tables and their greedy position."""
     order = exp.values([(r.index, -r.priority, INTENT_ORDER[r.intent]) for r in rules] or [(0, 0, 0)])
@@ -125,7 +125,7 @@ def ranked_statement(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel
     return rel.candidates + "_ranked", query
 
 
-def arbitrate(engine: Engine, rules: list[PlannedRule], as_of: dt.date, horizon: int, past: exp.Expression | None, rel: Relations) -> list[Cap]:
+def arbitrate(engine: Engine, rules: list[PlannedRule], as_of: dt.date, horizon: int, past: exp.Expr | None, rel: Relations) -> list[Cap]:
     """CREATE rel.verdicts on the engine: the verdict of every candidate (rel.candidates)
     without an early reason or a render failure (rel.failed). `past`: the history's
     messages per customer and day (history_query), a relation of the engine; None when
@@ -146,7 +146,7 @@ def arbitrate(engine: Engine, rules: list[PlannedRule], as_of: dt.date, horizon:
         customers = int(engine.rows(tree("SELECT coalesce(max(cust) + 1, 0) FROM :ranked", ranked=ranked))[0][0])
         parts = [judge({c: numpy.zeros(0, numpy.int64) for c in _PART_TYPES})]
         for first in range(0, customers, PARTITION_CUSTOMERS):
-            parts.append(judge(engine.fetch_numpy(tree(_PARTITION, ranked=ranked, first=first, end=first + PARTITION_CUSTOMERS), _PART_TYPES)))
+            parts.append(judge(engine.fetch_numpy(select_tree(_PARTITION, ranked=ranked, first=first, end=first + PARTITION_CUSTOMERS), _PART_TYPES)))
         engine.take(rel.verdicts, {c: numpy.concatenate([part[c] for part in parts]) for c in VERDICT_TYPES}, VERDICT_TYPES)
     engine.drop(ranked)
     return contest.caps
@@ -171,7 +171,7 @@ def judge_part(contest: _Contest, past: dict[str, numpy.ndarray] | None, part: d
     }
 
 
-def history_query(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations, timezone: str) -> exp.Expression:
+def history_query(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations, timezone: str) -> exp.Expr:
     """The history's messages per customer and local day of the count tables, for huitou's
     DuckDB (where the history was read): at most 20 a day per channel and intent, in the
     customer's zone (`timezone`, the data's, when the customer has none)."""
@@ -187,9 +187,9 @@ def history_query(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: R
     )
 
 
-def _history(engine: Engine, past: exp.Expression, ranked: exp.Table) -> dict[str, numpy.ndarray]:
+def _history(engine: Engine, past: exp.Expr, ranked: exp.Table) -> dict[str, numpy.ndarray]:
     """The past messages' counts per customer rank and day, sorted by rank."""
-    found = engine.fetch_numpy(tree(_HISTORY_RANKED, past=past, ranked=ranked), _HISTORY_TYPES)
+    found = engine.fetch_numpy(select_tree(_HISTORY_RANKED, past=past, ranked=ranked), _HISTORY_TYPES)
     order = numpy.argsort(numpy.asarray(found["cust"], dtype=numpy.int64), kind="stable")
     counts = {
         "cust": numpy.int64,
@@ -264,8 +264,8 @@ def _judge(contest: _Contest, part: dict[str, numpy.ndarray], past: dict[str, nu
             ok[promo[~touched]] = False
             outcome[sel[promo[~touched]]] = CARE_FIRST
         accepted = numpy.flatnonzero(ok)
-        for scope, table in zip(scopes, counts):
-            rows = accepted[covers(scope, r[accepted])]
+        for covered, table in zip(scopes, counts):
+            rows = accepted[covers(covered, r[accepted])]
             table[c[rows], d[rows]] += 1  # one candidate per customer per rank: no repeats
     return outcome, cap_of
 

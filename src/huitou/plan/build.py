@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from ..checks.context import PlaybookContext
 from ..compile import compile_playbook
 from ..contract import checksum_sql, key_sql, project_id
 from ..data.consent import plan_note
-from ..db import create_temp, date_literal, drop_table, scalar, tree
+from ..db import create_temp, date_literal, drop_table, scalar, select_tree, tree
 from ..engines.base import Engine, local_table
 from ..evaluate import DataSession, _lifecycle_override
 from .arbitrate import arbitrate, history_query, plan_caps, ranked_statement
@@ -72,8 +73,8 @@ def plan_id_for(playbooks: list[PlaybookContext], window: Window) -> str:
     return digest.hexdigest()[:16]
 
 
-def _rule_predicates(playbooks: list[PlaybookContext], rules: list[PlannedRule]) -> list[exp.Expression]:
-    predicates: dict[tuple[str, str], exp.Expression] = {}
+def _rule_predicates(playbooks: list[PlaybookContext], rules: list[PlannedRule]) -> list[exp.Expr]:
+    predicates: dict[tuple[str, str], exp.Expr] = {}
     for ctx in playbooks:
         for item in compile_playbook(ctx, _lifecycle_override(ctx)):
             if item.kind == "rule":
@@ -210,7 +211,7 @@ _STAGE_NOTES = {
 }
 
 
-def plan_trees(playbooks: list[PlaybookContext], features: exp.Select, as_of: dt.date, horizon: int) -> list[tuple[str, exp.Expression]]:
+def plan_trees(playbooks: list[PlaybookContext], features: exp.Select, as_of: dt.date, horizon: int) -> list[tuple[str, exp.Expr]]:
     """The statements of the plan's stages over the features, as (what, tree), as a plan
     with opt-outs and a send ledger runs them (huitou compile): the matched customers, the
     candidates, the candidates ranked for arbitration, the decisions and the rows. The
@@ -273,7 +274,7 @@ def _candidates_on(
         engine.drop(table)
 
 
-def _inputs_on(engine: Engine, con: duckdb.DuckDBPyConnection, r: Relations, past: exp.Expression | None) -> exp.Table | None:
+def _inputs_on(engine: Engine, con: duckdb.DuckDBPyConnection, r: Relations, past: exp.Expr | None) -> exp.Table | None:
     """What arbitration and the decisions read besides the candidates, copied to the
     engine: the rules, the (so far no) render failures and the history's counts."""
     engine.take_local(r.rules, con, exp.select("*").from_(r.rules).sql("duckdb"))
@@ -459,11 +460,11 @@ _PLAN = """
 _OFFSET = "printf('%s%02d:%02d', CASE WHEN d.utc_offset < 0 THEN '-' ELSE '+' END, abs(d.utc_offset) // 60, abs(d.utc_offset) % 60)"
 
 
-def ordered_statement(rel: Relations) -> tuple[str, exp.Expression]:
+def ordered_statement(rel: Relations) -> tuple[str, exp.Select]:
     """The plan's rows numbered in order, without the messages (rel.ordered), with the
     query that makes them."""
     tables = {name: exp.to_table(getattr(rel, name)) for name in ("decided", "rules", "winners")}
-    return rel.ordered, tree(_ORDERED, **tables)
+    return rel.ordered, select_tree(_ORDERED, **tables)
 
 
 def _assemble(
@@ -473,7 +474,7 @@ def _assemble(
     plan_id: str,
     as_of: str,
     rel: Relations,
-    ordered: exp.Expression,
+    ordered: exp.Expr,
     project: str,
 ) -> int:
     """CREATE the view rel.plan: the rows in their final form and order, from the
@@ -489,10 +490,10 @@ def _assemble(
 
     # Rule attributes by CASE, not a join: a projection of the ordered table keeps its
     # order (DuckDB preserves insertion order), so reading the view needs no sort.
-    def attribute(value: Callable[[PlannedRule], Any]) -> exp.Expression:
+    def attribute(value: Callable[[PlannedRule], Any]) -> exp.Expr:
         return by_rule(rules, "d", lambda rule: exp.convert(value(rule)))
 
-    attributes = {name: attribute(lambda r, name=name: getattr(r, name)) for name in ("playbook", "intent", "channel", "priority", "locale")}
+    attributes = {name: attribute(operator.attrgetter(name)) for name in ("playbook", "intent", "channel", "priority", "locale")}
     attributes |= {
         "rule_id": attribute(lambda r: r.id),
         "basis": attribute(lambda r: r.consent_basis),

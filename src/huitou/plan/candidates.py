@@ -33,7 +33,7 @@ _LABEL = rf"[^{_NOT_IN_ADDRESS}.]+"  # a domain label; IDN labels (例子.cn) ar
 EMAIL_PATTERN = rf"[^{_NOT_IN_ADDRESS}]{{1,64}}@{_LABEL}(\.{_LABEL})+"
 
 
-def matched_query(features: exp.Expression, predicates: list[exp.Expression], columns: list[str] | None = None) -> exp.Select:
+def matched_query(features: exp.Query, predicates: list[exp.Expr], columns: list[str] | None = None) -> exp.Select:
     """The matched relation: the feature rows some rule's segment selects, with a flag
     m_<rule index> per rule. `columns`: the feature columns later stages read (None: all
     of them); a narrow table is most of the plan's memory saved at a million customers."""
@@ -61,7 +61,7 @@ _RULE = """
 _HELD = ":draw % 10000 < :share"
 
 
-def _dates_for(rule: PlannedRule, window: Window) -> tuple[list[exp.Expression], dict[str, exp.Expression]] | None:
+def _dates_for(rule: PlannedRule, window: Window) -> tuple[list[exp.Expr], dict[str, exp.Expr]] | None:
     """The relations a rule's dates come from (joined to the matched customers) and the
     step, scheduled date, event and event date over them; None: no date in the window."""
     when = rule.rule["when"]
@@ -113,12 +113,12 @@ def rule_query(rule: PlannedRule, window: Window, r: Relations, has_events: bool
 
     # A phone number is a phone number: anything else (a formula, a script) never reaches
     # an SMS gateway or a call list.
-    def looks_like(pattern: str, kinds: tuple[str, ...]) -> exp.Expression:
+    def looks_like(pattern: str, kinds: tuple[str, ...]) -> exp.Expr:
         if not rule.contact_column or rule.kind not in kinds:
             return exp.true()
         return tree("regexp_full_match(trim(:contact), :pattern)", contact=contact, pattern=pattern)
 
-    consent_ok: exp.Expression = exp.true()
+    consent_ok: exp.Expr = exp.true()
     if rule.consent_column and rule.basis in ("consent", "soft_opt_in"):
         consent_ok = exp.func("coalesce", exp.column(rule.consent_column, "m", quoted=True), exp.false() if rule.basis == "consent" else exp.true())
     share, salt = rule.holdout
@@ -178,7 +178,7 @@ _NUMBERED = """
 
 def candidate_statements(
     rules: list[PlannedRule], window: Window, r: Relations, has_optouts: bool, has_ledger: bool = False, has_legacy: bool = False
-) -> list[tuple[str, exp.Expression]]:
+) -> list[tuple[str, exp.Expr]]:
     """The candidates stage's queries, in order, each with the relation it makes (events,
     when an immediate rule needs them; the local send times; the numbered candidates).
     Between the second and the third, huitou makes the clock from the local send times;
@@ -207,7 +207,7 @@ RULES_PER_STATEMENT = 64
 
 def _local(
     rules: list[PlannedRule], window: Window, r: Relations, has_events: bool, has_optouts: bool, has_ledger: bool, has_legacy: bool
-) -> exp.Expression:
+) -> exp.Expr:
     """The candidates of these rules with their local send times (_LOCAL)."""
     selects = [s for s in (rule_query(rule, window, r, has_events) for rule in rules) if s is not None]
     union = union_all(selects) if selects else tree(_NO_CANDIDATES)

@@ -33,20 +33,20 @@ def instant(zone_name: str, local: dt.datetime) -> tuple[int, int]:
     return int(at.timestamp()), int(offset.total_seconds()) // 60
 
 
-def _distinct(engine: Engine, relation: exp.Expression, column: str) -> list:
+def _distinct(engine: Engine, relation: exp.Expr, column: str) -> list:
     """The distinct non-NULL values of a relation's column, sorted here (not by a collation)."""
     query = exp.select(exp.column(column)).distinct().from_(relation.copy()).where(exp.column(column).is_(exp.null()).not_())
     return sorted(row[0] for row in engine.rows(query))
 
 
-def valid_zones(engine: Engine, names: exp.Expression, zones: str) -> exp.Table:
+def valid_zones(engine: Engine, names: exp.Expr, zones: str) -> exp.Table:
     """CREATE `zones`(name): those of the distinct names in the relation `names` (a
     column `name`) which are zones (a customer's own zone counts only then)."""
     valid = numpy.array([n for n in _distinct(engine, names, "name") if zone(n) is not None], dtype=object)
     return engine.take(zones, {"name": valid}, {"name": "VARCHAR"})
 
 
-def create_clock(engine: Engine, candidates: exp.Expression, clock: str) -> exp.Table:
+def create_clock(engine: Engine, candidates: exp.Expr, clock: str) -> exp.Table:
     """CREATE `clock` (tz, send_local, send_utc, utc_offset): for every zone and every local send time of the relation
     `candidates` (columns tz, send_local), the instant (epoch seconds) and the offset.
     Every zone is paired with every time, so a send moved to another candidate's time

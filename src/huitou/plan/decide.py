@@ -51,7 +51,7 @@ _WINNERS = """
     GROUP BY v.cand_id"""
 
 
-def _by_cap(caps: list[Cap], value: Callable[[Cap], exp.Expression]) -> exp.Expression:
+def _by_cap(caps: list[Cap], value: Callable[[Cap], exp.Expr]) -> exp.Expr:
     """CASE v.cap WHEN i THEN value(cap i) ... END (NULL when there are no caps)."""
     case = exp.Case(this=exp.column("cap", "v"))
     for i, cap in enumerate(caps):
@@ -59,7 +59,7 @@ def _by_cap(caps: list[Cap], value: Callable[[Cap], exp.Expression]) -> exp.Expr
     return case if caps else exp.null()
 
 
-def decision_statements(caps: list[Cap], rel: Relations) -> list[tuple[str, exp.Expression]]:
+def decision_statements(caps: list[Cap], rel: Relations) -> list[tuple[str, exp.Expr]]:
     """The decisions stage's queries, each with the relation it makes: rel.decided (every
     candidate with status and reason) and rel.winners (for each candidate lost to a cap,
     the message that took the slot). They read the candidates, the rules, arbitration's
@@ -75,7 +75,7 @@ def decision_statements(caps: list[Cap], rel: Relations) -> list[tuple[str, exp.
         **tables,
     )
 
-    def in_scope(cap: Cap) -> exp.Expression:
+    def in_scope(cap: Cap) -> exp.Expr:
         tests = [exp.column(k, "r").eq(exp.Literal.string(v)) for k, v in (("channel", cap.channel), ("intent", cap.intent)) if v]
         return exp.and_(*tests) if tests else exp.true()
 

@@ -23,7 +23,7 @@ from ..data.contacts import respelled, spellings
 from ..data.identity import region, written_id
 from ..data.sources import Source, check_data_file, data_files, source_from_config
 from ..data.values import local_timestamp
-from ..db import connect, create_temp, drop_table, first_row, relation_exists, run, table_from_columns, tree, union_all
+from ..db import connect, create_temp, drop_table, first_row, relation_exists, run, select_tree, table_from_columns, tree, union_all
 from ..delivery.channels import channels_named
 from ..inert import shown
 
@@ -53,7 +53,7 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     the opt-outs recorded in the send ledger (`huitou optout`, unsubscribe tokens); False
     when there is neither. A channel word names the channels it means (SMS, 短信: every
     SMS channel); one that names none here opts out of every channel, said in `notes`."""
-    selects = []
+    selects: list[exp.Query] = []
     source = _source(config, root, "suppression")
     if source is not None:
         cols = raw.open_raw(con, source)
@@ -64,7 +64,7 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
             else exp.null()
         )
         selects.append(
-            tree(
+            select_tree(
                 "SELECT CAST(:cid AS VARCHAR) AS customer_id, :channel AS channel FROM raw_suppression WHERE :cid IS NOT NULL",
                 cid=cid,
                 channel=channel,
@@ -123,13 +123,13 @@ def _every_spelling(entries: list[tuple[str, str | None]], country: str | None) 
     )
 
 
-def _resolved(con: duckdb.DuckDBPyConnection, given: exp.Table) -> exp.Expression:
+def _resolved(con: duckdb.DuckDBPyConnection, given: exp.Table) -> exp.Expr:
     """The opt-outs by customer id: as given, the customers whose phone or email one of
     them names (an opt-out of a phone number stops the person's email too), and every
     customer who shares a phone or an email with one of those: one contact is one person,
     however many ids the shop's data gives them. Equality joins, not ORs: each is a hash
     join at a million customers."""
-    selects: list[exp.Expression] = [tree("SELECT who AS customer_id, channel FROM :given", given=given)]
+    selects: list[exp.Query] = [select_tree("SELECT who AS customer_id, channel FROM :given", given=given)]
     if not relation_exists(con, "customers"):
         return exp.select("*").distinct().from_(union_all(selects).subquery("o"))
     selects += [
@@ -139,7 +139,7 @@ def _resolved(con: duckdb.DuckDBPyConnection, given: exp.Table) -> exp.Expressio
         for contact in ("phone", "email")
     ]
     direct = exp.select("*").distinct().from_(union_all(selects).subquery("o"))
-    shared = [tree(_SHARING, contact=exp.to_identifier(contact)) for contact in ("phone", "email")]
+    shared = [select_tree(_SHARING, contact=exp.to_identifier(contact)) for contact in ("phone", "email")]
     return exp.select("*").distinct().from_(union_all([exp.select("*").from_("direct"), *shared]).subquery("o")).with_("direct", as_=direct)
 
 
@@ -178,7 +178,7 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
         cols = raw.open_raw(con, source)
         cid, channel, intent, sent = (_column(source, cols, c) for c in ("customer_id", "channel", "intent", "sent_at"))
         sent_type = cols[source.column("sent_at")].upper()
-        instant: exp.Expression = sent
+        instant: exp.Expr = sent
         if "TIME ZONE" not in sent_type:
             # Local times (and text with an offset, which local_timestamp shifts into the
             # data's zone) are instants in the data's timezone.
@@ -187,7 +187,10 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
         file = create_temp(
             con, history + "_file", tree(_HISTORY_FILE, cid=cid, person=written_id(cid), channel=channel, intent=intent, instant=instant)
         )
-        read, kept = first_row(con, tree("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM :file)", file=file).sql("duckdb"))
+        read, kept = first_row(con, tree("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM :file)", file=file).sql("duckdb")) or (
+            0,
+            0,
+        )
         if read != kept:
             notes.append(
                 f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first"
@@ -289,7 +292,7 @@ def _forget_raw(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 def _table_from_rows(con: duckdb.DuckDBPyConnection, name: str, types: dict[str, str], rows: list[tuple]) -> exp.Table:
     """CREATE TEMP TABLE `name` from Python rows (the ledger's), typed as given."""
-    columns = list(zip(*rows)) if rows else [[] for _ in types]
+    columns: list[Any] = list(zip(*rows)) if rows else [[] for _ in types]
     return table_from_columns(con, name, {c: numpy.array(values, dtype=object) for c, values in zip(types, columns)}, types)
 
 

@@ -168,7 +168,9 @@ class Renderer:
             if dirs not in envs:
                 envs[dirs] = environment(TemplateLoader(list(dirs)))
             listing = spec.kind in ("phone", "parcel_insert")
-            templates, needs_orders, rule_fields = {}, listing, {"name"} if listing else set()
+            templates: dict[Any, _Compiled] = {}
+            needs_orders = listing
+            rule_fields: set[str] | None = {"name"} if listing else set()
             for step, name in spec.templates.items():
                 key = (dirs, name, spec.kind == "email")
                 if key not in compiled:

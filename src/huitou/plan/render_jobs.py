@@ -22,7 +22,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from ..db import create_temp, drop_table, scalar, scratch_dir, tree
+from ..db import create_temp, drop_table, scalar, scratch_dir, select_tree, tree
 from ..errors import HuitouError
 from ..feature_sql import next_birthday_sql
 from ..features import CATALOG
@@ -118,7 +118,7 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows: exp.Select, specs: 
     with tempfile.TemporaryDirectory(prefix="render-", dir=scratch_dir()) as tmp:  # where the session's connection may write
         work = Path(tmp)
         (work / "specs.pickle").write_bytes(pickle.dumps(specs))
-        shares = tree("SELECT *, cand_id % :jobs AS share FROM :rows", jobs=jobs, rows=rows.subquery("r"))
+        shares = select_tree("SELECT *, cand_id % :jobs AS share FROM :rows", jobs=jobs, rows=rows.subquery("r"))
         con.execute(
             tree("COPY :rows TO :path (FORMAT parquet, PARTITION_BY (share))", rows=shares.subquery(), path=(work / "in").as_posix()).sql("duckdb")
         )
@@ -164,7 +164,7 @@ def _rows_query(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], render
     fields = [
         exp.PropertyEQ(this=exp.to_identifier(f, quoted=True), expression=_field(f, present, renderer, f in texts)) for f in dict.fromkeys(wanted)
     ]
-    columns: dict[str, exp.Expression] = {f: exp.column(f, "d") for f in RenderRow._fields if f not in _OF_ORDERS and f != "customer"}
+    columns: dict[str, exp.Expr] = {f: exp.column(f, "d") for f in RenderRow._fields if f not in _OF_ORDERS and f != "customer"}
     columns["customer"] = exp.Struct(expressions=fields)
     needing = sorted(renderer.rules_needing_orders)
     columns |= {f: exp.column(f"_{f}", "o") if needing else exp.null() for f in _OF_ORDERS}
@@ -173,7 +173,7 @@ def _rows_query(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], render
     query = query.select(*(columns[f].as_(f) for f in RenderRow._fields), append=False)
     if not needing:
         return query
-    last = tree(_LAST_ORDERS, fields=tree(_ORDER_FIELDS), needing=exp.Tuple(expressions=[exp.Literal.number(i) for i in needing]), **tables)
+    last = select_tree(_LAST_ORDERS, fields=tree(_ORDER_FIELDS), needing=exp.Tuple(expressions=[exp.Literal.number(i) for i in needing]), **tables)
     on = tree(
         "o.customer_id = d.customer_id AND d.rule_index IN :needing",
         needing=exp.Tuple(expressions=[exp.Literal.number(i) for i in needing]),
@@ -212,12 +212,12 @@ SEND_DAY_FIELDS = {
 PRINTABLE = UNSENDABLE_SQL
 
 
-def _field(field: str, present: set[str], renderer: Renderer, text: bool = False) -> exp.Expression:
+def _field(field: str, present: set[str], renderer: Renderer, text: bool = False) -> exp.Expr:
     """A customer field, NULL on the rows of rules whose templates do not read it: turning
     values nobody reads into Python objects was a third of the cost of fetching a row."""
     if field not in present:
         return exp.null()
-    value: exp.Expression = exp.column(field, "m", quoted=True)
+    value: exp.Expr = exp.column(field, "m", quoted=True)
     if field in SEND_DAY_FIELDS and {"as_of", "birthday"} <= present:
         value = sqlglot.parse_one(SEND_DAY_FIELDS[field], dialect="duckdb")  # huitou's own text, no names from elsewhere
     if text and field != "customer_id":

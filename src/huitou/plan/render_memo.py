@@ -95,7 +95,7 @@ _KEEP = """
     WHERE x.error IS NULL"""
 
 
-def _fingerprint_of(fingerprints: dict[int, str]) -> exp.Expression:
+def _fingerprint_of(fingerprints: dict[int, str]) -> exp.Expr:
     """The fingerprint of the rule of the decided send `d`."""
     case = exp.Case()
     for index, value in fingerprints.items():
@@ -103,9 +103,9 @@ def _fingerprint_of(fingerprints: dict[int, str]) -> exp.Expression:
     return case
 
 
-def _named(fingerprints: dict[int, str]) -> exp.Expression:
+def _named(fingerprints: dict[int, str]) -> exp.Expr:
     """The memo's row `m` has the name of the decided send `d` (NULL equal to NULL)."""
-    same = [exp.column("fingerprint", "m").eq(_fingerprint_of(fingerprints))]
+    same: list[exp.Expr] = [exp.column("fingerprint", "m").eq(_fingerprint_of(fingerprints))]
     same += [exp.NullSafeEQ(this=exp.column(c, "m"), expression=exp.column(c, "d")) for c in _NAME if c != "fingerprint"]
     return exp.and_(*same)
 

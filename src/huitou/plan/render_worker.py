@@ -45,7 +45,7 @@ def create_output(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 def append(con: duckdb.DuckDBPyConnection, table: str, columns: list[list[Any]]) -> None:
     """Add one batch of rendered columns to `table`."""
-    types = {"cand_id": numpy.int64, "send_local": "datetime64[us]"}
+    types: dict[str, Any] = {"cand_id": numpy.int64, "send_local": "datetime64[us]"}
     arrays = {name: numpy.array(col, dtype=types.get(name, object)) for name, col in zip(RENDERED_COLUMNS, columns)}
     register_columns(con, "rendered_batch", arrays)
     con.execute(insert_cast(table, "rendered_batch", _TYPES))

@@ -140,7 +140,8 @@ def quiet_hours(ctx: PlaybookContext) -> QuietHours | None:
     policy = policies(ctx).get("quiet_hours")
     try:
         return resolve(policy)
-    except QuietHoursError:  # never wider than the preset
+    except QuietHoursError:  # never wider than the preset (a policy that fails is a mapping with one)
+        assert isinstance(policy, dict)
         return resolve({"preset": policy["preset"], "outside": policy.get("outside", "defer")})
 
 
@@ -154,7 +155,7 @@ def care_within(ctx: PlaybookContext) -> int | None:
 
 
 def planned_rules(playbooks: list[PlaybookContext]) -> list[PlannedRule]:
-    out = []
+    out: list[PlannedRule] = []
     for ctx in playbooks:
         quiet = quiet_hours(ctx)
         channels = ctx.project.channels

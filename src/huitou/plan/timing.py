@@ -43,7 +43,7 @@ class Window:
     def years(self) -> range:
         return range(self.start.year - 1, self.end.year + 2)
 
-    def bounds(self) -> tuple[exp.Expression, exp.Expression]:
+    def bounds(self) -> tuple[exp.Expr, exp.Expr]:
         """The first and the last scheduled date, as SQL date literals."""
         return date_literal(self.start), date_literal(self.end - dt.timedelta(days=1))
 
@@ -131,7 +131,7 @@ def _month_days(day: dt.date) -> int:
     return (following - dt.timedelta(days=1)).day
 
 
-def customer_anchors(anchor: str, window: Window) -> list[exp.Expression]:
+def customer_anchors(anchor: str, window: Window) -> list[exp.Expr]:
     """The anchor's dates near the window, over the feature columns: yearly anchors give
     one per candidate year; a declared date field (any other anchor: the caller checked
     it) is its own date."""
@@ -156,7 +156,7 @@ def customer_anchors(anchor: str, window: Window) -> list[exp.Expression]:
     return [exp.cast(exp.column(anchor, quoted=True), "DATE")]
 
 
-def weekday_shift(day: exp.Expression, weekdays: list[str] | None) -> exp.Expression:
+def weekday_shift(day: exp.Expr, weekdays: list[str] | None) -> exp.Expr:
     """The date moved forward to the first allowed weekday (ISO: Monday = 1)."""
     if not weekdays or set(weekdays) == set(WEEKDAYS):
         return day

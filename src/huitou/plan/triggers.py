@@ -44,7 +44,7 @@ def needs_events(rule: PlannedRule) -> bool:
     return _per(rule) in _ORDER_EVENTS
 
 
-def event_id(rule: PlannedRule) -> exp.Expression:
+def event_id(rule: PlannedRule) -> exp.Expr:
     """The candidate's event_id column: the event an immediate rule answers, else NULL."""
     event = IMMEDIATE_EVENTS.get(_per(rule) or "customer")
     return exp.cast(sqlglot.parse_one(event, dialect="duckdb") if event else exp.null(), "VARCHAR")
@@ -60,7 +60,7 @@ _EVENTS = """
     GROUP BY customer_id"""
 
 
-def events_query(rules: list[PlannedRule], matched: str) -> exp.Expression | None:
+def events_query(rules: list[PlannedRule], matched: str) -> exp.Expr | None:
     """The orders an immediate rule's message answers (None: no rule needs them), for the
     customers such a rule selected only (the latest order of any status, the latest
     purchase, the latest rated order; ties on the time go to the later row, as in the
@@ -77,7 +77,7 @@ def _column(name: str, row: str | None) -> exp.Column:
     return exp.column(name, table=row)
 
 
-def trigger(rule: PlannedRule, row: str | None) -> exp.Expression:
+def trigger(rule: PlannedRule, row: str | None) -> exp.Expr:
     """The rule's trigger text over a candidate row (`row`: its alias):
     `order:O123`, `birthday:2026-11-05-3d`, `double11:2026-11-11-7d`, `month:2026-11-18`."""
     when = rule.rule["when"]
@@ -99,7 +99,7 @@ def trigger(rule: PlannedRule, row: str | None) -> exp.Expression:
     )
 
 
-def by_rule(rules: list[PlannedRule], row: str | None, value: Callable[[PlannedRule], exp.Expression]) -> exp.Expression:
+def by_rule(rules: list[PlannedRule], row: str | None, value: Callable[[PlannedRule], exp.Expr]) -> exp.Expr:
     """CASE row.rule_index WHEN i THEN value(rule i) ... END (NULL when there is no rule)."""
     if not rules:
         return exp.null()
@@ -109,12 +109,12 @@ def by_rule(rules: list[PlannedRule], row: str | None, value: Callable[[PlannedR
     return case
 
 
-def trigger_case(rules: list[PlannedRule], row: str | None) -> exp.Expression:
+def trigger_case(rules: list[PlannedRule], row: str | None) -> exp.Expr:
     """The trigger of a row of any rule (by its rule_index)."""
     return by_rule(rules, row, lambda rule: trigger(rule, row)) if rules else exp.cast(exp.null(), "VARCHAR")
 
 
-def delivered_case(rules: list[PlannedRule], row: str | None, has_legacy: bool, done: str) -> exp.Expression:
+def delivered_case(rules: list[PlannedRule], row: str | None, has_legacy: bool, done: str) -> exp.Expr:
     """Whether the send ledger has a row's message (`done`: inputs.load_ledger_done), by its key. A
     ledger from before keys named triggers holds keys of the scheduled date: the same
     message by that key, or, for an immediate rule (whose scheduled date was each
@@ -134,7 +134,7 @@ def delivered_case(rules: list[PlannedRule], row: str | None, has_legacy: bool, 
     if not has_legacy:
         return delivered
 
-    def legacy(rule: PlannedRule) -> exp.Expression:
+    def legacy(rule: PlannedRule) -> exp.Expr:
         playbook, rule_id = exp.Literal.string(rule.playbook), exp.Literal.string(rule.id)
         if _per(rule) is not None:
             return tree(

@@ -25,12 +25,12 @@ _COMPARE = {"=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT,
 
 def to_sql(
     tree: Expr,
-    segments: Mapping[str, exp.Expression] | None = None,
+    segments: Mapping[str, exp.Expr] | None = None,
     *,
-    as_of: exp.Expression | None = None,
+    as_of: exp.Expr | None = None,
     catalog: Mapping[str, Feature] = CATALOG,
-    columns: Mapping[str, exp.Expression] | None = None,
-) -> exp.Expression:
+    columns: Mapping[str, exp.Expr] | None = None,
+) -> exp.Expr:
     """The predicate as a boolean SQL expression. `columns` replaces feature columns by
     expressions (a playbook's own lifecycle thresholds replace `lifecycle`)."""
     return _Compiler(segments or {}, as_of if as_of is not None else exp.column("as_of"), catalog, columns or {}).expr(tree)
@@ -39,21 +39,21 @@ def to_sql(
 class _Compiler:
     def __init__(
         self,
-        segments: Mapping[str, exp.Expression],
-        as_of: exp.Expression,
+        segments: Mapping[str, exp.Expr],
+        as_of: exp.Expr,
         catalog: Mapping[str, Feature],
-        columns: Mapping[str, exp.Expression],
+        columns: Mapping[str, exp.Expr],
     ) -> None:
         self.segments = segments
         self.as_of = as_of
         self.catalog = catalog
         self.columns = columns
 
-    def column(self, name: str) -> exp.Expression:
+    def column(self, name: str) -> exp.Expr:
         override = self.columns.get(name)
         return exp.paren(override.copy(), copy=False) if override is not None else exp.column(name)
 
-    def expr(self, node: Expr) -> exp.Expression:
+    def expr(self, node: Expr) -> exp.Expr:
         if isinstance(node, And):
             return exp.and_(*(self.expr(i) for i in node.items), wrap=True)
         if isinstance(node, Or):
@@ -84,12 +84,12 @@ class _Compiler:
             return self.contains(node)
         raise TypeError(f"not a predicate node: {node!r}")  # pragma: no cover - the AST is closed
 
-    def contains(self, node: Contains) -> exp.Expression:
+    def contains(self, node: Contains) -> exp.Expr:
         this = self.operand(node.operand, False)
         item = self.operand(node.item, False)
         feature = self.catalog.get(node.operand.name) if isinstance(node.operand, Name) else None
         if feature is not None and feature.type == "list":
-            found: exp.Expression = exp.ArrayContains(this=this, expression=item)
+            found: exp.Expr = exp.ArrayContains(this=this, expression=item)
         else:
             found = exp.GT(this=exp.StrPosition(this=this, substr=item), expression=exp.Literal.number(0))
         return exp.not_(found) if node.negated else found
@@ -100,12 +100,12 @@ class _Compiler:
             return feature is not None and feature.type == "date"
         return operand.kind == "reldate"
 
-    def operand(self, operand: Operand, date_context: bool) -> exp.Expression:
+    def operand(self, operand: Operand, date_context: bool) -> exp.Expr:
         if isinstance(operand, Name):
             return self.column(operand.name)
         return self.literal(operand, date_context)
 
-    def literal(self, lit: Literal, date_context: bool) -> exp.Expression:
+    def literal(self, lit: Literal, date_context: bool) -> exp.Expr:
         if lit.kind == "reldate":
             if lit.value == 0:
                 return exp.cast(self.as_of.copy(), "DATE")

@@ -239,7 +239,7 @@ _OUTSIDE = """
 
 def _windows_relation(
     known: dict[tuple[str, str | None], int], present: set[tuple[str, str | None]]
-) -> tuple[exp.Expression, list[tuple[str, str | None]]]:
+) -> tuple[exp.Expr, list[tuple[str, str | None]]]:
     """(grp, playbook, rule_id, days) for every rule and playbook in the ledger rows - the
     playbook's text, else the playbook's window, else the default - and the (playbook,
     rule) of each grp, in order."""

@@ -102,7 +102,7 @@ def periods(start: dt.date, end: dt.date, every: str | None) -> list[tuple[str, 
     return out
 
 
-def _periods_relation(spans: list[tuple[str, dt.date, dt.date]]) -> exp.Expression:
+def _periods_relation(spans: list[tuple[str, dt.date, dt.date]]) -> exp.Expr:
     rows = [(exp.Literal.string(label), date_literal(lo), date_literal(hi)) for label, lo, hi in spans]
     return exp.values(rows, alias="periods", columns=["period", "lo", "hi"])
 
@@ -164,7 +164,7 @@ def repeat_report(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, 
 
 def _rates_and_stages(
     con: duckdb.DuckDBPyConnection,
-    purchases: exp.Expression,
+    purchases: exp.Expr,
     start: dt.date,
     end: dt.date,
     every: str | None,
@@ -218,7 +218,7 @@ _COHORTS_AND_CYCLE = """
     SELECT NULL, NULL, NULL, median(date_diff('day', first_date, last_date) / (days - 1)) FROM customers WHERE days >= 2"""
 
 
-def cohorts_and_cycle(con: duckdb.DuckDBPyConnection, purchases: exp.Expression, start: dt.date, end: dt.date) -> tuple[list[Cohort], float | None]:
+def cohorts_and_cycle(con: duckdb.DuckDBPyConnection, purchases: exp.Expr, start: dt.date, end: dt.date) -> tuple[list[Cohort], float | None]:
     """Monthly first-purchase cohorts from start's month to end's - the share of each that
     bought again in month 1, 2, ... after its first (up to the end of the range) - and the
     median over customers with purchases on two days or more (up to `end`) of their

@@ -51,6 +51,7 @@ def forecast_text(console: Console, fitted: Forecast, check: FitCheck) -> None:
         console.print(f"[yellow]note:[/yellow] {fitted.problem}")
         return
     m = fitted.model
+    assert m is not None  # fitted: no problem
     console.print(f"  BG/NBD (purchase days, time in days): r={m.r:.4f} alpha={m.alpha:.4f} a={m.a:.4f} b={m.b:.4f}")
     if fitted.spend:
         s = fitted.spend

@@ -112,9 +112,9 @@ def report_text(console: Console, report: RepeatReport, effects: EffectReport | 
         table.add_column("customers", justify="right", no_wrap=True)
         for k in range(1, months + 1):
             table.add_column(f"+{k}", justify="right", no_wrap=True)
-        for c in report.cohorts:
-            cells = [("-" if r.rate is None else f"{r.rate:.0%}") for r in c.again[:months]]
-            table.add_row(c.month, f"{c.customers:,}", *cells, *[""] * (months - len(cells)))
+        for cohort in report.cohorts:
+            cells = [("-" if r.rate is None else f"{r.rate:.0%}") for r in cohort.again[:months]]
+            table.add_row(cohort.month, f"{cohort.customers:,}", *cells, *[""] * (months - len(cells)))
         console.print(table)
     for warning in report.warnings:
         console.print(f"[yellow]note:[/yellow] {warning}")

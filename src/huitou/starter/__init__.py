@@ -150,11 +150,11 @@ def sample_data(names: list[str], language: str, today: dt.date) -> list[tuple[s
 
 def write_starter(directory: Path, *, force: bool = False, locale: str = "zh-CN", timezone: str | None = None, data: str | None = None) -> list[Path]:
     files = starter_files(locale, timezone, data=data)
-    targets = [(directory / rel, data) for rel, data in files]
+    targets = [(directory / rel, content) for rel, content in files]
     existing = [str(p) for p, _ in targets if p.exists()]
     if existing and not force:
         raise FileExistsError(f"{len(existing)} file(s) exist already, e.g. {existing[0]}")
-    for path, data in targets:
+    for path, content in targets:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        path.write_bytes(content)
     return [p for p, _ in targets]
