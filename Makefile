@@ -64,6 +64,7 @@ test-lowest: $(LOWEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/validate.py --write
+	$(BIN)/python benchmarks/commands.py --write
 	$(BIN)/python benchmarks/evaluate.py --write
 	$(BIN)/python benchmarks/plan.py --write
 	$(BIN)/python benchmarks/send.py --write
@@ -81,4 +82,4 @@ bench-engines: $(TEST_STAMP)
 	$(BIN)/python benchmarks/engines.py --write
 
 clean:
-	rm -rf $(VENV) $(LOWEST) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(LOWEST) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

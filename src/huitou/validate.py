@@ -15,6 +15,7 @@ from .checks import PLAYBOOK_CHECKS, care_first, exposure, secrets
 from .checks import templates as template_checks
 from .checks.context import PlaybookContext
 from .checks.references import template_files
+from .data.profile import ORDER_COLUMNS
 from .data.sources import is_system_path
 from .diagnostics import Diagnostic, did_you_mean
 from .errors import HuitouError
@@ -79,23 +80,7 @@ def load_config(project: Project) -> list[Diagnostic]:
 
 # What each source reads besides its declared `fields` (data/load.py, plan/inputs.py).
 _READ = {
-    "orders": (
-        "customer_id",
-        "order_id",
-        "ordered_at",
-        "amount",
-        "status",
-        "delivered_at",
-        "category",
-        "items",
-        "rating",
-        "referral_code",
-        "refunded_amount",
-        "sku",
-        "product",
-        "quantity",
-        "price",
-    ),
+    "orders": ORDER_COLUMNS,
     "history": ("customer_id", "channel", "intent", "sent_at"),
     "suppression": ("customer_id", "channel"),
     "products": ("category", "product", "goes_with", "rank"),

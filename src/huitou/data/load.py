@@ -27,7 +27,7 @@ from .contacts import unguarded
 from .csvfile import malformed, report_malformed
 from .dates import date_hint
 from .identity import ContactReport, Identity, count_ids, customer_id, id_columns, spellings_in
-from .profile import profile_types
+from .profile import ITEM_COLUMNS, ORDER_COLUMNS, profile_types
 from .raw import columns_of, mapped, need_column, open_raw
 from .sources import REQUIRED_ORDER_COLUMNS, DataError, Source
 from .values import blank, local_timestamp, more_than_cents, null_of, trimmed, try_cast, typed
@@ -52,8 +52,6 @@ ORDER_ISSUES = ("bad_delivered_at", "bad_rating", "amount_rounded", "bad_refunde
 # A further row of an order (its 2nd, 3rd ... line item): not an order of its own, not
 # rejected; its item goes to order_items.
 LINE_ITEM = "line_item"
-# The columns of a line item (besides category): a source with any of them has items.
-ITEM_COLUMNS = ("sku", "product", "quantity", "price")
 # Orders before this day are data errors (a year 1 or a negative year), not history: no
 # shop's order export reaches back past the Unix epoch.
 ORDERS_FROM = dt.date(1970, 1, 1)
@@ -68,20 +66,6 @@ KEPT_AS_IS = {
 # A customer id is a key the shop's own systems use: one with a control character (NUL,
 # ESC, a line break) cannot be typed, printed or put in an unsubscribe link.
 CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
-_ORDER_COLUMNS = (
-    "order_id",
-    "customer_id",
-    "ordered_at",
-    "amount",
-    "status",
-    "delivered_at",
-    "category",
-    "items",
-    "rating",
-    "referral_code",
-    "refunded_amount",
-    *ITEM_COLUMNS,
-)
 
 
 @dataclass
@@ -256,7 +240,7 @@ def load_orders(
     for canonical in REQUIRED_ORDER_COLUMNS:
         need_column(source, cols, canonical)
     _need_id_columns(source, cols)
-    raw = {c: mapped(source, c, quoted(source.column(c))) for c in _ORDER_COLUMNS if source.column(c) in cols}
+    raw = {c: mapped(source, c, quoted(source.column(c))) for c in ORDER_COLUMNS if source.column(c) in cols}
     text_ids = "order_id" in raw and ("order_id" in source.values or cols[source.column("order_id")].upper() in ("VARCHAR", "JSON"))
     respelled, guarded = spellings_in(con, source, {cols[c].upper() for c in id_columns(source)}, raw["order_id"] if text_ids else None)
     raw["customer_id"] = _customer_id(con, source, identity, contacts, respelled)
