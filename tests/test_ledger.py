@@ -277,3 +277,15 @@ def test_the_control_group_is_recorded_as_its_messages_would_have_gone_out(tmp_p
     recorded = ledger.db.execute("SELECT idempotency_key, customer_id, recorded_at FROM holdouts ORDER BY 1").fetchall()
     assert recorded == [("k1", "c1", NOW), ("k4", "no-sms", NOW)]
     assert ledger.db.execute("SELECT count(*) FROM messages").fetchone() == (0,)  # nothing to send
+
+
+def test_only_the_delivery_modules_read_the_ledgers_tables() -> None:
+    """The send ledger's SQLite tables (messages, holdouts) are read through delivery/ledger.py
+    (the effect report takes ledger.arms and ledger.first_sent): a change to them is one
+    module's."""
+    import re
+
+    source = Path(__file__).resolve().parent.parent / "src" / "huitou"
+    pattern = re.compile(r"\b(FROM|JOIN|INTO|UPDATE)\s+(messages|holdouts)\b", re.I)
+    readers = sorted(str(p.relative_to(source)) for p in source.rglob("*.py") if pattern.search(p.read_text(encoding="utf-8")))
+    assert readers == ["delivery/ledger.py"], readers

@@ -28,7 +28,7 @@ import numpy as np
 from sqlglot import exp
 
 from ..db import date_literal, first_row, register_columns, tree
-from ..delivery.ledger import read_only
+from ..delivery import ledger
 from ..plan.rules import window_days
 from .stats import MIN_PER_ARM, Difference, cuped, mean_difference, proportion_difference
 
@@ -145,25 +145,6 @@ def holdout_policies(playbooks: list[Any]) -> dict[str, bool]:
     return {str(p.data.get("name")): bool((p.data.get("policies") or {}).get("holdout")) for p in playbooks}
 
 
-# Per rule and channel, from one pass over each table: the message counts, and the two
-# groups' customers and scheduled times as text joined by U+001F (split in C, not read a
-# row at a time: a million rows cost a second less). Both lists of a group come from the
-# same rows in the same order (SQLite steps a group's aggregates together, row by row).
-_GROUPS = """
-    SELECT 't', playbook, rule_id, channel, count(*), sum(state = 'sent'), sum(state = 'failed'),
-           sum(CASE WHEN state = 'sent' THEN coalesce(json_extract(content, '$.segments'), 1) ELSE 0 END),
-           count(*) FILTER (WHERE attempts > 0 OR state = 'sent'),
-           group_concat(customer_id, char(31)) FILTER (WHERE attempts > 0 OR state = 'sent'),
-           group_concat(send_at_utc, char(31)) FILTER (WHERE attempts > 0 OR state = 'sent')
-    FROM messages WHERE substr(send_at, 1, 10) BETWEEN ? AND ? GROUP BY playbook, rule_id, channel
-    UNION ALL
-    SELECT 'h', playbook, rule_id, channel, 0, 0, 0, 0, count(*), group_concat(customer_id, char(31)), group_concat(send_at_utc, char(31))
-    FROM holdouts WHERE substr(send_at, 1, 10) BETWEEN ? AND ? GROUP BY playbook, rule_id, channel"""
-_ROWS = """
-    SELECT customer_id, send_at_utc FROM messages WHERE playbook = ? AND rule_id = ? AND channel = ? AND (attempts > 0 OR state = 'sent')
-      AND substr(send_at, 1, 10) BETWEEN ? AND ? AND ? = 't'
-    UNION ALL
-    SELECT customer_id, send_at_utc FROM holdouts WHERE playbook = ? AND rule_id = ? AND channel = ? AND substr(send_at, 1, 10) BETWEEN ? AND ? AND ? = 'h'"""
 _COLUMNS = ("arm", "playbook", "rule_id", "customer_id", "t_utc")
 
 
@@ -176,28 +157,22 @@ def read_ledger(path: Path, start: dt.date, end: dt.date) -> tuple[dict[str, np.
             f"this project has not sent anything yet (no ledger at {path}): what each rule changed is measured from the messages "
             "`huitou send --live` records, against the holdout it records beside them"
         )
-    span = [start.isoformat(), end.isoformat()]
+    groups = ledger.arms(path, start, end)
+    if groups is None:
+        return (
+            f"the ledger {path} was written before huitou recorded holdouts: no rule has a control group on record; the next live send records them"
+        )
     parts: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
     counts = []
-    with read_only(path) as db:
-        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "holdouts" not in tables:
-            return (
-                f"the ledger {path} was written before huitou recorded holdouts: no rule has a control group on record; "
-                "the next live send records them"
-            )
-        for arm, playbook, rule, channel, planned, sent, failed, segments, n, customers, times in db.execute(_GROUPS, span * 2).fetchall():
-            if arm == "t":
-                counts.append((playbook, rule, channel, planned, sent, failed, segments))
-            if not n:
-                continue
-            ids, at = (customers.split("\x1f"), times.split("\x1f"))
-            if len(ids) != n:  # a separator inside an id (the data's checks reject them): read this group row by row
-                ids, at = (list(c) for c in zip(*db.execute(_ROWS, [playbook, rule, channel, *span, arm] * 2).fetchall()))
-            parts["customer_id"].append(np.array(ids, dtype=object))
-            parts["t_utc"].append(np.array(at, dtype=float))
-            for name, value in (("arm", arm), ("playbook", playbook), ("rule_id", rule)):
-                parts[name].append(np.full(len(ids), value, dtype=object))
+    for group in groups:
+        if group.arm == "t":
+            counts.append((group.playbook, group.rule_id, group.channel, group.planned, group.sent, group.failed, group.segments))
+        if not group.customers:
+            continue
+        parts["customer_id"].append(np.array(group.customers, dtype=object))
+        parts["t_utc"].append(np.array(group.times, dtype=float))
+        for name, value in (("arm", group.arm), ("playbook", group.playbook), ("rule_id", group.rule_id)):
+            parts[name].append(np.full(len(group.customers), value, dtype=object))
     columns = {name: np.concatenate(values) if values else np.array([], dtype=float if name == "t_utc" else object) for name, values in parts.items()}
     return columns, counts
 
@@ -396,13 +371,6 @@ def _verdict(effect: Effect, has_holdout_policy: bool | None) -> str:
     return "raised conversion" if c.ci_low > 0 else "lowered conversion"
 
 
-_SAMPLES = """
-    SELECT playbook, rule_id, channel, content FROM (
-        SELECT *, row_number() OVER (PARTITION BY playbook, rule_id ORDER BY send_at_utc, idempotency_key) AS k
-        FROM messages WHERE state = 'sent' AND substr(send_at, 1, 10) BETWEEN ? AND ?)
-    WHERE k = 1 ORDER BY playbook, rule_id"""
-
-
 def sample_messages(ledger_path: Path, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
     """The first message each rule sent in the range, as recorded: playbook, rule, channel
     and content (subject, body, segments); none without a ledger."""
@@ -410,8 +378,7 @@ def sample_messages(ledger_path: Path, start: dt.date, end: dt.date) -> list[dic
 
     if not ledger_path.exists():
         return []
-    with read_only(ledger_path) as db:
-        rows = db.execute(_SAMPLES, [start.isoformat(), end.isoformat()]).fetchall()
+    rows = ledger.first_sent(ledger_path, start, end)
     return [
         {
             "playbook": p,
