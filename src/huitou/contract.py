@@ -11,6 +11,9 @@ from sqlglot import exp
 
 from .db import tree
 
+# The plan file's formats, by the file name's extension: the planner writes them, delivery reads them.
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
 # A plan file's columns, in order (docs/plan.md#rows).
 COLUMNS = (
     "plan_id",

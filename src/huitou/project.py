@@ -5,6 +5,8 @@ A directory without huitou.yaml is still a project, with the defaults below.
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,16 @@ from .templates import find_template
 
 CONFIG_NAME = "huitou.yaml"
 CHANNEL_KINDS = ("sms", "email", "wechat", "im", "phone", "parcel_insert")
+# What people call each kind of channel in an opt-out (a shop's own file, a form, the
+# command line), in the languages huitou's shops write; compared after NFKC and casefold.
+KIND_WORDS = {
+    "sms": ("sms", "text", "texts", "text message", "短信", "短消息", "手机短信", "簡訊", "ショートメール", "ショートメッセージ"),
+    "email": ("email", "e-mail", "mail", "邮件", "电子邮件", "郵件", "電子郵件", "メール", "電子メール", "eメール"),
+    "phone": ("phone", "call", "calls", "telephone", "电话", "電話", "通话"),
+    "wechat": ("wechat", "weixin", "微信"),
+    "im": ("im", "chat", "line", "whatsapp", "企业微信"),
+    "parcel_insert": ("parcel_insert", "parcel insert", "parcel", "insert", "包裹卡", "包裹", "同梱", "同梱物"),
+}
 
 
 @dataclass
@@ -95,3 +107,28 @@ def find_root(start: Path) -> Path | None:
         if (candidate / CONFIG_NAME).is_file():
             return candidate
     return None
+
+
+def channel_kind(name: str, config: Mapping[str, Any]) -> str:
+    """A configured channel's kind: its `kind`, else its name when that is a kind."""
+    return str(config.get("kind") or (name if name in CHANNEL_KINDS else ""))
+
+
+def channels_named(word: str, channels: Mapping[str, Any]) -> list[str]:
+    """The configured channels an opt-out's channel word means: a channel's own name in
+    any letter case or width, and every channel of the kind the word names (`短信`,
+    `SMS`: every SMS channel; when in doubt, the wider opt-out). Empty: the word names no
+    channel here.
+
+    >>> channels_named("ＳＭＳ", {"sms": {}, "sms_promo": {"kind": "sms"}, "email": {}})
+    ['sms', 'sms_promo']
+    >>> channels_named("Email", {"sms": {}, "email": {}}), channels_named("fax", {"sms": {}})
+    (['email'], [])
+    """
+    folded = " ".join(unicodedata.normalize("NFKC", word).casefold().replace("_", " ").split())
+    kinds = {kind for kind, words in KIND_WORDS.items() if folded in {w.replace("_", " ") for w in words}}
+    return [
+        name
+        for name, config in channels.items()
+        if " ".join(name.casefold().replace("_", " ").split()) == folded or channel_kind(name, config or {}) in kinds
+    ]

@@ -13,8 +13,9 @@ from . import echo, refuse
 def optout(customer: str | None, channel: str | None, token: str | None) -> int:
     from ..data.contacts import spellings
     from ..data.identity import region
-    from ..delivery.channels import ConfigError, channels_named, token_owner
+    from ..delivery.channels import ConfigError, token_owner
     from ..delivery.ledger import Ledger, LedgerError, default_path
+    from ..project import channels_named
 
     shop = Workspace.configured("optout").project
     config = shop.config

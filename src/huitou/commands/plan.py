@@ -14,7 +14,8 @@ from . import build, console, echo, horizon, opened, refuse
 def plan(
     opts: DataOptions, paths: list[Path], horizon_text: str, out: Path | None, format: str, show_pii: bool, samples: int, jobs: int | None
 ) -> int:
-    from ..plan.output import FORMATS, summarise, summary_json, write_plan
+    from ..contract import FORMATS
+    from ..plan.output import summarise, summary_json, write_plan
     from ..report.sizing import holdout_sizing
     from ..reporters.plan import plan_text
 

@@ -23,7 +23,7 @@ CONSENT_BY_KIND = {
 
 def consent_columns(config: Mapping[str, Any]) -> dict[str, str]:
     """The project's channels (huitou.yaml `channels`) and the consent column of each."""
-    from ..delivery.channels import channel_kind  # noqa: PLC0415 - the delivery package loads only here
+    from ..project import channel_kind
 
     out = {}
     for name, settings in (config.get("channels") or {}).items():

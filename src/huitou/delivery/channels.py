@@ -13,49 +13,18 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import HuitouError
-from ..project import CHANNEL_KINDS
+from ..project import CHANNEL_KINDS, channel_kind
 from ..redact import redact_urls, secret_env
 from ..unsubscribe import read_token
 from .ledger import DueMessage
 
 KINDS = CHANNEL_KINDS  # the channel kinds huitou.yaml knows (project.py)
-# What people call each kind of channel in an opt-out (a shop's own file, a form, the
-# command line), in the languages huitou's shops write; compared after NFKC and casefold.
-KIND_WORDS = {
-    "sms": ("sms", "text", "texts", "text message", "短信", "短消息", "手机短信", "簡訊", "ショートメール", "ショートメッセージ"),
-    "email": ("email", "e-mail", "mail", "邮件", "电子邮件", "郵件", "電子郵件", "メール", "電子メール", "eメール"),
-    "phone": ("phone", "call", "calls", "telephone", "电话", "電話", "通话"),
-    "wechat": ("wechat", "weixin", "微信"),
-    "im": ("im", "chat", "line", "whatsapp", "企业微信"),
-    "parcel_insert": ("parcel_insert", "parcel insert", "parcel", "insert", "包裹卡", "包裹", "同梱", "同梱物"),
-}
-
-
-def channels_named(word: str, channels: Mapping[str, Any]) -> list[str]:
-    """The configured channels an opt-out's channel word means: a channel's own name in
-    any letter case or width, and every channel of the kind the word names (`短信`,
-    `SMS`: every SMS channel; when in doubt, the wider opt-out). Empty: the word names no
-    channel here.
-
-    >>> channels_named("ＳＭＳ", {"sms": {}, "sms_promo": {"kind": "sms"}, "email": {}})
-    ['sms', 'sms_promo']
-    >>> channels_named("Email", {"sms": {}, "email": {}}), channels_named("fax", {"sms": {}})
-    (['email'], [])
-    """
-    folded = " ".join(unicodedata.normalize("NFKC", word).casefold().replace("_", " ").split())
-    kinds = {kind for kind, words in KIND_WORDS.items() if folded in {w.replace("_", " ") for w in words}}
-    return [
-        name
-        for name, config in channels.items()
-        if " ".join(name.casefold().replace("_", " ").split()) == folded or channel_kind(name, config or {}) in kinds
-    ]
 
 
 class DeliveryError(Exception):
@@ -161,10 +130,6 @@ class Deadline:
 
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
-
-
-def channel_kind(name: str, config: Mapping[str, Any]) -> str:
-    return str(config.get("kind") or (name if name in KINDS else ""))
 
 
 def secret(config: Mapping[str, Any], key: str, what: str, env: Mapping[str, str] | None = None) -> str | None:

@@ -19,10 +19,9 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from ..contract import COLUMN_TYPES, COLUMNS, CONTENT_FIELDS, CONTENT_TYPE, STATUSES, checksum_sql, key_sql
+from ..contract import COLUMN_TYPES, COLUMNS, CONTENT_FIELDS, CONTENT_TYPE, FORMATS, STATUSES, checksum_sql, key_sql
 from ..db import connect, scalar, select_tree, tree
 from ..errors import HuitouError
-from ..plan.output import FORMATS
 from .ledger import ENQUEUE_COLUMNS, HOLD_COLUMNS
 
 _SHOWN = 5  # offending rows named per problem

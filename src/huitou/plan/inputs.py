@@ -24,8 +24,8 @@ from ..data.identity import region, written_id
 from ..data.sources import Source, check_data_file, data_files, source_from_config
 from ..data.values import local_timestamp
 from ..db import connect, create_temp, drop_table, first_row, relation_exists, run, select_tree, table_from_columns, tree, union_all
-from ..delivery.channels import channels_named
 from ..inert import shown
+from ..project import channels_named
 
 
 def with_inputs(config: dict[str, Any], inputs: dict[str, Path | None]) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
 
 def _scoped(entries: list[tuple[str, str | None]], channels: dict[str, Any], notes: list[str]) -> list[tuple[str, str | None]]:
     """Each opt-out under the configured channel names its channel word means
-    (delivery.channels.channels_named); a word that means none opts out of every channel,
+    (project.channels_named); a word that means none opts out of every channel,
     and is listed: an opt-out is never dropped for a spelling."""
     out: list[tuple[str, str | None]] = []
     unknown: dict[str, int] = {}

@@ -9,13 +9,11 @@ from typing import Any
 
 from sqlglot import exp
 
-from ..contract import COLUMNS
+from ..contract import COLUMNS, FORMATS
 from ..data.sources import DataError
 from ..db import copy_out, tree
 from ..templates import mask_contacts, mask_filter
 from .build import Plan
-
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 def write_plan(plan: Plan, out: Path) -> int:
