@@ -23,19 +23,6 @@ from ..data.csvfile import sniff_delimiter
 from ..data.encoding import likely_encodings
 from ..data.sources import DataError
 
-ORDER_COLUMNS = (
-    "order_id",
-    "customer_id",
-    "ordered_at",
-    "amount",
-    "status",
-    "refunded_amount",
-    "sku",
-    "product",
-    "quantity",
-    "price",
-    "category",
-)
 PROFILE_COLUMNS = ("email", "phone", "name", "consent_email", "consent_sms")
 _HEAD = 1 << 16
 

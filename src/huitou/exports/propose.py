@@ -17,11 +17,12 @@ from sqlglot import exp
 from ..data.dates import CANDIDATES, parses, text_time
 from ..data.encoding import is_utf8
 from ..data.load import likely_word
+from ..data.profile import ORDER_COLUMNS
 from ..data.raw import mapped, open_raw
 from ..data.sources import DataError, source_from_config
 from ..db import connect, quoted, run, tree
 from ..features import ORDER_STATUSES
-from . import ORDER_COLUMNS, PROFILE_COLUMNS, Preset, generic, header_of, recognise
+from . import PROFILE_COLUMNS, Preset, generic, header_of, recognise
 
 _DATE_SAMPLE = 2000  # distinct order times tried
 CONSENT_COLUMNS = ("consent_sms", "consent_email", "consent_wechat", "consent_phone")

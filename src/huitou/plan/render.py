@@ -64,6 +64,8 @@ class Rendered(NamedTuple):
     error_reason: str | None = None  # render_error or sms_too_long
 
 
+_CAND_ID, _SEND_LOCAL = RenderRow._fields.index("cand_id"), RenderRow._fields.index("send_local")
+
 # The rendered relation's columns: the send's key, then what rendering gave.
 RENDERED_COLUMNS = ("cand_id", "send_local", *Rendered._fields)
 TIMEOUTS_BEFORE_SKIP = 3
@@ -204,14 +206,13 @@ class Renderer:
         """Rows with the RenderRow's columns -> the RENDERED_COLUMNS as lists."""
         out: list[list[Any]] = [[] for _ in RENDERED_COLUMNS]
         with self._clock:
-            for values in rows:
-                row = RenderRow._make(values)
-                for column, value in zip(out, (row.cand_id, row.send_local, *self.render(row))):
+            for row in rows:  # plain tuples in RenderRow's order: no record built per message
+                for column, value in zip(out, (row[_CAND_ID], row[_SEND_LOCAL], *self.render(row))):
                     column.append(value)
         return out
 
-    def render(self, row: RenderRow) -> Rendered:
-        """One send's message, or why it has none."""
+    def render(self, row: RenderRow | tuple[Any, ...]) -> Rendered:
+        """One send's message, or why it has none (`row`: RenderRow's columns, in its order)."""
         _, rule_index, step, send_local, utc_offset, event, event_date, customer_id, customer, last_order, last_orders, latest_order = row
         prepared = self.rules[rule_index]
         rule = prepared.spec
