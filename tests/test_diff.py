@@ -130,7 +130,7 @@ def test_the_markdown_comment(repo: Path) -> None:
 
 
 def _plan_rows(plan: Any) -> list[tuple[Any, ...]]:
-    return plan.con.execute(f"SELECT * EXCLUDE (plan_id) FROM {plan.relation}").fetchall()
+    return plan.con.execute(f"SELECT * EXCLUDE (plan_id) FROM {plan.rows.sql()}").fetchall()
 
 
 def test_messages_head_copies_from_base_are_what_it_renders_on_its_own(repo: Path, tmp_path: Path) -> None:
@@ -159,10 +159,14 @@ def test_messages_head_copies_from_base_are_what_it_renders_on_its_own(repo: Pat
     assert _plan_rows(head_plan) == _plan_rows(alone)
     # What changed shows in HEAD's messages (a copy from BASE would not have it) ...
     bodies = dict(
-        session.con.execute(f"SELECT rule_id, string_agg(content.body, ' ') FROM {head_plan.relation} WHERE status = 'send' GROUP BY ALL").fetchall()
+        session.con.execute(
+            f"SELECT rule_id, string_agg(content.body, ' ') FROM {head_plan.rows.sql()} WHERE status = 'send' GROUP BY ALL"
+        ).fetchall()
     )
     old = dict(
-        session.con.execute(f"SELECT rule_id, string_agg(content.body, ' ') FROM {base_plan.relation} WHERE status = 'send' GROUP BY ALL").fetchall()
+        session.con.execute(
+            f"SELECT rule_id, string_agg(content.body, ' ') FROM {base_plan.rows.sql()} WHERE status = 'send' GROUP BY ALL"
+        ).fetchall()
     )
     assert "生日快乐呀！" in bodies["birthday-wish"] and "生日快乐呀！" not in old["birthday-wish"]
     emails = [rule for rule, text in bodies.items() if "/leave" in text]
@@ -170,7 +174,7 @@ def test_messages_head_copies_from_base_are_what_it_renders_on_its_own(repo: Pat
     # ... and every other message of HEAD was copied, not rendered again (every email's
     # rule changed: the link is a setting of the channel, used or not).
     sends = session.con.execute(
-        f"SELECT count(*), count(*) FILTER (rule_id = 'birthday-wish' OR channel = 'email') FROM {head_plan.relation} WHERE status = 'send'"
+        f"SELECT count(*), count(*) FILTER (rule_id = 'birthday-wish' OR channel = 'email') FROM {head_plan.rows.sql()} WHERE status = 'send'"
     )
     total, changed = sends.fetchone()  # type: ignore[misc]
     assert memo.reused == total - changed > 0 and changed > 0

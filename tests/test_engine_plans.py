@@ -271,7 +271,7 @@ def test_a_send_that_fails_to_render_gives_its_slot_to_the_next_on_every_engine(
         )
         result = build_plan(session, playbooks, 14)
         return session.con.execute(
-            f"SELECT customer_id, rule_id, status, reason, reason_detail, send_at, content.body, checksum FROM {result.relation}"
+            f"SELECT customer_id, rule_id, status, reason, reason_detail, send_at, content.body, checksum FROM {result.rows.sql()}"
         ).fetchall()
 
     on_duckdb = plan(None)
@@ -357,7 +357,7 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
     monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
     session = _session(ROOT)
     session.project = None  # as compile: the features without recommendations or referral codes
-    playbooks, r = open_playbooks(ROOT)[0], Relations.named()
+    playbooks, r = open_playbooks(ROOT)[0], Relations.named(orders=session.data.orders.table)
     ids = [f"{i:07d}" for i in range(1, 21)]  # the first twenty customers: on SMS, or on every channel
     optouts = (
         {"customer_id": ids, "channel": [None if i % 2 else "sms" for i in range(20)]},
@@ -468,7 +468,7 @@ def test_arbitration_in_many_partitions_on_every_engine(postgres_url: str, spark
         session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=dt.date(2026, 11, 30), engine=engine)
         result = build_plan(session, playbooks, 14)
         return session.con.execute(
-            f"SELECT idempotency_key, status, reason, reason_detail, send_at, checksum, customer_id FROM {result.relation}"
+            f"SELECT idempotency_key, status, reason, reason_detail, send_at, checksum, customer_id FROM {result.rows.sql()}"
         ).fetchall()
 
     whole = plan(None)
@@ -541,7 +541,7 @@ def test_the_plan_is_computed_on_the_engine(tmp_path: Path, postgres_url: str, m
     def plan(engine) -> tuple[object, list[tuple]]:
         session = open_data(project, timezone="Asia/Shanghai", as_of=dt.date(2026, 10, 20), quarantine_dir=tmp_path / "q", engine=engine)
         result = build.build_plan(session, playbooks, 30)
-        return session, session.con.execute(f"SELECT idempotency_key, status, reason, send_at FROM {result.relation}").fetchall()
+        return session, session.con.execute(f"SELECT idempotency_key, status, reason, send_at FROM {result.rows.sql()}").fetchall()
 
     with Recording() as engine:
         session, on_postgres = plan(engine)

@@ -4,6 +4,7 @@ dependency pointing the wrong way fails here rather than in a slow start or a cy
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "huitou"
@@ -37,3 +38,50 @@ def test_the_planner_reads_delivery_only_through_the_ledger() -> None:
     wrong = {name: sorted(m for m in modules if m.startswith("delivery") and m != "delivery.ledger") for name, modules in imported("plan").items()}
     assert not {name: found for name, found in wrong.items() if found}
     assert any("delivery.ledger" in modules for modules in imported("plan").values())  # the check sees relative imports
+
+
+# The tables loading creates (data/load.py, data/raw.py, data/csvfile.py, feature_sql.py):
+# only the relation layer names them; every other stage is handed a relation.Relation.
+LOADED_TABLES = r"orders|customers|orders_rows|orders_checked|customers_checked|order_summary|order_items|order_date_bounds|raw_\w+|malformed_\w+"
+RELATION_LAYER = ("relation.py", "data/", "feature_sql.py", "evaluate.py")
+# SQL that reads, writes or drops a table by name, in a string of the module.
+_NAMED_IN_SQL = re.compile(rf"\b(FROM|JOIN|INTO|TABLE|VIEW|UPDATE|EXISTS)\s+({LOADED_TABLES})\b(?!\s*\()", re.IGNORECASE)
+# Calls that take a table's name: exp.to_table("orders"), db.named("customers"), .from_("raw_orders"), ...
+_TAKES_A_NAME = {"to_table", "table_", "named", "from_", "join", "create", "create_temp", "drop_table", "take_local", "relation_exists", "table"}
+
+
+def loaded_tables_named(source: str) -> list[str]:
+    """Where a module's source names a table loading created: in SQL text, or given to a
+    call that takes a table's name.
+
+    >>> loaded_tables_named('q = "SELECT * FROM orders o"; t = exp.to_table("customers"); d = {"customers": 1}')
+    ['FROM orders', 'to_table("customers")']
+    >>> loaded_tables_named('q = tree("SELECT * FROM :orders", orders=data.orders.table)')
+    []
+    """
+    found = []
+    tree = ast.parse(source)
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef) and ast.get_docstring(n)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            found += [f"{m.group(1)} {m.group(2)}" for m in _NAMED_IN_SQL.finditer(node.value)]
+        elif isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            for arg in node.args:
+                if name in _TAKES_A_NAME and isinstance(arg, ast.Constant) and re.fullmatch(rf"({LOADED_TABLES})(\s.*)?", str(arg.value)):
+                    found.append(f'{name}("{arg.value}")')
+    return found
+
+
+def test_only_the_relation_layer_names_the_loaded_tables() -> None:
+    """A stage reads orders, customers, the summary and the items through the Relation
+    loading hands it (evaluate.DataSession.data), never by a name it would have to know."""
+    named = {}
+    for path in sorted(SOURCE.rglob("*.py")):
+        module = path.relative_to(SOURCE).as_posix()
+        if not module.startswith(RELATION_LAYER):
+            if found := loaded_tables_named(path.read_text(encoding="utf-8")):
+                named[module] = found
+    assert not named
+    # The check reads what it should: the layer itself names them.
+    assert loaded_tables_named((SOURCE / "data" / "load.py").read_text(encoding="utf-8"))

@@ -559,12 +559,12 @@ def test_two_plans_share_one_connection_and_leave_only_their_rows() -> None:
     before = {row[0] for row in session.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     week = build_plan(session, playbooks, 7, relations=Relations.named("week"))
     month = build_plan(session, playbooks, 30, relations=Relations.named("month"))
-    assert (week.relation, month.relation) == ("week", "month")
+    assert (week.rows.sql(), month.rows.sql()) == ("week", "month")
     left = {row[0] for row in session.con.execute("SELECT table_name FROM information_schema.tables").fetchall()} - before
     assert left == {"week", "week_rows", "month", "month_rows"}
 
     def rows(plan) -> list[tuple]:
-        return plan.con.execute(f"SELECT * EXCLUDE (send_utc, intent_rank) FROM {plan.relation}").fetchall()
+        return plan.con.execute(f"SELECT * EXCLUDE (send_utc, intent_rank) FROM {plan.rows.sql()}").fetchall()
 
     alone_week, alone_month = run_plan(ROOT, AS_OF, 7), run_plan(ROOT, AS_OF, 30)
     assert rows(week) == rows(alone_week) and rows(month) == rows(alone_month)
@@ -585,7 +585,7 @@ def test_what_other_engines_bring_back_has_duckdbs_own_types(monkeypatch: pytest
     playbooks = open_playbooks(ROOT)[0]
     project = playbooks[0].project
     session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=dt.date(2026, 11, 30))
-    assert build.build_plan(session, playbooks, 14).rows > 500
+    assert build.build_plan(session, playbooks, 14).size > 500
 
     def types(relation: str) -> dict[str, str]:
         return {name: kind for name, kind, *_ in session.con.execute(f"DESCRIBE {relation}").fetchall()}

@@ -61,7 +61,7 @@ def test_cdnow_rates_match_independent_pandas(tmp_path: Path) -> None:
         (dt.date(1997, 3, 3), dt.date(1997, 4, 27), "week"),
         (dt.date(1997, 6, 15), dt.date(1997, 9, 14), None),
     ):
-        report = repeat_report(session.con, start, end, every)
+        report = repeat_report(session.data.orders, start, end, every)
         for p in [report.total, *report.periods]:
             want = independent(raw, p.start, p.end)
             got = {
@@ -74,7 +74,7 @@ def test_cdnow_rates_match_independent_pandas(tmp_path: Path) -> None:
             checked += 1
     assert checked == 1 + 18 + 1 + 4 + 1 + 8 + 1
     # the first month: every buyer is new to the shop, and the cohort table starts there
-    report = repeat_report(session.con, dt.date(1997, 1, 1), dt.date(1998, 6, 30), "month")
+    report = repeat_report(session.data.orders, dt.date(1997, 1, 1), dt.date(1998, 6, 30), "month")
     assert report.periods[0].by_customer.numerator == independent(raw, dt.date(1997, 1, 1), dt.date(1997, 1, 31))["returning"]
     firsts = raw.groupby("customer_id")["day"].min().dt.to_period("M")
     bought = raw.assign(month=raw["day"].dt.to_period("M")).merge(firsts.rename("cohort"), left_on="customer_id", right_index=True)

@@ -27,16 +27,17 @@ from .data import raw
 from .data.sources import DataError, source_from_config
 from .data.values import try_cast
 from .db import create_temp, date_literal, quoted, select_tree, tree
+from .relation import Loaded
 
 RECOMMENDATIONS = "customer_recommendations"  # the scored relation: a temporary table of the session
 
 # Each customer's recommendations from the pairs (:pairs: category, goes_with, rank).
 _RECOMMEND = """
     WITH bought AS (
-        SELECT customer_id, list(DISTINCT category) AS categories FROM orders
+        SELECT customer_id, list(DISTINCT category) AS categories FROM :orders
         WHERE status = 'paid' AND local_date <= :as_of AND category IS NOT NULL GROUP BY customer_id)
     SELECT s.customer_id, list(p.goes_with ORDER BY p.rank, p.goes_with) AS recommendations
-    FROM order_summary s JOIN :pairs ON p.category = s.last_category
+    FROM :summary AS s JOIN :pairs ON p.category = s.last_category
     LEFT JOIN bought b ON b.customer_id = s.customer_id
     WHERE NOT list_contains(coalesce(b.categories, []), p.goes_with)
     GROUP BY s.customer_id"""
@@ -45,10 +46,10 @@ _RECOMMEND = """
 # and a pair's product matches either.
 _RECOMMEND_PRODUCTS = """
     WITH items AS (
-        SELECT i.customer_id, i.local_date, i.sku, i.product FROM order_items i
+        SELECT i.customer_id, i.local_date, i.sku, i.product FROM :items AS i
         WHERE i.status = 'paid' AND i.local_date <= :as_of),
     bought AS (SELECT customer_id, list(DISTINCT sku) || list(DISTINCT product) AS products FROM items GROUP BY customer_id),
-    last AS (SELECT i.customer_id, i.sku, i.product FROM items i JOIN order_summary s ON s.customer_id = i.customer_id AND i.local_date = s.last_order_date),
+    last AS (SELECT i.customer_id, i.sku, i.product FROM items i JOIN :summary AS s ON s.customer_id = i.customer_id AND i.local_date = s.last_order_date),
     matched AS (
         SELECT l.customer_id, p.goes_with, min(p.rank) AS rank FROM last l JOIN :pairs ON p.product IN (l.sku, l.product)
         LEFT JOIN bought b ON b.customer_id = l.customer_id
@@ -75,7 +76,8 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -
         rank = try_cast(quoted(source.column("rank")), "DOUBLE") if source.column("rank") in columns else exp.null()
         pairs = select_tree(
             """SELECT trim(CAST(:key AS VARCHAR)) AS :by, trim(CAST(:goes_with AS VARCHAR)) AS goes_with,
-                               coalesce(:rank, row_number() OVER ()) AS rank FROM raw_products""",
+                               coalesce(:rank, row_number() OVER ()) AS rank FROM :file""",
+            file=raw.raw_table(source),
             key=key,
             by=exp.to_identifier(by),
             goes_with=goes_with,
@@ -90,11 +92,13 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -
     return exp.values(rows, alias="p", columns=["category", "goes_with", "rank"]), "category"
 
 
-def recommend(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, as_of: dt.date) -> exp.Expr:
-    """CREATE the per-customer recommendations (customer_id, recommendations) and return
-    the table."""
+def recommend(data: Loaded, config: dict[str, Any], root: Path, as_of: dt.date) -> exp.Expr:
+    """CREATE the per-customer recommendations (customer_id, recommendations) from the
+    loaded orders, their items and summary, and return the table."""
+    con = data.con
     pairs, by = _pairs(con, config, root)
-    query = tree(_RECOMMEND_PRODUCTS if by == "product" else _RECOMMEND, pairs=pairs, as_of=date_literal(as_of))
+    tables = {"orders": data.orders.table, "items": data.items.table, "summary": data.summary.table}
+    query = tree(_RECOMMEND_PRODUCTS if by == "product" else _RECOMMEND, pairs=pairs, as_of=date_literal(as_of), **tables)
     try:
         return create_temp(con, RECOMMENDATIONS, query)
     except duckdb.Error as exc:

@@ -56,9 +56,15 @@ class DataSession:
     engine: Any = None
     absent: frozenset[str] = frozenset()  # standard profile columns the data does not have (no consent_sms: no SMS consent)
 
+    _engine_orders: exp.Table | None = field(default=None, init=False, repr=False)  # the orders on the engine (features_on)
     _features: exp.Select | None = field(default=None, init=False, repr=False)
     _local_query: exp.Select | None = field(default=None, init=False, repr=False)
     _on_engine: exp.Table | None = field(default=None, init=False, repr=False)
+
+    @property
+    def data(self) -> load.Loaded:
+        """The loaded tables, as relations of this session's DuckDB."""
+        return load.loaded(self.con)
 
     def features(self) -> exp.Select:
         """The feature query, built once per session (the lifecycle column uses the default
@@ -93,12 +99,12 @@ class DataSession:
             if self.forecast_wanted:
                 from .forecast.fit import fit, score
 
-                self.forecast = fit(self.con, self.as_of)
+                self.forecast = fit(self.data.orders, self.as_of)
                 scores = score(self.con, self.forecast)
             if self.project is not None and associations.configured(self.project.config):
-                recommendations = associations.recommend(self.con, self.project.config, self.project.root, self.as_of)
+                recommendations = associations.recommend(self.data, self.project.config, self.project.root, self.as_of)
             if self.project is not None and referral.configured(self.project.config):
-                codes = referral.referrals(self.con, self.project.config, self.as_of)
+                codes = referral.referrals(self.data, self.project.config, self.as_of)
             self._inputs = {"forecast": scores, "recommendations": recommendations, "referrals": codes}
             self._local_query = feature_query(self.as_of, self.extra_fields, **self._inputs)
         return self._local_query
@@ -124,14 +130,17 @@ class DataSession:
             self._on_engine = self.engine_step("computing the features", lambda: features_on(self.engine, self, **self._inputs))
         return self._on_engine
 
-    def plan_features(self) -> tuple[Any, exp.Select]:
-        """Where the plan's first stages run and the features there: this DuckDB and the
-        feature query, or the session's engine and a query of its feature table."""
+    def plan_features(self) -> tuple[Any, exp.Select, exp.Table]:
+        """Where the plan's first stages run, the features there and the orders there: this
+        DuckDB, the feature query and the loaded orders, or the session's engine, a query
+        of its feature table and the orders brought to it."""
         if self.engine is None:
             from .engines.duckdb_engine import DuckDBEngine
 
-            return DuckDBEngine(self.con, owned=False), self.local_features()
-        return self.engine, exp.select("*").from_(self.features_on_engine())
+            return DuckDBEngine(self.con, owned=False), self.local_features(), self.data.orders.table
+        features = exp.select("*").from_(self.features_on_engine())
+        assert self._engine_orders is not None, "features_on brings the orders"
+        return self.engine, features, self._engine_orders
 
     def engine_step(self, what: str, step: Any) -> Any:
         """step() on the engine; the driver's own errors (a lost connection, a full disk, a
@@ -315,12 +324,13 @@ def engine_sql(
 
     orders, customers = resolve(config, root, engine_kind=None, must_exist=False)
     features = feature_query(as_of, extra_fields(orders, customers))
+    loaded = load.loaded(None)  # the tables' names, on no connection: the engine's copies have them
     trees: list[tuple[str, exp.Expr]] = [
-        ("order_summary: the per-customer aggregates over the checked orders", portable_summary(as_of, exp.to_table("orders"))),
+        ("order_summary: the per-customer aggregates over the checked orders", portable_summary(as_of, loaded.orders.table)),
         ("features: one row a customer, from customers and order_summary", features),
     ]
     if playbooks:
-        trees += plan_trees(list(playbooks), exp.select("*").from_(exp.to_table("features")), as_of, horizon)
+        trees += plan_trees(list(playbooks), exp.select("*").from_(exp.to_table("features")), loaded.orders.table, as_of, horizon)
     return [(what, (portable.rewrite(tree, dialect) if dialect in KINDS else tree).sql(dialect, pretty=True)) for what, tree in trees]
 
 
@@ -336,6 +346,7 @@ def features_on(engine: Any, session: DataSession, **inputs: exp.Expr | None) ->
     # unknown customer's id may hold what the engine cannot (a NUL byte, rejected with
     # its customer in the customers file).
     orders = engine.take_local("orders", session.con, "SELECT * FROM orders WHERE customer_id IN (SELECT customer_id FROM customers)")
+    session._engine_orders = orders
     engine.take_local("customers", session.con, "SELECT * FROM customers")
     given: dict[str, Any] = {}
     for key, relation in inputs.items():

@@ -19,12 +19,12 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-import duckdb
 from sqlglot import exp
 
 from .data.sources import DataError
 from .db import create_temp, date_literal, tree
 from .redact import secret_env
+from .relation import Loaded, Relation
 
 REFERRALS = "customer_referrals"  # the relation the features join: a temporary table of the session
 DIGITS = 10
@@ -62,18 +62,18 @@ def link(base_url: str, referral_code: str) -> str:
 # Each customer's code and link, and the paid orders others placed with the code.
 _REFERRALS = """
     WITH codes AS (
-        SELECT customer_id, 'R' || upper(left(sha256(:key || ':' || sha256(:key || ':' || customer_id)), :digits)) AS referral_code FROM customers)
+        SELECT customer_id, 'R' || upper(left(sha256(:key || ':' || sha256(:key || ':' || customer_id)), :digits)) AS referral_code FROM :customers)
     SELECT c.customer_id, c.referral_code,
            CASE WHEN :url <> '' THEN :url || CASE WHEN contains(:url, '?') THEN '&' ELSE '?' END || 'code=' || c.referral_code END AS referral_url,
            count(o.customer_id) AS referred_orders
     FROM codes c
-    LEFT JOIN orders o ON o.referral_code = c.referral_code AND o.status = 'paid' AND o.local_date <= :as_of AND o.customer_id <> c.customer_id
+    LEFT JOIN :orders AS o ON o.referral_code = c.referral_code AND o.status = 'paid' AND o.local_date <= :as_of AND o.customer_id <> c.customer_id
     GROUP BY c.customer_id, c.referral_code"""
 
 
-def referrals(con: duckdb.DuckDBPyConnection, config: dict[str, Any], as_of: dt.date) -> exp.Expr:
+def referrals(data: Loaded, config: dict[str, Any], as_of: dt.date) -> exp.Expr:
     """CREATE the per-customer relation (customer_id, referral_code, referral_url,
-    referred_orders) and return the table."""
+    referred_orders) of the loaded customers and orders, and return the table."""
     settings = config.get("referral") or {}
     query = tree(
         _REFERRALS,
@@ -81,19 +81,22 @@ def referrals(con: duckdb.DuckDBPyConnection, config: dict[str, Any], as_of: dt.
         digits=exp.Literal.number(DIGITS),
         url=exp.Literal.string(str(settings.get("url", ""))),
         as_of=date_literal(as_of),
+        customers=data.customers.table,
+        orders=data.orders.table,
     )
-    return create_temp(con, REFERRALS, query)
+    return create_temp(data.con, REFERRALS, query)
 
 
-def whose(con: duckdb.DuckDBPyConnection, config: dict[str, Any], referral_code: str) -> str | None:
-    """The customer whose code this is (None: no customer of this shop has it)."""
+def whose(customers: Relation, config: dict[str, Any], referral_code: str) -> str | None:
+    """The one of the loaded `customers` whose code this is (None: no customer of this shop has it)."""
     key = secret(config)
     wanted = referral_code.strip().upper()
     query = tree(
-        "SELECT customer_id FROM customers WHERE 'R' || upper(left(sha256(:key || ':' || sha256(:key || ':' || customer_id)), :digits)) = :code",
+        "SELECT customer_id FROM :customers WHERE 'R' || upper(left(sha256(:key || ':' || sha256(:key || ':' || customer_id)), :digits)) = :code",
         key=exp.Literal.string(key),
         digits=exp.Literal.number(DIGITS),
         code=exp.Literal.string(wanted),
+        customers=customers.table,
     )
-    rows = con.execute(query.sql("duckdb")).fetchall()
+    rows = customers.con.execute(query.sql("duckdb")).fetchall()
     return rows[0][0] if rows else None

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlglot import exp
+
 from .diagnostics import did_you_mean
 from .loader import Document
 from .plan.run import PlanInputError, plan_playbooks
@@ -96,9 +98,8 @@ def _plan_rows(playbooks: list[Any], test: dict[str, Any]) -> list[dict[str, Any
         notes = [n for n in plan.notes if n]
         if notes:
             raise PlanInputError("; ".join(notes))
-        cursor = plan.con.execute(
-            f"SELECT customer_id, playbook, rule_id, step, channel, send_at, status, reason, reason_detail, content FROM {plan.relation}"
-        )
+        columns = ("customer_id", "playbook", "rule_id", "step", "channel", "send_at", "status", "reason", "reason_detail", "content")
+        cursor = plan.con.execute(exp.select(*columns).from_(plan.rows.table.copy()).sql("duckdb"))
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 

@@ -17,7 +17,7 @@ def forecast(opts: DataOptions, holdout: str, format: str) -> int:
     days = horizon(holdout, "forecast", "holdout")
     with opened("forecast", playbooks=False) as ws:
         session = ws.load(opts, forecast=True)
-        check = fit_check(session.con, session.as_of, days)
+        check = fit_check(session.data.orders, session.as_of, days)
     if format == "json":
         sys.stdout.write(forecast_json(session.forecast, check))
     else:

@@ -32,7 +32,7 @@ def plan(
             echo(f"wrote {rows:,} rows to {out} ({counts}); plan {result.plan_id}", err=True)
             return ExitCode.OK
         summary = summarise(result, samples=samples, show_pii=show_pii)
-        summary.sizing = holdout_sizing(result.con, ws.playbooks, session.as_of, result.relation)
+        summary.sizing = holdout_sizing(result.rows, session.data.orders, ws.playbooks, session.as_of)
     if format == "json":
         sys.stdout.write(summary_json(summary) + "\n")
     else:

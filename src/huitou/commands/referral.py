@@ -21,7 +21,7 @@ def referral(opts: DataOptions, code: str) -> int:
     with opened("referral", playbooks=False) as ws:
         session = ws.load(opts, features=False)
         try:
-            customer = whose(session.con, shop.config, code)
+            customer = whose(session.data.customers, shop.config, code)
         except DataError as exc:
             raise refuse("referral", str(exc)) from None
     if customer is None:

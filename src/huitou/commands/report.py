@@ -32,14 +32,16 @@ def report(opts: DataOptions, start: str, end: str, every: str | None, format: s
         reading = pool.submit(read_ledger, ledger, first, last)
         pool.submit(preload)
         session = ws.load(opts, features=False)
-        result = repeat_report(session.con, first, last, every)
+        result = repeat_report(session.data.orders, first, last, every)
         channels = shop.config.get("channels") or {}
-        effects = effect_report(session.con, ledger, first, last, session.as_of, session.timezone, ws.playbooks, channels, read=reading.result())
+        effects = effect_report(
+            session.data.orders, ledger, first, last, session.as_of, session.timezone, ws.playbooks, channels, read=reading.result()
+        )
         if html is not None:
             from ..report.effect import sample_messages
             from ..reporters.html_report import report_html
 
-            monthly = result.periods or repeat_report(session.con, first, last, "month").periods  # the chart over time needs periods
+            monthly = result.periods or repeat_report(session.data.orders, first, last, "month").periods  # the chart over time needs periods
             page = report_html(result, effects, sample_messages(ledger, first, last), session.as_of.isoformat(), monthly)
             try:
                 html.write_text(page, encoding="utf-8")

@@ -22,6 +22,7 @@ from sqlglot import exp
 
 from ..db import copy_out, create, date_literal, first_row, named, quoted, run, scalar, select_tree, tree
 from ..features import ORDER_STATUSES
+from ..relation import Loaded, Relation
 from ..spreadsheet import cell_sql
 from .contacts import unguarded
 from .csvfile import malformed, report_malformed
@@ -339,6 +340,13 @@ _ORDER_ITEMS = """
     SELECT o.customer_id, o.order_id, o.local_date, o.status, r.sku, r.product, coalesce(r.category, o.category) AS category, r.quantity, r.price, r._row
     FROM orders_rows AS r JOIN orders AS o ON o.order_id = r.order_id
     WHERE (r._verdict IS NULL OR r._verdict = 'line_item') AND (r.sku IS NOT NULL OR r.product IS NOT NULL)"""
+
+
+def loaded(con: duckdb.DuckDBPyConnection | None) -> Loaded:
+    """The tables load_orders, load_customers (or customers_from_orders) and the summary
+    (feature_sql.summary_sql) created on `con`, as the relations the stages read."""
+    names = {"orders": "orders", "customers": "customers", "order_rows": "orders_rows", "summary": "order_summary", "items": "order_items"}
+    return Loaded(**{key: Relation(exp.to_table(name), con) for key, name in names.items()})
 
 
 def _need_id_columns(source: Source, cols: dict[str, str]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import duckdb
 from sqlglot import exp
 
-from ..db import create, first_row, named, quoted, run, scalar, select_tree, tree
+from ..db import create, drop_table, first_row, named, quoted, run, scalar, select_tree, tree
 from ..diagnostics import did_you_mean
 from .csvfile import open_csv
 from .encoding import text_path
@@ -30,8 +30,19 @@ def columns_of(con: duckdb.DuckDBPyConnection, relation: exp.Expr) -> dict[str, 
     return {str(name): str(type_) for name, type_, *_ in run(con, exp.Describe(this=relation.copy())).fetchall()}
 
 
+def raw_table(source: Source) -> exp.Table:
+    """The view open_raw creates over a source's file, for the stage that reads it."""
+    return named("raw_" + source.name)
+
+
+def forget(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """Drop a source's view and its malformed rows once what was read from it is a table."""
+    drop_table(con, raw_table(source), "VIEW")
+    drop_table(con, named("malformed_" + source.name))
+
+
 def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
-    """Create the view raw_<name> over the file; its columns and their types."""
+    """Create the view raw_table(source) over the file; its columns and their types."""
     if source.format != ENGINE_TABLE and source.path.is_file() and source.path.stat().st_size == 0:
         raise DataError(f"{source.path}: the file is empty")
     try:

@@ -13,8 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sqlglot import exp
-
 from ..data.sources import DataError
 from ..engines import EngineError
 from ..forecast import uses_forecast
@@ -78,8 +76,8 @@ def _plan_and_compare(base: Checked, head: Checked, opts: DataOptions, horizon: 
 
 def _compare(session: Any, base_plan: Any, head_plan: Any, base: Checked, head: Checked, horizon: int) -> dict[str, Any]:
     con = session.con
-    head_rel = exp.to_table(head_plan.relation) if head_plan else None
-    base_rel = exp.to_table(base_plan.relation) if base_plan else None
+    head_rel = head_plan.rows.table if head_plan else None
+    base_rel = base_plan.rows.table if base_plan else None
     head_rel = head_rel or empty_plan(con, base_rel, "head")  # type: ignore[arg-type]
     base_rel = base_rel or empty_plan(con, head_rel, "base")
     found = compare(con, base_rel, head_rel, base, head)

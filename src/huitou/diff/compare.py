@@ -22,7 +22,7 @@ EXAMPLES = 3  # examples shown per rule and kind of change
 _RULES = """
     WITH b AS (SELECT DISTINCT playbook, rule_id, customer_id FROM :base),
          h AS (SELECT DISTINCT playbook, rule_id, customer_id FROM :head),
-         customers AS (
+         changed AS (
            SELECT coalesce(h.playbook, b.playbook) AS playbook, coalesce(h.rule_id, b.rule_id) AS rule_id,
                   count(h.customer_id) FILTER (WHERE b.customer_id IS NULL) AS added,
                   count(b.customer_id) FILTER (WHERE h.customer_id IS NULL) AS removed
@@ -40,7 +40,7 @@ _RULES = """
            GROUP BY ALL)
     SELECT playbook, rule_id, coalesce(added, 0), coalesce(removed, 0), coalesce(sends_base, 0), coalesce(sends_head, 0),
            coalesce(reworded, 0), coalesce(moved, 0)
-    FROM sends FULL JOIN customers USING (playbook, rule_id) LEFT JOIN same USING (playbook, rule_id)
+    FROM sends FULL JOIN changed USING (playbook, rule_id) LEFT JOIN same USING (playbook, rule_id)
     ORDER BY playbook, rule_id"""
 
 _REASONS = """

@@ -18,7 +18,7 @@ from ..data.dates import CANDIDATES, parses, text_time
 from ..data.encoding import is_utf8
 from ..data.load import likely_word
 from ..data.profile import ORDER_COLUMNS
-from ..data.raw import mapped, open_raw
+from ..data.raw import mapped, open_raw, raw_table
 from ..data.sources import DataError, source_from_config
 from ..db import connect, quoted, run, tree
 from ..features import ORDER_STATUSES
@@ -113,7 +113,9 @@ def _values(con: Any, source: Any, cols: dict[str, str], canonical: str, preset:
     value = tree("trim(CAST(:s AS VARCHAR))", s=quoted(source.column(canonical)))
     order = quoted(source.column("order_id")) if source.column("order_id") in cols else None
     counted = exp.func("count", exp.Distinct(expressions=[order.copy()])) if order is not None else exp.func("count", exp.Star())
-    query = exp.select(value.as_("v"), counted.as_("n")).from_("raw_orders").where(tree(":s <> ''", s=value)).group_by("v").order_by("n DESC", "v")
+    query = (
+        exp.select(value.as_("v"), counted.as_("n")).from_(raw_table(source)).where(tree(":s <> ''", s=value)).group_by("v").order_by("n DESC", "v")
+    )
     words = preset.values.get(canonical, {})
     allowed = ORDER_STATUSES if canonical == "status" else ("true", "false")
     out = []
@@ -131,7 +133,7 @@ def _date_format(con: Any, source: Any) -> str | None:
     """None when huitou reads every order time as written; else the csv.date_format
     reading most of them (the sample's distinct values)."""
     raw = tree("trim(CAST(:at AS VARCHAR))", at=mapped(source, "ordered_at", quoted(source.column("ordered_at"))))
-    sample = exp.select(raw.as_("t")).from_("raw_orders").where(tree(":t <> ''", t=raw)).distinct().limit(_DATE_SAMPLE)
+    sample = exp.select(raw.as_("t")).from_(raw_table(source)).where(tree(":t <> ''", t=raw)).distinct().limit(_DATE_SAMPLE)
     unread = (
         exp.select("t")
         .from_(sample.subquery("s"))

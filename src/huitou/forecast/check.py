@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 
 from ..db import date_literal, tree
+from ..relation import Relation
 from .fit import Forecast, fit
 
 BUCKETS = 7  # repeat purchases 0, 1, ..., 6, and 7 or more
@@ -20,7 +20,7 @@ BUCKETS = 7  # repeat purchases 0, 1, ..., 6, and 7 or more
 # the holdout period after it.
 _ACTUAL = """
     SELECT h.x, h.t_x, h.T, coalesce(a.days, 0) AS actual FROM :history
-    LEFT JOIN (SELECT customer_id, count(DISTINCT local_date) AS days FROM orders
+    LEFT JOIN (SELECT customer_id, count(DISTINCT local_date) AS days FROM :orders
                WHERE status = 'paid' AND local_date > :calibrated AND local_date <= :as_of GROUP BY customer_id) a USING (customer_id)"""
 
 
@@ -47,14 +47,17 @@ class FitCheck:
         return (self.predicted - self.actual) / self.actual if self.actual else None
 
 
-def fit_check(con: duckdb.DuckDBPyConnection, as_of: dt.date, holdout_days: int) -> FitCheck:
-    calibrated = as_of - dt.timedelta(days=holdout_days)
-    check = FitCheck(calibrated, as_of, fit(con, calibrated))
+def fit_check(orders: Relation, as_of: dt.date, holdout_days: int) -> FitCheck:
+    """The models fitted `holdout_days` before as_of, against what the loaded `orders` show after."""
+    con, calibrated = orders.con, as_of - dt.timedelta(days=holdout_days)
+    check = FitCheck(calibrated, as_of, fit(orders, calibrated))
     model = check.forecast.model
     if model is None:
         return check
     assert check.forecast.history is not None
-    sql = tree(_ACTUAL, history=check.forecast.history.copy(), calibrated=date_literal(calibrated), as_of=date_literal(as_of)).sql("duckdb")
+    sql = tree(
+        _ACTUAL, orders=orders.table, history=check.forecast.history.copy(), calibrated=date_literal(calibrated), as_of=date_literal(as_of)
+    ).sql("duckdb")
     rows = con.execute(sql).fetchnumpy()
     x, t_x, T, actual = (np.asarray(rows[k], dtype=float) for k in ("x", "t_x", "T", "actual"))
     predicted = model.expected_purchases(float(holdout_days), x, t_x, T)

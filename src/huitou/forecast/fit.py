@@ -22,6 +22,7 @@ import numpy as np
 from sqlglot import exp
 
 from ..db import create_temp, date_literal, register_columns, tree
+from ..relation import Relation
 from . import MIN_CUSTOMERS, MIN_REPEAT_BUYERS
 from .btyd import BgNbd, GammaGamma, fit_bgnbd, fit_gamma_gamma
 
@@ -31,7 +32,7 @@ FORECAST = "customer_forecast"  # the scored relation (a temporary table of the 
 # Per customer: the history the models read, from the purchase days up to :as_of.
 _HISTORY = """
     WITH days AS (
-        SELECT customer_id, local_date, sum(amount) AS spend FROM orders
+        SELECT customer_id, local_date, sum(amount) AS spend FROM :orders
         WHERE status = 'paid' AND local_date <= :as_of GROUP BY customer_id, local_date)
     SELECT customer_id, count(*) - 1 AS x, date_diff('day', min(local_date), max(local_date)) AS t_x,
            date_diff('day', min(local_date), :as_of) AS T,
@@ -50,17 +51,20 @@ class Forecast:
     history: exp.Expr | None = None  # the histories as of as_of: a temporary table (history())
 
 
-def history(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> exp.Expr:
-    """The per-customer histories as of `as_of` (customer_id, x, t_x, T, m), computed once
-    into a temporary table of the session; returned as that table, aliased `h`."""
-    table = create_temp(con, f"forecast_history_{as_of:%Y%m%d}", tree(_HISTORY, as_of=date_literal(as_of)))
+def history(orders: Relation, as_of: dt.date) -> exp.Expr:
+    """The per-customer histories as of `as_of` (customer_id, x, t_x, T, m) from the loaded
+    `orders`, computed once into a temporary table of their connection; returned as that
+    table, aliased `h`."""
+    query = tree(_HISTORY, orders=orders.table, as_of=date_literal(as_of))
+    table = create_temp(orders.con, f"forecast_history_{as_of:%Y%m%d}", query)
     return exp.alias_(table, "h", table=True)
 
 
-def fit(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> Forecast:
-    """Fit both models on the histories as of `as_of`; a Forecast with `problem` set when
-    the shop is too small to say anything."""
-    histories = history(con, as_of)
+def fit(orders: Relation, as_of: dt.date) -> Forecast:
+    """Fit both models on the histories as of `as_of` (of the loaded `orders`); a Forecast
+    with `problem` set when the shop is too small to say anything."""
+    con = orders.con
+    histories = history(orders, as_of)
     grouped = con.execute(tree("SELECT x, t_x, T, count(*) AS n FROM :history GROUP BY ALL", history=histories.copy()).sql("duckdb")).fetchnumpy()
     x, t_x, T, n = (np.asarray(grouped[k], dtype=float) for k in ("x", "t_x", "T", "n"))
     customers, repeat = int(n.sum()), int(n[x > 0].sum())

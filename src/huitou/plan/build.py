@@ -7,6 +7,7 @@ deterministic, which output.py writes or summarises.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import operator
@@ -27,6 +28,7 @@ from ..data.consent import plan_note
 from ..db import create_temp, date_literal, drop_table, scalar, select_tree, tree
 from ..engines.base import Engine, local_table
 from ..evaluate import DataSession, _lifecycle_override
+from ..relation import Relation
 from .arbitrate import arbitrate, history_query, plan_caps, ranked_statement
 from .candidates import build_candidates, candidate_statements, matched_query
 from .decide import DECIDED_TYPES, decide, decision_statements
@@ -42,15 +44,18 @@ from .triggers import by_rule, trigger_case
 
 @dataclass
 class Plan:
-    con: duckdb.DuckDBPyConnection
+    rows: Relation  # the plan's rows, in order (Relations.plan): what output, delivery and diff read
     plan_id: str
     window: Window
-    rows: int
+    size: int  # how many rows
     notes: list[str]
     timings: dict[str, float]  # seconds per stage (benchmarks/plan.py reports them)
     reports: list = field(default_factory=list)  # the data's load reports, when run_plan loaded it
     warnings: list[str] = field(default_factory=list)  # said with the notes, but not a rule test's error (notes are: the data a test gives is wrong)
-    relation: str = "plan"  # the view of the plan's rows, in order (Relations.plan)
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        return self.rows.con
 
     def messages_of(self, playbook: str, rule_id: str) -> list[tuple]:
         """The plan's rows of one rule, in send order: step, scheduled date, send time,
@@ -58,7 +63,7 @@ class Plan:
         columns = ["step", "scheduled_date", "send_at", "status", "reason", "reason_detail", "channel", "to", "content"]
         query = (
             exp.select(*(exp.column(c, quoted=True) for c in columns))
-            .from_(exp.to_table(self.relation))
+            .from_(self.rows.table.copy())
             .where(exp.and_(exp.column("playbook").eq(exp.Placeholder()), exp.column("rule_id").eq(exp.Placeholder())))
             .order_by("send_at", "step")
         )
@@ -105,10 +110,10 @@ def build_plan(
     plans of the session rendered, which this one copies where it would render the same
     (huitou diff; render_memo.py)."""
     con, window = session.con, Window(session.as_of, horizon)
-    r = relations or Relations.named()
+    stage, features, orders = session.plan_features()
+    r = dataclasses.replace(relations or Relations.named(), orders=orders)
     project = playbooks[0].project if playbooks else None
     rules = planned_rules(playbooks)
-    stage, features = session.plan_features()
     if customer is not None:
         features = exp.select("*").from_(features.subquery("f")).where(exp.column("customer_id").eq(exp.Literal.string(customer)))
     clock = _Clock()
@@ -120,8 +125,9 @@ def build_plan(
     if inputs is not None:
         config = with_inputs(config, inputs)
     notes: list[str] = []
-    has_optouts = bool(project) and load_optouts(con, config, root, r.optouts, notes)  # type: ignore[arg-type]
-    has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r.history)  # type: ignore[arg-type]
+    customers = session.data.customers.table
+    has_optouts = bool(project) and load_optouts(con, config, root, r.optouts, customers, notes)  # type: ignore[arg-type]
+    has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r.history, customers)  # type: ignore[arg-type]
     has_ledger, has_legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (False, False)  # type: ignore[arg-type]
     local = stage.kind == "duckdb"  # huitou's own DuckDB: no relation crosses
     if local:
@@ -160,7 +166,7 @@ def build_plan(
     while True:
         caps = session.engine_step("arbitrating the candidates", lambda: _arbitrate_and_decide(stage, con, rules, window, past, r))
         clock.lap("arbitration: caps, priority, care-first, reasons")
-        failed = render_sends(con, rules, renderer, r, jobs, memo)
+        failed = render_sends(con, rules, renderer, r, session.data.orders.table, jobs, memo)
         if failed and not local:
             session.engine_step("copying the render failures", lambda: stage.take_local(r.failed, con, _failures(r).sql("duckdb")))
         clock.lap("rendering the sends")
@@ -194,7 +200,7 @@ def build_plan(
     rows = _assemble(con, rules, caps, pid, window.start.isoformat(), r, ordered, project_id(project.config) if project else "")
     _drop(con, r.winners, r.decided, r.failed, r.rendered, r.rules, r.ordered)  # only the plan's rows are read from here on
     clock.lap("assembling the plan")
-    return Plan(con, pid, window, rows, notes, clock.laps, warnings=warnings, relation=r.plan)
+    return Plan(Relation(exp.to_table(r.plan), con), pid, window, rows, notes, clock.laps, warnings=warnings)
 
 
 # What each stage's relation holds (huitou compile says it).
@@ -211,14 +217,14 @@ _STAGE_NOTES = {
 }
 
 
-def plan_trees(playbooks: list[PlaybookContext], features: exp.Select, as_of: dt.date, horizon: int) -> list[tuple[str, exp.Expr]]:
+def plan_trees(playbooks: list[PlaybookContext], features: exp.Select, orders: exp.Table, as_of: dt.date, horizon: int) -> list[tuple[str, exp.Expr]]:
     """The statements of the plan's stages over the features, as (what, tree), as a plan
     with opt-outs and a send ledger runs them (huitou compile): the matched customers, the
     candidates, the candidates ranked for arbitration, the decisions and the rows. The
     matched relation keeps every feature column here; a plan keeps those the later
     stages read (_columns_read), which needs the data."""
     rules = planned_rules(playbooks)
-    r = Relations.named()
+    r = Relations.named(orders=orders)
     matched = matched_query(features, _rule_predicates(playbooks, rules))
     window = Window(as_of, horizon)
     statements = [

@@ -183,7 +183,7 @@ def candidate_statements(
     when an immediate rule needs them; the local send times; the numbered candidates).
     Between the second and the third, huitou makes the clock from the local send times;
     before them, the zones (`huitou compile` shows these statements)."""
-    events = events_query(rules, r.matched)
+    events = events_query(rules, r.matched, r.orders)
     parts = [rules[i : i + RULES_PER_STATEMENT] for i in range(0, len(rules), RULES_PER_STATEMENT)] or [[]]
     local_name = f"{r.candidates}_local"
     locals_ = [

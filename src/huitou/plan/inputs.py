@@ -23,7 +23,7 @@ from ..data.contacts import respelled, spellings
 from ..data.identity import region, written_id
 from ..data.sources import Source, check_data_file, data_files, source_from_config
 from ..data.values import local_timestamp
-from ..db import connect, create_temp, drop_table, first_row, relation_exists, run, select_tree, table_from_columns, tree, union_all
+from ..db import connect, create_temp, drop_table, first_row, run, select_tree, table_from_columns, tree, union_all
 from ..inert import shown
 from ..project import channels_named
 
@@ -48,10 +48,18 @@ def _source(config: dict[str, Any], root: Path, name: str) -> Source | None:
     return source
 
 
-def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, optouts: str, notes: list[str] | None = None) -> bool:
+def load_optouts(
+    con: duckdb.DuckDBPyConnection,
+    config: dict[str, Any],
+    root: Path,
+    optouts: str,
+    customers: exp.Table | None,
+    notes: list[str] | None = None,
+) -> bool:
     """CREATE `optouts` (customer_id, channel NULL for all) from the opt-out file and
     the opt-outs recorded in the send ledger (`huitou optout`, unsubscribe tokens); False
-    when there is neither. A channel word names the channels it means (SMS, 短信: every
+    when there is neither. An opt-out of a phone or an email reaches each of `customers`
+    (the loaded customers; None: ids only) with it. A channel word names the channels it means (SMS, 短信: every
     SMS channel); one that names none here opts out of every channel, said in `notes`."""
     selects: list[exp.Query] = []
     source = _source(config, root, "suppression")
@@ -65,7 +73,8 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
         )
         selects.append(
             select_tree(
-                "SELECT CAST(:cid AS VARCHAR) AS customer_id, :channel AS channel FROM raw_suppression WHERE :cid IS NOT NULL",
+                "SELECT CAST(:cid AS VARCHAR) AS customer_id, :channel AS channel FROM :file WHERE :cid IS NOT NULL",
+                file=raw.raw_table(source),
                 cid=cid,
                 channel=channel,
             )
@@ -83,11 +92,11 @@ def load_optouts(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     entries = run(con, exp.select("*").distinct().from_(union_all(selects).subquery("o"))).fetchall()
     entries = _scoped(entries, config.get("channels") or {}, notes if notes is not None else [])
     _table_from_rows(con, given.name, {"who": "VARCHAR", "channel": "VARCHAR"}, _every_spelling(entries, region(config)))
-    create_temp(con, optouts, _resolved(con, given))
+    create_temp(con, optouts, _resolved(given, customers))
     drop_table(con, ledger)
     drop_table(con, given)
     if source is not None:
-        _forget_raw(con, "suppression")
+        raw.forget(con, source)
     return True
 
 
@@ -123,30 +132,30 @@ def _every_spelling(entries: list[tuple[str, str | None]], country: str | None) 
     )
 
 
-def _resolved(con: duckdb.DuckDBPyConnection, given: exp.Table) -> exp.Expr:
+def _resolved(given: exp.Table, customers: exp.Table | None) -> exp.Expr:
     """The opt-outs by customer id: as given, the customers whose phone or email one of
     them names (an opt-out of a phone number stops the person's email too), and every
     customer who shares a phone or an email with one of those: one contact is one person,
     however many ids the shop's data gives them. Equality joins, not ORs: each is a hash
     join at a million customers."""
     selects: list[exp.Query] = [select_tree("SELECT who AS customer_id, channel FROM :given", given=given)]
-    if not relation_exists(con, "customers"):
+    if customers is None:
         return exp.select("*").distinct().from_(union_all(selects).subquery("o"))
     selects += [
         exp.select("c.customer_id", "g.channel")
         .from_(exp.alias_(given.copy(), "g", table=True))
-        .join("customers AS c", on=exp.column(contact, "c").eq(exp.column("who", "g")))
+        .join(exp.alias_(customers.copy(), "c", table=True), on=exp.column(contact, "c").eq(exp.column("who", "g")))
         for contact in ("phone", "email")
     ]
     direct = exp.select("*").distinct().from_(union_all(selects).subquery("o"))
-    shared = [select_tree(_SHARING, contact=exp.to_identifier(contact)) for contact in ("phone", "email")]
+    shared = [select_tree(_SHARING, contact=exp.to_identifier(contact), customers=customers) for contact in ("phone", "email")]
     return exp.select("*").distinct().from_(union_all([exp.select("*").from_("direct"), *shared]).subquery("o")).with_("direct", as_=direct)
 
 
 # The customers who share a contact with a customer of `direct` (the contact's column
 # stands for :contact), under that customer's opt-out.
-_SHARING = """SELECT same.customer_id, d.channel FROM direct AS d JOIN customers AS c ON c.customer_id = d.customer_id
-              JOIN customers AS same ON same.:contact = c.:contact"""
+_SHARING = """SELECT same.customer_id, d.channel FROM direct AS d JOIN :customers AS c ON c.customer_id = d.customer_id
+              JOIN :customers AS same ON same.:contact = c.:contact"""
 
 
 def _column(source: Source, columns: dict[str, str], canonical: str) -> exp.Column:
@@ -161,15 +170,25 @@ def read_optout_file(config: dict[str, Any], root: Path) -> list[tuple[str, str 
         return []
     con = connect(data_files(config, root))
     try:
-        load_optouts(con, {**config, "ledger": None}, root, "optouts")
+        load_optouts(con, {**config, "ledger": None}, root, "optouts", None)
         return [(c, ch) for c, ch in con.execute("SELECT customer_id, channel FROM optouts ORDER BY 1, 2").fetchall()]
     finally:
         con.close()
 
 
-def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, timezone: str, notes: list[str], history: str) -> bool:
+def load_history(
+    con: duckdb.DuckDBPyConnection,
+    config: dict[str, Any],
+    root: Path,
+    timezone: str,
+    notes: list[str],
+    history: str,
+    customers: exp.Table,
+) -> bool:
     """CREATE `history` (customer_id, channel, intent, sent_at TIMESTAMPTZ) from the
     history file and the send ledger's delivered messages; False when there is neither.
+    A row that names a person by phone or email counts for the one of `customers` (the
+    loaded customers) with it.
     Rows of the file without a customer id or a readable sent_at are left out and counted
     in `notes`."""
     source = _source(config, root, "history")
@@ -185,9 +204,12 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
             local = local_timestamp(sent, sent_type, source, timezone)
             instant = tree("timezone(:zone, :local)", zone=timezone, local=local)
         file = create_temp(
-            con, history + "_file", tree(_HISTORY_FILE, cid=cid, person=written_id(cid), channel=channel, intent=intent, instant=instant)
+            con,
+            history + "_file",
+            tree(_HISTORY_FILE, file=raw.raw_table(source), cid=cid, person=written_id(cid), channel=channel, intent=intent, instant=instant),
         )
-        read, kept = first_row(con, tree("SELECT (SELECT count(*) FROM raw_history), (SELECT count(*) FROM :file)", file=file).sql("duckdb")) or (
+        counts = tree("SELECT (SELECT count(*) FROM :given), (SELECT count(*) FROM :file)", given=raw.raw_table(source), file=file)
+        read, kept = first_row(con, counts.sql("duckdb")) or (
             0,
             0,
         )
@@ -195,8 +217,8 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
             notes.append(
                 f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first"
             )
-        selects.append(_by_person(con, file, region(config)))
-        _forget_raw(con, "history")
+        selects.append(_by_person(con, file, region(config), customers))
+        raw.forget(con, source)
     ledger_path = _ledger_path(config, root)
     if ledger_path is None and config.get("ledger", {}) is not None:
         from ..delivery.ledger import default_path, witness_problem
@@ -224,14 +246,14 @@ def load_history(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: P
     return True
 
 
-def _by_person(con: duckdb.DuckDBPyConnection, file: exp.Table, country: str | None) -> exp.Select:
+def _by_person(con: duckdb.DuckDBPyConnection, file: exp.Table, country: str | None, customers: exp.Table) -> exp.Select:
     """The history file's rows under their customers' ids: a row that names a customer by
     phone or email (13812345678 for the customer whose phone is +8613812345678, an
     address in another letter case) counts for that customer, as an opt-out does. The
     file's table is rewritten in place."""
-    if not relation_exists(con, "customers"):
-        return exp.select("*").from_(file)
-    unknown = tree("SELECT DISTINCT customer_id FROM :file WHERE customer_id NOT IN (SELECT customer_id FROM customers)", file=file)
+    unknown = tree(
+        "SELECT DISTINCT customer_id FROM :file WHERE customer_id NOT IN (SELECT customer_id FROM :customers)", file=file, customers=customers
+    )
     named_otherwise = [row[0] for row in run(con, unknown).fetchall()]
     if named_otherwise:
         forms = _table_from_rows(
@@ -244,7 +266,7 @@ def _by_person(con: duckdb.DuckDBPyConnection, file: exp.Table, country: str | N
             [
                 exp.select("f.who", "c.customer_id")
                 .from_(exp.alias_(forms.copy(), "f", table=True))
-                .join("customers AS c", on=exp.column(contact, "c").eq(exp.column("form", "f")))
+                .join(exp.alias_(customers.copy(), "c", table=True), on=exp.column(contact, "c").eq(exp.column("form", "f")))
                 for contact in ("phone", "email")
             ]
         )
@@ -264,7 +286,7 @@ def _by_person(con: duckdb.DuckDBPyConnection, file: exp.Table, country: str | N
 # The history file's rows with a customer and a readable time, the time as an instant.
 _HISTORY_FILE = """
     SELECT CAST(:person AS VARCHAR) AS customer_id, CAST(:channel AS VARCHAR) AS channel, CAST(:intent AS VARCHAR) AS intent, :instant AS sent_at
-    FROM raw_history WHERE :cid IS NOT NULL AND (:instant) IS NOT NULL"""
+    FROM :file WHERE :cid IS NOT NULL AND (:instant) IS NOT NULL"""
 
 
 def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, done: str) -> tuple[bool, bool]:
@@ -282,12 +304,6 @@ def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], roo
     types = {"idempotency_key": "VARCHAR", "playbook": "VARCHAR", "rule_id": "VARCHAR", "customer_id": "VARCHAR", "legacy": "BOOLEAN"}
     _table_from_rows(con, done, types, [r[:5] for r in rows] + respelled(rows))
     return True, any(r[4] for r in rows)
-
-
-def _forget_raw(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Drop the file's view and its malformed rows once what was read from it is a table."""
-    drop_table(con, exp.to_table("raw_" + name), "VIEW")
-    drop_table(con, exp.to_table("malformed_" + name))
 
 
 def _table_from_rows(con: duckdb.DuckDBPyConnection, name: str, types: dict[str, str], rows: list[tuple]) -> exp.Table:

@@ -26,9 +26,9 @@ def write_plan(plan: Plan, out: Path) -> int:
     columns = [
         tree("CAST(to_json(content) AS VARCHAR)").as_("content") if c == "content" and fmt == "csv" else exp.column(c, quoted=True) for c in COLUMNS
     ]
-    query = exp.select(*columns).from_(exp.to_table(plan.relation))
+    query = exp.select(*columns).from_(plan.rows.table.copy())
     copy_out(plan.con, query, out, _OPTIONS[fmt])  # in plan order: DuckDB preserves insertion order by default
-    return plan.rows
+    return plan.size
 
 
 _OPTIONS = {"csv": "FORMAT CSV, HEADER", "jsonl": "FORMAT JSON", "parquet": "FORMAT PARQUET"}
@@ -71,7 +71,7 @@ def summarise(plan: Plan, *, samples: int = 3, show_pii: bool = False) -> Summar
     con = plan.con
 
     def rows_of(sql: str, **values: Any) -> list[tuple]:
-        return con.execute(tree(sql, plan=exp.to_table(plan.relation), **values).sql("duckdb")).fetchall()
+        return con.execute(tree(sql, plan=plan.rows.table, **values).sql("duckdb")).fetchall()
 
     out = Summary(plan.plan_id, plan.window.start.isoformat(), plan.window.days)
     out.status = {s: int(n) for s, n in rows_of(_STATUS)}

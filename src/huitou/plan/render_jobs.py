@@ -53,13 +53,15 @@ def render_sends(
     rules: list[PlannedRule],
     renderer: Renderer,
     r: Relations,
+    orders: exp.Table,
     jobs: int | None = None,
     memo: RenderMemo | None = None,
 ) -> int:
     """Render the rows of r.decided with status `send` that have no rendering for their
     send time yet, into r.rendered (copying from `memo` the messages it knows, and
-    recording there those rendered). Returns how many of them failed."""
-    tables = {name: exp.to_table(getattr(r, name)) for name in ("to_render", "decided", "rendered", "matched")}
+    recording there those rendered). `orders`: the loaded orders of `con`, which the
+    templates' last_order and last_orders come from. Returns how many of them failed."""
+    tables = {name: exp.to_table(getattr(r, name)) for name in ("to_render", "decided", "rendered", "matched")} | {"orders": orders}
     create_temp(con, r.to_render, tree(_TO_RENDER, **tables))
     con.execute(tree("DELETE FROM :rendered WHERE cand_id IN (SELECT cand_id FROM :to_render)", **tables).sql("duckdb"))
     total = int(scalar(con, tree("SELECT count(*) FROM :to_render", **tables).sql("duckdb")))
@@ -240,7 +242,7 @@ _LAST_ORDERS = """
     SELECT customer_id, arg_max(:fields, (ordered_at, _row)) FILTER (WHERE status = 'paid') AS _last_order,
            (list(:fields ORDER BY ordered_at DESC, _row DESC) FILTER (WHERE status = 'paid'))[1:3] AS _last_orders,
            arg_max(:fields, (ordered_at, _row)) AS _latest_order
-    FROM orders
+    FROM :orders
     WHERE customer_id IN (SELECT d.customer_id FROM :to_render JOIN :decided AS d USING (cand_id) WHERE d.rule_index IN :needing)
       AND local_date <= (SELECT max(as_of) FROM :matched)
     GROUP BY customer_id"""

@@ -55,12 +55,12 @@ _EVENTS = """
     SELECT customer_id, arg_max(order_id, (ordered_at, _row)) AS latest_order_id,
            arg_max(order_id, (ordered_at, _row)) FILTER (WHERE status = 'paid') AS last_order_id,
            arg_max(order_id, (ordered_at, _row)) FILTER (WHERE rating BETWEEN 1 AND 5) AS last_rated_order_id
-    FROM orders
+    FROM :orders
     WHERE local_date <= (SELECT max(as_of) FROM :matched) AND customer_id IN (SELECT customer_id FROM :matched WHERE :selected)
     GROUP BY customer_id"""
 
 
-def events_query(rules: list[PlannedRule], matched: str) -> exp.Expr | None:
+def events_query(rules: list[PlannedRule], matched: str, orders: exp.Table) -> exp.Expr | None:
     """The orders an immediate rule's message answers (None: no rule needs them), for the
     customers such a rule selected only (the latest order of any status, the latest
     purchase, the latest rated order; ties on the time go to the later row, as in the
@@ -70,7 +70,7 @@ def events_query(rules: list[PlannedRule], matched: str) -> exp.Expr | None:
     if not users:
         return None
     selected = exp.or_(*(exp.column(f"m_{i}") for i in users))
-    return tree(_EVENTS, matched=exp.to_table(matched), selected=selected)
+    return tree(_EVENTS, orders=orders, matched=exp.to_table(matched), selected=selected)
 
 
 def _column(name: str, row: str | None) -> exp.Column:

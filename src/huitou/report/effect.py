@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 from sqlglot import exp
 
 from ..db import date_literal, first_row, register_columns, tree
 from ..delivery import ledger
 from ..plan.rules import window_days
+from ..relation import Relation
 from .stats import MIN_PER_ARM, Difference, cuped, mean_difference, proportion_difference
 
 DEFAULT_WINDOW = "14d"
@@ -198,7 +198,7 @@ _UNITS = """
            count(o.customer_id) FILTER (WHERE o.ordered_at <= t.start_local) AS pre_purchases,
            CAST(coalesce(sum(o.amount) FILTER (WHERE o.ordered_at <= t.start_local), 0) AS DOUBLE) AS pre_revenue
     FROM timed t
-    LEFT JOIN (SELECT customer_id, ordered_at, amount FROM orders WHERE status = 'paid' AND ordered_at BETWEEN :earliest AND :closes) o
+    LEFT JOIN (SELECT customer_id, ordered_at, amount FROM :orders WHERE status = 'paid' AND ordered_at BETWEEN :earliest AND :closes) o
       ON o.customer_id = t.customer_id
      AND o.ordered_at > t.start_local - to_days(:pre) AND o.ordered_at <= t.start_local + to_days(CAST(t.days AS INTEGER))
     GROUP BY t.grp, t.customer_id, t.treated, t.start_local, t.days
@@ -208,7 +208,7 @@ _UNITS = """
 # Buyers of the range who are in no group: (not in the ledger rows, all buyers).
 _OUTSIDE = """
     SELECT count(*) FILTER (WHERE l.customer_id IS NULL), count(*)
-    FROM (SELECT DISTINCT customer_id FROM orders WHERE status = 'paid' AND local_date BETWEEN :start AND :end) b
+    FROM (SELECT DISTINCT customer_id FROM :orders WHERE status = 'paid' AND local_date BETWEEN :start AND :end) b
     LEFT JOIN (SELECT DISTINCT customer_id FROM ledger_rows) l USING (customer_id)"""
 
 
@@ -227,7 +227,7 @@ def _windows_relation(
 
 
 def effect_report(
-    con: duckdb.DuckDBPyConnection,
+    orders: Relation,
     ledger_path: Path,
     start: dt.date,
     end: dt.date,
@@ -240,7 +240,8 @@ def effect_report(
     """Per rule and per playbook: the treated against the holdout, for the messages
     scheduled between start and end (inclusive), outcomes counted up to as_of. `read`:
     read_ledger's result for the same path and range, when the caller read it already
-    (the CLI reads it while the data loads)."""
+    (the CLI reads it while the data loads). `orders`: the loaded orders."""
+    con = orders.con
     report = EffectReport(str(ledger_path))
     read = read_ledger(ledger_path, start, end) if read is None else read
     if isinstance(read, str):
@@ -267,9 +268,10 @@ def effect_report(
             closes=closes,
             earliest=earliest,
             pre=exp.Literal.number(PRE_DAYS),
+            orders=orders.table,
         ).sql("duckdb")
         units = con.execute(sql).fetchnumpy()
-        outside = first_row(con, tree(_OUTSIDE, start=date_literal(start), end=date_literal(end)).sql("duckdb"))
+        outside = first_row(con, tree(_OUTSIDE, orders=orders.table, start=date_literal(start), end=date_literal(end)).sql("duckdb"))
     finally:
         con.unregister("ledger_rows")
     messages = _messages(counts, channels)

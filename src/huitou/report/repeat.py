@@ -24,6 +24,7 @@ from sqlglot import exp
 
 from ..db import create_temp, date_literal, drop_table, tree
 from ..feature_sql import lifecycle_sql
+from ..relation import Relation
 
 EVERY = ("month", "week", "quarter")
 FIRST_PURCHASE = "first_purchase"  # the stage of a buyer with no purchase before the period
@@ -114,7 +115,7 @@ PURCHASES = "report_purchases"
 _PURCHASES = """
     SELECT customer_id, local_date, ordered_at, _row,
            row_number() OVER w AS nth, lag(local_date) OVER w AS previous_date
-    FROM orders WHERE status = 'paid'
+    FROM :orders WHERE status = 'paid'
     WINDOW w AS (PARTITION BY customer_id ORDER BY ordered_at, _row)"""
 
 # Purchases in each period, ranked within the period; a buyer's first purchase in the
@@ -142,9 +143,10 @@ _STAGES = f"""
     FROM buyers GROUP BY period, stage"""
 
 
-def repeat_report(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, every: str | None = None) -> RepeatReport:
+def repeat_report(orders: Relation, start: dt.date, end: dt.date, every: str | None = None) -> RepeatReport:
     """The repeat-purchase rates of the loaded `orders` between start and end (inclusive)."""
-    purchases = create_temp(con, PURCHASES, tree(_PURCHASES))
+    con = orders.con
+    purchases = create_temp(con, PURCHASES, tree(_PURCHASES, orders=orders.table))
     spans = periods(start, end, every)
     try:
         report = _rates_and_stages(con, purchases, start, end, every, spans)
@@ -200,12 +202,12 @@ _STAGE_ORDER = {FIRST_PURCHASE: 0, "new": 1, "active": 2, "cooling": 3, "dormant
 # One pass over each customer's purchases feeds both the cohorts and the purchase cycle:
 # the first purchase ever, and up to `end` the last purchase day and the purchase days.
 _COHORTS_AND_CYCLE = """
-    WITH customers AS MATERIALIZED (
+    WITH buyers AS MATERIALIZED (
         SELECT customer_id, min(local_date) AS first_date, max(local_date) FILTER (WHERE local_date <= :end) AS last_date,
                count(*) FILTER (WHERE local_date <= :end AND local_date IS DISTINCT FROM previous_date) AS days  -- purchase days: dates rise with nth
         FROM :purchases GROUP BY customer_id),
     cohort AS (
-        SELECT customer_id, CAST(date_trunc('month', first_date) AS DATE) AS month FROM customers
+        SELECT customer_id, CAST(date_trunc('month', first_date) AS DATE) AS month FROM buyers
         WHERE first_date BETWEEN CAST(date_trunc('month', :start) AS DATE) AND :end),
     later AS (
         SELECT DISTINCT o.customer_id, c.month,
@@ -215,7 +217,7 @@ _COHORTS_AND_CYCLE = """
     UNION ALL
     SELECT strftime(month, '%Y-%m') AS cohort, k, count(*) AS n, NULL AS cycle FROM later WHERE k >= 1 GROUP BY month, k
     UNION ALL
-    SELECT NULL, NULL, NULL, median(date_diff('day', first_date, last_date) / (days - 1)) FROM customers WHERE days >= 2"""
+    SELECT NULL, NULL, NULL, median(date_diff('day', first_date, last_date) / (days - 1)) FROM buyers WHERE days >= 2"""
 
 
 def cohorts_and_cycle(con: duckdb.DuckDBPyConnection, purchases: exp.Expr, start: dt.date, end: dt.date) -> tuple[list[Cohort], float | None]:

@@ -14,11 +14,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
-import sqlglot.expressions as exp
-
 from ..db import date_literal, first_row, tree
 from ..plan.rules import window_days
+from ..relation import Relation
 from .effect import DEFAULT_WINDOW, windows
 from .stats import minimum_detectable_uplift
 
@@ -52,26 +50,27 @@ _GROUPS = """
 
 _BASELINE = """
     SELECT count(*) FILTER (WHERE recent) / nullif(count(*), 0)
-    FROM (SELECT customer_id, bool_or(local_date >= :since) AS recent FROM orders
+    FROM (SELECT customer_id, bool_or(local_date >= :since) AS recent FROM :orders
           WHERE status = 'paid' AND local_date < :as_of GROUP BY customer_id HAVING min(local_date) < :since)"""
 
 
-def baseline(con: duckdb.DuckDBPyConnection, as_of: dt.date, days: int) -> float | None:
+def baseline(orders: Relation, as_of: dt.date, days: int) -> float | None:
     """The shop's conversion in a window of `days` with no message (module docstring)."""
-    sql = tree(_BASELINE, since=date_literal(as_of - dt.timedelta(days=days)), as_of=date_literal(as_of)).sql("duckdb")
-    row = first_row(con, sql)
+    sql = tree(_BASELINE, orders=orders.table, since=date_literal(as_of - dt.timedelta(days=days)), as_of=date_literal(as_of)).sql("duckdb")
+    row = first_row(orders.con, sql)
     return float(row[0]) if row and row[0] is not None else None
 
 
-def holdout_sizing(con: duckdb.DuckDBPyConnection, playbooks: list[Any], as_of: dt.date, plan: str = "plan") -> list[Sizing]:
-    """One Sizing per rule of the planned relation `plan` that holds customers out."""
+def holdout_sizing(plan: Relation, orders: Relation, playbooks: list[Any], as_of: dt.date) -> list[Sizing]:
+    """One Sizing per rule of the planned relation `plan` that holds customers out, the
+    baseline from the loaded `orders` (on the same connection)."""
     known = windows(playbooks)
     rates: dict[int, float | None] = {}
     out = []
-    for playbook, rule, treated, held in con.execute(tree(_GROUPS, plan=exp.to_table(plan)).sql("duckdb")).fetchall():
+    for playbook, rule, treated, held in plan.con.execute(tree(_GROUPS, plan=plan.table).sql("duckdb")).fetchall():
         days = known.get((playbook, rule), window_days(DEFAULT_WINDOW))
         if days not in rates:
-            rates[days] = baseline(con, as_of, days)
+            rates[days] = baseline(orders, as_of, days)
         p0 = rates[days]
         mde = minimum_detectable_uplift(p0, int(treated), int(held)) if p0 is not None else None
         out.append(Sizing(playbook, rule, int(treated), int(held), days, p0, mde))

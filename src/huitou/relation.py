@@ -1,0 +1,51 @@
+"""Relations: what one stage hands the next, instead of a table name both must know.
+
+A `Relation` is a table (a sqlglot tree) and the DuckDB connection it lives on. Loading
+(data/load.py, evaluate.open_data) creates the data's tables and hands the stages a
+`Loaded` record of them; a stage reads `loaded.orders.table` in its SQL (a :placeholder
+of db.tree) and never spells the name. Only the relation layer (this module, data/,
+feature_sql.py and evaluate.py) knows what the tables are called:
+tests/test_layers.py fails when another module names one.
+
+>>> Relation(exp.to_table("orders"), None).sql()
+'orders'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+
+
+@dataclass(frozen=True)
+class Relation:
+    table: exp.Table  # how SQL names it (copied where it is placed: db.tree copies)
+    con: Any  # the duckdb.DuckDBPyConnection it lives on
+
+    def sql(self) -> str:
+        return self.table.sql("duckdb")
+
+    def types(self) -> dict[str, str]:
+        """Its columns and their DuckDB types, in order."""
+        rows = self.con.execute(exp.Describe(this=self.table.copy()).sql("duckdb")).fetchall()
+        return {str(row[0]): str(row[1]) for row in rows}
+
+    def count(self) -> int:
+        return int(self.con.execute(exp.select(exp.Count(this=exp.Star())).from_(self.table.copy()).sql("duckdb")).fetchall()[0][0])
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The data as loading checked it, on one DuckDB connection."""
+
+    orders: Relation  # the usable orders, one row an order (status, amount, local_date, items, ...)
+    customers: Relation  # one row a customer: the profile and consent (from the customers file or the orders)
+    order_rows: Relation  # every row of the orders file, typed, with its verdict (_verdict NULL: usable)
+    summary: Relation  # one row a customer id of the orders: the aggregates the features start from
+    items: Relation  # the orders' line items (customer_id, order_id, local_date, sku, product, category, ...)
+
+    @property
+    def con(self) -> Any:
+        return self.orders.con
