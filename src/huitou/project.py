@@ -109,6 +109,14 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
+def cleartext_auth(channel: str, smtp: Mapping[str, Any]) -> str | None:
+    """The problem of an SMTP setting that sends credentials without TLS, or None (huitou
+    validate says it; huitou send refuses it)."""
+    if smtp.get("security") == "none" and (smtp.get("username_env") or smtp.get("password_env")) and smtp.get("plaintext_auth") is not True:
+        return f"channel '{channel}' logs in to its SMTP server with security: none: the password would cross the network in clear"
+    return None
+
+
 def channel_kind(name: str, config: Mapping[str, Any]) -> str:
     """A configured channel's kind: its `kind`, else its name when that is a kind."""
     return str(config.get("kind") or (name if name in CHANNEL_KINDS else ""))

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..data.sources import DataError, check_data_file, is_system_path
-from ..delivery.email import cleartext_auth
 from ..diagnostics import Diagnostic
 from ..loader import Document
+from ..project import cleartext_auth
 
 
 def without_system_dirs(config: dict[str, Any], root: Path) -> dict[str, Any]:

@@ -17,18 +17,12 @@ from collections.abc import Mapping
 from email.utils import format_datetime, getaddresses
 from typing import Any
 
+from ..project import cleartext_auth
 from ..unsubscribe import make_token, unsubscribe_link
 from .channels import ChannelDown, ConfigError, Deadline, DeliveryError, Message, secret
 from .mime import LINE, Composed, address, compose, header_text, mailbox
 
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
-
-
-def cleartext_auth(channel: str, smtp: Mapping[str, Any]) -> str | None:
-    """The problem of an SMTP setting that sends credentials without TLS, or None."""
-    if smtp.get("security") == "none" and (smtp.get("username_env") or smtp.get("password_env")) and smtp.get("plaintext_auth") is not True:
-        return f"channel '{channel}' logs in to its SMTP server with security: none: the password would cross the network in clear"
-    return None
 
 
 def _handed(message: Message) -> dt.datetime:
