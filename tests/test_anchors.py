@@ -103,3 +103,14 @@ def test_validate_names_the_missing_founding_date_and_an_undeclared_field(tmp_pa
     assert "did you mean 'points_expire_on'?" in out
     assert "rules/dates.yaml:15:16: error HT305 'shop_anniversary' in rule 'shop-birthday' needs the shop's founding date" in out
     assert "set shop.founded: YYYY-MM-DD in huitou.yaml" in out
+
+
+def test_the_countries_with_holiday_anchors_are_every_country_holidays_knows() -> None:
+    """`CC:holiday` anchors take any country the holidays package has a calendar for, its
+    aliases too (UK for GB), read from its registry without loading every calendar."""
+    import holidays
+
+    from huitou.calendar import supported_countries
+
+    assert supported_countries() == frozenset(holidays.list_supported_countries())
+    assert {"CN", "JP", "US", "GB", "UK"} <= supported_countries()

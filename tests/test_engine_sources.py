@@ -1,7 +1,9 @@
 """Data sources that are tables of the engine, and the engine chosen in huitou.yaml or on
-the command line: the installed console script on real PostgreSQL and Spark
-(tests/engines.py). In a file of its own so that the test workers share the engine tests
-(a file runs on one worker)."""
+the command line, on real PostgreSQL and Spark (tests/engines.py): the commands run in
+this process (on Spark, the session's: huitou uses a Spark it did not start and leaves it
+running), and the installed console script where the process is the point (Spark's
+workers). In a file of its own so that the test workers share the engine tests (a file
+runs on one worker)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from .conftest import installed_script
 from .engines import postgres_url, spark_engine  # noqa: F401  (fixtures: they start the servers or fail in CI)
+from .inprocess import Ran, huitou
 from .test_engine_plans import edge_project, engines_env, plan_files  # noqa: F401  (engines_env: a fixture)
 
 
@@ -23,22 +26,15 @@ def test_the_engine_named_in_huitou_yaml_or_on_the_command_line(tmp_path: Path, 
     config.write_text(config.read_text(encoding="utf-8") + "engine: {kind: postgres, url_env: SHOP_DB}\n", encoding="utf-8")
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
 
-    def huitou(*args: str, db: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [installed_script("huitou"), *args, "--as-of", "2026-10-20"],
-            cwd=root,
-            env={**env, "SHOP_DB": db},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+    def run(*args: str, db: str) -> Ran:
+        return huitou(*args, "--as-of", "2026-10-20", cwd=root, env={**env, "SHOP_DB": db})
 
-    on_postgres = huitou("segments", "-f", "json", db=postgres_url)
-    on_duckdb = huitou("segments", "-f", "json", "--engine", "duckdb", db="host=/nonexistent")
+    on_postgres = run("segments", "-f", "json", db=postgres_url)
+    on_duckdb = run("segments", "-f", "json", "--engine", "duckdb", db="host=/nonexistent")
     assert on_postgres.returncode == 0 and on_duckdb.returncode == 0, on_postgres.stderr + on_duckdb.stderr
     assert json.loads(on_postgres.stdout) == json.loads(on_duckdb.stdout) and "edges" in on_postgres.stdout
     before = sorted(root.rglob("*"))
-    refused = huitou("plan", "--out", str(tmp_path / "plan.jsonl"), db="postgresql://huitou:s3cret@127.0.0.1:1/shop?connect_timeout=5")
+    refused = run("plan", "--out", str(tmp_path / "plan.jsonl"), db="postgresql://huitou:s3cret@127.0.0.1:1/shop?connect_timeout=5")
     assert refused.returncode == 2
     assert refused.stderr.startswith(
         "huitou plan: engine postgres: cannot connect to the database of SHOP_DB (host 127.0.0.1, port 1, dbname shop, user huitou)"
@@ -99,14 +95,7 @@ def test_sources_that_are_tables_of_the_engine_plan_as_the_files_do(tmp_path: Pa
         (root / "orders.csv").unlink()
         (root / "customers.csv").unlink()
         out = tmp_path / f"{kind}.jsonl"
-        done = subprocess.run(
-            [installed_script("huitou"), "plan", "--engine", kind, "--as-of", "2026-10-20", "--horizon", "30d", "--out", str(out)],
-            cwd=root,
-            env=engines_env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        done = huitou("plan", "--engine", kind, "--as-of", "2026-10-20", "--horizon", "30d", "--out", out, cwd=root, env=engines_env)
         assert done.returncode == 0, done.stderr
         assert "rows read from table " in done.stderr
         assert out.read_bytes() == reference, kind
@@ -115,19 +104,12 @@ def test_sources_that_are_tables_of_the_engine_plan_as_the_files_do(tmp_path: Pa
         assert "kept,amount_rounded" in quarantine and "20.005" in quarantine, kind
 
 
-def test_a_table_source_that_cannot_be_read_is_one_line(tmp_path: Path, engines_env: dict[str, str]) -> None:  # noqa: F811
+def test_a_table_source_that_cannot_be_read_is_one_line(tmp_path: Path, engines_env: dict[str, str], spark_engine) -> None:  # noqa: F811
     root = edge_project(tmp_path / "shop")
     _with_sources(root, "{table: shop.no_such_table}", "{path: customers.csv}")
 
-    def plan(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [installed_script("huitou"), "plan", *args, "--out", str(tmp_path / "plan.jsonl")],
-            cwd=root,
-            env=engines_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+    def plan(*args: str) -> Ran:
+        return huitou("plan", *args, "--out", tmp_path / "plan.jsonl", cwd=root, env=engines_env)
 
     missing = plan("--engine", "postgres")
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
@@ -136,6 +118,8 @@ def test_a_table_source_that_cannot_be_read_is_one_line(tmp_path: Path, engines_
     on_spark = plan("--engine", "spark")
     assert on_spark.returncode == 2 and on_spark.stderr.count("\n") == 1, on_spark.stderr
     assert on_spark.stderr.startswith("huitou plan: engine spark: cannot read data.orders.table 'shop.no_such_table': [TABLE_OR_VIEW_NOT_FOUND]")
+    # The command ran on this process's Spark, which it did not start: it left it running.
+    assert spark_engine.spark.range(3).count() == 3
     on_duckdb = plan()
     assert on_duckdb.returncode == 2 and "without path names a table of the engine, and the engine is the embedded DuckDB" in on_duckdb.stderr
     assert not (tmp_path / "plan.jsonl").exists()

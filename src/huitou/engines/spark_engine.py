@@ -57,6 +57,12 @@ class SparkEngine(Engine):
         # The JVM writes its start-up notices and log to the stderr it inherits: give it a
         # file instead, so that huitou's stderr stays huitou's lines (cron mail, CI logs).
         handle, self.log_path = tempfile.mkstemp(prefix="huitou-spark-", suffix=".log")
+        # A Python caller's own Spark (a notebook's, a job's) is used and left running:
+        # huitou stops only a context it started. (The active session is per thread; the
+        # context, which getOrCreate takes, is the process's.)
+        from pyspark import SparkContext
+
+        self.owned = getattr(SparkContext, "_active_spark_context", None) is None
         saved = os.dup(2)
         sys.stderr.flush()
         os.dup2(handle, 2)
@@ -155,7 +161,8 @@ class SparkEngine(Engine):
         self.spark.catalog.dropTempView(relation.name)
 
     def close(self) -> None:
-        self.spark.stop()
+        if self.owned:
+            self.spark.stop()
         with contextlib.suppress(OSError):
             os.unlink(self.log_path)
 
