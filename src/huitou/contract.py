@@ -10,6 +10,7 @@ import hashlib
 from sqlglot import exp
 
 from .db import tree
+from .vocabulary import Status
 
 # The plan file's formats, by the file name's extension: the planner writes them, delivery reads them.
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -43,7 +44,7 @@ COLUMNS = (
     "content",
     "checksum",
 )
-STATUSES = ("send", "suppressed", "holdout")
+STATUSES = tuple(Status)
 
 # Every field of a row but its checksum, of every row: delivery takes the send rows'
 # (recipient, time, text), and a suppressed or holdout row withdraws a send or records the

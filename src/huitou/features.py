@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .vocabulary import OrderStatus
+
 # Types of the predicate language: integer, money (exact decimal), number, date, string,
 # boolean, list (of strings).
 NUMERIC = {"integer", "money", "number"}
@@ -27,7 +29,7 @@ class Feature:
 
 
 LIFECYCLE_STAGES = ("new", "active", "cooling", "dormant_high", "dormant_low", "lost")
-ORDER_STATUSES = ("paid", "unpaid", "cancelled", "refunded")
+ORDER_STATUSES = tuple(OrderStatus)
 
 _FEATURES = [
     Feature("customer_id", "string", "The customer's id, exactly as in the data.", source="customers"),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ..diagnostics import Diagnostic
 from ..predicates import PredicateError
 from ..predicates.ast import And, Between, Compare, Expr, InList, IsNull, Literal, Name, Not, Or, Term
+from ..vocabulary import Intent
 from .context import PlaybookContext
 
 _NEGATE = {"=": "!=", "!=": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
@@ -50,7 +51,7 @@ def care_forms(contexts: list[PlaybookContext]) -> list[list[Conj] | None]:
     for ctx in contexts:
         segments = _segment_trees(ctx)
         for rule, pred in zip(ctx.rules, ctx.rule_segments):
-            if rule["intent"] == "care" and rule.get("enabled", True) and not isinstance(pred.tree, PredicateError):
+            if rule["intent"] == Intent.CARE and rule.get("enabled", True) and not isinstance(pred.tree, PredicateError):
                 form = _dnf(pred.tree, False, segments, ())
                 forms.setdefault(tuple(form) if form is not None else None, form)
     return list(forms.values())
@@ -60,7 +61,7 @@ def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
     forms = ctx.care_forms if ctx.care_forms is not None else care_forms([ctx])
     segments = _segment_trees(ctx)
     for i, (rule, pred) in enumerate(zip(ctx.rules, ctx.rule_segments)):
-        if rule["intent"] != "promotion" or not rule.get("enabled", True) or isinstance(pred.tree, PredicateError):
+        if rule["intent"] != Intent.PROMOTION or not rule.get("enabled", True) or isinstance(pred.tree, PredicateError):
             continue
         promo = _dnf(pred.tree, False, segments, ())
         if not any(_forms_overlap(promo, care) for care in forms):

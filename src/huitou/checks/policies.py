@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from ..diagnostics import Diagnostic, did_you_mean
 from ..quiet import PRESETS, QuietHoursError, hhmm, minutes, resolve, zone
+from ..vocabulary import Intent
 from .context import PlaybookContext
 
 
@@ -70,7 +71,7 @@ def _opt_out(ctx: PlaybookContext) -> Iterator[Diagnostic]:
     channels = ctx.project.channels
     for i, rule in enumerate(ctx.rules):
         settings = channels.get(rule["channel"]) or {}
-        if settings.get("kind") == "sms" and rule["intent"] == "promotion" and not settings.get("opt_out"):
+        if settings.get("kind") == "sms" and rule["intent"] == Intent.PROMOTION and not settings.get("opt_out"):
             yield ctx.at(
                 ("rules", i, "channel"),
                 "HT505",
@@ -81,7 +82,7 @@ def _opt_out(ctx: PlaybookContext) -> Iterator[Diagnostic]:
 
 def _caps(ctx: PlaybookContext) -> Iterator[Diagnostic]:
     caps = (ctx.data.get("policies") or {}).get("frequency_caps")
-    promos = [i for i, r in enumerate(ctx.rules) if r["intent"] == "promotion"]
+    promos = [i for i, r in enumerate(ctx.rules) if r["intent"] == Intent.PROMOTION]
     if promos and not caps:
         path = ("policies",) if "policies" in ctx.data else ("rules", promos[0], "intent")
         yield ctx.at(

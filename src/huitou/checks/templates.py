@@ -24,6 +24,7 @@ from ..project import Project
 from ..sandbox import constant_bound_problems
 from ..sms import compose, measure
 from ..templates import TemplateLoader, environment, safe_name, template_fields, template_file, template_uses
+from ..vocabulary import Intent
 from .context import PlaybookContext
 from .references import template_files, template_names
 
@@ -222,7 +223,7 @@ def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
                         f"email template {ctx.project.display(file)} has no {' and no '.join(missing)} block",
                         "define {% block subject %}...{% endblock %} and {% block text %} / {% block html %}",
                     )
-                elif rule["intent"] == "promotion" and not _links_unsubscribe(file, names[path]):
+                elif rule["intent"] == Intent.PROMOTION and not _links_unsubscribe(file, names[path]):
                     yield ctx.at(
                         path,
                         "HT508",
@@ -249,7 +250,7 @@ def _sms_budget(
 ) -> Iterator[Diagnostic]:
     limits = field_limits(ctx.project.config)
     body = worst_case(tree.body, ctx.project.shop, ctx.locale, limits)
-    opt_out = str(settings.get("opt_out") or "") if ctx.rules[i]["intent"] == "promotion" else ""
+    opt_out = str(settings.get("opt_out") or "") if ctx.rules[i]["intent"] == Intent.PROMOTION else ""
     signature = str(settings.get("signature") or "")
     length = measure(compose(body, signature, opt_out))
     budget = int(settings.get("max_segments") or 1)  # type: ignore[call-overload]

@@ -39,8 +39,6 @@ from typing import Any, NamedTuple
 from ..errors import HuitouError
 from .witness import places, recall, record
 
-STATES = ("pending", "sending", "sent", "failed", "skipped")
-
 # The plan row's identity, the same in the messages and the holdouts tables.
 _PLAN_ROW = """
     idempotency_key TEXT PRIMARY KEY,
@@ -63,7 +61,7 @@ CREATE TABLE IF NOT EXISTS messages ({_PLAN_ROW}
     quiet_hours TEXT,               -- the rule's quiet window, '21:00-08:00 defer' (quiet.py)
     not_before REAL,                -- epoch seconds: deferred out of quiet hours until then (kept once sent)
     content TEXT,                   -- JSON: subject, body, html, ...
-    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'skipped')),
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'skipped')),  -- vocabulary.State
     attempts INTEGER NOT NULL DEFAULT 0,
     retry_at REAL,                  -- epoch seconds: not before, after a transient failure
     error TEXT,

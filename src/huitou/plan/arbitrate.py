@@ -29,6 +29,7 @@ from sqlglot import exp
 
 from ..db import date_literal, select_tree, tree
 from ..engines.base import Engine
+from ..vocabulary import Intent
 from .relations import Relations
 from .rules import INTENT_ORDER, Cap, PlannedRule, caps_of, care_within
 
@@ -113,7 +114,7 @@ class _Contest:
     @property
     def scopes(self) -> list[tuple[str | None, str | None]]:
         """The distinct (channel, intent) the caps count, then care touches."""
-        return list(dict.fromkeys((c.channel, c.intent) for c in self.caps)) + [(None, "care")]
+        return list(dict.fromkeys((c.channel, c.intent) for c in self.caps)) + [(None, Intent.CARE)]
 
 
 def ranked_statement(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations) -> tuple[str, exp.Expr]:
@@ -257,7 +258,7 @@ def _judge(contest: _Contest, part: dict[str, numpy.ndarray], past: dict[str, nu
         for name, within in contest.care.items():
             if within is None:
                 continue
-            promo = numpy.flatnonzero(ok & (playbook_of[r] == playbooks.index(name)) & (intent_of[r] == "promotion"))
+            promo = numpy.flatnonzero(ok & (playbook_of[r] == playbooks.index(name)) & (intent_of[r] == Intent.PROMOTION))
             if not len(promo):
                 continue
             touched = _sum_before(care_counts, c[promo], d[promo], within) > 0

@@ -22,7 +22,6 @@ from .timing import Window, _offsets, constant_dates, customer_anchors, weekday_
 from .triggers import by_rule, delivered_case, event_id, events_query, needs_events
 
 # Why a candidate is not sent, before arbitration (first match wins).
-EARLY_REASONS = ("opted_out", "already_sent", "quiet_hours", "no_contact", "invalid_phone", "invalid_email", "no_consent")
 # What a phone number may look like: digits, an optional leading +, spaces, hyphens, parentheses.
 PHONE_PATTERN = r"\+?[0-9][0-9 ()\-]{4,24}"
 # local@domain.tld without spaces, quotes, angle brackets or control characters: what

@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from ..db import tree
 from ..engines.base import Engine
+from ..vocabulary import Intent
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST
 from .relations import Relations
 from .rules import INTENT_ORDER, Cap
@@ -70,8 +71,8 @@ def decision_statements(caps: list[Cap], rel: Relations) -> list[tuple[str, exp.
         accepted=ACCEPTED,
         capped=CAPPED,
         care_first=CARE_FIRST,
-        promotion=INTENT_ORDER["promotion"],
-        care=INTENT_ORDER["care"],
+        promotion=INTENT_ORDER[Intent.PROMOTION],
+        care=INTENT_ORDER[Intent.CARE],
         **tables,
     )
 

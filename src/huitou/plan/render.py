@@ -29,6 +29,7 @@ from ..redact import secret_env
 from ..sandbox import RenderClock, RenderTimeout, bounded_output
 from ..templates import TemplateLoader, environment, locale_chain, template_uses
 from ..unsubscribe import make_token, unsubscribe_link
+from ..vocabulary import Intent
 from .rules import PlannedRule
 
 # What render_batch returns per row, in this order (send_local: the time rendered for).
@@ -115,7 +116,7 @@ def rule_specs(rules: list[PlannedRule]) -> dict[int, RuleSpec]:
             template_dirs=[d for d in dirs if Path(d).is_dir()],
             templates={int(k): str(v) for k, v in template.items()} if isinstance(template, dict) else {None: str(template)},
             signature=str(settings.get("signature", "")),
-            opt_out=str(settings.get("opt_out", "")) if rule.intent == "promotion" else "",
+            opt_out=str(settings.get("opt_out", "")) if rule.intent == Intent.PROMOTION else "",
             budget=int(settings.get("max_segments", 1)),
             unsubscribe=str(settings.get("unsubscribe_url", "")),
             unsubscribe_secret_env=str(settings.get("unsubscribe_secret_env", "")),

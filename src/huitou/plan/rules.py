@@ -12,9 +12,10 @@ from ..checks.context import PlaybookContext
 from ..data.consent import CONSENT_BY_KIND
 from ..features import declared_date_fields
 from ..quiet import QuietHours, QuietHoursError, resolve
+from ..vocabulary import Intent
 from .timing import TimeOfDay, time_of_day
 
-INTENT_ORDER = {"care": 0, "service": 1, "promotion": 2}  # care before promotion on a tie
+INTENT_ORDER = {intent: rank for rank, intent in enumerate(Intent)}  # care before promotion on a tie
 CONTACT_BY_KIND = {"sms": "phone", "phone": "phone", "email": "email", "wechat": "wechat_id", "im": "wechat_id", "parcel_insert": None}
 _WINDOW = re.compile(r"^(\d+)([hdw])$")
 
@@ -62,8 +63,8 @@ class PlannedRule:
         return str(self.rule["id"])
 
     @property
-    def intent(self) -> str:
-        return str(self.rule["intent"])
+    def intent(self) -> Intent:
+        return Intent(self.rule["intent"])  # the schema allows these words only
 
     @property
     def channel(self) -> str:
