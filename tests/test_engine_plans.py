@@ -434,9 +434,9 @@ def test_compile_shows_the_decisions_the_engines_run(postgres_url: str, spark_en
     for dialect, engine in (("postgres", PostgresEngine()), ("spark", spark_engine)):
         printed = compiled(dialect, "2026-11-30", "10d")
         for name, columns in inputs.items():
-            engine.take_local(name, con, f"SELECT {columns} FROM {name}")
-        for name in made:
-            engine.create_temp(name, printed[name])
+            engine.take_local(name, con, sqlglot.select(columns).from_(name))
+        for name in made:  # what huitou compile printed, as the engine reads it
+            engine.create_temp(name, sqlglot.parse_one(printed[name], read=dialect))
         for name, order in made.items():
             columns = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in text[name].items())
             engine.bring(sqlglot.parse_one(f"SELECT * FROM {name}"), con, f"{name}_{dialect}", text[name])
@@ -530,9 +530,9 @@ def test_the_plan_is_computed_on_the_engine(tmp_path: Path, postgres_url: str, m
     made: list[str] = []
 
     class Recording(PostgresEngine):
-        def create_temp(self, name: str, text: str) -> None:
+        def create_temp(self, name: str, query: sqlglot.exp.Expr) -> None:
             made.append(name)
-            super().create_temp(name, text)
+            super().create_temp(name, query)
 
         def take_columns(self, name, columns, types) -> None:  # type: ignore[no-untyped-def]
             made.append(name)

@@ -423,7 +423,7 @@ def test_rows_copied_into_postgres_are_the_same_values(postgres_url: str, monkey
     load = PostgresEngine._load
     monkeypatch.setattr(PostgresEngine, "_load", lambda self, *a, **k: loads.append(k.get("csv") is not None) or load(self, *a, **k))
     with PostgresEngine() as engine:
-        table = engine.take_local("tricky", con, query)
+        table = engine.take_local("tricky", con, sqlglot.parse_one(query, read="duckdb"))
         got = engine.rows(sqlglot.select("*").from_(table).order_by("i"))
     assert [tuple(r) for r in got] == expected and len(got) == len(TRICKY_TEXT)
     assert loads == [extra == ""]
@@ -452,7 +452,7 @@ def test_rows_brought_back_from_postgres_are_the_same_values(postgres_url: str, 
         monkeypatch.setattr(postgres_engine, "_CSV_SAFE", re.compile("(?!)"))
         monkeypatch.setattr(postgres_engine, "BATCH_ROWS", 4)
     with PostgresEngine() as engine:
-        table = engine.take_local("tricky", con, query)
+        table = engine.take_local("tricky", con, sqlglot.parse_one(query, read="duckdb"))
         engine.bring(sqlglot.select("*").from_(table), con, "back", types)
     assert con.execute("SELECT * FROM back ORDER BY i").fetchall() == expected
 
@@ -469,10 +469,10 @@ def test_an_engine_out_of_memory_says_how_to_give_it_more(tmp_path) -> None:
     class Cramped(DuckDBEngine):  # a DuckDB that takes everything in and fails on the way out
         kind = "spark"
 
-        def copy_local(self, name: str, con, query: str) -> None:
+        def copy_local(self, name: str, con, query: sqlglot.exp.Query) -> None:
             pass
 
-        def create_temp(self, name: str, text: str) -> None:
+        def create_temp(self, name: str, query: sqlglot.exp.Expr) -> None:
             pass
 
         def fetch_batches(self, text: str):

@@ -27,7 +27,7 @@ from .data import consent, load, raw
 from .data.identity import ContactReport, Identity, normalise_contacts
 from .data.profile import BOOLEAN_PROFILE, profile_types
 from .data.sources import ENGINE_TABLE, DataError, Source, data_files, resolve
-from .db import connect, copy_out, create_temp, first_row, run, scalar, scratch_dir
+from .db import connect, copy_out, create_temp, first_row, run, scalar, scratch_dir, select_tree
 from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, portable_summary, purchase_days_sql, summary_sql
 from .features import CATALOG, LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
@@ -345,15 +345,15 @@ def features_on(engine: Any, session: DataSession, **inputs: exp.Expr | None) ->
     # The orders of known customers only: the features start from the customers, and an
     # unknown customer's id may hold what the engine cannot (a NUL byte, rejected with
     # its customer in the customers file).
-    orders = engine.take_local("orders", session.con, "SELECT * FROM orders WHERE customer_id IN (SELECT customer_id FROM customers)")
+    orders = engine.take_local("orders", session.con, select_tree("SELECT * FROM orders WHERE customer_id IN (SELECT customer_id FROM customers)"))
     session._engine_orders = orders
-    engine.take_local("customers", session.con, "SELECT * FROM customers")
+    engine.take_local("customers", session.con, exp.select("*").from_("customers"))
     given: dict[str, Any] = {}
     for key, relation in inputs.items():
         if relation is not None:
             table = relation.find(exp.Table)
             assert table is not None, key
-            engine.take_local(table.name, session.con, sqlglot.select("*").from_(table.copy()).sql("duckdb"))
+            engine.take_local(table.name, session.con, sqlglot.select("*").from_(table.copy()))
             given[key] = relation
     summary = engine.temp("order_summary", portable_summary(session.as_of, orders))
     features = engine.temp("features", feature_query(session.as_of, session.extra_fields, **given))

@@ -9,6 +9,7 @@ next stage receives it, so no module needs to know another's table names.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -23,22 +24,58 @@ def python_value(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
 
 
-def local_table(name: str, types: Mapping[str, str]) -> str:
-    """CREATE the empty DuckDB temporary table `name` of these columns (DuckDB types)."""
+def local_table(name: str, types: Mapping[str, str], dialect: str = "duckdb", replace: bool = True) -> str:
+    """CREATE the empty temporary table `name` of these columns (DuckDB types), for
+    DuckDB or another engine's `dialect`."""
     columns = [exp.ColumnDef(this=exp.to_identifier(c, quoted=True), kind=exp.DataType.build(t, dialect="duckdb")) for c, t in types.items()]
     create = exp.Create(
         this=exp.Schema(this=exp.to_table(name), expressions=columns),
         kind="TABLE",
-        replace=True,
+        replace=replace,
         properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
     )
-    return create.sql("duckdb")
+    return create.sql(dialect)
 
 
-def insert_cast(name: str, source: str, types: Mapping[str, str]) -> str:
-    """INSERT INTO `name` the rows of the relation `source`, each column cast to its type."""
+def named(name: str) -> exp.Table:
+    """A relation huitou names, quoted (a name is never split on dots)."""
+    return exp.Table(this=exp.to_identifier(name, quoted=True))
+
+
+def statement(template: str, dialect: str, table: exp.Table | None = None, query: exp.Expr | None = None) -> str:
+    """One of the engines' fixed statements (CREATE ... AS SELECT 1, DROP TABLE t,
+    DESCRIBE SELECT 1, ANALYZE t) with its table `t` and its query `SELECT 1` replaced by
+    copies of these trees, written in `dialect`: a name or a query never passes through
+    text. The query is the top-level one: a dialect's own rewrites apply to it alike.
+
+    >>> statement("CREATE TEMPORARY TABLE t AS SELECT 1", "postgres", named("plan; x"), exp.select("a").from_("b"))
+    'CREATE TEMPORARY TABLE "plan; x" AS SELECT a FROM b'
+    """
+    built = _template(template).copy()
+    if table is not None:
+        for node in list(built.find_all(exp.Table)):
+            if node.name == "t":
+                node.replace(table.copy())
+    if query is not None:
+        (built.expression if isinstance(built, exp.Create) else built.this).replace(query.copy())
+    return built.sql(dialect, copy=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _template(text: str) -> exp.Expr:
+    import sqlglot
+
+    return sqlglot.parse_one(text, dialect="duckdb")
+
+
+def insert_cast(name: str, source: str, types: Mapping[str, str], create: bool = False) -> str:
+    """INSERT INTO `name` the rows of the relation `source`, each column cast to its type
+    (DuckDB's); `create`: CREATE the temporary table `name` of them instead."""
     columns = [exp.cast(exp.column(c, quoted=True), exp.DataType.build(t, dialect="duckdb")).as_(c, quoted=True) for c, t in types.items()]
-    return exp.insert(exp.select(*columns).from_(exp.to_table(source)), exp.to_table(name)).sql("duckdb")
+    rows = exp.select(*columns).from_(named(source) if create else exp.to_table(source))
+    if create:
+        return statement("CREATE OR REPLACE TEMPORARY TABLE t AS SELECT 1", "duckdb", named(name), rows)
+    return exp.insert(rows, exp.to_table(name)).sql("duckdb")
 
 
 # Engine column types read as they are: text, integers, exact decimals of stated scale,
@@ -102,16 +139,17 @@ class Engine:
         """Column names and every row of a query."""
         raise NotImplementedError
 
-    def create_temp(self, name: str, text: str) -> None:
-        """A temporary relation `name` holding the result of the query `text`, computed now."""
+    def create_temp(self, name: str, query: exp.Expr) -> None:
+        """A temporary relation `name` holding the result of `query` (rewritten for this
+        engine: Engine.temp), computed now."""
         raise NotImplementedError
 
     def take_columns(self, name: str, columns: Mapping[str, Any], types: Mapping[str, str]) -> None:
         """A temporary relation `name` of the given columns; `types` are SQL types (DuckDB names)."""
         raise NotImplementedError
 
-    def copy_local(self, name: str, con: Any, query: str) -> None:
-        """A temporary relation `name` of a query's rows in the local DuckDB `con`."""
+    def copy_local(self, name: str, con: Any, query: exp.Query) -> None:
+        """A temporary relation `name` of the rows of `query` (DuckDB's) in the local DuckDB `con`."""
         raise NotImplementedError
 
     def fetch_batches(self, text: str) -> Iterator[Any]:
@@ -119,7 +157,7 @@ class Engine:
         types of a batch are what its values say; Engine.bring casts them)."""
         raise NotImplementedError
 
-    def column_types(self, text: str) -> dict[str, str]:
+    def column_types(self, query: exp.Query) -> dict[str, str]:
         """The columns of a query and their types, as the engine names them."""
         raise NotImplementedError
 
@@ -139,7 +177,7 @@ class Engine:
 
     def temp(self, name: str, query: exp.Expr) -> exp.Table:
         """The query computed into a temporary relation; the relation, as a tree."""
-        self.create_temp(name, self.sql(query))
+        self.create_temp(name, portable.rewrite(query, self.kind))
         return exp.to_table(name)
 
     def take(self, name: str, columns: Mapping[str, Any], types: Mapping[str, str]) -> exp.Table:
@@ -147,7 +185,7 @@ class Engine:
         self.take_columns(name, columns, types)
         return exp.to_table(name)
 
-    def take_local(self, name: str, con: Any, query: str) -> exp.Table:
+    def take_local(self, name: str, con: Any, query: exp.Query) -> exp.Table:
         """A query's rows in the local DuckDB `con` as a temporary relation of the engine:
         how file sources, loaded and checked by huitou, reach it."""
         self.copy_local(name, con, query)
@@ -194,7 +232,7 @@ class Engine:
         except Exception:  # sqlglot's parse errors: the name is not a table name
             raise EngineError(f"engine {self.kind}: {what} {table!r} is not a table name (write schema.table)") from None
         try:
-            found = self.column_types(exp.select("*").from_(relation).limit(0).sql(self.dialect))
+            found = self.column_types(exp.select("*").from_(relation).limit(0))
         except self.errors as exc:  # the driver's own: no such table, no permission
             reason = " ".join(str(exc).split())[:300]
             raise EngineError(
@@ -207,7 +245,7 @@ class Engine:
         return wanted
 
     def drop(self, relation: exp.Table) -> None:
-        self.execute(f"DROP TABLE IF EXISTS {relation.sql(self.dialect)}")
+        self.execute(statement("DROP TABLE IF EXISTS t", self.dialect, table=relation))
 
     def __enter__(self) -> Engine:
         return self

@@ -10,7 +10,7 @@ import numpy
 from sqlglot import exp
 
 from ..db import connect, register_columns
-from .base import Engine
+from .base import Engine, insert_cast, named, statement
 
 
 class DuckDBEngine(Engine):
@@ -32,14 +32,13 @@ class DuckDBEngine(Engine):
         rows = cursor.fetchall()
         return [d[0] for d in cursor.description or []], rows
 
-    def create_temp(self, name: str, text: str) -> None:
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_quoted(name)} AS {text}")
+    def create_temp(self, name: str, query: exp.Expr) -> None:
+        self.con.execute(statement(_CREATE, "duckdb", named(name), query))
 
     def take_columns(self, name: str, columns: Mapping[str, Any], types: Mapping[str, str]) -> None:
         arrays = {c: numpy.asarray(v, dtype=object if types[c] == "VARCHAR" else None) for c, v in columns.items()}
         register_columns(self.con, f"{name}__in", arrays)
-        casts = ", ".join(f"CAST({_quoted(c)} AS {types[c]}) AS {_quoted(c)}" for c in columns)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_quoted(name)} AS SELECT {casts} FROM {_quoted(name + '__in')}")
+        self.con.execute(insert_cast(name, f"{name}__in", {c: types[c] for c in columns}, create=True))
         self.con.unregister(f"{name}__in")
 
     def fetch_batches(self, text: str) -> Iterator[Any]:
@@ -49,10 +48,10 @@ class DuckDBEngine(Engine):
         casts = [exp.cast(exp.column(c, quoted=True), t).as_(c, quoted=True) for c, t in types.items()]
         return self.con.execute(exp.select(*casts).from_(query.subquery("q")).sql("duckdb")).fetchnumpy()
 
-    def column_types(self, text: str) -> dict[str, str]:
-        return {str(row[0]): str(row[1]) for row in self.con.execute(f"DESCRIBE {text}").fetchall()}
+    def column_types(self, query: exp.Query) -> dict[str, str]:
+        return {str(row[0]): str(row[1]) for row in self.con.execute(statement("DESCRIBE SELECT 1", "duckdb", query=query)).fetchall()}
 
-    def copy_local(self, name: str, con: duckdb.DuckDBPyConnection, query: str) -> None:
+    def copy_local(self, name: str, con: duckdb.DuckDBPyConnection, query: exp.Query) -> None:
         if con is not self.con:
             raise ValueError("a DuckDB engine takes relations from its own connection")
         self.create_temp(name, query)
@@ -67,7 +66,4 @@ def arrow_table(relation: duckdb.DuckDBPyRelation) -> Any:
     return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
 
 
-def _quoted(name: str) -> str:
-    from ..db import ident
-
-    return ident(name)
+_CREATE = "CREATE OR REPLACE TEMPORARY TABLE t AS SELECT 1"

@@ -10,9 +10,9 @@ from typing import Any
 
 import sqlglot.expressions as exp
 
-from ..db import ident, literal, scratch_dir
+from ..db import copy_to, ident, literal, scratch_dir
 from ..redact import scrub, secret_env
-from .base import Engine, EngineError, local_table, python_value
+from .base import Engine, EngineError, local_table, named, python_value, statement
 
 DEFAULT_URL_ENV = "HUITOU_PG_URL"
 # DuckDB types whose CSV text PostgreSQL reads back as the same value.
@@ -32,8 +32,8 @@ def _where(url: str, url_env: str) -> str:
             f"engine postgres: the value of {url_env} is not a connection URL (postgresql://user@host/db) or keyword string "
             "(host=... dbname=...); the value is not shown"
         ) from None
-    named = [f"{k} {parts[k]}" for k in ("host", "port", "dbname", "user") if parts.get(k)]
-    return f"the database of {url_env} ({', '.join(named) or 'the defaults'})"
+    given = [f"{k} {parts[k]}" for k in ("host", "port", "dbname", "user") if parts.get(k)]
+    return f"the database of {url_env} ({', '.join(given) or 'the defaults'})"
 
 
 class PostgresEngine(Engine):
@@ -83,8 +83,8 @@ class PostgresEngine(Engine):
             while rows := cursor.fetchmany(BATCH_ROWS):
                 yield pyarrow.table({n: pyarrow.array(list(values)) for n, values in zip(names, zip(*rows))})
 
-    def column_types(self, text: str) -> dict[str, str]:
-        cursor = self.con.execute(text)
+    def column_types(self, query: exp.Query) -> dict[str, str]:
+        cursor = self.con.execute(self.sql(query))
         out = {}
         for column in cursor.description or []:
             info = self.con.adapters.types.get(column.type_code)
@@ -107,51 +107,50 @@ class PostgresEngine(Engine):
         text = self.sql(exp.select(*picked).from_(query.subquery("q")))
         with tempfile.TemporaryDirectory(prefix="pg-", dir=scratch_dir()) as tmp:
             path = Path(tmp) / "rows.csv"
-            with path.open("wb") as handle, self.con.cursor().copy(f"COPY ({text}) TO STDOUT (FORMAT csv)") as copy:
+            with path.open("wb") as handle, self.con.cursor().copy(_composed("COPY ({}) TO STDOUT (FORMAT csv)", text)) as copy:
                 for chunk in copy:
                     handle.write(chunk)
             con.execute(local_table(name, types))
             con.execute(f"INSERT INTO {ident(name)} {read_pg_csv(path, types, lists)}")
 
-    def create_temp(self, name: str, text: str) -> None:
-        table = _ident(name)
-        self.con.execute(f"DROP TABLE IF EXISTS {table}")
-        self.con.execute(f"CREATE TEMPORARY TABLE {table} AS {text}")
-        self.con.execute(f"ANALYZE {table}")
+    def create_temp(self, name: str, query: exp.Expr) -> None:
+        table = named(name)
+        self.con.execute(statement("DROP TABLE IF EXISTS t", "postgres", table))
+        self.con.execute(statement("CREATE TEMPORARY TABLE t AS SELECT 1", "postgres", table, query))
+        self.con.execute(statement("ANALYZE t", "postgres", table))
 
     def take_columns(self, name: str, columns: Mapping[str, Any], types: Mapping[str, str]) -> None:
         rows = ([python_value(v) for v in row] for row in zip(*columns.values()))
         self._load(name, {c: types[c] for c in columns}, rows)
 
-    def copy_local(self, name: str, con: Any, query: str) -> None:
-        types = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()}
+    def copy_local(self, name: str, con: Any, query: exp.Query) -> None:
+        types = {row[0]: str(row[1]) for row in con.execute(statement("DESCRIBE SELECT 1", "duckdb", query=query)).fetchall()}
         if len(types) > 1 and all(_CSV_SAFE.fullmatch(t) for t in types.values()):
             # DuckDB writes the rows as CSV and PostgreSQL parses them: 2.3 s for a million
             # orders where Python rows took 5.3 s. Only for types whose CSV text both read
             # alike (NULL unquoted and empty, '' quoted; no floats, lists or zones).
             with tempfile.TemporaryDirectory(prefix="pg-", dir=scratch_dir()) as tmp:
                 path = Path(tmp) / "rows.csv"
-                con.execute(f"COPY ({query}) TO {literal(str(path))} (FORMAT csv, HEADER false)")
+                con.execute(copy_to(query, str(path), "FORMAT csv, HEADER false").sql("duckdb"))
                 self._load(name, types, csv=path)
             return
-        result = con.execute(query)
+        result = con.execute(query.sql("duckdb"))
         self._load(name, types, (row for batch in iter(lambda: result.fetchmany(10_000), []) for row in batch))
 
     def _load(self, name: str, types: Mapping[str, str], rows: Iterable[Sequence[Any]] = (), csv: Path | None = None) -> None:
         """A temporary table of these columns (DuckDB type names) filled by COPY, from
         Python rows or from a CSV file."""
-        table = _ident(name)
-        spec = ", ".join(f"{_ident(c)} {exp.DataType.build(t, dialect='duckdb').sql('postgres')}" for c, t in types.items())
-        self.con.execute(f"DROP TABLE IF EXISTS {table}")
-        self.con.execute(f"CREATE TEMPORARY TABLE {table} ({spec})")
-        with self.con.cursor().copy(f"COPY {table} FROM STDIN" + (" (FORMAT csv)" if csv else "")) as copy:
+        table = named(name)
+        self.con.execute(statement("DROP TABLE IF EXISTS t", "postgres", table))
+        self.con.execute(local_table(name, types, "postgres", replace=False))
+        with self.con.cursor().copy(_composed("COPY {} FROM STDIN" + (" (FORMAT csv)" if csv else ""), table.sql("postgres"))) as copy:
             if csv is not None:
                 with csv.open("rb") as handle:
                     while chunk := handle.read(1 << 20):
                         copy.write(chunk)
             for row in rows:
                 copy.write_row(row)
-        self.con.execute(f"ANALYZE {table}")
+        self.con.execute(statement("ANALYZE t", "postgres", table))
 
     def close(self) -> None:
         self.con.close()
@@ -174,5 +173,9 @@ def read_pg_csv(path: Path, types: Mapping[str, str], lists: set[str]) -> str:
     return f"SELECT {picked} FROM {reader}"
 
 
-def _ident(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("postgres")
+def _composed(template: str, *parts: str) -> Any:
+    """A COPY statement (sqlglot does not write PostgreSQL's COPY ... STDIN/STDOUT) composed
+    by psycopg from huitou's fixed text and SQL sqlglot wrote (a quoted name, a query)."""
+    from psycopg import sql
+
+    return sql.SQL(template).format(*(sql.SQL(part) for part in parts))

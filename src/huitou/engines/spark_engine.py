@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlglot.expressions as exp
 
-from .base import Engine, EngineError, python_value
+from .base import Engine, EngineError, python_value, statement
 
 DEFAULT_MASTER = "local[2]"
 
@@ -97,12 +97,12 @@ class SparkEngine(Engine):
     def fetch_batches(self, text: str) -> Iterator[Any]:
         yield self.spark.sql(text).toArrow()  # the driver collects the result: the features, one row a customer
 
-    def column_types(self, text: str) -> dict[str, str]:
-        return {field.name: field.dataType.simpleString() for field in self.spark.sql(text).schema.fields}
+    def column_types(self, query: exp.Query) -> dict[str, str]:
+        return {field.name: field.dataType.simpleString() for field in self.spark.sql(self.sql(query)).schema.fields}
 
-    def create_temp(self, name: str, text: str) -> None:
+    def create_temp(self, name: str, query: exp.Expr) -> None:
         # Computed now and cut from its lineage, as a table would be on the other engines.
-        self.spark.sql(text).localCheckpoint(eager=True).createOrReplaceTempView(name)
+        self.spark.sql(query.sql("spark")).localCheckpoint(eager=True).createOrReplaceTempView(name)
 
     def take_columns(self, name: str, columns: Mapping[str, Any], types: Mapping[str, str]) -> None:
         import pyarrow
@@ -110,16 +110,18 @@ class SparkEngine(Engine):
         table = pyarrow.table({c: pyarrow.array([python_value(v) for v in values]) for c, values in columns.items()})
         self._view(name, table, {c: types[c] for c in columns})
 
-    def copy_local(self, name: str, con: Any, query: str) -> None:
+    def copy_local(self, name: str, con: Any, query: exp.Query) -> None:
         from .duckdb_engine import arrow_table
 
-        table = arrow_table(con.sql(query))
-        self._view(name, table, {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()})
+        table = arrow_table(con.sql(query.sql("duckdb")))
+        self._view(name, table, {row[0]: str(row[1]) for row in con.execute(statement("DESCRIBE SELECT 1", "duckdb", query=query)).fetchall()})
 
     def _view(self, name: str, table: Any, types: Mapping[str, str]) -> None:
         """An Arrow table as a temporary view, its columns cast to `types` (DuckDB names)."""
         frame = self.spark.createDataFrame(table) if table.num_rows else self.spark.createDataFrame([], _schema(types))
-        casts = [f"CAST({_ident(c)} AS {exp.DataType.build(t, dialect='duckdb').sql('spark')}) AS {_ident(c)}" for c, t in types.items()]
+        casts = [
+            exp.cast(exp.column(c, quoted=True), exp.DataType.build(t, dialect="duckdb")).as_(c, quoted=True).sql("spark") for c, t in types.items()
+        ]
         frame.selectExpr(*casts).localCheckpoint(eager=True).createOrReplaceTempView(name)
 
     def map_groups(
@@ -137,7 +139,7 @@ class SparkEngine(Engine):
         # Spark tells its grouped maps' kinds apart by the function's type hints.
         apply.__annotations__ = {"group": pyarrow.Table, "return": pyarrow.Table}
 
-        schema = ", ".join(f"{_ident(c)} {exp.DataType.build(t, dialect='duckdb').sql('spark')}" for c, t in types.items())
+        schema = _schema(types)
         with warnings.catch_warnings():
             # pyspark checks pandas' version on the way and warns about one it has not
             # caught up with: a notice for pyspark's developers, not a line for the shop.
@@ -179,9 +181,7 @@ def local_driver_memory(master: str) -> dict[str, str]:
     return {"spark.driver.memory": f"{max(total // 4, 2 * 1024**3) // 1024**2}m"}
 
 
-def _ident(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("spark")
-
-
 def _schema(types: Mapping[str, str]) -> str:
-    return ", ".join(f"{_ident(c)} {exp.DataType.build(t, dialect='duckdb').sql('spark')}" for c, t in types.items())
+    """Spark's schema text (`name TYPE, ...`) of columns of these DuckDB types, written by sqlglot."""
+    columns = (exp.ColumnDef(this=exp.to_identifier(c, quoted=True), kind=exp.DataType.build(t, dialect="duckdb")) for c, t in types.items())
+    return ", ".join(column.sql("spark") for column in columns)

@@ -172,12 +172,12 @@ def judge_part(contest: _Contest, past: dict[str, numpy.ndarray] | None, part: d
     }
 
 
-def history_query(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations, timezone: str) -> exp.Expr:
+def history_query(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations, timezone: str) -> exp.Select:
     """The history's messages per customer and local day of the count tables, for huitou's
     DuckDB (where the history was read): at most 20 a day per channel and intent, in the
     customer's zone (`timezone`, the data's, when the customer has none)."""
     contest = _Contest.of(rules, as_of, horizon)
-    return tree(
+    return select_tree(
         _HISTORY,
         history=exp.to_table(rel.history),
         matched=exp.to_table(rel.matched),

@@ -145,7 +145,8 @@ def build_plan(
     _drop(con, r.optouts, r.ledger_done)  # read only by the candidates
     create_rendered(con, r)
     create_rules_table(con, rules, r.rules)
-    past = history_query(rules, window.start, horizon, r, session.timezone) if has_history else None
+    history = history_query(rules, window.start, horizon, r, session.timezone) if has_history else None
+    past: exp.Table | None
     if local:
         con.execute(
             exp.Create(
@@ -156,9 +157,9 @@ def build_plan(
                 expression=_failures(r),
             ).sql("duckdb")
         )
-        past = create_temp(con, r.history + "_counts", past) if past is not None else None
+        past = create_temp(con, r.history + "_counts", history) if history is not None else None
     else:
-        past = session.engine_step("copying the plan's inputs", lambda: _inputs_on(stage, con, r, past))
+        past = session.engine_step("copying the plan's inputs", lambda: _inputs_on(stage, con, r, history))
     clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
     # A send that fails to render is out, and its cap slot goes to the next candidate:
     # arbitrate again without the failures and render what that newly accepts (rarely
@@ -168,7 +169,7 @@ def build_plan(
         clock.lap("arbitration: caps, priority, care-first, reasons")
         failed = render_sends(con, rules, renderer, r, session.data.orders.table, jobs, memo)
         if failed and not local:
-            session.engine_step("copying the render failures", lambda: stage.take_local(r.failed, con, _failures(r).sql("duckdb")))
+            session.engine_step("copying the render failures", lambda: stage.take_local(r.failed, con, _failures(r)))
         clock.lap("rendering the sends")
         if not failed:
             break
@@ -268,7 +269,7 @@ def _candidates_on(
     `con` under the same names."""
     taken = [exp.to_table(name) for name, present in ((r.optouts, has_optouts), (r.ledger_done, ledger[0])) if present]
     for table in taken:
-        engine.take_local(table.name, con, exp.select("*").from_(table).sql("duckdb"))
+        engine.take_local(table.name, con, exp.select("*").from_(table))
     made = [engine.temp(r.matched, matched)]
     build_candidates(engine, rules, window, r, has_optouts, *ledger)
     made.append(exp.to_table(r.zones))
@@ -280,12 +281,12 @@ def _candidates_on(
         engine.drop(table)
 
 
-def _inputs_on(engine: Engine, con: duckdb.DuckDBPyConnection, r: Relations, past: exp.Expr | None) -> exp.Table | None:
+def _inputs_on(engine: Engine, con: duckdb.DuckDBPyConnection, r: Relations, past: exp.Select | None) -> exp.Table | None:
     """What arbitration and the decisions read besides the candidates, copied to the
     engine: the rules, the (so far no) render failures and the history's counts."""
-    engine.take_local(r.rules, con, exp.select("*").from_(r.rules).sql("duckdb"))
-    engine.take_local(r.failed, con, _failures(r).sql("duckdb"))
-    return engine.take_local(r.history + "_counts", con, past.sql("duckdb")) if past is not None else None
+    engine.take_local(r.rules, con, exp.select("*").from_(r.rules))
+    engine.take_local(r.failed, con, _failures(r))
+    return engine.take_local(r.history + "_counts", con, past) if past is not None else None
 
 
 def _failures(r: Relations) -> exp.Select:
