@@ -46,7 +46,8 @@ class Pacer:
         """A message starts in its slot: the next slot is an interval after this one. A
         start a little late (claiming the row took a commit) keeps the schedule, so the
         rate is the limit, not less; after a pause longer than a slot the schedule starts
-        again from now. No start is ever before its slot, so no window holds more."""
+        again from now. No start is ever before its slot: a window of a second holds the
+        rate's starts, and at most one more (a start late within its slot)."""
         if self.interval > 0:
             now = self.clock()
             self._next = now + self.interval if now > self._next + self.interval else self._next + self.interval
