@@ -123,7 +123,7 @@ def ranked_statement(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel
     order = exp.values([(r.index, -r.priority, INTENT_ORDER[r.intent]) for r in rules] or [(0, 0, 0)])
     base = date_literal(_Contest.of(rules, as_of, horizon).base)
     query = tree(_CANDIDATES, order=order, candidates=exp.to_table(rel.candidates), failed=exp.to_table(rel.failed), base=base)
-    return rel.candidates + "_ranked", query
+    return rel.candidates_ranked, query
 
 
 def arbitrate(engine: Engine, rules: list[PlannedRule], as_of: dt.date, horizon: int, past: exp.Expr | None, rel: Relations) -> list[Cap]:

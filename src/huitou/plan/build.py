@@ -127,7 +127,7 @@ def build_plan(
     notes: list[str] = []
     customers = session.data.customers.table
     has_optouts = bool(project) and load_optouts(con, config, root, r.optouts, customers, notes)  # type: ignore[arg-type]
-    has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r.history, customers)  # type: ignore[arg-type]
+    has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r, customers)  # type: ignore[arg-type]
     has_ledger, has_legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (False, False)  # type: ignore[arg-type]
     local = stage.kind == "duckdb"  # huitou's own DuckDB: no relation crosses
     if local:
@@ -157,7 +157,7 @@ def build_plan(
                 expression=_failures(r),
             ).sql("duckdb")
         )
-        past = create_temp(con, r.history + "_counts", history) if history is not None else None
+        past = create_temp(con, r.history_counts, history) if history is not None else None
     else:
         past = session.engine_step("copying the plan's inputs", lambda: _inputs_on(stage, con, r, history))
     clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
@@ -191,9 +191,9 @@ def build_plan(
         r.clock,
         r.zones,
         r.history,
-        r.history + "_file",
-        r.history + "_ledger",
-        r.history + "_counts",
+        r.history_file,
+        r.history_ledger,
+        r.history_counts,
     )
     ordered = (
         ordered_statement(r)[1].subquery("o") if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, r))
@@ -286,7 +286,7 @@ def _inputs_on(engine: Engine, con: duckdb.DuckDBPyConnection, r: Relations, pas
     engine: the rules, the (so far no) render failures and the history's counts."""
     engine.take_local(r.rules, con, exp.select("*").from_(r.rules))
     engine.take_local(r.failed, con, _failures(r))
-    return engine.take_local(r.history + "_counts", con, past) if past is not None else None
+    return engine.take_local(r.history_counts, con, past) if past is not None else None
 
 
 def _failures(r: Relations) -> exp.Select:
@@ -313,7 +313,7 @@ def _ordered_from(engine: Engine, con: duckdb.DuckDBPyConnection, r: Relations) 
     read on the engine is dropped there."""
     engine.temp(*ordered_statement(r))
     engine.bring(exp.select(*[exp.column(c) for c in ORDERED_TYPES]).from_(r.ordered), con, r.ordered, ORDERED_TYPES)
-    for name in (r.ordered, r.decided, r.winners, r.candidates, r.clock, r.rules, r.failed, r.history + "_counts"):
+    for name in (r.ordered, r.decided, r.winners, r.candidates, r.clock, r.rules, r.failed, r.history_counts):
         engine.drop(exp.to_table(name))
     return exp.to_table(r.ordered)
 

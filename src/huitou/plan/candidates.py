@@ -184,7 +184,7 @@ def candidate_statements(
     before them, the zones (`huitou compile` shows these statements)."""
     events = events_query(rules, r.matched, r.orders)
     parts = [rules[i : i + RULES_PER_STATEMENT] for i in range(0, len(rules), RULES_PER_STATEMENT)] or [[]]
-    local_name = f"{r.candidates}_local"
+    local_name = r.candidates_local
     locals_ = [
         (
             local_name if len(parts) == 1 else f"{local_name}_{n}",

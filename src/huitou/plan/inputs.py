@@ -26,6 +26,7 @@ from ..data.values import local_timestamp
 from ..db import connect, create_temp, drop_table, first_row, run, select_tree, table_from_columns, tree, union_all
 from ..inert import shown
 from ..project import channels_named
+from .relations import Relations
 
 
 def with_inputs(config: dict[str, Any], inputs: dict[str, Path | None]) -> dict[str, Any]:
@@ -182,11 +183,12 @@ def load_history(
     root: Path,
     timezone: str,
     notes: list[str],
-    history: str,
+    r: Relations,
     customers: exp.Table,
 ) -> bool:
-    """CREATE `history` (customer_id, channel, intent, sent_at TIMESTAMPTZ) from the
-    history file and the send ledger's delivered messages; False when there is neither.
+    """CREATE r.history (customer_id, channel, intent, sent_at TIMESTAMPTZ) from the
+    history file (r.history_file) and the send ledger's delivered messages
+    (r.history_ledger); False when there is neither.
     A row that names a person by phone or email counts for the one of `customers` (the
     loaded customers) with it.
     Rows of the file without a customer id or a readable sent_at are left out and counted
@@ -205,7 +207,7 @@ def load_history(
             instant = tree("timezone(:zone, :local)", zone=timezone, local=local)
         file = create_temp(
             con,
-            history + "_file",
+            r.history_file,
             tree(_HISTORY_FILE, file=raw.raw_table(source), cid=cid, person=written_id(cid), channel=channel, intent=intent, instant=instant),
         )
         counts = tree("SELECT (SELECT count(*) FROM :given), (SELECT count(*) FROM :file)", given=raw.raw_table(source), file=file)
@@ -230,13 +232,13 @@ def load_history(
 
         rows = ledger_history(ledger_path)
         ledger = _table_from_rows(
-            con, history + "_ledger", {"customer_id": "VARCHAR", "channel": "VARCHAR", "intent": "VARCHAR", "sent_at": "TIMESTAMPTZ"}, rows
+            con, r.history_ledger, {"customer_id": "VARCHAR", "channel": "VARCHAR", "intent": "VARCHAR", "sent_at": "TIMESTAMPTZ"}, rows
         )
         selects.append(exp.select("*").from_(ledger))
     if not selects:
         return False
     view = exp.Create(
-        this=exp.to_table(history),
+        this=exp.to_table(r.history),
         kind="VIEW",
         replace=True,
         properties=exp.Properties(expressions=[exp.TemporaryProperty()]),

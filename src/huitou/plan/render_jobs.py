@@ -71,7 +71,7 @@ def render_sends(
         _render(con, _rows_query(con, rules, renderer, tables), total, renderer, r, jobs, tables)
     else:
         prints = fingerprints(renderer, customer_types(rules))
-        rest = exp.to_table(r.to_render + "_new")
+        rest = exp.to_table(r.to_render_new)
         copied = memo.take(con, prints, tables, rest.name)
         try:
             _render(con, _rows_query(con, rules, renderer, {**tables, "to_render": rest}), total - copied, renderer, r, jobs, tables)
@@ -99,7 +99,7 @@ def _render(
     else:
         # A second cursor streams the rows while this one writes results; temp tables are
         # private to a cursor, so the rows go through a (session-lifetime) main table.
-        staged = exp.to_table(r.to_render + "_input")
+        staged = exp.to_table(r.to_render_input)
         con.execute(exp.Create(this=staged.copy(), kind="TABLE", replace=True, expression=rows).sql("duckdb"))
         cursor = con.cursor()
         try:
