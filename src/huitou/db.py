@@ -217,10 +217,27 @@ _DROPS = {"TABLE": "DROP TABLE IF EXISTS t", "VIEW": "DROP VIEW IF EXISTS t"}
 
 def drop_table(con: duckdb.DuckDBPyConnection, table: exp.Table, kind: str = "TABLE") -> None:
     """DROP TABLE (or VIEW) IF EXISTS, the name given as a tree."""
-    import sqlglot
+    con.execute(statement(_DROPS[kind], "duckdb", table))
 
-    drop = sqlglot.parse_one(_DROPS[kind], dialect="duckdb").transform(lambda node: table.copy() if isinstance(node, exp.Table) else node)
-    con.execute(drop.sql("duckdb"))
+
+def statement(template: str, dialect: str, table: exp.Table | None = None, query: exp.Expr | None = None) -> str:
+    """One of huitou's fixed statements (CREATE ... AS SELECT 1, DROP TABLE t, DESCRIBE
+    SELECT 1, ANALYZE t), parsed once, with its table `t` and its query `SELECT 1` replaced
+    by copies of these trees, written in `dialect` (DuckDB's or an engine's): a name or a
+    query never passes through text. The query is the top-level one: a dialect's own
+    rewrites apply to it alike.
+
+    >>> statement("CREATE TEMPORARY TABLE t AS SELECT 1", "postgres", named("plan; x"), exp.select("a").from_("b"))
+    'CREATE TEMPORARY TABLE "plan; x" AS SELECT a FROM b'
+    """
+    built = _parsed(template).copy()
+    if table is not None:
+        for node in list(built.find_all(exp.Table)):
+            if node.name == "t":
+                node.replace(table.copy())
+    if query is not None:
+        (built.expression if isinstance(built, exp.Create) else built.this).replace(query.copy())
+    return built.sql(dialect, copy=False)
 
 
 def relation_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -7,6 +7,7 @@ rule and lifecycle stage of every playbook (no Python loop over customers).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import zoneinfo
@@ -61,7 +62,7 @@ class DataSession:
     _local_query: exp.Select | None = field(default=None, init=False, repr=False)
     _on_engine: exp.Table | None = field(default=None, init=False, repr=False)
 
-    @property
+    @functools.cached_property
     def data(self) -> load.Loaded:
         """The loaded tables, as relations of this session's DuckDB."""
         return load.loaded(self.con)

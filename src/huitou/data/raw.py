@@ -49,7 +49,7 @@ def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
         select = _raw_select(con, source)
         described = columns_of(con, select)
         too_wide(source, len(described) - 1)  # Parquet, JSONL, a table (CSV: before reading)
-        create(con, "raw_" + source.name, _without_nul(select, described, source))
+        create(con, raw_table(source).name, _without_nul(select, described, source))
         return described  # removing NUL bytes keeps every column's type
     except duckdb.Error as exc:
         text = str(exc).strip()

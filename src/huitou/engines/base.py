@@ -9,12 +9,12 @@ next stage receives it, so no module needs to know another's table names.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import sqlglot.expressions as exp
 
+from ..db import named, statement
 from ..errors import HuitouError
 from . import portable
 
@@ -37,42 +37,11 @@ def local_table(name: str, types: Mapping[str, str], dialect: str = "duckdb", re
     return create.sql(dialect)
 
 
-def named(name: str) -> exp.Table:
-    """A relation huitou names, quoted (a name is never split on dots)."""
-    return exp.Table(this=exp.to_identifier(name, quoted=True))
-
-
-def statement(template: str, dialect: str, table: exp.Table | None = None, query: exp.Expr | None = None) -> str:
-    """One of the engines' fixed statements (CREATE ... AS SELECT 1, DROP TABLE t,
-    DESCRIBE SELECT 1, ANALYZE t) with its table `t` and its query `SELECT 1` replaced by
-    copies of these trees, written in `dialect`: a name or a query never passes through
-    text. The query is the top-level one: a dialect's own rewrites apply to it alike.
-
-    >>> statement("CREATE TEMPORARY TABLE t AS SELECT 1", "postgres", named("plan; x"), exp.select("a").from_("b"))
-    'CREATE TEMPORARY TABLE "plan; x" AS SELECT a FROM b'
-    """
-    built = _template(template).copy()
-    if table is not None:
-        for node in list(built.find_all(exp.Table)):
-            if node.name == "t":
-                node.replace(table.copy())
-    if query is not None:
-        (built.expression if isinstance(built, exp.Create) else built.this).replace(query.copy())
-    return built.sql(dialect, copy=False)
-
-
-@functools.lru_cache(maxsize=16)
-def _template(text: str) -> exp.Expr:
-    import sqlglot
-
-    return sqlglot.parse_one(text, dialect="duckdb")
-
-
 def insert_cast(name: str, source: str, types: Mapping[str, str], create: bool = False) -> str:
     """INSERT INTO `name` the rows of the relation `source`, each column cast to its type
     (DuckDB's); `create`: CREATE the temporary table `name` of them instead."""
     columns = [exp.cast(exp.column(c, quoted=True), exp.DataType.build(t, dialect="duckdb")).as_(c, quoted=True) for c, t in types.items()]
-    rows = exp.select(*columns).from_(named(source) if create else exp.to_table(source))
+    rows = exp.select(*columns).from_(named(source))
     if create:
         return statement("CREATE OR REPLACE TEMPORARY TABLE t AS SELECT 1", "duckdb", named(name), rows)
     return exp.insert(rows, exp.to_table(name)).sql("duckdb")

@@ -9,8 +9,8 @@ import duckdb
 import numpy
 from sqlglot import exp
 
-from ..db import connect, register_columns
-from .base import Engine, insert_cast, named, statement
+from ..db import connect, named, register_columns, statement
+from .base import Engine, insert_cast
 
 
 class DuckDBEngine(Engine):

@@ -10,9 +10,9 @@ from typing import Any
 
 import sqlglot.expressions as exp
 
-from ..db import copy_to, ident, literal, scratch_dir
+from ..db import copy_to, ident, literal, named, scratch_dir, statement
 from ..redact import scrub, secret_env
-from .base import Engine, EngineError, local_table, named, python_value, statement
+from .base import Engine, EngineError, local_table, python_value
 
 DEFAULT_URL_ENV = "HUITOU_PG_URL"
 # DuckDB types whose CSV text PostgreSQL reads back as the same value.

@@ -15,7 +15,8 @@ from typing import Any
 
 import sqlglot.expressions as exp
 
-from .base import Engine, EngineError, python_value, statement
+from ..db import statement
+from .base import Engine, EngineError, python_value
 
 DEFAULT_MASTER = "local[2]"
 
