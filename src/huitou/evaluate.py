@@ -28,7 +28,7 @@ from .data import consent, load, raw
 from .data.identity import ContactReport, Identity, normalise_contacts
 from .data.profile import BOOLEAN_PROFILE, profile_types
 from .data.sources import ENGINE_TABLE, DataError, Source, data_files, resolve
-from .db import connect, copy_out, create_temp, first_row, run, scalar, scratch_dir, select_tree
+from .db import connect, copy_out, create_temp, first_row, run, scalar, scratch_dir, select_tree, statement
 from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, portable_summary, purchase_days_sql, summary_sql
 from .features import CATALOG, LIFECYCLE_STAGES
 from .predicates import PredicateError, to_sql
@@ -120,8 +120,8 @@ class DataSession:
 
     def feature_types(self) -> dict[str, str]:
         """The feature columns and their DuckDB types (what every engine's rows come back as)."""
-        query = self.local_features().sql("duckdb")
-        return {str(row[0]): str(row[1]) for row in self.con.execute(f"DESCRIBE {query}").fetchall()}
+        described = statement("DESCRIBE SELECT 1", "duckdb", query=self.local_features())
+        return {str(row[0]): str(row[1]) for row in self.con.execute(described).fetchall()}
 
     def features_on_engine(self) -> exp.Table:
         """The feature table on the session's engine, computed there once and kept (the

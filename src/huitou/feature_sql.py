@@ -23,6 +23,7 @@ import sqlglot.expressions as exp
 
 from .data.load import ORDER_ISSUES
 from .data.profile import BOOLEAN_PROFILE, STRING_PROFILE
+from .db import statement
 from .forecast import FORECAST_COLUMNS
 
 DEFAULT_LIFECYCLE = {"active_within": 45, "cooling_within": 89, "dormant_high_within": 180, "dormant_low_within": 360}
@@ -96,7 +97,7 @@ def summary_sql(as_of: dt.date, purchase_days: str = "count(DISTINCT local_date)
         .from_(_select(flagged).subquery("o"))
         .group_by("customer_id")
     )
-    return f"CREATE OR REPLACE TABLE order_summary AS {query.sql('duckdb')}"
+    return statement("CREATE OR REPLACE TABLE t AS SELECT 1", "duckdb", exp.to_table("order_summary"), query)
 
 
 def _select(text: str) -> exp.Select:
