@@ -499,10 +499,13 @@ def test_the_rate_limit_holds_within_ten_percent(tmp_path: Path, ca: LocalCA, en
         assert len(times) == 160
         rate = (len(times) - 1) / (times[-1] - times[0])
         assert 36 <= rate <= 44, f"{rate:.1f} messages/s against a limit of 40/s"
-        # No burst either: no one-second window holds more than the limit, +1 for its edge
-        # and +1 for a start late within its slot (the schedule is kept: Pacer.take). One
-        # fresh-clone run here saw 42; eight in flight at once, unpaced, would be 160.
-        assert max(sum(1 for t in times if start <= t < start + 1) for start in times) <= 42
+        # No burst either, within the same ten percent. The starts hold the limit exactly
+        # (test_pacing.py, on a clock the test moves); the receiver sees them through a
+        # local HTTP path whose delay varies with the machine's load, which can bring a
+        # start's neighbours into its second (41 here under two busy loops; the old pacer,
+        # which let a late start's successor catch up, was seen at 43 in CI). Eight in
+        # flight at once, unpaced, would put all 160 into one second.
+        assert max(sum(1 for t in times if start <= t < start + 1) for start in times) <= 44
         print(f"{len(times)} messages at {rate:.1f}/s against a limit of 40/s")
 
 

@@ -457,7 +457,7 @@ channel = {
         "rate": {
             "type": "object",
             "additionalProperties": False,
-            "description": "Most messages per second or per minute (the stricter wins); messages are spaced evenly.",
+            "description": "Most messages per second, per minute, or both (each holds in every window of its length); messages are spaced evenly.",
             "properties": {
                 "per_second": {"type": "number", "exclusiveMinimum": 0},
                 "per_minute": {"type": "number", "exclusiveMinimum": 0},

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 _JITTER = random.Random()  # retries' jitter: one generator for the process (a test passes its own, seeded)
@@ -13,44 +15,66 @@ _JITTER = random.Random()  # retries' jitter: one generator for the process (a t
 
 class Pacer:
     """Spaces the starts of a channel's messages evenly at its rate (`rate: {per_second,
-    per_minute}`; the stricter wins), however many are in flight: one Pacer per channel,
-    asked by the one thread that hands messages out. Even spacing, no bursts: a
-    provider's limit is never exceeded in any window, and a pause (a retry wait, a
+    per_minute}`; both may be given), however many are in flight: one Pacer per channel,
+    asked by the one thread that hands messages out. Even spacing, no bursts, and a
+    provider's limit is never exceeded in any window of its length: a start waits until
+    the limit's count of starts before it is a whole window old. A pause (a retry wait, a
     channel backing off) is not made up for afterwards.
 
     >>> Pacer.from_config({"per_minute": 120}).interval
     0.5
-    >>> pacer = Pacer(0.5, clock=lambda: 10.0)
+    >>> Pacer.from_config({"per_second": 40, "per_minute": 600}).limits
+    ((40, 1.0), (600, 60.0))
+    >>> now = [10.0]
+    >>> pacer = Pacer(0.5, clock=lambda: now[0], limits=((2, 1.0),))
     >>> pacer.delay(), pacer.take(), pacer.delay()
     (0.0, None, 0.5)
+    >>> now[0] = 10.9; pacer.take()  # late within its slot: the next slot stays at 11.0
+    >>> now[0] = 11.0; pacer.delay()  # but a third start within a second of 10.0 waits
+    0.0
+    >>> pacer.take(); now[0] = 11.5; round(pacer.delay(), 6)  # 10.9's start is a second old at 11.9
+    0.4
     """
 
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic, limits: tuple[tuple[int, float], ...] = ()) -> None:
+        """`limits`: (count, seconds) windows no run of starts may exceed; `interval` the even
+        spacing between slots (the strictest limit's seconds / count)."""
         self.interval = interval
         self.clock = clock
+        self.limits = limits
         self._next = 0.0
+        # The last starts, as many as the largest count: what the windows look back on.
+        self._starts: deque[float] = deque(maxlen=max((count for count, _ in limits), default=1))
 
     @classmethod
     def from_config(cls, rate: Mapping[str, Any] | None, clock: Callable[[], float] = time.monotonic) -> Pacer:
         """`clock`: the run's (a replay's clock moves through the waits)."""
         rate = rate or {}
-        gaps = [1 / float(rate["per_second"])] if rate.get("per_second") else []
-        gaps += [60 / float(rate["per_minute"])] if rate.get("per_minute") else []
-        return cls(max(gaps, default=0.0), clock)
+        given = [(float(rate[key]), seconds) for key, seconds in (("per_second", 1.0), ("per_minute", 60.0)) if rate.get(key)]
+        # N a window, as a whole count of starts and the window that holds it: 40 a second
+        # is 40 in 1 s; 2.5 a second 5 in 2 s; 0.5 a second 1 in 2 s.
+        whole = [(Fraction(n).limit_denominator(1000), seconds) for n, seconds in given]
+        limits = tuple((n.numerator, seconds * n.denominator) for n, seconds in whole)
+        return cls(max((seconds / n for n, seconds in given), default=0.0), clock, limits)
 
     def delay(self) -> float:
-        """Seconds until the next message may start (0.0: now)."""
-        return max(0.0, self._next - self.clock()) if self.interval > 0 else 0.0
+        """Seconds until the next message may start (0.0: now): its slot, and no window
+        holding more than its limit."""
+        if self.interval <= 0:
+            return 0.0
+        now = self.clock()
+        opens = [self._next] + [self._starts[-count] + seconds for count, seconds in self.limits if len(self._starts) >= count]
+        return max(0.0, max(opens) - now)
 
     def take(self) -> None:
         """A message starts in its slot: the next slot is an interval after this one. A
         start a little late (claiming the row took a commit) keeps the schedule, so the
-        rate is the limit, not less; after a pause longer than a slot the schedule starts
-        again from now. No start is ever before its slot: a window of a second holds the
-        rate's starts, and at most one more (a start late within its slot)."""
+        rate is the limit, not less, while the windows in delay() keep the catch-up from
+        crowding one; after a pause longer than a slot the schedule starts again from now."""
         if self.interval > 0:
             now = self.clock()
             self._next = now + self.interval if now > self._next + self.interval else self._next + self.interval
+            self._starts.append(now)
 
 
 class ChannelBackoff:
