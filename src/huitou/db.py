@@ -208,7 +208,7 @@ def create_temp(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expr) -> e
     create = exp.Create(
         this=table.copy(), kind="TABLE", replace=True, properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query
     )
-    con.execute(create.sql("duckdb"))
+    con.execute(create.sql("duckdb", copy=False))  # written once: see statement()
     return table
 
 
@@ -223,9 +223,11 @@ def drop_table(con: duckdb.DuckDBPyConnection, table: exp.Table, kind: str = "TA
 def statement(template: str, dialect: str, table: exp.Table | None = None, query: exp.Expr | None = None) -> str:
     """One of huitou's fixed statements (CREATE ... AS SELECT 1, DROP TABLE t, DESCRIBE
     SELECT 1, ANALYZE t), parsed once, with its table `t` and its query `SELECT 1` replaced
-    by copies of these trees, written in `dialect` (DuckDB's or an engine's): a name or a
-    query never passes through text. The query is the top-level one: a dialect's own
-    rewrites apply to it alike.
+    by these trees, written in `dialect` (DuckDB's or an engine's): a name or a query
+    never passes through text. The query is the top-level one: a dialect's own rewrites
+    apply to it alike. It is placed, not copied (a plan's candidates are a tree of many
+    thousand nodes, and copying them was a twentieth of a dry run): the writing leaves its
+    text as it was, and its parent is the statement from then on.
 
     >>> statement("CREATE TEMPORARY TABLE t AS SELECT 1", "postgres", named("plan; x"), exp.select("a").from_("b"))
     'CREATE TEMPORARY TABLE "plan; x" AS SELECT a FROM b'
@@ -236,7 +238,7 @@ def statement(template: str, dialect: str, table: exp.Table | None = None, query
             if node.name == "t":
                 node.replace(table.copy())
     if query is not None:
-        (built.expression if isinstance(built, exp.Create) else built.this).replace(query.copy())
+        (built.expression if isinstance(built, exp.Create) else built.this).replace(query)
     return built.sql(dialect, copy=False)
 
 

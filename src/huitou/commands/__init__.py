@@ -75,16 +75,20 @@ def opened(command: str, paths: Sequence[Path] = (), *, playbooks: bool = True) 
         raise
 
 
-def build(command: str, session: Any, playbooks: list[Any], days: int, customer: str | None = None, jobs: int | None = None) -> Any:
+def build(
+    command: str, session: Any, playbooks: list[Any], days: int, customer: str | None = None, jobs: int | None = None, keep: bool = False
+) -> Any:
     """Plan, with the plan's own inputs (history, opt-outs) read on the way: an unreadable
-    one is a usage error naming the file; rows left out of them are said on stderr."""
+    one is a usage error naming the file; rows left out of them are said on stderr.
+    `keep`: the rows computed once into a table (build_plan), for a command that reads
+    them several times."""
     from ..data.sources import DataError
     from ..delivery.ledger import LedgerError
     from ..plan.build import build_plan
     from ..plan.render_jobs import RenderWorkerError
 
     try:
-        result = build_plan(session, playbooks, days, customer=customer, jobs=jobs)
+        result = build_plan(session, playbooks, days, customer=customer, jobs=jobs, keep=keep)
     except (DataError, RenderWorkerError, LedgerError) as exc:
         raise refuse(command, str(exc)) from None
     for note in [*result.notes, *result.warnings]:

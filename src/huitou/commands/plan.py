@@ -24,7 +24,9 @@ def plan(
         raise refuse("plan", f"--out {out}: use a .jsonl, .csv or .parquet file name")
     with opened("plan", paths) as ws:
         session = ws.load(opts)
-        result = build("plan", session, ws.playbooks, days, jobs=jobs)
+        # The dry run reads the rows five times (the summary, the holdout sizing): computed
+        # once. A plan file is written from the view as it is computed.
+        result = build("plan", session, ws.playbooks, days, jobs=jobs, keep=out is None)
         if out is not None:
             rows = write_plan(result, out)
             summary = summarise(result, samples=0)

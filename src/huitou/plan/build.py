@@ -103,12 +103,15 @@ def build_plan(
     inputs: dict[str, Path | None] | None = None,
     relations: Relations | None = None,
     memo: RenderMemo | None = None,
+    keep: bool = False,
 ) -> Plan:
     """`inputs` replaces the project's history, opt-out and ledger files (see
     inputs.with_inputs); `huitou test` gives each test its own. `relations` names the
     stages' relations (default: plan_*, the plan itself `plan`). `memo`: messages earlier
     plans of the session rendered, which this one copies where it would render the same
-    (huitou diff; render_memo.py)."""
+    (huitou diff; render_memo.py). `keep`: the rows are computed once into a table, for a
+    caller that reads them several times (the dry run's summary); else the plan is a view,
+    computed as it is read (written once to a file, a million rows never held)."""
     con, window = session.con, Window(session.as_of, horizon)
     stage, features, orders = session.plan_features()
     r = dataclasses.replace(relations or Relations.named(), orders=orders)
@@ -198,8 +201,9 @@ def build_plan(
     ordered = (
         ordered_statement(r)[1].subquery("o") if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, r))
     )
-    rows = _assemble(con, rules, caps, pid, window.start.isoformat(), r, ordered, project_id(project.config) if project else "")
-    _drop(con, r.winners, r.decided, r.failed, r.rendered, r.rules, r.ordered)  # only the plan's rows are read from here on
+    rows = _assemble(con, rules, caps, pid, window.start.isoformat(), r, ordered, project_id(project.config) if project else "", keep)
+    # Only the plan's rows are read from here on (kept: the plan's own table).
+    _drop(con, r.winners, r.decided, r.failed, r.rendered, r.rules, r.ordered, *([r.rows] if keep else []))
     clock.lap("assembling the plan")
     return Plan(Relation(exp.to_table(r.plan), con), pid, window, rows, notes, clock.laps, warnings=warnings)
 
@@ -336,15 +340,17 @@ def _anchors(rule: PlannedRule) -> list[str]:
 
 
 def _drop(con: duckdb.DuckDBPyConnection, *relations: str) -> None:
-    """Drop the relations that exist (a table or a view)."""
+    """Drop the relations that exist (a table or a view), in the order given; what exists
+    is found in one look at the catalog (a look per name was a tenth of a dry run)."""
+    found = dict(
+        con.execute(
+            "SELECT table_name, CASE WHEN table_type = 'VIEW' THEN 'VIEW' ELSE 'TABLE' END FROM information_schema.tables WHERE list_contains(?, table_name)",
+            [list(relations)],
+        ).fetchall()
+    )
     for name in relations:
-        kind = scalar(
-            con,
-            "SELECT CASE WHEN table_type = 'VIEW' THEN 'VIEW' ELSE 'TABLE' END FROM information_schema.tables WHERE table_name = ?",
-            [name],
-        )
-        if kind is not None:
-            drop_table(con, exp.to_table(name), kind)
+        if name in found:
+            drop_table(con, exp.to_table(name), found[name])
 
 
 class _Clock:
@@ -483,10 +489,11 @@ def _assemble(
     rel: Relations,
     ordered: exp.Expr,
     project: str,
+    keep: bool = False,
 ) -> int:
-    """CREATE the view rel.plan: the rows in their final form and order, from the
-    numbered rows (`ordered`: a relation of `con` aliased o, or a table) and the messages.
-    `project` names the project in every row; the plan's rows."""
+    """CREATE the view rel.plan (`keep`: a table): the rows in their final form and order,
+    from the numbered rows (`ordered`: a relation of `con` aliased o, or a table) and the
+    messages. `project` names the project in every row; the plan's rows."""
     create_temp(
         con,
         rel.rows,
@@ -533,10 +540,10 @@ def _assemble(
     con.execute(
         exp.Create(
             this=exp.to_table(rel.plan),
-            kind="VIEW",
+            kind="TABLE" if keep else "VIEW",
             replace=True,
             properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
             expression=view,
-        ).sql("duckdb")
+        ).sql("duckdb", copy=False)  # written once: see db.statement
     )
     return rows

@@ -36,11 +36,14 @@ def matched_query(features: exp.Query, predicates: list[exp.Expr], columns: list
     """The matched relation: the feature rows some rule's segment selects, with a flag
     m_<rule index> per rule. `columns`: the feature columns later stages read (None: all
     of them); a narrow table is most of the plan's memory saved at a million customers."""
-    flags = [exp.func("coalesce", p.copy(), exp.false()).as_(f"m_{i}") for i, p in enumerate(predicates)]
+    # Each node made once, in place (copy=False): sqlglot's builders copy what they are
+    # given, and each predicate was copied four times on its way into the flags.
+    flags = [exp.alias_(exp.Coalesce(this=p.copy(), expressions=[exp.false()]), f"m_{i}", copy=False) for i, p in enumerate(predicates)]
     names = [f"m_{i}" for i in range(len(predicates))]
     keep = [exp.column(c, quoted=True) for c in [*columns, *names]] if columns is not None else [exp.Star()]
-    inner = exp.select(exp.Star(), *flags).from_(features.copy().subquery("f"))
-    return exp.select(*keep).from_(inner.subquery("flagged")).where(exp.or_(*map(exp.column, names)) if names else exp.false())
+    inner = exp.select(exp.Star(), *flags, copy=False).from_(features.copy().subquery("f", copy=False), copy=False)
+    where = exp.or_(*map(exp.column, names), copy=False) if names else exp.false()
+    return exp.select(*keep, copy=False).from_(inner.subquery("flagged", copy=False), copy=False).where(where, copy=False)
 
 
 # One rule's candidates: its matched customers on each of its dates in the window, with
