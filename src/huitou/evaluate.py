@@ -389,7 +389,9 @@ class Count:
     customers: int
 
 
-def _lifecycle_override(ctx: PlaybookContext) -> dict[str, exp.Expr]:
+def lifecycle_override(ctx: PlaybookContext) -> dict[str, exp.Expr]:
+    """The playbook's own lifecycle thresholds, as the `lifecycle` feature its segments
+    compile against (none: the project's)."""
     thresholds = ctx.data.get("lifecycle")
     return {"lifecycle": lifecycle_sql(thresholds)} if thresholds else {}
 
@@ -433,7 +435,7 @@ def segment_query(playbooks: list[PlaybookContext], features: exp.Expr) -> tuple
         labels.append((owner, "lifecycle", NO_PURCHASE))
         columns.append(count_where(exp.Is(this=stage.copy(), expression=exp.Null())))
     for ctx in playbooks:
-        for item in compile_playbook(ctx, _lifecycle_override(ctx)):
+        for item in compile_playbook(ctx, lifecycle_override(ctx)):
             labels.append((ctx.name, item.kind, item.name))
             columns.append(count_where(item.sql.copy()))
     staged = exp.select(exp.Star(), *stages).from_(features.copy())
@@ -478,7 +480,7 @@ def explain(session: DataSession, customer_id: str, playbooks: list[PlaybookCont
     pending: list[tuple[Explained, str, Expr, list[tuple[Node, Expr]]]] = []
     columns: list[exp.Expr] = []
     for ctx in playbooks:
-        overrides = _lifecycle_override(ctx)
+        overrides = lifecycle_override(ctx)
         compiled = {c.name: c.sql for c in compile_playbook(ctx, overrides) if c.kind == "segment"}
         items = [("segment", name, pred) for name, pred in ctx.segments.items()]
         items += [("rule", str(rule["id"]), pred) for rule, pred in zip(ctx.rules, ctx.rule_segments)]

@@ -27,7 +27,7 @@ from ..contract import checksum_sql, key_sql, project_id
 from ..data.consent import plan_note
 from ..db import create_temp, date_literal, drop_table, scalar, select_tree, tree
 from ..engines.base import Engine, local_table
-from ..evaluate import DataSession, _lifecycle_override
+from ..evaluate import DataSession, lifecycle_override
 from ..relation import Relation
 from .arbitrate import arbitrate, history_query, plan_caps, ranked_statement
 from .candidates import build_candidates, candidate_statements, matched_query
@@ -81,7 +81,7 @@ def plan_id_for(playbooks: list[PlaybookContext], window: Window) -> str:
 def _rule_predicates(playbooks: list[PlaybookContext], rules: list[PlannedRule]) -> list[exp.Expr]:
     predicates: dict[tuple[str, str], exp.Expr] = {}
     for ctx in playbooks:
-        for item in compile_playbook(ctx, _lifecycle_override(ctx)):
+        for item in compile_playbook(ctx, lifecycle_override(ctx)):
             if item.kind == "rule":
                 predicates[(ctx.name, item.name)] = item.sql
     return [predicates[(r.playbook, r.id)] for r in rules]
