@@ -37,3 +37,14 @@ def _witness_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     # The example project signs referral codes (huitou.yaml `referral`) with this secret:
     # set here, whatever the environment holds, since the golden messages show codes.
     os.environ["HUITOU_REFERRAL_SECRET"] = "test-referral-secret"
+
+
+def keep_plan_relations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every relation a plan's stages make stays on its connection for the test to read:
+    neither dropped when nothing reads it nor when the plan ends (plan/build.py)."""
+    import contextlib
+
+    from huitou.plan import build
+
+    monkeypatch.setattr(build, "drop_existing", lambda con, names: None)
+    monkeypatch.setattr(build, "Scratch", lambda con, names, keep: contextlib.nullcontext())

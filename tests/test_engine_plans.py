@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlglot
 
-from .conftest import ROOT
+from .conftest import ROOT, keep_plan_relations
 from .engines import postgres_url, spark_engine  # noqa: F401  (fixtures: they start the servers or fail in CI)
 from .inprocess import Ran, huitou
 from .test_engines import EDGE_CUSTOMERS, EDGE_ORDERS
@@ -408,7 +408,7 @@ def test_compile_shows_the_decisions_the_engines_run(postgres_url: str, spark_en
 
     from .test_engines import _session
 
-    monkeypatch.setattr(build, "_drop", lambda con, *names: None)  # every stage's relation stays for the test to read
+    keep_plan_relations(monkeypatch)  # every stage's relation stays for the test to read
     monkeypatch.setattr(DuckDBEngine, "drop", lambda self, relation: None)
     session, playbooks, r = _session(ROOT), open_playbooks(ROOT)[0], Relations.named()
     build.build_plan(session, playbooks, 10)
@@ -523,7 +523,7 @@ def test_the_plan_is_computed_on_the_engine(tmp_path: Path, postgres_url: str, m
     from huitou.plan.run import open_playbooks
 
     monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
-    monkeypatch.setattr(build, "_drop", lambda con, *names: None)  # what came into huitou's DuckDB stays to be seen
+    keep_plan_relations(monkeypatch)  # what came into huitou's DuckDB stays to be seen
     root = edge_project(tmp_path / "edges")
     playbooks = open_playbooks(root)[0]
     project = playbooks[0].project

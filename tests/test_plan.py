@@ -17,7 +17,7 @@ from huitou.plan.run import run_plan
 from huitou.plan.timing import Window, constant_dates, time_of_day
 from huitou.quiet import QuietHours
 
-from .conftest import ROOT, update_golden
+from .conftest import ROOT, keep_plan_relations, update_golden
 from .inprocess import huitou
 
 GOLDEN = Path(__file__).parent / "golden" / "plan_messages.txt"
@@ -571,6 +571,37 @@ def test_two_plans_share_one_connection_and_leave_only_their_rows() -> None:
     assert len(rows(month)) > len(rows(week)) > 100
 
 
+def test_a_plan_that_fails_half_way_leaves_nothing_in_its_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan stopped in rendering (its worker cannot start) drops every relation its
+    stages made (relation.Scratch): the session holds what it held before, and the next
+    plan on it is the plan made alone."""
+    from huitou.evaluate import data_timezone, open_data
+    from huitou.plan import render_jobs
+    from huitou.plan.build import build_plan
+    from huitou.plan.run import open_playbooks
+
+    playbooks = open_playbooks(ROOT)[0]
+    project = playbooks[0].project
+    session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=AS_OF)
+    session.features()
+
+    def relations() -> set[str]:
+        return {row[0] for row in session.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+    before = relations()
+    with monkeypatch.context() as patched:
+        patched.setattr(render_jobs, "SERIAL_BELOW", 1)
+        patched.setattr(render_jobs.sys, "executable", str(ROOT / "no-such-python"))
+        with pytest.raises(render_jobs.RenderWorkerError):
+            build_plan(session, playbooks, 14, jobs=2)
+    assert relations() == before
+    plan = build_plan(session, playbooks, 14)
+    assert relations() - before == {"plan", "plan_rows"}
+    alone = run_plan(ROOT, AS_OF, 14)
+    query = "SELECT * EXCLUDE (send_utc, intent_rank) FROM plan"
+    assert plan.con.execute(query).fetchall() == alone.con.execute(query).fetchall()
+
+
 def test_what_other_engines_bring_back_has_duckdbs_own_types(monkeypatch: pytest.MonkeyPatch) -> None:
     """On Spark and PostgreSQL the decided sends come back cast to DECIDED_TYPES and the
     numbered rows to ORDERED_TYPES: they must be the types DuckDB's own statements give,
@@ -581,7 +612,7 @@ def test_what_other_engines_bring_back_has_duckdbs_own_types(monkeypatch: pytest
     from huitou.plan.relations import Relations
     from huitou.plan.run import open_playbooks
 
-    monkeypatch.setattr(build, "_drop", lambda con, *names: None)  # the stages' relations stay
+    keep_plan_relations(monkeypatch)  # the stages' relations stay
     playbooks = open_playbooks(ROOT)[0]
     project = playbooks[0].project
     session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=dt.date(2026, 11, 30))

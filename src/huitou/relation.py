@@ -13,10 +13,14 @@ tests/test_layers.py fails when another module names one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from sqlglot import exp
+
+from .db import drop_existing
 
 
 @dataclass(frozen=True)
@@ -49,3 +53,28 @@ class Loaded:
     @property
     def con(self) -> Any:
         return self.orders.con
+
+
+class Scratch:
+    """The temporary relations of one piece of work on a connection, dropped when it ends:
+    all of them when it fails, all but `keep` (what it hands on) when it ends well. A plan
+    that stops half-way (a render worker that dies, a ledger that cannot be read) leaves
+    nothing behind in the session, which `huitou diff` and `huitou test` plan in several
+    times. A stage may still drop a relation earlier, as soon as nothing reads it.
+
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> with Scratch(con, ["a", "b", "c"], keep=["c"]):
+    ...     _ = con.execute("CREATE TABLE a AS SELECT 1 AS x; CREATE VIEW b AS SELECT * FROM a; CREATE TABLE c AS SELECT 2 AS y")
+    >>> [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+    ['c']
+    """
+
+    def __init__(self, con: Any, names: Iterable[str], keep: Iterable[str] = ()) -> None:
+        self.con, self.names, self.keep = con, list(names), set(keep)
+
+    def __enter__(self) -> Scratch:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        drop_existing(self.con, [n for n in self.names if kind is not None or n not in self.keep])

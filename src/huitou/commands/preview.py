@@ -28,16 +28,17 @@ def preview(opts: DataOptions, rule: str, customer: str, paths: list[Path], hori
             f"or its timing has no date in the window (see `huitou explain {customer}`)"
         )
         return ExitCode.OK
-    for step, scheduled, send_at, status, reason, detail, channel, to, content in rows:
+    for row in rows:
         echo(
-            f"{playbook}/{rule_id} -> {customer} via {channel} ({to or 'no contact'}), step {step}, scheduled {scheduled}, send at {send_at}: {status}"
+            f"{playbook}/{rule_id} -> {customer} via {row.channel} ({row.to or 'no contact'}), step {row.step}, "
+            f"scheduled {row.scheduled_date}, send at {row.send_at}: {row.status}"
         )
-        if reason:
-            echo(f"  {reason}: {detail}")
+        if row.reason:
+            echo(f"  {row.reason}: {row.reason_detail}")
         for key in ("subject", "body", "html"):
-            if content and content.get(key):
+            if row.content and row.content.get(key):
                 echo(f"  --- {key}")
-                for line in str(content[key]).splitlines():
+                for line in str(row.content[key]).splitlines():
                     echo(f"  {line}")
     return ExitCode.OK
 

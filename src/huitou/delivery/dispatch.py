@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..quiet import hhmm
+from ..vocabulary import State
 from .channels import Adapter, ChannelDown, DeliveryError, Message
 from .clock import Clock, quiet_until, row_zone
 from .ledger import DueMessage, Ledger, Settlement, explain
@@ -227,7 +228,7 @@ def _settle(ledger: Ledger, outcomes: list[_Outcome], channel: Channel, backoff:
     for outcome in outcomes:
         key = outcome.message.key
         if outcome.down is not None:  # nothing was sent: back to pending, the channel stops
-            settled.append(Settlement(key, "failed", str(outcome.down), retry_at=now))
+            settled.append(Settlement(key, State.FAILED, str(outcome.down), retry_at=now))
             report.stopped = str(outcome.down)
         elif outcome.error is not None and (outcome.error.retry_after or 0) > channel.max_pause:
             # Waiting that long would hold the ledger (and the run) for hours: stop the
@@ -236,13 +237,13 @@ def _settle(ledger: Ledger, outcomes: list[_Outcome], channel: Channel, backoff:
                 f"the receiver asked to wait {outcome.error.retry_after:,.0f} s (Retry-After), longer than the channel's "
                 f"max_pause of {channel.max_pause:,.0f} s; send again later"
             )
-            settled.append(Settlement(key, "failed", str(outcome.error), retry_at=now + float(outcome.error.retry_after or 0)))
+            settled.append(Settlement(key, State.FAILED, str(outcome.error), retry_at=now + float(outcome.error.retry_after or 0)))
         elif outcome.error is not None:
             if outcome.error.transient:
                 backoff.failed(now, outcome.started, outcome.error.retry_after)
             settled.append(_failure(outcome.error, outcome.message, outcome.attempt, now, channel.policy, report))
         else:
-            settled.append(Settlement(key, "sent", outcome.provider_id))
+            settled.append(Settlement(key, State.SENT, outcome.provider_id))
             backoff.succeeded()
             report.sent += 1
             report.resent_after_crash += outcome.message.recovered
@@ -259,9 +260,9 @@ def _failure(exc: DeliveryError, message: Message, attempt: int, now: float, pol
         held = quiet_until(message.quiet_hours, message.timezone, message.send_at, retry_at)
         if held is not None and held[0].outside == "defer":
             retry_at = held[1]
-        return Settlement(key, "failed", str(exc), retry_at=retry_at)
+        return Settlement(key, State.FAILED, str(exc), retry_at=retry_at)
     error = f"{exc} (gave up after {attempt} attempts)" if exc.transient else str(exc)
     report.failed += 1
     if len(report.errors) < 10:
         report.errors.append((key, error))
-    return Settlement(key, "failed", error)
+    return Settlement(key, State.FAILED, error)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import HuitouError
+from ..vocabulary import State
 from .witness import places, recall, record
 
 # The plan row's identity, the same in the messages and the holdouts tables.
@@ -276,7 +277,7 @@ class Settlement:
     """What became of a row in flight (Ledger.settle_many)."""
 
     key: str
-    state: str  # sent or failed
+    state: State  # sent or failed
     detail: str | None = None  # sent: the receiver's id; failed: the error
     retry_at: float | None = None  # failed: pending again from then (None: failed for good)
 
@@ -657,7 +658,7 @@ class Ledger:
         receiver's id, or `failed` (retry_at None: for good; else pending until then)."""
         with self._write():
             for outcome in outcomes:
-                if outcome.state == "sent":
+                if outcome.state == State.SENT:
                     self.sent(outcome.key, now, outcome.detail)
                 else:
                     self.failed(outcome.key, now, str(outcome.detail), outcome.retry_at)
@@ -671,7 +672,7 @@ class Ledger:
     def failed(self, key: str, now: float, error: str, retry_at: float | None = None) -> None:
         """A permanent failure (retry_at None) is final; a transient one goes back to
         pending until retry_at."""
-        state = "failed" if retry_at is None else "pending"
+        state = State.FAILED if retry_at is None else State.PENDING
         self.db.execute(
             "UPDATE messages SET state = ?, error = ?, retry_at = ?, updated_at = ? WHERE idempotency_key = ? AND state = 'sending'",
             (state, error, retry_at, now, key),

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import sqlglot
@@ -25,10 +25,11 @@ from ..checks.context import PlaybookContext
 from ..compile import compile_playbook
 from ..contract import checksum_sql, key_sql, project_id
 from ..data.consent import plan_note
-from ..db import create_temp, date_literal, drop_table, scalar, select_tree, tree
+from ..db import create_temp, date_literal, drop_existing, scalar, select_tree, tree
 from ..engines.base import Engine, local_table
 from ..evaluate import DataSession, lifecycle_override
-from ..relation import Relation
+from ..relation import Relation, Scratch
+from ..vocabulary import Reason, Status
 from .arbitrate import arbitrate, history_query, plan_caps, ranked_statement
 from .candidates import build_candidates, candidate_statements, matched_query
 from .decide import DECIDED_TYPES, decide, decision_statements
@@ -40,6 +41,25 @@ from .render_memo import RenderMemo
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window
 from .triggers import by_rule, trigger_case
+
+
+class PlannedMessage(NamedTuple):
+    """One row of a plan as `huitou preview` shows it (Plan.messages_of)."""
+
+    step: int
+    scheduled_date: dt.date
+    send_at: str  # ISO 8601 with the customer's offset
+    status: Status
+    reason: Reason | None
+    reason_detail: str | None
+    channel: str
+    to: str | None
+    content: dict[str, Any] | None  # subject, body, html, ...
+
+    @classmethod
+    def of(cls, row: tuple[Any, ...]) -> PlannedMessage:
+        step, scheduled, send_at, status, reason, detail, channel, to, content = row
+        return cls(step, scheduled, send_at, Status(status), Reason(reason) if reason else None, detail, channel, to, content)
 
 
 @dataclass
@@ -57,17 +77,16 @@ class Plan:
     def con(self) -> duckdb.DuckDBPyConnection:
         return self.rows.con
 
-    def messages_of(self, playbook: str, rule_id: str) -> list[tuple]:
-        """The plan's rows of one rule, in send order: step, scheduled date, send time,
-        status, reason and its detail, channel, contact and content."""
-        columns = ["step", "scheduled_date", "send_at", "status", "reason", "reason_detail", "channel", "to", "content"]
+    def messages_of(self, playbook: str, rule_id: str) -> list[PlannedMessage]:
+        """The plan's rows of one rule, in send order."""
+        columns = list(PlannedMessage._fields)
         query = (
             exp.select(*(exp.column(c, quoted=True) for c in columns))
             .from_(self.rows.table.copy())
             .where(exp.and_(exp.column("playbook").eq(exp.Placeholder()), exp.column("rule_id").eq(exp.Placeholder())))
             .order_by("send_at", "step")
         )
-        return self.con.execute(query.sql("duckdb"), [playbook, rule_id]).fetchall()
+        return [PlannedMessage.of(row) for row in self.con.execute(query.sql("duckdb"), [playbook, rule_id]).fetchall()]
 
 
 def plan_id_for(playbooks: list[PlaybookContext], window: Window) -> str:
@@ -115,97 +134,89 @@ def build_plan(
     con, window = session.con, Window(session.as_of, horizon)
     stage, features, orders = session.plan_features()
     r = dataclasses.replace(relations or Relations.named(), orders=orders)
-    project = playbooks[0].project if playbooks else None
-    rules = planned_rules(playbooks)
-    if customer is not None:
-        features = exp.select("*").from_(features.subquery("f")).where(exp.column("customer_id").eq(exp.Literal.string(customer)))
-    clock = _Clock()
-    renderer = Renderer(rule_specs(rules))  # every rule's templates, compiled once
-    feature_types = session.feature_types()
-    columns = _columns_read(list(feature_types), rules, renderer)
-    matched = matched_query(features, _rule_predicates(playbooks, rules), columns)
-    root, config = (project.root, project.config) if project else (None, {})
-    if inputs is not None:
-        config = with_inputs(config, inputs)
-    notes: list[str] = []
-    customers = session.data.customers.table
-    has_optouts = bool(project) and load_optouts(con, config, root, r.optouts, customers, notes)  # type: ignore[arg-type]
-    has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r, customers)  # type: ignore[arg-type]
-    has_ledger, has_legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (False, False)  # type: ignore[arg-type]
-    local = stage.kind == "duckdb"  # huitou's own DuckDB: no relation crosses
-    if local:
-        stage.temp(r.matched, matched)
-        clock.lap("features and segments of the matched customers")
-        build_candidates(stage, rules, window, r, has_optouts, has_ledger, has_legacy)
-    else:
-        flags = {f"m_{rule.index}": "BOOLEAN" for rule in rules}
-        types = {c: feature_types[c] for c in (columns if columns is not None else feature_types)} | flags
-        session.engine_step(
-            "computing the candidates",
-            lambda: _candidates_on(stage, con, matched, types, rules, window, r, has_optouts, (has_ledger, has_legacy)),
+    # What the stages make is dropped as soon as nothing reads it; what is left when the
+    # plan ends is dropped then (all of it, when it fails): the plan keeps its own rows.
+    with Scratch(con, r.names(), keep=[r.plan] if keep else [r.plan, r.rows]):
+        project = playbooks[0].project if playbooks else None
+        rules = planned_rules(playbooks)
+        if customer is not None:
+            features = exp.select("*").from_(features.subquery("f")).where(exp.column("customer_id").eq(exp.Literal.string(customer)))
+        clock = _Clock()
+        renderer = Renderer(rule_specs(rules))  # every rule's templates, compiled once
+        feature_types = session.feature_types()
+        columns = _columns_read(list(feature_types), rules, renderer)
+        matched = matched_query(features, _rule_predicates(playbooks, rules), columns)
+        root, config = (project.root, project.config) if project else (None, {})
+        if inputs is not None:
+            config = with_inputs(config, inputs)
+        notes: list[str] = []
+        customers = session.data.customers.table
+        has_optouts = bool(project) and load_optouts(con, config, root, r.optouts, customers, notes)  # type: ignore[arg-type]
+        has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r, customers)  # type: ignore[arg-type]
+        has_ledger, has_legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (False, False)  # type: ignore[arg-type]
+        local = stage.kind == "duckdb"  # huitou's own DuckDB: no relation crosses
+        if local:
+            stage.temp(r.matched, matched)
+            clock.lap("features and segments of the matched customers")
+            build_candidates(stage, rules, window, r, has_optouts, has_ledger, has_legacy)
+        else:
+            flags = {f"m_{rule.index}": "BOOLEAN" for rule in rules}
+            types = {c: feature_types[c] for c in (columns if columns is not None else feature_types)} | flags
+            session.engine_step(
+                "computing the candidates",
+                lambda: _candidates_on(stage, con, matched, types, rules, window, r, has_optouts, (has_ledger, has_legacy)),
+            )
+            clock.lap("features, segments and candidates on the engine")
+        drop_existing(con, [r.optouts, r.ledger_done])  # read only by the candidates
+        create_rendered(con, r)
+        create_rules_table(con, rules, r.rules)
+        history = history_query(rules, window.start, horizon, r, session.timezone) if has_history else None
+        past: exp.Table | None
+        if local:
+            con.execute(
+                exp.Create(
+                    this=exp.to_table(r.failed),
+                    kind="VIEW",
+                    replace=True,
+                    properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                    expression=_failures(r),
+                ).sql("duckdb")
+            )
+            past = create_temp(con, r.history_counts, history) if history is not None else None
+        else:
+            past = session.engine_step("copying the plan's inputs", lambda: _inputs_on(stage, con, r, history))
+        clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
+        # A send that fails to render is out, and its cap slot goes to the next candidate:
+        # arbitrate again without the failures and render what that newly accepts (rarely
+        # more than one extra round; each round removes at least one candidate).
+        while True:
+            caps = session.engine_step("arbitrating the candidates", lambda: _arbitrate_and_decide(stage, con, rules, window, past, r))
+            clock.lap("arbitration: caps, priority, care-first, reasons")
+            failed = render_sends(con, rules, renderer, r, session.data.orders.table, jobs, memo)
+            if failed and not local:
+                session.engine_step("copying the render failures", lambda: stage.take_local(r.failed, con, _failures(r)))
+            clock.lap("rendering the sends")
+            if not failed:
+                break
+        warnings = _consent_notes(rules, session.absent)
+        if renderer.unsigned_unsubscribe:
+            warnings.append(
+                "unsubscribe links in email bodies carry the bare customer id (anyone could use them for anyone): the secret that signs them is not set for "
+                + ", ".join(renderer.unsigned_unsubscribe)
+                + "; see docs/delivery.md"
+            )
+        pid = plan_id_for(playbooks, window)
+        # Tables are given back as soon as nothing reads them: under the default memory
+        # limit (docs/engines.md) what DuckDB holds is what it does not spill.
+        drop_existing(con, [r.to_render, r.candidates, r.matched, r.clock, r.zones, r.history, r.history_file, r.history_ledger, r.history_counts])
+        ordered = (
+            ordered_statement(r)[1].subquery("o") if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, r))
         )
-        clock.lap("features, segments and candidates on the engine")
-    _drop(con, r.optouts, r.ledger_done)  # read only by the candidates
-    create_rendered(con, r)
-    create_rules_table(con, rules, r.rules)
-    history = history_query(rules, window.start, horizon, r, session.timezone) if has_history else None
-    past: exp.Table | None
-    if local:
-        con.execute(
-            exp.Create(
-                this=exp.to_table(r.failed),
-                kind="VIEW",
-                replace=True,
-                properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-                expression=_failures(r),
-            ).sql("duckdb")
-        )
-        past = create_temp(con, r.history_counts, history) if history is not None else None
-    else:
-        past = session.engine_step("copying the plan's inputs", lambda: _inputs_on(stage, con, r, history))
-    clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
-    # A send that fails to render is out, and its cap slot goes to the next candidate:
-    # arbitrate again without the failures and render what that newly accepts (rarely
-    # more than one extra round; each round removes at least one candidate).
-    while True:
-        caps = session.engine_step("arbitrating the candidates", lambda: _arbitrate_and_decide(stage, con, rules, window, past, r))
-        clock.lap("arbitration: caps, priority, care-first, reasons")
-        failed = render_sends(con, rules, renderer, r, session.data.orders.table, jobs, memo)
-        if failed and not local:
-            session.engine_step("copying the render failures", lambda: stage.take_local(r.failed, con, _failures(r)))
-        clock.lap("rendering the sends")
-        if not failed:
-            break
-    warnings = _consent_notes(rules, session.absent)
-    if renderer.unsigned_unsubscribe:
-        warnings.append(
-            "unsubscribe links in email bodies carry the bare customer id (anyone could use them for anyone): the secret that signs them is not set for "
-            + ", ".join(renderer.unsigned_unsubscribe)
-            + "; see docs/delivery.md"
-        )
-    pid = plan_id_for(playbooks, window)
-    # Tables are given back as soon as nothing reads them: under the default memory
-    # limit (docs/engines.md) what DuckDB holds is what it does not spill.
-    _drop(
-        con,
-        r.to_render,
-        r.candidates,
-        r.matched,
-        r.clock,
-        r.zones,
-        r.history,
-        r.history_file,
-        r.history_ledger,
-        r.history_counts,
-    )
-    ordered = (
-        ordered_statement(r)[1].subquery("o") if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, r))
-    )
-    rows = _assemble(con, rules, caps, pid, window.start.isoformat(), r, ordered, project_id(project.config) if project else "", keep)
-    # Only the plan's rows are read from here on (kept: the plan's own table).
-    _drop(con, r.winners, r.decided, r.failed, r.rendered, r.rules, r.ordered, *([r.rows] if keep else []))
-    clock.lap("assembling the plan")
-    return Plan(Relation(exp.to_table(r.plan), con), pid, window, rows, notes, clock.laps, warnings=warnings)
+        rows = _assemble(con, rules, caps, pid, window.start.isoformat(), r, ordered, project_id(project.config) if project else "", keep)
+        # Only the plan's rows are read from here on (kept: the plan's own table).
+        drop_existing(con, [r.winners, r.decided, r.failed, r.rendered, r.rules, r.ordered, *([r.rows] if keep else [])])
+        clock.lap("assembling the plan")
+        return Plan(Relation(exp.to_table(r.plan), con), pid, window, rows, notes, clock.laps, warnings=warnings)
 
 
 # What each stage's relation holds (huitou compile says it).
@@ -337,20 +348,6 @@ def _columns_read(present: list[str], rules: list[PlannedRule], renderer: Render
 def _anchors(rule: PlannedRule) -> list[str]:
     when = rule.rule["when"]
     return [str(when[k]) for k in ("on", "before", "after") if k in when]
-
-
-def _drop(con: duckdb.DuckDBPyConnection, *relations: str) -> None:
-    """Drop the relations that exist (a table or a view), in the order given; what exists
-    is found in one look at the catalog (a look per name was a tenth of a dry run)."""
-    found = dict(
-        con.execute(
-            "SELECT table_name, CASE WHEN table_type = 'VIEW' THEN 'VIEW' ELSE 'TABLE' END FROM information_schema.tables WHERE list_contains(?, table_name)",
-            [list(relations)],
-        ).fetchall()
-    )
-    for name in relations:
-        if name in found:
-            drop_table(con, exp.to_table(name), found[name])
 
 
 class _Clock:

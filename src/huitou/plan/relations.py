@@ -51,6 +51,10 @@ class Relations:
     # what immediate rules answer (triggers.events_query). Given, not named here.
     orders: exp.Table = field(default_factory=lambda: exp.to_table("plan_orders_not_given"))
 
+    def names(self) -> list[str]:
+        """Every relation's name (the loaded orders, given, are not the plan's)."""
+        return [getattr(self, f.name) for f in fields(self) if f.type == "str"]
+
     @classmethod
     def named(cls, prefix: str = "plan", orders: exp.Table | None = None) -> Relations:
         names: dict[str, Any] = {f.name: prefix if f.name == "plan" else f"{prefix}_{f.name}" for f in fields(cls) if f.type == "str"}
