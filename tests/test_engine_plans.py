@@ -340,6 +340,8 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
     prints, executed on PostgreSQL over the example shop's features (with huitou's zones
     and clock, an opt-out and an empty ledger between them), give the candidates huitou
     computes in its own DuckDB."""
+    from sqlglot import exp
+
     from huitou.engines.duckdb_engine import DuckDBEngine
     from huitou.engines.postgres_engine import PostgresEngine
     from huitou.evaluate import features_on
@@ -384,7 +386,7 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
     local.take(r.ledger_done, *done)
     rules = planned_rules(playbooks)
     local.temp(r.matched, matched_query(session.plan_features()[1], _rule_predicates(playbooks, rules)))
-    build_candidates(local, rules, Window(dt.date(2026, 11, 30), 10), r, True, True)
+    build_candidates(local, rules, Window(dt.date(2026, 11, 30), 10), r, exp.to_table(r.optouts), exp.to_table(r.ledger_done))
     expected = local.fetch(columns)[1]
     assert got == expected and len(got) > 300
     assert sum(row[8] == "opted_out" for row in got) >= 5

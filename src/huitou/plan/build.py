@@ -151,20 +151,20 @@ def build_plan(
             config = with_inputs(config, inputs)
         notes: list[str] = []
         customers = session.data.customers.table
-        has_optouts = bool(project) and load_optouts(con, config, root, r.optouts, customers, notes)  # type: ignore[arg-type]
+        optouts = load_optouts(con, config, root, r.optouts, customers, notes) if project else None  # type: ignore[arg-type]
         has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r, customers)  # type: ignore[arg-type]
-        has_ledger, has_legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (False, False)  # type: ignore[arg-type]
+        done, legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (None, False)  # type: ignore[arg-type]
         local = stage.kind == "duckdb"  # huitou's own DuckDB: no relation crosses
         if local:
             stage.temp(r.matched, matched)
             clock.lap("features and segments of the matched customers")
-            build_candidates(stage, rules, window, r, has_optouts, has_ledger, has_legacy)
+            build_candidates(stage, rules, window, r, optouts, done, legacy)
         else:
             flags = {f"m_{rule.index}": "BOOLEAN" for rule in rules}
             types = {c: feature_types[c] for c in (columns if columns is not None else feature_types)} | flags
             session.engine_step(
                 "computing the candidates",
-                lambda: _candidates_on(stage, con, matched, types, rules, window, r, has_optouts, (has_ledger, has_legacy)),
+                lambda: _candidates_on(stage, con, matched, types, rules, window, r, optouts, done, legacy),
             )
             clock.lap("features, segments and candidates on the engine")
         drop_existing(con, [r.optouts, r.ledger_done])  # read only by the candidates
@@ -245,7 +245,7 @@ def plan_trees(playbooks: list[PlaybookContext], features: exp.Select, orders: e
     window = Window(as_of, horizon)
     statements = [
         (r.matched, matched),
-        *candidate_statements(rules, window, r, has_optouts=True, has_ledger=True),
+        *candidate_statements(rules, window, r, exp.to_table(r.optouts), exp.to_table(r.ledger_done)),
         ranked_statement(rules, window.start, horizon, r),
         *decision_statements(plan_caps(rules), r),
         ordered_statement(r),
@@ -274,19 +274,19 @@ def _candidates_on(
     rules: list[PlannedRule],
     window: Window,
     r: Relations,
-    has_optouts: bool,
-    ledger: tuple[bool, bool],
+    optouts: exp.Table | None,
+    done: exp.Table | None,
+    legacy: bool,
 ) -> None:
     """The matched customers and the candidates computed on another engine (beside the
     features, which stay there), the opt-outs and the ledger's messages taken in. The
     candidates and the clock stay there for arbitration and the decisions; the matched
     customers (rendering reads them) and the zones (the history's days) come back into
     `con` under the same names."""
-    taken = [exp.to_table(name) for name, present in ((r.optouts, has_optouts), (r.ledger_done, ledger[0])) if present]
-    for table in taken:
-        engine.take_local(table.name, con, exp.select("*").from_(table))
+    there = {local.name: engine.take_local(local.name, con, exp.select("*").from_(local)) for local in (optouts, done) if local is not None}
+    taken = list(there.values())
     made = [engine.temp(r.matched, matched)]
-    build_candidates(engine, rules, window, r, has_optouts, *ledger)
+    build_candidates(engine, rules, window, r, there.get(r.optouts), there.get(r.ledger_done), legacy)
     made.append(exp.to_table(r.zones))
     wanted = {r.matched: types, r.zones: {"name": "VARCHAR"}}
     for table in made:

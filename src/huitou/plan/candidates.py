@@ -179,19 +179,20 @@ _NUMBERED = """
 
 
 def candidate_statements(
-    rules: list[PlannedRule], window: Window, r: Relations, has_optouts: bool, has_ledger: bool = False, has_legacy: bool = False
+    rules: list[PlannedRule], window: Window, r: Relations, optouts: exp.Table | None, done: exp.Table | None = None, legacy: bool = False
 ) -> list[tuple[str, exp.Expr]]:
     """The candidates stage's queries, in order, each with the relation it makes (events,
     when an immediate rule needs them; the local send times; the numbered candidates).
     Between the second and the third, huitou makes the clock from the local send times;
-    before them, the zones (`huitou compile` shows these statements)."""
+    before them, the zones (`huitou compile` shows these statements). `optouts`, `done`
+    and `legacy`: as build_candidates takes them."""
     events = events_query(rules, r.matched, r.orders)
     parts = [rules[i : i + RULES_PER_STATEMENT] for i in range(0, len(rules), RULES_PER_STATEMENT)] or [[]]
     local_name = r.candidates_local
     locals_ = [
         (
             local_name if len(parts) == 1 else f"{local_name}_{n}",
-            _local(part, window, r, events is not None, has_optouts, has_ledger, has_legacy),
+            _local(part, window, r, events is not None, optouts, done, legacy),
         )
         for n, part in enumerate(parts)
     ]
@@ -208,15 +209,15 @@ RULES_PER_STATEMENT = 64
 
 
 def _local(
-    rules: list[PlannedRule], window: Window, r: Relations, has_events: bool, has_optouts: bool, has_ledger: bool, has_legacy: bool
+    rules: list[PlannedRule], window: Window, r: Relations, has_events: bool, optouts: exp.Table | None, done: exp.Table | None, legacy: bool
 ) -> exp.Expr:
     """The candidates of these rules with their local send times (_LOCAL)."""
     selects = [s for s in (rule_query(rule, window, r, has_events) for rule in rules) if s is not None]
     union = union_all(selects) if selects else tree(_NO_CANDIDATES)
-    delivered = delivered_case(rules, "c", has_legacy, r.ledger_done) if has_ledger else exp.false()
+    delivered = delivered_case(rules, "c", legacy, done) if done is not None else exp.false()
     opted_out = (
-        tree(_OPTED_OUT, optouts=exp.to_table(r.optouts), channel=by_rule(rules, "c", lambda rule: exp.Literal.string(rule.channel)))
-        if has_optouts
+        tree(_OPTED_OUT, optouts=optouts, channel=by_rule(rules, "c", lambda rule: exp.Literal.string(rule.channel)))
+        if optouts is not None
         else exp.false()
     )
     return tree(
@@ -235,17 +236,18 @@ def build_candidates(
     rules: list[PlannedRule],
     window: Window,
     r: Relations,
-    has_optouts: bool,
-    has_ledger: bool = False,
-    has_legacy: bool = False,
-) -> int:
+    optouts: exp.Table | None,
+    done: exp.Table | None = None,
+    legacy: bool = False,
+) -> exp.Table:
     """CREATE the candidates relation (and the zones and clock it needs) from the matched
-    one; returns its row count. `send_local` is the local send time,
-    `send_utc` the instant (epoch seconds) and `utc_offset` the minutes east of UTC.
-    `has_ledger`: r.ledger_done holds what the send ledger delivered (`has_legacy`:
-    some of it under keys of the scheduled date); those messages are `already_sent`
-    (after an opt-out, before the other early reasons)."""
-    *first, (local_name, local), (name, numbered) = candidate_statements(rules, window, r, has_optouts, has_ledger, has_legacy)
+    one; the relation. `send_local` is the local send time, `send_utc` the instant (epoch
+    seconds) and `utc_offset` the minutes east of UTC. `optouts`: the opt-outs on the
+    engine (inputs.load_optouts; None: none), whose candidates are `opted_out`. `done`:
+    what the send ledger delivered (inputs.load_ledger_done; `legacy`: some of it under
+    keys of the scheduled date); those messages are `already_sent` (after an opt-out,
+    before the other early reasons)."""
+    *first, (local_name, local), (name, numbered) = candidate_statements(rules, window, r, optouts, done, legacy)
     valid_zones(engine, exp.select(exp.column("timezone").as_("name")).from_(exp.to_table(r.matched)).subquery("z"), r.zones)
     for part, query in first:  # the events, and the rules' parts when there are many
         engine.temp(part, query)
@@ -255,4 +257,4 @@ def build_candidates(
     engine.drop(made)
     for part, _ in first:
         engine.drop(exp.to_table(part))  # read only above
-    return int(engine.rows(exp.select("count(*)").from_(candidates))[0][0])
+    return candidates

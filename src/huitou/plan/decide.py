@@ -85,10 +85,10 @@ def decision_statements(caps: list[Cap], rel: Relations) -> list[tuple[str, exp.
     return [(rel.decided, decided), (rel.winners, tree(_WINNERS, reach=reach, in_scope=scope, **tables))]
 
 
-def decide(engine: Engine, caps: list[Cap], rel: Relations) -> None:
-    """CREATE rel.decided and rel.winners on the engine (decision_statements)."""
-    for name, query in decision_statements(caps, rel):
-        engine.temp(name, query)
+def decide(engine: Engine, caps: list[Cap], rel: Relations) -> list[exp.Table]:
+    """CREATE rel.decided and rel.winners on the engine (decision_statements); the two
+    relations."""
+    return [engine.temp(name, query) for name, query in decision_statements(caps, rel)]
 
 
 # The decided relation's columns, as DuckDB types them (what another engine's rows are

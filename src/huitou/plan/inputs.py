@@ -56,10 +56,10 @@ def load_optouts(
     optouts: str,
     customers: exp.Table | None,
     notes: list[str] | None = None,
-) -> bool:
+) -> exp.Table | None:
     """CREATE `optouts` (customer_id, channel NULL for all) from the opt-out file and
-    the opt-outs recorded in the send ledger (`huitou optout`, unsubscribe tokens); False
-    when there is neither. An opt-out of a phone or an email reaches each of `customers`
+    the opt-outs recorded in the send ledger (`huitou optout`, unsubscribe tokens); the
+    relation, or None when there is neither. An opt-out of a phone or an email reaches each of `customers`
     (the loaded customers; None: ids only) with it. A channel word names the channels it means (SMS, 短信: every
     SMS channel); one that names none here opts out of every channel, said in `notes`."""
     selects: list[exp.Query] = []
@@ -88,17 +88,17 @@ def load_optouts(
         _table_from_rows(con, ledger.name, {"customer_id": "VARCHAR", "channel": "VARCHAR"}, peek(ledger_path, [])[1])
         selects.append(exp.select("*").from_(ledger.copy()))
     if not selects:
-        return False
+        return None
     given = exp.to_table(optouts + "_given")
     entries = run(con, exp.select("*").distinct().from_(union_all(selects).subquery("o"))).fetchall()
     entries = _scoped(entries, config.get("channels") or {}, notes if notes is not None else [])
     _table_from_rows(con, given.name, {"who": "VARCHAR", "channel": "VARCHAR"}, _every_spelling(entries, region(config)))
-    create_temp(con, optouts, _resolved(given, customers))
+    made = create_temp(con, optouts, _resolved(given, customers))
     drop_table(con, ledger)
     drop_table(con, given)
     if source is not None:
         raw.forget(con, source)
-    return True
+    return made
 
 
 def _scoped(entries: list[tuple[str, str | None]], channels: dict[str, Any], notes: list[str]) -> list[tuple[str, str | None]]:
@@ -171,8 +171,8 @@ def read_optout_file(config: dict[str, Any], root: Path) -> list[tuple[str, str 
         return []
     con = connect(data_files(config, root))
     try:
-        load_optouts(con, {**config, "ledger": None}, root, "optouts", None)
-        return [(c, ch) for c, ch in con.execute("SELECT customer_id, channel FROM optouts ORDER BY 1, 2").fetchall()]
+        made = load_optouts(con, {**config, "ledger": None}, root, "optouts", None)
+        return run(con, exp.select("customer_id", "channel").from_(made).order_by("customer_id", "channel")).fetchall() if made else []
     finally:
         con.close()
 
@@ -291,21 +291,21 @@ _HISTORY_FILE = """
     FROM :file WHERE :cid IS NOT NULL AND (:instant) IS NOT NULL"""
 
 
-def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, done: str) -> tuple[bool, bool]:
+def load_ledger_done(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path, done: str) -> tuple[exp.Table | None, bool]:
     """CREATE `done` (idempotency_key, playbook, rule_id, customer_id, legacy)
     from the send ledger: the messages it has delivered, or had in flight when a run
     stopped (the next run resends those under the same key). A candidate with one of
-    these keys is `already_sent`. Returns (a ledger exists, it has legacy rows: keys
-    written before keys named triggers)."""
+    these keys is `already_sent`. Returns (the relation, None when there is no ledger;
+    whether it has legacy rows: keys written before keys named triggers)."""
     ledger_path = _ledger_path(config, root)
     if ledger_path is None:
-        return False, False
+        return None, False
     from ..delivery.ledger import delivered
 
     rows = delivered(ledger_path)
     types = {"idempotency_key": "VARCHAR", "playbook": "VARCHAR", "rule_id": "VARCHAR", "customer_id": "VARCHAR", "legacy": "BOOLEAN"}
-    _table_from_rows(con, done, types, [r[:5] for r in rows] + respelled(rows))
-    return True, any(r[4] for r in rows)
+    made = _table_from_rows(con, done, types, [r[:5] for r in rows] + respelled(rows))
+    return made, any(r[4] for r in rows)
 
 
 def _table_from_rows(con: duckdb.DuckDBPyConnection, name: str, types: dict[str, str], rows: list[tuple]) -> exp.Table:

@@ -114,7 +114,7 @@ def trigger_case(rules: list[PlannedRule], row: str | None) -> exp.Expr:
     return by_rule(rules, row, lambda rule: trigger(rule, row)) if rules else exp.cast(exp.null(), "VARCHAR")
 
 
-def delivered_case(rules: list[PlannedRule], row: str | None, has_legacy: bool, done: str) -> exp.Expr:
+def delivered_case(rules: list[PlannedRule], row: str | None, has_legacy: bool, done: exp.Table) -> exp.Expr:
     """Whether the send ledger has a row's message (`done`: inputs.load_ledger_done), by its key. A
     ledger from before keys named triggers holds keys of the scheduled date: the same
     message by that key, or, for an immediate rule (whose scheduled date was each
@@ -123,7 +123,7 @@ def delivered_case(rules: list[PlannedRule], row: str | None, has_legacy: bool, 
     rule: a lookup per rule is a join per rule on Spark and PostgreSQL."""
     if not rules:
         return exp.false()
-    ledger, customer = exp.to_table(done), _column("customer_id", row)
+    ledger, customer = done, _column("customer_id", row)
     playbook = by_rule(rules, row, lambda rule: exp.Literal.string(rule.playbook))
     rule_id = by_rule(rules, row, lambda rule: exp.Literal.string(rule.id))
     delivered = tree(
