@@ -46,6 +46,7 @@ def most_in_a_window(starts: list[float], seconds: float) -> int:
         ({"per_minute": 600}, [(600, 60.0)]),
         ({"per_second": 2.5}, [(5, 2.0)]),
         ({"per_second": 0.5}, [(1, 2.0), (3, 6.0)]),
+        ({"per_second": 1e-4}, [(1, 10000.0)]),  # too small for a fraction of small terms: one per interval
     ],
 )
 def test_no_window_holds_more_than_its_limit(rate: dict[str, float], windows: list[tuple[int, float]], seed: int) -> None:

@@ -51,11 +51,7 @@ class Pacer:
         """`clock`: the run's (a replay's clock moves through the waits)."""
         rate = rate or {}
         given = [(float(rate[key]), seconds) for key, seconds in (("per_second", 1.0), ("per_minute", 60.0)) if rate.get(key)]
-        # N a window, as a whole count of starts and the window that holds it: 40 a second
-        # is 40 in 1 s; 2.5 a second 5 in 2 s; 0.5 a second 1 in 2 s.
-        whole = [(Fraction(n).limit_denominator(1000), seconds) for n, seconds in given]
-        limits = tuple((n.numerator, seconds * n.denominator) for n, seconds in whole)
-        return cls(max((seconds / n for n, seconds in given), default=0.0), clock, limits)
+        return cls(max((seconds / n for n, seconds in given), default=0.0), clock, tuple(_whole(n, seconds) for n, seconds in given))
 
     def delay(self) -> float:
         """Seconds until the next message may start (0.0: now): its slot, and no window
@@ -75,6 +71,18 @@ class Pacer:
             now = self.clock()
             self._next = now + self.interval if now > self._next + self.interval else self._next + self.interval
             self._starts.append(now)
+
+
+def _whole(n: float, seconds: float) -> tuple[int, float]:
+    """N a window as a whole count of starts and the window that holds it: 40 a second is
+    40 in 1 s; 2.5 a second 5 in 2 s; 0.5 a second 1 in 2 s; a rate too small for a
+    fraction of small terms (1e-4 a second) 1 in its own interval.
+
+    >>> _whole(2.5, 1.0), _whole(0.5, 1.0), _whole(1e-4, 1.0)
+    ((5, 2.0), (1, 2.0), (1, 10000.0))
+    """
+    whole = Fraction(n).limit_denominator(1000)
+    return (whole.numerator, seconds * whole.denominator) if whole.numerator else (1, seconds / n)
 
 
 class ChannelBackoff:
