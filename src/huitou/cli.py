@@ -4,7 +4,6 @@ usage or internal error (one line; HUITOU_DEBUG=1 shows the traceback)."""
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -218,19 +217,6 @@ def optout(customer: str | None, channel: str | None, token: str | None) -> int:
     CUSTOMER: the customer id in any spelling (letter case, a spreadsheet guard), or their phone number or email address."""
     return opt.run("optout", customer, channel, token)
 # fmt: on
-
-
-def console() -> None:
-    """The console script (and `python -m huitou`): main() in a process of its own.
-
-    The cyclic garbage collector's youngest generation is collected every 50,000 new
-    objects instead of every 700: a plan builds its SQL as sqlglot trees of many thousand
-    nodes, whose parent links are cycles, and at 700 the collector ran some 380 times in
-    the example's dry run, 0.24 s of 1.6 s (5 times and 0.08 s at 50,000). What grows with
-    the data lives in DuckDB, and what Python frees by reference counting is freed as
-    before. Only the console's own process: a Python caller of main() keeps its settings."""
-    gc.set_threshold(50_000, 10, 10)
-    sys.exit(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -120,7 +120,7 @@ class DataSession:
 
     def feature_types(self) -> dict[str, str]:
         """The feature columns and their DuckDB types (what every engine's rows come back as)."""
-        described = statement("DESCRIBE SELECT 1", "duckdb", query=self.local_features())
+        described = statement("DESCRIBE SELECT 1", "duckdb", query=self.local_features().copy())  # placed: the session keeps its own
         return {str(row[0]): str(row[1]) for row in self.con.execute(described).fetchall()}
 
     def features_on_engine(self) -> exp.Table:

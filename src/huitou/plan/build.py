@@ -283,10 +283,14 @@ def _candidates_on(
     candidates and the clock stay there for arbitration and the decisions; the matched
     customers (rendering reads them) and the zones (the history's days) come back into
     `con` under the same names."""
-    there = {local.name: engine.take_local(local.name, con, exp.select("*").from_(local)) for local in (optouts, done) if local is not None}
-    taken = list(there.values())
+
+    def taken_in(local: exp.Table | None) -> exp.Table | None:
+        return None if local is None else engine.take_local(local.name, con, exp.select("*").from_(local))
+
+    optouts, done = taken_in(optouts), taken_in(done)
+    taken = [table for table in (optouts, done) if table is not None]
     made = [engine.temp(r.matched, matched)]
-    build_candidates(engine, rules, window, r, there.get(r.optouts), there.get(r.ledger_done), legacy)
+    build_candidates(engine, rules, window, r, optouts, done, legacy)
     made.append(exp.to_table(r.zones))
     wanted = {r.matched: types, r.zones: {"name": "VARCHAR"}}
     for table in made:
