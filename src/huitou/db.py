@@ -19,7 +19,7 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -43,7 +43,8 @@ def connect(files: Iterable[Path | str] = (), directories: Iterable[Path | str] 
     settings["allowed_paths"] = named_files + [f + ".wal" for f in named_files]  # a database's write-ahead log
     settings["allowed_directories"] = [os.path.join(str(d), "") for d in (directories if directories is not None else [scratch_dir()])]
     for name, value in settings.items():
-        con.execute(f"SET {name} = ?", [value])  # huitou's own setting names; values as parameters
+        assignment = exp.EQ(this=exp.to_identifier(name), expression=exp.Placeholder())  # the value as a parameter
+        con.execute(exp.Set(expressions=[exp.SetItem(this=assignment)]).sql("duckdb"), [value])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -109,6 +110,12 @@ def copy_to(query: exp.Query, path: str, options: str) -> exp.Expr:
     statement.set("this", query.subquery())
     statement.set("files", [exp.Literal.string(path)])
     return statement
+
+
+def read_csv(path: Path | str, options: Mapping[str, exp.Expr], **more: exp.Expr) -> exp.Expr:
+    """read_csv(path, option = value, ...) as a tree."""
+    given = [exp.EQ(this=exp.column(k), expression=v.copy()) for k, v in {**options, **more}.items()]
+    return exp.ReadCSV(this=exp.Literal.string(str(path)), expressions=given)
 
 
 def create(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expr, kind: str = "VIEW") -> exp.Table:

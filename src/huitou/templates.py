@@ -47,7 +47,7 @@ def babel_locale(locale: str) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _babel(locale: str) -> Any:
+def parsed_locale(locale: str) -> Any:
     """Babel's Locale, parsed once: given a name instead, Babel lists its locale data
     directory on every call (that was most of the cost of rendering a message)."""
     from babel import Locale  # Babel's locale data loads on first use
@@ -62,14 +62,14 @@ def money_filter(ctx: Context, value: object, currency: str | None = None) -> st
 
     locale = str(ctx.get("locale") or "zh-CN")
     currency = currency or str(ctx.get("currency") or CURRENCY_BY_LOCALE.get(locale.split("-")[0], "CNY"))
-    return format_currency(value if isinstance(value, Decimal) else Decimal(str(value)), currency, locale=_babel(locale))
+    return format_currency(value if isinstance(value, Decimal) else Decimal(str(value)), currency, locale=parsed_locale(locale))
 
 
 @functools.lru_cache(maxsize=8192)
 def _format_date(value: dt.date, fmt: str, locale: str) -> str:
     from babel.dates import format_date
 
-    return format_date(value, fmt, locale=_babel(locale))
+    return format_date(value, fmt, locale=parsed_locale(locale))
 
 
 @pass_context

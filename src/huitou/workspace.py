@@ -125,6 +125,10 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
             raise PlanInputError(f"{root}: no playbooks")
         return cls(project, result.playbooks, result.tests)
 
+    def hold(self, scope: contextlib.AbstractContextManager[Any]) -> None:
+        """Keep `scope` open until the workspace closes (plan.preload's thread)."""
+        self._closing.enter_context(scope)
+
     @property
     def config(self) -> dict[str, Any]:
         return self.project.config

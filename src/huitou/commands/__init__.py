@@ -19,7 +19,7 @@ from typing import Any
 
 from ..diagnostics import ExitCode
 from ..errors import Refused
-from ..workspace import OpenError, Workspace, as_of_date
+from ..workspace import DataOptions, OpenError, Workspace, as_of_date
 
 # Wide enough that no table of a file, a pipe or a cron log cuts a rule's name short.
 WIDE = 4096
@@ -73,6 +73,13 @@ def opened(command: str, paths: Sequence[Path] = (), *, playbooks: bool = True) 
     except OpenError as exc:
         exc.command = exc.command or command
         raise
+
+
+def preload_plan(ws: Workspace, opts: DataOptions) -> None:
+    """Start loading, beside the data, what planning the workspace's playbooks reads slowly."""
+    from ..plan.preload import Preload, plan_needs
+
+    ws.hold(Preload(plan_needs(ws.playbooks, as_of_date(opts.as_of))))
 
 
 def build(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..diagnostics import ExitCode
 from ..workspace import DataOptions
-from . import build, console, echo, horizon, opened, refuse
+from . import build, console, echo, horizon, opened, preload_plan, refuse
 
 
 def plan(
@@ -23,6 +23,7 @@ def plan(
     if out is not None and out.suffix.lower() not in FORMATS:
         raise refuse("plan", f"--out {out}: use a .jsonl, .csv or .parquet file name")
     with opened("plan", paths) as ws:
+        preload_plan(ws, opts)
         session = ws.load(opts)
         # The dry run reads the rows five times (the summary, the holdout sizing): computed
         # once. A plan file is written from the view as it is computed.

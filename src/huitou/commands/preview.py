@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..diagnostics import ExitCode
 from ..workspace import DataOptions
-from . import build, echo, horizon, opened, refuse
+from . import build, echo, horizon, opened, preload_plan, refuse
 from .explain import NO_SUCH_CUSTOMER
 
 
@@ -16,6 +16,7 @@ def preview(opts: DataOptions, rule: str, customer: str, paths: list[Path], hori
 
     days = horizon(horizon_text)
     with opened("preview", paths) as ws:
+        preload_plan(ws, opts)
         session = ws.load(opts)
         playbook, rule_id = _one_rule(rule, [f"{ctx.name}/{r['id']}" for ctx in ws.playbooks for r in ctx.rules])
         if scalar(session.con, session.features_of().where("customer_id = ?").select("count(*)", append=False), [customer]) == 0:

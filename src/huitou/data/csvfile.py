@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from ..db import drop_table, named, quoted, run, scalar, select_tree, tree
+from ..db import drop_table, named, quoted, read_csv, run, scalar, select_tree, tree
 from .encoding import not_text, text_path
 from .sources import DataError, Source, too_wide
 
@@ -78,12 +78,6 @@ def csv_dialect(source: Source, path: Path) -> tuple[dict[str, exp.Expr], int, l
         "columns": every_text,
     }
     return options, 1 if has_header else 0, names
-
-
-def read_csv(path: Path, options: dict[str, exp.Expr], **more: exp.Expr) -> exp.Expr:
-    """read_csv(path, option = value, ...) as a tree."""
-    given = [exp.EQ(this=exp.column(k), expression=v.copy()) for k, v in {**options, **more}.items()]
-    return exp.ReadCSV(this=exp.Literal.string(str(path)), expressions=given)
 
 
 def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlglot.expressions as exp
 
-from ..db import copy_to, ident, literal, named, scratch_dir, statement
+from ..db import copy_to, named, read_csv, run, scratch_dir, statement
 from ..redact import scrub, secret_env
 from .base import Engine, EngineError, local_table, python_value
 
@@ -111,7 +111,7 @@ class PostgresEngine(Engine):
                 for chunk in copy:
                     handle.write(chunk)
             con.execute(local_table(name, types))
-            con.execute(f"INSERT INTO {ident(name)} {read_pg_csv(path, types, lists)}")
+            run(con, exp.insert(read_pg_csv(path, types, lists), named(name)))
 
     def create_temp(self, name: str, query: exp.Expr) -> None:
         table = named(name)
@@ -156,21 +156,30 @@ class PostgresEngine(Engine):
         self.con.close()
 
 
-def read_pg_csv(path: Path, types: Mapping[str, str], lists: set[str]) -> str:
+def read_pg_csv(path: Path, types: Mapping[str, str], lists: set[str]) -> exp.Select:
     """SELECT the rows of PostgreSQL's CSV output in DuckDB, each column in its type: NULL
     is unquoted and empty, '' quoted (allow_quoted_nulls off); lists arrive as JSON text."""
-    columns = ", ".join(f"{literal(c)}: {literal('VARCHAR' if c in lists else t)}" for c, t in types.items())
+    text = exp.Literal.string
+    columns = [exp.PropertyEQ(this=text(c), expression=text("VARCHAR" if c in lists else t)) for c, t in types.items()]
     # PostgreSQL ends CSV lines with \n; said, not sniffed: DuckDB 1.3 took a \r\n inside a
     # quoted value (a name with a line break) for the line ending and refused the file.
-    reader = (
-        f"read_csv({literal(str(path))}, columns = {{{columns}}}, header = false, delim = ',', quote = '\"', escape = '\"', "
-        f"new_line = '\\n', auto_detect = false, allow_quoted_nulls = false)"
-    )
-    picked = ", ".join(
-        f"CAST(CAST({ident(c)} AS JSON) AS VARCHAR[]) AS {ident(c)}" if c in lists else f"CAST({ident(c)} AS {t}) AS {ident(c)}"
+    options = {
+        "columns": exp.Struct(expressions=columns),
+        "header": exp.false(),
+        "delim": text(","),
+        "quote": text('"'),
+        "escape": text('"'),
+        "new_line": text("\\n"),
+        "auto_detect": exp.false(),
+        "allow_quoted_nulls": exp.false(),
+    }
+    picked = [
+        (exp.cast(exp.cast(exp.column(c, quoted=True), "JSON"), "VARCHAR[]") if c in lists else exp.cast(exp.column(c, quoted=True), t)).as_(
+            c, quoted=True
+        )
         for c, t in types.items()
-    )
-    return f"SELECT {picked} FROM {reader}"
+    ]
+    return exp.select(*picked).from_(read_csv(path, options))
 
 
 def _composed(template: str, *parts: str) -> Any:

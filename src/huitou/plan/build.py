@@ -39,7 +39,7 @@ from .render import Renderer, rule_specs
 from .render_jobs import create_rendered, render_sends
 from .render_memo import RenderMemo
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
-from .timing import Window
+from .timing import Window, anchor_of
 from .triggers import by_rule, trigger_case
 
 
@@ -345,13 +345,8 @@ def _columns_read(present: list[str], rules: list[PlannedRule], renderer: Render
         return None
     wanted = {*_PLANNER_COLUMNS, *fields, "name"}
     wanted |= {c for r in rules for c in (r.contact_column, r.consent_column) if c}
-    wanted |= {anchor for r in rules for anchor in _anchors(r) if anchor in r.date_fields}  # declared date fields timings anchor on
+    wanted |= {a for r in rules if (a := anchor_of(r.rule["when"])) in r.date_fields}  # declared date fields timings anchor on
     return [c for c in present if c in wanted]
-
-
-def _anchors(rule: PlannedRule) -> list[str]:
-    when = rule.rule["when"]
-    return [str(when[k]) for k in ("on", "before", "after") if k in when]
 
 
 class _Clock:
