@@ -75,11 +75,12 @@ def opened(command: str, paths: Sequence[Path] = (), *, playbooks: bool = True) 
         raise
 
 
-def preload_plan(ws: Workspace, opts: DataOptions) -> None:
-    """Start loading, beside the data, what planning the workspace's playbooks reads slowly."""
+def preload_plan(ws: Workspace, opts: DataOptions, modules: Sequence[str] = ()) -> None:
+    """Start loading, beside the data, what planning the workspace's playbooks reads
+    slowly, and `modules`, which the command imports once the plan is made."""
     from ..plan.preload import Preload, plan_needs
 
-    ws.hold(Preload(plan_needs(ws.playbooks, as_of_date(opts.as_of))))
+    ws.hold(Preload(plan_needs(ws.playbooks, as_of_date(opts.as_of), modules)))
 
 
 def build(

@@ -16,14 +16,13 @@ def plan(
 ) -> int:
     from ..contract import FORMATS
     from ..plan.output import summarise, summary_json, write_plan
-    from ..report.sizing import holdout_sizing
-    from ..reporters.plan import plan_text
 
     days = horizon(horizon_text)
     if out is not None and out.suffix.lower() not in FORMATS:
         raise refuse("plan", f"--out {out}: use a .jsonl, .csv or .parquet file name")
     with opened("plan", paths) as ws:
-        preload_plan(ws, opts)
+        # What the dry run's summary imports is loaded beside the data (commands.preload_plan).
+        preload_plan(ws, opts, _SUMMARY_MODULES if out is None else ())
         session = ws.load(opts)
         # The dry run reads the rows five times (the summary, the holdout sizing): computed
         # once. A plan file is written from the view as it is computed.
@@ -34,10 +33,17 @@ def plan(
             counts = ", ".join(f"{n:,} {s}" for s, n in summary.status.items()) or "no candidates"
             echo(f"wrote {rows:,} rows to {out} ({counts}); plan {result.plan_id}", err=True)
             return ExitCode.OK
+        from ..report.sizing import holdout_sizing
+
         summary = summarise(result, samples=samples, show_pii=show_pii)
         summary.sizing = holdout_sizing(result.rows, session.data.orders, ws.playbooks, session.as_of)
     if format == "json":
         sys.stdout.write(summary_json(summary) + "\n")
     else:
+        from ..reporters.plan import plan_text
+
         plan_text(console(), summary)
     return ExitCode.OK
+
+
+_SUMMARY_MODULES = ("huitou.report.sizing", "huitou.reporters.plan", "rich.console", "rich.table")

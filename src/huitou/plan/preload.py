@@ -50,9 +50,10 @@ class Preload:
         self._thread.join()
 
 
-def plan_needs(playbooks: Sequence[Any], as_of: dt.date | None) -> list[Callable[[], object]]:
+def plan_needs(playbooks: Sequence[Any], as_of: dt.date | None, modules: Sequence[str] = ()) -> list[Callable[[], object]]:
     """What planning `playbooks` will read: each holiday anchor's dates in the years
-    around `as_of` (today when the data will say), each playbook locale's data."""
+    around `as_of` (today when the data will say), each playbook locale's data; then
+    `modules`, what the command imports after the plan (its output's)."""
     year = (as_of or dt.date.today()).year
     timings = [rule.get("when") for ctx in playbooks for rule in ctx.rules]
     anchors = sorted({a for when in timings if isinstance(when, dict) and (a := anchor_of(when)) and anchor_kind(a) == "holiday"})
@@ -60,6 +61,7 @@ def plan_needs(playbooks: Sequence[Any], as_of: dt.date | None) -> list[Callable
     return [
         *(functools.partial(holiday_date, anchor, y) for anchor in anchors for y in range(year - 1, year + 2)),
         *(functools.partial(locale_data, locale) for locale in locales),
+        *(functools.partial(importlib.import_module, module) for module in modules),
     ]
 
 
