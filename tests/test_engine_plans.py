@@ -346,7 +346,7 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
     from huitou.engines.postgres_engine import PostgresEngine
     from huitou.evaluate import features_on
     from huitou.plan.build import _rule_predicates
-    from huitou.plan.candidates import build_candidates, matched_query
+    from huitou.plan.candidates import CandidateInputs, build_candidates, matched_query
     from huitou.plan.clock import create_clock, valid_zones
     from huitou.plan.relations import Relations
     from huitou.plan.rules import planned_rules
@@ -359,7 +359,7 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
     monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
     session = _session(ROOT)
     session.project = None  # as compile: the features without recommendations or referral codes
-    playbooks, r = open_playbooks(ROOT)[0], Relations.named(orders=session.data.orders.table)
+    playbooks, r = open_playbooks(ROOT)[0], Relations.named()
     ids = [f"{i:07d}" for i in range(1, 21)]  # the first twenty customers: on SMS, or on every channel
     optouts = (
         {"customer_id": ids, "channel": [None if i % 2 else "sms" for i in range(20)]},
@@ -386,7 +386,8 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
     local.take(r.ledger_done, *done)
     rules = planned_rules(playbooks)
     local.temp(r.matched, matched_query(session.plan_features()[1], _rule_predicates(playbooks, rules)))
-    build_candidates(local, rules, Window(dt.date(2026, 11, 30), 10), r, exp.to_table(r.optouts), exp.to_table(r.ledger_done))
+    given = CandidateInputs(session.data.orders.table, exp.to_table(r.optouts), exp.to_table(r.ledger_done))
+    build_candidates(local, rules, Window(dt.date(2026, 11, 30), 10), r, given)
     expected = local.fetch(columns)[1]
     assert got == expected and len(got) > 300
     assert sum(row[8] == "opted_out" for row in got) >= 5

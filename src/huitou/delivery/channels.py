@@ -22,6 +22,7 @@ from ..errors import HuitouError
 from ..project import CHANNEL_KINDS, channel_kind
 from ..redact import redact_urls, secret_env
 from ..unsubscribe import read_token
+from ..vocabulary import Intent
 from .ledger import DueMessage
 
 KINDS = CHANNEL_KINDS  # the channel kinds huitou.yaml knows (project.py)
@@ -60,7 +61,7 @@ class Message:
     to: str | None
     playbook: str
     rule_id: str
-    intent: str
+    intent: Intent
     send_at: str
     content: dict[str, Any]
     recovered: bool  # a retry after a run died with this row in flight

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import HuitouError
-from ..vocabulary import State
+from ..vocabulary import Intent, State
 from .witness import places, recall, record
 
 # The plan row's identity, the same in the messages and the holdouts tables.
@@ -266,10 +266,16 @@ class DueMessage:
     recovered: bool
     playbook: str
     rule_id: str
-    intent: str
+    intent: Intent
     send_at: str
     timezone: str | None = None  # the customer's zone (None: a row enqueued before quiet hours held at delivery)
     quiet_hours: str | None = None  # '21:00-08:00 defer' (quiet.py), None: none
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> DueMessage:
+        """From a row of Ledger.due's SELECT, in its order."""
+        key, customer, channel, recipient, content, attempts, recovered, playbook, rule_id, intent, send_at, zone, quiet = row
+        return cls(key, customer, channel, recipient, content, attempts, bool(recovered), playbook, rule_id, Intent(intent), send_at, zone, quiet)
 
 
 @dataclass(frozen=True)
@@ -591,7 +597,7 @@ class Ledger:
                 FROM messages m JOIN run_keys USING (idempotency_key) WHERE {where} ORDER BY m.send_at_utc, m.idempotency_key LIMIT ?""",
             [upto, now, now, *([channel] if channel else []), limit],
         ).fetchall()
-        return [DueMessage(*[*r[:6], bool(r[6]), *r[7:]]) for r in rows]
+        return [DueMessage.of(r) for r in rows]
 
     def next_due(self, until: float, channel: str | None = None) -> float | None:
         """When the earliest pending row of the run planned at or before `until` comes

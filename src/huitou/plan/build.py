@@ -31,7 +31,7 @@ from ..evaluate import DataSession, lifecycle_override
 from ..relation import Relation, Scratch
 from ..vocabulary import Reason, Status
 from .arbitrate import arbitrate, history_query, plan_caps, ranked_statement
-from .candidates import build_candidates, candidate_statements, matched_query
+from .candidates import CandidateInputs, build_candidates, candidate_statements, matched_query
 from .decide import DECIDED_TYPES, decide, decision_statements
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
 from .relations import Relations
@@ -133,7 +133,7 @@ def build_plan(
     computed as it is read (written once to a file, a million rows never held)."""
     con, window = session.con, Window(session.as_of, horizon)
     stage, features, orders = session.plan_features()
-    r = dataclasses.replace(relations or Relations.named(), orders=orders)
+    r = relations or Relations.named()
     # What the stages make is dropped as soon as nothing reads it; what is left when the
     # plan ends is dropped then (all of it, when it fails): the plan keeps its own rows.
     with Scratch(con, r.names(), keep=[r.plan] if keep else [r.plan, r.rows]):
@@ -154,17 +154,18 @@ def build_plan(
         optouts = load_optouts(con, config, root, r.optouts, customers, notes) if project else None  # type: ignore[arg-type]
         has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r, customers)  # type: ignore[arg-type]
         done, legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (None, False)  # type: ignore[arg-type]
+        given = CandidateInputs(orders, optouts, done, legacy)
         local = stage.kind == "duckdb"  # huitou's own DuckDB: no relation crosses
         if local:
             stage.temp(r.matched, matched)
             clock.lap("features and segments of the matched customers")
-            build_candidates(stage, rules, window, r, optouts, done, legacy)
+            build_candidates(stage, rules, window, r, given)
         else:
             flags = {f"m_{rule.index}": "BOOLEAN" for rule in rules}
             types = {c: feature_types[c] for c in (columns if columns is not None else feature_types)} | flags
             session.engine_step(
                 "computing the candidates",
-                lambda: _candidates_on(stage, con, matched, types, rules, window, r, optouts, done, legacy),
+                lambda: _candidates_on(stage, con, matched, types, rules, window, r, given),
             )
             clock.lap("features, segments and candidates on the engine")
         drop_existing(con, [r.optouts, r.ledger_done])  # read only by the candidates
@@ -240,12 +241,12 @@ def plan_trees(playbooks: list[PlaybookContext], features: exp.Select, orders: e
     matched relation keeps every feature column here; a plan keeps those the later
     stages read (_columns_read), which needs the data."""
     rules = planned_rules(playbooks)
-    r = Relations.named(orders=orders)
+    r = Relations.named()
     matched = matched_query(features, _rule_predicates(playbooks, rules))
     window = Window(as_of, horizon)
     statements = [
         (r.matched, matched),
-        *candidate_statements(rules, window, r, exp.to_table(r.optouts), exp.to_table(r.ledger_done)),
+        *candidate_statements(rules, window, r, CandidateInputs(orders, exp.to_table(r.optouts), exp.to_table(r.ledger_done))),
         ranked_statement(rules, window.start, horizon, r),
         *decision_statements(plan_caps(rules), r),
         ordered_statement(r),
@@ -274,9 +275,7 @@ def _candidates_on(
     rules: list[PlannedRule],
     window: Window,
     r: Relations,
-    optouts: exp.Table | None,
-    done: exp.Table | None,
-    legacy: bool,
+    given: CandidateInputs,
 ) -> None:
     """The matched customers and the candidates computed on another engine (beside the
     features, which stay there), the opt-outs and the ledger's messages taken in. The
@@ -287,10 +286,10 @@ def _candidates_on(
     def taken_in(local: exp.Table | None) -> exp.Table | None:
         return None if local is None else engine.take_local(local.name, con, exp.select("*").from_(local))
 
-    optouts, done = taken_in(optouts), taken_in(done)
+    optouts, done = taken_in(given.optouts), taken_in(given.done)
     taken = [table for table in (optouts, done) if table is not None]
     made = [engine.temp(r.matched, matched)]
-    build_candidates(engine, rules, window, r, optouts, done, legacy)
+    build_candidates(engine, rules, window, r, dataclasses.replace(given, optouts=optouts, done=done))
     made.append(exp.to_table(r.zones))
     wanted = {r.matched: types, r.zones: {"name": "VARCHAR"}}
     for table in made:

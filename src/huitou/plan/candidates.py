@@ -9,6 +9,8 @@ consent, and the holdout draw. Caps and care-first come after (arbitrate.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlglot import exp
 
 from ..calendar import anchor_kind
@@ -178,21 +180,34 @@ _NUMBERED = """
     FROM :local AS c LEFT JOIN :clock AS k USING (tz, send_local)"""
 
 
-def candidate_statements(
-    rules: list[PlannedRule], window: Window, r: Relations, optouts: exp.Table | None, done: exp.Table | None = None, legacy: bool = False
-) -> list[tuple[str, exp.Expr]]:
+@dataclass(frozen=True)
+class CandidateInputs:
+    """What the candidates stage reads besides the matched customers, on its engine.
+
+    `orders`: the loaded orders (what immediate rules answer). `optouts`: the opt-outs
+    (inputs.load_optouts; None: none), whose candidates are `opted_out`. `done`: what the
+    send ledger delivered (inputs.load_ledger_done; None: nothing), those messages
+    `already_sent` (after an opt-out, before the other early reasons); `legacy`: some of
+    it under keys of the scheduled date."""
+
+    orders: exp.Table
+    optouts: exp.Table | None = None
+    done: exp.Table | None = None
+    legacy: bool = False
+
+
+def candidate_statements(rules: list[PlannedRule], window: Window, r: Relations, given: CandidateInputs) -> list[tuple[str, exp.Expr]]:
     """The candidates stage's queries, in order, each with the relation it makes (events,
     when an immediate rule needs them; the local send times; the numbered candidates).
     Between the second and the third, huitou makes the clock from the local send times;
-    before them, the zones (`huitou compile` shows these statements). `optouts`, `done`
-    and `legacy`: as build_candidates takes them."""
-    events = events_query(rules, r.matched, r.orders)
+    before them, the zones (`huitou compile` shows these statements)."""
+    events = events_query(rules, r.matched, given.orders)
     parts = [rules[i : i + RULES_PER_STATEMENT] for i in range(0, len(rules), RULES_PER_STATEMENT)] or [[]]
     local_name = r.candidates_local
     locals_ = [
         (
             local_name if len(parts) == 1 else f"{local_name}_{n}",
-            _local(part, window, r, events is not None, optouts, done, legacy),
+            _local(part, window, r, events is not None, given),
         )
         for n, part in enumerate(parts)
     ]
@@ -208,16 +223,14 @@ def candidate_statements(
 RULES_PER_STATEMENT = 64
 
 
-def _local(
-    rules: list[PlannedRule], window: Window, r: Relations, has_events: bool, optouts: exp.Table | None, done: exp.Table | None, legacy: bool
-) -> exp.Expr:
+def _local(rules: list[PlannedRule], window: Window, r: Relations, has_events: bool, given: CandidateInputs) -> exp.Expr:
     """The candidates of these rules with their local send times (_LOCAL)."""
     selects = [s for s in (rule_query(rule, window, r, has_events) for rule in rules) if s is not None]
     union = union_all(selects) if selects else tree(_NO_CANDIDATES)
-    delivered = delivered_case(rules, "c", legacy, done) if done is not None else exp.false()
+    delivered = delivered_case(rules, "c", given.legacy, given.done) if given.done is not None else exp.false()
     opted_out = (
-        tree(_OPTED_OUT, optouts=optouts, channel=by_rule(rules, "c", lambda rule: exp.Literal.string(rule.channel)))
-        if optouts is not None
+        tree(_OPTED_OUT, optouts=given.optouts, channel=by_rule(rules, "c", lambda rule: exp.Literal.string(rule.channel)))
+        if given.optouts is not None
         else exp.false()
     )
     return tree(
@@ -231,23 +244,11 @@ def _local(
     )
 
 
-def build_candidates(
-    engine: Engine,
-    rules: list[PlannedRule],
-    window: Window,
-    r: Relations,
-    optouts: exp.Table | None,
-    done: exp.Table | None = None,
-    legacy: bool = False,
-) -> exp.Table:
+def build_candidates(engine: Engine, rules: list[PlannedRule], window: Window, r: Relations, given: CandidateInputs) -> exp.Table:
     """CREATE the candidates relation (and the zones and clock it needs) from the matched
-    one; the relation. `send_local` is the local send time, `send_utc` the instant (epoch
-    seconds) and `utc_offset` the minutes east of UTC. `optouts`: the opt-outs on the
-    engine (inputs.load_optouts; None: none), whose candidates are `opted_out`. `done`:
-    what the send ledger delivered (inputs.load_ledger_done; `legacy`: some of it under
-    keys of the scheduled date); those messages are `already_sent` (after an opt-out,
-    before the other early reasons)."""
-    *first, (local_name, local), (name, numbered) = candidate_statements(rules, window, r, optouts, done, legacy)
+    one and what is `given` (on the engine); the relation. `send_local` is the local send
+    time, `send_utc` the instant (epoch seconds) and `utc_offset` the minutes east of UTC."""
+    *first, (local_name, local), (name, numbered) = candidate_statements(rules, window, r, given)
     valid_zones(engine, exp.select(exp.column("timezone").as_("name")).from_(exp.to_table(r.matched)).subquery("z"), r.zones)
     for part, query in first:  # the events, and the rules' parts when there are many
         engine.temp(part, query)

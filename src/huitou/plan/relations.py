@@ -14,10 +14,7 @@ in one connection apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any
-
-from sqlglot import exp
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -47,15 +44,11 @@ class Relations:
     ordered: str  # the plan's rows numbered in order, without the messages (build.ordered_statement)
     rows: str  # the plan's rows in order, with the messages (build._assemble)
     plan: str  # the plan as delivery and output read it (a view over rows)
-    # The loaded orders where the first stages run (evaluate.DataSession.plan_features):
-    # what immediate rules answer (triggers.events_query). Given, not named here.
-    orders: exp.Table = field(default_factory=lambda: exp.to_table("plan_orders_not_given"))
 
     def names(self) -> list[str]:
-        """Every relation's name (the loaded orders, given, are not the plan's)."""
-        return [getattr(self, f.name) for f in fields(self) if f.type == "str"]
+        """Every relation's name."""
+        return [getattr(self, f.name) for f in fields(self)]
 
     @classmethod
-    def named(cls, prefix: str = "plan", orders: exp.Table | None = None) -> Relations:
-        names: dict[str, Any] = {f.name: prefix if f.name == "plan" else f"{prefix}_{f.name}" for f in fields(cls) if f.type == "str"}
-        return cls(**names) if orders is None else cls(**names, orders=orders)
+    def named(cls, prefix: str = "plan") -> Relations:
+        return cls(**{f.name: prefix if f.name == "plan" else f"{prefix}_{f.name}" for f in fields(cls)})
