@@ -16,7 +16,13 @@ def console() -> None:
     gc.set_threshold(50_000, 10, 10)
     from .cli import main
 
-    sys.exit(main())
+    code = main()
+    # The command is done and has closed what it opened. Left is the interpreter's
+    # teardown, whose last collection walked every object the command made (a plan's
+    # trees are cycles): 0.1-0.2 s of the example's dry run. Frozen, nothing is walked;
+    # what exit frees by reference counting it still frees, and the exit handlers run.
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":
