@@ -46,4 +46,4 @@ def plan(
     return ExitCode.OK
 
 
-_SUMMARY_MODULES = ("huitou.report.sizing", "huitou.reporters.plan", "rich.console", "rich.table")
+_SUMMARY_MODULES = ("huitou.report.sizing", "huitou.reporters.plan")  # the reporter imports rich

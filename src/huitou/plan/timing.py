@@ -79,14 +79,18 @@ def time_of_day(when: dict[str, Any], quiet: QuietHours | None) -> TimeOfDay:
     return TimeOfDay(quiet.end, 1 if at >= quiet.end else 0, True, False)
 
 
+# The keys a timing names its anchor with, and the sign of their days.
+_ANCHOR_SIGNS = {"on": 0, "before": -1, "after": 1}
+
+
 def anchor_of(when: dict[str, Any]) -> str | None:
     """The date a timing counts from (`on`, `before` or `after`); None for the others."""
-    return next((str(when[key]) for key in ("on", "before", "after") if key in when), None)
+    return next((str(when[key]) for key in _ANCHOR_SIGNS if key in when), None)
 
 
 def _offsets(when: dict[str, Any]) -> tuple[str, list[int]]:
     """The anchor and the signed day offsets (one per step)."""
-    for key, sign in (("on", 0), ("before", -1), ("after", 1)):
+    for key, sign in _ANCHOR_SIGNS.items():
         if key in when:
             days = when.get("days", 0)
             steps = days if isinstance(days, list) else [days]
