@@ -187,6 +187,23 @@ def test_sms_over_budget_is_suppressed(tmp_path: Path) -> None:
     assert row["reason"] == "sms_too_long" and "2 SMS segments (103 ucs2 units)" in row["reason_detail"]
 
 
+def test_a_template_edited_between_two_plans_of_one_process_renders_as_edited(tmp_path: Path) -> None:
+    """Compiled templates and what they read are kept for the process (templates.py): an
+    edit between two plans - same name, same size, the same modification time - is seen."""
+    import os
+
+    root = make_shop(tmp_path, ["a,王芳,13800000001,true,"], ["o1,a,2026-11-04 10:00:00,10"], {"sms/b.j2": "x", "sms/c.j2": "{{ customer.name }}好"})
+    template = root / "templates" / "zh-CN" / "sms" / "c.j2"
+    stamp = template.stat()
+    (before,) = rows_of(root, dt.date(2026, 11, 5))
+    template.write_text("{{ customer.order_count }}次", encoding="utf-8")
+    os.utime(template, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    (after,) = rows_of(root, dt.date(2026, 11, 5))
+    assert before["content"]["body"] == "【店】王芳好"
+    # The new text reads a feature the old one did not, and the plan fetched it.
+    assert after["content"]["body"] == "【店】1次", after
+
+
 def test_example_messages_golden() -> None:
     """The rendered messages of the example playbooks over examples/ (first of each rule)."""
     plan = run_plan(ROOT, AS_OF, 14, quarantine_dir=Path("/tmp") / "huitou-golden-q")

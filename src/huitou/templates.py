@@ -15,12 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from collections import OrderedDict
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, pass_context
+from jinja2.bccache import Bucket, BytecodeCache
 from jinja2.runtime import Context
 
 from .features import CATALOG, Feature
@@ -145,10 +147,39 @@ def greeting_filter(ctx: Context, when: object) -> str:
 FILTERS = {"money": money_filter, "date": date_filter, "mask": mask_filter, "greeting": greeting_filter}
 
 
+class _KeptCode(BytecodeCache):
+    """Compiled templates kept for the life of the process, by Jinja's key (the template's
+    name and file) and the checksum of its text, so a changed file compiles again. A
+    process that plans several times (huitou test, huitou diff, a Python caller) compiles
+    each template once. Code only, never a rendered value; the most recent `size` kept."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self.codes: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        kept = self.codes.get(bucket.key)
+        if kept is not None and kept[0] == bucket.checksum:
+            self.codes.move_to_end(bucket.key)
+            bucket.code = kept[1]
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.codes[bucket.key] = (bucket.checksum, bucket.code)
+        self.codes.move_to_end(bucket.key)
+        while len(self.codes) > self.size:
+            self.codes.popitem(last=False)
+
+
+# One store per kind of environment: the code Jinja writes for an autoescaping one differs.
+_KEPT = {False: _KeptCode(), True: _KeptCode()}
+
+
 def environment(loader: object = None, autoescape: bool = False) -> BoundedSandbox:
     """The sandbox templates render in (bounded: see sandbox.py). `autoescape`: for HTML
     (an email's html block), where every value printed is escaped unless marked safe."""
-    env = BoundedSandbox(undefined=StrictUndefined, loader=loader, keep_trailing_newline=False, autoescape=autoescape)
+    env = BoundedSandbox(
+        undefined=StrictUndefined, loader=loader, keep_trailing_newline=False, autoescape=autoescape, bytecode_cache=_KEPT[autoescape]
+    )
     env.filters.update(FILTERS)
     return env
 
@@ -216,11 +247,45 @@ def find_template(templates_dir: Path, locale: str, name: str, default: str | No
     return None
 
 
-def _closure(env: BoundedSandbox, name: str) -> Iterator[tuple[str, str, Any, list[str | None]]]:
-    """(name, source, parsed tree, the templates it names) of a template and of every
-    template it includes, extends or imports; a name given at run time is None."""
-    from jinja2 import meta
+class _Reads(NamedTuple):
+    refs: tuple[str | None, ...]  # the templates it includes, extends or imports (None: named at run time)
+    names: frozenset[str]  # the variables it reads
+    fields: frozenset[str] | None  # the `customer` fields it reads (None: any)
 
+
+@functools.lru_cache(maxsize=1024)
+def _reads(source: str) -> _Reads:
+    """What one template's text reads and names, parsed in huitou's environment (every
+    environment() parses alike). Kept by text: analysing a template costs more than
+    compiling it, and a process that plans several times reads the same templates."""
+    from jinja2 import meta, nodes
+
+    tree = _parser().parse(source)
+    fields: set[str] | None = set()
+    accesses = [n for n in tree.find_all((nodes.Getattr, nodes.Getitem)) if isinstance(n, (nodes.Getattr, nodes.Getitem))]
+    read = {id(n.node) for n in accesses}
+    for name in tree.find_all(nodes.Name):
+        if name.name == "customer" and name.ctx == "load" and id(name) not in read:
+            fields = None  # customer used as a whole
+    for access in accesses:
+        if isinstance(access.node, nodes.Name) and access.node.name == "customer" and fields is not None:
+            attr = access.attr if isinstance(access, nodes.Getattr) else getattr(access.arg, "value", None)
+            if isinstance(attr, str):
+                fields.add(attr)
+            else:
+                fields = None
+    refs = tuple(meta.find_referenced_templates(tree))
+    return _Reads(refs, frozenset(meta.find_undeclared_variables(tree)), None if fields is None else frozenset(fields))
+
+
+@functools.cache
+def _parser() -> BoundedSandbox:
+    return environment()
+
+
+def _closure(env: BoundedSandbox, name: str) -> Iterator[tuple[str, str, _Reads]]:
+    """(name, source, what it reads) of a template and of every template it includes,
+    extends or imports."""
     seen: set[str] = set()
     todo = [name]
     while todo:
@@ -229,10 +294,9 @@ def _closure(env: BoundedSandbox, name: str) -> Iterator[tuple[str, str, Any, li
             continue
         seen.add(current)
         source = env.loader.get_source(env, current)[0]  # type: ignore[union-attr]
-        tree = env.parse(source)
-        refs = list(meta.find_referenced_templates(tree))
-        yield current, source, tree, refs
-        todo += [ref for ref in refs if ref is not None]
+        reads = _reads(source)
+        yield current, source, reads
+        todo += [ref for ref in reads.refs if ref is not None]
 
 
 def template_sources(env: BoundedSandbox, name: str) -> dict[str, str] | None:
@@ -245,8 +309,8 @@ def template_sources(env: BoundedSandbox, name: str) -> dict[str, str] | None:
     ({'a': "{% include 'b' %}!", 'b': 'hi'}, None)
     """
     sources = {}
-    for current, source, _, refs in _closure(env, name):
-        if None in refs:
+    for current, source, reads in _closure(env, name):
+        if None in reads.refs:
             return None
         sources[current] = source
     return sources
@@ -263,23 +327,11 @@ def template_uses(env: BoundedSandbox, name: str) -> tuple[set[str], set[str] | 
     >>> sorted(names), sorted(fields)
     (['customer', 'send'], ['city', 'name'])
     """
-    from jinja2 import meta, nodes
-
     names: set[str] = set()
     fields: set[str] | None = set()
-    for _, _, tree, refs in _closure(env, name):
-        names |= meta.find_undeclared_variables(tree)
-        if None in refs:
+    for _, _, reads in _closure(env, name):
+        names |= reads.names
+        if None in reads.refs:
             return names, None
-        read = {id(n.node) for n in tree.find_all((nodes.Getattr, nodes.Getitem))}
-        for node in tree.find_all(nodes.Name):
-            if node.name == "customer" and node.ctx == "load" and id(node) not in read:
-                fields = None  # customer used as a whole
-        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-            if isinstance(node.node, nodes.Name) and node.node.name == "customer" and fields is not None:
-                attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
-                if isinstance(attr, str):
-                    fields.add(attr)
-                else:
-                    fields = None
+        fields = None if fields is None or reads.fields is None else fields | reads.fields
     return names, fields
