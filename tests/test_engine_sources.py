@@ -1,9 +1,8 @@
 """Data sources that are tables of the engine, and the engine chosen in huitou.yaml or on
 the command line, on real PostgreSQL and Spark (tests/engines.py): the commands run in
 this process (on Spark, the session's: huitou uses a Spark it did not start and leaves it
-running), and the installed console script where the process is the point (Spark's
-workers). In a file of its own so that the test workers share the engine tests (a file
-runs on one worker)."""
+running; a workers' Python without huitou is set on that session's context). In a file
+of its own so that the test workers share the engine tests (a file runs on one worker)."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ import os
 import subprocess
 from pathlib import Path
 
-from .conftest import installed_script
 from .engines import postgres_url, spark_engine  # noqa: F401  (fixtures: they start the servers or fail in CI)
 from .inprocess import Ran, huitou
 from .test_engine_plans import edge_project, engines_env, plan_files  # noqa: F401  (engines_env: a fixture)
@@ -125,25 +123,23 @@ def test_a_table_source_that_cannot_be_read_is_one_line(tmp_path: Path, engines_
     assert not (tmp_path / "plan.jsonl").exists()
 
 
-def test_spark_workers_without_huitou_are_one_line(tmp_path: Path, engines_env: dict[str, str]) -> None:  # noqa: F811
+def test_spark_workers_without_huitou_are_one_line(tmp_path: Path, engines_env: dict[str, str], spark_engine, monkeypatch) -> None:  # noqa: F811
     """Arbitration runs in Spark's Python workers: a workers' Python without huitou (here a
     bare venv) stops the plan with one line that says what is missing and where to set the
-    workers' Python; no plan file."""
+    workers' Python; no plan file. The session's Spark runs it: a SparkContext reads
+    PYSPARK_PYTHON once, into `pythonExec`, which every Python function it ships names as
+    its workers' interpreter (a new JVM for this one test cost 20 s)."""
     import sys
 
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    monkeypatch.setattr(spark_engine.spark.sparkContext, "pythonExec", str(bare / "bin" / "python"))
     out = tmp_path / "plan.jsonl"
     root = edge_project(tmp_path / "shop")
-    done = subprocess.run(
-        [installed_script("huitou"), "plan", "--engine", "spark", "--as-of", "2026-10-20", "--horizon", "30d", "--out", str(out)],
-        cwd=root,
-        env={**engines_env, "PYSPARK_PYTHON": str(bare / "bin" / "python")},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = huitou("plan", "--engine", "spark", "--as-of", "2026-10-20", "--horizon", "30d", "--out", out, cwd=root, env=engines_env)
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert last.startswith("huitou: engine spark: the Python workers could not run huitou (ModuleNotFoundError: No module named "), last
     assert "PYSPARK_PYTHON" in last and not out.exists()
+    # huitou did not start this Spark and left it running.
+    assert spark_engine.spark.range(3).count() == 3
