@@ -15,7 +15,7 @@ def plan(
     opts: DataOptions, paths: list[Path], horizon_text: str, out: Path | None, format: str, show_pii: bool, samples: int, jobs: int | None
 ) -> int:
     from ..contract import FORMATS
-    from ..plan.output import summarise, summary_json, write_plan
+    from ..plan.output import status_counts, summarise, summary_json, write_plan
 
     days = horizon(horizon_text)
     if out is not None and out.suffix.lower() not in FORMATS:
@@ -29,8 +29,7 @@ def plan(
         result = build("plan", session, ws.playbooks, days, jobs=jobs, keep=out is None)
         if out is not None:
             rows = write_plan(result, out)
-            summary = summarise(result, samples=0)
-            counts = ", ".join(f"{n:,} {s}" for s, n in summary.status.items()) or "no candidates"
+            counts = ", ".join(f"{n:,} {s}" for s, n in status_counts(result).items()) or "no candidates"
             echo(f"wrote {rows:,} rows to {out} ({counts}); plan {result.plan_id}", err=True)
             return ExitCode.OK
         from ..report.sizing import holdout_sizing

@@ -67,14 +67,23 @@ _SAMPLES = """
     WHERE k = 1 ORDER BY playbook, rule_id LIMIT :samples"""
 
 
-def summarise(plan: Plan, *, samples: int = 3, show_pii: bool = False) -> Summary:
-    con = plan.con
+def _rows_of(plan: Plan, sql: str, **values: Any) -> list[tuple]:
+    return plan.con.execute(tree(sql, plan=plan.rows.table, **values).sql("duckdb")).fetchall()
 
+
+def status_counts(plan: Plan) -> dict[str, int]:
+    """The plan's rows per status (send, suppressed, holdout), in that word's order: what
+    `plan --out` says. It reads the status alone: a plan written to a file is a view, and
+    the summary's other questions compute its rules' names, times and messages again."""
+    return {s: int(n) for s, n in _rows_of(plan, _STATUS)}
+
+
+def summarise(plan: Plan, *, samples: int = 3, show_pii: bool = False) -> Summary:
     def rows_of(sql: str, **values: Any) -> list[tuple]:
-        return con.execute(tree(sql, plan=plan.rows.table, **values).sql("duckdb")).fetchall()
+        return _rows_of(plan, sql, **values)
 
     out = Summary(plan.plan_id, plan.window.start.isoformat(), plan.window.days)
-    out.status = {s: int(n) for s, n in rows_of(_STATUS)}
+    out.status = status_counts(plan)
     out.by_rule = [(p, r, c, str(d), int(n)) for p, r, c, d, n in rows_of(_BY_RULE)]
     out.reasons = [(reason, f"{p}/{r}", int(n)) for reason, p, r, n in rows_of(_REASONS)]
     rows = rows_of(_SAMPLES, samples=int(samples))
