@@ -42,9 +42,7 @@ def _witness_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
 def keep_plan_relations(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every relation a plan's stages make stays on its connection for the test to read:
     neither dropped when nothing reads it nor when the plan ends (plan/build.py)."""
-    import contextlib
+    from huitou.relation import Scratch
 
-    from huitou.plan import build
-
-    monkeypatch.setattr(build, "drop_existing", lambda con, names: None)
-    monkeypatch.setattr(build, "Scratch", lambda con, names, keep: contextlib.nullcontext())
+    monkeypatch.setattr(Scratch, "drop", lambda self, *tables: None)
+    monkeypatch.setattr(Scratch, "__exit__", lambda self, *exc: None)

@@ -340,7 +340,6 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
     prints, executed on PostgreSQL over the example shop's features (with huitou's zones
     and clock, an opt-out and an empty ledger between them), give the candidates huitou
     computes in its own DuckDB."""
-    from sqlglot import exp
 
     from huitou.engines.duckdb_engine import DuckDBEngine
     from huitou.engines.postgres_engine import PostgresEngine
@@ -348,10 +347,10 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
     from huitou.plan.build import _rule_predicates
     from huitou.plan.candidates import CandidateInputs, build_candidates, matched_query
     from huitou.plan.clock import create_clock, valid_zones
-    from huitou.plan.relations import Relations
     from huitou.plan.rules import planned_rules
     from huitou.plan.run import open_playbooks
     from huitou.plan.timing import Window
+    from huitou.relation import Scratch
 
     from .test_engines import _session
 
@@ -359,7 +358,7 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
     monkeypatch.setenv("HUITOU_PG_URL", postgres_url)
     session = _session(ROOT)
     session.project = None  # as compile: the features without recommendations or referral codes
-    playbooks, r = open_playbooks(ROOT)[0], Relations.named()
+    playbooks, r = open_playbooks(ROOT)[0], Scratch(None, "plan")  # the plan's names, as a plan gives them
     ids = [f"{i:07d}" for i in range(1, 21)]  # the first twenty customers: on SMS, or on every channel
     optouts = (
         {"customer_id": ids, "channel": [None if i % 2 else "sms" for i in range(20)]},
@@ -372,22 +371,22 @@ def test_compile_shows_the_candidates_stage_the_engine_runs(postgres_url: str, m
     columns = "SELECT customer_id, rule_index, step, scheduled_date, send_date, event_id, tz, contact, early_reason, held_out, send_local, cand_id, send_utc FROM plan_candidates ORDER BY cand_id"
     with PostgresEngine() as engine:
         features_on(engine, session)
-        engine.take(r.optouts, *optouts)
-        engine.take(r.ledger_done, *done)
+        engine.take(r.new("optouts").name, *optouts)
+        engine.take(r.new("ledger_done").name, *done)
         for name in ("plan_matched", "plan_events", "plan_candidates_local"):
             engine.execute(f"CREATE TEMPORARY TABLE {name} AS {printed[name]}")
             if name == "plan_matched":
-                valid_zones(engine, sqlglot.parse_one("(SELECT timezone AS name FROM plan_matched) AS z"), r.zones)
-        create_clock(engine, sqlglot.exp.to_table("plan_candidates_local"), r.clock)
+                valid_zones(engine, sqlglot.parse_one("(SELECT timezone AS name FROM plan_matched) AS z"), r.new("zones").name)
+        create_clock(engine, sqlglot.exp.to_table("plan_candidates_local"), r.new("clock").name)
         engine.execute(f"CREATE TEMPORARY TABLE plan_candidates AS {printed['plan_candidates']}")
         got = engine.fetch(columns)[1]
     local = DuckDBEngine(session.con, owned=False)
-    local.take(r.optouts, *optouts)
-    local.take(r.ledger_done, *done)
+    local.take(r.new("optouts").name, *optouts)
+    local.take(r.new("ledger_done").name, *done)
     rules = planned_rules(playbooks)
-    local.temp(r.matched, matched_query(session.plan_features()[1], _rule_predicates(playbooks, rules)))
-    given = CandidateInputs(session.data.orders.table, exp.to_table(r.optouts), exp.to_table(r.ledger_done))
-    build_candidates(local, rules, Window(dt.date(2026, 11, 30), 10), r, given)
+    matched = local.temp(r.new("matched").name, matched_query(session.plan_features()[1], _rule_predicates(playbooks, rules)))
+    given = CandidateInputs(session.data.orders.table, r.new("optouts"), r.new("ledger_done"))
+    build_candidates(local, rules, Window(dt.date(2026, 11, 30), 10), matched, given, r)
     expected = local.fetch(columns)[1]
     assert got == expected and len(got) > 300
     assert sum(row[8] == "opted_out" for row in got) >= 5
@@ -404,16 +403,16 @@ def test_compile_shows_the_decisions_the_engines_run(postgres_url: str, spark_en
     from huitou.engines.postgres_engine import PostgresEngine
     from huitou.plan import build
     from huitou.plan.arbitrate import plan_caps, ranked_statement
-    from huitou.plan.decide import decide
-    from huitou.plan.relations import Relations
+    from huitou.plan.decide import DecisionInputs, decide
     from huitou.plan.rules import planned_rules
     from huitou.plan.run import open_playbooks
+    from huitou.relation import Scratch
 
     from .test_engines import _session
 
     keep_plan_relations(monkeypatch)  # every stage's relation stays for the test to read
     monkeypatch.setattr(DuckDBEngine, "drop", lambda self, relation: None)
-    session, playbooks, r = _session(ROOT), open_playbooks(ROOT)[0], Relations.named()
+    session, playbooks, r = _session(ROOT), open_playbooks(ROOT)[0], Scratch(None, "plan")  # the plan's names
     build.build_plan(session, playbooks, 10)
     con = session.con
     # The example shop never sends a promotion on the day of a care touch: one accepted
@@ -424,9 +423,11 @@ def test_compile_shows_the_decisions_the_engines_run(postgres_url: str, spark_en
                          WHERE d.status = 'send' AND d.intent_rank = 0 ORDER BY cand_id LIMIT 1) AS c
                    WHERE p.cand_id = (SELECT min(cand_id) FROM plan_decided WHERE status = 'send' AND intent_rank = 2)""")
     rules = planned_rules(playbooks)
-    create_temp(con, *ranked_statement(rules, dt.date(2026, 11, 30), 10, r))
-    decide(DuckDBEngine(con, owned=False), plan_caps(rules), r)
-    create_temp(con, *build.ordered_statement(r))
+    candidates, failed, rules_table = r.new("candidates"), r.new("failed"), r.new("rules")
+    create_temp(con, *ranked_statement(rules, dt.date(2026, 11, 30), 10, candidates, failed, r))
+    given = DecisionInputs(candidates, rules_table, r.new("verdicts"), failed, r.new("clock"))
+    decided = decide(DuckDBEngine(con, owned=False), plan_caps(rules), given, r)
+    create_temp(con, *build.ordered_statement(decided, rules_table, r))
     reasons = dict(con.execute("SELECT coalesce(reason, status), count(*) FROM plan_decided GROUP BY ALL").fetchall())
     assert reasons["frequency_cap"] >= 20 and reasons["care_first"] >= 20 and reasons["send"] >= 100, reasons
     assert con.execute("SELECT count(*) FROM plan_decided WHERE send_local > planned_local").fetchone()[0] == 1  # after the care touch

@@ -44,13 +44,11 @@ def test_the_planner_reads_delivery_only_through_the_ledger() -> None:
 # only the relation layer names them; every other stage is handed a relation.Relation.
 LOADED_TABLES = r"orders|customers|orders_rows|orders_checked|customers_checked|order_summary|order_items|order_date_bounds|raw_\w+|malformed_\w+"
 RELATION_LAYER = ("relation.py", "data/", "feature_sql.py", "evaluate.py")
-# SQL that reads, writes or drops a table by name, in a string of the module.
-_NAMED_IN_SQL = re.compile(rf"\b(FROM|JOIN|INTO|TABLE|VIEW|UPDATE|EXISTS)\s+({LOADED_TABLES})\b(?!\s*\()", re.IGNORECASE)
 # Calls that take a table's name: exp.to_table("orders"), db.named("customers"), .from_("raw_orders"), ...
 _TAKES_A_NAME = {"to_table", "table_", "named", "from_", "join", "create", "create_temp", "drop_table", "take_local", "relation_exists", "table"}
 
 
-def loaded_tables_named(source: str) -> list[str]:
+def loaded_tables_named(source: str, tables: str = LOADED_TABLES) -> list[str]:
     """Where a module's source names a table loading created: in SQL text, or given to a
     call that takes a table's name.
 
@@ -59,16 +57,18 @@ def loaded_tables_named(source: str) -> list[str]:
     >>> loaded_tables_named('q = tree("SELECT * FROM :orders", orders=data.orders.table)')
     []
     """
+    # SQL that reads, writes or drops a table by name, in a string of the module.
+    in_sql = re.compile(rf"\b(FROM|JOIN|INTO|TABLE|VIEW|UPDATE|EXISTS)\s+({tables})\b(?!\s*\()", re.IGNORECASE)
     found = []
     tree = ast.parse(source)
     docstrings = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef) and ast.get_docstring(n)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-            found += [f"{m.group(1)} {m.group(2)}" for m in _NAMED_IN_SQL.finditer(node.value)]
+            found += [f"{m.group(1)} {m.group(2)}" for m in in_sql.finditer(node.value)]
         elif isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             for arg in node.args:
-                if name in _TAKES_A_NAME and isinstance(arg, ast.Constant) and re.fullmatch(rf"({LOADED_TABLES})(\s.*)?", str(arg.value)):
+                if name in _TAKES_A_NAME and isinstance(arg, ast.Constant) and re.fullmatch(rf"({tables})(\s.*)?", str(arg.value)):
                     found.append(f'{name}("{arg.value}")')
     return found
 
@@ -85,3 +85,43 @@ def test_only_the_relation_layer_names_the_loaded_tables() -> None:
     assert not named
     # The check reads what it should: the layer itself names them.
     assert loaded_tables_named((SOURCE / "data" / "load.py").read_text(encoding="utf-8"))
+
+
+def scratch_stems(source: str) -> set[str]:
+    """The relations a module asks a relation.Scratch for: the text of every `.new("...")`.
+
+    >>> sorted(scratch_stems('a = scratch.new("candidates"); b = s.new(f"part_{n}"); c = s.new()'))
+    ['candidates', 'part_{n}']
+    """
+    stems = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "new" and node.args:
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                stems.add(arg.value)
+            elif isinstance(arg, ast.JoinedStr):
+                stems.add(ast.unparse(arg)[2:-1])
+    return stems
+
+
+def test_each_plan_relation_is_made_by_one_stage() -> None:
+    """A stage asks the plan's Scratch for the relations it makes and hands them on; no
+    other stage asks for them by name. build.py, which runs the stages in turn (and lists
+    their statements for huitou compile), is the one module that may name any."""
+    makers: dict[str, list[str]] = {}
+    for path in sorted((SOURCE / "plan").glob("*.py")):
+        if path.name != "build.py":
+            for stem in scratch_stems(path.read_text(encoding="utf-8")):
+                makers.setdefault(stem, []).append(path.name)
+    assert {stem: modules for stem, modules in makers.items() if len(modules) > 1} == {}
+    assert {"candidates", "verdicts", "decided", "rendered", "history"} <= set(makers)  # the check sees the stages
+    # No module reads or writes a plan relation by its whole name (plan_candidates, ...).
+    stems = set(makers) | scratch_stems((SOURCE / "plan" / "build.py").read_text(encoding="utf-8"))
+    names = "|".join(f"plan_{stem}" for stem in sorted(stems, key=len, reverse=True) if "{" not in stem)
+    spelled = {
+        p.relative_to(SOURCE).as_posix(): found
+        for p in sorted(SOURCE.rglob("*.py"))
+        if (found := loaded_tables_named(p.read_text(encoding="utf-8"), names))
+    }
+    assert spelled == {}
+    assert loaded_tables_named('con.execute("SELECT * FROM plan_decided")', names)  # the check sees SQL

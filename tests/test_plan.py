@@ -561,12 +561,11 @@ def test_messages_carry_the_values_of_the_day_they_go_out_and_the_latest_purchas
 
 
 def test_two_plans_share_one_connection_and_leave_only_their_rows() -> None:
-    """Each stage reads and writes the relations build_plan hands it (plan/relations.py):
-    two plans of different horizons over one loaded session, under two prefixes, equal the
+    """Each stage reads what build_plan hands it and makes its relations in the plan's
+    relation.Scratch, named under the plan's prefix: two plans of different horizons over one loaded session, under two prefixes, equal the
     plans made alone; afterwards each has only its rows and its view."""
     from huitou.evaluate import data_timezone, open_data
     from huitou.plan.build import build_plan
-    from huitou.plan.relations import Relations
     from huitou.plan.run import open_playbooks
 
     playbooks = open_playbooks(ROOT)[0]
@@ -574,8 +573,8 @@ def test_two_plans_share_one_connection_and_leave_only_their_rows() -> None:
     session = open_data(project, timezone=data_timezone(project, playbooks, None), as_of=AS_OF)
     session.features()  # the session's own tables (recommendations, referral codes) made first
     before = {row[0] for row in session.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    week = build_plan(session, playbooks, 7, relations=Relations.named("week"))
-    month = build_plan(session, playbooks, 30, relations=Relations.named("month"))
+    week = build_plan(session, playbooks, 7, prefix="week")
+    month = build_plan(session, playbooks, 30, prefix="month")
     assert (week.rows.sql(), month.rows.sql()) == ("week", "month")
     left = {row[0] for row in session.con.execute("SELECT table_name FROM information_schema.tables").fetchall()} - before
     assert left == {"week", "week_rows", "month", "month_rows"}
@@ -625,9 +624,9 @@ def test_what_other_engines_bring_back_has_duckdbs_own_types(monkeypatch: pytest
     or the plans would differ."""
     from huitou.evaluate import data_timezone, open_data
     from huitou.plan import build
-    from huitou.plan.decide import DECIDED_TYPES
-    from huitou.plan.relations import Relations
+    from huitou.plan.decide import DECIDED_TYPES, Decided
     from huitou.plan.run import open_playbooks
+    from huitou.relation import Scratch
 
     keep_plan_relations(monkeypatch)  # the stages' relations stay
     playbooks = open_playbooks(ROOT)[0]
@@ -639,4 +638,6 @@ def test_what_other_engines_bring_back_has_duckdbs_own_types(monkeypatch: pytest
         return {name: kind for name, kind, *_ in session.con.execute(f"DESCRIBE {relation}").fetchall()}
 
     assert types("plan_decided") == DECIDED_TYPES
-    assert types(build.ordered_statement(Relations.named())[1].sql("duckdb")) == build.ORDERED_TYPES
+    scratch = Scratch(None, "plan")
+    decided = Decided(scratch.new("decided"), scratch.new("winners"))
+    assert types(build.ordered_statement(decided, scratch.new("rules"), scratch)[1].sql("duckdb")) == build.ORDERED_TYPES

@@ -13,7 +13,6 @@ tests/test_layers.py fails when another module names one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -56,25 +55,48 @@ class Loaded:
 
 
 class Scratch:
-    """The temporary relations of one piece of work on a connection, dropped when it ends:
-    all of them when it fails, all but `keep` (what it hands on) when it ends well. A plan
-    that stops half-way (a render worker that dies, a ledger that cannot be read) leaves
-    nothing behind in the session, which `huitou diff` and `huitou test` plan in several
-    times. A stage may still drop a relation earlier, as soon as nothing reads it.
+    """The temporary relations of one piece of work on a connection. A stage asks it for
+    each relation it makes, by what the relation holds (`new("candidates")` is
+    `<prefix>_candidates`, `new()` the prefix itself), and returns what it made; the next
+    stage is handed those tables, never a name. When the work ends, every relation asked
+    for is dropped: all of them when it fails, all but those `keep` names (what it hands
+    on) when it ends well. A plan that stops half-way (a render worker that dies, a ledger
+    that cannot be read) leaves nothing behind in the session, which `huitou diff` and
+    `huitou test` plan in several times. `drop` gives one back earlier, as soon as nothing
+    reads it. Without a connection it only names (`huitou compile` prints the statements).
 
     >>> import duckdb
     >>> con = duckdb.connect()
-    >>> with Scratch(con, ["a", "b", "c"], keep=["c"]):
-    ...     _ = con.execute("CREATE TABLE a AS SELECT 1 AS x; CREATE VIEW b AS SELECT * FROM a; CREATE TABLE c AS SELECT 2 AS y")
+    >>> with Scratch(con, "p") as scratch:
+    ...     a, b, c = scratch.new("a"), scratch.new("b"), scratch.new()
+    ...     _ = con.execute("CREATE TABLE p_a AS SELECT 1 AS x; CREATE VIEW p_b AS SELECT * FROM p_a; CREATE TABLE p AS SELECT 2 AS y")
+    ...     scratch.keep(c)
     >>> [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
-    ['c']
+    ['p']
     """
 
-    def __init__(self, con: Any, names: Iterable[str], keep: Iterable[str] = ()) -> None:
-        self.con, self.names, self.keep = con, list(names), set(keep)
+    def __init__(self, con: Any, prefix: str) -> None:
+        self.con, self.prefix = con, prefix
+        self.made: dict[str, None] = {}  # every name asked for, in order
+        self.kept: set[str] = set()
+
+    def new(self, stem: str = "") -> exp.Table:
+        """The relation a stage makes that holds `stem` (the same name when asked again:
+        a stage that runs again replaces its relation)."""
+        name = f"{self.prefix}_{stem}" if stem else self.prefix
+        self.made[name] = None
+        return exp.to_table(name)
+
+    def keep(self, *tables: exp.Table) -> None:
+        """These outlive the work when it ends well."""
+        self.kept |= {t.name for t in tables}
+
+    def drop(self, *tables: exp.Table | None) -> None:
+        """Give these back now: nothing reads them any more."""
+        drop_existing(self.con, [t.name for t in tables if t is not None])
 
     def __enter__(self) -> Scratch:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
-        drop_existing(self.con, [n for n in self.names if kind is not None or n not in self.keep])
+        drop_existing(self.con, [n for n in self.made if kind is not None or n not in self.kept])

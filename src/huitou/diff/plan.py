@@ -13,7 +13,6 @@ from ..checks.context import PlaybookContext
 from ..delivery.ledger import default_path
 from ..diagnostics import Diagnostic
 from ..plan.build import Plan, build_plan
-from ..plan.relations import Relations
 from ..plan.render_memo import RenderMemo
 from ..project import CONFIG_NAME
 from ..validate import load_config, open_project, validate_paths
@@ -85,5 +84,5 @@ def plan_both(session: Any, base: Checked, head: Checked, horizon: int, memo: Re
             continue
         project = checked.playbooks[0].project
         project.config = same_inputs(project.config, head)
-        plans.append(build_plan(session, checked.playbooks, horizon, relations=Relations.named(name), memo=memo))
+        plans.append(build_plan(session, checked.playbooks, horizon, prefix=name, memo=memo))
     return plans[0], plans[1]

@@ -29,8 +29,8 @@ from sqlglot import exp
 
 from ..db import date_literal, select_tree, tree
 from ..engines.base import Engine
+from ..relation import Scratch
 from ..vocabulary import Intent
-from .relations import Relations
 from .rules import INTENT_ORDER, Cap, PlannedRule, caps_of, care_within
 
 ACCEPTED, CAPPED, CARE_FIRST = 0, 1, 2
@@ -117,40 +117,58 @@ class _Contest:
         return list(dict.fromkeys((c.channel, c.intent) for c in self.caps)) + [(None, Intent.CARE)]
 
 
-def ranked_statement(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations) -> tuple[str, exp.Expr]:
-    """The relation the greedy reads, with the query that makes it: the eligible candidates
-    with their customer's rank, their day in the count tables and their greedy position."""
+def ranked_statement(
+    rules: list[PlannedRule], as_of: dt.date, horizon: int, candidates: exp.Table, failed: exp.Table, scratch: Scratch
+) -> tuple[str, exp.Expr]:
+    """The relation the greedy reads, with the query that makes it: the eligible
+    `candidates` (those without an early reason, none that `failed` to render) with their
+    customer's rank, their day in the count tables and their greedy position."""
     order = exp.values([(r.index, -r.priority, INTENT_ORDER[r.intent]) for r in rules] or [(0, 0, 0)])
     base = date_literal(_Contest.of(rules, as_of, horizon).base)
-    query = tree(_CANDIDATES, order=order, candidates=exp.to_table(rel.candidates), failed=exp.to_table(rel.failed), base=base)
-    return rel.candidates_ranked, query
+    query = tree(_CANDIDATES, order=order, candidates=candidates, failed=failed, base=base)
+    return scratch.new("candidates_ranked").name, query
 
 
-def arbitrate(engine: Engine, rules: list[PlannedRule], as_of: dt.date, horizon: int, past: exp.Expr | None, rel: Relations) -> list[Cap]:
-    """CREATE rel.verdicts on the engine: the verdict of every candidate (rel.candidates)
-    without an early reason or a render failure (rel.failed). `past`: the history's
-    messages per customer and day (history_query), a relation of the engine; None when
-    there is no history. The candidates are ranked in SQL and judged a partition of
-    whole customers at a time: on Spark by its workers (a grouped map), elsewhere here,
-    each partition streamed in and its verdicts copied back. Returns the caps (a
-    verdict's `cap` indexes them)."""
+@dataclass(frozen=True)
+class Arbitrated:
+    verdicts: exp.Table  # one row per judged candidate (VERDICT_TYPES), on the engine
+    caps: list[Cap]  # a verdict's `cap` indexes them
+
+
+def arbitrate(
+    engine: Engine,
+    rules: list[PlannedRule],
+    as_of: dt.date,
+    horizon: int,
+    candidates: exp.Table,
+    failed: exp.Table,
+    past: exp.Expr | None,
+    scratch: Scratch,
+) -> Arbitrated:
+    """The verdict of every one of the `candidates` without an early reason or a render
+    failure (`failed`), made on the engine. `past`: the history's messages per customer
+    and day (history_query), a relation of the engine; None when there is no history.
+    The candidates are ranked in SQL and judged a partition of whole customers at a time:
+    on Spark by its workers (a grouped map), elsewhere here, each partition streamed in
+    and its verdicts copied back."""
     contest = _Contest.of(rules, as_of, horizon)
-    ranked = engine.temp(*ranked_statement(rules, as_of, horizon, rel))
+    ranked = engine.temp(*ranked_statement(rules, as_of, horizon, candidates, failed, scratch))
+    verdicts = scratch.new("verdicts")
     counts = _history(engine, past, ranked) if past is not None else None
 
     def judge(part: dict[str, numpy.ndarray]) -> dict[str, numpy.ndarray]:
         return judge_part(contest, counts, part)
 
     if engine.kind == "spark":
-        engine.map_groups(rel.verdicts, ranked, tree("CAST(FLOOR(cust / :size) AS BIGINT)", size=PARTITION_CUSTOMERS), judge, VERDICT_TYPES)
+        engine.map_groups(verdicts.name, ranked, tree("CAST(FLOOR(cust / :size) AS BIGINT)", size=PARTITION_CUSTOMERS), judge, VERDICT_TYPES)
     else:
         customers = int(engine.rows(tree("SELECT coalesce(max(cust) + 1, 0) FROM :ranked", ranked=ranked))[0][0])
         parts = [judge({c: numpy.zeros(0, numpy.int64) for c in _PART_TYPES})]
         for first in range(0, customers, PARTITION_CUSTOMERS):
             parts.append(judge(engine.fetch_numpy(select_tree(_PARTITION, ranked=ranked, first=first, end=first + PARTITION_CUSTOMERS), _PART_TYPES)))
-        engine.take(rel.verdicts, {c: numpy.concatenate([part[c] for part in parts]) for c in VERDICT_TYPES}, VERDICT_TYPES)
+        engine.take(verdicts.name, {c: numpy.concatenate([part[c] for part in parts]) for c in VERDICT_TYPES}, VERDICT_TYPES)
     engine.drop(ranked)
-    return contest.caps
+    return Arbitrated(verdicts, contest.caps)
 
 
 # The verdicts relation: one row per judged candidate.
@@ -172,16 +190,19 @@ def judge_part(contest: _Contest, past: dict[str, numpy.ndarray] | None, part: d
     }
 
 
-def history_query(rules: list[PlannedRule], as_of: dt.date, horizon: int, rel: Relations, timezone: str) -> exp.Select:
-    """The history's messages per customer and local day of the count tables, for huitou's
-    DuckDB (where the history was read): at most 20 a day per channel and intent, in the
-    customer's zone (`timezone`, the data's, when the customer has none)."""
+def history_query(
+    rules: list[PlannedRule], as_of: dt.date, horizon: int, history: exp.Table, matched: exp.Table, zones: exp.Table, timezone: str
+) -> exp.Select:
+    """The `history`'s messages per customer and local day of the count tables, for
+    huitou's DuckDB (where the history was read): at most 20 a day per channel and intent,
+    in the customer's zone (one of `zones`, from the `matched` customers' features; else
+    `timezone`, the data's)."""
     contest = _Contest.of(rules, as_of, horizon)
     return select_tree(
         _HISTORY,
-        history=exp.to_table(rel.history),
-        matched=exp.to_table(rel.matched),
-        zones=exp.to_table(rel.zones),
+        history=history,
+        matched=matched,
+        zones=zones,
         timezone=timezone,
         base=date_literal(contest.base),
         width=contest.width,

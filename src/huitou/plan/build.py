@@ -25,18 +25,17 @@ from ..checks.context import PlaybookContext
 from ..compile import compile_playbook
 from ..contract import checksum_sql, key_sql, project_id
 from ..data.consent import plan_note
-from ..db import create_temp, date_literal, drop_existing, scalar, select_tree, tree
+from ..db import create_temp, date_literal, scalar, select_tree, tree
 from ..engines.base import Engine, local_table
 from ..evaluate import DataSession, lifecycle_override
 from ..relation import Relation, Scratch
 from ..vocabulary import Reason, Status
-from .arbitrate import arbitrate, history_query, plan_caps, ranked_statement
-from .candidates import CandidateInputs, build_candidates, candidate_statements, matched_query
-from .decide import DECIDED_TYPES, decide, decision_statements
+from .arbitrate import Arbitrated, arbitrate, history_query, plan_caps, ranked_statement
+from .candidates import CandidateInputs, Candidates, build_candidates, candidate_statements, matched_query
+from .decide import DECIDED_TYPES, Decided, DecisionInputs, decide, decision_statements
 from .inputs import load_history, load_ledger_done, load_optouts, with_inputs
-from .relations import Relations
 from .render import Renderer, rule_specs
-from .render_jobs import create_rendered, render_sends
+from .render_jobs import RenderInputs, create_rendered, render_sends
 from .render_memo import RenderMemo
 from .rules import INTENT_ORDER, PlannedRule, care_within, planned_rules
 from .timing import Window, anchor_of
@@ -64,7 +63,7 @@ class PlannedMessage(NamedTuple):
 
 @dataclass
 class Plan:
-    rows: Relation  # the plan's rows, in order (Relations.plan): what output, delivery and diff read
+    rows: Relation  # the plan's rows, in order: what output, delivery and diff read
     plan_id: str
     window: Window
     size: int  # how many rows
@@ -120,23 +119,23 @@ def build_plan(
     customer: str | None = None,
     jobs: int | None = None,
     inputs: dict[str, Path | None] | None = None,
-    relations: Relations | None = None,
+    prefix: str = "plan",
     memo: RenderMemo | None = None,
     keep: bool = False,
 ) -> Plan:
     """`inputs` replaces the project's history, opt-out and ledger files (see
-    inputs.with_inputs); `huitou test` gives each test its own. `relations` names the
-    stages' relations (default: plan_*, the plan itself `plan`). `memo`: messages earlier
-    plans of the session rendered, which this one copies where it would render the same
-    (huitou diff; render_memo.py). `keep`: the rows are computed once into a table, for a
-    caller that reads them several times (the dry run's summary); else the plan is a view,
-    computed as it is read (written once to a file, a million rows never held)."""
+    inputs.with_inputs); `huitou test` gives each test its own. `prefix` names the
+    stages' relations (`<prefix>_candidates`, ...; the plan itself `<prefix>`), so that
+    two plans share a session. `memo`: messages earlier plans of the session rendered,
+    which this one copies where it would render the same (huitou diff; render_memo.py).
+    `keep`: the rows are computed once into a table, for a caller that reads them several
+    times (the dry run's summary); else the plan is a view, computed as it is read
+    (written once to a file, a million rows never held)."""
     con, window = session.con, Window(session.as_of, horizon)
     stage, features, orders = session.plan_features()
-    r = relations or Relations.named()
-    # What the stages make is dropped as soon as nothing reads it; what is left when the
-    # plan ends is dropped then (all of it, when it fails): the plan keeps its own rows.
-    with Scratch(con, r.names(), keep=[r.plan] if keep else [r.plan, r.rows]):
+    # Each stage asks the scratch for what it makes and hands it on; what is left when
+    # the plan ends is dropped then (all of it, when it fails): the plan keeps its own rows.
+    with Scratch(con, prefix) as scratch:
         project = playbooks[0].project if playbooks else None
         rules = planned_rules(playbooks)
         if customer is not None:
@@ -145,59 +144,64 @@ def build_plan(
         renderer = Renderer(rule_specs(rules))  # every rule's templates, compiled once
         feature_types = session.feature_types()
         columns = _columns_read(list(feature_types), rules, renderer)
-        matched = matched_query(features, _rule_predicates(playbooks, rules), columns)
+        matched_rows = matched_query(features, _rule_predicates(playbooks, rules), columns)
         root, config = (project.root, project.config) if project else (None, {})
         if inputs is not None:
             config = with_inputs(config, inputs)
         notes: list[str] = []
         customers = session.data.customers.table
-        optouts = load_optouts(con, config, root, r.optouts, customers, notes) if project else None  # type: ignore[arg-type]
-        has_history = bool(project) and load_history(con, config, root, session.timezone, notes, r, customers)  # type: ignore[arg-type]
-        done, legacy = load_ledger_done(con, config, root, r.ledger_done) if project else (None, False)  # type: ignore[arg-type]
+        optouts = load_optouts(con, config, root, scratch.new("optouts").name, customers, notes) if project else None  # type: ignore[arg-type]
+        history = load_history(con, config, root, session.timezone, notes, scratch, customers) if project else None  # type: ignore[arg-type]
+        done, legacy = load_ledger_done(con, config, root, scratch.new("ledger_done").name) if project else (None, False)  # type: ignore[arg-type]
         given = CandidateInputs(orders, optouts, done, legacy)
         local = stage.kind == "duckdb"  # huitou's own DuckDB: no relation crosses
         if local:
-            stage.temp(r.matched, matched)
+            matched = stage.temp(scratch.new("matched").name, matched_rows)
             clock.lap("features and segments of the matched customers")
-            build_candidates(stage, rules, window, r, given)
+            made = build_candidates(stage, rules, window, matched, given, scratch)
         else:
             flags = {f"m_{rule.index}": "BOOLEAN" for rule in rules}
             types = {c: feature_types[c] for c in (columns if columns is not None else feature_types)} | flags
-            session.engine_step(
+            matched, made = session.engine_step(
                 "computing the candidates",
-                lambda: _candidates_on(stage, con, matched, types, rules, window, r, given),
+                lambda: _candidates_on(stage, con, matched_rows, types, rules, window, given, scratch),
             )
             clock.lap("features, segments and candidates on the engine")
-        drop_existing(con, [r.optouts, r.ledger_done])  # read only by the candidates
-        create_rendered(con, r)
-        create_rules_table(con, rules, r.rules)
-        history = history_query(rules, window.start, horizon, r, session.timezone) if has_history else None
+        scratch.drop(optouts, done)  # read only by the candidates
+        rendered = create_rendered(con, scratch)
+        rules_table = create_rules_table(con, rules, scratch.new("rules").name)
+        failed = scratch.new("failed")
+        past_query = history_query(rules, window.start, horizon, history.view, matched, made.zones, session.timezone) if history else None
         past: exp.Table | None
         if local:
             con.execute(
                 exp.Create(
-                    this=exp.to_table(r.failed),
+                    this=failed.copy(),
                     kind="VIEW",
                     replace=True,
                     properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-                    expression=_failures(r),
+                    expression=_failures(rendered),
                 ).sql("duckdb")
             )
-            past = create_temp(con, r.history_counts, history) if history is not None else None
+            past = create_temp(con, scratch.new("history_counts").name, past_query) if past_query is not None else None
         else:
-            past = session.engine_step("copying the plan's inputs", lambda: _inputs_on(stage, con, r, history))
+            past = session.engine_step(
+                "copying the plan's inputs", lambda: _inputs_on(stage, con, rules_table, failed, rendered, past_query, scratch)
+            )
         clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
+        contest = _Contest(rules, window, made, rules_table, failed, past)
         # A send that fails to render is out, and its cap slot goes to the next candidate:
         # arbitrate again without the failures and render what that newly accepts (rarely
         # more than one extra round; each round removes at least one candidate).
         while True:
-            caps = session.engine_step("arbitrating the candidates", lambda: _arbitrate_and_decide(stage, con, rules, window, past, r))
+            arbitrated, decided = session.engine_step("arbitrating the candidates", lambda: _arbitrate_and_decide(stage, con, contest, scratch))
             clock.lap("arbitration: caps, priority, care-first, reasons")
-            failed = render_sends(con, rules, renderer, r, session.data.orders.table, jobs, memo)
-            if failed and not local:
-                session.engine_step("copying the render failures", lambda: stage.take_local(r.failed, con, _failures(r)))
+            to_render = RenderInputs(decided.decided, matched, session.data.orders.table, rendered)
+            failures = render_sends(con, rules, renderer, to_render, scratch, jobs, memo)
+            if failures and not local:
+                session.engine_step("copying the render failures", lambda: stage.take_local(failed.name, con, _failures(rendered)))
             clock.lap("rendering the sends")
-            if not failed:
+            if not failures:
                 break
         warnings = _consent_notes(rules, session.absent)
         if renderer.unsigned_unsubscribe:
@@ -209,15 +213,38 @@ def build_plan(
         pid = plan_id_for(playbooks, window)
         # Tables are given back as soon as nothing reads them: under the default memory
         # limit (docs/engines.md) what DuckDB holds is what it does not spill.
-        drop_existing(con, [r.to_render, r.candidates, r.matched, r.clock, r.zones, r.history, r.history_file, r.history_ledger, r.history_counts])
-        ordered = (
-            ordered_statement(r)[1].subquery("o") if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, r))
+        scratch.drop(made.candidates, matched, made.clock, made.zones, past, *([history.view, *history.parts] if history else []))
+        numbered = None if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, contest, decided, scratch))
+        ordered = ordered_statement(decided, rules_table, scratch)[1].subquery("o") if numbered is None else numbered
+        plan = _assemble(
+            con,
+            rules,
+            arbitrated.caps,
+            pid,
+            window.start.isoformat(),
+            ordered,
+            rendered,
+            project_id(project.config) if project else "",
+            scratch,
+            keep,
         )
-        rows = _assemble(con, rules, caps, pid, window.start.isoformat(), r, ordered, project_id(project.config) if project else "", keep)
         # Only the plan's rows are read from here on (kept: the plan's own table).
-        drop_existing(con, [r.winners, r.decided, r.failed, r.rendered, r.rules, r.ordered, *([r.rows] if keep else [])])
+        scratch.drop(decided.winners, decided.decided, failed, rendered, rules_table, numbered, *([plan.rows] if keep else []))
+        scratch.keep(plan.plan, *([] if keep else [plan.rows]))
         clock.lap("assembling the plan")
-        return Plan(Relation(exp.to_table(r.plan), con), pid, window, rows, notes, clock.laps, warnings=warnings)
+        return Plan(Relation(plan.plan, con), pid, window, plan.size, notes, clock.laps, warnings=warnings)
+
+
+@dataclass(frozen=True)
+class _Contest:
+    """What arbitration and the decisions read, the same in every round."""
+
+    rules: list[PlannedRule]
+    window: Window
+    made: Candidates  # the candidates, their clock and zones
+    rules_table: exp.Table  # what each rule index stands for (create_rules_table)
+    failed: exp.Table  # the sends that failed to render
+    past: exp.Table | None  # the history's messages per customer and day (arbitrate.history_query)
 
 
 # What each stage's relation holds (huitou compile says it).
@@ -241,15 +268,23 @@ def plan_trees(playbooks: list[PlaybookContext], features: exp.Select, orders: e
     matched relation keeps every feature column here; a plan keeps those the later
     stages read (_columns_read), which needs the data."""
     rules = planned_rules(playbooks)
-    r = Relations.named()
-    matched = matched_query(features, _rule_predicates(playbooks, rules))
+    scratch = Scratch(None, "plan")  # names only: nothing is made
+    matched = scratch.new("matched")
     window = Window(as_of, horizon)
+    given = CandidateInputs(orders, scratch.new("optouts"), scratch.new("ledger_done"))
+    candidates = candidate_statements(rules, window, matched, given, scratch)
+    made = Candidates(*(scratch.new(stem) for stem in ("candidates", "clock", "zones")))
+    failed, rules_table = scratch.new("failed"), scratch.new("rules")
+    decisions = decision_statements(
+        plan_caps(rules), DecisionInputs(made.candidates, rules_table, scratch.new("verdicts"), failed, made.clock), scratch
+    )
+    decided = Decided(*(scratch.new(stem) for stem in ("decided", "winners")))
     statements = [
-        (r.matched, matched),
-        *candidate_statements(rules, window, r, CandidateInputs(orders, exp.to_table(r.optouts), exp.to_table(r.ledger_done))),
-        ranked_statement(rules, window.start, horizon, r),
-        *decision_statements(plan_caps(rules), r),
-        ordered_statement(r),
+        (matched.name, matched_query(features, _rule_predicates(playbooks, rules))),
+        *candidates,
+        ranked_statement(rules, window.start, horizon, made.candidates, failed, scratch),
+        *decisions,
+        ordered_statement(decided, rules_table, scratch),
     ]
     return [(f"{name}: {_STAGE_NOTES[name.removeprefix('plan_')]}", query) for name, query in statements]
 
@@ -270,70 +305,80 @@ _PLANNER_COLUMNS = (
 def _candidates_on(
     engine: Engine,
     con: duckdb.DuckDBPyConnection,
-    matched: exp.Select,
+    matched_rows: exp.Select,
     types: dict[str, str],
     rules: list[PlannedRule],
     window: Window,
-    r: Relations,
     given: CandidateInputs,
-) -> None:
+    scratch: Scratch,
+) -> tuple[exp.Table, Candidates]:
     """The matched customers and the candidates computed on another engine (beside the
     features, which stay there), the opt-outs and the ledger's messages taken in. The
     candidates and the clock stay there for arbitration and the decisions; the matched
     customers (rendering reads them) and the zones (the history's days) come back into
-    `con` under the same names."""
+    `con` under the same names. Returns the matched customers and the candidates."""
 
     def taken_in(local: exp.Table | None) -> exp.Table | None:
         return None if local is None else engine.take_local(local.name, con, exp.select("*").from_(local))
 
     optouts, done = taken_in(given.optouts), taken_in(given.done)
-    taken = [table for table in (optouts, done) if table is not None]
-    made = [engine.temp(r.matched, matched)]
-    build_candidates(engine, rules, window, r, dataclasses.replace(given, optouts=optouts, done=done))
-    made.append(exp.to_table(r.zones))
-    wanted = {r.matched: types, r.zones: {"name": "VARCHAR"}}
-    for table in made:
-        columns = wanted[table.name]
+    matched = engine.temp(scratch.new("matched").name, matched_rows)
+    made = build_candidates(engine, rules, window, matched, dataclasses.replace(given, optouts=optouts, done=done), scratch)
+    for table, columns in ((matched, types), (made.zones, {"name": "VARCHAR"})):
         engine.bring(exp.select(*[exp.column(c, quoted=True) for c in columns]).from_(table), con, table.name, columns)
-    for table in made + taken:
-        engine.drop(table)
+    for gone in (matched, made.zones, optouts, done):
+        if gone is not None:
+            engine.drop(gone)
+    return matched, made
 
 
-def _inputs_on(engine: Engine, con: duckdb.DuckDBPyConnection, r: Relations, past: exp.Select | None) -> exp.Table | None:
+def _inputs_on(
+    engine: Engine,
+    con: duckdb.DuckDBPyConnection,
+    rules: exp.Table,
+    failed: exp.Table,
+    rendered: exp.Table,
+    past: exp.Select | None,
+    scratch: Scratch,
+) -> exp.Table | None:
     """What arbitration and the decisions read besides the candidates, copied to the
-    engine: the rules, the (so far no) render failures and the history's counts."""
-    engine.take_local(r.rules, con, exp.select("*").from_(r.rules))
-    engine.take_local(r.failed, con, _failures(r))
-    return engine.take_local(r.history_counts, con, past) if past is not None else None
+    engine: the rules, the (so far no) render failures and the history's counts (`past`,
+    a query of `con`); the counts' relation there."""
+    engine.take_local(rules.name, con, exp.select("*").from_(rules))
+    engine.take_local(failed.name, con, _failures(rendered))
+    return engine.take_local(scratch.new("history_counts").name, con, past) if past is not None else None
 
 
-def _failures(r: Relations) -> exp.Select:
-    """The sends that failed to render (r.failed), from the rendered messages."""
-    return exp.select("cand_id", "error_reason").from_(r.rendered).where("error IS NOT NULL")
+def _failures(rendered: exp.Table) -> exp.Select:
+    """The sends that failed to render, from the rendered messages: cand_id, error_reason."""
+    return exp.select("cand_id", "error_reason").from_(rendered.copy()).where("error IS NOT NULL")
 
 
-def _arbitrate_and_decide(
-    engine: Engine, con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], window: Window, past: exp.Table | None, r: Relations
-) -> list:
-    """Arbitration and the decisions on the engine; the sends come back into `con` for
-    rendering when the engine is another. Returns the caps."""
-    caps = arbitrate(engine, rules, window.start, window.days, past, r)
-    decide(engine, caps, r)
-    engine.drop(exp.to_table(r.verdicts))
+def _arbitrate_and_decide(engine: Engine, con: duckdb.DuckDBPyConnection, contest: _Contest, scratch: Scratch) -> tuple[Arbitrated, Decided]:
+    """Arbitration and the decisions on the engine; the sends come back into `con` (under
+    the same name) for rendering when the engine is another."""
+    made = contest.made
+    window = contest.window
+    arbitrated = arbitrate(engine, contest.rules, window.start, window.days, made.candidates, contest.failed, contest.past, scratch)
+    given = DecisionInputs(made.candidates, contest.rules_table, arbitrated.verdicts, contest.failed, made.clock)
+    decided = decide(engine, arbitrated.caps, given, scratch)
+    engine.drop(arbitrated.verdicts)
     if engine.kind != "duckdb":
-        sends = exp.select(*[exp.column(c) for c in DECIDED_TYPES]).from_(r.decided).where("status = 'send'")
-        engine.bring(sends, con, r.decided, DECIDED_TYPES)
-    return caps
+        sends = exp.select(*[exp.column(c) for c in DECIDED_TYPES]).from_(decided.decided.copy()).where("status = 'send'")
+        engine.bring(sends, con, decided.decided.name, DECIDED_TYPES)
+    return arbitrated, decided
 
 
-def _ordered_from(engine: Engine, con: duckdb.DuckDBPyConnection, r: Relations) -> exp.Table:
+def _ordered_from(engine: Engine, con: duckdb.DuckDBPyConnection, contest: _Contest, decided: Decided, scratch: Scratch) -> exp.Table:
     """The plan's rows numbered on the engine, brought back into `con`; what the plan
     read on the engine is dropped there."""
-    engine.temp(*ordered_statement(r))
-    engine.bring(exp.select(*[exp.column(c) for c in ORDERED_TYPES]).from_(r.ordered), con, r.ordered, ORDERED_TYPES)
-    for name in (r.ordered, r.decided, r.winners, r.candidates, r.clock, r.rules, r.failed, r.history_counts):
-        engine.drop(exp.to_table(name))
-    return exp.to_table(r.ordered)
+    ordered = engine.temp(*ordered_statement(decided, contest.rules_table, scratch))
+    engine.bring(exp.select(*[exp.column(c) for c in ORDERED_TYPES]).from_(ordered.copy()), con, ordered.name, ORDERED_TYPES)
+    made = contest.made
+    for table in (ordered, decided.decided, decided.winners, made.candidates, made.clock, contest.rules_table, contest.failed, contest.past):
+        if table is not None:
+            engine.drop(table)
+    return ordered
 
 
 def _columns_read(present: list[str], rules: list[PlannedRule], renderer: Renderer) -> list[str] | None:
@@ -359,9 +404,10 @@ class _Clock:
         self._last = now
 
 
-def create_rules_table(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], table: str) -> None:
-    """CREATE `table`: what each rule index stands for. The per-candidate tables keep
-    only the index: at a million customers, six repeated strings per row were gigabytes."""
+def create_rules_table(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], table: str) -> exp.Table:
+    """CREATE `table`: what each rule index stands for; the table. The per-candidate
+    tables keep only the index: at a million customers, six repeated strings per row
+    were gigabytes."""
     columns = {
         "rule_index": "INTEGER",
         "playbook": "VARCHAR",
@@ -395,6 +441,7 @@ def create_rules_table(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule],
                 for r in rules
             ],
         )
+    return exp.to_table(table)
 
 
 def _care_text(rule: PlannedRule) -> str:
@@ -468,11 +515,17 @@ _PLAN = """
 _OFFSET = "printf('%s%02d:%02d', CASE WHEN d.utc_offset < 0 THEN '-' ELSE '+' END, abs(d.utc_offset) // 60, abs(d.utc_offset) % 60)"
 
 
-def ordered_statement(rel: Relations) -> tuple[str, exp.Select]:
-    """The plan's rows numbered in order, without the messages (rel.ordered), with the
-    query that makes them."""
-    tables = {name: exp.to_table(getattr(rel, name)) for name in ("decided", "rules", "winners")}
-    return rel.ordered, select_tree(_ORDERED, **tables)
+def ordered_statement(decided: Decided, rules: exp.Table, scratch: Scratch) -> tuple[str, exp.Select]:
+    """The relation of the plan's rows numbered in order, without the messages, with the
+    query that makes it from the decisions and the `rules` table."""
+    return scratch.new("ordered").name, select_tree(_ORDERED, decided=decided.decided, winners=decided.winners, rules=rules)
+
+
+@dataclass(frozen=True)
+class _Assembled:
+    plan: exp.Table  # the view (or table) delivery, output and diff read
+    rows: exp.Table  # the rows it reads: numbered, with their messages
+    size: int  # how many rows
 
 
 def _assemble(
@@ -481,20 +534,21 @@ def _assemble(
     caps: list,
     plan_id: str,
     as_of: str,
-    rel: Relations,
     ordered: exp.Expr,
+    rendered: exp.Table,
     project: str,
+    scratch: Scratch,
     keep: bool = False,
-) -> int:
-    """CREATE the view rel.plan (`keep`: a table): the rows in their final form and order,
-    from the numbered rows (`ordered`: a relation of `con` aliased o, or a table) and the
-    messages. `project` names the project in every row; the plan's rows."""
+) -> _Assembled:
+    """The plan: a view (`keep`: a table) of the rows in their final form and order, from
+    the numbered rows (`ordered`: a relation of `con` aliased o, or a table) and the
+    `rendered` messages. `project` names the project in every row."""
+    tables = {"rows": scratch.new("rows")}
     create_temp(
         con,
-        rel.rows,
-        tree(_ROWS, ordered=ordered if isinstance(ordered, exp.Subquery) else ordered.as_("o"), rendered=exp.to_table(rel.rendered)),
+        tables["rows"].name,
+        tree(_ROWS, ordered=ordered if isinstance(ordered, exp.Subquery) else ordered.as_("o"), rendered=rendered),
     )
-    tables = {"rows": exp.to_table(rel.rows)}
     rows = int(scalar(con, exp.select("count(*)").from_(tables["rows"].copy())))
 
     # Rule attributes by CASE, not a join: a projection of the ordered table keeps its
@@ -532,13 +586,14 @@ def _assemble(
         plan_rows=exp.cast(exp.Literal.number(rows), "BIGINT"),
         **attributes,
     )
+    plan = scratch.new()
     con.execute(
         exp.Create(
-            this=exp.to_table(rel.plan),
+            this=plan.copy(),
             kind="TABLE" if keep else "VIEW",
             replace=True,
             properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
             expression=view,
         ).sql("duckdb", copy=False)  # written once: see db.statement
     )
-    return rows
+    return _Assembled(plan, tables["rows"], rows)

@@ -17,8 +17,8 @@ from ..calendar import anchor_kind
 from ..db import date_literal, tree, union_all
 from ..engines.base import Engine
 from ..engines.portable import hex_int
+from ..relation import Scratch
 from .clock import create_clock, valid_zones
-from .relations import Relations
 from .rules import PlannedRule
 from .timing import Window, _offsets, constant_dates, customer_anchors, weekday_shift
 from .triggers import by_rule, delivered_case, event_id, events_query, needs_events
@@ -105,8 +105,9 @@ def _dates_for(rule: PlannedRule, window: Window) -> tuple[list[exp.Expr], dict[
     }
 
 
-def rule_query(rule: PlannedRule, window: Window, r: Relations, has_events: bool) -> exp.Select | None:
-    """One rule's candidates, or None when its timing has no date in the window."""
+def rule_query(rule: PlannedRule, window: Window, matched: exp.Table, events: exp.Table | None) -> exp.Select | None:
+    """One rule's candidates from the `matched` customers (and the `events` immediate
+    rules answer, when there are any), or None when its timing has no date in the window."""
     dates = _dates_for(rule, window)
     if dates is None:
         return None
@@ -142,7 +143,7 @@ def rule_query(rule: PlannedRule, window: Window, r: Relations, has_events: bool
         email_ok=looks_like(EMAIL_PATTERN, ("email",)),
         consent_ok=consent_ok,
         held=held,
-        matched=exp.to_table(r.matched),
+        matched=matched,
         selected=exp.column(f"m_{rule.index}", "m"),
         first=first,
         last=last,
@@ -151,9 +152,9 @@ def rule_query(rule: PlannedRule, window: Window, r: Relations, has_events: bool
     assert isinstance(query, exp.Select)
     # Join nodes made directly, in place: the builder's parsing and copying per join was
     # a third of the cost of a playbook of many rules.
-    if has_events and needs_events(rule):
-        events = exp.Table(this=exp.to_identifier(r.events), alias=exp.TableAlias(this=exp.to_identifier("e")))
-        query.append("joins", exp.Join(this=events, side="LEFT", on=tree("e.customer_id = m.customer_id")))
+    if events is not None and needs_events(rule):
+        aliased = exp.Table(this=exp.to_identifier(events.name), alias=exp.TableAlias(this=exp.to_identifier("e")))
+        query.append("joins", exp.Join(this=aliased, side="LEFT", on=tree("e.customer_id = m.customer_id")))
     for source in sources:
         query.append("joins", exp.Join(this=source, kind="CROSS"))
     return query
@@ -196,25 +197,39 @@ class CandidateInputs:
     legacy: bool = False
 
 
-def candidate_statements(rules: list[PlannedRule], window: Window, r: Relations, given: CandidateInputs) -> list[tuple[str, exp.Expr]]:
-    """The candidates stage's queries, in order, each with the relation it makes (events,
-    when an immediate rule needs them; the local send times; the numbered candidates).
-    Between the second and the third, huitou makes the clock from the local send times;
-    before them, the zones (`huitou compile` shows these statements)."""
-    events = events_query(rules, r.matched, given.orders)
+@dataclass(frozen=True)
+class Candidates:
+    """What the candidates stage makes that later stages read, on its engine."""
+
+    candidates: exp.Table  # every possible send, numbered (cand_id), with its early verdicts and instant
+    clock: exp.Table  # instant and offset per (zone, local time) (clock.create_clock)
+    zones: exp.Table  # the customer timezones that are zones (clock.valid_zones)
+
+
+def candidate_statements(
+    rules: list[PlannedRule], window: Window, matched: exp.Table, given: CandidateInputs, scratch: Scratch
+) -> list[tuple[str, exp.Expr]]:
+    """The candidates stage's queries over the `matched` customers, in order, each with the
+    relation it makes (events, when an immediate rule needs them; the local send times;
+    the numbered candidates). Between the second and the third, huitou makes the clock
+    from the local send times; before them, the zones (`huitou compile` shows these
+    statements)."""
+    events_made = events_query(rules, matched, given.orders)
+    events = scratch.new("events") if events_made is not None else None
+    zones, local = scratch.new("zones"), scratch.new("candidates_local")
     parts = [rules[i : i + RULES_PER_STATEMENT] for i in range(0, len(rules), RULES_PER_STATEMENT)] or [[]]
-    local_name = r.candidates_local
     locals_ = [
         (
-            local_name if len(parts) == 1 else f"{local_name}_{n}",
-            _local(part, window, r, events is not None, given),
+            local.name if len(parts) == 1 else scratch.new(f"candidates_local_{n}").name,
+            _local(part, window, matched, events, zones, given),
         )
         for n, part in enumerate(parts)
     ]
     if len(parts) > 1:  # the parts' rows together: a union of a few tables, cheap at any number of rules
-        locals_.append((local_name, union_all([exp.select("*").from_(exp.to_table(name)) for name, _ in locals_])))
-    numbered = tree(_NUMBERED, local=exp.to_table(local_name), clock=exp.to_table(r.clock))
-    return [*([(r.events, events)] if events is not None else []), *locals_, (r.candidates, numbered)]
+        locals_.append((local.name, union_all([exp.select("*").from_(exp.to_table(name)) for name, _ in locals_])))
+    numbered = tree(_NUMBERED, local=local, clock=scratch.new("clock"))
+    first = [(events.name, events_made)] if events is not None and events_made is not None else []
+    return [*first, *locals_, (scratch.new("candidates").name, numbered)]
 
 
 # Rules whose candidates one statement computes: a statement's planning time in DuckDB
@@ -223,9 +238,11 @@ def candidate_statements(rules: list[PlannedRule], window: Window, r: Relations,
 RULES_PER_STATEMENT = 64
 
 
-def _local(rules: list[PlannedRule], window: Window, r: Relations, has_events: bool, given: CandidateInputs) -> exp.Expr:
+def _local(
+    rules: list[PlannedRule], window: Window, matched: exp.Table, events: exp.Table | None, zones: exp.Table, given: CandidateInputs
+) -> exp.Expr:
     """The candidates of these rules with their local send times (_LOCAL)."""
-    selects = [s for s in (rule_query(rule, window, r, has_events) for rule in rules) if s is not None]
+    selects = [s for s in (rule_query(rule, window, matched, events) for rule in rules) if s is not None]
     union = union_all(selects) if selects else tree(_NO_CANDIDATES)
     delivered = delivered_case(rules, "c", given.legacy, given.done) if given.done is not None else exp.false()
     opted_out = (
@@ -240,22 +257,24 @@ def _local(rules: list[PlannedRule], window: Window, r: Relations, has_events: b
         delivered=delivered,
         minutes=by_rule(rules, "c", lambda rule: exp.Literal.number(rule.time.minutes)),
         selects=exp.Paren(this=union),
-        zones=exp.to_table(r.zones),
+        zones=zones,
     )
 
 
-def build_candidates(engine: Engine, rules: list[PlannedRule], window: Window, r: Relations, given: CandidateInputs) -> exp.Table:
-    """CREATE the candidates relation (and the zones and clock it needs) from the matched
-    one and what is `given` (on the engine); the relation. `send_local` is the local send
-    time, `send_utc` the instant (epoch seconds) and `utc_offset` the minutes east of UTC."""
-    *first, (local_name, local), (name, numbered) = candidate_statements(rules, window, r, given)
-    valid_zones(engine, exp.select(exp.column("timezone").as_("name")).from_(exp.to_table(r.matched)).subquery("z"), r.zones)
+def build_candidates(
+    engine: Engine, rules: list[PlannedRule], window: Window, matched: exp.Table, given: CandidateInputs, scratch: Scratch
+) -> Candidates:
+    """The candidates relation (and the zones and clock it needs), made on the engine from
+    the `matched` customers and what is `given`. `send_local` is the local send time,
+    `send_utc` the instant (epoch seconds) and `utc_offset` the minutes east of UTC."""
+    *first, (local_name, local), (name, numbered) = candidate_statements(rules, window, matched, given, scratch)
+    zones = valid_zones(engine, exp.select(exp.column("timezone").as_("name")).from_(matched.copy()).subquery("z"), scratch.new("zones").name)
     for part, query in first:  # the events, and the rules' parts when there are many
         engine.temp(part, query)
     made = engine.temp(local_name, local)
-    create_clock(engine, made, r.clock)
+    clock = create_clock(engine, made, scratch.new("clock").name)
     candidates = engine.temp(name, numbered)
     engine.drop(made)
     for part, _ in first:
         engine.drop(exp.to_table(part))  # read only above
-    return candidates
+    return Candidates(candidates, clock, zones)

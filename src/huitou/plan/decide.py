@@ -6,14 +6,15 @@ lost to a frequency cap, the message that took its slot (the plan says which).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 
 from sqlglot import exp
 
 from ..db import tree
 from ..engines.base import Engine
+from ..relation import Scratch
 from ..vocabulary import Intent
 from .arbitrate import ACCEPTED, CAPPED, CARE_FIRST
-from .relations import Relations
 from .rules import INTENT_ORDER, Cap
 
 # Every candidate with its status and reason; a promotion sent on the same day as a care
@@ -60,13 +61,30 @@ def _by_cap(caps: list[Cap], value: Callable[[Cap], exp.Expr]) -> exp.Expr:
     return case if caps else exp.null()
 
 
-def decision_statements(caps: list[Cap], rel: Relations) -> list[tuple[str, exp.Expr]]:
-    """The decisions stage's queries, each with the relation it makes: rel.decided (every
-    candidate with status and reason) and rel.winners (for each candidate lost to a cap,
-    the message that took the slot). They read the candidates, the rules, arbitration's
-    verdicts, the sends that failed to render and the clock."""
-    tables = {name: exp.to_table(getattr(rel, name)) for name in ("candidates", "rules", "verdicts", "failed", "clock", "decided")}
-    decided = tree(
+@dataclass(frozen=True)
+class DecisionInputs:
+    """What the decisions read, on the engine."""
+
+    candidates: exp.Table  # the candidates stage's (candidates.Candidates)
+    rules: exp.Table  # what each rule index stands for (build.create_rules_table)
+    verdicts: exp.Table  # arbitration's (arbitrate.Arbitrated)
+    failed: exp.Table  # the sends that failed to render: cand_id, error_reason
+    clock: exp.Table  # instant and offset per (zone, local time) (candidates.Candidates)
+
+
+@dataclass(frozen=True)
+class Decided:
+    decided: exp.Table  # every candidate with status and reason (DECIDED_TYPES)
+    winners: exp.Table  # for each candidate lost to a cap, the message that took its slot
+
+
+def decision_statements(caps: list[Cap], given: DecisionInputs, scratch: Scratch) -> list[tuple[str, exp.Expr]]:
+    """The decisions stage's queries, each with the relation it makes: the decided
+    candidates (every one with status and reason) and the winners (for each candidate
+    lost to a cap, the message that took the slot)."""
+    decided = scratch.new("decided")
+    tables = {f.name: getattr(given, f.name) for f in fields(given)} | {"decided": decided}
+    query = tree(
         _DECIDED,
         accepted=ACCEPTED,
         capped=CAPPED,
@@ -82,13 +100,14 @@ def decision_statements(caps: list[Cap], rel: Relations) -> list[tuple[str, exp.
 
     reach = _by_cap(caps, lambda cap: exp.Literal.number(cap.days)) if caps else exp.Literal.number(0)
     scope = _by_cap(caps, in_scope) if caps else exp.false()
-    return [(rel.decided, decided), (rel.winners, tree(_WINNERS, reach=reach, in_scope=scope, **tables))]
+    winners = tree(_WINNERS, reach=reach, in_scope=scope, **tables)
+    return [(decided.name, query), (scratch.new("winners").name, winners)]
 
 
-def decide(engine: Engine, caps: list[Cap], rel: Relations) -> list[exp.Table]:
-    """CREATE rel.decided and rel.winners on the engine (decision_statements); the two
-    relations."""
-    return [engine.temp(name, query) for name, query in decision_statements(caps, rel)]
+def decide(engine: Engine, caps: list[Cap], given: DecisionInputs, scratch: Scratch) -> Decided:
+    """The decisions, made on the engine (decision_statements)."""
+    decided, winners = (engine.temp(name, query) for name, query in decision_statements(caps, given, scratch))
+    return Decided(decided, winners)
 
 
 # The decided relation's columns, as DuckDB types them (what another engine's rows are

@@ -11,6 +11,7 @@ is turned into a date in the customer's own timezone at arbitration (arbitrate.p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from ..data.values import local_timestamp
 from ..db import connect, create_temp, drop_table, first_row, run, select_tree, table_from_columns, tree, union_all
 from ..inert import shown
 from ..project import channels_named
-from .relations import Relations
+from ..relation import Scratch
 
 
 def with_inputs(config: dict[str, Any], inputs: dict[str, Path | None]) -> dict[str, Any]:
@@ -183,18 +184,18 @@ def load_history(
     root: Path,
     timezone: str,
     notes: list[str],
-    r: Relations,
+    scratch: Scratch,
     customers: exp.Table,
-) -> bool:
-    """CREATE r.history (customer_id, channel, intent, sent_at TIMESTAMPTZ) from the
-    history file (r.history_file) and the send ledger's delivered messages
-    (r.history_ledger); False when there is neither.
+) -> History | None:
+    """The history (customer_id, channel, intent, sent_at TIMESTAMPTZ): the messages sent
+    before, from the history file and the send ledger's delivered messages; None when
+    there is neither.
     A row that names a person by phone or email counts for the one of `customers` (the
     loaded customers) with it.
     Rows of the file without a customer id or a readable sent_at are left out and counted
     in `notes`."""
     source = _source(config, root, "history")
-    selects = []
+    selects, parts = [], []
     if source is not None:
         cols = raw.open_raw(con, source)
         cid, channel, intent, sent = (_column(source, cols, c) for c in ("customer_id", "channel", "intent", "sent_at"))
@@ -207,7 +208,7 @@ def load_history(
             instant = tree("timezone(:zone, :local)", zone=timezone, local=local)
         file = create_temp(
             con,
-            r.history_file,
+            scratch.new("history_file").name,
             tree(_HISTORY_FILE, file=raw.raw_table(source), cid=cid, person=written_id(cid), channel=channel, intent=intent, instant=instant),
         )
         counts = tree("SELECT (SELECT count(*) FROM :given), (SELECT count(*) FROM :file)", given=raw.raw_table(source), file=file)
@@ -220,6 +221,7 @@ def load_history(
                 f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first"
             )
         selects.append(_by_person(con, file, region(config), customers))
+        parts.append(file)
         raw.forget(con, source)
     ledger_path = _ledger_path(config, root)
     if ledger_path is None and config.get("ledger", {}) is not None:
@@ -232,20 +234,33 @@ def load_history(
 
         rows = ledger_history(ledger_path)
         ledger = _table_from_rows(
-            con, r.history_ledger, {"customer_id": "VARCHAR", "channel": "VARCHAR", "intent": "VARCHAR", "sent_at": "TIMESTAMPTZ"}, rows
+            con,
+            scratch.new("history_ledger").name,
+            {"customer_id": "VARCHAR", "channel": "VARCHAR", "intent": "VARCHAR", "sent_at": "TIMESTAMPTZ"},
+            rows,
         )
         selects.append(exp.select("*").from_(ledger))
+        parts.append(ledger)
     if not selects:
-        return False
+        return None
+    history = scratch.new("history")
     view = exp.Create(
-        this=exp.to_table(r.history),
+        this=history.copy(),
         kind="VIEW",
         replace=True,
         properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
         expression=union_all(selects),
     )
     con.execute(view.sql("duckdb"))
-    return True
+    return History(history, parts)
+
+
+@dataclass(frozen=True)
+class History:
+    """The messages sent before (load_history), for the caps and care-first."""
+
+    view: exp.Table  # customer_id, channel, intent, sent_at (TIMESTAMPTZ)
+    parts: list[exp.Table]  # the tables the view reads: the file's rows, the ledger's
 
 
 def _by_person(con: duckdb.DuckDBPyConnection, file: exp.Table, country: str | None, customers: exp.Table) -> exp.Select:

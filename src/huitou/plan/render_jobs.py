@@ -16,6 +16,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import duckdb
@@ -27,7 +28,7 @@ from ..errors import HuitouError
 from ..feature_sql import next_birthday_sql
 from ..features import CATALOG
 from ..inert import UNSENDABLE_SQL
-from .relations import Relations
+from ..relation import Scratch
 from .render import Renderer, RenderRow
 from .render_memo import RenderMemo, fingerprints
 from .render_worker import create_output, render_cursor
@@ -44,41 +45,56 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def create_rendered(con: duckdb.DuckDBPyConnection, r: Relations) -> None:
-    create_output(con, r.rendered)
+def create_rendered(con: duckdb.DuckDBPyConnection, scratch: Scratch) -> exp.Table:
+    """The rendered messages of a plan, none yet: render_sends adds to it."""
+    rendered = scratch.new("rendered")
+    create_output(con, rendered.name)
+    return rendered
+
+
+@dataclass(frozen=True)
+class RenderInputs:
+    """What rendering reads, all in huitou's DuckDB."""
+
+    decided: exp.Table  # the decisions (decide.Decided): the sends to render
+    matched: exp.Table  # the matched customers' features: the templates' customer
+    orders: exp.Table  # the loaded orders: the templates' last_order and last_orders
+    rendered: exp.Table  # the messages rendered so far (create_rendered), added to
 
 
 def render_sends(
     con: duckdb.DuckDBPyConnection,
     rules: list[PlannedRule],
     renderer: Renderer,
-    r: Relations,
-    orders: exp.Table,
+    given: RenderInputs,
+    scratch: Scratch,
     jobs: int | None = None,
     memo: RenderMemo | None = None,
 ) -> int:
-    """Render the rows of r.decided with status `send` that have no rendering for their
-    send time yet, into r.rendered (copying from `memo` the messages it knows, and
-    recording there those rendered). `orders`: the loaded orders of `con`, which the
-    templates' last_order and last_orders come from. Returns how many of them failed."""
-    tables = {name: exp.to_table(getattr(r, name)) for name in ("to_render", "decided", "rendered", "matched")} | {"orders": orders}
-    create_temp(con, r.to_render, tree(_TO_RENDER, **tables))
+    """Render the `decided` rows with status `send` that have no rendering for their send
+    time yet, into `rendered` (copying from `memo` the messages it knows, and recording
+    there those rendered). Returns how many of them failed."""
+    tables = {f.name: getattr(given, f.name) for f in fields(given)} | {"to_render": scratch.new("to_render")}
+    create_temp(con, tables["to_render"].name, tree(_TO_RENDER, **tables))
     con.execute(tree("DELETE FROM :rendered WHERE cand_id IN (SELECT cand_id FROM :to_render)", **tables).sql("duckdb"))
     total = int(scalar(con, tree("SELECT count(*) FROM :to_render", **tables).sql("duckdb")))
     if not total:
+        drop_table(con, tables["to_render"])
         return 0
     if memo is None:
-        _render(con, _rows_query(con, rules, renderer, tables), total, renderer, r, jobs, tables)
+        _render(con, _rows_query(con, rules, renderer, tables), total, renderer, scratch, jobs, tables)
     else:
         prints = fingerprints(renderer, customer_types(rules))
-        rest = exp.to_table(r.to_render_new)
+        rest = scratch.new("to_render_new")
         copied = memo.take(con, prints, tables, rest.name)
         try:
-            _render(con, _rows_query(con, rules, renderer, {**tables, "to_render": rest}), total - copied, renderer, r, jobs, tables)
+            _render(con, _rows_query(con, rules, renderer, {**tables, "to_render": rest}), total - copied, renderer, scratch, jobs, tables)
             memo.keep(con, prints, tables, rest)
         finally:
             drop_table(con, rest)
-    return int(scalar(con, tree("SELECT count(*) FROM :rendered JOIN :to_render USING (cand_id) WHERE error IS NOT NULL", **tables).sql("duckdb")))
+    failed = int(scalar(con, tree("SELECT count(*) FROM :rendered JOIN :to_render USING (cand_id) WHERE error IS NOT NULL", **tables).sql("duckdb")))
+    drop_table(con, tables["to_render"])
+    return failed
 
 
 def _render(
@@ -86,11 +102,12 @@ def _render(
     rows: exp.Select,
     total: int,
     renderer: Renderer,
-    r: Relations,
+    scratch: Scratch,
     jobs: int | None,
     tables: dict[str, exp.Table],
 ) -> None:
-    """Render the `total` rows of `rows` into r.rendered: here when they are few, else in workers."""
+    """Render the `total` rows of `rows` into tables["rendered"]: here when they are few,
+    else in workers."""
     if not total:
         return
     jobs = default_jobs() if jobs is None else max(1, jobs)
@@ -99,18 +116,18 @@ def _render(
     else:
         # A second cursor streams the rows while this one writes results; temp tables are
         # private to a cursor, so the rows go through a (session-lifetime) main table.
-        staged = exp.to_table(r.to_render_input)
+        staged = scratch.new("to_render_input")
         con.execute(exp.Create(this=staged.copy(), kind="TABLE", replace=True, expression=rows).sql("duckdb"))
         cursor = con.cursor()
         try:
             cursor.execute(exp.select("*").from_(staged.copy()).sql("duckdb"))
-            render_cursor(renderer, cursor, con, r.rendered)
+            render_cursor(renderer, cursor, con, tables["rendered"].name)
         finally:
             cursor.close()
             drop_table(con, staged)
 
 
-# The sends of r.decided that have no rendering for their send time yet.
+# The sends of :decided that have no rendering for their send time yet.
 _TO_RENDER = """
     SELECT d.cand_id, d.send_local FROM :decided AS d
     WHERE d.status = 'send' AND NOT EXISTS (SELECT 1 FROM :rendered AS x WHERE x.cand_id = d.cand_id AND x.send_local = d.send_local)"""

@@ -60,7 +60,7 @@ _EVENTS = """
     GROUP BY customer_id"""
 
 
-def events_query(rules: list[PlannedRule], matched: str, orders: exp.Table) -> exp.Expr | None:
+def events_query(rules: list[PlannedRule], matched: exp.Table, orders: exp.Table) -> exp.Expr | None:
     """The orders an immediate rule's message answers (None: no rule needs them), for the
     customers such a rule selected only (the latest order of any status, the latest
     purchase, the latest rated order; ties on the time go to the later row, as in the
@@ -70,7 +70,7 @@ def events_query(rules: list[PlannedRule], matched: str, orders: exp.Table) -> e
     if not users:
         return None
     selected = exp.or_(*(exp.column(f"m_{i}") for i in users))
-    return tree(_EVENTS, orders=orders, matched=exp.to_table(matched), selected=selected)
+    return tree(_EVENTS, orders=orders, matched=matched, selected=selected)
 
 
 def _column(name: str, row: str | None) -> exp.Column:
