@@ -18,12 +18,11 @@ import datetime as dt
 import functools
 from collections.abc import Mapping
 
-import sqlglot
 import sqlglot.expressions as exp
 
 from .data.load import ORDER_ISSUES
 from .data.profile import BOOLEAN_PROFILE, STRING_PROFILE
-from .db import statement
+from .db import parse, statement, without_positions
 from .forecast import FORECAST_COLUMNS
 
 DEFAULT_LIFECYCLE = {"active_within": 45, "cooling_within": 89, "dormant_high_within": 180, "dormant_low_within": 360}
@@ -102,7 +101,7 @@ def summary_sql(as_of: dt.date, purchase_days: str = "count(DISTINCT local_date)
 
 def _select(text: str) -> exp.Select:
     """huitou's own SELECT text (DuckDB's dialect) as a tree."""
-    parsed = sqlglot.parse_one(text, dialect="duckdb")
+    parsed = parse(text)
     assert isinstance(parsed, exp.Select)
     return parsed
 
@@ -148,15 +147,14 @@ def lifecycle_sql(thresholds: Mapping[str, int] | None = None) -> exp.Expr:
 @functools.lru_cache(maxsize=32)
 def _lifecycle(bounds: tuple[int, ...]) -> exp.Expr:
     t = dict(zip(DEFAULT_LIFECYCLE, bounds))
-    return sqlglot.parse_one(
+    return parse(
         f"""CASE
           WHEN last_order_date IS NULL THEN NULL
           WHEN days_since_last_order <= {int(t["active_within"])} THEN CASE WHEN order_count = 1 THEN 'new' ELSE 'active' END
           WHEN days_since_last_order <= {int(t["cooling_within"])} THEN 'cooling'
           WHEN days_since_last_order <= {int(t["dormant_high_within"])} THEN 'dormant_high'
           WHEN days_since_last_order <= {int(t["dormant_low_within"])} THEN 'dormant_low'
-          ELSE 'lost' END""",
-        dialect="duckdb",
+          ELSE 'lost' END"""
     )
 
 
@@ -264,4 +262,4 @@ def feature_query(
     ]
     staged = exp.select(*computed, dialect="duckdb").from_(joined.subquery("j"))
     final = exp.select("*", dialect="duckdb").from_(staged.subquery("s"))
-    return final.select(exp.alias_(lifecycle_sql(lifecycle), "lifecycle"), append=True)
+    return without_positions(final.select(exp.alias_(lifecycle_sql(lifecycle), "lifecycle"), append=True))
