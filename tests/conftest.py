@@ -11,6 +11,25 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 
+# The files that start a Spark session and a PostgreSQL server (tests/engines.py, one of
+# each per test worker): run on one worker, so the suite starts each once (a JVM is 7-9 s).
+ENGINE_FILES = ("tests/test_engines.py", "tests/test_engine_plans.py", "tests/test_engine_sources.py")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`--dist loadfile` (make test), with the engine files as one unit of work."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class EnginesTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "engines" if scope in ENGINE_FILES else scope
+
+    return EnginesTogether(config, log)
+
+
 def installed_script(name: str) -> str:
     """A console script installed next to the interpreter running the tests (or on PATH)."""
     candidate = Path(sys.executable).parent / name
