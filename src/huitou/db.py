@@ -27,7 +27,7 @@ import duckdb
 from sqlglot import exp
 
 Statement: TypeAlias = "str | exp.Expr"  # fixed SQL text, or a tree
-E = TypeVar("E", bound=exp.Expr)
+E = TypeVar("E", bound="exp.Expr")  # a string: sqlglot 28 (the lowest bound) calls it Expression
 
 
 def connect(files: Iterable[Path | str] = (), directories: Iterable[Path | str] | None = None, **settings: Any) -> duckdb.DuckDBPyConnection:
