@@ -401,7 +401,7 @@ def test_compile_shows_the_decisions_the_engines_run(postgres_url: str, spark_en
     from huitou.db import create_temp
     from huitou.engines.duckdb_engine import DuckDBEngine
     from huitou.engines.postgres_engine import PostgresEngine
-    from huitou.plan import build
+    from huitou.plan import assemble, build
     from huitou.plan.arbitrate import plan_caps, ranked_statement
     from huitou.plan.decide import DecisionInputs, decide
     from huitou.plan.rules import planned_rules
@@ -427,7 +427,7 @@ def test_compile_shows_the_decisions_the_engines_run(postgres_url: str, spark_en
     create_temp(con, *ranked_statement(rules, dt.date(2026, 11, 30), 10, candidates, failed, r))
     given = DecisionInputs(candidates, rules_table, r.new("verdicts"), failed, r.new("clock"))
     decided = decide(DuckDBEngine(con, owned=False), plan_caps(rules), given, r)
-    create_temp(con, *build.ordered_statement(decided, rules_table, r))
+    create_temp(con, *assemble.ordered_statement(decided, rules_table, r))
     reasons = dict(con.execute("SELECT coalesce(reason, status), count(*) FROM plan_decided GROUP BY ALL").fetchall())
     assert reasons["frequency_cap"] >= 20 and reasons["care_first"] >= 20 and reasons["send"] >= 100, reasons
     assert con.execute("SELECT count(*) FROM plan_decided WHERE send_local > planned_local").fetchone()[0] == 1  # after the care touch

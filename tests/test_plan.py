@@ -623,7 +623,7 @@ def test_what_other_engines_bring_back_has_duckdbs_own_types(monkeypatch: pytest
     numbered rows to ORDERED_TYPES: they must be the types DuckDB's own statements give,
     or the plans would differ."""
     from huitou.evaluate import data_timezone, open_data
-    from huitou.plan import build
+    from huitou.plan import assemble, build
     from huitou.plan.decide import DECIDED_TYPES, Decided
     from huitou.plan.run import open_playbooks
     from huitou.relation import Scratch
@@ -640,4 +640,4 @@ def test_what_other_engines_bring_back_has_duckdbs_own_types(monkeypatch: pytest
     assert types("plan_decided") == DECIDED_TYPES
     scratch = Scratch(None, "plan")
     decided = Decided(scratch.new("decided"), scratch.new("winners"))
-    assert types(build.ordered_statement(decided, scratch.new("rules"), scratch)[1].sql("duckdb")) == build.ORDERED_TYPES
+    assert types(assemble.ordered_statement(decided, scratch.new("rules"), scratch)[1].sql("duckdb")) == assemble.ORDERED_TYPES

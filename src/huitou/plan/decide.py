@@ -66,7 +66,7 @@ class DecisionInputs:
     """What the decisions read, on the engine."""
 
     candidates: exp.Table  # the candidates stage's (candidates.Candidates)
-    rules: exp.Table  # what each rule index stands for (build.create_rules_table)
+    rules: exp.Table  # what each rule index stands for (assemble.create_rules_table)
     verdicts: exp.Table  # arbitration's (arbitrate.Arbitrated)
     failed: exp.Table  # the sends that failed to render: cand_id, error_reason
     clock: exp.Table  # instant and offset per (zone, local time) (candidates.Candidates)
