@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-import sqlglot
 from sqlglot import exp
 
 from ..contract import checksum_sql, key_sql
@@ -27,10 +26,10 @@ from .rules import INTENT_ORDER, PlannedRule, care_within
 from .triggers import by_rule, trigger_case
 
 
-def create_rules_table(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], table: str) -> exp.Table:
-    """CREATE `table`: what each rule index stands for; the table. The per-candidate
-    tables keep only the index: at a million customers, six repeated strings per row
-    were gigabytes."""
+def create_rules_table(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], scratch: Scratch) -> exp.Table:
+    """The table of what each rule index stands for. The per-candidate tables keep only
+    the index: at a million customers, six repeated strings per row were gigabytes."""
+    table = scratch.new("rules")
     columns = {
         "rule_index": "INTEGER",
         "playbook": "VARCHAR",
@@ -43,9 +42,9 @@ def create_rules_table(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule],
         "consent_basis": "VARCHAR",
         "care_text": "VARCHAR",
     }
-    con.execute(local_table(table, columns))
+    con.execute(local_table(table.name, columns))
     if rules:
-        insert = exp.insert(exp.values([tuple(exp.Placeholder() for _ in columns)]), exp.to_table(table))
+        insert = exp.insert(exp.values([tuple(exp.Placeholder() for _ in columns)]), table.copy())
         con.executemany(
             insert.sql("duckdb"),
             [
@@ -64,7 +63,7 @@ def create_rules_table(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule],
                 for r in rules
             ],
         )
-    return exp.to_table(table)
+    return table
 
 
 def _care_text(rule: PlannedRule) -> str:
@@ -197,10 +196,10 @@ def assemble(
     )
     view = tree(
         _PLAN,
-        checksum=sqlglot.parse_one(checksum_sql(), dialect="duckdb"),
+        checksum=tree(checksum_sql()),
         plan_id=plan_id,
         as_of=date_literal(dt.date.fromisoformat(as_of)),
-        key=sqlglot.parse_one(key_sql(), dialect="duckdb"),
+        key=tree(key_sql()),
         trigger=trigger_case(rules, "d"),
         offset=tree(_OFFSET),
         reason_detail=detail,

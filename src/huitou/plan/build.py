@@ -167,7 +167,7 @@ def build_plan(
             clock.lap("features, segments and candidates on the engine")
         scratch.drop(optouts, done)  # read only by the candidates
         rendered = create_rendered(con, scratch)
-        rules_table = create_rules_table(con, rules, scratch.new("rules").name)
+        rules_table = create_rules_table(con, rules, scratch)
         failed = scratch.new("failed")
         past_query = history_query(rules, window.start, horizon, history.view, matched, made.zones, session.timezone) if history else None
         past: exp.Table | None
@@ -187,12 +187,12 @@ def build_plan(
                 "copying the plan's inputs", lambda: _inputs_on(stage, con, rules_table, failed, rendered, past_query, scratch)
             )
         clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
-        contest = _Contest(rules, window, made, rules_table, failed, past)
+        rounds = _Rounds(rules, window, made, rules_table, failed, past)
         # A send that fails to render is out, and its cap slot goes to the next candidate:
         # arbitrate again without the failures and render what that newly accepts (rarely
         # more than one extra round; each round removes at least one candidate).
         while True:
-            arbitrated, decided = session.engine_step("arbitrating the candidates", lambda: _arbitrate_and_decide(stage, con, contest, scratch))
+            arbitrated, decided = session.engine_step("arbitrating the candidates", lambda: _arbitrate_and_decide(stage, con, rounds, scratch))
             clock.lap("arbitration: caps, priority, care-first, reasons")
             to_render = RenderInputs(decided.decided, matched, session.data.orders.table, rendered)
             failures = render_sends(con, rules, renderer, to_render, scratch, jobs, memo)
@@ -212,7 +212,7 @@ def build_plan(
         # Tables are given back as soon as nothing reads them: under the default memory
         # limit (docs/engines.md) what DuckDB holds is what it does not spill.
         scratch.drop(made.candidates, matched, made.clock, made.zones, past, *([history.view, *history.parts] if history else []))
-        numbered = None if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, contest, decided, scratch))
+        numbered = None if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, rounds, decided, scratch))
         ordered = ordered_statement(decided, rules_table, scratch)[1].subquery("o") if numbered is None else numbered
         plan = assemble(
             con,
@@ -234,7 +234,7 @@ def build_plan(
 
 
 @dataclass(frozen=True)
-class _Contest:
+class _Rounds:
     """What arbitration and the decisions read, the same in every round."""
 
     rules: list[PlannedRule]
@@ -352,13 +352,13 @@ def _failures(rendered: exp.Table) -> exp.Select:
     return exp.select("cand_id", "error_reason").from_(rendered.copy()).where("error IS NOT NULL")
 
 
-def _arbitrate_and_decide(engine: Engine, con: duckdb.DuckDBPyConnection, contest: _Contest, scratch: Scratch) -> tuple[Arbitrated, Decided]:
+def _arbitrate_and_decide(engine: Engine, con: duckdb.DuckDBPyConnection, rounds: _Rounds, scratch: Scratch) -> tuple[Arbitrated, Decided]:
     """Arbitration and the decisions on the engine; the sends come back into `con` (under
     the same name) for rendering when the engine is another."""
-    made = contest.made
-    window = contest.window
-    arbitrated = arbitrate(engine, contest.rules, window.start, window.days, made.candidates, contest.failed, contest.past, scratch)
-    given = DecisionInputs(made.candidates, contest.rules_table, arbitrated.verdicts, contest.failed, made.clock)
+    made = rounds.made
+    window = rounds.window
+    arbitrated = arbitrate(engine, rounds.rules, window.start, window.days, made.candidates, rounds.failed, rounds.past, scratch)
+    given = DecisionInputs(made.candidates, rounds.rules_table, arbitrated.verdicts, rounds.failed, made.clock)
     decided = decide(engine, arbitrated.caps, given, scratch)
     engine.drop(arbitrated.verdicts)
     if engine.kind != "duckdb":
@@ -367,13 +367,13 @@ def _arbitrate_and_decide(engine: Engine, con: duckdb.DuckDBPyConnection, contes
     return arbitrated, decided
 
 
-def _ordered_from(engine: Engine, con: duckdb.DuckDBPyConnection, contest: _Contest, decided: Decided, scratch: Scratch) -> exp.Table:
+def _ordered_from(engine: Engine, con: duckdb.DuckDBPyConnection, rounds: _Rounds, decided: Decided, scratch: Scratch) -> exp.Table:
     """The plan's rows numbered on the engine, brought back into `con`; what the plan
     read on the engine is dropped there."""
-    ordered = engine.temp(*ordered_statement(decided, contest.rules_table, scratch))
+    ordered = engine.temp(*ordered_statement(decided, rounds.rules_table, scratch))
     engine.bring(exp.select(*[exp.column(c) for c in ORDERED_TYPES]).from_(ordered.copy()), con, ordered.name, ORDERED_TYPES)
-    made = contest.made
-    for table in (ordered, decided.decided, decided.winners, made.candidates, made.clock, contest.rules_table, contest.failed, contest.past):
+    made = rounds.made
+    for table in (ordered, decided.decided, decided.winners, made.candidates, made.clock, rounds.rules_table, rounds.failed, rounds.past):
         if table is not None:
             engine.drop(table)
     return ordered

@@ -214,8 +214,12 @@ def candidate_statements(
     the numbered candidates). Between the second and the third, huitou makes the clock
     from the local send times; before them, the zones (`huitou compile` shows these
     statements)."""
-    events_made = events_query(rules, matched, given.orders)
-    events = scratch.new("events") if events_made is not None else None
+    events_of = events_query(rules, matched, given.orders)
+    events: exp.Table | None = None
+    first: list[tuple[str, exp.Expr]] = []  # the events' statement, when a rule needs them
+    if events_of is not None:
+        events = scratch.new("events")
+        first = [(events.name, events_of)]
     zones, local = scratch.new("zones"), scratch.new("candidates_local")
     parts = [rules[i : i + RULES_PER_STATEMENT] for i in range(0, len(rules), RULES_PER_STATEMENT)] or [[]]
     locals_ = [
@@ -228,7 +232,6 @@ def candidate_statements(
     if len(parts) > 1:  # the parts' rows together: a union of a few tables, cheap at any number of rules
         locals_.append((local.name, union_all([exp.select("*").from_(exp.to_table(name)) for name, _ in locals_])))
     numbered = tree(_NUMBERED, local=local, clock=scratch.new("clock"))
-    first = [(events.name, events_made)] if events is not None and events_made is not None else []
     return [*first, *locals_, (scratch.new("candidates").name, numbered)]
 
 

@@ -78,22 +78,23 @@ def render_sends(
     create_temp(con, tables["to_render"].name, tree(_TO_RENDER, **tables))
     con.execute(tree("DELETE FROM :rendered WHERE cand_id IN (SELECT cand_id FROM :to_render)", **tables).sql("duckdb"))
     total = int(scalar(con, tree("SELECT count(*) FROM :to_render", **tables).sql("duckdb")))
-    if not total:
-        drop_table(con, tables["to_render"])
-        return 0
-    if memo is None:
-        _render(con, _rows_query(con, rules, renderer, tables), total, renderer, scratch, jobs, tables)
-    else:
-        prints = fingerprints(renderer, customer_types(rules))
-        rest = scratch.new("to_render_new")
-        copied = memo.take(con, prints, tables, rest.name)
-        try:
-            _render(con, _rows_query(con, rules, renderer, {**tables, "to_render": rest}), total - copied, renderer, scratch, jobs, tables)
-            memo.keep(con, prints, tables, rest)
-        finally:
-            drop_table(con, rest)
-    failed = int(scalar(con, tree("SELECT count(*) FROM :rendered JOIN :to_render USING (cand_id) WHERE error IS NOT NULL", **tables).sql("duckdb")))
-    drop_table(con, tables["to_render"])
+    failed = 0
+    if total:
+        if memo is None:
+            _render(con, _rows_query(con, rules, renderer, tables), total, renderer, scratch, jobs, tables)
+        else:
+            prints = fingerprints(renderer, customer_types(rules))
+            rest = scratch.new("to_render_new")
+            copied = memo.take(con, prints, tables, rest.name)
+            try:
+                _render(con, _rows_query(con, rules, renderer, {**tables, "to_render": rest}), total - copied, renderer, scratch, jobs, tables)
+                memo.keep(con, prints, tables, rest)
+            finally:
+                drop_table(con, rest)
+        failed = int(
+            scalar(con, tree("SELECT count(*) FROM :rendered JOIN :to_render USING (cand_id) WHERE error IS NOT NULL", **tables).sql("duckdb"))
+        )
+    drop_table(con, tables["to_render"])  # read only here
     return failed
 
 
