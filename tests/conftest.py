@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from huitou.i18n import tag_of
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 
@@ -56,6 +58,12 @@ def _witness_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     # The example project signs referral codes (huitou.yaml `referral`) with this secret:
     # set here, whatever the environment holds, since the golden messages show codes.
     os.environ["HUITOU_REFERRAL_SECRET"] = "test-referral-secret"
+    # The suite's golden outputs are English unless a test asks for a language: a machine
+    # whose locale is Chinese or Japanese (LANG=zh_CN.UTF-8) runs it as CI does.
+    os.environ.pop("HUITOU_LANG", None)
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if os.environ.get(name) and (tag_of(os.environ[name]) or "en") != "en":
+            os.environ[name] = "C.UTF-8"
 
 
 def keep_plan_relations(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -136,9 +136,10 @@ def test_init_writes_a_project_that_validates(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert (target / ".vscode" / "settings.json").is_file()
     assert (target / ".pre-commit-config.yaml").is_file()
-    assert (target / "schemas" / "playbook.v1.schema.json").is_file()
+    # The default starter is Chinese: its editor schemas are the Chinese ones (docs/languages.md).
+    assert (target / "schemas" / "zh-CN" / "playbook.v1.schema.json").is_file()
     first_line = (target / "rules" / "retention.yaml").read_text(encoding="utf-8").splitlines()[0]
-    assert first_line == "# yaml-language-server: $schema=../schemas/playbook.v1.schema.json"
+    assert first_line == "# yaml-language-server: $schema=../schemas/zh-CN/playbook.v1.schema.json"
     checked = run("validate", "--strict", cwd=target)
     assert checked.returncode == 0, checked.stdout
     assert "no problems" in checked.stdout

@@ -509,6 +509,11 @@ project = {
             "default": "zh-CN",
             "description": "Locale to fall back to when a template is missing in the customer's.",
         },
+        "language": {
+            "type": "string",
+            "enum": ["en", "zh-CN", "ja"],
+            "description": "The language huitou speaks to this project's people (messages, reports, --help): en, zh-CN or ja. --lang and HUITOU_LANG override it; without it, the locale of the environment (LANG).",
+        },
         "timezone": {
             "type": "string",
             "default": "Asia/Shanghai",

@@ -19,6 +19,12 @@ from .workspace import DataOptions
 
 @click.group(name="huitou", context_settings={"help_option_names": ["--help", "-h"], "max_content_width": 100}, no_args_is_help=True)
 @click.version_option(__version__, "--version", prog_name="huitou", message="%(prog)s %(version)s", help="Show the version.")
+@click.option(
+    "--lang",
+    metavar="LANG",
+    expose_value=False,
+    help="The language huitou speaks: en, zh-CN or ja, anywhere on the line (default: HUITOU_LANG, then huitou.yaml language:, then the locale, LANG).",
+)
 def app() -> None:
     """Retention playbooks as code: validate, evaluate and plan repeat-purchase marketing."""
 
@@ -223,13 +229,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line (`argv`, default sys.argv[1:]); its exit code. Output goes to
     sys.stdout and sys.stderr, scrubbed of the secrets the command read; a Python caller
     may run it many times in one process."""
-    from . import redact
+    from . import i18n, redact
 
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = redact.Scrubbed(streams[0]), redact.Scrubbed(streams[1])
+    try:
+        tag, args = i18n.for_command(sys.argv[1:] if argv is None else list(argv))
+    except i18n.UnknownLanguage as exc:
+        return said(HuitouError(str(exc)))
+    finally:
+        sys.stdout, sys.stderr = streams
+    with i18n.speaking(tag), opt.help_in(app, i18n.lookup, tag == "en"):
+        return _run(args, streams)
+
+
+def _run(args: list[str], streams: tuple[Any, Any]) -> int:
+    from . import redact
+    from .i18n import _
+
+    sys.stdout, sys.stderr = redact.Scrubbed(streams[0]), redact.Scrubbed(streams[1])
     with redact.remembering():  # the error lines below are scrubbed too
         try:
-            code = app.main(args=sys.argv[1:] if argv is None else list(argv), prog_name="huitou", standalone_mode=False)
+            code = app.main(args=args, prog_name="huitou", standalone_mode=False)
             return int(code or 0)
         except click.exceptions.Exit as exc:  # --help, --version
             return int(exc.exit_code)
@@ -237,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             exc.show()
             return int(exc.exit_code)
         except (KeyboardInterrupt, click.Abort):
-            sys.stderr.write("interrupted\n")
+            sys.stderr.write(_("interrupted") + "\n")
             return 130
         except HuitouError as exc:
             return said(exc)

@@ -7,8 +7,9 @@ The command line is click's (typer 0.2x, built on it, brought pydantic into ever
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,32 @@ def with_data_options(command: Callable[..., Any]) -> Callable[..., Any]:
     # click lists a command's parameters in the reverse of this list: its own, then these.
     wrapper.__click_params__ += own  # type: ignore[attr-defined]
     return wrapper
+
+
+def helped(group: click.Group) -> list[Any]:
+    """The group, its commands and their options: everything whose `help` is a text the
+    help page shows (tools/catalog.py puts each in the catalog)."""
+    items: list[Any] = [group, *group.params]
+    for command in group.commands.values():
+        items += [command, *command.params]
+    return [item for item in items if getattr(item, "help", None)]
+
+
+@contextlib.contextmanager
+def help_in(group: click.Group, translate: Callable[[str], str], english: bool) -> Iterator[None]:
+    """The help page in the chosen language for one command line: each help text
+    translated, and the commands' one-line summaries cut at the first sentence of the
+    translation (click's own cut splits at spaces, which Chinese and Japanese do not
+    write). Given back as they were after."""
+    saved = [(item, item.help, getattr(item, "short_help", None)) for item in helped(group)]
+    try:
+        for item, text, _short in saved:
+            item.help = translate(text)
+            if isinstance(item, click.Command) and not english:
+                item.short_help = item.help.partition("\n\n")[0].partition("。")[0] + "。"
+        yield
+    finally:
+        for item, text, short in saved:
+            item.help = text
+            if isinstance(item, click.Command):
+                item.short_help = short

@@ -13,6 +13,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from .i18n import N_, _
+
 
 class ExitCode(enum.IntEnum):
     OK = 0
@@ -25,7 +27,7 @@ class Check:
     code: str
     name: str
     severity: str  # default severity: "error" or "warning"
-    summary: str
+    summary: str  # in English; `_(check.summary)` in the chosen language
 
 
 # The registry of every diagnostic code. docs/checks.md documents each one; a test keeps
@@ -34,66 +36,68 @@ class Check:
 CHECKS: dict[str, Check] = {
     c.code: c
     for c in [
-        Check("HT001", "yaml-syntax", "error", "The file is not valid YAML."),
-        Check("HT002", "duplicate-key", "error", "A mapping has the same key twice."),
-        Check("HT003", "unreadable-file", "error", "The file cannot be read or is not UTF-8."),
-        Check("HT004", "unsupported-version", "error", "`version` is missing or not supported."),
-        Check("HT005", "not-a-mapping", "error", "The document is empty or not a mapping."),
-        Check("HT101", "unknown-key", "error", "A key the schema does not know."),
-        Check("HT102", "missing-key", "error", "A required key is missing."),
-        Check("HT103", "wrong-type", "error", "A value has the wrong type."),
-        Check("HT104", "invalid-value", "error", "A value is out of range or badly formed."),
-        Check("HT105", "mapping-does-nothing", "error", "A column is mapped to a field its source does not read."),
+        Check("HT001", "yaml-syntax", "error", N_("The file is not valid YAML.")),
+        Check("HT002", "duplicate-key", "error", N_("A mapping has the same key twice.")),
+        Check("HT003", "unreadable-file", "error", N_("The file cannot be read or is not UTF-8.")),
+        Check("HT004", "unsupported-version", "error", N_("`version` is missing or not supported.")),
+        Check("HT005", "not-a-mapping", "error", N_("The document is empty or not a mapping.")),
+        Check("HT101", "unknown-key", "error", N_("A key the schema does not know.")),
+        Check("HT102", "missing-key", "error", N_("A required key is missing.")),
+        Check("HT103", "wrong-type", "error", N_("A value has the wrong type.")),
+        Check("HT104", "invalid-value", "error", N_("A value is out of range or badly formed.")),
+        Check("HT105", "mapping-does-nothing", "error", N_("A column is mapped to a field its source does not read.")),
         Check(
             "HT106",
             "data-path-not-data",
             "error",
-            "A data path that is a file of the system, a directory, a pipe, a socket or a device; templates or playbooks in a directory of the system.",
+            N_(
+                "A data path that is a file of the system, a directory, a pipe, a socket or a device; templates or playbooks in a directory of the system."
+            ),
         ),
-        Check("HT201", "unknown-feature", "error", "A predicate names a feature that does not exist."),
-        Check("HT202", "predicate-syntax", "error", "A predicate cannot be parsed."),
-        Check("HT203", "type-mismatch", "error", "A comparison mixes incompatible types."),
-        Check("HT204", "unknown-value", "error", "A comparison uses a value the feature never takes."),
-        Check("HT205", "segment-cycle", "error", "Segments refer to each other in a cycle."),
+        Check("HT201", "unknown-feature", "error", N_("A predicate names a feature that does not exist.")),
+        Check("HT202", "predicate-syntax", "error", N_("A predicate cannot be parsed.")),
+        Check("HT203", "type-mismatch", "error", N_("A comparison mixes incompatible types.")),
+        Check("HT204", "unknown-value", "error", N_("A comparison uses a value the feature never takes.")),
+        Check("HT205", "segment-cycle", "error", N_("Segments refer to each other in a cycle.")),
         Check(
             "HT206",
             "fitted-feature",
             "warning",
-            "A predicate uses a feature fitted from the shop's history: empty when the shop is too small to fit.",
+            N_("A predicate uses a feature fitted from the shop's history: empty when the shop is too small to fit."),
         ),
-        Check("HT301", "unknown-segment", "error", "A segment name that is not defined."),
-        Check("HT302", "unknown-template", "error", "A template file that does not exist."),
-        Check("HT303", "unknown-channel", "error", "A channel that is not configured."),
-        Check("HT304", "duplicate-rule-id", "error", "Two rules share an id."),
-        Check("HT305", "unknown-date-anchor", "error", "A timing anchor that is neither a date, a customer date nor a known holiday."),
-        Check("HT306", "step-template-mismatch", "error", "Per-step templates do not match the timing's steps."),
-        Check("HT307", "invalid-date", "error", "A date that does not exist in the calendar."),
-        Check("HT401", "template-syntax", "error", "A template cannot be compiled."),
-        Check("HT402", "unknown-template-variable", "error", "A template uses a variable that is never provided."),
-        Check("HT403", "unknown-template-field", "error", "A template uses a field the object does not have."),
-        Check("HT404", "sms-too-long", "error", "An SMS can render longer than the channel's segment budget."),
-        Check("HT405", "email-template-blocks", "error", "An email template lacks a subject or body block."),
+        Check("HT301", "unknown-segment", "error", N_("A segment name that is not defined.")),
+        Check("HT302", "unknown-template", "error", N_("A template file that does not exist.")),
+        Check("HT303", "unknown-channel", "error", N_("A channel that is not configured.")),
+        Check("HT304", "duplicate-rule-id", "error", N_("Two rules share an id.")),
+        Check("HT305", "unknown-date-anchor", "error", N_("A timing anchor that is neither a date, a customer date nor a known holiday.")),
+        Check("HT306", "step-template-mismatch", "error", N_("Per-step templates do not match the timing's steps.")),
+        Check("HT307", "invalid-date", "error", N_("A date that does not exist in the calendar.")),
+        Check("HT401", "template-syntax", "error", N_("A template cannot be compiled.")),
+        Check("HT402", "unknown-template-variable", "error", N_("A template uses a variable that is never provided.")),
+        Check("HT403", "unknown-template-field", "error", N_("A template uses a field the object does not have.")),
+        Check("HT404", "sms-too-long", "error", N_("An SMS can render longer than the channel's segment budget.")),
+        Check("HT405", "email-template-blocks", "error", N_("An email template lacks a subject or body block.")),
         Check(
             "HT406",
             "template-reference",
             "error",
-            "include/import/extends with a name chosen at render time, leaving templates/, or naming the template itself.",
+            N_("include/import/extends with a name chosen at render time, leaving templates/, or naming the template itself."),
         ),
         Check(
             "HT407",
             "template-bound",
             "error",
-            "An expression of literals past a bound of the template sandbox (a huge power, text or range).",
+            N_("An expression of literals past a bound of the template sandbox (a huge power, text or range)."),
         ),
-        Check("HT501", "care-first", "error", "A promotion reaches customers no care rule reaches."),
-        Check("HT502", "quiet-hours", "warning", "A send time falls inside the quiet hours."),
-        Check("HT503", "invalid-timezone", "error", "A timezone name that does not exist."),
-        Check("HT504", "literal-secret", "error", "A secret written into YAML instead of read from the environment."),
-        Check("HT505", "missing-opt-out", "error", "Marketing SMS without an opt-out text."),
-        Check("HT506", "no-frequency-cap", "warning", "Promotions without any frequency cap."),
-        Check("HT507", "quiet-hours-preset", "error", "Quiet hours that open hours their country preset keeps quiet."),
-        Check("HT508", "no-unsubscribe-link", "warning", "A promotional email template without the unsubscribe link."),
-        Check("HT509", "cleartext-credentials", "error", "SMTP credentials sent without TLS (security: none) and no plaintext_auth: true."),
+        Check("HT501", "care-first", "error", N_("A promotion reaches customers no care rule reaches.")),
+        Check("HT502", "quiet-hours", "warning", N_("A send time falls inside the quiet hours.")),
+        Check("HT503", "invalid-timezone", "error", N_("A timezone name that does not exist.")),
+        Check("HT504", "literal-secret", "error", N_("A secret written into YAML instead of read from the environment.")),
+        Check("HT505", "missing-opt-out", "error", N_("Marketing SMS without an opt-out text.")),
+        Check("HT506", "no-frequency-cap", "warning", N_("Promotions without any frequency cap.")),
+        Check("HT507", "quiet-hours-preset", "error", N_("Quiet hours that open hours their country preset keeps quiet.")),
+        Check("HT508", "no-unsubscribe-link", "warning", N_("A promotional email template without the unsubscribe link.")),
+        Check("HT509", "cleartext-credentials", "error", N_("SMTP credentials sent without TLS (security: none) and no plaintext_auth: true.")),
     ]
 }
 
@@ -151,4 +155,4 @@ def did_you_mean(word: object, candidates: object) -> str:
     "did you mean 'channel'?"
     """
     found = closest(word, candidates)
-    return f"did you mean '{found}'?" if found else ""
+    return _("did you mean '{word}'?", word=found) if found else ""

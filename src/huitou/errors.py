@@ -13,6 +13,7 @@ import os
 import sys
 
 from .diagnostics import ExitCode
+from .i18n import _
 from .inert import shown
 
 
@@ -55,13 +56,15 @@ def crashed(exc: Exception) -> int:
     error met late) and return exit code 2; HUITOU_DEBUG=1 raises it instead."""
     if "Invalid string encoding found in" in str(exc):  # duckdb's, met when the rows are read (lazily, after the checks)
         detail = shown(str(exc).splitlines()[0].split(": ", 1)[-1])
-        sys.stderr.write(f"huitou: {detail}: a data file must hold UTF-8 text; re-export it as UTF-8\n")
+        sys.stderr.write("huitou: " + _("{detail}: a data file must hold UTF-8 text; re-export it as UTF-8", detail=detail) + "\n")
     elif type(exc).__name__ == "OutOfMemoryException":  # duckdb's; importing it here would slow every start
-        sys.stderr.write(
-            f"huitou: the data engine ran out of memory ({str(exc).splitlines()[0]}): give it more with --memory-limit, e.g. --memory-limit 8GB\n"
+        line = _(
+            "the data engine ran out of memory ({detail}): give it more with --memory-limit, e.g. --memory-limit 8GB", detail=str(exc).splitlines()[0]
         )
+        sys.stderr.write(f"huitou: {line}\n")
     elif os.environ.get("HUITOU_DEBUG"):
         raise exc
     else:
-        sys.stderr.write(f"huitou: internal error: {type(exc).__name__}: {shown(str(exc))} (set HUITOU_DEBUG=1 for details)\n")
+        line = _("internal error: {kind}: {detail} (set HUITOU_DEBUG=1 for details)", kind=type(exc).__name__, detail=shown(str(exc)))
+        sys.stderr.write(f"huitou: {line}\n")
     return ExitCode.ERROR

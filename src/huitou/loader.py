@@ -23,6 +23,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .diagnostics import Diagnostic
+from .i18n import N_, _
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -41,7 +42,7 @@ class StrictLoader(_Base):  # type: ignore[misc, valid-type]
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[str, yaml.Mark] = {}
-        for key_node, _ in node.value:
+        for key_node, _value in node.value:
             if key_node.tag == _MERGE_TAG or not isinstance(key_node, ScalarNode):
                 continue
             if key_node.value in seen:
@@ -52,7 +53,8 @@ class StrictLoader(_Base):  # type: ignore[misc, valid-type]
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, ScalarNode) else self.construct_object(key_node, deep=deep)
             if not isinstance(key, str):
-                raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a plain value, not a list or mapping", key_node.start_mark)
+                said = _("a mapping key must be a plain value, not a list or mapping")
+                raise yaml.constructor.ConstructorError(None, None, said, key_node.start_mark)
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
 
@@ -91,7 +93,7 @@ def _construct_int(loader: StrictLoader, node: ScalarNode) -> int:
         return int(text, 0) if text.startswith("0x") else int(text)
     except ValueError:  # Python refuses integers of more than 4,300 digits
         raise yaml.constructor.ConstructorError(
-            None, None, f"an integer of {len(text):,} digits is not a value a playbook needs", node.start_mark
+            None, None, _("an integer of {digits:,} digits is not a value a playbook needs", digits=len(text)), node.start_mark
         ) from None
 
 
@@ -197,9 +199,9 @@ def load_text(text: str, path: str) -> tuple[Document | None, list[Diagnostic]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        hint = "check the indentation and quoting here; a value containing ': ' or '#' needs quotes"
-        return None, [Diagnostic(path, line, col, "HT001", message or "invalid YAML", hint)]
+        message = " ".join(_yaml_words(str(p)) for p in (exc.context, exc.problem) if p)
+        hint = _("check the indentation and quoting here; a value containing ': ' or '#' needs quotes")
+        return None, [Diagnostic(path, line, col, "HT001", message or _("invalid YAML"), hint)]
     except yaml.reader.ReaderError as exc:
         return None, [_reader_problem(text, exc, path)]
     except RecursionError:  # the YAML library's own recursion, on nesting deeper than Python allows
@@ -209,8 +211,8 @@ def load_text(text: str, path: str) -> tuple[Document | None, list[Diagnostic]]:
                 1,
                 1,
                 "HT001",
-                f"values nested more than {MAX_DEPTH} levels deep",
-                "a playbook is a few levels deep: flatten the deepest value",
+                _("values nested more than {depth} levels deep", depth=MAX_DEPTH),
+                _("a playbook is a few levels deep: flatten the deepest value"),
             )
         ]
     finally:
@@ -221,12 +223,64 @@ def load_text(text: str, path: str) -> tuple[Document | None, list[Diagnostic]]:
             mark.line + 1,
             mark.column + 1,
             "HT002",
-            f"duplicate key '{key}' (first at line {first.line + 1})",
-            "remove one of them; YAML would silently keep only the last",
+            _("duplicate key '{key}' (first at line {line})", key=key, line=first.line + 1),
+            _("remove one of them; YAML would silently keep only the last"),
         )
         for key, mark, first in sorted(loader.duplicates, key=lambda d: d[1].index)
     ]
     return Document(path, text, data, root), problems
+
+
+# PyYAML's own words for where it was and what it found, those that are fixed text: said
+# in the chosen language (the rest, which quote the document, stay PyYAML's English).
+YAML_WORDS = [
+    N_("while scanning a simple key"),
+    N_("while scanning a quoted scalar"),
+    N_("while scanning a double-quoted scalar"),
+    N_("while scanning a block scalar"),
+    N_("while scanning for the next token"),
+    N_("while scanning a directive"),
+    N_("while scanning a tag"),
+    N_("while parsing a node"),
+    N_("while parsing a tag"),
+    N_("while parsing a flow sequence"),
+    N_("while parsing a flow mapping"),
+    N_("while parsing a block mapping"),
+    N_("while parsing a block collection"),
+    N_("while constructing a mapping"),
+    N_("while composing a mapping"),
+    N_("could not find expected ':'"),
+    N_("mapping values are not allowed here"),
+    N_("mapping keys are not allowed here"),
+    N_("sequence entries are not allowed here"),
+    N_("found unexpected end of stream"),
+    N_("found unexpected document separator"),
+    N_("found unhashable key"),
+    N_("expected a single document in the stream"),
+    N_("but found another document"),
+    # libyaml's (PyYAML's C loader says these instead)
+    N_("while parsing a flow node"),
+    N_("while parsing a block node"),
+    N_("while scanning an anchor"),
+    N_("while scanning an alias"),
+    N_("while scanning a plain scalar"),
+    N_("did not find expected node content"),
+    N_("did not find expected key"),
+    N_("did not find expected '-' indicator"),
+    N_("did not find expected ',' or ']'"),
+    N_("did not find expected ',' or '}'"),
+    N_("did not find expected alphabetic or numeric character"),
+    N_("found character that cannot start any token"),
+    N_("found a tab character that violates indentation"),
+    N_("found undefined tag handle"),
+    N_("found unexpected ':'"),
+    N_("mapping values are not allowed in this context"),
+    N_("block sequence entries are not allowed in this context"),
+]
+
+
+def _yaml_words(text: str) -> str:
+    return _(text) if text in YAML_WORDS else text
 
 
 MAX_VALUES = 100_000  # values a document may hold once its aliases are expanded
@@ -252,8 +306,8 @@ def _alias_problem(root: Node, path: str) -> Diagnostic | None:
                 line,
                 col,
                 "HT001",
-                f"values nested more than {MAX_DEPTH} levels deep",
-                "a playbook is a few levels deep: flatten this value",
+                _("values nested more than {depth} levels deep", depth=MAX_DEPTH),
+                _("a playbook is a few levels deep: flatten this value"),
             )
         if done:
             open_nodes.discard(key)
@@ -267,17 +321,16 @@ def _alias_problem(root: Node, path: str) -> Diagnostic | None:
                     line,
                     col,
                     "HT001",
-                    f"aliases (*name) expand this value to more than {MAX_VALUES:,} values",
-                    "write the values out, or use fewer levels of aliases",
+                    _("aliases (*name) expand this value to more than {count:,} values", count=MAX_VALUES),
+                    _("write the values out, or use fewer levels of aliases"),
                 )
             continue
         if key in size:
             continue
         if key in open_nodes:
             line, col = node.start_mark.line + 1, node.start_mark.column + 1
-            return Diagnostic(
-                path, line, col, "HT001", "an alias refers to a value that contains it (a value cannot contain itself)", "remove the alias"
-            )
+            said = _("an alias refers to a value that contains it (a value cannot contain itself)")
+            return Diagnostic(path, line, col, "HT001", said, _("remove the alias"))
         open_nodes.add(key)
         stack.append((node, True, depth))
         stack.extend((child, False, depth + 1) for child in _children(node) if id(child) not in size)
@@ -300,8 +353,8 @@ def _reader_problem(text: str, exc: yaml.reader.ReaderError, path: str) -> Diagn
         line,
         column,
         "HT001",
-        f"control character U+{exc.character:04X} is not allowed in YAML",
-        "delete it (it is often pasted in invisibly)",
+        _("control character U+{code:04X} is not allowed in YAML", code=exc.character),
+        _("delete it (it is often pasted in invisibly)"),
     )
 
 
@@ -309,7 +362,9 @@ def load_file(path: Path, display: str) -> tuple[Document | None, list[Diagnosti
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        return None, [Diagnostic(display, 1, 1, "HT003", f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save the file as UTF-8")]
+        said = _("not UTF-8 text ({reason} at byte {byte})", reason=exc.reason, byte=exc.start)
+        return None, [Diagnostic(display, 1, 1, "HT003", said, _("save the file as UTF-8"))]
     except OSError as exc:
-        return None, [Diagnostic(display, 1, 1, "HT003", f"cannot read the file: {exc.strerror}", "check the path and permissions")]
+        said = _("cannot read the file: {reason}", reason=exc.strerror)
+        return None, [Diagnostic(display, 1, 1, "HT003", said, _("check the path and permissions"))]
     return load_text(text, display)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .features import CATALOG, Feature, catalog_with
+from .i18n import _
 from .templates import find_template
 
 CONFIG_NAME = "huitou.yaml"
@@ -113,7 +114,7 @@ def cleartext_auth(channel: str, smtp: Mapping[str, Any]) -> str | None:
     """The problem of an SMTP setting that sends credentials without TLS, or None (huitou
     validate says it; huitou send refuses it)."""
     if smtp.get("security") == "none" and (smtp.get("username_env") or smtp.get("password_env")) and smtp.get("plaintext_auth") is not True:
-        return f"channel '{channel}' logs in to its SMTP server with security: none: the password would cross the network in clear"
+        return _("channel '{channel}' logs in to its SMTP server with security: none: the password would cross the network in clear", channel=channel)
     return None
 
 

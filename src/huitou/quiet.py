@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .i18n import _
+
 DAY = 24 * 60
 
 
@@ -123,7 +125,7 @@ class QuietHours:
         if not self.contains(local.hour * 60 + local.minute):
             return None
         day = local.date()
-        for _ in range(3):
+        for _attempt in range(3):
             opening = dt.datetime.combine(day, dt.time(self.end // 60, self.end % 60), where).timestamp()
             if opening > instant:
                 return opening
@@ -152,8 +154,14 @@ def resolve(policy: dict[str, Any] | None) -> QuietHours | None:
     floor = QuietHours(minutes(preset.start), minutes(preset.end), outside)
     window = QuietHours(minutes(policy.get("start", preset.start)), minutes(policy.get("end", preset.end)), outside)
     if not window.covers(floor):
+        opened, kept = f"{hhmm(window.start)}-{hhmm(window.end)}", f"{preset.start}-{preset.end}"
         raise QuietHoursError(
-            f"quiet hours {hhmm(window.start)}-{hhmm(window.end)} would send inside the {policy['preset']} preset's "
-            f"{preset.start}-{preset.end} ({preset.source})"
+            _(
+                "quiet hours {window} would send inside the {preset} preset's {quiet} ({source})",
+                window=opened,
+                preset=policy["preset"],
+                quiet=kept,
+                source=preset.source,
+            )
         )
     return window

@@ -33,6 +33,8 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.filters import FILTERS as JINJA_FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .i18n import N_, _
+
 MAX_CHARS = 1_000_000  # a message, or any text or list built while rendering one
 MAX_INT_BITS = 10_000  # about 3,000 digits: no amount, count or date needs more
 MAX_RANGE = 10_000  # items in a range(); a message lists a handful of things
@@ -41,7 +43,15 @@ TICK = 0.05  # how often RenderClock looks at the time
 
 
 class RenderBound(Exception):
-    """A template tried to build or run past a bound; the message is rendered as an error."""
+    """A template tried to build or run past a bound; the message is rendered as an error.
+    Its text is English (a plan file holds it); `said()` is it in the chosen language."""
+
+    def __init__(self, message: str, /, **fields: object) -> None:
+        super().__init__(message.format(**fields))
+        self.message, self.fields = message, fields
+
+    def said(self) -> str:
+        return _(self.message, **self.fields)
 
 
 class RenderTimeout(RenderBound):
@@ -54,13 +64,18 @@ def _size(value: object) -> int:
 
 def _text(size: int, what: str = "text") -> None:
     if size > MAX_CHARS:
-        unit = "characters" if what == "text" else "items"
-        raise RenderBound(f"a {what} of {size:,} {unit} is over the bound of {MAX_CHARS:,}")
+        said = (
+            N_("a text of {size:,} characters is over the bound of {bound:,}")
+            if what == "text"
+            else N_("a {what} of {size:,} items is over the bound of {bound:,}")
+        )
+        raise RenderBound(said, what=what, size=size, bound=MAX_CHARS)
 
 
 def _int_bits(bits: int) -> None:
     if bits > MAX_INT_BITS:
-        raise RenderBound(f"a number of about {int(bits * 0.30103):,} digits is over the bound of {int(MAX_INT_BITS * 0.30103):,}")
+        said = N_("a number of about {digits:,} digits is over the bound of {bound:,}")
+        raise RenderBound(said, digits=int(bits * 0.30103), bound=int(MAX_INT_BITS * 0.30103))
 
 
 def check_binop(op: str, left: Any, right: Any) -> None:
@@ -106,7 +121,7 @@ def check_str_format(fmt: str, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         parsed = list(Formatter().parse(fmt))
     except ValueError:
         return  # str.format raises the same error itself
-    for _, _, spec, _ in parsed:
+    for _text, _name, spec, _conversion in parsed:
         if spec:
             _widths(spec, [*args, *kwargs.values()])
 
@@ -141,7 +156,7 @@ def check_str_method(text: str, name: str, args: tuple[Any, ...], kwargs: dict[s
 def safe_range(*args: int) -> range:
     numbers = range(*args)
     if len(numbers) > MAX_RANGE:
-        raise RenderBound(f"a range of {len(numbers):,} items is over the bound of {MAX_RANGE:,}")
+        raise RenderBound(N_("a range of {size:,} items is over the bound of {bound:,}"), size=len(numbers), bound=MAX_RANGE)
     return numbers
 
 
@@ -296,7 +311,7 @@ class RenderClock:
     def _tick(self, signum: int, frame: object) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
             self.deadline = None
-            raise RenderTimeout(f"the message took more than {self.seconds:g} s to render")
+            raise RenderTimeout(N_("the message took more than {seconds:g} s to render"), seconds=self.seconds)
 
 
 class _NotConstant(Exception):
@@ -345,11 +360,12 @@ def constant_bound_problems(tree: nodes.Template) -> list[tuple[int, str]]:
         times = [n.value for n in (getattr(node, "left", None), getattr(node, "right", None)) if isinstance(n, nodes.Const)]
         if isinstance(node, nodes.Mul) and len(times) == 1 and isinstance(times[0], int) and times[0] > MAX_CHARS:
             # `customer.name * 1000000000`: over the bound for any text but the empty one
-            found[(node.lineno, f"a value repeated {times[0]:,} times is over the bound of {MAX_CHARS:,} characters")] = None
+            said = _("a value repeated {times:,} times is over the bound of {bound:,} characters", times=times[0], bound=MAX_CHARS)
+            found[(node.lineno, said)] = None
         try:
             _constant(node)
         except RenderBound as exc:
-            found[(node.lineno, str(exc))] = None
+            found[(node.lineno, exc.said())] = None
         except (_NotConstant, TypeError, ValueError):
             pass
     return list(found)

@@ -18,6 +18,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from .diagnostics import Diagnostic, closest, did_you_mean
+from .i18n import N_, _, lookup
 from .loader import Document
 
 SCHEMAS = {"playbook": "playbook.v1.schema.json", "project": "project.v1.schema.json", "test": "test.v1.schema.json"}
@@ -55,13 +56,14 @@ def _validator(kind: str) -> jsonschema.Draft7Validator:
 def validate(doc: Document, kind: str) -> list[Diagnostic]:
     data = doc.data
     if not isinstance(data, dict):
-        what = "empty" if data is None else f"a {type(data).__name__}"
-        return [Diagnostic(doc.path, 1, 1, "HT005", f"the {kind} is {what}, not a mapping", "start with `version: 1`")]
+        what = _("empty") if data is None else _json_type(data)
+        said = _("the {kind} is {what}, not a mapping", kind=_(KIND_WORDS[kind]), what=what)
+        return [Diagnostic(doc.path, 1, 1, "HT005", said, _("start with `version: 1`"))]
     version = data.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version not in SUPPORTED_VERSIONS:
         line, col = doc.position(("version",)) if "version" in data else (1, 1)
-        message = "missing `version`" if "version" not in data else f"unsupported version {version!r}"
-        return [Diagnostic(doc.path, line, col, "HT004", message, "this huitou reads version: 1")]
+        message = _("missing `version`") if "version" not in data else _("unsupported version {version}", version=repr(version))
+        return [Diagnostic(doc.path, line, col, "HT004", message, _("this huitou reads version: 1"))]
     errors = sorted(_validator(kind).iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     out: list[Diagnostic] = []
     for error in _drop_shadowed(errors):
@@ -77,7 +79,7 @@ def without_errors(data: Any, kind: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {}
     data = copy.deepcopy(data)
-    for _ in range(20):  # removing a value can only uncover errors above it
+    for _round in range(20):  # removing a value can only uncover errors above it
         wrong = [tuple(e.absolute_path) for e in _validator(kind).iter_errors(data) if e.validator not in ("required", "additionalProperties")]
         if not wrong:
             return data
@@ -114,7 +116,7 @@ def _where(path: Iterable[Any]) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "the document"
+    return out or _("the document")
 
 
 def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
@@ -129,8 +131,8 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
         out = []
         for key in extra:
             kline, kcol = doc.position((*path, key), at_key=True)
-            hint = did_you_mean(key, allowed) or ("allowed keys: " + ", ".join(allowed) if allowed else "remove it")
-            out.append(Diagnostic(doc.path, kline, kcol, "HT101", f"unknown key '{key}' in {where}", hint))
+            hint = did_you_mean(key, allowed) or (_("allowed keys: {keys}", keys=", ".join(allowed)) if allowed else _("remove it"))
+            out.append(Diagnostic(doc.path, kline, kcol, "HT101", _("unknown key '{key}' in {where}", key=key, where=where), hint))
         return out
     if validator == "required":
         # `chanel:` already gets "unknown key (did you mean 'channel'?)": one typo, one report.
@@ -138,13 +140,16 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
         meant = {closest(k, error.validator_value) for k in error.instance if k not in known}
         missing = [k for k in error.validator_value if k not in error.instance and k not in meant]
         kline, kcol = doc.position(path, at_key=True) if path else (1, 1)
-        return [Diagnostic(doc.path, kline, kcol, "HT102", f"missing '{key}' in {where}", _describe_property(error.schema, key)) for key in missing]
+        return [
+            Diagnostic(doc.path, kline, kcol, "HT102", _("missing '{key}' in {where}", key=key, where=where), _describe_property(error.schema, key))
+            for key in missing
+        ]
     if validator == "type":
-        expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
+        expected = [error.validator_value] if isinstance(error.validator_value, str) else list(error.validator_value)
         hint = _describe(error.schema)
-        if expected == "boolean" and str(error.instance).lower() in ("yes", "no", "on", "off", "y", "n"):
-            hint = f"'{error.instance}' is text here (YAML 1.1 booleans are off): write true or false"
-        return [Diagnostic(doc.path, line, col, "HT103", f"{where} must be {_article(expected)}, not {_json_type(error.instance)}", hint)]
+        if expected == ["boolean"] and str(error.instance).lower() in ("yes", "no", "on", "off", "y", "n"):
+            hint = _("'{value}' is text here (YAML 1.1 booleans are off): write true or false", value=error.instance)
+        return [Diagnostic(doc.path, line, col, "HT103", _must_be(where, expected, error.instance), hint)]
     if validator == "oneOf":
         return _diagnose_one_of(doc, error, where, line, col)
     if validator == "dependencies":  # a key that only means something beside another
@@ -157,12 +162,12 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
                 kline,
                 kcol,
                 "HT104",
-                f"'{key}' in {where} goes with {', '.join(repr(n) for n in needed)}, which is missing",
+                _("'{key}' in {where} goes with {needed}, which is missing", key=key, where=where, needed=", ".join(repr(n) for n in needed)),
                 _describe_property(error.schema, key),
             )
         ]
     if validator in ("not", "anyOf") and "errorMessage" in error.schema:  # a key of another variant, or none of the keys one needs
-        return [Diagnostic(doc.path, line, col, "HT104", f"{where}: {error.schema['errorMessage']}", _describe(error.schema))]
+        return [Diagnostic(doc.path, line, col, "HT104", f"{where}: {lookup(error.schema['errorMessage'])}", _describe(error.schema))]
     if validator == "propertyNames":
         kline, kcol = doc.position((*path, error.instance), at_key=True)
         return [
@@ -171,8 +176,8 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
                 kline,
                 kcol,
                 "HT104",
-                f"'{error.instance}' is not a valid name in {where}",
-                "use letters, digits and _ (and start with a letter)",
+                _("'{name}' is not a valid name in {where}", name=error.instance, where=where),
+                _("use letters, digits and _ (and start with a letter)"),
             )
         ]
     return [_invalid_value(doc, error, where, line, col)]
@@ -180,7 +185,7 @@ def _diagnose(doc: Document, error: ValidationError) -> list[Diagnostic]:
 
 def _diagnose_one_of(doc: Document, error: ValidationError, where: str, line: int, col: int) -> list[Diagnostic]:
     if "errorMessage" in error.schema:
-        return [Diagnostic(doc.path, line, col, "HT102", f"{where}: {error.schema['errorMessage']}", _describe(error.schema))]
+        return [Diagnostic(doc.path, line, col, "HT102", f"{where}: {lookup(error.schema['errorMessage'])}", _describe(error.schema))]
     # The branch whose type fits the value says what is wrong inside it (a wrong type
     # deeper down, `ahead: "yes"` in a mapping, is such an error too).
     depth = len(error.absolute_path)
@@ -189,16 +194,7 @@ def _diagnose_one_of(doc: Document, error: ValidationError, where: str, line: in
         best = max(fitting, key=lambda e: len(e.absolute_path))
         return _diagnose(doc, best)
     kinds = sorted({str(s.get("type")) for s in error.validator_value if "type" in s})
-    return [
-        Diagnostic(
-            doc.path,
-            line,
-            col,
-            "HT103",
-            f"{where} must be {' or '.join(_article(k) for k in kinds)}, not {_json_type(error.instance)}",
-            _describe(error.schema),
-        )
-    ]
+    return [Diagnostic(doc.path, line, col, "HT103", _must_be(where, kinds, error.instance), _describe(error.schema))]
 
 
 def _invalid_value(doc: Document, error: ValidationError, where: str, line: int, col: int) -> Diagnostic:
@@ -206,59 +202,73 @@ def _invalid_value(doc: Document, error: ValidationError, where: str, line: int,
     value = error.instance
     if validator == "enum":
         options = [str(v) for v in error.validator_value]
-        hint = did_you_mean(value, options) or "one of: " + ", ".join(options)
-        return Diagnostic(doc.path, line, col, "HT104", f"{where}: '{value}' is not one of the allowed values", hint)
+        hint = did_you_mean(value, options) or _("one of: {values}", values=", ".join(options))
+        return Diagnostic(doc.path, line, col, "HT104", _("{where}: '{value}' is not one of the allowed values", where=where, value=value), hint)
     if validator == "const":
-        return Diagnostic(doc.path, line, col, "HT104", f"{where} must be {error.validator_value!r}, not {value!r}", _describe(error.schema))
+        said = _("{where} must be {wanted}, not {value}", where=where, wanted=repr(error.validator_value), value=repr(value))
+        return Diagnostic(doc.path, line, col, "HT104", said, _describe(error.schema))
     if validator == "pattern":
         return Diagnostic(
             doc.path,
             line,
             col,
             "HT104",
-            f"{where}: {value!r} is not in the expected form",
-            _describe(error.schema) or f"it must match {error.validator_value}",
+            _("{where}: {value} is not in the expected form", where=where, value=repr(value)),
+            _describe(error.schema) or _("it must match {pattern}", pattern=error.validator_value),
         )
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        bound = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than", "exclusiveMaximum": "less than"}[str(validator)]
-        return Diagnostic(doc.path, line, col, "HT104", f"{where} must be {bound} {error.validator_value}, not {value}", _describe(error.schema))
+        bound = {
+            "minimum": N_("{where} must be at least {bound}, not {value}"),
+            "maximum": N_("{where} must be at most {bound}, not {value}"),
+            "exclusiveMinimum": N_("{where} must be more than {bound}, not {value}"),
+            "exclusiveMaximum": N_("{where} must be less than {bound}, not {value}"),
+        }[str(validator)]
+        said = _(bound, where=where, bound=error.validator_value, value=value)
+        return Diagnostic(doc.path, line, col, "HT104", said, _describe(error.schema))
     if validator in ("minItems", "minProperties", "minLength"):
-        return Diagnostic(doc.path, line, col, "HT104", f"{where} must not be empty", _describe(error.schema))
+        return Diagnostic(doc.path, line, col, "HT104", _("{where} must not be empty", where=where), _describe(error.schema))
     if validator == "uniqueItems":
-        return Diagnostic(doc.path, line, col, "HT104", f"{where} lists the same value twice", "remove the repeated value")
+        return Diagnostic(doc.path, line, col, "HT104", _("{where} lists the same value twice", where=where), _("remove the repeated value"))
     return Diagnostic(doc.path, line, col, "HT104", f"{where}: {error.message}", _describe(error.schema))
 
 
 def _describe(schema: dict[str, Any]) -> str:
-    text = str(schema.get("description", ""))
+    text = lookup(str(schema["description"])) if schema.get("description") else ""
     examples = schema.get("examples")
     if examples:
-        text = f"{text} Example: {json.dumps(examples[0], ensure_ascii=False)}".strip()
+        text = _("{text} Example: {example}", text=text, example=json.dumps(examples[0], ensure_ascii=False)).strip()
     return text
 
 
 def _describe_property(schema: dict[str, Any], key: str) -> str:
     prop = schema.get("properties", {}).get(key, {})
     if "$ref" in prop:
-        return f"add `{key}:`"
-    return _describe(prop) or f"add `{key}:`"
+        return _("add `{key}:`", key=key)
+    return _describe(prop) or _("add `{key}:`", key=key)
+
+
+# What a value is and what the schema wants, as a sentence says them.
+KIND_WORDS = {"playbook": N_("playbook"), "project": N_("project"), "test": N_("test")}
+_FOUND = {bool: N_("true/false"), int: N_("a number"), float: N_("a number"), str: N_("text"), list: N_("a list"), dict: N_("a mapping")}
+_WANTED = {
+    "object": N_("a mapping"),
+    "array": N_("a list"),
+    "string": N_("text"),
+    "integer": N_("a whole number"),
+    "number": N_("a number"),
+    "boolean": N_("true or false"),
+    "null": N_("empty"),
+}
 
 
 def _json_type(value: object) -> str:
     if value is None:
-        return "empty"
-    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping"}.get(
-        type(value), type(value).__name__
-    )
+        return _("empty")
+    found = _FOUND.get(type(value))
+    return _(found) if found else type(value).__name__
 
 
-def _article(kind: str) -> str:
-    word = {
-        "object": "mapping",
-        "array": "list",
-        "string": "text",
-        "integer": "whole number",
-        "number": "number",
-        "boolean": "true or false",
-    }.get(kind, kind)
-    return word if word in ("text", "true or false") else ("an " if word[0] in "aeiou" else "a ") + word
+def _must_be(where: str, kinds: list[str], value: object) -> str:
+    """`where must be a list or text, not a number`: the types wanted, the one found."""
+    wanted = _(" or ").join(_(_WANTED[k]) if k in _WANTED else k for k in kinds)
+    return _("{where} must be {wanted}, not {found}", where=where, wanted=wanted, found=_json_type(value))

@@ -19,6 +19,7 @@ from .data.profile import ORDER_COLUMNS
 from .data.sources import is_system_path
 from .diagnostics import Diagnostic, did_you_mean
 from .errors import HuitouError
+from .i18n import _
 from .loader import Document, load_file
 from .project import CONFIG_NAME, Project, find_root
 
@@ -107,15 +108,21 @@ def _config_mappings(doc: Document) -> Iterator[Diagnostic]:
             line, col = doc.position(("data", name, "columns", key), at_key=True)
             standard = profile_types({}).get(str(key))
             if name == "orders" and standard is not None:
-                hint = f"declare it: data.orders.fields: {{{key}: {_FIELD_TYPE.get(standard, 'string')}}} (profile columns on the order rows, read when there is no customers file)"
+                hint = _(
+                    "declare it: data.orders.fields: {{{key}: {type}}} (profile columns on the order rows, read when there is no customers file)",
+                    key=key,
+                    type=_FIELD_TYPE.get(standard, "string"),
+                )
             else:
-                hint = did_you_mean(str(key), sorted(read)) or f"declare it under data.{name}.fields with its type, or remove the mapping"
+                hint = did_you_mean(str(key), sorted(read)) or _(
+                    "declare it under data.{name}.fields with its type, or remove the mapping", name=name
+                )
             yield Diagnostic(
                 doc.path,
                 line,
                 col,
                 "HT105",
-                f"data.{name}.columns.{key}: {name} do not read a field '{key}', so the mapping does nothing",
+                _("data.{name}.columns.{key}: {name} do not read a field '{key}', so the mapping does nothing", name=name, key=key),
                 hint,
             )
 
@@ -131,8 +138,11 @@ def _config_country(doc: Document) -> Iterator[Diagnostic]:
     country = (doc.data.get("shop") or {}).get("country") if isinstance(doc.data, dict) and isinstance(doc.data.get("shop"), dict) else None
     if isinstance(country, str) and re.fullmatch("[A-Z]{2}", country) and country not in phonenumbers.SUPPORTED_REGIONS:
         line, col = doc.position(("shop", "country"))
-        hint = did_you_mean(country, sorted(phonenumbers.SUPPORTED_REGIONS)) or "an ISO 3166 country code with a numbering plan, e.g. CN, US, JP, GB"
-        yield Diagnostic(doc.path, line, col, "HT104", f"shop.country: '{country}' is not a country with a phone numbering plan", hint)
+        hint = did_you_mean(country, sorted(phonenumbers.SUPPORTED_REGIONS)) or _(
+            "an ISO 3166 country code with a numbering plan, e.g. CN, US, JP, GB"
+        )
+        said = _("shop.country: '{country}' is not a country with a phone numbering plan", country=country)
+        yield Diagnostic(doc.path, line, col, "HT104", said, hint)
 
 
 def _config_encodings(doc: Document) -> Iterator[Diagnostic]:
@@ -144,8 +154,9 @@ def _config_encodings(doc: Document) -> Iterator[Diagnostic]:
         encoding = spec.get("csv", {}).get("encoding") if isinstance(spec, dict) and isinstance(spec.get("csv"), dict) else None
         if isinstance(encoding, str) and encoding and codec_name(encoding) is None:
             line, col = doc.position(("data", name, "csv", "encoding"))
-            hint = "write e.g. gbk, gb18030, big5, shift_jis, euc_kr, utf-16, cp1252 or latin-1"
-            yield Diagnostic(doc.path, line, col, "HT104", f"data.{name}.csv.encoding: '{encoding}' is not an encoding", hint)
+            hint = _("write e.g. gbk, gb18030, big5, shift_jis, euc_kr, utf-16, cp1252 or latin-1")
+            said = _("data.{name}.csv.encoding: '{encoding}' is not an encoding", name=name, encoding=encoding)
+            yield Diagnostic(doc.path, line, col, "HT104", said, hint)
 
 
 def _config_timezone(doc: Document) -> Iterator[Diagnostic]:
@@ -155,7 +166,8 @@ def _config_timezone(doc: Document) -> Iterator[Diagnostic]:
     name = doc.data.get("timezone") if isinstance(doc.data, dict) else None
     if isinstance(name, str) and not valid_timezone(name):
         line, column = doc.position(("timezone",))
-        yield Diagnostic(doc.path, line, column, "HT503", f"unknown timezone '{name}'", "use an IANA name such as Asia/Shanghai")
+        said, hint = _("unknown timezone '{name}'", name=name), _("use an IANA name such as Asia/Shanghai")
+        yield Diagnostic(doc.path, line, column, "HT503", said, hint)
 
 
 def is_test_file(path: Path) -> bool:
@@ -169,7 +181,7 @@ def expand(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     templates: list[Path] = []
     for path in paths:
         if not path.exists():
-            raise UsageError(f"no such file or directory: {path}")
+            raise UsageError(_("no such file or directory: {path}", path=path))
         files = (
             [path]
             if path.is_file()
@@ -236,8 +248,8 @@ def _duplicate_names(contexts: list[PlaybookContext]) -> list[Diagnostic]:
                 ctx.at(
                     ("name",),
                     "HT304",
-                    f"playbook name '{ctx.name}' is already used by {seen[ctx.name].doc.path}",
-                    "playbook names are part of every idempotency key: make them unique",
+                    _("playbook name '{name}' is already used by {file}", name=ctx.name, file=seen[ctx.name].doc.path),
+                    _("playbook names are part of every idempotency key: make them unique"),
                 )
             )
         seen.setdefault(ctx.name, ctx)

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from ..diagnostics import Diagnostic
+from ..i18n import _
 from ..predicates import PredicateError
 from ..predicates.ast import And, Between, Compare, Expr, InList, IsNull, Literal, Name, Not, Or, Term
 from ..vocabulary import Intent
@@ -66,11 +67,12 @@ def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
         promo = _dnf(pred.tree, False, segments, ())
         if not any(_forms_overlap(promo, care) for care in forms):
             hint = (
-                "add a care rule (birthday wishes, a check-in) that reaches these customers first"
+                _("add a care rule (birthday wishes, a check-in) that reaches these customers first")
                 if forms
-                else "the project has no care rule: add one before promoting"
+                else _("the project has no care rule: add one before promoting")
             )
-            yield ctx.at(("rules", i, "segment"), "HT501", f"promotion {ctx.rule_label(i)} reaches customers no care rule reaches (care first)", hint)
+            message = _("promotion {rule} reaches customers no care rule reaches (care first)", rule=ctx.rule_label(i))
+            yield ctx.at(("rules", i, "segment"), "HT501", message, hint)
 
 
 def _segment_trees(ctx: PlaybookContext) -> dict[str, Expr]:

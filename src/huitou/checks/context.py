@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from ..diagnostics import Diagnostic
+from ..i18n import _
 from ..loader import Document
 from ..predicates import PredicateError, parse
 from ..predicates.ast import Expr
@@ -71,4 +72,4 @@ class PlaybookContext:
         return Diagnostic(self.doc.path, line, col, code, message, hint)
 
     def rule_label(self, index: int) -> str:
-        return f"rule '{self.rules[index].get('id', index)}'"
+        return _("rule '{id}'", id=self.rules[index].get("id", index))

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..data.sources import DataError, check_data_file, is_system_path
 from ..diagnostics import Diagnostic
+from ..i18n import _
 from ..loader import Document
 from ..project import cleartext_auth
 
@@ -43,7 +44,7 @@ def run(doc: Document, root: Path) -> Iterator[Diagnostic]:
                 check_data_file(path, f"data.{name}.path", contents=False)  # validate reads no data
             except DataError as exc:
                 line, col = doc.position(("data", name, "path"))
-                yield Diagnostic(doc.path, line, col, "HT106", str(exc), "point it at the exported data file")
+                yield Diagnostic(doc.path, line, col, "HT106", str(exc), _("point it at the exported data file"))
     for key in ("templates", "playbooks"):
         value = doc.data.get(key) if isinstance(doc.data, dict) else None
         for i, item in enumerate(value if isinstance(value, list) else [value]):
@@ -54,8 +55,8 @@ def run(doc: Document, root: Path) -> Iterator[Diagnostic]:
                     line,
                     col,
                     "HT106",
-                    f"{key}: {item} is a directory of the system, not the project's {key}",
-                    f"point it at the project's {key} directory",
+                    _("{key}: {item} is a directory of the system, not the project's {key}", key=key, item=item),
+                    _("point it at the project's {key} directory", key=key),
                 )
     channels = doc.data.get("channels") if isinstance(doc.data, dict) else None
     for name, channel in channels.items() if isinstance(channels, dict) else ():
@@ -68,5 +69,5 @@ def run(doc: Document, root: Path) -> Iterator[Diagnostic]:
                 col,
                 "HT509",
                 problem,
-                "use security: starttls (or ssl); or, for a relay on a trusted network, say so: plaintext_auth: true",
+                _("use security: starttls (or ssl); or, for a relay on a trusted network, say so: plaintext_auth: true"),
             )

@@ -6,6 +6,7 @@ import zoneinfo
 from collections.abc import Iterator
 
 from ..diagnostics import Diagnostic, did_you_mean
+from ..i18n import _
 from ..quiet import PRESETS, QuietHoursError, hhmm, minutes, resolve, zone
 from ..vocabulary import Intent
 from .context import PlaybookContext
@@ -25,8 +26,8 @@ def valid_timezone(name: str) -> bool:
 def _timezone(ctx: PlaybookContext) -> Iterator[Diagnostic]:
     name = ctx.data.get("timezone")
     if isinstance(name, str) and not valid_timezone(name):
-        hint = did_you_mean(name, sorted(zoneinfo.available_timezones())) or "use an IANA name such as Asia/Shanghai"
-        yield ctx.at(("timezone",), "HT503", f"unknown timezone '{name}'", hint)
+        hint = did_you_mean(name, sorted(zoneinfo.available_timezones())) or _("use an IANA name such as Asia/Shanghai")
+        yield ctx.at(("timezone",), "HT503", _("unknown timezone '{name}'", name=name), hint)
 
 
 def _quiet_hours(ctx: PlaybookContext) -> Iterator[Diagnostic]:
@@ -41,8 +42,12 @@ def _quiet_hours(ctx: PlaybookContext) -> Iterator[Diagnostic]:
             ("policies", "quiet_hours", keys[0]),
             "HT507",
             str(exc),
-            f"keep every hour of the {policy['preset']} preset quiet: start at {PRESETS[policy['preset']].start} or earlier, "
-            f"end at {PRESETS[policy['preset']].end} or later (or remove start and end)",
+            _(
+                "keep every hour of the {preset} preset quiet: start at {start} or earlier, end at {end} or later (or remove start and end)",
+                preset=policy["preset"],
+                start=PRESETS[policy["preset"]].start,
+                end=PRESETS[policy["preset"]].end,
+            ),
         )
         return
     assert quiet is not None
@@ -54,16 +59,27 @@ def _quiet_hours(ctx: PlaybookContext) -> Iterator[Diagnostic]:
                 yield ctx.at(
                     ("rules", i, "when", "at"),
                     "HT502",
-                    f"{ctx.rule_label(i)} sends at {at}, inside quiet hours {window}: it will never send (outside: drop)",
-                    f"move `at` to {end} or later",
+                    _(
+                        "{rule} sends at {at}, inside quiet hours {window}: it will never send (outside: drop)",
+                        rule=ctx.rule_label(i),
+                        at=at,
+                        window=window,
+                    ),
+                    _("move `at` to {end} or later", end=end),
                     severity="error",
                 )
             else:
                 yield ctx.at(
                     ("rules", i, "when", "at"),
                     "HT502",
-                    f"{ctx.rule_label(i)} sends at {at}, inside quiet hours {window}: every send is deferred to {end}",
-                    f"set `at` to {end} or later to say what happens",
+                    _(
+                        "{rule} sends at {at}, inside quiet hours {window}: every send is deferred to {end}",
+                        rule=ctx.rule_label(i),
+                        at=at,
+                        window=window,
+                        end=end,
+                    ),
+                    _("set `at` to {end} or later to say what happens", end=end),
                 )
 
 
@@ -75,8 +91,8 @@ def _opt_out(ctx: PlaybookContext) -> Iterator[Diagnostic]:
             yield ctx.at(
                 ("rules", i, "channel"),
                 "HT505",
-                f"{ctx.rule_label(i)} sends marketing SMS on '{rule['channel']}', which has no opt-out text",
-                f"set channels.{rule['channel']}.opt_out in huitou.yaml (e.g. 回T退订 or 拒收请回复R)",
+                _("{rule} sends marketing SMS on '{channel}', which has no opt-out text", rule=ctx.rule_label(i), channel=rule["channel"]),
+                _("set channels.{channel}.opt_out in huitou.yaml (e.g. 回T退订 or 拒收请回复R)", channel=rule["channel"]),
             )
 
 
@@ -88,7 +104,7 @@ def _caps(ctx: PlaybookContext) -> Iterator[Diagnostic]:
         yield ctx.at(
             path,
             "HT506",
-            f"playbook '{ctx.name}' sends promotions but sets no frequency cap",
-            "add policies.frequency_caps, e.g. [{max: 2, per: 7d}]",
+            _("playbook '{name}' sends promotions but sets no frequency cap", name=ctx.name),
+            _("add policies.frequency_caps, e.g. [{{max: 2, per: 7d}}]"),
             at_key=True,
         )

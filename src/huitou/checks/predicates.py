@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from ..diagnostics import Diagnostic
 from ..features import Feature
 from ..forecast import MIN_CUSTOMERS, MIN_REPEAT_BUYERS
+from ..i18n import _
 from ..predicates import PredicateError, check, referenced_segments
 from ..predicates.ast import Expr, Name, walk
 from .context import PlaybookContext, Predicate
@@ -33,9 +34,14 @@ def _check_one(ctx: PlaybookContext, pred: Predicate, names: set[str]) -> Iterat
             pred,
             name.start,
             "HT206",
-            f"'{name.name}' is fitted from the shop's history (BG/NBD): it is empty, and this condition false, for a shop with "
-            f"fewer than {MIN_CUSTOMERS} customers with a purchase or {MIN_REPEAT_BUYERS} who bought again",
-            "run `huitou forecast` on the shop's data to see the fit and how well it predicts",
+            _(
+                "'{name}' is fitted from the shop's history (BG/NBD): it is empty, and this condition false, for a shop with "
+                "fewer than {customers} customers with a purchase or {repeaters} who bought again",
+                name=name.name,
+                customers=MIN_CUSTOMERS,
+                repeaters=MIN_REPEAT_BUYERS,
+            ),
+            _("run `huitou forecast` on the shop's data to see the fit and how well it predicts"),
         )
 
 
@@ -70,8 +76,8 @@ def _cycles(ctx: PlaybookContext) -> Iterator[Diagnostic]:
                     ctx.segments[trail[-1]],
                     ref.start,
                     "HT205",
-                    f"segments refer to each other in a cycle: {loop}",
-                    "a segment cannot contain itself; inline the shared condition",
+                    _("segments refer to each other in a cycle: {loop}", loop=loop),
+                    _("a segment cannot contain itself; inline the shared condition"),
                 )
             elif ref.name not in done:
                 trail.append(ref.name)

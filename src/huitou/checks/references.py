@@ -9,6 +9,7 @@ from pathlib import Path
 from ..calendar import CUSTOMER_DATES, HOLIDAYS, SHOP_DATES, anchor_kind, country_holiday_names, shop_founded, supported_countries
 from ..diagnostics import Diagnostic, did_you_mean
 from ..features import declared_date_fields
+from ..i18n import _
 from ..templates import locale_chain
 from .context import PlaybookContext
 
@@ -18,8 +19,10 @@ def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
     channels = ctx.project.channels
     for i, rule in enumerate(ctx.rules):
         if rule["channel"] not in channels:
-            hint = did_you_mean(rule["channel"], channels) or "configure it under `channels:` in huitou.yaml"
-            yield ctx.at(("rules", i, "channel"), "HT303", f"unknown channel '{rule['channel']}' in {ctx.rule_label(i)}", hint)
+            hint = did_you_mean(rule["channel"], channels) or _("configure it under `channels:` in huitou.yaml")
+            yield ctx.at(
+                ("rules", i, "channel"), "HT303", _("unknown channel '{channel}' in {rule}", channel=rule["channel"], rule=ctx.rule_label(i)), hint
+            )
         yield from _when(ctx, i, rule["when"])
         yield from _templates(ctx, i, rule)
 
@@ -29,12 +32,12 @@ def _duplicate_ids(ctx: PlaybookContext) -> Iterator[Diagnostic]:
     for i, rule in enumerate(ctx.rules):
         rid = rule["id"]
         if rid in seen:
-            line, _ = ctx.doc.position(("rules", seen[rid], "id"))
+            line, _col = ctx.doc.position(("rules", seen[rid], "id"))
             yield ctx.at(
                 ("rules", i, "id"),
                 "HT304",
-                f"rule id '{rid}' is already used at line {line}",
-                "rule ids are part of each idempotency key: give every rule its own",
+                _("rule id '{id}' is already used at line {line}", id=rid, line=line),
+                _("rule ids are part of each idempotency key: give every rule its own"),
             )
         seen.setdefault(rid, i)
 
@@ -43,15 +46,16 @@ def _anchor_hint(anchor: str, fields: frozenset[str] = frozenset()) -> str:
     country, sep, name = anchor.partition(":")
     if sep and country.upper() in supported_countries():
         names = sorted(country_holiday_names(country.upper()))
-        return (
-            did_you_mean(f"{country.upper()}:{name.lower()}", [f"{country.upper()}:{n}" for n in names])
-            or f"{country.upper()}'s holidays: {', '.join(names)}"
+        return did_you_mean(f"{country.upper()}:{name.lower()}", [f"{country.upper()}:{n}" for n in names]) or _(
+            "{country}'s holidays: {names}", country=country.upper(), names=", ".join(names)
         )
     if sep:
-        return f"'{country}' is not a country the holiday calendar knows: use an ISO 3166 code such as JP, TW, US"
+        return _("'{country}' is not a country the holiday calendar knows: use an ISO 3166 code such as JP, TW, US", country=country)
     return did_you_mean(anchor, [*CUSTOMER_DATES, *sorted(fields), *SHOP_DATES, *HOLIDAYS]) or (
-        "use a date (2026-11-11), a customer date (birthday, last_delivery, ... or a date field declared in huitou.yaml data.customers.fields), "
-        "shop_anniversary, a holiday (spring_festival, ...) or a country's holiday (JP:respect_for_the_aged_day)"
+        _(
+            "use a date (2026-11-11), a customer date (birthday, last_delivery, ... or a date field declared in huitou.yaml data.customers.fields), "
+            "shop_anniversary, a holiday (spring_festival, ...) or a country's holiday (JP:respect_for_the_aged_day)"
+        )
     )
 
 
@@ -65,19 +69,19 @@ def _when(ctx: PlaybookContext, i: int, when: dict[str, object]) -> Iterator[Dia
         path = ("rules", i, "when", key)
         if kind is None:
             hint = _anchor_hint(anchor, fields)
-            yield ctx.at(path, "HT305", f"unknown date anchor '{anchor}' in {ctx.rule_label(i)}", hint)
+            yield ctx.at(path, "HT305", _("unknown date anchor '{anchor}' in {rule}", anchor=anchor, rule=ctx.rule_label(i)), hint)
         elif kind == "shop" and shop_founded(ctx.project.config) is None:
             yield ctx.at(
                 path,
                 "HT305",
-                f"'{anchor}' in {ctx.rule_label(i)} needs the shop's founding date",
-                "set shop.founded: YYYY-MM-DD in huitou.yaml",
+                _("'{anchor}' in {rule} needs the shop's founding date", anchor=anchor, rule=ctx.rule_label(i)),
+                _("set shop.founded: YYYY-MM-DD in huitou.yaml"),
             )
         elif kind == "date":
             try:
                 dt.date.fromisoformat(anchor)
             except ValueError:
-                yield ctx.at(path, "HT307", f"'{anchor}' is not a calendar date", "check the month and day")
+                yield ctx.at(path, "HT307", _("'{anchor}' is not a calendar date", anchor=anchor), _("check the month and day"))
 
 
 def _templates(ctx: PlaybookContext, i: int, rule: dict[str, object]) -> Iterator[Diagnostic]:
@@ -89,16 +93,17 @@ def _templates(ctx: PlaybookContext, i: int, rule: dict[str, object]) -> Iterato
         if set(template) != steps:
             missing = sorted(steps - set(template), key=int)
             extra = sorted(set(template) - steps, key=int)
-            parts = ([f"no template for day {', '.join(missing)}"] if missing else []) + ([f"day {', '.join(extra)} is not a step"] if extra else [])
+            parts = [_("no template for day {days}", days=", ".join(missing))] if missing else []
+            parts += [_("day {days} is not a step", days=", ".join(extra))] if extra else []
             yield ctx.at(
                 ("rules", i, "template"),
                 "HT306",
-                f"per-step templates of {ctx.rule_label(i)} do not match `when.days`: " + "; ".join(parts),
-                "give one template per day: " + ", ".join(sorted(steps, key=int, reverse=True)),
+                _("per-step templates of {rule} do not match `when.days`: {problems}", rule=ctx.rule_label(i), problems="; ".join(parts)),
+                _("give one template per day: {days}", days=", ".join(sorted(steps, key=int, reverse=True))),
             )
     for path, name in template_names(ctx, i):
         if ctx.project.find_template(ctx.locale, name) is None:
-            yield ctx.at(path, "HT302", f"template '{name}' not found for locale {ctx.locale}", _template_hint(ctx, name))
+            yield ctx.at(path, "HT302", _("template '{name}' not found for locale {locale}", name=name, locale=ctx.locale), _template_hint(ctx, name))
 
 
 def _template_hint(ctx: PlaybookContext, name: str) -> str:
@@ -110,7 +115,7 @@ def _template_hint(ctx: PlaybookContext, name: str) -> str:
         for p in (base / loc).rglob("*.j2")
     ]
     looked = ", ".join(ctx.project.display(base / loc / name) for loc in locale_chain(ctx.locale, ctx.project.default_locale))
-    return did_you_mean(name, known) or f"looked for {looked}"
+    return did_you_mean(name, known) or _("looked for {paths}", paths=looked)
 
 
 def template_names(ctx: PlaybookContext, i: int) -> list[tuple[tuple[str | int, ...], str]]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..diagnostics import Diagnostic
+from ..i18n import _
 from ..loader import Document
 from ..schema import SECRET_KEY
 
@@ -36,8 +37,8 @@ def _walk(doc: Document, value: Any, path: tuple[str | int, ...]) -> Iterator[Di
                     line,
                     col,
                     "HT504",
-                    f"'{key}' holds a secret written into the file",
-                    f"remove it and set `{key}_env: VARIABLE_NAME`; huitou reads the value from that environment variable",
+                    _("'{key}' holds a secret written into the file", key=key),
+                    _("remove it and set `{key}_env: VARIABLE_NAME`; huitou reads the value from that environment variable", key=key),
                 )
             else:
                 yield from _walk(doc, item, sub)
@@ -51,6 +52,6 @@ def _walk(doc: Document, value: Any, path: tuple[str | int, ...]) -> Iterator[Di
             line,
             col,
             "HT504",
-            "this URL carries a password or token",
-            "keep credentials out of URLs; use secret_env: VARIABLE_NAME for the signing secret",
+            _("this URL carries a password or token"),
+            _("keep credentials out of URLs; use secret_env: VARIABLE_NAME for the signing secret"),
         )

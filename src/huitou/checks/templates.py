@@ -20,6 +20,7 @@ from jinja2 import TemplateSyntaxError, nodes
 from ..data.sources import field_limits
 from ..diagnostics import Diagnostic, did_you_mean
 from ..features import CATALOG
+from ..i18n import _, language
 from ..project import Project
 from ..sandbox import constant_bound_problems
 from ..sms import compose, measure
@@ -53,8 +54,12 @@ _ENV = environment()
 JINJA_NAMES = {"loop", "caller", "varargs", "kwargs", "self"}
 
 
-@functools.lru_cache(maxsize=4096)
 def _parse(source: str) -> nodes.Template | TemplateSyntaxError:
+    return _parsed(source, language())  # a syntax error is said in the language of the command
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(source: str, _language: str) -> nodes.Template | TemplateSyntaxError:
     try:
         tree = _ENV.parse(source)
     except TemplateSyntaxError as exc:
@@ -64,8 +69,8 @@ def _parse(source: str) -> nodes.Template | TemplateSyntaxError:
     for node in tree.find_all((nodes.Filter, nodes.Test)):
         known = _ENV.filters if isinstance(node, nodes.Filter) else _ENV.tests
         if node.name not in known:
-            kind = "filter" if isinstance(node, nodes.Filter) else "test"
-            return TemplateSyntaxError(f"No {kind} named '{node.name}'.", node.lineno)
+            said = _("No filter named '{name}'.", name=node.name) if isinstance(node, nodes.Filter) else _("No test named '{name}'.", name=node.name)
+            return TemplateSyntaxError(said, node.lineno)
     return tree
 
 
@@ -86,13 +91,13 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
             1,
             1,
             "HT406",
-            "the template is a link to a file outside templates/; huitou does not read it",
-            "copy the file into templates/ instead of linking it",
+            _("the template is a link to a file outside templates/; huitou does not read it"),
+            _("copy the file into templates/ instead of linking it"),
         )
         return
     source = read_template(path)
     if source is None:
-        yield Diagnostic(display, 1, 1, "HT003", "cannot read the template as UTF-8 text", "save it as UTF-8")
+        yield Diagnostic(display, 1, 1, "HT003", _("cannot read the template as UTF-8 text"), _("save it as UTF-8"))
         return
     tree = _parse(source)
     lines = source.splitlines()
@@ -100,7 +105,8 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
         line = tree.lineno or 1
         quoted = re.findall(r"'([^']+)'", tree.message or "")
         column = _column(lines, line, quoted[0]) if quoted else 1
-        yield Diagnostic(display, line, column, "HT401", f"template error: {tree.message}", "check the {{ }} and {% %} tags on this line")
+        hint = _("check the {{{{ }}}} and {{% %}} tags on this line")
+        yield Diagnostic(display, line, column, "HT401", _("template error: {detail}", detail=tree.message), hint)
         return
     fields = template_fields({k: v for k, v in project.catalog.items() if k not in CATALOG})
     # Names Jinja itself provides (range, namespace, loop inside a for, ...) are not data.
@@ -108,8 +114,10 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
     assigned |= {m.name for m in tree.find_all(nodes.Macro)}
     for name in tree.find_all(nodes.Name):
         if name.ctx == "load" and name.name not in fields and name.name not in assigned:
-            hint = did_you_mean(name.name, fields) or "available: " + ", ".join(fields)
-            yield Diagnostic(display, name.lineno, _column(lines, name.lineno, name.name), "HT402", f"unknown variable '{name.name}'", hint)
+            hint = did_you_mean(name.name, fields) or _("available: {names}", names=", ".join(fields))
+            yield Diagnostic(
+                display, name.lineno, _column(lines, name.lineno, name.name), "HT402", _("unknown variable '{name}'", name=name.name), hint
+            )
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         assert isinstance(node, (nodes.Getattr, nodes.Getitem))
         target = node.node
@@ -120,13 +128,15 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
         if not isinstance(attr, str):
             continue
         if allowed is None or attr not in allowed:
-            hint = did_you_mean(attr, allowed or ()) or (f"'{target.name}' has no fields" if allowed is None else "see docs/features.md")
+            hint = did_you_mean(attr, allowed or ()) or (
+                _("'{name}' has no fields", name=target.name) if allowed is None else _("see docs/features.md")
+            )
             yield Diagnostic(
                 display,
                 node.lineno,
                 _column(lines, node.lineno, f"{target.name}.{attr}", offset=len(target.name) + 1),
                 "HT403",
-                f"'{target.name}' has no field '{attr}'",
+                _("'{name}' has no field '{field}'", name=target.name, field=attr),
                 hint,
             )
     for line, problem in constant_bound_problems(tree):
@@ -135,8 +145,8 @@ def check_file(path: Path, project: Project) -> Iterator[Diagnostic]:
             line,
             1,
             "HT407",
-            f"this expression is over a bound of the template sandbox: {problem}",
-            "messages are short: compute large values in the data, not in the template (see docs/security.md)",
+            _("this expression is over a bound of the template sandbox: {problem}", problem=problem),
+            _("messages are short: compute large values in the data, not in the template (see docs/security.md)"),
         )
     yield from _references(path, tree, lines, display, project)
 
@@ -149,14 +159,14 @@ def _references(path: Path, tree: nodes.Template, lines: list[str], display: str
     for node in tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
         assert isinstance(node, (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport))
         ref = node.template.value if isinstance(node.template, nodes.Const) else None
-        hint = "paths are relative to the locale directory, e.g. parts/footer.j2"
+        hint = _("paths are relative to the locale directory, e.g. parts/footer.j2")
         if not isinstance(ref, str):
             yield Diagnostic(
                 display,
                 node.lineno,
                 1,
                 "HT406",
-                "include, import and extends take a literal template name, not a value chosen when rendering",
+                _("include, import and extends take a literal template name, not a value chosen when rendering"),
                 hint,
             )
         elif not safe_name(ref):
@@ -165,7 +175,7 @@ def _references(path: Path, tree: nodes.Template, lines: list[str], display: str
                 node.lineno,
                 _column(lines, node.lineno, ref),
                 "HT406",
-                f"template name '{ref}' leaves the locale directory (absolute or '..')",
+                _("template name '{name}' leaves the locale directory (absolute or '..')", name=ref),
                 hint,
             )
         elif ref == own:
@@ -174,13 +184,16 @@ def _references(path: Path, tree: nodes.Template, lines: list[str], display: str
                 node.lineno,
                 _column(lines, node.lineno, ref),
                 "HT406",
-                f"the template includes itself ('{ref}')",
-                "include another file",
+                _("the template includes itself ('{name}')", name=ref),
+                _("include another file"),
             )
         elif locale_dir is None or template_file(locale_dir, ref) is None:
             outside = locale_dir is not None and (locale_dir / ref).exists()
-            code, what = ("HT406", "is a link to a file outside templates/") if outside else ("HT302", "not found")
-            yield Diagnostic(display, node.lineno, _column(lines, node.lineno, ref), code, f"included template '{ref}' {what}", hint)
+            if outside:
+                code, message = "HT406", _("included template '{name}' is a link to a file outside templates/", name=ref)
+            else:
+                code, message = "HT302", _("included template '{name}' not found", name=ref)
+            yield Diagnostic(display, node.lineno, _column(lines, node.lineno, ref), code, message, hint)
 
 
 def _locale_dir(path: Path, project: Project) -> Path | None:
@@ -213,23 +226,28 @@ def run(ctx: PlaybookContext) -> Iterator[Diagnostic]:
                 yield from _sms_budget(ctx, i, path, file, tree, settings)
             elif kind == "email":
                 blocks = {b.name for b in tree.find_all(nodes.Block)}
-                missing = ["subject"] if "subject" not in blocks else []
-                if not blocks & {"text", "html"}:
-                    missing.append("text or html")
-                if missing:
+                shown = ctx.project.display(file)
+                lacks = {
+                    (True, True): _("email template {file} has no subject and no text or html block", file=shown),
+                    (True, False): _("email template {file} has no subject block", file=shown),
+                    (False, True): _("email template {file} has no text or html block", file=shown),
+                }.get(("subject" not in blocks, not blocks & {"text", "html"}))
+                if lacks:
                     yield ctx.at(
                         path,
                         "HT405",
-                        f"email template {ctx.project.display(file)} has no {' and no '.join(missing)} block",
-                        "define {% block subject %}...{% endblock %} and {% block text %} / {% block html %}",
+                        lacks,
+                        _("define {{% block subject %}}...{{% endblock %}} and {{% block text %}} / {{% block html %}}"),
                     )
                 elif rule["intent"] == Intent.PROMOTION and not _links_unsubscribe(file, names[path]):
                     yield ctx.at(
                         path,
                         "HT508",
-                        f"promotional email template {ctx.project.display(file)} has no unsubscribe link",
-                        "put {{ unsubscribe_url }} in its text and html blocks (the signed link huitou makes for each customer; "
-                        "List-Unsubscribe alone is not shown by every mail program)",
+                        _("promotional email template {file} has no unsubscribe link", file=ctx.project.display(file)),
+                        _(
+                            "put {{{{ unsubscribe_url }}}} in its text and html blocks (the signed link huitou makes for each customer; "
+                            "List-Unsubscribe alone is not shown by every mail program)"
+                        ),
                     )
 
 
@@ -239,7 +257,7 @@ def _links_unsubscribe(file: Path, name: str) -> bool:
     that does not compile: other checks say so)."""
     directory = file.parents[len(Path(name).parts) - 1]
     try:
-        used, _ = template_uses(environment(TemplateLoader([str(directory)])), name)
+        used, _names = template_uses(environment(TemplateLoader([str(directory)])), name)
     except Exception:  # noqa: BLE001 - a broken template is HT401's to report
         return True
     return "unsubscribe_url" in used
@@ -262,16 +280,28 @@ def _sms_budget(
         wide: list[str] = []
         fixed = worst_case(tree.body, ctx.project.shop, ctx.locale, limits, wide)
         if wide and measure(compose(fixed, signature, opt_out)).encoding == "gsm7":
-            forcing = (
-                f"; {', '.join(dict.fromkeys(wide))} may hold characters outside GSM-7 (assumed from the locale {ctx.locale}): "
-                "declare the field's charset and max_length under data.customers.fields if its values are plain Latin text"
+            forcing = "; " + _(
+                "{fields} may hold characters outside GSM-7 (assumed from the locale {locale}): "
+                "declare the field's charset and max_length under data.customers.fields if its values are plain Latin text",
+                fields=", ".join(dict.fromkeys(wide)),
+                locale=ctx.locale,
             )
-    yield ctx.at(
-        path,
-        "HT404",
-        f"SMS {ctx.project.display(file)} can reach {length.units} {length.encoding.upper()} characters with signature and opt-out: {length.segments} segments, over the budget of {budget}{forcing}",
-        f"a {length.encoding.upper()} SMS holds {length.single_limit} characters in one segment; shorten the text or raise channels.{ctx.rules[i]['channel']}.max_segments",
+    encoding = length.encoding.upper()
+    message = _(
+        "SMS {file} can reach {units} {encoding} characters with signature and opt-out: {segments} segments, over the budget of {budget}",
+        file=ctx.project.display(file),
+        units=length.units,
+        encoding=encoding,
+        segments=length.segments,
+        budget=budget,
     )
+    hint = _(
+        "a {encoding} SMS holds {limit} characters in one segment; shorten the text or raise channels.{channel}.max_segments",
+        encoding=encoding,
+        limit=length.single_limit,
+        channel=ctx.rules[i]["channel"],
+    )
+    yield ctx.at(path, "HT404", message + forcing, hint)
 
 
 def worst_case(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HuitouError
+from ..i18n import _
 
 FORMATS = {
     ".csv": "csv",
@@ -107,18 +108,32 @@ def check_data_file(path: Path, what: str, contents: bool = True) -> None:
     (data.customers.path, --orders)."""
     resolved = Path(os.path.realpath(path))
     if is_system_path(resolved):
-        raise DataError(
-            f"{what}: {path} is a file of the system ({resolved}), not a data file; give the path of a CSV, Parquet, JSONL or DuckDB file"
+        said = _(
+            "{what}: {path} is a file of the system ({resolved}), not a data file; give the path of a CSV, Parquet, JSONL or DuckDB file",
+            what=what,
+            path=path,
+            resolved=resolved,
         )
+        raise DataError(said)
     try:
         mode = resolved.stat().st_mode
     except FileNotFoundError:
-        raise DataError(f"{what}: {path} does not exist") from None
+        raise DataError(_("{what}: {path} does not exist", what=what, path=path)) from None
     except OSError as exc:
-        raise DataError(f"{what}: {path} cannot be read ({exc.strerror})") from None
+        raise DataError(_("{what}: {path} cannot be read ({reason})", what=what, path=path, reason=exc.strerror)) from None
     if not stat.S_ISREG(mode):
-        kind = "a directory" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
-        raise DataError(f"{what}: {path} is {kind}, not a data file; give the path of a CSV, Parquet, JSONL or DuckDB file")
+        kind = (
+            _("a directory")
+            if stat.S_ISDIR(mode)
+            else _("a pipe")
+            if stat.S_ISFIFO(mode)
+            else _("a socket")
+            if stat.S_ISSOCK(mode)
+            else _("a device")
+        )
+        raise DataError(
+            _("{what}: {path} is {kind}, not a data file; give the path of a CSV, Parquet, JSONL or DuckDB file", what=what, path=path, kind=kind)
+        )
     if contents:
         _check_expansion(resolved, what)
 
@@ -134,7 +149,9 @@ def _check_expansion(path: Path, what: str) -> None:
     open by their extension are refused: huitou cannot bound them."""
     suffix = path.suffix.lower()
     if suffix in (".zst", ".zstd"):
-        raise DataError(f"{what}: {path} is compressed with zstd, which huitou does not read; decompress it, or compress it with gzip")
+        raise DataError(
+            _("{what}: {path} is compressed with zstd, which huitou does not read; decompress it, or compress it with gzip", what=what, path=path)
+        )
     if suffix not in (".gz", ".gzip"):
         return
     bound, expanded = max(path.stat().st_size, 1) * MAX_EXPANSION, 0

@@ -13,6 +13,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
+from ..i18n import N_, _
 from .ast import And, Between, Compare, Contains, Expr, InList, IsNull, Literal, Name, Not, Operand, Or, Term
 
 
@@ -69,10 +70,9 @@ def tokenize(text: str) -> list[Token]:
         m = _TOKEN.match(text, pos)
         if m is None:
             ch = text[pos]
-            hint = "strings need single quotes: 'vip'" if ch in "'\"" else "remove it, or quote it inside a string"
             if ch in "'\"":
-                raise _Fail(PredicateError(f"unterminated string starting with {ch}", pos, hint))
-            raise _Fail(PredicateError(f"unexpected character {ch!r}", pos, hint))
+                raise _Fail(PredicateError(_("unterminated string starting with {quote}", quote=ch), pos, _("strings need single quotes: 'vip'")))
+            raise _Fail(PredicateError(_("unexpected character {char}", char=repr(ch)), pos, _("remove it, or quote it inside a string")))
         kind = m.lastgroup or ""
         word = m.group()
         if kind != "space":
@@ -98,21 +98,29 @@ def parse(text: str) -> Expr | PredicateError:
     try:
         parser = _Parser(tokenize(text))
         if parser.peek().kind == "end":
-            raise _Fail(PredicateError("the predicate is empty", 0, "write a condition such as order_count >= 1"))
+            raise _Fail(PredicateError(_("the predicate is empty"), 0, _("write a condition such as order_count >= 1")))
         tree = parser.expr()
         tok = parser.peek()
         if tok.kind != "end":
-            hint = "join conditions with AND or OR" if tok.kind in ("ident", "lparen") else "remove it, or join with AND / OR"
-            raise _Fail(PredicateError(f"unexpected {_describe(tok)}", tok.start, hint))
+            hint = _("join conditions with AND or OR") if tok.kind in ("ident", "lparen") else _("remove it, or join with AND / OR")
+            raise _Fail(PredicateError(_("unexpected {found}", found=_describe(tok)), tok.start, hint))
         return tree
     except _Fail as fail:
         return fail.error
     except RecursionError:
-        return PredicateError("the predicate is nested too deeply", 0, "simplify the parentheses")
+        return PredicateError(_("the predicate is nested too deeply"), 0, _("simplify the parentheses"))
 
 
 def _describe(tok: Token) -> str:
-    return "end of the predicate" if tok.kind == "end" else f"'{tok.text}'"
+    return _("end of the predicate") if tok.kind == "end" else f"'{tok.text}'"
+
+
+# The words of the parser's own that stand for a place in a predicate ("after a condition").
+_PLACES = {N_("a condition"), N_("the lower bound of BETWEEN")}
+
+
+def _place(after: str) -> str:
+    return _(after) if after in _PLACES else after
 
 
 class _Parser:
@@ -126,9 +134,9 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             raise _Fail(
                 PredicateError(
-                    f"the predicate is nested too deeply (more than {MAX_DEPTH} levels of NOT and parentheses)",
+                    _("the predicate is nested too deeply (more than {depth} levels of NOT and parentheses)", depth=MAX_DEPTH),
                     tok.start,
-                    "simplify it: NOT NOT x is x, and AND / OR need no parentheses of their own",
+                    _("simplify it: NOT NOT x is x, and AND / OR need no parentheses of their own"),
                 )
             )
 
@@ -147,7 +155,8 @@ class _Parser:
     def expect_kw(self, word: str, after: str) -> Token:
         if not self.is_kw(word):
             tok = self.peek()
-            raise _Fail(PredicateError(f"expected {word.upper()} after {after}, found {_describe(tok)}", tok.start))
+            said = _("expected {word} after {after}, found {found}", word=word.upper(), after=_place(after), found=_describe(tok))
+            raise _Fail(PredicateError(said, tok.start))
         return self.take()
 
     def expr(self) -> Expr:
@@ -184,9 +193,9 @@ class _Parser:
             if close.kind != "rparen":
                 raise _Fail(
                     PredicateError(
-                        f"expected ')' to close the '(' at column {tok.start + 1}, found {_describe(close)}",
+                        _("expected ')' to close the '(' at column {column}, found {found}", column=tok.start + 1, found=_describe(close)),
                         close.start,
-                        "add the missing ')'",
+                        _("add the missing ')'"),
                     )
                 )
             self.take()
@@ -206,7 +215,7 @@ class _Parser:
         if self.is_kw("between"):
             self.take()
             low = self.operand("BETWEEN")
-            self.expect_kw("and", "the lower bound of BETWEEN")
+            self.expect_kw("and", N_("the lower bound of BETWEEN"))
             high = self.operand("BETWEEN ... AND")
             return Between(left, low, high, negated, left.start, high.end)
         if self.is_kw("in"):
@@ -227,9 +236,9 @@ class _Parser:
             return Term(left, left.start, left.end)
         raise _Fail(
             PredicateError(
-                f"a value alone is not a condition: '{nxt.text or tok.text}'",
+                _("a value alone is not a condition: '{value}'", value=nxt.text or tok.text),
                 left.start,
-                "compare it with a feature, e.g. order_count >= 2",
+                _("compare it with a feature, e.g. order_count >= 2"),
             )
         )
 
@@ -237,13 +246,14 @@ class _Parser:
         self.take()
         open_ = self.peek()
         if open_.kind != "lparen":
-            raise _Fail(PredicateError(f"expected '(' after IN, found {_describe(open_)}", open_.start, "write IN ('gold', 'platinum')"))
+            said = _("expected '(' after IN, found {found}", found=_describe(open_))
+            raise _Fail(PredicateError(said, open_.start, _("write IN ('gold', 'platinum')")))
         self.take()
         items: list[Literal] = []
         while True:
             item = self.operand("IN (")
             if not isinstance(item, Literal):
-                raise _Fail(PredicateError("IN lists hold values, not feature names", item.start, "quote strings: IN ('gold', 'vip')"))
+                raise _Fail(PredicateError(_("IN lists hold values, not feature names"), item.start, _("quote strings: IN ('gold', 'vip')")))
             items.append(item)
             sep = self.take()
             if sep.kind == "rparen":
@@ -251,9 +261,9 @@ class _Parser:
             if sep.kind != "comma":
                 raise _Fail(
                     PredicateError(
-                        f"expected ',' or ')' in the IN list, found {_describe(sep)}",
+                        _("expected ',' or ')' in the IN list, found {found}", found=_describe(sep)),
                         sep.start,
-                        "separate values with commas and close with ')'",
+                        _("separate values with commas and close with ')'"),
                     )
                 )
 
@@ -264,9 +274,9 @@ class _Parser:
         if tok.kind == "number" and sum(ch.isdigit() for ch in tok.text) > MAX_DIGITS:
             raise _Fail(
                 PredicateError(
-                    f"a number of {sum(ch.isdigit() for ch in tok.text)} digits: no feature holds values that large",
+                    _("a number of {digits} digits: no feature holds values that large", digits=sum(ch.isdigit() for ch in tok.text)),
                     tok.start,
-                    f"write at most {MAX_DIGITS} digits",
+                    _("write at most {digits} digits", digits=MAX_DIGITS),
                 )
             )
         if tok.kind == "number":
@@ -277,9 +287,9 @@ class _Parser:
             unit = tok.text[-1]
             raise _Fail(
                 PredicateError(
-                    f"a relative date of {tok.text}: more than a century from the as-of date",
+                    _("a relative date of {date}: more than a century from the as-of date", date=tok.text),
                     tok.start,
-                    f"write at most {MAX_RELDATE[unit]:,}{unit} either way, or a date such as 2020-01-01",
+                    _("write at most {most:,}{unit} either way, or a date such as 2020-01-01", most=MAX_RELDATE[unit], unit=unit),
                 )
             )
         if tok.kind == "reldate":
@@ -293,15 +303,17 @@ class _Parser:
         if tok.kind == "keyword":
             raise _Fail(
                 PredicateError(
-                    f"expected a value or feature name after {after}, found keyword '{tok.text}'", tok.start, "a keyword cannot stand here"
+                    _("expected a value or feature name after {after}, found keyword '{keyword}'", after=_place(after), keyword=tok.text),
+                    tok.start,
+                    _("a keyword cannot stand here"),
                 )
             )
         raise _Fail(
             PredicateError(
-                f"expected a value after {after}, found {_describe(tok)}"
+                _("expected a value after {after}, found {found}", after=_place(after), found=_describe(tok))
                 if after != "a condition"
-                else f"expected a condition, found {_describe(tok)}",
+                else _("expected a condition, found {found}", found=_describe(tok)),
                 tok.start,
-                "write a number, a quoted string, a date like -90d, or a feature name",
+                _("write a number, a quoted string, a date like -90d, or a feature name"),
             )
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..diagnostics import did_you_mean
 from ..features import NUMERIC, Feature
+from ..i18n import N_, _
 from .ast import Between, Compare, Contains, Expr, InList, IsNull, Literal, Name, Operand, Term, walk
 
 
@@ -65,13 +66,14 @@ def _check_term(name: Name, catalog: dict[str, Feature], segments: set[str]) -> 
     feature = catalog.get(name.name)
     if feature is None:
         candidates = sorted(segments) + [f.name for f in catalog.values() if f.type == "boolean"]
-        hint = did_you_mean(name.name, candidates) or "define it under `segments:` or use a boolean feature"
-        return [TypeProblem("HT301", f"unknown segment '{name.name}'", name.start, hint)]
+        hint = did_you_mean(name.name, candidates) or _("define it under `segments:` or use a boolean feature")
+        return [TypeProblem("HT301", _("unknown segment '{name}'", name=name.name), name.start, hint)]
     if feature.type != "boolean":
         example = f"{name.name} IS NOT NULL" if feature.type != "list" else f"{name.name} CONTAINS 'x'"
         if feature.type in NUMERIC:
             example = f"{name.name} > 0"
-        return [TypeProblem("HT203", f"'{name.name}' is {_a(feature.type)}, not a condition", name.start, f"compare it, e.g. {example}")]
+        said = _("'{name}' is {kind}, not a condition", name=name.name, kind=_a(feature.type))
+        return [TypeProblem("HT203", said, name.start, _("compare it, e.g. {example}", example=example))]
     return []
 
 
@@ -86,13 +88,13 @@ def _resolve(operand: Operand, catalog: dict[str, Feature], segments: set[str]) 
         return None, [
             TypeProblem(
                 "HT203",
-                f"'{operand.name}' is a segment (true or false), not a value",
+                _("'{name}' is a segment (true or false), not a value", name=operand.name),
                 operand.start,
-                f"use it alone as a condition: {operand.name} AND ...",
+                _("use it alone as a condition: {name} AND ...", name=operand.name),
             )
         ]
-    hint = did_you_mean(operand.name, catalog) or "see docs/features.md for the feature names"
-    return None, [TypeProblem("HT201", f"unknown feature '{operand.name}'", operand.start, hint)]
+    hint = did_you_mean(operand.name, catalog) or _("see docs/features.md for the feature names")
+    return None, [TypeProblem("HT201", _("unknown feature '{name}'", name=operand.name), operand.start, hint)]
 
 
 def _literal_type(lit: Literal) -> str:
@@ -136,16 +138,17 @@ def _check_pair(left: Operand, right: Operand, op: str, catalog: dict[str, Featu
         return [
             TypeProblem(
                 "HT203",
-                "a comparison with NULL is never true",
+                _("a comparison with NULL is never true"),
                 right.start if right_type == "null" else left.start,
-                f"write {getattr(target, 'name', 'x')} {word}",
+                _("write {name} {word}", name=getattr(target, "name", "x"), word=word),
             )
         ]
     if "list" in (left_type, right_type):
         name = left.name if isinstance(left, Name) else getattr(right, "name", "?")
-        return [TypeProblem("HT203", f"'{name}' is a list; '{op}' does not apply to lists", left.start, f"use {name} CONTAINS 'value'")]
+        said = _("'{name}' is a list; '{op}' does not apply to lists", name=name, op=op)
+        return [TypeProblem("HT203", said, left.start, _("use {name} CONTAINS 'value'", name=name))]
     if left_type == "boolean" and right_type == "boolean" and op not in ("=", "!=", "IN"):
-        return [TypeProblem("HT203", f"'{op}' does not apply to true/false values", left.start, "use = or !=")]
+        return [TypeProblem("HT203", _("'{op}' does not apply to true/false values", op=op), left.start, _("use = or !="))]
     if not _compatible(left_type, right_type):
         culprit = right if isinstance(left, Name) else left
         feature_side = left if isinstance(left, Name) else right
@@ -153,7 +156,11 @@ def _check_pair(left: Operand, right: Operand, op: str, catalog: dict[str, Featu
         return [
             TypeProblem(
                 "HT203",
-                f"cannot compare {_describe(feature_side, left_type if feature_side is left else right_type)} with {_describe(culprit, right_type if culprit is right else left_type)}",
+                _(
+                    "cannot compare {this} with {that}",
+                    this=_describe(feature_side, left_type if feature_side is left else right_type),
+                    that=_describe(culprit, right_type if culprit is right else left_type),
+                ),
                 culprit.start,
                 hint,
             )
@@ -167,8 +174,8 @@ def _check_value_set(name: Operand, value: Operand, catalog: dict[str, Feature])
     feature = catalog.get(name.name)
     if feature is None or not feature.values or value.value in feature.values:
         return []
-    hint = did_you_mean(str(value.value), feature.values) or "one of: " + ", ".join(feature.values)
-    return [TypeProblem("HT204", f"'{name.name}' is never '{value.value}'", value.start, hint)]
+    hint = did_you_mean(str(value.value), feature.values) or _("one of: {values}", values=", ".join(feature.values))
+    return [TypeProblem("HT204", _("'{name}' is never '{value}'", name=name.name, value=value.value), value.start, hint)]
 
 
 def _check_contains(node: Contains, catalog: dict[str, Feature], segments: set[str]) -> list[TypeProblem]:
@@ -181,25 +188,32 @@ def _check_contains(node: Contains, catalog: dict[str, Feature], segments: set[s
         return [
             TypeProblem(
                 "HT203",
-                f"CONTAINS needs a list or text, and '{getattr(node.operand, 'name', '?')}' is {_a(left_type)}",
+                _("CONTAINS needs a list or text, and '{name}' is {kind}", name=getattr(node.operand, "name", "?"), kind=_a(left_type)),
                 node.operand.start,
-                "use = or IN for single values",
+                _("use = or IN for single values"),
             )
         ]
     if right_type not in ("string", "date-string"):
-        return [TypeProblem("HT203", f"CONTAINS looks for text, not {_a(right_type or 'value')}", node.item.start, "quote the value: CONTAINS 'vip'")]
+        said = _("CONTAINS looks for text, not {kind}", kind=_a(right_type or "value"))
+        return [TypeProblem("HT203", said, node.item.start, _("quote the value: CONTAINS 'vip'"))]
     return []
 
 
+_FIX_HINTS = {
+    "integer": N_("compare with a number, e.g. >= 3"),
+    "money": N_("compare with an amount, e.g. >= 140"),
+    "number": N_("compare with a number, e.g. <= 7"),
+    "date": N_("compare with a date: '2026-11-11', -90d or today"),
+    "string": N_("quote the text: 'gold'"),
+    "boolean": N_("compare with true or false, or use the name alone"),
+}
+
+
+_FIX_OTHER = N_("compare values of the same type")
+
+
 def _fix_hint(feature_type: str) -> str:
-    return {
-        "integer": "compare with a number, e.g. >= 3",
-        "money": "compare with an amount, e.g. >= 140",
-        "number": "compare with a number, e.g. <= 7",
-        "date": "compare with a date: '2026-11-11', -90d or today",
-        "string": "quote the text: 'gold'",
-        "boolean": "compare with true or false, or use the name alone",
-    }.get(feature_type, "compare values of the same type")
+    return _(_FIX_HINTS.get(feature_type, _FIX_OTHER))
 
 
 def _describe(operand: Operand, type_: str | None) -> str:
@@ -210,6 +224,20 @@ def _describe(operand: Operand, type_: str | None) -> str:
     return f"{kind} {text}"
 
 
+# A type with its article, as a sentence says it; the types' own names (date, string)
+# are the words huitou.yaml declares fields with, and stay as written there.
+_A = {
+    "list": N_("a list"),
+    "money": N_("an amount"),
+    "number": N_("a number"),
+    "integer": N_("an integer"),
+    "date": N_("a date"),
+    "string": N_("a string"),
+    "boolean": N_("a boolean"),
+    "null": N_("a null"),
+    "value": N_("a value"),
+}
+
+
 def _a(type_: str) -> str:
-    word = {"list": "list", "money": "amount", "number": "number", "integer": "integer"}.get(type_, type_)
-    return ("an " if word[0] in "aeiou" else "a ") + word
+    return _(_A[type_]) if type_ in _A else ("an " if type_[0] in "aeiou" else "a ") + type_

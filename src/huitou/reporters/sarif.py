@@ -6,6 +6,7 @@ import json
 
 from .. import __version__
 from ..diagnostics import CHECKS
+from ..i18n import _, language
 from ..validate import Result
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -17,7 +18,7 @@ def sarif(result: Result, color: bool = False) -> str:
         {
             "id": code,
             "name": CHECKS[code].name,
-            "shortDescription": {"text": CHECKS[code].summary},
+            "shortDescription": {"text": _(CHECKS[code].summary)},
             "defaultConfiguration": {"level": CHECKS[code].severity},
         }
         for code in used
@@ -39,6 +40,7 @@ def sarif(result: Result, color: bool = False) -> str:
             {
                 "tool": {"driver": {"name": "huitou", "version": __version__, "informationUri": "https://huitou.dev/docs/checks", "rules": rules}},
                 "results": results,
+                "language": language(),
                 "invocations": [{"executionSuccessful": True}],
             }
         ],

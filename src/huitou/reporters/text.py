@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from ..i18n import _, n_
 from ..validate import Result
 
 _COLOR = {"error": "red", "warning": "yellow"}
@@ -18,19 +19,16 @@ def text(result: Result, color: bool = False) -> str:
         severity = click.style(d.severity, fg=_COLOR.get(d.severity), bold=True) if color else d.severity
         lines.append(f"{d.file}:{d.line}:{d.column}: {severity} {d.code} {d.message} [{d.name}]")
         if d.hint:
-            lines.append(f"    hint: {d.hint}")
+            lines.append("    " + _("hint: {hint}", hint=d.hint))
     lines.append(summary(result, color))
     return "\n".join(lines) + "\n"
 
 
 def summary(result: Result, color: bool = False) -> str:
-    files = f"{result.files} file{'s' if result.files != 1 else ''}"
+    files = n_("{n} file", "{n} files", result.files)
     if not result.diagnostics:
-        line = f"ok: {files} checked, no problems"
+        line = _("ok: {files} checked, no problems", files=files)
         return click.style(line, fg="green") if color else line
-    line = f"{_count(result.errors, 'error')}, {_count(result.warnings, 'warning')} in {files}"
+    errors, warnings = n_("{n} error", "{n} errors", result.errors), n_("{n} warning", "{n} warnings", result.warnings)
+    line = _("{errors}, {warnings} in {files}", errors=errors, warnings=warnings, files=files)
     return click.style(line, bold=True) if color else line
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n != 1 else ''}"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import HuitouError
+from ..i18n import tag_of
 from ..schema import SCHEMAS
 
 # Starter languages: the files/ variant, its default timezone, and sample names.
@@ -80,18 +81,24 @@ def starter_files(
         raise StarterError(f"--timezone {zone}: not a known IANA timezone (e.g. Asia/Shanghai, America/New_York, Europe/Berlin)") from None
     package = resources.files("huitou")
     project = secrets.token_hex(8)  # the project's id in its plans (contract.project_id)
+    # The editor's schemas in the shop's language when huitou speaks it (schemas/zh-CN/...),
+    # and the files' modelines and the editor's settings pointing at them.
+    schemas = "schemas/" + (f"{tag}/" if (tag := tag_of(locale)) and tag != "en" else "")
     files = [
         (rel, content.replace(b"__HUITOU_VERSION__", __version__.encode()) if rel.endswith(".yml") else content)
         for rel, content in _files(package.joinpath("starter").joinpath("files").joinpath("common"))
     ]
+    files = [(rel, content.replace(b'"./schemas/', f'"./{schemas}'.encode()) if rel.endswith("settings.json") else content) for rel, content in files]
     for rel, content in _files(package.joinpath("starter").joinpath("files").joinpath(variant)):
         if rel.endswith((".yaml", ".yml")):
             text = content.decode("utf-8").replace("__LOCALE__", locale).replace("__TIMEZONE__", zone).replace("__PROJECT_ID__", project)
+            text = text.replace("$schema=schemas/", f"$schema={schemas}").replace("$schema=../schemas/", f"$schema=../{schemas}")
             if rel == "huitou.yaml" and data is not None:
                 text = text[: text.index("\ndata:\n") + 1] + data
             content = text.encode("utf-8")
         files.append((rel, content))
-    files += [(f"schemas/{name}", package.joinpath("schemas").joinpath(name).read_bytes()) for name in SCHEMAS.values()]
+    folder = package.joinpath(*schemas.strip("/").split("/"))
+    files += [(schemas + name, folder.joinpath(name).read_bytes()) for name in SCHEMAS.values()]
     if data is None:
         today = today or dt.datetime.now(zoneinfo.ZoneInfo(zone)).date()
         files += sample_data(names, language, today)
