@@ -27,6 +27,7 @@ from .data import raw
 from .data.sources import DataError, source_from_config
 from .data.values import try_cast
 from .db import create_temp, date_literal, quoted, select_tree, tree
+from .i18n import _
 from .relation import Loaded
 
 RECOMMENDATIONS = "customer_recommendations"  # the scored relation: a temporary table of the session
@@ -69,7 +70,7 @@ def _pairs(con: duckdb.DuckDBPyConnection, config: dict[str, Any], root: Path) -
     if spec.get("path"):
         source = source_from_config("products", spec, root)
         if not source.path.exists():
-            raise DataError(f"data.products: {source.path} does not exist")
+            raise DataError(_("{what}: {path} does not exist", what="data.products", path=source.path))
         columns = raw.open_raw(con, source)
         by = "product" if source.column("product") in columns and source.column("category") not in columns else "category"
         key, goes_with = (raw.need_column(source, columns, c) for c in (by, "goes_with"))

@@ -31,6 +31,7 @@ from .data.sources import ENGINE_TABLE, DataError, Source, data_files, resolve
 from .db import connect, copy_out, create_temp, first_row, run, scalar, scratch_dir, select_tree, statement
 from .feature_sql import DEFAULT_LIFECYCLE, EPOCH, feature_query, lifecycle_sql, portable_summary, purchase_days_sql, summary_sql
 from .features import CATALOG, LIFECYCLE_STAGES
+from .i18n import N_, _
 from .predicates import PredicateError, to_sql
 from .predicates.ast import And, Expr, Not, Or, walk
 from .project import Project
@@ -77,7 +78,7 @@ class DataSession:
             else:
                 types = self.feature_types()
                 self.engine_step(
-                    "computing the features",
+                    N_("computing the features"),
                     lambda: self.engine.bring(
                         sqlglot.select(*[exp.column(c, quoted=True) for c in types]).from_(self.features_on_engine()),
                         self.con,
@@ -128,7 +129,7 @@ class DataSession:
         plan's candidates are computed beside it)."""
         if self._on_engine is None:
             self.local_features()
-            self._on_engine = self.engine_step("computing the features", lambda: features_on(self.engine, self, **self._inputs))
+            self._on_engine = self.engine_step(N_("computing the features"), lambda: features_on(self.engine, self, **self._inputs))
         return self._on_engine
 
     def plan_features(self) -> tuple[Any, exp.Select, exp.Table]:
@@ -153,11 +154,15 @@ class DataSession:
         except self.engine.errors as exc:
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             if "OutOfMemoryError" in reason:  # the JVM's: the driver holds what huitou hands over
-                raise EngineError(
-                    f"engine {self.engine.kind}: ran out of memory {what} ({reason[:160]}): give the driver more, "
-                    "e.g. huitou.yaml engine: {conf: {spark.driver.memory: 8g}}"
-                ) from None
-            raise EngineError(f"engine {self.engine.kind}: {what} failed: {reason} (check the server, then run again)") from None
+                said = _(
+                    "engine {kind}: ran out of memory {what} ({reason}): give the driver more, e.g. huitou.yaml engine: {{conf: {{spark.driver.memory: 8g}}}}",
+                    kind=self.engine.kind,
+                    what=_(what),
+                    reason=reason[:160],
+                )
+                raise EngineError(said) from None
+            said = _("engine {kind}: {what} failed: {reason} (check the server, then run again)", kind=self.engine.kind, what=_(what), reason=reason)
+            raise EngineError(said) from None
 
 
 ENGINE_FEATURES = "engine_features"  # the local copy of the features another engine computed
@@ -176,7 +181,7 @@ def data_timezone(project: Project, playbooks: list[PlaybookContext], flag: str 
         return flag
     zones = sorted({str(p.data.get("timezone", "Asia/Shanghai")) for p in playbooks})
     if len(zones) > 1:
-        raise DataError(f"the playbooks use different timezones ({', '.join(zones)}); evaluate them separately or pass --timezone")
+        raise DataError(_("the playbooks use different timezones ({zones}); evaluate them separately or pass --timezone", zones=", ".join(zones)))
     if zones:
         return zones[0]
     return str(project.config.get("timezone", "Asia/Shanghai"))
@@ -224,12 +229,14 @@ def _connect(memory_limit: str | None, files: list[Path]) -> duckdb.DuckDBPyConn
         return connect(files)
     if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*", memory_limit, flags=re.IGNORECASE):
         # DuckDB would read '-5GB' as no limit at all.
-        raise DataError(f"--memory-limit {memory_limit!r}: not a size (give a size such as 2GB or 512MB)")
+        raise DataError(_("--memory-limit {value}: not a size (give a size such as 2GB or 512MB)", value=repr(memory_limit)))
     # An in-memory database spills to its temp directory: keep it out of the project.
     try:
         return connect(files, memory_limit=memory_limit, temp_directory=str(scratch_dir("spill")))
     except duckdb.Error as exc:
-        raise DataError(f"--memory-limit {memory_limit!r}: {str(exc).splitlines()[0]} (give a size such as 2GB or 512MB)") from None
+        raise DataError(
+            _("--memory-limit {value}: {reason} (give a size such as 2GB or 512MB)", value=repr(memory_limit), reason=str(exc).splitlines()[0])
+        ) from None
 
 
 def open_data(
@@ -263,7 +270,9 @@ def open_data(
     )
     if customers_source is not None and orders_source.fields:
         raise DataError(
-            "data.orders.fields: profile columns are read from the orders only when there is no customers file; declare them under data.customers.fields"
+            _(
+                "data.orders.fields: profile columns are read from the orders only when there is no customers file; declare them under data.customers.fields"
+            )
         )
     extra = extra_fields(orders_source, customers_source)
     for source in (orders_source, customers_source):
@@ -285,8 +294,12 @@ def open_data(
     newest = scalar(con, "SELECT max(last_order_date) FROM order_summary")
     if newest is not None and (as_of - newest).days > STALE_DAYS:
         orders_report.hints.append(
-            f"the newest purchase is from {newest}, {(as_of - newest).days:,} days before the as-of date {as_of}: "
-            f"to evaluate the data as of its end, pass --as-of {newest}"
+            _(
+                "the newest purchase is from {newest}, {days:,} days before the as-of date {as_of}: to evaluate the data as of its end, pass --as-of {newest}",
+                newest=newest,
+                days=(as_of - newest).days,
+                as_of=as_of,
+            )
         )
     reports.append(orders_report)
     absent = reports[0].absent if known else [c for c in BOOLEAN_PROFILE if c not in orders_source.fields]
@@ -307,8 +320,12 @@ def extra_fields(orders: Source, customers: Source | None) -> dict[str, str]:
     for name in declared:
         if name in CATALOG and name not in standard:
             raise DataError(
-                f"data.{'customers' if customers else 'orders'}.fields.{name}: huitou computes `{name}` itself (docs/features.md); "
-                f"name your column otherwise, e.g. fields: {{{name}_given: ...}} with columns: {{{name}_given: <your column>}}"
+                _(
+                    "data.{source}.fields.{name}: huitou computes `{name}` itself (docs/features.md); "
+                    "name your column otherwise, e.g. fields: {{{name}_given: ...}} with columns: {{{name}_given: <your column>}}",
+                    source="customers" if customers else "orders",
+                    name=name,
+                )
             )
     return {n: t for n, t in declared.items() if n not in standard}
 
@@ -376,7 +393,7 @@ def write_features(session: DataSession, out: Path) -> int:
     """Write the feature table (CSV or Parquet by extension), ordered by customer_id."""
     fmt = {".parquet": "PARQUET", ".pq": "PARQUET", ".csv": "CSV"}.get(out.suffix.lower())
     if fmt is None:
-        raise DataError(f"--out {out}: use a .csv or .parquet file name")
+        raise DataError(_("--out {file}: use a .csv or .parquet file name", file=out))
     out.parent.mkdir(parents=True, exist_ok=True)
     return copy_out(session.con, session.features_of().order_by("customer_id"), out, "FORMAT PARQUET" if fmt == "PARQUET" else "FORMAT CSV, HEADER")
 

@@ -188,3 +188,48 @@ def for_command(argv: list[str], environ: Mapping[str, str] = os.environ, start:
         i += 1
     configured = None if flag or environ.get(ENV_VAR) else configured_language(start or Path.cwd())
     return choose(flag, environ, configured), rest
+
+
+# Babel's locales for the languages' forms of dates and money (English keeps huitou's own:
+# ISO dates, `1,234.50 CNY`, which its goldens and its users' scripts read).
+_BABEL = {"zh-CN": "zh_Hans_CN", "ja": "ja_JP"}
+
+
+def said_date(value: object) -> str:
+    """A date as the chosen language writes it: `2026-11-01`, `2026年11月1日`.
+
+    >>> import datetime
+    >>> with speaking("zh-CN"):
+    ...     said_date(datetime.date(2026, 11, 1))
+    '2026年11月1日'
+    """
+    import datetime as dt
+
+    if language() == "en":
+        return str(value)
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            return str(value)
+    if not isinstance(value, dt.date):
+        return str(value)
+    from babel.dates import format_date
+
+    return str(format_date(value, format="long", locale=_BABEL[language()]))
+
+
+def money(amount: float, currency: str | None) -> str:
+    """An amount as the chosen language writes money: `1,234.50 CNY`; `¥1,234.50`.
+
+    >>> with speaking("zh-CN"):
+    ...     money(1234.5, "CNY")
+    '¥1,234.50'
+    >>> money(1234.5, "CNY"), money(-3, None)
+    ('1,234.50 CNY', '-3.00')
+    """
+    if language() == "en" or not currency:
+        return f"{amount:,.2f}" + (f" {currency}" if currency else "")
+    from babel.numbers import format_currency
+
+    return str(format_currency(amount, currency, locale=_BABEL[language()]))

@@ -23,7 +23,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .diagnostics import Diagnostic
-from .i18n import N_, _
+from .i18n import N_, _, lookup
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -280,7 +280,7 @@ YAML_WORDS = [
 
 
 def _yaml_words(text: str) -> str:
-    return _(text) if text in YAML_WORDS else text
+    return lookup(text) if text in YAML_WORDS else text  # not format strings: `',' or '}'`
 
 
 MAX_VALUES = 100_000  # values a document may hold once its aliases are expanded

@@ -23,6 +23,7 @@ from sqlglot import exp
 
 from .data.sources import DataError
 from .db import create_temp, date_literal, tree
+from .i18n import _
 from .redact import secret_env
 from .relation import Loaded, Relation
 
@@ -39,10 +40,12 @@ def secret(config: dict[str, Any]) -> str:
     name = str((config.get("referral") or {}).get("secret_env", ""))
     value = (secret_env(name) or "") if name else ""
     if not value:
-        raise DataError(
-            f"referral.secret_env: the environment variable {name or '(none named)'} is not set; referral codes are signed with it "
-            "(export the same secret every day: a customer's code must stay theirs)"
+        said = _(
+            "referral.secret_env: the environment variable {name} is not set; referral codes are signed with it "
+            "(export the same secret every day: a customer's code must stay theirs)",
+            name=name or _("(none named)"),
         )
+        raise DataError(said)
     return value
 
 

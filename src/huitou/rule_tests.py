@@ -21,6 +21,7 @@ from typing import Any
 from sqlglot import exp
 
 from .diagnostics import did_you_mean
+from .i18n import _
 from .loader import Document
 from .plan.run import PlanInputError, plan_playbooks
 from .plan.timing import parse_horizon
@@ -83,18 +84,16 @@ def _plan_rows(playbooks: list[Any], test: dict[str, Any]) -> list[dict[str, Any
             # Name the test's tables, not the temporary files they were written to.
             message = str(exc)
             for table, path in files.items():
-                message = message.replace(str(path), f"given {table}")
+                message = message.replace(str(path), _("given {table}", table=table))
             raise PlanInputError(message) from None
         # A given row the loader rejects or repairs is a mistake in the test, not data to
         # plan around: say so instead of testing something else.
         for report in plan.reports:
             problems = {**report.rejected, **report.kept_with_issues}
             if problems:
-                raise PlanInputError(
-                    f"given {report.source}: "
-                    + ", ".join(f"{n} {why}" for why, n in sorted(problems.items()))
-                    + (f" ({'rejected' if report.rejected else 'field set to NULL'})")
-                )
+                counts = ", ".join(f"{n} {why}" for why, n in sorted(problems.items()))
+                done = _("rejected") if report.rejected else _("field set to NULL")
+                raise PlanInputError(_("given {table}: {counts} ({done})", table=report.source, counts=counts, done=done))
         notes = [n for n in plan.notes if n]
         if notes:
             raise PlanInputError("; ".join(notes))
@@ -153,7 +152,7 @@ def _cell(value: Any) -> str:
 def check(expectation: dict[str, Any], rows: list[dict[str, Any]], playbooks: list[Any]) -> str | None:
     """None when some plan row meets the expectation, else what was found instead."""
     customer, rule = str(expectation["customer"]), str(expectation["rule"])
-    playbook, _, rule_id = rule.rpartition("/")
+    playbook, _slash, rule_id = rule.rpartition("/")
     mine = [
         r
         for r in rows
@@ -165,14 +164,18 @@ def check(expectation: dict[str, Any], rows: list[dict[str, Any]], playbooks: li
     known = {f"{ctx.name}/{r['id']}" for ctx in playbooks for r in ctx.rules}
     if not any(k == rule or k.endswith("/" + rule) for k in known):
         ids = sorted({k.split("/", 1)[1] for k in known} | known)
-        return f"no rule '{rule}' in the playbooks" + (
-            f"; {did_you_mean(rule, ids)}" if did_you_mean(rule, ids) else f" (rules: {', '.join(sorted(known))})"
+        return _("no rule '{rule}' in the playbooks", rule=rule) + (
+            f"; {did_you_mean(rule, ids)}" if did_you_mean(rule, ids) else _(" (rules: {rules})", rules=", ".join(sorted(known)))
         )
-    what = f"{customer} / {rule}" + (f" step {expectation['step']}" if "step" in expectation else "")
+    what = f"{customer} / {rule}" + (_(" step {step}", step=expectation["step"]) if "step" in expectation else "")
     if expectation["status"] == "none":
-        return None if not mine else f"{what}: expected no plan row, got {_describe(mine)}"
+        return None if not mine else _("{what}: expected no plan row, got {got}", what=what, got=_describe(mine))
     if not mine:
-        return f"{what}: expected {expectation['status']}, but the plan has no row (not in the segment, or no date in the window)"
+        return _(
+            "{what}: expected {status}, but the plan has no row (not in the segment, or no date in the window)",
+            what=what,
+            status=expectation["status"],
+        )
     misses = [_miss(expectation, r) for r in mine]
     if any(m is None for m in misses):
         return None
@@ -184,14 +187,14 @@ def _miss(expectation: dict[str, Any], row: dict[str, Any]) -> str | None:
     got = _describe([row])
     for key in ("status", "reason", "send_at", "channel"):
         if key in expectation and str(row[key]) != str(expectation[key]):
-            return f"expected {key} {expectation[key]}, got {got}"
+            return _("expected {key} {wanted}, got {got}", key=key, wanted=expectation[key], got=got)
     text = _text(row.get("content"))
     for fragment in _as_list(expectation.get("contains")):
         if fragment not in text:
-            return f"the message does not contain {fragment!r}: {text!r}"
+            return _("the message does not contain {fragment}: {text}", fragment=repr(fragment), text=repr(text))
     for fragment in _as_list(expectation.get("not_contains")):
         if fragment in text:
-            return f"the message contains {fragment!r}: {text!r}"
+            return _("the message contains {fragment}: {text}", fragment=repr(fragment), text=repr(text))
     return None
 
 

@@ -12,6 +12,8 @@ import base64
 import hashlib
 import hmac
 
+from .i18n import _
+
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -43,9 +45,9 @@ def read_token(secret: str, token: str) -> tuple[str, str]:
         given = _unb64(tag)
         customer, channel = payload.decode().split("\x1f")
     except (ValueError, UnicodeDecodeError):
-        raise ValueError("not an unsubscribe token (expected two base64url parts joined by '.')") from None
+        raise ValueError(_("not an unsubscribe token (expected two base64url parts joined by '.')")) from None
     if not hmac.compare_digest(given, _tag(secret, payload)):
-        raise ValueError("the token's signature does not match this shop's unsubscribe secret")
+        raise ValueError(_("the token's signature does not match this shop's unsubscribe secret"))
     return customer, channel
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from .diagnostics import ExitCode
 from .errors import HuitouError
+from .i18n import _
 from .inert import shown
 
 
@@ -50,7 +51,7 @@ def as_of_date(value: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise OpenError(f"--as-of {value!r} is not a date; write YYYY-MM-DD") from None
+        raise OpenError(_("--as-of {value} is not a date; write YYYY-MM-DD", value=repr(value))) from None
 
 
 def _reads_engine_tables(config: dict[str, Any]) -> bool:
@@ -122,7 +123,7 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
             first = next(d for d in result.diagnostics if d.severity == "error")
             raise PlanInputError(f"{first.file}:{first.line}:{first.column}: {first.code} {first.message}")
         if not result.playbooks:
-            raise PlanInputError(f"{root}: no playbooks")
+            raise PlanInputError(_("{root}: no playbooks", root=root))
         return cls(project, result.playbooks, result.tests)
 
     def hold(self, scope: contextlib.AbstractContextManager[Any]) -> None:
@@ -141,7 +142,7 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
 
         kind = flag or str((self.config.get("engine") or {}).get("kind", "duckdb"))
         if kind not in KINDS:
-            raise EngineError(f"--engine {kind!r}: use one of {', '.join(KINDS)}")
+            raise EngineError(_("--engine {kind}: use one of {kinds}", kind=repr(kind), kinds=", ".join(KINDS)))
         if kind == "duckdb":
             return None
         if kind not in self._engines:
@@ -176,7 +177,7 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
         try:
             tz = data_timezone(self.project, self.playbooks, opts.timezone)
             if not valid_timezone(tz):
-                raise OpenError(f"unknown timezone '{tz}'")
+                raise OpenError(_("unknown timezone '{name}'", name=tz))
             if engine is None and (features or _reads_engine_tables(self.config)):
                 engine = self.engine(opts.engine)
             session = open_data(
@@ -222,12 +223,16 @@ def announce(session: Any) -> None:
     if session.forecast_wanted:
         session.features()  # fit now, to say here when the shop is too small
         if session.forecast.problem:
-            err.print(f"forecast: {session.forecast.problem}", markup=False)
+            err.print(_("forecast: {problem}", problem=session.forecast.problem), markup=False)
     for report in session.reports:
         if report.too_many_rejected:
             share = sum(report.rejected.values()) / report.order_rows
-            raise OpenError(
-                f"{report.source}: {share:.0%} of the rows of {report.label} were rejected, more than data.{report.source}.max_rejected "
-                f"({report.max_rejected:.0%}) allows: the data is probably mapped wrong (see the reasons above); fix the mapping, or raise max_rejected",
-                ExitCode.PROBLEMS,
+            said = _(
+                "{source}: {share:.0%} of the rows of {label} were rejected, more than data.{source}.max_rejected ({most:.0%}) allows: "
+                "the data is probably mapped wrong (see the reasons above); fix the mapping, or raise max_rejected",
+                source=report.source,
+                share=share,
+                label=report.label,
+                most=report.max_rejected,
             )
+            raise OpenError(said, ExitCode.PROBLEMS)

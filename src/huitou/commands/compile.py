@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..diagnostics import ExitCode
 from ..errors import Found
+from ..i18n import _
 from . import as_of, echo, horizon, refuse
 
 
@@ -21,7 +22,9 @@ def compile_(paths: list[Path], dialect: str, as_of_text: str | None, horizon_te
     from ..validate import UsageError, validate_paths
 
     if dialect not in sqlglot.Dialect.classes:
-        raise refuse("compile", f"unknown dialect '{dialect}'; one of: {', '.join(sorted(sqlglot.Dialect.classes))}")
+        raise refuse(
+            "compile", _("unknown dialect '{dialect}'; one of: {dialects}", dialect=dialect, dialects=", ".join(sorted(sqlglot.Dialect.classes)))
+        )
     try:
         result = validate_paths(paths)
     except UsageError as exc:

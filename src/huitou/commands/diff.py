@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import ExitCode
+from ..i18n import _
 from ..workspace import DataOptions, OpenError
 from . import as_of, echo, horizon, refuse
 
@@ -28,5 +29,5 @@ def diff(opts: DataOptions, base: str, head: str | None, horizon_text: str, form
         return ExitCode.OK
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    echo(f"wrote the diff to {out}", err=True)
+    echo(_("wrote the diff to {file}", file=out), err=True)
     return ExitCode.OK

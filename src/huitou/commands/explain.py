@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import ExitCode
+from ..i18n import N_, _
 from ..workspace import DataOptions
 from . import console, opened, refuse
 
-NO_SUCH_CUSTOMER = "no customer '{}' in the data (ids are compared exactly, leading zeros included)"
+NO_SUCH_CUSTOMER = N_("no customer '{customer}' in the data (ids are compared exactly, leading zeros included)")
 
 
 def explain(opts: DataOptions, customer: str, paths: list[Path], format: str) -> int:
@@ -21,7 +22,7 @@ def explain(opts: DataOptions, customer: str, paths: list[Path], format: str) ->
         session = ws.load(opts, forecast=True)
         found = explain_customer(session, customer, ws.playbooks)
     if found is None:
-        raise refuse("explain", NO_SUCH_CUSTOMER.format(customer), ExitCode.PROBLEMS)
+        raise refuse("explain", _(NO_SUCH_CUSTOMER, customer=customer), ExitCode.PROBLEMS)
     values, items = found
     day = session.as_of.isoformat()
     if format == "json":

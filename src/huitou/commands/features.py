@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import ExitCode
+from ..i18n import _
 from ..workspace import DataOptions
 from . import echo, opened, refuse
 
@@ -33,5 +34,5 @@ def features(opts: DataOptions, out: Path | None) -> int:
         except DataError as exc:
             raise refuse("features", str(exc)) from None
         width = len(run(session.con, exp.Describe(this=session.features_of())).fetchall())
-    echo(f"wrote {rows:,} customers x {width} columns to {out}", err=True)
+    echo(_("wrote {rows:,} customers x {width} columns to {file}", rows=rows, width=width, file=out), err=True)
     return ExitCode.OK

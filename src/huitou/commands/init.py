@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..diagnostics import ExitCode
+from ..i18n import _
 from ..inert import shown
 from . import echo, refuse
 
@@ -25,16 +26,16 @@ def init(directory: Path, force: bool, locale: str | None, timezone: str | None,
             data, lines = data_section(proposal, from_), summary(proposal, from_)
         written = write_starter(directory, force=force, locale=locale or "zh-CN", timezone=timezone, data=data)
     except FileExistsError as exc:
-        raise refuse("init", f"{exc}; use --force to overwrite") from None
+        raise refuse("init", _("{reason}; use --force to overwrite", reason=exc)) from None
     except (StarterError, DataError) as exc:
         raise refuse("init", str(exc)) from None
     for path in written:
-        echo(f"created {path}")
+        echo(_("created {file}", file=path))
     for line in lines:
         echo(shown(line))  # column names and values of the shop's file
     if from_ is not None:
         _load_once(directory)
-    echo(f"\nnext: cd {directory} && huitou validate && huitou segments && huitou plan")
+    echo("\n" + _("next: cd {dir} && huitou validate && huitou segments && huitou plan", dir=directory))
     return ExitCode.OK
 
 
@@ -45,9 +46,9 @@ def _load_once(directory: Path) -> None:
 
     result = validate_paths([directory])
     if result.errors or not result.playbooks:
-        raise refuse("init", f"the project written in {directory} does not validate: run huitou validate there")
+        raise refuse("init", _("the project written in {dir} does not validate: run huitou validate there", dir=directory))
     try:
         with Workspace(result.playbooks[0].project, result.playbooks) as ws:
             ws.load(DataOptions(), features=False, forecast=False)
     except OpenError as exc:
-        raise refuse("init", f"{exc}; the project is written: fix data.orders in {directory / 'huitou.yaml'}") from None
+        raise refuse("init", _("{reason}; the project is written: fix data.orders in {file}", reason=exc, file=directory / "huitou.yaml")) from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from ..diagnostics import ExitCode
+from ..i18n import _
 from ..workspace import Workspace
 from . import echo, refuse
 
@@ -20,7 +21,7 @@ def optout(customer: str | None, channel: str | None, token: str | None) -> int:
     shop = Workspace.configured("optout").project
     config = shop.config
     if (customer is None) == (token is None):
-        raise refuse("optout", "give a CUSTOMER id or --token TOKEN (one of them)")
+        raise refuse("optout", _("give a CUSTOMER id or --token TOKEN (one of them)"))
     source = "huitou optout"
     if token is not None:
         try:
@@ -37,8 +38,12 @@ def optout(customer: str | None, channel: str | None, token: str | None) -> int:
         if not scope:
             raise refuse(
                 "optout",
-                f"--channel {channel}: not a channel of huitou.yaml ({', '.join(configured) or 'none'}); give a channel's name or kind "
-                "(sms, email, phone, ...), or leave --channel out to opt out of every channel",
+                _(
+                    "--channel {channel}: not a channel of huitou.yaml ({channels}); give a channel's name or kind "
+                    "(sms, email, phone, ...), or leave --channel out to opt out of every channel",
+                    channel=channel,
+                    channels=", ".join(configured) or _("none"),
+                ),
             )
     try:
         book = Ledger(default_path(shop.root, config))
@@ -50,7 +55,16 @@ def optout(customer: str | None, channel: str | None, token: str | None) -> int:
         book.vouch()
         book.close()
     except LedgerError as exc:
-        raise refuse("optout", f"not recorded: {exc}") from None
-    what = f"channel {', '.join(str(c) for c in scope)}" if channel else "every channel"
-    echo(f"{'recorded' if new else 'already recorded'}: customer {customer} opted out of {what}; {skipped:,} planned message(s) skipped")
+        raise refuse("optout", _("not recorded: {reason}", reason=exc)) from None
+    what = _("channel {channels}", channels=", ".join(str(c) for c in scope)) if channel else _("every channel")
+    done = _("recorded") if new else _("already recorded")
+    echo(
+        _(
+            "{done}: customer {customer} opted out of {what}; {skipped:,} planned message(s) skipped",
+            done=done,
+            customer=customer,
+            what=what,
+            skipped=skipped,
+        )
+    )
     return ExitCode.OK

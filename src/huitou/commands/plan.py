@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import ExitCode
+from ..i18n import _
+from ..words import counted
 from ..workspace import DataOptions
 from . import build, console, echo, horizon, opened, preload_plan, refuse
 
@@ -19,7 +21,7 @@ def plan(
 
     days = horizon(horizon_text)
     if out is not None and out.suffix.lower() not in FORMATS:
-        raise refuse("plan", f"--out {out}: use a .jsonl, .csv or .parquet file name")
+        raise refuse("plan", _("--out {file}: use a .jsonl, .csv or .parquet file name", file=out))
     with opened("plan", paths) as ws:
         # What the dry run's summary imports is loaded beside the data (commands.preload_plan).
         preload_plan(ws, opts, _SUMMARY_MODULES if out is None else ())
@@ -29,8 +31,16 @@ def plan(
         result = build("plan", session, ws.playbooks, days, jobs=jobs, keep=out is None)
         if out is not None:
             rows = write_plan(result, out)
-            counts = ", ".join(f"{n:,} {s}" for s, n in status_counts(result).items()) or "no candidates"
-            echo(f"wrote {rows:,} rows to {out} ({counts}); plan {result.plan_id}", err=True)
+            echo(
+                _(
+                    "wrote {rows:,} rows to {file} ({counts}); plan {id}",
+                    rows=rows,
+                    file=out,
+                    counts=counted(status_counts(result)),
+                    id=result.plan_id,
+                ),
+                err=True,
+            )
             return ExitCode.OK
         from ..report.sizing import holdout_sizing
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..diagnostics import ExitCode
+from ..i18n import _
+from ..words import said as said_word
 from ..workspace import DataOptions
 from . import build, echo, horizon, opened, preload_plan, refuse
 from .explain import NO_SUCH_CUSTOMER
@@ -20,22 +22,36 @@ def preview(opts: DataOptions, rule: str, customer: str, paths: list[Path], hori
         session = ws.load(opts)
         playbook, rule_id = _one_rule(rule, [f"{ctx.name}/{r['id']}" for ctx in ws.playbooks for r in ctx.rules])
         if scalar(session.con, session.features_of().where("customer_id = ?").select("count(*)", append=False), [customer]) == 0:
-            raise refuse("preview", NO_SUCH_CUSTOMER.format(customer), ExitCode.PROBLEMS)
+            raise refuse("preview", _(NO_SUCH_CUSTOMER, customer=customer), ExitCode.PROBLEMS)
         result = build("preview", session, ws.playbooks, days, customer=customer)
         rows = result.messages_of(playbook, rule_id)
+    name = f"{playbook}/{rule_id}"
     if not rows:
-        echo(
-            f"{playbook}/{rule_id}: no message for {customer} in the {days} days from {session.as_of} - the customer is not in the rule's segment "
-            f"or its timing has no date in the window (see `huitou explain {customer}`)"
+        said = _(
+            "{rule}: no message for {customer} in the {days} days from {start} - the customer is not in the rule's segment "
+            "or its timing has no date in the window (see `huitou explain {customer}`)",
+            rule=name,
+            customer=customer,
+            days=days,
+            start=session.as_of,
         )
+        echo(said)
         return ExitCode.OK
     for row in rows:
-        echo(
-            f"{playbook}/{rule_id} -> {customer} via {row.channel} ({row.to or 'no contact'}), step {row.step}, "
-            f"scheduled {row.scheduled_date}, send at {row.send_at}: {row.status}"
+        said = _(
+            "{rule} -> {customer} via {channel} ({to}), step {step}, scheduled {scheduled}, send at {send_at}: {status}",
+            rule=name,
+            customer=customer,
+            channel=row.channel,
+            to=row.to or _("no contact"),
+            step=row.step,
+            scheduled=row.scheduled_date,
+            send_at=row.send_at,
+            status=said_word(row.status),
         )
+        echo(said)
         if row.reason:
-            echo(f"  {row.reason}: {row.reason_detail}")
+            echo(f"  {said_word(row.reason)}: {row.reason_detail}")
         for key in ("subject", "body", "html"):
             if row.content and row.content.get(key):
                 echo(f"  --- {key}")
@@ -50,7 +66,8 @@ def _one_rule(rule: str, known: list[str]) -> tuple[str, str]:
 
     matches = [k for k in known if k == rule or k.split("/", 1)[1] == rule]
     if len(matches) != 1:
-        hint = did_you_mean(rule, [k.split("/", 1)[1] for k in known] + known) or "rules: " + ", ".join(known)
-        raise refuse("preview", f"{'no' if not matches else 'more than one'} rule '{rule}'; {hint}", ExitCode.PROBLEMS)
+        hint = did_you_mean(rule, [k.split("/", 1)[1] for k in known] + known) or _("rules: {rules}", rules=", ".join(known))
+        said = _("no rule '{rule}'", rule=rule) if not matches else _("more than one rule '{rule}'", rule=rule)
+        raise refuse("preview", f"{said}; {hint}", ExitCode.PROBLEMS)
     playbook, rule_id = matches[0].split("/", 1)
     return playbook, rule_id

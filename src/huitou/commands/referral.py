@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..diagnostics import ExitCode
+from ..i18n import _
 from ..workspace import DataOptions, Workspace
 from . import echo, opened, refuse
 
@@ -15,7 +16,7 @@ def referral(opts: DataOptions, code: str) -> int:
     if not configured(shop.config):
         raise refuse(
             "referral",
-            "huitou.yaml has no referral section: add referral: {url: ..., secret_env: HUITOU_REFERRAL_SECRET}",
+            _("huitou.yaml has no referral section: add referral: {{url: ..., secret_env: HUITOU_REFERRAL_SECRET}}"),
             ExitCode.PROBLEMS,
         )
     with opened("referral", playbooks=False) as ws:
@@ -25,7 +26,7 @@ def referral(opts: DataOptions, code: str) -> int:
         except DataError as exc:
             raise refuse("referral", str(exc)) from None
     if customer is None:
-        message = f"{code!r} is no customer's referral code in this shop (mistyped, made up, or signed with another secret)"
+        message = _("{code} is no customer's referral code in this shop (mistyped, made up, or signed with another secret)", code=repr(code))
         raise refuse("referral", message, ExitCode.PROBLEMS)
     echo(customer)
     return ExitCode.OK

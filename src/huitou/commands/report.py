@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import ExitCode
+from ..i18n import _
 from ..workspace import DataOptions, Workspace
 from . import console, opened, refuse
 
@@ -22,7 +23,7 @@ def report(opts: DataOptions, start: str, end: str, every: str | None, format: s
 
     first, last = (_day(flag, value) for flag, value in (("from", start), ("to", end)))
     if first > last:
-        raise refuse("report", f"--from {first} is after --to {last}")
+        raise refuse("report", _("--from {first} is after --to {last}", first=first, last=last))
     if opts.as_of is None:
         opts = dataclasses.replace(opts, as_of=last.isoformat())
     shop = Workspace.configured("report").project
@@ -46,7 +47,7 @@ def report(opts: DataOptions, start: str, end: str, every: str | None, format: s
             try:
                 html.write_text(page, encoding="utf-8")
             except OSError as exc:
-                raise refuse("report", f"--html {html}: cannot write it ({exc.strerror or exc})") from None
+                raise refuse("report", _("--html {file}: cannot write it ({reason})", file=html, reason=exc.strerror or exc)) from None
     if format == "json":
         sys.stdout.write(report_json(result, effects))
     elif format == "csv":
@@ -60,4 +61,4 @@ def _day(flag: str, value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise refuse("report", f"--{flag} {value!r} is not a date; write YYYY-MM-DD") from None
+        raise refuse("report", _("--{flag} {value} is not a date; write YYYY-MM-DD", flag=flag, value=repr(value))) from None

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..diagnostics import ExitCode
+from ..i18n import _
 from . import echo
 
 
@@ -17,7 +18,7 @@ def schema(kind: str, out: Path | None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for name, filename in SCHEMAS.items():
             (out / filename).write_text(json.dumps(load_schema(name), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            echo(f"wrote {out / filename}")
+            echo(_("wrote {file}", file=out / filename))
         return ExitCode.OK
     echo(json.dumps(load_schema(kind), indent=2, ensure_ascii=False))
     return ExitCode.OK

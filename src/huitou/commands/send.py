@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ..diagnostics import ExitCode
+from ..i18n import N_, _
 from ..workspace import Workspace
 from . import refuse
 
-_TIME = "is not a date or time of the years 1970-2199; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed)"
+_TIME = N_(
+    "--{flag} {value} is not a date or time of the years 1970-2199; write 2026-11-25 or 2026-11-25T18:00 (an offset such as +08:00 is allowed)"
+)
 
 
 def send(
@@ -48,8 +51,8 @@ def send(
         try:
             times[flag] = parse_until(value, zone, end_of_day=flag == "until", now=ahead_of)
         except ValueError:
-            ahead = " or a time ahead of the clock: +30m, +24h, +2d" if flag == "until" else ""
-            raise refuse("send", f"--{flag} {value!r} {_TIME}{ahead}") from None
+            ahead = _(" or a time ahead of the clock: +30m, +24h, +2d") if flag == "until" else ""
+            raise refuse("send", _(_TIME, flag=flag, value=repr(value)) + ahead) from None
     limit = times["until"] if times["until"] is not None else times["now"]
     try:
         optouts = read_optout_file(config, shop.root)
@@ -72,9 +75,9 @@ def send(
     except (PlanFileError, DataError) as exc:
         raise refuse("send", str(exc)) from None
     except (LedgerError, ConfigError) as exc:
-        raise refuse("send", f"nothing sent: {exc}") from None
+        raise refuse("send", _("nothing sent: {reason}", reason=exc)) from None
     except LedgerBusy as exc:
-        raise refuse("send", f"{exc}; nothing sent (drop --no-wait to wait for it)") from None
+        raise refuse("send", _("{reason}; nothing sent (drop --no-wait to wait for it)", reason=exc)) from None
     sys.stdout.write(send_json(report) + "\n" if format == "json" else send_text(report))
     troubled = report.problems or any(c.troubled for c in report.channels.values())
     return ExitCode.PROBLEMS if troubled else ExitCode.OK

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..diagnostics import ExitCode
 from ..errors import Found
+from ..i18n import _
 from . import echo, refuse
 
 
@@ -20,14 +21,14 @@ def test(paths: list[Path], select: str | None) -> int:
         wanted = [p.resolve() for p in paths]
         for path in wanted:
             if not path.exists():
-                raise UsageError(f"no such file or directory: {path}")
+                raise UsageError(_("no such file or directory: {path}", path=path))
     except UsageError as exc:
         raise refuse("test", str(exc)) from None
     if result.errors:
         raise Found(None, report=REPORTERS["text"](result, False))
     tests = [doc for path, doc in result.tests if not wanted or any(path == w or w in path.parents for w in wanted)]
     if not tests:
-        raise refuse("test", "no tests: put them beside the playbooks as NAME.test.yaml (docs/testing.md)", ExitCode.PROBLEMS)
+        raise refuse("test", _("no tests: put them beside the playbooks as NAME.test.yaml (docs/testing.md)"), ExitCode.PROBLEMS)
     outcomes = run_tests(result.playbooks, tests, select)
     for outcome in outcomes:
         if outcome.passed:
@@ -37,7 +38,7 @@ def test(paths: list[Path], select: str | None) -> int:
         for failure in outcome.failures:
             echo(f"FAIL {outcome.file}:{failure.line}:{failure.column}: {outcome.name}: {failure.message}")
     failed = sum(not o.passed for o in outcomes)
-    echo(f"{len(outcomes)} tests, {len(outcomes) - failed} passed, {failed} failed")
+    echo(_("{tests} tests, {passed} passed, {failed} failed", tests=len(outcomes), passed=len(outcomes) - failed, failed=failed))
     if not outcomes:
-        raise refuse("test", f"no test name contains {select!r}", ExitCode.PROBLEMS)
+        raise refuse("test", _("no test name contains {text}", text=repr(select)), ExitCode.PROBLEMS)
     return ExitCode.PROBLEMS if failed else ExitCode.OK

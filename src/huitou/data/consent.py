@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..i18n import _
+
 # The customer column holding consent for each channel kind (a channel may name its own).
 CONSENT_BY_KIND = {
     "sms": "consent_sms",
@@ -44,19 +46,25 @@ def absent_line(channels: Mapping[str, str], absent: Iterable[str], where: str, 
         return None
     columns = sorted({channels[n] for n in names})
     mapping = (
-        f"data.orders.fields: {{{columns[0]}: boolean}} and data.orders.columns: {{{columns[0]}: <your column>}}"
+        _("data.orders.fields: {{{column}: boolean}} and data.orders.columns: {{{column}: <your column>}}", column=columns[0])
         if on_orders
-        else f"data.customers.columns: {{{columns[0]}: <your column>}}"
+        else _("data.customers.columns: {{{column}: <your column>}}", column=columns[0])
     )
-    return (
-        f"no consent column for {', '.join(names)}: {where} has no {', '.join(columns)}. Under lawful_basis: consent (a rule's default) "
-        f"these channels send to no one (every candidate no_consent); map the column ({mapping}), "
-        "or set lawful_basis: soft_opt_in or contract on the rules where the law allows it"
+    return _(
+        "no consent column for {channels}: {where} has no {columns}. Under lawful_basis: consent (a rule's default) "
+        "these channels send to no one (every candidate no_consent); map the column ({mapping}), "
+        "or set lawful_basis: soft_opt_in or contract on the rules where the law allows it",
+        channels=", ".join(names),
+        where=where,
+        columns=", ".join(columns),
+        mapping=mapping,
     )
 
 
 def plan_note(channel: str, column: str) -> str:
-    return (
-        f"channel {channel}: the data has no {column} column, so under lawful_basis: consent its candidates are no_consent; "
-        f"map {column} in huitou.yaml's data, or set lawful_basis: soft_opt_in or contract where the law allows it"
+    return _(
+        "channel {channel}: the data has no {column} column, so under lawful_basis: consent its candidates are no_consent; "
+        "map {column} in huitou.yaml's data, or set lawful_basis: soft_opt_in or contract where the law allows it",
+        channel=channel,
+        column=column,
     )

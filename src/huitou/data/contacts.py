@@ -32,6 +32,7 @@ from sqlglot import exp
 
 from ..contract import key_of
 from ..db import tree
+from ..i18n import N_, _
 
 FULL_WIDTH = "０１２３４５６７８９＋－（）＠．　"
 HALF_WIDTH = "0123456789+-()@. "
@@ -186,8 +187,23 @@ def phone(text: str, region: str | None) -> Normalised:
         return Normalised(None, "not a phone number" if region or cleaned.startswith("+") else "no country code, and no shop.country to read it with")
     if not phonenumbers.is_valid_number(parsed):
         where = phonenumbers.region_code_for_number(parsed) or region or "any country"
-        return Normalised(None, f"not a valid number for {where}")
+        return Normalised(None, _NOT_VALID + where)
     return Normalised(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+# What makes a contact unusable, as the identity report says it: the fixed words, and the
+# two that name a country or quote email-validator (said by `said_problem`).
+_PROBLEMS = {N_("empty"), N_("not a phone number"), N_("no country code, and no shop.country to read it with")}
+_NOT_VALID, _NOT_EMAIL = "not a valid number for ", "not an email address: "
+
+
+def said_problem(problem: str) -> str:
+    """A contact's problem (Normalised.problem, English in the files) in the chosen language."""
+    if problem.startswith(_NOT_VALID):
+        return _("not a valid number for {where}", where=problem.removeprefix(_NOT_VALID))
+    if problem.startswith(_NOT_EMAIL):
+        return _("not an email address: {reason}", reason=problem.removeprefix(_NOT_EMAIL))
+    return _(problem) if problem in _PROBLEMS else problem
 
 
 def email(text: str) -> Normalised:
@@ -204,7 +220,7 @@ def email(text: str) -> Normalised:
     try:
         checked = validate_email(cleaned, check_deliverability=False)
     except EmailNotValidError as exc:
-        return Normalised(None, f"not an email address: {exc}")
+        return Normalised(None, f"{_NOT_EMAIL}{exc}")
     return Normalised(checked.normalized.lower())
 
 

@@ -20,6 +20,7 @@ import duckdb
 from sqlglot import exp
 
 from ..db import drop_table, named, quoted, read_csv, run, scalar, select_tree, tree
+from ..i18n import _
 from .encoding import not_text, text_path
 from .sources import DataError, Source, too_wide
 
@@ -57,16 +58,23 @@ def csv_dialect(source: Source, path: Path) -> tuple[dict[str, exp.Expr], int, l
     names = list(opts.get("names") or [])
     if not names:
         if not has_header:
-            raise DataError(f"{source.path}: a file without a header needs csv.names in huitou.yaml")
+            raise DataError(_("{file}: a file without a header needs csv.names in huitou.yaml", file=source.path))
         names = next(csv.reader(io.StringIO(first), delimiter=delimiter, quotechar=quote), [])
         names = [n.strip() for n in names]
     too_wide(source, len(names))
     if not names or not any(names):
-        raise DataError(f"{source.path}: the first line is empty: a header line naming the columns is expected (or csv.header: false and csv.names)")
+        said = _(
+            "{file}: the first line is empty: a header line naming the columns is expected (or csv.header: false and csv.names)", file=source.path
+        )
+        raise DataError(said)
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise DataError(
-            f"{source.path}: the header names {', '.join(repr(d) for d in duplicates)} more than once; rename the columns, or give csv.names"
+            _(
+                "{file}: the header names {columns} more than once; rename the columns, or give csv.names",
+                file=source.path,
+                columns=", ".join(repr(d) for d in duplicates),
+            )
         )
     every_text = exp.Struct(expressions=[exp.PropertyEQ(this=exp.Literal.string(n), expression=exp.Literal.string("VARCHAR")) for n in names])
     options: dict[str, exp.Expr] = {
@@ -103,8 +111,9 @@ def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
         try:
             run(con, exp.select("count(*)").from_(probe)).fetchall()
         except duckdb.Error:
-            line = f" (line {where.group(1)})" if where else ""
-            raise DataError(f"{source.path}: cannot read it as CSV{line}: {message.splitlines()[0]}{_line_ending_hint(path)}") from None
+            line = _(" (line {line})", line=where.group(1)) if where else ""
+            said = _("{file}: cannot read it as CSV{line}: {reason}", file=source.path, line=line, reason=message.splitlines()[0])
+            raise DataError(said + _line_ending_hint(path)) from None
         run(
             con,
             tree(
@@ -123,7 +132,7 @@ def open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select:
         endings = _line_ending_hint(path)
         if endings:
             first = scalar(con, exp.select("error").from_(table).order_by("line").limit(1))
-            raise DataError(f"{source.path}: cannot read it as CSV: {first}{endings}") from None
+            raise DataError(_("{file}: cannot read it as CSV: {reason}", file=source.path, reason=first) + endings) from None
     good = select_tree("SELECT *, row_number() OVER () AS _k FROM :rows", rows=read_csv(path, options, ignore_errors=exp.true()))
     if not scalar(con, exp.select("count(*)").from_(table)):
         return select_tree("SELECT * EXCLUDE (_k), _k AS _row FROM :good", good=good.subquery())
@@ -150,8 +159,8 @@ def report_malformed(con: duckdb.DuckDBPyConnection, name: str, rejected: dict[s
     rows = malformed(con, name)
     if rows:
         rejected["malformed_row"] = len(rows)
-        shown = "; ".join(f"line {line}: {error}" for line, error in rows[:3])
-        hints.append(f"malformed rows (set aside, the rest of the file is read): {shown}{' ...' if len(rows) > 3 else ''}")
+        shown = "; ".join(_("line {line}: {error}", line=line, error=error) for line, error in rows[:3])
+        hints.append(_("malformed rows (set aside, the rest of the file is read): {rows}", rows=shown) + (" ..." if len(rows) > 3 else ""))
     return len(rows)
 
 
@@ -171,9 +180,13 @@ def _line_ending_hint(path: Path) -> str:
                     lf = lf or line
                 if crlf and lf:
                     first, second = ("CRLF", "LF") if crlf < lf else ("LF", "CRLF")
-                    return (
-                        f"; line {max(crlf, lf)} ends with {second} where line {min(crlf, lf)} ends with {first}: the file mixes line endings. "
-                        "Save it with one kind (e.g. dos2unix FILE)"
+                    return "; " + _(
+                        "line {late} ends with {second} where line {early} ends with {first}: the file mixes line endings. "
+                        "Save it with one kind (e.g. dos2unix FILE)",
+                        late=max(crlf, lf),
+                        second=second,
+                        early=min(crlf, lf),
+                        first=first,
                     )
                 line += 1
                 start = at + 1

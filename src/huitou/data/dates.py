@@ -16,6 +16,7 @@ import re
 from sqlglot import exp
 
 from ..db import tree
+from ..i18n import _
 
 EXCEL = "excel"  # csv.date_format for spreadsheet serial numbers
 _EXCEL_EPOCH = "1899-12-30"  # day 0 of spreadsheets' serial dates (after the 1900 leap-year bug)
@@ -86,19 +87,37 @@ def date_hint(source: str, column: str, examples: list[str]) -> str:
     forms = ", ".join(sorted({_form(e) for e in examples[:8]}))
     setting = f"data.{source}.csv.date_format"
     if all(re.fullmatch(r"[1-9]\d{4}(\.\d+)?", e.strip()) for e in examples):
-        return f"{column}: dates not understood: {shown} (form {forms}); spreadsheet serial numbers: set {setting}: excel"
+        return _(
+            "{column}: dates not understood: {shown} (form {forms}); spreadsheet serial numbers: set {setting}: excel",
+            column=column,
+            shown=shown,
+            forms=forms,
+            setting=setting,
+        )
     fits = [(f, sum(parses(e, f) for e in examples)) for f in CANDIDATES]
-    best = max(n for _, n in fits)
+    best = max(n for _f, n in fits)
     if not best:
-        return (
-            f"{column}: dates not understood: {shown} (form {forms}); huitou reads ISO 8601 (2024-05-01 12:03, with Z, +08:00 or ' -0400'), "
-            f"2024/5/1 12:03 and date only: give the form as {setting} (strftime, %z for an offset, or excel)"
+        return _(
+            "{column}: dates not understood: {shown} (form {forms}); huitou reads ISO 8601 (2024-05-01 12:03, with Z, +08:00 or ' -0400'), "
+            "2024/5/1 12:03 and date only: give the form as {setting} (strftime, %z for an offset, or excel)",
+            column=column,
+            shown=shown,
+            forms=forms,
+            setting=setting,
         )
     proposed = [f for f, n in fits if n == best]
-    also = f" ({' or '.join(repr(f) for f in proposed[1:3])} reads them too: check which the export means)" if proposed[1:] else ""
-    return (
-        f"{column}: dates not understood: {shown} (form {forms}); set {setting}: {proposed[0]!r}, which reads {best} of {len(examples)} of them{also}"
+    also = _(" ({forms} reads them too: check which the export means)", forms=" or ".join(repr(f) for f in proposed[1:3])) if proposed[1:] else ""
+    said = _(
+        "{column}: dates not understood: {shown} (form {forms}); set {setting}: {proposed}, which reads {best} of {count} of them",
+        column=column,
+        shown=shown,
+        forms=forms,
+        setting=setting,
+        proposed=repr(proposed[0]),
+        best=best,
+        count=len(examples),
     )
+    return said + also
 
 
 def _form(value: str) -> str:

@@ -14,6 +14,7 @@ import codecs
 import os
 from pathlib import Path
 
+from ..i18n import N_, _
 from .sources import DataError, Source
 
 # What Windows writes under the names people know: GBK files hold GB18030 characters (an
@@ -28,11 +29,11 @@ EXPORT_ENCODINGS = ("utf_8", "gb18030", "big5", "cp932", "cp949", "cp1252", "utf
 _LOCALE_ENCODING = {"zh": "gb18030", "zh-tw": "big5", "zh-hk": "big5", "zh-hant": "big5", "ja": "cp932", "ko": "cp949"}
 _MESSY = 0.3  # more mess than the least messy reading by this much: not the locale's text
 _DESCRIBED = {
-    "gb18030": "Chinese GBK/GB18030",
-    "big5": "Traditional Chinese Big5",
-    "cp932": "Japanese Shift_JIS (CP932)",
-    "cp949": "Korean EUC-KR (CP949)",
-    "cp1252": "Western European Windows-1252",
+    "gb18030": N_("Chinese GBK/GB18030"),
+    "big5": N_("Traditional Chinese Big5"),
+    "cp932": N_("Japanese Shift_JIS (CP932)"),
+    "cp949": N_("Korean EUC-KR (CP949)"),
+    "cp1252": N_("Western European Windows-1252"),
     "utf_16": "UTF-16",
 }
 _BOMS = ((codecs.BOM_UTF8, "utf_8"), (codecs.BOM_UTF16_LE, "utf_16"), (codecs.BOM_UTF16_BE, "utf_16"))
@@ -58,12 +59,21 @@ def file_encoding(source: Source) -> str:
         name = codec_name(str(declared))
         if name is None:
             raise DataError(
-                f"{source.path}: csv.encoding '{declared}' is not an encoding huitou knows; write e.g. gbk, gb18030, big5, shift_jis, cp1252 or utf-16"
+                _(
+                    "{file}: csv.encoding '{encoding}' is not an encoding huitou knows; write e.g. gbk, gb18030, big5, shift_jis, cp1252 or utf-16",
+                    file=source.path,
+                    encoding=declared,
+                )
             )
         if not is_utf8(name) and _reads_as_utf8(source.path):
             # Read as GBK, UTF-8 text would turn into other characters without an error.
             raise DataError(
-                f"{source.path}: csv.encoding is {declared}, but the file is UTF-8 text (saved again as UTF-8?): remove data.{source.name}.csv.encoding"
+                _(
+                    "{file}: csv.encoding is {encoding}, but the file is UTF-8 text (saved again as UTF-8?): remove data.{name}.csv.encoding",
+                    file=source.path,
+                    encoding=declared,
+                    name=source.name,
+                )
             )
         return name
     with open(source.path, "rb") as handle:
@@ -149,12 +159,25 @@ def not_text(source: Source, encoding: str, line: int | str) -> str:
     said = "UTF-8" if is_utf8(encoding) else encoding
     setting = f"data.{source.name}.csv.encoding" if source.name in ("orders", "customers") else "csv.encoding"
     if not guesses:
-        return f"{source.path}: line {line} is not {said} text, and it reads as no encoding huitou knows; save the file as UTF-8, or set {setting}"
+        return _(
+            "{file}: line {line} is not {encoding} text, and it reads as no encoding huitou knows; save the file as UTF-8, or set {setting}",
+            file=source.path,
+            line=line,
+            encoding=said,
+            setting=setting,
+        )
     best = guesses[0]
-    also = f" (or {', '.join(guesses[1:])})" if guesses[1:] else ""
-    return (
-        f"{source.path}: line {line} is not {said} text; the file reads as {best}, {_DESCRIBED.get(best, best)}{also}: "
-        f"add `encoding: {best}` under {setting.rsplit('.', 1)[0]} in huitou.yaml, or save the file as UTF-8"
+    also = _(" (or {others})", others=", ".join(guesses[1:])) if guesses[1:] else ""
+    return _(
+        "{file}: line {line} is not {encoding} text; the file reads as {best}, {described}{also}: "
+        "add `encoding: {best}` under {section} in huitou.yaml, or save the file as UTF-8",
+        file=source.path,
+        line=line,
+        encoding=said,
+        best=best,
+        described=_(_DESCRIBED.get(best, best)),
+        also=also,
+        section=setting.rsplit(".", 1)[0],
     )
 
 

@@ -16,6 +16,7 @@ import numpy
 from sqlglot import exp
 
 from ..db import create, named, run, select_tree, table_from_columns, tree
+from ..i18n import N_, _
 from ..templates import mask_filter
 from .contacts import (
     Normalised,
@@ -26,6 +27,7 @@ from .contacts import (
     normalise_emails,
     normalise_phones,
     phone_digits,
+    said_problem,
     unguarded,
 )
 from .raw import mapped
@@ -77,23 +79,31 @@ class ContactReport:
     def lines(self) -> list[str]:
         out = []
         if self.rewritten_ids:
-            out.append(f"ids: {self.rewritten_ids:,} read without their spreadsheet guard, letter case or phone number's form")
+            out.append(_("ids: {n:,} read without their spreadsheet guard, letter case or phone number's form", n=self.rewritten_ids))
         if self.order_ids:
-            out.append(f'order ids: {self.order_ids:,} read without their spreadsheet guard (="4012...", a leading \' or tab)')
+            out.append(_('order ids: {n:,} read without their spreadsheet guard (="4012...", a leading \' or tab)', n=self.order_ids))
         if self.merged_ids:
-            shown = "; ".join(f"{a!r} is {b!r}" for a, b in self.merged_examples)
-            out.append(f"ids: {self.merged_ids:,} written otherwise are one customer with another row's id, e.g. {shown}")
+            shown = "; ".join(_("{a} is {b}", a=repr(a), b=repr(b)) for a, b in self.merged_examples)
+            out.append(_("ids: {n:,} written otherwise are one customer with another row's id, e.g. {examples}", n=self.merged_ids, examples=shown))
         for kind in ("phone", "email"):
             if self.changed.get(kind):
-                out.append(f"{kind}: {self.changed[kind]:,} values rewritten to the form huitou sends to ({_FORM[kind]})")
+                said = _("{kind}: {n:,} values rewritten to the form huitou sends to ({form})", kind=kind, n=self.changed[kind], form=_(_FORM[kind]))
+                out.append(said)
             if self.unusable.get(kind):
-                counts = ", ".join(f"{n:,} {problem}" for problem, n in sorted(self.unusable[kind].items(), key=lambda i: -i[1]))
-                shown = ", ".join(f"{v} ({p})" for v, p in self.examples[kind])
-                out.append(f"{kind}: {sum(self.unusable[kind].values()):,} values are not usable and set aside: {counts}; e.g. {shown}")
+                counts = ", ".join(f"{n:,} {said_problem(problem)}" for problem, n in sorted(self.unusable[kind].items(), key=lambda i: -i[1]))
+                shown = ", ".join(f"{v} ({said_problem(p)})" for v, p in self.examples[kind])
+                said = _(
+                    "{kind}: {n:,} values are not usable and set aside: {counts}; e.g. {examples}",
+                    kind=kind,
+                    n=sum(self.unusable[kind].values()),
+                    counts=counts,
+                    examples=shown,
+                )
+                out.append(said)
         return out
 
 
-_FORM = {"phone": "E.164: +, the country code, the number", "email": "lower case"}
+_FORM = {"phone": N_("E.164: +, the country code, the number"), "email": N_("lower case")}
 
 
 def id_columns(source: Source) -> list[str]:

@@ -22,6 +22,7 @@ from sqlglot import exp
 
 from ..db import copy_out, create, date_literal, first_row, named, quoted, run, scalar, select_tree, tree
 from ..features import ORDER_STATUSES
+from ..i18n import N_, _, n_
 from ..relation import Loaded, Relation
 from ..spreadsheet import cell_sql
 from .contacts import unguarded
@@ -61,8 +62,8 @@ ORDERS_FROM = dt.date(1970, 1, 1)
 ORDER_AMOUNT_MAX = 1_000_000_000
 # Issues whose row keeps the field (changed as said here, and listed in the quarantine).
 KEPT_AS_IS = {
-    "amount_rounded": "amount with more decimals than money has, rounded to cents (check the export)",
-    "bad_refunded_amount": "refunded amount unreadable or negative (ignored) or above the amount (net 0)",
+    "amount_rounded": N_("amount with more decimals than money has, rounded to cents (check the export)"),
+    "bad_refunded_amount": N_("refunded amount unreadable or negative (ignored) or above the amount (net 0)"),
 }
 # A customer id is a key the shop's own systems use: one with a control character (NUL,
 # ESC, a line break) cannot be typed, printed or put in an unsubscribe link.
@@ -98,24 +99,38 @@ class LoadReport:
         return self.rows - self.line_items
 
     def lines(self) -> list[str]:
-        out = [f"{self.source}: {self.rows:,} rows read from {self.label}, {self.loaded:,} loaded"]
+        out = [
+            _(
+                "{source}: {rows:,} rows read from {label}, {loaded:,} loaded",
+                source=self.source,
+                rows=self.rows,
+                label=self.label,
+                loaded=self.loaded,
+            )
+        ]
         if self.line_items:
-            rows = f"{self.line_items:,} rows are further line items" if self.line_items > 1 else "1 row is a further line item"
-            out.append(f"  {rows} of orders (their items kept in order_items; not orders, not rejected)")
+            said = n_("{n:,} row is a further line item of orders", "{n:,} rows are further line items of orders", self.line_items)
+            out.append("  " + said + _(" (their items kept in order_items; not orders, not rejected)"))
         if self.rejected:
-            out.append("  rejected: " + ", ".join(f"{n:,} {r}" for r, n in sorted(self.rejected.items())))
+            out.append("  " + _("rejected: {counts}", counts=_counts(self.rejected)))
         nulled = {r: n for r, n in self.kept_with_issues.items() if r not in KEPT_AS_IS}
         if nulled:
-            out.append("  kept, field set to NULL: " + ", ".join(f"{n:,} {r}" for r, n in sorted(nulled.items())))
+            out.append("  " + _("kept, field set to NULL: {counts}", counts=_counts(nulled)))
         for issue, what in KEPT_AS_IS.items():
             if self.kept_with_issues.get(issue):
-                out.append(f"  kept, {what}: {self.kept_with_issues[issue]:,} {issue}")
+                out.append("  " + _("kept, {what}: {n:,} {issue}", what=_(what), n=self.kept_with_issues[issue], issue=issue))
         if self.after_as_of:
-            out.append(f"  {self.after_as_of:,} orders after the as-of date are ignored")
+            out.append("  " + _("{n:,} orders after the as-of date are ignored", n=self.after_as_of))
         out += [f"  {hint}" for hint in self.hints]
         if self.quarantine_file:
-            out.append(f"  details: {self.quarantine_file}")
+            out.append("  " + _("details: {file}", file=self.quarantine_file))
         return out
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """`12 missing_customer_id, 3 bad_amount`: each reason's code (as the quarantine file
+    names it) with its count."""
+    return _(", ").join(_("{n:,} {word}", n=n, word=reason) for reason, n in sorted(counts.items()))
 
 
 def _order_profile(source: Source, cols: dict[str, str]) -> list[exp.Expr]:
@@ -125,9 +140,13 @@ def _order_profile(source: Source, cols: dict[str, str]) -> list[exp.Expr]:
     for name in source.fields:
         column = source.column(name)
         if column not in cols:
-            raise DataError(
-                f"{source.path}: no column '{column}' for the profile field {name} (data.orders.fields); map it with data.orders.columns: {{{name}: <your column>}}"
+            said = _(
+                "{file}: no column '{column}' for the profile field {name} (data.orders.fields); map it with data.orders.columns: {{{name}: <your column>}}",
+                file=source.path,
+                column=column,
+                name=name,
             )
+            raise DataError(said)
         value = typed(mapped(source, name, quoted(column)), "VARCHAR" if name in source.values else cols[column], types[name], source)
         out.append(value.as_("_p:" + name, quoted=True))
     return out
@@ -443,10 +462,14 @@ def _values_hint(
     counted = rows.select(exp.cast(value, "VARCHAR"), "count(*) AS n").where(where).group_by("1").order_by("n DESC", "1").limit(8)
     seen = run(con, counted).fetchall()
     listed = ", ".join(f"{v!r} ({n:,})" for v, n in seen)
-    example = ", ".join(f"{v}: {likely_word(str(v), allowed)}" for v, _ in seen)
-    return (
-        f"{canonical} values not understood: {listed}; huitou reads {', '.join(allowed)}: map yours in huitou.yaml, "
-        f"data.{source}.values.{canonical}: {{{example}}}"
+    example = ", ".join(f"{v}: {likely_word(str(v), allowed)}" for v, _n in seen)
+    return _(
+        "{column} values not understood: {listed}; huitou reads {allowed}: map yours in huitou.yaml, data.{source}.values.{column}: {{{example}}}",
+        column=canonical,
+        listed=listed,
+        allowed=", ".join(allowed),
+        source=source,
+        example=example,
     )
 
 
@@ -593,7 +616,7 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, rep: LoadReport, quarantine
             exp.select("line", "error", cell_sql(exp.column("text")).as_("text")).from_(named("malformed_" + name)).order_by("line"),
             lines,
         )
-        rep.hints.append(f"malformed rows as they stand: {lines}")
+        rep.hints.append(_("malformed rows as they stand: {file}", file=lines))
     if not (set(rep.rejected) - {"malformed_row"} or rep.kept_with_issues):
         return
     target = quarantine_dir / f"{name}.csv"

@@ -13,6 +13,7 @@ from sqlglot import exp
 
 from ..db import create, drop_table, first_row, named, quoted, run, scalar, select_tree, tree
 from ..diagnostics import did_you_mean
+from ..i18n import _
 from .csvfile import open_csv
 from .encoding import text_path
 from .sources import ENGINE_TABLE, DataError, Source, column_names, too_wide
@@ -44,7 +45,7 @@ def forget(con: duckdb.DuckDBPyConnection, source: Source) -> None:
 def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
     """Create the view raw_table(source) over the file; its columns and their types."""
     if source.format != ENGINE_TABLE and source.path.is_file() and source.path.stat().st_size == 0:
-        raise DataError(f"{source.path}: the file is empty")
+        raise DataError(_("{file}: the file is empty", file=source.path))
     try:
         select = _raw_select(con, source)
         described = columns_of(con, select)
@@ -53,8 +54,10 @@ def open_raw(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
         return described  # removing NUL bytes keeps every column's type
     except duckdb.Error as exc:
         text = str(exc).strip()
-        hint = "; the file must be UTF-8 text" if "unicode" in text.lower() else ""
-        raise DataError(f"{source.path}: cannot read it as {source.format}: {text.splitlines()[0]}{hint}") from None
+        hint = "; " + _("the file must be UTF-8 text") if "unicode" in text.lower() else ""
+        raise DataError(
+            _("{file}: cannot read it as {format}: {reason}", file=source.path, format=source.format, reason=text.splitlines()[0]) + hint
+        ) from None
 
 
 def need_column(source: Source, columns: dict[str, str], canonical: str) -> exp.Column:
@@ -63,10 +66,19 @@ def need_column(source: Source, columns: dict[str, str], canonical: str) -> exp.
     if name not in columns:
         present = [c for c in columns if c != "_row"]
         listed = column_names(present)
-        hint = (
-            did_you_mean(name, present) if listed == ", ".join(present) else ""
-        ) or "map it in huitou.yaml: data." + source.name + ".columns: {" + canonical + ": <your column>}"
-        raise DataError(f"{source.path}: no column '{name}' (for {canonical}); the file has {listed}; {hint}")
+        hint = (did_you_mean(name, present) if listed == ", ".join(present) else "") or _(
+            "map it in huitou.yaml: data.{source}.columns: {{{column}: <your column>}}", source=source.name, column=canonical
+        )
+        raise DataError(
+            _(
+                "{file}: no column '{name}' (for {column}); the file has {listed}; {hint}",
+                file=source.path,
+                name=name,
+                column=canonical,
+                listed=listed,
+                hint=hint,
+            )
+        )
     return quoted(name)
 
 
@@ -119,7 +131,7 @@ def _space_aligned(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Select
     parts = tree("regexp_split_to_array(trim(line), :blanks)", blanks=_BLANKS)
     if names is None:
         if not header:
-            raise DataError(f"{source.path}: a file without a header needs csv.names in huitou.yaml")
+            raise DataError(_("{file}: a file without a header needs csv.names in huitou.yaml", file=source.path))
         first = first_row(con, exp.select(parts.copy()).from_(lines.subquery()).where("n = 1"))
         names = list(first[0]) if first else []
     skip = 1 if header else 0
@@ -142,10 +154,16 @@ def _base_table(con: duckdb.DuckDBPyConnection, source: Source) -> exp.Table:
         [database, name, database, name],
     )
     if kind != "table":
-        what = "is a view: huitou reads tables only, never the file's own SQL" if kind == "view" else "is not a table of the file"
-        raise DataError(
-            f"{source.path}: {name!r} {what}; set data.{source.name}.table to a table (CREATE TABLE {name}_table AS SELECT ... in the file)"
+        what = _("is a view: huitou reads tables only, never the file's own SQL") if kind == "view" else _("is not a table of the file")
+        said = _(
+            "{file}: {name} {what}; set data.{source}.table to a table (CREATE TABLE {table}_table AS SELECT ... in the file)",
+            file=source.path,
+            name=repr(name),
+            what=what,
+            source=source.name,
+            table=name,
         )
+        raise DataError(said)
     return exp.table_(name, db=database, quoted=True)
 
 

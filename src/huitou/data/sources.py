@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HuitouError
-from ..i18n import _
+from ..i18n import _, n_
 
 FORMATS = {
     ".csv": "csv",
@@ -73,7 +73,7 @@ def source_from_config(name: str, spec: dict[str, Any], root: Path, locale: str 
     the project's engine (orders and customers only: docs/engines.md)."""
     if is_engine_table(spec):
         if name not in ("orders", "customers"):
-            raise DataError(f"data.{name}: give path (a file); only orders and customers can be tables of the engine")
+            raise DataError(_("data.{name}: give path (a file); only orders and customers can be tables of the engine", name=name))
         path, fmt = Path(str(spec["table"])), ENGINE_TABLE
     else:
         path = (root / str(spec["path"])).resolve()
@@ -161,11 +161,17 @@ def _check_expansion(path: Path, what: str) -> None:
                 expanded += len(chunk)
                 if expanded > bound:
                     raise DataError(
-                        f"{what}: {path} expands to more than {MAX_EXPANSION} times its size ({bound:,} bytes read, not the end): "
-                        "not an export (a compression bomb?); decompress it and check it"
+                        _(
+                            "{what}: {path} expands to more than {times} times its size ({bound:,} bytes read, not the end): "
+                            "not an export (a compression bomb?); decompress it and check it",
+                            what=what,
+                            path=path,
+                            times=MAX_EXPANSION,
+                            bound=bound,
+                        )
                     )
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{what}: {path} is not a whole gzip file ({exc})") from None
+        raise DataError(_("{what}: {path} is not a whole gzip file ({reason})", what=what, path=path, reason=exc)) from None
 
 
 # What a header's names look like: short, no control characters, no `=` or `:` of a
@@ -185,7 +191,11 @@ def column_names(columns: list[str]) -> str:
     """
     if columns and all(len(c) <= 40 and not _NOT_A_NAME.search(c) for c in columns):
         return ", ".join(columns)
-    return f"{len(columns):,} column{'s' if len(columns) != 1 else ''} whose name{'s are' if len(columns) != 1 else ' is'} not shown (the first line does not read as a header of names)"
+    return n_(
+        "{n:,} column whose name is not shown (the first line does not read as a header of names)",
+        "{n:,} columns whose names are not shown (the first line does not read as a header of names)",
+        len(columns),
+    )
 
 
 MAX_COLUMNS = 1_000  # no export has more; a file that does is not one (or its delimiter is wrong)
@@ -196,8 +206,14 @@ def too_wide(source: Source, columns: int) -> None:
     grows with the square of them (30,000 columns: minutes)."""
     if columns > MAX_COLUMNS:
         raise DataError(
-            f"{source.path}: {columns:,} columns, more than the {MAX_COLUMNS:,} huitou reads: not an export of orders or customers "
-            "(if it is, the delimiter may be wrong: set data." + source.name + ".csv.delimiter)"
+            _(
+                "{file}: {columns:,} columns, more than the {most:,} huitou reads: not an export of orders or customers "
+                "(if it is, the delimiter may be wrong: set data.{source}.csv.delimiter)",
+                file=source.path,
+                columns=columns,
+                most=MAX_COLUMNS,
+                source=source.name,
+            )
         )
 
 
@@ -230,7 +246,11 @@ def detect_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DataError(
-            f"{path}: cannot tell the format from the extension '{path.suffix}'; set `format:` (csv, parquet, jsonl, duckdb) in huitou.yaml"
+            _(
+                "{file}: cannot tell the format from the extension '{suffix}'; set `format:` (csv, parquet, jsonl, duckdb) in huitou.yaml",
+                file=path,
+                suffix=path.suffix,
+            )
         )
     return fmt
 
@@ -257,10 +277,10 @@ def resolve(
     specs = dict(config.get("data") or {})
     if data_dir is not None:
         if not data_dir.is_dir():
-            raise DataError(f"--data {data_dir}: not a directory")
+            raise DataError(_("--data {dir}: not a directory", dir=data_dir))
         found_orders = find_in_dir(data_dir, "orders")
         if found_orders is None:
-            raise DataError(f"--data {data_dir}: no orders.csv, orders.parquet or orders.jsonl inside")
+            raise DataError(_("--data {dir}: no orders.csv, orders.parquet or orders.jsonl inside", dir=data_dir))
         orders = orders or found_orders
         customers = customers or find_in_dir(data_dir, "customers")
     out: dict[str, Source | None] = {}
@@ -275,12 +295,16 @@ def resolve(
         locale = str(config.get("default_locale") or "")
         out[name] = source_from_config(name, spec, root, locale) if spec.get("path") or spec.get("table") else None
     if out["orders"] is None:
-        raise DataError("no order data: give --data DIR or --orders FILE, or set data.orders.path in huitou.yaml")
+        raise DataError(_("no order data: give --data DIR or --orders FILE, or set data.orders.path in huitou.yaml"))
     for source in out.values():
         if source is not None and source.format == ENGINE_TABLE and engine_kind == "duckdb":
             raise DataError(
-                f"data.{source.name}: table {source.table!r} without path names a table of the engine, and the engine is the embedded DuckDB: "
-                "give path (a file, or a DuckDB database holding the table), or name the engine (huitou.yaml's engine, --engine)"
+                _(
+                    "data.{source}: table {table} without path names a table of the engine, and the engine is the embedded DuckDB: "
+                    "give path (a file, or a DuckDB database holding the table), or name the engine (huitou.yaml's engine, --engine)",
+                    source=source.name,
+                    table=repr(source.table),
+                )
             )
         if must_exist and source is not None and source.format != ENGINE_TABLE:
             check_data_file(source.path, f"data.{source.name}.path")

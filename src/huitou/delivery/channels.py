@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import HuitouError
+from ..i18n import _
 from ..project import CHANNEL_KINDS, channel_kind
 from ..redact import redact_urls, secret_env
 from ..unsubscribe import read_token
@@ -141,7 +142,7 @@ def secret(config: Mapping[str, Any], key: str, what: str, env: Mapping[str, str
         return None
     value = secret_env(str(name), env)
     if not value:
-        raise ConfigError(f"{what}: the environment variable {name} (named by {key}) is not set")
+        raise ConfigError(_("{what}: the environment variable {name} (named by {key}) is not set", what=what, name=name, key=key))
     return value
 
 
@@ -150,7 +151,7 @@ def token_owner(channels: Mapping[str, Mapping[str, Any]], token: str) -> tuple[
     channel that has one. ConfigError: no secret to check with; ValueError: not ours."""
     signing = [(name, config) for name, config in channels.items() if config.get("unsubscribe_secret_env")]
     if not signing:
-        raise ConfigError("no channel in huitou.yaml has unsubscribe_secret_env: there is no secret to check the token with")
+        raise ConfigError(_("no channel in huitou.yaml has unsubscribe_secret_env: there is no secret to check the token with"))
     problem = ""
     for name, config in signing:
         try:
@@ -174,7 +175,9 @@ def open_adapters(name: str, config: Mapping[str, Any], root: Path) -> list[Adap
     wanted = int(config.get("concurrency") or DEFAULT_CONCURRENCY[way])
     if way == "outbox" and wanted > 1:
         first.close()
-        raise ConfigError(f"channel '{name}': an outbox is one file, written one message at a time; remove `concurrency` ({wanted})")
+        raise ConfigError(
+            _("channel '{name}': an outbox is one file, written one message at a time; remove `concurrency` ({wanted})", name=name, wanted=wanted)
+        )
     return [first, *(open_adapter(name, config, root) for _ in range(wanted - 1))]
 
 
@@ -183,11 +186,16 @@ def open_adapter(name: str, config: Mapping[str, Any], root: Path) -> Adapter:
     kind = channel_kind(name, config)
     ways = [w for w in ("smtp", "webhook", "outbox") if config.get(w)]
     if len(ways) != 1:
-        found = f"both {' and '.join(ways)}" if ways else "none of them"
-        raise ConfigError(f"channel '{name}' in huitou.yaml needs exactly one of smtp, webhook or outbox to deliver ({found} set)")
+        found = _("both {ways}", ways=_(" and ").join(ways)) if ways else _("none of them")
+        raise ConfigError(
+            _("channel '{name}' in huitou.yaml needs exactly one of smtp, webhook or outbox to deliver ({found} set)", name=name, found=found)
+        )
     if ways[0] == "smtp":
         if kind != "email":
-            raise ConfigError(f"channel '{name}' is a {kind or 'channel of unknown kind'}: smtp delivers email only; use webhook or outbox")
+            said = _(
+                "channel '{name}' is a {kind}: smtp delivers email only; use webhook or outbox", name=name, kind=kind or _("channel of unknown kind")
+            )
+            raise ConfigError(said)
         from .email import SmtpAdapter
 
         return SmtpAdapter(name, config)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from email.utils import format_datetime, getaddresses
 from typing import Any
 
+from ..i18n import _
 from ..project import cleartext_auth
 from ..unsubscribe import make_token, unsubscribe_link
 from .channels import ChannelDown, ConfigError, Deadline, DeliveryError, Message, secret
@@ -42,31 +43,48 @@ class SmtpAdapter:
         self.username = secret(smtp, "username_env", what)
         self.password = secret(smtp, "password_env", what)
         if bool(self.username) != bool(self.password):
-            raise ConfigError(f"{what}: set both username_env and password_env, or neither")
+            raise ConfigError(_("{what}: set both username_env and password_env, or neither", what=what))
         if problem := cleartext_auth(channel, dict(smtp)):
-            raise ConfigError(f"{problem}; use security: starttls (or ssl), or say plaintext_auth: true for a relay on a trusted network (HT509)")
+            raise ConfigError(
+                _("{problem}; use security: starttls (or ssl), or say plaintext_auth: true for a relay on a trusted network (HT509)", problem=problem)
+            )
         sender = str(config.get("from") or "")
         parsed = [a for _, a in getaddresses([sender]) if "@" in a]
         if not parsed:
-            raise ConfigError(f"channel '{channel}' needs `from`, the sender's address (e.g. 'Shop <care@shop.example>')")
+            raise ConfigError(_("channel '{channel}' needs `from`, the sender's address (e.g. 'Shop <care@shop.example>')", channel=channel))
         try:
             self.envelope_from, self.sender = address(parsed[0])[0], mailbox(sender)
             self.reply_to = mailbox(str(config["reply_to"])) if config.get("reply_to") else None
         except ValueError as exc:
-            raise ConfigError(f"channel '{channel}': {exc} (`from` and `reply_to` are addresses such as 'Shop <care@shop.example>')") from None
+            raise ConfigError(
+                _(
+                    "channel '{channel}': {reason} (`from` and `reply_to` are addresses such as 'Shop <care@shop.example>')",
+                    channel=channel,
+                    reason=exc,
+                )
+            ) from None
         self.domain = self.envelope_from.rsplit("@", 1)[1]
         self.unsubscribe_url = str(config.get("unsubscribe_url") or "")
         if not self.unsubscribe_url:
-            raise ConfigError(f"channel '{channel}' needs `unsubscribe_url`: marketing email must carry a one-click List-Unsubscribe (RFC 8058)")
+            raise ConfigError(
+                _("channel '{channel}' needs `unsubscribe_url`: marketing email must carry a one-click List-Unsubscribe (RFC 8058)", channel=channel)
+            )
         if not re.fullmatch(r"(https?://|mailto:)[!#-;=?-~]+", self.unsubscribe_url):  # printable ASCII but space, quote, < and >
             raise ConfigError(
-                f"channel '{channel}': unsubscribe_url {self.unsubscribe_url!r} is not an http(s) or mailto URL of printable ASCII "
-                "(percent-encode spaces and other characters, e.g. %20)"
+                _(
+                    "channel '{channel}': unsubscribe_url {url} is not an http(s) or mailto URL of printable ASCII "
+                    "(percent-encode spaces and other characters, e.g. %20)",
+                    channel=channel,
+                    url=repr(self.unsubscribe_url),
+                )
             )
         self.unsubscribe_secret = secret(config, "unsubscribe_secret_env", f"channel '{channel}'")
         if not self.unsubscribe_secret:
             raise ConfigError(
-                f"channel '{channel}' needs `unsubscribe_secret_env`, the environment variable holding the secret that signs unsubscribe tokens"
+                _(
+                    "channel '{channel}' needs `unsubscribe_secret_env`, the environment variable holding the secret that signs unsubscribe tokens",
+                    channel=channel,
+                )
             )
         self._conn: smtplib.SMTP | None = None
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import HuitouError
+from ..i18n import _
 from ..vocabulary import Intent, State
 from .witness import places, recall, record
 
@@ -160,23 +161,28 @@ def explain(path: Path, exc: sqlite3.Error | OSError) -> LedgerError:
     """One line for an SQLite error on the ledger: which file, what is wrong, what to do."""
     text = str(exc).lower()
     if path.is_dir():
-        why = "is a directory, not a ledger file: point ledger.path in huitou.yaml at a file"
+        why = _("the ledger {path} is a directory, not a ledger file: point ledger.path in huitou.yaml at a file", path=path)
     elif "readonly" in text or "read-only" in text or _read_only(path):
-        why = "is read-only: huitou records every message in it before and after delivery; make the file and its directory writable (SQLite writes a journal beside it)"
+        why = _(
+            "the ledger {path} is read-only: huitou records every message in it before and after delivery; "
+            "make the file and its directory writable (SQLite writes a journal beside it)",
+            path=path,
+        )
     elif "not a database" in text or "malformed" in text or "corrupt" in text:
-        why = (
-            "is damaged (not a SQLite database, or truncated): restore it from a backup. huitou does not send without it: "
-            "it is what keeps a message from going out twice"
+        why = _(
+            "the ledger {path} is damaged (not a SQLite database, or truncated): restore it from a backup. huitou does not send without it: "
+            "it is what keeps a message from going out twice",
+            path=path,
         )
     elif "unable to open" in text or isinstance(exc, OSError):
-        why = "cannot be opened (a missing directory, no permission, or a disk that is not there)"
+        why = _("the ledger {path} cannot be opened (a missing directory, no permission, or a disk that is not there)", path=path)
     elif "locked" in text or "busy" in text:
-        why = "stayed locked by another program for 30 s; try again when it is done"
+        why = _("the ledger {path} stayed locked by another program for 30 s; try again when it is done", path=path)
     elif "disk" in text and "full" in text:
-        why = "cannot be written: the disk is full"
+        why = _("the ledger {path} cannot be written: the disk is full", path=path)
     else:
-        why = f"cannot be used: {exc}"
-    return LedgerError(f"the ledger {path} {why}")
+        why = _("the ledger {path} cannot be used: {reason}", path=path, reason=exc)
+    return LedgerError(why)
 
 
 def witness_problem(path: Path, ledger_id: str | None, traces: Sequence[str] = ()) -> str | None:
@@ -190,21 +196,24 @@ def witness_problem(path: Path, ledger_id: str | None, traces: Sequence[str] = (
         witness is None
         and not path.exists()
         and reachable
-        and (traces := [*traces, *(f"{p} exists" for p in places(path) if p.exists() or p.is_symlink())])
+        and (traces := [*traces, *(_("{file} exists", file=p) for p in places(path) if p.exists() or p.is_symlink())])
     ):
-        return (
-            f"the ledger {path} is missing, but this project has sent before ({'; '.join(traces)}): sending with a new one could send those messages "
-            "again, or to customers who opted out. Restore the ledger from a backup, or start a new one deliberately: huitou send --live --new-ledger"
+        return _(
+            "the ledger {path} is missing, but this project has sent before ({traces}): sending with a new one could send those messages "
+            "again, or to customers who opted out. Restore the ledger from a backup, or start a new one deliberately: huitou send --live --new-ledger",
+            path=path,
+            traces="; ".join(traces),
         )
     if witness is None or witness.ledger_id == ledger_id:
         return None
     if not path.exists():
-        what = f"the ledger {path} is missing, but this project's ledger {witness.what()}"
+        what = _("the ledger {path} is missing, but this project's ledger {held}", path=path, held=witness.what())
     else:
-        what = f"the ledger {path} is not the one this project sent with (that one {witness.what()})"
-    return (
-        f"{what}: sending with a new one could send those messages again, or to customers who opted out. "
-        "Restore the ledger from a backup, or start a new one deliberately: huitou send --live --new-ledger"
+        what = _("the ledger {path} is not the one this project sent with (that one {held})", path=path, held=witness.what())
+    return _(
+        "{what}: sending with a new one could send those messages again, or to customers who opted out. "
+        "Restore the ledger from a backup, or start a new one deliberately: huitou send --live --new-ledger",
+        what=what,
     )
 
 
@@ -331,10 +340,12 @@ class Ledger:
             try:
                 record(self.path, self.ledger_id, sent, optouts)
             except OSError as exc:  # a full disk, a read-only directory: nothing is sent unwitnessed
-                raise LedgerError(
-                    f"the ledger's witness beside {self.path} cannot be written ({exc.strerror or exc}): free space or make the directory "
-                    "writable; nothing was sent"
-                ) from None
+                said = _(
+                    "the ledger's witness beside {path} cannot be written ({reason}): free space or make the directory writable; nothing was sent",
+                    path=self.path,
+                    reason=exc.strerror or exc,
+                )
+                raise LedgerError(said) from None
 
     def _open(self) -> None:
         path = self.path
@@ -379,14 +390,18 @@ class Ledger:
             handle = open(lock, "a+")
         except OSError as exc:
             raise LedgerError(
-                f"the ledger's lock file {lock} cannot be opened ({exc.strerror}): it must be a file huitou can write; remove what is there"
+                _(
+                    "the ledger's lock file {lock} cannot be opened ({reason}): it must be a file huitou can write; remove what is there",
+                    lock=lock,
+                    reason=exc.strerror,
+                )
             ) from None
         with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if not wait:
-                    raise LedgerBusy(f"another `huitou send` is delivering from {self.path}") from None
+                    raise LedgerBusy(_("another `huitou send` is delivering from {path}", path=self.path)) from None
                 request = self.handover_path
                 request.write_text(str(os.getpid()))  # the holder sees it, finishes what is in flight and stops
                 try:

@@ -22,6 +22,7 @@ from sqlglot import exp
 from ..contract import COLUMN_TYPES, COLUMNS, CONTENT_FIELDS, CONTENT_TYPE, FORMATS, STATUSES, checksum_sql, key_sql
 from ..db import connect, scalar, select_tree, tree
 from ..errors import HuitouError
+from ..i18n import N_, _
 from .ledger import ENQUEUE_COLUMNS, HOLD_COLUMNS
 
 _SHOWN = 5  # offending rows named per problem
@@ -145,9 +146,9 @@ def read_plan(path: Path, project: str | None = None) -> PlanFile:
     wrote it, or (with `project`, contract.project_id) a plan of another project."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise PlanFileError(f"{path}: a plan is a .jsonl, .csv or .parquet file written by `huitou plan --out`")
+        raise PlanFileError(_("{path}: a plan is a .jsonl, .csv or .parquet file written by `huitou plan --out`", path=path))
     if not path.is_file():
-        raise PlanFileError(f"{path}: no such file")
+        raise PlanFileError(_("{path}: no such file", path=path))
     source = path.resolve()  # the path the connection may read, as it was allowed (DuckDB 1.3 compares the text)
     con = connect([source])
     try:
@@ -155,7 +156,7 @@ def read_plan(path: Path, project: str | None = None) -> PlanFile:
         return _validated(con, path, fmt, project)
     except duckdb.Error as exc:
         con.close()
-        raise PlanFileError(f"{path}: not a readable {fmt} plan: {str(exc).splitlines()[0]}") from None
+        raise PlanFileError(_("{path}: not a readable {format} plan: {reason}", path=path, format=fmt, reason=str(exc).splitlines()[0])) from None
     except PlanFileError:
         con.close()
         raise
@@ -204,10 +205,15 @@ def _check_columns(path: Path, present: list[str]) -> None:
     missing = [c for c in COLUMNS if c not in present]
     unknown = [c for c in present if c not in COLUMNS]
     if missing or unknown:
-        parts = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + ([f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
-        raise PlanFileError(
-            f"{path}: {'; '.join(parts)}: a plan file has exactly the columns `huitou plan --out` writes ({', '.join(COLUMNS)}); plan again rather than editing it"
+        parts = [_("missing column(s) {columns}", columns=", ".join(missing))] if missing else []
+        parts += [_("unknown column(s) {columns}", columns=", ".join(unknown))] if unknown else []
+        said = _(
+            "{path}: {problems}: a plan file has exactly the columns `huitou plan --out` writes ({columns}); plan again rather than editing it",
+            path=path,
+            problems="; ".join(parts),
+            columns=", ".join(COLUMNS),
         )
+        raise PlanFileError(said)
 
 
 def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, project: str | None) -> PlanFile:
@@ -218,33 +224,37 @@ def _validated(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, project: st
         "SELECT plan_id, count(*), min(line), any_value(project), any_value(plan_rows) FROM plan_file GROUP BY plan_id ORDER BY 3"
     ).fetchall()
     if len(plans) > 1:
-        listed = ", ".join(f"{pid or '(none)'}: {n:,} rows from {_where(fmt, line)}" for pid, n, line, *_ in plans[:_SHOWN])
-        raise PlanFileError(f"{path}: rows of {len(plans)} plans ({listed}): send each plan file on its own")
+        listed = ", ".join(
+            _("{id}: {n:,} rows from {where}", id=pid or _("(none)"), n=n, where=_where(fmt, line)) for pid, n, line, *_rest in plans[:_SHOWN]
+        )
+        raise PlanFileError(_("{path}: rows of {count} plans ({listed}): send each plan file on its own", path=path, count=len(plans), listed=listed))
     _whole(path, fmt, con, project, total)
     checks = [
         (
-            "unknown status (a plan row is send, suppressed or holdout)",
+            N_("unknown status (a plan row is send, suppressed or holdout)"),
             tree("status IS NULL OR status NOT IN :statuses", statuses=exp.Tuple(expressions=[exp.Literal.string(s) for s in STATUSES])).sql(
                 "duckdb"
             ),
         ),
         (
-            "the idempotency key does not match the row's playbook, rule, customer and trigger",
+            N_("the idempotency key does not match the row's playbook, rule, customer and trigger"),
             f"idempotency_key IS DISTINCT FROM {key_sql()}",
         ),
-        ("the same idempotency key as an earlier row", "line > min(line) OVER (PARTITION BY idempotency_key)"),
-        ("send_at is not an ISO 8601 time with offset", "status = 'send' AND TRY_CAST(send_at AS TIMESTAMPTZ) IS NULL"),
+        (N_("the same idempotency key as an earlier row"), "line > min(line) OVER (PARTITION BY idempotency_key)"),
+        (N_("send_at is not an ISO 8601 time with offset"), "status = 'send' AND TRY_CAST(send_at AS TIMESTAMPTZ) IS NULL"),
         (
-            "the row was changed after planning (its checksum does not match its fields: status, reason, time, recipient, text, ...)",
+            N_("the row was changed after planning (its checksum does not match its fields: status, reason, time, recipient, text, ...)"),
             f"checksum IS DISTINCT FROM {checksum_sql()}",
         ),
     ]
     for problem, condition in checks:
         bad = con.execute(f"SELECT line FROM (SELECT line, ({condition}) AS bad FROM plan_file) WHERE bad ORDER BY line").fetchall()
         if bad:
-            others = [_where(fmt, line) for (line,) in bad[1:_SHOWN]] + ([f"{len(bad) - _SHOWN:,} more"] if len(bad) > _SHOWN else [])
-            also = f" (also {', '.join(others[:-1]) + ' and ' if len(others) > 1 else ''}{others[-1]})" if others else ""
-            raise PlanFileError(f"{path}:{_where(fmt, bad[0][0], bare=True)}: {problem}{also}; plan again rather than editing the file")
+            others = [_where(fmt, line) for (line,) in bad[1:_SHOWN]] + ([_("{n:,} more", n=len(bad) - _SHOWN)] if len(bad) > _SHOWN else [])
+            rows = (", ".join(others[:-1]) + _(" and ") if len(others) > 1 else "") + others[-1] if others else ""
+            also = _(" (also {rows})", rows=rows) if others else ""
+            where = f"{path}:{_where(fmt, bad[0][0], bare=True)}"
+            raise PlanFileError(_("{where}: {problem}{also}; plan again rather than editing the file", where=where, problem=_(problem), also=also))
     sends = scalar(con, "SELECT count(*) FROM plan_file WHERE status = 'send'")
     return PlanFile(path, plans[0][0], total, sends, con)
 
@@ -258,25 +268,33 @@ def _whole(path: Path, fmt: str, con: duckdb.DuckDBPyConnection, project: str | 
         "OR plan_rows IS DISTINCT FROM (SELECT min(plan_rows) FROM plan_file) OR plan_rows IS NULL ORDER BY line LIMIT 1"
     ).fetchall()
     if first:
+        where = f"{path}:{_where(fmt, first[0][0], bare=True)}"
         raise PlanFileError(
-            f"{path}:{_where(fmt, first[0][0], bare=True)}: the row's project or row count differs from the plan's; plan again rather than editing the file"
+            _("{where}: the row's project or row count differs from the plan's; plan again rather than editing the file", where=where)
         )
     ((named, rows),) = con.execute("SELECT min(project), min(plan_rows) FROM plan_file").fetchall()
     if project is not None and named != project:
-        raise PlanFileError(
-            f"{path}: a plan of project {named!r}, not of this one ({project!r}: huitou.yaml's id, else its name); "
-            "send a plan where it was planned, or plan here"
+        said = _(
+            "{path}: a plan of project {named}, not of this one ({project}: huitou.yaml's id, else its name); send a plan where it was planned, or plan here",
+            path=path,
+            named=repr(named),
+            project=repr(project),
         )
+        raise PlanFileError(said)
     if rows != total:
         last = scalar(con, "SELECT max(line) FROM plan_file")
-        raise PlanFileError(
-            f"{path}:{_where(fmt, last, bare=True)}: the plan has {rows:,} rows and the file {total:,}: it was cut short or rows were removed "
-            "(a copy or a disk that filled up); plan again"
+        where = f"{path}:{_where(fmt, last, bare=True)}"
+        said = _(
+            "{where}: the plan has {rows:,} rows and the file {total:,}: it was cut short or rows were removed (a copy or a disk that filled up); plan again",
+            where=where,
+            rows=rows,
+            total=total,
         )
+        raise PlanFileError(said)
 
 
 def _where(fmt: str, line: int, bare: bool = False) -> str:
     """How to point at a row: CSV and JSONL by line, Parquet by row number."""
     if fmt == "parquet":
-        return f"row {line}"
-    return str(line) if bare else f"line {line}"
+        return _("row {line}", line=line)
+    return str(line) if bare else _("line {line}", line=line)

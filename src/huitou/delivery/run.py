@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import project_id
+from ..i18n import N_, _
 from .channels import Adapter, ConfigError, channel_kind, open_adapters, sends_ahead
 from .clock import Clock, quiet_until
 from .dispatch import MAX_PAUSE, Channel, deliver_channel
@@ -81,21 +82,36 @@ class ChannelReport:
 # "rescheduled": a newer plan moved it past --until; "pending": the channel stopped first.
 # "deferred (quiet hours)": the run stopped while it waited for the end of their quiet hours;
 # "handed over": a newer run took the ledger over and delivers them.
+# What became of a channel's due rows (the keys of the JSON report, in English; the text
+# report says them in the chosen language).
 OUTCOMES = (
-    "sent",
-    "already sent",
-    "opted out",
-    "expired",
-    "withdrawn",
-    "dropped (quiet hours)",
-    "failed",
-    "waiting for retry",
-    "deferred (quiet hours)",
-    "rescheduled",
-    "pending",
-    "in flight",
-    "handed over",
+    N_("sent"),
+    N_("already sent"),
+    N_("opted out"),
+    N_("expired"),
+    N_("withdrawn"),
+    N_("dropped (quiet hours)"),
+    N_("failed"),
+    N_("waiting for retry"),
+    N_("deferred (quiet hours)"),
+    N_("rescheduled"),
+    N_("pending"),
+    N_("in flight"),
+    N_("handed over"),
 )
+# What a dry run says would become of a due row (the keys of its JSON report).
+WOULD = {
+    "ledger": N_("not sendable (ledger)"),
+    "sent": N_("already sent"),
+    "failed": N_("already failed"),
+    "skipped": N_("already skipped"),
+    "opted out": N_("opted out"),
+    "expired": N_("expired"),
+    "later": N_("would send later, at its time"),
+    "drop": N_("would be dropped: inside quiet hours"),
+    "wait": N_("would wait: inside quiet hours"),
+    "send": N_("would send"),
+}
 
 
 @dataclass
@@ -152,7 +168,13 @@ def send(
         report = SendReport(plan, live, until if until is not None else now, hours, str(config.get("timezone", "Asia/Shanghai")), replay=clock.replay)
         present = plan.channels()
         if channel is not None and channel not in present:
-            raise PlanFileError(f"--channel {channel}: the plan sends nothing on it (its channels: {', '.join(present) or 'none'})")
+            raise PlanFileError(
+                _(
+                    "--channel {channel}: the plan sends nothing on it (its channels: {channels})",
+                    channel=channel,
+                    channels=", ".join(present) or _("none"),
+                )
+            )
         due = plan.due(report.until, channel)
         report.not_due = plan.count(channel) - len(due)
         configured = config.get("channels") or {}
@@ -164,7 +186,7 @@ def send(
             left = set()  # the run stops on the ledger below, with the reason
         adapters = _open_adapters(sorted({r.channel for r in due} | left), configured, project_root, report.problems)
         report.notes += [
-            f"channel {name} logs in to its SMTP server without TLS (plaintext_auth: true): the password crosses the network in clear"
+            _("channel {name} logs in to its SMTP server without TLS (plaintext_auth: true): the password crosses the network in clear", name=name)
             for name in sorted(adapters)
             if ((configured[name] or {}).get("smtp") or {}).get("plaintext_auth") is True
         ]
@@ -203,7 +225,7 @@ def _open_adapters(channels: list[str], configured: dict[str, Any], root: Path, 
     adapters: dict[str, list[Adapter]] = {}
     for name in channels:
         if name not in configured:
-            problems.append(f"channel '{name}' is not in huitou.yaml's channels")
+            problems.append(_("channel '{name}' is not in huitou.yaml's channels", name=name))
             continue
         try:
             adapters[name] = open_adapters(name, configured[name], root)
@@ -225,10 +247,14 @@ def _unsigned_unsubscribe(plan: PlanFile, due: list[Due], configured: dict[str, 
         unsigned = plan.count_containing(name, [url + ("&" if "?" in url else "?") + "c="])
         if unsigned:
             secret = settings.get("unsubscribe_secret_env") or "unsubscribe_secret_env"
-            problems.append(
-                f"channel '{name}': {unsigned:,} message(s) of the plan carry an unsigned unsubscribe link (the customer id in the URL, which "
-                f"anyone could change): the plan was made without {secret} set; set it and plan again"
+            said = _(
+                "channel '{name}': {n:,} message(s) of the plan carry an unsigned unsubscribe link (the customer id in the URL, which "
+                "anyone could change): the plan was made without {secret} set; set it and plan again",
+                name=name,
+                n=unsigned,
+                secret=secret,
             )
+            problems.append(said)
     return problems
 
 
@@ -243,10 +269,10 @@ def _traces(root: Path, configured: dict[str, Any], plan: PlanFile) -> list[str]
             folder = folder if folder.is_absolute() else root / folder
             files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
             if files:
-                found.append(f"channel {name}'s outbox holds {len(files):,} file(s), e.g. {files[0].name}")
+                found.append(_("channel {name}'s outbox holds {n:,} file(s), e.g. {file}", name=name, n=len(files), file=files[0].name))
     already = plan.count_reason("already_sent")
     if already:
-        found.append(f"the plan found {already:,} message(s) already sent")
+        found.append(_("the plan found {n:,} message(s) already sent", n=already))
     return found
 
 
@@ -271,32 +297,32 @@ def _preview(
     except LedgerError as exc:
         problem, states, ledger_optouts = str(exc), {}, []
     if problem:
-        report.problems.append(f"a live send would stop: {problem}")
+        report.problems.append(_("a live send would stop: {problem}", problem=problem))
     out = {(c, ch or "") for c, ch in [*optouts, *ledger_optouts]}
     oldest = now - report.expire_after * 3600
     samples: list[Any] = []
     for row in due:
         state = states.get(row.key)
         if problem:
-            what = "not sendable (ledger)"
+            what = WOULD["ledger"]
         elif state in ("sent", "failed", "skipped"):
-            what = f"already {state}"
+            what = WOULD[str(state)]
         elif (row.customer_id, "") in out or (row.customer_id, row.channel) in out:
-            what = "opted out"
+            what = WOULD["opted out"]
         elif row.send_at_utc < oldest:
-            what = "expired"
+            what = WOULD["expired"]
         elif row.send_at_utc > now and not sends_ahead(configured.get(row.channel) or {}):
-            what = "would send later, at its time"
+            what = WOULD["later"]
         elif (held := quiet_until(row.quiet_hours, row.timezone, row.send_at, now)) is not None:
-            what = f"would {'be dropped' if held[0].outside == 'drop' else 'wait'}: inside quiet hours"
+            what = WOULD["drop" if held[0].outside == "drop" else "wait"]
         else:
-            what = "would send"
+            what = WOULD["send"]
         channel = report.channels.setdefault(row.channel, ChannelReport(row.channel))
-        if what.startswith("would send later"):
+        if what == WOULD["later"]:
             channel.next_at = min(channel.next_at or row.send_at_utc, row.send_at_utc)
         channel.due += 1
         channel.preview[what] += 1
-        if what == "would send" and len(samples) < SAMPLES:
+        if what == WOULD["send"] and len(samples) < SAMPLES:
             samples.append(row.key)
     report.samples = list(plan.ledger_rows(samples)) if samples else []
 

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import __version__
+from ..i18n import _
 from .channels import ConfigError, Deadline, DeliveryError, Message, secret
 
 
@@ -43,7 +44,7 @@ class WebhookAdapter:
         self.url = str(hook["url"])
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"channel '{channel}' webhook: {self.url!r} is not an http(s) URL")
+            raise ConfigError(_("channel '{channel}' webhook: {url} is not an http(s) URL", channel=channel, url=repr(self.url)))
         self.https, self.host, self.port = parts.scheme == "https", parts.hostname, parts.port
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.timeout = float(hook.get("timeout", 10))

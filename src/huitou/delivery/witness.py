@@ -20,6 +20,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..i18n import N_, _
+
 
 @dataclass(frozen=True)
 class Witness:
@@ -29,8 +31,9 @@ class Witness:
     updated: str  # ISO 8601 UTC
 
     def what(self) -> str:
-        held = [f"{n:,} {what}" for n, what in ((self.sent, "sent messages"), (self.optouts, "opt-outs")) if n]
-        return f"held {' and '.join(held) or 'the sends of this project'} (last used {self.updated[:16].replace('T', ' ')} UTC)"
+        held = [_("{n:,} {word}", n=n, word=_(what)) for n, what in ((self.sent, N_("sent messages")), (self.optouts, N_("opt-outs"))) if n]
+        said = _(" and ").join(held) or _("the sends of this project")
+        return _("held {what} (last used {when} UTC)", what=said, when=self.updated[:16].replace("T", " "))
 
 
 def _state_dir() -> Path:

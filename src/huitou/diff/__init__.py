@@ -16,6 +16,7 @@ from typing import Any
 from ..data.sources import DataError
 from ..engines import EngineError
 from ..forecast import uses_forecast
+from ..i18n import _
 from ..workspace import DataOptions, OpenError, Workspace
 from .compare import compare, empty_plan
 from .plan import Checked, check, plan_both
@@ -28,7 +29,10 @@ def _problems(checked: Checked) -> list[str]:
         return []
     lines = [f"{checked.version.label}: {f}:{d.line}:{d.column}: {d.code} {d.message}" for f, d in checked.errors]
     names = ", ".join(ctx.name for ctx in checked.playbooks) or "nothing"
-    return [*lines, f"{checked.version.label}: {len(checked.errors)} validation error(s); planned what validates: {names}"]
+    return [
+        *lines,
+        _("{version}: {n} validation error(s); planned what validates: {names}", version=checked.version.label, n=len(checked.errors), names=names),
+    ]
 
 
 def run_diff(base_spec: str, head_spec: str | None, opts: DataOptions, horizon: int, as_of: dt.date | None) -> tuple[dict[str, Any], list[str]]:
@@ -43,11 +47,11 @@ def run_diff(base_spec: str, head_spec: str | None, opts: DataOptions, horizon: 
             raise OpenError(str(exc)) from None
         if head is here and (dirty := uncommitted(here)):
             shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-            notes.append(f"HEAD is the working tree, with uncommitted changes ({shown}): the diff includes them")
+            notes.append(_("HEAD is the working tree, with uncommitted changes ({files}): the diff includes them", files=shown))
         checked_base, checked_head = check(base), check(head)
         notes += _problems(checked_base) + _problems(checked_head)
         if not (checked_base.playbooks or checked_head.playbooks):
-            raise OpenError(f"neither {base.label} nor {head.label} has a playbook that validates: nothing to compare")
+            raise OpenError(_("neither {base} nor {head} has a playbook that validates: nothing to compare", base=base.label, head=head.label))
         result = _plan_and_compare(checked_base, checked_head, opts, horizon, as_of)
     result = {"base": _about(base), "head": _about(head), **result}
     return result, notes

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HuitouError
+from ..i18n import _
 from ..project import CONFIG_NAME, find_root
 
 
@@ -33,7 +34,7 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=120, check=False)
     except FileNotFoundError:
-        raise VersionError("git is not installed: give two project directories instead of revisions") from None
+        raise VersionError(_("git is not installed: give two project directories instead of revisions")) from None
 
 
 def working_tree(start: Path) -> Version:
@@ -41,9 +42,12 @@ def working_tree(start: Path) -> Version:
     root = find_root(start)
     if root is None:
         raise VersionError(
-            f"{start.resolve()}: not in a huitou project (no huitou.yaml here or above); run huitou diff inside one, or give two directories"
+            _(
+                "{dir}: not in a huitou project (no huitou.yaml here or above); run huitou diff inside one, or give two directories",
+                dir=start.resolve(),
+            )
         )
-    return Version("the working tree", root)
+    return Version(_("the working tree"), root)
 
 
 def uncommitted(project: Version) -> list[str]:
@@ -61,23 +65,33 @@ def resolve(spec: str | None, here: Version, scratch: Path) -> Version:
     path = Path(spec)
     if path.is_dir():
         if not (path / CONFIG_NAME).is_file():
-            raise VersionError(f"{spec}: not a huitou project (no {CONFIG_NAME} in it); give a project directory or a git revision")
+            raise VersionError(
+                _("{spec}: not a huitou project (no {config} in it); give a project directory or a git revision", spec=spec, config=CONFIG_NAME)
+            )
         return Version(spec, path.resolve())
     top = _git(["rev-parse", "--show-toplevel"], here.root)
     if top.returncode != 0:
-        raise VersionError(f"{spec!r} is neither a directory nor a revision: {here.root} is not in a git repository")
+        raise VersionError(_("{spec} is neither a directory nor a revision: {root} is not in a git repository", spec=repr(spec), root=here.root))
     commit = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{spec}^{{commit}}"], here.root)
     if commit.returncode != 0:
-        raise VersionError(f"no revision {spec!r} in the repository at {top.stdout.decode().strip()} (see git log --oneline, git branch -a)")
+        raise VersionError(
+            _(
+                "no revision {spec} in the repository at {root} (see git log --oneline, git branch -a)",
+                spec=repr(spec),
+                root=top.stdout.decode().strip(),
+            )
+        )
     sha = commit.stdout.decode().strip()
     prefix = _git(["rev-parse", "--show-prefix"], here.root).stdout.decode().strip()
     exported = _git(["archive", "--format=tar", sha, *([prefix] if prefix else [])], here.root)
     if exported.returncode != 0:
-        raise VersionError(f"{spec}: the project's directory {prefix or '.'} does not exist at that revision")
+        raise VersionError(_("{spec}: the project's directory {dir} does not exist at that revision", spec=spec, dir=prefix or "."))
     target = scratch / sha[:12]
     with tarfile.open(fileobj=io.BytesIO(exported.stdout)) as archive:
         archive.extractall(target, filter="data")
     root = target / prefix
     if not (root / CONFIG_NAME).is_file():
-        raise VersionError(f"{spec}: {prefix or 'the repository root'} holds no {CONFIG_NAME} at that revision")
+        raise VersionError(
+            _("{spec}: {dir} holds no {config} at that revision", spec=spec, dir=prefix or _("the repository root"), config=CONFIG_NAME)
+        )
     return Version(spec, root, sha)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..i18n import _
 from .base import Engine, EngineError
 
 KINDS = ("duckdb", "spark", "postgres")
@@ -33,7 +34,7 @@ def open_engine(config: Mapping[str, Any] | None, kind: str | None = None) -> En
         from .postgres_engine import DEFAULT_URL_ENV, PostgresEngine
 
         return PostgresEngine(str(settings.get("url_env", DEFAULT_URL_ENV)))
-    raise EngineError(f"unknown engine {kind!r}: use one of {', '.join(KINDS)}")
+    raise EngineError(_("unknown engine {kind}: use one of {kinds}", kind=repr(kind), kinds=", ".join(KINDS)))
 
 
 __all__ = ["Engine", "EngineError", "KINDS", "open_engine"]

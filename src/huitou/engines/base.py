@@ -16,6 +16,7 @@ import sqlglot.expressions as exp
 
 from ..db import named, statement
 from ..errors import HuitouError
+from ..i18n import _
 from . import portable
 
 
@@ -199,14 +200,21 @@ class Engine:
         try:
             relation = exp.to_table(table, dialect=self.dialect)
         except Exception:  # sqlglot's parse errors: the name is not a table name
-            raise EngineError(f"engine {self.kind}: {what} {table!r} is not a table name (write schema.table)") from None
+            raise EngineError(
+                _("engine {kind}: {what} {table} is not a table name (write schema.table)", kind=self.kind, what=what, table=repr(table))
+            ) from None
         try:
             found = self.column_types(exp.select("*").from_(relation).limit(0))
         except self.errors as exc:  # the driver's own: no such table, no permission
             reason = " ".join(str(exc).split())[:300]
-            raise EngineError(
-                f"engine {self.kind}: cannot read {what} {table!r}: {reason} (check the name, the schema and the permissions)"
-            ) from None
+            said = _(
+                "engine {kind}: cannot read {what} {table}: {reason} (check the name, the schema and the permissions)",
+                kind=self.kind,
+                what=what,
+                table=repr(table),
+                reason=reason,
+            )
+            raise EngineError(said) from None
         types = {column: local_type(type_, self.dialect) for column, type_ in found.items()}
         columns = [exp.column(c, quoted=True) if t else exp.cast(exp.column(c, quoted=True), "VARCHAR").as_(c, quoted=True) for c, t in types.items()]
         wanted = {c: t or "VARCHAR" for c, t in types.items()}

@@ -11,6 +11,7 @@ from typing import Any
 import sqlglot.expressions as exp
 
 from ..db import copy_to, named, read_csv, run, scratch_dir, statement
+from ..i18n import _
 from ..redact import scrub, secret_env
 from .base import Engine, EngineError, local_table, python_value
 
@@ -28,12 +29,14 @@ def _where(url: str, url_env: str) -> str:
     try:
         parts = conninfo_to_dict(url)
     except Exception:  # psycopg's reason quotes the text it cannot parse: never shown
-        raise EngineError(
-            f"engine postgres: the value of {url_env} is not a connection URL (postgresql://user@host/db) or keyword string "
-            "(host=... dbname=...); the value is not shown"
-        ) from None
+        said = _(
+            "engine postgres: the value of {variable} is not a connection URL (postgresql://user@host/db) or keyword string "
+            "(host=... dbname=...); the value is not shown",
+            variable=url_env,
+        )
+        raise EngineError(said) from None
     given = [f"{k} {parts[k]}" for k in ("host", "port", "dbname", "user") if parts.get(k)]
-    return f"the database of {url_env} ({', '.join(given) or 'the defaults'})"
+    return _("the database of {variable} ({settings})", variable=url_env, settings=", ".join(given) or _("the defaults"))
 
 
 class PostgresEngine(Engine):
@@ -42,20 +45,28 @@ class PostgresEngine(Engine):
     def __init__(self, url_env: str = DEFAULT_URL_ENV) -> None:
         url = secret_env(url_env)
         if not url:
-            raise EngineError(
-                f"engine postgres: the environment variable {url_env} is not set; set it to the database's connection URL, e.g. postgresql://user@host/db "
-                f"(huitou.yaml's engine.url_env names the variable)"
+            said = _(
+                "engine postgres: the environment variable {variable} is not set; set it to the database's connection URL, "
+                "e.g. postgresql://user@host/db (huitou.yaml's engine.url_env names the variable)",
+                variable=url_env,
             )
+            raise EngineError(said)
         try:
             import psycopg
         except ImportError:
-            raise EngineError("engine postgres needs psycopg, which is not installed: pip install 'huitou[postgres]'") from None
+            raise EngineError(_("engine postgres needs psycopg, which is not installed: pip install 'huitou[postgres]'")) from None
         where = _where(url, url_env)
         try:
             self.con = psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:
             reason = scrub(" ".join(str(exc).split())) or type(exc).__name__
-            raise EngineError(f"engine postgres: cannot connect to {where}: {reason} (check {url_env}, the server and the credentials)") from None
+            said = _(
+                "engine postgres: cannot connect to {where}: {reason} (check {variable}, the server and the credentials)",
+                where=where,
+                reason=reason,
+                variable=url_env,
+            )
+            raise EngineError(said) from None
         self._psycopg = psycopg
         # Text the CSV path below reads back exactly, whatever the server's defaults:
         # ISO dates, and floats in their shortest exact form.

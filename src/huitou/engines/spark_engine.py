@@ -16,6 +16,7 @@ from typing import Any
 import sqlglot.expressions as exp
 
 from ..db import statement
+from ..i18n import _
 from .base import Engine, EngineError, python_value
 
 DEFAULT_MASTER = "local[2]"
@@ -28,12 +29,13 @@ class SparkEngine(Engine):
         try:
             from pyspark.sql import SparkSession
         except ImportError:
-            raise EngineError("engine spark needs pyspark, which is not installed: pip install 'huitou[spark]'") from None
+            raise EngineError(_("engine spark needs pyspark, which is not installed: pip install 'huitou[spark]'")) from None
         if master.startswith("local") and not (os.environ.get("JAVA_HOME") or shutil.which("java")):
-            raise EngineError(
+            said = _(
                 "engine spark needs Java, and there is none (no java on PATH, no JAVA_HOME): install a Java 17 or 21 runtime, "
                 "e.g. apt-get install openjdk-17-jre-headless"
             )
+            raise EngineError(said)
         if master.startswith("local"):
             # Arbitration runs on the workers (map_groups): on a local master they are this
             # interpreter, which has huitou (pyspark's default is whatever python3 is on PATH).
@@ -71,9 +73,13 @@ class SparkEngine(Engine):
             self.spark = builder.getOrCreate()
         except Exception as exc:  # pyspark raises its own runtime errors when the JVM cannot start
             reason = " ".join(str(exc).split())[:300]
-            raise EngineError(
-                f"engine spark: cannot start a session on {master}: {reason} (check Java and the master URL; the JVM's log: {self.log_path})"
-            ) from None
+            said = _(
+                "engine spark: cannot start a session on {master}: {reason} (check Java and the master URL; the JVM's log: {log})",
+                master=master,
+                reason=reason,
+                log=self.log_path,
+            )
+            raise EngineError(said) from None
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -154,11 +160,13 @@ class SparkEngine(Engine):
             # The workers' Python stack ends in what went wrong (huitou not installed there,
             # another Python version): that line, and where the workers' Python is set.
             errors = re.findall(r"\b(\w+(?:Error|Exception): .*?)(?=\s+at |\s+File |$)", " ".join(str(exc).split()))
-            cause = (errors[-1] if errors else "see the JVM's log")[:200]
-            raise EngineError(
-                f"engine spark: the Python workers could not run huitou ({cause}): install huitou with its spark extra in the "
-                "workers' Python and name it with PYSPARK_PYTHON or spark.pyspark.python"
-            ) from None
+            cause = (errors[-1] if errors else _("see the JVM's log"))[:200]
+            said = _(
+                "engine spark: the Python workers could not run huitou ({cause}): install huitou with its spark extra in the "
+                "workers' Python and name it with PYSPARK_PYTHON or spark.pyspark.python",
+                cause=cause,
+            )
+            raise EngineError(said) from None
 
     def drop(self, relation: exp.Table) -> None:
         self.spark.catalog.dropTempView(relation.name)

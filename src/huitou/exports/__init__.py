@@ -22,6 +22,7 @@ import yaml
 from ..data.csvfile import sniff_delimiter
 from ..data.encoding import likely_encodings
 from ..data.sources import DataError
+from ..i18n import _
 
 PROFILE_COLUMNS = ("email", "phone", "name", "consent_email", "consent_sms")
 _HEAD = 1 << 16
@@ -173,7 +174,7 @@ def head_text(path: Path, locale: str = "") -> tuple[str, str]:
             if exc.start < len(head) - 4:  # not just a character cut by the 64 KiB read
                 guesses = likely_encodings(path, locale)
                 if not guesses:
-                    raise DataError(f"{path}: neither UTF-8 nor an encoding huitou recognises; save it as UTF-8") from None
+                    raise DataError(_("{path}: neither UTF-8 nor an encoding huitou recognises; save it as UTF-8", path=path)) from None
                 encoding = guesses[0]
     text = head.decode(encoding, errors="ignore")
     return encoding, text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
@@ -183,7 +184,7 @@ def header_of(path: Path, locale: str = "") -> tuple[str, str, list[str]]:
     """(encoding, delimiter, column names) of a delimited export."""
     encoding, first = head_text(path, locale)
     if not first:
-        raise DataError(f"{path}: the file is empty")
+        raise DataError(_("{file}: the file is empty", file=path))
     delimiter = sniff_delimiter(first)
     names = [n.strip() for n in next(csv.reader(io.StringIO(first), delimiter=delimiter), [])]
     return encoding, delimiter, names

@@ -22,6 +22,7 @@ from ..data.raw import mapped, open_raw, raw_table
 from ..data.sources import DataError, source_from_config
 from ..db import connect, quoted, run, tree
 from ..features import ORDER_STATUSES
+from ..i18n import _
 from . import PROFILE_COLUMNS, Preset, generic, header_of, recognise
 
 _DATE_SAMPLE = 2000  # distinct order times tried
@@ -62,8 +63,13 @@ def propose(export: Path, project_dir: Path, locale: str = "") -> Proposal:
     missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in columns]
     if missing:
         raise DataError(
-            f"{export}: no column for {', '.join(missing)} ({'the ' + preset.title if preset.platform != 'generic' else 'no preset fits'}); "
-            f"the file has {', '.join(header[:30])}; write data.orders.columns in huitou.yaml yourself (docs/exports.md)"
+            _(
+                "{file}: no column for {columns} ({preset}); the file has {header}; write data.orders.columns in huitou.yaml yourself (docs/exports.md)",
+                file=export,
+                columns=", ".join(missing),
+                preset=_("the {preset}", preset=preset.title) if preset.platform != "generic" else _("no preset fits"),
+                header=", ".join(header[:30]),
+            )
         )
     fields = {name: type_ for name, type_ in preset.fields.items() if name in columns}
     spec: dict[str, Any] = {"path": os.path.relpath(export.resolve(), project_dir.resolve())}
@@ -152,8 +158,9 @@ def value_lines(proposal: Proposal) -> list[str]:
     """The values seen of each mapped column, each with what huitou reads it as."""
     out = []
     for canonical, seen in proposal.values.items():
-        out.append(f"  {canonical} values (orders):")
-        out += [f"    {value!r}: {n:,} orders -> {read or f'NOT UNDERSTOOD: map it in data.orders.values.{canonical}'}" for value, n, read in seen]
+        out.append("  " + _("{column} values (orders):", column=canonical))
+        unread = _("NOT UNDERSTOOD: map it in data.orders.values.{column}", column=canonical)
+        out += ["    " + _("{value}: {n:,} orders -> {read}", value=repr(value), n=n, read=read or unread) for value, n, read in seen]
     return out
 
 
@@ -172,16 +179,23 @@ def data_section(proposal: Proposal, export: Path) -> str:
 def summary(proposal: Proposal, export: Path) -> list[str]:
     """What init tells the user about the export."""
     preset = proposal.preset
-    said = f"recognised as the {preset.title}" if preset.platform != "generic" else "no platform preset fits; columns matched by name"
-    out = [f"{export.name}: {said}; encoding {proposal.encoding.replace('_', '-')}"]
+    said = (
+        _("recognised as the {preset}", preset=preset.title)
+        if preset.platform != "generic"
+        else _("no platform preset fits; columns matched by name")
+    )
+    out = [_("{file}: {said}; encoding {encoding}", file=export.name, said=said, encoding=proposal.encoding.replace("_", "-"))]
+    otherwise = _(" else ")
     out += [
-        f"  {canonical}: {' else '.join(column) if isinstance(column, list) else column}" for canonical, column in proposal.spec["columns"].items()
+        f"  {canonical}: {otherwise.join(column) if isinstance(column, list) else column}" for canonical, column in proposal.spec["columns"].items()
     ]
     out += value_lines(proposal)
     date_format = (proposal.spec.get("csv") or {}).get("date_format")
-    out.append(f"  dates: {date_format!r}" if date_format else "  dates: read as written (offsets converted to the shop's timezone)")
+    out.append(
+        "  " + (_("dates: {form}", form=repr(date_format)) if date_format else _("dates: read as written (offsets converted to the shop's timezone)"))
+    )
     consent = [c for c in CONSENT_COLUMNS if c in proposal.spec["columns"]]
     if not consent:
-        out.append("  consent: the export has no consent column (see the line at load below)")
-    out += [f"  note: {quirk}" for quirk in preset.quirks]
+        out.append("  " + _("consent: the export has no consent column (see the line at load below)"))
+    out += ["  " + _("note: {note}", note=quirk) for quirk in preset.quirks]
     return out

@@ -22,6 +22,7 @@ import numpy as np
 from sqlglot import exp
 
 from ..db import create_temp, date_literal, register_columns, tree
+from ..i18n import _, said_date
 from ..relation import Relation
 from . import MIN_CUSTOMERS, MIN_REPEAT_BUYERS
 from .btyd import BgNbd, GammaGamma, fit_bgnbd, fit_gamma_gamma
@@ -70,10 +71,14 @@ def fit(orders: Relation, as_of: dt.date) -> Forecast:
     customers, repeat = int(n.sum()), int(n[x > 0].sum())
     out = Forecast(as_of, customers, repeat, history=histories)
     if customers < MIN_CUSTOMERS or repeat < MIN_REPEAT_BUYERS:
-        out.problem = (
-            f"too few customers to fit the purchase models as of {as_of}: {customers:,} with a purchase and {repeat:,} who bought again on "
-            f"another day (at least {MIN_CUSTOMERS} and {MIN_REPEAT_BUYERS} are needed); p_alive, expected_orders_90d and "
-            "expected_spend_90d are empty"
+        out.problem = _(
+            "too few customers to fit the purchase models as of {as_of}: {customers:,} with a purchase and {repeat:,} who bought again on "
+            "another day (at least {least} and {least_repeat} are needed); p_alive, expected_orders_90d and expected_spend_90d are empty",
+            as_of=said_date(as_of),
+            customers=customers,
+            repeat=repeat,
+            least=MIN_CUSTOMERS,
+            least_repeat=MIN_REPEAT_BUYERS,
         )
         return out
     out.model = fit_bgnbd(x, t_x, T, n)

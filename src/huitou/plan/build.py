@@ -26,6 +26,7 @@ from ..data.consent import plan_note
 from ..db import create_temp
 from ..engines.base import Engine
 from ..evaluate import DataSession, lifecycle_override
+from ..i18n import N_, _
 from ..relation import Relation, Scratch
 from ..vocabulary import Reason, Status
 from .arbitrate import Arbitrated, arbitrate, history_query, plan_caps, ranked_statement
@@ -161,7 +162,7 @@ def build_plan(
             flags = {f"m_{rule.index}": "BOOLEAN" for rule in rules}
             types = {c: feature_types[c] for c in (columns if columns is not None else feature_types)} | flags
             matched, made = session.engine_step(
-                "computing the candidates",
+                N_("computing the candidates"),
                 lambda: _candidates_on(stage, con, matched_rows, types, rules, window, given, scratch),
             )
             clock.lap("features, segments and candidates on the engine")
@@ -184,7 +185,7 @@ def build_plan(
             past = create_temp(con, scratch.new("history_counts").name, past_query) if past_query is not None else None
         else:
             past = session.engine_step(
-                "copying the plan's inputs", lambda: _inputs_on(stage, con, rules_table, failed, rendered, past_query, scratch)
+                N_("copying the plan's inputs"), lambda: _inputs_on(stage, con, rules_table, failed, rendered, past_query, scratch)
             )
         clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
         rounds = _Rounds(rules, window, made, rules_table, failed, past)
@@ -192,27 +193,30 @@ def build_plan(
         # arbitrate again without the failures and render what that newly accepts (rarely
         # more than one extra round; each round removes at least one candidate).
         while True:
-            arbitrated, decided = session.engine_step("arbitrating the candidates", lambda: _arbitrate_and_decide(stage, con, rounds, scratch))
+            arbitrated, decided = session.engine_step(N_("arbitrating the candidates"), lambda: _arbitrate_and_decide(stage, con, rounds, scratch))
             clock.lap("arbitration: caps, priority, care-first, reasons")
             to_render = RenderInputs(decided.decided, matched, session.data.orders.table, rendered)
             failures = render_sends(con, rules, renderer, to_render, scratch, jobs, memo)
             if failures and not local:
-                session.engine_step("copying the render failures", lambda: stage.take_local(failed.name, con, _failures(rendered)))
+                session.engine_step(N_("copying the render failures"), lambda: stage.take_local(failed.name, con, _failures(rendered)))
             clock.lap("rendering the sends")
             if not failures:
                 break
         warnings = _consent_notes(rules, session.absent)
         if renderer.unsigned_unsubscribe:
-            warnings.append(
-                "unsubscribe links in email bodies carry the bare customer id (anyone could use them for anyone): the secret that signs them is not set for "
-                + ", ".join(renderer.unsigned_unsubscribe)
-                + "; see docs/delivery.md"
+            said = _(
+                "unsubscribe links in email bodies carry the bare customer id (anyone could use them for anyone): "
+                "the secret that signs them is not set for {channels}; see docs/delivery.md",
+                channels=", ".join(renderer.unsigned_unsubscribe),
             )
+            warnings.append(said)
         pid = plan_id_for(playbooks, window)
         # Tables are given back as soon as nothing reads them: under the default memory
         # limit (docs/engines.md) what DuckDB holds is what it does not spill.
         scratch.drop(made.candidates, matched, made.clock, made.zones, past, *([history.view, *history.parts] if history else []))
-        numbered = None if local else session.engine_step("numbering the plan's rows", lambda: _ordered_from(stage, con, rounds, decided, scratch))
+        numbered = (
+            None if local else session.engine_step(N_("numbering the plan's rows"), lambda: _ordered_from(stage, con, rounds, decided, scratch))
+        )
         ordered = ordered_statement(decided, rules_table, scratch)[1].subquery("o") if numbered is None else numbered
         plan = assemble(
             con,

@@ -25,6 +25,7 @@ from ..data.identity import region, written_id
 from ..data.sources import Source, check_data_file, data_files, source_from_config
 from ..data.values import local_timestamp
 from ..db import connect, create_temp, drop_table, first_row, run, select_tree, table_from_columns, tree, union_all
+from ..i18n import _
 from ..inert import shown
 from ..project import channels_named
 from ..relation import Scratch
@@ -118,8 +119,13 @@ def _scoped(entries: list[tuple[str, str | None]], channels: dict[str, Any], not
         out += [(who, name) for name in names] or [(who, None)]
     for word, n in sorted(unknown.items()):
         notes.append(
-            f"opt-outs: {n:,} name the channel {shown(word)!r}, which is none of huitou.yaml's ({', '.join(channels) or 'none'}): "
-            "taken as opt-outs of every channel; write a channel's name or kind (sms, email, ...)"
+            _(
+                "opt-outs: {n:,} name the channel {word}, which is none of huitou.yaml's ({channels}): "
+                "taken as opt-outs of every channel; write a channel's name or kind (sms, email, ...)",
+                n=n,
+                word=repr(shown(word)),
+                channels=", ".join(channels) or _("none"),
+            )
         )
     return out
 
@@ -218,7 +224,12 @@ def load_history(
         )
         if read != kept:
             notes.append(
-                f"history: {read - kept:,} of {read:,} rows in {source.path.name} have no customer_id or no readable sent_at; they are not counted for caps or care-first"
+                _(
+                    "history: {left:,} of {read:,} rows in {file} have no customer_id or no readable sent_at; they are not counted for caps or care-first",
+                    left=read - kept,
+                    read=read,
+                    file=source.path.name,
+                )
             )
         selects.append(_by_person(con, file, region(config), customers))
         parts.append(file)
@@ -228,7 +239,7 @@ def load_history(
         from ..delivery.ledger import default_path, witness_problem
 
         if problem := witness_problem(default_path(root, config), None):
-            notes.append(f"this plan cannot know what was sent: {problem}")
+            notes.append(_("this plan cannot know what was sent: {problem}", problem=problem))
     if ledger_path is not None:
         from ..delivery.ledger import history as ledger_history
 

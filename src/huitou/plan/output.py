@@ -12,6 +12,7 @@ from sqlglot import exp
 from ..contract import COLUMNS, FORMATS
 from ..data.sources import DataError
 from ..db import copy_out, tree
+from ..i18n import _
 from ..templates import mask_contacts, mask_filter
 from .build import Plan
 
@@ -20,7 +21,7 @@ def write_plan(plan: Plan, out: Path) -> int:
     """Write every row in plan order; the same plan gives the same bytes."""
     fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
-        raise DataError(f"--out {out}: use a .jsonl, .csv or .parquet file name")
+        raise DataError(_("--out {file}: use a .jsonl, .csv or .parquet file name", file=out))
     out.parent.mkdir(parents=True, exist_ok=True)
     # CSV has no nested values: the content goes in as its JSON text.
     columns = [

@@ -27,6 +27,7 @@ from ..db import create_temp, drop_table, scalar, scratch_dir, select_tree, tree
 from ..errors import HuitouError
 from ..feature_sql import next_birthday_sql
 from ..features import CATALOG
+from ..i18n import _
 from ..inert import UNSENDABLE_SQL
 from ..relation import Scratch
 from .render import Renderer, RenderRow
@@ -152,15 +153,17 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows: exp.Select, specs: 
             try:
                 procs.append((out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
             except OSError as exc:
-                for _, started in procs:
+                for _proc, started in procs:
                     started.kill()
-                raise RenderWorkerError(f"cannot start a rendering worker ({exc}); --jobs 1 renders in this process") from None
+                raise RenderWorkerError(_("cannot start a rendering worker ({reason}); --jobs 1 renders in this process", reason=exc)) from None
         outputs = []
         for out, proc in procs:
-            _, stderr = proc.communicate()
+            _out, stderr = proc.communicate()
             if proc.returncode != 0:
                 last = (stderr.strip().splitlines() or ["no output"])[-1]
-                raise RenderWorkerError(f"a rendering worker failed (exit {proc.returncode}): {last}; --jobs 1 renders in this process")
+                raise RenderWorkerError(
+                    _("a rendering worker failed (exit {code}): {reason}; --jobs 1 renders in this process", code=proc.returncode, reason=last)
+                )
             outputs.append(out.as_posix())
         read = tree(
             "INSERT INTO :rendered SELECT * FROM read_parquet(:files)",
@@ -172,7 +175,7 @@ def _render_in_workers(con: duckdb.DuckDBPyConnection, rows: exp.Select, specs: 
     got = int(scalar(con, tree("SELECT count(*) FROM :rendered JOIN :to_render USING (cand_id)", **tables).sql("duckdb")))
     total = int(scalar(con, tree("SELECT count(*) FROM :to_render", **tables).sql("duckdb")))
     if got != total:
-        raise RenderWorkerError(f"rendering workers returned {got:,} of {total:,} rows")
+        raise RenderWorkerError(_("rendering workers returned {got:,} of {total:,} rows", got=got, total=total))
 
 
 def _rows_query(con: duckdb.DuckDBPyConnection, rules: list[PlannedRule], renderer: Renderer, tables: dict[str, exp.Table]) -> exp.Select:

@@ -23,6 +23,7 @@ from sqlglot import exp
 from ..calendar import anchor_kind, holiday_date, yearly
 from ..db import date_literal, tree
 from ..feature_sql import birthday_in
+from ..i18n import _
 from ..quiet import QuietHours, minutes
 
 DEFAULT_AT = "10:00"
@@ -188,5 +189,5 @@ def parse_horizon(text: str) -> int:
     match = re.fullmatch(r"\s*(\d+)\s*([dw]?)\s*", text)
     days = int(match.group(1)) * (7 if match.group(2) == "w" else 1) if match else 0
     if not 1 <= days <= 366:
-        raise ValueError(f"horizon {text!r}: give a number of days or weeks between 1d and 366d, e.g. 14d or 2w")
+        raise ValueError(_("horizon {text}: give a number of days or weeks between 1d and 366d, e.g. 14d or 2w", text=repr(text)))
     return days

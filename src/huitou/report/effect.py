@@ -28,6 +28,7 @@ from sqlglot import exp
 
 from ..db import date_literal, first_row, register_columns, tree
 from ..delivery import ledger
+from ..i18n import N_, _, said_date
 from ..plan.rules import window_days
 from ..relation import Relation
 from .stats import MIN_PER_ARM, Difference, cuped, mean_difference, proportion_difference
@@ -95,7 +96,8 @@ class Effect:
     purchases: Measure | None = None
     revenue: Measure | None = None
     open_window: int = 0
-    verdict: str = ""
+    verdict: str = ""  # one sentence, in the chosen language
+    verdict_code: str = ""  # what it says, for machines: VERDICTS' keys
 
     @property
     def relative(self) -> float | None:
@@ -119,7 +121,12 @@ class Effect:
 
     @property
     def evidence(self) -> bool:
-        return self.verdict.startswith(("raised", "lowered"))
+        return self.verdict_code in ("raised", "lowered")
+
+    @property
+    def unmeasurable(self) -> bool:
+        """The playbook sets no holdout: nothing of it can be measured, ever."""
+        return self.verdict_code == "no_holdout_policy"
 
 
 @dataclass
@@ -153,14 +160,16 @@ def read_ledger(path: Path, start: dt.date, end: dt.date) -> tuple[dict[str, np.
     t_utc), and the message counts per rule and channel; a sentence when there is no
     ledger to read."""
     if not path.exists():
-        return (
-            f"this project has not sent anything yet (no ledger at {path}): what each rule changed is measured from the messages "
-            "`huitou send --live` records, against the holdout it records beside them"
+        return _(
+            "this project has not sent anything yet (no ledger at {path}): what each rule changed is measured from the messages "
+            "`huitou send --live` records, against the holdout it records beside them",
+            path=path,
         )
     groups = ledger.arms(path, start, end)
     if groups is None:
-        return (
-            f"the ledger {path} was written before huitou recorded holdouts: no rule has a control group on record; the next live send records them"
+        return _(
+            "the ledger {path} was written before huitou recorded holdouts: no rule has a control group on record; the next live send records them",
+            path=path,
         )
     parts: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
     counts = []
@@ -250,7 +259,13 @@ def effect_report(
         return report
     rows, counts = read
     if not len(rows["arm"]):
-        report.notes.append(f"no message of any rule was scheduled between {start} and {end} in the ledger: there is no effect to measure")
+        report.notes.append(
+            _(
+                "no message of any rule was scheduled between {start} and {end} in the ledger: there is no effect to measure",
+                start=said_date(start),
+                end=said_date(end),
+            )
+        )
         return report
     known = windows(playbooks)
     register_columns(con, "ledger_rows", rows)
@@ -291,18 +306,27 @@ def effect_report(
             part,
             messages.get((str(playbook), rule), Messages()),
         )
-        effect.verdict = _verdict(effect, policies.get(str(playbook)))
+        effect.verdict_code, effect.verdict = _verdict(effect, policies.get(str(playbook)))
         report.effects.append(effect)
     if outside and outside[0]:
         report.notes.append(
-            f"{outside[0]:,} of the {outside[1]:,} customers who bought between {start} and {end} were in no rule's treated or "
-            "holdout group of the range: they count in the repeat-purchase rates, in no rule's effect"
+            _(
+                "{outside:,} of the {buyers:,} customers who bought between {start} and {end} were in no rule's treated or "
+                "holdout group of the range: they count in the repeat-purchase rates, in no rule's effect",
+                outside=outside[0],
+                buyers=outside[1],
+                start=said_date(start),
+                end=said_date(end),
+            )
         )
     gone = sorted({p for p, _ in present} - set(policies))
     if gone:
         report.notes.append(
-            f"playbook(s) {', '.join(gone)} sent in the range but are no longer in the project: measured with the default "
-            f"{DEFAULT_WINDOW} attribution window"
+            _(
+                "playbook(s) {names} sent in the range but are no longer in the project: measured with the default {window} attribution window",
+                names=", ".join(gone),
+                window=DEFAULT_WINDOW,
+            )
         )
     return report
 
@@ -353,24 +377,38 @@ def _messages(counts: list[tuple], channels: dict[str, Any]) -> dict[tuple[str, 
     return out
 
 
-def _verdict(effect: Effect, has_holdout_policy: bool | None) -> str:
-    """One sentence on what the comparison says; never a win the numbers do not carry."""
+# What a comparison can say: a stable code (JSON's verdict_code) and its sentence.
+VERDICTS = {
+    "no_holdout_policy": N_(
+        "no holdout: the playbook sets none (policies.holdout), so there is nothing to compare with; its effect cannot be measured"
+    ),
+    "no_holdout_yet": N_("no holdout customer on record in the range: there is nothing to compare with yet"),
+    "no_treated": N_("no treated customer whose attribution window has closed: there is nothing to compare yet"),
+    "too_few": N_(
+        "too few customers to tell ({treated:,} treated, {held:,} held out; at least {least} in each group are needed): no evidence of an effect yet"
+    ),
+    "no_evidence": N_("no evidence of an effect yet: the 95% interval of the uplift in conversion spans zero"),
+    "raised": N_("raised conversion"),
+    "lowered": N_("lowered conversion"),
+}
+
+
+def _verdict(effect: Effect, has_holdout_policy: bool | None) -> tuple[str, str]:
+    """What the comparison says, as a code and a sentence; never a win the numbers do not carry."""
     t, h = effect.treated.customers, effect.holdout.customers
-    if h == 0:
-        if has_holdout_policy is False:
-            return "no holdout: the playbook sets none (policies.holdout), so there is nothing to compare with; its effect cannot be measured"
-        return "no holdout customer on record in the range: there is nothing to compare with yet"
-    if t == 0:
-        return "no treated customer whose attribution window has closed: there is nothing to compare yet"
-    if min(t, h) < MIN_PER_ARM:
-        return (
-            f"too few customers to tell ({t:,} treated, {h:,} held out; at least {MIN_PER_ARM} in each group are needed): "
-            "no evidence of an effect yet"
-        )
+    code = "raised"
     c = effect.conversion
-    if c is None or c.spans_zero:
-        return "no evidence of an effect yet: the 95% interval of the uplift in conversion spans zero"
-    return "raised conversion" if c.ci_low > 0 else "lowered conversion"
+    if h == 0:
+        code = "no_holdout_policy" if has_holdout_policy is False else "no_holdout_yet"
+    elif t == 0:
+        code = "no_treated"
+    elif min(t, h) < MIN_PER_ARM:
+        code = "too_few"
+    elif c is None or c.spans_zero:
+        code = "no_evidence"
+    elif c.ci_low <= 0:
+        code = "lowered"
+    return code, _(VERDICTS[code], treated=t, held=h, least=MIN_PER_ARM)
 
 
 def sample_messages(ledger_path: Path, start: dt.date, end: dt.date) -> list[dict[str, Any]]:

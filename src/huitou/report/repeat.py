@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 import duckdb
 from sqlglot import exp
 
+from .. import i18n
 from ..db import create_temp, date_literal, drop_table, tree
 from ..feature_sql import lifecycle_sql
+from ..i18n import _
 from ..relation import Relation
 
 EVERY = ("month", "week", "quarter")
@@ -156,11 +158,18 @@ def repeat_report(orders: Relation, start: dt.date, end: dt.date, every: str | N
     shortest = min(((hi - lo).days + 1 for _, lo, hi in (spans if every else [("all", start, end)])), default=0)
     if report.median_cycle_days is not None and shortest < report.median_cycle_days:
         report.warnings.append(
-            f"the {'shortest period' if every else 'range'} ({shortest} days) is shorter than the customers' median purchase cycle "
-            f"({report.median_cycle_days:.0f} days): many customers would not buy again within it even if they stay; read the rates over longer periods"
+            _(
+                "the {span} ({days} days) is shorter than the customers' median purchase cycle ({cycle:.0f} days): "
+                "many customers would not buy again within it even if they stay; read the rates over longer periods",
+                span=_("shortest period") if every else _("range"),
+                days=shortest,
+                cycle=report.median_cycle_days,
+            )
         )
     if not report.total.by_transaction.denominator:
-        report.warnings.append(f"no purchases between {start} and {end}: there is nothing to count")
+        report.warnings.append(
+            _("no purchases between {start} and {end}: there is nothing to count", start=i18n.said_date(start), end=i18n.said_date(end))
+        )
     return report
 
 

@@ -10,7 +10,9 @@ import json
 from collections import Counter
 from typing import Any
 
+from ..i18n import N_, _, n_, said_date
 from ..inert import markdown_inert, shown
+from ..words import said
 
 MARKER = "<!-- huitou-diff -->"  # lets the workflow update its comment instead of adding one
 
@@ -22,41 +24,45 @@ def _signed(n: float) -> str:
 def summary(diff: dict[str, Any]) -> list[str]:
     """The change in a few phrases, biggest first."""
     if diff["unchanged"]:
-        return ["no change: the same customers get the same messages at the same times"]
+        return [_("no change: the same customers get the same messages at the same times")]
     rules = diff["rules"]
     out = []
     added, removed = sum(r["added"] for r in rules), sum(r["removed"] for r in rules)
     touched = sum(1 for r in rules if r["added"] or r["removed"])
     if added or removed:
-        out.append(
-            f"{added:,} customer{'s' * (added != 1)} gain{'s' * (added == 1)} a send and {removed:,} lose{'s' * (removed == 1)} one, "
-            f"across {touched} rule{'s' * (touched != 1)}"
-        )
-    for key, what in (("reworded", "messages reworded"), ("moved", "sends moved in time")):
+        gain = n_("{n:,} customer gains a send", "{n:,} customers gain a send", added)
+        lose = n_("{n:,} loses one", "{n:,} lose one", removed)
+        out.append(_("{gain} and {lose}, across {rules}", gain=gain, lose=lose, rules=n_("{n} rule", "{n} rules", touched)))
+    for key, what in (("reworded", N_("messages reworded")), ("moved", N_("sends moved in time"))):
         total = sum(r[key] for r in rules)
         if total:
-            out.append(f"{total:,} {what}")
+            out.append(_("{n:,} {word}", n=total, word=_(what)))
     reasons: Counter[str] = Counter()
     for r in rules:
         for reason in r["reasons"]:
             reasons[reason["reason"]] += reason["change"]
-    out += [f"{abs(n):,} {'more' if n > 0 else 'fewer'} {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: -abs(kv[1])) if n]
+    out += [
+        (_("{n:,} more {reason}", n=n, reason=said(reason)) if n > 0 else _("{n:,} fewer {reason}", n=-n, reason=said(reason)))
+        for reason, n in sorted(reasons.items(), key=lambda kv: -abs(kv[1]))
+        if n
+    ]
     for c in diff["channels"]:
         segments = (c["segments_head"] or 0) - (c["segments_base"] or 0)
         if c["messages_base"] != c["messages_head"] or segments:
             out.append(
-                f"{c['channel']}: {_signed(c['messages_head'] - c['messages_base'])} messages"
-                + (f" ({_signed(segments)} SMS segments)" if segments else "")
+                _("{channel}: {change} messages", channel=c["channel"], change=_signed(c["messages_head"] - c["messages_base"]))
+                + (_(" ({change} SMS segments)", change=_signed(segments)) if segments else "")
             )
         if c["cost_base"] is not None and c["cost_head"] is not None and c["cost_base"] != c["cost_head"]:
-            out.append(f"{c['channel']}: cost {_signed(round(c['cost_head'] - c['cost_base'], 2))} {c['currency'] or ''}".rstrip())
-    for key, what in (("rules_added", "rules added"), ("rules_removed", "rules removed")):
+            change = _signed(round(c["cost_head"] - c["cost_base"], 2))
+            out.append(_("{channel}: cost {change} {currency}", channel=c["channel"], change=change, currency=c["currency"] or "").rstrip())
+    for key, what in (("rules_added", N_("rules added: {rules}")), ("rules_removed", N_("rules removed: {rules}"))):
         if diff[key]:
-            out.append(f"{what}: " + ", ".join(f"{r['playbook']}/{r['rule']}" for r in diff[key]))
+            out.append(_(what, rules=", ".join(f"{r['playbook']}/{r['rule']}" for r in diff[key])))
     validation = diff["validation"]
     if validation["appeared"] or validation["went_away"]:
-        out.append(f"validation: {len(validation['appeared'])} new problem(s), {len(validation['went_away'])} gone")
-    return out or ["no send changes; details below"]
+        out.append(_("validation: {new} new problem(s), {gone} gone", new=len(validation["appeared"]), gone=len(validation["went_away"])))
+    return out or [_("no send changes; details below")]
 
 
 def as_json(diff: dict[str, Any]) -> str:
@@ -64,28 +70,38 @@ def as_json(diff: dict[str, Any]) -> str:
 
 
 def as_text(diff: dict[str, Any]) -> str:
-    head = f"huitou diff {diff['base']['label']} .. {diff['head']['label']} (as of {diff['as_of']}, {diff['horizon_days']} days)"
+    head = "huitou diff " + _(
+        "{base} .. {head} (as of {as_of}, {days} days)",
+        base=diff["base"]["label"],
+        head=diff["head"]["label"],
+        as_of=said_date(diff["as_of"]),
+        days=diff["horizon_days"],
+    )
     lines = [head, *("  " + s for s in summary(diff))]
     for r in diff["rules"]:
         if not r["changed"]:
             continue
         lines.append(
-            f"{r['playbook']}/{r['rule']}: +{r['added']:,} -{r['removed']:,} customers; sends {r['sends_base']:,} -> {r['sends_head']:,}"
-            + (f"; {r['reworded']:,} reworded" if r["reworded"] else "")
-            + (f"; {r['moved']:,} moved" if r["moved"] else "")
+            f"{r['playbook']}/{r['rule']}: "
+            + _(
+                "+{added:,} -{removed:,} customers; sends {base:,} -> {head:,}",
+                added=r["added"],
+                removed=r["removed"],
+                base=r["sends_base"],
+                head=r["sends_head"],
+            )
+            + (_("; {n:,} reworded", n=r["reworded"]) if r["reworded"] else "")
+            + (_("; {n:,} moved", n=r["moved"]) if r["moved"] else "")
         )
-        lines += [f"    {x['reason']}: {x['base']:,} -> {x['head']:,}" for x in r["reasons"]]
+        lines += [f"    {said(x['reason'])}: {x['base']:,} -> {x['head']:,}" for x in r["reasons"]]
         for kind, sign in (("added", "+"), ("removed", "-")):
             lines += [f"    {sign} {x['customer_id']} {x['to'] or ''} {x['send_at']}".rstrip() for x in r["examples"][kind]]
         lines += [f"    ~ {x['customer_id']}: {x['diff']}" for x in r["reworded_examples"]]
         lines += [f"    > {x['customer_id']}: {x['from']} -> {x['to']}" for x in r["moved_examples"]]
     for d in diff["days"]:
-        lines.append(f"  {d['playbook']} {d['channel']} {d['day']}: {d['base']:,} -> {d['head']:,} sends")
-    for kind in ("appeared", "went_away"):
-        lines += [
-            f"  validation {kind.replace('_', ' ')}: {v['file']}:{v['line']}:{v['column']} {v['code']} {v['message']}"
-            for v in diff["validation"][kind]
-        ]
+        lines.append(f"  {d['playbook']} {d['channel']} {d['day']}: " + _("{base:,} -> {head:,} sends", base=d["base"], head=d["head"]))
+    for kind, what in (("appeared", N_("validation appeared")), ("went_away", N_("validation went away"))):
+        lines += [f"  {_(what)}: {v['file']}:{v['line']}:{v['column']} {v['code']} {v['message']}" for v in diff["validation"][kind]]
     return shown("\n".join(lines) + "\n")
 
 
@@ -111,51 +127,61 @@ def as_markdown(diff: dict[str, Any]) -> str:
         MARKER,
         f"### huitou diff: {_cell(base['label'])} → {_cell(head['label'])}",
         "",
-        f"As of {diff['as_of']}, {diff['horizon_days']} days, the same data for both.",
+        _("As of {as_of}, {days} days, the same data for both.", as_of=said_date(diff["as_of"]), days=diff["horizon_days"]),
         "",
     ]
     out += [f"- {_cell(s)}" for s in summary(diff)]
     changed = [r for r in diff["rules"] if r["changed"]]
     if changed:
-        out += ["", "| Rule | Customers + | Customers − | Sends | Reworded | Moved |", "|---|---:|---:|---|---:|---:|"]
+        columns = (N_("Rule"), N_("Customers +"), N_("Customers −"), N_("Sends"), N_("Reworded"), N_("Moved"))
+        out += ["", "| " + " | ".join(_(c) for c in columns) + " |", "|---|---:|---:|---|---:|---:|"]
         out += [
             f"| {_cell(r['playbook'])}/{_cell(r['rule'])} | {r['added']:,} | {r['removed']:,} | {r['sends_base']:,} → {r['sends_head']:,} | {r['reworded']:,} | {r['moved']:,} |"
             for r in changed
         ]
     for r in changed:
         body = []
-        body += [f"- {_cell(x['reason'])}: {x['base']:,} → {x['head']:,}" for x in r["reasons"]]
+        body += [f"- {_cell(said(x['reason']))}: {x['base']:,} → {x['head']:,}" for x in r["reasons"]]
         for kind, sign in (("added", "+"), ("removed", "−")):
             body += [
                 f"- {sign} {_cell(x['customer_id'])} {_cell(x['to'] or '')} {_cell(x['send_at'])}: {_cell(x['body'] or '')}"
                 for x in r["examples"][kind]
             ]
-        body += [f"- reworded {_cell(x['customer_id'])}: {_marked(x['parts'])}" for x in r["reworded_examples"]]
-        body += [f"- moved {_cell(x['customer_id'])}: {_cell(x['from'])} → {_cell(x['to'])}" for x in r["moved_examples"]]
+        body += [
+            "- " + _("reworded {customer}: {change}", customer=_cell(x["customer_id"]), change=_marked(x["parts"])) for x in r["reworded_examples"]
+        ]
+        body += [
+            "- " + _("moved {customer}: {before} → {after}", customer=_cell(x["customer_id"]), before=_cell(x["from"]), after=_cell(x["to"]))
+            for x in r["moved_examples"]
+        ]
         if body:
             out += ["", f"<details><summary>{_cell(r['playbook'])}/{_cell(r['rule'])}</summary>", "", *body, "", "</details>"]
     if diff["days"] or any(c["messages_base"] != c["messages_head"] or c["cost_base"] != c["cost_head"] for c in diff["channels"]):
-        out += ["", "<details><summary>Channels and days</summary>", ""]
+        out += ["", "<details><summary>" + _("Channels and days") + "</summary>", ""]
         out += [
-            f"- {_cell(c['channel'])}: {c['messages_base']:,} → {c['messages_head']:,} messages"
+            f"- {_cell(c['channel'])}: "
+            + _("{base:,} → {head:,} messages", base=c["messages_base"], head=c["messages_head"])
             + (
-                f", {c['segments_base'] or 0:,} → {c['segments_head'] or 0:,} SMS segments"
+                _(", {base:,} → {head:,} SMS segments", base=c["segments_base"] or 0, head=c["segments_head"] or 0)
                 if c["segments_base"] is not None or c["segments_head"] is not None
                 else ""
             )
             + (
-                f", cost {c['cost_base']} → {c['cost_head']} {_cell(c['currency'] or '')}".rstrip()
+                _(", cost {base} → {head} {currency}", base=c["cost_base"], head=c["cost_head"], currency=_cell(c["currency"] or "")).rstrip()
                 if c["cost_head"] is not None or c["cost_base"] is not None
                 else ""
             )
             for c in diff["channels"]
         ]
-        out += [f"- {_cell(d['playbook'])} {_cell(d['channel'])} {d['day']}: {d['base']:,} → {d['head']:,} sends" for d in diff["days"]]
+        out += [
+            f"- {_cell(d['playbook'])} {_cell(d['channel'])} {d['day']}: " + _("{base:,} → {head:,} sends", base=d["base"], head=d["head"])
+            for d in diff["days"]
+        ]
         out += ["", "</details>"]
     validation = diff["validation"]
     if validation["appeared"] or validation["went_away"]:
-        out += ["", "<details><summary>Validation</summary>", ""]
-        for kind, sign in (("appeared", "new"), ("went_away", "gone")):
-            out += [f"- {sign}: {_cell(v['file'])}:{v['line']}:{v['column']} {v['code']} {_cell(v['message'])}" for v in validation[kind]]
+        out += ["", "<details><summary>" + _("Validation") + "</summary>", ""]
+        for kind, sign in (("appeared", N_("new")), ("went_away", N_("gone"))):
+            out += [f"- {_(sign)}: {_cell(v['file'])}:{v['line']}:{v['column']} {v['code']} {_cell(v['message'])}" for v in validation[kind]]
         out += ["", "</details>"]
     return "\n".join(out) + "\n"

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..i18n import N_, _, language, money
 from ..report.effect import Effect, EffectReport, Measure
 
 
@@ -52,6 +53,7 @@ def effect_dict(e: Effect) -> dict[str, Any]:
         if e.messages.spend is not None
         else None,
         "verdict": e.verdict,
+        "verdict_code": e.verdict_code,
         "evidence": e.evidence,
     }
 
@@ -72,31 +74,14 @@ def _pct(value: float | None, signed: bool = False) -> str:
 def effect_text(console: Console, report: EffectReport) -> None:
     """A table of the rules with a holdout, a sentence each; the playbooks without one in a
     line."""
-    shown = [e for e in report.effects if e.holdout.customers or not e.verdict.startswith("no holdout: the playbook sets none")]
+    shown = [e for e in report.effects if e.holdout.customers or not e.unmeasurable]
     if shown:
-        table = Table(
-            title="what each rule changed: treated against holdout (conversion within the attribution window)",
-            title_justify="left",
-            show_edge=False,
-        )
-        for name in (
-            "playbook / rule",
-            "window",
-            "treated",
-            "conv.",
-            "holdout",
-            "conv.",
-            "uplift",
-            "95% interval",
-            "p",
-            "incr. revenue",
-            "spend",
-            "return",
-        ):
-            table.add_column(name, justify="left" if name == "playbook / rule" else "right")
+        table = Table(title=_(EFFECT_TITLE), title_justify="left", show_edge=False)
+        for i, name in enumerate(EFFECT_COLUMNS):
+            table.add_column(_(name), justify="left" if i == 0 else "right")
         for e in shown:
             c, revenue = e.conversion, e.incremental_revenue
-            name = f"{e.playbook}/{e.rule}" if e.rule else f"[bold]{e.playbook}[/bold] (all rules)"
+            name = f"{e.playbook}/{e.rule}" if e.rule else f"[bold]{e.playbook}[/bold] " + _("(all rules)")
             table.add_row(
                 name,
                 f"{e.window_days}d",
@@ -107,19 +92,52 @@ def effect_text(console: Console, report: EffectReport) -> None:
                 _pct(c.estimate, True) if c else "-",
                 f"{c.ci_low:+.1%} .. {c.ci_high:+.1%}" if c else "-",
                 f"{c.p_value:.3f}" if c else "-",
-                f"{revenue.estimate:,.2f}" if revenue else "-",
-                f"{e.messages.spend:,.2f}" if e.messages.spend is not None else "-",
+                amount(revenue.estimate if revenue else None, e.messages.currency),
+                amount(e.messages.spend, e.messages.currency),
                 f"1:{e.return_ratio:,.1f}" if e.return_ratio is not None else "-",
             )
         console.print(table)
         for e in shown:
-            still_open = f" ({e.open_window:,} customers' windows still open, left out)" if e.open_window else ""
-            console.print(f"  {e.playbook}/{e.rule or '(all rules)'}: {e.verdict}{still_open}", markup=False)
+            still_open = still_open_words(e.open_window)
+            console.print(f"  {e.playbook}/{e.rule or _('(all rules)')}: {e.verdict}{still_open}", markup=False)
     without = sorted({e.playbook for e in report.effects} - {e.playbook for e in shown})
+    note = _("note:")
     if without:
-        console.print(
-            f"[yellow]note:[/yellow] no holdout in {', '.join(without)}: what their rules changed cannot be measured "
-            "(set policies.holdout, e.g. 10%, in the playbook)"
+        said = _(
+            "no holdout in {names}: what their rules changed cannot be measured (set policies.holdout, e.g. 10%, in the playbook)",
+            names=", ".join(without),
         )
-    for note in report.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]{note}[/yellow] {said}")
+    for text in report.notes:
+        console.print(f"[yellow]{note}[/yellow] {text}")
+
+
+def amount(value: float | None, currency: str | None) -> str:
+    """Money in a table: `1,234.50` in English (the currency is the rule's, said once),
+    `¥1,234.50` in Chinese and Japanese."""
+    if value is None:
+        return "-"
+    return f"{value:,.2f}" if language() == "en" else money(value, currency)
+
+
+def still_open_words(open_window: int) -> str:
+    """` (12 customers' windows still open, left out)`, or nothing."""
+    return _(" ({n:,} customers' windows still open, left out)", n=open_window) if open_window else ""
+
+
+# The effect table's title and columns (the text report's and the HTML page's).
+EFFECT_TITLE = N_("what each rule changed: treated against holdout (conversion within the attribution window)")
+EFFECT_COLUMNS = (
+    N_("playbook / rule"),
+    N_("window"),
+    N_("treated"),
+    N_("conv."),
+    N_("holdout"),
+    N_("conv."),
+    N_("uplift"),
+    N_("95% interval"),
+    N_("p"),
+    N_("incr. revenue"),
+    N_("spend"),
+    N_("return"),
+)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..forecast.check import FitCheck
 from ..forecast.fit import Forecast
+from ..i18n import N_, _, said_date
 
 
 def _models(f: Forecast) -> dict[str, Any]:
@@ -44,33 +45,44 @@ def forecast_json(fitted: Forecast, check: FitCheck) -> str:
 
 
 def forecast_text(console: Console, fitted: Forecast, check: FitCheck) -> None:
-    console.print(
-        f"[bold]Purchase models[/bold] as of {fitted.as_of}: {fitted.customers:,} customers with a purchase, {fitted.repeat_buyers:,} bought again"
+    head = _("Purchase models")
+    said = _(
+        "as of {as_of}: {customers:,} customers with a purchase, {again:,} bought again",
+        as_of=said_date(fitted.as_of),
+        customers=fitted.customers,
+        again=fitted.repeat_buyers,
     )
+    console.print(f"[bold]{head}[/bold] {said}")
     if fitted.problem:
-        console.print(f"[yellow]note:[/yellow] {fitted.problem}")
+        note = _("note:")
+        console.print(f"[yellow]{note}[/yellow] {fitted.problem}")
         return
     m = fitted.model
     assert m is not None  # fitted: no problem
-    console.print(f"  BG/NBD (purchase days, time in days): r={m.r:.4f} alpha={m.alpha:.4f} a={m.a:.4f} b={m.b:.4f}")
+    console.print(
+        "  " + _("BG/NBD (purchase days, time in days): r={r:.4f} alpha={alpha:.4f} a={a:.4f} b={b:.4f}", r=m.r, alpha=m.alpha, a=m.a, b=m.b)
+    )
     if fitted.spend:
         s = fitted.spend
-        console.print(f"  Gamma-Gamma (spend of a repeat purchase day): p={s.p:.4f} q={s.q:.4f} v={s.v:.4f}")
+        console.print("  " + _("Gamma-Gamma (spend of a repeat purchase day): p={p:.4f} q={q:.4f} v={v:.4f}", p=s.p, q=s.q, v=s.v))
     else:
-        console.print("  Gamma-Gamma: too few repeat buyers with a spend; expected_spend_90d is empty")
+        console.print("  " + _("Gamma-Gamma: too few repeat buyers with a spend; expected_spend_90d is empty"))
     days = (check.as_of - check.calibrated).days
     if check.forecast.problem:
-        console.print(f"[yellow]fit check:[/yellow] {check.forecast.problem}")
+        said = _("fit check:")
+        console.print(f"[yellow]{said}[/yellow] {check.forecast.problem}")
         return
-    table = Table(
-        title=f"fit check: fitted up to {check.calibrated}, purchase days predicted for the {days} days to {check.as_of}, against what customers did",
-        title_justify="left",
-        show_edge=False,
+    title = _(
+        "fit check: fitted up to {start}, purchase days predicted for the {days} days to {end}, against what customers did",
+        start=said_date(check.calibrated),
+        days=days,
+        end=said_date(check.as_of),
     )
-    for name in ("repeat purchases before", "customers", "actual per customer", "predicted per customer"):
-        table.add_column(name, justify="right")
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for name in (N_("repeat purchases before"), N_("customers"), N_("actual per customer"), N_("predicted per customer")):
+        table.add_column(_(name), justify="right")
     for b in check.buckets:
         table.add_row(b.label, f"{b.customers:,}", f"{b.actual:.3f}", f"{b.predicted:.3f}")
     console.print(table)
     error = f" ({check.error:+.1%})" if check.error is not None else ""
-    console.print(f"  in all: {check.actual:,} purchase days, {check.predicted:,.0f} predicted{error}")
+    console.print("  " + _("in all: {actual:,} purchase days, {predicted:,.0f} predicted", actual=check.actual, predicted=check.predicted) + error)

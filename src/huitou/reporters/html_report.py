@@ -12,19 +12,22 @@ from typing import Any
 from jinja2 import Environment
 from markupsafe import Markup
 
+from ..i18n import N_, _, language, money, said_date
 from ..report.effect import EffectReport
 from ..report.repeat import PeriodRates, RepeatReport
 from ..templates import mask_contacts
 from . import charts
-from .effect import effect_dict
+from .effect import EFFECT_COLUMNS, amount, effect_dict, still_open_words
+from .report import PER
 
 _PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{{ lang }}"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>huitou report {{ start }} .. {{ end }}</title>
+<title>{{ L.page }} {{ start }} .. {{ end }}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #1e293b; padding: 0 1rem; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2.2rem; border-bottom: 1px solid #e2e8f0; }
+body { font-family: {{ fonts }}; margin: 2rem auto; max-width: 60rem; color: #1e293b; padding: 0 1rem; }
+{% if lang != "en" %}figure svg text { font-family: {{ fonts }} !important; }
+{% endif %}h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2.2rem; border-bottom: 1px solid #e2e8f0; }
 .headline { display: flex; gap: 1rem; flex-wrap: wrap; }
 .card { border: 1px solid #e2e8f0; border-radius: .5rem; padding: .8rem 1rem; min-width: 12rem; }
 .card .value { font-size: 1.8rem; font-weight: 600; } .card .what { color: #64748b; font-size: .85rem; }
@@ -37,40 +40,40 @@ figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
 .email .body { padding: .6rem .8rem; white-space: pre-wrap; } .note { color: #92400e; }
 .sample { margin: 1rem 0; } .sample .rule { color: #64748b; font-size: .8rem; }
 </style></head><body>
-<h1>Repeat purchase and what each rule changed</h1>
-<p>{{ start }} .. {{ end }}{% if every %}, per {{ every }}{% endif %}; paid orders; outcomes counted up to {{ as_of }}.</p>
+<h1>{{ L.title }}</h1>
+<p>{{ range }}</p>
 <div class="headline">
   <div class="card"><div class="value" data-metric="repeat_by_customer" data-value="{{ by_customer.rate }}">{{ pct(by_customer.rate) }}</div>
-    <div class="what">repeat purchase by customer: {{ "{:,}".format(by_customer.numerator) }} of {{ "{:,}".format(by_customer.denominator) }} buyers</div></div>
+    <div class="what">{{ by_customer_words }}</div></div>
   <div class="card"><div class="value" data-metric="repeat_by_transaction" data-value="{{ by_transaction.rate }}">{{ pct(by_transaction.rate) }}</div>
-    <div class="what">repeat purchase by transaction: {{ "{:,}".format(by_transaction.numerator) }} of {{ "{:,}".format(by_transaction.denominator) }} purchases</div></div>
-  {% if median_cycle is not none %}<div class="card"><div class="value" data-metric="median_cycle" data-value="{{ median_cycle }}">{{ "%.0f"|format(median_cycle) }} days</div>
-    <div class="what">median purchase cycle</div></div>{% endif %}
+    <div class="what">{{ by_transaction_words }}</div></div>
+  {% if median_cycle is not none %}<div class="card"><div class="value" data-metric="median_cycle" data-value="{{ median_cycle }}">{{ cycle_days }}</div>
+    <div class="what">{{ L.cycle }}</div></div>{% endif %}
 </div>
 {% for w in warnings %}<p class="note">{{ w }}</p>{% endfor %}
-<h2>Repeat purchase over time</h2>
+<h2>{{ L.over_time }}</h2>
 <figure data-chart="repeat-rate">{{ charts.repeat }}</figure>
-{% if charts.cohorts %}<h2>First-purchase cohorts</h2>
+{% if charts.cohorts %}<h2>{{ L.cohorts }}</h2>
 <figure data-chart="cohorts">{{ charts.cohorts }}</figure>{% endif %}
-<h2>What each rule changed</h2>
+<h2>{{ L.changed }}</h2>
 {% if rules %}
-<table><thead><tr><th>playbook / rule</th><th>window</th><th>treated</th><th>conv.</th><th>holdout</th><th>conv.</th><th>uplift</th><th>95% interval</th><th>p</th><th>incr. revenue</th><th>spend</th><th>return</th></tr></thead><tbody>
+<table><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
 {% for r in rules %}<tr data-rule="{{ r.playbook }}/{{ r.rule or '' }}">
-<td>{{ r.playbook }}/{{ r.rule or '(all rules)' }}</td><td>{{ r.attribution_window_days }}d</td>
+<td>{{ r.playbook }}/{{ r.rule or L.all_rules }}</td><td>{{ r.attribution_window_days }}d</td>
 <td>{{ "{:,}".format(r.treated.customers) }}</td><td>{{ pct(r.treated.rate) }}</td><td>{{ "{:,}".format(r.holdout.customers) }}</td><td>{{ pct(r.holdout.rate) }}</td>
 <td data-metric="uplift" data-value="{{ r.uplift.absolute }}">{{ pp(r.uplift.absolute) }}</td>
 <td>{% if r.uplift.ci_low is not none %}{{ pp(r.uplift.ci_low) }} .. {{ pp(r.uplift.ci_high) }}{% else %}-{% endif %}</td>
 <td>{% if r.uplift.p_value is not none %}{{ "%.3f"|format(r.uplift.p_value) }}{% else %}-{% endif %}</td>
-<td>{% if r.incremental_revenue %}{{ "{:,.2f}".format(r.incremental_revenue.estimate) }}{% else %}-{% endif %}</td>
-<td>{% if r.cost %}{{ "{:,.2f}".format(r.cost.spend) }} {{ r.cost.currency or '' }}{% else %}-{% endif %}</td>
+<td>{% if r.incremental_revenue %}{{ amount(r.incremental_revenue.estimate, r.cost.currency if r.cost else none) }}{% else %}-{% endif %}</td>
+<td>{% if r.cost %}{{ spend(r.cost.spend, r.cost.currency) }}{% else %}-{% endif %}</td>
 <td>{% if r.cost and r.cost.return_ratio is not none %}1:{{ "{:,.1f}".format(r.cost.return_ratio) }}{% else %}-{% endif %}</td></tr>
-<tr><td colspan="12" class="{{ 'evidence' if r.evidence else 'none' }}">{{ r.verdict }}{% if r.open_window %} ({{ r.open_window }} customers' windows still open, left out){% endif %}</td></tr>
+<tr><td colspan="12" class="{{ 'evidence' if r.evidence else 'none' }}">{{ r.verdict }}{{ still_open(r.open_window) }}</td></tr>
 {% endfor %}</tbody></table>
 {% if charts.uplift %}<figure data-chart="uplift">{{ charts.uplift }}</figure>{% endif %}
 <figure data-chart="funnel">{{ charts.funnel }}</figure>
 {% endif %}
 {% for n in notes %}<p class="note">{{ n }}</p>{% endfor %}
-{% if samples %}<h2>What was sent</h2>
+{% if samples %}<h2>{{ L.sent }}</h2>
 {% for s in samples %}<div class="sample"><div class="rule">{{ s.playbook }}/{{ s.rule }} ({{ s.channel }})</div>
 {% if s.subject %}<div class="email"><div class="subject">{{ s.subject }}</div><div class="body">{{ s.body }}</div></div>
 {% else %}<div class="sms">{{ s.body }}</div>{% endif %}</div>
@@ -78,18 +81,42 @@ figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
 </body></html>
 """
 
+# The page's own words (in the chosen language) and the fonts that show them: a page in
+# Chinese or Japanese names the CJK fonts of the common systems first (Noto Sans CJK on
+# Linux, .ci/run installs it), so its text is not boxes where system-ui has no CJK glyphs.
+LABELS = {
+    "page": N_("huitou report"),
+    "title": N_("Repeat purchase and what each rule changed"),
+    "cycle": N_("median purchase cycle"),
+    "over_time": N_("Repeat purchase over time"),
+    "cohorts": N_("First-purchase cohorts"),
+    "changed": N_("What each rule changed"),
+    "all_rules": N_("(all rules)"),
+    "sent": N_("What was sent"),
+}
+FONTS = {
+    "en": "system-ui, sans-serif",
+    "zh-CN": 'system-ui, "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif',
+    "ja": 'system-ui, "Noto Sans CJK JP", "Source Han Sans JP", "Hiragino Sans", "Yu Gothic", Meiryo, sans-serif',
+}
+
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
 def _pp(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:+.1f} pp"
+    return "-" if value is None else _("{points:+.1f} pp", points=value * 100)
+
+
+def _spend(value: float, currency: str | None) -> str:
+    """The spend cell: `12.00 CNY` in English, `¥12.00` in Chinese and Japanese."""
+    return money(value, currency) if language() != "en" else f"{value:,.2f} {currency or ''}"
 
 
 def report_html(report: RepeatReport, effects: EffectReport, samples: list[dict[str, Any]], as_of: str, over_time: list[PeriodRates]) -> str:
     """The page; `over_time`: the periods the rate chart shows (the report's own, or months)."""
-    rules = [effect_dict(e) for e in effects.effects if e.holdout.customers or not e.verdict.startswith("no holdout: the playbook sets none")]
+    rules = [effect_dict(e) for e in effects.effects if e.holdout.customers or not e.unmeasurable]
     measured = [e for e in effects.effects if e.rule is not None]
     figures = {
         "repeat": Markup(charts.repeat_rate(over_time)),
@@ -101,14 +128,31 @@ def report_html(report: RepeatReport, effects: EffectReport, samples: list[dict[
     }
     masked = [{k: mask_contacts(v) if isinstance(v, str) and k in ("subject", "body") else v for k, v in s.items()} for s in samples]
     template = Environment(autoescape=True).from_string(_PAGE)
+    c, t = report.total.by_customer, report.total.by_transaction
+    every = (", " + _(PER[report.every])) if report.every in PER else (f", per {report.every}" if report.every else "")
     return template.render(
-        start=report.start,
-        end=report.end,
-        every=report.every,
-        as_of=as_of,
-        by_customer=report.total.by_customer,
-        by_transaction=report.total.by_transaction,
+        lang=language(),
+        fonts=Markup(FONTS[language()]),
+        L={key: _(text) for key, text in LABELS.items()},
+        columns=[_(name) for name in EFFECT_COLUMNS],
+        start=said_date(report.start),
+        end=said_date(report.end),
+        range=_(
+            "{start} .. {end}{every}; paid orders; outcomes counted up to {as_of}.",
+            start=said_date(report.start),
+            end=said_date(report.end),
+            every=every,
+            as_of=said_date(as_of),
+        ),
+        by_customer=c,
+        by_transaction=t,
+        by_customer_words=_("repeat purchase by customer: {n:,} of {of:,} buyers", n=c.numerator, of=c.denominator),
+        by_transaction_words=_("repeat purchase by transaction: {n:,} of {of:,} purchases", n=t.numerator, of=t.denominator),
         median_cycle=report.median_cycle_days,
+        cycle_days=_("{days:.0f} days", days=report.median_cycle_days) if report.median_cycle_days is not None else "",
+        amount=amount,
+        spend=_spend,
+        still_open=still_open_words,
         warnings=report.warnings,
         charts=figures,
         rules=rules,

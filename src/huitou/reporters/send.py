@@ -7,8 +7,10 @@ import json
 from typing import Any
 
 from ..delivery.run import OUTCOMES, ChannelReport, SendReport
+from ..i18n import N_, _
 from ..inert import shown
 from ..templates import mask_contacts, mask_filter
+from ..words import said
 
 
 def _when(epoch: float, timezone: str) -> str:
@@ -80,77 +82,100 @@ def send_json(report: SendReport) -> str:
 def send_text(report: SendReport) -> str:
     plan = report.plan
     lines = [
-        f"plan {plan.plan_id or '(empty)'}: {plan.rows:,} rows, {plan.sends:,} to send; due by {_when(report.until, report.timezone)}: "
-        f"{sum(c.due for c in report.channels.values()):,} ({report.not_due:,} later)"
+        _(
+            "plan {id}: {rows:,} rows, {sends:,} to send; due by {until}: {due:,} ({later:,} later)",
+            id=plan.plan_id or _("(empty)"),
+            rows=plan.rows,
+            sends=plan.sends,
+            until=_when(report.until, report.timezone),
+            due=sum(c.due for c in report.channels.values()),
+            later=report.not_due,
+        )
     ]
     if not report.live:
-        lines.append("dry run: nothing sent, the ledger untouched (--live delivers)")
+        lines.append(_("dry run: nothing sent, the ledger untouched (--live delivers)"))
         for c in sorted(report.channels.values(), key=lambda c: c.channel):
-            lines.append(f"  {c.channel:<14} {c.due:>7,} due: " + ", ".join(f"{n:,} {what}" for what, n in sorted(c.preview.items())))
+            counts = _(", ").join(_("{n:,} {word}", n=n, word=_(what)) for what, n in sorted(c.preview.items()))
+            lines.append(f"  {c.channel:<14} " + _("{due:>7,} due: {counts}", due=c.due, counts=counts))
             if c.next_at is not None:
-                lines.append(f"    the next that waits goes out at {_when(c.next_at, report.timezone)}: a live run delivers each row at its time")
+                at = _when(c.next_at, report.timezone)
+                lines.append("    " + _("the next that waits goes out at {at}: a live run delivers each row at its time", at=at))
         for row in report.samples:
             sample = _sample(row)
-            lines.append(f"  e.g. {sample['send_at']} {sample['channel']} to {sample['to']} ({sample['rule']}): {sample['text']}")
-        lines += [f"problem: {p}" for p in report.problems] + [f"note: {n}" for n in report.notes]
+            lines.append("  " + _("e.g. {send_at} {channel} to {to} ({rule}): {text}", **sample))
+        lines += [_("problem: {problem}", problem=p) for p in report.problems] + [_("note: {note}", note=n) for n in report.notes]
         return shown("\n".join(lines) + "\n")
     if report.recovered:
         lines.append(
-            f"{len(report.recovered):,} row(s) were in flight when an earlier run died: delivery unknown, sent again under the same "
-            "idempotency key (Message-ID / Idempotency-Key header; outbox files are checked for the key)"
+            _(
+                "{n:,} row(s) were in flight when an earlier run died: delivery unknown, sent again under the same "
+                "idempotency key (Message-ID / Idempotency-Key header; outbox files are checked for the key)",
+                n=len(report.recovered),
+            )
         )
     for label, n in (
-        ("added to the ledger", report.enqueued),
-        ("replanned (this plan is newer: new time or text)", report.replanned),
-        ("withdrawn (this plan no longer sends them)", report.withdrawn),
-        ("failed rows retried (--retry-failed)", report.requeued),
-        ("skipped: opted out", report.opted_out),
-        ("skipped: expired", report.expired),
-        ("held out (the control group, recorded for huitou report)", report.held_out),
+        (N_("added to the ledger"), report.enqueued),
+        (N_("replanned (this plan is newer: new time or text)"), report.replanned),
+        (N_("withdrawn (this plan no longer sends them)"), report.withdrawn),
+        (N_("failed rows retried (--retry-failed)"), report.requeued),
+        (N_("skipped: opted out"), report.opted_out),
+        (N_("skipped: expired"), report.expired),
+        (N_("held out (the control group, recorded for huitou report)"), report.held_out),
     ):
         if n:
-            lines.append(f"{label}: {n:,}")
+            lines.append(_("{label}: {n:,}", label=_(label), n=n))
     for c in sorted(report.channels.values(), key=lambda c: c.channel):
-        rate = f" ({c.sent / c.seconds:,.1f}/s)" if c.seconds > 0 and c.sent else ""
-        parts = [f"{c.outcome[o]:,} {o}{rate if o == 'sent' else ''}" for o in OUTCOMES if c.outcome[o] or o == "sent"]
+        rate = _(" ({rate:,.1f}/s)", rate=c.sent / c.seconds) if c.seconds > 0 and c.sent else ""
+        parts = [_("{n:,} {word}", n=c.outcome[o], word=_(o)) + (rate if o == "sent" else "") for o in OUTCOMES if c.outcome[o] or o == "sent"]
         parts += [
-            f"{n:,} {label}"
+            _("{n:,} {word}", n=n, word=_(label))
             for label, n in (
-                ("transient failures retried", c.retried),
-                ("resent after a crash", c.resent_after_crash),
-                ("held to the end of quiet hours", c.deferred),
-                ("dropped inside quiet hours", c.dropped),
+                (N_("transient failures retried"), c.retried),
+                (N_("resent after a crash"), c.resent_after_crash),
+                (N_("held to the end of quiet hours"), c.deferred),
+                (N_("dropped inside quiet hours"), c.dropped),
             )
             if n
         ]
-        lines.append(f"  {c.channel:<14} {c.due:>7,} due: {', '.join(parts)}")
-        lines += [f"    failed {key}: {error}" for key, error in c.errors]
+        lines.append(f"  {c.channel:<14} " + _("{due:>7,} due: {counts}", due=c.due, counts=_(", ").join(parts)))
+        lines += ["    " + _("failed {key}: {error}", key=key, error=error) for key, error in c.errors]
         if c.stopped:
-            lines.append(f"    stopped: {c.stopped}; its rows stay pending for the next run")
-    lines += [f"note: {n}" for n in report.notes]
+            lines.append("    " + _("stopped: {reason}; its rows stay pending for the next run", reason=c.stopped))
+    lines += [_("note: {note}", note=n) for n in report.notes]
     if report.interrupted:
-        lines.append("interrupted: the message in hand was finished and recorded; run again to go on")
+        lines.append(_("interrupted: the message in hand was finished and recorded; run again to go on"))
     if report.handed_over:
         lines.append(
-            "handed over: another `huitou send` asked for the ledger; the messages in flight were finished and recorded, it delivers the rest"
+            _("handed over: another `huitou send` asked for the ledger; the messages in flight were finished and recorded, it delivers the rest")
         )
     return shown("\n".join(lines) + "\n")  # provider replies and customer text: nothing a terminal obeys
 
 
 def ledger_text(counts: list[tuple[str, str, str, int]], failures: list[tuple[str, str, str, int, str]], path: str) -> str:
     if not counts:
-        return f"{path}: empty (nothing sent yet)\n"
+        return _("{path}: empty (nothing sent yet)", path=path) + "\n"
     totals: dict[str, int] = {}
-    for state, _, _, n in counts:
+    for state, _channel, _day, n in counts:
         totals[state] = totals.get(state, 0) + n
     lines = [
-        f"{path}: " + ", ".join(f"{n:,} {s}" for s, n in sorted(totals.items())),
-        f"{'state':<9} {'channel':<14} {'day':<10} {'messages':>9}",
+        f"{path}: " + _(", ").join(_("{n:,} {word}", n=n, word=said(s)) for s, n in sorted(totals.items())),
+        "{:<9} {:<14} {:<10} {:>9}".format(_("state"), _("channel"), _("day"), _("messages")),
     ]
-    lines += [f"{s:<9} {c:<14} {d:<10} {n:>9,}" for s, c, d, n in counts]
+    lines += [f"{said(s):<9} {c:<14} {d:<10} {n:>9,}" for s, c, d, n in counts]
     if failures:
-        lines.append("failed:")
-        lines += [f"  {key} {customer} {channel} after {attempts} attempt(s): {error}" for key, customer, channel, attempts, error in failures]
+        lines.append(_("failed:"))
+        lines += [
+            "  "
+            + _(
+                "{key} {customer} {channel} after {attempts} attempt(s): {error}",
+                key=key,
+                customer=customer,
+                channel=channel,
+                attempts=attempts,
+                error=error,
+            )
+            for key, customer, channel, attempts, error in failures
+        ]
     return shown("\n".join(lines) + "\n")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import HuitouError
-from ..i18n import tag_of
+from ..i18n import _, tag_of
 from ..schema import SCHEMAS
 
 # Starter languages: the files/ variant, its default timezone, and sample names.
@@ -69,16 +69,20 @@ def starter_files(
     own export (huitou init --from), in place of the sample shop."""
     language = locale.split("-")[0].lower()
     if language not in LANGUAGES:
-        raise StarterError(
-            f"--locale {locale}: the starter project comes in {', '.join(sorted(LANGUAGES))} (e.g. zh-CN, en, en-GB); "
-            "start from the nearest and add templates/<locale>/ for yours"
+        said = _(
+            "--locale {locale}: the starter project comes in {languages} (e.g. zh-CN, en, en-GB); start from the nearest and add templates/<locale>/ for yours",
+            locale=locale,
+            languages=", ".join(sorted(LANGUAGES)),
         )
+        raise StarterError(said)
     variant, default_zone, names = LANGUAGES[language]
     zone = timezone or default_zone
     try:
         zoneinfo.ZoneInfo(zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise StarterError(f"--timezone {zone}: not a known IANA timezone (e.g. Asia/Shanghai, America/New_York, Europe/Berlin)") from None
+        raise StarterError(
+            _("--timezone {zone}: not a known IANA timezone (e.g. Asia/Shanghai, America/New_York, Europe/Berlin)", zone=zone)
+        ) from None
     package = resources.files("huitou")
     project = secrets.token_hex(8)  # the project's id in its plans (contract.project_id)
     # The editor's schemas in the shop's language when huitou speaks it (schemas/zh-CN/...),
