@@ -272,6 +272,12 @@ def test_the_projects_language_is_read_from_huitou_yaml(tmp_path: Path) -> None:
     assert ran.stderr == "huitou validate: そのファイルやディレクトリはありません：rules/missing.yaml\n"
     ran = huitou("validate", "rules/missing.yaml", cwd=tmp_path, env={"LANG": "C.UTF-8", "HUITOU_LANG": "en"})
     assert ran.stderr == "huitou validate: no such file or directory: rules/missing.yaml\n"
+    # The language is found in the file's text, not by parsing it: a YAML bomb beside it is
+    # the loader's to refuse (HT001, in the language), not the language lookup's to expand.
+    bomb = "".join(f"{k}: &{k} [{', '.join([f'*{p}' if p else '1'] * 9)}]\n" for p, k in zip(["", *"abcdefg"], "abcdefgh"))
+    (tmp_path / "huitou.yaml").write_text(bomb + "language: 'ja'  # the team's\n", encoding="utf-8")
+    ran = huitou("validate", "huitou.yaml", cwd=tmp_path, env={"LANG": "C.UTF-8"})
+    assert "HT001 エイリアス（*name）でこの値が 100,000 個を超える値に展開されます" in ran.stdout, ran.stdout + ran.stderr
 
 
 def test_an_unknown_language_is_one_line_and_exit_2() -> None:
@@ -429,6 +435,18 @@ def test_init_writes_the_modeline_of_its_language(tmp_path: Path) -> None:
     settings = json.loads((shop / ".vscode" / "settings.json").read_text(encoding="utf-8"))["yaml.schemas"]
     assert sorted(settings) == ["./schemas/zh-CN/playbook.v1.schema.json", "./schemas/zh-CN/project.v1.schema.json"]
     assert all((shop / path).is_file() for path in settings)
+    huitou("init", str(tmp_path / "ja"), "--locale", "ja", check=True)  # the Japanese starter
+    shop_ja = tmp_path / "ja"
+    assert (
+        (shop_ja / "rules" / "retention.yaml")
+        .read_text(encoding="utf-8")
+        .startswith("# yaml-language-server: $schema=../schemas/ja/playbook.v1.schema.json")
+    )
+    assert "timezone: Asia/Tokyo" in (shop_ja / "rules" / "retention.yaml").read_text(encoding="utf-8")
+    for args in (["validate", "--strict"], ["test"]):
+        ran = huitou(*args, cwd=shop_ja)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert huitou("plan", cwd=shop_ja, env={**_english_env(), "HUITOU_UNSUBSCRIBE_SECRET": "x"}).returncode == 0
     huitou("init", str(tmp_path / "en"), "--locale", "en", check=True)
     assert (
         (tmp_path / "en" / "rules" / "retention.yaml")
@@ -656,3 +674,18 @@ def test_the_page_check_sees_a_missing_section() -> None:
     english = "# A\n\ntext\n\n## B\n\n```\ncode\n```\n"
     assert _outline("# 甲\n\n文字\n\n```\ncode\n```\n") != _outline(english)
     assert _outline("# 甲\n\n文字\n\n## 乙\n\n```\ncode\n```\n") == _outline(english)
+
+
+def test_the_english_wording_the_catalogs_improved(tmp_path: Path) -> None:
+    """Where marking the sentences changed the English, it is for the better, and said
+    here: a document that is text is "text" (was "a str"), a value of a several-typed key
+    names each type in words (was "a string or number or boolean or null")."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.yaml").write_text("just a line of text\n", encoding="utf-8")
+    (tmp_path / "rules" / "a.test.yaml").write_text(
+        "version: 1\ntests:\n  - name: t\n    as_of: '2026-11-02'\n    given: {customers: [{customer_id: [1, 2]}]}\n    expect: []\n",
+        encoding="utf-8",
+    )
+    out = huitou("validate", "rules", cwd=tmp_path, env=_english_env()).stdout
+    assert "HT005 the playbook is text, not a mapping" in out, out
+    assert "must be text or a number or true or false or empty, not a list" in out, out

@@ -60,7 +60,7 @@ def schema(kind: str, out: Path | None) -> int:
 @click.argument("directory", type=opt.PATH)
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 @click.option("--locale", help="The shop's language: zh-CN, en, en-GB, ... (playbooks, templates and sample data in it; default: the export's platform's, else zh-CN).")
-@click.option("--timezone", help="The shop's IANA timezone (default: Asia/Shanghai for Chinese, America/New_York for English).")
+@click.option("--timezone", help="The shop's IANA timezone (default: Asia/Shanghai for Chinese, Asia/Tokyo for Japanese, America/New_York for English).")
 @click.option("--from", "from_", type=opt.PATH, help="The shop's own order export (CSV): its platform, columns, encoding, status words and date form become huitou.yaml's data section, instead of sample data.")
 def init(directory: Path, force: bool, locale: str | None, timezone: str | None, from_: Path | None) -> int:
     """Write a starter project that validates clean and plans at once over its sample data, or over the shop's own export (--from).

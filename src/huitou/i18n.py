@@ -26,6 +26,7 @@ import contextvars
 import functools
 import gettext
 import os
+import re
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
@@ -106,22 +107,26 @@ def choose(flag: str | None, environ: Mapping[str, str], configured: object = No
     return tag_of(locale) or "en"
 
 
-def configured_language(start: Path) -> object:
-    """huitou.yaml's `language:` for a command started in `start`, read cheaply before the
-    project is loaded (None when there is no file, it does not parse or says nothing:
-    validate reports what is wrong with it, in the language chosen without it)."""
+_LANGUAGE_KEY = re.compile(r"""^language:[ \t]*(["']?)([A-Za-z_-]{1,16})\1[ \t]*(?:#.*)?$""", re.MULTILINE)
+
+
+def configured_language(start: Path) -> str | None:
+    """huitou.yaml's top-level `language:` for a command started in `start`, found in its
+    text before the project is loaded: the file is not parsed here (a YAML bomb in it is
+    the loader's to refuse, with a line and column), and only its first 64 KiB are read.
+    None when there is no file or no such line: validate reports what is wrong with the
+    file, in the language chosen without it."""
     from .project import CONFIG_NAME, find_root
 
     root = find_root(start)
     if root is None:
         return None
-    import yaml
-
     try:
-        data = yaml.safe_load((root / CONFIG_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        with open(root / CONFIG_NAME, encoding="utf-8", errors="replace") as config:
+            found = _LANGUAGE_KEY.search(config.read(1 << 16))
+    except OSError:
         return None
-    return data.get("language") if isinstance(data, dict) else None
+    return found.group(2) if found else None
 
 
 @functools.cache

@@ -27,6 +27,7 @@ from ..schema import SCHEMAS
 # Starter languages: the files/ variant, its default timezone, and sample names.
 LANGUAGES = {
     "zh": ("zh", "Asia/Shanghai", ["王芳", "李娜", "张伟", "刘洋", "陈静", "杨磊", "赵敏", "黄强", "周婷", "吴刚"]),
+    "ja": ("ja", "Asia/Tokyo", ["佐藤花子", "鈴木一郎", "高橋美咲", "田中健太", "伊藤由美", "渡辺翔", "山本恵", "中村大輔", "小林彩", "加藤誠"]),
     "en": (
         "en",
         "America/New_York",
@@ -123,7 +124,7 @@ def sample_data(names: list[str], language: str, today: dt.date) -> list[tuple[s
         cid = f"C{i + 1:04d}"
         name = names[i % len(names)]
         # 555-0100 to 555-0199: the numbers North America keeps for fiction, valid in form.
-        phone = f"138{i:08d}" if language == "zh" else f"+1{('212', '646', '718', '917')[i // 100 % 4]}55501{i % 100:02d}"
+        phone = {"zh": f"138{i:08d}", "ja": f"+81901234{i:04d}"}.get(language) or f"+1{('212', '646', '718', '917')[i // 100 % 4]}55501{i % 100:02d}"
         birthday = dt.date(1970 + rng.randrange(35), 1 + rng.randrange(12), 1 + rng.randrange(28))
         cw.writerow(
             [
