@@ -229,24 +229,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line (`argv`, default sys.argv[1:]); its exit code. Output goes to
     sys.stdout and sys.stderr, scrubbed of the secrets the command read; a Python caller
     may run it many times in one process."""
-    from . import i18n, redact
+    from . import i18n
 
-    streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = redact.Scrubbed(streams[0]), redact.Scrubbed(streams[1])
     try:
         tag, args = i18n.for_command(sys.argv[1:] if argv is None else list(argv))
-    except i18n.UnknownLanguage as exc:
+    except i18n.UnknownLanguage as exc:  # before any secret is read: nothing to scrub yet
         return said(HuitouError(str(exc)))
-    finally:
-        sys.stdout, sys.stderr = streams
     with i18n.speaking(tag), opt.help_in(app, i18n.lookup, tag == "en"):
-        return _run(args, streams)
+        return _run(args)
 
 
-def _run(args: list[str], streams: tuple[Any, Any]) -> int:
+def _run(args: list[str]) -> int:
+    """The command line, spoken in the language chosen (main): its exit code."""
     from . import redact
     from .i18n import _
 
+    streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = redact.Scrubbed(streams[0]), redact.Scrubbed(streams[1])
     with redact.remembering():  # the error lines below are scrubbed too
         try:
