@@ -100,4 +100,4 @@ def test_init_refuses_an_unknown_language_or_zone(tmp_path: Path) -> None:
     bad_zone = huitou("init", str(tmp_path / "a"), "--timezone", "Mars/Olympus")
     assert bad_zone.returncode == 2 and "not a known IANA timezone" in bad_zone.stderr and not (tmp_path / "a").exists()
     bad_locale = huitou("init", str(tmp_path / "b"), "--locale", "fr")
-    assert bad_locale.returncode == 2 and "comes in en, zh" in bad_locale.stderr
+    assert bad_locale.returncode == 2 and "comes in en, ja, zh" in bad_locale.stderr
