@@ -90,6 +90,17 @@ def schema_messages() -> Iterator[tuple[str, str]]:
         yield from ((text, f"src/huitou/schemas/{path.name}") for text in schema_texts(json.loads(path.read_text(encoding="utf-8"))))
 
 
+def preset_messages() -> Iterator[tuple[str, str]]:
+    """(msgid, where) of each export preset's title and notes (what `huitou init --from`
+    says of the platform it recognised)."""
+    import yaml
+
+    for path in sorted((PACKAGE / "exports" / "presets").glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        where = f"src/huitou/exports/presets/{path.name}"
+        yield from ((text, where) for text in [spec["title"], *(spec.get("quirks") or [])])
+
+
 def schema_texts(node: object) -> Iterator[str]:
     if isinstance(node, dict):
         for key, value in node.items():
@@ -105,7 +116,7 @@ def schema_texts(node: object) -> Iterator[str]:
 def extracted() -> Catalog:
     """The catalog template as the code and the schemas stand."""
     template = Catalog(project="huitou", version="1", domain="huitou", fuzzy=False, creation_date=STAMP, revision_date=STAMP)
-    for messages in (python_messages(), help_messages(), schema_messages(), ((m, "click") for m in CLICK_MESSAGES)):
+    for messages in (python_messages(), help_messages(), schema_messages(), preset_messages(), ((m, "click") for m in CLICK_MESSAGES)):
         for message, where in messages:
             template.add(message, locations=[(where, None)])
     return template

@@ -22,7 +22,7 @@ from ..data.raw import mapped, open_raw, raw_table
 from ..data.sources import DataError, source_from_config
 from ..db import connect, quoted, run, tree
 from ..features import ORDER_STATUSES
-from ..i18n import _
+from ..i18n import _, lookup
 from . import PROFILE_COLUMNS, Preset, generic, header_of, recognise
 
 _DATE_SAMPLE = 2000  # distinct order times tried
@@ -67,7 +67,7 @@ def propose(export: Path, project_dir: Path, locale: str = "") -> Proposal:
                 "{file}: no column for {columns} ({preset}); the file has {header}; write data.orders.columns in huitou.yaml yourself (docs/exports.md)",
                 file=export,
                 columns=", ".join(missing),
-                preset=_("the {preset}", preset=preset.title) if preset.platform != "generic" else _("no preset fits"),
+                preset=_("the {preset}", preset=lookup(preset.title)) if preset.platform != "generic" else _("no preset fits"),
                 header=", ".join(header[:30]),
             )
         )
@@ -180,7 +180,7 @@ def summary(proposal: Proposal, export: Path) -> list[str]:
     """What init tells the user about the export."""
     preset = proposal.preset
     said = (
-        _("recognised as the {preset}", preset=preset.title)
+        _("recognised as the {preset}", preset=lookup(preset.title))
         if preset.platform != "generic"
         else _("no platform preset fits; columns matched by name")
     )
@@ -197,5 +197,5 @@ def summary(proposal: Proposal, export: Path) -> list[str]:
     consent = [c for c in CONSENT_COLUMNS if c in proposal.spec["columns"]]
     if not consent:
         out.append("  " + _("consent: the export has no consent column (see the line at load below)"))
-    out += ["  " + _("note: {note}", note=quirk) for quirk in preset.quirks]
+    out += ["  " + _("note: {note}", note=lookup(quirk)) for quirk in preset.quirks]
     return out
