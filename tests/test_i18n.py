@@ -302,14 +302,9 @@ SPOKEN = {"zh-CN": {"LANG": "zh_CN.UTF-8"}, "ja": {"HUITOU_LANG": ""}}  # ja by 
 
 
 def _console(args: list[str], language: str, cwd: Path) -> str:
-    import os
-    import subprocess
-
-    env = {k: v for k, v in os.environ.items() if k not in ("HUITOU_LANG", "LC_ALL", "LC_MESSAGES", "GITHUB_ACTIONS", "COLUMNS")}
-    env.update({"LANG": "C.UTF-8", **SPOKEN[language]})
-    flag = ["--lang", "ja"] if language == "ja" else []
-    ran = subprocess.run([installed_script("huitou"), *flag, *args], cwd=cwd, env=env, capture_output=True, text=True)
-    return f"$ huitou {' '.join(args)}\nexit {ran.returncode}\n{ran.stdout}{ran.stderr}"
+    """The console script's transcript in `language`: the command, its exit code, its output."""
+    code, out, err = _day_console(args, language, cwd)
+    return f"$ huitou {' '.join(args)}\nexit {code}\n{out}{err}"
 
 
 def _golden(name: str, text: str) -> None:
@@ -338,10 +333,14 @@ def test_validate_speaks_the_language(language: str) -> None:
 
 
 def _english_env() -> dict[str, str]:
+    return {**_environment(), "LANG": "C.UTF-8"}
+
+
+def _environment() -> dict[str, str]:
+    """This process's environment without what chooses a language or a format."""
     import os
 
-    env = {k: v for k, v in os.environ.items() if k not in ("HUITOU_LANG", "LC_ALL", "LC_MESSAGES", "GITHUB_ACTIONS", "COLUMNS")}
-    return {**env, "LANG": "C.UTF-8"}
+    return {k: v for k, v in os.environ.items() if k not in ("HUITOU_LANG", "LC_ALL", "LC_MESSAGES", "GITHUB_ACTIONS", "COLUMNS")}
 
 
 def test_validate_in_english_is_unchanged() -> None:
@@ -462,11 +461,9 @@ def test_init_writes_the_modeline_of_its_language(tmp_path: Path) -> None:
 
 def _day_console(args: list[str], language: str, cwd: Path) -> tuple[int, str, str]:
     """The console script in `language` (zh-CN by the locale, ja by --lang), as a shop runs it."""
-    import os
     import subprocess
 
-    env = {k: v for k, v in os.environ.items() if k not in ("HUITOU_LANG", "LC_ALL", "LC_MESSAGES", "GITHUB_ACTIONS", "COLUMNS")}
-    env.update({"LANG": "C.UTF-8", **SPOKEN[language], "HUITOU_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret"})
+    env = {**_environment(), "LANG": "C.UTF-8", **SPOKEN[language], "HUITOU_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret"}
     flag = ["--lang", "ja"] if language == "ja" else []
     ran = subprocess.run([installed_script("huitou"), *flag, *args], cwd=cwd, env=env, capture_output=True, text=True)
     return ran.returncode, ran.stdout, ran.stderr
