@@ -98,7 +98,7 @@ def _templates(ctx: PlaybookContext, i: int, rule: dict[str, object]) -> Iterato
             yield ctx.at(
                 ("rules", i, "template"),
                 "HT306",
-                _("per-step templates of {rule} do not match `when.days`: {problems}", rule=ctx.rule_label(i), problems="; ".join(parts)),
+                _("per-step templates of {rule} do not match `when.days`: {problems}", rule=ctx.rule_label(i), problems=_("; ").join(parts)),
                 _("give one template per day: {days}", days=", ".join(sorted(steps, key=int, reverse=True))),
             )
     for path, name in template_names(ctx, i):
