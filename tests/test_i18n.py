@@ -431,6 +431,9 @@ def test_init_writes_the_modeline_of_its_language(tmp_path: Path) -> None:
     )
     assert (shop / "huitou.yaml").read_text(encoding="utf-8").startswith("# yaml-language-server: $schema=schemas/zh-CN/project.v1.schema.json")
     assert json.loads((shop / "schemas" / "zh-CN" / "playbook.v1.schema.json").read_text(encoding="utf-8"))["title"] == "huitou 剧本，版本 1"
+    # the CI workflow's annotations, SARIF and diff comment speak the shop's language
+    workflow = yaml.safe_load((shop / ".github" / "workflows" / "huitou.yml").read_text(encoding="utf-8"))
+    assert workflow["env"] == {"HUITOU_LANG": "zh-CN"}
     settings = json.loads((shop / ".vscode" / "settings.json").read_text(encoding="utf-8"))["yaml.schemas"]
     assert sorted(settings) == ["./schemas/zh-CN/playbook.v1.schema.json", "./schemas/zh-CN/project.v1.schema.json"]
     assert all((shop / path).is_file() for path in settings)
@@ -442,6 +445,7 @@ def test_init_writes_the_modeline_of_its_language(tmp_path: Path) -> None:
         .startswith("# yaml-language-server: $schema=../schemas/ja/playbook.v1.schema.json")
     )
     assert "timezone: Asia/Tokyo" in (shop_ja / "rules" / "retention.yaml").read_text(encoding="utf-8")
+    assert yaml.safe_load((shop_ja / ".github" / "workflows" / "huitou.yml").read_text(encoding="utf-8"))["env"] == {"HUITOU_LANG": "ja"}
     for args in (["validate", "--strict"], ["test"]):
         ran = huitou(*args, cwd=shop_ja)
         assert ran.returncode == 0, ran.stdout + ran.stderr

@@ -89,8 +89,9 @@ def starter_files(
     # The editor's schemas in the shop's language when huitou speaks it (schemas/zh-CN/...),
     # and the files' modelines and the editor's settings pointing at them.
     schemas = "schemas/" + (f"{tag}/" if (tag := tag_of(locale)) and tag != "en" else "")
+    spoken = (tag or "en").encode()  # the workflow's language: the shop's, where huitou speaks it
     files = [
-        (rel, content.replace(b"__HUITOU_VERSION__", __version__.encode()) if rel.endswith(".yml") else content)
+        (rel, content.replace(b"__HUITOU_VERSION__", __version__.encode()).replace(b"__HUITOU_LANG__", spoken) if rel.endswith(".yml") else content)
         for rel, content in _files(package.joinpath("starter").joinpath("files").joinpath("common"))
     ]
     files = [(rel, content.replace(b'"./schemas/', f'"./{schemas}'.encode()) if rel.endswith("settings.json") else content) for rel, content in files]
