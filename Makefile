@@ -33,7 +33,7 @@ export HUITOU_REFERRAL_SECRET ?= demo-only-referral-secret
 # The main job: validate the example playbooks, then the dry run of their plan over examples/.
 demo: $(STAMP)
 	$(BIN)/huitou validate
-	$(BIN)/huitou plan --as-of 2026-11-01 --horizon 14d
+	$(BIN)/huitou plan --as-of 2026-11-01 --horizon 14d --html plan.html
 	$(BIN)/huitou report --from 2026-05-01 --to 2026-10-31 --every month
 
 # Two workers, a test file each at a time (a file's fixtures stay on one worker): the

@@ -6,7 +6,9 @@ care-first, holdout), a 14-day horizon, each as its own process, median of --rep
 peak resident memory of the process and the processes it waited for:
   (b) huitou - `huitou plan --out plan.parquet`, end to end (start-up, validation, data
                checks, features, candidates, arbitration, rendering, the Parquet plan),
-               with huitou's default memory limit and again with DuckDB's own (80% of RAM);
+               with huitou's default memory limit and again with DuckDB's own (80% of RAM),
+               and again with `--html page.html` beside the plan file (the page's cost,
+               its size, and how long Chromium takes to open it);
   (a) floor  - benchmarks/floor_plan.py: the features in hand-written DuckDB SQL joined to
                (b)'s sends, and a plain Jinja loop rendering them in one process;
   (c) peer   - benchmarks/peer_plan.py: pandas features and candidates, a Python loop for
@@ -57,6 +59,33 @@ def phases(data: Path) -> tuple[dict[str, float], int]:
     return plan.timings, sends
 
 
+def open_seconds(page: Path, profile: Path) -> float:
+    """Seconds from navigating headless Chromium to the page until its load event."""
+    import time
+
+    sys.path.insert(0, str(ROOT))
+    from tests.browser import Browser
+
+    browser = Browser(profile)
+    try:
+        start = time.perf_counter()
+        browser.open(page.as_uri())
+        seconds = time.perf_counter() - start - 0.3  # open() waits 300 ms after the load event for late errors
+        if browser.problems(page.as_uri()):
+            raise SystemExit(f"the page has problems in Chromium: {browser.problems(page.as_uri())}")
+        return seconds
+    finally:
+        browser.close()
+
+
+def chromium_version() -> str:
+    import subprocess
+
+    from tests.browser import CHROMIUM
+
+    return subprocess.run([str(CHROMIUM), "--version"], capture_output=True, text=True).stdout.strip()
+
+
 def main() -> None:
     args = arguments(repeat=1)
     data = shop_data(args)
@@ -68,6 +97,9 @@ def main() -> None:
         ours = measure(command, HERE / "project", args.repeat)
         limit = duckdb_own_limit()
         unbounded = measure([*command, "--memory-limit", limit], HERE / "project", args.repeat)
+        page = Path(tmp) / "page.html"
+        with_page = measure([*command, "--html", str(page)], HERE / "project", args.repeat)
+        page_mib, opened = page.stat().st_size / 1024**2, open_seconds(page, Path(tmp) / "profile")
         floor = measure([py, str(HERE / "floor_plan.py"), str(data), AS_OF, str(plan_file), str(floor_out)], ROOT, args.repeat)
         peer = measure([py, str(HERE / "peer_plan.py"), str(data), AS_OF, str(DAYS), str(peer_out)], ROOT, args.repeat)
         import duckdb
@@ -107,7 +139,10 @@ def main() -> None:
         f"| (a) floor: hand-written DuckDB SQL features + a plain Jinja loop over (b)'s sends, one process | {floor[0]:.2f} | {floor[1]:,.0f} MiB | |",
         f"| (b) `huitou plan --out plan.parquet`, end to end (default memory limit, {default_memory_limit()}) | {ours[0]:.2f} | {ours[1]:,.0f} MiB | b/a = {ours[0] / floor[0]:.2f} |",
         f"| (b) with `--memory-limit {limit}` (DuckDB's own default, 80% of RAM) | {unbounded[0]:.2f} | {unbounded[1]:,.0f} MiB | b/a = {unbounded[0] / floor[0]:.2f}; the default costs {ours[0] / unbounded[0] - 1:+.0%} |",
+        f"| (b) with `--html page.html` as well (the plan's page) | {with_page[0]:.2f} | {with_page[1]:,.0f} MiB | the page adds {with_page[0] / ours[0] - 1:+.1%} |",
         f"| (c) peer: pandas + a Python loop for caps + a Jinja loop | {peer[0]:.2f} | {peer[1]:,.0f} MiB | c/b = {peer[0] / ours[0]:.2f} |",
+        "",
+        f"The plan's page: {page_mib:.2f} MiB; headless Chromium ({chromium_version()}) opens it, from navigation to the load event, in {opened:.2f} s.",
         "",
         f"Rendering: huitou {phase_sends / render:,.0f} messages/s ({phase_sends:,} in {render:.2f} s, SQL to select them and writing them back included) against the floor's plain loop "
         f"{floor_doc['messages'] / floor_doc['loop_seconds']:,.0f} messages/s ({floor_doc['loop_seconds']:.2f} s for the loop alone): {floor_doc['loop_seconds'] / render:.2f}x.",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections import defaultdict
@@ -22,6 +23,7 @@ from huitou.evaluate import data_timezone, open_data
 from huitou.plan.render_memo import RenderMemo
 from huitou.plan.run import run_plan
 from huitou.reporters.diff import as_markdown
+from huitou.reporters.diff_html import as_html
 from tests.inprocess import Ran
 from tests.inprocess import huitou as in_process
 
@@ -127,6 +129,36 @@ def test_the_markdown_comment(repo: Path) -> None:
     assert done.stdout == GOLDEN.read_text(encoding="utf-8")
     assert done.stdout.startswith("<!-- huitou-diff -->\n### huitou diff: HEAD\\~1 → HEAD\n")
     assert "<details><summary>" in done.stdout and "<del>。</del><ins>！</ins>" in done.stdout
+
+
+def test_the_html_page(repo: Path, tmp_path: Path) -> None:
+    """`diff -f html --out`: a page whose rule table holds the JSON's counts, the reworded
+    text marked, opened in Chromium without a complaint or a request."""
+    from tests.browser import CHROMIUM, Browser
+
+    page = tmp_path / "diff.html"
+    done = huitou(repo, "diff", "HEAD~1", "HEAD", "--as-of", AS_OF, "-f", "html", "--out", str(page))
+    assert done.returncode == 0, done.stderr
+    diff = json.loads(huitou(repo, "diff", "HEAD~1", "HEAD", "--as-of", AS_OF, "-f", "json").stdout)
+    text = page.read_text(encoding="utf-8")
+    shown = {
+        (rule, metric): int(value)
+        for rule, cells in re.findall(r'<tr data-rule="([^"]+)">(.*?)</tr>', text, re.S)
+        for metric, value in re.findall(r'data-metric="(\w+)" data-value="(\d+)"', cells)
+    }
+    changed = [r for r in diff["rules"] if r["changed"]]
+    assert shown == {(f"{r['playbook']}/{r['rule']}", m): r[m] for r in changed for m in ("added", "removed")} and changed
+    assert "<del>。</del><ins>！</ins>" in text and "<script" not in text
+    if CHROMIUM is None:
+        assert not os.environ.get("CI"), "chromium is missing: .ci/run should have installed it"
+        return
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.open(page.as_uri())
+        assert browser.problems(page.as_uri()) == []
+        assert browser.evaluate("document.querySelectorAll('tr[data-rule]').length") == len(changed)
+    finally:
+        browser.close()
 
 
 def _plan_rows(plan: Any) -> list[tuple[Any, ...]]:
@@ -295,6 +327,8 @@ def test_customer_text_cannot_break_the_markdown() -> None:
         "days": [],
         "validation": {"appeared": [], "went_away": []},
     }
+    page = as_html(diff)
+    assert "<img" not in page and "<!--" not in page and page.count("</li>") == page.count("<li")
     text = as_markdown(diff)
     assert "<img" not in text and "</details><img" not in text and "<!--" not in text.split("\n", 1)[1]
     assert "](http" not in text and text.count("</details>") == 1

@@ -145,18 +145,31 @@ def explain(opts: DataOptions, customer: str, paths: tuple[Path, ...], format: s
 @click.option("--show-pii", is_flag=True, help="Show phone numbers and emails in the dry run unmasked.")
 @click.option("--samples", type=int, default=3, show_default=True, help="Rendered messages shown in the dry run.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Processes rendering messages. Default: one per core.")
-def plan(opts: DataOptions, paths: tuple[Path, ...], horizon: str, out: Path | None, format: str, show_pii: bool, samples: int, jobs: int | None) -> int:
+@click.option("--html", type=opt.PATH, help="Also write the plan as a self-contained page to FILE: problems, calendar, each rule's funnel, the messages.")
+@click.option("--customer", "followed", multiple=True, metavar="ID", help="With --html: show this customer's messages on the page (repeatable).")
+def plan(
+    opts: DataOptions,
+    paths: tuple[Path, ...],
+    horizon: str,
+    out: Path | None,
+    format: str,
+    show_pii: bool,
+    samples: int,
+    jobs: int | None,
+    html: Path | None,
+    followed: tuple[str, ...],
+) -> int:
     """Decide who gets which message, on which channel, when - and why the others do not.
 
     PATHS: playbooks or directories (default: the project)."""
-    return opt.run("plan", opts, list(paths), horizon, out, format, show_pii, samples, jobs)
+    return opt.run("plan", opts, list(paths), horizon, out, format, show_pii, samples, jobs, html, followed)
 
 
 @data_command
 @click.argument("base")
 @click.argument("head", required=False)
 @click.option("--horizon", default="14d", show_default=True, help="How far ahead both are planned: 14d, 2w.")
-@click.option("--format", "-f", type=click.Choice(opt.DIFF_FORMATS), default="text", show_default=True, help="text, json, or markdown (a pull-request comment)")
+@click.option("--format", "-f", type=click.Choice(opt.DIFF_FORMATS), default="text", show_default=True, help="text, json, markdown (a pull-request comment) or html (a page, a pull request's artifact)")
 @click.option("--out", type=opt.PATH, help="Write the diff to FILE instead of stdout.")
 def diff(opts: DataOptions, base: str, head: str | None, horizon: str, format: str, out: Path | None) -> int:
     """What a playbook change does to customers: both versions planned over the same data.

@@ -24,7 +24,7 @@ FORMATS = ("text", "json", "github", "sarif")
 SCHEMA_KINDS = ("playbook", "project", "test")
 TEXT_OR_JSON = ("text", "json")
 REPORT_FORMATS = ("text", "json", "csv")
-DIFF_FORMATS = ("text", "json", "markdown")
+DIFF_FORMATS = ("text", "json", "markdown", "html")
 PERIODS = ("month", "week", "quarter")
 
 PATH = click.Path(path_type=Path)

@@ -141,3 +141,16 @@ def channels_named(word: str, channels: Mapping[str, Any]) -> list[str]:
         for name, config in channels.items()
         if " ".join(name.casefold().replace("_", " ").split()) == folded or channel_kind(name, config or {}) in kinds
     ]
+
+
+def channel_cost(config: Mapping[str, Any], channel: str, messages: int, segments: int) -> float | None:
+    """What `messages` on `channel` cost by huitou.yaml's `channels.<ch>.cost` (per message
+    and per SMS segment; `segments` is the messages' count elsewhere), or None: no cost set."""
+    cost = ((config.get("channels") or {}).get(channel) or {}).get("cost")
+    if not cost:
+        return None
+    return round(float(cost.get("per_message", 0)) * messages + float(cost.get("per_segment", 0)) * segments, 4)
+
+
+def channel_currency(config: Mapping[str, Any], channel: str) -> str | None:
+    return (((config.get("channels") or {}).get(channel) or {}).get("cost") or {}).get("currency")

@@ -66,8 +66,9 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
     tests that validate, and, when asked for, the engine and the loaded data. Whatever it
     opened is closed with it."""
 
-    def __init__(self, project: Any, playbooks: Sequence[Any] = (), tests: Sequence[Any] = ()) -> None:
+    def __init__(self, project: Any, playbooks: Sequence[Any] = (), tests: Sequence[Any] = (), warnings: Sequence[Any] = ()) -> None:
         self.project, self.playbooks, self.tests = project, list(playbooks), list(tests)
+        self.warnings = list(warnings)  # validation's warnings (Diagnostic): the plan's page says them first
         self._closing = contextlib.ExitStack()
         self._engines: dict[str | None, Any] = {}
 
@@ -85,7 +86,8 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
                 if result.errors:
                     raise OpenError(None, ExitCode.PROBLEMS, REPORTERS["text"](result, False))
                 if result.playbooks:
-                    return cls(result.playbooks[0].project, result.playbooks, result.tests)
+                    warnings = [d for d in result.diagnostics if d.severity == "warning"]
+                    return cls(result.playbooks[0].project, result.playbooks, result.tests, warnings)
             project = open_project(list(paths) if playbooks else [])
             load_config(project)
             return cls(project)

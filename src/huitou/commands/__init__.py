@@ -84,7 +84,14 @@ def preload_plan(ws: Workspace, opts: DataOptions, modules: Sequence[str] = ()) 
 
 
 def build(
-    command: str, session: Any, playbooks: list[Any], days: int, customer: str | None = None, jobs: int | None = None, keep: bool = False
+    command: str,
+    session: Any,
+    playbooks: list[Any],
+    days: int,
+    customer: str | None = None,
+    jobs: int | None = None,
+    keep: bool = False,
+    count_segments: bool = False,
 ) -> Any:
     """Plan, with the plan's own inputs (history, opt-outs) read on the way: an unreadable
     one is a usage error naming the file; rows left out of them are said on stderr.
@@ -96,7 +103,7 @@ def build(
     from ..plan.render_jobs import RenderWorkerError
 
     try:
-        result = build_plan(session, playbooks, days, customer=customer, jobs=jobs, keep=keep)
+        result = build_plan(session, playbooks, days, customer=customer, jobs=jobs, keep=keep, count_segments=count_segments)
     except (DataError, RenderWorkerError, LedgerError) as exc:
         raise refuse(command, str(exc)) from None
     for note in [*result.notes, *result.warnings]:

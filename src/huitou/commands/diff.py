@@ -15,6 +15,7 @@ from . import as_of, echo, horizon, refuse
 def diff(opts: DataOptions, base: str, head: str | None, horizon_text: str, format: str, out: Path | None) -> int:
     from ..diff import run_diff
     from ..reporters.diff import as_json, as_markdown, as_text
+    from ..reporters.diff_html import as_html
 
     days = horizon(horizon_text, "diff")
     try:
@@ -23,7 +24,7 @@ def diff(opts: DataOptions, base: str, head: str | None, horizon_text: str, form
         raise refuse("diff", exc.message or "", exc.code) from None
     for note in notes:
         echo(note, err=True)
-    text = {"text": as_text, "json": as_json, "markdown": as_markdown}[format](result)
+    text = {"text": as_text, "json": as_json, "markdown": as_markdown, "html": as_html}[format](result)
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return ExitCode.OK

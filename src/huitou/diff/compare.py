@@ -14,6 +14,7 @@ import duckdb
 from sqlglot import exp
 
 from ..db import create_temp, run, tree
+from ..project import channel_cost, channel_currency
 from ..templates import mask_contacts, mask_filter
 from .plan import Checked
 
@@ -127,13 +128,6 @@ def _masked(text: str | None) -> str | None:
     return None if text is None else mask_contacts(text)
 
 
-def _cost(config: dict[str, Any], channel: str, messages: int, segments: int) -> float | None:
-    cost = ((config.get("channels") or {}).get(channel) or {}).get("cost")
-    if not cost:
-        return None
-    return round(float(cost.get("per_message", 0)) * messages + float(cost.get("per_segment", 0)) * segments, 4)
-
-
 def _validation(base: Checked, head: Checked) -> dict[str, list[dict[str, Any]]]:
     """Diagnostics that appear in HEAD or went away from BASE (matched by file, code and
     message: a line that moved is the same problem)."""
@@ -201,8 +195,11 @@ def compare(con: duckdb.DuckDBPyConnection, base_plan: exp.Table, head_plan: exp
     channels = []
     for channel, m_base, m_head, s_base, s_head in _rows(con, _CHANNELS, base_plan, head_plan):
         s_base, s_head = (None if s is None else int(s) for s in (s_base, s_head))
-        cost_base, cost_head = _cost(base.config, channel, m_base, s_base or m_base), _cost(head.config, channel, m_head, s_head or m_head)
-        currency = (((head.config.get("channels") or {}).get(channel) or {}).get("cost") or {}).get("currency")
+        cost_base, cost_head = (
+            channel_cost(base.config, channel, m_base, s_base or m_base),
+            channel_cost(head.config, channel, m_head, s_head or m_head),
+        )
+        currency = channel_currency(head.config, channel)
         channels.append(
             {
                 "channel": channel,

@@ -70,6 +70,8 @@ class Plan:
     timings: dict[str, float]  # seconds per stage (benchmarks/plan.py reports them)
     reports: list = field(default_factory=list)  # the data's load reports, when run_plan loaded it
     warnings: list[str] = field(default_factory=list)  # said with the notes, but not a rule test's error (notes are: the data a test gives is wrong)
+    rules: list[PlannedRule] = field(default_factory=list)  # every enabled rule planned, with or without rows
+    in_segment: dict[tuple[str, str], int] = field(default_factory=dict)  # (playbook, rule) -> customers selected, when counted
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -121,6 +123,7 @@ def build_plan(
     prefix: str = "plan",
     memo: RenderMemo | None = None,
     keep: bool = False,
+    count_segments: bool = False,
 ) -> Plan:
     """`inputs` replaces the project's history, opt-out and ledger files (see
     inputs.with_inputs); `huitou test` gives each test its own. `prefix` names the
@@ -129,7 +132,8 @@ def build_plan(
     which this one copies where it would render the same (huitou diff; render_memo.py).
     `keep`: the rows are computed once into a table, for a caller that reads them several
     times (the dry run's summary); else the plan is a view, computed as it is read
-    (written once to a file, a million rows never held)."""
+    (written once to a file, a million rows never held). `count_segments`: count each
+    rule's customers in its segment (Plan.in_segment; the page's funnel starts there)."""
     con, window = session.con, Window(session.as_of, horizon)
     stage, features, orders = session.plan_features()
     # Each stage asks the scratch for what it makes and hands it on; what is left when
@@ -167,6 +171,7 @@ def build_plan(
             )
             clock.lap("features, segments and candidates on the engine")
         scratch.drop(optouts, done)  # read only by the candidates
+        in_segment = _segment_counts(con, matched, rules) if count_segments else {}
         rendered = create_rendered(con, scratch)
         rules_table = create_rules_table(con, rules, scratch)
         failed = scratch.new("failed")
@@ -234,7 +239,17 @@ def build_plan(
         scratch.drop(decided.winners, decided.decided, failed, rendered, rules_table, numbered, *([plan.rows] if keep else []))
         scratch.keep(plan.plan, *([] if keep else [plan.rows]))
         clock.lap("assembling the plan")
-        return Plan(Relation(plan.plan, con), pid, window, plan.size, notes, clock.laps, warnings=warnings)
+        return Plan(Relation(plan.plan, con), pid, window, plan.size, notes, clock.laps, warnings=warnings, rules=rules, in_segment=in_segment)
+
+
+def _segment_counts(con: duckdb.DuckDBPyConnection, matched: exp.Table, rules: list[PlannedRule]) -> dict[tuple[str, str], int]:
+    """Each rule's customers in its segment: one pass over the matched customers' flags
+    (in `con` on every engine: rendering reads them there)."""
+    if not rules:
+        return {}
+    counts = [exp.Sum(this=exp.If(this=exp.column(f"m_{r.index}"), true=exp.Literal.number(1), false=exp.Literal.number(0))) for r in rules]
+    row = con.execute(exp.select(*counts).from_(matched.copy()).sql("duckdb")).fetchone() or ()
+    return {(r.playbook, r.id): int(n or 0) for r, n in zip(rules, row, strict=True)}
 
 
 @dataclass(frozen=True)

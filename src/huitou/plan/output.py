@@ -87,21 +87,25 @@ def summarise(plan: Plan, *, samples: int = 3, show_pii: bool = False) -> Summar
     out.status = status_counts(plan)
     out.by_rule = [(p, r, c, str(d), int(n)) for p, r, c, d, n in rows_of(_BY_RULE)]
     out.reasons = [(reason, f"{p}/{r}", int(n)) for reason, p, r, n in rows_of(_REASONS)]
-    rows = rows_of(_SAMPLES, samples=int(samples))
-    for customer, playbook, rule, channel, send_at, to, content in rows:
-        content = dict(content or {})
-        sample = {
-            "customer_id": customer,
-            "rule": f"{playbook}/{rule}",
-            "channel": channel,
-            "send_at": send_at,
-            "to": to if show_pii or to is None else mask_filter(to),
-        }
-        sample.update({k: v for k, v in content.items() if v is not None})
-        if not show_pii:
-            sample = {k: _mask_text(v, to) if isinstance(v, str) and k not in ("rule", "channel", "send_at") else v for k, v in sample.items()}
-        out.samples.append(sample)
+    out.samples = [sample_of(row, show_pii) for row in rows_of(_SAMPLES, samples=int(samples))]
     return out
+
+
+def sample_of(row: tuple, show_pii: bool) -> dict[str, Any]:
+    """A sent row (customer_id, playbook, rule_id, channel, send_at, to, content) as the
+    dry run shows it: its message's parts beside it, contacts masked unless `show_pii`."""
+    customer, playbook, rule, channel, send_at, to, content = row
+    sample = {
+        "customer_id": customer,
+        "rule": f"{playbook}/{rule}",
+        "channel": channel,
+        "send_at": send_at,
+        "to": to if show_pii or to is None else mask_filter(to),
+    }
+    sample.update({k: v for k, v in dict(content or {}).items() if v is not None})
+    if not show_pii:
+        sample = {k: _mask_text(v, to) if isinstance(v, str) and k not in ("rule", "channel", "send_at") else v for k, v in sample.items()}
+    return sample
 
 
 def _mask_text(text: str, contact: str | None) -> str:
