@@ -11,6 +11,7 @@ from ..i18n import N_, _
 from ..inert import shown
 from ..templates import mask_contacts, mask_filter
 from ..words import said
+from .cells import left, right
 
 
 def _when(epoch: float, timezone: str) -> str:
@@ -159,9 +160,9 @@ def ledger_text(counts: list[tuple[str, str, str, int]], failures: list[tuple[st
         totals[state] = totals.get(state, 0) + n
     lines = [
         f"{path}: " + _(", ").join(_("{n:,} {word}", n=n, word=said(s)) for s, n in sorted(totals.items())),
-        " ".join([_left(_("state"), 9), _left(_("channel"), 14), _left(_("day"), 10), _right(_("messages"), 9)]),
+        " ".join([left(_("state"), 9), left(_("channel"), 14), left(_("day"), 10), right(_("messages"), 9)]),
     ]
-    lines += [f"{_left(said(s), 9)} {c:<14} {d:<10} {n:>9,}" for s, c, d, n in counts]
+    lines += [f"{left(said(s), 9)} {c:<14} {d:<10} {n:>9,}" for s, c, d, n in counts]
     if failures:
         lines.append(_("failed:"))
         lines += [
@@ -177,20 +178,6 @@ def ledger_text(counts: list[tuple[str, str, str, int]], failures: list[tuple[st
             for key, customer, channel, attempts, error in failures
         ]
     return shown("\n".join(lines) + "\n")
-
-
-def _left(text: str, width: int) -> str:
-    """`text` padded to `width` columns as a terminal shows them (a Chinese or Japanese
-    character takes two)."""
-    from rich.cells import cell_len
-
-    return text + " " * max(0, width - cell_len(text))
-
-
-def _right(text: str, width: int) -> str:
-    from rich.cells import cell_len
-
-    return " " * max(0, width - cell_len(text)) + text
 
 
 def ledger_json(counts: list[tuple[str, str, str, int]], failures: list[tuple[str, str, str, int, str]], path: str) -> str:
