@@ -147,6 +147,7 @@ def explain(opts: DataOptions, customer: str, paths: tuple[Path, ...], format: s
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Processes rendering messages. Default: one per core.")
 @click.option("--html", type=opt.PATH, help="Also write the plan as a self-contained page to FILE: problems, calendar, each rule's funnel, the messages.")
 @click.option("--customer", "followed", multiple=True, metavar="ID", help="With --html: show this customer's messages on the page (repeatable).")
+@click.option("--profile", is_flag=True, help="Print each stage's seconds and rows and the peak memory to stderr (also: HUITOU_PROFILE=1).")
 def plan(
     opts: DataOptions,
     paths: tuple[Path, ...],
@@ -158,11 +159,12 @@ def plan(
     jobs: int | None,
     html: Path | None,
     followed: tuple[str, ...],
+    profile: bool,
 ) -> int:
     """Decide who gets which message, on which channel, when - and why the others do not.
 
     PATHS: playbooks or directories (default: the project)."""
-    return opt.run("plan", opts, list(paths), horizon, out, format, show_pii, samples, jobs, html, followed)
+    return opt.run("plan", opts, list(paths), horizon, out, format, show_pii, samples, jobs, html, followed, profile)
 
 
 @data_command

@@ -8,13 +8,38 @@ from pathlib import Path
 from typing import Any
 
 from ..diagnostics import ExitCode
-from ..i18n import _
+from ..i18n import N_, _
+from ..profile import lap
 from ..words import counted
 from ..workspace import DataOptions
 from . import build, console, echo, horizon, opened, preload_plan, refuse
 
 
 def plan(
+    opts: DataOptions,
+    paths: list[Path],
+    horizon_text: str,
+    out: Path | None,
+    format: str,
+    show_pii: bool,
+    samples: int,
+    jobs: int | None,
+    html: Path | None = None,
+    customers: tuple[str, ...] = (),
+    profile: bool = False,
+) -> int:
+    from .. import profile as profiler
+
+    with profiler.profiling(profiler.wanted(profile)) as measured:
+        code = _plan(opts, paths, horizon_text, out, format, show_pii, samples, jobs, html, customers)
+    if measured is not None:
+        from ..reporters.profile import profile_text
+
+        echo(profile_text(measured), err=True)
+    return code
+
+
+def _plan(
     opts: DataOptions,
     paths: list[Path],
     horizon_text: str,
@@ -36,14 +61,17 @@ def plan(
         raise refuse("plan", _("--customer shows a customer's messages on the page: give --html FILE as well"))
     dry_run = out is None or html is not None
     with opened("plan", paths) as ws:
+        lap(N_("reading and validating the playbooks"))
         # What the dry run's summary imports is loaded beside the data (commands.preload_plan).
         preload_plan(ws, opts, _SUMMARY_MODULES if dry_run else ())
         session = ws.load(opts)
+        lap(N_("loading and checking the data"), session.data.orders.count, N_("orders"))
         # The dry run reads the rows five times (the summary, the holdout sizing): computed
         # once. A plan file alone is written from the view as it is computed.
         result = build("plan", session, ws.playbooks, days, jobs=jobs, keep=dry_run, count_segments=html is not None)
         if out is not None:
             rows = write_plan(result, out)
+            lap(N_("writing the plan file"), lambda: rows, N_("plan rows"))
             echo(
                 _(
                     "wrote {rows:,} rows to {file} ({counts}); plan {id}",
@@ -61,8 +89,10 @@ def plan(
         # The page alone (beside a plan file) needs the counts, not the dry run's tables.
         summary = summarise(result, samples=samples, show_pii=show_pii) if out is None else Summary(result.plan_id, "", 0, status_counts(result))
         summary.sizing = holdout_sizing(result.rows, session.data.orders, ws.playbooks, session.as_of)
+        lap(N_("the dry run's summary and the holdouts' sizing"))
         if html is not None:
             _write_page(html, ws, result, summary, session.as_of, customers, show_pii)
+            lap(N_("the plan's page"))
             if out is not None:
                 return ExitCode.OK
     if format == "json":
@@ -71,6 +101,7 @@ def plan(
         from ..reporters.plan import plan_text
 
         plan_text(console(), summary)
+    lap(N_("showing the dry run"))
     return ExitCode.OK
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,6 +20,7 @@ from typing import Any, NamedTuple
 import duckdb
 from sqlglot import exp
 
+from .. import profile
 from ..checks.context import PlaybookContext
 from ..compile import compile_playbook
 from ..contract import project_id
@@ -160,7 +162,7 @@ def build_plan(
         local = stage.kind == "duckdb"  # huitou's own DuckDB: no relation crosses
         if local:
             matched = stage.temp(scratch.new("matched").name, matched_rows)
-            clock.lap("features and segments of the matched customers")
+            clock.lap(N_("features and segments of the matched customers"), counter(con, matched), N_("customers"))
             made = build_candidates(stage, rules, window, matched, given, scratch)
         else:
             flags = {f"m_{rule.index}": "BOOLEAN" for rule in rules}
@@ -169,7 +171,7 @@ def build_plan(
                 N_("computing the candidates"),
                 lambda: _candidates_on(stage, con, matched_rows, types, rules, window, given, scratch),
             )
-            clock.lap("features, segments and candidates on the engine")
+            clock.lap(N_("features, segments and candidates on the engine"), counter(con, matched), N_("customers"))
         scratch.drop(optouts, done)  # read only by the candidates
         in_segment = _segment_counts(con, matched, rules) if count_segments else {}
         rendered = create_rendered(con, scratch)
@@ -192,19 +194,19 @@ def build_plan(
             past = session.engine_step(
                 N_("copying the plan's inputs"), lambda: _inputs_on(stage, con, rules_table, failed, rendered, past_query, scratch)
             )
-        clock.lap("candidates: timings, opt-outs, contact, consent, holdout")
+        clock.lap(N_("candidates: timings, opt-outs, contact, consent, holdout"), counter(con, made.candidates) if local else None, N_("candidates"))
         rounds = _Rounds(rules, window, made, rules_table, failed, past)
         # A send that fails to render is out, and its cap slot goes to the next candidate:
         # arbitrate again without the failures and render what that newly accepts (rarely
         # more than one extra round; each round removes at least one candidate).
         while True:
             arbitrated, decided = session.engine_step(N_("arbitrating the candidates"), lambda: _arbitrate_and_decide(stage, con, rounds, scratch))
-            clock.lap("arbitration: caps, priority, care-first, reasons")
+            clock.lap(N_("arbitration: caps, priority, care-first, reasons"), counter(con, decided.decided) if local else None, N_("decided"))
             to_render = RenderInputs(decided.decided, matched, session.data.orders.table, rendered)
             failures = render_sends(con, rules, renderer, to_render, scratch, jobs, memo)
             if failures and not local:
                 session.engine_step(N_("copying the render failures"), lambda: stage.take_local(failed.name, con, _failures(rendered)))
-            clock.lap("rendering the sends")
+            clock.lap(N_("rendering the sends"), counter(con, rendered), N_("messages"))
             if not failures:
                 break
         warnings = _consent_notes(rules, session.absent)
@@ -238,7 +240,7 @@ def build_plan(
         # Only the plan's rows are read from here on (kept: the plan's own table).
         scratch.drop(decided.winners, decided.decided, failed, rendered, rules_table, numbered, *([plan.rows] if keep else []))
         scratch.keep(plan.plan, *([] if keep else [plan.rows]))
-        clock.lap("assembling the plan")
+        clock.lap(N_("assembling the plan"), lambda: plan.size, N_("plan rows"))
         return Plan(Relation(plan.plan, con), pid, window, plan.size, notes, clock.laps, warnings=warnings, rules=rules, in_segment=in_segment)
 
 
@@ -411,11 +413,20 @@ def _columns_read(present: list[str], rules: list[PlannedRule], renderer: Render
 
 
 class _Clock:
+    """Seconds per stage (Plan.timings), handed to `huitou plan --profile` as well with
+    the rows each stage made (counted only when profiling, and not timed)."""
+
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
 
-    def lap(self, name: str) -> None:
+    def lap(self, name: str, rows: Callable[[], int] | None = None, of: str = "") -> None:
         now = time.perf_counter()
         self.laps[name] = self.laps.get(name, 0.0) + now - self._last
-        self._last = now
+        profile.lap(name, rows, of)
+        self._last = time.perf_counter()
+
+
+def counter(con: duckdb.DuckDBPyConnection, table: exp.Table) -> Callable[[], int]:
+    """Counts `table`'s rows when called (a profile's rows)."""
+    return lambda: Relation(table, con).count()
