@@ -1,17 +1,32 @@
 """A seeded synthetic shop: customers with profiles, orders with a per-customer rhythm.
 
-The same seed and size give the same files (customers, orders, a message history, opt-outs). Used for the bundled examples/ data (small)
-and the benchmark workload (1M customers / 10M orders).
+The same seed, size and shape give the same files (customers, orders, a message history,
+opt-outs). Used for the bundled examples/ data (small) and the benchmark workloads (1M
+customers / 10M orders up to 10M / 100M).
+
+The shop is made and written a chunk of customers at a time (a Parquet row group, or a
+run of CSV lines, per chunk), so memory is bounded by one chunk whatever the size: 10M
+customers and 100M orders are written in about the memory of 1M. The first chunk draws
+from the seed's own generators, so a shop of up to one chunk is the one this script
+always made; each further chunk has generators of its own, seeded by (seed, chunk).
+
+Two shapes: `rhythm` (the default: about N orders a customer, geometric, over three
+years) and `heavy` (heavy-tailed order counts - most customers buy once or twice, a few
+hundreds of times - over ten years of history), the shape that makes the next-purchase
+models' fits work hardest.
 
 Usage: python benchmarks/synth.py OUT_DIR --customers N [--orders-per-customer 10]
-       [--end 2026-10-31] [--format csv|parquet] [--seed 7]
+       [--shape rhythm|heavy] [--end 2026-10-31] [--format csv|parquet] [--seed 7]
+       [--chunk 1000000]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,33 +39,41 @@ CITIES = ["上海", "北京", "杭州", "广州", "深圳", "成都", "南京", 
 CATEGORIES = ["coffee", "tea", "snacks", "cosmetics", "books", "apparel", "home"]
 TIERS = ["bronze", "silver", "gold", "platinum"]
 TAGS = ["vip", "coupon_user", "wholesale", "new_arrivals", "gift_buyer"]
+SHAPES = {"rhythm": 3 * 365, "heavy": 10 * 365}  # shape -> days of order history
+CHUNK = 1_000_000
+EPOCH = dt.date(1970, 1, 1).toordinal()
+TABLES = ("customers", "orders", "history", "optouts")
 
 
-def customers_table(n: int, rng: np.random.Generator) -> pa.Table:
-    ids = np.array([f"{i:07d}" for i in range(1, n + 1)])
+def ids(first: int, count: int) -> np.ndarray:
+    """Customer ids first, first + 1, ... as the shop writes them (seven digits or more)."""
+    return np.char.zfill(np.arange(first, first + count).astype(str), 7)
+
+
+def customers_table(n: int, rng: np.random.Generator, first: int = 1) -> pa.Table:
+    own = ids(first, n)
     surnames = rng.choice(np.array(SURNAMES), n)
     given = rng.choice(np.array(GIVEN), n)
     given2 = np.where(rng.random(n) < 0.6, rng.choice(np.array(GIVEN), n), "")
     names = np.char.add(np.char.add(surnames, given), given2)
     names = np.where(rng.random(n) < 0.05, None, names)
     phones = np.char.add("13", np.char.zfill(rng.integers(0, 10**9, n).astype(str), 9))
-    emails = np.where(rng.random(n) < 0.7, np.char.add(np.char.add("c", ids), "@mail.example.cn"), None)
-    wechat = np.where(rng.random(n) < 0.5, np.char.add("wx_", ids), None)
+    emails = np.where(rng.random(n) < 0.7, np.char.add(np.char.add("c", own), "@mail.example.cn"), None)
+    wechat = np.where(rng.random(n) < 0.5, np.char.add("wx_", own), None)
     born = dt.date(1960, 1, 1).toordinal() + rng.integers(0, 365 * 45, n)
-    birthday = np.array([dt.date.fromordinal(int(o)) for o in born], dtype=object)
-    birthday[rng.random(n) < 0.3] = None
+    birthday = pa.array(born - EPOCH, type=pa.int32(), mask=rng.random(n) < 0.3).cast(pa.date32())
     tier = rng.choice(np.array(TIERS), n, p=[0.55, 0.3, 0.12, 0.03])
     points = rng.integers(0, 5000, n)
     tag_mask = rng.random((n, len(TAGS))) < np.array([0.05, 0.2, 0.02, 0.1, 0.08])
     tags = ["|".join(t for t, on in zip(TAGS, row) if on) for row in tag_mask]
     return pa.table(
         {
-            "customer_id": ids,
+            "customer_id": own,
             "name": names,
             "phone": phones,
             "email": emails,
             "wechat_id": wechat,
-            "birthday": pa.array(birthday, type=pa.date32()),
+            "birthday": birthday,
             "gender": rng.choice(np.array(["F", "M"]), n),
             "city": rng.choice(np.array(CITIES), n),
             "tier": tier,
@@ -64,22 +87,35 @@ def customers_table(n: int, rng: np.random.Generator) -> pa.Table:
     )
 
 
-def orders_table(n_customers: int, per_customer: float, end: dt.date, rng: np.random.Generator) -> pa.Table:
-    """Orders over three years: each customer buys k times at their own rhythm."""
-    counts = np.minimum(rng.geometric(1 / per_customer, n_customers), 200)
+def order_counts(n: int, per_customer: float, shape: str, rng: np.random.Generator) -> np.ndarray:
+    """Orders per customer: geometric around `per_customer` (rhythm), or one plus a Lomax
+    (Pareto II, tail index 1.5) draw with about the same mean (heavy; up to 5,000)."""
+    if shape == "heavy":
+        return np.minimum(1 + np.floor(rng.pareto(1.5, n) * (per_customer - 1) / 2).astype(np.int64), 5000)
+    return np.minimum(rng.geometric(1 / per_customer, n), 200)
+
+
+def orders_table(
+    n_customers: int, per_customer: float, end: dt.date, rng: np.random.Generator, first: int = 1, first_order: int = 1, shape: str = "rhythm"
+) -> pa.Table:
+    """Orders over the shape's history: each customer buys k times at their own rhythm."""
+    counts = order_counts(n_customers, per_customer, shape, rng)
     total = int(counts.sum())
-    cust = np.repeat(np.arange(1, n_customers + 1), counts)
-    span = 3 * 365
-    first = rng.integers(0, span, n_customers)
-    cycle = rng.integers(7, 120, n_customers)
+    cust = np.repeat(np.arange(first, first + n_customers), counts)
+    span = SHAPES[shape]
+    first_day = rng.integers(0, span, n_customers)
+    if shape == "heavy":  # a long history fits in the window: the cycle shrinks with the count
+        cycle = np.maximum(1, ((span - first_day) / counts * rng.uniform(0.5, 1.0, n_customers)).astype(np.int64))
+    else:
+        cycle = rng.integers(7, 120, n_customers)
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     step = np.arange(total) - starts
     jitter = rng.integers(-3, 4, total)
-    day = np.repeat(first, counts) + step * np.repeat(cycle, counts) + jitter
+    day = np.repeat(first_day, counts) + step * np.repeat(cycle, counts) + jitter
     day = np.clip(day, 0, span - 1)
     start = end.toordinal() - span + 1
     seconds = rng.integers(8 * 3600, 23 * 3600, total)
-    epoch = (day + start - dt.date(1970, 1, 1).toordinal()) * 86400 + seconds
+    epoch = (day + start - EPOCH) * 86400 + seconds
     ordered = pa.array(epoch * 1_000_000, type=pa.timestamp("us"))
     cents = np.round(np.exp(rng.normal(4.3, 0.7, total)) * 100).astype(np.int64)
     status = rng.choice(np.array(["paid", "cancelled", "refunded", "unpaid"]), total, p=[0.9, 0.04, 0.03, 0.03])
@@ -89,7 +125,7 @@ def orders_table(n_customers: int, per_customer: float, end: dt.date, rng: np.ra
     rating_mask = (rng.random(total) < 0.7) | (status != "paid")
     return pa.table(
         {
-            "order_id": np.char.add("O", np.char.zfill(np.arange(1, total + 1).astype(str), 9)),
+            "order_id": np.char.add("O", np.char.zfill(np.arange(first_order, first_order + total).astype(str), 9)),
             "customer_id": np.char.zfill(cust.astype(str), 7),
             "ordered_at": ordered,
             # Money as shops export it: a float with cents; huitou reads it as DECIMAL(18,2).
@@ -102,15 +138,17 @@ def orders_table(n_customers: int, per_customer: float, end: dt.date, rng: np.ra
     )
 
 
-def history_table(n: int, end: dt.date, rng: np.random.Generator) -> pa.Table:
+# The history and opt-outs number customers from `first - 1`: the first shops were made so
+# (their customer "0000000" matches no one), and a chunk of the same size stays that shop.
+def history_table(n: int, end: dt.date, rng: np.random.Generator, first: int = 1) -> pa.Table:
     """Messages sent in the 60 days before `end`: 0-2 per customer, mostly care."""
     per = rng.choice([0, 0, 1, 2], size=n)
-    cust = np.repeat(np.arange(n), per)
+    cust = np.repeat(np.arange(first - 1, first - 1 + n), per)
     days_ago = rng.integers(1, 61, size=len(cust))
-    sent = [dt.datetime.combine(end - dt.timedelta(days=int(d)), dt.time(10, 0)) for d in days_ago]
+    sent = (end.toordinal() - days_ago - EPOCH) * 86400 + 10 * 3600  # at 10:00
     return pa.table(
         {
-            "customer_id": pa.array([f"{i:07d}" for i in cust]),
+            "customer_id": pa.array(np.char.zfill(cust.astype(str), 7)),
             "channel": pa.array(rng.choice(["sms", "wechat", "email"], size=len(cust))),
             "intent": pa.array(rng.choice(["care", "care", "care", "promotion"], size=len(cust))),
             "sent_at": pa.array(sent, type=pa.timestamp("s")),
@@ -118,17 +156,68 @@ def history_table(n: int, end: dt.date, rng: np.random.Generator) -> pa.Table:
     )
 
 
-def optouts_table(n: int, rng: np.random.Generator) -> pa.Table:
+def optouts_table(n: int, rng: np.random.Generator, first: int = 1) -> pa.Table:
     """About 3% of customers opted out: of SMS, or (blank channel) of everything."""
-    chosen = np.flatnonzero(rng.random(n) < 0.03)
-    return pa.table({"customer_id": pa.array([f"{i:07d}" for i in chosen]), "channel": pa.array(rng.choice(["sms", ""], size=len(chosen)))})
+    chosen = np.flatnonzero(rng.random(n) < 0.03) + first - 1
+    return pa.table({"customer_id": pa.array(np.char.zfill(chosen.astype(str), 7)), "channel": pa.array(rng.choice(["sms", ""], size=len(chosen)))})
 
 
-def write(table: pa.Table, path: Path, fmt: str) -> None:
-    if fmt == "parquet":
-        pq.write_table(table, path)
-    else:
-        pacsv.write_csv(table, path)
+def points_expiry(points: pa.ChunkedArray, end: dt.date, rng: np.random.Generator) -> pa.Array:
+    """Points that expire at the end of a month in the coming year (the customer's own date
+    a timing can anchor on); none where a customer has no points."""
+    months = rng.integers(1, 13, len(points))
+    last_days = [dt.date(end.year + (end.month + m) // 12, (end.month + m) % 12 + 1, 1) - dt.timedelta(days=1) for m in range(13)]
+    days = np.array([d.toordinal() - EPOCH for d in last_days])[months]
+    return pa.array(days, type=pa.int32(), mask=points.to_numpy() == 0).cast(pa.date32())
+
+
+def generator(seed: int, chunk: int) -> np.random.Generator:
+    """The first chunk draws from the seed's own generator (a shop of one chunk is the one
+    this script always made); every further chunk from one of its own."""
+    return np.random.default_rng(seed if chunk == 0 else [seed, chunk])
+
+
+def chunks(args: argparse.Namespace) -> Iterator[dict[str, pa.Table]]:
+    """The shop, a chunk of customers (and their orders, history, opt-outs) at a time."""
+    next_order = 1
+    for k, first in enumerate(range(1, args.customers + 1, args.chunk)):
+        n = min(args.chunk, args.customers + 1 - first)
+        rng = generator(args.seed, k)
+        customers = customers_table(n, rng, first)
+        orders = orders_table(n, args.orders_per_customer, args.end, rng, first, next_order, args.shape)
+        next_order += orders.num_rows
+        # Generators of their own, so that adding these columns and files left customers and
+        # orders unchanged.
+        customers = customers.append_column("points_expire_on", points_expiry(customers.column("points"), args.end, generator(args.seed + 2, k)))
+        extra = generator(args.seed + 1, k)
+        yield {
+            "customers": customers,
+            "orders": orders,
+            "history": history_table(n, args.end, extra, first),
+            "optouts": optouts_table(n, extra, first),
+        }
+
+
+class Files:
+    """One file per table, written a chunk at a time, every chunk in the first one's schema."""
+
+    def __init__(self, out: Path, fmt: str) -> None:
+        self.out, self.fmt = out, fmt
+        self.writers: dict[str, tuple[Any, pa.Schema]] = {}
+        self.rows = dict.fromkeys(TABLES, 0)
+
+    def write(self, name: str, table: pa.Table) -> None:
+        if name not in self.writers:
+            path = self.out / f"{name}.{self.fmt}"
+            writer = pq.ParquetWriter(path, table.schema) if self.fmt == "parquet" else pacsv.CSVWriter(path, table.schema)
+            self.writers[name] = writer, table.schema
+        writer, schema = self.writers[name]
+        writer.write_table(table.cast(schema))
+        self.rows[name] += table.num_rows
+
+    def close(self) -> None:
+        for writer, _schema in self.writers.values():
+            writer.close()
 
 
 def main() -> None:
@@ -136,28 +225,22 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--orders-per-customer", type=float, default=10.0)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="rhythm")
     parser.add_argument("--end", type=dt.date.fromisoformat, default=dt.date(2026, 10, 31))
     parser.add_argument("--format", choices=["csv", "parquet"], default="parquet")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--chunk", type=int, default=CHUNK, help="customers made and written at a time")
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    customers = customers_table(args.customers, rng)
-    orders = orders_table(args.customers, args.orders_per_customer, args.end, rng)
-    # Points that expire at the end of a month in the coming year (the customer's own date a
-    # timing can anchor on); a generator of its own, so the other columns stay as they were.
-    expiry = np.random.default_rng(args.seed + 2)
-    months = expiry.integers(1, 13, args.customers)
-    ends = [dt.date(args.end.year + (args.end.month + int(m)) // 12, (args.end.month + int(m)) % 12 + 1, 1) - dt.timedelta(days=1) for m in months]
-    expires = pa.array([e if points > 0 else None for e, points in zip(ends, customers.column("points").to_pylist())], type=pa.date32())
-    customers = customers.append_column("points_expire_on", expires)
-    write(customers, args.out / f"customers.{args.format}", args.format)
-    write(orders, args.out / f"orders.{args.format}", args.format)
-    # A generator of its own, so that adding these files left customers and orders unchanged.
-    extra = np.random.default_rng(args.seed + 1)
-    write(history_table(args.customers, args.end, extra), args.out / f"history.{args.format}", args.format)
-    write(optouts_table(args.customers, extra), args.out / f"optouts.{args.format}", args.format)
-    print(f"wrote {customers.num_rows} customers, {orders.num_rows} orders, message history and opt-outs to {args.out}")
+    files = Files(args.out, args.format)
+    try:
+        for tables in chunks(args):
+            for name, table in tables.items():
+                files.write(name, table)
+    finally:
+        files.close()
+    rows = files.rows
+    print(f"wrote {rows['customers']} customers, {rows['orders']} orders, message history and opt-outs to {args.out}")
 
 
 if __name__ == "__main__":
