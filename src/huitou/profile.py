@@ -84,6 +84,16 @@ def profiling(on: bool) -> Iterator[Profile | None]:
         _current.reset(token)
 
 
+@contextlib.contextmanager
+def reported(flag: bool, show: Callable[[Profile], None]) -> Iterator[None]:
+    """Profile the block when asked (`flag`, or HUITOU_PROFILE), and `show` the profile
+    when the block ends without an error."""
+    with profiling(wanted(flag)) as profile:
+        yield
+    if profile is not None:
+        show(profile)
+
+
 def peak_mib() -> tuple[float, float]:
     """Peak resident memory so far, MiB: this process's, and its largest finished child's
     (the render workers). Linux counts ru_maxrss in KiB, macOS in bytes."""
