@@ -135,3 +135,29 @@ def test_a_shop_too_small_to_fit_gets_a_sentence_and_empty_features(tmp_path: Pa
     assert len(rows) == 30 and {r["p_alive"] for r in rows} == {""} and {r["expected_spend_90d"] for r in rows} == {""}
     text = run(root, "forecast", "--as-of", "2026-06-30").stdout
     assert "too few customers to fit" in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize(("segment", "spend_fitted"), [("p_alive < 0.3", False), ("expected_spend_90d > 50", True)])
+def test_only_the_models_the_named_features_need_are_fitted(cdnow: Path, segment: str, spend_fitted: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """p_alive needs BG/NBD alone; expected_spend_90d needs Gamma-Gamma too. A playbook
+    naming only p_alive leaves the spend model unfitted and its feature empty."""
+    from huitou.workspace import DataOptions, Workspace
+
+    (cdnow / "rules").mkdir(exist_ok=True)
+    playbook = cdnow / "rules" / "named.yaml"
+    playbook.write_text(
+        "version: 1\nname: named\ntimezone: UTC\nlocale: en\nrules:\n"
+        f"  - {{id: r, intent: care, segment: {segment}, when: {{immediate: true}}, channel: sms, template: sms/back.j2}}\n",
+        encoding="utf-8",
+    )
+    (cdnow / "templates" / "en" / "sms").mkdir(parents=True, exist_ok=True)
+    (cdnow / "templates" / "en" / "sms" / "back.j2").write_text("We miss you.", encoding="utf-8")
+    monkeypatch.chdir(cdnow)
+    try:
+        with Workspace.open([playbook]) as ws:
+            session = ws.load(DataOptions(as_of=AS_OF), say=False)
+            spend = session.con.execute(session.local_features().select("count(expected_spend_90d)", append=False).sql("duckdb")).fetchone()[0]
+            assert session.forecast.model is not None and (session.forecast.spend is not None) == spend_fitted
+            assert (spend == 23_570) if spend_fitted else (spend == 0)
+    finally:
+        playbook.unlink()

@@ -48,8 +48,9 @@ class DataSession:
     reports: list[load.LoadReport] = field(default_factory=list)
 
     # Fit the purchase models (p_alive, expected_*_90d) when the features are built: set by
-    # the commands whose playbooks or output use them (forecast.uses_forecast).
-    forecast_wanted: bool = False
+    # the commands whose playbooks or output use them: the features named
+    # (forecast.forecast_named; empty: no fit).
+    forecast_wanted: frozenset[str] = frozenset()
     forecast: Any = None  # forecast.fit.Forecast, once fitted
     _inputs: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # feature_query's inputs computed here
     project: Project | None = None  # for what huitou.yaml adds to the features (associations)
@@ -99,9 +100,10 @@ class DataSession:
         if self._local_query is None:
             scores = recommendations = codes = None
             if self.forecast_wanted:
+                from .forecast import needs_spend
                 from .forecast.fit import fit, score
 
-                self.forecast = fit(self.data.orders, self.as_of)
+                self.forecast = fit(self.data.orders, self.as_of, spend=needs_spend(self.forecast_wanted))
                 scores = score(self.con, self.forecast)
             if self.project is not None and associations.configured(self.project.config):
                 recommendations = associations.recommend(self.data, self.project.config, self.project.root, self.as_of)

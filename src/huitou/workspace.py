@@ -156,7 +156,7 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
         opts: DataOptions,
         *,
         features: bool = True,
-        forecast: bool | None = None,
+        forecast: bool | frozenset[str] | None = None,
         engine: Any = None,
         say: bool = True,
         today: dt.date | None = None,
@@ -165,7 +165,9 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
         """The data loaded and checked (evaluate.DataSession), its connection closed with
         the workspace. `features`: the command computes them (on the engine); without, an
         engine is opened only to read sources that are its tables. `forecast`: fit the
-        purchase models (None: when the playbooks use them). `engine`: one already open instead
+        purchase models for all their features (True), for the features named (a set:
+        Gamma-Gamma only for expected_spend_90d), or for those the playbooks and templates
+        name (None). `engine`: one already open instead
         of the workspace's. `say`: print what loading found (announce). `today` and
         `inputs`: as evaluate.open_data's (`huitou test`)."""
         from . import referral
@@ -173,7 +175,7 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
         from .data.sources import DataError
         from .engines import EngineError
         from .evaluate import data_timezone, open_data
-        from .forecast import uses_forecast
+        from .forecast import FORECAST_COLUMNS, forecast_named
 
         date = as_of_date(opts.as_of)
         try:
@@ -201,7 +203,9 @@ class Workspace(contextlib.AbstractContextManager["Workspace"]):
         except (DataError, EngineError) as exc:
             raise OpenError(str(exc)) from None
         # The purchase models are fitted when something shows or uses their features.
-        session.forecast_wanted = uses_forecast(self.playbooks, self.project.templates_dir) if forecast is None else forecast
+        if forecast is None:
+            forecast = forecast_named(self.playbooks, self.project.templates_dir)
+        session.forecast_wanted = frozenset(FORECAST_COLUMNS) if forecast is True else frozenset(forecast or ())
         if say:
             announce(session)
         return session

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..data.sources import DataError
 from ..engines import EngineError
-from ..forecast import uses_forecast
+from ..forecast import forecast_named
 from ..i18n import _
 from ..workspace import DataOptions, OpenError, Workspace
 from .compare import compare, empty_plan
@@ -69,7 +69,7 @@ def _plan_and_compare(base: Checked, head: Checked, opts: DataOptions, horizon: 
     with Workspace(project, head.playbooks or base.playbooks) as ws:
         if as_of is not None:
             opts = dataclasses.replace(opts, as_of=as_of.isoformat())
-        session = ws.load(opts, forecast=uses_forecast(head.playbooks + base.playbooks, project.templates_dir))
+        session = ws.load(opts, forecast=forecast_named(head.playbooks + base.playbooks, project.templates_dir))
         session.hold_features()  # both plans read them
         try:
             base_plan, head_plan = plan_both(session, base, head, horizon)

@@ -1,6 +1,6 @@
 """The next purchase, seen coming: BG/NBD and Gamma-Gamma fitted on the shop's history
 (btyd.py: the models; fit.py: over the loaded data). The fit runs only when something
-uses its features (uses_forecast), since it reads every customer's history."""
+uses its features (forecast_named), since it reads every customer's history."""
 
 from __future__ import annotations
 
@@ -18,11 +18,18 @@ MIN_REPEAT_BUYERS = 50
 _NAMES = re.compile(r"\b(" + "|".join(FORECAST_COLUMNS) + r")\b")
 
 
-def uses_forecast(playbooks: list[Any], templates_dir: Path | None) -> bool:
-    """A playbook's text or a template names p_alive, expected_orders_90d or
-    expected_spend_90d (a name in a comment costs a fit, nothing more)."""
-    if any(_NAMES.search(p.doc.text) for p in playbooks):
-        return True
-    if templates_dir is None or not templates_dir.is_dir():
-        return False
-    return any(_NAMES.search(path.read_text(encoding="utf-8", errors="replace")) for path in templates_dir.rglob("*.j2") if path.is_file())
+def forecast_named(playbooks: list[Any], templates_dir: Path | None) -> frozenset[str]:
+    """The purchase models' features a playbook's text or a template names (a name in a
+    comment costs a fit, nothing more). p_alive and expected_orders_90d need BG/NBD alone;
+    only expected_spend_90d needs Gamma-Gamma as well."""
+    names = {name for p in playbooks for name in _NAMES.findall(p.doc.text)}
+    if templates_dir is not None and templates_dir.is_dir() and len(names) < len(FORECAST_COLUMNS):
+        for path in templates_dir.rglob("*.j2"):
+            if path.is_file():
+                names.update(_NAMES.findall(path.read_text(encoding="utf-8", errors="replace")))
+    return frozenset(names)
+
+
+def needs_spend(named: frozenset[str]) -> bool:
+    """Whether the features named need the spend model (Gamma-Gamma)."""
+    return "expected_spend_90d" in named

@@ -61,9 +61,10 @@ def history(orders: Relation, as_of: dt.date) -> exp.Expr:
     return exp.alias_(table, "h", table=True)
 
 
-def fit(orders: Relation, as_of: dt.date) -> Forecast:
-    """Fit both models on the histories as of `as_of` (of the loaded `orders`); a Forecast
-    with `problem` set when the shop is too small to say anything."""
+def fit(orders: Relation, as_of: dt.date, spend: bool = True) -> Forecast:
+    """Fit the models on the histories as of `as_of` (of the loaded `orders`): BG/NBD, and
+    Gamma-Gamma when `spend` (expected_spend_90d is NULL without it); a Forecast with
+    `problem` set when the shop is too small to say anything."""
     con = orders.con
     histories = history(orders, as_of)
     grouped = con.execute(tree("SELECT x, t_x, T, count(*) AS n FROM :history GROUP BY ALL", history=histories.copy()).sql("duckdb")).fetchnumpy()
@@ -82,6 +83,8 @@ def fit(orders: Relation, as_of: dt.date) -> Forecast:
         )
         return out
     out.model = fit_bgnbd(x, t_x, T, n)
+    if not spend:
+        return out
     repeat_rows = con.execute(tree("SELECT x, m FROM :history WHERE x > 0 AND m > 0", history=histories.copy()).sql("duckdb")).fetchnumpy()
     if len(repeat_rows["x"]) >= MIN_REPEAT_BUYERS:
         out.spend = fit_gamma_gamma(np.asarray(repeat_rows["x"], dtype=float), np.asarray(repeat_rows["m"], dtype=float))
