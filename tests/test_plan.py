@@ -641,3 +641,47 @@ def test_what_other_engines_bring_back_has_duckdbs_own_types(monkeypatch: pytest
     scratch = Scratch(None, "plan")
     decided = Decided(scratch.new("decided"), scratch.new("winners"))
     assert types(assemble.ordered_statement(decided, scratch.new("rules"), scratch)[1].sql("duckdb")) == assemble.ORDERED_TYPES
+
+
+def test_call_lists_carry_each_customers_last_paid_orders(tmp_path: Path) -> None:
+    """A call list row's last three purchases and a template's last_order and latest_order,
+    against the orders file read here: by time, a tie going to the later row of the
+    file; unpaid orders and orders after the as-of date left out of the purchases."""
+    root = tmp_path / "shop"
+    (root / "rules").mkdir(parents=True)
+    (root / "templates" / "zh-CN" / "phone").mkdir(parents=True)
+    (root / "huitou.yaml").write_text("version: 1\nname: t\ndefault_locale: zh-CN\nchannels: {phone: {}}\n", encoding="utf-8")
+    (root / "rules" / "t.yaml").write_text(
+        "version: 1\nname: t\nrules:\n  - {id: call, intent: care, segment: order_count >= 1, when: {immediate: true}, channel: phone, "
+        "template: phone/call.j2}\n",
+        encoding="utf-8",
+    )
+    (root / "templates" / "zh-CN" / "phone" / "call.j2").write_text("{{ last_order.order_id }}|{{ latest_order.order_id }}", encoding="utf-8")
+    (root / "customers.csv").write_text("customer_id,name,phone,consent_phone\na,甲,13800000001,true\nb,乙,13800000002,true\n", encoding="utf-8")
+    orders = [  # order_id, customer, time, status
+        ("a1", "a", "2026-10-01 10:00", "paid"),
+        ("a2", "a", "2026-10-05 10:00", "paid"),
+        ("a3", "a", "2026-10-09 10:00", "paid"),
+        ("a4", "a", "2026-10-09 10:00", "paid"),  # the same time as a3, a later row: the later purchase
+        ("a5", "a", "2026-10-20 10:00", "cancelled"),  # the latest order, not a purchase
+        ("a6", "a", "2026-11-05 10:00", "paid"),  # after the as-of date
+        ("b1", "b", "2026-09-01 10:00", "paid"),
+    ]
+    (root / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount,status\n" + "".join(f"{o},{c},{t},10.00,{s}\n" for o, c, t, s in orders), encoding="utf-8"
+    )
+    rows = [r for r in rows_of(root) if r["status"] == "send"]
+    seen = {r["customer_id"]: (json.loads(r["content"]) if isinstance(r["content"], str) else r["content"]) for r in rows}
+
+    def expected(customer: str) -> tuple[list[str], str]:
+        theirs = [(t, i, o, s) for i, (o, c, t, s) in enumerate(orders) if c == customer and t[:10] <= AS_OF.isoformat()]
+        paid = sorted(((t, i, o) for t, i, o, s in theirs if s == "paid"), reverse=True)
+        return [o for _t, _i, o in paid[:3]], max(theirs)[2]
+
+    assert set(seen) == {"a", "b"}
+    for customer, content in seen.items():
+        last_three, latest = expected(customer)
+        extra = json.loads(content["extra"]) if isinstance(content["extra"], str) else content["extra"]
+        assert [o["order_id"] for o in extra["last_orders"]] == last_three
+        assert content["body"] == f"{last_three[0]}|{latest}"
+    assert expected("a") == (["a4", "a3", "a2"], "a5")

@@ -254,16 +254,30 @@ def _field(field: str, present: set[str], renderer: Renderer, text: bool = False
 # The latest purchase (`last_order`, the order last_order_date is the date of), the last
 # three purchases (call and print lists) and the latest order of any status
 # (`latest_order`) of each customer with a row to render from a rule that needs them.
-# Ties on the time go to the later row of the file, as in the features.
+# Orders are ranked by one 128-bit key, time then file row (ties go to the later row, as
+# in the features). The keys come from three passes of max(), a fixed-size state DuckDB
+# can spill to disk; the orders' fields are then fetched by key. An ordered list
+# aggregate (list(... ORDER BY ...)) cannot spill: at 10M customers it ran out of the
+# memory limit (benchmarks/scale.py, 2026-12-08).
 _ORDER_FIELDS = (
     "{'order_id': order_id, 'ordered_at': ordered_at, 'amount': amount, 'status': status, 'category': category, 'items': items, "
     "'delivered_at': delivered_date, 'rating': rating}"
 )
 _LAST_ORDERS = """
-    SELECT customer_id, arg_max(:fields, (ordered_at, _row)) FILTER (WHERE status = 'paid') AS _last_order,
-           (list(:fields ORDER BY ordered_at DESC, _row DESC) FILTER (WHERE status = 'paid'))[1:3] AS _last_orders,
-           arg_max(:fields, (ordered_at, _row)) AS _latest_order
-    FROM :orders
-    WHERE customer_id IN (SELECT d.customer_id FROM :to_render JOIN :decided AS d USING (cand_id) WHERE d.rule_index IN :needing)
-      AND local_date <= (SELECT max(as_of) FROM :matched)
-    GROUP BY customer_id"""
+    WITH keyed AS MATERIALIZED (
+      SELECT customer_id, status = 'paid' AS paid, CAST(epoch_us(ordered_at) AS HUGEINT) * 18446744073709551616 + _row AS k
+      FROM :orders
+      WHERE customer_id IN (SELECT d.customer_id FROM :to_render JOIN :decided AS d USING (cand_id) WHERE d.rule_index IN :needing)
+        AND local_date <= (SELECT max(as_of) FROM :matched)),
+    first AS (SELECT customer_id, max(k) FILTER (WHERE paid) AS k1, max(k) AS latest FROM keyed GROUP BY customer_id),
+    second AS (SELECT customer_id, max(o.k) AS k2 FROM keyed AS o JOIN first AS t USING (customer_id) WHERE o.paid AND o.k < t.k1 GROUP BY customer_id),
+    third AS (SELECT customer_id, max(o.k) AS k3 FROM keyed AS o JOIN second AS t USING (customer_id) WHERE o.paid AND o.k < t.k2 GROUP BY customer_id),
+    picked AS MATERIALIZED (
+      SELECT k, :fields AS f FROM (SELECT *, CAST(epoch_us(ordered_at) AS HUGEINT) * 18446744073709551616 + _row AS k FROM :orders)
+      WHERE k IN (SELECT k1 FROM first UNION ALL SELECT latest FROM first UNION ALL SELECT k2 FROM second UNION ALL SELECT k3 FROM third))
+    SELECT t.customer_id, p1.f AS _last_order,
+           CASE WHEN p1.f IS NOT NULL THEN [p1.f, p2.f, p3.f][1:1 + CAST(p2.f IS NOT NULL AS INTEGER) + CAST(p3.f IS NOT NULL AS INTEGER)] END AS _last_orders,
+           pl.f AS _latest_order
+    FROM first AS t LEFT JOIN second AS t2 USING (customer_id) LEFT JOIN third AS t3 USING (customer_id)
+    LEFT JOIN picked AS p1 ON p1.k = t.k1 LEFT JOIN picked AS p2 ON p2.k = t2.k2 LEFT JOIN picked AS p3 ON p3.k = t3.k3
+    LEFT JOIN picked AS pl ON pl.k = t.latest"""
