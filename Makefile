@@ -66,6 +66,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/validate.py --write
 	$(BIN)/python benchmarks/commands.py --write
 	$(BIN)/python benchmarks/evaluate.py --write
+	$(BIN)/python benchmarks/forecast.py --write
 	$(BIN)/python benchmarks/plan.py --write
 	$(BIN)/python benchmarks/send.py --write
 	$(BIN)/python benchmarks/report.py --write

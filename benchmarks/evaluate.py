@@ -103,10 +103,11 @@ def phases(data: Path) -> list[tuple[str, float]]:
     t = time.perf_counter()
     segment_counts(DataSession(con, as_of, "Asia/Shanghai", {}), result.playbooks)
     out.append(("features + 20 rules + lifecycle over the summary, one query", time.perf_counter() - t))
+    from huitou.data.load import loaded
     from huitou.forecast.fit import fit, score
 
     t = time.perf_counter()
-    fitted = fit(con, as_of)
+    fitted = fit(loaded(con).orders, as_of)
     out.append((f"(d) purchase histories, BG/NBD and Gamma-Gamma fits ({fitted.customers:,} customers)", time.perf_counter() - t))
     t = time.perf_counter()
     score(con, fitted)

@@ -21,8 +21,10 @@ def arguments(repeat: int) -> argparse.Namespace:
 
 
 def shop_data(args: argparse.Namespace) -> Path:
-    """The Parquet shop of that size, generated when missing."""
-    data = HERE / ".data" / f"{args.customers}x{args.orders_per_customer:g}"
+    """The Parquet shop of that size (and shape: synth.py's rhythm unless `args.shape`),
+    generated when missing."""
+    shape = getattr(args, "shape", "rhythm")
+    data = HERE / ".data" / f"{args.customers}x{args.orders_per_customer:g}{'' if shape == 'rhythm' else '-' + shape}"
     if not (data / "orders.parquet").exists():
         cmd = [
             sys.executable,
@@ -34,6 +36,8 @@ def shop_data(args: argparse.Namespace) -> Path:
             str(args.orders_per_customer),
             "--format",
             "parquet",
+            "--shape",
+            shape,
         ]
         subprocess.run(cmd, check=True)
     return data

@@ -87,11 +87,13 @@ def profiling(on: bool) -> Iterator[Profile | None]:
 @contextlib.contextmanager
 def reported(flag: bool, show: Callable[[Profile], None]) -> Iterator[None]:
     """Profile the block when asked (`flag`, or HUITOU_PROFILE), and `show` the profile
-    when the block ends without an error."""
+    when the block ends - after an error too: the stages done say where it stopped."""
     with profiling(wanted(flag)) as profile:
-        yield
-    if profile is not None:
-        show(profile)
+        try:
+            yield
+        finally:
+            if profile is not None:
+                show(profile)
 
 
 def peak_mib() -> tuple[float, float]:

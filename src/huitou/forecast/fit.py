@@ -21,8 +21,9 @@ import duckdb
 import numpy as np
 from sqlglot import exp
 
+from .. import profile
 from ..db import create_temp, date_literal, register_columns, tree
-from ..i18n import _, said_date
+from ..i18n import N_, _, said_date
 from ..relation import Relation
 from . import MIN_CUSTOMERS, MIN_REPEAT_BUYERS
 from .btyd import BgNbd, GammaGamma, fit_bgnbd, fit_gamma_gamma
@@ -70,6 +71,7 @@ def fit(orders: Relation, as_of: dt.date, spend: bool = True) -> Forecast:
     grouped = con.execute(tree("SELECT x, t_x, T, count(*) AS n FROM :history GROUP BY ALL", history=histories.copy()).sql("duckdb")).fetchnumpy()
     x, t_x, T, n = (np.asarray(grouped[k], dtype=float) for k in ("x", "t_x", "T", "n"))
     customers, repeat = int(n.sum()), int(n[x > 0].sum())
+    profile.lap(N_("purchase histories"), lambda: len(n), N_("distinct histories"))
     out = Forecast(as_of, customers, repeat, history=histories)
     if customers < MIN_CUSTOMERS or repeat < MIN_REPEAT_BUYERS:
         out.problem = _(
@@ -83,11 +85,13 @@ def fit(orders: Relation, as_of: dt.date, spend: bool = True) -> Forecast:
         )
         return out
     out.model = fit_bgnbd(x, t_x, T, n)
+    profile.lap(N_("BG/NBD fit"))
     if not spend:
         return out
     repeat_rows = con.execute(tree("SELECT x, m FROM :history WHERE x > 0 AND m > 0", history=histories.copy()).sql("duckdb")).fetchnumpy()
     if len(repeat_rows["x"]) >= MIN_REPEAT_BUYERS:
         out.spend = fit_gamma_gamma(np.asarray(repeat_rows["x"], dtype=float), np.asarray(repeat_rows["m"], dtype=float))
+    profile.lap(N_("Gamma-Gamma fit"), lambda: len(repeat_rows["x"]), N_("repeat buyers"))
     return out
 
 
@@ -134,7 +138,8 @@ def score(con: duckdb.DuckDBPyConnection, forecast: Forecast) -> exp.Expr:
             _num(getattr(s, k)) if s else exp.cast(exp.Null(), "DOUBLE") for k in ("p", "q", "v")
         ]
         params = exp.values([tuple(values)], alias="f", columns=["r", "alpha", "a", "b", "t", "p", "q", "v"])
-        scores = tree(_SCORES, history=forecast.history.copy(), params=params)
-        return create_temp(con, FORECAST, scores)
+        scores = create_temp(con, FORECAST, tree(_SCORES, history=forecast.history.copy(), params=params))
+        profile.lap(N_("purchase model scores"), lambda: forecast.customers, N_("customers"))
+        return scores
     finally:
         con.unregister("forecast_hyp")
