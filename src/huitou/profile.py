@@ -96,10 +96,8 @@ def reported(flag: bool, show: Callable[[Profile], None]) -> Iterator[None]:
                 show(profile)
 
 
-def peak_mib() -> tuple[float, float]:
-    """Peak resident memory so far, MiB: this process's, and its largest finished child's
-    (the render workers). Linux counts ru_maxrss in KiB, macOS in bytes."""
+def peak_mib() -> float:
+    """This process's peak resident memory so far, MiB (Linux counts ru_maxrss in KiB,
+    macOS in bytes)."""
     scale = 1 if sys.platform == "darwin" else 1024
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale
-    return own / 2**20, children / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20

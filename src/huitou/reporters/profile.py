@@ -17,9 +17,7 @@ def profile_text(profile: Profile) -> str:
         counted = f"{right(f'{s.rows:,}', 11)}  {lookup(s.of)}" if s.rows is not None else ""
         lines.append(f"{left(name, wide)}  {right(f'{s.seconds:.2f}', 9)}  {counted}".rstrip())
     lines.append(f"{left(total, wide)}  {right(f'{profile.seconds:.2f}', 9)}")
-    own, workers = peak_mib()
-    if workers:
-        lines.append(_("peak memory: {own:,.0f} MiB in this process, {workers:,.0f} MiB in the largest render worker", own=own, workers=workers))
-    else:
-        lines.append(_("peak memory: {own:,.0f} MiB", own=own))
+    # This process's own peak: a render worker's would count the pages it shared with this
+    # process when it was forked (Linux keeps that high-water mark across exec).
+    lines.append(_("peak memory: {own:,.0f} MiB", own=peak_mib()))
     return "\n".join(lines)
