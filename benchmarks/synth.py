@@ -220,16 +220,24 @@ class Files:
             writer.close()
 
 
+def positive(text: str) -> int:
+    """A count of at least one (argparse's type: a clear usage error otherwise)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 or more")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
-    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--customers", type=positive, default=1000)
     parser.add_argument("--orders-per-customer", type=float, default=10.0)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="rhythm")
     parser.add_argument("--end", type=dt.date.fromisoformat, default=dt.date(2026, 10, 31))
     parser.add_argument("--format", choices=["csv", "parquet"], default="parquet")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--chunk", type=int, default=CHUNK, help="customers made and written at a time")
+    parser.add_argument("--chunk", type=positive, default=CHUNK, help="customers made and written at a time")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     files = Files(args.out, args.format)

@@ -265,3 +265,12 @@ def test_an_english_starter_shops_page(tmp_path: Path) -> None:
         assert browser.evaluate("document.querySelectorAll('.samples .sample').length") >= 1
     finally:
         browser.close()
+
+
+def test_a_page_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    from tests.inprocess import huitou
+
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    done = huitou("plan", "--as-of", "2026-11-01", "--html", tmp_path / "file" / "page.html", cwd=ROOT)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.rstrip().splitlines()[-1] == f"huitou plan: --html {tmp_path / 'file' / 'page.html'}: cannot write it (Not a directory)"

@@ -3,6 +3,8 @@ not. The dry run without --out; the send plan file with it; the page with --html
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -103,7 +105,9 @@ def _write_page(html: Path, ws: Any, result: Any, summary: Any, as_of: Any, cust
         html.parent.mkdir(parents=True, exist_ok=True)
         html.write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise refuse("plan", _("--html {file}: cannot write it ({reason})", file=html, reason=exc.strerror or exc)) from None
+        # mkdir says "File exists" when a file stands where a folder of the path should be
+        reason = os.strerror(errno.ENOTDIR) if isinstance(exc, FileExistsError) else exc.strerror or exc
+        raise refuse("plan", _("--html {file}: cannot write it ({reason})", file=html, reason=reason)) from None
     echo(_("wrote the plan's page to {file}", file=html), err=True)
 
 
